@@ -1,0 +1,308 @@
+//! [`Dispatcher`]: turns published snapshots into coalesced per-subscriber events, off the
+//! writer's path.
+//!
+//! Three stages, joined by crossbeam channels:
+//!
+//! 1. The writer's sink pushes the new snapshot onto an unbounded channel (no blocking, no
+//!    allocation beyond the channel slot).
+//! 2. One dispatcher thread takes snapshots in publication order, finds the subscribers of the
+//!    service and, for each whose cluster view really changed, replaces its *pending* event
+//!    (coalescing: a subscriber that has not been served yet only ever holds the newest
+//!    state). A subscriber that gets a pending event and is not already queued is queued.
+//! 3. A small pool of delivery threads serves queued subscribers. A subscriber is queued at most
+//!    once, so its listener is never called concurrently and sees revisions in order. A slow
+//!    listener ties up one delivery thread, not the others; a panicking one is caught.
+
+use super::event::{EventListener, NamingEvent, SubscriptionId};
+use crate::model::{ClusterName, ServiceKey};
+use crate::registry::{InstancesView, Selection, ServiceSnapshot};
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Listener code never runs under these locks, and every critical section leaves the data
+    // consistent, so a poisoned lock is still valid.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct Subscriber {
+    id: SubscriptionId,
+    service: ServiceKey,
+    clusters: Vec<ClusterName>,
+    listener: Arc<dyn EventListener>,
+    active: AtomicBool,
+    state: Mutex<SubscriberState>,
+}
+
+#[derive(Default)]
+struct SubscriberState {
+    /// The newest event not yet handed to the listener.
+    pending: Option<NamingEvent>,
+    /// The revision of the newest event delivered or pending.
+    revision: u64,
+    /// The instance list of the newest event delivered or pending.
+    last: Option<InstancesView>,
+    /// Whether the subscriber sits in the delivery queue or is being served.
+    queued: bool,
+}
+
+enum Message {
+    Changed(Arc<ServiceSnapshot>),
+    Prime(Arc<Subscriber>, Option<Arc<ServiceSnapshot>>),
+}
+
+/// Counts work not yet done, so tests and shutdown can wait for delivery to settle.
+#[derive(Default)]
+struct Outstanding {
+    count: AtomicUsize,
+    lock: Mutex<()>,
+    idle: Condvar,
+}
+
+impl Outstanding {
+    fn add(&self) {
+        self.count.fetch_add(1, Ordering::AcqRel);
+    }
+    fn done(&self) {
+        if self.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let _g = lock(&self.lock);
+            self.idle.notify_all();
+        }
+    }
+    fn wait(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut guard = lock(&self.lock);
+        while self.count.load(Ordering::Acquire) != 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            guard = self
+                .idle
+                .wait_timeout(guard, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+}
+
+struct Shared {
+    subscribers: Mutex<HashMap<ServiceKey, Vec<Arc<Subscriber>>>>,
+    outstanding: Outstanding,
+    next_id: AtomicU64,
+    ready: Sender<Arc<Subscriber>>,
+}
+
+/// The event dispatcher: see the module documentation.
+pub struct Dispatcher {
+    shared: Arc<Shared>,
+    tx: Sender<Message>,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field(
+                "outstanding",
+                &self.shared.outstanding.count.load(Ordering::Relaxed),
+            )
+            .finish()
+    }
+}
+
+impl Dispatcher {
+    /// Starts the dispatcher thread and `delivery_threads` delivery threads (at least one).
+    ///
+    /// # Panics
+    /// If the operating system cannot start a thread.
+    pub fn start(delivery_threads: usize) -> Self {
+        let (tx, rx) = unbounded::<Message>();
+        let (ready_tx, ready_rx) = unbounded::<Arc<Subscriber>>();
+        let shared = Arc::new(Shared {
+            subscribers: Mutex::new(HashMap::new()),
+            outstanding: Outstanding::default(),
+            next_id: AtomicU64::new(1),
+            ready: ready_tx,
+        });
+        for n in 0..delivery_threads.max(1) {
+            let ready_rx = ready_rx.clone();
+            let shared = Arc::downgrade(&shared);
+            std::thread::Builder::new()
+                .name(format!("nacre-deliver-{n}"))
+                .spawn(move || deliver_loop(&ready_rx, &shared))
+                .expect("the OS refused to start an event delivery thread");
+        }
+        let weak = Arc::downgrade(&shared);
+        std::thread::Builder::new()
+            .name("nacre-dispatch".into())
+            .spawn(move || dispatch_loop(&rx, &weak))
+            .expect("the OS refused to start the event dispatcher thread");
+        Self { shared, tx }
+    }
+
+    /// Hands a published snapshot to the dispatcher. Never blocks.
+    pub fn publish(&self, snapshot: &Arc<ServiceSnapshot>) {
+        self.shared.outstanding.add();
+        if self.tx.send(Message::Changed(snapshot.clone())).is_err() {
+            self.shared.outstanding.done();
+        }
+    }
+
+    /// Subscribes `listener` to `service` (only `clusters`, or all if empty). `current` is the
+    /// service's snapshot as read *after* this call registers the subscriber; the dispatcher
+    /// delivers it as the first event if the service exists.
+    pub fn subscribe(
+        &self,
+        service: ServiceKey,
+        clusters: Vec<ClusterName>,
+        listener: Arc<dyn EventListener>,
+        load_current: impl FnOnce() -> Option<Arc<ServiceSnapshot>>,
+    ) -> SubscriptionId {
+        let id = SubscriptionId(self.shared.next_id.fetch_add(1, Ordering::Relaxed));
+        let sub = Arc::new(Subscriber {
+            id,
+            service: service.clone(),
+            clusters,
+            listener,
+            active: AtomicBool::new(true),
+            state: Mutex::new(SubscriberState::default()),
+        });
+        lock(&self.shared.subscribers)
+            .entry(service)
+            .or_default()
+            .push(sub.clone());
+        // Loaded only now, after the subscriber is in the table: any later change also reaches
+        // it as a `Changed` message, and the revision check drops whichever arrives second.
+        let current = load_current();
+        self.shared.outstanding.add();
+        if self.tx.send(Message::Prime(sub, current)).is_err() {
+            self.shared.outstanding.done();
+        }
+        id
+    }
+
+    /// Cancels a subscription. Returns whether it existed. An event already being delivered
+    /// finishes; no later one starts.
+    pub fn unsubscribe(&self, id: SubscriptionId) -> bool {
+        let mut subs = lock(&self.shared.subscribers);
+        let mut found = false;
+        subs.retain(|_, list| {
+            list.retain(|s| {
+                if s.id == id {
+                    s.active.store(false, Ordering::Release);
+                    found = true;
+                    false
+                } else {
+                    true
+                }
+            });
+            !list.is_empty()
+        });
+        found
+    }
+
+    /// Number of live subscriptions.
+    pub fn subscription_count(&self) -> usize {
+        lock(&self.shared.subscribers).values().map(Vec::len).sum()
+    }
+
+    /// Blocks until every change published so far has been delivered to every listener (or
+    /// coalesced away), or `timeout` passes. Returns whether it settled.
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        self.shared.outstanding.wait(timeout)
+    }
+}
+
+fn dispatch_loop(rx: &Receiver<Message>, shared: &std::sync::Weak<Shared>) {
+    while let Ok(message) = rx.recv() {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        match message {
+            Message::Changed(snapshot) => {
+                let subs = lock(&shared.subscribers)
+                    .get(snapshot.key())
+                    .cloned()
+                    .unwrap_or_default();
+                for sub in subs {
+                    offer(&shared, &sub, &snapshot);
+                }
+            }
+            Message::Prime(sub, Some(snapshot)) => offer(&shared, &sub, &snapshot),
+            Message::Prime(_, None) => {}
+        }
+        shared.outstanding.done();
+    }
+}
+
+/// Makes `snapshot` the subscriber's pending event if it is newer and its view changed.
+fn offer(shared: &Shared, sub: &Arc<Subscriber>, snapshot: &Arc<ServiceSnapshot>) {
+    if !sub.active.load(Ordering::Acquire) {
+        return;
+    }
+    let mut state = lock(&sub.state);
+    if snapshot.revision() <= state.revision {
+        return;
+    }
+    state.revision = snapshot.revision();
+    let live = (!snapshot.is_removed()).then(|| snapshot.clone());
+    let view = InstancesView::new(&sub.service, live, &sub.clusters, Selection::All);
+    let unchanged = match &state.last {
+        Some(last) => last.same_instances(&view),
+        // Nothing delivered yet: a removed or empty service is not news.
+        None => view.is_empty() && snapshot.is_removed(),
+    };
+    if unchanged {
+        // Keep the pending event (if any) but let it carry the newest revision.
+        if let Some(p) = state.pending.as_mut() {
+            p.revision = snapshot.revision();
+            p.instances = view;
+        }
+        return;
+    }
+    state.last = Some(view.clone());
+    state.pending = Some(NamingEvent {
+        service: sub.service.clone(),
+        clusters: sub.clusters.clone(),
+        instances: view,
+        revision: snapshot.revision(),
+    });
+    if !state.queued {
+        state.queued = true;
+        shared.outstanding.add();
+        if shared.ready.send(sub.clone()).is_err() {
+            state.queued = false;
+            shared.outstanding.done();
+        }
+    }
+}
+
+fn deliver_loop(ready: &Receiver<Arc<Subscriber>>, shared: &std::sync::Weak<Shared>) {
+    while let Ok(sub) = ready.recv() {
+        loop {
+            let event = {
+                let mut state = lock(&sub.state);
+                match state.pending.take() {
+                    Some(e) => e,
+                    None => {
+                        state.queued = false;
+                        break;
+                    }
+                }
+            };
+            if sub.active.load(Ordering::Acquire) {
+                // A panicking listener must not take the delivery thread (and every other
+                // listener served by it) down with it.
+                let _ = catch_unwind(AssertUnwindSafe(|| sub.listener.on_event(&event)));
+            }
+        }
+        if let Some(shared) = shared.upgrade() {
+            shared.outstanding.done();
+        }
+    }
+}

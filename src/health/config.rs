@@ -1,0 +1,31 @@
+//! [`HealthConfig`]: the beat timing rules, with the Nacos defaults.
+
+use std::time::Duration;
+
+/// Beat timing for ephemeral instances. Defaults are Nacos': beat every 5 s, unhealthy after
+/// 15 s without a beat, removed after 30 s. Each instance may override the three durations
+/// through its `preserved.*` metadata keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthConfig {
+    /// How often clients are told to beat (answered to every beat).
+    pub beat_interval: Duration,
+    /// Silence after which an instance is marked unhealthy.
+    pub beat_timeout: Duration,
+    /// Silence after which an instance is removed.
+    pub delete_timeout: Duration,
+    /// The longest the health driver waits between sweeps. It also wakes exactly when the
+    /// earliest known deadline falls due, so this only bounds how late an instance registered
+    /// with a very short timeout override can be judged.
+    pub check_interval: Duration,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            beat_interval: Duration::from_secs(5),
+            beat_timeout: Duration::from_secs(15),
+            delete_timeout: Duration::from_secs(30),
+            check_interval: Duration::from_secs(5),
+        }
+    }
+}

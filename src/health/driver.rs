@@ -1,0 +1,64 @@
+//! [`HealthDriver`]: runs sweeps on tokio, waking when the next deadline falls due.
+
+use crate::clock::{Clock, Timestamp};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::sweep::SweepReport;
+
+/// A running health driver. Dropping it (or calling [`HealthDriver::stop`]) stops the task.
+#[derive(Debug)]
+pub struct HealthDriver {
+    task: JoinHandle<()>,
+    swept: watch::Receiver<Option<Timestamp>>,
+}
+
+impl HealthDriver {
+    /// Spawns the driver on the current tokio runtime. `sweep` is called with the clock's time;
+    /// the driver then sleeps until the report's `next_due`, or `max_wait` at the most.
+    pub fn spawn<F>(clock: Arc<dyn Clock>, max_wait: Duration, sweep: F) -> Self
+    where
+        F: Fn(Timestamp) -> SweepReport + Send + Sync + 'static,
+    {
+        let (tx, swept) = watch::channel(None);
+        let task = tokio::spawn(async move {
+            loop {
+                let now = clock.now();
+                let report = sweep(now);
+                // Receivers may all be gone; the driver keeps running until stopped.
+                let _ = tx.send(Some(now));
+                let cap = now + max_wait;
+                let next = report.next_due.map_or(cap, |d| d.min(cap));
+                let next = next.max(now + Duration::from_micros(1));
+                clock.sleep_until(next).await;
+            }
+        });
+        Self { task, swept }
+    }
+
+    /// The clock time of the last completed sweep.
+    pub fn last_sweep(&self) -> Option<Timestamp> {
+        *self.swept.borrow()
+    }
+
+    /// Waits until a sweep that started at or after `at` has completed. With a
+    /// [`crate::ManualClock`], advance the clock to `at` first.
+    pub async fn wait_for_sweep_at(&mut self, at: Timestamp) {
+        // `wait_for` only fails if the driver task ended (stopped or panicked); then there is
+        // nothing to wait for.
+        let _ = self.swept.wait_for(|t| t.is_some_and(|t| t >= at)).await;
+    }
+
+    /// Stops the driver.
+    pub fn stop(self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for HealthDriver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,130 @@
+//! One health sweep over a [`Store`]: judge every ephemeral instance, then apply the verdicts.
+
+use super::config::HealthConfig;
+use super::policy::{judge, next_deadline, BeatTimeouts, Verdict};
+use crate::clock::Timestamp;
+use crate::model::{InstanceKey, ServiceKey};
+use crate::registry::{RegistryError, ServiceSnapshot, Store};
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Services looked at.
+    pub services: usize,
+    /// Ephemeral instances judged.
+    pub instances: usize,
+    /// Instances marked unhealthy by this sweep.
+    pub marked_unhealthy: Vec<(ServiceKey, InstanceKey)>,
+    /// Instances removed by this sweep.
+    pub removed: Vec<(ServiceKey, InstanceKey)>,
+    /// The earliest time at which some verdict will change if no beat arrives; `None` when no
+    /// ephemeral instance is left.
+    pub next_due: Option<Timestamp>,
+}
+
+fn earliest(a: Option<Timestamp>, b: Timestamp) -> Option<Timestamp> {
+    Some(a.map_or(b, |a| a.min(b)))
+}
+
+/// Judges every ephemeral instance of the services `include` accepts, at `now`, and applies
+/// the verdicts (each service that changes gets one new snapshot). The first pass is read-only;
+/// verdicts are re-checked under the service's writer lock, so a beat that lands in between
+/// wins.
+pub fn sweep(
+    store: &Store,
+    config: &HealthConfig,
+    now: Timestamp,
+    mut include: impl FnMut(&ServiceKey) -> bool,
+) -> SweepReport {
+    let mut report = SweepReport::default();
+    let mut due: Vec<(ServiceKey, Vec<InstanceKey>)> = Vec::new();
+    store.for_each(|snap| {
+        if !include(snap.key()) {
+            return;
+        }
+        report.services += 1;
+        let mut hits = Vec::new();
+        for entry in snap.entries() {
+            let inst = entry.instance();
+            if !inst.ephemeral() {
+                continue;
+            }
+            report.instances += 1;
+            let timeouts = BeatTimeouts::resolve(entry.overrides(), config);
+            let last = entry.liveness().last_beat();
+            match judge(last, inst.healthy(), &timeouts, now) {
+                Verdict::Keep => {
+                    report.next_due = earliest(
+                        report.next_due,
+                        next_deadline(last, inst.healthy(), &timeouts),
+                    );
+                }
+                _ => hits.push(inst.key()),
+            }
+        }
+        if !hits.is_empty() {
+            due.push((snap.key().clone(), hits));
+        }
+    });
+    for (service, keys) in due {
+        apply(store, config, now, &service, &keys, &mut report);
+    }
+    report
+}
+
+fn apply(
+    store: &Store,
+    config: &HealthConfig,
+    now: Timestamp,
+    service: &ServiceKey,
+    keys: &[InstanceKey],
+    report: &mut SweepReport,
+) {
+    let outcome = store.write(service, false, |snap: &mut ServiceSnapshot| {
+        let mut unhealthy = Vec::new();
+        let mut removed = Vec::new();
+        let mut next_due = None;
+        for key in keys {
+            let Some(entry) = snap.entry(key).cloned() else {
+                continue;
+            };
+            let timeouts = BeatTimeouts::resolve(entry.overrides(), config);
+            let last = entry.liveness().last_beat();
+            let healthy = entry.instance().healthy();
+            match judge(last, healthy, &timeouts, now) {
+                Verdict::Keep => {
+                    next_due = earliest(next_due, next_deadline(last, healthy, &timeouts))
+                }
+                Verdict::MarkUnhealthy => {
+                    let mut inst = crate::model::Instance::clone(entry.instance());
+                    inst.set_healthy(false);
+                    snap.insert(crate::registry::InstanceEntry {
+                        instance: std::sync::Arc::new(inst),
+                        liveness: entry.liveness.clone(),
+                        overrides: entry.overrides(),
+                    });
+                    next_due = earliest(next_due, next_deadline(last, false, &timeouts));
+                    unhealthy.push(key.clone());
+                }
+                Verdict::Remove => {
+                    snap.remove(key);
+                    removed.push(key.clone());
+                }
+            }
+        }
+        let changed = !(unhealthy.is_empty() && removed.is_empty());
+        Ok::<_, RegistryError>(((unhealthy, removed, next_due), changed))
+    });
+    if let Ok(Some(written)) = outcome {
+        let (unhealthy, removed, next_due) = written.value;
+        report
+            .marked_unhealthy
+            .extend(unhealthy.into_iter().map(|k| (service.clone(), k)));
+        report
+            .removed
+            .extend(removed.into_iter().map(|k| (service.clone(), k)));
+        if let Some(d) = next_due {
+            report.next_due = earliest(report.next_due, d);
+        }
+    }
+}

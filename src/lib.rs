@@ -1,0 +1,90 @@
+//! # nacre
+//!
+//! An embeddable, in-process service registry modelled on the naming half of Alibaba Nacos.
+//!
+//! Services register instances (ip, port, weight, metadata, cluster) under
+//! namespace → group → service → cluster; clients send heartbeats; an instance is marked
+//! unhealthy after 15 s without a beat and removed after 30 s; consumers query, pick a
+//! weighted-random healthy instance, and subscribe to change events.
+//!
+//! nacre does this inside your process. It never opens a socket and never reads the system
+//! time on its own: time comes from a [`Clock`] you pass in, so every timing rule can be tested
+//! with a [`ManualClock`] in microseconds, with no sleeps.
+//!
+//! ```
+//! use nacre::{Instance, InstanceKey, ManualClock, NamingEvent, Registry, ServiceKey};
+//! use std::sync::{Arc, Mutex};
+//! use std::time::Duration;
+//!
+//! let clock = ManualClock::new();
+//! let registry = Registry::builder().clock(clock.clone()).build();
+//! let orders = ServiceKey::named("orders")?;
+//!
+//! // Watch the service.
+//! let events = Arc::new(Mutex::new(Vec::new()));
+//! let log = events.clone();
+//! registry.subscribe(&orders, &[], move |e: &NamingEvent| {
+//!     let healthy = e.instances.iter().filter(|i| i.healthy()).count();
+//!     log.lock().unwrap().push((e.revision, e.instances.len(), healthy));
+//! });
+//!
+//! // Two providers register; consumers pick one by weight.
+//! registry.register_instance(&orders, Instance::builder("10.0.0.1", 8080).weight(3.0).build()?)?;
+//! registry.register_instance(&orders, Instance::new("10.0.0.2", 8080)?)?;
+//! let picked = registry.select_one_healthy_instance(&orders, &[])?;
+//! assert_eq!(picked.port(), 8080);
+//!
+//! // Only the first keeps beating.
+//! let first = InstanceKey::in_default_cluster("10.0.0.1", 8080)?;
+//! for _ in 0..3 {
+//!     clock.advance(Duration::from_secs(5));
+//!     registry.heartbeat(&orders, &first)?;
+//!     registry.check_health();
+//! }
+//! // 15 s without a beat: the second is unhealthy; healthy-only queries skip it.
+//! let healthy = registry.select_instances(&orders, &[], true);
+//! assert_eq!(healthy.len(), 1);
+//!
+//! // 30 s: it is removed.
+//! for _ in 0..3 {
+//!     clock.advance(Duration::from_secs(5));
+//!     registry.heartbeat(&orders, &first)?;
+//!     registry.check_health();
+//! }
+//! assert_eq!(registry.get_all_instances(&orders, &[]).len(), 1);
+//!
+//! assert!(registry.wait_for_events(Duration::from_secs(5)));
+//! let seen = events.lock().unwrap();
+//! assert_eq!(seen.last().map(|e| (e.1, e.2)), Some((1, 1)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Layers
+//!
+//! | module | job |
+//! | --- | --- |
+//! | [`model`] | validated value types: keys, names, [`Instance`], the Nacos string forms |
+//! | [`clock`] | [`Clock`], [`SystemClock`], [`ManualClock`] |
+//! | [`registry`] | copy-on-write snapshots behind `ArcSwap`; lock-free reads |
+//! | [`health`] | the beat-check policy (pure) and its driver |
+//! | [`events`] | subscriptions and coalesced, off-path event delivery |
+//! | [`node`] | [`Registry`]: the handle that puts them together |
+
+#![warn(missing_docs)]
+
+pub mod clock;
+pub mod events;
+pub mod health;
+pub mod model;
+pub mod node;
+pub mod registry;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use events::{EventListener, NamingEvent, SubscriptionId};
+pub use health::{HealthConfig, HealthDriver, SweepReport};
+pub use model::{
+    ClusterName, Endpoint, GroupName, Host, Instance, InstanceBuilder, InstanceId, InstanceKey,
+    Limits, NamespaceId, ServiceKey, ServiceName, ValidationError,
+};
+pub use node::{BeatReply, Registry, RegistryBuilder, ServiceList};
+pub use registry::{InstanceUpdate, InstancesView, RegistryError, ServiceSettings};

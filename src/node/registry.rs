@@ -1,0 +1,388 @@
+//! [`Registry`]: one registry node — store, health checks and events behind one handle.
+
+use super::builder::RegistryBuilder;
+use crate::clock::{Clock, Timestamp};
+use crate::events::{Dispatcher, EventListener, SubscriptionId};
+use crate::health::{self, BeatTimeouts, HealthConfig, HealthDriver, SweepReport};
+use crate::model::{
+    ClusterName, GroupName, Instance, InstanceKey, Limits, NamespaceId, ServiceKey, ServiceName,
+};
+use crate::registry::{
+    InstanceUpdate, InstancesView, RegistryError, Selection, ServiceSettings, ServiceSnapshot,
+    Store,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a heartbeat answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BeatReply {
+    /// How often the client should beat (its `preserved.heart.beat.interval`, else the
+    /// registry's default). Nacos' `clientBeatInterval`.
+    pub client_beat_interval: Duration,
+    /// Whether the client may send light beats (without the instance data). Always true: a
+    /// light beat for an unknown instance answers [`RegistryError::InstanceNotFound`] and the
+    /// client then sends its data.
+    pub light_beat_enabled: bool,
+    /// Whether this beat re-created an instance that had been evicted.
+    pub reregistered: bool,
+}
+
+/// One page of service names, from [`Registry::get_service_list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceList {
+    /// How many services the namespace and group hold in all.
+    pub count: usize,
+    /// The names on this page, in name order.
+    pub services: Vec<ServiceName>,
+}
+
+struct Inner {
+    store: Store,
+    dispatcher: Arc<Dispatcher>,
+    clock: Arc<dyn Clock>,
+    health: HealthConfig,
+    limits: Limits,
+}
+
+/// A registry node: register, beat, query, subscribe. Cheap to clone (one `Arc`); clones share
+/// everything.
+///
+/// ```
+/// use nacre::{Instance, InstanceKey, ManualClock, Registry, ServiceKey};
+/// use std::time::Duration;
+///
+/// let clock = ManualClock::new();
+/// let registry = Registry::builder().clock(clock.clone()).build();
+/// let orders = ServiceKey::named("orders").unwrap();
+/// registry.register_instance(&orders, Instance::new("10.0.0.1", 8080).unwrap()).unwrap();
+///
+/// // No beat for 15 s: unhealthy. No beat for 30 s: gone.
+/// clock.advance(Duration::from_secs(15));
+/// registry.check_health();
+/// let all = registry.get_all_instances(&orders, &[]);
+/// assert!(!all.iter().next().unwrap().healthy());
+/// clock.advance(Duration::from_secs(15));
+/// registry.check_health();
+/// assert!(registry.get_all_instances(&orders, &[]).is_empty());
+/// ```
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("services", &self.inner.store.service_count())
+            .field("health", &self.inner.health)
+            .field("limits", &self.inner.limits)
+            .finish()
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::builder().build()
+    }
+}
+
+impl Registry {
+    /// Starts configuring a registry.
+    pub fn builder() -> RegistryBuilder {
+        RegistryBuilder::default()
+    }
+
+    pub(crate) fn from_builder(b: RegistryBuilder) -> Self {
+        let dispatcher = Arc::new(Dispatcher::start(b.delivery_threads));
+        let store = Store::new();
+        let sink = dispatcher.clone();
+        store.add_sink(Arc::new(move |snap: &Arc<ServiceSnapshot>| {
+            sink.publish(snap)
+        }));
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                dispatcher,
+                clock: b.clock,
+                health: b.health,
+                limits: b.limits,
+            }),
+        }
+    }
+
+    /// The underlying store (snapshots, change sinks).
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+    /// The clock this registry reads.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+    /// The beat timing in force.
+    pub fn health_config(&self) -> &HealthConfig {
+        &self.inner.health
+    }
+    /// The size limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    // ----- writes -----
+
+    /// Registers `instance` in `service` (creating the service if needed), or replaces the data
+    /// of the instance with the same cluster, ip and port. Counts as a beat. Returns the
+    /// service's revision afterwards.
+    pub fn register_instance(
+        &self,
+        service: &ServiceKey,
+        instance: Instance,
+    ) -> Result<u64, RegistryError> {
+        let now = self.inner.clock.now();
+        self.inner
+            .store
+            .register(service, instance, &self.inner.limits, now)
+    }
+
+    /// Registers several instances in one step: all or none, one revision, one event.
+    pub fn batch_register_instance(
+        &self,
+        service: &ServiceKey,
+        instances: Vec<Instance>,
+    ) -> Result<u64, RegistryError> {
+        let now = self.inner.clock.now();
+        self.inner
+            .store
+            .batch_register(service, instances, &self.inner.limits, now)
+    }
+
+    /// Removes an instance. Returns whether it was registered (removing an unknown instance is
+    /// not an error, as in Nacos).
+    pub fn deregister_instance(&self, service: &ServiceKey, instance: &InstanceKey) -> bool {
+        self.inner.store.deregister(service, instance).is_some()
+    }
+
+    /// Changes weight, enabled flag and/or metadata of a registered instance.
+    pub fn update_instance(
+        &self,
+        service: &ServiceKey,
+        instance: &InstanceKey,
+        update: InstanceUpdate,
+    ) -> Result<u64, RegistryError> {
+        self.inner
+            .store
+            .update_instance(service, instance, update, &self.inner.limits)
+    }
+
+    /// A light heartbeat: records the beat; a beat that reaches an unhealthy instance makes it
+    /// healthy again at once. An unknown instance answers [`RegistryError::InstanceNotFound`]
+    /// (Nacos' code 20404), telling the client to send its data again.
+    ///
+    /// Allocates nothing and copies no snapshot unless health flips.
+    pub fn heartbeat(
+        &self,
+        service: &ServiceKey,
+        instance: &InstanceKey,
+    ) -> Result<BeatReply, RegistryError> {
+        let now = self.inner.clock.now();
+        let Some(hit) = self.inner.store.beat(service, instance, now) else {
+            return Err(RegistryError::InstanceNotFound(
+                instance.instance_id(service),
+            ));
+        };
+        if !hit.was_healthy && hit.ephemeral {
+            self.inner.store.set_healthy(service, instance, true);
+        }
+        Ok(self.reply(hit.overrides, false))
+    }
+
+    /// A heartbeat that carries the instance's data: like [`Registry::heartbeat`], but if the
+    /// instance is unknown (evicted, or lost in a restart) it is registered again.
+    pub fn heartbeat_with(
+        &self,
+        service: &ServiceKey,
+        instance: &Instance,
+    ) -> Result<BeatReply, RegistryError> {
+        match self.heartbeat(service, &instance.key()) {
+            Err(RegistryError::InstanceNotFound(_)) => {
+                let mut fresh = instance.clone();
+                fresh.set_healthy(true);
+                let overrides = fresh.timing_overrides();
+                self.register_instance(service, fresh)?;
+                Ok(self.reply(overrides, true))
+            }
+            other => other,
+        }
+    }
+
+    fn reply(&self, overrides: crate::model::TimingOverrides, reregistered: bool) -> BeatReply {
+        BeatReply {
+            client_beat_interval: BeatTimeouts::resolve(overrides, &self.inner.health)
+                .beat_interval,
+            light_beat_enabled: true,
+            reregistered,
+        }
+    }
+
+    /// Creates an empty service with settings (protect threshold, metadata).
+    pub fn create_service(
+        &self,
+        service: &ServiceKey,
+        settings: ServiceSettings,
+    ) -> Result<u64, RegistryError> {
+        self.inner.store.create_service(service, settings)
+    }
+
+    /// Replaces a service's settings.
+    pub fn update_service(
+        &self,
+        service: &ServiceKey,
+        settings: ServiceSettings,
+    ) -> Result<u64, RegistryError> {
+        self.inner.store.update_service(service, settings)
+    }
+
+    /// Removes a service that holds no instances.
+    pub fn remove_service(&self, service: &ServiceKey) -> Result<u64, RegistryError> {
+        self.inner.store.remove_service(service, false)
+    }
+
+    // ----- reads -----
+
+    /// Every instance of `service` in `clusters` (all clusters if empty), whatever its state.
+    pub fn get_all_instances(
+        &self,
+        service: &ServiceKey,
+        clusters: &[ClusterName],
+    ) -> InstancesView {
+        self.view(service, clusters, Selection::All)
+    }
+
+    /// The instances a consumer may call: enabled, weight above 0 and, with `healthy_only`,
+    /// healthy. When the healthy share is at or below the service's protect threshold, a
+    /// healthy-only query returns every usable instance instead and the view says
+    /// [`InstancesView::protect_threshold_reached`].
+    pub fn select_instances(
+        &self,
+        service: &ServiceKey,
+        clusters: &[ClusterName],
+        healthy_only: bool,
+    ) -> InstancesView {
+        let selection = if healthy_only {
+            Selection::Healthy
+        } else {
+            Selection::Usable
+        };
+        self.view(service, clusters, selection)
+    }
+
+    /// One healthy instance, picked at random in proportion to weight.
+    pub fn select_one_healthy_instance(
+        &self,
+        service: &ServiceKey,
+        clusters: &[ClusterName],
+    ) -> Result<Arc<Instance>, RegistryError> {
+        self.select_instances(service, clusters, true)
+            .pick_weighted()
+            .cloned()
+            .ok_or_else(|| RegistryError::NoHealthyInstance {
+                service: service.clone(),
+                clusters: clusters.to_vec(),
+            })
+    }
+
+    fn view(
+        &self,
+        service: &ServiceKey,
+        clusters: &[ClusterName],
+        sel: Selection,
+    ) -> InstancesView {
+        InstancesView::new(service, self.inner.store.load(service), clusters, sel)
+    }
+
+    /// The current snapshot of a service.
+    pub fn service(&self, service: &ServiceKey) -> Option<Arc<ServiceSnapshot>> {
+        self.inner.store.load(service)
+    }
+
+    /// The service's revision, if it exists.
+    pub fn revision(&self, service: &ServiceKey) -> Option<u64> {
+        self.inner.store.read(service, ServiceSnapshot::revision)
+    }
+
+    /// One page of the service names in `namespace` and `group`, in name order. `page_no`
+    /// starts at 1, as in Nacos; a page past the end is empty.
+    pub fn get_service_list(
+        &self,
+        namespace: &NamespaceId,
+        group: &GroupName,
+        page_no: usize,
+        page_size: usize,
+    ) -> ServiceList {
+        let mut names = Vec::new();
+        self.inner.store.for_each(|snap| {
+            let key = snap.key();
+            if key.namespace() == namespace && key.group() == group {
+                names.push(key.service().clone());
+            }
+        });
+        names.sort_unstable();
+        let count = names.len();
+        let start = page_no.saturating_sub(1).saturating_mul(page_size);
+        let services = names.into_iter().skip(start).take(page_size).collect();
+        ServiceList { count, services }
+    }
+
+    // ----- events -----
+
+    /// Subscribes `listener` to changes of `service` in `clusters` (all if empty). The current
+    /// state arrives first if the service exists. See [`crate::events`].
+    pub fn subscribe(
+        &self,
+        service: &ServiceKey,
+        clusters: &[ClusterName],
+        listener: impl EventListener,
+    ) -> SubscriptionId {
+        let store = &self.inner.store;
+        self.inner.dispatcher.subscribe(
+            service.clone(),
+            clusters.to_vec(),
+            Arc::new(listener),
+            || store.load(service),
+        )
+    }
+
+    /// Cancels a subscription; returns whether it existed.
+    pub fn unsubscribe(&self, id: SubscriptionId) -> bool {
+        self.inner.dispatcher.unsubscribe(id)
+    }
+
+    /// Blocks until every change so far has reached every listener (or `timeout` passes);
+    /// returns whether delivery settled. For tests and orderly shutdown.
+    pub fn wait_for_events(&self, timeout: Duration) -> bool {
+        self.inner.dispatcher.wait_idle(timeout)
+    }
+
+    // ----- health -----
+
+    /// Runs one health sweep at the clock's current time.
+    pub fn check_health(&self) -> SweepReport {
+        self.check_health_at(self.inner.clock.now())
+    }
+
+    /// Runs one health sweep as if the time were `now`.
+    pub fn check_health_at(&self, now: Timestamp) -> SweepReport {
+        health::sweep(&self.inner.store, &self.inner.health, now, |_| true)
+    }
+
+    /// Starts the health driver on the current tokio runtime: it sweeps, then sleeps on the
+    /// registry's clock until the next deadline (at most [`HealthConfig::check_interval`]).
+    pub fn spawn_health_driver(&self) -> HealthDriver {
+        let me = self.clone();
+        HealthDriver::spawn(
+            self.inner.clock.clone(),
+            self.inner.health.check_interval,
+            move |now| me.check_health_at(now),
+        )
+    }
+}

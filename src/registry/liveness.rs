@@ -1,0 +1,40 @@
+//! [`Liveness`]: the one mutable cell per instance, holding the time of its last beat.
+
+use crate::clock::Timestamp;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// When an instance was last heard from.
+///
+/// It lives outside the immutable snapshots (every snapshot of a service shares the same cell
+/// through an `Arc`), so a heartbeat is a single atomic store: no snapshot is copied and nothing
+/// is allocated.
+#[derive(Debug)]
+pub struct Liveness {
+    last_beat: AtomicU64,
+}
+
+impl Liveness {
+    /// A cell that last heard a beat at `at`.
+    pub fn new(at: Timestamp) -> Self {
+        Self {
+            last_beat: AtomicU64::new(at.as_micros()),
+        }
+    }
+
+    /// The time of the last beat.
+    pub fn last_beat(&self) -> Timestamp {
+        Timestamp::from_micros(self.last_beat.load(Ordering::Acquire))
+    }
+
+    /// Records a beat at `at`. Time never goes backwards here: a late, older beat (say, one
+    /// replicated from a peer after a local one) does not undo a newer one.
+    pub fn beat(&self, at: Timestamp) {
+        self.last_beat.fetch_max(at.as_micros(), Ordering::AcqRel);
+    }
+
+    /// Sets the time of the last beat, even backwards (used when responsibility for a service
+    /// moves and the new owner restarts the grace period).
+    pub fn reset(&self, at: Timestamp) {
+        self.last_beat.store(at.as_micros(), Ordering::Release);
+    }
+}

@@ -1,0 +1,289 @@
+//! The instance and service operations on a [`Store`], each one copy-on-write step.
+
+use super::error::RegistryError;
+use super::liveness::Liveness;
+use super::snapshot::{InstanceEntry, ServiceSettings, ServiceSnapshot};
+use super::store::Store;
+use crate::clock::Timestamp;
+use crate::model::{Instance, InstanceKey, Limits, ServiceKey, TimingOverrides, ValidationError};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A change to an instance's mutable fields; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InstanceUpdate {
+    /// New weight.
+    pub weight: Option<f64>,
+    /// New enabled flag.
+    pub enabled: Option<bool>,
+    /// New metadata (replaces all of it).
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
+/// What a beat found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BeatHit {
+    /// Whether the instance was healthy before this beat.
+    pub was_healthy: bool,
+    /// Whether it is ephemeral (only those are judged by beats).
+    pub ephemeral: bool,
+    /// Its timing overrides.
+    pub overrides: TimingOverrides,
+}
+
+fn check_room(snap: &ServiceSnapshot, limits: &Limits, adding: usize) -> Result<(), RegistryError> {
+    let would_hold = snap.instance_count + adding;
+    if adding > 0 && would_hold > limits.max_instances_per_service {
+        return Err(RegistryError::TooManyInstances {
+            service: snap.key.clone(),
+            would_hold,
+            max: limits.max_instances_per_service,
+        });
+    }
+    Ok(())
+}
+
+/// Puts `instance` into `snap`; returns whether anything visible changed.
+fn upsert(snap: &mut ServiceSnapshot, instance: Instance, now: Timestamp) -> bool {
+    let key = instance.key();
+    let overrides = instance.timing_overrides();
+    match snap.entry(&key) {
+        Some(old) if *old.instance == instance => {
+            old.liveness.beat(now);
+            false
+        }
+        Some(old) => {
+            let liveness = old.liveness.clone();
+            liveness.beat(now);
+            snap.insert(InstanceEntry {
+                instance: Arc::new(instance),
+                liveness,
+                overrides,
+            });
+            true
+        }
+        None => {
+            snap.insert(InstanceEntry {
+                instance: Arc::new(instance),
+                liveness: Arc::new(Liveness::new(now)),
+                overrides,
+            });
+            true
+        }
+    }
+}
+
+impl Store {
+    /// Registers (or re-registers, replacing its data) one instance; creates the service if
+    /// needed. Returns the service's revision afterwards; re-registering exactly the same data
+    /// only refreshes the beat time and publishes nothing.
+    pub fn register(
+        &self,
+        key: &ServiceKey,
+        instance: Instance,
+        limits: &Limits,
+        now: Timestamp,
+    ) -> Result<u64, RegistryError> {
+        limits.check_instance(&instance)?;
+        self.batch_register(key, vec![instance], limits, now)
+    }
+
+    /// Registers several instances in one step (one snapshot, one revision, one event). All are
+    /// checked first: if any is invalid, none is stored.
+    pub fn batch_register(
+        &self,
+        key: &ServiceKey,
+        instances: Vec<Instance>,
+        limits: &Limits,
+        now: Timestamp,
+    ) -> Result<u64, RegistryError> {
+        for instance in &instances {
+            limits.check_instance(instance)?;
+        }
+        let written = self.write(key, true, |snap| {
+            let was_removed = snap.removed;
+            let adding = instances
+                .iter()
+                .filter(|i| snap.entry(&i.key()).is_none())
+                .count();
+            check_room(snap, limits, adding)?;
+            snap.removed = false;
+            let mut changed = was_removed;
+            for instance in instances {
+                changed |= upsert(snap, instance, now);
+            }
+            Ok::<_, RegistryError>(((), changed))
+        })?;
+        // `create == true` always yields a write.
+        Ok(written.map_or(0, |w| w.revision))
+    }
+
+    /// Removes one instance. Returns the new revision, or `None` if it was not there (as in
+    /// Nacos, deregistering an unknown instance is not an error).
+    pub fn deregister(&self, key: &ServiceKey, instance: &InstanceKey) -> Option<u64> {
+        let written = self
+            .write(key, false, |snap| {
+                let removed = snap.remove(instance).is_some();
+                Ok::<_, RegistryError>(((), removed))
+            })
+            .ok()
+            .flatten();
+        written.filter(|w| w.changed).map(|w| w.revision)
+    }
+
+    /// Changes weight, enabled flag or metadata of a registered instance.
+    pub fn update_instance(
+        &self,
+        key: &ServiceKey,
+        instance: &InstanceKey,
+        update: InstanceUpdate,
+        limits: &Limits,
+    ) -> Result<u64, RegistryError> {
+        let not_found = || RegistryError::InstanceNotFound(instance.instance_id(key));
+        let written = self.write(key, false, |snap| {
+            let Some(old) = snap.entry(instance) else {
+                return Err(not_found());
+            };
+            let mut next = Instance::clone(&old.instance);
+            if let Some(w) = update.weight {
+                next.set_weight(w)?;
+            }
+            if let Some(e) = update.enabled {
+                next.set_enabled(e);
+            }
+            if let Some(m) = update.metadata {
+                next.set_metadata(m)?;
+                limits.check_instance(&next)?;
+            }
+            if next == *old.instance {
+                return Ok(((), false));
+            }
+            let entry = InstanceEntry {
+                overrides: next.timing_overrides(),
+                instance: Arc::new(next),
+                liveness: old.liveness.clone(),
+            };
+            snap.insert(entry);
+            Ok(((), true))
+        })?;
+        match written {
+            Some(w) => Ok(w.revision),
+            None => Err(not_found()),
+        }
+    }
+
+    /// Records a beat for a registered instance: one atomic store, nothing copied. `None` if the
+    /// instance (or its service) is not registered.
+    pub fn beat(
+        &self,
+        key: &ServiceKey,
+        instance: &InstanceKey,
+        now: Timestamp,
+    ) -> Option<BeatHit> {
+        self.read(key, |snap| {
+            let entry = snap.entry(instance)?;
+            entry.liveness.beat(now);
+            Some(BeatHit {
+                was_healthy: entry.instance.healthy(),
+                ephemeral: entry.instance.ephemeral(),
+                overrides: entry.overrides,
+            })
+        })
+        .flatten()
+    }
+
+    /// Sets one instance's health flag if it differs. Returns the new revision if it changed.
+    pub fn set_healthy(
+        &self,
+        key: &ServiceKey,
+        instance: &InstanceKey,
+        healthy: bool,
+    ) -> Option<u64> {
+        let written = self
+            .write(key, false, |snap| {
+                let Some(old) = snap.entry(instance) else {
+                    return Ok::<_, RegistryError>(((), false));
+                };
+                if old.instance.healthy() == healthy {
+                    return Ok(((), false));
+                }
+                let mut next = Instance::clone(&old.instance);
+                next.set_healthy(healthy);
+                let entry = InstanceEntry {
+                    instance: Arc::new(next),
+                    liveness: old.liveness.clone(),
+                    overrides: old.overrides,
+                };
+                snap.insert(entry);
+                Ok(((), true))
+            })
+            .ok()
+            .flatten();
+        written.filter(|w| w.changed).map(|w| w.revision)
+    }
+
+    /// Creates an empty service with `settings`.
+    pub fn create_service(
+        &self,
+        key: &ServiceKey,
+        settings: ServiceSettings,
+    ) -> Result<u64, RegistryError> {
+        check_threshold(&settings)?;
+        let written = self.write(key, true, |snap| {
+            if !snap.removed {
+                return Err(RegistryError::ServiceExists(key.clone()));
+            }
+            snap.removed = false;
+            snap.settings = Arc::new(settings);
+            Ok(((), true))
+        })?;
+        Ok(written.map_or(0, |w| w.revision))
+    }
+
+    /// Replaces an existing service's settings.
+    pub fn update_service(
+        &self,
+        key: &ServiceKey,
+        settings: ServiceSettings,
+    ) -> Result<u64, RegistryError> {
+        check_threshold(&settings)?;
+        let written = self.write(key, false, |snap| {
+            let changed = *snap.settings != settings;
+            snap.settings = Arc::new(settings);
+            Ok::<_, RegistryError>(((), changed))
+        })?;
+        match written {
+            Some(w) => Ok(w.revision),
+            None => Err(RegistryError::ServiceNotFound(key.clone())),
+        }
+    }
+
+    /// Removes a service. Unless `force`, it must hold no instance.
+    pub fn remove_service(&self, key: &ServiceKey, force: bool) -> Result<u64, RegistryError> {
+        let written = self.write(key, false, |snap| {
+            if !force && snap.instance_count > 0 {
+                return Err(RegistryError::ServiceNotEmpty {
+                    service: key.clone(),
+                    instances: snap.instance_count,
+                });
+            }
+            snap.removed = true;
+            snap.clusters = imbl::OrdMap::new();
+            snap.instance_count = 0;
+            snap.settings = Arc::new(ServiceSettings::default());
+            Ok(((), true))
+        })?;
+        match written {
+            Some(w) => Ok(w.revision),
+            None => Err(RegistryError::ServiceNotFound(key.clone())),
+        }
+    }
+}
+
+fn check_threshold(settings: &ServiceSettings) -> Result<(), ValidationError> {
+    let t = settings.protect_threshold;
+    if !(0.0..=1.0).contains(&t) {
+        return Err(ValidationError::BadProtectThreshold(t));
+    }
+    Ok(())
+}

@@ -1,0 +1,191 @@
+//! Immutable snapshots of one service: [`ServiceSnapshot`] and its per-cluster maps.
+//!
+//! A snapshot is never changed once published. Writers clone it (O(1): the maps inside are
+//! persistent B-trees from `imbl`, which share all untouched nodes), change the clone, and
+//! publish it with one `ArcSwap` store. Changing one instance therefore copies O(log n) tree
+//! nodes, not the whole service: registering 100k instances one by one stays linear overall.
+
+use super::liveness::Liveness;
+use crate::model::{ClusterName, Endpoint, Instance, InstanceKey, ServiceKey, TimingOverrides};
+use imbl::OrdMap;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Service-level settings, as in Nacos' service API.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ServiceSettings {
+    /// When the healthy share of the instances asked for is at or below this (0.0 to 1.0), a
+    /// healthy-only query returns all of them instead, so a failing service is not starved down
+    /// to its last healthy instance. Default 0.0.
+    pub protect_threshold: f32,
+    /// Free-form service metadata.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// One instance as stored: its data, its shared liveness cell, and its timing overrides.
+#[derive(Debug, Clone)]
+pub struct InstanceEntry {
+    pub(crate) instance: Arc<Instance>,
+    pub(crate) liveness: Arc<Liveness>,
+    pub(crate) overrides: TimingOverrides,
+}
+
+impl InstanceEntry {
+    /// The instance.
+    pub fn instance(&self) -> &Arc<Instance> {
+        &self.instance
+    }
+    /// Its liveness cell (time of the last beat).
+    pub fn liveness(&self) -> &Liveness {
+        &self.liveness
+    }
+    /// Its `preserved.*` timing overrides.
+    pub fn overrides(&self) -> TimingOverrides {
+        self.overrides
+    }
+}
+
+/// The instances of one cluster, with counts kept up to date by every write so that the
+/// protect threshold can be checked without walking the instances.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterSnapshot {
+    pub(crate) instances: OrdMap<Endpoint, InstanceEntry>,
+    /// Enabled instances.
+    pub(crate) enabled: usize,
+    /// Enabled and healthy instances.
+    pub(crate) healthy: usize,
+}
+
+impl ClusterSnapshot {
+    /// The instances by endpoint, in endpoint order.
+    pub fn instances(&self) -> impl Iterator<Item = &InstanceEntry> + '_ {
+        self.instances.values()
+    }
+    /// Number of instances.
+    pub fn len(&self) -> usize {
+        self.instances.len()
+    }
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.instances.is_empty()
+    }
+
+    fn count(&mut self, instance: &Instance, sign: isize) {
+        if instance.enabled() {
+            self.enabled = self.enabled.wrapping_add_signed(sign);
+            if instance.healthy() {
+                self.healthy = self.healthy.wrapping_add_signed(sign);
+            }
+        }
+    }
+
+    pub(crate) fn insert(&mut self, entry: InstanceEntry) -> Option<InstanceEntry> {
+        self.count(&entry.instance, 1);
+        let old = self
+            .instances
+            .insert(entry.instance.endpoint().clone(), entry);
+        if let Some(old) = &old {
+            self.count(&old.instance, -1);
+        }
+        old
+    }
+
+    pub(crate) fn remove(&mut self, endpoint: &Endpoint) -> Option<InstanceEntry> {
+        let old = self.instances.remove(endpoint);
+        if let Some(old) = &old {
+            self.count(&old.instance, -1);
+        }
+        old
+    }
+}
+
+/// One published state of a service. Cheap to hold: readers keep an `Arc` to it for as long as
+/// they like while writers publish newer ones.
+#[derive(Debug, Clone)]
+pub struct ServiceSnapshot {
+    pub(crate) key: ServiceKey,
+    pub(crate) revision: u64,
+    pub(crate) settings: Arc<ServiceSettings>,
+    pub(crate) clusters: OrdMap<ClusterName, ClusterSnapshot>,
+    pub(crate) instance_count: usize,
+    /// Set when the service was removed (or not created yet): the store keeps the cell so
+    /// revisions keep counting up, but readers see no service.
+    pub(crate) removed: bool,
+}
+
+impl ServiceSnapshot {
+    pub(crate) fn empty(key: ServiceKey, settings: ServiceSettings) -> Self {
+        Self {
+            key,
+            revision: 0,
+            settings: Arc::new(settings),
+            clusters: OrdMap::new(),
+            instance_count: 0,
+            removed: false,
+        }
+    }
+
+    /// The service this is a snapshot of.
+    pub fn key(&self) -> &ServiceKey {
+        &self.key
+    }
+    /// The service's revision: bumped by one with every published change.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+    /// Whether this snapshot records the removal of the service (sinks see these; readers never
+    /// do).
+    pub fn is_removed(&self) -> bool {
+        self.removed
+    }
+    /// The service settings.
+    pub fn settings(&self) -> &ServiceSettings {
+        &self.settings
+    }
+    /// Number of instances in all clusters.
+    pub fn instance_count(&self) -> usize {
+        self.instance_count
+    }
+    /// The cluster names that have instances, in order.
+    pub fn cluster_names(&self) -> impl Iterator<Item = &ClusterName> + '_ {
+        self.clusters.keys()
+    }
+    /// One cluster.
+    pub fn cluster(&self, name: &ClusterName) -> Option<&ClusterSnapshot> {
+        self.clusters.get(name)
+    }
+    /// Every cluster, in name order.
+    pub fn clusters(&self) -> impl Iterator<Item = (&ClusterName, &ClusterSnapshot)> + '_ {
+        self.clusters.iter()
+    }
+    /// One instance entry.
+    pub fn entry(&self, key: &InstanceKey) -> Option<&InstanceEntry> {
+        self.clusters
+            .get(&key.cluster)?
+            .instances
+            .get(&key.endpoint)
+    }
+    /// Every instance entry, ordered by cluster then endpoint.
+    pub fn entries(&self) -> impl Iterator<Item = &InstanceEntry> + '_ {
+        self.clusters.values().flat_map(|c| c.instances.values())
+    }
+
+    pub(crate) fn insert(&mut self, entry: InstanceEntry) -> Option<InstanceEntry> {
+        let cluster = entry.instance.cluster().clone();
+        let old = self.clusters.entry(cluster).or_default().insert(entry);
+        if old.is_none() {
+            self.instance_count += 1;
+        }
+        old
+    }
+
+    pub(crate) fn remove(&mut self, key: &InstanceKey) -> Option<InstanceEntry> {
+        let cluster = self.clusters.get_mut(&key.cluster)?;
+        let old = cluster.remove(&key.endpoint)?;
+        if cluster.is_empty() {
+            self.clusters.remove(&key.cluster);
+        }
+        self.instance_count -= 1;
+        Some(old)
+    }
+}

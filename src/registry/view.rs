@@ -1,0 +1,215 @@
+//! [`InstancesView`]: the answer to a query, sharing the snapshot it was read from.
+
+use super::snapshot::ServiceSnapshot;
+use crate::model::{ClusterName, Instance, ServiceKey};
+use std::fmt;
+use std::sync::Arc;
+
+/// Which instances a view shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// Every instance, whatever its state (`get_all_instances`).
+    All,
+    /// Enabled instances with weight above 0, healthy or not (`select_instances` with
+    /// `healthy_only = false`, as the Nacos client filters).
+    Usable,
+    /// Enabled, healthy instances with weight above 0 (`select_instances` with
+    /// `healthy_only = true`), unless the protect threshold was reached, in which case the view
+    /// shows [`Selection::Usable`] instead and says so in
+    /// [`InstancesView::protect_threshold_reached`].
+    Healthy,
+}
+
+impl Selection {
+    fn accepts(self, instance: &Instance) -> bool {
+        match self {
+            Selection::All => true,
+            Selection::Usable => instance.enabled() && instance.weight() > 0.0,
+            Selection::Healthy => {
+                instance.enabled() && instance.weight() > 0.0 && instance.healthy()
+            }
+        }
+    }
+}
+
+/// The instances of one service that a query asked for.
+///
+/// Making a view copies nothing: it holds an `Arc` to the snapshot that was current when it was
+/// made and filters lazily as you iterate. It stays valid (and unchanged) however the registry
+/// moves on; ask again for fresh data.
+#[derive(Clone)]
+pub struct InstancesView {
+    /// The key asked about, kept only when there is no snapshot to read it from (so making a
+    /// view of an existing service bumps one reference count, not four).
+    missing: Option<ServiceKey>,
+    snapshot: Option<Arc<ServiceSnapshot>>,
+    clusters: Vec<ClusterName>,
+    selection: Selection,
+    protected: bool,
+}
+
+impl InstancesView {
+    pub(crate) fn new(
+        service: &ServiceKey,
+        snapshot: Option<Arc<ServiceSnapshot>>,
+        clusters: &[ClusterName],
+        selection: Selection,
+    ) -> Self {
+        let mut view = Self {
+            missing: snapshot.is_none().then(|| service.clone()),
+            snapshot,
+            clusters: clusters.to_vec(),
+            selection,
+            protected: false,
+        };
+        if selection == Selection::Healthy {
+            view.apply_protect_threshold();
+        }
+        view
+    }
+
+    fn apply_protect_threshold(&mut self) {
+        let Some(snap) = self.snapshot.as_deref() else {
+            return;
+        };
+        let (mut healthy, mut enabled) = (0usize, 0usize);
+        for (_, cluster) in snap.clusters().filter(|(n, _)| self.wants(n)) {
+            healthy += cluster.healthy;
+            enabled += cluster.enabled;
+        }
+        if enabled == 0 {
+            return;
+        }
+        let share = healthy as f64 / enabled as f64;
+        if share <= f64::from(snap.settings().protect_threshold) {
+            self.protected = true;
+            self.selection = Selection::Usable;
+        }
+    }
+
+    fn wants(&self, cluster: &ClusterName) -> bool {
+        self.clusters.is_empty() || self.clusters.contains(cluster)
+    }
+
+    /// The service asked about.
+    pub fn service(&self) -> &ServiceKey {
+        match (&self.snapshot, &self.missing) {
+            (Some(s), _) => s.key(),
+            (None, Some(k)) => k,
+            // `new` sets `missing` whenever `snapshot` is `None`.
+            (None, None) => unreachable!("an InstancesView always knows its service"),
+        }
+    }
+
+    /// The clusters asked for; empty means all.
+    pub fn clusters(&self) -> &[ClusterName] {
+        &self.clusters
+    }
+
+    /// Whether the service exists.
+    pub fn service_exists(&self) -> bool {
+        self.snapshot.is_some()
+    }
+
+    /// The revision of the snapshot this view reads (0 if the service does not exist).
+    pub fn revision(&self) -> u64 {
+        self.snapshot.as_ref().map_or(0, |s| s.revision())
+    }
+
+    /// The snapshot behind this view, if the service exists.
+    pub fn snapshot(&self) -> Option<&Arc<ServiceSnapshot>> {
+        self.snapshot.as_ref()
+    }
+
+    /// True when a healthy-only query hit the service's protect threshold and so shows every
+    /// usable instance, healthy or not (Nacos' "protect threshold reached").
+    pub fn protect_threshold_reached(&self) -> bool {
+        self.protected
+    }
+
+    /// The instances, ordered by cluster then endpoint.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Instance>> + '_ {
+        let selection = self.selection;
+        self.snapshot
+            .iter()
+            .flat_map(|s| s.clusters())
+            .filter(|(name, _)| self.wants(name))
+            .flat_map(|(_, c)| c.instances.values())
+            .map(|e| &e.instance)
+            .filter(move |i| selection.accepts(i))
+    }
+
+    /// How many instances the view shows (walks them).
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// Whether the view shows no instance.
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+
+    /// Copies the instances out.
+    pub fn to_vec(&self) -> Vec<Instance> {
+        self.iter().map(|i| Instance::clone(i)).collect()
+    }
+
+    /// Picks one instance at random, in proportion to weight (instances of weight 0 are never
+    /// picked). `unit` is the random draw, in `0.0..1.0`: pass your own random number to make
+    /// the choice reproducible.
+    pub fn pick_weighted_with(&self, unit: f64) -> Option<&Arc<Instance>> {
+        let total: f64 = self.iter().map(|i| i.weight()).sum();
+        if total <= 0.0 || !total.is_finite() {
+            return None;
+        }
+        let mut target = unit.clamp(0.0, 1.0) * total;
+        let mut last = None;
+        for inst in self.iter().filter(|i| i.weight() > 0.0) {
+            if target < inst.weight() {
+                return Some(inst);
+            }
+            target -= inst.weight();
+            last = Some(inst);
+        }
+        // Rounding can leave `target` a hair above the last weight.
+        last
+    }
+
+    /// Picks one instance at random, in proportion to weight, with a thread-local generator.
+    pub fn pick_weighted(&self) -> Option<&Arc<Instance>> {
+        self.pick_weighted_with(fastrand::f64())
+    }
+
+    /// Whether this view shows the same instances (same data, same order) as `other`.
+    pub fn same_instances(&self, other: &InstancesView) -> bool {
+        let mut a = self.iter();
+        let mut b = other.iter();
+        loop {
+            match (a.next(), b.next()) {
+                (None, None) => return true,
+                (Some(x), Some(y)) if Arc::ptr_eq(x, y) || x == y => {}
+                _ => return false,
+            }
+        }
+    }
+}
+
+impl fmt::Debug for InstancesView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InstancesView")
+            .field("service", self.service())
+            .field("revision", &self.revision())
+            .field("clusters", &self.clusters)
+            .field("protect_threshold_reached", &self.protected)
+            .field("instances", &self.iter().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl<'a> IntoIterator for &'a InstancesView {
+    type Item = &'a Arc<Instance>;
+    type IntoIter = Box<dyn Iterator<Item = &'a Arc<Instance>> + 'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
