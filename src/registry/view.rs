@@ -16,7 +16,9 @@ pub enum Selection {
     /// Enabled, healthy instances with weight above 0 (`select_instances` with
     /// `healthy_only = true`), unless the protect threshold was reached, in which case the view
     /// shows [`Selection::Usable`] instead and says so in
-    /// [`InstancesView::protect_threshold_reached`].
+    /// [`InstancesView::protect_threshold_reached`]. The healthy share is counted over enabled
+    /// instances whatever their weight, as the Nacos server counts it before its client drops
+    /// weight-0 instances.
     Healthy,
 }
 
