@@ -69,15 +69,19 @@
 //! | [`health`] | the beat-check policy (pure) and its driver |
 //! | [`events`] | subscriptions and coalesced, off-path event delivery |
 //! | [`node`] | [`Registry`]: the handle that puts them together |
+//! | [`cluster`] | Distro replication: membership, mapper, sync, verify, merge; [`cluster::ClusterNode`] |
+//! | [`transport`] | in-process transports with fault injection, and a deterministic cluster simulator |
 
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod cluster;
 pub mod events;
 pub mod health;
 pub mod model;
 pub mod node;
 pub mod registry;
+pub mod transport;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use events::{EventListener, NamingEvent, SubscriptionId};

@@ -224,6 +224,7 @@ fn custom_default_timing_applies_to_instances_without_overrides() {
             beat_timeout: Duration::from_secs(3),
             delete_timeout: Duration::from_secs(4),
             check_interval: Duration::from_secs(1),
+            ..nacre::HealthConfig::default()
         })
         .build();
     let key = ServiceKey::named("orders").unwrap();

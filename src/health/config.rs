@@ -17,6 +17,10 @@ pub struct HealthConfig {
     /// earliest known deadline falls due, so this only bounds how late an instance registered
     /// with a very short timeout override can be judged.
     pub check_interval: Duration,
+    /// How long the record of a removed instance (its tombstone) is kept, so that a stale copy
+    /// replicated from a peer cannot bring it back. Longer than any partition you expect to
+    /// heal; a stale copy that arrives later is evicted again by its missing beats.
+    pub tombstone_ttl: Duration,
 }
 
 impl Default for HealthConfig {
@@ -26,6 +30,7 @@ impl Default for HealthConfig {
             beat_timeout: Duration::from_secs(15),
             delete_timeout: Duration::from_secs(30),
             check_interval: Duration::from_secs(5),
+            tombstone_ttl: Duration::from_secs(300),
         }
     }
 }

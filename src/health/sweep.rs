@@ -4,7 +4,7 @@ use super::config::HealthConfig;
 use super::policy::{judge, next_deadline, BeatTimeouts, Verdict};
 use crate::clock::Timestamp;
 use crate::model::{InstanceKey, ServiceKey};
-use crate::registry::{RegistryError, ServiceSnapshot, Store};
+use crate::registry::{rewrite, RegistryError, RemovalReason, ServiceSnapshot, Store};
 
 /// What one sweep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -98,16 +98,13 @@ fn apply(
                 Verdict::MarkUnhealthy => {
                     let mut inst = crate::model::Instance::clone(entry.instance());
                     inst.set_healthy(false);
-                    snap.insert(crate::registry::InstanceEntry {
-                        instance: std::sync::Arc::new(inst),
-                        liveness: entry.liveness.clone(),
-                        overrides: entry.overrides(),
-                    });
+                    snap.insert(rewrite(&entry, inst, store.next_version(now)));
                     next_due = earliest(next_due, next_deadline(last, false, &timeouts));
                     unhealthy.push(key.clone());
                 }
                 Verdict::Remove => {
-                    snap.remove(key);
+                    let version = store.next_version(now);
+                    snap.remove_with_tombstone(key, version, RemovalReason::Expired, now);
                     removed.push(key.clone());
                 }
             }

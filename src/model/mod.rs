@@ -22,6 +22,7 @@ mod limits;
 mod name;
 mod service_key;
 
+pub(crate) use error::excerpt;
 pub use error::{NameKind, ValidationError};
 pub use instance::{
     Endpoint, Host, Instance, InstanceBuilder, InstanceId, InstanceKey, TimingOverrides,

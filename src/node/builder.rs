@@ -26,6 +26,7 @@ pub struct RegistryBuilder {
     pub(crate) health: HealthConfig,
     pub(crate) limits: Limits,
     pub(crate) delivery_threads: usize,
+    pub(crate) origin: u64,
 }
 
 impl Default for RegistryBuilder {
@@ -35,6 +36,7 @@ impl Default for RegistryBuilder {
             health: HealthConfig::default(),
             limits: Limits::default(),
             delivery_threads: 2,
+            origin: 0,
         }
     }
 }
@@ -64,6 +66,14 @@ impl RegistryBuilder {
     /// them while it runs.
     pub fn delivery_threads(mut self, n: usize) -> Self {
         self.delivery_threads = n.max(1);
+        self
+    }
+
+    /// The origin id stamped on this registry's writes (see [`crate::registry::Version`]).
+    /// Every node of a cluster needs a different one; the cluster layer sets it from the node
+    /// id.
+    pub fn origin(mut self, origin: u64) -> Self {
+        self.origin = origin;
         self
     }
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// What a heartbeat answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BeatReply {
     /// How often the client should beat (its `preserved.heart.beat.interval`, else the
     /// registry's default). Nacos' `clientBeatInterval`.
@@ -95,7 +95,7 @@ impl Registry {
 
     pub(crate) fn from_builder(b: RegistryBuilder) -> Self {
         let dispatcher = Arc::new(Dispatcher::start(b.delivery_threads));
-        let store = Store::new();
+        let store = Store::new(b.origin);
         let sink = dispatcher.clone();
         store.add_sink(Arc::new(move |snap: &Arc<ServiceSnapshot>| {
             sink.publish(snap)
@@ -159,7 +159,11 @@ impl Registry {
     /// Removes an instance. Returns whether it was registered (removing an unknown instance is
     /// not an error, as in Nacos).
     pub fn deregister_instance(&self, service: &ServiceKey, instance: &InstanceKey) -> bool {
-        self.inner.store.deregister(service, instance).is_some()
+        let now = self.inner.clock.now();
+        self.inner
+            .store
+            .deregister(service, instance, now)
+            .is_some()
     }
 
     /// Changes weight, enabled flag and/or metadata of a registered instance.
@@ -169,9 +173,10 @@ impl Registry {
         instance: &InstanceKey,
         update: InstanceUpdate,
     ) -> Result<u64, RegistryError> {
+        let now = self.inner.clock.now();
         self.inner
             .store
-            .update_instance(service, instance, update, &self.inner.limits)
+            .update_instance(service, instance, update, &self.inner.limits, now)
     }
 
     /// A light heartbeat: records the beat; a beat that reaches an unhealthy instance makes it
@@ -191,7 +196,7 @@ impl Registry {
             ));
         };
         if !hit.was_healthy && hit.ephemeral {
-            self.inner.store.set_healthy(service, instance, true);
+            self.inner.store.set_healthy(service, instance, true, now);
         }
         Ok(self.reply(hit.overrides, false))
     }
@@ -230,7 +235,9 @@ impl Registry {
         service: &ServiceKey,
         settings: ServiceSettings,
     ) -> Result<u64, RegistryError> {
-        self.inner.store.create_service(service, settings)
+        self.inner
+            .store
+            .create_service(service, settings, self.inner.clock.now())
     }
 
     /// Replaces a service's settings.
@@ -239,12 +246,16 @@ impl Registry {
         service: &ServiceKey,
         settings: ServiceSettings,
     ) -> Result<u64, RegistryError> {
-        self.inner.store.update_service(service, settings)
+        self.inner
+            .store
+            .update_service(service, settings, self.inner.clock.now())
     }
 
     /// Removes a service that holds no instances.
     pub fn remove_service(&self, service: &ServiceKey) -> Result<u64, RegistryError> {
-        self.inner.store.remove_service(service, false)
+        self.inner
+            .store
+            .remove_service(service, false, self.inner.clock.now())
     }
 
     // ----- reads -----
@@ -372,7 +383,22 @@ impl Registry {
 
     /// Runs one health sweep as if the time were `now`.
     pub fn check_health_at(&self, now: Timestamp) -> SweepReport {
-        health::sweep(&self.inner.store, &self.inner.health, now, |_| true)
+        self.check_health_where(now, |_| true)
+    }
+
+    /// Runs one health sweep at `now` over the services `include` accepts (a cluster node
+    /// judges only the services it is responsible for), and drops tombstones older than
+    /// [`HealthConfig::tombstone_ttl`] everywhere.
+    pub fn check_health_where(
+        &self,
+        now: Timestamp,
+        include: impl FnMut(&ServiceKey) -> bool,
+    ) -> SweepReport {
+        let report = health::sweep(&self.inner.store, &self.inner.health, now, include);
+        self.inner
+            .store
+            .collect_tombstones(now - self.inner.health.tombstone_ttl);
+        report
     }
 
     /// Starts the health driver on the current tokio runtime: it sweeps, then sleeps on the

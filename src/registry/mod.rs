@@ -15,14 +15,24 @@
 
 mod error;
 mod liveness;
+mod merge;
 mod ops;
+mod replica;
 mod snapshot;
 mod store;
+mod version;
 mod view;
 
 pub use error::RegistryError;
 pub use liveness::Liveness;
+pub use merge::{incoming_wins, RecordFacts};
+pub(crate) use ops::rewrite;
 pub use ops::{BeatHit, InstanceUpdate};
-pub use snapshot::{ClusterSnapshot, InstanceEntry, ServiceSettings, ServiceSnapshot};
+pub(crate) use replica::Fnv;
+pub use replica::{InstanceRecord, MergeOutcome, RecordState, ServiceMeta, ServiceRecord};
+pub use snapshot::{
+    ClusterSnapshot, InstanceEntry, RemovalReason, ServiceSettings, ServiceSnapshot, Tombstone,
+};
 pub use store::{ChangeSink, Store, Written};
+pub use version::Version;
 pub use view::{InstancesView, Selection};

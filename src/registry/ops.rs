@@ -2,15 +2,16 @@
 
 use super::error::RegistryError;
 use super::liveness::Liveness;
-use super::snapshot::{InstanceEntry, ServiceSettings, ServiceSnapshot};
+use super::snapshot::{InstanceEntry, RemovalReason, ServiceSettings, ServiceSnapshot};
 use super::store::Store;
+use super::version::Version;
 use crate::clock::Timestamp;
 use crate::model::{Instance, InstanceKey, Limits, ServiceKey, TimingOverrides, ValidationError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// A change to an instance's mutable fields; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct InstanceUpdate {
     /// New weight.
     pub weight: Option<f64>,
@@ -44,7 +45,12 @@ fn check_room(snap: &ServiceSnapshot, limits: &Limits, adding: usize) -> Result<
 }
 
 /// Puts `instance` into `snap`; returns whether anything visible changed.
-fn upsert(snap: &mut ServiceSnapshot, instance: Instance, now: Timestamp) -> bool {
+fn upsert(
+    snap: &mut ServiceSnapshot,
+    instance: Instance,
+    version: Version,
+    now: Timestamp,
+) -> bool {
     let key = instance.key();
     let overrides = instance.timing_overrides();
     match snap.entry(&key) {
@@ -59,6 +65,7 @@ fn upsert(snap: &mut ServiceSnapshot, instance: Instance, now: Timestamp) -> boo
                 instance: Arc::new(instance),
                 liveness,
                 overrides,
+                version,
             });
             true
         }
@@ -67,9 +74,24 @@ fn upsert(snap: &mut ServiceSnapshot, instance: Instance, now: Timestamp) -> boo
                 instance: Arc::new(instance),
                 liveness: Arc::new(Liveness::new(now)),
                 overrides,
+                version,
             });
             true
         }
+    }
+}
+
+/// A copy of `entry` with `instance` as its data, written at `version`.
+pub(crate) fn rewrite(
+    entry: &InstanceEntry,
+    instance: Instance,
+    version: Version,
+) -> InstanceEntry {
+    InstanceEntry {
+        overrides: instance.timing_overrides(),
+        instance: Arc::new(instance),
+        liveness: entry.liveness.clone(),
+        version,
     }
 }
 
@@ -109,8 +131,13 @@ impl Store {
             check_room(snap, limits, adding)?;
             snap.removed = false;
             let mut changed = was_removed;
+            if was_removed {
+                snap.meta_version = self.next_version(now);
+                snap.meta_touched = true;
+            }
+            let version = self.next_version(now);
             for instance in instances {
-                changed |= upsert(snap, instance, now);
+                changed |= upsert(snap, instance, version, now);
             }
             Ok::<_, RegistryError>(((), changed))
         })?;
@@ -120,11 +147,20 @@ impl Store {
 
     /// Removes one instance. Returns the new revision, or `None` if it was not there (as in
     /// Nacos, deregistering an unknown instance is not an error).
-    pub fn deregister(&self, key: &ServiceKey, instance: &InstanceKey) -> Option<u64> {
+    pub fn deregister(
+        &self,
+        key: &ServiceKey,
+        instance: &InstanceKey,
+        now: Timestamp,
+    ) -> Option<u64> {
         let written = self
             .write(key, false, |snap| {
-                let removed = snap.remove(instance).is_some();
-                Ok::<_, RegistryError>(((), removed))
+                if snap.entry(instance).is_none() {
+                    return Ok::<_, RegistryError>(((), false));
+                }
+                let version = self.next_version(now);
+                snap.remove_with_tombstone(instance, version, RemovalReason::Deregistered, now);
+                Ok(((), true))
             })
             .ok()
             .flatten();
@@ -138,6 +174,7 @@ impl Store {
         instance: &InstanceKey,
         update: InstanceUpdate,
         limits: &Limits,
+        now: Timestamp,
     ) -> Result<u64, RegistryError> {
         let not_found = || RegistryError::InstanceNotFound(instance.instance_id(key));
         let written = self.write(key, false, |snap| {
@@ -158,11 +195,7 @@ impl Store {
             if next == *old.instance {
                 return Ok(((), false));
             }
-            let entry = InstanceEntry {
-                overrides: next.timing_overrides(),
-                instance: Arc::new(next),
-                liveness: old.liveness.clone(),
-            };
+            let entry = rewrite(old, next, self.next_version(now));
             snap.insert(entry);
             Ok(((), true))
         })?;
@@ -198,6 +231,7 @@ impl Store {
         key: &ServiceKey,
         instance: &InstanceKey,
         healthy: bool,
+        now: Timestamp,
     ) -> Option<u64> {
         let written = self
             .write(key, false, |snap| {
@@ -209,11 +243,7 @@ impl Store {
                 }
                 let mut next = Instance::clone(&old.instance);
                 next.set_healthy(healthy);
-                let entry = InstanceEntry {
-                    instance: Arc::new(next),
-                    liveness: old.liveness.clone(),
-                    overrides: old.overrides,
-                };
+                let entry = rewrite(old, next, self.next_version(now));
                 snap.insert(entry);
                 Ok(((), true))
             })
@@ -227,6 +257,7 @@ impl Store {
         &self,
         key: &ServiceKey,
         settings: ServiceSettings,
+        now: Timestamp,
     ) -> Result<u64, RegistryError> {
         check_threshold(&settings)?;
         let written = self.write(key, true, |snap| {
@@ -235,6 +266,8 @@ impl Store {
             }
             snap.removed = false;
             snap.settings = Arc::new(settings);
+            snap.meta_version = self.next_version(now);
+            snap.meta_touched = true;
             Ok(((), true))
         })?;
         Ok(written.map_or(0, |w| w.revision))
@@ -245,10 +278,15 @@ impl Store {
         &self,
         key: &ServiceKey,
         settings: ServiceSettings,
+        now: Timestamp,
     ) -> Result<u64, RegistryError> {
         check_threshold(&settings)?;
         let written = self.write(key, false, |snap| {
             let changed = *snap.settings != settings;
+            if changed {
+                snap.meta_version = self.next_version(now);
+                snap.meta_touched = true;
+            }
             snap.settings = Arc::new(settings);
             Ok::<_, RegistryError>(((), changed))
         })?;
@@ -259,7 +297,12 @@ impl Store {
     }
 
     /// Removes a service. Unless `force`, it must hold no instance.
-    pub fn remove_service(&self, key: &ServiceKey, force: bool) -> Result<u64, RegistryError> {
+    pub fn remove_service(
+        &self,
+        key: &ServiceKey,
+        force: bool,
+        now: Timestamp,
+    ) -> Result<u64, RegistryError> {
         let written = self.write(key, false, |snap| {
             if !force && snap.instance_count > 0 {
                 return Err(RegistryError::ServiceNotEmpty {
@@ -267,10 +310,15 @@ impl Store {
                     instances: snap.instance_count,
                 });
             }
+            let keys: Vec<InstanceKey> = snap.entries().map(|e| e.instance.key()).collect();
+            for k in keys {
+                let version = self.next_version(now);
+                snap.remove_with_tombstone(&k, version, RemovalReason::Deregistered, now);
+            }
             snap.removed = true;
-            snap.clusters = imbl::OrdMap::new();
-            snap.instance_count = 0;
             snap.settings = Arc::new(ServiceSettings::default());
+            snap.meta_version = self.next_version(now);
+            snap.meta_touched = true;
             Ok(((), true))
         })?;
         match written {

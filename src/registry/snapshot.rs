@@ -6,13 +6,17 @@
 //! nodes, not the whole service: registering 100k instances one by one stays linear overall.
 
 use super::liveness::Liveness;
+use super::version::Version;
+use crate::clock::Timestamp;
 use crate::model::{ClusterName, Endpoint, Instance, InstanceKey, ServiceKey, TimingOverrides};
 use imbl::OrdMap;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Service-level settings, as in Nacos' service API.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ServiceSettings {
     /// When the healthy share of the instances asked for is at or below this (0.0 to 1.0), a
     /// healthy-only query returns all of them instead, so a failing service is not starved down
@@ -22,15 +26,45 @@ pub struct ServiceSettings {
     pub metadata: BTreeMap<String, String>,
 }
 
-/// One instance as stored: its data, its shared liveness cell, and its timing overrides.
+/// One instance as stored: its data, its shared liveness cell, its timing overrides and the
+/// version of the write that produced this data.
 #[derive(Debug, Clone)]
 pub struct InstanceEntry {
     pub(crate) instance: Arc<Instance>,
     pub(crate) liveness: Arc<Liveness>,
     pub(crate) overrides: TimingOverrides,
+    pub(crate) version: Version,
+}
+
+/// Why an instance was removed; decides how its tombstone merges with a live copy from a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RemovalReason {
+    /// Its client deregistered it: a live copy wins only if it was written later.
+    Deregistered,
+    /// It stopped beating and was evicted: a live copy also wins if it heard a beat after the
+    /// last one the evicting node knew of (the client kept beating somewhere else).
+    Expired,
+}
+
+/// What is left of a removed instance, kept for a bounded time so a stale live copy arriving
+/// from a peer cannot bring it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tombstone {
+    /// The version of the removal.
+    pub version: Version,
+    /// The last beat the removing node knew of.
+    pub last_beat: Timestamp,
+    /// Why it was removed.
+    pub reason: RemovalReason,
+    /// When this node recorded the removal (local time, for collection).
+    pub removed_at: Timestamp,
 }
 
 impl InstanceEntry {
+    /// The version of the write that produced this data.
+    pub fn version(&self) -> Version {
+        self.version
+    }
     /// The instance.
     pub fn instance(&self) -> &Arc<Instance> {
         &self.instance
@@ -111,6 +145,15 @@ pub struct ServiceSnapshot {
     /// Set when the service was removed (or not created yet): the store keeps the cell so
     /// revisions keep counting up, but readers see no service.
     pub(crate) removed: bool,
+    /// Removed instances, kept for a bounded time (see [`Tombstone`]).
+    pub(crate) tombstones: OrdMap<InstanceKey, Tombstone>,
+    /// Version of the service-level state (settings, removal).
+    pub(crate) meta_version: Version,
+    /// Instances changed by the local write that produced this snapshot (not by merges of
+    /// replicated data): what replication has to send on.
+    pub(crate) touched: Arc<Vec<InstanceKey>>,
+    /// Whether that local write changed the service-level state.
+    pub(crate) meta_touched: bool,
 }
 
 impl ServiceSnapshot {
@@ -122,6 +165,10 @@ impl ServiceSnapshot {
             clusters: OrdMap::new(),
             instance_count: 0,
             removed: false,
+            tombstones: OrdMap::new(),
+            meta_version: Version::default(),
+            touched: Arc::new(Vec::new()),
+            meta_touched: false,
         }
     }
 
@@ -170,13 +217,74 @@ impl ServiceSnapshot {
         self.clusters.values().flat_map(|c| c.instances.values())
     }
 
+    /// Instances the local write behind this snapshot changed (empty for merges).
+    pub fn touched(&self) -> &[InstanceKey] {
+        &self.touched
+    }
+    /// Whether the local write behind this snapshot changed service-level state.
+    pub fn meta_touched(&self) -> bool {
+        self.meta_touched
+    }
+    /// Version of the service-level state.
+    pub fn meta_version(&self) -> Version {
+        self.meta_version
+    }
+    /// Tombstones of recently removed instances.
+    pub fn tombstones(&self) -> impl Iterator<Item = (&InstanceKey, &Tombstone)> + '_ {
+        self.tombstones.iter()
+    }
+
+    pub(crate) fn touch(&mut self, key: InstanceKey) {
+        Arc::make_mut(&mut self.touched).push(key);
+    }
+
+    /// Stores an entry written locally: clears any tombstone and records the key as touched.
     pub(crate) fn insert(&mut self, entry: InstanceEntry) -> Option<InstanceEntry> {
+        let key = entry.instance.key();
+        let old = self.put_merged(entry);
+        self.touch(key);
+        old
+    }
+
+    /// Stores an entry that came from a peer: clears any tombstone, touches nothing.
+    pub(crate) fn put_merged(&mut self, entry: InstanceEntry) -> Option<InstanceEntry> {
+        let key = entry.instance.key();
+        self.tombstones.remove(&key);
         let cluster = entry.instance.cluster().clone();
         let old = self.clusters.entry(cluster).or_default().insert(entry);
         if old.is_none() {
             self.instance_count += 1;
         }
         old
+    }
+
+    /// Records a removal that came from a peer: drops the live entry (if any) and keeps the
+    /// tombstone, touching nothing.
+    pub(crate) fn tombstone_merged(&mut self, key: &InstanceKey, tombstone: Tombstone) {
+        self.remove(key);
+        self.tombstones.insert(key.clone(), tombstone);
+    }
+
+    /// Removes an instance and leaves a tombstone.
+    pub(crate) fn remove_with_tombstone(
+        &mut self,
+        key: &InstanceKey,
+        version: Version,
+        reason: RemovalReason,
+        now: Timestamp,
+    ) -> Option<InstanceEntry> {
+        let old = self.remove(key)?;
+        self.tombstones.insert(
+            key.clone(),
+            Tombstone {
+                version,
+                last_beat: old.liveness.last_beat(),
+                reason,
+                removed_at: now,
+            },
+        );
+        self.touch(key.clone());
+        Some(old)
     }
 
     pub(crate) fn remove(&mut self, key: &InstanceKey) -> Option<InstanceEntry> {

@@ -18,6 +18,8 @@
 //! order. Sinks must not block: the event dispatcher's sink only pushes onto a channel.
 
 use super::snapshot::{ServiceSettings, ServiceSnapshot};
+use super::version::{Version, VersionClock};
+use crate::clock::Timestamp;
 use crate::model::ServiceKey;
 use arc_swap::ArcSwap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -43,6 +45,7 @@ pub struct Store {
     index: ArcSwap<ServiceIndex>,
     index_lock: Mutex<()>,
     sinks: ArcSwap<Vec<ChangeSink>>,
+    versions: VersionClock,
 }
 
 impl std::fmt::Debug for Store {
@@ -72,18 +75,35 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Default for Store {
     fn default() -> Self {
-        Self::new()
+        Self::new(0)
     }
 }
 
 impl Store {
-    /// An empty store.
-    pub fn new() -> Self {
+    /// An empty store whose writes carry `origin` in their [`Version`]s (give every node of a
+    /// cluster a different one).
+    pub fn new(origin: u64) -> Self {
         Self {
             index: ArcSwap::from_pointee(ServiceIndex::default()),
             index_lock: Mutex::new(()),
             sinks: ArcSwap::from_pointee(Vec::new()),
+            versions: VersionClock::new(origin),
         }
+    }
+
+    /// The origin id stamped on this store's writes.
+    pub fn origin(&self) -> u64 {
+        self.versions.origin()
+    }
+
+    /// A fresh version for a write at `now`.
+    pub fn next_version(&self, now: Timestamp) -> Version {
+        self.versions.next(now)
+    }
+
+    /// Tells the version clock about a version seen from a peer.
+    pub(crate) fn observe_version(&self, v: Version) {
+        self.versions.observe(v);
     }
 
     /// Adds a sink told of every published change from now on.
@@ -100,6 +120,18 @@ impl Store {
         let index = self.index.load();
         let snap = index.get(key)?.snapshot.load_full();
         (!snap.removed).then_some(snap)
+    }
+
+    /// The current snapshot of `key` even if it records the service's removal (replication
+    /// needs those; readers should use [`Store::load`]).
+    pub fn load_any(&self, key: &ServiceKey) -> Option<Arc<ServiceSnapshot>> {
+        let index = self.index.load();
+        index.get(key).map(|c| c.snapshot.load_full())
+    }
+
+    /// Every service key the store has a cell for, removed services included.
+    pub fn all_keys(&self) -> Vec<ServiceKey> {
+        self.index.load().keys().cloned().collect()
     }
 
     /// Runs `f` on the current snapshot of `key` without taking a reference count (the fastest
@@ -191,6 +223,8 @@ impl Store {
             return Ok(None);
         }
         let mut next = ServiceSnapshot::clone(&current);
+        next.touched = Arc::new(Vec::new());
+        next.meta_touched = false;
         let (value, changed) = f(&mut next)?;
         if !changed {
             return Ok(Some(Written {

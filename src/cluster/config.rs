@@ -1,0 +1,38 @@
+//! [`DistroConfig`]: the Distro timing and batching knobs, with Nacos-like defaults.
+
+use std::time::Duration;
+
+/// Distro timing and batching. The defaults follow Nacos: sync about 1 s after a change (or as
+/// soon as 1000 changed instances are waiting), retry a failed sync after 3 s, compare
+/// checksums every 5 s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DistroConfig {
+    /// How long a change waits before it is sent, so changes batch up.
+    pub sync_delay: Duration,
+    /// How many changed instances make a batch go out at once, and the most one message holds.
+    pub batch_count: usize,
+    /// How long after a failed sync (or snapshot request) to try again.
+    pub retry_delay: Duration,
+    /// How often each node sends checksums of the services it is responsible for.
+    pub verify_interval: Duration,
+    /// How often each node pings every peer.
+    pub ping_interval: Duration,
+    /// A peer not heard from for this long is down and leaves the mapper.
+    pub peer_down_after: Duration,
+    /// How long to wait for a peer's answer before taking the request as failed.
+    pub request_timeout: Duration,
+}
+
+impl Default for DistroConfig {
+    fn default() -> Self {
+        Self {
+            sync_delay: Duration::from_secs(1),
+            batch_count: 1000,
+            retry_delay: Duration::from_secs(3),
+            verify_interval: Duration::from_secs(5),
+            ping_interval: Duration::from_secs(1),
+            peer_down_after: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(2),
+        }
+    }
+}

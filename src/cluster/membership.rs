@@ -1,0 +1,145 @@
+//! [`Membership`]: the static member list and which peers are alive, as a pure state machine.
+//!
+//! Peers are judged by when they were last heard from (any request or answer counts) against
+//! `now`; nothing here reads a clock. A peer starts out presumed up, as if heard at start, so a
+//! fresh node does not take every service for itself before its first ping round.
+
+use super::mapper::DistroMapper;
+use super::node_id::NodeId;
+use crate::clock::Timestamp;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PeerState {
+    last_heard: Timestamp,
+    ready: bool,
+    up: bool,
+}
+
+/// Who is in the cluster and who is alive.
+#[derive(Debug, Clone)]
+pub struct Membership {
+    me: NodeId,
+    peers: BTreeMap<NodeId, PeerState>,
+}
+
+impl Membership {
+    /// `members` is the static list (it may or may not include `me`).
+    pub fn new(me: NodeId, members: &[NodeId], now: Timestamp) -> Self {
+        let peers = members
+            .iter()
+            .filter(|m| **m != me)
+            .map(|m| {
+                (
+                    m.clone(),
+                    PeerState {
+                        last_heard: now,
+                        ready: true,
+                        up: true,
+                    },
+                )
+            })
+            .collect();
+        Self { me, peers }
+    }
+
+    /// This node.
+    pub fn me(&self) -> &NodeId {
+        &self.me
+    }
+
+    /// Every peer, up or not.
+    pub fn peers(&self) -> impl Iterator<Item = &NodeId> + '_ {
+        self.peers.keys()
+    }
+
+    /// Whether `peer` is a member other than this node.
+    pub fn is_peer(&self, peer: &NodeId) -> bool {
+        self.peers.contains_key(peer)
+    }
+
+    /// Whether `peer` is currently up.
+    pub fn is_up(&self, peer: &NodeId) -> bool {
+        self.peers.get(peer).is_some_and(|p| p.up)
+    }
+
+    /// Records that `peer` was heard from at `now`; `ready` if it said whether it serves.
+    /// Returns whether the set of healthy members changed.
+    pub fn heard(&mut self, peer: &NodeId, ready: Option<bool>, now: Timestamp) -> bool {
+        let Some(p) = self.peers.get_mut(peer) else {
+            return false;
+        };
+        let before = (p.up, p.ready);
+        p.last_heard = p.last_heard.max(now);
+        p.up = true;
+        if let Some(r) = ready {
+            p.ready = r;
+        }
+        before != (p.up, p.ready)
+    }
+
+    /// Marks peers not heard from for `down_after` as down. Returns whether anything changed.
+    pub fn refresh(&mut self, now: Timestamp, down_after: Duration) -> bool {
+        let mut changed = false;
+        for p in self.peers.values_mut() {
+            let up = now.saturating_since(p.last_heard) < down_after;
+            if up != p.up {
+                p.up = up;
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// The mapper over this node (if `me_ready`) and every peer that is up and ready.
+    pub fn mapper(&self, me_ready: bool) -> DistroMapper {
+        let mut healthy: Vec<NodeId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.up && p.ready)
+            .map(|(id, _)| id.clone())
+            .collect();
+        if me_ready {
+            healthy.push(self.me.clone());
+        }
+        DistroMapper::new(healthy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> NodeId {
+        NodeId::new(s).unwrap()
+    }
+
+    #[test]
+    fn a_silent_peer_goes_down_after_the_timeout_and_comes_back_when_heard() {
+        let t0 = Timestamp::from_millis(1_000);
+        let mut m = Membership::new(id("a"), &[id("a"), id("b"), id("c")], t0);
+        assert_eq!(m.mapper(true).members().len(), 3);
+        m.heard(&id("b"), Some(true), t0 + Duration::from_secs(3));
+        assert!(!m.refresh(t0 + Duration::from_millis(4_999), Duration::from_secs(5)));
+        assert!(m.refresh(t0 + Duration::from_secs(5), Duration::from_secs(5)));
+        assert!(!m.is_up(&id("c")));
+        assert!(m.is_up(&id("b")));
+        assert_eq!(m.mapper(true).members(), &[id("a"), id("b")]);
+        assert!(m.heard(&id("c"), None, t0 + Duration::from_secs(6)));
+        assert_eq!(m.mapper(true).members().len(), 3);
+    }
+
+    #[test]
+    fn peers_that_are_not_ready_stay_out_of_the_mapper() {
+        let t0 = Timestamp::from_millis(0);
+        let mut m = Membership::new(id("a"), &[id("b")], t0);
+        assert!(m.heard(&id("b"), Some(false), t0));
+        assert_eq!(m.mapper(true).members(), &[id("a")]);
+        assert_eq!(m.mapper(false).members(), &[] as &[NodeId]);
+        assert!(
+            !m.heard(&id("zz"), Some(true), t0),
+            "strangers are not members"
+        );
+    }
+}

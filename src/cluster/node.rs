@@ -1,0 +1,381 @@
+//! [`ClusterNode`]: one cluster member on tokio — a [`Registry`] plus the Distro protocol,
+//! driven over a [`Transport`].
+//!
+//! The driver is a loop around [`DistroCore`]: poll it, send what it asks for (each request in
+//! its own task, with a timeout on the injected clock), feed the answers back, and sleep on the
+//! clock until [`DistroCore::next_wakeup`] or until something arrives. Client operations read
+//! the routing state without locking the core, forward to the responsible node, and fall back
+//! to applying locally when it cannot be reached.
+
+use super::apply::{apply_write, forwarded_result};
+use super::config::DistroConfig;
+use super::core::{DistroCore, Route, RoutingView};
+use super::error::ClusterError;
+use super::mapper::DistroMapper;
+use super::message::{ForwardedWrite, PeerRequest, PeerResponse, WriteOutcome};
+use super::node_id::NodeId;
+use super::transport::{Transport, TransportError};
+use crate::clock::Clock;
+use crate::model::{Instance, InstanceKey, ServiceKey};
+use crate::node::{BeatReply, Registry, RegistryBuilder};
+use crate::registry::{InstanceUpdate, ServiceSettings};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+/// Receives requests from peers. [`ClusterNode`] is one; transports call it with what arrives.
+pub trait PeerHandler: Send + Sync + 'static {
+    /// Answers one request from `from`.
+    fn receive(&self, from: &NodeId, request: PeerRequest) -> PeerResponse;
+}
+
+struct Inner {
+    id: NodeId,
+    core: Mutex<DistroCore>,
+    routing: RoutingView,
+    registry: Registry,
+    transport: Arc<dyn Transport>,
+    clock: Arc<dyn Clock>,
+    config: DistroConfig,
+    wake: Arc<Notify>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The core's methods leave it consistent between calls; a panic inside one (a bug) must
+    // not take the whole node down with a poisoned lock.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One cluster member. Cheap to clone; clones share everything.
+///
+/// Reads go to the local registry ([`ClusterNode::registry`]): AP, so they may lag a write
+/// made on another node by up to a sync round. Writes and beats go through the node's own
+/// methods, which route them to the responsible member.
+#[derive(Clone)]
+pub struct ClusterNode {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ClusterNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterNode")
+            .field("id", &self.inner.id)
+            .field("ready", &self.inner.routing.is_ready())
+            .finish()
+    }
+}
+
+/// Configures a [`ClusterNode`].
+#[must_use]
+pub struct ClusterNodeBuilder {
+    id: NodeId,
+    members: Vec<NodeId>,
+    transport: Arc<dyn Transport>,
+    config: DistroConfig,
+    registry: RegistryBuilder,
+}
+
+impl ClusterNodeBuilder {
+    /// Distro timing and batching.
+    pub fn config(mut self, config: DistroConfig) -> Self {
+        self.config = config;
+        self
+    }
+    /// The registry's settings (clock, beat timing, limits). Its origin is set from the node
+    /// id.
+    pub fn registry(mut self, registry: RegistryBuilder) -> Self {
+        self.registry = registry;
+        self
+    }
+    /// Builds the node. Call [`ClusterNode::start`] on a tokio runtime to run it.
+    pub fn build(self) -> ClusterNode {
+        let registry = self.registry.origin(self.id.origin()).build();
+        let clock = registry.clock().clone();
+        let core = DistroCore::new(
+            self.id.clone(),
+            &self.members,
+            registry.clone(),
+            self.config,
+            clock.now(),
+        );
+        let routing = core.routing();
+        let wake = Arc::new(Notify::new());
+        let w = wake.clone();
+        registry.store().add_sink(Arc::new(
+            move |_: &Arc<crate::registry::ServiceSnapshot>| w.notify_one(),
+        ));
+        ClusterNode {
+            inner: Arc::new(Inner {
+                id: self.id,
+                core: Mutex::new(core),
+                routing,
+                registry,
+                transport: self.transport,
+                clock,
+                config: self.config,
+                wake,
+                task: Mutex::new(None),
+            }),
+        }
+    }
+}
+
+impl ClusterNode {
+    /// A node `id` of the static member list `members`, reaching peers through `transport`.
+    pub fn builder(
+        id: NodeId,
+        members: Vec<NodeId>,
+        transport: Arc<dyn Transport>,
+    ) -> ClusterNodeBuilder {
+        ClusterNodeBuilder {
+            id,
+            members,
+            transport,
+            config: DistroConfig::default(),
+            registry: Registry::builder(),
+        }
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> &NodeId {
+        &self.inner.id
+    }
+    /// The local registry: read from it, subscribe to it.
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+    /// Whether the node has loaded its snapshot and serves.
+    pub fn is_ready(&self) -> bool {
+        self.inner.routing.is_ready()
+    }
+    /// The current mapper.
+    pub fn mapper(&self) -> Arc<DistroMapper> {
+        self.inner.routing.mapper()
+    }
+    /// Runs `f` on the protocol state (for tests and diagnostics).
+    pub fn with_core<R>(&self, f: impl FnOnce(&DistroCore) -> R) -> R {
+        f(&lock(&self.inner.core))
+    }
+
+    /// Starts the driver on the current tokio runtime. Starting twice does nothing.
+    pub fn start(&self) {
+        let mut task = lock(&self.inner.task);
+        if task.is_some() {
+            return;
+        }
+        let inner = self.inner.clone();
+        *task = Some(tokio::spawn(drive(inner)));
+    }
+
+    /// Stops the driver (a crash, as far as peers can tell). Requests still arrive through
+    /// [`ClusterNode::receive`] if the transport delivers them.
+    pub fn stop(&self) {
+        if let Some(task) = lock(&self.inner.task).take() {
+            task.abort();
+        }
+    }
+
+    /// Wakes the driver now (after the host changed something it should act on at once).
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    async fn route(&self, write: ForwardedWrite) -> Result<WriteOutcome, ClusterError> {
+        match self.inner.routing.route(write.service()) {
+            Route::NotReady => Err(ClusterError::NotReady(self.inner.id.clone())),
+            Route::Local => Ok(apply_write(&self.inner.registry, write)?),
+            Route::Forward(owner) => {
+                let answer = send(&self.inner, &owner, PeerRequest::Forward(write.clone())).await;
+                match forwarded_result(&owner, answer) {
+                    Some(result) => result,
+                    None => Ok(apply_write(&self.inner.registry, write)?),
+                }
+            }
+        }
+    }
+
+    /// Registers an instance (see [`Registry::register_instance`]). Returns the revision on
+    /// the node that applied it.
+    pub async fn register_instance(
+        &self,
+        service: &ServiceKey,
+        instance: Instance,
+    ) -> Result<u64, ClusterError> {
+        let write = ForwardedWrite::Register {
+            service: service.clone(),
+            instance,
+        };
+        revision(self.route(write).await?)
+    }
+
+    /// Registers several instances in one step.
+    pub async fn batch_register_instance(
+        &self,
+        service: &ServiceKey,
+        instances: Vec<Instance>,
+    ) -> Result<u64, ClusterError> {
+        let write = ForwardedWrite::BatchRegister {
+            service: service.clone(),
+            instances,
+        };
+        revision(self.route(write).await?)
+    }
+
+    /// Deregisters an instance; returns whether it was registered.
+    pub async fn deregister_instance(
+        &self,
+        service: &ServiceKey,
+        instance: &InstanceKey,
+    ) -> Result<bool, ClusterError> {
+        let write = ForwardedWrite::Deregister {
+            service: service.clone(),
+            instance: instance.clone(),
+        };
+        match self.route(write).await? {
+            WriteOutcome::Deregistered(was) => Ok(was),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Changes an instance's weight, enabled flag or metadata.
+    pub async fn update_instance(
+        &self,
+        service: &ServiceKey,
+        instance: &InstanceKey,
+        update: InstanceUpdate,
+    ) -> Result<u64, ClusterError> {
+        let write = ForwardedWrite::Update {
+            service: service.clone(),
+            instance: instance.clone(),
+            update,
+        };
+        revision(self.route(write).await?)
+    }
+
+    /// A light heartbeat; an unknown instance answers `InstanceNotFound`.
+    pub async fn heartbeat(
+        &self,
+        service: &ServiceKey,
+        instance: &InstanceKey,
+    ) -> Result<BeatReply, ClusterError> {
+        let write = ForwardedWrite::Beat {
+            service: service.clone(),
+            instance: instance.clone(),
+            data: None,
+        };
+        beat(self.route(write).await?)
+    }
+
+    /// A heartbeat carrying the instance's data, which re-registers it if it is unknown.
+    pub async fn heartbeat_with(
+        &self,
+        service: &ServiceKey,
+        instance: &Instance,
+    ) -> Result<BeatReply, ClusterError> {
+        let write = ForwardedWrite::Beat {
+            service: service.clone(),
+            instance: instance.key(),
+            data: Some(instance.clone()),
+        };
+        beat(self.route(write).await?)
+    }
+
+    /// Creates a service with settings.
+    pub async fn create_service(
+        &self,
+        service: &ServiceKey,
+        settings: ServiceSettings,
+    ) -> Result<u64, ClusterError> {
+        let write = ForwardedWrite::CreateService {
+            service: service.clone(),
+            settings,
+        };
+        revision(self.route(write).await?)
+    }
+
+    /// Replaces a service's settings.
+    pub async fn update_service(
+        &self,
+        service: &ServiceKey,
+        settings: ServiceSettings,
+    ) -> Result<u64, ClusterError> {
+        let write = ForwardedWrite::UpdateService {
+            service: service.clone(),
+            settings,
+        };
+        revision(self.route(write).await?)
+    }
+
+    /// Removes an empty service.
+    pub async fn remove_service(&self, service: &ServiceKey) -> Result<u64, ClusterError> {
+        let write = ForwardedWrite::RemoveService {
+            service: service.clone(),
+        };
+        revision(self.route(write).await?)
+    }
+}
+
+impl PeerHandler for ClusterNode {
+    fn receive(&self, from: &NodeId, request: PeerRequest) -> PeerResponse {
+        let now = self.inner.clock.now();
+        let response = lock(&self.inner.core).handle(from, request, now);
+        self.inner.wake.notify_one();
+        response
+    }
+}
+
+fn unexpected(outcome: WriteOutcome) -> ClusterError {
+    ClusterError::UnexpectedAnswer(format!("{outcome:?}"))
+}
+
+fn revision(outcome: WriteOutcome) -> Result<u64, ClusterError> {
+    match outcome {
+        WriteOutcome::Revision(r) => Ok(r),
+        other => Err(unexpected(other)),
+    }
+}
+
+fn beat(outcome: WriteOutcome) -> Result<BeatReply, ClusterError> {
+    match outcome {
+        WriteOutcome::Beat(b) => Ok(b),
+        other => Err(unexpected(other)),
+    }
+}
+
+async fn send(
+    inner: &Inner,
+    to: &NodeId,
+    request: PeerRequest,
+) -> Result<PeerResponse, TransportError> {
+    let deadline = inner.clock.now() + inner.config.request_timeout;
+    tokio::select! {
+        answer = inner.transport.send(to, request) => answer,
+        () = inner.clock.sleep_until(deadline) => Err(TransportError::Timeout(to.clone())),
+    }
+}
+
+async fn drive(inner: Arc<Inner>) {
+    loop {
+        let now = inner.clock.now();
+        let (out, next) = {
+            let mut core = lock(&inner.core);
+            let out = core.poll(now);
+            (out, core.next_wakeup())
+        };
+        for o in out {
+            let inner = inner.clone();
+            tokio::spawn(async move {
+                let answer = send(&inner, &o.to, o.request).await;
+                let now = inner.clock.now();
+                lock(&inner.core).on_response(o.id, answer, now);
+                inner.wake.notify_one();
+            });
+        }
+        let next = next.max(now + std::time::Duration::from_micros(1));
+        tokio::select! {
+            () = inner.clock.sleep_until(next) => {}
+            () = inner.wake.notified() => {}
+        }
+    }
+}

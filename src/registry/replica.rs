@@ -1,0 +1,303 @@
+//! Replication data: [`ServiceRecord`]s out of a snapshot, merged into a store, and the
+//! checksums peers compare.
+//!
+//! A record carries live instances *and* tombstones, each with its [`Version`] and the last
+//! beat its sender knows of; [`Store::merge`] applies the rule in [`super::merge`] instance by
+//! instance and reports the instances where the local copy won, so the caller can send them
+//! back. Merges do not mark anything as touched, so they are never replicated again as if they
+//! were local writes (no echo).
+
+use super::liveness::Liveness;
+use super::merge::{incoming_wins, RecordFacts};
+use super::snapshot::{InstanceEntry, RemovalReason, ServiceSettings, ServiceSnapshot, Tombstone};
+use super::store::Store;
+use super::version::Version;
+use super::RegistryError;
+use crate::clock::Timestamp;
+use crate::model::{Instance, InstanceKey, ServiceKey};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// One instance as replicated: live data or a tombstone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceRecord {
+    /// Cluster and endpoint.
+    pub key: InstanceKey,
+    /// Version of the write.
+    pub version: Version,
+    /// The latest beat the sender knows of.
+    pub last_beat: Timestamp,
+    /// Live data, or why it was removed.
+    pub state: RecordState,
+}
+
+/// Live data or removal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum RecordState {
+    /// The instance exists with this data.
+    Live(Instance),
+    /// The instance was removed.
+    Removed(RemovalReason),
+}
+
+/// Service-level state as replicated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceMeta {
+    /// Settings.
+    pub settings: ServiceSettings,
+    /// Whether the service was removed.
+    pub removed: bool,
+    /// Version of the last change to the above.
+    pub version: Version,
+}
+
+/// Some or all instances of one service, as replicated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceRecord {
+    /// The service.
+    pub key: ServiceKey,
+    /// Its service-level state.
+    pub meta: ServiceMeta,
+    /// The instances carried (live and removed).
+    pub instances: Vec<InstanceRecord>,
+}
+
+/// What a merge did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MergeOutcome {
+    /// Instances whose incoming copy was applied.
+    pub applied: usize,
+    /// Instances where the local copy won and differs: send these back.
+    pub local_newer: Vec<InstanceKey>,
+    /// Whether the local service-level state won and differs.
+    pub meta_local_newer: bool,
+    /// The revision published, if anything changed.
+    pub revision: Option<u64>,
+}
+
+impl ServiceSnapshot {
+    /// The replicated form of one instance (live or tombstone), if known.
+    pub fn instance_record(&self, key: &InstanceKey) -> Option<InstanceRecord> {
+        if let Some(e) = self.entry(key) {
+            return Some(InstanceRecord {
+                key: key.clone(),
+                version: e.version,
+                last_beat: e.liveness.last_beat(),
+                state: RecordState::Live(Instance::clone(&e.instance)),
+            });
+        }
+        self.tombstones.get(key).map(|t| InstanceRecord {
+            key: key.clone(),
+            version: t.version,
+            last_beat: t.last_beat,
+            state: RecordState::Removed(t.reason),
+        })
+    }
+
+    /// The service-level state.
+    pub fn meta(&self) -> ServiceMeta {
+        ServiceMeta {
+            settings: ServiceSettings::clone(&self.settings),
+            removed: self.removed,
+            version: self.meta_version,
+        }
+    }
+
+    /// A record of the given instances, or of every instance and tombstone if `keys` is `None`.
+    pub fn to_record(&self, keys: Option<&[InstanceKey]>) -> ServiceRecord {
+        let instances = match keys {
+            Some(keys) => keys
+                .iter()
+                .filter_map(|k| self.instance_record(k))
+                .collect(),
+            None => self
+                .entries()
+                .map(|e| e.instance.key())
+                .chain(self.tombstones.keys().cloned())
+                .filter_map(|k| self.instance_record(&k))
+                .collect(),
+        };
+        ServiceRecord {
+            key: self.key.clone(),
+            meta: self.meta(),
+            instances,
+        }
+    }
+
+    /// A checksum of the live state (instances and versions, service-level version), equal on
+    /// two nodes exactly when they hold the same live data. Tombstones and beat times are left
+    /// out: they legitimately differ between nodes.
+    pub fn checksum(&self) -> u64 {
+        let mut h = Fnv::new();
+        h.u64(self.meta_version.stamp);
+        h.u64(self.meta_version.origin);
+        h.u64(u64::from(self.removed));
+        for e in self.entries() {
+            let inst = &e.instance;
+            h.bytes(inst.cluster().as_str().as_bytes());
+            h.bytes(inst.ip().as_str().as_bytes());
+            h.u64(u64::from(inst.port()));
+            h.u64(e.version.stamp);
+            h.u64(e.version.origin);
+        }
+        h.finish()
+    }
+}
+
+/// FNV-1a, 64 bit: stable across processes and platforms, unlike `std`'s seeded hasher.
+pub(crate) struct Fnv(u64);
+
+impl Fnv {
+    pub(crate) fn new() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+    pub(crate) fn byte(&mut self, b: u8) {
+        self.0 ^= u64::from(b);
+        self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    pub(crate) fn bytes(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.byte(*b);
+        }
+        // A separator, so ("ab","c") and ("a","bc") differ.
+        self.byte(0xff);
+    }
+    pub(crate) fn u64(&mut self, v: u64) {
+        for b in v.to_le_bytes() {
+            self.byte(b);
+        }
+    }
+    pub(crate) fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+fn local_facts(snap: &ServiceSnapshot, key: &InstanceKey) -> Option<RecordFacts> {
+    if let Some(e) = snap.entry(key) {
+        return Some(RecordFacts {
+            version: e.version,
+            last_beat: e.liveness.last_beat(),
+            removed: None,
+        });
+    }
+    snap.tombstones.get(key).map(|t| RecordFacts {
+        version: t.version,
+        last_beat: t.last_beat,
+        removed: Some(t.reason),
+    })
+}
+
+impl Store {
+    /// Merges a replicated record into this store (see the module documentation). Creates the
+    /// service if the record brings live instances or a live service-level state.
+    pub fn merge(&self, record: ServiceRecord, now: Timestamp) -> MergeOutcome {
+        let key = record.key.clone();
+        self.observe_version(record.meta.version);
+        for r in &record.instances {
+            self.observe_version(r.version);
+        }
+        let written = self.write(&key, true, |snap| {
+            let mut out = MergeOutcome::default();
+            let mut changed = false;
+            for rec in record.instances {
+                let incoming = RecordFacts {
+                    version: rec.version,
+                    last_beat: rec.last_beat,
+                    removed: match &rec.state {
+                        RecordState::Live(_) => None,
+                        RecordState::Removed(r) => Some(*r),
+                    },
+                };
+                let local = local_facts(snap, &rec.key);
+                let wins = local.is_none_or(|l| incoming_wins(&l, &incoming));
+                if !wins {
+                    // Still learn of the later beat, and send our newer copy back.
+                    if let Some(e) = snap.entry(&rec.key) {
+                        e.liveness.beat(rec.last_beat);
+                    }
+                    if local.is_some_and(|l| l.version != incoming.version) {
+                        out.local_newer.push(rec.key);
+                    }
+                    continue;
+                }
+                changed = true;
+                out.applied += 1;
+                match rec.state {
+                    RecordState::Live(instance) => {
+                        let liveness = match snap.entry(&rec.key) {
+                            Some(e) => e.liveness.clone(),
+                            None => Arc::new(Liveness::new(rec.last_beat)),
+                        };
+                        liveness.beat(rec.last_beat);
+                        snap.put_merged(InstanceEntry {
+                            overrides: instance.timing_overrides(),
+                            instance: Arc::new(instance),
+                            liveness,
+                            version: rec.version,
+                        });
+                    }
+                    RecordState::Removed(reason) => snap.tombstone_merged(
+                        &rec.key,
+                        Tombstone {
+                            version: rec.version,
+                            last_beat: rec.last_beat,
+                            reason,
+                            removed_at: now,
+                        },
+                    ),
+                }
+            }
+            let meta = record.meta;
+            if meta.version > snap.meta_version {
+                snap.settings = Arc::new(meta.settings);
+                snap.meta_version = meta.version;
+                snap.removed = meta.removed && snap.instance_count == 0;
+                changed = true;
+            } else if meta.version < snap.meta_version {
+                out.meta_local_newer = true;
+            }
+            if snap.instance_count > 0 && snap.removed {
+                // Live instances arrived for a service this node had not seen (or had removed
+                // earlier than they were written): it exists.
+                snap.removed = false;
+                changed = true;
+            }
+            Ok::<_, RegistryError>((out, changed))
+        });
+        match written {
+            Ok(Some(w)) => {
+                let mut out = w.value;
+                out.revision = w.changed.then_some(w.revision);
+                out
+            }
+            _ => MergeOutcome::default(),
+        }
+    }
+
+    /// Drops tombstones recorded at or before `older_than`. Returns how many went.
+    pub fn collect_tombstones(&self, older_than: Timestamp) -> usize {
+        let mut due = Vec::new();
+        self.for_each(|snap| {
+            if snap.tombstones.values().any(|t| t.removed_at <= older_than) {
+                due.push(snap.key().clone());
+            }
+        });
+        let mut dropped = 0;
+        for key in due {
+            let _ = self.write(&key, false, |snap| {
+                let old: Vec<InstanceKey> = snap
+                    .tombstones
+                    .iter()
+                    .filter(|(_, t)| t.removed_at <= older_than)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for k in &old {
+                    snap.tombstones.remove(k);
+                }
+                dropped += old.len();
+                Ok::<_, RegistryError>(((), !old.is_empty()))
+            });
+        }
+        dropped
+    }
+}

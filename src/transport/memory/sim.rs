@@ -1,0 +1,468 @@
+//! [`Simulation`]: a whole cluster in one thread, driven as a discrete-event simulation on a
+//! [`ManualClock`], with the faults of a [`FaultModel`]. Given the same seed and the same calls,
+//! every run is identical, so a failing fault schedule can be replayed from its seed.
+//!
+//! It drives the same [`DistroCore`] as [`crate::cluster::ClusterNode`], minus tokio: messages
+//! become timed events, and the loop jumps the clock from one event or wake-up to the next.
+//! Client operations ([`Simulation::write`] and friends) route exactly as a node does: apply
+//! locally when responsible, else forward, and apply locally if the responsible node cannot be
+//! reached.
+
+use super::faults::{Delivery, FaultModel};
+use super::network::{json_len, NetStats};
+use crate::clock::{Clock, ManualClock, Timestamp};
+use crate::cluster::{
+    apply_write, forwarded_result, ClusterError, DistroConfig, DistroCore, ForwardedWrite, NodeId,
+    PeerRequest, PeerResponse, RequestId, Route, TransportError, WriteOutcome,
+};
+use crate::health::HealthConfig;
+use crate::model::{Instance, InstanceKey, ServiceKey};
+use crate::node::{BeatReply, Registry};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Settings of a [`Simulation`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SimConfig {
+    /// Distro timing for every node.
+    pub distro: DistroConfig,
+    /// Beat timing for every node.
+    pub health: HealthConfig,
+    /// Whether to count bytes (JSON size) of every message; costs a serialization each.
+    pub measure_bytes: bool,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            distro: DistroConfig::default(),
+            health: HealthConfig::default(),
+            measure_bytes: false,
+        }
+    }
+}
+
+struct SimNode {
+    core: DistroCore,
+    incarnation: u64,
+}
+
+enum Event {
+    Request {
+        from: NodeId,
+        from_incarnation: u64,
+        to: NodeId,
+        id: RequestId,
+        request: PeerRequest,
+        delay: Duration,
+    },
+    Response {
+        to: NodeId,
+        incarnation: u64,
+        id: RequestId,
+        result: Result<PeerResponse, TransportError>,
+    },
+}
+
+/// A simulated cluster: see the module documentation.
+pub struct Simulation {
+    clock: ManualClock,
+    shared_clock: Arc<dyn Clock>,
+    members: Vec<NodeId>,
+    faults: FaultModel,
+    config: SimConfig,
+    nodes: BTreeMap<NodeId, SimNode>,
+    incarnations: BTreeMap<NodeId, u64>,
+    events: BTreeMap<(Timestamp, u64), Event>,
+    seq: u64,
+    stats: NetStats,
+}
+
+impl std::fmt::Debug for Simulation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulation")
+            .field("now", &self.clock.now())
+            .field("alive", &self.nodes.keys().collect::<Vec<_>>())
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl Simulation {
+    /// A cluster of `members`, all starting now on a fresh [`ManualClock`], with fault
+    /// randomness from `seed`.
+    pub fn new(members: &[NodeId], seed: u64, config: SimConfig) -> Self {
+        let clock = ManualClock::new();
+        let mut sim = Self {
+            shared_clock: Arc::new(clock.clone()),
+            clock,
+            members: members.to_vec(),
+            faults: FaultModel::new(seed),
+            config,
+            nodes: BTreeMap::new(),
+            incarnations: BTreeMap::new(),
+            events: BTreeMap::new(),
+            seq: 0,
+            stats: NetStats::default(),
+        };
+        for id in members {
+            sim.boot(id);
+        }
+        sim
+    }
+
+    /// `n` members named `node-1` … `node-n`.
+    pub fn with_nodes(n: usize, seed: u64, config: SimConfig) -> Self {
+        let ids: Vec<NodeId> = (1..=n)
+            .filter_map(|i| NodeId::new(&format!("node-{i}")).ok())
+            .collect();
+        Self::new(&ids, seed, config)
+    }
+
+    fn boot(&mut self, id: &NodeId) {
+        let registry = Registry::builder()
+            .shared_clock(self.shared_clock.clone())
+            .health(self.config.health)
+            .delivery_threads(1)
+            .origin(id.origin())
+            .build();
+        let core = DistroCore::new(
+            id.clone(),
+            &self.members,
+            registry,
+            self.config.distro,
+            self.clock.now(),
+        );
+        let incarnation = self.incarnations.entry(id.clone()).or_insert(0);
+        *incarnation += 1;
+        let incarnation = *incarnation;
+        self.nodes.insert(id.clone(), SimNode { core, incarnation });
+    }
+
+    /// The clock every node reads.
+    pub fn clock(&self) -> &ManualClock {
+        &self.clock
+    }
+    /// The current simulated time.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+    /// All members, crashed or not.
+    pub fn members(&self) -> &[NodeId] {
+        &self.members
+    }
+    /// The members that are running.
+    pub fn alive(&self) -> Vec<NodeId> {
+        self.nodes.keys().cloned().collect()
+    }
+    /// A running node's registry.
+    pub fn registry(&self, id: &NodeId) -> Option<&Registry> {
+        self.nodes.get(id).map(|n| n.core.registry())
+    }
+    /// A running node's protocol state.
+    pub fn core(&self, id: &NodeId) -> Option<&DistroCore> {
+        self.nodes.get(id).map(|n| &n.core)
+    }
+    /// The network's faults, to change them.
+    pub fn faults(&mut self) -> &mut FaultModel {
+        &mut self.faults
+    }
+    /// Traffic so far.
+    pub fn stats(&self) -> NetStats {
+        self.stats
+    }
+
+    /// Crashes a node: its state is lost and nothing reaches it.
+    pub fn crash(&mut self, id: &NodeId) {
+        self.nodes.remove(id);
+        self.faults.crash(id);
+    }
+
+    /// Restarts a crashed node with empty state: it loads a snapshot from a peer before it
+    /// serves.
+    pub fn restart(&mut self, id: &NodeId) {
+        if self.nodes.contains_key(id) || !self.members.contains(id) {
+            return;
+        }
+        self.faults.restart(id);
+        self.boot(id);
+    }
+
+    fn schedule(&mut self, at: Timestamp, event: Event) {
+        self.seq += 1;
+        self.events.insert((at, self.seq), event);
+    }
+
+    fn dispatch(&mut self, from: &NodeId, incarnation: u64, out: Vec<crate::cluster::Outgoing>) {
+        let now = self.clock.now();
+        let timeout = self.config.distro.request_timeout;
+        for o in out {
+            self.stats.requests += 1;
+            match self.faults.decide(from, &o.to) {
+                Delivery::Deliver(delay) => self.schedule(
+                    now + delay,
+                    Event::Request {
+                        from: from.clone(),
+                        from_incarnation: incarnation,
+                        to: o.to,
+                        id: o.id,
+                        request: o.request,
+                        delay,
+                    },
+                ),
+                Delivery::Drop => self.schedule(
+                    now + timeout,
+                    Event::Response {
+                        to: from.clone(),
+                        incarnation,
+                        id: o.id,
+                        result: Err(TransportError::Timeout(o.to)),
+                    },
+                ),
+                Delivery::Unreachable => self.schedule(
+                    now + timeout,
+                    Event::Response {
+                        to: from.clone(),
+                        incarnation,
+                        id: o.id,
+                        result: Err(TransportError::Unreachable(o.to)),
+                    },
+                ),
+            }
+        }
+    }
+
+    fn process(&mut self, event: Event) {
+        let now = self.clock.now();
+        match event {
+            Event::Request {
+                from,
+                from_incarnation,
+                to,
+                id,
+                request,
+                delay,
+            } => {
+                let reachable = self.faults.can_reach(&from, &to);
+                let measure = self.config.measure_bytes;
+                let request_bytes = if measure { json_len(&request) } else { 0 };
+                let answer = match self.nodes.get_mut(&to) {
+                    Some(node) if reachable => {
+                        let response = node.core.handle(&from, request, now);
+                        self.stats.delivered += 1;
+                        if measure {
+                            self.stats.bytes += request_bytes + json_len(&response);
+                        }
+                        Ok(response)
+                    }
+                    _ => Err(TransportError::Unreachable(to.clone())),
+                };
+                let at = match &answer {
+                    Ok(_) => now + delay,
+                    Err(_) => now + self.config.distro.request_timeout,
+                };
+                self.schedule(
+                    at,
+                    Event::Response {
+                        to: from,
+                        incarnation: from_incarnation,
+                        id,
+                        result: answer.map_err(|_| TransportError::Timeout(to)),
+                    },
+                );
+            }
+            Event::Response {
+                to,
+                incarnation,
+                id,
+                result,
+            } => {
+                if let Some(node) = self.nodes.get_mut(&to) {
+                    if node.incarnation == incarnation {
+                        node.core.on_response(id, result, now);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs the cluster until `deadline`, processing every message and timer on the way.
+    pub fn run_until(&mut self, deadline: Timestamp) {
+        loop {
+            let now = self.clock.now();
+            let mut progressed = false;
+            while let Some(entry) = self.events.first_entry() {
+                if entry.key().0 > now {
+                    break;
+                }
+                let event = entry.remove();
+                self.process(event);
+                progressed = true;
+            }
+            let ids: Vec<NodeId> = self.nodes.keys().cloned().collect();
+            for id in &ids {
+                let Some(node) = self.nodes.get_mut(id) else {
+                    continue;
+                };
+                let out = node.core.poll(now);
+                let incarnation = node.incarnation;
+                if !out.is_empty() {
+                    progressed = true;
+                    self.dispatch(id, incarnation, out);
+                }
+            }
+            let next_event = self.events.keys().next().map(|(t, _)| *t);
+            let next_wake = self.nodes.values().map(|n| n.core.next_wakeup()).min();
+            let mut next = match (next_event, next_wake) {
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) | (None, Some(a)) => a,
+                (None, None) => deadline,
+            };
+            if next <= now && !progressed {
+                next = now + Duration::from_micros(1);
+            }
+            if next > deadline {
+                self.clock.set(deadline);
+                return;
+            }
+            self.clock.set(next);
+        }
+    }
+
+    /// Runs the cluster for `d` of simulated time.
+    pub fn run_for(&mut self, d: Duration) {
+        let deadline = self.clock.now() + d;
+        self.run_until(deadline);
+    }
+
+    /// A client operation sent to node `via`, routed as a real node routes it.
+    pub fn write(
+        &mut self,
+        via: &NodeId,
+        write: ForwardedWrite,
+    ) -> Result<WriteOutcome, ClusterError> {
+        let now = self.clock.now();
+        let route = match self.nodes.get(via) {
+            Some(node) => node.core.route(write.service()),
+            None => return Err(ClusterError::Unreachable(via.clone())),
+        };
+        let owner = match route {
+            Route::NotReady => return Err(ClusterError::NotReady(via.clone())),
+            Route::Local => None,
+            Route::Forward(owner) => Some(owner),
+        };
+        if let Some(owner) = owner {
+            self.stats.requests += 1;
+            let answer = match self.faults.decide(via, &owner) {
+                Delivery::Deliver(_) => match self.nodes.get_mut(&owner) {
+                    Some(node) => {
+                        self.stats.delivered += 1;
+                        Ok(node
+                            .core
+                            .handle(via, PeerRequest::Forward(write.clone()), now))
+                    }
+                    None => Err(TransportError::Unreachable(owner.clone())),
+                },
+                Delivery::Drop => Err(TransportError::Timeout(owner.clone())),
+                Delivery::Unreachable => Err(TransportError::Unreachable(owner.clone())),
+            };
+            if let Some(result) = forwarded_result(&owner, answer) {
+                return result;
+            }
+        }
+        let node = self
+            .nodes
+            .get(via)
+            .ok_or_else(|| ClusterError::Unreachable(via.clone()))?;
+        Ok(apply_write(node.core.registry(), write)?)
+    }
+
+    /// Registers through `via`.
+    pub fn register(
+        &mut self,
+        via: &NodeId,
+        service: &ServiceKey,
+        instance: Instance,
+    ) -> Result<u64, ClusterError> {
+        match self.write(
+            via,
+            ForwardedWrite::Register {
+                service: service.clone(),
+                instance,
+            },
+        )? {
+            WriteOutcome::Revision(r) => Ok(r),
+            other => Err(ClusterError::UnexpectedAnswer(format!("{other:?}"))),
+        }
+    }
+
+    /// Deregisters through `via`.
+    pub fn deregister(
+        &mut self,
+        via: &NodeId,
+        service: &ServiceKey,
+        instance: &InstanceKey,
+    ) -> Result<bool, ClusterError> {
+        let write = ForwardedWrite::Deregister {
+            service: service.clone(),
+            instance: instance.clone(),
+        };
+        match self.write(via, write)? {
+            WriteOutcome::Deregistered(was) => Ok(was),
+            other => Err(ClusterError::UnexpectedAnswer(format!("{other:?}"))),
+        }
+    }
+
+    /// A heartbeat carrying the instance's data, through `via`.
+    pub fn heartbeat_with(
+        &mut self,
+        via: &NodeId,
+        service: &ServiceKey,
+        instance: &Instance,
+    ) -> Result<BeatReply, ClusterError> {
+        let write = ForwardedWrite::Beat {
+            service: service.clone(),
+            instance: instance.key(),
+            data: Some(instance.clone()),
+        };
+        match self.write(via, write)? {
+            WriteOutcome::Beat(b) => Ok(b),
+            other => Err(ClusterError::UnexpectedAnswer(format!("{other:?}"))),
+        }
+    }
+
+    /// A light heartbeat through `via`.
+    pub fn heartbeat(
+        &mut self,
+        via: &NodeId,
+        service: &ServiceKey,
+        instance: &InstanceKey,
+    ) -> Result<BeatReply, ClusterError> {
+        let write = ForwardedWrite::Beat {
+            service: service.clone(),
+            instance: instance.clone(),
+            data: None,
+        };
+        match self.write(via, write)? {
+            WriteOutcome::Beat(b) => Ok(b),
+            other => Err(ClusterError::UnexpectedAnswer(format!("{other:?}"))),
+        }
+    }
+}
+
+/// Everything a registry holds, comparable across nodes: service → instances (data and health),
+/// ordered.
+pub fn registry_contents(registry: &Registry) -> BTreeMap<ServiceKey, Vec<Instance>> {
+    let mut out = BTreeMap::new();
+    for snap in registry.store().snapshots() {
+        let instances: Vec<Instance> = snap
+            .entries()
+            .map(|e| Instance::clone(e.instance()))
+            .collect();
+        if !instances.is_empty() {
+            out.insert(snap.key().clone(), instances);
+        }
+    }
+    out
+}
