@@ -285,10 +285,18 @@ impl DistroCore {
             }
         } else {
             next = next.min(self.next_verify).min(self.next_health);
-            for q in self.queues.values() {
+            // Queues of peers that are down wait for the peer (the next ping finds out), so
+            // their due times must not wake the node: it could do nothing about them.
+            for (peer, q) in &self.queues {
+                if !self.membership.is_up(peer) {
+                    continue;
+                }
                 if let Some(due) = q.due_at(&self.config) {
                     next = next.min(due);
                 }
+            }
+            if !self.fetch_wanted.is_empty() {
+                next = next.min(self.next_ping);
             }
         }
         next

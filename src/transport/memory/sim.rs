@@ -77,6 +77,7 @@ pub struct Simulation {
     events: BTreeMap<(Timestamp, u64), Event>,
     seq: u64,
     stats: NetStats,
+    stalls: u64,
 }
 
 impl std::fmt::Debug for Simulation {
@@ -105,6 +106,7 @@ impl Simulation {
             events: BTreeMap::new(),
             seq: 0,
             stats: NetStats::default(),
+            stalls: 0,
         };
         for id in members {
             sim.boot(id);
@@ -171,6 +173,10 @@ impl Simulation {
     /// Traffic so far.
     pub fn stats(&self) -> NetStats {
         self.stats
+    }
+    /// Wake-ups at which no node had anything to do (should stay 0; see `run_until`).
+    pub fn stalls(&self) -> u64 {
+        self.stalls
     }
 
     /// Crashes a node: its state is lost and nothing reaches it.
@@ -320,6 +326,9 @@ impl Simulation {
                 (None, None) => deadline,
             };
             if next <= now && !progressed {
+                // A node asked to be woken now but had nothing to do: a bug in its wake-up
+                // bookkeeping. Step on, and count it so tests can insist on zero.
+                self.stalls += 1;
                 next = now + Duration::from_micros(1);
             }
             if next > deadline {
