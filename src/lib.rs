@@ -69,16 +69,21 @@
 //! | [`health`] | the beat-check policy (pure) and its driver |
 //! | [`events`] | subscriptions and coalesced, off-path event delivery |
 //! | [`node`] | [`Registry`]: the handle that puts them together |
+//! | [`client`] | [`NamingClient`]: beats, local cache with pull + push, failover, selection |
+//! | [`transport`] | in-process transports with fault injection ([`MemoryClientTransport`]) |
 
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod clock;
 pub mod events;
 pub mod health;
 pub mod model;
 pub mod node;
 pub mod registry;
+pub mod transport;
 
+pub use client::{ClientError, ClientTransport, NamingClient, NamingClientBuilder};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use events::{EventListener, NamingEvent, SubscriptionId};
 pub use health::{HealthConfig, HealthDriver, SweepReport};
@@ -88,3 +93,4 @@ pub use model::{
 };
 pub use node::{BeatReply, Registry, RegistryBuilder, ServiceList};
 pub use registry::{InstanceUpdate, InstancesView, RegistryError, ServiceSettings};
+pub use transport::memory::MemoryClientTransport;

@@ -25,4 +25,5 @@ pub use liveness::Liveness;
 pub use ops::{BeatHit, InstanceUpdate};
 pub use snapshot::{ClusterSnapshot, InstanceEntry, ServiceSettings, ServiceSnapshot};
 pub use store::{ChangeSink, Store, Written};
+pub(crate) use view::pick_by_weight;
 pub use view::{InstancesView, Selection};

@@ -6,6 +6,7 @@
 //! nodes, not the whole service: registering 100k instances one by one stays linear overall.
 
 use super::liveness::Liveness;
+use crate::clock::Timestamp;
 use crate::model::{ClusterName, Endpoint, Instance, InstanceKey, ServiceKey, TimingOverrides};
 use imbl::OrdMap;
 use std::collections::BTreeMap;
@@ -123,6 +124,28 @@ impl ServiceSnapshot {
             instance_count: 0,
             removed: false,
         }
+    }
+
+    /// A snapshot holding `instances` (a later one with the same cluster and endpoint replaces
+    /// an earlier one) at `revision`, each with a fresh liveness cell at `at`. For consumers that
+    /// receive instance lists rather than writes (the client cache feeds its event dispatcher
+    /// with these); never stored in a registry.
+    pub(crate) fn from_instances(
+        key: ServiceKey,
+        revision: u64,
+        instances: impl IntoIterator<Item = Instance>,
+        at: Timestamp,
+    ) -> Self {
+        let mut snap = Self::empty(key, ServiceSettings::default());
+        snap.revision = revision;
+        for instance in instances {
+            snap.insert(InstanceEntry {
+                overrides: instance.timing_overrides(),
+                instance: Arc::new(instance),
+                liveness: Arc::new(Liveness::new(at)),
+            });
+        }
+        snap
     }
 
     /// The service this is a snapshot of.
