@@ -356,7 +356,7 @@ impl NamingClient {
         if shared.cache.get(&key).is_none() {
             // The first answer reaches the listener through the cache; if no server answers,
             // the pull task keeps trying, so the error needs no other handling here.
-            let _ = shared.fetch_watched(&key).await;
+            let _ = shared.fetch(&key, true).await;
         }
         Ok(id)
     }
@@ -483,29 +483,26 @@ impl Shared {
             if let Some(info) = self.cache.get(key) {
                 return Ok(info);
             }
-            return self.fetch_watched(key).await;
         }
-        match self.transport.query_service(&self.query(key)).await {
-            Ok(info) => Ok(Arc::new(super::cache::normalize(info))),
-            Err(cause) if cause.is_unreachable() => match self.cache.get(key) {
-                Some(info) => Ok(info),
-                None => {
-                    let info = self.load_failover(key, cause).await?;
-                    Ok(Arc::new(super::cache::normalize(info)))
-                }
-            },
-            Err(e) => Err(e.into()),
-        }
+        self.fetch(key, subscribe).await
     }
 
-    /// Asks a server for a watched service and takes the answer into the cache; when no
-    /// server answers, falls back to the cache (a push may have arrived meanwhile) and then to
-    /// the failover directory (taking that into the cache).
-    async fn fetch_watched(
-        self: &Arc<Self>,
+    /// Asks a server for `key`, taking the answer into the cache if `into_cache`. When no
+    /// server answers, the cached copy (a push may have arrived meanwhile) or else the
+    /// failover copy stands in; the failover copy is taken into the cache if the service is
+    /// watched.
+    async fn fetch(
+        &self,
         key: &ServiceKey,
+        into_cache: bool,
     ) -> Result<Arc<ServiceInfo>, ClientError> {
-        match self.refresh(key).await {
+        let answer = if into_cache {
+            self.refresh(key).await
+        } else {
+            let query = self.transport.query_service(&self.query(key)).await;
+            query.map(|info| Arc::new(super::cache::normalize(info)))
+        };
+        match answer {
             Ok(info) => Ok(info),
             Err(cause) if cause.is_unreachable() => match self.cache.get(key) {
                 Some(info) => Ok(info),
