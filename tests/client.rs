@@ -77,6 +77,14 @@ fn inst(ip: &str) -> Instance {
     Instance::new(ip, 8080).unwrap()
 }
 
+/// The instances of `orders` as `client` sees them (from its cache when `subscribe`).
+async fn orders(client: &NamingClient, subscribe: bool) -> Vec<Instance> {
+    client
+        .get_all_instances("orders", GROUP, &[], subscribe)
+        .await
+        .unwrap()
+}
+
 fn ips(instances: &[Instance]) -> Vec<String> {
     instances.iter().map(|i| i.ip().to_string()).collect()
 }
@@ -338,10 +346,7 @@ async fn a_restarted_server_gets_everything_back_by_redo() {
     )
     .await;
     assert_eq!(consumer.stats().pulls, before.pulls);
-    let all = consumer
-        .get_all_instances("orders", GROUP, &[], true)
-        .await
-        .unwrap();
+    let all = orders(&consumer, true).await;
     assert_eq!(ips(&all), ["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
 
     // The consumer never saw the service empty.
@@ -369,14 +374,7 @@ async fn a_cluster_transport_fails_over_to_the_next_node() {
         .await
         .unwrap();
     assert_eq!(a.get_all_instances(&key("orders"), &[]).len(), 1);
-    assert!(
-        consumer
-            .get_all_instances("orders", GROUP, &[], true)
-            .await
-            .unwrap()
-            .len()
-            == 1
-    );
+    assert_eq!(orders(&consumer, true).await.len(), 1);
 
     transport.set_reachable(0, false);
     clock.advance(Duration::from_secs(5));
@@ -396,10 +394,7 @@ async fn a_cluster_transport_fails_over_to_the_next_node() {
         consumer.wait_until(|s| s.cache_changes > before),
     )
     .await;
-    let all = consumer
-        .get_all_instances("orders", GROUP, &[], true)
-        .await
-        .unwrap();
+    let all = orders(&consumer, true).await;
     assert_eq!(ips(&all), ["10.0.0.1", "10.0.0.2"]);
 }
 
@@ -434,10 +429,7 @@ async fn pushes_update_the_cache_without_a_pull() {
         .register_instance(&key("orders"), inst("10.0.0.1"))
         .unwrap();
     let consumer = env.client();
-    let first = consumer
-        .get_all_instances("orders", GROUP, &[], true)
-        .await
-        .unwrap();
+    let first = orders(&consumer, true).await;
     assert_eq!(ips(&first), ["10.0.0.1"]);
 
     let before = consumer.stats().cache_changes;
@@ -445,10 +437,7 @@ async fn pushes_update_the_cache_without_a_pull() {
         .register_instance(&key("orders"), inst("10.0.0.2"))
         .unwrap();
     guard("a push", consumer.wait_until(|s| s.cache_changes > before)).await;
-    let now = consumer
-        .get_all_instances("orders", GROUP, &[], true)
-        .await
-        .unwrap();
+    let now = orders(&consumer, true).await;
     assert_eq!(ips(&now), ["10.0.0.1", "10.0.0.2"]);
     let stats = consumer.stats();
     assert_eq!(stats.pulls, 0, "no time passed, so no pull ran");
@@ -476,17 +465,11 @@ async fn pulls_update_the_cache_when_pushes_are_lost() {
 
     // Without pushes the cache is behind until the pull, 10 s later.
     env.clock.advance(Duration::from_millis(9_999));
-    let cached = consumer
-        .get_all_instances("orders", GROUP, &[], true)
-        .await
-        .unwrap();
+    let cached = orders(&consumer, true).await;
     assert_eq!(ips(&cached), ["10.0.0.1"]);
     env.clock.advance(Duration::from_millis(1));
     guard("a pull", consumer.wait_until(|s| s.pulls >= 1)).await;
-    let cached = consumer
-        .get_all_instances("orders", GROUP, &[], true)
-        .await
-        .unwrap();
+    let cached = orders(&consumer, true).await;
     assert_eq!(ips(&cached), ["10.0.0.1", "10.0.0.2"]);
     assert_eq!(consumer.stats().pushes, 0);
 
@@ -509,10 +492,7 @@ async fn the_pull_interval_follows_the_servers_cache_millis() {
         .register_instance(&key("orders"), inst("10.0.0.1"))
         .unwrap();
     let consumer = env.client();
-    consumer
-        .get_all_instances("orders", GROUP, &[], true)
-        .await
-        .unwrap();
+    orders(&consumer, true).await;
     // The first pull is scheduled before any answer, at the client's default; later ones at
     // the 3 s the server answered.
     env.clock.advance(Duration::from_secs(10));
@@ -531,27 +511,14 @@ async fn reads_without_subscribe_always_ask_the_server() {
         .register_instance(&key("orders"), inst("10.0.0.1"))
         .unwrap();
     let consumer = env.client();
-    assert_eq!(
-        consumer
-            .get_all_instances("orders", GROUP, &[], true)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(orders(&consumer, true).await.len(), 1);
     env.node
         .register_instance(&key("orders"), inst("10.0.0.2"))
         .unwrap();
     // The cache is behind (no push, no pull yet); a read with subscribe = false is not.
-    let direct = consumer
-        .get_all_instances("orders", GROUP, &[], false)
-        .await
-        .unwrap();
+    let direct = orders(&consumer, false).await;
     assert_eq!(direct.len(), 2);
-    let cached = consumer
-        .get_all_instances("orders", GROUP, &[], true)
-        .await
-        .unwrap();
+    let cached = orders(&consumer, true).await;
     assert_eq!(cached.len(), 1);
 }
 
@@ -674,10 +641,7 @@ async fn an_empty_update_does_not_wipe_the_cache_by_default() {
     // The pull finds it empty too, and is ignored as well.
     pull_rounds(&env, &consumer, Duration::from_secs(10), 1).await;
     assert!(consumer.stats().empty_updates_ignored >= 2);
-    let cached = consumer
-        .get_all_instances("orders", GROUP, &[], true)
-        .await
-        .unwrap();
+    let cached = orders(&consumer, true).await;
     assert_eq!(ips(&cached), ["10.0.0.1"]);
     assert!(consumer.wait_for_events(Duration::from_secs(5)));
     assert_eq!(events(&seen).len(), 1);
@@ -709,11 +673,7 @@ async fn without_push_empty_protection_an_empty_update_empties_the_cache() {
         consumer.wait_until(|s| s.cache_changes > before),
     )
     .await;
-    assert!(consumer
-        .get_all_instances("orders", GROUP, &[], true)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(orders(&consumer, true).await.is_empty());
     assert!(consumer.wait_for_events(Duration::from_secs(5)));
     assert_eq!(events(&seen), vec![vec!["10.0.0.1".to_owned()], vec![]]);
 }
@@ -728,10 +688,7 @@ async fn a_new_client_reads_from_disk_when_no_server_answers() {
         .batch_register_instance(&key("orders"), vec![inst("10.0.0.1"), inst("10.0.0.2")])
         .unwrap();
     let first = env.client_with_cache(&dir);
-    first
-        .get_all_instances("orders", GROUP, &[], true)
-        .await
-        .unwrap();
+    orders(&first, true).await;
     guard("the disk write", first.wait_until(|s| s.disk_writes >= 1)).await;
     let store = FailoverStore::open(&dir.0).unwrap();
     assert_eq!(store.load(&key("orders")).unwrap().unwrap().hosts.len(), 2);
@@ -741,10 +698,7 @@ async fn a_new_client_reads_from_disk_when_no_server_answers() {
     // The servers are gone; a new client starts with the same cache directory.
     env.transport.set_reachable(0, false);
     let second = env.client_with_cache(&dir);
-    let all = second
-        .get_all_instances("orders", GROUP, &[], true)
-        .await
-        .unwrap();
+    let all = orders(&second, true).await;
     assert_eq!(ips(&all), ["10.0.0.1", "10.0.0.2"]);
     assert_eq!(second.stats().failover_reads, 1);
     let picked = second
@@ -772,10 +726,7 @@ async fn a_new_client_reads_from_disk_when_no_server_answers() {
         second.wait_until(|s| s.pulls >= 1 && s.cache_changes >= 2),
     )
     .await;
-    let all = second
-        .get_all_instances("orders", GROUP, &[], true)
-        .await
-        .unwrap();
+    let all = orders(&second, true).await;
     assert_eq!(all.len(), 3);
 }
 
@@ -805,10 +756,7 @@ async fn reads_are_served_from_the_cache_when_the_server_goes_away() {
         .register_instance(&key("orders"), inst("10.0.0.1"))
         .unwrap();
     let consumer = env.client();
-    consumer
-        .get_all_instances("orders", GROUP, &[], true)
-        .await
-        .unwrap();
+    orders(&consumer, true).await;
     env.transport.set_reachable(0, false);
     env.clock.advance(Duration::from_secs(10));
     let failed_at = nacre::Clock::now(&env.clock);
@@ -824,10 +772,7 @@ async fn reads_are_served_from_the_cache_when_the_server_goes_away() {
     );
 
     for subscribe in [true, false] {
-        let all = consumer
-            .get_all_instances("orders", GROUP, &[], subscribe)
-            .await
-            .unwrap();
+        let all = orders(&consumer, subscribe).await;
         assert_eq!(ips(&all), ["10.0.0.1"], "subscribe = {subscribe}");
     }
     env.clock.advance(Duration::from_secs(20));
@@ -947,10 +892,7 @@ async fn weighted_selection_follows_the_weights() {
         .await
         .unwrap();
     assert_eq!(ips(&unhealthy), ["10.0.0.5"]);
-    let all = consumer
-        .get_all_instances("orders", GROUP, &[], true)
-        .await
-        .unwrap();
+    let all = orders(&consumer, true).await;
     assert_eq!(all.len(), 6);
 }
 
@@ -1111,11 +1053,7 @@ async fn an_empty_service_has_no_healthy_instance() {
         matches!(err, ClientError::NoHealthyInstance { .. }),
         "{err}"
     );
-    assert!(client
-        .get_all_instances("orders", GROUP, &[], false)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(orders(&client, false).await.is_empty());
 }
 
 #[tokio::test]
@@ -1126,10 +1064,7 @@ async fn shutdown_stops_every_task_and_closes_the_client() {
         .register_instance("orders", GROUP, inst("10.0.0.1"))
         .await
         .unwrap();
-    client
-        .get_all_instances("orders", GROUP, &[], true)
-        .await
-        .unwrap();
+    orders(&client, true).await;
     assert_eq!(env.transport.installed_subscriptions(), 1);
 
     let other_handle = client.clone();
