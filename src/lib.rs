@@ -70,10 +70,12 @@
 //! | [`events`] | subscriptions and coalesced, off-path event delivery |
 //! | [`node`] | [`Registry`]: the handle that puts them together |
 //! | [`cluster`] | Distro replication: membership, mapper, sync, verify, merge; [`cluster::ClusterNode`] |
+//! | [`client`] | [`NamingClient`]: beats, local cache with pull + push, failover, selection |
 //! | [`transport`] | in-process transports with fault injection, and a deterministic cluster simulator |
 
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod clock;
 pub mod cluster;
 pub mod events;
@@ -83,6 +85,7 @@ pub mod node;
 pub mod registry;
 pub mod transport;
 
+pub use client::{ClientError, ClientTransport, NamingClient, NamingClientBuilder};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use events::{EventListener, NamingEvent, SubscriptionId};
 pub use health::{HealthConfig, HealthDriver, SweepReport};
@@ -92,3 +95,4 @@ pub use model::{
 };
 pub use node::{BeatReply, Registry, RegistryBuilder, ServiceList};
 pub use registry::{InstanceUpdate, InstancesView, RegistryError, ServiceSettings};
+pub use transport::memory::MemoryClientTransport;

@@ -14,7 +14,10 @@ fn booted(n: usize, seed: u64) -> Simulation {
     let mut sim = Simulation::with_nodes(n, seed, SimConfig::default());
     sim.run_for(secs(1));
     for id in sim.members().to_vec() {
-        assert!(sim.core(&id).unwrap().is_ready(), "{id} should serve after booting");
+        assert!(
+            sim.core(&id).unwrap().is_ready(),
+            "{id} should serve after booting"
+        );
     }
     sim
 }
@@ -24,7 +27,11 @@ fn inst(i: u32) -> Instance {
 }
 
 fn assert_all_equal(sim: &Simulation) {
-    assert_eq!(sim.stalls(), 0, "a node asked to be woken with nothing to do");
+    assert_eq!(
+        sim.stalls(),
+        0,
+        "a node asked to be woken with nothing to do"
+    );
     let alive = sim.alive();
     let first = registry_contents(sim.registry(&alive[0]).unwrap());
     for id in &alive[1..] {
@@ -50,7 +57,13 @@ fn non_owner(sim: &Simulation, key: &ServiceKey) -> NodeId {
 
 fn owner(sim: &Simulation, key: &ServiceKey) -> NodeId {
     let any = &sim.alive()[0];
-    sim.core(any).unwrap().routing().mapper().owner(key).unwrap().clone()
+    sim.core(any)
+        .unwrap()
+        .routing()
+        .mapper()
+        .owner(key)
+        .unwrap()
+        .clone()
 }
 
 #[test]
@@ -65,7 +78,10 @@ fn a_registration_on_any_node_is_visible_on_all_within_sync_delay_plus_one_batch
             // One sync delay (1 s) plus a moment for the batch to land.
             sim.run_for(secs(1) + Duration::from_millis(10));
             for node in &members {
-                assert!(present_healthy(&sim, node, &key, &instance), "{n} nodes: {key} not on {node}");
+                assert!(
+                    present_healthy(&sim, node, &key, &instance),
+                    "{n} nodes: {key} not on {node}"
+                );
             }
         }
         assert_all_equal(&sim);
@@ -84,8 +100,15 @@ fn a_thousand_registrations_go_out_in_one_batch_before_the_delay() {
     }
     sim.run_for(Duration::from_millis(10));
     for node in sim.members().to_vec() {
-        let n = sim.registry(&node).unwrap().get_all_instances(&key, &[]).len();
-        assert_eq!(n, 1000, "{node} has {n}: a full batch goes out without waiting");
+        let n = sim
+            .registry(&node)
+            .unwrap()
+            .get_all_instances(&key, &[])
+            .len();
+        assert_eq!(
+            n, 1000,
+            "{node} has {n}: a full batch goes out without waiting"
+        );
     }
     let _ = via;
 }
@@ -102,13 +125,22 @@ fn beats_through_a_non_responsible_node_keep_an_instance_healthy() {
         sim.heartbeat(&via, &key, &instance.key()).unwrap();
     }
     for node in sim.members().to_vec() {
-        assert!(present_healthy(&sim, &node, &key, &instance), "lost on {node}");
+        assert!(
+            present_healthy(&sim, &node, &key, &instance),
+            "lost on {node}"
+        );
     }
     // And when the beats stop, the owner evicts it everywhere.
     sim.run_for(secs(31));
     sim.run_for(secs(2));
     for node in sim.members().to_vec() {
-        assert!(sim.registry(&node).unwrap().get_all_instances(&key, &[]).is_empty(), "{node}");
+        assert!(
+            sim.registry(&node)
+                .unwrap()
+                .get_all_instances(&key, &[])
+                .is_empty(),
+            "{node}"
+        );
     }
 }
 
@@ -118,9 +150,19 @@ fn a_light_beat_for_an_unknown_instance_is_not_found_through_any_node() {
     let key = ServiceKey::named("orders").unwrap();
     let via = non_owner(&sim, &key);
     let err = sim.heartbeat(&via, &key, &inst(9).key()).unwrap_err();
-    assert!(matches!(err, ClusterError::Registry(RegistryError::InstanceNotFound(_))), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            ClusterError::Registry(RegistryError::InstanceNotFound(_))
+        ),
+        "{err:?}"
+    );
     // A beat with data re-registers it, on the owner, and it replicates.
-    assert!(sim.heartbeat_with(&via, &key, &inst(9)).unwrap().reregistered);
+    assert!(
+        sim.heartbeat_with(&via, &key, &inst(9))
+            .unwrap()
+            .reregistered
+    );
     sim.run_for(secs(2));
     assert_all_equal(&sim);
 }
@@ -149,7 +191,11 @@ fn a_crash_moves_responsibility_and_nothing_heartbeating_is_evicted() {
     assert_ne!(new_owner, doomed, "responsibility moved");
     for node in sim.alive() {
         for i in &instances {
-            assert!(present_healthy(&sim, &node, &key, i), "{} lost on {node}", i.ip());
+            assert!(
+                present_healthy(&sim, &node, &key, i),
+                "{} lost on {node}",
+                i.ip()
+            );
         }
     }
     assert!(sim.core(&new_owner).unwrap().stats().grace_periods > 0 || new_owner == via);
@@ -160,7 +206,10 @@ fn a_crash_moves_responsibility_and_nothing_heartbeating_is_evicted() {
 fn a_partition_keeps_both_sides_serving_and_heals_into_one_state() {
     let mut sim = booted(5, 6);
     let m = sim.members().to_vec();
-    let (left, right) = (vec![m[0].clone(), m[1].clone()], vec![m[2].clone(), m[3].clone(), m[4].clone()]);
+    let (left, right) = (
+        vec![m[0].clone(), m[1].clone()],
+        vec![m[2].clone(), m[3].clone(), m[4].clone()],
+    );
     let key = ServiceKey::named("orders").unwrap();
     // One instance registered before the split, beating through the left side only.
     let old = inst(1);
@@ -195,7 +244,11 @@ fn a_partition_keeps_both_sides_serving_and_heals_into_one_state() {
     assert_all_equal(&sim);
     for node in &m {
         for i in [&old, &on_left, &on_right] {
-            assert!(present_healthy(&sim, node, &key, i), "{} missing on {node} after heal", i.ip());
+            assert!(
+                present_healthy(&sim, node, &key, i),
+                "{} missing on {node} after heal",
+                i.ip()
+            );
         }
     }
 }
@@ -213,29 +266,53 @@ fn a_restarted_node_loads_the_snapshot_before_it_serves() {
     sim.crash(&victim);
     sim.run_for(secs(10));
     sim.restart(&victim);
-    assert!(matches!(sim.register(&victim, &key, inst(99)), Err(ClusterError::NotReady(_))));
-    assert!(sim.registry(&victim).unwrap().get_all_instances(&key, &[]).is_empty());
+    assert!(matches!(
+        sim.register(&victim, &key, inst(99)),
+        Err(ClusterError::NotReady(_))
+    ));
+    assert!(sim
+        .registry(&victim)
+        .unwrap()
+        .get_all_instances(&key, &[])
+        .is_empty());
     sim.run_for(Duration::from_millis(100));
     assert!(sim.core(&victim).unwrap().is_ready());
-    assert_eq!(sim.registry(&victim).unwrap().get_all_instances(&key, &[]).len(), 50);
+    assert_eq!(
+        sim.registry(&victim)
+            .unwrap()
+            .get_all_instances(&key, &[])
+            .len(),
+        50
+    );
 }
 
 #[test]
 fn a_starting_node_keeps_asking_until_a_peer_answers() {
     let mut sim = booted(3, 8);
     let key = ServiceKey::named("orders").unwrap();
-    sim.register(&sim.members()[0].clone(), &key, inst(1)).unwrap();
+    sim.register(&sim.members()[0].clone(), &key, inst(1))
+        .unwrap();
     sim.run_for(secs(2));
     let m = sim.members().to_vec();
     sim.crash(&m[2]);
     sim.restart(&m[2]);
-    sim.faults().partition(&[&[m[2].clone()], &[m[0].clone(), m[1].clone()]]);
+    sim.faults()
+        .partition(&[&[m[2].clone()], &[m[0].clone(), m[1].clone()]]);
     sim.run_for(secs(20));
-    assert!(!sim.core(&m[2]).unwrap().is_ready(), "nobody answered: still loading");
+    assert!(
+        !sim.core(&m[2]).unwrap().is_ready(),
+        "nobody answered: still loading"
+    );
     sim.faults().heal();
     sim.run_for(secs(4));
     assert!(sim.core(&m[2]).unwrap().is_ready());
-    assert_eq!(sim.registry(&m[2]).unwrap().get_all_instances(&key, &[]).len(), 1);
+    assert_eq!(
+        sim.registry(&m[2])
+            .unwrap()
+            .get_all_instances(&key, &[])
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -246,18 +323,24 @@ fn subscribers_on_every_node_get_the_events() {
     for node in sim.members().to_vec() {
         let seen = seen.clone();
         let name = node.to_string();
-        sim.registry(&node).unwrap().subscribe(&key, &[], move |e: &NamingEvent| {
-            seen.lock().unwrap().push((name.clone(), e.instances.len()));
-        });
+        sim.registry(&node)
+            .unwrap()
+            .subscribe(&key, &[], move |e: &NamingEvent| {
+                seen.lock().unwrap().push((name.clone(), e.instances.len()));
+            });
     }
-    sim.register(&sim.members()[1].clone(), &key, inst(1)).unwrap();
+    sim.register(&sim.members()[1].clone(), &key, inst(1))
+        .unwrap();
     sim.run_for(secs(2));
     for node in sim.members().to_vec() {
         assert!(sim.registry(&node).unwrap().wait_for_events(secs(5)));
     }
     let seen = seen.lock().unwrap();
     for node in sim.members() {
-        assert!(seen.contains(&(node.to_string(), 1)), "{node} missed the event: {seen:?}");
+        assert!(
+            seen.contains(&(node.to_string(), 1)),
+            "{node} missed the event: {seen:?}"
+        );
     }
 }
 
@@ -270,16 +353,27 @@ fn a_deregistration_replicates_and_a_stale_copy_cannot_bring_it_back() {
     sim.register(&m[0], &key, i.clone()).unwrap();
     sim.run_for(secs(2));
     // Cut node 3 off, deregister on the others, then heal: node 3's stale live copy loses.
-    sim.faults().partition(&[&[m[0].clone(), m[1].clone()], &[m[2].clone()]]);
+    sim.faults()
+        .partition(&[&[m[0].clone(), m[1].clone()], &[m[2].clone()]]);
     sim.run_for(secs(6));
-    let via = if owner(&sim, &key) == m[2] { m[0].clone() } else { owner(&sim, &key) };
+    let via = if owner(&sim, &key) == m[2] {
+        m[0].clone()
+    } else {
+        owner(&sim, &key)
+    };
     assert!(sim.deregister(&via, &key, &i.key()).unwrap());
     sim.run_for(secs(2));
     sim.faults().heal();
     sim.run_for(secs(15));
     assert_all_equal(&sim);
     for node in &m {
-        assert!(sim.registry(node).unwrap().get_all_instances(&key, &[]).is_empty(), "{node}");
+        assert!(
+            sim.registry(node)
+                .unwrap()
+                .get_all_instances(&key, &[])
+                .is_empty(),
+            "{node}"
+        );
     }
 }
 
@@ -306,14 +400,21 @@ fn lossy_links_only_delay_convergence() {
     sim.faults().clear_link_faults();
     sim.run_for(secs(8));
     assert_all_equal(&sim);
-    assert_eq!(registry_contents(sim.registry(&via).unwrap())[&key].len(), 20);
+    assert_eq!(
+        registry_contents(sim.registry(&via).unwrap())[&key].len(),
+        20
+    );
 }
 
 #[test]
 fn the_same_seed_replays_the_same_run() {
     let run = |seed| {
         let mut sim = booted(3, seed);
-        sim.faults().set_default(LinkFaults { drop_rate: 0.2, delay: Duration::from_millis(5), jitter: Duration::from_millis(30) });
+        sim.faults().set_default(LinkFaults {
+            drop_rate: 0.2,
+            delay: Duration::from_millis(5),
+            jitter: Duration::from_millis(30),
+        });
         let key = ServiceKey::named("orders").unwrap();
         for i in 0..10 {
             let via = sim.members()[i % 3].clone();
@@ -321,7 +422,11 @@ fn the_same_seed_replays_the_same_run() {
             sim.run_for(Duration::from_millis(700));
         }
         let stats = sim.stats();
-        let states: Vec<_> = sim.members().iter().map(|n| registry_contents(sim.registry(n).unwrap())).collect();
+        let states: Vec<_> = sim
+            .members()
+            .iter()
+            .map(|n| registry_contents(sim.registry(n).unwrap()))
+            .collect();
         (stats, states)
     };
     assert_eq!(run(42), run(42));

@@ -29,7 +29,7 @@ pub struct BeatReply {
 }
 
 /// One page of service names, from [`Registry::get_service_list`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ServiceList {
     /// How many services the namespace and group hold in all.
     pub count: usize,

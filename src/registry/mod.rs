@@ -35,4 +35,5 @@ pub use snapshot::{
 };
 pub use store::{ChangeSink, Store, Written};
 pub use version::Version;
+pub(crate) use view::pick_by_weight;
 pub use view::{InstancesView, Selection};

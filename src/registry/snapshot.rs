@@ -172,6 +172,29 @@ impl ServiceSnapshot {
         }
     }
 
+    /// A snapshot holding `instances` (a later one with the same cluster and endpoint replaces
+    /// an earlier one) at `revision`, each with a fresh liveness cell at `at`. For consumers that
+    /// receive instance lists rather than writes (the client cache feeds its event dispatcher
+    /// with these); never stored in a registry.
+    pub(crate) fn from_instances(
+        key: ServiceKey,
+        revision: u64,
+        instances: impl IntoIterator<Item = Instance>,
+        at: Timestamp,
+    ) -> Self {
+        let mut snap = Self::empty(key, ServiceSettings::default());
+        snap.revision = revision;
+        for instance in instances {
+            snap.put_merged(InstanceEntry {
+                overrides: instance.timing_overrides(),
+                instance: Arc::new(instance),
+                liveness: Arc::new(Liveness::new(at)),
+                version: Version::default(),
+            });
+        }
+        snap
+    }
+
     /// The service this is a snapshot of.
     pub fn key(&self) -> &ServiceKey {
         &self.key

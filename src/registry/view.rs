@@ -2,6 +2,7 @@
 
 use super::snapshot::ServiceSnapshot;
 use crate::model::{ClusterName, Instance, ServiceKey};
+use std::borrow::Borrow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -160,21 +161,7 @@ impl InstancesView {
     /// picked). `unit` is the random draw, in `0.0..1.0`: pass your own random number to make
     /// the choice reproducible.
     pub fn pick_weighted_with(&self, unit: f64) -> Option<&Arc<Instance>> {
-        let total: f64 = self.iter().map(|i| i.weight()).sum();
-        if total <= 0.0 || !total.is_finite() {
-            return None;
-        }
-        let mut target = unit.clamp(0.0, 1.0) * total;
-        let mut last = None;
-        for inst in self.iter().filter(|i| i.weight() > 0.0) {
-            if target < inst.weight() {
-                return Some(inst);
-            }
-            target -= inst.weight();
-            last = Some(inst);
-        }
-        // Rounding can leave `target` a hair above the last weight.
-        last
+        pick_by_weight(|| self.iter(), unit)
     }
 
     /// Picks one instance at random, in proportion to weight, with a thread-local generator.
@@ -194,6 +181,40 @@ impl InstancesView {
             }
         }
     }
+}
+
+/// Picks one of `candidates` in proportion to weight; `unit` is a random draw in `0.0..1.0`.
+/// Instances of weight 0 are never picked; `None` when the weights sum to nothing.
+///
+/// `candidates` is called twice (once to sum the weights, once to walk them) and must yield the
+/// same instances both times. Shared by [`InstancesView::pick_weighted_with`] and the client's
+/// selection over its cached instance lists.
+pub(crate) fn pick_by_weight<'a, T, I>(candidates: impl Fn() -> I, unit: f64) -> Option<&'a T>
+where
+    T: Borrow<Instance> + 'a,
+    I: Iterator<Item = &'a T>,
+{
+    let total: f64 = candidates()
+        .map(|i| Borrow::<Instance>::borrow(i).weight())
+        .sum();
+    if total <= 0.0 || !total.is_finite() {
+        return None;
+    }
+    let mut target = unit.clamp(0.0, 1.0) * total;
+    let mut last = None;
+    for inst in candidates() {
+        let weight = Borrow::<Instance>::borrow(inst).weight();
+        if weight <= 0.0 {
+            continue;
+        }
+        if target < weight {
+            return Some(inst);
+        }
+        target -= weight;
+        last = Some(inst);
+    }
+    // Rounding can leave `target` a hair above the last weight.
+    last
 }
 
 impl fmt::Debug for InstancesView {

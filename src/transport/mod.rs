@@ -1,4 +1,4 @@
-//! Transports the host can use instead of writing its own: [`memory`] for single-process
-//! clusters and tests.
+//! Transports the host can use instead of writing its own: [`memory`] holds in-process
+//! transports with fault injection, for tests and single-process deployments.
 
 pub mod memory;

@@ -183,7 +183,7 @@ mod tests {
     fn partitions_and_crashes_cut_links() {
         let (a, b, c) = (id("a"), id("b"), id("c"));
         let mut m = FaultModel::new(1);
-        m.partition(&[&[a.clone()], &[b.clone(), c.clone()]]);
+        m.partition(&[std::slice::from_ref(&a), &[b.clone(), c.clone()]]);
         assert_eq!(m.decide(&a, &b), Delivery::Unreachable);
         assert_eq!(m.decide(&b, &c), Delivery::Deliver(Duration::ZERO));
         m.heal();

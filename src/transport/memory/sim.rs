@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Settings of a [`Simulation`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct SimConfig {
     /// Distro timing for every node.
     pub distro: DistroConfig,
@@ -31,16 +31,6 @@ pub struct SimConfig {
     pub health: HealthConfig,
     /// Whether to count bytes (JSON size) of every message; costs a serialization each.
     pub measure_bytes: bool,
-}
-
-impl Default for SimConfig {
-    fn default() -> Self {
-        Self {
-            distro: DistroConfig::default(),
-            health: HealthConfig::default(),
-            measure_bytes: false,
-        }
-    }
 }
 
 struct SimNode {

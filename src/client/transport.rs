@@ -1,0 +1,360 @@
+//! [`ClientTransport`]: how a [`crate::client::NamingClient`] talks to the registry servers, and
+//! the serde message types that cross it.
+//!
+//! The trait is shaped after the Nacos v1 open API, so that an HTTP implementation is a direct
+//! mapping: `register_instance` is `POST /nacos/v1/ns/instance`, `send_beat` is
+//! `PUT /nacos/v1/ns/instance/beat` (answering `clientBeatInterval`, or code 20404 for an
+//! unknown instance), `query_service` is `GET /nacos/v1/ns/instance/list` (answering a
+//! [`ServiceInfo`]: `hosts`, `cacheMillis`, `lastRefTime`, ...), `list_services` is
+//! `GET /nacos/v1/ns/service/list`. Pushes are delivered to a [`PushSink`] the client hands to
+//! [`ClientTransport::subscribe`]; a transport that cannot push (plain HTTP) accepts the call
+//! and never pushes, and the client then lives on its pulls.
+//!
+//! The in-process implementation is [`crate::transport::memory::MemoryClientTransport`].
+
+use crate::model::{ClusterName, GroupName, Instance, NamespaceId, ServiceKey};
+use crate::node::ServiceList;
+use crate::registry::RegistryError;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Why a transport call failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// No server could be reached (every node down, connection refused, timed out). The client
+    /// answers reads from its cache or its failover files when it sees this.
+    #[error("no registry server could be reached: {reason}")]
+    Unreachable {
+        /// What went wrong, for the log.
+        reason: String,
+    },
+    /// A server answered and refused the request, for a reason the registry names.
+    #[error("the registry refused the request: {0}")]
+    Registry(#[from] RegistryError),
+    /// A server answered with an error the transport could not map to a [`RegistryError`]
+    /// (an HTTP status and body, say).
+    #[error("the registry answered with error {code}: {message}")]
+    Server {
+        /// The status or error code the server sent.
+        code: u16,
+        /// The message it sent.
+        message: String,
+    },
+    /// A server answered something that could not be understood.
+    #[error("the registry answered something malformed: {reason}")]
+    Malformed {
+        /// What was wrong with it.
+        reason: String,
+    },
+}
+
+impl TransportError {
+    /// Whether this means "no server reachable" (as opposed to "a server said no").
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, TransportError::Unreachable { .. })
+    }
+}
+
+/// Durations on the wire are whole milliseconds, as Nacos sends them.
+mod millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+/// A query for one service's instances (`GET /nacos/v1/ns/instance/list`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceQuery {
+    /// The service.
+    pub service: ServiceKey,
+    /// The clusters to answer for; empty means all.
+    pub clusters: Vec<ClusterName>,
+    /// Whether to answer only healthy, enabled instances of weight above 0 (the server applies
+    /// its protect threshold then). The client asks with `false` and filters itself.
+    pub healthy_only: bool,
+}
+
+/// What a server knows of one service: Nacos' `ServiceInfo`.
+///
+/// It is both the answer to [`ClientTransport::query_service`] and the content of a push, and
+/// it is what the client's failover files hold (as JSON).
+///
+/// ```
+/// use nacre::client::ServiceInfo;
+/// use nacre::{Instance, ServiceKey};
+/// let info = ServiceInfo::new(
+///     ServiceKey::named("orders").unwrap(),
+///     vec![Instance::new("10.0.0.1", 8080).unwrap()],
+/// );
+/// let json = serde_json::to_string(&info).unwrap();
+/// assert!(json.contains("\"cacheMillis\":10000"));
+/// let back: ServiceInfo = serde_json::from_str(&json).unwrap();
+/// assert_eq!(back, info);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceInfo {
+    /// The service.
+    pub service: ServiceKey,
+    /// The clusters this answers for; empty means all.
+    #[serde(default)]
+    pub clusters: Vec<ClusterName>,
+    /// The instances.
+    #[serde(default)]
+    pub hosts: Vec<Instance>,
+    /// How long the client may use this answer before asking again, in milliseconds (Nacos'
+    /// `cacheMillis`, 10 000 by default). 0 means "use the client's default".
+    #[serde(default)]
+    pub cache_millis: u64,
+    /// When the server produced this answer, in milliseconds since the UNIX epoch. The client
+    /// ignores an answer older than the one it holds.
+    #[serde(default)]
+    pub last_ref_time: u64,
+    /// The server's revision of the service (0 if unknown). Revisions of different servers are
+    /// not comparable; informational.
+    #[serde(default)]
+    pub revision: u64,
+    /// Whether a healthy-only answer hit the service's protect threshold and so lists unhealthy
+    /// instances too.
+    #[serde(default)]
+    pub reach_protection_threshold: bool,
+}
+
+/// Nacos' default `cacheMillis`: clients refresh a subscribed service every 10 s.
+pub const DEFAULT_CACHE_MILLIS: u64 = 10_000;
+
+impl ServiceInfo {
+    /// An answer for every cluster of `service` holding `hosts`, with the default
+    /// `cacheMillis` and no time or revision.
+    pub fn new(service: ServiceKey, hosts: Vec<Instance>) -> Self {
+        Self {
+            service,
+            clusters: Vec::new(),
+            hosts,
+            cache_millis: DEFAULT_CACHE_MILLIS,
+            last_ref_time: 0,
+            revision: 0,
+            reach_protection_threshold: false,
+        }
+    }
+
+    /// `cache_millis` as a duration, or `None` when it is 0 (use the client's default).
+    pub fn cache_duration(&self) -> Option<Duration> {
+        (self.cache_millis > 0).then(|| Duration::from_millis(self.cache_millis))
+    }
+}
+
+/// A query for one page of service names (`GET /nacos/v1/ns/service/list`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceListQuery {
+    /// The namespace.
+    pub namespace: NamespaceId,
+    /// The group.
+    pub group: GroupName,
+    /// The page, from 1.
+    pub page_no: usize,
+    /// Names per page.
+    pub page_size: usize,
+}
+
+/// One heartbeat: which instance, with its data, and how often the client means to beat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BeatInfo {
+    /// The service.
+    pub service: ServiceKey,
+    /// The instance, as the client registered it.
+    pub instance: Instance,
+    /// The interval the client beats at now.
+    #[serde(with = "millis")]
+    pub period: Duration,
+}
+
+/// What a server answers to a beat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BeatAnswer {
+    /// The beat was recorded.
+    #[serde(rename_all = "camelCase")]
+    Ok {
+        /// How often to beat from now on (Nacos' `clientBeatInterval`).
+        #[serde(with = "millis")]
+        client_beat_interval: Duration,
+        /// Whether later beats may leave out the instance data.
+        light_beat_enabled: bool,
+    },
+    /// The server does not know the instance (Nacos' code 20404): evicted, or lost in a
+    /// restart. The client registers it again.
+    NotFound,
+}
+
+/// Where a transport delivers pushed [`ServiceInfo`]s for a client. Cheap to clone; every clone
+/// feeds the same [`PushReceiver`] and has the same [`PushSink::id`].
+///
+/// ```
+/// use nacre::client::{PushSink, ServiceInfo};
+/// use nacre::ServiceKey;
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let (sink, mut pushes) = PushSink::channel();
+/// assert!(sink.push(ServiceInfo::new(ServiceKey::named("orders").unwrap(), vec![])));
+/// assert_eq!(pushes.recv().await.unwrap().service.service().as_str(), "orders");
+/// # });
+/// ```
+#[derive(Debug, Clone)]
+pub struct PushSink {
+    id: u64,
+    tx: mpsc::UnboundedSender<ServiceInfo>,
+}
+
+/// The receiving end of a [`PushSink`].
+#[derive(Debug)]
+pub struct PushReceiver {
+    rx: mpsc::UnboundedReceiver<ServiceInfo>,
+}
+
+static NEXT_SINK_ID: AtomicU64 = AtomicU64::new(1);
+
+impl PushSink {
+    /// A new sink and its receiver.
+    pub fn channel() -> (PushSink, PushReceiver) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let id = NEXT_SINK_ID.fetch_add(1, Ordering::Relaxed);
+        (PushSink { id, tx }, PushReceiver { rx })
+    }
+
+    /// Identifies the receiving client: a transport shared by several clients keeps their
+    /// subscriptions apart by it.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Delivers one push. Never blocks; callable from any thread. Returns `false` when the
+    /// receiver is gone (the client was dropped), so the transport can drop the subscription.
+    pub fn push(&self, info: ServiceInfo) -> bool {
+        self.tx.send(info).is_ok()
+    }
+
+    /// Whether the receiver is gone.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+impl PushReceiver {
+    /// The next push, or `None` once every sink is dropped.
+    pub async fn recv(&mut self) -> Option<ServiceInfo> {
+        self.rx.recv().await
+    }
+}
+
+/// The client's side of the wire: everything a [`crate::client::NamingClient`] asks of the
+/// servers. Implement it to put nacre's client on a network; use
+/// [`crate::transport::memory::MemoryClientTransport`] to talk to in-process nodes.
+///
+/// Contract:
+/// - `Err(TransportError::Unreachable)` means no server could be asked; the client then serves
+///   reads from its cache or failover files and keeps retrying. A transport that knows several
+///   servers tries the next before giving up.
+/// - [`ClientTransport::subscribe`] is idempotent and cheap when nothing changed: the client
+///   calls it again before every pull, so a server that lost the subscription (restart, or the
+///   transport moved to another server) gets it back, as Nacos 1.x clients renew their UDP push
+///   target with every query.
+#[async_trait]
+pub trait ClientTransport: Send + Sync + 'static {
+    /// Registers (or replaces) one instance.
+    async fn register_instance(
+        &self,
+        service: &ServiceKey,
+        instance: &Instance,
+    ) -> Result<(), TransportError>;
+
+    /// Registers several instances of one service in one step.
+    async fn batch_register_instance(
+        &self,
+        service: &ServiceKey,
+        instances: &[Instance],
+    ) -> Result<(), TransportError>;
+
+    /// Removes one instance. Removing an unknown instance is not an error.
+    async fn deregister_instance(
+        &self,
+        service: &ServiceKey,
+        instance: &Instance,
+    ) -> Result<(), TransportError>;
+
+    /// Sends one heartbeat.
+    async fn send_beat(&self, beat: &BeatInfo) -> Result<BeatAnswer, TransportError>;
+
+    /// Asks for a service's instances.
+    async fn query_service(&self, query: &ServiceQuery) -> Result<ServiceInfo, TransportError>;
+
+    /// Asks for one page of service names.
+    async fn list_services(&self, query: &ServiceListQuery) -> Result<ServiceList, TransportError>;
+
+    /// Asks for every change of `service` (all clusters) to be pushed to `pushes`. See the
+    /// trait documentation: idempotent, and called again before every pull.
+    async fn subscribe(
+        &self,
+        service: &ServiceKey,
+        pushes: &PushSink,
+    ) -> Result<(), TransportError>;
+
+    /// Stops the pushes of `service` to `pushes`.
+    async fn unsubscribe(
+        &self,
+        service: &ServiceKey,
+        pushes: &PushSink,
+    ) -> Result<(), TransportError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beat_answer_uses_nacos_field_names_and_millis() {
+        let ok = BeatAnswer::Ok {
+            client_beat_interval: Duration::from_secs(5),
+            light_beat_enabled: true,
+        };
+        let json = serde_json::to_string(&ok).unwrap();
+        assert_eq!(
+            json,
+            r#"{"ok":{"clientBeatInterval":5000,"lightBeatEnabled":true}}"#
+        );
+        assert_eq!(serde_json::from_str::<BeatAnswer>(&json).unwrap(), ok);
+        assert_eq!(
+            serde_json::from_str::<BeatAnswer>(r#""notFound""#).unwrap(),
+            BeatAnswer::NotFound
+        );
+    }
+
+    #[test]
+    fn service_info_with_a_bad_host_is_refused() {
+        let json = r#"{"service":{"namespace":"public","group":"DEFAULT_GROUP","service":"orders"},
+                       "hosts":[{"ip":"10.0.0.1","port":0}]}"#;
+        assert!(serde_json::from_str::<ServiceInfo>(json).is_err());
+    }
+
+    #[test]
+    fn service_info_fills_missing_fields_with_defaults() {
+        let json =
+            r#"{"service":{"namespace":"public","group":"DEFAULT_GROUP","service":"orders"}}"#;
+        let info: ServiceInfo = serde_json::from_str(json).unwrap();
+        assert!(info.hosts.is_empty());
+        assert_eq!(info.cache_duration(), None);
+    }
+}
