@@ -1,1 +1,899 @@
-fn main() {}
+//! nacre's benchmarks, each figure beside a hand-rolled baseline measured in the same run.
+//!
+//! The baseline ([`Baseline`]) is what a careful engineer would write in an afternoon: one
+//! `RwLock` around a fast-hashed `HashMap<ServiceKey, BaseService>`. Each service keeps its
+//! instances in an `Arc<Vec<Instance>>` that readers clone under the read lock (so a read copies
+//! nothing and iterates outside the lock), an index `InstanceKey -> position`, and the beat
+//! times in a parallel `Vec` that readers never see. Writes take the write lock and change the
+//! `Vec` through `Arc::make_mut`: in place when no reader holds the old list, a copy when one
+//! does. A heartbeat takes the write lock and stores one timestamp. The health sweep reads
+//! everything under the read lock with nacre's own policy functions (`judge`, `next_deadline`)
+//! and takes the write lock only if something must change.
+//!
+//! Groups (run `cargo bench --bench registry`; see `BENCHMARKS.md`):
+//!
+//! - `select_100/*`: a read of a 100-instance service; `view` only obtains the result,
+//!   `view_and_iterate` also walks the healthy instances.
+//! - `select_100_under_writes/*`: the same reads while a writer thread keeps re-registering the
+//!   service's instances with a changed weight.
+//! - `heartbeat`: one beat on an existing instance; also prints allocations per beat, counted by
+//!   this binary's global allocator over 1M beats.
+//! - `register_into_1k`: registering one new instance into a service of 1,000.
+//! - `register_load`: 10k and 100k registrations one by one into one service (whole load);
+//!   also prints the live heap bytes per instance of 100k instances.
+//! - `health_sweep_1M`: one health sweep over 10,000 services of 100 fresh instances each.
+
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use nacre::health::{judge, next_deadline, BeatTimeouts, Verdict};
+use nacre::model::TimingOverrides;
+use nacre::{
+    HealthConfig, Instance, InstanceKey, InstancesView, ManualClock, Registry, ServiceKey,
+    Timestamp,
+};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::OnceCell;
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Once, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------------------------------------
+// Counting allocator
+// ---------------------------------------------------------------------------------------------
+
+/// Wraps the system allocator and, while [`COUNTING`] is on, counts allocations and the bytes
+/// allocated and freed (by every thread). Off, it costs one relaxed load per call, so the timed
+/// benchmarks are not slowed by contended counters.
+struct CountingAlloc;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+static BYTES_ALLOCATED: AtomicU64 = AtomicU64::new(0);
+static BYTES_FREED: AtomicU64 = AtomicU64::new(0);
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+fn note_alloc(size: usize) {
+    if COUNTING.load(Ordering::Relaxed) {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        BYTES_ALLOCATED.fetch_add(size as u64, Ordering::Relaxed);
+    }
+}
+
+fn note_free(size: usize) {
+    if COUNTING.load(Ordering::Relaxed) {
+        BYTES_FREED.fetch_add(size as u64, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every call is forwarded unchanged to `System`; the counters have no effect on memory.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as ours.
+        let ptr = unsafe { System.alloc(layout) };
+        if !ptr.is_null() {
+            note_alloc(layout.size());
+        }
+        ptr
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as ours.
+        let ptr = unsafe { System.alloc_zeroed(layout) };
+        if !ptr.is_null() {
+            note_alloc(layout.size());
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) };
+        note_free(layout.size());
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: same contract as ours.
+        let new = unsafe { System.realloc(ptr, layout, new_size) };
+        if !new.is_null() {
+            note_alloc(new_size);
+            note_free(layout.size());
+        }
+        new
+    }
+}
+
+/// What the allocator saw while `f` ran.
+struct HeapUse {
+    allocations: u64,
+    /// Bytes allocated minus bytes freed: what is still live.
+    net_bytes: i64,
+}
+
+fn heap_use_of<T>(f: impl FnOnce() -> T) -> (T, HeapUse) {
+    let allocs = ALLOCATIONS.load(Ordering::SeqCst);
+    let allocated = BYTES_ALLOCATED.load(Ordering::SeqCst);
+    let freed = BYTES_FREED.load(Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    let value = f();
+    COUNTING.store(false, Ordering::SeqCst);
+    let grown = BYTES_ALLOCATED.load(Ordering::SeqCst) - allocated;
+    let shrunk = BYTES_FREED.load(Ordering::SeqCst) - freed;
+    let used = HeapUse {
+        allocations: ALLOCATIONS.load(Ordering::SeqCst) - allocs,
+        net_bytes: grown as i64 - shrunk as i64,
+    };
+    (value, used)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The baseline
+// ---------------------------------------------------------------------------------------------
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// When an instance last beat, and its `preserved.*` timing (parsed once, at registration).
+#[derive(Clone, Copy)]
+struct BeatCell {
+    last_beat: Timestamp,
+    overrides: TimingOverrides,
+}
+
+/// One service of the baseline. `instances`, `index` and `beats` always line up.
+#[derive(Default)]
+struct BaseService {
+    /// What readers get: they clone the `Arc` and iterate outside the lock.
+    instances: Arc<Vec<Instance>>,
+    /// Position of each instance in `instances`.
+    index: FastMap<InstanceKey, usize>,
+    /// Parallel to `instances`; readers never see it, so a beat copies nothing.
+    beats: Vec<BeatCell>,
+}
+
+impl BaseService {
+    fn remove_at(&mut self, at: usize) {
+        let list = Arc::make_mut(&mut self.instances);
+        let gone = list.swap_remove(at);
+        self.beats.swap_remove(at);
+        self.index.remove(&gone.key());
+        if let Some(moved) = list.get(at) {
+            if let Some(slot) = self.index.get_mut(&moved.key()) {
+                *slot = at;
+            }
+        }
+    }
+
+    fn set_health(&mut self, at: usize, healthy: bool) {
+        if let Some(inst) = Arc::make_mut(&mut self.instances).get_mut(at) {
+            *inst = inst
+                .to_builder()
+                .healthy(healthy)
+                .build()
+                .expect("a valid instance stays valid with another health flag");
+        }
+    }
+}
+
+/// A hand-rolled registry: `RwLock<HashMap<ServiceKey, BaseService>>` (see the module docs).
+#[derive(Default)]
+struct Baseline {
+    services: RwLock<FastMap<ServiceKey, BaseService>>,
+    health: HealthConfig,
+}
+
+/// What a baseline sweep did.
+#[derive(Debug, Default)]
+struct BaseSweep {
+    instances: usize,
+    marked_unhealthy: usize,
+    removed: usize,
+    next_due: Option<Timestamp>,
+}
+
+impl Baseline {
+    fn read(&self) -> RwLockReadGuard<'_, FastMap<ServiceKey, BaseService>> {
+        self.services.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, FastMap<ServiceKey, BaseService>> {
+        self.services
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers or replaces an instance; counts as a beat.
+    fn register(&self, key: &ServiceKey, instance: Instance, now: Timestamp) {
+        let beat = BeatCell {
+            last_beat: now,
+            overrides: instance.timing_overrides(),
+        };
+        let ikey = instance.key();
+        let mut services = self.write();
+        if !services.contains_key(key) {
+            services.insert(key.clone(), BaseService::default());
+        }
+        let svc = services
+            .get_mut(key)
+            .expect("the service was inserted just above");
+        match svc.index.get(&ikey) {
+            Some(&at) => {
+                Arc::make_mut(&mut svc.instances)[at] = instance;
+                svc.beats[at] = beat;
+            }
+            None => {
+                svc.index.insert(ikey, svc.instances.len());
+                Arc::make_mut(&mut svc.instances).push(instance);
+                svc.beats.push(beat);
+            }
+        }
+    }
+
+    fn deregister(&self, key: &ServiceKey, instance: &InstanceKey) -> bool {
+        let mut services = self.write();
+        let Some(svc) = services.get_mut(key) else {
+            return false;
+        };
+        let Some(at) = svc.index.get(instance).copied() else {
+            return false;
+        };
+        svc.remove_at(at);
+        true
+    }
+
+    /// Records a beat; a beat on an unhealthy instance makes it healthy again (as nacre does).
+    fn heartbeat(&self, key: &ServiceKey, instance: &InstanceKey, now: Timestamp) -> bool {
+        let mut services = self.write();
+        let Some(svc) = services.get_mut(key) else {
+            return false;
+        };
+        let Some(at) = svc.index.get(instance).copied() else {
+            return false;
+        };
+        svc.beats[at].last_beat = now;
+        if !svc.instances[at].healthy() {
+            svc.set_health(at, true);
+        }
+        true
+    }
+
+    /// The service's instance list, shared (one reference count).
+    fn select(&self, key: &ServiceKey) -> Option<Arc<Vec<Instance>>> {
+        self.read().get(key).map(|svc| svc.instances.clone())
+    }
+
+    /// Judges every ephemeral instance with nacre's policy; changes things under the write
+    /// lock only when some verdict is not `Keep` (re-judged there, so a beat in between wins).
+    fn sweep(&self, now: Timestamp) -> BaseSweep {
+        let mut report = BaseSweep::default();
+        let mut due = Vec::new();
+        {
+            let services = self.read();
+            for (key, svc) in services.iter() {
+                for (inst, beat) in svc.instances.iter().zip(&svc.beats) {
+                    if !inst.ephemeral() {
+                        continue;
+                    }
+                    report.instances += 1;
+                    let timeouts = BeatTimeouts::resolve(beat.overrides, &self.health);
+                    match judge(beat.last_beat, inst.healthy(), &timeouts, now) {
+                        Verdict::Keep => {
+                            let next = next_deadline(beat.last_beat, inst.healthy(), &timeouts);
+                            report.next_due = Some(report.next_due.map_or(next, |d| d.min(next)));
+                        }
+                        _ => due.push((key.clone(), inst.key())),
+                    }
+                }
+            }
+        }
+        if due.is_empty() {
+            return report;
+        }
+        let mut services = self.write();
+        for (key, ikey) in due {
+            let Some(svc) = services.get_mut(&key) else {
+                continue;
+            };
+            let Some(at) = svc.index.get(&ikey).copied() else {
+                continue;
+            };
+            let beat = svc.beats[at];
+            let timeouts = BeatTimeouts::resolve(beat.overrides, &self.health);
+            match judge(beat.last_beat, svc.instances[at].healthy(), &timeouts, now) {
+                Verdict::Keep => {}
+                Verdict::MarkUnhealthy => {
+                    svc.set_health(at, false);
+                    report.marked_unhealthy += 1;
+                }
+                Verdict::Remove => {
+                    svc.remove_at(at);
+                    report.removed += 1;
+                }
+            }
+        }
+        report
+    }
+}
+
+/// Checks that the baseline really is a registry (the same timing rules as nacre), so that it
+/// is not a straw man that skips work.
+fn check_baseline_behaves() {
+    let clock = ManualClock::new();
+    let base = Baseline::default();
+    let key = service_key(0);
+    let first = instance(0).key();
+    for n in 0..3 {
+        base.register(&key, instance(n), now(&clock));
+    }
+    let healthy = |b: &Baseline| {
+        b.select(&key)
+            .map_or(0, |l| l.iter().filter(|i| i.healthy()).count())
+    };
+    assert_eq!(healthy(&base), 3);
+    clock.advance(Duration::from_secs(10));
+    assert!(base.heartbeat(&key, &first, now(&clock)));
+    clock.advance(Duration::from_secs(5));
+    let swept = base.sweep(now(&clock));
+    assert_eq!((swept.instances, swept.marked_unhealthy), (3, 2));
+    assert_eq!(healthy(&base), 1);
+    clock.advance(Duration::from_secs(15));
+    let swept = base.sweep(now(&clock));
+    assert_eq!((swept.marked_unhealthy, swept.removed), (1, 2));
+    assert_eq!(base.select(&key).map(|l| l.len()), Some(1));
+    assert!(base.heartbeat(&key, &first, now(&clock)));
+    assert_eq!(healthy(&base), 1);
+    assert!(base.deregister(&key, &first));
+    assert_eq!(base.select(&key).map(|l| l.len()), Some(0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------------
+
+fn service_key(n: usize) -> ServiceKey {
+    ServiceKey::named(&format!("service-{n}")).expect("a valid service name")
+}
+
+/// Instance number `n` (below 2^24): `10.a.b.c:8080`, weight 1, healthy, ephemeral.
+fn instance(n: usize) -> Instance {
+    instance_weighted(n, 1.0)
+}
+
+fn instance_weighted(n: usize, weight: f64) -> Instance {
+    let ip = format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255);
+    Instance::builder(&ip, 8080)
+        .weight(weight)
+        .build()
+        .expect("a valid instance")
+}
+
+fn new_registry(clock: &ManualClock) -> Registry {
+    Registry::builder().clock(clock.clone()).build()
+}
+
+fn now(clock: &ManualClock) -> Timestamp {
+    nacre::Clock::now(clock)
+}
+
+/// 100 services of 100 instances, in both registries; the benchmarks use one of them.
+struct Fixture {
+    clock: ManualClock,
+    nacre: Registry,
+    base: Arc<Baseline>,
+    key: ServiceKey,
+    keys: Vec<InstanceKey>,
+}
+
+impl Fixture {
+    const SERVICES: usize = 100;
+    const INSTANCES: usize = 100;
+
+    fn new() -> Self {
+        let clock = ManualClock::new();
+        let nacre = new_registry(&clock);
+        let base = Arc::new(Baseline::default());
+        let instances: Vec<Instance> = (0..Self::INSTANCES).map(instance).collect();
+        for s in 0..Self::SERVICES {
+            let key = service_key(s);
+            nacre
+                .batch_register_instance(&key, instances.clone())
+                .expect("registration succeeds");
+            for inst in &instances {
+                base.register(&key, inst.clone(), now(&clock));
+            }
+        }
+        nacre.wait_for_events(Duration::from_secs(30));
+        let fx = Self {
+            clock,
+            nacre,
+            base,
+            key: service_key(Self::SERVICES / 2),
+            keys: instances.iter().map(Instance::key).collect(),
+        };
+        assert_eq!(fx.nacre.select_instances(&fx.key, &[], true).len(), 100);
+        assert_eq!(fx.base.select(&fx.key).map(|l| l.len()), Some(100));
+        fx
+    }
+}
+
+fn sum_ports_nacre(view: &InstancesView) -> u64 {
+    view.iter().map(|i| u64::from(i.port())).sum()
+}
+
+fn sum_ports_baseline(list: &[Instance]) -> u64 {
+    list.iter()
+        .filter(|i| i.enabled() && i.healthy() && i.weight() > 0.0)
+        .map(|i| u64::from(i.port()))
+        .sum()
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Reads
+// ---------------------------------------------------------------------------------------------
+
+fn bench_select(c: &mut Criterion, fx: &Fixture) {
+    let mut g = c.benchmark_group("select_100/view");
+    g.bench_function("nacre", |b| {
+        b.iter(|| fx.nacre.select_instances(black_box(&fx.key), &[], true))
+    });
+    g.bench_function("baseline", |b| {
+        b.iter(|| fx.base.select(black_box(&fx.key)))
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("select_100/view_and_iterate");
+    g.bench_function("nacre", |b| {
+        b.iter(|| sum_ports_nacre(&fx.nacre.select_instances(black_box(&fx.key), &[], true)))
+    });
+    g.bench_function("baseline", |b| {
+        b.iter(|| {
+            fx.base
+                .select(black_box(&fx.key))
+                .map(|l| sum_ports_baseline(&l))
+        })
+    });
+    g.finish();
+}
+
+/// A thread that calls `write` in a loop until stopped.
+struct Writer {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<u64>,
+    started: Instant,
+}
+
+impl Writer {
+    fn start(mut write: impl FnMut(u64) + Send + 'static) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut n = 0;
+            while !flag.load(Ordering::Relaxed) {
+                write(n);
+                n += 1;
+            }
+            n
+        });
+        Self {
+            stop,
+            handle,
+            started: Instant::now(),
+        }
+    }
+
+    fn stop(self, label: &str) {
+        self.stop.store(true, Ordering::Relaxed);
+        let writes = self
+            .handle
+            .join()
+            .expect("the writer thread does not panic");
+        let secs = self.started.elapsed().as_secs_f64();
+        println!(
+            "    writer during {label}: {writes} writes in {secs:.1} s ({:.0} writes/s)",
+            writes as f64 / secs
+        );
+    }
+}
+
+/// Re-registers the service's instances in turn with weight 2, then 1, then 2...: every write
+/// is a real change of one instance.
+fn weight_variants() -> [Vec<Instance>; 2] {
+    let n = Fixture::INSTANCES;
+    [
+        (0..n).map(|i| instance_weighted(i, 2.0)).collect(),
+        (0..n).map(|i| instance_weighted(i, 1.0)).collect(),
+    ]
+}
+
+fn variant(variants: &[Vec<Instance>; 2], n: u64) -> Instance {
+    let len = variants[0].len() as u64;
+    let list = &variants[((n / len) % 2) as usize];
+    list[(n % len) as usize].clone()
+}
+
+fn nacre_writer(fx: &Fixture) -> Writer {
+    let registry = fx.nacre.clone();
+    let key = fx.key.clone();
+    let variants = weight_variants();
+    Writer::start(move |n| {
+        registry
+            .register_instance(&key, variant(&variants, n))
+            .expect("registration succeeds");
+        // Every write queues the new snapshot for the event dispatcher thread; let it catch up
+        // now and then so its queue stays bounded on a 2-core machine.
+        if n % 256 == 255 {
+            registry.wait_for_events(Duration::from_secs(10));
+        }
+    })
+}
+
+fn baseline_writer(fx: &Fixture) -> Writer {
+    let base = fx.base.clone();
+    let clock = fx.clock.clone();
+    let key = fx.key.clone();
+    let variants = weight_variants();
+    Writer::start(move |n| base.register(&key, variant(&variants, n), now(&clock)))
+}
+
+fn bench_select_under_writes(c: &mut Criterion, fx: &Fixture) {
+    for (name, iterate) in [("view", false), ("view_and_iterate", true)] {
+        let group = format!("select_100_under_writes/{name}");
+        let mut g = c.benchmark_group(&group);
+
+        let writer = nacre_writer(fx);
+        g.bench_function("nacre", |b| {
+            b.iter(|| {
+                let view = fx.nacre.select_instances(black_box(&fx.key), &[], true);
+                if iterate {
+                    black_box(sum_ports_nacre(&view));
+                }
+                view
+            })
+        });
+        writer.stop(&format!("{group}/nacre"));
+
+        let writer = baseline_writer(fx);
+        g.bench_function("baseline", |b| {
+            b.iter(|| {
+                let list = fx.base.select(black_box(&fx.key));
+                if iterate {
+                    black_box(list.as_deref().map(|l| sum_ports_baseline(l)));
+                }
+                list
+            })
+        });
+        writer.stop(&format!("{group}/baseline"));
+        g.finish();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Heartbeats
+// ---------------------------------------------------------------------------------------------
+
+static HEARTBEAT_REPORT: Once = Once::new();
+
+fn report_heartbeat_allocations(fx: &Fixture) {
+    const BEATS: usize = 1_000_000;
+    let n = fx.keys.len();
+    let ((), nacre) = heap_use_of(|| {
+        for i in 0..BEATS {
+            black_box(fx.nacre.heartbeat(&fx.key, &fx.keys[i % n])).expect("a known instance");
+        }
+    });
+    let ((), base) = heap_use_of(|| {
+        for i in 0..BEATS {
+            assert!(fx.base.heartbeat(&fx.key, &fx.keys[i % n], now(&fx.clock)));
+        }
+    });
+    println!(
+        "heartbeat allocations over {BEATS} beats: nacre {} ({} per beat, net {} bytes), \
+         baseline {} ({} per beat, net {} bytes)",
+        nacre.allocations,
+        nacre.allocations as f64 / BEATS as f64,
+        nacre.net_bytes,
+        base.allocations,
+        base.allocations as f64 / BEATS as f64,
+        base.net_bytes,
+    );
+}
+
+fn bench_heartbeat(c: &mut Criterion, fx: &Fixture) {
+    let n = fx.keys.len();
+    let mut g = c.benchmark_group("heartbeat");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("nacre", |b| {
+        HEARTBEAT_REPORT.call_once(|| report_heartbeat_allocations(fx));
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) % n;
+            fx.nacre.heartbeat(&fx.key, &fx.keys[i])
+        })
+    });
+    g.bench_function("baseline", |b| {
+        HEARTBEAT_REPORT.call_once(|| report_heartbeat_allocations(fx));
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) % n;
+            fx.base.heartbeat(&fx.key, &fx.keys[i], now(&fx.clock))
+        })
+    });
+    g.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. One registration into a service of 1k
+// ---------------------------------------------------------------------------------------------
+
+/// Registers fresh instances into a service of 1,000, timed, in chunks of up to 100; after each
+/// chunk they are deregistered again and `settle` runs (both untimed), so the service stays
+/// between 1,000 and 1,100 instances however many iterations criterion asks for.
+fn time_registrations(
+    iters: u64,
+    fresh: &[Instance],
+    mut register: impl FnMut(Instance),
+    mut deregister: impl FnMut(&InstanceKey),
+    mut settle: impl FnMut(),
+) -> Duration {
+    let keys: Vec<InstanceKey> = fresh.iter().map(Instance::key).collect();
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(fresh.len() as u64) as usize;
+        let chunk = fresh[..n].to_vec();
+        let start = Instant::now();
+        for inst in chunk {
+            register(inst);
+        }
+        total += start.elapsed();
+        for key in &keys[..n] {
+            deregister(key);
+        }
+        settle();
+        left -= n as u64;
+    }
+    total
+}
+
+fn bench_register_one(c: &mut Criterion) {
+    const SIZE: usize = 1_000;
+    let clock = ManualClock::new();
+    let key = service_key(0);
+    let existing: Vec<Instance> = (0..SIZE).map(instance).collect();
+    let fresh: Vec<Instance> = (SIZE..SIZE + 100).map(instance).collect();
+
+    let mut g = c.benchmark_group("register_into_1k");
+    g.throughput(Throughput::Elements(1));
+    {
+        let registry = new_registry(&clock);
+        registry
+            .batch_register_instance(&key, existing.clone())
+            .expect("registration succeeds");
+        g.bench_function("nacre", |b| {
+            b.iter_custom(|iters| {
+                time_registrations(
+                    iters,
+                    &fresh,
+                    |inst| {
+                        registry
+                            .register_instance(&key, inst)
+                            .expect("registration succeeds");
+                    },
+                    |k| {
+                        registry.deregister_instance(&key, k);
+                    },
+                    // Let the event dispatcher finish the untimed deregistrations, so that each
+                    // timed chunk starts with an idle dispatcher (see BENCHMARKS.md).
+                    || {
+                        registry.wait_for_events(Duration::from_secs(60));
+                    },
+                )
+            })
+        });
+        assert_eq!(registry.get_all_instances(&key, &[]).len(), SIZE);
+    }
+    {
+        let base = Baseline::default();
+        for inst in &existing {
+            base.register(&key, inst.clone(), now(&clock));
+        }
+        g.bench_function("baseline", |b| {
+            b.iter_custom(|iters| {
+                time_registrations(
+                    iters,
+                    &fresh,
+                    |inst| base.register(&key, inst, now(&clock)),
+                    |k| {
+                        base.deregister(&key, k);
+                    },
+                    || {},
+                )
+            })
+        });
+        assert_eq!(base.select(&key).map(|l| l.len()), Some(SIZE));
+    }
+    g.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. 10k and 100k registrations one by one into one service; memory per instance
+// ---------------------------------------------------------------------------------------------
+
+static MEMORY_REPORT: Once = Once::new();
+
+fn report_memory_per_instance() {
+    const N: usize = 100_000;
+    let clock = ManualClock::new();
+    let key = service_key(0);
+    let per = |bytes: i64| bytes as f64 / N as f64;
+
+    let (plain, plain_use) = heap_use_of(|| (0..N).map(instance).collect::<Vec<_>>());
+    drop(plain);
+
+    let (registry, nacre_use) = heap_use_of(|| {
+        let registry = new_registry(&clock);
+        for n in 0..N {
+            registry
+                .register_instance(&key, instance(n))
+                .expect("registration succeeds");
+        }
+        // Old snapshots are released by the event dispatcher thread; count only what stays.
+        registry.wait_for_events(Duration::from_secs(60));
+        registry
+    });
+    assert_eq!(registry.get_all_instances(&key, &[]).len(), N);
+    drop(registry);
+
+    let (base, base_use) = heap_use_of(|| {
+        let base = Baseline::default();
+        for n in 0..N {
+            base.register(&key, instance(n), now(&clock));
+        }
+        base
+    });
+    assert_eq!(base.select(&key).map(|l| l.len()), Some(N));
+    drop(base);
+
+    let (p, n, b) = (
+        per(plain_use.net_bytes),
+        per(nacre_use.net_bytes),
+        per(base_use.net_bytes),
+    );
+    println!(
+        "live heap bytes per instance, {N} instances in one service (registered one by one): \
+         nacre {n:.0}, baseline {b:.0} (ratio {:.2}); the instance values alone (a Vec<Instance>) \
+         {p:.0}, so registry overhead nacre {:.0}, baseline {:.0}",
+        n / b,
+        n - p,
+        b - p,
+    );
+}
+
+fn bench_register_load(c: &mut Criterion) {
+    let clock = ManualClock::new();
+    let key = service_key(0);
+    let mut g = c.benchmark_group("register_load");
+    g.sample_size(10).sampling_mode(SamplingMode::Flat);
+    for size in [10_000usize, 100_000] {
+        let instances: Vec<Instance> = (0..size).map(instance).collect();
+        g.throughput(Throughput::Elements(size as u64));
+        g.bench_with_input(BenchmarkId::new("nacre", size), &size, |b, _| {
+            MEMORY_REPORT.call_once(report_memory_per_instance);
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let registry = new_registry(&clock);
+                    let load = instances.clone();
+                    let start = Instant::now();
+                    for inst in load {
+                        registry
+                            .register_instance(&key, inst)
+                            .expect("registration succeeds");
+                    }
+                    // Done when the event dispatcher has caught up too.
+                    registry.wait_for_events(Duration::from_secs(60));
+                    total += start.elapsed();
+                }
+                total
+            })
+        });
+        g.bench_with_input(BenchmarkId::new("baseline", size), &size, |b, _| {
+            MEMORY_REPORT.call_once(report_memory_per_instance);
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let base = Baseline::default();
+                    let load = instances.clone();
+                    let start = Instant::now();
+                    for inst in load {
+                        base.register(&key, inst, now(&clock));
+                    }
+                    total += start.elapsed();
+                }
+                total
+            })
+        });
+    }
+    g.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Health sweep over 1M instances
+// ---------------------------------------------------------------------------------------------
+
+const SWEEP_SERVICES: usize = 10_000;
+const SWEEP_INSTANCES: usize = 100;
+
+fn bench_health_sweep(c: &mut Criterion) {
+    let total = SWEEP_SERVICES * SWEEP_INSTANCES;
+    let clock = ManualClock::new();
+    let template: Vec<Instance> = (0..SWEEP_INSTANCES).map(instance).collect();
+    // Everything beat at the clock's start; one second later nothing is due.
+    let at = now(&clock) + Duration::from_secs(1);
+
+    let mut g = c.benchmark_group("health_sweep_1M");
+    g.sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .throughput(Throughput::Elements(total as u64));
+    {
+        let registry = OnceCell::new();
+        g.bench_function("nacre", |b| {
+            let registry = registry.get_or_init(|| {
+                let registry = new_registry(&clock);
+                for s in 0..SWEEP_SERVICES {
+                    registry
+                        .batch_register_instance(&service_key(s), template.clone())
+                        .expect("registration succeeds");
+                }
+                registry.wait_for_events(Duration::from_secs(120));
+                let report = registry.check_health_at(at);
+                assert_eq!(report.instances, total);
+                assert!(report.marked_unhealthy.is_empty() && report.removed.is_empty());
+                registry
+            });
+            b.iter(|| registry.check_health_at(at))
+        });
+    }
+    {
+        let base = OnceCell::new();
+        g.bench_function("baseline", |b| {
+            let base = base.get_or_init(|| {
+                let base = Baseline::default();
+                for s in 0..SWEEP_SERVICES {
+                    let key = service_key(s);
+                    for inst in &template {
+                        base.register(&key, inst.clone(), now(&clock));
+                    }
+                }
+                let report = base.sweep(at);
+                assert_eq!(report.instances, total);
+                assert_eq!((report.marked_unhealthy, report.removed), (0, 0));
+                base
+            });
+            b.iter(|| base.sweep(at))
+        });
+    }
+    g.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn main() {
+    check_baseline_behaves();
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    {
+        let fx = Fixture::new();
+        bench_select(&mut c, &fx);
+        bench_select_under_writes(&mut c, &fx);
+        bench_heartbeat(&mut c, &fx);
+    }
+    bench_register_one(&mut c);
+    bench_register_load(&mut c);
+    bench_health_sweep(&mut c);
+    c.final_summary();
+}
