@@ -288,3 +288,40 @@ async fn the_health_driver_wakes_exactly_at_each_deadline_on_the_manual_clock() 
     assert_eq!(state(&registry, &key, &ik), None, "removed at 30 s");
     driver.stop();
 }
+
+#[test]
+fn a_sweep_skips_services_with_nothing_due_and_still_catches_the_deadline() {
+    let (clock, registry, key) = setup();
+    let inst = Instance::new("10.0.0.1", 8080).unwrap();
+    registry.register_instance(&key, inst.clone()).unwrap();
+    assert_eq!(
+        registry.check_health().instances,
+        1,
+        "first sweep walks the service"
+    );
+    clock.advance(Duration::from_secs(5));
+    let report = registry.check_health();
+    assert_eq!(
+        report.instances, 0,
+        "nothing changed and nothing is due: skipped"
+    );
+    assert_eq!(report.next_due, Some(clock.now() + Duration::from_secs(10)));
+    // A beat moves the real deadline later; the hint is still a safe lower bound.
+    registry.heartbeat(&key, &inst.key()).unwrap();
+    clock.advance(Duration::from_secs(10));
+    let report = registry.check_health();
+    assert_eq!(
+        report.instances, 1,
+        "at the hinted deadline the service is walked again"
+    );
+    assert!(
+        report.marked_unhealthy.is_empty(),
+        "the beat at 5 s keeps it healthy at 15 s"
+    );
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(
+        registry.check_health().marked_unhealthy.len(),
+        1,
+        "20 s: 15 s after the beat"
+    );
+}

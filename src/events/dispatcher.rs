@@ -16,10 +16,11 @@
 use super::event::{EventListener, NamingEvent, SubscriptionId};
 use crate::model::{ClusterName, ServiceKey};
 use crate::registry::{InstancesView, Selection, ServiceSnapshot};
+use arc_swap::ArcSwap;
 use crossbeam_channel::{unbounded, Receiver, Sender};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -102,6 +103,9 @@ struct Shared {
 pub struct Dispatcher {
     shared: Arc<Shared>,
     tx: Sender<Message>,
+    /// Services with at least one subscriber. Writers check it without locking and skip the
+    /// channel for everything else, so a registry nobody watches pays nothing for events.
+    watched: ArcSwap<HashSet<ServiceKey>>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -142,11 +146,26 @@ impl Dispatcher {
             .name("nacre-dispatch".into())
             .spawn(move || dispatch_loop(&rx, &weak))
             .expect("the OS refused to start the event dispatcher thread");
-        Self { shared, tx }
+        Self {
+            shared,
+            tx,
+            watched: ArcSwap::from_pointee(HashSet::new()),
+        }
     }
 
-    /// Hands a published snapshot to the dispatcher. Never blocks.
+    fn refresh_watched(&self, subs: &HashMap<ServiceKey, Vec<Arc<Subscriber>>>) {
+        self.watched.store(Arc::new(subs.keys().cloned().collect()));
+    }
+
+    /// Hands a published snapshot to the dispatcher if anyone watches its service. Never
+    /// blocks.
     pub fn publish(&self, snapshot: &Arc<ServiceSnapshot>) {
+        // Pairs with the fence in `subscribe`: either this write sees the new subscriber, or
+        // the subscriber's first read sees this write's snapshot.
+        fence(Ordering::SeqCst);
+        if !self.watched.load().contains(snapshot.key()) {
+            return;
+        }
         self.shared.outstanding.add();
         if self.tx.send(Message::Changed(snapshot.clone())).is_err() {
             self.shared.outstanding.done();
@@ -172,10 +191,12 @@ impl Dispatcher {
             active: AtomicBool::new(true),
             state: Mutex::new(SubscriberState::default()),
         });
-        lock(&self.shared.subscribers)
-            .entry(service)
-            .or_default()
-            .push(sub.clone());
+        {
+            let mut subs = lock(&self.shared.subscribers);
+            subs.entry(service).or_default().push(sub.clone());
+            self.refresh_watched(&subs);
+        }
+        fence(Ordering::SeqCst);
         // Loaded only now, after the subscriber is in the table: any later change also reaches
         // it as a `Changed` message, and the revision check drops whichever arrives second.
         let current = load_current();
@@ -203,6 +224,7 @@ impl Dispatcher {
             });
             !list.is_empty()
         });
+        self.refresh_watched(&subs);
         found
     }
 

@@ -29,7 +29,9 @@ fn earliest(a: Option<Timestamp>, b: Timestamp) -> Option<Timestamp> {
 /// Judges every ephemeral instance of the services `include` accepts, at `now`, and applies
 /// the verdicts (each service that changes gets one new snapshot). The first pass is read-only;
 /// verdicts are re-checked under the service's writer lock, so a beat that lands in between
-/// wins.
+/// wins. A service whose [`crate::registry::SweepHint`] says nothing can be due yet is skipped
+/// without walking its instances (and its instances are not counted in
+/// [`SweepReport::instances`]).
 pub fn sweep(
     store: &Store,
     config: &HealthConfig,
@@ -38,12 +40,19 @@ pub fn sweep(
 ) -> SweepReport {
     let mut report = SweepReport::default();
     let mut due: Vec<(ServiceKey, Vec<InstanceKey>)> = Vec::new();
-    store.for_each(|snap| {
+    store.for_each_hinted(|snap, hint| {
         if !include(snap.key()) {
             return;
         }
         report.services += 1;
+        if let Some((revision, next)) = hint.get() {
+            if revision == snap.revision() && now < next {
+                report.next_due = earliest(report.next_due, next);
+                return;
+            }
+        }
         let mut hits = Vec::new();
+        let mut service_due: Option<Timestamp> = None;
         for entry in snap.entries() {
             let inst = entry.instance();
             if !inst.ephemeral() {
@@ -54,15 +63,19 @@ pub fn sweep(
             let last = entry.liveness().last_beat();
             match judge(last, inst.healthy(), &timeouts, now) {
                 Verdict::Keep => {
-                    report.next_due = earliest(
-                        report.next_due,
-                        next_deadline(last, inst.healthy(), &timeouts),
-                    );
+                    service_due =
+                        earliest(service_due, next_deadline(last, inst.healthy(), &timeouts));
                 }
                 _ => hits.push(inst.key()),
             }
         }
-        if !hits.is_empty() {
+        if let Some(d) = service_due {
+            report.next_due = earliest(report.next_due, d);
+        }
+        if hits.is_empty() {
+            let never = Timestamp::from_micros(u64::MAX);
+            hint.set(snap.revision(), service_due.unwrap_or(never));
+        } else {
             due.push((snap.key().clone(), hits));
         }
     });

@@ -304,6 +304,9 @@ pub struct Instance {
     ephemeral: bool,
     cluster_name: ClusterName,
     metadata: BTreeMap<String, String>,
+    /// Read from `metadata` once, when the instance is built (never serialized).
+    #[serde(skip)]
+    timing: TimingOverrides,
 }
 
 impl Instance {
@@ -394,19 +397,7 @@ impl Instance {
 
     /// The per-instance timing overrides found in the `preserved.*` metadata keys.
     pub fn timing_overrides(&self) -> TimingOverrides {
-        // Checked when the instance was built, so a parse failure cannot happen here; treat it
-        // as "no override" all the same rather than panic.
-        let read = |key| {
-            self.metadata
-                .get(key)
-                .and_then(|v| parse_millis(v))
-                .map(Duration::from_millis)
-        };
-        TimingOverrides {
-            beat_interval: read(PRESERVED_HEART_BEAT_INTERVAL),
-            beat_timeout: read(PRESERVED_HEART_BEAT_TIMEOUT),
-            delete_timeout: read(PRESERVED_IP_DELETE_TIMEOUT),
-        }
+        self.timing
     }
 
     pub(crate) fn set_healthy(&mut self, healthy: bool) {
@@ -425,6 +416,7 @@ impl Instance {
         metadata: BTreeMap<String, String>,
     ) -> Result<(), ValidationError> {
         check_metadata(&metadata)?;
+        self.timing = read_timing(&metadata);
         self.metadata = metadata;
         Ok(())
     }
@@ -454,6 +446,20 @@ pub struct TimingOverrides {
     pub beat_timeout: Option<Duration>,
     /// `preserved.ip.delete.timeout`.
     pub delete_timeout: Option<Duration>,
+}
+
+fn read_timing(metadata: &BTreeMap<String, String>) -> TimingOverrides {
+    let read = |key| {
+        metadata
+            .get(key)
+            .and_then(|v| parse_millis(v))
+            .map(Duration::from_millis)
+    };
+    TimingOverrides {
+        beat_interval: read(PRESERVED_HEART_BEAT_INTERVAL),
+        beat_timeout: read(PRESERVED_HEART_BEAT_TIMEOUT),
+        delete_timeout: read(PRESERVED_IP_DELETE_TIMEOUT),
+    }
 }
 
 fn parse_millis(v: &str) -> Option<u64> {
@@ -557,6 +563,7 @@ impl InstanceBuilder {
         };
         check_metadata(&self.metadata)?;
         Ok(Instance {
+            timing: read_timing(&self.metadata),
             endpoint,
             weight: self.weight,
             healthy: self.healthy,

@@ -33,7 +33,7 @@ pub use replica::{InstanceRecord, MergeOutcome, RecordState, ServiceMeta, Servic
 pub use snapshot::{
     ClusterSnapshot, InstanceEntry, RemovalReason, ServiceSettings, ServiceSnapshot, Tombstone,
 };
-pub use store::{ChangeSink, Store, Written};
+pub use store::{ChangeSink, Store, SweepHint, Written};
 pub use version::Version;
 pub(crate) use view::pick_by_weight;
 pub use view::{InstancesView, Selection};

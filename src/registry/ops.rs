@@ -52,7 +52,6 @@ fn upsert(
     now: Timestamp,
 ) -> bool {
     let key = instance.key();
-    let overrides = instance.timing_overrides();
     match snap.entry(&key) {
         Some(old) if *old.instance == instance => {
             old.liveness.beat(now);
@@ -64,7 +63,6 @@ fn upsert(
             snap.insert(InstanceEntry {
                 instance: Arc::new(instance),
                 liveness,
-                overrides,
                 version,
             });
             true
@@ -73,7 +71,6 @@ fn upsert(
             snap.insert(InstanceEntry {
                 instance: Arc::new(instance),
                 liveness: Arc::new(Liveness::new(now)),
-                overrides,
                 version,
             });
             true
@@ -88,7 +85,6 @@ pub(crate) fn rewrite(
     version: Version,
 ) -> InstanceEntry {
     InstanceEntry {
-        overrides: instance.timing_overrides(),
         instance: Arc::new(instance),
         liveness: entry.liveness.clone(),
         version,
@@ -219,7 +215,7 @@ impl Store {
             Some(BeatHit {
                 was_healthy: entry.instance.healthy(),
                 ephemeral: entry.instance.ephemeral(),
-                overrides: entry.overrides,
+                overrides: entry.overrides(),
             })
         })
         .flatten()

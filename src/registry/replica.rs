@@ -230,7 +230,6 @@ impl Store {
                         };
                         liveness.beat(rec.last_beat);
                         snap.put_merged(InstanceEntry {
-                            overrides: instance.timing_overrides(),
                             instance: Arc::new(instance),
                             liveness,
                             version: rec.version,

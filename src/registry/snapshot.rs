@@ -32,7 +32,6 @@ pub struct ServiceSettings {
 pub struct InstanceEntry {
     pub(crate) instance: Arc<Instance>,
     pub(crate) liveness: Arc<Liveness>,
-    pub(crate) overrides: TimingOverrides,
     pub(crate) version: Version,
 }
 
@@ -75,7 +74,7 @@ impl InstanceEntry {
     }
     /// Its `preserved.*` timing overrides.
     pub fn overrides(&self) -> TimingOverrides {
-        self.overrides
+        self.instance.timing_overrides()
     }
 }
 
@@ -186,7 +185,6 @@ impl ServiceSnapshot {
         snap.revision = revision;
         for instance in instances {
             snap.put_merged(InstanceEntry {
-                overrides: instance.timing_overrides(),
                 instance: Arc::new(instance),
                 liveness: Arc::new(Liveness::new(at)),
                 version: Version::default(),

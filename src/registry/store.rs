@@ -38,6 +38,25 @@ pub type ChangeSink = Arc<dyn Fn(&Arc<ServiceSnapshot>) + Send + Sync>;
 struct ServiceCell {
     snapshot: ArcSwap<ServiceSnapshot>,
     write_lock: Mutex<()>,
+    hint: SweepHint,
+}
+
+/// What the last health sweep learned about one service: "at revision `r`, no instance changes
+/// state before `due`". Beats only push deadlines later and every other change bumps the
+/// revision, so while the revision stands the hint stays true and the sweep can skip the
+/// service without walking its instances.
+#[derive(Debug, Default)]
+pub struct SweepHint(Mutex<Option<(u64, Timestamp)>>);
+
+impl SweepHint {
+    /// The hint, if any.
+    pub fn get(&self) -> Option<(u64, Timestamp)> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    /// Records a hint.
+    pub fn set(&self, revision: u64, due: Timestamp) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((revision, due));
+    }
 }
 
 /// The registry's storage: see the module documentation.
@@ -163,6 +182,17 @@ impl Store {
         }
     }
 
+    /// Like [`Store::for_each`], with each service's [`SweepHint`].
+    pub fn for_each_hinted(&self, mut f: impl FnMut(&ServiceSnapshot, &SweepHint)) {
+        let index = self.index.load_full();
+        for cell in index.values() {
+            let snap = cell.snapshot.load();
+            if !snap.removed {
+                f(&snap, &cell.hint);
+            }
+        }
+    }
+
     /// Number of existing services.
     pub fn service_count(&self) -> usize {
         let index = self.index.load_full();
@@ -190,6 +220,7 @@ impl Store {
         let cell = Arc::new(ServiceCell {
             snapshot: ArcSwap::from_pointee(empty),
             write_lock: Mutex::new(()),
+            hint: SweepHint::default(),
         });
         let mut next = ServiceIndex::clone(&current);
         next.insert(key.clone(), cell.clone());
