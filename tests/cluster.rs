@@ -431,3 +431,40 @@ fn the_same_seed_replays_the_same_run() {
     };
     assert_eq!(run(42), run(42));
 }
+
+#[test]
+fn the_new_owner_gives_a_grace_period_before_judging_instances_it_never_heard() {
+    // Three nodes: the client beats through `relay`; the service is owned by `doomed`; when
+    // `doomed` crashes, responsibility moves to `heir`, which never saw a single beat (its copy
+    // of the last beat is from the registration, a minute ago). It sweeps as soon as it takes
+    // over; without a grace period it would evict at once.
+    let mut sim = booted(3, 12);
+    let m = sim.members().to_vec();
+    let (relay, doomed, heir) = (m[0].clone(), m[1].clone(), m[2].clone());
+    let without = nacre::cluster::DistroMapper::new(vec![relay.clone(), heir.clone()]);
+    let key = (0..1000)
+        .map(|i| ServiceKey::named(&format!("svc-{i}")).unwrap())
+        .find(|k| owner(&sim, k) == doomed && without.owner(k) == Some(&heir))
+        .expect("some service moves from `doomed` to `heir`");
+    let instance = inst(1);
+    sim.register(&relay, &key, instance.clone()).unwrap();
+    for _ in 0..12 {
+        sim.run_for(secs(5));
+        sim.heartbeat(&relay, &key, &instance.key()).unwrap();
+    }
+    sim.crash(&doomed);
+    for second in 0..60 {
+        if second % 5 == 0 {
+            sim.heartbeat_with(&relay, &key, &instance).unwrap();
+        }
+        sim.run_for(secs(1));
+        for node in [&relay, &heir] {
+            assert!(
+                present_healthy(&sim, node, &key, &instance),
+                "{second}s after the crash: missing or unhealthy on {node}"
+            );
+        }
+    }
+    assert_eq!(owner(&sim, &key), heir);
+    assert!(sim.core(&heir).unwrap().stats().grace_periods > 0);
+}

@@ -48,6 +48,17 @@ pub fn apply_write(
     }
 }
 
+/// Called after the responsible node took a forwarded operation: a relayed beat is noted in the
+/// local copy too (see [`Registry::note_relayed_beat`]).
+pub fn after_forward(registry: &Registry, write: &ForwardedWrite) {
+    if let ForwardedWrite::Beat {
+        service, instance, ..
+    } = write
+    {
+        registry.note_relayed_beat(service, instance);
+    }
+}
+
 /// The wire form of a registry error.
 pub fn to_remote(err: RegistryError) -> RemoteFailure {
     match err {

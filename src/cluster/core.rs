@@ -336,6 +336,9 @@ impl DistroCore {
         });
         self.stats.grace_periods += grace;
         self.routing.mapper.store(Arc::new(next));
+        // Judge newly owned services at once (instances that died with their old owner should
+        // not wait for the next periodic sweep); the grace period above protects the rest.
+        self.next_health = now;
     }
 
     /// Hands back the requests due at `now`. Call it when [`DistroCore::next_wakeup`] comes,

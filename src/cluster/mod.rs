@@ -37,7 +37,7 @@ mod sync;
 mod transport;
 
 pub use self::core::{CoreStats, DistroCore, Outgoing, RequestId, Route, RoutingView};
-pub use apply::{apply_write, forwarded_result};
+pub use apply::{after_forward, apply_write, forwarded_result};
 pub use config::DistroConfig;
 pub use error::ClusterError;
 pub use mapper::{distro_hash, DistroMapper};

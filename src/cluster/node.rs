@@ -7,7 +7,7 @@
 //! the routing state without locking the core, forward to the responsible node, and fall back
 //! to applying locally when it cannot be reached.
 
-use super::apply::{apply_write, forwarded_result};
+use super::apply::{after_forward, apply_write, forwarded_result};
 use super::config::DistroConfig;
 use super::core::{DistroCore, Route, RoutingView};
 use super::error::ClusterError;
@@ -188,7 +188,12 @@ impl ClusterNode {
             Route::Forward(owner) => {
                 let answer = send(&self.inner, &owner, PeerRequest::Forward(write.clone())).await;
                 match forwarded_result(&owner, answer) {
-                    Some(result) => result,
+                    Some(result) => {
+                        if result.is_ok() {
+                            after_forward(&self.inner.registry, &write);
+                        }
+                        result
+                    }
                     None => Ok(apply_write(&self.inner.registry, write)?),
                 }
             }

@@ -201,6 +201,16 @@ impl Registry {
         Ok(self.reply(hit.overrides, false))
     }
 
+    /// Notes that a beat for this instance passed through this node on its way to the node
+    /// responsible for it: the local copy's last-beat time moves forward (one atomic store;
+    /// nothing else changes). The merge rule compares last-beat times, so a relaying node's
+    /// copy is never mistaken for a silent one.
+    pub fn note_relayed_beat(&self, service: &ServiceKey, instance: &InstanceKey) {
+        self.inner
+            .store
+            .beat(service, instance, self.inner.clock.now());
+    }
+
     /// A heartbeat that carries the instance's data: like [`Registry::heartbeat`], but if the
     /// instance is unknown (evicted, or lost in a restart) it is registered again.
     pub fn heartbeat_with(

@@ -12,8 +12,9 @@ use super::faults::{Delivery, FaultModel};
 use super::network::{json_len, NetStats};
 use crate::clock::{Clock, ManualClock, Timestamp};
 use crate::cluster::{
-    apply_write, forwarded_result, ClusterError, DistroConfig, DistroCore, ForwardedWrite, NodeId,
-    PeerRequest, PeerResponse, RequestId, Route, TransportError, WriteOutcome,
+    after_forward, apply_write, forwarded_result, ClusterError, DistroConfig, DistroCore,
+    ForwardedWrite, NodeId, PeerRequest, PeerResponse, RequestId, Route, TransportError,
+    WriteOutcome,
 };
 use crate::health::HealthConfig;
 use crate::model::{Instance, InstanceKey, ServiceKey};
@@ -367,6 +368,11 @@ impl Simulation {
                 Delivery::Unreachable => Err(TransportError::Unreachable(owner.clone())),
             };
             if let Some(result) = forwarded_result(&owner, answer) {
+                if result.is_ok() {
+                    if let Some(node) = self.nodes.get(via) {
+                        after_forward(node.core.registry(), &write);
+                    }
+                }
                 return result;
             }
         }
