@@ -358,9 +358,14 @@ impl Simulation {
                 Delivery::Deliver(_) => match self.nodes.get_mut(&owner) {
                     Some(node) => {
                         self.stats.delivered += 1;
-                        Ok(node
-                            .core
-                            .handle(via, PeerRequest::Forward(write.clone()), now))
+                        let request = PeerRequest::Forward(write.clone());
+                        let measure = self.config.measure_bytes;
+                        let request_bytes = if measure { json_len(&request) } else { 0 };
+                        let response = node.core.handle(via, request, now);
+                        if measure {
+                            self.stats.bytes += request_bytes + json_len(&response);
+                        }
+                        Ok(response)
                     }
                     None => Err(TransportError::Unreachable(owner.clone())),
                 },
