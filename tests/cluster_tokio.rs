@@ -197,3 +197,54 @@ async fn beats_through_any_node_survive_a_crash_and_a_restart_loads_the_snapshot
         1
     );
 }
+
+#[tokio::test]
+async fn a_naming_client_against_the_cluster_keeps_its_instance_through_a_node_crash() {
+    use nacre::client::NamingClient;
+    use nacre::transport::memory::MemoryClientTransport;
+
+    let c = Cluster::new(3);
+    let t0 = c.clock.now();
+    assert!(
+        c.run_until(t0 + Duration::from_secs(2), |c| c
+            .nodes
+            .iter()
+            .all(|n| n.is_ready()))
+            .await
+    );
+    let transport = MemoryClientTransport::cluster_nodes(c.nodes.clone());
+    let client = NamingClient::builder(transport.clone())
+        .clock(c.clock.clone())
+        .build()
+        .unwrap();
+    let key = ServiceKey::named("orders").unwrap();
+    let inst = Instance::new("10.0.0.1", 8080).unwrap();
+    {
+        let (client, inst) = (client.clone(), inst.clone());
+        c.call(async move {
+            client
+                .register_instance("orders", "DEFAULT_GROUP", inst)
+                .await
+        })
+        .await
+        .unwrap();
+    }
+    c.run_for(Duration::from_secs(60)).await;
+    for node in &c.nodes {
+        let all = node.registry().get_all_instances(&key, &[]);
+        assert_eq!(all.len(), 1, "{}", node.id());
+        assert!(all.iter().all(|i| i.healthy()), "{}", node.id());
+    }
+    // The node the client talks to crashes; the client moves on to the next one.
+    c.nodes[0].stop();
+    c.net.crash(&c.ids[0]);
+    transport.set_reachable(0, false);
+    c.run_for(Duration::from_secs(90)).await;
+    for node in &c.nodes[1..] {
+        let all = node.registry().get_all_instances(&key, &[]);
+        assert_eq!(all.len(), 1, "{}", node.id());
+        assert!(all.iter().all(|i| i.healthy()), "{}", node.id());
+    }
+    assert_eq!(transport.active_node(), Some(1));
+    client.shutdown().await;
+}

@@ -14,6 +14,12 @@
 //! restart that lost everything), forgets its subscribers, as a real server would; the client
 //! subscribes again before its next pull.
 //!
+//! Against a cluster ([`Self::cluster_nodes`]) writes and beats go through each
+//! [`ClusterNode`]'s own routing, so they reach the member responsible for the service (or are
+//! applied locally when it cannot be reached), while reads and pushes use the node's local
+//! registry, as a Nacos client reading from any server does. A node that is still loading its
+//! snapshot answers "not ready", and the call moves on to the next reachable node.
+//!
 //! Faults for tests: [`Self::set_reachable`] takes a node down or up,
 //! [`Self::set_push_enabled`] drops every push (so only pulls update clients),
 //! [`Self::replace_node`] restarts a node with empty state.
@@ -23,6 +29,7 @@ use crate::client::{
     TransportError, DEFAULT_CACHE_MILLIS,
 };
 use crate::clock::Timestamp;
+use crate::cluster::{ClusterError, ClusterNode};
 use crate::events::{NamingEvent, SubscriptionId};
 use crate::model::{Instance, ServiceKey};
 use crate::node::{Registry, ServiceList};
@@ -34,6 +41,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 struct Node {
     registry: Registry,
+    /// Set when the node is a cluster member: writes go through its routing.
+    cluster: Option<ClusterNode>,
     reachable: bool,
     /// Bumped by [`MemoryClientTransport::replace_node`], so a subscription made on the old
     /// registry is known to be gone.
@@ -129,10 +138,30 @@ impl MemoryClientTransport {
             .into_iter()
             .map(|registry| Node {
                 registry,
+                cluster: None,
                 reachable: true,
                 generation: 0,
             })
             .collect();
+        Self::from_nodes(nodes)
+    }
+
+    /// A transport to the members of a cluster, tried in list order. Writes and beats are
+    /// routed by the node they reach; reads come from that node's registry.
+    pub fn cluster_nodes(nodes: Vec<ClusterNode>) -> Self {
+        let nodes = nodes
+            .into_iter()
+            .map(|node| Node {
+                registry: node.registry().clone(),
+                cluster: Some(node),
+                reachable: true,
+                generation: 0,
+            })
+            .collect();
+        Self::from_nodes(nodes)
+    }
+
+    fn from_nodes(nodes: Vec<Node>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
@@ -211,6 +240,41 @@ impl MemoryClientTransport {
             .count()
     }
 
+    /// Runs a write on the active cluster member, moving on to the next reachable member while
+    /// the one it reaches is still starting. `None` when the nodes are plain registries.
+    async fn on_cluster<T, F, Fut>(&self, op: F) -> Option<Result<T, TransportError>>
+    where
+        F: Fn(ClusterNode) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ClusterError>>,
+    {
+        let count = self.lock().nodes.len();
+        let mut last = None;
+        for _ in 0..count.max(1) {
+            let picked = {
+                let mut state = self.lock();
+                match pick_in(&mut state) {
+                    Ok((i, node)) => node.cluster.clone().map(|c| (i, c)),
+                    Err(e) => return Some(Err(e)),
+                }
+            };
+            let (index, node) = picked?;
+            match op(node).await {
+                Ok(v) => return Some(Ok(v)),
+                Err(ClusterError::NotReady(id) | ClusterError::Unreachable(id)) => {
+                    last = Some(TransportError::Unreachable {
+                        reason: format!("cluster node {id} does not serve"),
+                    });
+                    let mut state = self.lock();
+                    state.active = (index + 1) % count.max(1);
+                }
+                Err(other) => return Some(Err(cluster_error(other))),
+            }
+        }
+        Some(Err(last.unwrap_or_else(|| TransportError::Unreachable {
+            reason: "no cluster node serves".into(),
+        })))
+    }
+
     /// The active node, moving on to the next reachable one if it is down.
     fn pick(&self) -> Result<(usize, Registry), TransportError> {
         let mut state = self.lock();
@@ -242,6 +306,22 @@ fn pick_in(state: &mut State) -> Result<(usize, &Node), TransportError> {
     }
 }
 
+fn cluster_error(err: ClusterError) -> TransportError {
+    match err {
+        ClusterError::Registry(e) => TransportError::Registry(e),
+        ClusterError::NotReady(id) | ClusterError::Unreachable(id) => TransportError::Unreachable {
+            reason: format!("cluster node {id} does not serve"),
+        },
+        ClusterError::Remote { node, message } => TransportError::Server {
+            code: 500,
+            message: format!("{node}: {message}"),
+        },
+        other => TransportError::Malformed {
+            reason: other.to_string(),
+        },
+    }
+}
+
 fn forget_subscribers_of(state: &mut State, index: usize) {
     for sub in state.subscriptions.values_mut() {
         if sub.installed.as_ref().is_some_and(|i| i.node == index) {
@@ -269,6 +349,15 @@ impl ClientTransport for MemoryClientTransport {
         service: &ServiceKey,
         instance: &Instance,
     ) -> Result<(), TransportError> {
+        let routed = self
+            .on_cluster(|n| {
+                let (service, instance) = (service.clone(), instance.clone());
+                async move { n.register_instance(&service, instance).await }
+            })
+            .await;
+        if let Some(result) = routed {
+            return result.map(|_| ());
+        }
         let (_, node) = self.pick()?;
         node.register_instance(service, instance.clone())?;
         Ok(())
@@ -279,6 +368,15 @@ impl ClientTransport for MemoryClientTransport {
         service: &ServiceKey,
         instances: &[Instance],
     ) -> Result<(), TransportError> {
+        let routed = self
+            .on_cluster(|n| {
+                let (service, instances) = (service.clone(), instances.to_vec());
+                async move { n.batch_register_instance(&service, instances).await }
+            })
+            .await;
+        if let Some(result) = routed {
+            return result.map(|_| ());
+        }
         let (_, node) = self.pick()?;
         node.batch_register_instance(service, instances.to_vec())?;
         Ok(())
@@ -289,12 +387,39 @@ impl ClientTransport for MemoryClientTransport {
         service: &ServiceKey,
         instance: &Instance,
     ) -> Result<(), TransportError> {
+        let routed = self
+            .on_cluster(|n| {
+                let (service, key) = (service.clone(), instance.key());
+                async move { n.deregister_instance(&service, &key).await }
+            })
+            .await;
+        if let Some(result) = routed {
+            return result.map(|_| ());
+        }
         let (_, node) = self.pick()?;
         node.deregister_instance(service, &instance.key());
         Ok(())
     }
 
     async fn send_beat(&self, beat: &BeatInfo) -> Result<BeatAnswer, TransportError> {
+        let routed = self
+            .on_cluster(|n| {
+                let (service, key) = (beat.service.clone(), beat.instance.key());
+                async move { n.heartbeat(&service, &key).await }
+            })
+            .await;
+        if let Some(result) = routed {
+            return match result {
+                Ok(reply) => Ok(BeatAnswer::Ok {
+                    client_beat_interval: reply.client_beat_interval,
+                    light_beat_enabled: reply.light_beat_enabled,
+                }),
+                Err(TransportError::Registry(RegistryError::InstanceNotFound(_))) => {
+                    Ok(BeatAnswer::NotFound)
+                }
+                Err(e) => Err(e),
+            };
+        }
         let (_, node) = self.pick()?;
         match node.heartbeat(&beat.service, &beat.instance.key()) {
             Ok(reply) => Ok(BeatAnswer::Ok {
