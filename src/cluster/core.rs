@@ -174,6 +174,7 @@ impl DistroCore {
         now: Timestamp,
     ) -> Self {
         let (tx, changes) = unbounded();
+        registry.store().track_touched();
         registry
             .store()
             .add_sink(Arc::new(move |snap: &Arc<ServiceSnapshot>| {

@@ -153,6 +153,8 @@ pub struct ServiceSnapshot {
     pub(crate) touched: Arc<Vec<InstanceKey>>,
     /// Whether that local write changed the service-level state.
     pub(crate) meta_touched: bool,
+    /// Whether writes to this draft record touched keys (set by the store per write).
+    pub(crate) tracking: bool,
 }
 
 impl ServiceSnapshot {
@@ -168,6 +170,7 @@ impl ServiceSnapshot {
             meta_version: Version::default(),
             touched: Arc::new(Vec::new()),
             meta_touched: false,
+            tracking: false,
         }
     }
 
@@ -256,21 +259,26 @@ impl ServiceSnapshot {
     }
 
     pub(crate) fn touch(&mut self, key: InstanceKey) {
-        Arc::make_mut(&mut self.touched).push(key);
+        if self.tracking {
+            Arc::make_mut(&mut self.touched).push(key);
+        }
     }
 
     /// Stores an entry written locally: clears any tombstone and records the key as touched.
     pub(crate) fn insert(&mut self, entry: InstanceEntry) -> Option<InstanceEntry> {
-        let key = entry.instance.key();
+        let key = self.tracking.then(|| entry.instance.key());
         let old = self.put_merged(entry);
-        self.touch(key);
+        if let Some(key) = key {
+            self.touch(key);
+        }
         old
     }
 
     /// Stores an entry that came from a peer: clears any tombstone, touches nothing.
     pub(crate) fn put_merged(&mut self, entry: InstanceEntry) -> Option<InstanceEntry> {
-        let key = entry.instance.key();
-        self.tombstones.remove(&key);
+        if !self.tombstones.is_empty() {
+            self.tombstones.remove(&entry.instance.key());
+        }
         let cluster = entry.instance.cluster().clone();
         let old = self.clusters.entry(cluster).or_default().insert(entry);
         if old.is_none() {

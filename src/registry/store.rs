@@ -65,6 +65,9 @@ pub struct Store {
     index_lock: Mutex<()>,
     sinks: ArcSwap<Vec<ChangeSink>>,
     versions: VersionClock,
+    /// Whether writes record which instances they touched (only replication needs it).
+    track_touched: std::sync::atomic::AtomicBool,
+    no_touches: Arc<Vec<crate::model::InstanceKey>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -107,7 +110,17 @@ impl Store {
             index_lock: Mutex::new(()),
             sinks: ArcSwap::from_pointee(Vec::new()),
             versions: VersionClock::new(origin),
+            track_touched: std::sync::atomic::AtomicBool::new(false),
+            no_touches: Arc::new(Vec::new()),
         }
+    }
+
+    /// From now on every write records the instances it touched in its snapshot
+    /// ([`ServiceSnapshot::touched`]), for replication. Off by default: a single node has no use
+    /// for it and saves two allocations per write.
+    pub fn track_touched(&self) {
+        self.track_touched
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// The origin id stamped on this store's writes.
@@ -254,7 +267,14 @@ impl Store {
             return Ok(None);
         }
         let mut next = ServiceSnapshot::clone(&current);
-        next.touched = Arc::new(Vec::new());
+        next.tracking = self
+            .track_touched
+            .load(std::sync::atomic::Ordering::Acquire);
+        next.touched = if next.tracking {
+            Arc::new(Vec::new())
+        } else {
+            self.no_touches.clone()
+        };
         next.meta_touched = false;
         let (value, changed) = f(&mut next)?;
         if !changed {
