@@ -126,6 +126,36 @@ pub enum WriteOutcome {
     Beat(BeatReply),
 }
 
+impl WriteOutcome {
+    fn unexpected(self) -> super::error::ClusterError {
+        super::error::ClusterError::UnexpectedAnswer(format!("{self:?}"))
+    }
+
+    /// The revision of a write, or an error if this answers something else.
+    pub fn into_revision(self) -> Result<u64, super::error::ClusterError> {
+        match self {
+            WriteOutcome::Revision(r) => Ok(r),
+            other => Err(other.unexpected()),
+        }
+    }
+
+    /// Whether a deregistered instance was there, or an error if this answers something else.
+    pub fn into_deregistered(self) -> Result<bool, super::error::ClusterError> {
+        match self {
+            WriteOutcome::Deregistered(was) => Ok(was),
+            other => Err(other.unexpected()),
+        }
+    }
+
+    /// A beat's answer, or an error if this answers something else.
+    pub fn into_beat(self) -> Result<BeatReply, super::error::ClusterError> {
+        match self {
+            WriteOutcome::Beat(b) => Ok(b),
+            other => Err(other.unexpected()),
+        }
+    }
+}
+
 /// Why a forwarded operation failed, in a form that crosses the wire.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum RemoteFailure {

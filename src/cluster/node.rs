@@ -211,7 +211,7 @@ impl ClusterNode {
             service: service.clone(),
             instance,
         };
-        revision(self.route(write).await?)
+        self.route(write).await?.into_revision()
     }
 
     /// Registers several instances in one step.
@@ -224,7 +224,7 @@ impl ClusterNode {
             service: service.clone(),
             instances,
         };
-        revision(self.route(write).await?)
+        self.route(write).await?.into_revision()
     }
 
     /// Deregisters an instance; returns whether it was registered.
@@ -237,10 +237,7 @@ impl ClusterNode {
             service: service.clone(),
             instance: instance.clone(),
         };
-        match self.route(write).await? {
-            WriteOutcome::Deregistered(was) => Ok(was),
-            other => Err(unexpected(other)),
-        }
+        self.route(write).await?.into_deregistered()
     }
 
     /// Changes an instance's weight, enabled flag or metadata.
@@ -255,7 +252,7 @@ impl ClusterNode {
             instance: instance.clone(),
             update,
         };
-        revision(self.route(write).await?)
+        self.route(write).await?.into_revision()
     }
 
     /// A light heartbeat; an unknown instance answers `InstanceNotFound`.
@@ -269,7 +266,7 @@ impl ClusterNode {
             instance: instance.clone(),
             data: None,
         };
-        beat(self.route(write).await?)
+        self.route(write).await?.into_beat()
     }
 
     /// A heartbeat carrying the instance's data, which re-registers it if it is unknown.
@@ -283,7 +280,7 @@ impl ClusterNode {
             instance: instance.key(),
             data: Some(instance.clone()),
         };
-        beat(self.route(write).await?)
+        self.route(write).await?.into_beat()
     }
 
     /// Creates a service with settings.
@@ -296,7 +293,7 @@ impl ClusterNode {
             service: service.clone(),
             settings,
         };
-        revision(self.route(write).await?)
+        self.route(write).await?.into_revision()
     }
 
     /// Replaces a service's settings.
@@ -309,7 +306,7 @@ impl ClusterNode {
             service: service.clone(),
             settings,
         };
-        revision(self.route(write).await?)
+        self.route(write).await?.into_revision()
     }
 
     /// Removes an empty service.
@@ -317,7 +314,7 @@ impl ClusterNode {
         let write = ForwardedWrite::RemoveService {
             service: service.clone(),
         };
-        revision(self.route(write).await?)
+        self.route(write).await?.into_revision()
     }
 }
 
@@ -327,24 +324,6 @@ impl PeerHandler for ClusterNode {
         let response = lock(&self.inner.core).handle(from, request, now);
         self.inner.wake.notify_one();
         response
-    }
-}
-
-fn unexpected(outcome: WriteOutcome) -> ClusterError {
-    ClusterError::UnexpectedAnswer(format!("{outcome:?}"))
-}
-
-fn revision(outcome: WriteOutcome) -> Result<u64, ClusterError> {
-    match outcome {
-        WriteOutcome::Revision(r) => Ok(r),
-        other => Err(unexpected(other)),
-    }
-}
-
-fn beat(outcome: WriteOutcome) -> Result<BeatReply, ClusterError> {
-    match outcome {
-        WriteOutcome::Beat(b) => Ok(b),
-        other => Err(unexpected(other)),
     }
 }
 

@@ -395,16 +395,11 @@ impl Simulation {
         service: &ServiceKey,
         instance: Instance,
     ) -> Result<u64, ClusterError> {
-        match self.write(
-            via,
-            ForwardedWrite::Register {
-                service: service.clone(),
-                instance,
-            },
-        )? {
-            WriteOutcome::Revision(r) => Ok(r),
-            other => Err(ClusterError::UnexpectedAnswer(format!("{other:?}"))),
-        }
+        let write = ForwardedWrite::Register {
+            service: service.clone(),
+            instance,
+        };
+        self.write(via, write)?.into_revision()
     }
 
     /// Deregisters through `via`.
@@ -418,10 +413,7 @@ impl Simulation {
             service: service.clone(),
             instance: instance.clone(),
         };
-        match self.write(via, write)? {
-            WriteOutcome::Deregistered(was) => Ok(was),
-            other => Err(ClusterError::UnexpectedAnswer(format!("{other:?}"))),
-        }
+        self.write(via, write)?.into_deregistered()
     }
 
     /// A heartbeat carrying the instance's data, through `via`.
@@ -436,10 +428,7 @@ impl Simulation {
             instance: instance.key(),
             data: Some(instance.clone()),
         };
-        match self.write(via, write)? {
-            WriteOutcome::Beat(b) => Ok(b),
-            other => Err(ClusterError::UnexpectedAnswer(format!("{other:?}"))),
-        }
+        self.write(via, write)?.into_beat()
     }
 
     /// A light heartbeat through `via`.
@@ -454,10 +443,7 @@ impl Simulation {
             instance: instance.clone(),
             data: None,
         };
-        match self.write(via, write)? {
-            WriteOutcome::Beat(b) => Ok(b),
-            other => Err(ClusterError::UnexpectedAnswer(format!("{other:?}"))),
-        }
+        self.write(via, write)?.into_beat()
     }
 }
 
