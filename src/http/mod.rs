@@ -4,7 +4,7 @@
 //!
 //! Existing Nacos clients (Java 1.x, Python `nacos-sdk-python`, Go v1...) can register,
 //! beat and discover against a nacre node unchanged; nacre's own [`crate::NamingClient`] can
-//! use a nacre or Nacos server through `HttpClientTransport`.
+//! use a nacre or Nacos server through [`HttpClientTransport`].
 //!
 //! | endpoint | what it does |
 //! | --- | --- |
@@ -81,6 +81,7 @@
 //! an [`HttpTransport`]; node ids are the `host:port` peers reach each other at.
 
 mod backend;
+mod client;
 mod error;
 mod instance;
 pub mod json;
@@ -90,6 +91,7 @@ mod router;
 mod service;
 
 pub use backend::Backend;
+pub use client::{HttpClientTransport, ServerListError, DEFAULT_REQUEST_TIMEOUT};
 pub use error::ApiError;
 pub use params::{ParamError, Params};
 pub use peer::{peer_router, HttpTransport, MAX_PEER_REQUEST_BYTES, PEER_PATH};
