@@ -78,7 +78,8 @@
 //! ```
 //!
 //! A cluster member serves the same router over a [`crate::cluster::ClusterNode`] built with
-//! an [`HttpTransport`]; node ids are the `host:port` peers reach each other at.
+//! an [`HttpTransport`]; node ids are the `host:port` peers reach each other at. The
+//! `nacre-server` binary ([`server`]) does exactly that from flags.
 
 mod backend;
 mod client;
@@ -88,6 +89,7 @@ pub mod json;
 pub mod params;
 mod peer;
 mod router;
+pub mod server;
 mod service;
 
 pub use backend::Backend;
@@ -98,3 +100,4 @@ pub use peer::{peer_router, HttpTransport, MAX_PEER_REQUEST_BYTES, PEER_PATH};
 pub use router::{
     router, NacosApi, BEAT_PATH, INSTANCE_LIST_PATH, INSTANCE_PATH, SERVICE_LIST_PATH, SERVICE_PATH,
 };
+pub use server::{start, ConfigError, RunningServer, ServerConfig, ServerError};
