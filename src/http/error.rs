@@ -8,7 +8,7 @@
 //! | refused by the registry (validation, service exists, not empty, unknown instance on update, too many instances), here or on the responsible node | 400 |
 //! | instance or service asked for by `GET` does not exist | 404 |
 //! | the node is starting, or the responsible node is unreachable | 503 |
-//! | a peer answered something that does not fit (a version mismatch) | 500 |
+//! | a peer answered something that does not fit (a version mismatch), or an answer could not be encoded | 500 |
 
 use super::params::ParamError;
 use crate::cluster::ClusterError;
@@ -28,6 +28,9 @@ pub enum ApiError {
     /// What a read asked for does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// An answer could not be encoded (a bug; answered with 500).
+    #[error("the answer could not be encoded: {0}")]
+    Encode(String),
 }
 
 impl ApiError {
@@ -36,6 +39,7 @@ impl ApiError {
         match self {
             ApiError::Param(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Encode(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Cluster(e) => match e {
                 ClusterError::Registry(_) | ClusterError::Remote { .. } => StatusCode::BAD_REQUEST,
                 ClusterError::NotReady(_) | ClusterError::Unreachable(_) => {

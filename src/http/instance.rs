@@ -3,7 +3,7 @@
 
 use super::error::ApiError;
 use super::json::{
-    BeatJson, BeatRequestJson, HostJson, InstanceDetailJson, InstanceListJson, CODE_OK,
+    BeatJson, BeatRequestJson, HostRef, InstanceDetailJson, InstanceListRef, CODE_OK,
     CODE_RESOURCE_NOT_FOUND,
 };
 use super::params::{ParamError, Params};
@@ -11,6 +11,8 @@ use super::router::ApiState;
 use crate::cluster::ClusterError;
 use crate::registry::RegistryError;
 use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,7 +87,7 @@ pub(crate) async fn detail(
 /// `GET /nacos/v1/ns/instance/list`: the enabled instances of a service, in the clusters
 /// asked for; with `healthyOnly`, only the healthy ones unless the protect threshold is
 /// reached. An unknown service answers an empty list.
-pub(crate) async fn list(State(api): Api, p: Params) -> Result<Json<InstanceListJson>, ApiError> {
+pub(crate) async fn list(State(api): Api, p: Params) -> Result<Response, ApiError> {
     let service = p.service_key()?;
     let clusters = p.clusters()?;
     let healthy_only = p.flag("healthyOnly", false)?;
@@ -95,6 +97,7 @@ pub(crate) async fn list(State(api): Api, p: Params) -> Result<Json<InstanceList
     let view = registry.select_instances(&service, &clusters, true);
     let protected = healthy_only && view.protect_threshold_reached();
     let health = registry.health_config();
+    let grouped = service.grouped_name();
     let mut hosts = Vec::new();
     let mut checksum = String::new();
     if let Some(snapshot) = view.snapshot() {
@@ -108,16 +111,16 @@ pub(crate) async fn list(State(api): Api, p: Params) -> Result<Json<InstanceList
                 let shown =
                     instance.enabled() && (!healthy_only || protected || instance.healthy());
                 if shown {
-                    hosts.push(HostJson::from_instance(instance, &service, health));
+                    hosts.push(HostRef::new(entry, &service, &grouped, health));
                 }
             }
         }
     }
     let cluster_list: Vec<&str> = clusters.iter().map(|c| c.as_str()).collect();
-    Ok(Json(InstanceListJson {
-        name: service.grouped_name(),
-        group_name: service.group().to_string(),
-        clusters: cluster_list.join(","),
+    let answer = InstanceListRef {
+        name: &grouped,
+        group_name: service.group().as_str(),
+        clusters: &cluster_list.join(","),
         cache_millis: api.cache_millis,
         hosts,
         last_ref_time: registry.clock().now().as_millis(),
@@ -125,7 +128,15 @@ pub(crate) async fn list(State(api): Api, p: Params) -> Result<Json<InstanceList
         all_ips: false,
         reach_protection_threshold: protected,
         valid: true,
-    }))
+    };
+    json_response(&answer)
+}
+
+/// Serializes `value` into a buffer sized for it up front (list answers run to kilobytes).
+fn json_response<T: serde::Serialize>(value: &T) -> Result<Response, ApiError> {
+    let mut buf = Vec::with_capacity(4096);
+    serde_json::to_writer(&mut buf, value).map_err(|e| ApiError::Encode(e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], buf).into_response())
 }
 
 /// `PUT /nacos/v1/ns/instance/beat`: a heartbeat. With the `beat` JSON parameter it carries

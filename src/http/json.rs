@@ -6,7 +6,8 @@
 
 use super::params::{metadata_from_json, ParamError};
 use crate::health::{BeatTimeouts, HealthConfig};
-use crate::model::{Instance, ServiceKey, ValidationError};
+use crate::model::{Instance, InstanceId, ServiceKey, ValidationError};
+use crate::registry::InstanceEntry;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -107,6 +108,73 @@ impl HostJson {
         }
         b.build()
     }
+}
+
+/// [`HostJson`] borrowed from a stored instance, so a list answer is serialized without
+/// copying any text: same fields, same order, same JSON.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct HostRef<'a> {
+    instance_id: InstanceId,
+    ip: &'a str,
+    port: u16,
+    weight: f64,
+    healthy: bool,
+    enabled: bool,
+    ephemeral: bool,
+    cluster_name: &'a str,
+    service_name: &'a str,
+    metadata: &'a BTreeMap<String, String>,
+    instance_heart_beat_interval: u64,
+    instance_heart_beat_time_out: u64,
+    ip_delete_timeout: u64,
+    instance_id_generator: &'static str,
+}
+
+impl<'a> HostRef<'a> {
+    /// `entry` of `service`, whose grouped name is `grouped`.
+    pub(crate) fn new(
+        entry: &'a InstanceEntry,
+        service: &ServiceKey,
+        grouped: &'a str,
+        health: &HealthConfig,
+    ) -> Self {
+        let instance = entry.instance();
+        let timing = BeatTimeouts::resolve(entry.overrides(), health);
+        Self {
+            instance_id: instance.instance_id(service),
+            ip: instance.ip().as_str(),
+            port: instance.port(),
+            weight: instance.weight(),
+            healthy: instance.healthy(),
+            enabled: instance.enabled(),
+            ephemeral: instance.ephemeral(),
+            cluster_name: instance.cluster().as_str(),
+            service_name: grouped,
+            metadata: instance.metadata(),
+            instance_heart_beat_interval: millis(timing.beat_interval),
+            instance_heart_beat_time_out: millis(timing.unhealthy_after),
+            ip_delete_timeout: millis(timing.remove_after),
+            instance_id_generator: "simple",
+        }
+    }
+}
+
+/// [`InstanceListJson`] borrowing its hosts: what the list endpoint serializes.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct InstanceListRef<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) group_name: &'a str,
+    pub(crate) clusters: &'a str,
+    pub(crate) cache_millis: u64,
+    pub(crate) hosts: Vec<HostRef<'a>>,
+    pub(crate) last_ref_time: u64,
+    pub(crate) checksum: String,
+    #[serde(rename = "allIPs")]
+    pub(crate) all_ips: bool,
+    pub(crate) reach_protection_threshold: bool,
+    pub(crate) valid: bool,
 }
 
 /// The answer of `GET /nacos/v1/ns/instance/list`: Nacos' `ServiceInfo`.
@@ -325,4 +393,35 @@ pub struct ServiceListJson {
     /// The service names (without group) on this page.
     #[serde(default)]
     pub doms: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ManualClock, Registry};
+
+    #[test]
+    fn the_borrowed_host_serializes_exactly_like_the_owned_one() {
+        let registry = Registry::builder().clock(ManualClock::new()).build();
+        let key = ServiceKey::new("dev", "shop", "orders").unwrap();
+        let instance = Instance::builder("10.0.0.1", 8080)
+            .cluster("hz")
+            .weight(2.5)
+            .enabled(false)
+            .metadata("preserved.heart.beat.interval", "2000")
+            .metadata("version", "1")
+            .build()
+            .unwrap();
+        registry.register_instance(&key, instance.clone()).unwrap();
+        let snapshot = registry.service(&key).unwrap();
+        let entry = snapshot.entry(&instance.key()).unwrap();
+        let grouped = key.grouped_name();
+        let health = registry.health_config();
+        let borrowed = serde_json::to_string(&HostRef::new(entry, &key, &grouped, health)).unwrap();
+        let owned =
+            serde_json::to_string(&HostJson::from_instance(&instance, &key, health)).unwrap();
+        assert_eq!(borrowed, owned);
+        let back: HostJson = serde_json::from_str(&borrowed).unwrap();
+        assert_eq!(back.to_instance().unwrap(), instance);
+    }
 }
