@@ -61,7 +61,19 @@ async fn receive(State(handler): State<Arc<dyn PeerHandler>>, body: Bytes) -> Re
                 .into_response()
         }
     };
-    Json(handler.receive(&envelope.from, envelope.request)).into_response()
+    // The handler takes the node's protocol lock, which the node's driver holds while it runs
+    // a health sweep; wait for it on the blocking pool rather than on an HTTP worker.
+    let answer =
+        tokio::task::spawn_blocking(move || handler.receive(&envelope.from, envelope.request))
+            .await;
+    match answer {
+        Ok(response) => Json(response).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the peer request failed: {e}"),
+        )
+            .into_response(),
+    }
 }
 
 /// A [`Transport`] that posts each request to the peer's [`PEER_PATH`] at

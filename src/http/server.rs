@@ -5,6 +5,11 @@
 //! standalone mode. With `--members` it runs a [`ClusterNode`] that reaches its peers over
 //! [`HttpTransport`], and serves the peer route on the same listener.
 //!
+//! The node's background work (health sweeps; for a cluster member the Distro driver, which
+//! sweeps too) runs on a thread of its own with a single-threaded runtime, not on the HTTP
+//! workers: a sweep that flips a hundred thousand instances takes seconds, and on a worker it
+//! would stall the accept loop with it.
+//!
 //! ```
 //! use nacre::http::ServerConfig;
 //! let env = |name: &str| (name == "NACRE_PORT").then(|| "9000".to_owned());
@@ -19,7 +24,6 @@ use super::backend::Backend;
 use super::peer::HttpTransport;
 use super::router::NacosApi;
 use crate::cluster::{ClusterNode, NodeId};
-use crate::health::HealthDriver;
 use crate::model::ValidationError;
 use crate::Registry;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -231,16 +235,61 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    /// The thread for the node's drivers could not be started.
+    #[error("cannot start the driver thread: {0}")]
+    Drivers(#[source] std::io::Error),
 }
 
-/// A started server: its address, its node, and the task serving it. Dropping it leaves the
-/// server running until the runtime ends; call [`RunningServer::stop`] to stop it.
+/// A started server: its address, its node, the task serving it and the thread running the
+/// node's drivers. Dropping it leaves the server running until the runtime ends; call
+/// [`RunningServer::stop`] to stop it.
 #[derive(Debug)]
 pub struct RunningServer {
     addr: SocketAddr,
     backend: Backend,
     task: JoinHandle<std::io::Result<()>>,
-    _health: Option<HealthDriver>,
+    drivers: DriverThread,
+}
+
+/// The thread that runs the node's drivers until told to stop.
+#[derive(Debug)]
+struct DriverThread {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl DriverThread {
+    fn spawn(backend: Backend) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("nacre-drivers".to_owned())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let health = match &backend {
+                        Backend::Cluster(node) => {
+                            node.start();
+                            None
+                        }
+                        _ => Some(backend.registry().spawn_health_driver()),
+                    };
+                    // Either a stop, or the server is gone: stop the drivers.
+                    let _ = stopped.await;
+                    drop(health);
+                    if let Some(node) = backend.cluster_node() {
+                        node.stop();
+                    }
+                });
+            })?;
+        Ok(Self { stop: Some(stop) })
+    }
+
+    fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
 }
 
 impl RunningServer {
@@ -253,36 +302,32 @@ impl RunningServer {
         &self.backend
     }
     /// Serves until the listener fails.
-    pub async fn wait(self) -> std::io::Result<()> {
-        let _keep = self._health;
-        match self.task.await {
+    pub async fn wait(mut self) -> std::io::Result<()> {
+        let result = match (&mut self.task).await {
             Ok(result) => result,
             Err(e) => Err(std::io::Error::other(e)),
-        }
+        };
+        self.drivers.stop();
+        result
     }
-    /// Stops serving (and the node's drivers).
-    pub fn stop(self) {
+    /// Stops serving, and stops the node's drivers.
+    pub fn stop(mut self) {
         self.task.abort();
-        if let Some(node) = self.backend.cluster_node() {
-            node.stop();
-        }
+        self.drivers.stop();
     }
 }
 
 /// Opens the listener, starts the node (standalone with its health driver, or a cluster member
-/// with its Distro driver) and serves the Nacos v1 API on the current tokio runtime, on the
-/// system clock.
+/// with its Distro driver, on a thread of their own) and serves the Nacos v1 API on the
+/// current tokio runtime, on the system clock.
 pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> {
-    let (backend, health) = if config.is_standalone() {
-        let registry = Registry::builder().build();
-        let health = registry.spawn_health_driver();
-        (Backend::from(registry), Some(health))
+    let backend = if config.is_standalone() {
+        Backend::from(Registry::builder().build())
     } else {
         let me = config.node_id()?;
         let members = config.member_ids()?;
         let transport = Arc::new(HttpTransport::new(me.clone()));
-        let node = ClusterNode::builder(me, members, transport).build();
-        (Backend::from(node), None)
+        Backend::from(ClusterNode::builder(me, members, transport).build())
     };
     let addr = SocketAddr::new(config.bind, config.port);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -291,16 +336,14 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
     let addr = listener
         .local_addr()
         .map_err(|source| ServerError::Bind { addr, source })?;
-    if let Some(node) = backend.cluster_node() {
-        node.start();
-    }
+    let drivers = DriverThread::spawn(backend.clone()).map_err(ServerError::Drivers)?;
     let app = NacosApi::new(backend.clone()).router();
     let task = tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(RunningServer {
         addr,
         backend,
         task,
-        _health: health,
+        drivers,
     })
 }
 
