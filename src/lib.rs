@@ -72,6 +72,7 @@
 //! | [`cluster`] | Distro replication: membership, mapper, sync, verify, merge; [`cluster::ClusterNode`] |
 //! | [`client`] | [`NamingClient`]: beats, local cache with pull + push, failover, selection |
 //! | [`transport`] | in-process transports with fault injection, and a deterministic cluster simulator |
+//! | `http` (feature `http`) | the Nacos v1 open API as an axum router, peer traffic and a client transport over HTTP, the `nacre-server` binary |
 
 #![warn(missing_docs)]
 
@@ -80,6 +81,8 @@ pub mod clock;
 pub mod cluster;
 pub mod events;
 pub mod health;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod model;
 pub mod node;
 pub mod registry;

@@ -26,7 +26,7 @@ pub enum TransportError {
 }
 
 /// Sends a request to a peer and waits for its answer. The receiving side hands what arrives
-/// to [`crate::cluster::ClusterNode::receive`].
+/// to [`crate::cluster::PeerHandler::receive`] (which [`crate::cluster::ClusterNode`] implements).
 ///
 /// Implementations may take as long as they like; the node puts its own timeout
 /// ([`crate::cluster::DistroConfig::request_timeout`]) around every call.

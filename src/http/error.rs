@@ -1,0 +1,64 @@
+//! [`ApiError`]: why a v1 call failed, and the HTTP status it answers with.
+//!
+//! As in Nacos, an error answers with a status code and the message as plain text:
+//!
+//! | error | status |
+//! | --- | --- |
+//! | bad or missing parameter ([`ParamError`]) | 400 |
+//! | refused by the registry (validation, service exists, not empty, unknown instance on update, too many instances), here or on the responsible node | 400 |
+//! | instance or service asked for by `GET` does not exist | 404 |
+//! | the node is starting, or the responsible node is unreachable | 503 |
+//! | a peer answered something that does not fit (a version mismatch), or an answer could not be encoded | 500 |
+
+use super::params::ParamError;
+use crate::cluster::ClusterError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// Why a v1 call failed. See the module documentation for the status of each case.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The request's parameters were refused.
+    #[error(transparent)]
+    Param(#[from] ParamError),
+    /// The node (or the responsible node) refused or could not carry out the operation.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// What a read asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// An answer could not be encoded (a bug; answered with 500).
+    #[error("the answer could not be encoded: {0}")]
+    Encode(String),
+}
+
+impl ApiError {
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Param(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Encode(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Cluster(e) => match e {
+                ClusterError::Registry(_) | ClusterError::Remote { .. } => StatusCode::BAD_REQUEST,
+                ClusterError::NotReady(_) | ClusterError::Unreachable(_) => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status(), self.to_string()).into_response()
+    }
+}
+
+impl IntoResponse for ParamError {
+    fn into_response(self) -> Response {
+        (StatusCode::BAD_REQUEST, self.to_string()).into_response()
+    }
+}

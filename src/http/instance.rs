@@ -1,0 +1,178 @@
+//! The instance endpoints: `POST`, `DELETE`, `PUT` and `GET /nacos/v1/ns/instance`,
+//! `PUT /nacos/v1/ns/instance/beat` and `GET /nacos/v1/ns/instance/list`.
+
+use super::error::ApiError;
+use super::json::{
+    BeatJson, BeatRequestJson, HostRef, InstanceDetailJson, InstanceListRef, CODE_OK,
+    CODE_RESOURCE_NOT_FOUND,
+};
+use super::params::{ParamError, Params};
+use super::router::ApiState;
+use crate::cluster::ClusterError;
+use crate::registry::RegistryError;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use std::sync::Arc;
+use std::time::Duration;
+
+type Api = State<Arc<ApiState>>;
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `POST /nacos/v1/ns/instance`: registers (or replaces) an instance; answers `ok`.
+pub(crate) async fn register(State(api): Api, p: Params) -> Result<&'static str, ApiError> {
+    let service = p.service_key()?;
+    let instance = p.instance()?;
+    api.backend.register_instance(&service, instance).await?;
+    Ok("ok")
+}
+
+/// `DELETE /nacos/v1/ns/instance`: removes an instance; answers `ok`, also when it was not
+/// registered.
+pub(crate) async fn deregister(State(api): Api, p: Params) -> Result<&'static str, ApiError> {
+    let service = p.service_key()?;
+    let key = p.instance_key()?;
+    api.backend.deregister_instance(&service, &key).await?;
+    Ok("ok")
+}
+
+/// `PUT /nacos/v1/ns/instance`: changes the weight, enabled flag and/or metadata of a
+/// registered instance; answers `ok`.
+pub(crate) async fn update(State(api): Api, p: Params) -> Result<&'static str, ApiError> {
+    let service = p.service_key()?;
+    let key = p.instance_key()?;
+    let update = p.instance_update()?;
+    api.backend.update_instance(&service, &key, update).await?;
+    Ok("ok")
+}
+
+/// `GET /nacos/v1/ns/instance`: one instance.
+pub(crate) async fn detail(
+    State(api): Api,
+    p: Params,
+) -> Result<Json<InstanceDetailJson>, ApiError> {
+    let service = p.service_key()?;
+    let key = p.instance_key()?;
+    let grouped = service.grouped_name();
+    let snapshot = api
+        .backend
+        .registry()
+        .service(&service)
+        .ok_or_else(|| ApiError::NotFound(format!("no service {grouped} found!")))?;
+    let entry = snapshot.entry(&key).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no matched ip found: {} in cluster {} of service {grouped}",
+            key.endpoint, key.cluster
+        ))
+    })?;
+    let instance = entry.instance();
+    Ok(Json(InstanceDetailJson {
+        service: grouped,
+        ip: instance.ip().to_string(),
+        port: instance.port(),
+        cluster_name: instance.cluster().to_string(),
+        weight: instance.weight(),
+        healthy: instance.healthy(),
+        instance_id: instance.instance_id(&service).to_string(),
+        metadata: instance.metadata().clone(),
+        enabled: instance.enabled(),
+        ephemeral: instance.ephemeral(),
+    }))
+}
+
+/// `GET /nacos/v1/ns/instance/list`: the enabled instances of a service, in the clusters
+/// asked for; with `healthyOnly`, only the healthy ones unless the protect threshold is
+/// reached. An unknown service answers an empty list.
+pub(crate) async fn list(State(api): Api, p: Params) -> Result<Response, ApiError> {
+    let service = p.service_key()?;
+    let clusters = p.clusters()?;
+    let healthy_only = p.flag("healthyOnly", false)?;
+    let registry = api.backend.registry();
+    // The healthy view decides the protect threshold; the hosts are read from its snapshot,
+    // so the decision and the list come from one state of the service.
+    let view = registry.select_instances(&service, &clusters, true);
+    let protected = healthy_only && view.protect_threshold_reached();
+    let health = registry.health_config();
+    let grouped = service.grouped_name();
+    let mut hosts = Vec::new();
+    let mut checksum = String::new();
+    if let Some(snapshot) = view.snapshot() {
+        checksum = format!("{:016x}", snapshot.checksum());
+        let wanted = snapshot
+            .clusters()
+            .filter(|(name, _)| clusters.is_empty() || clusters.contains(name));
+        for (_, cluster) in wanted {
+            for entry in cluster.instances() {
+                let instance = entry.instance();
+                let shown =
+                    instance.enabled() && (!healthy_only || protected || instance.healthy());
+                if shown {
+                    hosts.push(HostRef::new(entry, &service, &grouped, health));
+                }
+            }
+        }
+    }
+    let cluster_list: Vec<&str> = clusters.iter().map(|c| c.as_str()).collect();
+    let answer = InstanceListRef {
+        name: &grouped,
+        group_name: service.group().as_str(),
+        clusters: &cluster_list.join(","),
+        cache_millis: api.cache_millis,
+        hosts,
+        last_ref_time: registry.clock().now().as_millis(),
+        checksum,
+        all_ips: false,
+        reach_protection_threshold: protected,
+        valid: true,
+    };
+    json_response(&answer)
+}
+
+/// Serializes `value` into a buffer sized for it up front (list answers run to kilobytes).
+fn json_response<T: serde::Serialize>(value: &T) -> Result<Response, ApiError> {
+    let mut buf = Vec::with_capacity(4096);
+    serde_json::to_writer(&mut buf, value).map_err(|e| ApiError::Encode(e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], buf).into_response())
+}
+
+/// `PUT /nacos/v1/ns/instance/beat`: a heartbeat. With the `beat` JSON parameter it carries
+/// the instance's data and registers it again if it is unknown; without it (a light beat,
+/// `ip`, `port` and `clusterName` as parameters) an unknown instance answers code 20404.
+pub(crate) async fn beat(State(api): Api, p: Params) -> Result<Json<BeatJson>, ApiError> {
+    let service = p.service_key()?;
+    let result = match p.get("beat") {
+        Some(raw) => {
+            let beat: BeatRequestJson = serde_json::from_str(raw).map_err(|_| {
+                ParamError::malformed(
+                    "beat",
+                    raw,
+                    "a JSON object with at least `ip` and `port` (1-65535)",
+                )
+            })?;
+            let cluster = p.cluster()?;
+            let instance = beat.to_instance(cluster.as_str())?;
+            api.backend.heartbeat_with(&service, &instance).await
+        }
+        None => {
+            let key = p.instance_key()?;
+            api.backend.heartbeat(&service, &key).await
+        }
+    };
+    match result {
+        Ok(reply) => Ok(Json(BeatJson {
+            client_beat_interval: millis(reply.client_beat_interval),
+            code: CODE_OK,
+            light_beat_enabled: reply.light_beat_enabled,
+        })),
+        Err(ClusterError::Registry(RegistryError::InstanceNotFound(_))) => Ok(Json(BeatJson {
+            client_beat_interval: millis(api.backend.registry().health_config().beat_interval),
+            code: CODE_RESOURCE_NOT_FOUND,
+            light_beat_enabled: true,
+        })),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,427 @@
+//! The JSON shapes of the Nacos v1 naming API, as serde types: what the router answers and
+//! what [`super::HttpClientTransport`] reads back.
+//!
+//! Field names are Nacos'. Every field the client reads has a default, so answers from a real
+//! Nacos server (1.x or 2.x), which leave some out, still parse.
+
+use super::params::{metadata_from_json, ParamError};
+use crate::health::{BeatTimeouts, HealthConfig};
+use crate::model::{Instance, InstanceId, ServiceKey, ValidationError};
+use crate::registry::InstanceEntry;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Nacos' answer code for a beat that was recorded.
+pub const CODE_OK: i32 = 10200;
+/// Nacos' answer code for a beat whose instance is unknown: the client registers it again.
+pub const CODE_RESOURCE_NOT_FOUND: i32 = 20404;
+
+fn one() -> f64 {
+    1.0
+}
+fn yes() -> bool {
+    true
+}
+
+/// One instance in an answer of `GET /nacos/v1/ns/instance/list` (`hosts[]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostJson {
+    /// `ip#port#cluster#group@@service`.
+    #[serde(default)]
+    pub instance_id: String,
+    /// The address.
+    pub ip: String,
+    /// The port.
+    pub port: u16,
+    /// The weight.
+    #[serde(default = "one")]
+    pub weight: f64,
+    /// Whether it is healthy.
+    #[serde(default = "yes")]
+    pub healthy: bool,
+    /// Whether it takes traffic.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Whether it lives by heartbeats.
+    #[serde(default = "yes")]
+    pub ephemeral: bool,
+    /// Its cluster.
+    #[serde(default)]
+    pub cluster_name: String,
+    /// `group@@service`.
+    #[serde(default)]
+    pub service_name: String,
+    /// Its metadata.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    /// The beat interval it is held to, in milliseconds.
+    #[serde(default)]
+    pub instance_heart_beat_interval: u64,
+    /// Silence after which it turns unhealthy, in milliseconds.
+    #[serde(default)]
+    pub instance_heart_beat_time_out: u64,
+    /// Silence after which it is removed, in milliseconds.
+    #[serde(default)]
+    pub ip_delete_timeout: u64,
+    /// How its id was made (always `simple` here).
+    #[serde(default)]
+    pub instance_id_generator: String,
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl HostJson {
+    /// The JSON form of `instance` of `service`, with its timing resolved against `health`.
+    pub fn from_instance(instance: &Instance, service: &ServiceKey, health: &HealthConfig) -> Self {
+        let timing = BeatTimeouts::resolve(instance.timing_overrides(), health);
+        Self {
+            instance_id: instance.instance_id(service).to_string(),
+            ip: instance.ip().to_string(),
+            port: instance.port(),
+            weight: instance.weight(),
+            healthy: instance.healthy(),
+            enabled: instance.enabled(),
+            ephemeral: instance.ephemeral(),
+            cluster_name: instance.cluster().to_string(),
+            service_name: service.grouped_name(),
+            metadata: instance.metadata().clone(),
+            instance_heart_beat_interval: millis(timing.beat_interval),
+            instance_heart_beat_time_out: millis(timing.unhealthy_after),
+            ip_delete_timeout: millis(timing.remove_after),
+            instance_id_generator: "simple".to_owned(),
+        }
+    }
+
+    /// The instance this describes (cluster `DEFAULT` when none is named), checked.
+    pub fn to_instance(&self) -> Result<Instance, ValidationError> {
+        let mut b = Instance::builder(&self.ip, self.port)
+            .weight(self.weight)
+            .healthy(self.healthy)
+            .enabled(self.enabled)
+            .ephemeral(self.ephemeral)
+            .metadata_map(self.metadata.clone());
+        if !self.cluster_name.is_empty() {
+            b = b.cluster(&self.cluster_name);
+        }
+        b.build()
+    }
+}
+
+/// [`HostJson`] borrowed from a stored instance, so a list answer is serialized without
+/// copying any text: same fields, same order, same JSON.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct HostRef<'a> {
+    instance_id: InstanceId,
+    ip: &'a str,
+    port: u16,
+    weight: f64,
+    healthy: bool,
+    enabled: bool,
+    ephemeral: bool,
+    cluster_name: &'a str,
+    service_name: &'a str,
+    metadata: &'a BTreeMap<String, String>,
+    instance_heart_beat_interval: u64,
+    instance_heart_beat_time_out: u64,
+    ip_delete_timeout: u64,
+    instance_id_generator: &'static str,
+}
+
+impl<'a> HostRef<'a> {
+    /// `entry` of `service`, whose grouped name is `grouped`.
+    pub(crate) fn new(
+        entry: &'a InstanceEntry,
+        service: &ServiceKey,
+        grouped: &'a str,
+        health: &HealthConfig,
+    ) -> Self {
+        let instance = entry.instance();
+        let timing = BeatTimeouts::resolve(entry.overrides(), health);
+        Self {
+            instance_id: instance.instance_id(service),
+            ip: instance.ip().as_str(),
+            port: instance.port(),
+            weight: instance.weight(),
+            healthy: instance.healthy(),
+            enabled: instance.enabled(),
+            ephemeral: instance.ephemeral(),
+            cluster_name: instance.cluster().as_str(),
+            service_name: grouped,
+            metadata: instance.metadata(),
+            instance_heart_beat_interval: millis(timing.beat_interval),
+            instance_heart_beat_time_out: millis(timing.unhealthy_after),
+            ip_delete_timeout: millis(timing.remove_after),
+            instance_id_generator: "simple",
+        }
+    }
+}
+
+/// [`InstanceListJson`] borrowing its hosts: what the list endpoint serializes.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct InstanceListRef<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) group_name: &'a str,
+    pub(crate) clusters: &'a str,
+    pub(crate) cache_millis: u64,
+    pub(crate) hosts: Vec<HostRef<'a>>,
+    pub(crate) last_ref_time: u64,
+    pub(crate) checksum: String,
+    #[serde(rename = "allIPs")]
+    pub(crate) all_ips: bool,
+    pub(crate) reach_protection_threshold: bool,
+    pub(crate) valid: bool,
+}
+
+/// The answer of `GET /nacos/v1/ns/instance/list`: Nacos' `ServiceInfo`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceListJson {
+    /// `group@@service`.
+    #[serde(default)]
+    pub name: String,
+    /// The group.
+    #[serde(default)]
+    pub group_name: String,
+    /// The clusters asked for, as sent (`""` for all).
+    #[serde(default)]
+    pub clusters: String,
+    /// How long the client may use this answer, in milliseconds.
+    #[serde(default)]
+    pub cache_millis: u64,
+    /// The instances.
+    #[serde(default)]
+    pub hosts: Vec<HostJson>,
+    /// When the answer was made, in milliseconds since the UNIX epoch.
+    #[serde(default)]
+    pub last_ref_time: u64,
+    /// A checksum of the service's data (changes whenever it changes).
+    #[serde(default)]
+    pub checksum: String,
+    /// Always false (Nacos' flag for answers that ignore health).
+    #[serde(default, rename = "allIPs")]
+    pub all_ips: bool,
+    /// Whether a healthy-only query hit the protect threshold and lists unhealthy instances
+    /// too.
+    #[serde(default)]
+    pub reach_protection_threshold: bool,
+    /// Always true.
+    #[serde(default = "yes")]
+    pub valid: bool,
+}
+
+/// The answer of `GET /nacos/v1/ns/instance`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceDetailJson {
+    /// `group@@service`.
+    pub service: String,
+    /// The address.
+    pub ip: String,
+    /// The port.
+    pub port: u16,
+    /// The cluster.
+    pub cluster_name: String,
+    /// The weight.
+    pub weight: f64,
+    /// Whether it is healthy.
+    pub healthy: bool,
+    /// `ip#port#cluster#group@@service`.
+    pub instance_id: String,
+    /// Its metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// Whether it takes traffic (not in Nacos' answer; added).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Whether it lives by heartbeats (not in Nacos' answer; added).
+    #[serde(default = "yes")]
+    pub ephemeral: bool,
+}
+
+/// The answer of `PUT /nacos/v1/ns/instance/beat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BeatJson {
+    /// How often to beat, in milliseconds.
+    #[serde(default)]
+    pub client_beat_interval: u64,
+    /// [`CODE_OK`] or [`CODE_RESOURCE_NOT_FOUND`].
+    #[serde(default)]
+    pub code: i32,
+    /// Whether later beats may leave out the instance data.
+    #[serde(default)]
+    pub light_beat_enabled: bool,
+}
+
+/// The `beat` parameter of `PUT /nacos/v1/ns/instance/beat`: the instance a client beats for.
+/// Unknown fields (`scheduled`, `period`, `stopped`...) are ignored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BeatRequestJson {
+    /// `group@@service` (informational; the request's `serviceName` decides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    /// The address.
+    pub ip: String,
+    /// The port.
+    pub port: u16,
+    /// The weight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f64>,
+    /// The cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The metadata: text values; numbers and flags are taken as text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Whether the instance is ephemeral.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral: Option<bool>,
+    /// The client's beat period, in milliseconds (informational).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<u64>,
+}
+
+impl BeatRequestJson {
+    /// The beat of `instance` of `service`, every 'period'.
+    pub fn from_instance(
+        instance: &Instance,
+        service: &ServiceKey,
+        period: std::time::Duration,
+    ) -> Self {
+        Self {
+            service_name: Some(service.grouped_name()),
+            ip: instance.ip().to_string(),
+            port: instance.port(),
+            weight: Some(instance.weight()),
+            cluster: Some(instance.cluster().to_string()),
+            metadata: Some(
+                instance
+                    .metadata()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                    .collect(),
+            ),
+            ephemeral: Some(instance.ephemeral()),
+            period: Some(millis(period)),
+        }
+    }
+
+    /// The instance the beat describes, in `cluster` when the beat names none. Nacos'
+    /// defaults apply: weight 1, ephemeral, healthy, enabled.
+    pub fn to_instance(&self, cluster: &str) -> Result<Instance, ParamError> {
+        let metadata = match &self.metadata {
+            Some(m) => metadata_from_json("beat", m.clone())?,
+            None => BTreeMap::new(),
+        };
+        let cluster = self
+            .cluster
+            .as_deref()
+            .filter(|c| !c.trim().is_empty())
+            .unwrap_or(cluster);
+        Instance::builder(&self.ip, self.port)
+            .weight(self.weight.unwrap_or(1.0))
+            .cluster(cluster)
+            .ephemeral(self.ephemeral.unwrap_or(true))
+            .metadata_map(metadata)
+            .build()
+            .map_err(|source| ParamError::Invalid {
+                name: "beat",
+                source,
+            })
+    }
+}
+
+/// The `selector` of a service: nacre has none, so always `{"type":"none"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelectorJson {
+    /// `none`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// A health checker description: nacre checks nothing actively, so always `{"type":"NONE"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheckerJson {
+    /// `NONE`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// One cluster in the answer of `GET /nacos/v1/ns/service`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterJson {
+    /// The cluster's name.
+    pub name: String,
+    /// Always `{"type":"NONE"}`.
+    pub health_checker: HealthCheckerJson,
+    /// Always empty: nacre has no cluster metadata.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// The answer of `GET /nacos/v1/ns/service`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceDetailJson {
+    /// The namespace.
+    pub namespace_id: String,
+    /// The group.
+    pub group_name: String,
+    /// The service name, without its group.
+    pub name: String,
+    /// The protect threshold.
+    pub protect_threshold: f32,
+    /// The service metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// Always `{"type":"none"}`.
+    pub selector: SelectorJson,
+    /// The clusters that hold instances.
+    pub clusters: Vec<ClusterJson>,
+}
+
+/// The answer of `GET /nacos/v1/ns/service/list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceListJson {
+    /// How many services the namespace and group hold in all.
+    #[serde(default)]
+    pub count: usize,
+    /// The service names (without group) on this page.
+    #[serde(default)]
+    pub doms: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ManualClock, Registry};
+
+    #[test]
+    fn the_borrowed_host_serializes_exactly_like_the_owned_one() {
+        let registry = Registry::builder().clock(ManualClock::new()).build();
+        let key = ServiceKey::new("dev", "shop", "orders").unwrap();
+        let instance = Instance::builder("10.0.0.1", 8080)
+            .cluster("hz")
+            .weight(2.5)
+            .enabled(false)
+            .metadata("preserved.heart.beat.interval", "2000")
+            .metadata("version", "1")
+            .build()
+            .unwrap();
+        registry.register_instance(&key, instance.clone()).unwrap();
+        let snapshot = registry.service(&key).unwrap();
+        let entry = snapshot.entry(&instance.key()).unwrap();
+        let grouped = key.grouped_name();
+        let health = registry.health_config();
+        let borrowed = serde_json::to_string(&HostRef::new(entry, &key, &grouped, health)).unwrap();
+        let owned =
+            serde_json::to_string(&HostJson::from_instance(&instance, &key, health)).unwrap();
+        assert_eq!(borrowed, owned);
+        let back: HostJson = serde_json::from_str(&borrowed).unwrap();
+        assert_eq!(back.to_instance().unwrap(), instance);
+    }
+}

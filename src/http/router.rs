@@ -1,0 +1,100 @@
+//! [`NacosApi`]: the axum [`Router`] of the Nacos v1 naming API over a [`Backend`].
+
+use super::backend::Backend;
+use super::peer::peer_router;
+use super::{instance, service};
+use crate::client::DEFAULT_CACHE_MILLIS;
+use axum::routing::{get, put};
+use axum::Router;
+use std::sync::Arc;
+
+/// `POST`/`DELETE`/`PUT`/`GET`: register, deregister, update, read one instance.
+pub const INSTANCE_PATH: &str = "/nacos/v1/ns/instance";
+/// `PUT`: a heartbeat.
+pub const BEAT_PATH: &str = "/nacos/v1/ns/instance/beat";
+/// `GET`: a service's instances.
+pub const INSTANCE_LIST_PATH: &str = "/nacos/v1/ns/instance/list";
+/// `POST`/`DELETE`/`PUT`/`GET`: create, remove, update, read a service.
+pub const SERVICE_PATH: &str = "/nacos/v1/ns/service";
+/// `GET`: one page of service names.
+pub const SERVICE_LIST_PATH: &str = "/nacos/v1/ns/service/list";
+
+/// What the handlers share.
+pub(crate) struct ApiState {
+    pub(crate) backend: Backend,
+    pub(crate) cache_millis: u64,
+}
+
+/// Builds the Nacos v1 naming API over a node.
+///
+/// On a [`Backend::Cluster`] the router also serves the peer route
+/// ([`super::PEER_PATH`]), so one listener carries both client and peer traffic, as a Nacos
+/// server's does.
+///
+/// ```
+/// use nacre::http::NacosApi;
+/// use nacre::Registry;
+/// let app: axum::Router = NacosApi::new(Registry::default()).cache_millis(3_000).router();
+/// # let _ = app;
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct NacosApi {
+    backend: Backend,
+    cache_millis: u64,
+}
+
+impl NacosApi {
+    /// The API over `backend` (a [`crate::Registry`] or a [`crate::cluster::ClusterNode`]).
+    pub fn new(backend: impl Into<Backend>) -> Self {
+        Self {
+            backend: backend.into(),
+            cache_millis: DEFAULT_CACHE_MILLIS,
+        }
+    }
+
+    /// The `cacheMillis` answered with instance lists: how often clients pull (default
+    /// 10 000).
+    pub fn cache_millis(mut self, millis: u64) -> Self {
+        self.cache_millis = millis;
+        self
+    }
+
+    /// The router.
+    pub fn router(self) -> Router {
+        let peer = self.backend.cluster_node().cloned();
+        let state = Arc::new(ApiState {
+            backend: self.backend,
+            cache_millis: self.cache_millis,
+        });
+        let api = Router::new()
+            .route(
+                INSTANCE_PATH,
+                get(instance::detail)
+                    .post(instance::register)
+                    .put(instance::update)
+                    .delete(instance::deregister),
+            )
+            .route(BEAT_PATH, put(instance::beat))
+            .route(INSTANCE_LIST_PATH, get(instance::list))
+            .route(
+                SERVICE_PATH,
+                get(service::detail)
+                    .post(service::create)
+                    .put(service::update)
+                    .delete(service::remove),
+            )
+            .route(SERVICE_LIST_PATH, get(service::list))
+            .with_state(state);
+        match peer {
+            Some(node) => api.merge(peer_router(Arc::new(node))),
+            None => api,
+        }
+    }
+}
+
+/// The Nacos v1 naming API over `backend`, with the defaults. Shorthand for
+/// `NacosApi::new(backend).router()`.
+pub fn router(backend: impl Into<Backend>) -> Router {
+    NacosApi::new(backend).router()
+}

@@ -1,0 +1,406 @@
+//! The standalone server behind the `nacre-server` binary: [`ServerConfig`] (flags and
+//! environment) and [`start`].
+//!
+//! Without members it runs one [`crate::Registry`] with its health driver, like Nacos'
+//! standalone mode. With `--members` it runs a [`ClusterNode`] that reaches its peers over
+//! [`HttpTransport`], and serves the peer route on the same listener.
+//!
+//! The node's background work (health sweeps; for a cluster member the Distro driver, which
+//! sweeps too) runs on a thread of its own with a single-threaded runtime, not on the HTTP
+//! workers: a sweep that flips a hundred thousand instances takes seconds, and on a worker it
+//! would stall the accept loop with it.
+//!
+//! ```
+//! use nacre::http::ServerConfig;
+//! let env = |name: &str| (name == "NACRE_PORT").then(|| "9000".to_owned());
+//! let args = ["--members", "127.0.0.1:9001,127.0.0.1:9002"].map(String::from);
+//! let config = ServerConfig::from_args_and_env(args, env).unwrap();
+//! assert_eq!(config.port, 9000);
+//! assert_eq!(config.node_id().unwrap().as_str(), "127.0.0.1:9000");
+//! assert_eq!(config.member_ids().unwrap().len(), 3);
+//! ```
+
+use super::backend::Backend;
+use super::peer::HttpTransport;
+use super::router::NacosApi;
+use crate::cluster::{ClusterNode, NodeId};
+use crate::model::ValidationError;
+use crate::Registry;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+
+/// The help text of `nacre-server`.
+pub const USAGE: &str = "\
+nacre-server: a nacre registry node speaking the Nacos v1 naming API over HTTP
+
+USAGE:
+    nacre-server [--port N] [--bind ADDR] [--node-id HOST:PORT] [--members HOST:PORT,...]
+
+FLAGS (each may also be set by the environment variable shown; a flag wins):
+    --port N           port to listen on, 0 for any free one        [NACRE_PORT, default 8848]
+    --bind ADDR        address to listen on                         [NACRE_BIND, default 127.0.0.1]
+    --node-id ID       this member's id, the host:port peers reach  [NACRE_NODE_ID, default BIND:PORT]
+    --members LIST     cluster members, comma separated; this node  [NACRE_MEMBERS, default none:
+                       is added if missing                           standalone]
+    -h, --help         print this help
+
+Without members the node runs standalone. Serve the cluster port only where peers, not
+arbitrary clients, can reach it: peer requests are not authenticated.";
+
+/// Why the flags or environment were refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `--help` was asked for.
+    #[error("help requested")]
+    Help,
+    /// A flag that is not known.
+    #[error("unknown flag `{0}`")]
+    UnknownFlag(String),
+    /// A flag without its value.
+    #[error("flag `{0}` needs a value")]
+    MissingValue(String),
+    /// A value that does not fit its flag.
+    #[error("`{value}` is not a valid value for {setting}: expected {expected}")]
+    BadValue {
+        /// The flag or variable.
+        setting: String,
+        /// The value.
+        value: String,
+        /// What was expected.
+        expected: &'static str,
+    },
+    /// A node or member id that is not valid.
+    #[error("bad node id: {0}")]
+    BadNodeId(#[from] ValidationError),
+    /// A cluster member needs an id its peers can reach.
+    #[error(
+        "a cluster member needs --node-id when it binds to {0} (peers cannot reach that address) or to port 0"
+    )]
+    NeedsNodeId(String),
+}
+
+/// What `nacre-server` runs: see [`USAGE`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Address to listen on (default 127.0.0.1).
+    pub bind: IpAddr,
+    /// Port to listen on (default 8848; 0 for any free port).
+    pub port: u16,
+    /// This member's id (default `bind:port`).
+    pub node_id: Option<String>,
+    /// The cluster members; empty for a standalone node.
+    pub members: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 8848,
+            node_id: None,
+            members: Vec::new(),
+        }
+    }
+}
+
+fn parse_port(setting: &str, value: &str) -> Result<u16, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError::BadValue {
+        setting: setting.to_owned(),
+        value: value.to_owned(),
+        expected: "a port number (0-65535)",
+    })
+}
+
+fn parse_bind(setting: &str, value: &str) -> Result<IpAddr, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError::BadValue {
+        setting: setting.to_owned(),
+        value: value.to_owned(),
+        expected: "an IP address",
+    })
+}
+
+fn parse_members(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl ServerConfig {
+    /// Reads the environment (through `env`, e.g. `|k| std::env::var(k).ok()`), then `args`
+    /// (without the program name), which win. Flags take their value as the next argument or
+    /// after `=`.
+    pub fn from_args_and_env(
+        args: impl IntoIterator<Item = String>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut config = ServerConfig::default();
+        if let Some(v) = env("NACRE_PORT") {
+            config.port = parse_port("NACRE_PORT", &v)?;
+        }
+        if let Some(v) = env("NACRE_BIND") {
+            config.bind = parse_bind("NACRE_BIND", &v)?;
+        }
+        if let Some(v) = env("NACRE_NODE_ID").filter(|v| !v.trim().is_empty()) {
+            config.node_id = Some(v.trim().to_owned());
+        }
+        if let Some(v) = env("NACRE_MEMBERS") {
+            config.members = parse_members(&v);
+        }
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+                _ => (arg.clone(), None),
+            };
+            if flag == "-h" || flag == "--help" {
+                return Err(ConfigError::Help);
+            }
+            if !matches!(
+                flag.as_str(),
+                "--port" | "--bind" | "--node-id" | "--members"
+            ) {
+                return Err(ConfigError::UnknownFlag(arg));
+            }
+            let value = match inline {
+                Some(v) => v,
+                None => args
+                    .next()
+                    .ok_or_else(|| ConfigError::MissingValue(flag.clone()))?,
+            };
+            match flag.as_str() {
+                "--port" => config.port = parse_port(&flag, &value)?,
+                "--bind" => config.bind = parse_bind(&flag, &value)?,
+                "--node-id" => config.node_id = Some(value.trim().to_owned()),
+                _ => config.members = parse_members(&value),
+            }
+        }
+        Ok(config)
+    }
+
+    /// Whether the node runs standalone (no members).
+    pub fn is_standalone(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// This member's id: `--node-id`, else `bind:port`.
+    pub fn node_id(&self) -> Result<NodeId, ConfigError> {
+        if let Some(id) = &self.node_id {
+            return Ok(NodeId::new(id)?);
+        }
+        if self.bind.is_unspecified() || self.port == 0 {
+            return Err(ConfigError::NeedsNodeId(
+                SocketAddr::new(self.bind, self.port).to_string(),
+            ));
+        }
+        Ok(NodeId::new(
+            &SocketAddr::new(self.bind, self.port).to_string(),
+        )?)
+    }
+
+    /// Every member's id, this node's included.
+    pub fn member_ids(&self) -> Result<Vec<NodeId>, ConfigError> {
+        let me = self.node_id()?;
+        let mut ids = self
+            .members
+            .iter()
+            .map(|m| NodeId::new(m))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !ids.contains(&me) {
+            ids.push(me);
+        }
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The configuration is not usable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The listener could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The thread for the node's drivers could not be started.
+    #[error("cannot start the driver thread: {0}")]
+    Drivers(#[source] std::io::Error),
+}
+
+/// A started server: its address, its node, the task serving it and the thread running the
+/// node's drivers. Dropping it leaves the server running until the runtime ends; call
+/// [`RunningServer::stop`] to stop it.
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    backend: Backend,
+    task: JoinHandle<std::io::Result<()>>,
+    drivers: DriverThread,
+}
+
+/// The thread that runs the node's drivers until told to stop.
+#[derive(Debug)]
+struct DriverThread {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl DriverThread {
+    fn spawn(backend: Backend) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("nacre-drivers".to_owned())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let health = match &backend {
+                        Backend::Cluster(node) => {
+                            node.start();
+                            None
+                        }
+                        _ => Some(backend.registry().spawn_health_driver()),
+                    };
+                    // Either a stop, or the server is gone: stop the drivers.
+                    let _ = stopped.await;
+                    drop(health);
+                    if let Some(node) = backend.cluster_node() {
+                        node.stop();
+                    }
+                });
+            })?;
+        Ok(Self { stop: Some(stop) })
+    }
+
+    fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl RunningServer {
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+    /// The node it serves.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+    /// Serves until the listener fails.
+    pub async fn wait(mut self) -> std::io::Result<()> {
+        let result = match (&mut self.task).await {
+            Ok(result) => result,
+            Err(e) => Err(std::io::Error::other(e)),
+        };
+        self.drivers.stop();
+        result
+    }
+    /// Stops serving, and stops the node's drivers.
+    pub fn stop(mut self) {
+        self.task.abort();
+        self.drivers.stop();
+    }
+}
+
+/// Opens the listener, starts the node (standalone with its health driver, or a cluster member
+/// with its Distro driver, on a thread of their own) and serves the Nacos v1 API on the
+/// current tokio runtime, on the system clock.
+pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> {
+    let backend = if config.is_standalone() {
+        Backend::from(Registry::builder().build())
+    } else {
+        let me = config.node_id()?;
+        let members = config.member_ids()?;
+        let transport = Arc::new(HttpTransport::new(me.clone()));
+        Backend::from(ClusterNode::builder(me, members, transport).build())
+    };
+    let addr = SocketAddr::new(config.bind, config.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    let drivers = DriverThread::spawn(backend.clone()).map_err(ServerError::Drivers)?;
+    let app = NacosApi::new(backend.clone()).router();
+    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(RunningServer {
+        addr,
+        backend,
+        task,
+        drivers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<ServerConfig, ConfigError> {
+        ServerConfig::from_args_and_env(args.iter().map(|s| s.to_string()), |_| None)
+    }
+
+    #[test]
+    fn defaults_are_nacos_standalone_on_loopback() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.port, 8848);
+        assert_eq!(c.bind, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert!(c.is_standalone());
+    }
+
+    #[test]
+    fn flags_win_over_environment() {
+        let env = |k: &str| match k {
+            "NACRE_PORT" => Some("1000".to_owned()),
+            "NACRE_MEMBERS" => Some("a:1,b:2".to_owned()),
+            _ => None,
+        };
+        let c = ServerConfig::from_args_and_env(["--port=2000".to_owned()], env).unwrap();
+        assert_eq!(c.port, 2000);
+        assert_eq!(c.members, vec!["a:1", "b:2"]);
+    }
+
+    #[test]
+    fn bad_flags_are_refused_with_their_name() {
+        assert_eq!(
+            parse(&["--port", "x"]),
+            Err(ConfigError::BadValue {
+                setting: "--port".into(),
+                value: "x".into(),
+                expected: "a port number (0-65535)"
+            })
+        );
+        assert_eq!(
+            parse(&["--nope"]),
+            Err(ConfigError::UnknownFlag("--nope".into()))
+        );
+        assert_eq!(
+            parse(&["--bind"]),
+            Err(ConfigError::MissingValue("--bind".into()))
+        );
+        assert_eq!(parse(&["-h"]), Err(ConfigError::Help));
+    }
+
+    #[test]
+    fn a_member_on_an_unspecified_address_needs_a_node_id() {
+        let c = parse(&["--bind", "0.0.0.0", "--members", "a:1"]).unwrap();
+        assert!(matches!(c.node_id(), Err(ConfigError::NeedsNodeId(_))));
+        let c = parse(&["--bind", "0.0.0.0", "--members", "a:1", "--node-id", "b:2"]).unwrap();
+        assert_eq!(c.member_ids().unwrap().len(), 2);
+    }
+}

@@ -1,0 +1,288 @@
+"""Drives a running nacre-server with the Python Nacos client, nacos-sdk-python 0.1.17.
+
+Usage: nacos_sdk_interop.py HOST:PORT LOG_DIR
+
+Every naming call that client offers is made (add, modify, remove, list, get, heartbeat,
+automatic heartbeats, subscribe) and each answer is checked against what the client and a
+Nacos server would give. Prints one line per check, then `N passed, M failed`; exits 1 if any
+check failed.
+
+One client quirk shows here as it would against Nacos: the client sends a missing
+`cluster_name` as the text `None` (Python's urlencode of None), which is a valid cluster name,
+so such an instance lands in cluster `None`. The checks pass cluster names explicitly, and one
+check pins the quirk.
+"""
+
+import os
+import socket
+import sys
+import threading
+import time
+import traceback
+
+import nacos
+from nacos.exception import NacosException
+from nacos.listener import SubscribeListener
+
+ADDR = sys.argv[1]
+LOG_DIR = sys.argv[2]
+
+passed = 0
+failed = 0
+
+
+def check(name, fn):
+    """Runs one check; an AssertionError or any exception fails it."""
+    global passed, failed
+    try:
+        fn()
+    except Exception:  # noqa: BLE001 - every failure counts
+        failed += 1
+        print(f"FAIL {name}")
+        traceback.print_exc(file=sys.stdout)
+    else:
+        passed += 1
+        print(f"ok   {name}")
+
+
+def expect(cond, message):
+    if not cond:
+        raise AssertionError(message)
+
+
+def wait_until(what, cond, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def wait_for_server():
+    host, port = ADDR.rsplit(":", 1)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"nacre-server did not listen on {ADDR} within 60 s")
+
+
+def hosts(result):
+    return sorted((h["ip"], h["port"], h["clusterName"]) for h in result["hosts"])
+
+
+wait_for_server()
+client = nacos.NacosClient(ADDR, logDir=LOG_DIR)
+dev = nacos.NacosClient(ADDR, namespace="interop-dev", logDir=LOG_DIR)
+
+
+def register():
+    ok = client.add_naming_instance(
+        "orders", "10.0.0.1", 8080, cluster_name="hz", weight=2.0,
+        metadata={"version": "1.0"}, group_name="shop")
+    expect(ok is True, f"add_naming_instance answered {ok!r}, the client wants b'ok'")
+    ok = client.add_naming_instance(
+        "orders", "10.0.0.2", 8080, cluster_name="sh", group_name="shop")
+    expect(ok is True, f"second add answered {ok!r}")
+
+
+def list_all():
+    result = client.list_naming_instance("orders", group_name="shop")
+    expect(result["name"] == "shop@@orders", f"name {result['name']!r}")
+    expect(result["groupName"] == "shop", f"groupName {result['groupName']!r}")
+    expect(result["clusters"] == "", f"clusters {result['clusters']!r}")
+    expect(isinstance(result["cacheMillis"], int) and result["cacheMillis"] > 0, "cacheMillis")
+    expect(isinstance(result["lastRefTime"], int) and result["lastRefTime"] > 0, "lastRefTime")
+    expect(isinstance(result["checksum"], str), "checksum")
+    expect(hosts(result) == [("10.0.0.1", 8080, "hz"), ("10.0.0.2", 8080, "sh")], hosts(result))
+    first = next(h for h in result["hosts"] if h["ip"] == "10.0.0.1")
+    expect(first["instanceId"] == "10.0.0.1#8080#hz#shop@@orders", first["instanceId"])
+    expect(first["weight"] == 2.0, f"weight {first['weight']}")
+    expect(first["healthy"] is True and first["enabled"] is True, "healthy and enabled")
+    expect(first["ephemeral"] is True, "ephemeral")
+    expect(first["metadata"] == {"version": "1.0"}, f"metadata {first['metadata']}")
+    expect(first["serviceName"] == "shop@@orders", first["serviceName"])
+
+
+def list_filtered():
+    result = client.list_naming_instance("orders", clusters="sh", group_name="shop")
+    expect(hosts(result) == [("10.0.0.2", 8080, "sh")], hosts(result))
+    result = client.list_naming_instance("orders", group_name="shop", healthy_only=True)
+    expect(len(result["hosts"]) == 2 and all(h["healthy"] for h in result["hosts"]),
+           hosts(result))
+
+
+def get_one():
+    result = client.get_naming_instance("shop@@orders", "10.0.0.1", 8080, cluster_name="hz")
+    expect(result["service"] == "shop@@orders", result)
+    expect((result["ip"], result["port"], result["clusterName"]) == ("10.0.0.1", 8080, "hz"),
+           result)
+    expect(result["weight"] == 2.0 and result["healthy"] is True, result)
+    expect(result["instanceId"] == "10.0.0.1#8080#hz#shop@@orders", result)
+    expect(result["metadata"] == {"version": "1.0"}, result)
+
+
+def get_unknown_raises():
+    try:
+        client.get_naming_instance("shop@@orders", "10.9.9.9", 1, cluster_name="hz")
+    except NacosException as e:
+        expect("404" in str(e), f"expected a 404, got {e}")
+    else:
+        raise AssertionError("an unknown instance should be an error")
+
+
+def heartbeat():
+    answer = client.send_heartbeat(
+        "orders", "10.0.0.1", 8080, cluster_name="hz", weight=2.0,
+        metadata={"version": "1.0"}, group_name="shop")
+    expect(answer["code"] == 10200, answer)
+    expect(answer["clientBeatInterval"] == 5000, answer)
+    expect(answer["lightBeatEnabled"] is True, answer)
+
+
+def heartbeat_registers_an_unknown_instance():
+    answer = client.send_heartbeat(
+        "orders", "10.0.0.3", 8080, cluster_name="hz", group_name="shop")
+    expect(answer["code"] == 10200, answer)
+    result = client.list_naming_instance("orders", group_name="shop")
+    expect(("10.0.0.3", 8080, "hz") in hosts(result), hosts(result))
+    expect(client.remove_naming_instance(
+        "orders", "10.0.0.3", 8080, cluster_name="hz", group_name="shop") is True, "remove")
+
+
+def modify():
+    ok = client.modify_naming_instance(
+        "orders", "10.0.0.1", 8080, cluster_name="hz", weight=3.0, group_name="shop")
+    expect(ok is True, f"modify answered {ok!r}")
+    result = client.get_naming_instance("shop@@orders", "10.0.0.1", 8080, cluster_name="hz")
+    expect(result["weight"] == 3.0, result)
+    ok = client.modify_naming_instance(
+        "orders", "10.0.0.1", 8080, cluster_name="hz", enable=False, group_name="shop")
+    expect(ok is True, "disable")
+    result = client.list_naming_instance("orders", group_name="shop")
+    expect(hosts(result) == [("10.0.0.2", 8080, "sh")], f"disabled is not listed: {hosts(result)}")
+    expect(client.modify_naming_instance(
+        "orders", "10.0.0.1", 8080, cluster_name="hz", enable=True, group_name="shop") is True,
+        "enable")
+
+
+def modify_unknown_raises():
+    try:
+        client.modify_naming_instance(
+            "orders", "10.9.9.9", 1, cluster_name="hz", weight=1.0, group_name="shop")
+    except NacosException as e:
+        expect("400" in str(e), f"expected a 400, got {e}")
+    else:
+        raise AssertionError("modifying an unknown instance should be an error")
+
+
+def bad_input_raises_400():
+    try:
+        client.add_naming_instance("orders", "10.0.0.1", 0, cluster_name="hz", group_name="shop")
+    except NacosException as e:
+        expect("400" in str(e), f"expected a 400, got {e}")
+    else:
+        raise AssertionError("port 0 should be refused")
+
+
+def missing_cluster_name_is_the_text_none():
+    expect(client.add_naming_instance("quirk", "10.0.0.1", 1) is True, "add")
+    result = client.list_naming_instance("quirk")
+    expect(hosts(result) == [("10.0.0.1", 1, "None")], hosts(result))
+    expect(client.remove_naming_instance("quirk", "10.0.0.1", 1, cluster_name="None") is True,
+           "remove")
+    expect(client.list_naming_instance("quirk")["hosts"] == [], "removed")
+
+
+def namespaces_are_apart():
+    expect(dev.add_naming_instance("orders", "10.1.0.1", 80, cluster_name="hz") is True, "add")
+    expect(hosts(dev.list_naming_instance("orders")) == [("10.1.0.1", 80, "hz")], "dev list")
+    expect(client.list_naming_instance("orders")["hosts"] == [], "public list stays empty")
+    expect(dev.remove_naming_instance("orders", "10.1.0.1", 80, cluster_name="hz") is True,
+           "remove")
+
+
+def unknown_service_lists_empty():
+    result = client.list_naming_instance("nobody", group_name="shop")
+    expect(result["hosts"] == [], result)
+
+
+def automatic_heartbeats_keep_an_instance_alive():
+    # Short timeouts through the preserved metadata: unhealthy after 1.5 s, removed after
+    # 3 s without a beat. One instance beats every 0.5 s (the client's HeartbeatTask), the
+    # other never does.
+    timing = {"preserved.heart.beat.timeout": "1500", "preserved.ip.delete.timeout": "3000"}
+    expect(client.add_naming_instance(
+        "beats", "10.2.0.1", 80, cluster_name="hz", metadata=timing,
+        heartbeat_interval=0.5) is True, "add beating")
+    expect(client.add_naming_instance(
+        "beats", "10.2.0.2", 80, cluster_name="hz", metadata=timing) is True, "add silent")
+    # The server sweeps at least every 5 s, so the silent one goes within 3 + 5 s.
+    wait_until("the silent instance to be removed",
+               lambda: ("10.2.0.2", 80, "hz") not in hosts(client.list_naming_instance("beats")))
+    result = client.list_naming_instance("beats")
+    expect(hosts(result) == [("10.2.0.1", 80, "hz")], f"the beating one stays: {hosts(result)}")
+    expect(result["hosts"][0]["healthy"] is True, "the beating one is healthy")
+    expect(client.remove_naming_instance("beats", "10.2.0.1", 80, cluster_name="hz") is True,
+           "remove stops the beats")
+
+
+def subscribe_sees_changes():
+    events = []
+    lock = threading.Lock()
+
+    def on_change(event, instance):
+        with lock:
+            events.append((event, instance.instance["ip"]))
+
+    client.subscribe([SubscribeListener(on_change, "interop")], 0.3,
+                     service_name="orders", group_name="shop", clusters="sh")
+    expect(client.add_naming_instance(
+        "orders", "10.0.0.4", 8080, cluster_name="sh", group_name="shop") is True, "add")
+    wait_until("an ADDED event", lambda: ("ADDED", "10.0.0.4") in events)
+    expect(client.remove_naming_instance(
+        "orders", "10.0.0.4", 8080, cluster_name="sh", group_name="shop") is True, "remove")
+    wait_until("a DELETED event", lambda: ("DELETED", "10.0.0.4") in events)
+    client.unsubscribe("orders")
+    client.stop_subscribe()
+
+
+def deregister():
+    for ip, cluster in [("10.0.0.1", "hz"), ("10.0.0.2", "sh")]:
+        ok = client.remove_naming_instance(
+            "orders", ip, 8080, cluster_name=cluster, group_name="shop")
+        expect(ok is True, f"remove answered {ok!r}")
+    expect(client.list_naming_instance("orders", group_name="shop")["hosts"] == [], "empty")
+    # Removing again is not an error, as in Nacos.
+    expect(client.remove_naming_instance(
+        "orders", "10.0.0.1", 8080, cluster_name="hz", group_name="shop") is True, "again")
+
+
+for name, fn in [
+    ("register", register),
+    ("list all instances", list_all),
+    ("list filtered by cluster and health", list_filtered),
+    ("get one instance", get_one),
+    ("get an unknown instance is a 404", get_unknown_raises),
+    ("heartbeat answers 10200", heartbeat),
+    ("a heartbeat with data registers an unknown instance", heartbeat_registers_an_unknown_instance),
+    ("modify weight and enabled", modify),
+    ("modify an unknown instance is a 400", modify_unknown_raises),
+    ("bad input is a 400", bad_input_raises_400),
+    ("a missing cluster_name is sent as `None`", missing_cluster_name_is_the_text_none),
+    ("namespaces are apart", namespaces_are_apart),
+    ("an unknown service lists empty", unknown_service_lists_empty),
+    ("automatic heartbeats keep an instance alive", automatic_heartbeats_keep_an_instance_alive),
+    ("subscribe sees additions and removals", subscribe_sees_changes),
+    ("deregister", deregister),
+]:
+    check(name, fn)
+
+print(f"{passed} passed, {failed} failed")
+sys.stdout.flush()
+# The client's subscription timers are not daemon threads: leave without waiting for them.
+os._exit(1 if failed else 0)
