@@ -155,6 +155,9 @@ pub struct ServiceSnapshot {
     pub(crate) meta_touched: bool,
     /// Whether writes to this draft record touched keys (set by the store per write).
     pub(crate) tracking: bool,
+    /// Every instance in order (cluster, then endpoint), built on the first read of this
+    /// snapshot and reset by every write: read-mostly services iterate a slice, not a tree.
+    pub(crate) flat: std::sync::OnceLock<Arc<[Arc<Instance>]>>,
 }
 
 impl ServiceSnapshot {
@@ -171,6 +174,7 @@ impl ServiceSnapshot {
             touched: Arc::new(Vec::new()),
             meta_touched: false,
             tracking: false,
+            flat: std::sync::OnceLock::new(),
         }
     }
 
@@ -236,6 +240,18 @@ impl ServiceSnapshot {
             .instances
             .get(&key.endpoint)
     }
+    /// Every instance, ordered by cluster then endpoint, as a slice shared by all readers of
+    /// this snapshot. The first reader builds it (concurrent first readers may each build one;
+    /// one is kept, nobody waits on another), later readers just load it.
+    pub fn instances_flat(&self) -> &[Arc<Instance>] {
+        if let Some(flat) = self.flat.get() {
+            return flat;
+        }
+        let built: Arc<[Arc<Instance>]> = self.entries().map(|e| e.instance.clone()).collect();
+        let _ = self.flat.set(built);
+        self.flat.get().map_or(&[], |f| f)
+    }
+
     /// Every instance entry, ordered by cluster then endpoint.
     pub fn entries(&self) -> impl Iterator<Item = &InstanceEntry> + '_ {
         self.clusters.values().flat_map(|c| c.instances.values())

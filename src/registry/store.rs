@@ -276,6 +276,7 @@ impl Store {
             self.no_touches.clone()
         };
         next.meta_touched = false;
+        next.flat = std::sync::OnceLock::new();
         let (value, changed) = f(&mut next)?;
         if !changed {
             return Ok(Some(Written {

@@ -133,13 +133,11 @@ impl InstancesView {
     /// The instances, ordered by cluster then endpoint.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Instance>> + '_ {
         let selection = self.selection;
+        let all_clusters = self.clusters.is_empty();
         self.snapshot
             .iter()
-            .flat_map(|s| s.clusters())
-            .filter(|(name, _)| self.wants(name))
-            .flat_map(|(_, c)| c.instances.values())
-            .map(|e| &e.instance)
-            .filter(move |i| selection.accepts(i))
+            .flat_map(|s| s.instances_flat().iter())
+            .filter(move |i| (all_clusters || self.wants(i.cluster())) && selection.accepts(i))
     }
 
     /// How many instances the view shows (walks them).
