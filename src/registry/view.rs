@@ -42,13 +42,18 @@ impl Selection {
 /// moves on; ask again for fresh data.
 #[derive(Clone)]
 pub struct InstancesView {
-    /// The key asked about, kept only when there is no snapshot to read it from (so making a
-    /// view of an existing service bumps one reference count, not four).
-    missing: Option<ServiceKey>,
-    snapshot: Option<Arc<ServiceSnapshot>>,
+    source: Source,
     clusters: Vec<ClusterName>,
     selection: Selection,
     protected: bool,
+}
+
+/// What a view reads: the snapshot, or (for a service that does not exist) just its key, so
+/// making a view of an existing service bumps one reference count, not four.
+#[derive(Clone)]
+enum Source {
+    Live(Arc<ServiceSnapshot>),
+    Missing(ServiceKey),
 }
 
 impl InstancesView {
@@ -58,9 +63,12 @@ impl InstancesView {
         clusters: &[ClusterName],
         selection: Selection,
     ) -> Self {
+        let source = match snapshot {
+            Some(s) => Source::Live(s),
+            None => Source::Missing(service.clone()),
+        };
         let mut view = Self {
-            missing: snapshot.is_none().then(|| service.clone()),
-            snapshot,
+            source,
             clusters: clusters.to_vec(),
             selection,
             protected: false,
@@ -72,7 +80,7 @@ impl InstancesView {
     }
 
     fn apply_protect_threshold(&mut self) {
-        let Some(snap) = self.snapshot.as_deref() else {
+        let Some(snap) = self.snapshot().map(|s| &**s) else {
             return;
         };
         let (mut healthy, mut enabled) = (0usize, 0usize);
@@ -96,11 +104,9 @@ impl InstancesView {
 
     /// The service asked about.
     pub fn service(&self) -> &ServiceKey {
-        match (&self.snapshot, &self.missing) {
-            (Some(s), _) => s.key(),
-            (None, Some(k)) => k,
-            // `new` sets `missing` whenever `snapshot` is `None`.
-            (None, None) => unreachable!("an InstancesView always knows its service"),
+        match &self.source {
+            Source::Live(s) => s.key(),
+            Source::Missing(k) => k,
         }
     }
 
@@ -111,17 +117,20 @@ impl InstancesView {
 
     /// Whether the service exists.
     pub fn service_exists(&self) -> bool {
-        self.snapshot.is_some()
+        self.snapshot().is_some()
     }
 
     /// The revision of the snapshot this view reads (0 if the service does not exist).
     pub fn revision(&self) -> u64 {
-        self.snapshot.as_ref().map_or(0, |s| s.revision())
+        self.snapshot().map_or(0, |s| s.revision())
     }
 
     /// The snapshot behind this view, if the service exists.
     pub fn snapshot(&self) -> Option<&Arc<ServiceSnapshot>> {
-        self.snapshot.as_ref()
+        match &self.source {
+            Source::Live(s) => Some(s),
+            Source::Missing(_) => None,
+        }
     }
 
     /// True when a healthy-only query hit the service's protect threshold and so shows every
@@ -134,8 +143,8 @@ impl InstancesView {
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Instance>> + '_ {
         let selection = self.selection;
         let all_clusters = self.clusters.is_empty();
-        self.snapshot
-            .iter()
+        self.snapshot()
+            .into_iter()
             .flat_map(|s| s.instances_flat().iter())
             .filter(move |i| (all_clusters || self.wants(i.cluster())) && selection.accepts(i))
     }
