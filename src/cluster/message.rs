@@ -100,6 +100,40 @@ pub enum ForwardedWrite {
 }
 
 impl ForwardedWrite {
+    /// `register_instance`.
+    pub fn register(service: &ServiceKey, instance: Instance) -> Self {
+        ForwardedWrite::Register {
+            service: service.clone(),
+            instance,
+        }
+    }
+
+    /// `deregister_instance`.
+    pub fn deregister(service: &ServiceKey, instance: &InstanceKey) -> Self {
+        ForwardedWrite::Deregister {
+            service: service.clone(),
+            instance: instance.clone(),
+        }
+    }
+
+    /// A light beat (no instance data).
+    pub fn light_beat(service: &ServiceKey, instance: &InstanceKey) -> Self {
+        ForwardedWrite::Beat {
+            service: service.clone(),
+            instance: instance.clone(),
+            data: None,
+        }
+    }
+
+    /// A beat carrying the instance's data, which re-registers it if it is unknown.
+    pub fn beat_with(service: &ServiceKey, instance: &Instance) -> Self {
+        ForwardedWrite::Beat {
+            service: service.clone(),
+            instance: instance.key(),
+            data: Some(instance.clone()),
+        }
+    }
+
     /// The service the operation is about (which decides who is responsible).
     pub fn service(&self) -> &ServiceKey {
         match self {

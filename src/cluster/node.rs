@@ -207,10 +207,7 @@ impl ClusterNode {
         service: &ServiceKey,
         instance: Instance,
     ) -> Result<u64, ClusterError> {
-        let write = ForwardedWrite::Register {
-            service: service.clone(),
-            instance,
-        };
+        let write = ForwardedWrite::register(service, instance);
         self.route(write).await?.into_revision()
     }
 
@@ -233,10 +230,7 @@ impl ClusterNode {
         service: &ServiceKey,
         instance: &InstanceKey,
     ) -> Result<bool, ClusterError> {
-        let write = ForwardedWrite::Deregister {
-            service: service.clone(),
-            instance: instance.clone(),
-        };
+        let write = ForwardedWrite::deregister(service, instance);
         self.route(write).await?.into_deregistered()
     }
 
@@ -261,11 +255,7 @@ impl ClusterNode {
         service: &ServiceKey,
         instance: &InstanceKey,
     ) -> Result<BeatReply, ClusterError> {
-        let write = ForwardedWrite::Beat {
-            service: service.clone(),
-            instance: instance.clone(),
-            data: None,
-        };
+        let write = ForwardedWrite::light_beat(service, instance);
         self.route(write).await?.into_beat()
     }
 
@@ -275,11 +265,7 @@ impl ClusterNode {
         service: &ServiceKey,
         instance: &Instance,
     ) -> Result<BeatReply, ClusterError> {
-        let write = ForwardedWrite::Beat {
-            service: service.clone(),
-            instance: instance.key(),
-            data: Some(instance.clone()),
-        };
+        let write = ForwardedWrite::beat_with(service, instance);
         self.route(write).await?.into_beat()
     }
 

@@ -395,10 +395,7 @@ impl Simulation {
         service: &ServiceKey,
         instance: Instance,
     ) -> Result<u64, ClusterError> {
-        let write = ForwardedWrite::Register {
-            service: service.clone(),
-            instance,
-        };
+        let write = ForwardedWrite::register(service, instance);
         self.write(via, write)?.into_revision()
     }
 
@@ -409,10 +406,7 @@ impl Simulation {
         service: &ServiceKey,
         instance: &InstanceKey,
     ) -> Result<bool, ClusterError> {
-        let write = ForwardedWrite::Deregister {
-            service: service.clone(),
-            instance: instance.clone(),
-        };
+        let write = ForwardedWrite::deregister(service, instance);
         self.write(via, write)?.into_deregistered()
     }
 
@@ -423,11 +417,7 @@ impl Simulation {
         service: &ServiceKey,
         instance: &Instance,
     ) -> Result<BeatReply, ClusterError> {
-        let write = ForwardedWrite::Beat {
-            service: service.clone(),
-            instance: instance.key(),
-            data: Some(instance.clone()),
-        };
+        let write = ForwardedWrite::beat_with(service, instance);
         self.write(via, write)?.into_beat()
     }
 
@@ -438,11 +428,7 @@ impl Simulation {
         service: &ServiceKey,
         instance: &InstanceKey,
     ) -> Result<BeatReply, ClusterError> {
-        let write = ForwardedWrite::Beat {
-            service: service.clone(),
-            instance: instance.clone(),
-            data: None,
-        };
+        let write = ForwardedWrite::light_beat(service, instance);
         self.write(via, write)?.into_beat()
     }
 }
