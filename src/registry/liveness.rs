@@ -31,10 +31,4 @@ impl Liveness {
     pub fn beat(&self, at: Timestamp) {
         self.last_beat.fetch_max(at.as_micros(), Ordering::AcqRel);
     }
-
-    /// Sets the time of the last beat, even backwards (used when responsibility for a service
-    /// moves and the new owner restarts the grace period).
-    pub fn reset(&self, at: Timestamp) {
-        self.last_beat.store(at.as_micros(), Ordering::Release);
-    }
 }
