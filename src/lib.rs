@@ -65,12 +65,13 @@
 //! | --- | --- |
 //! | [`model`] | validated value types: keys, names, [`Instance`], the Nacos string forms |
 //! | [`clock`] | [`Clock`], [`SystemClock`], [`ManualClock`] |
-//! | [`registry`] | copy-on-write snapshots behind `ArcSwap`; lock-free reads |
+//! | [`store`] | copy-on-write snapshots behind `ArcSwap`; lock-free reads |
 //! | [`health`] | the beat-check policy (pure) and its driver |
 //! | [`events`] | subscriptions and coalesced, off-path event delivery |
-//! | [`node`] | [`Registry`]: the handle that puts them together |
+//! | [`registry`] | [`Registry`]: the handle that puts them together; [`Command`], the one write path |
 //! | [`cluster`] | Distro replication: membership, mapper, sync, verify, merge; [`cluster::ClusterNode`] |
 //! | [`client`] | [`NamingClient`]: beats, local cache with pull + push, failover, selection |
+//! | [`front`] | what every protocol front shares: the backend, the one query answer, the push hub, error classes |
 //! | [`transport`] | in-process transports with fault injection, and a deterministic cluster simulator |
 //! | `http` (feature `http`) | the Nacos v1 open API as an axum router, peer traffic and a client transport over HTTP, the `nacre-server` binary |
 
@@ -80,13 +81,19 @@ pub mod client;
 pub mod clock;
 pub mod cluster;
 pub mod events;
+pub mod front;
 pub mod health;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod model;
-pub mod node;
 pub mod registry;
+pub mod store;
 pub mod transport;
+mod util;
+
+/// Re-exported so that implementing [`cluster::Transport`] or [`client::ClientTransport`] needs
+/// no extra dependency: put `#[nacre::async_trait]` on the `impl`.
+pub use async_trait::async_trait;
 
 pub use client::{ClientError, ClientTransport, NamingClient, NamingClientBuilder};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
@@ -96,6 +103,8 @@ pub use model::{
     ClusterName, Endpoint, GroupName, Host, Instance, InstanceBuilder, InstanceId, InstanceKey,
     Limits, NamespaceId, ServiceKey, ServiceName, ValidationError,
 };
-pub use node::{BeatReply, Registry, RegistryBuilder, ServiceList};
-pub use registry::{InstanceUpdate, InstancesView, RegistryError, ServiceSettings};
+pub use registry::{
+    BeatReply, Command, CommandOutput, InstanceUpdate, InstancesView, Registry, RegistryBuilder,
+    RegistryError, ServiceList, ServiceSettings,
+};
 pub use transport::memory::MemoryClientTransport;

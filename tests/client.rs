@@ -881,19 +881,23 @@ async fn weighted_selection_follows_the_weights() {
         );
     }
 
-    // select_instances keeps the instances whose health equals the flag, enabled, weight > 0.
+    // select_instances keeps the enabled instances of weight > 0, healthy only if asked.
     let healthy = consumer
         .select_instances("orders", GROUP, &[], true, true)
         .await
         .unwrap();
     assert_eq!(ips(&healthy), ["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
-    let unhealthy = consumer
+    let usable = consumer
         .select_instances("orders", GROUP, &[], false, true)
         .await
         .unwrap();
-    assert_eq!(ips(&unhealthy), ["10.0.0.5"]);
+    assert_eq!(
+        ips(&usable),
+        ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.5"]
+    );
+    // The server lists enabled instances only (as over HTTP): the disabled one is not there.
     let all = orders(&consumer, true).await;
-    assert_eq!(all.len(), 6);
+    assert_eq!(all.len(), 5);
 }
 
 #[tokio::test]

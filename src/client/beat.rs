@@ -207,10 +207,14 @@ async fn stop(task: JoinHandle<()>) {
 }
 
 async fn beat_loop(ctx: BeatContext, redo: Arc<Notify>, mut beat: BeatInfo, first: Timestamp) {
+    // Over a transport whose instances live by their connection there is nothing to send.
+    let Some(beats) = ctx.transport.beats() else {
+        return;
+    };
     let mut next = first;
     loop {
         ctx.clock.sleep_until(next).await;
-        let answer = ctx.transport.send_beat(&beat).await;
+        let answer = beats.send_beat(&beat).await;
         match answer {
             Ok(BeatAnswer::Ok {
                 client_beat_interval,

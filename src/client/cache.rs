@@ -24,7 +24,7 @@
 use super::transport::ServiceInfo;
 use crate::clock::Timestamp;
 use crate::model::ServiceKey;
-use crate::registry::ServiceSnapshot;
+use crate::store::ServiceSnapshot;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 

@@ -87,6 +87,6 @@ pub use failover::{FailoverError, FailoverStore, MAX_FAILOVER_FILE_BYTES};
 pub use naming_client::NamingClient;
 pub use stats::ClientStats;
 pub use transport::{
-    BeatAnswer, BeatInfo, ClientTransport, PushReceiver, PushSink, ServiceInfo, ServiceListQuery,
-    ServiceQuery, TransportError, DEFAULT_CACHE_MILLIS,
+    BeatAnswer, BeatInfo, BeatTransport, ClientTransport, PushReceiver, PushSink, PushTransport,
+    ServiceInfo, ServiceListQuery, ServiceQuery, TransportError, DEFAULT_CACHE_MILLIS,
 };

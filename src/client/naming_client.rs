@@ -15,7 +15,7 @@ use super::transport::{
 use crate::clock::{Clock, Timestamp};
 use crate::events::{Dispatcher, EventListener, SubscriptionId};
 use crate::model::{ClusterName, GroupName, Instance, NamespaceId, ServiceKey, ServiceName};
-use crate::node::ServiceList;
+use crate::registry::ServiceList;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -254,7 +254,8 @@ impl NamingClient {
 
     // ----- discovery -----
 
-    /// Every instance of `service` in `clusters` (all if empty), whatever its state.
+    /// Every instance the server lists for `service` in `clusters` (all if empty), healthy or
+    /// not: the enabled ones, as Nacos servers list them (see [`crate::front::ServiceAnswer`]).
     pub async fn get_all_instances(
         &self,
         service: &str,
@@ -267,20 +268,27 @@ impl NamingClient {
         Ok(select::all(&info.hosts, &clusters))
     }
 
-    /// The instances of `service` in `clusters` (all if empty) whose healthy flag equals
-    /// `healthy`, that are enabled and have weight above 0 — the Nacos Java client's rule. With
-    /// `healthy = false` this lists the unhealthy instances only.
+    /// The instances of `service` in `clusters` (all if empty) a consumer may call: enabled,
+    /// weight above 0 and, with `healthy_only`, healthy — the same meaning as
+    /// [`crate::Registry::select_instances`].
+    ///
+    /// Unlike the Java client's `selectInstances(healthy = false)`, which lists the unhealthy
+    /// instances *only*, `healthy_only = false` lists every usable instance, healthy or not.
     pub async fn select_instances(
         &self,
         service: &str,
         group: &str,
         clusters: &[&str],
-        healthy: bool,
+        healthy_only: bool,
         subscribe: bool,
     ) -> Result<Vec<Instance>, ClientError> {
         let (key, clusters) = self.target(service, group, clusters)?;
         let info = self.shared().read(&key, subscribe).await?;
-        Ok(select::with_health(&info.hosts, &clusters, healthy))
+        Ok(select::usable_instances(
+            &info.hosts,
+            &clusters,
+            healthy_only,
+        ))
     }
 
     /// One healthy, enabled instance of `service` in `clusters` (all if empty) with weight above
@@ -430,7 +438,9 @@ impl NamingClient {
             let _ = task.await;
         }
         for key in watched {
-            let _ = shared.transport.unsubscribe(&key, &shared.pushes).await;
+            if let Some(p) = shared.transport.pushes() {
+                let _ = p.unsubscribe(&key, &shared.pushes).await;
+            }
         }
     }
 
@@ -588,7 +598,9 @@ impl Shared {
         };
         if created {
             // If no server answers, the pull task renews the subscription on every try.
-            let _ = self.transport.subscribe(key, &self.pushes).await;
+            if let Some(p) = self.transport.pushes() {
+                let _ = p.subscribe(key, &self.pushes).await;
+            }
         }
     }
 
@@ -612,7 +624,9 @@ impl Shared {
             watch.pull.abort();
             // A `watch` of this service racing with this call may lose its push subscription
             // here; its first pull renews it.
-            let _ = self.transport.unsubscribe(key, &self.pushes).await;
+            if let Some(p) = self.transport.pushes() {
+                let _ = p.unsubscribe(key, &self.pushes).await;
+            }
         }
     }
 
@@ -646,7 +660,9 @@ async fn pull_loop(shared: Arc<Shared>, key: ServiceKey, first: Timestamp) {
         shared.clock.sleep_until(next).await;
         // Renew the push subscription first (a restarted or new server may not have it), so no
         // change made between the answer and the renewal is missed.
-        let _ = shared.transport.subscribe(&key, &shared.pushes).await;
+        if let Some(p) = shared.transport.pushes() {
+            let _ = p.subscribe(&key, &shared.pushes).await;
+        }
         let ok = shared.refresh(&key).await.is_ok();
         let base = shared.pull_interval(&key);
         failures = if ok { 0 } else { failures.saturating_add(1) };
@@ -682,7 +698,9 @@ async fn redo_loop(shared: Arc<Shared>) {
         shared.registrations.redo_requested().await;
         shared.registrations.redo().await;
         for key in shared.watched() {
-            let _ = shared.transport.subscribe(&key, &shared.pushes).await;
+            if let Some(p) = shared.transport.pushes() {
+                let _ = p.subscribe(&key, &shared.pushes).await;
+            }
         }
         shared.progress.update(|s| s.redos += 1);
     }

@@ -2,15 +2,17 @@
 //! them.
 //!
 //! - `get_all_instances`: every instance of the clusters asked for, whatever its state.
-//! - `select_instances(healthy)`: instances whose healthy flag *equals* `healthy`, that are
-//!   enabled and have weight above 0. So `healthy = false` lists the unhealthy ones only, not
-//!   "healthy or not" (that is what `NamingService.selectInstances` does in Java). The server's
-//!   protect threshold plays no part here: the client asks for every instance and filters.
+//! - `select_instances(healthy_only)`: enabled instances with weight above 0 and, with
+//!   `healthy_only`, healthy — the same meaning as [`crate::Registry::select_instances`], so
+//!   the flag means one thing in nacre whichever handle you hold. **Difference from the Java
+//!   client**: its `selectInstances(healthy = false)` lists the unhealthy instances *only*;
+//!   here `false` means "healthy or not". Filter on [`Instance::healthy`] for the Java
+//!   meaning.
 //! - `select_one_healthy_instance`: one healthy, enabled instance of weight above 0, picked at
 //!   random in proportion to weight.
 
 use crate::model::{ClusterName, Instance};
-use crate::registry::pick_by_weight;
+use crate::store::pick_by_weight;
 
 fn in_clusters<'a>(
     hosts: &'a [Instance],
@@ -21,8 +23,8 @@ fn in_clusters<'a>(
         .filter(move |i| clusters.is_empty() || clusters.contains(i.cluster()))
 }
 
-fn usable_with_health(instance: &Instance, healthy: bool) -> bool {
-    instance.healthy() == healthy && instance.enabled() && instance.weight() > 0.0
+fn usable(instance: &Instance, healthy_only: bool) -> bool {
+    (instance.healthy() || !healthy_only) && instance.enabled() && instance.weight() > 0.0
 }
 
 /// Every instance of `clusters` (all if empty).
@@ -30,14 +32,14 @@ pub(crate) fn all(hosts: &[Instance], clusters: &[ClusterName]) -> Vec<Instance>
     in_clusters(hosts, clusters).cloned().collect()
 }
 
-/// Instances of `clusters` whose health equals `healthy`, enabled, weight above 0.
-pub(crate) fn with_health(
+/// Enabled instances of `clusters` with weight above 0 and, with `healthy_only`, healthy.
+pub(crate) fn usable_instances(
     hosts: &[Instance],
     clusters: &[ClusterName],
-    healthy: bool,
+    healthy_only: bool,
 ) -> Vec<Instance> {
     in_clusters(hosts, clusters)
-        .filter(|i| usable_with_health(i, healthy))
+        .filter(|i| usable(i, healthy_only))
         .cloned()
         .collect()
 }
@@ -50,7 +52,7 @@ pub(crate) fn pick_healthy<'a>(
     unit: f64,
 ) -> Option<&'a Instance> {
     pick_by_weight(
-        || in_clusters(hosts, clusters).filter(|i| usable_with_health(i, true)),
+        || in_clusters(hosts, clusters).filter(|i| usable(i, true)),
         unit,
     )
 }
@@ -93,14 +95,17 @@ mod tests {
     }
 
     #[test]
-    fn healthy_selection_matches_the_flag_exactly() {
+    fn healthy_only_narrows_the_usable_instances() {
         let h = hosts();
         let default = [ClusterName::default()];
         assert_eq!(
-            ips(&with_health(&h, &default, true)),
+            ips(&usable_instances(&h, &default, true)),
             ["10.0.0.1", "10.0.0.2"]
         );
-        assert_eq!(ips(&with_health(&h, &default, false)), ["10.0.0.4"]);
+        assert_eq!(
+            ips(&usable_instances(&h, &default, false)),
+            ["10.0.0.1", "10.0.0.2", "10.0.0.4"]
+        );
         assert_eq!(all(&h, &default).len(), 5);
         assert_eq!(all(&h, &[]).len(), 6);
     }

@@ -6,15 +6,16 @@
 //! `PUT /nacos/v1/ns/instance/beat` (answering `clientBeatInterval`, or code 20404 for an
 //! unknown instance), `query_service` is `GET /nacos/v1/ns/instance/list` (answering a
 //! [`ServiceInfo`]: `hosts`, `cacheMillis`, `lastRefTime`, ...), `list_services` is
-//! `GET /nacos/v1/ns/service/list`. Pushes are delivered to a [`PushSink`] the client hands to
-//! [`ClientTransport::subscribe`]; a transport that cannot push (plain HTTP) accepts the call
-//! and never pushes, and the client then lives on its pulls.
+//! `GET /nacos/v1/ns/service/list`. Beats and pushes are capabilities
+//! ([`BeatTransport`], [`PushTransport`]): pushes are delivered to a [`PushSink`] the client
+//! hands to [`PushTransport::subscribe`]; over a transport that cannot push the client lives
+//! on its pulls.
 //!
 //! The in-process implementation is [`crate::transport::memory::MemoryClientTransport`].
 
 use crate::model::{ClusterName, GroupName, Instance, NamespaceId, ServiceKey};
-use crate::node::ServiceList;
-use crate::registry::RegistryError;
+use crate::registry::ServiceList;
+use crate::store::RegistryError;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -126,6 +127,9 @@ pub struct ServiceInfo {
     /// not comparable; informational.
     #[serde(default)]
     pub revision: u64,
+    /// The server's checksum of the service (empty if unknown). Informational.
+    #[serde(default)]
+    pub checksum: String,
     /// Whether a healthy-only answer hit the service's protect threshold and so lists unhealthy
     /// instances too.
     #[serde(default)]
@@ -146,6 +150,7 @@ impl ServiceInfo {
             cache_millis: DEFAULT_CACHE_MILLIS,
             last_ref_time: 0,
             revision: 0,
+            checksum: String::new(),
             reach_protection_threshold: false,
         }
     }
@@ -264,14 +269,19 @@ impl PushReceiver {
 /// servers. Implement it to put nacre's client on a network; use
 /// [`crate::transport::memory::MemoryClientTransport`] to talk to in-process nodes.
 ///
-/// Contract:
-/// - `Err(TransportError::Unreachable)` means no server could be asked; the client then serves
-///   reads from its cache or failover files and keeps retrying. A transport that knows several
-///   servers tries the next before giving up.
-/// - [`ClientTransport::subscribe`] is idempotent and cheap when nothing changed: the client
-///   calls it again before every pull, so a server that lost the subscription (restart, or the
-///   transport moved to another server) gets it back, as Nacos 1.x clients renew their UDP push
-///   target with every query.
+/// The trait is the core every transport has: writes and reads. Two capabilities come on top,
+/// and a transport offers them by overriding [`ClientTransport::beats`] and
+/// [`ClientTransport::pushes`]:
+/// - [`BeatTransport`]: instances live by heartbeats (Nacos v1). A transport whose instances
+///   live by their connection (Nacos 2.x gRPC) offers none, and the client sends no beats.
+/// - [`PushTransport`]: the server pushes changes. Without it the client lives on its pulls,
+///   every `cacheMillis`.
+///
+/// Contract: `Err(TransportError::Unreachable)` means no server could be asked; the client
+/// then serves reads from its cache or failover files and keeps retrying. A transport that
+/// knows several servers tries the next before giving up.
+///
+/// Implementing it needs `#[async_trait]`, re-exported as [`crate::async_trait`].
 #[async_trait]
 pub trait ClientTransport: Send + Sync + 'static {
     /// Registers (or replaces) one instance.
@@ -295,17 +305,39 @@ pub trait ClientTransport: Send + Sync + 'static {
         instance: &Instance,
     ) -> Result<(), TransportError>;
 
-    /// Sends one heartbeat.
-    async fn send_beat(&self, beat: &BeatInfo) -> Result<BeatAnswer, TransportError>;
-
     /// Asks for a service's instances.
     async fn query_service(&self, query: &ServiceQuery) -> Result<ServiceInfo, TransportError>;
 
     /// Asks for one page of service names.
     async fn list_services(&self, query: &ServiceListQuery) -> Result<ServiceList, TransportError>;
 
-    /// Asks for every change of `service` (all clusters) to be pushed to `pushes`. See the
-    /// trait documentation: idempotent, and called again before every pull.
+    /// The beat capability, if instances on this transport live by heartbeats (default: none).
+    fn beats(&self) -> Option<&dyn BeatTransport> {
+        None
+    }
+
+    /// The push capability, if the server pushes changes over this transport (default: none).
+    fn pushes(&self) -> Option<&dyn PushTransport> {
+        None
+    }
+}
+
+/// Heartbeats: see [`ClientTransport::beats`].
+#[async_trait]
+pub trait BeatTransport: Send + Sync {
+    /// Sends one heartbeat.
+    async fn send_beat(&self, beat: &BeatInfo) -> Result<BeatAnswer, TransportError>;
+}
+
+/// Server push: see [`ClientTransport::pushes`].
+///
+/// [`PushTransport::subscribe`] is idempotent and cheap when nothing changed: the client calls
+/// it again before every pull, so a server that lost the subscription (restart, or the
+/// transport moved to another server) gets it back, as Nacos 1.x clients renew their UDP push
+/// target with every query.
+#[async_trait]
+pub trait PushTransport: Send + Sync {
+    /// Asks for every change of `service` (all clusters) to be pushed to `pushes`.
     async fn subscribe(
         &self,
         service: &ServiceKey,

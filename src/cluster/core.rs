@@ -20,19 +20,19 @@
 //!    checksums differ, and sends due sync batches.
 //! 5. Runs health checks for the services it is responsible for, and only those.
 
-use super::apply::{apply_write, to_remote};
 use super::config::DistroConfig;
+use super::dispatch::answer_forward;
 use super::mapper::DistroMapper;
 use super::membership::Membership;
-use super::message::{ForwardedWrite, PeerRequest, PeerResponse};
+use super::message::{PeerRequest, PeerResponse};
 use super::node_id::NodeId;
 use super::sync::{Batch, PendingService, SyncQueue};
-use super::transport::TransportError;
+use super::transport::PeerError;
 use crate::clock::Timestamp;
 use crate::health::SweepReport;
 use crate::model::ServiceKey;
-use crate::node::Registry;
-use crate::registry::{ServiceRecord, ServiceSnapshot};
+use crate::registry::Registry;
+use crate::store::{ServiceRecord, ServiceSnapshot};
 use arc_swap::ArcSwap;
 use crossbeam_channel::{unbounded, Receiver};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -566,15 +566,10 @@ impl DistroCore {
                         .collect(),
                 )
             }
-            PeerRequest::Forward(write) => self.handle_forward(write),
+            PeerRequest::Forward(command) => {
+                answer_forward(&self.registry, self.is_ready(), command)
+            }
         }
-    }
-
-    fn handle_forward(&self, write: ForwardedWrite) -> PeerResponse {
-        if !self.is_ready() {
-            return PeerResponse::NotReady;
-        }
-        PeerResponse::Forwarded(apply_write(&self.registry, write).map_err(to_remote))
     }
 
     /// Verify: fetch services whose checksums differ; push back services the sender is
@@ -620,7 +615,7 @@ impl DistroCore {
     pub fn on_response(
         &mut self,
         id: RequestId,
-        result: Result<PeerResponse, TransportError>,
+        result: Result<PeerResponse, PeerError>,
         now: Timestamp,
     ) {
         let Some((peer, kind)) = self.sent.remove(&id) else {

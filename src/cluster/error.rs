@@ -1,7 +1,8 @@
 //! [`ClusterError`]: why a cluster node refused a client operation.
 
 use super::node_id::NodeId;
-use crate::registry::RegistryError;
+use crate::registry::command::UnexpectedOutput;
+use crate::store::RegistryError;
 
 /// Why a cluster node refused a client operation.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -18,7 +19,7 @@ pub enum ClusterError {
     Registry(#[from] RegistryError),
     /// A peer answered with something that does not fit the operation (a protocol mismatch).
     #[error("unexpected answer from a peer: {0}")]
-    UnexpectedAnswer(String),
+    UnexpectedAnswer(#[from] UnexpectedOutput),
     /// The responsible node refused the operation.
     #[error("node {node} refused the operation: {message}")]
     Remote {

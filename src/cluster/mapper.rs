@@ -7,7 +7,7 @@
 
 use super::node_id::NodeId;
 use crate::model::ServiceKey;
-use crate::registry::Fnv;
+use crate::store::Fnv;
 
 /// Maps services to the healthy member responsible for them.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,7 +12,7 @@
 //!   whose copy differs fetches the service. A starting node loads a full snapshot first.
 //! - Replicated data merges per instance, last writer wins by version, with tombstones for
 //!   removals; an eviction loses to a copy that heard a later beat, so no instance whose client
-//!   kept beating is lost across a partition or crash ([`crate::registry::incoming_wins`]).
+//!   kept beating is lost across a partition or crash ([`crate::store::incoming_wins`]).
 //!
 //! The protocol itself is the sans-IO [`DistroCore`]; [`ClusterNode`] drives it on tokio over a
 //! [`Transport`] the host provides, and [`crate::transport::memory`] provides an in-process
@@ -24,9 +24,9 @@
 //! rule compares last-beat times so an eviction made on one side of a partition cannot delete
 //! an instance that kept beating on the other.
 
-mod apply;
 mod config;
 mod core;
+mod dispatch;
 mod error;
 mod mapper;
 mod membership;
@@ -37,15 +37,13 @@ mod sync;
 mod transport;
 
 pub use self::core::{CoreStats, DistroCore, Outgoing, RequestId, Route, RoutingView};
-pub use apply::{after_forward, apply_write, forwarded_result};
 pub use config::DistroConfig;
+pub use dispatch::{Dispatch, Forwarding};
 pub use error::ClusterError;
 pub use mapper::{distro_hash, DistroMapper};
 pub use membership::Membership;
-pub use message::{
-    Envelope, ForwardedWrite, PeerRequest, PeerResponse, RemoteFailure, WriteOutcome,
-};
-pub use node::{ClusterNode, ClusterNodeBuilder, PeerHandler};
+pub use message::{Envelope, PeerRequest, PeerResponse, RemoteFailure};
+pub use node::{ClusterNode, ClusterNodeBuilder};
 pub use node_id::NodeId;
 pub use sync::{Batch, PendingService, SyncQueue};
-pub use transport::{Transport, TransportError};
+pub use transport::{PeerError, PeerHandler, Transport};

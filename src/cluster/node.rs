@@ -7,27 +7,20 @@
 //! the routing state without locking the core, forward to the responsible node, and fall back
 //! to applying locally when it cannot be reached.
 
-use super::apply::{after_forward, apply_write, forwarded_result};
 use super::config::DistroConfig;
-use super::core::{DistroCore, Route, RoutingView};
+use super::core::{DistroCore, RoutingView};
+use super::dispatch::Dispatch;
 use super::error::ClusterError;
 use super::mapper::DistroMapper;
-use super::message::{ForwardedWrite, PeerRequest, PeerResponse, WriteOutcome};
+use super::message::{PeerRequest, PeerResponse};
 use super::node_id::NodeId;
-use super::transport::{Transport, TransportError};
+use super::transport::{PeerError, PeerHandler, Transport};
 use crate::clock::Clock;
 use crate::model::{Instance, InstanceKey, ServiceKey};
-use crate::node::{BeatReply, Registry, RegistryBuilder};
-use crate::registry::{InstanceUpdate, ServiceSettings};
+use crate::registry::{BeatReply, Command, CommandOutput, Registry, RegistryBuilder};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-
-/// Receives requests from peers. [`ClusterNode`] is one; transports call it with what arrives.
-pub trait PeerHandler: Send + Sync + 'static {
-    /// Answers one request from `from`.
-    fn receive(&self, from: &NodeId, request: PeerRequest) -> PeerResponse;
-}
 
 struct Inner {
     id: NodeId,
@@ -88,6 +81,18 @@ impl ClusterNodeBuilder {
         self.registry = registry;
         self
     }
+    /// The clock the node and its registry read (default: the system clock). Shorthand for
+    /// setting it on [`ClusterNodeBuilder::registry`]'s builder; call it after that.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.registry = self.registry.clock(clock);
+        self
+    }
+    /// The clock, already shared (as [`crate::transport::memory::MemoryNetwork::new`] takes
+    /// it).
+    pub fn shared_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.registry = self.registry.shared_clock(clock);
+        self
+    }
     /// Builds the node. Call [`ClusterNode::start`] on a tokio runtime to run it.
     pub fn build(self) -> ClusterNode {
         let registry = self.registry.origin(self.id.origin()).build();
@@ -102,9 +107,11 @@ impl ClusterNodeBuilder {
         let routing = core.routing();
         let wake = Arc::new(Notify::new());
         let w = wake.clone();
-        registry.store().add_sink(Arc::new(
-            move |_: &Arc<crate::registry::ServiceSnapshot>| w.notify_one(),
-        ));
+        registry
+            .store()
+            .add_sink(Arc::new(move |_: &Arc<crate::store::ServiceSnapshot>| {
+                w.notify_one()
+            }));
         ClusterNode {
             inner: Arc::new(Inner {
                 id: self.id,
@@ -181,21 +188,18 @@ impl ClusterNode {
         self.inner.wake.notify_one();
     }
 
-    async fn route(&self, write: ForwardedWrite) -> Result<WriteOutcome, ClusterError> {
-        match self.inner.routing.route(write.service()) {
-            Route::NotReady => Err(ClusterError::NotReady(self.inner.id.clone())),
-            Route::Local => Ok(apply_write(&self.inner.registry, write)?),
-            Route::Forward(owner) => {
-                let answer = send(&self.inner, &owner, PeerRequest::Forward(write.clone())).await;
-                match forwarded_result(&owner, answer) {
-                    Some(result) => {
-                        if result.is_ok() {
-                            after_forward(&self.inner.registry, &write);
-                        }
-                        result
-                    }
-                    None => Ok(apply_write(&self.inner.registry, write)?),
-                }
+    /// Executes a [`Command`]: applied here when this member is responsible for its service,
+    /// forwarded to the responsible member otherwise, and applied here after all when that
+    /// member cannot be reached (AP). The one route of every write; see
+    /// [`crate::registry::command`].
+    pub async fn execute(&self, command: Command) -> Result<CommandOutput, ClusterError> {
+        let inner = &self.inner;
+        let route = inner.routing.route(command.service());
+        match Dispatch::begin(route, &inner.id, &inner.registry, command) {
+            Dispatch::Done(result) => result,
+            Dispatch::Forward(forwarding) => {
+                let answer = send(inner, forwarding.owner(), forwarding.request()).await;
+                forwarding.complete(&inner.registry, answer)
             }
         }
     }
@@ -207,21 +211,8 @@ impl ClusterNode {
         service: &ServiceKey,
         instance: Instance,
     ) -> Result<u64, ClusterError> {
-        let write = ForwardedWrite::register(service, instance);
-        self.route(write).await?.into_revision()
-    }
-
-    /// Registers several instances in one step.
-    pub async fn batch_register_instance(
-        &self,
-        service: &ServiceKey,
-        instances: Vec<Instance>,
-    ) -> Result<u64, ClusterError> {
-        let write = ForwardedWrite::BatchRegister {
-            service: service.clone(),
-            instances,
-        };
-        self.route(write).await?.into_revision()
+        let command = Command::register(service, instance);
+        Ok(self.execute(command).await?.into_revision()?)
     }
 
     /// Deregisters an instance; returns whether it was registered.
@@ -230,23 +221,8 @@ impl ClusterNode {
         service: &ServiceKey,
         instance: &InstanceKey,
     ) -> Result<bool, ClusterError> {
-        let write = ForwardedWrite::deregister(service, instance);
-        self.route(write).await?.into_deregistered()
-    }
-
-    /// Changes an instance's weight, enabled flag or metadata.
-    pub async fn update_instance(
-        &self,
-        service: &ServiceKey,
-        instance: &InstanceKey,
-        update: InstanceUpdate,
-    ) -> Result<u64, ClusterError> {
-        let write = ForwardedWrite::Update {
-            service: service.clone(),
-            instance: instance.clone(),
-            update,
-        };
-        self.route(write).await?.into_revision()
+        let command = Command::deregister(service, instance);
+        Ok(self.execute(command).await?.into_deregistered()?)
     }
 
     /// A light heartbeat; an unknown instance answers `InstanceNotFound`.
@@ -255,8 +231,8 @@ impl ClusterNode {
         service: &ServiceKey,
         instance: &InstanceKey,
     ) -> Result<BeatReply, ClusterError> {
-        let write = ForwardedWrite::light_beat(service, instance);
-        self.route(write).await?.into_beat()
+        let command = Command::light_beat(service, instance);
+        Ok(self.execute(command).await?.into_beat()?)
     }
 
     /// A heartbeat carrying the instance's data, which re-registers it if it is unknown.
@@ -265,42 +241,8 @@ impl ClusterNode {
         service: &ServiceKey,
         instance: &Instance,
     ) -> Result<BeatReply, ClusterError> {
-        let write = ForwardedWrite::beat_with(service, instance);
-        self.route(write).await?.into_beat()
-    }
-
-    /// Creates a service with settings.
-    pub async fn create_service(
-        &self,
-        service: &ServiceKey,
-        settings: ServiceSettings,
-    ) -> Result<u64, ClusterError> {
-        let write = ForwardedWrite::CreateService {
-            service: service.clone(),
-            settings,
-        };
-        self.route(write).await?.into_revision()
-    }
-
-    /// Replaces a service's settings.
-    pub async fn update_service(
-        &self,
-        service: &ServiceKey,
-        settings: ServiceSettings,
-    ) -> Result<u64, ClusterError> {
-        let write = ForwardedWrite::UpdateService {
-            service: service.clone(),
-            settings,
-        };
-        self.route(write).await?.into_revision()
-    }
-
-    /// Removes an empty service.
-    pub async fn remove_service(&self, service: &ServiceKey) -> Result<u64, ClusterError> {
-        let write = ForwardedWrite::RemoveService {
-            service: service.clone(),
-        };
-        self.route(write).await?.into_revision()
+        let command = Command::beat_with(service, instance);
+        Ok(self.execute(command).await?.into_beat()?)
     }
 }
 
@@ -313,15 +255,11 @@ impl PeerHandler for ClusterNode {
     }
 }
 
-async fn send(
-    inner: &Inner,
-    to: &NodeId,
-    request: PeerRequest,
-) -> Result<PeerResponse, TransportError> {
+async fn send(inner: &Inner, to: &NodeId, request: PeerRequest) -> Result<PeerResponse, PeerError> {
     let deadline = inner.clock.now() + inner.config.request_timeout;
     tokio::select! {
         answer = inner.transport.send(to, request) => answer,
-        () = inner.clock.sleep_until(deadline) => Err(TransportError::Timeout(to.clone())),
+        () = inner.clock.sleep_until(deadline) => Err(PeerError::Timeout(to.clone())),
     }
 }
 

@@ -1,7 +1,7 @@
 //! [`NodeId`]: how cluster members name each other.
 
 use crate::model::ValidationError;
-use crate::registry::Fnv;
+use crate::store::Fnv;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;

@@ -1,14 +1,40 @@
-//! [`Transport`]: how a node reaches its peers. The host implements it (HTTP, gRPC, a message
-//! bus...); [`crate::transport::memory`] has an in-process one with fault injection.
+//! The network contract of a cluster member, in one place: [`Transport`] (how a node reaches
+//! its peers), [`PeerHandler`] (how what arrives reaches the node) and [`PeerError`] (why a
+//! request got no answer).
+//!
+//! The host implements [`Transport`] (HTTP, gRPC, a message bus...) and hands what arrives to
+//! [`PeerHandler::receive`], which [`crate::cluster::ClusterNode`] implements;
+//! [`crate::transport::memory`] has an in-process pair with fault injection, and the `http`
+//! feature one over HTTP.
+//!
+//! Implementing [`Transport`] needs `#[async_trait]`; nacre re-exports it as
+//! [`crate::async_trait`], so no extra dependency is needed:
+//!
+//! ```
+//! use nacre::async_trait;
+//! use nacre::cluster::{NodeId, PeerError, PeerRequest, PeerResponse, Transport};
+//!
+//! /// A transport whose peers are all down.
+//! struct Nowhere;
+//!
+//! #[async_trait]
+//! impl Transport for Nowhere {
+//!     async fn send(&self, to: &NodeId, _: PeerRequest) -> Result<PeerResponse, PeerError> {
+//!         Err(PeerError::Unreachable(to.clone()))
+//!     }
+//! }
+//! # let _ = Nowhere;
+//! ```
 
 use super::message::{PeerRequest, PeerResponse};
 use super::node_id::NodeId;
 use async_trait::async_trait;
 
-/// Why a request to a peer got no answer.
+/// Why a request to a peer got no answer. (A client's transport has its own error,
+/// [`crate::client::TransportError`]: the two never meet.)
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum TransportError {
+pub enum PeerError {
     /// The peer could not be reached (down, partitioned away, connection refused).
     #[error("peer {0} is unreachable")]
     Unreachable(NodeId),
@@ -26,13 +52,19 @@ pub enum TransportError {
 }
 
 /// Sends a request to a peer and waits for its answer. The receiving side hands what arrives
-/// to [`crate::cluster::PeerHandler::receive`] (which [`crate::cluster::ClusterNode`] implements).
+/// to [`PeerHandler::receive`].
 ///
 /// Implementations may take as long as they like; the node puts its own timeout
 /// ([`crate::cluster::DistroConfig::request_timeout`]) around every call.
 #[async_trait]
 pub trait Transport: Send + Sync + 'static {
     /// Sends `request` to `to` and returns its answer.
-    async fn send(&self, to: &NodeId, request: PeerRequest)
-        -> Result<PeerResponse, TransportError>;
+    async fn send(&self, to: &NodeId, request: PeerRequest) -> Result<PeerResponse, PeerError>;
+}
+
+/// Receives requests from peers. [`crate::cluster::ClusterNode`] is one; transports call it
+/// with what arrives.
+pub trait PeerHandler: Send + Sync + 'static {
+    /// Answers one request from `from`.
+    fn receive(&self, from: &NodeId, request: PeerRequest) -> PeerResponse;
 }

@@ -15,7 +15,7 @@
 
 use super::event::{EventListener, NamingEvent, SubscriptionId};
 use crate::model::{ClusterName, ServiceKey};
-use crate::registry::{InstancesView, Selection, ServiceSnapshot};
+use crate::store::{InstancesView, Selection, ServiceSnapshot};
 use arc_swap::ArcSwap;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use std::collections::{HashMap, HashSet};

@@ -1,7 +1,7 @@
 //! [`NamingEvent`] and [`EventListener`].
 
 use crate::model::{ClusterName, ServiceKey};
-use crate::registry::InstancesView;
+use crate::store::InstancesView;
 
 /// The current state of a subscribed service, for the clusters the subscriber asked for.
 ///

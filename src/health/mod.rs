@@ -3,7 +3,7 @@
 //! - [`policy`] is pure: [`judge`] takes the last beat, the health flag, the instance's
 //!   [`BeatTimeouts`] and `now`, and returns a [`Verdict`]; [`next_deadline`] says when the
 //!   verdict will next change. Every boundary is testable to the microsecond with no clock.
-//! - [`sweep()`] applies the policy to a [`crate::registry::Store`]: a read-only pass, then one
+//! - [`sweep()`] applies the policy to a [`crate::store::Store`]: a read-only pass, then one
 //!   copy-on-write step per service that changes, with verdicts re-checked under the writer lock.
 //! - [`HealthDriver`] runs sweeps on tokio and sleeps (on the injected [`crate::Clock`]) until
 //!   the earliest deadline the last sweep reported, capped at

@@ -4,7 +4,7 @@ use super::config::HealthConfig;
 use super::policy::{judge, next_deadline, BeatTimeouts, Verdict};
 use crate::clock::Timestamp;
 use crate::model::{InstanceKey, ServiceKey};
-use crate::registry::{rewrite, RegistryError, RemovalReason, ServiceSnapshot, Store};
+use crate::store::{rewrite, RegistryError, RemovalReason, ServiceSnapshot, Store};
 
 /// What one sweep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -29,7 +29,7 @@ fn earliest(a: Option<Timestamp>, b: Timestamp) -> Option<Timestamp> {
 /// Judges every ephemeral instance of the services `include` accepts, at `now`, and applies
 /// the verdicts (each service that changes gets one new snapshot). The first pass is read-only;
 /// verdicts are re-checked under the service's writer lock, so a beat that lands in between
-/// wins. A service whose [`crate::registry::SweepHint`] says nothing can be due yet is skipped
+/// wins. A service whose [`crate::store::SweepHint`] says nothing can be due yet is skipped
 /// without walking its instances (and its instances are not counted in
 /// [`SweepReport::instances`]).
 pub fn sweep(

@@ -9,10 +9,10 @@
 //! | `send_beat` | `PUT /nacos/v1/ns/instance/beat`: with the `beat` JSON until a server answers `lightBeatEnabled`, then light (`ip`, `port`, `clusterName`); code 20404 answers [`BeatAnswer::NotFound`] |
 //! | `query_service` | `GET /nacos/v1/ns/instance/list` |
 //! | `list_services` | `GET /nacos/v1/ns/service/list` |
-//! | `subscribe`, `unsubscribe` | nothing: HTTP has no push |
+//! | push | none: HTTP has no push ([`ClientTransport::pushes`] is `None`) |
 //!
-//! **No push.** Nacos 1.x pushes over UDP and 2.x over gRPC; neither is HTTP. `subscribe` is
-//! accepted and does nothing, and a subscribed client learns of changes by its pulls, every
+//! **No push.** Nacos 1.x pushes over UDP and 2.x over gRPC; neither is HTTP. The transport
+//! offers no push capability, and a subscribed client learns of changes by its pulls, every
 //! `cacheMillis` (10 s by default, as the server answers).
 //!
 //! **Several servers.** The transport talks to one server at a time. When it cannot be reached,
@@ -25,11 +25,11 @@ use super::json::{
 };
 use super::router::{BEAT_PATH, INSTANCE_LIST_PATH, INSTANCE_PATH, SERVICE_LIST_PATH};
 use crate::client::{
-    BeatAnswer, BeatInfo, ClientTransport, PushSink, ServiceInfo, ServiceListQuery, ServiceQuery,
-    TransportError,
+    BeatAnswer, BeatInfo, BeatTransport, ClientTransport, ServiceInfo, ServiceListQuery,
+    ServiceQuery, TransportError,
 };
 use crate::model::{excerpt, Instance, ServiceKey, ServiceName};
-use crate::node::ServiceList;
+use crate::registry::ServiceList;
 use async_trait::async_trait;
 use reqwest::Method;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -304,39 +304,6 @@ impl ClientTransport for HttpClientTransport {
         Ok(())
     }
 
-    async fn send_beat(&self, beat: &BeatInfo) -> Result<BeatAnswer, TransportError> {
-        let mut params = service_params(&beat.service);
-        if self.light_beats() {
-            params.extend([
-                ("ip", beat.instance.ip().to_string()),
-                ("port", beat.instance.port().to_string()),
-                ("clusterName", beat.instance.cluster().to_string()),
-            ]);
-        } else {
-            let json = BeatRequestJson::from_instance(&beat.instance, &beat.service, beat.period);
-            let json = serde_json::to_string(&json).map_err(|e| TransportError::Malformed {
-                reason: format!("the beat could not be encoded: {e}"),
-            })?;
-            params.push(("beat", json));
-        }
-        let answer: BeatJson = self.call_json(Method::PUT, BEAT_PATH, &params).await?;
-        if answer.code == CODE_RESOURCE_NOT_FOUND {
-            return Ok(BeatAnswer::NotFound);
-        }
-        self.inner
-            .light_beats
-            .store(answer.light_beat_enabled, Ordering::Relaxed);
-        let interval = if answer.client_beat_interval > 0 {
-            Duration::from_millis(answer.client_beat_interval)
-        } else {
-            beat.period
-        };
-        Ok(BeatAnswer::Ok {
-            client_beat_interval: interval,
-            light_beat_enabled: answer.light_beat_enabled,
-        })
-    }
-
     async fn query_service(&self, query: &ServiceQuery) -> Result<ServiceInfo, TransportError> {
         let mut params = service_params(&query.service);
         let clusters: Vec<&str> = query.clusters.iter().map(|c| c.as_str()).collect();
@@ -361,6 +328,7 @@ impl ClientTransport for HttpClientTransport {
             cache_millis: answer.cache_millis,
             last_ref_time: answer.last_ref_time,
             revision: 0,
+            checksum: answer.checksum,
             reach_protection_threshold: answer.reach_protection_threshold,
         })
     }
@@ -392,21 +360,44 @@ impl ClientTransport for HttpClientTransport {
         })
     }
 
-    /// Accepted and ignored: HTTP has no push; the client lives on its pulls.
-    async fn subscribe(
-        &self,
-        _service: &ServiceKey,
-        _pushes: &PushSink,
-    ) -> Result<(), TransportError> {
-        Ok(())
+    /// Beats: `PUT /nacos/v1/ns/instance/beat`.
+    fn beats(&self) -> Option<&dyn BeatTransport> {
+        Some(self)
     }
+}
 
-    /// Accepted and ignored: nothing was subscribed.
-    async fn unsubscribe(
-        &self,
-        _service: &ServiceKey,
-        _pushes: &PushSink,
-    ) -> Result<(), TransportError> {
-        Ok(())
+#[async_trait]
+impl BeatTransport for HttpClientTransport {
+    async fn send_beat(&self, beat: &BeatInfo) -> Result<BeatAnswer, TransportError> {
+        let mut params = service_params(&beat.service);
+        if self.light_beats() {
+            params.extend([
+                ("ip", beat.instance.ip().to_string()),
+                ("port", beat.instance.port().to_string()),
+                ("clusterName", beat.instance.cluster().to_string()),
+            ]);
+        } else {
+            let json = BeatRequestJson::from_instance(&beat.instance, &beat.service, beat.period);
+            let json = serde_json::to_string(&json).map_err(|e| TransportError::Malformed {
+                reason: format!("the beat could not be encoded: {e}"),
+            })?;
+            params.push(("beat", json));
+        }
+        let answer: BeatJson = self.call_json(Method::PUT, BEAT_PATH, &params).await?;
+        if answer.code == CODE_RESOURCE_NOT_FOUND {
+            return Ok(BeatAnswer::NotFound);
+        }
+        self.inner
+            .light_beats
+            .store(answer.light_beat_enabled, Ordering::Relaxed);
+        let interval = if answer.client_beat_interval > 0 {
+            Duration::from_millis(answer.client_beat_interval)
+        } else {
+            beat.period
+        };
+        Ok(BeatAnswer::Ok {
+            client_beat_interval: interval,
+            light_beat_enabled: answer.light_beat_enabled,
+        })
     }
 }

@@ -12,6 +12,7 @@
 
 use super::params::ParamError;
 use crate::cluster::ClusterError;
+use crate::front::ErrorClass;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -34,20 +35,15 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// The HTTP status this error answers with.
+    /// The HTTP status this error answers with (from [`ErrorClass`], shared by every front).
     pub fn status(&self) -> StatusCode {
-        match self {
-            ApiError::Param(_) => StatusCode::BAD_REQUEST,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Encode(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Cluster(e) => match e {
-                ClusterError::Registry(_) | ClusterError::Remote { .. } => StatusCode::BAD_REQUEST,
-                ClusterError::NotReady(_) | ClusterError::Unreachable(_) => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            },
-        }
+        let class = match self {
+            ApiError::Param(_) => ErrorClass::BadRequest,
+            ApiError::NotFound(_) => ErrorClass::NotFound,
+            ApiError::Encode(_) => ErrorClass::Internal,
+            ApiError::Cluster(e) => ErrorClass::of(e),
+        };
+        StatusCode::from_u16(class.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 }
 

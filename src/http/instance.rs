@@ -8,26 +8,25 @@ use super::json::{
 };
 use super::params::{ParamError, Params};
 use super::router::ApiState;
-use crate::cluster::ClusterError;
-use crate::registry::RegistryError;
+use crate::client::{BeatAnswer, ServiceQuery};
+use crate::front::ServiceAnswer;
+use crate::registry::Command;
+use crate::util::millis;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use std::sync::Arc;
-use std::time::Duration;
 
 type Api = State<Arc<ApiState>>;
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
 
 /// `POST /nacos/v1/ns/instance`: registers (or replaces) an instance; answers `ok`.
 pub(crate) async fn register(State(api): Api, p: Params) -> Result<&'static str, ApiError> {
     let service = p.service_key()?;
     let instance = p.instance()?;
-    api.backend.register_instance(&service, instance).await?;
+    api.backend
+        .execute(Command::register(&service, instance))
+        .await?;
     Ok("ok")
 }
 
@@ -36,7 +35,9 @@ pub(crate) async fn register(State(api): Api, p: Params) -> Result<&'static str,
 pub(crate) async fn deregister(State(api): Api, p: Params) -> Result<&'static str, ApiError> {
     let service = p.service_key()?;
     let key = p.instance_key()?;
-    api.backend.deregister_instance(&service, &key).await?;
+    api.backend
+        .execute(Command::deregister(&service, &key))
+        .await?;
     Ok("ok")
 }
 
@@ -46,7 +47,9 @@ pub(crate) async fn update(State(api): Api, p: Params) -> Result<&'static str, A
     let service = p.service_key()?;
     let key = p.instance_key()?;
     let update = p.instance_update()?;
-    api.backend.update_instance(&service, &key, update).await?;
+    api.backend
+        .execute(Command::update(&service, &key, update))
+        .await?;
     Ok("ok")
 }
 
@@ -88,48 +91,33 @@ pub(crate) async fn detail(
 /// asked for; with `healthyOnly`, only the healthy ones unless the protect threshold is
 /// reached. An unknown service answers an empty list.
 pub(crate) async fn list(State(api): Api, p: Params) -> Result<Response, ApiError> {
-    let service = p.service_key()?;
-    let clusters = p.clusters()?;
-    let healthy_only = p.flag("healthyOnly", false)?;
-    let registry = api.backend.registry();
-    // The healthy view decides the protect threshold; the hosts are read from its snapshot,
-    // so the decision and the list come from one state of the service.
-    let view = registry.select_instances(&service, &clusters, true);
-    let protected = healthy_only && view.protect_threshold_reached();
-    let health = registry.health_config();
+    let query = ServiceQuery {
+        service: p.service_key()?,
+        clusters: p.clusters()?,
+        healthy_only: p.flag("healthyOnly", false)?,
+    };
+    let answer = ServiceAnswer::new(api.backend.registry(), &query, api.cache_millis);
+    let health = api.backend.registry().health_config();
+    let service = answer.service();
     let grouped = service.grouped_name();
-    let mut hosts = Vec::new();
-    let mut checksum = String::new();
-    if let Some(snapshot) = view.snapshot() {
-        checksum = format!("{:016x}", snapshot.checksum());
-        let wanted = snapshot
-            .clusters()
-            .filter(|(name, _)| clusters.is_empty() || clusters.contains(name));
-        for (_, cluster) in wanted {
-            for entry in cluster.instances() {
-                let instance = entry.instance();
-                let shown =
-                    instance.enabled() && (!healthy_only || protected || instance.healthy());
-                if shown {
-                    hosts.push(HostRef::new(entry, &service, &grouped, health));
-                }
-            }
-        }
-    }
-    let cluster_list: Vec<&str> = clusters.iter().map(|c| c.as_str()).collect();
-    let answer = InstanceListRef {
+    let hosts = answer
+        .hosts()
+        .map(|instance| HostRef::new(instance, service, &grouped, health))
+        .collect();
+    let cluster_list: Vec<&str> = answer.clusters().iter().map(|c| c.as_str()).collect();
+    let body = InstanceListRef {
         name: &grouped,
         group_name: service.group().as_str(),
         clusters: &cluster_list.join(","),
-        cache_millis: api.cache_millis,
+        cache_millis: answer.cache_millis(),
         hosts,
-        last_ref_time: registry.clock().now().as_millis(),
-        checksum,
+        last_ref_time: answer.last_ref_time(),
+        checksum: answer.checksum(),
         all_ips: false,
-        reach_protection_threshold: protected,
+        reach_protection_threshold: answer.reach_protection_threshold(),
         valid: true,
     };
-    json_response(&answer)
+    json_response(&body)
 }
 
 /// Serializes `value` into a buffer sized for it up front (list answers run to kilobytes).
@@ -144,7 +132,7 @@ fn json_response<T: serde::Serialize>(value: &T) -> Result<Response, ApiError> {
 /// `ip`, `port` and `clusterName` as parameters) an unknown instance answers code 20404.
 pub(crate) async fn beat(State(api): Api, p: Params) -> Result<Json<BeatJson>, ApiError> {
     let service = p.service_key()?;
-    let result = match p.get("beat") {
+    let command = match p.get("beat") {
         Some(raw) => {
             let beat: BeatRequestJson = serde_json::from_str(raw).map_err(|_| {
                 ParamError::malformed(
@@ -154,25 +142,23 @@ pub(crate) async fn beat(State(api): Api, p: Params) -> Result<Json<BeatJson>, A
                 )
             })?;
             let cluster = p.cluster()?;
-            let instance = beat.to_instance(cluster.as_str())?;
-            api.backend.heartbeat_with(&service, &instance).await
+            Command::beat_with(&service, &beat.to_instance(cluster.as_str())?)
         }
-        None => {
-            let key = p.instance_key()?;
-            api.backend.heartbeat(&service, &key).await
-        }
+        None => Command::light_beat(&service, &p.instance_key()?),
     };
-    match result {
-        Ok(reply) => Ok(Json(BeatJson {
-            client_beat_interval: millis(reply.client_beat_interval),
+    Ok(Json(match api.backend.beat(command).await? {
+        BeatAnswer::Ok {
+            client_beat_interval,
+            light_beat_enabled,
+        } => BeatJson {
+            client_beat_interval: millis(client_beat_interval),
             code: CODE_OK,
-            light_beat_enabled: reply.light_beat_enabled,
-        })),
-        Err(ClusterError::Registry(RegistryError::InstanceNotFound(_))) => Ok(Json(BeatJson {
+            light_beat_enabled,
+        },
+        BeatAnswer::NotFound => BeatJson {
             client_beat_interval: millis(api.backend.registry().health_config().beat_interval),
             code: CODE_RESOURCE_NOT_FOUND,
             light_beat_enabled: true,
-        })),
-        Err(e) => Err(e.into()),
-    }
+        },
+    }))
 }

@@ -7,9 +7,10 @@
 use super::params::{metadata_from_json, ParamError};
 use crate::health::{BeatTimeouts, HealthConfig};
 use crate::model::{Instance, InstanceId, ServiceKey, ValidationError};
-use crate::registry::InstanceEntry;
+use crate::util::millis;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Nacos' answer code for a beat that was recorded.
 pub const CODE_OK: i32 = 10200;
@@ -67,10 +68,6 @@ pub struct HostJson {
     /// How its id was made (always `simple` here).
     #[serde(default)]
     pub instance_id_generator: String,
-}
-
-fn millis(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl HostJson {
@@ -132,15 +129,14 @@ pub(crate) struct HostRef<'a> {
 }
 
 impl<'a> HostRef<'a> {
-    /// `entry` of `service`, whose grouped name is `grouped`.
+    /// `instance` of `service`, whose grouped name is `grouped`.
     pub(crate) fn new(
-        entry: &'a InstanceEntry,
+        instance: &'a Arc<Instance>,
         service: &ServiceKey,
         grouped: &'a str,
         health: &HealthConfig,
     ) -> Self {
-        let instance = entry.instance();
-        let timing = BeatTimeouts::resolve(entry.overrides(), health);
+        let timing = BeatTimeouts::resolve(instance.timing_overrides(), health);
         Self {
             instance_id: instance.instance_id(service),
             ip: instance.ip().as_str(),
@@ -417,7 +413,8 @@ mod tests {
         let entry = snapshot.entry(&instance.key()).unwrap();
         let grouped = key.grouped_name();
         let health = registry.health_config();
-        let borrowed = serde_json::to_string(&HostRef::new(entry, &key, &grouped, health)).unwrap();
+        let borrowed =
+            serde_json::to_string(&HostRef::new(entry.instance(), &key, &grouped, health)).unwrap();
         let owned =
             serde_json::to_string(&HostJson::from_instance(&instance, &key, health)).unwrap();
         assert_eq!(borrowed, owned);

@@ -81,7 +81,6 @@
 //! an [`HttpTransport`]; node ids are the `host:port` peers reach each other at. The
 //! `nacre-server` binary ([`server`]) does exactly that from flags.
 
-mod backend;
 mod client;
 mod error;
 mod instance;
@@ -92,7 +91,7 @@ mod router;
 pub mod server;
 mod service;
 
-pub use backend::Backend;
+pub use crate::front::Backend;
 pub use client::{HttpClientTransport, ServerListError, DEFAULT_REQUEST_TIMEOUT};
 pub use error::ApiError;
 pub use params::{ParamError, Params};

@@ -32,7 +32,7 @@ use crate::model::{
     excerpt, parse_cluster_list, split_grouped_name, ClusterName, Endpoint, GroupName, Instance,
     InstanceKey, NamespaceId, ServiceKey, ValidationError,
 };
-use crate::registry::{InstanceUpdate, ServiceSettings};
+use crate::store::{InstanceUpdate, ServiceSettings};
 use std::collections::{BTreeMap, HashMap};
 
 /// Why the parameters of a request were refused. The server answers `400 Bad Request` with the

@@ -10,7 +10,7 @@
 //! member is refused by the protocol ([`PeerResponse::Rejected`]).
 
 use crate::cluster::{
-    Envelope, NodeId, PeerHandler, PeerRequest, PeerResponse, Transport, TransportError,
+    Envelope, NodeId, PeerError, PeerHandler, PeerRequest, PeerResponse, Transport,
 };
 use async_trait::async_trait;
 use axum::body::Bytes;
@@ -112,13 +112,13 @@ impl HttpTransport {
     }
 }
 
-fn classify(to: &NodeId, e: &reqwest::Error) -> TransportError {
+fn classify(to: &NodeId, e: &reqwest::Error) -> PeerError {
     if e.is_timeout() {
-        TransportError::Timeout(to.clone())
+        PeerError::Timeout(to.clone())
     } else if e.is_connect() {
-        TransportError::Unreachable(to.clone())
+        PeerError::Unreachable(to.clone())
     } else {
-        TransportError::Failed {
+        PeerError::Failed {
             peer: to.clone(),
             reason: e.to_string(),
         }
@@ -127,11 +127,7 @@ fn classify(to: &NodeId, e: &reqwest::Error) -> TransportError {
 
 #[async_trait]
 impl Transport for HttpTransport {
-    async fn send(
-        &self,
-        to: &NodeId,
-        request: PeerRequest,
-    ) -> Result<PeerResponse, TransportError> {
+    async fn send(&self, to: &NodeId, request: PeerRequest) -> Result<PeerResponse, PeerError> {
         let envelope = Envelope {
             from: self.me.clone(),
             request,
@@ -147,7 +143,7 @@ impl Transport for HttpTransport {
         let status = answer.status();
         if !status.is_success() {
             let body = answer.text().await.unwrap_or_default();
-            return Err(TransportError::Failed {
+            return Err(PeerError::Failed {
                 peer: to.clone(),
                 reason: format!("HTTP {status}: {}", crate::model::excerpt(&body)),
             });

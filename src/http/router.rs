@@ -1,9 +1,9 @@
 //! [`NacosApi`]: the axum [`Router`] of the Nacos v1 naming API over a [`Backend`].
 
-use super::backend::Backend;
 use super::peer::peer_router;
 use super::{instance, service};
 use crate::client::DEFAULT_CACHE_MILLIS;
+use crate::front::Backend;
 use axum::routing::{get, put};
 use axum::Router;
 use std::sync::Arc;

@@ -20,10 +20,10 @@
 //! assert_eq!(config.member_ids().unwrap().len(), 3);
 //! ```
 
-use super::backend::Backend;
 use super::peer::HttpTransport;
 use super::router::NacosApi;
 use crate::cluster::{ClusterNode, NodeId};
+use crate::front::Backend;
 use crate::model::ValidationError;
 use crate::Registry;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

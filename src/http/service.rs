@@ -7,6 +7,7 @@ use super::json::{
 };
 use super::params::{ParamError, Params};
 use super::router::ApiState;
+use crate::registry::Command;
 use axum::extract::State;
 use axum::Json;
 use std::collections::BTreeMap;
@@ -38,14 +39,18 @@ pub(crate) async fn create(State(api): Api, p: Params) -> Result<&'static str, A
     let service = p.service_key()?;
     let settings = p.service_settings(Some(0.0))?;
     check_selector(&p)?;
-    api.backend.create_service(&service, settings).await?;
+    api.backend
+        .execute(Command::create_service(&service, settings))
+        .await?;
     Ok("ok")
 }
 
 /// `DELETE /nacos/v1/ns/service`: removes a service that holds no instances; answers `ok`.
 pub(crate) async fn remove(State(api): Api, p: Params) -> Result<&'static str, ApiError> {
     let service = p.service_key()?;
-    api.backend.remove_service(&service).await?;
+    api.backend
+        .execute(Command::remove_service(&service))
+        .await?;
     Ok("ok")
 }
 
@@ -55,7 +60,9 @@ pub(crate) async fn update(State(api): Api, p: Params) -> Result<&'static str, A
     let service = p.service_key()?;
     let settings = p.service_settings(None)?;
     check_selector(&p)?;
-    api.backend.update_service(&service, settings).await?;
+    api.backend
+        .execute(Command::update_service(&service, settings))
+        .await?;
     Ok("ok")
 }
 

@@ -1,39 +1,20 @@
-//! The store: namespace → group → service → cluster → instance, as immutable snapshots.
+//! The registry handle: [`Registry`] puts one node's [`crate::store::Store`], health checks and
+//! events behind one cheap-to-clone handle, and [`RegistryBuilder`] configures it.
 //!
-//! Each service's state is one [`ServiceSnapshot`] behind an `ArcSwap`. Reads load it (no lock,
-//! no copy) and hand back an [`InstancesView`] that shares it. Writes copy the service's
-//! snapshot on write; the maps inside are persistent B-trees (`imbl`), so one write copies
-//! O(log n) nodes of one service and nothing of the others. That keeps 100k single
-//! registrations into one service linear, where a copy-the-`Vec` design would be quadratic.
+//! This is where users start: register, beat, query and subscribe here. The data itself lives
+//! one layer down, in [`crate::store`] (copy-on-write snapshots, versions, the merge rule); the
+//! types a caller meets through the handle are re-exported here, so `nacre::registry` is the
+//! one module a reader needs to open.
 //!
-//! Liveness (the last-beat time) sits outside the snapshot in a shared atomic cell per instance
-//! ([`Liveness`]), so a heartbeat is an atomic store and copies nothing; a snapshot is written
-//! only when health flips.
-//!
-//! Most users reach this through [`crate::Registry`]; the store is public so that hosts and the
-//! cluster layer can read snapshots directly.
+//! Every write the handle offers is also a [`Command`]: one value that [`Command::apply`] runs
+//! on a registry, that a cluster node routes to the member responsible for the service, and
+//! that crosses the wire to that member unchanged. See [`command`] for the route a write takes.
 
-mod error;
-mod liveness;
-mod merge;
-mod ops;
-mod replica;
-mod snapshot;
-mod store;
-mod version;
-mod view;
+mod builder;
+pub mod command;
+mod handle;
 
-pub use error::RegistryError;
-pub use liveness::Liveness;
-pub use merge::{incoming_wins, RecordFacts};
-pub(crate) use ops::rewrite;
-pub use ops::{BeatHit, InstanceUpdate};
-pub(crate) use replica::Fnv;
-pub use replica::{InstanceRecord, MergeOutcome, RecordState, ServiceMeta, ServiceRecord};
-pub use snapshot::{
-    ClusterSnapshot, InstanceEntry, RemovalReason, ServiceSettings, ServiceSnapshot, Tombstone,
-};
-pub use store::{ChangeSink, Store, SweepHint, Written};
-pub use version::Version;
-pub(crate) use view::pick_by_weight;
-pub use view::{InstancesView, Selection};
+pub use crate::store::{InstanceUpdate, InstancesView, RegistryError, Selection, ServiceSettings};
+pub use builder::RegistryBuilder;
+pub use command::{Command, CommandOutput, UnexpectedOutput};
+pub use handle::{BeatReply, Registry, ServiceList};

@@ -1,60 +1,60 @@
-//! [`MemoryClientTransport`]: a [`ClientTransport`] that calls [`Registry`] nodes in the same
-//! process, with fault injection.
+//! [`MemoryClientTransport`]: a [`ClientTransport`] that calls nodes in the same process
+//! (plain [`Registry`] nodes or [`ClusterNode`]s), with fault injection.
+//!
+//! It is a front like any other, only without a wire: writes and beats go through the front
+//! layer's [`Backend::execute`] (so on a cluster member they are routed to the member
+//! responsible for the service, exactly as over HTTP), queries are answered by
+//! [`ServiceAnswer`], and pushes come from a [`PushHub`] per node. So a
+//! [`crate::NamingClient`] sees the same answers over this transport as over HTTP.
 //!
 //! It knows a list of nodes and talks to one at a time, the *active* node. When the active
-//! node is unreachable it moves on to the next reachable one in list order (wrapping around)
-//! and stays there, as the Nacos client moves along its server list. Until the cluster module
-//! exists the nodes do not replicate to each other: after a failover the new node knows
-//! nothing of the client, answers its next beat "not found", and the client's redo registers
-//! everything there.
+//! node is unreachable, or a cluster member answers that it does not serve yet, it moves on to
+//! the next reachable one in list order (wrapping around) and stays there, as the Nacos client
+//! moves along its server list. Plain registries do not replicate to each other: after a
+//! failover to one of them the new node knows nothing of the client, answers its next beat
+//! "not found", and the client's redo registers everything there. Cluster members replicate.
 //!
-//! Pushes: [`ClientTransport::subscribe`] subscribes to the active node's events
-//! ([`Registry::subscribe`]) and forwards each as a [`ServiceInfo`] to the client's
-//! [`PushSink`]. A node that becomes unreachable, or is replaced ([`Self::replace_node`]: a
-//! restart that lost everything), forgets its subscribers, as a real server would; the client
-//! subscribes again before its next pull.
-//!
-//! Against a cluster ([`Self::cluster_nodes`]) writes and beats go through each
-//! [`ClusterNode`]'s own routing, so they reach the member responsible for the service (or are
-//! applied locally when it cannot be reached), while reads and pushes use the node's local
-//! registry, as a Nacos client reading from any server does. A node that is still loading its
-//! snapshot answers "not ready", and the call moves on to the next reachable node.
+//! Pushes: [`PushTransport::subscribe`] subscribes the client's [`PushSink`] on the active
+//! node's hub (merge window 0: every change is pushed at once). A node that becomes
+//! unreachable, or is replaced ([`Self::replace_node`]: a restart that lost everything),
+//! forgets its subscribers, as a real server would; the client subscribes again before its
+//! next pull.
 //!
 //! Faults for tests: [`Self::set_reachable`] takes a node down or up,
 //! [`Self::set_push_enabled`] drops every push (so only pulls update clients),
 //! [`Self::replace_node`] restarts a node with empty state.
 
 use crate::client::{
-    BeatAnswer, BeatInfo, ClientTransport, PushSink, ServiceInfo, ServiceListQuery, ServiceQuery,
-    TransportError, DEFAULT_CACHE_MILLIS,
+    BeatAnswer, BeatInfo, BeatTransport, ClientTransport, PushSink, PushTransport, ServiceInfo,
+    ServiceListQuery, ServiceQuery, TransportError, DEFAULT_CACHE_MILLIS,
 };
-use crate::clock::Timestamp;
 use crate::cluster::{ClusterError, ClusterNode};
-use crate::events::{NamingEvent, SubscriptionId};
+use crate::front::push::{AckId, PushConfig, PushHub, PushResult, PushTarget, TargetKey};
+use crate::front::{Backend, ErrorClass, ServiceAnswer};
 use crate::model::{Instance, ServiceKey};
-use crate::node::{Registry, ServiceList};
-use crate::registry::{InstancesView, RegistryError};
+use crate::registry::{Command, CommandOutput, Registry, ServiceList};
+use crate::util::lock;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 struct Node {
-    registry: Registry,
-    /// Set when the node is a cluster member: writes go through its routing.
-    cluster: Option<ClusterNode>,
+    backend: Backend,
     reachable: bool,
     /// Bumped by [`MemoryClientTransport::replace_node`], so a subscription made on the old
-    /// registry is known to be gone.
+    /// node is known to be gone.
     generation: u64,
+    /// The node's push hub, made at its first subscriber; dropped (with every subscriber) when
+    /// the node goes down or is replaced.
+    hub: Option<PushHub>,
 }
 
 /// Where a push subscription is installed.
 struct Installed {
     node: usize,
     generation: u64,
-    registry: Registry,
-    id: SubscriptionId,
 }
 
 struct Subscription {
@@ -75,11 +75,22 @@ struct Inner {
     cache_millis: AtomicU64,
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
-        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
-        for sub in state.subscriptions.values_mut() {
-            uninstall(sub);
+/// A client's sink behind the transport's "network": pushes are dropped while pushes are
+/// disabled.
+struct SinkTarget {
+    sink: PushSink,
+    enabled: Arc<AtomicBool>,
+}
+
+impl PushTarget for SinkTarget {
+    fn key(&self) -> TargetKey {
+        PushTarget::key(&self.sink)
+    }
+    fn push(&self, info: &ServiceInfo, ack: AckId) -> PushResult {
+        if self.enabled.load(Ordering::Acquire) {
+            PushTarget::push(&self.sink, info, ack)
+        } else {
+            PushResult::Delivered
         }
     }
 }
@@ -119,49 +130,33 @@ impl std::fmt::Debug for MemoryClientTransport {
     }
 }
 
-fn uninstall(sub: &mut Subscription) {
-    if let Some(old) = sub.installed.take() {
-        old.registry.unsubscribe(old.id);
-    }
-}
-
 impl MemoryClientTransport {
     /// A transport to one node.
     pub fn new(node: Registry) -> Self {
         Self::cluster(vec![node])
     }
 
-    /// A transport to several nodes, tried in list order. With no nodes, every call answers
-    /// [`TransportError::Unreachable`].
+    /// A transport to several plain registries, tried in list order. With no nodes, every
+    /// call answers [`TransportError::Unreachable`].
     pub fn cluster(nodes: Vec<Registry>) -> Self {
-        let nodes = nodes
-            .into_iter()
-            .map(|registry| Node {
-                registry,
-                cluster: None,
-                reachable: true,
-                generation: 0,
-            })
-            .collect();
-        Self::from_nodes(nodes)
+        Self::from_backends(nodes.into_iter().map(Backend::from))
     }
 
     /// A transport to the members of a cluster, tried in list order. Writes and beats are
-    /// routed by the node they reach; reads come from that node's registry.
+    /// routed by the member they reach; reads come from that member's registry.
     pub fn cluster_nodes(nodes: Vec<ClusterNode>) -> Self {
-        let nodes = nodes
-            .into_iter()
-            .map(|node| Node {
-                registry: node.registry().clone(),
-                cluster: Some(node),
-                reachable: true,
-                generation: 0,
-            })
-            .collect();
-        Self::from_nodes(nodes)
+        Self::from_backends(nodes.into_iter().map(Backend::from))
     }
 
-    fn from_nodes(nodes: Vec<Node>) -> Self {
+    fn from_backends(nodes: impl Iterator<Item = Backend>) -> Self {
+        let nodes = nodes
+            .map(|backend| Node {
+                backend,
+                reachable: true,
+                generation: 0,
+                hub: None,
+            })
+            .collect();
         Self {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
@@ -176,9 +171,7 @@ impl MemoryClientTransport {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // Every critical section leaves the state consistent (single assignments and map
-        // operations), so a poisoned lock is still usable.
-        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.inner.state)
     }
 
     /// Takes node `index` down (`false`) or up (`true`). A node taken down forgets its push
@@ -202,7 +195,7 @@ impl MemoryClientTransport {
         let Some(node) = state.nodes.get_mut(index) else {
             return false;
         };
-        node.registry = registry;
+        node.backend = Backend::Standalone(registry);
         node.reachable = true;
         node.generation += 1;
         forget_subscribers_of(&mut state, index);
@@ -211,7 +204,10 @@ impl MemoryClientTransport {
 
     /// Node `index`'s registry, reachable or not.
     pub fn node(&self, index: usize) -> Option<Registry> {
-        self.lock().nodes.get(index).map(|n| n.registry.clone())
+        self.lock()
+            .nodes
+            .get(index)
+            .map(|n| n.backend.registry().clone())
     }
 
     /// The node the next call goes to, if any is reachable.
@@ -231,6 +227,10 @@ impl MemoryClientTransport {
         self.inner.cache_millis.store(millis, Ordering::Relaxed);
     }
 
+    fn cache_millis(&self) -> u64 {
+        self.inner.cache_millis.load(Ordering::Relaxed)
+    }
+
     /// Push subscriptions installed on nodes right now.
     pub fn installed_subscriptions(&self) -> usize {
         self.lock()
@@ -240,57 +240,37 @@ impl MemoryClientTransport {
             .count()
     }
 
-    /// Runs a write on the active cluster member, moving on to the next reachable member while
-    /// the one it reaches is still starting. `None` when the nodes are plain registries.
-    async fn on_cluster<T, F, Fut>(&self, op: F) -> Option<Result<T, TransportError>>
-    where
-        F: Fn(ClusterNode) -> Fut,
-        Fut: std::future::Future<Output = Result<T, ClusterError>>,
-    {
+    /// Executes a write on the active node, moving on to the next reachable node while the one
+    /// it reaches does not serve (a cluster member still starting, or unable to reach the
+    /// responsible member).
+    async fn execute(&self, command: Command) -> Result<CommandOutput, TransportError> {
         let count = self.lock().nodes.len();
         let mut last = None;
         for _ in 0..count.max(1) {
-            let picked = {
-                let mut state = self.lock();
-                match pick_in(&mut state) {
-                    Ok((i, node)) => node.cluster.clone().map(|c| (i, c)),
-                    Err(e) => return Some(Err(e)),
-                }
-            };
-            let (index, node) = picked?;
-            match op(node).await {
-                Ok(v) => return Some(Ok(v)),
-                Err(ClusterError::NotReady(id) | ClusterError::Unreachable(id)) => {
-                    last = Some(TransportError::Unreachable {
-                        reason: format!("cluster node {id} does not serve"),
-                    });
+            let (index, backend) = self.pick()?;
+            match backend.execute(command.clone()).await {
+                Ok(out) => return Ok(out),
+                Err(e) if ErrorClass::of(&e) == ErrorClass::Unavailable => {
+                    last = Some(transport_error(e));
                     let mut state = self.lock();
                     state.active = (index + 1) % count.max(1);
                 }
-                Err(other) => return Some(Err(cluster_error(other))),
+                Err(e) => return Err(transport_error(e)),
             }
         }
-        Some(Err(last.unwrap_or_else(|| TransportError::Unreachable {
-            reason: "no cluster node serves".into(),
-        })))
+        Err(last.unwrap_or_else(|| TransportError::Unreachable {
+            reason: "no node serves".into(),
+        }))
     }
 
     /// The active node, moving on to the next reachable one if it is down.
-    fn pick(&self) -> Result<(usize, Registry), TransportError> {
+    fn pick(&self) -> Result<(usize, Backend), TransportError> {
         let mut state = self.lock();
-        pick_in(&mut state).map(|(i, node)| (i, node.registry.clone()))
-    }
-
-    fn info(&self, registry: &Registry, view: &InstancesView) -> ServiceInfo {
-        service_info(
-            view,
-            self.inner.cache_millis.load(Ordering::Relaxed),
-            registry.clock().now(),
-        )
+        pick_in(&mut state).map(|(i, node)| (i, node.backend.clone()))
     }
 }
 
-fn pick_in(state: &mut State) -> Result<(usize, &Node), TransportError> {
+fn pick_in(state: &mut State) -> Result<(usize, &mut Node), TransportError> {
     let count = state.nodes.len();
     let found = (0..count)
         .map(|step| (state.active + step) % count)
@@ -298,7 +278,7 @@ fn pick_in(state: &mut State) -> Result<(usize, &Node), TransportError> {
     match found {
         Some(index) => {
             state.active = index;
-            Ok((index, &state.nodes[index]))
+            Ok((index, &mut state.nodes[index]))
         }
         None => Err(TransportError::Unreachable {
             reason: format!("all {count} in-memory node(s) are down"),
@@ -306,39 +286,46 @@ fn pick_in(state: &mut State) -> Result<(usize, &Node), TransportError> {
     }
 }
 
-fn cluster_error(err: ClusterError) -> TransportError {
+/// A front error as the client sees it: the registry's own refusal stays typed, a node that
+/// does not serve is "unreachable", anything else carries the class's HTTP status, as the HTTP
+/// front would answer it.
+fn transport_error(err: ClusterError) -> TransportError {
     match err {
         ClusterError::Registry(e) => TransportError::Registry(e),
-        ClusterError::NotReady(id) | ClusterError::Unreachable(id) => TransportError::Unreachable {
-            reason: format!("cluster node {id} does not serve"),
-        },
-        ClusterError::Remote { node, message } => TransportError::Server {
-            code: 500,
-            message: format!("{node}: {message}"),
-        },
-        other => TransportError::Malformed {
-            reason: other.to_string(),
+        other => match ErrorClass::of(&other) {
+            ErrorClass::Unavailable => TransportError::Unreachable {
+                reason: other.to_string(),
+            },
+            class => TransportError::Server {
+                code: class.http_status(),
+                message: other.to_string(),
+            },
         },
     }
 }
 
 fn forget_subscribers_of(state: &mut State, index: usize) {
+    if let Some(node) = state.nodes.get_mut(index) {
+        node.hub = None;
+    }
     for sub in state.subscriptions.values_mut() {
         if sub.installed.as_ref().is_some_and(|i| i.node == index) {
-            uninstall(sub);
+            sub.installed = None;
         }
     }
 }
 
-fn service_info(view: &InstancesView, cache_millis: u64, now: Timestamp) -> ServiceInfo {
-    ServiceInfo {
-        service: view.service().clone(),
-        clusters: view.clusters().to_vec(),
-        hosts: view.to_vec(),
-        cache_millis,
-        last_ref_time: now.as_millis(),
-        revision: view.revision(),
-        reach_protection_threshold: view.protect_threshold_reached(),
+fn uninstall(nodes: &[Node], service: &ServiceKey, sub: &mut Subscription) {
+    let Some(old) = sub.installed.take() else {
+        return;
+    };
+    let Some(node) = nodes.get(old.node) else {
+        return;
+    };
+    if node.generation == old.generation {
+        if let Some(hub) = &node.hub {
+            hub.unsubscribe(service, &[], &PushTarget::key(&sub.sink));
+        }
     }
 }
 
@@ -349,18 +336,9 @@ impl ClientTransport for MemoryClientTransport {
         service: &ServiceKey,
         instance: &Instance,
     ) -> Result<(), TransportError> {
-        let routed = self
-            .on_cluster(|n| {
-                let (service, instance) = (service.clone(), instance.clone());
-                async move { n.register_instance(&service, instance).await }
-            })
-            .await;
-        if let Some(result) = routed {
-            return result.map(|_| ());
-        }
-        let (_, node) = self.pick()?;
-        node.register_instance(service, instance.clone())?;
-        Ok(())
+        self.execute(Command::register(service, instance.clone()))
+            .await
+            .map(drop)
     }
 
     async fn batch_register_instance(
@@ -368,18 +346,9 @@ impl ClientTransport for MemoryClientTransport {
         service: &ServiceKey,
         instances: &[Instance],
     ) -> Result<(), TransportError> {
-        let routed = self
-            .on_cluster(|n| {
-                let (service, instances) = (service.clone(), instances.to_vec());
-                async move { n.batch_register_instance(&service, instances).await }
-            })
-            .await;
-        if let Some(result) = routed {
-            return result.map(|_| ());
-        }
-        let (_, node) = self.pick()?;
-        node.batch_register_instance(service, instances.to_vec())?;
-        Ok(())
+        self.execute(Command::batch_register(service, instances.to_vec()))
+            .await
+            .map(drop)
     }
 
     async fn deregister_instance(
@@ -387,63 +356,19 @@ impl ClientTransport for MemoryClientTransport {
         service: &ServiceKey,
         instance: &Instance,
     ) -> Result<(), TransportError> {
-        let routed = self
-            .on_cluster(|n| {
-                let (service, key) = (service.clone(), instance.key());
-                async move { n.deregister_instance(&service, &key).await }
-            })
-            .await;
-        if let Some(result) = routed {
-            return result.map(|_| ());
-        }
-        let (_, node) = self.pick()?;
-        node.deregister_instance(service, &instance.key());
-        Ok(())
-    }
-
-    async fn send_beat(&self, beat: &BeatInfo) -> Result<BeatAnswer, TransportError> {
-        let routed = self
-            .on_cluster(|n| {
-                let (service, key) = (beat.service.clone(), beat.instance.key());
-                async move { n.heartbeat(&service, &key).await }
-            })
-            .await;
-        if let Some(result) = routed {
-            return match result {
-                Ok(reply) => Ok(BeatAnswer::Ok {
-                    client_beat_interval: reply.client_beat_interval,
-                    light_beat_enabled: reply.light_beat_enabled,
-                }),
-                Err(TransportError::Registry(RegistryError::InstanceNotFound(_))) => {
-                    Ok(BeatAnswer::NotFound)
-                }
-                Err(e) => Err(e),
-            };
-        }
-        let (_, node) = self.pick()?;
-        match node.heartbeat(&beat.service, &beat.instance.key()) {
-            Ok(reply) => Ok(BeatAnswer::Ok {
-                client_beat_interval: reply.client_beat_interval,
-                light_beat_enabled: reply.light_beat_enabled,
-            }),
-            Err(RegistryError::InstanceNotFound(_)) => Ok(BeatAnswer::NotFound),
-            Err(e) => Err(e.into()),
-        }
+        self.execute(Command::deregister(service, &instance.key()))
+            .await
+            .map(drop)
     }
 
     async fn query_service(&self, query: &ServiceQuery) -> Result<ServiceInfo, TransportError> {
-        let (_, node) = self.pick()?;
-        let view = if query.healthy_only {
-            node.select_instances(&query.service, &query.clusters, true)
-        } else {
-            node.get_all_instances(&query.service, &query.clusters)
-        };
-        Ok(self.info(&node, &view))
+        let (_, backend) = self.pick()?;
+        Ok(ServiceAnswer::new(backend.registry(), query, self.cache_millis()).to_info())
     }
 
     async fn list_services(&self, query: &ServiceListQuery) -> Result<ServiceList, TransportError> {
-        let (_, node) = self.pick()?;
-        Ok(node.get_service_list(
+        let (_, backend) = self.pick()?;
+        Ok(backend.registry().get_service_list(
             &query.namespace,
             &query.group,
             query.page_no,
@@ -451,54 +376,103 @@ impl ClientTransport for MemoryClientTransport {
         ))
     }
 
+    fn beats(&self) -> Option<&dyn BeatTransport> {
+        Some(self)
+    }
+
+    fn pushes(&self) -> Option<&dyn PushTransport> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl BeatTransport for MemoryClientTransport {
+    async fn send_beat(&self, beat: &BeatInfo) -> Result<BeatAnswer, TransportError> {
+        let command = Command::light_beat(&beat.service, &beat.instance.key());
+        let count = self.lock().nodes.len();
+        for _ in 0..count.max(1) {
+            let (index, backend) = self.pick()?;
+            match backend.beat(command.clone()).await {
+                Ok(answer) => return Ok(answer),
+                Err(e) if ErrorClass::of(&e) == ErrorClass::Unavailable => {
+                    let mut state = self.lock();
+                    state.active = (index + 1) % count.max(1);
+                }
+                Err(e) => return Err(transport_error(e)),
+            }
+        }
+        Err(TransportError::Unreachable {
+            reason: "no node serves".into(),
+        })
+    }
+}
+
+#[async_trait]
+impl PushTransport for MemoryClientTransport {
     async fn subscribe(
         &self,
         service: &ServiceKey,
         pushes: &PushSink,
     ) -> Result<(), TransportError> {
+        let cache_millis = self.cache_millis();
         let mut state = self.lock();
         // Subscriptions of clients that are gone are dropped here.
-        state.subscriptions.retain(|_, sub| {
-            if sub.sink.is_closed() {
-                uninstall(sub);
-            }
-            !sub.sink.is_closed()
-        });
-        let (index, node) = pick_in(&mut state)?;
-        let (registry, generation) = (node.registry.clone(), node.generation);
-        let sub = state
+        let closed: Vec<(ServiceKey, u64)> = state
             .subscriptions
-            .entry((service.clone(), pushes.id()))
-            .or_insert_with(|| Subscription {
-                sink: pushes.clone(),
-                installed: None,
-            });
-        let current = sub
-            .installed
-            .as_ref()
-            .is_some_and(|i| i.node == index && i.generation == generation);
+            .iter()
+            .filter(|(_, sub)| sub.sink.is_closed())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in closed {
+            if let Some(mut sub) = state.subscriptions.remove(&key) {
+                uninstall(&state.nodes, &key.0, &mut sub);
+            }
+        }
+        let (index, node) = pick_in(&mut state)?;
+        let generation = node.generation;
+        let hub = node
+            .hub
+            .get_or_insert_with(|| {
+                let config = PushConfig {
+                    merge_window: Duration::ZERO,
+                    cache_millis,
+                    ..PushConfig::default()
+                };
+                let hub = PushHub::new(node.backend.registry().clone(), config);
+                hub.start();
+                hub
+            })
+            .clone();
+        let key = (service.clone(), pushes.id());
+        let current = state.subscriptions.get(&key).is_some_and(|sub| {
+            sub.installed
+                .as_ref()
+                .is_some_and(|i| i.node == index && i.generation == generation)
+        });
         if current {
             return Ok(());
         }
-        uninstall(sub);
-        let sink = pushes.clone();
-        let enabled = self.inner.push_enabled.clone();
-        let cache_millis = self.inner.cache_millis.load(Ordering::Relaxed);
-        // The listener holds the node's clock, not the node: a node must not keep itself alive
-        // through its own subscribers.
-        let clock = registry.clock().clone();
-        let id = registry.subscribe(service, &[], move |event: &NamingEvent| {
-            if enabled.load(Ordering::Acquire) {
-                // A closed sink means the client is gone; the next `subscribe` call cleans up.
-                sink.push(service_info(&event.instances, cache_millis, clock.now()));
-            }
+        let mut sub = state.subscriptions.remove(&key).unwrap_or(Subscription {
+            sink: pushes.clone(),
+            installed: None,
         });
+        uninstall(&state.nodes, service, &mut sub);
+        let target = SinkTarget {
+            sink: pushes.clone(),
+            enabled: self.inner.push_enabled.clone(),
+        };
+        if !hub.subscribe(service, &[], Arc::new(target)) {
+            state.subscriptions.insert(key, sub);
+            return Err(TransportError::Server {
+                code: ErrorClass::Unavailable.http_status(),
+                message: "the node's push hub is full".into(),
+            });
+        }
         sub.installed = Some(Installed {
             node: index,
             generation,
-            registry,
-            id,
         });
+        state.subscriptions.insert(key, sub);
         Ok(())
     }
 
@@ -507,12 +481,9 @@ impl ClientTransport for MemoryClientTransport {
         service: &ServiceKey,
         pushes: &PushSink,
     ) -> Result<(), TransportError> {
-        if let Some(mut sub) = self
-            .lock()
-            .subscriptions
-            .remove(&(service.clone(), pushes.id()))
-        {
-            uninstall(&mut sub);
+        let mut state = self.lock();
+        if let Some(mut sub) = state.subscriptions.remove(&(service.clone(), pushes.id())) {
+            uninstall(&state.nodes, service, &mut sub);
         }
         Ok(())
     }

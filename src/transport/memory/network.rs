@@ -4,7 +4,7 @@
 use super::faults::{Delivery, FaultModel};
 use crate::clock::Clock;
 use crate::cluster::{
-    ClusterNode, NodeId, PeerHandler, PeerRequest, PeerResponse, Transport, TransportError,
+    ClusterNode, NodeId, PeerError, PeerHandler, PeerRequest, PeerResponse, Transport,
 };
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -107,7 +107,7 @@ impl MemoryNetwork {
         from: &NodeId,
         to: &NodeId,
         request: PeerRequest,
-    ) -> Result<PeerResponse, TransportError> {
+    ) -> Result<PeerResponse, PeerError> {
         let (fate, request_bytes) = {
             let mut s = lock(&self.state);
             s.stats.requests += 1;
@@ -115,8 +115,8 @@ impl MemoryNetwork {
         };
         let delay = match fate {
             Delivery::Deliver(d) => d,
-            Delivery::Drop => return Err(TransportError::Timeout(to.clone())),
-            Delivery::Unreachable => return Err(TransportError::Unreachable(to.clone())),
+            Delivery::Drop => return Err(PeerError::Timeout(to.clone())),
+            Delivery::Unreachable => return Err(PeerError::Unreachable(to.clone())),
         };
         if !delay.is_zero() {
             self.clock.sleep_until(self.clock.now() + delay).await;
@@ -124,12 +124,12 @@ impl MemoryNetwork {
         let handler = {
             let s = lock(&self.state);
             if !s.faults.can_reach(from, to) {
-                return Err(TransportError::Unreachable(to.clone()));
+                return Err(PeerError::Unreachable(to.clone()));
             }
             s.handlers.get(to).cloned()
         };
         let Some(handler) = handler else {
-            return Err(TransportError::Unreachable(to.clone()));
+            return Err(PeerError::Unreachable(to.clone()));
         };
         let response = handler.receive(from, request);
         {
@@ -144,7 +144,7 @@ impl MemoryNetwork {
         if back {
             Ok(response)
         } else {
-            Err(TransportError::Timeout(to.clone()))
+            Err(PeerError::Timeout(to.clone()))
         }
     }
 }
@@ -161,11 +161,7 @@ struct MemoryTransport {
 
 #[async_trait]
 impl Transport for MemoryTransport {
-    async fn send(
-        &self,
-        to: &NodeId,
-        request: PeerRequest,
-    ) -> Result<PeerResponse, TransportError> {
+    async fn send(&self, to: &NodeId, request: PeerRequest) -> Result<PeerResponse, PeerError> {
         self.net.deliver(&self.me, to, request).await
     }
 }

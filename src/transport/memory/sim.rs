@@ -4,7 +4,7 @@
 //!
 //! It drives the same [`DistroCore`] as [`crate::cluster::ClusterNode`], minus tokio: messages
 //! become timed events, and the loop jumps the clock from one event or wake-up to the next.
-//! Client operations ([`Simulation::write`] and friends) route exactly as a node does: apply
+//! Client operations ([`Simulation::execute`] and friends) route exactly as a node does: apply
 //! locally when responsible, else forward, and apply locally if the responsible node cannot be
 //! reached.
 
@@ -12,13 +12,12 @@ use super::faults::{Delivery, FaultModel};
 use super::network::{json_len, NetStats};
 use crate::clock::{Clock, ManualClock, Timestamp};
 use crate::cluster::{
-    after_forward, apply_write, forwarded_result, ClusterError, DistroConfig, DistroCore,
-    ForwardedWrite, NodeId, PeerRequest, PeerResponse, RequestId, Route, TransportError,
-    WriteOutcome,
+    ClusterError, Dispatch, DistroConfig, DistroCore, NodeId, PeerError, PeerRequest, PeerResponse,
+    RequestId,
 };
 use crate::health::HealthConfig;
 use crate::model::{Instance, InstanceKey, ServiceKey};
-use crate::node::{BeatReply, Registry};
+use crate::registry::{BeatReply, Command, CommandOutput, Registry};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,7 +51,7 @@ enum Event {
         to: NodeId,
         incarnation: u64,
         id: RequestId,
-        result: Result<PeerResponse, TransportError>,
+        result: Result<PeerResponse, PeerError>,
     },
 }
 
@@ -214,7 +213,7 @@ impl Simulation {
                         to: from.clone(),
                         incarnation,
                         id: o.id,
-                        result: Err(TransportError::Timeout(o.to)),
+                        result: Err(PeerError::Timeout(o.to)),
                     },
                 ),
                 Delivery::Unreachable => self.schedule(
@@ -223,7 +222,7 @@ impl Simulation {
                         to: from.clone(),
                         incarnation,
                         id: o.id,
-                        result: Err(TransportError::Unreachable(o.to)),
+                        result: Err(PeerError::Unreachable(o.to)),
                     },
                 ),
             }
@@ -253,7 +252,7 @@ impl Simulation {
                         }
                         Ok(response)
                     }
-                    _ => Err(TransportError::Unreachable(to.clone())),
+                    _ => Err(PeerError::Unreachable(to.clone())),
                 };
                 let at = match &answer {
                     Ok(_) => now + delay,
@@ -265,7 +264,7 @@ impl Simulation {
                         to: from,
                         incarnation: from_incarnation,
                         id,
-                        result: answer.map_err(|_| TransportError::Timeout(to)),
+                        result: answer.map_err(|_| PeerError::Timeout(to)),
                     },
                 );
             }
@@ -336,56 +335,49 @@ impl Simulation {
         self.run_until(deadline);
     }
 
-    /// A client operation sent to node `via`, routed as a real node routes it.
-    pub fn write(
+    /// A client operation sent to node `via`, routed as a real node routes it: the same
+    /// [`Dispatch`] as [`crate::cluster::ClusterNode::execute`], with the forward delivered
+    /// through the simulated network at once (subject to its faults).
+    pub fn execute(
         &mut self,
         via: &NodeId,
-        write: ForwardedWrite,
-    ) -> Result<WriteOutcome, ClusterError> {
+        command: Command,
+    ) -> Result<CommandOutput, ClusterError> {
         let now = self.clock.now();
-        let route = match self.nodes.get(via) {
-            Some(node) => node.core.route(write.service()),
-            None => return Err(ClusterError::Unreachable(via.clone())),
-        };
-        let owner = match route {
-            Route::NotReady => return Err(ClusterError::NotReady(via.clone())),
-            Route::Local => None,
-            Route::Forward(owner) => Some(owner),
-        };
-        if let Some(owner) = owner {
-            self.stats.requests += 1;
-            let answer = match self.faults.decide(via, &owner) {
-                Delivery::Deliver(_) => match self.nodes.get_mut(&owner) {
-                    Some(node) => {
-                        self.stats.delivered += 1;
-                        let request = PeerRequest::Forward(write.clone());
-                        let measure = self.config.measure_bytes;
-                        let request_bytes = if measure { json_len(&request) } else { 0 };
-                        let response = node.core.handle(via, request, now);
-                        if measure {
-                            self.stats.bytes += request_bytes + json_len(&response);
-                        }
-                        Ok(response)
-                    }
-                    None => Err(TransportError::Unreachable(owner.clone())),
-                },
-                Delivery::Drop => Err(TransportError::Timeout(owner.clone())),
-                Delivery::Unreachable => Err(TransportError::Unreachable(owner.clone())),
-            };
-            if let Some(result) = forwarded_result(&owner, answer) {
-                if result.is_ok() {
-                    if let Some(node) = self.nodes.get(via) {
-                        after_forward(node.core.registry(), &write);
-                    }
-                }
-                return result;
-            }
-        }
         let node = self
             .nodes
             .get(via)
             .ok_or_else(|| ClusterError::Unreachable(via.clone()))?;
-        Ok(apply_write(node.core.registry(), write)?)
+        let route = node.core.route(command.service());
+        let forwarding = match Dispatch::begin(route, via, node.core.registry(), command) {
+            Dispatch::Done(result) => return result,
+            Dispatch::Forward(forwarding) => forwarding,
+        };
+        let owner = forwarding.owner().clone();
+        self.stats.requests += 1;
+        let answer = match self.faults.decide(via, &owner) {
+            Delivery::Deliver(_) => match self.nodes.get_mut(&owner) {
+                Some(node) => {
+                    self.stats.delivered += 1;
+                    let request = forwarding.request();
+                    let measure = self.config.measure_bytes;
+                    let request_bytes = if measure { json_len(&request) } else { 0 };
+                    let response = node.core.handle(via, request, now);
+                    if measure {
+                        self.stats.bytes += request_bytes + json_len(&response);
+                    }
+                    Ok(response)
+                }
+                None => Err(PeerError::Unreachable(owner)),
+            },
+            Delivery::Drop => Err(PeerError::Timeout(owner)),
+            Delivery::Unreachable => Err(PeerError::Unreachable(owner)),
+        };
+        let node = self
+            .nodes
+            .get(via)
+            .ok_or_else(|| ClusterError::Unreachable(via.clone()))?;
+        forwarding.complete(node.core.registry(), answer)
     }
 
     /// Registers through `via`.
@@ -395,8 +387,9 @@ impl Simulation {
         service: &ServiceKey,
         instance: Instance,
     ) -> Result<u64, ClusterError> {
-        let write = ForwardedWrite::register(service, instance);
-        self.write(via, write)?.into_revision()
+        Ok(self
+            .execute(via, Command::register(service, instance))?
+            .into_revision()?)
     }
 
     /// Deregisters through `via`.
@@ -406,8 +399,9 @@ impl Simulation {
         service: &ServiceKey,
         instance: &InstanceKey,
     ) -> Result<bool, ClusterError> {
-        let write = ForwardedWrite::deregister(service, instance);
-        self.write(via, write)?.into_deregistered()
+        Ok(self
+            .execute(via, Command::deregister(service, instance))?
+            .into_deregistered()?)
     }
 
     /// A heartbeat carrying the instance's data, through `via`.
@@ -417,8 +411,9 @@ impl Simulation {
         service: &ServiceKey,
         instance: &Instance,
     ) -> Result<BeatReply, ClusterError> {
-        let write = ForwardedWrite::beat_with(service, instance);
-        self.write(via, write)?.into_beat()
+        Ok(self
+            .execute(via, Command::beat_with(service, instance))?
+            .into_beat()?)
     }
 
     /// A light heartbeat through `via`.
@@ -428,8 +423,9 @@ impl Simulation {
         service: &ServiceKey,
         instance: &InstanceKey,
     ) -> Result<BeatReply, ClusterError> {
-        let write = ForwardedWrite::light_beat(service, instance);
-        self.write(via, write)?.into_beat()
+        Ok(self
+            .execute(via, Command::light_beat(service, instance))?
+            .into_beat()?)
     }
 }
 

@@ -25,7 +25,7 @@ pub struct RecordFacts {
 /// Whether `incoming` should replace `local`.
 ///
 /// ```
-/// use nacre::registry::{incoming_wins, RecordFacts, RemovalReason, Version};
+/// use nacre::store::{incoming_wins, RecordFacts, RemovalReason, Version};
 /// use nacre::Timestamp;
 /// let v = |stamp| Version { stamp, origin: 1 };
 /// let live = RecordFacts { version: v(10), last_beat: Timestamp::from_millis(90), removed: None };

@@ -7,7 +7,7 @@ use crate::health::{self, BeatTimeouts, HealthConfig, HealthDriver, SweepReport}
 use crate::model::{
     ClusterName, GroupName, Instance, InstanceKey, Limits, NamespaceId, ServiceKey, ServiceName,
 };
-use crate::registry::{
+use crate::store::{
     InstanceUpdate, InstancesView, RegistryError, Selection, ServiceSettings, ServiceSnapshot,
     Store,
 };

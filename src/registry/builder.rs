@@ -1,6 +1,6 @@
 //! [`RegistryBuilder`]: clock, timing, limits and event threads for a [`Registry`].
 
-use super::registry::Registry;
+use super::handle::Registry;
 use crate::clock::{Clock, SystemClock};
 use crate::health::HealthConfig;
 use crate::model::Limits;
@@ -69,7 +69,7 @@ impl RegistryBuilder {
         self
     }
 
-    /// The origin id stamped on this registry's writes (see [`crate::registry::Version`]).
+    /// The origin id stamped on this registry's writes (see [`crate::store::Version`]).
     /// Every node of a cluster needs a different one; the cluster layer sets it from the node
     /// id.
     pub fn origin(mut self, origin: u64) -> Self {

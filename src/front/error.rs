@@ -1,0 +1,48 @@
+//! [`ErrorClass`]: what kind of failure a front reports, decided once for every front. Each
+//! protocol turns the class into its own status: HTTP into a status code
+//! ([`ErrorClass::http_status`]), the in-memory client transport into a
+//! [`crate::client::TransportError`], gRPC (next) into Nacos' error codes.
+//!
+//! | error | class |
+//! | --- | --- |
+//! | refused by the registry (validation, service exists, not empty, unknown instance on update, too many instances), here or on the responsible member | [`ErrorClass::BadRequest`] |
+//! | what a read asked for does not exist | [`ErrorClass::NotFound`] (fronts raise it themselves) |
+//! | the node is starting, or the responsible member is unreachable | [`ErrorClass::Unavailable`] |
+//! | a peer answered something that does not fit (a version mismatch) | [`ErrorClass::Internal`] |
+
+use crate::cluster::ClusterError;
+
+/// The kind of a front's failure. See the module documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// The request was refused for what it asked: the caller must change it.
+    BadRequest,
+    /// What a read asked for does not exist.
+    NotFound,
+    /// The node cannot serve now; another node, or a later try, may.
+    Unavailable,
+    /// Something that should not happen (a protocol mismatch, an encoding failure).
+    Internal,
+}
+
+impl ErrorClass {
+    /// The class of a failed write.
+    pub fn of(err: &ClusterError) -> ErrorClass {
+        match err {
+            ClusterError::Registry(_) | ClusterError::Remote { .. } => ErrorClass::BadRequest,
+            ClusterError::NotReady(_) | ClusterError::Unreachable(_) => ErrorClass::Unavailable,
+            _ => ErrorClass::Internal,
+        }
+    }
+
+    /// The HTTP status code of the class.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorClass::BadRequest => 400,
+            ErrorClass::NotFound => 404,
+            ErrorClass::Unavailable => 503,
+            ErrorClass::Internal => 500,
+        }
+    }
+}

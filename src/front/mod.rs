@@ -1,0 +1,30 @@
+//! The front layer: what every protocol front shares, so that each front is only a wire format.
+//!
+//! | piece | job |
+//! | --- | --- |
+//! | [`Backend`] | the node behind a front (a [`crate::Registry`] or a [`crate::cluster::ClusterNode`]); every write goes through [`Backend::execute`], beats answer through [`Backend::beat`] |
+//! | [`ServiceAnswer`] | the one answer to a service query: clusters filter, enabled, healthy-only, protect threshold, `cacheMillis`, checksum; used by every list answer and every push |
+//! | [`push`] | the push hub: subscribers keyed by service, clusters and target, renewal and expiry, a merge window, acks, retries and failure counts, behind the [`push::PushTarget`] trait |
+//! | [`ErrorClass`] | what kind of failure an error is; each front turns it into its own status or code |
+//!
+//! Fronts sit above this layer and never below each other: `http` (the Nacos v1 API, feature
+//! `http`) and [`crate::transport::memory::MemoryClientTransport`] today; gRPC and UDP push
+//! next. A front adds a wire format and, if it pushes, a [`push::PushTarget`]; it writes no
+//! query, write or push path of its own.
+//!
+//! ```text
+//!   http (v1)      memory transport      grpc / udp (next)
+//!        \               |                  /
+//!         +--- Backend · ServiceAnswer · PushHub · ErrorClass ---+
+//!                              |
+//!                 Registry  /  ClusterNode (Command route)
+//! ```
+
+mod backend;
+mod error;
+pub mod push;
+mod query;
+
+pub use backend::Backend;
+pub use error::ErrorClass;
+pub use query::ServiceAnswer;

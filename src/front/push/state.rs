@@ -1,0 +1,404 @@
+//! [`PushState`]: the push hub's policy as a plain state machine. It never sleeps and never
+//! reads a clock: every method takes `now`, [`PushState::poll`] does what is due and
+//! [`PushState::next_wakeup`] says when to call it again.
+
+use super::target::{AckId, PushResult, PushTarget, TargetKey};
+use super::{PushConfig, PushStats};
+use crate::client::ServiceInfo;
+use crate::clock::Timestamp;
+use crate::model::{ClusterName, ServiceKey};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+type SubKey = (TargetKey, Vec<ClusterName>);
+type Shape = (ServiceKey, Vec<ClusterName>);
+
+struct Sub {
+    target: Arc<dyn PushTarget>,
+    expires: Option<Timestamp>,
+    /// A push for this subscriber alone is due (a fresh subscriber gets the current state).
+    fresh: bool,
+}
+
+#[derive(Default)]
+struct Watched {
+    subs: BTreeMap<SubKey, Sub>,
+    /// When the merged push of this service is due.
+    due: Option<Timestamp>,
+}
+
+struct InFlight {
+    target: Arc<dyn PushTarget>,
+    service: ServiceKey,
+    clusters: Vec<ClusterName>,
+    deadline: Timestamp,
+    attempts: u32,
+}
+
+/// One subscription, as [`PushState::subscribers`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriberInfo {
+    /// The target.
+    pub target: TargetKey,
+    /// The clusters it asked for (empty: all).
+    pub clusters: Vec<ClusterName>,
+    /// When it expires unless renewed.
+    pub expires: Option<Timestamp>,
+}
+
+/// The hub's state: see the module documentation of [`crate::front::push`].
+pub struct PushState {
+    config: PushConfig,
+    services: BTreeMap<ServiceKey, Watched>,
+    count: usize,
+    in_flight: HashMap<AckId, InFlight>,
+    /// The push in flight per target, service and clusters: a newer push replaces it.
+    latest: HashMap<(TargetKey, Shape), AckId>,
+    failures: HashMap<TargetKey, u32>,
+    next_ack: u64,
+    stats: PushStats,
+}
+
+impl std::fmt::Debug for PushState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushState")
+            .field("services", &self.services.len())
+            .field("subscriptions", &self.count)
+            .field("in_flight", &self.in_flight.len())
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+/// What changed in the set of watched services, for the driver to follow on the registry.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Watch {
+    pub(crate) started: Option<ServiceKey>,
+    pub(crate) stopped: Vec<ServiceKey>,
+}
+
+impl PushState {
+    /// An empty hub state.
+    pub fn new(config: PushConfig) -> Self {
+        Self {
+            config,
+            services: BTreeMap::new(),
+            count: 0,
+            in_flight: HashMap::new(),
+            latest: HashMap::new(),
+            failures: HashMap::new(),
+            next_ack: 1,
+            stats: PushStats::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PushConfig {
+        &self.config
+    }
+    /// Counters.
+    pub fn stats(&self) -> PushStats {
+        self.stats
+    }
+    /// Subscriptions in force.
+    pub fn subscription_count(&self) -> usize {
+        self.count
+    }
+    /// Pushes waiting for their ack.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Subscribes `target` to `service` in `clusters`, or renews that subscription. A new one
+    /// gets the current state at the next [`PushState::poll`]. Returns `false` when refused at
+    /// [`PushConfig::max_subscriptions`].
+    pub fn subscribe(
+        &mut self,
+        service: &ServiceKey,
+        clusters: &[ClusterName],
+        target: Arc<dyn PushTarget>,
+        now: Timestamp,
+    ) -> bool {
+        self.subscribe_watch(service, clusters, target, now)
+            .is_some()
+    }
+
+    pub(crate) fn subscribe_watch(
+        &mut self,
+        service: &ServiceKey,
+        clusters: &[ClusterName],
+        target: Arc<dyn PushTarget>,
+        now: Timestamp,
+    ) -> Option<Watch> {
+        let expires = self.config.subscription_ttl.map(|ttl| now + ttl);
+        let key = (target.key(), clusters.to_vec());
+        let new_service = !self.services.contains_key(service);
+        if let Some(sub) = self
+            .services
+            .get_mut(service)
+            .and_then(|w| w.subs.get_mut(&key))
+        {
+            sub.target = target;
+            sub.expires = expires;
+            return Some(Watch::default());
+        }
+        if self.count >= self.config.max_subscriptions {
+            self.stats.refused += 1;
+            return None;
+        }
+        let watched = self.services.entry(service.clone()).or_default();
+        watched.subs.insert(
+            key,
+            Sub {
+                target,
+                expires,
+                fresh: true,
+            },
+        );
+        self.count += 1;
+        Some(Watch {
+            started: new_service.then(|| service.clone()),
+            stopped: Vec::new(),
+        })
+    }
+
+    /// Cancels `target`'s subscription to `service` in `clusters`; returns whether it existed.
+    pub fn unsubscribe(
+        &mut self,
+        service: &ServiceKey,
+        clusters: &[ClusterName],
+        target: &TargetKey,
+    ) -> bool {
+        self.unsubscribe_watch(service, clusters, target).0
+    }
+
+    pub(crate) fn unsubscribe_watch(
+        &mut self,
+        service: &ServiceKey,
+        clusters: &[ClusterName],
+        target: &TargetKey,
+    ) -> (bool, Watch) {
+        let mut watch = Watch::default();
+        let Some(watched) = self.services.get_mut(service) else {
+            return (false, watch);
+        };
+        let found = watched
+            .subs
+            .remove(&(target.clone(), clusters.to_vec()))
+            .is_some();
+        if found {
+            self.count -= 1;
+            if watched.subs.is_empty() {
+                self.services.remove(service);
+                watch.stopped.push(service.clone());
+            }
+        }
+        (found, watch)
+    }
+
+    /// Drops `target` with every subscription it holds; returns the services nobody watches
+    /// any more.
+    pub(crate) fn remove_target(&mut self, target: &TargetKey) -> Vec<ServiceKey> {
+        let mut stopped = Vec::new();
+        let mut removed = 0;
+        self.services.retain(|service, watched| {
+            let before = watched.subs.len();
+            watched.subs.retain(|(t, _), _| t != target);
+            removed += before - watched.subs.len();
+            if watched.subs.is_empty() {
+                stopped.push(service.clone());
+                false
+            } else {
+                true
+            }
+        });
+        self.count -= removed;
+        self.in_flight.retain(|_, f| f.target.key() != *target);
+        self.latest.retain(|(t, _), _| t != target);
+        self.failures.remove(target);
+        stopped
+    }
+
+    /// `service` changed at `now`: its push is due at the end of the merge window (a push
+    /// already scheduled takes this change along).
+    pub fn changed(&mut self, service: &ServiceKey, now: Timestamp) {
+        if let Some(watched) = self.services.get_mut(service) {
+            watched.due.get_or_insert(now + self.config.merge_window);
+        }
+    }
+
+    /// `target` acked push `ack`; returns whether that push was waiting.
+    pub fn ack(&mut self, target: &TargetKey, ack: AckId) -> bool {
+        match self.in_flight.get(&ack) {
+            Some(f) if f.target.key() == *target => {}
+            _ => return false,
+        }
+        if let Some(f) = self.in_flight.remove(&ack) {
+            self.latest
+                .remove(&(target.clone(), (f.service, f.clusters)));
+        }
+        self.failures.remove(target);
+        self.stats.acked += 1;
+        true
+    }
+
+    /// When [`PushState::poll`] has something to do next, if ever.
+    pub fn next_wakeup(&self) -> Option<Timestamp> {
+        let mut next: Option<Timestamp> = None;
+        let mut at = |t: Timestamp| next = Some(next.map_or(t, |n: Timestamp| n.min(t)));
+        for watched in self.services.values() {
+            if let Some(due) = watched.due {
+                at(due);
+            }
+            for sub in watched.subs.values() {
+                if let Some(e) = sub.expires {
+                    at(e);
+                }
+            }
+        }
+        for f in self.in_flight.values() {
+            at(f.deadline);
+        }
+        next
+    }
+
+    /// Does what is due at `now`: expires subscriptions, sends due pushes (fresh subscribers
+    /// included), resends unacked ones past their deadline, and drops targets that keep
+    /// failing. `answer` makes the data for a service and clusters (it is asked once per shape
+    /// and round). Returns the services nobody watches any more.
+    pub fn poll(
+        &mut self,
+        now: Timestamp,
+        mut answer: impl FnMut(&ServiceKey, &[ClusterName]) -> ServiceInfo,
+    ) -> Vec<ServiceKey> {
+        let mut stopped = self.expire(now);
+        let mut answers: HashMap<Shape, ServiceInfo> = HashMap::new();
+        let mut info = |service: &ServiceKey, clusters: &[ClusterName]| -> ServiceInfo {
+            answers
+                .entry((service.clone(), clusters.to_vec()))
+                .or_insert_with(|| answer(service, clusters))
+                .clone()
+        };
+        let mut sends: Vec<(Arc<dyn PushTarget>, ServiceKey, Vec<ClusterName>, u32)> = Vec::new();
+        for (service, watched) in &mut self.services {
+            let all = watched.due.is_some_and(|d| d <= now);
+            if all {
+                watched.due = None;
+            }
+            for ((_, clusters), sub) in &mut watched.subs {
+                if all || sub.fresh {
+                    sub.fresh = false;
+                    sends.push((sub.target.clone(), service.clone(), clusters.clone(), 0));
+                }
+            }
+        }
+        let overdue: Vec<AckId> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| f.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut failed_targets = Vec::new();
+        for id in overdue {
+            let Some(f) = self.in_flight.remove(&id) else {
+                continue;
+            };
+            let key = f.target.key();
+            self.latest
+                .remove(&(key.clone(), (f.service.clone(), f.clusters.clone())));
+            if f.attempts <= self.config.retries {
+                self.stats.retried += 1;
+                sends.push((f.target, f.service, f.clusters, f.attempts));
+            } else {
+                self.stats.failed += 1;
+                failed_targets.push(key);
+            }
+        }
+        for (target, service, clusters, attempts) in sends {
+            let data = info(&service, &clusters);
+            let ack = AckId(self.next_ack);
+            self.next_ack += 1;
+            self.stats.pushes += 1;
+            let key = target.key();
+            match target.push(&data, ack) {
+                PushResult::Delivered => {
+                    self.stats.acked += 1;
+                    self.failures.remove(&key);
+                }
+                PushResult::AwaitingAck => {
+                    let shape = (service.clone(), clusters.clone());
+                    if let Some(old) = self.latest.insert((key, shape), ack) {
+                        self.in_flight.remove(&old);
+                    }
+                    self.in_flight.insert(
+                        ack,
+                        InFlight {
+                            target,
+                            service,
+                            clusters,
+                            deadline: now + self.config.ack_timeout,
+                            attempts: attempts + 1,
+                        },
+                    );
+                }
+                PushResult::Closed => {
+                    self.stats.targets_dropped += 1;
+                    stopped.extend(self.remove_target(&key));
+                }
+                PushResult::Failed(_) => {
+                    self.stats.failed += 1;
+                    failed_targets.push(key);
+                }
+            }
+        }
+        for key in failed_targets {
+            let n = self.failures.entry(key.clone()).or_insert(0);
+            *n += 1;
+            if *n >= self.config.max_failures {
+                self.stats.targets_dropped += 1;
+                stopped.extend(self.remove_target(&key));
+            }
+        }
+        stopped
+    }
+
+    fn expire(&mut self, now: Timestamp) -> Vec<ServiceKey> {
+        let mut stopped = Vec::new();
+        let mut expired = 0;
+        self.services.retain(|service, watched| {
+            let before = watched.subs.len();
+            watched
+                .subs
+                .retain(|_, s| s.expires.is_none_or(|e| e > now));
+            expired += before - watched.subs.len();
+            if watched.subs.is_empty() {
+                stopped.push(service.clone());
+                false
+            } else {
+                true
+            }
+        });
+        self.count -= expired;
+        self.stats.expired += expired as u64;
+        stopped
+    }
+
+    /// The subscriptions to `service`.
+    pub fn subscribers(&self, service: &ServiceKey) -> Vec<SubscriberInfo> {
+        self.services.get(service).map_or_else(Vec::new, |w| {
+            w.subs
+                .iter()
+                .map(|((target, clusters), sub)| SubscriberInfo {
+                    target: target.clone(),
+                    clusters: clusters.clone(),
+                    expires: sub.expires,
+                })
+                .collect()
+        })
+    }
+
+    /// Whether anyone watches `service`.
+    pub fn is_watched(&self, service: &ServiceKey) -> bool {
+        self.services.contains_key(service)
+    }
+}

@@ -1,0 +1,69 @@
+//! [`PushTarget`]: one place pushes go — an in-process [`PushSink`], a UDP address, a gRPC
+//! stream.
+
+use crate::client::{PushSink, ServiceInfo};
+use std::fmt;
+use std::sync::Arc;
+
+/// Names a push target; subscriptions and acks are keyed by it. Two targets with the same key
+/// are the same target (a renewal replaces the older handle).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TargetKey(Arc<str>);
+
+impl TargetKey {
+    /// A key from any text (`"udp:10.0.0.1:53000"`, `"grpc:<connection id>"`...).
+    pub fn new(key: impl AsRef<str>) -> Self {
+        TargetKey(Arc::from(key.as_ref()))
+    }
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TargetKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Names one push, so its ack can be matched (UDP puts it in `lastRefTime`, gRPC in the
+/// request id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AckId(pub u64);
+
+/// What a target did with a push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushResult {
+    /// Taken on the spot: no ack will follow.
+    Delivered,
+    /// Sent; [`super::PushHub::ack`] reports its ack later.
+    AwaitingAck,
+    /// The target is gone for good: drop it and its subscriptions.
+    Closed,
+    /// Not sent this time (a full buffer, a send error): counts as a failed push.
+    Failed(String),
+}
+
+/// Where pushes go. Implementations must not block: `push` is called by the hub's driver for
+/// every subscriber in turn (queue the data, or send it without waiting).
+pub trait PushTarget: Send + Sync + 'static {
+    /// The target's key.
+    fn key(&self) -> TargetKey;
+    /// Sends `info`, naming the push `ack`.
+    fn push(&self, info: &ServiceInfo, ack: AckId) -> PushResult;
+}
+
+/// The in-process target: a [`crate::NamingClient`]'s own sink, delivered on the spot.
+impl PushTarget for PushSink {
+    fn key(&self) -> TargetKey {
+        TargetKey::new(format!("sink:{}", self.id()))
+    }
+    fn push(&self, info: &ServiceInfo, _ack: AckId) -> PushResult {
+        if PushSink::push(self, info.clone()) {
+            PushResult::Delivered
+        } else {
+            PushResult::Closed
+        }
+    }
+}

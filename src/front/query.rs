@@ -1,0 +1,138 @@
+//! [`ServiceAnswer`]: the one answer to "which instances does this service have", shared by
+//! every list answer and every push, so a query and a push can never disagree, whatever the
+//! front.
+//!
+//! The rules, as the Nacos server applies them to `GET /nacos/v1/ns/instance/list`:
+//! - only the clusters asked for (all when none is named);
+//! - only enabled instances;
+//! - with `healthy_only`, only healthy ones — unless the healthy share of the enabled
+//!   instances in those clusters is at or below the service's protect threshold; then every
+//!   enabled instance is listed and the answer says `reach_protection_threshold`;
+//! - `cacheMillis` as the front configures it, `lastRefTime` from the registry's clock, and the
+//!   service's checksum.
+//!
+//! Weight is not filtered here: the Nacos server lists weight-0 instances, and clients skip
+//! them when they pick.
+//!
+//! An answer holds the service's snapshot (one `Arc`), not copies of its instances: the HTTP
+//! front serializes straight from it, the in-memory transport and the push hub copy it into a
+//! [`ServiceInfo`] with [`ServiceAnswer::to_info`].
+//!
+//! ```
+//! use nacre::client::ServiceQuery;
+//! use nacre::front::ServiceAnswer;
+//! use nacre::{Instance, InstanceKey, InstanceUpdate, Registry, ServiceKey};
+//! let registry = Registry::default();
+//! let orders = ServiceKey::named("orders")?;
+//! registry.register_instance(&orders, Instance::new("10.0.0.1", 8080)?)?;
+//! registry.register_instance(&orders, Instance::new("10.0.0.2", 8080)?)?;
+//! let off = InstanceUpdate { enabled: Some(false), ..Default::default() };
+//! registry.update_instance(&orders, &InstanceKey::in_default_cluster("10.0.0.2", 8080)?, off)?;
+//!
+//! let query = ServiceQuery { service: orders, clusters: vec![], healthy_only: false };
+//! let answer = ServiceAnswer::new(&registry, &query, 10_000);
+//! assert_eq!(answer.hosts().count(), 1); // the disabled instance is not listed
+//! assert_eq!(answer.to_info().hosts.len(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use crate::client::{ServiceInfo, ServiceQuery};
+use crate::model::{ClusterName, Instance, ServiceKey};
+use crate::registry::Registry;
+use crate::store::ServiceSnapshot;
+use std::sync::Arc;
+
+/// The answer to a [`ServiceQuery`]: see the module documentation.
+#[derive(Debug, Clone)]
+pub struct ServiceAnswer {
+    service: ServiceKey,
+    clusters: Vec<ClusterName>,
+    snapshot: Option<Arc<ServiceSnapshot>>,
+    healthy_only: bool,
+    protected: bool,
+    cache_millis: u64,
+    last_ref_time: u64,
+}
+
+impl ServiceAnswer {
+    /// Answers `query` from `registry`'s current snapshot of the service, with `cache_millis`.
+    pub fn new(registry: &Registry, query: &ServiceQuery, cache_millis: u64) -> Self {
+        // The healthy view decides the protect threshold; the hosts are read from its snapshot,
+        // so the decision and the list come from one state of the service.
+        let view = registry.select_instances(&query.service, &query.clusters, true);
+        Self {
+            service: query.service.clone(),
+            clusters: query.clusters.clone(),
+            snapshot: view.snapshot().cloned(),
+            healthy_only: query.healthy_only,
+            protected: query.healthy_only && view.protect_threshold_reached(),
+            cache_millis,
+            last_ref_time: registry.clock().now().as_millis(),
+        }
+    }
+
+    /// The service asked about.
+    pub fn service(&self) -> &ServiceKey {
+        &self.service
+    }
+    /// The clusters asked for; empty means all.
+    pub fn clusters(&self) -> &[ClusterName] {
+        &self.clusters
+    }
+    /// The snapshot the answer reads, if the service exists.
+    pub fn snapshot(&self) -> Option<&Arc<ServiceSnapshot>> {
+        self.snapshot.as_ref()
+    }
+    /// Whether a healthy-only query hit the protect threshold, and so lists unhealthy
+    /// instances too.
+    pub fn reach_protection_threshold(&self) -> bool {
+        self.protected
+    }
+    /// Nacos' `cacheMillis`.
+    pub fn cache_millis(&self) -> u64 {
+        self.cache_millis
+    }
+    /// When the answer was made, in milliseconds since the UNIX epoch (Nacos' `lastRefTime`).
+    pub fn last_ref_time(&self) -> u64 {
+        self.last_ref_time
+    }
+    /// The service's revision on this node (0 when it does not exist).
+    pub fn revision(&self) -> u64 {
+        self.snapshot.as_ref().map_or(0, |s| s.revision())
+    }
+    /// The service's checksum, 16 hex digits (empty when it does not exist).
+    pub fn checksum(&self) -> String {
+        self.snapshot
+            .as_ref()
+            .map(|s| format!("{:016x}", s.checksum()))
+            .unwrap_or_default()
+    }
+
+    /// The instances listed, ordered by cluster then endpoint.
+    pub fn hosts(&self) -> impl Iterator<Item = &Arc<Instance>> + '_ {
+        let all_clusters = self.clusters.is_empty();
+        let any_health = !self.healthy_only || self.protected;
+        self.snapshot
+            .iter()
+            .flat_map(|s| s.instances_flat().iter())
+            .filter(move |i| {
+                (all_clusters || self.clusters.contains(i.cluster()))
+                    && i.enabled()
+                    && (any_health || i.healthy())
+            })
+    }
+
+    /// The answer as a [`ServiceInfo`] (copies the listed instances).
+    pub fn to_info(&self) -> ServiceInfo {
+        ServiceInfo {
+            service: self.service.clone(),
+            clusters: self.clusters.clone(),
+            hosts: self.hosts().map(|i| Instance::clone(i)).collect(),
+            cache_millis: self.cache_millis,
+            last_ref_time: self.last_ref_time,
+            revision: self.revision(),
+            checksum: self.checksum(),
+            reach_protection_threshold: self.protected,
+        }
+    }
+}
