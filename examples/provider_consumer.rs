@@ -11,6 +11,9 @@ use std::collections::BTreeMap;
 use std::error::Error;
 use std::time::Duration;
 
+/// How long the demo waits, in real time, for a step that should take milliseconds.
+const WAIT: Duration = Duration::from_secs(10);
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn Error>> {
     let clock = ManualClock::new();
@@ -57,7 +60,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // Half a minute of beats: the node keeps finding both instances healthy.
     for beat in 1..=6 {
         clock.advance(Duration::from_secs(5));
-        provider.wait_until(|s| s.beats_sent >= 2 * beat).await;
+        provider
+            .wait_until(|s| s.beats_sent >= 2 * beat, WAIT)
+            .await?;
         node.check_health();
     }
     let key = provider.service_key("orders", DEFAULT_GROUP)?;
@@ -80,7 +85,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     transport.replace_node(0, Registry::builder().clock(clock.clone()).build());
     println!("node: restarted with no data");
     clock.advance(Duration::from_secs(5));
-    provider.wait_until(|s| s.redos >= 1).await;
+    provider.wait_until(|s| s.redos >= 1, WAIT).await?;
     let restarted = transport.node(0).ok_or("node 0 is gone")?;
     println!(
         "provider: redo done; the restarted node holds {} instances",
@@ -90,7 +95,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // subscription on the restarted node.
     let pulls = consumer.stats().pulls;
     clock.advance(Duration::from_secs(5));
-    consumer.wait_until(|s| s.pulls > pulls).await;
+    consumer.wait_until(|s| s.pulls > pulls, WAIT).await?;
 
     // The provider takes one instance away; the consumer hears of it by push.
     let changes = consumer.stats().cache_changes;
@@ -98,7 +103,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .deregister_instance("orders", DEFAULT_GROUP, &small)
         .await?;
     println!("provider: deregistered 10.0.0.1");
-    consumer.wait_until(|s| s.cache_changes > changes).await;
+    consumer
+        .wait_until(|s| s.cache_changes > changes, WAIT)
+        .await?;
     consumer.wait_for_events(settle);
 
     let stats = consumer.stats();

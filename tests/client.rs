@@ -24,10 +24,10 @@ const GROUP: &str = DEFAULT_GROUP;
 /// Real time a condition may take before a test is declared hung.
 const HANG_GUARD: Duration = Duration::from_secs(20);
 
-async fn guard<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(HANG_GUARD, fut).await {
+async fn guard<T>(what: &str, fut: impl Future<Output = Result<T, ClientError>>) -> T {
+    match fut.await {
         Ok(v) => v,
-        Err(_) => panic!("hang guard: {what} never happened"),
+        Err(e) => panic!("hang guard: {what} never happened: {e}"),
     }
 }
 
@@ -128,7 +128,11 @@ async fn pull_rounds(env: &Env, client: &NamingClient, step: Duration, times: u6
     for _ in 0..times {
         let before = client.stats().pulls;
         env.clock.advance(step);
-        guard("a pull", client.wait_until(|s| s.pulls > before)).await;
+        guard(
+            "a pull",
+            client.wait_until(|s| s.pulls > before, HANG_GUARD),
+        )
+        .await;
     }
 }
 
@@ -149,7 +153,11 @@ async fn beats_keep_an_instance_healthy_for_minutes() {
 
     for beat in 1..=36 {
         env.clock.advance(Duration::from_secs(5));
-        guard("a beat", provider.wait_until(|s| s.beats_sent >= beat)).await;
+        guard(
+            "a beat",
+            provider.wait_until(|s| s.beats_sent >= beat, HANG_GUARD),
+        )
+        .await;
         env.node.check_health();
         let healthy = env.node.select_instances(&key("orders"), &[], true);
         assert!(
@@ -186,11 +194,19 @@ async fn beats_follow_the_interval_the_server_answers() {
     // The first beat comes at the client's default interval, 5 s...
     clock.advance(Duration::from_millis(4_999));
     clock.advance(Duration::from_millis(1));
-    guard("the first beat", client.wait_until(|s| s.beats_sent >= 1)).await;
+    guard(
+        "the first beat",
+        client.wait_until(|s| s.beats_sent >= 1, HANG_GUARD),
+    )
+    .await;
     // ...then at the 2 s the server answered.
     for beat in 2..=5 {
         clock.advance(Duration::from_secs(2));
-        guard("a 2 s beat", client.wait_until(|s| s.beats_sent >= beat)).await;
+        guard(
+            "a 2 s beat",
+            client.wait_until(|s| s.beats_sent >= beat, HANG_GUARD),
+        )
+        .await;
     }
 }
 
@@ -207,12 +223,16 @@ async fn an_instance_beat_interval_in_metadata_sets_the_first_beat() {
         .await
         .unwrap();
     env.clock.advance(Duration::from_secs(1));
-    guard("a beat after 1 s", client.wait_until(|s| s.beats_sent >= 1)).await;
+    guard(
+        "a beat after 1 s",
+        client.wait_until(|s| s.beats_sent >= 1, HANG_GUARD),
+    )
+    .await;
     // The server answers the instance's own interval too.
     env.clock.advance(Duration::from_secs(1));
     guard(
         "a second beat after 1 s",
-        client.wait_until(|s| s.beats_sent >= 2),
+        client.wait_until(|s| s.beats_sent >= 2, HANG_GUARD),
     )
     .await;
 }
@@ -243,7 +263,11 @@ async fn deregistering_stops_the_beats() {
         .await
         .unwrap();
     env.clock.advance(Duration::from_secs(5));
-    guard("a beat", client.wait_until(|s| s.beats_sent >= 1)).await;
+    guard(
+        "a beat",
+        client.wait_until(|s| s.beats_sent >= 1, HANG_GUARD),
+    )
+    .await;
 
     client
         .deregister_instance("orders", GROUP, &instance)
@@ -280,7 +304,7 @@ async fn batch_registered_instances_each_beat() {
         env.clock.advance(Duration::from_secs(5));
         guard(
             "three beats",
-            client.wait_until(|s| s.beats_sent >= 3 * round),
+            client.wait_until(|s| s.beats_sent >= 3 * round, HANG_GUARD),
         )
         .await;
         env.node.check_health();
@@ -327,14 +351,14 @@ async fn a_restarted_server_gets_everything_back_by_redo() {
 
     // The next beat is answered "not found": the provider registers everything again.
     env.clock.advance(Duration::from_secs(5));
-    guard("a redo", provider.wait_until(|s| s.redos >= 1)).await;
+    guard("a redo", provider.wait_until(|s| s.redos >= 1, HANG_GUARD)).await;
     let back = restarted.get_all_instances(&key("orders"), &[]).to_vec();
     assert_eq!(ips(&back), ["10.0.0.1", "10.0.0.2"]);
     assert_eq!(provider.stats().beats_not_found, 1);
 
     // The consumer's next pull renews its push subscription on the restarted node...
     env.clock.advance(Duration::from_secs(5));
-    guard("a pull", consumer.wait_until(|s| s.pulls >= 1)).await;
+    guard("a pull", consumer.wait_until(|s| s.pulls >= 1, HANG_GUARD)).await;
     // ...so a later change is pushed again, with no pull.
     let before = consumer.stats();
     restarted
@@ -342,7 +366,7 @@ async fn a_restarted_server_gets_everything_back_by_redo() {
         .unwrap();
     guard(
         "the push of 10.0.0.3",
-        consumer.wait_until(|s| s.cache_changes > before.cache_changes),
+        consumer.wait_until(|s| s.cache_changes > before.cache_changes, HANG_GUARD),
     )
     .await;
     assert_eq!(consumer.stats().pulls, before.pulls);
@@ -378,20 +402,28 @@ async fn a_cluster_transport_fails_over_to_the_next_node() {
 
     transport.set_reachable(0, false);
     clock.advance(Duration::from_secs(5));
-    guard("a redo on node b", provider.wait_until(|s| s.redos >= 1)).await;
+    guard(
+        "a redo on node b",
+        provider.wait_until(|s| s.redos >= 1, HANG_GUARD),
+    )
+    .await;
     assert_eq!(transport.active_node(), Some(1));
     assert_eq!(b.get_all_instances(&key("orders"), &[]).len(), 1);
 
     // The consumer keeps its view across the failover, and hears of changes on node b.
     clock.advance(Duration::from_secs(5));
-    guard("a pull from node b", consumer.wait_until(|s| s.pulls >= 1)).await;
+    guard(
+        "a pull from node b",
+        consumer.wait_until(|s| s.pulls >= 1, HANG_GUARD),
+    )
+    .await;
     assert_eq!(consumer.stats().pull_failures, 0);
     let before = consumer.stats().cache_changes;
     b.register_instance(&key("orders"), inst("10.0.0.2"))
         .unwrap();
     guard(
         "a push from node b",
-        consumer.wait_until(|s| s.cache_changes > before),
+        consumer.wait_until(|s| s.cache_changes > before, HANG_GUARD),
     )
     .await;
     let all = orders(&consumer, true).await;
@@ -413,10 +445,14 @@ async fn an_instance_registered_while_no_server_answers_is_registered_when_one_d
     );
 
     env.clock.advance(Duration::from_secs(5));
-    guard("a failed beat", client.wait_until(|s| s.beat_failures >= 1)).await;
+    guard(
+        "a failed beat",
+        client.wait_until(|s| s.beat_failures >= 1, HANG_GUARD),
+    )
+    .await;
     env.transport.set_reachable(0, true);
     env.clock.advance(Duration::from_secs(5));
-    guard("a redo", client.wait_until(|s| s.redos >= 1)).await;
+    guard("a redo", client.wait_until(|s| s.redos >= 1, HANG_GUARD)).await;
     assert_eq!(env.node.get_all_instances(&key("orders"), &[]).len(), 1);
 }
 
@@ -436,7 +472,11 @@ async fn pushes_update_the_cache_without_a_pull() {
     env.node
         .register_instance(&key("orders"), inst("10.0.0.2"))
         .unwrap();
-    guard("a push", consumer.wait_until(|s| s.cache_changes > before)).await;
+    guard(
+        "a push",
+        consumer.wait_until(|s| s.cache_changes > before, HANG_GUARD),
+    )
+    .await;
     let now = orders(&consumer, true).await;
     assert_eq!(ips(&now), ["10.0.0.1", "10.0.0.2"]);
     let stats = consumer.stats();
@@ -468,7 +508,7 @@ async fn pulls_update_the_cache_when_pushes_are_lost() {
     let cached = orders(&consumer, true).await;
     assert_eq!(ips(&cached), ["10.0.0.1"]);
     env.clock.advance(Duration::from_millis(1));
-    guard("a pull", consumer.wait_until(|s| s.pulls >= 1)).await;
+    guard("a pull", consumer.wait_until(|s| s.pulls >= 1, HANG_GUARD)).await;
     let cached = orders(&consumer, true).await;
     assert_eq!(ips(&cached), ["10.0.0.1", "10.0.0.2"]);
     assert_eq!(consumer.stats().pushes, 0);
@@ -496,10 +536,18 @@ async fn the_pull_interval_follows_the_servers_cache_millis() {
     // The first pull is scheduled before any answer, at the client's default; later ones at
     // the 3 s the server answered.
     env.clock.advance(Duration::from_secs(10));
-    guard("the first pull", consumer.wait_until(|s| s.pulls >= 1)).await;
+    guard(
+        "the first pull",
+        consumer.wait_until(|s| s.pulls >= 1, HANG_GUARD),
+    )
+    .await;
     for pull in 2..=4 {
         env.clock.advance(Duration::from_secs(3));
-        guard("a 3 s pull", consumer.wait_until(|s| s.pulls >= pull)).await;
+        guard(
+            "a 3 s pull",
+            consumer.wait_until(|s| s.pulls >= pull, HANG_GUARD),
+        )
+        .await;
     }
 }
 
@@ -555,7 +603,11 @@ async fn listeners_fire_only_when_their_instances_really_change() {
     env.node
         .register_instance(&key("orders"), inst("10.0.0.2"))
         .unwrap();
-    guard("a push", consumer.wait_until(|s| s.cache_changes > before)).await;
+    guard(
+        "a push",
+        consumer.wait_until(|s| s.cache_changes > before, HANG_GUARD),
+    )
+    .await;
     assert!(consumer.wait_for_events(Duration::from_secs(5)));
     assert_eq!(events(&all).len(), 2);
     assert_eq!(events(&only_b).len(), 1);
@@ -567,7 +619,11 @@ async fn listeners_fire_only_when_their_instances_really_change() {
         .build()
         .unwrap();
     env.node.register_instance(&key("orders"), in_b).unwrap();
-    guard("a push", consumer.wait_until(|s| s.cache_changes > before)).await;
+    guard(
+        "a push",
+        consumer.wait_until(|s| s.cache_changes > before, HANG_GUARD),
+    )
+    .await;
     assert!(consumer.wait_for_events(Duration::from_secs(5)));
     assert_eq!(events(&all).len(), 3);
     assert_eq!(events(&only_b), vec![vec![], vec!["10.0.1.1".to_owned()]]);
@@ -598,7 +654,11 @@ async fn unsubscribe_stops_events() {
     env.node
         .register_instance(&key("orders"), inst("10.0.0.2"))
         .unwrap();
-    guard("a push", consumer.wait_until(|s| s.cache_changes > before)).await;
+    guard(
+        "a push",
+        consumer.wait_until(|s| s.cache_changes > before, HANG_GUARD),
+    )
+    .await;
     assert!(consumer.wait_for_events(Duration::from_secs(5)));
     assert_eq!(events(&first).len(), 1, "no event after unsubscribe");
     assert_eq!(events(&second).len(), 2);
@@ -635,7 +695,7 @@ async fn an_empty_update_does_not_wipe_the_cache_by_default() {
         .deregister_instance(&key("orders"), &instance.key());
     guard(
         "the empty push",
-        consumer.wait_until(|s| s.empty_updates_ignored >= 1),
+        consumer.wait_until(|s| s.empty_updates_ignored >= 1, HANG_GUARD),
     )
     .await;
     // The pull finds it empty too, and is ignored as well.
@@ -670,7 +730,7 @@ async fn without_push_empty_protection_an_empty_update_empties_the_cache() {
         .deregister_instance(&key("orders"), &instance.key());
     guard(
         "the empty push",
-        consumer.wait_until(|s| s.cache_changes > before),
+        consumer.wait_until(|s| s.cache_changes > before, HANG_GUARD),
     )
     .await;
     assert!(orders(&consumer, true).await.is_empty());
@@ -689,7 +749,11 @@ async fn a_new_client_reads_from_disk_when_no_server_answers() {
         .unwrap();
     let first = env.client_with_cache(&dir);
     orders(&first, true).await;
-    guard("the disk write", first.wait_until(|s| s.disk_writes >= 1)).await;
+    guard(
+        "the disk write",
+        first.wait_until(|s| s.disk_writes >= 1, HANG_GUARD),
+    )
+    .await;
     let store = FailoverStore::open(&dir.0).unwrap();
     assert_eq!(store.load(&key("orders")).unwrap().unwrap().hosts.len(), 2);
     first.shutdown().await;
@@ -723,7 +787,7 @@ async fn a_new_client_reads_from_disk_when_no_server_answers() {
     env.clock.advance(Duration::from_secs(10));
     guard(
         "a pull after recovery",
-        second.wait_until(|s| s.pulls >= 1 && s.cache_changes >= 2),
+        second.wait_until(|s| s.pulls >= 1 && s.cache_changes >= 2, HANG_GUARD),
     )
     .await;
     let all = orders(&second, true).await;
@@ -762,7 +826,7 @@ async fn reads_are_served_from_the_cache_when_the_server_goes_away() {
     let failed_at = nacre::Clock::now(&env.clock);
     guard(
         "a failed pull",
-        consumer.wait_until(|s| s.pull_failures >= 1),
+        consumer.wait_until(|s| s.pull_failures >= 1, HANG_GUARD),
     )
     .await;
     // Failing pulls back off: the next try is 20 s after the failure, not 10.
@@ -778,7 +842,7 @@ async fn reads_are_served_from_the_cache_when_the_server_goes_away() {
     env.clock.advance(Duration::from_secs(20));
     guard(
         "a second failed pull",
-        consumer.wait_until(|s| s.pull_failures >= 2),
+        consumer.wait_until(|s| s.pull_failures >= 2, HANG_GUARD),
     )
     .await;
     assert_eq!(consumer.stats().pulls, 2);
@@ -1097,4 +1161,19 @@ fn building_outside_a_tokio_runtime_is_an_error() {
         .build()
         .unwrap_err();
     assert!(matches!(err, ClientError::NoRuntime), "{err}");
+}
+
+#[tokio::test]
+async fn wait_until_gives_up_after_its_timeout_on_a_manual_clock() {
+    let env = Env::new();
+    let client = env.client();
+    // Nothing is registered and the manual clock never moves: no beat will ever be sent.
+    let err = client
+        .wait_until(|s| s.beats_sent >= 1, Duration::from_millis(50))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ClientError::WaitTimedOut { ref stats, .. } if stats.beats_sent == 0),
+        "{err}"
+    );
 }

@@ -1011,12 +1011,10 @@ async fn naming_client_over_http_registers_beats_discovers_and_re_registers() {
     assert_eq!(registry.get_all_instances(&orders(), &[]).len(), 1);
 
     // Beats follow the server's 200 ms interval, and turn light after the first answer.
-    let beats = tokio::time::timeout(
-        Duration::from_secs(20),
-        client.wait_until(|s| s.beats_sent >= 3),
-    )
-    .await
-    .expect("three beats within 20 s");
+    let beats = client
+        .wait_until(|s| s.beats_sent >= 3, Duration::from_secs(20))
+        .await
+        .expect("three beats within 20 s");
     assert_eq!(beats.beat_failures, 0);
     assert!(transport.light_beats());
 
@@ -1032,7 +1030,8 @@ async fn naming_client_over_http_registers_beats_discovers_and_re_registers() {
     // The server forgets the instance: the next light beat answers 20404 and the client
     // registers it again.
     assert!(registry.deregister_instance(&orders(), &inst.key()));
-    tokio::time::timeout(Duration::from_secs(20), client.wait_until(|s| s.redos >= 1))
+    client
+        .wait_until(|s| s.redos >= 1, Duration::from_secs(20))
         .await
         .expect("a redo within 20 s");
     let registry2 = registry.clone();

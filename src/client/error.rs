@@ -39,6 +39,15 @@ pub enum ClientError {
     /// client runs its beats and pulls as tokio tasks.
     #[error("a NamingClient must be built inside a tokio runtime")]
     NoRuntime,
+    /// [`crate::client::NamingClient::wait_until`]'s condition did not hold within its
+    /// timeout.
+    #[error("the condition did not hold within {timeout:?} (counters then: {stats:?})")]
+    WaitTimedOut {
+        /// The timeout given.
+        timeout: std::time::Duration,
+        /// The counters when it passed.
+        stats: Box<super::ClientStats>,
+    },
     /// The client was shut down ([`crate::client::NamingClient::shutdown`]).
     #[error("the NamingClient was shut down")]
     Closed,

@@ -30,6 +30,7 @@
 //! use nacre::{Instance, ManualClock, NamingEvent, Registry};
 //! use std::sync::{Arc, Mutex};
 //! use std::time::Duration;
+//! const WAIT: Duration = Duration::from_secs(10);
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
 //! let clock = ManualClock::new();
@@ -59,7 +60,7 @@
 //! // A minute passes: 12 beats, and the node still finds the instance healthy.
 //! for beat in 1..=12 {
 //!     clock.advance(Duration::from_secs(5));
-//!     provider.wait_until(|s| s.beats_sent >= beat).await;
+//!     provider.wait_until(|s| s.beats_sent >= beat, WAIT).await?;
 //!     node.check_health();
 //! }
 //! assert_eq!(node.select_instances(&provider.service_key("orders", DEFAULT_GROUP)?, &[], true).len(), 1);

@@ -408,12 +408,23 @@ impl NamingClient {
     ///     .await
     ///     .unwrap();
     /// clock.advance(Duration::from_secs(5));
-    /// let stats = client.wait_until(|s| s.beats_sent >= 1).await;
+    /// let stats = client.wait_until(|s| s.beats_sent >= 1, Duration::from_secs(5)).await.unwrap();
     /// assert_eq!(stats.beat_failures, 0);
     /// # });
     /// ```
-    pub async fn wait_until(&self, pred: impl FnMut(&ClientStats) -> bool) -> ClientStats {
-        self.shared().progress.wait_until(pred).await
+    pub async fn wait_until(
+        &self,
+        pred: impl FnMut(&ClientStats) -> bool,
+        timeout: Duration,
+    ) -> Result<ClientStats, ClientError> {
+        let progress = &self.shared().progress;
+        match progress.wait_until(pred, timeout).await {
+            Some(stats) => Ok(stats),
+            None => Err(ClientError::WaitTimedOut {
+                timeout,
+                stats: Box::new(progress.get()),
+            }),
+        }
     }
 
     /// Blocks the calling thread until every change so far has reached every listener (or

@@ -62,14 +62,44 @@ impl Progress {
         *self.tx.borrow()
     }
 
-    /// Waits until `pred` holds for the counters; returns them.
+    /// Waits until `pred` holds for the counters, or until `timeout` of real time passes;
+    /// returns the counters, or `None` on timeout.
+    ///
+    /// The timeout is measured by a short-lived helper thread rather than tokio's timer, so it
+    /// works on any runtime (with or without tokio's time driver) and whatever clock the client
+    /// reads: a test on a [`crate::ManualClock`] still stops waiting.
     pub(crate) async fn wait_until(
         &self,
         mut pred: impl FnMut(&ClientStats) -> bool,
-    ) -> ClientStats {
+        timeout: std::time::Duration,
+    ) -> Option<ClientStats> {
         let mut rx = self.tx.subscribe();
-        // `wait_for` fails only if the sender is gone, and `self` holds it.
-        let seen = rx.wait_for(|s| pred(s)).await.map(|stats| *stats);
-        seen.unwrap_or_else(|_| self.get())
+        let (fire, fired) = tokio::sync::oneshot::channel::<()>();
+        let (cancel, cancelled) = std::sync::mpsc::channel::<()>();
+        let timer = std::thread::Builder::new()
+            .name("nacre-wait".into())
+            .spawn(move || {
+                if cancelled.recv_timeout(timeout)
+                    == Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                {
+                    let _ = fire.send(());
+                }
+            });
+        // Without a timer thread (the OS refused one) the wait has no deadline.
+        let deadline = async move {
+            match timer {
+                Ok(_) => {
+                    let _ = fired.await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        let result = tokio::select! {
+            // `wait_for` fails only if the sender is gone, and `self` holds it.
+            seen = rx.wait_for(|s| pred(s)) => Some(seen.map_or_else(|_| self.get(), |s| *s)),
+            () = deadline => None,
+        };
+        drop(cancel);
+        result
     }
 }
