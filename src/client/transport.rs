@@ -263,6 +263,11 @@ impl PushReceiver {
     pub async fn recv(&mut self) -> Option<ServiceInfo> {
         self.rx.recv().await
     }
+
+    /// The next push if one is waiting, without waiting.
+    pub fn try_recv(&mut self) -> Option<ServiceInfo> {
+        self.rx.try_recv().ok()
+    }
 }
 
 /// The client's side of the wire: everything a [`crate::client::NamingClient`] asks of the

@@ -34,6 +34,11 @@ struct Inner {
 pub const MANUAL_CLOCK_START: Timestamp = Timestamp::from_millis(1_704_067_200_000);
 
 impl ManualClock {
+    /// The current time. (The same as [`Clock::now`], callable without the trait in scope.)
+    pub fn now(&self) -> Timestamp {
+        self.lock().now
+    }
+
     /// A clock at [`MANUAL_CLOCK_START`].
     pub fn new() -> Self {
         Self::starting_at(MANUAL_CLOCK_START)
@@ -105,7 +110,7 @@ impl Default for ManualClock {
 #[async_trait]
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
-        self.lock().now
+        ManualClock::now(self)
     }
 
     async fn sleep_until(&self, deadline: Timestamp) {

@@ -24,6 +24,11 @@ impl SystemClock {
             started: Instant::now(),
         }
     }
+
+    /// The current time. (The same as [`Clock::now`], callable without the trait in scope.)
+    pub fn now(&self) -> Timestamp {
+        self.base + self.started.elapsed()
+    }
 }
 
 impl Default for SystemClock {
@@ -35,7 +40,7 @@ impl Default for SystemClock {
 #[async_trait]
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        self.base + self.started.elapsed()
+        SystemClock::now(self)
     }
 
     async fn sleep_until(&self, deadline: Timestamp) {

@@ -7,7 +7,7 @@ use super::{PushConfig, PushStats};
 use crate::client::ServiceInfo;
 use crate::clock::Timestamp;
 use crate::model::{ClusterName, ServiceKey};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 type SubKey = (TargetKey, Vec<ClusterName>);
@@ -314,7 +314,12 @@ impl PushState {
                 failed_targets.push(key);
             }
         }
+        // Targets dropped in this round get none of their remaining pushes.
+        let mut dropped: HashSet<TargetKey> = HashSet::new();
         for (target, service, clusters, attempts) in sends {
+            if dropped.contains(&target.key()) {
+                continue;
+            }
             let data = info(&service, &clusters);
             let ack = AckId(self.next_ack);
             self.next_ack += 1;
@@ -344,6 +349,7 @@ impl PushState {
                 PushResult::Closed => {
                     self.stats.targets_dropped += 1;
                     stopped.extend(self.remove_target(&key));
+                    dropped.insert(key);
                 }
                 PushResult::Failed(_) => {
                     self.stats.failed += 1;

@@ -1,0 +1,200 @@
+//! The front layer's promise: a `NamingClient` gets the same answers whichever transport it
+//! uses, because every front answers from the one `ServiceAnswer`. Same registry state, one
+//! client over the in-memory transport and one over real loopback HTTP: disabled, unhealthy
+//! and weight-0 instances, two clusters, and a service under its protect threshold.
+#![cfg(feature = "http")]
+
+use nacre::client::{NamingClient, ServiceInfo, ServiceQuery};
+use nacre::http::{HttpClientTransport, NacosApi};
+use nacre::model::DEFAULT_GROUP;
+use nacre::transport::memory::MemoryClientTransport;
+use nacre::{ClientTransport, Instance, ManualClock, Registry, ServiceKey, ServiceSettings};
+use std::collections::BTreeSet;
+
+const GROUP: &str = DEFAULT_GROUP;
+
+fn inst(ip: &str, cluster: &str) -> nacre::InstanceBuilder {
+    Instance::builder(ip, 8080).cluster(cluster)
+}
+
+/// `orders`: healthy, unhealthy, disabled and weight-0 instances in clusters `a` and `b`.
+/// `payments`: 1 healthy of 4, under a protect threshold of 0.5.
+fn populated() -> Registry {
+    let registry = Registry::builder().clock(ManualClock::new()).build();
+    let orders = ServiceKey::named("orders").unwrap();
+    let build = |b: nacre::InstanceBuilder| b.build().unwrap();
+    for instance in [
+        build(inst("10.0.0.1", "a")),
+        build(inst("10.0.0.2", "a").healthy(false)),
+        build(inst("10.0.0.3", "a").enabled(false)),
+        build(inst("10.0.0.4", "b").weight(0.0)),
+        build(inst("10.0.0.5", "b")),
+        build(inst("10.0.0.6", "b").healthy(false).enabled(false)),
+    ] {
+        registry.register_instance(&orders, instance).unwrap();
+    }
+    let payments = ServiceKey::named("payments").unwrap();
+    registry
+        .create_service(
+            &payments,
+            ServiceSettings {
+                protect_threshold: 0.5,
+                ..ServiceSettings::default()
+            },
+        )
+        .unwrap();
+    for (ip, healthy) in [
+        ("10.0.1.1", true),
+        ("10.0.1.2", false),
+        ("10.0.1.3", false),
+        ("10.0.1.4", false),
+    ] {
+        registry
+            .register_instance(&payments, build(inst(ip, "a").healthy(healthy)))
+            .unwrap();
+    }
+    registry
+}
+
+async fn serve(registry: &Registry) -> (HttpClientTransport, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = NacosApi::new(registry.clone()).router();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (
+        HttpClientTransport::new([addr.to_string()]).unwrap(),
+        server,
+    )
+}
+
+fn ips(list: &[Instance]) -> Vec<String> {
+    list.iter().map(|i| i.ip().to_string()).collect()
+}
+
+/// What a client can tell about a service, with every read it offers.
+async fn everything(client: &NamingClient, service: &str) -> Vec<(String, Vec<String>)> {
+    let mut seen = Vec::new();
+    for clusters in [&[][..], &["a"][..], &["b"][..], &["a", "b"][..], &["c"][..]] {
+        for subscribe in [false, true] {
+            let tag = |what: &str| format!("{what} {clusters:?} subscribe={subscribe}");
+            let all = client
+                .get_all_instances(service, GROUP, clusters, subscribe)
+                .await
+                .unwrap();
+            seen.push((tag("all"), ips(&all)));
+            for healthy_only in [true, false] {
+                let some = client
+                    .select_instances(service, GROUP, clusters, healthy_only, subscribe)
+                    .await
+                    .unwrap();
+                seen.push((
+                    tag(&format!("select healthy_only={healthy_only}")),
+                    ips(&some),
+                ));
+            }
+            let picked = client
+                .select_one_healthy_instance(service, GROUP, clusters, subscribe)
+                .await
+                .ok()
+                .map(|i| i.ip().to_string());
+            // Which one is picked is random; whether one can be, and from which set, is not.
+            seen.push((
+                tag("one healthy exists"),
+                picked.into_iter().map(|_| "some".into()).collect(),
+            ));
+        }
+    }
+    seen
+}
+
+fn comparable(info: &ServiceInfo) -> (Vec<String>, Vec<bool>, bool, u64, u64, String) {
+    (
+        ips(&info.hosts),
+        info.hosts.iter().map(Instance::healthy).collect(),
+        info.reach_protection_threshold,
+        info.cache_millis,
+        info.last_ref_time,
+        info.checksum.clone(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn naming_client_answers_the_same_over_memory_and_http() {
+    let registry = populated();
+    let (http, server) = serve(&registry).await;
+    let memory = MemoryClientTransport::new(registry.clone());
+    let over_memory = NamingClient::builder(memory.clone()).build().unwrap();
+    let over_http = NamingClient::builder(http.clone()).build().unwrap();
+
+    for service in ["orders", "payments", "nothing-here"] {
+        let a = everything(&over_memory, service).await;
+        let b = everything(&over_http, service).await;
+        assert_eq!(a, b, "{service}: memory (left) and HTTP (right) disagree");
+    }
+
+    // The raw answers agree too, field by field (the manual clock makes lastRefTime equal).
+    for service in ["orders", "payments"] {
+        for clusters in [
+            vec![],
+            vec!["a".parse().unwrap()],
+            vec!["b".parse().unwrap()],
+        ] {
+            for healthy_only in [false, true] {
+                let query = ServiceQuery {
+                    service: ServiceKey::named(service).unwrap(),
+                    clusters: clusters.clone(),
+                    healthy_only,
+                };
+                let a = memory.query_service(&query).await.unwrap();
+                let b = http.query_service(&query).await.unwrap();
+                assert_eq!(comparable(&a), comparable(&b), "{query:?}");
+            }
+        }
+    }
+
+    // And they are what Nacos answers: disabled instances are never listed; a healthy-only
+    // list drops the unhealthy ones unless the protect threshold is reached.
+    let all_orders = over_http
+        .get_all_instances("orders", GROUP, &[], false)
+        .await
+        .unwrap();
+    assert_eq!(
+        ips(&all_orders),
+        ["10.0.0.1", "10.0.0.2", "10.0.0.4", "10.0.0.5"]
+    );
+    let query = |service: &str, healthy_only| ServiceQuery {
+        service: ServiceKey::named(service).unwrap(),
+        clusters: vec![],
+        healthy_only,
+    };
+    let healthy_orders = memory.query_service(&query("orders", true)).await.unwrap();
+    assert_eq!(
+        ips(&healthy_orders.hosts),
+        ["10.0.0.1", "10.0.0.4", "10.0.0.5"]
+    );
+    assert!(!healthy_orders.reach_protection_threshold);
+    let protected = memory
+        .query_service(&query("payments", true))
+        .await
+        .unwrap();
+    assert!(protected.reach_protection_threshold);
+    assert_eq!(protected.hosts.len(), 4);
+    let picked: BTreeSet<String> = {
+        let mut set = BTreeSet::new();
+        for _ in 0..50 {
+            let one = over_memory
+                .select_one_healthy_instance("orders", GROUP, &[], false)
+                .await
+                .unwrap();
+            set.insert(one.ip().to_string());
+        }
+        set
+    };
+    assert!(picked.is_subset(&["10.0.0.1".to_owned(), "10.0.0.5".to_owned()].into()));
+
+    over_memory.shutdown().await;
+    over_http.shutdown().await;
+    server.abort();
+}
