@@ -75,7 +75,7 @@
 //! | [`transport`] | in-process transports with fault injection, and a deterministic cluster simulator |
 //! | `http` (feature `http`) | the Nacos v1 open API as an axum router, peer traffic and a client transport over HTTP, the `nacre-server` binary |
 
-#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod client;
 pub mod clock;
@@ -84,6 +84,7 @@ pub mod events;
 pub mod front;
 pub mod health;
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 pub mod model;
 pub mod registry;
@@ -94,6 +95,12 @@ mod util;
 /// Re-exported so that implementing [`cluster::Transport`] or [`client::ClientTransport`] needs
 /// no extra dependency: put `#[nacre::async_trait]` on the `impl`.
 pub use async_trait::async_trait;
+
+/// Every code block of the README, compiled and run as a doctest, so that the README cannot
+/// drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 pub use client::{ClientError, ClientTransport, NamingClient, NamingClientBuilder};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};

@@ -4,7 +4,7 @@
 
 use nacre::cluster::{ClusterNode, DistroConfig, NodeId};
 use nacre::transport::memory::{registry_contents, LinkFaults, MemoryNetwork};
-use nacre::{Clock, Instance, ManualClock, Registry, ServiceKey, Timestamp};
+use nacre::{Instance, ManualClock, Registry, ServiceKey, Timestamp};
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 use nacre::model::{
     PRESERVED_HEART_BEAT_INTERVAL, PRESERVED_HEART_BEAT_TIMEOUT, PRESERVED_IP_DELETE_TIMEOUT,
 };
-use nacre::{Clock, Instance, InstanceKey, ManualClock, Registry, RegistryError, ServiceKey};
+use nacre::{Instance, InstanceKey, ManualClock, Registry, RegistryError, ServiceKey};
 use std::time::Duration;
 
 fn setup() -> (ManualClock, Registry, ServiceKey) {

@@ -19,7 +19,7 @@ mod merge;
 mod ops;
 mod replica;
 mod snapshot;
-mod store;
+mod table;
 mod version;
 mod view;
 
@@ -33,7 +33,7 @@ pub use replica::{InstanceRecord, MergeOutcome, RecordState, ServiceMeta, Servic
 pub use snapshot::{
     ClusterSnapshot, InstanceEntry, RemovalReason, ServiceSettings, ServiceSnapshot, Tombstone,
 };
-pub use store::{ChangeSink, Store, SweepHint, Written};
+pub use table::{ChangeSink, Store, SweepHint, Written};
 pub use version::Version;
 pub(crate) use view::pick_by_weight;
-pub use view::{InstancesView, Selection};
+pub use view::{InstancesView, Iter, Selection};

@@ -3,7 +3,7 @@
 use super::error::RegistryError;
 use super::liveness::Liveness;
 use super::snapshot::{InstanceEntry, RemovalReason, ServiceSettings, ServiceSnapshot};
-use super::store::Store;
+use super::table::Store;
 use super::version::Version;
 use crate::clock::Timestamp;
 use crate::model::{Instance, InstanceKey, Limits, ServiceKey, TimingOverrides, ValidationError};

@@ -10,7 +10,7 @@
 use super::liveness::Liveness;
 use super::merge::{incoming_wins, RecordFacts};
 use super::snapshot::{InstanceEntry, RemovalReason, ServiceSettings, ServiceSnapshot, Tombstone};
-use super::store::Store;
+use super::table::Store;
 use super::version::Version;
 use super::RegistryError;
 use crate::clock::Timestamp;

@@ -140,13 +140,30 @@ impl InstancesView {
     }
 
     /// The instances, ordered by cluster then endpoint.
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<Instance>> + '_ {
-        let selection = self.selection;
-        let all_clusters = self.clusters.is_empty();
-        self.snapshot()
-            .into_iter()
-            .flat_map(|s| s.instances_flat().iter())
-            .filter(move |i| (all_clusters || self.wants(i.cluster())) && selection.accepts(i))
+    ///
+    /// The iterator is a plain struct with no destructor, so `view.iter()...` borrow-checks
+    /// even as the last expression of the block that owns `view`.
+    ///
+    /// ```
+    /// use nacre::{Instance, Registry, ServiceKey};
+    /// let registry = Registry::default();
+    /// let orders = ServiceKey::named("orders").unwrap();
+    /// registry.register_instance(&orders, Instance::new("10.0.0.1", 80).unwrap()).unwrap();
+    /// let ports: u32 = {
+    ///     let view = registry.select_instances(&orders, &[], true);
+    ///     view.iter().map(|i| u32::from(i.port())).sum()
+    /// };
+    /// assert_eq!(ports, 80);
+    /// ```
+    pub fn iter(&self) -> Iter<'_> {
+        let flat: &[Arc<Instance>] = match self.snapshot() {
+            Some(s) => s.instances_flat(),
+            None => &[],
+        };
+        Iter {
+            inner: flat.iter(),
+            view: self,
+        }
     }
 
     /// How many instances the view shows (walks them).
@@ -238,8 +255,27 @@ impl fmt::Debug for InstancesView {
 
 impl<'a> IntoIterator for &'a InstancesView {
     type Item = &'a Arc<Instance>;
-    type IntoIter = Box<dyn Iterator<Item = &'a Arc<Instance>> + 'a>;
+    type IntoIter = Iter<'a>;
     fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
+        self.iter()
+    }
+}
+
+/// The instances of an [`InstancesView`], from [`InstancesView::iter`].
+#[derive(Debug, Clone)]
+pub struct Iter<'a> {
+    inner: std::slice::Iter<'a, Arc<Instance>>,
+    view: &'a InstancesView,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = &'a Arc<Instance>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let view = self.view;
+        let all_clusters = view.clusters.is_empty();
+        self.inner
+            .by_ref()
+            .find(|i| (all_clusters || view.wants(i.cluster())) && view.selection.accepts(i))
     }
 }

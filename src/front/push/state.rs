@@ -11,6 +11,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 type SubKey = (TargetKey, Vec<ClusterName>);
+/// A push to make this round: target, service, clusters, and how often it was sent before.
+type Due = (Arc<dyn PushTarget>, ServiceKey, Vec<ClusterName>, u32);
 type Shape = (ServiceKey, Vec<ClusterName>);
 
 struct Sub {
@@ -279,7 +281,7 @@ impl PushState {
                 .or_insert_with(|| answer(service, clusters))
                 .clone()
         };
-        let mut sends: Vec<(Arc<dyn PushTarget>, ServiceKey, Vec<ClusterName>, u32)> = Vec::new();
+        let mut sends: Vec<Due> = Vec::new();
         for (service, watched) in &mut self.services {
             let all = watched.due.is_some_and(|d| d <= now);
             if all {
