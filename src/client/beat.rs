@@ -73,8 +73,7 @@ impl Registrations {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<(ServiceKey, InstanceKey), Registration>> {
-        // Never held across an await or foreign code; every change is one map operation.
-        self.table.lock().unwrap_or_else(|e| e.into_inner())
+        crate::util::lock(&self.table)
     }
 
     /// Resolves when a beat found an instance missing on the server.

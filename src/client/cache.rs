@@ -136,10 +136,7 @@ impl ServiceCache {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        // Every critical section below is a plain map operation that cannot leave the map
-        // half-changed, and no foreign code runs under the lock except the non-blocking change
-        // callback; a poisoned lock is still consistent.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        crate::util::lock(&self.inner)
     }
 
     /// Starts keeping `key`. Answers for services not watched are not stored.

@@ -16,6 +16,7 @@ use crate::clock::{Clock, Timestamp};
 use crate::events::{Dispatcher, EventListener, SubscriptionId};
 use crate::model::{ClusterName, GroupName, Instance, NamespaceId, ServiceKey, ServiceName};
 use crate::registry::ServiceList;
+use crate::util::lock;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -91,12 +92,6 @@ struct Shared {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Set by [`NamingClient::shutdown`].
     closed: AtomicBool,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // These locks guard plain maps changed by single operations and are never held across an
-    // await or foreign code; a poisoned one is still consistent.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl std::fmt::Debug for NamingClient {

@@ -55,9 +55,7 @@ impl ManualClock {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding this lock cannot leave `Inner` half-updated (every change is a
-        // single assignment or Vec operation), so a poisoned lock is still usable.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        crate::util::lock(&self.inner)
     }
 
     /// Moves time forward by `by` and wakes the sleepers that are due.

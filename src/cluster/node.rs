@@ -18,6 +18,7 @@ use super::transport::{PeerError, PeerHandler, Transport};
 use crate::clock::Clock;
 use crate::model::{Instance, InstanceKey, ServiceKey};
 use crate::registry::{BeatReply, Command, CommandOutput, Registry, RegistryBuilder};
+use crate::util::lock;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -32,12 +33,6 @@ struct Inner {
     config: DistroConfig,
     wake: Arc<Notify>,
     task: Mutex<Option<JoinHandle<()>>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The core's methods leave it consistent between calls; a panic inside one (a bug) must
-    // not take the whole node down with a poisoned lock.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One cluster member. Cheap to clone; clones share everything.

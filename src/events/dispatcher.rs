@@ -16,6 +16,7 @@
 use super::event::{EventListener, NamingEvent, SubscriptionId};
 use crate::model::{ClusterName, ServiceKey};
 use crate::store::{InstancesView, Selection, ServiceSnapshot};
+use crate::util::lock;
 use arc_swap::ArcSwap;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use std::collections::{HashMap, HashSet};
@@ -23,12 +24,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Listener code never runs under these locks, and every critical section leaves the data
-    // consistent, so a poisoned lock is still valid.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 struct Subscriber {
     id: SubscriptionId,

@@ -27,4 +27,4 @@ mod query;
 
 pub use backend::Backend;
 pub use error::ErrorClass;
-pub use query::ServiceAnswer;
+pub use query::{Hosts, ServiceAnswer};

@@ -108,18 +108,23 @@ impl ServiceAnswer {
             .unwrap_or_default()
     }
 
-    /// The instances listed, ordered by cluster then endpoint.
-    pub fn hosts(&self) -> impl Iterator<Item = &Arc<Instance>> + '_ {
-        let all_clusters = self.clusters.is_empty();
-        let any_health = !self.healthy_only || self.protected;
-        self.snapshot
-            .iter()
-            .flat_map(|s| s.instances_flat().iter())
-            .filter(move |i| {
-                (all_clusters || self.clusters.contains(i.cluster()))
-                    && i.enabled()
-                    && (any_health || i.healthy())
-            })
+    /// The instances listed, ordered by cluster then endpoint. (A plain iterator with no
+    /// destructor: it borrow-checks as the last expression of a block.)
+    pub fn hosts(&self) -> Hosts<'_> {
+        let flat: &[Arc<Instance>] = match &self.snapshot {
+            Some(s) => s.instances_flat(),
+            None => &[],
+        };
+        Hosts {
+            inner: flat.iter(),
+            answer: self,
+        }
+    }
+
+    fn lists(&self, instance: &Instance) -> bool {
+        (self.clusters.is_empty() || self.clusters.contains(instance.cluster()))
+            && instance.enabled()
+            && (!self.healthy_only || self.protected || instance.healthy())
     }
 
     /// The answer as a [`ServiceInfo`] (copies the listed instances).
@@ -134,5 +139,21 @@ impl ServiceAnswer {
             checksum: self.checksum(),
             reach_protection_threshold: self.protected,
         }
+    }
+}
+
+/// The instances a [`ServiceAnswer`] lists, from [`ServiceAnswer::hosts`].
+#[derive(Debug, Clone)]
+pub struct Hosts<'a> {
+    inner: std::slice::Iter<'a, Arc<Instance>>,
+    answer: &'a ServiceAnswer,
+}
+
+impl<'a> Iterator for Hosts<'a> {
+    type Item = &'a Arc<Instance>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let answer = self.answer;
+        self.inner.by_ref().find(|i| answer.lists(i))
     }
 }

@@ -21,6 +21,7 @@ use super::snapshot::{ServiceSettings, ServiceSnapshot};
 use super::version::{Version, VersionClock};
 use crate::clock::Timestamp;
 use crate::model::ServiceKey;
+use crate::util::lock;
 use arc_swap::ArcSwap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -51,11 +52,11 @@ pub struct SweepHint(Mutex<Option<(u64, Timestamp)>>);
 impl SweepHint {
     /// The hint, if any.
     pub fn get(&self) -> Option<(u64, Timestamp)> {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+        *lock(&self.0)
     }
     /// Records a hint.
     pub fn set(&self, revision: u64, due: Timestamp) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((revision, due));
+        *lock(&self.0) = Some((revision, due));
     }
 }
 
@@ -87,12 +88,6 @@ pub struct Written<R> {
     pub revision: u64,
     /// Whether a new snapshot was published.
     pub changed: bool,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The guarded data is `()`: a panic under the lock cannot leave anything half-written, so a
-    // poisoned lock is safe to keep using.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Default for Store {

@@ -6,6 +6,7 @@ use crate::clock::Clock;
 use crate::cluster::{
     ClusterNode, NodeId, PeerError, PeerHandler, PeerRequest, PeerResponse, Transport,
 };
+use crate::util::lock;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -42,11 +43,6 @@ impl std::fmt::Debug for MemoryNetwork {
             .field("stats", &self.stats())
             .finish()
     }
-}
-
-fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
-    // Every critical section here is a few map operations that leave the state consistent.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl MemoryNetwork {
