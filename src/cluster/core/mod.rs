@@ -1,24 +1,44 @@
 //! [`DistroCore`]: the Distro protocol as a sans-IO state machine.
 //!
-//! It never sleeps, never opens a socket and never reads a clock. The driver hands it `now`,
-//! the requests that arrive ([`DistroCore::handle`]) and the answers to its own requests
-//! ([`DistroCore::on_response`]); it hands back what to send ([`DistroCore::poll`]) and when to
-//! call it again ([`DistroCore::next_wakeup`]). The tokio driver ([`super::ClusterNode`]) and
-//! the deterministic simulator ([`crate::transport::memory::Simulation`]) are both thin loops
-//! around it, which is what makes seeded fault schedules replayable.
+//! No networking code, no OS time: it never sleeps, never opens a socket and never reads a
+//! clock. Like quinn-proto's `Connection`, it is driven entirely from outside, through four
+//! calls:
 //!
-//! What it does, in the order `poll` does it:
-//! 1. Collects local changes (the store's sink pushes every published snapshot onto a channel)
-//!    into one [`SyncQueue`] per peer. Merges of replicated data touch nothing and are not
-//!    sent on, so nothing echoes.
-//! 2. Judges peer liveness and rebuilds the [`DistroMapper`] when it changes. Services that
-//!    become this node's responsibility get a fresh grace period: every instance counts as
-//!    having beaten just now, because this node's copy of their last beat may be stale.
-//! 3. While starting, asks peers in turn for a full snapshot, and serves only once one answers
-//!    (or once every peer answered that it is starting too: a fresh cluster).
-//! 4. Pings every peer, sends checksums of its own services (verify), fetches services whose
-//!    checksums differ, and sends due sync batches.
-//! 5. Runs health checks for the services it is responsible for, and only those.
+//! - [`DistroCore::handle`]: the host calls it when a peer's request arrives, and sends back
+//!   the [`PeerResponse`] it returns;
+//! - [`DistroCore::on_response`]: the host calls it when the answer to one of the core's own
+//!   requests arrives, or when sending it failed or timed out;
+//! - [`DistroCore::poll`]: the host calls it after either of the above and whenever
+//!   [`DistroCore::next_wakeup`] comes, and sends every [`Outgoing`] it returns;
+//! - [`DistroCore::next_wakeup`]: the host calls it after `poll` to learn when to call `poll`
+//!   again if nothing arrives before.
+//!
+//! Every call takes `now` from the host. The tokio driver ([`super::ClusterNode`]) and the
+//! deterministic simulator ([`crate::transport::memory::Simulation`]) are both thin loops around
+//! it, which is what makes seeded fault schedules replayable.
+//!
+//! What it does, in the order `poll` does it, and where each part lives:
+//! 1. `replicate`: collects local changes (the store's sink pushes every published snapshot
+//!    onto a channel) into one [`SyncQueue`] per peer. Merges of replicated data touch nothing
+//!    and are not sent on, so nothing echoes.
+//! 2. `peers`: judges peer liveness and rebuilds the [`DistroMapper`] when it changes.
+//!    Services that become this node's responsibility get a fresh grace period: every
+//!    instance counts as having beaten just now, because this node's copy of their last beat
+//!    may be stale. Pings every peer.
+//! 3. `loading`: while starting, asks peers in turn for a full snapshot, and serves only once
+//!    one answers (or once every peer answered that it is starting too: a fresh cluster).
+//! 4. `verify`: sends checksums of its own services, and fetches services whose checksums
+//!    differ; then `replicate` sends due sync batches.
+//! 5. `peers`: runs health checks for the services it is responsible for, and only those.
+//!
+//! This file holds the state, the accessors and the four calls above, which dispatch to the
+//! phase files.
+//!
+
+mod loading;
+mod peers;
+mod replicate;
+mod verify;
 
 use super::config::DistroConfig;
 use super::dispatch::answer_forward;
@@ -26,13 +46,13 @@ use super::mapper::DistroMapper;
 use super::membership::Membership;
 use super::message::{PeerRequest, PeerResponse};
 use super::node_id::NodeId;
-use super::sync::{Batch, PendingService, SyncQueue};
+use super::sync::{Batch, SyncQueue};
 use super::transport::PeerError;
 use crate::clock::Timestamp;
 use crate::health::SweepReport;
 use crate::model::ServiceKey;
 use crate::registry::Registry;
-use crate::store::{ServiceRecord, ServiceSnapshot};
+use crate::store::ServiceSnapshot;
 use arc_swap::ArcSwap;
 use crossbeam_channel::{unbounded, Receiver};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -272,7 +292,9 @@ impl DistroCore {
         self.sent.values().any(|(p, s)| p == to && pred(s))
     }
 
-    /// When the core next needs [`DistroCore::poll`], if nothing arrives before.
+    /// When the core next needs [`DistroCore::poll`], if nothing arrives before. The host calls
+    /// it after every `poll` and sets its timer to the answer (which may already be past: then
+    /// poll at once).
     pub fn next_wakeup(&self) -> Timestamp {
         let mut next = self.next_ping;
         if let Phase::Loading {
@@ -303,47 +325,9 @@ impl DistroCore {
         next
     }
 
-    fn collect_changes(&mut self, now: Timestamp) {
-        while let Ok(snap) = self.changes.try_recv() {
-            let change = PendingService {
-                keys: snap.touched().iter().cloned().collect(),
-                meta: snap.meta_touched(),
-                full: false,
-            };
-            for q in self.queues.values_mut() {
-                q.add(snap.key().clone(), change.clone(), now);
-            }
-        }
-    }
-
-    fn rebuild_mapper(&mut self, now: Timestamp) {
-        let ready = self.is_ready();
-        let next = self.membership.mapper(ready);
-        let before = self.routing.mapper.load_full();
-        if *before == next {
-            return;
-        }
-        // Services this node takes over: their last-beat times here may be stale.
-        let store = self.registry.store();
-        let mut grace = 0;
-        store.for_each(|snap| {
-            let key = snap.key();
-            if next.is_owner(&self.me, key) && !before.is_owner(&self.me, key) {
-                for e in snap.entries() {
-                    e.liveness().beat(now);
-                }
-                grace += 1;
-            }
-        });
-        self.stats.grace_periods += grace;
-        self.routing.mapper.store(Arc::new(next));
-        // Judge newly owned services at once (instances that died with their old owner should
-        // not wait for the next periodic sweep); the grace period above protects the rest.
-        self.next_health = now;
-    }
-
-    /// Hands back the requests due at `now`. Call it when [`DistroCore::next_wakeup`] comes,
-    /// and after anything arrives.
+    /// Hands back the requests due at `now`, for the host to send. The host calls it when
+    /// [`DistroCore::next_wakeup`] comes, and after every [`DistroCore::handle`] and
+    /// [`DistroCore::on_response`] (either may have made something due).
     pub fn poll(&mut self, now: Timestamp) -> Vec<Outgoing> {
         let mut out = Vec::new();
         self.collect_changes(now);
@@ -351,171 +335,20 @@ impl DistroCore {
             self.rebuild_mapper(now);
         }
         let peers: Vec<NodeId> = self.membership.peers().cloned().collect();
-
-        if now >= self.next_ping {
-            for p in &peers {
-                if !self.in_flight(p, |s| matches!(s, Sent::Ping)) {
-                    let ready = self.is_ready();
-                    self.request(&mut out, p, PeerRequest::Ping { ready }, Sent::Ping);
-                }
-            }
-            self.next_ping = now + self.config.ping_interval;
-        }
-
-        if let Phase::Loading {
-            next_attempt,
-            asking,
-            starting,
-            failed,
-        } = &mut self.phase
-        {
-            if asking.is_none() && now >= *next_attempt {
-                // Ask the first peer, in id order, not yet asked this round.
-                let target = peers
-                    .iter()
-                    .find(|p| !starting.contains(*p) && !failed.contains(*p))
-                    .cloned();
-                if let Some(t) = target {
-                    *asking = Some(t.clone());
-                    self.request(&mut out, &t, PeerRequest::Snapshot, Sent::Snapshot);
-                }
-            }
+        self.poll_pings(&mut out, &peers, now);
+        if !self.is_ready() {
+            self.poll_loading(&mut out, &peers, now);
             return out;
         }
-
-        if now >= self.next_verify {
-            let mapper = self.routing.mapper();
-            let mut checksums = Vec::new();
-            self.registry.store().for_each(|snap| {
-                if mapper.is_owner(&self.me, snap.key()) {
-                    checksums.push((snap.key().clone(), snap.checksum()));
-                }
-            });
-            for p in &peers {
-                if self.membership.is_up(p) && !self.in_flight(p, |s| matches!(s, Sent::Verify)) {
-                    let req = PeerRequest::Verify {
-                        checksums: checksums.clone(),
-                    };
-                    self.request(&mut out, p, req, Sent::Verify);
-                }
-            }
-            self.next_verify = now + self.config.verify_interval;
-        }
-
-        let wanted = std::mem::take(&mut self.fetch_wanted);
-        for (p, services) in wanted {
-            if self.in_flight(&p, |s| matches!(s, Sent::Fetch)) {
-                self.fetch_wanted.insert(p, services);
-                continue;
-            }
-            let req = PeerRequest::Fetch {
-                services: services.into_iter().collect(),
-            };
-            self.request(&mut out, &p, req, Sent::Fetch);
-        }
-
-        for p in &peers {
-            if !self.membership.is_up(p) {
-                continue;
-            }
-            let Some(batch) = self
-                .queues
-                .get_mut(p)
-                .and_then(|q| q.take(now, &self.config))
-            else {
-                continue;
-            };
-            let records = self.records_for(&batch);
-            self.stats.syncs_sent += 1;
-            self.request(
-                &mut out,
-                p,
-                PeerRequest::Sync { records },
-                Sent::Sync(batch),
-            );
-        }
-
-        if now >= self.next_health {
-            let mapper = self.routing.mapper();
-            let me = self.me.clone();
-            let report = self
-                .registry
-                .check_health_where(now, |k| mapper.is_owner(&me, k));
-            let cap = now + self.registry.health_config().check_interval;
-            self.next_health = report
-                .next_due
-                .map_or(cap, |d| d.min(cap))
-                .max(now + std::time::Duration::from_micros(1));
-            self.last_sweep = report;
-            // The sweep's own changes are local writes: queue them now rather than next poll.
-            self.collect_changes(now);
-        }
+        self.poll_verify(&mut out, &peers, now);
+        self.poll_fetches(&mut out);
+        self.poll_sync(&mut out, &peers, now);
+        self.poll_health(now);
         out
     }
 
-    fn records_for(&self, batch: &Batch) -> Vec<ServiceRecord> {
-        let store = self.registry.store();
-        batch
-            .iter()
-            .filter_map(|(service, change)| {
-                let snap = store.load_any(service)?;
-                Some(if change.full {
-                    snap.to_record(None)
-                } else {
-                    let keys: Vec<_> = change.keys.iter().cloned().collect();
-                    snap.to_record(Some(&keys))
-                })
-            })
-            .collect()
-    }
-
-    fn merge_all(
-        &mut self,
-        from: &NodeId,
-        records: Vec<ServiceRecord>,
-        full: bool,
-        now: Timestamp,
-    ) {
-        let store = self.registry.store();
-        for record in records {
-            let service = record.key.clone();
-            let incoming: Option<BTreeSet<_>> =
-                full.then(|| record.instances.iter().map(|r| r.key.clone()).collect());
-            let outcome = store.merge(record, now);
-            self.stats.records_applied += outcome.applied as u64;
-            let mut back = PendingService {
-                keys: outcome.local_newer.into_iter().collect(),
-                meta: outcome.meta_local_newer,
-                full: false,
-            };
-            // In a full record, what the sender does not mention at all is news to it.
-            if let (Some(incoming), Some(snap)) = (incoming, store.load_any(&service)) {
-                for e in snap.entries() {
-                    let k = e.instance().key();
-                    if !incoming.contains(&k) {
-                        back.keys.insert(k);
-                    }
-                }
-            }
-            if !back.keys.is_empty() || back.meta {
-                if let Some(q) = self.queues.get_mut(from) {
-                    q.add(service, back, now);
-                }
-            }
-        }
-    }
-
-    fn become_ready(&mut self, now: Timestamp) {
-        self.phase = Phase::Ready;
-        self.routing.ready.store(true, Ordering::Release);
-        // Everything this node now owns gets a grace period (rebuild_mapper sees every owned
-        // service as new, since the mapper before did not include this node).
-        self.rebuild_mapper(now);
-        self.next_health = now;
-        self.next_verify = now + self.config.verify_interval;
-    }
-
-    /// Answers a request from `from` that arrived at `now`.
+    /// Answers a request from `from` that arrived at `now`. The host calls it for every
+    /// request a peer sends, sends the answer back, then calls [`DistroCore::poll`].
     pub fn handle(&mut self, from: &NodeId, request: PeerRequest, now: Timestamp) -> PeerResponse {
         if !self.membership.is_peer(from) {
             return PeerResponse::Rejected(format!("{from} is not a member of this cluster"));
@@ -525,93 +358,25 @@ impl DistroCore {
             PeerRequest::Snapshot => Some(false),
             _ => None,
         };
-        if self.membership.heard(from, ready_hint, now) {
-            self.rebuild_mapper(now);
-        }
+        self.heard_from(from, ready_hint, now);
         match request {
             PeerRequest::Ping { .. } => PeerResponse::Pong {
                 ready: self.is_ready(),
             },
-            PeerRequest::Sync { records } => {
-                self.merge_all(from, records, false, now);
-                PeerResponse::Ack
-            }
-            PeerRequest::Verify { checksums } => {
-                if self.is_ready() {
-                    self.compare(from, checksums, now);
-                }
-                PeerResponse::Ack
-            }
-            PeerRequest::Fetch { services } => {
-                let store = self.registry.store();
-                PeerResponse::Records(
-                    services
-                        .iter()
-                        .filter_map(|s| store.load_any(s))
-                        .map(|s| s.to_record(None))
-                        .collect(),
-                )
-            }
-            PeerRequest::Snapshot => {
-                if !self.is_ready() {
-                    return PeerResponse::NotReady;
-                }
-                let store = self.registry.store();
-                PeerResponse::Records(
-                    store
-                        .all_keys()
-                        .iter()
-                        .filter_map(|k| store.load_any(k))
-                        .map(|s| s.to_record(None))
-                        .collect(),
-                )
-            }
+            PeerRequest::Sync { records } => self.answer_sync(from, records, now),
+            PeerRequest::Verify { checksums } => self.answer_verify(from, checksums, now),
+            PeerRequest::Fetch { services } => self.answer_fetch(&services),
+            PeerRequest::Snapshot => self.answer_snapshot(),
             PeerRequest::Forward(command) => {
                 answer_forward(&self.registry, self.is_ready(), command)
             }
         }
     }
 
-    /// Verify: fetch services whose checksums differ; push back services the sender is
-    /// responsible for (by this node's mapper) but did not mention.
-    fn compare(&mut self, from: &NodeId, checksums: Vec<(ServiceKey, u64)>, now: Timestamp) {
-        let store = self.registry.store();
-        let mut listed = BTreeSet::new();
-        for (service, sum) in checksums {
-            let local = store.load_any(&service).map(|s| s.checksum());
-            if local != Some(sum) {
-                self.fetch_wanted
-                    .entry(from.clone())
-                    .or_default()
-                    .insert(service.clone());
-            }
-            listed.insert(service);
-        }
-        let mapper = self.routing.mapper();
-        let mut unlisted = Vec::new();
-        store.for_each(|snap| {
-            if mapper.is_owner(from, snap.key())
-                && !listed.contains(snap.key())
-                && snap.instance_count() > 0
-            {
-                unlisted.push(snap.key().clone());
-            }
-        });
-        if let Some(q) = self.queues.get_mut(from) {
-            for service in unlisted {
-                q.add(
-                    service,
-                    PendingService {
-                        full: true,
-                        ..PendingService::default()
-                    },
-                    now,
-                );
-            }
-        }
-    }
-
-    /// Takes the answer (or failure) to a request this core sent.
+    /// Takes the answer (or failure) to the request this core sent as `id`. The host calls it
+    /// once per [`Outgoing`], with the peer's answer, or with the [`PeerError`] when the peer
+    /// could not be reached or did not answer within [`DistroConfig::request_timeout`]; then it
+    /// calls [`DistroCore::poll`]. Unknown ids are ignored.
     pub fn on_response(
         &mut self,
         id: RequestId,
@@ -627,77 +392,13 @@ impl DistroCore {
                 PeerResponse::NotReady => Some(false),
                 _ => None,
             };
-            if self.membership.heard(&peer, ready, now) {
-                self.rebuild_mapper(now);
-            }
+            self.heard_from(&peer, ready, now);
         }
         match kind {
             Sent::Ping | Sent::Verify => {}
-            Sent::Sync(batch) => match result {
-                Ok(PeerResponse::Ack) => {
-                    if let Some(q) = self.queues.get_mut(&peer) {
-                        q.ack();
-                    }
-                }
-                _ => {
-                    self.stats.syncs_failed += 1;
-                    if let Some(q) = self.queues.get_mut(&peer) {
-                        q.fail(batch, now, &self.config);
-                    }
-                }
-            },
-            Sent::Fetch => {
-                if let Ok(PeerResponse::Records(records)) = result {
-                    self.stats.services_fetched += records.len() as u64;
-                    self.merge_all(&peer, records, true, now);
-                }
-            }
-            Sent::Snapshot => {
-                let answer = match result {
-                    Ok(PeerResponse::Records(records)) => Some(Some(records)),
-                    Ok(PeerResponse::NotReady) => Some(None),
-                    _ => None,
-                };
-                let Phase::Loading {
-                    next_attempt,
-                    asking,
-                    starting,
-                    failed,
-                } = &mut self.phase
-                else {
-                    return;
-                };
-                *asking = None;
-                match answer {
-                    Some(Some(records)) => {
-                        self.merge_all(&peer, records, true, now);
-                        self.become_ready(now);
-                        return;
-                    }
-                    Some(None) => {
-                        starting.insert(peer);
-                    }
-                    None => {
-                        failed.insert(peer);
-                    }
-                }
-                let round_over = self
-                    .membership
-                    .peers()
-                    .all(|p| starting.contains(p) || failed.contains(p));
-                if round_over {
-                    if !starting.is_empty() {
-                        // Everyone who answered is starting too (a fresh cluster, or every
-                        // node restarted): there is no snapshot to wait for.
-                        self.become_ready(now);
-                        return;
-                    }
-                    // Nobody answered: a new round after the retry delay.
-                    starting.clear();
-                    failed.clear();
-                    *next_attempt = now + self.config.retry_delay;
-                }
-            }
+            Sent::Sync(batch) => self.on_sync_answer(&peer, batch, result, now),
+            Sent::Fetch => self.on_fetch_answer(&peer, result, now),
+            Sent::Snapshot => self.on_snapshot_answer(peer, result, now),
         }
     }
 
