@@ -40,6 +40,17 @@ mod peers;
 mod replicate;
 mod verify;
 
+#[cfg(test)]
+mod handle_tests;
+#[cfg(test)]
+mod loading_tests;
+#[cfg(test)]
+mod replicate_tests;
+#[cfg(test)]
+mod test_support;
+#[cfg(test)]
+mod verify_tests;
+
 use super::config::DistroConfig;
 use super::dispatch::answer_forward;
 use super::mapper::DistroMapper;
