@@ -8,7 +8,8 @@
 //!   the [`PeerResponse`] it returns;
 //! - [`DistroCore::on_response`]: the host calls it when the answer to one of the core's own
 //!   requests arrives, or when sending it failed or timed out;
-//! - [`DistroCore::poll`]: the host calls it after either of the above and whenever
+//! - [`DistroCore::poll`]: the host calls it after either of the above, after every local
+//!   write to the registry (the tokio driver hooks a store sink for this), and whenever
 //!   [`DistroCore::next_wakeup`] comes, and sends every [`Outgoing`] it returns;
 //! - [`DistroCore::next_wakeup`]: the host calls it after `poll` to learn when to call `poll`
 //!   again if nothing arrives before.
@@ -337,8 +338,10 @@ impl DistroCore {
     }
 
     /// Hands back the requests due at `now`, for the host to send. The host calls it when
-    /// [`DistroCore::next_wakeup`] comes, and after every [`DistroCore::handle`] and
-    /// [`DistroCore::on_response`] (either may have made something due).
+    /// [`DistroCore::next_wakeup`] comes, after every [`DistroCore::handle`] and
+    /// [`DistroCore::on_response`] (either may have made something due), and after every local
+    /// write: local changes are only collected here, and their `sync_delay` counts from the
+    /// poll that collects them, which `next_wakeup` cannot foresee.
     pub fn poll(&mut self, now: Timestamp) -> Vec<Outgoing> {
         let mut out = Vec::new();
         self.collect_changes(now);
