@@ -1,0 +1,181 @@
+//! Requests and answers outside any one phase: strangers, pings, forwarded commands, unknown
+//! ids, and peers going down (the mapper rebuild and its grace period).
+
+use super::test_support::*;
+use super::RequestId;
+use crate::cluster::{DistroConfig, PeerRequest, PeerResponse, Route};
+use crate::model::ServiceKey;
+use crate::registry::{Command, CommandOutput};
+use std::time::Duration;
+
+#[test]
+fn requests_from_a_non_member_are_rejected_and_change_nothing() {
+    let mut node = Node::ready("n1", &["n1", "n2"], quiet_config());
+    let t0 = node.t0;
+    let orders = ServiceKey::named("orders").unwrap();
+    let record = record_from("zz", &node.clock, &orders, &[("10.0.0.9", 80)]);
+    let answer = node.core.handle(
+        &id("zz"),
+        PeerRequest::Sync {
+            records: vec![record],
+        },
+        t0,
+    );
+    assert_eq!(
+        answer,
+        PeerResponse::Rejected("zz is not a member of this cluster".into())
+    );
+    assert_eq!(node.instance_count(&orders), 0);
+    assert!(matches!(
+        node.core
+            .handle(&id("zz"), PeerRequest::Ping { ready: true }, t0),
+        PeerResponse::Rejected(_)
+    ));
+    assert_eq!(node.core.routing().mapper().members(), ids(&["n1", "n2"]));
+}
+
+#[test]
+fn a_forwarded_command_on_a_node_still_loading_answers_not_ready() {
+    let mut node = Node::fresh("n1", &["n1", "n2"], quiet_config());
+    let orders = ServiceKey::named("orders").unwrap();
+    let command = Command::register(&orders, instance("10.0.0.1", 8080));
+    let answer = node
+        .core
+        .handle(&id("n2"), PeerRequest::Forward(command), node.t0);
+    assert_eq!(answer, PeerResponse::NotReady);
+    assert_eq!(node.instance_count(&orders), 0);
+}
+
+#[test]
+fn a_forwarded_command_on_a_ready_node_is_applied_and_replicated() {
+    let mut node = Node::ready("n1", &["n1", "n2", "n3"], quiet_config());
+    let orders = node.service_owned_by("n1");
+    let command = Command::register(&orders, instance("10.0.0.1", 8080));
+    let answer = node
+        .core
+        .handle(&id("n2"), PeerRequest::Forward(command), node.t0);
+    assert!(
+        matches!(
+            answer,
+            PeerResponse::Forwarded(Ok(CommandOutput::Revision(_)))
+        ),
+        "{answer:?}"
+    );
+    assert_eq!(node.instance_count(&orders), 1);
+    node.core.poll(node.t0);
+    assert_eq!(node.core.pending_for(&id("n3")), 1);
+}
+
+#[test]
+fn a_ping_is_answered_with_whether_this_node_serves() {
+    let mut loading = Node::fresh("n1", &["n1", "n2"], quiet_config());
+    let ping = PeerRequest::Ping { ready: true };
+    assert_eq!(
+        loading.core.handle(&id("n2"), ping.clone(), loading.t0),
+        PeerResponse::Pong { ready: false }
+    );
+    let mut ready = Node::ready("n1", &["n1", "n2"], quiet_config());
+    assert_eq!(
+        ready.core.handle(&id("n2"), ping, ready.t0),
+        PeerResponse::Pong { ready: true }
+    );
+}
+
+#[test]
+fn a_peer_that_says_it_is_not_ready_leaves_the_mapper_until_it_is() {
+    let mut node = Node::ready("n1", &["n1", "n2", "n3"], quiet_config());
+    let t0 = node.t0;
+    node.core
+        .handle(&id("n2"), PeerRequest::Ping { ready: false }, t0);
+    assert_eq!(node.core.routing().mapper().members(), ids(&["n1", "n3"]));
+    let t1 = t0 + Duration::from_secs(1);
+    node.core
+        .handle(&id("n2"), PeerRequest::Ping { ready: true }, t1);
+    assert_eq!(
+        node.core.routing().mapper().members(),
+        ids(&["n1", "n2", "n3"])
+    );
+}
+
+#[test]
+fn every_peer_is_pinged_each_ping_interval_unless_its_last_ping_is_unanswered() {
+    let config = DistroConfig {
+        ping_interval: Duration::from_secs(1),
+        ..quiet_config()
+    };
+    let mut node = Node::fresh("n1", &["n1", "n2", "n3"], config);
+    let t0 = node.t0;
+    let is_ping = |o: &super::Outgoing| matches!(o.request, PeerRequest::Ping { ready: false });
+    let out = node.core.poll(t0);
+    assert_eq!(targets(&out, is_ping), ["n2", "n3"]);
+    assert!(matching(&node.core.poll(t0 + Duration::from_millis(999)), is_ping).is_empty());
+
+    let to_n2 = out.iter().find(|o| o.to == id("n2")).unwrap().id;
+    node.core
+        .on_response(to_n2, Ok(PeerResponse::Pong { ready: true }), t0);
+    let out = node.core.poll(t0 + config.ping_interval);
+    assert_eq!(targets(&out, is_ping), ["n2"], "n3 has not answered yet");
+}
+
+#[test]
+fn answers_to_unknown_request_ids_are_ignored() {
+    let mut node = Node::ready("n1", &["n1", "n2"], quiet_config());
+    let before = node.core.stats();
+    node.core.on_response(
+        RequestId(9_999),
+        Err(crate::cluster::PeerError::Timeout(id("n2"))),
+        node.t0,
+    );
+    assert_eq!(node.core.stats(), before);
+    assert!(node.core.is_ready());
+}
+
+#[test]
+fn a_node_with_no_peers_is_ready_at_once_and_sends_nothing() {
+    let mut node = Node::fresh("n1", &["n1"], quiet_config());
+    assert!(node.core.is_ready());
+    let orders = ServiceKey::named("orders").unwrap();
+    assert_eq!(node.core.route(&orders), Route::Local);
+    node.register(&orders, "10.0.0.1", 8080);
+    assert!(node.core.poll(node.t0 + Duration::from_secs(60)).is_empty());
+}
+
+#[test]
+fn a_silent_peer_goes_down_and_its_services_come_here_with_a_grace_period() {
+    let config = DistroConfig {
+        peer_down_after: Duration::from_secs(5),
+        ..quiet_config()
+    };
+    let mut node = Node::ready("n1", &["n1", "n2"], config);
+    let t0 = node.t0;
+    let theirs = node.service_owned_by("n2");
+    let mine = node.service_owned_by("n1");
+    assert_eq!(node.core.route(&theirs), Route::Forward(id("n2")));
+    let record = record_from("n2", &node.clock, &theirs, &[("10.0.0.2", 8080)]);
+    node.core.handle(
+        &id("n2"),
+        PeerRequest::Sync {
+            records: vec![record],
+        },
+        t0,
+    );
+    node.register(&mine, "10.0.0.1", 8080);
+    let grace_before = node.core.stats().grace_periods;
+
+    let before_down = t0 + config.peer_down_after - Duration::from_millis(1);
+    node.core.poll(before_down);
+    assert_eq!(node.core.route(&theirs), Route::Forward(id("n2")));
+
+    let down = t0 + config.peer_down_after;
+    node.core.poll(down);
+    assert_eq!(node.core.routing().mapper().members(), ids(&["n1"]));
+    assert_eq!(node.core.route(&theirs), Route::Local);
+    assert_eq!(
+        node.core.stats().grace_periods,
+        grace_before + 1,
+        "only the service taken over"
+    );
+    let beat = node.core.registry().service(&theirs).unwrap();
+    let entry = beat.entries().next().unwrap();
+    assert_eq!(entry.liveness().last_beat(), down);
+}

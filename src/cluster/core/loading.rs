@@ -1,0 +1,127 @@
+//! The Loading phase: a starting node asks its peers in turn, in id order, for a full snapshot
+//! and serves only once one gives it (`become_ready`). If every peer that answers
+//! says it is starting too (a fresh cluster), there is nothing to wait for and the node serves
+//! empty; if nobody answers, a new round starts after [`DistroConfig::retry_delay`]. Also the
+//! other side: answering a peer's [`PeerRequest::Snapshot`].
+//!
+//! [`DistroConfig::retry_delay`]: crate::cluster::DistroConfig::retry_delay
+
+use super::{DistroCore, Outgoing, Phase, Sent};
+use crate::clock::Timestamp;
+use crate::cluster::message::{PeerRequest, PeerResponse};
+use crate::cluster::node_id::NodeId;
+use crate::cluster::transport::PeerError;
+use std::sync::atomic::Ordering;
+
+impl DistroCore {
+    /// While loading: asks the next peer for a snapshot, if no request is out and the round's
+    /// start (`next_attempt`) has come.
+    pub(super) fn poll_loading(
+        &mut self,
+        out: &mut Vec<Outgoing>,
+        peers: &[NodeId],
+        now: Timestamp,
+    ) {
+        let Phase::Loading {
+            next_attempt,
+            asking,
+            starting,
+            failed,
+        } = &mut self.phase
+        else {
+            return;
+        };
+        if asking.is_none() && now >= *next_attempt {
+            // Ask the first peer, in id order, not yet asked this round.
+            let target = peers
+                .iter()
+                .find(|p| !starting.contains(*p) && !failed.contains(*p))
+                .cloned();
+            if let Some(t) = target {
+                *asking = Some(t.clone());
+                self.request(out, &t, PeerRequest::Snapshot, Sent::Snapshot);
+            }
+        }
+    }
+
+    /// A peer asked for everything: only a node that serves has a snapshot to give.
+    pub(super) fn answer_snapshot(&self) -> PeerResponse {
+        if !self.is_ready() {
+            return PeerResponse::NotReady;
+        }
+        let store = self.registry.store();
+        PeerResponse::Records(
+            store
+                .all_keys()
+                .iter()
+                .filter_map(|k| store.load_any(k))
+                .map(|s| s.to_record(None))
+                .collect(),
+        )
+    }
+
+    /// The answer to a snapshot request: records make this node ready; "not ready" or a
+    /// failure moves on to the next peer, and ends the round once every peer was asked.
+    pub(super) fn on_snapshot_answer(
+        &mut self,
+        peer: NodeId,
+        result: Result<PeerResponse, PeerError>,
+        now: Timestamp,
+    ) {
+        let answer = match result {
+            Ok(PeerResponse::Records(records)) => Some(Some(records)),
+            Ok(PeerResponse::NotReady) => Some(None),
+            _ => None,
+        };
+        let Phase::Loading {
+            next_attempt,
+            asking,
+            starting,
+            failed,
+        } = &mut self.phase
+        else {
+            return;
+        };
+        *asking = None;
+        match answer {
+            Some(Some(records)) => {
+                self.merge_all(&peer, records, true, now);
+                self.become_ready(now);
+                return;
+            }
+            Some(None) => {
+                starting.insert(peer);
+            }
+            None => {
+                failed.insert(peer);
+            }
+        }
+        let round_over = self
+            .membership
+            .peers()
+            .all(|p| starting.contains(p) || failed.contains(p));
+        if round_over {
+            if !starting.is_empty() {
+                // Everyone who answered is starting too (a fresh cluster, or every node
+                // restarted): there is no snapshot to wait for.
+                self.become_ready(now);
+                return;
+            }
+            // Nobody answered: a new round after the retry delay.
+            starting.clear();
+            failed.clear();
+            *next_attempt = now + self.config.retry_delay;
+        }
+    }
+
+    /// Leaves the Loading phase: serve, take over owned services, verify from now on.
+    pub(super) fn become_ready(&mut self, now: Timestamp) {
+        self.phase = Phase::Ready;
+        self.routing.ready.store(true, Ordering::Release);
+        // Everything this node now owns gets a grace period (rebuild_mapper sees every owned
+        // service as new, since the mapper before did not include this node).
+        self.rebuild_mapper(now);
+        self.next_health = now;
+        self.next_verify = now + self.config.verify_interval;
+    }
+}

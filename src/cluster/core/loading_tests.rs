@@ -1,0 +1,152 @@
+//! The Loading phase, driven by hand: snapshot requests, their answers, and the retry round.
+
+use super::test_support::*;
+use crate::cluster::{PeerError, PeerRequest, PeerResponse, Route};
+use crate::model::ServiceKey;
+use std::time::Duration;
+
+#[test]
+fn a_fresh_node_asks_peers_for_a_snapshot_in_id_order() {
+    // Members listed out of order: the asking order is by id all the same.
+    let mut node = Node::fresh("n2", &["n3", "n1", "n2", "n4"], quiet_config());
+    let t0 = node.t0;
+    assert!(!node.core.is_ready());
+    assert_eq!(
+        node.core.route(&ServiceKey::named("orders").unwrap()),
+        Route::NotReady
+    );
+
+    let out = node.core.poll(t0);
+    assert_eq!(targets(&out, is_snapshot), ["n1"]);
+    // One request at a time: until it is answered, nobody else is asked.
+    assert!(matching(&node.core.poll(t0), is_snapshot).is_empty());
+
+    let ask = only(&out, is_snapshot).id;
+    node.core
+        .on_response(ask, Err(PeerError::Timeout(id("n1"))), t0);
+    let out = node.core.poll(t0);
+    assert_eq!(targets(&out, is_snapshot), ["n3"]);
+
+    let ask = only(&out, is_snapshot).id;
+    node.core.on_response(ask, Ok(PeerResponse::NotReady), t0);
+    let out = node.core.poll(t0);
+    assert_eq!(targets(&out, is_snapshot), ["n4"]);
+    assert!(!node.core.is_ready());
+}
+
+#[test]
+fn a_records_answer_makes_the_node_ready_and_merges_them() {
+    let mut node = Node::fresh("n1", &["n1", "n2", "n3"], quiet_config());
+    let t0 = node.t0;
+    let orders = ServiceKey::named("orders").unwrap();
+    let record = record_from(
+        "n2",
+        &node.clock,
+        &orders,
+        &[("10.0.0.1", 8080), ("10.0.0.2", 8080)],
+    );
+
+    let out = node.core.poll(t0);
+    let ask = only(&out, is_snapshot);
+    assert_eq!(ask.to, id("n2"));
+    let t1 = t0 + Duration::from_millis(30);
+    node.core
+        .on_response(ask.id, Ok(PeerResponse::Records(vec![record])), t1);
+
+    assert!(node.core.is_ready());
+    assert!(node.core.routing().is_ready());
+    assert_eq!(node.instance_count(&orders), 2);
+    assert_eq!(node.core.stats().records_applied, 2);
+    // Every member is in the mapper, and n3 was never asked.
+    assert_eq!(
+        node.core.routing().mapper().members(),
+        ids(&["n1", "n2", "n3"])
+    );
+    assert!(matching(&node.core.poll(t1), is_snapshot).is_empty());
+}
+
+#[test]
+fn not_ready_from_every_peer_makes_the_node_ready_and_empty() {
+    let mut node = Node::fresh("n1", &["n1", "n2", "n3"], quiet_config());
+    let t0 = node.t0;
+    let out = node.core.poll(t0);
+    node.core
+        .on_response(only(&out, is_snapshot).id, Ok(PeerResponse::NotReady), t0);
+    assert!(!node.core.is_ready(), "n3 has not answered yet");
+
+    let out = node.core.poll(t0);
+    let ask = only(&out, is_snapshot);
+    assert_eq!(ask.to, id("n3"));
+    node.core
+        .on_response(ask.id, Ok(PeerResponse::NotReady), t0);
+
+    assert!(node.core.is_ready());
+    assert!(node.core.registry().store().all_keys().is_empty());
+    assert_eq!(node.core.stats().records_applied, 0);
+    // Peers that said they are starting stay out of the mapper until they say otherwise.
+    assert_eq!(node.core.routing().mapper().members(), ids(&["n1"]));
+}
+
+#[test]
+fn a_peer_that_fails_does_not_stop_a_starting_one_from_making_the_cluster_ready() {
+    let mut node = Node::fresh("n1", &["n1", "n2", "n3"], quiet_config());
+    let t0 = node.t0;
+    let out = node.core.poll(t0);
+    node.core.on_response(
+        only(&out, is_snapshot).id,
+        Err(PeerError::Unreachable(id("n2"))),
+        t0,
+    );
+    let out = node.core.poll(t0);
+    node.core
+        .on_response(only(&out, is_snapshot).id, Ok(PeerResponse::NotReady), t0);
+    assert!(node.core.is_ready());
+}
+
+#[test]
+fn no_answer_from_anyone_starts_a_new_round_after_the_retry_delay() {
+    let config = quiet_config();
+    let mut node = Node::fresh("n1", &["n1", "n2", "n3"], config);
+    let t0 = node.t0;
+    let t1 = t0 + Duration::from_millis(200);
+    for peer in ["n2", "n3"] {
+        let out = node.core.poll(t1);
+        let ask = only(&out, is_snapshot);
+        assert_eq!(ask.to, id(peer));
+        node.core
+            .on_response(ask.id, Err(PeerError::Timeout(id(peer))), t1);
+    }
+    assert!(!node.core.is_ready());
+    assert_eq!(node.core.next_wakeup(), t1 + config.retry_delay);
+    let just_before = t1 + config.retry_delay - Duration::from_millis(1);
+    assert!(matching(&node.core.poll(just_before), is_snapshot).is_empty());
+
+    let out = node.core.poll(t1 + config.retry_delay);
+    assert_eq!(
+        targets(&out, is_snapshot),
+        ["n2"],
+        "the new round starts over"
+    );
+    assert!(!node.core.is_ready());
+}
+
+#[test]
+fn a_snapshot_request_is_answered_only_by_a_ready_node() {
+    let mut loading = Node::fresh("n1", &["n1", "n2"], quiet_config());
+    let t0 = loading.t0;
+    assert_eq!(
+        loading.core.handle(&id("n2"), PeerRequest::Snapshot, t0),
+        PeerResponse::NotReady
+    );
+
+    let mut ready = Node::ready("n1", &["n1", "n2"], quiet_config());
+    let orders = ServiceKey::named("orders").unwrap();
+    ready.register(&orders, "10.0.0.1", 8080);
+    let PeerResponse::Records(records) = ready.core.handle(&id("n2"), PeerRequest::Snapshot, t0)
+    else {
+        panic!("a ready node gives its snapshot");
+    };
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].key, orders);
+    assert_eq!(records[0].instances.len(), 1);
+}

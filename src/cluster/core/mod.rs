@@ -1,0 +1,423 @@
+//! [`DistroCore`]: the Distro protocol as a sans-IO state machine.
+//!
+//! No networking code, no OS time: it never sleeps, never opens a socket and never reads a
+//! clock. Like quinn-proto's `Connection`, it is driven entirely from outside, through four
+//! calls:
+//!
+//! - [`DistroCore::handle`]: the host calls it when a peer's request arrives, and sends back
+//!   the [`PeerResponse`] it returns;
+//! - [`DistroCore::on_response`]: the host calls it when the answer to one of the core's own
+//!   requests arrives, or when sending it failed or timed out;
+//! - [`DistroCore::poll`]: the host calls it after either of the above, after every local
+//!   write to the registry (the tokio driver hooks a store sink for this), and whenever
+//!   [`DistroCore::next_wakeup`] comes, and sends every [`Outgoing`] it returns;
+//! - [`DistroCore::next_wakeup`]: the host calls it after `poll` to learn when to call `poll`
+//!   again if nothing arrives before.
+//!
+//! Every call takes `now` from the host. The tokio driver ([`super::ClusterNode`]) and the
+//! deterministic simulator ([`crate::transport::memory::Simulation`]) are both thin loops around
+//! it, which is what makes seeded fault schedules replayable.
+//!
+//! What it does, in the order `poll` does it, and where each part lives:
+//! 1. `replicate`: collects local changes (the store's sink pushes every published snapshot
+//!    onto a channel) into one [`SyncQueue`] per peer. Merges of replicated data touch nothing
+//!    and are not sent on, so nothing echoes.
+//! 2. `peers`: judges peer liveness and rebuilds the [`DistroMapper`] when it changes.
+//!    Services that become this node's responsibility get a fresh grace period: every
+//!    instance counts as having beaten just now, because this node's copy of their last beat
+//!    may be stale. Pings every peer.
+//! 3. `loading`: while starting, asks peers in turn for a full snapshot, and serves only once
+//!    one answers (or once every peer answered that it is starting too: a fresh cluster).
+//! 4. `verify`: sends checksums of its own services, and fetches services whose checksums
+//!    differ; then `replicate` sends due sync batches.
+//! 5. `peers`: runs health checks for the services it is responsible for, and only those.
+//!
+//! This file holds the state, the accessors and the four calls above, which dispatch to the
+//! phase files.
+//!
+
+mod loading;
+mod peers;
+mod replicate;
+mod verify;
+
+#[cfg(test)]
+mod handle_tests;
+#[cfg(test)]
+mod loading_tests;
+#[cfg(test)]
+mod replicate_tests;
+#[cfg(test)]
+mod test_support;
+#[cfg(test)]
+mod verify_tests;
+
+use super::config::DistroConfig;
+use super::dispatch::answer_forward;
+use super::mapper::DistroMapper;
+use super::membership::Membership;
+use super::message::{PeerRequest, PeerResponse};
+use super::node_id::NodeId;
+use super::sync::{Batch, SyncQueue};
+use super::transport::PeerError;
+use crate::clock::Timestamp;
+use crate::health::SweepReport;
+use crate::model::ServiceKey;
+use crate::registry::Registry;
+use crate::store::ServiceSnapshot;
+use arc_swap::ArcSwap;
+use crossbeam_channel::{unbounded, Receiver};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Names one request this node sent, to match its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+/// A request for the driver to send.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// Match the answer with this.
+    pub id: RequestId,
+    /// The peer.
+    pub to: NodeId,
+    /// What to send.
+    pub request: PeerRequest,
+}
+
+#[derive(Debug)]
+enum Sent {
+    Ping,
+    Sync(Batch),
+    Verify,
+    Fetch,
+    Snapshot,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Loading a snapshot. In each round every peer is asked in turn until one gives its
+    /// snapshot; `starting` holds those that answered "starting too", `failed` those that did
+    /// not answer.
+    Loading {
+        next_attempt: Timestamp,
+        asking: Option<NodeId>,
+        starting: BTreeSet<NodeId>,
+        failed: BTreeSet<NodeId>,
+    },
+    Ready,
+}
+
+/// How routing a client operation should go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// This node is responsible: apply here.
+    Local,
+    /// Forward to the responsible peer; apply here if it cannot be reached.
+    Forward(NodeId),
+    /// This node does not serve yet.
+    NotReady,
+}
+
+/// Counters, for tests, benchmarks and operators.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CoreStats {
+    /// Sync batches sent.
+    pub syncs_sent: u64,
+    /// Sync batches that failed and were queued again.
+    pub syncs_failed: u64,
+    /// Instance records merged from peers and applied.
+    pub records_applied: u64,
+    /// Services fetched because checksums differed.
+    pub services_fetched: u64,
+    /// Times a grace period was given to a service that became this node's responsibility.
+    pub grace_periods: u64,
+}
+
+/// Routing state shared with the driver's client path, read without locking the core.
+#[derive(Debug, Clone)]
+pub struct RoutingView {
+    me: NodeId,
+    mapper: Arc<ArcSwap<DistroMapper>>,
+    ready: Arc<AtomicBool>,
+}
+
+impl RoutingView {
+    /// Where an operation on `service` should go.
+    pub fn route(&self, service: &ServiceKey) -> Route {
+        if !self.ready.load(Ordering::Acquire) {
+            return Route::NotReady;
+        }
+        match self.mapper.load().owner(service) {
+            Some(owner) if *owner != self.me => Route::Forward(owner.clone()),
+            _ => Route::Local,
+        }
+    }
+    /// Whether this node serves.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+    /// The current mapper.
+    pub fn mapper(&self) -> Arc<DistroMapper> {
+        self.mapper.load_full()
+    }
+}
+
+/// The Distro protocol state of one node: see the module documentation.
+pub struct DistroCore {
+    me: NodeId,
+    config: DistroConfig,
+    registry: Registry,
+    membership: Membership,
+    routing: RoutingView,
+    queues: BTreeMap<NodeId, SyncQueue>,
+    changes: Receiver<Arc<ServiceSnapshot>>,
+    phase: Phase,
+    next_ping: Timestamp,
+    next_verify: Timestamp,
+    next_health: Timestamp,
+    sent: HashMap<RequestId, (NodeId, Sent)>,
+    next_id: u64,
+    fetch_wanted: BTreeMap<NodeId, BTreeSet<ServiceKey>>,
+    stats: CoreStats,
+    last_sweep: SweepReport,
+}
+
+impl std::fmt::Debug for DistroCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DistroCore")
+            .field("me", &self.me)
+            .field("ready", &self.routing.is_ready())
+            .field("mapper", &self.routing.mapper().members())
+            .finish()
+    }
+}
+
+impl DistroCore {
+    /// A node `me` of the static member list `members`, over `registry` (whose origin should be
+    /// `me.origin()`). A node whose list names no peer is ready at once; otherwise it starts by
+    /// loading a snapshot.
+    pub fn new(
+        me: NodeId,
+        members: &[NodeId],
+        registry: Registry,
+        config: DistroConfig,
+        now: Timestamp,
+    ) -> Self {
+        let (tx, changes) = unbounded();
+        registry.store().track_touched();
+        registry
+            .store()
+            .add_sink(Arc::new(move |snap: &Arc<ServiceSnapshot>| {
+                if !snap.touched().is_empty() || snap.meta_touched() {
+                    // The core may be gone (node shutting down); then nothing needs sending.
+                    let _ = tx.send(snap.clone());
+                }
+            }));
+        let membership = Membership::new(me.clone(), members, now);
+        let alone = membership.peers().next().is_none();
+        let routing = RoutingView {
+            me: me.clone(),
+            mapper: Arc::new(ArcSwap::from_pointee(membership.mapper(alone))),
+            ready: Arc::new(AtomicBool::new(alone)),
+        };
+        let queues = membership
+            .peers()
+            .map(|p| (p.clone(), SyncQueue::default()))
+            .collect();
+        let phase = if alone {
+            Phase::Ready
+        } else {
+            Phase::Loading {
+                next_attempt: now,
+                asking: None,
+                starting: BTreeSet::new(),
+                failed: BTreeSet::new(),
+            }
+        };
+        Self {
+            me,
+            config,
+            registry,
+            membership,
+            routing,
+            queues,
+            changes,
+            phase,
+            next_ping: now,
+            next_verify: now + config.verify_interval,
+            next_health: now,
+            sent: HashMap::new(),
+            next_id: 1,
+            fetch_wanted: BTreeMap::new(),
+            stats: CoreStats::default(),
+            last_sweep: SweepReport::default(),
+        }
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> &NodeId {
+        &self.me
+    }
+    /// The registry this core replicates.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+    /// The routing state, to share with a client path.
+    pub fn routing(&self) -> RoutingView {
+        self.routing.clone()
+    }
+    /// Whether this node serves.
+    pub fn is_ready(&self) -> bool {
+        matches!(self.phase, Phase::Ready)
+    }
+    /// Counters.
+    pub fn stats(&self) -> CoreStats {
+        self.stats
+    }
+    /// What the last health sweep did.
+    pub fn last_sweep(&self) -> &SweepReport {
+        &self.last_sweep
+    }
+    /// Changed instances still waiting to be sent to `peer`.
+    pub fn pending_for(&self, peer: &NodeId) -> usize {
+        self.queues.get(peer).map_or(0, SyncQueue::len)
+    }
+    /// The configuration.
+    pub fn config(&self) -> &DistroConfig {
+        &self.config
+    }
+
+    fn request(&mut self, out: &mut Vec<Outgoing>, to: &NodeId, request: PeerRequest, kind: Sent) {
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
+        self.sent.insert(id, (to.clone(), kind));
+        out.push(Outgoing {
+            id,
+            to: to.clone(),
+            request,
+        });
+    }
+
+    fn in_flight(&self, to: &NodeId, pred: impl Fn(&Sent) -> bool) -> bool {
+        self.sent.values().any(|(p, s)| p == to && pred(s))
+    }
+
+    /// When the core next needs [`DistroCore::poll`], if nothing arrives before. The host calls
+    /// it after every `poll` and sets its timer to the answer (which may already be past: then
+    /// poll at once).
+    pub fn next_wakeup(&self) -> Timestamp {
+        let mut next = self.next_ping;
+        if let Phase::Loading {
+            next_attempt,
+            asking,
+            ..
+        } = &self.phase
+        {
+            if asking.is_none() {
+                next = next.min(*next_attempt);
+            }
+        } else {
+            next = next.min(self.next_verify).min(self.next_health);
+            // Queues of peers that are down wait for the peer (the next ping finds out), so
+            // their due times must not wake the node: it could do nothing about them.
+            for (peer, q) in &self.queues {
+                if !self.membership.is_up(peer) {
+                    continue;
+                }
+                if let Some(due) = q.due_at(&self.config) {
+                    next = next.min(due);
+                }
+            }
+            if !self.fetch_wanted.is_empty() {
+                next = next.min(self.next_ping);
+            }
+        }
+        next
+    }
+
+    /// Hands back the requests due at `now`, for the host to send. The host calls it when
+    /// [`DistroCore::next_wakeup`] comes, after every [`DistroCore::handle`] and
+    /// [`DistroCore::on_response`] (either may have made something due), and after every local
+    /// write: local changes are only collected here, and their `sync_delay` counts from the
+    /// poll that collects them, which `next_wakeup` cannot foresee.
+    pub fn poll(&mut self, now: Timestamp) -> Vec<Outgoing> {
+        let mut out = Vec::new();
+        self.collect_changes(now);
+        if self.membership.refresh(now, self.config.peer_down_after) {
+            self.rebuild_mapper(now);
+        }
+        let peers: Vec<NodeId> = self.membership.peers().cloned().collect();
+        self.poll_pings(&mut out, &peers, now);
+        if !self.is_ready() {
+            self.poll_loading(&mut out, &peers, now);
+            return out;
+        }
+        self.poll_verify(&mut out, &peers, now);
+        self.poll_fetches(&mut out);
+        self.poll_sync(&mut out, &peers, now);
+        self.poll_health(now);
+        out
+    }
+
+    /// Answers a request from `from` that arrived at `now`. The host calls it for every
+    /// request a peer sends, sends the answer back, then calls [`DistroCore::poll`].
+    pub fn handle(&mut self, from: &NodeId, request: PeerRequest, now: Timestamp) -> PeerResponse {
+        if !self.membership.is_peer(from) {
+            return PeerResponse::Rejected(format!("{from} is not a member of this cluster"));
+        }
+        let ready_hint = match &request {
+            PeerRequest::Ping { ready } => Some(*ready),
+            PeerRequest::Snapshot => Some(false),
+            _ => None,
+        };
+        self.heard_from(from, ready_hint, now);
+        match request {
+            PeerRequest::Ping { .. } => PeerResponse::Pong {
+                ready: self.is_ready(),
+            },
+            PeerRequest::Sync { records } => self.answer_sync(from, records, now),
+            PeerRequest::Verify { checksums } => self.answer_verify(from, checksums, now),
+            PeerRequest::Fetch { services } => self.answer_fetch(&services),
+            PeerRequest::Snapshot => self.answer_snapshot(),
+            PeerRequest::Forward(command) => {
+                answer_forward(&self.registry, self.is_ready(), command)
+            }
+        }
+    }
+
+    /// Takes the answer (or failure) to the request this core sent as `id`. The host calls it
+    /// once per [`Outgoing`], with the peer's answer, or with the [`PeerError`] when the peer
+    /// could not be reached or did not answer within [`DistroConfig::request_timeout`]; then it
+    /// calls [`DistroCore::poll`]. Unknown ids are ignored.
+    pub fn on_response(
+        &mut self,
+        id: RequestId,
+        result: Result<PeerResponse, PeerError>,
+        now: Timestamp,
+    ) {
+        let Some((peer, kind)) = self.sent.remove(&id) else {
+            return;
+        };
+        if let Ok(resp) = &result {
+            let ready = match resp {
+                PeerResponse::Pong { ready } => Some(*ready),
+                PeerResponse::NotReady => Some(false),
+                _ => None,
+            };
+            self.heard_from(&peer, ready, now);
+        }
+        match kind {
+            Sent::Ping | Sent::Verify => {}
+            Sent::Sync(batch) => self.on_sync_answer(&peer, batch, result, now),
+            Sent::Fetch => self.on_fetch_answer(&peer, result, now),
+            Sent::Snapshot => self.on_snapshot_answer(peer, result, now),
+        }
+    }
+
+    /// Where an operation on `service` should go.
+    pub fn route(&self, service: &ServiceKey) -> Route {
+        self.routing.route(service)
+    }
+}

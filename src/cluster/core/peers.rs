@@ -1,0 +1,81 @@
+//! Who is up and who owns what: pings, hearing from peers, rebuilding the
+//! [`DistroMapper`](crate::cluster::DistroMapper) with a grace period for services this node
+//! takes over, and the health sweep over the services this node owns (and only those).
+
+use super::{DistroCore, Outgoing, Sent};
+use crate::clock::Timestamp;
+use crate::cluster::message::PeerRequest;
+use crate::cluster::node_id::NodeId;
+use std::sync::Arc;
+use std::time::Duration;
+
+impl DistroCore {
+    /// Pings every peer once per `ping_interval`, unless a ping to it is still out.
+    pub(super) fn poll_pings(&mut self, out: &mut Vec<Outgoing>, peers: &[NodeId], now: Timestamp) {
+        if now < self.next_ping {
+            return;
+        }
+        for p in peers {
+            if !self.in_flight(p, |s| matches!(s, Sent::Ping)) {
+                let ready = self.is_ready();
+                self.request(out, p, PeerRequest::Ping { ready }, Sent::Ping);
+            }
+        }
+        self.next_ping = now + self.config.ping_interval;
+    }
+
+    /// `peer` spoke at `now` (a request, or an answer); `ready` if it said whether it serves.
+    pub(super) fn heard_from(&mut self, peer: &NodeId, ready: Option<bool>, now: Timestamp) {
+        if self.membership.heard(peer, ready, now) {
+            self.rebuild_mapper(now);
+        }
+    }
+
+    /// Rebuilds the mapper from the membership, if it changed. Services that become this node's
+    /// responsibility get a grace period.
+    pub(super) fn rebuild_mapper(&mut self, now: Timestamp) {
+        let ready = self.is_ready();
+        let next = self.membership.mapper(ready);
+        let before = self.routing.mapper.load_full();
+        if *before == next {
+            return;
+        }
+        // Services this node takes over: their last-beat times here may be stale.
+        let store = self.registry.store();
+        let mut grace = 0;
+        store.for_each(|snap| {
+            let key = snap.key();
+            if next.is_owner(&self.me, key) && !before.is_owner(&self.me, key) {
+                for e in snap.entries() {
+                    e.liveness().beat(now);
+                }
+                grace += 1;
+            }
+        });
+        self.stats.grace_periods += grace;
+        self.routing.mapper.store(Arc::new(next));
+        // Judge newly owned services at once (instances that died with their old owner should
+        // not wait for the next periodic sweep); the grace period above protects the rest.
+        self.next_health = now;
+    }
+
+    /// Runs the health sweep over owned services when it is due.
+    pub(super) fn poll_health(&mut self, now: Timestamp) {
+        if now < self.next_health {
+            return;
+        }
+        let mapper = self.routing.mapper();
+        let me = self.me.clone();
+        let report = self
+            .registry
+            .check_health_where(now, |k| mapper.is_owner(&me, k));
+        let cap = now + self.registry.health_config().check_interval;
+        self.next_health = report
+            .next_due
+            .map_or(cap, |d| d.min(cap))
+            .max(now + Duration::from_micros(1));
+        self.last_sweep = report;
+        // The sweep's own changes are local writes: queue them now rather than next poll.
+        self.collect_changes(now);
+    }
+}

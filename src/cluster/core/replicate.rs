@@ -1,0 +1,137 @@
+//! Replication: local changes go into one [`SyncQueue`](crate::cluster::SyncQueue) per peer
+//! and out as [`PeerRequest::Sync`] batches built from the current data; incoming records are
+//! merged into the store. A merge marks nothing as touched, so merged data is never sent on
+//! (no echo); only what the local copy knows better is queued back to the sender.
+
+use super::{DistroCore, Outgoing, Sent};
+use crate::clock::Timestamp;
+use crate::cluster::message::{PeerRequest, PeerResponse};
+use crate::cluster::node_id::NodeId;
+use crate::cluster::sync::{Batch, PendingService};
+use crate::cluster::transport::PeerError;
+use crate::store::ServiceRecord;
+use std::collections::BTreeSet;
+
+impl DistroCore {
+    /// Moves the local changes published since the last call into every peer's queue.
+    pub(super) fn collect_changes(&mut self, now: Timestamp) {
+        while let Ok(snap) = self.changes.try_recv() {
+            let change = PendingService {
+                keys: snap.touched().iter().cloned().collect(),
+                meta: snap.meta_touched(),
+                full: false,
+            };
+            for q in self.queues.values_mut() {
+                q.add(snap.key().clone(), change.clone(), now);
+            }
+        }
+    }
+
+    /// Sends each peer that is up the batch its queue has due.
+    pub(super) fn poll_sync(&mut self, out: &mut Vec<Outgoing>, peers: &[NodeId], now: Timestamp) {
+        for p in peers {
+            if !self.membership.is_up(p) {
+                continue;
+            }
+            let Some(batch) = self
+                .queues
+                .get_mut(p)
+                .and_then(|q| q.take(now, &self.config))
+            else {
+                continue;
+            };
+            let records = self.records_for(&batch);
+            self.stats.syncs_sent += 1;
+            self.request(out, p, PeerRequest::Sync { records }, Sent::Sync(batch));
+        }
+    }
+
+    fn records_for(&self, batch: &Batch) -> Vec<ServiceRecord> {
+        let store = self.registry.store();
+        batch
+            .iter()
+            .filter_map(|(service, change)| {
+                let snap = store.load_any(service)?;
+                Some(if change.full {
+                    snap.to_record(None)
+                } else {
+                    let keys: Vec<_> = change.keys.iter().cloned().collect();
+                    snap.to_record(Some(&keys))
+                })
+            })
+            .collect()
+    }
+
+    /// The answer to a sync batch: an ack clears it; anything else puts it back, to be retried
+    /// after `retry_delay`.
+    pub(super) fn on_sync_answer(
+        &mut self,
+        peer: &NodeId,
+        batch: Batch,
+        result: Result<PeerResponse, PeerError>,
+        now: Timestamp,
+    ) {
+        match result {
+            Ok(PeerResponse::Ack) => {
+                if let Some(q) = self.queues.get_mut(peer) {
+                    q.ack();
+                }
+            }
+            _ => {
+                self.stats.syncs_failed += 1;
+                if let Some(q) = self.queues.get_mut(peer) {
+                    q.fail(batch, now, &self.config);
+                }
+            }
+        }
+    }
+
+    /// A peer's sync batch: merge it, and acknowledge.
+    pub(super) fn answer_sync(
+        &mut self,
+        from: &NodeId,
+        records: Vec<ServiceRecord>,
+        now: Timestamp,
+    ) -> PeerResponse {
+        self.merge_all(from, records, false, now);
+        PeerResponse::Ack
+    }
+
+    /// Merges records from `from`, queueing back to it what the local copy knows better. A
+    /// `full` record holds the whole service, so what it does not mention is queued back too.
+    pub(super) fn merge_all(
+        &mut self,
+        from: &NodeId,
+        records: Vec<ServiceRecord>,
+        full: bool,
+        now: Timestamp,
+    ) {
+        let store = self.registry.store();
+        for record in records {
+            let service = record.key.clone();
+            let incoming: Option<BTreeSet<_>> =
+                full.then(|| record.instances.iter().map(|r| r.key.clone()).collect());
+            let outcome = store.merge(record, now);
+            self.stats.records_applied += outcome.applied as u64;
+            let mut back = PendingService {
+                keys: outcome.local_newer.into_iter().collect(),
+                meta: outcome.meta_local_newer,
+                full: false,
+            };
+            // In a full record, what the sender does not mention at all is news to it.
+            if let (Some(incoming), Some(snap)) = (incoming, store.load_any(&service)) {
+                for e in snap.entries() {
+                    let k = e.instance().key();
+                    if !incoming.contains(&k) {
+                        back.keys.insert(k);
+                    }
+                }
+            }
+            if !back.keys.is_empty() || back.meta {
+                if let Some(q) = self.queues.get_mut(from) {
+                    q.add(service, back, now);
+                }
+            }
+        }
+    }
+}
