@@ -19,7 +19,7 @@ use crate::clock::Clock;
 use crate::model::{Instance, InstanceKey, ServiceKey};
 use crate::registry::{BeatReply, Command, CommandOutput, Registry, RegistryBuilder};
 use crate::util::lock;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 

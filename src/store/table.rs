@@ -23,7 +23,7 @@ use crate::clock::Timestamp;
 use crate::model::ServiceKey;
 use crate::util::lock;
 use arc_swap::ArcSwap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 type ServiceIndex = imbl::GenericHashMap<
     ServiceKey,

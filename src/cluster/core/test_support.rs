@@ -3,7 +3,7 @@
 //! time is whatever `Timestamp` a test hands the core.
 
 use super::{DistroCore, Outgoing};
-use crate::clock::{Clock, ManualClock, Timestamp};
+use crate::clock::{ManualClock, Timestamp};
 use crate::cluster::{DistroConfig, NodeId, PeerRequest, PeerResponse};
 use crate::model::{Instance, ServiceKey};
 use crate::registry::Registry;
@@ -33,14 +33,14 @@ pub(super) fn quiet_config() -> DistroConfig {
 
 /// One node under test: its core and the clock its registry reads.
 pub(super) struct Node {
-    pub core: DistroCore,
-    pub clock: ManualClock,
+    pub(super) core: DistroCore,
+    pub(super) clock: ManualClock,
     pub t0: Timestamp,
 }
 
 impl Node {
     /// A fresh node `me` of `members`, created at the clock's start.
-    pub fn fresh(me: &str, members: &[&str], config: DistroConfig) -> Node {
+    pub(super) fn fresh(me: &str, members: &[&str], config: DistroConfig) -> Node {
         let clock = ManualClock::new();
         let t0 = clock.now();
         let me = id(me);
@@ -55,7 +55,7 @@ impl Node {
 
     /// A node that has loaded an empty snapshot from its first peer at `t0`, so every member
     /// is up, ready and in its mapper. What that first poll sent is dropped.
-    pub fn ready(me: &str, members: &[&str], config: DistroConfig) -> Node {
+    pub(super) fn ready(me: &str, members: &[&str], config: DistroConfig) -> Node {
         let mut node = Node::fresh(me, members, config);
         let t0 = node.t0;
         let out = node.core.poll(t0);
@@ -69,7 +69,7 @@ impl Node {
     }
 
     /// Registers an instance locally, as a client of this node would.
-    pub fn register(&self, service: &ServiceKey, ip: &str, port: u16) {
+    pub(super) fn register(&self, service: &ServiceKey, ip: &str, port: u16) {
         self.core
             .registry()
             .register_instance(service, instance(ip, port))
@@ -77,7 +77,7 @@ impl Node {
     }
 
     /// How many instances of `service` this node's registry holds.
-    pub fn instance_count(&self, service: &ServiceKey) -> usize {
+    pub(super) fn instance_count(&self, service: &ServiceKey) -> usize {
         self.core
             .registry()
             .service(service)
@@ -85,7 +85,7 @@ impl Node {
     }
 
     /// The first service name (`svc-N`) that `owner` is responsible for, by this node's mapper.
-    pub fn service_owned_by(&self, owner: &str) -> ServiceKey {
+    pub(super) fn service_owned_by(&self, owner: &str) -> ServiceKey {
         let mapper = self.core.routing().mapper();
         let owner = id(owner);
         (0..1000)

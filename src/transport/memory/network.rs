@@ -9,7 +9,7 @@ use crate::cluster::{
 use crate::util::lock;
 use async_trait::async_trait;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 /// Traffic counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
