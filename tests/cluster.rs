@@ -1,14 +1,13 @@
 //! Distro replication scenarios, on the deterministic simulator (ManualClock, no sleeps).
 
+mod common;
+
+use common::secs;
 use nacre::cluster::{ClusterError, NodeId};
 use nacre::transport::memory::{registry_contents, LinkFaults, SimConfig, Simulation};
 use nacre::{Instance, NamingEvent, RegistryError, ServiceKey};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
 
 fn booted(n: usize, seed: u64) -> Simulation {
     let mut sim = Simulation::with_nodes(n, seed, SimConfig::default());

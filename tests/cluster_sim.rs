@@ -17,6 +17,9 @@
 //! `NACRE_SIM_TRACE=1` prints, every second, each instance on each node (H healthy,
 //! u unhealthy, . missing, x node down) and each node's readiness and mapper.
 
+mod common;
+
+use common::secs;
 use nacre::cluster::{ClusterError, NodeId};
 use nacre::transport::memory::{registry_contents, LinkFaults, SimConfig, Simulation};
 use nacre::{Instance, ServiceKey};
@@ -36,10 +39,6 @@ struct Client {
     state: ClientState,
     /// The node that took this client's beats, and since when (seconds).
     sticky: Option<(NodeId, u64)>,
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
 }
 
 /// Sends one client operation, failing over to the next node while the chosen one is down or

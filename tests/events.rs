@@ -1,9 +1,10 @@
 //! Events through the public API: what fires, with which revision, and isolation between
 //! listeners.
 
-use nacre::{
-    ClusterName, Instance, InstanceUpdate, ManualClock, NamingEvent, Registry, ServiceKey,
-};
+mod common;
+
+use common::setup;
+use nacre::{ClusterName, Instance, InstanceUpdate, NamingEvent};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
@@ -34,12 +35,6 @@ fn recorder() -> (
         });
     };
     (log, listener)
-}
-
-fn setup() -> (ManualClock, Registry, ServiceKey) {
-    let clock = ManualClock::new();
-    let registry = Registry::builder().clock(clock.clone()).build();
-    (clock, registry, ServiceKey::named("orders").unwrap())
 }
 
 fn ep(s: &str, healthy: bool) -> (String, bool) {

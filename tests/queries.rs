@@ -1,18 +1,15 @@
 //! Reads through the public API: filters, the protect threshold, weighted selection, namespaces
 //! and paging.
 
+mod common;
+
+use common::setup;
 use nacre::{
-    ClusterName, GroupName, Instance, InstanceUpdate, ManualClock, NamespaceId, Registry,
-    RegistryError, ServiceKey, ServiceSettings,
+    ClusterName, GroupName, Instance, InstanceUpdate, NamespaceId, RegistryError, ServiceKey,
+    ServiceSettings,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-fn setup() -> (ManualClock, Registry, ServiceKey) {
-    let clock = ManualClock::new();
-    let registry = Registry::builder().clock(clock.clone()).build();
-    (clock, registry, ServiceKey::named("orders").unwrap())
-}
 
 fn ips(view: &nacre::InstancesView) -> Vec<String> {
     view.iter().map(|i| i.ip().to_string()).collect()

@@ -1,20 +1,13 @@
 //! Every beat timing rule at its boundary, with a ManualClock: no real sleeps.
 
+mod common;
+
+use common::{ms, setup};
 use nacre::model::{
     PRESERVED_HEART_BEAT_INTERVAL, PRESERVED_HEART_BEAT_TIMEOUT, PRESERVED_IP_DELETE_TIMEOUT,
 };
 use nacre::{Instance, InstanceKey, ManualClock, Registry, RegistryError, ServiceKey};
 use std::time::Duration;
-
-fn setup() -> (ManualClock, Registry, ServiceKey) {
-    let clock = ManualClock::new();
-    let registry = Registry::builder().clock(clock.clone()).build();
-    (clock, registry, ServiceKey::named("orders").unwrap())
-}
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 fn state(registry: &Registry, key: &ServiceKey, ik: &InstanceKey) -> Option<bool> {
     registry

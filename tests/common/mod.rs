@@ -1,0 +1,40 @@
+//! Helpers shared by the integration test crates: registry and clock setup, names, instances
+//! and durations. Each test crate includes this module with `mod common;` (or, from a
+//! `tests/<topic>/main.rs` crate, `#[path = "../common/mod.rs"] mod common;`) and uses only
+//! part of it.
+#![allow(dead_code)]
+
+pub mod fixtures;
+
+use nacre::{Instance, ManualClock, Registry, ServiceKey};
+use std::time::Duration;
+
+/// A standalone registry on `clock`.
+pub fn registry_on(clock: &ManualClock) -> Registry {
+    Registry::builder().clock(clock.clone()).build()
+}
+
+/// A manual clock, a registry on it, and the key of the `orders` service.
+pub fn setup() -> (ManualClock, Registry, ServiceKey) {
+    let clock = ManualClock::new();
+    let registry = registry_on(&clock);
+    (clock, registry, key("orders"))
+}
+
+/// The key of `service` in the default namespace and group.
+pub fn key(service: &str) -> ServiceKey {
+    ServiceKey::named(service).unwrap()
+}
+
+/// An instance at `ip:8080` with the defaults.
+pub fn inst(ip: &str) -> Instance {
+    Instance::new(ip, 8080).unwrap()
+}
+
+pub fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}

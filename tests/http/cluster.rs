@@ -1,0 +1,128 @@
+//! A three-node cluster over real loopback HTTP.
+
+use crate::common::fixtures::eventually;
+use crate::env::{hosts, http_json};
+use nacre::cluster::{ClusterNode, DistroConfig, NodeId};
+use nacre::http::{HttpTransport, NacosApi};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn fast_distro() -> DistroConfig {
+    DistroConfig {
+        sync_delay: Duration::from_millis(50),
+        retry_delay: Duration::from_millis(200),
+        verify_interval: Duration::from_millis(500),
+        ping_interval: Duration::from_millis(100),
+        // Generous, so a busy machine does not make peers flap.
+        peer_down_after: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(3),
+        ..DistroConfig::default()
+    }
+}
+
+struct Member {
+    node: ClusterNode,
+    addr: SocketAddr,
+}
+
+/// `n` cluster nodes on loopback, each serving the Nacos API and the peer route; returns once
+/// every node serves.
+async fn loopback_cluster(n: usize) -> Vec<Member> {
+    let mut listeners = Vec::new();
+    for _ in 0..n {
+        listeners.push(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
+    }
+    let ids: Vec<NodeId> = listeners
+        .iter()
+        .map(|l| NodeId::new(&l.local_addr().unwrap().to_string()).unwrap())
+        .collect();
+    let mut members = Vec::new();
+    for (listener, id) in listeners.into_iter().zip(&ids) {
+        let transport = Arc::new(HttpTransport::new(id.clone()));
+        let node = ClusterNode::builder(id.clone(), ids.clone(), transport)
+            .config(fast_distro())
+            .build();
+        let addr = listener.local_addr().unwrap();
+        let app = NacosApi::new(node.clone()).router();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        node.start();
+        members.push(Member { node, addr });
+    }
+    for m in &members {
+        let node = m.node.clone();
+        eventually("every node to serve", Duration::from_secs(30), || {
+            let node = node.clone();
+            async move { node.is_ready() }
+        })
+        .await;
+    }
+    members
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_over_http_replicate_registrations_and_forward_beats() {
+    let members = loopback_cluster(3).await;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    // Several services, so some are owned by the node written to and some are forwarded.
+    let services: Vec<String> = (0..6).map(|i| format!("svc-{i}")).collect();
+    for (i, svc) in services.iter().enumerate() {
+        let via = &members[i % 3];
+        let url = format!(
+            "http://{}/nacos/v1/ns/instance?serviceName={svc}&ip=10.0.0.{i}&port=8080",
+            via.addr
+        );
+        assert_eq!(
+            http_json(&http, reqwest::Method::POST, url).await,
+            Value::String("ok".into())
+        );
+    }
+    for m in &members {
+        for (i, svc) in services.iter().enumerate() {
+            let url = format!(
+                "http://{}/nacos/v1/ns/instance/list?serviceName={svc}",
+                m.addr
+            );
+            let http = http.clone();
+            let want = format!("10.0.0.{i}:8080");
+            eventually(
+                &format!("{svc} on {}", m.addr),
+                Duration::from_secs(30),
+                || {
+                    let (http, url, want) = (http.clone(), url.clone(), want.clone());
+                    async move {
+                        hosts(&http_json(&http, reqwest::Method::GET, url).await) == [want]
+                    }
+                },
+            )
+            .await;
+        }
+    }
+    // Beats through any node reach the responsible one.
+    for (i, m) in members.iter().enumerate() {
+        let url = format!(
+            "http://{}/nacos/v1/ns/instance/beat?serviceName=svc-0&ip=10.0.0.0&port=8080",
+            m.addr
+        );
+        let answer = http_json(&http, reqwest::Method::PUT, url).await;
+        assert_eq!(answer["code"], 10200, "beat via node {i}");
+        let url = format!(
+            "http://{}/nacos/v1/ns/instance/beat?serviceName=svc-0&ip=10.9.9.9&port=1",
+            m.addr
+        );
+        let answer = http_json(&http, reqwest::Method::PUT, url).await;
+        assert_eq!(answer["code"], 20404, "unknown instance via node {i}");
+    }
+    // The peer route refuses what is not an envelope.
+    let answer = http
+        .post(format!("http://{}/nacre/v1/peer", members[0].addr))
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400);
+    for m in &members {
+        m.node.stop();
+    }
+}

@@ -1,0 +1,15 @@
+//! The HTTP front (feature `http`): the Nacos v1 endpoints through the router, a three-node
+//! cluster over real loopback HTTP, and `NamingClient` over `HttpClientTransport`.
+#![cfg(feature = "http")]
+
+#[path = "../common/mod.rs"]
+mod common;
+mod env;
+
+mod bad_params;
+mod beats;
+mod cluster;
+mod instance;
+mod naming_client;
+mod server;
+mod service;
