@@ -105,7 +105,7 @@ fn run_schedule(seed: u64) -> Result<(), String> {
                     restarted_at: &std::collections::BTreeMap<NodeId, u64>,
                     second: u64| {
         for (i, c) in clients.iter_mut().enumerate() {
-            if c.state == ClientState::Beating && (second + i as u64) % 5 == 0 {
+            if c.state == ClientState::Beating && (second + i as u64).is_multiple_of(5) {
                 let (svc, inst) = (c.service.clone(), c.instance.clone());
                 let took = with_failover(sim, c, |s, via| s.heartbeat_with(via, &svc, &inst));
                 if let Some(node) = took {

@@ -68,14 +68,14 @@ unsafe impl GlobalAlloc for CountingAlloc {
 }
 
 /// What the allocator saw while `f` ran.
-pub struct HeapUse {
-    pub allocations: u64,
+pub(crate) struct HeapUse {
+    pub(crate) allocations: u64,
     /// Bytes allocated minus bytes freed: what is still live.
-    pub net_bytes: i64,
+    pub(crate) net_bytes: i64,
 }
 
 /// Runs `f` with counting on and returns its value and what the allocator saw meanwhile.
-pub fn heap_use_of<T>(f: impl FnOnce() -> T) -> (T, HeapUse) {
+pub(crate) fn heap_use_of<T>(f: impl FnOnce() -> T) -> (T, HeapUse) {
     let allocs = ALLOCATIONS.load(Ordering::SeqCst);
     let allocated = BYTES_ALLOCATED.load(Ordering::SeqCst);
     let freed = BYTES_FREED.load(Ordering::SeqCst);

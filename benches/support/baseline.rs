@@ -56,18 +56,18 @@ impl BaseService {
 
 /// A hand-rolled registry: `RwLock<HashMap<ServiceKey, BaseService>>` (see the module docs).
 #[derive(Default)]
-pub struct Baseline {
+pub(crate) struct Baseline {
     services: RwLock<FastMap<ServiceKey, BaseService>>,
     health: HealthConfig,
 }
 
 /// What a baseline sweep did.
 #[derive(Debug, Default)]
-pub struct BaseSweep {
-    pub instances: usize,
-    pub marked_unhealthy: usize,
-    pub removed: usize,
-    pub next_due: Option<Timestamp>,
+pub(crate) struct BaseSweep {
+    pub(crate) instances: usize,
+    pub(crate) marked_unhealthy: usize,
+    pub(crate) removed: usize,
+    pub(crate) next_due: Option<Timestamp>,
 }
 
 impl Baseline {
@@ -82,7 +82,7 @@ impl Baseline {
     }
 
     /// Registers or replaces an instance; counts as a beat.
-    pub fn register(&self, key: &ServiceKey, instance: Instance, now: Timestamp) {
+    pub(crate) fn register(&self, key: &ServiceKey, instance: Instance, now: Timestamp) {
         let beat = BeatCell {
             last_beat: now,
             overrides: instance.timing_overrides(),
@@ -108,7 +108,7 @@ impl Baseline {
         }
     }
 
-    pub fn deregister(&self, key: &ServiceKey, instance: &InstanceKey) -> bool {
+    pub(crate) fn deregister(&self, key: &ServiceKey, instance: &InstanceKey) -> bool {
         let mut services = self.write();
         let Some(svc) = services.get_mut(key) else {
             return false;
@@ -121,7 +121,12 @@ impl Baseline {
     }
 
     /// Records a beat; a beat on an unhealthy instance makes it healthy again (as nacre does).
-    pub fn heartbeat(&self, key: &ServiceKey, instance: &InstanceKey, now: Timestamp) -> bool {
+    pub(crate) fn heartbeat(
+        &self,
+        key: &ServiceKey,
+        instance: &InstanceKey,
+        now: Timestamp,
+    ) -> bool {
         let mut services = self.write();
         let Some(svc) = services.get_mut(key) else {
             return false;
@@ -137,13 +142,13 @@ impl Baseline {
     }
 
     /// The service's instance list, shared (one reference count).
-    pub fn select(&self, key: &ServiceKey) -> Option<Arc<Vec<Instance>>> {
+    pub(crate) fn select(&self, key: &ServiceKey) -> Option<Arc<Vec<Instance>>> {
         self.read().get(key).map(|svc| svc.instances.clone())
     }
 
     /// Judges every ephemeral instance with nacre's policy; changes things under the write
     /// lock only when some verdict is not `Keep` (re-judged there, so a beat in between wins).
-    pub fn sweep(&self, now: Timestamp) -> BaseSweep {
+    pub(crate) fn sweep(&self, now: Timestamp) -> BaseSweep {
         let mut report = BaseSweep::default();
         let mut due = Vec::new();
         {
@@ -196,7 +201,7 @@ impl Baseline {
 
 /// Checks that the baseline really is a registry (the same timing rules as nacre), so that it
 /// is not a straw man that skips work.
-pub fn check_baseline_behaves() {
+pub(crate) fn check_baseline_behaves() {
     let clock = ManualClock::new();
     let base = Baseline::default();
     let key = service_key(0);

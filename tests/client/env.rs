@@ -11,26 +11,26 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub const GROUP: &str = DEFAULT_GROUP;
+pub(crate) const GROUP: &str = DEFAULT_GROUP;
 
 /// Real time a condition may take before a test is declared hung.
-pub const HANG_GUARD: Duration = Duration::from_secs(20);
+pub(crate) const HANG_GUARD: Duration = Duration::from_secs(20);
 
-pub async fn guard<T>(what: &str, fut: impl Future<Output = Result<T, ClientError>>) -> T {
+pub(crate) async fn guard<T>(what: &str, fut: impl Future<Output = Result<T, ClientError>>) -> T {
     match fut.await {
         Ok(v) => v,
         Err(e) => panic!("hang guard: {what} never happened: {e}"),
     }
 }
 
-pub struct Env {
-    pub clock: ManualClock,
-    pub node: Registry,
-    pub transport: MemoryClientTransport,
+pub(crate) struct Env {
+    pub(crate) clock: ManualClock,
+    pub(crate) node: Registry,
+    pub(crate) transport: MemoryClientTransport,
 }
 
 impl Env {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let clock = ManualClock::new();
         let node = registry_on(&clock);
         let transport = MemoryClientTransport::new(node.clone());
@@ -41,14 +41,14 @@ impl Env {
         }
     }
 
-    pub fn client(&self) -> NamingClient {
+    pub(crate) fn client(&self) -> NamingClient {
         NamingClient::builder(self.transport.clone())
             .clock(self.clock.clone())
             .build()
             .unwrap()
     }
 
-    pub fn client_with_cache(&self, dir: &TempDir) -> NamingClient {
+    pub(crate) fn client_with_cache(&self, dir: &TempDir) -> NamingClient {
         NamingClient::builder(self.transport.clone())
             .clock(self.clock.clone())
             .cache_dir(&dir.0)
@@ -58,22 +58,22 @@ impl Env {
 }
 
 /// The instances of `orders` as `client` sees them (from its cache when `subscribe`).
-pub async fn orders(client: &NamingClient, subscribe: bool) -> Vec<Instance> {
+pub(crate) async fn orders(client: &NamingClient, subscribe: bool) -> Vec<Instance> {
     client
         .get_all_instances("orders", GROUP, &[], subscribe)
         .await
         .unwrap()
 }
 
-pub fn ips(instances: &[Instance]) -> Vec<String> {
+pub(crate) fn ips(instances: &[Instance]) -> Vec<String> {
     instances.iter().map(|i| i.ip().to_string()).collect()
 }
 
 /// The instance ips of every event a listener received.
-pub type Seen = Arc<Mutex<Vec<Vec<String>>>>;
+pub(crate) type Seen = Arc<Mutex<Vec<Vec<String>>>>;
 
 /// A listener that records the instance ips of every event.
-pub fn recorder() -> (Seen, impl Fn(&NamingEvent) + Send + Sync + 'static) {
+pub(crate) fn recorder() -> (Seen, impl Fn(&NamingEvent) + Send + Sync + 'static) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     (seen, move |e: &NamingEvent| {
@@ -82,13 +82,13 @@ pub fn recorder() -> (Seen, impl Fn(&NamingEvent) + Send + Sync + 'static) {
     })
 }
 
-pub fn events(seen: &Seen) -> Vec<Vec<String>> {
+pub(crate) fn events(seen: &Seen) -> Vec<Vec<String>> {
     seen.lock().unwrap().clone()
 }
 
 /// Advances the clock by `step`, `times` times, waiting after each step for the client to
 /// finish one more pull.
-pub async fn pull_rounds(env: &Env, client: &NamingClient, step: Duration, times: u64) {
+pub(crate) async fn pull_rounds(env: &Env, client: &NamingClient, step: Duration, times: u64) {
     for _ in 0..times {
         let before = client.stats().pulls;
         env.clock.advance(step);

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 /// A directory under the system temp dir, named after the test and the process, emptied when
 /// created and removed when dropped. It is not created: whoever uses it does.
-pub struct TempDir(pub PathBuf);
+pub(crate) struct TempDir(pub PathBuf);
 
 impl TempDir {
-    pub fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("nacre-client-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         Self(dir)
@@ -24,7 +24,7 @@ impl Drop for TempDir {
 }
 
 /// Polls `cond` every 50 ms until it holds, failing after `deadline`.
-pub async fn eventually<F, Fut>(what: &str, deadline: Duration, mut cond: F)
+pub(crate) async fn eventually<F, Fut>(what: &str, deadline: Duration, mut cond: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,

@@ -4,37 +4,37 @@
 //! part of it.
 #![allow(dead_code)]
 
-pub mod fixtures;
+pub(crate) mod fixtures;
 
 use nacre::{Instance, ManualClock, Registry, ServiceKey};
 use std::time::Duration;
 
 /// A standalone registry on `clock`.
-pub fn registry_on(clock: &ManualClock) -> Registry {
+pub(crate) fn registry_on(clock: &ManualClock) -> Registry {
     Registry::builder().clock(clock.clone()).build()
 }
 
 /// A manual clock, a registry on it, and the key of the `orders` service.
-pub fn setup() -> (ManualClock, Registry, ServiceKey) {
+pub(crate) fn setup() -> (ManualClock, Registry, ServiceKey) {
     let clock = ManualClock::new();
     let registry = registry_on(&clock);
     (clock, registry, key("orders"))
 }
 
 /// The key of `service` in the default namespace and group.
-pub fn key(service: &str) -> ServiceKey {
+pub(crate) fn key(service: &str) -> ServiceKey {
     ServiceKey::named(service).unwrap()
 }
 
 /// An instance at `ip:8080` with the defaults.
-pub fn inst(ip: &str) -> Instance {
+pub(crate) fn inst(ip: &str) -> Instance {
     Instance::new(ip, 8080).unwrap()
 }
 
-pub fn secs(n: u64) -> Duration {
+pub(crate) fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
-pub fn ms(n: u64) -> Duration {
+pub(crate) fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }

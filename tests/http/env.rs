@@ -10,13 +10,13 @@ use nacre::{ManualClock, Registry, ServiceKey};
 use serde_json::Value;
 use tower::ServiceExt;
 
-pub struct Api {
-    pub app: Router,
-    pub registry: Registry,
-    pub clock: ManualClock,
+pub(crate) struct Api {
+    pub(crate) app: Router,
+    pub(crate) registry: Registry,
+    pub(crate) clock: ManualClock,
 }
 
-pub fn api() -> Api {
+pub(crate) fn api() -> Api {
     let clock = ManualClock::new();
     let registry = registry_on(&clock);
     Api {
@@ -28,7 +28,7 @@ pub fn api() -> Api {
 
 impl Api {
     /// Sends `method uri` with `form` as an urlencoded body (if any); returns status and body.
-    pub async fn call_with_body(
+    pub(crate) async fn call_with_body(
         &self,
         method: &str,
         uri: &str,
@@ -47,30 +47,30 @@ impl Api {
         (status, String::from_utf8_lossy(&bytes).into_owned())
     }
 
-    pub async fn call(&self, method: &str, uri: &str) -> (u16, String) {
+    pub(crate) async fn call(&self, method: &str, uri: &str) -> (u16, String) {
         self.call_with_body(method, uri, None).await
     }
 
-    pub async fn ok(&self, method: &str, uri: &str) -> String {
+    pub(crate) async fn ok(&self, method: &str, uri: &str) -> String {
         let (status, body) = self.call(method, uri).await;
         assert_eq!(status, 200, "{method} {uri}: {body}");
         body
     }
 
-    pub async fn json(&self, method: &str, uri: &str) -> Value {
+    pub(crate) async fn json(&self, method: &str, uri: &str) -> Value {
         let body = self.ok(method, uri).await;
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("{uri}: `{body}`: {e}"))
     }
 
-    pub async fn list(&self, query: &str) -> Value {
+    pub(crate) async fn list(&self, query: &str) -> Value {
         self.json("GET", &format!("/nacos/v1/ns/instance/list?{query}"))
             .await
     }
 }
 
-pub const ORDERS_10_0_0_1: &str = "serviceName=orders&ip=10.0.0.1&port=8080";
+pub(crate) const ORDERS_10_0_0_1: &str = "serviceName=orders&ip=10.0.0.1&port=8080";
 
-pub fn hosts(list: &Value) -> Vec<String> {
+pub(crate) fn hosts(list: &Value) -> Vec<String> {
     list["hosts"]
         .as_array()
         .unwrap()
@@ -79,13 +79,17 @@ pub fn hosts(list: &Value) -> Vec<String> {
         .collect()
 }
 
-pub fn orders() -> ServiceKey {
+pub(crate) fn orders() -> ServiceKey {
     ServiceKey::named("orders").unwrap()
 }
 
 /// Sends `method url` over real HTTP and asserts success; returns the JSON answer, or the body
 /// as a JSON string when it is not JSON.
-pub async fn http_json(client: &reqwest::Client, method: reqwest::Method, url: String) -> Value {
+pub(crate) async fn http_json(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+) -> Value {
     let answer = client.request(method, &url).send().await.unwrap();
     let status = answer.status();
     let body = answer.text().await.unwrap();
