@@ -73,6 +73,7 @@
 //! | [`client`] | [`NamingClient`]: beats, local cache with pull + push, failover, selection |
 //! | [`front`] | what every protocol front shares: the backend, the one query answer, the push hub, error classes |
 //! | [`transport`] | in-process transports with fault injection, and a deterministic cluster simulator |
+//! | `grpc` (feature `grpc`) | the Nacos 2.x gRPC naming protocol: server push, connection-bound instances, a gRPC client transport |
 //! | `http` (feature `http`) | the Nacos v1 open API as an axum router, peer traffic and a client transport over HTTP, the `nacre-server` binary |
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -82,6 +83,9 @@ pub mod clock;
 pub mod cluster;
 pub mod events;
 pub mod front;
+#[cfg(feature = "grpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
+pub mod grpc;
 pub mod health;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]

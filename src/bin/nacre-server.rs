@@ -1,5 +1,5 @@
 //! `nacre-server`: a standalone nacre node, or a cluster member, serving the Nacos v1 naming
-//! API over HTTP. Run with `--help` for the flags; see [`nacre::http::server`].
+//! API over HTTP and (feature `grpc`) the 2.x API over gRPC on the HTTP port + 1000. Run with `--help` for the flags; see [`nacre::http::server`].
 
 use nacre::http::{server, ConfigError, ServerConfig};
 use std::process::ExitCode;
@@ -37,10 +37,16 @@ async fn main() -> ExitCode {
         ),
         _ => "standalone".to_owned(),
     };
-    eprintln!(
-        "nacre-server listening on {} ({mode})",
-        running.local_addr()
-    );
+    match running.grpc_addr() {
+        Some(grpc) => eprintln!(
+            "nacre-server listening on {} ({mode}), gRPC on {grpc}",
+            running.local_addr()
+        ),
+        None => eprintln!(
+            "nacre-server listening on {} ({mode})",
+            running.local_addr()
+        ),
+    }
     match running.wait().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -3,12 +3,12 @@
 
 use super::error::ApiError;
 use super::json::{
-    BeatJson, BeatRequestJson, HostRef, InstanceDetailJson, InstanceListRef, CODE_OK,
-    CODE_RESOURCE_NOT_FOUND,
+    BeatJson, BeatRequestJson, InstanceDetailJson, CODE_OK, CODE_RESOURCE_NOT_FOUND,
 };
 use super::params::{ParamError, Params};
 use super::router::ApiState;
 use crate::client::{BeatAnswer, ServiceQuery};
+use crate::front::json::{NameStyle, ServiceInfoJsonRef};
 use crate::front::ServiceAnswer;
 use crate::registry::Command;
 use crate::util::millis;
@@ -98,25 +98,8 @@ pub(crate) async fn list(State(api): Api, p: Params) -> Result<Response, ApiErro
     };
     let answer = ServiceAnswer::new(api.backend.registry(), &query, api.cache_millis);
     let health = api.backend.registry().health_config();
-    let service = answer.service();
-    let grouped = service.grouped_name();
-    let hosts = answer
-        .hosts()
-        .map(|instance| HostRef::new(instance, service, &grouped, health))
-        .collect();
-    let cluster_list: Vec<&str> = answer.clusters().iter().map(|c| c.as_str()).collect();
-    let body = InstanceListRef {
-        name: &grouped,
-        group_name: service.group().as_str(),
-        clusters: &cluster_list.join(","),
-        cache_millis: answer.cache_millis(),
-        hosts,
-        last_ref_time: answer.last_ref_time(),
-        checksum: answer.checksum(),
-        all_ips: false,
-        reach_protection_threshold: answer.reach_protection_threshold(),
-        valid: true,
-    };
+    let grouped = answer.service().grouped_name();
+    let body = ServiceInfoJsonRef::from_answer(&answer, &grouped, NameStyle::Grouped, health);
     json_response(&body)
 }
 

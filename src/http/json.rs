@@ -5,210 +5,19 @@
 //! Nacos server (1.x or 2.x), which leave some out, still parse.
 
 use super::params::{metadata_from_json, ParamError};
-use crate::health::{BeatTimeouts, HealthConfig};
-use crate::model::{Instance, InstanceId, ServiceKey, ValidationError};
+use crate::model::{Instance, ServiceKey};
 use crate::util::millis;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// Nacos' answer code for a beat that was recorded.
 pub const CODE_OK: i32 = 10200;
 /// Nacos' answer code for a beat whose instance is unknown: the client registers it again.
 pub const CODE_RESOURCE_NOT_FOUND: i32 = 20404;
 
-fn one() -> f64 {
-    1.0
-}
-fn yes() -> bool {
-    true
-}
+use crate::front::json::yes;
 
-/// One instance in an answer of `GET /nacos/v1/ns/instance/list` (`hosts[]`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HostJson {
-    /// `ip#port#cluster#group@@service`.
-    #[serde(default)]
-    pub instance_id: String,
-    /// The address.
-    pub ip: String,
-    /// The port.
-    pub port: u16,
-    /// The weight.
-    #[serde(default = "one")]
-    pub weight: f64,
-    /// Whether it is healthy.
-    #[serde(default = "yes")]
-    pub healthy: bool,
-    /// Whether it takes traffic.
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    /// Whether it lives by heartbeats.
-    #[serde(default = "yes")]
-    pub ephemeral: bool,
-    /// Its cluster.
-    #[serde(default)]
-    pub cluster_name: String,
-    /// `group@@service`.
-    #[serde(default)]
-    pub service_name: String,
-    /// Its metadata.
-    #[serde(default)]
-    pub metadata: BTreeMap<String, String>,
-    /// The beat interval it is held to, in milliseconds.
-    #[serde(default)]
-    pub instance_heart_beat_interval: u64,
-    /// Silence after which it turns unhealthy, in milliseconds.
-    #[serde(default)]
-    pub instance_heart_beat_time_out: u64,
-    /// Silence after which it is removed, in milliseconds.
-    #[serde(default)]
-    pub ip_delete_timeout: u64,
-    /// How its id was made (always `simple` here).
-    #[serde(default)]
-    pub instance_id_generator: String,
-}
-
-impl HostJson {
-    /// The JSON form of `instance` of `service`, with its timing resolved against `health`.
-    pub fn from_instance(instance: &Instance, service: &ServiceKey, health: &HealthConfig) -> Self {
-        let timing = BeatTimeouts::resolve(instance.timing_overrides(), health);
-        Self {
-            instance_id: instance.instance_id(service).to_string(),
-            ip: instance.ip().to_string(),
-            port: instance.port(),
-            weight: instance.weight(),
-            healthy: instance.healthy(),
-            enabled: instance.enabled(),
-            ephemeral: instance.ephemeral(),
-            cluster_name: instance.cluster().to_string(),
-            service_name: service.grouped_name(),
-            metadata: instance.metadata().clone(),
-            instance_heart_beat_interval: millis(timing.beat_interval),
-            instance_heart_beat_time_out: millis(timing.unhealthy_after),
-            ip_delete_timeout: millis(timing.remove_after),
-            instance_id_generator: "simple".to_owned(),
-        }
-    }
-
-    /// The instance this describes (cluster `DEFAULT` when none is named), checked.
-    pub fn to_instance(&self) -> Result<Instance, ValidationError> {
-        let mut b = Instance::builder(&self.ip, self.port)
-            .weight(self.weight)
-            .healthy(self.healthy)
-            .enabled(self.enabled)
-            .ephemeral(self.ephemeral)
-            .metadata_map(self.metadata.clone());
-        if !self.cluster_name.is_empty() {
-            b = b.cluster(&self.cluster_name);
-        }
-        b.build()
-    }
-}
-
-/// [`HostJson`] borrowed from a stored instance, so a list answer is serialized without
-/// copying any text: same fields, same order, same JSON.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct HostRef<'a> {
-    instance_id: InstanceId,
-    ip: &'a str,
-    port: u16,
-    weight: f64,
-    healthy: bool,
-    enabled: bool,
-    ephemeral: bool,
-    cluster_name: &'a str,
-    service_name: &'a str,
-    metadata: &'a BTreeMap<String, String>,
-    instance_heart_beat_interval: u64,
-    instance_heart_beat_time_out: u64,
-    ip_delete_timeout: u64,
-    instance_id_generator: &'static str,
-}
-
-impl<'a> HostRef<'a> {
-    /// `instance` of `service`, whose grouped name is `grouped`.
-    pub(crate) fn new(
-        instance: &'a Arc<Instance>,
-        service: &ServiceKey,
-        grouped: &'a str,
-        health: &HealthConfig,
-    ) -> Self {
-        let timing = BeatTimeouts::resolve(instance.timing_overrides(), health);
-        Self {
-            instance_id: instance.instance_id(service),
-            ip: instance.ip().as_str(),
-            port: instance.port(),
-            weight: instance.weight(),
-            healthy: instance.healthy(),
-            enabled: instance.enabled(),
-            ephemeral: instance.ephemeral(),
-            cluster_name: instance.cluster().as_str(),
-            service_name: grouped,
-            metadata: instance.metadata(),
-            instance_heart_beat_interval: millis(timing.beat_interval),
-            instance_heart_beat_time_out: millis(timing.unhealthy_after),
-            ip_delete_timeout: millis(timing.remove_after),
-            instance_id_generator: "simple",
-        }
-    }
-}
-
-/// [`InstanceListJson`] borrowing its hosts: what the list endpoint serializes.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct InstanceListRef<'a> {
-    pub(crate) name: &'a str,
-    pub(crate) group_name: &'a str,
-    pub(crate) clusters: &'a str,
-    pub(crate) cache_millis: u64,
-    pub(crate) hosts: Vec<HostRef<'a>>,
-    pub(crate) last_ref_time: u64,
-    pub(crate) checksum: String,
-    #[serde(rename = "allIPs")]
-    pub(crate) all_ips: bool,
-    pub(crate) reach_protection_threshold: bool,
-    pub(crate) valid: bool,
-}
-
-/// The answer of `GET /nacos/v1/ns/instance/list`: Nacos' `ServiceInfo`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InstanceListJson {
-    /// `group@@service`.
-    #[serde(default)]
-    pub name: String,
-    /// The group.
-    #[serde(default)]
-    pub group_name: String,
-    /// The clusters asked for, as sent (`""` for all).
-    #[serde(default)]
-    pub clusters: String,
-    /// How long the client may use this answer, in milliseconds.
-    #[serde(default)]
-    pub cache_millis: u64,
-    /// The instances.
-    #[serde(default)]
-    pub hosts: Vec<HostJson>,
-    /// When the answer was made, in milliseconds since the UNIX epoch.
-    #[serde(default)]
-    pub last_ref_time: u64,
-    /// A checksum of the service's data (changes whenever it changes).
-    #[serde(default)]
-    pub checksum: String,
-    /// Always false (Nacos' flag for answers that ignore health).
-    #[serde(default, rename = "allIPs")]
-    pub all_ips: bool,
-    /// Whether a healthy-only query hit the protect threshold and lists unhealthy instances
-    /// too.
-    #[serde(default)]
-    pub reach_protection_threshold: bool,
-    /// Always true.
-    #[serde(default = "yes")]
-    pub valid: bool,
-}
+pub use crate::front::json::{InstanceJson as HostJson, ServiceInfoJson as InstanceListJson};
 
 /// The answer of `GET /nacos/v1/ns/instance`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -394,6 +203,7 @@ pub struct ServiceListJson {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::front::json::InstanceJsonRef;
     use crate::{ManualClock, Registry};
 
     #[test]
@@ -413,8 +223,13 @@ mod tests {
         let entry = snapshot.entry(&instance.key()).unwrap();
         let grouped = key.grouped_name();
         let health = registry.health_config();
-        let borrowed =
-            serde_json::to_string(&HostRef::new(entry.instance(), &key, &grouped, health)).unwrap();
+        let borrowed = serde_json::to_string(&InstanceJsonRef::new(
+            entry.instance(),
+            &key,
+            &grouped,
+            health,
+        ))
+        .unwrap();
         let owned =
             serde_json::to_string(&HostJson::from_instance(&instance, &key, health)).unwrap();
         assert_eq!(borrowed, owned);

@@ -32,13 +32,15 @@ use tokio::task::JoinHandle;
 
 /// The help text of `nacre-server`.
 pub const USAGE: &str = "\
-nacre-server: a nacre registry node speaking the Nacos v1 naming API over HTTP
+nacre-server: a nacre registry node speaking the Nacos naming API (v1 HTTP, 2.x gRPC)
 
 USAGE:
-    nacre-server [--port N] [--bind ADDR] [--node-id HOST:PORT] [--members HOST:PORT,...]
+    nacre-server [--port N] [--grpc-port N] [--bind ADDR] [--node-id HOST:PORT] [--members HOST:PORT,...]
 
 FLAGS (each may also be set by the environment variable shown; a flag wins):
     --port N           port to listen on, 0 for any free one        [NACRE_PORT, default 8848]
+    --grpc-port N      port of the Nacos 2.x gRPC API (built with    [NACRE_GRPC_PORT, default PORT+1000]
+                       feature grpc)
     --bind ADDR        address to listen on                         [NACRE_BIND, default 127.0.0.1]
     --node-id ID       this member's id, the host:port peers reach  [NACRE_NODE_ID, default BIND:PORT]
     --members LIST     cluster members, comma separated; this node  [NACRE_MEMBERS, default none:
@@ -92,6 +94,9 @@ pub struct ServerConfig {
     pub node_id: Option<String>,
     /// The cluster members; empty for a standalone node.
     pub members: Vec<String>,
+    /// The port of the Nacos 2.x gRPC API (feature `grpc`); default the HTTP port + 1000, as
+    /// Nacos clients expect it (any free port when the HTTP port is 0).
+    pub grpc_port: Option<u16>,
 }
 
 impl Default for ServerConfig {
@@ -101,6 +106,7 @@ impl Default for ServerConfig {
             port: 8848,
             node_id: None,
             members: Vec::new(),
+            grpc_port: None,
         }
     }
 }
@@ -151,6 +157,9 @@ impl ServerConfig {
         if let Some(v) = env("NACRE_MEMBERS") {
             config.members = parse_members(&v);
         }
+        if let Some(v) = env("NACRE_GRPC_PORT") {
+            config.grpc_port = Some(parse_port("NACRE_GRPC_PORT", &v)?);
+        }
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -162,7 +171,7 @@ impl ServerConfig {
             }
             if !matches!(
                 flag.as_str(),
-                "--port" | "--bind" | "--node-id" | "--members"
+                "--port" | "--bind" | "--node-id" | "--members" | "--grpc-port"
             ) {
                 return Err(ConfigError::UnknownFlag(arg));
             }
@@ -176,10 +185,21 @@ impl ServerConfig {
                 "--port" => config.port = parse_port(&flag, &value)?,
                 "--bind" => config.bind = parse_bind(&flag, &value)?,
                 "--node-id" => config.node_id = Some(value.trim().to_owned()),
+                "--grpc-port" => config.grpc_port = Some(parse_port(&flag, &value)?),
                 _ => config.members = parse_members(&value),
             }
         }
         Ok(config)
+    }
+
+    /// The gRPC port in force: `--grpc-port`, else the HTTP port + 1000 (0 when the HTTP
+    /// port is 0). `None` when the HTTP port + 1000 is not a port.
+    pub fn grpc_port(&self) -> Option<u16> {
+        match (self.grpc_port, self.port) {
+            (Some(p), _) => Some(p),
+            (None, 0) => Some(0),
+            (None, p) => p.checked_add(1000),
+        }
     }
 
     /// Whether the node runs standalone (no members).
@@ -246,8 +266,10 @@ pub enum ServerError {
 #[derive(Debug)]
 pub struct RunningServer {
     addr: SocketAddr,
+    grpc_addr: Option<SocketAddr>,
     backend: Backend,
     task: JoinHandle<std::io::Result<()>>,
+    grpc_task: Option<JoinHandle<()>>,
     drivers: DriverThread,
 }
 
@@ -297,6 +319,10 @@ impl RunningServer {
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
+    /// The address of the gRPC API, when it is served (feature `grpc`).
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc_addr
+    }
     /// The node it serves.
     pub fn backend(&self) -> &Backend {
         &self.backend
@@ -307,12 +333,18 @@ impl RunningServer {
             Ok(result) => result,
             Err(e) => Err(std::io::Error::other(e)),
         };
+        if let Some(grpc) = self.grpc_task.take() {
+            grpc.abort();
+        }
         self.drivers.stop();
         result
     }
     /// Stops serving, and stops the node's drivers.
     pub fn stop(mut self) {
         self.task.abort();
+        if let Some(grpc) = self.grpc_task.take() {
+            grpc.abort();
+        }
         self.drivers.stop();
     }
 }
@@ -336,15 +368,71 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
     let addr = listener
         .local_addr()
         .map_err(|source| ServerError::Bind { addr, source })?;
+    let (grpc_addr, grpc_listener) = grpc_listener(config).await?;
     let drivers = DriverThread::spawn(backend.clone()).map_err(ServerError::Drivers)?;
     let app = NacosApi::new(backend.clone()).router();
     let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let grpc_task = serve_grpc(&backend, grpc_listener);
     Ok(RunningServer {
         addr,
+        grpc_addr,
         backend,
         task,
+        grpc_task,
         drivers,
     })
+}
+
+#[cfg(feature = "grpc")]
+type GrpcListener = Option<tokio::net::TcpListener>;
+#[cfg(not(feature = "grpc"))]
+type GrpcListener = Option<std::convert::Infallible>;
+
+/// Binds the gRPC port (feature `grpc`).
+async fn grpc_listener(
+    config: &ServerConfig,
+) -> Result<(Option<SocketAddr>, GrpcListener), ServerError> {
+    #[cfg(feature = "grpc")]
+    {
+        let Some(port) = config.grpc_port() else {
+            return Err(ServerError::Config(ConfigError::BadValue {
+                setting: "--grpc-port".into(),
+                value: format!("{} + 1000", config.port),
+                expected: "a port number (0-65535): set --grpc-port",
+            }));
+        };
+        let addr = SocketAddr::new(config.bind, port);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        Ok((Some(addr), Some(listener)))
+    }
+    #[cfg(not(feature = "grpc"))]
+    {
+        let _ = config;
+        Ok((None, None))
+    }
+}
+
+/// Serves the Nacos 2.x gRPC API on `listener` (feature `grpc`).
+fn serve_grpc(backend: &Backend, listener: GrpcListener) -> Option<JoinHandle<()>> {
+    #[cfg(feature = "grpc")]
+    {
+        let listener = listener?;
+        let front =
+            crate::grpc::GrpcFront::new(backend.clone(), crate::grpc::GrpcConfig::default());
+        Some(tokio::spawn(async move {
+            let _ = front.serve(listener).await;
+        }))
+    }
+    #[cfg(not(feature = "grpc"))]
+    {
+        let _ = (backend, listener);
+        None
+    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub enum Selection {
 }
 
 impl Selection {
+    #[inline]
     fn accepts(self, instance: &Instance) -> bool {
         match self {
             Selection::All => true,
@@ -162,7 +163,8 @@ impl InstancesView {
         };
         Iter {
             inner: flat.iter(),
-            view: self,
+            clusters: &self.clusters,
+            selection: self.selection,
         }
     }
 
@@ -265,17 +267,19 @@ impl<'a> IntoIterator for &'a InstancesView {
 #[derive(Debug, Clone)]
 pub struct Iter<'a> {
     inner: std::slice::Iter<'a, Arc<Instance>>,
-    view: &'a InstancesView,
+    /// The clusters asked for; empty means all.
+    clusters: &'a [ClusterName],
+    selection: Selection,
 }
 
 impl<'a> Iterator for Iter<'a> {
     type Item = &'a Arc<Instance>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        let view = self.view;
-        let all_clusters = view.clusters.is_empty();
-        self.inner
-            .by_ref()
-            .find(|i| (all_clusters || view.wants(i.cluster())) && view.selection.accepts(i))
+        let (clusters, selection) = (self.clusters, self.selection);
+        self.inner.by_ref().find(|i| {
+            (clusters.is_empty() || clusters.contains(i.cluster())) && selection.accepts(i)
+        })
     }
 }

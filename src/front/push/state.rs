@@ -364,10 +364,21 @@ impl PushState {
             *n += 1;
             if *n >= self.config.max_failures {
                 self.stats.targets_dropped += 1;
+                if let Some(target) = self.target(&key) {
+                    target.dropped();
+                }
                 stopped.extend(self.remove_target(&key));
             }
         }
         stopped
+    }
+
+    fn target(&self, key: &TargetKey) -> Option<Arc<dyn PushTarget>> {
+        self.services
+            .values()
+            .flat_map(|w| w.subs.iter())
+            .find(|((t, _), _)| t == key)
+            .map(|(_, sub)| sub.target.clone())
     }
 
     fn expire(&mut self, now: Timestamp) -> Vec<ServiceKey> {

@@ -52,6 +52,11 @@ pub trait PushTarget: Send + Sync + 'static {
     fn key(&self) -> TargetKey;
     /// Sends `info`, naming the push `ack`.
     fn push(&self, info: &ServiceInfo, ack: AckId) -> PushResult;
+
+    /// The hub dropped this target because its pushes kept failing (not called when the
+    /// target itself answered [`PushResult::Closed`]). A connection-based target closes its
+    /// connection here. Default: nothing.
+    fn dropped(&self) {}
 }
 
 /// The in-process target: a [`crate::NamingClient`]'s own sink, delivered on the spot.

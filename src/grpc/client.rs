@@ -1,0 +1,776 @@
+//! [`GrpcClientTransport`]: a [`ClientTransport`] that speaks Nacos 2.x gRPC, so a
+//! [`crate::NamingClient`] can use nacre or Nacos servers over gRPC and be pushed to.
+//!
+//! - One connection at a time: `ServerCheckRequest`, then the bi-stream with its
+//!   `ConnectionSetupRequest`, on one HTTP/2 connection (the server names the connection by
+//!   its address). A `HealthCheckRequest` every 5 s keeps it alive and notices a dead one.
+//! - Instances live by the connection, so the transport offers no beat capability: the client
+//!   sends no beats. It remembers what it registered and subscribed; when the connection
+//!   breaks it connects again — to the next server in the list if need be — and registers and
+//!   subscribes everything again (Nacos' *redo*).
+//! - Pushes (`NotifySubscriberRequest`) reach the client's [`PushSink`]s and are acked with a
+//!   `NotifySubscriberResponse`; detection probes are answered.
+
+use super::messages::{ClientAnswer, RESULT_OK};
+use super::proto::Payload;
+use super::service::{BI_STREAM_PATH, REQUEST_PATH};
+use crate::client::{
+    ClientTransport, PushSink, PushTransport, ServiceInfo, ServiceListQuery, ServiceQuery,
+    TransportError,
+};
+use crate::front::json::ServiceInfoJson;
+use crate::model::{excerpt, Instance, InstanceKey, ServiceKey, ServiceName};
+use crate::registry::ServiceList;
+use crate::util::lock;
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Channel, Endpoint};
+
+/// Why a server list was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GrpcServerListError {
+    /// No server was given.
+    #[error("the server list is empty")]
+    Empty,
+    /// An entry is not `host:port` or an `http://` URL.
+    #[error("`{0}` is not a gRPC server address (`host:port` or `http://host:port`)")]
+    BadAddress(String),
+}
+
+/// What the client published, to publish again after a reconnect.
+#[derive(Default)]
+struct Published {
+    single: BTreeMap<(ServiceKey, InstanceKey), Instance>,
+    batches: BTreeMap<ServiceKey, Vec<Instance>>,
+    subscriptions: HashMap<ServiceKey, HashMap<u64, PushSink>>,
+}
+
+struct Conn {
+    grpc: tonic::client::Grpc<Channel>,
+    /// Held so the bi-stream stays open: the stream ends when every sender is gone.
+    _outbound: mpsc::Sender<Payload>,
+    alive: Arc<AtomicBool>,
+}
+
+struct Inner {
+    servers: Vec<Endpoint>,
+    active: AtomicUsize,
+    timeout: Duration,
+    conn: tokio::sync::Mutex<Option<Conn>>,
+    published: Mutex<Published>,
+    next_id: AtomicU64,
+    reconnects: AtomicU64,
+}
+
+/// See the module documentation. Cheap to clone; clones share the connection.
+///
+/// ```no_run
+/// use nacre::grpc::GrpcClientTransport;
+/// use nacre::model::DEFAULT_GROUP;
+/// use nacre::{Instance, NamingClient};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// // The gRPC port: a Nacos server's HTTP port plus 1000.
+/// let transport = GrpcClientTransport::new(["127.0.0.1:9848"])?;
+/// let client = NamingClient::builder(transport).build()?;
+/// client
+///     .register_instance("orders", DEFAULT_GROUP, Instance::new("10.0.0.1", 8080)?)
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct GrpcClientTransport {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for GrpcClientTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcClientTransport")
+            .field("servers", &self.inner.servers.len())
+            .field("active", &self.inner.active.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+fn endpoint(server: &str, timeout: Duration) -> Result<Endpoint, GrpcServerListError> {
+    let bad = || GrpcServerListError::BadAddress(server.to_owned());
+    let trimmed = server.trim().trim_end_matches('/');
+    let url = if trimmed.contains("://") {
+        trimmed.to_owned()
+    } else {
+        format!("http://{trimmed}")
+    };
+    Endpoint::from_shared(url)
+        .map(|e| e.connect_timeout(timeout).timeout(timeout))
+        .map_err(|_| bad())
+}
+
+fn unreachable(reason: impl Into<String>) -> TransportError {
+    TransportError::Unreachable {
+        reason: reason.into(),
+    }
+}
+
+impl GrpcClientTransport {
+    /// A transport to the gRPC ports of `servers` (`host:port` or `http://host:port`), with
+    /// requests that give up after 3 s.
+    pub fn new<S: AsRef<str>>(
+        servers: impl IntoIterator<Item = S>,
+    ) -> Result<Self, GrpcServerListError> {
+        Self::with_timeout(servers, Duration::from_secs(3))
+    }
+
+    /// A transport whose requests give up after `timeout`.
+    pub fn with_timeout<S: AsRef<str>>(
+        servers: impl IntoIterator<Item = S>,
+        timeout: Duration,
+    ) -> Result<Self, GrpcServerListError> {
+        let servers = servers
+            .into_iter()
+            .map(|s| endpoint(s.as_ref(), timeout))
+            .collect::<Result<Vec<_>, _>>()?;
+        if servers.is_empty() {
+            return Err(GrpcServerListError::Empty);
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                servers,
+                active: AtomicUsize::new(0),
+                timeout,
+                conn: tokio::sync::Mutex::new(None),
+                published: Mutex::new(Published::default()),
+                next_id: AtomicU64::new(1),
+                reconnects: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The index of the server in use (or tried next).
+    pub fn active_server(&self) -> usize {
+        self.inner.active.load(Ordering::Relaxed)
+    }
+
+    /// How many connections were made so far (the first one included).
+    pub fn connections_made(&self) -> u64 {
+        self.inner.reconnects.load(Ordering::Relaxed)
+    }
+
+    /// Closes the connection (the server then releases everything it published). The next
+    /// call connects again and publishes it all again.
+    pub async fn disconnect(&self) {
+        if let Some(conn) = self.inner.conn.lock().await.take() {
+            conn.alive.store(false, Ordering::Release);
+        }
+    }
+
+    fn request_id(&self) -> String {
+        self.inner
+            .next_id
+            .fetch_add(1, Ordering::Relaxed)
+            .to_string()
+    }
+
+    /// The live connection, connecting (and publishing everything again) if there is none.
+    /// (Boxed: connecting starts the keep-alive task, which may connect again.)
+    fn connection(
+        &self,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<tonic::client::Grpc<Channel>, TransportError>>
+                + Send
+                + '_,
+        >,
+    > {
+        Box::pin(self.connect_if_needed())
+    }
+
+    async fn connect_if_needed(&self) -> Result<tonic::client::Grpc<Channel>, TransportError> {
+        let mut guard = self.inner.conn.lock().await;
+        if let Some(conn) = guard.as_ref() {
+            if conn.alive.load(Ordering::Acquire) {
+                return Ok(conn.grpc.clone());
+            }
+        }
+        *guard = None;
+        let count = self.inner.servers.len();
+        let start = self.inner.active.load(Ordering::Relaxed);
+        let mut failures = Vec::new();
+        for step in 0..count {
+            let index = (start + step) % count;
+            match self.connect(index).await {
+                Ok(conn) => {
+                    self.inner.active.store(index, Ordering::Relaxed);
+                    self.inner.reconnects.fetch_add(1, Ordering::Relaxed);
+                    let grpc = conn.grpc.clone();
+                    *guard = Some(conn);
+                    drop(guard);
+                    self.redo(&grpc).await;
+                    return Ok(grpc);
+                }
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        Err(unreachable(failures.join("; ")))
+    }
+
+    async fn connect(&self, index: usize) -> Result<Conn, TransportError> {
+        let endpoint = &self.inner.servers[index];
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| unreachable(format!("{}: {e}", endpoint.uri())))?;
+        let mut grpc = tonic::client::Grpc::new(channel);
+        let check = call(
+            &mut grpc,
+            self.inner.timeout,
+            self.payload("ServerCheckRequest", json!({})),
+        )
+        .await?;
+        if check.kind() != "ServerCheckResponse" {
+            return Err(unreachable(format!(
+                "{} answered the server check with {}",
+                endpoint.uri(),
+                check.kind()
+            )));
+        }
+        let (outbound, rx) = mpsc::channel::<Payload>(64);
+        let setup = self.payload(
+            "ConnectionSetupRequest",
+            json!({
+                "clientVersion": concat!("nacre:", env!("CARGO_PKG_VERSION")),
+                "tenant": "",
+                "labels": {"source": "sdk", "module": "naming"},
+                "abilityTable": {},
+            }),
+        );
+        outbound
+            .send(setup)
+            .await
+            .map_err(|_| unreachable("the stream closed at once"))?;
+        grpc.ready()
+            .await
+            .map_err(|e| unreachable(format!("{}: {e}", endpoint.uri())))?;
+        let codec = tonic_prost::ProstCodec::<Payload, Payload>::default();
+        let path = tonic::codegen::http::uri::PathAndQuery::from_static(BI_STREAM_PATH);
+        let response = grpc
+            .streaming(tonic::Request::new(ReceiverStream::new(rx)), path, codec)
+            .await
+            .map_err(|e| unreachable(format!("{}: {e}", endpoint.uri())))?;
+        let alive = Arc::new(AtomicBool::new(true));
+        tokio::spawn(read_stream(
+            Arc::downgrade(&self.inner),
+            response.into_inner(),
+            outbound.downgrade(),
+            alive.clone(),
+        ));
+        // The server registers the connection when it reads the setup: wait for that.
+        for attempt in 0..20u32 {
+            let answer = call(
+                &mut grpc,
+                self.inner.timeout,
+                self.payload("HealthCheckRequest", json!({})),
+            )
+            .await?;
+            if answer.kind() == "HealthCheckResponse" {
+                break;
+            }
+            if attempt == 19 {
+                return Err(unreachable(format!(
+                    "{} never registered the connection",
+                    endpoint.uri()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(10 << attempt.min(5))).await;
+        }
+        tokio::spawn(keep_alive(
+            Arc::downgrade(&self.inner),
+            grpc.clone(),
+            alive.clone(),
+        ));
+        Ok(Conn {
+            grpc,
+            _outbound: outbound,
+            alive,
+        })
+    }
+
+    /// Publishes everything again on a fresh connection. Failures are left to the next
+    /// reconnect.
+    async fn redo(&self, grpc: &tonic::client::Grpc<Channel>) {
+        let (single, batches, subscribed) = {
+            let p = lock(&self.inner.published);
+            (
+                p.single
+                    .iter()
+                    .map(|((s, _), i)| (s.clone(), i.clone()))
+                    .collect::<Vec<_>>(),
+                p.batches.clone(),
+                p.subscriptions.keys().cloned().collect::<Vec<_>>(),
+            )
+        };
+        let mut grpc = grpc.clone();
+        for (service, instance) in single {
+            let body = instance_body(&service, "registerInstance", &instance);
+            let _ = call(
+                &mut grpc,
+                self.inner.timeout,
+                self.payload("InstanceRequest", body),
+            )
+            .await;
+        }
+        for (service, instances) in batches {
+            let body = batch_body(&service, &instances);
+            let _ = call(
+                &mut grpc,
+                self.inner.timeout,
+                self.payload("BatchInstanceRequest", body),
+            )
+            .await;
+        }
+        for service in subscribed {
+            let body = subscribe_body(&service, true);
+            let _ = call(
+                &mut grpc,
+                self.inner.timeout,
+                self.payload("SubscribeServiceRequest", body),
+            )
+            .await;
+        }
+    }
+
+    fn payload(&self, kind: &str, mut body: Value) -> Payload {
+        if let Some(map) = body.as_object_mut() {
+            map.insert("headers".into(), json!({}));
+            map.insert("requestId".into(), Value::String(self.request_id()));
+        }
+        Payload::new(kind, body.to_string().into_bytes())
+    }
+
+    /// Sends one request, connecting first if needed; a broken connection is retried once on
+    /// a fresh one. Returns the answer of type `expect`.
+    async fn send(&self, kind: &str, body: Value, expect: &str) -> Result<Value, TransportError> {
+        let mut last = None;
+        for _ in 0..2 {
+            let mut grpc = self.connection().await?;
+            match call(
+                &mut grpc,
+                self.inner.timeout,
+                self.payload(kind, body.clone()),
+            )
+            .await
+            {
+                Ok(answer) => return decode(&answer, expect).map_err(|e| self.on_refusal(e)),
+                Err(e) => {
+                    self.disconnect().await;
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| unreachable("no answer")))
+    }
+
+    /// A 301 means the server forgot the connection: drop it, so the next call reconnects.
+    fn on_refusal(&self, e: Refused) -> TransportError {
+        if e.code == 301 {
+            let inner = self.inner.clone();
+            tokio::spawn(async move {
+                if let Some(conn) = inner.conn.lock().await.take() {
+                    conn.alive.store(false, Ordering::Release);
+                }
+            });
+        }
+        TransportError::Server {
+            code: u16::try_from(e.code).unwrap_or(500),
+            message: e.message,
+        }
+    }
+}
+
+struct Refused {
+    code: i32,
+    message: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct Envelope {
+    result_code: i32,
+    error_code: i32,
+    message: Option<String>,
+}
+
+fn decode(answer: &Payload, expect: &str) -> Result<Value, Refused> {
+    let value: Value = serde_json::from_slice(answer.json()).map_err(|e| Refused {
+        code: 500,
+        message: format!("{} could not be read: {e}", answer.kind()),
+    })?;
+    let env: Envelope = serde_json::from_value(value.clone()).unwrap_or_default();
+    if answer.kind() != expect || env.result_code != RESULT_OK {
+        return Err(Refused {
+            code: if env.error_code != 0 {
+                env.error_code
+            } else {
+                500
+            },
+            message: env
+                .message
+                .unwrap_or_else(|| format!("the server answered {}", answer.kind())),
+        });
+    }
+    Ok(value)
+}
+
+async fn call(
+    grpc: &mut tonic::client::Grpc<Channel>,
+    timeout: Duration,
+    payload: Payload,
+) -> Result<Payload, TransportError> {
+    let attempt = async {
+        grpc.ready()
+            .await
+            .map_err(|e| unreachable(format!("not ready: {e}")))?;
+        let codec = tonic_prost::ProstCodec::<Payload, Payload>::default();
+        let path = tonic::codegen::http::uri::PathAndQuery::from_static(REQUEST_PATH);
+        grpc.unary(tonic::Request::new(payload), path, codec)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|e| unreachable(format!("{e}")))
+    };
+    tokio::time::timeout(timeout, attempt)
+        .await
+        .map_err(|_| unreachable(format!("no answer within {timeout:?}")))?
+}
+
+async fn read_stream(
+    inner: std::sync::Weak<Inner>,
+    mut inbound: tonic::Streaming<Payload>,
+    outbound: mpsc::WeakSender<Payload>,
+    alive: Arc<AtomicBool>,
+) {
+    while let Ok(Some(payload)) = inbound.message().await {
+        let Some(inner) = inner.upgrade() else {
+            break;
+        };
+        let request: ClientAnswer = serde_json::from_slice(payload.json()).unwrap_or_default();
+        let id = request.request_id.unwrap_or_default();
+        let reply = |kind: &str| {
+            let body = json!({"resultCode": 200, "errorCode": 0, "message": "", "requestId": id});
+            Payload::new(kind, body.to_string().into_bytes())
+        };
+        match payload.kind() {
+            "NotifySubscriberRequest" => {
+                deliver(&inner, payload.json());
+                if let Some(out) = outbound.upgrade() {
+                    let _ = out.try_send(reply("NotifySubscriberResponse"));
+                }
+            }
+            "ClientDetectionRequest" => {
+                if let Some(out) = outbound.upgrade() {
+                    let _ = out.try_send(reply("ClientDetectionResponse"));
+                }
+            }
+            _ => {}
+        }
+    }
+    alive.store(false, Ordering::Release);
+}
+
+/// Hands a pushed `serviceInfo` to the sinks subscribed to its service.
+fn deliver(inner: &Inner, json: &[u8]) {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Notify {
+        service_info: ServiceInfoJson,
+    }
+    let Ok(notify) = serde_json::from_slice::<Notify>(json) else {
+        return;
+    };
+    let info = notify.service_info;
+    let group = if info.group_name.is_empty() {
+        crate::model::DEFAULT_GROUP
+    } else {
+        &info.group_name
+    };
+    let published = lock(&inner.published);
+    for (service, sinks) in &published.subscriptions {
+        let same = service.group().as_str() == group
+            && (service.service().as_str() == info.name || info.name == service.grouped_name());
+        if !same {
+            continue;
+        }
+        if let Ok(converted) = info.to_info(service.clone(), Vec::new(), 0) {
+            for sink in sinks.values() {
+                sink.push(converted.clone());
+            }
+        }
+    }
+}
+
+async fn keep_alive(
+    inner: std::sync::Weak<Inner>,
+    mut grpc: tonic::client::Grpc<Channel>,
+    alive: Arc<AtomicBool>,
+) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        if !alive.load(Ordering::Acquire) {
+            // Connect again (elsewhere if need be) and publish everything again.
+            let transport = GrpcClientTransport { inner: strong };
+            let _ = transport.connection().await;
+            return;
+        }
+        let body = json!({"headers": {}, "requestId": "0"});
+        let ping = Payload::new("HealthCheckRequest", body.to_string().into_bytes());
+        let healthy = matches!(
+            call(&mut grpc, strong.timeout, ping).await,
+            Ok(answer) if answer.kind() == "HealthCheckResponse"
+        );
+        if !healthy {
+            alive.store(false, Ordering::Release);
+        }
+    }
+}
+
+fn naming_head(service: &ServiceKey) -> serde_json::Map<String, Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("namespace".into(), json!(service.namespace().as_str()));
+    m.insert("groupName".into(), json!(service.group().as_str()));
+    m.insert("serviceName".into(), json!(service.service().as_str()));
+    m
+}
+
+fn instance_json(service: &ServiceKey, instance: &Instance) -> Value {
+    json!({
+        "ip": instance.ip().as_str(),
+        "port": instance.port(),
+        "weight": instance.weight(),
+        "healthy": instance.healthy(),
+        "enabled": instance.enabled(),
+        "ephemeral": instance.ephemeral(),
+        "clusterName": instance.cluster().as_str(),
+        "serviceName": service.grouped_name(),
+        "metadata": instance.metadata(),
+    })
+}
+
+fn instance_body(service: &ServiceKey, kind: &str, instance: &Instance) -> Value {
+    let mut m = naming_head(service);
+    m.insert("type".into(), json!(kind));
+    m.insert("instance".into(), instance_json(service, instance));
+    Value::Object(m)
+}
+
+fn batch_body(service: &ServiceKey, instances: &[Instance]) -> Value {
+    let mut m = naming_head(service);
+    m.insert("type".into(), json!("batchRegisterInstance"));
+    let list: Vec<Value> = instances
+        .iter()
+        .map(|i| instance_json(service, i))
+        .collect();
+    m.insert("instances".into(), Value::Array(list));
+    Value::Object(m)
+}
+
+fn subscribe_body(service: &ServiceKey, subscribe: bool) -> Value {
+    let mut m = naming_head(service);
+    m.insert("subscribe".into(), json!(subscribe));
+    m.insert("clusters".into(), json!(""));
+    Value::Object(m)
+}
+
+fn persistent(instance: &Instance) -> bool {
+    !instance.ephemeral()
+}
+
+#[async_trait]
+impl ClientTransport for GrpcClientTransport {
+    async fn register_instance(
+        &self,
+        service: &ServiceKey,
+        instance: &Instance,
+    ) -> Result<(), TransportError> {
+        let kind = if persistent(instance) {
+            "PersistentInstanceRequest"
+        } else {
+            "InstanceRequest"
+        };
+        let body = instance_body(service, "registerInstance", instance);
+        self.send(kind, body, "InstanceResponse").await?;
+        if !persistent(instance) {
+            lock(&self.inner.published)
+                .single
+                .insert((service.clone(), instance.key()), instance.clone());
+        }
+        Ok(())
+    }
+
+    async fn batch_register_instance(
+        &self,
+        service: &ServiceKey,
+        instances: &[Instance],
+    ) -> Result<(), TransportError> {
+        let body = batch_body(service, instances);
+        self.send("BatchInstanceRequest", body, "BatchInstanceResponse")
+            .await?;
+        lock(&self.inner.published)
+            .batches
+            .insert(service.clone(), instances.to_vec());
+        Ok(())
+    }
+
+    async fn deregister_instance(
+        &self,
+        service: &ServiceKey,
+        instance: &Instance,
+    ) -> Result<(), TransportError> {
+        {
+            let mut p = lock(&self.inner.published);
+            p.single.remove(&(service.clone(), instance.key()));
+            if let Some(batch) = p.batches.get_mut(service) {
+                batch.retain(|i| i.key() != instance.key());
+            }
+        }
+        let kind = if persistent(instance) {
+            "PersistentInstanceRequest"
+        } else {
+            "InstanceRequest"
+        };
+        let body = instance_body(service, "deregisterInstance", instance);
+        self.send(kind, body, "InstanceResponse").await?;
+        Ok(())
+    }
+
+    async fn query_service(&self, query: &ServiceQuery) -> Result<ServiceInfo, TransportError> {
+        let mut m = naming_head(&query.service);
+        let clusters: Vec<&str> = query.clusters.iter().map(|c| c.as_str()).collect();
+        m.insert("cluster".into(), json!(clusters.join(",")));
+        m.insert("healthyOnly".into(), json!(query.healthy_only));
+        m.insert("udpPort".into(), json!(0));
+        let answer = self
+            .send(
+                "ServiceQueryRequest",
+                Value::Object(m),
+                "QueryServiceResponse",
+            )
+            .await?;
+        let info: ServiceInfoJson =
+            serde_json::from_value(answer["serviceInfo"].clone()).map_err(|e| {
+                TransportError::Malformed {
+                    reason: format!("serviceInfo: {e}"),
+                }
+            })?;
+        info.to_info(query.service.clone(), query.clusters.clone(), 0)
+            .map_err(|e| TransportError::Malformed {
+                reason: format!("serviceInfo holds an invalid host: {e}"),
+            })
+    }
+
+    async fn list_services(&self, query: &ServiceListQuery) -> Result<ServiceList, TransportError> {
+        let body = json!({
+            "namespace": query.namespace.as_str(),
+            "groupName": query.group.as_str(),
+            "serviceName": "",
+            "pageNo": query.page_no,
+            "pageSize": query.page_size,
+        });
+        let answer = self
+            .send("ServiceListRequest", body, "ServiceListResponse")
+            .await?;
+        let count = answer["count"].as_u64().unwrap_or(0);
+        let names = answer["serviceNames"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let services = names
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|n| {
+                ServiceName::new(n).map_err(|e| TransportError::Malformed {
+                    reason: format!("service name `{}`: {e}", excerpt(n)),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ServiceList {
+            count: usize::try_from(count).unwrap_or(usize::MAX),
+            services,
+        })
+    }
+
+    fn pushes(&self) -> Option<&dyn PushTransport> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl PushTransport for GrpcClientTransport {
+    async fn subscribe(
+        &self,
+        service: &ServiceKey,
+        pushes: &PushSink,
+    ) -> Result<(), TransportError> {
+        let known = {
+            let mut p = lock(&self.inner.published);
+            p.subscriptions.retain(|_, sinks| {
+                sinks.retain(|_, s| !s.is_closed());
+                !sinks.is_empty()
+            });
+            let sinks = p.subscriptions.entry(service.clone()).or_default();
+            sinks.insert(pushes.id(), pushes.clone()).is_some()
+        };
+        // Once subscribed on this connection, a renewal costs nothing: a reconnect subscribes
+        // everything again by itself.
+        let connected = self
+            .inner
+            .conn
+            .lock()
+            .await
+            .as_ref()
+            .is_some_and(|c| c.alive.load(Ordering::Acquire));
+        if known && connected {
+            return Ok(());
+        }
+        let body = subscribe_body(service, true);
+        self.send("SubscribeServiceRequest", body, "SubscribeServiceResponse")
+            .await?;
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        service: &ServiceKey,
+        pushes: &PushSink,
+    ) -> Result<(), TransportError> {
+        let last = {
+            let mut p = lock(&self.inner.published);
+            match p.subscriptions.get_mut(service) {
+                Some(sinks) => {
+                    sinks.remove(&pushes.id());
+                    let empty = sinks.is_empty();
+                    if empty {
+                        p.subscriptions.remove(service);
+                    }
+                    empty
+                }
+                None => false,
+            }
+        };
+        if last {
+            let body = subscribe_body(service, false);
+            self.send("SubscribeServiceRequest", body, "SubscribeServiceResponse")
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,108 @@
+//! The gRPC front's driver: beats for connection-bound instances, client detection, and
+//! closing connections. One task, so that a connection's close and the beats for its
+//! instances never interleave: a beat awaited here cannot land after the close that follows
+//! it.
+
+use super::messages::{Empty, ServerRequest};
+use super::server::{self, send_on_stream, Shared};
+use crate::clock::Clock;
+use crate::cluster::ClusterError;
+use crate::registry::Command;
+use crate::store::RegistryError;
+use crate::util::lock;
+use std::net::SocketAddr;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+
+pub(crate) async fn run(
+    weak: Weak<Shared>,
+    wake: Arc<Notify>,
+    clock: Arc<dyn Clock>,
+    mut close_rx: mpsc::UnboundedReceiver<SocketAddr>,
+) {
+    let mut closing: Vec<SocketAddr> = Vec::new();
+    loop {
+        let Some(shared) = weak.upgrade() else {
+            return;
+        };
+        while let Ok(addr) = close_rx.try_recv() {
+            closing.push(addr);
+        }
+        for addr in closing.drain(..) {
+            server::close(&shared, addr).await;
+        }
+        let now = clock.now();
+        let (beats, live) = {
+            let mut table = lock(&shared.table);
+            (table.due_beats(now), table.liveness(now))
+        };
+        let mut tasks = Vec::with_capacity(beats.len());
+        for (service, instance) in beats {
+            let shared = shared.clone();
+            tasks.push(tokio::spawn(async move {
+                beat(&shared, service, instance).await;
+            }));
+        }
+        for task in tasks {
+            let _ = task.await;
+        }
+        for (addr, id) in live.probe {
+            let probe = ServerRequest::new(id, "internal", Empty {});
+            if !send_on_stream(&shared, &addr, "ClientDetectionRequest", &probe) {
+                closing.push(addr);
+            }
+        }
+        closing.extend(live.drop);
+        if !closing.is_empty() {
+            continue;
+        }
+        let next = lock(&shared.table).next_wakeup();
+        drop(shared);
+        let sleep = async {
+            match next {
+                Some(at) => {
+                    clock
+                        .sleep_until(at.max(clock.now() + Duration::from_micros(1)))
+                        .await
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = sleep => {}
+            () = wake.notified() => {}
+            addr = close_rx.recv() => match addr {
+                Some(addr) => closing.push(addr),
+                None => return,
+            },
+        }
+    }
+}
+
+/// One beat for an instance a connection published. A member that lost the instance (evicted
+/// while unreachable, restarted) gets it back, as long as the connection still owns it.
+async fn beat(shared: &Arc<Shared>, service: crate::model::ServiceKey, instance: crate::Instance) {
+    let key = instance.key();
+    let owned = |shared: &Shared| lock(&shared.table).owns(&service, &key);
+    match shared
+        .backend
+        .execute(Command::light_beat(&service, &key))
+        .await
+    {
+        Err(ClusterError::Registry(RegistryError::InstanceNotFound(_))) if owned(shared) => {
+            let _ = shared
+                .backend
+                .execute(Command::register(&service, instance))
+                .await;
+            // A deregistration may have raced the registration: undo it then.
+            if !owned(shared) {
+                let _ = shared
+                    .backend
+                    .execute(Command::deregister(&service, &key))
+                    .await;
+            }
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,133 @@
+//! nacre over gRPC (cargo feature `grpc`): the Nacos 2.x naming protocol, which every current
+//! Nacos client speaks (Java 2.x/3.x and Spring Cloud Alibaba, nacos-sdk-rust, nacos-sdk-go
+//! v2, nacos-sdk-python 3.x), with server push and connection-bound instances, and a
+//! [`GrpcClientTransport`] for nacre's own [`crate::NamingClient`].
+//!
+//! It is a wire format over the shared [`crate::front`] layer: writes are
+//! [`crate::Command`]s through [`crate::front::Backend`], queries and pushes are the one
+//! [`crate::front::ServiceAnswer`], pushes go through the [`crate::front::push::PushHub`] (a
+//! connection is one more [`crate::front::push::PushTarget`]). So an instance registered over
+//! v1 HTTP, a health flip or an eviction reaches gRPC subscribers exactly as a gRPC write does.
+//!
+//! | message | answer |
+//! | --- | --- |
+//! | `ServerCheckRequest` | `ServerCheckResponse` with the `connectionId` |
+//! | `ConnectionSetupRequest` (first on the bi-stream) | none: the connection is registered |
+//! | `HealthCheckRequest` | `HealthCheckResponse` |
+//! | `InstanceRequest` (`registerInstance`, `deregisterInstance`) | `InstanceResponse`; the instance lives while the connection does |
+//! | `BatchInstanceRequest` (`batchRegisterInstance`) | `BatchInstanceResponse`; replaces what the connection publishes in the service |
+//! | `PersistentInstanceRequest` | `InstanceResponse`; a persistent instance, not bound to the connection |
+//! | `ServiceQueryRequest` | `QueryServiceResponse` with the `serviceInfo` |
+//! | `SubscribeServiceRequest` | `SubscribeServiceResponse` with the `serviceInfo`; then pushes |
+//! | `ServiceListRequest` | `ServiceListResponse` (`count`, `serviceNames`) |
+//! | (server →) `NotifySubscriberRequest` | the client's `NotifySubscriberResponse` acks it |
+//! | (server →) `ClientDetectionRequest` | the client's `ClientDetectionResponse` |
+//!
+//! Error codes as Nacos sends them: 300 while a cluster member is still loading, 301 for a
+//! connection that has not sent its `ConnectionSetupRequest`, 302 for an unknown message type;
+//! a refused request answers its code (400 for bad input, 503 when the responsible member is
+//! unreachable) as an `ErrorResponse`.
+//!
+//! ## Differences from Nacos
+//! - A body that is not the JSON expected answers 400 (Nacos: 502).
+//! - `checksum` in `ServiceInfo` is nacre's own digest (Nacos 2.x leaves it empty).
+//! - The server never asks for ability negotiation (`supportAbilityNegotiation: false`), so no
+//!   `SetupAckRequest` is needed, and it never sends `ConnectResetRequest` (neither the Rust
+//!   nor the Python client can handle one).
+//! - A push that is not acked is sent again after the ack timeout a bounded number of times
+//!   ([`crate::front::push::PushConfig::retries`]), and a connection whose pushes keep failing
+//!   is dropped (Nacos retries without a bound).
+//! - Connection-bound instances are kept alive by beats from the member holding the
+//!   connection (see [`server`]): if that member dies they leave every member within the
+//!   30 s delete timeout plus a sync round.
+//! - No auth (`accessToken` headers are ignored), no config module.
+//!
+//! ## Serving
+//!
+//! ```no_run
+//! use nacre::grpc::{GrpcConfig, GrpcFront};
+//! use nacre::Registry;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let registry = Registry::default();
+//! let _health = registry.spawn_health_driver();
+//! let front = GrpcFront::new(registry, GrpcConfig::default());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:9848").await?;
+//! front.serve(listener).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Or add [`GrpcFront::request_service`] and [`GrpcFront::bi_stream_service`] to your own
+//! `tonic::transport::Server`; it must hand tonic the peer address (tonic's own server does),
+//! because a connection is named by it.
+
+mod client;
+mod connections;
+mod keeper;
+pub mod messages;
+pub mod proto;
+pub mod server;
+mod service;
+mod target;
+
+pub use client::{GrpcClientTransport, GrpcServerListError};
+pub use server::GrpcFront;
+pub use service::{BiStreamService, RequestService, BI_STREAM_PATH, REQUEST_PATH};
+
+use crate::front::push::PushConfig;
+use std::time::Duration;
+
+/// Nacos clients find the gRPC port at the HTTP port plus this.
+pub const GRPC_PORT_OFFSET: u16 = 1000;
+
+/// Timing and bounds of a [`GrpcFront`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrpcConfig {
+    /// A connection silent this long is sent a `ClientDetectionRequest` (Nacos: 20 s).
+    pub idle_before_probe: Duration,
+    /// A connection that does not answer a detection within this is dropped (Nacos: 5 s).
+    pub probe_timeout: Duration,
+    /// A connection that never opens its bi-stream is forgotten after this (default 30 s).
+    pub setup_timeout: Duration,
+    /// At most this many connections (default 10 000); more are refused.
+    pub max_connections: usize,
+    /// Messages queued per connection for its bi-stream (default 1 024); a push that finds
+    /// the queue full counts as failed.
+    pub stream_buffer: usize,
+    /// The push hub: merge window (500 ms, as Nacos), ack timeout (5 s), retries, failures
+    /// before a connection is dropped, `cacheMillis` (10 000).
+    pub push: PushConfig,
+}
+
+impl Default for GrpcConfig {
+    fn default() -> Self {
+        Self {
+            idle_before_probe: Duration::from_secs(20),
+            probe_timeout: Duration::from_secs(5),
+            setup_timeout: Duration::from_secs(30),
+            max_connections: 10_000,
+            stream_buffer: 1024,
+            push: PushConfig {
+                retries: 3,
+                ..PushConfig::default()
+            },
+        }
+    }
+}
+
+impl GrpcFront {
+    /// Serves the front on `listener` until the future is dropped or the listener fails.
+    pub async fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+    ) -> Result<(), tonic::transport::Error> {
+        self.start();
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        tonic::transport::Server::builder()
+            .add_service(self.request_service())
+            .add_service(self.bi_stream_service())
+            .serve_with_incoming(incoming)
+            .await
+    }
+}

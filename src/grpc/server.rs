@@ -1,0 +1,554 @@
+//! [`GrpcFront`]: the Nacos 2.x naming protocol over the shared front layer. It turns each
+//! request into a [`Command`], a [`ServiceAnswer`] or a push-hub subscription, and keeps the
+//! connection table ([`super::connections`]) with the instances each connection published.
+//!
+//! ## Connection-bound instances
+//!
+//! A 2.x client sends no beats: its ephemeral instances live while its connection lives. nacre
+//! builds this on the beat-based core, as DESIGN.md sketches: the member that holds the
+//! connection beats for each of its instances, through the ordinary route of a beat
+//! ([`Backend::execute`] with [`Command::beat_with`], so on a cluster the member responsible
+//! for the service hears it, and an instance evicted meanwhile comes back with its data).
+//! - While the connection lives, the instance is healthy on every member: beats reach the
+//!   responsible member every [`crate::HealthConfig::beat_interval`] (or the instance's
+//!   `preserved.heart.beat.interval`), far inside the 15 s limit.
+//! - When the connection closes (the client left, its stream broke, or detection dropped it),
+//!   every instance it published is deregistered at once, through the same route, and every
+//!   subscription it held is cancelled; subscribers get the push. Peers learn it in the next
+//!   sync round (about 1 s).
+//! - When the member holding the connection dies, nobody beats any more: its instances turn
+//!   unhealthy after 15 s and are removed after 30 s on every member, by the ordinary rules.
+//!   They are never immortal. (Nacos 2.x removes them when the client's connection to another
+//!   member re-registers them, or after its own client expiry; the bound here is the 30 s
+//!   delete timeout plus a sync round.)
+
+use super::connections::Connections;
+use super::messages::{
+    self, clusters, error_payload, to_payload, Answer, BatchInstanceRequest, ClientAnswer,
+    ConnectionSetupRequest, Empty, InstanceRequest, ServerRequest, ServiceListRequest,
+    ServiceQueryRequest, SubscribeServiceRequest, CODE_BAD_REQUEST, CODE_NO_HANDLER, CODE_STARTING,
+    CODE_UNAVAILABLE, CODE_UNREGISTERED,
+};
+use super::proto::Payload;
+use super::target::ConnTarget;
+use super::GrpcConfig;
+use crate::client::ServiceQuery;
+use crate::cluster::ClusterError;
+use crate::front::json::{NameStyle, ServiceInfoJsonRef};
+use crate::front::push::{AckId, PushHub};
+use crate::front::{Backend, ErrorClass, ServiceAnswer};
+use crate::health::BeatTimeouts;
+use crate::model::{Instance, ServiceKey, ValidationError};
+use crate::registry::Command;
+use crate::util::lock;
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, Weak};
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+use tonic::Status;
+
+/// What the bi-stream of one connection sends.
+pub(crate) type Outbound = mpsc::Sender<Result<Payload, Status>>;
+
+pub(crate) struct Shared {
+    pub(crate) backend: Backend,
+    pub(crate) config: GrpcConfig,
+    pub(crate) table: Mutex<Connections>,
+    pub(crate) streams: Mutex<HashMap<SocketAddr, Outbound>>,
+    pub(crate) hub: PushHub,
+    pub(crate) wake: Arc<Notify>,
+    /// Connections the hub gave up on (their pushes kept failing), to be closed.
+    pub(crate) close_tx: mpsc::UnboundedSender<SocketAddr>,
+    close_rx: Mutex<Option<mpsc::UnboundedReceiver<SocketAddr>>>,
+    keeper: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(task) = lock(&self.keeper).take() {
+            task.abort();
+        }
+    }
+}
+
+/// The Nacos 2.x gRPC naming front over a node. Cheap to clone. Serve it with
+/// [`GrpcFront::serve`], or mount [`GrpcFront::request_service`] and
+/// [`GrpcFront::bi_stream_service`] on your own tonic server.
+#[derive(Clone)]
+pub struct GrpcFront {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for GrpcFront {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcFront")
+            .field("connections", &lock(&self.shared.table).len())
+            .field("config", &self.shared.config)
+            .finish()
+    }
+}
+
+impl GrpcFront {
+    /// The front over `backend` (a [`crate::Registry`] or a [`crate::cluster::ClusterNode`]).
+    pub fn new(backend: impl Into<Backend>, config: GrpcConfig) -> Self {
+        let backend = backend.into();
+        let hub = PushHub::new(backend.registry().clone(), config.push);
+        let (close_tx, close_rx) = mpsc::unbounded_channel();
+        Self {
+            shared: Arc::new(Shared {
+                table: Mutex::new(Connections::new(config.clone())),
+                backend,
+                config,
+                streams: Mutex::new(HashMap::new()),
+                hub,
+                wake: Arc::new(Notify::new()),
+                close_tx,
+                close_rx: Mutex::new(Some(close_rx)),
+                keeper: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The push hub (its counters, its subscribers).
+    pub fn hub(&self) -> &PushHub {
+        &self.shared.hub
+    }
+
+    /// Connections open now.
+    pub fn connection_count(&self) -> usize {
+        lock(&self.shared.table).len()
+    }
+
+    /// Starts the push hub and the keeper (beats for connection-bound instances, detection)
+    /// on the current tokio runtime. Serving calls it; starting twice does nothing.
+    pub fn start(&self) {
+        self.shared.hub.start();
+        let mut keeper = lock(&self.shared.keeper);
+        if keeper.is_some() {
+            return;
+        }
+        let Some(close_rx) = lock(&self.shared.close_rx).take() else {
+            return;
+        };
+        *keeper = Some(tokio::spawn(super::keeper::run(
+            Arc::downgrade(&self.shared),
+            self.shared.wake.clone(),
+            self.shared.backend.registry().clock().clone(),
+            close_rx,
+        )));
+    }
+
+    /// Answers one unary request from the connection at `addr`.
+    pub(crate) async fn request(&self, addr: Option<SocketAddr>, payload: Payload) -> Payload {
+        self.start();
+        let shared = &self.shared;
+        let now = shared.backend.registry().clock().now();
+        let kind = payload.kind().to_owned();
+        if kind == "ServerCheckRequest" {
+            return self.server_check(addr, now);
+        }
+        let registered = addr.and_then(|a| {
+            let mut table = lock(&shared.table);
+            table.touch(&a, now);
+            table.get(&a).map(|c| c.registered)
+        });
+        if registered != Some(true) {
+            return error_payload(CODE_UNREGISTERED, "Connection is unregistered.");
+        }
+        let Some(addr) = addr else {
+            return error_payload(CODE_UNREGISTERED, "Connection is unregistered.");
+        };
+        if shared.backend.cluster_node().is_some_and(|n| !n.is_ready()) {
+            return error_payload(CODE_STARTING, "Server is starting, please try later.");
+        }
+        let json = payload.json();
+        let result = match kind.as_str() {
+            "HealthCheckRequest" => Ok(to_payload("HealthCheckResponse", &Answer::ok(Empty {}))),
+            "InstanceRequest" => match parse(json) {
+                Ok(r) => self.instance(addr, r, true).await,
+                Err(e) => Err(e),
+            },
+            "PersistentInstanceRequest" => match parse(json) {
+                Ok(r) => self.instance(addr, r, false).await,
+                Err(e) => Err(e),
+            },
+            "BatchInstanceRequest" => match parse(json) {
+                Ok(r) => self.batch(addr, r).await,
+                Err(e) => Err(e),
+            },
+            "ServiceQueryRequest" => parse(json).and_then(|r| self.query(r)),
+            "SubscribeServiceRequest" => parse(json).and_then(|r| self.subscribe(addr, r)),
+            "ServiceListRequest" => parse(json).and_then(|r| self.list(r)),
+            other => Err(Refusal(
+                CODE_NO_HANDLER,
+                format!("RequestHandler Not Found: {}", crate::model::excerpt(other)),
+            )),
+        };
+        result.unwrap_or_else(|Refusal(code, message)| error_payload(code, &message))
+    }
+
+    fn server_check(&self, addr: Option<SocketAddr>, now: crate::Timestamp) -> Payload {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct ServerCheck {
+            connection_id: String,
+            support_ability_negotiation: bool,
+        }
+        let id = match addr {
+            Some(a) => match lock(&self.shared.table).open(a, now) {
+                Some(c) => c.id.clone(),
+                None => return error_payload(CODE_UNAVAILABLE, "too many connections"),
+            },
+            None => return error_payload(CODE_UNREGISTERED, "the connection has no address"),
+        };
+        to_payload(
+            "ServerCheckResponse",
+            &Answer::ok(ServerCheck {
+                connection_id: id,
+                support_ability_negotiation: false,
+            }),
+        )
+    }
+
+    async fn instance(
+        &self,
+        addr: SocketAddr,
+        r: InstanceRequest,
+        ephemeral: bool,
+    ) -> Result<Payload, Refusal> {
+        #[derive(Serialize)]
+        struct Kind {
+            r#type: String,
+        }
+        let service = r.head.service_key()?;
+        let kind = r.r#type.unwrap_or_default();
+        let data = r
+            .instance
+            .ok_or_else(|| Refusal(CODE_BAD_REQUEST, "`instance` is missing".into()))?;
+        let instance = data.to_instance(Some(ephemeral))?;
+        let backend = &self.shared.backend;
+        match kind.as_str() {
+            "registerInstance" => {
+                backend
+                    .execute(Command::register(&service, instance.clone()))
+                    .await?;
+                if ephemeral {
+                    self.own(addr, &service, instance);
+                }
+            }
+            "deregisterInstance" => {
+                // Disowned first, so the keeper's next beat cannot bring it back.
+                lock(&self.shared.table).disown(&addr, &service, &instance.key());
+                backend
+                    .execute(Command::deregister(&service, &instance.key()))
+                    .await?;
+            }
+            other => {
+                return Err(Refusal(
+                    CODE_BAD_REQUEST,
+                    format!("Unsupported request type {}", crate::model::excerpt(other)),
+                ))
+            }
+        }
+        Ok(to_payload(
+            "InstanceResponse",
+            &Answer::ok(Kind { r#type: kind }),
+        ))
+    }
+
+    fn own(&self, addr: SocketAddr, service: &ServiceKey, instance: Instance) {
+        let registry = self.shared.backend.registry();
+        let interval = BeatTimeouts::resolve(instance.timing_overrides(), registry.health_config())
+            .beat_interval;
+        let now = registry.clock().now();
+        lock(&self.shared.table).own(&addr, service, instance, interval, now);
+        self.shared.wake.notify_one();
+    }
+
+    async fn batch(&self, addr: SocketAddr, r: BatchInstanceRequest) -> Result<Payload, Refusal> {
+        #[derive(Serialize)]
+        struct Kind {
+            r#type: &'static str,
+        }
+        let service = r.head.service_key()?;
+        let instances = r
+            .instances
+            .unwrap_or_default()
+            .iter()
+            .map(|i| i.to_instance(Some(true)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let backend = &self.shared.backend;
+        backend
+            .execute(Command::batch_register(&service, instances.clone()))
+            .await?;
+        // The batch replaces what this connection publishes in the service.
+        let kept: BTreeSet<_> = instances.iter().map(Instance::key).collect();
+        let dropped: Vec<_> = {
+            let table = lock(&self.shared.table);
+            table
+                .get(&addr)
+                .and_then(|c| c.instances.get(&service))
+                .map(|set| set.keys().filter(|k| !kept.contains(*k)).cloned().collect())
+                .unwrap_or_default()
+        };
+        for key in dropped {
+            lock(&self.shared.table).disown(&addr, &service, &key);
+            backend.execute(Command::deregister(&service, &key)).await?;
+        }
+        for instance in instances {
+            self.own(addr, &service, instance);
+        }
+        Ok(to_payload(
+            "BatchInstanceResponse",
+            &Answer::ok(Kind {
+                r#type: "batchRegisterInstance",
+            }),
+        ))
+    }
+
+    fn service_info(&self, query: &ServiceQuery, kind: &str, message: &str) -> Payload {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct WithInfo<'a> {
+            service_info: ServiceInfoJsonRef<'a>,
+        }
+        let registry = self.shared.backend.registry();
+        let answer = ServiceAnswer::new(registry, query, self.shared.config.push.cache_millis);
+        let grouped = query.service.grouped_name();
+        let info = ServiceInfoJsonRef::from_answer(
+            &answer,
+            &grouped,
+            NameStyle::Plain,
+            registry.health_config(),
+        );
+        let mut body = Answer::ok(WithInfo { service_info: info });
+        body.set_message(message);
+        to_payload(kind, &body)
+    }
+
+    fn query(&self, r: ServiceQueryRequest) -> Result<Payload, Refusal> {
+        let query = ServiceQuery {
+            service: r.head.service_key()?,
+            clusters: clusters(r.cluster.as_deref())?,
+            healthy_only: r.healthy_only.unwrap_or(false),
+        };
+        Ok(self.service_info(&query, "QueryServiceResponse", ""))
+    }
+
+    fn subscribe(&self, addr: SocketAddr, r: SubscribeServiceRequest) -> Result<Payload, Refusal> {
+        let query = ServiceQuery {
+            service: r.head.service_key()?,
+            clusters: clusters(r.clusters.as_deref())?,
+            healthy_only: false,
+        };
+        let shared = &self.shared;
+        let target = ConnTarget::key_of(&addr);
+        if r.subscribe.unwrap_or(true) {
+            let stream = lock(&shared.streams).get(&addr).cloned();
+            let Some(stream) = stream else {
+                return Err(Refusal(
+                    CODE_UNREGISTERED,
+                    "the connection has no open stream to push to".into(),
+                ));
+            };
+            let t = ConnTarget::new(addr, stream, Arc::downgrade(shared));
+            if !shared
+                .hub
+                .subscribe(&query.service, &query.clusters, Arc::new(t))
+            {
+                return Err(Refusal(CODE_UNAVAILABLE, "the push hub is full".into()));
+            }
+            if let Some(c) = lock(&shared.table).get_mut(&addr) {
+                c.subscriptions
+                    .insert((query.service.clone(), query.clusters.clone()));
+            }
+        } else {
+            shared
+                .hub
+                .unsubscribe(&query.service, &query.clusters, &target);
+            if let Some(c) = lock(&shared.table).get_mut(&addr) {
+                c.subscriptions
+                    .remove(&(query.service.clone(), query.clusters.clone()));
+            }
+        }
+        Ok(self.service_info(&query, "SubscribeServiceResponse", "success"))
+    }
+
+    fn list(&self, r: ServiceListRequest) -> Result<Payload, Refusal> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct List {
+            count: usize,
+            service_names: Vec<String>,
+        }
+        let namespace = crate::model::NamespaceId::new(r.head.namespace())?;
+        let group = crate::model::GroupName::new(r.head.group())?;
+        let page_no = usize::try_from(r.page_no.unwrap_or(1).max(1)).unwrap_or(1);
+        let page_size = usize::try_from(r.page_size.unwrap_or(10).clamp(1, 10_000)).unwrap_or(10);
+        let page = self
+            .shared
+            .backend
+            .registry()
+            .get_service_list(&namespace, &group, page_no, page_size);
+        Ok(to_payload(
+            "ServiceListResponse",
+            &Answer::ok(List {
+                count: page.count,
+                service_names: page.services.iter().map(ToString::to_string).collect(),
+            }),
+        ))
+    }
+
+    /// Opens the bi-stream of the connection at `addr`: what arrives on `inbound` is read on a
+    /// task of its own; what the server sends goes out through the returned receiver.
+    pub(crate) fn open_stream(
+        &self,
+        addr: SocketAddr,
+    ) -> Result<(mpsc::Receiver<Result<Payload, Status>>, StreamGuard), Status> {
+        self.start();
+        let shared = &self.shared;
+        let now = shared.backend.registry().clock().now();
+        {
+            let mut table = lock(&shared.table);
+            let Some(conn) = table.open(addr, now) else {
+                return Err(Status::resource_exhausted("too many connections"));
+            };
+            conn.streaming = true;
+            conn.last_active = now;
+        }
+        let (tx, rx) = mpsc::channel(shared.config.stream_buffer);
+        lock(&shared.streams).insert(addr, tx);
+        shared.wake.notify_one();
+        Ok((
+            rx,
+            StreamGuard {
+                addr,
+                shared: Arc::downgrade(shared),
+            },
+        ))
+    }
+
+    /// One message that arrived on the bi-stream of `addr`.
+    pub(crate) fn on_stream_message(&self, addr: SocketAddr, payload: &Payload) {
+        let shared = &self.shared;
+        let now = shared.backend.registry().clock().now();
+        let json = payload.json();
+        match payload.kind() {
+            "ConnectionSetupRequest" => {
+                let setup: ConnectionSetupRequest =
+                    serde_json::from_slice(json).unwrap_or_default();
+                if let Some(c) = lock(&shared.table).get_mut(&addr) {
+                    c.registered = true;
+                    c.client_version = setup.client_version.unwrap_or_default();
+                    c.last_active = now;
+                }
+            }
+            "NotifySubscriberResponse" => {
+                let answer: ClientAnswer = serde_json::from_slice(json).unwrap_or_default();
+                lock(&shared.table).touch(&addr, now);
+                if answer.result_code == Some(messages::RESULT_OK) {
+                    if let Some(id) = request_id(&answer) {
+                        shared.hub.ack(&ConnTarget::key_of(&addr), AckId(id));
+                    }
+                }
+            }
+            "ClientDetectionResponse" => {
+                let answer: ClientAnswer = serde_json::from_slice(json).unwrap_or_default();
+                let mut table = lock(&shared.table);
+                match request_id(&answer) {
+                    Some(id) if answer.result_code == Some(messages::RESULT_OK) => {
+                        table.answered_probe(&addr, id, now);
+                    }
+                    _ => table.touch(&addr, now),
+                }
+            }
+            _ => lock(&shared.table).touch(&addr, now),
+        }
+    }
+}
+
+fn request_id(answer: &ClientAnswer) -> Option<u64> {
+    answer.request_id.as_deref()?.trim().parse().ok()
+}
+
+/// Closes its connection when the bi-stream's reader ends.
+pub(crate) struct StreamGuard {
+    addr: SocketAddr,
+    shared: Weak<Shared>,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.upgrade() {
+            let _ = shared.close_tx.send(self.addr);
+            shared.wake.notify_one();
+        }
+    }
+}
+
+/// Closes the connection at `addr`: forgets it, ends its stream, cancels its subscriptions and
+/// deregisters every instance it published.
+pub(crate) async fn close(shared: &Arc<Shared>, addr: SocketAddr) {
+    let Some(conn) = lock(&shared.table).close(&addr) else {
+        return;
+    };
+    lock(&shared.streams).remove(&addr);
+    shared.hub.remove_target(&ConnTarget::key_of(&addr));
+    for (service, set) in conn.instances {
+        for key in set.into_keys() {
+            // Another connection may publish the same instance (a client that reconnected).
+            if lock(&shared.table).owns(&service, &key) {
+                continue;
+            }
+            let _ = shared
+                .backend
+                .execute(Command::deregister(&service, &key))
+                .await;
+        }
+    }
+}
+
+/// Sends a request of the server's (`ClientDetectionRequest`...) on the stream of `addr`;
+/// returns whether it could be queued.
+pub(crate) fn send_on_stream<T: Serialize>(
+    shared: &Shared,
+    addr: &SocketAddr,
+    kind: &str,
+    body: &ServerRequest<T>,
+) -> bool {
+    let stream = lock(&shared.streams).get(addr).cloned();
+    stream.is_some_and(|s| s.try_send(Ok(to_payload(kind, body))).is_ok())
+}
+
+/// Why a request was refused: a Nacos error code and a message.
+#[derive(Debug)]
+pub(crate) struct Refusal(i32, String);
+
+impl From<ValidationError> for Refusal {
+    fn from(e: ValidationError) -> Self {
+        Refusal(CODE_BAD_REQUEST, e.to_string())
+    }
+}
+
+impl From<ClusterError> for Refusal {
+    fn from(e: ClusterError) -> Self {
+        let code = match ErrorClass::of(&e) {
+            ErrorClass::BadRequest => CODE_BAD_REQUEST,
+            ErrorClass::Unavailable => CODE_UNAVAILABLE,
+            ErrorClass::NotFound => 404,
+            _ => messages::RESULT_FAIL,
+        };
+        Refusal(code, e.to_string())
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, Refusal> {
+    serde_json::from_slice(json).map_err(|e| {
+        Refusal(
+            CODE_BAD_REQUEST,
+            format!("the request body is not the JSON expected: {e}"),
+        )
+    })
+}

@@ -1,0 +1,165 @@
+//! The tonic services, written by hand as `protoc` would generate them (no build step):
+//! [`RequestService`] answers `/Request/request`, [`BiStreamService`] answers
+//! `/BiRequestStream/requestBiStream`. Both are thin: they hand each call to
+//! [`GrpcFront`].
+
+use super::proto::Payload;
+use super::server::GrpcFront;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::codegen::{http, Body, StdError};
+use tonic::server::NamedService;
+use tonic::{Request, Response, Status, Streaming};
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// The full path of the unary call.
+pub const REQUEST_PATH: &str = "/Request/request";
+/// The full path of the bi-stream.
+pub const BI_STREAM_PATH: &str = "/BiRequestStream/requestBiStream";
+
+/// Nacos' largest message (10 MiB), for both directions.
+const MAX_MESSAGE_BYTES: usize = 10 * 1024 * 1024;
+
+fn unimplemented() -> http::Response<tonic::body::Body> {
+    Status::unimplemented("no such method").into_http()
+}
+
+/// `service Request { rpc request(Payload) returns (Payload); }`
+#[derive(Debug, Clone)]
+pub struct RequestService {
+    front: GrpcFront,
+}
+
+/// `service BiRequestStream { rpc requestBiStream(stream Payload) returns (stream Payload); }`
+#[derive(Debug, Clone)]
+pub struct BiStreamService {
+    front: GrpcFront,
+}
+
+impl GrpcFront {
+    /// The `Request` service, to add to a tonic server.
+    pub fn request_service(&self) -> RequestService {
+        RequestService {
+            front: self.clone(),
+        }
+    }
+
+    /// The `BiRequestStream` service, to add to a tonic server.
+    pub fn bi_stream_service(&self) -> BiStreamService {
+        BiStreamService {
+            front: self.clone(),
+        }
+    }
+}
+
+impl NamedService for RequestService {
+    const NAME: &'static str = "Request";
+}
+
+impl NamedService for BiStreamService {
+    const NAME: &'static str = "BiRequestStream";
+}
+
+struct Unary(GrpcFront);
+
+impl tonic::server::UnaryService<Payload> for Unary {
+    type Response = Payload;
+    type Future = BoxFuture<Result<Response<Payload>, Status>>;
+
+    fn call(&mut self, request: Request<Payload>) -> Self::Future {
+        let front = self.0.clone();
+        Box::pin(async move {
+            let addr = request.remote_addr();
+            Ok(Response::new(
+                front.request(addr, request.into_inner()).await,
+            ))
+        })
+    }
+}
+
+struct Bidi(GrpcFront);
+
+impl tonic::server::StreamingService<Payload> for Bidi {
+    type Response = Payload;
+    type ResponseStream = ReceiverStream<Result<Payload, Status>>;
+    type Future = BoxFuture<Result<Response<Self::ResponseStream>, Status>>;
+
+    fn call(&mut self, request: Request<Streaming<Payload>>) -> Self::Future {
+        let front = self.0.clone();
+        Box::pin(async move {
+            let Some(addr) = request.remote_addr() else {
+                return Err(Status::failed_precondition(
+                    "the server gives no peer address, so the connection cannot be named",
+                ));
+            };
+            let (rx, guard) = front.open_stream(addr)?;
+            let mut inbound = request.into_inner();
+            tokio::spawn(async move {
+                // The guard closes the connection when the client's side ends or breaks.
+                let _guard = guard;
+                while let Ok(Some(payload)) = inbound.message().await {
+                    front.on_stream_message(addr, &payload);
+                }
+            });
+            Ok(Response::new(ReceiverStream::new(rx)))
+        })
+    }
+}
+
+impl<B> tonic::codegen::Service<http::Request<B>> for RequestService
+where
+    B: Body + Send + 'static,
+    B::Error: Into<StdError> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if req.uri().path() != REQUEST_PATH {
+            return Box::pin(async { Ok(unimplemented()) });
+        }
+        let method = Unary(self.front.clone());
+        Box::pin(async move {
+            let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES);
+            Ok(grpc.unary(method, req).await)
+        })
+    }
+}
+
+impl<B> tonic::codegen::Service<http::Request<B>> for BiStreamService
+where
+    B: Body + Send + 'static,
+    B::Error: Into<StdError> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if req.uri().path() != BI_STREAM_PATH {
+            return Box::pin(async { Ok(unimplemented()) });
+        }
+        let method = Bidi(self.front.clone());
+        Box::pin(async move {
+            let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES);
+            Ok(grpc.streaming(method, req).await)
+        })
+    }
+}
