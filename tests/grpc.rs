@@ -1,0 +1,333 @@
+//! The gRPC front (feature `grpc`) over real loopback connections: `NamingClient` over
+//! `GrpcClientTransport`, pushes, connection-bound instances, the protocol's error codes, and
+//! a v1 HTTP write reaching a gRPC subscriber.
+#![cfg(all(feature = "grpc", feature = "http"))]
+
+use nacre::client::NamingClient;
+use nacre::front::push::PushConfig;
+use nacre::grpc::proto::Payload;
+use nacre::grpc::{GrpcClientTransport, GrpcConfig, GrpcFront, REQUEST_PATH};
+use nacre::model::DEFAULT_GROUP;
+use nacre::{Instance, NamingEvent, Registry, ServiceKey};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn config() -> GrpcConfig {
+    GrpcConfig {
+        push: PushConfig {
+            merge_window: Duration::from_millis(20),
+            ..GrpcConfig::default().push
+        },
+        ..GrpcConfig::default()
+    }
+}
+
+async fn serve(registry: &Registry, config: GrpcConfig) -> (GrpcFront, SocketAddr) {
+    let front = GrpcFront::new(registry.clone(), config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let serving = front.clone();
+    tokio::spawn(async move {
+        let _ = serving.serve(listener).await;
+    });
+    (front, addr)
+}
+
+async fn client(addr: SocketAddr) -> (NamingClient, GrpcClientTransport) {
+    let transport = GrpcClientTransport::new([addr.to_string()]).unwrap();
+    let client = NamingClient::builder(transport.clone()).build().unwrap();
+    (client, transport)
+}
+
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "{what} did not happen within {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+type Seen = Arc<Mutex<Vec<Vec<String>>>>;
+
+fn recorder() -> (Seen, impl Fn(&NamingEvent) + Send + Sync + 'static) {
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    (seen, move |e: &NamingEvent| {
+        let mut ips: Vec<String> = e.instances.iter().map(|i| i.ip().to_string()).collect();
+        ips.sort();
+        log.lock().unwrap().push(ips);
+    })
+}
+
+fn last(seen: &Seen) -> Option<Vec<String>> {
+    seen.lock().unwrap().last().cloned()
+}
+
+fn orders() -> ServiceKey {
+    ServiceKey::named("orders").unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_clients_register_discover_and_are_pushed_every_change() {
+    let registry = Registry::default();
+    let (front, addr) = serve(&registry, config()).await;
+    let (provider, provider_transport) = client(addr).await;
+    provider
+        .register_instance("orders", DEFAULT_GROUP, Instance::new("10.0.0.1", 8080).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(registry.get_all_instances(&orders(), &[]).len(), 1);
+
+    let (consumer, _) = client(addr).await;
+    let (seen, listener) = recorder();
+    consumer
+        .subscribe("orders", DEFAULT_GROUP, &[], listener)
+        .await
+        .unwrap();
+    eventually("the first event", || last(&seen) == Some(vec!["10.0.0.1".into()])).await;
+
+    // Another client registers: the subscriber is pushed within a second.
+    let (other, _) = client(addr).await;
+    let started = Instant::now();
+    other
+        .register_instance("orders", DEFAULT_GROUP, Instance::new("10.0.0.2", 8080).unwrap())
+        .await
+        .unwrap();
+    eventually("the push of 10.0.0.2", || {
+        last(&seen) == Some(vec!["10.0.0.1".into(), "10.0.0.2".into()])
+    })
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(front.hub().stats().acked >= 2, "{:?}", front.hub().stats());
+
+    let all = consumer
+        .get_all_instances("orders", DEFAULT_GROUP, &[], false)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    let page = consumer.get_service_list(1, 10, DEFAULT_GROUP).await.unwrap();
+    assert_eq!(page.count, 1);
+    assert_eq!(page.services[0].as_str(), "orders");
+
+    // The provider's connection closes: its instance is gone at once, and that is pushed.
+    provider.shutdown().await;
+    drop(provider);
+    provider_transport.disconnect().await;
+    drop(provider_transport);
+    eventually("the provider's instance to go", || {
+        registry.get_all_instances(&orders(), &[]).len() == 1
+    })
+    .await;
+    eventually("the push of its departure", || {
+        last(&seen) == Some(vec!["10.0.0.2".into()])
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v1_http_registration_is_pushed_to_a_grpc_subscriber() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    let registry = Registry::default();
+    let (_front, addr) = serve(&registry, config()).await;
+    let (consumer, _) = client(addr).await;
+    let (seen, listener) = recorder();
+    consumer
+        .subscribe("orders", DEFAULT_GROUP, &[], listener)
+        .await
+        .unwrap();
+    let app = nacre::http::NacosApi::new(registry.clone()).router();
+    let register = Request::post("/nacos/v1/ns/instance?serviceName=orders&ip=10.0.0.9&port=80")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(app.oneshot(register).await.unwrap().status(), 200);
+    eventually("the push", || last(&seen) == Some(vec!["10.0.0.9".into()])).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_front_beats_for_a_connection_bound_instance_until_its_connection_ends() {
+    use nacre::ManualClock;
+    let clock = ManualClock::new();
+    let registry = Registry::builder().clock(clock.clone()).build();
+    let (front, addr) = serve(&registry, config()).await;
+    let (provider, transport) = client(addr).await;
+    provider
+        .register_instance("orders", DEFAULT_GROUP, Instance::new("10.0.0.1", 8080).unwrap())
+        .await
+        .unwrap();
+    // A minute passes in 1 s steps; the client sends no beats, the front beats for it.
+    // (The client's own health checks keep the connection active meanwhile.)
+    for _ in 0..60 {
+        clock.advance(Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        registry.check_health();
+    }
+    let all = registry.get_all_instances(&orders(), &[]);
+    assert_eq!(all.len(), 1);
+    assert!(all.iter().all(|i| i.healthy()), "kept healthy by the front's beats");
+    assert_eq!(front.connection_count(), 1);
+
+    transport.disconnect().await;
+    eventually("the instance to leave with its connection", || {
+        registry.get_all_instances(&orders(), &[]).is_empty()
+    })
+    .await;
+    drop(provider);
+}
+
+/// One raw connection: a channel, and (after [`Raw::setup`]) its bi-stream.
+struct Raw {
+    grpc: tonic::client::Grpc<tonic::transport::Channel>,
+    _stream: Option<tokio::sync::mpsc::Sender<Payload>>,
+}
+
+impl Raw {
+    async fn open(addr: SocketAddr) -> Raw {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        Raw {
+            grpc: tonic::client::Grpc::new(channel),
+            _stream: None,
+        }
+    }
+
+    /// Opens the bi-stream and sends the `ConnectionSetupRequest`.
+    async fn setup(&mut self) {
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        tx.send(Payload::new(
+            "ConnectionSetupRequest",
+            br#"{"clientVersion":"raw","tenant":"","labels":{}}"#.to_vec(),
+        ))
+        .await
+        .unwrap();
+        self.grpc.ready().await.unwrap();
+        let codec = tonic_prost::ProstCodec::<Payload, Payload>::default();
+        let path = tonic::codegen::http::uri::PathAndQuery::from_static(nacre::grpc::BI_STREAM_PATH);
+        self.grpc
+            .streaming(
+                tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx)),
+                path,
+                codec,
+            )
+            .await
+            .unwrap();
+        self._stream = Some(tx);
+        // The server registers the connection when it reads the setup.
+        let deadline = Instant::now() + WAIT;
+        while self.call("HealthCheckRequest", "{}").await.kind() != "HealthCheckResponse" {
+            assert!(Instant::now() < deadline, "the setup was never read");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn call(&mut self, kind: &str, json: &str) -> Payload {
+        self.grpc.ready().await.unwrap();
+        let codec = tonic_prost::ProstCodec::<Payload, Payload>::default();
+        let path = tonic::codegen::http::uri::PathAndQuery::from_static(REQUEST_PATH);
+        self.grpc
+            .unary(
+                tonic::Request::new(Payload::new(kind, json.as_bytes().to_vec())),
+                path,
+                codec,
+            )
+            .await
+            .unwrap()
+            .into_inner()
+    }
+}
+
+fn body(p: &Payload) -> serde_json::Value {
+    serde_json::from_slice(p.json()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_protocol_answers_its_error_codes_and_never_fails_on_garbage() {
+    let registry = Registry::default();
+    let (_front, addr) = serve(&registry, config()).await;
+    let mut raw = Raw::open(addr).await;
+
+    let check = raw.call("ServerCheckRequest", r#"{"headers":{},"requestId":"1"}"#).await;
+    assert_eq!(check.kind(), "ServerCheckResponse");
+    let v = body(&check);
+    assert_eq!(v["resultCode"], 200);
+    assert_eq!(v["errorCode"], 0);
+    assert!(v["connectionId"].as_str().is_some_and(|s| !s.is_empty()));
+
+    // No ConnectionSetupRequest on this connection yet: 301.
+    let refused = raw.call("InstanceRequest", r#"{"serviceName":"orders"}"#).await;
+    assert_eq!(refused.kind(), "ErrorResponse");
+    assert_eq!(body(&refused)["errorCode"], 301);
+
+    raw.setup().await;
+    let unknown = raw.call("NoSuchRequest", "{}").await;
+    assert_eq!((unknown.kind(), body(&unknown)["errorCode"].as_i64()), ("ErrorResponse", Some(302)));
+    for garbage in ["", "{", "null", "[]", "\u{0}\u{1}", r#"{"instance":{"ip":"10.0.0.1","port":0}}"#,
+                    r#"{"type":"registerInstance","serviceName":"orders","instance":{"ip":"","port":80}}"#,
+                    r#"{"type":"explode","serviceName":"orders","instance":{"ip":"10.0.0.1","port":80}}"#] {
+        let answer = raw.call("InstanceRequest", garbage).await;
+        assert_eq!(answer.kind(), "ErrorResponse", "{garbage:?}");
+        let code = body(&answer)["errorCode"].as_i64();
+        assert_eq!(code, Some(400), "{garbage:?}: {:?}", body(&answer));
+    }
+    assert!(registry.get_all_instances(&orders(), &[]).is_empty(), "nothing stored");
+
+    // A good request on the same connection still works.
+    let ok = raw
+        .call(
+            "InstanceRequest",
+            r#"{"namespace":null,"serviceName":"orders","groupName":null,"type":"registerInstance",
+                "instance":{"ip":"10.0.0.1","port":80,"metadata":{"v":"1"},"instanceId":null}}"#,
+        )
+        .await;
+    assert_eq!(ok.kind(), "InstanceResponse", "{:?}", body(&ok));
+    assert_eq!(body(&ok)["resultCode"], 200);
+    assert_eq!(registry.get_all_instances(&orders(), &[]).len(), 1);
+
+    let listed = raw
+        .call("ServiceQueryRequest", r#"{"serviceName":"orders","cluster":"","healthyOnly":false}"#)
+        .await;
+    let info = &body(&listed)["serviceInfo"];
+    assert_eq!(info["name"], "orders");
+    assert_eq!(info["groupName"], "DEFAULT_GROUP");
+    assert_eq!(info["hosts"][0]["serviceName"], "DEFAULT_GROUP@@orders");
+    assert_eq!(info["hosts"][0]["metadata"]["v"], "1");
+    assert_eq!(info["cacheMillis"], 10000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_does_not_answer_detection_is_dropped_with_its_instances() {
+    use nacre::ManualClock;
+    let clock = ManualClock::new();
+    let registry = Registry::builder().clock(clock.clone()).build();
+    let (front, addr) = serve(&registry, config()).await;
+    let mut raw = Raw::open(addr).await;
+    raw.setup().await;
+    let ok = raw
+        .call(
+            "InstanceRequest",
+            r#"{"serviceName":"orders","type":"registerInstance","instance":{"ip":"10.0.0.1","port":80}}"#,
+        )
+        .await;
+    assert_eq!(ok.kind(), "InstanceResponse");
+    // This client never reads its stream, so it never answers the detection probe.
+    clock.advance(Duration::from_secs(19));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(front.connection_count(), 1, "not idle long enough to be probed");
+    clock.advance(Duration::from_secs(1)); // 20 s idle: probed
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(front.connection_count(), 1, "probed, not yet dropped");
+    clock.advance(Duration::from_secs(5)); // no answer within 5 s: dropped
+    eventually("the silent connection to be dropped", || front.connection_count() == 0).await;
+    eventually("its instance to go", || {
+        registry.get_all_instances(&orders(), &[]).is_empty()
+    })
+    .await;
+}
