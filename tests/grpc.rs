@@ -331,3 +331,137 @@ async fn a_connection_that_does_not_answer_detection_is_dropped_with_its_instanc
     })
     .await;
 }
+
+/// A three-member cluster over the in-process network, on the system clock with beat timings
+/// scaled down 10x, each member serving gRPC on its own loopback port.
+mod cluster {
+    use super::*;
+    use nacre::cluster::{ClusterNode, DistroConfig, NodeId};
+    use nacre::transport::memory::MemoryNetwork;
+    use nacre::{Clock, HealthConfig, SystemClock};
+
+    pub(super) struct Members {
+        pub(super) net: MemoryNetwork,
+        pub(super) ids: Vec<NodeId>,
+        pub(super) nodes: Vec<ClusterNode>,
+        pub(super) fronts: Vec<(GrpcFront, SocketAddr)>,
+    }
+
+    pub(super) async fn start() -> Members {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+        let net = MemoryNetwork::new(clock.clone(), 3);
+        let ids: Vec<NodeId> = (1..=3).map(|i| NodeId::new(&format!("n{i}")).unwrap()).collect();
+        let health = HealthConfig {
+            beat_interval: Duration::from_millis(500),
+            beat_timeout: Duration::from_millis(1500),
+            delete_timeout: Duration::from_secs(3),
+            ..HealthConfig::default()
+        };
+        let distro = DistroConfig {
+            sync_delay: Duration::from_millis(100),
+            ..DistroConfig::default()
+        };
+        let mut nodes = Vec::new();
+        let mut fronts = Vec::new();
+        for id in &ids {
+            let node = ClusterNode::builder(id.clone(), ids.clone(), net.transport(id))
+                .config(distro)
+                .registry(Registry::builder().shared_clock(clock.clone()).health(health))
+                .build();
+            net.attach(&node);
+            node.start();
+            let front = GrpcFront::new(node.clone(), config());
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let serving = front.clone();
+            tokio::spawn(async move {
+                let _ = serving.serve(listener).await;
+            });
+            nodes.push(node);
+            fronts.push((front, addr));
+        }
+        eventually("every member to be ready", || nodes.iter().all(ClusterNode::is_ready)).await;
+        Members {
+            net,
+            ids,
+            nodes,
+            fronts,
+        }
+    }
+
+    pub(super) fn everywhere(nodes: &[&ClusterNode], healthy: usize) -> bool {
+        nodes.iter().all(|n| {
+            let all = n.registry().get_all_instances(&orders(), &[]);
+            all.len() == healthy && all.iter().all(|i| i.healthy())
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_clients_on_different_members_of_a_cluster() {
+    let m = cluster::start().await;
+    let (provider, transport) = client(m.fronts[0].1).await;
+    provider
+        .register_instance("orders", DEFAULT_GROUP, Instance::new("10.0.0.1", 8080).unwrap())
+        .await
+        .unwrap();
+    let (stays, _) = client(m.fronts[2].1).await;
+    stays
+        .register_instance("orders", DEFAULT_GROUP, Instance::new("10.0.0.2", 8080).unwrap())
+        .await
+        .unwrap();
+    let (consumer, _) = client(m.fronts[1].1).await;
+    let (seen, listener) = recorder();
+    consumer
+        .subscribe("orders", DEFAULT_GROUP, &[], listener)
+        .await
+        .unwrap();
+    // Replicated, and pushed to a client connected to another member.
+    let both = Some(vec!["10.0.0.1".to_owned(), "10.0.0.2".to_owned()]);
+    eventually("the push on member 2", || last(&seen) == both).await;
+    let all: Vec<&_> = m.nodes.iter().collect();
+    eventually("both instances on every member", || cluster::everywhere(&all, 2)).await;
+
+    // The members holding the connections beat for them: healthy everywhere, long after the
+    // (scaled) 1.5 s beat timeout.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(cluster::everywhere(&all, 2), "kept alive by the holding members' beats");
+
+    // One connection ends: its instance is gone on every member within a sync round, and
+    // that is pushed to the subscriber on another member.
+    transport.disconnect().await;
+    eventually("the instance gone everywhere", || cluster::everywhere(&all, 1)).await;
+    eventually("the push of its departure", || {
+        last(&seen) == Some(vec!["10.0.0.2".into()])
+    })
+    .await;
+    drop(provider);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_of_a_dead_member_leave_every_member_by_the_beat_rules() {
+    let m = cluster::start().await;
+    let (provider, _transport) = client(m.fronts[0].1).await;
+    provider
+        .register_instance("orders", DEFAULT_GROUP, Instance::new("10.0.0.1", 8080).unwrap())
+        .await
+        .unwrap();
+    let all: Vec<&_> = m.nodes.iter().collect();
+    eventually("the instance on every member", || cluster::everywhere(&all, 1)).await;
+    // Member 1, which holds the connection, dies: nobody beats for the instance any more.
+    let crashed_at = Instant::now();
+    m.nodes[0].stop();
+    m.net.crash(&m.ids[0]);
+    drop(m.fronts);
+    let living = [&m.nodes[1], &m.nodes[2]];
+    eventually("the instance to leave the living members", || {
+        living
+            .iter()
+            .all(|n| n.registry().get_all_instances(&orders(), &[]).is_empty())
+    })
+    .await;
+    // Not immortal, and not before the (scaled) 3 s delete timeout either.
+    let gone_after = crashed_at.elapsed();
+    assert!(gone_after >= Duration::from_millis(1500), "{gone_after:?}");
+    drop(provider);
+}
