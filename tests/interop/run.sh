@@ -11,7 +11,8 @@ if [[ "${NACRE_INTEROP_RELEASE:-0}" == 1 ]]; then
     profile=release
     build_flags=(--release)
 fi
-cargo build "${build_flags[@]}" --features http --bin nacre-server
+# All features, as `cargo test --all-features` built it already.
+cargo build "${build_flags[@]}" --all-features --bin nacre-server
 target_dir=$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 server_bin="$target_dir/$profile/nacre-server"
@@ -26,7 +27,7 @@ fi
 
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-"$server_bin" --port "$port" >"$work/server.log" 2>&1 &
+"$server_bin" --port "$port" --grpc-port 0 >"$work/server.log" 2>&1 &
 server_pid=$!
 cleanup() {
     kill "$server_pid" 2>/dev/null || true
