@@ -45,7 +45,10 @@ async fn client(addr: SocketAddr) -> (NamingClient, GrpcClientTransport) {
 async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + WAIT;
     while !cond() {
-        assert!(Instant::now() < deadline, "{what} did not happen within {WAIT:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {WAIT:?}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -76,7 +79,11 @@ async fn grpc_clients_register_discover_and_are_pushed_every_change() {
     let (front, addr) = serve(&registry, config()).await;
     let (provider, provider_transport) = client(addr).await;
     provider
-        .register_instance("orders", DEFAULT_GROUP, Instance::new("10.0.0.1", 8080).unwrap())
+        .register_instance(
+            "orders",
+            DEFAULT_GROUP,
+            Instance::new("10.0.0.1", 8080).unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(registry.get_all_instances(&orders(), &[]).len(), 1);
@@ -87,20 +94,31 @@ async fn grpc_clients_register_discover_and_are_pushed_every_change() {
         .subscribe("orders", DEFAULT_GROUP, &[], listener)
         .await
         .unwrap();
-    eventually("the first event", || last(&seen) == Some(vec!["10.0.0.1".into()])).await;
+    eventually("the first event", || {
+        last(&seen) == Some(vec!["10.0.0.1".into()])
+    })
+    .await;
 
     // Another client registers: the subscriber is pushed within a second.
     let (other, _) = client(addr).await;
     let started = Instant::now();
     other
-        .register_instance("orders", DEFAULT_GROUP, Instance::new("10.0.0.2", 8080).unwrap())
+        .register_instance(
+            "orders",
+            DEFAULT_GROUP,
+            Instance::new("10.0.0.2", 8080).unwrap(),
+        )
         .await
         .unwrap();
     eventually("the push of 10.0.0.2", || {
         last(&seen) == Some(vec!["10.0.0.1".into(), "10.0.0.2".into()])
     })
     .await;
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(front.hub().stats().acked >= 2, "{:?}", front.hub().stats());
 
     let all = consumer
@@ -108,7 +126,10 @@ async fn grpc_clients_register_discover_and_are_pushed_every_change() {
         .await
         .unwrap();
     assert_eq!(all.len(), 2);
-    let page = consumer.get_service_list(1, 10, DEFAULT_GROUP).await.unwrap();
+    let page = consumer
+        .get_service_list(1, 10, DEFAULT_GROUP)
+        .await
+        .unwrap();
     assert_eq!(page.count, 1);
     assert_eq!(page.services[0].as_str(), "orders");
 
@@ -157,7 +178,11 @@ async fn the_front_beats_for_a_connection_bound_instance_until_its_connection_en
     let (front, addr) = serve(&registry, config()).await;
     let (provider, transport) = client(addr).await;
     provider
-        .register_instance("orders", DEFAULT_GROUP, Instance::new("10.0.0.1", 8080).unwrap())
+        .register_instance(
+            "orders",
+            DEFAULT_GROUP,
+            Instance::new("10.0.0.1", 8080).unwrap(),
+        )
         .await
         .unwrap();
     // A minute passes in 1 s steps; the client sends no beats, the front beats for it.
@@ -169,7 +194,10 @@ async fn the_front_beats_for_a_connection_bound_instance_until_its_connection_en
     }
     let all = registry.get_all_instances(&orders(), &[]);
     assert_eq!(all.len(), 1);
-    assert!(all.iter().all(|i| i.healthy()), "kept healthy by the front's beats");
+    assert!(
+        all.iter().all(|i| i.healthy()),
+        "kept healthy by the front's beats"
+    );
     assert_eq!(front.connection_count(), 1);
 
     transport.disconnect().await;
@@ -210,7 +238,8 @@ impl Raw {
         .unwrap();
         self.grpc.ready().await.unwrap();
         let codec = tonic_prost::ProstCodec::<Payload, Payload>::default();
-        let path = tonic::codegen::http::uri::PathAndQuery::from_static(nacre::grpc::BI_STREAM_PATH);
+        let path =
+            tonic::codegen::http::uri::PathAndQuery::from_static(nacre::grpc::BI_STREAM_PATH);
         self.grpc
             .streaming(
                 tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx)),
@@ -254,7 +283,9 @@ async fn the_protocol_answers_its_error_codes_and_never_fails_on_garbage() {
     let (_front, addr) = serve(&registry, config()).await;
     let mut raw = Raw::open(addr).await;
 
-    let check = raw.call("ServerCheckRequest", r#"{"headers":{},"requestId":"1"}"#).await;
+    let check = raw
+        .call("ServerCheckRequest", r#"{"headers":{},"requestId":"1"}"#)
+        .await;
     assert_eq!(check.kind(), "ServerCheckResponse");
     let v = body(&check);
     assert_eq!(v["resultCode"], 200);
@@ -262,22 +293,37 @@ async fn the_protocol_answers_its_error_codes_and_never_fails_on_garbage() {
     assert!(v["connectionId"].as_str().is_some_and(|s| !s.is_empty()));
 
     // No ConnectionSetupRequest on this connection yet: 301.
-    let refused = raw.call("InstanceRequest", r#"{"serviceName":"orders"}"#).await;
+    let refused = raw
+        .call("InstanceRequest", r#"{"serviceName":"orders"}"#)
+        .await;
     assert_eq!(refused.kind(), "ErrorResponse");
     assert_eq!(body(&refused)["errorCode"], 301);
 
     raw.setup().await;
     let unknown = raw.call("NoSuchRequest", "{}").await;
-    assert_eq!((unknown.kind(), body(&unknown)["errorCode"].as_i64()), ("ErrorResponse", Some(302)));
-    for garbage in ["", "{", "null", "[]", "\u{0}\u{1}", r#"{"instance":{"ip":"10.0.0.1","port":0}}"#,
-                    r#"{"type":"registerInstance","serviceName":"orders","instance":{"ip":"","port":80}}"#,
-                    r#"{"type":"explode","serviceName":"orders","instance":{"ip":"10.0.0.1","port":80}}"#] {
+    assert_eq!(
+        (unknown.kind(), body(&unknown)["errorCode"].as_i64()),
+        ("ErrorResponse", Some(302))
+    );
+    for garbage in [
+        "",
+        "{",
+        "null",
+        "[]",
+        "\u{0}\u{1}",
+        r#"{"instance":{"ip":"10.0.0.1","port":0}}"#,
+        r#"{"type":"registerInstance","serviceName":"orders","instance":{"ip":"","port":80}}"#,
+        r#"{"type":"explode","serviceName":"orders","instance":{"ip":"10.0.0.1","port":80}}"#,
+    ] {
         let answer = raw.call("InstanceRequest", garbage).await;
         assert_eq!(answer.kind(), "ErrorResponse", "{garbage:?}");
         let code = body(&answer)["errorCode"].as_i64();
         assert_eq!(code, Some(400), "{garbage:?}: {:?}", body(&answer));
     }
-    assert!(registry.get_all_instances(&orders(), &[]).is_empty(), "nothing stored");
+    assert!(
+        registry.get_all_instances(&orders(), &[]).is_empty(),
+        "nothing stored"
+    );
 
     // A good request on the same connection still works.
     let ok = raw
@@ -292,7 +338,10 @@ async fn the_protocol_answers_its_error_codes_and_never_fails_on_garbage() {
     assert_eq!(registry.get_all_instances(&orders(), &[]).len(), 1);
 
     let listed = raw
-        .call("ServiceQueryRequest", r#"{"serviceName":"orders","cluster":"","healthyOnly":false}"#)
+        .call(
+            "ServiceQueryRequest",
+            r#"{"serviceName":"orders","cluster":"","healthyOnly":false}"#,
+        )
         .await;
     let info = &body(&listed)["serviceInfo"];
     assert_eq!(info["name"], "orders");
@@ -320,12 +369,19 @@ async fn a_connection_that_does_not_answer_detection_is_dropped_with_its_instanc
     // This client never reads its stream, so it never answers the detection probe.
     clock.advance(Duration::from_secs(19));
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(front.connection_count(), 1, "not idle long enough to be probed");
+    assert_eq!(
+        front.connection_count(),
+        1,
+        "not idle long enough to be probed"
+    );
     clock.advance(Duration::from_secs(1)); // 20 s idle: probed
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(front.connection_count(), 1, "probed, not yet dropped");
     clock.advance(Duration::from_secs(5)); // no answer within 5 s: dropped
-    eventually("the silent connection to be dropped", || front.connection_count() == 0).await;
+    eventually("the silent connection to be dropped", || {
+        front.connection_count() == 0
+    })
+    .await;
     eventually("its instance to go", || {
         registry.get_all_instances(&orders(), &[]).is_empty()
     })
@@ -350,7 +406,9 @@ mod cluster {
     pub(super) async fn start() -> Members {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
         let net = MemoryNetwork::new(clock.clone(), 3);
-        let ids: Vec<NodeId> = (1..=3).map(|i| NodeId::new(&format!("n{i}")).unwrap()).collect();
+        let ids: Vec<NodeId> = (1..=3)
+            .map(|i| NodeId::new(&format!("n{i}")).unwrap())
+            .collect();
         let health = HealthConfig {
             beat_interval: Duration::from_millis(500),
             beat_timeout: Duration::from_millis(1500),
@@ -366,7 +424,11 @@ mod cluster {
         for id in &ids {
             let node = ClusterNode::builder(id.clone(), ids.clone(), net.transport(id))
                 .config(distro)
-                .registry(Registry::builder().shared_clock(clock.clone()).health(health))
+                .registry(
+                    Registry::builder()
+                        .shared_clock(clock.clone())
+                        .health(health),
+                )
                 .build();
             net.attach(&node);
             node.start();
@@ -380,7 +442,10 @@ mod cluster {
             nodes.push(node);
             fronts.push((front, addr));
         }
-        eventually("every member to be ready", || nodes.iter().all(ClusterNode::is_ready)).await;
+        eventually("every member to be ready", || {
+            nodes.iter().all(ClusterNode::is_ready)
+        })
+        .await;
         Members {
             net,
             ids,
@@ -402,12 +467,20 @@ async fn grpc_clients_on_different_members_of_a_cluster() {
     let m = cluster::start().await;
     let (provider, transport) = client(m.fronts[0].1).await;
     provider
-        .register_instance("orders", DEFAULT_GROUP, Instance::new("10.0.0.1", 8080).unwrap())
+        .register_instance(
+            "orders",
+            DEFAULT_GROUP,
+            Instance::new("10.0.0.1", 8080).unwrap(),
+        )
         .await
         .unwrap();
     let (stays, _) = client(m.fronts[2].1).await;
     stays
-        .register_instance("orders", DEFAULT_GROUP, Instance::new("10.0.0.2", 8080).unwrap())
+        .register_instance(
+            "orders",
+            DEFAULT_GROUP,
+            Instance::new("10.0.0.2", 8080).unwrap(),
+        )
         .await
         .unwrap();
     let (consumer, _) = client(m.fronts[1].1).await;
@@ -420,17 +493,26 @@ async fn grpc_clients_on_different_members_of_a_cluster() {
     let both = Some(vec!["10.0.0.1".to_owned(), "10.0.0.2".to_owned()]);
     eventually("the push on member 2", || last(&seen) == both).await;
     let all: Vec<&_> = m.nodes.iter().collect();
-    eventually("both instances on every member", || cluster::everywhere(&all, 2)).await;
+    eventually("both instances on every member", || {
+        cluster::everywhere(&all, 2)
+    })
+    .await;
 
     // The members holding the connections beat for them: healthy everywhere, long after the
     // (scaled) 1.5 s beat timeout.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert!(cluster::everywhere(&all, 2), "kept alive by the holding members' beats");
+    assert!(
+        cluster::everywhere(&all, 2),
+        "kept alive by the holding members' beats"
+    );
 
     // One connection ends: its instance is gone on every member within a sync round, and
     // that is pushed to the subscriber on another member.
     transport.disconnect().await;
-    eventually("the instance gone everywhere", || cluster::everywhere(&all, 1)).await;
+    eventually("the instance gone everywhere", || {
+        cluster::everywhere(&all, 1)
+    })
+    .await;
     eventually("the push of its departure", || {
         last(&seen) == Some(vec!["10.0.0.2".into()])
     })
@@ -443,11 +525,18 @@ async fn instances_of_a_dead_member_leave_every_member_by_the_beat_rules() {
     let m = cluster::start().await;
     let (provider, _transport) = client(m.fronts[0].1).await;
     provider
-        .register_instance("orders", DEFAULT_GROUP, Instance::new("10.0.0.1", 8080).unwrap())
+        .register_instance(
+            "orders",
+            DEFAULT_GROUP,
+            Instance::new("10.0.0.1", 8080).unwrap(),
+        )
         .await
         .unwrap();
     let all: Vec<&_> = m.nodes.iter().collect();
-    eventually("the instance on every member", || cluster::everywhere(&all, 1)).await;
+    eventually("the instance on every member", || {
+        cluster::everywhere(&all, 1)
+    })
+    .await;
     // Member 1, which holds the connection, dies: nobody beats for the instance any more.
     let crashed_at = Instant::now();
     m.nodes[0].stop();

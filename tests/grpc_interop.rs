@@ -45,7 +45,12 @@ fn start_server() -> (Proc, u16, u16) {
     let port_after = |marker: &str| -> u16 {
         let rest = &line[line.find(marker).unwrap_or_else(|| panic!("{line}")) + marker.len()..];
         let addr = rest.split_whitespace().next().unwrap();
-        addr.rsplit(':').next().unwrap().trim_end_matches(',').parse().unwrap()
+        addr.rsplit(':')
+            .next()
+            .unwrap()
+            .trim_end_matches(',')
+            .parse()
+            .unwrap()
     };
     let http = port_after("listening on ");
     let grpc = port_after("gRPC on ");
@@ -58,7 +63,10 @@ async fn naming(http: u16, grpc: u16, app: &str) -> NamingService {
         .remote_grpc_port(grpc)
         .namespace("")
         .app_name(app);
-    NamingServiceBuilder::new(props).build().await.expect("the client connects")
+    NamingServiceBuilder::new(props)
+        .build()
+        .await
+        .expect("the client connects")
 }
 
 fn instance(ip: &str, port: i32) -> ServiceInstance {
@@ -96,7 +104,10 @@ impl Events {
                 }
             }
             let seen = self.0.lock().unwrap().clone();
-            assert!(Instant::now() < deadline, "never pushed {want:?}; events: {seen:?}");
+            assert!(
+                Instant::now() < deadline,
+                "never pushed {want:?}; events: {seen:?}"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -111,13 +122,23 @@ async fn nacos_sdk_rust_registers_subscribes_and_is_pushed() {
     let consumer = naming(http, grpc, "consumer").await;
     let events = Arc::new(Events::default());
     consumer
-        .subscribe("orders".into(), Some(GROUP.into()), Vec::new(), events.clone())
+        .subscribe(
+            "orders".into(),
+            Some(GROUP.into()),
+            Vec::new(),
+            events.clone(),
+        )
         .await
         .unwrap();
 
     // A provider in its own process registers; the consumer is pushed within a second.
     let mut provider = Command::new(std::env::current_exe().unwrap())
-        .args(["provider_process", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            "provider_process",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("NACRE_INTEROP_PROVIDER", format!("{http}:{grpc}"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -134,7 +155,10 @@ async fn nacos_sdk_rust_registers_subscribes_and_is_pushed() {
     .unwrap();
     let pushed = events.until(&["10.0.0.1:8080"]).await;
     let latency = pushed.saturating_duration_since(registered);
-    assert!(latency < Duration::from_secs(1), "pushed {latency:?} after the registration");
+    assert!(
+        latency < Duration::from_secs(1),
+        "pushed {latency:?} after the registration"
+    );
 
     let all = consumer
         .get_all_instances("orders".into(), Some(GROUP.into()), Vec::new(), false)
@@ -146,7 +170,11 @@ async fn nacos_sdk_rust_registers_subscribes_and_is_pushed() {
     // A v1 HTTP registration reaches the gRPC subscriber.
     let answer = reqwest::Client::new()
         .post(format!("http://127.0.0.1:{http}/nacos/v1/ns/instance"))
-        .form(&[("serviceName", "orders"), ("ip", "10.0.0.2"), ("port", "8080")])
+        .form(&[
+            ("serviceName", "orders"),
+            ("ip", "10.0.0.2"),
+            ("port", "8080"),
+        ])
         .send()
         .await
         .unwrap();
@@ -155,7 +183,11 @@ async fn nacos_sdk_rust_registers_subscribes_and_is_pushed() {
 
     // The consumer registers too, and pages through the services.
     consumer
-        .register_instance("payments".into(), Some(GROUP.into()), instance("10.0.0.3", 9090))
+        .register_instance(
+            "payments".into(),
+            Some(GROUP.into()),
+            instance("10.0.0.3", 9090),
+        )
         .await
         .unwrap();
     let (names, count) = consumer
@@ -187,7 +219,11 @@ async fn provider_process() {
     let (http, grpc) = ports.split_once(':').unwrap();
     let provider = naming(http.parse().unwrap(), grpc.parse().unwrap(), "provider").await;
     provider
-        .register_instance("orders".into(), Some(GROUP.into()), instance("10.0.0.1", 8080))
+        .register_instance(
+            "orders".into(),
+            Some(GROUP.into()),
+            instance("10.0.0.1", 8080),
+        )
         .await
         .unwrap();
     println!("REGISTERED");

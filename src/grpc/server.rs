@@ -63,6 +63,8 @@ pub(crate) struct Shared {
     pub(crate) close_tx: mpsc::UnboundedSender<SocketAddr>,
     close_rx: Mutex<Option<mpsc::UnboundedReceiver<SocketAddr>>>,
     keeper: Mutex<Option<JoinHandle<()>>>,
+    /// The last pushed `serviceInfo`, serialized (see [`super::target`]).
+    pub(crate) notify_memo: Mutex<Option<super::target::NotifyMemo>>,
 }
 
 impl Drop for Shared {
@@ -107,6 +109,7 @@ impl GrpcFront {
                 close_tx,
                 close_rx: Mutex::new(Some(close_rx)),
                 keeper: Mutex::new(None),
+                notify_memo: Mutex::new(None),
             }),
         }
     }

@@ -2,15 +2,15 @@
 //! on the connection's bi-stream whose `requestId` is the hub's [`AckId`]; the client's
 //! `NotifySubscriberResponse` with that id is the ack.
 
-use super::messages::{to_payload, ServerRequest};
 use super::proto::Payload;
 use super::server::Shared;
 use crate::client::ServiceInfo;
 use crate::front::json::{NameStyle, ServiceInfoJsonRef};
 use crate::front::push::{AckId, PushResult, PushTarget, TargetKey};
-use serde::Serialize;
+use crate::model::{ClusterName, ServiceKey};
+use crate::util::lock;
 use std::net::SocketAddr;
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::mpsc::Sender;
 use tonic::Status;
@@ -22,10 +22,37 @@ pub(crate) struct ConnTarget {
     shared: Weak<Shared>,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Notify<'a> {
-    service_info: ServiceInfoJsonRef<'a>,
+/// The last `serviceInfo` serialized for a push, and what it was made from.
+pub(crate) struct NotifyMemo {
+    key: (ServiceKey, Vec<ClusterName>, u64, u64, usize),
+    json: Arc<str>,
+}
+
+/// The JSON of `info`, serialized once per push round rather than once per subscriber.
+fn service_info_json(shared: &Shared, info: &ServiceInfo) -> Arc<str> {
+    let key = (
+        info.service.clone(),
+        info.clusters.clone(),
+        info.revision,
+        info.last_ref_time,
+        info.hosts.len(),
+    );
+    if let Some(memo) = lock(&shared.notify_memo).as_ref() {
+        if memo.key == key {
+            return memo.json.clone();
+        }
+    }
+    let health = shared.backend.registry().health_config();
+    let grouped = info.service.grouped_name();
+    let value = ServiceInfoJsonRef::from_info(info, &grouped, NameStyle::Plain, health);
+    let json: Arc<str> = serde_json::to_string(&value)
+        .unwrap_or_else(|_| "{}".to_owned())
+        .into();
+    *lock(&shared.notify_memo) = Some(NotifyMemo {
+        key,
+        json: json.clone(),
+    });
+    json
 }
 
 impl ConnTarget {
@@ -56,24 +83,14 @@ impl PushTarget for ConnTarget {
         let Some(shared) = self.shared.upgrade() else {
             return PushResult::Closed;
         };
-        let health = shared.backend.registry().health_config();
-        let grouped = info.service.grouped_name();
-        let body = ServerRequest::new(
-            ack.0,
-            "naming",
-            Notify {
-                service_info: ServiceInfoJsonRef::from_info(
-                    info,
-                    &grouped,
-                    NameStyle::Plain,
-                    health,
-                ),
-            },
+        let json = service_info_json(&shared, info);
+        // The same serviceInfo goes to every subscriber of the shape: only the id differs.
+        let body = format!(
+            r#"{{"headers":{{}},"requestId":"{}","module":"naming","serviceInfo":{json}}}"#,
+            ack.0
         );
-        match self
-            .stream
-            .try_send(Ok(to_payload("NotifySubscriberRequest", &body)))
-        {
+        let payload = Payload::new("NotifySubscriberRequest", body.into_bytes());
+        match self.stream.try_send(Ok(payload)) {
             Ok(()) => PushResult::AwaitingAck,
             Err(TrySendError::Full(_)) => {
                 PushResult::Failed("the connection's send buffer is full".into())

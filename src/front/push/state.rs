@@ -274,11 +274,12 @@ impl PushState {
         mut answer: impl FnMut(&ServiceKey, &[ClusterName]) -> ServiceInfo,
     ) -> Vec<ServiceKey> {
         let mut stopped = self.expire(now);
-        let mut answers: HashMap<Shape, ServiceInfo> = HashMap::new();
-        let mut info = |service: &ServiceKey, clusters: &[ClusterName]| -> ServiceInfo {
+        // One answer per shape and round, shared by every target of that shape.
+        let mut answers: HashMap<Shape, Arc<ServiceInfo>> = HashMap::new();
+        let mut info = |service: &ServiceKey, clusters: &[ClusterName]| -> Arc<ServiceInfo> {
             answers
                 .entry((service.clone(), clusters.to_vec()))
-                .or_insert_with(|| answer(service, clusters))
+                .or_insert_with(|| Arc::new(answer(service, clusters)))
                 .clone()
         };
         let mut sends: Vec<Due> = Vec::new();
