@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Nacos 2.x gRPC naming throughput and push latency: nacre-server beside r-nacos, in the same
+# run, on loopback, with the same load generator (examples/grpc_load.rs, which speaks the
+# raw protocol). A fresh server for each operation; every load is bounded in time or count.
+#
+#   bash benches/grpc/run.sh            # DURATION=5 CONNS=4 INFLIGHT=32 SUBSCRIBERS=1000 CHANGES=10
+#
+# r-nacos: `cargo install rnacos` (about 10 minutes); set RNACOS=/path/to/rnacos if it is not
+# on the PATH. Without it, only nacre is measured. See BENCHMARKS.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+duration=${DURATION:-5}
+conns=${CONNS:-4}
+inflight=${INFLIGHT:-32}
+subscribers=${SUBSCRIBERS:-1000}
+changes=${CHANGES:-10}
+rnacos=${RNACOS:-$(command -v rnacos || true)}
+
+cargo build --release --all-features --bin nacre-server --example grpc_load
+target_dir=$(cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+nacre_bin="$target_dir/release/nacre-server"
+load="$target_dir/release/examples/grpc_load"
+ulimit -n 65536 2>/dev/null || true
+
+# A port P such that P and P + 1000 are both free.
+port_pair() {
+    python3 - <<'PY'
+import socket
+for _ in range(200):
+    a = socket.socket(); a.bind(("127.0.0.1", 0)); p = a.getsockname()[1]
+    if p + 1000 > 65535:
+        a.close(); continue
+    b = socket.socket()
+    try:
+        b.bind(("127.0.0.1", p + 1000))
+    except OSError:
+        a.close(); continue
+    a.close(); b.close(); print(p); break
+PY
+}
+wait_port() {
+    for _ in $(seq 200); do
+        if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $1), 0.2)" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    echo "nothing listens on port $1" >&2
+    return 1
+}
+
+work=$(mktemp -d)
+pid=""
+cleanup() {
+    if [[ -n "$pid" ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+start() { # name port
+    local name=$1 port=$2
+    case "$name" in
+        nacre) "$nacre_bin" --port "$port" >"$work/$name.log" 2>&1 & pid=$! ;;
+        r-nacos)
+            mkdir -p "$work/rnacos"
+            (cd "$work/rnacos" && exec env RNACOS_HTTP_PORT="$port" RNACOS_GRPC_PORT=$((port + 1000)) \
+                RNACOS_HTTP_CONSOLE_PORT=0 RNACOS_CONFIG_DB_DIR="$work/rnacos/db" \
+                RNACOS_RAFT_NODE_ADDR="127.0.0.1:$((port + 1000))" RUST_LOG=warn \
+                "$rnacos") >"$work/$name.log" 2>&1 &
+            pid=$!
+            ;;
+    esac
+    wait_port $((port + 1000))
+    sleep 0.5
+}
+stop() {
+    local rss
+    rss=$(ps -o rss= -p "$pid" 2>/dev/null | tr -d ' ')
+    echo "    ($1 RSS after the load: ${rss:-?} KiB)"
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    pid=""
+}
+
+servers=(nacre)
+if [[ -n "$rnacos" && -x "$rnacos" ]]; then servers+=(r-nacos); else echo "r-nacos not found: measuring nacre only"; fi
+for server in "${servers[@]}"; do
+    for op in register query push; do
+        port=$(port_pair)
+        start "$server" "$port"
+        echo "---- $server $op"
+        case "$op" in
+            push) "$load" "127.0.0.1:$((port + 1000))" push "$subscribers" "$changes" ;;
+            *) "$load" "127.0.0.1:$((port + 1000))" "$op" "$duration" "$conns" "$inflight" ;;
+        esac
+        stop "$server"
+    done
+done
