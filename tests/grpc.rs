@@ -554,3 +554,53 @@ async fn instances_of_a_dead_member_leave_every_member_by_the_beat_rules() {
     assert!(gone_after >= Duration::from_millis(1500), "{gone_after:?}");
     drop(provider);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_transport_fails_over_to_the_next_server_and_publishes_everything_again() {
+    let (a, b) = (Registry::default(), Registry::default());
+    let (front_a, addr_a) = {
+        let front = GrpcFront::new(a.clone(), config());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let serving = front.clone();
+        let task = tokio::spawn(async move {
+            let _ = serving.serve(listener).await;
+        });
+        ((front, task), addr)
+    };
+    let (_front_b, addr_b) = serve(&b, config()).await;
+    let transport = GrpcClientTransport::new([addr_a.to_string(), addr_b.to_string()]).unwrap();
+    let client = NamingClient::builder(transport.clone()).build().unwrap();
+    client
+        .register_instance(
+            "orders",
+            DEFAULT_GROUP,
+            Instance::new("10.0.0.1", 8080).unwrap(),
+        )
+        .await
+        .unwrap();
+    let (seen, listener) = recorder();
+    client
+        .subscribe("orders", DEFAULT_GROUP, &[], listener)
+        .await
+        .unwrap();
+    assert_eq!(a.get_all_instances(&orders(), &[]).len(), 1);
+    assert_eq!(transport.active_server(), 0);
+
+    // Server A goes away: it stops accepting and drops every connection.
+    front_a.1.abort();
+    front_a.0.close_connections().await;
+    assert!(a.get_all_instances(&orders(), &[]).is_empty());
+    // The transport notices, connects to B, and registers and subscribes there again.
+    eventually("the registration redone on B", || {
+        b.get_all_instances(&orders(), &[]).len() == 1
+    })
+    .await;
+    assert_eq!(transport.active_server(), 1);
+    b.register_instance(&orders(), Instance::new("10.0.0.2", 8080).unwrap())
+        .unwrap();
+    eventually("a push from B", || {
+        last(&seen) == Some(vec!["10.0.0.1".into(), "10.0.0.2".into()])
+    })
+    .await;
+}

@@ -119,6 +119,16 @@ impl GrpcFront {
         &self.shared.hub
     }
 
+    /// Closes every connection, as a server going away does: each one's stream ends, its
+    /// subscriptions are cancelled and its instances deregistered. Clients connect again (to
+    /// this server, or another).
+    pub async fn close_connections(&self) {
+        let addrs: Vec<SocketAddr> = lock(&self.shared.streams).keys().copied().collect();
+        for addr in addrs {
+            close(&self.shared, addr).await;
+        }
+    }
+
     /// Connections open now.
     pub fn connection_count(&self) -> usize {
         lock(&self.shared.table).len()

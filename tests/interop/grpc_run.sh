@@ -12,7 +12,9 @@ target_dir=$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 server_bin="$target_dir/debug/nacre-server"
 
-venv="$target_dir/interop-venv-v2"
+# Kept outside the checkout, so a fresh clone on the same machine reuses it.
+venv="${NACRE_CACHE:-$HOME/.cache/nacre}/interop-venv-v2"
+mkdir -p "$(dirname "$venv")"
 if ! "$venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("nacos-sdk-python") != "3.2.0")' 2>/dev/null; then
     rm -rf "$venv"
     python3 -m venv "$venv"

@@ -17,8 +17,10 @@ target_dir=$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 server_bin="$target_dir/$profile/nacre-server"
 
-# The client, in a virtualenv kept in the target directory between runs.
-venv="$target_dir/interop-venv"
+# The client, in a virtualenv kept between runs.
+# Kept outside the checkout, so a fresh clone on the same machine reuses it.
+venv="${NACRE_CACHE:-$HOME/.cache/nacre}/interop-venv"
+mkdir -p "$(dirname "$venv")"
 if ! "$venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("nacos-sdk-python") != "0.1.17")' 2>/dev/null; then
     rm -rf "$venv"
     python3 -m venv "$venv"
