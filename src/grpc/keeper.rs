@@ -15,6 +15,9 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 
+/// Beats a cluster member sends to other members at once, for connection-bound instances.
+const MAX_BEATS_IN_FLIGHT: usize = 64;
+
 pub(crate) async fn run(
     weak: Weak<Shared>,
     wake: Arc<Notify>,
@@ -37,15 +40,22 @@ pub(crate) async fn run(
             let mut table = lock(&shared.table);
             (table.due_beats(now), table.liveness(now))
         };
-        let mut tasks = Vec::with_capacity(beats.len());
-        for (service, instance) in beats {
-            let shared = shared.clone();
-            tasks.push(tokio::spawn(async move {
+        if shared.backend.cluster_node().is_none() {
+            // A standalone beat is an atomic store: no task is worth spawning for it.
+            for (service, instance) in beats {
                 beat(&shared, service, instance).await;
-            }));
-        }
-        for task in tasks {
-            let _ = task.await;
+            }
+        } else {
+            // Beats forwarded to other members wait on the network: a bounded number at once.
+            let mut tasks = tokio::task::JoinSet::new();
+            for (service, instance) in beats {
+                if tasks.len() >= MAX_BEATS_IN_FLIGHT {
+                    let _ = tasks.join_next().await;
+                }
+                let shared = shared.clone();
+                tasks.spawn(async move { beat(&shared, service, instance).await });
+            }
+            while tasks.join_next().await.is_some() {}
         }
         for (addr, id) in live.probe {
             let probe = ServerRequest::new(id, "internal", Empty {});
