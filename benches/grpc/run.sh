@@ -17,28 +17,11 @@ changes=${CHANGES:-10}
 rnacos=${RNACOS:-$(command -v rnacos || true)}
 
 cargo build --release --all-features --bin nacre-server --example grpc_load
-target_dir=$(cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-nacre_bin="$target_dir/release/nacre-server"
-load="$target_dir/release/examples/grpc_load"
+source tests/interop/lib.sh
+nacre_bin="$(target_dir)/release/nacre-server"
+load="$(target_dir)/release/examples/grpc_load"
 ulimit -n 65536 2>/dev/null || true
 
-# A port P such that P and P + 1000 are both free.
-port_pair() {
-    python3 - <<'PY'
-import socket
-for _ in range(200):
-    a = socket.socket(); a.bind(("127.0.0.1", 0)); p = a.getsockname()[1]
-    if p + 1000 > 65535:
-        a.close(); continue
-    b = socket.socket()
-    try:
-        b.bind(("127.0.0.1", p + 1000))
-    except OSError:
-        a.close(); continue
-    a.close(); b.close(); print(p); break
-PY
-}
 wait_port() {
     for _ in $(seq 200); do
         if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $1), 0.2)" 2>/dev/null; then

@@ -110,56 +110,40 @@ impl tonic::server::StreamingService<Payload> for Bidi {
     }
 }
 
-impl<B> tonic::codegen::Service<http::Request<B>> for RequestService
-where
-    B: Body + Send + 'static,
-    B::Error: Into<StdError> + Send + 'static,
-{
-    type Response = http::Response<tonic::body::Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        if req.uri().path() != REQUEST_PATH {
-            return Box::pin(async { Ok(unimplemented()) });
-        }
-        let method = Unary(self.front.clone());
-        Box::pin(async move {
-            let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default())
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES);
-            Ok(grpc.unary(method, req).await)
-        })
-    }
+/// The codec, with Nacos' message size limit both ways.
+fn grpc() -> tonic::server::Grpc<tonic_prost::ProstCodec<Payload, Payload>> {
+    tonic::server::Grpc::new(tonic_prost::ProstCodec::default())
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
 }
 
-impl<B> tonic::codegen::Service<http::Request<B>> for BiStreamService
-where
-    B: Body + Send + 'static,
-    B::Error: Into<StdError> + Send + 'static,
-{
-    type Response = http::Response<tonic::body::Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+/// The `tower::Service` of a one-method gRPC service: `$path` goes to `$method` through
+/// `tonic::server::Grpc::$call`; any other path answers `UNIMPLEMENTED`.
+macro_rules! one_method_service {
+    ($service:ident, $path:expr, $method:ident, $call:ident) => {
+        impl<B> tonic::codegen::Service<http::Request<B>> for $service
+        where
+            B: Body + Send + 'static,
+            B::Error: Into<StdError> + Send + 'static,
+        {
+            type Response = http::Response<tonic::body::Body>;
+            type Error = Infallible;
+            type Future = BoxFuture<Result<Self::Response, Infallible>>;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
+            fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+                Poll::Ready(Ok(()))
+            }
 
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        if req.uri().path() != BI_STREAM_PATH {
-            return Box::pin(async { Ok(unimplemented()) });
+            fn call(&mut self, req: http::Request<B>) -> Self::Future {
+                if req.uri().path() != $path {
+                    return Box::pin(async { Ok(unimplemented()) });
+                }
+                let method = $method(self.front.clone());
+                Box::pin(async move { Ok(grpc().$call(method, req).await) })
+            }
         }
-        let method = Bidi(self.front.clone());
-        Box::pin(async move {
-            let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default())
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES);
-            Ok(grpc.streaming(method, req).await)
-        })
-    }
+    };
 }
+
+one_method_service!(RequestService, REQUEST_PATH, Unary, unary);
+one_method_service!(BiStreamService, BI_STREAM_PATH, Bidi, streaming);

@@ -7,35 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+source tests/interop/lib.sh
 cargo build --all-features --bin nacre-server
-target_dir=$(cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-server_bin="$target_dir/debug/nacre-server"
-
-# Kept outside the checkout, so a fresh clone on the same machine reuses it.
-venv="${NACRE_CACHE:-$HOME/.cache/nacre}/interop-venv-v2"
-mkdir -p "$(dirname "$venv")"
-if ! "$venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("nacos-sdk-python") != "3.2.0")' 2>/dev/null; then
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "nacos-sdk-python==3.2.0"
-fi
-
-# A port P such that P and P + 1000 are both free.
-port=$(python3 - <<'PY'
-import socket
-for _ in range(200):
-    a = socket.socket(); a.bind(("127.0.0.1", 0)); p = a.getsockname()[1]
-    if p + 1000 > 65535:
-        a.close(); continue
-    b = socket.socket()
-    try:
-        b.bind(("127.0.0.1", p + 1000))
-    except OSError:
-        a.close(); continue
-    a.close(); b.close(); print(p); break
-PY
-)
+server_bin="$(target_dir)/debug/nacre-server"
+venv=$(nacos_python_venv 3.2.0)
+port=$(port_pair)
 
 work=$(mktemp -d)
 "$server_bin" --port "$port" >"$work/server.log" 2>&1 &

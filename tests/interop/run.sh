@@ -13,19 +13,9 @@ if [[ "${NACRE_INTEROP_RELEASE:-0}" == 1 ]]; then
 fi
 # All features, as `cargo test --all-features` built it already.
 cargo build "${build_flags[@]}" --all-features --bin nacre-server
-target_dir=$(cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-server_bin="$target_dir/$profile/nacre-server"
-
-# The client, in a virtualenv kept between runs.
-# Kept outside the checkout, so a fresh clone on the same machine reuses it.
-venv="${NACRE_CACHE:-$HOME/.cache/nacre}/interop-venv"
-mkdir -p "$(dirname "$venv")"
-if ! "$venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("nacos-sdk-python") != "0.1.17")' 2>/dev/null; then
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "nacos-sdk-python==0.1.17"
-fi
+source tests/interop/lib.sh
+server_bin="$(target_dir)/$profile/nacre-server"
+venv=$(nacos_python_venv 0.1.17)
 
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')

@@ -1,0 +1,38 @@
+# Helpers shared by tests/interop/*.sh and benches/grpc/run.sh; source it from the repo root.
+
+# The cargo target directory.
+target_dir() {
+    cargo metadata --format-version 1 --no-deps |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'
+}
+
+# A virtualenv with nacos-sdk-python==$1, kept outside the checkout (so a fresh clone on the
+# same machine reuses it) in $NACRE_CACHE, default ~/.cache/nacre; prints its path.
+nacos_python_venv() {
+    local version=$1
+    local venv="${NACRE_CACHE:-$HOME/.cache/nacre}/nacos-sdk-python-$version"
+    mkdir -p "$(dirname "$venv")"
+    if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('nacos-sdk-python') != '$version')" 2>/dev/null; then
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "nacos-sdk-python==$version" >&2
+    fi
+    echo "$venv"
+}
+
+# A loopback port P such that P and P + 1000 (where Nacos 2.x clients look for gRPC) are free.
+port_pair() {
+    python3 - <<'PY'
+import socket
+for _ in range(200):
+    a = socket.socket(); a.bind(("127.0.0.1", 0)); p = a.getsockname()[1]
+    if p + 1000 > 65535:
+        a.close(); continue
+    b = socket.socket()
+    try:
+        b.bind(("127.0.0.1", p + 1000))
+    except OSError:
+        a.close(); continue
+    a.close(); b.close(); print(p); break
+PY
+}
