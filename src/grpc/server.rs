@@ -65,6 +65,8 @@ pub(crate) struct Shared {
     keeper: Mutex<Option<JoinHandle<()>>>,
     /// The last pushed `serviceInfo`, serialized (see [`super::target`]).
     pub(crate) notify_memo: Mutex<Option<super::target::NotifyMemo>>,
+    /// Set once the hub and the keeper run, so a request does not take their locks.
+    started: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for Shared {
@@ -110,6 +112,7 @@ impl GrpcFront {
                 close_rx: Mutex::new(Some(close_rx)),
                 keeper: Mutex::new(None),
                 notify_memo: Mutex::new(None),
+                started: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -137,6 +140,10 @@ impl GrpcFront {
     /// Starts the push hub and the keeper (beats for connection-bound instances, detection)
     /// on the current tokio runtime. Serving calls it; starting twice does nothing.
     pub fn start(&self) {
+        use std::sync::atomic::Ordering;
+        if self.shared.started.swap(true, Ordering::AcqRel) {
+            return;
+        }
         self.shared.hub.start();
         let mut keeper = lock(&self.shared.keeper);
         if keeper.is_some() {
