@@ -1,6 +1,6 @@
 //! [`GrpcFront`]: the Nacos 2.x naming protocol over the shared front layer. It turns each
 //! request into a [`Command`], a [`ServiceAnswer`] or a push-hub subscription, and keeps the
-//! connection table ([`super::connections`]) with the instances each connection published.
+//! connection table (`grpc/connections.rs`) with the instances each connection published.
 //!
 //! ## Connection-bound instances
 //!
