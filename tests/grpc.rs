@@ -604,3 +604,61 @@ async fn the_client_transport_fails_over_to_the_next_server_and_publishes_everyt
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_health_flip_and_an_eviction_are_pushed_to_grpc_subscribers() {
+    use nacre::ManualClock;
+    let clock = ManualClock::new();
+    let registry = Registry::builder().clock(clock.clone()).build();
+    let (_front, addr) = serve(&registry, config()).await;
+    // Two beat-based (v1) instances; only the first keeps beating.
+    for ip in ["10.0.0.1", "10.0.0.2"] {
+        registry
+            .register_instance(&orders(), Instance::new(ip, 80).unwrap())
+            .unwrap();
+    }
+    let (consumer, _) = client(addr).await;
+    let healthy: Arc<Mutex<Vec<Vec<(String, bool)>>>> = Arc::default();
+    let log = healthy.clone();
+    consumer
+        .subscribe("orders", DEFAULT_GROUP, &[], move |e: &NamingEvent| {
+            let mut seen: Vec<(String, bool)> = e
+                .instances
+                .iter()
+                .map(|i| (i.ip().to_string(), i.healthy()))
+                .collect();
+            seen.sort();
+            log.lock().unwrap().push(seen);
+        })
+        .await
+        .unwrap();
+    let last = || healthy.lock().unwrap().last().cloned();
+    let both_healthy = vec![("10.0.0.1".into(), true), ("10.0.0.2".into(), true)];
+    eventually("the first event", || last() == Some(both_healthy.clone())).await;
+    let first = nacre::InstanceKey::in_default_cluster("10.0.0.1", 80).unwrap();
+    // Each step ends past the (20 ms) merge window of any change it made, on the manual
+    // clock the hub reads.
+    let step = |secs: u64| {
+        clock.advance(Duration::from_secs(secs));
+        registry.heartbeat(&orders(), &first).unwrap();
+        registry.check_health();
+        assert!(registry.wait_for_events(WAIT));
+        clock.advance(Duration::from_millis(20));
+    };
+    for _ in 0..3 {
+        step(5); // 15 s: the silent one turns unhealthy
+    }
+    let flipped = vec![("10.0.0.1".into(), true), ("10.0.0.2".into(), false)];
+    eventually("the push of the health flip", || {
+        last() == Some(flipped.clone())
+    })
+    .await;
+    for _ in 0..3 {
+        step(5); // 30 s: it is evicted
+    }
+    let evicted = vec![("10.0.0.1".into(), true)];
+    eventually("the push of the eviction", || {
+        last() == Some(evicted.clone())
+    })
+    .await;
+}
