@@ -605,6 +605,9 @@ async fn the_client_transport_fails_over_to_the_next_server_and_publishes_everyt
     .await;
 }
 
+/// What one event showed: each instance's ip and health.
+type Health = Vec<(String, bool)>;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_health_flip_and_an_eviction_are_pushed_to_grpc_subscribers() {
     use nacre::ManualClock;
@@ -618,11 +621,11 @@ async fn a_health_flip_and_an_eviction_are_pushed_to_grpc_subscribers() {
             .unwrap();
     }
     let (consumer, _) = client(addr).await;
-    let healthy: Arc<Mutex<Vec<Vec<(String, bool)>>>> = Arc::default();
+    let healthy: Arc<Mutex<Vec<Health>>> = Arc::default();
     let log = healthy.clone();
     consumer
         .subscribe("orders", DEFAULT_GROUP, &[], move |e: &NamingEvent| {
-            let mut seen: Vec<(String, bool)> = e
+            let mut seen: Health = e
                 .instances
                 .iter()
                 .map(|i| (i.ip().to_string(), i.healthy()))
