@@ -16,6 +16,8 @@
 //! | `GET /nacos/v1/ns/instance/list` | `name`, `groupName`, `clusters`, `cacheMillis`, `hosts[]`, `lastRefTime`, `checksum`, `reachProtectionThreshold`...; `clusters` and `healthyOnly` filter |
 //! | `POST`, `PUT`, `DELETE`, `GET /nacos/v1/ns/service` | create, update, remove, read a service (`protectThreshold`, `metadata`) |
 //! | `GET /nacos/v1/ns/service/list` | `{"count":N,"doms":[...]}` for `pageNo`, `pageSize`, `groupName`, `namespaceId` |
+//! | `GET /nacos/v1/ns/operator/metrics` | `{"status":"UP","serviceCount":N,"instanceCount":N,"responsibleServiceCount":N,"responsibleInstanceCount":N}` (`DOWN` while a cluster member loads) |
+//! | `GET /nacos/v1/console/health/liveness`, `.../readiness` | probes: `OK`; readiness answers 503 while a cluster member loads |
 //! | `POST /nacre/v1/peer` | peer traffic, on cluster nodes only ([`peer_router`]) |
 //!
 //! Parameters are read from the query string and from a form body alike; a bad one answers
@@ -85,6 +87,7 @@ mod client;
 mod error;
 mod instance;
 pub mod json;
+mod operator;
 pub mod params;
 mod peer;
 mod router;
@@ -97,6 +100,7 @@ pub use error::ApiError;
 pub use params::{ParamError, Params};
 pub use peer::{peer_router, HttpTransport, MAX_PEER_REQUEST_BYTES, PEER_PATH};
 pub use router::{
-    router, NacosApi, BEAT_PATH, INSTANCE_LIST_PATH, INSTANCE_PATH, SERVICE_LIST_PATH, SERVICE_PATH,
+    router, NacosApi, BEAT_PATH, INSTANCE_LIST_PATH, INSTANCE_PATH, LIVENESS_PATH, METRICS_PATH,
+    READINESS_PATH, SERVICE_LIST_PATH, SERVICE_PATH,
 };
 pub use server::{start, ConfigError, RunningServer, ServerConfig, ServerError};

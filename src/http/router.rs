@@ -1,7 +1,7 @@
 //! [`NacosApi`]: the axum [`Router`] of the Nacos v1 naming API over a [`Backend`].
 
 use super::peer::peer_router;
-use super::{instance, service};
+use super::{instance, operator, service};
 use crate::client::DEFAULT_CACHE_MILLIS;
 use crate::front::Backend;
 use axum::routing::{get, put};
@@ -18,6 +18,12 @@ pub const INSTANCE_LIST_PATH: &str = "/nacos/v1/ns/instance/list";
 pub const SERVICE_PATH: &str = "/nacos/v1/ns/service";
 /// `GET`: one page of service names.
 pub const SERVICE_LIST_PATH: &str = "/nacos/v1/ns/service/list";
+/// `GET`: the server's status and counts.
+pub const METRICS_PATH: &str = "/nacos/v1/ns/operator/metrics";
+/// `GET`: liveness probe.
+pub const LIVENESS_PATH: &str = "/nacos/v1/console/health/liveness";
+/// `GET`: readiness probe.
+pub const READINESS_PATH: &str = "/nacos/v1/console/health/readiness";
 
 /// What the handlers share.
 pub(crate) struct ApiState {
@@ -85,6 +91,9 @@ impl NacosApi {
                     .delete(service::remove),
             )
             .route(SERVICE_LIST_PATH, get(service::list))
+            .route(METRICS_PATH, get(operator::metrics))
+            .route(LIVENESS_PATH, get(operator::liveness))
+            .route(READINESS_PATH, get(operator::readiness))
             .with_state(state);
         match peer {
             Some(node) => api.merge(peer_router(Arc::new(node))),

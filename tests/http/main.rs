@@ -11,5 +11,6 @@ mod beats;
 mod cluster;
 mod instance;
 mod naming_client;
+mod operator;
 mod server;
 mod service;

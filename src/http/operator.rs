@@ -1,0 +1,73 @@
+//! The operator and probe endpoints: `GET /nacos/v1/ns/operator/metrics` (read by the Java 1.x
+//! and Node clients' `getServerStatus`, and by Spring Cloud's health indicator), and the
+//! console's liveness and readiness probes.
+
+use super::router::ApiState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+use std::sync::Arc;
+
+type Api = State<Arc<ApiState>>;
+
+/// The answer of `GET /nacos/v1/ns/operator/metrics`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct MetricsJson {
+    /// `UP` when the node serves, `DOWN` while a cluster member is still loading.
+    status: &'static str,
+    service_count: usize,
+    instance_count: usize,
+    /// The services (and their instances) this node is responsible for: all of them on a
+    /// standalone node.
+    responsible_service_count: usize,
+    responsible_instance_count: usize,
+}
+
+/// `GET /nacos/v1/ns/operator/metrics`: `{"status":"UP", ...counts}`.
+pub(crate) async fn metrics(State(api): Api) -> Json<MetricsJson> {
+    let node = api.backend.cluster_node();
+    let mapper = node.map(|n| (n.id().clone(), n.mapper()));
+    let mut m = MetricsJson {
+        status: if node.is_none_or(|n| n.is_ready()) {
+            "UP"
+        } else {
+            "DOWN"
+        },
+        service_count: 0,
+        instance_count: 0,
+        responsible_service_count: 0,
+        responsible_instance_count: 0,
+    };
+    api.backend.registry().store().for_each(|snap| {
+        let instances = snap.instance_count();
+        m.service_count += 1;
+        m.instance_count += instances;
+        let responsible = mapper
+            .as_ref()
+            .is_none_or(|(me, mapper)| mapper.is_owner(me, snap.key()));
+        if responsible {
+            m.responsible_service_count += 1;
+            m.responsible_instance_count += instances;
+        }
+    });
+    Json(m)
+}
+
+/// `GET /nacos/v1/console/health/liveness`: `OK` while the process answers.
+pub(crate) async fn liveness() -> &'static str {
+    "OK"
+}
+
+/// `GET /nacos/v1/console/health/readiness`: `OK` once the node serves; 503 while a cluster
+/// member is still loading its snapshot.
+pub(crate) async fn readiness(State(api): Api) -> (StatusCode, &'static str) {
+    match api.backend.cluster_node() {
+        Some(node) if !node.is_ready() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the node is loading its snapshot from its peers",
+        ),
+        _ => (StatusCode::OK, "OK"),
+    }
+}
