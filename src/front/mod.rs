@@ -29,4 +29,4 @@ mod query;
 
 pub use backend::Backend;
 pub use error::ErrorClass;
-pub use query::{Hosts, ServiceAnswer};
+pub use query::{Hosts, ServiceAnswer, PULL_CACHE_MILLIS, PUSH_CACHE_MILLIS};

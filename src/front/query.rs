@@ -42,6 +42,13 @@ use crate::registry::Registry;
 use crate::store::ServiceSnapshot;
 use std::sync::Arc;
 
+/// `cacheMillis` for a client the server does not push to: it must pull often (Nacos 2.x
+/// answers v1 clients without a push target so).
+pub const PULL_CACHE_MILLIS: u64 = 3_000;
+
+/// `cacheMillis` for a client the server pushes to: the pull is only a safety net.
+pub const PUSH_CACHE_MILLIS: u64 = 10_000;
+
 /// The answer to a [`ServiceQuery`]: see the module documentation.
 #[derive(Debug, Clone)]
 pub struct ServiceAnswer {

@@ -2,8 +2,8 @@
 
 use super::peer::peer_router;
 use super::{instance, operator, service};
-use crate::client::DEFAULT_CACHE_MILLIS;
 use crate::front::Backend;
+use crate::front::PULL_CACHE_MILLIS;
 use axum::routing::{get, put};
 use axum::Router;
 use std::sync::Arc;
@@ -55,12 +55,13 @@ impl NacosApi {
     pub fn new(backend: impl Into<Backend>) -> Self {
         Self {
             backend: backend.into(),
-            cache_millis: DEFAULT_CACHE_MILLIS,
+            cache_millis: PULL_CACHE_MILLIS,
         }
     }
 
-    /// The `cacheMillis` answered with instance lists: how often clients pull (default
-    /// 10 000).
+    /// The `cacheMillis` answered with instance lists: how often clients pull. Default 3 000,
+    /// as Nacos 2.x answers v1 clients it does not push to (the v1 front pushes to nobody
+    /// yet).
     pub fn cache_millis(mut self, millis: u64) -> Self {
         self.cache_millis = millis;
         self

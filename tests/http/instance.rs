@@ -22,7 +22,10 @@ async fn register_answers_ok_and_the_list_has_nacos_shape() {
     assert_eq!(list["name"], "DEFAULT_GROUP@@orders");
     assert_eq!(list["groupName"], "DEFAULT_GROUP");
     assert_eq!(list["clusters"], "");
-    assert_eq!(list["cacheMillis"], 10_000);
+    assert_eq!(
+        list["cacheMillis"], 3_000,
+        "no push: clients pull every 3 s"
+    );
     assert_eq!(list["reachProtectionThreshold"], false);
     assert_eq!(list["allIPs"], false);
     assert_eq!(list["valid"], true);
@@ -140,7 +143,10 @@ async fn the_list_of_an_unknown_service_is_empty_not_an_error() {
     let list = api.list("serviceName=nobody").await;
     assert_eq!(list["hosts"], Value::Array(vec![]));
     assert_eq!(list["name"], "DEFAULT_GROUP@@nobody");
-    assert_eq!(list["cacheMillis"], 10_000);
+    assert_eq!(
+        list["cacheMillis"], 3_000,
+        "no push: clients pull every 3 s"
+    );
 }
 
 #[tokio::test]
