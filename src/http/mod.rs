@@ -32,7 +32,9 @@
 //! - Values are checked strictly: Nacos takes a malformed flag as `false` and answers 500 for
 //!   a malformed number; nacre answers 400. Weights must be within 0..=10000.
 //! - No selectors (only `{"type":"none"}` is accepted), no cluster-level health checkers or
-//!   metadata, no auth (`accessToken` and `ak`/`sk` signatures are ignored), no UDP push.
+//!   metadata, no auth (`accessToken` and `ak`/`sk` signatures are ignored), no UDP push yet:
+//!   lists answer `cacheMillis` 3000, as Nacos answers clients it does not push to, so v1
+//!   clients pull every 3 s. (gRPC clients are pushed to: see the `grpc` feature.)
 //! - In a healthy-only list that hits the protect threshold, every instance keeps its own
 //!   `healthy` flag (Nacos 1.x reported them all healthy) and `reachProtectionThreshold` is
 //!   true.
