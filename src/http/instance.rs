@@ -10,6 +10,7 @@ use super::router::ApiState;
 use crate::client::{BeatAnswer, ServiceQuery};
 use crate::front::json::{NameStyle, ServiceInfoJsonRef};
 use crate::front::ServiceAnswer;
+use crate::model::{InstanceKey, ServiceKey};
 use crate::registry::Command;
 use crate::util::millis;
 use axum::extract::State;
@@ -19,6 +20,29 @@ use axum::Json;
 use std::sync::Arc;
 
 type Api = State<Arc<ApiState>>;
+
+/// The instance a `PUT` or `DELETE` means. Nacos 2.x identifies an ephemeral v1 instance by
+/// ip:port within its service: the instance in the cluster named (default `DEFAULT`) when
+/// there is one, else the one ephemeral instance with that ip:port in any cluster. (Clients
+/// such as nacos-sdk-python register with a cluster and update or deregister without one.)
+fn target_key(api: &ApiState, service: &ServiceKey, p: &Params) -> Result<InstanceKey, ApiError> {
+    let key = p.instance_key()?;
+    let Some(snapshot) = api.backend.registry().service(service) else {
+        return Ok(key);
+    };
+    if snapshot.entry(&key).is_some() {
+        return Ok(key);
+    }
+    let mut same = snapshot
+        .entries()
+        .map(|e| e.instance())
+        .filter(|i| i.ephemeral() && i.key().endpoint == key.endpoint)
+        .map(|i| i.key());
+    Ok(match (same.next(), same.next()) {
+        (Some(only), None) => only,
+        _ => key,
+    })
+}
 
 /// `POST /nacos/v1/ns/instance`: registers (or replaces) an instance; answers `ok`.
 pub(crate) async fn register(State(api): Api, p: Params) -> Result<&'static str, ApiError> {
@@ -34,7 +58,7 @@ pub(crate) async fn register(State(api): Api, p: Params) -> Result<&'static str,
 /// registered.
 pub(crate) async fn deregister(State(api): Api, p: Params) -> Result<&'static str, ApiError> {
     let service = p.service_key()?;
-    let key = p.instance_key()?;
+    let key = target_key(&api, &service, &p)?;
     api.backend
         .execute(Command::deregister(&service, &key))
         .await?;
@@ -45,7 +69,7 @@ pub(crate) async fn deregister(State(api): Api, p: Params) -> Result<&'static st
 /// registered instance; answers `ok`.
 pub(crate) async fn update(State(api): Api, p: Params) -> Result<&'static str, ApiError> {
     let service = p.service_key()?;
-    let key = p.instance_key()?;
+    let key = target_key(&api, &service, &p)?;
     let update = p.instance_update()?;
     api.backend
         .execute(Command::update(&service, &key, update))

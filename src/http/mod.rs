@@ -9,8 +9,8 @@
 //! | endpoint | what it does |
 //! | --- | --- |
 //! | `POST /nacos/v1/ns/instance` | register (`serviceName`, `groupName`, `namespaceId`, `ip`, `port`, `clusterName`, `weight`, `enabled`, `healthy`, `ephemeral`, `metadata`) → `ok` |
-//! | `DELETE /nacos/v1/ns/instance` | deregister → `ok` (also for an unknown instance) |
-//! | `PUT /nacos/v1/ns/instance` | change `weight`, `enabled`, `metadata` of a registered instance → `ok` |
+//! | `DELETE /nacos/v1/ns/instance` | deregister → `ok` (also for an unknown instance); without `clusterName`, or with another one, the one ephemeral instance on that ip:port is meant, as in Nacos 2.x |
+//! | `PUT /nacos/v1/ns/instance` | change `weight`, `enabled`, `metadata` of a registered instance (found by ip:port as for `DELETE`) → `ok` |
 //! | `GET /nacos/v1/ns/instance` | one instance: `service`, `ip`, `port`, `clusterName`, `weight`, `healthy`, `instanceId`, `metadata` |
 //! | `PUT /nacos/v1/ns/instance/beat` | heartbeat, with the `beat` JSON or light → `clientBeatInterval`, `code` (10200, or 20404 for an unknown instance), `lightBeatEnabled` |
 //! | `GET /nacos/v1/ns/instance/list` | `name`, `groupName`, `clusters`, `cacheMillis`, `hosts[]`, `lastRefTime`, `checksum`, `reachProtectionThreshold`...; `clusters` and `healthyOnly` filter |

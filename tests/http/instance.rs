@@ -327,3 +327,34 @@ async fn deregister_answers_ok_even_for_an_unknown_instance() {
         "ok"
     );
 }
+
+#[tokio::test]
+async fn put_and_delete_without_a_cluster_reach_the_instance_by_ip_and_port() {
+    let api = api();
+    // nacos-sdk-python registers with `clusterName=None` (the text), then updates and
+    // deregisters without a cluster: Nacos 2.x finds the instance by ip:port.
+    let base = "/nacos/v1/ns/instance?serviceName=orders&ip=10.0.0.1&port=8080";
+    assert_eq!(
+        api.ok("POST", &format!("{base}&clusterName=None")).await,
+        "ok"
+    );
+    assert_eq!(api.ok("PUT", &format!("{base}&weight=3")).await, "ok");
+    let all = api.registry.get_all_instances(&orders(), &[]);
+    let only = all.iter().next().unwrap();
+    assert_eq!((only.cluster().as_str(), only.weight()), ("None", 3.0));
+    // With two instances on that ip:port in different clusters, a bare DELETE cannot tell
+    // them apart and removes neither.
+    assert_eq!(
+        api.ok("POST", &format!("{base}&clusterName=hz")).await,
+        "ok"
+    );
+    assert_eq!(api.ok("DELETE", base).await, "ok");
+    assert_eq!(api.registry.get_all_instances(&orders(), &[]).len(), 2);
+    assert_eq!(
+        api.ok("DELETE", &format!("{base}&clusterName=hz")).await,
+        "ok"
+    );
+    // One left: a bare DELETE reaches it.
+    assert_eq!(api.ok("DELETE", base).await, "ok");
+    assert!(api.registry.get_all_instances(&orders(), &[]).is_empty());
+}

@@ -262,6 +262,17 @@ def deregister():
         "orders", "10.0.0.1", 8080, cluster_name="hz", group_name="shop") is True, "again")
 
 
+def modify_and_remove_without_a_cluster_name():
+    # Registered into cluster `None` (the quirk above); modified and removed without naming a
+    # cluster, which Nacos 2.x resolves by ip:port.
+    expect(client.add_naming_instance("quirk2", "10.0.0.2", 2) is True, "add")
+    expect(client.modify_naming_instance("quirk2", "10.0.0.2", 2, weight=4.0) is True, "modify")
+    got = client.list_naming_instance("quirk2")["hosts"]
+    expect([(h["ip"], h["weight"]) for h in got] == [("10.0.0.2", 4.0)], got)
+    expect(client.remove_naming_instance("quirk2", "10.0.0.2", 2) is True, "remove")
+    expect(client.list_naming_instance("quirk2")["hosts"] == [], "removed")
+
+
 for name, fn in [
     ("register", register),
     ("list all instances", list_all),
@@ -274,6 +285,7 @@ for name, fn in [
     ("modify an unknown instance is a 400", modify_unknown_raises),
     ("bad input is a 400", bad_input_raises_400),
     ("a missing cluster_name is sent as `None`", missing_cluster_name_is_the_text_none),
+    ("modify and remove without a cluster name", modify_and_remove_without_a_cluster_name),
     ("namespaces are apart", namespaces_are_apart),
     ("an unknown service lists empty", unknown_service_lists_empty),
     ("automatic heartbeats keep an instance alive", automatic_heartbeats_keep_an_instance_alive),
