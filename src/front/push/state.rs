@@ -11,8 +11,15 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 type SubKey = (TargetKey, Vec<ClusterName>);
-/// A push to make this round: target, service, clusters, and how often it was sent before.
-type Due = (Arc<dyn PushTarget>, ServiceKey, Vec<ClusterName>, u32);
+/// A push to make this round: target (with its key, computed once at subscription), service,
+/// clusters, and how often it was sent before.
+type Due = (
+    TargetKey,
+    Arc<dyn PushTarget>,
+    ServiceKey,
+    Vec<ClusterName>,
+    u32,
+);
 type Shape = (ServiceKey, Vec<ClusterName>);
 
 struct Sub {
@@ -30,6 +37,7 @@ struct Watched {
 }
 
 struct InFlight {
+    key: TargetKey,
     target: Arc<dyn PushTarget>,
     service: ServiceKey,
     clusters: Vec<ClusterName>,
@@ -215,7 +223,7 @@ impl PushState {
             }
         });
         self.count -= removed;
-        self.in_flight.retain(|_, f| f.target.key() != *target);
+        self.in_flight.retain(|_, f| f.key != *target);
         self.latest.retain(|(t, _), _| t != target);
         self.failures.remove(target);
         stopped
@@ -232,7 +240,7 @@ impl PushState {
     /// `target` acked push `ack`; returns whether that push was waiting.
     pub fn ack(&mut self, target: &TargetKey, ack: AckId) -> bool {
         match self.in_flight.get(&ack) {
-            Some(f) if f.target.key() == *target => {}
+            Some(f) if f.key == *target => {}
             _ => return false,
         }
         if let Some(f) = self.in_flight.remove(&ack) {
@@ -288,10 +296,11 @@ impl PushState {
             if all {
                 watched.due = None;
             }
-            for ((_, clusters), sub) in &mut watched.subs {
+            for ((key, clusters), sub) in &mut watched.subs {
                 if all || sub.fresh {
                     sub.fresh = false;
-                    sends.push((sub.target.clone(), service.clone(), clusters.clone(), 0));
+                    let target = sub.target.clone();
+                    sends.push((key.clone(), target, service.clone(), clusters.clone(), 0));
                 }
             }
         }
@@ -306,12 +315,12 @@ impl PushState {
             let Some(f) = self.in_flight.remove(&id) else {
                 continue;
             };
-            let key = f.target.key();
+            let key = f.key;
             self.latest
                 .remove(&(key.clone(), (f.service.clone(), f.clusters.clone())));
             if f.attempts <= self.config.retries {
                 self.stats.retried += 1;
-                sends.push((f.target, f.service, f.clusters, f.attempts));
+                sends.push((key, f.target, f.service, f.clusters, f.attempts));
             } else {
                 self.stats.failed += 1;
                 failed_targets.push(key);
@@ -319,15 +328,14 @@ impl PushState {
         }
         // Targets dropped in this round get none of their remaining pushes.
         let mut dropped: HashSet<TargetKey> = HashSet::new();
-        for (target, service, clusters, attempts) in sends {
-            if dropped.contains(&target.key()) {
+        for (key, target, service, clusters, attempts) in sends {
+            if dropped.contains(&key) {
                 continue;
             }
             let data = info(&service, &clusters);
             let ack = AckId(self.next_ack);
             self.next_ack += 1;
             self.stats.pushes += 1;
-            let key = target.key();
             match target.push(&data, ack) {
                 PushResult::Delivered => {
                     self.stats.acked += 1;
@@ -335,12 +343,13 @@ impl PushState {
                 }
                 PushResult::AwaitingAck => {
                     let shape = (service.clone(), clusters.clone());
-                    if let Some(old) = self.latest.insert((key, shape), ack) {
+                    if let Some(old) = self.latest.insert((key.clone(), shape), ack) {
                         self.in_flight.remove(&old);
                     }
                     self.in_flight.insert(
                         ack,
                         InFlight {
+                            key,
                             target,
                             service,
                             clusters,
