@@ -202,3 +202,84 @@ async fn naming_client_answers_the_same_over_memory_and_http() {
     over_http.shutdown().await;
     server.abort();
 }
+
+/// Nacos applies the protect threshold to every list and reports the protected instances
+/// healthy, so every reader hands an instance out: with every instance of a service unhealthy
+/// and the default threshold (0), the registry, a client over memory, a client over HTTP and
+/// a push all agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_protected_service_is_reported_healthy_by_every_reader() {
+    let registry = Registry::builder().clock(ManualClock::new()).build();
+    let sick = ServiceKey::named("sick").unwrap();
+    for ip in ["10.0.2.1", "10.0.2.2"] {
+        let instance = inst(ip, "a").healthy(false).build().unwrap();
+        registry.register_instance(&sick, instance).unwrap();
+    }
+    let disabled = inst("10.0.2.3", "a").healthy(false).enabled(false);
+    registry
+        .register_instance(&sick, disabled.build().unwrap())
+        .unwrap();
+    let (http, server) = serve(&registry).await;
+    let memory = MemoryClientTransport::new(registry.clone());
+
+    let from_registry = registry.select_one_healthy_instance(&sick, &[]).unwrap();
+    assert!(from_registry.ip().as_str().starts_with("10.0.2."));
+
+    for (name, transport) in [
+        (
+            "memory",
+            Box::new(memory.clone()) as Box<dyn ClientTransport>,
+        ),
+        ("http", Box::new(http.clone())),
+    ] {
+        // Every list, not only a healthy-only one: the Java 1.x client always asks for all.
+        for healthy_only in [false, true] {
+            let query = ServiceQuery {
+                service: sick.clone(),
+                clusters: vec![],
+                healthy_only,
+            };
+            let info = transport.query_service(&query).await.unwrap();
+            assert!(info.reach_protection_threshold, "{name} {healthy_only}");
+            assert_eq!(ips(&info.hosts), ["10.0.2.1", "10.0.2.2"], "{name}");
+            assert!(info.hosts.iter().all(Instance::healthy), "{name}: {info:?}");
+        }
+    }
+    for client in [
+        NamingClient::builder(memory.clone()).build().unwrap(),
+        NamingClient::builder(http.clone()).build().unwrap(),
+    ] {
+        for subscribe in [false, true] {
+            let one = client
+                .select_one_healthy_instance("sick", GROUP, &[], subscribe)
+                .await
+                .unwrap();
+            assert_ne!(one.ip().as_str(), "10.0.2.3");
+        }
+        client.shutdown().await;
+    }
+
+    // A push carries the same answer.
+    let hub = nacre::front::push::PushHub::new(registry.clone(), Default::default());
+    let (sink, mut pushes) = nacre::client::PushSink::channel();
+    hub.subscribe(&sick, &[], std::sync::Arc::new(sink));
+    hub.poll(); // a fresh subscriber is sent the current state at once
+    let pushed = pushes.recv().await.unwrap();
+    assert!(pushed.reach_protection_threshold);
+    assert!(pushed.hosts.iter().all(Instance::healthy));
+
+    // One instance beats again: 1 of 2 healthy is above 0, so the answer is no longer
+    // protected and the other one is reported as it is.
+    let key = nacre::InstanceKey::new("a", "10.0.2.1", 8080).unwrap();
+    registry.heartbeat(&sick, &key).unwrap();
+    let query = ServiceQuery {
+        service: sick.clone(),
+        clusters: vec![],
+        healthy_only: false,
+    };
+    let info = http.query_service(&query).await.unwrap();
+    assert!(!info.reach_protection_threshold);
+    let health: Vec<bool> = info.hosts.iter().map(Instance::healthy).collect();
+    assert_eq!(health, [true, false]);
+    server.abort();
+}

@@ -65,6 +65,13 @@ impl<'a> InstanceJsonRef<'a> {
             instance_id_generator: "simple",
         }
     }
+
+    /// Reports `healthy` instead of the instance's own flag (a protected answer reports every
+    /// instance healthy: see [`ServiceAnswer::reports_healthy`]).
+    pub fn reported_healthy(mut self, healthy: bool) -> Self {
+        self.healthy = healthy;
+        self
+    }
 }
 
 /// How a [`ServiceInfoJsonRef`] names its service.
@@ -112,7 +119,10 @@ impl<'a> ServiceInfoJsonRef<'a> {
             cache_millis: answer.cache_millis(),
             hosts: answer
                 .hosts()
-                .map(|i| InstanceJsonRef::new(i, service, grouped, health))
+                .map(|i| {
+                    InstanceJsonRef::new(i, service, grouped, health)
+                        .reported_healthy(answer.reports_healthy(i))
+                })
                 .collect(),
             last_ref_time: answer.last_ref_time(),
             checksum: answer.checksum(),

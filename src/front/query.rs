@@ -5,11 +5,22 @@
 //! The rules, as the Nacos server applies them to `GET /nacos/v1/ns/instance/list`:
 //! - only the clusters asked for (all when none is named);
 //! - only enabled instances;
-//! - with `healthy_only`, only healthy ones — unless the healthy share of the enabled
-//!   instances in those clusters is at or below the service's protect threshold; then every
-//!   enabled instance is listed and the answer says `reach_protection_threshold`;
+//! - the **protect threshold**, on every answer whatever `healthy_only` says (Nacos'
+//!   `ServiceUtil.selectInstancesWithHealthyProtection`): when the healthy share of the
+//!   enabled instances in those clusters is at or below the service's protect threshold,
+//!   every enabled instance is listed **and reported healthy** ([`ServiceAnswer::reports_healthy`];
+//!   [`ServiceAnswer::to_info`] copies them so), and the answer says
+//!   `reach_protection_threshold`. So a client that picks among the healthy hosts it was
+//!   given hands one out, as [`crate::Registry::select_one_healthy_instance`] does over the
+//!   same registry: every reader agrees;
+//! - otherwise, with `healthy_only`, only healthy ones.
 //! - `cacheMillis` as the front configures it, `lastRefTime` from the registry's clock, and the
 //!   service's checksum.
+//!
+//! **Difference from Nacos 2.5**: with `healthy_only` and the threshold reached, Nacos 2.5
+//! counts the share over the healthy instances it already kept (so it never trips, and lists
+//! only the healthy ones); nacre lists every enabled instance, as Nacos 1.x did and as the
+//! threshold means. Clients rarely ask healthy-only (the Java client never does).
 //!
 //! Weight is not filtered here: the Nacos server lists weight-0 instances, and clients skip
 //! them when they pick.
@@ -72,7 +83,7 @@ impl ServiceAnswer {
             clusters: query.clusters.clone(),
             snapshot: view.snapshot().cloned(),
             healthy_only: query.healthy_only,
-            protected: query.healthy_only && view.protect_threshold_reached(),
+            protected: view.protect_threshold_reached(),
             cache_millis,
             last_ref_time: registry.clock().now().as_millis(),
         }
@@ -90,10 +101,16 @@ impl ServiceAnswer {
     pub fn snapshot(&self) -> Option<&Arc<ServiceSnapshot>> {
         self.snapshot.as_ref()
     }
-    /// Whether a healthy-only query hit the protect threshold, and so lists unhealthy
-    /// instances too.
+    /// Whether the service is at its protect threshold, so the answer lists every enabled
+    /// instance and reports each healthy.
     pub fn reach_protection_threshold(&self) -> bool {
         self.protected
+    }
+
+    /// The `healthy` flag the answer reports for `instance`: its own, or `true` while the
+    /// protect threshold is reached (Nacos marks the protected instances healthy).
+    pub fn reports_healthy(&self, instance: &Instance) -> bool {
+        self.protected || instance.healthy()
     }
     /// Nacos' `cacheMillis`.
     pub fn cache_millis(&self) -> u64 {
@@ -134,12 +151,20 @@ impl ServiceAnswer {
             && (!self.healthy_only || self.protected || instance.healthy())
     }
 
-    /// The answer as a [`ServiceInfo`] (copies the listed instances).
+    /// The answer as a [`ServiceInfo`] (copies the listed instances, each with the health
+    /// [`ServiceAnswer::reports_healthy`] gives it).
     pub fn to_info(&self) -> ServiceInfo {
         ServiceInfo {
             service: self.service.clone(),
             clusters: self.clusters.clone(),
-            hosts: self.hosts().map(|i| Instance::clone(i)).collect(),
+            hosts: self
+                .hosts()
+                .map(|i| {
+                    let mut copy = Instance::clone(i);
+                    copy.set_healthy(self.reports_healthy(i));
+                    copy
+                })
+                .collect(),
             cache_millis: self.cache_millis,
             last_ref_time: self.last_ref_time,
             revision: self.revision(),

@@ -35,9 +35,10 @@
 //!   metadata, no auth (`accessToken` and `ak`/`sk` signatures are ignored), no UDP push yet:
 //!   lists answer `cacheMillis` 3000, as Nacos answers clients it does not push to, so v1
 //!   clients pull every 3 s. (gRPC clients are pushed to: see the `grpc` feature.)
-//! - In a healthy-only list that hits the protect threshold, every instance keeps its own
-//!   `healthy` flag (Nacos 1.x reported them all healthy) and `reachProtectionThreshold` is
-//!   true.
+//! - The protect threshold applies to every list, and a protected list reports every
+//!   instance healthy, as Nacos does; but a healthy-only list that hits it lists every enabled
+//!   instance (as Nacos 1.x did), where Nacos 2.5 lists only the healthy ones (see
+//!   [`crate::front::ServiceAnswer`]).
 //! - `checksum` is a 16-digit hex digest of nacre's own, not Nacos' MD5.
 //!
 //! ## Example
