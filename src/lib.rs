@@ -94,6 +94,9 @@ pub mod model;
 pub mod registry;
 pub mod store;
 pub mod transport;
+#[cfg(feature = "udp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "udp")))]
+pub mod udp;
 mod util;
 
 /// Re-exported so that implementing [`cluster::Transport`] or [`client::ClientTransport`] needs

@@ -373,7 +373,11 @@ impl GrpcFront {
                     "the connection has no open stream to push to".into(),
                 ));
             };
-            let t = ConnTarget::new(addr, stream, Arc::downgrade(shared));
+            let agent = lock(&shared.table)
+                .get(&addr)
+                .map(|c| c.client_version.clone())
+                .unwrap_or_default();
+            let t = ConnTarget::new(addr, &agent, stream, Arc::downgrade(shared));
             if !shared
                 .hub
                 .subscribe(&query.service, &query.clusters, Arc::new(t))

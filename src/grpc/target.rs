@@ -18,6 +18,8 @@ use tonic::Status;
 /// See the module documentation.
 pub(crate) struct ConnTarget {
     addr: SocketAddr,
+    /// The client's version, as its connection setup named it.
+    agent: Arc<str>,
     stream: Sender<Result<Payload, Status>>,
     shared: Weak<Shared>,
 }
@@ -58,11 +60,13 @@ fn service_info_json(shared: &Shared, info: &ServiceInfo) -> Arc<str> {
 impl ConnTarget {
     pub(crate) fn new(
         addr: SocketAddr,
+        agent: &str,
         stream: Sender<Result<Payload, Status>>,
         shared: Weak<Shared>,
     ) -> Self {
         Self {
             addr,
+            agent: agent.into(),
             stream,
             shared,
         }
@@ -77,6 +81,14 @@ impl ConnTarget {
 impl PushTarget for ConnTarget {
     fn key(&self) -> TargetKey {
         Self::key_of(&self.addr)
+    }
+
+    fn describe(&self) -> crate::front::push::TargetDetails {
+        crate::front::push::TargetDetails {
+            addr: self.addr.to_string(),
+            agent: self.agent.to_string(),
+            app: String::new(),
+        }
     }
 
     fn push(&self, info: &ServiceInfo, ack: AckId) -> PushResult {

@@ -9,27 +9,32 @@
 //! | `send_beat` | `PUT /nacos/v1/ns/instance/beat`: with the `beat` JSON until a server answers `lightBeatEnabled`, then light (`ip`, `port`, `clusterName`); code 20404 answers [`BeatAnswer::NotFound`] |
 //! | `query_service` | `GET /nacos/v1/ns/instance/list` |
 //! | `list_services` | `GET /nacos/v1/ns/service/list` |
-//! | push | none: HTTP has no push ([`ClientTransport::pushes`] is `None`) |
+//! | push | UDP, as Nacos 1.x clients: a subscribed service's `GET /nacos/v1/ns/instance/list` carries `udpPort` and `clientIP` ([`super::client_push`]) |
 //!
-//! **No push.** Nacos 1.x pushes over UDP and 2.x over gRPC; neither is HTTP. The transport
-//! offers no push capability, and a subscribed client learns of changes by its pulls, every
-//! `cacheMillis` (10 s by default, as the server answers).
+//! **Push over UDP.** A subscribed service's list queries subscribe a local UDP receiver at
+//! the server, which pushes every change to it, as Nacos pushes to its v1 clients; the pulls,
+//! every `cacheMillis` (10 s for a client that is pushed to), stay the safety net. Requests
+//! name the client `nacre:v<version>` in `User-Agent`, an agent nacre servers push to (Nacos
+//! servers push only to the agents they know: against one, the client lives on its pulls).
+//! [`HttpClientTransport::with_udp_push`] turns push off.
 //!
 //! **Several servers.** The transport talks to one server at a time. When it cannot be reached,
 //! times out or answers 5xx, the next one in the list is tried, and the first that answers
 //! becomes the one used from then on, as the Nacos clients do. A 4xx answer is the server's
 //! refusal and is returned as [`TransportError::Server`].
 
+use super::client_push::Receivers;
 use super::json::{
     BeatJson, BeatRequestJson, InstanceListJson, ServiceListJson, CODE_RESOURCE_NOT_FOUND,
 };
 use super::router::{BEAT_PATH, INSTANCE_LIST_PATH, INSTANCE_PATH, SERVICE_LIST_PATH};
 use crate::client::{
-    BeatAnswer, BeatInfo, BeatTransport, ClientTransport, ServiceInfo, ServiceListQuery,
-    ServiceQuery, TransportError,
+    BeatAnswer, BeatInfo, BeatTransport, ClientTransport, PushTransport, ServiceInfo,
+    ServiceListQuery, ServiceQuery, TransportError,
 };
 use crate::model::{excerpt, Instance, ServiceKey, ServiceName};
 use crate::registry::ServiceList;
+use crate::udp::NACRE_AGENT;
 use async_trait::async_trait;
 use reqwest::Method;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -56,6 +61,8 @@ struct Inner {
     active: AtomicUsize,
     client: reqwest::Client,
     light_beats: AtomicBool,
+    udp_push: AtomicBool,
+    receivers: Receivers,
 }
 
 /// See the module documentation. Cheap to clone; clones share the connection pool and the
@@ -156,6 +163,8 @@ impl HttpClientTransport {
                 active: AtomicUsize::new(0),
                 client,
                 light_beats: AtomicBool::new(false),
+                udp_push: AtomicBool::new(true),
+                receivers: Receivers::default(),
             }),
         })
     }
@@ -168,6 +177,17 @@ impl HttpClientTransport {
     /// The index of the server the next call goes to first.
     pub fn active_server(&self) -> usize {
         self.inner.active.load(Ordering::Relaxed)
+    }
+
+    /// Turns UDP push on (the default) or off. Off, the transport offers no push and a
+    /// subscribed client learns of changes by its pulls alone.
+    pub fn with_udp_push(self, enabled: bool) -> Self {
+        self.inner.udp_push.store(enabled, Ordering::Relaxed);
+        self
+    }
+
+    pub(super) fn receivers(&self) -> &Receivers {
+        &self.inner.receivers
     }
 
     /// Whether beats are sent light (without the instance data) now.
@@ -190,7 +210,11 @@ impl HttpClientTransport {
         for step in 0..servers.len() {
             let index = (start + step) % servers.len();
             let url = format!("{}{path}", servers[index]);
-            let request = self.inner.client.request(method.clone(), &url);
+            let request = self
+                .inner
+                .client
+                .request(method.clone(), &url)
+                .header(reqwest::header::USER_AGENT, NACRE_AGENT);
             let request = if method == Method::GET || method == Method::DELETE {
                 request.query(params)
             } else {
@@ -309,6 +333,9 @@ impl ClientTransport for HttpClientTransport {
         let clusters: Vec<&str> = query.clusters.iter().map(|c| c.as_str()).collect();
         params.push(("clusters", clusters.join(",")));
         params.push(("healthyOnly", query.healthy_only.to_string()));
+        if let Some(push) = self.inner.receivers.params(query) {
+            params.extend(push);
+        }
         let answer: InstanceListJson = self
             .call_json(Method::GET, INSTANCE_LIST_PATH, &params)
             .await?;
@@ -363,6 +390,16 @@ impl ClientTransport for HttpClientTransport {
     /// Beats: `PUT /nacos/v1/ns/instance/beat`.
     fn beats(&self) -> Option<&dyn BeatTransport> {
         Some(self)
+    }
+
+    /// Pushes over UDP ([`super::client_push`]), unless turned off with
+    /// [`HttpClientTransport::with_udp_push`].
+    fn pushes(&self) -> Option<&dyn PushTransport> {
+        if self.inner.udp_push.load(Ordering::Relaxed) {
+            Some(self)
+        } else {
+            None
+        }
     }
 }
 

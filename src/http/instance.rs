@@ -13,10 +13,12 @@ use crate::front::ServiceAnswer;
 use crate::model::{InstanceKey, ServiceKey};
 use crate::registry::Command;
 use crate::util::millis;
-use axum::extract::State;
-use axum::http::header;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 type Api = State<Arc<ApiState>>;
@@ -114,13 +116,23 @@ pub(crate) async fn detail(
 /// `GET /nacos/v1/ns/instance/list`: the enabled instances of a service, in the clusters
 /// asked for; with `healthyOnly`, only the healthy ones unless the protect threshold is
 /// reached. An unknown service answers an empty list.
-pub(crate) async fn list(State(api): Api, p: Params) -> Result<Response, ApiError> {
+///
+/// With `udpPort` (and `clientIP`) from a client Nacos pushes to, the client is subscribed to
+/// UDP pushes of what it asked for ([`super::push`]).
+pub(crate) async fn list(
+    State(api): Api,
+    headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    p: Params,
+) -> Result<Response, ApiError> {
     let query = ServiceQuery {
         service: p.service_key()?,
         clusters: p.clusters()?,
         healthy_only: p.flag("healthyOnly", false)?,
     };
-    let answer = ServiceAnswer::new(api.backend.registry(), &query, api.cache_millis);
+    let peer = peer.map(|Extension(ConnectInfo(addr))| addr);
+    let cache_millis = super::push::subscribe(&api, &headers, peer, &p, &query)?;
+    let answer = ServiceAnswer::new(api.backend.registry(), &query, cache_millis);
     let health = api.backend.registry().health_config();
     let grouped = answer.service().grouped_name();
     let body = ServiceInfoJsonRef::from_answer(&answer, &grouped, NameStyle::Grouped, health);

@@ -87,12 +87,14 @@
 //! `nacre-server` binary ([`server`]) does exactly that from flags.
 
 mod client;
+mod client_push;
 mod error;
 mod instance;
 pub mod json;
 mod operator;
 pub mod params;
 mod peer;
+mod push;
 mod router;
 pub mod server;
 mod service;

@@ -23,6 +23,43 @@ pub(crate) struct MetricsJson {
     /// standalone node.
     responsible_service_count: usize,
     responsible_instance_count: usize,
+    /// UDP push counters (absent when the front does not push).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    udp_push: Option<UdpPushJson>,
+}
+
+/// UDP push counters, in `/operator/metrics`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UdpPushJson {
+    subscriptions: usize,
+    pushes: u64,
+    acked: u64,
+    retried: u64,
+    failed: u64,
+    expired: u64,
+    datagrams: u64,
+    bytes: u64,
+    gzipped: u64,
+    too_large: u64,
+}
+
+impl UdpPushJson {
+    fn of(push: &crate::udp::UdpPush) -> Self {
+        let s = push.stats();
+        Self {
+            subscriptions: push.hub().subscription_count(),
+            pushes: s.push.pushes,
+            acked: s.push.acked,
+            retried: s.push.retried,
+            failed: s.push.failed,
+            expired: s.push.expired,
+            datagrams: s.datagrams,
+            bytes: s.bytes,
+            gzipped: s.gzipped,
+            too_large: s.too_large,
+        }
+    }
 }
 
 /// `GET /nacos/v1/ns/operator/metrics`: `{"status":"UP", ...counts}`.
@@ -39,6 +76,7 @@ pub(crate) async fn metrics(State(api): Api) -> Json<MetricsJson> {
         instance_count: 0,
         responsible_service_count: 0,
         responsible_instance_count: 0,
+        udp_push: api.udp.as_ref().map(UdpPushJson::of),
     };
     api.backend.registry().store().for_each(|snap| {
         let instances = snap.instance_count();

@@ -4,6 +4,7 @@ use super::peer::peer_router;
 use super::{instance, operator, service};
 use crate::front::Backend;
 use crate::front::PULL_CACHE_MILLIS;
+use crate::udp::UdpPush;
 use axum::routing::{get, put};
 use axum::Router;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub const READINESS_PATH: &str = "/nacos/v1/console/health/readiness";
 pub(crate) struct ApiState {
     pub(crate) backend: Backend,
     pub(crate) cache_millis: u64,
+    pub(crate) udp: Option<UdpPush>,
 }
 
 /// Builds the Nacos v1 naming API over a node.
@@ -48,6 +50,7 @@ pub(crate) struct ApiState {
 pub struct NacosApi {
     backend: Backend,
     cache_millis: u64,
+    udp: Option<UdpPush>,
 }
 
 impl NacosApi {
@@ -56,14 +59,24 @@ impl NacosApi {
         Self {
             backend: backend.into(),
             cache_millis: PULL_CACHE_MILLIS,
+            udp: None,
         }
     }
 
-    /// The `cacheMillis` answered with instance lists: how often clients pull. Default 3 000,
-    /// as Nacos 2.x answers v1 clients it does not push to (the v1 front pushes to nobody
-    /// yet).
+    /// The `cacheMillis` answered with instance lists to clients that are not pushed to: how
+    /// often they pull. Default 3 000, as Nacos 2.x answers them. (Clients pushed to get
+    /// the push's, 10 000 by default.)
     pub fn cache_millis(mut self, millis: u64) -> Self {
         self.cache_millis = millis;
+        self
+    }
+
+    /// Pushes to the v1 clients that ask for it (`udpPort` with `/instance/list`) through
+    /// `push`, which must watch the same registry (see [`crate::udp`]). Without it nobody is
+    /// pushed to. For the peer address of a query without `clientIP`, serve the router with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`.
+    pub fn udp_push(mut self, push: UdpPush) -> Self {
+        self.udp = Some(push);
         self
     }
 
@@ -73,6 +86,7 @@ impl NacosApi {
         let state = Arc::new(ApiState {
             backend: self.backend,
             cache_millis: self.cache_millis,
+            udp: self.udp,
         });
         let api = Router::new()
             .route(

@@ -25,6 +25,7 @@ use super::router::NacosApi;
 use crate::cluster::{ClusterNode, NodeId};
 use crate::front::Backend;
 use crate::model::ValidationError;
+use crate::udp::{UdpPush, UdpPushConfig};
 use crate::Registry;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -271,6 +272,7 @@ pub struct RunningServer {
     task: JoinHandle<std::io::Result<()>>,
     grpc_task: Option<JoinHandle<()>>,
     drivers: DriverThread,
+    udp: UdpPush,
 }
 
 /// The thread that runs the node's drivers until told to stop.
@@ -327,6 +329,10 @@ impl RunningServer {
     pub fn backend(&self) -> &Backend {
         &self.backend
     }
+    /// The UDP push to v1 clients (its socket's address, its counters).
+    pub fn udp_push(&self) -> &UdpPush {
+        &self.udp
+    }
     /// Serves until the listener fails.
     pub async fn wait(mut self) -> std::io::Result<()> {
         let result = match (&mut self.task).await {
@@ -370,7 +376,21 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         .map_err(|source| ServerError::Bind { addr, source })?;
     let (grpc_addr, grpc_listener) = grpc_listener(config).await?;
     let drivers = DriverThread::spawn(backend.clone()).map_err(ServerError::Drivers)?;
-    let app = NacosApi::new(backend.clone()).router();
+    let udp_addr = SocketAddr::new(config.bind, 0);
+    let udp = UdpPush::bind(
+        backend.registry().clone(),
+        udp_addr,
+        UdpPushConfig::default(),
+    )
+    .await
+    .map_err(|source| ServerError::Bind {
+        addr: udp_addr,
+        source,
+    })?;
+    let app = NacosApi::new(backend.clone())
+        .udp_push(udp.clone())
+        .router();
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move { axum::serve(listener, app).await });
     let grpc_task = serve_grpc(&backend, grpc_listener);
     Ok(RunningServer {
@@ -380,6 +400,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         task,
         grpc_task,
         drivers,
+        udp,
     })
 }
 

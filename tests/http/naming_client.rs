@@ -120,3 +120,85 @@ async fn http_client_transport_moves_on_to_the_next_server_and_reports_refusals(
     assert!(HttpClientTransport::new(Vec::<String>::new()).is_err());
     assert!(HttpClientTransport::new(["http://"]).is_err());
 }
+
+/// `NamingClient` over HTTP is pushed to over UDP by `nacre-server`'s front: a change made by
+/// another client reaches a subscriber's listener by push (1 s merge window), long before its
+/// next pull (10 s for a pushed client), and the server counts the acks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn naming_client_over_http_is_pushed_to_over_udp() {
+    let config = nacre::http::ServerConfig {
+        port: 0,
+        grpc_port: Some(0),
+        ..Default::default()
+    };
+    let server = nacre::http::start(&config).await.unwrap();
+    let addr = server.local_addr().to_string();
+    let consumer_transport = HttpClientTransport::new([addr.clone()]).unwrap();
+    let consumer = NamingClient::builder(consumer_transport.clone())
+        .build()
+        .unwrap();
+    let provider = NamingClient::builder(HttpClientTransport::new([addr]).unwrap())
+        .build()
+        .unwrap();
+
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    consumer
+        .subscribe(
+            "orders",
+            DEFAULT_GROUP,
+            &[],
+            move |e: &nacre::NamingEvent| {
+                let _ = seen_tx.send(e.instances.len());
+            },
+        )
+        .await
+        .unwrap();
+    let subs = server.udp_push().subscribers(&orders());
+    assert_eq!(subs.len(), 1, "the subscription reached the server");
+    assert_eq!(subs[0].details.agent, nacre::udp::NACRE_AGENT);
+
+    let started = std::time::Instant::now();
+    provider
+        .register_instance(
+            "orders",
+            DEFAULT_GROUP,
+            Instance::new("10.0.0.1", 8080).unwrap(),
+        )
+        .await
+        .unwrap();
+    let deadline = Duration::from_secs(30);
+    loop {
+        let n = tokio::time::timeout(deadline, seen.recv())
+            .await
+            .expect("an event")
+            .unwrap();
+        if n == 1 {
+            break;
+        }
+    }
+    let stats = consumer.stats();
+    assert!(stats.pushes >= 2, "{stats:?}");
+    // Seen before any pull could have brought it (the first pull comes 10 s after the
+    // subscription).
+    assert!(
+        stats.pulls == 0,
+        "seen by a pull, not a push: {stats:?}; {:?}",
+        started.elapsed()
+    );
+    eventually(
+        "the server to count the ack",
+        Duration::from_secs(10),
+        || {
+            let acked = server.udp_push().stats().push.acked;
+            async move { acked >= 2 }
+        },
+    )
+    .await;
+    let received = consumer_transport.push_receivers();
+    assert_eq!(received.len(), 1);
+    assert!(received[0].stats().delivered >= 1);
+
+    consumer.shutdown().await;
+    provider.shutdown().await;
+    server.stop();
+}

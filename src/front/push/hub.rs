@@ -155,6 +155,11 @@ impl PushHub {
         lock(&self.shared.state).ack(target, ack)
     }
 
+    /// The configuration.
+    pub fn config(&self) -> PushConfig {
+        *lock(&self.shared.state).config()
+    }
+
     /// Counters.
     pub fn stats(&self) -> PushStats {
         lock(&self.shared.state).stats()

@@ -1,7 +1,6 @@
 //! The push hub: who wants to hear of which service, and getting every change to them.
 //!
-//! A front that can push (the in-memory client transport today; UDP for v1 clients and gRPC
-//! streams next) registers [`PushTarget`]s with a [`PushHub`]; the hub watches the registry,
+//! A front that can push (the in-memory client transport, gRPC streams, UDP for v1 clients) registers [`PushTarget`]s with a [`PushHub`]; the hub watches the registry,
 //! and pushes the service's [`crate::front::ServiceAnswer`] (as a
 //! [`crate::client::ServiceInfo`]) to every target subscribed to it. A front adds a target
 //! type; it never writes a push path of its own.
@@ -30,7 +29,7 @@ mod target;
 
 pub use hub::PushHub;
 pub use state::{PushState, SubscriberInfo};
-pub use target::{AckId, PushResult, PushTarget, TargetKey};
+pub use target::{AckId, PushResult, PushTarget, TargetDetails, TargetKey, IN_PROCESS_AGENT};
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! reads a clock: every method takes `now`, [`PushState::poll`] does what is due and
 //! [`PushState::next_wakeup`] says when to call it again.
 
-use super::target::{AckId, PushResult, PushTarget, TargetKey};
+use super::target::{AckId, PushResult, PushTarget, TargetDetails, TargetKey};
 use super::{PushConfig, PushStats};
 use crate::client::ServiceInfo;
 use crate::clock::Timestamp;
@@ -54,6 +54,8 @@ pub struct SubscriberInfo {
     pub clusters: Vec<ClusterName>,
     /// When it expires unless renewed.
     pub expires: Option<Timestamp>,
+    /// What the target says of itself.
+    pub details: TargetDetails,
 }
 
 /// The hub's state: see the module documentation of [`crate::front::push`].
@@ -421,6 +423,7 @@ impl PushState {
                     target: target.clone(),
                     clusters: clusters.clone(),
                     expires: sub.expires,
+                    details: sub.target.describe(),
                 })
                 .collect()
         })

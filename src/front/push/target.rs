@@ -32,6 +32,17 @@ impl fmt::Display for TargetKey {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AckId(pub u64);
 
+/// What a push target says of itself, for listings of subscribers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetDetails {
+    /// Where pushes go (`10.0.0.7:53000`, a connection's address, `in-process#3`).
+    pub addr: String,
+    /// The client's user agent, if it gave one.
+    pub agent: String,
+    /// The client's application name (Nacos' `app`), if it gave one.
+    pub app: String,
+}
+
 /// What a target did with a push.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PushResult {
@@ -53,16 +64,36 @@ pub trait PushTarget: Send + Sync + 'static {
     /// Sends `info`, naming the push `ack`.
     fn push(&self, info: &ServiceInfo, ack: AckId) -> PushResult;
 
+    /// What the target is, for listings of subscribers (`/service/subscribers`). Default: the
+    /// key as the address, nothing else.
+    fn describe(&self) -> TargetDetails {
+        TargetDetails {
+            addr: self.key().to_string(),
+            ..TargetDetails::default()
+        }
+    }
+
     /// The hub dropped this target because its pushes kept failing (not called when the
     /// target itself answered [`PushResult::Closed`]). A connection-based target closes its
     /// connection here. Default: nothing.
     fn dropped(&self) {}
 }
 
+/// The agent listed for in-process subscribers (a [`PushSink`] of a [`crate::NamingClient`]
+/// in the same process).
+pub const IN_PROCESS_AGENT: &str = "nacre-in-process";
+
 /// The in-process target: a [`crate::NamingClient`]'s own sink, delivered on the spot.
 impl PushTarget for PushSink {
     fn key(&self) -> TargetKey {
         TargetKey::new(format!("sink:{}", self.id()))
+    }
+    fn describe(&self) -> TargetDetails {
+        TargetDetails {
+            addr: format!("in-process#{}", self.id()),
+            agent: IN_PROCESS_AGENT.to_owned(),
+            app: String::new(),
+        }
     }
     fn push(&self, info: &ServiceInfo, _ack: AckId) -> PushResult {
         if PushSink::push(self, info.clone()) {

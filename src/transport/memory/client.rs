@@ -86,6 +86,9 @@ impl PushTarget for SinkTarget {
     fn key(&self) -> TargetKey {
         PushTarget::key(&self.sink)
     }
+    fn describe(&self) -> crate::front::push::TargetDetails {
+        self.sink.describe()
+    }
     fn push(&self, info: &ServiceInfo, ack: AckId) -> PushResult {
         if self.enabled.load(Ordering::Acquire) {
             PushTarget::push(&self.sink, info, ack)

@@ -1,0 +1,318 @@
+//! [`UdpPush`]: the server side of UDP push. It owns a UDP socket and a [`PushHub`] with
+//! Nacos 1.x's timing, turns the hub's pushes into datagrams ([`UdpTarget`]), and reads the
+//! clients' acks off the same socket.
+//!
+//! Sending never waits: a datagram the socket cannot take at once is a failed push, which the
+//! hub counts and retries like a lost one.
+
+use super::packet::{decode_ack, encode_push, PacketError};
+use crate::client::ServiceInfo;
+use crate::front::json::{NameStyle, ServiceInfoJsonRef};
+use crate::front::push::{
+    AckId, PushConfig, PushHub, PushResult, PushStats, PushTarget, SubscriberInfo, TargetKey,
+};
+use crate::health::HealthConfig;
+use crate::model::{ClusterName, ServiceKey};
+use crate::registry::Registry;
+use crate::util::lock;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+use tokio::net::UdpSocket;
+use tokio::task::JoinHandle;
+
+/// Timing and bounds of [`UdpPush`]: a [`PushConfig`] with Nacos 1.x's UDP defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UdpPushConfig {
+    /// The hub's timing and bounds. Defaults: changes merged for 1 s, an unacked push sent
+    /// again once after 10 s, a target dropped after 3 failed pushes in a row, a target
+    /// expiring 10 s after its last query, `cacheMillis` 10 000, at most 100 000
+    /// subscriptions.
+    pub push: PushConfig,
+}
+
+impl Default for UdpPushConfig {
+    fn default() -> Self {
+        Self {
+            push: PushConfig {
+                merge_window: Duration::from_secs(1),
+                ack_timeout: Duration::from_secs(10),
+                retries: 1,
+                max_failures: 3,
+                subscription_ttl: Some(Duration::from_secs(10)),
+                cache_millis: crate::front::PUSH_CACHE_MILLIS,
+                max_subscriptions: 100_000,
+            },
+        }
+    }
+}
+
+/// Counters of a [`UdpPush`]: the hub's, and the datagrams' own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UdpPushStats {
+    /// The hub's counters: pushes (retries included), acks, retries, failures, drops and
+    /// expiries.
+    pub push: PushStats,
+    /// Datagrams sent.
+    pub datagrams: u64,
+    /// Bytes sent.
+    pub bytes: u64,
+    /// Datagrams sent gzipped.
+    pub gzipped: u64,
+    /// Pushes refused as too large for a datagram.
+    pub too_large: u64,
+    /// Datagrams received that were not acks.
+    pub bad_acks: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    datagrams: AtomicU64,
+    bytes: AtomicU64,
+    gzipped: AtomicU64,
+    too_large: AtomicU64,
+    bad_acks: AtomicU64,
+}
+
+/// The `ServiceInfo` JSON of the last push round, so 1 000 targets of one service serialize it
+/// once.
+struct Memo {
+    key: (ServiceKey, Vec<ClusterName>, u64, u64, usize),
+    json: Arc<str>,
+}
+
+struct Inner {
+    hub: PushHub,
+    /// The sending handle: a plain non-blocking socket, so a send never waits and never
+    /// depends on the reactor having seen the socket writable.
+    socket: std::net::UdpSocket,
+    local: SocketAddr,
+    health: HealthConfig,
+    counters: Counters,
+    memo: Mutex<Option<Memo>>,
+    receiver: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(task) = lock(&self.receiver).take() {
+            task.abort();
+        }
+    }
+}
+
+/// UDP push to v1 clients: see the [module documentation](crate::udp). Cheap to clone; stops
+/// when the last clone is dropped.
+#[derive(Clone)]
+pub struct UdpPush {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for UdpPush {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UdpPush")
+            .field("local", &self.inner.local)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl UdpPush {
+    /// Binds the push socket at `addr` (port 0: any free port) and starts the hub over
+    /// `registry` and the ack reader, on the current tokio runtime.
+    ///
+    /// # Errors
+    /// When the socket cannot be bound.
+    pub async fn bind(
+        registry: Registry,
+        addr: SocketAddr,
+        config: UdpPushConfig,
+    ) -> io::Result<Self> {
+        let (socket, sender) = bind_pair(addr)?;
+        let local = socket.local_addr()?;
+        let health = *registry.health_config();
+        let hub = PushHub::new(registry, config.push);
+        hub.start();
+        let inner = Arc::new(Inner {
+            hub,
+            socket: sender,
+            local,
+            health,
+            counters: Counters::default(),
+            memo: Mutex::new(None),
+            receiver: Mutex::new(None),
+        });
+        let task = tokio::spawn(read_acks(socket, Arc::downgrade(&inner)));
+        *lock(&inner.receiver) = Some(task);
+        Ok(Self { inner })
+    }
+
+    /// The address pushes are sent from (and acks read at).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local
+    }
+
+    /// The `cacheMillis` to answer a client that is pushed to.
+    pub fn cache_millis(&self) -> u64 {
+        self.inner.hub.config().cache_millis
+    }
+
+    /// The hub behind it.
+    pub fn hub(&self) -> &PushHub {
+        &self.inner.hub
+    }
+
+    /// Subscribes the client at `addr` to `service` in `clusters`, or renews its
+    /// subscription; `agent` and `app` are what it said of itself (listed with the
+    /// subscribers). Returns `false` when the hub is full.
+    pub fn subscribe(
+        &self,
+        service: &ServiceKey,
+        clusters: &[ClusterName],
+        addr: SocketAddr,
+        agent: &str,
+        app: &str,
+    ) -> bool {
+        let target = UdpTarget {
+            key: key_of(&addr),
+            addr,
+            agent: agent.into(),
+            app: app.into(),
+            push: Arc::downgrade(&self.inner),
+        };
+        self.inner
+            .hub
+            .subscribe(service, clusters, Arc::new(target))
+    }
+
+    /// The subscriptions to `service`.
+    pub fn subscribers(&self, service: &ServiceKey) -> Vec<SubscriberInfo> {
+        self.inner.hub.subscribers(service)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> UdpPushStats {
+        let c = &self.inner.counters;
+        UdpPushStats {
+            push: self.inner.hub.stats(),
+            datagrams: c.datagrams.load(Ordering::Relaxed),
+            bytes: c.bytes.load(Ordering::Relaxed),
+            gzipped: c.gzipped.load(Ordering::Relaxed),
+            too_large: c.too_large.load(Ordering::Relaxed),
+            bad_acks: c.bad_acks.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A UDP socket bound at `addr`, as a tokio socket to receive on and a non-blocking std
+/// clone to send with.
+pub(super) fn bind_pair(addr: SocketAddr) -> io::Result<(UdpSocket, std::net::UdpSocket)> {
+    let std_socket = std::net::UdpSocket::bind(addr)?;
+    std_socket.set_nonblocking(true)?;
+    let sender = std_socket.try_clone()?;
+    Ok((UdpSocket::from_std(std_socket)?, sender))
+}
+
+/// The hub key of the client at `addr`.
+fn key_of(addr: &SocketAddr) -> TargetKey {
+    TargetKey::new(format!("udp:{addr}"))
+}
+
+/// Reads acks until the push is dropped.
+async fn read_acks(socket: UdpSocket, push: Weak<Inner>) {
+    let mut buf = vec![0u8; super::packet::MAX_DATAGRAM];
+    loop {
+        let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+            // ICMP "port unreachable" from an earlier send surfaces here on some systems.
+            continue;
+        };
+        let Some(inner) = push.upgrade() else {
+            return;
+        };
+        match decode_ack(&buf[..n]) {
+            Ok(id) => if !inner.hub.ack(&key_of(&from), AckId(id)) {},
+            Err(_) => {
+                inner.counters.bad_acks.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// One v1 client as a push target: a UDP address.
+struct UdpTarget {
+    key: TargetKey,
+    addr: SocketAddr,
+    agent: Arc<str>,
+    app: Arc<str>,
+    push: Weak<Inner>,
+}
+
+impl Inner {
+    fn service_info_json(&self, info: &ServiceInfo) -> Arc<str> {
+        let key = (
+            info.service.clone(),
+            info.clusters.clone(),
+            info.revision,
+            info.last_ref_time,
+            info.hosts.len(),
+        );
+        if let Some(memo) = lock(&self.memo).as_ref() {
+            if memo.key == key {
+                return memo.json.clone();
+            }
+        }
+        let grouped = info.service.grouped_name();
+        let value = ServiceInfoJsonRef::from_info(info, &grouped, NameStyle::Grouped, &self.health);
+        let json: Arc<str> = serde_json::to_string(&value)
+            .unwrap_or_else(|_| "{}".to_owned())
+            .into();
+        *lock(&self.memo) = Some(Memo {
+            key,
+            json: json.clone(),
+        });
+        json
+    }
+}
+
+impl PushTarget for UdpTarget {
+    fn key(&self) -> TargetKey {
+        self.key.clone()
+    }
+
+    fn push(&self, info: &ServiceInfo, ack: AckId) -> PushResult {
+        let Some(inner) = self.push.upgrade() else {
+            return PushResult::Closed;
+        };
+        let json = inner.service_info_json(info);
+        let datagram = match encode_push(&json, ack.0) {
+            Ok(d) => d,
+            Err(e @ PacketError::TooLarge(_)) => {
+                inner.counters.too_large.fetch_add(1, Ordering::Relaxed);
+                return PushResult::Failed(e.to_string());
+            }
+            Err(e) => return PushResult::Failed(e.to_string()),
+        };
+        match inner.socket.send_to(&datagram.bytes, self.addr) {
+            Ok(n) => {
+                let c = &inner.counters;
+                c.datagrams.fetch_add(1, Ordering::Relaxed);
+                c.bytes.fetch_add(n as u64, Ordering::Relaxed);
+                if datagram.gzipped {
+                    c.gzipped.fetch_add(1, Ordering::Relaxed);
+                }
+                PushResult::AwaitingAck
+            }
+            Err(e) => PushResult::Failed(format!("send to {}: {e}", self.addr)),
+        }
+    }
+
+    fn describe(&self) -> crate::front::push::TargetDetails {
+        crate::front::push::TargetDetails {
+            addr: self.addr.to_string(),
+            agent: self.agent.to_string(),
+            app: self.app.to_string(),
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! [`UdpPushReceiver`]: the client side of UDP push. It owns the socket whose port a v1 client
+//! sends as `udpPort`, reads the server's push datagrams, acks each one, and hands the
+//! `ServiceInfo` to the [`PushSink`]s that asked for the service.
+//!
+//! Design decisions:
+//! - **One receiver per namespace.** A pushed `ServiceInfo` names its service
+//!   `group@@service` without the namespace, so a receiver serves one namespace and knows it.
+//! - **Only the servers may push.** Datagrams from any other IP address than the ones the
+//!   receiver was told to trust are dropped unread (the Java client takes pushes from anyone,
+//!   so anyone on the network can rewrite its view of a service).
+//! - Every `dom` push is acked, even of a service nobody here wants any more, so the server
+//!   does not send it again; malformed datagrams are counted and dropped.
+
+use super::packet::{decode_push, encode_ack, TYPE_DOM};
+use crate::client::PushSink;
+use crate::front::json::ServiceInfoJson;
+use crate::model::{ClusterName, NamespaceId, ServiceKey};
+use crate::util::lock;
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use tokio::net::UdpSocket;
+use tokio::task::JoinHandle;
+
+/// Counters of a [`UdpPushReceiver`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReceiverStats {
+    /// Pushes taken and acked.
+    pub pushes: u64,
+    /// Pushes delivered to at least one sink.
+    pub delivered: u64,
+    /// Datagrams dropped: from an untrusted address, malformed, or of a bad `ServiceInfo`.
+    pub dropped: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    pushes: AtomicU64,
+    delivered: AtomicU64,
+    dropped: AtomicU64,
+}
+
+struct Inner {
+    namespace: NamespaceId,
+    local: SocketAddr,
+    trusted: Mutex<HashSet<IpAddr>>,
+    sinks: Mutex<HashMap<ServiceKey, Vec<PushSink>>>,
+    counters: Counters,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(task) = lock(&self.task).take() {
+            task.abort();
+        }
+    }
+}
+
+/// See the module documentation. Cheap to clone; stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct UdpPushReceiver {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for UdpPushReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UdpPushReceiver")
+            .field("namespace", &self.inner.namespace)
+            .field("local", &self.inner.local)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl UdpPushReceiver {
+    /// Binds a receiver for `namespace` at `addr` (port 0: any free port), taking pushes
+    /// from the servers at `trusted`, and starts reading on the current tokio runtime.
+    ///
+    /// # Errors
+    /// When the socket cannot be bound.
+    pub async fn bind(
+        namespace: NamespaceId,
+        addr: SocketAddr,
+        trusted: impl IntoIterator<Item = IpAddr>,
+    ) -> io::Result<Self> {
+        let (socket, sender) = super::push::bind_pair(addr)?;
+        let local = socket.local_addr()?;
+        let inner = Arc::new(Inner {
+            namespace,
+            local,
+            trusted: Mutex::new(trusted.into_iter().collect()),
+            sinks: Mutex::new(HashMap::new()),
+            counters: Counters::default(),
+            task: Mutex::new(None),
+        });
+        let task = tokio::spawn(read_pushes(socket, sender, Arc::downgrade(&inner)));
+        *lock(&inner.task) = Some(task);
+        Ok(Self { inner })
+    }
+
+    /// Where pushes are received: its port is the `udpPort` to send, its IP the `clientIP`.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local
+    }
+
+    /// The namespace it serves.
+    pub fn namespace(&self) -> &NamespaceId {
+        &self.inner.namespace
+    }
+
+    /// Takes pushes from `ip` too.
+    pub fn trust(&self, ip: IpAddr) {
+        lock(&self.inner.trusted).insert(ip);
+    }
+
+    /// Hands pushes of `service` to `sink` (once per sink). Returns whether it is new.
+    pub fn add(&self, service: &ServiceKey, sink: &PushSink) -> bool {
+        let mut sinks = lock(&self.inner.sinks);
+        let list = sinks.entry(service.clone()).or_default();
+        if list.iter().any(|s| s.id() == sink.id()) {
+            return false;
+        }
+        list.push(sink.clone());
+        true
+    }
+
+    /// Stops handing pushes of `service` to `sink`.
+    pub fn remove(&self, service: &ServiceKey, sink: &PushSink) {
+        let mut sinks = lock(&self.inner.sinks);
+        if let Some(list) = sinks.get_mut(service) {
+            list.retain(|s| s.id() != sink.id());
+            if list.is_empty() {
+                sinks.remove(service);
+            }
+        }
+    }
+
+    /// Whether some sink wants pushes of `service`.
+    pub fn wants(&self, service: &ServiceKey) -> bool {
+        lock(&self.inner.sinks).contains_key(service)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> ReceiverStats {
+        let c = &self.inner.counters;
+        ReceiverStats {
+            pushes: c.pushes.load(Ordering::Relaxed),
+            delivered: c.delivered.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+        }
+    }
+}
+
+async fn read_pushes(socket: UdpSocket, sender: std::net::UdpSocket, receiver: Weak<Inner>) {
+    let mut buf = vec![0u8; super::packet::MAX_DATAGRAM];
+    loop {
+        let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+            continue;
+        };
+        let Some(inner) = receiver.upgrade() else {
+            return;
+        };
+        if !lock(&inner.trusted).contains(&from.ip()) {
+            inner.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        let push = match decode_push(&buf[..n]) {
+            Ok(p) if p.kind == TYPE_DOM => p,
+            Ok(_) => {
+                inner.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            Err(_) => {
+                inner.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+        };
+        // Acked before it is applied, as the Nacos clients do: the ack says "received".
+        let _ = sender.send_to(&encode_ack(push.last_ref_time), from);
+        inner.counters.pushes.fetch_add(1, Ordering::Relaxed);
+        deliver(&inner, &push.data);
+    }
+}
+
+/// Hands one pushed `ServiceInfo` JSON to the sinks of its service.
+fn deliver(inner: &Inner, data: &str) {
+    let parsed: Result<ServiceInfoJson, _> = serde_json::from_str(data);
+    let Some((service, clusters, json)) = parsed.ok().and_then(|json| {
+        let service = ServiceKey::from_grouped(inner.namespace.as_str(), &json.name).ok()?;
+        let clusters: Vec<ClusterName> = json
+            .clusters
+            .split(',')
+            .filter(|c| !c.is_empty())
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        Some((service, clusters, json))
+    }) else {
+        inner.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    // Only answers for every cluster are subscribed to.
+    if !clusters.is_empty() {
+        return;
+    }
+    let sinks = lock(&inner.sinks)
+        .get(&service)
+        .cloned()
+        .unwrap_or_default();
+    if sinks.is_empty() {
+        return;
+    }
+    let Ok(info) = json.to_info(service, clusters, 0) else {
+        inner.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    for sink in &sinks {
+        sink.push(info.clone());
+    }
+    inner.counters.delivered.fetch_add(1, Ordering::Relaxed);
+}

@@ -1,0 +1,285 @@
+//! UDP push to v1 clients: a real UDP socket plays the client, the router answers its
+//! queries in process, and the manual clock drives the merge window, the ack timeout and the
+//! expiry.
+
+use axum::body::Body;
+use axum::http::Request;
+use axum::Router;
+use nacre::http::NacosApi;
+use nacre::udp::{packet, UdpPush, UdpPushConfig};
+use nacre::{Instance, ManualClock, Registry, ServiceKey};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::UdpSocket;
+use tower::ServiceExt;
+
+const JAVA: &str = "Nacos-Java-Client:v1.4.6";
+
+struct Env {
+    app: Router,
+    registry: Registry,
+    clock: ManualClock,
+    push: UdpPush,
+    client: UdpSocket,
+}
+
+async fn env() -> Env {
+    let clock = ManualClock::new();
+    let registry = crate::common::registry_on(&clock);
+    let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let push = UdpPush::bind(registry.clone(), local, UdpPushConfig::default())
+        .await
+        .unwrap();
+    let app = NacosApi::new(registry.clone())
+        .udp_push(push.clone())
+        .router();
+    let client = UdpSocket::bind(local).await.unwrap();
+    Env {
+        app,
+        registry,
+        clock,
+        push,
+        client,
+    }
+}
+
+impl Env {
+    /// `GET /nacos/v1/ns/instance/list?{query}` as `agent`; status and body.
+    async fn list_as(&self, agent: &str, query: &str) -> (u16, Value) {
+        let req = Request::get(format!("/nacos/v1/ns/instance/list?{query}"))
+            .header("User-Agent", agent)
+            .body(Body::empty())
+            .unwrap();
+        let answer = self.app.clone().oneshot(req).await.unwrap();
+        let status = answer.status().as_u16();
+        let bytes = axum::body::to_bytes(answer.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        (status, body)
+    }
+
+    /// The list query a pushed Java 1.x client sends for `orders`.
+    async fn subscribe(&self, extra: &str) -> Value {
+        let port = self.client.local_addr().unwrap().port();
+        let (status, body) = self
+            .list_as(
+                JAVA,
+                &format!("serviceName=orders&udpPort={port}&clientIP=127.0.0.1{extra}"),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// The next push datagram, raw, within a generous deadline.
+    async fn next_datagram(&self) -> Vec<u8> {
+        let mut buf = vec![0u8; 65_536];
+        let (n, from) =
+            tokio::time::timeout(Duration::from_secs(10), self.client.recv_from(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("a push within 10 s: {:?}", self.push.stats()))
+                .unwrap();
+        assert_eq!(from, self.push.local_addr());
+        buf.truncate(n);
+        buf
+    }
+
+    /// The next push: its `lastRefTime` and the `ServiceInfo` it carries.
+    async fn next_push(&self) -> (u64, Value) {
+        let datagram = self.next_datagram().await;
+        let push = packet::decode_push(&datagram).unwrap();
+        assert_eq!(push.kind, "dom");
+        (
+            push.last_ref_time,
+            serde_json::from_str(&push.data).unwrap(),
+        )
+    }
+
+    async fn ack(&self, last_ref_time: u64) {
+        let ack = format!(r#"{{"type":"push-ack","lastRefTime":{last_ref_time},"data":""}}"#);
+        self.client
+            .send_to(ack.as_bytes(), self.push.local_addr())
+            .await
+            .unwrap();
+    }
+
+    /// Polls until the push hub's counters satisfy `done`.
+    async fn until(&self, what: &str, done: impl Fn(&nacre::udp::UdpPushStats) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !done(&self.push.stats()) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what}: {:?}",
+                self.push.stats()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn register(&self, ip: &str) {
+        let orders = ServiceKey::named("orders").unwrap();
+        let instance = Instance::new(ip, 8080).unwrap();
+        self.registry.register_instance(&orders, instance).unwrap();
+        assert!(self.registry.wait_for_events(Duration::from_secs(5)));
+    }
+}
+
+fn ips(info: &Value) -> Vec<&str> {
+    info["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["ip"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pushed_client_gets_every_change_merged_and_acks_it() {
+    let env = env().await;
+    env.register("10.0.0.1");
+
+    // The query subscribes the client: it is told to pull rarely, and gets the current state.
+    let answer = env.subscribe("").await;
+    assert_eq!(answer["cacheMillis"], 10_000);
+    let (id, info) = env.next_push().await;
+    assert_eq!(info["name"], "DEFAULT_GROUP@@orders");
+    assert_eq!(ips(&info), ["10.0.0.1"]);
+    env.ack(id).await;
+    env.until("the first ack", |s| s.push.acked == 1).await;
+
+    // Two changes within the merge window: one push, after 1 s.
+    env.register("10.0.0.2");
+    env.register("10.0.0.3");
+    env.clock.advance(Duration::from_millis(999));
+    env.clock.advance(Duration::from_millis(1));
+    let (id, info) = env.next_push().await;
+    assert_eq!(ips(&info), ["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
+    env.ack(id).await;
+    env.until("the second ack", |s| s.push.acked == 2).await;
+    let stats = env.push.stats();
+    assert_eq!((stats.push.pushes, stats.datagrams), (2, 2));
+    assert_eq!(stats.push.retried, 0);
+    assert!(stats.bytes > 0);
+
+    // The subscribers listing knows the client.
+    let subs = env.push.subscribers(&ServiceKey::named("orders").unwrap());
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].details.agent, JAVA);
+    assert_eq!(
+        subs[0].details.addr,
+        env.client.local_addr().unwrap().to_string()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unacked_push_is_sent_once_more_after_10_s_then_counts_as_failed() {
+    let env = env().await;
+    env.subscribe("").await;
+    let (first, _) = env.next_push().await;
+    // No ack: after 10 s the push goes again, under a new id.
+    env.clock.advance(Duration::from_secs(10));
+    let (again, info) = env.next_push().await;
+    assert_ne!(first, again);
+    assert_eq!(info["name"], "DEFAULT_GROUP@@orders");
+    env.until("the retry", |s| s.push.retried == 1).await;
+    // An ack of the old id matches nothing; no ack of the retry within 10 s: a failure.
+    env.ack(first).await;
+    env.clock.advance(Duration::from_secs(10));
+    env.until("the failure", |s| s.push.failed == 1).await;
+    let stats = env.push.stats();
+    assert_eq!((stats.push.pushes, stats.push.acked), (2, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_expires_10_s_after_its_last_query() {
+    let env = env().await;
+    env.subscribe("").await;
+    let (id, _) = env.next_push().await;
+    env.ack(id).await;
+    env.until("the ack", |s| s.push.acked == 1).await;
+    let hub = env.push.hub();
+
+    // A query 9 s later renews it; 10 s after that one, it is gone.
+    env.clock.advance(Duration::from_secs(9));
+    env.subscribe("").await;
+    env.clock.advance(Duration::from_secs(9));
+    assert_eq!(hub.subscription_count(), 1);
+    env.clock.advance(Duration::from_secs(1));
+    env.until("the expiry", |s| s.push.expired == 1).await;
+    assert_eq!(hub.subscription_count(), 0);
+    // A change then pushes to nobody.
+    env.register("10.0.0.9");
+    env.clock.advance(Duration::from_secs(2));
+    assert_eq!(env.push.stats().push.pushes, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_known_agents_with_a_udp_port_are_pushed_to() {
+    let env = env().await;
+    let port = env.client.local_addr().unwrap().port();
+    for (agent, query) in [
+        (
+            "curl/8.5.0",
+            format!("serviceName=orders&udpPort={port}&clientIP=127.0.0.1"),
+        ),
+        (JAVA, "serviceName=orders&clientIP=127.0.0.1".to_owned()),
+        (
+            JAVA,
+            "serviceName=orders&udpPort=0&clientIP=127.0.0.1".to_owned(),
+        ),
+        // Not an address: no push, but an answer.
+        (
+            JAVA,
+            format!("serviceName=orders&udpPort={port}&clientIP=somehost"),
+        ),
+    ] {
+        let (status, body) = env.list_as(agent, &query).await;
+        assert_eq!(status, 200, "{agent} {query}");
+        assert_eq!(body["cacheMillis"], 3_000, "{agent} {query}");
+    }
+    assert_eq!(env.push.hub().subscription_count(), 0);
+
+    for bad in ["x", "-1", "70000"] {
+        let (status, body) = env
+            .list_as(JAVA, &format!("serviceName=orders&udpPort={bad}"))
+            .await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(body.as_str().unwrap().contains("udpPort"), "{body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_push_is_gzipped_and_garbage_acks_are_counted() {
+    let env = env().await;
+    let orders = ServiceKey::named("orders").unwrap();
+    for i in 0..40 {
+        let instance = Instance::builder(&format!("10.0.1.{i}"), 8080)
+            .metadata("zone", "eu-central-1a")
+            .build()
+            .unwrap();
+        env.registry.register_instance(&orders, instance).unwrap();
+    }
+    assert!(env.registry.wait_for_events(Duration::from_secs(5)));
+    env.subscribe("&clusters=DEFAULT").await;
+    let datagram = env.next_datagram().await;
+    assert_eq!(&datagram[..2], &[0x1f, 0x8b], "gzipped");
+    let push = packet::decode_push(&datagram).unwrap();
+    let info: Value = serde_json::from_str(&push.data).unwrap();
+    assert_eq!(info["clusters"], "DEFAULT");
+    assert_eq!(ips(&info).len(), 40);
+    assert_eq!(env.push.stats().gzipped, 1);
+
+    for garbage in [&b"hello"[..], b"\x1f\x8b\x08garbage", br#"{"type":"dom"}"#] {
+        env.client
+            .send_to(garbage, env.push.local_addr())
+            .await
+            .unwrap();
+    }
+    env.until("three bad acks", |s| s.bad_acks == 3).await;
+    // The good ack still lands.
+    env.ack(push.last_ref_time).await;
+    env.until("the ack", |s| s.push.acked == 1).await;
+}
