@@ -20,6 +20,23 @@ nacos_python_venv() {
     echo "$venv"
 }
 
+# node_modules with the npm client nacos-naming@$1 (and its dependencies), kept outside the
+# checkout in $NACRE_CACHE, default ~/.cache/nacre, like the virtualenvs above; a second call
+# with the same version reuses it. Prints the node_modules path.
+nacos_node_modules() {
+    local version=$1
+    local prefix="${NACRE_CACHE:-$HOME/.cache/nacre}/node-nacos-naming-$version"
+    local installed
+    installed=$(node -p "require('$prefix/node_modules/nacos-naming/package.json').version" 2>/dev/null || true)
+    if [[ "$installed" != "$version" ]]; then
+        rm -rf "$prefix"
+        mkdir -p "$prefix"
+        npm install --no-save --no-audit --no-fund --loglevel=error --prefix "$prefix" \
+            "nacos-naming@$version" >&2
+    fi
+    echo "$prefix/node_modules"
+}
+
 # A loopback port P such that P and P + 1000 (where Nacos 2.x clients look for gRPC) are free.
 port_pair() {
     python3 - <<'PY'
