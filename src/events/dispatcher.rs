@@ -30,6 +30,8 @@ struct Subscriber {
     service: ServiceKey,
     clusters: Vec<ClusterName>,
     listener: Arc<dyn EventListener>,
+    /// Listed by [`Dispatcher::listeners`] (a push hub's own watch is not).
+    visible: bool,
     active: AtomicBool,
     state: Mutex<SubscriberState>,
 }
@@ -177,12 +179,25 @@ impl Dispatcher {
         listener: Arc<dyn EventListener>,
         load_current: impl FnOnce() -> Option<Arc<ServiceSnapshot>>,
     ) -> SubscriptionId {
+        self.subscribe_as(service, clusters, listener, true, load_current)
+    }
+
+    /// [`Dispatcher::subscribe`], saying whether [`Dispatcher::listeners`] lists it.
+    pub(crate) fn subscribe_as(
+        &self,
+        service: ServiceKey,
+        clusters: Vec<ClusterName>,
+        listener: Arc<dyn EventListener>,
+        visible: bool,
+        load_current: impl FnOnce() -> Option<Arc<ServiceSnapshot>>,
+    ) -> SubscriptionId {
         let id = SubscriptionId(self.shared.next_id.fetch_add(1, Ordering::Relaxed));
         let sub = Arc::new(Subscriber {
             id,
             service: service.clone(),
             clusters,
             listener,
+            visible,
             active: AtomicBool::new(true),
             state: Mutex::new(SubscriberState::default()),
         });
@@ -221,6 +236,20 @@ impl Dispatcher {
         });
         self.refresh_watched(&subs);
         found
+    }
+
+    /// The listeners of `service`: id and clusters of each (a push hub's own watch of the
+    /// service is not listed).
+    pub fn listeners(&self, service: &ServiceKey) -> Vec<(SubscriptionId, Vec<ClusterName>)> {
+        lock(&self.shared.subscribers)
+            .get(service)
+            .map(|list| {
+                list.iter()
+                    .filter(|s| s.visible)
+                    .map(|s| (s.id, s.clusters.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Number of live subscriptions.

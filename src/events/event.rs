@@ -41,3 +41,10 @@ where
 /// Names a subscription, to cancel it with `unsubscribe`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SubscriptionId(pub(crate) u64);
+
+impl SubscriptionId {
+    /// The id as a number (unique within one registry or client).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}

@@ -98,6 +98,7 @@ mod push;
 mod router;
 pub mod server;
 mod service;
+mod subscribers;
 
 pub use crate::front::Backend;
 pub use client::{HttpClientTransport, ServerListError, DEFAULT_REQUEST_TIMEOUT};
@@ -106,6 +107,6 @@ pub use params::{ParamError, Params};
 pub use peer::{peer_router, HttpTransport, MAX_PEER_REQUEST_BYTES, PEER_PATH};
 pub use router::{
     router, NacosApi, BEAT_PATH, INSTANCE_LIST_PATH, INSTANCE_PATH, LIVENESS_PATH, METRICS_PATH,
-    READINESS_PATH, SERVICE_LIST_PATH, SERVICE_PATH,
+    READINESS_PATH, SERVICE_LIST_PATH, SERVICE_PATH, SUBSCRIBERS_PATH,
 };
 pub use server::{start, ConfigError, RunningServer, ServerConfig, ServerError};

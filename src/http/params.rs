@@ -157,6 +157,14 @@ impl Params {
             .ok_or_else(|| ParamError::malformed(name, v, "a whole number from 1 up"))
     }
 
+    /// A whole number from 1 up, `default` when absent.
+    pub fn positive_or(&self, name: &'static str, default: usize) -> Result<usize, ParamError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(_) => self.positive(name),
+        }
+    }
+
     /// The namespace: `namespaceId`, `public` when absent.
     pub fn namespace(&self) -> Result<NamespaceId, ParamError> {
         self.get("namespaceId")

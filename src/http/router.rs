@@ -1,7 +1,8 @@
 //! [`NacosApi`]: the axum [`Router`] of the Nacos v1 naming API over a [`Backend`].
 
 use super::peer::peer_router;
-use super::{instance, operator, service};
+use super::{instance, operator, service, subscribers};
+use crate::front::push::PushHub;
 use crate::front::Backend;
 use crate::front::PULL_CACHE_MILLIS;
 use crate::udp::UdpPush;
@@ -19,6 +20,8 @@ pub const INSTANCE_LIST_PATH: &str = "/nacos/v1/ns/instance/list";
 pub const SERVICE_PATH: &str = "/nacos/v1/ns/service";
 /// `GET`: one page of service names.
 pub const SERVICE_LIST_PATH: &str = "/nacos/v1/ns/service/list";
+/// `GET`: who is pushed a service's changes.
+pub const SUBSCRIBERS_PATH: &str = "/nacos/v1/ns/service/subscribers";
 /// `GET`: the server's status and counts.
 pub const METRICS_PATH: &str = "/nacos/v1/ns/operator/metrics";
 /// `GET`: liveness probe.
@@ -31,6 +34,7 @@ pub(crate) struct ApiState {
     pub(crate) backend: Backend,
     pub(crate) cache_millis: u64,
     pub(crate) udp: Option<UdpPush>,
+    pub(crate) hubs: Vec<PushHub>,
 }
 
 /// Builds the Nacos v1 naming API over a node.
@@ -51,6 +55,7 @@ pub struct NacosApi {
     backend: Backend,
     cache_millis: u64,
     udp: Option<UdpPush>,
+    hubs: Vec<PushHub>,
 }
 
 impl NacosApi {
@@ -60,6 +65,7 @@ impl NacosApi {
             backend: backend.into(),
             cache_millis: PULL_CACHE_MILLIS,
             udp: None,
+            hubs: Vec::new(),
         }
     }
 
@@ -80,6 +86,14 @@ impl NacosApi {
         self
     }
 
+    /// Lists the subscribers of `hub` too in `GET /nacos/v1/ns/service/subscribers` (the
+    /// gRPC front's hub, the in-memory transport's). The UDP push's own hub and the
+    /// registry's listeners are always listed.
+    pub fn subscribers_from(mut self, hub: PushHub) -> Self {
+        self.hubs.push(hub);
+        self
+    }
+
     /// The router.
     pub fn router(self) -> Router {
         let peer = self.backend.cluster_node().cloned();
@@ -87,6 +101,7 @@ impl NacosApi {
             backend: self.backend,
             cache_millis: self.cache_millis,
             udp: self.udp,
+            hubs: self.hubs,
         });
         let api = Router::new()
             .route(
@@ -106,6 +121,7 @@ impl NacosApi {
                     .delete(service::remove),
             )
             .route(SERVICE_LIST_PATH, get(service::list))
+            .route(SUBSCRIBERS_PATH, get(subscribers::list))
             .route(METRICS_PATH, get(operator::metrics))
             .route(LIVENESS_PATH, get(operator::liveness))
             .route(READINESS_PATH, get(operator::readiness))

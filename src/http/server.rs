@@ -387,12 +387,15 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         addr: udp_addr,
         source,
     })?;
-    let app = NacosApi::new(backend.clone())
-        .udp_push(udp.clone())
-        .router();
+    let grpc = grpc_front(&backend, grpc_listener);
+    let mut api = NacosApi::new(backend.clone()).udp_push(udp.clone());
+    if let Some(hub) = grpc_hub(&grpc) {
+        api = api.subscribers_from(hub);
+    }
+    let app = api.router();
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move { axum::serve(listener, app).await });
-    let grpc_task = serve_grpc(&backend, grpc_listener);
+    let grpc_task = serve_grpc(grpc);
     Ok(RunningServer {
         addr,
         grpc_addr,
@@ -438,20 +441,51 @@ async fn grpc_listener(
     }
 }
 
-/// Serves the Nacos 2.x gRPC API on `listener` (feature `grpc`).
-fn serve_grpc(backend: &Backend, listener: GrpcListener) -> Option<JoinHandle<()>> {
+#[cfg(feature = "grpc")]
+type GrpcServing = Option<(crate::grpc::GrpcFront, tokio::net::TcpListener)>;
+#[cfg(not(feature = "grpc"))]
+type GrpcServing = Option<std::convert::Infallible>;
+
+/// The gRPC front over `backend`, when its port is bound (feature `grpc`).
+fn grpc_front(backend: &Backend, listener: GrpcListener) -> GrpcServing {
     #[cfg(feature = "grpc")]
     {
-        let listener = listener?;
         let front =
             crate::grpc::GrpcFront::new(backend.clone(), crate::grpc::GrpcConfig::default());
+        listener.map(|l| (front, l))
+    }
+    #[cfg(not(feature = "grpc"))]
+    {
+        let _ = backend;
+        listener
+    }
+}
+
+/// The gRPC front's push hub, for the subscriber listing.
+fn grpc_hub(grpc: &GrpcServing) -> Option<crate::front::push::PushHub> {
+    #[cfg(feature = "grpc")]
+    {
+        grpc.as_ref().map(|(front, _)| front.hub().clone())
+    }
+    #[cfg(not(feature = "grpc"))]
+    {
+        let _ = grpc;
+        None
+    }
+}
+
+/// Serves the Nacos 2.x gRPC API (feature `grpc`).
+fn serve_grpc(grpc: GrpcServing) -> Option<JoinHandle<()>> {
+    #[cfg(feature = "grpc")]
+    {
+        let (front, listener) = grpc?;
         Some(tokio::spawn(async move {
             let _ = front.serve(listener).await;
         }))
     }
     #[cfg(not(feature = "grpc"))]
     {
-        let _ = (backend, listener);
+        let _ = grpc;
         None
     }
 }

@@ -373,6 +373,29 @@ impl Registry {
         )
     }
 
+    /// A subscription [`Registry::listeners`] does not list: a push hub's watch of a service
+    /// (its subscribers are listed by the hub).
+    pub(crate) fn subscribe_unlisted(
+        &self,
+        service: &ServiceKey,
+        listener: impl EventListener,
+    ) -> SubscriptionId {
+        let store = &self.inner.store;
+        self.inner.dispatcher.subscribe_as(
+            service.clone(),
+            Vec::new(),
+            Arc::new(listener),
+            false,
+            || store.load(service),
+        )
+    }
+
+    /// The in-process listeners of `service` ([`Registry::subscribe`]): the id and clusters
+    /// of each.
+    pub fn listeners(&self, service: &ServiceKey) -> Vec<(SubscriptionId, Vec<ClusterName>)> {
+        self.inner.dispatcher.listeners(service)
+    }
+
     /// Cancels a subscription; returns whether it existed.
     pub fn unsubscribe(&self, id: SubscriptionId) -> bool {
         self.inner.dispatcher.unsubscribe(id)

@@ -283,3 +283,92 @@ async fn a_large_push_is_gzipped_and_garbage_acks_are_counted() {
     env.ack(push.last_ref_time).await;
     env.until("the ack", |s| s.push.acked == 1).await;
 }
+
+/// `/service/subscribers` lists the v1 push targets, the subscribers of any other hub the API
+/// was given, and the registry's in-process listeners, in Nacos' shape, paged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_lists_push_targets_other_hubs_and_in_process_listeners() {
+    let clock = ManualClock::new();
+    let registry = crate::common::registry_on(&clock);
+    let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let push = UdpPush::bind(registry.clone(), local, UdpPushConfig::default())
+        .await
+        .unwrap();
+    let other = nacre::front::push::PushHub::new(registry.clone(), Default::default());
+    let (sink, _pushes) = nacre::client::PushSink::channel();
+    let orders = ServiceKey::named("orders").unwrap();
+    other.subscribe(&orders, &[], std::sync::Arc::new(sink));
+    let listener = registry.subscribe(
+        &orders,
+        &["a".parse().unwrap()],
+        |_: &nacre::NamingEvent| {},
+    );
+    let client = UdpSocket::bind(local).await.unwrap();
+    let env = Env {
+        app: NacosApi::new(registry.clone())
+            .udp_push(push.clone())
+            .subscribers_from(other)
+            .router(),
+        registry: registry.clone(),
+        clock,
+        push,
+        client,
+    };
+    env.subscribe("&app=shop").await;
+
+    let get = |query: &'static str| {
+        let app = env.app.clone();
+        async move {
+            let req = Request::get(format!("/nacos/v1/ns/service/subscribers?{query}"))
+                .body(Body::empty())
+                .unwrap();
+            let answer = app.oneshot(req).await.unwrap();
+            let status = answer.status().as_u16();
+            let bytes = axum::body::to_bytes(answer.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            (status, String::from_utf8_lossy(&bytes).into_owned())
+        }
+    };
+    let (status, body) = get("serviceName=orders").await;
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["count"], 3, "{v}");
+    let subs = v["subscribers"].as_array().unwrap();
+    let udp = &subs[0];
+    let port = env.client.local_addr().unwrap().port();
+    assert_eq!(udp["addrStr"], format!("127.0.0.1:{port}"));
+    assert_eq!(
+        (udp["ip"].as_str(), udp["port"].as_u64()),
+        (Some("127.0.0.1"), Some(u64::from(port)))
+    );
+    assert_eq!(udp["agent"], JAVA);
+    assert_eq!(udp["app"], "shop");
+    assert_eq!(udp["serviceName"], "DEFAULT_GROUP@@orders");
+    assert_eq!(udp["namespaceId"], "public");
+    assert!(subs[1]["addrStr"]
+        .as_str()
+        .unwrap()
+        .starts_with("in-process#"));
+    assert_eq!(subs[1]["agent"], nacre::front::push::IN_PROCESS_AGENT);
+    assert_eq!(subs[2]["addrStr"], format!("in-process#{}", listener.get()));
+    assert_eq!(subs[2]["cluster"], "a");
+
+    let (_, page) = get("serviceName=orders&pageNo=2&pageSize=2").await;
+    let page: Value = serde_json::from_str(&page).unwrap();
+    assert_eq!(page["count"], 3);
+    assert_eq!(page["subscribers"].as_array().unwrap().len(), 1);
+    let (_, none) = get("serviceName=payments").await;
+    assert_eq!(none, r#"{"subscribers":[],"count":0}"#);
+    for bad in [
+        "",
+        "serviceName=orders&pageNo=0",
+        "serviceName=orders&pageSize=x",
+    ] {
+        let (status, body) = get(bad).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    registry.unsubscribe(listener);
+    let (_, after) = get("serviceName=orders").await;
+    assert!(after.ends_with(r#""count":2}"#), "{after}");
+}

@@ -198,7 +198,7 @@ fn follow(shared: &Arc<Shared>, watch: Watch) {
         // The listener holds the hub weakly: a hub must not keep itself alive through the
         // registry it watches.
         let weak: Weak<Shared> = Arc::downgrade(shared);
-        let id = registry.subscribe(&service, &[], move |event: &NamingEvent| {
+        let id = registry.subscribe_unlisted(&service, move |event: &NamingEvent| {
             if let Some(shared) = weak.upgrade() {
                 let now = shared.registry.clock().now();
                 lock(&shared.state).changed(&event.service, now);
