@@ -2,10 +2,32 @@
 //! API over HTTP and (feature `grpc`) the 2.x API over gRPC on the HTTP port + 1000. Run with `--help` for the flags; see [`nacre::http::server`].
 
 use nacre::http::{server, ConfigError, ServerConfig};
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// Logs to stderr, filtered by `RUST_LOG` (`info` when unset; directives such as
+/// `warn,nacre::cluster=debug`; span and field filters are not supported).
+fn init_logging() {
+    let spec = std::env::var("RUST_LOG").unwrap_or_default();
+    let filter: Targets = match spec.trim() {
+        "" => "info".parse().unwrap_or_default(),
+        s => s.parse().unwrap_or_else(|e| {
+            eprintln!("nacre-server: RUST_LOG=`{s}` is not understood ({e}); logging at info");
+            "info".parse().unwrap_or_default()
+        }),
+    };
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    tracing_subscriber::registry().with(fmt).with(filter).init();
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    init_logging();
     let config = match ServerConfig::from_args_and_env(std::env::args().skip(1), |k| {
         std::env::var(k).ok()
     }) {
@@ -37,20 +59,19 @@ async fn main() -> ExitCode {
         ),
         _ => "standalone".to_owned(),
     };
-    match running.grpc_addr() {
-        Some(grpc) => eprintln!(
-            "nacre-server listening on {} ({mode}), gRPC on {grpc}",
-            running.local_addr()
-        ),
-        None => eprintln!(
-            "nacre-server listening on {} ({mode})",
-            running.local_addr()
-        ),
-    }
+    let grpc = running
+        .grpc_addr()
+        .map_or_else(String::new, |a| format!(", gRPC on {a}"));
+    tracing::info!(
+        addr = %running.local_addr(),
+        udp_push = %running.udp_push().local_addr(),
+        "nacre-server listening on {} ({mode}){grpc}",
+        running.local_addr()
+    );
     match running.wait().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("nacre-server: {e}");
+            tracing::error!(error = %e, "nacre-server stopped");
             ExitCode::FAILURE
         }
     }
