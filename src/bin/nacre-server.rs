@@ -68,11 +68,42 @@ async fn main() -> ExitCode {
         "nacre-server listening on {} ({mode}){grpc}",
         running.local_addr()
     );
-    match running.wait().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "nacre-server stopped");
-            ExitCode::FAILURE
+    let trigger = running.shutdown_trigger();
+    tokio::select! {
+        signal = terminated() => {
+            tracing::info!(signal, "shutting down gracefully (at most {} s)", GRACE.as_secs());
+            // A shutdown that was asked for exits 0 even when a connection had to be cut
+            // (the report is logged).
+            let _report = running.shutdown(GRACE).await;
+            ExitCode::SUCCESS
         }
+        // The serving task ended on its own (it only does so when shut down).
+        () = trigger.stopped() => ExitCode::SUCCESS,
+    }
+}
+
+/// How long a graceful shutdown may take.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C), with the signal's name.
+async fn terminated() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
     }
 }

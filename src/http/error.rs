@@ -5,6 +5,7 @@
 //! | error | status |
 //! | --- | --- |
 //! | bad or missing parameter ([`ParamError`]) | 400 |
+//! | a body over the size cap / one that took too long to arrive ([`super::serve`]) | 413 / 408 |
 //! | refused by the registry (validation, service exists, not empty, unknown instance on update, too many instances), here or on the responsible node | 400 |
 //! | instance or service asked for by `GET` does not exist | 404 |
 //! | the node is starting, or the responsible node is unreachable | 503 |
@@ -37,6 +38,9 @@ pub enum ApiError {
 impl ApiError {
     /// The HTTP status this error answers with (from [`ErrorClass`], shared by every front).
     pub fn status(&self) -> StatusCode {
+        if let ApiError::Param(p) = self {
+            return p.status();
+        }
         let class = match self {
             ApiError::Param(_) => ErrorClass::BadRequest,
             ApiError::NotFound(_) => ErrorClass::NotFound,
@@ -55,6 +59,6 @@ impl IntoResponse for ApiError {
 
 impl IntoResponse for ParamError {
     fn into_response(self) -> Response {
-        (StatusCode::BAD_REQUEST, self.to_string()).into_response()
+        (self.status(), self.to_string()).into_response()
     }
 }

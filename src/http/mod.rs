@@ -96,6 +96,7 @@ pub mod params;
 mod peer;
 mod push;
 mod router;
+pub mod serve;
 pub mod server;
 mod service;
 mod subscribers;

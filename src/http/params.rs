@@ -36,7 +36,8 @@ use crate::store::{InstanceUpdate, ServiceSettings};
 use std::collections::{BTreeMap, HashMap};
 
 /// Why the parameters of a request were refused. The server answers `400 Bad Request` with the
-/// message.
+/// message ([`ParamError::status`]: 413 for a body over the size cap, 408 for one that took too
+/// long to arrive).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ParamError {
@@ -65,9 +66,25 @@ pub enum ParamError {
     /// The request body could not be read.
     #[error("the request body could not be read: {0}")]
     Body(String),
+    /// The request body is larger than the server takes.
+    #[error("the request body is too large: {0}")]
+    BodyTooLarge(String),
+    /// The request body took longer than the server waits.
+    #[error("the request body took too long to arrive")]
+    BodyTimeout,
 }
 
 impl ParamError {
+    /// The HTTP status it answers with.
+    pub fn status(&self) -> axum::http::StatusCode {
+        use axum::http::StatusCode;
+        match self {
+            ParamError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ParamError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
     pub(crate) fn malformed(name: &'static str, value: &str, expected: &'static str) -> Self {
         ParamError::Malformed {
             name,
@@ -340,10 +357,30 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Params {
             });
         let body = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| ParamError::Body(e.body_text()))?;
+            .map_err(|e| {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ParamError::BodyTooLarge(e.body_text())
+                } else if caused_by::<super::serve::BodyTimeout>(&e) {
+                    ParamError::BodyTimeout
+                } else {
+                    ParamError::Body(e.body_text())
+                }
+            })?;
         let form: &[u8] = if form { &body } else { b"" };
         Ok(Params::parse(query.as_deref(), form))
     }
+}
+
+/// Whether `E` is somewhere in `err`'s chain of causes.
+fn caused_by<E: std::error::Error + 'static>(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = next {
+        if e.is::<E>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// Names the parameter an instance validation error is about.

@@ -22,6 +22,7 @@
 
 use super::peer::HttpTransport;
 use super::router::NacosApi;
+use super::serve::{serve, ServeConfig, ServeStats, Shutdown};
 use crate::cluster::{ClusterNode, NodeId};
 use crate::front::Backend;
 use crate::model::ValidationError;
@@ -29,6 +30,7 @@ use crate::udp::{UdpPush, UdpPushConfig};
 use crate::Registry;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::task::JoinHandle;
 
 /// The help text of `nacre-server`.
@@ -98,6 +100,8 @@ pub struct ServerConfig {
     /// The port of the Nacos 2.x gRPC API (feature `grpc`); default the HTTP port + 1000, as
     /// Nacos clients expect it (any free port when the HTTP port is 0).
     pub grpc_port: Option<u16>,
+    /// Timeouts and caps of the HTTP listener (see [`super::serve`]).
+    pub serve: ServeConfig,
 }
 
 impl Default for ServerConfig {
@@ -108,6 +112,7 @@ impl Default for ServerConfig {
             node_id: None,
             members: Vec::new(),
             grpc_port: None,
+            serve: ServeConfig::default(),
         }
     }
 }
@@ -269,8 +274,10 @@ pub struct RunningServer {
     addr: SocketAddr,
     grpc_addr: Option<SocketAddr>,
     backend: Backend,
-    task: JoinHandle<std::io::Result<()>>,
+    task: JoinHandle<()>,
     grpc_task: Option<JoinHandle<()>>,
+    shutdown: Shutdown,
+    serve_stats: Arc<ServeStats>,
     drivers: DriverThread,
     udp: UdpPush,
 }
@@ -333,18 +340,60 @@ impl RunningServer {
     pub fn udp_push(&self) -> &UdpPush {
         &self.udp
     }
-    /// Serves until the listener fails.
+    /// Serves until [`RunningServer::shutdown`] is asked for by another clone of its
+    /// [`Shutdown`] trigger ([`RunningServer::shutdown_trigger`]), or the serving task ends.
     pub async fn wait(mut self) -> std::io::Result<()> {
-        let result = match (&mut self.task).await {
-            Ok(result) => result,
-            Err(e) => Err(std::io::Error::other(e)),
-        };
+        let result = (&mut self.task).await.map_err(std::io::Error::other);
         if let Some(grpc) = self.grpc_task.take() {
             grpc.abort();
         }
         self.drivers.stop();
         result
     }
+
+    /// The trigger of a graceful shutdown (see [`RunningServer::shutdown`]).
+    pub fn shutdown_trigger(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Connection counters of the HTTP listener.
+    pub fn serve_stats(&self) -> &ServeStats {
+        &self.serve_stats
+    }
+
+    /// Shuts down gracefully, waiting at most `grace` in all: stops accepting, lets the
+    /// requests in flight finish and their connections close, then (a cluster member) waits
+    /// for its sync queues to its reachable peers to drain, and stops the node's drivers.
+    /// Returns what finished in time.
+    pub async fn shutdown(mut self, grace: Duration) -> ShutdownReport {
+        let deadline = tokio::time::Instant::now() + grace;
+        self.shutdown.trigger();
+        let drained = tokio::time::timeout_at(deadline, &mut self.task)
+            .await
+            .is_ok();
+        if !drained {
+            self.task.abort();
+        }
+        if let Some(grpc) = self.grpc_task.take() {
+            grpc.abort();
+        }
+        let flushed = match self.backend.cluster_node() {
+            Some(node) => flush_syncs(node, deadline).await,
+            None => true,
+        };
+        self.drivers.stop();
+        let report = ShutdownReport {
+            connections_drained: drained,
+            syncs_flushed: flushed,
+        };
+        tracing::info!(
+            connections_drained = drained,
+            syncs_flushed = flushed,
+            "nacre-server shut down"
+        );
+        report
+    }
+
     /// Stops serving, and stops the node's drivers.
     pub fn stop(mut self) {
         self.task.abort();
@@ -352,6 +401,40 @@ impl RunningServer {
             grpc.abort();
         }
         self.drivers.stop();
+    }
+}
+
+/// What [`RunningServer::shutdown`] finished in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Every connection finished its request and closed.
+    pub connections_drained: bool,
+    /// The sync queues to the reachable peers drained (always true for a standalone node).
+    pub syncs_flushed: bool,
+}
+
+/// Waits until `node` has no sync pending for a peer it can reach, or `deadline`.
+async fn flush_syncs(node: &ClusterNode, deadline: tokio::time::Instant) -> bool {
+    loop {
+        node.wake();
+        // The members the mapper counts are the reachable ones.
+        let mapper = node.mapper();
+        let pending: usize = node.with_core(|core| {
+            mapper
+                .members()
+                .iter()
+                .filter(|m| *m != core.id())
+                .map(|m| core.pending_for(m))
+                .sum()
+        });
+        if pending == 0 {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(pending, "shutting down with syncs still queued");
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -393,8 +476,15 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         api = api.subscribers_from(hub);
     }
     let app = api.router();
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
-    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let shutdown = Shutdown::new();
+    let serve_stats = Arc::new(ServeStats::default());
+    let task = tokio::spawn(serve(
+        listener,
+        app,
+        config.serve,
+        shutdown.clone(),
+        serve_stats.clone(),
+    ));
     let grpc_task = serve_grpc(grpc);
     Ok(RunningServer {
         addr,
@@ -402,6 +492,8 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         backend,
         task,
         grpc_task,
+        shutdown,
+        serve_stats,
         drivers,
         udp,
     })

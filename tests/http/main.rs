@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod env;
+mod hardening;
 
 mod bad_params;
 mod beats;

@@ -1,0 +1,305 @@
+//! [`serve`]: the HTTP accept loop of `nacre-server`, hardened: header-read, body-read and
+//! idle timeouts, a cap on concurrent connections, a body size cap (413), and graceful
+//! shutdown. (`axum::serve` has none of the timeouts; hosts that mount [`super::NacosApi`]
+//! on their own server keep their own policy.)
+//!
+//! | limit | default | on breach |
+//! | --- | --- | --- |
+//! | [`ServeConfig::header_timeout`] | 10 s | the connection is closed (slow or idle headers, keep-alive idle included) |
+//! | [`ServeConfig::body_timeout`] | 10 s | 408 Request Timeout |
+//! | [`ServeConfig::idle_timeout`] | 60 s | an idle keep-alive connection is closed |
+//! | [`ServeConfig::max_connections`] | 10 000 | a new connection is closed at once (counted) |
+//! | [`ServeConfig::max_body_bytes`] | 1 MiB | 413 Payload Too Large |
+//!
+//! Nacos (Tomcat) defaults for comparison: 20 s connection timeout, 10 000 connections, a
+//! 2 MB form body.
+//!
+//! **Graceful shutdown**: [`Shutdown::trigger`] stops accepting; every open connection is told
+//! to finish its request in flight and close; [`serve`] returns when they all did (the caller
+//! bounds the wait).
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tower::ServiceExt;
+
+/// Timeouts and caps of [`serve`]: see the module documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeConfig {
+    /// Time to receive a request's headers, and the longest a keep-alive connection waits
+    /// for the next request's first bytes.
+    pub header_timeout: Duration,
+    /// Time to receive a request's body once its headers arrived.
+    pub body_timeout: Duration,
+    /// An open connection with no request for this long is closed.
+    pub idle_timeout: Duration,
+    /// Connections served at once; more are closed as they arrive.
+    pub max_connections: usize,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Counters of [`serve`].
+#[derive(Debug, Default)]
+pub struct ServeStats {
+    accepted: AtomicU64,
+    refused: AtomicU64,
+    open: AtomicUsize,
+}
+
+impl ServeStats {
+    /// Connections accepted.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
+    }
+    /// Connections closed at once for want of a slot ([`ServeConfig::max_connections`]).
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+}
+
+/// Tells a running [`serve`] to shut down gracefully. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Shutdown {
+    tx: Arc<watch::Sender<bool>>,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Shutdown {
+    /// A trigger not pulled yet.
+    pub fn new() -> Self {
+        Self {
+            tx: Arc::new(watch::channel(false).0),
+        }
+    }
+    /// Stops accepting and closes every connection once its request in flight is answered.
+    pub fn trigger(&self) {
+        self.tx.send_replace(true);
+    }
+    /// Whether it was triggered.
+    pub fn is_triggered(&self) -> bool {
+        *self.tx.borrow()
+    }
+    /// Resolves once it is triggered.
+    pub async fn stopped(&self) {
+        triggered(&mut self.subscribe()).await;
+    }
+    fn subscribe(&self) -> watch::Receiver<bool> {
+        self.tx.subscribe()
+    }
+}
+
+async fn triggered(rx: &mut watch::Receiver<bool>) {
+    // An error means the trigger is gone: nobody can shut down any more, so never resolve.
+    if rx.wait_for(|v| *v).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Serves `router` on `listener` with `config` until `shutdown` is triggered and every
+/// connection has closed. Handlers see the peer address as
+/// `Extension<ConnectInfo<SocketAddr>>`.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    config: ServeConfig,
+    shutdown: Shutdown,
+    stats: Arc<ServeStats>,
+) {
+    let router = router.layer(axum::extract::DefaultBodyLimit::max(config.max_body_bytes));
+    let slots = Arc::new(Semaphore::new(config.max_connections));
+    let mut stop = shutdown.subscribe();
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            () = triggered(&mut stop) => break,
+            accepted = listener.accept() => accepted,
+            // Reap finished connections as we go.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let Ok((stream, peer)) = accepted else {
+            // Out of file descriptors and the like: back off briefly rather than spin.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            stats.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%peer, max = config.max_connections, "connection refused: at the connection cap");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        stats.accepted.fetch_add(1, Ordering::Relaxed);
+        stats.open.fetch_add(1, Ordering::Relaxed);
+        let router = router.clone();
+        let stats = stats.clone();
+        let mut stop = shutdown.subscribe();
+        connections.spawn(async move {
+            serve_connection(stream, peer, router, config, &mut stop).await;
+            stats.open.fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
+        });
+    }
+    while connections.join_next().await.is_some() {}
+}
+
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    config: ServeConfig,
+    stop: &mut watch::Receiver<bool>,
+) {
+    let activity = Arc::new(Activity::default());
+    let seen = activity.clone();
+    let body_timeout = config.body_timeout;
+    let service = tower::service_fn(move |mut req: hyper::Request<Incoming>| {
+        req.extensions_mut()
+            .insert(axum::Extension(ConnectInfo(peer)));
+        req.extensions_mut().insert(ConnectInfo(peer));
+        let router = router.clone();
+        let seen = seen.clone();
+        async move {
+            let _busy = seen.start();
+            let req = req.map(|body| axum::body::Body::new(TimedBody::new(body, body_timeout)));
+            router.oneshot(req).await
+        }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_timeout)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+    tokio::pin!(conn);
+    let mut closing = false;
+    loop {
+        let idle_check = tokio::time::sleep(config.idle_timeout / 4);
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            () = triggered(stop), if !closing => {
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            () = idle_check, if !closing => {
+                if activity.idle_for() >= config.idle_timeout {
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+}
+
+/// Requests in flight on a connection, and when the last one ended.
+struct Activity {
+    busy: AtomicUsize,
+    since: std::sync::Mutex<std::time::Instant>,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Self {
+            busy: AtomicUsize::new(0),
+            since: std::sync::Mutex::new(std::time::Instant::now()),
+        }
+    }
+}
+
+impl Activity {
+    fn start(self: &Arc<Self>) -> Busy {
+        self.busy.fetch_add(1, Ordering::AcqRel);
+        Busy(self.clone())
+    }
+    fn idle_for(&self) -> Duration {
+        if self.busy.load(Ordering::Acquire) > 0 {
+            return Duration::ZERO;
+        }
+        crate::util::lock(&self.since).elapsed()
+    }
+}
+
+struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        *crate::util::lock(&self.0.since) = std::time::Instant::now();
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A request body that fails once it has taken longer than its deadline to arrive.
+struct TimedBody {
+    inner: Incoming,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl TimedBody {
+    fn new(inner: Incoming, timeout: Duration) -> Self {
+        Self {
+            inner,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+        }
+    }
+}
+
+/// The error of a body that took too long (axum answers it as a failed body read).
+#[derive(Debug, thiserror::Error)]
+#[error("the request body took too long to arrive")]
+pub struct BodyTimeout;
+
+impl hyper::body::Body for TimedBody {
+    type Data = hyper::body::Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        use std::future::Future;
+        use std::task::Poll;
+        if let Poll::Ready(frame) = std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(Box::new(BodyTimeout))));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
