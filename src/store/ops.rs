@@ -17,8 +17,15 @@ pub struct InstanceUpdate {
     pub weight: Option<f64>,
     /// New enabled flag.
     pub enabled: Option<bool>,
-    /// New metadata (replaces all of it).
+    /// New metadata: replaces all of it, or with [`InstanceUpdate::merge_metadata`] only the
+    /// keys it names.
     pub metadata: Option<BTreeMap<String, String>>,
+    /// Whether `metadata` is laid over the current metadata (the keys it names are set, the
+    /// others kept) instead of replacing it. Nacos 2.x keeps what a v1 `PUT` or `PATCH` sends
+    /// beside the registered metadata and shows the two merged; nacre has one metadata map per
+    /// instance, so its v1 front merges.
+    #[serde(default)]
+    pub merge_metadata: bool,
 }
 
 /// What a beat found.
@@ -185,6 +192,13 @@ impl Store {
                 next.set_enabled(e);
             }
             if let Some(m) = update.metadata {
+                let m = if update.merge_metadata {
+                    let mut merged = next.metadata().clone();
+                    merged.extend(m);
+                    merged
+                } else {
+                    m
+                };
                 next.set_metadata(m)?;
                 limits.check_instance(&next)?;
             }
