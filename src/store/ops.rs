@@ -262,6 +262,38 @@ impl Store {
         written.filter(|w| w.changed).map(|w| w.revision)
     }
 
+    /// Sets the health of a registered persistent instance by hand (an operator, or a health
+    /// checker outside nacre). An ephemeral instance's health follows its beats and is refused
+    /// with [`RegistryError::HealthFollowsBeats`]; an unknown one with
+    /// [`RegistryError::InstanceNotFound`]. Returns the service's revision afterwards (unchanged
+    /// when the flag already was `healthy`).
+    pub fn set_persistent_health(
+        &self,
+        key: &ServiceKey,
+        instance: &InstanceKey,
+        healthy: bool,
+        now: Timestamp,
+    ) -> Result<u64, RegistryError> {
+        let not_found = || RegistryError::InstanceNotFound(instance.instance_id(key));
+        let written = self.write(key, false, |snap| {
+            let Some(old) = snap.entry(instance) else {
+                return Err(not_found());
+            };
+            if old.instance.ephemeral() {
+                return Err(RegistryError::HealthFollowsBeats(instance.instance_id(key)));
+            }
+            if old.instance.healthy() == healthy {
+                return Ok(((), false));
+            }
+            let mut next = Instance::clone(&old.instance);
+            next.set_healthy(healthy);
+            let entry = rewrite(old, next, self.next_version(now));
+            snap.insert(entry);
+            Ok(((), true))
+        })?;
+        written.map(|w| w.revision).ok_or_else(not_found)
+    }
+
     /// Creates an empty service with `settings`.
     pub fn create_service(
         &self,
