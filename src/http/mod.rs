@@ -10,7 +10,8 @@
 //! | --- | --- |
 //! | `POST /nacos/v1/ns/instance` | register (`serviceName`, `groupName`, `namespaceId`, `ip`, `port`, `clusterName`, `weight`, `enabled`, `healthy`, `ephemeral`, `metadata`) → `ok` |
 //! | `DELETE /nacos/v1/ns/instance` | deregister → `ok` (also for an unknown instance); without `clusterName`, or with another one, the one ephemeral instance on that ip:port is meant, as in Nacos 2.x |
-//! | `PUT /nacos/v1/ns/instance` | change `weight`, `enabled`, `metadata` of a registered instance (found by ip:port as for `DELETE`) → `ok` |
+//! | `PUT /nacos/v1/ns/instance` | update as Nacos 2.x: `weight` (absent: 1) and `enabled` (absent: true) set, `metadata` laid over the instance's own (found by ip:port as for `DELETE`) → `ok`; an unknown service 400, an unknown instance `ok` with nothing stored |
+//! | `PATCH /nacos/v1/ns/instance` | change only the `weight`, `enabled`, `metadata` given (metadata laid over the instance's own) of the instance in `clusterName` (default `DEFAULT`) → `ok`; an unknown instance 404 |
 //! | `GET /nacos/v1/ns/instance` | one instance: `service`, `ip`, `port`, `clusterName`, `weight`, `healthy`, `instanceId`, `metadata` |
 //! | `PUT /nacos/v1/ns/instance/beat` | heartbeat, with the `beat` JSON or light → `clientBeatInterval`, `code` (10200, or 20404 for an unknown instance), `lightBeatEnabled` |
 //! | `GET /nacos/v1/ns/instance/list` | `name`, `groupName`, `clusters`, `cacheMillis`, `hosts[]`, `lastRefTime`, `checksum`, `reachProtectionThreshold`...; `clusters` and `healthyOnly` filter |
@@ -26,9 +27,16 @@
 //!
 //! ## Differences from Nacos
 //!
-//! - `PUT /instance` changes only the fields it is given and needs the instance to exist
-//!   (Nacos' v1 replaces the whole instance, and for non-Java clients registers it); `healthy`
-//!   is ignored there, as health is the beats' business.
+//! - `PUT` and `PATCH /instance` write into the instance itself. Nacos 2.x keeps what they send
+//!   beside the registered instance (keyed by ip:port:cluster) and shows the two merged: there,
+//!   the values outlive a re-registration, a `PUT` for an address nobody registered yet is kept
+//!   for an instance that registers there later, and keys an earlier `PUT` added drop out when
+//!   the next one leaves them out. In nacre a re-registration replaces them, a `PUT` for an
+//!   unknown instance stores nothing (and answers `ok`, as Nacos does), and metadata keys only
+//!   ever get added or changed. `healthy` is not read there, as in Nacos 2.x.
+//! - `PUT /instance` without `clusterName` also reaches the one ephemeral instance on that
+//!   ip:port in another cluster (as `DELETE` does); Nacos 2.x' `PUT` writes for cluster
+//!   `DEFAULT` then. `PATCH` looks in the cluster named only, as Nacos does.
 //! - Values are checked strictly: Nacos takes a malformed flag as `false` and answers 500 for
 //!   a malformed number; nacre answers 400. Weights must be within 0..=10000.
 //! - No selectors (only `{"type":"none"}` is accepted), no cluster-level health checkers or

@@ -177,13 +177,24 @@ impl Params {
     pub fn service_key(&self) -> Result<ServiceKey, ParamError> {
         let namespace = self.namespace()?;
         let name = self.required("serviceName")?;
-        if name.contains("@@") {
+        self.service_in(namespace, "serviceName", name)
+    }
+
+    /// `service` (grouped, or plain with its group in `groupName`) in `namespace`; errors name
+    /// the parameter `param`.
+    fn service_in(
+        &self,
+        namespace: NamespaceId,
+        param: &'static str,
+        service: &str,
+    ) -> Result<ServiceKey, ParamError> {
+        if service.contains("@@") {
             let (group, service) =
-                split_grouped_name(name).map_err(ParamError::invalid("serviceName"))?;
+                split_grouped_name(service).map_err(ParamError::invalid(param))?;
             return Ok(ServiceKey::from_parts(namespace, group, service));
         }
         let service =
-            crate::model::ServiceName::new(name).map_err(ParamError::invalid("serviceName"))?;
+            crate::model::ServiceName::new(service).map_err(ParamError::invalid(param))?;
         Ok(ServiceKey::from_parts(namespace, self.group()?, service))
     }
 
@@ -266,9 +277,34 @@ impl Params {
             .map_err(|e| instance_error(e, "metadata"))
     }
 
-    /// The change an instance update asks for: `weight`, `enabled` (or `enable`) and
-    /// `metadata`, each only if present.
+    /// The change a `PUT /nacos/v1/ns/instance` asks for, as Nacos 2.x reads it: `weight`
+    /// (1 when absent) and `enabled` (or `enable`; true when absent) are both set, so an absent
+    /// one goes back to its default; `metadata`, if present, is laid over the instance's own
+    /// ([`InstanceUpdate::merge_metadata`]). `healthy` and `ephemeral` are not read: health is
+    /// the beats' business and an instance cannot change its kind.
     pub fn instance_update(&self) -> Result<InstanceUpdate, ParamError> {
+        Ok(InstanceUpdate {
+            weight: Some(self.weight()?.unwrap_or(1.0)),
+            enabled: Some(self.enabled()?.unwrap_or(true)),
+            metadata: self.metadata("metadata")?,
+            merge_metadata: true,
+        })
+    }
+
+    /// The change a `PATCH /nacos/v1/ns/instance` asks for: `weight`, `enabled` and `metadata`
+    /// (laid over the instance's own), each only if present. As in Nacos, `enable` is not read
+    /// here, and neither is `healthy`.
+    pub fn instance_patch(&self) -> Result<InstanceUpdate, ParamError> {
+        Ok(InstanceUpdate {
+            weight: self.weight()?,
+            enabled: self.optional_flag("enabled")?,
+            metadata: self.metadata("metadata")?,
+            merge_metadata: true,
+        })
+    }
+
+    /// `weight`, if present, checked (0 to 10000).
+    fn weight(&self) -> Result<Option<f64>, ParamError> {
         let weight = self.optional_f64("weight")?;
         if let Some(w) = weight {
             // The registry checks the weight too; checking here names the parameter.
@@ -277,11 +313,7 @@ impl Params {
                 .build()
                 .map_err(ParamError::invalid("weight"))?;
         }
-        Ok(InstanceUpdate {
-            weight,
-            enabled: self.enabled()?,
-            metadata: self.metadata("metadata")?,
-        })
+        Ok(weight)
     }
 
     /// Service settings: `protectThreshold` (0 to 1; `default` when absent, or required when

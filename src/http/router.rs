@@ -8,7 +8,8 @@ use axum::routing::{get, put};
 use axum::Router;
 use std::sync::Arc;
 
-/// `POST`/`DELETE`/`PUT`/`GET`: register, deregister, update, read one instance.
+/// `POST`/`DELETE`/`PUT`/`PATCH`/`GET`: register, deregister, update, patch, read one
+/// instance.
 pub const INSTANCE_PATH: &str = "/nacos/v1/ns/instance";
 /// `PUT`: a heartbeat.
 pub const BEAT_PATH: &str = "/nacos/v1/ns/instance/beat";
@@ -80,6 +81,7 @@ impl NacosApi {
                 get(instance::detail)
                     .post(instance::register)
                     .put(instance::update)
+                    .patch(instance::patch)
                     .delete(instance::deregister),
             )
             .route(BEAT_PATH, put(instance::beat))

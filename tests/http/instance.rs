@@ -268,35 +268,6 @@ async fn instance_detail_has_nacos_shape_and_unknown_ones_are_404() {
 }
 
 #[tokio::test]
-async fn update_changes_only_the_fields_it_is_given() {
-    let api = api();
-    api.ok(
-        "POST",
-        &format!("/nacos/v1/ns/instance?{ORDERS_10_0_0_1}&weight=2&metadata=a%3D1"),
-    )
-    .await;
-    api.ok(
-        "PUT",
-        &format!("/nacos/v1/ns/instance?{ORDERS_10_0_0_1}&enabled=false"),
-    )
-    .await;
-    let all = api.registry.get_all_instances(&orders(), &[]);
-    let inst = all.iter().next().unwrap();
-    assert!(!inst.enabled());
-    assert_eq!(inst.weight(), 2.0);
-    assert_eq!(inst.metadata().get("a").map(String::as_str), Some("1"));
-
-    let (status, body) = api
-        .call(
-            "PUT",
-            "/nacos/v1/ns/instance?serviceName=orders&ip=10.9.9.9&port=1&weight=3",
-        )
-        .await;
-    assert_eq!(status, 400, "updating an unknown instance: {body}");
-    assert!(body.contains("10.9.9.9"), "{body}");
-}
-
-#[tokio::test]
 async fn deregister_answers_ok_even_for_an_unknown_instance() {
     let api = api();
     api.ok("POST", &format!("/nacos/v1/ns/instance?{ORDERS_10_0_0_1}"))

@@ -14,3 +14,4 @@ mod naming_client;
 mod operator;
 mod server;
 mod service;
+mod update;
