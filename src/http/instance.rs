@@ -1,9 +1,11 @@
 //! The instance endpoints: `POST`, `DELETE`, `PUT`, `PATCH` and `GET /nacos/v1/ns/instance`,
-//! `PUT /nacos/v1/ns/instance/beat` and `GET /nacos/v1/ns/instance/list`.
+//! `PUT /nacos/v1/ns/instance/beat`, `GET /nacos/v1/ns/instance/list` and
+//! `GET /nacos/v1/ns/instance/statuses`.
 
 use super::error::ApiError;
 use super::json::{
-    BeatJson, BeatRequestJson, InstanceDetailJson, CODE_OK, CODE_RESOURCE_NOT_FOUND,
+    BeatJson, BeatRequestJson, InstanceDetailJson, InstanceStatusesJson, CODE_OK,
+    CODE_RESOURCE_NOT_FOUND,
 };
 use super::params::{ParamError, Params};
 use super::router::ApiState;
@@ -181,6 +183,29 @@ pub(crate) async fn detail(
         enabled: instance.enabled(),
         ephemeral: instance.ephemeral(),
     }))
+}
+
+/// `GET /nacos/v1/ns/instance/statuses` (any method, as in Nacos): every instance of the
+/// service named by `key` (`namespace##group@@service`), whatever its state, as
+/// `{"ips":["ip:port_healthy", ...]}` in cluster then endpoint order. An unknown service
+/// answers an empty list.
+pub(crate) async fn statuses(
+    State(api): Api,
+    p: Params,
+) -> Result<Json<InstanceStatusesJson>, ApiError> {
+    let service = p.namespaced_service("key")?;
+    let ips = api
+        .backend
+        .registry()
+        .service(&service)
+        .map(|snap| {
+            snap.instances_flat()
+                .iter()
+                .map(|i| format!("{}:{}_{}", i.ip(), i.port(), i.healthy()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Json(InstanceStatusesJson { ips }))
 }
 
 /// `GET /nacos/v1/ns/instance/list`: the enabled instances of a service, in the clusters

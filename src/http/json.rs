@@ -47,6 +47,14 @@ pub struct InstanceDetailJson {
     pub ephemeral: bool,
 }
 
+/// The answer of `GET /nacos/v1/ns/instance/statuses`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceStatusesJson {
+    /// Every instance as `ip:port_healthy` (`10.0.0.1:8080_true`).
+    #[serde(default)]
+    pub ips: Vec<String>,
+}
+
 /// The answer of `PUT /nacos/v1/ns/instance/beat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

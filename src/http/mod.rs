@@ -15,6 +15,8 @@
 //! | `GET /nacos/v1/ns/instance` | one instance: `service`, `ip`, `port`, `clusterName`, `weight`, `healthy`, `instanceId`, `metadata` |
 //! | `PUT /nacos/v1/ns/instance/beat` | heartbeat, with the `beat` JSON or light → `clientBeatInterval`, `code` (10200, or 20404 for an unknown instance), `lightBeatEnabled` |
 //! | `GET /nacos/v1/ns/instance/list` | `name`, `groupName`, `clusters`, `cacheMillis`, `hosts[]`, `lastRefTime`, `checksum`, `reachProtectionThreshold`...; `clusters` and `healthyOnly` filter |
+//! | `GET /nacos/v1/ns/instance/statuses` | `key=namespace##group@@service` (namespace optional) → `{"ips":["10.0.0.1:8080_true",...]}`, every instance |
+//! | `PUT /nacos/v1/ns/health/instance` (or `/health`) | set `healthy` (or `valid`) of a persistent instance (`clusterName`, `ip`, `port`) → `ok`; an ephemeral one 400 (its beats decide), an unknown one `ok` |
 //! | `POST`, `PUT`, `DELETE`, `GET /nacos/v1/ns/service` | create, update, remove, read a service (`protectThreshold`, `metadata`) |
 //! | `GET /nacos/v1/ns/service/list` | `{"count":N,"doms":[...]}` for `pageNo`, `pageSize`, `groupName`, `namespaceId` |
 //! | `GET /nacos/v1/ns/operator/metrics` | `{"status":"UP","serviceCount":N,"instanceCount":N,"responsibleServiceCount":N,"responsibleInstanceCount":N}` (`DOWN` while a cluster member loads) |
@@ -37,6 +39,12 @@
 //! - `PUT /instance` without `clusterName` also reaches the one ephemeral instance on that
 //!   ip:port in another cluster (as `DELETE` does); Nacos 2.x' `PUT` writes for cluster
 //!   `DEFAULT` then. `PATCH` looks in the cluster named only, as Nacos does.
+//! - `PUT /health/instance`: nacre checks no persistent instance actively, which is Nacos'
+//!   checker `NONE`; Nacos answers 400 `health check is still working` unless the cluster's
+//!   checker was set to `NONE` (its default is TCP), and so does nacre for an ephemeral
+//!   instance.
+//! - `instance/statuses` also takes a `key` without its group (`DEFAULT_GROUP`, or
+//!   `groupName`); Nacos refuses it.
 //! - Values are checked strictly: Nacos takes a malformed flag as `false` and answers 500 for
 //!   a malformed number; nacre answers 400. Weights must be within 0..=10000.
 //! - No selectors (only `{"type":"none"}` is accepted), no cluster-level health checkers or
@@ -95,6 +103,7 @@
 
 mod client;
 mod error;
+mod health;
 mod instance;
 pub mod json;
 mod operator;
@@ -110,7 +119,8 @@ pub use error::ApiError;
 pub use params::{ParamError, Params};
 pub use peer::{peer_router, HttpTransport, MAX_PEER_REQUEST_BYTES, PEER_PATH};
 pub use router::{
-    router, NacosApi, BEAT_PATH, INSTANCE_LIST_PATH, INSTANCE_PATH, LIVENESS_PATH, METRICS_PATH,
-    READINESS_PATH, SERVICE_LIST_PATH, SERVICE_PATH,
+    router, NacosApi, BEAT_PATH, HEALTH_INSTANCE_PATH, HEALTH_PATH, INSTANCE_LIST_PATH,
+    INSTANCE_PATH, INSTANCE_STATUSES_PATH, LIVENESS_PATH, METRICS_PATH, READINESS_PATH,
+    SERVICE_LIST_PATH, SERVICE_PATH,
 };
 pub use server::{start, ConfigError, RunningServer, ServerConfig, ServerError};

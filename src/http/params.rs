@@ -180,6 +180,22 @@ impl Params {
         self.service_in(namespace, "serviceName", name)
     }
 
+    /// The service named by the parameter `name` in the form `GET
+    /// /nacos/v1/ns/instance/statuses` takes for its `key`: `namespace##group@@service`, or
+    /// without `namespace##` for `public`. (Nacos wants the group there; nacre takes a plain
+    /// name as one in `groupName`, `DEFAULT_GROUP` when absent, as it does for `serviceName`.)
+    pub fn namespaced_service(&self, name: &'static str) -> Result<ServiceKey, ParamError> {
+        let raw = self.required(name)?;
+        let (namespace, service) = match raw.split_once("##") {
+            Some((namespace, service)) => (
+                NamespaceId::new(namespace).map_err(ParamError::invalid(name))?,
+                service,
+            ),
+            None => (NamespaceId::default(), raw),
+        };
+        self.service_in(namespace, name, service)
+    }
+
     /// `service` (grouped, or plain with its group in `groupName`) in `namespace`; errors name
     /// the parameter `param`.
     fn service_in(

@@ -1,10 +1,10 @@
 //! [`NacosApi`]: the axum [`Router`] of the Nacos v1 naming API over a [`Backend`].
 
 use super::peer::peer_router;
-use super::{instance, operator, service};
+use super::{health, instance, operator, service};
 use crate::front::Backend;
 use crate::front::PULL_CACHE_MILLIS;
-use axum::routing::{get, put};
+use axum::routing::{any, get, put};
 use axum::Router;
 use std::sync::Arc;
 
@@ -15,6 +15,12 @@ pub const INSTANCE_PATH: &str = "/nacos/v1/ns/instance";
 pub const BEAT_PATH: &str = "/nacos/v1/ns/instance/beat";
 /// `GET`: a service's instances.
 pub const INSTANCE_LIST_PATH: &str = "/nacos/v1/ns/instance/list";
+/// Any method: every instance of a service with its health (`ip:port_healthy`).
+pub const INSTANCE_STATUSES_PATH: &str = "/nacos/v1/ns/instance/statuses";
+/// `PUT`: set the health of a persistent instance.
+pub const HEALTH_INSTANCE_PATH: &str = "/nacos/v1/ns/health/instance";
+/// `PUT`: the same as [`HEALTH_INSTANCE_PATH`] (Nacos serves both).
+pub const HEALTH_PATH: &str = "/nacos/v1/ns/health";
 /// `POST`/`DELETE`/`PUT`/`GET`: create, remove, update, read a service.
 pub const SERVICE_PATH: &str = "/nacos/v1/ns/service";
 /// `GET`: one page of service names.
@@ -86,6 +92,9 @@ impl NacosApi {
             )
             .route(BEAT_PATH, put(instance::beat))
             .route(INSTANCE_LIST_PATH, get(instance::list))
+            .route(INSTANCE_STATUSES_PATH, any(instance::statuses))
+            .route(HEALTH_INSTANCE_PATH, put(health::update))
+            .route(HEALTH_PATH, put(health::update))
             .route(
                 SERVICE_PATH,
                 get(service::detail)

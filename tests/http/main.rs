@@ -9,6 +9,7 @@ mod env;
 mod bad_params;
 mod beats;
 mod cluster;
+mod health;
 mod instance;
 mod naming_client;
 mod operator;
