@@ -18,7 +18,10 @@
 //! | `GET /nacos/v1/ns/instance/statuses` | `key=namespace##group@@service` (namespace optional) → `{"ips":["10.0.0.1:8080_true",...]}`, every instance |
 //! | `PUT /nacos/v1/ns/health/instance` (or `/health`) | set `healthy` (or `valid`) of a persistent instance (`clusterName`, `ip`, `port`) → `ok`; an ephemeral one 400 (its beats decide), an unknown one `ok` |
 //! | `POST`, `PUT`, `DELETE`, `GET /nacos/v1/ns/service` | create, update, remove, read a service (`protectThreshold`, `metadata`) |
-//! | `GET /nacos/v1/ns/service/list` | `{"count":N,"doms":[...]}` for `pageNo`, `pageSize`, `groupName`, `namespaceId` |
+//! | `GET /nacos/v1/ns/service/list` | `{"count":N,"doms":[...]}` for `pageNo`, `pageSize`, `groupName`, `namespaceId`; `groupName=*`: every group, names as `group@@service` |
+//! | `GET /nacos/v1/ns/service/names` | `{"services":{ns:["group@@service",...]},"META-INF/services":{...},"count":N}` for `namespaceId` (blank: all) and `expr` (a part of the grouped name) |
+//! | `GET /nacos/v1/ns/catalog/services` | the console's list: `pageNo`, `pageSize`, `namespaceId`, `groupNameParam`, `serviceNameParam`, `hasIpCount` → `{"count":N,"serviceList":[{"name","groupName","clusterCount","ipCount","healthyInstanceCount","triggerFlag"}]}`; with `withInstances=true` an array of `{"serviceName","groupName","metadata","clusterMap":{...}}` |
+//! | `GET /nacos/v1/ns/catalog/instances` | `serviceName`, `clusterName`, `pageNo`, `pageSize` → `{"list":[instance...],"count":N}` |
 //! | `GET /nacos/v1/ns/operator/metrics` | `{"status":"UP","serviceCount":N,"instanceCount":N,"responsibleServiceCount":N,"responsibleInstanceCount":N}` (`DOWN` while a cluster member loads) |
 //! | `GET /nacos/v1/console/health/liveness`, `.../readiness` | probes: `OK`; readiness answers 503 while a cluster member loads |
 //! | `POST /nacre/v1/peer` | peer traffic, on cluster nodes only ([`peer_router`]) |
@@ -43,8 +46,15 @@
 //!   checker `NONE`; Nacos answers 400 `health check is still working` unless the cluster's
 //!   checker was set to `NONE` (its default is TCP), and so does nacre for an ephemeral
 //!   instance.
+//! - Searches (`expr`, `groupNameParam`, `serviceNameParam`) match a part of the name, as
+//!   text; Nacos builds a Java regular expression around them. Listings come in name order;
+//!   Nacos' come in hash order, and `catalog/services` there returns every service when fewer
+//!   than `pageSize` match, whatever `pageNo`; nacre cuts pages the same way everywhere.
 //! - `instance/statuses` also takes a `key` without its group (`DEFAULT_GROUP`, or
 //!   `groupName`); Nacos refuses it.
+//! - `catalog/services?withInstances=true` fills in `namespace`, `protectThreshold`,
+//!   `selector` and each cluster's `clusterName`, `healthChecker` and `metadata`, which Nacos
+//!   leaves null or 0 there.
 //! - Values are checked strictly: Nacos takes a malformed flag as `false` and answers 500 for
 //!   a malformed number; nacre answers 400. Weights must be within 0..=10000.
 //! - No selectors (only `{"type":"none"}` is accepted), no cluster-level health checkers or
@@ -101,6 +111,7 @@
 //! an [`HttpTransport`]; node ids are the `host:port` peers reach each other at. The
 //! `nacre-server` binary ([`server`]) does exactly that from flags.
 
+mod catalog;
 mod client;
 mod error;
 mod health;
@@ -119,8 +130,9 @@ pub use error::ApiError;
 pub use params::{ParamError, Params};
 pub use peer::{peer_router, HttpTransport, MAX_PEER_REQUEST_BYTES, PEER_PATH};
 pub use router::{
-    router, NacosApi, BEAT_PATH, HEALTH_INSTANCE_PATH, HEALTH_PATH, INSTANCE_LIST_PATH,
-    INSTANCE_PATH, INSTANCE_STATUSES_PATH, LIVENESS_PATH, METRICS_PATH, READINESS_PATH,
-    SERVICE_LIST_PATH, SERVICE_PATH,
+    router, NacosApi, BEAT_PATH, CATALOG_INSTANCES_PATH, CATALOG_SERVICES_PATH,
+    HEALTH_INSTANCE_PATH, HEALTH_PATH, INSTANCE_LIST_PATH, INSTANCE_PATH, INSTANCE_STATUSES_PATH,
+    LIVENESS_PATH, METRICS_PATH, READINESS_PATH, SERVICE_LIST_PATH, SERVICE_NAMES_PATH,
+    SERVICE_PATH,
 };
 pub use server::{start, ConfigError, RunningServer, ServerConfig, ServerError};

@@ -1,7 +1,7 @@
 //! [`NacosApi`]: the axum [`Router`] of the Nacos v1 naming API over a [`Backend`].
 
 use super::peer::peer_router;
-use super::{health, instance, operator, service};
+use super::{catalog, health, instance, operator, service};
 use crate::front::Backend;
 use crate::front::PULL_CACHE_MILLIS;
 use axum::routing::{any, get, put};
@@ -25,6 +25,12 @@ pub const HEALTH_PATH: &str = "/nacos/v1/ns/health";
 pub const SERVICE_PATH: &str = "/nacos/v1/ns/service";
 /// `GET`: one page of service names.
 pub const SERVICE_LIST_PATH: &str = "/nacos/v1/ns/service/list";
+/// Any method: the grouped service names of each namespace, searched by `expr`.
+pub const SERVICE_NAMES_PATH: &str = "/nacos/v1/ns/service/names";
+/// `GET`: one page of services with counts, or with their instances (the console's list).
+pub const CATALOG_SERVICES_PATH: &str = "/nacos/v1/ns/catalog/services";
+/// Any method: one page of the instances of one cluster of a service.
+pub const CATALOG_INSTANCES_PATH: &str = "/nacos/v1/ns/catalog/instances";
 /// `GET`: the server's status and counts.
 pub const METRICS_PATH: &str = "/nacos/v1/ns/operator/metrics";
 /// `GET`: liveness probe.
@@ -103,6 +109,9 @@ impl NacosApi {
                     .delete(service::remove),
             )
             .route(SERVICE_LIST_PATH, get(service::list))
+            .route(SERVICE_NAMES_PATH, any(service::names))
+            .route(CATALOG_SERVICES_PATH, get(catalog::services))
+            .route(CATALOG_INSTANCES_PATH, any(catalog::instances))
             .route(METRICS_PATH, get(operator::metrics))
             .route(LIVENESS_PATH, get(operator::liveness))
             .route(READINESS_PATH, get(operator::readiness))

@@ -8,6 +8,7 @@ mod env;
 
 mod bad_params;
 mod beats;
+mod catalog;
 mod cluster;
 mod health;
 mod instance;
