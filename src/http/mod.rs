@@ -46,6 +46,9 @@
 //!   checker `NONE`; Nacos answers 400 `health check is still working` unless the cluster's
 //!   checker was set to `NONE` (its default is TCP), and so does nacre for an ephemeral
 //!   instance.
+//! - The `app` parameter (on register and list) is accepted and not stored: Nacos 2.x keeps
+//!   none in the instance (the `app` header goes into its client's attributes, and the list's
+//!   `app` into the subscriber record of a UDP-push client).
 //! - Searches (`expr`, `groupNameParam`, `serviceNameParam`) match a part of the name, as
 //!   text; Nacos builds a Java regular expression around them. Listings come in name order;
 //!   Nacos' come in hash order, and `catalog/services` there returns every service when fewer

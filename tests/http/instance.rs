@@ -329,3 +329,26 @@ async fn put_and_delete_without_a_cluster_reach_the_instance_by_ip_and_port() {
     assert_eq!(api.ok("DELETE", base).await, "ok");
     assert!(api.registry.get_all_instances(&orders(), &[]).is_empty());
 }
+
+#[tokio::test]
+async fn the_app_parameter_is_accepted_and_stored_nowhere_as_in_nacos_2() {
+    let api = api();
+    // Nacos 2.x keeps no `app` in the instance (the `app` header goes into its client's
+    // attributes, the list's `app` into a UDP subscriber's record); nacre keeps none either.
+    api.ok(
+        "POST",
+        &format!("/nacos/v1/ns/instance?{ORDERS_10_0_0_1}&app=shop-web&metadata=k%3Dv"),
+    )
+    .await;
+    let list = api.list("serviceName=orders&app=shop-web").await;
+    assert_eq!(hosts(&list), ["10.0.0.1:8080"]);
+    assert_eq!(list["hosts"][0]["metadata"], serde_json::json!({"k": "v"}));
+    assert!(list["hosts"][0].get("app").is_none());
+    let detail = api
+        .json(
+            "GET",
+            &format!("/nacos/v1/ns/instance?{ORDERS_10_0_0_1}&app=x"),
+        )
+        .await;
+    assert_eq!(detail["metadata"], serde_json::json!({"k": "v"}));
+}
