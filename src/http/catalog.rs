@@ -36,11 +36,12 @@ pub(crate) async fn services(State(api): Api, p: Params) -> Result<Response, Api
     let page_no = p.positive("pageNo")?;
     let page_size = p.positive("pageSize")?;
     let with_instances = p.flag("withInstances", false)?;
+    let has_ip_count = p.flag("hasIpCount", false)?;
     let filter = ServiceFilter {
         namespace: Some(p.namespace()?),
         group: TextFilter::containing(p.get("groupNameParam")),
         service: TextFilter::containing(p.get("serviceNameParam")),
-        with_instances_only: !with_instances && p.flag("hasIpCount", false)?,
+        with_instances_only: !with_instances && has_ip_count,
     };
     let found = catalog::list_services(api.backend.registry(), &filter);
     let page = catalog::page(found, page_no, page_size);

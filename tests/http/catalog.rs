@@ -197,6 +197,11 @@ async fn bad_catalog_parameters_name_themselves() {
         (svcs, "pageNo=1&pageSize=10&hasIpCount=maybe", "hasIpCount"),
         (
             svcs,
+            "pageNo=1&pageSize=10&withInstances=true&hasIpCount=maybe",
+            "hasIpCount",
+        ),
+        (
+            svcs,
             "pageNo=1&pageSize=10&namespaceId=a%2Fb",
             "namespaceId",
         ),
