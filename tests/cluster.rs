@@ -5,7 +5,7 @@ mod common;
 use common::secs;
 use nacre::cluster::{ClusterError, NodeId};
 use nacre::transport::memory::{registry_contents, LinkFaults, SimConfig, Simulation};
-use nacre::{Instance, NamingEvent, RegistryError, ServiceKey};
+use nacre::{Command, Instance, NamingEvent, RegistryError, ServiceKey};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -164,6 +164,51 @@ fn a_light_beat_for_an_unknown_instance_is_not_found_through_any_node() {
     );
     sim.run_for(secs(2));
     assert_all_equal(&sim);
+}
+
+#[test]
+fn setting_a_persistent_instance_health_through_any_node_replicates_and_ephemeral_is_refused() {
+    let mut sim = booted(3, 5);
+    let key = ServiceKey::named("db").unwrap();
+    let via = non_owner(&sim, &key);
+    let primary = Instance::builder("10.0.0.9", 5432)
+        .ephemeral(false)
+        .build()
+        .unwrap();
+    sim.register(&via, &key, primary.clone()).unwrap();
+    sim.execute(&via, Command::set_health(&key, &primary.key(), false))
+        .unwrap();
+    sim.run_for(secs(2));
+    for node in sim.members().to_vec() {
+        let snap = sim.registry(&node).unwrap().service(&key).unwrap();
+        let entry = snap.entry(&primary.key()).unwrap();
+        assert!(!entry.instance().healthy(), "still healthy on {node}");
+    }
+    assert_all_equal(&sim);
+    // Persistent instances are not judged by beats: a minute of silence changes nothing.
+    sim.run_for(secs(60));
+    assert!(!present_healthy(&sim, &via, &key, &primary));
+    assert!(sim.registry(&via).unwrap().service(&key).is_some());
+
+    let web = inst(1);
+    sim.register(&via, &key, web.clone()).unwrap();
+    let err = sim
+        .execute(&via, Command::set_health(&key, &web.key(), false))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("health check is still working"),
+        "{err}"
+    );
+    let err = sim
+        .execute(&via, Command::set_health(&key, &inst(2).key(), true))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClusterError::Registry(RegistryError::InstanceNotFound(_))
+        ),
+        "{err:?}"
+    );
 }
 
 #[test]

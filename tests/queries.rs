@@ -349,6 +349,7 @@ fn update_changes_weight_enabled_and_metadata_and_keeps_liveness() {
                 weight: Some(7.5),
                 enabled: Some(false),
                 metadata: Some(meta.clone()),
+                ..Default::default()
             },
         )
         .unwrap();
@@ -386,6 +387,41 @@ fn update_changes_weight_enabled_and_metadata_and_keeps_liveness() {
             .unwrap()
             .weight(),
         7.5
+    );
+}
+
+#[test]
+fn an_update_can_lay_metadata_over_the_current_one() {
+    let (_clock, registry, key) = setup();
+    let inst = Instance::builder("10.0.0.1", 80)
+        .metadata("zone", "a")
+        .metadata("version", "1")
+        .build()
+        .unwrap();
+    registry.register_instance(&key, inst.clone()).unwrap();
+    let mut meta = BTreeMap::new();
+    meta.insert("version".to_owned(), "2".to_owned());
+    meta.insert("owner".to_owned(), "team-b".to_owned());
+    registry
+        .update_instance(
+            &key,
+            &inst.key(),
+            InstanceUpdate {
+                metadata: Some(meta),
+                merge_metadata: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let got = registry.get_all_instances(&key, &[]).to_vec().remove(0);
+    let pairs: Vec<(&str, &str)> = got
+        .metadata()
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [("owner", "team-b"), ("version", "2"), ("zone", "a")]
     );
 }
 

@@ -28,6 +28,7 @@ fn init_logging() {
 #[tokio::main]
 async fn main() -> ExitCode {
     init_logging();
+    let mut signals = Signals::install();
     let config = match ServerConfig::from_args_and_env(std::env::args().skip(1), |k| {
         std::env::var(k).ok()
     }) {
@@ -68,42 +69,62 @@ async fn main() -> ExitCode {
         "nacre-server listening on {} ({mode}){grpc}",
         running.local_addr()
     );
-    let trigger = running.shutdown_trigger();
-    tokio::select! {
-        signal = terminated() => {
-            tracing::info!(signal, "shutting down gracefully (at most {} s)", GRACE.as_secs());
-            // A shutdown that was asked for exits 0 even when a connection had to be cut
-            // (the report is logged).
-            let _report = running.shutdown(GRACE).await;
-            ExitCode::SUCCESS
-        }
-        // The serving task ended on its own (it only does so when shut down).
-        () = trigger.stopped() => ExitCode::SUCCESS,
-    }
+    let signal = signals.recv().await;
+    tracing::info!(
+        signal,
+        "shutting down gracefully (at most {} s)",
+        GRACE.as_secs()
+    );
+    // A shutdown that was asked for exits 0 even when a connection had to be cut (the report
+    // is logged).
+    let _report = running.shutdown(GRACE).await;
+    ExitCode::SUCCESS
 }
 
 /// How long a graceful shutdown may take.
 const GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Resolves on SIGTERM or SIGINT (Ctrl-C), with the signal's name.
-async fn terminated() -> &'static str {
+/// SIGTERM and SIGINT (Ctrl-C), listened for from the start, so a signal that arrives while
+/// the server starts is not lost to the default action.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            return std::future::pending().await;
-        };
-        tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Signals {
+                term: signal(SignalKind::terminate()).ok(),
+                int: signal(SignalKind::interrupt()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            Signals {}
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        "Ctrl-C"
+
+    /// Resolves on the first signal, with its name.
+    async fn recv(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            let (Some(term), Some(int)) = (self.term.as_mut(), self.int.as_mut()) else {
+                return std::future::pending().await;
+            };
+            tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! | [`Backend`] | the node behind a front (a [`crate::Registry`] or a [`crate::cluster::ClusterNode`]); every write goes through [`Backend::execute`], beats answer through [`Backend::beat`] |
 //! | [`ServiceAnswer`] | the one answer to a service query: clusters filter, enabled, healthy-only, protect threshold, `cacheMillis`, checksum; used by every list answer and every push |
 //! | [`push`] | the push hub: subscribers keyed by service, clusters and target, renewal and expiry, a merge window, acks, retries and failure counts, behind the [`push::PushTarget`] trait |
+//! | [`catalog`] | which services a node holds: filtered by namespace, group and name, paged, with a console's counts; used by every service listing |
 //! | [`json`] | the Nacos JSON of an instance and a `ServiceInfo`, shared by the v1 and 2.x fronts |
 //! | [`ErrorClass`] | what kind of failure an error is; each front turns it into its own status or code |
 //!
@@ -22,6 +23,7 @@
 //! ```
 
 mod backend;
+pub mod catalog;
 mod error;
 pub mod json;
 pub mod push;

@@ -1,17 +1,20 @@
-//! The instance endpoints: `POST`, `DELETE`, `PUT` and `GET /nacos/v1/ns/instance`,
-//! `PUT /nacos/v1/ns/instance/beat` and `GET /nacos/v1/ns/instance/list`.
+//! The instance endpoints: `POST`, `DELETE`, `PUT`, `PATCH` and `GET /nacos/v1/ns/instance`,
+//! `PUT /nacos/v1/ns/instance/beat`, `GET /nacos/v1/ns/instance/list` and
+//! `GET /nacos/v1/ns/instance/statuses`.
 
 use super::error::ApiError;
 use super::json::{
-    BeatJson, BeatRequestJson, InstanceDetailJson, CODE_OK, CODE_RESOURCE_NOT_FOUND,
+    BeatJson, BeatRequestJson, InstanceDetailJson, InstanceStatusesJson, CODE_OK,
+    CODE_RESOURCE_NOT_FOUND,
 };
 use super::params::{ParamError, Params};
 use super::router::ApiState;
 use crate::client::{BeatAnswer, ServiceQuery};
+use crate::cluster::ClusterError;
 use crate::front::json::{NameStyle, ServiceInfoJsonRef};
 use crate::front::ServiceAnswer;
-use crate::model::{InstanceKey, ServiceKey};
-use crate::registry::Command;
+use crate::model::{Instance, InstanceKey, ServiceKey};
+use crate::registry::{Command, RegistryError};
 use crate::util::millis;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap};
@@ -28,22 +31,40 @@ type Api = State<Arc<ApiState>>;
 /// there is one, else the one ephemeral instance with that ip:port in any cluster. (Clients
 /// such as nacos-sdk-python register with a cluster and update or deregister without one.)
 fn target_key(api: &ApiState, service: &ServiceKey, p: &Params) -> Result<InstanceKey, ApiError> {
-    let key = p.instance_key()?;
+    Ok(resolve_key(
+        api,
+        service,
+        p.instance_key()?,
+        &[&Instance::ephemeral],
+    ))
+}
+
+/// `key` if the service holds an instance there; else, trying each of `kinds` in turn, the
+/// one instance of that kind on the same ip:port in any cluster; else `key` itself (which
+/// then names no instance).
+pub(crate) fn resolve_key(
+    api: &ApiState,
+    service: &ServiceKey,
+    key: InstanceKey,
+    kinds: &[&dyn Fn(&Instance) -> bool],
+) -> InstanceKey {
     let Some(snapshot) = api.backend.registry().service(service) else {
-        return Ok(key);
+        return key;
     };
     if snapshot.entry(&key).is_some() {
-        return Ok(key);
+        return key;
     }
-    let mut same = snapshot
-        .entries()
-        .map(|e| e.instance())
-        .filter(|i| i.ephemeral() && i.key().endpoint == key.endpoint)
-        .map(|i| i.key());
-    Ok(match (same.next(), same.next()) {
-        (Some(only), None) => only,
-        _ => key,
-    })
+    for kind in kinds {
+        let mut same = snapshot
+            .entries()
+            .map(|e| e.instance())
+            .filter(|i| kind(i) && i.key().endpoint == key.endpoint)
+            .map(|i| i.key());
+        if let (Some(only), None) = (same.next(), same.next()) {
+            return only;
+        }
+    }
+    key
 }
 
 /// `POST /nacos/v1/ns/instance`: registers (or replaces) an instance; answers `ok`.
@@ -67,16 +88,81 @@ pub(crate) async fn deregister(State(api): Api, p: Params) -> Result<&'static st
     Ok("ok")
 }
 
-/// `PUT /nacos/v1/ns/instance`: changes the weight, enabled flag and/or metadata of a
-/// registered instance; answers `ok`.
+/// `PUT /nacos/v1/ns/instance`: Nacos 2.x's update. `weight` and `enabled` are both set (an
+/// absent one goes back to 1 and true), `metadata` is laid over the instance's own; answers
+/// `ok`. The service must exist (400 otherwise). An instance that is not registered answers `ok`
+/// and nothing is stored: Nacos keeps the values for the address, for an instance that may
+/// register there later; nacre keeps nothing outside an instance.
 pub(crate) async fn update(State(api): Api, p: Params) -> Result<&'static str, ApiError> {
     let service = p.service_key()?;
-    let key = target_key(&api, &service, &p)?;
     let update = p.instance_update()?;
-    api.backend
+    let key = target_key(&api, &service, &p)?;
+    if api.backend.registry().service(&service).is_none() {
+        return Err(ClusterError::from(RegistryError::ServiceNotFound(service)).into());
+    }
+    match api
+        .backend
         .execute(Command::update(&service, &key, update))
-        .await?;
-    Ok("ok")
+        .await
+    {
+        Ok(_) | Err(ClusterError::Registry(RegistryError::InstanceNotFound(_))) => Ok("ok"),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `PATCH /nacos/v1/ns/instance`: changes only what it is given (`weight`, `enabled`,
+/// `metadata`, laid over the instance's own); answers `ok`. The instance is found as Nacos
+/// finds it, in the cluster named (`DEFAULT` when none is): an unknown one answers 404.
+pub(crate) async fn patch(State(api): Api, p: Params) -> Result<&'static str, ApiError> {
+    let service = p.service_key()?;
+    let key = p.instance_key()?;
+    let patch = p.instance_patch()?;
+    find_instance(&api, &service, &key)?;
+    match api
+        .backend
+        .execute(Command::update(&service, &key, patch))
+        .await
+    {
+        Ok(_) => Ok("ok"),
+        Err(ClusterError::Registry(RegistryError::InstanceNotFound(_))) => {
+            Err(no_matched_ip(&service, &key))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The instance at `key`, or Nacos' 404 answers: `no ips found for cluster ...` when the
+/// service holds no instance, `no matched ip found...` when it holds others.
+fn find_instance(
+    api: &ApiState,
+    service: &ServiceKey,
+    key: &InstanceKey,
+) -> Result<Arc<Instance>, ApiError> {
+    let snapshot = api
+        .backend
+        .registry()
+        .service(service)
+        .filter(|s| s.instance_count() > 0)
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "no ips found for cluster {} in service {}",
+                key.cluster,
+                service.grouped_name()
+            ))
+        })?;
+    let entry = snapshot
+        .entry(key)
+        .ok_or_else(|| no_matched_ip(service, key))?;
+    Ok(entry.instance().clone())
+}
+
+fn no_matched_ip(service: &ServiceKey, key: &InstanceKey) -> ApiError {
+    ApiError::NotFound(format!(
+        "no matched ip found: {} in cluster {} of service {}",
+        key.endpoint,
+        key.cluster,
+        service.grouped_name()
+    ))
 }
 
 /// `GET /nacos/v1/ns/instance`: one instance.
@@ -86,21 +172,9 @@ pub(crate) async fn detail(
 ) -> Result<Json<InstanceDetailJson>, ApiError> {
     let service = p.service_key()?;
     let key = p.instance_key()?;
-    let grouped = service.grouped_name();
-    let snapshot = api
-        .backend
-        .registry()
-        .service(&service)
-        .ok_or_else(|| ApiError::NotFound(format!("no service {grouped} found!")))?;
-    let entry = snapshot.entry(&key).ok_or_else(|| {
-        ApiError::NotFound(format!(
-            "no matched ip found: {} in cluster {} of service {grouped}",
-            key.endpoint, key.cluster
-        ))
-    })?;
-    let instance = entry.instance();
+    let instance = find_instance(&api, &service, &key)?;
     Ok(Json(InstanceDetailJson {
-        service: grouped,
+        service: service.grouped_name(),
         ip: instance.ip().to_string(),
         port: instance.port(),
         cluster_name: instance.cluster().to_string(),
@@ -111,6 +185,29 @@ pub(crate) async fn detail(
         enabled: instance.enabled(),
         ephemeral: instance.ephemeral(),
     }))
+}
+
+/// `GET /nacos/v1/ns/instance/statuses` (any method, as in Nacos): every instance of the
+/// service named by `key` (`namespace##group@@service`), whatever its state, as
+/// `{"ips":["ip:port_healthy", ...]}` in cluster then endpoint order. An unknown service
+/// answers an empty list.
+pub(crate) async fn statuses(
+    State(api): Api,
+    p: Params,
+) -> Result<Json<InstanceStatusesJson>, ApiError> {
+    let service = p.namespaced_service("key")?;
+    let ips = api
+        .backend
+        .registry()
+        .service(&service)
+        .map(|snap| {
+            snap.instances_flat()
+                .iter()
+                .map(|i| format!("{}:{}_{}", i.ip(), i.port(), i.healthy()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Json(InstanceStatusesJson { ips }))
 }
 
 /// `GET /nacos/v1/ns/instance/list`: the enabled instances of a service, in the clusters

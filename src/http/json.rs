@@ -47,6 +47,14 @@ pub struct InstanceDetailJson {
     pub ephemeral: bool,
 }
 
+/// The answer of `GET /nacos/v1/ns/instance/statuses`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceStatusesJson {
+    /// Every instance as `ip:port_healthy` (`10.0.0.1:8080_true`).
+    #[serde(default)]
+    pub ips: Vec<String>,
+}
+
 /// The answer of `PUT /nacos/v1/ns/instance/beat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -198,6 +206,137 @@ pub struct ServiceListJson {
     /// The service names (without group) on this page.
     #[serde(default)]
     pub doms: Vec<String>,
+}
+
+/// The answer of `GET /nacos/v1/ns/service/names`: the grouped service names of each
+/// namespace, and how many there are in all.
+///
+/// Nacos up to 2.2 answers the map as `services`; from 2.3 on, as `META-INF/services` (a key
+/// renamed by accident in Nacos' source). nacre answers both keys, so readers of either find
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceNamesJson {
+    /// Namespace → its `group@@service` names.
+    #[serde(default)]
+    pub services: BTreeMap<String, Vec<String>>,
+    /// The same map under the key Nacos 2.3 and later answer.
+    #[serde(default, rename = "META-INF/services")]
+    pub services_since_nacos_2_3: BTreeMap<String, Vec<String>>,
+    /// How many names in all.
+    #[serde(default)]
+    pub count: usize,
+}
+
+/// The answer of `GET /nacos/v1/ns/catalog/services` (without `withInstances`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogServicesJson {
+    /// How many services match, on all pages.
+    #[serde(default)]
+    pub count: usize,
+    /// This page.
+    #[serde(default)]
+    pub service_list: Vec<ServiceViewJson>,
+}
+
+/// One service in [`CatalogServicesJson`] (Nacos' `ServiceView`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceViewJson {
+    /// The service name, without its group.
+    pub name: String,
+    /// The group.
+    pub group_name: String,
+    /// How many clusters hold instances.
+    #[serde(default)]
+    pub cluster_count: usize,
+    /// How many instances, whatever their state.
+    #[serde(default)]
+    pub ip_count: usize,
+    /// How many of them are healthy.
+    #[serde(default)]
+    pub healthy_instance_count: usize,
+    /// `"true"` when the protect threshold is reached, else `"false"` (text, as Nacos sends
+    /// it).
+    #[serde(default)]
+    pub trigger_flag: String,
+}
+
+/// One service in the answer of `GET /nacos/v1/ns/catalog/services?withInstances=true` (a
+/// JSON array of these; Nacos' `ServiceDetailInfo`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceDetailInfoJson {
+    /// The namespace (Nacos leaves it null here).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// The service name, without its group.
+    pub service_name: String,
+    /// The group.
+    pub group_name: String,
+    /// Cluster name → its instances.
+    #[serde(default)]
+    pub cluster_map: BTreeMap<String, ClusterInfoJson>,
+    /// The service metadata.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    /// The protect threshold (Nacos leaves it 0 here).
+    #[serde(default)]
+    pub protect_threshold: f32,
+    /// Always `{"type":"none"}` (Nacos leaves it null here).
+    #[serde(default)]
+    pub selector: Option<SelectorJson>,
+}
+
+/// One cluster of a [`ServiceDetailInfoJson`] (Nacos' `ClusterInfo`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterInfoJson {
+    /// The cluster's name (Nacos leaves it null here).
+    #[serde(default)]
+    pub cluster_name: Option<String>,
+    /// Always `{"type":"NONE"}` (Nacos leaves it null here).
+    #[serde(default)]
+    pub health_checker: Option<HealthCheckerJson>,
+    /// Always empty: nacre has no cluster metadata (Nacos leaves it null here).
+    #[serde(default)]
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// Its instances.
+    #[serde(default)]
+    pub hosts: Vec<IpAddressInfoJson>,
+}
+
+/// One instance of a [`ClusterInfoJson`] (Nacos' `IpAddressInfo`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IpAddressInfoJson {
+    /// The address.
+    pub ip: String,
+    /// The port.
+    pub port: u16,
+    /// Whether it is healthy.
+    #[serde(default = "yes")]
+    pub valid: bool,
+    /// Whether it takes traffic.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The weight.
+    #[serde(default)]
+    pub weight: f64,
+    /// Its metadata.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// The answer of `GET /nacos/v1/ns/catalog/instances`: one page of a cluster's instances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogInstancesJson {
+    /// The instances on this page, each as in an instance list.
+    #[serde(default)]
+    pub list: Vec<HostJson>,
+    /// How many instances the cluster holds.
+    #[serde(default)]
+    pub count: usize,
 }
 
 #[cfg(test)]

@@ -10,12 +10,18 @@
 //! | --- | --- |
 //! | `POST /nacos/v1/ns/instance` | register (`serviceName`, `groupName`, `namespaceId`, `ip`, `port`, `clusterName`, `weight`, `enabled`, `healthy`, `ephemeral`, `metadata`) → `ok` |
 //! | `DELETE /nacos/v1/ns/instance` | deregister → `ok` (also for an unknown instance); without `clusterName`, or with another one, the one ephemeral instance on that ip:port is meant, as in Nacos 2.x |
-//! | `PUT /nacos/v1/ns/instance` | change `weight`, `enabled`, `metadata` of a registered instance (found by ip:port as for `DELETE`) → `ok` |
+//! | `PUT /nacos/v1/ns/instance` | update as Nacos 2.x: `weight` (absent: 1) and `enabled` (absent: true) set, `metadata` laid over the instance's own (found by ip:port as for `DELETE`) → `ok`; an unknown service 400, an unknown instance `ok` with nothing stored |
+//! | `PATCH /nacos/v1/ns/instance` | change only the `weight`, `enabled`, `metadata` given (metadata laid over the instance's own) of the instance in `clusterName` (default `DEFAULT`) → `ok`; an unknown instance 404 |
 //! | `GET /nacos/v1/ns/instance` | one instance: `service`, `ip`, `port`, `clusterName`, `weight`, `healthy`, `instanceId`, `metadata` |
 //! | `PUT /nacos/v1/ns/instance/beat` | heartbeat, with the `beat` JSON or light → `clientBeatInterval`, `code` (10200, or 20404 for an unknown instance), `lightBeatEnabled` |
 //! | `GET /nacos/v1/ns/instance/list` | `name`, `groupName`, `clusters`, `cacheMillis`, `hosts[]`, `lastRefTime`, `checksum`, `reachProtectionThreshold`...; `clusters` and `healthyOnly` filter |
+//! | `GET /nacos/v1/ns/instance/statuses` | `key=namespace##group@@service` (namespace optional) → `{"ips":["10.0.0.1:8080_true",...]}`, every instance |
+//! | `PUT /nacos/v1/ns/health/instance` (or `/health`) | set `healthy` (or `valid`) of a persistent instance (`clusterName`, `ip`, `port`) → `ok`; an ephemeral one 400 (its beats decide), an unknown one `ok` |
 //! | `POST`, `PUT`, `DELETE`, `GET /nacos/v1/ns/service` | create, update, remove, read a service (`protectThreshold`, `metadata`) |
-//! | `GET /nacos/v1/ns/service/list` | `{"count":N,"doms":[...]}` for `pageNo`, `pageSize`, `groupName`, `namespaceId` |
+//! | `GET /nacos/v1/ns/service/list` | `{"count":N,"doms":[...]}` for `pageNo`, `pageSize`, `groupName`, `namespaceId`; `groupName=*`: every group, names as `group@@service` |
+//! | `GET /nacos/v1/ns/service/names` | `{"services":{ns:["group@@service",...]},"META-INF/services":{...},"count":N}` for `namespaceId` (blank: all) and `expr` (a part of the grouped name) |
+//! | `GET /nacos/v1/ns/catalog/services` | the console's list: `pageNo`, `pageSize`, `namespaceId`, `groupNameParam`, `serviceNameParam`, `hasIpCount` → `{"count":N,"serviceList":[{"name","groupName","clusterCount","ipCount","healthyInstanceCount","triggerFlag"}]}`; with `withInstances=true` an array of `{"serviceName","groupName","metadata","clusterMap":{...}}` |
+//! | `GET /nacos/v1/ns/catalog/instances` | `serviceName`, `clusterName`, `pageNo`, `pageSize` → `{"list":[instance...],"count":N}` |
 //! | `GET /nacos/v1/ns/operator/metrics` | `{"status":"UP","serviceCount":N,"instanceCount":N,"responsibleServiceCount":N,"responsibleInstanceCount":N}` (`DOWN` while a cluster member loads) |
 //! | `GET /nacos/v1/console/health/liveness`, `.../readiness` | probes: `OK`; readiness answers 503 while a cluster member loads |
 //! | `POST /nacre/v1/peer` | peer traffic, on cluster nodes only ([`peer_router`]) |
@@ -26,9 +32,32 @@
 //!
 //! ## Differences from Nacos
 //!
-//! - `PUT /instance` changes only the fields it is given and needs the instance to exist
-//!   (Nacos' v1 replaces the whole instance, and for non-Java clients registers it); `healthy`
-//!   is ignored there, as health is the beats' business.
+//! - `PUT` and `PATCH /instance` write into the instance itself. Nacos 2.x keeps what they send
+//!   beside the registered instance (keyed by ip:port:cluster) and shows the two merged: there,
+//!   the values outlive a re-registration, a `PUT` for an address nobody registered yet is kept
+//!   for an instance that registers there later, and keys an earlier `PUT` added drop out when
+//!   the next one leaves them out. In nacre a re-registration replaces them, a `PUT` for an
+//!   unknown instance stores nothing (and answers `ok`, as Nacos does), and metadata keys only
+//!   ever get added or changed. `healthy` is not read there, as in Nacos 2.x.
+//! - `PUT /instance` without `clusterName` also reaches the one ephemeral instance on that
+//!   ip:port in another cluster (as `DELETE` does); Nacos 2.x' `PUT` writes for cluster
+//!   `DEFAULT` then. `PATCH` looks in the cluster named only, as Nacos does.
+//! - `PUT /health/instance`: nacre checks no persistent instance actively, which is Nacos'
+//!   checker `NONE`; Nacos answers 400 `health check is still working` unless the cluster's
+//!   checker was set to `NONE` (its default is TCP), and so does nacre for an ephemeral
+//!   instance.
+//! - The `app` parameter (on register and list) is accepted and not stored: Nacos 2.x keeps
+//!   none in the instance (the `app` header goes into its client's attributes, and the list's
+//!   `app` into the subscriber record of a UDP-push client).
+//! - Searches (`expr`, `groupNameParam`, `serviceNameParam`) match a part of the name, as
+//!   text; Nacos builds a Java regular expression around them. Listings come in name order;
+//!   Nacos' come in hash order, and `catalog/services` there returns every service when fewer
+//!   than `pageSize` match, whatever `pageNo`; nacre cuts pages the same way everywhere.
+//! - `instance/statuses` also takes a `key` without its group (`DEFAULT_GROUP`, or
+//!   `groupName`); Nacos refuses it.
+//! - `catalog/services?withInstances=true` fills in `namespace`, `protectThreshold`,
+//!   `selector` and each cluster's `clusterName`, `healthChecker` and `metadata`, which Nacos
+//!   leaves null or 0 there.
 //! - Values are checked strictly: Nacos takes a malformed flag as `false` and answers 500 for
 //!   a malformed number; nacre answers 400. Weights must be within 0..=10000.
 //! - No selectors (only `{"type":"none"}` is accepted), no cluster-level health checkers or
@@ -86,9 +115,11 @@
 //! an [`HttpTransport`]; node ids are the `host:port` peers reach each other at. The
 //! `nacre-server` binary ([`server`]) does exactly that from flags.
 
+mod catalog;
 mod client;
 mod client_push;
 mod error;
+mod health;
 mod instance;
 pub mod json;
 mod operator;
@@ -107,7 +138,9 @@ pub use error::ApiError;
 pub use params::{ParamError, Params};
 pub use peer::{peer_router, HttpTransport, MAX_PEER_REQUEST_BYTES, PEER_PATH};
 pub use router::{
-    router, NacosApi, BEAT_PATH, INSTANCE_LIST_PATH, INSTANCE_PATH, LIVENESS_PATH, METRICS_PATH,
-    READINESS_PATH, SERVICE_LIST_PATH, SERVICE_PATH, SUBSCRIBERS_PATH,
+    router, NacosApi, BEAT_PATH, CATALOG_INSTANCES_PATH, CATALOG_SERVICES_PATH,
+    HEALTH_INSTANCE_PATH, HEALTH_PATH, INSTANCE_LIST_PATH, INSTANCE_PATH, INSTANCE_STATUSES_PATH,
+    LIVENESS_PATH, METRICS_PATH, READINESS_PATH, SERVICE_LIST_PATH, SERVICE_NAMES_PATH,
+    SERVICE_PATH, SUBSCRIBERS_PATH,
 };
 pub use server::{start, ConfigError, RunningServer, ServerConfig, ServerError};

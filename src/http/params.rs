@@ -202,13 +202,40 @@ impl Params {
     pub fn service_key(&self) -> Result<ServiceKey, ParamError> {
         let namespace = self.namespace()?;
         let name = self.required("serviceName")?;
-        if name.contains("@@") {
+        self.service_in(namespace, "serviceName", name)
+    }
+
+    /// The service named by the parameter `name` in the form `GET
+    /// /nacos/v1/ns/instance/statuses` takes for its `key`: `namespace##group@@service`, or
+    /// without `namespace##` for `public`. (Nacos wants the group there; nacre takes a plain
+    /// name as one in `groupName`, `DEFAULT_GROUP` when absent, as it does for `serviceName`.)
+    pub fn namespaced_service(&self, name: &'static str) -> Result<ServiceKey, ParamError> {
+        let raw = self.required(name)?;
+        let (namespace, service) = match raw.split_once("##") {
+            Some((namespace, service)) => (
+                NamespaceId::new(namespace).map_err(ParamError::invalid(name))?,
+                service,
+            ),
+            None => (NamespaceId::default(), raw),
+        };
+        self.service_in(namespace, name, service)
+    }
+
+    /// `service` (grouped, or plain with its group in `groupName`) in `namespace`; errors name
+    /// the parameter `param`.
+    fn service_in(
+        &self,
+        namespace: NamespaceId,
+        param: &'static str,
+        service: &str,
+    ) -> Result<ServiceKey, ParamError> {
+        if service.contains("@@") {
             let (group, service) =
-                split_grouped_name(name).map_err(ParamError::invalid("serviceName"))?;
+                split_grouped_name(service).map_err(ParamError::invalid(param))?;
             return Ok(ServiceKey::from_parts(namespace, group, service));
         }
         let service =
-            crate::model::ServiceName::new(name).map_err(ParamError::invalid("serviceName"))?;
+            crate::model::ServiceName::new(service).map_err(ParamError::invalid(param))?;
         Ok(ServiceKey::from_parts(namespace, self.group()?, service))
     }
 
@@ -291,9 +318,34 @@ impl Params {
             .map_err(|e| instance_error(e, "metadata"))
     }
 
-    /// The change an instance update asks for: `weight`, `enabled` (or `enable`) and
-    /// `metadata`, each only if present.
+    /// The change a `PUT /nacos/v1/ns/instance` asks for, as Nacos 2.x reads it: `weight`
+    /// (1 when absent) and `enabled` (or `enable`; true when absent) are both set, so an absent
+    /// one goes back to its default; `metadata`, if present, is laid over the instance's own
+    /// ([`InstanceUpdate::merge_metadata`]). `healthy` and `ephemeral` are not read: health is
+    /// the beats' business and an instance cannot change its kind.
     pub fn instance_update(&self) -> Result<InstanceUpdate, ParamError> {
+        Ok(InstanceUpdate {
+            weight: Some(self.weight()?.unwrap_or(1.0)),
+            enabled: Some(self.enabled()?.unwrap_or(true)),
+            metadata: self.metadata("metadata")?,
+            merge_metadata: true,
+        })
+    }
+
+    /// The change a `PATCH /nacos/v1/ns/instance` asks for: `weight`, `enabled` and `metadata`
+    /// (laid over the instance's own), each only if present. As in Nacos, `enable` is not read
+    /// here, and neither is `healthy`.
+    pub fn instance_patch(&self) -> Result<InstanceUpdate, ParamError> {
+        Ok(InstanceUpdate {
+            weight: self.weight()?,
+            enabled: self.optional_flag("enabled")?,
+            metadata: self.metadata("metadata")?,
+            merge_metadata: true,
+        })
+    }
+
+    /// `weight`, if present, checked (0 to 10000).
+    fn weight(&self) -> Result<Option<f64>, ParamError> {
         let weight = self.optional_f64("weight")?;
         if let Some(w) = weight {
             // The registry checks the weight too; checking here names the parameter.
@@ -302,11 +354,7 @@ impl Params {
                 .build()
                 .map_err(ParamError::invalid("weight"))?;
         }
-        Ok(InstanceUpdate {
-            weight,
-            enabled: self.enabled()?,
-            metadata: self.metadata("metadata")?,
-        })
+        Ok(weight)
     }
 
     /// Service settings: `protectThreshold` (0 to 1; `default` when absent, or required when
@@ -464,87 +512,5 @@ pub(crate) fn metadata_from_json(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn p(q: &str) -> Params {
-        Params::parse(Some(q), b"")
-    }
-
-    #[test]
-    fn query_wins_over_body_and_blank_counts_as_absent() {
-        let params = Params::parse(Some("a=1&b=%20"), b"a=2&c=3");
-        assert_eq!(params.get("a"), Some("1"));
-        assert_eq!(params.get("b"), None);
-        assert_eq!(params.get("c"), Some("3"));
-    }
-
-    #[test]
-    fn python_style_flags_are_accepted_and_garbage_is_not() {
-        assert_eq!(p("x=True").flag("x", false), Ok(true));
-        assert_eq!(p("x=False").flag("x", true), Ok(false));
-        assert_eq!(p("").flag("x", true), Ok(true));
-        assert!(matches!(
-            p("x=maybe").flag("x", true),
-            Err(ParamError::Malformed { name: "x", .. })
-        ));
-    }
-
-    #[test]
-    fn grouped_service_name_wins_over_group_name() {
-        let key = p("serviceName=a%40%40b&groupName=c").service_key().unwrap();
-        assert_eq!((key.group().as_str(), key.service().as_str()), ("a", "b"));
-        let key = p("serviceName=b&groupName=c&namespaceId=dev")
-            .service_key()
-            .unwrap();
-        assert_eq!(key.to_string(), "dev/c@@b");
-        assert_eq!(
-            p("groupName=c").service_key(),
-            Err(ParamError::Missing("serviceName"))
-        );
-    }
-
-    #[test]
-    fn metadata_is_json_or_pairs() {
-        let m = parse_metadata("metadata", r#"{"a":"1","b":2,"c":true}"#).unwrap();
-        assert_eq!(m.get("b").map(String::as_str), Some("2"));
-        assert_eq!(m.get("c").map(String::as_str), Some("true"));
-        let m = parse_metadata("metadata", "a=1,b=2").unwrap();
-        assert_eq!(m.len(), 2);
-        for bad in ["a", "a=", "=1", "a=1=2", "{oops", r#"{"a":{"b":1}}"#] {
-            assert!(parse_metadata("metadata", bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn cluster_name_falls_back_to_cluster() {
-        assert_eq!(p("cluster=hz").cluster().unwrap().as_str(), "hz");
-        assert_eq!(
-            p("clusterName=sh&cluster=hz").cluster().unwrap().as_str(),
-            "sh"
-        );
-        assert_eq!(p("").cluster().unwrap().as_str(), "DEFAULT");
-    }
-
-    #[test]
-    fn bad_instance_fields_name_their_parameter() {
-        let base = "ip=10.0.0.1&port=80";
-        let name = |q: &str| match p(&format!("{base}&{q}")).instance() {
-            Err(ParamError::Invalid { name, .. } | ParamError::Malformed { name, .. }) => name,
-            other => panic!("{q}: {other:?}"),
-        };
-        assert_eq!(name("weight=-1"), "weight");
-        assert_eq!(name("weight=abc"), "weight");
-        assert_eq!(name("clusterName=a%2Cb"), "clusterName");
-        assert_eq!(name("metadata=nope"), "metadata");
-        assert_eq!(name("enabled=perhaps"), "enabled");
-        assert!(matches!(
-            p("ip=10.0.0.1&port=0").instance(),
-            Err(ParamError::Invalid { name: "port", .. })
-        ));
-        assert!(matches!(
-            p("ip=not%20a%20host&port=80").instance(),
-            Err(ParamError::Invalid { name: "ip", .. })
-        ));
-    }
-}
+#[path = "params_tests.rs"]
+mod tests;

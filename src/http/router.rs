@@ -1,27 +1,40 @@
 //! [`NacosApi`]: the axum [`Router`] of the Nacos v1 naming API over a [`Backend`].
 
 use super::peer::peer_router;
-use super::{instance, operator, service, subscribers};
+use super::{catalog, health, instance, operator, service, subscribers};
 use crate::front::push::PushHub;
 use crate::front::Backend;
 use crate::front::PULL_CACHE_MILLIS;
 use crate::udp::UdpPush;
-use axum::routing::{get, put};
+use axum::routing::{any, get, put};
 use axum::Router;
 use std::sync::Arc;
 
-/// `POST`/`DELETE`/`PUT`/`GET`: register, deregister, update, read one instance.
+/// `POST`/`DELETE`/`PUT`/`PATCH`/`GET`: register, deregister, update, patch, read one
+/// instance.
 pub const INSTANCE_PATH: &str = "/nacos/v1/ns/instance";
 /// `PUT`: a heartbeat.
 pub const BEAT_PATH: &str = "/nacos/v1/ns/instance/beat";
 /// `GET`: a service's instances.
 pub const INSTANCE_LIST_PATH: &str = "/nacos/v1/ns/instance/list";
+/// Any method: every instance of a service with its health (`ip:port_healthy`).
+pub const INSTANCE_STATUSES_PATH: &str = "/nacos/v1/ns/instance/statuses";
+/// `PUT`: set the health of a persistent instance.
+pub const HEALTH_INSTANCE_PATH: &str = "/nacos/v1/ns/health/instance";
+/// `PUT`: the same as [`HEALTH_INSTANCE_PATH`] (Nacos serves both).
+pub const HEALTH_PATH: &str = "/nacos/v1/ns/health";
 /// `POST`/`DELETE`/`PUT`/`GET`: create, remove, update, read a service.
 pub const SERVICE_PATH: &str = "/nacos/v1/ns/service";
 /// `GET`: one page of service names.
 pub const SERVICE_LIST_PATH: &str = "/nacos/v1/ns/service/list";
 /// `GET`: who is pushed a service's changes.
 pub const SUBSCRIBERS_PATH: &str = "/nacos/v1/ns/service/subscribers";
+/// Any method: the grouped service names of each namespace, searched by `expr`.
+pub const SERVICE_NAMES_PATH: &str = "/nacos/v1/ns/service/names";
+/// `GET`: one page of services with counts, or with their instances (the console's list).
+pub const CATALOG_SERVICES_PATH: &str = "/nacos/v1/ns/catalog/services";
+/// Any method: one page of the instances of one cluster of a service.
+pub const CATALOG_INSTANCES_PATH: &str = "/nacos/v1/ns/catalog/instances";
 /// `GET`: the server's status and counts.
 pub const METRICS_PATH: &str = "/nacos/v1/ns/operator/metrics";
 /// `GET`: liveness probe.
@@ -109,10 +122,14 @@ impl NacosApi {
                 get(instance::detail)
                     .post(instance::register)
                     .put(instance::update)
+                    .patch(instance::patch)
                     .delete(instance::deregister),
             )
             .route(BEAT_PATH, put(instance::beat))
             .route(INSTANCE_LIST_PATH, get(instance::list))
+            .route(INSTANCE_STATUSES_PATH, any(instance::statuses))
+            .route(HEALTH_INSTANCE_PATH, put(health::update))
+            .route(HEALTH_PATH, put(health::update))
             .route(
                 SERVICE_PATH,
                 get(service::detail)
@@ -122,6 +139,9 @@ impl NacosApi {
             )
             .route(SERVICE_LIST_PATH, get(service::list))
             .route(SUBSCRIBERS_PATH, get(subscribers::list))
+            .route(SERVICE_NAMES_PATH, any(service::names))
+            .route(CATALOG_SERVICES_PATH, get(catalog::services))
+            .route(CATALOG_INSTANCES_PATH, any(catalog::instances))
             .route(METRICS_PATH, get(operator::metrics))
             .route(LIVENESS_PATH, get(operator::liveness))
             .route(READINESS_PATH, get(operator::readiness))

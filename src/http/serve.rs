@@ -65,6 +65,7 @@ pub struct ServeStats {
     accepted: AtomicU64,
     refused: AtomicU64,
     open: AtomicUsize,
+    in_flight: AtomicUsize,
 }
 
 impl ServeStats {
@@ -79,6 +80,10 @@ impl ServeStats {
     /// Connections open now.
     pub fn open(&self) -> usize {
         self.open.load(Ordering::Relaxed)
+    }
+    /// Requests being handled now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
     }
 }
 
@@ -164,7 +169,7 @@ pub async fn serve(
         let stats = stats.clone();
         let mut stop = shutdown.subscribe();
         connections.spawn(async move {
-            serve_connection(stream, peer, router, config, &mut stop).await;
+            serve_connection(stream, peer, router, config, &stats, &mut stop).await;
             stats.open.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
         });
@@ -177,9 +182,11 @@ async fn serve_connection(
     peer: SocketAddr,
     router: Router,
     config: ServeConfig,
+    stats: &Arc<ServeStats>,
     stop: &mut watch::Receiver<bool>,
 ) {
     let activity = Arc::new(Activity::default());
+    let stats = stats.clone();
     let seen = activity.clone();
     let body_timeout = config.body_timeout;
     let service = tower::service_fn(move |mut req: hyper::Request<Incoming>| {
@@ -188,8 +195,11 @@ async fn serve_connection(
         req.extensions_mut().insert(ConnectInfo(peer));
         let router = router.clone();
         let seen = seen.clone();
+        let stats = stats.clone();
         async move {
             let _busy = seen.start();
+            stats.in_flight.fetch_add(1, Ordering::Relaxed);
+            let _counted = InFlight(stats);
             let req = req.map(|body| axum::body::Body::new(TimedBody::new(body, body_timeout)));
             router.oneshot(req).await
         }
@@ -248,6 +258,14 @@ impl Activity {
 }
 
 struct Busy(Arc<Activity>);
+
+struct InFlight(Arc<ServeStats>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 impl Drop for Busy {
     fn drop(&mut self) {

@@ -1,12 +1,14 @@
-//! The service endpoints: `POST`, `DELETE`, `PUT` and `GET /nacos/v1/ns/service`, and
-//! `GET /nacos/v1/ns/service/list`.
+//! The service endpoints: `POST`, `DELETE`, `PUT` and `GET /nacos/v1/ns/service`,
+//! `GET /nacos/v1/ns/service/list` and `GET /nacos/v1/ns/service/names`.
 
 use super::error::ApiError;
 use super::json::{
     ClusterJson, HealthCheckerJson, SelectorJson, ServiceDetailJson, ServiceListJson,
+    ServiceNamesJson,
 };
 use super::params::{ParamError, Params};
 use super::router::ApiState;
+use crate::front::catalog::{self, ServiceFilter, TextFilter};
 use crate::registry::Command;
 use axum::extract::State;
 use axum::Json;
@@ -99,11 +101,24 @@ pub(crate) async fn detail(
 }
 
 /// `GET /nacos/v1/ns/service/list`: one page (`pageNo` from 1, `pageSize`, both required) of
-/// the service names of a namespace and group, in name order.
+/// the service names of a namespace and group, in name order: `{"count":N,"doms":[...]}`.
+///
+/// `groupName=*` means every group, as in Nacos 1.x: the names then carry their group
+/// (`group@@service`), in group then name order. (Nacos 2.x reads `*` as a group name and
+/// finds nothing.)
 pub(crate) async fn list(State(api): Api, p: Params) -> Result<Json<ServiceListJson>, ApiError> {
     let page_no = p.positive("pageNo")?;
     let page_size = p.positive("pageSize")?;
     let namespace = p.namespace()?;
+    if p.get("groupName").map(str::trim) == Some(ALL_GROUPS) {
+        let filter = ServiceFilter::in_namespace(&namespace);
+        let found = catalog::list_services(api.backend.registry(), &filter);
+        let page = catalog::page(found, page_no, page_size);
+        return Ok(Json(ServiceListJson {
+            count: page.count,
+            doms: page.items.iter().map(|s| s.key().grouped_name()).collect(),
+        }));
+    }
     let group = p.group()?;
     let page = api
         .backend
@@ -112,5 +127,41 @@ pub(crate) async fn list(State(api): Api, p: Params) -> Result<Json<ServiceListJ
     Ok(Json(ServiceListJson {
         count: page.count,
         doms: page.services.iter().map(ToString::to_string).collect(),
+    }))
+}
+
+/// The `groupName` of `GET /nacos/v1/ns/service/list` that means every group.
+const ALL_GROUPS: &str = "*";
+
+/// `GET /nacos/v1/ns/service/names` (any method, as in Nacos): the `group@@service` names that
+/// contain `expr` (blank: all), by namespace, in name order; `namespaceId` blank or absent
+/// means every namespace that holds a service (each listed, even when none of its names
+/// matches). Answers `{"services":{ns:[...]},"META-INF/services":{ns:[...]},"count":N}` (see
+/// [`ServiceNamesJson`] for the two keys).
+pub(crate) async fn names(State(api): Api, p: Params) -> Result<Json<ServiceNamesJson>, ApiError> {
+    let namespace = p.get("namespaceId").map(|_| p.namespace()).transpose()?;
+    let wanted = TextFilter::containing(p.get("expr"));
+    let filter = ServiceFilter {
+        namespace: namespace.clone(),
+        ..ServiceFilter::default()
+    };
+    let mut services: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if let Some(ns) = &namespace {
+        services.insert(ns.to_string(), Vec::new());
+    }
+    let mut count = 0;
+    for snap in catalog::list_services(api.backend.registry(), &filter) {
+        let key = snap.key();
+        let names = services.entry(key.namespace().to_string()).or_default();
+        let grouped = key.grouped_name();
+        if wanted.matches(&grouped) {
+            names.push(grouped);
+            count += 1;
+        }
+    }
+    Ok(Json(ServiceNamesJson {
+        services_since_nacos_2_3: services.clone(),
+        services,
+        count,
     }))
 }

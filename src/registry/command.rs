@@ -82,6 +82,17 @@ pub enum Command {
         /// The change.
         update: InstanceUpdate,
     },
+    /// [`Registry::set_instance_health`]: the health of a persistent instance, set by hand
+    /// (Nacos' `PUT /nacos/v1/ns/health/instance`). Like every write it is applied by the
+    /// member responsible for the service and replicated from there.
+    SetHealth {
+        /// The service.
+        service: ServiceKey,
+        /// The instance (a persistent one; an ephemeral one is refused).
+        instance: InstanceKey,
+        /// Its new health.
+        healthy: bool,
+    },
     /// A heartbeat, light (`data: None`, [`Registry::heartbeat`]) or carrying the instance to
     /// register it again if it is unknown ([`Registry::heartbeat_with`]).
     Beat {
@@ -147,6 +158,15 @@ impl Command {
         }
     }
 
+    /// Sets the health of a persistent instance.
+    pub fn set_health(service: &ServiceKey, instance: &InstanceKey, healthy: bool) -> Self {
+        Command::SetHealth {
+            service: service.clone(),
+            instance: instance.clone(),
+            healthy,
+        }
+    }
+
     /// A light beat (no instance data).
     pub fn light_beat(service: &ServiceKey, instance: &InstanceKey) -> Self {
         Command::Beat {
@@ -195,6 +215,7 @@ impl Command {
             | Command::BatchRegister { service, .. }
             | Command::Deregister { service, .. }
             | Command::Update { service, .. }
+            | Command::SetHealth { service, .. }
             | Command::Beat { service, .. }
             | Command::CreateService { service, .. }
             | Command::UpdateService { service, .. }
@@ -231,6 +252,13 @@ impl Command {
                 update,
             } => registry
                 .update_instance(&service, &instance, update)
+                .map(CommandOutput::Revision),
+            Command::SetHealth {
+                service,
+                instance,
+                healthy,
+            } => registry
+                .set_instance_health(&service, &instance, healthy)
                 .map(CommandOutput::Revision),
             Command::Beat {
                 service,

@@ -179,6 +179,39 @@ impl Registry {
             .update_instance(service, instance, update, &self.inner.limits, now)
     }
 
+    /// Sets the health of a persistent instance, as an operator or a health checker outside
+    /// nacre does (Nacos' `PUT /nacos/v1/ns/health/instance`). The health of an ephemeral
+    /// instance follows its beats: it is refused with [`RegistryError::HealthFollowsBeats`]. An
+    /// unknown instance answers [`RegistryError::InstanceNotFound`]. Returns the service's
+    /// revision afterwards.
+    ///
+    /// ```
+    /// use nacre::{Instance, Registry, RegistryError, ServiceKey};
+    /// let registry = Registry::default();
+    /// let db = ServiceKey::named("db")?;
+    /// let primary = Instance::builder("10.0.0.9", 5432).ephemeral(false).build()?;
+    /// registry.register_instance(&db, primary.clone())?;
+    /// registry.set_instance_health(&db, &primary.key(), false)?;
+    /// assert!(!registry.get_all_instances(&db, &[]).iter().next().unwrap().healthy());
+    ///
+    /// let web = Instance::new("10.0.0.1", 80)?; // ephemeral: its beats decide
+    /// registry.register_instance(&db, web.clone())?;
+    /// let refused = registry.set_instance_health(&db, &web.key(), false);
+    /// assert!(matches!(refused, Err(RegistryError::HealthFollowsBeats(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_instance_health(
+        &self,
+        service: &ServiceKey,
+        instance: &InstanceKey,
+        healthy: bool,
+    ) -> Result<u64, RegistryError> {
+        let now = self.inner.clock.now();
+        self.inner
+            .store
+            .set_persistent_health(service, instance, healthy, now)
+    }
+
     /// A light heartbeat: records the beat; a beat that reaches an unhealthy instance makes it
     /// healthy again at once. An unknown instance answers [`RegistryError::InstanceNotFound`]
     /// (Nacos' code 20404), telling the client to send its data again.

@@ -26,6 +26,13 @@ pub enum RegistryError {
     /// The instance is not registered.
     #[error("instance {0} is not registered")]
     InstanceNotFound(InstanceId),
+    /// The health of an ephemeral instance follows its beats: only a persistent instance's
+    /// health can be set by hand (from `set_instance_health`).
+    #[error(
+        "health check is still working for {0}: an ephemeral instance's health follows its \
+         beats; only a persistent instance's health can be set"
+    )]
+    HealthFollowsBeats(InstanceId),
     /// A service would hold more instances than the limit allows.
     #[error("service {service} would hold {would_hold} instances; the limit is {max}")]
     TooManyInstances {

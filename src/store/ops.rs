@@ -17,8 +17,15 @@ pub struct InstanceUpdate {
     pub weight: Option<f64>,
     /// New enabled flag.
     pub enabled: Option<bool>,
-    /// New metadata (replaces all of it).
+    /// New metadata: replaces all of it, or with [`InstanceUpdate::merge_metadata`] only the
+    /// keys it names.
     pub metadata: Option<BTreeMap<String, String>>,
+    /// Whether `metadata` is laid over the current metadata (the keys it names are set, the
+    /// others kept) instead of replacing it. Nacos 2.x keeps what a v1 `PUT` or `PATCH` sends
+    /// beside the registered metadata and shows the two merged; nacre has one metadata map per
+    /// instance, so its v1 front merges.
+    #[serde(default)]
+    pub merge_metadata: bool,
 }
 
 /// What a beat found.
@@ -185,6 +192,13 @@ impl Store {
                 next.set_enabled(e);
             }
             if let Some(m) = update.metadata {
+                let m = if update.merge_metadata {
+                    let mut merged = next.metadata().clone();
+                    merged.extend(m);
+                    merged
+                } else {
+                    m
+                };
                 next.set_metadata(m)?;
                 limits.check_instance(&next)?;
             }
@@ -246,6 +260,38 @@ impl Store {
             .ok()
             .flatten();
         written.filter(|w| w.changed).map(|w| w.revision)
+    }
+
+    /// Sets the health of a registered persistent instance by hand (an operator, or a health
+    /// checker outside nacre). An ephemeral instance's health follows its beats and is refused
+    /// with [`RegistryError::HealthFollowsBeats`]; an unknown one with
+    /// [`RegistryError::InstanceNotFound`]. Returns the service's revision afterwards (unchanged
+    /// when the flag already was `healthy`).
+    pub fn set_persistent_health(
+        &self,
+        key: &ServiceKey,
+        instance: &InstanceKey,
+        healthy: bool,
+        now: Timestamp,
+    ) -> Result<u64, RegistryError> {
+        let not_found = || RegistryError::InstanceNotFound(instance.instance_id(key));
+        let written = self.write(key, false, |snap| {
+            let Some(old) = snap.entry(instance) else {
+                return Err(not_found());
+            };
+            if old.instance.ephemeral() {
+                return Err(RegistryError::HealthFollowsBeats(instance.instance_id(key)));
+            }
+            if old.instance.healthy() == healthy {
+                return Ok(((), false));
+            }
+            let mut next = Instance::clone(&old.instance);
+            next.set_healthy(healthy);
+            let entry = rewrite(old, next, self.next_version(now));
+            snap.insert(entry);
+            Ok(((), true))
+        })?;
+        written.map(|w| w.revision).ok_or_else(not_found)
     }
 
     /// Creates an empty service with `settings`.

@@ -116,6 +116,12 @@ async fn garbage_requests_never_answer_500() {
         ("DELETE", "/nacos/v1/ns/service"),
         ("GET", "/nacos/v1/ns/service"),
         ("GET", "/nacos/v1/ns/service/list"),
+        ("PATCH", "/nacos/v1/ns/instance"),
+        ("GET", "/nacos/v1/ns/instance/statuses"),
+        ("PUT", "/nacos/v1/ns/health/instance"),
+        ("GET", "/nacos/v1/ns/service/names"),
+        ("GET", "/nacos/v1/ns/catalog/services"),
+        ("GET", "/nacos/v1/ns/catalog/instances"),
     ];
     let names = [
         "serviceName",
@@ -138,6 +144,14 @@ async fn garbage_requests_never_answer_500() {
         "selector",
         "pageNo",
         "pageSize",
+        "key",
+        "valid",
+        "expr",
+        "app",
+        "serviceNameParam",
+        "groupNameParam",
+        "withInstances",
+        "hasIpCount",
     ];
     let values = [
         "orders",
@@ -166,6 +180,9 @@ async fn garbage_requests_never_answer_500() {
         "%E2%9C%93",
         "hz",
         "a%2Cb",
+        "%2A",
+        "dev%23%23orders",
+        "%23%23",
     ];
     let mut rng = fastrand::Rng::with_seed(7);
     for round in 0..300 {

@@ -126,3 +126,109 @@ async fn three_nodes_over_http_replicate_registrations_and_forward_beats() {
         m.node.stop();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_patch_and_put_through_any_member_reach_the_responsible_one() {
+    let members = loopback_cluster(3).await;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let call = |method: reqwest::Method, url: String| {
+        let http = http.clone();
+        async move {
+            let answer = http.request(method, &url).send().await.unwrap();
+            let status = answer.status().as_u16();
+            (status, answer.text().await.unwrap())
+        }
+    };
+    let db = "serviceName=db&ip=10.0.0.9&port=5432";
+    let web = "serviceName=db&ip=10.0.0.1&port=80";
+    let first = members[0].addr;
+    for q in [format!("{db}&ephemeral=false"), web.to_owned()] {
+        let url = format!("http://{first}/nacos/v1/ns/instance?{q}");
+        assert_eq!(call(reqwest::Method::POST, url).await, (200, "ok".into()));
+    }
+    let statuses_everywhere = |want: Value| {
+        let http = http.clone();
+        let addrs: Vec<SocketAddr> = members.iter().map(|m| m.addr).collect();
+        async move {
+            for addr in addrs {
+                let url = format!("http://{addr}/nacos/v1/ns/instance/statuses?key=db");
+                let (http, want) = (http.clone(), want.clone());
+                eventually(
+                    &format!("{want} on {addr}"),
+                    Duration::from_secs(30),
+                    || {
+                        let (http, url, want) = (http.clone(), url.clone(), want.clone());
+                        async move { http_json(&http, reqwest::Method::GET, url).await == want }
+                    },
+                )
+                .await;
+            }
+        }
+    };
+    statuses_everywhere(serde_json::json!({"ips": ["10.0.0.1:80_true", "10.0.0.9:5432_true"]}))
+        .await;
+    for (i, m) in members.iter().enumerate() {
+        let healthy = i % 2 == 1;
+        let url = format!(
+            "http://{}/nacos/v1/ns/health/instance?{db}&healthy={healthy}",
+            m.addr
+        );
+        assert_eq!(call(reqwest::Method::PUT, url).await, (200, "ok".into()));
+        statuses_everywhere(serde_json::json!({"ips": [
+            "10.0.0.1:80_true",
+            format!("10.0.0.9:5432_{healthy}"),
+        ]}))
+        .await;
+        // An ephemeral instance is refused by the responsible member, whichever is asked.
+        let url = format!(
+            "http://{}/nacos/v1/ns/health/instance?{web}&healthy=false",
+            m.addr
+        );
+        let (status, body) = call(reqwest::Method::PUT, url).await;
+        assert_eq!(status, 400, "via node {i}: {body}");
+        assert!(body.contains("health check is still working"), "{body}");
+        // Unknown instances: `ok` for the health, 404 for a patch, `ok` for an update.
+        let ghost = "serviceName=db&ip=10.9.9.9&port=1";
+        let url = format!(
+            "http://{}/nacos/v1/ns/health/instance?{ghost}&healthy=true",
+            m.addr
+        );
+        assert_eq!(call(reqwest::Method::PUT, url).await, (200, "ok".into()));
+        let url = format!("http://{}/nacos/v1/ns/instance?{ghost}&weight=2", m.addr);
+        assert_eq!(call(reqwest::Method::PATCH, url).await.0, 404);
+        let url = format!("http://{}/nacos/v1/ns/instance?{ghost}&weight=2", m.addr);
+        assert_eq!(call(reqwest::Method::PUT, url).await, (200, "ok".into()));
+    }
+    // A patch through one member and an update through another, seen on all.
+    let url = format!(
+        "http://{}/nacos/v1/ns/instance?{web}&weight=4",
+        members[1].addr
+    );
+    assert_eq!(call(reqwest::Method::PATCH, url).await, (200, "ok".into()));
+    let url = format!(
+        "http://{}/nacos/v1/ns/instance?{web}&enabled=false&weight=4&metadata=k%3Dv",
+        members[2].addr
+    );
+    assert_eq!(call(reqwest::Method::PUT, url).await, (200, "ok".into()));
+    for m in &members {
+        let url = format!("http://{}/nacos/v1/ns/instance?{web}", m.addr);
+        let http = http.clone();
+        eventually(
+            &format!("the update on {}", m.addr),
+            Duration::from_secs(30),
+            || {
+                let (http, url) = (http.clone(), url.clone());
+                async move {
+                    let detail = http_json(&http, reqwest::Method::GET, url).await;
+                    detail["enabled"] == false
+                        && detail["weight"] == 4.0
+                        && detail["metadata"]["k"] == "v"
+                }
+            },
+        )
+        .await;
+    }
+    for m in &members {
+        m.node.stop();
+    }
+}

@@ -155,8 +155,8 @@ async fn graceful_shutdown_finishes_the_request_in_flight_and_stops_accepting() 
         "the request to be in flight",
         Duration::from_secs(10),
         || {
-            let open = s.serve_stats().open();
-            async move { open == 1 }
+            let busy = s.serve_stats().in_flight();
+            async move { busy == 1 }
         },
     )
     .await;

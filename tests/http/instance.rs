@@ -271,35 +271,6 @@ async fn instance_detail_has_nacos_shape_and_unknown_ones_are_404() {
 }
 
 #[tokio::test]
-async fn update_changes_only_the_fields_it_is_given() {
-    let api = api();
-    api.ok(
-        "POST",
-        &format!("/nacos/v1/ns/instance?{ORDERS_10_0_0_1}&weight=2&metadata=a%3D1"),
-    )
-    .await;
-    api.ok(
-        "PUT",
-        &format!("/nacos/v1/ns/instance?{ORDERS_10_0_0_1}&enabled=false"),
-    )
-    .await;
-    let all = api.registry.get_all_instances(&orders(), &[]);
-    let inst = all.iter().next().unwrap();
-    assert!(!inst.enabled());
-    assert_eq!(inst.weight(), 2.0);
-    assert_eq!(inst.metadata().get("a").map(String::as_str), Some("1"));
-
-    let (status, body) = api
-        .call(
-            "PUT",
-            "/nacos/v1/ns/instance?serviceName=orders&ip=10.9.9.9&port=1&weight=3",
-        )
-        .await;
-    assert_eq!(status, 400, "updating an unknown instance: {body}");
-    assert!(body.contains("10.9.9.9"), "{body}");
-}
-
-#[tokio::test]
 async fn deregister_answers_ok_even_for_an_unknown_instance() {
     let api = api();
     api.ok("POST", &format!("/nacos/v1/ns/instance?{ORDERS_10_0_0_1}"))
@@ -360,4 +331,27 @@ async fn put_and_delete_without_a_cluster_reach_the_instance_by_ip_and_port() {
     // One left: a bare DELETE reaches it.
     assert_eq!(api.ok("DELETE", base).await, "ok");
     assert!(api.registry.get_all_instances(&orders(), &[]).is_empty());
+}
+
+#[tokio::test]
+async fn the_app_parameter_is_accepted_and_stored_nowhere_as_in_nacos_2() {
+    let api = api();
+    // Nacos 2.x keeps no `app` in the instance (the `app` header goes into its client's
+    // attributes, the list's `app` into a UDP subscriber's record); nacre keeps none either.
+    api.ok(
+        "POST",
+        &format!("/nacos/v1/ns/instance?{ORDERS_10_0_0_1}&app=shop-web&metadata=k%3Dv"),
+    )
+    .await;
+    let list = api.list("serviceName=orders&app=shop-web").await;
+    assert_eq!(hosts(&list), ["10.0.0.1:8080"]);
+    assert_eq!(list["hosts"][0]["metadata"], serde_json::json!({"k": "v"}));
+    assert!(list["hosts"][0].get("app").is_none());
+    let detail = api
+        .json(
+            "GET",
+            &format!("/nacos/v1/ns/instance?{ORDERS_10_0_0_1}&app=x"),
+        )
+        .await;
+    assert_eq!(detail["metadata"], serde_json::json!({"k": "v"}));
 }

@@ -9,10 +9,13 @@ mod hardening;
 
 mod bad_params;
 mod beats;
+mod catalog;
 mod cluster;
+mod health;
 mod instance;
 mod naming_client;
 mod operator;
 mod server;
 mod service;
 mod udp_push;
+mod update;
