@@ -10,12 +10,13 @@
 //! | [`ErrorClass`] | what kind of failure an error is; each front turns it into its own status or code |
 //!
 //! Fronts sit above this layer and never below each other: `http` (the Nacos v1 API, feature
-//! `http`) and [`crate::transport::memory::MemoryClientTransport`] today; gRPC and UDP push
-//! next. A front adds a wire format and, if it pushes, a [`push::PushTarget`]; it writes no
-//! query, write or push path of its own.
+//! `http`), gRPC (feature `grpc`) and [`crate::transport::memory::MemoryClientTransport`]. A
+//! front adds a wire format and, if it pushes, a [`push::PushTarget`]; it writes no query,
+//! write or push path of its own. (`udp` is not a front but the v1 front's push target and
+//! its client's receiver: `http` uses it, it uses only this layer.)
 //!
 //! ```text
-//!   http (v1)      memory transport      grpc / udp (next)
+//!   http (v1) + udp push     memory transport     grpc (2.x)
 //!        \               |                  /
 //!         +--- Backend · ServiceAnswer · PushHub · ErrorClass ---+
 //!                              |

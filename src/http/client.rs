@@ -9,7 +9,7 @@
 //! | `send_beat` | `PUT /nacos/v1/ns/instance/beat`: with the `beat` JSON until a server answers `lightBeatEnabled`, then light (`ip`, `port`, `clusterName`); code 20404 answers [`BeatAnswer::NotFound`] |
 //! | `query_service` | `GET /nacos/v1/ns/instance/list` |
 //! | `list_services` | `GET /nacos/v1/ns/service/list` |
-//! | push | UDP, as Nacos 1.x clients: a subscribed service's `GET /nacos/v1/ns/instance/list` carries `udpPort` and `clientIP` ([`super::client_push`]) |
+//! | push | UDP, as Nacos 1.x clients: a subscribed service's `GET /nacos/v1/ns/instance/list` carries `udpPort` and `clientIP`, received by a [`crate::udp::UdpPushReceiver`] |
 //!
 //! **Push over UDP.** A subscribed service's list queries subscribe a local UDP receiver at
 //! the server, which pushes every change to it, as Nacos pushes to its v1 clients; the pulls,
@@ -392,7 +392,7 @@ impl ClientTransport for HttpClientTransport {
         Some(self)
     }
 
-    /// Pushes over UDP ([`super::client_push`]), unless turned off with
+    /// Pushes over UDP (a [`crate::udp::UdpPushReceiver`] per namespace), unless turned off with
     /// [`HttpClientTransport::with_udp_push`].
     fn pushes(&self) -> Option<&dyn PushTransport> {
         if self.inner.udp_push.load(Ordering::Relaxed) {

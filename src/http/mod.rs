@@ -14,15 +14,16 @@
 //! | `PATCH /nacos/v1/ns/instance` | change only the `weight`, `enabled`, `metadata` given (metadata laid over the instance's own) of the instance in `clusterName` (default `DEFAULT`) → `ok`; an unknown instance 404 |
 //! | `GET /nacos/v1/ns/instance` | one instance: `service`, `ip`, `port`, `clusterName`, `weight`, `healthy`, `instanceId`, `metadata` |
 //! | `PUT /nacos/v1/ns/instance/beat` | heartbeat, with the `beat` JSON or light → `clientBeatInterval`, `code` (10200, or 20404 for an unknown instance), `lightBeatEnabled` |
-//! | `GET /nacos/v1/ns/instance/list` | `name`, `groupName`, `clusters`, `cacheMillis`, `hosts[]`, `lastRefTime`, `checksum`, `reachProtectionThreshold`...; `clusters` and `healthyOnly` filter |
+//! | `GET /nacos/v1/ns/instance/list` | `name`, `groupName`, `clusters`, `cacheMillis`, `hosts[]`, `lastRefTime`, `checksum`, `reachProtectionThreshold`...; `clusters` and `healthyOnly` filter; with `udpPort` (and `clientIP`, `app`) from a client Nacos pushes to, subscribes it to UDP push ([`crate::udp`]) and answers `cacheMillis` 10000 (3000 otherwise) |
 //! | `GET /nacos/v1/ns/instance/statuses` | `key=namespace##group@@service` (namespace optional) → `{"ips":["10.0.0.1:8080_true",...]}`, every instance |
 //! | `PUT /nacos/v1/ns/health/instance` (or `/health`) | set `healthy` (or `valid`) of a persistent instance (`clusterName`, `ip`, `port`) → `ok`; an ephemeral one 400 (its beats decide), an unknown one `ok` |
 //! | `POST`, `PUT`, `DELETE`, `GET /nacos/v1/ns/service` | create, update, remove, read a service (`protectThreshold`, `metadata`) |
 //! | `GET /nacos/v1/ns/service/list` | `{"count":N,"doms":[...]}` for `pageNo`, `pageSize`, `groupName`, `namespaceId`; `groupName=*`: every group, names as `group@@service` |
+//! | `GET /nacos/v1/ns/service/subscribers` | `serviceName`, `pageNo` (1), `pageSize` (1000) → `{"subscribers":[{"addrStr","agent","app","ip","port","namespaceId","serviceName","cluster"}],"count":N}`: UDP push targets, other push hubs' subscribers (gRPC), in-process listeners |
 //! | `GET /nacos/v1/ns/service/names` | `{"services":{ns:["group@@service",...]},"META-INF/services":{...},"count":N}` for `namespaceId` (blank: all) and `expr` (a part of the grouped name) |
 //! | `GET /nacos/v1/ns/catalog/services` | the console's list: `pageNo`, `pageSize`, `namespaceId`, `groupNameParam`, `serviceNameParam`, `hasIpCount` → `{"count":N,"serviceList":[{"name","groupName","clusterCount","ipCount","healthyInstanceCount","triggerFlag"}]}`; with `withInstances=true` an array of `{"serviceName","groupName","metadata","clusterMap":{...}}` |
 //! | `GET /nacos/v1/ns/catalog/instances` | `serviceName`, `clusterName`, `pageNo`, `pageSize` → `{"list":[instance...],"count":N}` |
-//! | `GET /nacos/v1/ns/operator/metrics` | `{"status":"UP","serviceCount":N,"instanceCount":N,"responsibleServiceCount":N,"responsibleInstanceCount":N}` (`DOWN` while a cluster member loads) |
+//! | `GET /nacos/v1/ns/operator/metrics` | `{"status":"UP","serviceCount":N,"instanceCount":N,"responsibleServiceCount":N,"responsibleInstanceCount":N,"udpPush":{...}}` (`DOWN` while a cluster member loads; `udpPush`: subscriptions, pushes, acks, retries, failures, datagrams, bytes) |
 //! | `GET /nacos/v1/console/health/liveness`, `.../readiness` | probes: `OK`; readiness answers 503 while a cluster member loads |
 //! | `POST /nacre/v1/peer` | peer traffic, on cluster nodes only ([`peer_router`]) |
 //!
@@ -46,9 +47,13 @@
 //!   checker `NONE`; Nacos answers 400 `health check is still working` unless the cluster's
 //!   checker was set to `NONE` (its default is TCP), and so does nacre for an ephemeral
 //!   instance.
-//! - The `app` parameter (on register and list) is accepted and not stored: Nacos 2.x keeps
-//!   none in the instance (the `app` header goes into its client's attributes, and the list's
-//!   `app` into the subscriber record of a UDP-push client).
+//! - The `app` parameter is kept where Nacos 2.x keeps it: a list query's `app` in the
+//!   record of a UDP-push subscriber (`/service/subscribers`); on register it is accepted and
+//!   not stored (Nacos puts the `app` header into its client's attributes, which nacre has
+//!   not).
+//! - `/service/subscribers` lists this node's subscribers only (Nacos' default
+//!   `aggregation=true` asks every member); in-process listeners are listed as
+//!   `in-process#<id>`.
 //! - Searches (`expr`, `groupNameParam`, `serviceNameParam`) match a part of the name, as
 //!   text; Nacos builds a Java regular expression around them. Listings come in name order;
 //!   Nacos' come in hash order, and `catalog/services` there returns every service when fewer
@@ -61,9 +66,12 @@
 //! - Values are checked strictly: Nacos takes a malformed flag as `false` and answers 500 for
 //!   a malformed number; nacre answers 400. Weights must be within 0..=10000.
 //! - No selectors (only `{"type":"none"}` is accepted), no cluster-level health checkers or
-//!   metadata, no auth (`accessToken` and `ak`/`sk` signatures are ignored), no UDP push yet:
-//!   lists answer `cacheMillis` 3000, as Nacos answers clients it does not push to, so v1
-//!   clients pull every 3 s. (gRPC clients are pushed to: see the `grpc` feature.)
+//!   metadata, no auth (`accessToken` and `ak`/`sk` signatures are ignored).
+//! - UDP push follows Nacos 1.x (see [`crate::udp`] for its own differences); pushes go out
+//!   only when the API is given a [`crate::udp::UdpPush`] (`nacre-server` always does).
+//! - Not served: `/instance/metadata/batch`, `/catalog/service`, `/health/checkers`,
+//!   `/cluster`, `/operator/switches`, `/operator/servers` and the raft/distro internals;
+//!   they answer 404.
 //! - The protect threshold applies to every list, and a protected list reports every
 //!   instance healthy, as Nacos does; but a healthy-only list that hits it lists every enabled
 //!   instance (as Nacos 1.x did), where Nacos 2.5 lists only the healthy ones (see
