@@ -8,6 +8,37 @@ use tokio::task::JoinHandle;
 
 use super::sweep::SweepReport;
 
+/// One line per sweep that changed something (nothing for the quiet ones): how many
+/// instances turned unhealthy and how many were removed, with a few of them named.
+pub(crate) fn log_sweep(report: &SweepReport) {
+    if report.marked_unhealthy.is_empty() && report.removed.is_empty() {
+        return;
+    }
+    let sample = |list: &[(crate::model::ServiceKey, crate::model::InstanceKey)]| -> String {
+        let named: Vec<String> = list
+            .iter()
+            .take(3)
+            .map(|(s, i)| format!("{}#{}", s.grouped_name(), i.endpoint))
+            .collect();
+        let more = list.len().saturating_sub(named.len());
+        if more > 0 {
+            format!("{} and {more} more", named.join(", "))
+        } else {
+            named.join(", ")
+        }
+    };
+    tracing::info!(
+        unhealthy = report.marked_unhealthy.len(),
+        removed = report.removed.len(),
+        services = report.services,
+        "health sweep: {} marked unhealthy ({}), {} removed ({})",
+        report.marked_unhealthy.len(),
+        sample(&report.marked_unhealthy),
+        report.removed.len(),
+        sample(&report.removed),
+    );
+}
+
 /// A running health driver. Dropping it (or calling [`HealthDriver::stop`]) stops the task.
 #[derive(Debug)]
 pub struct HealthDriver {

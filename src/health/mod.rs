@@ -16,6 +16,7 @@
 
 mod config;
 mod driver;
+pub(crate) use driver::log_sweep;
 pub mod policy;
 mod sweep;
 

@@ -461,6 +461,7 @@ impl Registry {
         include: impl FnMut(&ServiceKey) -> bool,
     ) -> SweepReport {
         let report = health::sweep(&self.inner.store, &self.inner.health, now, include);
+        crate::health::log_sweep(&report);
         self.inner
             .store
             .collect_tombstones(now - self.inner.health.tombstone_ttl);
