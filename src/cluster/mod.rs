@@ -39,7 +39,7 @@ mod transport;
 pub use self::core::{CoreStats, DistroCore, Outgoing, RequestId, Route, RoutingView};
 pub use config::DistroConfig;
 pub use dispatch::{Dispatch, Forwarding};
-pub use error::ClusterError;
+pub use error::{ClusterError, MembershipError};
 pub use mapper::{distro_hash, DistroMapper};
 pub use membership::Membership;
 pub use message::{Envelope, PeerRequest, PeerResponse, RemoteFailure};

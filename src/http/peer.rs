@@ -39,9 +39,10 @@ pub const MAX_PEER_REQUEST_BYTES: usize = 256 * 1024 * 1024;
 /// let me = NodeId::new("127.0.0.1:8848").unwrap();
 /// let peer = NodeId::new("127.0.0.1:8849").unwrap();
 /// let transport = Arc::new(HttpTransport::new(me.clone()));
-/// let node = ClusterNode::builder(me, vec![peer], transport).build();
+/// let node = ClusterNode::builder(me.clone(), vec![me, peer], transport).build()?;
 /// let app: axum::Router = peer_router(Arc::new(node));
 /// # let _ = app;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn peer_router(handler: Arc<dyn PeerHandler>) -> Router {
     Router::new()

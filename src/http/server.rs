@@ -13,7 +13,7 @@
 //! ```
 //! use nacre::http::ServerConfig;
 //! let env = |name: &str| (name == "NACRE_PORT").then(|| "9000".to_owned());
-//! let args = ["--members", "127.0.0.1:9001,127.0.0.1:9002"].map(String::from);
+//! let args = ["--members", "127.0.0.1:9000,127.0.0.1:9001,127.0.0.1:9002"].map(String::from);
 //! let config = ServerConfig::from_args_and_env(args, env).unwrap();
 //! assert_eq!(config.port, 9000);
 //! assert_eq!(config.node_id().unwrap().as_str(), "127.0.0.1:9000");
@@ -44,8 +44,8 @@ FLAGS (each may also be set by the environment variable shown; a flag wins):
                        feature grpc)
     --bind ADDR        address to listen on                         [NACRE_BIND, default 127.0.0.1]
     --node-id ID       this member's id, the host:port peers reach  [NACRE_NODE_ID, default BIND:PORT]
-    --members LIST     cluster members, comma separated; this node  [NACRE_MEMBERS, default none:
-                       is added if missing                           standalone]
+    --members LIST     cluster members, comma separated, this node  [NACRE_MEMBERS, default none:
+                       included (--node-id must be one of them)      standalone]
     -h, --help         print this help
 
 Without members the node runs standalone. Serve the cluster port only where peers, not
@@ -82,6 +82,19 @@ pub enum ConfigError {
         "a cluster member needs --node-id when it binds to {0} (peers cannot reach that address) or to port 0"
     )]
     NeedsNodeId(String),
+    /// This node's id is not one of the members: its peers would refuse it.
+    #[error(
+        "this node's id `{node_id}` is not one of --members ({members}): every member's \
+         --members must list every member, this one included; set --node-id to this node's \
+         entry in --members (the host:port its peers reach it at), or add `{node_id}` to \
+         --members on every member"
+    )]
+    NotAMember {
+        /// This node's id.
+        node_id: String,
+        /// The members given, comma separated.
+        members: String,
+    },
 }
 
 /// What `nacre-server` runs: see [`USAGE`].
@@ -223,7 +236,8 @@ impl ServerConfig {
         )?)
     }
 
-    /// Every member's id, this node's included.
+    /// Every member's id. The list must name this node ([`ServerConfig::node_id`]), or this
+    /// is [`ConfigError::NotAMember`].
     pub fn member_ids(&self) -> Result<Vec<NodeId>, ConfigError> {
         let me = self.node_id()?;
         let mut ids = self
@@ -232,7 +246,10 @@ impl ServerConfig {
             .map(|m| NodeId::new(m))
             .collect::<Result<Vec<_>, _>>()?;
         if !ids.contains(&me) {
-            ids.push(me);
+            return Err(ConfigError::NotAMember {
+                node_id: me.to_string(),
+                members: self.members.join(","),
+            });
         }
         ids.sort();
         ids.dedup();
@@ -256,6 +273,9 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    /// The node could not be set up as a cluster member.
+    #[error(transparent)]
+    Membership(#[from] crate::cluster::MembershipError),
     /// The thread for the node's drivers could not be started.
     #[error("cannot start the driver thread: {0}")]
     Drivers(#[source] std::io::Error),
@@ -365,7 +385,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         let me = config.node_id()?;
         let members = config.member_ids()?;
         let transport = Arc::new(HttpTransport::new(me.clone()));
-        Backend::from(ClusterNode::builder(me, members, transport).build())
+        Backend::from(ClusterNode::builder(me, members, transport).build()?)
     };
     let addr = SocketAddr::new(config.bind, config.port);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -543,7 +563,25 @@ mod tests {
     fn a_member_on_an_unspecified_address_needs_a_node_id() {
         let c = parse(&["--bind", "0.0.0.0", "--members", "a:1"]).unwrap();
         assert!(matches!(c.node_id(), Err(ConfigError::NeedsNodeId(_))));
-        let c = parse(&["--bind", "0.0.0.0", "--members", "a:1", "--node-id", "b:2"]).unwrap();
+        let c = parse(&["--bind", "0.0.0.0", "--members", "a:1,b:2", "--node-id", "b:2"]).unwrap();
+        assert_eq!(c.member_ids().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_node_id_that_is_not_one_of_the_members_is_refused_with_the_fix() {
+        let c = parse(&["--port", "9000", "--members", "127.0.0.1:9001,127.0.0.1:9002"]).unwrap();
+        let err = c.member_ids().unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::NotAMember {
+                node_id: "127.0.0.1:9000".into(),
+                members: "127.0.0.1:9001,127.0.0.1:9002".into()
+            }
+        );
+        let message = err.to_string();
+        assert!(message.contains("set --node-id"), "{message}");
+        let c = parse(&["--node-id", "127.0.0.1:9001", "--members", "127.0.0.1:9001,127.0.0.1:9002"])
+            .unwrap();
         assert_eq!(c.member_ids().unwrap().len(), 2);
     }
 }

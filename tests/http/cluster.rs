@@ -43,7 +43,8 @@ async fn loopback_cluster(n: usize) -> Vec<Member> {
         let transport = Arc::new(HttpTransport::new(id.clone()));
         let node = ClusterNode::builder(id.clone(), ids.clone(), transport)
             .config(fast_distro())
-            .build();
+            .build()
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         let app = NacosApi::new(node.clone()).router();
         tokio::spawn(async move { axum::serve(listener, app).await });

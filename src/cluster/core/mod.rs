@@ -54,6 +54,7 @@ mod verify_tests;
 
 use super::config::DistroConfig;
 use super::dispatch::answer_forward;
+use super::error::MembershipError;
 use super::mapper::DistroMapper;
 use super::membership::Membership;
 use super::message::{PeerRequest, PeerResponse};
@@ -122,6 +123,7 @@ pub enum Route {
 
 /// Counters, for tests, benchmarks and operators.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CoreStats {
     /// Sync batches sent.
     pub syncs_sent: u64,
@@ -133,6 +135,8 @@ pub struct CoreStats {
     pub services_fetched: u64,
     /// Times a grace period was given to a service that became this node's responsibility.
     pub grace_periods: u64,
+    /// Answers that refused this node ([`PeerResponse::Rejected`]).
+    pub rejections: u64,
 }
 
 /// Routing state shared with the driver's client path, read without locking the core.
@@ -182,6 +186,19 @@ pub struct DistroCore {
     fetch_wanted: BTreeMap<NodeId, BTreeSet<ServiceKey>>,
     stats: CoreStats,
     last_sweep: SweepReport,
+    /// Peers that refuse this node, and when that was last logged at `warn`.
+    refusing: BTreeMap<NodeId, Refusing>,
+    /// Whether the next ping round goes out at once, to every peer, to say this node serves.
+    announce: bool,
+}
+
+/// A peer that answers this node with [`PeerResponse::Rejected`].
+#[derive(Debug, Clone, Copy)]
+struct Refusing {
+    /// Refusals in a row.
+    count: u64,
+    /// When the last `warn` was logged.
+    warned_at: Timestamp,
 }
 
 impl std::fmt::Debug for DistroCore {
@@ -197,14 +214,17 @@ impl std::fmt::Debug for DistroCore {
 impl DistroCore {
     /// A node `me` of the static member list `members`, over `registry` (whose origin should be
     /// `me.origin()`). A node whose list names no peer is ready at once; otherwise it starts by
-    /// loading a snapshot.
+    /// loading a snapshot. Every member starts in the owner table.
+    ///
+    /// Fails with [`MembershipError::NotAMember`] when `members` does not name `me`.
     pub fn new(
         me: NodeId,
         members: &[NodeId],
         registry: Registry,
         config: DistroConfig,
         now: Timestamp,
-    ) -> Self {
+    ) -> Result<Self, MembershipError> {
+        let membership = Membership::new(me.clone(), members, now)?;
         let (tx, changes) = unbounded();
         registry.store().track_touched();
         registry
@@ -215,7 +235,6 @@ impl DistroCore {
                     let _ = tx.send(snap.clone());
                 }
             }));
-        let membership = Membership::new(me.clone(), members, now);
         let alone = membership.peers().next().is_none();
         let routing = RoutingView {
             me: me.clone(),
@@ -236,7 +255,7 @@ impl DistroCore {
                 failed: BTreeSet::new(),
             }
         };
-        Self {
+        Ok(Self {
             me,
             config,
             registry,
@@ -253,7 +272,9 @@ impl DistroCore {
             fetch_wanted: BTreeMap::new(),
             stats: CoreStats::default(),
             last_sweep: SweepReport::default(),
-        }
+            refusing: BTreeMap::new(),
+            announce: false,
+        })
     }
 
     /// This node's id.
@@ -400,13 +421,21 @@ impl DistroCore {
         let Some((peer, kind)) = self.sent.remove(&id) else {
             return;
         };
-        if let Ok(resp) = &result {
-            let ready = match resp {
-                PeerResponse::Pong { ready } => Some(*ready),
-                PeerResponse::NotReady => Some(false),
-                _ => None,
-            };
-            self.heard_from(&peer, ready, now);
+        match &result {
+            // A refusal is not contact: a peer that does not count this node as a member must
+            // not count as up here either, or the two would split the services between them
+            // and neither would health-check the other's share.
+            Ok(PeerResponse::Rejected(reason)) => self.refused_by(&peer, reason, now),
+            Ok(resp) => {
+                let ready = match resp {
+                    PeerResponse::Pong { ready } => Some(*ready),
+                    PeerResponse::NotReady => Some(false),
+                    _ => None,
+                };
+                self.accepted_by(&peer);
+                self.heard_from(&peer, ready, now);
+            }
+            Err(_) => {}
         }
         match kind {
             Sent::Ping | Sent::Verify => {}

@@ -2,6 +2,8 @@
 //! and out as [`PeerRequest::Sync`] batches built from the current data; incoming records are
 //! merged into the store. A merge marks nothing as touched, so merged data is never sent on
 //! (no echo); only what the local copy knows better is queued back to the sender.
+//!
+//! Failed syncs are logged at `debug` (`tracing`): the peer going down is what gets a `warn`.
 
 use super::{DistroCore, Outgoing, Sent};
 use crate::clock::Timestamp;
@@ -77,8 +79,21 @@ impl DistroCore {
                     q.ack();
                 }
             }
-            _ => {
+            other => {
                 self.stats.syncs_failed += 1;
+                let why = match &other {
+                    Ok(PeerResponse::Rejected(reason)) => format!("refused: {reason}"),
+                    Ok(PeerResponse::NotReady) => "not serving yet".to_owned(),
+                    Ok(_) => "an answer that is not an ack".to_owned(),
+                    Err(e) => e.to_string(),
+                };
+                tracing::debug!(
+                    %peer,
+                    services = batch.len(),
+                    retry_in = ?self.config.retry_delay,
+                    why = crate::model::excerpt(&why),
+                    "sync failed; retrying with the current data"
+                );
                 if let Some(q) = self.queues.get_mut(peer) {
                     q.fail(batch, now, &self.config);
                 }
