@@ -49,8 +49,10 @@ pub struct SyncQueue {
 impl SyncQueue {
     /// Queues changes.
     pub fn add(&mut self, service: ServiceKey, change: PendingService, now: Timestamp) {
+        // A service not waiting yet weighs nothing (an empty slot would weigh one).
+        let before = self.pending.get(&service).map_or(0, PendingService::weight);
         let slot = self.pending.entry(service).or_default();
-        self.weight -= slot.weight().min(self.weight);
+        self.weight -= before.min(self.weight);
         let was_empty = slot.keys.is_empty() && !slot.meta && !slot.full;
         slot.absorb(change);
         self.weight += slot.weight();
@@ -196,6 +198,18 @@ mod tests {
         // 5 left: below the batch count, so they wait for the delay again.
         assert_eq!(q.len(), 5);
         assert_eq!(q.due_at(&cfg), Some(t0 + cfg.sync_delay));
+    }
+
+    #[test]
+    fn len_counts_the_changed_instances_of_every_service() {
+        let t0 = Timestamp::from_millis(0);
+        let mut q = SyncQueue::default();
+        q.add(key("a"), change(1), t0);
+        q.add(key("b"), change(1), t0);
+        q.add(key("c"), change(3), t0);
+        assert_eq!(q.len(), 5);
+        q.add(key("c"), change(4), t0);
+        assert_eq!(q.len(), 6, "the same instances are not counted twice");
     }
 
     #[test]
