@@ -135,6 +135,9 @@ pub struct CoreStats {
     pub services_fetched: u64,
     /// Times a grace period was given to a service that became this node's responsibility.
     pub grace_periods: u64,
+    /// Times a peer's sync queue grew past [`DistroConfig::max_pending_per_peer`] and was
+    /// dropped.
+    pub queue_overflows: u64,
     /// Answers that refused this node ([`PeerResponse::Rejected`]).
     pub rejections: u64,
 }
@@ -366,6 +369,7 @@ impl DistroCore {
     pub fn poll(&mut self, now: Timestamp) -> Vec<Outgoing> {
         let mut out = Vec::new();
         self.collect_changes(now);
+        self.bound_queues();
         if self.membership.refresh(now, self.config.peer_down_after) {
             self.rebuild_mapper(now);
         }

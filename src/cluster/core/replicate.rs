@@ -3,7 +3,11 @@
 //! merged into the store. A merge marks nothing as touched, so merged data is never sent on
 //! (no echo); only what the local copy knows better is queued back to the sender.
 //!
-//! Failed syncs are logged at `debug` (`tracing`): the peer going down is what gets a `warn`.
+//! A queue past [`DistroConfig::max_pending_per_peer`](crate::cluster::DistroConfig::max_pending_per_peer)
+//! is dropped at the next poll; verify and fetch repair the peer's copy.
+//!
+//! Logged (`tracing`): failed syncs at `debug` (the peer going down is what gets a `warn`),
+//! dropped queues at `warn`.
 
 use super::{DistroCore, Outgoing, Sent};
 use crate::clock::Timestamp;
@@ -25,6 +29,22 @@ impl DistroCore {
             };
             for q in self.queues.values_mut() {
                 q.add(snap.key().clone(), change.clone(), now);
+            }
+        }
+    }
+
+    /// Drops every queue that grew past `max_pending_per_peer`.
+    pub(super) fn bound_queues(&mut self) {
+        for (peer, q) in &mut self.queues {
+            if q.over_bound(&self.config) {
+                let dropped = q.drop_pending();
+                self.stats.queue_overflows += 1;
+                tracing::warn!(
+                    %peer,
+                    dropped,
+                    bound = self.config.max_pending_per_peer,
+                    "sync queue overflowed and was dropped; verify and fetch will repair the peer's copy"
+                );
             }
         }
     }
