@@ -4,8 +4,8 @@ use std::time::Duration;
 
 /// Distro timing, batching and bounds. The defaults follow Nacos: sync about 1 s after a
 /// change (or as soon as 1000 changed instances are waiting), retry a failed sync after 3 s,
-/// compare checksums every 5 s. Nacos has no counterpart to
-/// `max_pending_per_peer`.
+/// compare checksums every 5 s. Nacos has no counterpart to the last two bounds
+/// (`max_pending_per_peer`, `max_clock_skew`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DistroConfig {
     /// How long a change waits before it is sent, so changes batch up.
@@ -28,6 +28,10 @@ pub struct DistroConfig {
     /// where each owner sends its checksums and a peer whose copy differs fetches the
     /// service. Default 100 000.
     pub max_pending_per_peer: usize,
+    /// How far ahead of this node's clock a peer's version stamps and beat times may be:
+    /// versions beyond it are refused, beat times clamped to it (see
+    /// [`crate::store::MergeRules`]). Default 5 s.
+    pub max_clock_skew: Duration,
 }
 
 impl Default for DistroConfig {
@@ -41,6 +45,7 @@ impl Default for DistroConfig {
             peer_down_after: Duration::from_secs(5),
             request_timeout: Duration::from_secs(2),
             max_pending_per_peer: 100_000,
+            max_clock_skew: crate::store::DEFAULT_MAX_CLOCK_SKEW,
         }
     }
 }

@@ -42,6 +42,8 @@ mod replicate;
 mod verify;
 
 #[cfg(test)]
+mod admit_tests;
+#[cfg(test)]
 mod handle_tests;
 #[cfg(test)]
 mod loading_tests;
@@ -135,6 +137,10 @@ pub struct CoreStats {
     pub services_fetched: u64,
     /// Times a grace period was given to a service that became this node's responsibility.
     pub grace_periods: u64,
+    /// Records from peers refused by the merge rules (see [`crate::store::MergeRules`]).
+    pub records_refused: u64,
+    /// Beat times from peers that were too far ahead of this node's clock and were clamped.
+    pub beats_clamped: u64,
     /// Times a peer's sync queue grew past [`DistroConfig::max_pending_per_peer`] and was
     /// dropped.
     pub queue_overflows: u64,
@@ -191,6 +197,8 @@ pub struct DistroCore {
     last_sweep: SweepReport,
     /// Peers that refuse this node, and when that was last logged at `warn`.
     refusing: BTreeMap<NodeId, Refusing>,
+    /// Peers already warned about for sending times from too far ahead.
+    skew_warned: BTreeSet<NodeId>,
     /// Whether the next ping round goes out at once, to every peer, to say this node serves.
     announce: bool,
 }
@@ -276,6 +284,7 @@ impl DistroCore {
             stats: CoreStats::default(),
             last_sweep: SweepReport::default(),
             refusing: BTreeMap::new(),
+            skew_warned: BTreeSet::new(),
             announce: false,
         })
     }
