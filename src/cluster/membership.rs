@@ -199,7 +199,13 @@ mod tests {
             }
         );
         let message = err.to_string();
-        assert!(message.contains("`c` is not in the member list [a, b]"), "{message}");
-        assert!(message.contains("--node-id must be one of --members"), "{message}");
+        assert!(
+            message.contains("`c` is not in the member list [a, b]"),
+            "{message}"
+        );
+        assert!(
+            message.contains("--node-id must be one of --members"),
+            "{message}"
+        );
     }
 }

@@ -246,7 +246,8 @@ mod tests {
         q.add(key("c"), change(1), t0);
         assert!(q.over_bound(&cfg));
         assert_eq!(q.drop_pending(), 11);
-        assert!(q.is_empty() && q.len() == 0);
+        assert!(q.is_empty());
+        assert_eq!(q.len(), 0);
         assert_eq!(q.due_at(&cfg), None);
         q.add(key("d"), change(1), t0);
         assert_eq!(q.due_at(&cfg), Some(t0 + cfg.sync_delay));

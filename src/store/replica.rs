@@ -258,7 +258,8 @@ impl Store {
                     continue;
                 }
                 let max = rules.limits.max_instances_per_service;
-                let adds = matches!(rec.state, RecordState::Live(_)) && snap.entry(&rec.key).is_none();
+                let adds =
+                    matches!(rec.state, RecordState::Live(_)) && snap.entry(&rec.key).is_none();
                 if adds && snap.instance_count >= max {
                     out.refused.push(Refusal {
                         instance: Some(rec.key),

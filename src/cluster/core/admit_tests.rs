@@ -35,7 +35,10 @@ fn invalid_records_are_refused_and_the_rest_of_the_batch_merges() {
     record.instances[1].key = InstanceKey::in_default_cluster("10.9.9.9", 80).unwrap();
     let other = record_from("n2", &node.clock, &billing, &[("10.0.1.1", 80)]);
 
-    assert_eq!(sync(&mut node, "n2", vec![record, other]), PeerResponse::Ack);
+    assert_eq!(
+        sync(&mut node, "n2", vec![record, other]),
+        PeerResponse::Ack
+    );
     assert_eq!(node.instance_count(&orders), 1, "only the valid one");
     assert_eq!(node.instance_count(&billing), 1);
     let stats = node.core.stats();
@@ -55,12 +58,19 @@ fn a_version_from_the_far_future_is_refused_and_does_not_saturate_the_version_cl
 
     sync(&mut node, "n2", vec![record]);
     assert_eq!(node.instance_count(&orders), 0);
-    assert_eq!(node.core.stats().records_refused, 2, "the instance and the settings");
+    assert_eq!(
+        node.core.stats().records_refused,
+        2,
+        "the instance and the settings"
+    );
 
     // Local writes still get versions from this node's clock, and a later write from n2 (at
     // its real clock) still wins over anything.
     let version = node.core.registry().store().next_version(now);
-    assert!(version.stamp <= (now + Duration::from_secs(1)).as_micros(), "{version:?}");
+    assert!(
+        version.stamp <= (now + Duration::from_secs(1)).as_micros(),
+        "{version:?}"
+    );
     let fresh = record_from("n2", &node.clock, &orders, &[("10.0.0.1", 80)]);
     sync(&mut node, "n2", vec![fresh]);
     assert_eq!(node.instance_count(&orders), 1);

@@ -111,7 +111,12 @@ fn a_write_on_a_fresh_node_before_any_ping_goes_to_its_real_owner() {
         .find(|k| everyone.is_owner(&id("n2"), k))
         .unwrap();
     let command = Command::register(&theirs, instance("10.0.0.1", 8080));
-    match Dispatch::begin(node.core.route(&theirs), &id("n1"), node.core.registry(), command) {
+    match Dispatch::begin(
+        node.core.route(&theirs),
+        &id("n1"),
+        node.core.registry(),
+        command,
+    ) {
         Dispatch::Forward(forwarding) => assert_eq!(forwarding.owner(), &id("n2")),
         Dispatch::Done(done) => panic!("applied on n1 instead of going to n2: {done:?}"),
     }
@@ -123,9 +128,7 @@ fn a_node_that_starts_serving_tells_every_peer_at_once() {
     let config = quiet_config();
     let mut node = Node::fresh("n1", &["n1", "n2", "n3"], config);
     let t0 = node.t0;
-    let is_ping = |ready: bool| {
-        move |o: &&super::Outgoing| matches!(o.request, PeerRequest::Ping { ready: r } if r == ready)
-    };
+    let is_ping = |ready: bool| move |o: &&super::Outgoing| matches!(o.request, PeerRequest::Ping { ready: r } if r == ready);
     let out = node.core.poll(t0);
     assert_eq!(out.iter().filter(is_ping(false)).count(), 2);
     let ask = only(&out, is_snapshot).id;
