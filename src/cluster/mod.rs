@@ -24,6 +24,7 @@
 //! rule compares last-beat times so an eviction made on one side of a partition cannot delete
 //! an instance that kept beating on the other.
 
+mod auth;
 mod config;
 mod core;
 mod dispatch;
@@ -37,6 +38,7 @@ mod sync;
 mod transport;
 
 pub use self::core::{CoreStats, DistroCore, Outgoing, RequestId, Route, RoutingView};
+pub use auth::{AuthError, ClusterSecret, PeerAuth, SecretError};
 pub use config::DistroConfig;
 pub use dispatch::{Dispatch, Forwarding};
 pub use error::{ClusterError, MembershipError};

@@ -12,6 +12,7 @@ mod cluster;
 mod instance;
 mod naming_client;
 mod operator;
+mod peer_auth;
 mod server;
 mod service;
 mod udp_push;
