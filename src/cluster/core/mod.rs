@@ -20,9 +20,12 @@
 //!
 //! What it does, in the order `poll` does it, and where each part lives:
 //! 1. `replicate`: collects local changes (the store's sink pushes every published snapshot
-//!    onto a channel) into one [`SyncQueue`] per peer. Merges of replicated data touch nothing
-//!    and are not sent on, so nothing echoes.
-//! 2. `peers`: judges peer liveness and rebuilds the [`DistroMapper`] when it changes.
+//!    onto a channel) into one [`SyncQueue`] per peer, and drops a queue that grew past
+//!    [`DistroConfig::max_pending_per_peer`] (verify repairs the peer). Merges of replicated
+//!    data touch nothing and are not sent on, so nothing echoes; what arrives is checked
+//!    first ([`crate::store::MergeRules`], in `handle` and in answers, not in `poll`).
+//! 2. `peers`: judges peer liveness (a refusal is not contact) and rebuilds the
+//!    [`DistroMapper`] when it changes.
 //!    Services that become this node's responsibility get a fresh grace period: every
 //!    instance counts as having beaten just now, because this node's copy of their last beat
 //!    may be stale. Pings every peer.
