@@ -141,6 +141,8 @@ impl DistroCore {
     pub(super) fn become_ready(&mut self, now: Timestamp) {
         self.phase = Phase::Ready;
         self.announce = true;
+        // So that next_wakeup asks for the poll that sends those pings.
+        self.next_ping = self.next_ping.min(now);
         self.routing.ready.store(true, Ordering::Release);
         // Everything this node now owns gets a grace period (rebuild_mapper sees every owned
         // service as new, since the mapper before did not include this node).

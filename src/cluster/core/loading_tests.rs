@@ -138,6 +138,10 @@ fn a_node_that_starts_serving_tells_every_peer_at_once() {
     assert!(node.core.is_ready());
 
     // Long before the next ping round, and although the first pings are unanswered.
+    assert!(
+        node.core.next_wakeup() <= t1,
+        "the host is asked to poll now"
+    );
     let out = node.core.poll(t1);
     let told: Vec<_> = out
         .iter()
