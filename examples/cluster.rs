@@ -60,7 +60,8 @@ impl Demo {
                     .shared_clock(self.clock.clone())
                     .health(scaled_health()),
             )
-            .build();
+            .build()
+            .expect("every id of the demo is in its member list");
         self.net.attach(&node);
         node.start();
         node

@@ -38,7 +38,8 @@ impl Cluster {
         let node = ClusterNode::builder(id.clone(), ids.to_vec(), net.transport(id))
             .config(DistroConfig::default())
             .registry(Registry::builder().clock(clock.clone()).delivery_threads(1))
-            .build();
+            .build()
+            .unwrap();
         net.attach(&node);
         node.start();
         node

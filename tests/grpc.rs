@@ -429,7 +429,8 @@ mod cluster {
                         .shared_clock(clock.clone())
                         .health(health),
                 )
-                .build();
+                .build()
+                .unwrap();
             net.attach(&node);
             node.start();
             let front = GrpcFront::new(node.clone(), config());

@@ -63,6 +63,10 @@ async fn main() -> ExitCode {
     let grpc = running
         .grpc_addr()
         .map_or_else(String::new, |a| format!(", gRPC on {a}"));
+    let grpc = match running.peer_addr() {
+        Some(peer) => format!("{grpc}, peers on {peer}"),
+        None => grpc,
+    };
     tracing::info!(
         addr = %running.local_addr(),
         udp_push = %running.udp_push().local_addr(),

@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
-/// Distro timing and batching. The defaults follow Nacos: sync about 1 s after a change (or as
-/// soon as 1000 changed instances are waiting), retry a failed sync after 3 s, compare
-/// checksums every 5 s.
+/// Distro timing, batching and bounds. The defaults follow Nacos: sync about 1 s after a
+/// change (or as soon as 1000 changed instances are waiting), retry a failed sync after 3 s,
+/// compare checksums every 5 s. Nacos has no counterpart to the last two bounds
+/// (`max_pending_per_peer`, `max_clock_skew`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DistroConfig {
     /// How long a change waits before it is sent, so changes batch up.
@@ -21,6 +22,16 @@ pub struct DistroConfig {
     pub peer_down_after: Duration,
     /// How long to wait for a peer's answer before taking the request as failed.
     pub request_timeout: Duration,
+    /// The most changed instances one peer's sync queue holds (a service-level change counts as
+    /// one). A queue that grows past it (its peer is down, or keeps refusing) is dropped whole,
+    /// and the peer is brought up to date by the repair path instead: the periodic verify,
+    /// where each owner sends its checksums and a peer whose copy differs fetches the
+    /// service. Default 100 000.
+    pub max_pending_per_peer: usize,
+    /// How far ahead of this node's clock a peer's version stamps and beat times may be:
+    /// versions beyond it are refused, beat times clamped to it (see
+    /// [`crate::store::MergeRules`]). Default 5 s.
+    pub max_clock_skew: Duration,
 }
 
 impl Default for DistroConfig {
@@ -33,6 +44,8 @@ impl Default for DistroConfig {
             ping_interval: Duration::from_secs(1),
             peer_down_after: Duration::from_secs(5),
             request_timeout: Duration::from_secs(2),
+            max_pending_per_peer: 100_000,
+            max_clock_skew: crate::store::DEFAULT_MAX_CLOCK_SKEW,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! [`ClusterError`]: why a cluster node refused a client operation.
+//! [`ClusterError`]: why a cluster node refused a client operation; [`MembershipError`]: why a
+//! node could not be set up as a member.
 
 use super::node_id::NodeId;
 use crate::registry::command::UnexpectedOutput;
@@ -27,5 +28,27 @@ pub enum ClusterError {
         node: NodeId,
         /// Its error message.
         message: String,
+    },
+}
+
+/// Why a node could not be set up as a cluster member.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MembershipError {
+    /// The node's own id is not in its member list. Peers whose lists do not name it refuse
+    /// its requests, so the cluster would split without a word; every member's list must name
+    /// every member, this one included.
+    #[error(
+        "node id `{me}` is not in the member list [{}]: every member's list must name every \
+         member, this one included; give this node the id its peers list it under (for \
+         nacre-server, --node-id must be one of --members), or add `{me}` to the list on every \
+         member",
+        members.iter().map(NodeId::as_str).collect::<Vec<_>>().join(", ")
+    )]
+    NotAMember {
+        /// This node's id.
+        me: NodeId,
+        /// The member list it was given.
+        members: Vec<NodeId>,
     },
 }

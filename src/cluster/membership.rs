@@ -1,9 +1,18 @@
 //! [`Membership`]: the static member list and which peers are alive, as a pure state machine.
 //!
-//! Peers are judged by when they were last heard from (any request or answer counts) against
-//! `now`; nothing here reads a clock. A peer starts out presumed up, as if heard at start, so a
-//! fresh node does not take every service for itself before its first ping round.
+//! Peers are judged by when they were last heard from (any request from them, and any answer
+//! but a refusal, counts) against `now`; nothing here reads a clock. A peer starts out presumed
+//! up and ready, as if heard at start, so a fresh node's owner table lists every member from
+//! the start and it does not take every service for itself before its first ping round.
+//!
+//! The list must name this node: a node left out of its own list is a configuration mistake
+//! that would also leave it out of its peers' lists (they refuse a stranger), so
+//! [`Membership::new`] refuses it with [`MembershipError::NotAMember`].
+//!
+//! Peers going down and coming back are logged (`tracing`, target `nacre::cluster::membership`):
+//! down at `warn`, up at `info`.
 
+use super::error::MembershipError;
 use super::mapper::DistroMapper;
 use super::node_id::NodeId;
 use crate::clock::Timestamp;
@@ -25,8 +34,16 @@ pub struct Membership {
 }
 
 impl Membership {
-    /// `members` is the static list (it may or may not include `me`).
-    pub fn new(me: NodeId, members: &[NodeId], now: Timestamp) -> Self {
+    /// `members` is the static list; it must include `me`, or this is
+    /// [`MembershipError::NotAMember`]. Every other member starts presumed up and ready at
+    /// `now`.
+    pub fn new(me: NodeId, members: &[NodeId], now: Timestamp) -> Result<Self, MembershipError> {
+        if !members.contains(&me) {
+            return Err(MembershipError::NotAMember {
+                me,
+                members: members.to_vec(),
+            });
+        }
         let peers = members
             .iter()
             .filter(|m| **m != me)
@@ -41,7 +58,7 @@ impl Membership {
                 )
             })
             .collect();
-        Self { me, peers }
+        Ok(Self { me, peers })
     }
 
     /// This node.
@@ -76,17 +93,37 @@ impl Membership {
         if let Some(r) = ready {
             p.ready = r;
         }
+        if !before.0 {
+            tracing::info!(%peer, ready = p.ready, "peer is up again");
+        } else if before.1 != p.ready {
+            tracing::debug!(%peer, ready = p.ready, "peer changed readiness");
+        }
         before != (p.up, p.ready)
+    }
+
+    /// Takes `peer` as serving, without having heard it say so (it concluded it serves by the
+    /// same rule as this node). Hearing from it later corrects this either way.
+    pub fn presume_ready(&mut self, peer: &NodeId) {
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.ready = true;
+        }
     }
 
     /// Marks peers not heard from for `down_after` as down. Returns whether anything changed.
     pub fn refresh(&mut self, now: Timestamp, down_after: Duration) -> bool {
         let mut changed = false;
-        for p in self.peers.values_mut() {
+        for (id, p) in &mut self.peers {
             let up = now.saturating_since(p.last_heard) < down_after;
             if up != p.up {
                 p.up = up;
                 changed = true;
+                if !up {
+                    tracing::warn!(
+                        peer = %id,
+                        silent_for = ?now.saturating_since(p.last_heard),
+                        "peer is down: not heard from within peer_down_after; its services move to the other members"
+                    );
+                }
             }
         }
         changed
@@ -118,7 +155,7 @@ mod tests {
     #[test]
     fn a_silent_peer_goes_down_after_the_timeout_and_comes_back_when_heard() {
         let t0 = Timestamp::from_millis(1_000);
-        let mut m = Membership::new(id("a"), &[id("a"), id("b"), id("c")], t0);
+        let mut m = Membership::new(id("a"), &[id("a"), id("b"), id("c")], t0).unwrap();
         assert_eq!(m.mapper(true).members().len(), 3);
         m.heard(&id("b"), Some(true), t0 + Duration::from_secs(3));
         assert!(!m.refresh(t0 + Duration::from_millis(4_999), Duration::from_secs(5)));
@@ -133,13 +170,42 @@ mod tests {
     #[test]
     fn peers_that_are_not_ready_stay_out_of_the_mapper() {
         let t0 = Timestamp::from_millis(0);
-        let mut m = Membership::new(id("a"), &[id("b")], t0);
+        let mut m = Membership::new(id("a"), &[id("a"), id("b")], t0).unwrap();
         assert!(m.heard(&id("b"), Some(false), t0));
         assert_eq!(m.mapper(true).members(), &[id("a")]);
         assert_eq!(m.mapper(false).members(), &[] as &[NodeId]);
         assert!(
             !m.heard(&id("zz"), Some(true), t0),
             "strangers are not members"
+        );
+    }
+
+    #[test]
+    fn a_fresh_membership_lists_every_member_in_the_mapper() {
+        let t0 = Timestamp::from_millis(0);
+        let m = Membership::new(id("b"), &[id("a"), id("b"), id("c")], t0).unwrap();
+        assert_eq!(m.mapper(true).members(), &[id("a"), id("b"), id("c")]);
+    }
+
+    #[test]
+    fn a_node_left_out_of_its_own_member_list_is_refused_with_the_fix() {
+        let t0 = Timestamp::from_millis(0);
+        let err = Membership::new(id("c"), &[id("a"), id("b")], t0).unwrap_err();
+        assert_eq!(
+            err,
+            MembershipError::NotAMember {
+                me: id("c"),
+                members: vec![id("a"), id("b")]
+            }
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains("`c` is not in the member list [a, b]"),
+            "{message}"
+        );
+        assert!(
+            message.contains("--node-id must be one of --members"),
+            "{message}"
         );
     }
 }

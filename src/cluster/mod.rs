@@ -23,7 +23,60 @@
 //! that takes over a service therefore gives its instances a fresh grace period, and the merge
 //! rule compares last-beat times so an eviction made on one side of a partition cannot delete
 //! an instance that kept beating on the other.
+//!
+//! ## Membership
+//!
+//! The member list is static and must name this node ([`MembershipError::NotAMember`] at
+//! build time otherwise: a node left out of the lists splits the cluster, as its peers refuse
+//! it). Every member starts in the owner table, presumed up and ready; in a fresh cluster the
+//! peers that answered "starting too" stay there, and a node that starts serving pings every
+//! peer at once. Any request from a peer, and any answer but [`PeerResponse::Rejected`],
+//! counts as contact; a peer not heard from for [`DistroConfig::peer_down_after`] is down and
+//! leaves the owner table. A peer that keeps refusing this node therefore goes down here too,
+//! and is logged at `warn`.
+//!
+//! ## What a node accepts from its peers
+//!
+//! - A transport over a network others can reach authenticates its peers with a
+//!   [`PeerAuth`]: a shared [`ClusterSecret`] compared in constant time, or an explicit
+//!   [`PeerAuth::InsecureNone`] (the `http` feature's peer route answers 403 otherwise).
+//! - Strangers (senders not in the member list) are refused ([`PeerResponse::Rejected`]).
+//! - Every replicated record is checked like a client write before it is merged
+//!   ([`crate::store::MergeRules`]: the registry's limits, the key it is sent under, the
+//!   service settings); what fails is refused and counted ([`CoreStats::records_refused`]),
+//!   the rest of the batch merges.
+//! - A version stamp more than [`DistroConfig::max_clock_skew`] (default 5 s) ahead of this
+//!   node's clock is refused, and a beat time that far ahead is clamped to it: no peer and no
+//!   bug can make an instance immortal or saturate the version clocks.
+//!
+//! ## Bounds
+//!
+//! Each peer's sync queue holds at most [`DistroConfig::max_pending_per_peer`] changed
+//! instances; past that it is dropped ([`CoreStats::queue_overflows`]) and the peer's copy is
+//! repaired by verify and fetch, which converge from the owners' checksums.
+//!
+//! ## Logging
+//!
+//! Through `tracing` (the host installs a subscriber; the library installs none): peers going
+//! down at `warn` and coming back at `info`, a refusing peer at `warn` (at most once a minute,
+//! `debug` in between), dropped queues and refused records at `warn`, clamped beat times at
+//! `warn` once per peer, snapshot loading at `info`, failed syncs and their retries at
+//! `debug`. Nothing is logged per request above `debug`.
+//!
+//! ## Differences from Nacos
+//!
+//! - One static member list, checked at start: a node missing from its own list does not
+//!   start. Nacos also discovers members (address server, file watch) and carries on with
+//!   itself added.
+//! - Writes merge per instance, last writer wins by hybrid-logical-clock version, with
+//!   tombstones; Nacos' Distro replicates whole units (clients in 2.x, services in 1.x).
+//! - Peer authentication is a shared secret, like Nacos' server identity
+//!   (`nacos.core.auth.server.identity.key/value`), but required by default (Nacos checks it
+//!   only with auth enabled), with a fixed header name and a minimum length.
+//! - Peer input is validated and clamped as above, and the sync queue is bounded; Nacos does
+//!   neither.
 
+mod auth;
 mod config;
 mod core;
 mod dispatch;
@@ -37,9 +90,10 @@ mod sync;
 mod transport;
 
 pub use self::core::{CoreStats, DistroCore, Outgoing, RequestId, Route, RoutingView};
+pub use auth::{AuthError, ClusterSecret, PeerAuth, SecretError};
 pub use config::DistroConfig;
 pub use dispatch::{Dispatch, Forwarding};
-pub use error::ClusterError;
+pub use error::{ClusterError, MembershipError};
 pub use mapper::{distro_hash, DistroMapper};
 pub use membership::Membership;
 pub use message::{Envelope, PeerRequest, PeerResponse, RemoteFailure};

@@ -10,7 +10,7 @@
 use super::config::DistroConfig;
 use super::core::{DistroCore, RoutingView};
 use super::dispatch::Dispatch;
-use super::error::ClusterError;
+use super::error::{ClusterError, MembershipError};
 use super::mapper::DistroMapper;
 use super::message::{PeerRequest, PeerResponse};
 use super::node_id::NodeId;
@@ -89,7 +89,10 @@ impl ClusterNodeBuilder {
         self
     }
     /// Builds the node. Call [`ClusterNode::start`] on a tokio runtime to run it.
-    pub fn build(self) -> ClusterNode {
+    ///
+    /// Fails with [`MembershipError::NotAMember`] when the member list does not name the
+    /// node's own id.
+    pub fn build(self) -> Result<ClusterNode, MembershipError> {
         let registry = self.registry.origin(self.id.origin()).build();
         let clock = registry.clock().clone();
         let core = DistroCore::new(
@@ -98,7 +101,7 @@ impl ClusterNodeBuilder {
             registry.clone(),
             self.config,
             clock.now(),
-        );
+        )?;
         let routing = core.routing();
         let wake = Arc::new(Notify::new());
         let w = wake.clone();
@@ -107,7 +110,7 @@ impl ClusterNodeBuilder {
             .add_sink(Arc::new(move |_: &Arc<crate::store::ServiceSnapshot>| {
                 w.notify_one()
             }));
-        ClusterNode {
+        Ok(ClusterNode {
             inner: Arc::new(Inner {
                 id: self.id,
                 core: Mutex::new(core),
@@ -119,12 +122,13 @@ impl ClusterNodeBuilder {
                 wake,
                 task: Mutex::new(None),
             }),
-        }
+        })
     }
 }
 
 impl ClusterNode {
-    /// A node `id` of the static member list `members`, reaching peers through `transport`.
+    /// A node `id` of the static member list `members` (which must name `id`: see
+    /// [`ClusterNodeBuilder::build`]), reaching peers through `transport`.
     pub fn builder(
         id: NodeId,
         members: Vec<NodeId>,

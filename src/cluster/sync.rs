@@ -5,6 +5,10 @@
 //! older change is superseded for free. A change waits [`DistroConfig::sync_delay`] so others
 //! can join it, unless [`DistroConfig::batch_count`] changes are already waiting; a failed batch
 //! goes back into the queue and waits [`DistroConfig::retry_delay`].
+//!
+//! The queue is bounded by [`DistroConfig::max_pending_per_peer`]: the core checks it at every
+//! poll and, past the bound, drops what waits ([`SyncQueue::drop_pending`]); the periodic
+//! verify and fetch then repair the peer's copy.
 
 use super::config::DistroConfig;
 use crate::clock::Timestamp;
@@ -49,8 +53,10 @@ pub struct SyncQueue {
 impl SyncQueue {
     /// Queues changes.
     pub fn add(&mut self, service: ServiceKey, change: PendingService, now: Timestamp) {
+        // A service not waiting yet weighs nothing (an empty slot would weigh one).
+        let before = self.pending.get(&service).map_or(0, PendingService::weight);
         let slot = self.pending.entry(service).or_default();
-        self.weight -= slot.weight().min(self.weight);
+        self.weight -= before.min(self.weight);
         let was_empty = slot.keys.is_empty() && !slot.meta && !slot.full;
         slot.absorb(change);
         self.weight += slot.weight();
@@ -126,6 +132,22 @@ impl SyncQueue {
         Some(batch)
     }
 
+    /// Whether more than [`DistroConfig::max_pending_per_peer`] changed instances wait.
+    pub fn over_bound(&self, config: &DistroConfig) -> bool {
+        self.weight > config.max_pending_per_peer
+    }
+
+    /// Forgets every change that waits (not the batch in flight, whose answer is still
+    /// expected) and returns how many changed instances that was.
+    pub fn drop_pending(&mut self) -> usize {
+        let dropped = self.weight;
+        self.pending.clear();
+        self.weight = 0;
+        self.first_at = None;
+        self.retry_at = None;
+        dropped
+    }
+
     /// The batch out was applied by the peer.
     pub fn ack(&mut self) {
         self.in_flight = false;
@@ -195,6 +217,39 @@ mod tests {
         q.ack();
         // 5 left: below the batch count, so they wait for the delay again.
         assert_eq!(q.len(), 5);
+        assert_eq!(q.due_at(&cfg), Some(t0 + cfg.sync_delay));
+    }
+
+    #[test]
+    fn len_counts_the_changed_instances_of_every_service() {
+        let t0 = Timestamp::from_millis(0);
+        let mut q = SyncQueue::default();
+        q.add(key("a"), change(1), t0);
+        q.add(key("b"), change(1), t0);
+        q.add(key("c"), change(3), t0);
+        assert_eq!(q.len(), 5);
+        q.add(key("c"), change(4), t0);
+        assert_eq!(q.len(), 6, "the same instances are not counted twice");
+    }
+
+    #[test]
+    fn a_queue_past_its_bound_can_be_dropped_whole() {
+        let cfg = DistroConfig {
+            max_pending_per_peer: 10,
+            ..DistroConfig::default()
+        };
+        let t0 = Timestamp::from_millis(0);
+        let mut q = SyncQueue::default();
+        q.add(key("a"), change(6), t0);
+        q.add(key("b"), change(4), t0);
+        assert!(!q.over_bound(&cfg), "at the bound is not past it");
+        q.add(key("c"), change(1), t0);
+        assert!(q.over_bound(&cfg));
+        assert_eq!(q.drop_pending(), 11);
+        assert!(q.is_empty());
+        assert_eq!(q.len(), 0);
+        assert_eq!(q.due_at(&cfg), None);
+        q.add(key("d"), change(1), t0);
         assert_eq!(q.due_at(&cfg), Some(t0 + cfg.sync_delay));
     }
 

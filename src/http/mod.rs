@@ -25,7 +25,7 @@
 //! | `GET /nacos/v1/ns/catalog/instances` | `serviceName`, `clusterName`, `pageNo`, `pageSize` → `{"list":[instance...],"count":N}` |
 //! | `GET /nacos/v1/ns/operator/metrics` | `{"status":"UP","serviceCount":N,"instanceCount":N,"responsibleServiceCount":N,"responsibleInstanceCount":N,"udpPush":{...}}` (`DOWN` while a cluster member loads; `udpPush`: subscriptions, pushes, acks, retries, failures, datagrams, bytes) |
 //! | `GET /nacos/v1/console/health/liveness`, `.../readiness` | probes: `OK`; readiness answers 503 while a cluster member loads |
-//! | `POST /nacre/v1/peer` | peer traffic, on cluster nodes only ([`peer_router`]) |
+//! | `POST /nacre/v1/peer` | peer traffic, on cluster nodes only, with the cluster secret in the `x-nacre-cluster-secret` header ([`peer_router`]; 403 without it) |
 //!
 //! Parameters are read from the query string and from a form body alike; a bad one answers
 //! 400 with a message naming it ([`ParamError`]), never 500. See [`params`] for the parsing
@@ -120,7 +120,8 @@
 //! ```
 //!
 //! A cluster member serves the same router over a [`crate::cluster::ClusterNode`] built with
-//! an [`HttpTransport`]; node ids are the `host:port` peers reach each other at. The
+//! an [`HttpTransport`], and gives both the cluster's [`crate::cluster::PeerAuth`]
+//! ([`NacosApi::peer_auth`]); node ids are the `host:port` peers reach each other at. The
 //! `nacre-server` binary ([`server`]) does exactly that from flags.
 
 mod catalog;
@@ -144,11 +145,13 @@ pub use crate::front::Backend;
 pub use client::{HttpClientTransport, ServerListError, DEFAULT_REQUEST_TIMEOUT};
 pub use error::ApiError;
 pub use params::{ParamError, Params};
-pub use peer::{peer_router, HttpTransport, MAX_PEER_REQUEST_BYTES, PEER_PATH};
+pub use peer::{
+    peer_router, HttpTransport, CLUSTER_SECRET_HEADER, MAX_PEER_REQUEST_BYTES, PEER_PATH,
+};
 pub use router::{
     router, NacosApi, BEAT_PATH, CATALOG_INSTANCES_PATH, CATALOG_SERVICES_PATH,
     HEALTH_INSTANCE_PATH, HEALTH_PATH, INSTANCE_LIST_PATH, INSTANCE_PATH, INSTANCE_STATUSES_PATH,
     LIVENESS_PATH, METRICS_PATH, READINESS_PATH, SERVICE_LIST_PATH, SERVICE_NAMES_PATH,
     SERVICE_PATH, SUBSCRIBERS_PATH,
 };
-pub use server::{start, ConfigError, RunningServer, ServerConfig, ServerError};
+pub use server::{start, ConfigError, RunningServer, SecretSource, ServerConfig, ServerError};

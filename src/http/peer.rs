@@ -2,20 +2,35 @@
 //! `POST /nacre/v1/peer`) and the [`Transport`] that calls it ([`HttpTransport`]).
 //!
 //! Each request is one JSON [`Envelope`] (sender id and [`PeerRequest`]); the answer is the
-//! JSON [`PeerResponse`]. A node's id is the `host:port` its HTTP listener is reached at, as in
+//! JSON [`PeerResponse`]. A node's id is the `host:port` its peer listener is reached at, as in
 //! Nacos' `cluster.conf`, so the transport needs no address book.
 //!
-//! The route trusts the sender id it is given: serve it only where peers (not clients from
-//! elsewhere) can reach it, such as loopback or a private network. A sender that is not a
-//! member is refused by the protocol ([`PeerResponse::Rejected`]).
+//! Both ends take a [`PeerAuth`]. With [`PeerAuth::Secret`] the transport sends the secret in
+//! the [`CLUSTER_SECRET_HEADER`] header, and the route compares it in constant time before it
+//! reads the body: a request without it, or with another one, is answered `403 Forbidden`
+//! with the reason, and reaches nothing (no merge, no contact recorded). The transport turns
+//! a 403 into [`PeerResponse::Rejected`], so a member whose secret differs is logged as a
+//! peer that refuses this node. [`PeerAuth::InsecureNone`] sends and checks nothing.
+//!
+//! Differences from Nacos: the header name is fixed (Nacos makes the identity key
+//! configurable); the secret has a minimum length
+//! ([`ClusterSecret::MIN_LEN`](crate::cluster::ClusterSecret::MIN_LEN)); and a member
+//! refuses to start without one unless told otherwise (Nacos starts and accepts anything). As
+//! with Nacos, the secret crosses the network in clear over plain HTTP: it proves membership,
+//! it does not hide the traffic. Serve the route where only members can reach it, or behind
+//! TLS.
+//!
+//! A body that does not decode is answered 400: names and instance fields are checked as they
+//! are decoded, so one bad name refuses the whole message. What decodes is still checked
+//! record by record when it is merged ([`crate::store::MergeRules`]).
 
 use crate::cluster::{
-    Envelope, NodeId, PeerError, PeerHandler, PeerRequest, PeerResponse, Transport,
+    AuthError, Envelope, NodeId, PeerAuth, PeerError, PeerHandler, PeerRequest, PeerResponse,
+    Transport,
 };
 use async_trait::async_trait;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -25,32 +40,97 @@ use std::time::Duration;
 /// The path peers post to.
 pub const PEER_PATH: &str = "/nacre/v1/peer";
 
+/// The header that carries the cluster secret (Nacos: the value of
+/// `nacos.core.auth.server.identity.key`).
+pub const CLUSTER_SECRET_HEADER: &str = "x-nacre-cluster-secret";
+
 /// The largest peer request accepted: sync batches and checksum lists of large registries are
 /// bigger than axum's 2 MB default.
 pub const MAX_PEER_REQUEST_BYTES: usize = 256 * 1024 * 1024;
 
-/// The peer route over `handler` (usually a [`crate::cluster::ClusterNode`]).
+/// Who the peer route lets through.
+#[derive(Debug, Clone)]
+pub(crate) enum PeerGate {
+    /// As the [`PeerAuth`] says.
+    Auth(PeerAuth),
+    /// Nobody: the host gave no [`PeerAuth`] (see [`super::NacosApi::peer_auth`]).
+    Closed,
+}
+
+impl PeerGate {
+    fn check(&self, presented: Option<&HeaderValue>) -> Result<(), AuthError> {
+        match self {
+            PeerGate::Auth(auth) => auth.check(presented.map(HeaderValue::as_bytes)),
+            PeerGate::Closed => Err(AuthError::NotConfigured),
+        }
+    }
+}
+
+struct PeerRoute {
+    handler: Arc<dyn PeerHandler>,
+    gate: PeerGate,
+}
+
+/// The peer route over `handler` (usually a [`crate::cluster::ClusterNode`]), letting through
+/// the requests `auth` accepts.
 ///
 /// ```
-/// use nacre::cluster::{ClusterNode, NodeId};
+/// use nacre::cluster::{ClusterNode, ClusterSecret, NodeId, PeerAuth};
 /// use nacre::http::{peer_router, HttpTransport};
 /// use std::sync::Arc;
 ///
-/// let me = NodeId::new("127.0.0.1:8848").unwrap();
-/// let peer = NodeId::new("127.0.0.1:8849").unwrap();
-/// let transport = Arc::new(HttpTransport::new(me.clone()));
-/// let node = ClusterNode::builder(me, vec![peer], transport).build();
-/// let app: axum::Router = peer_router(Arc::new(node));
+/// let me = NodeId::new("127.0.0.1:8848")?;
+/// let peer = NodeId::new("127.0.0.1:8849")?;
+/// // In production, read it from a file: ClusterSecret::from_file(path).
+/// let auth = PeerAuth::Secret(ClusterSecret::new("a-long-shared-cluster-secret")?);
+/// let transport = Arc::new(HttpTransport::new(me.clone(), auth.clone()));
+/// let node = ClusterNode::builder(me.clone(), vec![me, peer], transport).build()?;
+/// let app: axum::Router = peer_router(Arc::new(node), auth);
 /// # let _ = app;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn peer_router(handler: Arc<dyn PeerHandler>) -> Router {
-    Router::new()
-        .route(PEER_PATH, post(receive))
-        .layer(DefaultBodyLimit::max(MAX_PEER_REQUEST_BYTES))
-        .with_state(handler)
+pub fn peer_router(handler: Arc<dyn PeerHandler>, auth: PeerAuth) -> Router {
+    gated_router(handler, PeerGate::Auth(auth))
 }
 
-async fn receive(State(handler): State<Arc<dyn PeerHandler>>, body: Bytes) -> Response {
+/// The peer route behind `gate`.
+pub(crate) fn gated_router(handler: Arc<dyn PeerHandler>, gate: PeerGate) -> Router {
+    Router::new()
+        .route(PEER_PATH, post(receive))
+        .with_state(Arc::new(PeerRoute { handler, gate }))
+}
+
+async fn receive(State(route): State<Arc<PeerRoute>>, request: Request) -> Response {
+    // Before the body is read: a sender that is not a member does not get to make this node
+    // buffer up to MAX_PEER_REQUEST_BYTES.
+    if let Err(e) = route
+        .gate
+        .check(request.headers().get(CLUSTER_SECRET_HEADER))
+    {
+        tracing::debug!(error = %e, "peer request refused");
+        let how = match e {
+            AuthError::NotConfigured => {
+                "give this node the cluster's secret (nacre-server: --cluster-secret-file; \
+                 library: NacosApi::peer_auth)"
+            }
+            _ => "send the cluster's shared secret in the x-nacre-cluster-secret header",
+        };
+        return (
+            StatusCode::FORBIDDEN,
+            format!("peer request refused: {e}; {how}"),
+        )
+            .into_response();
+    }
+    let body = match axum::body::to_bytes(request.into_body(), MAX_PEER_REQUEST_BYTES).await {
+        Ok(b) => b,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("the body could not be read (at most {MAX_PEER_REQUEST_BYTES} bytes): {e}"),
+            )
+                .into_response()
+        }
+    };
     let envelope: Envelope = match serde_json::from_slice(&body) {
         Ok(e) => e,
         Err(e) => {
@@ -63,6 +143,7 @@ async fn receive(State(handler): State<Arc<dyn PeerHandler>>, body: Bytes) -> Re
     };
     // The handler takes the node's protocol lock, which the node's driver holds while it runs
     // a health sweep; wait for it on the blocking pool rather than on an HTTP worker.
+    let handler = route.handler.clone();
     let answer =
         tokio::task::spawn_blocking(move || handler.receive(&envelope.from, envelope.request))
             .await;
@@ -77,33 +158,50 @@ async fn receive(State(handler): State<Arc<dyn PeerHandler>>, body: Bytes) -> Re
 }
 
 /// A [`Transport`] that posts each request to the peer's [`PEER_PATH`] at
-/// `http://{peer id}`. Cheap to clone; clones share one connection pool.
-#[derive(Debug, Clone)]
+/// `http://{peer id}`, with the cluster secret when its [`PeerAuth`] has one. Cheap to clone;
+/// clones share one connection pool.
+#[derive(Clone)]
 pub struct HttpTransport {
     me: NodeId,
     client: reqwest::Client,
+    secret: Option<HeaderValue>,
+}
+
+impl std::fmt::Debug for HttpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpTransport")
+            .field("me", &self.me)
+            .field("authenticated", &self.secret.is_some())
+            .finish()
+    }
 }
 
 impl HttpTransport {
-    /// The transport of node `me`, with a 5 s request timeout (the node puts its own, usually
-    /// shorter, timeout around every call as well).
+    /// The transport of node `me`, authenticating as `auth` says, with a 5 s request timeout
+    /// (the node puts its own, usually shorter, timeout around every call as well).
     ///
     /// # Panics
     /// If the HTTP client cannot be set up (the system's TLS or resolver configuration cannot
     /// be loaded), which does not happen with the features this crate enables.
-    pub fn new(me: NodeId) -> Self {
+    pub fn new(me: NodeId, auth: PeerAuth) -> Self {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .connect_timeout(Duration::from_secs(2))
             .no_proxy()
             .build()
             .expect("an HTTP client without TLS always builds");
-        Self::with_client(me, client)
+        Self::with_client(me, client, auth)
     }
 
     /// The transport of node `me` over a client the host configured.
-    pub fn with_client(me: NodeId, client: reqwest::Client) -> Self {
-        Self { me, client }
+    pub fn with_client(me: NodeId, client: reqwest::Client, auth: PeerAuth) -> Self {
+        let secret = auth.secret().and_then(|s| {
+            // A ClusterSecret holds visible ASCII only, which is always a valid header value.
+            let mut value = HeaderValue::from_str(s.expose()).ok()?;
+            value.set_sensitive(true);
+            Some(value)
+        });
+        Self { me, client, secret }
     }
 
     /// The id this transport sends as.
@@ -133,19 +231,22 @@ impl Transport for HttpTransport {
             request,
         };
         let url = format!("http://{to}{PEER_PATH}");
-        let answer = self
-            .client
-            .post(url)
-            .json(&envelope)
-            .send()
-            .await
-            .map_err(|e| classify(to, &e))?;
+        let mut post = self.client.post(url).json(&envelope);
+        if let Some(value) = &self.secret {
+            post = post.header(CLUSTER_SECRET_HEADER, value.clone());
+        }
+        let answer = post.send().await.map_err(|e| classify(to, &e))?;
         let status = answer.status();
         if !status.is_success() {
             let body = answer.text().await.unwrap_or_default();
+            let reason = format!("HTTP {status}: {}", crate::model::excerpt(&body));
+            if status == StatusCode::FORBIDDEN {
+                // The peer refuses this node: as a protocol refusal, so the node logs it as one.
+                return Ok(PeerResponse::Rejected(reason));
+            }
             return Err(PeerError::Failed {
                 peer: to.clone(),
-                reason: format!("HTTP {status}: {}", crate::model::excerpt(&body)),
+                reason,
             });
         }
         answer

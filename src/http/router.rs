@@ -1,7 +1,8 @@
 //! [`NacosApi`]: the axum [`Router`] of the Nacos v1 naming API over a [`Backend`].
 
-use super::peer::peer_router;
+use super::peer::{gated_router, PeerGate};
 use super::{catalog, health, instance, operator, service, subscribers};
+use crate::cluster::PeerAuth;
 use crate::front::push::PushHub;
 use crate::front::Backend;
 use crate::front::PULL_CACHE_MILLIS;
@@ -54,7 +55,10 @@ pub(crate) struct ApiState {
 ///
 /// On a [`Backend::Cluster`] the router also serves the peer route
 /// ([`super::PEER_PATH`]), so one listener carries both client and peer traffic, as a Nacos
-/// server's does.
+/// server's does. That route lets through only what [`NacosApi::peer_auth`] allows: until it is
+/// set, it refuses every peer request (403), so a cluster member cannot be served
+/// unauthenticated by accident. [`NacosApi::without_peer_route`] leaves it out, for hosts that
+/// serve it on a listener of its own ([`super::peer_router`]).
 ///
 /// ```
 /// use nacre::http::NacosApi;
@@ -69,6 +73,8 @@ pub struct NacosApi {
     cache_millis: u64,
     udp: Option<UdpPush>,
     hubs: Vec<PushHub>,
+    /// `None`: no peer route.
+    peer: Option<PeerGate>,
 }
 
 impl NacosApi {
@@ -79,7 +85,34 @@ impl NacosApi {
             cache_millis: PULL_CACHE_MILLIS,
             udp: None,
             hubs: Vec::new(),
+            peer: Some(PeerGate::Closed),
         }
+    }
+
+    /// How the peer route of a cluster member authenticates its peers (see
+    /// [`crate::cluster::PeerAuth`]); give the same to the node's
+    /// [`super::HttpTransport`]. Without it the route refuses every peer request. Ignored
+    /// for a standalone registry, which has no peer route.
+    ///
+    /// ```
+    /// use nacre::cluster::{ClusterSecret, PeerAuth};
+    /// use nacre::http::NacosApi;
+    /// # let node = nacre::Registry::default();
+    /// let secret = ClusterSecret::new("a-long-shared-cluster-secret")?;
+    /// let app: axum::Router = NacosApi::new(node).peer_auth(PeerAuth::Secret(secret)).router();
+    /// # let _ = app;
+    /// # Ok::<(), nacre::cluster::SecretError>(())
+    /// ```
+    pub fn peer_auth(mut self, auth: PeerAuth) -> Self {
+        self.peer = Some(PeerGate::Auth(auth));
+        self
+    }
+
+    /// Leaves the peer route out of this router, for a host that serves it on a listener of its
+    /// own ([`super::peer_router`]), such as `nacre-server --peer-port`.
+    pub fn without_peer_route(mut self) -> Self {
+        self.peer = None;
+        self
     }
 
     /// The `cacheMillis` answered with instance lists to clients that are not pushed to: how
@@ -109,7 +142,7 @@ impl NacosApi {
 
     /// The router.
     pub fn router(self) -> Router {
-        let peer = self.backend.cluster_node().cloned();
+        let peer = self.backend.cluster_node().cloned().zip(self.peer);
         let state = Arc::new(ApiState {
             backend: self.backend,
             cache_millis: self.cache_millis,
@@ -147,7 +180,14 @@ impl NacosApi {
             .route(READINESS_PATH, get(operator::readiness))
             .with_state(state);
         match peer {
-            Some(node) => api.merge(peer_router(Arc::new(node))),
+            Some((node, gate)) => {
+                if matches!(gate, PeerGate::Closed) {
+                    tracing::warn!(
+                        "the peer route of this cluster member refuses every request: no cluster secret was given (NacosApi::peer_auth)"
+                    );
+                }
+                api.merge(gated_router(Arc::new(node), gate))
+            }
             None => api,
         }
     }

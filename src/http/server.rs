@@ -3,7 +3,14 @@
 //!
 //! Without members it runs one [`crate::Registry`] with its health driver, like Nacos'
 //! standalone mode. With `--members` it runs a [`ClusterNode`] that reaches its peers over
-//! [`HttpTransport`], and serves the peer route on the same listener.
+//! [`HttpTransport`], and serves the peer route on the same listener, or on a listener of its
+//! own with `--peer-port` (then node ids are `host:peer-port`).
+//!
+//! A cluster member needs the cluster's shared secret ([`crate::cluster::PeerAuth`]), best from
+//! a file (`--cluster-secret-file`, so it shows neither in `ps` nor in the environment); it
+//! refuses to start without one unless given `--insecure-cluster`
+//! ([`ConfigError::NoClusterSecret`]). Its own id must be one of `--members`
+//! ([`ConfigError::NotAMember`]).
 //!
 //! The node's background work (health sweeps; for a cluster member the Distro driver, which
 //! sweeps too) runs on a thread of its own with a single-threaded runtime, not on the HTTP
@@ -13,22 +20,24 @@
 //! ```
 //! use nacre::http::ServerConfig;
 //! let env = |name: &str| (name == "NACRE_PORT").then(|| "9000".to_owned());
-//! let args = ["--members", "127.0.0.1:9001,127.0.0.1:9002"].map(String::from);
+//! let args = ["--members", "127.0.0.1:9000,127.0.0.1:9001,127.0.0.1:9002"].map(String::from);
 //! let config = ServerConfig::from_args_and_env(args, env).unwrap();
 //! assert_eq!(config.port, 9000);
 //! assert_eq!(config.node_id().unwrap().as_str(), "127.0.0.1:9000");
 //! assert_eq!(config.member_ids().unwrap().len(), 3);
 //! ```
 
+use super::peer::peer_router;
 use super::peer::HttpTransport;
 use super::router::NacosApi;
 use super::serve::{serve, ServeConfig, ServeStats, Shutdown};
-use crate::cluster::{ClusterNode, NodeId};
+use crate::cluster::{ClusterNode, ClusterSecret, NodeId, PeerAuth, SecretError};
 use crate::front::Backend;
 use crate::model::ValidationError;
 use crate::udp::{UdpPush, UdpPushConfig};
 use crate::Registry;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -39,19 +48,33 @@ nacre-server: a nacre registry node speaking the Nacos naming API (v1 HTTP, 2.x 
 
 USAGE:
     nacre-server [--port N] [--grpc-port N] [--bind ADDR] [--node-id HOST:PORT] [--members HOST:PORT,...]
+                 [--cluster-secret-file PATH | --insecure-cluster] [--peer-port N]
 
 FLAGS (each may also be set by the environment variable shown; a flag wins):
     --port N           port to listen on, 0 for any free one        [NACRE_PORT, default 8848]
     --grpc-port N      port of the Nacos 2.x gRPC API (built with    [NACRE_GRPC_PORT, default PORT+1000]
                        feature grpc)
     --bind ADDR        address to listen on                         [NACRE_BIND, default 127.0.0.1]
-    --node-id ID       this member's id, the host:port peers reach  [NACRE_NODE_ID, default BIND:PORT]
-    --members LIST     cluster members, comma separated; this node  [NACRE_MEMBERS, default none:
-                       is added if missing                           standalone]
+    --node-id ID       this member's id, the host:port peers reach  [NACRE_NODE_ID, default BIND:PORT,
+                                                                     or BIND:PEER-PORT]
+    --members LIST     cluster members, comma separated, this node  [NACRE_MEMBERS, default none:
+                       included (--node-id must be one of them)      standalone]
+    --cluster-secret-file PATH
+                       file holding the cluster's shared secret     [NACRE_CLUSTER_SECRET_FILE]
+                       (16 to 1024 visible ASCII characters)
+    --cluster-secret S the secret itself; shows in `ps`, prefer the [NACRE_CLUSTER_SECRET]
+                       file
+    --insecure-cluster run a cluster member without a secret:       [NACRE_INSECURE_CLUSTER=true]
+                       anything that reaches the peer route can act
+                       as a member
+    --peer-port N      serve peer traffic on a port of its own      [NACRE_PEER_PORT, default: the
+                       (node ids are then BIND:PEER-PORT)            client port]
     -h, --help         print this help
 
-Without members the node runs standalone. Serve the cluster port only where peers, not
-arbitrary clients, can reach it: peer requests are not authenticated.";
+Without members the node runs standalone. A cluster member sends the cluster secret with every
+peer request and refuses requests without it (403); it does not start without one unless given
+--insecure-cluster. The secret crosses the network in clear: serve the peer route (--peer-port)
+only where members, not arbitrary clients, can reach it.";
 
 /// Why the flags or environment were refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -84,6 +107,55 @@ pub enum ConfigError {
         "a cluster member needs --node-id when it binds to {0} (peers cannot reach that address) or to port 0"
     )]
     NeedsNodeId(String),
+    /// A cluster member was given neither a secret nor `--insecure-cluster`.
+    #[error(
+        "a cluster member needs the cluster's shared secret, so that only members can use its \
+         peer route: put one (16 to 1024 visible ASCII characters, e.g. from `openssl rand -hex \
+         32`) in a file only nacre-server can read, the same on every member, and pass \
+         --cluster-secret-file PATH (or NACRE_CLUSTER_SECRET_FILE; --cluster-secret and \
+         NACRE_CLUSTER_SECRET work too, but show in `ps` or the environment); to run without \
+         one, on a network only members can reach, pass --insecure-cluster"
+    )]
+    NoClusterSecret,
+    /// A cluster secret that is not usable.
+    #[error("{setting}: {source}")]
+    BadSecret {
+        /// The flag or variable.
+        setting: String,
+        /// What is wrong with it.
+        #[source]
+        source: SecretError,
+    },
+    /// Two settings that exclude each other.
+    #[error("{first} and {second} exclude each other: give one")]
+    Conflicting {
+        /// One.
+        first: &'static str,
+        /// The other.
+        second: &'static str,
+    },
+    /// This node's id is not one of the members: its peers would refuse it.
+    #[error(
+        "this node's id `{node_id}` is not one of --members ({members}): every member's \
+         --members must list every member, this one included; set --node-id to this node's \
+         entry in --members (the host:port its peers reach it at), or add `{node_id}` to \
+         --members on every member"
+    )]
+    NotAMember {
+        /// This node's id.
+        node_id: String,
+        /// The members given, comma separated.
+        members: String,
+    },
+}
+
+/// Where a cluster member's secret comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// Given as it is (`--cluster-secret`, `NACRE_CLUSTER_SECRET`).
+    Inline(ClusterSecret),
+    /// Read from this file at start (`--cluster-secret-file`, `NACRE_CLUSTER_SECRET_FILE`).
+    File(PathBuf),
 }
 
 /// What `nacre-server` runs: see [`USAGE`].
@@ -93,7 +165,7 @@ pub struct ServerConfig {
     pub bind: IpAddr,
     /// Port to listen on (default 8848; 0 for any free port).
     pub port: u16,
-    /// This member's id (default `bind:port`).
+    /// This member's id (default `bind:port`, or `bind:peer_port`).
     pub node_id: Option<String>,
     /// The cluster members; empty for a standalone node.
     pub members: Vec<String>,
@@ -102,6 +174,12 @@ pub struct ServerConfig {
     pub grpc_port: Option<u16>,
     /// Timeouts and caps of the HTTP listener (see [`super::serve`]).
     pub serve: ServeConfig,
+    /// The cluster's shared secret (a cluster member needs it, or `insecure_cluster`).
+    pub cluster_secret: Option<SecretSource>,
+    /// Run a cluster member without a secret.
+    pub insecure_cluster: bool,
+    /// A port of its own for peer traffic; default: the client port.
+    pub peer_port: Option<u16>,
 }
 
 impl Default for ServerConfig {
@@ -113,7 +191,31 @@ impl Default for ServerConfig {
             members: Vec::new(),
             grpc_port: None,
             serve: ServeConfig::default(),
+            cluster_secret: None,
+            insecure_cluster: false,
+            peer_port: None,
         }
+    }
+}
+
+fn parse_secret(setting: &str, value: &str) -> Result<SecretSource, ConfigError> {
+    ClusterSecret::new(value.trim())
+        .map(SecretSource::Inline)
+        .map_err(|source| ConfigError::BadSecret {
+            setting: setting.to_owned(),
+            source,
+        })
+}
+
+fn parse_flag(setting: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" | "" => Ok(false),
+        _ => Err(ConfigError::BadValue {
+            setting: setting.to_owned(),
+            value: value.to_owned(),
+            expected: "true or false",
+        }),
     }
 }
 
@@ -166,6 +268,32 @@ impl ServerConfig {
         if let Some(v) = env("NACRE_GRPC_PORT") {
             config.grpc_port = Some(parse_port("NACRE_GRPC_PORT", &v)?);
         }
+        if let Some(v) = env("NACRE_PEER_PORT") {
+            config.peer_port = Some(parse_port("NACRE_PEER_PORT", &v)?);
+        }
+        if let Some(v) = env("NACRE_INSECURE_CLUSTER") {
+            config.insecure_cluster = parse_flag("NACRE_INSECURE_CLUSTER", &v)?;
+        }
+        match (
+            env("NACRE_CLUSTER_SECRET"),
+            env("NACRE_CLUSTER_SECRET_FILE"),
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Conflicting {
+                    first: "NACRE_CLUSTER_SECRET",
+                    second: "NACRE_CLUSTER_SECRET_FILE",
+                })
+            }
+            (Some(v), None) => {
+                config.cluster_secret = Some(parse_secret("NACRE_CLUSTER_SECRET", &v)?)
+            }
+            (None, Some(v)) => {
+                config.cluster_secret = Some(SecretSource::File(PathBuf::from(v.trim())))
+            }
+            (None, None) => {}
+        }
+        // A secret given by flag replaces the environment's; two given by flag conflict.
+        let mut secret_flag: Option<&'static str> = None;
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -175,9 +303,23 @@ impl ServerConfig {
             if flag == "-h" || flag == "--help" {
                 return Err(ConfigError::Help);
             }
+            if flag == "--insecure-cluster" {
+                config.insecure_cluster = match inline {
+                    Some(v) => parse_flag(&flag, &v)?,
+                    None => true,
+                };
+                continue;
+            }
             if !matches!(
                 flag.as_str(),
-                "--port" | "--bind" | "--node-id" | "--members" | "--grpc-port"
+                "--port"
+                    | "--bind"
+                    | "--node-id"
+                    | "--members"
+                    | "--grpc-port"
+                    | "--peer-port"
+                    | "--cluster-secret"
+                    | "--cluster-secret-file"
             ) {
                 return Err(ConfigError::UnknownFlag(arg));
             }
@@ -192,10 +334,51 @@ impl ServerConfig {
                 "--bind" => config.bind = parse_bind(&flag, &value)?,
                 "--node-id" => config.node_id = Some(value.trim().to_owned()),
                 "--grpc-port" => config.grpc_port = Some(parse_port(&flag, &value)?),
+                "--peer-port" => config.peer_port = Some(parse_port(&flag, &value)?),
+                "--cluster-secret" | "--cluster-secret-file" => {
+                    let this = if flag == "--cluster-secret" {
+                        "--cluster-secret"
+                    } else {
+                        "--cluster-secret-file"
+                    };
+                    if let Some(first) = secret_flag.filter(|f| *f != this) {
+                        return Err(ConfigError::Conflicting {
+                            first,
+                            second: this,
+                        });
+                    }
+                    secret_flag = Some(this);
+                    config.cluster_secret = Some(if this == "--cluster-secret" {
+                        parse_secret(this, &value)?
+                    } else {
+                        SecretSource::File(PathBuf::from(value.trim()))
+                    });
+                }
                 _ => config.members = parse_members(&value),
             }
         }
         Ok(config)
+    }
+
+    /// How this node authenticates its peers: the secret (read from its file now, if it comes
+    /// from one), or [`PeerAuth::InsecureNone`] with `--insecure-cluster`. A cluster member
+    /// with neither is [`ConfigError::NoClusterSecret`], whose message says how to fix it.
+    pub fn peer_auth(&self) -> Result<PeerAuth, ConfigError> {
+        match (&self.cluster_secret, self.insecure_cluster) {
+            (Some(_), true) => Err(ConfigError::Conflicting {
+                first: "--insecure-cluster",
+                second: "a cluster secret",
+            }),
+            (Some(SecretSource::Inline(secret)), false) => Ok(PeerAuth::Secret(secret.clone())),
+            (Some(SecretSource::File(path)), false) => ClusterSecret::from_file(path)
+                .map(PeerAuth::Secret)
+                .map_err(|source| ConfigError::BadSecret {
+                    setting: "--cluster-secret-file".to_owned(),
+                    source,
+                }),
+            (None, true) => Ok(PeerAuth::InsecureNone),
+            (None, false) => Err(ConfigError::NoClusterSecret),
+        }
     }
 
     /// The gRPC port in force: `--grpc-port`, else the HTTP port + 1000 (0 when the HTTP
@@ -213,22 +396,23 @@ impl ServerConfig {
         self.members.is_empty()
     }
 
-    /// This member's id: `--node-id`, else `bind:port`.
+    /// This member's id: `--node-id`, else `bind:peer_port` (`bind:port` without a peer
+    /// port), where its peers reach it.
     pub fn node_id(&self) -> Result<NodeId, ConfigError> {
         if let Some(id) = &self.node_id {
             return Ok(NodeId::new(id)?);
         }
-        if self.bind.is_unspecified() || self.port == 0 {
+        let port = self.peer_port.unwrap_or(self.port);
+        if self.bind.is_unspecified() || port == 0 {
             return Err(ConfigError::NeedsNodeId(
-                SocketAddr::new(self.bind, self.port).to_string(),
+                SocketAddr::new(self.bind, port).to_string(),
             ));
         }
-        Ok(NodeId::new(
-            &SocketAddr::new(self.bind, self.port).to_string(),
-        )?)
+        Ok(NodeId::new(&SocketAddr::new(self.bind, port).to_string())?)
     }
 
-    /// Every member's id, this node's included.
+    /// Every member's id. The list must name this node ([`ServerConfig::node_id`]), or this
+    /// is [`ConfigError::NotAMember`].
     pub fn member_ids(&self) -> Result<Vec<NodeId>, ConfigError> {
         let me = self.node_id()?;
         let mut ids = self
@@ -237,7 +421,10 @@ impl ServerConfig {
             .map(|m| NodeId::new(m))
             .collect::<Result<Vec<_>, _>>()?;
         if !ids.contains(&me) {
-            ids.push(me);
+            return Err(ConfigError::NotAMember {
+                node_id: me.to_string(),
+                members: self.members.join(","),
+            });
         }
         ids.sort();
         ids.dedup();
@@ -261,6 +448,9 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    /// The node could not be set up as a cluster member.
+    #[error(transparent)]
+    Membership(#[from] crate::cluster::MembershipError),
     /// The thread for the node's drivers could not be started.
     #[error("cannot start the driver thread: {0}")]
     Drivers(#[source] std::io::Error),
@@ -278,8 +468,16 @@ pub struct RunningServer {
     grpc_task: Option<JoinHandle<()>>,
     shutdown: Shutdown,
     serve_stats: Arc<ServeStats>,
+    peer: Option<PeerListener>,
     drivers: DriverThread,
     udp: UdpPush,
+}
+
+/// The listener of `--peer-port` and the task serving it.
+#[derive(Debug)]
+struct PeerListener {
+    addr: SocketAddr,
+    task: JoinHandle<std::io::Result<()>>,
 }
 
 /// The thread that runs the node's drivers until told to stop.
@@ -328,6 +526,10 @@ impl RunningServer {
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
+    /// The address peer traffic is served on, when it has a port of its own (`--peer-port`).
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer.as_ref().map(|p| p.addr)
+    }
     /// The address of the gRPC API, when it is served (feature `grpc`).
     pub fn grpc_addr(&self) -> Option<SocketAddr> {
         self.grpc_addr
@@ -346,6 +548,9 @@ impl RunningServer {
         let result = (&mut self.task).await.map_err(std::io::Error::other);
         if let Some(grpc) = self.grpc_task.take() {
             grpc.abort();
+        }
+        if let Some(peer) = self.peer.take() {
+            peer.task.abort();
         }
         self.drivers.stop();
         result
@@ -381,6 +586,9 @@ impl RunningServer {
             Some(node) => flush_syncs(node, deadline).await,
             None => true,
         };
+        if let Some(peer) = self.peer.take() {
+            peer.task.abort();
+        }
         self.drivers.stop();
         let report = ShutdownReport {
             connections_drained: drained,
@@ -399,6 +607,9 @@ impl RunningServer {
         self.task.abort();
         if let Some(grpc) = self.grpc_task.take() {
             grpc.abort();
+        }
+        if let Some(peer) = self.peer.take() {
+            peer.task.abort();
         }
         self.drivers.stop();
     }
@@ -441,14 +652,24 @@ async fn flush_syncs(node: &ClusterNode, deadline: tokio::time::Instant) -> bool
 /// Opens the listener, starts the node (standalone with its health driver, or a cluster member
 /// with its Distro driver, on a thread of their own) and serves the Nacos v1 API on the
 /// current tokio runtime, on the system clock.
+///
+/// A cluster member is refused before anything starts if its id is not one of the members or
+/// it has no cluster secret (and no `insecure_cluster`): see [`ServerConfig::peer_auth`].
 pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> {
-    let backend = if config.is_standalone() {
-        Backend::from(Registry::builder().build())
+    let (backend, auth) = if config.is_standalone() {
+        (Backend::from(Registry::builder().build()), None)
     } else {
         let me = config.node_id()?;
         let members = config.member_ids()?;
-        let transport = Arc::new(HttpTransport::new(me.clone()));
-        Backend::from(ClusterNode::builder(me, members, transport).build())
+        let auth = config.peer_auth()?;
+        if auth == PeerAuth::InsecureNone {
+            tracing::warn!(
+                "cluster member without a cluster secret (--insecure-cluster): anything that can reach its peer route can act as a member"
+            );
+        }
+        let transport = Arc::new(HttpTransport::new(me.clone(), auth.clone()));
+        let node = ClusterNode::builder(me, members, transport).build()?;
+        (Backend::from(node), Some(auth))
     };
     let addr = SocketAddr::new(config.bind, config.port);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -457,6 +678,16 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
     let addr = listener
         .local_addr()
         .map_err(|source| ServerError::Bind { addr, source })?;
+    let peer_listener = match (&auth, config.peer_port) {
+        (Some(_), Some(port)) => {
+            let addr = SocketAddr::new(config.bind, port);
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::Bind { addr, source })?;
+            Some(listener)
+        }
+        _ => None,
+    };
     let (grpc_addr, grpc_listener) = grpc_listener(config).await?;
     let drivers = DriverThread::spawn(backend.clone()).map_err(ServerError::Drivers)?;
     let udp_addr = SocketAddr::new(config.bind, 0);
@@ -475,6 +706,23 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
     if let Some(hub) = grpc_hub(&grpc) {
         api = api.subscribers_from(hub);
     }
+    let peer = match (peer_listener, backend.cluster_node(), &auth) {
+        (Some(listener), Some(node), Some(auth)) => {
+            api = api.without_peer_route();
+            let addr = listener
+                .local_addr()
+                .map_err(|source| ServerError::Bind { addr, source })?;
+            let app = peer_router(Arc::new(node.clone()), auth.clone());
+            let task = tokio::spawn(async move { axum::serve(listener, app).await });
+            Some(PeerListener { addr, task })
+        }
+        _ => {
+            if let Some(auth) = &auth {
+                api = api.peer_auth(auth.clone());
+            }
+            None
+        }
+    };
     let app = api.router();
     let shutdown = Shutdown::new();
     let serve_stats = Arc::new(ServeStats::default());
@@ -494,6 +742,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         grpc_task,
         shutdown,
         serve_stats,
+        peer,
         drivers,
         udp,
     })
@@ -635,7 +884,121 @@ mod tests {
     fn a_member_on_an_unspecified_address_needs_a_node_id() {
         let c = parse(&["--bind", "0.0.0.0", "--members", "a:1"]).unwrap();
         assert!(matches!(c.node_id(), Err(ConfigError::NeedsNodeId(_))));
-        let c = parse(&["--bind", "0.0.0.0", "--members", "a:1", "--node-id", "b:2"]).unwrap();
+        let c = parse(&[
+            "--bind",
+            "0.0.0.0",
+            "--members",
+            "a:1,b:2",
+            "--node-id",
+            "b:2",
+        ])
+        .unwrap();
         assert_eq!(c.member_ids().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_node_id_that_is_not_one_of_the_members_is_refused_with_the_fix() {
+        let c = parse(&[
+            "--port",
+            "9000",
+            "--members",
+            "127.0.0.1:9001,127.0.0.1:9002",
+        ])
+        .unwrap();
+        let err = c.member_ids().unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::NotAMember {
+                node_id: "127.0.0.1:9000".into(),
+                members: "127.0.0.1:9001,127.0.0.1:9002".into()
+            }
+        );
+        let message = err.to_string();
+        assert!(message.contains("set --node-id"), "{message}");
+        let c = parse(&[
+            "--node-id",
+            "127.0.0.1:9001",
+            "--members",
+            "127.0.0.1:9001,127.0.0.1:9002",
+        ])
+        .unwrap();
+        assert_eq!(c.member_ids().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_member_needs_a_secret_or_the_insecure_flag() {
+        let members = ["--node-id", "a:1", "--members", "a:1,b:2"];
+        let c = parse(&members).unwrap();
+        assert_eq!(c.peer_auth(), Err(ConfigError::NoClusterSecret));
+        let with = |extra: &[&str]| {
+            let mut args = members.to_vec();
+            args.extend_from_slice(extra);
+            parse(&args)
+        };
+        let c = with(&["--cluster-secret", "0123456789abcdef"]).unwrap();
+        assert!(matches!(c.peer_auth(), Ok(PeerAuth::Secret(_))));
+        let c = with(&["--insecure-cluster"]).unwrap();
+        assert_eq!(c.peer_auth(), Ok(PeerAuth::InsecureNone));
+        let c = with(&["--insecure-cluster", "--cluster-secret=0123456789abcdef"]).unwrap();
+        assert!(matches!(
+            c.peer_auth(),
+            Err(ConfigError::Conflicting { .. })
+        ));
+        assert!(matches!(
+            with(&["--cluster-secret", "short"]),
+            Err(ConfigError::BadSecret { .. })
+        ));
+        assert!(matches!(
+            with(&[
+                "--cluster-secret",
+                "0123456789abcdef",
+                "--cluster-secret-file",
+                "/x"
+            ]),
+            Err(ConfigError::Conflicting { .. })
+        ));
+        let c = with(&["--cluster-secret-file", "/nonexistent/nacre-secret"]).unwrap();
+        assert!(matches!(
+            c.peer_auth(),
+            Err(ConfigError::BadSecret {
+                source: SecretError::File { .. },
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn the_secret_comes_from_the_environment_unless_a_flag_gives_one() {
+        let env = |k: &str| match k {
+            "NACRE_MEMBERS" => Some("a:1,b:2".to_owned()),
+            "NACRE_NODE_ID" => Some("a:1".to_owned()),
+            "NACRE_CLUSTER_SECRET_FILE" => Some("/run/secrets/nacre".to_owned()),
+            "NACRE_INSECURE_CLUSTER" => Some("false".to_owned()),
+            _ => None,
+        };
+        let c = ServerConfig::from_args_and_env(Vec::new(), env).unwrap();
+        assert_eq!(
+            c.cluster_secret,
+            Some(SecretSource::File(PathBuf::from("/run/secrets/nacre")))
+        );
+        let args = ["--cluster-secret", "0123456789abcdef"].map(String::from);
+        let c = ServerConfig::from_args_and_env(args, env).unwrap();
+        assert!(matches!(c.cluster_secret, Some(SecretSource::Inline(_))));
+        assert!(!format!("{c:?}").contains("0123456789abcdef"), "redacted");
+    }
+
+    #[test]
+    fn with_a_peer_port_the_node_id_is_the_peer_address() {
+        let c = parse(&[
+            "--port",
+            "8848",
+            "--peer-port",
+            "7848",
+            "--members",
+            "127.0.0.1:7848",
+        ])
+        .unwrap();
+        assert_eq!(c.node_id().unwrap().as_str(), "127.0.0.1:7848");
+        assert_eq!(c.member_ids().unwrap().len(), 1);
     }
 }

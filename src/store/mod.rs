@@ -13,6 +13,7 @@
 //! Most users reach this through [`crate::Registry`]; the store is public so that hosts and the
 //! cluster layer can read snapshots directly.
 
+mod admit;
 mod error;
 mod liveness;
 mod merge;
@@ -23,6 +24,7 @@ mod table;
 mod version;
 mod view;
 
+pub use admit::{MergeRules, RecordRefusal, Refusal, DEFAULT_MAX_CLOCK_SKEW};
 pub use error::RegistryError;
 pub use liveness::Liveness;
 pub use merge::{incoming_wins, RecordFacts};

@@ -370,7 +370,7 @@ impl Store {
     }
 }
 
-fn check_threshold(settings: &ServiceSettings) -> Result<(), ValidationError> {
+pub(crate) fn check_threshold(settings: &ServiceSettings) -> Result<(), ValidationError> {
     let t = settings.protect_threshold;
     if !(0.0..=1.0).contains(&t) {
         return Err(ValidationError::BadProtectThreshold(t));

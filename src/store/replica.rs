@@ -2,11 +2,13 @@
 //! checksums peers compare.
 //!
 //! A record carries live instances *and* tombstones, each with its [`Version`] and the last
-//! beat its sender knows of; [`Store::merge`] applies the rule in [`super::merge`] instance by
-//! instance and reports the instances where the local copy won, so the caller can send them
-//! back. Merges do not mark anything as touched, so they are never replicated again as if they
-//! were local writes (no echo).
+//! beat its sender knows of; [`Store::merge`] checks each against [`MergeRules`] (refusing what
+//! a client write could not do, and clamping beat times from the future), applies the rule in
+//! [`super::merge`] instance by instance and reports the instances where the local copy won,
+//! so the caller can send them back. Merges do not mark anything as touched, so they are never
+//! replicated again as if they were local writes (no echo).
 
+use super::admit::{MergeRules, RecordRefusal, Refusal};
 use super::liveness::Liveness;
 use super::merge::{incoming_wins, RecordFacts};
 use super::snapshot::{InstanceEntry, RemovalReason, ServiceSettings, ServiceSnapshot, Tombstone};
@@ -63,7 +65,7 @@ pub struct ServiceRecord {
 }
 
 /// What a merge did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MergeOutcome {
     /// Instances whose incoming copy was applied.
     pub applied: usize,
@@ -73,6 +75,11 @@ pub struct MergeOutcome {
     pub meta_local_newer: bool,
     /// The revision published, if anything changed.
     pub revision: Option<u64>,
+    /// Records refused by the [`MergeRules`]; the rest of the record was merged.
+    pub refused: Vec<Refusal>,
+    /// Beat times that were further ahead of this node's clock than the allowed skew, and were
+    /// clamped to it.
+    pub beats_clamped: usize,
 }
 
 impl ServiceSnapshot {
@@ -188,18 +195,48 @@ fn local_facts(snap: &ServiceSnapshot, key: &InstanceKey) -> Option<RecordFacts>
 }
 
 impl Store {
-    /// Merges a replicated record into this store (see the module documentation). Creates the
-    /// service if the record brings live instances or a live service-level state.
-    pub fn merge(&self, record: ServiceRecord, now: Timestamp) -> MergeOutcome {
+    /// Merges a replicated record into this store (see the module documentation), as a node
+    /// whose clock reads `now`. Each instance record, and the service-level state, is checked
+    /// against `rules` first: what fails is left out and reported in
+    /// [`MergeOutcome::refused`], the rest is merged. Creates the service if the record brings
+    /// live instances or a live service-level state.
+    pub fn merge(&self, record: ServiceRecord, rules: &MergeRules, now: Timestamp) -> MergeOutcome {
         let key = record.key.clone();
-        self.observe_version(record.meta.version);
-        for r in &record.instances {
+        let mut refused = Vec::new();
+        let meta_ok = match rules.check_meta(&record.meta, now) {
+            Ok(()) => true,
+            Err(reason) => {
+                refused.push(Refusal {
+                    instance: None,
+                    reason,
+                });
+                false
+            }
+        };
+        let mut instances = Vec::with_capacity(record.instances.len());
+        for rec in record.instances {
+            match rules.check_instance(&rec, now) {
+                Ok(()) => instances.push(rec),
+                Err(reason) => refused.push(Refusal {
+                    instance: Some(rec.key),
+                    reason,
+                }),
+            }
+        }
+        if meta_ok {
+            self.observe_version(record.meta.version);
+        }
+        for r in &instances {
             self.observe_version(r.version);
         }
+        let meta = record.meta;
         let written = self.write(&key, true, |snap| {
             let mut out = MergeOutcome::default();
             let mut changed = false;
-            for rec in record.instances {
+            for mut rec in instances {
+                let (last_beat, clamped) = rules.clamp_beat(rec.last_beat, now);
+                rec.last_beat = last_beat;
+                out.beats_clamped += usize::from(clamped);
                 let incoming = RecordFacts {
                     version: rec.version,
                     last_beat: rec.last_beat,
@@ -218,6 +255,19 @@ impl Store {
                     if local.is_some_and(|l| l.version != incoming.version) {
                         out.local_newer.push(rec.key);
                     }
+                    continue;
+                }
+                let max = rules.limits.max_instances_per_service;
+                let adds =
+                    matches!(rec.state, RecordState::Live(_)) && snap.entry(&rec.key).is_none();
+                if adds && snap.instance_count >= max {
+                    out.refused.push(Refusal {
+                        instance: Some(rec.key),
+                        reason: RecordRefusal::TooManyInstances {
+                            would_hold: snap.instance_count + 1,
+                            max,
+                        },
+                    });
                     continue;
                 }
                 changed = true;
@@ -246,8 +296,9 @@ impl Store {
                     ),
                 }
             }
-            let meta = record.meta;
-            if meta.version > snap.meta_version {
+            if !meta_ok {
+                // Refused: neither applied nor answered with the local copy.
+            } else if meta.version > snap.meta_version {
                 snap.settings = Arc::new(meta.settings);
                 snap.meta_version = meta.version;
                 snap.removed = meta.removed && snap.instance_count == 0;
@@ -263,14 +314,17 @@ impl Store {
             }
             Ok::<_, RegistryError>((out, changed))
         });
-        match written {
+        let mut out = match written {
             Ok(Some(w)) => {
                 let mut out = w.value;
                 out.revision = w.changed.then_some(w.revision);
                 out
             }
             _ => MergeOutcome::default(),
-        }
+        };
+        refused.append(&mut out.refused);
+        out.refused = refused;
+        out
     }
 
     /// Drops tombstones recorded at or before `older_than`. Returns how many went.

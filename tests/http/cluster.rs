@@ -1,8 +1,8 @@
-//! A three-node cluster over real loopback HTTP.
+//! A three-node cluster over real loopback HTTP, its peers authenticated by a shared secret.
 
 use crate::common::fixtures::eventually;
 use crate::env::{hosts, http_json};
-use nacre::cluster::{ClusterNode, DistroConfig, NodeId};
+use nacre::cluster::{ClusterNode, ClusterSecret, DistroConfig, NodeId, PeerAuth};
 use nacre::http::{HttpTransport, NacosApi};
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -20,6 +20,13 @@ fn fast_distro() -> DistroConfig {
         request_timeout: Duration::from_secs(3),
         ..DistroConfig::default()
     }
+}
+
+/// The secret the test clusters share.
+pub(crate) const SECRET: &str = "test-cluster-secret-0123456789";
+
+pub(crate) fn auth() -> PeerAuth {
+    PeerAuth::Secret(ClusterSecret::new(SECRET).unwrap())
 }
 
 struct Member {
@@ -40,12 +47,13 @@ async fn loopback_cluster(n: usize) -> Vec<Member> {
         .collect();
     let mut members = Vec::new();
     for (listener, id) in listeners.into_iter().zip(&ids) {
-        let transport = Arc::new(HttpTransport::new(id.clone()));
+        let transport = Arc::new(HttpTransport::new(id.clone(), auth()));
         let node = ClusterNode::builder(id.clone(), ids.clone(), transport)
             .config(fast_distro())
-            .build();
+            .build()
+            .unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = NacosApi::new(node.clone()).router();
+        let app = NacosApi::new(node.clone()).peer_auth(auth()).router();
         tokio::spawn(async move { axum::serve(listener, app).await });
         node.start();
         members.push(Member { node, addr });
@@ -117,6 +125,7 @@ async fn three_nodes_over_http_replicate_registrations_and_forward_beats() {
     // The peer route refuses what is not an envelope.
     let answer = http
         .post(format!("http://{}/nacre/v1/peer", members[0].addr))
+        .header("x-nacre-cluster-secret", SECRET)
         .body("hello")
         .send()
         .await
@@ -228,6 +237,73 @@ async fn health_patch_and_put_through_any_member_reach_the_responsible_one() {
         )
         .await;
     }
+    for m in &members {
+        m.node.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_peer_request_is_refused_with_403_and_changes_nothing() {
+    let members = loopback_cluster(2).await;
+    let target = &members[0];
+    let peer = members[1].node.id().clone();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let orders = nacre::ServiceKey::named("orders").unwrap();
+    // A sync batch under a member's id, adding an instance, as an attacker would send it.
+    let donor = nacre::Registry::default();
+    donor
+        .register_instance(&orders, nacre::Instance::new("10.6.6.6", 666).unwrap())
+        .unwrap();
+    let envelope = nacre::cluster::Envelope {
+        from: peer.clone(),
+        request: nacre::cluster::PeerRequest::Sync {
+            records: vec![donor.service(&orders).unwrap().to_record(None)],
+        },
+    };
+    let url = format!("http://{}/nacre/v1/peer", target.addr);
+    for secret in [None, Some("not-the-cluster-secret-at-all")] {
+        let mut post = http.post(&url).json(&envelope);
+        if let Some(s) = secret {
+            post = post.header("x-nacre-cluster-secret", s);
+        }
+        let answer = post.send().await.unwrap();
+        assert_eq!(answer.status(), 403, "secret {secret:?}");
+        let text = answer.text().await.unwrap();
+        assert!(text.contains("x-nacre-cluster-secret"), "{text}");
+    }
+    assert!(
+        target.node.registry().service(&orders).is_none(),
+        "nothing was merged"
+    );
+    // A transport with another secret is refused as well, and sees a refusal.
+    let wrong = HttpTransport::new(
+        peer,
+        PeerAuth::Secret(ClusterSecret::new("not-the-cluster-secret-at-all").unwrap()),
+    );
+    let answer = nacre::cluster::Transport::send(
+        &wrong,
+        target.node.id(),
+        nacre::cluster::PeerRequest::Ping { ready: true },
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(&answer, nacre::cluster::PeerResponse::Rejected(why) if why.contains("403")),
+        "{answer:?}"
+    );
+    // The right secret gets through.
+    let answer = http
+        .post(&url)
+        .header("x-nacre-cluster-secret", SECRET)
+        .json(&envelope)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(
+        target.node.registry().get_all_instances(&orders, &[]).len(),
+        1
+    );
     for m in &members {
         m.node.stop();
     }

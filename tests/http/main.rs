@@ -15,6 +15,7 @@ mod health;
 mod instance;
 mod naming_client;
 mod operator;
+mod peer_auth;
 mod server;
 mod service;
 mod udp_push;

@@ -52,7 +52,8 @@ async fn a_loading_cluster_member_is_down_and_not_ready_but_alive() {
     let net = MemoryNetwork::new(Arc::new(clock.clone()), 1);
     let node = ClusterNode::builder(ids[0].clone(), ids.clone(), net.transport(&ids[0]))
         .clock(clock.clone())
-        .build();
+        .build()
+        .unwrap();
     assert!(!node.is_ready());
     let api = crate::env::Api {
         app: NacosApi::new(node.clone()).router(),

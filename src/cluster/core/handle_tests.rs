@@ -179,3 +179,54 @@ fn a_silent_peer_goes_down_and_its_services_come_here_with_a_grace_period() {
     let entry = beat.entries().next().unwrap();
     assert_eq!(entry.liveness().last_beat(), down);
 }
+
+#[test]
+fn a_node_whose_id_is_not_in_its_member_list_is_refused_at_start() {
+    let registry = crate::registry::Registry::builder()
+        .delivery_threads(1)
+        .build();
+    let now = crate::clock::Timestamp::from_millis(0);
+    let err = super::DistroCore::new(id("n3"), &ids(&["n1", "n2"]), registry, quiet_config(), now)
+        .unwrap_err();
+    assert!(
+        matches!(err, crate::cluster::MembershipError::NotAMember { ref me, .. } if *me == id("n3")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_rejected_answer_is_not_contact_and_the_refusing_peer_goes_down() {
+    let config = DistroConfig {
+        ping_interval: Duration::from_secs(1),
+        peer_down_after: Duration::from_secs(5),
+        ..quiet_config()
+    };
+    let mut node = Node::fresh("n1", &["n1", "n2"], config);
+    let t0 = node.t0;
+    let is_ping = |o: &super::Outgoing| matches!(o.request, PeerRequest::Ping { .. });
+    let pings = |out: &[super::Outgoing]| -> Vec<RequestId> {
+        matching(out, is_ping).iter().map(|o| o.id).collect()
+    };
+    let out = node.core.poll(t0);
+    let ask = only(&out, is_snapshot).id;
+    node.core
+        .on_response(ask, Ok(PeerResponse::Records(Vec::new())), t0);
+    // From now on n2 answers every ping with a refusal (it does not list n1, or its cluster
+    // secret differs).
+    let mut pending = pings(&out);
+    let mut t = t0;
+    while t < t0 + config.peer_down_after {
+        for ping in pending.drain(..) {
+            let refusal = PeerResponse::Rejected("n1 is not a member of this cluster".into());
+            node.core.on_response(ping, Ok(refusal), t);
+        }
+        t = t + config.ping_interval;
+        pending = pings(&node.core.poll(t));
+    }
+    assert_eq!(node.core.routing().mapper().members(), ids(&["n1"]));
+    assert!(node.core.stats().rejections >= 5, "{:?}", node.core.stats());
+    // An answer that is not a refusal is contact again.
+    node.core
+        .on_response(pending[0], Ok(PeerResponse::Pong { ready: true }), t);
+    assert_eq!(node.core.routing().mapper().members(), ids(&["n1", "n2"]));
+}

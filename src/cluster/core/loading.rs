@@ -4,6 +4,12 @@
 //! empty; if nobody answers, a new round starts after [`DistroConfig::retry_delay`]. Also the
 //! other side: answering a peer's [`PeerRequest::Snapshot`].
 //!
+//! In the fresh-cluster case the peers that said "starting" reach the same verdict by the same
+//! rule, so they are taken as serving too and stay in the owner table (as every member is at
+//! start), instead of leaving every service on this node until the next ping round says
+//! otherwise. And a node that starts serving pings every peer at once, so they put it back in
+//! their owner tables within a round trip.
+//!
 //! [`DistroConfig::retry_delay`]: crate::cluster::DistroConfig::retry_delay
 
 use super::{DistroCore, Outgoing, Phase, Sent};
@@ -85,7 +91,9 @@ impl DistroCore {
         *asking = None;
         match answer {
             Some(Some(records)) => {
+                let services = records.len();
                 self.merge_all(&peer, records, true, now);
+                tracing::info!(%peer, services, "loaded a snapshot; this node serves");
                 self.become_ready(now);
                 return;
             }
@@ -103,7 +111,17 @@ impl DistroCore {
         if round_over {
             if !starting.is_empty() {
                 // Everyone who answered is starting too (a fresh cluster, or every node
-                // restarted): there is no snapshot to wait for.
+                // restarted): there is no snapshot to wait for. They conclude the same, so
+                // they serve as of now too: keep them in the owner table.
+                let starting = std::mem::take(starting);
+                tracing::info!(
+                    starting = starting.len(),
+                    unreachable = failed.len(),
+                    "every peer that answered is starting too; this node serves, empty"
+                );
+                for p in &starting {
+                    self.membership.presume_ready(p);
+                }
                 self.become_ready(now);
                 return;
             }
@@ -111,12 +129,20 @@ impl DistroCore {
             starting.clear();
             failed.clear();
             *next_attempt = now + self.config.retry_delay;
+            tracing::debug!(
+                retry_in = ?self.config.retry_delay,
+                "no peer answered the snapshot request; trying again"
+            );
         }
     }
 
-    /// Leaves the Loading phase: serve, take over owned services, verify from now on.
+    /// Leaves the Loading phase: serve, take over owned services, verify from now on, and tell
+    /// every peer at the next poll.
     pub(super) fn become_ready(&mut self, now: Timestamp) {
         self.phase = Phase::Ready;
+        self.announce = true;
+        // So that next_wakeup asks for the poll that sends those pings.
+        self.next_ping = self.next_ping.min(now);
         self.routing.ready.store(true, Ordering::Release);
         // Everything this node now owns gets a grace period (rebuild_mapper sees every owned
         // service as new, since the mapper before did not include this node).

@@ -1,8 +1,9 @@
 //! The Loading phase, driven by hand: snapshot requests, their answers, and the retry round.
 
 use super::test_support::*;
-use crate::cluster::{PeerError, PeerRequest, PeerResponse, Route};
+use crate::cluster::{Dispatch, DistroMapper, PeerError, PeerRequest, PeerResponse, Route};
 use crate::model::ServiceKey;
+use crate::registry::Command;
 use std::time::Duration;
 
 #[test]
@@ -83,8 +84,75 @@ fn not_ready_from_every_peer_makes_the_node_ready_and_empty() {
     assert!(node.core.is_ready());
     assert!(node.core.registry().store().all_keys().is_empty());
     assert_eq!(node.core.stats().records_applied, 0);
-    // Peers that said they are starting stay out of the mapper until they say otherwise.
-    assert_eq!(node.core.routing().mapper().members(), ids(&["n1"]));
+    // The peers that said they are starting conclude the same: they stay in the owner table.
+    assert_eq!(
+        node.core.routing().mapper().members(),
+        ids(&["n1", "n2", "n3"])
+    );
+}
+
+#[test]
+fn a_write_on_a_fresh_node_before_any_ping_goes_to_its_real_owner() {
+    // A fresh cluster: every peer answers the snapshot request with "starting too", and no
+    // ping has been answered yet.
+    let mut node = Node::fresh("n1", &["n1", "n2", "n3"], quiet_config());
+    let t0 = node.t0;
+    for _ in 0..2 {
+        let out = node.core.poll(t0);
+        let ask = only(&out, is_snapshot).id;
+        node.core.on_response(ask, Ok(PeerResponse::NotReady), t0);
+    }
+    assert!(node.core.is_ready());
+
+    // Who really owns it: the owner table of the whole cluster.
+    let everyone = DistroMapper::new(ids(&["n1", "n2", "n3"]));
+    let theirs = (0..1000)
+        .map(|i| ServiceKey::named(&format!("svc-{i}")).unwrap())
+        .find(|k| everyone.is_owner(&id("n2"), k))
+        .unwrap();
+    let command = Command::register(&theirs, instance("10.0.0.1", 8080));
+    match Dispatch::begin(
+        node.core.route(&theirs),
+        &id("n1"),
+        node.core.registry(),
+        command,
+    ) {
+        Dispatch::Forward(forwarding) => assert_eq!(forwarding.owner(), &id("n2")),
+        Dispatch::Done(done) => panic!("applied on n1 instead of going to n2: {done:?}"),
+    }
+    assert_eq!(node.instance_count(&theirs), 0);
+}
+
+#[test]
+fn a_node_that_starts_serving_tells_every_peer_at_once() {
+    let config = quiet_config();
+    let mut node = Node::fresh("n1", &["n1", "n2", "n3"], config);
+    let t0 = node.t0;
+    let is_ping = |ready: bool| move |o: &&super::Outgoing| matches!(o.request, PeerRequest::Ping { ready: r } if r == ready);
+    let out = node.core.poll(t0);
+    assert_eq!(out.iter().filter(is_ping(false)).count(), 2);
+    let ask = only(&out, is_snapshot).id;
+    let t1 = t0 + Duration::from_millis(10);
+    node.core
+        .on_response(ask, Ok(PeerResponse::Records(Vec::new())), t1);
+    assert!(node.core.is_ready());
+
+    // Long before the next ping round, and although the first pings are unanswered.
+    assert!(
+        node.core.next_wakeup() <= t1,
+        "the host is asked to poll now"
+    );
+    let out = node.core.poll(t1);
+    let told: Vec<_> = out
+        .iter()
+        .filter(is_ping(true))
+        .map(|o| o.to.as_str())
+        .collect();
+    assert_eq!(told, ["n2", "n3"]);
+    assert!(
+        !node.core.poll(t1).iter().any(|o| is_ping(true)(&o)),
+        "once only"
+    );
 }
 
 #[test]

@@ -20,9 +20,12 @@
 //!
 //! What it does, in the order `poll` does it, and where each part lives:
 //! 1. `replicate`: collects local changes (the store's sink pushes every published snapshot
-//!    onto a channel) into one [`SyncQueue`] per peer. Merges of replicated data touch nothing
-//!    and are not sent on, so nothing echoes.
-//! 2. `peers`: judges peer liveness and rebuilds the [`DistroMapper`] when it changes.
+//!    onto a channel) into one [`SyncQueue`] per peer, and drops a queue that grew past
+//!    [`DistroConfig::max_pending_per_peer`] (verify repairs the peer). Merges of replicated
+//!    data touch nothing and are not sent on, so nothing echoes; what arrives is checked
+//!    first ([`crate::store::MergeRules`], in `handle` and in answers, not in `poll`).
+//! 2. `peers`: judges peer liveness (a refusal is not contact) and rebuilds the
+//!    [`DistroMapper`] when it changes.
 //!    Services that become this node's responsibility get a fresh grace period: every
 //!    instance counts as having beaten just now, because this node's copy of their last beat
 //!    may be stale. Pings every peer.
@@ -42,6 +45,8 @@ mod replicate;
 mod verify;
 
 #[cfg(test)]
+mod admit_tests;
+#[cfg(test)]
 mod handle_tests;
 #[cfg(test)]
 mod loading_tests;
@@ -54,6 +59,7 @@ mod verify_tests;
 
 use super::config::DistroConfig;
 use super::dispatch::answer_forward;
+use super::error::MembershipError;
 use super::mapper::DistroMapper;
 use super::membership::Membership;
 use super::message::{PeerRequest, PeerResponse};
@@ -122,6 +128,7 @@ pub enum Route {
 
 /// Counters, for tests, benchmarks and operators.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CoreStats {
     /// Sync batches sent.
     pub syncs_sent: u64,
@@ -133,6 +140,15 @@ pub struct CoreStats {
     pub services_fetched: u64,
     /// Times a grace period was given to a service that became this node's responsibility.
     pub grace_periods: u64,
+    /// Records from peers refused by the merge rules (see [`crate::store::MergeRules`]).
+    pub records_refused: u64,
+    /// Beat times from peers that were too far ahead of this node's clock and were clamped.
+    pub beats_clamped: u64,
+    /// Times a peer's sync queue grew past [`DistroConfig::max_pending_per_peer`] and was
+    /// dropped.
+    pub queue_overflows: u64,
+    /// Answers that refused this node ([`PeerResponse::Rejected`]).
+    pub rejections: u64,
 }
 
 /// Routing state shared with the driver's client path, read without locking the core.
@@ -182,6 +198,21 @@ pub struct DistroCore {
     fetch_wanted: BTreeMap<NodeId, BTreeSet<ServiceKey>>,
     stats: CoreStats,
     last_sweep: SweepReport,
+    /// Peers that refuse this node, and when that was last logged at `warn`.
+    refusing: BTreeMap<NodeId, Refusing>,
+    /// Peers already warned about for sending times from too far ahead.
+    skew_warned: BTreeSet<NodeId>,
+    /// Whether the next ping round goes out at once, to every peer, to say this node serves.
+    announce: bool,
+}
+
+/// A peer that answers this node with [`PeerResponse::Rejected`].
+#[derive(Debug, Clone, Copy)]
+struct Refusing {
+    /// Refusals in a row.
+    count: u64,
+    /// When the last `warn` was logged.
+    warned_at: Timestamp,
 }
 
 impl std::fmt::Debug for DistroCore {
@@ -197,14 +228,17 @@ impl std::fmt::Debug for DistroCore {
 impl DistroCore {
     /// A node `me` of the static member list `members`, over `registry` (whose origin should be
     /// `me.origin()`). A node whose list names no peer is ready at once; otherwise it starts by
-    /// loading a snapshot.
+    /// loading a snapshot. Every member starts in the owner table.
+    ///
+    /// Fails with [`MembershipError::NotAMember`] when `members` does not name `me`.
     pub fn new(
         me: NodeId,
         members: &[NodeId],
         registry: Registry,
         config: DistroConfig,
         now: Timestamp,
-    ) -> Self {
+    ) -> Result<Self, MembershipError> {
+        let membership = Membership::new(me.clone(), members, now)?;
         let (tx, changes) = unbounded();
         registry.store().track_touched();
         registry
@@ -215,7 +249,6 @@ impl DistroCore {
                     let _ = tx.send(snap.clone());
                 }
             }));
-        let membership = Membership::new(me.clone(), members, now);
         let alone = membership.peers().next().is_none();
         let routing = RoutingView {
             me: me.clone(),
@@ -236,7 +269,7 @@ impl DistroCore {
                 failed: BTreeSet::new(),
             }
         };
-        Self {
+        Ok(Self {
             me,
             config,
             registry,
@@ -253,7 +286,10 @@ impl DistroCore {
             fetch_wanted: BTreeMap::new(),
             stats: CoreStats::default(),
             last_sweep: SweepReport::default(),
-        }
+            refusing: BTreeMap::new(),
+            skew_warned: BTreeSet::new(),
+            announce: false,
+        })
     }
 
     /// This node's id.
@@ -345,6 +381,7 @@ impl DistroCore {
     pub fn poll(&mut self, now: Timestamp) -> Vec<Outgoing> {
         let mut out = Vec::new();
         self.collect_changes(now);
+        self.bound_queues();
         if self.membership.refresh(now, self.config.peer_down_after) {
             self.rebuild_mapper(now);
         }
@@ -400,13 +437,21 @@ impl DistroCore {
         let Some((peer, kind)) = self.sent.remove(&id) else {
             return;
         };
-        if let Ok(resp) = &result {
-            let ready = match resp {
-                PeerResponse::Pong { ready } => Some(*ready),
-                PeerResponse::NotReady => Some(false),
-                _ => None,
-            };
-            self.heard_from(&peer, ready, now);
+        match &result {
+            // A refusal is not contact: a peer that does not count this node as a member must
+            // not count as up here either, or the two would split the services between them
+            // and neither would health-check the other's share.
+            Ok(PeerResponse::Rejected(reason)) => self.refused_by(&peer, reason, now),
+            Ok(resp) => {
+                let ready = match resp {
+                    PeerResponse::Pong { ready } => Some(*ready),
+                    PeerResponse::NotReady => Some(false),
+                    _ => None,
+                };
+                self.accepted_by(&peer);
+                self.heard_from(&peer, ready, now);
+            }
+            Err(_) => {}
         }
         match kind {
             Sent::Ping | Sent::Verify => {}

@@ -1,27 +1,67 @@
-//! Who is up and who owns what: pings, hearing from peers, rebuilding the
-//! [`DistroMapper`](crate::cluster::DistroMapper) with a grace period for services this node
-//! takes over, and the health sweep over the services this node owns (and only those).
+//! Who is up and who owns what: pings, hearing from peers (and being refused by them),
+//! rebuilding the [`DistroMapper`](crate::cluster::DistroMapper) with a grace period for
+//! services this node takes over, and the health sweep over the services this node owns (and
+//! only those).
 
-use super::{DistroCore, Outgoing, Sent};
+use super::{DistroCore, Outgoing, Refusing, Sent};
 use crate::clock::Timestamp;
 use crate::cluster::message::PeerRequest;
 use crate::cluster::node_id::NodeId;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A peer that keeps refusing this node is logged at `warn` at most this often (at `debug` in
+/// between).
+const REFUSAL_WARN_EVERY: Duration = Duration::from_secs(60);
+
 impl DistroCore {
-    /// Pings every peer once per `ping_interval`, unless a ping to it is still out.
+    /// Pings every peer once per `ping_interval`, unless a ping to it is still out; right after
+    /// this node starts serving, pings every peer at once to say so, so peers put it in their
+    /// owner tables without waiting for a ping round.
     pub(super) fn poll_pings(&mut self, out: &mut Vec<Outgoing>, peers: &[NodeId], now: Timestamp) {
-        if now < self.next_ping {
+        if now < self.next_ping && !self.announce {
             return;
         }
+        let announce = std::mem::take(&mut self.announce);
         for p in peers {
-            if !self.in_flight(p, |s| matches!(s, Sent::Ping)) {
+            if announce || !self.in_flight(p, |s| matches!(s, Sent::Ping)) {
                 let ready = self.is_ready();
                 self.request(out, p, PeerRequest::Ping { ready }, Sent::Ping);
             }
         }
         self.next_ping = now + self.config.ping_interval;
+    }
+
+    /// `peer` answered this node with a refusal (it does not count this node as a member, or
+    /// its cluster secret differs). Not contact: the peer goes down here if that is all it
+    /// says. Logged at `warn` once, then at most every [`REFUSAL_WARN_EVERY`].
+    pub(super) fn refused_by(&mut self, peer: &NodeId, reason: &str, now: Timestamp) {
+        self.stats.rejections += 1;
+        let me = self.me.clone();
+        let entry = self.refusing.entry(peer.clone());
+        let state = entry.or_insert(Refusing {
+            count: 0,
+            warned_at: Timestamp::ZERO,
+        });
+        state.count += 1;
+        if state.count == 1 || now.saturating_since(state.warned_at) >= REFUSAL_WARN_EVERY {
+            state.warned_at = now;
+            tracing::warn!(
+                %peer,
+                refusals = state.count,
+                reason,
+                "peer refuses this node ({me}): check that every member lists every member, this one included, and that all share one cluster secret"
+            );
+        } else {
+            tracing::debug!(%peer, refusals = state.count, reason, "peer refused this node again");
+        }
+    }
+
+    /// `peer` answered with something other than a refusal.
+    pub(super) fn accepted_by(&mut self, peer: &NodeId) {
+        if let Some(state) = self.refusing.remove(peer) {
+            tracing::info!(%peer, refusals = state.count, "peer accepts this node again");
+        }
     }
 
     /// `peer` spoke at `now` (a request, or an answer); `ready` if it said whether it serves.

@@ -1,7 +1,16 @@
 //! Replication: local changes go into one [`SyncQueue`](crate::cluster::SyncQueue) per peer
 //! and out as [`PeerRequest::Sync`] batches built from the current data; incoming records are
-//! merged into the store. A merge marks nothing as touched, so merged data is never sent on
-//! (no echo); only what the local copy knows better is queued back to the sender.
+//! checked against [`MergeRules`] (the registry's limits and
+//! [`DistroConfig::max_clock_skew`](crate::cluster::DistroConfig::max_clock_skew)) and merged
+//! into the store. A merge marks nothing as touched, so merged data is never sent on (no
+//! echo); only what the local copy knows better is queued back to the sender.
+//!
+//! A queue past [`DistroConfig::max_pending_per_peer`](crate::cluster::DistroConfig::max_pending_per_peer)
+//! is dropped at the next poll; verify and fetch repair the peer's copy.
+//!
+//! Logged (`tracing`): failed syncs at `debug` (the peer going down is what gets a `warn`),
+//! dropped queues and refused records at `warn`, clamped beat times at `warn` once per peer
+//! and at `debug` after that.
 
 use super::{DistroCore, Outgoing, Sent};
 use crate::clock::Timestamp;
@@ -9,7 +18,7 @@ use crate::cluster::message::{PeerRequest, PeerResponse};
 use crate::cluster::node_id::NodeId;
 use crate::cluster::sync::{Batch, PendingService};
 use crate::cluster::transport::PeerError;
-use crate::store::ServiceRecord;
+use crate::store::{MergeRules, ServiceRecord};
 use std::collections::BTreeSet;
 
 impl DistroCore {
@@ -23,6 +32,22 @@ impl DistroCore {
             };
             for q in self.queues.values_mut() {
                 q.add(snap.key().clone(), change.clone(), now);
+            }
+        }
+    }
+
+    /// Drops every queue that grew past `max_pending_per_peer`.
+    pub(super) fn bound_queues(&mut self) {
+        for (peer, q) in &mut self.queues {
+            if q.over_bound(&self.config) {
+                let dropped = q.drop_pending();
+                self.stats.queue_overflows += 1;
+                tracing::warn!(
+                    %peer,
+                    dropped,
+                    bound = self.config.max_pending_per_peer,
+                    "sync queue overflowed and was dropped; verify and fetch will repair the peer's copy"
+                );
             }
         }
     }
@@ -77,8 +102,21 @@ impl DistroCore {
                     q.ack();
                 }
             }
-            _ => {
+            other => {
                 self.stats.syncs_failed += 1;
+                let why = match &other {
+                    Ok(PeerResponse::Rejected(reason)) => format!("refused: {reason}"),
+                    Ok(PeerResponse::NotReady) => "not serving yet".to_owned(),
+                    Ok(_) => "an answer that is not an ack".to_owned(),
+                    Err(e) => e.to_string(),
+                };
+                tracing::debug!(
+                    %peer,
+                    services = batch.len(),
+                    retry_in = ?self.config.retry_delay,
+                    why = crate::model::excerpt(&why),
+                    "sync failed; retrying with the current data"
+                );
                 if let Some(q) = self.queues.get_mut(peer) {
                     q.fail(batch, now, &self.config);
                 }
@@ -107,12 +145,26 @@ impl DistroCore {
         now: Timestamp,
     ) {
         let store = self.registry.store();
+        let rules = MergeRules {
+            limits: *self.registry.limits(),
+            max_skew: self.config.max_clock_skew,
+        };
+        let (mut refused, mut clamped) = (0usize, 0usize);
+        let mut first_refusal = None;
         for record in records {
             let service = record.key.clone();
             let incoming: Option<BTreeSet<_>> =
                 full.then(|| record.instances.iter().map(|r| r.key.clone()).collect());
-            let outcome = store.merge(record, now);
+            let outcome = store.merge(record, &rules, now);
             self.stats.records_applied += outcome.applied as u64;
+            refused += outcome.refused.len();
+            clamped += outcome.beats_clamped;
+            if first_refusal.is_none() {
+                first_refusal = outcome
+                    .refused
+                    .first()
+                    .map(|r| format!("{service}: {}", r.reason));
+            }
             let mut back = PendingService {
                 keys: outcome.local_newer.into_iter().collect(),
                 meta: outcome.meta_local_newer,
@@ -131,6 +183,29 @@ impl DistroCore {
                 if let Some(q) = self.queues.get_mut(from) {
                     q.add(service, back, now);
                 }
+            }
+        }
+        self.stats.records_refused += refused as u64;
+        self.stats.beats_clamped += clamped as u64;
+        if let Some(first) = first_refusal {
+            tracing::warn!(
+                peer = %from,
+                refused,
+                first = %first,
+                "refused records from a peer; merged the rest"
+            );
+        }
+        if clamped > 0 {
+            let skew = self.config.max_clock_skew;
+            if self.skew_warned.insert(from.clone()) {
+                tracing::warn!(
+                    peer = %from,
+                    clamped,
+                    max_skew = ?skew,
+                    "peer sent beat times from too far ahead (is its clock fast?); clamped them to this node's clock plus the allowed skew"
+                );
+            } else {
+                tracing::debug!(peer = %from, clamped, "clamped beat times from a peer");
             }
         }
     }

@@ -175,3 +175,37 @@ fn merged_incoming_records_are_not_echoed_back() {
     assert!(matching(&node.core.poll(later), is_sync).is_empty());
     assert_eq!(node.core.stats().syncs_sent, 0);
 }
+
+#[test]
+fn a_queue_past_its_bound_is_dropped_and_verify_repairs_the_peer() {
+    let config = DistroConfig {
+        max_pending_per_peer: 3,
+        verify_interval: Duration::from_secs(5),
+        ..quiet_config()
+    };
+    let mut n1 = Node::ready("n1", &["n1", "n2"], config);
+    let mut n2 = Node::ready("n2", &["n1", "n2"], config);
+    let t0 = n1.t0;
+    let mine = n1.service_owned_by("n1");
+    for port in 1..=4 {
+        n1.register(&mine, "10.0.0.1", port);
+    }
+    let out = n1.core.poll(t0);
+    assert!(matching(&out, is_sync).is_empty());
+    assert_eq!(n1.core.pending_for(&id("n2")), 0, "dropped, not sent");
+    assert_eq!(n1.core.stats().queue_overflows, 1);
+
+    // The repair path: n1's checksums reach n2, which fetches what differs.
+    let t1 = t0 + config.verify_interval;
+    let out = n1.core.poll(t1);
+    let verify = only(&out, is_verify);
+    assert_eq!(
+        n2.core.handle(&id("n1"), verify.request.clone(), t1),
+        PeerResponse::Ack
+    );
+    let out = n2.core.poll(t1);
+    let fetch = only(&out, is_fetch);
+    let answer = n1.core.handle(&id("n2"), fetch.request.clone(), t1);
+    n2.core.on_response(fetch.id, Ok(answer), t1);
+    assert_eq!(n2.instance_count(&mine), 4);
+}

@@ -49,7 +49,7 @@ impl Node {
             .origin(me.origin())
             .delivery_threads(1)
             .build();
-        let core = DistroCore::new(me, &ids(members), registry, config, t0);
+        let core = DistroCore::new(me, &ids(members), registry, config, t0).unwrap();
         Node { core, clock, t0 }
     }
 

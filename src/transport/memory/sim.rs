@@ -119,13 +119,17 @@ impl Simulation {
             .delivery_threads(1)
             .origin(id.origin())
             .build();
-        let core = DistroCore::new(
+        // Only ids from the member list are booted (`new` and `restart` see to it), so the
+        // list always names this one; a stranger would simply not run.
+        let Ok(core) = DistroCore::new(
             id.clone(),
             &self.members,
             registry,
             self.config.distro,
             self.clock.now(),
-        );
+        ) else {
+            return;
+        };
         let incarnation = self.incarnations.entry(id.clone()).or_insert(0);
         *incarnation += 1;
         let incarnation = *incarnation;
