@@ -25,6 +25,8 @@ const SECRET: &str = "chaos-test-cluster-secret";
 
 /// One `nacre-server` process, stopped (SIGKILL) when dropped.
 struct Member {
+    /// A private copy of the binary: a restart runs the very build the test started with.
+    binary: std::path::PathBuf,
     port: u16,
     members: String,
     child: Option<Child>,
@@ -40,7 +42,7 @@ impl Member {
             .append(true)
             .open(&self.log)
             .expect("the log file opens");
-        let child = Command::new(env!("CARGO_BIN_EXE_nacre-server"))
+        let child = Command::new(&self.binary)
             .args([
                 "--port",
                 &self.port.to_string(),
@@ -50,7 +52,7 @@ impl Member {
                 &self.members,
             ])
             .env("NACRE_CLUSTER_SECRET", SECRET)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
@@ -329,11 +331,14 @@ async fn three_members_survive_kills_pauses_and_deregistrations_while_down() {
     println!("chaos: seed {seed}, {rounds} round(s)");
     let dir = std::env::temp_dir().join(format!("nacre-chaos-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a log directory");
+    let binary = dir.join("nacre-server");
+    std::fs::copy(env!("CARGO_BIN_EXE_nacre-server"), &binary).expect("the binary copies");
     let ports = free_ports();
     let list: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
     let mut members: Vec<Member> = ports
         .iter()
         .map(|p| Member {
+            binary: binary.clone(),
             port: *p,
             members: list.join(","),
             child: None,
