@@ -401,6 +401,13 @@ impl Registry {
         self.inner.dispatcher.unsubscribe(id)
     }
 
+    /// Snapshots waiting for the event dispatcher: at most one per service that has listeners,
+    /// however fast the writes come (a burst is coalesced to its newest state; see
+    /// [`crate::events`]). For operators and tests.
+    pub fn event_backlog(&self) -> usize {
+        self.inner.dispatcher.backlog()
+    }
+
     /// Blocks until every change so far has reached every listener (or `timeout` passes);
     /// returns whether delivery settled. For tests and orderly shutdown.
     pub fn wait_for_events(&self, timeout: Duration) -> bool {
