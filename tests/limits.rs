@@ -1,11 +1,354 @@
-//! Resource bounds (issue 11, item 3), through the public API.
+//! Resource bounds (issue 11, item 3), through the public API: caps on services, namespaces and
+//! service metadata, ranges for the `preserved.*` timings, bounded event delivery, and a
+//! rate-limited log of refusals.
 
 mod common;
 
-use common::{key, registry_on, secs};
-use nacre::{Instance, ManualClock, NamingEvent};
+use common::{inst, key, registry_on, secs};
+use nacre::cluster::{
+    ClusterError, Dispatch, DistroConfig, DistroCore, NodeId, PeerRequest, PeerResponse,
+    RemoteFailure, Route,
+};
+use nacre::front::ErrorClass;
+use nacre::model::{
+    LimitExceeded, TimingRange, PRESERVED_HEART_BEAT_INTERVAL, PRESERVED_HEART_BEAT_TIMEOUT,
+    PRESERVED_IP_DELETE_TIMEOUT,
+};
+use nacre::{
+    Command, Instance, InstanceUpdate, Limits, ManualClock, NamingEvent, Registry, RegistryError,
+    ServiceKey, ServiceSettings, ValidationError,
+};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn registry_with(clock: &ManualClock, limits: Limits) -> Registry {
+    Registry::builder()
+        .clock(clock.clone())
+        .limits(limits)
+        .build()
+}
+
+fn in_ns(namespace: &str, service: &str) -> ServiceKey {
+    ServiceKey::new(namespace, "DEFAULT_GROUP", service).unwrap()
+}
+
+fn metadata(size: usize) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    m.insert("k".to_owned(), "v".repeat(size - 1));
+    m
+}
+
+// ----- caps -----
+
+#[test]
+fn a_new_service_over_the_namespace_cap_is_refused_and_nothing_stored_is_lost() {
+    let clock = ManualClock::new();
+    let registry = registry_with(
+        &clock,
+        Limits {
+            max_services_per_namespace: 2,
+            ..Limits::default()
+        },
+    );
+    let a = key("a");
+    let b = key("b");
+    registry.register_instance(&a, inst("10.0.0.1")).unwrap();
+    registry
+        .create_service(&b, ServiceSettings::default())
+        .unwrap();
+    let rev_a = registry.revision(&a);
+
+    // Every way of creating a third service is refused, naming the limit.
+    let c = key("c");
+    let refusals = [
+        registry
+            .register_instance(&c, inst("10.0.0.2"))
+            .unwrap_err(),
+        registry
+            .batch_register_instance(&c, vec![inst("10.0.0.2")])
+            .unwrap_err(),
+        registry
+            .heartbeat_with(&c, &inst("10.0.0.2"))
+            .map(|_| 0)
+            .unwrap_err(),
+        registry
+            .create_service(&c, ServiceSettings::default())
+            .unwrap_err(),
+    ];
+    for err in refusals {
+        assert_eq!(
+            err,
+            RegistryError::Limit(LimitExceeded::Services {
+                namespace: c.namespace().clone(),
+                max: 2,
+            })
+        );
+        assert_eq!(err.limit(), Some("max_services_per_namespace"));
+        assert!(err.to_string().contains("max_services_per_namespace"));
+    }
+    assert!(registry.service(&c).is_none());
+    // A refused creation leaves no trace in the store, however often it is tried.
+    assert!(!registry.store().all_keys().contains(&c));
+
+    // What was stored is untouched, and writes into existing services still work.
+    assert_eq!(registry.revision(&a), rev_a);
+    registry.register_instance(&a, inst("10.0.0.3")).unwrap();
+    registry.register_instance(&b, inst("10.0.0.3")).unwrap();
+    assert_eq!(registry.get_all_instances(&a, &[]).len(), 2);
+    // Another namespace has its own count.
+    registry
+        .register_instance(&in_ns("dev", "c"), inst("10.0.0.2"))
+        .unwrap();
+    // Removing a service makes room.
+    registry
+        .create_service(&key("d"), ServiceSettings::default())
+        .unwrap_err();
+    assert!(registry.deregister_instance(&b, &inst("10.0.0.3").key()));
+    registry.remove_service(&b).unwrap();
+    registry.register_instance(&c, inst("10.0.0.2")).unwrap();
+    assert_eq!(registry.store().services_in(c.namespace()), 2);
+}
+
+#[test]
+fn a_new_namespace_over_the_namespace_count_cap_is_refused() {
+    let clock = ManualClock::new();
+    let registry = registry_with(
+        &clock,
+        Limits {
+            max_namespaces: 2,
+            ..Limits::default()
+        },
+    );
+    registry
+        .register_instance(&in_ns("public", "a"), inst("10.0.0.1"))
+        .unwrap();
+    registry
+        .register_instance(&in_ns("dev", "a"), inst("10.0.0.1"))
+        .unwrap();
+    let err = registry
+        .register_instance(&in_ns("test", "a"), inst("10.0.0.1"))
+        .unwrap_err();
+    assert!(matches!(
+        &err,
+        RegistryError::Limit(LimitExceeded::Namespaces { namespace, max: 2 })
+            if namespace.as_str() == "test"
+    ));
+    assert!(err.to_string().contains("max_namespaces"), "{err}");
+    assert_eq!(registry.store().namespace_count(), 2);
+    // More services in a namespace that exists are fine.
+    registry
+        .register_instance(&in_ns("dev", "b"), inst("10.0.0.1"))
+        .unwrap();
+    // A namespace whose last service went no longer counts.
+    let public_a = in_ns("public", "a");
+    registry.deregister_instance(&public_a, &inst("10.0.0.1").key());
+    registry.remove_service(&public_a).unwrap();
+    registry
+        .register_instance(&in_ns("test", "a"), inst("10.0.0.1"))
+        .unwrap();
+}
+
+#[test]
+fn concurrent_creations_cannot_pass_the_cap_together() {
+    let clock = ManualClock::new();
+    let registry = registry_with(
+        &clock,
+        Limits {
+            max_services_per_namespace: 50,
+            ..Limits::default()
+        },
+    );
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let registry = registry.clone();
+            std::thread::spawn(move || {
+                (0..100)
+                    .filter(|i| {
+                        registry
+                            .register_instance(&key(&format!("s-{t}-{i}")), inst("10.0.0.1"))
+                            .is_ok()
+                    })
+                    .count()
+            })
+        })
+        .collect();
+    let created: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(created, 50);
+    assert_eq!(registry.store().service_count(), 50);
+}
+
+#[test]
+fn service_metadata_over_the_limit_is_refused_on_create_and_update() {
+    let clock = ManualClock::new();
+    let registry = registry_with(
+        &clock,
+        Limits {
+            max_service_metadata_bytes: 16,
+            ..Limits::default()
+        },
+    );
+    let orders = key("orders");
+    let big = ServiceSettings {
+        metadata: metadata(17),
+        ..ServiceSettings::default()
+    };
+    let err = registry.create_service(&orders, big.clone()).unwrap_err();
+    assert_eq!(
+        err,
+        RegistryError::Invalid(ValidationError::ServiceMetadataTooLarge { size: 17, max: 16 })
+    );
+    assert!(err.to_string().contains("max_service_metadata_bytes"));
+    assert!(registry.service(&orders).is_none());
+
+    let fits = ServiceSettings {
+        metadata: metadata(16),
+        ..ServiceSettings::default()
+    };
+    let rev = registry.create_service(&orders, fits.clone()).unwrap();
+    assert!(matches!(
+        registry.update_service(&orders, big),
+        Err(RegistryError::Invalid(
+            ValidationError::ServiceMetadataTooLarge { .. }
+        ))
+    ));
+    assert_eq!(registry.revision(&orders), Some(rev));
+    assert_eq!(registry.service(&orders).unwrap().settings(), &fits);
+}
+
+#[test]
+fn preserved_timings_outside_their_ranges_are_refused_naming_the_key() {
+    let clock = ManualClock::new();
+    let registry = registry_with(&clock, Limits::default());
+    let orders = key("orders");
+    for (key_name, bad) in [
+        (PRESERVED_HEART_BEAT_INTERVAL, "100"),
+        (PRESERVED_HEART_BEAT_INTERVAL, "60001"),
+        (PRESERVED_HEART_BEAT_TIMEOUT, "1"),
+        (PRESERVED_IP_DELETE_TIMEOUT, "3600001"),
+        // A delete timeout of years would make the instance practically immortal.
+        (PRESERVED_IP_DELETE_TIMEOUT, "99999999999"),
+    ] {
+        let instance = Instance::builder("10.0.0.1", 80)
+            .metadata(key_name, bad)
+            .build()
+            .unwrap();
+        for err in [
+            registry
+                .register_instance(&orders, instance.clone())
+                .unwrap_err(),
+            registry
+                .heartbeat_with(&orders, &instance)
+                .map(|_| 0)
+                .unwrap_err(),
+        ] {
+            match &err {
+                RegistryError::Invalid(ValidationError::TimingOutOfRange { key, .. }) => {
+                    assert_eq!(*key, key_name)
+                }
+                other => panic!("{key_name}={bad}: {other:?}"),
+            }
+            assert!(err.to_string().contains(key_name), "{err}");
+        }
+    }
+    assert!(registry.service(&orders).is_none());
+
+    // Through an update of a stored instance, too; the stored one stays as it was.
+    let kept = Instance::new("10.0.0.1", 80).unwrap();
+    registry.register_instance(&orders, kept.clone()).unwrap();
+    let mut meta = BTreeMap::new();
+    meta.insert(PRESERVED_HEART_BEAT_TIMEOUT.to_owned(), "10".to_owned());
+    let err = registry
+        .update_instance(
+            &orders,
+            &kept.key(),
+            InstanceUpdate {
+                metadata: Some(meta),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(err.limit(), Some("beat_timeout_range"));
+    assert_eq!(
+        registry.get_all_instances(&orders, &[]).to_vec(),
+        vec![kept]
+    );
+
+    // The ranges are configurable.
+    let wide = registry_with(
+        &clock,
+        Limits {
+            beat_timeout_range: TimingRange::new(Duration::from_millis(1), secs(10)),
+            ..Limits::default()
+        },
+    );
+    let quick = Instance::builder("10.0.0.1", 80)
+        .metadata(PRESERVED_HEART_BEAT_TIMEOUT, "1")
+        .build()
+        .unwrap();
+    wide.register_instance(&orders, quick).unwrap();
+}
+
+// ----- replication -----
+
+#[test]
+fn a_limit_refused_by_the_owner_reaches_the_forwarding_member_typed() {
+    let clock = ManualClock::new();
+    let n1 = NodeId::new("n1").unwrap();
+    let n2 = NodeId::new("n2").unwrap();
+    let owner_registry = Registry::builder()
+        .clock(clock.clone())
+        .origin(n1.origin())
+        .limits(Limits {
+            max_namespaces: 1,
+            ..Limits::default()
+        })
+        .build();
+    let mut owner = DistroCore::new(
+        n1.clone(),
+        &[n1.clone(), n2.clone()],
+        owner_registry,
+        DistroConfig::default(),
+        clock.now(),
+    );
+    // Let the owner load an (empty) snapshot from n2, so it serves.
+    for out in owner.poll(clock.now()) {
+        if matches!(out.request, PeerRequest::Snapshot) {
+            owner.on_response(out.id, Ok(PeerResponse::Records(vec![])), clock.now());
+        }
+    }
+    assert!(owner.is_ready());
+    owner
+        .registry()
+        .register_instance(&key("orders"), inst("10.0.0.1"))
+        .unwrap();
+
+    let forwarder = Registry::builder().clock(clock.clone()).build();
+    let dev = in_ns("dev", "orders");
+    let Dispatch::Forward(fwd) = Dispatch::begin(
+        Route::Forward(n1.clone()),
+        &n2,
+        &forwarder,
+        Command::register(&dev, inst("10.0.0.1")),
+    ) else {
+        panic!("should forward");
+    };
+    let answer = owner.handle(&n2, fwd.request(), clock.now());
+    assert!(matches!(
+        answer,
+        PeerResponse::Forwarded(Err(RemoteFailure::Limit(LimitExceeded::Namespaces { .. })))
+    ));
+    let err = fwd.complete(&forwarder, Ok(answer)).unwrap_err();
+    assert!(matches!(
+        err,
+        ClusterError::Registry(RegistryError::Limit(LimitExceeded::Namespaces { .. }))
+    ));
+    assert_eq!(ErrorClass::of(&err), ErrorClass::OverLimit);
+    assert_eq!(ErrorClass::of(&err).http_status(), 429);
+    // Not applied on the forwarding member either.
+    assert!(forwarder.service(&dev).is_none());
+}
 
 // ----- events -----
 
@@ -46,4 +389,112 @@ fn event_backlog_stays_at_one_snapshot_per_watched_service_under_a_write_burst()
     for last in &last_lens {
         assert_eq!(last.load(Ordering::Relaxed), 22_000);
     }
+}
+
+// ----- logs -----
+
+/// A tracing subscriber that keeps every event as `LEVEL message field=value ...`.
+struct Capture(Arc<Mutex<Vec<String>>>);
+
+struct Fields(String);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0.push_str(&format!(" {value:?}"));
+        } else {
+            self.0.push_str(&format!(" {}={value:?}", field.name()));
+        }
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut fields = Fields(event.metadata().level().to_string());
+        event.record(&mut fields);
+        self.0.lock().unwrap().push(fields.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+fn captured(f: impl FnOnce()) -> Vec<String> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    tracing::subscriber::with_default(Capture(lines.clone()), f);
+    let lines = lines.lock().unwrap().clone();
+    lines
+}
+
+#[test]
+fn refusals_by_a_limit_are_logged_at_warn_at_most_once_a_minute_per_limit() {
+    let lines = captured(|| {
+        let clock = ManualClock::new();
+        let registry = registry_with(
+            &clock,
+            Limits {
+                max_services_per_namespace: 1,
+                max_service_metadata_bytes: 4,
+                ..Limits::default()
+            },
+        );
+        let orders = key("orders");
+        registry
+            .register_instance(&orders, inst("10.0.0.1"))
+            .unwrap();
+        // A client hammering the cap: one line.
+        for i in 0..1000 {
+            registry
+                .register_instance(&key(&format!("s{i}")), inst("10.0.0.1"))
+                .unwrap_err();
+        }
+        // Another limit has its own line.
+        let big = ServiceSettings {
+            metadata: metadata(5),
+            ..ServiceSettings::default()
+        };
+        registry.update_service(&orders, big).unwrap_err();
+        // Refusals that are not limits are not logged here.
+        registry
+            .create_service(&orders, ServiceSettings::default())
+            .unwrap_err();
+        clock.advance(secs(59));
+        registry
+            .register_instance(&key("late"), inst("10.0.0.1"))
+            .unwrap_err();
+        clock.advance(secs(1));
+        registry
+            .register_instance(&key("later"), inst("10.0.0.1"))
+            .unwrap_err();
+    });
+    let warns: Vec<&String> = lines.iter().filter(|l| l.starts_with("WARN")).collect();
+    assert_eq!(warns.len(), 3, "{warns:#?}");
+    assert!(
+        warns[0].contains("limit=\"max_services_per_namespace\""),
+        "{}",
+        warns[0]
+    );
+    assert!(warns[0].contains("unlogged_since_last=0"), "{}", warns[0]);
+    assert!(
+        warns[1].contains("max_service_metadata_bytes"),
+        "{}",
+        warns[1]
+    );
+    assert!(
+        warns[2].contains("max_services_per_namespace"),
+        "{}",
+        warns[2]
+    );
+    assert!(
+        warns[2].contains("unlogged_since_last=1000"),
+        "{}",
+        warns[2]
+    );
 }

@@ -1,6 +1,7 @@
 //! [`Registry`]: one registry node — store, health checks and events behind one handle.
 
 use super::builder::RegistryBuilder;
+use super::limit_log::LimitLog;
 use crate::clock::{Clock, Timestamp};
 use crate::events::{Dispatcher, EventListener, SubscriptionId};
 use crate::health::{self, BeatTimeouts, HealthConfig, HealthDriver, SweepReport};
@@ -43,6 +44,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     health: HealthConfig,
     limits: Limits,
+    limit_log: LimitLog,
 }
 
 /// A registry node: register, beat, query, subscribe. Cheap to clone (one `Arc`); clones share
@@ -107,6 +109,7 @@ impl Registry {
                 clock: b.clock,
                 health: b.health,
                 limits: b.limits,
+                limit_log: LimitLog::default(),
             }),
         }
     }
@@ -123,9 +126,22 @@ impl Registry {
     pub fn health_config(&self) -> &HealthConfig {
         &self.inner.health
     }
-    /// The size limits in force.
+    /// The limits in force.
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
+    }
+
+    /// Passes `result` through, logging a refusal by a limit (rate-limited: see
+    /// [`super::limit_log`]).
+    fn noted<T>(
+        &self,
+        result: Result<T, RegistryError>,
+        now: Timestamp,
+    ) -> Result<T, RegistryError> {
+        if let Err(e) = &result {
+            self.inner.limit_log.note(e, now);
+        }
+        result
     }
 
     // ----- writes -----
@@ -139,9 +155,11 @@ impl Registry {
         instance: Instance,
     ) -> Result<u64, RegistryError> {
         let now = self.inner.clock.now();
-        self.inner
+        let result = self
+            .inner
             .store
-            .register(service, instance, &self.inner.limits, now)
+            .register(service, instance, &self.inner.limits, now);
+        self.noted(result, now)
     }
 
     /// Registers several instances in one step: all or none, one revision, one event.
@@ -151,9 +169,11 @@ impl Registry {
         instances: Vec<Instance>,
     ) -> Result<u64, RegistryError> {
         let now = self.inner.clock.now();
-        self.inner
+        let result = self
+            .inner
             .store
-            .batch_register(service, instances, &self.inner.limits, now)
+            .batch_register(service, instances, &self.inner.limits, now);
+        self.noted(result, now)
     }
 
     /// Removes an instance. Returns whether it was registered (removing an unknown instance is
@@ -174,9 +194,11 @@ impl Registry {
         update: InstanceUpdate,
     ) -> Result<u64, RegistryError> {
         let now = self.inner.clock.now();
-        self.inner
-            .store
-            .update_instance(service, instance, update, &self.inner.limits, now)
+        let result =
+            self.inner
+                .store
+                .update_instance(service, instance, update, &self.inner.limits, now);
+        self.noted(result, now)
     }
 
     /// A light heartbeat: records the beat; a beat that reaches an unhealthy instance makes it
@@ -245,9 +267,12 @@ impl Registry {
         service: &ServiceKey,
         settings: ServiceSettings,
     ) -> Result<u64, RegistryError> {
-        self.inner
+        let now = self.inner.clock.now();
+        let result = self
+            .inner
             .store
-            .create_service(service, settings, self.inner.clock.now())
+            .create_service(service, settings, &self.inner.limits, now);
+        self.noted(result, now)
     }
 
     /// Replaces a service's settings.
@@ -256,9 +281,12 @@ impl Registry {
         service: &ServiceKey,
         settings: ServiceSettings,
     ) -> Result<u64, RegistryError> {
-        self.inner
+        let now = self.inner.clock.now();
+        let result = self
+            .inner
             .store
-            .update_service(service, settings, self.inner.clock.now())
+            .update_service(service, settings, &self.inner.limits, now);
+        self.noted(result, now)
     }
 
     /// Removes a service that holds no instances.

@@ -10,6 +10,7 @@ mod bad_params;
 mod beats;
 mod cluster;
 mod instance;
+mod limits;
 mod naming_client;
 mod operator;
 mod server;
