@@ -1,6 +1,6 @@
 //! Resource bounds (issue 11, item 3), through the public API: caps on services, namespaces and
-//! service metadata, ranges for the `preserved.*` timings, bounded event delivery, and a
-//! rate-limited log of refusals.
+//! service metadata, ranges for the `preserved.*` timings, removal of empty services, bounded
+//! event delivery, and a rate-limited log of refusals.
 
 mod common;
 
@@ -290,7 +290,203 @@ fn preserved_timings_outside_their_ranges_are_refused_naming_the_key() {
     wide.register_instance(&orders, quick).unwrap();
 }
 
+// ----- empty services -----
+
+#[test]
+fn an_empty_service_is_removed_60s_after_its_last_instance_left() {
+    let clock = ManualClock::new();
+    let registry = registry_on(&clock);
+    let orders = key("orders");
+    registry
+        .register_instance(&orders, inst("10.0.0.1"))
+        .unwrap();
+    registry
+        .register_instance(&orders, inst("10.0.0.2"))
+        .unwrap();
+    clock.advance(secs(10));
+    registry.deregister_instance(&orders, &inst("10.0.0.1").key());
+    clock.advance(secs(10));
+    registry.deregister_instance(&orders, &inst("10.0.0.2").key());
+    let left = clock.now();
+
+    let report = registry.check_health_at(left);
+    assert_eq!(report.next_due, Some(left + secs(60)));
+    let report = registry.check_health_at(left + secs(60) - Duration::from_micros(1));
+    assert!(report.removed_services.is_empty());
+    assert!(registry.service(&orders).is_some());
+
+    let report = registry.check_health_at(left + secs(60));
+    assert_eq!(report.removed_services, vec![orders.clone()]);
+    assert!(registry.service(&orders).is_none());
+    assert_eq!(registry.store().service_count(), 0);
+    assert_eq!(report.next_due, None);
+}
+
+#[test]
+fn a_service_whose_last_instance_was_evicted_goes_60s_after_the_eviction() {
+    let clock = ManualClock::new();
+    let registry = registry_on(&clock);
+    let orders = key("orders");
+    registry
+        .register_instance(&orders, inst("10.0.0.1"))
+        .unwrap();
+    clock.advance(secs(30));
+    assert_eq!(registry.check_health().removed.len(), 1);
+    clock.advance(secs(59));
+    assert!(registry.check_health().removed_services.is_empty());
+    clock.advance(secs(1));
+    assert_eq!(registry.check_health().removed_services, vec![orders]);
+}
+
+#[test]
+fn a_registration_before_the_deadline_keeps_the_service_and_restarts_the_wait() {
+    let clock = ManualClock::new();
+    let registry = registry_on(&clock);
+    let orders = key("orders");
+    registry
+        .register_instance(&orders, inst("10.0.0.1"))
+        .unwrap();
+    registry.deregister_instance(&orders, &inst("10.0.0.1").key());
+    clock.advance(secs(59));
+    registry.check_health();
+    registry
+        .register_instance(&orders, inst("10.0.0.1"))
+        .unwrap();
+    clock.advance(secs(1));
+    assert!(registry.check_health().removed_services.is_empty());
+    registry.deregister_instance(&orders, &inst("10.0.0.1").key());
+    clock.advance(secs(59));
+    assert!(registry.check_health().removed_services.is_empty());
+    assert!(registry.service(&orders).is_some());
+    clock.advance(secs(1));
+    assert_eq!(registry.check_health().removed_services, vec![orders]);
+}
+
+#[test]
+fn services_with_explicit_settings_stay_when_empty() {
+    let clock = ManualClock::new();
+    let registry = registry_on(&clock);
+    // Created empty on purpose.
+    let created = key("created");
+    registry
+        .create_service(&created, ServiceSettings::default())
+        .unwrap();
+    // Created by a registration, then given settings.
+    let updated = key("updated");
+    registry
+        .register_instance(&updated, inst("10.0.0.1"))
+        .unwrap();
+    registry
+        .update_service(
+            &updated,
+            ServiceSettings {
+                protect_threshold: 0.5,
+                ..ServiceSettings::default()
+            },
+        )
+        .unwrap();
+    registry.deregister_instance(&updated, &inst("10.0.0.1").key());
+    // Created by a registration only: goes.
+    let implicit = key("implicit");
+    registry
+        .register_instance(&implicit, inst("10.0.0.1"))
+        .unwrap();
+    registry.deregister_instance(&implicit, &inst("10.0.0.1").key());
+    // A batch of nothing makes an empty service too: it goes like any other.
+    let batch = key("batch");
+    registry.batch_register_instance(&batch, vec![]).unwrap();
+
+    clock.advance(secs(3600));
+    let mut removed = registry.check_health().removed_services;
+    removed.sort();
+    assert_eq!(removed, vec![batch, implicit]);
+    assert!(registry.service(&created).unwrap().has_explicit_settings());
+    assert!(registry.service(&updated).is_some());
+}
+
+#[test]
+fn the_expiry_is_configurable_and_can_be_turned_off() {
+    let clock = ManualClock::new();
+    let orders = key("orders");
+    let soon = registry_with(
+        &clock,
+        Limits {
+            empty_service_expiry: Some(secs(5)),
+            ..Limits::default()
+        },
+    );
+    let never = registry_with(
+        &clock,
+        Limits {
+            empty_service_expiry: None,
+            ..Limits::default()
+        },
+    );
+    for r in [&soon, &never] {
+        r.register_instance(&orders, inst("10.0.0.1")).unwrap();
+        r.deregister_instance(&orders, &inst("10.0.0.1").key());
+    }
+    clock.advance(secs(5));
+    assert_eq!(soon.check_health().removed_services, vec![orders.clone()]);
+    clock.advance(secs(86_400));
+    assert!(never.check_health().removed_services.is_empty());
+    assert!(never.service(&orders).is_some());
+}
+
+#[tokio::test]
+async fn the_health_driver_wakes_for_the_empty_service_deadline() {
+    let clock = ManualClock::new();
+    let registry = registry_on(&clock);
+    let orders = key("orders");
+    registry
+        .register_instance(&orders, inst("10.0.0.1"))
+        .unwrap();
+    registry.deregister_instance(&orders, &inst("10.0.0.1").key());
+    let mut driver = registry.spawn_health_driver();
+    let deadline = clock.now() + secs(60);
+    // Step the clock by the driver's own 5 s cap; the sweep at exactly 60 s removes it.
+    while clock.now() < deadline {
+        clock.advance(secs(5));
+        driver.wait_for_sweep_at(clock.now()).await;
+    }
+    assert!(registry.service(&orders).is_none());
+}
+
 // ----- replication -----
+
+#[test]
+fn in_a_cluster_the_owner_removes_an_empty_service_and_every_member_follows() {
+    use nacre::transport::memory::{SimConfig, Simulation};
+    let mut sim = Simulation::with_nodes(3, 11, SimConfig::default());
+    sim.run_for(secs(1));
+    let orders = key("orders");
+    let members = sim.members().to_vec();
+    let owner = sim
+        .core(&members[0])
+        .unwrap()
+        .routing()
+        .mapper()
+        .owner(&orders)
+        .unwrap()
+        .clone();
+    let other = members.iter().find(|m| **m != owner).unwrap().clone();
+    sim.register(&other, &orders, inst("10.0.0.1")).unwrap();
+    sim.run_for(secs(2));
+    sim.deregister(&other, &orders, &inst("10.0.0.1").key())
+        .unwrap();
+    sim.run_for(secs(30));
+    for m in &members {
+        assert!(sim.registry(m).unwrap().service(&orders).is_some(), "{m}");
+    }
+    sim.run_for(secs(35));
+    for m in &members {
+        let registry = sim.registry(m).unwrap();
+        assert!(registry.service(&orders).is_none(), "{m} still has it");
+        // One removal, made by the owner and replicated.
+        let removed = registry.store().load_any(&orders).unwrap();
+        assert_eq!(removed.meta_version().origin, owner.origin(), "{m}");
+    }
+}
 
 #[test]
 fn a_limit_refused_by_the_owner_reaches_the_forwarding_member_typed() {
@@ -426,7 +622,16 @@ impl tracing::Subscriber for Capture {
     fn exit(&self, _: &tracing::span::Id) {}
 }
 
+/// Runs `f` with a [`Capture`] as this thread's subscriber and returns what it logged.
+///
+/// tracing caches, per call site, whether any subscriber wants it. While a single subscriber
+/// is registered, that is decided by the default of whichever thread reaches the call site
+/// first, so a test running in parallel without a subscriber could switch a call site off for
+/// this one. A second subscriber, registered once and kept for the whole run, makes tracing
+/// ask every registered subscriber instead.
 fn captured(f: impl FnOnce()) -> Vec<String> {
+    static KEEP: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+    KEEP.get_or_init(|| tracing::Dispatch::new(Capture(Arc::default())));
     let lines = Arc::new(Mutex::new(Vec::new()));
     tracing::subscriber::with_default(Capture(lines.clone()), f);
     let lines = lines.lock().unwrap().clone();
@@ -497,4 +702,22 @@ fn refusals_by_a_limit_are_logged_at_warn_at_most_once_a_minute_per_limit() {
         "{}",
         warns[2]
     );
+}
+
+#[test]
+fn a_sweep_logs_one_summary_line_for_the_empty_services_it_removes() {
+    let lines = captured(|| {
+        let clock = ManualClock::new();
+        let registry = registry_on(&clock);
+        for i in 0..100 {
+            let k = key(&format!("s{i}"));
+            registry.register_instance(&k, inst("10.0.0.1")).unwrap();
+            registry.deregister_instance(&k, &inst("10.0.0.1").key());
+        }
+        clock.advance(secs(60));
+        assert_eq!(registry.check_health().removed_services.len(), 100);
+    });
+    let infos: Vec<&String> = lines.iter().filter(|l| l.starts_with("INFO")).collect();
+    assert_eq!(infos.len(), 1, "{infos:#?}");
+    assert!(infos[0].contains("services=100"), "{}", infos[0]);
 }

@@ -13,6 +13,7 @@
 //! | [`max_services_per_namespace`](Limits::max_services_per_namespace) | 100,000 | a write that creates a service | none for naming (its config module has namespace quotas, answered with HTTP 429) |
 //! | [`max_namespaces`](Limits::max_namespaces): namespaces holding at least one service | 1,000 | a write that creates a namespace's first service | none: Nacos namespaces are made in the console and kept in its database, while nacre's exist as long as they hold a service |
 //! | [`beat_interval_range`](Limits::beat_interval_range), [`beat_timeout_range`](Limits::beat_timeout_range), [`delete_timeout_range`](Limits::delete_timeout_range): the `preserved.*` metadata | 500 ms to 60 s, 500 ms to 1 h, 500 ms to 1 h | register, update, beat with data | no range; only that the interval is at most the two timeouts (`NamingUtils.checkInstanceIsLegal`) |
+//! | [`empty_service_expiry`](Limits::empty_service_expiry): how long a service without instances is kept | 60 s | the health sweep | `EmptyServiceAutoCleanerV2`: `nacos.naming.clean.empty-service.expired-time`, 60 s since the service last changed, checked every 60 s, so 60 to 120 s |
 //!
 //! One more bound is kept elsewhere: event delivery holds at most one snapshot per watched
 //! service and one event per subscriber whatever the write rate (see [`crate::events`]).
@@ -22,6 +23,11 @@
 //!   practically immortal (a delete timeout of years) or make the health driver wake every
 //!   millisecond (a timeout of 1 ms). Values outside a range are refused with
 //!   [`ValidationError::TimingOutOfRange`], naming the key.
+//! - An empty service is removed exactly [`Limits::empty_service_expiry`] after its last
+//!   instance left (the sweep wakes at that deadline), and never while it holds settings set
+//!   explicitly ([`crate::Registry::create_service`] or [`crate::Registry::update_service`]):
+//!   Nacos removes those too and lets their metadata expire a minute later, so a service made
+//!   in the console vanishes if nothing registers in it.
 //! - The caps on services and namespaces are refused with [`LimitExceeded`], which the HTTP
 //!   front answers with 429, as Nacos answers its config quotas.
 //!
@@ -99,6 +105,9 @@ pub struct Limits {
     pub beat_timeout_range: TimingRange,
     /// Accepted values of `preserved.ip.delete.timeout` (default 500 ms to 1 h).
     pub delete_timeout_range: TimingRange,
+    /// How long a service is kept after its last instance left, unless it holds settings set
+    /// explicitly (default 60 s, as Nacos). `None` keeps empty services forever.
+    pub empty_service_expiry: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -113,6 +122,7 @@ impl Default for Limits {
             beat_interval_range: TimingRange::new(HALF_SECOND, Duration::from_secs(60)),
             beat_timeout_range: TimingRange::new(HALF_SECOND, Duration::from_secs(3600)),
             delete_timeout_range: TimingRange::new(HALF_SECOND, Duration::from_secs(3600)),
+            empty_service_expiry: Some(Duration::from_secs(60)),
         }
     }
 }

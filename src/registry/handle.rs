@@ -261,7 +261,9 @@ impl Registry {
         }
     }
 
-    /// Creates an empty service with settings (protect threshold, metadata).
+    /// Creates an empty service with settings (protect threshold, metadata). Its settings
+    /// count as set explicitly: it stays when it has no instances (see
+    /// [`Limits::empty_service_expiry`]).
     pub fn create_service(
         &self,
         service: &ServiceKey,
@@ -275,7 +277,8 @@ impl Registry {
         self.noted(result, now)
     }
 
-    /// Replaces a service's settings.
+    /// Replaces a service's settings. Changed settings count as set explicitly: the service
+    /// then stays when it has no instances.
     pub fn update_service(
         &self,
         service: &ServiceKey,
@@ -455,14 +458,21 @@ impl Registry {
     }
 
     /// Runs one health sweep at `now` over the services `include` accepts (a cluster node
-    /// judges only the services it is responsible for), and drops tombstones older than
+    /// judges only the services it is responsible for): evicts silent instances and removes
+    /// services empty for [`Limits::empty_service_expiry`]. Then drops tombstones older than
     /// [`HealthConfig::tombstone_ttl`] everywhere.
     pub fn check_health_where(
         &self,
         now: Timestamp,
         include: impl FnMut(&ServiceKey) -> bool,
     ) -> SweepReport {
-        let report = health::sweep(&self.inner.store, &self.inner.health, now, include);
+        let report = health::sweep(
+            &self.inner.store,
+            &self.inner.health,
+            &self.inner.limits,
+            now,
+            include,
+        );
         self.inner
             .store
             .collect_tombstones(now - self.inner.health.tombstone_ttl);

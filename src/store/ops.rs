@@ -128,8 +128,7 @@ impl Store {
                 .filter(|i| snap.entry(&i.key()).is_none())
                 .count();
             check_room(snap, limits, adding)?;
-            let was_removed = snap.removed;
-            snap.removed = false;
+            let was_removed = snap.revive(now);
             let mut changed = was_removed;
             if was_removed {
                 snap.meta_version = self.next_version(now);
@@ -252,8 +251,9 @@ impl Store {
         written.filter(|w| w.changed).map(|w| w.revision)
     }
 
-    /// Creates an empty service with `settings`. Held to the service metadata size and to the
-    /// caps on services and namespaces.
+    /// Creates an empty service with `settings`, set explicitly: it stays when it has no
+    /// instances. Held to the service metadata size and to the caps on services and
+    /// namespaces.
     pub fn create_service(
         &self,
         key: &ServiceKey,
@@ -267,7 +267,8 @@ impl Store {
             if !snap.removed {
                 return Err(RegistryError::ServiceExists(key.clone()));
             }
-            snap.removed = false;
+            snap.revive(now);
+            snap.explicit = true;
             snap.settings = Arc::new(settings);
             snap.meta_version = self.next_version(now);
             snap.meta_touched = true;
@@ -276,7 +277,8 @@ impl Store {
         Ok(written.map_or(0, |w| w.revision))
     }
 
-    /// Replaces an existing service's settings, held to the service metadata size.
+    /// Replaces an existing service's settings. A change makes them explicit: the service then
+    /// stays when it has no instances.
     pub fn update_service(
         &self,
         key: &ServiceKey,
@@ -291,6 +293,7 @@ impl Store {
             if changed {
                 snap.meta_version = self.next_version(now);
                 snap.meta_touched = true;
+                snap.explicit = true;
             }
             snap.settings = Arc::new(settings);
             Ok::<_, RegistryError>(((), changed))
@@ -320,8 +323,7 @@ impl Store {
                 let version = self.next_version(now);
                 snap.remove_with_tombstone(&k, version, RemovalReason::Deregistered, now);
             }
-            snap.removed = true;
-            snap.settings = Arc::new(ServiceSettings::default());
+            snap.mark_removed(now);
             snap.meta_version = self.next_version(now);
             snap.meta_touched = true;
             Ok(((), true))

@@ -47,6 +47,10 @@ pub struct ServiceMeta {
     pub settings: ServiceSettings,
     /// Whether the service was removed.
     pub removed: bool,
+    /// Whether the settings were set explicitly (see
+    /// [`ServiceSnapshot::has_explicit_settings`]). Absent on the wire means `false`.
+    #[serde(default)]
+    pub explicit: bool,
     /// Version of the last change to the above.
     pub version: Version,
 }
@@ -99,6 +103,7 @@ impl ServiceSnapshot {
         ServiceMeta {
             settings: ServiceSettings::clone(&self.settings),
             removed: self.removed,
+            explicit: self.explicit,
             version: self.meta_version,
         }
     }
@@ -248,17 +253,23 @@ impl Store {
             }
             let meta = record.meta;
             if meta.version > snap.meta_version {
+                if meta.removed && snap.instance_count == 0 {
+                    if !snap.removed || snap.removed_at.is_none() {
+                        snap.mark_removed(now);
+                    }
+                } else {
+                    snap.revive(now);
+                }
                 snap.settings = Arc::new(meta.settings);
+                snap.explicit = meta.explicit && !snap.removed;
                 snap.meta_version = meta.version;
-                snap.removed = meta.removed && snap.instance_count == 0;
                 changed = true;
             } else if meta.version < snap.meta_version {
                 out.meta_local_newer = true;
             }
-            if snap.instance_count > 0 && snap.removed {
+            if snap.instance_count > 0 && snap.revive(now) {
                 // Live instances arrived for a service this node had not seen (or had removed
                 // earlier than they were written): it exists.
-                snap.removed = false;
                 changed = true;
             }
             Ok::<_, RegistryError>((out, changed))
