@@ -1,6 +1,6 @@
 //! Resource bounds (issue 11, item 3), through the public API: caps on services, namespaces and
-//! service metadata, ranges for the `preserved.*` timings, removal of empty services, bounded
-//! event delivery, and a rate-limited log of refusals.
+//! service metadata, ranges for the `preserved.*` timings, removal of empty services, collection
+//! of removed services, bounded event delivery, and a rate-limited log of refusals.
 
 mod common;
 
@@ -14,9 +14,10 @@ use nacre::model::{
     LimitExceeded, TimingRange, PRESERVED_HEART_BEAT_INTERVAL, PRESERVED_HEART_BEAT_TIMEOUT,
     PRESERVED_IP_DELETE_TIMEOUT,
 };
+use nacre::store::{InstanceRecord, RecordState, RemovalReason, ServiceMeta, ServiceRecord};
 use nacre::{
-    Command, Instance, InstanceUpdate, Limits, ManualClock, NamingEvent, Registry, RegistryError,
-    ServiceKey, ServiceSettings, ValidationError,
+    Command, HealthConfig, Instance, InstanceUpdate, Limits, ManualClock, NamingEvent, Registry,
+    RegistryError, ServiceKey, ServiceSettings, ValidationError,
 };
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -450,6 +451,243 @@ async fn the_health_driver_wakes_for_the_empty_service_deadline() {
         driver.wait_for_sweep_at(clock.now()).await;
     }
     assert!(registry.service(&orders).is_none());
+}
+
+#[test]
+fn subscribers_hear_of_the_removal_and_revisions_keep_rising_when_it_comes_back() {
+    let clock = ManualClock::new();
+    let registry = registry_on(&clock);
+    let orders = key("orders");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    registry.subscribe(&orders, &[], move |e: &NamingEvent| {
+        log.lock().unwrap().push((e.revision, e.instances.len()));
+    });
+    registry
+        .register_instance(&orders, inst("10.0.0.1"))
+        .unwrap();
+    registry.deregister_instance(&orders, &inst("10.0.0.1").key());
+    clock.advance(secs(60));
+    registry.check_health();
+    // Past the tombstone retention, the removed service itself is collected.
+    clock.advance(secs(300));
+    registry.check_health();
+    assert!(!registry.store().all_keys().contains(&orders));
+    registry
+        .register_instance(&orders, inst("10.0.0.2"))
+        .unwrap();
+    assert!(registry.wait_for_events(secs(5)));
+    let seen = seen.lock().unwrap().clone();
+    let revisions: Vec<u64> = seen.iter().map(|(r, _)| *r).collect();
+    assert!(
+        revisions.windows(2).all(|w| w[0] < w[1]),
+        "revisions must rise: {seen:?}"
+    );
+    assert_eq!(seen.last().map(|(_, n)| *n), Some(1));
+}
+
+// ----- removed services and their tombstones -----
+
+fn settings_meta(version: nacre::store::Version, explicit: bool) -> ServiceMeta {
+    ServiceMeta {
+        settings: ServiceSettings {
+            protect_threshold: 0.3,
+            ..ServiceSettings::default()
+        },
+        removed: false,
+        explicit,
+        version,
+    }
+}
+
+/// A peer's record of `instance` as live, written at `version`, last heard at `beat`.
+fn stale_live(
+    service: &ServiceKey,
+    instance: &Instance,
+    version: nacre::store::Version,
+    beat: nacre::Timestamp,
+) -> ServiceRecord {
+    ServiceRecord {
+        key: service.clone(),
+        meta: ServiceMeta {
+            settings: ServiceSettings::default(),
+            removed: false,
+            explicit: false,
+            version: nacre::store::Version::default(),
+        },
+        instances: vec![InstanceRecord {
+            key: instance.key(),
+            version,
+            last_beat: beat,
+            state: RecordState::Live(instance.clone()),
+        }],
+    }
+}
+
+#[test]
+fn a_removed_service_is_collected_after_the_tombstone_retention() {
+    let clock = ManualClock::new();
+    let registry = registry_on(&clock);
+    let ttl = HealthConfig::default().tombstone_ttl;
+    let orders = key("orders");
+    registry
+        .register_instance(&orders, inst("10.0.0.1"))
+        .unwrap();
+    registry.deregister_instance(&orders, &inst("10.0.0.1").key());
+    registry.remove_service(&orders).unwrap();
+    let removed_at = clock.now();
+    registry.check_health_at(removed_at + ttl - Duration::from_micros(1));
+    assert!(registry.store().all_keys().contains(&orders));
+    registry.check_health_at(removed_at + ttl);
+    assert!(registry.store().all_keys().is_empty());
+
+    // A thousand services made and removed leave nothing behind after the retention.
+    for i in 0..1000 {
+        let k = key(&format!("s{i}"));
+        registry.register_instance(&k, inst("10.0.0.1")).unwrap();
+        registry.deregister_instance(&k, &inst("10.0.0.1").key());
+    }
+    clock.advance(secs(60));
+    assert_eq!(registry.check_health().removed_services.len(), 1000);
+    assert_eq!(registry.store().all_keys().len(), 1000);
+    clock.advance(ttl);
+    registry.check_health();
+    assert!(registry.store().all_keys().is_empty());
+}
+
+#[test]
+fn within_the_retention_a_stale_peer_record_cannot_bring_a_removed_service_back() {
+    let clock = ManualClock::new();
+    let registry = registry_on(&clock);
+    let orders = key("orders");
+    let a = inst("10.0.0.1");
+    registry.register_instance(&orders, a.clone()).unwrap();
+    let snap = registry.service(&orders).unwrap();
+    let live = snap.instance_record(&a.key()).unwrap();
+    let meta_then = snap.meta_version();
+    registry.deregister_instance(&orders, &a.key());
+    clock.advance(secs(60));
+    assert_eq!(registry.check_health().removed_services.len(), 1);
+
+    // The peer's copies from before the removal: the live instance, and the live service.
+    clock.advance(secs(299));
+    registry.check_health();
+    let store = registry.store();
+    store.merge(
+        stale_live(&orders, &a, live.version, live.last_beat),
+        clock.now(),
+    );
+    store.merge(
+        ServiceRecord {
+            key: orders.clone(),
+            meta: settings_meta(meta_then, true),
+            instances: vec![],
+        },
+        clock.now(),
+    );
+    assert!(registry.service(&orders).is_none());
+}
+
+/// What a stale peer record can bring back after the retention, for a removed service (whose
+/// cell is now collected) and, side by side, for a live service whose instance tombstone was
+/// collected (which the store always allowed): the same, and an ephemeral instance goes again
+/// at the next sweep.
+#[test]
+fn after_the_retention_a_stale_ephemeral_record_goes_again_at_once_as_it_always_did() {
+    let clock = ManualClock::new();
+    let registry = registry_on(&clock);
+    let ttl = HealthConfig::default().tombstone_ttl;
+    let gone = key("gone");
+    let live = key("live");
+    let a = inst("10.0.0.1");
+    let b = inst("10.0.0.2");
+    registry.register_instance(&gone, a.clone()).unwrap();
+    registry.register_instance(&live, a.clone()).unwrap();
+    registry.register_instance(&live, b.clone()).unwrap();
+    let stale_gone = registry
+        .service(&gone)
+        .unwrap()
+        .instance_record(&a.key())
+        .unwrap();
+    let stale_live_rec = registry
+        .service(&live)
+        .unwrap()
+        .instance_record(&a.key())
+        .unwrap();
+    registry.deregister_instance(&gone, &a.key());
+    registry.deregister_instance(&live, &a.key());
+    // `live` keeps a beating instance, b, throughout.
+    let step = |d: Duration| {
+        clock.advance(d);
+        registry.heartbeat(&live, &b.key()).unwrap();
+        registry.check_health()
+    };
+    assert_eq!(step(secs(60)).removed_services, vec![gone.clone()]);
+    for _ in 0..ttl.as_secs() / 10 {
+        step(secs(10));
+    }
+    assert!(!registry.store().all_keys().contains(&gone));
+    assert_eq!(registry.service(&live).unwrap().tombstones().count(), 0);
+
+    for (service, rec) in [(&gone, &stale_gone), (&live, &stale_live_rec)] {
+        registry.store().merge(
+            stale_live(service, &a, rec.version, rec.last_beat),
+            clock.now(),
+        );
+        assert!(registry
+            .service(service)
+            .is_some_and(|s| s.entry(&a.key()).is_some()));
+    }
+    // Their last beat is older than the delete timeout: the next sweep evicts both.
+    let report = registry.check_health();
+    let mut evicted: Vec<_> = report
+        .removed
+        .iter()
+        .map(|(s, i)| (s.clone(), i.clone()))
+        .collect();
+    evicted.sort();
+    assert_eq!(
+        evicted,
+        vec![(gone.clone(), a.key()), (live.clone(), a.key())]
+    );
+    // And the service the stale record brought back empty goes after the usual 60 s.
+    for _ in 0..5 {
+        step(secs(10));
+    }
+    assert_eq!(step(secs(10)).removed_services, vec![gone]);
+    assert_eq!(registry.get_all_instances(&live, &[]).to_vec(), vec![b]);
+}
+
+#[test]
+fn a_tombstone_only_record_for_an_unknown_service_is_kept_then_collected() {
+    let clock = ManualClock::new();
+    let registry = registry_on(&clock);
+    let orders = key("orders");
+    let a = inst("10.0.0.1");
+    let tombstone = ServiceRecord {
+        key: orders.clone(),
+        meta: ServiceMeta {
+            settings: ServiceSettings::default(),
+            removed: true,
+            explicit: false,
+            version: nacre::store::Version::default(),
+        },
+        instances: vec![InstanceRecord {
+            key: a.key(),
+            version: nacre::store::Version {
+                stamp: clock.now().as_micros(),
+                origin: 7,
+            },
+            last_beat: clock.now(),
+            state: RecordState::Removed(RemovalReason::Deregistered),
+        }],
+    };
+    registry.store().merge(tombstone, clock.now());
+    assert!(registry.service(&orders).is_none());
+    assert!(registry.store().all_keys().contains(&orders));
+    clock.advance(HealthConfig::default().tombstone_ttl);
+    registry.check_health();
+    assert!(registry.store().all_keys().is_empty());
 }
 
 // ----- replication -----

@@ -15,8 +15,10 @@
 //! | [`beat_interval_range`](Limits::beat_interval_range), [`beat_timeout_range`](Limits::beat_timeout_range), [`delete_timeout_range`](Limits::delete_timeout_range): the `preserved.*` metadata | 500 ms to 60 s, 500 ms to 1 h, 500 ms to 1 h | register, update, beat with data | no range; only that the interval is at most the two timeouts (`NamingUtils.checkInstanceIsLegal`) |
 //! | [`empty_service_expiry`](Limits::empty_service_expiry): how long a service without instances is kept | 60 s | the health sweep | `EmptyServiceAutoCleanerV2`: `nacos.naming.clean.empty-service.expired-time`, 60 s since the service last changed, checked every 60 s, so 60 to 120 s |
 //!
-//! One more bound is kept elsewhere: event delivery holds at most one snapshot per watched
-//! service and one event per subscriber whatever the write rate (see [`crate::events`]).
+//! Two more bounds are kept elsewhere: the tombstones of removed instances and services are
+//! collected after [`crate::HealthConfig::tombstone_ttl`] (see [`crate::store`]), and event
+//! delivery holds at most one snapshot per watched service and one event per subscriber
+//! whatever the write rate (see [`crate::events`]).
 //!
 //! Differences from Nacos, on purpose:
 //! - The `preserved.*` timings have ranges. Without them one client could make its instance

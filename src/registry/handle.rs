@@ -459,8 +459,9 @@ impl Registry {
 
     /// Runs one health sweep at `now` over the services `include` accepts (a cluster node
     /// judges only the services it is responsible for): evicts silent instances and removes
-    /// services empty for [`Limits::empty_service_expiry`]. Then drops tombstones older than
-    /// [`HealthConfig::tombstone_ttl`] everywhere.
+    /// services empty for [`Limits::empty_service_expiry`]. Then drops, everywhere, the
+    /// tombstones older than [`HealthConfig::tombstone_ttl`], and the removed services whose
+    /// removal is that old (see [`crate::store`]).
     pub fn check_health_where(
         &self,
         now: Timestamp,
@@ -473,9 +474,17 @@ impl Registry {
             now,
             include,
         );
-        self.inner
+        let collected = self
+            .inner
             .store
             .collect_tombstones(now - self.inner.health.tombstone_ttl);
+        if collected.tombstones > 0 || collected.services > 0 {
+            tracing::debug!(
+                tombstones = collected.tombstones,
+                services = collected.services,
+                "collected tombstones past their retention"
+            );
+        }
         report
     }
 

@@ -283,31 +283,4 @@ impl Store {
             _ => MergeOutcome::default(),
         }
     }
-
-    /// Drops tombstones recorded at or before `older_than`. Returns how many went.
-    pub fn collect_tombstones(&self, older_than: Timestamp) -> usize {
-        let mut due = Vec::new();
-        self.for_each(|snap| {
-            if snap.tombstones.values().any(|t| t.removed_at <= older_than) {
-                due.push(snap.key().clone());
-            }
-        });
-        let mut dropped = 0;
-        for key in due {
-            let _ = self.write(&key, false, |snap| {
-                let old: Vec<InstanceKey> = snap
-                    .tombstones
-                    .iter()
-                    .filter(|(_, t)| t.removed_at <= older_than)
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                for k in &old {
-                    snap.tombstones.remove(k);
-                }
-                dropped += old.len();
-                Ok::<_, RegistryError>(((), !old.is_empty()))
-            });
-        }
-        dropped
-    }
 }

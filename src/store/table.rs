@@ -9,14 +9,16 @@
 //! - Writes to one service take only that service's writer mutex, clone its snapshot (O(1)),
 //!   change the clone (O(log n)) and publish it with one store. Other services are not touched.
 //! - Creating a service takes the index lock and publishes a new index (O(log s)).
-//! - Removing a service publishes a snapshot marked removed; the cell stays in the index so the
-//!   service's revision keeps counting up if it is created again (subscribers then never see a
-//!   revision go backwards).
+//! - Removing a service publishes a snapshot marked removed; the cell stays in the index, with
+//!   the tombstones of its instances, so replication can tell peers and stale copies cannot
+//!   bring it back. [`Store::collect_tombstones`] takes it out of the index once the removal
+//!   and every tombstone in it are older than the retention it is given (see
+//!   [`crate::store`] for the bound this sets). A cell taken out is *retired*: a writer that
+//!   was waiting on its lock finds it so and starts again from the index, and revisions of
+//!   cells created later start above those of every retired cell, so a subscriber never sees a
+//!   service's revision go backwards.
 //! - A write that would create a service but creates nothing (refused, or not a change)
-//!   takes the cell it made out of the index at once, so refused writes leave nothing behind.
-//!   A cell taken out is *retired*: a writer that was waiting on its lock finds it so and
-//!   starts again from the index, and revisions of cells created later start above those of
-//!   every retired cell.
+//!   retires the cell it made at once, so refused writes leave nothing behind.
 //! - The store counts live services per namespace (every write that creates or removes a
 //!   service updates the count under the service's lock), so the caps of [`Limits`] are
 //!   checked in O(1) and exactly: [`Store::write_admitted`] refuses a creation that would go
@@ -26,7 +28,7 @@
 //! change sinks with the new snapshot, so every sink sees one service's changes in revision
 //! order. Sinks must not block: the event dispatcher's sink only pushes onto a channel.
 
-use super::snapshot::{ServiceSettings, ServiceSnapshot};
+use super::snapshot::{ServiceSettings, ServiceSnapshot, Tombstone};
 use super::version::{Version, VersionClock};
 use crate::clock::Timestamp;
 use crate::model::{LimitExceeded, Limits, NamespaceId, ServiceKey};
@@ -62,6 +64,15 @@ enum Reach {
     Live,
     /// Live services, and removed or new ones (which the write may bring to life).
     Create,
+}
+
+/// What [`Store::collect_tombstones`] dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Collected {
+    /// Tombstones of instances.
+    pub tombstones: usize,
+    /// Removed services taken out of the index (their tombstones counted above).
+    pub services: usize,
 }
 
 /// What the last health sweep learned about one service: "at revision `r`, no instance changes
@@ -184,7 +195,8 @@ impl Store {
         index.get(key).map(|c| c.snapshot.load_full())
     }
 
-    /// Every service key the store has a cell for, removed services included.
+    /// Every service key the store has a cell for: live services, and removed ones whose
+    /// tombstones are still kept.
     pub fn all_keys(&self) -> Vec<ServiceKey> {
         self.index.load().keys().cloned().collect()
     }
@@ -443,6 +455,65 @@ impl Store {
             self.index.store(Arc::new(next));
         }
         guard.retire();
+    }
+
+    /// Drops the tombstones of live services recorded at or before `older_than`, and takes out
+    /// of the index every removed service whose removal and tombstones are all that old (a
+    /// removed service keeps every tombstone until it goes as a whole, so nothing of it can
+    /// come back earlier than the retention after its removal). Returns what went.
+    ///
+    /// The horizon is the caller's retention: a tombstone is what stops a stale copy of the
+    /// instance or service, replicated from a peer that has not heard of the removal, from
+    /// bringing it back. See [`crate::store`] for the bound this sets.
+    pub fn collect_tombstones(&self, older_than: Timestamp) -> Collected {
+        let old = |t: &Tombstone| t.removed_at <= older_than;
+        let expired = |s: &ServiceSnapshot| {
+            s.removed
+                && s.removed_at.is_none_or(|t| t <= older_than)
+                && s.tombstones.values().all(old)
+        };
+        let mut out = Collected::default();
+        let index = self.index.load_full();
+        for (key, cell) in index.iter() {
+            let snap = cell.snapshot.load();
+            if snap.removed {
+                if !expired(&snap) {
+                    continue;
+                }
+                let mut guard = lock_cell(cell);
+                if guard.is_retired() {
+                    continue;
+                }
+                let snap = cell.snapshot.load_full();
+                if expired(&snap) {
+                    self.retire(key, cell, &mut guard, snap.revision);
+                    out.services += 1;
+                    out.tombstones += snap.tombstones.len();
+                }
+            } else if snap.tombstones.values().any(old) {
+                let dropped = self.write_inner(
+                    key,
+                    Reach::Live,
+                    |_, _| Ok(()),
+                    |snap: &mut ServiceSnapshot| {
+                        let due: Vec<_> = snap
+                            .tombstones
+                            .iter()
+                            .filter(|(_, t)| old(t))
+                            .map(|(k, _)| k.clone())
+                            .collect();
+                        for k in &due {
+                            snap.tombstones.remove(k);
+                        }
+                        Ok::<_, std::convert::Infallible>((due.len(), !due.is_empty()))
+                    },
+                );
+                if let Ok(Some(w)) = dropped {
+                    out.tombstones += w.value;
+                }
+            }
+        }
+        out
     }
 }
 
