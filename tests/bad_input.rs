@@ -1,7 +1,7 @@
 //! Every class of bad input gets a typed error naming what was wrong, never a panic, and never
 //! loses what is already stored.
 
-use nacre::model::NameKind;
+use nacre::model::{LimitExceeded, NameKind};
 use nacre::{
     Instance, InstanceId, InstanceKey, InstanceUpdate, Limits, ManualClock, Registry,
     RegistryError, ServiceKey, ServiceSettings, ValidationError,
@@ -274,11 +274,11 @@ fn too_many_instances_are_refused() {
         .unwrap_err();
     assert!(matches!(
         err,
-        RegistryError::TooManyInstances {
+        RegistryError::Limit(LimitExceeded::Instances {
             would_hold: 3,
             max: 2,
             ..
-        }
+        })
     ));
     assert_eq!(registry.get_all_instances(&key, &[]).len(), 2);
 }

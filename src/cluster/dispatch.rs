@@ -99,6 +99,9 @@ impl Forwarding {
             Ok(PeerResponse::Forwarded(Err(RemoteFailure::InstanceNotFound(id)))) => {
                 Err(ClusterError::Registry(RegistryError::InstanceNotFound(id)))
             }
+            Ok(PeerResponse::Forwarded(Err(RemoteFailure::Limit(limit)))) => {
+                Err(ClusterError::Registry(RegistryError::Limit(limit)))
+            }
             Ok(PeerResponse::Forwarded(Err(RemoteFailure::Refused(message)))) => {
                 Err(ClusterError::Remote {
                     node: self.owner,
@@ -123,6 +126,7 @@ pub(crate) fn answer_forward(registry: &Registry, ready: bool, command: Command)
     }
     PeerResponse::Forwarded(command.apply(registry).map_err(|err| match err {
         RegistryError::InstanceNotFound(id) => RemoteFailure::InstanceNotFound(id),
+        RegistryError::Limit(limit) => RemoteFailure::Limit(limit),
         other => RemoteFailure::Refused(other.to_string()),
     }))
 }

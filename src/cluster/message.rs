@@ -42,6 +42,9 @@ pub enum PeerRequest {
 pub enum RemoteFailure {
     /// The instance is not registered (Nacos code 20404): the client should re-register.
     InstanceNotFound(crate::model::InstanceId),
+    /// The write would go over one of the responsible node's limits: the same typed refusal a
+    /// local write gets, so every front answers it alike (HTTP 429).
+    Limit(crate::model::LimitExceeded),
     /// Anything else, as the responsible node's error message.
     Refused(String),
 }

@@ -1,17 +1,33 @@
 //! [`Dispatcher`]: turns published snapshots into coalesced per-subscriber events, off the
 //! writer's path.
 //!
-//! Three stages, joined by crossbeam channels:
+//! Three stages:
 //!
-//! 1. The writer's sink pushes the new snapshot onto an unbounded channel (no blocking, no
-//!    allocation beyond the channel slot).
-//! 2. One dispatcher thread takes snapshots in publication order, finds the subscribers of the
-//!    service and, for each whose cluster view really changed, replaces its *pending* event
-//!    (coalescing: a subscriber that has not been served yet only ever holds the newest
-//!    state). A subscriber that gets a pending event and is not already queued is queued.
+//! 1. The writer's sink puts the new snapshot in its service's *slot* in the inbox, replacing
+//!    the one waiting there if the dispatcher has not taken it yet, and queues the service's
+//!    key only if its slot was empty (no blocking; a short lock). A new subscriber's first
+//!    event skips this stage: it is offered at once, on the subscribing thread.
+//! 2. One dispatcher thread takes keys in order, takes the newest snapshot from each slot,
+//!    finds the subscribers of the service and, for each whose cluster view really changed,
+//!    replaces its *pending* event (coalescing: a subscriber that has not been served yet only
+//!    ever holds the newest state). A subscriber that gets a pending event and is not already
+//!    queued is queued.
 //! 3. A small pool of delivery threads serves queued subscribers. A subscriber is queued at most
 //!    once, so its listener is never called concurrently and sees revisions in order. A slow
 //!    listener ties up one delivery thread, not the others; a panicking one is caught.
+//!
+//! ## Bounded by construction
+//!
+//! No stage holds more than one item per thing it serves, whatever the write rate: the inbox
+//! holds at most one snapshot per watched service (and its queue one key per slot), each
+//! subscriber at most one pending event, and the delivery queue at most one entry per
+//! subscriber. Overflow therefore cannot happen; what a burst of writes costs is coalescing,
+//! never memory: a dispatcher thread that falls behind skips the intermediate snapshots of a
+//! service and hands on the newest, exactly as a slow listener skips intermediate events. A
+//! listener still sees revisions strictly increase and always ends at the newest state; it may
+//! not see every intermediate state, which is what "coalesced" promises.
+//! [`Dispatcher::backlog`] reports the inbox's size. (Nacos pushes through a per-service
+//! delay task map that merges the same way: one pending push task per service.)
 
 use super::event::{EventListener, NamingEvent, SubscriptionId};
 use crate::model::{ClusterName, ServiceKey};
@@ -46,11 +62,6 @@ struct SubscriberState {
     last: Option<InstancesView>,
     /// Whether the subscriber sits in the delivery queue or is being served.
     queued: bool,
-}
-
-enum Message {
-    Changed(Arc<ServiceSnapshot>),
-    Prime(Arc<Subscriber>, Option<Arc<ServiceSnapshot>>),
 }
 
 /// Counts work not yet done, so tests and shutdown can wait for delivery to settle.
@@ -91,15 +102,25 @@ impl Outstanding {
 
 struct Shared {
     subscribers: Mutex<HashMap<ServiceKey, Vec<Arc<Subscriber>>>>,
+    /// The newest snapshot of each service not yet taken by the dispatcher thread; its key
+    /// is queued exactly while it has a slot here.
+    inbox: Mutex<HashMap<ServiceKey, Arc<ServiceSnapshot>>>,
     outstanding: Outstanding,
     next_id: AtomicU64,
     ready: Sender<Arc<Subscriber>>,
 }
 
-/// The event dispatcher: see the module documentation.
+/// The event dispatcher: turns published snapshots into coalesced events for each subscriber,
+/// on its own threads.
+///
+/// Bounded by construction: it holds at most one snapshot per watched service waiting for its
+/// dispatcher thread ([`Dispatcher::backlog`]), at most one pending event per subscriber, and
+/// each subscriber at most once in the delivery queue, whatever the write rate. A burst is
+/// coalesced to its newest state; nothing overflows and nothing is dropped but intermediate
+/// states. See [`crate::events`].
 pub struct Dispatcher {
     shared: Arc<Shared>,
-    tx: Sender<Message>,
+    tx: Sender<ServiceKey>,
     /// Services with at least one subscriber. Writers check it without locking and skip the
     /// channel for everything else, so a registry nobody watches pays nothing for events.
     watched: ArcSwap<HashSet<ServiceKey>>,
@@ -122,10 +143,11 @@ impl Dispatcher {
     /// # Panics
     /// If the operating system cannot start a thread.
     pub fn start(delivery_threads: usize) -> Self {
-        let (tx, rx) = unbounded::<Message>();
+        let (tx, rx) = unbounded::<ServiceKey>();
         let (ready_tx, ready_rx) = unbounded::<Arc<Subscriber>>();
         let shared = Arc::new(Shared {
             subscribers: Mutex::new(HashMap::new()),
+            inbox: Mutex::new(HashMap::new()),
             outstanding: Outstanding::default(),
             next_id: AtomicU64::new(1),
             ready: ready_tx,
@@ -154,8 +176,9 @@ impl Dispatcher {
         self.watched.store(Arc::new(subs.keys().cloned().collect()));
     }
 
-    /// Hands a published snapshot to the dispatcher if anyone watches its service. Never
-    /// blocks.
+    /// Hands a published snapshot to the dispatcher if anyone watches its service: it takes
+    /// the service's slot in the inbox, replacing an older one not yet dispatched. Never
+    /// blocks for longer than a map insert.
     pub fn publish(&self, snapshot: &Arc<ServiceSnapshot>) {
         // Pairs with the fence in `subscribe`: either this write sees the new subscriber, or
         // the subscriber's first read sees this write's snapshot.
@@ -163,10 +186,29 @@ impl Dispatcher {
         if !self.watched.load().contains(snapshot.key()) {
             return;
         }
-        self.shared.outstanding.add();
-        if self.tx.send(Message::Changed(snapshot.clone())).is_err() {
-            self.shared.outstanding.done();
+        let mut inbox = lock(&self.shared.inbox);
+        match inbox.get_mut(snapshot.key()) {
+            Some(waiting) => {
+                // Writers publish one service in revision order; keep the newest regardless.
+                if waiting.revision() < snapshot.revision() {
+                    *waiting = snapshot.clone();
+                }
+            }
+            None => {
+                inbox.insert(snapshot.key().clone(), snapshot.clone());
+                self.shared.outstanding.add();
+                if self.tx.send(snapshot.key().clone()).is_err() {
+                    inbox.remove(snapshot.key());
+                    self.shared.outstanding.done();
+                }
+            }
         }
+    }
+
+    /// Snapshots waiting for the dispatcher thread: at most one per watched service, however
+    /// fast the writes come (see the module documentation).
+    pub fn backlog(&self) -> usize {
+        lock(&self.shared.inbox).len()
     }
 
     /// Subscribes `listener` to `service` (only `clusters`, or all if empty). `current` is the
@@ -208,11 +250,9 @@ impl Dispatcher {
         }
         fence(Ordering::SeqCst);
         // Loaded only now, after the subscriber is in the table: any later change also reaches
-        // it as a `Changed` message, and the revision check drops whichever arrives second.
-        let current = load_current();
-        self.shared.outstanding.add();
-        if self.tx.send(Message::Prime(sub, current)).is_err() {
-            self.shared.outstanding.done();
+        // it through the inbox, and the revision check in `offer` drops whichever comes second.
+        if let Some(current) = load_current() {
+            offer(&self.shared, &sub, &current);
         }
         id
     }
@@ -264,23 +304,20 @@ impl Dispatcher {
     }
 }
 
-fn dispatch_loop(rx: &Receiver<Message>, shared: &std::sync::Weak<Shared>) {
-    while let Ok(message) = rx.recv() {
+fn dispatch_loop(rx: &Receiver<ServiceKey>, shared: &std::sync::Weak<Shared>) {
+    while let Ok(key) = rx.recv() {
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        match message {
-            Message::Changed(snapshot) => {
-                let subs = lock(&shared.subscribers)
-                    .get(snapshot.key())
-                    .cloned()
-                    .unwrap_or_default();
-                for sub in subs {
-                    offer(&shared, &sub, &snapshot);
-                }
+        let snapshot = lock(&shared.inbox).remove(&key);
+        if let Some(snapshot) = snapshot {
+            let subs = lock(&shared.subscribers)
+                .get(snapshot.key())
+                .cloned()
+                .unwrap_or_default();
+            for sub in subs {
+                offer(&shared, &sub, &snapshot);
             }
-            Message::Prime(sub, Some(snapshot)) => offer(&shared, &sub, &snapshot),
-            Message::Prime(_, None) => {}
         }
         shared.outstanding.done();
     }

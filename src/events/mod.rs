@@ -12,6 +12,10 @@
 //! - A listener that panics is isolated; a slow one blocks only the delivery thread serving it
 //!   (the pool has [`crate::RegistryBuilder::delivery_threads`] threads, 2 by default).
 //! - A listener hears of a change only when the instance list of its clusters really changed.
+//! - Bounded: whatever the write rate, the dispatcher holds at most one snapshot per watched
+//!   service and one pending event per subscriber, so there is no queue to overflow; a burst
+//!   is coalesced to its newest state (see [`Dispatcher`]'s module documentation and
+//!   [`crate::Registry::event_backlog`]).
 //!
 //! ```
 //! use nacre::{Instance, Registry, ServiceKey, NamingEvent};

@@ -562,6 +562,7 @@ impl From<ClusterError> for Refusal {
             ErrorClass::BadRequest => CODE_BAD_REQUEST,
             ErrorClass::Unavailable => CODE_UNAVAILABLE,
             ErrorClass::NotFound => 404,
+            ErrorClass::OverLimit => i32::from(ErrorClass::OverLimit.http_status()),
             _ => messages::RESULT_FAIL,
         };
         Refusal(code, e.to_string())

@@ -17,9 +17,11 @@ pub struct HealthConfig {
     /// earliest known deadline falls due, so this only bounds how late an instance registered
     /// with a very short timeout override can be judged.
     pub check_interval: Duration,
-    /// How long the record of a removed instance (its tombstone) is kept, so that a stale copy
-    /// replicated from a peer cannot bring it back. Longer than any partition you expect to
-    /// heal; a stale copy that arrives later is evicted again by its missing beats.
+    /// How long the record of a removed instance (its tombstone), and a removed service, is
+    /// kept, so that a stale copy replicated from a peer cannot bring it back (default 300 s).
+    /// Longer than any partition you expect to heal without a restart; a stale ephemeral copy
+    /// that arrives later is evicted again by its missing beats. See [`crate::store`] for the
+    /// bound.
     pub tombstone_ttl: Duration,
 }
 

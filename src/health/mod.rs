@@ -13,6 +13,25 @@
 //! A beat that reaches an unhealthy instance makes it healthy again at once (that is the
 //! beat path in [`crate::Registry::heartbeat`], not the sweep). Only ephemeral instances are
 //! judged; persistent ones keep whatever health they were given.
+//!
+//! ## Empty services
+//!
+//! The sweep also removes services that have held no instance for
+//! [`crate::Limits::empty_service_expiry`] (60 s by default), as Nacos 2.x's
+//! `EmptyServiceAutoCleanerV2` does, unless their settings were set explicitly
+//! ([`crate::Registry::create_service`], [`crate::Registry::update_service`]). The deadline
+//! ([`empty_service_deadline`]) is one more deadline of the sweep: the driver wakes for it, and
+//! the [`crate::store::SweepHint`] of an empty service says when it falls due, so waiting empty
+//! services cost nothing per sweep. The removal is a write like [`crate::Registry::remove_service`]
+//! (a new service-level version, replicated to peers); in a cluster only the member
+//! responsible for the service sweeps it, so the removal is owner-driven like evictions.
+//!
+//! Nacos' cleaner runs every 60 s and measures from the service's last change, so a service
+//! goes 60 to 120 s after its last instance; here it goes at 60 s. Nacos also removes a
+//! service made in the console once it has been empty for that long; nacre keeps it.
+//!
+//! A sweep that removes empty services logs one `info` line for all of them (how many, and the
+//! first), never one line per service.
 
 mod config;
 mod driver;
@@ -22,5 +41,5 @@ mod sweep;
 
 pub use config::HealthConfig;
 pub use driver::HealthDriver;
-pub use policy::{judge, next_deadline, BeatTimeouts, Verdict};
+pub use policy::{empty_service_deadline, judge, next_deadline, BeatTimeouts, Verdict};
 pub use sweep::{sweep, SweepReport};

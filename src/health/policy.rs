@@ -1,7 +1,8 @@
 //! The beat-check policy as pure functions of (last beat, health, timeouts, `now`).
 //!
 //! No clock, no store, no locks: [`judge`] says what should happen to one instance at `now`,
-//! [`next_deadline`] says when its state will next change if no beat arrives. The sweep and the
+//! [`next_deadline`] says when its state will next change if no beat arrives, and
+//! [`empty_service_deadline`] says when a service without instances goes. The sweep and the
 //! driver around them are thin.
 
 use super::config::HealthConfig;
@@ -85,6 +86,38 @@ pub fn next_deadline(last_beat: Timestamp, healthy: bool, timeouts: &BeatTimeout
     } else {
         remove
     }
+}
+
+/// When a service is to be removed for being empty, if ever: `expiry` after it became empty.
+/// Never (`None`) while it holds instances, when its settings were set explicitly, when it has
+/// no known time of becoming empty, or when `expiry` is `None` (removal of empty services
+/// turned off). The boundary is inclusive, like [`judge`]'s: the service goes at exactly that
+/// time.
+///
+/// ```
+/// use nacre::health::empty_service_deadline;
+/// use nacre::Timestamp;
+/// use std::time::Duration;
+/// let left = Timestamp::from_millis(1_000);
+/// let minute = Some(Duration::from_secs(60));
+/// assert_eq!(
+///     empty_service_deadline(0, false, Some(left), minute),
+///     Some(left + Duration::from_secs(60))
+/// );
+/// assert_eq!(empty_service_deadline(1, false, Some(left), minute), None);
+/// assert_eq!(empty_service_deadline(0, true, Some(left), minute), None);
+/// assert_eq!(empty_service_deadline(0, false, Some(left), None), None);
+/// ```
+pub fn empty_service_deadline(
+    instance_count: usize,
+    explicit: bool,
+    empty_since: Option<Timestamp>,
+    expiry: Option<Duration>,
+) -> Option<Timestamp> {
+    if instance_count > 0 || explicit {
+        return None;
+    }
+    Some(empty_since? + expiry?)
 }
 
 #[cfg(test)]

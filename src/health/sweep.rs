@@ -1,10 +1,11 @@
 //! One health sweep over a [`Store`]: judge every ephemeral instance, then apply the verdicts.
 
 use super::config::HealthConfig;
-use super::policy::{judge, next_deadline, BeatTimeouts, Verdict};
+use super::policy::{empty_service_deadline, judge, next_deadline, BeatTimeouts, Verdict};
 use crate::clock::Timestamp;
-use crate::model::{InstanceKey, ServiceKey};
+use crate::model::{InstanceKey, Limits, ServiceKey};
 use crate::store::{rewrite, RegistryError, RemovalReason, ServiceSnapshot, Store};
+use std::time::Duration;
 
 /// What one sweep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -17,8 +18,11 @@ pub struct SweepReport {
     pub marked_unhealthy: Vec<(ServiceKey, InstanceKey)>,
     /// Instances removed by this sweep.
     pub removed: Vec<(ServiceKey, InstanceKey)>,
+    /// Services removed by this sweep for having held no instance for
+    /// [`Limits::empty_service_expiry`].
+    pub removed_services: Vec<ServiceKey>,
     /// The earliest time at which some verdict will change if no beat arrives; `None` when no
-    /// ephemeral instance is left.
+    /// ephemeral instance and no removable empty service is left.
     pub next_due: Option<Timestamp>,
 }
 
@@ -27,19 +31,23 @@ fn earliest(a: Option<Timestamp>, b: Timestamp) -> Option<Timestamp> {
 }
 
 /// Judges every ephemeral instance of the services `include` accepts, at `now`, and applies
-/// the verdicts (each service that changes gets one new snapshot). The first pass is read-only;
-/// verdicts are re-checked under the service's writer lock, so a beat that lands in between
-/// wins. A service whose [`crate::store::SweepHint`] says nothing can be due yet is skipped
-/// without walking its instances (and its instances are not counted in
-/// [`SweepReport::instances`]).
+/// the verdicts (each service that changes gets one new snapshot); then removes those of the
+/// services that have been empty for [`Limits::empty_service_expiry`] and hold no explicit
+/// settings. The first pass is read-only; verdicts are re-checked under the service's writer
+/// lock, so a beat or a registration that lands in between wins. A service whose
+/// [`crate::store::SweepHint`] says nothing can be due yet is skipped without walking its
+/// instances (and its instances are not counted in [`SweepReport::instances`]).
 pub fn sweep(
     store: &Store,
     config: &HealthConfig,
+    limits: &Limits,
     now: Timestamp,
     mut include: impl FnMut(&ServiceKey) -> bool,
 ) -> SweepReport {
     let mut report = SweepReport::default();
     let mut due: Vec<(ServiceKey, Vec<InstanceKey>)> = Vec::new();
+    let mut empty: Vec<ServiceKey> = Vec::new();
+    let expiry = limits.empty_service_expiry;
     store.for_each_hinted(|snap, hint| {
         if !include(snap.key()) {
             return;
@@ -53,6 +61,18 @@ pub fn sweep(
         }
         let mut hits = Vec::new();
         let mut service_due: Option<Timestamp> = None;
+        if let Some(at) = empty_service_deadline(
+            snap.instance_count(),
+            snap.has_explicit_settings(),
+            snap.empty_since(),
+            expiry,
+        ) {
+            if at <= now {
+                empty.push(snap.key().clone());
+                return;
+            }
+            service_due = Some(at);
+        }
         for entry in snap.entries() {
             let inst = entry.instance();
             if !inst.ephemeral() {
@@ -82,7 +102,48 @@ pub fn sweep(
     for (service, keys) in due {
         apply(store, config, now, &service, &keys, &mut report);
     }
+    for service in empty {
+        remove_empty(store, expiry, now, service, &mut report);
+    }
+    if !report.removed_services.is_empty() {
+        tracing::info!(
+            services = report.removed_services.len(),
+            first = %report.removed_services[0],
+            "health sweep removed services that stayed empty for the empty-service expiry"
+        );
+    }
     report
+}
+
+/// Removes `service` if it is still empty, not explicit and past its deadline (a registration
+/// since the first pass wins).
+fn remove_empty(
+    store: &Store,
+    expiry: Option<Duration>,
+    now: Timestamp,
+    service: ServiceKey,
+    report: &mut SweepReport,
+) {
+    let outcome = store.write(&service, false, |snap: &mut ServiceSnapshot| {
+        let at =
+            empty_service_deadline(snap.instance_count, snap.explicit, snap.empty_since, expiry);
+        if at.is_none_or(|at| at > now) {
+            return Ok::<_, RegistryError>((at, false));
+        }
+        snap.mark_removed(now);
+        snap.meta_version = store.next_version(now);
+        snap.meta_touched = true;
+        Ok((None, true))
+    });
+    match outcome {
+        Ok(Some(w)) if w.changed => report.removed_services.push(service),
+        Ok(Some(w)) => {
+            if let Some(at) = w.value {
+                report.next_due = earliest(report.next_due, at);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn apply(

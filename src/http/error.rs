@@ -6,7 +6,8 @@
 //! | --- | --- |
 //! | bad or missing parameter ([`ParamError`]) | 400 |
 //! | a body over the size cap / one that took too long to arrive ([`super::serve`]) | 413 / 408 |
-//! | refused by the registry (validation, service exists, not empty, unknown instance on update, too many instances), here or on the responsible node | 400 |
+//! | refused by the registry (validation, metadata too large, a `preserved.*` timing out of range, service exists, not empty, unknown instance on update), here or on the responsible node | 400 |
+//! | over a cap of [`crate::Limits`] (instances per service, services per namespace, namespaces), here or on the responsible node; the message names the limit | 429 |
 //! | instance or service asked for by `GET` does not exist | 404 |
 //! | the node is starting, or the responsible node is unreachable | 503 |
 //! | a peer answered something that does not fit (a version mismatch), or an answer could not be encoded | 500 |

@@ -90,13 +90,38 @@ pub enum ValidationError {
     /// An address that is neither an IP address nor a host name.
     #[error("`{0}` is neither an IP address nor a valid host name")]
     BadHost(String),
-    /// Metadata larger than the configured limit.
-    #[error("metadata is {size} bytes (keys plus values); the limit is {max}")]
+    /// Instance metadata larger than the configured limit
+    /// ([`crate::Limits::max_metadata_bytes`]).
+    #[error(
+        "metadata is {size} bytes (keys plus values); the limit (max_metadata_bytes) is {max}"
+    )]
     MetadataTooLarge {
         /// Size of keys plus values in bytes.
         size: usize,
         /// The configured limit.
         max: usize,
+    },
+    /// Service metadata larger than the configured limit
+    /// ([`crate::Limits::max_service_metadata_bytes`]).
+    #[error("service metadata is {size} bytes (keys plus values); the limit (max_service_metadata_bytes) is {max}")]
+    ServiceMetadataTooLarge {
+        /// Size of keys plus values in bytes.
+        size: usize,
+        /// The configured limit.
+        max: usize,
+    },
+    /// A `preserved.*` timing outside the range the registry accepts for it (see
+    /// [`crate::Limits`]).
+    #[error("metadata `{key}` = {value:?} is outside the range this registry accepts, {min:?} to {max:?}")]
+    TimingOutOfRange {
+        /// The metadata key.
+        key: &'static str,
+        /// The duration given.
+        value: std::time::Duration,
+        /// The shortest accepted.
+        min: std::time::Duration,
+        /// The longest accepted.
+        max: std::time::Duration,
     },
     /// A `preserved.*` timing key whose value is not a positive number of milliseconds.
     #[error("metadata `{key}` = `{value}` must be a positive whole number of milliseconds")]

@@ -392,7 +392,7 @@ impl Instance {
     }
     /// Size of the metadata in bytes: all keys plus all values.
     pub fn metadata_size(&self) -> usize {
-        self.metadata.iter().map(|(k, v)| k.len() + v.len()).sum()
+        super::limits::metadata_size(&self.metadata)
     }
 
     /// The per-instance timing overrides found in the `preserved.*` metadata keys.

@@ -29,7 +29,7 @@ pub use instance::{
     MAX_WEIGHT, PRESERVED_HEART_BEAT_INTERVAL, PRESERVED_HEART_BEAT_TIMEOUT,
     PRESERVED_IP_DELETE_TIMEOUT,
 };
-pub use limits::Limits;
+pub use limits::{LimitExceeded, Limits, TimingRange};
 pub use name::{
     parse_cluster_list, ClusterName, GroupName, NamespaceId, ServiceName, DEFAULT_CLUSTER,
     DEFAULT_GROUP, DEFAULT_NAMESPACE, MAX_CLUSTER_LEN, MAX_NAMESPACE_LEN, MAX_NAME_LEN,

@@ -1,6 +1,7 @@
 //! [`Registry`]: one registry node — store, health checks and events behind one handle.
 
 use super::builder::RegistryBuilder;
+use super::limit_log::LimitLog;
 use crate::clock::{Clock, Timestamp};
 use crate::events::{Dispatcher, EventListener, SubscriptionId};
 use crate::health::{self, BeatTimeouts, HealthConfig, HealthDriver, SweepReport};
@@ -43,6 +44,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     health: HealthConfig,
     limits: Limits,
+    limit_log: LimitLog,
 }
 
 /// A registry node: register, beat, query, subscribe. Cheap to clone (one `Arc`); clones share
@@ -107,6 +109,7 @@ impl Registry {
                 clock: b.clock,
                 health: b.health,
                 limits: b.limits,
+                limit_log: LimitLog::default(),
             }),
         }
     }
@@ -123,9 +126,22 @@ impl Registry {
     pub fn health_config(&self) -> &HealthConfig {
         &self.inner.health
     }
-    /// The size limits in force.
+    /// The limits in force.
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
+    }
+
+    /// Passes `result` through, logging a refusal by a limit (rate-limited: see
+    /// [`super::limit_log`]).
+    fn noted<T>(
+        &self,
+        result: Result<T, RegistryError>,
+        now: Timestamp,
+    ) -> Result<T, RegistryError> {
+        if let Err(e) = &result {
+            self.inner.limit_log.note(e, now);
+        }
+        result
     }
 
     // ----- writes -----
@@ -139,9 +155,11 @@ impl Registry {
         instance: Instance,
     ) -> Result<u64, RegistryError> {
         let now = self.inner.clock.now();
-        self.inner
+        let result = self
+            .inner
             .store
-            .register(service, instance, &self.inner.limits, now)
+            .register(service, instance, &self.inner.limits, now);
+        self.noted(result, now)
     }
 
     /// Registers several instances in one step: all or none, one revision, one event.
@@ -151,9 +169,11 @@ impl Registry {
         instances: Vec<Instance>,
     ) -> Result<u64, RegistryError> {
         let now = self.inner.clock.now();
-        self.inner
+        let result = self
+            .inner
             .store
-            .batch_register(service, instances, &self.inner.limits, now)
+            .batch_register(service, instances, &self.inner.limits, now);
+        self.noted(result, now)
     }
 
     /// Removes an instance. Returns whether it was registered (removing an unknown instance is
@@ -174,9 +194,11 @@ impl Registry {
         update: InstanceUpdate,
     ) -> Result<u64, RegistryError> {
         let now = self.inner.clock.now();
-        self.inner
-            .store
-            .update_instance(service, instance, update, &self.inner.limits, now)
+        let result =
+            self.inner
+                .store
+                .update_instance(service, instance, update, &self.inner.limits, now);
+        self.noted(result, now)
     }
 
     /// Sets the health of a persistent instance, as an operator or a health checker outside
@@ -272,26 +294,35 @@ impl Registry {
         }
     }
 
-    /// Creates an empty service with settings (protect threshold, metadata).
+    /// Creates an empty service with settings (protect threshold, metadata). Its settings
+    /// count as set explicitly: it stays when it has no instances (see
+    /// [`Limits::empty_service_expiry`]).
     pub fn create_service(
         &self,
         service: &ServiceKey,
         settings: ServiceSettings,
     ) -> Result<u64, RegistryError> {
-        self.inner
+        let now = self.inner.clock.now();
+        let result = self
+            .inner
             .store
-            .create_service(service, settings, self.inner.clock.now())
+            .create_service(service, settings, &self.inner.limits, now);
+        self.noted(result, now)
     }
 
-    /// Replaces a service's settings.
+    /// Replaces a service's settings. Changed settings count as set explicitly: the service
+    /// then stays when it has no instances.
     pub fn update_service(
         &self,
         service: &ServiceKey,
         settings: ServiceSettings,
     ) -> Result<u64, RegistryError> {
-        self.inner
+        let now = self.inner.clock.now();
+        let result = self
+            .inner
             .store
-            .update_service(service, settings, self.inner.clock.now())
+            .update_service(service, settings, &self.inner.limits, now);
+        self.noted(result, now)
     }
 
     /// Removes a service that holds no instances.
@@ -434,6 +465,13 @@ impl Registry {
         self.inner.dispatcher.unsubscribe(id)
     }
 
+    /// Snapshots waiting for the event dispatcher: at most one per service that has listeners,
+    /// however fast the writes come (a burst is coalesced to its newest state; see
+    /// [`crate::events`]). For operators and tests.
+    pub fn event_backlog(&self) -> usize {
+        self.inner.dispatcher.backlog()
+    }
+
     /// Blocks until every change so far has reached every listener (or `timeout` passes);
     /// returns whether delivery settled. For tests and orderly shutdown.
     pub fn wait_for_events(&self, timeout: Duration) -> bool {
@@ -453,18 +491,34 @@ impl Registry {
     }
 
     /// Runs one health sweep at `now` over the services `include` accepts (a cluster node
-    /// judges only the services it is responsible for), and drops tombstones older than
-    /// [`HealthConfig::tombstone_ttl`] everywhere.
+    /// judges only the services it is responsible for): evicts silent instances and removes
+    /// services empty for [`Limits::empty_service_expiry`]. Then drops, everywhere, the
+    /// tombstones older than [`HealthConfig::tombstone_ttl`], and the removed services whose
+    /// removal is that old (see [`crate::store`]).
     pub fn check_health_where(
         &self,
         now: Timestamp,
         include: impl FnMut(&ServiceKey) -> bool,
     ) -> SweepReport {
-        let report = health::sweep(&self.inner.store, &self.inner.health, now, include);
+        let report = health::sweep(
+            &self.inner.store,
+            &self.inner.health,
+            &self.inner.limits,
+            now,
+            include,
+        );
         crate::health::log_sweep(&report);
-        self.inner
+        let collected = self
+            .inner
             .store
             .collect_tombstones(now - self.inner.health.tombstone_ttl);
+        if collected.tombstones > 0 || collected.services > 0 {
+            tracing::debug!(
+                tombstones = collected.tombstones,
+                services = collected.services,
+                "collected tombstones past their retention"
+            );
+        }
         report
     }
 

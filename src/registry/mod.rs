@@ -13,6 +13,7 @@
 mod builder;
 pub mod command;
 mod handle;
+mod limit_log;
 
 pub use crate::store::{InstanceUpdate, InstancesView, RegistryError, Selection, ServiceSettings};
 pub use builder::RegistryBuilder;

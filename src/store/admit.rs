@@ -115,6 +115,8 @@ impl MergeRules {
     pub fn check_meta(&self, meta: &ServiceMeta, now: Timestamp) -> Result<(), RecordRefusal> {
         self.check_version(meta.version, now)?;
         super::ops::check_threshold(&meta.settings)?;
+        self.limits
+            .check_service_metadata(&meta.settings.metadata)?;
         Ok(())
     }
 }
@@ -240,5 +242,36 @@ mod tests {
                 ValidationError::MetadataTooLarge { .. }
             ))
         ));
+    }
+
+    #[test]
+    fn service_settings_over_the_metadata_limit_are_refused() {
+        let rules = MergeRules::new(Limits {
+            max_service_metadata_bytes: 8,
+            ..Limits::default()
+        });
+        let now = at(100);
+        let mut settings = crate::store::ServiceSettings::default();
+        settings
+            .metadata
+            .insert("k".into(), "a value longer than eight bytes".into());
+        let meta = ServiceMeta {
+            settings,
+            removed: false,
+            explicit: true,
+            version: Version {
+                stamp: 1,
+                origin: 7,
+            },
+        };
+        assert!(matches!(
+            rules.check_meta(&meta, now),
+            Err(RecordRefusal::Invalid(
+                ValidationError::ServiceMetadataTooLarge { .. }
+            ))
+        ));
+        let mut small = meta;
+        small.settings.metadata.clear();
+        assert_eq!(rules.check_meta(&small, now), Ok(()));
     }
 }

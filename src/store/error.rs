@@ -1,6 +1,6 @@
 //! [`RegistryError`]: why a registry operation was refused.
 
-use crate::model::{ClusterName, InstanceId, ServiceKey, ValidationError};
+use crate::model::{ClusterName, InstanceId, LimitExceeded, ServiceKey, ValidationError};
 
 /// Why a registry operation was refused. Nothing already stored changes when one is returned.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -33,16 +33,10 @@ pub enum RegistryError {
          beats; only a persistent instance's health can be set"
     )]
     HealthFollowsBeats(InstanceId),
-    /// A service would hold more instances than the limit allows.
-    #[error("service {service} would hold {would_hold} instances; the limit is {max}")]
-    TooManyInstances {
-        /// The service.
-        service: ServiceKey,
-        /// How many it would hold.
-        would_hold: usize,
-        /// The configured limit.
-        max: usize,
-    },
+    /// The write would take the registry over one of its [`crate::Limits`]: too many
+    /// instances in a service, services in a namespace, or namespaces.
+    #[error(transparent)]
+    Limit(#[from] LimitExceeded),
     /// No healthy, enabled instance with weight above 0 to pick from.
     #[error("service {service} has no healthy instance to select (clusters: {clusters:?})")]
     NoHealthyInstance {
@@ -51,4 +45,28 @@ pub enum RegistryError {
         /// The clusters asked for (empty: all).
         clusters: Vec<ClusterName>,
     },
+}
+
+impl RegistryError {
+    /// The name of the [`crate::Limits`] field this refusal is about, if it is one: a cap
+    /// ([`RegistryError::Limit`]), a metadata size or a `preserved.*` timing range.
+    pub fn limit(&self) -> Option<&'static str> {
+        match self {
+            RegistryError::Limit(l) => Some(l.limit()),
+            RegistryError::Invalid(ValidationError::MetadataTooLarge { .. }) => {
+                Some("max_metadata_bytes")
+            }
+            RegistryError::Invalid(ValidationError::ServiceMetadataTooLarge { .. }) => {
+                Some("max_service_metadata_bytes")
+            }
+            RegistryError::Invalid(ValidationError::TimingOutOfRange { key, .. }) => {
+                Some(match *key {
+                    crate::model::PRESERVED_HEART_BEAT_INTERVAL => "beat_interval_range",
+                    crate::model::PRESERVED_HEART_BEAT_TIMEOUT => "beat_timeout_range",
+                    _ => "delete_timeout_range",
+                })
+            }
+            _ => None,
+        }
+    }
 }

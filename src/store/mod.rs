@@ -12,6 +12,35 @@
 //!
 //! Most users reach this through [`crate::Registry`]; the store is public so that hosts and the
 //! cluster layer can read snapshots directly.
+//!
+//! ## Tombstones and their retention
+//!
+//! A removed instance leaves a [`Tombstone`] in its service, and a removed service leaves its
+//! cell in the index, marked removed, with a service-level [`Version`]. Both are what the
+//! merge rule compares a stale copy against: a peer that has not heard of the removal may still
+//! send the instance (or the service's settings), and the tombstone's newer version refuses it.
+//! [`Store::collect_tombstones`] drops tombstones, and takes removed services out of the index,
+//! once they are older than a retention: [`crate::HealthConfig::tombstone_ttl`], 300 s by
+//! default, for instances and services alike. Nacos 2.x keeps no tombstones: a removal is a
+//! message to its peers, and a peer that missed it keeps the copy until that copy goes
+//! unverified for `nacos.naming.client.expired.time` (3 min).
+//!
+//! The retention sets the bound: **a removal is final once every member has heard of it, and
+//! every member that is up hears of it within a few sync rounds** (sync delay 1 s, retries
+//! every 3 s while the peer answers, verify every 5 s). A member that restarts loads a fresh
+//! snapshot and holds nothing stale. Only a member cut off without restarting for longer than
+//! the retention can hold a copy older than every tombstone; if it sends that copy after the
+//! retention, what it brings back is exactly what it could bring back for a collected instance
+//! tombstone before removed services were collected:
+//! - an ephemeral instance comes back with its old last beat, so the responsible member's next
+//!   sweep evicts it again at once, and a service it brought back empty is removed again after
+//!   [`crate::Limits::empty_service_expiry`];
+//! - a persistent instance, or a service whose settings were set explicitly, comes back and
+//!   stays (as a collected instance tombstone always allowed).
+//!
+//! So set the retention above the longest partition you expect to heal without a restart.
+//! The cost of a longer one is memory: at most one tombstone per removal made within the
+//! retention (a removed service keeps its cell, its tombstones and nothing else).
 
 mod admit;
 mod error;
@@ -35,7 +64,7 @@ pub use replica::{InstanceRecord, MergeOutcome, RecordState, ServiceMeta, Servic
 pub use snapshot::{
     ClusterSnapshot, InstanceEntry, RemovalReason, ServiceSettings, ServiceSnapshot, Tombstone,
 };
-pub use table::{ChangeSink, Store, SweepHint, Written};
+pub use table::{ChangeSink, Collected, Store, SweepHint, Written};
 pub use version::Version;
 pub(crate) use view::pick_by_weight;
 pub use view::{InstancesView, Iter, Selection};

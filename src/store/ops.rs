@@ -6,7 +6,9 @@ use super::snapshot::{InstanceEntry, RemovalReason, ServiceSettings, ServiceSnap
 use super::table::Store;
 use super::version::Version;
 use crate::clock::Timestamp;
-use crate::model::{Instance, InstanceKey, Limits, ServiceKey, TimingOverrides, ValidationError};
+use crate::model::{
+    Instance, InstanceKey, LimitExceeded, Limits, ServiceKey, TimingOverrides, ValidationError,
+};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -42,11 +44,12 @@ pub struct BeatHit {
 fn check_room(snap: &ServiceSnapshot, limits: &Limits, adding: usize) -> Result<(), RegistryError> {
     let would_hold = snap.instance_count + adding;
     if adding > 0 && would_hold > limits.max_instances_per_service {
-        return Err(RegistryError::TooManyInstances {
+        return Err(LimitExceeded::Instances {
             service: snap.key.clone(),
             would_hold,
             max: limits.max_instances_per_service,
-        });
+        }
+        .into());
     }
     Ok(())
 }
@@ -114,7 +117,8 @@ impl Store {
     }
 
     /// Registers several instances in one step (one snapshot, one revision, one event). All are
-    /// checked first: if any is invalid, none is stored.
+    /// checked first: if any is invalid, none is stored. A write that creates the service is
+    /// held to the caps on services and namespaces ([`Store::write_admitted`]).
     pub fn batch_register(
         &self,
         key: &ServiceKey,
@@ -125,14 +129,13 @@ impl Store {
         for instance in &instances {
             limits.check_instance(instance)?;
         }
-        let written = self.write(key, true, |snap| {
-            let was_removed = snap.removed;
+        let written = self.write_admitted(key, limits, |snap| {
             let adding = instances
                 .iter()
                 .filter(|i| snap.entry(&i.key()).is_none())
                 .count();
             check_room(snap, limits, adding)?;
-            snap.removed = false;
+            let was_removed = snap.revive(now);
             let mut changed = was_removed;
             if was_removed {
                 snap.meta_version = self.next_version(now);
@@ -294,19 +297,24 @@ impl Store {
         written.map(|w| w.revision).ok_or_else(not_found)
     }
 
-    /// Creates an empty service with `settings`.
+    /// Creates an empty service with `settings`, set explicitly: it stays when it has no
+    /// instances. Held to the service metadata size and to the caps on services and
+    /// namespaces.
     pub fn create_service(
         &self,
         key: &ServiceKey,
         settings: ServiceSettings,
+        limits: &Limits,
         now: Timestamp,
     ) -> Result<u64, RegistryError> {
         check_threshold(&settings)?;
-        let written = self.write(key, true, |snap| {
+        limits.check_service_metadata(&settings.metadata)?;
+        let written = self.write_admitted(key, limits, |snap| {
             if !snap.removed {
                 return Err(RegistryError::ServiceExists(key.clone()));
             }
-            snap.removed = false;
+            snap.revive(now);
+            snap.explicit = true;
             snap.settings = Arc::new(settings);
             snap.meta_version = self.next_version(now);
             snap.meta_touched = true;
@@ -315,19 +323,23 @@ impl Store {
         Ok(written.map_or(0, |w| w.revision))
     }
 
-    /// Replaces an existing service's settings.
+    /// Replaces an existing service's settings. A change makes them explicit: the service then
+    /// stays when it has no instances.
     pub fn update_service(
         &self,
         key: &ServiceKey,
         settings: ServiceSettings,
+        limits: &Limits,
         now: Timestamp,
     ) -> Result<u64, RegistryError> {
         check_threshold(&settings)?;
+        limits.check_service_metadata(&settings.metadata)?;
         let written = self.write(key, false, |snap| {
             let changed = *snap.settings != settings;
             if changed {
                 snap.meta_version = self.next_version(now);
                 snap.meta_touched = true;
+                snap.explicit = true;
             }
             snap.settings = Arc::new(settings);
             Ok::<_, RegistryError>(((), changed))
@@ -357,8 +369,7 @@ impl Store {
                 let version = self.next_version(now);
                 snap.remove_with_tombstone(&k, version, RemovalReason::Deregistered, now);
             }
-            snap.removed = true;
-            snap.settings = Arc::new(ServiceSettings::default());
+            snap.mark_removed(now);
             snap.meta_version = self.next_version(now);
             snap.meta_touched = true;
             Ok(((), true))

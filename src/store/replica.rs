@@ -49,6 +49,10 @@ pub struct ServiceMeta {
     pub settings: ServiceSettings,
     /// Whether the service was removed.
     pub removed: bool,
+    /// Whether the settings were set explicitly (see
+    /// [`ServiceSnapshot::has_explicit_settings`]). Absent on the wire means `false`.
+    #[serde(default)]
+    pub explicit: bool,
     /// Version of the last change to the above.
     pub version: Version,
 }
@@ -106,6 +110,7 @@ impl ServiceSnapshot {
         ServiceMeta {
             settings: ServiceSettings::clone(&self.settings),
             removed: self.removed,
+            explicit: self.explicit,
             version: self.meta_version,
         }
     }
@@ -299,17 +304,23 @@ impl Store {
             if !meta_ok {
                 // Refused: neither applied nor answered with the local copy.
             } else if meta.version > snap.meta_version {
+                if meta.removed && snap.instance_count == 0 {
+                    if !snap.removed || snap.removed_at.is_none() {
+                        snap.mark_removed(now);
+                    }
+                } else {
+                    snap.revive(now);
+                }
                 snap.settings = Arc::new(meta.settings);
+                snap.explicit = meta.explicit && !snap.removed;
                 snap.meta_version = meta.version;
-                snap.removed = meta.removed && snap.instance_count == 0;
                 changed = true;
             } else if meta.version < snap.meta_version {
                 out.meta_local_newer = true;
             }
-            if snap.instance_count > 0 && snap.removed {
+            if snap.instance_count > 0 && snap.revive(now) {
                 // Live instances arrived for a service this node had not seen (or had removed
                 // earlier than they were written): it exists.
-                snap.removed = false;
                 changed = true;
             }
             Ok::<_, RegistryError>((out, changed))
@@ -325,32 +336,5 @@ impl Store {
         refused.append(&mut out.refused);
         out.refused = refused;
         out
-    }
-
-    /// Drops tombstones recorded at or before `older_than`. Returns how many went.
-    pub fn collect_tombstones(&self, older_than: Timestamp) -> usize {
-        let mut due = Vec::new();
-        self.for_each(|snap| {
-            if snap.tombstones.values().any(|t| t.removed_at <= older_than) {
-                due.push(snap.key().clone());
-            }
-        });
-        let mut dropped = 0;
-        for key in due {
-            let _ = self.write(&key, false, |snap| {
-                let old: Vec<InstanceKey> = snap
-                    .tombstones
-                    .iter()
-                    .filter(|(_, t)| t.removed_at <= older_than)
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                for k in &old {
-                    snap.tombstones.remove(k);
-                }
-                dropped += old.len();
-                Ok::<_, RegistryError>(((), !old.is_empty()))
-            });
-        }
-        dropped
     }
 }

@@ -146,6 +146,14 @@ pub struct ServiceSnapshot {
     pub(crate) removed: bool,
     /// Removed instances, kept for a bounded time (see [`Tombstone`]).
     pub(crate) tombstones: OrdMap<InstanceKey, Tombstone>,
+    /// Whether the settings were set explicitly (`create_service`, `update_service`): such a
+    /// service is never removed for being empty.
+    pub(crate) explicit: bool,
+    /// When the service last became empty or was created (local time); meaningful only while
+    /// it holds no instance. `None` until then.
+    pub(crate) empty_since: Option<Timestamp>,
+    /// When this node recorded the service's removal (local time), for collecting it.
+    pub(crate) removed_at: Option<Timestamp>,
     /// Version of the service-level state (settings, removal).
     pub(crate) meta_version: Version,
     /// Instances changed by the local write that produced this snapshot (not by merges of
@@ -170,6 +178,9 @@ impl ServiceSnapshot {
             instance_count: 0,
             removed: false,
             tombstones: OrdMap::new(),
+            explicit: false,
+            empty_since: None,
+            removed_at: None,
             meta_version: Version::default(),
             touched: Arc::new(Vec::new()),
             meta_touched: false,
@@ -216,6 +227,23 @@ impl ServiceSnapshot {
     /// The service settings.
     pub fn settings(&self) -> &ServiceSettings {
         &self.settings
+    }
+    /// Whether the settings were set explicitly ([`crate::Registry::create_service`] or
+    /// [`crate::Registry::update_service`], here or on a peer): such a service stays when it
+    /// has no instances; one created by a registration is removed
+    /// [`crate::Limits::empty_service_expiry`] after its last instance left.
+    pub fn has_explicit_settings(&self) -> bool {
+        self.explicit
+    }
+    /// When the service last became empty (or was created), by this node's clock; meaningful
+    /// only while it holds no instance.
+    pub fn empty_since(&self) -> Option<Timestamp> {
+        self.empty_since
+    }
+    /// When this node recorded the service's removal, by its clock (`None` for a live
+    /// service, or one this node never saw live or removed).
+    pub fn removed_at(&self) -> Option<Timestamp> {
+        self.removed_at
     }
     /// Number of instances in all clusters.
     pub fn instance_count(&self) -> usize {
@@ -306,8 +334,29 @@ impl ServiceSnapshot {
     /// Records a removal that came from a peer: drops the live entry (if any) and keeps the
     /// tombstone, touching nothing.
     pub(crate) fn tombstone_merged(&mut self, key: &InstanceKey, tombstone: Tombstone) {
-        self.remove(key);
+        self.remove(key, tombstone.removed_at);
         self.tombstones.insert(key.clone(), tombstone);
+    }
+
+    /// Makes a removed (or not yet created) service live at `now`; a live one is left as it
+    /// is. Returns whether it was removed.
+    pub(crate) fn revive(&mut self, now: Timestamp) -> bool {
+        if !self.removed {
+            return false;
+        }
+        self.removed = false;
+        self.removed_at = None;
+        self.empty_since = Some(now);
+        true
+    }
+
+    /// Marks the service removed at `now`: its settings go back to the defaults and are no
+    /// longer explicit. The caller removes the instances first.
+    pub(crate) fn mark_removed(&mut self, now: Timestamp) {
+        self.removed = true;
+        self.removed_at = Some(now);
+        self.explicit = false;
+        self.settings = Arc::new(ServiceSettings::default());
     }
 
     /// Removes an instance and leaves a tombstone.
@@ -318,7 +367,7 @@ impl ServiceSnapshot {
         reason: RemovalReason,
         now: Timestamp,
     ) -> Option<InstanceEntry> {
-        let old = self.remove(key)?;
+        let old = self.remove(key, now)?;
         self.tombstones.insert(
             key.clone(),
             Tombstone {
@@ -332,13 +381,17 @@ impl ServiceSnapshot {
         Some(old)
     }
 
-    pub(crate) fn remove(&mut self, key: &InstanceKey) -> Option<InstanceEntry> {
+    /// Drops a live entry; if it was the last one, the service is empty from `now`.
+    pub(crate) fn remove(&mut self, key: &InstanceKey, now: Timestamp) -> Option<InstanceEntry> {
         let cluster = self.clusters.get_mut(&key.cluster)?;
         let old = cluster.remove(&key.endpoint)?;
         if cluster.is_empty() {
             self.clusters.remove(&key.cluster);
         }
         self.instance_count -= 1;
+        if self.instance_count == 0 {
+            self.empty_since = Some(now);
+        }
         Some(old)
     }
 }

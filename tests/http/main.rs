@@ -13,6 +13,7 @@ mod catalog;
 mod cluster;
 mod health;
 mod instance;
+mod limits;
 mod naming_client;
 mod operator;
 mod peer_auth;
