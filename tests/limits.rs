@@ -575,6 +575,7 @@ fn within_the_retention_a_stale_peer_record_cannot_bring_a_removed_service_back(
     let store = registry.store();
     store.merge(
         stale_live(&orders, &a, live.version, live.last_beat),
+        &rules(),
         clock.now(),
     );
     store.merge(
@@ -583,6 +584,7 @@ fn within_the_retention_a_stale_peer_record_cannot_bring_a_removed_service_back(
             meta: settings_meta(meta_then, true),
             instances: vec![],
         },
+        &rules(),
         clock.now(),
     );
     assert!(registry.service(&orders).is_none());
@@ -632,6 +634,7 @@ fn after_the_retention_a_stale_ephemeral_record_goes_again_at_once_as_it_always_
     for (service, rec) in [(&gone, &stale_gone), (&live, &stale_live_rec)] {
         registry.store().merge(
             stale_live(service, &a, rec.version, rec.last_beat),
+            &rules(),
             clock.now(),
         );
         assert!(registry
@@ -682,7 +685,7 @@ fn a_tombstone_only_record_for_an_unknown_service_is_kept_then_collected() {
             state: RecordState::Removed(RemovalReason::Deregistered),
         }],
     };
-    registry.store().merge(tombstone, clock.now());
+    registry.store().merge(tombstone, &rules(), clock.now());
     assert!(registry.service(&orders).is_none());
     assert!(registry.store().all_keys().contains(&orders));
     clock.advance(HealthConfig::default().tombstone_ttl);
@@ -745,7 +748,8 @@ fn a_limit_refused_by_the_owner_reaches_the_forwarding_member_typed() {
         owner_registry,
         DistroConfig::default(),
         clock.now(),
-    );
+    )
+    .unwrap();
     // Let the owner load an (empty) snapshot from n2, so it serves.
     for out in owner.poll(clock.now()) {
         if matches!(out.request, PeerRequest::Snapshot) {
@@ -958,4 +962,9 @@ fn a_sweep_logs_one_summary_line_for_the_empty_services_it_removes() {
     let infos: Vec<&String> = lines.iter().filter(|l| l.starts_with("INFO")).collect();
     assert_eq!(infos.len(), 1, "{infos:#?}");
     assert!(infos[0].contains("services=100"), "{}", infos[0]);
+}
+
+/// The merge rules of a node with the default limits.
+fn rules() -> nacre::store::MergeRules {
+    nacre::store::MergeRules::new(nacre::Limits::default())
 }
