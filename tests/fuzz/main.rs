@@ -7,7 +7,8 @@
 //! - `router`: the v1 router, never 5xx, and a 4xx changes nothing stored (feature `http`);
 //! - `peer`: bytes and mutated JSON through the `Envelope` decoder, then into a
 //!   `ClusterNode`'s peer handler (and the HTTP peer route with feature `http`);
-//! - `merge`: replica records merged into stores in different orders and with duplicates.
+//! - `merge`: replica records merged into stores in different orders and with duplicates;
+//!   `known` holds the minimal cases where its promises do not hold (ignored).
 //!
 //! The case counts keep the whole file within about 30 s in debug on two busy cores. For a
 //! longer run set `PROPTEST_CASES` (it replaces every property's count), for example
@@ -15,11 +16,14 @@
 
 mod check;
 mod gen;
+mod known;
 mod merge;
 mod peer;
 
 #[cfg(feature = "http")]
 mod params;
+#[cfg(feature = "http")]
+mod peer_route;
 #[cfg(feature = "http")]
 mod router;
 

@@ -28,7 +28,7 @@ use proptest::sample::Index;
 use std::collections::BTreeSet;
 
 /// The time every merge happens at (the merge uses it only for tombstones' `removed_at`).
-const NOW: Timestamp = Timestamp::from_millis(1_000_000);
+pub(crate) const NOW: Timestamp = Timestamp::from_millis(1_000_000);
 
 /// One write to one instance, as some node made it.
 #[derive(Debug, Clone)]
@@ -41,7 +41,7 @@ struct Write {
 }
 
 /// What a case may hold beyond live writes and deregistrations. The order property holds only
-/// without these two (see `known_divergence_*` below).
+/// without these two (see `known`).
 #[derive(Debug, Clone, Copy)]
 struct Scope {
     /// Evictions (`Expired` tombstones).
@@ -96,7 +96,7 @@ fn meta(scope: Scope) -> impl Strategy<Value = (usize, ServiceMeta)> {
 /// The service-level write that created a service: a node that holds an instance has the
 /// service, and so at least this (registering into a service that does not exist creates it
 /// with a versioned service-level write), and every record carries its sender's.
-fn created() -> ServiceMeta {
+pub(crate) fn created() -> ServiceMeta {
     ServiceMeta {
         settings: ServiceSettings::default(),
         removed: false,
@@ -227,7 +227,7 @@ fn resolve(d: &Delivery, writes: &[Write], metas: &[(usize, ServiceMeta)]) -> Se
 }
 
 /// A store that records touched keys, as a cluster member's does.
-fn replica_store() -> Store {
+pub(crate) fn replica_store() -> Store {
     let store = Store::new(99);
     store.track_touched();
     store
@@ -316,7 +316,7 @@ proptest! {
     /// instances with the same data and versions, same tombstones, same service-level state
     /// (live beat times aside, see [`check::without_live_beats`]); and merging every record
     /// once more changes nothing. Without evictions and service removals: with them this does
-    /// not hold (`known_divergence_*` below).
+    /// not hold (see `known`).
     #[test]
     fn merge_order_and_duplicates_do_not_matter(case in case(Scope { evictions: false, removals: false })) {
         let a = replica_store();
@@ -423,7 +423,7 @@ proptest! {
     }
 }
 
-fn live(w: f64, stamp: u64, beat_ms: u64) -> InstanceRecord {
+pub(crate) fn live(w: f64, stamp: u64, beat_ms: u64) -> InstanceRecord {
     let inst = nacre::Instance::builder("10.0.0.1", 8080)
         .weight(w)
         .build()
@@ -436,7 +436,7 @@ fn live(w: f64, stamp: u64, beat_ms: u64) -> InstanceRecord {
     }
 }
 
-fn removal(reason: RemovalReason, stamp: u64, beat_ms: u64) -> InstanceRecord {
+pub(crate) fn removal(reason: RemovalReason, stamp: u64, beat_ms: u64) -> InstanceRecord {
     InstanceRecord {
         key: InstanceKey::in_default_cluster("10.0.0.1", 8080).unwrap(),
         version: Version { stamp, origin: 2 },
@@ -445,7 +445,7 @@ fn removal(reason: RemovalReason, stamp: u64, beat_ms: u64) -> InstanceRecord {
     }
 }
 
-fn record(meta: ServiceMeta, instances: Vec<InstanceRecord>) -> ServiceRecord {
+pub(crate) fn record(meta: ServiceMeta, instances: Vec<InstanceRecord>) -> ServiceRecord {
     ServiceRecord {
         key: gen::service_key(0),
         meta,
@@ -455,96 +455,10 @@ fn record(meta: ServiceMeta, instances: Vec<InstanceRecord>) -> ServiceRecord {
 
 /// Merges `records` into a fresh store in the order `order` gives, and returns its state
 /// without live beat times.
-fn merged(records: &[ServiceRecord], order: &[usize]) -> State {
+pub(crate) fn merged(records: &[ServiceRecord], order: &[usize]) -> State {
     let store = replica_store();
     for &i in order {
         store.merge(records[i].clone(), NOW);
     }
     check::without_live_beats(check::state(&store).unwrap())
-}
-
-/// The merge rule is not transitive once evictions take part, so the final state depends on
-/// the order. With the times of one real partition (in seconds): `a`, written at 1 and beaten
-/// until 100 on one side; `c`, an update written at 3 on another side that heard beats until
-/// 40; `b`, an eviction at 80 by a third node that last heard a beat at 50 (30 s before).
-/// `a` beats `b` (a later beat), `b` beats `c` (newer, and no later beat), `c` beats `a`
-/// (newer): merged as a, c, b the update survives; as c, b, a the eviction takes the update
-/// away and the older data comes back. Fails today; verify repairs the two copies later
-/// (both live, the newer wins), but the promise in `store::merge` does not hold.
-#[test]
-#[ignore = "known divergence, reported (issue 11 item 9): evictions make the merge order-dependent"]
-fn known_divergence_eviction_cycle() {
-    let records = [
-        record(created(), vec![live(1.0, 1_000_000, 100_000)]),
-        record(created(), vec![live(2.0, 3_000_000, 40_000)]),
-        record(
-            created(),
-            vec![removal(RemovalReason::Expired, 80_000_000, 50_000)],
-        ),
-    ];
-    assert_eq!(merged(&records, &[0, 1, 2]), merged(&records, &[1, 2, 0]));
-}
-
-/// A service removed on one node while another registered and then deregistered an instance
-/// in it: merged as removal, registration, deregistration, the registration brings the
-/// service back ("live instances arrived: it exists", without a new service-level version)
-/// and it stays, empty; merged as removal, deregistration, registration, the registration
-/// loses to the deregistration and the service stays removed. The two nodes' checksums then
-/// differ for good (the removed flag is in the checksum, and a fetch cannot settle it: the
-/// service-level versions are equal), so verify fetches the service every round.
-#[test]
-#[ignore = "known divergence, reported (issue 11 item 9): a service's removed flag depends on merge order"]
-fn known_divergence_removed_flag() {
-    let removed = ServiceMeta {
-        settings: ServiceSettings::default(),
-        removed: true,
-        version: Version {
-            stamp: 2_000,
-            origin: 3,
-        },
-    };
-    let records = [
-        record(removed, vec![]),
-        record(created(), vec![live(1.0, 1_000, 1)]),
-        record(
-            created(),
-            vec![removal(RemovalReason::Deregistered, 6_000, 1)],
-        ),
-    ];
-    assert_eq!(merged(&records, &[0, 1, 2]), merged(&records, &[0, 2, 1]));
-}
-
-/// A deregistration overtaken by an eviction loses its finality. In seconds: the instance
-/// registered at 1 and beat until 10; its client deregistered it at 12 on one node; a node
-/// partitioned away since 5 evicted it at 40 (a newer version, knowing an older beat); a
-/// stale live copy that heard the beat at 10 then beats the eviction. Merged
-/// as deregistration, eviction, stale copy, the instance the client deregistered is live
-/// again (until the owner's health check evicts it once more); merged as stale copy,
-/// deregistration, eviction, it stays removed. (Issue 11 item 4: "a deregistration that
-/// answered ok stays done".)
-#[test]
-#[ignore = "known resurrection, reported (issue 11 item 9): an eviction newer than a deregistration lets a stale copy back"]
-fn known_resurrection_after_deregistration() {
-    let records = [
-        record(created(), vec![live(1.0, 1_000_000, 10_000)]),
-        record(
-            created(),
-            vec![removal(RemovalReason::Deregistered, 12_000_000, 10_000)],
-        ),
-        record(
-            created(),
-            vec![removal(RemovalReason::Expired, 40_000_000, 5_000)],
-        ),
-    ];
-    let settled = merged(&records, &[0, 1, 2]);
-    let instance = |s: &State| -> Option<bool> {
-        let held = s.values().next()?.instances.values().next()?;
-        Some(matches!(held, Held::Live { .. }))
-    };
-    assert_eq!(instance(&settled), Some(false));
-    assert_eq!(
-        instance(&merged(&records, &[1, 2, 0])),
-        Some(false),
-        "deregistered, then back"
-    );
 }
