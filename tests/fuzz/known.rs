@@ -3,7 +3,7 @@
 //! passes; each fails today, and should pass (and lose its `#[ignore]`) once fixed.
 
 use crate::check::{self, Held, State};
-use crate::merge::{created, live, merged, record, removal, replica_store, NOW};
+use crate::merge::{created, live, merge, merged, record, removal, replica_store};
 use nacre::store::{RemovalReason, ServiceMeta, Version};
 use nacre::{InstanceKey, ServiceSettings};
 
@@ -104,10 +104,10 @@ fn known_key_mismatch_replaces_a_newer_copy() {
     let store = replica_store();
     let newer = live(1.0, 10_000_000, 10_000);
     let own = newer.key.clone();
-    store.merge(record(created(), vec![newer]), NOW);
+    merge(&store, record(created(), vec![newer]));
     let mut stale = live(2.0, 1_000_000, 1_000);
     stale.key = InstanceKey::in_default_cluster("10.0.0.9", 8080).unwrap();
-    store.merge(record(created(), vec![stale]), NOW);
+    merge(&store, record(created(), vec![stale]));
     let state = check::state(&store).unwrap();
     let held = &state.values().next().unwrap().instances[&own];
     assert_eq!(

@@ -19,7 +19,8 @@
 use crate::check::{self, Held, State};
 use crate::gen;
 use nacre::store::{
-    InstanceRecord, RecordState, RemovalReason, ServiceMeta, ServiceRecord, Store, Version,
+    InstanceRecord, MergeOutcome, RecordState, RemovalReason, ServiceMeta, ServiceRecord, Store,
+    Version,
 };
 use nacre::{InstanceKey, ServiceSettings, Timestamp};
 use proptest::collection::vec;
@@ -233,9 +234,14 @@ pub(crate) fn replica_store() -> Store {
     store
 }
 
+/// Merges one record at [`NOW`]: the one place that calls [`Store::merge`].
+pub(crate) fn merge(store: &Store, record: ServiceRecord) -> MergeOutcome {
+    store.merge(record, NOW)
+}
+
 fn merge_all(store: &Store, records: &[ServiceRecord]) {
     for r in records {
-        store.merge(r.clone(), NOW);
+        merge(store, r.clone());
     }
 }
 
@@ -337,9 +343,9 @@ proptest! {
     fn merge_is_idempotent(case in case(EVERYTHING)) {
         let store = replica_store();
         for r in &case.first {
-            store.merge(r.clone(), NOW);
+            merge(&store, r.clone());
             let before = check::state(&store).map_err(TestCaseError::fail)?;
-            let again = store.merge(r.clone(), NOW);
+            let again = merge(&store, r.clone());
             prop_assert_eq!(again.revision, None, "re-merging {:?} published a change", r);
             prop_assert_eq!(again.applied, 0);
             prop_assert_eq!(check::state(&store).map_err(TestCaseError::fail)?, before);
@@ -356,7 +362,7 @@ proptest! {
         let store = replica_store();
         let mut before = check::state(&store).map_err(TestCaseError::fail)?;
         for r in case.second.iter().chain(&case.first) {
-            let out = store.merge(r.clone(), NOW);
+            let out = merge(&store, r.clone());
             let after = check::state(&store).map_err(TestCaseError::fail)?;
             let mut local_won = BTreeSet::new();
             for rec in &r.instances {
@@ -402,7 +408,7 @@ proptest! {
             let store = replica_store();
             let mut highest = Version::default();
             for r in records.iter() {
-                store.merge(r.clone(), NOW);
+                merge(&store, r.clone());
                 let versions = r.instances.iter().map(|i| i.version).chain([r.meta.version]);
                 highest = highest.max(versions.max().unwrap_or_default());
                 let next = store.next_version(Timestamp::ZERO);
@@ -458,7 +464,7 @@ pub(crate) fn record(meta: ServiceMeta, instances: Vec<InstanceRecord>) -> Servi
 pub(crate) fn merged(records: &[ServiceRecord], order: &[usize]) -> State {
     let store = replica_store();
     for &i in order {
-        store.merge(records[i].clone(), NOW);
+        merge(&store, records[i].clone());
     }
     check::without_live_beats(check::state(&store).unwrap())
 }
