@@ -1,0 +1,478 @@
+//! The peer message decoder and what it feeds: arbitrary bytes through the JSON decoding of
+//! [`Envelope`], [`PeerRequest`] and [`PeerResponse`] (what the HTTP peer route and
+//! `HttpTransport` do), and valid messages, serialized and then mutated, through
+//! [`DistroCore::handle`] and [`DistroCore::on_response`] of a member. Nothing may panic; a
+//! stranger changes nothing; the store stays structurally sound ([`check::state`]) and
+//! everything it serves rebuilds through the model's checks ([`check::servable`]).
+//!
+//! With feature `http`, `peer_route` sends the same mutated bodies through the real peer route.
+
+use crate::check;
+use crate::gen;
+use nacre::cluster::{DistroConfig, DistroCore, Envelope, NodeId, PeerRequest, PeerResponse};
+use nacre::registry::Command;
+use nacre::store::{
+    InstanceRecord, RecordState, RemovalReason, ServiceMeta, ServiceRecord, Version,
+};
+use nacre::{InstanceUpdate, ManualClock, Registry, Timestamp};
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::sample::Index;
+use serde_json::Value;
+use std::time::Duration;
+
+pub(crate) fn me() -> NodeId {
+    NodeId::new("10.1.0.1:8848").unwrap()
+}
+pub(crate) fn member() -> NodeId {
+    NodeId::new("10.1.0.2:8848").unwrap()
+}
+fn stranger() -> NodeId {
+    NodeId::new("10.9.9.9:8848").unwrap()
+}
+
+/// A registry as a cluster member builds it.
+fn member_registry(clock: &ManualClock) -> Registry {
+    Registry::builder()
+        .clock(clock.clone())
+        .origin(me().origin())
+        .build()
+}
+
+/// A two-member core that has loaded its (empty) snapshot and serves.
+fn ready_core(clock: &ManualClock) -> DistroCore {
+    let mut core = loading_core(clock);
+    let now = clock.now();
+    let out = core.poll(now);
+    let ask = out
+        .iter()
+        .find(|o| matches!(o.request, PeerRequest::Snapshot))
+        .expect("a starting member asks for a snapshot");
+    core.on_response(ask.id, Ok(PeerResponse::Records(Vec::new())), now);
+    assert!(core.is_ready());
+    core
+}
+
+fn loading_core(clock: &ManualClock) -> DistroCore {
+    DistroCore::new(
+        me(),
+        &[me(), member()],
+        member_registry(clock),
+        DistroConfig::default(),
+        clock.now(),
+    )
+}
+
+// ---- valid messages ----
+
+/// A version stamp near the clock (µs), or one of the values at the edges.
+fn stamp() -> impl Strategy<Value = u64> {
+    let now = nacre::ManualClock::new().now().as_micros();
+    prop_oneof![
+        8 => now - 60_000_000..now + 1_000_000,
+        1 => prop::sample::select(vec![0, 1, u64::MAX - 1, u64::MAX]),
+    ]
+}
+
+fn version() -> impl Strategy<Value = Version> {
+    (stamp(), any::<u64>()).prop_map(|(stamp, origin)| Version { stamp, origin })
+}
+
+fn instance_record() -> impl Strategy<Value = InstanceRecord> {
+    prop::sample::select(gen::instance_keys()).prop_flat_map(|key| {
+        let state = prop_oneof![
+            3 => gen::instance_at(key.clone()).prop_map(RecordState::Live),
+            1 => Just(RecordState::Removed(RemovalReason::Deregistered)),
+            1 => Just(RecordState::Removed(RemovalReason::Expired)),
+        ];
+        (Just(key), version(), stamp(), state).prop_map(|(key, version, beat, state)| {
+            InstanceRecord {
+                key,
+                version,
+                last_beat: Timestamp::from_micros(beat),
+                state,
+            }
+        })
+    })
+}
+
+fn service_record() -> impl Strategy<Value = ServiceRecord> {
+    (
+        0..2usize,
+        gen::settings(),
+        any::<bool>(),
+        version(),
+        vec(instance_record(), 0..4),
+    )
+        .prop_map(
+            |(svc, settings, removed, version, instances)| ServiceRecord {
+                key: gen::service_key(svc),
+                meta: ServiceMeta {
+                    settings,
+                    removed: removed && instances.is_empty(),
+                    version,
+                },
+                instances,
+            },
+        )
+}
+
+fn command() -> impl Strategy<Value = Command> {
+    let svc = (0..2usize).prop_map(gen::service_key);
+    let key = prop::sample::select(gen::instance_keys());
+    prop_oneof![
+        (svc.clone(), gen::instance()).prop_map(|(s, i)| Command::register(&s, i)),
+        (svc.clone(), vec(gen::instance(), 0..3)).prop_map(|(s, i)| Command::batch_register(&s, i)),
+        (svc.clone(), key.clone()).prop_map(|(s, k)| Command::deregister(&s, &k)),
+        (
+            svc.clone(),
+            key.clone(),
+            prop::option::of(gen::weight()),
+            prop::option::of(any::<bool>()),
+            prop::option::of(gen::metadata()),
+            any::<bool>()
+        )
+            .prop_map(|(s, k, weight, enabled, metadata, merge_metadata)| {
+                Command::update(
+                    &s,
+                    &k,
+                    InstanceUpdate {
+                        weight,
+                        enabled,
+                        metadata,
+                        merge_metadata,
+                    },
+                )
+            }),
+        (svc.clone(), key.clone(), any::<bool>())
+            .prop_map(|(s, k, h)| Command::set_health(&s, &k, h)),
+        (svc.clone(), key).prop_map(|(s, k)| Command::light_beat(&s, &k)),
+        (svc.clone(), gen::instance()).prop_map(|(s, i)| Command::beat_with(&s, &i)),
+        (svc.clone(), gen::settings()).prop_map(|(s, t)| Command::create_service(&s, t)),
+        (svc.clone(), gen::settings()).prop_map(|(s, t)| Command::update_service(&s, t)),
+        svc.prop_map(|s| Command::remove_service(&s)),
+    ]
+}
+
+pub(crate) fn request() -> impl Strategy<Value = PeerRequest> {
+    prop_oneof![
+        1 => any::<bool>().prop_map(|ready| PeerRequest::Ping { ready }),
+        6 => vec(service_record(), 0..3).prop_map(|records| PeerRequest::Sync { records }),
+        1 => vec(((0..2usize).prop_map(gen::service_key), any::<u64>()), 0..3)
+            .prop_map(|checksums| PeerRequest::Verify { checksums }),
+        1 => vec((0..2usize).prop_map(gen::service_key), 0..3)
+            .prop_map(|services| PeerRequest::Fetch { services }),
+        1 => Just(PeerRequest::Snapshot),
+        4 => command().prop_map(PeerRequest::Forward),
+    ]
+}
+
+// ---- mutations of well-formed JSON ----
+
+/// One change somewhere in a JSON document: where (an index at each level, going down while
+/// `depth` lasts) and what.
+#[derive(Debug, Clone)]
+pub(crate) struct Mutation {
+    path: Vec<Index>,
+    what: Change,
+}
+
+#[derive(Debug, Clone)]
+enum Change {
+    Replace(Value),
+    Remove,
+    Duplicate,
+    RenameKey(String),
+}
+
+fn json_scalar() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        prop::sample::select(vec![
+            serde_json::json!(0),
+            serde_json::json!(-1),
+            serde_json::json!(1.5),
+            serde_json::json!(1e308),
+            serde_json::json!(-1e308),
+            serde_json::json!(u64::MAX),
+            serde_json::json!(i64::MIN),
+            serde_json::json!(65536),
+            serde_json::json!([]),
+            serde_json::json!({}),
+            serde_json::json!([1, "a", null]),
+            serde_json::json!({"Live": null}),
+            serde_json::json!({"Removed": "Nope"}),
+        ]),
+        any::<u64>().prop_map(Value::from),
+        gen::hostile_text().prop_map(Value::String),
+    ]
+}
+
+pub(crate) fn mutation() -> impl Strategy<Value = Mutation> {
+    let rename = prop_oneof![
+        prop::sample::select(vec![
+            "Ping",
+            "Sync",
+            "Verify",
+            "Fetch",
+            "Snapshot",
+            "Forward",
+            "Register",
+            "Deregister",
+            "Live",
+            "Removed",
+            "stamp",
+            "origin",
+            "ip",
+            "port",
+            "weight",
+            "metadata",
+            "clusterName",
+            "key",
+            "version",
+            "last_beat",
+            "state",
+            "meta",
+            "removed",
+        ])
+        .prop_map(str::to_owned),
+        gen::hostile_text(),
+    ];
+    let what = prop_oneof![
+        6 => json_scalar().prop_map(Change::Replace),
+        2 => Just(Change::Remove),
+        1 => Just(Change::Duplicate),
+        2 => rename.prop_map(Change::RenameKey),
+    ];
+    (vec(any::<Index>(), 0..8), what).prop_map(|(path, what)| Mutation { path, what })
+}
+
+/// Applies `m` to `doc`: walks down `m.path` while the node has children, then changes the
+/// child it stopped at (or the node itself at the top).
+pub(crate) fn apply(doc: &mut Value, m: &Mutation) {
+    let mut node = doc;
+    for (depth, step) in m.path.iter().enumerate() {
+        let len = match &*node {
+            Value::Array(a) => a.len(),
+            Value::Object(o) => o.len(),
+            _ => 0,
+        };
+        if len == 0 {
+            break;
+        }
+        let i = step.index(len);
+        let last = depth + 1 == m.path.len();
+        if last {
+            change_child(node, i, &m.what);
+            return;
+        }
+        node = match node {
+            Value::Array(a) => &mut a[i],
+            Value::Object(o) => o.values_mut().nth(i).expect("i < len"),
+            _ => unreachable!("len > 0"),
+        };
+    }
+    if let Change::Replace(v) = &m.what {
+        *node = v.clone();
+    }
+}
+
+fn change_child(parent: &mut Value, i: usize, what: &Change) {
+    match parent {
+        Value::Array(a) => match what {
+            Change::Replace(v) => a[i] = v.clone(),
+            Change::Remove => {
+                a.remove(i);
+            }
+            Change::Duplicate | Change::RenameKey(_) => {
+                let v = a[i].clone();
+                a.insert(i, v);
+            }
+        },
+        Value::Object(o) => {
+            let key = o.keys().nth(i).expect("i < len").clone();
+            match what {
+                Change::Replace(v) => {
+                    o.insert(key, v.clone());
+                }
+                Change::Remove => {
+                    o.remove(&key);
+                }
+                Change::Duplicate => {
+                    let v = o[&key].clone();
+                    o.insert(format!("{key}2"), v);
+                }
+                Change::RenameKey(new) => {
+                    if let Some(v) = o.remove(&key) {
+                        o.insert(new.clone(), v);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `doc` mutated, serialized, and sometimes cut short.
+pub(crate) fn mutated_bytes(doc: &Value, mutations: &[Mutation], cut: Option<Index>) -> Vec<u8> {
+    let mut doc = doc.clone();
+    for m in mutations {
+        apply(&mut doc, m);
+    }
+    let mut bytes = serde_json::to_vec(&doc).unwrap();
+    if let Some(at) = cut {
+        bytes.truncate(at.index(bytes.len() + 1));
+    }
+    bytes
+}
+
+/// A peer request as the HTTP route receives it, mutated or not.
+pub(crate) fn mutated_envelope() -> impl Strategy<Value = (bool, Vec<u8>)> {
+    let mutations = prop_oneof![1 => Just(Vec::new()), 2 => vec(mutation(), 1..4)];
+    (
+        prop::bool::weighted(0.8),
+        request(),
+        mutations,
+        prop::option::weighted(0.1, any::<Index>()),
+    )
+        .prop_map(|(from_member, request, mutations, cut)| {
+            let from = if from_member { member() } else { stranger() };
+            let doc = serde_json::to_value(Envelope { from, request }).unwrap();
+            (from_member, mutated_bytes(&doc, &mutations, cut))
+        })
+}
+
+/// Bytes that are not JSON, JSON-ish token soup, and nesting deep enough to hit the decoder's
+/// recursion limit.
+pub(crate) fn garbage() -> impl Strategy<Value = Vec<u8>> {
+    let token = prop::sample::select(vec![
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ":",
+        "\"from\"",
+        "\"request\"",
+        "\"Sync\"",
+        "\"records\"",
+        "\"10.1.0.2:8848\"",
+        "null",
+        "true",
+        "1",
+        "-0",
+        "1e999",
+        "\"\\u0000\"",
+        "\"\\ud800\"",
+        "\"",
+        "\\",
+        " ",
+    ]);
+    prop_oneof![
+        vec(any::<u8>(), 0..256),
+        vec(token, 0..40).prop_map(|t| t.concat().into_bytes()),
+        (1..3000usize, prop::bool::ANY).prop_map(|(n, obj)| {
+            if obj {
+                "{\"a\":".repeat(n).into_bytes()
+            } else {
+                "[".repeat(n).into_bytes()
+            }
+        }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(crate::config(256))]
+
+    /// Garbage never panics the decoders; it is refused with an error.
+    #[test]
+    fn garbage_never_panics_the_peer_decoders(bytes in garbage()) {
+        let _ = serde_json::from_slice::<Envelope>(&bytes);
+        let _ = serde_json::from_slice::<PeerRequest>(&bytes);
+        let _ = serde_json::from_slice::<PeerResponse>(&bytes);
+    }
+
+    /// A valid envelope survives the wire unchanged.
+    #[test]
+    fn valid_envelopes_round_trip(request in request()) {
+        let envelope = Envelope { from: member(), request };
+        let bytes = serde_json::to_vec(&envelope).unwrap();
+        let back: Envelope = serde_json::from_slice(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(back, envelope);
+    }
+}
+
+proptest! {
+    #![proptest_config(crate::config(160))]
+
+    /// Mutated requests from a member and from a stranger, handled by a serving member one
+    /// after another: no panic; every answer serializes; a stranger gets `Rejected` and
+    /// changes nothing; the store stays sound and serves only valid instances.
+    #[test]
+    fn mutated_requests_keep_a_member_sound(batch in vec(mutated_envelope(), 1..6)) {
+        let clock = ManualClock::new();
+        let mut core = ready_core(&clock);
+        for (from_member, bytes) in batch {
+            clock.advance(Duration::from_millis(300));
+            let Ok(envelope) = serde_json::from_slice::<Envelope>(&bytes) else { continue };
+            let before = check::state(core.registry().store()).map_err(TestCaseError::fail)?;
+            let answer = core.handle(&envelope.from, envelope.request, clock.now());
+            serde_json::to_vec(&answer).map_err(|e| TestCaseError::fail(format!("{answer:?}: {e}")))?;
+            let after = check::state(core.registry().store()).map_err(TestCaseError::fail)?;
+            if !from_member && envelope.from != member() {
+                prop_assert!(matches!(answer, PeerResponse::Rejected(_)), "{:?}", answer);
+                prop_assert_eq!(after, before);
+            }
+            check::servable(core.registry().store(), None).map_err(TestCaseError::fail)?;
+            core.poll(clock.now());
+        }
+    }
+
+    /// Mutated answers to a starting member's snapshot request and to a serving member's
+    /// fetch: no panic, and the store stays sound.
+    #[test]
+    fn mutated_answers_keep_a_member_sound(
+        records in vec(service_record(), 0..4),
+        mutations in vec(mutation(), 0..4),
+    ) {
+        let clock = ManualClock::new();
+        let doc = serde_json::to_value(PeerResponse::Records(records)).unwrap();
+        let bytes = mutated_bytes(&doc, &mutations, None);
+        let Ok(answer) = serde_json::from_slice::<PeerResponse>(&bytes) else { return Ok(()) };
+        let mut core = loading_core(&clock);
+        let out = core.poll(clock.now());
+        for o in out {
+            core.on_response(o.id, Ok(answer.clone()), clock.now());
+        }
+        check::state(core.registry().store()).map_err(TestCaseError::fail)?;
+        check::servable(core.registry().store(), None).map_err(TestCaseError::fail)?;
+        core.poll(clock.now());
+    }
+}
+
+proptest! {
+    #![proptest_config(crate::config(160))]
+
+    /// What issue 11 item 1 asks of records merged from peers, not yet done on this branch:
+    /// they are checked like client writes (the registry's limits, the settings' ranges), and
+    /// no version stamp from a peer lands more than a bounded skew ahead of the clock. Fails
+    /// today (say, an instance with 4.5 KiB of metadata, a protect threshold of 1e38, or a
+    /// version stamped `u64::MAX` are merged as sent); once the checks land, fold these
+    /// assertions into the properties above.
+    #[test]
+    #[ignore = "peer input is not validated yet (issue 11 item 1)"]
+    fn merged_peer_records_are_checked_like_client_writes(batch in vec(mutated_envelope(), 1..6)) {
+        let clock = ManualClock::new();
+        let mut core = ready_core(&clock);
+        let limits = *core.registry().limits();
+        for (_, bytes) in batch {
+            let Ok(envelope) = serde_json::from_slice::<Envelope>(&bytes) else { continue };
+            core.handle(&member(), envelope.request, clock.now());
+            check::servable(core.registry().store(), Some(&limits)).map_err(TestCaseError::fail)?;
+            let horizon = (clock.now() + Duration::from_secs(60)).as_micros();
+            let next = core.registry().store().next_version(clock.now());
+            prop_assert!(next.stamp <= horizon, "the version clock jumped to {:?}", next);
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! The peer route over HTTP (`peer_router` over a `ClusterNode`), as `POST /nacre/v1/peer`
+//! bodies arrive from anyone who can reach the port: mutated envelopes (from `peer`) and
+//! garbage. Every answer is 200 or 400, never a 5xx, and the node's store stays sound.
+
+use crate::check;
+use crate::peer::{garbage, me, member, mutated_envelope};
+use axum::body::Body;
+use axum::http::Request;
+use nacre::async_trait;
+use nacre::cluster::{ClusterNode, PeerError, Transport};
+use nacre::cluster::{Envelope, NodeId, PeerRequest, PeerResponse};
+use nacre::http::{peer_router, PEER_PATH};
+use nacre::ManualClock;
+use proptest::collection::vec;
+use proptest::prelude::*;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+/// A transport whose peers are all down: the node under test only answers.
+struct Nowhere;
+
+#[async_trait]
+impl Transport for Nowhere {
+    async fn send(&self, to: &NodeId, _: PeerRequest) -> Result<PeerResponse, PeerError> {
+        Err(PeerError::Unreachable(to.clone()))
+    }
+}
+
+proptest! {
+    #![proptest_config(crate::config(64))]
+
+    /// Every body gets 200 (a decoded envelope, answered by the node) or 400 (not an
+    /// envelope), never a 5xx, and the node's store stays sound.
+    #[test]
+    fn the_peer_route_answers_200_or_400(
+        bodies in vec(prop_oneof![3 => mutated_envelope().prop_map(|(_, b)| b), 1 => garbage()], 1..6),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let clock = ManualClock::new();
+            let node = ClusterNode::builder(me(), vec![me(), member()], Arc::new(Nowhere))
+                .clock(clock.clone())
+                .build();
+            let app = peer_router(Arc::new(node.clone()));
+            for body in bodies {
+                let decodes = serde_json::from_slice::<Envelope>(&body).is_ok();
+                let req = Request::builder()
+                    .method("POST")
+                    .uri(PEER_PATH)
+                    .header("content-type", "application/json")
+                    .body(Body::from(body))
+                    .unwrap();
+                let answer = app.clone().oneshot(req).await.unwrap();
+                let status = answer.status().as_u16();
+                let text = axum::body::to_bytes(answer.into_body(), usize::MAX).await.unwrap();
+                let want = if decodes { 200 } else { 400 };
+                prop_assert_eq!(status, want, "{}", String::from_utf8_lossy(&text));
+                if decodes {
+                    serde_json::from_slice::<PeerResponse>(&text)
+                        .map_err(|e| TestCaseError::fail(format!("the answer does not decode: {e}")))?;
+                }
+                check::state(node.registry().store()).map_err(TestCaseError::fail)?;
+                check::servable(node.registry().store(), None).map_err(TestCaseError::fail)?;
+            }
+            Ok(())
+        })?;
+    }
+}
