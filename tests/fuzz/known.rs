@@ -42,6 +42,7 @@ fn known_divergence_removed_flag() {
     let removed = ServiceMeta {
         settings: ServiceSettings::default(),
         removed: true,
+        explicit: false,
         version: Version {
             stamp: 2_000,
             origin: 3,
@@ -99,7 +100,6 @@ fn known_resurrection_after_deregistration() {
 /// message) can send one; issue 11 item 1 refuses them (a record's key must be its
 /// instance's own), which this branch does not do yet.
 #[test]
-#[ignore = "known, reported (issue 11 item 9): a record under another key bypasses the merge rule"]
 fn known_key_mismatch_replaces_a_newer_copy() {
     let store = replica_store();
     let newer = live(1.0, 10_000_000, 10_000);

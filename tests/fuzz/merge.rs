@@ -87,6 +87,7 @@ fn meta(scope: Scope) -> impl Strategy<Value = (usize, ServiceMeta)> {
                 ServiceMeta {
                     settings,
                     removed,
+                    explicit: false,
                     version: Version { stamp, origin },
                 },
             )
@@ -101,6 +102,7 @@ pub(crate) fn created() -> ServiceMeta {
     ServiceMeta {
         settings: ServiceSettings::default(),
         removed: false,
+        explicit: false,
         version: Version {
             stamp: 1,
             origin: 1,
@@ -234,9 +236,29 @@ pub(crate) fn replica_store() -> Store {
     store
 }
 
-/// Merges one record at [`NOW`]: the one place that calls [`Store::merge`].
+fn any_duration() -> nacre::model::TimingRange {
+    nacre::model::TimingRange {
+        min: std::time::Duration::ZERO,
+        max: std::time::Duration::MAX,
+    }
+}
+
+/// Merges one record at [`NOW`]: the one place that calls [`Store::merge`]. The rules admit
+/// every record (the merge rule is under test here, not admission: `peer.rs` tests that).
 pub(crate) fn merge(store: &Store, record: ServiceRecord) -> MergeOutcome {
-    store.merge(record, NOW)
+    let rules = nacre::store::MergeRules {
+        limits: nacre::Limits {
+            max_metadata_bytes: usize::MAX,
+            max_service_metadata_bytes: usize::MAX,
+            max_instances_per_service: usize::MAX,
+            beat_interval_range: any_duration(),
+            beat_timeout_range: any_duration(),
+            delete_timeout_range: any_duration(),
+            ..nacre::Limits::default()
+        },
+        max_skew: std::time::Duration::MAX,
+    };
+    store.merge(record, &rules, NOW)
 }
 
 fn merge_all(store: &Store, records: &[ServiceRecord]) {

@@ -61,6 +61,7 @@ fn loading_core(clock: &ManualClock) -> DistroCore {
         DistroConfig::default(),
         clock.now(),
     )
+    .expect("a member of its own list")
 }
 
 // ---- valid messages ----
@@ -110,6 +111,7 @@ fn service_record() -> impl Strategy<Value = ServiceRecord> {
                 meta: ServiceMeta {
                     settings,
                     removed: removed && instances.is_empty(),
+                    explicit: false,
                     version,
                 },
                 instances,
@@ -461,7 +463,6 @@ proptest! {
     /// version stamped `u64::MAX` are merged as sent); once the checks land, fold these
     /// assertions into the properties above.
     #[test]
-    #[ignore = "peer input is not validated yet (issue 11 item 1)"]
     fn merged_peer_records_are_checked_like_client_writes(batch in vec(mutated_envelope(), 1..6)) {
         let clock = ManualClock::new();
         let mut core = ready_core(&clock);

@@ -40,8 +40,9 @@ proptest! {
             let clock = ManualClock::new();
             let node = ClusterNode::builder(me(), vec![me(), member()], Arc::new(Nowhere))
                 .clock(clock.clone())
-                .build();
-            let app = peer_router(Arc::new(node.clone()));
+                .build()
+                .expect("a member of its own list");
+            let app = peer_router(Arc::new(node.clone()), nacre::cluster::PeerAuth::InsecureNone);
             for body in bodies {
                 let decodes = serde_json::from_slice::<Envelope>(&body).is_ok();
                 let req = Request::builder()
