@@ -1,0 +1,259 @@
+//! The standalone server behind the `nacre-server` binary: [`ServerConfig`] (flags and
+//! environment) and [`start`].
+//!
+//! Without members it runs one [`crate::Registry`] with its health driver, like Nacos'
+//! standalone mode. With `--members` it runs a [`ClusterNode`] that reaches its peers over
+//! [`HttpTransport`], and serves the peer route on the same listener, or on a listener of its
+//! own with `--peer-port` (then node ids are `host:peer-port`).
+//!
+//! A cluster member needs the cluster's shared secret ([`crate::cluster::PeerAuth`]), best from
+//! a file (`--cluster-secret-file`, so it shows neither in `ps` nor in the environment); it
+//! refuses to start without one unless given `--insecure-cluster`
+//! ([`ConfigError::NoClusterSecret`]). Its own id must be one of `--members`
+//! ([`ConfigError::NotAMember`]).
+//!
+//! The node's background work (health sweeps; for a cluster member the Distro driver, which
+//! sweeps too) runs on a thread of its own with a single-threaded runtime, not on the HTTP
+//! workers: a sweep that flips a hundred thousand instances takes seconds, and on a worker it
+//! would stall the accept loop with it.
+//!
+//! ```
+//! use nacre::http::ServerConfig;
+//! let env = |name: &str| (name == "NACRE_PORT").then(|| "9000".to_owned());
+//! let args = ["--members", "127.0.0.1:9000,127.0.0.1:9001,127.0.0.1:9002"].map(String::from);
+//! let config = ServerConfig::from_args_and_env(args, env).unwrap();
+//! assert_eq!(config.port, 9000);
+//! assert_eq!(config.node_id().unwrap().as_str(), "127.0.0.1:9000");
+//! assert_eq!(config.member_ids().unwrap().len(), 3);
+//! ```
+//!
+//! | file | job |
+//! | --- | --- |
+//! | `config.rs` | [`ServerConfig`]: flags, environment, [`USAGE`], [`ConfigError`] |
+//! | `running.rs` | [`RunningServer`]: the started server, its graceful [`RunningServer::shutdown`] |
+//! | `mod.rs` | [`start`]: binds, builds the node, wires the fronts |
+
+mod config;
+mod running;
+
+pub use config::{ConfigError, SecretSource, ServerConfig, USAGE};
+pub use running::{RunningServer, ShutdownReport};
+
+use super::peer::peer_router;
+use super::peer::HttpTransport;
+use super::router::NacosApi;
+use super::serve::{serve, ServeStats, Shutdown};
+use crate::cluster::{ClusterNode, PeerAuth};
+use crate::front::Backend;
+use crate::udp::{UdpPush, UdpPushConfig};
+use crate::Registry;
+use running::{DriverThread, PeerListener};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The configuration is not usable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The listener could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The node could not be set up as a cluster member.
+    #[error(transparent)]
+    Membership(#[from] crate::cluster::MembershipError),
+    /// The thread for the node's drivers could not be started.
+    #[error("cannot start the driver thread: {0}")]
+    Drivers(#[source] std::io::Error),
+}
+
+/// Opens the listener, starts the node (standalone with its health driver, or a cluster member
+/// with its Distro driver, on a thread of their own) and serves the Nacos v1 API on the
+/// current tokio runtime, on the system clock.
+///
+/// A cluster member is refused before anything starts if its id is not one of the members or
+/// it has no cluster secret (and no `insecure_cluster`): see [`ServerConfig::peer_auth`].
+pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> {
+    let (backend, auth) = if config.is_standalone() {
+        (Backend::from(Registry::builder().build()), None)
+    } else {
+        let me = config.node_id()?;
+        let members = config.member_ids()?;
+        let auth = config.peer_auth()?;
+        if auth == PeerAuth::InsecureNone {
+            tracing::warn!(
+                "cluster member without a cluster secret (--insecure-cluster): anything that can reach its peer route can act as a member"
+            );
+        }
+        let transport = Arc::new(HttpTransport::new(me.clone(), auth.clone()));
+        let node = ClusterNode::builder(me, members, transport).build()?;
+        (Backend::from(node), Some(auth))
+    };
+    let addr = SocketAddr::new(config.bind, config.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    let peer_listener = match (&auth, config.peer_port) {
+        (Some(_), Some(port)) => {
+            let addr = SocketAddr::new(config.bind, port);
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::Bind { addr, source })?;
+            Some(listener)
+        }
+        _ => None,
+    };
+    let (grpc_addr, grpc_listener) = grpc_listener(config).await?;
+    let drivers = DriverThread::spawn(backend.clone()).map_err(ServerError::Drivers)?;
+    let udp_addr = SocketAddr::new(config.bind, 0);
+    let udp = UdpPush::bind(
+        backend.registry().clone(),
+        udp_addr,
+        UdpPushConfig::default(),
+    )
+    .await
+    .map_err(|source| ServerError::Bind {
+        addr: udp_addr,
+        source,
+    })?;
+    let grpc = grpc_front(&backend, grpc_listener);
+    let mut api = NacosApi::new(backend.clone()).udp_push(udp.clone());
+    if let Some(hub) = grpc_hub(&grpc) {
+        api = api.subscribers_from(hub);
+    }
+    let peer = match (peer_listener, backend.cluster_node(), &auth) {
+        (Some(listener), Some(node), Some(auth)) => {
+            api = api.without_peer_route();
+            let addr = listener
+                .local_addr()
+                .map_err(|source| ServerError::Bind { addr, source })?;
+            let app = peer_router(Arc::new(node.clone()), auth.clone());
+            let task = tokio::spawn(async move { axum::serve(listener, app).await });
+            Some(PeerListener { addr, task })
+        }
+        _ => {
+            if let Some(auth) = &auth {
+                api = api.peer_auth(auth.clone());
+            }
+            None
+        }
+    };
+    let app = api.router();
+    let shutdown = Shutdown::new();
+    let serve_stats = Arc::new(ServeStats::default());
+    let task = tokio::spawn(serve(
+        listener,
+        app,
+        config.serve,
+        shutdown.clone(),
+        serve_stats.clone(),
+    ));
+    let grpc_task = serve_grpc(grpc);
+    Ok(RunningServer {
+        addr,
+        grpc_addr,
+        backend,
+        task,
+        grpc_task,
+        shutdown,
+        serve_stats,
+        peer,
+        drivers,
+        udp,
+    })
+}
+
+#[cfg(feature = "grpc")]
+type GrpcListener = Option<tokio::net::TcpListener>;
+#[cfg(not(feature = "grpc"))]
+type GrpcListener = Option<std::convert::Infallible>;
+
+/// Binds the gRPC port (feature `grpc`).
+async fn grpc_listener(
+    config: &ServerConfig,
+) -> Result<(Option<SocketAddr>, GrpcListener), ServerError> {
+    #[cfg(feature = "grpc")]
+    {
+        let Some(port) = config.grpc_port() else {
+            return Err(ServerError::Config(ConfigError::BadValue {
+                setting: "--grpc-port".into(),
+                value: format!("{} + 1000", config.port),
+                expected: "a port number (0-65535): set --grpc-port",
+            }));
+        };
+        let addr = SocketAddr::new(config.bind, port);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        Ok((Some(addr), Some(listener)))
+    }
+    #[cfg(not(feature = "grpc"))]
+    {
+        let _ = config;
+        Ok((None, None))
+    }
+}
+
+#[cfg(feature = "grpc")]
+type GrpcServing = Option<(crate::grpc::GrpcFront, tokio::net::TcpListener)>;
+#[cfg(not(feature = "grpc"))]
+type GrpcServing = Option<std::convert::Infallible>;
+
+/// The gRPC front over `backend`, when its port is bound (feature `grpc`).
+fn grpc_front(backend: &Backend, listener: GrpcListener) -> GrpcServing {
+    #[cfg(feature = "grpc")]
+    {
+        let front =
+            crate::grpc::GrpcFront::new(backend.clone(), crate::grpc::GrpcConfig::default());
+        listener.map(|l| (front, l))
+    }
+    #[cfg(not(feature = "grpc"))]
+    {
+        let _ = backend;
+        listener
+    }
+}
+
+/// The gRPC front's push hub, for the subscriber listing.
+fn grpc_hub(grpc: &GrpcServing) -> Option<crate::front::push::PushHub> {
+    #[cfg(feature = "grpc")]
+    {
+        grpc.as_ref().map(|(front, _)| front.hub().clone())
+    }
+    #[cfg(not(feature = "grpc"))]
+    {
+        let _ = grpc;
+        None
+    }
+}
+
+/// Serves the Nacos 2.x gRPC API (feature `grpc`).
+fn serve_grpc(grpc: GrpcServing) -> Option<JoinHandle<()>> {
+    #[cfg(feature = "grpc")]
+    {
+        let (front, listener) = grpc?;
+        Some(tokio::spawn(async move {
+            let _ = front.serve(listener).await;
+        }))
+    }
+    #[cfg(not(feature = "grpc"))]
+    {
+        let _ = grpc;
+        None
+    }
+}

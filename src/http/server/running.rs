@@ -1,0 +1,203 @@
+//! [`RunningServer`]: a started `nacre-server`, and its graceful shutdown.
+
+use super::super::serve::{ServeStats, Shutdown};
+use crate::cluster::ClusterNode;
+use crate::front::Backend;
+use crate::udp::UdpPush;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// A started server: its address, its node, the task serving it and the thread running the
+/// node's drivers. Dropping it leaves the server running until the runtime ends; call
+/// [`RunningServer::stop`] to stop it.
+#[derive(Debug)]
+pub struct RunningServer {
+    pub(super) addr: SocketAddr,
+    pub(super) grpc_addr: Option<SocketAddr>,
+    pub(super) backend: Backend,
+    pub(super) task: JoinHandle<()>,
+    pub(super) grpc_task: Option<JoinHandle<()>>,
+    pub(super) shutdown: Shutdown,
+    pub(super) serve_stats: Arc<ServeStats>,
+    pub(super) peer: Option<PeerListener>,
+    pub(super) drivers: DriverThread,
+    pub(super) udp: UdpPush,
+}
+
+/// The listener of `--peer-port` and the task serving it.
+#[derive(Debug)]
+pub(super) struct PeerListener {
+    pub(super) addr: SocketAddr,
+    pub(super) task: JoinHandle<std::io::Result<()>>,
+}
+
+/// The thread that runs the node's drivers until told to stop.
+#[derive(Debug)]
+pub(super) struct DriverThread {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl DriverThread {
+    pub(super) fn spawn(backend: Backend) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("nacre-drivers".to_owned())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let health = match &backend {
+                        Backend::Cluster(node) => {
+                            node.start();
+                            None
+                        }
+                        _ => Some(backend.registry().spawn_health_driver()),
+                    };
+                    // Either a stop, or the server is gone: stop the drivers.
+                    let _ = stopped.await;
+                    drop(health);
+                    if let Some(node) = backend.cluster_node() {
+                        node.stop();
+                    }
+                });
+            })?;
+        Ok(Self { stop: Some(stop) })
+    }
+
+    fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl RunningServer {
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+    /// The address peer traffic is served on, when it has a port of its own (`--peer-port`).
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer.as_ref().map(|p| p.addr)
+    }
+    /// The address of the gRPC API, when it is served (feature `grpc`).
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc_addr
+    }
+    /// The node it serves.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+    /// The UDP push to v1 clients (its socket's address, its counters).
+    pub fn udp_push(&self) -> &UdpPush {
+        &self.udp
+    }
+    /// Serves until [`RunningServer::shutdown`] is asked for by another clone of its
+    /// [`Shutdown`] trigger ([`RunningServer::shutdown_trigger`]), or the serving task ends.
+    pub async fn wait(mut self) -> std::io::Result<()> {
+        let result = (&mut self.task).await.map_err(std::io::Error::other);
+        if let Some(grpc) = self.grpc_task.take() {
+            grpc.abort();
+        }
+        if let Some(peer) = self.peer.take() {
+            peer.task.abort();
+        }
+        self.drivers.stop();
+        result
+    }
+
+    /// The trigger of a graceful shutdown (see [`RunningServer::shutdown`]).
+    pub fn shutdown_trigger(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Connection counters of the HTTP listener.
+    pub fn serve_stats(&self) -> &ServeStats {
+        &self.serve_stats
+    }
+
+    /// Shuts down gracefully, waiting at most `grace` in all: stops accepting, lets the
+    /// requests in flight finish and their connections close, then (a cluster member) waits
+    /// for its sync queues to its reachable peers to drain, and stops the node's drivers.
+    /// Returns what finished in time.
+    pub async fn shutdown(mut self, grace: Duration) -> ShutdownReport {
+        let deadline = tokio::time::Instant::now() + grace;
+        self.shutdown.trigger();
+        let drained = tokio::time::timeout_at(deadline, &mut self.task)
+            .await
+            .is_ok();
+        if !drained {
+            self.task.abort();
+        }
+        if let Some(grpc) = self.grpc_task.take() {
+            grpc.abort();
+        }
+        let flushed = match self.backend.cluster_node() {
+            Some(node) => flush_syncs(node, deadline).await,
+            None => true,
+        };
+        if let Some(peer) = self.peer.take() {
+            peer.task.abort();
+        }
+        self.drivers.stop();
+        let report = ShutdownReport {
+            connections_drained: drained,
+            syncs_flushed: flushed,
+        };
+        tracing::info!(
+            connections_drained = drained,
+            syncs_flushed = flushed,
+            "nacre-server shut down"
+        );
+        report
+    }
+
+    /// Stops serving, and stops the node's drivers.
+    pub fn stop(mut self) {
+        self.task.abort();
+        if let Some(grpc) = self.grpc_task.take() {
+            grpc.abort();
+        }
+        if let Some(peer) = self.peer.take() {
+            peer.task.abort();
+        }
+        self.drivers.stop();
+    }
+}
+
+/// What [`RunningServer::shutdown`] finished in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Every connection finished its request and closed.
+    pub connections_drained: bool,
+    /// The sync queues to the reachable peers drained (always true for a standalone node).
+    pub syncs_flushed: bool,
+}
+
+/// Waits until `node` has no sync pending for a peer it can reach, or `deadline`.
+async fn flush_syncs(node: &ClusterNode, deadline: tokio::time::Instant) -> bool {
+    loop {
+        node.wake();
+        // The members the mapper counts are the reachable ones.
+        let mapper = node.mapper();
+        let pending: usize = node.with_core(|core| {
+            mapper
+                .members()
+                .iter()
+                .filter(|m| *m != core.id())
+                .map(|m| core.pending_for(m))
+                .sum()
+        });
+        if pending == 0 {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(pending, "shutting down with syncs still queued");
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
