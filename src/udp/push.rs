@@ -4,6 +4,13 @@
 //!
 //! Sending never waits: a datagram the socket cannot take at once is a failed push, which the
 //! hub counts and retries like a lost one.
+//!
+//! Reading never waits for the hub either. The hub sends a whole round (one datagram per
+//! subscriber) under its lock, and the clients ack while it sends; a reader that waited for
+//! that lock to apply each ack would leave the acks in the socket's receive buffer, which
+//! holds only about 256 of them by default on Linux (212 992 bytes at 832 per small
+//! datagram), and the kernel drops the rest: the hub would resend those pushes 10 s later. So
+//! the reader task decodes acks and queues them, and a thread of its own applies them.
 
 use super::packet::{decode_ack, encode_push, PacketError};
 use crate::client::ServiceInfo;
@@ -15,6 +22,7 @@ use crate::health::HealthConfig;
 use crate::model::{ClusterName, ServiceKey};
 use crate::registry::Registry;
 use crate::util::lock;
+use crossbeam_channel::{Receiver, Sender};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,7 +71,8 @@ pub struct UdpPushStats {
     pub gzipped: u64,
     /// Pushes refused as too large for a datagram.
     pub too_large: u64,
-    /// Datagrams received that were not acks.
+    /// Datagrams received that were not acks (and acks dropped because 65 536 of them were
+    /// already waiting for the hub).
     pub bad_acks: u64,
 }
 
@@ -144,7 +153,13 @@ impl UdpPush {
             memo: Mutex::new(None),
             receiver: Mutex::new(None),
         });
-        let task = tokio::spawn(read_acks(socket, Arc::downgrade(&inner)));
+        // Unbounded, so that no memory is taken up front; `read_acks` keeps it to ACK_QUEUE.
+        let (acks, queued) = crossbeam_channel::unbounded();
+        let weak = Arc::downgrade(&inner);
+        std::thread::Builder::new()
+            .name("nacre-udp-acks".into())
+            .spawn(move || apply_acks(&queued, &weak))?;
+        let task = tokio::spawn(read_acks(socket, Arc::downgrade(&inner), acks));
         *lock(&inner.receiver) = Some(task);
         Ok(Self { inner })
     }
@@ -220,8 +235,13 @@ fn key_of(addr: &SocketAddr) -> TargetKey {
     TargetKey::new(format!("udp:{addr}"))
 }
 
-/// Reads acks until the push is dropped.
-async fn read_acks(socket: UdpSocket, push: Weak<Inner>) {
+/// Acks read and not yet applied to the hub, at most: a bound on the queue's memory (a few
+/// MB). The hub applies an ack in well under a microsecond once its lock is free.
+const ACK_QUEUE: usize = 65_536;
+
+/// Reads and decodes acks until the push is dropped, and queues them for [`apply_acks`]: it
+/// never takes the hub's lock, so it keeps the socket drained while the hub sends a round.
+async fn read_acks(socket: UdpSocket, push: Weak<Inner>, acks: Sender<(SocketAddr, u64)>) {
     let mut buf = vec![0u8; super::packet::MAX_DATAGRAM];
     loop {
         let Ok((n, from)) = socket.recv_from(&mut buf).await else {
@@ -232,11 +252,26 @@ async fn read_acks(socket: UdpSocket, push: Weak<Inner>) {
             return;
         };
         match decode_ack(&buf[..n]) {
-            Ok(id) => if !inner.hub.ack(&key_of(&from), AckId(id)) {},
-            Err(_) => {
+            Ok(id) if acks.len() < ACK_QUEUE => {
+                if acks.send((from, id)).is_err() {
+                    return;
+                }
+            }
+            Ok(_) | Err(_) => {
                 inner.counters.bad_acks.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+}
+
+/// Applies the queued acks to the hub, on a thread of its own (waiting for the hub's lock is
+/// fine here); ends when the reader task does, or the push is dropped.
+fn apply_acks(queued: &Receiver<(SocketAddr, u64)>, push: &Weak<Inner>) {
+    while let Ok((from, id)) = queued.recv() {
+        let Some(inner) = push.upgrade() else {
+            return;
+        };
+        inner.hub.ack(&key_of(&from), AckId(id));
     }
 }
 
