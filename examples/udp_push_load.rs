@@ -372,19 +372,23 @@ fn in_flight(push: &UdpPush) -> usize {
         .unwrap_or(usize::MAX)
 }
 
-/// Waits until the `n` fresh subscribers' first pushes have arrived and nothing is left in
-/// flight (a lost ack is only retried after 10 s), then 200 ms more; returns the counters.
-fn settle(push: &UdpPush, tally: &Tally, n: u64) -> UdpPushStats {
+/// Waits until the `n` fresh subscribers' first pushes have arrived, nothing is left in
+/// flight (a lost ack is only retried after 10 s), and nothing more is pushed for a merge
+/// window and 200 ms (a round already scheduled would take the measured change along);
+/// returns the counters.
+fn settle(push: &UdpPush, tally: &Tally, n: u64, window: Duration) -> UdpPushStats {
     let deadline = Instant::now() + PATIENCE;
     while Instant::now() < deadline {
         let s = push.stats();
         if s.push.acked >= n && tally.received.load(Ordering::Relaxed) >= n && in_flight(push) == 0
         {
-            break;
+            std::thread::sleep(window + Duration::from_millis(200));
+            if push.stats().push.pushes == s.push.pushes {
+                break;
+            }
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    std::thread::sleep(Duration::from_millis(200));
     push.stats()
 }
 
@@ -428,7 +432,7 @@ fn measure_hub(
     COUNTING.store(true, Ordering::SeqCst);
     let drops = rcvbuf_errors();
     subscribe_all(rt, &app, size, clients)?;
-    let setup = settle(&push, tally, n);
+    let setup = settle(&push, tally, n, window);
     let setup_drops = rcvbuf_errors() - drops;
     COUNTING.store(false, Ordering::SeqCst);
     let heap = LIVE.load(Ordering::SeqCst);
@@ -668,9 +672,10 @@ fn main() -> Result<(), Error> {
                     _ => measure_baseline(&rt, &tally, &clients, size, &marker, i == 3)?,
                 };
                 eprintln!(
-                    "  S={size} run {run} {label}: first {:.1} last {:.1} sent {:.1} acked {:.1} ms, {} datagrams, {} received, {} retried, {} dropped{}",
+                    "  S={size} run {run} {label}: first {:.1} last {:.1} sent {:.1} acked {:.1} ms, {} datagrams, {} received, {} retried, {} dropped{}; setup {} datagrams, {} retried, {} dropped",
                     m.first, m.last, m.sent, m.acked, m.datagrams, m.received, m.retried, m.drops,
-                    if m.complete { "" } else { ", INCOMPLETE" }
+                    if m.complete { "" } else { ", INCOMPLETE" },
+                    m.setup_datagrams, m.setup_retried, m.setup_drops,
                 );
                 results[i].push(m);
             }
