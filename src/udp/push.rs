@@ -16,7 +16,7 @@
 //! has a single-threaded runtime on a thread of its own, decodes acks and queues them, and
 //! another thread applies them to the hub.
 
-use super::packet::{decode_ack, encode_push, PacketError};
+use super::packet::{decode_ack, PacketError, PushTemplate};
 use crate::client::ServiceInfo;
 use crate::front::json::{NameStyle, ServiceInfoJsonRef};
 use crate::front::push::{
@@ -89,11 +89,11 @@ struct Counters {
     bad_acks: AtomicU64,
 }
 
-/// The `ServiceInfo` JSON of the last push round, so 1 000 targets of one service serialize it
-/// once.
+/// The datagram template of the last push round, so 1 000 targets of one service serialize
+/// and deflate its `ServiceInfo` once (each datagram only appends its `lastRefTime`).
 struct Memo {
     key: (ServiceKey, Vec<ClusterName>, u64, u64, usize),
-    json: Arc<str>,
+    template: Arc<PushTemplate>,
 }
 
 struct Inner {
@@ -305,7 +305,7 @@ struct UdpTarget {
 }
 
 impl Inner {
-    fn service_info_json(&self, info: &ServiceInfo) -> Arc<str> {
+    fn template(&self, info: &ServiceInfo) -> Result<Arc<PushTemplate>, PacketError> {
         let key = (
             info.service.clone(),
             info.clusters.clone(),
@@ -315,19 +315,18 @@ impl Inner {
         );
         if let Some(memo) = lock(&self.memo).as_ref() {
             if memo.key == key {
-                return memo.json.clone();
+                return Ok(memo.template.clone());
             }
         }
         let grouped = info.service.grouped_name();
         let value = ServiceInfoJsonRef::from_info(info, &grouped, NameStyle::Grouped, &self.health);
-        let json: Arc<str> = serde_json::to_string(&value)
-            .unwrap_or_else(|_| "{}".to_owned())
-            .into();
+        let json = serde_json::to_string(&value).unwrap_or_else(|_| "{}".to_owned());
+        let template = Arc::new(PushTemplate::new(&json)?);
         *lock(&self.memo) = Some(Memo {
             key,
-            json: json.clone(),
+            template: template.clone(),
         });
-        json
+        Ok(template)
     }
 }
 
@@ -340,8 +339,7 @@ impl PushTarget for UdpTarget {
         let Some(inner) = self.push.upgrade() else {
             return PushResult::Closed;
         };
-        let json = inner.service_info_json(info);
-        let datagram = match encode_push(&json, ack.0) {
+        let datagram = match inner.template(info).and_then(|t| t.datagram(ack.0)) {
             Ok(d) => d,
             Err(e @ PacketError::TooLarge(_)) => {
                 inner.counters.too_large.fetch_add(1, Ordering::Relaxed);
