@@ -4,8 +4,19 @@
 //!
 //! Sending never waits: a datagram the socket cannot take at once is a failed push, which the
 //! hub counts and retries like a lost one.
+//!
+//! Reading acks never waits for the hub, nor for the host's tokio runtime. The hub sends a
+//! whole round (one datagram per subscriber) under its lock, in a task on the host's runtime,
+//! and the clients ack while it sends. Acks left in the socket's receive buffer meanwhile are
+//! at risk: it holds only about 256 of them by default on Linux (212 992 bytes at 832 per
+//! small datagram), the kernel drops the rest, and the hub sends those pushes again 10 s
+//! later. A reader that waited for the hub's lock to apply each ack would stop reading for
+//! the round; so would a reader on the host's runtime when the round's worker was the one to
+//! poll the runtime's I/O driver (a round woken by its merge-window timer is). So the reader
+//! has a single-threaded runtime on a thread of its own, decodes acks and queues them, and
+//! another thread applies them to the hub.
 
-use super::packet::{decode_ack, encode_push, PacketError};
+use super::packet::{decode_ack, PacketError, PushTemplate};
 use crate::client::ServiceInfo;
 use crate::front::json::{NameStyle, ServiceInfoJsonRef};
 use crate::front::push::{
@@ -15,13 +26,14 @@ use crate::health::HealthConfig;
 use crate::model::{ClusterName, ServiceKey};
 use crate::registry::Registry;
 use crate::util::lock;
+use crossbeam_channel::{Receiver, Sender};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::net::UdpSocket;
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 
 /// Timing and bounds of [`UdpPush`]: a [`PushConfig`] with Nacos 1.x's UDP defaults.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -63,7 +75,8 @@ pub struct UdpPushStats {
     pub gzipped: u64,
     /// Pushes refused as too large for a datagram.
     pub too_large: u64,
-    /// Datagrams received that were not acks.
+    /// Datagrams received that were not acks (and acks dropped because 65 536 of them were
+    /// already waiting for the hub).
     pub bad_acks: u64,
 }
 
@@ -76,11 +89,11 @@ struct Counters {
     bad_acks: AtomicU64,
 }
 
-/// The `ServiceInfo` JSON of the last push round, so 1 000 targets of one service serialize it
-/// once.
+/// The datagram template of the last push round, so 1 000 targets of one service serialize
+/// and deflate its `ServiceInfo` once (each datagram only appends its `lastRefTime`).
 struct Memo {
     key: (ServiceKey, Vec<ClusterName>, u64, u64, usize),
-    json: Arc<str>,
+    template: Arc<PushTemplate>,
 }
 
 struct Inner {
@@ -92,15 +105,8 @@ struct Inner {
     health: HealthConfig,
     counters: Counters,
     memo: Mutex<Option<Memo>>,
-    receiver: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if let Some(task) = lock(&self.receiver).take() {
-            task.abort();
-        }
-    }
+    /// Dropped with the push: stops the ack reader (and with it the ack applier).
+    _stop_reader: oneshot::Sender<()>,
 }
 
 /// UDP push to v1 clients: see the [module documentation](crate::udp). Cheap to clone; stops
@@ -121,17 +127,28 @@ impl std::fmt::Debug for UdpPush {
 
 impl UdpPush {
     /// Binds the push socket at `addr` (port 0: any free port) and starts the hub over
-    /// `registry` and the ack reader, on the current tokio runtime.
+    /// `registry` on the current tokio runtime, and the ack reader and applier on two threads
+    /// of their own (see the module documentation).
     ///
     /// # Errors
-    /// When the socket cannot be bound.
+    /// When the socket cannot be bound, or a thread or the reader's runtime not started.
     pub async fn bind(
         registry: Registry,
         addr: SocketAddr,
         config: UdpPushConfig,
     ) -> io::Result<Self> {
-        let (socket, sender) = bind_pair(addr)?;
-        let local = socket.local_addr()?;
+        let std_socket = std::net::UdpSocket::bind(addr)?;
+        std_socket.set_nonblocking(true)?;
+        let sender = std_socket.try_clone()?;
+        let local = std_socket.local_addr()?;
+        let reader_runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()?;
+        let socket = {
+            let _runtime = reader_runtime.enter();
+            UdpSocket::from_std(std_socket)?
+        };
+        let (stop_reader, stopped) = oneshot::channel();
         let health = *registry.health_config();
         let hub = PushHub::new(registry, config.push);
         hub.start();
@@ -142,10 +159,18 @@ impl UdpPush {
             health,
             counters: Counters::default(),
             memo: Mutex::new(None),
-            receiver: Mutex::new(None),
+            _stop_reader: stop_reader,
         });
-        let task = tokio::spawn(read_acks(socket, Arc::downgrade(&inner)));
-        *lock(&inner.receiver) = Some(task);
+        // Unbounded, so that no memory is taken up front; `read_acks` keeps it to ACK_QUEUE.
+        let (acks, queued) = crossbeam_channel::unbounded();
+        let weak = Arc::downgrade(&inner);
+        std::thread::Builder::new()
+            .name("nacre-udp-acks".into())
+            .spawn(move || apply_acks(&queued, &weak))?;
+        let weak = Arc::downgrade(&inner);
+        std::thread::Builder::new()
+            .name("nacre-udp-read".into())
+            .spawn(move || reader_runtime.block_on(read_acks(socket, weak, acks, stopped)))?;
         Ok(Self { inner })
     }
 
@@ -220,11 +245,26 @@ fn key_of(addr: &SocketAddr) -> TargetKey {
     TargetKey::new(format!("udp:{addr}"))
 }
 
-/// Reads acks until the push is dropped.
-async fn read_acks(socket: UdpSocket, push: Weak<Inner>) {
+/// Acks read and not yet applied to the hub, at most: a bound on the queue's memory (a few
+/// MB). The hub applies an ack in well under a microsecond once its lock is free.
+const ACK_QUEUE: usize = 65_536;
+
+/// Reads and decodes acks until the push is dropped (`stop` then resolves), and queues them
+/// for [`apply_acks`]: it never takes the hub's lock, so it keeps the socket drained while
+/// the hub sends a round.
+async fn read_acks(
+    socket: UdpSocket,
+    push: Weak<Inner>,
+    acks: Sender<(SocketAddr, u64)>,
+    mut stop: oneshot::Receiver<()>,
+) {
     let mut buf = vec![0u8; super::packet::MAX_DATAGRAM];
     loop {
-        let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+        let received = tokio::select! {
+            received = socket.recv_from(&mut buf) => received,
+            _ = &mut stop => return,
+        };
+        let Ok((n, from)) = received else {
             // ICMP "port unreachable" from an earlier send surfaces here on some systems.
             continue;
         };
@@ -232,11 +272,26 @@ async fn read_acks(socket: UdpSocket, push: Weak<Inner>) {
             return;
         };
         match decode_ack(&buf[..n]) {
-            Ok(id) => if !inner.hub.ack(&key_of(&from), AckId(id)) {},
-            Err(_) => {
+            Ok(id) if acks.len() < ACK_QUEUE => {
+                if acks.send((from, id)).is_err() {
+                    return;
+                }
+            }
+            Ok(_) | Err(_) => {
                 inner.counters.bad_acks.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+}
+
+/// Applies the queued acks to the hub, on a thread of its own (waiting for the hub's lock is
+/// fine here); ends when the reader does, or the push is dropped.
+fn apply_acks(queued: &Receiver<(SocketAddr, u64)>, push: &Weak<Inner>) {
+    while let Ok((from, id)) = queued.recv() {
+        let Some(inner) = push.upgrade() else {
+            return;
+        };
+        inner.hub.ack(&key_of(&from), AckId(id));
     }
 }
 
@@ -250,7 +305,7 @@ struct UdpTarget {
 }
 
 impl Inner {
-    fn service_info_json(&self, info: &ServiceInfo) -> Arc<str> {
+    fn template(&self, info: &ServiceInfo) -> Result<Arc<PushTemplate>, PacketError> {
         let key = (
             info.service.clone(),
             info.clusters.clone(),
@@ -260,19 +315,18 @@ impl Inner {
         );
         if let Some(memo) = lock(&self.memo).as_ref() {
             if memo.key == key {
-                return memo.json.clone();
+                return Ok(memo.template.clone());
             }
         }
         let grouped = info.service.grouped_name();
         let value = ServiceInfoJsonRef::from_info(info, &grouped, NameStyle::Grouped, &self.health);
-        let json: Arc<str> = serde_json::to_string(&value)
-            .unwrap_or_else(|_| "{}".to_owned())
-            .into();
+        let json = serde_json::to_string(&value).unwrap_or_else(|_| "{}".to_owned());
+        let template = Arc::new(PushTemplate::new(&json)?);
         *lock(&self.memo) = Some(Memo {
             key,
-            json: json.clone(),
+            template: template.clone(),
         });
-        json
+        Ok(template)
     }
 }
 
@@ -285,8 +339,7 @@ impl PushTarget for UdpTarget {
         let Some(inner) = self.push.upgrade() else {
             return PushResult::Closed;
         };
-        let json = inner.service_info_json(info);
-        let datagram = match encode_push(&json, ack.0) {
+        let datagram = match inner.template(info).and_then(|t| t.datagram(ack.0)) {
             Ok(d) => d,
             Err(e @ PacketError::TooLarge(_)) => {
                 inner.counters.too_large.fetch_add(1, Ordering::Relaxed);

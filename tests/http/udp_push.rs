@@ -5,11 +5,15 @@
 use axum::body::Body;
 use axum::http::Request;
 use axum::Router;
+use nacre::client::ServiceInfo;
+use nacre::front::push::{AckId, PushResult, PushTarget, TargetKey};
 use nacre::http::NacosApi;
 use nacre::udp::{packet, UdpPush, UdpPushConfig};
 use nacre::{Instance, ManualClock, Registry, ServiceKey};
 use serde_json::Value;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UdpSocket;
 use tower::ServiceExt;
@@ -282,6 +286,112 @@ async fn a_large_push_is_gzipped_and_garbage_acks_are_counted() {
     // The good ack still lands.
     env.ack(push.last_ref_time).await;
     env.until("the ack", |s| s.push.acked == 1).await;
+}
+
+/// A push target that, once `slow` is set, takes `hold` over each push: it keeps the hub's
+/// round, and so the hub's lock, busy.
+struct Slow {
+    slow: Arc<AtomicBool>,
+    hold: Duration,
+}
+
+impl PushTarget for Slow {
+    fn key(&self) -> TargetKey {
+        // Sorts after every `udp:` target: the round pushes to the clients first.
+        TargetKey::new("zz-slow")
+    }
+    fn push(&self, _: &ServiceInfo, _: AckId) -> PushResult {
+        if self.slow.load(Ordering::SeqCst) {
+            std::thread::sleep(self.hold);
+        }
+        PushResult::Delivered
+    }
+}
+
+/// Clients that ack every push, on a thread of their own (not on the server's runtime).
+fn acking_clients(n: usize, stop: Arc<AtomicBool>) -> (Vec<u16>, std::thread::JoinHandle<()>) {
+    let sockets: Vec<std::net::UdpSocket> = (0..n)
+        .map(|_| {
+            let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.set_nonblocking(true).unwrap();
+            s
+        })
+        .collect();
+    let ports = sockets
+        .iter()
+        .map(|s| s.local_addr().unwrap().port())
+        .collect();
+    let thread = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65_536];
+        while !stop.load(Ordering::SeqCst) {
+            let mut idle = true;
+            for s in &sockets {
+                while let Ok((len, from)) = s.recv_from(&mut buf) {
+                    idle = false;
+                    let push = packet::decode_push(&buf[..len]).unwrap();
+                    s.send_to(&packet::encode_ack(push.last_ref_time), from)
+                        .unwrap();
+                }
+            }
+            if idle {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+    });
+    (ports, thread)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_that_arrive_while_the_hub_sends_a_round_are_not_lost() {
+    acks_during_a_long_round().await;
+}
+
+/// The same on a single-threaded runtime: the round blocks the runtime's only thread.
+#[tokio::test]
+async fn acks_are_read_while_the_round_blocks_the_runtime() {
+    acks_during_a_long_round().await;
+}
+
+/// 400 clients ack a change while the round that pushed it holds the hub (and the worker it
+/// runs on) for 1.5 s. More clients than the push socket's default receive buffer holds acks
+/// (about 256 on Linux): if reading acks waited for the hub's lock, or for that worker, the
+/// kernel would drop the rest and the hub would send those pushes again.
+async fn acks_during_a_long_round() {
+    const CLIENTS: u64 = 400;
+    let env = env().await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ports, clients) = acking_clients(CLIENTS as usize, stop.clone());
+    for port in &ports {
+        let query = format!("serviceName=orders&udpPort={port}&clientIP=127.0.0.1");
+        assert_eq!(env.list_as(JAVA, &query).await.0, 200);
+    }
+    env.until("the first pushes acked", |s| s.push.acked == CLIENTS)
+        .await;
+    let slow = Arc::new(AtomicBool::new(false));
+    let orders = ServiceKey::named("orders").unwrap();
+    let target = Slow {
+        slow: slow.clone(),
+        hold: Duration::from_millis(1500),
+    };
+    assert!(env.push.hub().subscribe(&orders, &[], Arc::new(target)));
+    env.until("the slow target's first push", |s| {
+        s.push.acked == CLIENTS + 1
+    })
+    .await;
+
+    // One change: the round pushes to the 400 clients, then holds the hub for 1.5 s while
+    // their acks come in.
+    slow.store(true, Ordering::SeqCst);
+    env.register("10.0.0.9");
+    env.clock.advance(Duration::from_secs(1));
+    env.until("every ack of the change", |s| {
+        s.push.acked == 2 * (CLIENTS + 1)
+    })
+    .await;
+    let stats = env.push.stats();
+    assert_eq!((stats.push.retried, stats.bad_acks), (0, 0));
+    stop.store(true, Ordering::SeqCst);
+    clients.join().unwrap();
 }
 
 /// `/service/subscribers` lists the v1 push targets, the subscribers of any other hub the API
