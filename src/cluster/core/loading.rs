@@ -1,8 +1,15 @@
 //! The Loading phase: a starting node asks its peers in turn, in id order, for a full snapshot
-//! and serves only once one gives it (`become_ready`). If every peer that answers
-//! says it is starting too (a fresh cluster), there is nothing to wait for and the node serves
-//! empty; if nobody answers, a new round starts after [`DistroConfig::retry_delay`]. Also the
-//! other side: answering a peer's [`PeerRequest::Snapshot`].
+//! and serves only once one gives it (`become_ready`).
+//!
+//! The ready rule. Serving empty is legitimate only when a round proves there is nothing to
+//! load: *every* peer answered that it is starting too (a fresh cluster, or every node
+//! restarted). A peer that times out or cannot be reached may be the one that holds the data,
+//! so a round where some say "starting" and others do not answer ends with a new round after
+//! [`DistroConfig::retry_delay`], as does a round where nobody answers. Liveness: once loading
+//! has lasted [`DistroConfig::empty_start_after`] (30 s by default), a round where some peer
+//! said "starting" and the rest did not answer makes the node serve empty, with a warning, so
+//! that a fresh cluster with one member down for good still starts. Also the other side:
+//! answering a peer's [`PeerRequest::Snapshot`].
 //!
 //! In the fresh-cluster case the peers that said "starting" reach the same verdict by the same
 //! rule, so they are taken as serving too and stay in the owner table (as every member is at
@@ -11,6 +18,7 @@
 //! their owner tables within a round trip.
 //!
 //! [`DistroConfig::retry_delay`]: crate::cluster::DistroConfig::retry_delay
+//! [`DistroConfig::empty_start_after`]: crate::cluster::DistroConfig::empty_start_after
 
 use super::{DistroCore, Outgoing, Phase, Sent};
 use crate::clock::Timestamp;
@@ -33,6 +41,7 @@ impl DistroCore {
             asking,
             starting,
             failed,
+            ..
         } = &mut self.phase
         else {
             return;
@@ -80,6 +89,7 @@ impl DistroCore {
             _ => None,
         };
         let Phase::Loading {
+            since,
             next_attempt,
             asking,
             starting,
@@ -109,30 +119,47 @@ impl DistroCore {
             .peers()
             .all(|p| starting.contains(p) || failed.contains(p));
         if round_over {
-            if !starting.is_empty() {
-                // Everyone who answered is starting too (a fresh cluster, or every node
+            let waited = now.saturating_since(*since);
+            let proven_empty = failed.is_empty();
+            let gave_up = waited >= self.config.empty_start_after;
+            if !starting.is_empty() && (proven_empty || gave_up) {
+                // Everyone answered that they are starting too (a fresh cluster, or every node
                 // restarted): there is no snapshot to wait for. They conclude the same, so
-                // they serve as of now too: keep them in the owner table.
+                // they serve as of now too: keep them in the owner table. Or some did not
+                // answer, for longer than the bounded wait: serve empty all the same.
                 let starting = std::mem::take(starting);
-                tracing::info!(
-                    starting = starting.len(),
-                    unreachable = failed.len(),
-                    "every peer that answered is starting too; this node serves, empty"
-                );
+                if proven_empty {
+                    tracing::info!(
+                        starting = starting.len(),
+                        "every peer is starting too; this node serves, empty"
+                    );
+                } else {
+                    tracing::warn!(
+                        starting = starting.len(),
+                        unreachable = failed.len(),
+                        ?waited,
+                        "peers did not answer the snapshot request for longer than \
+                         empty_start_after; this node serves EMPTY and gets their data only \
+                         through replication and verify once they are back"
+                    );
+                }
                 for p in &starting {
                     self.membership.presume_ready(p);
                 }
                 self.become_ready(now);
                 return;
             }
-            // Nobody answered: a new round after the retry delay.
+            // Nobody answered, or some did not while the others are starting (one that did
+            // not answer may hold the data): a new round after the retry delay.
+            tracing::debug!(
+                starting = starting.len(),
+                unreachable = failed.len(),
+                retry_in = ?self.config.retry_delay,
+                "no snapshot yet; trying again"
+            );
             starting.clear();
             failed.clear();
             *next_attempt = now + self.config.retry_delay;
-            tracing::debug!(
-                retry_in = ?self.config.retry_delay,
-                "no peer answered the snapshot request; trying again"
-            );
         }
     }
 

@@ -156,18 +156,20 @@ fn a_node_that_starts_serving_tells_every_peer_at_once() {
 }
 
 #[test]
-fn a_peer_that_fails_does_not_stop_a_starting_one_from_making_the_cluster_ready() {
-    let mut node = Node::fresh("n1", &["n1", "n2", "n3"], quiet_config());
-    let t0 = node.t0;
-    let out = node.core.poll(t0);
+fn a_peer_that_fails_does_not_stop_a_starting_one_from_making_the_cluster_ready_after_the_wait() {
+    let config = quiet_config();
+    let mut node = Node::fresh("n1", &["n1", "n2", "n3"], config);
+    // A round that ends once loading has lasted `empty_start_after`.
+    let t = node.t0 + config.empty_start_after;
+    let out = node.core.poll(t);
     node.core.on_response(
         only(&out, is_snapshot).id,
         Err(PeerError::Unreachable(id("n2"))),
-        t0,
+        t,
     );
-    let out = node.core.poll(t0);
+    let out = node.core.poll(t);
     node.core
-        .on_response(only(&out, is_snapshot).id, Ok(PeerResponse::NotReady), t0);
+        .on_response(only(&out, is_snapshot).id, Ok(PeerResponse::NotReady), t);
     assert!(node.core.is_ready());
 }
 
@@ -217,4 +219,70 @@ fn a_snapshot_request_is_answered_only_by_a_ready_node() {
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].key, orders);
     assert_eq!(records[0].instances.len(), 1);
+}
+
+#[test]
+fn one_peer_starting_and_one_timing_out_does_not_make_the_node_ready_empty() {
+    // The timed-out peer may be the one that holds the data: serving empty now would lose it
+    // (and answer clients "no instances"). The node asks again, after the retry delay.
+    let config = quiet_config();
+    let mut node = Node::fresh("n1", &["n1", "n2", "n3"], config);
+    let t0 = node.t0;
+    let out = node.core.poll(t0);
+    let ask = only(&out, is_snapshot);
+    assert_eq!(ask.to, id("n2"));
+    node.core
+        .on_response(ask.id, Ok(PeerResponse::NotReady), t0);
+    let out = node.core.poll(t0);
+    let ask = only(&out, is_snapshot);
+    assert_eq!(ask.to, id("n3"));
+    node.core
+        .on_response(ask.id, Err(PeerError::Timeout(id("n3"))), t0);
+    assert!(!node.core.is_ready(), "n3 did not answer: it may hold data");
+    assert!(matching(&node.core.poll(t0), is_snapshot).is_empty());
+
+    // A new round after the retry delay; n3 answers with its data this time.
+    let t1 = t0 + config.retry_delay;
+    assert!(node.core.next_wakeup() <= t1);
+    let out = node.core.poll(t1);
+    let ask = only(&out, is_snapshot);
+    assert_eq!(ask.to, id("n2"));
+    node.core
+        .on_response(ask.id, Ok(PeerResponse::NotReady), t1);
+    let out = node.core.poll(t1);
+    let ask = only(&out, is_snapshot);
+    assert_eq!(ask.to, id("n3"));
+    let orders = ServiceKey::named("orders").unwrap();
+    let record = record_from("n3", &node.clock, &orders, &[("10.0.0.1", 8080)]);
+    node.core
+        .on_response(ask.id, Ok(PeerResponse::Records(vec![record])), t1);
+    assert!(node.core.is_ready());
+    assert_eq!(node.instance_count(&orders), 1);
+}
+
+#[test]
+fn a_peer_that_never_answers_delays_an_empty_start_only_for_a_bounded_time() {
+    // Liveness: a fresh cluster with one member down for good still starts, once the wait
+    // (`DistroConfig::empty_start_after`) is over.
+    let config = quiet_config();
+    let mut node = Node::fresh("n1", &["n1", "n2", "n3"], config);
+    let mut now = node.t0;
+    let deadline = node.t0 + config.empty_start_after;
+    while !node.core.is_ready() {
+        assert!(
+            now <= deadline + config.retry_delay,
+            "still loading at {now:?}"
+        );
+        now = now.max(node.core.next_wakeup());
+        let out = node.core.poll(now);
+        let ask = only(&out, is_snapshot);
+        let answer = if ask.to == id("n2") {
+            Ok(PeerResponse::NotReady)
+        } else {
+            Err(PeerError::Timeout(id("n3")))
+        };
+        node.core.on_response(ask.id, answer, now);
+    }
+    assert!(now >= deadline, "served empty before the bound");
+    assert!(node.core.registry().store().all_keys().is_empty());
 }

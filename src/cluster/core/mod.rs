@@ -30,7 +30,9 @@
 //!    instance counts as having beaten just now, because this node's copy of their last beat
 //!    may be stale. Pings every peer.
 //! 3. `loading`: while starting, asks peers in turn for a full snapshot, and serves only once
-//!    one answers (or once every peer answered that it is starting too: a fresh cluster).
+//!    one answers (or once every peer answered that it is starting too: a fresh cluster; a
+//!    peer that did not answer may hold the data, so "starting" from some and silence from
+//!    others means asking again, until `DistroConfig::empty_start_after`).
 //! 4. `verify`: sends checksums of its own services, and fetches services whose checksums
 //!    differ; then `replicate` sends due sync batches.
 //! 5. `peers`: runs health checks for the services it is responsible for, and only those.
@@ -105,8 +107,9 @@ enum Sent {
 enum Phase {
     /// Loading a snapshot. In each round every peer is asked in turn until one gives its
     /// snapshot; `starting` holds those that answered "starting too", `failed` those that did
-    /// not answer.
+    /// not answer; `since` is when loading began.
     Loading {
+        since: Timestamp,
         next_attempt: Timestamp,
         asking: Option<NodeId>,
         starting: BTreeSet<NodeId>,
@@ -263,6 +266,7 @@ impl DistroCore {
             Phase::Ready
         } else {
             Phase::Loading {
+                since: now,
                 next_attempt: now,
                 asking: None,
                 starting: BTreeSet::new(),
