@@ -41,6 +41,11 @@ pub struct DistroConfig {
     /// data stay unreachable this long serves without their data, and gets it only through
     /// replication and the periodic verify once they are back. Default 30 s.
     pub empty_start_after: Duration,
+    /// About how many instances one snapshot chunk holds (whole services are sent, so a chunk
+    /// holds at least one service, and may pass this by the last one's size). A starting node
+    /// loads a snapshot chunk by chunk, so no single message (nor the time the answering node
+    /// spends building it under the protocol lock) grows with the registry. Default 10 000.
+    pub snapshot_chunk_instances: usize,
 }
 
 impl Default for DistroConfig {
@@ -56,6 +61,7 @@ impl Default for DistroConfig {
             max_pending_per_peer: 100_000,
             max_clock_skew: crate::store::DEFAULT_MAX_CLOCK_SKEW,
             empty_start_after: Duration::from_secs(30),
+            snapshot_chunk_instances: 10_000,
         }
     }
 }

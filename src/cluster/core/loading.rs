@@ -1,6 +1,17 @@
 //! The Loading phase: a starting node asks its peers in turn, in id order, for a full snapshot
 //! and serves only once one gives it (`become_ready`).
 //!
+//! The snapshot comes in chunks. A [`PeerRequest::Snapshot`] carries a cursor, `after` (the
+//! last service key received, `None` at first); the peer answers a [`PeerResponse::Chunk`] of
+//! whole services in key order after it, about [`DistroConfig::snapshot_chunk_instances`]
+//! instances, with `next`: the cursor for the next request, `None` on the last chunk. The
+//! loading node merges each chunk as it arrives, asks the same peer for the next one at once,
+//! and serves only after the last. A peer that fails mid-way counts as not answering (what it
+//! sent stays merged); the next peer is asked from the start. So neither side builds or holds
+//! the whole registry as one message, and the answering node's protocol lock is held for one
+//! chunk at a time. Members must run the same version: an older node neither sends nor
+//! understands the cursor.
+//!
 //! The ready rule. Serving empty is legitimate only when a round proves there is nothing to
 //! load: *every* peer answered that it is starting too (a fresh cluster, or every node
 //! restarted). A peer that times out or cannot be reached may be the one that holds the data,
@@ -19,12 +30,14 @@
 //!
 //! [`DistroConfig::retry_delay`]: crate::cluster::DistroConfig::retry_delay
 //! [`DistroConfig::empty_start_after`]: crate::cluster::DistroConfig::empty_start_after
+//! [`DistroConfig::snapshot_chunk_instances`]: crate::cluster::DistroConfig::snapshot_chunk_instances
 
 use super::{DistroCore, Outgoing, Phase, Sent};
 use crate::clock::Timestamp;
 use crate::cluster::message::{PeerRequest, PeerResponse};
 use crate::cluster::node_id::NodeId;
 use crate::cluster::transport::PeerError;
+use crate::model::ServiceKey;
 use std::sync::atomic::Ordering;
 
 impl DistroCore {
@@ -41,11 +54,21 @@ impl DistroCore {
             asking,
             starting,
             failed,
+            resume,
             ..
         } = &mut self.phase
         else {
             return;
         };
+        if asking.is_none() {
+            // The next chunk from the peer that is sending its snapshot, at once.
+            if let Some((peer, after)) = resume.clone() {
+                *asking = Some(peer.clone());
+                let request = PeerRequest::Snapshot { after: Some(after) };
+                self.request(out, &peer, request, Sent::Snapshot);
+                return;
+            }
+        }
         if asking.is_none() && now >= *next_attempt {
             // Ask the first peer, in id order, not yet asked this round.
             let target = peers
@@ -54,25 +77,53 @@ impl DistroCore {
                 .cloned();
             if let Some(t) = target {
                 *asking = Some(t.clone());
-                self.request(out, &t, PeerRequest::Snapshot, Sent::Snapshot);
+                self.request(
+                    out,
+                    &t,
+                    PeerRequest::Snapshot { after: None },
+                    Sent::Snapshot,
+                );
             }
         }
     }
 
-    /// A peer asked for everything: only a node that serves has a snapshot to give.
-    pub(super) fn answer_snapshot(&self) -> PeerResponse {
+    /// A peer asked for everything, one chunk at a time: only a node that serves has a snapshot
+    /// to give. The chunk holds whole services in key order after `after`, until about
+    /// `snapshot_chunk_instances` instances; each is read from the store's lock-free snapshot.
+    pub(super) fn answer_snapshot(&self, after: Option<&ServiceKey>) -> PeerResponse {
         if !self.is_ready() {
             return PeerResponse::NotReady;
         }
         let store = self.registry.store();
-        PeerResponse::Records(
-            store
-                .all_keys()
-                .iter()
-                .filter_map(|k| store.load_any(k))
-                .map(|s| s.to_record(None))
-                .collect(),
-        )
+        let mut keys: Vec<ServiceKey> = store
+            .all_keys()
+            .into_iter()
+            .filter(|k| after.is_none_or(|a| k > a))
+            .collect();
+        keys.sort_unstable();
+        let budget = self.config.snapshot_chunk_instances.max(1);
+        let mut records = Vec::new();
+        let mut instances = 0usize;
+        let mut last = None;
+        for key in keys {
+            if instances >= budget {
+                // More remain: the next chunk starts after the last key sent.
+                return PeerResponse::Chunk {
+                    records,
+                    next: last,
+                };
+            }
+            if let Some(snap) = store.load_any(&key) {
+                let record = snap.to_record(None);
+                instances += record.instances.len().max(1);
+                records.push(record);
+            }
+            last = Some(key);
+        }
+        PeerResponse::Chunk {
+            records,
+            next: None,
+        }
     }
 
     /// The answer to a snapshot request: records make this node ready; "not ready" or a
@@ -84,12 +135,13 @@ impl DistroCore {
         now: Timestamp,
     ) {
         let answer = match result {
-            Ok(PeerResponse::Records(records)) => Some(Some(records)),
+            Ok(PeerResponse::Chunk { records, next }) => Some(Some((records, next))),
             Ok(PeerResponse::NotReady) => Some(None),
             _ => None,
         };
         let Phase::Loading {
             since,
+            resume,
             next_attempt,
             asking,
             starting,
@@ -99,11 +151,20 @@ impl DistroCore {
             return;
         };
         *asking = None;
+        *resume = None;
         match answer {
-            Some(Some(records)) => {
+            Some(Some((records, Some(next)))) => {
+                // More to come from this peer: merge this chunk and ask for the next one.
+                if let Phase::Loading { resume, .. } = &mut self.phase {
+                    *resume = Some((peer.clone(), next));
+                }
+                self.merge_all(&peer, records, true, now);
+                return;
+            }
+            Some(Some((records, None))) => {
                 let services = records.len();
                 self.merge_all(&peer, records, true, now);
-                tracing::info!(%peer, services, "loaded a snapshot; this node serves");
+                tracing::info!(%peer, services, "loaded the last snapshot chunk; this node serves");
                 self.become_ready(now);
                 return;
             }

@@ -156,7 +156,10 @@ fn a_node_still_loading_ignores_checksums() {
     let out = node.core.poll(t0);
     node.core.on_response(
         only(&out, is_snapshot).id,
-        Ok(PeerResponse::Records(Vec::new())),
+        Ok(PeerResponse::Chunk {
+            records: Vec::new(),
+            next: None,
+        }),
         t0,
     );
     assert!(node.core.is_ready());
