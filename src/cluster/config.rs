@@ -46,6 +46,9 @@ pub struct DistroConfig {
     /// loads a snapshot chunk by chunk, so no single message (nor the time the answering node
     /// spends building it under the protocol lock) grows with the registry. Default 10 000.
     pub snapshot_chunk_instances: usize,
+    /// The most services one verify fetch asks for; the rest are asked for once the answer is
+    /// in, so one fetch message stays bounded however many services differ. Default 100.
+    pub fetch_chunk_services: usize,
 }
 
 impl Default for DistroConfig {
@@ -62,6 +65,7 @@ impl Default for DistroConfig {
             max_clock_skew: crate::store::DEFAULT_MAX_CLOCK_SKEW,
             empty_start_after: Duration::from_secs(30),
             snapshot_chunk_instances: 10_000,
+            fetch_chunk_services: 100,
         }
     }
 }
