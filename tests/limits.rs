@@ -752,8 +752,15 @@ fn a_limit_refused_by_the_owner_reaches_the_forwarding_member_typed() {
     .unwrap();
     // Let the owner load an (empty) snapshot from n2, so it serves.
     for out in owner.poll(clock.now()) {
-        if matches!(out.request, PeerRequest::Snapshot) {
-            owner.on_response(out.id, Ok(PeerResponse::Records(vec![])), clock.now());
+        if matches!(out.request, PeerRequest::Snapshot { .. }) {
+            owner.on_response(
+                out.id,
+                Ok(PeerResponse::Chunk {
+                    records: vec![],
+                    next: None,
+                }),
+                clock.now(),
+            );
         }
     }
     assert!(owner.is_ready());

@@ -32,6 +32,23 @@ pub struct DistroConfig {
     /// versions beyond it are refused, beat times clamped to it (see
     /// [`crate::store::MergeRules`]). Default 5 s.
     pub max_clock_skew: Duration,
+    /// How long a loading node waits before it serves empty when some peers answer "starting
+    /// too" but others do not answer at all. A peer that does not answer may be the one holding
+    /// the data, so the node keeps asking (every [`DistroConfig::retry_delay`]); only a round in
+    /// which *every* peer answers "starting" proves there is nothing to load. Past this wait it
+    /// serves empty all the same, with a warning, so that a fresh cluster with one member down
+    /// for good still starts. The trade-off: a node that restarts while the peers holding the
+    /// data stay unreachable this long serves without their data, and gets it only through
+    /// replication and the periodic verify once they are back. Default 30 s.
+    pub empty_start_after: Duration,
+    /// About how many instances one snapshot chunk holds (whole services are sent, so a chunk
+    /// holds at least one service, and may pass this by the last one's size). A starting node
+    /// loads a snapshot chunk by chunk, so no single message (nor the time the answering node
+    /// spends building it under the protocol lock) grows with the registry. Default 10 000.
+    pub snapshot_chunk_instances: usize,
+    /// The most services one verify fetch asks for; the rest are asked for once the answer is
+    /// in, so one fetch message stays bounded however many services differ. Default 100.
+    pub fetch_chunk_services: usize,
 }
 
 impl Default for DistroConfig {
@@ -46,6 +63,9 @@ impl Default for DistroConfig {
             request_timeout: Duration::from_secs(2),
             max_pending_per_peer: 100_000,
             max_clock_skew: crate::store::DEFAULT_MAX_CLOCK_SKEW,
+            empty_start_after: Duration::from_secs(30),
+            snapshot_chunk_instances: 10_000,
+            fetch_chunk_services: 100,
         }
     }
 }

@@ -30,8 +30,16 @@ pub enum PeerRequest {
         /// The services wanted.
         services: Vec<ServiceKey>,
     },
-    /// "Send me everything": a starting node loading its first snapshot.
-    Snapshot,
+    /// "Send me everything", one chunk at a time: a starting node loading its first snapshot.
+    /// The answer is a [`PeerResponse::Chunk`] of whole services in key order, starting after
+    /// `after` (from the first service when `None`); the loading node asks again with the
+    /// chunk's `next` until it is `None`. Wire compatibility: this shape is not understood by
+    /// an older version (which had a unit `Snapshot` answered by one `Records` message), so
+    /// every member must run the same version.
+    Snapshot {
+        /// The last service key of the previous chunk.
+        after: Option<ServiceKey>,
+    },
     /// A client write or beat for a service the receiver is responsible for (see
     /// [`crate::registry::command`]).
     Forward(Command),
@@ -59,8 +67,16 @@ pub enum PeerResponse {
     },
     /// Received and applied.
     Ack,
-    /// Services in full, for `Fetch` and `Snapshot`.
+    /// Services in full, for `Fetch`.
     Records(Vec<ServiceRecord>),
+    /// One chunk of a snapshot, for `Snapshot`: whole services in key order, about
+    /// [`crate::cluster::DistroConfig::snapshot_chunk_instances`] instances.
+    Chunk {
+        /// The services of this chunk.
+        records: Vec<ServiceRecord>,
+        /// Where the next chunk starts (pass it as `after`); `None` on the last chunk.
+        next: Option<ServiceKey>,
+    },
     /// The answering node is still loading and has no snapshot to give.
     NotReady,
     /// The result of a forwarded operation.

@@ -209,8 +209,14 @@ fn a_rejected_answer_is_not_contact_and_the_refusing_peer_goes_down() {
     };
     let out = node.core.poll(t0);
     let ask = only(&out, is_snapshot).id;
-    node.core
-        .on_response(ask, Ok(PeerResponse::Records(Vec::new())), t0);
+    node.core.on_response(
+        ask,
+        Ok(PeerResponse::Chunk {
+            records: Vec::new(),
+            next: None,
+        }),
+        t0,
+    );
     // From now on n2 answers every ping with a refusal (it does not list n1, or its cluster
     // secret differs).
     let mut pending = pings(&out);

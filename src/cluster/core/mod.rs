@@ -29,8 +29,11 @@
 //!    Services that become this node's responsibility get a fresh grace period: every
 //!    instance counts as having beaten just now, because this node's copy of their last beat
 //!    may be stale. Pings every peer.
-//! 3. `loading`: while starting, asks peers in turn for a full snapshot, and serves only once
-//!    one answers (or once every peer answered that it is starting too: a fresh cluster).
+//! 3. `loading`: while starting, asks peers in turn for a full snapshot, chunk by chunk (a
+//!    cursor per request, see `loading`), and serves only once one has sent its last chunk
+//!    (or once every peer answered that it is starting too: a fresh cluster; a peer that did
+//!    not answer may hold the data, so "starting" from some and silence from others means
+//!    asking again, until `DistroConfig::empty_start_after`).
 //! 4. `verify`: sends checksums of its own services, and fetches services whose checksums
 //!    differ; then `replicate` sends due sync batches.
 //! 5. `peers`: runs health checks for the services it is responsible for, and only those.
@@ -105,8 +108,11 @@ enum Sent {
 enum Phase {
     /// Loading a snapshot. In each round every peer is asked in turn until one gives its
     /// snapshot; `starting` holds those that answered "starting too", `failed` those that did
-    /// not answer.
+    /// not answer; `since` is when loading began.
     Loading {
+        since: Timestamp,
+        /// A peer that is sending its snapshot chunk by chunk, and the last key received.
+        resume: Option<(NodeId, ServiceKey)>,
         next_attempt: Timestamp,
         asking: Option<NodeId>,
         starting: BTreeSet<NodeId>,
@@ -263,6 +269,8 @@ impl DistroCore {
             Phase::Ready
         } else {
             Phase::Loading {
+                since: now,
+                resume: None,
                 next_attempt: now,
                 asking: None,
                 starting: BTreeSet::new(),
@@ -406,7 +414,7 @@ impl DistroCore {
         }
         let ready_hint = match &request {
             PeerRequest::Ping { ready } => Some(*ready),
-            PeerRequest::Snapshot => Some(false),
+            PeerRequest::Snapshot { .. } => Some(false),
             _ => None,
         };
         self.heard_from(from, ready_hint, now);
@@ -417,7 +425,7 @@ impl DistroCore {
             PeerRequest::Sync { records } => self.answer_sync(from, records, now),
             PeerRequest::Verify { checksums } => self.answer_verify(from, checksums, now),
             PeerRequest::Fetch { services } => self.answer_fetch(&services),
-            PeerRequest::Snapshot => self.answer_snapshot(),
+            PeerRequest::Snapshot { after } => self.answer_snapshot(after.as_ref()),
             PeerRequest::Forward(command) => {
                 answer_forward(&self.registry, self.is_ready(), command)
             }

@@ -60,8 +60,14 @@ impl Node {
         let t0 = node.t0;
         let out = node.core.poll(t0);
         let ask = only(&out, is_snapshot);
-        node.core
-            .on_response(ask.id, Ok(PeerResponse::Records(Vec::new())), t0);
+        node.core.on_response(
+            ask.id,
+            Ok(PeerResponse::Chunk {
+                records: Vec::new(),
+                next: None,
+            }),
+            t0,
+        );
         assert!(node.core.is_ready());
         // The first poll after loading runs the health sweep; start each test after it.
         node.core.poll(t0);
@@ -116,7 +122,7 @@ pub(super) fn record_from(
 }
 
 pub(super) fn is_snapshot(o: &Outgoing) -> bool {
-    matches!(o.request, PeerRequest::Snapshot)
+    matches!(o.request, PeerRequest::Snapshot { .. })
 }
 pub(super) fn is_sync(o: &Outgoing) -> bool {
     matches!(o.request, PeerRequest::Sync { .. })

@@ -1,7 +1,11 @@
 //! Verify: every `verify_interval` a ready node sends each peer that is up the checksums of
 //! the services it owns; the receiver compares them with its own copy,
 //! fetches ([`PeerRequest::Fetch`]) the services that differ at its next poll, and merges the
-//! records that come back. Also the other side: answering a peer's fetch.
+//! records that come back, in chunks of at most [`DistroConfig::fetch_chunk_services`]
+//! services per request, one request per peer at a time. Also the other side: answering a
+//! peer's fetch.
+//!
+//! [`DistroConfig::fetch_chunk_services`]: crate::cluster::DistroConfig::fetch_chunk_services
 
 use super::{DistroCore, Outgoing, Sent};
 use crate::clock::Timestamp;
@@ -48,6 +52,19 @@ impl DistroCore {
             if self.in_flight(&p, |s| matches!(s, Sent::Fetch)) {
                 self.fetch_wanted.insert(p, services);
                 continue;
+            }
+            // At most `fetch_chunk_services` per request; the rest wait for the answer.
+            let mut services = services;
+            let rest = match services
+                .iter()
+                .nth(self.config.fetch_chunk_services.max(1))
+                .cloned()
+            {
+                Some(first_left) => services.split_off(&first_left),
+                None => BTreeSet::new(),
+            };
+            if !rest.is_empty() {
+                self.fetch_wanted.insert(p.clone(), rest);
             }
             let req = PeerRequest::Fetch {
                 services: services.into_iter().collect(),

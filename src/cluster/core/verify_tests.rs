@@ -156,7 +156,10 @@ fn a_node_still_loading_ignores_checksums() {
     let out = node.core.poll(t0);
     node.core.on_response(
         only(&out, is_snapshot).id,
-        Ok(PeerResponse::Records(Vec::new())),
+        Ok(PeerResponse::Chunk {
+            records: Vec::new(),
+            next: None,
+        }),
         t0,
     );
     assert!(node.core.is_ready());
@@ -203,4 +206,38 @@ fn a_service_the_sender_owns_but_did_not_list_is_sent_to_it_in_full() {
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].key, theirs);
     assert_eq!(records[0].instances.len(), 2, "the whole service");
+}
+
+#[test]
+fn a_verify_fetch_asks_for_a_bounded_chunk_of_services_at_a_time() {
+    let config = DistroConfig {
+        fetch_chunk_services: 2,
+        ..verify_config()
+    };
+    let mut node = Node::ready("n1", &["n1", "n2"], config);
+    let t0 = node.t0;
+    // Five services n2 reports that n1 does not have: all five differ.
+    let checksums: Vec<(ServiceKey, u64)> = (0..5)
+        .map(|i| (ServiceKey::named(&format!("svc-{i}")).unwrap(), 42))
+        .collect();
+    let answer = node
+        .core
+        .handle(&id("n2"), PeerRequest::Verify { checksums }, t0);
+    assert_eq!(answer, PeerResponse::Ack);
+    let mut asked = Vec::new();
+    for expected in [2, 2, 1] {
+        let out = node.core.poll(t0);
+        let fetch = only(&out, is_fetch);
+        let PeerRequest::Fetch { services } = &fetch.request else {
+            panic!("not a fetch");
+        };
+        assert_eq!(services.len(), expected);
+        asked.extend(services.iter().cloned());
+        // One fetch per peer at a time: nothing more until it is answered.
+        assert!(matching(&node.core.poll(t0), is_fetch).is_empty());
+        node.core
+            .on_response(fetch.id, Ok(PeerResponse::Records(Vec::new())), t0);
+    }
+    assert_eq!(asked.len(), 5);
+    assert!(matching(&node.core.poll(t0), is_fetch).is_empty());
 }
