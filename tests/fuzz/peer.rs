@@ -46,9 +46,16 @@ fn ready_core(clock: &ManualClock) -> DistroCore {
     let out = core.poll(now);
     let ask = out
         .iter()
-        .find(|o| matches!(o.request, PeerRequest::Snapshot))
+        .find(|o| matches!(o.request, PeerRequest::Snapshot { .. }))
         .expect("a starting member asks for a snapshot");
-    core.on_response(ask.id, Ok(PeerResponse::Records(Vec::new())), now);
+    core.on_response(
+        ask.id,
+        Ok(PeerResponse::Chunk {
+            records: Vec::new(),
+            next: None,
+        }),
+        now,
+    );
     assert!(core.is_ready());
     core
 }
@@ -164,7 +171,7 @@ pub(crate) fn request() -> impl Strategy<Value = PeerRequest> {
             .prop_map(|checksums| PeerRequest::Verify { checksums }),
         1 => vec((0..2usize).prop_map(gen::service_key), 0..3)
             .prop_map(|services| PeerRequest::Fetch { services }),
-        1 => Just(PeerRequest::Snapshot),
+        1 => Just(PeerRequest::Snapshot { after: None }),
         4 => command().prop_map(PeerRequest::Forward),
     ]
 }
@@ -439,7 +446,9 @@ proptest! {
         mutations in vec(mutation(), 0..4),
     ) {
         let clock = ManualClock::new();
-        let doc = serde_json::to_value(PeerResponse::Records(records)).unwrap();
+        // A snapshot chunk for the loading member (a fetch answer is `Records`, the same
+        // records).
+        let doc = serde_json::to_value(PeerResponse::Chunk { records, next: None }).unwrap();
         let bytes = mutated_bytes(&doc, &mutations, None);
         let Ok(answer) = serde_json::from_slice::<PeerResponse>(&bytes) else { return Ok(()) };
         let mut core = loading_core(&clock);
