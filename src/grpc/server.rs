@@ -64,7 +64,7 @@ pub(crate) struct Shared {
     close_rx: Mutex<Option<mpsc::UnboundedReceiver<SocketAddr>>>,
     keeper: Mutex<Option<JoinHandle<()>>>,
     /// The last pushed `serviceInfo`, serialized (see [`super::target`]).
-    pub(crate) notify_memo: Mutex<Option<super::target::NotifyMemo>>,
+    pub(crate) notify_memo: crate::front::push::RoundMemo<Arc<str>>,
     /// Set once the hub and the keeper run, so a request does not take their locks.
     started: std::sync::atomic::AtomicBool,
 }
@@ -111,7 +111,7 @@ impl GrpcFront {
                 close_tx,
                 close_rx: Mutex::new(Some(close_rx)),
                 keeper: Mutex::new(None),
-                notify_memo: Mutex::new(None),
+                notify_memo: Default::default(),
                 started: std::sync::atomic::AtomicBool::new(false),
             }),
         }

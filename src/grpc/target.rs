@@ -7,8 +7,6 @@ use super::server::Shared;
 use crate::client::ServiceInfo;
 use crate::front::json::{NameStyle, ServiceInfoJsonRef};
 use crate::front::push::{AckId, PushResult, PushTarget, TargetKey};
-use crate::model::{ClusterName, ServiceKey};
-use crate::util::lock;
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 use tokio::sync::mpsc::error::TrySendError;
@@ -24,37 +22,21 @@ pub(crate) struct ConnTarget {
     shared: Weak<Shared>,
 }
 
-/// The last `serviceInfo` serialized for a push, and what it was made from.
-pub(crate) struct NotifyMemo {
-    key: (ServiceKey, Vec<ClusterName>, u64, u64, usize),
-    json: Arc<str>,
-}
-
 /// The JSON of `info`, serialized once per push round rather than once per subscriber.
 fn service_info_json(shared: &Shared, info: &ServiceInfo) -> Arc<str> {
-    let key = (
-        info.service.clone(),
-        info.clusters.clone(),
-        info.revision,
-        info.last_ref_time,
-        info.hosts.len(),
-    );
-    if let Some(memo) = lock(&shared.notify_memo).as_ref() {
-        if memo.key == key {
-            return memo.json.clone();
-        }
+    let made: Result<Arc<str>, std::convert::Infallible> =
+        shared.notify_memo.get_or_make(info, || {
+            let health = shared.backend.registry().health_config();
+            let grouped = info.service.grouped_name();
+            let value = ServiceInfoJsonRef::from_info(info, &grouped, NameStyle::Plain, health);
+            Ok(serde_json::to_string(&value)
+                .unwrap_or_else(|_| "{}".to_owned())
+                .into())
+        });
+    match made {
+        Ok(json) => json,
+        Err(never) => match never {},
     }
-    let health = shared.backend.registry().health_config();
-    let grouped = info.service.grouped_name();
-    let value = ServiceInfoJsonRef::from_info(info, &grouped, NameStyle::Plain, health);
-    let json: Arc<str> = serde_json::to_string(&value)
-        .unwrap_or_else(|_| "{}".to_owned())
-        .into();
-    *lock(&shared.notify_memo) = Some(NotifyMemo {
-        key,
-        json: json.clone(),
-    });
-    json
 }
 
 impl ConnTarget {

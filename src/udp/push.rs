@@ -19,18 +19,18 @@
 use super::packet::{decode_ack, PacketError, PushTemplate};
 use crate::client::ServiceInfo;
 use crate::front::json::{NameStyle, ServiceInfoJsonRef};
+use crate::front::push::RoundMemo;
 use crate::front::push::{
     AckId, PushConfig, PushHub, PushResult, PushStats, PushTarget, SubscriberInfo, TargetKey,
 };
 use crate::health::HealthConfig;
 use crate::model::{ClusterName, ServiceKey};
 use crate::registry::Registry;
-use crate::util::lock;
 use crossbeam_channel::{Receiver, Sender};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::sync::oneshot;
@@ -89,13 +89,6 @@ struct Counters {
     bad_acks: AtomicU64,
 }
 
-/// The datagram template of the last push round, so 1 000 targets of one service serialize
-/// and deflate its `ServiceInfo` once (each datagram only appends its `lastRefTime`).
-struct Memo {
-    key: (ServiceKey, Vec<ClusterName>, u64, u64, usize),
-    template: Arc<PushTemplate>,
-}
-
 struct Inner {
     hub: PushHub,
     /// The sending handle: a plain non-blocking socket, so a send never waits and never
@@ -104,7 +97,7 @@ struct Inner {
     local: SocketAddr,
     health: HealthConfig,
     counters: Counters,
-    memo: Mutex<Option<Memo>>,
+    memo: RoundMemo<Arc<PushTemplate>>,
     /// Dropped with the push: stops the ack reader (and with it the ack applier).
     _stop_reader: oneshot::Sender<()>,
 }
@@ -158,7 +151,7 @@ impl UdpPush {
             local,
             health,
             counters: Counters::default(),
-            memo: Mutex::new(None),
+            memo: RoundMemo::default(),
             _stop_reader: stop_reader,
         });
         // Unbounded, so that no memory is taken up front; `read_acks` keeps it to ACK_QUEUE.
@@ -306,27 +299,13 @@ struct UdpTarget {
 
 impl Inner {
     fn template(&self, info: &ServiceInfo) -> Result<Arc<PushTemplate>, PacketError> {
-        let key = (
-            info.service.clone(),
-            info.clusters.clone(),
-            info.revision,
-            info.last_ref_time,
-            info.hosts.len(),
-        );
-        if let Some(memo) = lock(&self.memo).as_ref() {
-            if memo.key == key {
-                return Ok(memo.template.clone());
-            }
-        }
-        let grouped = info.service.grouped_name();
-        let value = ServiceInfoJsonRef::from_info(info, &grouped, NameStyle::Grouped, &self.health);
-        let json = serde_json::to_string(&value).unwrap_or_else(|_| "{}".to_owned());
-        let template = Arc::new(PushTemplate::new(&json)?);
-        *lock(&self.memo) = Some(Memo {
-            key,
-            template: template.clone(),
-        });
-        Ok(template)
+        self.memo.get_or_make(info, || {
+            let grouped = info.service.grouped_name();
+            let value =
+                ServiceInfoJsonRef::from_info(info, &grouped, NameStyle::Grouped, &self.health);
+            let json = serde_json::to_string(&value).unwrap_or_else(|_| "{}".to_owned());
+            PushTemplate::new(&json).map(Arc::new)
+        })
     }
 }
 

@@ -24,10 +24,12 @@
 //! a [`crate::ManualClock`].
 
 mod hub;
+mod memo;
 mod state;
 mod target;
 
 pub use hub::PushHub;
+pub use memo::RoundMemo;
 pub use state::{PushState, SubscriberInfo};
 pub use target::{AckId, PushResult, PushTarget, TargetDetails, TargetKey, IN_PROCESS_AGENT};
 
