@@ -375,10 +375,22 @@ fn in_flight(push: &UdpPush) -> usize {
 /// Waits until the `n` fresh subscribers' first pushes have arrived, nothing is left in
 /// flight (a lost ack is only retried after 10 s), and nothing more is pushed for a merge
 /// window and 200 ms (a round already scheduled would take the measured change along);
-/// returns the counters.
-fn settle(push: &UdpPush, tally: &Tally, n: u64, window: Duration) -> UdpPushStats {
+/// returns the counters. The clients query again every [`RENEW`] meanwhile, so that no
+/// subscription expires while a lost ack waits 10 s for its retry.
+fn settle(
+    push: &UdpPush,
+    tally: &Tally,
+    n: u64,
+    window: Duration,
+    mut renew: impl FnMut(),
+) -> UdpPushStats {
     let deadline = Instant::now() + PATIENCE;
+    let mut renewed = Instant::now();
     while Instant::now() < deadline {
+        if renewed.elapsed() >= RENEW {
+            renew();
+            renewed = Instant::now();
+        }
         let s = push.stats();
         if s.push.acked >= n && tally.received.load(Ordering::Relaxed) >= n && in_flight(push) == 0
         {
@@ -432,7 +444,12 @@ fn measure_hub(
     COUNTING.store(true, Ordering::SeqCst);
     let drops = rcvbuf_errors();
     subscribe_all(rt, &app, size, clients)?;
-    let setup = settle(&push, tally, n, window);
+    let renew = || {
+        if let Err(e) = subscribe_all(rt, &app, size, clients) {
+            eprintln!("renewing the subscriptions: {e}");
+        }
+    };
+    let setup = settle(&push, tally, n, window, renew);
     let setup_drops = rcvbuf_errors() - drops;
     COUNTING.store(false, Ordering::SeqCst);
     let heap = LIVE.load(Ordering::SeqCst);
@@ -442,6 +459,10 @@ fn measure_hub(
 
     // The change, right after the clients renewed their subscriptions (which pushes nothing).
     subscribe_all(rt, &app, size, clients)?;
+    let expired = push.stats().push.expired;
+    if expired > 0 {
+        return Err(format!("{expired} subscriptions expired before the change").into());
+    }
     tally.reset(marker);
     let before = push.stats();
     let drops = rcvbuf_errors();
@@ -459,11 +480,7 @@ fn measure_hub(
                 s.push.acked - before.push.acked,
             )
         },
-        || {
-            if let Err(e) = subscribe_all(rt, &app, size, clients) {
-                eprintln!("renewing the subscriptions: {e}");
-            }
-        },
+        renew,
     );
     std::thread::sleep(Duration::from_millis(50));
     m.drops = rcvbuf_errors() - drops;

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UdpSocket;
+use tokio::sync::oneshot;
 use tower::ServiceExt;
 
 const JAVA: &str = "Nacos-Java-Client:v1.4.6";
@@ -308,8 +309,9 @@ impl PushTarget for Slow {
     }
 }
 
-/// Clients that ack every push, on a thread of their own (not on the server's runtime).
-fn acking_clients(n: usize, stop: Arc<AtomicBool>) -> (Vec<u16>, std::thread::JoinHandle<()>) {
+/// `n` clients that ack every push: tasks on a single-threaded runtime on a thread of their own
+/// (not the server's runtime), until `stop` is sent; their ports.
+fn acking_clients(n: usize) -> (Vec<u16>, oneshot::Sender<()>, std::thread::JoinHandle<()>) {
     let sockets: Vec<std::net::UdpSocket> = (0..n)
         .map(|_| {
             let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -321,24 +323,29 @@ fn acking_clients(n: usize, stop: Arc<AtomicBool>) -> (Vec<u16>, std::thread::Jo
         .iter()
         .map(|s| s.local_addr().unwrap().port())
         .collect();
+    let (stop, stopped) = oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
-        let mut buf = vec![0u8; 65_536];
-        while !stop.load(Ordering::SeqCst) {
-            let mut idle = true;
-            for s in &sockets {
-                while let Ok((len, from)) = s.recv_from(&mut buf) {
-                    idle = false;
-                    let push = packet::decode_push(&buf[..len]).unwrap();
-                    s.send_to(&packet::encode_ack(push.last_ref_time), from)
-                        .unwrap();
-                }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            for socket in sockets {
+                let socket = UdpSocket::from_std(socket).unwrap();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    while let Ok((len, from)) = socket.recv_from(&mut buf).await {
+                        let push = packet::decode_push(&buf[..len]).unwrap();
+                        let ack = packet::encode_ack(push.last_ref_time);
+                        socket.send_to(&ack, from).await.unwrap();
+                    }
+                });
             }
-            if idle {
-                std::thread::sleep(Duration::from_micros(200));
-            }
-        }
+            let _ = stopped.await;
+        });
+        // Dropping the runtime ends the clients and closes their sockets.
     });
-    (ports, thread)
+    (ports, stop, thread)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -352,15 +359,14 @@ async fn acks_are_read_while_the_round_blocks_the_runtime() {
     acks_during_a_long_round().await;
 }
 
-/// 400 clients ack a change while the round that pushed it holds the hub (and the worker it
+/// 300 clients ack a change while the round that pushed it holds the hub (and the worker it
 /// runs on) for 1.5 s. More clients than the push socket's default receive buffer holds acks
-/// (about 256 on Linux): if reading acks waited for the hub's lock, or for that worker, the
-/// kernel would drop the rest and the hub would send those pushes again.
+/// (256 small datagrams on Linux): if reading acks waited for the hub's lock, or for that
+/// worker, the kernel would drop the rest and the hub would send those pushes again.
 async fn acks_during_a_long_round() {
-    const CLIENTS: u64 = 400;
+    const CLIENTS: u64 = 300;
     let env = env().await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ports, clients) = acking_clients(CLIENTS as usize, stop.clone());
+    let (ports, stop, clients) = acking_clients(CLIENTS as usize);
     for port in &ports {
         let query = format!("serviceName=orders&udpPort={port}&clientIP=127.0.0.1");
         assert_eq!(env.list_as(JAVA, &query).await.0, 200);
@@ -379,8 +385,8 @@ async fn acks_during_a_long_round() {
     })
     .await;
 
-    // One change: the round pushes to the 400 clients, then holds the hub for 1.5 s while
-    // their acks come in.
+    // One change: the round pushes to the clients, then holds the hub for 1.5 s while their
+    // acks come in.
     slow.store(true, Ordering::SeqCst);
     env.register("10.0.0.9");
     env.clock.advance(Duration::from_secs(1));
@@ -390,7 +396,7 @@ async fn acks_during_a_long_round() {
     .await;
     let stats = env.push.stats();
     assert_eq!((stats.push.retried, stats.bad_acks), (0, 0));
-    stop.store(true, Ordering::SeqCst);
+    stop.send(()).unwrap();
     clients.join().unwrap();
 }
 
