@@ -14,7 +14,7 @@ use nacre::model::{
     LimitExceeded, TimingRange, PRESERVED_HEART_BEAT_INTERVAL, PRESERVED_HEART_BEAT_TIMEOUT,
     PRESERVED_IP_DELETE_TIMEOUT,
 };
-use nacre::store::{InstanceRecord, RecordState, RemovalReason, ServiceMeta, ServiceRecord};
+use nacre::store::{InstanceRecord, ServiceMeta, ServiceRecord};
 use nacre::{
     Command, HealthConfig, Instance, InstanceUpdate, Limits, ManualClock, NamingEvent, Registry,
     RegistryError, ServiceKey, ServiceSettings, ValidationError,
@@ -517,9 +517,11 @@ fn stale_live(
         },
         instances: vec![InstanceRecord {
             key: instance.key(),
+            written: version,
             version,
             last_beat: beat,
-            state: RecordState::Live(instance.clone()),
+            data: Some(instance.clone()),
+            evicted: None,
         }],
     }
 }
@@ -593,7 +595,7 @@ fn within_the_retention_a_stale_peer_record_cannot_bring_a_removed_service_back(
 /// What a stale peer record can bring back after the retention, for a removed service (whose
 /// cell is now collected) and, side by side, for a live service whose instance tombstone was
 /// collected (which the store always allowed): the same, and an ephemeral instance goes again
-/// at the next sweep.
+/// at the next sweep, taking the removed service with it.
 #[test]
 fn after_the_retention_a_stale_ephemeral_record_goes_again_at_once_as_it_always_did() {
     let clock = ManualClock::new();
@@ -653,11 +655,9 @@ fn after_the_retention_a_stale_ephemeral_record_goes_again_at_once_as_it_always_
         evicted,
         vec![(gone.clone(), a.key()), (live.clone(), a.key())]
     );
-    // And the service the stale record brought back empty goes after the usual 60 s.
-    for _ in 0..5 {
-        step(secs(10));
-    }
-    assert_eq!(step(secs(10)).removed_services, vec![gone]);
+    // And the service the stale record kept alive goes with it: its latest service-level
+    // write (as far as this node knows) never created it, and no instance is left.
+    assert!(registry.service(&gone).is_none());
     assert_eq!(registry.get_all_instances(&live, &[]).to_vec(), vec![b]);
 }
 
@@ -667,6 +667,10 @@ fn a_tombstone_only_record_for_an_unknown_service_is_kept_then_collected() {
     let registry = registry_on(&clock);
     let orders = key("orders");
     let a = inst("10.0.0.1");
+    let deregistered = nacre::store::Version {
+        stamp: clock.now().as_micros(),
+        origin: 7,
+    };
     let tombstone = ServiceRecord {
         key: orders.clone(),
         meta: ServiceMeta {
@@ -677,12 +681,11 @@ fn a_tombstone_only_record_for_an_unknown_service_is_kept_then_collected() {
         },
         instances: vec![InstanceRecord {
             key: a.key(),
-            version: nacre::store::Version {
-                stamp: clock.now().as_micros(),
-                origin: 7,
-            },
+            written: deregistered,
+            version: deregistered,
             last_beat: clock.now(),
-            state: RecordState::Removed(RemovalReason::Deregistered),
+            data: None,
+            evicted: None,
         }],
     };
     registry.store().merge(tombstone, &rules(), clock.now());

@@ -4,7 +4,7 @@ use super::config::HealthConfig;
 use super::policy::{empty_service_deadline, judge, next_deadline, BeatTimeouts, Verdict};
 use crate::clock::Timestamp;
 use crate::model::{InstanceKey, Limits, ServiceKey};
-use crate::store::{rewrite, RegistryError, RemovalReason, ServiceSnapshot, Store};
+use crate::store::{rewrite, RegistryError, ServiceSnapshot, Store};
 use std::time::Duration;
 
 /// What one sweep did.
@@ -30,28 +30,34 @@ fn earliest(a: Option<Timestamp>, b: Timestamp) -> Option<Timestamp> {
     Some(a.map_or(b, |a| a.min(b)))
 }
 
-/// Judges every ephemeral instance of the services `include` accepts, at `now`, and applies
+/// Judges every ephemeral instance of the services `scope` accepts, at `now`, and applies
 /// the verdicts (each service that changes gets one new snapshot); then removes those of the
 /// services that have been empty for [`Limits::empty_service_expiry`] and hold no explicit
 /// settings. The first pass is read-only; verdicts are re-checked under the service's writer
 /// lock, so a beat or a registration that lands in between wins. A service whose
 /// [`crate::store::SweepHint`] says nothing can be due yet is skipped without walking its
 /// instances (and its instances are not counted in [`SweepReport::instances`]).
+///
+/// `scope` says, per service, whether to judge it (`None`: skip it) and from when: with
+/// `Some(since)` no instance counts as silent before `since` (a grace period, for services a
+/// cluster node has just taken over and whose beats it has not been hearing). The grace only
+/// delays the verdicts: the beat times stay as they are, and an eviction records the last
+/// beat really heard, so a grace can never make an instance look fresher to a peer than it is.
 pub fn sweep(
     store: &Store,
     config: &HealthConfig,
     limits: &Limits,
     now: Timestamp,
-    mut include: impl FnMut(&ServiceKey) -> bool,
+    mut scope: impl FnMut(&ServiceKey) -> Option<Timestamp>,
 ) -> SweepReport {
     let mut report = SweepReport::default();
-    let mut due: Vec<(ServiceKey, Vec<InstanceKey>)> = Vec::new();
+    let mut due: Vec<(ServiceKey, Timestamp, Vec<InstanceKey>)> = Vec::new();
     let mut empty: Vec<ServiceKey> = Vec::new();
     let expiry = limits.empty_service_expiry;
     store.for_each_hinted(|snap, hint| {
-        if !include(snap.key()) {
+        let Some(since) = scope(snap.key()) else {
             return;
-        }
+        };
         report.services += 1;
         if let Some((revision, next)) = hint.get() {
             if revision == snap.revision() && now < next {
@@ -80,7 +86,7 @@ pub fn sweep(
             }
             report.instances += 1;
             let timeouts = BeatTimeouts::resolve(entry.overrides(), config);
-            let last = entry.liveness().last_beat();
+            let last = entry.liveness().last_beat().max(since);
             match judge(last, inst.healthy(), &timeouts, now) {
                 Verdict::Keep => {
                     service_due =
@@ -96,11 +102,11 @@ pub fn sweep(
             let never = Timestamp::from_micros(u64::MAX);
             hint.set(snap.revision(), service_due.unwrap_or(never));
         } else {
-            due.push((snap.key().clone(), hits));
+            due.push((snap.key().clone(), since, hits));
         }
     });
-    for (service, keys) in due {
-        apply(store, config, now, &service, &keys, &mut report);
+    for (service, since, keys) in due {
+        apply(store, config, (now, since), &service, &keys, &mut report);
     }
     for service in empty {
         remove_empty(store, expiry, now, service, &mut report);
@@ -146,10 +152,12 @@ fn remove_empty(
     }
 }
 
+/// Applies the verdicts on `keys` at `now`, judged again under the writer lock with beats
+/// counted from `since` at the earliest.
 fn apply(
     store: &Store,
     config: &HealthConfig,
-    now: Timestamp,
+    (now, since): (Timestamp, Timestamp),
     service: &ServiceKey,
     keys: &[InstanceKey],
     report: &mut SweepReport,
@@ -163,7 +171,7 @@ fn apply(
                 continue;
             };
             let timeouts = BeatTimeouts::resolve(entry.overrides(), config);
-            let last = entry.liveness().last_beat();
+            let last = entry.liveness().last_beat().max(since);
             let healthy = entry.instance().healthy();
             match judge(last, healthy, &timeouts, now) {
                 Verdict::Keep => {
@@ -177,11 +185,13 @@ fn apply(
                     unhealthy.push(key.clone());
                 }
                 Verdict::Remove => {
-                    let version = store.next_version(now);
-                    snap.remove_with_tombstone(key, version, RemovalReason::Expired, now);
+                    snap.remove_evicted(key, now);
                     removed.push(key.clone());
                 }
             }
+        }
+        if !removed.is_empty() {
+            snap.settle_removal(now);
         }
         let changed = !(unhealthy.is_empty() && removed.is_empty());
         Ok::<_, RegistryError>(((unhealthy, removed, next_due), changed))

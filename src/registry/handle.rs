@@ -498,14 +498,26 @@ impl Registry {
     pub fn check_health_where(
         &self,
         now: Timestamp,
-        include: impl FnMut(&ServiceKey) -> bool,
+        mut include: impl FnMut(&ServiceKey) -> bool,
+    ) -> SweepReport {
+        self.check_health_with_grace(now, |k| include(k).then_some(Timestamp::ZERO))
+    }
+
+    /// [`Registry::check_health_where`] with a grace period per service: `scope` answers
+    /// `None` to skip a service, or `Some(since)` to judge it counting no silence before
+    /// `since` (see [`health::sweep`]). A cluster node gives the services it takes over such
+    /// a grace, instead of pretending it heard beats it did not.
+    pub fn check_health_with_grace(
+        &self,
+        now: Timestamp,
+        scope: impl FnMut(&ServiceKey) -> Option<Timestamp>,
     ) -> SweepReport {
         let report = health::sweep(
             &self.inner.store,
             &self.inner.health,
             &self.inner.limits,
             now,
-            include,
+            scope,
         );
         crate::health::log_sweep(&report);
         let collected = self

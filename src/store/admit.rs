@@ -27,7 +27,7 @@
 //! [`ServiceKey`]: crate::model::ServiceKey
 //! [`Instance`]: crate::model::Instance
 
-use super::replica::{InstanceRecord, RecordState, ServiceMeta};
+use super::replica::{InstanceRecord, ServiceMeta};
 use super::version::Version;
 use crate::clock::Timestamp;
 use crate::model::{InstanceKey, Limits, ValidationError};
@@ -97,8 +97,9 @@ impl MergeRules {
         record: &InstanceRecord,
         now: Timestamp,
     ) -> Result<(), RecordRefusal> {
+        self.check_version(record.written, now)?;
         self.check_version(record.version, now)?;
-        if let RecordState::Live(instance) = &record.state {
+        if let Some(instance) = &record.data {
             let own = instance.key();
             if own != record.key {
                 return Err(RecordRefusal::KeyMismatch {
@@ -182,9 +183,11 @@ mod tests {
         let instance = Instance::new("10.0.0.1", 80).unwrap();
         InstanceRecord {
             key: instance.key(),
+            written: Version { stamp, origin: 7 },
             version: Version { stamp, origin: 7 },
             last_beat: beat,
-            state: RecordState::Live(instance),
+            data: Some(instance),
+            evicted: None,
         }
     }
 
@@ -235,7 +238,7 @@ mod tests {
             .build()
             .unwrap();
         let mut fat = live(1, now);
-        fat.state = RecordState::Live(big);
+        fat.data = Some(big);
         assert!(matches!(
             rules.check_instance(&fat, now),
             Err(RecordRefusal::Invalid(

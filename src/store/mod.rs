@@ -56,11 +56,11 @@ mod view;
 pub use admit::{MergeRules, RecordRefusal, Refusal, DEFAULT_MAX_CLOCK_SKEW};
 pub use error::RegistryError;
 pub use liveness::Liveness;
-pub use merge::{incoming_wins, RecordFacts};
+pub use merge::{join, RecordFacts, Side};
 pub(crate) use ops::rewrite;
 pub use ops::{BeatHit, InstanceUpdate};
 pub(crate) use replica::Fnv;
-pub use replica::{InstanceRecord, MergeOutcome, RecordState, ServiceMeta, ServiceRecord};
+pub use replica::{InstanceRecord, MergeOutcome, ServiceMeta, ServiceRecord};
 pub use snapshot::{
     ClusterSnapshot, InstanceEntry, RemovalReason, ServiceSettings, ServiceSnapshot, Tombstone,
 };

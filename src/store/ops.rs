@@ -2,7 +2,7 @@
 
 use super::error::RegistryError;
 use super::liveness::Liveness;
-use super::snapshot::{InstanceEntry, RemovalReason, ServiceSettings, ServiceSnapshot};
+use super::snapshot::{InstanceEntry, ServiceSettings, ServiceSnapshot};
 use super::table::Store;
 use super::version::Version;
 use crate::clock::Timestamp;
@@ -73,6 +73,7 @@ fn upsert(
             snap.insert(InstanceEntry {
                 instance: Arc::new(instance),
                 liveness,
+                written: version,
                 version,
             });
             true
@@ -81,6 +82,7 @@ fn upsert(
             snap.insert(InstanceEntry {
                 instance: Arc::new(instance),
                 liveness: Arc::new(Liveness::new(now)),
+                written: version,
                 version,
             });
             true
@@ -88,7 +90,8 @@ fn upsert(
     }
 }
 
-/// A copy of `entry` with `instance` as its data, written at `version`.
+/// A copy of `entry` with `instance` as its data, a health flip made at `version`: the
+/// client write behind the data stays `entry`'s (see [`crate::store::join`]).
 pub(crate) fn rewrite(
     entry: &InstanceEntry,
     instance: Instance,
@@ -97,7 +100,16 @@ pub(crate) fn rewrite(
     InstanceEntry {
         instance: Arc::new(instance),
         liveness: entry.liveness.clone(),
+        written: entry.written,
         version,
+    }
+}
+
+/// A copy of `entry` with `instance` as its data, a client write at `version`.
+fn rewrite_written(entry: &InstanceEntry, instance: Instance, version: Version) -> InstanceEntry {
+    InstanceEntry {
+        written: version,
+        ..rewrite(entry, instance, version)
     }
 }
 
@@ -135,9 +147,12 @@ impl Store {
                 .filter(|i| snap.entry(&i.key()).is_none())
                 .count();
             check_room(snap, limits, adding)?;
-            let was_removed = snap.revive(now);
-            let mut changed = was_removed;
-            if was_removed {
+            // A registration into a removed service is a service-level write that revives it.
+            let reviving = snap.meta_removed;
+            let mut changed = reviving;
+            if reviving {
+                snap.revive(now);
+                snap.meta_removed = false;
                 snap.meta_version = self.next_version(now);
                 snap.meta_touched = true;
             }
@@ -165,7 +180,8 @@ impl Store {
                     return Ok::<_, RegistryError>(((), false));
                 }
                 let version = self.next_version(now);
-                snap.remove_with_tombstone(instance, version, RemovalReason::Deregistered, now);
+                snap.remove_deregistered(instance, version, now);
+                snap.settle_removal(now);
                 Ok(((), true))
             })
             .ok()
@@ -208,7 +224,7 @@ impl Store {
             if next == *old.instance {
                 return Ok(((), false));
             }
-            let entry = rewrite(old, next, self.next_version(now));
+            let entry = rewrite_written(old, next, self.next_version(now));
             snap.insert(entry);
             Ok(((), true))
         })?;
@@ -314,6 +330,7 @@ impl Store {
                 return Err(RegistryError::ServiceExists(key.clone()));
             }
             snap.revive(now);
+            snap.meta_removed = false;
             snap.explicit = true;
             snap.settings = Arc::new(settings);
             snap.meta_version = self.next_version(now);
@@ -367,7 +384,7 @@ impl Store {
             let keys: Vec<InstanceKey> = snap.entries().map(|e| e.instance.key()).collect();
             for k in keys {
                 let version = self.next_version(now);
-                snap.remove_with_tombstone(&k, version, RemovalReason::Deregistered, now);
+                snap.remove_deregistered(&k, version, now);
             }
             snap.mark_removed(now);
             snap.meta_version = self.next_version(now);

@@ -10,7 +10,7 @@
 
 use super::admit::{MergeRules, RecordRefusal, Refusal};
 use super::liveness::Liveness;
-use super::merge::{incoming_wins, RecordFacts};
+use super::merge::{join, RecordFacts, Side};
 use super::snapshot::{InstanceEntry, RemovalReason, ServiceSettings, ServiceSnapshot, Tombstone};
 use super::table::Store;
 use super::version::Version;
@@ -20,26 +20,53 @@ use crate::model::{Instance, InstanceKey, ServiceKey};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-/// One instance as replicated: live data or a tombstone.
+/// One instance as replicated: what the sender knows of it, live or removed (see
+/// [`super::join`] for how the parts merge).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstanceRecord {
     /// Cluster and endpoint.
     pub key: InstanceKey,
-    /// Version of the write.
+    /// Version of the client write behind `data` (a registration, an update, or the
+    /// deregistration when `data` is `None`).
+    pub written: Version,
+    /// Version of the latest change to `data`: `written`, or a later health flip.
     pub version: Version,
     /// The latest beat the sender knows of.
     pub last_beat: Timestamp,
-    /// Live data, or why it was removed.
-    pub state: RecordState,
+    /// The data; `None` when deregistered.
+    pub data: Option<Instance>,
+    /// An eviction claim: no beat was heard after this time. The instance is live when it has
+    /// data and its last beat is later than this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evicted: Option<Timestamp>,
 }
 
-/// Live data or removal.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum RecordState {
-    /// The instance exists with this data.
-    Live(Instance),
-    /// The instance was removed.
-    Removed(RemovalReason),
+impl InstanceRecord {
+    /// The merge facts of this record.
+    pub fn facts(&self) -> RecordFacts {
+        RecordFacts {
+            written: self.written,
+            version: self.version,
+            last_beat: self.last_beat,
+            has_data: self.data.is_some(),
+            evicted: self.evicted,
+        }
+        .normalized()
+    }
+
+    /// Whether the record says the instance is live.
+    pub fn is_live(&self) -> bool {
+        self.facts().is_live()
+    }
+
+    /// Why the record says the instance is gone, if it does.
+    pub fn removal(&self) -> Option<RemovalReason> {
+        match (&self.data, self.is_live()) {
+            (_, true) => None,
+            (None, false) => Some(RemovalReason::Deregistered),
+            (Some(_), false) => Some(RemovalReason::Expired),
+        }
+    }
 }
 
 /// Service-level state as replicated.
@@ -92,16 +119,20 @@ impl ServiceSnapshot {
         if let Some(e) = self.entry(key) {
             return Some(InstanceRecord {
                 key: key.clone(),
+                written: e.written,
                 version: e.version,
                 last_beat: e.liveness.last_beat(),
-                state: RecordState::Live(Instance::clone(&e.instance)),
+                data: Some(Instance::clone(&e.instance)),
+                evicted: None,
             });
         }
         self.tombstones.get(key).map(|t| InstanceRecord {
             key: key.clone(),
+            written: t.written,
             version: t.version,
             last_beat: t.last_beat,
-            state: RecordState::Removed(t.reason),
+            data: t.data.as_deref().cloned(),
+            evicted: t.evicted,
         })
     }
 
@@ -109,7 +140,7 @@ impl ServiceSnapshot {
     pub fn meta(&self) -> ServiceMeta {
         ServiceMeta {
             settings: ServiceSettings::clone(&self.settings),
-            removed: self.removed,
+            removed: self.meta_removed,
             explicit: self.explicit,
             version: self.meta_version,
         }
@@ -184,18 +215,30 @@ impl Fnv {
     }
 }
 
-fn local_facts(snap: &ServiceSnapshot, key: &InstanceKey) -> Option<RecordFacts> {
+/// What this node knows of one instance: its facts and its data, if any.
+fn local_slot(
+    snap: &ServiceSnapshot,
+    key: &InstanceKey,
+) -> Option<(RecordFacts, Option<Arc<Instance>>)> {
     if let Some(e) = snap.entry(key) {
-        return Some(RecordFacts {
+        let facts = RecordFacts {
+            written: e.written,
             version: e.version,
             last_beat: e.liveness.last_beat(),
-            removed: None,
-        });
+            has_data: true,
+            evicted: None,
+        };
+        return Some((facts, Some(e.instance.clone())));
     }
-    snap.tombstones.get(key).map(|t| RecordFacts {
-        version: t.version,
-        last_beat: t.last_beat,
-        removed: Some(t.reason),
+    snap.tombstones.get(key).map(|t| {
+        let facts = RecordFacts {
+            written: t.written,
+            version: t.version,
+            last_beat: t.last_beat,
+            has_data: t.data.is_some(),
+            evicted: t.evicted,
+        };
+        (facts.normalized(), t.data.clone())
     })
 }
 
@@ -242,87 +285,105 @@ impl Store {
                 let (last_beat, clamped) = rules.clamp_beat(rec.last_beat, now);
                 rec.last_beat = last_beat;
                 out.beats_clamped += usize::from(clamped);
-                let incoming = RecordFacts {
-                    version: rec.version,
-                    last_beat: rec.last_beat,
-                    removed: match &rec.state {
-                        RecordState::Live(_) => None,
-                        RecordState::Removed(r) => Some(*r),
-                    },
-                };
-                let local = local_facts(snap, &rec.key);
-                let wins = local.is_none_or(|l| incoming_wins(&l, &incoming));
-                if !wins {
-                    // Still learn of the later beat, and send our newer copy back.
-                    if let Some(e) = snap.entry(&rec.key) {
-                        e.liveness.beat(rec.last_beat);
-                    }
-                    if local.is_some_and(|l| l.version != incoming.version) {
-                        out.local_newer.push(rec.key);
-                    }
-                    continue;
+                if let Some(e) = rec.evicted {
+                    // A claim from the future would outlive every beat: clamp it like a beat.
+                    let (e, clamped) = rules.clamp_beat(e, now);
+                    rec.evicted = Some(e);
+                    out.beats_clamped += usize::from(clamped);
                 }
-                let max = rules.limits.max_instances_per_service;
-                let adds =
-                    matches!(rec.state, RecordState::Live(_)) && snap.entry(&rec.key).is_none();
-                if adds && snap.instance_count >= max {
-                    out.refused.push(Refusal {
-                        instance: Some(rec.key),
-                        reason: RecordRefusal::TooManyInstances {
-                            would_hold: snap.instance_count + 1,
-                            max,
-                        },
+                let incoming = rec.facts();
+                let local = local_slot(snap, &rec.key);
+                let (joined, side) = match &local {
+                    Some((facts, _)) => join(facts, &incoming),
+                    None => (incoming, Side::Incoming),
+                };
+                // The peer should hear back when this node knows better.
+                if joined.register_order() != incoming.register_order()
+                    || joined.is_live() != incoming.is_live()
+                {
+                    out.local_newer.push(rec.key.clone());
+                }
+                let data = match side {
+                    Side::Incoming => rec.data.map(Arc::new),
+                    Side::Local => local.as_ref().and_then(|(_, d)| d.clone()),
+                };
+                let was_live = snap.entry(&rec.key).is_some();
+                if joined.is_live() {
+                    let Some(instance) = data else { continue };
+                    if let Some(e) = snap.entry(&rec.key) {
+                        e.liveness.beat(joined.last_beat);
+                        if side == Side::Local {
+                            // Only a later beat learnt: nothing to publish.
+                            continue;
+                        }
+                    }
+                    let max = rules.limits.max_instances_per_service;
+                    if !was_live && snap.instance_count >= max {
+                        out.local_newer.retain(|k| *k != rec.key);
+                        out.refused.push(Refusal {
+                            instance: Some(rec.key),
+                            reason: RecordRefusal::TooManyInstances {
+                                would_hold: snap.instance_count + 1,
+                                max,
+                            },
+                        });
+                        continue;
+                    }
+                    let liveness = match snap.entry(&rec.key) {
+                        Some(e) => e.liveness.clone(),
+                        None => Arc::new(Liveness::new(joined.last_beat)),
+                    };
+                    snap.put_merged(InstanceEntry {
+                        instance,
+                        liveness,
+                        written: joined.written,
+                        version: joined.version,
                     });
-                    continue;
+                } else {
+                    let tombstone = Tombstone {
+                        written: joined.written,
+                        version: joined.version,
+                        last_beat: joined.last_beat,
+                        data,
+                        evicted: joined.evicted,
+                        removed_at: now,
+                    };
+                    let known = snap.tombstones.get(&rec.key);
+                    if known.is_some_and(|t| {
+                        Tombstone {
+                            removed_at: now,
+                            ..t.clone()
+                        } == tombstone
+                    }) {
+                        continue;
+                    }
+                    snap.tombstone_merged(&rec.key, tombstone);
                 }
                 changed = true;
                 out.applied += 1;
-                match rec.state {
-                    RecordState::Live(instance) => {
-                        let liveness = match snap.entry(&rec.key) {
-                            Some(e) => e.liveness.clone(),
-                            None => Arc::new(Liveness::new(rec.last_beat)),
-                        };
-                        liveness.beat(rec.last_beat);
-                        snap.put_merged(InstanceEntry {
-                            instance: Arc::new(instance),
-                            liveness,
-                            version: rec.version,
-                        });
-                    }
-                    RecordState::Removed(reason) => snap.tombstone_merged(
-                        &rec.key,
-                        Tombstone {
-                            version: rec.version,
-                            last_beat: rec.last_beat,
-                            reason,
-                            removed_at: now,
-                        },
-                    ),
-                }
             }
             if !meta_ok {
                 // Refused: neither applied nor answered with the local copy.
             } else if meta.version > snap.meta_version {
-                if meta.removed && snap.instance_count == 0 {
-                    if !snap.removed || snap.removed_at.is_none() {
-                        snap.mark_removed(now);
-                    }
+                snap.meta_removed = meta.removed;
+                // A removal's settings are the defaults, whatever the record says: a node that
+                // marks the service removed later (its last instance gone) resets them too.
+                snap.settings = Arc::new(if meta.removed {
+                    ServiceSettings::default()
                 } else {
-                    snap.revive(now);
-                }
-                snap.settings = Arc::new(meta.settings);
-                snap.explicit = meta.explicit && !snap.removed;
+                    meta.settings
+                });
+                snap.explicit = meta.explicit && !meta.removed;
                 snap.meta_version = meta.version;
+                if meta.removed && snap.removed && snap.removed_at.is_none() {
+                    // A service this node never saw live: its removal is collected from now.
+                    snap.removed_at = Some(now);
+                }
                 changed = true;
             } else if meta.version < snap.meta_version {
                 out.meta_local_newer = true;
             }
-            if snap.instance_count > 0 && snap.revive(now) {
-                // Live instances arrived for a service this node had not seen (or had removed
-                // earlier than they were written): it exists.
-                changed = true;
-            }
+            changed |= snap.settle_removal(now);
             Ok::<_, RegistryError>((out, changed))
         });
         let mut out = match written {

@@ -26,43 +26,66 @@ pub struct ServiceSettings {
     pub metadata: BTreeMap<String, String>,
 }
 
-/// One instance as stored: its data, its shared liveness cell, its timing overrides and the
-/// version of the write that produced this data.
+/// One instance as stored: its data, its shared liveness cell, the version of the client
+/// write that produced this data and the version of its latest change (see
+/// [`crate::store::join`]).
 #[derive(Debug, Clone)]
 pub struct InstanceEntry {
     pub(crate) instance: Arc<Instance>,
     pub(crate) liveness: Arc<Liveness>,
+    pub(crate) written: Version,
     pub(crate) version: Version,
 }
 
-/// Why an instance was removed; decides how its tombstone merges with a live copy from a peer.
+/// Why an instance was removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RemovalReason {
-    /// Its client deregistered it: a live copy wins only if it was written later.
+    /// Its client (or an operator) deregistered it: only a later client write brings it back.
     Deregistered,
-    /// It stopped beating and was evicted: a live copy also wins if it heard a beat after the
-    /// last one the evicting node knew of (the client kept beating somewhere else).
+    /// It stopped beating and was evicted: a copy that heard a later beat brings it back.
     Expired,
 }
 
-/// What is left of a removed instance, kept for a bounded time so a stale live copy arriving
-/// from a peer cannot bring it back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What is left of a removed instance, kept for a bounded time (see
+/// [`crate::HealthConfig::tombstone_ttl`]) so a stale copy arriving from a peer cannot bring
+/// it back. An evicted instance keeps its data: should a peer have heard a later beat, the
+/// instance is live again with the newest data anyone wrote (see [`crate::store::join`]).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Tombstone {
-    /// The version of the removal.
+    /// The version of the client write behind the data (or of the deregistration).
+    pub written: Version,
+    /// The version of the latest change to that data.
     pub version: Version,
-    /// The last beat the removing node knew of.
+    /// The last beat known of.
     pub last_beat: Timestamp,
-    /// Why it was removed.
-    pub reason: RemovalReason,
+    /// The data, for an evicted instance; `None` when deregistered.
+    pub data: Option<Arc<Instance>>,
+    /// The eviction claim: no beat heard after this time.
+    pub evicted: Option<Timestamp>,
     /// When this node recorded the removal (local time, for collection).
     pub removed_at: Timestamp,
 }
 
+impl Tombstone {
+    /// Why the instance is gone.
+    pub fn reason(&self) -> RemovalReason {
+        if self.data.is_some() {
+            RemovalReason::Expired
+        } else {
+            RemovalReason::Deregistered
+        }
+    }
+}
+
 impl InstanceEntry {
-    /// The version of the write that produced this data.
+    /// The version of the latest change to this data (the client write, or a later health
+    /// flip).
     pub fn version(&self) -> Version {
         self.version
+    }
+    /// The version of the client write that produced this data.
+    pub fn written(&self) -> Version {
+        self.written
     }
     /// The instance.
     pub fn instance(&self) -> &Arc<Instance> {
@@ -142,8 +165,12 @@ pub struct ServiceSnapshot {
     pub(crate) clusters: OrdMap<ClusterName, ClusterSnapshot>,
     pub(crate) instance_count: usize,
     /// Set when the service was removed (or not created yet): the store keeps the cell so
-    /// revisions keep counting up, but readers see no service.
+    /// revisions keep counting up, but readers see no service. Follows from the two fields
+    /// below and the instances (see [`ServiceSnapshot::settle_removal`]).
     pub(crate) removed: bool,
+    /// Whether the latest service-level write (at `meta_version`) removed the service (or
+    /// none was made yet).
+    pub(crate) meta_removed: bool,
     /// Removed instances, kept for a bounded time (see [`Tombstone`]).
     pub(crate) tombstones: OrdMap<InstanceKey, Tombstone>,
     /// Whether the settings were set explicitly (`create_service`, `update_service`): such a
@@ -177,6 +204,7 @@ impl ServiceSnapshot {
             clusters: OrdMap::new(),
             instance_count: 0,
             removed: false,
+            meta_removed: false,
             tombstones: OrdMap::new(),
             explicit: false,
             empty_since: None,
@@ -205,6 +233,7 @@ impl ServiceSnapshot {
             snap.put_merged(InstanceEntry {
                 instance: Arc::new(instance),
                 liveness: Arc::new(Liveness::new(at)),
+                written: Version::default(),
                 version: Version::default(),
             });
         }
@@ -338,8 +367,28 @@ impl ServiceSnapshot {
         self.tombstones.insert(key.clone(), tombstone);
     }
 
+    /// Makes the removed flag what the replicated state says, at `now`: the service is
+    /// removed when its latest service-level write removed it and it holds no live instance.
+    /// Instances that arrive from a peer keep a removed service alive (they were written by a
+    /// node that had not heard of the removal), and it goes again once they have left. A
+    /// function of the merged state, so every node that holds the same state agrees, whatever
+    /// order it heard things in. Returns whether the flag changed.
+    pub(crate) fn settle_removal(&mut self, now: Timestamp) -> bool {
+        let removed = self.meta_removed && self.instance_count == 0;
+        if removed == self.removed {
+            return false;
+        }
+        if removed {
+            self.mark_removed(now);
+        } else {
+            self.revive(now);
+        }
+        true
+    }
+
     /// Makes a removed (or not yet created) service live at `now`; a live one is left as it
-    /// is. Returns whether it was removed.
+    /// is. Returns whether it was removed. The service-level write that revives it (if any)
+    /// is the caller's.
     pub(crate) fn revive(&mut self, now: Timestamp) -> bool {
         if !self.removed {
             return false;
@@ -354,29 +403,51 @@ impl ServiceSnapshot {
     /// longer explicit. The caller removes the instances first.
     pub(crate) fn mark_removed(&mut self, now: Timestamp) {
         self.removed = true;
+        self.meta_removed = true;
         self.removed_at = Some(now);
         self.explicit = false;
         self.settings = Arc::new(ServiceSettings::default());
     }
 
-    /// Removes an instance and leaves a tombstone.
-    pub(crate) fn remove_with_tombstone(
+    /// Removes an instance deregistered by a write at `version`, and leaves a tombstone.
+    pub(crate) fn remove_deregistered(
         &mut self,
         key: &InstanceKey,
         version: Version,
-        reason: RemovalReason,
         now: Timestamp,
     ) -> Option<InstanceEntry> {
         let old = self.remove(key, now)?;
-        self.tombstones.insert(
-            key.clone(),
-            Tombstone {
-                version,
-                last_beat: old.liveness.last_beat(),
-                reason,
-                removed_at: now,
-            },
-        );
+        let tombstone = Tombstone {
+            written: version,
+            version,
+            last_beat: old.liveness.last_beat(),
+            data: None,
+            evicted: None,
+            removed_at: now,
+        };
+        self.tombstones.insert(key.clone(), tombstone);
+        self.touch(key.clone());
+        Some(old)
+    }
+
+    /// Removes an instance evicted for silence, and leaves a tombstone that keeps its data and
+    /// claims that no beat came after its last one.
+    pub(crate) fn remove_evicted(
+        &mut self,
+        key: &InstanceKey,
+        now: Timestamp,
+    ) -> Option<InstanceEntry> {
+        let old = self.remove(key, now)?;
+        let last_beat = old.liveness.last_beat();
+        let tombstone = Tombstone {
+            written: old.written,
+            version: old.version,
+            last_beat,
+            data: Some(old.instance.clone()),
+            evicted: Some(last_beat),
+            removed_at: now,
+        };
+        self.tombstones.insert(key.clone(), tombstone);
         self.touch(key.clone());
         Some(old)
     }

@@ -271,6 +271,7 @@ impl Store {
         }
         let mut empty = ServiceSnapshot::empty(key.clone(), ServiceSettings::default());
         empty.removed = true;
+        empty.meta_removed = true;
         empty.revision = self.revision_floor.load(Ordering::Acquire);
         let cell = Arc::new(ServiceCell {
             snapshot: ArcSwap::from_pointee(empty),

@@ -1,7 +1,7 @@
 //! What the properties compare and check about a store: its full replicated state, and the
 //! structural invariants of every snapshot.
 
-use nacre::store::{RemovalReason, Store, Version};
+use nacre::store::{Store, Version};
 use nacre::{Instance, InstanceKey, Limits, ServiceKey, ServiceSettings, Timestamp};
 use std::collections::BTreeMap;
 
@@ -10,14 +10,17 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Held {
     Live {
+        written: Version,
         version: Version,
         last_beat: Timestamp,
         instance: Instance,
     },
     Removed {
+        written: Version,
         version: Version,
         last_beat: Timestamp,
-        reason: RemovalReason,
+        data: Option<Instance>,
+        evicted: Option<Timestamp>,
     },
 }
 
@@ -25,6 +28,32 @@ impl Held {
     pub(crate) fn version(&self) -> Version {
         match self {
             Held::Live { version, .. } | Held::Removed { version, .. } => *version,
+        }
+    }
+
+    pub(crate) fn written(&self) -> Version {
+        match self {
+            Held::Live { written, .. } | Held::Removed { written, .. } => *written,
+        }
+    }
+
+    pub(crate) fn last_beat(&self) -> Timestamp {
+        match self {
+            Held::Live { last_beat, .. } | Held::Removed { last_beat, .. } => *last_beat,
+        }
+    }
+
+    pub(crate) fn data(&self) -> Option<&Instance> {
+        match self {
+            Held::Live { instance, .. } => Some(instance),
+            Held::Removed { data, .. } => data.as_ref(),
+        }
+    }
+
+    pub(crate) fn evicted(&self) -> Option<Timestamp> {
+        match self {
+            Held::Live { .. } => None,
+            Held::Removed { evicted, .. } => *evicted,
         }
     }
 }
@@ -61,6 +90,7 @@ pub(crate) fn state(store: &Store) -> Result<State, String> {
                     return Err(format!("{key}: {inst:?} is filed under cluster {cluster}"));
                 }
                 let held = Held::Live {
+                    written: e.written(),
                     version: e.version(),
                     last_beat: e.liveness().last_beat(),
                     instance: inst.clone(),
@@ -81,9 +111,11 @@ pub(crate) fn state(store: &Store) -> Result<State, String> {
         }
         for (k, t) in snap.tombstones() {
             let held = Held::Removed {
+                written: t.written,
                 version: t.version,
                 last_beat: t.last_beat,
-                reason: t.reason,
+                data: t.data.as_deref().cloned(),
+                evicted: t.evicted,
             };
             if instances.insert(k.clone(), held).is_some() {
                 return Err(format!("{key}: {k:?} is both live and a tombstone"));
@@ -104,20 +136,6 @@ pub(crate) fn state(store: &Store) -> Result<State, String> {
         );
     }
     Ok(out)
-}
-
-/// `state` without the last beats of live instances, which the store documents as differing
-/// legitimately between nodes (a live copy learns the beats of the copies it beats, and a
-/// fresh one starts from its own record's), and which its checksum leaves out.
-pub(crate) fn without_live_beats(mut state: State) -> State {
-    for s in state.values_mut() {
-        for h in s.instances.values_mut() {
-            if let Held::Live { last_beat, .. } = h {
-                *last_beat = Timestamp::ZERO;
-            }
-        }
-    }
-    state
 }
 
 /// The live part of a service: what its checksum is documented to cover.

@@ -1,44 +1,61 @@
-//! Minimal cases where a promise of `store::merge` does not hold on this branch, found by the
-//! properties in `merge` and reduced by hand to real cluster timelines. Ignored so that CI
-//! passes; each fails today, and should pass (and lose its `#[ignore]`) once fixed.
+//! Cases the properties once found, reduced by hand to real cluster timelines. Under the
+//! old merge rule (last writer wins by version, an eviction losing to a later beat) each
+//! failed; the join of `store::merge` (issue 11, items 4 and 9) makes them pass, and they
+//! stay here as regression tests.
 
-use crate::check::{self, Held, State};
-use crate::merge::{created, live, merge, merged, record, removal, replica_store};
+use crate::check::{self, Held};
+use crate::merge::{
+    created, deregistration, evicted, live, merge, merged, record, removal, replica_store,
+};
 use nacre::store::{RemovalReason, ServiceMeta, Version};
 use nacre::{InstanceKey, ServiceSettings};
 
-/// The merge rule is not transitive once evictions take part, so the final state depends on
-/// the order. With the times of one real partition (in seconds): `a`, written at 1 and beaten
-/// until 100 on one side; `c`, an update written at 3 on another side that heard beats until
-/// 40; `b`, an eviction at 80 by a third node that last heard a beat at 50 (30 s before).
-/// `a` beats `b` (a later beat), `b` beats `c` (newer, and no later beat), `c` beats `a`
-/// (newer): merged as a, c, b the update survives; as c, b, a the eviction takes the update
-/// away and the older data comes back. Fails today; verify repairs the two copies later
-/// (both live, the newer wins), but the promise in `store::merge` does not hold.
+/// Every order of three records.
+const ORDERS: [[usize; 3]; 6] = [
+    [0, 1, 2],
+    [0, 2, 1],
+    [1, 0, 2],
+    [1, 2, 0],
+    [2, 0, 1],
+    [2, 1, 0],
+];
+
+/// Evictions made the old rule order-dependent. With the times of one real partition (in
+/// seconds): `a`, written at 1 and beaten until 100 on one side; `c`, an update written at 3
+/// on another side that heard beats until 40; `b`, the eviction of `c` by a third node that
+/// last heard a beat at 50. Whatever the order, the update's data is live, with the beat
+/// heard at 100.
 #[test]
-#[ignore = "known divergence, reported (issue 11 item 9): evictions make the merge order-dependent"]
-fn known_divergence_eviction_cycle() {
+fn an_eviction_cycle_settles_the_same_in_every_order() {
     let records = [
         record(created(), vec![live(1.0, 1_000_000, 100_000)]),
         record(created(), vec![live(2.0, 3_000_000, 40_000)]),
-        record(
-            created(),
-            vec![removal(RemovalReason::Expired, 80_000_000, 50_000)],
-        ),
+        record(created(), vec![evicted(2.0, 3_000_000, 50_000)]),
     ];
-    assert_eq!(merged(&records, &[0, 1, 2]), merged(&records, &[1, 2, 0]));
+    let first = merged(&records, &ORDERS[0]);
+    for order in ORDERS {
+        assert_eq!(merged(&records, &order), first, "{order:?}");
+    }
+    let held = first.values().next().unwrap().instances.values().next().unwrap();
+    match held {
+        Held::Live {
+            instance,
+            last_beat,
+            ..
+        } => {
+            assert_eq!(instance.weight(), 2.0);
+            assert_eq!(last_beat.as_micros(), 100_000_000);
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 /// A service removed on one node while another registered and then deregistered an instance
-/// in it: merged as removal, registration, deregistration, the registration brings the
-/// service back ("live instances arrived: it exists", without a new service-level version)
-/// and it stays, empty; merged as removal, deregistration, registration, the registration
-/// loses to the deregistration and the service stays removed. The two nodes' checksums then
-/// differ for good (the removed flag is in the checksum, and a fetch cannot settle it: the
-/// service-level versions are equal), so verify fetches the service every round.
+/// in it. The old rule let the registration revive the service for good in one order and not
+/// in the other, and the checksums then differed forever. Now the service is removed in
+/// every order: its latest service-level write removed it, and no instance is live.
 #[test]
-#[ignore = "known divergence, reported (issue 11 item 9): a service's removed flag depends on merge order"]
-fn known_divergence_removed_flag() {
+fn a_service_removed_while_an_instance_came_and_went_stays_removed_in_every_order() {
     let removed = ServiceMeta {
         settings: ServiceSettings::default(),
         removed: true,
@@ -51,47 +68,36 @@ fn known_divergence_removed_flag() {
     let records = [
         record(removed, vec![]),
         record(created(), vec![live(1.0, 1_000, 1)]),
-        record(
-            created(),
-            vec![removal(RemovalReason::Deregistered, 6_000, 1)],
-        ),
+        record(created(), vec![deregistration(6_000, 1)]),
     ];
-    assert_eq!(merged(&records, &[0, 1, 2]), merged(&records, &[0, 2, 1]));
+    for order in ORDERS {
+        let state = merged(&records, &order);
+        let service = state.values().next().unwrap();
+        assert!(service.removed, "{order:?}: {service:?}");
+        assert_eq!(state, merged(&records, &ORDERS[0]), "{order:?}");
+    }
 }
 
-/// A deregistration overtaken by an eviction loses its finality. In seconds: the instance
-/// registered at 1 and beat until 10; its client deregistered it at 12 on one node; a node
-/// partitioned away since 5 evicted it at 40 (a newer version, knowing an older beat); a
-/// stale live copy that heard the beat at 10 then beats the eviction. Merged
-/// as deregistration, eviction, stale copy, the instance the client deregistered is live
-/// again (until the owner's health check evicts it once more); merged as stale copy,
-/// deregistration, eviction, it stays removed. (Issue 11 item 4: "a deregistration that
-/// answered ok stays done".)
+/// A deregistration overtaken by an eviction lost its finality under the old rule. In
+/// seconds: the instance registered at 1 and beat until 10; its client deregistered it at 12
+/// on one node; a node partitioned away since 5 evicted its stale copy at 40; a stale live
+/// copy that heard the beat at 10 then came back. Now the deregistration stands in every
+/// order. (Issue 11 item 4: "a deregistration that answered ok stays done".)
 #[test]
-#[ignore = "known resurrection, reported (issue 11 item 9): an eviction newer than a deregistration lets a stale copy back"]
-fn known_resurrection_after_deregistration() {
+fn a_deregistration_stays_done_whatever_evictions_and_stale_copies_arrive() {
     let records = [
         record(created(), vec![live(1.0, 1_000_000, 10_000)]),
-        record(
-            created(),
-            vec![removal(RemovalReason::Deregistered, 12_000_000, 10_000)],
-        ),
-        record(
-            created(),
-            vec![removal(RemovalReason::Expired, 40_000_000, 5_000)],
-        ),
+        record(created(), vec![deregistration(12_000_000, 10_000)]),
+        record(created(), vec![evicted(1.0, 1_000_000, 5_000)]),
     ];
-    let settled = merged(&records, &[0, 1, 2]);
-    let instance = |s: &State| -> Option<bool> {
-        let held = s.values().next()?.instances.values().next()?;
-        Some(matches!(held, Held::Live { .. }))
-    };
-    assert_eq!(instance(&settled), Some(false));
-    assert_eq!(
-        instance(&merged(&records, &[1, 2, 0])),
-        Some(false),
-        "deregistered, then back"
-    );
+    for order in ORDERS {
+        let state = merged(&records, &order);
+        assert_eq!(
+            removal(&state),
+            Some(RemovalReason::Deregistered),
+            "{order:?}"
+        );
+    }
 }
 
 /// A live record sent under another instance's key: the merge compares versions under the

@@ -8,7 +8,7 @@
 //! - `peer`: bytes and mutated JSON through the `Envelope` decoder, then into a
 //!   `ClusterNode`'s peer handler (and the HTTP peer route with feature `http`);
 //! - `merge`: replica records merged into stores in different orders and with duplicates;
-//!   `known` holds the minimal cases where its promises do not hold (ignored).
+//!   `known` holds minimal cases the properties once found, as regression tests.
 //!
 //! The case counts keep the whole file within about 30 s in debug on two busy cores. For a
 //! longer run set `PROPTEST_CASES` (it replaces every property's count), for example

@@ -1,28 +1,28 @@
 //! Merges of arbitrary replica records ([`nacre::store::Store::merge`]), against what
 //! `store::merge` and `store::replica` document:
 //!
-//! - per instance, last writer wins by version, except that an eviction (an `Expired`
-//!   tombstone) loses to a live copy that heard a later beat; a deregistration wins by version
-//!   like any write;
-//! - "two different writes never carry equal versions, so the rule is a total order: every
-//!   node that sees the same records ends with the same state";
+//! - per instance, a join of three parts: the data register (the newest client write by
+//!   `written`, then its newest health flip by `version`), the last beat (the maximum), and
+//!   the eviction claim (the maximum); the instance is live when the register holds data and
+//!   a beat was heard after the claim;
+//! - so the merge is order-independent and idempotent, evictions and service removals
+//!   included: every node that sees the same records ends with the same state;
 //! - a beat time never goes backwards (`Liveness::beat`);
-//! - the merge reports the instances where the local copy won and differs (`local_newer`),
-//!   and marks nothing as touched (no echo);
+//! - the merge reports the instances where the local copy knows better (`local_newer`), and
+//!   marks nothing as touched (no echo);
 //! - the version clock stays above every stamp it has seen (`store::version`).
 //!
 //! The records come from a small universe (2 services × 6 instances, a few versions) so that
-//! writes to the same instance meet often. Versions are unique per instance, as the rule
-//! assumes; the same write may arrive several times with different beat times, as a sender
-//! that heard later beats sends it again.
+//! writes to the same instance meet often. A version names one event, as the rule assumes;
+//! the same write may arrive several times with different beat times (a sender that heard
+//! later beats sends it again) and with or without an eviction claim.
 
 use crate::check::{self, Held, State};
 use crate::gen;
 use nacre::store::{
-    InstanceRecord, MergeOutcome, RecordState, RemovalReason, ServiceMeta, ServiceRecord, Store,
-    Version,
+    InstanceRecord, MergeOutcome, RemovalReason, ServiceMeta, ServiceRecord, Store, Version,
 };
-use nacre::{InstanceKey, ServiceSettings, Timestamp};
+use nacre::{Instance, InstanceKey, ServiceSettings, Timestamp};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -31,55 +31,47 @@ use std::collections::BTreeSet;
 /// The time every merge happens at (the merge uses it only for tombstones' `removed_at`).
 pub(crate) const NOW: Timestamp = Timestamp::from_millis(1_000_000);
 
-/// One write to one instance, as some node made it.
+/// One change to one instance, as some node made it: a client write (`version == written`;
+/// no data for a deregistration) or a health flip of the data written at `written`.
 #[derive(Debug, Clone)]
 struct Write {
     svc: usize,
     key: InstanceKey,
+    written: Version,
     version: Version,
     beat_ms: u64,
-    state: RecordState,
+    data: Option<Instance>,
 }
 
-/// What a case may hold beyond live writes and deregistrations. The order property holds only
-/// without these two (see `known`).
-#[derive(Debug, Clone, Copy)]
-struct Scope {
-    /// Evictions (`Expired` tombstones).
-    evictions: bool,
-    /// Service removals (service-level writes with `removed`).
-    removals: bool,
-}
-
-const EVERYTHING: Scope = Scope {
-    evictions: true,
-    removals: true,
-};
-
-fn write(scope: Scope) -> impl Strategy<Value = Write> {
-    let expired = if scope.evictions { 2 } else { 0 };
-    let live_or_removed = prop::sample::select(gen::instance_keys()).prop_flat_map(move |key| {
-        let live = gen::instance_at(key.clone()).prop_map(RecordState::Live);
-        let state = prop_oneof![
-            3 => live,
-            1 => Just(RecordState::Removed(RemovalReason::Deregistered)),
-            expired => Just(RecordState::Removed(RemovalReason::Expired)),
+fn write() -> impl Strategy<Value = Write> {
+    let data = prop::sample::select(gen::instance_keys()).prop_flat_map(move |key| {
+        let data = prop_oneof![
+            3 => gen::instance_at(key.clone()).prop_map(Some),
+            1 => Just(None),
         ];
-        (Just(key), state)
+        (Just(key), data)
     });
-    (0..2usize, live_or_removed, 1..12u64, 1..4u64, 0..100u64).prop_map(
-        |(svc, (key, state), stamp, origin, beat_ms)| Write {
-            svc,
-            key,
-            version: Version { stamp, origin },
-            beat_ms,
-            state,
+    (0..2usize, data, 1..12u64, 0..3u64, 1..4u64, 0..100u64).prop_map(
+        |(svc, (key, data), stamp, flip, origin, beat_ms)| {
+            // A deregistration is a client write; only data is flipped.
+            let flip = if data.is_some() { flip } else { 0 };
+            Write {
+                svc,
+                key,
+                written: Version { stamp, origin },
+                version: Version {
+                    stamp: stamp + flip,
+                    origin,
+                },
+                beat_ms,
+                data,
+            }
         },
     )
 }
 
-fn meta(scope: Scope) -> impl Strategy<Value = (usize, ServiceMeta)> {
-    let removed = prop::bool::weighted(if scope.removals { 0.3 } else { 0.0 });
+fn meta() -> impl Strategy<Value = (usize, ServiceMeta)> {
+    let removed = prop::bool::weighted(0.3);
     (0..2usize, 2..12u64, 1..4u64, removed, gen::settings()).prop_map(
         |(svc, stamp, origin, removed, settings)| {
             (
@@ -111,11 +103,12 @@ pub(crate) fn created() -> ServiceMeta {
 }
 
 /// One record to deliver: which service, which writes (with how much later a beat the
-/// sender had heard of, for live ones), which service-level state.
+/// sender had heard of, and whether it evicted the instance at that beat), which
+/// service-level state.
 #[derive(Debug, Clone)]
 struct Delivery {
     svc: usize,
-    writes: Vec<(Index, u64)>,
+    writes: Vec<(Index, u64, bool)>,
     meta: Option<Index>,
     /// Where it goes in the second order, and where its duplicate goes, if it has one.
     order: u8,
@@ -126,7 +119,11 @@ fn delivery() -> impl Strategy<Value = Delivery> {
     (
         0..2usize,
         vec(
-            (any::<Index>(), prop_oneof![2 => Just(0u64), 1 => 1..60u64]),
+            (
+                any::<Index>(),
+                prop_oneof![2 => Just(0u64), 1 => 1..60u64],
+                prop::bool::weighted(0.3),
+            ),
             0..4,
         ),
         prop::option::of(any::<Index>()),
@@ -150,18 +147,24 @@ struct Case {
     second: Vec<ServiceRecord>,
 }
 
-fn case(scope: Scope) -> impl Strategy<Value = Case> {
+fn case() -> impl Strategy<Value = Case> {
     (
-        vec(write(scope), 1..24),
-        vec(meta(scope), 0..4),
+        vec(write(), 1..24),
+        vec(meta(), 0..4),
         vec(delivery(), 1..14),
     )
         .prop_map(|(writes, metas, deliveries)| {
-            // Versions are unique per instance (and per service for the service-level state).
+            // A version names one change of one instance (and one service-level write).
             let mut seen = BTreeSet::new();
             let writes: Vec<Write> = writes
                 .into_iter()
-                .filter(|w| seen.insert((w.svc, w.key.clone(), w.version)))
+                .filter(|w| {
+                    let fresh = !seen.contains(&(w.svc, w.key.clone(), w.version))
+                        && !seen.contains(&(w.svc, w.key.clone(), w.written));
+                    seen.insert((w.svc, w.key.clone(), w.version));
+                    seen.insert((w.svc, w.key.clone(), w.written));
+                    fresh
+                })
                 .collect();
             let mut seen = BTreeSet::new();
             let metas: Vec<(usize, ServiceMeta)> = metas
@@ -191,21 +194,20 @@ fn resolve(d: &Delivery, writes: &[Write], metas: &[(usize, ServiceMeta)]) -> Se
     let mut keys = BTreeSet::new();
     let mut instances = Vec::new();
     if !mine.is_empty() {
-        for (i, later) in &d.writes {
+        for (i, later, evict) in &d.writes {
             let w = mine[i.index(mine.len())];
             // A record carries each instance once.
             if !keys.insert(w.key.clone()) {
                 continue;
             }
-            let beat = match w.state {
-                RecordState::Live(_) => w.beat_ms + later,
-                RecordState::Removed(_) => w.beat_ms,
-            };
+            let beat = Timestamp::from_millis(w.beat_ms + later);
             instances.push(InstanceRecord {
                 key: w.key.clone(),
+                written: w.written,
                 version: w.version,
-                last_beat: Timestamp::from_millis(beat),
-                state: w.state.clone(),
+                last_beat: beat,
+                data: w.data.clone(),
+                evicted: (*evict && w.data.is_some()).then_some(beat),
             });
         }
     }
@@ -220,7 +222,7 @@ fn resolve(d: &Delivery, writes: &[Write], metas: &[(usize, ServiceMeta)]) -> Se
     };
     if meta.removed {
         // A removed service holds no instances, so its record carries no live one.
-        instances.retain(|r| !matches!(r.state, RecordState::Live(_)));
+        instances.retain(|r| !r.is_live());
     }
     ServiceRecord {
         key: gen::service_key(d.svc),
@@ -271,98 +273,69 @@ fn held(state: &State, record: &ServiceRecord, key: &InstanceKey) -> Option<Held
     state.get(&record.key)?.instances.get(key).cloned()
 }
 
-/// Whether `after` is allowed to follow `before` when `incoming` is merged, by the documented
-/// rule: the incoming copy is adopted exactly when there is no local one, when it is newer
-/// (unless it is an eviction and the live local copy heard a later beat), or when the local
-/// copy is an eviction and the incoming live copy heard a later beat. Beat times of a live
-/// copy that stays live only move forward.
-fn step_allowed(
-    before: Option<&Held>,
-    incoming: &InstanceRecord,
-    after: &Held,
-) -> Result<(), String> {
-    let incoming_removed = match &incoming.state {
-        RecordState::Live(_) => None,
-        RecordState::Removed(r) => Some(*r),
-    };
-    let adopted = after.version() == incoming.version;
-    let Some(before) = before else {
-        return if adopted {
-            Ok(())
-        } else {
-            Err("a record for an unknown instance was not adopted".into())
-        };
-    };
-    if !adopted && after.version() != before.version() {
-        return Err("the merge produced a version neither side had".into());
-    }
-    let newer = incoming.version > before.version();
-    let must_adopt = match (before, incoming_removed) {
-        (Held::Live { last_beat, .. }, Some(RemovalReason::Expired)) => {
-            newer && incoming.last_beat >= *last_beat
+/// What the documented join makes of `before` and `incoming` (a model written from the
+/// documentation, not from the code), and whether the local side knows better than
+/// `incoming` (so `local_newer` must name it).
+fn expected_step(before: Option<&Held>, incoming: &InstanceRecord) -> (Held, bool) {
+    let order = |w: Version, v: Version, data: bool| (w, v, !data);
+    let theirs = order(incoming.written, incoming.version, incoming.data.is_some());
+    let (written, version, data) = match before {
+        Some(b) if order(b.written(), b.version(), b.data().is_some()) >= theirs => {
+            (b.written(), b.version(), b.data().cloned())
         }
-        (
-            Held::Removed {
-                reason: RemovalReason::Expired,
-                last_beat,
-                ..
-            },
-            None,
-        ) => newer || incoming.last_beat > *last_beat,
-        _ => newer,
+        _ => (incoming.written, incoming.version, incoming.data.clone()),
     };
-    if incoming.version == before.version() {
-        // The same write again: nothing but the beat may move.
-    } else if must_adopt != adopted {
-        return Err(format!(
-            "adopted: {adopted}, but the rule says {must_adopt} (before {before:?})"
-        ));
-    }
-    if incoming.version < before.version() && adopted {
-        // An older record replaced a newer one: only a live copy over an eviction it outlived.
-        let ok = matches!(
-            (before, &incoming.state),
-            (Held::Removed { reason: RemovalReason::Expired, last_beat, .. }, RecordState::Live(_))
-                if incoming.last_beat > *last_beat
-        );
-        if !ok {
-            return Err(format!("an older record replaced {before:?}"));
-        }
-    }
-    if let (Held::Live { last_beat: b0, .. }, Held::Live { last_beat: b1, .. }) = (before, after) {
-        if b1 < b0 {
-            return Err(format!("the last beat went back from {b0:?} to {b1:?}"));
-        }
-    }
-    Ok(())
+    let last_beat = before.map_or(incoming.last_beat, |b| b.last_beat().max(incoming.last_beat));
+    let evicted = before
+        .and_then(Held::evicted)
+        .max(incoming.evicted)
+        .filter(|e| *e >= last_beat);
+    let live = data.is_some() && evicted.is_none_or(|e| last_beat > e);
+    let register_differs = (written, version, data.is_none()) != theirs;
+    let local_newer = before.is_some() && (register_differs || live != incoming.is_live());
+    let held = match (live, data) {
+        (true, Some(instance)) => Held::Live {
+            written,
+            version,
+            last_beat,
+            instance,
+        },
+        (_, data) => Held::Removed {
+            written,
+            version,
+            last_beat,
+            data,
+            evicted,
+        },
+    };
+    (held, local_newer)
 }
 
 proptest! {
     #![proptest_config(crate::config(256))]
 
     /// Two stores fed the same records in different orders, some twice, end equal: same live
-    /// instances with the same data and versions, same tombstones, same service-level state
-    /// (live beat times aside, see [`check::without_live_beats`]); and merging every record
-    /// once more changes nothing. Without evictions and service removals: with them this does
-    /// not hold (see `known`).
+    /// instances with the same data, versions and beat times, same tombstones, same
+    /// service-level state; and merging every record once more changes nothing. Evictions and
+    /// service removals included.
     #[test]
-    fn merge_order_and_duplicates_do_not_matter(case in case(Scope { evictions: false, removals: false })) {
+    fn merge_order_and_duplicates_do_not_matter(case in case()) {
         let a = replica_store();
         merge_all(&a, &case.first);
         let b = replica_store();
         merge_all(&b, &case.second);
-        let sa = check::without_live_beats(check::state(&a).map_err(TestCaseError::fail)?);
-        let sb = check::without_live_beats(check::state(&b).map_err(TestCaseError::fail)?);
+        let sa = check::state(&a).map_err(TestCaseError::fail)?;
+        let sb = check::state(&b).map_err(TestCaseError::fail)?;
         prop_assert_eq!(&sa, &sb);
         merge_all(&a, &case.second);
-        let again = check::without_live_beats(check::state(&a).map_err(TestCaseError::fail)?);
+        let again = check::state(&a).map_err(TestCaseError::fail)?;
         prop_assert_eq!(again, sa);
     }
 
     /// Merging a record again right after it changes nothing at all (beat times included) and
     /// publishes nothing.
     #[test]
-    fn merge_is_idempotent(case in case(EVERYTHING)) {
+    fn merge_is_idempotent(case in case()) {
         let store = replica_store();
         for r in &case.first {
             merge(&store, r.clone());
@@ -374,33 +347,31 @@ proptest! {
         }
     }
 
-    /// Each merge step follows the rule instance by instance: a newer version is never
-    /// replaced by an older one, a tombstone is never undone by an older record except an
-    /// eviction by a copy that heard a later beat, a beat never goes back, the service-level
-    /// version never goes back; `local_newer` names exactly the instances whose different local
-    /// copy won; nothing merged is marked touched; the structure stays consistent.
+    /// Each merge step is the documented join, instance by instance (checked against a model
+    /// of it: data, versions, beat time, eviction claim, live or not); `local_newer` names
+    /// exactly the instances where the local side knows better; instances the record does not
+    /// carry are untouched; the service-level version never goes back; nothing merged is
+    /// marked touched; the structure stays consistent.
     #[test]
-    fn every_merge_step_follows_the_rule(case in case(EVERYTHING)) {
+    fn every_merge_step_follows_the_rule(case in case()) {
         let store = replica_store();
         let mut before = check::state(&store).map_err(TestCaseError::fail)?;
         for r in case.second.iter().chain(&case.first) {
             let out = merge(&store, r.clone());
             let after = check::state(&store).map_err(TestCaseError::fail)?;
-            let mut local_won = BTreeSet::new();
+            let mut local_knows_better = BTreeSet::new();
             for rec in &r.instances {
                 let was = held(&before, r, &rec.key);
                 let now = held(&after, r, &rec.key)
                     .ok_or_else(|| TestCaseError::fail(format!("{:?} vanished", rec.key)))?;
-                step_allowed(was.as_ref(), rec, &now)
-                    .map_err(|e| TestCaseError::fail(format!("{:?} <- {rec:?}: {e}", rec.key)))?;
-                if let Some(was) = was {
-                    if now.version() != rec.version && was.version() != rec.version {
-                        local_won.insert(rec.key.clone());
-                    }
+                let (expected, newer) = expected_step(was.as_ref(), rec);
+                prop_assert_eq!(&now, &expected, "{:?} was {:?}, merged {:?}", rec.key, was, rec);
+                if newer {
+                    local_knows_better.insert(rec.key.clone());
                 }
             }
             let reported: BTreeSet<InstanceKey> = out.local_newer.iter().cloned().collect();
-            prop_assert_eq!(reported, local_won, "local_newer of {:?}", r);
+            prop_assert_eq!(reported, local_knows_better, "local_newer of {:?}", r);
             // Instances the record does not carry are untouched.
             for (svc, s) in &before {
                 for (k, h) in &s.instances {
@@ -424,7 +395,7 @@ proptest! {
     /// checksum exactly when they hold the same live data (what the checksum is documented to
     /// cover).
     #[test]
-    fn versions_stay_ahead_and_checksums_follow_live_data(case in case(EVERYTHING)) {
+    fn versions_stay_ahead_and_checksums_follow_live_data(case in case()) {
         let mut seen: Vec<check::HeldService> = Vec::new();
         for records in [&case.first, &case.second] {
             let store = replica_store();
@@ -451,25 +422,47 @@ proptest! {
     }
 }
 
-pub(crate) fn live(w: f64, stamp: u64, beat_ms: u64) -> InstanceRecord {
-    let inst = nacre::Instance::builder("10.0.0.1", 8080)
+fn weighted(w: f64) -> Instance {
+    Instance::builder("10.0.0.1", 8080)
         .weight(w)
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+/// A client write of the instance 10.0.0.1:8080 with weight `w`, at `stamp`, whose sender
+/// last heard a beat at `beat_ms`.
+pub(crate) fn live(w: f64, stamp: u64, beat_ms: u64) -> InstanceRecord {
+    let version = Version { stamp, origin: 1 };
     InstanceRecord {
-        key: inst.key(),
-        version: Version { stamp, origin: 1 },
+        key: weighted(w).key(),
+        written: version,
+        version,
         last_beat: Timestamp::from_millis(beat_ms),
-        state: RecordState::Live(inst),
+        data: Some(weighted(w)),
+        evicted: None,
     }
 }
 
-pub(crate) fn removal(reason: RemovalReason, stamp: u64, beat_ms: u64) -> InstanceRecord {
+/// The eviction of [`live`]`(w, stamp, _)` by a node that last heard a beat at `beat_ms`.
+pub(crate) fn evicted(w: f64, stamp: u64, beat_ms: u64) -> InstanceRecord {
+    let beat = Timestamp::from_millis(beat_ms);
     InstanceRecord {
-        key: InstanceKey::in_default_cluster("10.0.0.1", 8080).unwrap(),
-        version: Version { stamp, origin: 2 },
+        evicted: Some(beat),
+        ..live(w, stamp, beat_ms)
+    }
+}
+
+/// The deregistration of 10.0.0.1:8080 at `stamp`, by a node that last heard a beat at
+/// `beat_ms`.
+pub(crate) fn deregistration(stamp: u64, beat_ms: u64) -> InstanceRecord {
+    let version = Version { stamp, origin: 2 };
+    InstanceRecord {
+        key: weighted(1.0).key(),
+        written: version,
+        version,
         last_beat: Timestamp::from_millis(beat_ms),
-        state: RecordState::Removed(reason),
+        data: None,
+        evicted: None,
     }
 }
 
@@ -481,12 +474,21 @@ pub(crate) fn record(meta: ServiceMeta, instances: Vec<InstanceRecord>) -> Servi
     }
 }
 
-/// Merges `records` into a fresh store in the order `order` gives, and returns its state
-/// without live beat times.
+/// Merges `records` into a fresh store in the order `order` gives, and returns its state.
 pub(crate) fn merged(records: &[ServiceRecord], order: &[usize]) -> State {
     let store = replica_store();
     for &i in order {
         merge(&store, records[i].clone());
     }
-    check::without_live_beats(check::state(&store).unwrap())
+    check::state(&store).unwrap()
+}
+
+/// Why the instance of a single-instance state is gone, if it is.
+pub(crate) fn removal(state: &State) -> Option<RemovalReason> {
+    let held = state.values().next()?.instances.values().next()?;
+    match held {
+        Held::Live { .. } => None,
+        Held::Removed { data: None, .. } => Some(RemovalReason::Deregistered),
+        Held::Removed { .. } => Some(RemovalReason::Expired),
+    }
 }

@@ -12,7 +12,7 @@ use crate::gen;
 use nacre::cluster::{DistroConfig, DistroCore, Envelope, NodeId, PeerRequest, PeerResponse};
 use nacre::registry::Command;
 use nacre::store::{
-    InstanceRecord, RecordState, RemovalReason, ServiceMeta, ServiceRecord, Version,
+    InstanceRecord, ServiceMeta, ServiceRecord, Version,
 };
 use nacre::{InstanceUpdate, ManualClock, Registry, Timestamp};
 use proptest::collection::vec;
@@ -88,19 +88,21 @@ fn version() -> impl Strategy<Value = Version> {
 
 fn instance_record() -> impl Strategy<Value = InstanceRecord> {
     prop::sample::select(gen::instance_keys()).prop_flat_map(|key| {
-        let state = prop_oneof![
-            3 => gen::instance_at(key.clone()).prop_map(RecordState::Live),
-            1 => Just(RecordState::Removed(RemovalReason::Deregistered)),
-            1 => Just(RecordState::Removed(RemovalReason::Expired)),
+        let data = prop_oneof![
+            3 => gen::instance_at(key.clone()).prop_map(Some),
+            1 => Just(None),
         ];
-        (Just(key), version(), stamp(), state).prop_map(|(key, version, beat, state)| {
-            InstanceRecord {
+        let evicted = prop::option::weighted(0.3, stamp());
+        (Just(key), version(), version(), stamp(), data, evicted).prop_map(
+            |(key, written, version, beat, data, evicted)| InstanceRecord {
                 key,
+                written,
                 version,
                 last_beat: Timestamp::from_micros(beat),
-                state,
-            }
-        })
+                data,
+                evicted: evicted.map(Timestamp::from_micros),
+            },
+        )
     })
 }
 

@@ -5,7 +5,7 @@
 use super::test_support::*;
 use crate::cluster::{PeerRequest, PeerResponse};
 use crate::model::{Instance, InstanceKey, ServiceKey};
-use crate::store::{RecordState, ServiceRecord};
+use crate::store::ServiceRecord;
 use std::time::Duration;
 
 fn sync(node: &mut Node, from: &str, records: Vec<ServiceRecord>) -> PeerResponse {
@@ -30,7 +30,7 @@ fn invalid_records_are_refused_and_the_rest_of_the_batch_merges() {
         .metadata("blob", &"x".repeat(8 * 1024))
         .build()
         .unwrap();
-    record.instances[0].state = RecordState::Live(fat);
+    record.instances[0].data = Some(fat);
     // ...and one sent under another instance's key.
     record.instances[1].key = InstanceKey::in_default_cluster("10.9.9.9", 80).unwrap();
     let other = record_from("n2", &node.clock, &billing, &[("10.0.1.1", 80)]);

@@ -5,7 +5,8 @@ use super::test_support::*;
 use super::RequestId;
 use crate::cluster::{DistroConfig, PeerRequest, PeerResponse, Route};
 use crate::model::ServiceKey;
-use crate::registry::{Command, CommandOutput};
+use crate::clock::{ManualClock, Timestamp};
+use crate::registry::{Command, CommandOutput, Registry};
 use std::time::Duration;
 
 #[test]
@@ -175,9 +176,125 @@ fn a_silent_peer_goes_down_and_its_services_come_here_with_a_grace_period() {
         grace_before + 1,
         "only the service taken over"
     );
-    let beat = node.core.registry().service(&theirs).unwrap();
-    let entry = beat.entries().next().unwrap();
-    assert_eq!(entry.liveness().last_beat(), down);
+    // The beat time stays what this node heard; the sweep counts silence from the takeover.
+    let held = node.core.registry().service(&theirs).unwrap();
+    assert_eq!(held.entries().next().unwrap().liveness().last_beat(), t0);
+    let state = |node: &mut Node, at: Duration| {
+        node.core.poll(down + at);
+        let snap = node.core.registry().service(&theirs).unwrap();
+        let healthy = snap.entries().next().map(|e| e.instance().healthy());
+        healthy
+    };
+    let ms = Duration::from_millis;
+    assert_eq!(state(&mut node, ms(14_999)), Some(true));
+    assert_eq!(state(&mut node, ms(15_000)), Some(false));
+    assert_eq!(state(&mut node, ms(29_999)), Some(false));
+    assert_eq!(state(&mut node, ms(30_000)), None);
+}
+
+/// Node n2 (responsible for `service`) with its own clock from `t0`: one instance registered
+/// at `t0`, then what `then` does to it; returns the registry.
+fn old_owner(service: &ServiceKey, then: impl FnOnce(&Registry, &ManualClock)) -> Registry {
+    let clock = ManualClock::new();
+    let registry = Registry::builder()
+        .clock(clock.clone())
+        .origin(id("n2").origin())
+        .delivery_threads(1)
+        .build();
+    registry
+        .register_instance(service, instance("10.0.0.2", 8080))
+        .unwrap();
+    then(&registry, &clock);
+    registry
+}
+
+/// n1 holds n2's copy from `t0` (last beat `t0`), then takes `service` over when n2 goes
+/// silent at `t0` + 5 s.
+fn taken_over(service_of: impl FnOnce(&Node) -> ServiceKey) -> (Node, ServiceKey, Timestamp) {
+    let config = DistroConfig {
+        peer_down_after: Duration::from_secs(5),
+        ..quiet_config()
+    };
+    let mut node = Node::ready("n1", &["n1", "n2"], config);
+    let service = service_of(&node);
+    let copy = old_owner(&service, |_, _| {}).service(&service).unwrap();
+    let t0 = node.t0;
+    let sync = PeerRequest::Sync {
+        records: vec![copy.to_record(None)],
+    };
+    node.core.handle(&id("n2"), sync, t0);
+    let down = t0 + Duration::from_secs(5);
+    node.core.poll(down);
+    assert_eq!(node.core.route(&service), Route::Local);
+    (node, service, down)
+}
+
+#[test]
+fn a_takeover_grace_loses_to_an_eviction_the_old_owner_made() {
+    // n2 heard beats until t0 + 2 s and evicted the instance 30 s later; n1 took the service
+    // over at t0 + 5 s, after that last beat. Beating every instance at the takeover (as
+    // nacre once did) made n1's copy look fresher than the eviction and brought it back.
+    let (mut node, service, down) = taken_over(|n| n.service_owned_by("n2"));
+    let t0 = node.t0;
+    let evicted = old_owner(&service, |r, clock| {
+        clock.advance(Duration::from_secs(2));
+        let key = instance("10.0.0.2", 8080).key();
+        r.heartbeat(&service, &key).unwrap();
+        clock.advance(Duration::from_secs(30));
+        assert_eq!(r.check_health().removed.len(), 1);
+    });
+    let record = evicted.service(&service).unwrap().to_record(None);
+    let answer = node.core.handle(
+        &id("n2"),
+        PeerRequest::Sync {
+            records: vec![record],
+        },
+        t0 + Duration::from_secs(33),
+    );
+    assert!(matches!(answer, PeerResponse::Ack), "{answer:?}");
+    assert_eq!(node.instance_count(&service), 0, "the eviction stands");
+    // Nothing this node does later brings it back.
+    for secs in [34, 40, 60, 120] {
+        let out = node.core.poll(t0 + Duration::from_secs(secs));
+        assert_eq!(node.instance_count(&service), 0, "at {secs} s: {out:?}");
+    }
+    let _ = down;
+}
+
+#[test]
+fn a_health_flip_by_the_new_owner_never_outranks_a_deregistration_it_missed() {
+    // The client deregistered on n2 at t0 + 3 s; n1, which took the service over at t0 + 5 s
+    // without hearing of it, marks its stale copy unhealthy 15 s later: a newer write than the
+    // deregistration, but not a newer client write.
+    let (mut node, service, down) = taken_over(|n| n.service_owned_by("n2"));
+    let t0 = node.t0;
+    node.core.poll(down + Duration::from_secs(15));
+    let flipped = node.core.registry().service(&service).unwrap();
+    assert!(!flipped.entries().next().unwrap().instance().healthy());
+    let deregistered = old_owner(&service, |r, clock| {
+        clock.advance(Duration::from_secs(3));
+        let key = instance("10.0.0.2", 8080).key();
+        assert!(r.deregister_instance(&service, &key));
+    });
+    // n1 hears of the deregistration: its flipped copy goes.
+    let record = deregistered.service(&service).unwrap().to_record(None);
+    node.core.handle(
+        &id("n2"),
+        PeerRequest::Sync {
+            records: vec![record],
+        },
+        t0 + Duration::from_secs(21),
+    );
+    assert_eq!(node.instance_count(&service), 0);
+    // And n2, sent the flipped copy, keeps the deregistration.
+    let rules = crate::store::MergeRules::new(crate::model::Limits::default());
+    let outcome = deregistered.store().merge(
+        flipped.to_record(None),
+        &rules,
+        t0 + Duration::from_secs(21),
+    );
+    assert_eq!(outcome.applied, 0, "{outcome:?}");
+    assert_eq!(deregistered.service(&service).unwrap().instance_count(), 0);
 }
 
 #[test]

@@ -26,9 +26,11 @@
 //!    first ([`crate::store::MergeRules`], in `handle` and in answers, not in `poll`).
 //! 2. `peers`: judges peer liveness (a refusal is not contact) and rebuilds the
 //!    [`DistroMapper`] when it changes.
-//!    Services that become this node's responsibility get a fresh grace period: every
-//!    instance counts as having beaten just now, because this node's copy of their last beat
-//!    may be stale. Pings every peer.
+//!    Services that become this node's responsibility get a grace period: their health
+//!    sweep counts no silence before the takeover, because this node's copy of their last
+//!    beat may be stale (beats go to the responsible node only). The beat times themselves
+//!    are left alone, so an eviction records only beats really heard, and a grace can never
+//!    outweigh an eviction (or a deregistration) made elsewhere. Pings every peer.
 //! 3. `loading`: while starting, asks peers in turn for a full snapshot, chunk by chunk (a
 //!    cursor per request, see `loading`), and serves only once one has sent its last chunk
 //!    (or once every peer answered that it is starting too: a fresh cluster; a peer that did
@@ -208,6 +210,9 @@ pub struct DistroCore {
     refusing: BTreeMap<NodeId, Refusing>,
     /// Peers already warned about for sending times from too far ahead.
     skew_warned: BTreeSet<NodeId>,
+    /// Services this node took over, and when: their health sweep counts no silence before
+    /// that time (see `peers.rs`).
+    grace: HashMap<ServiceKey, Timestamp>,
     /// Whether the next ping round goes out at once, to every peer, to say this node serves.
     announce: bool,
 }
@@ -295,6 +300,7 @@ impl DistroCore {
             stats: CoreStats::default(),
             last_sweep: SweepReport::default(),
             refusing: BTreeMap::new(),
+            grace: HashMap::new(),
             skew_warned: BTreeSet::new(),
             announce: false,
         })

@@ -2,6 +2,11 @@
 //! rebuilding the [`DistroMapper`](crate::cluster::DistroMapper) with a grace period for
 //! services this node takes over, and the health sweep over the services this node owns (and
 //! only those).
+//!
+//! The grace is a per-service time before which the sweep counts no silence
+//! ([`crate::Registry::check_health_with_grace`]). Earlier versions beat every instance of a
+//! service taken over instead; that fresh, invented beat then outweighed evictions made by
+//! the previous owner, and brought evicted instances back on every member.
 
 use super::{DistroCore, Outgoing, Refusing, Sent};
 use crate::clock::Timestamp;
@@ -80,18 +85,19 @@ impl DistroCore {
         if *before == next {
             return;
         }
-        // Services this node takes over: their last-beat times here may be stale.
+        // Services this node takes over: their last-beat times here may be stale, so their
+        // sweep counts no silence before now. Services it no longer owns lose their grace.
         let store = self.registry.store();
         let mut grace = 0;
         store.for_each(|snap| {
             let key = snap.key();
             if next.is_owner(&self.me, key) && !before.is_owner(&self.me, key) {
-                for e in snap.entries() {
-                    e.liveness().beat(now);
-                }
+                self.grace.insert(key.clone(), now);
                 grace += 1;
             }
         });
+        let me = &self.me;
+        self.grace.retain(|k, _| next.is_owner(me, k));
         self.stats.grace_periods += grace;
         self.routing.mapper.store(Arc::new(next));
         // Judge newly owned services at once (instances that died with their old owner should
@@ -106,9 +112,18 @@ impl DistroCore {
         }
         let mapper = self.routing.mapper();
         let me = self.me.clone();
-        let report = self
-            .registry
-            .check_health_where(now, |k| mapper.is_owner(&me, k));
+        let grace = &self.grace;
+        let report = self.registry.check_health_with_grace(now, |k| {
+            mapper
+                .is_owner(&me, k)
+                .then(|| grace.get(k).copied().unwrap_or(Timestamp::ZERO))
+        });
+        // A grace older than the longest delete timeout an instance may ask for can no longer
+        // change a verdict.
+        let longest = (self.registry.limits().delete_timeout_range.max)
+            .max(self.registry.health_config().delete_timeout);
+        self.grace
+            .retain(|_, since| now.saturating_since(*since) <= longest);
         let cap = now + self.registry.health_config().check_interval;
         self.next_health = report
             .next_due
