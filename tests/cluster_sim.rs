@@ -11,7 +11,13 @@
 //! - for 30 s at the end, every second: every client still beating is present and healthy on
 //!   every node (nothing that beats in time is evicted or left unhealthy);
 //! - at the end: all nodes hold exactly the same data, and every instance whose client stopped
-//!   or deregistered long enough ago is gone everywhere.
+//!   or deregistered long enough ago is gone everywhere;
+//! - throughout, every second: **no resurrection**. Once a node knows that the instance of a
+//!   client that deregistered or stopped is gone (it holds its deregistration, or an eviction
+//!   claiming no beat after the client's last one), the instance is never live on that node
+//!   again, unless the node restarted (and so forgot). Ownership flaps all along: partitions,
+//!   nodes cut off alone for a few seconds, crashes and restarts all move services between
+//!   nodes (issue 11 item 4).
 //!
 //! `NACRE_SIM_SEEDS=N` runs N schedules (default 200); `NACRE_SIM_SEED=S` replays one, and
 //! `NACRE_SIM_TRACE=1` prints, every second, each instance on each node (H healthy,
@@ -21,8 +27,10 @@ mod common;
 
 use common::secs;
 use nacre::cluster::{ClusterError, NodeId};
+use nacre::store::RemovalReason;
 use nacre::transport::memory::{registry_contents, LinkFaults, SimConfig, Simulation};
-use nacre::{Instance, ServiceKey};
+use nacre::{Instance, ServiceKey, Timestamp};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -37,6 +45,8 @@ struct Client {
     instance: Instance,
     server: usize,
     state: ClientState,
+    /// When a beat (or the registration) of this client was last taken.
+    last_beat: Option<Timestamp>,
     /// The node that took this client's beats, and since when (seconds).
     sticky: Option<(NodeId, u64)>,
 }
@@ -62,7 +72,9 @@ fn with_failover<T>(
     None
 }
 
-fn run_schedule(seed: u64) -> Result<(), String> {
+/// Runs one schedule; returns how many times a node learnt that a removed instance was gone
+/// (each then checked for resurrection until the end).
+fn run_schedule(seed: u64) -> Result<usize, String> {
     let mut rng = fastrand::Rng::with_seed(seed ^ 0x5EED);
     let n = if rng.bool() { 3 } else { 5 };
     let mut sim = Simulation::with_nodes(n, seed, SimConfig::default());
@@ -85,6 +97,7 @@ fn run_schedule(seed: u64) -> Result<(), String> {
             instance,
             server: rng.usize(..n),
             state: ClientState::Beating,
+            last_beat: None,
             sticky: None,
         });
     };
@@ -92,8 +105,7 @@ fn run_schedule(seed: u64) -> Result<(), String> {
         new_client(&mut rng, &mut clients);
     }
     for c in clients.iter_mut() {
-        let (svc, inst) = (c.service.clone(), c.instance.clone());
-        with_failover(&mut sim, c, |s, via| s.register(via, &svc, inst.clone()));
+        register(&mut sim, c);
     }
 
     let start = sim.now();
@@ -107,7 +119,17 @@ fn run_schedule(seed: u64) -> Result<(), String> {
         for (i, c) in clients.iter_mut().enumerate() {
             if c.state == ClientState::Beating && (second + i as u64).is_multiple_of(5) {
                 let (svc, inst) = (c.service.clone(), c.instance.clone());
-                let took = with_failover(sim, c, |s, via| s.heartbeat_with(via, &svc, &inst));
+                let mut taken = None;
+                let took = with_failover(sim, c, |s, via| {
+                    let r = s.heartbeat_with(via, &svc, &inst);
+                    if r.is_ok() {
+                        taken = Some(s.now());
+                    }
+                    r
+                });
+                if taken.is_some() {
+                    c.last_beat = taken;
+                }
                 if let Some(node) = took {
                     let restarted = restarted_at.get(&node).copied().unwrap_or(0);
                     let keep =
@@ -199,6 +221,8 @@ fn run_schedule(seed: u64) -> Result<(), String> {
         Ok(())
     };
 
+    let mut graves = Graves::default();
+    let mut heal_at: Option<u64> = None;
     // Phase 1: faults.
     for second in 0..150u64 {
         let roll = rng.f64();
@@ -239,6 +263,20 @@ fn run_schedule(seed: u64) -> Result<(), String> {
             });
         } else if roll < 0.20 {
             sim.faults().clear_link_faults();
+        } else if roll < 0.23 {
+            // One node cut off alone for a few seconds (a pause, a flapping link): ownership
+            // moves away from it and back.
+            let victim = members[rng.usize(..n)].clone();
+            let rest: Vec<NodeId> = members.iter().filter(|m| **m != victim).cloned().collect();
+            sim.faults().partition(&[&[victim.clone()], &rest]);
+            heal_at = Some(second + rng.u64(2..9));
+            if trace {
+                eprintln!("{second}s isolate {victim}");
+            }
+        }
+        if heal_at == Some(second) {
+            sim.faults().heal();
+            heal_at = None;
         }
         let churn = rng.f64();
         if churn < 0.015 {
@@ -255,19 +293,25 @@ fn run_schedule(seed: u64) -> Result<(), String> {
             if let Some(&i) = beating.get(rng.usize(..beating.len().max(1))) {
                 let c = &mut clients[i];
                 let (svc, key) = (c.service.clone(), c.instance.key());
-                if with_failover(&mut sim, c, |s, via| s.deregister(via, &svc, &key)).is_some() {
+                let mut done = false;
+                with_failover(&mut sim, c, |s, via| {
+                    let r = s.deregister(via, &svc, &key);
+                    done |= r.is_ok();
+                    r
+                });
+                if done {
                     c.state = ClientState::Deregistered(elapsed(&sim));
                 }
             }
         } else if churn < 0.05 {
             new_client(&mut rng, &mut clients);
             let c = clients.last_mut().unwrap();
-            let (svc, inst) = (c.service.clone(), c.instance.clone());
-            with_failover(&mut sim, c, |s, via| s.register(via, &svc, inst.clone()));
+            register(&mut sim, c);
         }
         beat_all(&mut sim, &mut clients, &restarted_at, second);
         sim.run_for(secs(1));
         check_sticky(&sim, &clients, &restarted_at, second + 1)?;
+        graves.check(&sim, &clients, &restarted_at, second + 1)?;
     }
 
     // Phase 2: calm. Everything heals and restarts; clients keep beating.
@@ -282,6 +326,7 @@ fn run_schedule(seed: u64) -> Result<(), String> {
         beat_all(&mut sim, &mut clients, &restarted_at, second);
         sim.run_for(secs(1));
         check_sticky(&sim, &clients, &restarted_at, second + 1)?;
+        graves.check(&sim, &clients, &restarted_at, second + 1)?;
     }
 
     // Phase 3: every second, every beating client is present and healthy everywhere.
@@ -289,6 +334,7 @@ fn run_schedule(seed: u64) -> Result<(), String> {
         beat_all(&mut sim, &mut clients, &restarted_at, second);
         sim.run_for(secs(1));
         check_sticky(&sim, &clients, &restarted_at, second + 1)?;
+        graves.check(&sim, &clients, &restarted_at, second + 1)?;
         for c in clients.iter().filter(|c| c.state == ClientState::Beating) {
             for node in &members {
                 let healthy = sim
@@ -349,11 +395,88 @@ fn run_schedule(seed: u64) -> Result<(), String> {
     if sim.stalls() != 0 {
         return Err(format!("{} stalled wake-ups", sim.stalls()));
     }
-    Ok(())
+    Ok(graves.known.len())
+}
+
+/// Registers `c` through its node (failing over), and notes the time as its last beat.
+fn register(sim: &mut Simulation, c: &mut Client) {
+    let (svc, inst) = (c.service.clone(), c.instance.clone());
+    let mut taken = None;
+    with_failover(sim, c, |s, via| {
+        let r = s.register(via, &svc, inst.clone());
+        if r.is_ok() {
+            taken = Some(s.now());
+        }
+        r
+    });
+    if taken.is_some() {
+        c.last_beat = taken;
+    }
+}
+
+/// The resurrection check: which node knows, since which second, that the instance of a
+/// client that deregistered or stopped is gone.
+#[derive(Default)]
+struct Graves {
+    known: BTreeMap<(usize, NodeId), u64>,
+}
+
+impl Graves {
+    fn check(
+        &mut self,
+        sim: &Simulation,
+        clients: &[Client],
+        restarted_at: &BTreeMap<NodeId, u64>,
+        second: u64,
+    ) -> Result<(), String> {
+        // A node that restarted forgot what it knew.
+        self.known
+            .retain(|(_, node), since| restarted_at.get(node).is_none_or(|r| r < since));
+        for (i, c) in clients.iter().enumerate() {
+            if c.state == ClientState::Beating {
+                continue;
+            }
+            for node in sim.members() {
+                let Some(snap) = sim
+                    .registry(node)
+                    .and_then(|r| r.store().load_any(&c.service))
+                else {
+                    continue;
+                };
+                let key = c.instance.key();
+                if snap.entry(&key).is_some() && !snap.is_removed() {
+                    if let Some(since) = self.known.get(&(i, node.clone())) {
+                        return Err(format!(
+                            "at {second}s: {} of {} ({:?}) is live again on {node}, which knew \
+                             it was gone since {since}s",
+                            c.instance.ip(),
+                            c.service,
+                            c.state
+                        ));
+                    }
+                    continue;
+                }
+                let knows =
+                    snap.tombstones()
+                        .find(|(k, _)| **k == key)
+                        .is_some_and(|(_, t)| match t.reason() {
+                            RemovalReason::Deregistered => true,
+                            // No copy can have heard a later beat than the client's last.
+                            RemovalReason::Expired => {
+                                t.evicted.is_some_and(|e| Some(e) >= c.last_beat)
+                            }
+                        });
+                if knows {
+                    self.known.entry((i, node.clone())).or_insert(second);
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 #[test]
-fn random_fault_schedules_never_lose_a_beating_instance_and_converge() {
+fn random_fault_schedules_never_lose_a_beating_instance_never_resurrect_one_and_converge() {
     let seeds: Vec<u64> = match std::env::var("NACRE_SIM_SEED") {
         Ok(s) => vec![s.parse().expect("NACRE_SIM_SEED must be a number")],
         Err(_) => {
@@ -365,16 +488,25 @@ fn random_fault_schedules_never_lose_a_beating_instance_and_converge() {
         }
     };
     let mut failures = Vec::new();
+    let mut graves = 0;
     for seed in &seeds {
-        if let Err(why) = run_schedule(*seed) {
-            failures.push(format!(
+        match run_schedule(*seed) {
+            Ok(known) => graves += known,
+            Err(why) => {
+                failures.push(format!(
                 "seed {seed}: {why}\n  replay: NACRE_SIM_SEED={seed} cargo test --test cluster_sim"
             ));
-            if failures.len() >= 3 {
-                break;
+                if failures.len() >= 3 {
+                    break;
+                }
             }
         }
     }
+    eprintln!(
+        "{} schedules: {graves} removals known to a node and watched for resurrection, {} failed",
+        seeds.len(),
+        failures.len()
+    );
     assert!(
         failures.is_empty(),
         "{} of {} schedules failed:\n{}",

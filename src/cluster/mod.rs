@@ -10,19 +10,23 @@
 //!   are retried until they succeed, always with the current data, so newer versions supersede.
 //! - Every [`DistroConfig::verify_interval`] each node sends checksums of its services; a peer
 //!   whose copy differs fetches the service. A starting node loads a full snapshot first.
-//! - Replicated data merges per instance, last writer wins by version, with tombstones for
-//!   removals; an eviction loses to a copy that heard a later beat, so no instance whose client
-//!   kept beating is lost across a partition or crash ([`crate::store::incoming_wins`]).
+//! - Replicated data merges per instance by a join ([`crate::store::join`]): the newest client
+//!   write wins (a health flip never outranks a client write it did not see), with tombstones
+//!   for removals; an eviction is a claim about silence that loses to a copy that heard a
+//!   later beat, so no instance whose client kept beating is lost across a partition or crash,
+//!   and nothing a client deregistered comes back. The order records arrive in never matters.
 //!
 //! The protocol itself is the sans-IO [`DistroCore`]; [`ClusterNode`] drives it on tokio over a
 //! [`Transport`] the host provides, and [`crate::transport::memory`] provides an in-process
 //! network with fault injection plus a deterministic simulator for seeded fault schedules.
 //!
-//! Compared with the design sketch, one change: health flags and evictions are replicated as
-//! ordinary versioned writes, but beats are not (they stay on the responsible node). A node
-//! that takes over a service therefore gives its instances a fresh grace period, and the merge
-//! rule compares last-beat times so an eviction made on one side of a partition cannot delete
-//! an instance that kept beating on the other.
+//! Compared with the design sketch, one change: health flags and evictions are replicated, but
+//! beats are not (they stay on the responsible node). A node that takes over a service
+//! therefore gives it a grace period: its sweep counts no silence before the takeover. The
+//! grace leaves the beat times alone (an invented beat would outweigh evictions made by the
+//! previous owner, and bring evicted instances back), and the merge compares last-beat times
+//! so an eviction made on one side of a partition cannot delete an instance that kept beating
+//! on the other.
 //!
 //! ## Membership
 //!
@@ -68,8 +72,9 @@
 //! - One static member list, checked at start: a node missing from its own list does not
 //!   start. Nacos also discovers members (address server, file watch) and carries on with
 //!   itself added.
-//! - Writes merge per instance, last writer wins by hybrid-logical-clock version, with
-//!   tombstones; Nacos' Distro replicates whole units (clients in 2.x, services in 1.x).
+//! - Writes merge per instance by a join over hybrid-logical-clock versions, beat times and
+//!   eviction claims, with tombstones; Nacos' Distro replicates whole units (clients in 2.x,
+//!   services in 1.x), newest copy wins.
 //! - Peer authentication is a shared secret, like Nacos' server identity
 //!   (`nacos.core.auth.server.identity.key/value`), but required by default (Nacos checks it
 //!   only with auth enabled), with a fixed header name and a minimum length.

@@ -14,8 +14,8 @@
 //! - a version stamp more than [`MergeRules::max_skew`] ahead of this node's clock is
 //!   **refused**, and a last-beat time that far ahead is **clamped** to `now + max_skew`.
 //!
-//! Why refuse one and clamp the other: a version is the record's identity in the
-//! last-writer-wins order and in the checksums peers compare. Rewriting it would make this
+//! Why refuse one and clamp the other: a version is the record's identity in the merge order
+//! ([`super::join`]) and in the checksums peers compare. Rewriting it would make this
 //! node's copy differ from the sender's for ever (verify would fetch it again every round), and
 //! keeping it would let one record outrank every later write (a stamp of `u64::MAX` can never
 //! be deregistered, and the version clocks that observe it would saturate, so later writes

@@ -18,7 +18,9 @@
 //! A removed instance leaves a [`Tombstone`] in its service, and a removed service leaves its
 //! cell in the index, marked removed, with a service-level [`Version`]. Both are what the
 //! merge rule compares a stale copy against: a peer that has not heard of the removal may still
-//! send the instance (or the service's settings), and the tombstone's newer version refuses it.
+//! send the instance (or the service's settings), and the tombstone refuses it (see [`join`]: a
+//! deregistration outranks every copy written before it, an eviction every copy that heard no
+//! later beat).
 //! [`Store::collect_tombstones`] drops tombstones, and takes removed services out of the index,
 //! once they are older than a retention: [`crate::HealthConfig::tombstone_ttl`], 300 s by
 //! default, for instances and services alike. Nacos 2.x keeps no tombstones: a removal is a

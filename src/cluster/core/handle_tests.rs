@@ -3,9 +3,9 @@
 
 use super::test_support::*;
 use super::RequestId;
+use crate::clock::{ManualClock, Timestamp};
 use crate::cluster::{DistroConfig, PeerRequest, PeerResponse, Route};
 use crate::model::ServiceKey;
-use crate::clock::{ManualClock, Timestamp};
 use crate::registry::{Command, CommandOutput, Registry};
 use std::time::Duration;
 
