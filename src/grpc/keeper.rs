@@ -73,7 +73,11 @@ pub(crate) async fn run(
             match next {
                 Some(at) => {
                     clock
-                        .sleep_until(at.max(clock.now() + Duration::from_micros(1)))
+                        // Against the time this round ran at, not a fresh reading: should the
+                        // clock have passed `at` meanwhile, the sleep ends at once and the next
+                        // round runs (a fresh reading would push the wake-up past `at`, and a
+                        // manual clock might never get there).
+                        .sleep_until(at.max(now + Duration::from_micros(1)))
                         .await
                 }
                 None => std::future::pending().await,

@@ -120,8 +120,10 @@ impl Env {
         while !done(&self.push.stats()) {
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "{what}: {:?}",
-                self.push.stats()
+                "{what}: {:?}, at {:?}, hub {:?}",
+                self.push.stats(),
+                self.clock.now(),
+                self.push.hub()
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }

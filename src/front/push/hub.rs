@@ -6,7 +6,7 @@ use super::state::{PushState, SubscriberInfo, Watch};
 use super::target::{AckId, PushTarget, TargetKey};
 use super::{PushConfig, PushStats};
 use crate::client::ServiceQuery;
-use crate::clock::Clock;
+use crate::clock::{Clock, Timestamp};
 use crate::events::{NamingEvent, SubscriptionId};
 use crate::front::ServiceAnswer;
 use crate::model::{ClusterName, ServiceKey};
@@ -178,7 +178,7 @@ impl PushHub {
     /// Runs one round of the hub at the clock's current time (what the driver does when it
     /// wakes up): for hosts without tokio, and for tests.
     pub fn poll(&self) {
-        poll(&self.shared);
+        let _ = poll(&self.shared);
     }
 
     fn follow(&self, watch: Watch) {
@@ -217,7 +217,8 @@ fn follow(shared: &Arc<Shared>, watch: Watch) {
     }
 }
 
-fn poll(shared: &Arc<Shared>) -> Option<crate::clock::Timestamp> {
+/// One round at the clock's current time; returns that time and the next wake-up.
+fn poll(shared: &Arc<Shared>) -> (Timestamp, Option<Timestamp>) {
     let registry = &shared.registry;
     let now = registry.clock().now();
     let (stopped, next) = {
@@ -240,18 +241,22 @@ fn poll(shared: &Arc<Shared>) -> Option<crate::clock::Timestamp> {
             stopped,
         },
     );
-    next
+    (now, next)
 }
 
 async fn drive(weak: Weak<Shared>, wake: Arc<Notify>, clock: Arc<dyn Clock>) {
     loop {
-        let next = match weak.upgrade() {
+        let (now, next) = match weak.upgrade() {
             Some(shared) => poll(&shared),
             None => return,
         };
         match next {
             Some(at) => {
-                let at = at.max(clock.now() + std::time::Duration::from_micros(1));
+                // Against the time the round ran at, not a fresh reading: should the clock
+                // have passed `at` meanwhile, the sleep ends at once and the next round runs.
+                // (A fresh reading pushed the wake-up past `at`; a manual clock that had moved
+                // exactly to `at` then never woke the hub.)
+                let at = at.max(now + std::time::Duration::from_micros(1));
                 tokio::select! {
                     () = clock.sleep_until(at) => {}
                     () = wake.notified() => {}
