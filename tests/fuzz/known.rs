@@ -36,7 +36,14 @@ fn an_eviction_cycle_settles_the_same_in_every_order() {
     for order in ORDERS {
         assert_eq!(merged(&records, &order), first, "{order:?}");
     }
-    let held = first.values().next().unwrap().instances.values().next().unwrap();
+    let held = first
+        .values()
+        .next()
+        .unwrap()
+        .instances
+        .values()
+        .next()
+        .unwrap();
     match held {
         Held::Live {
             instance,

@@ -285,7 +285,9 @@ fn expected_step(before: Option<&Held>, incoming: &InstanceRecord) -> (Held, boo
         }
         _ => (incoming.written, incoming.version, incoming.data.clone()),
     };
-    let last_beat = before.map_or(incoming.last_beat, |b| b.last_beat().max(incoming.last_beat));
+    let last_beat = before.map_or(incoming.last_beat, |b| {
+        b.last_beat().max(incoming.last_beat)
+    });
     let evicted = before
         .and_then(Held::evicted)
         .max(incoming.evicted)

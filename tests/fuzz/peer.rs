@@ -11,9 +11,7 @@ use crate::check;
 use crate::gen;
 use nacre::cluster::{DistroConfig, DistroCore, Envelope, NodeId, PeerRequest, PeerResponse};
 use nacre::registry::Command;
-use nacre::store::{
-    InstanceRecord, ServiceMeta, ServiceRecord, Version,
-};
+use nacre::store::{InstanceRecord, ServiceMeta, ServiceRecord, Version};
 use nacre::{InstanceUpdate, ManualClock, Registry, Timestamp};
 use proptest::collection::vec;
 use proptest::prelude::*;
