@@ -24,13 +24,16 @@
 //! recovery of a damaged file's valid part is attempted: a file that fails its checksums
 //! holds nothing that can be trusted to be the latest state, and starting from part of it
 //! would be serving a silently older registry. A panic inside redb on a damaged file is
-//! caught and turned into [`PersistError::Corrupt`] too.
+//! caught (and kept off stderr: redb asserts on some truncated files) and turned into
+//! [`PersistError::Corrupt`] too. An empty file is refused as well: redb would take it for a
+//! new database, and only a truncation (or a crash inside the very first open) leaves one.
 
 use super::{codec, PersistError, Persistence, StoreWrite};
 use crate::store::ServiceRecord;
 use redb::{Database, DatabaseError, ReadableTable, StorageError, TableDefinition};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The table of rows.
 const SERVICES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("services");
@@ -84,13 +87,21 @@ impl FileStore {
             )
         })?;
         let path = dir.join(FILE_NAME);
-        let opened = catch_unwind(AssertUnwindSafe(|| {
+        // redb would initialise an empty file as a new database: an emptied store must not
+        // pass for a fresh one.
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() == 0) {
+            return Err(corrupt(
+                &path,
+                "the file is empty (0 bytes): it was truncated",
+            ));
+        }
+        let opened = quietly(|| {
             let mut db = Database::builder()
                 .create_with_file_format_v3(true)
                 .create(&path)?;
             let intact = db.check_integrity()?;
             Ok::<_, DatabaseError>((db, intact))
-        }));
+        });
         let (db, intact) = match opened {
             Ok(Ok(done)) => done,
             Ok(Err(e)) => return Err(open_error(&path, e)),
@@ -196,6 +207,26 @@ impl Persistence for FileStore {
         tx.commit().map_err(|e| self.io("committing", e))
     }
 }
+
+/// Runs `f`, catching a panic (redb asserts on some damaged files) without printing it: the
+/// panic hook in force is bypassed for this thread only while `f` runs, so a host's hook still
+/// sees every other thread's panics.
+fn quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    let me = std::thread::current().id();
+    let previous: Arc<PanicHook> = Arc::from(std::panic::take_hook());
+    let delegate = previous.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() != me {
+            delegate(info);
+        }
+    }));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    let _ours = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| previous(info)));
+    result
+}
+
+type PanicHook = dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static;
 
 fn corrupt(path: &Path, reason: &str) -> PersistError {
     PersistError::Corrupt {

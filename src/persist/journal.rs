@@ -83,6 +83,7 @@ impl Shared {
 /// The group-commit journal of one registry: see the module documentation.
 pub(crate) struct Journal {
     shared: Arc<Shared>,
+    store: Arc<Store>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -140,6 +141,7 @@ impl Journal {
         shared.work.notify_one();
         Ok(Journal {
             shared,
+            store,
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -190,6 +192,15 @@ impl Journal {
         }
     }
 
+    /// Marks the services with a row that the store has forgotten (a removed service whose
+    /// retention passed leaves the store without publishing anything), so their rows go.
+    pub(crate) fn forget_retired(&self) {
+        let mut state = lock(&self.shared.state);
+        prune(&mut state, &self.store);
+        drop(state);
+        self.shared.work.notify_one();
+    }
+
     /// Changes marked and not on disk yet.
     pub(crate) fn pending(&self) -> usize {
         lock(&self.shared.state).latest.len()
@@ -204,6 +215,19 @@ impl Drop for Journal {
         if let Some(thread) = lock(&self.thread).take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// Marks every known service that `store` no longer holds.
+fn prune(state: &mut State, store: &Store) {
+    let gone: Vec<ServiceKey> = state
+        .known
+        .iter()
+        .filter(|k| store.load_any(k).is_none())
+        .cloned()
+        .collect();
+    for key in gone {
+        push_mark(state, key);
     }
 }
 
@@ -273,16 +297,9 @@ impl Committer {
             }
             if last_prune.elapsed() >= PRUNE_EVERY {
                 *last_prune = Instant::now();
-                // Rows of services the store has forgotten (a removed service, collected).
-                let gone: Vec<ServiceKey> = self
-                    .written
-                    .keys()
-                    .filter(|k| self.store.load_any(k).is_none())
-                    .cloned()
-                    .collect();
-                for key in gone {
-                    push_mark(&mut state, key);
-                }
+                // A backstop for hosts that collect tombstones themselves
+                // (`Registry::check_health` calls `forget_retired`).
+                prune(&mut state, &self.store);
                 continue;
             }
             state = match self.shared.work.wait_timeout(state, PRUNE_EVERY) {
@@ -305,12 +322,15 @@ impl Committer {
             return false;
         };
         let keys: HashSet<&ServiceKey> = batch.iter().map(|(_, k)| k).collect();
+        // One mark per commit is the per-write baseline: it writes its row even when an
+        // earlier commit already carried the change, as a store without group commit would.
+        let rewrite = self.policy.max_batch == 1;
         let mut writes = Vec::new();
         for key in &keys {
             let snap = self.store.load_any(key);
             let stored = self.written.get(*key);
             match persistent_part(snap.as_deref(), stored) {
-                Some(row) if stored != Some(&row) => writes.push(StoreWrite::Put(row)),
+                Some(row) if rewrite || stored != Some(&row) => writes.push(StoreWrite::Put(row)),
                 None if stored.is_some() => writes.push(StoreWrite::Delete((*key).clone())),
                 _ => {}
             }

@@ -173,7 +173,10 @@ impl CommitPolicy {
         }
     }
 
-    /// One transaction (one fsync) per change: a baseline for measurements.
+    /// One transaction (one fsync) per change: a baseline for measurements. Each change is
+    /// committed on its own and rewrites its service's row, even when an earlier commit
+    /// already carried it (it reads the service's current state), as a store without group
+    /// commit does.
     pub fn per_write() -> Self {
         Self {
             max_batch: 1,

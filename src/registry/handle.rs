@@ -523,6 +523,11 @@ impl Registry {
             .inner
             .store
             .collect_tombstones(now - self.inner.health.tombstone_ttl);
+        if collected.services > 0 {
+            if let Some(journal) = self.inner.journal.get() {
+                journal.forget_retired();
+            }
+        }
         if collected.tombstones > 0 || collected.services > 0 {
             tracing::debug!(
                 tombstones = collected.tombstones,
