@@ -268,6 +268,9 @@ async fn group_commit_shares_one_commit_among_writes_that_arrive_together() {
         }
         let stored: usize = (0..8).map(|s| store.live(&key(&format!("db-{s}")))).sum();
         assert_eq!(stored, WRITES, "every acknowledged write is stored");
+        let stats = backend.registry().persist_stats();
+        assert_eq!(stats.commits, store.commits.load(Ordering::SeqCst) as u64);
+        assert_eq!(stats.pending_services, 0);
         store.commits.load(Ordering::SeqCst)
     };
     let grouped = run(CommitPolicy::group()).await;

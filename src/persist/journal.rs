@@ -15,7 +15,7 @@
 //! ([`NotPersisted`]) and the committer tries again after [`CommitPolicy::retry_delay`].
 
 use super::part::{may_concern_disk, persistent_part};
-use super::{CommitPolicy, NotPersisted, Persistence, StoreWrite};
+use super::{CommitPolicy, NotPersisted, PersistStats, Persistence, StoreWrite};
 use crate::model::ServiceKey;
 use crate::store::{ServiceRecord, ServiceSnapshot, Store};
 use crate::util::lock;
@@ -65,6 +65,9 @@ struct State {
 
 struct Shared {
     state: Mutex<State>,
+    /// Commits made, and rows they wrote.
+    commits: std::sync::atomic::AtomicU64,
+    rows: std::sync::atomic::AtomicU64,
     /// Wakes the committer.
     work: Condvar,
     /// Wakes blocking waiters.
@@ -114,6 +117,8 @@ impl Journal {
         };
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
+            commits: Default::default(),
+            rows: Default::default(),
             work: Condvar::new(),
             done: Condvar::new(),
             watch: tokio::sync::watch::Sender::new(Progress::default()),
@@ -201,9 +206,17 @@ impl Journal {
         self.shared.work.notify_one();
     }
 
-    /// Changes marked and not on disk yet.
-    pub(crate) fn pending(&self) -> usize {
-        lock(&self.shared.state).latest.len()
+    /// Counters.
+    pub(crate) fn stats(&self) -> PersistStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let state = lock(&self.shared.state);
+        PersistStats {
+            changes: state.next - 1,
+            durable: state.progress.durable,
+            pending_services: state.latest.len(),
+            commits: self.shared.commits.load(Relaxed),
+            rows_written: self.shared.rows.load(Relaxed),
+        }
     }
 }
 
@@ -343,6 +356,11 @@ impl Committer {
         let failed = result.is_err();
         match result {
             Ok(()) => {
+                if !writes.is_empty() {
+                    use std::sync::atomic::Ordering::Relaxed;
+                    self.shared.commits.fetch_add(1, Relaxed);
+                    self.shared.rows.fetch_add(writes.len() as u64, Relaxed);
+                }
                 for w in writes {
                     match w {
                         StoreWrite::Put(row) => {

@@ -191,6 +191,23 @@ impl Default for CommitPolicy {
     }
 }
 
+/// Counters of a registry's persistence ([`crate::Registry::persist_stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PersistStats {
+    /// Changes marked for the committer (published changes of services with persistent
+    /// state) since the persistence was attached.
+    pub changes: u64,
+    /// Changes on disk: every change numbered up to this one.
+    pub durable: u64,
+    /// Services with a change not on disk yet.
+    pub pending_services: usize,
+    /// Commits (transactions, each one fsync) that wrote something.
+    pub commits: u64,
+    /// Rows they wrote (puts and deletes).
+    pub rows_written: u64,
+}
+
 /// What [`crate::Registry::attach_persistence`] loaded.
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]

@@ -3,7 +3,9 @@
 
 use super::handle::Registry;
 use crate::model::ServiceKey;
-use crate::persist::{CommitPolicy, Journal, LoadReport, NotPersisted, PersistError, Persistence};
+use crate::persist::{
+    CommitPolicy, Journal, LoadReport, NotPersisted, PersistError, PersistStats, Persistence,
+};
 use crate::store::MergeRules;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -87,9 +89,11 @@ impl Registry {
         }
     }
 
-    /// Services with a change that is not on disk yet (0 without a persistence). For
-    /// operators, tests and benchmarks.
-    pub fn persist_backlog(&self) -> usize {
-        self.journal_slot().get().map_or(0, Journal::pending)
+    /// The persistence's counters (all zero without one): changes, commits (one fsync each),
+    /// rows written, what is pending. For operators, tests and benchmarks.
+    pub fn persist_stats(&self) -> PersistStats {
+        self.journal_slot()
+            .get()
+            .map_or_else(PersistStats::default, Journal::stats)
     }
 }
