@@ -63,8 +63,16 @@
 //! left (tombstones are collected after [`crate::HealthConfig::tombstone_ttl`] as in memory;
 //! a removed service's row goes when the store forgets the service).
 //!
+//! A tombstone is stored only for an instance whose live copy reached the disk: an instance
+//! registered and deregistered within one commit leaves nothing on disk, which is the state
+//! the two writes left (both answers wait for that commit). A peer that got the live copy by
+//! replication before the deregistration could bring it back after a restart of this node
+//! only if it also missed the deregistration's own sync.
+//!
 //! Every node stores what it holds, replicated data included, so a full-cluster restart keeps
-//! everything that any node had. The encoding of a row is [`codec`]'s: a format version byte
+//! everything that any node had. Loaded records are merged like replicated ones, so they are
+//! not sent to peers as local writes: a member's own data reaches the others through verify
+//! (the member responsible for a service sends its checksums), as after any restart. The encoding of a row is [`codec`]'s: a format version byte
 //! and the record as JSON.
 //!
 //! ## When a write is on disk: group commit and the fsync policy
