@@ -69,6 +69,7 @@
 //! | [`health`] | the beat-check policy (pure) and its driver |
 //! | [`events`] | subscriptions and coalesced, off-path event delivery |
 //! | [`registry`] | [`Registry`]: the handle that puts them together; [`Command`], the one write path |
+//! | [`persist`] | durability of persistent instances and service settings: the [`persist::Persistence`] trait, group commit; `persist::FileStore` on redb (feature `persist`) |
 //! | [`cluster`] | Distro replication: membership, mapper, sync, verify, merge; [`cluster::ClusterNode`] |
 //! | [`client`] | [`NamingClient`]: beats, local cache with pull + push, failover, selection |
 //! | [`front`] | what every protocol front shares: the backend, the one query answer, the push hub, error classes |
@@ -91,6 +92,7 @@ pub mod health;
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 pub mod model;
+pub mod persist;
 pub mod registry;
 pub mod store;
 pub mod transport;

@@ -268,7 +268,8 @@ fn run_schedule(seed: u64) -> Result<usize, String> {
             // moves away from it and back.
             let victim = members[rng.usize(..n)].clone();
             let rest: Vec<NodeId> = members.iter().filter(|m| **m != victim).cloned().collect();
-            sim.faults().partition(&[std::slice::from_ref(&victim), &rest]);
+            sim.faults()
+                .partition(&[std::slice::from_ref(&victim), &rest]);
             heal_at = Some(second + rng.u64(2..9));
             if trace {
                 eprintln!("{second}s isolate {victim}");

@@ -21,6 +21,9 @@ pub enum ClusterError {
     /// A peer answered with something that does not fit the operation (a protocol mismatch).
     #[error("unexpected answer from a peer: {0}")]
     UnexpectedAnswer(#[from] UnexpectedOutput),
+    /// The write was applied but could not be made durable (see [`crate::persist`]).
+    #[error(transparent)]
+    NotPersisted(#[from] crate::persist::NotPersisted),
     /// The responsible node refused the operation.
     #[error("node {node} refused the operation: {message}")]
     Remote {

@@ -12,7 +12,7 @@ use super::core::{DistroCore, RoutingView};
 use super::dispatch::Dispatch;
 use super::error::{ClusterError, MembershipError};
 use super::mapper::DistroMapper;
-use super::message::{PeerRequest, PeerResponse};
+use super::message::{PeerRequest, PeerResponse, RemoteFailure};
 use super::node_id::NodeId;
 use super::transport::{PeerError, PeerHandler, Transport};
 use crate::clock::Clock;
@@ -191,16 +191,28 @@ impl ClusterNode {
     /// forwarded to the responsible member otherwise, and applied here after all when that
     /// member cannot be reached (AP). The one route of every write; see
     /// [`crate::registry::command`].
+    ///
+    /// With a persistence attached, a write that touches persistent data answers once it is on
+    /// disk on the member that applied it (see [`crate::persist`]).
     pub async fn execute(&self, command: Command) -> Result<CommandOutput, ClusterError> {
         let inner = &self.inner;
+        let durable = (inner.registry.is_persistent() && command.touches_persistent_data())
+            .then(|| command.service().clone());
         let route = inner.routing.route(command.service());
-        match Dispatch::begin(route, &inner.id, &inner.registry, command) {
+        let out = match Dispatch::begin(route, &inner.id, &inner.registry, command) {
             Dispatch::Done(result) => result,
             Dispatch::Forward(forwarding) => {
                 let answer = send(inner, forwarding.owner(), forwarding.request()).await;
                 forwarding.complete(&inner.registry, answer)
             }
+        }?;
+        // Applied here (responsible, or the AP fallback): wait for this member's commit. When
+        // the owner applied it, it waited for its own before it answered, and this returns at
+        // once unless replication brought changes of the service that are still pending.
+        if let Some(service) = durable {
+            inner.registry.persisted(&service).await?;
         }
+        Ok(out)
     }
 
     /// Registers an instance (see [`Registry::register_instance`]). Returns the revision on
@@ -246,11 +258,26 @@ impl ClusterNode {
 }
 
 impl PeerHandler for ClusterNode {
+    /// A forwarded write that touches persistent data is answered once this member's commit
+    /// has it on disk; the wait blocks the calling thread (the HTTP peer route runs this on
+    /// the blocking pool), after the protocol lock is released.
     fn receive(&self, from: &NodeId, request: PeerRequest) -> PeerResponse {
         let now = self.inner.clock.now();
+        let durable = match &request {
+            PeerRequest::Forward(c) if c.touches_persistent_data() => Some(c.service().clone()),
+            _ => None,
+        };
         let response = lock(&self.inner.core).handle(from, request, now);
         self.inner.wake.notify_one();
-        response
+        match (durable, response) {
+            (Some(service), PeerResponse::Forwarded(Ok(out))) => {
+                match self.inner.registry.wait_persisted(&service) {
+                    Ok(()) => PeerResponse::Forwarded(Ok(out)),
+                    Err(e) => PeerResponse::Forwarded(Err(RemoteFailure::Refused(e.to_string()))),
+                }
+            }
+            (_, response) => response,
+        }
     }
 }
 

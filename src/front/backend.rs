@@ -65,9 +65,19 @@ impl Backend {
     }
 
     /// Executes a write: applied here on a standalone node, routed by the cluster on a member.
+    /// With a persistence attached, a write that touches persistent data answers once it is on
+    /// disk (see [`crate::persist`]).
     pub async fn execute(&self, command: Command) -> Result<CommandOutput, ClusterError> {
         match self {
-            Backend::Standalone(r) => Ok(command.apply(r)?),
+            Backend::Standalone(r) => {
+                let durable = (r.is_persistent() && command.touches_persistent_data())
+                    .then(|| command.service().clone());
+                let out = command.apply(r)?;
+                if let Some(service) = durable {
+                    r.persisted(&service).await?;
+                }
+                Ok(out)
+            }
             Backend::Cluster(n) => n.execute(command).await,
         }
     }

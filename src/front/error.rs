@@ -10,6 +10,7 @@
 //! | what a read asked for does not exist | [`ErrorClass::NotFound`] (fronts raise it themselves) |
 //! | the node is starting, or the responsible member is unreachable | [`ErrorClass::Unavailable`] |
 //! | a peer answered something that does not fit (a version mismatch) | [`ErrorClass::Internal`] |
+//! | a write applied in memory whose commit to disk failed ([`crate::persist::NotPersisted`]) | [`ErrorClass::Internal`] |
 
 use crate::cluster::ClusterError;
 use crate::store::RegistryError;

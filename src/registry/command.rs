@@ -232,6 +232,37 @@ impl Command {
         }
     }
 
+    /// Whether the command may change what [`crate::persist`] keeps on disk, so that its
+    /// answer waits for the commit ([`Registry::persisted`]): `false` only for what cannot, a
+    /// registration of ephemeral instances only, or a beat that carries no persistent
+    /// instance. A deregistration or update may be about a persistent instance, and service
+    /// writes are always persistent.
+    ///
+    /// ```
+    /// use nacre::{Command, Instance, ServiceKey};
+    /// let s = ServiceKey::named("db")?;
+    /// let eph = Instance::new("10.0.0.1", 80)?;
+    /// let per = Instance::builder("10.0.0.9", 5432).ephemeral(false).build()?;
+    /// assert!(!Command::register(&s, eph.clone()).touches_persistent_data());
+    /// assert!(Command::register(&s, per).touches_persistent_data());
+    /// assert!(!Command::light_beat(&s, &eph.key()).touches_persistent_data());
+    /// assert!(Command::deregister(&s, &eph.key()).touches_persistent_data());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn touches_persistent_data(&self) -> bool {
+        match self {
+            Command::Register { instance, .. } => !instance.ephemeral(),
+            Command::BatchRegister { instances, .. } => instances.iter().any(|i| !i.ephemeral()),
+            Command::Beat { data, .. } => data.as_ref().is_some_and(|d| !d.ephemeral()),
+            Command::Deregister { .. }
+            | Command::Update { .. }
+            | Command::SetHealth { .. }
+            | Command::CreateService { .. }
+            | Command::UpdateService { .. }
+            | Command::RemoveService { .. } => true,
+        }
+    }
+
     /// Runs the command on `registry`, here and now. This is the only place a command meets a
     /// registry: a standalone front, a cluster member responsible for the service, and a
     /// member falling back to a local write all come here.

@@ -39,12 +39,14 @@ pub struct ServiceList {
 }
 
 struct Inner {
-    store: Store,
+    store: Arc<Store>,
     dispatcher: Arc<Dispatcher>,
     clock: Arc<dyn Clock>,
     health: HealthConfig,
     limits: Limits,
     limit_log: LimitLog,
+    /// The persistence, once attached (see [`crate::persist`] and `registry/durable.rs`).
+    journal: std::sync::OnceLock<crate::persist::Journal>,
 }
 
 /// A registry node: register, beat, query, subscribe. Cheap to clone (one `Arc`); clones share
@@ -97,7 +99,7 @@ impl Registry {
 
     pub(crate) fn from_builder(b: RegistryBuilder) -> Self {
         let dispatcher = Arc::new(Dispatcher::start(b.delivery_threads));
-        let store = Store::new(b.origin);
+        let store = Arc::new(Store::new(b.origin));
         let sink = dispatcher.clone();
         store.add_sink(Arc::new(move |snap: &Arc<ServiceSnapshot>| {
             sink.publish(snap)
@@ -110,6 +112,7 @@ impl Registry {
                 health: b.health,
                 limits: b.limits,
                 limit_log: LimitLog::default(),
+                journal: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -117,6 +120,14 @@ impl Registry {
     /// The underlying store (snapshots, change sinks).
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+    /// The store, shared (for the persistence committer).
+    pub(super) fn shared_store(&self) -> &Arc<Store> {
+        &self.inner.store
+    }
+    /// Where the persistence's journal goes once attached.
+    pub(super) fn journal_slot(&self) -> &std::sync::OnceLock<crate::persist::Journal> {
+        &self.inner.journal
     }
     /// The clock this registry reads.
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -524,6 +535,11 @@ impl Registry {
             .inner
             .store
             .collect_tombstones(now - self.inner.health.tombstone_ttl);
+        if collected.services > 0 {
+            if let Some(journal) = self.inner.journal.get() {
+                journal.forget_retired();
+            }
+        }
         if collected.tombstones > 0 || collected.services > 0 {
             tracing::debug!(
                 tombstones = collected.tombstones,

@@ -12,10 +12,12 @@
 
 mod builder;
 pub mod command;
+mod durable;
 mod handle;
 mod limit_log;
 
 pub use crate::store::{InstanceUpdate, InstancesView, RegistryError, Selection, ServiceSettings};
 pub use builder::RegistryBuilder;
 pub use command::{Command, CommandOutput, UnexpectedOutput};
+pub use durable::PERSIST_WAIT;
 pub use handle::{BeatReply, Registry, ServiceList};

@@ -110,6 +110,8 @@ pub struct ClusterSnapshot {
     pub(crate) enabled: usize,
     /// Enabled and healthy instances.
     pub(crate) healthy: usize,
+    /// Persistent (non-ephemeral) instances: what [`crate::persist`] keeps on disk.
+    pub(crate) persistent: usize,
 }
 
 impl ClusterSnapshot {
@@ -127,6 +129,9 @@ impl ClusterSnapshot {
     }
 
     fn count(&mut self, instance: &Instance, sign: isize) {
+        if !instance.ephemeral() {
+            self.persistent = self.persistent.wrapping_add_signed(sign);
+        }
         if instance.enabled() {
             self.enabled = self.enabled.wrapping_add_signed(sign);
             if instance.healthy() {
@@ -277,6 +282,11 @@ impl ServiceSnapshot {
     /// Number of instances in all clusters.
     pub fn instance_count(&self) -> usize {
         self.instance_count
+    }
+    /// Number of persistent (non-ephemeral) instances in all clusters: O(clusters), from
+    /// counts every write keeps up to date.
+    pub fn persistent_count(&self) -> usize {
+        self.clusters.values().map(|c| c.persistent).sum()
     }
     /// The cluster names that have instances, in order.
     pub fn cluster_names(&self) -> impl Iterator<Item = &ClusterName> + '_ {

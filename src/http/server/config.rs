@@ -13,6 +13,7 @@ nacre-server: a nacre registry node speaking the Nacos naming API (v1 HTTP, 2.x 
 USAGE:
     nacre-server [--port N] [--grpc-port N] [--bind ADDR] [--node-id HOST:PORT] [--members HOST:PORT,...]
                  [--cluster-secret-file PATH | --insecure-cluster] [--peer-port N]
+                 [--data-dir DIR [--commit group|per-write]]
 
 FLAGS (each may also be set by the environment variable shown; a flag wins):
     --port N           port to listen on, 0 for any free one        [NACRE_PORT, default 8848]
@@ -33,12 +34,22 @@ FLAGS (each may also be set by the environment variable shown; a flag wins):
                        as a member
     --peer-port N      serve peer traffic on a port of its own      [NACRE_PEER_PORT, default: the
                        (node ids are then BIND:PEER-PORT)            client port]
+    --data-dir DIR     keep persistent instances and service         [NACRE_DATA_DIR, default none:
+                       settings in DIR/nacre.redb, loaded at start   memory only]
+                       (a write answers once it is on disk)
+    --commit MODE      with --data-dir: `group` (writes arriving     [NACRE_COMMIT, default group]
+                       together share one fsync) or `per-write`
+                       (one fsync each; for measurements)
     -h, --help         print this help
 
 Without members the node runs standalone. A cluster member sends the cluster secret with every
 peer request and refuses requests without it (403); it does not start without one unless given
 --insecure-cluster. The secret crosses the network in clear: serve the peer route (--peer-port)
-only where members, not arbitrary clients, can reach it.";
+only where members, not arbitrary clients, can reach it.
+
+Without --data-dir everything lives in memory, and a restart loses persistent (ephemeral=false)
+instances and service settings; ephemeral instances are never written (their beats rebuild
+them). A damaged store stops the start with a message naming the file.";
 
 /// Why the flags or environment were refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -144,6 +155,11 @@ pub struct ServerConfig {
     pub insecure_cluster: bool,
     /// A port of its own for peer traffic; default: the client port.
     pub peer_port: Option<u16>,
+    /// Where persistent instances and service settings are kept (`--data-dir`); `None`:
+    /// memory only.
+    pub data_dir: Option<PathBuf>,
+    /// How commits to the data directory are batched (`--commit`).
+    pub commit: crate::persist::CommitPolicy,
 }
 
 impl Default for ServerConfig {
@@ -158,6 +174,8 @@ impl Default for ServerConfig {
             cluster_secret: None,
             insecure_cluster: false,
             peer_port: None,
+            data_dir: None,
+            commit: crate::persist::CommitPolicy::default(),
         }
     }
 }
@@ -199,6 +217,18 @@ fn parse_bind(setting: &str, value: &str) -> Result<IpAddr, ConfigError> {
     })
 }
 
+fn parse_commit(setting: &str, value: &str) -> Result<crate::persist::CommitPolicy, ConfigError> {
+    match value.trim() {
+        "group" => Ok(crate::persist::CommitPolicy::group()),
+        "per-write" => Ok(crate::persist::CommitPolicy::per_write()),
+        _ => Err(ConfigError::BadValue {
+            setting: setting.to_owned(),
+            value: value.to_owned(),
+            expected: "`group` or `per-write`",
+        }),
+    }
+}
+
 fn parse_members(value: &str) -> Vec<String> {
     value
         .split(',')
@@ -234,6 +264,12 @@ impl ServerConfig {
         }
         if let Some(v) = env("NACRE_PEER_PORT") {
             config.peer_port = Some(parse_port("NACRE_PEER_PORT", &v)?);
+        }
+        if let Some(v) = env("NACRE_DATA_DIR").filter(|v| !v.trim().is_empty()) {
+            config.data_dir = Some(PathBuf::from(v.trim()));
+        }
+        if let Some(v) = env("NACRE_COMMIT") {
+            config.commit = parse_commit("NACRE_COMMIT", &v)?;
         }
         if let Some(v) = env("NACRE_INSECURE_CLUSTER") {
             config.insecure_cluster = parse_flag("NACRE_INSECURE_CLUSTER", &v)?;
@@ -284,6 +320,8 @@ impl ServerConfig {
                     | "--peer-port"
                     | "--cluster-secret"
                     | "--cluster-secret-file"
+                    | "--data-dir"
+                    | "--commit"
             ) {
                 return Err(ConfigError::UnknownFlag(arg));
             }
@@ -299,6 +337,8 @@ impl ServerConfig {
                 "--node-id" => config.node_id = Some(value.trim().to_owned()),
                 "--grpc-port" => config.grpc_port = Some(parse_port(&flag, &value)?),
                 "--peer-port" => config.peer_port = Some(parse_port(&flag, &value)?),
+                "--data-dir" => config.data_dir = Some(PathBuf::from(value.trim())),
+                "--commit" => config.commit = parse_commit(&flag, &value)?,
                 "--cluster-secret" | "--cluster-secret-file" => {
                     let this = if flag == "--cluster-secret" {
                         "--cluster-secret"
@@ -402,6 +442,21 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<ServerConfig, ConfigError> {
         ServerConfig::from_args_and_env(args.iter().map(|s| s.to_string()), |_| None)
+    }
+
+    #[test]
+    fn data_dir_and_commit_from_flag_or_environment() {
+        assert_eq!(parse(&[]).unwrap().data_dir, None);
+        let c = parse(&["--data-dir", "/var/lib/nacre", "--commit=per-write"]).unwrap();
+        assert_eq!(c.data_dir, Some(PathBuf::from("/var/lib/nacre")));
+        assert_eq!(c.commit, crate::persist::CommitPolicy::per_write());
+        let env = |k: &str| (k == "NACRE_DATA_DIR").then(|| "/tmp/n".to_owned());
+        let c = ServerConfig::from_args_and_env(Vec::new(), env).unwrap();
+        assert_eq!(c.data_dir, Some(PathBuf::from("/tmp/n")));
+        assert!(matches!(
+            parse(&["--commit", "sometimes"]),
+            Err(ConfigError::BadValue { .. })
+        ));
     }
 
     #[test]

@@ -27,6 +27,11 @@
 //! assert_eq!(config.member_ids().unwrap().len(), 3);
 //! ```
 //!
+//! With `--data-dir DIR` the node keeps persistent instances and service settings in
+//! `DIR/nacre.redb` ([`crate::persist::FileStore`]), loads them before it listens, and answers
+//! a write that touches them once it is on disk. A store that cannot be read stops the start
+//! ([`ServerError::Persist`]).
+//!
 //! | file | job |
 //! | --- | --- |
 //! | `config.rs` | [`ServerConfig`]: flags, environment, [`USAGE`], [`ConfigError`] |
@@ -71,6 +76,10 @@ pub enum ServerError {
     /// The node could not be set up as a cluster member.
     #[error(transparent)]
     Membership(#[from] crate::cluster::MembershipError),
+    /// The data directory (`--data-dir`) could not be opened or read: see the message for the
+    /// file and what to do.
+    #[error("the data directory cannot be used: {0}")]
+    Persist(#[from] crate::persist::PersistError),
     /// The thread for the node's drivers could not be started.
     #[error("cannot start the driver thread: {0}")]
     Drivers(#[source] std::io::Error),
@@ -98,6 +107,20 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         let node = ClusterNode::builder(me, members, transport).build()?;
         (Backend::from(node), Some(auth))
     };
+    if let Some(dir) = &config.data_dir {
+        // Before anything listens: the node serves what it had, or does not start.
+        let store = crate::persist::FileStore::open(dir)?;
+        let path = store.path().display().to_string();
+        let loaded = backend
+            .registry()
+            .attach_persistence(Arc::new(store), config.commit)?;
+        tracing::info!(
+            path,
+            services = loaded.services,
+            instances = loaded.instances,
+            "persistent store loaded"
+        );
+    }
     let addr = SocketAddr::new(config.bind, config.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -1,0 +1,150 @@
+//! [`persistent_part`]: which part of a service's snapshot goes to disk. Pure: a snapshot and
+//! the row on disk in, the row to store out.
+
+use crate::store::{ServiceRecord, ServiceSnapshot};
+use std::collections::HashSet;
+
+/// The row to store for `snap`, given the row on disk now (`on_disk`), or `None` when the
+/// service should have no row:
+///
+/// - its service-level state ([`ServiceSnapshot::meta`]);
+/// - every persistent (non-ephemeral) live instance;
+/// - the tombstone of every instance that the row on disk holds (live or removed): a
+///   persistent instance that was stored and is now removed stays removed after a restart.
+///   Tombstones of instances never stored (ephemeral ones) are left out; a tombstone
+///   collected from memory leaves the row too.
+///
+/// A service keeps a row while that holds an instance or a tombstone, while its settings are
+/// explicit, or while it is removed and had a row (its removal must stay final until the store
+/// forgets it). `None` for `snap == None`: the store has forgotten the service.
+///
+/// ```
+/// use nacre::persist::persistent_part;
+/// use nacre::{Instance, Registry, ServiceKey};
+/// let registry = Registry::default();
+/// let db = ServiceKey::named("db")?;
+/// registry.register_instance(&db, Instance::new("10.0.0.1", 80)?)?; // ephemeral
+/// assert_eq!(persistent_part(registry.service(&db).as_deref(), None), None);
+/// let primary = Instance::builder("10.0.0.9", 5432).ephemeral(false).build()?;
+/// registry.register_instance(&db, primary.clone())?;
+/// let row = persistent_part(registry.service(&db).as_deref(), None).unwrap();
+/// assert_eq!(row.instances.len(), 1);
+/// registry.deregister_instance(&db, &primary.key());
+/// let snap = registry.store().load_any(&db);
+/// let after = persistent_part(snap.as_deref(), Some(&row)).unwrap();
+/// assert_eq!(after.instances.len(), 1); // its tombstone
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn persistent_part(
+    snap: Option<&ServiceSnapshot>,
+    on_disk: Option<&ServiceRecord>,
+) -> Option<ServiceRecord> {
+    let snap = snap?;
+    let stored: HashSet<_> = on_disk
+        .map(|r| r.instances.iter().map(|i| &i.key).collect())
+        .unwrap_or_default();
+    let mut instances = Vec::new();
+    if snap.persistent_count() > 0 {
+        for entry in snap.entries() {
+            if !entry.instance().ephemeral() {
+                instances.extend(snap.instance_record(&entry.instance().key()));
+            }
+        }
+    }
+    if !stored.is_empty() {
+        for (key, _) in snap.tombstones() {
+            if stored.contains(key) {
+                instances.extend(snap.instance_record(key));
+            }
+        }
+    }
+    let keep = !instances.is_empty()
+        || snap.has_explicit_settings()
+        || (snap.is_removed() && on_disk.is_some());
+    keep.then(|| ServiceRecord {
+        key: snap.key().clone(),
+        meta: snap.meta(),
+        instances,
+    })
+}
+
+/// Whether a change published as `snap` may change what [`persistent_part`] gives, for a
+/// service with a row on disk or in flight (`known`). Cheap: no walk over the instances.
+pub(crate) fn may_concern_disk(snap: &ServiceSnapshot, known: bool) -> bool {
+    known || snap.has_explicit_settings() || snap.persistent_count() > 0
+}
+
+/// Live instances and tombstones in `record`.
+pub(crate) fn count(record: &ServiceRecord) -> (usize, usize) {
+    let live = record.instances.iter().filter(|i| i.is_live()).count();
+    (live, record.instances.len() - live)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Instance, Registry, ServiceKey, ServiceSettings};
+
+    fn persistent(ip: &str) -> Instance {
+        Instance::builder(ip, 5432)
+            .ephemeral(false)
+            .build()
+            .expect("valid")
+    }
+
+    #[test]
+    fn ephemeral_instances_never_reach_the_row() {
+        let r = Registry::default();
+        let k = ServiceKey::named("mixed").expect("valid");
+        r.register_instance(&k, persistent("10.0.0.1")).expect("ok");
+        r.register_instance(&k, Instance::new("10.0.0.2", 80).expect("valid"))
+            .expect("ok");
+        let row = persistent_part(r.service(&k).as_deref(), None).expect("a row");
+        assert_eq!(count(&row), (1, 0));
+    }
+
+    #[test]
+    fn explicit_settings_keep_a_row_without_instances() {
+        let r = Registry::default();
+        let k = ServiceKey::named("empty").expect("valid");
+        let settings = ServiceSettings {
+            protect_threshold: 0.5,
+            ..ServiceSettings::default()
+        };
+        r.create_service(&k, settings).expect("ok");
+        let row = persistent_part(r.service(&k).as_deref(), None).expect("a row");
+        assert_eq!(row.meta.settings.protect_threshold, 0.5);
+        assert!(row.instances.is_empty());
+    }
+
+    #[test]
+    fn a_row_goes_once_nothing_persistent_is_left() {
+        let r = Registry::default();
+        let k = ServiceKey::named("gone").expect("valid");
+        let p = persistent("10.0.0.1");
+        r.register_instance(&k, p.clone()).expect("ok");
+        let row = persistent_part(r.service(&k).as_deref(), None).expect("a row");
+        r.deregister_instance(&k, &p.key());
+        // The tombstone of a stored instance is kept ...
+        let snap = r.store().load_any(&k);
+        let with_tomb = persistent_part(snap.as_deref(), Some(&row)).expect("a row");
+        assert_eq!(count(&with_tomb), (0, 1));
+        // ... and once memory collects it, the row goes.
+        let far = r.clock().now() + std::time::Duration::from_secs(3600);
+        r.store().collect_tombstones(far);
+        let snap = r.store().load_any(&k);
+        assert_eq!(persistent_part(snap.as_deref(), Some(&with_tomb)), None);
+    }
+
+    #[test]
+    fn unstored_tombstones_stay_out() {
+        let r = Registry::default();
+        let k = ServiceKey::named("eph").expect("valid");
+        let e = Instance::new("10.0.0.2", 80).expect("valid");
+        r.register_instance(&k, e.clone()).expect("ok");
+        r.register_instance(&k, persistent("10.0.0.1")).expect("ok");
+        r.deregister_instance(&k, &e.key());
+        let row = persistent_part(r.service(&k).as_deref(), None).expect("a row");
+        assert_eq!(count(&row), (1, 0));
+    }
+}

@@ -1,0 +1,99 @@
+//! [`Registry`]'s durability: attaching a [`Persistence`] (load, then commit every change
+//! from then on) and waiting for a write to be on disk. See [`crate::persist`].
+
+use super::handle::Registry;
+use crate::model::ServiceKey;
+use crate::persist::{
+    CommitPolicy, Journal, LoadReport, NotPersisted, PersistError, PersistStats, Persistence,
+};
+use crate::store::MergeRules;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a blocking [`Registry::wait_persisted`] waits for its commit before it gives up.
+pub const PERSIST_WAIT: Duration = Duration::from_secs(30);
+
+impl Registry {
+    /// Loads what `persistence` holds into this registry, then keeps it up to date: from now
+    /// on every change to a persistent instance, or to service settings, is committed to it
+    /// (group commit, as `policy` says). Call it once, before the registry serves (for a
+    /// cluster node: before [`crate::cluster::ClusterNode::start`]).
+    ///
+    /// Loading is [`crate::store::Store::merge`] of each stored record under the registry's
+    /// limits, so what a peer sends later is reconciled by the ordinary merge rule. A record
+    /// the merge refuses is reported in [`LoadReport::refused`] and logged; a store that cannot
+    /// be read at all is an error, and nothing is loaded.
+    pub fn attach_persistence(
+        &self,
+        persistence: Arc<dyn Persistence>,
+        policy: CommitPolicy,
+    ) -> Result<LoadReport, PersistError> {
+        if self.journal_slot().get().is_some() {
+            return Err(PersistError::AlreadyAttached);
+        }
+        let records = persistence.load()?;
+        let now = self.clock().now();
+        let rules = MergeRules::new(*self.limits());
+        let mut report = LoadReport::default();
+        let mut on_disk = HashMap::with_capacity(records.len());
+        for record in records {
+            let (live, tombs) = crate::persist::part_count(&record);
+            report.services += 1;
+            report.instances += live;
+            report.tombstones += tombs;
+            let key = record.key.clone();
+            let outcome = self.store().merge(record.clone(), &rules, now);
+            for refusal in outcome.refused {
+                tracing::warn!(service = %key, ?refusal, "a stored record was refused on load");
+                report.refused.push((key.clone(), refusal));
+            }
+            on_disk.insert(key, record);
+        }
+        let journal = Journal::start(self.shared_store().clone(), persistence, policy, on_disk)
+            .map_err(|e| PersistError::io("starting the persistence committer thread", e))?;
+        if self.journal_slot().set(journal).is_err() {
+            return Err(PersistError::AlreadyAttached);
+        }
+        tracing::info!(
+            services = report.services,
+            instances = report.instances,
+            tombstones = report.tombstones,
+            refused = report.refused.len(),
+            "loaded the persistent store"
+        );
+        Ok(report)
+    }
+
+    /// Whether a persistence is attached.
+    pub fn is_persistent(&self) -> bool {
+        self.journal_slot().get().is_some()
+    }
+
+    /// Waits until every change of `service` published so far is on disk (at once when no
+    /// persistence is attached, or nothing of the service is pending). Fronts call it before
+    /// they answer a write; see [`crate::persist`].
+    pub async fn persisted(&self, service: &ServiceKey) -> Result<(), NotPersisted> {
+        match self.journal_slot().get() {
+            Some(journal) => journal.persisted(service).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Like [`Registry::persisted`], blocking the calling thread, for at most
+    /// [`PERSIST_WAIT`]. Not for an async task: it holds its thread.
+    pub fn wait_persisted(&self, service: &ServiceKey) -> Result<(), NotPersisted> {
+        match self.journal_slot().get() {
+            Some(journal) => journal.wait_persisted(service, PERSIST_WAIT),
+            None => Ok(()),
+        }
+    }
+
+    /// The persistence's counters (all zero without one): changes, commits (one fsync each),
+    /// rows written, what is pending. For operators, tests and benchmarks.
+    pub fn persist_stats(&self) -> PersistStats {
+        self.journal_slot()
+            .get()
+            .map_or_else(PersistStats::default, Journal::stats)
+    }
+}
