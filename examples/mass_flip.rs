@@ -42,10 +42,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let registry = Registry::builder().clock(clock.clone()).build();
     let service = ServiceKey::named("mass")?;
     let all = instances(n)?;
+    let started = Instant::now();
     for chunk in all.chunks(10_000) {
         registry.batch_register_instance(&service, chunk.to_vec())?;
     }
     registry.wait_for_events(Duration::from_secs(60));
+    eprintln!("registered {n} in {:?}", started.elapsed());
 
     // The baseline: one pass building the flipped list, as plain rows.
     let rows: Vec<Row> = all
@@ -70,6 +72,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let baseline = started.elapsed();
     assert_eq!(flipped.len(), n);
 
+    if std::env::var("MASS_FLIP_PAUSE").is_ok() {
+        // Lets a profiler attach after the setup (`perf record -D`).
+        std::thread::sleep(Duration::from_secs(2));
+    }
     // A writer registers one more instance into the service while the sweep runs.
     clock.advance(Duration::from_secs(15));
     let writer = {
@@ -90,6 +96,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let unhealthy = started.elapsed();
     let waited = writer.join().map_err(|_| "writer panicked")??;
     assert_eq!(report.marked_unhealthy.len(), n);
+    if std::env::var("MASS_FLIP_PAUSE").is_ok() {
+        eprintln!("marked unhealthy in {unhealthy:?}");
+        return Ok(());
+    }
 
     clock.advance(Duration::from_secs(15));
     let started = Instant::now();

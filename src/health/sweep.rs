@@ -4,7 +4,7 @@ use super::config::HealthConfig;
 use super::policy::{empty_service_deadline, judge, next_deadline, BeatTimeouts, Verdict};
 use crate::clock::Timestamp;
 use crate::model::{InstanceKey, Limits, ServiceKey};
-use crate::store::{rewrite, RegistryError, ServiceSnapshot, Store};
+use crate::store::{RegistryError, ServiceSnapshot, Store};
 use std::time::Duration;
 
 /// What one sweep did.
@@ -167,7 +167,7 @@ fn apply(
         let mut removed = Vec::new();
         let mut next_due = None;
         for key in keys {
-            let Some(entry) = snap.entry(key).cloned() else {
+            let Some(entry) = snap.entry(key) else {
                 continue;
             };
             let timeouts = BeatTimeouts::resolve(entry.overrides(), config);
@@ -178,9 +178,8 @@ fn apply(
                     next_due = earliest(next_due, next_deadline(last, healthy, &timeouts))
                 }
                 Verdict::MarkUnhealthy => {
-                    let mut inst = crate::model::Instance::clone(entry.instance());
-                    inst.set_healthy(false);
-                    snap.insert(rewrite(&entry, inst, store.next_version(now)));
+                    // In place: one lookup, the data's other fields shared with the old copy.
+                    snap.flip_health(key, false, store.next_version(now));
                     next_due = earliest(next_due, next_deadline(last, false, &timeouts));
                     unhealthy.push(key.clone());
                 }

@@ -303,7 +303,8 @@ pub struct Instance {
     enabled: bool,
     ephemeral: bool,
     cluster_name: ClusterName,
-    metadata: BTreeMap<String, String>,
+    /// Shared: copies of an instance (a health flip makes one) share its metadata.
+    metadata: Arc<BTreeMap<String, String>>,
     /// Read from `metadata` once, when the instance is built (never serialized).
     #[serde(skip)]
     timing: TimingOverrides,
@@ -339,7 +340,7 @@ impl Instance {
             enabled: self.enabled,
             ephemeral: self.ephemeral,
             cluster: Some(self.cluster_name.to_string()),
-            metadata: self.metadata.clone(),
+            metadata: BTreeMap::clone(&self.metadata),
         }
     }
 
@@ -417,7 +418,7 @@ impl Instance {
     ) -> Result<(), ValidationError> {
         check_metadata(&metadata)?;
         self.timing = read_timing(&metadata);
-        self.metadata = metadata;
+        self.metadata = Arc::new(metadata);
         Ok(())
     }
 }
@@ -570,7 +571,7 @@ impl InstanceBuilder {
             enabled: self.enabled,
             ephemeral: self.ephemeral,
             cluster_name,
-            metadata: self.metadata,
+            metadata: Arc::new(self.metadata),
         })
     }
 }

@@ -59,7 +59,6 @@ pub use admit::{MergeRules, RecordRefusal, Refusal, DEFAULT_MAX_CLOCK_SKEW};
 pub use error::RegistryError;
 pub use liveness::Liveness;
 pub use merge::{join, RecordFacts, Side};
-pub(crate) use ops::rewrite;
 pub use ops::{BeatHit, InstanceUpdate};
 pub(crate) use replica::Fnv;
 pub use replica::{InstanceRecord, MergeOutcome, ServiceMeta, ServiceRecord};

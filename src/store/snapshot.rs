@@ -357,6 +357,41 @@ impl ServiceSnapshot {
         old
     }
 
+    /// Sets one live instance's health flag, in place: a health flip made at `version` (the
+    /// client write behind the data stays, see [`crate::store::join`]). Looks the instance up
+    /// once and shares every other field of its data with the old copy, so a sweep that flips
+    /// a whole service costs one pass, not a copy of the service per instance. Returns whether
+    /// the flag changed.
+    pub(crate) fn flip_health(
+        &mut self,
+        key: &InstanceKey,
+        healthy: bool,
+        version: Version,
+    ) -> bool {
+        let Some(cluster) = self.clusters.get_mut(&key.cluster) else {
+            return false;
+        };
+        let Some(entry) = cluster.instances.get_mut(&key.endpoint) else {
+            return false;
+        };
+        if entry.instance.healthy() == healthy {
+            return false;
+        }
+        let mut next = Instance::clone(&entry.instance);
+        next.set_healthy(healthy);
+        if next.enabled() {
+            if healthy {
+                cluster.healthy += 1;
+            } else {
+                cluster.healthy = cluster.healthy.saturating_sub(1);
+            }
+        }
+        entry.instance = Arc::new(next);
+        entry.version = version;
+        self.touch(key.clone());
+        true
+    }
+
     /// Stores an entry that came from a peer: clears any tombstone, touches nothing.
     pub(crate) fn put_merged(&mut self, entry: InstanceEntry) -> Option<InstanceEntry> {
         if !self.tombstones.is_empty() {
