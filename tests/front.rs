@@ -283,3 +283,81 @@ async fn a_protected_service_is_reported_healthy_by_every_reader() {
     assert_eq!(health, [true, false]);
     server.abort();
 }
+
+/// The list body kept per snapshot and query shape (`front::json::service_info_body`) is, byte
+/// for byte, what serializing the answer gives: for every shape asked after another from the
+/// same snapshot, with each answer's own `cacheMillis` and `lastRefTime`, and again after
+/// every change.
+#[test]
+fn a_kept_list_body_is_the_answer_for_every_shape_and_follows_every_change() {
+    use nacre::front::json::{service_info_body, NameStyle, ServiceInfoJsonRef};
+    use nacre::front::ServiceAnswer;
+    use nacre::{ClusterName, InstanceKey, InstanceUpdate};
+    use std::time::Duration;
+
+    let clock = ManualClock::new();
+    let registry = Registry::builder().clock(clock.clone()).build();
+    let orders = ServiceKey::named("orders").unwrap();
+    for (ip, cluster) in [("10.0.0.1", "A"), ("10.0.0.2", "A"), ("10.0.0.3", "B")] {
+        let instance = Instance::builder(ip, 8080)
+            .cluster(cluster)
+            .metadata("note", "\"cacheMillis\":18446744073709551615")
+            .build()
+            .unwrap();
+        registry.register_instance(&orders, instance).unwrap();
+    }
+    let health = registry.health_config().clone();
+    let check = |clusters: &[&str], healthy_only: bool, cache: u64, style: NameStyle| {
+        let query = ServiceQuery {
+            service: orders.clone(),
+            clusters: clusters
+                .iter()
+                .map(|c| ClusterName::new(c).unwrap())
+                .collect(),
+            healthy_only,
+        };
+        let answer = ServiceAnswer::new(&registry, &query, cache);
+        let grouped = answer.service().grouped_name();
+        let direct = serde_json::to_vec(&ServiceInfoJsonRef::from_answer(
+            &answer, &grouped, style, &health,
+        ))
+        .unwrap();
+        let kept = service_info_body(&answer, style, &health).unwrap();
+        assert_eq!(
+            String::from_utf8(kept).unwrap(),
+            String::from_utf8(direct.clone()).unwrap(),
+            "{clusters:?} {healthy_only} {cache} {style:?}"
+        );
+        serde_json::from_slice::<serde_json::Value>(&direct).unwrap()
+    };
+    for round in 0..3 {
+        // Every shape twice, so the second of each is served from what the first kept.
+        for _ in 0..2 {
+            for clusters in [&[][..], &["A"][..], &["B"][..], &["A", "B"][..]] {
+                for healthy_only in [false, true] {
+                    for cache in [3_000, 10_000] {
+                        for style in [NameStyle::Grouped, NameStyle::Plain] {
+                            let body = check(clusters, healthy_only, cache, style);
+                            assert_eq!(body["cacheMillis"], cache);
+                            assert_eq!(
+                                body["lastRefTime"],
+                                clock.now().as_micros() / 1_000,
+                                "{body}"
+                            );
+                        }
+                    }
+                }
+            }
+            clock.advance(Duration::from_millis(7));
+        }
+        // A change: the next answers show it.
+        let key = InstanceKey::new("A", "10.0.0.1", 8080).unwrap();
+        let update = InstanceUpdate {
+            weight: Some(f64::from(round + 2)),
+            ..Default::default()
+        };
+        registry.update_instance(&orders, &key, update).unwrap();
+        let body = check(&["A"], false, 3_000, NameStyle::Grouped);
+        assert_eq!(body["hosts"][0]["weight"], f64::from(round + 2));
+    }
+}

@@ -160,6 +160,113 @@ impl<'a> ServiceInfoJsonRef<'a> {
     }
 }
 
+/// What [`service_info_body`] keeps per snapshot and query shape: the answer's JSON around
+/// the two numbers that differ between answers (`cacheMillis`, `lastRefTime`).
+struct BodyParts {
+    /// Up to and including `"cacheMillis":`.
+    head: Box<[u8]>,
+    /// From the `,` after `cacheMillis` (the hosts) up to and including `"lastRefTime":`.
+    mid: Box<[u8]>,
+    /// The rest.
+    tail: Box<[u8]>,
+}
+
+/// Stand-ins for the two per-answer numbers while the kept text is made: 20-digit numbers that
+/// no other field of the answer can hold.
+const CACHE_MILLIS_MARK: u64 = u64::MAX;
+const LAST_REF_TIME_MARK: u64 = u64::MAX - 1;
+
+impl BodyParts {
+    fn make(answer: &ServiceAnswer, style: NameStyle, health: &HealthConfig) -> Option<Self> {
+        let grouped = answer.service().grouped_name();
+        let mut json = ServiceInfoJsonRef::from_answer(answer, &grouped, style, health);
+        json.cache_millis = CACHE_MILLIS_MARK;
+        json.last_ref_time = LAST_REF_TIME_MARK;
+        let text = serde_json::to_vec(&json).ok()?;
+        // Keys and string values are quoted, so only the answer's own fields can read
+        // `"cacheMillis":` or `"lastRefTime":` followed by a bare number.
+        let cache = format!("\"cacheMillis\":{CACHE_MILLIS_MARK}");
+        let last = format!("\"lastRefTime\":{LAST_REF_TIME_MARK}");
+        let at_cache = find(&text, cache.as_bytes())?;
+        let at_last = find(&text, last.as_bytes())?;
+        let number = |key_at: usize, key: &str| key_at + key.len() - 20;
+        let cache_end = number(at_cache, &cache);
+        let last_end = number(at_last, &last);
+        (cache_end < at_last).then(|| Self {
+            head: text[..cache_end].into(),
+            mid: text[cache_end + 20..last_end].into(),
+            tail: text[last_end + 20..].into(),
+        })
+    }
+
+    fn assemble(&self, cache_millis: u64, last_ref_time: u64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.head.len() + self.mid.len() + self.tail.len() + 40);
+        out.extend_from_slice(&self.head);
+        out.extend_from_slice(cache_millis.to_string().as_bytes());
+        out.extend_from_slice(&self.mid);
+        out.extend_from_slice(last_ref_time.to_string().as_bytes());
+        out.extend_from_slice(&self.tail);
+        out
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The JSON of a [`ServiceAnswer`], exactly as [`ServiceInfoJsonRef::from_answer`] serializes
+/// it, made once per snapshot and query shape: the text is kept with the service's snapshot
+/// ([`crate::store::ServiceSnapshot::memo`]) and only `cacheMillis` and `lastRefTime` are
+/// written into it per answer. Repeated lists of an unchanged service therefore cost a lookup
+/// and a copy, not a walk over its instances; any change publishes a new snapshot and the next
+/// answer makes the text again.
+///
+/// ```
+/// use nacre::client::ServiceQuery;
+/// use nacre::front::json::{service_info_body, NameStyle, ServiceInfoJsonRef};
+/// use nacre::front::ServiceAnswer;
+/// use nacre::{HealthConfig, Instance, Registry, ServiceKey};
+/// let registry = Registry::default();
+/// let orders = ServiceKey::named("orders")?;
+/// registry.register_instance(&orders, Instance::new("10.0.0.1", 8080)?)?;
+/// let query = ServiceQuery { service: orders, clusters: vec![], healthy_only: false };
+/// let answer = ServiceAnswer::new(&registry, &query, 3_000);
+/// let health = HealthConfig::default();
+/// let grouped = answer.service().grouped_name();
+/// let direct = serde_json::to_vec(&ServiceInfoJsonRef::from_answer(
+///     &answer, &grouped, NameStyle::Grouped, &health,
+/// ))?;
+/// assert_eq!(service_info_body(&answer, NameStyle::Grouped, &health)?, direct);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn service_info_body(
+    answer: &ServiceAnswer,
+    style: NameStyle,
+    health: &HealthConfig,
+) -> Result<Vec<u8>, serde_json::Error> {
+    let direct = || {
+        let grouped = answer.service().grouped_name();
+        serde_json::to_vec(&ServiceInfoJsonRef::from_answer(
+            answer, &grouped, style, health,
+        ))
+    };
+    let Some(snapshot) = answer.snapshot() else {
+        return direct();
+    };
+    let mut key = crate::store::Fnv::new();
+    key.bytes(b"front::json::service_info_body");
+    key.u64(u64::from(style == NameStyle::Grouped));
+    key.u64(u64::from(answer.healthy_only()));
+    for c in answer.clusters() {
+        key.bytes(c.as_str().as_bytes());
+    }
+    let parts = snapshot.memo(key.finish(), || BodyParts::make(answer, style, health));
+    match &*parts {
+        Some(parts) => Ok(parts.assemble(answer.cache_millis(), answer.last_ref_time())),
+        None => direct(),
+    }
+}
+
 fn name(service: &ServiceKey, style: NameStyle) -> String {
     match style {
         NameStyle::Grouped => service.grouped_name(),

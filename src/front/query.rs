@@ -112,6 +112,10 @@ impl ServiceAnswer {
     pub fn reports_healthy(&self, instance: &Instance) -> bool {
         self.protected || instance.healthy()
     }
+    /// Whether only healthy instances were asked for.
+    pub fn healthy_only(&self) -> bool {
+        self.healthy_only
+    }
     /// Nacos' `cacheMillis`.
     pub fn cache_millis(&self) -> u64 {
         self.cache_millis

@@ -11,7 +11,7 @@ use super::params::{ParamError, Params};
 use super::router::ApiState;
 use crate::client::{BeatAnswer, ServiceQuery};
 use crate::cluster::ClusterError;
-use crate::front::json::{NameStyle, ServiceInfoJsonRef};
+use crate::front::json::{service_info_body, NameStyle};
 use crate::front::ServiceAnswer;
 use crate::model::{Instance, InstanceKey, ServiceKey};
 use crate::registry::{Command, RegistryError};
@@ -231,16 +231,9 @@ pub(crate) async fn list(
     let cache_millis = super::push::subscribe(&api, &headers, peer, &p, &query)?;
     let answer = ServiceAnswer::new(api.backend.registry(), &query, cache_millis);
     let health = api.backend.registry().health_config();
-    let grouped = answer.service().grouped_name();
-    let body = ServiceInfoJsonRef::from_answer(&answer, &grouped, NameStyle::Grouped, health);
-    json_response(&body)
-}
-
-/// Serializes `value` into a buffer sized for it up front (list answers run to kilobytes).
-fn json_response<T: serde::Serialize>(value: &T) -> Result<Response, ApiError> {
-    let mut buf = Vec::with_capacity(4096);
-    serde_json::to_writer(&mut buf, value).map_err(|e| ApiError::Encode(e.to_string()))?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], buf).into_response())
+    let body = service_info_body(&answer, NameStyle::Grouped, health)
+        .map_err(|e| ApiError::Encode(e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// `PUT /nacos/v1/ns/instance/beat`: a heartbeat. With the `beat` JSON parameter it carries

@@ -64,6 +64,7 @@ pub(crate) use replica::Fnv;
 pub use replica::{InstanceRecord, MergeOutcome, ServiceMeta, ServiceRecord};
 pub use snapshot::{
     ClusterSnapshot, InstanceEntry, RemovalReason, ServiceSettings, ServiceSnapshot, Tombstone,
+    MEMO_ENTRIES,
 };
 pub use table::{ChangeSink, Collected, Store, SweepHint, Written};
 pub use version::Version;

@@ -198,6 +198,32 @@ pub struct ServiceSnapshot {
     /// Every instance in order (cluster, then endpoint), built on the first read of this
     /// snapshot and reset by every write: read-mostly services iterate a slice, not a tree.
     pub(crate) flat: std::sync::OnceLock<Arc<[Arc<Instance>]>>,
+    /// What readers derived from this snapshot and keep for the next reader (see
+    /// [`ServiceSnapshot::memo`]); a copy made for a write starts empty.
+    pub(crate) memo: Memo,
+}
+
+/// Values readers derived from one snapshot, by key: at most [`MEMO_ENTRIES`]. Cloning gives an
+/// empty memo, so a snapshot copied for a write never carries what was derived from the old
+/// state.
+#[derive(Default)]
+pub(crate) struct Memo(std::sync::Mutex<Vec<(u64, Arc<dyn std::any::Any + Send + Sync>)>>);
+
+/// How many derived values one snapshot keeps ([`ServiceSnapshot::memo`]); more are made and
+/// not kept.
+pub const MEMO_ENTRIES: usize = 8;
+
+impl Clone for Memo {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.lock().map_or(0, |m| m.len());
+        write!(f, "Memo({n} entries)")
+    }
 }
 
 impl ServiceSnapshot {
@@ -219,6 +245,7 @@ impl ServiceSnapshot {
             meta_touched: false,
             tracking: false,
             flat: std::sync::OnceLock::new(),
+            memo: Memo::default(),
         }
     }
 
@@ -317,6 +344,30 @@ impl ServiceSnapshot {
         let built: Arc<[Arc<Instance>]> = self.entries().map(|e| e.instance.clone()).collect();
         let _ = self.flat.set(built);
         self.flat.get().map_or(&[], |f| f)
+    }
+
+    /// A value derived from this snapshot, kept with it for later readers: the one stored under
+    /// `key` if it is a `T`, else `make()`'s (kept if fewer than [`MEMO_ENTRIES`] are). Fronts
+    /// keep a serialized answer here, so serving an unchanged service again costs a lookup,
+    /// not a walk over its instances; the next write publishes a snapshot with an empty memo.
+    /// `key` should name the derivation and its inputs (a hash of the query shape, say); a
+    /// value of another type under the same key is not returned.
+    pub fn memo<T: Send + Sync + 'static>(&self, key: u64, make: impl FnOnce() -> T) -> Arc<T> {
+        let found = self.memo.0.lock().ok().and_then(|m| {
+            m.iter()
+                .find(|(k, _)| *k == key)
+                .and_then(|(_, v)| v.clone().downcast::<T>().ok())
+        });
+        if let Some(v) = found {
+            return v;
+        }
+        let made = Arc::new(make());
+        if let Ok(mut m) = self.memo.0.lock() {
+            if m.len() < MEMO_ENTRIES && !m.iter().any(|(k, _)| *k == key) {
+                m.push((key, made.clone()));
+            }
+        }
+        made
     }
 
     /// Every instance entry, ordered by cluster then endpoint.

@@ -371,6 +371,7 @@ impl Store {
         };
         next.meta_touched = false;
         next.flat = std::sync::OnceLock::new();
+        next.memo = super::snapshot::Memo::default();
         let (value, changed) = match f(&mut next) {
             Ok(done) => done,
             Err(e) => {
