@@ -33,37 +33,12 @@ wait_port() {
     return 1
 }
 
-work=$(mktemp -d)
-pid=""
-cleanup() {
-    if [[ -n "$pid" ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
+source benches/servers.sh
 
 start() { # name port
-    local name=$1 port=$2
-    case "$name" in
-        nacre) "$nacre_bin" --port "$port" >"$work/$name.log" 2>&1 & pid=$! ;;
-        r-nacos)
-            mkdir -p "$work/rnacos"
-            (cd "$work/rnacos" && exec env RNACOS_HTTP_PORT="$port" RNACOS_GRPC_PORT=$((port + 1000)) \
-                RNACOS_HTTP_CONSOLE_PORT=0 RNACOS_CONFIG_DB_DIR="$work/rnacos/db" \
-                RNACOS_RAFT_NODE_ADDR="127.0.0.1:$((port + 1000))" RUST_LOG=warn \
-                "$rnacos") >"$work/$name.log" 2>&1 &
-            pid=$!
-            ;;
-    esac
-    wait_port $((port + 1000))
+    launch "$1" "$2"
+    wait_port $(($2 + 1000))
     sleep 0.5
-}
-stop() {
-    local rss
-    rss=$(ps -o rss= -p "$pid" 2>/dev/null | tr -d ' ')
-    echo "    ($1 RSS after the load: ${rss:-?} KiB)"
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    pid=""
 }
 
 servers=(nacre)

@@ -22,9 +22,6 @@ source tests/interop/lib.sh
 nacre_bin="$(target_dir)/release/nacre-server"
 ulimit -n 65536 2>/dev/null || true
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 wait_http() {
     for _ in $(seq 200); do
         if curl -s -o /dev/null "http://127.0.0.1:$1/nacos/v1/ns/service/list"; then return 0; fi
@@ -34,36 +31,11 @@ wait_http() {
     return 1
 }
 
-work=$(mktemp -d)
-pid=""
-cleanup() {
-    if [[ -n "$pid" ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
+source benches/servers.sh
 
 start() { # name port
-    local name=$1 port=$2
-    case "$name" in
-        nacre) "$nacre_bin" --port "$port" >"$work/$name.log" 2>&1 & pid=$! ;;
-        r-nacos)
-            rm -rf "$work/rnacos" && mkdir -p "$work/rnacos"
-            (cd "$work/rnacos" && exec env RNACOS_HTTP_PORT="$port" RNACOS_GRPC_PORT=$((port + 1000)) \
-                RNACOS_HTTP_CONSOLE_PORT=0 RNACOS_CONFIG_DB_DIR="$work/rnacos/db" \
-                RNACOS_RAFT_NODE_ADDR="127.0.0.1:$((port + 1000))" RUST_LOG=warn \
-                "$rnacos") >"$work/$name.log" 2>&1 &
-            pid=$!
-            ;;
-    esac
-    wait_http "$port"
-}
-stop() {
-    local rss
-    rss=$(ps -o rss= -p "$pid" 2>/dev/null | tr -d ' ')
-    echo "    ($1 RSS after the run: ${rss:-?} KiB)"
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    pid=""
+    launch "$1" "$2"
+    wait_http "$2"
 }
 
 servers=(nacre)

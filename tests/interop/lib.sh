@@ -53,3 +53,21 @@ for _ in range(200):
     a.close(); b.close(); print(p); break
 PY
 }
+
+# A free loopback TCP port.
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Starts r-nacos (binary $1) with its HTTP API on port $2 (gRPC on $2 + 1000, no console) in
+# the fresh folder $3, logging to $4; its pid goes to $started_pid (no subshell, so the caller
+# can stop it by pid).
+start_rnacos() {
+    local bin=$1 port=$2 dir=$3 log=$4
+    rm -rf "$dir" && mkdir -p "$dir"
+    (cd "$dir" && exec env RNACOS_HTTP_PORT="$port" RNACOS_GRPC_PORT=$((port + 1000)) \
+        RNACOS_HTTP_CONSOLE_PORT=0 RNACOS_CONFIG_DB_DIR="$dir/db" \
+        RNACOS_RAFT_NODE_ADDR="127.0.0.1:$((port + 1000))" RUST_LOG=warn \
+        "$bin") >"$log" 2>&1 &
+    started_pid=$!
+}

@@ -1,0 +1,31 @@
+# One server at a time for the comparison benches (benches/grpc/run.sh, benches/rnacos/run.sh):
+# source it from the repo root after tests/interop/lib.sh, with $nacre_bin and $rnacos set.
+# It makes a scratch folder $work, removed on exit along with the running server.
+
+work=$(mktemp -d)
+pid=""
+cleanup() {
+    if [[ -n "$pid" ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Starts server $1 (nacre or r-nacos) with its HTTP API on port $2 (gRPC on $2 + 1000); its
+# pid goes to $pid. The caller waits for the port it needs.
+launch() {
+    local name=$1 port=$2
+    case "$name" in
+        nacre) "$nacre_bin" --port "$port" >"$work/$name.log" 2>&1 & pid=$! ;;
+        r-nacos) start_rnacos "$rnacos" "$port" "$work/rnacos" "$work/$name.log"; pid=$started_pid ;;
+    esac
+}
+
+# Prints the running server's RSS (labelled $1) and stops it, by its pid.
+stop() {
+    local rss
+    rss=$(ps -o rss= -p "$pid" 2>/dev/null | tr -d ' ')
+    echo "    ($1 RSS after the run: ${rss:-?} KiB)"
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    pid=""
+}
