@@ -8,7 +8,10 @@ use nacre::{Instance, InstanceKey, ManualClock, Registry, ServiceKey};
 use std::time::{Duration, Instant};
 
 fn instance(n: usize) -> Result<Instance, nacre::ValidationError> {
-    Instance::new(&format!("10.{}.{}.{}", n >> 16, (n >> 8) & 0xff, n & 0xff), 8080)
+    Instance::new(
+        &format!("10.{}.{}.{}", n >> 16, (n >> 8) & 0xff, n & 0xff),
+        8080,
+    )
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -22,7 +25,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let service = ServiceKey::named("one-k")?;
     let existing = (0..1_000).map(instance).collect::<Result<Vec<_>, _>>()?;
     registry.batch_register_instance(&service, existing)?;
-    let fresh = (1_000..1_100).map(instance).collect::<Result<Vec<_>, _>>()?;
+    let fresh = (1_000..1_100)
+        .map(instance)
+        .collect::<Result<Vec<_>, _>>()?;
     let keys: Vec<InstanceKey> = fresh.iter().map(Instance::key).collect();
     let mut timed = Duration::ZERO;
     for _ in 0..rounds {

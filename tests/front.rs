@@ -361,3 +361,49 @@ fn a_kept_list_body_is_the_answer_for_every_shape_and_follows_every_change() {
         assert_eq!(body["hosts"][0]["weight"], f64::from(round + 2));
     }
 }
+
+/// `ServiceSnapshot::memo`: a value is made once per snapshot and key, a value of another type
+/// under the same key is not handed out, at most `MEMO_ENTRIES` are kept, and a write publishes
+/// a snapshot whose memo is empty.
+#[test]
+fn a_snapshot_memo_keeps_a_bounded_number_of_values_until_the_next_write() {
+    use nacre::store::MEMO_ENTRIES;
+    use std::cell::Cell;
+
+    let registry = Registry::default();
+    let orders = ServiceKey::named("orders").unwrap();
+    registry
+        .register_instance(&orders, Instance::new("10.0.0.1", 8080).unwrap())
+        .unwrap();
+    let snap = registry.service(&orders).unwrap();
+    let made = Cell::new(0);
+    let make = |v: u64| {
+        made.set(made.get() + 1);
+        v
+    };
+    assert_eq!(*snap.memo(1, || make(10)), 10);
+    assert_eq!(*snap.memo(1, || make(11)), 10, "kept");
+    assert_eq!(made.get(), 1);
+    // Another type under the same key is made, not mistaken for the kept one.
+    assert_eq!(*snap.memo(1, || "text"), "text");
+    // Up to MEMO_ENTRIES keys are kept; past that, values are made every time.
+    for k in 2..=MEMO_ENTRIES as u64 {
+        snap.memo(k, || make(k));
+    }
+    let before = made.get();
+    for k in 1..=MEMO_ENTRIES as u64 {
+        snap.memo(k, || make(0));
+    }
+    assert_eq!(made.get(), before, "all {MEMO_ENTRIES} kept");
+    let extra = MEMO_ENTRIES as u64 + 1;
+    snap.memo(extra, || make(extra));
+    snap.memo(extra, || make(extra));
+    assert_eq!(made.get(), before + 2, "one past the bound is not kept");
+    // A write: the new snapshot starts empty; the old one keeps its values for its readers.
+    registry
+        .register_instance(&orders, Instance::new("10.0.0.2", 8080).unwrap())
+        .unwrap();
+    let next = registry.service(&orders).unwrap();
+    assert_eq!(*next.memo(1, || make(20)), 20);
+    assert_eq!(*snap.memo(1, || make(30)), 10);
+}
