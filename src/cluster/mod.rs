@@ -82,6 +82,7 @@
 //!   neither.
 
 mod auth;
+mod codec;
 mod config;
 mod core;
 mod dispatch;
@@ -96,6 +97,10 @@ mod transport;
 
 pub use self::core::{CoreStats, DistroCore, Outgoing, RequestId, Route, RoutingView};
 pub use auth::{AuthError, ClusterSecret, PeerAuth, SecretError};
+pub use codec::{
+    check_header, decode_message, encode_message, encode_request, encoded_len, request_json_len,
+    request_len, CodecError, WIRE_MAGIC, WIRE_VERSION,
+};
 pub use config::DistroConfig;
 pub use dispatch::{Dispatch, Forwarding};
 pub use error::{ClusterError, MembershipError};
