@@ -82,6 +82,7 @@
 //!   neither.
 
 mod auth;
+mod buckets;
 mod codec;
 mod config;
 mod core;

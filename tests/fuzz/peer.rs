@@ -173,6 +173,10 @@ pub(crate) fn request() -> impl Strategy<Value = PeerRequest> {
         6 => vec(service_record(), 0..3).prop_map(|records| PeerRequest::Sync { records }),
         1 => vec(((0..2usize).prop_map(gen::service_key), any::<u64>()), 0..3)
             .prop_map(|checksums| PeerRequest::Verify { checksums }),
+        1 => vec(prop_oneof![Just(0u64), any::<u64>()], 0..20)
+            .prop_map(|sums| PeerRequest::VerifyBuckets { sums }),
+        1 => (0..20u32, vec(0..24u32, 0..4), vec(((0..2usize).prop_map(gen::service_key), any::<u64>()), 0..3))
+            .prop_map(|(buckets, covered, checksums)| PeerRequest::VerifyServices { buckets, covered, checksums }),
         1 => vec((0..2usize).prop_map(gen::service_key), 0..3)
             .prop_map(|services| PeerRequest::Fetch { services }),
         1 => Just(PeerRequest::Snapshot { after: None }),
