@@ -306,7 +306,7 @@ fn a_kept_list_body_is_the_answer_for_every_shape_and_follows_every_change() {
             .unwrap();
         registry.register_instance(&orders, instance).unwrap();
     }
-    let health = registry.health_config().clone();
+    let health = *registry.health_config();
     let check = |clusters: &[&str], healthy_only: bool, cache: u64, style: NameStyle| {
         let query = ServiceQuery {
             service: orders.clone(),
