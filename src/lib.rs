@@ -75,6 +75,7 @@
 //! | [`front`] | what every protocol front shares: the backend, the one query answer, the push hub, error classes |
 //! | [`transport`] | in-process transports with fault injection, and a deterministic cluster simulator |
 //! | `grpc` (feature `grpc`) | the Nacos 2.x gRPC naming protocol: server push, connection-bound instances, a gRPC client transport |
+//! | `metrics` (feature `metrics`) | Prometheus metrics: a collector over a node, HTTP request counts, `GET /metrics` |
 //! | `http` (feature `http`) | the Nacos v1 open API as an axum router, peer traffic and a client transport over HTTP, the `nacre-server` binary |
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -91,6 +92,9 @@ pub mod health;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 pub mod model;
 pub mod persist;
 pub mod registry;
@@ -121,6 +125,6 @@ pub use model::{
 };
 pub use registry::{
     BeatReply, Command, CommandOutput, InstanceUpdate, InstancesView, Registry, RegistryBuilder,
-    RegistryError, ServiceList, ServiceSettings,
+    RegistryError, RegistryStats, ServiceList, ServiceSettings,
 };
 pub use transport::memory::MemoryClientTransport;

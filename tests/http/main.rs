@@ -14,6 +14,7 @@ mod cluster;
 mod health;
 mod instance;
 mod limits;
+mod metrics;
 mod naming_client;
 mod operator;
 mod peer_auth;

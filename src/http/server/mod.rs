@@ -27,6 +27,10 @@
 //! assert_eq!(config.member_ids().unwrap().len(), 3);
 //! ```
 //!
+//! It serves Prometheus metrics at `GET /metrics` ([`crate::metrics`]): the node's counts and
+//! counters, its UDP and gRPC pushes, its Distro sync per peer, and its own HTTP requests by
+//! route and status.
+//!
 //! With `--data-dir DIR` the node keeps persistent instances and service settings in
 //! `DIR/nacre.redb` ([`crate::persist::FileStore`]), loads them before it listens, and answers
 //! a write that touches them once it is on disk. A store that cannot be read stops the start
@@ -50,6 +54,7 @@ use super::router::NacosApi;
 use super::serve::{serve, ServeStats, Shutdown};
 use crate::cluster::{ClusterNode, PeerAuth};
 use crate::front::Backend;
+use crate::metrics::{HttpMetrics, NacreMetrics};
 use crate::udp::{UdpPush, UdpPushConfig};
 use crate::Registry;
 use running::{DriverThread, PeerListener};
@@ -92,8 +97,8 @@ pub enum ServerError {
 /// A cluster member is refused before anything starts if its id is not one of the members or
 /// it has no cluster secret (and no `insecure_cluster`): see [`ServerConfig::peer_auth`].
 pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> {
-    let (backend, auth) = if config.is_standalone() {
-        (Backend::from(Registry::builder().build()), None)
+    let (backend, auth, transport) = if config.is_standalone() {
+        (Backend::from(Registry::builder().build()), None, None)
     } else {
         let me = config.node_id()?;
         let members = config.member_ids()?;
@@ -103,9 +108,9 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
                 "cluster member without a cluster secret (--insecure-cluster): anything that can reach its peer route can act as a member"
             );
         }
-        let transport = Arc::new(HttpTransport::new(me.clone(), auth.clone()));
-        let node = ClusterNode::builder(me, members, transport).build()?;
-        (Backend::from(node), Some(auth))
+        let transport = HttpTransport::new(me.clone(), auth.clone());
+        let node = ClusterNode::builder(me, members, Arc::new(transport.clone())).build()?;
+        (Backend::from(node), Some(auth), Some(transport))
     };
     if let Some(dir) = &config.data_dir {
         // Before anything listens: the node serves what it had, or does not start.
@@ -173,7 +178,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
             None
         }
     };
-    let app = api.router();
+    let app = with_metrics(api.router(), &backend, &udp, grpc_hub(&grpc), transport);
     let shutdown = Shutdown::new();
     let serve_stats = Arc::new(ServeStats::default());
     let task = tokio::spawn(serve(
@@ -196,6 +201,30 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         drivers,
         udp,
     })
+}
+
+/// The Prometheus metrics of the node, its push hubs, its peer transport and the HTTP API
+/// itself, served at `GET /metrics` beside `app` (see [`crate::metrics`]).
+fn with_metrics(
+    app: axum::Router,
+    backend: &Backend,
+    udp: &UdpPush,
+    grpc: Option<crate::front::push::PushHub>,
+    transport: Option<HttpTransport>,
+) -> axum::Router {
+    let mut metrics = NacreMetrics::new(backend.clone()).push_hub("udp", udp.hub().clone());
+    if let Some(hub) = grpc {
+        metrics = metrics.push_hub("grpc", hub);
+    }
+    if let Some(transport) = transport {
+        metrics = metrics.http_transport(transport);
+    }
+    let http = HttpMetrics::new();
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    http.register(&mut registry);
+    app.merge(crate::metrics::router(Arc::new(registry)))
+        .layer(http)
 }
 
 #[cfg(feature = "grpc")]
