@@ -36,16 +36,39 @@
 //! a write that touches them once it is on disk. A store that cannot be read stops the start
 //! ([`ServerError::Persist`]).
 //!
+//! ## Settings
+//!
+//! Settings are read from four sources, each overriding the one before:
+//!
+//! 1. the defaults ([`ServerConfig::default`]);
+//! 2. the TOML file named by `--config PATH` (or `NACRE_CONFIG`), whose keys are the flags'
+//!    names without `--` (`port = 8848`, `members = ["a:8848", "b:8848"]`; `members` may
+//!    also be one comma-separated string);
+//! 3. the environment variables (`NACRE_PORT`...; a blank one counts as unset);
+//! 4. the flags (parsed by clap; `--flag value` or `--flag=value`; a repeated flag: the last
+//!    wins).
+//!
+//! One source may not give both `cluster-secret` and `cluster-secret-file`; a later source's
+//! secret replaces an earlier one's. Every error names the setting as its source spells it:
+//! `--port`, `NACRE_PORT`, or `` `port` in /etc/nacre.toml ``; a key the file should not have
+//! is refused with the list of keys it may have. `--print-config` prints the settings in force
+//! in the file's form ([`ServerConfig::to_toml`]), which `--config` reads back (an inline
+//! secret is not printed).
+//!
 //! | file | job |
 //! | --- | --- |
-//! | `config.rs` | [`ServerConfig`]: flags, environment, [`USAGE`], [`ConfigError`] |
+//! | `config.rs` | [`ServerConfig`]: the sources of settings and their order, [`usage`], [`ConfigError`] |
+//! | `settings.rs` | every setting once: file key, environment variable, parser, printer |
+//! | `flags.rs` | the command line, parsed by clap (derive) |
 //! | `running.rs` | [`RunningServer`]: the started server, its graceful [`RunningServer::shutdown`] |
 //! | `mod.rs` | [`start`]: binds, builds the node, wires the fronts |
 
 mod config;
+mod flags;
 mod running;
+mod settings;
 
-pub use config::{ConfigError, SecretSource, ServerConfig, USAGE};
+pub use config::{usage, ConfigError, Invocation, SecretSource, ServerConfig};
 pub use running::{RunningServer, ShutdownReport};
 
 use super::peer::peer_router;
