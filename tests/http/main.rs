@@ -11,6 +11,7 @@ mod bad_params;
 mod beats;
 mod catalog;
 mod cluster;
+mod console;
 mod health;
 mod instance;
 mod limits;

@@ -27,6 +27,9 @@
 //! assert_eq!(config.member_ids().unwrap().len(), 3);
 //! ```
 //!
+//! Built with feature `console`, it serves the web console at `/console/`
+//! ([`crate::console`]).
+//!
 //! It serves Prometheus metrics at `GET /metrics` ([`crate::metrics`]): the node's counts and
 //! counters, its UDP and gRPC pushes, its Distro sync per peer, and its own HTTP requests by
 //! route and status.
@@ -201,7 +204,8 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
             None
         }
     };
-    let app = with_metrics(api.router(), &backend, &udp, grpc_hub(&grpc), transport);
+    let app = with_console(api.router(), &backend);
+    let app = with_metrics(app, &backend, &udp, grpc_hub(&grpc), transport);
     let shutdown = Shutdown::new();
     let serve_stats = Arc::new(ServeStats::default());
     let task = tokio::spawn(serve(
@@ -224,6 +228,19 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         drivers,
         udp,
     })
+}
+
+/// The web console at `/console/` (feature `console`).
+fn with_console(app: axum::Router, backend: &Backend) -> axum::Router {
+    #[cfg(feature = "console")]
+    {
+        app.merge(crate::console::Console::new(backend.clone()).router())
+    }
+    #[cfg(not(feature = "console"))]
+    {
+        let _ = backend;
+        app
+    }
 }
 
 /// The Prometheus metrics of the node, its push hubs, its peer transport and the HTTP API
