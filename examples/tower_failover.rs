@@ -17,7 +17,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use nacre::discover::InstanceDiscover;
-use nacre::{Instance, InstanceKey, Registry, ServiceKey};
+use nacre::{HealthConfig, Instance, InstanceKey, Registry, ServiceKey};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
@@ -84,7 +84,14 @@ where
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let registry = Registry::default();
+    // The health driver wakes when the earliest deadline it knows falls due, and at least
+    // every `check_interval` (5 s by default, as Nacos' beat check): a short interval lets
+    // it judge instances registered after its last sweep within a second too.
+    let health = HealthConfig {
+        check_interval: Duration::from_millis(250),
+        ..HealthConfig::default()
+    };
+    let registry = Registry::builder().health(health).build();
     let _health = registry.spawn_health_driver();
     let hello = ServiceKey::named("hello")?;
 
