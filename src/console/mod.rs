@@ -36,8 +36,9 @@
 //!
 //! Differences from the Nacos console: naming only (no configuration, no users or roles, no
 //! login: serve it where only operators reach it), no cluster-level settings or health
-//! checkers, no service creation or metadata editing; it shows the age of each ephemeral
-//! instance's last beat and why it is unhealthy, which Nacos' console does not.
+//! checkers, no service creation or metadata editing, and no paging: each list is read whole,
+//! which suits registries of up to a few thousand services per namespace. It shows the age of
+//! each ephemeral instance's last beat and why it is unhealthy, which Nacos' console does not.
 
 mod api;
 mod events;

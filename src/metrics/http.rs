@@ -92,10 +92,34 @@ impl HttpMetrics {
     }
 
     /// The layer that counts every request through the router it is applied to (with
-    /// [`Router::layer`]); a path no route matched counts under `uri="UNKNOWN"`. The same as
+    /// [`Router::layer`]); a path no route matched counts under `uri="UNKNOWN"`, a method
+    /// other than the nine of HTTP/1.1 under `method="OTHER"`, so the number of series stays
+    /// bounded whatever clients send. The same as
     /// passing a clone of `self`, which is a [`tower::Layer`] itself.
     pub fn layer(&self) -> HttpMetrics {
         self.clone()
+    }
+}
+
+/// The request's method, or `OTHER` for one outside HTTP's usual nine: a client cannot grow
+/// the number of series by inventing methods.
+fn known_method(method: &axum::http::Method) -> axum::http::Method {
+    use axum::http::Method;
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    if KNOWN.contains(method) {
+        method.clone()
+    } else {
+        Method::from_bytes(b"OTHER").unwrap_or_default()
     }
 }
 
@@ -134,7 +158,7 @@ where
     }
 
     fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
-        let method = request.method().clone();
+        let method = known_method(request.method());
         let uri: Arc<str> = match request.extensions().get::<MatchedPath>() {
             Some(path) => Arc::from(path.as_str()),
             None => Arc::from("UNKNOWN"),

@@ -141,6 +141,9 @@ async fn the_server_serves_metrics_after_real_requests() {
     assert_eq!(status_of(&http, Method::POST, no_ip).await, 400);
     let nowhere = format!("http://{addr}/nacos/v1/ns/nothing-here");
     assert_eq!(status_of(&http, Method::GET, nowhere).await, 404);
+    let odd = Method::from_bytes(b"FROBNICATE").unwrap();
+    let list_path = format!("{base}/instance/list?serviceName=orders");
+    assert_eq!(status_of(&http, odd, list_path).await, 405);
 
     eventually(
         "the silent instance to be evicted",
@@ -203,6 +206,7 @@ async fn the_server_serves_metrics_after_real_requests() {
     assert_eq!(requests("PUT", "/nacos/v1/ns/instance/beat", 200), 3.0);
     assert_eq!(requests("GET", "/nacos/v1/ns/instance/list", 200), 1.0);
     assert_eq!(requests("GET", "UNKNOWN", 404), 1.0);
+    assert_eq!(requests("OTHER", "/nacos/v1/ns/instance/list", 405), 1.0);
     assert!(requests("GET", "/metrics", 200) >= 2.0);
     assert!(
         text.contains("# TYPE http_server_requests_seconds histogram"),
