@@ -94,7 +94,9 @@ mod node_id;
 mod sync;
 mod transport;
 
-pub use self::core::{CoreStats, DistroCore, Outgoing, RequestId, Route, RoutingView};
+pub use self::core::{
+    CoreStats, DistroCore, Outgoing, PeerSyncStats, RequestId, Route, RoutingView,
+};
 pub use auth::{AuthError, ClusterSecret, PeerAuth, SecretError};
 pub use config::DistroConfig;
 pub use dispatch::{Dispatch, Forwarding};

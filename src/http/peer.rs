@@ -165,6 +165,8 @@ pub struct HttpTransport {
     me: NodeId,
     client: reqwest::Client,
     secret: Option<HeaderValue>,
+    /// Bytes of sync requests sent, per peer (see [`HttpTransport::sync_bytes`]).
+    sync_bytes: Arc<std::sync::Mutex<std::collections::BTreeMap<NodeId, u64>>>,
 }
 
 impl std::fmt::Debug for HttpTransport {
@@ -201,12 +203,26 @@ impl HttpTransport {
             value.set_sensitive(true);
             Some(value)
         });
-        Self { me, client, secret }
+        Self {
+            me,
+            client,
+            secret,
+            sync_bytes: Arc::default(),
+        }
     }
 
     /// The id this transport sends as.
     pub fn id(&self) -> &NodeId {
         &self.me
+    }
+
+    /// Bytes of the sync requests ([`PeerRequest::Sync`]) posted to each peer so far (the
+    /// JSON bodies, whether or not the peer took them), in id order. Clones share the counts.
+    pub fn sync_bytes(&self) -> Vec<(NodeId, u64)> {
+        crate::util::lock(&self.sync_bytes)
+            .iter()
+            .map(|(peer, bytes)| (peer.clone(), *bytes))
+            .collect()
     }
 }
 
@@ -231,7 +247,23 @@ impl Transport for HttpTransport {
             request,
         };
         let url = format!("http://{to}{PEER_PATH}");
-        let mut post = self.client.post(url).json(&envelope);
+        let body = serde_json::to_vec(&envelope).map_err(|e| PeerError::Failed {
+            peer: to.clone(),
+            reason: format!("the request could not be encoded: {e}"),
+        })?;
+        if matches!(envelope.request, PeerRequest::Sync { .. }) {
+            *crate::util::lock(&self.sync_bytes)
+                .entry(to.clone())
+                .or_default() += body.len() as u64;
+        }
+        let mut post = self
+            .client
+            .post(url)
+            .header(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )
+            .body(body);
         if let Some(value) = &self.secret {
             post = post.header(CLUSTER_SECRET_HEADER, value.clone());
         }
