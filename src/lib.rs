@@ -75,6 +75,9 @@
 //! | [`front`] | what every protocol front shares: the backend, the one query answer, the push hub, error classes |
 //! | [`transport`] | in-process transports with fault injection, and a deterministic cluster simulator |
 //! | `grpc` (feature `grpc`) | the Nacos 2.x gRPC naming protocol: server push, connection-bound instances, a gRPC client transport |
+//! | `console` (feature `console`) | a web console: namespaces, services, instances, live over server-sent events, with edits |
+//! | `discover` (feature `tower`) | a `tower::discover::Discover` over a subscription, for tower's balancers |
+//! | `metrics` (feature `metrics`) | Prometheus metrics: a collector over a node, HTTP request counts, `GET /metrics` |
 //! | `http` (feature `http`) | the Nacos v1 open API as an axum router, peer traffic and a client transport over HTTP, the `nacre-server` binary |
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -82,6 +85,12 @@
 pub mod client;
 pub mod clock;
 pub mod cluster;
+#[cfg(feature = "console")]
+#[cfg_attr(docsrs, doc(cfg(feature = "console")))]
+pub mod console;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub mod discover;
 pub mod events;
 pub mod front;
 #[cfg(feature = "grpc")]
@@ -91,6 +100,9 @@ pub mod health;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 pub mod model;
 pub mod persist;
 pub mod registry;
@@ -121,6 +133,6 @@ pub use model::{
 };
 pub use registry::{
     BeatReply, Command, CommandOutput, InstanceUpdate, InstancesView, Registry, RegistryBuilder,
-    RegistryError, ServiceList, ServiceSettings,
+    RegistryError, RegistryStats, ServiceList, ServiceSettings,
 };
 pub use transport::memory::MemoryClientTransport;

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const SERVICES: usize = 4;
+/// Instances for one round (more for longer runs, so every round has some to deregister).
 const INSTANCES: usize = 48;
 const BEAT: Duration = Duration::from_millis(1000);
 const SECRET: &str = "chaos-test-cluster-secret";
@@ -328,7 +329,9 @@ async fn three_members_survive_kills_pauses_and_deregistrations_while_down() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| fastrand::u64(..));
-    println!("chaos: seed {seed}, {rounds} round(s)");
+    // Each round deregisters up to 8; keep live ones for every round, and some to the end.
+    let instances = INSTANCES.max(rounds * 8 + 16);
+    println!("chaos: seed {seed}, {rounds} round(s), {instances} instances");
     let dir = std::env::temp_dir().join(format!("nacre-chaos-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a log directory");
     let binary = dir.join("nacre-server");
@@ -354,7 +357,7 @@ async fn three_members_survive_kills_pauses_and_deregistrations_while_down() {
         ports: ports.clone(),
         usable: Mutex::new(vec![true; 3]),
         instances: Mutex::new(
-            (0..INSTANCES)
+            (0..instances)
                 .map(|i| Instance {
                     service: format!("chaos-{}", i % SERVICES),
                     ip: format!("10.7.{}.{}", i / 200, i % 200 + 1),
@@ -371,7 +374,7 @@ async fn three_members_survive_kills_pauses_and_deregistrations_while_down() {
     for m in &members {
         wait_ready(&world, m).await;
     }
-    let clients: Vec<_> = (0..INSTANCES)
+    let clients: Vec<_> = (0..instances)
         .map(|i| tokio::spawn(client(world.clone(), i)))
         .collect();
     let mut faults: Vec<String> = Vec::new();

@@ -29,19 +29,23 @@ fn init_logging() {
 async fn main() -> ExitCode {
     init_logging();
     let mut signals = Signals::install();
-    let config = match ServerConfig::from_args_and_env(std::env::args().skip(1), |k| {
-        std::env::var(k).ok()
-    }) {
-        Ok(c) => c,
-        Err(ConfigError::Help) => {
-            println!("{}", server::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("nacre-server: {e}\n\n{}", server::USAGE);
-            return ExitCode::from(2);
-        }
-    };
+    let invocation =
+        match ServerConfig::invocation(std::env::args().skip(1), |k| std::env::var(k).ok()) {
+            Ok(i) => i,
+            Err(ConfigError::Help) => {
+                println!("{}", server::usage());
+                return ExitCode::SUCCESS;
+            }
+            Err(e) => {
+                eprintln!("nacre-server: {e}\n\nRun `nacre-server --help` for the settings.");
+                return ExitCode::from(2);
+            }
+        };
+    let config = invocation.config;
+    if invocation.print_config {
+        print!("{}", config.to_toml());
+        return ExitCode::SUCCESS;
+    }
     let running = match server::start(&config).await {
         Ok(r) => r,
         Err(e) => {

@@ -107,7 +107,9 @@ mod node_id;
 mod sync;
 mod transport;
 
-pub use self::core::{CoreStats, DistroCore, Outgoing, RequestId, Route, RoutingView};
+pub use self::core::{
+    CoreStats, DistroCore, Outgoing, PeerSyncStats, RequestId, Route, RoutingView,
+};
 pub use auth::{AuthError, ClusterSecret, PeerAuth, SecretError};
 pub use codec::{
     check_header, decode_message, encode_message, encode_request, encoded_len, request_json_len,

@@ -155,4 +155,6 @@ pub use router::{
     LIVENESS_PATH, METRICS_PATH, READINESS_PATH, SERVICE_LIST_PATH, SERVICE_NAMES_PATH,
     SERVICE_PATH, SUBSCRIBERS_PATH,
 };
-pub use server::{start, ConfigError, RunningServer, SecretSource, ServerConfig, ServerError};
+pub use server::{
+    start, ConfigError, Invocation, RunningServer, SecretSource, ServerConfig, ServerError,
+};

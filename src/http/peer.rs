@@ -305,6 +305,8 @@ pub struct HttpTransport {
     client: reqwest::Client,
     secret: Option<HeaderValue>,
     format: PeerFormat,
+    /// Bytes of sync requests sent, per peer (see [`HttpTransport::sync_bytes`]).
+    sync_bytes: Arc<std::sync::Mutex<std::collections::BTreeMap<NodeId, u64>>>,
 }
 
 impl std::fmt::Debug for HttpTransport {
@@ -347,6 +349,7 @@ impl HttpTransport {
             client,
             secret,
             format: PeerFormat::Binary,
+            sync_bytes: Arc::default(),
         }
     }
 
@@ -360,6 +363,16 @@ impl HttpTransport {
     /// The id this transport sends as.
     pub fn id(&self) -> &NodeId {
         &self.me
+    }
+
+    /// Bytes of the sync requests ([`PeerRequest::Sync`]) posted to each peer so far (the
+    /// bodies in this transport's [`PeerFormat`], whether or not the peer took them), in id
+    /// order. Clones share the counts.
+    pub fn sync_bytes(&self) -> Vec<(NodeId, u64)> {
+        crate::util::lock(&self.sync_bytes)
+            .iter()
+            .map(|(peer, bytes)| (peer.clone(), *bytes))
+            .collect()
     }
 }
 
@@ -383,6 +396,7 @@ impl Transport for HttpTransport {
             peer: to.clone(),
             reason,
         };
+        let is_sync = matches!(request, PeerRequest::Sync { .. });
         let body = match self.format {
             PeerFormat::Binary => encode_request(&self.me, &request).map_err(|e| e.to_string()),
             PeerFormat::Json => serde_json::to_vec(&Envelope {
@@ -393,6 +407,11 @@ impl Transport for HttpTransport {
         }
         .map_err(failed)?;
         let url = format!("http://{to}{PEER_PATH}");
+        if is_sync {
+            *crate::util::lock(&self.sync_bytes)
+                .entry(to.clone())
+                .or_default() += body.len() as u64;
+        }
         let mut post = self
             .client
             .post(url)

@@ -1,6 +1,7 @@
 //! [`Registry`]: one registry node — store, health checks and events behind one handle.
 
 use super::builder::RegistryBuilder;
+use super::counters::{Counters, RegistryStats};
 use super::limit_log::LimitLog;
 use crate::clock::{Clock, Timestamp};
 use crate::events::{Dispatcher, EventListener, SubscriptionId};
@@ -47,6 +48,8 @@ struct Inner {
     limit_log: LimitLog,
     /// The persistence, once attached (see [`crate::persist`] and `registry/durable.rs`).
     journal: std::sync::OnceLock<crate::persist::Journal>,
+    /// What [`Registry::stats`] reads.
+    counters: Counters,
 }
 
 /// A registry node: register, beat, query, subscribe. Cheap to clone (one `Arc`); clones share
@@ -113,6 +116,7 @@ impl Registry {
                 limits: b.limits,
                 limit_log: LimitLog::default(),
                 journal: std::sync::OnceLock::new(),
+                counters: Counters::default(),
             }),
         }
     }
@@ -140,6 +144,11 @@ impl Registry {
     /// The limits in force.
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
+    }
+    /// What this registry has done since it started: registrations, beats, evictions (see
+    /// [`RegistryStats`]).
+    pub fn stats(&self) -> RegistryStats {
+        self.inner.counters.snapshot()
     }
 
     /// Passes `result` through, logging a refusal by a limit (rate-limited: see
@@ -170,6 +179,9 @@ impl Registry {
             .inner
             .store
             .register(service, instance, &self.inner.limits, now);
+        if result.is_ok() {
+            self.inner.counters.registered(1);
+        }
         self.noted(result, now)
     }
 
@@ -180,10 +192,14 @@ impl Registry {
         instances: Vec<Instance>,
     ) -> Result<u64, RegistryError> {
         let now = self.inner.clock.now();
+        let count = instances.len();
         let result = self
             .inner
             .store
             .batch_register(service, instances, &self.inner.limits, now);
+        if result.is_ok() {
+            self.inner.counters.registered(count);
+        }
         self.noted(result, now)
     }
 
@@ -191,10 +207,15 @@ impl Registry {
     /// not an error, as in Nacos).
     pub fn deregister_instance(&self, service: &ServiceKey, instance: &InstanceKey) -> bool {
         let now = self.inner.clock.now();
-        self.inner
+        let removed = self
+            .inner
             .store
             .deregister(service, instance, now)
-            .is_some()
+            .is_some();
+        if removed {
+            self.inner.counters.deregistered();
+        }
+        removed
     }
 
     /// Changes weight, enabled flag and/or metadata of a registered instance.
@@ -261,6 +282,7 @@ impl Registry {
                 instance.instance_id(service),
             ));
         };
+        self.inner.counters.beat();
         if !hit.was_healthy && hit.ephemeral {
             self.inner.store.set_healthy(service, instance, true, now);
         }
@@ -531,6 +553,9 @@ impl Registry {
             scope,
         );
         crate::health::log_sweep(&report);
+        self.inner
+            .counters
+            .swept(report.marked_unhealthy.len(), report.removed.len());
         let collected = self
             .inner
             .store

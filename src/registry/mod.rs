@@ -12,6 +12,7 @@
 
 mod builder;
 pub mod command;
+mod counters;
 mod durable;
 mod handle;
 mod limit_log;
@@ -19,5 +20,6 @@ mod limit_log;
 pub use crate::store::{InstanceUpdate, InstancesView, RegistryError, Selection, ServiceSettings};
 pub use builder::RegistryBuilder;
 pub use command::{Command, CommandOutput, UnexpectedOutput};
+pub use counters::RegistryStats;
 pub use durable::PERSIST_WAIT;
 pub use handle::{BeatReply, Registry, ServiceList};

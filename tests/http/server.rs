@@ -84,6 +84,12 @@ async fn a_cluster_member_without_a_secret_refuses_to_start_and_says_how_to_fix_
 /// Runs `nacre-server` with `args` and no environment of its own; returns its exit status and
 /// what it wrote to stderr, or fails if it is still running after 20 s.
 fn run_server(args: &[&str]) -> (std::process::ExitStatus, String) {
+    let (status, _, stderr) = run_server_output(args);
+    (status, stderr)
+}
+
+/// Runs `nacre-server args` to its exit (killed by pid after 20 s); its status, stdout, stderr.
+fn run_server_output(args: &[&str]) -> (std::process::ExitStatus, String, String) {
     use std::io::Read;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_nacre-server"))
         .args(args)
@@ -92,7 +98,9 @@ fn run_server(args: &[&str]) -> (std::process::ExitStatus, String) {
         .env_remove("NACRE_INSECURE_CLUSTER")
         .env_remove("NACRE_MEMBERS")
         .env_remove("NACRE_NODE_ID")
-        .stdout(std::process::Stdio::null())
+        .env_remove("NACRE_CONFIG")
+        .env_remove("NACRE_PORT")
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -103,18 +111,57 @@ fn run_server(args: &[&str]) -> (std::process::ExitStatus, String) {
         }
         if start.elapsed() > Duration::from_secs(20) {
             let _ = child.kill();
+            let _ = child.wait();
             panic!("nacre-server {args:?} did not exit");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let mut stderr = String::new();
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
     child
         .stderr
         .take()
         .unwrap()
         .read_to_string(&mut stderr)
         .unwrap();
-    (status, stderr)
+    (status, stdout, stderr)
+}
+
+#[test]
+fn the_server_binary_prints_its_config_and_names_a_bad_key_of_its_file() {
+    let dir = crate::common::fixtures::TempDir::new("config-file");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let file = dir.0.join("nacre.toml");
+    std::fs::write(&file, "port = 0\ndata-dir = \"/var/lib/nacre\"\n").unwrap();
+    let config = format!("--config={}", file.display());
+    let (status, stdout, stderr) =
+        run_server_output(&[&config, "--commit", "per-write", "--print-config"]);
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.contains("port = 0\n"), "{stdout}");
+    assert!(
+        stdout.contains("data-dir = \"/var/lib/nacre\"\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("commit = \"per-write\"\n"),
+        "the flag wins: {stdout}"
+    );
+    std::fs::write(&file, "port = 0\nmembres = [\"127.0.0.1:8848\"]\n").unwrap();
+    let (status, _, stderr) = run_server_output(&[&config]);
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unknown key `membres`"), "{stderr}");
+    assert!(stderr.contains(&file.display().to_string()), "{stderr}");
+    let (status, stdout, _) = run_server_output(&["--help"]);
+    assert!(status.success());
+    assert!(
+        stdout.contains("--config <PATH>") && stdout.contains("NACRE_PORT"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -165,6 +165,19 @@ pub struct CoreStats {
     pub rejections: u64,
 }
 
+/// Sync counters of one peer, from [`DistroCore::peer_stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PeerSyncStats {
+    /// Sync batches sent to this peer (a retry is a new batch).
+    pub batches: u64,
+    /// Service records those batches carried.
+    pub records: u64,
+    /// Sync batches this peer did not acknowledge (refused, not ready, or not reached); they
+    /// are retried.
+    pub failures: u64,
+}
+
 /// Routing state shared with the driver's client path, read without locking the core.
 #[derive(Debug, Clone)]
 pub struct RoutingView {
@@ -214,6 +227,8 @@ pub struct DistroCore {
     /// buckets, whose per-service checksums go to the peer at the next poll.
     verify_detail: BTreeMap<NodeId, (u32, Vec<u32>)>,
     stats: CoreStats,
+    /// Sync counters per peer (see [`DistroCore::peer_stats`]).
+    peer_stats: BTreeMap<NodeId, PeerSyncStats>,
     last_sweep: SweepReport,
     /// Peers that refuse this node, and when that was last logged at `warn`.
     refusing: BTreeMap<NodeId, Refusing>,
@@ -308,6 +323,7 @@ impl DistroCore {
             fetch_wanted: BTreeMap::new(),
             verify_detail: BTreeMap::new(),
             stats: CoreStats::default(),
+            peer_stats: BTreeMap::new(),
             last_sweep: SweepReport::default(),
             refusing: BTreeMap::new(),
             grace: HashMap::new(),
@@ -335,6 +351,10 @@ impl DistroCore {
     /// Counters.
     pub fn stats(&self) -> CoreStats {
         self.stats
+    }
+    /// Sync counters of each peer this node has sent a sync batch to, in id order.
+    pub fn peer_stats(&self) -> &BTreeMap<NodeId, PeerSyncStats> {
+        &self.peer_stats
     }
     /// What the last health sweep did.
     pub fn last_sweep(&self) -> &SweepReport {

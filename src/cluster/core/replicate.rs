@@ -67,6 +67,9 @@ impl DistroCore {
             };
             let records = self.records_for(&batch);
             self.stats.syncs_sent += 1;
+            let peer = self.peer_stats.entry(p.clone()).or_default();
+            peer.batches += 1;
+            peer.records += records.len() as u64;
             self.request(out, p, PeerRequest::Sync { records }, Sent::Sync(batch));
         }
     }
@@ -104,6 +107,7 @@ impl DistroCore {
             }
             other => {
                 self.stats.syncs_failed += 1;
+                self.peer_stats.entry(peer.clone()).or_default().failures += 1;
                 let why = match &other {
                     Ok(PeerResponse::Rejected(reason)) => format!("refused: {reason}"),
                     Ok(PeerResponse::NotReady) => "not serving yet".to_owned(),

@@ -83,6 +83,8 @@ fn a_failed_sync_is_queued_again_and_retried_after_the_retry_delay() {
     node.core
         .on_response(first, Err(PeerError::Timeout(id("n2"))), t2);
     assert_eq!(node.core.stats().syncs_failed, 1);
+    let n2 = node.core.peer_stats()[&id("n2")];
+    assert_eq!((n2.batches, n2.records, n2.failures), (1, 1, 1));
     assert_eq!(node.core.pending_for(&id("n2")), 1);
     assert_eq!(node.core.next_wakeup(), t2 + config.retry_delay);
     let just_before = t2 + config.retry_delay - Duration::from_millis(1);

@@ -27,21 +27,51 @@
 //! assert_eq!(config.member_ids().unwrap().len(), 3);
 //! ```
 //!
+//! Built with feature `console`, it serves the web console at `/console/`
+//! ([`crate::console`]).
+//!
+//! It serves Prometheus metrics at `GET /metrics` ([`crate::metrics`]): the node's counts and
+//! counters, its UDP and gRPC pushes, its Distro sync per peer, and its own HTTP requests by
+//! route and status.
+//!
 //! With `--data-dir DIR` the node keeps persistent instances and service settings in
 //! `DIR/nacre.redb` ([`crate::persist::FileStore`]), loads them before it listens, and answers
 //! a write that touches them once it is on disk. A store that cannot be read stops the start
 //! ([`ServerError::Persist`]).
 //!
+//! ## Settings
+//!
+//! Settings are read from four sources, each overriding the one before:
+//!
+//! 1. the defaults ([`ServerConfig::default`]);
+//! 2. the TOML file named by `--config PATH` (or `NACRE_CONFIG`), whose keys are the flags'
+//!    names without `--` (`port = 8848`, `members = ["a:8848", "b:8848"]`; `members` may
+//!    also be one comma-separated string);
+//! 3. the environment variables (`NACRE_PORT`...; a blank one counts as unset);
+//! 4. the flags (parsed by clap; `--flag value` or `--flag=value`; a repeated flag: the last
+//!    wins).
+//!
+//! One source may not give both `cluster-secret` and `cluster-secret-file`; a later source's
+//! secret replaces an earlier one's. Every error names the setting as its source spells it:
+//! `--port`, `NACRE_PORT`, or `` `port` in /etc/nacre.toml ``; a key the file should not have
+//! is refused with the list of keys it may have. `--print-config` prints the settings in force
+//! in the file's form ([`ServerConfig::to_toml`]), which `--config` reads back (an inline
+//! secret is not printed).
+//!
 //! | file | job |
 //! | --- | --- |
-//! | `config.rs` | [`ServerConfig`]: flags, environment, [`USAGE`], [`ConfigError`] |
+//! | `config.rs` | [`ServerConfig`]: the sources of settings and their order, [`usage`], [`ConfigError`] |
+//! | `settings.rs` | every setting once: file key, environment variable, parser, printer |
+//! | `flags.rs` | the command line, parsed by clap (derive) |
 //! | `running.rs` | [`RunningServer`]: the started server, its graceful [`RunningServer::shutdown`] |
 //! | `mod.rs` | [`start`]: binds, builds the node, wires the fronts |
 
 mod config;
+mod flags;
 mod running;
+mod settings;
 
-pub use config::{ConfigError, SecretSource, ServerConfig, USAGE};
+pub use config::{usage, ConfigError, Invocation, SecretSource, ServerConfig};
 pub use running::{RunningServer, ShutdownReport};
 
 use super::peer::peer_router;
@@ -50,6 +80,7 @@ use super::router::NacosApi;
 use super::serve::{serve, ServeStats, Shutdown};
 use crate::cluster::{ClusterNode, PeerAuth};
 use crate::front::Backend;
+use crate::metrics::{HttpMetrics, NacreMetrics};
 use crate::udp::{UdpPush, UdpPushConfig};
 use crate::Registry;
 use running::{DriverThread, PeerListener};
@@ -92,8 +123,8 @@ pub enum ServerError {
 /// A cluster member is refused before anything starts if its id is not one of the members or
 /// it has no cluster secret (and no `insecure_cluster`): see [`ServerConfig::peer_auth`].
 pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> {
-    let (backend, auth) = if config.is_standalone() {
-        (Backend::from(Registry::builder().build()), None)
+    let (backend, auth, transport) = if config.is_standalone() {
+        (Backend::from(Registry::builder().build()), None, None)
     } else {
         let me = config.node_id()?;
         let members = config.member_ids()?;
@@ -103,9 +134,9 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
                 "cluster member without a cluster secret (--insecure-cluster): anything that can reach its peer route can act as a member"
             );
         }
-        let transport = Arc::new(HttpTransport::new(me.clone(), auth.clone()));
-        let node = ClusterNode::builder(me, members, transport).build()?;
-        (Backend::from(node), Some(auth))
+        let transport = HttpTransport::new(me.clone(), auth.clone());
+        let node = ClusterNode::builder(me, members, Arc::new(transport.clone())).build()?;
+        (Backend::from(node), Some(auth), Some(transport))
     };
     if let Some(dir) = &config.data_dir {
         // Before anything listens: the node serves what it had, or does not start.
@@ -173,7 +204,8 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
             None
         }
     };
-    let app = api.router();
+    let app = with_console(api.router(), &backend);
+    let app = with_metrics(app, &backend, &udp, grpc_hub(&grpc), transport);
     let shutdown = Shutdown::new();
     let serve_stats = Arc::new(ServeStats::default());
     let task = tokio::spawn(serve(
@@ -196,6 +228,43 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         drivers,
         udp,
     })
+}
+
+/// The web console at `/console/` (feature `console`).
+fn with_console(app: axum::Router, backend: &Backend) -> axum::Router {
+    #[cfg(feature = "console")]
+    {
+        app.merge(crate::console::Console::new(backend.clone()).router())
+    }
+    #[cfg(not(feature = "console"))]
+    {
+        let _ = backend;
+        app
+    }
+}
+
+/// The Prometheus metrics of the node, its push hubs, its peer transport and the HTTP API
+/// itself, served at `GET /metrics` beside `app` (see [`crate::metrics`]).
+fn with_metrics(
+    app: axum::Router,
+    backend: &Backend,
+    udp: &UdpPush,
+    grpc: Option<crate::front::push::PushHub>,
+    transport: Option<HttpTransport>,
+) -> axum::Router {
+    let mut metrics = NacreMetrics::new(backend.clone()).push_hub("udp", udp.hub().clone());
+    if let Some(hub) = grpc {
+        metrics = metrics.push_hub("grpc", hub);
+    }
+    if let Some(transport) = transport {
+        metrics = metrics.http_transport(transport);
+    }
+    let http = HttpMetrics::new();
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    http.register(&mut registry);
+    app.merge(crate::metrics::router(Arc::new(registry)))
+        .layer(http)
 }
 
 #[cfg(feature = "grpc")]

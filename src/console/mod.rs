@@ -1,0 +1,125 @@
+//! A web console for a node (cargo feature `console`): namespaces, then their services, then
+//! a service's instances, updated live from the registry's changes over server-sent events,
+//! with edits of weight and enabled and a deregister button. [`Console::router`] is an axum
+//! [`Router`] to merge into a host's app; `nacre-server` serves it at `/console/`.
+//!
+//! ```
+//! use nacre::console::Console;
+//! use nacre::Registry;
+//! let node = Registry::default();
+//! let app: axum::Router = nacre::http::router(node.clone()).merge(Console::new(node).router());
+//! # let _ = app;
+//! ```
+//!
+//! | path | what |
+//! | --- | --- |
+//! | `GET /console/` | the page (HTML, script and style embedded in the binary; nothing is loaded from elsewhere) |
+//! | `GET /console/api/namespaces` | `[{"namespace","services","instances","healthy"}]` |
+//! | `GET /console/api/services?namespace=` | `[{"group","name","instances","healthy","protectThreshold"}]` |
+//! | `GET /console/api/instances?namespace=&group=&service=` | `{"protectThreshold","instances":[{"ip","port","cluster","weight","enabled","healthy","ephemeral","metadata","lastBeatMsAgo","unhealthyAfterMs","removeAfterMs","why"}]}`; `why` says why an instance is unhealthy ("no beat for 17 s; the limit is 15 s") |
+//! | `PATCH /console/api/instance` | JSON `{"namespace","group","service","cluster","ip","port","weight"?,"enabled"?}` → the service's revision |
+//! | `DELETE /console/api/instance?namespace=&group=&service=&cluster=&ip=&port=` | deregister → whether it was registered |
+//! | `GET /console/api/events` | server-sent events: `change` with `{"namespace","group","service","revision"}` for every changed service, `resync` when some were missed |
+//!
+//! ## Design
+//!
+//! The page is one HTML file, one script and one style sheet, without a framework, compiled
+//! in with `include_str!`. It reads the JSON API above and listens to the event stream; on a
+//! change of what it shows it reads that again (at most every 200 ms), and it counts the age
+//! of each last beat up by itself between reads, so an instance is seen turning unhealthy as
+//! the health check marks it, without a reload. The stream is fed by one change sink on the
+//! node's store (every new snapshot of a service, from a write here, a health sweep, or a
+//! peer's sync), through a bounded broadcast channel: a slow browser misses changes and is
+//! told to read everything again (`resync`), it never holds up a writer. Edits go through
+//! [`Backend::execute`], so on a cluster member they reach the member responsible for the
+//! service, as any front's writes do.
+//!
+//! Differences from the Nacos console: naming only (no configuration, no users or roles, no
+//! login: serve it where only operators reach it), no cluster-level settings or health
+//! checkers, no service creation or metadata editing, and no paging: each list is read whole,
+//! which suits registries of up to a few thousand services per namespace. It shows the age of
+//! each ephemeral instance's last beat and why it is unhealthy, which Nacos' console does not.
+
+mod api;
+mod events;
+
+use crate::front::Backend;
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+
+pub use api::ConsoleError;
+
+/// Where the console's page is served.
+pub const CONSOLE_PATH: &str = "/console/";
+
+const INDEX_HTML: &str = include_str!("assets/index.html");
+const CONSOLE_JS: &str = include_str!("assets/console.js");
+const CONSOLE_CSS: &str = include_str!("assets/console.css");
+
+/// The console over one node: see the [module docs](self). Make one per node (it adds a change
+/// sink to the node's store, which lives as long as the store); cheap to clone.
+#[derive(Clone)]
+pub struct Console {
+    inner: Arc<api::State>,
+}
+
+impl std::fmt::Debug for Console {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Console").finish_non_exhaustive()
+    }
+}
+
+impl Console {
+    /// The console of `backend` (a [`crate::Registry`] or a [`crate::cluster::ClusterNode`]).
+    pub fn new(backend: impl Into<Backend>) -> Self {
+        let backend = backend.into();
+        let changes = events::watch(backend.registry());
+        Self {
+            inner: Arc::new(api::State { backend, changes }),
+        }
+    }
+
+    /// The console's routes, all under `/console/` (see the [module docs](self)). The page
+    /// addresses its API relatively, so the router may also be nested under a prefix.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route(
+                "/console",
+                get(|| async { Redirect::permanent("console/") }),
+            )
+            .route(
+                CONSOLE_PATH,
+                get(|| asset("text/html; charset=utf-8", INDEX_HTML)),
+            )
+            .route(
+                "/console/console.js",
+                get(|| asset("text/javascript; charset=utf-8", CONSOLE_JS)),
+            )
+            .route(
+                "/console/console.css",
+                get(|| asset("text/css; charset=utf-8", CONSOLE_CSS)),
+            )
+            .route("/console/api/namespaces", get(api::namespaces))
+            .route("/console/api/services", get(api::services))
+            .route("/console/api/instances", get(api::instances))
+            .route(
+                "/console/api/instance",
+                axum::routing::patch(api::update).delete(api::deregister),
+            )
+            .route("/console/api/events", get(events::stream))
+            .with_state(self.inner.clone())
+    }
+}
+
+async fn asset(kind: &'static str, body: &'static str) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+}
