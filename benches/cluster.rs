@@ -1,9 +1,10 @@
 //! Distro replication cost, in the deterministic simulator: for 3 and 5 nodes and 10k and 100k
 //! instances registered in one burst through random nodes, how long (simulated time) until
-//! every node holds the same data, and how many messages and bytes (as JSON) that took per
-//! registration. The baseline, run beside each figure, is the same protocol with batching
-//! turned off (`sync_delay = 0`, `batch_count = 1`: every change sent on its own, as a naive
-//! replicator would).
+//! every node holds the same data, and how many messages and bytes that took per
+//! registration: bytes in the binary peer format (what the HTTP transport sends) and, beside
+//! them in the same run, the same messages as JSON (what it sent before). The baseline, run
+//! beside each figure, is the same protocol with batching turned off (`sync_delay = 0`,
+//! `batch_count = 1`: every change sent on its own, as a naive replicator would).
 //!
 //! `cargo bench --bench cluster` (add `-- --quick` to skip the 100k runs).
 
@@ -17,6 +18,7 @@ struct Outcome {
     converge: Duration,
     messages: f64,
     bytes: f64,
+    json_bytes: f64,
     wall: Duration,
 }
 
@@ -53,6 +55,7 @@ fn run(nodes: usize, instances: u32, distro: DistroConfig) -> Outcome {
     let after_idle = sim.stats();
     let idle_msgs = idle_per_sec(before_idle.requests, after_idle.requests);
     let idle_bytes = idle_per_sec(before_idle.bytes, after_idle.bytes);
+    let idle_json = idle_per_sec(before_idle.json_bytes, after_idle.json_bytes);
 
     let start = sim.now();
     let base = sim.stats();
@@ -90,10 +93,12 @@ fn run(nodes: usize, instances: u32, distro: DistroConfig) -> Outcome {
     let secs = converge.as_secs_f64();
     let messages = (end.requests - base.requests) as f64 - idle_msgs * secs;
     let bytes = (end.bytes - base.bytes) as f64 - idle_bytes * secs;
+    let json_bytes = (end.json_bytes - base.json_bytes) as f64 - idle_json * secs;
     Outcome {
         converge,
         messages: messages / f64::from(instances),
         bytes: bytes / f64::from(instances),
+        json_bytes: json_bytes / f64::from(instances),
         wall: wall.elapsed(),
     }
 }
@@ -107,36 +112,42 @@ fn main() {
         batch_count: 1,
         ..DistroConfig::default()
     };
-    println!("Distro replication, burst of registrations through random nodes (simulated time; bytes as JSON)");
+    println!("Distro replication, burst of registrations through random nodes (simulated time; bytes: binary wire format, and the same messages as JSON)");
     println!(
-        "{:<6} {:>8} | {:>11} {:>9} {:>10} | {:>11} {:>9} {:>10} | {:>9} {:>9}",
+        "{:<6} {:>8} | {:>11} {:>9} {:>10} {:>10} | {:>11} {:>9} {:>10} {:>10} | {:>9} {:>9} {:>9}",
         "nodes",
         "instances",
         "converge",
         "msgs/reg",
         "bytes/reg",
+        "json b/reg",
         "base conv.",
         "msgs/reg",
         "bytes/reg",
+        "json b/reg",
         "msgs x",
-        "bytes x"
+        "bytes x",
+        "json/bin"
     );
     for &nodes in &[3usize, 5] {
         for &n in sizes {
             let ours = run(nodes, n, batched);
             let base = run(nodes, n, unbatched);
             println!(
-                "{:<6} {:>8} | {:>9.2} s {:>9.3} {:>10.1} | {:>9.2} s {:>9.3} {:>10.1} | {:>8.1}x {:>8.2}x   (wall {:.1} s + {:.1} s)",
+                "{:<6} {:>8} | {:>9.2} s {:>9.3} {:>10.1} {:>10.1} | {:>9.2} s {:>9.3} {:>10.1} {:>10.1} | {:>8.1}x {:>8.2}x {:>8.2}x   (wall {:.1} s + {:.1} s)",
                 nodes,
                 n,
                 ours.converge.as_secs_f64(),
                 ours.messages,
                 ours.bytes,
+                ours.json_bytes,
                 base.converge.as_secs_f64(),
                 base.messages,
                 base.bytes,
+                base.json_bytes,
                 base.messages / ours.messages,
                 base.bytes / ours.bytes,
+                ours.json_bytes / ours.bytes,
                 ours.wall.as_secs_f64(),
                 base.wall.as_secs_f64(),
             );

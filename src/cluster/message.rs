@@ -1,5 +1,10 @@
 //! What peers say to each other: [`PeerRequest`] and [`PeerResponse`], plain serde types so the
-//! host can pick any codec and any wire.
+//! host can pick any codec and any wire ([`super::encode_message`] is the compact one the
+//! `http` feature uses).
+//!
+//! Wire compatibility: none across nacre versions. Variants are encoded by position, so adding
+//! one (as `VerifyBuckets`, `VerifyServices` and `Differ` were) changes the format: every
+//! member must run the same build, which [`super::WIRE_VERSION`] enforces.
 
 use super::node_id::NodeId;
 use crate::model::ServiceKey;
@@ -20,9 +25,29 @@ pub enum PeerRequest {
         /// The changes.
         records: Vec<ServiceRecord>,
     },
-    /// Checksums of the services the sender is responsible for.
+    /// Checksums of the services the sender is responsible for, one per service: the verify
+    /// of [`crate::cluster::DistroConfig::verify_buckets`] `= 0`, O(services) per round.
     Verify {
         /// `(service, checksum)` pairs.
+        checksums: Vec<(ServiceKey, u64)>,
+    },
+    /// Bucketed verify, first step: the services the sender is responsible for, hashed into
+    /// `sums.len()` buckets, one sum of checksums per bucket. The receiver answers
+    /// [`PeerResponse::Differ`] with the buckets whose sums differ from its own copy's (or
+    /// [`PeerResponse::Ack`] when none do).
+    VerifyBuckets {
+        /// One sum per bucket (0 for an empty bucket).
+        sums: Vec<u64>,
+    },
+    /// Bucketed verify, second step: the checksums, service by service, of the sender's
+    /// services in the buckets the receiver found differing. The receiver then does what it
+    /// does with [`PeerRequest::Verify`], within those buckets.
+    VerifyServices {
+        /// How many buckets the services were hashed into.
+        buckets: u32,
+        /// The buckets covered.
+        covered: Vec<u32>,
+        /// `(service, checksum)` pairs of the sender's services in those buckets.
         checksums: Vec<(ServiceKey, u64)>,
     },
     /// "Send me these services in full."
@@ -67,6 +92,11 @@ pub enum PeerResponse {
     },
     /// Received and applied.
     Ack,
+    /// Answer to [`PeerRequest::VerifyBuckets`]: the buckets whose sums differ.
+    Differ {
+        /// Bucket indices.
+        buckets: Vec<u32>,
+    },
     /// Services in full, for `Fetch`.
     Records(Vec<ServiceRecord>),
     /// One chunk of a snapshot, for `Snapshot`: whole services in key order, about

@@ -8,8 +8,16 @@
 //! - Every local change is queued per peer ([`SyncQueue`]) and sent in batches after
 //!   [`DistroConfig::sync_delay`] or once [`DistroConfig::batch_count`] changes wait; failures
 //!   are retried until they succeed, always with the current data, so newer versions supersede.
-//! - Every [`DistroConfig::verify_interval`] each node sends checksums of its services; a peer
-//!   whose copy differs fetches the service. A starting node loads a full snapshot first.
+//! - Every [`DistroConfig::verify_interval`] each node sends checksums of its services, hashed
+//!   into [`DistroConfig::verify_buckets`] buckets with one sum each; a peer names the buckets
+//!   where its copy differs, gets their services' checksums, and fetches the services that
+//!   differ. A round between nodes that agree costs the bucket count, not the service count.
+//!   A starting node loads a full snapshot first.
+//! - Transports that carry bytes use the compact binary format of [`encode_message`]: about
+//!   160 bytes per registration in a 3-node cluster where JSON took 950. It starts with its
+//!   version ([`WIRE_VERSION`]); a message of another version is refused
+//!   ([`CodecError::Version`]), not misread. It is not compatible across nacre versions: every
+//!   member of a cluster runs the same build.
 //! - Replicated data merges per instance by a join ([`crate::store::join`]): the newest client
 //!   write wins (a health flip never outranks a client write it did not see), with tombstones
 //!   for removals; an eviction is a claim about silence that loses to a copy that heard a
@@ -80,8 +88,13 @@
 //!   only with auth enabled), with a fixed header name and a minimum length.
 //! - Peer input is validated and clamped as above, and the sync queue is bounded; Nacos does
 //!   neither.
+//! - Verify sends bucket sums, then only the differing buckets' checksums; Nacos sends every
+//!   checksum every round. Peer messages are one versioned binary format; Nacos picks a
+//!   serializer per data type and carries no format version.
 
 mod auth;
+mod buckets;
+mod codec;
 mod config;
 mod core;
 mod dispatch;
@@ -98,6 +111,10 @@ pub use self::core::{
     CoreStats, DistroCore, Outgoing, PeerSyncStats, RequestId, Route, RoutingView,
 };
 pub use auth::{AuthError, ClusterSecret, PeerAuth, SecretError};
+pub use codec::{
+    check_header, decode_message, encode_message, encode_request, encoded_len, request_json_len,
+    request_len, CodecError, WIRE_MAGIC, WIRE_VERSION,
+};
 pub use config::DistroConfig;
 pub use dispatch::{Dispatch, Forwarding};
 pub use error::{ClusterError, MembershipError};

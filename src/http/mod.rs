@@ -146,7 +146,8 @@ pub use client::{HttpClientTransport, ServerListError, DEFAULT_REQUEST_TIMEOUT};
 pub use error::ApiError;
 pub use params::{ParamError, Params};
 pub use peer::{
-    peer_router, HttpTransport, CLUSTER_SECRET_HEADER, MAX_PEER_REQUEST_BYTES, PEER_PATH,
+    peer_router, HttpTransport, PeerFormat, CLUSTER_SECRET_HEADER, MAX_PEER_REQUEST_BYTES,
+    PEER_CONTENT_TYPE, PEER_PATH, PEER_VERSION_HEADER,
 };
 pub use router::{
     router, NacosApi, BEAT_PATH, CATALOG_INSTANCES_PATH, CATALOG_SERVICES_PATH,

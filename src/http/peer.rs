@@ -1,9 +1,32 @@
 //! Peer traffic over HTTP: the route a node serves its peers on ([`peer_router`],
 //! `POST /nacre/v1/peer`) and the [`Transport`] that calls it ([`HttpTransport`]).
 //!
-//! Each request is one JSON [`Envelope`] (sender id and [`PeerRequest`]); the answer is the
-//! JSON [`PeerResponse`]. A node's id is the `host:port` its peer listener is reached at, as in
+//! Each request is one [`Envelope`] (sender id and [`PeerRequest`]); the answer is the
+//! [`PeerResponse`]. A node's id is the `host:port` its peer listener is reached at, as in
 //! Nacos' `cluster.conf`, so the transport needs no address book.
+//!
+//! ## Formats
+//!
+//! Bodies are in the binary peer format ([`crate::cluster::encode_message`], content type
+//! [`PEER_CONTENT_TYPE`]), which starts with its format version: a body of another version is
+//! answered `415 Unsupported Media Type` naming both versions, and logged at `warn` (at most
+//! once a minute, `debug` in between). The sender's transport turns a 415, like a 403, into
+//! [`PeerResponse::Rejected`], so the sending node logs that peer as one that refuses it.
+//!
+//! For debugging, the route also takes and answers JSON (`Content-Type: application/json`,
+//! the same serde types) when the request names this build's version in the
+//! [`PEER_VERSION_HEADER`] header, so a message can be written or read by hand:
+//!
+//! ```text
+//! curl -H 'content-type: application/json' -H 'x-nacre-peer-version: 1' \
+//!      -H 'x-nacre-cluster-secret: ...' \
+//!      -d '{"from":"10.0.0.2:8848","request":{"Ping":{"ready":true}}}' \
+//!      http://10.0.0.1:8848/nacre/v1/peer
+//! ```
+//!
+//! [`HttpTransport::with_format`] makes a transport send JSON too (about five times the bytes;
+//! see BENCHMARKS.md). The format is not compatible across nacre versions: every member must
+//! run the same build.
 //!
 //! Both ends take a [`PeerAuth`]. With [`PeerAuth::Secret`] the transport sends the secret in
 //! the [`CLUSTER_SECRET_HEADER`] header, and the route compares it in constant time before it
@@ -25,17 +48,17 @@
 //! record by record when it is merged ([`crate::store::MergeRules`]).
 
 use crate::cluster::{
-    AuthError, Envelope, NodeId, PeerAuth, PeerError, PeerHandler, PeerRequest, PeerResponse,
-    Transport,
+    decode_message, encode_message, encode_request, AuthError, CodecError, Envelope, NodeId,
+    PeerAuth, PeerError, PeerHandler, PeerRequest, PeerResponse, Transport, WIRE_VERSION,
 };
 use async_trait::async_trait;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{Json, Router};
-use std::sync::Arc;
-use std::time::Duration;
+use axum::Router;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The path peers post to.
 pub const PEER_PATH: &str = "/nacre/v1/peer";
@@ -43,6 +66,65 @@ pub const PEER_PATH: &str = "/nacre/v1/peer";
 /// The header that carries the cluster secret (Nacos: the value of
 /// `nacos.core.auth.server.identity.key`).
 pub const CLUSTER_SECRET_HEADER: &str = "x-nacre-cluster-secret";
+
+/// The content type of a binary peer message.
+pub const PEER_CONTENT_TYPE: &str = "application/x-nacre-peer";
+
+/// The header a JSON peer request names its format version in (the binary format carries it
+/// in its first bytes).
+pub const PEER_VERSION_HEADER: &str = "x-nacre-peer-version";
+
+/// How long the route stays at `debug` after it logged a peer of another format version at
+/// `warn`.
+const VERSION_WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// What a peer body is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum PeerFormat {
+    /// The binary peer format ([`crate::cluster::encode_message`]): what members send.
+    #[default]
+    Binary,
+    /// JSON, with the version in [`PEER_VERSION_HEADER`]: for debugging.
+    Json,
+}
+
+impl PeerFormat {
+    fn of(headers: &HeaderMap) -> Self {
+        let json = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if json {
+            PeerFormat::Json
+        } else {
+            PeerFormat::Binary
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            PeerFormat::Binary => PEER_CONTENT_TYPE,
+            PeerFormat::Json => "application/json",
+        }
+    }
+
+    fn encode<T: serde::Serialize>(self, value: &T) -> Result<Vec<u8>, String> {
+        match self {
+            PeerFormat::Binary => encode_message(value).map_err(|e| e.to_string()),
+            PeerFormat::Json => serde_json::to_vec(value).map_err(|e| e.to_string()),
+        }
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(self, body: &[u8]) -> Result<T, CodecError> {
+        match self {
+            PeerFormat::Binary => decode_message(body),
+            PeerFormat::Json => {
+                serde_json::from_slice(body).map_err(|e| CodecError::Malformed(e.to_string()))
+            }
+        }
+    }
+}
 
 /// The largest peer request accepted: sync batches and checksum lists of large registries are
 /// bigger than axum's 2 MB default.
@@ -69,6 +151,28 @@ impl PeerGate {
 struct PeerRoute {
     handler: Arc<dyn PeerHandler>,
     gate: PeerGate,
+    /// When a peer of another format version was last logged at `warn`.
+    version_warned: Mutex<Option<Instant>>,
+}
+
+impl PeerRoute {
+    /// Logs a request of another format version: at `warn` at most once a minute.
+    fn log_version(&self, e: &CodecError) {
+        let now = Instant::now();
+        let warn = {
+            let mut last = crate::util::lock(&self.version_warned);
+            let due = last.is_none_or(|t| now.duration_since(t) >= VERSION_WARN_EVERY);
+            if due {
+                *last = Some(now);
+            }
+            due
+        };
+        if warn {
+            tracing::warn!(error = %e, "refused a peer request in another wire format version");
+        } else {
+            tracing::debug!(error = %e, "refused a peer request in another wire format version");
+        }
+    }
 }
 
 /// The peer route over `handler` (usually a [`crate::cluster::ClusterNode`]), letting through
@@ -97,7 +201,11 @@ pub fn peer_router(handler: Arc<dyn PeerHandler>, auth: PeerAuth) -> Router {
 pub(crate) fn gated_router(handler: Arc<dyn PeerHandler>, gate: PeerGate) -> Router {
     Router::new()
         .route(PEER_PATH, post(receive))
-        .with_state(Arc::new(PeerRoute { handler, gate }))
+        .with_state(Arc::new(PeerRoute {
+            handler,
+            gate,
+            version_warned: Mutex::new(None),
+        }))
 }
 
 async fn receive(State(route): State<Arc<PeerRoute>>, request: Request) -> Response {
@@ -121,6 +229,24 @@ async fn receive(State(route): State<Arc<PeerRoute>>, request: Request) -> Respo
         )
             .into_response();
     }
+    let format = PeerFormat::of(request.headers());
+    if format == PeerFormat::Json {
+        let named = request
+            .headers()
+            .get(PEER_VERSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u8>().ok());
+        if named != Some(WIRE_VERSION) {
+            return (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "a JSON peer request must name wire format version {WIRE_VERSION} in the \
+                     {PEER_VERSION_HEADER} header"
+                ),
+            )
+                .into_response();
+        }
+    }
     let body = match axum::body::to_bytes(request.into_body(), MAX_PEER_REQUEST_BYTES).await {
         Ok(b) => b,
         Err(e) => {
@@ -131,8 +257,16 @@ async fn receive(State(route): State<Arc<PeerRoute>>, request: Request) -> Respo
                 .into_response()
         }
     };
-    let envelope: Envelope = match serde_json::from_slice(&body) {
+    let envelope: Envelope = match format.decode(&body) {
         Ok(e) => e,
+        Err(e @ (CodecError::Version { .. } | CodecError::NotPeerMessage { .. })) => {
+            route.log_version(&e);
+            return (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("the body is not a peer envelope this node can read: {e}"),
+            )
+                .into_response();
+        }
         Err(e) => {
             return (
                 StatusCode::BAD_REQUEST,
@@ -147,8 +281,13 @@ async fn receive(State(route): State<Arc<PeerRoute>>, request: Request) -> Respo
     let answer =
         tokio::task::spawn_blocking(move || handler.receive(&envelope.from, envelope.request))
             .await;
-    match answer {
-        Ok(response) => Json(response).into_response(),
+    match answer.map(|response| format.encode(&response)) {
+        Ok(Ok(body)) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the answer could not be encoded: {e}"),
+        )
+            .into_response(),
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("the peer request failed: {e}"),
@@ -158,13 +297,14 @@ async fn receive(State(route): State<Arc<PeerRoute>>, request: Request) -> Respo
 }
 
 /// A [`Transport`] that posts each request to the peer's [`PEER_PATH`] at
-/// `http://{peer id}`, with the cluster secret when its [`PeerAuth`] has one. Cheap to clone;
-/// clones share one connection pool.
+/// `http://{peer id}`, in the binary peer format ([`PeerFormat`]), with the cluster secret
+/// when its [`PeerAuth`] has one. Cheap to clone; clones share one connection pool.
 #[derive(Clone)]
 pub struct HttpTransport {
     me: NodeId,
     client: reqwest::Client,
     secret: Option<HeaderValue>,
+    format: PeerFormat,
     /// Bytes of sync requests sent, per peer (see [`HttpTransport::sync_bytes`]).
     sync_bytes: Arc<std::sync::Mutex<std::collections::BTreeMap<NodeId, u64>>>,
 }
@@ -174,6 +314,7 @@ impl std::fmt::Debug for HttpTransport {
         f.debug_struct("HttpTransport")
             .field("me", &self.me)
             .field("authenticated", &self.secret.is_some())
+            .field("format", &self.format)
             .finish()
     }
 }
@@ -207,8 +348,16 @@ impl HttpTransport {
             me,
             client,
             secret,
+            format: PeerFormat::Binary,
             sync_bytes: Arc::default(),
         }
+    }
+
+    /// The same transport sending `format` ([`PeerFormat::Json`] to read the traffic while
+    /// debugging; every node's route reads both).
+    pub fn with_format(mut self, format: PeerFormat) -> Self {
+        self.format = format;
+        self
     }
 
     /// The id this transport sends as.
@@ -217,7 +366,8 @@ impl HttpTransport {
     }
 
     /// Bytes of the sync requests ([`PeerRequest::Sync`]) posted to each peer so far (the
-    /// JSON bodies, whether or not the peer took them), in id order. Clones share the counts.
+    /// bodies in this transport's [`PeerFormat`], whether or not the peer took them), in id
+    /// order. Clones share the counts.
     pub fn sync_bytes(&self) -> Vec<(NodeId, u64)> {
         crate::util::lock(&self.sync_bytes)
             .iter()
@@ -242,16 +392,22 @@ fn classify(to: &NodeId, e: &reqwest::Error) -> PeerError {
 #[async_trait]
 impl Transport for HttpTransport {
     async fn send(&self, to: &NodeId, request: PeerRequest) -> Result<PeerResponse, PeerError> {
-        let envelope = Envelope {
-            from: self.me.clone(),
-            request,
-        };
-        let url = format!("http://{to}{PEER_PATH}");
-        let body = serde_json::to_vec(&envelope).map_err(|e| PeerError::Failed {
+        let failed = |reason: String| PeerError::Failed {
             peer: to.clone(),
-            reason: format!("the request could not be encoded: {e}"),
-        })?;
-        if matches!(envelope.request, PeerRequest::Sync { .. }) {
+            reason,
+        };
+        let is_sync = matches!(request, PeerRequest::Sync { .. });
+        let body = match self.format {
+            PeerFormat::Binary => encode_request(&self.me, &request).map_err(|e| e.to_string()),
+            PeerFormat::Json => serde_json::to_vec(&Envelope {
+                from: self.me.clone(),
+                request,
+            })
+            .map_err(|e| e.to_string()),
+        }
+        .map_err(failed)?;
+        let url = format!("http://{to}{PEER_PATH}");
+        if is_sync {
             *crate::util::lock(&self.sync_bytes)
                 .entry(to.clone())
                 .or_default() += body.len() as u64;
@@ -259,10 +415,8 @@ impl Transport for HttpTransport {
         let mut post = self
             .client
             .post(url)
-            .header(
-                axum::http::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )
+            .header(header::CONTENT_TYPE, self.format.content_type())
+            .header(PEER_VERSION_HEADER, WIRE_VERSION.to_string())
             .body(body);
         if let Some(value) = &self.secret {
             post = post.header(CLUSTER_SECRET_HEADER, value.clone());
@@ -272,18 +426,16 @@ impl Transport for HttpTransport {
         if !status.is_success() {
             let body = answer.text().await.unwrap_or_default();
             let reason = format!("HTTP {status}: {}", crate::model::excerpt(&body));
-            if status == StatusCode::FORBIDDEN {
-                // The peer refuses this node: as a protocol refusal, so the node logs it as one.
+            if status == StatusCode::FORBIDDEN || status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+                // The peer refuses this node (its secret, or its wire format version): as a
+                // protocol refusal, so the node logs it as one.
                 return Ok(PeerResponse::Rejected(reason));
             }
-            return Err(PeerError::Failed {
-                peer: to.clone(),
-                reason,
-            });
+            return Err(failed(reason));
         }
-        answer
-            .json::<PeerResponse>()
-            .await
-            .map_err(|e| classify(to, &e))
+        let bytes = answer.bytes().await.map_err(|e| classify(to, &e))?;
+        self.format
+            .decode::<PeerResponse>(&bytes)
+            .map_err(|e| failed(format!("the answer does not decode: {e}")))
     }
 }

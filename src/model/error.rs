@@ -87,6 +87,10 @@ pub enum ValidationError {
         /// The largest weight allowed.
         max: f64,
     },
+    /// A binary instance whose flag byte sets bits that name no flag (healthy, enabled and
+    /// ephemeral are bits 0 to 2): written by another format version, or corrupt.
+    #[error("instance flags {0:#04x} set unknown bits (only 0x07 is defined)")]
+    BadInstanceFlags(u8),
     /// An address that is neither an IP address nor a host name.
     #[error("`{0}` is neither an IP address nor a valid host name")]
     BadHost(String),

@@ -293,10 +293,11 @@ impl<'de> Deserialize<'de> for InstanceId {
 /// assert!(Instance::builder("10.0.0.7", 0).build().is_err());
 /// assert!(Instance::builder("10.0.0.7", 80).weight(f64::NAN).build().is_err());
 /// ```
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "InstanceWire", rename_all = "camelCase")]
+///
+/// Its serde form is the Nacos object above for human-readable formats (JSON), and a compact
+/// tuple for binary ones (the peer wire format): see `instance_wire.rs`.
+#[derive(Clone, PartialEq)]
 pub struct Instance {
-    #[serde(flatten)]
     endpoint: Endpoint,
     weight: f64,
     healthy: bool,
@@ -306,11 +307,33 @@ pub struct Instance {
     /// Shared: copies of an instance (a health flip makes one) share its metadata.
     metadata: Arc<BTreeMap<String, String>>,
     /// Read from `metadata` once, when the instance is built (never serialized).
-    #[serde(skip)]
     timing: TimingOverrides,
 }
 
 impl Instance {
+    /// An instance from parts already checked (endpoint, cluster) and parts still to check
+    /// (weight, metadata). `flags` are `[healthy, enabled, ephemeral]`.
+    pub(crate) fn from_parts(
+        endpoint: Endpoint,
+        cluster_name: ClusterName,
+        weight: f64,
+        [healthy, enabled, ephemeral]: [bool; 3],
+        metadata: BTreeMap<String, String>,
+    ) -> Result<Self, ValidationError> {
+        check_weight(weight)?;
+        check_metadata(&metadata)?;
+        Ok(Instance {
+            timing: read_timing(&metadata),
+            endpoint,
+            weight,
+            healthy,
+            enabled,
+            ephemeral,
+            cluster_name,
+            metadata: Arc::new(metadata),
+        })
+    }
+
     /// `ip:port` with the defaults.
     pub fn new(ip: &str, port: u16) -> Result<Self, ValidationError> {
         Self::builder(ip, port).build()
@@ -557,65 +580,16 @@ impl InstanceBuilder {
     /// and is checked when the instance is registered.
     pub fn build(self) -> Result<Instance, ValidationError> {
         let endpoint = Endpoint::new(&self.ip, self.port)?;
-        check_weight(self.weight)?;
         let cluster_name = match self.cluster {
             Some(c) => ClusterName::new(&c)?,
             None => ClusterName::default(),
         };
-        check_metadata(&self.metadata)?;
-        Ok(Instance {
-            timing: read_timing(&self.metadata),
+        Instance::from_parts(
             endpoint,
-            weight: self.weight,
-            healthy: self.healthy,
-            enabled: self.enabled,
-            ephemeral: self.ephemeral,
             cluster_name,
-            metadata: Arc::new(self.metadata),
-        })
-    }
-}
-
-/// The wire form of [`Instance`], with Nacos' defaults for missing fields; turned into an
-/// `Instance` only through the same checks as the builder.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct InstanceWire {
-    ip: String,
-    port: u16,
-    #[serde(default = "one")]
-    weight: f64,
-    #[serde(default = "yes")]
-    healthy: bool,
-    #[serde(default = "yes")]
-    enabled: bool,
-    #[serde(default = "yes")]
-    ephemeral: bool,
-    #[serde(default)]
-    cluster_name: Option<String>,
-    #[serde(default)]
-    metadata: BTreeMap<String, String>,
-}
-
-fn one() -> f64 {
-    1.0
-}
-fn yes() -> bool {
-    true
-}
-
-impl TryFrom<InstanceWire> for Instance {
-    type Error = ValidationError;
-    fn try_from(w: InstanceWire) -> Result<Self, Self::Error> {
-        let mut b = Instance::builder(&w.ip, w.port)
-            .weight(w.weight)
-            .healthy(w.healthy)
-            .enabled(w.enabled)
-            .ephemeral(w.ephemeral)
-            .metadata_map(w.metadata);
-        if let Some(c) = w.cluster_name {
-            b = b.cluster(&c);
-        }
-        b.build()
+            self.weight,
+            [self.healthy, self.enabled, self.ephemeral],
+            self.metadata,
+        )
     }
 }

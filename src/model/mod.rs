@@ -18,6 +18,7 @@
 
 mod error;
 mod instance;
+mod instance_wire;
 mod limits;
 mod name;
 mod service_key;
@@ -29,6 +30,7 @@ pub use instance::{
     MAX_WEIGHT, PRESERVED_HEART_BEAT_INTERVAL, PRESERVED_HEART_BEAT_TIMEOUT,
     PRESERVED_IP_DELETE_TIMEOUT,
 };
+pub(crate) use instance_wire::InstanceBody;
 pub use limits::{LimitExceeded, Limits, TimingRange};
 pub use name::{
     parse_cluster_list, ClusterName, GroupName, NamespaceId, ServiceName, DEFAULT_CLUSTER,

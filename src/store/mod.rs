@@ -50,6 +50,7 @@ mod liveness;
 mod merge;
 mod ops;
 mod replica;
+mod replica_wire;
 mod snapshot;
 mod table;
 mod version;

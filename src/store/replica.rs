@@ -22,7 +22,12 @@ use std::sync::Arc;
 
 /// One instance as replicated: what the sender knows of it, live or removed (see
 /// [`super::join`] for how the parts merge).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Serializes as an object with these field names in human-readable formats (JSON), and in a
+/// compact tuple in binary ones (the peer wire format): the data without the endpoint and
+/// cluster the key already names, and times as differences from `written` (see
+/// `replica_wire.rs`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct InstanceRecord {
     /// Cluster and endpoint.
     pub key: InstanceKey,
@@ -37,7 +42,6 @@ pub struct InstanceRecord {
     pub data: Option<Instance>,
     /// An eviction claim: no beat was heard after this time. The instance is live when it has
     /// data and its last beat is later than this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evicted: Option<Timestamp>,
 }
 

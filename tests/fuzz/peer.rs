@@ -1,6 +1,7 @@
-//! The peer message decoder and what it feeds: arbitrary bytes through the JSON decoding of
-//! [`Envelope`], [`PeerRequest`] and [`PeerResponse`] (what the HTTP peer route and
-//! `HttpTransport` do), and valid messages, serialized and then mutated, through
+//! The peer message decoders and what they feed: arbitrary bytes through the binary
+//! ([`decode_message`]) and JSON decoding of [`Envelope`], [`PeerRequest`] and
+//! [`PeerResponse`] (what the HTTP peer route and `HttpTransport` do), and valid messages,
+//! serialized in either format and then mutated (JSON by value, binary byte by byte), through
 //! [`DistroCore::handle`] and [`DistroCore::on_response`] of a member. Nothing may panic; a
 //! stranger changes nothing; the store stays structurally sound ([`check::state`]) and
 //! everything it serves rebuilds through the model's checks ([`check::servable`]).
@@ -9,7 +10,10 @@
 
 use crate::check;
 use crate::gen;
-use nacre::cluster::{DistroConfig, DistroCore, Envelope, NodeId, PeerRequest, PeerResponse};
+use nacre::cluster::{
+    decode_message, encode_message, CodecError, DistroConfig, DistroCore, Envelope, NodeId,
+    PeerRequest, PeerResponse, WIRE_VERSION,
+};
 use nacre::registry::Command;
 use nacre::store::{InstanceRecord, ServiceMeta, ServiceRecord, Version};
 use nacre::{InstanceUpdate, ManualClock, Registry, Timestamp};
@@ -169,6 +173,10 @@ pub(crate) fn request() -> impl Strategy<Value = PeerRequest> {
         6 => vec(service_record(), 0..3).prop_map(|records| PeerRequest::Sync { records }),
         1 => vec(((0..2usize).prop_map(gen::service_key), any::<u64>()), 0..3)
             .prop_map(|checksums| PeerRequest::Verify { checksums }),
+        1 => vec(prop_oneof![Just(0u64), any::<u64>()], 0..20)
+            .prop_map(|sums| PeerRequest::VerifyBuckets { sums }),
+        1 => (0..20u32, vec(0..24u32, 0..4), vec(((0..2usize).prop_map(gen::service_key), any::<u64>()), 0..3))
+            .prop_map(|(buckets, covered, checksums)| PeerRequest::VerifyServices { buckets, covered, checksums }),
         1 => vec((0..2usize).prop_map(gen::service_key), 0..3)
             .prop_map(|services| PeerRequest::Fetch { services }),
         1 => Just(PeerRequest::Snapshot { after: None }),
@@ -336,8 +344,85 @@ pub(crate) fn mutated_bytes(doc: &Value, mutations: &[Mutation], cut: Option<Ind
     bytes
 }
 
-/// A peer request as the HTTP route receives it, mutated or not.
+/// Decodes a peer message in whichever format it is in: binary messages start with `Nc`,
+/// which no JSON document does.
+pub(crate) fn decode_any<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    if is_binary(bytes) {
+        decode_message(bytes).ok()
+    } else {
+        serde_json::from_slice(bytes).ok()
+    }
+}
+
+/// Whether `bytes` claim to be a binary peer message.
+pub(crate) fn is_binary(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"Nc")
+}
+
+/// One change to a binary message.
+#[derive(Debug, Clone)]
+pub(crate) enum ByteMutation {
+    Set(Index, u8),
+    Insert(Index, u8),
+    Remove(Index),
+    /// A varint continuation byte: lengths and numbers that run long.
+    Long(Index),
+}
+
+fn byte_mutation() -> impl Strategy<Value = ByteMutation> {
+    prop_oneof![
+        3 => (any::<Index>(), any::<u8>()).prop_map(|(i, b)| ByteMutation::Set(i, b)),
+        1 => (any::<Index>(), any::<u8>()).prop_map(|(i, b)| ByteMutation::Insert(i, b)),
+        1 => any::<Index>().prop_map(ByteMutation::Remove),
+        1 => any::<Index>().prop_map(ByteMutation::Long),
+    ]
+}
+
+/// `bytes` changed byte by byte, the header left alone (a changed header is refused before
+/// the body is read; `binary_headers_are_checked` covers it).
+fn mutate_binary(mut bytes: Vec<u8>, mutations: &[ByteMutation]) -> Vec<u8> {
+    for m in mutations {
+        let body = bytes.len().saturating_sub(3);
+        match m {
+            ByteMutation::Set(i, b) if body > 0 => bytes[3 + i.index(body)] = *b,
+            ByteMutation::Insert(i, b) => bytes.insert(3 + i.index(body + 1), *b),
+            ByteMutation::Remove(i) if body > 0 => {
+                bytes.remove(3 + i.index(body));
+            }
+            ByteMutation::Long(i) if body > 0 => bytes[3 + i.index(body)] |= 0x80,
+            _ => {}
+        }
+    }
+    bytes
+}
+
+/// A peer request as the HTTP route receives it, mutated or not: JSON or binary, one in two.
 pub(crate) fn mutated_envelope() -> impl Strategy<Value = (bool, Vec<u8>)> {
+    prop_oneof![mutated_json_envelope(), mutated_binary_envelope()]
+}
+
+/// A binary peer request, changed byte by byte or not, sometimes cut short.
+fn mutated_binary_envelope() -> impl Strategy<Value = (bool, Vec<u8>)> {
+    let mutations = prop_oneof![1 => Just(Vec::new()), 2 => vec(byte_mutation(), 1..4)];
+    (
+        prop::bool::weighted(0.8),
+        request(),
+        mutations,
+        prop::option::weighted(0.1, any::<Index>()),
+    )
+        .prop_map(|(from_member, request, mutations, cut)| {
+            let from = if from_member { member() } else { stranger() };
+            let bytes = encode_message(&Envelope { from, request }).unwrap();
+            let mut bytes = mutate_binary(bytes, &mutations);
+            if let Some(at) = cut {
+                bytes.truncate(3 + at.index(bytes.len() - 2));
+            }
+            (from_member, bytes)
+        })
+}
+
+/// A JSON peer request, mutated or not.
+fn mutated_json_envelope() -> impl Strategy<Value = (bool, Vec<u8>)> {
     let mutations = prop_oneof![1 => Just(Vec::new()), 2 => vec(mutation(), 1..4)];
     (
         prop::bool::weighted(0.8),
@@ -380,6 +465,8 @@ pub(crate) fn garbage() -> impl Strategy<Value = Vec<u8>> {
     ]);
     prop_oneof![
         vec(any::<u8>(), 0..256),
+        // The binary header of this version, then anything.
+        vec(any::<u8>(), 0..256).prop_map(|b| [&b"Nc"[..], &[WIRE_VERSION], &b].concat()),
         vec(token, 0..40).prop_map(|t| t.concat().into_bytes()),
         (1..3000usize, prop::bool::ANY).prop_map(|(n, obj)| {
             if obj {
@@ -400,15 +487,57 @@ proptest! {
         let _ = serde_json::from_slice::<Envelope>(&bytes);
         let _ = serde_json::from_slice::<PeerRequest>(&bytes);
         let _ = serde_json::from_slice::<PeerResponse>(&bytes);
+        let _ = decode_message::<Envelope>(&bytes);
+        let _ = decode_message::<PeerRequest>(&bytes);
+        let _ = decode_message::<PeerResponse>(&bytes);
     }
 
-    /// A valid envelope survives the wire unchanged.
+    /// A valid envelope survives the wire unchanged, in both formats; cut short anywhere, the
+    /// binary one is an error, never a shorter value.
     #[test]
-    fn valid_envelopes_round_trip(request in request()) {
+    fn valid_envelopes_round_trip(request in request(), cut in any::<Index>()) {
         let envelope = Envelope { from: member(), request };
         let bytes = serde_json::to_vec(&envelope).unwrap();
         let back: Envelope = serde_json::from_slice(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        prop_assert_eq!(back, envelope);
+        prop_assert_eq!(&back, &envelope);
+        let bytes = encode_message(&envelope).unwrap();
+        let back: Envelope = decode_message(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(&back, &envelope);
+        let short = &bytes[..cut.index(bytes.len())];
+        prop_assert!(decode_message::<Envelope>(short).is_err());
+    }
+
+    /// Every answer a member can give survives the binary wire unchanged.
+    #[test]
+    fn valid_answers_round_trip(records in vec(service_record(), 0..4)) {
+        let answers = [
+            PeerResponse::Records(records.clone()),
+            PeerResponse::Chunk { records, next: Some(nacre::ServiceKey::named("a").unwrap()) },
+        ];
+        for answer in answers {
+            let bytes = encode_message(&answer).unwrap();
+            let back: PeerResponse = decode_message(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(back, answer);
+        }
+    }
+
+    /// A binary message with another header is refused by the header alone: another version
+    /// is `CodecError::Version`, never a misread value.
+    #[test]
+    fn binary_headers_are_checked(request in request(), version in any::<u8>(), magic in any::<[u8; 2]>()) {
+        let mut bytes = encode_message(&Envelope { from: member(), request }).unwrap();
+        bytes[2] = version;
+        let got = decode_message::<Envelope>(&bytes);
+        if version == WIRE_VERSION {
+            prop_assert!(got.is_ok());
+        } else {
+            prop_assert_eq!(got, Err(CodecError::Version { found: version, expected: WIRE_VERSION }));
+        }
+        bytes[2] = WIRE_VERSION;
+        bytes[..2].copy_from_slice(&magic);
+        if magic != *b"Nc" {
+            prop_assert_eq!(decode_message::<Envelope>(&bytes), Err(CodecError::NotPeerMessage { found: magic }));
+        }
     }
 }
 
@@ -424,10 +553,13 @@ proptest! {
         let mut core = ready_core(&clock);
         for (from_member, bytes) in batch {
             clock.advance(Duration::from_millis(300));
-            let Ok(envelope) = serde_json::from_slice::<Envelope>(&bytes) else { continue };
+            let Some(envelope) = decode_any::<Envelope>(&bytes) else { continue };
             let before = check::state(core.registry().store()).map_err(TestCaseError::fail)?;
             let answer = core.handle(&envelope.from, envelope.request, clock.now());
             serde_json::to_vec(&answer).map_err(|e| TestCaseError::fail(format!("{answer:?}: {e}")))?;
+            let encoded = encode_message(&answer).map_err(|e| TestCaseError::fail(format!("{answer:?}: {e}")))?;
+            let decoded = decode_message::<PeerResponse>(&encoded);
+            prop_assert_eq!(decoded.as_ref(), Ok(&answer));
             let after = check::state(core.registry().store()).map_err(TestCaseError::fail)?;
             if !from_member && envelope.from != member() {
                 prop_assert!(matches!(answer, PeerResponse::Rejected(_)), "{:?}", answer);
@@ -444,13 +576,19 @@ proptest! {
     fn mutated_answers_keep_a_member_sound(
         records in vec(service_record(), 0..4),
         mutations in vec(mutation(), 0..4),
+        byte_mutations in vec(byte_mutation(), 0..4),
+        binary in any::<bool>(),
     ) {
         let clock = ManualClock::new();
         // A snapshot chunk for the loading member (a fetch answer is `Records`, the same
         // records).
-        let doc = serde_json::to_value(PeerResponse::Chunk { records, next: None }).unwrap();
-        let bytes = mutated_bytes(&doc, &mutations, None);
-        let Ok(answer) = serde_json::from_slice::<PeerResponse>(&bytes) else { return Ok(()) };
+        let chunk = PeerResponse::Chunk { records, next: None };
+        let bytes = if binary {
+            mutate_binary(encode_message(&chunk).unwrap(), &byte_mutations)
+        } else {
+            mutated_bytes(&serde_json::to_value(chunk).unwrap(), &mutations, None)
+        };
+        let Some(answer) = decode_any::<PeerResponse>(&bytes) else { return Ok(()) };
         let mut core = loading_core(&clock);
         let out = core.poll(clock.now());
         for o in out {
@@ -477,7 +615,7 @@ proptest! {
         let mut core = ready_core(&clock);
         let limits = *core.registry().limits();
         for (_, bytes) in batch {
-            let Ok(envelope) = serde_json::from_slice::<Envelope>(&bytes) else { continue };
+            let Some(envelope) = decode_any::<Envelope>(&bytes) else { continue };
             core.handle(&member(), envelope.request, clock.now());
             check::servable(core.registry().store(), Some(&limits)).map_err(TestCaseError::fail)?;
             let horizon = (clock.now() + Duration::from_secs(60)).as_micros();

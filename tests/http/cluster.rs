@@ -122,15 +122,18 @@ async fn three_nodes_over_http_replicate_registrations_and_forward_beats() {
         let answer = http_json(&http, reqwest::Method::PUT, url).await;
         assert_eq!(answer["code"], 20404, "unknown instance via node {i}");
     }
-    // The peer route refuses what is not an envelope.
-    let answer = http
-        .post(format!("http://{}/nacre/v1/peer", members[0].addr))
-        .header("x-nacre-cluster-secret", SECRET)
-        .body("hello")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 400);
+    // The peer route refuses what is not a peer message (415) and a peer message whose body
+    // is not an envelope (400).
+    for (body, status) in [(&b"hello"[..], 415), (&b"Nc\x01hello"[..], 400)] {
+        let answer = http
+            .post(format!("http://{}/nacre/v1/peer", members[0].addr))
+            .header("x-nacre-cluster-secret", SECRET)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), status);
+    }
     for m in &members {
         m.node.stop();
     }
@@ -295,11 +298,80 @@ async fn a_forged_peer_request_is_refused_with_403_and_changes_nothing() {
     let answer = http
         .post(&url)
         .header("x-nacre-cluster-secret", SECRET)
+        .header("x-nacre-peer-version", "1")
         .json(&envelope)
         .send()
         .await
         .unwrap();
     assert_eq!(answer.status(), 200);
+    assert_eq!(
+        target.node.registry().get_all_instances(&orders, &[]).len(),
+        1
+    );
+    for m in &members {
+        m.node.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_speaking_another_wire_version_is_refused_with_415_and_changes_nothing() {
+    let members = loopback_cluster(2).await;
+    let target = &members[0];
+    let peer = members[1].node.id().clone();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let orders = nacre::ServiceKey::named("orders").unwrap();
+    let donor = nacre::Registry::default();
+    donor
+        .register_instance(&orders, nacre::Instance::new("10.6.6.6", 666).unwrap())
+        .unwrap();
+    let request = nacre::cluster::PeerRequest::Sync {
+        records: vec![donor.service(&orders).unwrap().to_record(None)],
+    };
+    let url = format!("http://{}/nacre/v1/peer", target.addr);
+    // The same message under the next version number: refused by its header, not misread.
+    let mut body = nacre::cluster::encode_request(&peer, &request).unwrap();
+    body[2] = nacre::cluster::WIRE_VERSION + 1;
+    let answer = http
+        .post(&url)
+        .header("x-nacre-cluster-secret", SECRET)
+        .header("content-type", nacre::http::PEER_CONTENT_TYPE)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 415);
+    let text = answer.text().await.unwrap();
+    assert!(text.contains("wire format version 2"), "{text}");
+    // JSON naming another version (or none) is refused the same way.
+    let envelope = nacre::cluster::Envelope {
+        from: peer.clone(),
+        request: request.clone(),
+    };
+    for version in [None, Some("2")] {
+        let mut post = http
+            .post(&url)
+            .header("x-nacre-cluster-secret", SECRET)
+            .json(&envelope);
+        if let Some(v) = version {
+            post = post.header(nacre::http::PEER_VERSION_HEADER, v);
+        }
+        assert_eq!(post.send().await.unwrap().status(), 415, "{version:?}");
+    }
+    assert!(
+        target.node.registry().service(&orders).is_none(),
+        "nothing was merged"
+    );
+    // This build's binary message, and its JSON for debugging, both get through.
+    for format in [
+        nacre::http::PeerFormat::Binary,
+        nacre::http::PeerFormat::Json,
+    ] {
+        let transport = HttpTransport::new(peer.clone(), auth()).with_format(format);
+        let answer = nacre::cluster::Transport::send(&transport, target.node.id(), request.clone())
+            .await
+            .unwrap();
+        assert_eq!(answer, nacre::cluster::PeerResponse::Ack, "{format:?}");
+    }
     assert_eq!(
         target.node.registry().get_all_instances(&orders, &[]).len(),
         1

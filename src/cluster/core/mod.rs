@@ -36,7 +36,8 @@
 //!    (or once every peer answered that it is starting too: a fresh cluster; a peer that did
 //!    not answer may hold the data, so "starting" from some and silence from others means
 //!    asking again, until `DistroConfig::empty_start_after`).
-//! 4. `verify`: sends checksums of its own services, and fetches services whose checksums
+//! 4. `verify`: sends checksums of its own services (bucketed: one sum per bucket, then the
+//!    services of the buckets a peer finds differing), and fetches services whose checksums
 //!    differ; then `replicate` sends due sync batches.
 //! 5. `peers`: runs health checks for the services it is responsible for, and only those.
 //!
@@ -59,6 +60,8 @@ mod loading_tests;
 mod replicate_tests;
 #[cfg(test)]
 mod test_support;
+#[cfg(test)]
+mod verify_bucket_tests;
 #[cfg(test)]
 mod verify_tests;
 
@@ -146,6 +149,9 @@ pub struct CoreStats {
     pub records_applied: u64,
     /// Services fetched because checksums differed.
     pub services_fetched: u64,
+    /// Verify buckets (see [`DistroConfig::verify_buckets`]) this node found differing from a
+    /// peer's, each then compared service by service.
+    pub buckets_differing: u64,
     /// Times a grace period was given to a service that became this node's responsibility.
     pub grace_periods: u64,
     /// Records from peers refused by the merge rules (see [`crate::store::MergeRules`]).
@@ -217,6 +223,9 @@ pub struct DistroCore {
     sent: HashMap<RequestId, (NodeId, Sent)>,
     next_id: u64,
     fetch_wanted: BTreeMap<NodeId, BTreeSet<ServiceKey>>,
+    /// Peers that answered a bucketed verify with differing buckets: the bucket count and the
+    /// buckets, whose per-service checksums go to the peer at the next poll.
+    verify_detail: BTreeMap<NodeId, (u32, Vec<u32>)>,
     stats: CoreStats,
     /// Sync counters per peer (see [`DistroCore::peer_stats`]).
     peer_stats: BTreeMap<NodeId, PeerSyncStats>,
@@ -312,6 +321,7 @@ impl DistroCore {
             sent: HashMap::new(),
             next_id: 1,
             fetch_wanted: BTreeMap::new(),
+            verify_detail: BTreeMap::new(),
             stats: CoreStats::default(),
             peer_stats: BTreeMap::new(),
             last_sweep: SweepReport::default(),
@@ -400,7 +410,7 @@ impl DistroCore {
                     next = next.min(due);
                 }
             }
-            if !self.fetch_wanted.is_empty() {
+            if !self.fetch_wanted.is_empty() || !self.verify_detail.is_empty() {
                 next = next.min(self.next_ping);
             }
         }
@@ -426,6 +436,7 @@ impl DistroCore {
             return out;
         }
         self.poll_verify(&mut out, &peers, now);
+        self.poll_verify_detail(&mut out);
         self.poll_fetches(&mut out);
         self.poll_sync(&mut out, &peers, now);
         self.poll_health(now);
@@ -450,6 +461,12 @@ impl DistroCore {
             },
             PeerRequest::Sync { records } => self.answer_sync(from, records, now),
             PeerRequest::Verify { checksums } => self.answer_verify(from, checksums, now),
+            PeerRequest::VerifyBuckets { sums } => self.answer_verify_buckets(from, &sums),
+            PeerRequest::VerifyServices {
+                buckets,
+                covered,
+                checksums,
+            } => self.answer_verify_services(from, buckets, &covered, checksums, now),
             PeerRequest::Fetch { services } => self.answer_fetch(&services),
             PeerRequest::Snapshot { after } => self.answer_snapshot(after.as_ref()),
             PeerRequest::Forward(command) => {
@@ -488,7 +505,8 @@ impl DistroCore {
             Err(_) => {}
         }
         match kind {
-            Sent::Ping | Sent::Verify => {}
+            Sent::Ping => {}
+            Sent::Verify => self.on_verify_answer(peer, result),
             Sent::Sync(batch) => self.on_sync_answer(&peer, batch, result, now),
             Sent::Fetch => self.on_fetch_answer(&peer, result, now),
             Sent::Snapshot => self.on_snapshot_answer(peer, result, now),

@@ -197,12 +197,19 @@ fn a_queue_past_its_bound_is_dropped_and_verify_repairs_the_peer() {
     assert_eq!(n1.core.pending_for(&id("n2")), 0, "dropped, not sent");
     assert_eq!(n1.core.stats().queue_overflows, 1);
 
-    // The repair path: n1's checksums reach n2, which fetches what differs.
+    // The repair path: n1's bucket sums reach n2, which names the bucket that differs; n1
+    // lists that bucket's services, and n2 fetches what differs.
     let t1 = t0 + config.verify_interval;
     let out = n1.core.poll(t1);
     let verify = only(&out, is_verify);
+    let answer = n2.core.handle(&id("n1"), verify.request.clone(), t1);
+    assert!(matches!(answer, PeerResponse::Differ { ref buckets } if buckets.len() == 1));
+    n1.core.on_response(verify.id, Ok(answer), t1);
+    let out = n1.core.poll(t1);
+    let detail = only(&out, is_verify);
+    assert!(matches!(detail.request, PeerRequest::VerifyServices { .. }));
     assert_eq!(
-        n2.core.handle(&id("n1"), verify.request.clone(), t1),
+        n2.core.handle(&id("n1"), detail.request.clone(), t1),
         PeerResponse::Ack
     );
     let out = n2.core.poll(t1);

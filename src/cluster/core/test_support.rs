@@ -128,7 +128,12 @@ pub(super) fn is_sync(o: &Outgoing) -> bool {
     matches!(o.request, PeerRequest::Sync { .. })
 }
 pub(super) fn is_verify(o: &Outgoing) -> bool {
-    matches!(o.request, PeerRequest::Verify { .. })
+    matches!(
+        o.request,
+        PeerRequest::Verify { .. }
+            | PeerRequest::VerifyBuckets { .. }
+            | PeerRequest::VerifyServices { .. }
+    )
 }
 pub(super) fn is_fetch(o: &Outgoing) -> bool {
     matches!(o.request, PeerRequest::Fetch { .. })

@@ -6,9 +6,12 @@ use crate::cluster::{DistroConfig, PeerRequest, PeerResponse};
 use crate::model::ServiceKey;
 use std::time::Duration;
 
+/// Verify with the full list of checksums (`verify_buckets = 0`); the bucketed rounds are in
+/// `verify_bucket_tests.rs`.
 fn verify_config() -> DistroConfig {
     DistroConfig {
         verify_interval: Duration::from_secs(5),
+        verify_buckets: 0,
         ..quiet_config()
     }
 }

@@ -4,7 +4,8 @@
 use super::faults::{Delivery, FaultModel};
 use crate::clock::Clock;
 use crate::cluster::{
-    ClusterNode, NodeId, PeerError, PeerHandler, PeerRequest, PeerResponse, Transport,
+    encoded_len, request_len, ClusterNode, NodeId, PeerError, PeerHandler, PeerRequest,
+    PeerResponse, Transport,
 };
 use crate::util::lock;
 use async_trait::async_trait;
@@ -18,8 +19,13 @@ pub struct NetStats {
     pub requests: u64,
     /// Requests that reached their receiver.
     pub delivered: u64,
-    /// Bytes of the delivered requests and their answers, as JSON.
+    /// Bytes of the delivered requests (in their [`crate::cluster::Envelope`]) and their
+    /// answers, as the binary peer format encodes them ([`crate::cluster::encode_message`]):
+    /// what an HTTP peer body would hold, without HTTP's own headers.
     pub bytes: u64,
+    /// The same messages as JSON, for comparison. Counted only where a [`super::Simulation`]
+    /// measures bytes; the [`MemoryNetwork`] leaves it 0.
+    pub json_bytes: u64,
 }
 
 struct State {
@@ -107,7 +113,7 @@ impl MemoryNetwork {
         let (fate, request_bytes) = {
             let mut s = lock(&self.state);
             s.stats.requests += 1;
-            (s.faults.decide(from, to), json_len(&request))
+            (s.faults.decide(from, to), request_len(from, &request))
         };
         let delay = match fate {
             Delivery::Deliver(d) => d,
@@ -131,7 +137,7 @@ impl MemoryNetwork {
         {
             let mut s = lock(&self.state);
             s.stats.delivered += 1;
-            s.stats.bytes += request_bytes + json_len(&response);
+            s.stats.bytes += request_bytes + encoded_len(&response);
         }
         if !delay.is_zero() {
             self.clock.sleep_until(self.clock.now() + delay).await;

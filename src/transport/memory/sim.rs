@@ -11,6 +11,7 @@
 use super::faults::{Delivery, FaultModel};
 use super::network::{json_len, NetStats};
 use crate::clock::{Clock, ManualClock, Timestamp};
+use crate::cluster::{encoded_len, request_json_len, request_len};
 use crate::cluster::{
     ClusterError, Dispatch, DistroConfig, DistroCore, NodeId, PeerError, PeerRequest, PeerResponse,
     RequestId,
@@ -29,7 +30,8 @@ pub struct SimConfig {
     pub distro: DistroConfig,
     /// Beat timing for every node.
     pub health: HealthConfig,
-    /// Whether to count bytes (JSON size) of every message; costs a serialization each.
+    /// Whether to count the bytes of every message, in the binary peer format and as JSON
+    /// ([`NetStats::bytes`], [`NetStats::json_bytes`]); costs two serializations each.
     pub measure_bytes: bool,
 }
 
@@ -246,13 +248,13 @@ impl Simulation {
             } => {
                 let reachable = self.faults.can_reach(&from, &to);
                 let measure = self.config.measure_bytes;
-                let request_bytes = if measure { json_len(&request) } else { 0 };
+                let request_bytes = measure.then(|| Self::sizes(&from, &request));
                 let answer = match self.nodes.get_mut(&to) {
                     Some(node) if reachable => {
                         let response = node.core.handle(&from, request, now);
                         self.stats.delivered += 1;
-                        if measure {
-                            self.stats.bytes += request_bytes + json_len(&response);
+                        if let Some(sizes) = request_bytes {
+                            self.count(sizes, &response);
                         }
                         Ok(response)
                     }
@@ -285,6 +287,17 @@ impl Simulation {
                 }
             }
         }
+    }
+
+    /// The binary and JSON sizes of a request in its envelope.
+    fn sizes(from: &NodeId, request: &PeerRequest) -> (u64, u64) {
+        (request_len(from, request), request_json_len(from, request))
+    }
+
+    /// Counts a delivered request of `sizes` and its answer.
+    fn count(&mut self, sizes: (u64, u64), response: &PeerResponse) {
+        self.stats.bytes += sizes.0 + encoded_len(response);
+        self.stats.json_bytes += sizes.1 + json_len(response);
     }
 
     /// Runs the cluster until `deadline`, processing every message and timer on the way.
@@ -365,10 +378,11 @@ impl Simulation {
                     self.stats.delivered += 1;
                     let request = forwarding.request();
                     let measure = self.config.measure_bytes;
-                    let request_bytes = if measure { json_len(&request) } else { 0 };
+                    let request_bytes = measure.then(|| Self::sizes(via, &request));
                     let response = node.core.handle(via, request, now);
-                    if measure {
-                        self.stats.bytes += request_bytes + json_len(&response);
+                    if let Some(sizes) = request_bytes {
+                        self.stats.bytes += sizes.0 + encoded_len(&response);
+                        self.stats.json_bytes += sizes.1 + json_len(&response);
                     }
                     Ok(response)
                 }
