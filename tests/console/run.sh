@@ -45,21 +45,10 @@ fi
 cargo build --all-features --bin nacre-server
 server_bin="$(target_dir)/debug/nacre-server"
 
-work=$(mktemp -d)
+port=$(free_port)
+start_nacre_server "$server_bin" --port "$port" --grpc-port 0
 [[ -n "$shot" ]] || shot="$work/console.png"
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-"$server_bin" --port "$port" --grpc-port 0 >"$work/server.log" 2>&1 &
-server_pid=$!
-cleanup() {
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-for _ in $(seq 100); do
-    grep -q "listening on" "$work/server.log" 2>/dev/null && break
-    sleep 0.1
-done
+wait_for_log "listening on"
 
 status=0
 CHROMIUM="$chromium_bin" timeout 240 node tests/console/console_test.js "127.0.0.1:$port" \

@@ -13,19 +13,8 @@ server_bin="$(target_dir)/debug/nacre-server"
 venv=$(nacos_python_venv 3.2.0)
 port=$(port_pair)
 
-work=$(mktemp -d)
-"$server_bin" --port "$port" >"$work/server.log" 2>&1 &
-server_pid=$!
-cleanup() {
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-for _ in $(seq 100); do
-    grep -q "gRPC on" "$work/server.log" 2>/dev/null && break
-    sleep 0.1
-done
+start_nacre_server "$server_bin" --port "$port"
+wait_for_log "gRPC on"
 
 status=0
 timeout 300 "$venv/bin/python" tests/interop/nacos_v2_interop.py "127.0.0.1:$port" "$work" || status=$?

@@ -71,3 +71,23 @@ start_rnacos() {
         "$bin") >"$log" 2>&1 &
     started_pid=$!
 }
+
+# Starts nacre-server (binary $1, the remaining arguments passed on) with a fresh scratch folder
+# $work holding its log ($work/server.log); on exit the server is stopped by its pid and the
+# folder removed. Its pid is $server_pid.
+start_nacre_server() {
+    local bin=$1
+    shift
+    work=$(mktemp -d)
+    "$bin" "$@" >"$work/server.log" 2>&1 &
+    server_pid=$!
+    trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+}
+
+# Waits (up to 10 s) until the server's log shows $1.
+wait_for_log() {
+    for _ in $(seq 100); do
+        grep -q "$1" "$work/server.log" 2>/dev/null && return 0
+        sleep 0.1
+    done
+}

@@ -17,16 +17,8 @@ source tests/interop/lib.sh
 server_bin="$(target_dir)/$profile/nacre-server"
 venv=$(nacos_python_venv 0.1.17)
 
-work=$(mktemp -d)
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-"$server_bin" --port "$port" --grpc-port 0 >"$work/server.log" 2>&1 &
-server_pid=$!
-cleanup() {
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+port=$(free_port)
+start_nacre_server "$server_bin" --port "$port" --grpc-port 0
 
 status=0
 timeout 300 "$venv/bin/python" tests/interop/nacos_sdk_interop.py "127.0.0.1:$port" "$work/logs" || status=$?
