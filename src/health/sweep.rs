@@ -3,8 +3,10 @@
 use super::config::HealthConfig;
 use super::policy::{empty_service_deadline, judge, next_deadline, BeatTimeouts, Verdict};
 use crate::clock::Timestamp;
-use crate::model::{InstanceKey, Limits, ServiceKey};
-use crate::store::{RegistryError, ServiceSnapshot, Store};
+use crate::model::{Endpoint, InstanceKey, Limits, ServiceKey};
+use crate::store::{
+    worth_rebuilding, Edit, InstanceEntry, Rebuild, RegistryError, ServiceSnapshot, Store,
+};
 use std::time::Duration;
 
 /// What one sweep did.
@@ -152,36 +154,95 @@ fn remove_empty(
     }
 }
 
-/// Applies the verdicts on `keys` at `now`, judged again under the writer lock with beats
-/// counted from `since` at the earliest.
+/// Judges one ephemeral entry at `now`, counting beats from `since` at the earliest, and
+/// moves `next_due` to when its verdict would next change.
+fn judge_entry(
+    entry: &InstanceEntry,
+    config: &HealthConfig,
+    (now, since): (Timestamp, Timestamp),
+    next_due: &mut Option<Timestamp>,
+) -> Verdict {
+    let timeouts = BeatTimeouts::resolve(entry.overrides(), config);
+    let last = entry.liveness().last_beat().max(since);
+    let healthy = entry.instance().healthy();
+    let verdict = judge(last, healthy, &timeouts, now);
+    let after = match verdict {
+        Verdict::Keep => Some(healthy),
+        Verdict::MarkUnhealthy => Some(false),
+        Verdict::Remove => None,
+    };
+    if let Some(healthy) = after {
+        *next_due = earliest(*next_due, next_deadline(last, healthy, &timeouts));
+    }
+    verdict
+}
+
+/// Applies the verdicts on `keys` (in snapshot order: by cluster, then endpoint) at `now`,
+/// with beats counted from `since` at the earliest.
+///
+/// A cluster in which many instances are due is rebuilt in one pass, prepared from the
+/// current snapshot **without** the service's writer lock and installed under it (see
+/// [`crate::store`]'s bulk rebuilds): a write to a service whose instances all expire at once
+/// waits for the install, not for the pass. Anything written in between wins over the
+/// rebuild's verdicts (the next sweep judges it again), and an instance that beat after it
+/// was judged is marked healthy again right after the install. The other clusters are judged
+/// again one instance at a time under the lock.
 fn apply(
     store: &Store,
     config: &HealthConfig,
-    (now, since): (Timestamp, Timestamp),
+    at: (Timestamp, Timestamp),
     service: &ServiceKey,
     keys: &[InstanceKey],
     report: &mut SweepReport,
 ) {
+    let now = at.0;
+    let mut next_due = None;
+    let mut rebuilds = Vec::new();
+    let mut one_by_one: Vec<&[InstanceKey]> = Vec::new();
+    let current = store.load(service);
+    for run in keys.chunk_by(|a, b| a.cluster == b.cluster) {
+        let cluster = &run[0].cluster;
+        let snap = current.as_deref();
+        let len = snap.and_then(|s| s.cluster(cluster)).map_or(0, |c| c.len());
+        if let (true, Some(snap)) = (worth_rebuilding(run.len(), len), snap) {
+            let targets: Vec<&Endpoint> = run.iter().map(|k| &k.endpoint).collect();
+            let prepared =
+                Rebuild::prepare(snap, cluster, &targets, now, |entry| {
+                    match judge_entry(entry, config, at, &mut next_due) {
+                        Verdict::Keep => Edit::Keep,
+                        Verdict::MarkUnhealthy => Edit::Unhealthy(store.next_version(now)),
+                        Verdict::Remove => Edit::Evict,
+                    }
+                });
+            if let Some(rebuild) = prepared {
+                rebuilds.push(rebuild);
+                continue;
+            }
+        }
+        one_by_one.push(run);
+    }
+    drop(current);
     let outcome = store.write(service, false, |snap: &mut ServiceSnapshot| {
         let mut unhealthy = Vec::new();
         let mut removed = Vec::new();
-        let mut next_due = None;
-        for key in keys {
+        let mut installed = Vec::new();
+        for rebuild in rebuilds {
+            let mut done = snap.install(rebuild, now);
+            unhealthy.extend(done.unhealthy.iter().map(|f| f.key.clone()));
+            removed.append(&mut done.evicted);
+            installed.push(done);
+        }
+        for key in one_by_one.into_iter().flatten() {
             let Some(entry) = snap.entry(key) else {
                 continue;
             };
-            let timeouts = BeatTimeouts::resolve(entry.overrides(), config);
-            let last = entry.liveness().last_beat().max(since);
-            let healthy = entry.instance().healthy();
-            match judge(last, healthy, &timeouts, now) {
-                Verdict::Keep => {
-                    next_due = earliest(next_due, next_deadline(last, healthy, &timeouts))
-                }
+            match judge_entry(entry, config, at, &mut next_due) {
+                Verdict::Keep => {}
                 Verdict::MarkUnhealthy => {
                     // In place: one lookup, the data's other fields shared with the old copy.
-                    snap.flip_health(key, false, store.next_version(now));
-                    next_due = earliest(next_due, next_deadline(last, false, &timeouts));
-                    unhealthy.push(key.clone());
+                    if snap.flip_health(key, false, store.next_version(now)) {
+                        unhealthy.push(key.clone());
+                    }
                 }
                 Verdict::Remove => {
                     snap.remove_evicted(key, now);
@@ -193,18 +254,22 @@ fn apply(
             snap.settle_removal(now);
         }
         let changed = !(unhealthy.is_empty() && removed.is_empty());
-        Ok::<_, RegistryError>(((unhealthy, removed, next_due), changed))
+        Ok::<_, RegistryError>(((unhealthy, removed, installed), changed))
     });
-    if let Ok(Some(written)) = outcome {
-        let (unhealthy, removed, next_due) = written.value;
-        report
-            .marked_unhealthy
-            .extend(unhealthy.into_iter().map(|k| (service.clone(), k)));
-        report
-            .removed
-            .extend(removed.into_iter().map(|k| (service.clone(), k)));
-        if let Some(d) = next_due {
-            report.next_due = earliest(report.next_due, d);
-        }
+    let Ok(Some(written)) = outcome else {
+        return;
+    };
+    let (unhealthy, removed, installed) = written.value;
+    for key in installed.iter().flat_map(|done| done.beaten_since()) {
+        store.set_healthy(service, key, true, now);
+    }
+    report
+        .marked_unhealthy
+        .extend(unhealthy.into_iter().map(|k| (service.clone(), k)));
+    report
+        .removed
+        .extend(removed.into_iter().map(|k| (service.clone(), k)));
+    if let Some(d) = next_due {
+        report.next_due = earliest(report.next_due, d);
     }
 }

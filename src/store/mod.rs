@@ -45,6 +45,8 @@
 //! retention (a removed service keeps its cell, its tombstones and nothing else).
 
 mod admit;
+mod bulk;
+mod chunk_map;
 mod error;
 mod liveness;
 mod merge;
@@ -57,6 +59,7 @@ mod version;
 mod view;
 
 pub use admit::{MergeRules, RecordRefusal, Refusal, DEFAULT_MAX_CLOCK_SKEW};
+pub(crate) use bulk::{worth_rebuilding, Edit, Rebuild};
 pub use error::RegistryError;
 pub use liveness::Liveness;
 pub use merge::{join, RecordFacts, Side};

@@ -5,6 +5,7 @@
 //! publish it with one `ArcSwap` store. Changing one instance therefore copies O(log n) tree
 //! nodes, not the whole service: registering 100k instances one by one stays linear overall.
 
+use super::chunk_map::ChunkMap;
 use super::liveness::Liveness;
 use super::version::Version;
 use crate::clock::Timestamp;
@@ -105,7 +106,7 @@ impl InstanceEntry {
 /// protect threshold can be checked without walking the instances.
 #[derive(Debug, Clone, Default)]
 pub struct ClusterSnapshot {
-    pub(crate) instances: OrdMap<Endpoint, InstanceEntry>,
+    pub(crate) instances: ChunkMap<Endpoint, InstanceEntry>,
     /// Enabled instances.
     pub(crate) enabled: usize,
     /// Enabled and healthy instances.
@@ -138,6 +139,16 @@ impl ClusterSnapshot {
                 self.healthy = self.healthy.wrapping_add_signed(sign);
             }
         }
+    }
+
+    /// A cluster of `entries`, sorted by endpoint with none twice, built in one pass.
+    pub(crate) fn from_sorted(entries: Vec<(Endpoint, InstanceEntry)>) -> Self {
+        let mut cluster = Self::default();
+        for (_, entry) in &entries {
+            cluster.count(&entry.instance, 1);
+        }
+        cluster.instances = ChunkMap::from_sorted(entries);
+        cluster
     }
 
     pub(crate) fn insert(&mut self, entry: InstanceEntry) -> Option<InstanceEntry> {

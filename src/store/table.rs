@@ -344,25 +344,31 @@ impl Store {
             if guard.is_retired() {
                 continue;
             }
-            return self.write_locked(key, reach, &cell, &mut guard, admit, f);
+            // The snapshot this write replaces is dropped after the lock is let go: when it
+            // was the last reference, freeing what only it held (a whole cluster, after a
+            // bulk rebuild) is not time the next writer waits for.
+            let current = cell.snapshot.load_full();
+            let result = self.write_locked(key, reach, (&cell, &mut guard, &current), admit, f);
+            drop(guard);
+            drop(current);
+            return result;
         }
     }
 
-    /// The body of a write, on a cell whose write lock (`guard`) is held and not retired.
+    /// The body of a write, on a cell whose write lock (`guard`) is held and not retired;
+    /// `current` is the cell's snapshot, loaded under that lock.
     fn write_locked<R, E>(
         &self,
         key: &ServiceKey,
         reach: Reach,
-        cell: &Arc<ServiceCell>,
-        guard: &mut CellGuard<'_>,
+        (cell, guard, current): (&Arc<ServiceCell>, &mut CellGuard<'_>, &Arc<ServiceSnapshot>),
         admit: impl FnOnce(&HashMap<NamespaceId, usize>, &NamespaceId) -> Result<(), E>,
         f: impl FnOnce(&mut ServiceSnapshot) -> Result<(R, bool), E>,
     ) -> Result<Option<Written<R>>, E> {
-        let current = cell.snapshot.load_full();
         if current.removed && reach == Reach::Live {
             return Ok(None);
         }
-        let mut next = ServiceSnapshot::clone(&current);
+        let mut next = ServiceSnapshot::clone(current);
         next.tracking = self.track_touched.load(Ordering::Acquire);
         next.touched = if next.tracking {
             Arc::new(Vec::new())
@@ -375,12 +381,12 @@ impl Store {
         let (value, changed) = match f(&mut next) {
             Ok(done) => done,
             Err(e) => {
-                self.retire_unborn(key, cell, guard, &current);
+                self.retire_unborn(key, cell, guard, current);
                 return Err(e);
             }
         };
         if !changed {
-            self.retire_unborn(key, cell, guard, &current);
+            self.retire_unborn(key, cell, guard, current);
             return Ok(Some(Written {
                 value,
                 revision: current.revision,
@@ -393,7 +399,7 @@ impl Store {
                 let mut live = lock(&self.live);
                 if let Err(e) = admit(&live, namespace) {
                     drop(live);
-                    self.retire_unborn(key, cell, guard, &current);
+                    self.retire_unborn(key, cell, guard, current);
                     return Err(e);
                 }
                 *live.entry(namespace.clone()).or_default() += 1;

@@ -1,0 +1,633 @@
+//! [`ChunkMap`]: the persistent ordered map that holds one cluster's instances.
+//!
+//! A B+-tree of small sorted chunks behind `Arc`s: cloning it is one reference count, and a
+//! write copies only the chunks on its path (at most [`LEAF_MAX`] entries and
+//! [`BRANCH_MAX`] children each), sharing everything else with the copy it came from. It
+//! replaced `imbl::OrdMap` here for one reason: it can be **built from sorted entries in one
+//! pass** ([`ChunkMap::from_sorted`]), which a rebuild of a whole cluster needs (a health sweep
+//! that flips every instance of a service, see [`crate::store`]'s `bulk` module); `OrdMap` can
+//! only be built by inserting entry after entry, at a tree walk and a string comparison per
+//! level each, which cost more than all the rest of such a rebuild together.
+//!
+//! Single writes cost about what they cost in `OrdMap` (same node width, the same path
+//! copying); a removal merges a small node into its neighbour when both fit in one, so the
+//! tree stays compact after mass removals. Keys live in the leaves and, as routing copies, in
+//! the branches above them.
+
+use std::sync::Arc;
+
+/// Most entries in one leaf.
+pub(crate) const LEAF_MAX: usize = 16;
+/// Most children of one branch.
+pub(crate) const BRANCH_MAX: usize = 16;
+/// How full [`ChunkMap::from_sorted`] makes its nodes: room for a few inserts before a split.
+const BUILD_FILL: usize = 12;
+/// A node this small after a removal is merged into a neighbour, when the two fit in one.
+const MERGE_BELOW: usize = 4;
+
+/// A persistent ordered map (see the module docs).
+#[derive(Clone)]
+pub(crate) struct ChunkMap<K, V> {
+    root: Option<Node<K, V>>,
+    len: usize,
+}
+
+/// What an overflowing node hands its parent: the separator and its new right sibling.
+type Split<K, V> = (K, Node<K, V>);
+
+#[derive(Clone)]
+enum Node<K, V> {
+    Leaf(Arc<Items<K, V>>),
+    Branch(Arc<Branch<K, V>>),
+}
+
+/// A leaf's entries, sorted by key. A copy keeps room for one more entry, so the insert that
+/// made the copy does not allocate again.
+struct Items<K, V>(Vec<(K, V)>);
+
+impl<K: Clone, V: Clone> Clone for Items<K, V> {
+    fn clone(&self) -> Self {
+        let mut v = Vec::with_capacity(LEAF_MAX + 1);
+        v.extend(self.0.iter().cloned());
+        Self(v)
+    }
+}
+
+#[derive(Clone)]
+struct Branch<K, V> {
+    /// `keys[i]` is at most the smallest key under `children[i + 1]` and above every key under
+    /// `children[i]`; one fewer than the children.
+    keys: Vec<K>,
+    children: Vec<Node<K, V>>,
+}
+
+impl<K: Ord, V> Branch<K, V> {
+    fn route(&self, key: &K) -> usize {
+        self.keys.partition_point(|k| k <= key)
+    }
+}
+
+impl<K, V> Default for ChunkMap<K, V> {
+    fn default() -> Self {
+        Self { root: None, len: 0 }
+    }
+}
+
+impl<K: Ord + Clone, V: Clone> Node<K, V> {
+    /// Entries of a leaf, children of a branch.
+    fn width(&self) -> usize {
+        match self {
+            Node::Leaf(items) => items.0.len(),
+            Node::Branch(b) => b.children.len(),
+        }
+    }
+
+    fn max_width(&self) -> usize {
+        match self {
+            Node::Leaf(_) => LEAF_MAX,
+            Node::Branch(_) => BRANCH_MAX,
+        }
+    }
+
+    /// Inserts; returns the value replaced and, when this node overflowed, the separator and
+    /// the new right sibling.
+    fn insert(&mut self, key: K, value: V) -> (Option<V>, Option<Split<K, V>>) {
+        match self {
+            Node::Leaf(items) => {
+                let items = &mut Arc::make_mut(items).0;
+                match items.binary_search_by(|(k, _)| k.cmp(&key)) {
+                    Ok(i) => (Some(std::mem::replace(&mut items[i].1, value)), None),
+                    Err(i) => {
+                        items.insert(i, (key, value));
+                        if items.len() <= LEAF_MAX {
+                            return (None, None);
+                        }
+                        let mut right = Vec::with_capacity(LEAF_MAX + 1);
+                        right.extend(items.drain(items.len() / 2..));
+                        let separator = right[0].0.clone();
+                        (None, Some((separator, Node::Leaf(Arc::new(Items(right))))))
+                    }
+                }
+            }
+            Node::Branch(b) => {
+                let b = Arc::make_mut(b);
+                let i = b.route(&key);
+                let (old, split) = b.children[i].insert(key, value);
+                let Some((separator, right)) = split else {
+                    return (old, None);
+                };
+                b.keys.insert(i, separator);
+                b.children.insert(i + 1, right);
+                if b.children.len() <= BRANCH_MAX {
+                    return (old, None);
+                }
+                let mid = b.children.len() / 2;
+                let children = b.children.split_off(mid);
+                let mut keys = b.keys.split_off(mid - 1);
+                let separator = keys.remove(0);
+                let right = Node::Branch(Arc::new(Branch { keys, children }));
+                (old, Some((separator, right)))
+            }
+        }
+    }
+
+    /// Removes `key` (known to be present) and merges a child left small into a neighbour.
+    fn remove(&mut self, key: &K) -> Option<V> {
+        match self {
+            Node::Leaf(items) => {
+                let i = items.0.binary_search_by(|(k, _)| k.cmp(key)).ok()?;
+                Some(Arc::make_mut(items).0.remove(i).1)
+            }
+            Node::Branch(b) => {
+                let b = Arc::make_mut(b);
+                let i = b.route(key);
+                let old = b.children[i].remove(key)?;
+                let width = b.children[i].width();
+                if width == 0 {
+                    b.children.remove(i);
+                    b.keys.remove(i.saturating_sub(1));
+                } else if width < MERGE_BELOW && b.children.len() > 1 {
+                    let left = if i + 1 < b.children.len() { i } else { i - 1 };
+                    b.merge(left);
+                }
+                Some(old)
+            }
+        }
+    }
+}
+
+impl<K: Ord + Clone, V: Clone> Branch<K, V> {
+    /// Merges `children[left + 1]` into `children[left]` if both fit in one node.
+    fn merge(&mut self, left: usize) {
+        let (a, b) = (&self.children[left], &self.children[left + 1]);
+        if a.width() + b.width() > a.max_width() {
+            return;
+        }
+        let right = self.children.remove(left + 1);
+        let separator = self.keys.remove(left);
+        match (&mut self.children[left], right) {
+            (Node::Leaf(l), Node::Leaf(r)) => {
+                let r = Arc::unwrap_or_clone(r);
+                Arc::make_mut(l).0.extend(r.0);
+            }
+            (Node::Branch(l), Node::Branch(r)) => {
+                let r = Arc::unwrap_or_clone(r);
+                let l = Arc::make_mut(l);
+                l.keys.push(separator);
+                l.keys.extend(r.keys);
+                l.children.extend(r.children);
+            }
+            // Siblings are always at the same depth.
+            (_, right) => {
+                self.children.insert(left + 1, right);
+            }
+        }
+    }
+}
+
+impl<K: Ord + Clone, V: Clone> ChunkMap<K, V> {
+    /// A map of `entries`, which must be sorted by key with no key twice (debug builds check).
+    /// One pass: the entries are moved into leaves, and branches built over them.
+    pub(crate) fn from_sorted(entries: Vec<(K, V)>) -> Self {
+        debug_assert!(entries.windows(2).all(|w| w[0].0 < w[1].0));
+        let len = entries.len();
+        let mut level: Vec<(K, Node<K, V>)> = Vec::with_capacity(len / BUILD_FILL + 1);
+        let mut rest = entries.into_iter();
+        for size in even_split(len, BUILD_FILL) {
+            let mut items = Vec::with_capacity(LEAF_MAX + 1);
+            items.extend(rest.by_ref().take(size));
+            let first = items[0].0.clone();
+            level.push((first, Node::Leaf(Arc::new(Items(items)))));
+        }
+        while level.len() > 1 {
+            let mut above = Vec::with_capacity(level.len() / BUILD_FILL + 1);
+            let mut rest = level.into_iter();
+            for size in even_split(rest.len(), BUILD_FILL) {
+                let mut keys = Vec::with_capacity(BRANCH_MAX);
+                let mut children = Vec::with_capacity(BRANCH_MAX + 1);
+                let mut first = None;
+                for (key, child) in rest.by_ref().take(size) {
+                    if first.is_none() {
+                        first = Some(key);
+                    } else {
+                        keys.push(key);
+                    }
+                    children.push(child);
+                }
+                if let Some(first) = first {
+                    above.push((first, Node::Branch(Arc::new(Branch { keys, children }))));
+                }
+            }
+            level = above;
+        }
+        Self {
+            root: level.pop().map(|(_, node)| node),
+            len,
+        }
+    }
+
+    /// Number of entries.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are none.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The value under `key`.
+    pub(crate) fn get(&self, key: &K) -> Option<&V> {
+        let mut node = self.root.as_ref()?;
+        loop {
+            match node {
+                Node::Branch(b) => node = &b.children[b.route(key)],
+                Node::Leaf(items) => {
+                    let i = items.0.binary_search_by(|(k, _)| k.cmp(key)).ok()?;
+                    return Some(&items.0[i].1);
+                }
+            }
+        }
+    }
+
+    /// The value under `key`, to change in place: the nodes on its path are copied if shared.
+    pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        self.get(key)?;
+        let mut node = self.root.as_mut()?;
+        loop {
+            match node {
+                Node::Branch(b) => {
+                    let b = Arc::make_mut(b);
+                    let i = b.route(key);
+                    node = &mut b.children[i];
+                }
+                Node::Leaf(items) => {
+                    let items = &mut Arc::make_mut(items).0;
+                    let i = items.binary_search_by(|(k, _)| k.cmp(key)).ok()?;
+                    return Some(&mut items[i].1);
+                }
+            }
+        }
+    }
+
+    /// Inserts `value` under `key`; returns the value it replaced.
+    pub(crate) fn insert(&mut self, key: K, value: V) -> Option<V> {
+        let Some(root) = self.root.as_mut() else {
+            let mut items = Vec::with_capacity(LEAF_MAX + 1);
+            items.push((key, value));
+            self.root = Some(Node::Leaf(Arc::new(Items(items))));
+            self.len = 1;
+            return None;
+        };
+        let (old, split) = root.insert(key, value);
+        if let Some((separator, right)) = split {
+            if let Some(left) = self.root.take() {
+                let mut children = Vec::with_capacity(BRANCH_MAX + 1);
+                children.extend([left, right]);
+                let keys = vec![separator];
+                self.root = Some(Node::Branch(Arc::new(Branch { keys, children })));
+            }
+        }
+        if old.is_none() {
+            self.len += 1;
+        }
+        old
+    }
+
+    /// Removes `key`; returns its value.
+    pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
+        self.get(key)?;
+        let old = self.root.as_mut()?.remove(key)?;
+        self.len -= 1;
+        // A root left with one child gives way to it; an empty one goes.
+        loop {
+            match &self.root {
+                Some(Node::Branch(b)) if b.children.len() == 1 => {
+                    self.root = b.children.first().cloned();
+                }
+                Some(node) if node.width() == 0 => self.root = None,
+                _ => break,
+            }
+        }
+        Some(old)
+    }
+
+    /// The keys whose entries differ between `self` and `other` (by `same`; a key in one
+    /// only differs), sorted. Only the leaves the two maps do not share are looked into, so
+    /// for a map and a later copy of it this costs about what was written in between, plus
+    /// one pass over the branches.
+    pub(crate) fn changed_keys(&self, other: &Self, same: impl Fn(&V, &V) -> bool) -> Vec<K> {
+        let (mine, theirs) = (self.leaves(), other.leaves());
+        let addresses = |leaves: &[&Items<K, V>]| -> std::collections::HashSet<usize> {
+            leaves
+                .iter()
+                .map(|l| *l as *const Items<K, V> as usize)
+                .collect()
+        };
+        let (in_mine, in_theirs) = (addresses(&mine), addresses(&theirs));
+        let mut keys: Vec<K> = Vec::new();
+        for (leaves, elsewhere) in [(&mine, &in_theirs), (&theirs, &in_mine)] {
+            for leaf in leaves.iter() {
+                if !elsewhere.contains(&(*leaf as *const Items<K, V> as usize)) {
+                    keys.extend(leaf.0.iter().map(|(k, _)| k.clone()));
+                }
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        keys.retain(|k| match (self.get(k), other.get(k)) {
+            (Some(a), Some(b)) => !same(a, b),
+            (None, None) => false,
+            _ => true,
+        });
+        keys
+    }
+
+    /// Every leaf, in key order (for [`ChunkMap::changed_keys`]): whole subtrees shared by
+    /// two maps are still walked, but only their branches.
+    fn leaves(&self) -> Vec<&Items<K, V>> {
+        fn walk<'a, K, V>(node: &'a Node<K, V>, out: &mut Vec<&'a Items<K, V>>) {
+            match node {
+                Node::Leaf(items) => out.push(items),
+                Node::Branch(b) => b.children.iter().for_each(|c| walk(c, out)),
+            }
+        }
+        let mut out = Vec::new();
+        if let Some(root) = &self.root {
+            walk(root, &mut out);
+        }
+        out
+    }
+
+    /// Every entry, in key order.
+    pub(crate) fn iter(&self) -> Iter<'_, K, V> {
+        let mut iter = Iter {
+            stack: Vec::new(),
+            leaf: [].iter(),
+            remaining: self.len,
+        };
+        if let Some(root) = &self.root {
+            iter.descend(root);
+        }
+        iter
+    }
+
+    /// Every value, in key order.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &V> + '_ {
+        self.iter().map(|(_, v)| v)
+    }
+}
+
+/// `len` split into the fewest parts of at most `fill`, as even as can be.
+fn even_split(len: usize, fill: usize) -> impl Iterator<Item = usize> {
+    let parts = len.div_ceil(fill);
+    (0..parts).map(move |i| len / parts + usize::from(i < len % parts))
+}
+
+/// The entries of a [`ChunkMap`], in key order.
+pub(crate) struct Iter<'a, K, V> {
+    /// Branches above the current leaf, each with the index of its next child.
+    stack: Vec<(&'a Branch<K, V>, usize)>,
+    leaf: std::slice::Iter<'a, (K, V)>,
+    remaining: usize,
+}
+
+impl<'a, K, V> Iter<'a, K, V> {
+    fn descend(&mut self, mut node: &'a Node<K, V>) {
+        loop {
+            match node {
+                Node::Leaf(items) => {
+                    self.leaf = items.0.iter();
+                    return;
+                }
+                Node::Branch(b) => {
+                    self.stack.push((b, 1));
+                    match b.children.first() {
+                        Some(first) => node = first,
+                        None => return,
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<'a, K, V> Iterator for Iter<'a, K, V> {
+    type Item = (&'a K, &'a V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some((k, v)) = self.leaf.next() {
+                self.remaining -= 1;
+                return Some((k, v));
+            }
+            let top = self.stack.last_mut()?;
+            let branch: &'a Branch<K, V> = top.0;
+            match branch.children.get(top.1) {
+                Some(child) => {
+                    top.1 += 1;
+                    self.descend(child);
+                }
+                None => {
+                    self.stack.pop();
+                }
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl<K, V> ExactSizeIterator for Iter<'_, K, V> {}
+
+impl<K: Ord + Clone + std::fmt::Debug, V: Clone + std::fmt::Debug> std::fmt::Debug
+    for ChunkMap<K, V>
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// Checks the tree's invariants (sorted leaves, separators bounding their children, node
+/// widths, the entry count); for tests.
+#[cfg(test)]
+pub(crate) fn check<K: Ord + Clone + std::fmt::Debug, V: Clone>(map: &ChunkMap<K, V>) {
+    fn walk<K: Ord + Clone + std::fmt::Debug, V: Clone>(
+        node: &Node<K, V>,
+        lower: Option<&K>,
+        upper: Option<&K>,
+    ) -> usize {
+        let in_bounds = |k: &K| lower.is_none_or(|l| l <= k) && upper.is_none_or(|u| k < u);
+        match node {
+            Node::Leaf(items) => {
+                assert!(!items.0.is_empty() && items.0.len() <= LEAF_MAX);
+                assert!(items.0.windows(2).all(|w| w[0].0 < w[1].0));
+                assert!(
+                    items.0.iter().all(|(k, _)| in_bounds(k)),
+                    "leaf out of bounds"
+                );
+                items.0.len()
+            }
+            Node::Branch(b) => {
+                // A branch can be left with one child when its only sibling is too full to
+                // merge with; only the root is kept at two or more.
+                assert!(!b.children.is_empty() && b.children.len() <= BRANCH_MAX);
+                assert_eq!(b.keys.len() + 1, b.children.len());
+                let mut total = 0;
+                for (i, child) in b.children.iter().enumerate() {
+                    let lo = if i == 0 { lower } else { Some(&b.keys[i - 1]) };
+                    let hi = b.keys.get(i).or(upper);
+                    total += walk(child, lo, hi);
+                }
+                total
+            }
+        }
+    }
+    if let Some(Node::Branch(b)) = &map.root {
+        assert!(
+            b.children.len() >= 2,
+            "a root branch has two children or more"
+        );
+    }
+    let counted = map.root.as_ref().map_or(0, |r| walk(r, None, None));
+    assert_eq!(counted, map.len, "entry count");
+    assert_eq!(map.iter().count(), map.len);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(u16, u32),
+        Remove(u16),
+        Bump(u16),
+        Snapshot,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0u16..600, any::<u32>()).prop_map(|(k, v)| Op::Insert(k, v)),
+            3 => (0u16..600).prop_map(Op::Remove),
+            1 => (0u16..600).prop_map(Op::Bump),
+            1 => Just(Op::Snapshot),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Behaves like `BTreeMap` under any mix of writes, and copies taken along the way
+        /// never change.
+        #[test]
+        fn behaves_like_a_btreemap_and_copies_stay_put(
+            seed in proptest::collection::btree_map(0u16..600, any::<u32>(), 0..300),
+            ops in proptest::collection::vec(op(), 0..400),
+        ) {
+            let mut model: BTreeMap<u16, u32> = seed.clone();
+            let mut map = ChunkMap::from_sorted(seed.into_iter().collect());
+            check(&map);
+            let mut copies: Vec<(ChunkMap<u16, u32>, BTreeMap<u16, u32>)> = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Insert(k, v) => prop_assert_eq!(map.insert(k, v), model.insert(k, v)),
+                    Op::Remove(k) => prop_assert_eq!(map.remove(&k), model.remove(&k)),
+                    Op::Bump(k) => {
+                        let got = map.get_mut(&k).map(|v| { *v = v.wrapping_add(1); *v });
+                        let want = model.get_mut(&k).map(|v| { *v = v.wrapping_add(1); *v });
+                        prop_assert_eq!(got, want);
+                    }
+                    Op::Snapshot => copies.push((map.clone(), model.clone())),
+                }
+                prop_assert_eq!(map.get(&7), model.get(&7));
+            }
+            check(&map);
+            let got: Vec<_> = map.iter().map(|(k, v)| (*k, *v)).collect();
+            let want: Vec<_> = model.iter().map(|(k, v)| (*k, *v)).collect();
+            prop_assert_eq!(got, want);
+            for (copy, at) in copies {
+                check(&copy);
+                let got: Vec<_> = copy.iter().map(|(k, v)| (*k, *v)).collect();
+                let want: Vec<_> = at.into_iter().collect();
+                prop_assert_eq!(got, want);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(100))]
+
+        /// The keys reported changed between a map and a later copy are exactly those whose
+        /// values differ, whatever was written in between.
+        #[test]
+        fn changed_keys_are_exactly_the_differing_ones(
+            seed in proptest::collection::btree_map(0u16..3000, any::<u32>(), 0..2000),
+            ops in proptest::collection::vec(op(), 0..40),
+        ) {
+            let before = ChunkMap::from_sorted(seed.iter().map(|(k, v)| (*k, *v)).collect());
+            let mut after = before.clone();
+            let mut model = seed.clone();
+            for op in ops {
+                match op {
+                    Op::Insert(k, v) => { after.insert(k, v); model.insert(k, v); }
+                    Op::Remove(k) => { after.remove(&k); model.remove(&k); }
+                    Op::Bump(k) => {
+                        if let Some(v) = after.get_mut(&k) { *v = v.wrapping_add(1); }
+                        if let Some(v) = model.get_mut(&k) { *v = v.wrapping_add(1); }
+                    }
+                    Op::Snapshot => {}
+                }
+            }
+            let want: Vec<u16> = seed.keys().chain(model.keys())
+                .filter(|k| seed.get(k) != model.get(k))
+                .copied()
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            prop_assert_eq!(before.changed_keys(&after, |a, b| a == b), want.clone());
+            prop_assert_eq!(after.changed_keys(&before, |a, b| a == b), want);
+        }
+    }
+
+    #[test]
+    fn built_from_sorted_entries_at_every_size_up_to_three_levels() {
+        for n in (0..300).chain([1_999, 2_000, 2_001, 20_000]) {
+            let map = ChunkMap::from_sorted((0..n).map(|i| (i, i * 2)).collect());
+            check(&map);
+            assert_eq!(map.len(), n);
+            assert!(map
+                .iter()
+                .map(|(k, v)| (*k, *v))
+                .eq((0..n).map(|i| (i, i * 2))));
+            assert_eq!(map.get(&(n / 2)), (n > 0).then_some(&(n / 2 * 2)));
+        }
+    }
+
+    #[test]
+    fn removing_almost_everything_keeps_the_tree_compact() {
+        let mut map = ChunkMap::from_sorted((0..10_000u32).map(|i| (i, ())).collect());
+        for i in (0..10_000).filter(|i| i % 100 != 0) {
+            map.remove(&i);
+            if i % 997 == 0 {
+                check(&map);
+            }
+        }
+        check(&map);
+        assert_eq!(map.len(), 100);
+        // 100 entries need at least 7 leaves; merging keeps it near that, not one per entry.
+        let leaves = map.root.as_ref().map_or(0, count_leaves);
+        assert!(leaves <= 40, "{leaves} leaves for 100 entries");
+    }
+
+    fn count_leaves<K, V>(node: &Node<K, V>) -> usize {
+        match node {
+            Node::Leaf(_) => 1,
+            Node::Branch(b) => b.children.iter().map(count_leaves).sum(),
+        }
+    }
+}
