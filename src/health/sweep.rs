@@ -82,19 +82,18 @@ pub fn sweep(
             service_due = Some(at);
         }
         for entry in snap.entries() {
-            let inst = entry.instance();
-            if !inst.ephemeral() {
+            if !entry.ephemeral() {
                 continue;
             }
             report.instances += 1;
             let timeouts = BeatTimeouts::resolve(entry.overrides(), config);
             let last = entry.liveness().last_beat().max(since);
-            match judge(last, inst.healthy(), &timeouts, now) {
+            match judge(last, entry.healthy(), &timeouts, now) {
                 Verdict::Keep => {
                     service_due =
-                        earliest(service_due, next_deadline(last, inst.healthy(), &timeouts));
+                        earliest(service_due, next_deadline(last, entry.healthy(), &timeouts));
                 }
-                _ => hits.push(inst.key()),
+                _ => hits.push(entry.instance().key()),
             }
         }
         if let Some(d) = service_due {
@@ -164,7 +163,7 @@ fn judge_entry(
 ) -> Verdict {
     let timeouts = BeatTimeouts::resolve(entry.overrides(), config);
     let last = entry.liveness().last_beat().max(since);
-    let healthy = entry.instance().healthy();
+    let healthy = entry.healthy();
     let verdict = judge(last, healthy, &timeouts, now);
     let after = match verdict {
         Verdict::Keep => Some(healthy),

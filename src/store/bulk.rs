@@ -116,12 +116,12 @@ impl Rebuild {
                 Edit::Unhealthy(version) if entry.instance.healthy() => {
                     let mut next = Instance::clone(&entry.instance);
                     next.set_healthy(false);
-                    let flipped = InstanceEntry {
-                        instance: Arc::new(next),
-                        liveness: entry.liveness.clone(),
-                        written: entry.written,
+                    let flipped = InstanceEntry::new(
+                        Arc::new(next),
+                        entry.liveness.clone(),
+                        entry.written,
                         version,
-                    };
+                    );
                     staged.push((endpoint.clone(), flipped));
                     edited.unhealthy.push(Flip {
                         key: entry.instance.key(),
@@ -378,12 +378,12 @@ mod tests {
     }
 
     fn entry(ip: &str, at: Timestamp, version: Version) -> InstanceEntry {
-        InstanceEntry {
-            instance: Arc::new(Instance::new(ip, 80).unwrap()),
-            liveness: Arc::new(Liveness::new(at)),
-            written: version,
+        InstanceEntry::new(
+            Arc::new(Instance::new(ip, 80).unwrap()),
+            Arc::new(Liveness::new(at)),
             version,
-        }
+            version,
+        )
     }
 
     fn default_endpoints(snap: &ServiceSnapshot) -> Vec<Endpoint> {

@@ -14,6 +14,7 @@
 //! tree stays compact after mass removals. Keys live in the leaves and, as routing copies, in
 //! the branches above them.
 
+use imbl_sized_chunks::Chunk;
 use std::sync::Arc;
 
 /// Most entries in one leaf.
@@ -41,24 +42,17 @@ enum Node<K, V> {
     Branch(Arc<Branch<K, V>>),
 }
 
-/// A leaf's entries, sorted by key. A copy keeps room for one more entry, so the insert that
-/// made the copy does not allocate again.
-struct Items<K, V>(Vec<(K, V)>);
-
-impl<K: Clone, V: Clone> Clone for Items<K, V> {
-    fn clone(&self) -> Self {
-        let mut v = Vec::with_capacity(LEAF_MAX + 1);
-        v.extend(self.0.iter().cloned());
-        Self(v)
-    }
-}
+/// A leaf's entries, sorted by key, inline (one allocation per leaf with its `Arc`), with room
+/// for one more than [`LEAF_MAX`]: the entry that makes it split.
+#[derive(Clone)]
+struct Items<K, V>(Chunk<(K, V), { LEAF_MAX + 1 }>);
 
 #[derive(Clone)]
 struct Branch<K, V> {
     /// `keys[i]` is at most the smallest key under `children[i + 1]` and above every key under
     /// `children[i]`; one fewer than the children.
-    keys: Vec<K>,
-    children: Vec<Node<K, V>>,
+    keys: Chunk<K, BRANCH_MAX>,
+    children: Chunk<Node<K, V>, { BRANCH_MAX + 1 }>,
 }
 
 impl<K: Ord, V> Branch<K, V> {
@@ -102,8 +96,7 @@ impl<K: Ord + Clone, V: Clone> Node<K, V> {
                         if items.len() <= LEAF_MAX {
                             return (None, None);
                         }
-                        let mut right = Vec::with_capacity(LEAF_MAX + 1);
-                        right.extend(items.drain(items.len() / 2..));
+                        let right = items.split_off(items.len() / 2);
                         let separator = right[0].0.clone();
                         (None, Some((separator, Node::Leaf(Arc::new(Items(right))))))
                     }
@@ -173,7 +166,7 @@ impl<K: Ord + Clone, V: Clone> Branch<K, V> {
             (Node::Branch(l), Node::Branch(r)) => {
                 let r = Arc::unwrap_or_clone(r);
                 let l = Arc::make_mut(l);
-                l.keys.push(separator);
+                l.keys.push_back(separator);
                 l.keys.extend(r.keys);
                 l.children.extend(r.children);
             }
@@ -194,8 +187,7 @@ impl<K: Ord + Clone, V: Clone> ChunkMap<K, V> {
         let mut level: Vec<(K, Node<K, V>)> = Vec::with_capacity(len / BUILD_FILL + 1);
         let mut rest = entries.into_iter();
         for size in even_split(len, BUILD_FILL) {
-            let mut items = Vec::with_capacity(LEAF_MAX + 1);
-            items.extend(rest.by_ref().take(size));
+            let items = Chunk::collect_from(&mut rest, size);
             let first = items[0].0.clone();
             level.push((first, Node::Leaf(Arc::new(Items(items)))));
         }
@@ -203,16 +195,16 @@ impl<K: Ord + Clone, V: Clone> ChunkMap<K, V> {
             let mut above = Vec::with_capacity(level.len() / BUILD_FILL + 1);
             let mut rest = level.into_iter();
             for size in even_split(rest.len(), BUILD_FILL) {
-                let mut keys = Vec::with_capacity(BRANCH_MAX);
-                let mut children = Vec::with_capacity(BRANCH_MAX + 1);
+                let mut keys = Chunk::new();
+                let mut children = Chunk::new();
                 let mut first = None;
                 for (key, child) in rest.by_ref().take(size) {
                     if first.is_none() {
                         first = Some(key);
                     } else {
-                        keys.push(key);
+                        keys.push_back(key);
                     }
-                    children.push(child);
+                    children.push_back(child);
                 }
                 if let Some(first) = first {
                     above.push((first, Node::Branch(Arc::new(Branch { keys, children }))));
@@ -273,8 +265,7 @@ impl<K: Ord + Clone, V: Clone> ChunkMap<K, V> {
     /// Inserts `value` under `key`; returns the value it replaced.
     pub(crate) fn insert(&mut self, key: K, value: V) -> Option<V> {
         let Some(root) = self.root.as_mut() else {
-            let mut items = Vec::with_capacity(LEAF_MAX + 1);
-            items.push((key, value));
+            let items = Chunk::unit((key, value));
             self.root = Some(Node::Leaf(Arc::new(Items(items))));
             self.len = 1;
             return None;
@@ -282,9 +273,8 @@ impl<K: Ord + Clone, V: Clone> ChunkMap<K, V> {
         let (old, split) = root.insert(key, value);
         if let Some((separator, right)) = split {
             if let Some(left) = self.root.take() {
-                let mut children = Vec::with_capacity(BRANCH_MAX + 1);
-                children.extend([left, right]);
-                let keys = vec![separator];
+                let children = Chunk::pair(left, right);
+                let keys = Chunk::unit(separator);
                 self.root = Some(Node::Branch(Arc::new(Branch { keys, children })));
             }
         }

@@ -70,21 +70,21 @@ fn upsert(
         Some(old) => {
             let liveness = old.liveness.clone();
             liveness.beat(now);
-            snap.insert(InstanceEntry {
-                instance: Arc::new(instance),
+            snap.insert(InstanceEntry::new(
+                Arc::new(instance),
                 liveness,
-                written: version,
                 version,
-            });
+                version,
+            ));
             true
         }
         None => {
-            snap.insert(InstanceEntry {
-                instance: Arc::new(instance),
-                liveness: Arc::new(Liveness::new(now)),
-                written: version,
+            snap.insert(InstanceEntry::new(
+                Arc::new(instance),
+                Arc::new(Liveness::new(now)),
                 version,
-            });
+                version,
+            ));
             true
         }
     }
@@ -97,20 +97,17 @@ pub(crate) fn rewrite(
     instance: Instance,
     version: Version,
 ) -> InstanceEntry {
-    InstanceEntry {
-        instance: Arc::new(instance),
-        liveness: entry.liveness.clone(),
-        written: entry.written,
+    InstanceEntry::new(
+        Arc::new(instance),
+        entry.liveness.clone(),
+        entry.written,
         version,
-    }
+    )
 }
 
 /// A copy of `entry` with `instance` as its data, a client write at `version`.
 fn rewrite_written(entry: &InstanceEntry, instance: Instance, version: Version) -> InstanceEntry {
-    InstanceEntry {
-        written: version,
-        ..rewrite(entry, instance, version)
-    }
+    InstanceEntry::new(Arc::new(instance), entry.liveness.clone(), version, version)
 }
 
 impl Store {

@@ -337,12 +337,12 @@ impl Store {
                         Some(e) => e.liveness.clone(),
                         None => Arc::new(Liveness::new(joined.last_beat)),
                     };
-                    snap.put_merged(InstanceEntry {
+                    snap.put_merged(InstanceEntry::new(
                         instance,
                         liveness,
-                        written: joined.written,
-                        version: joined.version,
-                    });
+                        joined.written,
+                        joined.version,
+                    ));
                 } else {
                     let tombstone = Tombstone {
                         written: joined.written,

@@ -30,12 +30,36 @@ pub struct ServiceSettings {
 /// One instance as stored: its data, its shared liveness cell, the version of the client
 /// write that produced this data and the version of its latest change (see
 /// [`crate::store::join`]).
+///
+/// The flags a health sweep reads for every instance are copied into the entry
+/// ([`Hot`]), so a sweep over a million instances reads the tree's leaves and the liveness
+/// cells, not every instance's data behind its pointer (that read was most of a cold sweep).
 #[derive(Debug, Clone)]
 pub struct InstanceEntry {
     pub(crate) instance: Arc<Instance>,
     pub(crate) liveness: Arc<Liveness>,
     pub(crate) written: Version,
     pub(crate) version: Version,
+    hot: Hot,
+}
+
+/// Copies of the instance's flags that a sweep reads, kept beside the pointer to it.
+#[derive(Debug, Clone, Copy)]
+struct Hot {
+    ephemeral: bool,
+    healthy: bool,
+    /// Whether any `preserved.*` timing is set (else the registry's defaults apply).
+    custom_timing: bool,
+}
+
+impl Hot {
+    fn of(instance: &Instance) -> Self {
+        Self {
+            ephemeral: instance.ephemeral(),
+            healthy: instance.healthy(),
+            custom_timing: instance.timing_overrides() != TimingOverrides::default(),
+        }
+    }
 }
 
 /// Why an instance was removed.
@@ -79,6 +103,31 @@ impl Tombstone {
 }
 
 impl InstanceEntry {
+    /// An entry for `instance`.
+    pub(crate) fn new(
+        instance: Arc<Instance>,
+        liveness: Arc<Liveness>,
+        written: Version,
+        version: Version,
+    ) -> Self {
+        let hot = Hot::of(&instance);
+        Self {
+            instance,
+            liveness,
+            written,
+            version,
+            hot,
+        }
+    }
+    /// Whether the instance is ephemeral (same as `instance().ephemeral()`, without reading
+    /// the instance).
+    pub fn ephemeral(&self) -> bool {
+        self.hot.ephemeral
+    }
+    /// Whether the instance is healthy (same as `instance().healthy()`, without reading it).
+    pub fn healthy(&self) -> bool {
+        self.hot.healthy
+    }
     /// The version of the latest change to this data (the client write, or a later health
     /// flip).
     pub fn version(&self) -> Version {
@@ -98,7 +147,11 @@ impl InstanceEntry {
     }
     /// Its `preserved.*` timing overrides.
     pub fn overrides(&self) -> TimingOverrides {
-        self.instance.timing_overrides()
+        if self.hot.custom_timing {
+            self.instance.timing_overrides()
+        } else {
+            TimingOverrides::default()
+        }
     }
 }
 
@@ -273,12 +326,12 @@ impl ServiceSnapshot {
         let mut snap = Self::empty(key, ServiceSettings::default());
         snap.revision = revision;
         for instance in instances {
-            snap.put_merged(InstanceEntry {
-                instance: Arc::new(instance),
-                liveness: Arc::new(Liveness::new(at)),
-                written: Version::default(),
-                version: Version::default(),
-            });
+            snap.put_merged(InstanceEntry::new(
+                Arc::new(instance),
+                Arc::new(Liveness::new(at)),
+                Version::default(),
+                Version::default(),
+            ));
         }
         snap
     }
@@ -449,6 +502,7 @@ impl ServiceSnapshot {
             }
         }
         entry.instance = Arc::new(next);
+        entry.hot.healthy = healthy;
         entry.version = version;
         self.touch(key.clone());
         true
