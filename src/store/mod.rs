@@ -2,9 +2,13 @@
 //!
 //! Each service's state is one [`ServiceSnapshot`] behind an `ArcSwap`. Reads load it (no lock,
 //! no copy) and hand back an [`InstancesView`] that shares it. Writes copy the service's
-//! snapshot on write; the maps inside are persistent B-trees (`imbl`), so one write copies
-//! O(log n) nodes of one service and nothing of the others. That keeps 100k single
-//! registrations into one service linear, where a copy-the-`Vec` design would be quadratic.
+//! snapshot on write; the maps inside are persistent B-trees (each cluster's instances in a
+//! `ChunkMap` of this module, the rest in `imbl` maps), so one write copies O(log n) nodes of
+//! one service and nothing of the others. That keeps 100k single registrations into one
+//! service linear, where a copy-the-`Vec` design would be quadratic. A change to many
+//! instances of one cluster at once (a health sweep finding a whole service silent) rebuilds
+//! the cluster in one pass instead, prepared without the service's writer lock; see
+//! `bulk.rs`.
 //!
 //! Liveness (the last-beat time) sits outside the snapshot in a shared atomic cell per instance
 //! ([`Liveness`]), so a heartbeat is an atomic store and copies nothing; a snapshot is written

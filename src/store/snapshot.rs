@@ -1,9 +1,10 @@
 //! Immutable snapshots of one service: [`ServiceSnapshot`] and its per-cluster maps.
 //!
 //! A snapshot is never changed once published. Writers clone it (O(1): the maps inside are
-//! persistent B-trees from `imbl`, which share all untouched nodes), change the clone, and
-//! publish it with one `ArcSwap` store. Changing one instance therefore copies O(log n) tree
-//! nodes, not the whole service: registering 100k instances one by one stays linear overall.
+//! persistent B-trees, which share all untouched nodes: each cluster's instances in a
+//! `ChunkMap`, the clusters and tombstones in `imbl` maps), change the clone, and publish it
+//! with one `ArcSwap` store. Changing one instance therefore copies O(log n) tree nodes, not
+//! the whole service: registering 100k instances one by one stays linear overall.
 
 use super::chunk_map::ChunkMap;
 use super::liveness::Liveness;
@@ -32,7 +33,7 @@ pub struct ServiceSettings {
 /// [`crate::store::join`]).
 ///
 /// The flags a health sweep reads for every instance are copied into the entry
-/// ([`Hot`]), so a sweep over a million instances reads the tree's leaves and the liveness
+/// (`Hot`), so a sweep over a million instances reads the tree's leaves and the liveness
 /// cells, not every instance's data behind its pointer (that read was most of a cold sweep).
 #[derive(Debug, Clone)]
 pub struct InstanceEntry {
