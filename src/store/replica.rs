@@ -174,7 +174,16 @@ impl ServiceSnapshot {
     /// A checksum of the live state (instances and versions, service-level version), equal on
     /// two nodes exactly when they hold the same live data. Tombstones and beat times are left
     /// out: they legitimately differ between nodes.
+    ///
+    /// Worked out once per snapshot and kept with it ([`ServiceSnapshot::memo`]), so a verify
+    /// round walks the instances only of the services written since the last one.
     pub fn checksum(&self) -> u64 {
+        /// The memo key: "checksum" in ASCII.
+        const CHECKSUM: u64 = 0x6368_6563_6b73_756d;
+        *self.memo(CHECKSUM, || self.compute_checksum())
+    }
+
+    fn compute_checksum(&self) -> u64 {
         let mut h = Fnv::new();
         h.u64(self.meta_version.stamp);
         h.u64(self.meta_version.origin);
