@@ -24,7 +24,10 @@
 //! difference costs the services of its bucket, about `services / n`. The guarantees are the
 //! full list's: a service that differs makes its bucket differ (except with probability about
 //! 2^-64 per round), and within a differing bucket the comparison is the full list's. The CPU
-//! cost per round stays O(services) on both sides (each sums its checksums).
+//! cost per round is O(services) small steps on both sides (each adds up its services'
+//! checksums); a checksum is kept with its snapshot, so only the services written since the
+//! last round are hashed again. Keeping the bucket sums up to date on every write would make
+//! it O(changes); not done yet.
 //!
 //! Differences from Nacos: Nacos' Distro verify sends every checksum in every round (and in
 //! 2.x, one message per client); there is no bucketing.
