@@ -130,17 +130,8 @@ impl Rebuild {
                     });
                 }
                 Edit::Evict => {
-                    let last_beat = entry.liveness.last_beat();
                     let key = entry.instance.key();
-                    let tombstone = Tombstone {
-                        written: entry.written,
-                        version: entry.version,
-                        last_beat,
-                        data: Some(entry.instance.clone()),
-                        evicted: Some(last_beat),
-                        removed_at: now,
-                    };
-                    tombstones.insert(key.clone(), tombstone);
+                    tombstones.insert(key.clone(), Tombstone::evicted(entry, now));
                     edited.evicted.push(key);
                 }
                 Edit::Keep | Edit::Unhealthy(_) => {

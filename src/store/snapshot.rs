@@ -93,6 +93,20 @@ pub struct Tombstone {
 }
 
 impl Tombstone {
+    /// What is left of `entry` evicted for silence at `now`: its data, and the claim that no
+    /// beat came after its last one.
+    pub(crate) fn evicted(entry: &InstanceEntry, now: Timestamp) -> Self {
+        let last_beat = entry.liveness.last_beat();
+        Self {
+            written: entry.written,
+            version: entry.version,
+            last_beat,
+            data: Some(entry.instance.clone()),
+            evicted: Some(last_beat),
+            removed_at: now,
+        }
+    }
+
     /// Why the instance is gone.
     pub fn reason(&self) -> RemovalReason {
         if self.data.is_some() {
@@ -600,16 +614,8 @@ impl ServiceSnapshot {
         now: Timestamp,
     ) -> Option<InstanceEntry> {
         let old = self.remove(key, now)?;
-        let last_beat = old.liveness.last_beat();
-        let tombstone = Tombstone {
-            written: old.written,
-            version: old.version,
-            last_beat,
-            data: Some(old.instance.clone()),
-            evicted: Some(last_beat),
-            removed_at: now,
-        };
-        self.tombstones.insert(key.clone(), tombstone);
+        self.tombstones
+            .insert(key.clone(), Tombstone::evicted(&old, now));
         self.touch(key.clone());
         Some(old)
     }
