@@ -129,3 +129,93 @@ fn concurrent_beats_and_sweeps_never_evict_a_beating_instance() {
     assert_eq!(view.len(), 64);
     assert!(view.iter().all(|i| i.healthy()));
 }
+
+/// A sweep that finds a whole service silent rebuilds it off the writer lock; writes and beats
+/// that land meanwhile must all survive it: new instances stay, re-registrations keep their
+/// data, deregistrations stay gone, and an instance that beat during the sweep ends healthy.
+#[test]
+fn a_mass_flip_never_loses_a_write_or_a_beat_made_during_it() {
+    let ip = |i: usize| format!("10.0.{}.{}", i / 256, i % 256);
+    for round in 0..6 {
+        let clock = ManualClock::new();
+        let registry = Registry::builder().clock(clock.clone()).build();
+        let key = ServiceKey::named("mass").unwrap();
+        let insts: Vec<Instance> = (0..2000)
+            .map(|i| Instance::new(&ip(i), 80).unwrap())
+            .collect();
+        registry
+            .batch_register_instance(&key, insts.clone())
+            .unwrap();
+        clock.advance(std::time::Duration::from_secs(15));
+
+        std::thread::scope(|s| {
+            let (registry, key) = (&registry, &key);
+            s.spawn(move || {
+                for i in 0..100 {
+                    let fresh = Instance::new(&format!("172.16.0.{i}"), 80).unwrap();
+                    registry.register_instance(key, fresh).unwrap();
+                    let again = Instance::builder(&ip(i), 80).weight(2.0).build().unwrap();
+                    registry.register_instance(key, again).unwrap();
+                    registry
+                        .deregister_instance(key, &Instance::new(&ip(100 + i), 80).unwrap().key());
+                }
+            });
+            s.spawn(move || {
+                for i in 300..400 {
+                    registry
+                        .heartbeat(key, &Instance::new(&ip(i), 80).unwrap().key())
+                        .unwrap();
+                }
+            });
+            s.spawn(move || {
+                registry.check_health();
+            });
+        });
+
+        let view = registry.get_all_instances(&key, &[]);
+        let by_ip: std::collections::BTreeMap<String, std::sync::Arc<Instance>> = view
+            .iter()
+            .map(|i| (i.ip().as_str().to_string(), i.clone()))
+            .collect();
+        assert_eq!(by_ip.len(), 2000, "round {round}: 100 gone, 100 new");
+        for i in 0..100 {
+            let fresh = &by_ip[&format!("172.16.0.{i}")];
+            assert!(
+                fresh.healthy(),
+                "round {round}: a new instance stays healthy"
+            );
+            let again = &by_ip[&ip(i)];
+            assert_eq!(
+                again.weight(),
+                2.0,
+                "round {round}: a re-registration keeps its data"
+            );
+            assert!(again.healthy(), "round {round}: and its health");
+            assert!(
+                !by_ip.contains_key(&ip(100 + i)),
+                "round {round}: deregistered stays gone"
+            );
+        }
+        for i in 300..400 {
+            assert!(
+                by_ip[&ip(i)].healthy(),
+                "round {round}: {} beat during the sweep",
+                ip(i)
+            );
+        }
+        let silent = (200..2000).filter(|i| !(300..400).contains(i));
+        for i in silent {
+            assert!(
+                !by_ip[&ip(i)].healthy(),
+                "round {round}: {} is silent",
+                ip(i)
+            );
+        }
+        let healthy = registry.select_instances(&key, &[], true);
+        assert_eq!(
+            healthy.len(),
+            300,
+            "round {round}: the counts agree with the instances"
+        );
+    }
+}
