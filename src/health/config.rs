@@ -17,6 +17,11 @@ pub struct HealthConfig {
     /// earliest known deadline falls due, so this only bounds how late an instance registered
     /// with a very short timeout override can be judged.
     pub check_interval: Duration,
+    /// The shortest time between two sweeps of the health driver (default 1 s). The driver
+    /// wakes when the earliest deadline falls due, and with many services beating steadily
+    /// some deadline falls due every millisecond; without a floor it would sweep back to back.
+    /// A verdict is therefore up to this late (Nacos checks every 5 s, so up to 5 s there).
+    pub min_sweep_gap: Duration,
     /// How long the record of a removed instance (its tombstone), and a removed service, is
     /// kept, so that a stale copy replicated from a peer cannot bring it back (default 300 s).
     /// Longer than any partition you expect to heal without a restart; a stale ephemeral copy
@@ -32,6 +37,7 @@ impl Default for HealthConfig {
             beat_timeout: Duration::from_secs(15),
             delete_timeout: Duration::from_secs(30),
             check_interval: Duration::from_secs(5),
+            min_sweep_gap: Duration::from_secs(1),
             tombstone_ttl: Duration::from_secs(300),
         }
     }

@@ -48,8 +48,13 @@ pub struct HealthDriver {
 
 impl HealthDriver {
     /// Spawns the driver on the current tokio runtime. `sweep` is called with the clock's time;
-    /// the driver then sleeps until the report's `next_due`, or `max_wait` at the most.
-    pub fn spawn<F>(clock: Arc<dyn Clock>, max_wait: Duration, sweep: F) -> Self
+    /// the driver then sleeps until the report's `next_due`, but `min_gap` at the least and
+    /// `max_wait` at the most (see [`crate::HealthConfig::min_sweep_gap`]).
+    pub fn spawn<F>(
+        clock: Arc<dyn Clock>,
+        (min_gap, max_wait): (Duration, Duration),
+        sweep: F,
+    ) -> Self
     where
         F: Fn(Timestamp) -> SweepReport + Send + Sync + 'static,
     {
@@ -62,7 +67,7 @@ impl HealthDriver {
                 let _ = tx.send(Some(now));
                 let cap = now + max_wait;
                 let next = report.next_due.map_or(cap, |d| d.min(cap));
-                let next = next.max(now + Duration::from_micros(1));
+                let next = next.max(now + min_gap.max(Duration::from_micros(1)));
                 clock.sleep_until(next).await;
             }
         });

@@ -4,11 +4,16 @@
 //!   [`BeatTimeouts`] and `now`, and returns a [`Verdict`]; [`next_deadline`] says when the
 //!   verdict will next change. Every boundary is testable to the microsecond with no clock.
 //! - [`sweep()`] applies the policy to a [`crate::store::Store`]: a read-only pass, then one
-//!   copy-on-write step per service that changes, with verdicts re-checked under the writer lock.
+//!   copy-on-write step per service that changes, with verdicts re-checked under the writer lock
+//!   (or, for a cluster in which many instances are due, one rebuild prepared without the lock
+//!   and installed under it).
 //! - [`HealthDriver`] runs sweeps on tokio and sleeps (on the injected [`crate::Clock`]) until
 //!   the earliest deadline the last sweep reported, capped at
-//!   [`HealthConfig::check_interval`]. Nacos sweeps on a fixed 5 s period, so an instance can
-//!   be judged up to 5 s late; sleeping to the deadline makes the rules exact.
+//!   [`HealthConfig::check_interval`] and at least [`HealthConfig::min_sweep_gap`] (1 s) after
+//!   the last sweep. Nacos sweeps on a fixed 5 s period, so an instance can be judged up to 5 s
+//!   late; here at most 1 s. The floor matters at scale: with tens of thousands of services
+//!   beating steadily some deadline falls due every millisecond, and a driver that woke for
+//!   each would sweep back to back (a full core per node in a simulated 1M-instance cluster).
 //!
 //! A beat that reaches an unhealthy instance makes it healthy again at once (that is the
 //! beat path in [`crate::Registry::heartbeat`], not the sweep). Only ephemeral instances are

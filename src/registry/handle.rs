@@ -576,12 +576,14 @@ impl Registry {
     }
 
     /// Starts the health driver on the current tokio runtime: it sweeps, then sleeps on the
-    /// registry's clock until the next deadline (at most [`HealthConfig::check_interval`]).
+    /// registry's clock until the next deadline (at least [`HealthConfig::min_sweep_gap`], at
+    /// most [`HealthConfig::check_interval`]).
     pub fn spawn_health_driver(&self) -> HealthDriver {
         let me = self.clone();
+        let health = &self.inner.health;
         HealthDriver::spawn(
             self.inner.clock.clone(),
-            self.inner.health.check_interval,
+            (health.min_sweep_gap, health.check_interval),
             move |now| me.check_health_at(now),
         )
     }

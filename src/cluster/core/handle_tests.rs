@@ -7,6 +7,7 @@ use crate::clock::{ManualClock, Timestamp};
 use crate::cluster::{DistroConfig, PeerRequest, PeerResponse, Route};
 use crate::model::ServiceKey;
 use crate::registry::{Command, CommandOutput, Registry};
+use crate::HealthConfig;
 use std::time::Duration;
 
 #[test]
@@ -190,6 +191,31 @@ fn a_silent_peer_goes_down_and_its_services_come_here_with_a_grace_period() {
     assert_eq!(state(&mut node, ms(15_000)), Some(false));
     assert_eq!(state(&mut node, ms(29_999)), Some(false));
     assert_eq!(state(&mut node, ms(30_000)), None);
+}
+
+#[test]
+fn sweeps_are_at_least_the_minimum_gap_apart() {
+    // The default health config: sweeps at least 1 s apart.
+    let mut node = Node::fresh_with("n1", &["n1"], quiet_config(), HealthConfig::default());
+    let t0 = node.t0;
+    let ms = Duration::from_millis;
+    node.core.poll(t0);
+    let orders = node.service_owned_by("n1");
+    node.register(&orders, "10.0.0.1", 8080);
+    let healthy = |node: &Node| {
+        let snap = node.core.registry().service(&orders).unwrap();
+        let healthy = snap.entries().next().map(|e| e.instance().healthy());
+        healthy
+    };
+    // A sweep at 14.5 s finds nothing due and says the instance is due at 15 s; the poll at
+    // 15 s is within the gap, so the verdict waits for the poll at 15.5 s.
+    node.core.poll(t0 + ms(14_500));
+    node.core.poll(t0 + ms(15_000));
+    assert_eq!(healthy(&node), Some(true), "within 1 s of the last sweep");
+    node.core.poll(t0 + ms(15_499));
+    assert_eq!(healthy(&node), Some(true));
+    node.core.poll(t0 + ms(15_500));
+    assert_eq!(healthy(&node), Some(false), "1 s after the last sweep");
 }
 
 /// Node n2 (responsible for `service`) with its own clock from `t0`: one instance registered

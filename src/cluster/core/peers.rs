@@ -124,11 +124,12 @@ impl DistroCore {
             .max(self.registry.health_config().delete_timeout);
         self.grace
             .retain(|_, since| now.saturating_since(*since) <= longest);
-        let cap = now + self.registry.health_config().check_interval;
+        let health = self.registry.health_config();
+        let cap = now + health.check_interval;
         self.next_health = report
             .next_due
             .map_or(cap, |d| d.min(cap))
-            .max(now + Duration::from_micros(1));
+            .max(now + health.min_sweep_gap.max(Duration::from_micros(1)));
         self.last_sweep = report;
         // The sweep's own changes are local writes: queue them now rather than next poll.
         self.collect_changes(now);

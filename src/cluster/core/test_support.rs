@@ -39,8 +39,24 @@ pub(super) struct Node {
 }
 
 impl Node {
-    /// A fresh node `me` of `members`, created at the clock's start.
+    /// A fresh node `me` of `members`, created at the clock's start. Its sweeps run at every
+    /// poll that has a deadline due (no [`crate::HealthConfig::min_sweep_gap`]), so tests can
+    /// check verdicts to the millisecond; [`Node::fresh_with`] takes a health config.
     pub(super) fn fresh(me: &str, members: &[&str], config: DistroConfig) -> Node {
+        let health = crate::HealthConfig {
+            min_sweep_gap: std::time::Duration::ZERO,
+            ..crate::HealthConfig::default()
+        };
+        Node::fresh_with(me, members, config, health)
+    }
+
+    /// A fresh node `me` of `members` with `health` for its registry.
+    pub(super) fn fresh_with(
+        me: &str,
+        members: &[&str],
+        config: DistroConfig,
+        health: crate::HealthConfig,
+    ) -> Node {
         let clock = ManualClock::new();
         let t0 = clock.now();
         let me = id(me);
@@ -48,6 +64,7 @@ impl Node {
             .clock(clock.clone())
             .origin(me.origin())
             .delivery_threads(1)
+            .health(health)
             .build();
         let core = DistroCore::new(me, &ids(members), registry, config, t0).unwrap();
         Node { core, clock, t0 }
