@@ -22,6 +22,8 @@ mod instance_wire;
 mod limits;
 mod name;
 mod service_key;
+#[cfg(test)]
+mod sharing_tests;
 
 pub(crate) use error::excerpt;
 pub use error::{NameKind, ValidationError};
