@@ -95,13 +95,13 @@ impl DistroCore {
             return PeerResponse::NotReady;
         }
         let store = self.registry.store();
-        let mut keys: Vec<ServiceKey> = store
-            .all_keys()
-            .into_iter()
-            .filter(|k| after.is_none_or(|a| k > a))
-            .collect();
-        keys.sort_unstable();
         let budget = self.config.snapshot_chunk_instances.max(1);
+        // Every service counts at least one instance against the budget, so a chunk never
+        // holds more than `budget` services; one more tells whether any remain.
+        let keys = store.keys_after(after, budget.saturating_add(1));
+        // Keys may have been cut at `budget + 1`: then more may follow even if some of these
+        // were gone by the time they were read.
+        let cut = keys.len() > budget;
         let mut records = Vec::new();
         let mut instances = 0usize;
         let mut last = None;
@@ -122,7 +122,7 @@ impl DistroCore {
         }
         PeerResponse::Chunk {
             records,
-            next: None,
+            next: if cut { last } else { None },
         }
     }
 
