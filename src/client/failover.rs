@@ -269,6 +269,9 @@ fn fnv1a(service: &ServiceKey) -> u64 {
 #[derive(Debug, Clone)]
 pub(crate) struct DiskWriter {
     tx: mpsc::UnboundedSender<Arc<ServiceInfo>>,
+    /// Held by the blocking write of a batch for as long as it runs: aborting the writer task
+    /// does not stop a write already handed to the blocking pool, so shutdown waits on this.
+    busy: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl DiskWriter {
@@ -279,8 +282,15 @@ impl DiskWriter {
         runtime: &Handle,
     ) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = runtime.spawn(write_loop(store, rx, progress));
-        (Self { tx }, task)
+        let busy = Arc::new(tokio::sync::Mutex::new(()));
+        let task = runtime.spawn(write_loop(store, rx, progress, busy.clone()));
+        (Self { tx, busy }, task)
+    }
+
+    /// Waits until no write is running (one may still be queued: call after stopping the
+    /// writer task).
+    pub(crate) async fn settled(&self) {
+        drop(self.busy.lock().await);
     }
 
     /// Queues `info` to be written. Call in the order the cache applied the changes.
@@ -294,6 +304,7 @@ async fn write_loop(
     store: Arc<FailoverStore>,
     mut rx: mpsc::UnboundedReceiver<Arc<ServiceInfo>>,
     progress: Progress,
+    busy: Arc<tokio::sync::Mutex<()>>,
 ) {
     while let Some(first) = rx.recv().await {
         let mut newest: HashMap<ServiceKey, Arc<ServiceInfo>> = HashMap::new();
@@ -303,7 +314,9 @@ async fn write_loop(
         }
         let total = newest.len() as u64;
         let store = store.clone();
+        let held = busy.clone().lock_owned().await;
         let saved = tokio::task::spawn_blocking(move || {
+            let _held = held;
             newest
                 .values()
                 .filter(|info| store.save(info).is_ok())

@@ -428,9 +428,10 @@ impl NamingClient {
         self.shared().dispatcher.wait_idle(timeout)
     }
 
-    /// Stops the beats and pulls and cancels the push subscriptions. Registered instances are
-    /// not deregistered (their beats stop, so the server expires ephemeral ones). Final: every
-    /// later call, on this handle or a clone, answers [`ClientError::Closed`].
+    /// Stops the beats and pulls, waits for a disk write in progress and cancels the push
+    /// subscriptions. Registered instances are not deregistered (their beats stop, so the
+    /// server expires ephemeral ones). Final: every later call, on this handle or a clone,
+    /// answers [`ClientError::Closed`].
     pub async fn shutdown(&self) {
         let shared = self.shared();
         shared.closed.store(true, Ordering::Release);
@@ -442,6 +443,10 @@ impl NamingClient {
         for task in tasks {
             // Resolves once the task is gone; the error is the cancellation itself.
             let _ = task.await;
+        }
+        // A disk write already handed to the blocking pool outlives its task: let it end.
+        if let Some(disk) = &shared.disk {
+            disk.settled().await;
         }
         for key in watched {
             if let Some(p) = shared.transport.pushes() {
