@@ -23,7 +23,7 @@ use super::liveness::Liveness;
 use super::snapshot::{ClusterSnapshot, InstanceEntry, ServiceSnapshot, Tombstone};
 use super::version::Version;
 use crate::clock::Timestamp;
-use crate::model::{ClusterName, Endpoint, Instance, InstanceKey};
+use crate::model::{ClusterName, Endpoint, InstanceKey};
 use imbl::ordmap::DiffItem;
 use imbl::OrdMap;
 use std::sync::Arc;
@@ -114,15 +114,7 @@ impl Rebuild {
             }
             match edit(entry) {
                 Edit::Unhealthy(version) if entry.instance.healthy() => {
-                    let mut next = Instance::clone(&entry.instance);
-                    next.set_healthy(false);
-                    let flipped = InstanceEntry::new(
-                        Arc::new(next),
-                        entry.liveness.clone(),
-                        entry.written,
-                        version,
-                    );
-                    staged.push((endpoint.clone(), flipped));
+                    staged.push((endpoint.clone(), entry.with_health(false, version)));
                     edited.unhealthy.push(Flip {
                         key: entry.instance.key(),
                         liveness: entry.liveness.clone(),
@@ -255,7 +247,7 @@ impl ServiceSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ServiceKey;
+    use crate::model::{Instance, ServiceKey};
     use crate::store::chunk_map::check;
     use crate::store::RemovalReason;
     use crate::store::{ServiceSettings, Store};

@@ -90,21 +90,6 @@ fn upsert(
     }
 }
 
-/// A copy of `entry` with `instance` as its data, a health flip made at `version`: the
-/// client write behind the data stays `entry`'s (see [`crate::store::join`]).
-pub(crate) fn rewrite(
-    entry: &InstanceEntry,
-    instance: Instance,
-    version: Version,
-) -> InstanceEntry {
-    InstanceEntry::new(
-        Arc::new(instance),
-        entry.liveness.clone(),
-        entry.written,
-        version,
-    )
-}
-
 /// A copy of `entry` with `instance` as its data, a client write at `version`.
 fn rewrite_written(entry: &InstanceEntry, instance: Instance, version: Version) -> InstanceEntry {
     InstanceEntry::new(Arc::new(instance), entry.liveness.clone(), version, version)
@@ -267,9 +252,7 @@ impl Store {
                 if old.instance.healthy() == healthy {
                     return Ok(((), false));
                 }
-                let mut next = Instance::clone(&old.instance);
-                next.set_healthy(healthy);
-                let entry = rewrite(old, next, self.next_version(now));
+                let entry = old.with_health(healthy, self.next_version(now));
                 snap.insert(entry);
                 Ok(((), true))
             })
@@ -301,9 +284,7 @@ impl Store {
             if old.instance.healthy() == healthy {
                 return Ok(((), false));
             }
-            let mut next = Instance::clone(&old.instance);
-            next.set_healthy(healthy);
-            let entry = rewrite(old, next, self.next_version(now));
+            let entry = old.with_health(healthy, self.next_version(now));
             snap.insert(entry);
             Ok(((), true))
         })?;

@@ -134,6 +134,14 @@ impl InstanceEntry {
             hot,
         }
     }
+    /// A copy with the health flag set to `healthy`, a health flip made at `version`: the
+    /// client write behind the data stays this entry's (see [`crate::store::join`]), and
+    /// every other field of the data is shared with this copy's.
+    pub(crate) fn with_health(&self, healthy: bool, version: Version) -> Self {
+        let mut next = Instance::clone(&self.instance);
+        next.set_healthy(healthy);
+        Self::new(Arc::new(next), self.liveness.clone(), self.written, version)
+    }
     /// Whether the instance is ephemeral (same as `instance().ephemeral()`, without reading
     /// the instance).
     pub fn ephemeral(&self) -> bool {
@@ -507,18 +515,14 @@ impl ServiceSnapshot {
         if entry.instance.healthy() == healthy {
             return false;
         }
-        let mut next = Instance::clone(&entry.instance);
-        next.set_healthy(healthy);
-        if next.enabled() {
+        *entry = entry.with_health(healthy, version);
+        if entry.instance.enabled() {
             if healthy {
                 cluster.healthy += 1;
             } else {
                 cluster.healthy = cluster.healthy.saturating_sub(1);
             }
         }
-        entry.instance = Arc::new(next);
-        entry.hot.healthy = healthy;
-        entry.version = version;
         self.touch(key.clone());
         true
     }
