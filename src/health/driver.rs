@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::policy::next_sweep_at;
 use super::sweep::SweepReport;
 
 /// One line per sweep that changed something (nothing for the quiet ones): how many
@@ -65,9 +66,7 @@ impl HealthDriver {
                 let report = sweep(now);
                 // Receivers may all be gone; the driver keeps running until stopped.
                 let _ = tx.send(Some(now));
-                let cap = now + max_wait;
-                let next = report.next_due.map_or(cap, |d| d.min(cap));
-                let next = next.max(now + min_gap.max(Duration::from_micros(1)));
+                let next = next_sweep_at(now, report.next_due, min_gap, max_wait);
                 clock.sleep_until(next).await;
             }
         });

@@ -46,5 +46,7 @@ mod sweep;
 
 pub use config::HealthConfig;
 pub use driver::HealthDriver;
-pub use policy::{empty_service_deadline, judge, next_deadline, BeatTimeouts, Verdict};
+pub use policy::{
+    empty_service_deadline, judge, next_deadline, next_sweep_at, BeatTimeouts, Verdict,
+};
 pub use sweep::{sweep, SweepReport};

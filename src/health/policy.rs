@@ -78,6 +78,21 @@ pub fn judge(
     }
 }
 
+/// When a sweep that ran at `now` should be followed by the next: at the earliest deadline it
+/// reported (`next_due`), but at least `min_gap` and at most `max_wait` after `now` (and
+/// always after it). Both health drivers (the registry's and a cluster node's) use this.
+pub fn next_sweep_at(
+    now: Timestamp,
+    next_due: Option<Timestamp>,
+    min_gap: Duration,
+    max_wait: Duration,
+) -> Timestamp {
+    let cap = now + max_wait;
+    next_due
+        .map_or(cap, |d| d.min(cap))
+        .max(now + min_gap.max(Duration::from_micros(1)))
+}
+
 /// When [`judge`] will next give a different verdict for this instance, if no beat arrives.
 pub fn next_deadline(last_beat: Timestamp, healthy: bool, timeouts: &BeatTimeouts) -> Timestamp {
     let remove = last_beat + timeouts.remove_after;
@@ -123,6 +138,35 @@ pub fn empty_service_deadline(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_next_sweep_is_the_due_deadline_within_the_gap_and_the_cap() {
+        let now = Timestamp::from_micros(10_000_000);
+        let (gap, cap) = (Duration::from_secs(1), Duration::from_secs(5));
+        let at = |us| Some(Timestamp::from_micros(us));
+        assert_eq!(
+            next_sweep_at(now, at(12_000_000), gap, cap),
+            at(12_000_000).unwrap()
+        );
+        assert_eq!(
+            next_sweep_at(now, at(10_200_000), gap, cap),
+            at(11_000_000).unwrap()
+        );
+        assert_eq!(
+            next_sweep_at(now, at(9_000_000), gap, cap),
+            at(11_000_000).unwrap()
+        );
+        assert_eq!(
+            next_sweep_at(now, at(99_000_000), gap, cap),
+            at(15_000_000).unwrap()
+        );
+        assert_eq!(next_sweep_at(now, None, gap, cap), at(15_000_000).unwrap());
+        let none = Duration::ZERO;
+        assert_eq!(
+            next_sweep_at(now, at(9_000_000), none, cap),
+            at(10_000_001).unwrap()
+        );
+    }
 
     fn defaults() -> BeatTimeouts {
         BeatTimeouts::resolve(TimingOverrides::default(), &HealthConfig::default())

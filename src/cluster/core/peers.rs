@@ -12,6 +12,7 @@ use super::{DistroCore, Outgoing, Refusing, Sent};
 use crate::clock::Timestamp;
 use crate::cluster::message::PeerRequest;
 use crate::cluster::node_id::NodeId;
+use crate::health::next_sweep_at;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -125,11 +126,12 @@ impl DistroCore {
         self.grace
             .retain(|_, since| now.saturating_since(*since) <= longest);
         let health = self.registry.health_config();
-        let cap = now + health.check_interval;
-        self.next_health = report
-            .next_due
-            .map_or(cap, |d| d.min(cap))
-            .max(now + health.min_sweep_gap.max(Duration::from_micros(1)));
+        self.next_health = next_sweep_at(
+            now,
+            report.next_due,
+            health.min_sweep_gap,
+            health.check_interval,
+        );
         self.last_sweep = report;
         // The sweep's own changes are local writes: queue them now rather than next poll.
         self.collect_changes(now);
