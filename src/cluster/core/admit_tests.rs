@@ -3,15 +3,14 @@
 //! beat times from the future clamped (so no instance outlives its client for ever).
 
 use super::test_support::*;
-use crate::cluster::{PeerRequest, PeerResponse};
+use crate::cluster::PeerResponse;
 use crate::model::{Instance, InstanceKey, ServiceKey};
 use crate::store::ServiceRecord;
 use std::time::Duration;
 
 fn sync(node: &mut Node, from: &str, records: Vec<ServiceRecord>) -> PeerResponse {
     let now = node.clock.now();
-    node.core
-        .handle(&id(from), PeerRequest::Sync { records }, now)
+    node.sync_from(from, records, now)
 }
 
 #[test]

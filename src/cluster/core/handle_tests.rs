@@ -16,13 +16,7 @@ fn requests_from_a_non_member_are_rejected_and_change_nothing() {
     let t0 = node.t0;
     let orders = ServiceKey::named("orders").unwrap();
     let record = record_from("zz", &node.clock, &orders, &[("10.0.0.9", 80)]);
-    let answer = node.core.handle(
-        &id("zz"),
-        PeerRequest::Sync {
-            records: vec![record],
-        },
-        t0,
-    );
+    let answer = node.sync_from("zz", vec![record], t0);
     assert_eq!(
         answer,
         PeerResponse::Rejected("zz is not a member of this cluster".into())
@@ -154,13 +148,7 @@ fn a_silent_peer_goes_down_and_its_services_come_here_with_a_grace_period() {
     let mine = node.service_owned_by("n1");
     assert_eq!(node.core.route(&theirs), Route::Forward(id("n2")));
     let record = record_from("n2", &node.clock, &theirs, &[("10.0.0.2", 8080)]);
-    node.core.handle(
-        &id("n2"),
-        PeerRequest::Sync {
-            records: vec![record],
-        },
-        t0,
-    );
+    node.sync_from("n2", vec![record], t0);
     node.register(&mine, "10.0.0.1", 8080);
     let grace_before = node.core.stats().grace_periods;
 
@@ -270,13 +258,7 @@ fn a_takeover_grace_loses_to_an_eviction_the_old_owner_made() {
         assert_eq!(r.check_health().removed.len(), 1);
     });
     let record = evicted.service(&service).unwrap().to_record(None);
-    let answer = node.core.handle(
-        &id("n2"),
-        PeerRequest::Sync {
-            records: vec![record],
-        },
-        t0 + Duration::from_secs(33),
-    );
+    let answer = node.sync_from("n2", vec![record], t0 + Duration::from_secs(33));
     assert!(matches!(answer, PeerResponse::Ack), "{answer:?}");
     assert_eq!(node.instance_count(&service), 0, "the eviction stands");
     // Nothing this node does later brings it back.
@@ -304,13 +286,7 @@ fn a_health_flip_by_the_new_owner_never_outranks_a_deregistration_it_missed() {
     });
     // n1 hears of the deregistration: its flipped copy goes.
     let record = deregistered.service(&service).unwrap().to_record(None);
-    node.core.handle(
-        &id("n2"),
-        PeerRequest::Sync {
-            records: vec![record],
-        },
-        t0 + Duration::from_secs(21),
-    );
+    node.sync_from("n2", vec![record], t0 + Duration::from_secs(21));
     assert_eq!(node.instance_count(&service), 0);
     // And n2, sent the flipped copy, keeps the deregistration.
     let rules = crate::store::MergeRules::new(crate::model::Limits::default());

@@ -159,13 +159,7 @@ fn merged_incoming_records_are_not_echoed_back() {
     let orders = ServiceKey::named("orders").unwrap();
     let record = record_from("n2", &node.clock, &orders, &[("10.0.0.7", 9000)]);
 
-    let answer = node.core.handle(
-        &id("n2"),
-        PeerRequest::Sync {
-            records: vec![record],
-        },
-        t0,
-    );
+    let answer = node.sync_from("n2", vec![record], t0);
     assert_eq!(answer, PeerResponse::Ack);
     assert_eq!(node.instance_count(&orders), 1);
     assert_eq!(node.core.stats().records_applied, 1);

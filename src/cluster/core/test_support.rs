@@ -39,6 +39,17 @@ pub(super) struct Node {
 }
 
 impl Node {
+    /// Hands this node a sync of `records` from peer `from` at `at`; returns its answer.
+    pub(super) fn sync_from(
+        &mut self,
+        from: &str,
+        records: Vec<ServiceRecord>,
+        at: Timestamp,
+    ) -> PeerResponse {
+        self.core
+            .handle(&id(from), PeerRequest::Sync { records }, at)
+    }
+
     /// A fresh node `me` of `members`, created at the clock's start. Its sweeps run at every
     /// poll that has a deadline due (no [`crate::HealthConfig::min_sweep_gap`]), so tests can
     /// check verdicts to the millisecond; [`Node::fresh_with`] takes a health config.

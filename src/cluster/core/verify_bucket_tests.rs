@@ -84,13 +84,7 @@ fn agreeing_buckets_are_answered_with_ack_and_lead_to_nothing() {
     let t0 = node.t0;
     let theirs = node.service_owned_by("n2");
     let record = record_from("n2", &node.clock, &theirs, &[("10.0.0.2", 8080)]);
-    node.core.handle(
-        &id("n2"),
-        PeerRequest::Sync {
-            records: vec![record],
-        },
-        t0,
-    );
+    node.sync_from("n2", vec![record], t0);
     let sum = checksum(&node, &theirs);
     let answer = node.core.handle(
         &id("n2"),
@@ -160,13 +154,7 @@ fn services_the_sender_owns_but_did_not_list_are_pushed_back_within_the_covered_
     let theirs = node.service_owned_by("n2");
     // Learned from n3, so not queued for anyone.
     let record = record_from("n3", &node.clock, &theirs, &[("10.0.0.2", 8080)]);
-    node.core.handle(
-        &id("n3"),
-        PeerRequest::Sync {
-            records: vec![record],
-        },
-        t0,
-    );
+    node.sync_from("n3", vec![record], t0);
     // n2 has nothing: every sum is 0, and the bucket of `theirs` differs.
     let answer = node.core.handle(
         &id("n2"),

@@ -94,13 +94,7 @@ fn a_matching_checksum_leads_to_no_fetch() {
     let t0 = node.t0;
     let theirs = node.service_owned_by("n2");
     let record = record_from("n2", &node.clock, &theirs, &[("10.0.0.2", 8080)]);
-    node.core.handle(
-        &id("n2"),
-        PeerRequest::Sync {
-            records: vec![record],
-        },
-        t0,
-    );
+    node.sync_from("n2", vec![record], t0);
     let sum = checksum(&node, &theirs);
     node.core.handle(
         &id("n2"),
@@ -182,13 +176,7 @@ fn a_service_the_sender_owns_but_did_not_list_is_sent_to_it_in_full() {
         &theirs,
         &[("10.0.0.2", 8080), ("10.0.0.3", 8080)],
     );
-    node.core.handle(
-        &id("n3"),
-        PeerRequest::Sync {
-            records: vec![record],
-        },
-        t0,
-    );
+    node.sync_from("n3", vec![record], t0);
     assert_eq!(node.core.pending_for(&id("n2")), 0);
 
     node.core.handle(
