@@ -245,23 +245,31 @@ async fn health_patch_and_put_through_any_member_reach_the_responsible_one() {
     }
 }
 
+/// A sync of one service ("orders", one instance 10.6.6.6:666) made by a registry outside the
+/// cluster: what a forged or mis-versioned peer request carries.
+fn outside_sync() -> (nacre::ServiceKey, nacre::cluster::PeerRequest) {
+    let orders = nacre::ServiceKey::named("orders").unwrap();
+    let donor = nacre::Registry::default();
+    donor
+        .register_instance(&orders, nacre::Instance::new("10.6.6.6", 666).unwrap())
+        .unwrap();
+    let request = nacre::cluster::PeerRequest::Sync {
+        records: vec![donor.service(&orders).unwrap().to_record(None)],
+    };
+    (orders, request)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_peer_request_is_refused_with_403_and_changes_nothing() {
     let members = loopback_cluster(2).await;
     let target = &members[0];
     let peer = members[1].node.id().clone();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let orders = nacre::ServiceKey::named("orders").unwrap();
     // A sync batch under a member's id, adding an instance, as an attacker would send it.
-    let donor = nacre::Registry::default();
-    donor
-        .register_instance(&orders, nacre::Instance::new("10.6.6.6", 666).unwrap())
-        .unwrap();
+    let (orders, request) = outside_sync();
     let envelope = nacre::cluster::Envelope {
         from: peer.clone(),
-        request: nacre::cluster::PeerRequest::Sync {
-            records: vec![donor.service(&orders).unwrap().to_record(None)],
-        },
+        request,
     };
     let url = format!("http://{}/nacre/v1/peer", target.addr);
     for secret in [None, Some("not-the-cluster-secret-at-all")] {
@@ -319,14 +327,7 @@ async fn a_peer_speaking_another_wire_version_is_refused_with_415_and_changes_no
     let target = &members[0];
     let peer = members[1].node.id().clone();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let orders = nacre::ServiceKey::named("orders").unwrap();
-    let donor = nacre::Registry::default();
-    donor
-        .register_instance(&orders, nacre::Instance::new("10.6.6.6", 666).unwrap())
-        .unwrap();
-    let request = nacre::cluster::PeerRequest::Sync {
-        records: vec![donor.service(&orders).unwrap().to_record(None)],
-    };
+    let (orders, request) = outside_sync();
     let url = format!("http://{}/nacre/v1/peer", target.addr);
     // The same message under the next version number: refused by its header, not misread.
     let mut body = nacre::cluster::encode_request(&peer, &request).unwrap();
