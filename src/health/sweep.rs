@@ -5,7 +5,7 @@ use super::policy::{empty_service_deadline, judge, next_deadline, BeatTimeouts, 
 use crate::clock::Timestamp;
 use crate::model::{Endpoint, InstanceKey, Limits, ServiceKey};
 use crate::store::{
-    worth_rebuilding, Edit, InstanceEntry, Rebuild, RegistryError, ServiceSnapshot, Store,
+    worth_rebuilding, Edit, Flip, InstanceEntry, Rebuild, RegistryError, ServiceSnapshot, Store,
 };
 use std::time::Duration;
 
@@ -183,9 +183,10 @@ fn judge_entry(
 /// current snapshot **without** the service's writer lock and installed under it (see
 /// [`crate::store`]'s bulk rebuilds): a write to a service whose instances all expire at once
 /// waits for the install, not for the pass. Anything written in between wins over the
-/// rebuild's verdicts (the next sweep judges it again), and an instance that beat after it
-/// was judged is marked healthy again right after the install. The other clusters are judged
-/// again one instance at a time under the lock.
+/// rebuild's verdicts (the next sweep judges it again). The other clusters are judged again
+/// one instance at a time under the lock. On both paths an instance whose liveness cell moved
+/// after it was read for the verdict is marked healthy again once the flips are published: its
+/// beat read the old snapshot, saw a healthy instance and changed nothing.
 fn apply(
     store: &Store,
     config: &HealthConfig,
@@ -222,25 +223,24 @@ fn apply(
     }
     drop(current);
     let outcome = store.write(service, false, |snap: &mut ServiceSnapshot| {
-        let mut unhealthy = Vec::new();
+        let mut flips: Vec<Flip> = Vec::new();
         let mut removed = Vec::new();
-        let mut installed = Vec::new();
         for rebuild in rebuilds {
             let mut done = snap.install(rebuild, now);
-            unhealthy.extend(done.unhealthy.iter().map(|f| f.key.clone()));
+            flips.append(&mut done.unhealthy);
             removed.append(&mut done.evicted);
-            installed.push(done);
         }
         for key in one_by_one.into_iter().flatten() {
             let Some(entry) = snap.entry(key) else {
                 continue;
             };
+            let before = Flip::before_judging(entry);
             match judge_entry(entry, config, at, &mut next_due) {
                 Verdict::Keep => {}
                 Verdict::MarkUnhealthy => {
                     // In place: one lookup, the data's other fields shared with the old copy.
                     if snap.flip_health(key, false, store.next_version(now)) {
-                        unhealthy.push(key.clone());
+                        flips.push(before);
                     }
                 }
                 Verdict::Remove => {
@@ -252,19 +252,19 @@ fn apply(
         if !removed.is_empty() {
             snap.settle_removal(now);
         }
-        let changed = !(unhealthy.is_empty() && removed.is_empty());
-        Ok::<_, RegistryError>(((unhealthy, removed, installed), changed))
+        let changed = !(flips.is_empty() && removed.is_empty());
+        Ok::<_, RegistryError>(((flips, removed), changed))
     });
     let Ok(Some(written)) = outcome else {
         return;
     };
-    let (unhealthy, removed, installed) = written.value;
-    for key in installed.iter().flat_map(|done| done.beaten_since()) {
-        store.set_healthy(service, key, true, now);
+    let (flips, removed) = written.value;
+    for flip in flips.iter().filter(|f| f.beaten_since()) {
+        store.set_healthy(service, &flip.key, true, now);
     }
     report
         .marked_unhealthy
-        .extend(unhealthy.into_iter().map(|k| (service.clone(), k)));
+        .extend(flips.into_iter().map(|f| (service.clone(), f.key)));
     report
         .removed
         .extend(removed.into_iter().map(|k| (service.clone(), k)));

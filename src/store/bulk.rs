@@ -40,14 +40,33 @@ pub(crate) enum Edit {
     Evict,
 }
 
-/// An instance a rebuild marked unhealthy, with what its liveness cell said when it was
-/// judged: a beat that lands after that was not seen (see [`Edited::beaten_since`]).
+/// An instance a sweep marked unhealthy, with what its liveness cell said before it was
+/// judged: a beat that lands after that was not seen (see [`Flip::beaten_since`]).
 #[derive(Debug)]
 pub(crate) struct Flip {
     /// The instance.
     pub(crate) key: InstanceKey,
     liveness: Arc<Liveness>,
     seen: Timestamp,
+}
+
+impl Flip {
+    /// What `entry`'s liveness cell says now; read it **before** judging the entry, so a beat
+    /// that lands during the judgement counts as one that came after.
+    pub(crate) fn before_judging(entry: &InstanceEntry) -> Self {
+        Self {
+            key: entry.instance.key(),
+            liveness: entry.liveness.clone(),
+            seen: entry.liveness.last_beat(),
+        }
+    }
+
+    /// Whether the instance has beaten since it was judged. A beat that read the snapshot
+    /// before the flip was published took the instance for healthy and changed nothing, so
+    /// the sweep marks such an instance healthy again.
+    pub(crate) fn beaten_since(&self) -> bool {
+        self.liveness.last_beat() > self.seen
+    }
 }
 
 /// What a bulk pass changed, by instance key in cluster order.
@@ -57,18 +76,6 @@ pub(crate) struct Edited {
     pub(crate) unhealthy: Vec<Flip>,
     /// Instances evicted.
     pub(crate) evicted: Vec<InstanceKey>,
-}
-
-impl Edited {
-    /// The instances marked unhealthy that have beaten since they were judged: a beat that
-    /// read the snapshot before the flip was installed took the instance for healthy and
-    /// changed nothing, so the caller marks these healthy again.
-    pub(crate) fn beaten_since(&self) -> impl Iterator<Item = &InstanceKey> + '_ {
-        self.unhealthy
-            .iter()
-            .filter(|f| f.liveness.last_beat() > f.seen)
-            .map(|f| &f.key)
-    }
 }
 
 /// Whether changing `changes` instances of a cluster of `len` is cheaper as one rebuild than
@@ -112,14 +119,11 @@ impl Rebuild {
                 staged.push((endpoint.clone(), entry.clone()));
                 continue;
             }
+            let before = Flip::before_judging(entry);
             match edit(entry) {
                 Edit::Unhealthy(version) if entry.instance.healthy() => {
                     staged.push((endpoint.clone(), entry.with_health(false, version)));
-                    edited.unhealthy.push(Flip {
-                        key: entry.instance.key(),
-                        liveness: entry.liveness.clone(),
-                        seen: entry.liveness.last_beat(),
-                    });
+                    edited.unhealthy.push(before);
                 }
                 Edit::Evict => {
                     let key = entry.instance.key();
@@ -464,7 +468,9 @@ mod tests {
         let key = InstanceKey::new("DEFAULT", endpoints[5].ip.as_str(), 80).unwrap();
         snap.entry(&key).unwrap().liveness.beat(now);
         let done = snap.install(rebuild, now);
-        assert_eq!(done.beaten_since().cloned().collect::<Vec<_>>(), vec![key]);
+        let beaten: Vec<_> = done.unhealthy.iter().filter(|f| f.beaten_since()).collect();
+        assert_eq!(beaten.len(), 1);
+        assert_eq!(beaten[0].key, key);
     }
 
     #[test]

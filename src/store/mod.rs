@@ -63,7 +63,7 @@ mod version;
 mod view;
 
 pub use admit::{MergeRules, RecordRefusal, Refusal, DEFAULT_MAX_CLOCK_SKEW};
-pub(crate) use bulk::{worth_rebuilding, Edit, Rebuild};
+pub(crate) use bulk::{worth_rebuilding, Edit, Flip, Rebuild};
 pub use error::RegistryError;
 pub use liveness::Liveness;
 pub use merge::{join, RecordFacts, Side};
