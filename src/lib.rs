@@ -106,11 +106,15 @@ pub mod metrics;
 pub mod model;
 pub mod persist;
 pub mod registry;
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
+pub mod server;
 pub mod store;
 pub mod transport;
 #[cfg(feature = "udp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "udp")))]
 pub mod udp;
+pub mod protocol;
 mod util;
 
 /// Re-exported so that implementing [`cluster::Transport`] or [`client::ClientTransport`] needs

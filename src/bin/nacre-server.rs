@@ -1,7 +1,7 @@
 //! `nacre-server`: a standalone nacre node, or a cluster member, serving the Nacos v1 naming
-//! API over HTTP and (feature `grpc`) the 2.x API over gRPC on the HTTP port + 1000. Run with `--help` for the flags; see [`nacre::http::server`].
+//! API over HTTP and (feature `grpc`) the 2.x API over gRPC on the HTTP port + 1000. Run with `--help` for the flags; see [`nacre::server`].
 
-use nacre::http::{server, ConfigError, ServerConfig};
+use nacre::server::{self, ConfigError, ServerConfig};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use tracing_subscriber::filter::Targets;

@@ -18,7 +18,7 @@
 //! task and waits until it is gone before it returns.
 
 use super::stats::Progress;
-use super::transport::{BeatAnswer, BeatInfo, ClientTransport, TransportError};
+use crate::protocol::{BeatAnswer, BeatInfo, ClientTransport, TransportError};
 use crate::clock::{Clock, Timestamp};
 use crate::model::{Instance, InstanceKey, ServiceKey};
 use std::collections::HashMap;

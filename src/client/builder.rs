@@ -3,7 +3,7 @@
 
 use super::error::ClientError;
 use super::naming_client::NamingClient;
-use super::transport::{ClientTransport, DEFAULT_CACHE_MILLIS};
+use crate::protocol::{ClientTransport, DEFAULT_CACHE_MILLIS};
 use crate::clock::{Clock, SystemClock};
 use crate::model::{NamespaceId, DEFAULT_NAMESPACE};
 use std::path::PathBuf;

@@ -21,7 +21,7 @@
 //! cluster and endpoint dropped, so "the same instances" does not depend on the order a server
 //! lists them in.
 
-use super::transport::ServiceInfo;
+use crate::protocol::ServiceInfo;
 use crate::clock::Timestamp;
 use crate::model::ServiceKey;
 use crate::store::ServiceSnapshot;

@@ -1,7 +1,7 @@
 //! [`ClientError`]: why a [`crate::client::NamingClient`] call failed.
 
 use super::failover::FailoverError;
-use super::transport::TransportError;
+use crate::protocol::TransportError;
 use crate::model::{ClusterName, ServiceKey, ValidationError};
 
 /// Why a [`crate::client::NamingClient`] call failed.

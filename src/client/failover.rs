@@ -31,7 +31,7 @@
 //! ```
 
 use super::stats::Progress;
-use super::transport::ServiceInfo;
+use crate::protocol::ServiceInfo;
 use crate::model::ServiceKey;
 use std::collections::HashMap;
 use std::fmt::Write as _;

@@ -8,7 +8,7 @@ use super::error::ClientError;
 use super::failover::{DiskWriter, FailoverStore};
 use super::select;
 use super::stats::{ClientStats, Progress};
-use super::transport::{
+use crate::protocol::{
     ClientTransport, PushReceiver, PushSink, ServiceInfo, ServiceListQuery, ServiceQuery,
     TransportError,
 };

@@ -6,7 +6,7 @@
 //! [`crate::registry::command`]. Reads always go to the local registry (on a cluster member
 //! they may lag a write made on another member by up to a sync round, as in Nacos' AP mode).
 
-use crate::client::BeatAnswer;
+use crate::protocol::BeatAnswer;
 use crate::cluster::{ClusterError, ClusterNode};
 use crate::registry::{Command, CommandOutput, Registry};
 use crate::store::RegistryError;

@@ -1,7 +1,7 @@
 //! [`ErrorClass`]: what kind of failure a front reports, decided once for every front. Each
 //! protocol turns the class into its own status: HTTP into a status code
 //! ([`ErrorClass::http_status`]), the in-memory client transport into a
-//! [`crate::client::TransportError`], gRPC (next) into Nacos' error codes.
+//! [`crate::protocol::TransportError`], gRPC (next) into Nacos' error codes.
 //!
 //! | error | class |
 //! | --- | --- |

@@ -47,7 +47,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::client::{ServiceInfo, ServiceQuery};
+use crate::protocol::{ServiceInfo, ServiceQuery};
 use crate::model::{ClusterName, Instance, ServiceKey};
 use crate::registry::Registry;
 use crate::store::ServiceSnapshot;

@@ -7,7 +7,8 @@
 //! `null`, `"headers":{}` in every request the server sends.
 
 use super::proto::Payload;
-use crate::model::{ClusterName, Instance, ServiceKey, ValidationError, DEFAULT_GROUP};
+use crate::protocol::InstanceIn;
+use crate::model::{ClusterName, ServiceKey, ValidationError, DEFAULT_GROUP};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -62,57 +63,6 @@ impl NamingHead {
             Some((group, service)) => ServiceKey::new(self.namespace(), group, service),
             None => ServiceKey::new(self.namespace(), self.group(), name),
         }
-    }
-}
-
-/// An instance as clients send it.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct InstanceIn {
-    /// Ip or host name.
-    pub ip: Option<String>,
-    /// Port.
-    pub port: Option<i64>,
-    /// Weight (default 1).
-    pub weight: Option<f64>,
-    /// Health flag (default true).
-    pub healthy: Option<bool>,
-    /// Enabled flag (default true).
-    pub enabled: Option<bool>,
-    /// Ephemeral flag (default true).
-    pub ephemeral: Option<bool>,
-    /// Cluster (default `DEFAULT`).
-    pub cluster_name: Option<String>,
-    /// Metadata.
-    pub metadata: Option<BTreeMap<String, serde_json::Value>>,
-}
-
-impl InstanceIn {
-    /// The instance, checked; `ephemeral` overrides what the client said when given.
-    pub fn to_instance(&self, ephemeral: Option<bool>) -> Result<Instance, ValidationError> {
-        let port = self.port.and_then(|p| u16::try_from(p).ok()).unwrap_or(0);
-        let metadata = self
-            .metadata
-            .iter()
-            .flatten()
-            .map(|(k, v)| {
-                let text = match v {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                (k.clone(), text)
-            })
-            .collect();
-        let mut b = Instance::builder(self.ip.as_deref().unwrap_or(""), port)
-            .weight(self.weight.unwrap_or(1.0))
-            .healthy(self.healthy.unwrap_or(true))
-            .enabled(self.enabled.unwrap_or(true))
-            .ephemeral(ephemeral.or(self.ephemeral).unwrap_or(true))
-            .metadata_map(metadata);
-        if let Some(cluster) = non_empty(&self.cluster_name) {
-            b = b.cluster(cluster);
-        }
-        b.build()
     }
 }
 

@@ -32,9 +32,9 @@ use super::messages::{
 use super::proto::Payload;
 use super::target::ConnTarget;
 use super::GrpcConfig;
-use crate::client::ServiceQuery;
+use crate::protocol::ServiceQuery;
 use crate::cluster::ClusterError;
-use crate::front::json::{NameStyle, ServiceInfoJsonRef};
+use crate::protocol::json::{NameStyle, ServiceInfoJsonRef};
 use crate::front::push::{AckId, PushHub};
 use crate::front::{Backend, ErrorClass, ServiceAnswer};
 use crate::health::BeatTimeouts;

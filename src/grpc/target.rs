@@ -4,8 +4,8 @@
 
 use super::proto::Payload;
 use super::server::Shared;
-use crate::client::ServiceInfo;
-use crate::front::json::{NameStyle, ServiceInfoJsonRef};
+use crate::protocol::ServiceInfo;
+use crate::protocol::json::{NameStyle, ServiceInfoJsonRef};
 use crate::front::push::{AckId, PushResult, PushTarget, TargetKey};
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};

@@ -9,16 +9,14 @@ use super::json::{
     IpAddressInfoJson, SelectorJson, ServiceDetailInfoJson, ServiceViewJson,
 };
 use super::params::{ParamError, Params};
-use super::router::ApiState;
+use super::state::Api;
 use crate::front::catalog::{self, ServiceFilter, ServiceSummary, TextFilter};
 use crate::store::ServiceSnapshot;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-type Api = State<Arc<ApiState>>;
 
 /// `GET /nacos/v1/ns/catalog/services`: one page (`pageNo` from 1 and `pageSize`, both
 /// required) of the services of `namespaceId` whose group contains `groupNameParam` and whose

@@ -27,8 +27,8 @@ use super::client_push::Receivers;
 use super::json::{
     BeatJson, BeatRequestJson, InstanceListJson, ServiceListJson, CODE_RESOURCE_NOT_FOUND,
 };
-use super::router::{BEAT_PATH, INSTANCE_LIST_PATH, INSTANCE_PATH, SERVICE_LIST_PATH};
-use crate::client::{
+use super::paths::{BEAT_PATH, INSTANCE_LIST_PATH, INSTANCE_PATH, SERVICE_LIST_PATH};
+use crate::protocol::{
     BeatAnswer, BeatInfo, BeatTransport, ClientTransport, PushTransport, ServiceInfo,
     ServiceListQuery, ServiceQuery, TransportError,
 };

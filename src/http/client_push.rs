@@ -5,7 +5,7 @@
 //! [`PushSink`]s, and its pulls stay the safety net.
 
 use super::client::HttpClientTransport;
-use crate::client::{PushSink, PushTransport, ServiceQuery, TransportError};
+use crate::protocol::{PushSink, PushTransport, ServiceQuery, TransportError};
 use crate::model::{NamespaceId, ServiceKey};
 use crate::udp::UdpPushReceiver;
 use crate::util::lock;
@@ -130,7 +130,7 @@ impl PushTransport for HttpClientTransport {
                 clusters: Vec::new(),
                 healthy_only: false,
             };
-            let info = crate::client::ClientTransport::query_service(self, &query).await?;
+            let info = crate::protocol::ClientTransport::query_service(self, &query).await?;
             pushes.push(info);
         }
         Ok(())

@@ -63,3 +63,9 @@ impl IntoResponse for ParamError {
         (self.status(), self.to_string()).into_response()
     }
 }
+
+/// The error of a request body that took too long to arrive: a server that bounds body reads
+/// (`nacre-server`'s accept loop) fails the body with it, and the handlers answer 408.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body took too long to arrive")]
+pub struct BodyTimeout;

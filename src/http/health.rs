@@ -11,14 +11,12 @@
 use super::error::ApiError;
 use super::instance::resolve_key;
 use super::params::{ParamError, Params};
-use super::router::ApiState;
+use super::state::Api;
 use crate::cluster::ClusterError;
 use crate::model::Instance;
 use crate::registry::{Command, RegistryError};
 use axum::extract::State;
-use std::sync::Arc;
 
-type Api = State<Arc<ApiState>>;
 
 fn persistent(instance: &Instance) -> bool {
     !instance.ephemeral()

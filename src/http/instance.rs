@@ -8,10 +8,11 @@ use super::json::{
     CODE_RESOURCE_NOT_FOUND,
 };
 use super::params::{ParamError, Params};
-use super::router::ApiState;
-use crate::client::{BeatAnswer, ServiceQuery};
+use super::state::{Api, ApiState};
+use crate::protocol::{BeatAnswer, ServiceQuery};
 use crate::cluster::ClusterError;
-use crate::front::json::{service_info_body, NameStyle};
+use crate::front::json::service_info_body;
+use crate::protocol::json::NameStyle;
 use crate::front::ServiceAnswer;
 use crate::model::{Instance, InstanceKey, ServiceKey};
 use crate::registry::{Command, RegistryError};
@@ -24,7 +25,6 @@ use axum::Json;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-type Api = State<Arc<ApiState>>;
 
 /// The instance a `PUT` or `DELETE` means. Nacos 2.x identifies an ephemeral v1 instance by
 /// ip:port within its service: the instance in the cluster named (default `DEFAULT`) when

@@ -4,7 +4,8 @@
 //! Field names are Nacos'. Every field the client reads has a default, so answers from a real
 //! Nacos server (1.x or 2.x), which leave some out, still parse.
 
-use super::params::{metadata_from_json, ParamError};
+use super::params::ParamError;
+use crate::protocol::{metadata, InstanceIn};
 use crate::model::{Instance, ServiceKey};
 use crate::util::millis;
 use serde::{Deserialize, Serialize};
@@ -15,9 +16,9 @@ pub const CODE_OK: i32 = 10200;
 /// Nacos' answer code for a beat whose instance is unknown: the client registers it again.
 pub const CODE_RESOURCE_NOT_FOUND: i32 = 20404;
 
-use crate::front::json::yes;
+use crate::protocol::json::yes;
 
-pub use crate::front::json::{InstanceJson as HostJson, ServiceInfoJson as InstanceListJson};
+pub use crate::protocol::json::{InstanceJson as HostJson, ServiceInfoJson as InstanceListJson};
 
 /// The answer of `GET /nacos/v1/ns/instance`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,13 +113,7 @@ impl BeatRequestJson {
             port: instance.port(),
             weight: Some(instance.weight()),
             cluster: Some(instance.cluster().to_string()),
-            metadata: Some(
-                instance
-                    .metadata()
-                    .iter()
-                    .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-                    .collect(),
-            ),
+            metadata: Some(metadata::to_json(instance.metadata())),
             ephemeral: Some(instance.ephemeral()),
             period: Some(millis(period)),
         }
@@ -127,21 +122,25 @@ impl BeatRequestJson {
     /// The instance the beat describes, in `cluster` when the beat names none. Nacos'
     /// defaults apply: weight 1, ephemeral, healthy, enabled.
     pub fn to_instance(&self, cluster: &str) -> Result<Instance, ParamError> {
-        let metadata = match &self.metadata {
-            Some(m) => metadata_from_json("beat", m.clone())?,
-            None => BTreeMap::new(),
-        };
         let cluster = self
             .cluster
             .as_deref()
             .filter(|c| !c.trim().is_empty())
             .unwrap_or(cluster);
-        Instance::builder(&self.ip, self.port)
-            .weight(self.weight.unwrap_or(1.0))
-            .cluster(cluster)
-            .ephemeral(self.ephemeral.unwrap_or(true))
-            .metadata_map(metadata)
-            .build()
+        let instance = InstanceIn {
+            ip: Some(self.ip.clone()),
+            port: Some(i64::from(self.port)),
+            weight: self.weight,
+            ephemeral: self.ephemeral,
+            cluster_name: Some(cluster.to_owned()),
+            metadata: self
+                .metadata
+                .as_ref()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            ..InstanceIn::default()
+        };
+        instance
+            .to_instance(None)
             .map_err(|source| ParamError::Invalid {
                 name: "beat",
                 source,
@@ -342,7 +341,7 @@ pub struct CatalogInstancesJson {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::front::json::InstanceJsonRef;
+    use crate::protocol::json::InstanceJsonRef;
     use crate::{ManualClock, Registry};
 
     #[test]

@@ -1,6 +1,6 @@
 //! nacre over HTTP (cargo feature `http`): the Nacos v1 naming open API as an axum
 //! [`axum::Router`] over a node, peer traffic for clusters, an HTTP
-//! [`crate::client::ClientTransport`], and the server behind the `nacre-server` binary.
+//! [`crate::protocol::ClientTransport`], and the server behind the `nacre-server` binary.
 //!
 //! Existing Nacos clients (Java 1.x, Python `nacos-sdk-python`, Go v1...) can register,
 //! beat and discover against a nacre node unchanged; nacre's own [`crate::NamingClient`] can
@@ -132,29 +132,26 @@ mod health;
 mod instance;
 pub mod json;
 mod operator;
+mod paths;
 pub mod params;
 mod peer;
 mod push;
 mod router;
-pub mod serve;
-pub mod server;
+mod state;
 mod service;
 mod subscribers;
 
 pub use crate::front::Backend;
 pub use client::{HttpClientTransport, ServerListError, DEFAULT_REQUEST_TIMEOUT};
-pub use error::ApiError;
+pub use error::{ApiError, BodyTimeout};
 pub use params::{ParamError, Params};
 pub use peer::{
     peer_router, HttpTransport, PeerFormat, CLUSTER_SECRET_HEADER, MAX_PEER_REQUEST_BYTES,
     PEER_CONTENT_TYPE, PEER_PATH, PEER_VERSION_HEADER,
 };
-pub use router::{
-    router, NacosApi, BEAT_PATH, CATALOG_INSTANCES_PATH, CATALOG_SERVICES_PATH,
-    HEALTH_INSTANCE_PATH, HEALTH_PATH, INSTANCE_LIST_PATH, INSTANCE_PATH, INSTANCE_STATUSES_PATH,
-    LIVENESS_PATH, METRICS_PATH, READINESS_PATH, SERVICE_LIST_PATH, SERVICE_NAMES_PATH,
-    SERVICE_PATH, SUBSCRIBERS_PATH,
+pub use paths::{
+    BEAT_PATH, CATALOG_INSTANCES_PATH, CATALOG_SERVICES_PATH, HEALTH_INSTANCE_PATH, HEALTH_PATH,
+    INSTANCE_LIST_PATH, INSTANCE_PATH, INSTANCE_STATUSES_PATH, LIVENESS_PATH, METRICS_PATH,
+    READINESS_PATH, SERVICE_LIST_PATH, SERVICE_NAMES_PATH, SERVICE_PATH, SUBSCRIBERS_PATH,
 };
-pub use server::{
-    start, ConfigError, Invocation, RunningServer, SecretSource, ServerConfig, ServerError,
-};
+pub use router::{router, NacosApi};

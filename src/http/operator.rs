@@ -2,14 +2,12 @@
 //! and Node clients' `getServerStatus`, and by Spring Cloud's health indicator), and the
 //! console's liveness and readiness probes.
 
-use super::router::ApiState;
+use super::state::Api;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
-use std::sync::Arc;
 
-type Api = State<Arc<ApiState>>;
 
 /// The answer of `GET /nacos/v1/ns/operator/metrics`.
 #[derive(Debug, Serialize)]

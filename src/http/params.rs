@@ -32,6 +32,7 @@ use crate::model::{
     excerpt, parse_cluster_list, split_grouped_name, ClusterName, Endpoint, GroupName, Instance,
     InstanceKey, NamespaceId, ServiceKey, ValidationError,
 };
+use crate::protocol::metadata;
 use crate::store::{InstanceUpdate, ServiceSettings};
 use std::collections::{BTreeMap, HashMap};
 
@@ -408,7 +409,7 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Params {
             .map_err(|e| {
                 if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                     ParamError::BodyTooLarge(e.body_text())
-                } else if caused_by::<super::serve::BodyTimeout>(&e) {
+                } else if caused_by::<super::BodyTimeout>(&e) {
                     ParamError::BodyTimeout
                 } else {
                     ParamError::Body(e.body_text())
@@ -471,7 +472,7 @@ pub fn parse_metadata(
     if trimmed.starts_with('{') {
         let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(trimmed)
             .map_err(|_| ParamError::malformed(name, raw, "a JSON object or `k1=v1,k2=v2`"))?;
-        return metadata_from_json(name, map);
+        return metadata::from_json(map).map_err(|source| ParamError::Invalid { name, source });
     }
     let mut out = BTreeMap::new();
     for pair in trimmed.split(',') {
@@ -482,33 +483,6 @@ pub fn parse_metadata(
         out.insert(k.to_owned(), v.to_owned());
     }
     Ok(out)
-}
-
-/// Metadata from a JSON object whose values are text, numbers, flags or null (taken as text,
-/// null as the empty string); nested objects and arrays are refused.
-pub(crate) fn metadata_from_json(
-    name: &'static str,
-    map: serde_json::Map<String, serde_json::Value>,
-) -> Result<BTreeMap<String, String>, ParamError> {
-    use serde_json::Value;
-    map.into_iter()
-        .map(|(k, v)| {
-            let text = match v {
-                Value::String(s) => s,
-                Value::Number(n) => n.to_string(),
-                Value::Bool(b) => b.to_string(),
-                Value::Null => String::new(),
-                Value::Array(_) | Value::Object(_) => {
-                    return Err(ParamError::malformed(
-                        name,
-                        &k,
-                        "a metadata key with a text, number or flag value",
-                    ))
-                }
-            };
-            Ok((k, text))
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 //! [`crate::udp`]), and is answered the push `cacheMillis`.
 
 use super::params::{ParamError, Params};
-use super::router::ApiState;
-use crate::client::ServiceQuery;
+use super::state::ApiState;
+use crate::protocol::ServiceQuery;
 use crate::udp::pushable;
 use axum::http::HeaderMap;
 use std::net::{IpAddr, SocketAddr};

@@ -1,6 +1,8 @@
 //! [`NacosApi`]: the axum [`Router`] of the Nacos v1 naming API over a [`Backend`].
 
+use super::paths::*;
 use super::peer::{gated_router, PeerGate};
+use super::state::ApiState;
 use super::{catalog, health, instance, operator, service, subscribers};
 use crate::cluster::PeerAuth;
 use crate::front::push::PushHub;
@@ -10,46 +12,6 @@ use crate::udp::UdpPush;
 use axum::routing::{any, get, put};
 use axum::Router;
 use std::sync::Arc;
-
-/// `POST`/`DELETE`/`PUT`/`PATCH`/`GET`: register, deregister, update, patch, read one
-/// instance.
-pub const INSTANCE_PATH: &str = "/nacos/v1/ns/instance";
-/// `PUT`: a heartbeat.
-pub const BEAT_PATH: &str = "/nacos/v1/ns/instance/beat";
-/// `GET`: a service's instances.
-pub const INSTANCE_LIST_PATH: &str = "/nacos/v1/ns/instance/list";
-/// Any method: every instance of a service with its health (`ip:port_healthy`).
-pub const INSTANCE_STATUSES_PATH: &str = "/nacos/v1/ns/instance/statuses";
-/// `PUT`: set the health of a persistent instance.
-pub const HEALTH_INSTANCE_PATH: &str = "/nacos/v1/ns/health/instance";
-/// `PUT`: the same as [`HEALTH_INSTANCE_PATH`] (Nacos serves both).
-pub const HEALTH_PATH: &str = "/nacos/v1/ns/health";
-/// `POST`/`DELETE`/`PUT`/`GET`: create, remove, update, read a service.
-pub const SERVICE_PATH: &str = "/nacos/v1/ns/service";
-/// `GET`: one page of service names.
-pub const SERVICE_LIST_PATH: &str = "/nacos/v1/ns/service/list";
-/// `GET`: who is pushed a service's changes.
-pub const SUBSCRIBERS_PATH: &str = "/nacos/v1/ns/service/subscribers";
-/// Any method: the grouped service names of each namespace, searched by `expr`.
-pub const SERVICE_NAMES_PATH: &str = "/nacos/v1/ns/service/names";
-/// `GET`: one page of services with counts, or with their instances (the console's list).
-pub const CATALOG_SERVICES_PATH: &str = "/nacos/v1/ns/catalog/services";
-/// Any method: one page of the instances of one cluster of a service.
-pub const CATALOG_INSTANCES_PATH: &str = "/nacos/v1/ns/catalog/instances";
-/// `GET`: the server's status and counts.
-pub const METRICS_PATH: &str = "/nacos/v1/ns/operator/metrics";
-/// `GET`: liveness probe.
-pub const LIVENESS_PATH: &str = "/nacos/v1/console/health/liveness";
-/// `GET`: readiness probe.
-pub const READINESS_PATH: &str = "/nacos/v1/console/health/readiness";
-
-/// What the handlers share.
-pub(crate) struct ApiState {
-    pub(crate) backend: Backend,
-    pub(crate) cache_millis: u64,
-    pub(crate) udp: Option<UdpPush>,
-    pub(crate) hubs: Vec<PushHub>,
-}
 
 /// Builds the Nacos v1 naming API over a node.
 ///

@@ -7,15 +7,13 @@ use super::json::{
     ServiceNamesJson,
 };
 use super::params::{ParamError, Params};
-use super::router::ApiState;
+use super::state::Api;
 use crate::front::catalog::{self, ServiceFilter, TextFilter};
 use crate::registry::Command;
 use axum::extract::State;
 use axum::Json;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-type Api = State<Arc<ApiState>>;
 
 /// nacre has no selectors: a `selector` parameter may only say `{"type":"none"}`.
 fn check_selector(p: &Params) -> Result<(), ParamError> {

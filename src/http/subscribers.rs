@@ -12,16 +12,14 @@
 
 use super::error::ApiError;
 use super::params::Params;
-use super::router::ApiState;
+use super::state::Api;
 use crate::front::push::{SubscriberInfo, IN_PROCESS_AGENT};
 use crate::model::ServiceKey;
 use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-type Api = State<Arc<ApiState>>;
 
 /// One subscriber, as Nacos lists it.
 #[derive(Debug, Serialize)]

@@ -153,6 +153,15 @@ pub enum ValidationError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A metadata value that is neither text, a number, `true`/`false` nor `null`: a JSON
+    /// array or object (see [`crate::protocol::metadata`]).
+    #[error("metadata `{key}` is a JSON {found}; a value must be text, a number, true/false or null")]
+    BadMetadataValue {
+        /// The metadata key.
+        key: String,
+        /// What was found: `array` or `object`.
+        found: &'static str,
+    },
     /// A protect threshold outside `0.0..=1.0`.
     #[error("protect threshold {0} must be a number from 0 to 1")]
     BadProtectThreshold(f32),

@@ -17,8 +17,8 @@
 //! another thread applies them to the hub.
 
 use super::packet::{decode_ack, PacketError, PushTemplate};
-use crate::client::ServiceInfo;
-use crate::front::json::{NameStyle, ServiceInfoJsonRef};
+use crate::protocol::ServiceInfo;
+use crate::protocol::json::{NameStyle, ServiceInfoJsonRef};
 use crate::front::push::RoundMemo;
 use crate::front::push::{
     AckId, PushConfig, PushHub, PushResult, PushStats, PushTarget, SubscriberInfo, TargetKey,

@@ -12,8 +12,8 @@
 //!   does not send it again; malformed datagrams are counted and dropped.
 
 use super::packet::{decode_push, encode_ack, TYPE_DOM};
-use crate::client::PushSink;
-use crate::front::json::ServiceInfoJson;
+use crate::protocol::PushSink;
+use crate::protocol::json::ServiceInfoJson;
 use crate::model::{ClusterName, NamespaceId, ServiceKey};
 use crate::util::lock;
 use std::collections::{HashMap, HashSet};

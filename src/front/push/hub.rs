@@ -5,7 +5,7 @@
 use super::state::{PushState, SubscriberInfo, Watch};
 use super::target::{AckId, PushTarget, TargetKey};
 use super::{PushConfig, PushStats};
-use crate::client::ServiceQuery;
+use crate::protocol::ServiceQuery;
 use crate::clock::{Clock, Timestamp};
 use crate::events::{NamingEvent, SubscriptionId};
 use crate::front::ServiceAnswer;

@@ -2,7 +2,7 @@
 //! template), made once per round and shared by every target of the same shape rather than
 //! once per subscriber. Every front that pushes uses it.
 
-use crate::client::ServiceInfo;
+use crate::protocol::ServiceInfo;
 use crate::model::{ClusterName, ServiceKey};
 use crate::util::lock;
 use std::sync::Mutex;

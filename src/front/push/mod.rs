@@ -2,7 +2,7 @@
 //!
 //! A front that can push (the in-memory client transport, gRPC streams, UDP for v1 clients) registers [`PushTarget`]s with a [`PushHub`]; the hub watches the registry,
 //! and pushes the service's [`crate::front::ServiceAnswer`] (as a
-//! [`crate::client::ServiceInfo`]) to every target subscribed to it. A front adds a target
+//! [`crate::protocol::ServiceInfo`]) to every target subscribed to it. A front adds a target
 //! type; it never writes a push path of its own.
 //!
 //! - **Subscriptions** are keyed by service, clusters and target ([`TargetKey`]). Subscribing
@@ -64,7 +64,7 @@ impl Default for PushConfig {
             retries: 1,
             max_failures: 3,
             subscription_ttl: None,
-            cache_millis: crate::client::DEFAULT_CACHE_MILLIS,
+            cache_millis: crate::protocol::DEFAULT_CACHE_MILLIS,
             max_subscriptions: 100_000,
         }
     }

@@ -4,7 +4,7 @@
 
 use super::target::{AckId, PushResult, PushTarget, TargetDetails, TargetKey};
 use super::{PushConfig, PushStats};
-use crate::client::ServiceInfo;
+use crate::protocol::ServiceInfo;
 use crate::clock::Timestamp;
 use crate::model::{ClusterName, ServiceKey};
 use std::collections::{BTreeMap, HashMap, HashSet};

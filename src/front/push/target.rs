@@ -1,7 +1,7 @@
 //! [`PushTarget`]: one place pushes go — an in-process [`PushSink`], a UDP address, a gRPC
 //! stream.
 
-use crate::client::{PushSink, ServiceInfo};
+use crate::protocol::{PushSink, ServiceInfo};
 use std::fmt;
 use std::sync::Arc;
 

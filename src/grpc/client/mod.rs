@@ -17,7 +17,7 @@ mod wire;
 
 use self::stream::{keep_alive, read_stream};
 use self::wire::{batch_body, call, decode, instance_body, subscribe_body, Refused};
-use crate::client::{PushSink, TransportError};
+use crate::protocol::{PushSink, TransportError};
 use crate::grpc::proto::Payload;
 use crate::grpc::service::BI_STREAM_PATH;
 use crate::model::{Instance, InstanceKey, ServiceKey};

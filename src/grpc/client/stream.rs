@@ -3,7 +3,7 @@
 
 use super::wire::call;
 use super::{GrpcClientTransport, Inner};
-use crate::front::json::ServiceInfoJson;
+use crate::protocol::json::ServiceInfoJson;
 use crate::grpc::messages::ClientAnswer;
 use crate::grpc::proto::Payload;
 use crate::util::lock;

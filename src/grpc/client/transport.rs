@@ -3,11 +3,11 @@
 
 use super::wire::{batch_body, instance_body, naming_head, subscribe_body};
 use super::GrpcClientTransport;
-use crate::client::{
+use crate::protocol::{
     ClientTransport, PushSink, PushTransport, ServiceInfo, ServiceListQuery, ServiceQuery,
     TransportError,
 };
-use crate::front::json::ServiceInfoJson;
+use crate::protocol::json::ServiceInfoJson;
 use crate::model::{excerpt, Instance, ServiceKey, ServiceName};
 use crate::registry::ServiceList;
 use crate::util::lock;

@@ -1,7 +1,7 @@
 //! The client's side of the wire: request bodies, one unary call, and reading an answer.
 
 use super::unreachable;
-use crate::client::TransportError;
+use crate::protocol::TransportError;
 use crate::grpc::messages::RESULT_OK;
 use crate::grpc::proto::Payload;
 use crate::grpc::service::REQUEST_PATH;

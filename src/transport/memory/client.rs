@@ -24,7 +24,7 @@
 //! [`Self::set_push_enabled`] drops every push (so only pulls update clients),
 //! [`Self::replace_node`] restarts a node with empty state.
 
-use crate::client::{
+use crate::protocol::{
     BeatAnswer, BeatInfo, BeatTransport, ClientTransport, PushSink, PushTransport, ServiceInfo,
     ServiceListQuery, ServiceQuery, TransportError, DEFAULT_CACHE_MILLIS,
 };

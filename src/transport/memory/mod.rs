@@ -4,7 +4,7 @@
 //!
 //! - [`MemoryNetwork`]: peer traffic for [`crate::cluster::ClusterNode`]s on tokio.
 //! - [`Simulation`]: a whole cluster driven as a deterministic discrete-event simulation.
-//! - [`MemoryClientTransport`]: a [`crate::client::ClientTransport`] over one or more
+//! - [`MemoryClientTransport`]: a [`crate::protocol::ClientTransport`] over one or more
 //!   [`crate::Registry`] nodes, failing over to the next node when one is down.
 
 mod client;

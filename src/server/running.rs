@@ -1,6 +1,6 @@
 //! [`RunningServer`]: a started `nacre-server`, and its graceful shutdown.
 
-use super::super::serve::{ServeStats, Shutdown};
+use super::serve::{ServeStats, Shutdown};
 use crate::cluster::ClusterNode;
 use crate::front::Backend;
 use crate::udp::UdpPush;

@@ -289,11 +289,6 @@ impl TimedBody {
     }
 }
 
-/// The error of a body that took too long (axum answers it as a failed body read).
-#[derive(Debug, thiserror::Error)]
-#[error("the request body took too long to arrive")]
-pub struct BodyTimeout;
-
 impl hyper::body::Body for TimedBody {
     type Data = hyper::body::Bytes;
     type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -308,7 +303,7 @@ impl hyper::body::Body for TimedBody {
             return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
         }
         if self.deadline.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Some(Err(Box::new(BodyTimeout))));
+            return Poll::Ready(Some(Err(Box::new(crate::http::BodyTimeout))));
         }
         Poll::Pending
     }

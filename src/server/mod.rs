@@ -18,7 +18,7 @@
 //! would stall the accept loop with it.
 //!
 //! ```
-//! use nacre::http::ServerConfig;
+//! use nacre::server::ServerConfig;
 //! let env = |name: &str| (name == "NACRE_PORT").then(|| "9000".to_owned());
 //! let args = ["--members", "127.0.0.1:9000,127.0.0.1:9001,127.0.0.1:9002"].map(String::from);
 //! let config = ServerConfig::from_args_and_env(args, env).unwrap();
@@ -69,15 +69,14 @@
 mod config;
 mod flags;
 mod running;
+pub mod serve;
 mod settings;
 
 pub use config::{usage, ConfigError, Invocation, SecretSource, ServerConfig};
 pub use running::{RunningServer, ShutdownReport};
 
-use super::peer::peer_router;
-use super::peer::HttpTransport;
-use super::router::NacosApi;
-use super::serve::{serve, ServeStats, Shutdown};
+use crate::http::{peer_router, HttpTransport, NacosApi};
+use serve::{serve, ServeStats, Shutdown};
 use crate::cluster::{ClusterNode, PeerAuth};
 use crate::front::Backend;
 use crate::metrics::{HttpMetrics, NacreMetrics};

@@ -5,7 +5,7 @@
 //! To add a setting: a field of [`ServerConfig`], a row of `settings.rs` (key, variable,
 //! parser, printer), and a field of `flags.rs` (its help line).
 
-use super::super::serve::ServeConfig;
+use super::serve::ServeConfig;
 use super::flags::Flags;
 use super::settings;
 use crate::cluster::{ClusterSecret, NodeId, PeerAuth, SecretError};
@@ -217,7 +217,7 @@ impl ServerConfig {
     /// it is set): give it in a file (`cluster-secret-file`) to keep the output complete.
     ///
     /// ```
-    /// use nacre::http::ServerConfig;
+    /// use nacre::server::ServerConfig;
     /// let args = ["--port", "9000", "--members", "127.0.0.1:9000,127.0.0.1:9001"];
     /// let config = ServerConfig::from_args_and_env(args.map(String::from), |_| None).unwrap();
     /// let toml = config.to_toml();

@@ -1,0 +1,19 @@
+//! [`ApiState`]: what the handlers of [`super::NacosApi`] share. It lives apart from the router
+//! so that the handlers depend on it and the router on the handlers, not on each other.
+
+use crate::front::push::PushHub;
+use crate::front::Backend;
+use crate::udp::UdpPush;
+use axum::extract::State;
+use std::sync::Arc;
+
+/// What the handlers share.
+pub(crate) struct ApiState {
+    pub(crate) backend: Backend,
+    pub(crate) cache_millis: u64,
+    pub(crate) udp: Option<UdpPush>,
+    pub(crate) hubs: Vec<PushHub>,
+}
+
+/// The state as a handler extracts it.
+pub(crate) type Api = State<Arc<ApiState>>;

@@ -1,0 +1,26 @@
+//! The Nacos naming vocabulary, in one place: what a query asks ([`ServiceQuery`]), what a
+//! server answers ([`ServiceInfo`], [`BeatAnswer`]), the JSON shapes of both ([`json`]), the
+//! one reader of the instance object clients send ([`InstanceIn`]) with the one metadata rule
+//! ([`metadata`]), and the client's side of the wire ([`ClientTransport`] and its
+//! capabilities).
+//!
+//! Every front (v1 HTTP, 2.x gRPC, UDP push, the in-memory transport), the peers and the
+//! client read and write through these types and nothing else, so a field's default or a
+//! metadata value's meaning is decided once: a payload sent over v1 and over gRPC is stored
+//! the same.
+//!
+//! The module sits above the registry (answers carry its [`crate::ServiceList`] and
+//! [`crate::RegistryError`]) and below everything that speaks to the outside: [`crate::front`]
+//! and the fronts on one side, [`crate::client`] on the other. Neither of those imports the
+//! other.
+
+mod instance;
+pub mod json;
+pub mod metadata;
+mod transport;
+
+pub use instance::InstanceIn;
+pub use transport::{
+    BeatAnswer, BeatInfo, BeatTransport, ClientTransport, PushReceiver, PushSink, PushTransport,
+    ServiceInfo, ServiceListQuery, ServiceQuery, TransportError, DEFAULT_CACHE_MILLIS,
+};
