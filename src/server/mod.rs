@@ -68,6 +68,7 @@
 
 mod config;
 mod flags;
+mod fronts;
 mod running;
 pub mod serve;
 mod settings;
@@ -85,7 +86,6 @@ use crate::Registry;
 use running::{DriverThread, PeerListener};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::task::JoinHandle;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -168,7 +168,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         }
         _ => None,
     };
-    let (grpc_addr, grpc_listener) = grpc_listener(config).await?;
+    let fronts = fronts::bind(config, &backend).await?;
     let drivers = DriverThread::spawn(backend.clone()).map_err(ServerError::Drivers)?;
     let udp_addr = SocketAddr::new(config.bind, 0);
     let udp = UdpPush::bind(
@@ -181,9 +181,8 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         addr: udp_addr,
         source,
     })?;
-    let grpc = grpc_front(&backend, grpc_listener);
     let mut api = NacosApi::new(backend.clone()).udp_push(udp.clone());
-    if let Some(hub) = grpc_hub(&grpc) {
+    for hub in fronts.iter().filter_map(|f| f.hub()) {
         api = api.subscribers_from(hub);
     }
     let peer = match (peer_listener, backend.cluster_node(), &auth) {
@@ -203,8 +202,11 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
             None
         }
     };
-    let app = with_console(api.router(), &backend);
-    let app = with_metrics(app, &backend, &udp, grpc_hub(&grpc), transport);
+    let mut app = api.router();
+    for router in fronts.iter().filter_map(|f| f.router()) {
+        app = app.merge(router);
+    }
+    let app = with_metrics(app, &backend, &udp, &fronts, transport);
     let shutdown = Shutdown::new();
     let serve_stats = Arc::new(ServeStats::default());
     let task = tokio::spawn(serve(
@@ -214,13 +216,17 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         shutdown.clone(),
         serve_stats.clone(),
     ));
-    let grpc_task = serve_grpc(grpc);
+    let listening = fronts
+        .iter()
+        .filter_map(|f| Some((f.name(), f.addr()?)))
+        .collect();
+    let front_tasks = fronts.into_iter().filter_map(|f| f.serve()).collect();
     Ok(RunningServer {
         addr,
-        grpc_addr,
+        listening,
         backend,
         task,
-        grpc_task,
+        front_tasks,
         shutdown,
         serve_stats,
         peer,
@@ -229,31 +235,20 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
     })
 }
 
-/// The web console at `/console/` (feature `console`).
-fn with_console(app: axum::Router, backend: &Backend) -> axum::Router {
-    #[cfg(feature = "console")]
-    {
-        app.merge(crate::console::Console::new(backend.clone()).router())
-    }
-    #[cfg(not(feature = "console"))]
-    {
-        let _ = backend;
-        app
-    }
-}
-
-/// The Prometheus metrics of the node, its push hubs, its peer transport and the HTTP API
-/// itself, served at `GET /metrics` beside `app` (see [`crate::metrics`]).
+/// The Prometheus metrics of the node, its push hubs (UDP and each front's), its peer transport
+/// and the HTTP API itself, served at `GET /metrics` beside `app` (see [`crate::metrics`]).
 fn with_metrics(
     app: axum::Router,
     backend: &Backend,
     udp: &UdpPush,
-    grpc: Option<crate::front::push::PushHub>,
+    fronts: &[Box<dyn fronts::Front>],
     transport: Option<HttpTransport>,
 ) -> axum::Router {
     let mut metrics = NacreMetrics::new(backend.clone()).push_hub("udp", udp.hub().clone());
-    if let Some(hub) = grpc {
-        metrics = metrics.push_hub("grpc", hub);
+    for front in fronts {
+        if let Some(hub) = front.hub() {
+            metrics = metrics.push_hub(front.name(), hub);
+        }
     }
     if let Some(transport) = transport {
         metrics = metrics.http_transport(transport);
@@ -264,87 +259,4 @@ fn with_metrics(
     http.register(&mut registry);
     app.merge(crate::metrics::router(Arc::new(registry)))
         .layer(http)
-}
-
-#[cfg(feature = "grpc")]
-type GrpcListener = Option<tokio::net::TcpListener>;
-#[cfg(not(feature = "grpc"))]
-type GrpcListener = Option<std::convert::Infallible>;
-
-/// Binds the gRPC port (feature `grpc`).
-async fn grpc_listener(
-    config: &ServerConfig,
-) -> Result<(Option<SocketAddr>, GrpcListener), ServerError> {
-    #[cfg(feature = "grpc")]
-    {
-        let Some(port) = config.grpc_port() else {
-            return Err(ServerError::Config(ConfigError::BadValue {
-                setting: "--grpc-port".into(),
-                value: format!("{} + 1000", config.port),
-                expected: "a port number (0-65535): set --grpc-port",
-            }));
-        };
-        let addr = SocketAddr::new(config.bind, port);
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServerError::Bind { addr, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| ServerError::Bind { addr, source })?;
-        Ok((Some(addr), Some(listener)))
-    }
-    #[cfg(not(feature = "grpc"))]
-    {
-        let _ = config;
-        Ok((None, None))
-    }
-}
-
-#[cfg(feature = "grpc")]
-type GrpcServing = Option<(crate::grpc::GrpcFront, tokio::net::TcpListener)>;
-#[cfg(not(feature = "grpc"))]
-type GrpcServing = Option<std::convert::Infallible>;
-
-/// The gRPC front over `backend`, when its port is bound (feature `grpc`).
-fn grpc_front(backend: &Backend, listener: GrpcListener) -> GrpcServing {
-    #[cfg(feature = "grpc")]
-    {
-        let front =
-            crate::grpc::GrpcFront::new(backend.clone(), crate::grpc::GrpcConfig::default());
-        listener.map(|l| (front, l))
-    }
-    #[cfg(not(feature = "grpc"))]
-    {
-        let _ = backend;
-        listener
-    }
-}
-
-/// The gRPC front's push hub, for the subscriber listing.
-fn grpc_hub(grpc: &GrpcServing) -> Option<crate::front::push::PushHub> {
-    #[cfg(feature = "grpc")]
-    {
-        grpc.as_ref().map(|(front, _)| front.hub().clone())
-    }
-    #[cfg(not(feature = "grpc"))]
-    {
-        let _ = grpc;
-        None
-    }
-}
-
-/// Serves the Nacos 2.x gRPC API (feature `grpc`).
-fn serve_grpc(grpc: GrpcServing) -> Option<JoinHandle<()>> {
-    #[cfg(feature = "grpc")]
-    {
-        let (front, listener) = grpc?;
-        Some(tokio::spawn(async move {
-            let _ = front.serve(listener).await;
-        }))
-    }
-    #[cfg(not(feature = "grpc"))]
-    {
-        let _ = grpc;
-        None
-    }
 }

@@ -15,10 +15,11 @@ use tokio::task::JoinHandle;
 #[derive(Debug)]
 pub struct RunningServer {
     pub(super) addr: SocketAddr,
-    pub(super) grpc_addr: Option<SocketAddr>,
+    /// The fronts with listeners of their own, by name.
+    pub(super) listening: Vec<(&'static str, SocketAddr)>,
     pub(super) backend: Backend,
     pub(super) task: JoinHandle<()>,
-    pub(super) grpc_task: Option<JoinHandle<()>>,
+    pub(super) front_tasks: Vec<JoinHandle<()>>,
     pub(super) shutdown: Shutdown,
     pub(super) serve_stats: Arc<ServeStats>,
     pub(super) peer: Option<PeerListener>,
@@ -85,7 +86,9 @@ impl RunningServer {
     }
     /// The address of the gRPC API, when it is served (feature `grpc`).
     pub fn grpc_addr(&self) -> Option<SocketAddr> {
-        self.grpc_addr
+        self.listening
+            .iter()
+            .find_map(|(name, addr)| (*name == "grpc").then_some(*addr))
     }
     /// The node it serves.
     pub fn backend(&self) -> &Backend {
@@ -99,8 +102,8 @@ impl RunningServer {
     /// [`Shutdown`] trigger ([`RunningServer::shutdown_trigger`]), or the serving task ends.
     pub async fn wait(mut self) -> std::io::Result<()> {
         let result = (&mut self.task).await.map_err(std::io::Error::other);
-        if let Some(grpc) = self.grpc_task.take() {
-            grpc.abort();
+        for task in self.front_tasks.drain(..) {
+            task.abort();
         }
         if let Some(peer) = self.peer.take() {
             peer.task.abort();
@@ -132,8 +135,8 @@ impl RunningServer {
         if !drained {
             self.task.abort();
         }
-        if let Some(grpc) = self.grpc_task.take() {
-            grpc.abort();
+        for task in self.front_tasks.drain(..) {
+            task.abort();
         }
         let flushed = match self.backend.cluster_node() {
             Some(node) => flush_syncs(node, deadline).await,
@@ -158,8 +161,8 @@ impl RunningServer {
     /// Stops serving, and stops the node's drivers.
     pub fn stop(mut self) {
         self.task.abort();
-        if let Some(grpc) = self.grpc_task.take() {
-            grpc.abort();
+        for task in self.front_tasks.drain(..) {
+            task.abort();
         }
         if let Some(peer) = self.peer.take() {
             peer.task.abort();

@@ -1,0 +1,123 @@
+//! The fronts `nacre-server` runs beside the v1 API when the build has them: the 2.x gRPC API
+//! (feature `grpc`) and the web console (feature `console`). This is the one file of the
+//! server with `cfg(feature)` lines, one per front: a front the build lacks is simply not in
+//! the list [`bind`] returns, so the rest of the server is written once, with no
+//! feature-off twin.
+
+use super::{ServerConfig, ServerError};
+use crate::front::push::PushHub;
+use crate::front::Backend;
+use std::net::SocketAddr;
+use tokio::task::JoinHandle;
+
+/// A front the server runs beside the v1 API.
+pub(super) trait Front: Send {
+    /// Its name, as metrics and logs label it (`grpc`).
+    fn name(&self) -> &'static str;
+    /// The address it listens on, when it has a listener of its own.
+    fn addr(&self) -> Option<SocketAddr> {
+        None
+    }
+    /// Its push hub, for the subscriber listing and the metrics.
+    fn hub(&self) -> Option<PushHub> {
+        None
+    }
+    /// Routes it adds to the HTTP listener.
+    fn router(&self) -> Option<axum::Router> {
+        None
+    }
+    /// Starts serving its own listener, if it has one.
+    fn serve(self: Box<Self>) -> Option<JoinHandle<()>> {
+        None
+    }
+}
+
+/// Binds every front this build has, over `backend`.
+pub(super) async fn bind(
+    config: &ServerConfig,
+    backend: &Backend,
+) -> Result<Vec<Box<dyn Front>>, ServerError> {
+    // `mut` and the parameters go unused in a build without fronts.
+    #[allow(unused_mut)]
+    let mut fronts: Vec<Box<dyn Front>> = Vec::new();
+    #[cfg(feature = "grpc")]
+    fronts.push(Box::new(Grpc::bind(config, backend).await?));
+    #[cfg(feature = "console")]
+    fronts.push(Box::new(Console(crate::console::Console::new(
+        backend.clone(),
+    ))));
+    let _ = (config, backend);
+    Ok(fronts)
+}
+
+/// The Nacos 2.x gRPC API on `--grpc-port` (the HTTP port + 1000 by default).
+#[cfg(feature = "grpc")]
+struct Grpc {
+    front: crate::grpc::GrpcFront,
+    listener: tokio::net::TcpListener,
+    addr: SocketAddr,
+}
+
+#[cfg(feature = "grpc")]
+impl Grpc {
+    async fn bind(config: &ServerConfig, backend: &Backend) -> Result<Self, ServerError> {
+        let Some(port) = config.grpc_port() else {
+            return Err(ServerError::Config(super::ConfigError::BadValue {
+                setting: "--grpc-port".into(),
+                value: format!("{} + 1000", config.port),
+                expected: "a port number (0-65535): set --grpc-port",
+            }));
+        };
+        let addr = SocketAddr::new(config.bind, port);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        let front =
+            crate::grpc::GrpcFront::new(backend.clone(), crate::grpc::GrpcConfig::default());
+        Ok(Self {
+            front,
+            listener,
+            addr,
+        })
+    }
+}
+
+#[cfg(feature = "grpc")]
+impl Front for Grpc {
+    fn name(&self) -> &'static str {
+        "grpc"
+    }
+    fn addr(&self) -> Option<SocketAddr> {
+        Some(self.addr)
+    }
+    fn hub(&self) -> Option<PushHub> {
+        Some(self.front.hub().clone())
+    }
+    fn serve(self: Box<Self>) -> Option<JoinHandle<()>> {
+        let Grpc {
+            front, listener, ..
+        } = *self;
+        Some(tokio::spawn(async move {
+            if let Err(error) = front.serve(listener).await {
+                tracing::error!(%error, "the gRPC listener failed");
+            }
+        }))
+    }
+}
+
+/// The web console at `/console/`.
+#[cfg(feature = "console")]
+struct Console(crate::console::Console);
+
+#[cfg(feature = "console")]
+impl Front for Console {
+    fn name(&self) -> &'static str {
+        "console"
+    }
+    fn router(&self) -> Option<axum::Router> {
+        Some(self.0.router())
+    }
+}
