@@ -105,6 +105,7 @@ pub mod http;
 pub mod metrics;
 pub mod model;
 pub mod persist;
+pub mod protocol;
 pub mod registry;
 #[cfg(feature = "server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
@@ -114,7 +115,6 @@ pub mod transport;
 #[cfg(feature = "udp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "udp")))]
 pub mod udp;
-pub mod protocol;
 mod util;
 
 /// Re-exported so that implementing [`cluster::Transport`] or [`client::ClientTransport`] needs
@@ -137,6 +137,6 @@ pub use model::{
 };
 pub use registry::{
     BeatReply, Command, CommandOutput, InstanceUpdate, InstancesView, Registry, RegistryBuilder,
-    RegistryError, RegistryStats, ServiceList, ServiceSettings,
+    RegistryStats, ServiceList, ServiceSettings, StoreError,
 };
 pub use transport::memory::MemoryClientTransport;

@@ -18,9 +18,9 @@
 //! task and waits until it is gone before it returns.
 
 use super::stats::Progress;
-use crate::protocol::{BeatAnswer, BeatInfo, ClientTransport, TransportError};
 use crate::clock::{Clock, Timestamp};
 use crate::model::{Instance, InstanceKey, ServiceKey};
+use crate::protocol::{BeatAnswer, BeatInfo, ClientTransport, TransportError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;

@@ -3,9 +3,9 @@
 
 use super::error::ClientError;
 use super::naming_client::NamingClient;
-use crate::protocol::{ClientTransport, DEFAULT_CACHE_MILLIS};
 use crate::clock::{Clock, SystemClock};
 use crate::model::{NamespaceId, DEFAULT_NAMESPACE};
+use crate::protocol::{ClientTransport, DEFAULT_CACHE_MILLIS};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

@@ -21,9 +21,9 @@
 //! cluster and endpoint dropped, so "the same instances" does not depend on the order a server
 //! lists them in.
 
-use crate::protocol::ServiceInfo;
 use crate::clock::Timestamp;
 use crate::model::ServiceKey;
+use crate::protocol::ServiceInfo;
 use crate::store::ServiceSnapshot;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};

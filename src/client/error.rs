@@ -1,8 +1,8 @@
 //! [`ClientError`]: why a [`crate::client::NamingClient`] call failed.
 
 use super::failover::FailoverError;
-use crate::protocol::TransportError;
 use crate::model::{ClusterName, ServiceKey, ValidationError};
+use crate::protocol::TransportError;
 
 /// Why a [`crate::client::NamingClient`] call failed.
 #[derive(Debug, thiserror::Error)]

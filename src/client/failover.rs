@@ -31,8 +31,8 @@
 //! ```
 
 use super::stats::Progress;
-use crate::protocol::ServiceInfo;
 use crate::model::ServiceKey;
+use crate::protocol::ServiceInfo;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs::{self, File};

@@ -81,12 +81,13 @@ mod naming_client;
 mod select;
 mod stats;
 
+pub use crate::protocol::{
+    BeatAnswer, BeatInfo, BeatTransport, ClientTransport, PushReceiver, PushSink, PushTransport,
+    ServerListError, ServiceInfo, ServiceListQuery, ServiceQuery, TransportError,
+    DEFAULT_CACHE_MILLIS,
+};
 pub use builder::{NamingClientBuilder, DEFAULT_BEAT_INTERVAL};
 pub use error::ClientError;
 pub use failover::{FailoverError, FailoverStore, MAX_FAILOVER_FILE_BYTES};
 pub use naming_client::NamingClient;
 pub use stats::ClientStats;
-pub use crate::protocol::{
-    BeatAnswer, BeatInfo, BeatTransport, ClientTransport, PushReceiver, PushSink, PushTransport,
-    ServiceInfo, ServiceListQuery, ServiceQuery, TransportError, DEFAULT_CACHE_MILLIS,
-};

@@ -8,13 +8,13 @@ use super::error::ClientError;
 use super::failover::{DiskWriter, FailoverStore};
 use super::select;
 use super::stats::{ClientStats, Progress};
+use crate::clock::{Clock, Timestamp};
+use crate::events::{Dispatcher, EventListener, SubscriptionId};
+use crate::model::{ClusterName, GroupName, Instance, NamespaceId, ServiceKey, ServiceName};
 use crate::protocol::{
     ClientTransport, PushReceiver, PushSink, ServiceInfo, ServiceListQuery, ServiceQuery,
     TransportError,
 };
-use crate::clock::{Clock, Timestamp};
-use crate::events::{Dispatcher, EventListener, SubscriptionId};
-use crate::model::{ClusterName, GroupName, Instance, NamespaceId, ServiceKey, ServiceName};
 use crate::registry::ServiceList;
 use crate::util::lock;
 use std::collections::HashMap;

@@ -3,7 +3,7 @@
 //! `.value`), or, chosen explicitly, nothing at all.
 //!
 //! A transport that carries peer traffic over a network anyone might reach (the `http`
-//! feature's `HttpTransport` and `peer_router`) takes a `PeerAuth`: the sender attaches
+//! feature's `HttpPeerTransport` and `peer_router`) takes a `PeerAuth`: the sender attaches
 //! the secret to every request, the receiver checks it ([`PeerAuth::check`], in constant
 //! time) before the request reaches the node, and refuses it otherwise. Without that check,
 //! anything that can reach the peer route can act as a member: add or delete any instance,

@@ -1,5 +1,5 @@
 //! The peer wire format: how an [`Envelope`] and a [`PeerResponse`] become bytes, for
-//! transports that carry bytes (the `http` feature's peer route and [`HttpTransport`]), and
+//! transports that carry bytes (the `http` feature's peer route and [`HttpPeerTransport`]), and
 //! for traffic accounting ([`crate::transport::memory`] counts what these functions would
 //! send).
 //!
@@ -63,7 +63,7 @@
 //! Differences from Nacos: Nacos' Distro sends its data in a Hessian or JSON serialization
 //! chosen per type, with no version in the message.
 //!
-//! [`HttpTransport`]: https://docs.rs/nacre/latest/nacre/http/struct.HttpTransport.html
+//! [`HttpPeerTransport`]: https://docs.rs/nacre/latest/nacre/http/struct.HttpPeerTransport.html
 
 use super::message::PeerRequest;
 use super::node_id::NodeId;

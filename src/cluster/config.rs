@@ -52,8 +52,8 @@ pub struct DistroConfig {
     /// How many buckets verify hashes services into (see `core/verify.rs`): each round sends
     /// one sum per bucket, and only a bucket that differs is compared service by service. So a
     /// round between nodes that agree costs this many numbers, and a difference costs the
-    /// services of its bucket. 0 sends every service's checksum instead (the verify of
-    /// earlier versions, O(services) per round). At most 65 536. Default 1024: about 10 KB
+    /// services of its bucket. 0 sends every service's checksum instead (O(services) per
+    /// round: Nacos' own verify). At most 65 536. Default 1024: about 10 KB
     /// per round and peer, and about 100 services per bucket at 100 000 services.
     pub verify_buckets: usize,
 }

@@ -37,7 +37,7 @@ use super::message::{PeerRequest, PeerResponse, RemoteFailure};
 use super::node_id::NodeId;
 use super::transport::PeerError;
 use crate::registry::{Command, CommandOutput, Registry};
-use crate::store::RegistryError;
+use crate::store::StoreError;
 
 /// The first step of executing a command on a cluster member.
 #[derive(Debug)]
@@ -97,10 +97,10 @@ impl Forwarding {
         let result = match answer {
             Ok(PeerResponse::Forwarded(Ok(output))) => Ok(output),
             Ok(PeerResponse::Forwarded(Err(RemoteFailure::InstanceNotFound(id)))) => {
-                Err(ClusterError::Registry(RegistryError::InstanceNotFound(id)))
+                Err(ClusterError::Registry(StoreError::InstanceNotFound(id)))
             }
             Ok(PeerResponse::Forwarded(Err(RemoteFailure::Limit(limit)))) => {
-                Err(ClusterError::Registry(RegistryError::Limit(limit)))
+                Err(ClusterError::Registry(StoreError::Limit(limit)))
             }
             Ok(PeerResponse::Forwarded(Err(RemoteFailure::Refused(message)))) => {
                 Err(ClusterError::Remote {
@@ -125,8 +125,8 @@ pub(crate) fn answer_forward(registry: &Registry, ready: bool, command: Command)
         return PeerResponse::NotReady;
     }
     PeerResponse::Forwarded(command.apply(registry).map_err(|err| match err {
-        RegistryError::InstanceNotFound(id) => RemoteFailure::InstanceNotFound(id),
-        RegistryError::Limit(limit) => RemoteFailure::Limit(limit),
+        StoreError::InstanceNotFound(id) => RemoteFailure::InstanceNotFound(id),
+        StoreError::Limit(limit) => RemoteFailure::Limit(limit),
         other => RemoteFailure::Refused(other.to_string()),
     }))
 }

@@ -3,7 +3,7 @@
 
 use super::node_id::NodeId;
 use crate::registry::command::UnexpectedOutput;
-use crate::store::RegistryError;
+use crate::store::StoreError;
 
 /// Why a cluster node refused a client operation.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -17,7 +17,7 @@ pub enum ClusterError {
     Unreachable(NodeId),
     /// The registry refused the operation (here or on the responsible node).
     #[error(transparent)]
-    Registry(#[from] RegistryError),
+    Registry(#[from] StoreError),
     /// A peer answered with something that does not fit the operation (a protocol mismatch).
     #[error("unexpected answer from a peer: {0}")]
     UnexpectedAnswer(#[from] UnexpectedOutput),

@@ -25,7 +25,7 @@
 //!   and nothing a client deregistered comes back. The order records arrive in never matters.
 //!
 //! The protocol itself is the sans-IO [`DistroCore`]; [`ClusterNode`] drives it on tokio over a
-//! [`Transport`] the host provides, and [`crate::transport::memory`] provides an in-process
+//! [`PeerTransport`] the host provides, and [`crate::transport::memory`] provides an in-process
 //! network with fault injection plus a deterministic simulator for seeded fault schedules.
 //!
 //! Compared with the design sketch, one change: health flags and evictions are replicated, but
@@ -124,4 +124,4 @@ pub use message::{Envelope, PeerRequest, PeerResponse, RemoteFailure};
 pub use node::{ClusterNode, ClusterNodeBuilder};
 pub use node_id::NodeId;
 pub use sync::{Batch, PendingService, SyncQueue};
-pub use transport::{PeerError, PeerHandler, Transport};
+pub use transport::{PeerError, PeerHandler, PeerTransport};

@@ -1,5 +1,5 @@
 //! [`ClusterNode`]: one cluster member on tokio — a [`Registry`] plus the Distro protocol,
-//! driven over a [`Transport`].
+//! driven over a [`PeerTransport`].
 //!
 //! The driver is a loop around [`DistroCore`]: poll it, send what it asks for (each request in
 //! its own task, with a timeout on the injected clock), feed the answers back, and sleep on the
@@ -14,7 +14,7 @@ use super::error::{ClusterError, MembershipError};
 use super::mapper::DistroMapper;
 use super::message::{PeerRequest, PeerResponse, RemoteFailure};
 use super::node_id::NodeId;
-use super::transport::{PeerError, PeerHandler, Transport};
+use super::transport::{PeerError, PeerHandler, PeerTransport};
 use crate::clock::Clock;
 use crate::model::{Instance, InstanceKey, ServiceKey};
 use crate::registry::{BeatReply, Command, CommandOutput, Registry, RegistryBuilder};
@@ -28,7 +28,7 @@ struct Inner {
     core: Mutex<DistroCore>,
     routing: RoutingView,
     registry: Registry,
-    transport: Arc<dyn Transport>,
+    transport: Arc<dyn PeerTransport>,
     clock: Arc<dyn Clock>,
     config: DistroConfig,
     wake: Arc<Notify>,
@@ -59,7 +59,7 @@ impl std::fmt::Debug for ClusterNode {
 pub struct ClusterNodeBuilder {
     id: NodeId,
     members: Vec<NodeId>,
-    transport: Arc<dyn Transport>,
+    transport: Arc<dyn PeerTransport>,
     config: DistroConfig,
     registry: RegistryBuilder,
 }
@@ -132,7 +132,7 @@ impl ClusterNode {
     pub fn builder(
         id: NodeId,
         members: Vec<NodeId>,
-        transport: Arc<dyn Transport>,
+        transport: Arc<dyn PeerTransport>,
     ) -> ClusterNodeBuilder {
         ClusterNodeBuilder {
             id,

@@ -1,24 +1,24 @@
-//! The network contract of a cluster member, in one place: [`Transport`] (how a node reaches
+//! The network contract of a cluster member, in one place: [`PeerTransport`] (how a node reaches
 //! its peers), [`PeerHandler`] (how what arrives reaches the node) and [`PeerError`] (why a
 //! request got no answer).
 //!
-//! The host implements [`Transport`] (HTTP, gRPC, a message bus...) and hands what arrives to
+//! The host implements [`PeerTransport`] (HTTP, gRPC, a message bus...) and hands what arrives to
 //! [`PeerHandler::receive`], which [`crate::cluster::ClusterNode`] implements;
 //! [`crate::transport::memory`] has an in-process pair with fault injection, and the `http`
 //! feature one over HTTP.
 //!
-//! Implementing [`Transport`] needs `#[async_trait]`; nacre re-exports it as
+//! Implementing [`PeerTransport`] needs `#[async_trait]`; nacre re-exports it as
 //! [`crate::async_trait`], so no extra dependency is needed:
 //!
 //! ```
 //! use nacre::async_trait;
-//! use nacre::cluster::{NodeId, PeerError, PeerRequest, PeerResponse, Transport};
+//! use nacre::cluster::{NodeId, PeerError, PeerRequest, PeerResponse, PeerTransport};
 //!
 //! /// A transport whose peers are all down.
 //! struct Nowhere;
 //!
 //! #[async_trait]
-//! impl Transport for Nowhere {
+//! impl PeerTransport for Nowhere {
 //!     async fn send(&self, to: &NodeId, _: PeerRequest) -> Result<PeerResponse, PeerError> {
 //!         Err(PeerError::Unreachable(to.clone()))
 //!     }
@@ -57,7 +57,7 @@ pub enum PeerError {
 /// Implementations may take as long as they like; the node puts its own timeout
 /// ([`crate::cluster::DistroConfig::request_timeout`]) around every call.
 #[async_trait]
-pub trait Transport: Send + Sync + 'static {
+pub trait PeerTransport: Send + Sync + 'static {
     /// Sends `request` to `to` and returns its answer.
     async fn send(&self, to: &NodeId, request: PeerRequest) -> Result<PeerResponse, PeerError>;
 }

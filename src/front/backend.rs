@@ -6,10 +6,10 @@
 //! [`crate::registry::command`]. Reads always go to the local registry (on a cluster member
 //! they may lag a write made on another member by up to a sync round, as in Nacos' AP mode).
 
-use crate::protocol::BeatAnswer;
 use crate::cluster::{ClusterError, ClusterNode};
+use crate::protocol::BeatAnswer;
 use crate::registry::{Command, CommandOutput, Registry};
-use crate::store::RegistryError;
+use crate::store::StoreError;
 
 /// The node behind a front. Cheap to clone.
 ///
@@ -95,7 +95,7 @@ impl Backend {
                 client_beat_interval: reply.client_beat_interval,
                 light_beat_enabled: reply.light_beat_enabled,
             }),
-            Err(ClusterError::Registry(RegistryError::InstanceNotFound(_))) => {
+            Err(ClusterError::Registry(StoreError::InstanceNotFound(_))) => {
                 Ok(BeatAnswer::NotFound)
             }
             Err(e) => Err(e),

@@ -13,7 +13,7 @@
 //! | a write applied in memory whose commit to disk failed ([`crate::persist::NotPersisted`]) | [`ErrorClass::Internal`] |
 
 use crate::cluster::ClusterError;
-use crate::store::RegistryError;
+use crate::store::StoreError;
 
 /// The kind of a front's failure. See the module documentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +37,7 @@ impl ErrorClass {
     /// The class of a failed write.
     pub fn of(err: &ClusterError) -> ErrorClass {
         match err {
-            ClusterError::Registry(RegistryError::Limit(_)) => ErrorClass::OverLimit,
+            ClusterError::Registry(StoreError::Limit(_)) => ErrorClass::OverLimit,
             ClusterError::Registry(_) | ClusterError::Remote { .. } => ErrorClass::BadRequest,
             ClusterError::NotReady(_) | ClusterError::Unreachable(_) => ErrorClass::Unavailable,
             _ => ErrorClass::Internal,

@@ -35,7 +35,6 @@ impl<'a> ServiceInfoJsonRef<'a> {
             valid: true,
         }
     }
-
 }
 
 /// What [`service_info_body`] keeps per snapshot and query shape: the answer's JSON around

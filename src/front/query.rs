@@ -47,8 +47,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::protocol::{ServiceInfo, ServiceQuery};
 use crate::model::{ClusterName, Instance, ServiceKey};
+use crate::protocol::{ServiceInfo, ServiceQuery};
 use crate::registry::Registry;
 use crate::store::ServiceSnapshot;
 use std::sync::Arc;

@@ -49,7 +49,7 @@ pub(crate) struct Conn {
 
 /// What the front must do for liveness at some `now`.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct Liveness {
+pub(crate) struct ProbeActions {
     /// Connections to send a `ClientDetectionRequest` (their id, and the request id).
     pub(crate) probe: Vec<(SocketAddr, u64)>,
     /// Connections to drop.
@@ -225,8 +225,8 @@ impl Connections {
 
     /// Probes to send and connections to drop at `now` (see the module documentation). The
     /// probes are recorded as sent.
-    pub(crate) fn liveness(&mut self, now: Timestamp) -> Liveness {
-        let mut out = Liveness::default();
+    pub(crate) fn liveness(&mut self, now: Timestamp) -> ProbeActions {
+        let mut out = ProbeActions::default();
         for (addr, c) in &mut self.conns {
             match c.probe {
                 Some((_, deadline)) if deadline <= now => out.drop.push(*addr),
@@ -286,7 +286,7 @@ mod tests {
         assert_eq!(table.next_wakeup(), Some(t0 + Duration::from_secs(20)));
         assert_eq!(
             table.liveness(t0 + Duration::from_secs(19)),
-            Liveness::default()
+            ProbeActions::default()
         );
         let l = table.liveness(t0 + Duration::from_secs(20));
         assert_eq!(l.probe.len(), 1);
@@ -310,7 +310,7 @@ mod tests {
         table.answered_probe(&addr(1), id, t0 + Duration::from_secs(21));
         assert_eq!(
             table.liveness(t0 + Duration::from_secs(26)),
-            Liveness::default()
+            ProbeActions::default()
         );
         assert_eq!(table.next_wakeup(), Some(t0 + Duration::from_secs(41)));
     }

@@ -8,7 +8,7 @@ use super::server::{self, send_on_stream, Shared};
 use crate::clock::Clock;
 use crate::cluster::ClusterError;
 use crate::registry::Command;
-use crate::store::RegistryError;
+use crate::store::StoreError;
 use crate::util::lock;
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
@@ -104,7 +104,7 @@ async fn beat(shared: &Arc<Shared>, service: crate::model::ServiceKey, instance:
         .execute(Command::light_beat(&service, &key))
         .await
     {
-        Err(ClusterError::Registry(RegistryError::InstanceNotFound(_))) if owned(shared) => {
+        Err(ClusterError::Registry(StoreError::InstanceNotFound(_))) if owned(shared) => {
             let _ = shared
                 .backend
                 .execute(Command::register(&service, instance))

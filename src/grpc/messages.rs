@@ -7,8 +7,8 @@
 //! `null`, `"headers":{}` in every request the server sends.
 
 use super::proto::Payload;
-use crate::protocol::InstanceIn;
 use crate::model::{ClusterName, ServiceKey, ValidationError, DEFAULT_GROUP};
+use crate::protocol::InstanceIn;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

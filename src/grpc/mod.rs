@@ -71,7 +71,7 @@ pub mod server;
 mod service;
 mod target;
 
-pub use client::{GrpcClientTransport, GrpcServerListError};
+pub use client::GrpcClientTransport;
 pub use server::GrpcFront;
 pub use service::{BiStreamService, RequestService, BI_STREAM_PATH, REQUEST_PATH};
 

@@ -32,13 +32,13 @@ use super::messages::{
 use super::proto::Payload;
 use super::target::ConnTarget;
 use super::GrpcConfig;
-use crate::protocol::ServiceQuery;
 use crate::cluster::ClusterError;
-use crate::protocol::json::{NameStyle, ServiceInfoJsonRef};
 use crate::front::push::{AckId, PushHub};
 use crate::front::{Backend, ErrorClass, ServiceAnswer};
 use crate::health::BeatTimeouts;
 use crate::model::{Instance, ServiceKey, ValidationError};
+use crate::protocol::json::{NameStyle, ServiceInfoJsonRef};
+use crate::protocol::ServiceQuery;
 use crate::registry::Command;
 use crate::util::lock;
 use serde::Serialize;
@@ -201,12 +201,12 @@ impl GrpcFront {
             "ServiceQueryRequest" => parse(json).and_then(|r| self.query(r)),
             "SubscribeServiceRequest" => parse(json).and_then(|r| self.subscribe(addr, r)),
             "ServiceListRequest" => parse(json).and_then(|r| self.list(r)),
-            other => Err(Refusal(
+            other => Err(ErrorAnswer(
                 CODE_NO_HANDLER,
                 format!("RequestHandler Not Found: {}", crate::model::excerpt(other)),
             )),
         };
-        result.unwrap_or_else(|Refusal(code, message)| error_payload(code, &message))
+        result.unwrap_or_else(|ErrorAnswer(code, message)| error_payload(code, &message))
     }
 
     fn server_check(&self, addr: Option<SocketAddr>, now: crate::Timestamp) -> Payload {
@@ -237,7 +237,7 @@ impl GrpcFront {
         addr: SocketAddr,
         r: InstanceRequest,
         ephemeral: bool,
-    ) -> Result<Payload, Refusal> {
+    ) -> Result<Payload, ErrorAnswer> {
         #[derive(Serialize)]
         struct Kind {
             r#type: String,
@@ -246,7 +246,7 @@ impl GrpcFront {
         let kind = r.r#type.unwrap_or_default();
         let data = r
             .instance
-            .ok_or_else(|| Refusal(CODE_BAD_REQUEST, "`instance` is missing".into()))?;
+            .ok_or_else(|| ErrorAnswer(CODE_BAD_REQUEST, "`instance` is missing".into()))?;
         let instance = data.to_instance(Some(ephemeral))?;
         let backend = &self.shared.backend;
         match kind.as_str() {
@@ -266,7 +266,7 @@ impl GrpcFront {
                     .await?;
             }
             other => {
-                return Err(Refusal(
+                return Err(ErrorAnswer(
                     CODE_BAD_REQUEST,
                     format!("Unsupported request type {}", crate::model::excerpt(other)),
                 ))
@@ -287,7 +287,11 @@ impl GrpcFront {
         self.shared.wake.notify_one();
     }
 
-    async fn batch(&self, addr: SocketAddr, r: BatchInstanceRequest) -> Result<Payload, Refusal> {
+    async fn batch(
+        &self,
+        addr: SocketAddr,
+        r: BatchInstanceRequest,
+    ) -> Result<Payload, ErrorAnswer> {
         #[derive(Serialize)]
         struct Kind {
             r#type: &'static str,
@@ -348,7 +352,7 @@ impl GrpcFront {
         to_payload(kind, &body)
     }
 
-    fn query(&self, r: ServiceQueryRequest) -> Result<Payload, Refusal> {
+    fn query(&self, r: ServiceQueryRequest) -> Result<Payload, ErrorAnswer> {
         let query = ServiceQuery {
             service: r.head.service_key()?,
             clusters: clusters(r.cluster.as_deref())?,
@@ -357,7 +361,11 @@ impl GrpcFront {
         Ok(self.service_info(&query, "QueryServiceResponse", ""))
     }
 
-    fn subscribe(&self, addr: SocketAddr, r: SubscribeServiceRequest) -> Result<Payload, Refusal> {
+    fn subscribe(
+        &self,
+        addr: SocketAddr,
+        r: SubscribeServiceRequest,
+    ) -> Result<Payload, ErrorAnswer> {
         let query = ServiceQuery {
             service: r.head.service_key()?,
             clusters: clusters(r.clusters.as_deref())?,
@@ -368,7 +376,7 @@ impl GrpcFront {
         if r.subscribe.unwrap_or(true) {
             let stream = lock(&shared.streams).get(&addr).cloned();
             let Some(stream) = stream else {
-                return Err(Refusal(
+                return Err(ErrorAnswer(
                     CODE_UNREGISTERED,
                     "the connection has no open stream to push to".into(),
                 ));
@@ -382,7 +390,7 @@ impl GrpcFront {
                 .hub
                 .subscribe(&query.service, &query.clusters, Arc::new(t))
             {
-                return Err(Refusal(CODE_UNAVAILABLE, "the push hub is full".into()));
+                return Err(ErrorAnswer(CODE_UNAVAILABLE, "the push hub is full".into()));
             }
             if let Some(c) = lock(&shared.table).get_mut(&addr) {
                 c.subscriptions
@@ -400,7 +408,7 @@ impl GrpcFront {
         Ok(self.service_info(&query, "SubscribeServiceResponse", "success"))
     }
 
-    fn list(&self, r: ServiceListRequest) -> Result<Payload, Refusal> {
+    fn list(&self, r: ServiceListRequest) -> Result<Payload, ErrorAnswer> {
         #[derive(Serialize)]
         #[serde(rename_all = "camelCase")]
         struct List {
@@ -548,15 +556,15 @@ pub(crate) fn send_on_stream<T: Serialize>(
 
 /// Why a request was refused: a Nacos error code and a message.
 #[derive(Debug)]
-pub(crate) struct Refusal(i32, String);
+pub(crate) struct ErrorAnswer(i32, String);
 
-impl From<ValidationError> for Refusal {
+impl From<ValidationError> for ErrorAnswer {
     fn from(e: ValidationError) -> Self {
-        Refusal(CODE_BAD_REQUEST, e.to_string())
+        ErrorAnswer(CODE_BAD_REQUEST, e.to_string())
     }
 }
 
-impl From<ClusterError> for Refusal {
+impl From<ClusterError> for ErrorAnswer {
     fn from(e: ClusterError) -> Self {
         let code = match ErrorClass::of(&e) {
             ErrorClass::BadRequest => CODE_BAD_REQUEST,
@@ -565,13 +573,13 @@ impl From<ClusterError> for Refusal {
             ErrorClass::OverLimit => i32::from(ErrorClass::OverLimit.http_status()),
             _ => messages::RESULT_FAIL,
         };
-        Refusal(code, e.to_string())
+        ErrorAnswer(code, e.to_string())
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, Refusal> {
+fn parse<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, ErrorAnswer> {
     serde_json::from_slice(json).map_err(|e| {
-        Refusal(
+        ErrorAnswer(
             CODE_BAD_REQUEST,
             format!("the request body is not the JSON expected: {e}"),
         )

@@ -4,9 +4,9 @@
 
 use super::proto::Payload;
 use super::server::Shared;
-use crate::protocol::ServiceInfo;
-use crate::protocol::json::{NameStyle, ServiceInfoJsonRef};
 use crate::front::push::{AckId, PushResult, PushTarget, TargetKey};
+use crate::protocol::json::{NameStyle, ServiceInfoJsonRef};
+use crate::protocol::ServiceInfo;
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 use tokio::sync::mpsc::error::TrySendError;

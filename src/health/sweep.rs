@@ -5,7 +5,7 @@ use super::policy::{empty_service_deadline, judge, next_deadline, BeatTimeouts, 
 use crate::clock::Timestamp;
 use crate::model::{Endpoint, InstanceKey, Limits, ServiceKey};
 use crate::store::{
-    worth_rebuilding, Edit, Flip, InstanceEntry, Rebuild, RegistryError, ServiceSnapshot, Store,
+    worth_rebuilding, Edit, Flip, InstanceEntry, Rebuild, ServiceSnapshot, Store, StoreError,
 };
 use std::time::Duration;
 
@@ -135,7 +135,7 @@ fn remove_empty(
         let at =
             empty_service_deadline(snap.instance_count, snap.explicit, snap.empty_since, expiry);
         if at.is_none_or(|at| at > now) {
-            return Ok::<_, RegistryError>((at, false));
+            return Ok::<_, StoreError>((at, false));
         }
         snap.mark_removed(now);
         snap.meta_version = store.next_version(now);
@@ -253,7 +253,7 @@ fn apply(
             snap.settle_removal(now);
         }
         let changed = !(flips.is_empty() && removed.is_empty());
-        Ok::<_, RegistryError>(((flips, removed), changed))
+        Ok::<_, StoreError>(((flips, removed), changed))
     });
     let Ok(Some(written)) = outcome else {
         return;

@@ -17,7 +17,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use std::collections::BTreeMap;
 
-
 /// `GET /nacos/v1/ns/catalog/services`: one page (`pageNo` from 1 and `pageSize`, both
 /// required) of the services of `namespaceId` whose group contains `groupNameParam` and whose
 /// name contains `serviceNameParam` (blank: any), in group then name order.

@@ -28,11 +28,11 @@ use super::json::{
     BeatJson, BeatRequestJson, InstanceListJson, ServiceListJson, CODE_RESOURCE_NOT_FOUND,
 };
 use super::paths::{BEAT_PATH, INSTANCE_LIST_PATH, INSTANCE_PATH, SERVICE_LIST_PATH};
-use crate::protocol::{
-    BeatAnswer, BeatInfo, BeatTransport, ClientTransport, PushTransport, ServiceInfo,
-    ServiceListQuery, ServiceQuery, TransportError,
-};
 use crate::model::{excerpt, Instance, ServiceKey, ServiceName};
+use crate::protocol::{
+    BeatAnswer, BeatInfo, BeatTransport, ClientTransport, PushTransport, ServerListError,
+    ServiceInfo, ServiceListQuery, ServiceQuery, TransportError,
+};
 use crate::registry::ServiceList;
 use crate::udp::NACRE_AGENT;
 use async_trait::async_trait;
@@ -40,21 +40,6 @@ use reqwest::Method;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Why a server list was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ServerListError {
-    /// No server was given.
-    #[error("the server list is empty")]
-    Empty,
-    /// An entry is not `host:port` or an `http://` URL.
-    #[error("`{0}` is not a server address (`host:port` or `http://host:port`)")]
-    BadAddress(String),
-    /// The HTTP client could not be set up.
-    #[error("the HTTP client could not be set up: {0}")]
-    Client(String),
-}
 
 struct Inner {
     servers: Vec<String>,

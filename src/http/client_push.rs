@@ -5,8 +5,8 @@
 //! [`PushSink`]s, and its pulls stay the safety net.
 
 use super::client::HttpClientTransport;
-use crate::protocol::{PushSink, PushTransport, ServiceQuery, TransportError};
 use crate::model::{NamespaceId, ServiceKey};
+use crate::protocol::{PushSink, PushTransport, ServiceQuery, TransportError};
 use crate::udp::UdpPushReceiver;
 use crate::util::lock;
 use async_trait::async_trait;

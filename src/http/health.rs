@@ -14,9 +14,8 @@ use super::params::{ParamError, Params};
 use super::state::Api;
 use crate::cluster::ClusterError;
 use crate::model::Instance;
-use crate::registry::{Command, RegistryError};
+use crate::registry::{Command, StoreError};
 use axum::extract::State;
-
 
 fn persistent(instance: &Instance) -> bool {
     !instance.ephemeral()
@@ -47,7 +46,7 @@ pub(crate) async fn update(State(api): Api, p: Params) -> Result<&'static str, A
         .execute(Command::set_health(&service, &key, healthy))
         .await
     {
-        Ok(_) | Err(ClusterError::Registry(RegistryError::InstanceNotFound(_))) => Ok("ok"),
+        Ok(_) | Err(ClusterError::Registry(StoreError::InstanceNotFound(_))) => Ok("ok"),
         Err(e) => Err(e.into()),
     }
 }

@@ -9,13 +9,13 @@ use super::json::{
 };
 use super::params::{ParamError, Params};
 use super::state::{Api, ApiState};
-use crate::protocol::{BeatAnswer, ServiceQuery};
 use crate::cluster::ClusterError;
 use crate::front::json::service_info_body;
-use crate::protocol::json::NameStyle;
 use crate::front::ServiceAnswer;
 use crate::model::{Instance, InstanceKey, ServiceKey};
-use crate::registry::{Command, RegistryError};
+use crate::protocol::json::NameStyle;
+use crate::protocol::{BeatAnswer, ServiceQuery};
+use crate::registry::{Command, StoreError};
 use crate::util::millis;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap};
@@ -24,7 +24,6 @@ use axum::Extension;
 use axum::Json;
 use std::net::SocketAddr;
 use std::sync::Arc;
-
 
 /// The instance a `PUT` or `DELETE` means. Nacos 2.x identifies an ephemeral v1 instance by
 /// ip:port within its service: the instance in the cluster named (default `DEFAULT`) when
@@ -98,14 +97,14 @@ pub(crate) async fn update(State(api): Api, p: Params) -> Result<&'static str, A
     let update = p.instance_update()?;
     let key = target_key(&api, &service, &p)?;
     if api.backend.registry().service(&service).is_none() {
-        return Err(ClusterError::from(RegistryError::ServiceNotFound(service)).into());
+        return Err(ClusterError::from(StoreError::ServiceNotFound(service)).into());
     }
     match api
         .backend
         .execute(Command::update(&service, &key, update))
         .await
     {
-        Ok(_) | Err(ClusterError::Registry(RegistryError::InstanceNotFound(_))) => Ok("ok"),
+        Ok(_) | Err(ClusterError::Registry(StoreError::InstanceNotFound(_))) => Ok("ok"),
         Err(e) => Err(e.into()),
     }
 }
@@ -124,7 +123,7 @@ pub(crate) async fn patch(State(api): Api, p: Params) -> Result<&'static str, Ap
         .await
     {
         Ok(_) => Ok("ok"),
-        Err(ClusterError::Registry(RegistryError::InstanceNotFound(_))) => {
+        Err(ClusterError::Registry(StoreError::InstanceNotFound(_))) => {
             Err(no_matched_ip(&service, &key))
         }
         Err(e) => Err(e.into()),

@@ -5,8 +5,8 @@
 //! Nacos server (1.x or 2.x), which leave some out, still parse.
 
 use super::params::ParamError;
-use crate::protocol::{metadata, InstanceIn};
 use crate::model::{Instance, ServiceKey};
+use crate::protocol::{metadata, InstanceIn};
 use crate::util::millis;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

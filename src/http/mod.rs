@@ -120,7 +120,7 @@
 //! ```
 //!
 //! A cluster member serves the same router over a [`crate::cluster::ClusterNode`] built with
-//! an [`HttpTransport`], and gives both the cluster's [`crate::cluster::PeerAuth`]
+//! an [`HttpPeerTransport`], and gives both the cluster's [`crate::cluster::PeerAuth`]
 //! ([`NacosApi::peer_auth`]); node ids are the `host:port` peers reach each other at. The
 //! `nacre-server` binary ([`server`]) does exactly that from flags.
 
@@ -132,26 +132,26 @@ mod health;
 mod instance;
 pub mod json;
 mod operator;
-mod paths;
 pub mod params;
+mod paths;
 mod peer;
 mod push;
 mod router;
-mod state;
 mod service;
+mod state;
 mod subscribers;
 
 pub use crate::front::Backend;
-pub use client::{HttpClientTransport, ServerListError, DEFAULT_REQUEST_TIMEOUT};
+pub use client::{HttpClientTransport, DEFAULT_REQUEST_TIMEOUT};
 pub use error::{ApiError, BodyTimeout};
 pub use params::{ParamError, Params};
-pub use peer::{
-    peer_router, HttpTransport, PeerFormat, CLUSTER_SECRET_HEADER, MAX_PEER_REQUEST_BYTES,
-    PEER_CONTENT_TYPE, PEER_PATH, PEER_VERSION_HEADER,
-};
 pub use paths::{
     BEAT_PATH, CATALOG_INSTANCES_PATH, CATALOG_SERVICES_PATH, HEALTH_INSTANCE_PATH, HEALTH_PATH,
     INSTANCE_LIST_PATH, INSTANCE_PATH, INSTANCE_STATUSES_PATH, LIVENESS_PATH, METRICS_PATH,
     READINESS_PATH, SERVICE_LIST_PATH, SERVICE_NAMES_PATH, SERVICE_PATH, SUBSCRIBERS_PATH,
+};
+pub use peer::{
+    peer_router, HttpPeerTransport, PeerFormat, CLUSTER_SECRET_HEADER, MAX_PEER_REQUEST_BYTES,
+    PEER_CONTENT_TYPE, PEER_PATH, PEER_VERSION_HEADER,
 };
 pub use router::{router, NacosApi};

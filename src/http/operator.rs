@@ -8,7 +8,6 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
 
-
 /// The answer of `GET /nacos/v1/ns/operator/metrics`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,5 +1,5 @@
 //! Peer traffic over HTTP: the route a node serves its peers on ([`peer_router`],
-//! `POST /nacre/v1/peer`) and the [`Transport`] that calls it ([`HttpTransport`]).
+//! `POST /nacre/v1/peer`) and the [`Transport`] that calls it ([`HttpPeerTransport`]).
 //!
 //! Each request is one [`Envelope`] (sender id and [`PeerRequest`]); the answer is the
 //! [`PeerResponse`]. A node's id is the `host:port` its peer listener is reached at, as in
@@ -24,7 +24,7 @@
 //!      http://10.0.0.1:8848/nacre/v1/peer
 //! ```
 //!
-//! [`HttpTransport::with_format`] makes a transport send JSON too (about five times the bytes;
+//! [`HttpPeerTransport::with_format`] makes a transport send JSON too (about five times the bytes;
 //! see BENCHMARKS.md). The format is not compatible across nacre versions: every member must
 //! run the same build.
 //!
@@ -49,7 +49,7 @@
 
 use crate::cluster::{
     decode_message, encode_message, encode_request, AuthError, CodecError, Envelope, NodeId,
-    PeerAuth, PeerError, PeerHandler, PeerRequest, PeerResponse, Transport, WIRE_VERSION,
+    PeerAuth, PeerError, PeerHandler, PeerRequest, PeerResponse, PeerTransport, WIRE_VERSION,
 };
 use async_trait::async_trait;
 use axum::extract::{Request, State};
@@ -180,14 +180,14 @@ impl PeerRoute {
 ///
 /// ```
 /// use nacre::cluster::{ClusterNode, ClusterSecret, NodeId, PeerAuth};
-/// use nacre::http::{peer_router, HttpTransport};
+/// use nacre::http::{peer_router, HttpPeerTransport};
 /// use std::sync::Arc;
 ///
 /// let me = NodeId::new("127.0.0.1:8848")?;
 /// let peer = NodeId::new("127.0.0.1:8849")?;
 /// // In production, read it from a file: ClusterSecret::from_file(path).
 /// let auth = PeerAuth::Secret(ClusterSecret::new("a-long-shared-cluster-secret")?);
-/// let transport = Arc::new(HttpTransport::new(me.clone(), auth.clone()));
+/// let transport = Arc::new(HttpPeerTransport::new(me.clone(), auth.clone()));
 /// let node = ClusterNode::builder(me.clone(), vec![me, peer], transport).build()?;
 /// let app: axum::Router = peer_router(Arc::new(node), auth);
 /// # let _ = app;
@@ -296,22 +296,22 @@ async fn receive(State(route): State<Arc<PeerRoute>>, request: Request) -> Respo
     }
 }
 
-/// A [`Transport`] that posts each request to the peer's [`PEER_PATH`] at
+/// A [`PeerTransport`] that posts each request to the peer's [`PEER_PATH`] at
 /// `http://{peer id}`, in the binary peer format ([`PeerFormat`]), with the cluster secret
 /// when its [`PeerAuth`] has one. Cheap to clone; clones share one connection pool.
 #[derive(Clone)]
-pub struct HttpTransport {
+pub struct HttpPeerTransport {
     me: NodeId,
     client: reqwest::Client,
     secret: Option<HeaderValue>,
     format: PeerFormat,
-    /// Bytes of sync requests sent, per peer (see [`HttpTransport::sync_bytes`]).
+    /// Bytes of sync requests sent, per peer (see [`HttpPeerTransport::sync_bytes`]).
     sync_bytes: Arc<std::sync::Mutex<std::collections::BTreeMap<NodeId, u64>>>,
 }
 
-impl std::fmt::Debug for HttpTransport {
+impl std::fmt::Debug for HttpPeerTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpTransport")
+        f.debug_struct("HttpPeerTransport")
             .field("me", &self.me)
             .field("authenticated", &self.secret.is_some())
             .field("format", &self.format)
@@ -319,7 +319,7 @@ impl std::fmt::Debug for HttpTransport {
     }
 }
 
-impl HttpTransport {
+impl HttpPeerTransport {
     /// The transport of node `me`, authenticating as `auth` says, with a 5 s request timeout
     /// (the node puts its own, usually shorter, timeout around every call as well).
     ///
@@ -390,7 +390,7 @@ fn classify(to: &NodeId, e: &reqwest::Error) -> PeerError {
 }
 
 #[async_trait]
-impl Transport for HttpTransport {
+impl PeerTransport for HttpPeerTransport {
     async fn send(&self, to: &NodeId, request: PeerRequest) -> Result<PeerResponse, PeerError> {
         let failed = |reason: String| PeerError::Failed {
             peer: to.clone(),

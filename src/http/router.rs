@@ -53,7 +53,7 @@ impl NacosApi {
 
     /// How the peer route of a cluster member authenticates its peers (see
     /// [`crate::cluster::PeerAuth`]); give the same to the node's
-    /// [`super::HttpTransport`]. Without it the route refuses every peer request. Ignored
+    /// [`super::HttpPeerTransport`]. Without it the route refuses every peer request. Ignored
     /// for a standalone registry, which has no peer route.
     ///
     /// ```

@@ -14,7 +14,6 @@ use axum::extract::State;
 use axum::Json;
 use std::collections::BTreeMap;
 
-
 /// nacre has no selectors: a `selector` parameter may only say `{"type":"none"}`.
 fn check_selector(p: &Params) -> Result<(), ParamError> {
     let Some(raw) = p.get("selector") else {

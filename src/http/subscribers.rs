@@ -20,7 +20,6 @@ use axum::Json;
 use serde::Serialize;
 use std::net::SocketAddr;
 
-
 /// One subscriber, as Nacos lists it.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

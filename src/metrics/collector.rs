@@ -16,7 +16,7 @@ pub struct NacreMetrics {
     backend: Backend,
     hubs: Vec<(String, PushHub)>,
     #[cfg(feature = "http")]
-    transport: Option<crate::http::HttpTransport>,
+    transport: Option<crate::http::HttpPeerTransport>,
 }
 
 impl std::fmt::Debug for NacreMetrics {
@@ -52,7 +52,7 @@ impl NacreMetrics {
     /// (`nacre_distro_sync_bytes_total`; absent without it).
     #[cfg(feature = "http")]
     #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
-    pub fn http_transport(mut self, transport: crate::http::HttpTransport) -> Self {
+    pub fn http_transport(mut self, transport: crate::http::HttpPeerTransport) -> Self {
         self.transport = Some(transport);
         self
     }

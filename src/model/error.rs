@@ -155,7 +155,9 @@ pub enum ValidationError {
     },
     /// A metadata value that is neither text, a number, `true`/`false` nor `null`: a JSON
     /// array or object (see [`crate::protocol::metadata`]).
-    #[error("metadata `{key}` is a JSON {found}; a value must be text, a number, true/false or null")]
+    #[error(
+        "metadata `{key}` is a JSON {found}; a value must be text, a number, true/false or null"
+    )]
     BadMetadataValue {
         /// The metadata key.
         key: String,

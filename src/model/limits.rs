@@ -40,7 +40,7 @@
 //! part of peer authentication.)
 //!
 //! ```
-//! use nacre::{Instance, Limits, Registry, RegistryError, ServiceKey};
+//! use nacre::{Instance, Limits, Registry, StoreError, ServiceKey};
 //! use nacre::model::LimitExceeded;
 //!
 //! let registry = Registry::builder()
@@ -49,7 +49,7 @@
 //! let inst = Instance::new("10.0.0.1", 8080)?;
 //! registry.register_instance(&ServiceKey::named("orders")?, inst.clone())?;
 //! let err = registry.register_instance(&ServiceKey::named("billing")?, inst).unwrap_err();
-//! assert!(matches!(err, RegistryError::Limit(LimitExceeded::Services { max: 1, .. })));
+//! assert!(matches!(err, StoreError::Limit(LimitExceeded::Services { max: 1, .. })));
 //! assert!(registry.service(&ServiceKey::named("billing")?).is_none());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -59,7 +59,11 @@ impl InstanceIn {
             .enabled(self.enabled.unwrap_or(true))
             .ephemeral(ephemeral.or(self.ephemeral).unwrap_or(true))
             .metadata_map(metadata);
-        if let Some(cluster) = self.cluster_name.as_deref().filter(|c| !c.trim().is_empty()) {
+        if let Some(cluster) = self
+            .cluster_name
+            .as_deref()
+            .filter(|c| !c.trim().is_empty())
+        {
             b = b.cluster(cluster);
         }
         b.build()

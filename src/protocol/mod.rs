@@ -10,7 +10,7 @@
 //! the same.
 //!
 //! The module sits above the registry (answers carry its [`crate::ServiceList`] and
-//! [`crate::RegistryError`]) and below everything that speaks to the outside: [`crate::front`]
+//! [`crate::StoreError`]) and below everything that speaks to the outside: [`crate::front`]
 //! and the fronts on one side, [`crate::client`] on the other. Neither of those imports the
 //! other.
 
@@ -22,5 +22,6 @@ mod transport;
 pub use instance::InstanceIn;
 pub use transport::{
     BeatAnswer, BeatInfo, BeatTransport, ClientTransport, PushReceiver, PushSink, PushTransport,
-    ServiceInfo, ServiceListQuery, ServiceQuery, TransportError, DEFAULT_CACHE_MILLIS,
+    ServerListError, ServiceInfo, ServiceListQuery, ServiceQuery, TransportError,
+    DEFAULT_CACHE_MILLIS,
 };

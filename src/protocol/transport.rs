@@ -15,7 +15,7 @@
 
 use crate::model::{ClusterName, GroupName, Instance, NamespaceId, ServiceKey};
 use crate::registry::ServiceList;
-use crate::store::RegistryError;
+use crate::store::StoreError;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,8 +35,8 @@ pub enum TransportError {
     },
     /// A server answered and refused the request, for a reason the registry names.
     #[error("the registry refused the request: {0}")]
-    Registry(#[from] RegistryError),
-    /// A server answered with an error the transport could not map to a [`RegistryError`]
+    Registry(#[from] StoreError),
+    /// A server answered with an error the transport could not map to a [`StoreError`]
     /// (an HTTP status and body, say).
     #[error("the registry answered with error {code}: {message}")]
     Server {
@@ -58,6 +58,21 @@ impl TransportError {
     pub fn is_unreachable(&self) -> bool {
         matches!(self, TransportError::Unreachable { .. })
     }
+}
+
+/// Why a client transport refused its list of servers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerListError {
+    /// No server was given.
+    #[error("the server list is empty")]
+    Empty,
+    /// An entry is not `host:port` or an `http://` URL.
+    #[error("`{0}` is not a server address (`host:port` or `http://host:port`)")]
+    BadAddress(String),
+    /// The transport's own client (HTTP, gRPC) could not be set up.
+    #[error("the client could not be set up: {0}")]
+    Client(String),
 }
 
 /// Durations on the wire are whole milliseconds, as Nacos sends them.

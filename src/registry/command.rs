@@ -7,8 +7,8 @@
 //!
 //! ```text
 //!  v1 HTTP handler ─┐
-//!  memory transport ├─> front::Backend::execute(Command)
-//!  (gRPC, UDP: next)┘          │
+//!  2.x gRPC handler ├─> front::Backend::execute(Command)
+//!  memory transport ┘          │
 //!                    standalone │ cluster member
 //!            ┌─────────────────┴──────────────────┐
 //!            v                                    v
@@ -43,7 +43,7 @@
 
 use super::handle::{BeatReply, Registry};
 use crate::model::{Instance, InstanceKey, ServiceKey};
-use crate::store::{InstanceUpdate, RegistryError, ServiceSettings};
+use crate::store::{InstanceUpdate, ServiceSettings, StoreError};
 use serde::{Deserialize, Serialize};
 
 /// One write a node takes: the registry's write operations as data.
@@ -266,7 +266,7 @@ impl Command {
     /// Runs the command on `registry`, here and now. This is the only place a command meets a
     /// registry: a standalone front, a cluster member responsible for the service, and a
     /// member falling back to a local write all come here.
-    pub fn apply(self, registry: &Registry) -> Result<CommandOutput, RegistryError> {
+    pub fn apply(self, registry: &Registry) -> Result<CommandOutput, StoreError> {
         match self {
             Command::Register { service, instance } => registry
                 .register_instance(&service, instance)

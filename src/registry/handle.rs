@@ -10,8 +10,7 @@ use crate::model::{
     ClusterName, GroupName, Instance, InstanceKey, Limits, NamespaceId, ServiceKey, ServiceName,
 };
 use crate::store::{
-    InstanceUpdate, InstancesView, RegistryError, Selection, ServiceSettings, ServiceSnapshot,
-    Store,
+    InstanceUpdate, InstancesView, Selection, ServiceSettings, ServiceSnapshot, Store, StoreError,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +22,7 @@ pub struct BeatReply {
     /// registry's default). Nacos' `clientBeatInterval`.
     pub client_beat_interval: Duration,
     /// Whether the client may send light beats (without the instance data). Always true: a
-    /// light beat for an unknown instance answers [`RegistryError::InstanceNotFound`] and the
+    /// light beat for an unknown instance answers [`StoreError::InstanceNotFound`] and the
     /// client then sends its data.
     pub light_beat_enabled: bool,
     /// Whether this beat re-created an instance that had been evicted.
@@ -153,11 +152,7 @@ impl Registry {
 
     /// Passes `result` through, logging a refusal by a limit (rate-limited: see
     /// [`super::limit_log`]).
-    fn noted<T>(
-        &self,
-        result: Result<T, RegistryError>,
-        now: Timestamp,
-    ) -> Result<T, RegistryError> {
+    fn noted<T>(&self, result: Result<T, StoreError>, now: Timestamp) -> Result<T, StoreError> {
         if let Err(e) = &result {
             self.inner.limit_log.note(e, now);
         }
@@ -173,7 +168,7 @@ impl Registry {
         &self,
         service: &ServiceKey,
         instance: Instance,
-    ) -> Result<u64, RegistryError> {
+    ) -> Result<u64, StoreError> {
         let now = self.inner.clock.now();
         let result = self
             .inner
@@ -190,7 +185,7 @@ impl Registry {
         &self,
         service: &ServiceKey,
         instances: Vec<Instance>,
-    ) -> Result<u64, RegistryError> {
+    ) -> Result<u64, StoreError> {
         let now = self.inner.clock.now();
         let count = instances.len();
         let result = self
@@ -224,7 +219,7 @@ impl Registry {
         service: &ServiceKey,
         instance: &InstanceKey,
         update: InstanceUpdate,
-    ) -> Result<u64, RegistryError> {
+    ) -> Result<u64, StoreError> {
         let now = self.inner.clock.now();
         let result =
             self.inner
@@ -235,12 +230,12 @@ impl Registry {
 
     /// Sets the health of a persistent instance, as an operator or a health checker outside
     /// nacre does (Nacos' `PUT /nacos/v1/ns/health/instance`). The health of an ephemeral
-    /// instance follows its beats: it is refused with [`RegistryError::HealthFollowsBeats`]. An
-    /// unknown instance answers [`RegistryError::InstanceNotFound`]. Returns the service's
+    /// instance follows its beats: it is refused with [`StoreError::HealthFollowsBeats`]. An
+    /// unknown instance answers [`StoreError::InstanceNotFound`]. Returns the service's
     /// revision afterwards.
     ///
     /// ```
-    /// use nacre::{Instance, Registry, RegistryError, ServiceKey};
+    /// use nacre::{Instance, Registry, StoreError, ServiceKey};
     /// let registry = Registry::default();
     /// let db = ServiceKey::named("db")?;
     /// let primary = Instance::builder("10.0.0.9", 5432).ephemeral(false).build()?;
@@ -251,7 +246,7 @@ impl Registry {
     /// let web = Instance::new("10.0.0.1", 80)?; // ephemeral: its beats decide
     /// registry.register_instance(&db, web.clone())?;
     /// let refused = registry.set_instance_health(&db, &web.key(), false);
-    /// assert!(matches!(refused, Err(RegistryError::HealthFollowsBeats(_))));
+    /// assert!(matches!(refused, Err(StoreError::HealthFollowsBeats(_))));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set_instance_health(
@@ -259,7 +254,7 @@ impl Registry {
         service: &ServiceKey,
         instance: &InstanceKey,
         healthy: bool,
-    ) -> Result<u64, RegistryError> {
+    ) -> Result<u64, StoreError> {
         let now = self.inner.clock.now();
         self.inner
             .store
@@ -267,7 +262,7 @@ impl Registry {
     }
 
     /// A light heartbeat: records the beat; a beat that reaches an unhealthy instance makes it
-    /// healthy again at once. An unknown instance answers [`RegistryError::InstanceNotFound`]
+    /// healthy again at once. An unknown instance answers [`StoreError::InstanceNotFound`]
     /// (Nacos' code 20404), telling the client to send its data again.
     ///
     /// Allocates nothing and copies no snapshot unless health flips.
@@ -275,12 +270,10 @@ impl Registry {
         &self,
         service: &ServiceKey,
         instance: &InstanceKey,
-    ) -> Result<BeatReply, RegistryError> {
+    ) -> Result<BeatReply, StoreError> {
         let now = self.inner.clock.now();
         let Some(hit) = self.inner.store.beat(service, instance, now) else {
-            return Err(RegistryError::InstanceNotFound(
-                instance.instance_id(service),
-            ));
+            return Err(StoreError::InstanceNotFound(instance.instance_id(service)));
         };
         self.inner.counters.beat();
         if !hit.was_healthy && hit.ephemeral {
@@ -305,9 +298,9 @@ impl Registry {
         &self,
         service: &ServiceKey,
         instance: &Instance,
-    ) -> Result<BeatReply, RegistryError> {
+    ) -> Result<BeatReply, StoreError> {
         match self.heartbeat(service, &instance.key()) {
-            Err(RegistryError::InstanceNotFound(_)) => {
+            Err(StoreError::InstanceNotFound(_)) => {
                 let mut fresh = instance.clone();
                 fresh.set_healthy(true);
                 let overrides = fresh.timing_overrides();
@@ -334,7 +327,7 @@ impl Registry {
         &self,
         service: &ServiceKey,
         settings: ServiceSettings,
-    ) -> Result<u64, RegistryError> {
+    ) -> Result<u64, StoreError> {
         let now = self.inner.clock.now();
         let result = self
             .inner
@@ -349,7 +342,7 @@ impl Registry {
         &self,
         service: &ServiceKey,
         settings: ServiceSettings,
-    ) -> Result<u64, RegistryError> {
+    ) -> Result<u64, StoreError> {
         let now = self.inner.clock.now();
         let result = self
             .inner
@@ -359,7 +352,7 @@ impl Registry {
     }
 
     /// Removes a service that holds no instances.
-    pub fn remove_service(&self, service: &ServiceKey) -> Result<u64, RegistryError> {
+    pub fn remove_service(&self, service: &ServiceKey) -> Result<u64, StoreError> {
         self.inner
             .store
             .remove_service(service, false, self.inner.clock.now())
@@ -399,11 +392,11 @@ impl Registry {
         &self,
         service: &ServiceKey,
         clusters: &[ClusterName],
-    ) -> Result<Arc<Instance>, RegistryError> {
+    ) -> Result<Arc<Instance>, StoreError> {
         self.select_instances(service, clusters, true)
             .pick_weighted()
             .cloned()
-            .ok_or_else(|| RegistryError::NoHealthyInstance {
+            .ok_or_else(|| StoreError::NoHealthyInstance {
                 service: service.clone(),
                 clusters: clusters.to_vec(),
             })

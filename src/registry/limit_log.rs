@@ -7,7 +7,7 @@
 //! [`crate::ManualClock`].
 
 use crate::clock::Timestamp;
-use crate::store::RegistryError;
+use crate::store::StoreError;
 use crate::util::lock;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -34,7 +34,7 @@ pub(crate) struct LimitLog {
 impl LimitLog {
     /// Notes `err` if it is a refusal by a limit: logs it at `warn` unless a line about the
     /// same limit was written less than [`LIMIT_LOG_EVERY`] before `now`.
-    pub(crate) fn note(&self, err: &RegistryError, now: Timestamp) {
+    pub(crate) fn note(&self, err: &StoreError, now: Timestamp) {
         let Some(limit) = err.limit() else {
             return;
         };

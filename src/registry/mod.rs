@@ -17,7 +17,7 @@ mod durable;
 mod handle;
 mod limit_log;
 
-pub use crate::store::{InstanceUpdate, InstancesView, RegistryError, Selection, ServiceSettings};
+pub use crate::store::{InstanceUpdate, InstancesView, Selection, ServiceSettings, StoreError};
 pub use builder::RegistryBuilder;
 pub use command::{Command, CommandOutput, UnexpectedOutput};
 pub use counters::RegistryStats;

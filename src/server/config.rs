@@ -5,8 +5,8 @@
 //! To add a setting: a field of [`ServerConfig`], a row of `settings.rs` (key, variable,
 //! parser, printer), and a field of `flags.rs` (its help line).
 
-use super::serve::ServeConfig;
 use super::flags::Flags;
+use super::serve::ServeConfig;
 use super::settings;
 use crate::cluster::{ClusterSecret, NodeId, PeerAuth, SecretError};
 use crate::model::ValidationError;

@@ -3,7 +3,7 @@
 //!
 //! Without members it runs one [`crate::Registry`] with its health driver, like Nacos'
 //! standalone mode. With `--members` it runs a [`ClusterNode`] that reaches its peers over
-//! [`HttpTransport`], and serves the peer route on the same listener, or on a listener of its
+//! [`HttpPeerTransport`], and serves the peer route on the same listener, or on a listener of its
 //! own with `--peer-port` (then node ids are `host:peer-port`).
 //!
 //! A cluster member needs the cluster's shared secret ([`crate::cluster::PeerAuth`]), best from
@@ -76,14 +76,14 @@ mod settings;
 pub use config::{usage, ConfigError, Invocation, SecretSource, ServerConfig};
 pub use running::{RunningServer, ShutdownReport};
 
-use crate::http::{peer_router, HttpTransport, NacosApi};
-use serve::{serve, ServeStats, Shutdown};
 use crate::cluster::{ClusterNode, PeerAuth};
 use crate::front::Backend;
+use crate::http::{peer_router, HttpPeerTransport, NacosApi};
 use crate::metrics::{HttpMetrics, NacreMetrics};
 use crate::udp::{UdpPush, UdpPushConfig};
 use crate::Registry;
 use running::{DriverThread, PeerListener};
+use serve::{serve, ServeStats, Shutdown};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -133,7 +133,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
                 "cluster member without a cluster secret (--insecure-cluster): anything that can reach its peer route can act as a member"
             );
         }
-        let transport = HttpTransport::new(me.clone(), auth.clone());
+        let transport = HttpPeerTransport::new(me.clone(), auth.clone());
         let node = ClusterNode::builder(me, members, Arc::new(transport.clone())).build()?;
         (Backend::from(node), Some(auth), Some(transport))
     };
@@ -242,7 +242,7 @@ fn with_metrics(
     backend: &Backend,
     udp: &UdpPush,
     fronts: &[Box<dyn fronts::Front>],
-    transport: Option<HttpTransport>,
+    transport: Option<HttpPeerTransport>,
 ) -> axum::Router {
     let mut metrics = NacreMetrics::new(backend.clone()).push_hub("udp", udp.hub().clone());
     for front in fronts {

@@ -1,11 +1,11 @@
-//! [`RegistryError`]: why a registry operation was refused.
+//! [`StoreError`]: why a registry operation was refused.
 
 use crate::model::{ClusterName, InstanceId, LimitExceeded, ServiceKey, ValidationError};
 
 /// Why a registry operation was refused. Nothing already stored changes when one is returned.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
-pub enum RegistryError {
+pub enum StoreError {
     /// The input broke a validation rule.
     #[error(transparent)]
     Invalid(#[from] ValidationError),
@@ -47,19 +47,19 @@ pub enum RegistryError {
     },
 }
 
-impl RegistryError {
+impl StoreError {
     /// The name of the [`crate::Limits`] field this refusal is about, if it is one: a cap
-    /// ([`RegistryError::Limit`]), a metadata size or a `preserved.*` timing range.
+    /// ([`StoreError::Limit`]), a metadata size or a `preserved.*` timing range.
     pub fn limit(&self) -> Option<&'static str> {
         match self {
-            RegistryError::Limit(l) => Some(l.limit()),
-            RegistryError::Invalid(ValidationError::MetadataTooLarge { .. }) => {
+            StoreError::Limit(l) => Some(l.limit()),
+            StoreError::Invalid(ValidationError::MetadataTooLarge { .. }) => {
                 Some("max_metadata_bytes")
             }
-            RegistryError::Invalid(ValidationError::ServiceMetadataTooLarge { .. }) => {
+            StoreError::Invalid(ValidationError::ServiceMetadataTooLarge { .. }) => {
                 Some("max_service_metadata_bytes")
             }
-            RegistryError::Invalid(ValidationError::TimingOutOfRange { key, .. }) => {
+            StoreError::Invalid(ValidationError::TimingOutOfRange { key, .. }) => {
                 Some(match *key {
                     crate::model::PRESERVED_HEART_BEAT_INTERVAL => "beat_interval_range",
                     crate::model::PRESERVED_HEART_BEAT_TIMEOUT => "beat_timeout_range",

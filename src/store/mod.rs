@@ -64,7 +64,7 @@ mod view;
 
 pub use admit::{MergeRules, RecordRefusal, Refusal, DEFAULT_MAX_CLOCK_SKEW};
 pub(crate) use bulk::{worth_rebuilding, Edit, Flip, Rebuild};
-pub use error::RegistryError;
+pub use error::StoreError;
 pub use liveness::Liveness;
 pub use merge::{join, RecordFacts, Side};
 pub use ops::{BeatHit, InstanceUpdate};

@@ -1,6 +1,6 @@
 //! The instance and service operations on a [`Store`], each one copy-on-write step.
 
-use super::error::RegistryError;
+use super::error::StoreError;
 use super::liveness::Liveness;
 use super::snapshot::{InstanceEntry, ServiceSettings, ServiceSnapshot};
 use super::table::Store;
@@ -41,7 +41,7 @@ pub struct BeatHit {
     pub overrides: TimingOverrides,
 }
 
-fn check_room(snap: &ServiceSnapshot, limits: &Limits, adding: usize) -> Result<(), RegistryError> {
+fn check_room(snap: &ServiceSnapshot, limits: &Limits, adding: usize) -> Result<(), StoreError> {
     let would_hold = snap.instance_count + adding;
     if adding > 0 && would_hold > limits.max_instances_per_service {
         return Err(LimitExceeded::Instances {
@@ -105,7 +105,7 @@ impl Store {
         instance: Instance,
         limits: &Limits,
         now: Timestamp,
-    ) -> Result<u64, RegistryError> {
+    ) -> Result<u64, StoreError> {
         limits.check_instance(&instance)?;
         self.batch_register(key, vec![instance], limits, now)
     }
@@ -119,7 +119,7 @@ impl Store {
         instances: Vec<Instance>,
         limits: &Limits,
         now: Timestamp,
-    ) -> Result<u64, RegistryError> {
+    ) -> Result<u64, StoreError> {
         for instance in &instances {
             limits.check_instance(instance)?;
         }
@@ -142,7 +142,7 @@ impl Store {
             for instance in instances {
                 changed |= upsert(snap, instance, version, now);
             }
-            Ok::<_, RegistryError>(((), changed))
+            Ok::<_, StoreError>(((), changed))
         })?;
         // `create == true` always yields a write.
         Ok(written.map_or(0, |w| w.revision))
@@ -159,7 +159,7 @@ impl Store {
         let written = self
             .write(key, false, |snap| {
                 if snap.entry(instance).is_none() {
-                    return Ok::<_, RegistryError>(((), false));
+                    return Ok::<_, StoreError>(((), false));
                 }
                 let version = self.next_version(now);
                 snap.remove_deregistered(instance, version, now);
@@ -179,8 +179,8 @@ impl Store {
         update: InstanceUpdate,
         limits: &Limits,
         now: Timestamp,
-    ) -> Result<u64, RegistryError> {
-        let not_found = || RegistryError::InstanceNotFound(instance.instance_id(key));
+    ) -> Result<u64, StoreError> {
+        let not_found = || StoreError::InstanceNotFound(instance.instance_id(key));
         let written = self.write(key, false, |snap| {
             let Some(old) = snap.entry(instance) else {
                 return Err(not_found());
@@ -247,7 +247,7 @@ impl Store {
         let written = self
             .write(key, false, |snap| {
                 let Some(old) = snap.entry(instance) else {
-                    return Ok::<_, RegistryError>(((), false));
+                    return Ok::<_, StoreError>(((), false));
                 };
                 if old.instance.healthy() == healthy {
                     return Ok(((), false));
@@ -263,8 +263,8 @@ impl Store {
 
     /// Sets the health of a registered persistent instance by hand (an operator, or a health
     /// checker outside nacre). An ephemeral instance's health follows its beats and is refused
-    /// with [`RegistryError::HealthFollowsBeats`]; an unknown one with
-    /// [`RegistryError::InstanceNotFound`]. Returns the service's revision afterwards (unchanged
+    /// with [`StoreError::HealthFollowsBeats`]; an unknown one with
+    /// [`StoreError::InstanceNotFound`]. Returns the service's revision afterwards (unchanged
     /// when the flag already was `healthy`).
     pub fn set_persistent_health(
         &self,
@@ -272,14 +272,14 @@ impl Store {
         instance: &InstanceKey,
         healthy: bool,
         now: Timestamp,
-    ) -> Result<u64, RegistryError> {
-        let not_found = || RegistryError::InstanceNotFound(instance.instance_id(key));
+    ) -> Result<u64, StoreError> {
+        let not_found = || StoreError::InstanceNotFound(instance.instance_id(key));
         let written = self.write(key, false, |snap| {
             let Some(old) = snap.entry(instance) else {
                 return Err(not_found());
             };
             if old.instance.ephemeral() {
-                return Err(RegistryError::HealthFollowsBeats(instance.instance_id(key)));
+                return Err(StoreError::HealthFollowsBeats(instance.instance_id(key)));
             }
             if old.instance.healthy() == healthy {
                 return Ok(((), false));
@@ -300,12 +300,12 @@ impl Store {
         settings: ServiceSettings,
         limits: &Limits,
         now: Timestamp,
-    ) -> Result<u64, RegistryError> {
+    ) -> Result<u64, StoreError> {
         check_threshold(&settings)?;
         limits.check_service_metadata(&settings.metadata)?;
         let written = self.write_admitted(key, limits, |snap| {
             if !snap.removed {
-                return Err(RegistryError::ServiceExists(key.clone()));
+                return Err(StoreError::ServiceExists(key.clone()));
             }
             snap.revive(now);
             snap.meta_removed = false;
@@ -326,7 +326,7 @@ impl Store {
         settings: ServiceSettings,
         limits: &Limits,
         now: Timestamp,
-    ) -> Result<u64, RegistryError> {
+    ) -> Result<u64, StoreError> {
         check_threshold(&settings)?;
         limits.check_service_metadata(&settings.metadata)?;
         let written = self.write(key, false, |snap| {
@@ -337,11 +337,11 @@ impl Store {
                 snap.explicit = true;
             }
             snap.settings = Arc::new(settings);
-            Ok::<_, RegistryError>(((), changed))
+            Ok::<_, StoreError>(((), changed))
         })?;
         match written {
             Some(w) => Ok(w.revision),
-            None => Err(RegistryError::ServiceNotFound(key.clone())),
+            None => Err(StoreError::ServiceNotFound(key.clone())),
         }
     }
 
@@ -351,10 +351,10 @@ impl Store {
         key: &ServiceKey,
         force: bool,
         now: Timestamp,
-    ) -> Result<u64, RegistryError> {
+    ) -> Result<u64, StoreError> {
         let written = self.write(key, false, |snap| {
             if !force && snap.instance_count > 0 {
-                return Err(RegistryError::ServiceNotEmpty {
+                return Err(StoreError::ServiceNotEmpty {
                     service: key.clone(),
                     instances: snap.instance_count,
                 });
@@ -371,7 +371,7 @@ impl Store {
         })?;
         match written {
             Some(w) => Ok(w.revision),
-            None => Err(RegistryError::ServiceNotFound(key.clone())),
+            None => Err(StoreError::ServiceNotFound(key.clone())),
         }
     }
 }

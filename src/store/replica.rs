@@ -14,7 +14,7 @@ use super::merge::{join, RecordFacts, Side};
 use super::snapshot::{InstanceEntry, RemovalReason, ServiceSettings, ServiceSnapshot, Tombstone};
 use super::table::Store;
 use super::version::Version;
-use super::RegistryError;
+use super::StoreError;
 use crate::clock::Timestamp;
 use crate::model::{Instance, InstanceKey, ServiceKey};
 use serde::{Deserialize, Serialize};
@@ -397,7 +397,7 @@ impl Store {
                 out.meta_local_newer = true;
             }
             changed |= snap.settle_removal(now);
-            Ok::<_, RegistryError>((out, changed))
+            Ok::<_, StoreError>((out, changed))
         });
         let mut out = match written {
             Ok(Some(w)) => {

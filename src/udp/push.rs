@@ -17,14 +17,14 @@
 //! another thread applies them to the hub.
 
 use super::packet::{decode_ack, PacketError, PushTemplate};
-use crate::protocol::ServiceInfo;
-use crate::protocol::json::{NameStyle, ServiceInfoJsonRef};
 use crate::front::push::RoundMemo;
 use crate::front::push::{
     AckId, PushConfig, PushHub, PushResult, PushStats, PushTarget, SubscriberInfo, TargetKey,
 };
 use crate::health::HealthConfig;
 use crate::model::{ClusterName, ServiceKey};
+use crate::protocol::json::{NameStyle, ServiceInfoJsonRef};
+use crate::protocol::ServiceInfo;
 use crate::registry::Registry;
 use crossbeam_channel::{Receiver, Sender};
 use std::io;

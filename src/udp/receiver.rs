@@ -12,9 +12,9 @@
 //!   does not send it again; malformed datagrams are counted and dropped.
 
 use super::packet::{decode_push, encode_ack, TYPE_DOM};
-use crate::protocol::PushSink;
-use crate::protocol::json::ServiceInfoJson;
 use crate::model::{ClusterName, NamespaceId, ServiceKey};
+use crate::protocol::json::ServiceInfoJson;
+use crate::protocol::PushSink;
 use crate::util::lock;
 use std::collections::{HashMap, HashSet};
 use std::io;

@@ -4,9 +4,9 @@
 //! only those).
 //!
 //! The grace is a per-service time before which the sweep counts no silence
-//! ([`crate::Registry::check_health_with_grace`]). Earlier versions beat every instance of a
-//! service taken over instead; that fresh, invented beat then outweighed evictions made by
-//! the previous owner, and brought evicted instances back on every member.
+//! ([`crate::Registry::check_health_with_grace`]), not a beat given to every instance of a
+//! service taken over: such an invented beat would outweigh evictions made by the previous
+//! owner, and bring evicted instances back on every member.
 
 use super::{DistroCore, Outgoing, Refusing, Sent};
 use crate::clock::Timestamp;

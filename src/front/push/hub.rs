@@ -5,11 +5,11 @@
 use super::state::{PushState, SubscriberInfo, Watch};
 use super::target::{AckId, PushTarget, TargetKey};
 use super::{PushConfig, PushStats};
-use crate::protocol::ServiceQuery;
 use crate::clock::{Clock, Timestamp};
 use crate::events::{NamingEvent, SubscriptionId};
 use crate::front::ServiceAnswer;
 use crate::model::{ClusterName, ServiceKey};
+use crate::protocol::ServiceQuery;
 use crate::registry::Registry;
 use crate::util::lock;
 use std::collections::HashMap;

@@ -2,8 +2,8 @@
 //! template), made once per round and shared by every target of the same shape rather than
 //! once per subscriber. Every front that pushes uses it.
 
-use crate::protocol::ServiceInfo;
 use crate::model::{ClusterName, ServiceKey};
+use crate::protocol::ServiceInfo;
 use crate::util::lock;
 use std::sync::Mutex;
 

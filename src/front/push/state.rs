@@ -4,9 +4,9 @@
 
 use super::target::{AckId, PushResult, PushTarget, TargetDetails, TargetKey};
 use super::{PushConfig, PushStats};
-use crate::protocol::ServiceInfo;
 use crate::clock::Timestamp;
 use crate::model::{ClusterName, ServiceKey};
+use crate::protocol::ServiceInfo;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 

@@ -17,10 +17,10 @@ mod wire;
 
 use self::stream::{keep_alive, read_stream};
 use self::wire::{batch_body, call, decode, instance_body, subscribe_body, Refused};
-use crate::protocol::{PushSink, TransportError};
 use crate::grpc::proto::Payload;
 use crate::grpc::service::BI_STREAM_PATH;
 use crate::model::{Instance, InstanceKey, ServiceKey};
+use crate::protocol::{PushSink, ServerListError, TransportError};
 use crate::util::lock;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -30,18 +30,6 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
-
-/// Why a server list was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum GrpcServerListError {
-    /// No server was given.
-    #[error("the server list is empty")]
-    Empty,
-    /// An entry is not `host:port` or an `http://` URL.
-    #[error("`{0}` is not a gRPC server address (`host:port` or `http://host:port`)")]
-    BadAddress(String),
-}
 
 /// What the client published, to publish again after a reconnect.
 #[derive(Default)]
@@ -99,8 +87,8 @@ impl std::fmt::Debug for GrpcClientTransport {
     }
 }
 
-fn endpoint(server: &str, timeout: Duration) -> Result<Endpoint, GrpcServerListError> {
-    let bad = || GrpcServerListError::BadAddress(server.to_owned());
+fn endpoint(server: &str, timeout: Duration) -> Result<Endpoint, ServerListError> {
+    let bad = || ServerListError::BadAddress(server.to_owned());
     let trimmed = server.trim().trim_end_matches('/');
     let url = if trimmed.contains("://") {
         trimmed.to_owned()
@@ -123,7 +111,7 @@ impl GrpcClientTransport {
     /// requests that give up after 3 s.
     pub fn new<S: AsRef<str>>(
         servers: impl IntoIterator<Item = S>,
-    ) -> Result<Self, GrpcServerListError> {
+    ) -> Result<Self, ServerListError> {
         Self::with_timeout(servers, Duration::from_secs(3))
     }
 
@@ -131,13 +119,13 @@ impl GrpcClientTransport {
     pub fn with_timeout<S: AsRef<str>>(
         servers: impl IntoIterator<Item = S>,
         timeout: Duration,
-    ) -> Result<Self, GrpcServerListError> {
+    ) -> Result<Self, ServerListError> {
         let servers = servers
             .into_iter()
             .map(|s| endpoint(s.as_ref(), timeout))
             .collect::<Result<Vec<_>, _>>()?;
         if servers.is_empty() {
-            return Err(GrpcServerListError::Empty);
+            return Err(ServerListError::Empty);
         }
         Ok(Self {
             inner: Arc::new(Inner {

@@ -3,9 +3,9 @@
 
 use super::wire::call;
 use super::{GrpcClientTransport, Inner};
-use crate::protocol::json::ServiceInfoJson;
 use crate::grpc::messages::ClientAnswer;
 use crate::grpc::proto::Payload;
+use crate::protocol::json::ServiceInfoJson;
 use crate::util::lock;
 use serde::Deserialize;
 use serde_json::json;

@@ -3,12 +3,12 @@
 
 use super::wire::{batch_body, instance_body, naming_head, subscribe_body};
 use super::GrpcClientTransport;
+use crate::model::{excerpt, Instance, ServiceKey, ServiceName};
+use crate::protocol::json::ServiceInfoJson;
 use crate::protocol::{
     ClientTransport, PushSink, PushTransport, ServiceInfo, ServiceListQuery, ServiceQuery,
     TransportError,
 };
-use crate::protocol::json::ServiceInfoJson;
-use crate::model::{excerpt, Instance, ServiceKey, ServiceName};
 use crate::registry::ServiceList;
 use crate::util::lock;
 use async_trait::async_trait;

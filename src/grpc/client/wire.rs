@@ -1,11 +1,11 @@
 //! The client's side of the wire: request bodies, one unary call, and reading an answer.
 
 use super::unreachable;
-use crate::protocol::TransportError;
 use crate::grpc::messages::RESULT_OK;
 use crate::grpc::proto::Payload;
 use crate::grpc::service::REQUEST_PATH;
 use crate::model::{Instance, ServiceKey};
+use crate::protocol::TransportError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -24,14 +24,14 @@
 //! [`Self::set_push_enabled`] drops every push (so only pulls update clients),
 //! [`Self::replace_node`] restarts a node with empty state.
 
-use crate::protocol::{
-    BeatAnswer, BeatInfo, BeatTransport, ClientTransport, PushSink, PushTransport, ServiceInfo,
-    ServiceListQuery, ServiceQuery, TransportError, DEFAULT_CACHE_MILLIS,
-};
 use crate::cluster::{ClusterError, ClusterNode};
 use crate::front::push::{AckId, PushConfig, PushHub, PushResult, PushTarget, TargetKey};
 use crate::front::{Backend, ErrorClass, ServiceAnswer};
 use crate::model::{Instance, ServiceKey};
+use crate::protocol::{
+    BeatAnswer, BeatInfo, BeatTransport, ClientTransport, PushSink, PushTransport, ServiceInfo,
+    ServiceListQuery, ServiceQuery, TransportError, DEFAULT_CACHE_MILLIS,
+};
 use crate::registry::{Command, CommandOutput, Registry, ServiceList};
 use crate::util::lock;
 use async_trait::async_trait;

@@ -5,7 +5,7 @@ use super::faults::{Delivery, FaultModel};
 use crate::clock::Clock;
 use crate::cluster::{
     encoded_len, request_len, ClusterNode, NodeId, PeerError, PeerHandler, PeerRequest,
-    PeerResponse, Transport,
+    PeerResponse, PeerTransport,
 };
 use crate::util::lock;
 use async_trait::async_trait;
@@ -34,7 +34,7 @@ struct State {
     stats: NetStats,
 }
 
-/// An in-process network. Attach nodes, hand each the [`Transport`] from
+/// An in-process network. Attach nodes, hand each the [`PeerTransport`] from
 /// [`MemoryNetwork::transport`], and inject faults while they run. Delays sleep on the given
 /// clock, so with a [`crate::ManualClock`] no real time passes.
 #[derive(Clone)]
@@ -65,7 +65,7 @@ impl MemoryNetwork {
     }
 
     /// The transport node `me` sends through.
-    pub fn transport(&self, me: &NodeId) -> Arc<dyn Transport> {
+    pub fn transport(&self, me: &NodeId) -> Arc<dyn PeerTransport> {
         Arc::new(MemoryTransport {
             me: me.clone(),
             net: self.clone(),
@@ -162,7 +162,7 @@ struct MemoryTransport {
 }
 
 #[async_trait]
-impl Transport for MemoryTransport {
+impl PeerTransport for MemoryTransport {
     async fn send(&self, to: &NodeId, request: PeerRequest) -> Result<PeerResponse, PeerError> {
         self.net.deliver(&self.me, to, request).await
     }
