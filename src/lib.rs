@@ -137,6 +137,6 @@ pub use model::{
 };
 pub use registry::{
     BeatReply, Command, CommandOutput, InstanceUpdate, InstancesView, Registry, RegistryBuilder,
-    RegistryStats, ServiceList, ServiceSettings, StoreError,
+    RegistryReader, RegistryStats, ServiceList, ServiceSettings, StoreError,
 };
 pub use transport::memory::MemoryClientTransport;

@@ -17,7 +17,9 @@ use super::node_id::NodeId;
 use super::transport::{PeerError, PeerHandler, PeerTransport};
 use crate::clock::Clock;
 use crate::model::{Instance, InstanceKey, ServiceKey};
-use crate::registry::{BeatReply, Command, CommandOutput, Registry, RegistryBuilder};
+use crate::registry::{
+    BeatReply, Command, CommandOutput, Registry, RegistryBuilder, RegistryReader,
+};
 use crate::util::lock;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
@@ -147,8 +149,26 @@ impl ClusterNode {
     pub fn id(&self) -> &NodeId {
         &self.inner.id
     }
-    /// The local registry: read from it, subscribe to it.
-    pub fn registry(&self) -> &Registry {
+    /// The local registry's read side: read from it, subscribe to it. Writes go through the
+    /// node ([`ClusterNode::execute`], [`ClusterNode::register_instance`], ...), which routes
+    /// each to the member responsible for its service.
+    pub fn registry(&self) -> &RegistryReader {
+        self.inner.registry.reader()
+    }
+    /// Loads what `persistence` holds into the node's registry and keeps it up to date (see
+    /// [`Registry::attach_persistence`]). Call it once, before [`ClusterNode::start`].
+    pub fn attach_persistence(
+        &self,
+        persistence: Arc<dyn crate::persist::Persistence>,
+        policy: crate::persist::CommitPolicy,
+    ) -> Result<crate::persist::LoadReport, crate::persist::PersistError> {
+        self.local_registry()
+            .attach_persistence(persistence, policy)
+    }
+
+    /// The local registry with its writes, for the node's own parts (the Distro core, the
+    /// route's local leg, persistence).
+    pub(crate) fn local_registry(&self) -> &Registry {
         &self.inner.registry
     }
     /// Whether the node has loaded its snapshot and serves.

@@ -2,7 +2,7 @@
 //! browser's `GET /console/api/events` gets its own receiver as a server-sent-event stream.
 
 use super::api::State;
-use crate::registry::Registry;
+use crate::registry::RegistryReader;
 use crate::store::ServiceSnapshot;
 use axum::extract::State as Shared;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -27,7 +27,7 @@ pub(super) struct Change {
 }
 
 /// Adds the change sink to `registry`'s store; returns the sender the streams subscribe to.
-pub(super) fn watch(registry: &Registry) -> broadcast::Sender<Change> {
+pub(super) fn watch(registry: &RegistryReader) -> broadcast::Sender<Change> {
     let (tx, _) = broadcast::channel(BACKLOG);
     let sink = tx.clone();
     registry

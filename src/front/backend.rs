@@ -8,7 +8,7 @@
 
 use crate::cluster::{ClusterError, ClusterNode};
 use crate::protocol::BeatAnswer;
-use crate::registry::{Command, CommandOutput, Registry};
+use crate::registry::{Command, CommandOutput, Registry, RegistryReader};
 use crate::store::StoreError;
 
 /// The node behind a front. Cheap to clone.
@@ -49,10 +49,30 @@ impl From<ClusterNode> for Backend {
 
 impl Backend {
     /// The local registry, for reads.
-    pub fn registry(&self) -> &Registry {
+    pub fn registry(&self) -> &RegistryReader {
+        match self {
+            Backend::Standalone(r) => r.reader(),
+            Backend::Cluster(n) => n.registry(),
+        }
+    }
+
+    /// Loads what `persistence` holds into the node's registry and keeps it up to date (see
+    /// [`Registry::attach_persistence`]). Call it once, before the node serves.
+    pub fn attach_persistence(
+        &self,
+        persistence: std::sync::Arc<dyn crate::persist::Persistence>,
+        policy: crate::persist::CommitPolicy,
+    ) -> Result<crate::persist::LoadReport, crate::persist::PersistError> {
+        self.local_registry()
+            .attach_persistence(persistence, policy)
+    }
+
+    /// The node's registry with its writes, for the parts of the crate that sit on the write
+    /// route itself (attaching persistence, the health driver of a standalone node).
+    pub(crate) fn local_registry(&self) -> &Registry {
         match self {
             Backend::Standalone(r) => r,
-            Backend::Cluster(n) => n.registry(),
+            Backend::Cluster(n) => n.local_registry(),
         }
     }
 

@@ -36,7 +36,7 @@
 //! ```
 
 use crate::model::{NamespaceId, ServiceKey};
-use crate::registry::Registry;
+use crate::registry::RegistryReader;
 use crate::store::{InstancesView, Selection, ServiceSnapshot};
 use std::sync::Arc;
 
@@ -107,7 +107,10 @@ impl ServiceFilter {
 
 /// The services that pass `filter`, in key order (namespace, group, service). Removed services
 /// are never listed; a service created empty is.
-pub fn list_services(registry: &Registry, filter: &ServiceFilter) -> Vec<Arc<ServiceSnapshot>> {
+pub fn list_services(
+    registry: &RegistryReader,
+    filter: &ServiceFilter,
+) -> Vec<Arc<ServiceSnapshot>> {
     let mut found: Vec<Arc<ServiceSnapshot>> = registry
         .store()
         .snapshots()

@@ -49,7 +49,7 @@
 
 use crate::model::{ClusterName, Instance, ServiceKey};
 use crate::protocol::{ServiceInfo, ServiceQuery};
-use crate::registry::Registry;
+use crate::registry::RegistryReader;
 use crate::store::ServiceSnapshot;
 use std::sync::Arc;
 
@@ -74,7 +74,7 @@ pub struct ServiceAnswer {
 
 impl ServiceAnswer {
     /// Answers `query` from `registry`'s current snapshot of the service, with `cache_millis`.
-    pub fn new(registry: &Registry, query: &ServiceQuery, cache_millis: u64) -> Self {
+    pub fn new(registry: &RegistryReader, query: &ServiceQuery, cache_millis: u64) -> Self {
         // The healthy view decides the protect threshold; the hosts are read from its snapshot,
         // so the decision and the list come from one state of the service.
         let view = registry.select_instances(&query.service, &query.clusters, true);

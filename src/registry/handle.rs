@@ -1,17 +1,14 @@
 //! [`Registry`]: one registry node — store, health checks and events behind one handle.
 
 use super::builder::RegistryBuilder;
-use super::counters::{Counters, RegistryStats};
+use super::counters::Counters;
 use super::limit_log::LimitLog;
+use super::reader::RegistryReader;
 use crate::clock::{Clock, Timestamp};
-use crate::events::{Dispatcher, EventListener, SubscriptionId};
+use crate::events::Dispatcher;
 use crate::health::{self, BeatTimeouts, HealthConfig, HealthDriver, SweepReport};
-use crate::model::{
-    ClusterName, GroupName, Instance, InstanceKey, Limits, NamespaceId, ServiceKey, ServiceName,
-};
-use crate::store::{
-    InstanceUpdate, InstancesView, Selection, ServiceSettings, ServiceSnapshot, Store, StoreError,
-};
+use crate::model::{Instance, InstanceKey, Limits, ServiceKey, ServiceName};
+use crate::store::{InstanceUpdate, ServiceSettings, ServiceSnapshot, Store, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,17 +35,17 @@ pub struct ServiceList {
     pub services: Vec<ServiceName>,
 }
 
-struct Inner {
-    store: Arc<Store>,
-    dispatcher: Arc<Dispatcher>,
-    clock: Arc<dyn Clock>,
-    health: HealthConfig,
-    limits: Limits,
-    limit_log: LimitLog,
+pub(super) struct Inner {
+    pub(super) store: Arc<Store>,
+    pub(super) dispatcher: Arc<Dispatcher>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) health: HealthConfig,
+    pub(super) limits: Limits,
+    pub(super) limit_log: LimitLog,
     /// The persistence, once attached (see [`crate::persist`] and `registry/durable.rs`).
-    journal: std::sync::OnceLock<crate::persist::Journal>,
+    pub(super) journal: std::sync::OnceLock<crate::persist::Journal>,
     /// What [`Registry::stats`] reads.
-    counters: Counters,
+    pub(super) counters: Counters,
 }
 
 /// A registry node: register, beat, query, subscribe. Cheap to clone (one `Arc`); clones share
@@ -72,9 +69,21 @@ struct Inner {
 /// registry.check_health();
 /// assert!(registry.get_all_instances(&orders, &[]).is_empty());
 /// ```
+///
+/// A registry is its read side, a [`RegistryReader`] (queries, subscriptions, counts), plus
+/// the writes: it dereferences to the reader, so every read method is called on it directly.
+/// A cluster member hands out only the reader ([`crate::cluster::ClusterNode::registry`]), so
+/// that its writes take the member's route.
 #[derive(Clone)]
 pub struct Registry {
-    inner: Arc<Inner>,
+    reader: RegistryReader,
+}
+
+impl std::ops::Deref for Registry {
+    type Target = RegistryReader;
+    fn deref(&self) -> &RegistryReader {
+        &self.reader
+    }
 }
 
 impl std::fmt::Debug for Registry {
@@ -107,23 +116,26 @@ impl Registry {
             sink.publish(snap)
         }));
         Self {
-            inner: Arc::new(Inner {
-                store,
-                dispatcher,
-                clock: b.clock,
-                health: b.health,
-                limits: b.limits,
-                limit_log: LimitLog::default(),
-                journal: std::sync::OnceLock::new(),
-                counters: Counters::default(),
-            }),
+            reader: RegistryReader {
+                inner: Arc::new(Inner {
+                    store,
+                    dispatcher,
+                    clock: b.clock,
+                    health: b.health,
+                    limits: b.limits,
+                    limit_log: LimitLog::default(),
+                    journal: std::sync::OnceLock::new(),
+                    counters: Counters::default(),
+                }),
+            },
         }
     }
 
-    /// The underlying store (snapshots, change sinks).
-    pub fn store(&self) -> &Store {
-        &self.inner.store
+    /// The read side alone.
+    pub fn reader(&self) -> &RegistryReader {
+        &self.reader
     }
+
     /// The store, shared (for the persistence committer).
     pub(super) fn shared_store(&self) -> &Arc<Store> {
         &self.inner.store
@@ -132,24 +144,6 @@ impl Registry {
     pub(super) fn journal_slot(&self) -> &std::sync::OnceLock<crate::persist::Journal> {
         &self.inner.journal
     }
-    /// The clock this registry reads.
-    pub fn clock(&self) -> &Arc<dyn Clock> {
-        &self.inner.clock
-    }
-    /// The beat timing in force.
-    pub fn health_config(&self) -> &HealthConfig {
-        &self.inner.health
-    }
-    /// The limits in force.
-    pub fn limits(&self) -> &Limits {
-        &self.inner.limits
-    }
-    /// What this registry has done since it started: registrations, beats, evictions (see
-    /// [`RegistryStats`]).
-    pub fn stats(&self) -> RegistryStats {
-        self.inner.counters.snapshot()
-    }
-
     /// Passes `result` through, logging a refusal by a limit (rate-limited: see
     /// [`super::limit_log`]).
     fn noted<T>(&self, result: Result<T, StoreError>, now: Timestamp) -> Result<T, StoreError> {
@@ -356,152 +350,6 @@ impl Registry {
         self.inner
             .store
             .remove_service(service, false, self.inner.clock.now())
-    }
-
-    // ----- reads -----
-
-    /// Every instance of `service` in `clusters` (all clusters if empty), whatever its state.
-    pub fn get_all_instances(
-        &self,
-        service: &ServiceKey,
-        clusters: &[ClusterName],
-    ) -> InstancesView {
-        self.view(service, clusters, Selection::All)
-    }
-
-    /// The instances a consumer may call: enabled, weight above 0 and, with `healthy_only`,
-    /// healthy. When the healthy share is at or below the service's protect threshold, a
-    /// healthy-only query returns every usable instance instead and the view says
-    /// [`InstancesView::protect_threshold_reached`].
-    pub fn select_instances(
-        &self,
-        service: &ServiceKey,
-        clusters: &[ClusterName],
-        healthy_only: bool,
-    ) -> InstancesView {
-        let selection = if healthy_only {
-            Selection::Healthy
-        } else {
-            Selection::Usable
-        };
-        self.view(service, clusters, selection)
-    }
-
-    /// One healthy instance, picked at random in proportion to weight.
-    pub fn select_one_healthy_instance(
-        &self,
-        service: &ServiceKey,
-        clusters: &[ClusterName],
-    ) -> Result<Arc<Instance>, StoreError> {
-        self.select_instances(service, clusters, true)
-            .pick_weighted()
-            .cloned()
-            .ok_or_else(|| StoreError::NoHealthyInstance {
-                service: service.clone(),
-                clusters: clusters.to_vec(),
-            })
-    }
-
-    fn view(
-        &self,
-        service: &ServiceKey,
-        clusters: &[ClusterName],
-        sel: Selection,
-    ) -> InstancesView {
-        InstancesView::new(service, self.inner.store.load(service), clusters, sel)
-    }
-
-    /// The current snapshot of a service.
-    pub fn service(&self, service: &ServiceKey) -> Option<Arc<ServiceSnapshot>> {
-        self.inner.store.load(service)
-    }
-
-    /// The service's revision, if it exists.
-    pub fn revision(&self, service: &ServiceKey) -> Option<u64> {
-        self.inner.store.read(service, ServiceSnapshot::revision)
-    }
-
-    /// One page of the service names in `namespace` and `group`, in name order. `page_no`
-    /// starts at 1, as in Nacos; a page past the end is empty.
-    pub fn get_service_list(
-        &self,
-        namespace: &NamespaceId,
-        group: &GroupName,
-        page_no: usize,
-        page_size: usize,
-    ) -> ServiceList {
-        let mut names = Vec::new();
-        self.inner.store.for_each(|snap| {
-            let key = snap.key();
-            if key.namespace() == namespace && key.group() == group {
-                names.push(key.service().clone());
-            }
-        });
-        names.sort_unstable();
-        let count = names.len();
-        let start = page_no.saturating_sub(1).saturating_mul(page_size);
-        let services = names.into_iter().skip(start).take(page_size).collect();
-        ServiceList { count, services }
-    }
-
-    // ----- events -----
-
-    /// Subscribes `listener` to changes of `service` in `clusters` (all if empty). The current
-    /// state arrives first if the service exists. See [`crate::events`].
-    pub fn subscribe(
-        &self,
-        service: &ServiceKey,
-        clusters: &[ClusterName],
-        listener: impl EventListener,
-    ) -> SubscriptionId {
-        let store = &self.inner.store;
-        self.inner.dispatcher.subscribe(
-            service.clone(),
-            clusters.to_vec(),
-            Arc::new(listener),
-            || store.load(service),
-        )
-    }
-
-    /// A subscription [`Registry::listeners`] does not list: a push hub's watch of a service
-    /// (its subscribers are listed by the hub).
-    pub(crate) fn subscribe_unlisted(
-        &self,
-        service: &ServiceKey,
-        listener: impl EventListener,
-    ) -> SubscriptionId {
-        let store = &self.inner.store;
-        self.inner.dispatcher.subscribe_as(
-            service.clone(),
-            Vec::new(),
-            Arc::new(listener),
-            false,
-            || store.load(service),
-        )
-    }
-
-    /// The in-process listeners of `service` ([`Registry::subscribe`]): the id and clusters
-    /// of each.
-    pub fn listeners(&self, service: &ServiceKey) -> Vec<(SubscriptionId, Vec<ClusterName>)> {
-        self.inner.dispatcher.listeners(service)
-    }
-
-    /// Cancels a subscription; returns whether it existed.
-    pub fn unsubscribe(&self, id: SubscriptionId) -> bool {
-        self.inner.dispatcher.unsubscribe(id)
-    }
-
-    /// Snapshots waiting for the event dispatcher: at most one per service that has listeners,
-    /// however fast the writes come (a burst is coalesced to its newest state; see
-    /// [`crate::events`]). For operators and tests.
-    pub fn event_backlog(&self) -> usize {
-        self.inner.dispatcher.backlog()
-    }
-
-    /// Blocks until every change so far has reached every listener (or `timeout` passes);
-    /// returns whether delivery settled. For tests and orderly shutdown.
-    pub fn wait_for_events(&self, timeout: Duration) -> bool {
-        self.inner.dispatcher.wait_idle(timeout)
     }
 
     // ----- health -----

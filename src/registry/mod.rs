@@ -16,6 +16,7 @@ mod counters;
 mod durable;
 mod handle;
 mod limit_log;
+mod reader;
 
 pub use crate::store::{InstanceUpdate, InstancesView, Selection, ServiceSettings, StoreError};
 pub use builder::RegistryBuilder;
@@ -23,3 +24,4 @@ pub use command::{Command, CommandOutput, UnexpectedOutput};
 pub use counters::RegistryStats;
 pub use durable::PERSIST_WAIT;
 pub use handle::{BeatReply, Registry, ServiceList};
+pub use reader::RegistryReader;

@@ -141,9 +141,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         // Before anything listens: the node serves what it had, or does not start.
         let store = crate::persist::FileStore::open(dir)?;
         let path = store.path().display().to_string();
-        let loaded = backend
-            .registry()
-            .attach_persistence(Arc::new(store), config.commit)?;
+        let loaded = backend.attach_persistence(Arc::new(store), config.commit)?;
         tracing::info!(
             path,
             services = loaded.services,

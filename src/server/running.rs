@@ -55,7 +55,7 @@ impl DriverThread {
                             node.start();
                             None
                         }
-                        _ => Some(backend.registry().spawn_health_driver()),
+                        _ => Some(backend.local_registry().spawn_health_driver()),
                     };
                     // Either a stop, or the server is gone: stop the drivers.
                     let _ = stopped.await;

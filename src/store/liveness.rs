@@ -15,7 +15,7 @@ pub struct Liveness {
 
 impl Liveness {
     /// A cell that last heard a beat at `at`.
-    pub fn new(at: Timestamp) -> Self {
+    pub(crate) fn new(at: Timestamp) -> Self {
         Self {
             last_beat: AtomicU64::new(at.as_micros()),
         }
@@ -28,7 +28,7 @@ impl Liveness {
 
     /// Records a beat at `at`. Time never goes backwards here: a late, older beat (say, one
     /// replicated from a peer after a local one) does not undo a newer one.
-    pub fn beat(&self, at: Timestamp) {
+    pub(crate) fn beat(&self, at: Timestamp) {
         self.last_beat.fetch_max(at.as_micros(), Ordering::AcqRel);
     }
 }

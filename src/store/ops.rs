@@ -99,7 +99,7 @@ impl Store {
     /// Registers (or re-registers, replacing its data) one instance; creates the service if
     /// needed. Returns the service's revision afterwards; re-registering exactly the same data
     /// only refreshes the beat time and publishes nothing.
-    pub fn register(
+    pub(crate) fn register(
         &self,
         key: &ServiceKey,
         instance: Instance,
@@ -113,7 +113,7 @@ impl Store {
     /// Registers several instances in one step (one snapshot, one revision, one event). All are
     /// checked first: if any is invalid, none is stored. A write that creates the service is
     /// held to the caps on services and namespaces ([`Store::write_admitted`]).
-    pub fn batch_register(
+    pub(crate) fn batch_register(
         &self,
         key: &ServiceKey,
         instances: Vec<Instance>,
@@ -150,7 +150,7 @@ impl Store {
 
     /// Removes one instance. Returns the new revision, or `None` if it was not there (as in
     /// Nacos, deregistering an unknown instance is not an error).
-    pub fn deregister(
+    pub(crate) fn deregister(
         &self,
         key: &ServiceKey,
         instance: &InstanceKey,
@@ -172,7 +172,7 @@ impl Store {
     }
 
     /// Changes weight, enabled flag or metadata of a registered instance.
-    pub fn update_instance(
+    pub(crate) fn update_instance(
         &self,
         key: &ServiceKey,
         instance: &InstanceKey,
@@ -218,7 +218,7 @@ impl Store {
 
     /// Records a beat for a registered instance: one atomic store, nothing copied. `None` if the
     /// instance (or its service) is not registered.
-    pub fn beat(
+    pub(crate) fn beat(
         &self,
         key: &ServiceKey,
         instance: &InstanceKey,
@@ -237,7 +237,7 @@ impl Store {
     }
 
     /// Sets one instance's health flag if it differs. Returns the new revision if it changed.
-    pub fn set_healthy(
+    pub(crate) fn set_healthy(
         &self,
         key: &ServiceKey,
         instance: &InstanceKey,
@@ -266,7 +266,7 @@ impl Store {
     /// with [`StoreError::HealthFollowsBeats`]; an unknown one with
     /// [`StoreError::InstanceNotFound`]. Returns the service's revision afterwards (unchanged
     /// when the flag already was `healthy`).
-    pub fn set_persistent_health(
+    pub(crate) fn set_persistent_health(
         &self,
         key: &ServiceKey,
         instance: &InstanceKey,
@@ -294,7 +294,7 @@ impl Store {
     /// Creates an empty service with `settings`, set explicitly: it stays when it has no
     /// instances. Held to the service metadata size and to the caps on services and
     /// namespaces.
-    pub fn create_service(
+    pub(crate) fn create_service(
         &self,
         key: &ServiceKey,
         settings: ServiceSettings,
@@ -320,7 +320,7 @@ impl Store {
 
     /// Replaces an existing service's settings. A change makes them explicit: the service then
     /// stays when it has no instances.
-    pub fn update_service(
+    pub(crate) fn update_service(
         &self,
         key: &ServiceKey,
         settings: ServiceSettings,
@@ -346,7 +346,7 @@ impl Store {
     }
 
     /// Removes a service. Unless `force`, it must hold no instance.
-    pub fn remove_service(
+    pub(crate) fn remove_service(
         &self,
         key: &ServiceKey,
         force: bool,

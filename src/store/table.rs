@@ -88,7 +88,7 @@ impl SweepHint {
         *lock(&self.0)
     }
     /// Records a hint.
-    pub fn set(&self, revision: u64, due: Timestamp) {
+    pub(crate) fn set(&self, revision: u64, due: Timestamp) {
         *lock(&self.0) = Some((revision, due));
     }
 }
@@ -142,7 +142,7 @@ impl Default for Store {
 impl Store {
     /// An empty store whose writes carry `origin` in their [`Version`]s (give every node of a
     /// cluster a different one).
-    pub fn new(origin: u64) -> Self {
+    pub(crate) fn new(origin: u64) -> Self {
         Self {
             index: ArcSwap::from_pointee(ServiceIndex::default()),
             index_lock: Mutex::new(()),
@@ -159,7 +159,7 @@ impl Store {
     /// From now on every write records the instances it touched in its snapshot
     /// ([`ServiceSnapshot::touched`]), for replication. Off by default: a single node has no use
     /// for it and saves two allocations per write.
-    pub fn track_touched(&self) {
+    pub(crate) fn track_touched(&self) {
         self.track_touched
             .store(true, std::sync::atomic::Ordering::Release);
     }
@@ -170,7 +170,7 @@ impl Store {
     }
 
     /// A fresh version for a write at `now`.
-    pub fn next_version(&self, now: Timestamp) -> Version {
+    pub(crate) fn next_version(&self, now: Timestamp) -> Version {
         self.versions.next(now)
     }
 
@@ -180,7 +180,7 @@ impl Store {
     }
 
     /// Adds a sink told of every published change from now on.
-    pub fn add_sink(&self, sink: ChangeSink) {
+    pub(crate) fn add_sink(&self, sink: ChangeSink) {
         self.sinks.rcu(|old| {
             let mut v = Vec::clone(old);
             v.push(sink.clone());
@@ -326,7 +326,7 @@ impl Store {
     ///
     /// No cap of [`Limits`] is checked here: replicated records and internal changes come this
     /// way. Client writes that may create a service use [`Store::write_admitted`].
-    pub fn write<R, E>(
+    pub(crate) fn write<R, E>(
         &self,
         key: &ServiceKey,
         create: bool,
@@ -341,7 +341,7 @@ impl Store {
     /// [`Limits::max_services_per_namespace`] services already, or if it is a new namespace
     /// and [`Limits::max_namespaces`] namespaces hold services already. The check and the count
     /// are one step, so concurrent creations cannot pass a cap together.
-    pub fn write_admitted<R, E: From<LimitExceeded>>(
+    pub(crate) fn write_admitted<R, E: From<LimitExceeded>>(
         &self,
         key: &ServiceKey,
         limits: &Limits,
@@ -506,7 +506,7 @@ impl Store {
     /// The horizon is the caller's retention: a tombstone is what stops a stale copy of the
     /// instance or service, replicated from a peer that has not heard of the removal, from
     /// bringing it back. See [`crate::store`] for the bound this sets.
-    pub fn collect_tombstones(&self, older_than: Timestamp) -> Collected {
+    pub(crate) fn collect_tombstones(&self, older_than: Timestamp) -> Collected {
         let old = |t: &Tombstone| t.removed_at <= older_than;
         let expired = |s: &ServiceSnapshot| {
             s.removed

@@ -25,7 +25,7 @@ use crate::health::HealthConfig;
 use crate::model::{ClusterName, ServiceKey};
 use crate::protocol::json::{NameStyle, ServiceInfoJsonRef};
 use crate::protocol::ServiceInfo;
-use crate::registry::Registry;
+use crate::registry::RegistryReader;
 use crossbeam_channel::{Receiver, Sender};
 use std::io;
 use std::net::SocketAddr;
@@ -126,10 +126,11 @@ impl UdpPush {
     /// # Errors
     /// When the socket cannot be bound, or a thread or the reader's runtime not started.
     pub async fn bind(
-        registry: Registry,
+        registry: impl Into<RegistryReader>,
         addr: SocketAddr,
         config: UdpPushConfig,
     ) -> io::Result<Self> {
+        let registry = registry.into();
         let std_socket = std::net::UdpSocket::bind(addr)?;
         std_socket.set_nonblocking(true)?;
         let sender = std_socket.try_clone()?;

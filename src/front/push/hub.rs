@@ -10,7 +10,7 @@ use crate::events::{NamingEvent, SubscriptionId};
 use crate::front::ServiceAnswer;
 use crate::model::{ClusterName, ServiceKey};
 use crate::protocol::ServiceQuery;
-use crate::registry::Registry;
+use crate::registry::RegistryReader;
 use crate::util::lock;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 
 struct Shared {
     state: Mutex<PushState>,
-    registry: Registry,
+    registry: RegistryReader,
     watches: Mutex<HashMap<ServiceKey, SubscriptionId>>,
     wake: Arc<Notify>,
     task: Mutex<Option<JoinHandle<()>>>,
@@ -81,7 +81,8 @@ impl std::fmt::Debug for PushHub {
 impl PushHub {
     /// A hub over `registry`. Call [`PushHub::start`] on a tokio runtime to run its driver, or
     /// step it by hand with [`PushHub::poll`].
-    pub fn new(registry: Registry, config: PushConfig) -> Self {
+    pub fn new(registry: impl Into<RegistryReader>, config: PushConfig) -> Self {
+        let registry = registry.into();
         Self {
             shared: Arc::new(Shared {
                 state: Mutex::new(PushState::new(config)),
@@ -106,7 +107,7 @@ impl PushHub {
     }
 
     /// The registry the hub watches.
-    pub fn registry(&self) -> &Registry {
+    pub fn registry(&self) -> &RegistryReader {
         &self.shared.registry
     }
 

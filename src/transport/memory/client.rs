@@ -32,7 +32,7 @@ use crate::protocol::{
     BeatAnswer, BeatInfo, BeatTransport, ClientTransport, PushSink, PushTransport, ServiceInfo,
     ServiceListQuery, ServiceQuery, TransportError, DEFAULT_CACHE_MILLIS,
 };
-use crate::registry::{Command, CommandOutput, Registry, ServiceList};
+use crate::registry::{Command, CommandOutput, Registry, RegistryReader, ServiceList};
 use crate::util::lock;
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -206,7 +206,7 @@ impl MemoryClientTransport {
     }
 
     /// Node `index`'s registry, reachable or not.
-    pub fn node(&self, index: usize) -> Option<Registry> {
+    pub fn node(&self, index: usize) -> Option<RegistryReader> {
         self.lock()
             .nodes
             .get(index)

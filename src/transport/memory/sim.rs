@@ -18,7 +18,7 @@ use crate::cluster::{
 };
 use crate::health::HealthConfig;
 use crate::model::{Instance, InstanceKey, ServiceKey};
-use crate::registry::{BeatReply, Command, CommandOutput, Registry};
+use crate::registry::{BeatReply, Command, CommandOutput, Registry, RegistryReader};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -449,7 +449,7 @@ impl Simulation {
 
 /// Everything a registry holds, comparable across nodes: service → instances (data and health),
 /// ordered.
-pub fn registry_contents(registry: &Registry) -> BTreeMap<ServiceKey, Vec<Instance>> {
+pub fn registry_contents(registry: &RegistryReader) -> BTreeMap<ServiceKey, Vec<Instance>> {
     let mut out = BTreeMap::new();
     for snap in registry.store().snapshots() {
         let instances: Vec<Instance> = snap
