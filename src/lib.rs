@@ -136,7 +136,7 @@ pub use model::{
     Limits, NamespaceId, ServiceKey, ServiceName, ValidationError,
 };
 pub use registry::{
-    BeatReply, Command, CommandOutput, InstanceUpdate, InstancesView, Registry, RegistryBuilder,
-    RegistryReader, RegistryStats, ServiceList, ServiceSettings, StoreError,
+    BeatReply, Command, CommandOutput, ExecuteError, InstanceUpdate, InstancesView, Registry,
+    RegistryBuilder, RegistryReader, RegistryStats, ServiceList, ServiceSettings, StoreError,
 };
 pub use transport::memory::MemoryClientTransport;

@@ -55,3 +55,12 @@ pub enum MembershipError {
         members: Vec<NodeId>,
     },
 }
+
+impl From<crate::registry::ExecuteError> for ClusterError {
+    fn from(e: crate::registry::ExecuteError) -> Self {
+        match e {
+            crate::registry::ExecuteError::Refused(e) => ClusterError::Registry(e),
+            crate::registry::ExecuteError::NotPersisted(e) => ClusterError::NotPersisted(e),
+        }
+    }
+}

@@ -20,10 +20,9 @@ use crate::model::{Instance, InstanceKey, ServiceKey};
 use crate::registry::{
     BeatReply, Command, CommandOutput, Registry, RegistryBuilder, RegistryReader,
 };
-use crate::util::lock;
+use crate::util::{lock, next_round, TaskSlot};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
 
 struct Inner {
     id: NodeId,
@@ -34,7 +33,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     config: DistroConfig,
     wake: Arc<Notify>,
-    task: Mutex<Option<JoinHandle<()>>>,
+    task: TaskSlot,
 }
 
 /// One cluster member. Cheap to clone; clones share everything.
@@ -122,7 +121,7 @@ impl ClusterNodeBuilder {
                 clock,
                 config: self.config,
                 wake,
-                task: Mutex::new(None),
+                task: TaskSlot::default(),
             }),
         })
     }
@@ -186,20 +185,13 @@ impl ClusterNode {
 
     /// Starts the driver on the current tokio runtime. Starting twice does nothing.
     pub fn start(&self) {
-        let mut task = lock(&self.inner.task);
-        if task.is_some() {
-            return;
-        }
-        let inner = self.inner.clone();
-        *task = Some(tokio::spawn(drive(inner)));
+        self.inner.task.start(|| drive(self.inner.clone()));
     }
 
     /// Stops the driver (a crash, as far as peers can tell). Requests still arrive through
     /// [`ClusterNode::receive`] if the transport delivers them.
     pub fn stop(&self) {
-        if let Some(task) = lock(&self.inner.task).take() {
-            task.abort();
-        }
+        self.inner.task.stop();
     }
 
     /// Wakes the driver now (after the host changed something it should act on at once).
@@ -216,8 +208,7 @@ impl ClusterNode {
     /// disk on the member that applied it (see [`crate::persist`]).
     pub async fn execute(&self, command: Command) -> Result<CommandOutput, ClusterError> {
         let inner = &self.inner;
-        let durable = (inner.registry.is_persistent() && command.touches_persistent_data())
-            .then(|| command.service().clone());
+        let wait = inner.registry.disk_wait(&command);
         let route = inner.routing.route(command.service());
         let out = match Dispatch::begin(route, &inner.id, &inner.registry, command) {
             Dispatch::Done(result) => result,
@@ -229,9 +220,7 @@ impl ClusterNode {
         // Applied here (responsible, or the AP fallback): wait for this member's commit. When
         // the owner applied it, it waited for its own before it answered, and this returns at
         // once unless replication brought changes of the service that are still pending.
-        if let Some(service) = durable {
-            inner.registry.persisted(&service).await?;
-        }
+        wait.done(&inner.registry).await?;
         Ok(out)
     }
 
@@ -283,15 +272,15 @@ impl PeerHandler for ClusterNode {
     /// the blocking pool), after the protocol lock is released.
     fn receive(&self, from: &NodeId, request: PeerRequest) -> PeerResponse {
         let now = self.inner.clock.now();
-        let durable = match &request {
-            PeerRequest::Forward(c) if c.touches_persistent_data() => Some(c.service().clone()),
+        let wait = match &request {
+            PeerRequest::Forward(c) => Some(self.inner.registry.disk_wait(c)),
             _ => None,
         };
         let response = lock(&self.inner.core).handle(from, request, now);
         self.inner.wake.notify_one();
-        match (durable, response) {
-            (Some(service), PeerResponse::Forwarded(Ok(out))) => {
-                match self.inner.registry.wait_persisted(&service) {
+        match (wait, response) {
+            (Some(wait), PeerResponse::Forwarded(Ok(out))) => {
+                match wait.done_blocking(&self.inner.registry) {
                     Ok(()) => PeerResponse::Forwarded(Ok(out)),
                     Err(e) => PeerResponse::Forwarded(Err(RemoteFailure::Refused(e.to_string()))),
                 }
@@ -326,10 +315,6 @@ async fn drive(inner: Arc<Inner>) {
                 inner.wake.notify_one();
             });
         }
-        let next = next.max(now + std::time::Duration::from_micros(1));
-        tokio::select! {
-            () = inner.clock.sleep_until(next) => {}
-            () = inner.wake.notified() => {}
-        }
+        next_round(&*inner.clock, now, Some(next), &inner.wake).await;
     }
 }

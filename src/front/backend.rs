@@ -89,15 +89,7 @@ impl Backend {
     /// disk (see [`crate::persist`]).
     pub async fn execute(&self, command: Command) -> Result<CommandOutput, ClusterError> {
         match self {
-            Backend::Standalone(r) => {
-                let durable = (r.is_persistent() && command.touches_persistent_data())
-                    .then(|| command.service().clone());
-                let out = command.apply(r)?;
-                if let Some(service) = durable {
-                    r.persisted(&service).await?;
-                }
-                Ok(out)
-            }
+            Backend::Standalone(r) => Ok(r.execute(command).await?),
             Backend::Cluster(n) => n.execute(command).await,
         }
     }

@@ -99,8 +99,9 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// answer makes the text again.
 ///
 /// ```
-/// use nacre::client::ServiceQuery;
-/// use nacre::front::json::{service_info_body, NameStyle, ServiceInfoJsonRef};
+/// use nacre::protocol::ServiceQuery;
+/// use nacre::front::json::service_info_body;
+/// use nacre::protocol::json::{NameStyle, ServiceInfoJsonRef};
 /// use nacre::front::ServiceAnswer;
 /// use nacre::{HealthConfig, Instance, Registry, ServiceKey};
 /// let registry = Registry::default();
@@ -141,5 +142,74 @@ pub fn service_info_body(
     match &*parts {
         Some(parts) => Ok(parts.assemble(answer.cache_millis(), answer.last_ref_time())),
         None => direct(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::ServiceQuery;
+    use crate::store::ServiceSettings;
+    use crate::{Instance, ManualClock, Registry, ServiceKey};
+    use std::time::Duration;
+
+    /// A server's answer and the `ServiceInfo` a client keeps of it (a push, a cache entry, a
+    /// failover file) serialize to the same bytes, in both name styles: healthy and unhealthy
+    /// hosts, a protected answer, metadata and a timing override.
+    #[test]
+    fn an_answer_and_its_info_serialize_to_the_same_bytes() {
+        let clock = ManualClock::new();
+        let registry = Registry::builder().clock(clock.clone()).build();
+        let orders = ServiceKey::new("dev", "shop", "orders").unwrap();
+        let settings = ServiceSettings {
+            protect_threshold: 0.9,
+            ..ServiceSettings::default()
+        };
+        registry.create_service(&orders, settings).unwrap();
+        let keeps = Instance::builder("10.0.0.1", 8080)
+            .metadata("version", "1.2")
+            .metadata("preserved.heart.beat.interval", "2000")
+            .cluster("hz")
+            .build()
+            .unwrap();
+        registry.register_instance(&orders, keeps.clone()).unwrap();
+        registry
+            .register_instance(&orders, Instance::new("10.0.0.2", 8080).unwrap())
+            .unwrap();
+        clock.advance(Duration::from_secs(10));
+        registry.heartbeat(&orders, &keeps.key()).unwrap();
+        clock.advance(Duration::from_secs(6));
+        registry.check_health();
+        let health = *registry.health_config();
+        for healthy_only in [false, true] {
+            let query = ServiceQuery {
+                service: orders.clone(),
+                clusters: vec![],
+                healthy_only,
+            };
+            let answer = ServiceAnswer::new(&registry, &query, 3_000);
+            assert_eq!(answer.hosts().count(), 2);
+            if healthy_only {
+                assert!(answer.reach_protection_threshold());
+            }
+            let info = answer.to_info();
+            let grouped = orders.grouped_name();
+            for style in [NameStyle::Grouped, NameStyle::Plain] {
+                let from_answer = serde_json::to_vec(&ServiceInfoJsonRef::from_answer(
+                    &answer, &grouped, style, &health,
+                ))
+                .unwrap();
+                let from_info = serde_json::to_vec(&ServiceInfoJsonRef::from_info(
+                    &info, &grouped, style, &health,
+                ))
+                .unwrap();
+                assert_eq!(
+                    String::from_utf8_lossy(&from_answer),
+                    String::from_utf8_lossy(&from_info)
+                );
+                let kept = service_info_body(&answer, style, &health).unwrap();
+                assert_eq!(kept, from_answer);
+            }
+        }
     }
 }

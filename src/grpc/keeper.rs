@@ -9,10 +9,9 @@ use crate::clock::Clock;
 use crate::cluster::ClusterError;
 use crate::registry::Command;
 use crate::store::StoreError;
-use crate::util::lock;
+use crate::util::{lock, next_round};
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
-use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 
 /// Beats a cluster member sends to other members at once, for connection-bound instances.
@@ -69,23 +68,8 @@ pub(crate) async fn run(
         }
         let next = lock(&shared.table).next_wakeup();
         drop(shared);
-        let sleep = async {
-            match next {
-                Some(at) => {
-                    clock
-                        // Against the time this round ran at, not a fresh reading: should the
-                        // clock have passed `at` meanwhile, the sleep ends at once and the next
-                        // round runs (a fresh reading would push the wake-up past `at`, and a
-                        // manual clock might never get there).
-                        .sleep_until(at.max(now + Duration::from_micros(1)))
-                        .await
-                }
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
-            () = sleep => {}
-            () = wake.notified() => {}
+            () = next_round(&*clock, now, next, &wake) => {}
             addr = close_rx.recv() => match addr {
                 Some(addr) => closing.push(addr),
                 None => return,

@@ -40,13 +40,12 @@ use crate::model::{Instance, ServiceKey, ValidationError};
 use crate::protocol::json::{NameStyle, ServiceInfoJsonRef};
 use crate::protocol::ServiceQuery;
 use crate::registry::Command;
-use crate::util::lock;
+use crate::util::{lock, TaskSlot};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::{mpsc, Notify};
-use tokio::task::JoinHandle;
 use tonic::Status;
 
 /// What the bi-stream of one connection sends.
@@ -62,19 +61,11 @@ pub(crate) struct Shared {
     /// Connections the hub gave up on (their pushes kept failing), to be closed.
     pub(crate) close_tx: mpsc::UnboundedSender<SocketAddr>,
     close_rx: Mutex<Option<mpsc::UnboundedReceiver<SocketAddr>>>,
-    keeper: Mutex<Option<JoinHandle<()>>>,
+    keeper: TaskSlot,
     /// The last pushed `serviceInfo`, serialized (see [`super::target`]).
     pub(crate) notify_memo: crate::front::push::RoundMemo<Arc<str>>,
     /// Set once the hub and the keeper run, so a request does not take their locks.
     started: std::sync::atomic::AtomicBool,
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        if let Some(task) = lock(&self.keeper).take() {
-            task.abort();
-        }
-    }
 }
 
 /// The Nacos 2.x gRPC naming front over a node. Cheap to clone. Serve it with
@@ -110,7 +101,7 @@ impl GrpcFront {
                 wake: Arc::new(Notify::new()),
                 close_tx,
                 close_rx: Mutex::new(Some(close_rx)),
-                keeper: Mutex::new(None),
+                keeper: TaskSlot::default(),
                 notify_memo: Default::default(),
                 started: std::sync::atomic::AtomicBool::new(false),
             }),
@@ -145,19 +136,17 @@ impl GrpcFront {
             return;
         }
         self.shared.hub.start();
-        let mut keeper = lock(&self.shared.keeper);
-        if keeper.is_some() {
-            return;
-        }
         let Some(close_rx) = lock(&self.shared.close_rx).take() else {
             return;
         };
-        *keeper = Some(tokio::spawn(super::keeper::run(
-            Arc::downgrade(&self.shared),
-            self.shared.wake.clone(),
-            self.shared.backend.registry().clock().clone(),
-            close_rx,
-        )));
+        self.shared.keeper.start(|| {
+            super::keeper::run(
+                Arc::downgrade(&self.shared),
+                self.shared.wake.clone(),
+                self.shared.backend.registry().clock().clone(),
+                close_rx,
+            )
+        });
     }
 
     /// Answers one unary request from the connection at `addr`.

@@ -1,12 +1,17 @@
 //! [`Registry`]'s durability: attaching a [`Persistence`] (load, then commit every change
 //! from then on) and waiting for a write to be on disk. See [`crate::persist`].
+//!
+//! The rule "a write that touches persistent data is answered once it is on disk" is stated
+//! once, in [`DiskWait`]: [`Registry::execute`] (a standalone node's writes), a cluster
+//! member's route and a member answering a forwarded write all take it from there.
 
+use super::command::{Command, CommandOutput};
 use super::handle::Registry;
 use crate::model::ServiceKey;
 use crate::persist::{
     CommitPolicy, Journal, LoadReport, NotPersisted, PersistError, PersistStats, Persistence,
 };
-use crate::store::MergeRules;
+use crate::store::{MergeRules, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +19,75 @@ use std::time::Duration;
 /// How long a blocking [`Registry::wait_persisted`] waits for its commit before it gives up.
 pub const PERSIST_WAIT: Duration = Duration::from_secs(30);
 
+/// Why [`Registry::execute`] failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExecuteError {
+    /// The registry refused the write; nothing changed.
+    #[error(transparent)]
+    Refused(#[from] StoreError),
+    /// The write was applied in memory but its commit to disk failed (see [`crate::persist`]).
+    #[error(transparent)]
+    NotPersisted(#[from] NotPersisted),
+}
+
+/// What a write waits for before it is answered: the commit of its service, when the registry
+/// keeps persistent data on disk and the write touches it; nothing otherwise. Taken before the
+/// write is applied ([`Registry::disk_wait`]), awaited after.
+#[derive(Debug)]
+#[must_use = "a write that touches persistent data is answered only once it is on disk"]
+pub(crate) struct DiskWait(Option<ServiceKey>);
+
+impl DiskWait {
+    /// Waits for the commit, if there is one to wait for.
+    pub(crate) async fn done(self, registry: &Registry) -> Result<(), NotPersisted> {
+        match self.0 {
+            Some(service) => registry.persisted(&service).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Like [`DiskWait::done`], blocking the calling thread for at most [`PERSIST_WAIT`].
+    pub(crate) fn done_blocking(self, registry: &Registry) -> Result<(), NotPersisted> {
+        match self.0 {
+            Some(service) => registry.wait_persisted(&service),
+            None => Ok(()),
+        }
+    }
+}
+
 impl Registry {
+    /// Applies `command` here and answers once it is durable: a write that touches persistent
+    /// data (a persistent instance, service settings) waits for its commit when a persistence
+    /// is attached. The write route of a standalone node; a cluster member's is
+    /// [`crate::cluster::ClusterNode::execute`].
+    ///
+    /// ```
+    /// use nacre::{Command, Instance, Registry, ServiceKey};
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// let registry = Registry::default();
+    /// let orders = ServiceKey::named("orders")?;
+    /// let out = registry.execute(Command::register(&orders, Instance::new("10.0.0.1", 8080)?)).await?;
+    /// assert!(out.into_revision().is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn execute(&self, command: Command) -> Result<CommandOutput, ExecuteError> {
+        let wait = self.disk_wait(&command);
+        let out = command.apply(self)?;
+        wait.done(self).await?;
+        Ok(out)
+    }
+
+    /// What `command` must wait for once applied (see [`DiskWait`]).
+    pub(crate) fn disk_wait(&self, command: &Command) -> DiskWait {
+        DiskWait(
+            (self.is_persistent() && command.touches_persistent_data())
+                .then(|| command.service().clone()),
+        )
+    }
+
     /// Loads what `persistence` holds into this registry, then keeps it up to date: from now
     /// on every change to a persistent instance, or to service settings, is committed to it
     /// (group commit, as `policy` says). Call it once, before the registry serves (for a

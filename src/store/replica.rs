@@ -261,7 +261,12 @@ impl Store {
     /// against `rules` first: what fails is left out and reported in
     /// [`MergeOutcome::refused`], the rest is merged. Creates the service if the record brings
     /// live instances or a live service-level state.
-    pub(crate) fn merge(&self, record: ServiceRecord, rules: &MergeRules, now: Timestamp) -> MergeOutcome {
+    pub(crate) fn merge(
+        &self,
+        record: ServiceRecord,
+        rules: &MergeRules,
+        now: Timestamp,
+    ) -> MergeOutcome {
         let key = record.key.clone();
         let mut refused = Vec::new();
         let meta_ok = match rules.check_meta(&record.meta, now) {

@@ -15,14 +15,13 @@ use super::packet::{decode_push, encode_ack, TYPE_DOM};
 use crate::model::{ClusterName, NamespaceId, ServiceKey};
 use crate::protocol::json::ServiceInfoJson;
 use crate::protocol::PushSink;
-use crate::util::lock;
+use crate::util::{lock, TaskSlot};
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use tokio::net::UdpSocket;
-use tokio::task::JoinHandle;
 
 /// Counters of a [`UdpPushReceiver`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -48,15 +47,7 @@ struct Inner {
     trusted: Mutex<HashSet<IpAddr>>,
     sinks: Mutex<HashMap<ServiceKey, Vec<PushSink>>>,
     counters: Counters,
-    task: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if let Some(task) = lock(&self.task).take() {
-            task.abort();
-        }
-    }
+    task: TaskSlot,
 }
 
 /// See the module documentation. Cheap to clone; stops when the last clone is dropped.
@@ -94,10 +85,11 @@ impl UdpPushReceiver {
             trusted: Mutex::new(trusted.into_iter().collect()),
             sinks: Mutex::new(HashMap::new()),
             counters: Counters::default(),
-            task: Mutex::new(None),
+            task: TaskSlot::default(),
         });
-        let task = tokio::spawn(read_pushes(socket, sender, Arc::downgrade(&inner)));
-        *lock(&inner.task) = Some(task);
+        inner
+            .task
+            .start(|| read_pushes(socket, sender, Arc::downgrade(&inner)));
         Ok(Self { inner })
     }
 

@@ -11,25 +11,21 @@ use crate::front::ServiceAnswer;
 use crate::model::{ClusterName, ServiceKey};
 use crate::protocol::ServiceQuery;
 use crate::registry::RegistryReader;
-use crate::util::lock;
+use crate::util::{lock, next_round, TaskSlot};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
 
 struct Shared {
     state: Mutex<PushState>,
     registry: RegistryReader,
     watches: Mutex<HashMap<ServiceKey, SubscriptionId>>,
     wake: Arc<Notify>,
-    task: Mutex<Option<JoinHandle<()>>>,
+    task: TaskSlot,
 }
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        if let Some(task) = lock(&self.task).take() {
-            task.abort();
-        }
         for (_, id) in lock(&self.watches).drain() {
             self.registry.unsubscribe(id);
         }
@@ -89,21 +85,19 @@ impl PushHub {
                 registry,
                 watches: Mutex::new(HashMap::new()),
                 wake: Arc::new(Notify::new()),
-                task: Mutex::new(None),
+                task: TaskSlot::default(),
             }),
         }
     }
 
     /// Starts the driver on the current tokio runtime. Starting twice does nothing.
     pub fn start(&self) {
-        let mut task = lock(&self.shared.task);
-        if task.is_some() {
-            return;
-        }
-        let weak = Arc::downgrade(&self.shared);
-        let wake = self.shared.wake.clone();
-        let clock = self.shared.registry.clock().clone();
-        *task = Some(tokio::spawn(drive(weak, wake, clock)));
+        self.shared.task.start(|| {
+            let weak = Arc::downgrade(&self.shared);
+            let wake = self.shared.wake.clone();
+            let clock = self.shared.registry.clock().clone();
+            drive(weak, wake, clock)
+        });
     }
 
     /// The registry the hub watches.
@@ -251,19 +245,6 @@ async fn drive(weak: Weak<Shared>, wake: Arc<Notify>, clock: Arc<dyn Clock>) {
             Some(shared) => poll(&shared),
             None => return,
         };
-        match next {
-            Some(at) => {
-                // Against the time the round ran at, not a fresh reading: should the clock
-                // have passed `at` meanwhile, the sleep ends at once and the next round runs.
-                // (A fresh reading pushed the wake-up past `at`; a manual clock that had moved
-                // exactly to `at` then never woke the hub.)
-                let at = at.max(now + std::time::Duration::from_micros(1));
-                tokio::select! {
-                    () = clock.sleep_until(at) => {}
-                    () = wake.notified() => {}
-                }
-            }
-            None => wake.notified().await,
-        }
+        next_round(&*clock, now, next, &wake).await;
     }
 }

@@ -1,4 +1,9 @@
-//! Two small helpers every layer needs, stated once.
+//! Small helpers every layer needs, stated once: a poison-proof lock, milliseconds on the
+//! wire, and the two shapes of a background driver ([`driver`]).
+
+mod driver;
+
+pub(crate) use driver::{next_round, TaskSlot};
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
