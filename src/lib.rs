@@ -59,27 +59,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! ## Layers
-//!
-//! | module | job |
-//! | --- | --- |
-//! | [`model`] | validated value types: keys, names, [`Instance`], the Nacos string forms |
-//! | [`clock`] | [`Clock`], [`SystemClock`], [`ManualClock`] |
-//! | [`store`] | copy-on-write snapshots behind `ArcSwap`; lock-free reads |
-//! | [`health`] | the beat-check policy (pure) and its driver |
-//! | [`events`] | subscriptions and coalesced, off-path event delivery |
-//! | [`registry`] | [`Registry`]: the handle that puts them together; [`Command`], the one write path |
-//! | [`persist`] | durability of persistent instances and service settings: the [`persist::Persistence`] trait, group commit; `persist::FileStore` on redb (feature `persist`) |
-//! | [`cluster`] | Distro replication: membership, mapper, sync, verify, merge; [`cluster::ClusterNode`] |
-//! | [`client`] | [`NamingClient`]: beats, local cache with pull + push, failover, selection |
-//! | [`front`] | what every protocol front shares: the backend, the one query answer, the push hub, error classes |
-//! | [`transport`] | in-process transports with fault injection, and a deterministic cluster simulator |
-//! | `grpc` (feature `grpc`) | the Nacos 2.x gRPC naming protocol: server push, connection-bound instances, a gRPC client transport |
-//! | `console` (feature `console`) | a web console: namespaces, services, instances, live over server-sent events, with edits |
-//! | `discover` (feature `tower`) | a `tower::discover::Discover` over a subscription, for tower's balancers |
-//! | `metrics` (feature `metrics`) | Prometheus metrics: a collector over a node, HTTP request counts, `GET /metrics` |
-//! | `http` (feature `http`) | the Nacos v1 open API as an axum router, peer traffic and a client transport over HTTP, the `nacre-server` binary |
-
+//! The modules and their jobs follow, from the core down to the server.
+#![doc = include_str!("../docs/layout.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod client;
@@ -117,7 +98,7 @@ pub mod transport;
 pub mod udp;
 mod util;
 
-/// Re-exported so that implementing [`cluster::Transport`] or [`client::ClientTransport`] needs
+/// Re-exported so that implementing [`cluster::PeerTransport`] or [`client::ClientTransport`] needs
 /// no extra dependency: put `#[nacre::async_trait]` on the `impl`.
 pub use async_trait::async_trait;
 

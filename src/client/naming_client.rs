@@ -265,7 +265,7 @@ impl NamingClient {
 
     /// The instances of `service` in `clusters` (all if empty) a consumer may call: enabled,
     /// weight above 0 and, with `healthy_only`, healthy — the same meaning as
-    /// [`crate::Registry::select_instances`].
+    /// [`crate::RegistryReader::select_instances`].
     ///
     /// Unlike the Java client's `selectInstances(healthy = false)`, which lists the unhealthy
     /// instances *only*, `healthy_only = false` lists every usable instance, healthy or not.

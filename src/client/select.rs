@@ -3,7 +3,7 @@
 //!
 //! - `get_all_instances`: every instance of the clusters asked for, whatever its state.
 //! - `select_instances(healthy_only)`: enabled instances with weight above 0 and, with
-//!   `healthy_only`, healthy — the same meaning as [`crate::Registry::select_instances`], so
+//!   `healthy_only`, healthy — the same meaning as [`crate::RegistryReader::select_instances`], so
 //!   the flag means one thing in nacre whichever handle you hold. **Difference from the Java
 //!   client**: its `selectInstances(healthy = false)` lists the unhealthy instances *only*;
 //!   here `false` means "healthy or not". Filter on [`Instance::healthy`] for the Java

@@ -15,7 +15,7 @@
 //! - Bounded: whatever the write rate, the dispatcher holds at most one snapshot per watched
 //!   service and one pending event per subscriber, so there is no queue to overflow; a burst
 //!   is coalesced to its newest state (see [`Dispatcher`]'s module documentation and
-//!   [`crate::Registry::event_backlog`]).
+//!   [`crate::RegistryReader::event_backlog`]).
 //!
 //! ```
 //! use nacre::{Instance, Registry, ServiceKey, NamingEvent};

@@ -11,7 +11,7 @@
 //!   every enabled instance is listed **and reported healthy** ([`ServiceAnswer::reports_healthy`];
 //!   [`ServiceAnswer::to_info`] copies them so), and the answer says
 //!   `reach_protection_threshold`. So a client that picks among the healthy hosts it was
-//!   given hands one out, as [`crate::Registry::select_one_healthy_instance`] does over the
+//!   given hands one out, as [`crate::RegistryReader::select_one_healthy_instance`] does over the
 //!   same registry: every reader agrees;
 //! - otherwise, with `healthy_only`, only healthy ones.
 //! - `cacheMillis` as the front configures it, `lastRefTime` from the registry's clock, and the

@@ -122,7 +122,7 @@
 //! A cluster member serves the same router over a [`crate::cluster::ClusterNode`] built with
 //! an [`HttpPeerTransport`], and gives both the cluster's [`crate::cluster::PeerAuth`]
 //! ([`NacosApi::peer_auth`]); node ids are the `host:port` peers reach each other at. The
-//! `nacre-server` binary ([`server`]) does exactly that from flags.
+//! `nacre-server` binary (`crate::server`, feature `server`) does exactly that from flags.
 
 mod catalog;
 mod client;

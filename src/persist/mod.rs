@@ -55,7 +55,7 @@
 //! state ([`crate::store::ServiceMeta`]: settings, removal, versions), its persistent
 //! instances, and the tombstones of persistent instances that were on disk (so that a
 //! deregistration stays final after a restart, even against a peer that still holds a stale
-//! copy). That is the record replication already sends, so loading is [`Store::merge`] under
+//! copy). That is the record replication already sends, so loading is the store's merge (`Store::merge`) under
 //! the ordinary merge rule (versions, tombstones): a restarted node reconciles with its peers
 //! exactly as a node that missed a few sync batches does. A service gets a row while it has a
 //! persistent instance, explicit settings ([`crate::Registry::create_service`] /
@@ -112,8 +112,7 @@
 //! - Nacos snapshots its Raft state to files under `data/`; nacre keeps one embedded
 //!   database file (see `FileStore`, feature `persist`).
 //!
-//! [`Store::merge`]: crate::store::Store::merge
-
+//!
 pub mod codec;
 mod error;
 #[cfg(feature = "persist")]

@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Counters of a [`super::Registry`], from [`super::Registry::stats`]. Each only grows.
+/// Counters of a [`super::Registry`], from [`super::RegistryReader::stats`]. Each only grows.
 ///
 /// ```
 /// use nacre::{Instance, InstanceKey, Registry, ServiceKey};

@@ -93,7 +93,7 @@ impl Registry {
     /// (group commit, as `policy` says). Call it once, before the registry serves (for a
     /// cluster node: before [`crate::cluster::ClusterNode::start`]).
     ///
-    /// Loading is [`crate::store::Store::merge`] of each stored record under the registry's
+    /// Loading is the store's merge of each stored record under the registry's
     /// limits, so what a peer sends later is reconciled by the ordinary merge rule. A record
     /// the merge refuses is reported in [`LoadReport::refused`] and logged; a store that cannot
     /// be read at all is an error, and nothing is loaded.

@@ -26,7 +26,7 @@ pub struct BeatReply {
     pub reregistered: bool,
 }
 
-/// One page of service names, from [`Registry::get_service_list`].
+/// One page of service names, from [`RegistryReader::get_service_list`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ServiceList {
     /// How many services the namespace and group hold in all.
@@ -44,7 +44,7 @@ pub(super) struct Inner {
     pub(super) limit_log: LimitLog,
     /// The persistence, once attached (see [`crate::persist`] and `registry/durable.rs`).
     pub(super) journal: std::sync::OnceLock<crate::persist::Journal>,
-    /// What [`Registry::stats`] reads.
+    /// What [`RegistryReader::stats`] reads.
     pub(super) counters: Counters,
 }
 

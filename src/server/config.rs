@@ -136,7 +136,7 @@ pub struct ServerConfig {
     /// The port of the Nacos 2.x gRPC API (feature `grpc`); default the HTTP port + 1000, as
     /// Nacos clients expect it (any free port when the HTTP port is 0).
     pub grpc_port: Option<u16>,
-    /// Timeouts and caps of the HTTP listener (see [`super::serve`]).
+    /// Timeouts and caps of the HTTP listener (see [`super::serve::serve`]).
     pub serve: ServeConfig,
     /// The cluster's shared secret (a cluster member needs it, or `insecure_cluster`).
     pub cluster_secret: Option<SecretSource>,

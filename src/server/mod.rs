@@ -1,5 +1,8 @@
-//! The standalone server behind the `nacre-server` binary: [`ServerConfig`] (flags and
-//! environment) and [`start`].
+//! The `nacre-server` application (feature `server`): [`ServerConfig`] (flags, environment,
+//! config file) and [`start`], which wires the node, its drivers and every front the build
+//! has. The fronts themselves are libraries ([`crate::http`], `crate::grpc`,
+//! `crate::console`, [`crate::metrics`]) a host can mount on its own servers; this module is
+//! only what an operator runs.
 //!
 //! Without members it runs one [`crate::Registry`] with its health driver, like Nacos'
 //! standalone mode. With `--members` it runs a [`ClusterNode`] that reaches its peers over
@@ -63,6 +66,8 @@
 //! | `config.rs` | [`ServerConfig`]: the sources of settings and their order, [`usage`], [`ConfigError`] |
 //! | `settings.rs` | every setting once: file key, environment variable, parser, printer |
 //! | `flags.rs` | the command line, parsed by clap (derive) |
+//! | `serve.rs` | [`serve::serve`]: the hardened HTTP accept loop (timeouts, connection cap, body cap) |
+//! | `fronts.rs` | the optional fronts (gRPC, console), each behind its feature: the one file with `cfg(feature)` lines |
 //! | `running.rs` | [`RunningServer`]: the started server, its graceful [`RunningServer::shutdown`] |
 //! | `mod.rs` | [`start`]: binds, builds the node, wires the fronts |
 

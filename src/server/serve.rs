@@ -1,6 +1,6 @@
 //! [`serve`]: the HTTP accept loop of `nacre-server`, hardened: header-read, body-read and
 //! idle timeouts, a cap on concurrent connections, a body size cap (413), and graceful
-//! shutdown. (`axum::serve` has none of the timeouts; hosts that mount [`super::NacosApi`]
+//! shutdown. (`axum::serve` has none of the timeouts; hosts that mount [`crate::http::NacosApi`]
 //! on their own server keep their own policy.)
 //!
 //! | limit | default | on breach |

@@ -25,7 +25,7 @@
 //! send the instance (or the service's settings), and the tombstone refuses it (see [`join`]: a
 //! deregistration outranks every copy written before it, an eviction every copy that heard no
 //! later beat).
-//! [`Store::collect_tombstones`] drops tombstones, and takes removed services out of the index,
+//! `Store::collect_tombstones` (run by every health sweep) drops tombstones, and takes removed services out of the index,
 //! once they are older than a retention: [`crate::HealthConfig::tombstone_ttl`], 300 s by
 //! default, for instances and services alike. Nacos 2.x keeps no tombstones: a removal is a
 //! message to its peers, and a peer that missed it keeps the copy until that copy goes

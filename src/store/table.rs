@@ -66,7 +66,7 @@ enum Reach {
     Create,
 }
 
-/// What [`Store::collect_tombstones`] dropped.
+/// What `Store::collect_tombstones` dropped (a health sweep reports it).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Collected {
     /// Tombstones of instances.
