@@ -5,12 +5,13 @@
 
 use super::error::ApiError;
 use super::json::{
-    CatalogInstancesJson, CatalogServicesJson, ClusterInfoJson, HealthCheckerJson, HostJson,
+    CatalogInstancesJson, CatalogServicesJson, ClusterInfoJson, HealthCheckerJson,
     IpAddressInfoJson, SelectorJson, ServiceDetailInfoJson, ServiceViewJson,
 };
 use super::params::{ParamError, Params};
 use super::state::Api;
 use crate::front::catalog::{self, ServiceFilter, ServiceSummary, TextFilter};
+use crate::protocol::json::InstanceJson;
 use crate::store::ServiceSnapshot;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -142,7 +143,7 @@ pub(crate) async fn instances(
         list: page
             .items
             .iter()
-            .map(|e| HostJson::from_instance(e.instance(), &service, health))
+            .map(|e| InstanceJson::from_instance(e.instance(), &service, health))
             .collect(),
         count: page.count,
     }))

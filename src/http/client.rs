@@ -24,11 +24,10 @@
 //! refusal and is returned as [`TransportError::Server`].
 
 use super::client_push::Receivers;
-use super::json::{
-    BeatJson, BeatRequestJson, InstanceListJson, ServiceListJson, CODE_RESOURCE_NOT_FOUND,
-};
+use super::json::{BeatJson, BeatRequestJson, ServiceListJson, CODE_RESOURCE_NOT_FOUND};
 use super::paths::{BEAT_PATH, INSTANCE_LIST_PATH, INSTANCE_PATH, SERVICE_LIST_PATH};
 use crate::model::{excerpt, Instance, ServiceKey, ServiceName};
+use crate::protocol::json::ServiceInfoJson;
 use crate::protocol::{
     BeatAnswer, BeatInfo, BeatTransport, ClientTransport, PushTransport, ServerListError,
     ServiceInfo, ServiceListQuery, ServiceQuery, TransportError,
@@ -321,7 +320,7 @@ impl ClientTransport for HttpClientTransport {
         if let Some(push) = self.inner.receivers.params(query) {
             params.extend(push);
         }
-        let answer: InstanceListJson = self
+        let answer: ServiceInfoJson = self
             .call_json(Method::GET, INSTANCE_LIST_PATH, &params)
             .await?;
         let hosts = answer

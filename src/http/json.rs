@@ -18,7 +18,7 @@ pub const CODE_RESOURCE_NOT_FOUND: i32 = 20404;
 
 use crate::protocol::json::yes;
 
-pub use crate::protocol::json::{InstanceJson as HostJson, ServiceInfoJson as InstanceListJson};
+use crate::protocol::json::InstanceJson;
 
 /// The answer of `GET /nacos/v1/ns/instance`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -332,7 +332,7 @@ pub struct IpAddressInfoJson {
 pub struct CatalogInstancesJson {
     /// The instances on this page, each as in an instance list.
     #[serde(default)]
-    pub list: Vec<HostJson>,
+    pub list: Vec<InstanceJson>,
     /// How many instances the cluster holds.
     #[serde(default)]
     pub count: usize,
@@ -369,9 +369,9 @@ mod tests {
         ))
         .unwrap();
         let owned =
-            serde_json::to_string(&HostJson::from_instance(&instance, &key, health)).unwrap();
+            serde_json::to_string(&InstanceJson::from_instance(&instance, &key, health)).unwrap();
         assert_eq!(borrowed, owned);
-        let back: HostJson = serde_json::from_str(&borrowed).unwrap();
+        let back: InstanceJson = serde_json::from_str(&borrowed).unwrap();
         assert_eq!(back.to_instance().unwrap(), instance);
     }
 }
