@@ -52,19 +52,21 @@ mod admit;
 mod bulk;
 mod chunk_map;
 mod error;
+mod index;
 mod liveness;
 mod merge;
 mod ops;
 mod replica;
 mod replica_wire;
 mod snapshot;
-mod table;
 mod version;
 mod view;
+mod write;
 
 pub use admit::{MergeRules, RecordRefusal, Refusal, DEFAULT_MAX_CLOCK_SKEW};
 pub(crate) use bulk::{worth_rebuilding, Edit, Flip, Rebuild};
 pub use error::StoreError;
+pub use index::{ChangeSink, Collected, Store, SweepHint, Written};
 pub use liveness::Liveness;
 pub use merge::{join, RecordFacts, Side};
 pub use ops::{BeatHit, InstanceUpdate};
@@ -74,7 +76,6 @@ pub use snapshot::{
     ClusterSnapshot, InstanceEntry, RemovalReason, ServiceSettings, ServiceSnapshot, Tombstone,
     MEMO_ENTRIES,
 };
-pub use table::{ChangeSink, Collected, Store, SweepHint, Written};
 pub use version::Version;
 pub(crate) use view::pick_by_weight;
 pub use view::{InstancesView, Iter, Selection};

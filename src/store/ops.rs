@@ -1,9 +1,9 @@
 //! The instance and service operations on a [`Store`], each one copy-on-write step.
 
 use super::error::StoreError;
+use super::index::Store;
 use super::liveness::Liveness;
 use super::snapshot::{InstanceEntry, ServiceSettings, ServiceSnapshot};
-use super::table::Store;
 use super::version::Version;
 use crate::clock::Timestamp;
 use crate::model::{

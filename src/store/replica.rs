@@ -9,10 +9,10 @@
 //! replicated again as if they were local writes (no echo).
 
 use super::admit::{MergeRules, RecordRefusal, Refusal};
+use super::index::Store;
 use super::liveness::Liveness;
 use super::merge::{join, RecordFacts, Side};
 use super::snapshot::{InstanceEntry, RemovalReason, ServiceSettings, ServiceSnapshot, Tombstone};
-use super::table::Store;
 use super::version::Version;
 use super::StoreError;
 use crate::clock::Timestamp;

@@ -1,11 +1,7 @@
-//! [`Store`]: every service's current snapshot, behind `ArcSwap`, and the copy-on-write write
-//! path.
+//! The copy-on-write write path of the [`Store`]: one service's writer lock, a private copy of
+//! its snapshot, one publish, the change sinks told in revision order; creating and retiring
+//! service cells; the namespace caps; collecting tombstones.
 //!
-//! Layout: an index (a persistent hash map, itself behind `ArcSwap`) from [`ServiceKey`] to a
-//! per-service cell; each cell holds the service's current [`ServiceSnapshot`] behind its own
-//! `ArcSwap` plus a writer mutex.
-//!
-//! - Reads load the index and then the cell's snapshot: two atomic loads, no lock.
 //! - Writes to one service take only that service's writer mutex, clone its snapshot (O(1)),
 //!   change the clone (O(log n)) and publish it with one store. Other services are not touched.
 //! - Creating a service takes the index lock and publishes a new index (O(log s)).
@@ -28,34 +24,17 @@
 //! change sinks with the new snapshot, so every sink sees one service's changes in revision
 //! order. Sinks must not block: the event dispatcher's sink only pushes onto a channel.
 
+use super::index::{ServiceCell, ServiceIndex};
 use super::snapshot::{ServiceSettings, ServiceSnapshot, Tombstone};
-use super::version::{Version, VersionClock};
+use super::version::Version;
+use super::{Collected, Store, SweepHint, Written};
 use crate::clock::Timestamp;
 use crate::model::{LimitExceeded, Limits, NamespaceId, ServiceKey};
 use crate::util::lock;
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-
-type ServiceIndex = imbl::GenericHashMap<
-    ServiceKey,
-    Arc<ServiceCell>,
-    foldhash::fast::RandomState,
-    imbl::shared_ptr::DefaultSharedPtr,
->;
-
-/// Something told of every published change, in revision order per service.
-pub type ChangeSink = Arc<dyn Fn(&Arc<ServiceSnapshot>) + Send + Sync>;
-
-#[derive(Debug)]
-struct ServiceCell {
-    snapshot: ArcSwap<ServiceSnapshot>,
-    /// The writer lock. Holds `true` once the cell is retired (out of the index): a writer
-    /// that finds it so starts again from the index.
-    write_lock: Mutex<bool>,
-    hint: SweepHint,
-}
 
 /// Which cells a write may reach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,233 +45,7 @@ enum Reach {
     Create,
 }
 
-/// What `Store::collect_tombstones` dropped (a health sweep reports it).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Collected {
-    /// Tombstones of instances.
-    pub tombstones: usize,
-    /// Removed services taken out of the index (their tombstones counted above).
-    pub services: usize,
-}
-
-/// What the last health sweep learned about one service: "at revision `r`, no instance changes
-/// state before `due`". Beats only push deadlines later and every other change bumps the
-/// revision, so while the revision stands the hint stays true and the sweep can skip the
-/// service without walking its instances.
-#[derive(Debug, Default)]
-pub struct SweepHint(Mutex<Option<(u64, Timestamp)>>);
-
-impl SweepHint {
-    /// The hint, if any.
-    pub fn get(&self) -> Option<(u64, Timestamp)> {
-        *lock(&self.0)
-    }
-    /// Records a hint.
-    pub(crate) fn set(&self, revision: u64, due: Timestamp) {
-        *lock(&self.0) = Some((revision, due));
-    }
-}
-
-/// The registry's storage: see the module documentation.
-pub struct Store {
-    index: ArcSwap<ServiceIndex>,
-    index_lock: Mutex<()>,
-    sinks: ArcSwap<Vec<ChangeSink>>,
-    versions: VersionClock,
-    /// Live services per namespace (namespaces with none are absent).
-    live: Mutex<HashMap<NamespaceId, usize>>,
-    /// No retired cell had a higher revision: new cells start here.
-    revision_floor: AtomicU64,
-    /// Whether writes record which instances they touched (only replication needs it).
-    track_touched: std::sync::atomic::AtomicBool,
-    no_touches: Arc<Vec<crate::model::InstanceKey>>,
-    /// Every service key in order, with the index it was made from: valid while the index is
-    /// that one (see [`Store::keys_after`]).
-    sorted: Mutex<Option<SortedKeys>>,
-}
-
-/// The keys of one version of the index, sorted.
-type SortedKeys = (Arc<ServiceIndex>, Arc<[ServiceKey]>);
-
-impl std::fmt::Debug for Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("services", &self.index.load().len())
-            .finish()
-    }
-}
-
-/// What a write closure reports back.
-#[derive(Debug)]
-pub struct Written<R> {
-    /// The closure's own result.
-    pub value: R,
-    /// The service's revision after the write.
-    pub revision: u64,
-    /// Whether a new snapshot was published.
-    pub changed: bool,
-}
-
-impl Default for Store {
-    fn default() -> Self {
-        Self::new(0)
-    }
-}
-
 impl Store {
-    /// An empty store whose writes carry `origin` in their [`Version`]s (give every node of a
-    /// cluster a different one).
-    pub(crate) fn new(origin: u64) -> Self {
-        Self {
-            index: ArcSwap::from_pointee(ServiceIndex::default()),
-            index_lock: Mutex::new(()),
-            sinks: ArcSwap::from_pointee(Vec::new()),
-            versions: VersionClock::new(origin),
-            live: Mutex::new(HashMap::new()),
-            revision_floor: AtomicU64::new(0),
-            track_touched: std::sync::atomic::AtomicBool::new(false),
-            no_touches: Arc::new(Vec::new()),
-            sorted: Mutex::new(None),
-        }
-    }
-
-    /// From now on every write records the instances it touched in its snapshot
-    /// ([`ServiceSnapshot::touched`]), for replication. Off by default: a single node has no use
-    /// for it and saves two allocations per write.
-    pub(crate) fn track_touched(&self) {
-        self.track_touched
-            .store(true, std::sync::atomic::Ordering::Release);
-    }
-
-    /// The origin id stamped on this store's writes.
-    pub fn origin(&self) -> u64 {
-        self.versions.origin()
-    }
-
-    /// A fresh version for a write at `now`.
-    pub(crate) fn next_version(&self, now: Timestamp) -> Version {
-        self.versions.next(now)
-    }
-
-    /// Tells the version clock about a version seen from a peer.
-    pub(crate) fn observe_version(&self, v: Version) {
-        self.versions.observe(v);
-    }
-
-    /// Adds a sink told of every published change from now on.
-    pub(crate) fn add_sink(&self, sink: ChangeSink) {
-        self.sinks.rcu(|old| {
-            let mut v = Vec::clone(old);
-            v.push(sink.clone());
-            v
-        });
-    }
-
-    /// The current snapshot of `key`, if the service exists. Lock-free; one reference count.
-    pub fn load(&self, key: &ServiceKey) -> Option<Arc<ServiceSnapshot>> {
-        let index = self.index.load();
-        let snap = index.get(key)?.snapshot.load_full();
-        (!snap.removed).then_some(snap)
-    }
-
-    /// The current snapshot of `key` even if it records the service's removal (replication
-    /// needs those; readers should use [`Store::load`]).
-    pub fn load_any(&self, key: &ServiceKey) -> Option<Arc<ServiceSnapshot>> {
-        let index = self.index.load();
-        index.get(key).map(|c| c.snapshot.load_full())
-    }
-
-    /// Every service key the store has a cell for: live services, and removed ones whose
-    /// tombstones are still kept.
-    pub fn all_keys(&self) -> Vec<ServiceKey> {
-        self.index.load().keys().cloned().collect()
-    }
-
-    /// The first `max` service keys after `after` (all of them with `None`), in key order:
-    /// what a peer's snapshot chunk needs. The sorted list of keys is made once per version of
-    /// the index (which changes only when a service is created or taken out) and kept, so the
-    /// chunks of a restart cost a binary search each, not a sort of every key (with 100k
-    /// services, sorting all keys for each of 100 chunks was most of a restart).
-    pub fn keys_after(&self, after: Option<&ServiceKey>, max: usize) -> Vec<ServiceKey> {
-        let keys = self.sorted_keys();
-        let from = after.map_or(0, |a| keys.partition_point(|k| k <= a));
-        keys[from..].iter().take(max).cloned().collect()
-    }
-
-    fn sorted_keys(&self) -> Arc<[ServiceKey]> {
-        let index = self.index.load_full();
-        let mut cached = lock(&self.sorted);
-        if let Some((of, keys)) = &*cached {
-            if Arc::ptr_eq(of, &index) {
-                return keys.clone();
-            }
-        }
-        let mut keys: Vec<ServiceKey> = index.keys().cloned().collect();
-        keys.sort_unstable();
-        let keys: Arc<[ServiceKey]> = keys.into();
-        *cached = Some((index, keys.clone()));
-        keys
-    }
-
-    /// Runs `f` on the current snapshot of `key` without taking a reference count (the fastest
-    /// read; `f` should be short).
-    pub fn read<R>(&self, key: &ServiceKey, f: impl FnOnce(&ServiceSnapshot) -> R) -> Option<R> {
-        let index = self.index.load();
-        let snap = index.get(key)?.snapshot.load();
-        (!snap.removed).then(|| f(&snap))
-    }
-
-    /// Every existing service's current snapshot, in no particular order.
-    pub fn snapshots(&self) -> Vec<Arc<ServiceSnapshot>> {
-        let index = self.index.load_full();
-        index
-            .values()
-            .map(|c| c.snapshot.load_full())
-            .filter(|s| !s.removed)
-            .collect()
-    }
-
-    /// Calls `f` for each existing service's current snapshot without collecting them.
-    pub fn for_each(&self, mut f: impl FnMut(&ServiceSnapshot)) {
-        let index = self.index.load_full();
-        for cell in index.values() {
-            let snap = cell.snapshot.load();
-            if !snap.removed {
-                f(&snap);
-            }
-        }
-    }
-
-    /// Like [`Store::for_each`], with each service's [`SweepHint`].
-    pub fn for_each_hinted(&self, mut f: impl FnMut(&ServiceSnapshot, &SweepHint)) {
-        let index = self.index.load_full();
-        for cell in index.values() {
-            let snap = cell.snapshot.load();
-            if !snap.removed {
-                f(&snap, &cell.hint);
-            }
-        }
-    }
-
-    /// Number of existing services.
-    pub fn service_count(&self) -> usize {
-        lock(&self.live).values().sum()
-    }
-
-    /// Number of existing services in `namespace`.
-    pub fn services_in(&self, namespace: &NamespaceId) -> usize {
-        lock(&self.live).get(namespace).copied().unwrap_or(0)
-    }
-
-    /// Number of namespaces that hold at least one service.
-    pub fn namespace_count(&self) -> usize {
-        lock(&self.live).len()
-    }
-
-    fn cell(&self, key: &ServiceKey) -> Option<Arc<ServiceCell>> {
-        self.index.load().get(key).cloned()
-    }
-
     fn cell_or_create(&self, key: &ServiceKey) -> Arc<ServiceCell> {
         if let Some(cell) = self.cell(key) {
             return cell;
@@ -595,41 +348,5 @@ fn admit(
             max: 0,
         }),
         _ => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{Instance, Limits};
-
-    #[test]
-    fn keys_after_pages_in_key_order_and_sees_services_created_since() {
-        let store = Store::new(1);
-        let limits = Limits::default();
-        let add = |name: &str| {
-            let key = ServiceKey::named(name).unwrap();
-            let inst = Instance::new("10.0.0.1", 80).unwrap();
-            store
-                .register(&key, inst, &limits, Timestamp::ZERO)
-                .unwrap();
-            key
-        };
-        let keys: Vec<ServiceKey> = ["d", "a", "c", "e", "b"].iter().map(|n| add(n)).collect();
-        let mut sorted = keys.clone();
-        sorted.sort();
-        assert_eq!(store.keys_after(None, 2), sorted[..2]);
-        assert_eq!(store.keys_after(Some(&sorted[1]), 2), sorted[2..4]);
-        assert_eq!(
-            store.keys_after(Some(&sorted[4]), 2),
-            Vec::<ServiceKey>::new()
-        );
-        assert_eq!(store.keys_after(None, 0), Vec::<ServiceKey>::new());
-        // A service created after the keys were sorted is in the next answer.
-        let late = add("bb");
-        assert_eq!(store.keys_after(Some(&sorted[1]), 1), vec![late]);
-        // A cursor that is not a key itself starts after where it would be.
-        let between = ServiceKey::named("cc").unwrap();
-        assert_eq!(store.keys_after(Some(&between), 5), sorted[3..]);
     }
 }
