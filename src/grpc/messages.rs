@@ -13,26 +13,26 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Nacos' "success" result code.
-pub const RESULT_OK: i32 = 200;
+pub(crate) const RESULT_OK: i32 = 200;
 /// Nacos' "failure" result code.
-pub const RESULT_FAIL: i32 = 500;
+pub(crate) const RESULT_FAIL: i32 = 500;
 /// The server is starting (a cluster member still loading): `INVALID_SERVER_STATUS`.
-pub const CODE_STARTING: i32 = 300;
+pub(crate) const CODE_STARTING: i32 = 300;
 /// The connection has not sent its `ConnectionSetupRequest` (or was dropped): `UN_REGISTER`.
-pub const CODE_UNREGISTERED: i32 = 301;
+pub(crate) const CODE_UNREGISTERED: i32 = 301;
 /// No handler for the message type: `NO_HANDLER`.
-pub const CODE_NO_HANDLER: i32 = 302;
+pub(crate) const CODE_NO_HANDLER: i32 = 302;
 /// A request the server refused for what it asked: `INVALID_PARAM`.
-pub const CODE_BAD_REQUEST: i32 = 400;
+pub(crate) const CODE_BAD_REQUEST: i32 = 400;
 /// The body could not be read: `BAD_GATEWAY`, as Nacos answers it.
-pub const CODE_BAD_BODY: i32 = 502;
+pub(crate) const CODE_BAD_BODY: i32 = 502;
 /// The node (or the member responsible for the service) cannot serve now.
-pub const CODE_UNAVAILABLE: i32 = 503;
+pub(crate) const CODE_UNAVAILABLE: i32 = 503;
 
 /// The fields every naming request carries.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct NamingHead {
+pub(crate) struct NamingHead {
     /// The namespace (`""`/`null` mean `public`).
     pub namespace: Option<String>,
     /// The service (plain, or `group@@service`).
@@ -47,17 +47,17 @@ fn non_empty(s: &Option<String>) -> Option<&str> {
 
 impl NamingHead {
     /// The namespace, `public` when none is given.
-    pub fn namespace(&self) -> &str {
+    pub(crate) fn namespace(&self) -> &str {
         non_empty(&self.namespace).unwrap_or(crate::model::DEFAULT_NAMESPACE)
     }
 
     /// The group, `DEFAULT_GROUP` when none is given.
-    pub fn group(&self) -> &str {
+    pub(crate) fn group(&self) -> &str {
         non_empty(&self.group_name).unwrap_or(DEFAULT_GROUP)
     }
 
     /// The service key, checked. A `group@@service` name brings its own group.
-    pub fn service_key(&self) -> Result<ServiceKey, ValidationError> {
+    pub(crate) fn service_key(&self) -> Result<ServiceKey, ValidationError> {
         let name = non_empty(&self.service_name).unwrap_or("");
         match name.split_once("@@") {
             Some((group, service)) => ServiceKey::new(self.namespace(), group, service),
@@ -69,7 +69,7 @@ impl NamingHead {
 /// `InstanceRequest` and `PersistentInstanceRequest`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct InstanceRequest {
+pub(crate) struct InstanceRequest {
     /// Namespace, group, service.
     #[serde(flatten)]
     pub head: NamingHead,
@@ -82,7 +82,7 @@ pub struct InstanceRequest {
 /// `BatchInstanceRequest`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct BatchInstanceRequest {
+pub(crate) struct BatchInstanceRequest {
     /// Namespace, group, service.
     #[serde(flatten)]
     pub head: NamingHead,
@@ -95,7 +95,7 @@ pub struct BatchInstanceRequest {
 /// `ServiceQueryRequest`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct ServiceQueryRequest {
+pub(crate) struct ServiceQueryRequest {
     /// Namespace, group, service.
     #[serde(flatten)]
     pub head: NamingHead,
@@ -108,7 +108,7 @@ pub struct ServiceQueryRequest {
 /// `SubscribeServiceRequest`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct SubscribeServiceRequest {
+pub(crate) struct SubscribeServiceRequest {
     /// Namespace, group, service.
     #[serde(flatten)]
     pub head: NamingHead,
@@ -121,7 +121,7 @@ pub struct SubscribeServiceRequest {
 /// `ServiceListRequest`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct ServiceListRequest {
+pub(crate) struct ServiceListRequest {
     /// Namespace and group (the service name is unused).
     #[serde(flatten)]
     pub head: NamingHead,
@@ -134,7 +134,7 @@ pub struct ServiceListRequest {
 /// `ConnectionSetupRequest`, the first message on the bi-stream.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct ConnectionSetupRequest {
+pub(crate) struct ConnectionSetupRequest {
     /// `Nacos-Java-Client:v2.x`, `Nacos-Rust-Client:0.8`...
     pub client_version: Option<String>,
     /// The client's namespace.
@@ -147,7 +147,7 @@ pub struct ConnectionSetupRequest {
 /// detection answers).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct ClientAnswer {
+pub(crate) struct ClientAnswer {
     /// The id of the server's request.
     pub request_id: Option<String>,
     /// 200 when it went well.
@@ -155,7 +155,7 @@ pub struct ClientAnswer {
 }
 
 /// Splits `"a,b"` into cluster names; blank parts are skipped.
-pub fn clusters(list: Option<&str>) -> Result<Vec<ClusterName>, ValidationError> {
+pub(crate) fn clusters(list: Option<&str>) -> Result<Vec<ClusterName>, ValidationError> {
     list.unwrap_or("")
         .split(',')
         .map(str::trim)
@@ -167,7 +167,7 @@ pub fn clusters(list: Option<&str>) -> Result<Vec<ClusterName>, ValidationError>
 /// A response body: the common fields, then the type's own.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Answer<T: Serialize> {
+pub(crate) struct Answer<T: Serialize> {
     result_code: i32,
     error_code: i32,
     success: bool,
@@ -179,11 +179,11 @@ pub struct Answer<T: Serialize> {
 
 /// No fields of its own.
 #[derive(Debug, Serialize)]
-pub struct Empty {}
+pub(crate) struct Empty {}
 
 impl<T: Serialize> Answer<T> {
     /// A success carrying `body`.
-    pub fn ok(body: T) -> Self {
+    pub(crate) fn ok(body: T) -> Self {
         Self {
             result_code: RESULT_OK,
             error_code: 0,
@@ -195,14 +195,14 @@ impl<T: Serialize> Answer<T> {
     }
 
     /// Sets the message (Nacos answers `success` to a subscription).
-    pub fn set_message(&mut self, message: &str) {
+    pub(crate) fn set_message(&mut self, message: &str) {
         message.clone_into(&mut self.message);
     }
 }
 
 /// `ErrorResponse`: `resultCode` is `code` for a refused request (as Nacos' handlers answer),
 /// 500 for the connection-level codes.
-pub fn error_payload(code: i32, message: &str) -> Payload {
+pub(crate) fn error_payload(code: i32, message: &str) -> Payload {
     let result_code = if (300..400).contains(&code) || code == CODE_BAD_BODY {
         RESULT_FAIL
     } else {
@@ -221,7 +221,7 @@ pub fn error_payload(code: i32, message: &str) -> Payload {
 
 /// `value` as a payload of type `kind`. A body that cannot be serialized (it cannot happen
 /// with these types) becomes an `ErrorResponse`.
-pub fn to_payload<T: Serialize>(kind: &str, value: &T) -> Payload {
+pub(crate) fn to_payload<T: Serialize>(kind: &str, value: &T) -> Payload {
     match serde_json::to_vec(value) {
         Ok(json) => Payload::new(kind, json),
         Err(e) => Payload::new(
@@ -238,7 +238,7 @@ pub fn to_payload<T: Serialize>(kind: &str, value: &T) -> Payload {
 /// the type's own fields.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ServerRequest<T: Serialize> {
+pub(crate) struct ServerRequest<T: Serialize> {
     headers: BTreeMap<String, String>,
     request_id: String,
     module: &'static str,
@@ -248,7 +248,7 @@ pub struct ServerRequest<T: Serialize> {
 
 impl<T: Serialize> ServerRequest<T> {
     /// A request with id `request_id` for `module` (`naming` or `internal`).
-    pub fn new(request_id: u64, module: &'static str, body: T) -> Self {
+    pub(crate) fn new(request_id: u64, module: &'static str, body: T) -> Self {
         Self {
             headers: BTreeMap::new(),
             request_id: request_id.to_string(),

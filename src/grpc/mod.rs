@@ -65,9 +65,9 @@
 mod client;
 mod connections;
 mod keeper;
-pub mod messages;
+pub(crate) mod messages;
 pub mod proto;
-pub mod server;
+pub(crate) mod server;
 mod service;
 mod target;
 

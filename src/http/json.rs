@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Nacos' answer code for a beat that was recorded.
-pub const CODE_OK: i32 = 10200;
+pub(crate) const CODE_OK: i32 = 10200;
 /// Nacos' answer code for a beat whose instance is unknown: the client registers it again.
-pub const CODE_RESOURCE_NOT_FOUND: i32 = 20404;
+pub(crate) const CODE_RESOURCE_NOT_FOUND: i32 = 20404;
 
 use crate::protocol::json::yes;
 
@@ -23,7 +23,7 @@ use crate::protocol::json::InstanceJson;
 /// The answer of `GET /nacos/v1/ns/instance`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct InstanceDetailJson {
+pub(crate) struct InstanceDetailJson {
     /// `group@@service`.
     pub service: String,
     /// The address.
@@ -50,7 +50,7 @@ pub struct InstanceDetailJson {
 
 /// The answer of `GET /nacos/v1/ns/instance/statuses`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InstanceStatusesJson {
+pub(crate) struct InstanceStatusesJson {
     /// Every instance as `ip:port_healthy` (`10.0.0.1:8080_true`).
     #[serde(default)]
     pub ips: Vec<String>,
@@ -59,7 +59,7 @@ pub struct InstanceStatusesJson {
 /// The answer of `PUT /nacos/v1/ns/instance/beat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BeatJson {
+pub(crate) struct BeatJson {
     /// How often to beat, in milliseconds.
     #[serde(default)]
     pub client_beat_interval: u64,
@@ -75,7 +75,7 @@ pub struct BeatJson {
 /// Unknown fields (`scheduled`, `period`, `stopped`...) are ignored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BeatRequestJson {
+pub(crate) struct BeatRequestJson {
     /// `group@@service` (informational; the request's `serviceName` decides).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_name: Option<String>,
@@ -102,7 +102,7 @@ pub struct BeatRequestJson {
 
 impl BeatRequestJson {
     /// The beat of `instance` of `service`, every 'period'.
-    pub fn from_instance(
+    pub(crate) fn from_instance(
         instance: &Instance,
         service: &ServiceKey,
         period: std::time::Duration,
@@ -121,7 +121,7 @@ impl BeatRequestJson {
 
     /// The instance the beat describes, in `cluster` when the beat names none. Nacos'
     /// defaults apply: weight 1, ephemeral, healthy, enabled.
-    pub fn to_instance(&self, cluster: &str) -> Result<Instance, ParamError> {
+    pub(crate) fn to_instance(&self, cluster: &str) -> Result<Instance, ParamError> {
         let cluster = self
             .cluster
             .as_deref()
@@ -150,7 +150,7 @@ impl BeatRequestJson {
 
 /// The `selector` of a service: nacre has none, so always `{"type":"none"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SelectorJson {
+pub(crate) struct SelectorJson {
     /// `none`.
     #[serde(rename = "type")]
     pub kind: String,
@@ -158,7 +158,7 @@ pub struct SelectorJson {
 
 /// A health checker description: nacre checks nothing actively, so always `{"type":"NONE"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HealthCheckerJson {
+pub(crate) struct HealthCheckerJson {
     /// `NONE`.
     #[serde(rename = "type")]
     pub kind: String,
@@ -167,7 +167,7 @@ pub struct HealthCheckerJson {
 /// One cluster in the answer of `GET /nacos/v1/ns/service`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ClusterJson {
+pub(crate) struct ClusterJson {
     /// The cluster's name.
     pub name: String,
     /// Always `{"type":"NONE"}`.
@@ -179,7 +179,7 @@ pub struct ClusterJson {
 /// The answer of `GET /nacos/v1/ns/service`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ServiceDetailJson {
+pub(crate) struct ServiceDetailJson {
     /// The namespace.
     pub namespace_id: String,
     /// The group.
@@ -198,7 +198,7 @@ pub struct ServiceDetailJson {
 
 /// The answer of `GET /nacos/v1/ns/service/list`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServiceListJson {
+pub(crate) struct ServiceListJson {
     /// How many services the namespace and group hold in all.
     #[serde(default)]
     pub count: usize,
@@ -214,7 +214,7 @@ pub struct ServiceListJson {
 /// renamed by accident in Nacos' source). nacre answers both keys, so readers of either find
 /// it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServiceNamesJson {
+pub(crate) struct ServiceNamesJson {
     /// Namespace → its `group@@service` names.
     #[serde(default)]
     pub services: BTreeMap<String, Vec<String>>,
@@ -229,7 +229,7 @@ pub struct ServiceNamesJson {
 /// The answer of `GET /nacos/v1/ns/catalog/services` (without `withInstances`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CatalogServicesJson {
+pub(crate) struct CatalogServicesJson {
     /// How many services match, on all pages.
     #[serde(default)]
     pub count: usize,
@@ -241,7 +241,7 @@ pub struct CatalogServicesJson {
 /// One service in [`CatalogServicesJson`] (Nacos' `ServiceView`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ServiceViewJson {
+pub(crate) struct ServiceViewJson {
     /// The service name, without its group.
     pub name: String,
     /// The group.
@@ -265,7 +265,7 @@ pub struct ServiceViewJson {
 /// JSON array of these; Nacos' `ServiceDetailInfo`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ServiceDetailInfoJson {
+pub(crate) struct ServiceDetailInfoJson {
     /// The namespace (Nacos leaves it null here).
     #[serde(default)]
     pub namespace: Option<String>,
@@ -290,7 +290,7 @@ pub struct ServiceDetailInfoJson {
 /// One cluster of a [`ServiceDetailInfoJson`] (Nacos' `ClusterInfo`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ClusterInfoJson {
+pub(crate) struct ClusterInfoJson {
     /// The cluster's name (Nacos leaves it null here).
     #[serde(default)]
     pub cluster_name: Option<String>,
@@ -308,7 +308,7 @@ pub struct ClusterInfoJson {
 /// One instance of a [`ClusterInfoJson`] (Nacos' `IpAddressInfo`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct IpAddressInfoJson {
+pub(crate) struct IpAddressInfoJson {
     /// The address.
     pub ip: String,
     /// The port.
@@ -329,7 +329,7 @@ pub struct IpAddressInfoJson {
 
 /// The answer of `GET /nacos/v1/ns/catalog/instances`: one page of a cluster's instances.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CatalogInstancesJson {
+pub(crate) struct CatalogInstancesJson {
     /// The instances on this page, each as in an instance list.
     #[serde(default)]
     pub list: Vec<InstanceJson>,

@@ -130,7 +130,7 @@ mod client_push;
 mod error;
 mod health;
 mod instance;
-pub mod json;
+pub(crate) mod json;
 mod operator;
 pub mod params;
 mod paths;
