@@ -154,9 +154,10 @@ impl Simulation {
     pub fn alive(&self) -> Vec<NodeId> {
         self.nodes.keys().cloned().collect()
     }
-    /// A running node's registry.
-    pub fn registry(&self, id: &NodeId) -> Option<&Registry> {
-        self.nodes.get(id).map(|n| n.core.registry())
+    /// A running node's registry, its read side: writes go through [`Simulation::execute`],
+    /// which routes them as a node does.
+    pub fn registry(&self, id: &NodeId) -> Option<&RegistryReader> {
+        self.nodes.get(id).map(|n| n.core.registry().reader())
     }
     /// A running node's protocol state.
     pub fn core(&self, id: &NodeId) -> Option<&DistroCore> {
