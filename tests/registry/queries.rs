@@ -1,9 +1,7 @@
 //! Reads through the public API: filters, the protect threshold, weighted selection, namespaces
 //! and paging.
 
-mod common;
-
-use common::setup;
+use crate::common::setup;
 use nacre::{
     ClusterName, GroupName, Instance, InstanceUpdate, NamespaceId, RegistryError, ServiceKey,
     ServiceSettings,

@@ -3,6 +3,7 @@
 
 use nacre::{Instance, InstanceKey, InstanceUpdate, ManualClock, Registry, ServiceKey};
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -66,7 +67,16 @@ fn ik(ip: u8, cluster: usize) -> InstanceKey {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: 96,
+        // Failures are kept beside this file (`model_check.proptest-regressions`). The default
+        // keeps them in a tree beside the nearest directory holding a main.rs, which here is
+        // tests/proptest-regressions/.
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn registry_matches_a_btreemap_model(ops in proptest::collection::vec(op(), 1..80)) {

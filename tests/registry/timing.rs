@@ -1,8 +1,6 @@
 //! Every beat timing rule at its boundary, with a ManualClock: no real sleeps.
 
-mod common;
-
-use common::{ms, setup};
+use crate::common::{ms, setup};
 use nacre::model::{
     PRESERVED_HEART_BEAT_INTERVAL, PRESERVED_HEART_BEAT_TIMEOUT, PRESERVED_IP_DELETE_TIMEOUT,
 };

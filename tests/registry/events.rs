@@ -1,9 +1,7 @@
 //! Events through the public API: what fires, with which revision, and isolation between
 //! listeners.
 
-mod common;
-
-use common::setup;
+use crate::common::setup;
 use nacre::{ClusterName, Instance, InstanceUpdate, NamingEvent};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
