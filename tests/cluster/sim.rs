@@ -17,15 +17,14 @@
 //!   claiming no beat after the client's last one), the instance is never live on that node
 //!   again, unless the node restarted (and so forgot). Ownership flaps all along: partitions,
 //!   nodes cut off alone for a few seconds, crashes and restarts all move services between
-//!   nodes (issue 11 item 4).
+//!   nodes.
 //!
-//! `NACRE_SIM_SEEDS=N` runs N schedules (default 200); `NACRE_SIM_SEED=S` replays one, and
-//! `NACRE_SIM_TRACE=1` prints, every second, each instance on each node (H healthy,
-//! u unhealthy, . missing, x node down) and each node's readiness and mapper.
+//! Alone: `cargo test --test cluster sim::`. `NACRE_SIM_SEEDS=N` runs N schedules (default
+//! 200); `NACRE_SIM_SEED=S` replays one, and `NACRE_SIM_TRACE=1` prints, every second, each
+//! instance on each node (H healthy, u unhealthy, . missing, x node down) and each node's
+//! readiness and mapper.
 
-mod common;
-
-use common::secs;
+use crate::common::secs;
 use nacre::cluster::{ClusterError, NodeId};
 use nacre::store::RemovalReason;
 use nacre::transport::memory::{registry_contents, LinkFaults, SimConfig, Simulation};
@@ -495,7 +494,7 @@ fn random_fault_schedules_never_lose_a_beating_instance_never_resurrect_one_and_
             Ok(known) => graves += known,
             Err(why) => {
                 failures.push(format!(
-                "seed {seed}: {why}\n  replay: NACRE_SIM_SEED={seed} cargo test --test cluster_sim"
+                "seed {seed}: {why}\n  replay: NACRE_SIM_SEED={seed} cargo test --test cluster sim::"
             ));
                 if failures.len() >= 3 {
                     break;

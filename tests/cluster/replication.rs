@@ -1,8 +1,6 @@
 //! Distro replication scenarios, on the deterministic simulator (ManualClock, no sleeps).
 
-mod common;
-
-use common::secs;
+use crate::common::secs;
 use nacre::cluster::{ClusterError, NodeId};
 use nacre::transport::memory::{registry_contents, LinkFaults, SimConfig, Simulation};
 use nacre::{Command, Instance, NamingEvent, RegistryError, ServiceKey};

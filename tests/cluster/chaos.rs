@@ -1,4 +1,4 @@
-//! Chaos test with real processes (issue 11): three `nacre-server` members on loopback, clients
+//! Chaos test with real processes: three `nacre-server` members on loopback, clients
 //! that register, beat and deregister through random members, and real faults — a member
 //! killed with SIGKILL and restarted, another paused with SIGSTOP past the peer timeout, and
 //! deregistrations made while a member is down. At the end, on every member:
@@ -8,10 +8,9 @@
 //!
 //! It prints the operations, the faults and the number lost (which must be 0).
 //!
-//! The short run (about a minute) is part of `cargo test`; `NACRE_CHAOS_ROUNDS=N` repeats the
-//! fault cycle N times (`tests/chaos/run.sh --long` runs 10). `NACRE_CHAOS_SEED` fixes the
-//! random choices.
-#![cfg(feature = "http")]
+//! The short run (about a minute) is part of `cargo test` (alone: `cargo test --all-features
+//! --test cluster chaos::`); `NACRE_CHAOS_ROUNDS=N` repeats the fault cycle N times
+//! (`tests/chaos/run.sh --long` runs 10). `NACRE_CHAOS_SEED` fixes the random choices.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};

@@ -1,9 +1,7 @@
 //! Limits and empty-service removal in a cluster: the owner removes an empty service and every
 //! member follows, and a limit refused by the owner reaches the forwarding member typed.
 
-mod common;
-
-use common::{in_ns, inst, key, secs};
+use crate::common::{in_ns, inst, key, secs};
 use nacre::cluster::{
     ClusterError, Dispatch, DistroConfig, DistroCore, NodeId, PeerRequest, PeerResponse,
     RemoteFailure, Route,
