@@ -9,8 +9,7 @@ use nacre::model::{
     PRESERVED_IP_DELETE_TIMEOUT,
 };
 use nacre::{
-    Instance, InstanceUpdate, Limits, ManualClock, RegistryError, ServiceSettings,
-    ValidationError,
+    Instance, InstanceUpdate, Limits, ManualClock, RegistryError, ServiceSettings, ValidationError,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
