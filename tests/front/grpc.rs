@@ -1,14 +1,15 @@
 //! The gRPC front (feature `grpc`) over real loopback connections: `NamingClient` over
 //! `GrpcClientTransport`, pushes, connection-bound instances, the protocol's error codes, and
 //! a v1 HTTP write reaching a gRPC subscriber.
-#![cfg(all(feature = "grpc", feature = "http"))]
 
+use crate::common::fixtures::eventually;
 use nacre::client::NamingClient;
 use nacre::front::push::PushConfig;
 use nacre::grpc::proto::Payload;
 use nacre::grpc::{GrpcClientTransport, GrpcConfig, GrpcFront, REQUEST_PATH};
 use nacre::model::DEFAULT_GROUP;
 use nacre::{Instance, NamingEvent, Registry, ServiceKey};
+use std::future::ready;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -40,17 +41,6 @@ async fn client(addr: SocketAddr) -> (NamingClient, GrpcClientTransport) {
     let transport = GrpcClientTransport::new([addr.to_string()]).unwrap();
     let client = NamingClient::builder(transport.clone()).build().unwrap();
     (client, transport)
-}
-
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not happen within {WAIT:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 type Seen = Arc<Mutex<Vec<Vec<String>>>>;
@@ -94,8 +84,8 @@ async fn grpc_clients_register_discover_and_are_pushed_every_change() {
         .subscribe("orders", DEFAULT_GROUP, &[], listener)
         .await
         .unwrap();
-    eventually("the first event", || {
-        last(&seen) == Some(vec!["10.0.0.1".into()])
+    eventually("the first event", WAIT, || {
+        ready(last(&seen) == Some(vec!["10.0.0.1".into()]))
     })
     .await;
 
@@ -110,8 +100,8 @@ async fn grpc_clients_register_discover_and_are_pushed_every_change() {
         )
         .await
         .unwrap();
-    eventually("the push of 10.0.0.2", || {
-        last(&seen) == Some(vec!["10.0.0.1".into(), "10.0.0.2".into()])
+    eventually("the push of 10.0.0.2", WAIT, || {
+        ready(last(&seen) == Some(vec!["10.0.0.1".into(), "10.0.0.2".into()]))
     })
     .await;
     assert!(
@@ -138,12 +128,12 @@ async fn grpc_clients_register_discover_and_are_pushed_every_change() {
     drop(provider);
     provider_transport.disconnect().await;
     drop(provider_transport);
-    eventually("the provider's instance to go", || {
-        registry.get_all_instances(&orders(), &[]).len() == 1
+    eventually("the provider's instance to go", WAIT, || {
+        ready(registry.get_all_instances(&orders(), &[]).len() == 1)
     })
     .await;
-    eventually("the push of its departure", || {
-        last(&seen) == Some(vec!["10.0.0.2".into()])
+    eventually("the push of its departure", WAIT, || {
+        ready(last(&seen) == Some(vec!["10.0.0.2".into()]))
     })
     .await;
 }
@@ -167,7 +157,10 @@ async fn a_v1_http_registration_is_pushed_to_a_grpc_subscriber() {
         .body(Body::empty())
         .unwrap();
     assert_eq!(app.oneshot(register).await.unwrap().status(), 200);
-    eventually("the push", || last(&seen) == Some(vec!["10.0.0.9".into()])).await;
+    eventually("the push", WAIT, || {
+        ready(last(&seen) == Some(vec!["10.0.0.9".into()]))
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,8 +194,8 @@ async fn the_front_beats_for_a_connection_bound_instance_until_its_connection_en
     assert_eq!(front.connection_count(), 1);
 
     transport.disconnect().await;
-    eventually("the instance to leave with its connection", || {
-        registry.get_all_instances(&orders(), &[]).is_empty()
+    eventually("the instance to leave with its connection", WAIT, || {
+        ready(registry.get_all_instances(&orders(), &[]).is_empty())
     })
     .await;
     drop(provider);
@@ -378,12 +371,12 @@ async fn a_connection_that_does_not_answer_detection_is_dropped_with_its_instanc
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(front.connection_count(), 1, "probed, not yet dropped");
     clock.advance(Duration::from_secs(5)); // no answer within 5 s: dropped
-    eventually("the silent connection to be dropped", || {
-        front.connection_count() == 0
+    eventually("the silent connection to be dropped", WAIT, || {
+        ready(front.connection_count() == 0)
     })
     .await;
-    eventually("its instance to go", || {
-        registry.get_all_instances(&orders(), &[]).is_empty()
+    eventually("its instance to go", WAIT, || {
+        ready(registry.get_all_instances(&orders(), &[]).is_empty())
     })
     .await;
 }
@@ -443,8 +436,8 @@ mod cluster {
             nodes.push(node);
             fronts.push((front, addr));
         }
-        eventually("every member to be ready", || {
-            nodes.iter().all(ClusterNode::is_ready)
+        eventually("every member to be ready", WAIT, || {
+            ready(nodes.iter().all(ClusterNode::is_ready))
         })
         .await;
         Members {
@@ -492,10 +485,10 @@ async fn grpc_clients_on_different_members_of_a_cluster() {
         .unwrap();
     // Replicated, and pushed to a client connected to another member.
     let both = Some(vec!["10.0.0.1".to_owned(), "10.0.0.2".to_owned()]);
-    eventually("the push on member 2", || last(&seen) == both).await;
+    eventually("the push on member 2", WAIT, || ready(last(&seen) == both)).await;
     let all: Vec<&_> = m.nodes.iter().collect();
-    eventually("both instances on every member", || {
-        cluster::everywhere(&all, 2)
+    eventually("both instances on every member", WAIT, || {
+        ready(cluster::everywhere(&all, 2))
     })
     .await;
 
@@ -510,12 +503,12 @@ async fn grpc_clients_on_different_members_of_a_cluster() {
     // One connection ends: its instance is gone on every member within a sync round, and
     // that is pushed to the subscriber on another member.
     transport.disconnect().await;
-    eventually("the instance gone everywhere", || {
-        cluster::everywhere(&all, 1)
+    eventually("the instance gone everywhere", WAIT, || {
+        ready(cluster::everywhere(&all, 1))
     })
     .await;
-    eventually("the push of its departure", || {
-        last(&seen) == Some(vec!["10.0.0.2".into()])
+    eventually("the push of its departure", WAIT, || {
+        ready(last(&seen) == Some(vec!["10.0.0.2".into()]))
     })
     .await;
     drop(provider);
@@ -534,8 +527,8 @@ async fn instances_of_a_dead_member_leave_every_member_by_the_beat_rules() {
         .await
         .unwrap();
     let all: Vec<&_> = m.nodes.iter().collect();
-    eventually("the instance on every member", || {
-        cluster::everywhere(&all, 1)
+    eventually("the instance on every member", WAIT, || {
+        ready(cluster::everywhere(&all, 1))
     })
     .await;
     // Member 1, which holds the connection, dies: nobody beats for the instance any more.
@@ -544,10 +537,12 @@ async fn instances_of_a_dead_member_leave_every_member_by_the_beat_rules() {
     m.net.crash(&m.ids[0]);
     drop(m.fronts);
     let living = [&m.nodes[1], &m.nodes[2]];
-    eventually("the instance to leave the living members", || {
-        living
-            .iter()
-            .all(|n| n.registry().get_all_instances(&orders(), &[]).is_empty())
+    eventually("the instance to leave the living members", WAIT, || {
+        ready(
+            living
+                .iter()
+                .all(|n| n.registry().get_all_instances(&orders(), &[]).is_empty()),
+        )
     })
     .await;
     // Not immortal, and not before the (scaled) 3 s delete timeout either.
@@ -593,15 +588,15 @@ async fn the_client_transport_fails_over_to_the_next_server_and_publishes_everyt
     front_a.0.close_connections().await;
     assert!(a.get_all_instances(&orders(), &[]).is_empty());
     // The transport notices, connects to B, and registers and subscribes there again.
-    eventually("the registration redone on B", || {
-        b.get_all_instances(&orders(), &[]).len() == 1
+    eventually("the registration redone on B", WAIT, || {
+        ready(b.get_all_instances(&orders(), &[]).len() == 1)
     })
     .await;
     assert_eq!(transport.active_server(), 1);
     b.register_instance(&orders(), Instance::new("10.0.0.2", 8080).unwrap())
         .unwrap();
-    eventually("a push from B", || {
-        last(&seen) == Some(vec!["10.0.0.1".into(), "10.0.0.2".into()])
+    eventually("a push from B", WAIT, || {
+        ready(last(&seen) == Some(vec!["10.0.0.1".into(), "10.0.0.2".into()]))
     })
     .await;
 }
@@ -638,7 +633,10 @@ async fn a_health_flip_and_an_eviction_are_pushed_to_grpc_subscribers() {
         .unwrap();
     let last = || healthy.lock().unwrap().last().cloned();
     let both_healthy = vec![("10.0.0.1".into(), true), ("10.0.0.2".into(), true)];
-    eventually("the first event", || last() == Some(both_healthy.clone())).await;
+    eventually("the first event", WAIT, || {
+        ready(last() == Some(both_healthy.clone()))
+    })
+    .await;
     let first = nacre::InstanceKey::in_default_cluster("10.0.0.1", 80).unwrap();
     // Each step ends past the (20 ms) merge window of any change it made, on the manual
     // clock the hub reads.
@@ -653,16 +651,16 @@ async fn a_health_flip_and_an_eviction_are_pushed_to_grpc_subscribers() {
         step(5); // 15 s: the silent one turns unhealthy
     }
     let flipped = vec![("10.0.0.1".into(), true), ("10.0.0.2".into(), false)];
-    eventually("the push of the health flip", || {
-        last() == Some(flipped.clone())
+    eventually("the push of the health flip", WAIT, || {
+        ready(last() == Some(flipped.clone()))
     })
     .await;
     for _ in 0..3 {
         step(5); // 30 s: it is evicted
     }
     let evicted = vec![("10.0.0.1".into(), true)];
-    eventually("the push of the eviction", || {
-        last() == Some(evicted.clone())
+    eventually("the push of the eviction", WAIT, || {
+        ready(last() == Some(evicted.clone()))
     })
     .await;
 }

@@ -5,7 +5,6 @@
 //!
 //! The provider runs in a process of its own: this test binary runs itself again with
 //! `NACRE_INTEROP_PROVIDER` set, and only the `provider_process` test does anything then.
-#![cfg(all(feature = "grpc", feature = "http"))]
 
 use nacos_sdk::api::naming::{
     NamingChangeEvent, NamingEventListener, NamingService, NamingServiceBuilder, ServiceInstance,
@@ -132,9 +131,14 @@ async fn nacos_sdk_rust_registers_subscribes_and_is_pushed() {
         .unwrap();
 
     // A provider in its own process registers; the consumer is pushed within a second.
+    // The test's name in this binary: its module path without the crate's name.
+    let provider_test = format!(
+        "{}::provider_process",
+        module_path!().split_once("::").unwrap().1
+    );
     let mut provider = Command::new(std::env::current_exe().unwrap())
         .args([
-            "provider_process",
+            provider_test.as_str(),
             "--exact",
             "--nocapture",
             "--test-threads=1",

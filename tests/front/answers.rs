@@ -2,7 +2,6 @@
 //! uses, because every front answers from the one `ServiceAnswer`. Same registry state, one
 //! client over the in-memory transport and one over real loopback HTTP: disabled, unhealthy
 //! and weight-0 instances, two clusters, and a service under its protect threshold.
-#![cfg(feature = "http")]
 
 use nacre::client::{NamingClient, ServiceInfo, ServiceQuery};
 use nacre::http::{HttpClientTransport, NacosApi};
