@@ -1,6 +1,6 @@
-//! Durability through the public API (issue 12): the `Persistence` trait with an in-memory
-//! store (a host's own storage would sit there), group commit, what is and is not written,
-//! failed commits, and `FileStore` refusing damaged files.
+//! Durability through the public API: the `Persistence` trait with an in-memory store (a
+//! host's own storage would sit there), group commit, what is and is not written, failed
+//! commits, and `FileStore` refusing damaged files (feature `persist`).
 
 use nacre::cluster::ClusterError;
 use nacre::front::Backend;

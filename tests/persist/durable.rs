@@ -1,13 +1,12 @@
-//! Durability with real processes (issue 12): `nacre-server --data-dir`, killed with SIGKILL
-//! right after a burst of persistent registrations (v1 HTTP, `ephemeral=false`), restarted on
-//! the same directory, answers with every one of them; a deregistration made before the kill
-//! stays gone; service settings survive; ephemeral instances are not written. The same for a
+//! Durability with real processes: `nacre-server --data-dir`, killed with SIGKILL right after
+//! a burst of persistent registrations (v1 HTTP, `ephemeral=false`), restarted on the same
+//! directory, answers with every one of them; a deregistration made before the kill stays
+//! gone; service settings survive; ephemeral instances are not written. The same for a
 //! three-member cluster with a full restart. And a damaged store stops the start with a
 //! message that names the file, without a panic.
 //!
 //! Every wait polls with a generous deadline; ports are free ones; every process is stopped by
 //! its pid.
-#![cfg(feature = "http")]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
