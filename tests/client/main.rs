@@ -1,9 +1,10 @@
 //! The client through its public API: beats, redo, pull and push, failover, selection and
-//! events, against in-process nodes on a `ManualClock`.
+//! events, against in-process nodes on a `ManualClock`; and `nacre::discover` feeding tower's
+//! balancer from a registry or client subscription (feature `tower`).
 //!
-//! Every test moves the clock by hand and then waits for an observable effect
-//! (`NamingClient::wait_until` on the client's counters). `tokio::time::timeout` only guards
-//! against hangs; nothing here depends on real time passing.
+//! Every test on a `ManualClock` moves the clock by hand and then waits for an observable
+//! effect (`NamingClient::wait_until` on the client's counters). The real-time limits only
+//! guard against hangs; nothing there depends on real time passing.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -12,6 +13,8 @@ mod env;
 mod bad_input;
 mod beats;
 mod cache;
+#[cfg(feature = "tower")]
+mod discover;
 mod failover;
 mod lifecycle;
 mod redo;

@@ -1,7 +1,6 @@
 //! `nacre::discover::InstanceDiscover` (feature `tower`) under tower's p2c balancer: it spreads
 //! calls over the healthy instances, drops those that turn unhealthy, leave or are disabled,
 //! takes them back when they recover, and ends its subscription when dropped.
-#![cfg(feature = "tower")]
 
 use nacre::discover::InstanceDiscover;
 use nacre::transport::memory::MemoryClientTransport;
