@@ -4,7 +4,7 @@
 //! `benches/udp/run.sh`; see BENCHMARKS.md ("UDP push to 1,000 v1 clients").
 //!
 //! ```text
-//! cargo run --release --features http --example udp_push_load -- [TARGETS] [SIZES] [RUNS]
+//! cargo bench --features http --bench udp_push_load -- [TARGETS] [SIZES] [RUNS]
 //! #   TARGETS: clients (default 1000); SIZES: instances before the change, comma-separated
 //! #   (default 10,100); RUNS: repetitions of every scenario (default 1)
 //! ```
@@ -44,6 +44,9 @@
 //!   subscriptions) of N subscriptions, after their first pushes are acked.
 //!
 //! Ports: N + 3 UDP sockets; raise `ulimit -n` if binding fails.
+
+#[path = "../support/cli.rs"]
+mod cli;
 
 use axum::body::Body;
 use axum::http::Request;
@@ -652,7 +655,7 @@ fn row(label: &str, size: usize, plain: u64, m: &Measure, window: Duration, base
 }
 
 fn main() -> Result<(), Error> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = cli::args();
     let targets: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(1000);
     let sizes: Vec<usize> = args
         .get(1)

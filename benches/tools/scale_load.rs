@@ -1,4 +1,4 @@
-//! The load generator of `benches/scale/run.sh` (issue 13, target 5): registers and beats
+//! The load generator of `benches/scale/run.sh`: registers and beats
 //! `SERVICES` x `PER_SERVICE` instances on a cluster of `nacre-server`s over the Nacos v1 HTTP
 //! API, on loopback, with pipelined keep-alive connections (one per server, `DEPTH` requests in
 //! flight on each).
@@ -15,9 +15,13 @@
 //!   its beats of that round counted as failed.
 //!
 //! ```text
+//! # cargo bench --bench scale_load -- MODE ...
 //! scale_load register 127.0.0.1:8848,127.0.0.1:8849 200 1000 '{"k":"v"}'
 //! scale_load beat     127.0.0.1:8848,127.0.0.1:8849 200 1000 '{"k":"v"}' 30 0
 //! ```
+
+#[path = "../support/cli.rs"]
+mod cli;
 
 use nacre::cluster::{DistroMapper, NodeId};
 use nacre::ServiceKey;
@@ -259,7 +263,7 @@ async fn beat(
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Res<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = cli::args();
     let usage = "usage: scale_load register|beat ADDR,ADDR,... SERVICES PER_SERVICE METADATA|- [BEAT_SECS RUN_SECS]";
     let [mode, addrs, services, per, metadata, rest @ ..] = args.as_slice() else {
         return Err(usage.into());

@@ -1,4 +1,4 @@
-//! Issue 13, target 5: where the memory of one instance goes. Live heap bytes per instance,
+//! Where the memory of one instance goes. Live heap bytes per instance,
 //! from a counting global allocator (`benches/support/alloc.rs`), for `N` instances (default
 //! 200 000) in services of `PER` (default 10):
 //!
@@ -8,12 +8,14 @@
 //! - merged from peer records into an empty store (as every other node holds them).
 //!
 //! ```text
-//! cargo run --release --all-features --example instance_memory            # 200 000
-//! cargo run --release --all-features --example instance_memory -- 20000 1000   # N, PER
+//! cargo bench --all-features --bench instance_memory                    # 200 000
+//! cargo bench --all-features --bench instance_memory -- 20000 1000      # N, PER
 //! ```
 
-#[path = "../benches/support/alloc.rs"]
+#[path = "../support/alloc.rs"]
 mod alloc;
+#[path = "../support/cli.rs"]
+mod cli;
 
 use alloc::heap_use_of;
 use nacre::store::{MergeRules, ServiceRecord};
@@ -42,16 +44,13 @@ fn row(what: &str, net: i64, allocations: u64, n: usize) {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let n: usize = std::env::args()
-        .nth(1)
+    let args = cli::args();
+    let n: usize = args
+        .first()
         .map(|a| a.parse())
         .transpose()?
         .unwrap_or(200_000);
-    let per: usize = std::env::args()
-        .nth(2)
-        .map(|a| a.parse())
-        .transpose()?
-        .unwrap_or(10);
+    let per: usize = args.get(1).map(|a| a.parse()).transpose()?.unwrap_or(10);
     let keys: Vec<ServiceKey> = (0..n.div_ceil(per))
         .map(|s| ServiceKey::named(&format!("svc-{s:06}")))
         .collect::<Result<_, _>>()?;

@@ -1,6 +1,5 @@
 //! The cost of one verify round, bucketed (`DistroConfig::verify_buckets`, default 1024)
-//! beside the full list of checksums (`verify_buckets = 0`, the verify of earlier versions),
-//! in the same run.
+//! beside the full list of checksums (`verify_buckets = 0`), in the same run.
 //!
 //! Two `DistroCore`s on a `ManualClock`, driven by hand: every message really goes through
 //! the binary peer codec (`encode_request` / `decode_message`) on its way, as over HTTP (no
@@ -20,9 +19,12 @@
 //! (the health sweep over the owned services, pings).
 //!
 //! ```text
-//! cargo run --release --example verify_cost            # 100 000 services, 5 differing
-//! cargo run --release --example verify_cost 10000 20   # services, differing
+//! cargo bench --bench verify_cost                   # 100 000 services, 5 differing
+//! cargo bench --bench verify_cost -- 10000 20       # services, differing
 //! ```
+
+#[path = "../support/cli.rs"]
+mod cli;
 
 use nacre::cluster::{
     decode_message, encode_message, encode_request, DistroConfig, DistroCore, Envelope, NodeId,
@@ -212,10 +214,7 @@ fn measure(services: usize, differing: usize, buckets: Option<usize>) -> [(Tally
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let args: Vec<usize> = cli::args().iter().filter_map(|a| a.parse().ok()).collect();
     let services = args.first().copied().unwrap_or(100_000);
     let differing = args.get(1).copied().unwrap_or(5);
     let buckets = DistroConfig::default().verify_buckets;

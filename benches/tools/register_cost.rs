@@ -1,8 +1,11 @@
-//! Issue 13 target 1: what one registration costs. Registers fresh instances into a service of
-//! 1,000, 100 at a time (timed), deregistering them again between rounds (untimed), as
-//! `benches/registry.rs` does; then 100k registrations one by one into an empty service.
+//! What one registration costs. Registers fresh instances into a service of 1,000, 100 at a
+//! time (timed), deregistering them again between rounds (untimed), as `benches/registry.rs`
+//! does; then 100k registrations one by one into an empty service.
 //!
-//! Run with `cargo run --release --example register_cost -- 2000` (rounds of 100).
+//! Run with `cargo bench --bench register_cost -- 2000` (rounds of 100).
+
+#[path = "../support/cli.rs"]
+mod cli;
 
 use nacre::{Instance, InstanceKey, ManualClock, Registry, ServiceKey};
 use std::time::{Duration, Instant};
@@ -15,8 +18,8 @@ fn instance(n: usize) -> Result<Instance, nacre::ValidationError> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let rounds: usize = std::env::args()
-        .nth(1)
+    let rounds: usize = cli::args()
+        .first()
         .map(|s| s.parse())
         .transpose()?
         .unwrap_or(2000);

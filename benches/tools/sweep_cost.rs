@@ -1,16 +1,19 @@
-//! Issue 13 target 2: a cold health sweep over 1M instances (10,000 services of 100, all
-//! fresh, nothing due): the first sweep after they were registered walks every instance,
-//! where later ones skip services by their hints. Three sweeps, each on a freshly filled
-//! registry; prints each and the median. The baseline (a `RwLock<HashMap>` registry whose
-//! every sweep is a full walk) is in `cargo bench --bench registry -- health_sweep`.
+//! A cold health sweep over 1M instances (10,000 services of 100, all fresh, nothing due): the
+//! first sweep after they were registered walks every instance, where later ones skip services
+//! by their hints. Three sweeps, each on a freshly filled registry; prints each and the median.
+//! The baseline (a `RwLock<HashMap>` registry whose every sweep is a full walk) is in
+//! `cargo bench --bench registry -- health_sweep`.
 //!
-//! Run with `cargo run --release --example sweep_cost` (or `-- SERVICES PER_SERVICE`).
+//! Run with `cargo bench --bench sweep_cost` (or `-- SERVICES PER_SERVICE`).
+
+#[path = "../support/cli.rs"]
+mod cli;
 
 use nacre::{Instance, ManualClock, Registry, ServiceKey};
 use std::time::{Duration, Instant};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
+    let mut args = cli::args().into_iter();
     let services: usize = args
         .next()
         .map(|a| a.parse())

@@ -1,10 +1,12 @@
-//! Issue 11 item 5: how long a node restarting into a cluster that holds many instances takes
-//! to become ready. Two `ClusterNode`s over the in-memory network on tokio and the real clock:
+//! How long a node restarting into a cluster that holds many instances takes to become ready. Two `ClusterNode`s over the in-memory network on tokio and the real clock:
 //! node-1 holds `SERVICES` x `PER_SERVICE` instances, node-2 restarts empty and loads them
 //! chunk by chunk; timed from its start to `is_ready()`. Beside it, the baseline in the same
 //! run: merging the same records straight into an empty store.
 //!
-//! Run with `cargo run --release --example restart_load -- 1000 1000`.
+//! Run with `cargo bench --bench restart_load -- 1000 1000`.
+
+#[path = "../support/cli.rs"]
+mod cli;
 
 use nacre::cluster::{ClusterNode, NodeId};
 use nacre::store::MergeRules;
@@ -63,7 +65,7 @@ fn instance_total(registry: &Registry) -> usize {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
+    let mut args = cli::args().into_iter();
     let services: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1000);
     let per_service: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1000);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());

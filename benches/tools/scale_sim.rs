@@ -1,6 +1,5 @@
-//! Issue 13, target 5 (scale), simulated: a 5-node cluster holding `SERVICES` x `PER_SERVICE`
-//! instances (default 100 000 x 10 = 1M) under a steady beat load, then one node restarted
-//! empty. Reported:
+//! Scale, simulated: a 5-node cluster holding `SERVICES` x `PER_SERVICE` instances (default
+//! 100 000 x 10 = 1M) under a steady beat load, then one node restarted empty. Reported:
 //!
 //! - **steady state**: peer messages and bytes per second of simulated time over a window,
 //!   in total, per node and per message kind, and the CPU each node spent (its `poll`,
@@ -16,10 +15,10 @@
 //! `HashMap<ServiceKey, Vec<Instance>>`; the binary bytes of the whole data set (every service
 //! as a full record: the least a restart must receive); merging those records into an empty
 //! store (no cluster); and the bytes one round of the full-list verify
-//! (`verify_buckets = 0`, the protocol before bucketed verify) would send in this state.
+//! (`verify_buckets = 0`) would send in this state.
 //!
 //! Five `DistroCore`s on one `ManualClock`, driven by hand in one thread as in
-//! `examples/verify_cost.rs`: every message goes through the binary peer codec
+//! `benches/tools/verify_cost.rs`: every message goes through the binary peer codec
 //! (`encode_request`, `decode_message`, `encode_message`) and is delivered at once (zero
 //! latency, no sockets, no loss). The clock jumps from one wake-up or beat step to the next,
 //! so simulated time says what the protocol's timers allow, and wall time says what the work
@@ -33,13 +32,16 @@
 //! it), as a client does.
 //!
 //! ```text
-//! cargo build --release --all-features --example scale_sim
-//! target/release/examples/scale_sim                    # 100000 services x 10, window 30 s, owner
-//! target/release/examples/scale_sim 10000 10 20 any    # services, per service, window s, beats
+//! # 100000 services x 10, window 30 s, beats to the owner:
+//! cargo bench --all-features --bench scale_sim
+//! # services, per service, window (s), beats:
+//! cargo bench --all-features --bench scale_sim -- 10000 10 20 any
 //! ```
 
-#[path = "../benches/support/alloc.rs"]
+#[path = "../support/alloc.rs"]
 mod alloc;
+#[path = "../support/cli.rs"]
+mod cli;
 #[path = "scale_sim/driver.rs"]
 mod driver;
 
@@ -65,7 +67,7 @@ fn mb(bytes: f64) -> String {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = cli::args();
     let services: usize = args
         .first()
         .map(|a| a.parse())

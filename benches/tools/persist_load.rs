@@ -1,12 +1,15 @@
-//! Persistent-register throughput (issue 12): `nacre-server`'s own start-up path
+//! Persistent-register throughput: `nacre-server`'s own start-up path
 //! (`nacre::http::server::start`) three times in one run — memory only, `--data-dir` with group
 //! commit, `--data-dir` with one fsync per write — each taking the same burst of v1
 //! `POST /nacos/v1/ns/instance?ephemeral=false` from `CONCURRENCY` connections. Prints
 //! writes/s, latency percentiles, and the commits (fsyncs) the server made.
 //!
-//! `cargo run --release --features http --example persist_load -- [WRITES] [CONCURRENCY] [DIR]`
+//! `cargo bench --features http --bench persist_load -- [WRITES] [CONCURRENCY] [DIR]`
 //! (defaults 4000, 64, a directory under the system temp dir; DIR should be on the disk to
 //! measure). `benches/persist/run.sh` runs it; see BENCHMARKS.md.
+
+#[path = "../support/cli.rs"]
+mod cli;
 
 use nacre::http::{server, ServerConfig};
 use nacre::persist::CommitPolicy;
@@ -111,7 +114,7 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
+    let mut args = cli::args().into_iter();
     let writes: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(4000);
     let concurrency: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(64);
     let dir = args.next().map(PathBuf::from).unwrap_or_else(|| {

@@ -1,5 +1,6 @@
-//! The driver of `examples/scale_sim.rs`: `DistroCore`s on one `ManualClock`, every message
-//! through the binary peer codec, delivered at once; per-node traffic and CPU accounting.
+//! The driver of `benches/tools/scale_sim.rs`: `DistroCore`s on one `ManualClock`, every
+//! message through the binary peer codec, delivered at once; per-node traffic and CPU
+//! accounting.
 
 use nacre::cluster::{
     decode_message, distro_hash, encode_message, encode_request, request_len, ClusterError,

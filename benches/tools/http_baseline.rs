@@ -2,12 +2,15 @@
 //! same routes as nacre's Nacos API, answering fixed bodies without parsing anything or
 //! touching a registry. What nacre-server does beyond it is nacre's overhead over axum.
 //!
-//! `cargo run --release --features http --example http_baseline -- PORT LIST_BODY_FILE`
+//! `cargo bench --features http --bench http_baseline -- PORT LIST_BODY_FILE`
 //!
 //! - `POST /nacos/v1/ns/instance` answers `ok`;
 //! - `PUT /nacos/v1/ns/instance/beat` answers a fixed beat answer;
 //! - `GET /nacos/v1/ns/instance/list` answers the bytes of `LIST_BODY_FILE` as JSON (the run
 //!   script saves nacre's own answer for the benchmarked service there, so the sizes match).
+
+#[path = "../support/cli.rs"]
+mod cli;
 
 use axum::http::header;
 use axum::routing::{get, post, put};
@@ -16,7 +19,7 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
+    let mut args = cli::args().into_iter();
     let (Some(port), Some(file)) = (args.next(), args.next()) else {
         eprintln!("usage: http_baseline PORT LIST_BODY_FILE");
         return ExitCode::from(2);

@@ -1,5 +1,5 @@
-//! Issue 13 target 2: mass health flips in one service. `N` instances of one service stop
-//! beating; one sweep marks them all unhealthy (15 s), a later one evicts them all (30 s).
+//! Mass health flips in one service. `N` instances of one service stop beating; one sweep marks
+//! them all unhealthy (15 s), a later one evicts them all (30 s).
 //!
 //! Two runs on fresh registries: the first times both sweeps alone; in the second a thread
 //! keeps registering (and deregistering) one more instance into that service while the sweeps
@@ -8,7 +8,10 @@
 //! run: rebuilding a plain `Vec` of the same instances with the flag flipped (one pass, one
 //! allocation).
 //!
-//! Run with `cargo run --release --example mass_flip -- 200000`.
+//! Run with `cargo bench --bench mass_flip -- 200000`.
+
+#[path = "../support/cli.rs"]
+mod cli;
 
 use nacre::{Instance, ManualClock, Registry, ServiceKey};
 use std::collections::BTreeMap;
@@ -107,8 +110,8 @@ fn run(all: &[Instance], with_writer: bool) -> Result<Run, Box<dyn std::error::E
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let n: usize = std::env::args()
-        .nth(1)
+    let n: usize = cli::args()
+        .first()
         .map(|s| s.parse())
         .transpose()?
         .unwrap_or(200_000);

@@ -4,12 +4,16 @@
 //! same way. Used by `benches/grpc/run.sh`; see BENCHMARKS.md.
 //!
 //! ```text
+//! # cargo bench --features grpc --bench grpc_load -- ADDR ...
 //! grpc_load ADDR register  SECONDS CONNECTIONS IN_FLIGHT
 //! grpc_load ADDR query     SECONDS CONNECTIONS IN_FLIGHT
 //! grpc_load ADDR push      SUBSCRIBERS CHANGES
 //! ```
 //!
 //! Every loop is bounded by its time or count; nothing is sent anywhere but `ADDR`.
+
+#[path = "../support/cli.rs"]
+mod cli;
 
 use nacre::grpc::proto::Payload;
 use nacre::grpc::{BI_STREAM_PATH, REQUEST_PATH};
@@ -237,7 +241,7 @@ async fn push(addr: &str, subscribers: usize, changes: u64) -> Result<(), Error>
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = cli::args();
     let arg = |i: usize, default: u64| -> u64 {
         args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default)
     };
