@@ -2,11 +2,10 @@
 //! events, against in-process nodes on a `ManualClock`; and `nacre::discover` feeding tower's
 //! balancer from a registry or client subscription (feature `tower`).
 //!
-//! Every test on a `ManualClock` moves the clock by hand and then waits for an observable
-//! effect (`NamingClient::wait_until` on the client's counters), and then checks the counters
-//! exactly and, where it matters, the next deadline on the clock
-//! (`ManualClock::next_wakeup`). The real-time limits (`HANG_GUARD`) only guard against hangs;
-//! nothing there depends on real time passing.
+//! The client tests move a `ManualClock` by hand, wait for an observable effect
+//! (`NamingClient::wait_until` on the client's counters), then check the counters exactly and,
+//! where it matters, the next deadline on the clock (`ManualClock::next_wakeup`). Real-time
+//! limits only guard against hangs; nothing depends on real time passing.
 
 #[path = "../common/mod.rs"]
 mod common;

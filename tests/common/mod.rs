@@ -1,7 +1,6 @@
-//! Helpers shared by the integration test crates: registry and clock setup, names, instances
-//! and durations. Each test crate includes this module with `mod common;` (or, from a
-//! `tests/<topic>/main.rs` crate, `#[path = "../common/mod.rs"] mod common;`) and uses only
-//! part of it.
+//! Helpers shared by the integration test crates (one per topic, `tests/<topic>/main.rs`):
+//! registry and clock setup, names, instances and durations. A crate includes this module
+//! with `#[path = "../common/mod.rs"] mod common;` and uses only part of it.
 #![allow(dead_code)]
 
 pub(crate) mod fixtures;
