@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Nacos 2.x gRPC naming throughput and push latency: nacre-server beside r-nacos, in the same
-# run, on loopback, with the same load generator (examples/grpc_load.rs, which speaks the
+# run, on loopback, with the same load generator (benches/tools/grpc_load.rs, which speaks the
 # raw protocol). A fresh server for each operation; every load is bounded in time or count.
 #
 #   bash benches/grpc/run.sh            # DURATION=5 CONNS=4 INFLIGHT=32 SUBSCRIBERS=1000 CHANGES=10
@@ -16,10 +16,11 @@ subscribers=${SUBSCRIBERS:-1000}
 changes=${CHANGES:-10}
 rnacos=${RNACOS:-$(command -v rnacos || true)}
 
-cargo build --release --all-features --bin nacre-server --example grpc_load
+cargo build --release --all-features --bin nacre-server
 source tests/interop/lib.sh
+source benches/support/tool.sh
 nacre_bin="$(target_dir)/release/nacre-server"
-load="$(target_dir)/release/examples/grpc_load"
+load=$(bench_tool grpc_load --all-features)
 ulimit -n 65536 2>/dev/null || true
 
 wait_port() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 13, target 5 (scale) with real processes: 5 nacre-server processes on loopback forming a
 # cluster (shared secret), loaded with $INSTANCES instances
-# ($PER per service) by examples/scale_load.rs over the v1 HTTP API, under a steady beat load.
+# ($PER per service) by benches/tools/scale_load.rs over the v1 HTTP API, under a steady beat load.
 #
 # Reports: each member's RSS when idle and empty (the baseline, same run), after every member
 # holds all instances, and RSS per instance net of the idle baseline; peer messages per second
@@ -35,7 +35,8 @@ if [[ -z "${METADATA:-}" ]]; then
     METADATA="{\"preserved.heart.beat.interval\":\"$((BEAT_SECS * 1000))\",\"preserved.heart.beat.timeout\":\"$((BEAT_SECS * 3000))\",\"preserved.ip.delete.timeout\":\"$((BEAT_SECS * 6000))\"}"
 fi
 
-cargo build --quiet --release --all-features --example scale_load
+source benches/support/tool.sh
+load=$(bench_tool scale_load --quiet --all-features)
 target=$(target_dir)
 # SERVER=/path/to/nacre-server measures another build (an older commit's, say) with this script.
 if [[ -n "${SERVER:-}" ]]; then
@@ -44,7 +45,6 @@ else
     cargo build --quiet --release --features http --bin nacre-server
     server="$target/release/nacre-server"
 fi
-load="$target/release/examples/scale_load"
 
 work=$(mktemp -d)
 declare -a pids=()

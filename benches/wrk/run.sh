@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Loopback HTTP throughput of nacre-server (release build) with wrk, each figure beside a
 # trivial axum server on the same routes answering fixed bodies of the same size
-# (examples/http_baseline.rs). Every wrk run is bounded in time (DURATION, default 5s).
+# (benches/tools/http_baseline.rs). Every wrk run is bounded in time (DURATION, default 5s).
 # Needs wrk (apt-get install wrk). See BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -10,7 +10,9 @@ threads=${THREADS:-1}
 conns=${CONNS:-32}
 list_size=${LIST_SIZE:-10}
 
-cargo build --release --features http --bin nacre-server --example http_baseline
+cargo build --release --features http --bin nacre-server
+source benches/support/tool.sh
+baseline_bin=$(bench_tool http_baseline --features http)
 target_dir=$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 free_port() {
@@ -64,7 +66,7 @@ curl -sf "$nacre$list_path" >"$work/list.json"
 echo "list answer: $(wc -c <"$work/list.json") bytes for $list_size instances"
 
 base_port=$(free_port)
-"$target_dir/release/examples/http_baseline" "$base_port" "$work/list.json" 2>"$work/base.log" &
+"$baseline_bin" "$base_port" "$work/list.json" 2>"$work/base.log" &
 pids+=($!)
 wait_port "$base_port"
 baseline="http://127.0.0.1:$base_port"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The chaos test (tests/chaos.rs): three nacre-server processes on loopback, clients that
-# register, beat and deregister through random members, SIGKILL + restart of one member and
-# SIGSTOP/SIGCONT of another per round. The short run (1 round, about 30 s) is part of
+# The chaos test (tests/cluster/chaos.rs): three nacre-server processes on loopback, clients
+# that register, beat and deregister through random members, SIGKILL + restart of one member
+# and SIGSTOP/SIGCONT of another per round. The short run (1 round, about 30 s) is part of
 # `cargo test`; this script runs it alone, or longer:
 #
 #   tests/chaos/run.sh            # 1 round
@@ -21,4 +21,4 @@ while [[ $# -gt 0 ]]; do
     esac
     shift
 done
-NACRE_CHAOS_ROUNDS=$rounds exec cargo test --all-features --test chaos -- --nocapture
+NACRE_CHAOS_ROUNDS=$rounds exec cargo test --all-features --test cluster chaos:: -- --nocapture

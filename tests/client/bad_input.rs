@@ -89,6 +89,8 @@ async fn a_refused_registration_is_an_error_and_is_not_remembered() {
         ),
         "{err}"
     );
+    // A beat task, had one been spawned, would be asleep on the clock after one turn.
+    tokio::task::yield_now().await;
     assert_eq!(clock.sleepers(), 0, "no beat task was started");
     assert!(node.get_all_instances(&key("orders"), &[]).is_empty());
 }

@@ -1,7 +1,7 @@
 //! Beats: they keep an instance healthy, follow the interval the server answers, and stop when it goes.
 
-use crate::common::{inst, key};
-use crate::env::{guard, ips, Env, GROUP, HANG_GUARD};
+use crate::common::{inst, key, secs};
+use crate::env::{asleep, guard, ips, Env, GROUP, HANG_GUARD};
 use nacre::client::NamingClient;
 use nacre::model::PRESERVED_HEART_BEAT_INTERVAL;
 use nacre::transport::memory::MemoryClientTransport;
@@ -22,12 +22,15 @@ async fn beats_keep_an_instance_healthy_for_minutes() {
         .unwrap();
 
     for beat in 1..=36 {
-        env.clock.advance(Duration::from_secs(5));
+        env.clock.advance(secs(5));
         guard(
             "a beat",
             provider.wait_until(|s| s.beats_sent >= beat, HANG_GUARD),
         )
         .await;
+        // One beat per 5 s, and the next one 5 s on.
+        assert_eq!(provider.stats().beats_sent, beat);
+        assert_eq!(env.clock.next_wakeup(), Some(env.clock.now() + secs(5)));
         env.node.check_health();
         let healthy = env.node.select_instances(&key("orders"), &[], true);
         assert!(
@@ -40,7 +43,10 @@ async fn beats_keep_an_instance_healthy_for_minutes() {
     let all = env.node.get_all_instances(&key("orders"), &[]).to_vec();
     assert_eq!(ips(&all), ["10.0.0.1"]);
     let stats = provider.stats();
-    assert_eq!((stats.beat_failures, stats.beats_not_found), (0, 0));
+    assert_eq!(
+        (stats.beats_sent, stats.beat_failures, stats.beats_not_found),
+        (36, 0, 0)
+    );
 }
 
 #[tokio::test]
@@ -57,11 +63,14 @@ async fn beats_follow_the_interval_the_server_answers() {
         .clock(clock.clone())
         .build()
         .unwrap();
+    let registered = clock.now();
     client
         .register_instance("orders", GROUP, inst("10.0.0.1"))
         .await
         .unwrap();
     // The first beat comes at the client's default interval, 5 s...
+    asleep(&clock, 1).await;
+    assert_eq!(clock.next_wakeup(), Some(registered + secs(5)));
     clock.advance(Duration::from_millis(4_999));
     clock.advance(Duration::from_millis(1));
     guard(
@@ -69,14 +78,18 @@ async fn beats_follow_the_interval_the_server_answers() {
         client.wait_until(|s| s.beats_sent >= 1, HANG_GUARD),
     )
     .await;
+    assert_eq!(client.stats().beats_sent, 1);
     // ...then at the 2 s the server answered.
+    assert_eq!(clock.next_wakeup(), Some(clock.now() + secs(2)));
     for beat in 2..=5 {
-        clock.advance(Duration::from_secs(2));
+        clock.advance(secs(2));
         guard(
             "a 2 s beat",
             client.wait_until(|s| s.beats_sent >= beat, HANG_GUARD),
         )
         .await;
+        assert_eq!(client.stats().beats_sent, beat);
+        assert_eq!(clock.next_wakeup(), Some(clock.now() + secs(2)));
     }
 }
 
@@ -88,23 +101,30 @@ async fn an_instance_beat_interval_in_metadata_sets_the_first_beat() {
         .metadata(PRESERVED_HEART_BEAT_INTERVAL, "1000")
         .build()
         .unwrap();
+    let registered = env.clock.now();
     client
         .register_instance("orders", GROUP, fast)
         .await
         .unwrap();
-    env.clock.advance(Duration::from_secs(1));
+    asleep(&env.clock, 1).await;
+    assert_eq!(env.clock.next_wakeup(), Some(registered + secs(1)));
+    env.clock.advance(secs(1));
     guard(
         "a beat after 1 s",
         client.wait_until(|s| s.beats_sent >= 1, HANG_GUARD),
     )
     .await;
+    assert_eq!(client.stats().beats_sent, 1);
     // The server answers the instance's own interval too.
-    env.clock.advance(Duration::from_secs(1));
+    assert_eq!(env.clock.next_wakeup(), Some(env.clock.now() + secs(1)));
+    env.clock.advance(secs(1));
     guard(
         "a second beat after 1 s",
         client.wait_until(|s| s.beats_sent >= 2, HANG_GUARD),
     )
     .await;
+    assert_eq!(client.stats().beats_sent, 2);
+    assert_eq!(env.clock.next_wakeup(), Some(env.clock.now() + secs(1)));
 }
 
 #[tokio::test]
@@ -119,6 +139,8 @@ async fn persistent_instances_get_no_beats() {
         .register_instance("orders", GROUP, persistent)
         .await
         .unwrap();
+    // A beat task, had one been spawned, would be asleep on the clock after one turn.
+    tokio::task::yield_now().await;
     assert_eq!(env.clock.sleepers(), 0, "no beat task sleeps on the clock");
     assert_eq!(env.node.get_all_instances(&key("orders"), &[]).len(), 1);
 }
@@ -132,12 +154,14 @@ async fn deregistering_stops_the_beats() {
         .register_instance("orders", GROUP, instance.clone())
         .await
         .unwrap();
-    env.clock.advance(Duration::from_secs(5));
+    env.clock.advance(secs(5));
     guard(
         "a beat",
         client.wait_until(|s| s.beats_sent >= 1, HANG_GUARD),
     )
     .await;
+    assert_eq!(client.stats().beats_sent, 1);
+    assert_eq!(env.clock.next_wakeup(), Some(env.clock.now() + secs(5)));
 
     client
         .deregister_instance("orders", GROUP, &instance)
@@ -146,7 +170,7 @@ async fn deregistering_stops_the_beats() {
     assert!(env.node.get_all_instances(&key("orders"), &[]).is_empty());
     // The beat task is gone once deregister returns: nothing sleeps on the clock any more.
     assert_eq!(env.clock.sleepers(), 0);
-    env.clock.advance(Duration::from_secs(60));
+    env.clock.advance(secs(60));
     assert_eq!(client.stats().beats_sent, 1);
     assert!(env.node.get_all_instances(&key("orders"), &[]).is_empty());
 
@@ -170,13 +194,18 @@ async fn batch_registered_instances_each_beat() {
         .await
         .unwrap();
     assert_eq!(env.node.get_all_instances(&key("orders"), &[]).len(), 3);
+    // One beat task per instance.
+    asleep(&env.clock, 3).await;
     for round in 1..=4 {
-        env.clock.advance(Duration::from_secs(5));
+        env.clock.advance(secs(5));
         guard(
             "three beats",
             client.wait_until(|s| s.beats_sent >= 3 * round, HANG_GUARD),
         )
         .await;
+        assert_eq!(client.stats().beats_sent, 3 * round);
+        assert_eq!(env.clock.sleepers(), 3);
+        assert_eq!(env.clock.next_wakeup(), Some(env.clock.now() + secs(5)));
         env.node.check_health();
     }
     assert_eq!(

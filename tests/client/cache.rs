@@ -1,7 +1,9 @@
 //! The subscription cache, updated by push and by pull, and the events it fires.
 
-use crate::common::{inst, key};
-use crate::env::{events, guard, ips, orders, pull_rounds, recorder, Env, GROUP, HANG_GUARD};
+use crate::common::{inst, key, secs};
+use crate::env::{
+    asleep, events, guard, ips, orders, pull_rounds, recorder, Env, GROUP, HANG_GUARD,
+};
 use nacre::client::NamingClient;
 use nacre::Instance;
 use std::time::Duration;
@@ -15,11 +17,15 @@ async fn pushes_update_the_cache_without_a_pull() {
     let consumer = env.client();
     let first = orders(&consumer, true).await;
     assert_eq!(ips(&first), ["10.0.0.1"]);
+    assert_eq!(consumer.stats().cache_changes, 1, "the read's own answer");
 
     let before = consumer.stats().cache_changes;
     env.node
         .register_instance(&key("orders"), inst("10.0.0.2"))
         .unwrap();
+    // The node's hub hears of the new subscription's service and of this change before its
+    // driver first runs (the test has not yielded since the read), so it pushes once.
+    assert!(env.node.wait_for_events(Duration::from_secs(5)));
     guard(
         "a push",
         consumer.wait_until(|s| s.cache_changes > before, HANG_GUARD),
@@ -28,8 +34,9 @@ async fn pushes_update_the_cache_without_a_pull() {
     let now = orders(&consumer, true).await;
     assert_eq!(ips(&now), ["10.0.0.1", "10.0.0.2"]);
     let stats = consumer.stats();
+    assert_eq!(stats.cache_changes, before + 1);
     assert_eq!(stats.pulls, 0, "no time passed, so no pull ran");
-    assert!(stats.pushes >= 1);
+    assert_eq!(stats.pushes, 1);
 }
 
 #[tokio::test]
@@ -41,6 +48,7 @@ async fn pulls_update_the_cache_when_pushes_are_lost() {
         .unwrap();
     let consumer = env.client();
     let (seen, listener) = recorder();
+    let subscribed = env.clock.now();
     consumer
         .subscribe("orders", GROUP, &[], listener)
         .await
@@ -52,6 +60,8 @@ async fn pulls_update_the_cache_when_pushes_are_lost() {
         .unwrap();
 
     // Without pushes the cache is behind until the pull, 10 s later.
+    asleep(&env.clock, 1).await;
+    assert_eq!(env.clock.next_wakeup(), Some(subscribed + secs(10)));
     env.clock.advance(Duration::from_millis(9_999));
     let cached = orders(&consumer, true).await;
     assert_eq!(ips(&cached), ["10.0.0.1"]);
@@ -59,7 +69,9 @@ async fn pulls_update_the_cache_when_pushes_are_lost() {
     guard("a pull", consumer.wait_until(|s| s.pulls >= 1, HANG_GUARD)).await;
     let cached = orders(&consumer, true).await;
     assert_eq!(ips(&cached), ["10.0.0.1", "10.0.0.2"]);
-    assert_eq!(consumer.stats().pushes, 0);
+    let stats = consumer.stats();
+    assert_eq!((stats.pulls, stats.cache_changes, stats.pushes), (1, 2, 0));
+    assert_eq!(env.clock.next_wakeup(), Some(env.clock.now() + secs(10)));
 
     assert!(consumer.wait_for_events(Duration::from_secs(5)));
     assert_eq!(
@@ -80,22 +92,29 @@ async fn the_pull_interval_follows_the_servers_cache_millis() {
         .register_instance(&key("orders"), inst("10.0.0.1"))
         .unwrap();
     let consumer = env.client();
+    let read = env.clock.now();
     orders(&consumer, true).await;
     // The first pull is scheduled before any answer, at the client's default; later ones at
     // the 3 s the server answered.
-    env.clock.advance(Duration::from_secs(10));
+    asleep(&env.clock, 1).await;
+    assert_eq!(env.clock.next_wakeup(), Some(read + secs(10)));
+    env.clock.advance(secs(10));
     guard(
         "the first pull",
         consumer.wait_until(|s| s.pulls >= 1, HANG_GUARD),
     )
     .await;
+    assert_eq!(consumer.stats().pulls, 1);
+    assert_eq!(env.clock.next_wakeup(), Some(env.clock.now() + secs(3)));
     for pull in 2..=4 {
-        env.clock.advance(Duration::from_secs(3));
+        env.clock.advance(secs(3));
         guard(
             "a 3 s pull",
             consumer.wait_until(|s| s.pulls >= pull, HANG_GUARD),
         )
         .await;
+        assert_eq!(consumer.stats().pulls, pull);
+        assert_eq!(env.clock.next_wakeup(), Some(env.clock.now() + secs(3)));
     }
 }
 
@@ -137,11 +156,11 @@ async fn listeners_fire_only_when_their_instances_really_change() {
         .unwrap();
 
     // Pulls that find nothing new, and a re-registration of the same data, are not news.
-    pull_rounds(&env, &consumer, Duration::from_secs(10), 3).await;
+    pull_rounds(&env, &consumer, secs(10), 3).await;
     env.node
         .register_instance(&key("orders"), inst("10.0.0.1"))
         .unwrap();
-    pull_rounds(&env, &consumer, Duration::from_secs(10), 1).await;
+    pull_rounds(&env, &consumer, secs(10), 1).await;
     assert!(consumer.wait_for_events(Duration::from_secs(5)));
     assert_eq!(events(&all), vec![vec!["10.0.0.1".to_owned()]]);
     assert_eq!(events(&only_b), vec![Vec::<String>::new()]);
@@ -156,6 +175,7 @@ async fn listeners_fire_only_when_their_instances_really_change() {
         consumer.wait_until(|s| s.cache_changes > before, HANG_GUARD),
     )
     .await;
+    assert_eq!(consumer.stats().cache_changes, before + 1);
     assert!(consumer.wait_for_events(Duration::from_secs(5)));
     assert_eq!(events(&all).len(), 2);
     assert_eq!(events(&only_b).len(), 1);
@@ -172,6 +192,7 @@ async fn listeners_fire_only_when_their_instances_really_change() {
         consumer.wait_until(|s| s.cache_changes > before, HANG_GUARD),
     )
     .await;
+    assert_eq!(consumer.stats().cache_changes, before + 1);
     assert!(consumer.wait_for_events(Duration::from_secs(5)));
     assert_eq!(events(&all).len(), 3);
     assert_eq!(events(&only_b), vec![vec![], vec!["10.0.1.1".to_owned()]]);
@@ -207,6 +228,7 @@ async fn unsubscribe_stops_events() {
         consumer.wait_until(|s| s.cache_changes > before, HANG_GUARD),
     )
     .await;
+    assert_eq!(consumer.stats().cache_changes, before + 1);
     assert!(consumer.wait_for_events(Duration::from_secs(5)));
     assert_eq!(events(&first).len(), 1, "no event after unsubscribe");
     assert_eq!(events(&second).len(), 2);
@@ -218,7 +240,7 @@ async fn unsubscribe_stops_events() {
     env.node
         .register_instance(&key("orders"), inst("10.0.0.3"))
         .unwrap();
-    env.clock.advance(Duration::from_secs(60));
+    env.clock.advance(secs(60));
     assert!(env.node.wait_for_events(Duration::from_secs(5)));
     assert!(consumer.wait_for_events(Duration::from_secs(5)));
     assert_eq!(events(&second).len(), 2);
@@ -241,14 +263,19 @@ async fn an_empty_update_does_not_wipe_the_cache_by_default() {
 
     env.node
         .deregister_instance(&key("orders"), &instance.key());
+    // The node's hub hears of the new subscription's service and of the removal before its
+    // driver first runs (the test has not yielded since subscribing), so it pushes once.
+    assert!(env.node.wait_for_events(Duration::from_secs(5)));
     guard(
         "the empty push",
         consumer.wait_until(|s| s.empty_updates_ignored >= 1, HANG_GUARD),
     )
     .await;
+    let stats = consumer.stats();
+    assert_eq!((stats.empty_updates_ignored, stats.pushes), (1, 1));
     // The pull finds it empty too, and is ignored as well.
-    pull_rounds(&env, &consumer, Duration::from_secs(10), 1).await;
-    assert!(consumer.stats().empty_updates_ignored >= 2);
+    pull_rounds(&env, &consumer, secs(10), 1).await;
+    assert_eq!(consumer.stats().empty_updates_ignored, 2);
     let cached = orders(&consumer, true).await;
     assert_eq!(ips(&cached), ["10.0.0.1"]);
     assert!(consumer.wait_for_events(Duration::from_secs(5)));
@@ -281,6 +308,7 @@ async fn without_push_empty_protection_an_empty_update_empties_the_cache() {
         consumer.wait_until(|s| s.cache_changes > before, HANG_GUARD),
     )
     .await;
+    assert_eq!(consumer.stats().cache_changes, before + 1);
     assert!(orders(&consumer, true).await.is_empty());
     assert!(consumer.wait_for_events(Duration::from_secs(5)));
     assert_eq!(events(&seen), vec![vec!["10.0.0.1".to_owned()], vec![]]);

@@ -87,7 +87,9 @@ pub(crate) fn events(seen: &Seen) -> Vec<Vec<String>> {
 }
 
 /// Advances the clock by `step`, `times` times, waiting after each step for the client to
-/// finish one more pull.
+/// finish exactly one more pull. `step` is the pull interval of the one service `client`
+/// watches (and nothing else sleeps on the clock): after each pull the next one is due exactly
+/// `step` later.
 pub(crate) async fn pull_rounds(env: &Env, client: &NamingClient, step: Duration, times: u64) {
     for _ in 0..times {
         let before = client.stats().pulls;
@@ -97,5 +99,22 @@ pub(crate) async fn pull_rounds(env: &Env, client: &NamingClient, step: Duration
             client.wait_until(|s| s.pulls > before, HANG_GUARD),
         )
         .await;
+        assert_eq!(client.stats().pulls, before + 1);
+        assert_eq!(env.clock.next_wakeup(), Some(env.clock.now() + step));
     }
+}
+
+/// Lets the client's tasks run until exactly `n` of them sleep on `clock`. A task a call
+/// spawns (a beat, a pull) has not run when the call returns, so its first deadline is on the
+/// clock only after this.
+pub(crate) async fn asleep(clock: &ManualClock, n: usize) {
+    let start = std::time::Instant::now();
+    while clock.sleepers() < n {
+        assert!(
+            start.elapsed() < HANG_GUARD,
+            "hang guard: {n} tasks never slept on the clock"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(clock.sleepers(), n);
 }

@@ -1,7 +1,7 @@
 //! Failover: reads from the disk copy and the cache when no server answers.
 
 use crate::common::fixtures::TempDir;
-use crate::common::{inst, key};
+use crate::common::{inst, key, secs};
 use crate::env::{events, guard, ips, orders, recorder, Env, GROUP, HANG_GUARD};
 use nacre::client::{ClientError, FailoverError, FailoverStore, NamingClient, ServiceInfo};
 use std::time::Duration;
@@ -20,6 +20,8 @@ async fn a_new_client_reads_from_disk_when_no_server_answers() {
         first.wait_until(|s| s.disk_writes >= 1, HANG_GUARD),
     )
     .await;
+    // One change (the read's answer; the subscription's pushes bring the same), one write.
+    assert_eq!(first.stats().disk_writes, 1);
     let store = FailoverStore::open(&dir.0).unwrap();
     assert_eq!(store.load(&key("orders")).unwrap().unwrap().hosts.len(), 2);
     first.shutdown().await;
@@ -50,12 +52,26 @@ async fn a_new_client_reads_from_disk_when_no_server_answers() {
     env.node
         .register_instance(&key("orders"), inst("10.0.0.3"))
         .unwrap();
-    env.clock.advance(Duration::from_secs(10));
+    env.clock.advance(secs(10));
+    // The client watches both services it read with subscribe = true, `orders` and the
+    // unknown `billing`: two pulls, each a change (the fresh `orders`, and the first answer
+    // for `billing`, empty), after the disk copy of `orders`.
     guard(
-        "a pull after recovery",
-        second.wait_until(|s| s.pulls >= 1 && s.cache_changes >= 2, HANG_GUARD),
+        "the pulls after recovery",
+        second.wait_until(|s| s.pulls >= 2 && s.cache_changes >= 3, HANG_GUARD),
     )
     .await;
+    let stats = second.stats();
+    assert_eq!(
+        (
+            stats.pulls,
+            stats.pull_failures,
+            stats.cache_changes,
+            stats.failover_reads
+        ),
+        (2, 0, 3, 1)
+    );
+    assert_eq!(env.clock.next_wakeup(), Some(env.clock.now() + secs(10)));
     let all = orders(&second, true).await;
     assert_eq!(all.len(), 3);
     // Its disk writes end before the directory goes (else a late one leaves it behind).
@@ -90,30 +106,32 @@ async fn reads_are_served_from_the_cache_when_the_server_goes_away() {
     let consumer = env.client();
     orders(&consumer, true).await;
     env.transport.set_reachable(0, false);
-    env.clock.advance(Duration::from_secs(10));
+    env.clock.advance(secs(10));
     let failed_at = nacre::Clock::now(&env.clock);
     guard(
         "a failed pull",
         consumer.wait_until(|s| s.pull_failures >= 1, HANG_GUARD),
     )
     .await;
+    let stats = consumer.stats();
+    assert_eq!((stats.pulls, stats.pull_failures), (1, 1));
     // Failing pulls back off: the next try is 20 s after the failure, not 10.
-    assert_eq!(
-        env.clock.next_wakeup(),
-        Some(failed_at + Duration::from_secs(20))
-    );
+    assert_eq!(env.clock.next_wakeup(), Some(failed_at + secs(20)));
 
     for subscribe in [true, false] {
         let all = orders(&consumer, subscribe).await;
         assert_eq!(ips(&all), ["10.0.0.1"], "subscribe = {subscribe}");
     }
-    env.clock.advance(Duration::from_secs(20));
+    env.clock.advance(secs(20));
     guard(
         "a second failed pull",
         consumer.wait_until(|s| s.pull_failures >= 2, HANG_GUARD),
     )
     .await;
-    assert_eq!(consumer.stats().pulls, 2);
+    let stats = consumer.stats();
+    assert_eq!((stats.pulls, stats.pull_failures), (2, 2));
+    // And doubles again: 40 s.
+    assert_eq!(env.clock.next_wakeup(), Some(env.clock.now() + secs(40)));
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
-//! Cases the properties once found, reduced by hand to real cluster timelines. Under the
-//! old merge rule (last writer wins by version, an eviction losing to a later beat) each
-//! failed; the join of `store::merge` (issue 11, items 4 and 9) makes them pass, and they
-//! stay here as regression tests.
+//! Minimal cases the merge properties found, reduced by hand to real cluster timelines and
+//! kept as regression tests. A last-writer-wins merge (by version, an eviction losing to a
+//! later beat) fails each of them; the join of `store::merge` settles each the same in every
+//! order.
 
 use crate::check::{self, Held};
 use crate::merge::{
@@ -20,8 +20,7 @@ const ORDERS: [[usize; 3]; 6] = [
     [2, 1, 0],
 ];
 
-/// Evictions made the old rule order-dependent. With the times of one real partition (in
-/// seconds): `a`, written at 1 and beaten until 100 on one side; `c`, an update written at 3
+/// An eviction cycle, with the times of one real partition (in seconds): `a`, written at 1 and beaten until 100 on one side; `c`, an update written at 3
 /// on another side that heard beats until 40; `b`, the eviction of `c` by a third node that
 /// last heard a beat at 50. Whatever the order, the update's data is live, with the beat
 /// heard at 100.
@@ -58,9 +57,9 @@ fn an_eviction_cycle_settles_the_same_in_every_order() {
 }
 
 /// A service removed on one node while another registered and then deregistered an instance
-/// in it. The old rule let the registration revive the service for good in one order and not
-/// in the other, and the checksums then differed forever. Now the service is removed in
-/// every order: its latest service-level write removed it, and no instance is live.
+/// in it stays removed in every order: its latest service-level write removed it, and no
+/// instance is live. (Revived in some orders only, it would leave the members' checksums
+/// different for ever.)
 #[test]
 fn a_service_removed_while_an_instance_came_and_went_stays_removed_in_every_order() {
     let removed = ServiceMeta {
@@ -85,11 +84,11 @@ fn a_service_removed_while_an_instance_came_and_went_stays_removed_in_every_orde
     }
 }
 
-/// A deregistration overtaken by an eviction lost its finality under the old rule. In
-/// seconds: the instance registered at 1 and beat until 10; its client deregistered it at 12
-/// on one node; a node partitioned away since 5 evicted its stale copy at 40; a stale live
-/// copy that heard the beat at 10 then came back. Now the deregistration stands in every
-/// order. (Issue 11 item 4: "a deregistration that answered ok stays done".)
+/// A deregistration overtaken by an eviction keeps its finality. In seconds: the instance
+/// registered at 1 and beat until 10; its client deregistered it at 12 on one node; a node
+/// partitioned away since 5 evicted its stale copy at 40; a stale live copy that heard the
+/// beat at 10 then came back. The deregistration stands in every order: a deregistration that
+/// answered ok stays done.
 #[test]
 fn a_deregistration_stays_done_whatever_evictions_and_stale_copies_arrive() {
     let records = [
@@ -107,13 +106,12 @@ fn a_deregistration_stays_done_whatever_evictions_and_stale_copies_arrive() {
     }
 }
 
-/// A live record sent under another instance's key: the merge compares versions under the
-/// key it was sent with, but files the instance under its own, so an older write replaces a
-/// newer copy of that other instance without the rule being asked. Any peer (or a mutated
-/// message) can send one; issue 11 item 1 refuses them (a record's key must be its
-/// instance's own), which this branch does not do yet.
+/// A live record sent under another instance's key (any peer, or a mutated message, can send
+/// one) is refused: a record's key must be its instance's own. Merged, it would be compared
+/// under the key it was sent with but filed under its own, so an older write would replace a
+/// newer copy of that other instance without the rule being asked; the newer copy stays.
 #[test]
-fn known_key_mismatch_replaces_a_newer_copy() {
+fn a_record_under_another_instances_key_cannot_replace_a_newer_copy() {
     let store = replica_store();
     let newer = live(1.0, 10_000_000, 10_000);
     let own = newer.key.clone();

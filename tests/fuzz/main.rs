@@ -1,5 +1,4 @@
-//! Fuzzing with proptest (issue 11 item 9; cargo-fuzz needs a nightly toolchain): arbitrary
-//! input through the v1 HTTP parameter parser and router, the peer message decoder and a
+//! Fuzzing with proptest (cargo-fuzz needs a nightly toolchain): arbitrary input through the v1 HTTP parameter parser and router, the peer message decoder and a
 //! cluster node's peer handler, and merges of arbitrary replica records. Nothing may panic,
 //! and the invariants each module documents must hold.
 //!
@@ -8,7 +7,7 @@
 //! - `peer`: bytes and mutated JSON through the `Envelope` decoder, then into a
 //!   `ClusterNode`'s peer handler (and the HTTP peer route with feature `http`);
 //! - `merge`: replica records merged into stores in different orders and with duplicates;
-//!   `known` holds minimal cases the properties once found, as regression tests.
+//!   `known` holds minimal cases the properties found, kept as regression tests.
 //!
 //! The case counts keep the whole file within about 30 s in debug on two busy cores. For a
 //! longer run set `PROPTEST_CASES` (it replaces every property's count), for example

@@ -603,12 +603,10 @@ proptest! {
 proptest! {
     #![proptest_config(crate::config(160))]
 
-    /// What issue 11 item 1 asks of records merged from peers, not yet done on this branch:
-    /// they are checked like client writes (the registry's limits, the settings' ranges), and
-    /// no version stamp from a peer lands more than a bounded skew ahead of the clock. Fails
-    /// today (say, an instance with 4.5 KiB of metadata, a protect threshold of 1e38, or a
-    /// version stamped `u64::MAX` are merged as sent); once the checks land, fold these
-    /// assertions into the properties above.
+    /// Records merged from peers are checked like client writes (the registry's limits, the
+    /// settings' ranges), and no version stamp from a peer lands more than a bounded skew
+    /// ahead of the clock: an instance with 4.5 KiB of metadata, a protect threshold of 1e38
+    /// or a version stamped `u64::MAX` is refused, not merged as sent.
     #[test]
     fn merged_peer_records_are_checked_like_client_writes(batch in vec(mutated_envelope(), 1..6)) {
         let clock = ManualClock::new();

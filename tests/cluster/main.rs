@@ -1,0 +1,13 @@
+//! Clusters: Distro replication scenarios and seeded random fault schedules on the
+//! deterministic simulator, `ClusterNode`s on tokio over the in-process network, limits across
+//! members, and the chaos test with real `nacre-server` processes (feature `http`).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+#[cfg(feature = "http")]
+mod chaos;
+mod limits;
+mod replication;
+mod sim;
+mod tokio_driver;

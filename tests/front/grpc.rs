@@ -1,0 +1,666 @@
+//! The gRPC front (feature `grpc`) over real loopback connections: `NamingClient` over
+//! `GrpcClientTransport`, pushes, connection-bound instances, the protocol's error codes, and
+//! a v1 HTTP write reaching a gRPC subscriber.
+
+use crate::common::fixtures::eventually;
+use nacre::client::NamingClient;
+use nacre::front::push::PushConfig;
+use nacre::grpc::proto::Payload;
+use nacre::grpc::{GrpcClientTransport, GrpcConfig, GrpcFront, REQUEST_PATH};
+use nacre::model::DEFAULT_GROUP;
+use nacre::{Instance, NamingEvent, Registry, ServiceKey};
+use std::future::ready;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn config() -> GrpcConfig {
+    GrpcConfig {
+        push: PushConfig {
+            merge_window: Duration::from_millis(20),
+            ..GrpcConfig::default().push
+        },
+        ..GrpcConfig::default()
+    }
+}
+
+async fn serve(registry: &Registry, config: GrpcConfig) -> (GrpcFront, SocketAddr) {
+    let front = GrpcFront::new(registry.clone(), config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let serving = front.clone();
+    tokio::spawn(async move {
+        let _ = serving.serve(listener).await;
+    });
+    (front, addr)
+}
+
+async fn client(addr: SocketAddr) -> (NamingClient, GrpcClientTransport) {
+    let transport = GrpcClientTransport::new([addr.to_string()]).unwrap();
+    let client = NamingClient::builder(transport.clone()).build().unwrap();
+    (client, transport)
+}
+
+type Seen = Arc<Mutex<Vec<Vec<String>>>>;
+
+fn recorder() -> (Seen, impl Fn(&NamingEvent) + Send + Sync + 'static) {
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    (seen, move |e: &NamingEvent| {
+        let mut ips: Vec<String> = e.instances.iter().map(|i| i.ip().to_string()).collect();
+        ips.sort();
+        log.lock().unwrap().push(ips);
+    })
+}
+
+fn last(seen: &Seen) -> Option<Vec<String>> {
+    seen.lock().unwrap().last().cloned()
+}
+
+fn orders() -> ServiceKey {
+    ServiceKey::named("orders").unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_clients_register_discover_and_are_pushed_every_change() {
+    let registry = Registry::default();
+    let (front, addr) = serve(&registry, config()).await;
+    let (provider, provider_transport) = client(addr).await;
+    provider
+        .register_instance(
+            "orders",
+            DEFAULT_GROUP,
+            Instance::new("10.0.0.1", 8080).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(registry.get_all_instances(&orders(), &[]).len(), 1);
+
+    let (consumer, _) = client(addr).await;
+    let (seen, listener) = recorder();
+    consumer
+        .subscribe("orders", DEFAULT_GROUP, &[], listener)
+        .await
+        .unwrap();
+    eventually("the first event", WAIT, || {
+        ready(last(&seen) == Some(vec!["10.0.0.1".into()]))
+    })
+    .await;
+
+    // Another client registers: the subscriber is pushed within a second.
+    let (other, _) = client(addr).await;
+    let started = Instant::now();
+    other
+        .register_instance(
+            "orders",
+            DEFAULT_GROUP,
+            Instance::new("10.0.0.2", 8080).unwrap(),
+        )
+        .await
+        .unwrap();
+    eventually("the push of 10.0.0.2", WAIT, || {
+        ready(last(&seen) == Some(vec!["10.0.0.1".into(), "10.0.0.2".into()]))
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(front.hub().stats().acked >= 2, "{:?}", front.hub().stats());
+
+    let all = consumer
+        .get_all_instances("orders", DEFAULT_GROUP, &[], false)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    let page = consumer
+        .get_service_list(1, 10, DEFAULT_GROUP)
+        .await
+        .unwrap();
+    assert_eq!(page.count, 1);
+    assert_eq!(page.services[0].as_str(), "orders");
+
+    // The provider's connection closes: its instance is gone at once, and that is pushed.
+    provider.shutdown().await;
+    drop(provider);
+    provider_transport.disconnect().await;
+    drop(provider_transport);
+    eventually("the provider's instance to go", WAIT, || {
+        ready(registry.get_all_instances(&orders(), &[]).len() == 1)
+    })
+    .await;
+    eventually("the push of its departure", WAIT, || {
+        ready(last(&seen) == Some(vec!["10.0.0.2".into()]))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v1_http_registration_is_pushed_to_a_grpc_subscriber() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    let registry = Registry::default();
+    let (_front, addr) = serve(&registry, config()).await;
+    let (consumer, _) = client(addr).await;
+    let (seen, listener) = recorder();
+    consumer
+        .subscribe("orders", DEFAULT_GROUP, &[], listener)
+        .await
+        .unwrap();
+    let app = nacre::http::NacosApi::new(registry.clone()).router();
+    let register = Request::post("/nacos/v1/ns/instance?serviceName=orders&ip=10.0.0.9&port=80")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(app.oneshot(register).await.unwrap().status(), 200);
+    eventually("the push", WAIT, || {
+        ready(last(&seen) == Some(vec!["10.0.0.9".into()]))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_front_beats_for_a_connection_bound_instance_until_its_connection_ends() {
+    use nacre::ManualClock;
+    let clock = ManualClock::new();
+    let registry = Registry::builder().clock(clock.clone()).build();
+    let (front, addr) = serve(&registry, config()).await;
+    let (provider, transport) = client(addr).await;
+    provider
+        .register_instance(
+            "orders",
+            DEFAULT_GROUP,
+            Instance::new("10.0.0.1", 8080).unwrap(),
+        )
+        .await
+        .unwrap();
+    // A minute passes in 1 s steps; the client sends no beats, the front beats for it.
+    // (The client's own health checks keep the connection active meanwhile.)
+    for _ in 0..60 {
+        clock.advance(Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        registry.check_health();
+    }
+    let all = registry.get_all_instances(&orders(), &[]);
+    assert_eq!(all.len(), 1);
+    assert!(
+        all.iter().all(|i| i.healthy()),
+        "kept healthy by the front's beats"
+    );
+    assert_eq!(front.connection_count(), 1);
+
+    transport.disconnect().await;
+    eventually("the instance to leave with its connection", WAIT, || {
+        ready(registry.get_all_instances(&orders(), &[]).is_empty())
+    })
+    .await;
+    drop(provider);
+}
+
+/// One raw connection: a channel, and (after [`Raw::setup`]) its bi-stream.
+struct Raw {
+    grpc: tonic::client::Grpc<tonic::transport::Channel>,
+    _stream: Option<tokio::sync::mpsc::Sender<Payload>>,
+}
+
+impl Raw {
+    async fn open(addr: SocketAddr) -> Raw {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        Raw {
+            grpc: tonic::client::Grpc::new(channel),
+            _stream: None,
+        }
+    }
+
+    /// Opens the bi-stream and sends the `ConnectionSetupRequest`.
+    async fn setup(&mut self) {
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        tx.send(Payload::new(
+            "ConnectionSetupRequest",
+            br#"{"clientVersion":"raw","tenant":"","labels":{}}"#.to_vec(),
+        ))
+        .await
+        .unwrap();
+        self.grpc.ready().await.unwrap();
+        let codec = tonic_prost::ProstCodec::<Payload, Payload>::default();
+        let path =
+            tonic::codegen::http::uri::PathAndQuery::from_static(nacre::grpc::BI_STREAM_PATH);
+        self.grpc
+            .streaming(
+                tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx)),
+                path,
+                codec,
+            )
+            .await
+            .unwrap();
+        self._stream = Some(tx);
+        // The server registers the connection when it reads the setup.
+        let deadline = Instant::now() + WAIT;
+        while self.call("HealthCheckRequest", "{}").await.kind() != "HealthCheckResponse" {
+            assert!(Instant::now() < deadline, "the setup was never read");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn call(&mut self, kind: &str, json: &str) -> Payload {
+        self.grpc.ready().await.unwrap();
+        let codec = tonic_prost::ProstCodec::<Payload, Payload>::default();
+        let path = tonic::codegen::http::uri::PathAndQuery::from_static(REQUEST_PATH);
+        self.grpc
+            .unary(
+                tonic::Request::new(Payload::new(kind, json.as_bytes().to_vec())),
+                path,
+                codec,
+            )
+            .await
+            .unwrap()
+            .into_inner()
+    }
+}
+
+fn body(p: &Payload) -> serde_json::Value {
+    serde_json::from_slice(p.json()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_protocol_answers_its_error_codes_and_never_fails_on_garbage() {
+    let registry = Registry::default();
+    let (_front, addr) = serve(&registry, config()).await;
+    let mut raw = Raw::open(addr).await;
+
+    let check = raw
+        .call("ServerCheckRequest", r#"{"headers":{},"requestId":"1"}"#)
+        .await;
+    assert_eq!(check.kind(), "ServerCheckResponse");
+    let v = body(&check);
+    assert_eq!(v["resultCode"], 200);
+    assert_eq!(v["errorCode"], 0);
+    assert!(v["connectionId"].as_str().is_some_and(|s| !s.is_empty()));
+
+    // No ConnectionSetupRequest on this connection yet: 301.
+    let refused = raw
+        .call("InstanceRequest", r#"{"serviceName":"orders"}"#)
+        .await;
+    assert_eq!(refused.kind(), "ErrorResponse");
+    assert_eq!(body(&refused)["errorCode"], 301);
+
+    raw.setup().await;
+    let unknown = raw.call("NoSuchRequest", "{}").await;
+    assert_eq!(
+        (unknown.kind(), body(&unknown)["errorCode"].as_i64()),
+        ("ErrorResponse", Some(302))
+    );
+    for garbage in [
+        "",
+        "{",
+        "null",
+        "[]",
+        "\u{0}\u{1}",
+        r#"{"instance":{"ip":"10.0.0.1","port":0}}"#,
+        r#"{"type":"registerInstance","serviceName":"orders","instance":{"ip":"","port":80}}"#,
+        r#"{"type":"explode","serviceName":"orders","instance":{"ip":"10.0.0.1","port":80}}"#,
+    ] {
+        let answer = raw.call("InstanceRequest", garbage).await;
+        assert_eq!(answer.kind(), "ErrorResponse", "{garbage:?}");
+        let code = body(&answer)["errorCode"].as_i64();
+        assert_eq!(code, Some(400), "{garbage:?}: {:?}", body(&answer));
+    }
+    assert!(
+        registry.get_all_instances(&orders(), &[]).is_empty(),
+        "nothing stored"
+    );
+
+    // A good request on the same connection still works.
+    let ok = raw
+        .call(
+            "InstanceRequest",
+            r#"{"namespace":null,"serviceName":"orders","groupName":null,"type":"registerInstance",
+                "instance":{"ip":"10.0.0.1","port":80,"metadata":{"v":"1"},"instanceId":null}}"#,
+        )
+        .await;
+    assert_eq!(ok.kind(), "InstanceResponse", "{:?}", body(&ok));
+    assert_eq!(body(&ok)["resultCode"], 200);
+    assert_eq!(registry.get_all_instances(&orders(), &[]).len(), 1);
+
+    let listed = raw
+        .call(
+            "ServiceQueryRequest",
+            r#"{"serviceName":"orders","cluster":"","healthyOnly":false}"#,
+        )
+        .await;
+    let info = &body(&listed)["serviceInfo"];
+    assert_eq!(info["name"], "orders");
+    assert_eq!(info["groupName"], "DEFAULT_GROUP");
+    assert_eq!(info["hosts"][0]["serviceName"], "DEFAULT_GROUP@@orders");
+    assert_eq!(info["hosts"][0]["metadata"]["v"], "1");
+    assert_eq!(info["cacheMillis"], 10000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_does_not_answer_detection_is_dropped_with_its_instances() {
+    use nacre::ManualClock;
+    let clock = ManualClock::new();
+    let registry = Registry::builder().clock(clock.clone()).build();
+    let (front, addr) = serve(&registry, config()).await;
+    let mut raw = Raw::open(addr).await;
+    raw.setup().await;
+    let ok = raw
+        .call(
+            "InstanceRequest",
+            r#"{"serviceName":"orders","type":"registerInstance","instance":{"ip":"10.0.0.1","port":80}}"#,
+        )
+        .await;
+    assert_eq!(ok.kind(), "InstanceResponse");
+    // This client never reads its stream, so it never answers the detection probe.
+    clock.advance(Duration::from_secs(19));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        front.connection_count(),
+        1,
+        "not idle long enough to be probed"
+    );
+    clock.advance(Duration::from_secs(1)); // 20 s idle: probed
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(front.connection_count(), 1, "probed, not yet dropped");
+    clock.advance(Duration::from_secs(5)); // no answer within 5 s: dropped
+    eventually("the silent connection to be dropped", WAIT, || {
+        ready(front.connection_count() == 0)
+    })
+    .await;
+    eventually("its instance to go", WAIT, || {
+        ready(registry.get_all_instances(&orders(), &[]).is_empty())
+    })
+    .await;
+}
+
+/// A three-member cluster over the in-process network, on the system clock with beat timings
+/// scaled down 10x, each member serving gRPC on its own loopback port.
+mod cluster {
+    use super::*;
+    use nacre::cluster::{ClusterNode, DistroConfig, NodeId};
+    use nacre::transport::memory::MemoryNetwork;
+    use nacre::{Clock, HealthConfig, SystemClock};
+
+    pub(super) struct Members {
+        pub(super) net: MemoryNetwork,
+        pub(super) ids: Vec<NodeId>,
+        pub(super) nodes: Vec<ClusterNode>,
+        pub(super) fronts: Vec<(GrpcFront, SocketAddr)>,
+    }
+
+    pub(super) async fn start() -> Members {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+        let net = MemoryNetwork::new(clock.clone(), 3);
+        let ids: Vec<NodeId> = (1..=3)
+            .map(|i| NodeId::new(&format!("n{i}")).unwrap())
+            .collect();
+        let health = HealthConfig {
+            beat_interval: Duration::from_millis(500),
+            beat_timeout: Duration::from_millis(1500),
+            delete_timeout: Duration::from_secs(3),
+            ..HealthConfig::default()
+        };
+        let distro = DistroConfig {
+            sync_delay: Duration::from_millis(100),
+            ..DistroConfig::default()
+        };
+        let mut nodes = Vec::new();
+        let mut fronts = Vec::new();
+        for id in &ids {
+            let node = ClusterNode::builder(id.clone(), ids.clone(), net.transport(id))
+                .config(distro)
+                .registry(
+                    Registry::builder()
+                        .shared_clock(clock.clone())
+                        .health(health),
+                )
+                .build()
+                .unwrap();
+            net.attach(&node);
+            node.start();
+            let front = GrpcFront::new(node.clone(), config());
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let serving = front.clone();
+            tokio::spawn(async move {
+                let _ = serving.serve(listener).await;
+            });
+            nodes.push(node);
+            fronts.push((front, addr));
+        }
+        eventually("every member to be ready", WAIT, || {
+            ready(nodes.iter().all(ClusterNode::is_ready))
+        })
+        .await;
+        Members {
+            net,
+            ids,
+            nodes,
+            fronts,
+        }
+    }
+
+    pub(super) fn everywhere(nodes: &[&ClusterNode], healthy: usize) -> bool {
+        nodes.iter().all(|n| {
+            let all = n.registry().get_all_instances(&orders(), &[]);
+            all.len() == healthy && all.iter().all(|i| i.healthy())
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_clients_on_different_members_of_a_cluster() {
+    let m = cluster::start().await;
+    let (provider, transport) = client(m.fronts[0].1).await;
+    provider
+        .register_instance(
+            "orders",
+            DEFAULT_GROUP,
+            Instance::new("10.0.0.1", 8080).unwrap(),
+        )
+        .await
+        .unwrap();
+    let (stays, _) = client(m.fronts[2].1).await;
+    stays
+        .register_instance(
+            "orders",
+            DEFAULT_GROUP,
+            Instance::new("10.0.0.2", 8080).unwrap(),
+        )
+        .await
+        .unwrap();
+    let (consumer, _) = client(m.fronts[1].1).await;
+    let (seen, listener) = recorder();
+    consumer
+        .subscribe("orders", DEFAULT_GROUP, &[], listener)
+        .await
+        .unwrap();
+    // Replicated, and pushed to a client connected to another member.
+    let both = Some(vec!["10.0.0.1".to_owned(), "10.0.0.2".to_owned()]);
+    eventually("the push on member 2", WAIT, || ready(last(&seen) == both)).await;
+    let all: Vec<&_> = m.nodes.iter().collect();
+    eventually("both instances on every member", WAIT, || {
+        ready(cluster::everywhere(&all, 2))
+    })
+    .await;
+
+    // The members holding the connections beat for them: healthy everywhere, long after the
+    // (scaled) 1.5 s beat timeout.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        cluster::everywhere(&all, 2),
+        "kept alive by the holding members' beats"
+    );
+
+    // One connection ends: its instance is gone on every member within a sync round, and
+    // that is pushed to the subscriber on another member.
+    transport.disconnect().await;
+    eventually("the instance gone everywhere", WAIT, || {
+        ready(cluster::everywhere(&all, 1))
+    })
+    .await;
+    eventually("the push of its departure", WAIT, || {
+        ready(last(&seen) == Some(vec!["10.0.0.2".into()]))
+    })
+    .await;
+    drop(provider);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_of_a_dead_member_leave_every_member_by_the_beat_rules() {
+    let m = cluster::start().await;
+    let (provider, _transport) = client(m.fronts[0].1).await;
+    provider
+        .register_instance(
+            "orders",
+            DEFAULT_GROUP,
+            Instance::new("10.0.0.1", 8080).unwrap(),
+        )
+        .await
+        .unwrap();
+    let all: Vec<&_> = m.nodes.iter().collect();
+    eventually("the instance on every member", WAIT, || {
+        ready(cluster::everywhere(&all, 1))
+    })
+    .await;
+    // Member 1, which holds the connection, dies: nobody beats for the instance any more.
+    let crashed_at = Instant::now();
+    m.nodes[0].stop();
+    m.net.crash(&m.ids[0]);
+    drop(m.fronts);
+    let living = [&m.nodes[1], &m.nodes[2]];
+    eventually("the instance to leave the living members", WAIT, || {
+        ready(
+            living
+                .iter()
+                .all(|n| n.registry().get_all_instances(&orders(), &[]).is_empty()),
+        )
+    })
+    .await;
+    // Not immortal, and not before the (scaled) 3 s delete timeout either.
+    let gone_after = crashed_at.elapsed();
+    assert!(gone_after >= Duration::from_millis(1500), "{gone_after:?}");
+    drop(provider);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_transport_fails_over_to_the_next_server_and_publishes_everything_again() {
+    let (a, b) = (Registry::default(), Registry::default());
+    let (front_a, addr_a) = {
+        let front = GrpcFront::new(a.clone(), config());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let serving = front.clone();
+        let task = tokio::spawn(async move {
+            let _ = serving.serve(listener).await;
+        });
+        ((front, task), addr)
+    };
+    let (_front_b, addr_b) = serve(&b, config()).await;
+    let transport = GrpcClientTransport::new([addr_a.to_string(), addr_b.to_string()]).unwrap();
+    let client = NamingClient::builder(transport.clone()).build().unwrap();
+    client
+        .register_instance(
+            "orders",
+            DEFAULT_GROUP,
+            Instance::new("10.0.0.1", 8080).unwrap(),
+        )
+        .await
+        .unwrap();
+    let (seen, listener) = recorder();
+    client
+        .subscribe("orders", DEFAULT_GROUP, &[], listener)
+        .await
+        .unwrap();
+    assert_eq!(a.get_all_instances(&orders(), &[]).len(), 1);
+    assert_eq!(transport.active_server(), 0);
+
+    // Server A goes away: it stops accepting and drops every connection.
+    front_a.1.abort();
+    front_a.0.close_connections().await;
+    assert!(a.get_all_instances(&orders(), &[]).is_empty());
+    // The transport notices, connects to B, and registers and subscribes there again.
+    eventually("the registration redone on B", WAIT, || {
+        ready(b.get_all_instances(&orders(), &[]).len() == 1)
+    })
+    .await;
+    assert_eq!(transport.active_server(), 1);
+    b.register_instance(&orders(), Instance::new("10.0.0.2", 8080).unwrap())
+        .unwrap();
+    eventually("a push from B", WAIT, || {
+        ready(last(&seen) == Some(vec!["10.0.0.1".into(), "10.0.0.2".into()]))
+    })
+    .await;
+}
+
+/// What one event showed: each instance's ip and health.
+type Health = Vec<(String, bool)>;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_health_flip_and_an_eviction_are_pushed_to_grpc_subscribers() {
+    use nacre::ManualClock;
+    let clock = ManualClock::new();
+    let registry = Registry::builder().clock(clock.clone()).build();
+    let (_front, addr) = serve(&registry, config()).await;
+    // Two beat-based (v1) instances; only the first keeps beating.
+    for ip in ["10.0.0.1", "10.0.0.2"] {
+        registry
+            .register_instance(&orders(), Instance::new(ip, 80).unwrap())
+            .unwrap();
+    }
+    let (consumer, _) = client(addr).await;
+    let healthy: Arc<Mutex<Vec<Health>>> = Arc::default();
+    let log = healthy.clone();
+    consumer
+        .subscribe("orders", DEFAULT_GROUP, &[], move |e: &NamingEvent| {
+            let mut seen: Health = e
+                .instances
+                .iter()
+                .map(|i| (i.ip().to_string(), i.healthy()))
+                .collect();
+            seen.sort();
+            log.lock().unwrap().push(seen);
+        })
+        .await
+        .unwrap();
+    let last = || healthy.lock().unwrap().last().cloned();
+    let both_healthy = vec![("10.0.0.1".into(), true), ("10.0.0.2".into(), true)];
+    eventually("the first event", WAIT, || {
+        ready(last() == Some(both_healthy.clone()))
+    })
+    .await;
+    let first = nacre::InstanceKey::in_default_cluster("10.0.0.1", 80).unwrap();
+    // Each step ends past the (20 ms) merge window of any change it made, on the manual
+    // clock the hub reads.
+    let step = |secs: u64| {
+        clock.advance(Duration::from_secs(secs));
+        registry.heartbeat(&orders(), &first).unwrap();
+        registry.check_health();
+        assert!(registry.wait_for_events(WAIT));
+        clock.advance(Duration::from_millis(20));
+    };
+    for _ in 0..3 {
+        step(5); // 15 s: the silent one turns unhealthy
+    }
+    let flipped = vec![("10.0.0.1".into(), true), ("10.0.0.2".into(), false)];
+    eventually("the push of the health flip", WAIT, || {
+        ready(last() == Some(flipped.clone()))
+    })
+    .await;
+    for _ in 0..3 {
+        step(5); // 30 s: it is evicted
+    }
+    let evicted = vec![("10.0.0.1".into(), true)];
+    eventually("the push of the eviction", WAIT, || {
+        ready(last() == Some(evicted.clone()))
+    })
+    .await;
+}
