@@ -98,6 +98,12 @@ pub mod transport;
 pub mod udp;
 mod util;
 
+// Unit tests include property-test code written against the public paths (`nacre::...`).
+#[cfg(test)]
+extern crate self as nacre;
+#[cfg(test)]
+mod fuzz_kit;
+
 /// Re-exported so that implementing [`cluster::PeerTransport`] or [`client::ClientTransport`] needs
 /// no extra dependency: put `#[nacre::async_trait]` on the `impl`.
 pub use async_trait::async_trait;

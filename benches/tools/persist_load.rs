@@ -1,5 +1,5 @@
 //! Persistent-register throughput: `nacre-server`'s own start-up path
-//! (`nacre::http::server::start`) three times in one run — memory only, `--data-dir` with group
+//! (`nacre::server::start`) three times in one run — memory only, `--data-dir` with group
 //! commit, `--data-dir` with one fsync per write — each taking the same burst of v1
 //! `POST /nacos/v1/ns/instance?ephemeral=false` from `CONCURRENCY` connections. Prints
 //! writes/s, latency percentiles, and the commits (fsyncs) the server made.
@@ -11,8 +11,8 @@
 #[path = "../support/cli.rs"]
 mod cli;
 
-use nacre::http::{server, ServerConfig};
 use nacre::persist::CommitPolicy;
+use nacre::server::{self, ServerConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;

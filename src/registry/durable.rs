@@ -7,6 +7,7 @@
 
 use super::command::{Command, CommandOutput};
 use super::handle::Registry;
+use super::reader::RegistryReader;
 use crate::model::ServiceKey;
 use crate::persist::{
     CommitPolicy, Journal, LoadReport, NotPersisted, PersistError, PersistStats, Persistence,
@@ -138,11 +139,6 @@ impl Registry {
         Ok(report)
     }
 
-    /// Whether a persistence is attached.
-    pub fn is_persistent(&self) -> bool {
-        self.journal_slot().get().is_some()
-    }
-
     /// Waits until every change of `service` published so far is on disk (at once when no
     /// persistence is attached, or nothing of the service is pending). Fronts call it before
     /// they answer a write; see [`crate::persist`].
@@ -161,12 +157,24 @@ impl Registry {
             None => Ok(()),
         }
     }
+}
+
+impl RegistryReader {
+    /// Whether a persistence is attached.
+    pub fn is_persistent(&self) -> bool {
+        self.inner.journal.get().is_some()
+    }
 
     /// The persistence's counters (all zero without one): changes, commits (one fsync each),
     /// rows written, what is pending. For operators, tests and benchmarks.
     pub fn persist_stats(&self) -> PersistStats {
-        self.journal_slot()
+        self.inner
+            .journal
             .get()
             .map_or_else(PersistStats::default, Journal::stats)
     }
 }
+
+#[cfg(test)]
+#[path = "durable_tests.rs"]
+mod tests;

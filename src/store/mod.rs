@@ -79,3 +79,15 @@ pub use snapshot::{
 pub use version::Version;
 pub(crate) use view::pick_by_weight;
 pub use view::{InstancesView, Iter, Selection};
+
+#[cfg(test)]
+#[path = "removed_tests.rs"]
+mod removed_tests;
+
+#[cfg(test)]
+#[path = "merge_fuzz.rs"]
+mod merge_fuzz;
+
+#[cfg(test)]
+#[path = "merge_known.rs"]
+mod merge_known;

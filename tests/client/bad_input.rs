@@ -4,7 +4,7 @@ use crate::common::{inst, key};
 use crate::env::{orders, Env, GROUP};
 use nacre::client::{ClientError, NamingClient, TransportError};
 use nacre::transport::memory::MemoryClientTransport;
-use nacre::{Instance, Limits, ManualClock, NamingEvent, Registry, RegistryError, ValidationError};
+use nacre::{Instance, Limits, ManualClock, NamingEvent, Registry, StoreError, ValidationError};
 
 #[tokio::test]
 async fn bad_names_are_typed_errors_and_nothing_is_sent() {
@@ -83,7 +83,7 @@ async fn a_refused_registration_is_an_error_and_is_not_remembered() {
     assert!(
         matches!(
             err,
-            ClientError::Transport(TransportError::Registry(RegistryError::Invalid(
+            ClientError::Transport(TransportError::Registry(StoreError::Invalid(
                 ValidationError::MetadataTooLarge { .. }
             )))
         ),

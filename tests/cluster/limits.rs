@@ -8,7 +8,7 @@ use nacre::cluster::{
 };
 use nacre::front::ErrorClass;
 use nacre::model::LimitExceeded;
-use nacre::{Command, Limits, ManualClock, Registry, RegistryError};
+use nacre::{Command, Limits, ManualClock, Registry, StoreError};
 
 #[test]
 fn in_a_cluster_the_owner_removes_an_empty_service_and_every_member_follows() {
@@ -102,7 +102,7 @@ fn a_limit_refused_by_the_owner_reaches_the_forwarding_member_typed() {
     let err = fwd.complete(&forwarder, Ok(answer)).unwrap_err();
     assert!(matches!(
         err,
-        ClusterError::Registry(RegistryError::Limit(LimitExceeded::Namespaces { .. }))
+        ClusterError::Registry(StoreError::Limit(LimitExceeded::Namespaces { .. }))
     ));
     assert_eq!(ErrorClass::of(&err), ErrorClass::OverLimit);
     assert_eq!(ErrorClass::of(&err).http_status(), 429);

@@ -3,7 +3,7 @@
 use crate::common::secs;
 use nacre::cluster::{ClusterError, NodeId};
 use nacre::transport::memory::{registry_contents, LinkFaults, SimConfig, Simulation};
-use nacre::{Command, Instance, NamingEvent, RegistryError, ServiceKey};
+use nacre::{Command, Instance, NamingEvent, ServiceKey, StoreError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -148,10 +148,7 @@ fn a_light_beat_for_an_unknown_instance_is_not_found_through_any_node() {
     let via = non_owner(&sim, &key);
     let err = sim.heartbeat(&via, &key, &inst(9).key()).unwrap_err();
     assert!(
-        matches!(
-            err,
-            ClusterError::Registry(RegistryError::InstanceNotFound(_))
-        ),
+        matches!(err, ClusterError::Registry(StoreError::InstanceNotFound(_))),
         "{err:?}"
     );
     // A beat with data re-registers it, on the owner, and it replicates.
@@ -201,10 +198,7 @@ fn setting_a_persistent_instance_health_through_any_node_replicates_and_ephemera
         .execute(&via, Command::set_health(&key, &inst(2).key(), true))
         .unwrap_err();
     assert!(
-        matches!(
-            err,
-            ClusterError::Registry(RegistryError::InstanceNotFound(_))
-        ),
+        matches!(err, ClusterError::Registry(StoreError::InstanceNotFound(_))),
         "{err:?}"
     );
 }

@@ -289,8 +289,9 @@ async fn a_protected_service_is_reported_healthy_by_every_reader() {
 /// every change.
 #[test]
 fn a_kept_list_body_is_the_answer_for_every_shape_and_follows_every_change() {
-    use nacre::front::json::{service_info_body, NameStyle, ServiceInfoJsonRef};
+    use nacre::front::json::service_info_body;
     use nacre::front::ServiceAnswer;
+    use nacre::protocol::json::{NameStyle, ServiceInfoJsonRef};
     use nacre::{ClusterName, InstanceKey, InstanceUpdate};
     use std::time::Duration;
 

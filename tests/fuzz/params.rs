@@ -7,7 +7,7 @@
 use crate::gen::{self, PARAM_NAMES};
 use nacre::http::params::parse_metadata;
 use nacre::http::{ParamError, Params};
-use nacre::{Instance, Limits, ManualClock, Registry, RegistryError, ServiceKey, ValidationError};
+use nacre::{Instance, Limits, ManualClock, Registry, ServiceKey, StoreError, ValidationError};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -166,7 +166,7 @@ fn registers(inst: Instance) -> Result<(), TestCaseError> {
             let stored: Vec<Instance> = stored.iter().map(|i| Instance::clone(i)).collect();
             prop_assert_eq!(stored, vec![inst]);
         }
-        Err(RegistryError::Invalid(ValidationError::MetadataTooLarge { size, max })) => {
+        Err(StoreError::Invalid(ValidationError::MetadataTooLarge { size, max })) => {
             prop_assert!(size > max && inst.metadata_size() > Limits::default().max_metadata_bytes);
         }
         Err(e) => {

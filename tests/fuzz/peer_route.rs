@@ -8,7 +8,7 @@ use crate::peer::{decode_any, garbage, is_binary, me, member, mutated_envelope};
 use axum::body::Body;
 use axum::http::Request;
 use nacre::async_trait;
-use nacre::cluster::{ClusterNode, PeerError, Transport};
+use nacre::cluster::{ClusterNode, PeerError, PeerTransport};
 use nacre::cluster::{Envelope, NodeId, PeerRequest, PeerResponse};
 use nacre::http::{peer_router, PEER_CONTENT_TYPE, PEER_PATH, PEER_VERSION_HEADER};
 use nacre::ManualClock;
@@ -21,7 +21,7 @@ use tower::ServiceExt;
 struct Nowhere;
 
 #[async_trait]
-impl Transport for Nowhere {
+impl PeerTransport for Nowhere {
     async fn send(&self, to: &NodeId, _: PeerRequest) -> Result<PeerResponse, PeerError> {
         Err(PeerError::Unreachable(to.clone()))
     }

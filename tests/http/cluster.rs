@@ -3,7 +3,7 @@
 use crate::common::fixtures::eventually;
 use crate::env::{hosts, http_json};
 use nacre::cluster::{ClusterNode, ClusterSecret, DistroConfig, NodeId, PeerAuth};
-use nacre::http::{HttpTransport, NacosApi};
+use nacre::http::{HttpPeerTransport, NacosApi};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,7 +47,7 @@ async fn loopback_cluster(n: usize) -> Vec<Member> {
         .collect();
     let mut members = Vec::new();
     for (listener, id) in listeners.into_iter().zip(&ids) {
-        let transport = Arc::new(HttpTransport::new(id.clone(), auth()));
+        let transport = Arc::new(HttpPeerTransport::new(id.clone(), auth()));
         let node = ClusterNode::builder(id.clone(), ids.clone(), transport)
             .config(fast_distro())
             .build()
@@ -287,11 +287,11 @@ async fn a_forged_peer_request_is_refused_with_403_and_changes_nothing() {
         "nothing was merged"
     );
     // A transport with another secret is refused as well, and sees a refusal.
-    let wrong = HttpTransport::new(
+    let wrong = HttpPeerTransport::new(
         peer,
         PeerAuth::Secret(ClusterSecret::new("not-the-cluster-secret-at-all").unwrap()),
     );
-    let answer = nacre::cluster::Transport::send(
+    let answer = nacre::cluster::PeerTransport::send(
         &wrong,
         target.node.id(),
         nacre::cluster::PeerRequest::Ping { ready: true },
@@ -367,10 +367,11 @@ async fn a_peer_speaking_another_wire_version_is_refused_with_415_and_changes_no
         nacre::http::PeerFormat::Binary,
         nacre::http::PeerFormat::Json,
     ] {
-        let transport = HttpTransport::new(peer.clone(), auth()).with_format(format);
-        let answer = nacre::cluster::Transport::send(&transport, target.node.id(), request.clone())
-            .await
-            .unwrap();
+        let transport = HttpPeerTransport::new(peer.clone(), auth()).with_format(format);
+        let answer =
+            nacre::cluster::PeerTransport::send(&transport, target.node.id(), request.clone())
+                .await
+                .unwrap();
         assert_eq!(answer, nacre::cluster::PeerResponse::Ack, "{format:?}");
     }
     assert_eq!(

@@ -2,8 +2,8 @@
 //! and idle timeouts, the connection cap, graceful shutdown in process and on SIGTERM.
 
 use crate::common::fixtures::eventually;
-use nacre::http::serve::ServeConfig;
-use nacre::http::{start, RunningServer, ServerConfig};
+use nacre::server::serve::ServeConfig;
+use nacre::server::{start, RunningServer, ServerConfig};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

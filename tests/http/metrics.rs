@@ -101,12 +101,12 @@ async fn status_of(http: &reqwest::Client, method: reqwest::Method, url: String)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_serves_metrics_after_real_requests() {
-    let config = nacre::http::ServerConfig {
+    let config = nacre::server::ServerConfig {
         port: 0,
         grpc_port: Some(0),
         ..Default::default()
     };
-    let server = nacre::http::start(&config).await.unwrap();
+    let server = nacre::server::start(&config).await.unwrap();
     let addr = server.local_addr();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let base = format!("http://{addr}/nacos/v1/ns");
@@ -228,14 +228,14 @@ async fn cluster_members_count_their_sync_batches_and_bytes_per_peer() {
     let members: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
     let mut servers = Vec::new();
     for port in &ports {
-        let config = nacre::http::ServerConfig {
+        let config = nacre::server::ServerConfig {
             port: *port,
             grpc_port: Some(0),
             members: members.clone(),
             insecure_cluster: true,
             ..Default::default()
         };
-        servers.push(nacre::http::start(&config).await.unwrap());
+        servers.push(nacre::server::start(&config).await.unwrap());
     }
     for s in &servers {
         let node = s.backend().cluster_node().unwrap().clone();

@@ -126,12 +126,12 @@ async fn http_client_transport_moves_on_to_the_next_server_and_reports_refusals(
 /// next pull (10 s for a pushed client), and the server counts the acks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn naming_client_over_http_is_pushed_to_over_udp() {
-    let config = nacre::http::ServerConfig {
+    let config = nacre::server::ServerConfig {
         port: 0,
         grpc_port: Some(0),
         ..Default::default()
     };
-    let server = nacre::http::start(&config).await.unwrap();
+    let server = nacre::server::start(&config).await.unwrap();
     let addr = server.local_addr().to_string();
     let consumer_transport = HttpClientTransport::new([addr.clone()]).unwrap();
     let consumer = NamingClient::builder(consumer_transport.clone())

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_standalone_server_serves_and_evicts_on_its_driver_thread() {
-    let config = nacre::http::ServerConfig {
+    let config = nacre::server::ServerConfig {
         port: 0,
         ..Default::default()
     };
-    let server = nacre::http::start(&config).await.unwrap();
+    let server = nacre::server::start(&config).await.unwrap();
     let addr = server.local_addr();
     assert!(addr.ip().is_loopback(), "loopback by default");
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
@@ -42,8 +42,12 @@ async fn the_standalone_server_serves_and_evicts_on_its_driver_thread() {
     server.stop();
 }
 
-fn member_config(port: u16, peer_port: Option<u16>, members: &[u16]) -> nacre::http::ServerConfig {
-    nacre::http::ServerConfig {
+fn member_config(
+    port: u16,
+    peer_port: Option<u16>,
+    members: &[u16],
+) -> nacre::server::ServerConfig {
+    nacre::server::ServerConfig {
         port,
         peer_port,
         grpc_port: Some(0),
@@ -66,18 +70,18 @@ fn free_ports(n: usize) -> Vec<u16> {
 async fn a_cluster_member_without_a_secret_refuses_to_start_and_says_how_to_fix_it() {
     let ports = free_ports(2);
     let config = member_config(ports[0], None, &ports);
-    let Err(err) = nacre::http::start(&config).await else {
+    let Err(err) = nacre::server::start(&config).await else {
         panic!("a member without a secret started");
     };
     let message = err.to_string();
     assert!(message.contains("--cluster-secret-file"), "{message}");
     assert!(message.contains("--insecure-cluster"), "{message}");
     // Explicitly insecure, it starts.
-    let insecure = nacre::http::ServerConfig {
+    let insecure = nacre::server::ServerConfig {
         insecure_cluster: true,
         ..config
     };
-    let server = nacre::http::start(&insecure).await.unwrap();
+    let server = nacre::server::start(&insecure).await.unwrap();
     server.stop();
 }
 
@@ -201,15 +205,15 @@ async fn two_members_with_a_secret_file_and_peer_ports_replicate() {
     let (client, peer) = (&ports[..2], &ports[2..]);
     let mut servers = Vec::new();
     for i in 0..2 {
-        let config = nacre::http::ServerConfig {
-            cluster_secret: Some(nacre::http::SecretSource::File(secret.clone())),
+        let config = nacre::server::ServerConfig {
+            cluster_secret: Some(nacre::server::SecretSource::File(secret.clone())),
             ..member_config(client[i], Some(peer[i]), peer)
         };
         assert_eq!(
             config.node_id().unwrap().as_str(),
             format!("127.0.0.1:{}", peer[i])
         );
-        servers.push(nacre::http::start(&config).await.unwrap());
+        servers.push(nacre::server::start(&config).await.unwrap());
     }
     for (s, port) in servers.iter().zip(peer) {
         assert_eq!(s.peer_addr().map(|a| a.port()), Some(*port));

@@ -5,7 +5,7 @@
 use nacre::cluster::ClusterError;
 use nacre::front::Backend;
 use nacre::persist::{CommitPolicy, PersistError, Persistence, StoreWrite};
-use nacre::store::{MergeRules, ServiceRecord};
+use nacre::store::ServiceRecord;
 use nacre::{Command, Instance, ManualClock, Registry, ServiceKey, ServiceSettings};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -190,29 +190,6 @@ fn persistent_state_survives_a_new_registry_and_ephemeral_does_not() {
     let kept = registry.service(&settings_only).unwrap();
     assert_eq!(kept.settings().protect_threshold, 0.8);
     assert!(kept.has_explicit_settings());
-}
-
-#[test]
-fn a_stored_deregistration_beats_a_stale_peer_copy_after_a_restart() {
-    let store = MapStore::slow(Duration::ZERO);
-    let db = key("db");
-    let gone = persistent("10.0.0.3");
-    let stale = {
-        let registry = attached(&store);
-        registry.register_instance(&db, gone.clone()).unwrap();
-        registry.wait_persisted(&db).unwrap();
-        let stale = registry.service(&db).unwrap().to_record(None);
-        registry.deregister_instance(&db, &gone.key());
-        registry.wait_persisted(&db).unwrap();
-        stale
-    };
-    let registry = attached(&store);
-    // A peer that never heard of the deregistration sends its copy.
-    let rules = MergeRules::new(*registry.limits());
-    registry
-        .store()
-        .merge(stale, &rules, registry.clock().now());
-    assert!(registry.get_all_instances(&db, &[]).is_empty());
 }
 
 #[test]

@@ -3,8 +3,8 @@
 
 use nacre::model::{LimitExceeded, NameKind};
 use nacre::{
-    Instance, InstanceId, InstanceKey, InstanceUpdate, Limits, ManualClock, Registry,
-    RegistryError, ServiceKey, ServiceSettings, ValidationError,
+    Instance, InstanceId, InstanceKey, InstanceUpdate, Limits, ManualClock, Registry, ServiceKey,
+    ServiceSettings, StoreError, ValidationError,
 };
 use std::collections::BTreeMap;
 
@@ -190,7 +190,7 @@ fn oversized_metadata_is_refused_by_the_registry_and_nothing_stored_is_lost() {
     let err = registry.register_instance(&key, big).unwrap_err();
     assert_eq!(
         err,
-        RegistryError::Invalid(ValidationError::MetadataTooLarge { size: 104, max: 64 })
+        StoreError::Invalid(ValidationError::MetadataTooLarge { size: 104, max: 64 })
     );
     // Same through an update of the stored instance.
     let mut meta = BTreeMap::new();
@@ -207,7 +207,7 @@ fn oversized_metadata_is_refused_by_the_registry_and_nothing_stored_is_lost() {
         .unwrap_err();
     assert!(matches!(
         err,
-        RegistryError::Invalid(ValidationError::MetadataTooLarge { .. })
+        StoreError::Invalid(ValidationError::MetadataTooLarge { .. })
     ));
 
     assert_eq!(registry.revision(&key), Some(rev));
@@ -274,7 +274,7 @@ fn too_many_instances_are_refused() {
         .unwrap_err();
     assert!(matches!(
         err,
-        RegistryError::Limit(LimitExceeded::Instances {
+        StoreError::Limit(LimitExceeded::Instances {
             would_hold: 3,
             max: 2,
             ..
@@ -299,7 +299,7 @@ fn bad_protect_thresholds_are_refused() {
             .unwrap_err();
         assert!(matches!(
             err,
-            RegistryError::Invalid(ValidationError::BadProtectThreshold(_))
+            StoreError::Invalid(ValidationError::BadProtectThreshold(_))
         ));
     }
     assert!(registry.service(&key).is_none());
@@ -393,17 +393,14 @@ fn updating_or_beating_an_unknown_instance_is_a_typed_not_found() {
     let err = registry
         .update_instance(&key, &ghost, InstanceUpdate::default())
         .unwrap_err();
-    assert_eq!(
-        err,
-        RegistryError::InstanceNotFound(ghost.instance_id(&key))
-    );
+    assert_eq!(err, StoreError::InstanceNotFound(ghost.instance_id(&key)));
     assert!(matches!(
         registry.heartbeat(&key, &ghost),
-        Err(RegistryError::InstanceNotFound(_))
+        Err(StoreError::InstanceNotFound(_))
     ));
     assert!(!registry.deregister_instance(&key, &ghost));
     assert!(matches!(
         registry.select_one_healthy_instance(&key, &[]),
-        Err(RegistryError::NoHealthyInstance { .. })
+        Err(StoreError::NoHealthyInstance { .. })
     ));
 }

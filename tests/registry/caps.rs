@@ -9,7 +9,7 @@ use nacre::model::{
     PRESERVED_IP_DELETE_TIMEOUT,
 };
 use nacre::{
-    Instance, InstanceUpdate, Limits, ManualClock, RegistryError, ServiceSettings, ValidationError,
+    Instance, InstanceUpdate, Limits, ManualClock, ServiceSettings, StoreError, ValidationError,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -52,7 +52,7 @@ fn a_new_service_over_the_namespace_cap_is_refused_and_nothing_stored_is_lost() 
     for err in refusals {
         assert_eq!(
             err,
-            RegistryError::Limit(LimitExceeded::Services {
+            StoreError::Limit(LimitExceeded::Services {
                 namespace: c.namespace().clone(),
                 max: 2,
             })
@@ -104,7 +104,7 @@ fn a_new_namespace_over_the_namespace_count_cap_is_refused() {
         .unwrap_err();
     assert!(matches!(
         &err,
-        RegistryError::Limit(LimitExceeded::Namespaces { namespace, max: 2 })
+        StoreError::Limit(LimitExceeded::Namespaces { namespace, max: 2 })
             if namespace.as_str() == "test"
     ));
     assert!(err.to_string().contains("max_namespaces"), "{err}");
@@ -169,7 +169,7 @@ fn service_metadata_over_the_limit_is_refused_on_create_and_update() {
     let err = registry.create_service(&orders, big.clone()).unwrap_err();
     assert_eq!(
         err,
-        RegistryError::Invalid(ValidationError::ServiceMetadataTooLarge { size: 17, max: 16 })
+        StoreError::Invalid(ValidationError::ServiceMetadataTooLarge { size: 17, max: 16 })
     );
     assert!(err.to_string().contains("max_service_metadata_bytes"));
     assert!(registry.service(&orders).is_none());
@@ -181,7 +181,7 @@ fn service_metadata_over_the_limit_is_refused_on_create_and_update() {
     let rev = registry.create_service(&orders, fits.clone()).unwrap();
     assert!(matches!(
         registry.update_service(&orders, big),
-        Err(RegistryError::Invalid(
+        Err(StoreError::Invalid(
             ValidationError::ServiceMetadataTooLarge { .. }
         ))
     ));
@@ -216,7 +216,7 @@ fn preserved_timings_outside_their_ranges_are_refused_naming_the_key() {
                 .unwrap_err(),
         ] {
             match &err {
-                RegistryError::Invalid(ValidationError::TimingOutOfRange { key, .. }) => {
+                StoreError::Invalid(ValidationError::TimingOutOfRange { key, .. }) => {
                     assert_eq!(*key, key_name)
                 }
                 other => panic!("{key_name}={bad}: {other:?}"),

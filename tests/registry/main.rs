@@ -14,7 +14,6 @@ mod events;
 mod logs;
 mod model_check;
 mod queries;
-mod removed_services;
 mod timing;
 
 use std::collections::BTreeMap;

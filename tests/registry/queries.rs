@@ -3,8 +3,8 @@
 
 use crate::common::setup;
 use nacre::{
-    ClusterName, GroupName, Instance, InstanceUpdate, NamespaceId, RegistryError, ServiceKey,
-    ServiceSettings,
+    ClusterName, GroupName, Instance, InstanceUpdate, NamespaceId, ServiceKey, ServiceSettings,
+    StoreError,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -231,7 +231,7 @@ fn select_one_skips_disabled_zero_weight_and_unhealthy_instances() {
         .unwrap();
     assert!(matches!(
         registry.select_one_healthy_instance(&key, &[]),
-        Err(RegistryError::NoHealthyInstance { .. })
+        Err(StoreError::NoHealthyInstance { .. })
     ));
     let good = Instance::new("10.0.0.3", 80).unwrap();
     registry.register_instance(&key, good.clone()).unwrap();
@@ -446,7 +446,7 @@ fn service_settings_and_removal() {
         .unwrap();
     assert!(matches!(
         registry.create_service(&key, ServiceSettings::default()),
-        Err(RegistryError::ServiceExists(_))
+        Err(StoreError::ServiceExists(_))
     ));
     let mut meta = BTreeMap::new();
     meta.insert("owner".to_owned(), "team-a".to_owned());
@@ -466,18 +466,18 @@ fn service_settings_and_removal() {
     registry.register_instance(&key, inst.clone()).unwrap();
     assert!(matches!(
         registry.remove_service(&key),
-        Err(RegistryError::ServiceNotEmpty { instances: 1, .. })
+        Err(StoreError::ServiceNotEmpty { instances: 1, .. })
     ));
     registry.deregister_instance(&key, &inst.key());
     registry.remove_service(&key).unwrap();
     assert!(registry.service(&key).is_none());
     assert!(matches!(
         registry.remove_service(&key),
-        Err(RegistryError::ServiceNotFound(_))
+        Err(StoreError::ServiceNotFound(_))
     ));
     assert!(matches!(
         registry.update_service(&key, ServiceSettings::default()),
-        Err(RegistryError::ServiceNotFound(_))
+        Err(StoreError::ServiceNotFound(_))
     ));
 }
 

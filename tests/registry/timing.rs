@@ -4,7 +4,7 @@ use crate::common::{ms, setup};
 use nacre::model::{
     PRESERVED_HEART_BEAT_INTERVAL, PRESERVED_HEART_BEAT_TIMEOUT, PRESERVED_IP_DELETE_TIMEOUT,
 };
-use nacre::{Instance, InstanceKey, ManualClock, Registry, RegistryError, ServiceKey};
+use nacre::{Instance, InstanceKey, ManualClock, Registry, ServiceKey, StoreError};
 use std::time::Duration;
 
 fn state(registry: &Registry, key: &ServiceKey, ik: &InstanceKey) -> Option<bool> {
@@ -175,7 +175,7 @@ fn a_bare_beat_for_an_unknown_instance_says_not_found_and_a_beat_with_data_rereg
     assert_eq!(state(&registry, &key, &inst.key()), None);
 
     let err = registry.heartbeat(&key, &inst.key()).unwrap_err();
-    assert_eq!(err, RegistryError::InstanceNotFound(inst.instance_id(&key)));
+    assert_eq!(err, StoreError::InstanceNotFound(inst.instance_id(&key)));
     assert!(err
         .to_string()
         .contains("10.0.0.1#8080#DEFAULT#DEFAULT_GROUP@@orders"));

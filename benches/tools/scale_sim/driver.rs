@@ -7,7 +7,7 @@ use nacre::cluster::{
     Dispatch, DistroConfig, DistroCore, Envelope, NodeId, Outgoing, PeerError, PeerRequest,
     PeerResponse,
 };
-use nacre::store::{RegistryError, ServiceRecord};
+use nacre::store::{ServiceRecord, StoreError};
 use nacre::{Clock, Command, Instance, InstanceKey, ManualClock, Registry, ServiceKey, Timestamp};
 use std::error::Error;
 use std::sync::Arc;
@@ -336,7 +336,7 @@ impl Sim {
         match self.execute(via, Command::light_beat(service, &key)) {
             Ok(_) => Ok(()),
             Err(e) => match e.downcast_ref::<ClusterError>() {
-                Some(ClusterError::Registry(RegistryError::InstanceNotFound(_))) => {
+                Some(ClusterError::Registry(StoreError::InstanceNotFound(_))) => {
                     // The client sends its data again, which re-registers the instance.
                     self.beats.not_found += 1;
                     let instance = Instance::new(ip, port)?;

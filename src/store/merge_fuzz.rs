@@ -1,4 +1,4 @@
-//! Merges of arbitrary replica records ([`nacre::store::Store::merge`]), against what
+//! Merges of arbitrary replica records (`Store::merge`), against what
 //! `store::merge` and `store::replica` document:
 //!
 //! - per instance, a join of three parts: the data register (the newest client write by
@@ -17,8 +17,8 @@
 //! the same write may arrive several times with different beat times (a sender that heard
 //! later beats sends it again) and with or without an eviction claim.
 
-use crate::check::{self, Held, State};
-use crate::gen;
+use crate::fuzz_kit::check::{self, Held, State};
+use crate::fuzz_kit::gen;
 use nacre::store::{
     InstanceRecord, MergeOutcome, RemovalReason, ServiceMeta, ServiceRecord, Store, Version,
 };
@@ -314,7 +314,7 @@ fn expected_step(before: Option<&Held>, incoming: &InstanceRecord) -> (Held, boo
 }
 
 proptest! {
-    #![proptest_config(crate::config(256))]
+    #![proptest_config(crate::fuzz_kit::config(256))]
 
     /// Two stores fed the same records in different orders, some twice, end equal: same live
     /// instances with the same data, versions and beat times, same tombstones, same

@@ -2,12 +2,27 @@
 //! retention (`HealthConfig::tombstone_ttl`), so a stale peer record cannot bring it back, and
 //! is collected after it.
 
-use crate::common::{inst, key, registry_on, secs};
-use nacre::store::{InstanceRecord, ServiceMeta, ServiceRecord};
-use nacre::{HealthConfig, Instance, ManualClock, ServiceKey, ServiceSettings};
+use crate::store::{InstanceRecord, ServiceMeta, ServiceRecord};
+use crate::{HealthConfig, Instance, ManualClock, Registry, ServiceKey, ServiceSettings};
 use std::time::Duration;
 
-fn settings_meta(version: nacre::store::Version, explicit: bool) -> ServiceMeta {
+fn registry_on(clock: &ManualClock) -> Registry {
+    Registry::builder().clock(clock.clone()).build()
+}
+
+fn key(service: &str) -> ServiceKey {
+    ServiceKey::named(service).unwrap()
+}
+
+fn inst(ip: &str) -> Instance {
+    Instance::new(ip, 8080).unwrap()
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn settings_meta(version: crate::store::Version, explicit: bool) -> ServiceMeta {
     ServiceMeta {
         settings: ServiceSettings {
             protect_threshold: 0.3,
@@ -23,8 +38,8 @@ fn settings_meta(version: nacre::store::Version, explicit: bool) -> ServiceMeta 
 fn stale_live(
     service: &ServiceKey,
     instance: &Instance,
-    version: nacre::store::Version,
-    beat: nacre::Timestamp,
+    version: crate::store::Version,
+    beat: crate::Timestamp,
 ) -> ServiceRecord {
     ServiceRecord {
         key: service.clone(),
@@ -32,7 +47,7 @@ fn stale_live(
             settings: ServiceSettings::default(),
             removed: false,
             explicit: false,
-            version: nacre::store::Version::default(),
+            version: crate::store::Version::default(),
         },
         instances: vec![InstanceRecord {
             key: instance.key(),
@@ -185,7 +200,7 @@ fn a_tombstone_only_record_for_an_unknown_service_is_kept_then_collected() {
     let registry = registry_on(&clock);
     let orders = key("orders");
     let a = inst("10.0.0.1");
-    let deregistered = nacre::store::Version {
+    let deregistered = crate::store::Version {
         stamp: clock.now().as_micros(),
         origin: 7,
     };
@@ -195,7 +210,7 @@ fn a_tombstone_only_record_for_an_unknown_service_is_kept_then_collected() {
             settings: ServiceSettings::default(),
             removed: true,
             explicit: false,
-            version: nacre::store::Version::default(),
+            version: crate::store::Version::default(),
         },
         instances: vec![InstanceRecord {
             key: a.key(),
@@ -215,6 +230,6 @@ fn a_tombstone_only_record_for_an_unknown_service_is_kept_then_collected() {
 }
 
 /// The merge rules of a node with the default limits.
-fn rules() -> nacre::store::MergeRules {
-    nacre::store::MergeRules::new(nacre::Limits::default())
+fn rules() -> crate::store::MergeRules {
+    crate::store::MergeRules::new(crate::Limits::default())
 }

@@ -3,10 +3,10 @@
 //! later beat) fails each of them; the join of `store::merge` settles each the same in every
 //! order.
 
-use crate::check::{self, Held};
-use crate::merge::{
+use super::merge_fuzz::{
     created, deregistration, evicted, live, merge, merged, record, removal, replica_store,
 };
+use crate::fuzz_kit::check::{self, Held};
 use nacre::store::{RemovalReason, ServiceMeta, Version};
 use nacre::{InstanceKey, ServiceSettings};
 
