@@ -664,3 +664,93 @@ async fn a_health_flip_and_an_eviction_are_pushed_to_grpc_subscribers() {
     })
     .await;
 }
+
+/// One metadata rule on every front (`nacre::protocol::metadata`): the same JSON metadata,
+/// registered over v1 (`metadata=` form parameter) and over 2.x (`InstanceRequest`), is
+/// stored the same: text as sent, numbers and flags as their text, `null` leaves the key
+/// out. An array or an object is refused by both (400 over v1, code 400 over gRPC), naming
+/// the key, and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_metadata_is_stored_the_same_over_v1_and_grpc() {
+    use nacre::http::NacosApi;
+    use std::collections::BTreeMap;
+    use tower::ServiceExt;
+
+    let registry = Registry::default();
+    let (_front, addr) = serve(&registry, config()).await;
+    let app = NacosApi::new(registry.clone()).router();
+    let mut raw = Raw::open(addr).await;
+    raw.setup().await;
+    let v1 = |service: &str, metadata: &str| {
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("serviceName", service)
+            .append_pair("ip", "10.0.0.1")
+            .append_pair("port", "8080")
+            .append_pair("metadata", metadata)
+            .finish();
+        let request = axum::http::Request::post("/nacos/v1/ns/instance")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(axum::body::Body::from(form))
+            .unwrap();
+        let app = app.clone();
+        async move {
+            let answer = app.oneshot(request).await.unwrap();
+            let status = answer.status().as_u16();
+            let body = axum::body::to_bytes(answer.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    let grpc_register = |service: &str, metadata: &str| {
+        format!(
+            r#"{{"serviceName":"{service}","type":"registerInstance",
+                "instance":{{"ip":"10.0.0.1","port":8080,"metadata":{metadata}}}}}"#
+        )
+    };
+    let stored = |service: &str| -> Option<BTreeMap<String, String>> {
+        let key = ServiceKey::named(service).unwrap();
+        let all = registry.get_all_instances(&key, &[]);
+        all.iter().next().map(|i| i.metadata().clone())
+    };
+
+    let metadata = r#"{"s":"text","n":2,"f":2.5,"neg":-7,"b":true,"off":false,"z":null,"e":""}"#;
+    let (status, text) = v1("over-v1", metadata).await;
+    assert_eq!((status, text.as_str()), (200, "ok"));
+    let answer = raw
+        .call("InstanceRequest", &grpc_register("over-grpc", metadata))
+        .await;
+    assert_eq!(answer.kind(), "InstanceResponse", "{:?}", body(&answer));
+    let expected: BTreeMap<String, String> = [
+        ("s", "text"),
+        ("n", "2"),
+        ("f", "2.5"),
+        ("neg", "-7"),
+        ("b", "true"),
+        ("off", "false"),
+        ("e", ""),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    assert_eq!(stored("over-v1"), Some(expected.clone()));
+    assert_eq!(stored("over-grpc"), Some(expected));
+
+    for bad in [r#"{"ok":"1","list":[1,2]}"#, r#"{"ok":"1","list":{"a":"b"}}"#] {
+        let (status, text) = v1("refused-v1", bad).await;
+        assert_eq!(status, 400, "{bad}: {text}");
+        assert!(text.contains("`list`"), "{bad}: {text}");
+        let answer = raw
+            .call("InstanceRequest", &grpc_register("refused-grpc", bad))
+            .await;
+        assert_eq!(answer.kind(), "ErrorResponse", "{bad}");
+        let v = body(&answer);
+        assert_eq!(v["errorCode"], 400, "{bad}: {v}");
+        assert!(
+            v["message"].as_str().is_some_and(|m| m.contains("`list`")),
+            "{bad}: {v}"
+        );
+    }
+    assert_eq!(stored("refused-v1"), None);
+    assert_eq!(stored("refused-grpc"), None);
+}
