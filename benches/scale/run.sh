@@ -42,7 +42,7 @@ target=$(target_dir)
 if [[ -n "${SERVER:-}" ]]; then
     server=$SERVER
 else
-    cargo build --quiet --release --features http --bin nacre-server
+    cargo build --quiet --release --features server --bin nacre-server
     server="$target/release/nacre-server"
 fi
 

@@ -14,11 +14,13 @@
 
 #[path = "../support/alloc.rs"]
 mod alloc;
+#[path = "../support/replica.rs"]
+mod replica;
 #[path = "../support/cli.rs"]
 mod cli;
 
 use alloc::heap_use_of;
-use nacre::store::{MergeRules, ServiceRecord};
+use nacre::store::ServiceRecord;
 use nacre::{Instance, Limits, ManualClock, Registry, ServiceKey};
 use std::error::Error;
 
@@ -116,12 +118,12 @@ fn main() -> Result<(), Box<dyn Error>> {
             .clock(clock.clone())
             .delivery_threads(1)
             .build();
-        let rules = MergeRules::new(Limits::default());
         let (done, used) = heap_use_of(|| -> Result<(), Box<dyn Error>> {
-            for b in &bytes {
-                let record: ServiceRecord = nacre::cluster::decode_message(b)?;
-                peer.store().merge(record, &rules, clock.now());
-            }
+            let records = bytes
+                .iter()
+                .map(|b| nacre::cluster::decode_message::<ServiceRecord>(b))
+                .collect::<Result<Vec<_>, _>>()?;
+            drop(replica::load_snapshot(peer.clone(), records, clock.now())?);
             Ok(())
         });
         done?;

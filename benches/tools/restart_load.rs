@@ -1,15 +1,16 @@
 //! How long a node restarting into a cluster that holds many instances takes to become ready. Two `ClusterNode`s over the in-memory network on tokio and the real clock:
 //! node-1 holds `SERVICES` x `PER_SERVICE` instances, node-2 restarts empty and loads them
 //! chunk by chunk; timed from its start to `is_ready()`. Beside it, the baseline in the same
-//! run: merging the same records straight into an empty store.
+//! run: merging the same records into an empty registry as one snapshot chunk.
 //!
 //! Run with `cargo bench --bench restart_load -- 1000 1000`.
 
+#[path = "../support/replica.rs"]
+mod replica;
 #[path = "../support/cli.rs"]
 mod cli;
 
 use nacre::cluster::{ClusterNode, NodeId};
-use nacre::store::MergeRules;
 use nacre::transport::memory::MemoryNetwork;
 use nacre::{Clock, HealthConfig, Instance, Limits, Registry, ServiceKey, SystemClock};
 use std::sync::Arc;
@@ -108,7 +109,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         start.elapsed()
     );
 
-    // Baseline: the same records merged straight into an empty store, no cluster.
+    // Baseline: the same records loaded into an empty registry as one snapshot chunk, no
+    // network and no peer in between.
     let store = n1.registry().store();
     let records: Vec<_> = store
         .all_keys()
@@ -120,11 +122,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .shared_clock(clock.clone())
         .health(patient_health())
         .build();
-    let rules = MergeRules::new(Limits::default());
     let base = Instant::now();
-    for record in records {
-        empty.store().merge(record, &rules, clock.now());
-    }
+    drop(replica::load_snapshot(empty.clone(), records, clock.now())?);
     println!(
         "baseline: merging the same {} instances into an empty store: {:.2} s",
         instance_total(&empty),

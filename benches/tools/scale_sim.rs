@@ -40,6 +40,8 @@
 
 #[path = "../support/alloc.rs"]
 mod alloc;
+#[path = "../support/replica.rs"]
+mod replica;
 #[path = "../support/cli.rs"]
 mod cli;
 #[path = "scale_sim/driver.rs"]
@@ -48,7 +50,7 @@ mod driver;
 use alloc::heap_use_of;
 use driver::{process_cpu, rss_bytes, BeatMode, Sim};
 use nacre::cluster::{encoded_len, DistroConfig, NodeId};
-use nacre::store::{MergeRules, ServiceRecord};
+use nacre::store::ServiceRecord;
 use nacre::{Instance, Limits, Registry, ServiceKey};
 use std::collections::HashMap;
 use std::error::Error;
@@ -203,12 +205,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         .shared_clock(sim.shared_clock())
         .delivery_threads(1)
         .build();
-    let rules = MergeRules::new(Limits::default());
     let merge_wall = Instant::now();
-    let now = sim.now();
-    for record in records {
-        empty.store().merge(record, &rules, now);
-    }
+    drop(replica::load_snapshot(empty.clone(), records, sim.now())?);
     let merge_wall = merge_wall.elapsed();
     drop(empty);
     println!(

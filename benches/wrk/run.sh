@@ -10,7 +10,7 @@ threads=${THREADS:-1}
 conns=${CONNS:-32}
 list_size=${LIST_SIZE:-10}
 
-cargo build --release --features http --bin nacre-server
+cargo build --release --features server --bin nacre-server
 source benches/support/tool.sh
 baseline_bin=$(bench_tool http_baseline --features http)
 target_dir=$(cargo metadata --format-version 1 --no-deps |
