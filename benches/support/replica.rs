@@ -31,7 +31,14 @@ pub(crate) fn load_snapshot(
         .into_iter()
         .find(|o| matches!(o.request, PeerRequest::Snapshot { .. }))
         .ok_or("a starting member asks its peer for a snapshot")?;
-    core.on_response(ask.id, Ok(PeerResponse::Chunk { records, next: None }), now);
+    core.on_response(
+        ask.id,
+        Ok(PeerResponse::Chunk {
+            records,
+            next: None,
+        }),
+        now,
+    );
     if !core.is_ready() {
         return Err("the snapshot did not make the core ready".into());
     }

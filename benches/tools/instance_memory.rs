@@ -14,10 +14,10 @@
 
 #[path = "../support/alloc.rs"]
 mod alloc;
-#[path = "../support/replica.rs"]
-mod replica;
 #[path = "../support/cli.rs"]
 mod cli;
+#[path = "../support/replica.rs"]
+mod replica;
 
 use alloc::heap_use_of;
 use nacre::store::ServiceRecord;

@@ -5,10 +5,10 @@
 //!
 //! Run with `cargo bench --bench restart_load -- 1000 1000`.
 
-#[path = "../support/replica.rs"]
-mod replica;
 #[path = "../support/cli.rs"]
 mod cli;
+#[path = "../support/replica.rs"]
+mod replica;
 
 use nacre::cluster::{ClusterNode, NodeId};
 use nacre::transport::memory::MemoryNetwork;

@@ -40,12 +40,12 @@
 
 #[path = "../support/alloc.rs"]
 mod alloc;
-#[path = "../support/replica.rs"]
-mod replica;
 #[path = "../support/cli.rs"]
 mod cli;
 #[path = "scale_sim/driver.rs"]
 mod driver;
+#[path = "../support/replica.rs"]
+mod replica;
 
 use alloc::heap_use_of;
 use driver::{process_cpu, rss_bytes, BeatMode, Sim};

@@ -38,7 +38,7 @@
 //!   ([`crate::front::push::PushConfig::retries`]), and a connection whose pushes keep failing
 //!   is dropped (Nacos retries without a bound).
 //! - Connection-bound instances are kept alive by beats from the member holding the
-//!   connection (see [`server`]): if that member dies they leave every member within the
+//!   connection (see `server.rs`): if that member dies they leave every member within the
 //!   30 s delete timeout plus a sync round.
 //! - No auth (`accessToken` headers are ignored), no config module.
 //!

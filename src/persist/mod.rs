@@ -198,7 +198,7 @@ impl Default for CommitPolicy {
     }
 }
 
-/// Counters of a registry's persistence ([`crate::Registry::persist_stats`]).
+/// Counters of a registry's persistence ([`crate::RegistryReader::persist_stats`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PersistStats {

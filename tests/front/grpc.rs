@@ -736,7 +736,10 @@ async fn the_same_metadata_is_stored_the_same_over_v1_and_grpc() {
     assert_eq!(stored("over-v1"), Some(expected.clone()));
     assert_eq!(stored("over-grpc"), Some(expected));
 
-    for bad in [r#"{"ok":"1","list":[1,2]}"#, r#"{"ok":"1","list":{"a":"b"}}"#] {
+    for bad in [
+        r#"{"ok":"1","list":[1,2]}"#,
+        r#"{"ok":"1","list":{"a":"b"}}"#,
+    ] {
         let (status, text) = v1("refused-v1", bad).await;
         assert_eq!(status, 400, "{bad}: {text}");
         assert!(text.contains("`list`"), "{bad}: {text}");

@@ -19,7 +19,8 @@
 //!   [`PushConfig::max_failures`] failures in a row is dropped with all its subscriptions.
 //! - A new subscriber gets the current state at once, as Nacos pushes to a fresh subscriber.
 //!
-//! The policy is [`PushState`], a plain state machine that takes `now`; [`PushHub`] is its
+//! The policy is `PushState` (crate-private, `state.rs`), a plain state machine that takes
+//! `now`, tested beside it with explicit times; [`PushHub`] is its
 //! thin driver on tokio, sleeping on the registry's clock, so every timing rule is tested with
 //! a [`crate::ManualClock`].
 
@@ -30,7 +31,7 @@ mod target;
 
 pub use hub::PushHub;
 pub use memo::RoundMemo;
-pub use state::{PushState, SubscriberInfo};
+pub use state::SubscriberInfo;
 pub use target::{AckId, PushResult, PushTarget, TargetDetails, TargetKey, IN_PROCESS_AGENT};
 
 use std::time::Duration;
@@ -88,3 +89,7 @@ pub struct PushStats {
     /// Subscriptions refused at [`PushConfig::max_subscriptions`].
     pub refused: u64,
 }
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod state_tests;

@@ -45,7 +45,7 @@ struct InFlight {
     attempts: u32,
 }
 
-/// One subscription, as [`PushState::subscribers`] lists it.
+/// One subscription, as [`super::PushHub::subscribers`] lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriberInfo {
     /// The target.
@@ -59,7 +59,7 @@ pub struct SubscriberInfo {
 }
 
 /// The hub's state: see the module documentation of [`crate::front::push`].
-pub struct PushState {
+pub(super) struct PushState {
     config: PushConfig,
     services: BTreeMap<ServiceKey, Watched>,
     count: usize,
@@ -91,7 +91,7 @@ pub(crate) struct Watch {
 
 impl PushState {
     /// An empty hub state.
-    pub fn new(config: PushConfig) -> Self {
+    pub(super) fn new(config: PushConfig) -> Self {
         Self {
             config,
             services: BTreeMap::new(),
@@ -105,26 +105,28 @@ impl PushState {
     }
 
     /// The configuration.
-    pub fn config(&self) -> &PushConfig {
+    pub(super) fn config(&self) -> &PushConfig {
         &self.config
     }
     /// Counters.
-    pub fn stats(&self) -> PushStats {
+    pub(super) fn stats(&self) -> PushStats {
         self.stats
     }
     /// Subscriptions in force.
-    pub fn subscription_count(&self) -> usize {
+    pub(super) fn subscription_count(&self) -> usize {
         self.count
     }
     /// Pushes waiting for their ack.
-    pub fn in_flight(&self) -> usize {
+    #[cfg(test)]
+    pub(super) fn in_flight(&self) -> usize {
         self.in_flight.len()
     }
 
     /// Subscribes `target` to `service` in `clusters`, or renews that subscription. A new one
     /// gets the current state at the next [`PushState::poll`]. Returns `false` when refused at
     /// [`PushConfig::max_subscriptions`].
-    pub fn subscribe(
+    #[cfg(test)]
+    pub(super) fn subscribe(
         &mut self,
         service: &ServiceKey,
         clusters: &[ClusterName],
@@ -175,7 +177,8 @@ impl PushState {
     }
 
     /// Cancels `target`'s subscription to `service` in `clusters`; returns whether it existed.
-    pub fn unsubscribe(
+    #[cfg(test)]
+    pub(super) fn unsubscribe(
         &mut self,
         service: &ServiceKey,
         clusters: &[ClusterName],
@@ -233,14 +236,14 @@ impl PushState {
 
     /// `service` changed at `now`: its push is due at the end of the merge window (a push
     /// already scheduled takes this change along).
-    pub fn changed(&mut self, service: &ServiceKey, now: Timestamp) {
+    pub(super) fn changed(&mut self, service: &ServiceKey, now: Timestamp) {
         if let Some(watched) = self.services.get_mut(service) {
             watched.due.get_or_insert(now + self.config.merge_window);
         }
     }
 
     /// `target` acked push `ack`; returns whether that push was waiting.
-    pub fn ack(&mut self, target: &TargetKey, ack: AckId) -> bool {
+    pub(super) fn ack(&mut self, target: &TargetKey, ack: AckId) -> bool {
         match self.in_flight.get(&ack) {
             Some(f) if f.key == *target => {}
             _ => return false,
@@ -255,7 +258,7 @@ impl PushState {
     }
 
     /// When [`PushState::poll`] has something to do next, if ever.
-    pub fn next_wakeup(&self) -> Option<Timestamp> {
+    pub(super) fn next_wakeup(&self) -> Option<Timestamp> {
         let mut next: Option<Timestamp> = None;
         let mut at = |t: Timestamp| next = Some(next.map_or(t, |n: Timestamp| n.min(t)));
         for watched in self.services.values() {
@@ -278,7 +281,7 @@ impl PushState {
     /// included), resends unacked ones past their deadline, and drops targets that keep
     /// failing. `answer` makes the data for a service and clusters (it is asked once per shape
     /// and round). Returns the services nobody watches any more.
-    pub fn poll(
+    pub(super) fn poll(
         &mut self,
         now: Timestamp,
         mut answer: impl FnMut(&ServiceKey, &[ClusterName]) -> ServiceInfo,
@@ -415,7 +418,7 @@ impl PushState {
     }
 
     /// The subscriptions to `service`.
-    pub fn subscribers(&self, service: &ServiceKey) -> Vec<SubscriberInfo> {
+    pub(super) fn subscribers(&self, service: &ServiceKey) -> Vec<SubscriberInfo> {
         self.services.get(service).map_or_else(Vec::new, |w| {
             w.subs
                 .iter()
@@ -430,7 +433,7 @@ impl PushState {
     }
 
     /// Whether anyone watches `service`.
-    pub fn is_watched(&self, service: &ServiceKey) -> bool {
+    pub(super) fn is_watched(&self, service: &ServiceKey) -> bool {
         self.services.contains_key(service)
     }
 }

@@ -1,0 +1,273 @@
+//! The push hub's policy, [`PushState`], stepped with explicit times: merge window, acks and
+//! retries, failures, expiry, closed targets, the hub's limit.
+
+use super::state::PushState;
+use super::{AckId, PushConfig, PushResult, PushTarget, TargetKey};
+use crate::protocol::ServiceInfo;
+use crate::{Instance, ManualClock, ServiceKey, Timestamp};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A target that records every push and answers as told.
+struct Recorder {
+    key: TargetKey,
+    answer: Mutex<PushResult>,
+    seen: Mutex<Vec<(AckId, usize)>>,
+}
+
+impl Recorder {
+    fn new(name: &str, answer: PushResult) -> Arc<Self> {
+        Arc::new(Self {
+            key: TargetKey::new(name),
+            answer: Mutex::new(answer),
+            seen: Mutex::new(Vec::new()),
+        })
+    }
+    fn pushes(&self) -> Vec<(AckId, usize)> {
+        self.seen.lock().unwrap().clone()
+    }
+    fn last_ack(&self) -> AckId {
+        self.pushes().last().unwrap().0
+    }
+}
+
+impl PushTarget for Recorder {
+    fn key(&self) -> TargetKey {
+        self.key.clone()
+    }
+    fn push(&self, info: &ServiceInfo, ack: AckId) -> PushResult {
+        self.seen.lock().unwrap().push((ack, info.hosts.len()));
+        self.answer.lock().unwrap().clone()
+    }
+}
+
+fn orders() -> ServiceKey {
+    ServiceKey::named("orders").unwrap()
+}
+
+fn answer(n: usize) -> impl FnMut(&ServiceKey, &[crate::ClusterName]) -> ServiceInfo {
+    move |service, _| {
+        let hosts = (0..n)
+            .map(|i| Instance::new(&format!("10.0.0.{}", i + 1), 80).unwrap())
+            .collect();
+        ServiceInfo::new(service.clone(), hosts)
+    }
+}
+
+fn t0() -> Timestamp {
+    ManualClock::new().now()
+}
+
+const MS: Duration = Duration::from_millis(1);
+
+#[test]
+fn changes_within_the_merge_window_make_one_push() {
+    let now = t0();
+    let mut state = PushState::new(PushConfig::default()); // 500 ms
+    let target = Recorder::new("t", PushResult::Delivered);
+    assert!(state.subscribe(&orders(), &[], target.clone(), now));
+    state.poll(now, answer(0)); // the fresh subscriber gets the current state
+    assert_eq!(target.pushes().len(), 1);
+
+    state.changed(&orders(), now);
+    state.changed(&orders(), now + 100 * MS);
+    state.changed(&orders(), now + 499 * MS);
+    assert_eq!(state.next_wakeup(), Some(now + 500 * MS));
+    state.poll(now + 499 * MS, answer(2));
+    assert_eq!(target.pushes().len(), 1, "nothing before the window closes");
+    state.poll(now + 500 * MS, answer(2));
+    assert_eq!(target.pushes().len(), 2, "one push for three changes");
+    assert_eq!(
+        target.pushes()[1].1,
+        2,
+        "with the data current at push time"
+    );
+    assert_eq!(state.next_wakeup(), None);
+    assert_eq!(state.stats().pushes, 2);
+    assert_eq!(state.stats().acked, 2);
+}
+
+#[test]
+fn a_zero_merge_window_pushes_at_the_next_poll() {
+    let now = t0();
+    let config = PushConfig {
+        merge_window: Duration::ZERO,
+        ..PushConfig::default()
+    };
+    let mut state = PushState::new(config);
+    let target = Recorder::new("t", PushResult::Delivered);
+    state.subscribe(&orders(), &[], target.clone(), now);
+    state.poll(now, answer(0));
+    state.changed(&orders(), now);
+    assert_eq!(state.next_wakeup(), Some(now));
+    state.poll(now, answer(1));
+    assert_eq!(target.pushes().len(), 2);
+}
+
+#[test]
+fn an_unacked_push_is_retried_after_the_ack_timeout_then_counts_as_failed() {
+    let now = t0();
+    let config = PushConfig {
+        retries: 1,
+        max_failures: 2,
+        ..PushConfig::default()
+    };
+    let mut state = PushState::new(config);
+    let target = Recorder::new("udp:10.0.0.9:5000", PushResult::AwaitingAck);
+    state.subscribe(&orders(), &[], target.clone(), now);
+    state.poll(now, answer(1));
+    assert_eq!(state.in_flight(), 1);
+    assert_eq!(state.next_wakeup(), Some(now + Duration::from_secs(5)));
+
+    state.poll(now + Duration::from_secs(5), answer(1));
+    assert_eq!(target.pushes().len(), 2, "retried once");
+    assert_eq!(state.stats().retried, 1);
+    state.poll(now + Duration::from_secs(10), answer(1));
+    assert_eq!(target.pushes().len(), 2, "no second retry");
+    assert_eq!(state.stats().failed, 1);
+    assert_eq!(
+        state.subscription_count(),
+        1,
+        "one failure is not enough to drop it"
+    );
+
+    // The next change fails the same way: the second failure in a row drops the target.
+    state.changed(&orders(), now + Duration::from_secs(10));
+    state.poll(now + Duration::from_secs(11), answer(1));
+    state.poll(now + Duration::from_secs(16), answer(1));
+    state.poll(now + Duration::from_secs(21), answer(1));
+    assert_eq!(state.stats().failed, 2);
+    assert_eq!(state.subscription_count(), 0);
+    assert_eq!(state.stats().targets_dropped, 1);
+    assert!(!state.is_watched(&orders()));
+}
+
+#[test]
+fn an_ack_settles_the_push_and_resets_the_failures() {
+    let now = t0();
+    let mut state = PushState::new(PushConfig::default());
+    let target = Recorder::new("t", PushResult::AwaitingAck);
+    state.subscribe(&orders(), &[], target.clone(), now);
+    state.poll(now, answer(1));
+    let ack = target.last_ack();
+    assert!(
+        !state.ack(&TargetKey::new("someone else"), ack),
+        "acks are per target"
+    );
+    assert!(state.ack(&target.key(), ack));
+    assert!(!state.ack(&target.key(), ack), "an ack counts once");
+    assert_eq!(state.in_flight(), 0);
+    assert_eq!(state.next_wakeup(), None);
+    state.poll(now + Duration::from_secs(60), answer(1));
+    assert_eq!(target.pushes().len(), 1, "nothing to retry");
+}
+
+#[test]
+fn a_newer_push_replaces_the_one_waiting_for_its_ack() {
+    let now = t0();
+    let mut state = PushState::new(PushConfig {
+        merge_window: Duration::ZERO,
+        ..PushConfig::default()
+    });
+    let target = Recorder::new("t", PushResult::AwaitingAck);
+    state.subscribe(&orders(), &[], target.clone(), now);
+    state.poll(now, answer(1));
+    state.changed(&orders(), now + MS);
+    state.poll(now + MS, answer(2));
+    assert_eq!(state.in_flight(), 1, "only the newest push waits");
+    assert!(state.ack(&target.key(), target.last_ack()));
+}
+
+#[test]
+fn subscriptions_expire_unless_renewed() {
+    let now = t0();
+    let mut state = PushState::new(PushConfig {
+        subscription_ttl: Some(Duration::from_secs(10)),
+        ..PushConfig::default()
+    });
+    let renewed = Recorder::new("renewed", PushResult::Delivered);
+    let silent = Recorder::new("silent", PushResult::Delivered);
+    state.subscribe(&orders(), &[], renewed.clone(), now);
+    state.subscribe(&orders(), &[], silent.clone(), now);
+    assert_eq!(state.subscription_count(), 2);
+    state.subscribe(
+        &orders(),
+        &[],
+        renewed.clone(),
+        now + Duration::from_secs(6),
+    );
+    assert_eq!(
+        state.subscription_count(),
+        2,
+        "a renewal is not a new subscription"
+    );
+    state.poll(now + Duration::from_secs(10), answer(0));
+    let left: Vec<TargetKey> = state
+        .subscribers(&orders())
+        .into_iter()
+        .map(|s| s.target)
+        .collect();
+    assert_eq!(left, [renewed.key()]);
+    assert_eq!(state.stats().expired, 1);
+    state.poll(now + Duration::from_secs(16), answer(0));
+    assert_eq!(state.subscription_count(), 0);
+}
+
+#[test]
+fn subscribers_are_keyed_by_service_clusters_and_target() {
+    let now = t0();
+    let mut state = PushState::new(PushConfig::default());
+    let target = Recorder::new("t", PushResult::Delivered);
+    let a = ["a".parse().unwrap()];
+    state.subscribe(&orders(), &[], target.clone(), now);
+    state.subscribe(&orders(), &a, target.clone(), now);
+    state.subscribe(
+        &ServiceKey::named("payments").unwrap(),
+        &[],
+        target.clone(),
+        now,
+    );
+    assert_eq!(state.subscription_count(), 3);
+    assert!(state.unsubscribe(&orders(), &a, &target.key()));
+    assert!(!state.unsubscribe(&orders(), &a, &target.key()));
+    assert_eq!(state.subscription_count(), 2);
+}
+
+#[test]
+fn a_closed_target_is_dropped_with_all_its_subscriptions() {
+    let now = t0();
+    let mut state = PushState::new(PushConfig::default());
+    let gone = Recorder::new("gone", PushResult::Closed);
+    state.subscribe(&orders(), &[], gone.clone(), now);
+    state.subscribe(
+        &ServiceKey::named("payments").unwrap(),
+        &[],
+        gone.clone(),
+        now,
+    );
+    state.poll(now, answer(0));
+    assert_eq!(state.subscription_count(), 0);
+    assert_eq!(state.stats().targets_dropped, 1);
+}
+
+#[test]
+fn the_hub_is_full_at_its_limit() {
+    let now = t0();
+    let mut state = PushState::new(PushConfig {
+        max_subscriptions: 1,
+        ..PushConfig::default()
+    });
+    assert!(state.subscribe(
+        &orders(),
+        &[],
+        Recorder::new("a", PushResult::Delivered),
+        now
+    ));
+    assert!(!state.subscribe(
+        &orders(),
+        &[],
+        Recorder::new("b", PushResult::Delivered),
+        now
+    ));
+    assert_eq!(state.stats().refused, 1);
+}
