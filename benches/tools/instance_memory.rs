@@ -21,7 +21,7 @@ mod replica;
 
 use alloc::heap_use_of;
 use nacre::store::ServiceRecord;
-use nacre::{Instance, Limits, ManualClock, Registry, ServiceKey};
+use nacre::{Instance, ManualClock, Registry, ServiceKey};
 use std::error::Error;
 
 fn instance(g: usize, metadata: bool) -> Result<Instance, nacre::ValidationError> {

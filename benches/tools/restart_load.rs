@@ -12,7 +12,9 @@ mod replica;
 
 use nacre::cluster::{ClusterNode, NodeId};
 use nacre::transport::memory::MemoryNetwork;
-use nacre::{Clock, HealthConfig, Instance, Limits, Registry, ServiceKey, SystemClock};
+use nacre::{
+    Clock, Command, HealthConfig, Instance, Registry, RegistryReader, ServiceKey, SystemClock,
+};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -54,7 +56,7 @@ async fn wait(what: &str, limit: Duration, cond: impl Fn() -> bool) -> Result<Du
     Ok(start.elapsed())
 }
 
-fn instance_total(registry: &Registry) -> usize {
+fn instance_total(registry: &RegistryReader) -> usize {
     let store = registry.store();
     store
         .all_keys()
@@ -88,7 +90,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let instances = (0..per_service)
             .map(|i| Instance::new(&format!("10.{}.{}.{}", s % 256, i / 256, i % 256), 8080))
             .collect::<Result<Vec<_>, _>>()?;
-        n1.registry().batch_register_instance(&key, instances)?;
+        n1.execute(Command::batch_register(&key, instances)).await?;
     }
     let total = instance_total(n1.registry());
     println!(

@@ -51,7 +51,7 @@ use alloc::heap_use_of;
 use driver::{process_cpu, rss_bytes, BeatMode, Sim};
 use nacre::cluster::{encoded_len, DistroConfig, NodeId};
 use nacre::store::ServiceRecord;
-use nacre::{Instance, Limits, Registry, ServiceKey};
+use nacre::{Instance, Registry, ServiceKey};
 use std::collections::HashMap;
 use std::error::Error;
 use std::time::{Duration, Instant};

@@ -50,6 +50,7 @@ struct Pair {
     clock: ManualClock,
     ids: [NodeId; 2],
     cores: [DistroCore; 2],
+    registries: [Registry; 2],
 }
 
 impl Pair {
@@ -59,16 +60,33 @@ impl Pair {
             NodeId::new("10.0.0.1:8848").unwrap(),
             NodeId::new("10.0.0.2:8848").unwrap(),
         ];
-        let core = |me: &NodeId| {
-            let registry = Registry::builder()
+        let registry = |me: &NodeId| {
+            Registry::builder()
                 .clock(clock.clone())
                 .origin(me.origin())
                 .delivery_threads(1)
-                .build();
-            DistroCore::new(me.clone(), &ids, registry, config, clock.now()).unwrap()
+                .build()
         };
-        let cores = [core(&ids[0]), core(&ids[1])];
-        Self { clock, ids, cores }
+        // The host keeps its registries: it writes the test data straight into node 1's, as
+        // if node 1 had been responsible for every service.
+        let registries = [registry(&ids[0]), registry(&ids[1])];
+        let core = |i: usize| {
+            DistroCore::new(
+                ids[i].clone(),
+                &ids,
+                registries[i].clone(),
+                config,
+                clock.now(),
+            )
+            .unwrap()
+        };
+        let cores = [core(0), core(1)];
+        Self {
+            clock,
+            ids,
+            cores,
+            registries,
+        }
     }
 
     /// Delivers everything due now, and what that makes due, until both nodes are quiet.
@@ -131,7 +149,7 @@ impl Pair {
     }
 
     fn registry(&self, i: usize) -> &Registry {
-        self.cores[i].registry()
+        &self.registries[i]
     }
 
     fn instances(&self, i: usize) -> usize {

@@ -3,33 +3,12 @@
 //! and what the forwarded answer means. Sans-IO: the caller does the one thing it is for,
 //! sending [`Forwarding::request`] to [`Forwarding::owner`], and hands the answer back.
 //!
-//! [`super::ClusterNode::execute`] (tokio) and [`crate::transport::memory::Simulation`]
-//! (discrete events) are the two callers; neither decides anything about routing itself. The
-//! receiving side is [`answer_forward`], which [`super::DistroCore::handle`] calls.
-//!
-//! ```
-//! use nacre::cluster::{Dispatch, NodeId, Route};
-//! use nacre::{Command, Instance, Registry, ServiceKey};
-//!
-//! let registry = Registry::default();
-//! let me = NodeId::new("n1")?;
-//! let orders = ServiceKey::named("orders")?;
-//! let cmd = Command::register(&orders, Instance::new("10.0.0.1", 8080)?);
-//! // Responsible here: applied at once.
-//! match Dispatch::begin(Route::Local, &me, &registry, cmd.clone()) {
-//!     Dispatch::Done(out) => assert!(out.is_ok()),
-//!     Dispatch::Forward(_) => unreachable!(),
-//! }
-//! // Responsible elsewhere: the caller sends the request and completes with the answer.
-//! let n2 = NodeId::new("n2")?;
-//! let Dispatch::Forward(fwd) = Dispatch::begin(Route::Forward(n2.clone()), &me, &registry, cmd)
-//! else { unreachable!() };
-//! assert_eq!(fwd.owner(), &n2);
-//! // n2 could not be reached: AP, so the write is applied here.
-//! let out = fwd.complete(&registry, Err(nacre::cluster::PeerError::Unreachable(n2)));
-//! assert!(out.is_ok());
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! A write enters it only through [`super::DistroCore::dispatch`] and leaves through
+//! [`super::DistroCore::complete`], so it is routed with the core's own registry and mapper:
+//! no caller holds the registry's writes. [`super::ClusterNode::execute`] (tokio),
+//! [`crate::transport::memory::Simulation`] (discrete events) and a host driving the core
+//! itself are the callers; none decides anything about routing. The receiving side is
+//! [`answer_forward`], which [`super::DistroCore::handle`] calls.
 
 use super::core::Route;
 use super::error::ClusterError;
@@ -44,15 +23,20 @@ use crate::store::StoreError;
 pub enum Dispatch {
     /// Finished here: applied locally, or refused because the member does not serve yet.
     Done(Result<CommandOutput, ClusterError>),
-    /// Send [`Forwarding::request`] to [`Forwarding::owner`], then call
-    /// [`Forwarding::complete`] with the answer.
+    /// Send [`Forwarding::request`] to [`Forwarding::owner`], then hand the answer to
+    /// [`super::DistroCore::complete`].
     Forward(Forwarding),
 }
 
 impl Dispatch {
     /// Routes `command` as `route` (from [`super::RoutingView::route`]) says, on member `me`
     /// whose registry is `registry`.
-    pub fn begin(route: Route, me: &NodeId, registry: &Registry, command: Command) -> Dispatch {
+    pub(crate) fn begin(
+        route: Route,
+        me: &NodeId,
+        registry: &Registry,
+        command: Command,
+    ) -> Dispatch {
         match route {
             Route::NotReady => Dispatch::Done(Err(ClusterError::NotReady(me.clone()))),
             Route::Local => Dispatch::Done(command.apply(registry).map_err(ClusterError::from)),
@@ -89,7 +73,7 @@ impl Forwarding {
     ///   [`Registry::note_relayed_beat`]);
     /// - otherwise (unreachable, timed out, starting, refused the sender) the command is
     ///   applied here: AP, reconciled by the next sync.
-    pub fn complete(
+    pub(crate) fn complete(
         self,
         registry: &Registry,
         answer: Result<PeerResponse, PeerError>,
@@ -130,3 +114,7 @@ pub(crate) fn answer_forward(registry: &Registry, ready: bool, command: Command)
         other => RemoteFailure::Refused(other.to_string()),
     }))
 }
+
+#[cfg(test)]
+#[path = "dispatch_tests.rs"]
+mod tests;

@@ -28,7 +28,7 @@ struct PeerState {
 
 /// Who is in the cluster and who is alive.
 #[derive(Debug, Clone)]
-pub struct Membership {
+pub(crate) struct Membership {
     me: NodeId,
     peers: BTreeMap<NodeId, PeerState>,
 }
@@ -37,7 +37,11 @@ impl Membership {
     /// `members` is the static list; it must include `me`, or this is
     /// [`MembershipError::NotAMember`]. Every other member starts presumed up and ready at
     /// `now`.
-    pub fn new(me: NodeId, members: &[NodeId], now: Timestamp) -> Result<Self, MembershipError> {
+    pub(crate) fn new(
+        me: NodeId,
+        members: &[NodeId],
+        now: Timestamp,
+    ) -> Result<Self, MembershipError> {
         if !members.contains(&me) {
             return Err(MembershipError::NotAMember {
                 me,
@@ -61,29 +65,24 @@ impl Membership {
         Ok(Self { me, peers })
     }
 
-    /// This node.
-    pub fn me(&self) -> &NodeId {
-        &self.me
-    }
-
     /// Every peer, up or not.
-    pub fn peers(&self) -> impl Iterator<Item = &NodeId> + '_ {
+    pub(crate) fn peers(&self) -> impl Iterator<Item = &NodeId> + '_ {
         self.peers.keys()
     }
 
     /// Whether `peer` is a member other than this node.
-    pub fn is_peer(&self, peer: &NodeId) -> bool {
+    pub(crate) fn is_peer(&self, peer: &NodeId) -> bool {
         self.peers.contains_key(peer)
     }
 
     /// Whether `peer` is currently up.
-    pub fn is_up(&self, peer: &NodeId) -> bool {
+    pub(crate) fn is_up(&self, peer: &NodeId) -> bool {
         self.peers.get(peer).is_some_and(|p| p.up)
     }
 
     /// Records that `peer` was heard from at `now`; `ready` if it said whether it serves.
     /// Returns whether the set of healthy members changed.
-    pub fn heard(&mut self, peer: &NodeId, ready: Option<bool>, now: Timestamp) -> bool {
+    pub(crate) fn heard(&mut self, peer: &NodeId, ready: Option<bool>, now: Timestamp) -> bool {
         let Some(p) = self.peers.get_mut(peer) else {
             return false;
         };
@@ -103,14 +102,14 @@ impl Membership {
 
     /// Takes `peer` as serving, without having heard it say so (it concluded it serves by the
     /// same rule as this node). Hearing from it later corrects this either way.
-    pub fn presume_ready(&mut self, peer: &NodeId) {
+    pub(crate) fn presume_ready(&mut self, peer: &NodeId) {
         if let Some(p) = self.peers.get_mut(peer) {
             p.ready = true;
         }
     }
 
     /// Marks peers not heard from for `down_after` as down. Returns whether anything changed.
-    pub fn refresh(&mut self, now: Timestamp, down_after: Duration) -> bool {
+    pub(crate) fn refresh(&mut self, now: Timestamp, down_after: Duration) -> bool {
         let mut changed = false;
         for (id, p) in &mut self.peers {
             let up = now.saturating_since(p.last_heard) < down_after;
@@ -130,7 +129,7 @@ impl Membership {
     }
 
     /// The mapper over this node (if `me_ready`) and every peer that is up and ready.
-    pub fn mapper(&self, me_ready: bool) -> DistroMapper {
+    pub(crate) fn mapper(&self, me_ready: bool) -> DistroMapper {
         let mut healthy: Vec<NodeId> = self
             .peers
             .iter()

@@ -1,11 +1,11 @@
 //! Distro: several nodes acting as one AP registry, as Nacos servers do.
 //!
-//! - [`Membership`] keeps the static member list (like Nacos' `cluster.conf`) and judges peer
+//! - The membership keeps the static member list (like Nacos' `cluster.conf`) and judges peer
 //!   liveness from pings; [`DistroMapper`] assigns each service to one healthy member by a
 //!   stable hash.
 //! - Writes and beats that reach another node are forwarded to the responsible one; if it
 //!   cannot be reached the write is applied locally (AP) and reconciled later.
-//! - Every local change is queued per peer ([`SyncQueue`]) and sent in batches after
+//! - Every local change is queued per peer and sent in batches after
 //!   [`DistroConfig::sync_delay`] or once [`DistroConfig::batch_count`] changes wait; failures
 //!   are retried until they succeed, always with the current data, so newer versions supersede.
 //! - Every [`DistroConfig::verify_interval`] each node sends checksums of its services, hashed
@@ -24,9 +24,15 @@
 //!   later beat, so no instance whose client kept beating is lost across a partition or crash,
 //!   and nothing a client deregistered comes back. The order records arrive in never matters.
 //!
-//! The protocol itself is the sans-IO [`DistroCore`]; [`ClusterNode`] drives it on tokio over a
-//! [`PeerTransport`] the host provides, and [`crate::transport::memory`] provides an in-process
-//! network with fault injection plus a deterministic simulator for seeded fault schedules.
+//! The protocol itself is the sans-IO [`DistroCore`] (no networking code, no OS time: it takes
+//! `now` and messages, and hands back what to send and when to call it again);
+//! [`ClusterNode`] drives it on tokio over a [`PeerTransport`] the host provides, and
+//! [`crate::transport::memory`] provides an in-process network with fault injection plus a
+//! deterministic simulator for seeded fault schedules. A host may drive the core itself (the
+//! load tools under `benches/tools` do, with no runtime); it still cannot write past the
+//! route: the core hands out only its registry's read side, and a write goes in through
+//! [`DistroCore::dispatch`] and, when forwarded, out through [`DistroCore::complete`]. Its
+//! parts (the membership, the sync queues, the write route's first step) are crate-private.
 //!
 //! Compared with the design sketch, one change: health flags and evictions are replicated, but
 //! beats are not (they stay on the responsible node). A node that takes over a service
@@ -119,9 +125,7 @@ pub use config::DistroConfig;
 pub use dispatch::{Dispatch, Forwarding};
 pub use error::{ClusterError, MembershipError};
 pub use mapper::{distro_hash, DistroMapper};
-pub use membership::Membership;
 pub use message::{Envelope, PeerRequest, PeerResponse, RemoteFailure};
 pub use node::{ClusterNode, ClusterNodeBuilder};
 pub use node_id::NodeId;
-pub use sync::{Batch, PendingService, SyncQueue};
 pub use transport::{PeerError, PeerHandler, PeerTransport};

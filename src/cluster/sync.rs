@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The changes of one service waiting for one peer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PendingService {
+pub(crate) struct PendingService {
     /// Changed instances.
     pub keys: BTreeSet<InstanceKey>,
     /// Whether the service-level state changed.
@@ -38,11 +38,11 @@ impl PendingService {
 }
 
 /// One batch taken from a [`SyncQueue`].
-pub type Batch = Vec<(ServiceKey, PendingService)>;
+pub(crate) type Batch = Vec<(ServiceKey, PendingService)>;
 
 /// The changes waiting for one peer.
 #[derive(Debug, Clone, Default)]
-pub struct SyncQueue {
+pub(crate) struct SyncQueue {
     pending: BTreeMap<ServiceKey, PendingService>,
     weight: usize,
     first_at: Option<Timestamp>,
@@ -52,7 +52,7 @@ pub struct SyncQueue {
 
 impl SyncQueue {
     /// Queues changes.
-    pub fn add(&mut self, service: ServiceKey, change: PendingService, now: Timestamp) {
+    pub(crate) fn add(&mut self, service: ServiceKey, change: PendingService, now: Timestamp) {
         // A service not waiting yet weighs nothing (an empty slot would weigh one).
         let before = self.pending.get(&service).map_or(0, PendingService::weight);
         let slot = self.pending.entry(service).or_default();
@@ -66,22 +66,24 @@ impl SyncQueue {
     }
 
     /// Whether nothing waits.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.pending.is_empty()
     }
 
     /// Number of changed instances waiting (a service-level change counts as one).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.weight
     }
 
     /// Whether a batch is out and not yet answered.
-    pub fn in_flight(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn in_flight(&self) -> bool {
         self.in_flight
     }
 
     /// When the next batch may go out, if anything waits and nothing is in flight.
-    pub fn due_at(&self, config: &DistroConfig) -> Option<Timestamp> {
+    pub(crate) fn due_at(&self, config: &DistroConfig) -> Option<Timestamp> {
         if self.in_flight || self.pending.is_empty() {
             return None;
         }
@@ -95,7 +97,7 @@ impl SyncQueue {
     }
 
     /// Takes the next batch (at most `batch_count` instances) if it is due at `now`.
-    pub fn take(&mut self, now: Timestamp, config: &DistroConfig) -> Option<Batch> {
+    pub(crate) fn take(&mut self, now: Timestamp, config: &DistroConfig) -> Option<Batch> {
         if self.due_at(config)? > now {
             return None;
         }
@@ -133,13 +135,13 @@ impl SyncQueue {
     }
 
     /// Whether more than [`DistroConfig::max_pending_per_peer`] changed instances wait.
-    pub fn over_bound(&self, config: &DistroConfig) -> bool {
+    pub(crate) fn over_bound(&self, config: &DistroConfig) -> bool {
         self.weight > config.max_pending_per_peer
     }
 
     /// Forgets every change that waits (not the batch in flight, whose answer is still
     /// expected) and returns how many changed instances that was.
-    pub fn drop_pending(&mut self) -> usize {
+    pub(crate) fn drop_pending(&mut self) -> usize {
         let dropped = self.weight;
         self.pending.clear();
         self.weight = 0;
@@ -149,13 +151,13 @@ impl SyncQueue {
     }
 
     /// The batch out was applied by the peer.
-    pub fn ack(&mut self) {
+    pub(crate) fn ack(&mut self) {
         self.in_flight = false;
         self.retry_at = None;
     }
 
     /// The batch out failed: it goes back into the queue and waits `retry_delay`.
-    pub fn fail(&mut self, batch: Batch, now: Timestamp, config: &DistroConfig) {
+    pub(crate) fn fail(&mut self, batch: Batch, now: Timestamp, config: &DistroConfig) {
         self.in_flight = false;
         for (service, change) in batch {
             self.add(service, change, now);

@@ -11,8 +11,8 @@
 use crate::check;
 use crate::gen;
 use nacre::cluster::{
-    decode_message, encode_message, CodecError, DistroConfig, DistroCore, Envelope, NodeId,
-    PeerRequest, PeerResponse, WIRE_VERSION,
+    decode_message, encode_message, CodecError, Dispatch, DistroConfig, DistroCore, Envelope,
+    NodeId, PeerError, PeerRequest, PeerResponse, WIRE_VERSION,
 };
 use nacre::registry::Command;
 use nacre::store::{InstanceRecord, ServiceMeta, ServiceRecord, Version};
@@ -616,11 +616,19 @@ proptest! {
             let Some(envelope) = decode_any::<Envelope>(&bytes) else { continue };
             core.handle(&member(), envelope.request, clock.now());
             check::servable(core.registry().store(), Some(&limits)).map_err(TestCaseError::fail)?;
-            // The version clock shows in the next local write's version.
+            // The version clock shows in the next local write's version (a write this member
+            // is not responsible for is applied here when its owner cannot be reached).
             let horizon = (clock.now() + Duration::from_secs(60)).as_micros();
             let probe = ServiceKey::named("version-probe").unwrap();
             let instance = Instance::new("10.7.7.7", 7).unwrap();
-            core.registry().register_instance(&probe, instance.clone()).unwrap();
+            let applied = match core.dispatch(Command::register(&probe, instance.clone())) {
+                Dispatch::Done(done) => done,
+                Dispatch::Forward(f) => {
+                    let owner = f.owner().clone();
+                    core.complete(f, Err(PeerError::Unreachable(owner)))
+                }
+            };
+            prop_assert!(applied.is_ok(), "{:?}", applied);
             let next = core
                 .registry()
                 .service(&probe)

@@ -285,9 +285,8 @@ impl Sim {
     ) -> Result<nacre::CommandOutput, Box<dyn Error>> {
         let now = self.clock.now();
         let core = self.cores[via].as_ref().ok_or("no such node")?;
-        let route = core.route(command.service());
         let t = Instant::now();
-        let dispatch = Dispatch::begin(route, &self.ids[via], core.registry(), command);
+        let dispatch = core.dispatch(command);
         self.stats[via].cpu += t.elapsed();
         let forwarding = match dispatch {
             Dispatch::Done(result) => return Ok(result?),
@@ -296,7 +295,7 @@ impl Sim {
         let owner = forwarding.owner().clone();
         let answer = self.send(via, &owner, &forwarding.request(), now)?;
         let core = self.cores[via].as_ref().ok_or("no such node")?;
-        Ok(forwarding.complete(core.registry(), answer)?)
+        Ok(core.complete(forwarding, answer)?)
     }
 
     /// Registers `instances` of `service` through its responsible node.

@@ -119,12 +119,7 @@ fn a_write_on_a_fresh_node_before_any_ping_goes_to_its_real_owner() {
         .find(|k| everyone.is_owner(&id("n2"), k))
         .unwrap();
     let command = Command::register(&theirs, instance("10.0.0.1", 8080));
-    match Dispatch::begin(
-        node.core.route(&theirs),
-        &id("n1"),
-        node.core.registry(),
-        command,
-    ) {
+    match node.core.dispatch(command) {
         Dispatch::Forward(forwarding) => assert_eq!(forwarding.owner(), &id("n2")),
         Dispatch::Done(done) => panic!("applied on n1 instead of going to n2: {done:?}"),
     }

@@ -66,8 +66,8 @@ mod verify_bucket_tests;
 mod verify_tests;
 
 use super::config::DistroConfig;
-use super::dispatch::answer_forward;
-use super::error::MembershipError;
+use super::dispatch::{answer_forward, Dispatch, Forwarding};
+use super::error::{ClusterError, MembershipError};
 use super::mapper::DistroMapper;
 use super::membership::Membership;
 use super::message::{PeerRequest, PeerResponse};
@@ -77,7 +77,7 @@ use super::transport::PeerError;
 use crate::clock::Timestamp;
 use crate::health::SweepReport;
 use crate::model::ServiceKey;
-use crate::registry::Registry;
+use crate::registry::{Command, CommandOutput, Registry, RegistryReader};
 use crate::store::ServiceSnapshot;
 use arc_swap::ArcSwap;
 use crossbeam_channel::{unbounded, Receiver};
@@ -336,9 +336,28 @@ impl DistroCore {
     pub fn id(&self) -> &NodeId {
         &self.me
     }
-    /// The registry this core replicates.
-    pub fn registry(&self) -> &Registry {
-        &self.registry
+    /// The read side of the registry this core replicates. Writes take the core's route:
+    /// [`DistroCore::dispatch`], then [`DistroCore::complete`] for a forwarded one.
+    pub fn registry(&self) -> &RegistryReader {
+        self.registry.reader()
+    }
+    /// Routes a client write as this member must (see [`Dispatch`]): applied here when this
+    /// member is responsible for its service, refused while it does not serve, or to be
+    /// forwarded to the responsible member. For a [`Dispatch::Forward`], send
+    /// [`Forwarding::request`] to [`Forwarding::owner`] and hand the answer to
+    /// [`DistroCore::complete`].
+    pub fn dispatch(&self, command: Command) -> Dispatch {
+        let route = self.route(command.service());
+        Dispatch::begin(route, &self.me, &self.registry, command)
+    }
+    /// Finishes a forwarded write with the owner's answer (see [`Forwarding`]): its result,
+    /// or, when the owner could not take it, the write applied here (AP).
+    pub fn complete(
+        &self,
+        forwarding: Forwarding,
+        answer: Result<PeerResponse, PeerError>,
+    ) -> Result<CommandOutput, ClusterError> {
+        forwarding.complete(&self.registry, answer)
     }
     /// The routing state, to share with a client path.
     pub fn routing(&self) -> RoutingView {

@@ -105,7 +105,7 @@ impl Node {
     /// Registers an instance locally, as a client of this node would.
     pub(super) fn register(&self, service: &ServiceKey, ip: &str, port: u16) {
         self.core
-            .registry()
+            .registry
             .register_instance(service, instance(ip, port))
             .unwrap();
     }

@@ -157,7 +157,7 @@ impl Simulation {
     /// A running node's registry, its read side: writes go through [`Simulation::execute`],
     /// which routes them as a node does.
     pub fn registry(&self, id: &NodeId) -> Option<&RegistryReader> {
-        self.nodes.get(id).map(|n| n.core.registry().reader())
+        self.nodes.get(id).map(|n| n.core.registry())
     }
     /// A running node's protocol state.
     pub fn core(&self, id: &NodeId) -> Option<&DistroCore> {
@@ -366,8 +366,7 @@ impl Simulation {
             .nodes
             .get(via)
             .ok_or_else(|| ClusterError::Unreachable(via.clone()))?;
-        let route = node.core.route(command.service());
-        let forwarding = match Dispatch::begin(route, via, node.core.registry(), command) {
+        let forwarding = match node.core.dispatch(command) {
             Dispatch::Done(result) => return result,
             Dispatch::Forward(forwarding) => forwarding,
         };
@@ -396,7 +395,7 @@ impl Simulation {
             .nodes
             .get(via)
             .ok_or_else(|| ClusterError::Unreachable(via.clone()))?;
-        forwarding.complete(node.core.registry(), answer)
+        node.core.complete(forwarding, answer)
     }
 
     /// Registers through `via`.
