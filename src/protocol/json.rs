@@ -10,7 +10,7 @@
 //! `ServiceInfoJsonRef::from_answer` in [`crate::front::json`], from the front's
 //! [`crate::front::ServiceAnswer`].
 
-use super::ServiceInfo;
+use super::{InstanceIn, ServiceInfo};
 use crate::health::{BeatTimeouts, HealthConfig};
 use crate::model::ValidationError;
 use crate::model::{Instance, InstanceId, ServiceKey};
@@ -182,9 +182,10 @@ pub struct InstanceJson {
     /// `group@@service`.
     #[serde(default)]
     pub service_name: String,
-    /// Its metadata.
+    /// Its metadata, each value as sent: a Nacos server lists a `null` value as `null`, and
+    /// reading goes through the one metadata rule ([`super::metadata`]).
     #[serde(default)]
-    pub metadata: BTreeMap<String, String>,
+    pub metadata: BTreeMap<String, serde_json::Value>,
     /// The beat interval it is held to, in milliseconds.
     #[serde(default)]
     pub instance_heart_beat_interval: u64,
@@ -213,7 +214,9 @@ impl InstanceJson {
             ephemeral: instance.ephemeral(),
             cluster_name: instance.cluster().to_string(),
             service_name: service.grouped_name(),
-            metadata: instance.metadata().clone(),
+            metadata: super::metadata::to_json(instance.metadata())
+                .into_iter()
+                .collect(),
             instance_heart_beat_interval: millis(timing.beat_interval),
             instance_heart_beat_time_out: millis(timing.unhealthy_after),
             ip_delete_timeout: millis(timing.remove_after),
@@ -221,18 +224,20 @@ impl InstanceJson {
         }
     }
 
-    /// The instance this describes (cluster `DEFAULT` when none is named), checked.
+    /// The instance this describes, read as every instance object is ([`InstanceIn`]): cluster
+    /// `DEFAULT` when none is named, metadata by the one rule, checked.
     pub fn to_instance(&self) -> Result<Instance, ValidationError> {
-        let mut b = Instance::builder(&self.ip, self.port)
-            .weight(self.weight)
-            .healthy(self.healthy)
-            .enabled(self.enabled)
-            .ephemeral(self.ephemeral)
-            .metadata_map(self.metadata.clone());
-        if !self.cluster_name.is_empty() {
-            b = b.cluster(&self.cluster_name);
+        InstanceIn {
+            ip: Some(self.ip.clone()),
+            port: Some(i64::from(self.port)),
+            weight: Some(self.weight),
+            healthy: Some(self.healthy),
+            enabled: Some(self.enabled),
+            ephemeral: Some(self.ephemeral),
+            cluster_name: Some(self.cluster_name.clone()),
+            metadata: Some(self.metadata.clone()),
         }
-        b.build()
+        .to_instance(None)
     }
 }
 
@@ -297,5 +302,33 @@ impl ServiceInfoJson {
             checksum: self.checksum.clone(),
             reach_protection_threshold: self.reach_protection_threshold,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Nacos server lists a metadata value stored as `null` as `null` (v1 `instance/list`):
+    /// a client reading the answer keeps the instance, without that key, as every front reads
+    /// metadata.
+    #[test]
+    fn an_answer_with_null_and_number_metadata_is_read_by_the_one_rule() {
+        let json = r#"{"name":"DEFAULT_GROUP@@orders","hosts":[{"ip":"10.0.0.1","port":8080,
+            "clusterName":"","metadata":{"k":null,"n":2,"v":"1"}}]}"#;
+        let answer: ServiceInfoJson = serde_json::from_str(json).unwrap();
+        let info = answer
+            .to_info(ServiceKey::named("orders").unwrap(), vec![], 1)
+            .unwrap();
+        let host = &info.hosts[0];
+        assert_eq!(host.cluster().as_str(), "DEFAULT");
+        assert_eq!(host.metadata().get("n").map(String::as_str), Some("2"));
+        assert_eq!(host.metadata().get("v").map(String::as_str), Some("1"));
+        assert!(!host.metadata().contains_key("k"));
+        let refused = r#"{"hosts":[{"ip":"10.0.0.1","port":8080,"metadata":{"a":[1]}}]}"#;
+        let answer: ServiceInfoJson = serde_json::from_str(refused).unwrap();
+        assert!(answer
+            .to_info(ServiceKey::named("orders").unwrap(), vec![], 1)
+            .is_err());
     }
 }
