@@ -9,6 +9,10 @@
 //! metadata value's meaning is decided once: a payload sent over v1 and over gRPC is stored
 //! the same.
 //!
+//! nacre's own JSON form of an [`crate::Instance`] (its serde implementation in `model`: the
+//! rows of a `FileStore`, the JSON peer format for debugging) is not a client's object: it
+//! reads back only what nacre wrote, strictly (every field named, metadata values text).
+//!
 //! The module sits above the registry (answers carry its [`crate::ServiceList`] and
 //! [`crate::StoreError`]) and below everything that speaks to the outside: [`crate::front`]
 //! and the fronts on one side, [`crate::client`] on the other. Neither of those imports the
