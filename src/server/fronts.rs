@@ -68,13 +68,7 @@ impl Grpc {
                 expected: "a port number (0-65535): set --grpc-port",
             }));
         };
-        let addr = SocketAddr::new(config.bind, port);
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServerError::Bind { addr, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| ServerError::Bind { addr, source })?;
+        let (listener, addr) = super::listen(SocketAddr::new(config.bind, port)).await?;
         let front =
             crate::grpc::GrpcFront::new(backend.clone(), crate::grpc::GrpcConfig::default());
         Ok(Self {

@@ -154,21 +154,9 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
             "persistent store loaded"
         );
     }
-    let addr = SocketAddr::new(config.bind, config.port);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServerError::Bind { addr, source })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| ServerError::Bind { addr, source })?;
+    let (listener, addr) = listen(SocketAddr::new(config.bind, config.port)).await?;
     let peer_listener = match (&auth, config.peer_port) {
-        (Some(_), Some(port)) => {
-            let addr = SocketAddr::new(config.bind, port);
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| ServerError::Bind { addr, source })?;
-            Some(listener)
-        }
+        (Some(_), Some(port)) => Some(listen(SocketAddr::new(config.bind, port)).await?),
         _ => None,
     };
     let fronts = fronts::bind(config, &backend).await?;
@@ -189,11 +177,8 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         api = api.subscribers_from(hub);
     }
     let peer = match (peer_listener, backend.cluster_node(), &auth) {
-        (Some(listener), Some(node), Some(auth)) => {
+        (Some((listener, addr)), Some(node), Some(auth)) => {
             api = api.without_peer_route();
-            let addr = listener
-                .local_addr()
-                .map_err(|source| ServerError::Bind { addr, source })?;
             let app = peer_router(Arc::new(node.clone()), auth.clone());
             let task = tokio::spawn(async move { axum::serve(listener, app).await });
             Some(PeerListener { addr, task })
@@ -236,6 +221,17 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         drivers,
         udp,
     })
+}
+
+/// A TCP listener on `addr`, and the address it got (the port, when `addr` asked for 0).
+async fn listen(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), ServerError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    Ok((listener, local))
 }
 
 /// The Prometheus metrics of the node, its push hubs (UDP and each front's), its peer transport
