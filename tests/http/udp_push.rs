@@ -372,12 +372,20 @@ async fn acks_during_a_long_round() {
     const CLIENTS: u64 = 300;
     let env = env().await;
     let (ports, stop, clients) = acking_clients(CLIENTS as usize);
-    for port in &ports {
-        let query = format!("serviceName=orders&udpPort={port}&clientIP=127.0.0.1");
-        assert_eq!(env.list_as(JAVA, &query).await.0, 200);
+    // Subscribed 50 at a time, each group's first pushes acked before the next: a hub round
+    // that found all 300 new subscribers at once would burst more acks than the socket holds,
+    // and on a busy machine the kernel could drop some before the reader drains them. That is
+    // what the change below tests; the setup stays clear of it.
+    let mut subscribed = 0;
+    for group in ports.chunks(50) {
+        for port in group {
+            let query = format!("serviceName=orders&udpPort={port}&clientIP=127.0.0.1");
+            assert_eq!(env.list_as(JAVA, &query).await.0, 200);
+        }
+        subscribed += group.len() as u64;
+        env.until("the first pushes acked", |s| s.push.acked == subscribed)
+            .await;
     }
-    env.until("the first pushes acked", |s| s.push.acked == CLIENTS)
-        .await;
     let slow = Arc::new(AtomicBool::new(false));
     let orders = ServiceKey::named("orders").unwrap();
     let target = Slow {
