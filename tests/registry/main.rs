@@ -1,6 +1,7 @@
 //! The registry in one process, through its public API: reads, beat timing, events, bad input,
-//! concurrent writers, a model check, the limits (caps, empty services, removed services and
-//! their tombstones, the event backlog) and what it logs.
+//! concurrent writers, a model check, the limits (caps, empty services, the event backlog) and
+//! what it logs. (Removed services and their tombstones meet the store's crate-private merge,
+//! so they are tested beside it: `src/store/removed_tests.rs`.)
 
 #[path = "../common/mod.rs"]
 mod common;
