@@ -21,6 +21,7 @@ use crate::clock::Timestamp;
 use crate::model::{ClusterName, Instance, InstanceKey, ServiceKey};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One instance a connection published, and when the front beats for it next.
@@ -38,13 +39,30 @@ pub(crate) struct Conn {
     pub(crate) registered: bool,
     /// Whether its bi-stream is open (pushes can reach it).
     pub(crate) streaming: bool,
-    pub(crate) client_version: String,
+    /// What the client calls itself (`clientVersion` of its setup, at most
+    /// [`MAX_CLIENT_VERSION_BYTES`]): one allocation per connection, shared by every push target
+    /// of its subscriptions.
+    pub(crate) client_version: Arc<str>,
     pub(crate) opened: Timestamp,
     pub(crate) last_active: Timestamp,
     /// An unanswered `ClientDetectionRequest`: its id and deadline.
     pub(crate) probe: Option<(u64, Timestamp)>,
     pub(crate) instances: BTreeMap<ServiceKey, BTreeMap<InstanceKey, Owned>>,
     pub(crate) subscriptions: BTreeSet<(ServiceKey, Vec<ClusterName>)>,
+}
+
+/// The longest `clientVersion` a connection keeps, in bytes (`Nacos-Java-Client:v2.4.2` is
+/// 24): a longer one is cut at a character boundary. Nacos keeps whatever the client sent;
+/// here a setup of a few megabytes costs 256 bytes, once per connection.
+pub(crate) const MAX_CLIENT_VERSION_BYTES: usize = 256;
+
+/// `version` cut to at most [`MAX_CLIENT_VERSION_BYTES`], at a character boundary.
+pub(crate) fn bounded_client_version(version: &str) -> Arc<str> {
+    let mut end = version.len().min(MAX_CLIENT_VERSION_BYTES);
+    while !version.is_char_boundary(end) {
+        end -= 1;
+    }
+    Arc::from(&version[..end])
 }
 
 /// What the front must do for liveness at some `now`.
@@ -101,7 +119,7 @@ impl Connections {
             id: format!("{}_{}_{}", now.as_millis(), addr.ip(), addr.port()),
             registered: false,
             streaming: false,
-            client_version: String::new(),
+            client_version: Arc::from(""),
             opened: now,
             last_active: now,
             probe: None,

@@ -137,10 +137,8 @@ pub(crate) struct ServiceListRequest {
 pub(crate) struct ConnectionSetupRequest {
     /// `Nacos-Java-Client:v2.x`, `Nacos-Rust-Client:0.8`...
     pub client_version: Option<String>,
-    /// The client's namespace.
-    pub tenant: Option<String>,
-    /// Labels (`source`, `module`, `AppName`...).
-    pub labels: Option<BTreeMap<String, String>>,
+    // `tenant` and `labels` are not read: nothing is kept of them, and what serde skips
+    // allocates nothing.
 }
 
 /// What a client answers on the bi-stream to a request the server sent (push acks,

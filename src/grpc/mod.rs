@@ -40,6 +40,9 @@
 //! - Connection-bound instances are kept alive by beats from the member holding the
 //!   connection (see `server.rs`): if that member dies they leave every member within the
 //!   30 s delete timeout plus a sync round.
+//! - A connection keeps at most 256 bytes of its setup's `clientVersion`, once (every push
+//!   target of its subscriptions shares it), and nothing of its `tenant` and `labels`; Nacos
+//!   keeps all of them as sent.
 //! - No auth (`accessToken` headers are ignored), no config module.
 //!
 //! ## Serving

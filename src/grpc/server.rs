@@ -22,7 +22,7 @@
 //!   member re-registers them, or after its own client expiry; the bound here is the 30 s
 //!   delete timeout plus a sync round.)
 
-use super::connections::Connections;
+use super::connections::{bounded_client_version, Connections};
 use super::messages::{
     self, clusters, error_payload, to_payload, Answer, BatchInstanceRequest, ClientAnswer,
     ConnectionSetupRequest, Empty, InstanceRequest, ServerRequest, ServiceListRequest,
@@ -374,7 +374,7 @@ impl GrpcFront {
                 .get(&addr)
                 .map(|c| c.client_version.clone())
                 .unwrap_or_default();
-            let t = ConnTarget::new(addr, &agent, stream, Arc::downgrade(shared));
+            let t = ConnTarget::new(addr, agent, stream, Arc::downgrade(shared));
             if !shared
                 .hub
                 .subscribe(&query.service, &query.clusters, Arc::new(t))
@@ -462,7 +462,8 @@ impl GrpcFront {
                     serde_json::from_slice(json).unwrap_or_default();
                 if let Some(c) = lock(&shared.table).get_mut(&addr) {
                     c.registered = true;
-                    c.client_version = setup.client_version.unwrap_or_default();
+                    c.client_version =
+                        bounded_client_version(setup.client_version.as_deref().unwrap_or(""));
                     c.last_active = now;
                 }
             }

@@ -42,13 +42,13 @@ fn service_info_json(shared: &Shared, info: &ServiceInfo) -> Arc<str> {
 impl ConnTarget {
     pub(crate) fn new(
         addr: SocketAddr,
-        agent: &str,
+        agent: Arc<str>,
         stream: Sender<Result<Payload, Status>>,
         shared: Weak<Shared>,
     ) -> Self {
         Self {
             addr,
-            agent: agent.into(),
+            agent,
             stream,
             shared,
         }

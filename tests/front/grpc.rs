@@ -222,13 +222,16 @@ impl Raw {
 
     /// Opens the bi-stream and sends the `ConnectionSetupRequest`.
     async fn setup(&mut self) {
+        self.setup_with(br#"{"clientVersion":"raw","tenant":"","labels":{}}"#.to_vec())
+            .await;
+    }
+
+    /// Opens the bi-stream and sends `setup` as the `ConnectionSetupRequest`.
+    async fn setup_with(&mut self, setup: Vec<u8>) {
         let (tx, rx) = tokio::sync::mpsc::channel(8);
-        tx.send(Payload::new(
-            "ConnectionSetupRequest",
-            br#"{"clientVersion":"raw","tenant":"","labels":{}}"#.to_vec(),
-        ))
-        .await
-        .unwrap();
+        tx.send(Payload::new("ConnectionSetupRequest", setup))
+            .await
+            .unwrap();
         self.grpc.ready().await.unwrap();
         let codec = tonic_prost::ProstCodec::<Payload, Payload>::default();
         let path =
@@ -756,4 +759,49 @@ async fn the_same_metadata_is_stored_the_same_over_v1_and_grpc() {
     }
     assert_eq!(stored("refused-v1"), None);
     assert_eq!(stored("refused-grpc"), None);
+}
+
+/// A hostile connection setup: a `clientVersion` of 1 MiB and 10 000 labels. The connection
+/// keeps at most 256 bytes of the version (a prefix, cut at a character boundary), once, and
+/// every push target of its 60 subscriptions reports that same bounded agent; the labels are
+/// not kept. Before the bound, each subscription copied the whole version (60 MiB here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_client_version_is_kept_bounded_and_once() {
+    let registry = Registry::default();
+    let (front, addr) = serve(&registry, config()).await;
+    let mut raw = Raw::open(addr).await;
+    // "é" is two bytes, so byte 256 falls inside a character: the cut moves back to 255.
+    let version = format!("x{}", "é".repeat(512 * 1024));
+    let labels: serde_json::Map<String, serde_json::Value> = (0..10_000)
+        .map(|i| {
+            (
+                format!("label-{i}"),
+                serde_json::Value::from("v".repeat(64)),
+            )
+        })
+        .collect();
+    let setup = serde_json::json!({"clientVersion": version, "tenant": "", "labels": labels});
+    raw.setup_with(serde_json::to_vec(&setup).unwrap()).await;
+    for i in 0..60 {
+        let answer = raw
+            .call(
+                "SubscribeServiceRequest",
+                &format!(r#"{{"serviceName":"svc-{i}","subscribe":true,"clusters":""}}"#),
+            )
+            .await;
+        assert_eq!(
+            answer.kind(),
+            "SubscribeServiceResponse",
+            "{:?}",
+            body(&answer)
+        );
+    }
+    for i in 0..60 {
+        let service = ServiceKey::named(&format!("svc-{i}")).unwrap();
+        let subscribers = front.hub().subscribers(&service);
+        assert_eq!(subscribers.len(), 1, "svc-{i}");
+        let agent = &subscribers[0].details.agent;
+        assert_eq!(agent.len(), 255, "svc-{i}");
+        assert!(version.starts_with(agent.as_str()));
+    }
 }
