@@ -17,6 +17,10 @@
 //!   (with the data current by then) after [`PushConfig::ack_timeout`], up to
 //!   [`PushConfig::retries`] times; then it counts as a failure, and a target with
 //!   [`PushConfig::max_failures`] failures in a row is dropped with all its subscriptions.
+//!   A newer push of the same service to the same target replaces one still waiting, but the
+//!   wait runs on from the older one's deadline and count: a target that never acks a service
+//!   changing faster than the ack timeout fails as one of a quiet service does. (Nacos 1.x
+//!   waits for every push apart; it never drops a UDP target for missing acks.)
 //! - A new subscriber gets the current state at once, as Nacos pushes to a fresh subscriber.
 //!
 //! The policy is `PushState` (crate-private, `state.rs`), a plain state machine that takes

@@ -348,8 +348,16 @@ impl PushState {
                 }
                 PushResult::AwaitingAck => {
                     let shape = (service.clone(), clusters.clone());
+                    let mut deadline = now + self.config.ack_timeout;
+                    let mut attempts = attempts + 1;
                     if let Some(old) = self.latest.insert((key.clone(), shape), ack) {
-                        self.in_flight.remove(&old);
+                        // A newer push replaces one still waiting for its ack; the wait goes
+                        // on from the older one's deadline and count, so a target that never
+                        // acks fails under a stream of changes as surely as under one.
+                        if let Some(older) = self.in_flight.remove(&old) {
+                            deadline = deadline.min(older.deadline);
+                            attempts = attempts.max(older.attempts);
+                        }
                     }
                     self.in_flight.insert(
                         ack,
@@ -358,8 +366,8 @@ impl PushState {
                             target,
                             service,
                             clusters,
-                            deadline: now + self.config.ack_timeout,
-                            attempts: attempts + 1,
+                            deadline,
+                            attempts,
                         },
                     );
                 }

@@ -178,6 +178,63 @@ fn a_newer_push_replaces_the_one_waiting_for_its_ack() {
     assert!(state.ack(&target.key(), target.last_ack()));
 }
 
+/// A target that never acks, of a service that changes every second (more often than the
+/// ack timeout): each push replaces the one before it, but the wait runs from the first one,
+/// so the target is retried, counted as failed and dropped as it is for a quiet service.
+/// (Before, each replacement restarted the wait, and such a target was never dropped.)
+#[test]
+fn a_target_that_never_acks_a_busy_service_still_fails_and_is_dropped() {
+    let start = t0();
+    let config = PushConfig {
+        merge_window: Duration::ZERO,
+        ..PushConfig::default() // ack timeout 5 s, 1 retry, dropped after 3 failures
+    };
+    let mut state = PushState::new(config);
+    let silent = Recorder::new("silent", PushResult::AwaitingAck);
+    state.subscribe(&orders(), &[], silent.clone(), start);
+    state.poll(start, answer(1));
+    let mut now = start;
+    for second in 1..=60 {
+        now = start + Duration::from_secs(second);
+        state.changed(&orders(), now);
+        state.poll(now, answer(1));
+        if state.stats().targets_dropped > 0 {
+            break;
+        }
+    }
+    let stats = state.stats();
+    assert_eq!(stats.failed, 3, "{stats:?}");
+    assert_eq!(stats.targets_dropped, 1, "{stats:?}");
+    // Three failures, each after a push and its one retry, 5 s apart: 30 s.
+    assert_eq!(now, start + Duration::from_secs(30), "{stats:?}");
+    assert_eq!(state.subscription_count(), 0);
+}
+
+/// The same stream of changes to a target that acks each push: never a retry or a failure.
+#[test]
+fn a_target_that_acks_a_busy_service_never_fails() {
+    let start = t0();
+    let mut state = PushState::new(PushConfig {
+        merge_window: Duration::ZERO,
+        ..PushConfig::default()
+    });
+    let client = Recorder::new("acks", PushResult::AwaitingAck);
+    state.subscribe(&orders(), &[], client.clone(), start);
+    state.poll(start, answer(1));
+    for second in 1..=60 {
+        let now = start + Duration::from_secs(second);
+        state.changed(&orders(), now);
+        state.poll(now, answer(1));
+        assert!(state.ack(&client.key(), client.last_ack()));
+    }
+    let stats = state.stats();
+    assert_eq!(
+        (stats.retried, stats.failed, stats.targets_dropped),
+        (0, 0, 0)
+    );
+    assert_eq!(stats.acked, 60);
+}
+
 #[test]
 fn subscriptions_expire_unless_renewed() {
     let now = t0();
