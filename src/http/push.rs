@@ -1,6 +1,16 @@
 //! The v1 front's side of UDP push: an `/instance/list` query that carries `udpPort` > 0
 //! from a client Nacos pushes to subscribes `clientIP:udpPort` to what it asked for (see
 //! [`crate::udp`]), and is answered the push `cacheMillis`.
+//!
+//! **Pushes go only to the address the query came from.** Nacos pushes to whatever
+//! `clientIP` names, so one query of 139 bytes could aim a service's every change at any
+//! host (a reflection of 100 KB and more per query). Here, when the server knows the query's
+//! peer (`nacre-server` always does), a `clientIP` other than the peer's address is ignored
+//! and the push goes to the peer, at `udpPort`. Nacos 1.x clients send their own address
+//! there, so a client that reaches the server directly is pushed to as before, whatever
+//! address of its own it reports (pushes reach a client socket bound to every address). A
+//! client behind an HTTP proxy or NAT gets its pushes at the proxy's address, where they are
+//! lost: it lives on its pulls, every `cacheMillis`, as any client without push does.
 
 use super::params::{ParamError, Params};
 use super::state::ApiState;
@@ -27,7 +37,8 @@ pub(crate) fn agent(headers: &HeaderMap) -> &str {
 ///
 /// `udpPort` must be a port number (400 otherwise, as for any malformed number); a `clientIP`
 /// that is not an IP address means no push (the client still gets its answer, and pulls).
-/// Without `clientIP` the push goes to the address the query came from.
+/// The push goes to the address the query came from when the server knows it (see the module
+/// documentation), else to `clientIP`.
 pub(crate) fn subscribe(
     api: &ApiState,
     headers: &HeaderMap,
@@ -48,9 +59,21 @@ pub(crate) fn subscribe(
     if port == 0 || !pushable(agent) {
         return Ok(api.cache_millis);
     }
-    let ip: Option<IpAddr> = match p.get("clientIP").map(str::trim) {
-        None | Some("") => peer.map(|a| a.ip()),
-        Some(raw) => raw.parse().ok(),
+    let claimed: Option<IpAddr> = match p.get("clientIP").map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => match raw.parse() {
+            Ok(ip) => Some(ip),
+            Err(_) => return Ok(api.cache_millis),
+        },
+    };
+    let ip = match peer.map(|a| a.ip().to_canonical()) {
+        Some(peer_ip) => {
+            if claimed.is_some_and(|c| c.to_canonical() != peer_ip) {
+                tracing::debug!(%peer_ip, ?claimed, "clientIP is not the query's address: pushing to the address");
+            }
+            Some(peer_ip)
+        }
+        None => claimed,
     };
     let Some(ip) = ip else {
         return Ok(api.cache_millis);

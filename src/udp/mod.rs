@@ -6,8 +6,8 @@
 //!
 //! - **Who is pushed to.** A `GET /nacos/v1/ns/instance/list` that carries `udpPort` > 0, from
 //!   a client whose user agent Nacos pushes to ([`pushable`]), subscribes the address
-//!   `clientIP:udpPort` to the service in the clusters asked for (the `http` front does this;
-//!   see [`crate::http`]). Each query renews the subscription; it expires 10 s after the last
+//!   `peer:udpPort` to the service in the clusters asked for, where `peer` is the address the
+//!   query came from (the `http` front does this; see [`crate::http`]). Each query renews the subscription; it expires 10 s after the last
 //!   one. A subscribed client is answered `cacheMillis` 10 000, the others 3 000.
 //! - **The datagram** is `{"type":"dom","data":"<ServiceInfo JSON as a string>","lastRefTime":n}`,
 //!   gzipped from 1 KiB on ([`packet`]); the `ServiceInfo` is the v1 list answer for that
@@ -27,8 +27,10 @@
 //! - A push that does not fit in one datagram even gzipped is not sent (counted as
 //!   `too_large`); the client sees the change at its next pull. Nacos sends it and the kernel
 //!   refuses it.
-//! - Without `clientIP`, the push goes to the address the query came from (Nacos pushes to
-//!   an empty host, i.e. its own loopback).
+//! - Pushes go to the address the query came from, whatever `clientIP` says: Nacos pushes to
+//!   `clientIP`, so one query could aim every change of a service at any host. `clientIP` is
+//!   used only by a host that mounts the router without the peer address (no
+//!   `ConnectInfo`); without either, Nacos pushes to an empty host, i.e. its own loopback.
 //! - nacre's own client agent ([`NACRE_AGENT`]) is pushed to, besides Nacos' list.
 //! - The receiver takes pushes only from its servers' addresses (see [`UdpPushReceiver`]).
 //!

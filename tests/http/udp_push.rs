@@ -184,6 +184,43 @@ async fn a_pushed_client_gets_every_change_merged_and_acks_it() {
     );
 }
 
+/// A query can only subscribe the address it came from: `clientIP` naming another host (a
+/// victim) is ignored when the server knows the query's peer, and the push goes to the peer
+/// at `udpPort`. Nacos pushes to whatever `clientIP` says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_goes_to_the_address_the_query_came_from_not_to_client_ip() {
+    use axum::extract::ConnectInfo;
+    let env = env().await;
+    env.register("10.0.0.1");
+    let client = env.client.local_addr().unwrap();
+    // The query comes from 127.0.0.1 and names a victim; the victim's socket would be here.
+    let victim = UdpSocket::bind("127.0.0.2:0").await.unwrap();
+    let victim_ip = victim.local_addr().unwrap().ip();
+    let req = Request::get(format!(
+        "/nacos/v1/ns/instance/list?serviceName=orders&udpPort={}&clientIP={victim_ip}",
+        client.port()
+    ))
+    .header("User-Agent", JAVA)
+    .extension(ConnectInfo(SocketAddr::new(client.ip(), 40_000)))
+    .body(Body::empty())
+    .unwrap();
+    let answer = env.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    // The subscriber is the query's own address, at the port it asked for.
+    let subs = env.push.subscribers(&ServiceKey::named("orders").unwrap());
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].details.addr, client.to_string());
+    let (id, info) = env.next_push().await;
+    assert_eq!(ips(&info), ["10.0.0.1"]);
+    env.ack(id).await;
+    env.until("the ack", |s| s.push.acked == 1).await;
+    // Nothing went to the victim.
+    let mut buf = [0u8; 64];
+    let nothing =
+        tokio::time::timeout(Duration::from_millis(200), victim.recv_from(&mut buf)).await;
+    assert!(nothing.is_err(), "the victim got a datagram");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unacked_push_is_sent_once_more_after_10_s_then_counts_as_failed() {
     let env = env().await;
