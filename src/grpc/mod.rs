@@ -43,6 +43,8 @@
 //! - A connection keeps at most 256 bytes of its setup's `clientVersion`, once (every push
 //!   target of its subscriptions shares it), and nothing of its `tenant` and `labels`; Nacos
 //!   keeps all of them as sent.
+//! - One connection holds at most [`GrpcConfig::max_subscriptions_per_connection`]
+//!   subscriptions (5 000); Nacos has no per-connection bound.
 //! - No auth (`accessToken` headers are ignored), no config module.
 //!
 //! ## Serving
@@ -98,6 +100,10 @@ pub struct GrpcConfig {
     /// Messages queued per connection for its bi-stream (default 1 024); a push that finds
     /// the queue full counts as failed.
     pub stream_buffer: usize,
+    /// Push subscriptions one connection may hold (default 5 000; Nacos has no such bound): a
+    /// `SubscribeServiceRequest` beyond it is refused with code 429, so one connection cannot
+    /// fill the push hub ([`PushConfig::max_subscriptions`], 100 000) for every other client.
+    pub max_subscriptions_per_connection: usize,
     /// The push hub: merge window (500 ms, as Nacos), ack timeout (5 s), retries, failures
     /// before a connection is dropped, `cacheMillis` (10 000).
     pub push: PushConfig,
@@ -111,6 +117,7 @@ impl Default for GrpcConfig {
             setup_timeout: Duration::from_secs(30),
             max_connections: 10_000,
             stream_buffer: 1024,
+            max_subscriptions_per_connection: 5_000,
             push: PushConfig {
                 retries: 3,
                 ..PushConfig::default()

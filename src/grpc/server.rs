@@ -370,20 +370,41 @@ impl GrpcFront {
                     "the connection has no open stream to push to".into(),
                 ));
             };
-            let agent = lock(&shared.table)
-                .get(&addr)
-                .map(|c| c.client_version.clone())
-                .unwrap_or_default();
+            let subscription = (query.service.clone(), query.clusters.clone());
+            // Counted and reserved under one lock, so requests racing on one connection
+            // cannot pass the cap together.
+            let (agent, reserved) = {
+                let mut table = lock(&shared.table);
+                let Some(conn) = table.get_mut(&addr) else {
+                    return Err(ErrorAnswer(
+                        CODE_UNREGISTERED,
+                        "the connection is not registered".into(),
+                    ));
+                };
+                let held = conn.subscriptions.len();
+                let max = shared.config.max_subscriptions_per_connection;
+                if !conn.subscriptions.contains(&subscription) && held >= max {
+                    return Err(ErrorAnswer(
+                        i32::from(ErrorClass::OverLimit.http_status()),
+                        format!(
+                            "this connection holds {held} subscriptions, the most one may (max_subscriptions_per_connection {max})"
+                        ),
+                    ));
+                }
+                let reserved = conn.subscriptions.insert(subscription.clone());
+                (conn.client_version.clone(), reserved)
+            };
             let t = ConnTarget::new(addr, agent, stream, Arc::downgrade(shared));
             if !shared
                 .hub
                 .subscribe(&query.service, &query.clusters, Arc::new(t))
             {
+                if reserved {
+                    if let Some(c) = lock(&shared.table).get_mut(&addr) {
+                        c.subscriptions.remove(&subscription);
+                    }
+                }
                 return Err(ErrorAnswer(CODE_UNAVAILABLE, "the push hub is full".into()));
-            }
-            if let Some(c) = lock(&shared.table).get_mut(&addr) {
-                c.subscriptions
-                    .insert((query.service.clone(), query.clusters.clone()));
             }
         } else {
             shared

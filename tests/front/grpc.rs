@@ -805,3 +805,57 @@ async fn a_huge_client_version_is_kept_bounded_and_once() {
         assert!(version.starts_with(agent.as_str()));
     }
 }
+
+/// One connection holds at most `max_subscriptions_per_connection` push subscriptions: the
+/// next is refused with 429 and the hub holds nothing of it; renewing one it holds, or
+/// subscribing after an unsubscribe, is fine. Before the cap one connection could fill the
+/// whole hub (100 000) for every client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_holds_at_most_its_share_of_subscriptions() {
+    let registry = Registry::default();
+    let (front, addr) = serve(
+        &registry,
+        GrpcConfig {
+            max_subscriptions_per_connection: 3,
+            ..config()
+        },
+    )
+    .await;
+    let mut raw = Raw::open(addr).await;
+    raw.setup().await;
+    let request = |service: &str, subscribe: bool| {
+        format!(r#"{{"serviceName":"{service}","subscribe":{subscribe},"clusters":""}}"#)
+    };
+    for service in ["a", "b", "c", "a"] {
+        let answer = raw
+            .call("SubscribeServiceRequest", &request(service, true))
+            .await;
+        assert_eq!(answer.kind(), "SubscribeServiceResponse", "{service}");
+    }
+    let refused = raw
+        .call("SubscribeServiceRequest", &request("d", true))
+        .await;
+    assert_eq!(refused.kind(), "ErrorResponse");
+    let v = body(&refused);
+    assert_eq!(v["errorCode"], 429, "{v}");
+    assert!(v["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("max_subscriptions_per_connection 3")));
+    let d = ServiceKey::named("d").unwrap();
+    assert!(front.hub().subscribers(&d).is_empty());
+    assert_eq!(
+        front.hub().stats().refused,
+        0,
+        "refused by the front, not the hub"
+    );
+
+    let answer = raw
+        .call("SubscribeServiceRequest", &request("b", false))
+        .await;
+    assert_eq!(answer.kind(), "SubscribeServiceResponse");
+    let answer = raw
+        .call("SubscribeServiceRequest", &request("d", true))
+        .await;
+    assert_eq!(answer.kind(), "SubscribeServiceResponse");
+    assert_eq!(front.hub().subscribers(&d).len(), 1);
+}
