@@ -111,6 +111,9 @@ impl Console {
             )
             .route("/console/api/events", get(events::stream))
             .with_state(self.inner.clone())
+            .layer(axum::middleware::from_fn(
+                crate::http::origin::refuse_cross_site,
+            ))
     }
 }
 

@@ -77,6 +77,9 @@
 //!   instance (as Nacos 1.x did), where Nacos 2.5 lists only the healthy ones (see
 //!   [`crate::front::ServiceAnswer`]).
 //! - `checksum` is a 16-digit hex digest of nacre's own, not Nacos' MD5.
+//! - A request that changes state and that a browser marks as coming from another site (an
+//!   `Origin` that is not the server, or `Sec-Fetch-Site: cross-site`) is refused with 403
+//!   (`origin.rs`); Nacos takes it. Nacos clients send neither header.
 //!
 //! ## Example
 //!
@@ -132,6 +135,7 @@ mod health;
 mod instance;
 pub(crate) mod json;
 mod operator;
+pub(crate) mod origin;
 pub mod params;
 mod paths;
 mod peer;

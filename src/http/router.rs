@@ -140,7 +140,8 @@ impl NacosApi {
             .route(METRICS_PATH, get(operator::metrics))
             .route(LIVENESS_PATH, get(operator::liveness))
             .route(READINESS_PATH, get(operator::readiness))
-            .with_state(state);
+            .with_state(state)
+            .layer(axum::middleware::from_fn(super::origin::refuse_cross_site));
         match peer {
             Some((node, gate)) => {
                 if matches!(gate, PeerGate::Closed) {

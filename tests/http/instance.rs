@@ -355,3 +355,39 @@ async fn the_app_parameter_is_accepted_and_stored_nowhere_as_in_nacos_2() {
         .await;
     assert_eq!(detail["metadata"], serde_json::json!({"k": "v"}));
 }
+
+/// A browser page on another site cannot register through a visitor's browser: a form POST
+/// carrying a foreign `Origin` (or `Sec-Fetch-Site: cross-site`) is refused with 403 and
+/// nothing is stored; the same request from the server's own origin, or from a Nacos client
+/// (no `Origin`), registers.
+#[tokio::test]
+async fn a_cross_site_form_post_registers_nothing() {
+    let api = api();
+    let post = |headers: &[(&str, &str)], ip: &str| {
+        let mut req = Request::post("/nacos/v1/ns/instance")
+            .header("host", "127.0.0.1:8848")
+            .header("content-type", "application/x-www-form-urlencoded");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.body(Body::from(format!("serviceName=orders&ip={ip}&port=8080")))
+            .unwrap()
+    };
+    for (headers, ip) in [
+        (vec![("origin", "http://evil.example")], "10.0.0.1"),
+        (vec![("sec-fetch-site", "cross-site")], "10.0.0.2"),
+        (vec![("origin", "null")], "10.0.0.3"),
+    ] {
+        let answer = api.app.clone().oneshot(post(&headers, ip)).await.unwrap();
+        assert_eq!(answer.status(), 403, "{headers:?}");
+    }
+    assert!(api.registry.get_all_instances(&orders(), &[]).is_empty());
+    for (headers, ip) in [
+        (vec![("origin", "http://127.0.0.1:8848")], "10.0.0.4"),
+        (vec![], "10.0.0.5"),
+    ] {
+        let answer = api.app.clone().oneshot(post(&headers, ip)).await.unwrap();
+        assert_eq!(answer.status(), 200, "{headers:?}");
+    }
+    assert_eq!(api.registry.get_all_instances(&orders(), &[]).len(), 2);
+}
