@@ -272,7 +272,7 @@ mod tests {
             key.to_string(),
             ServiceKey::named("orders").unwrap().to_string()
         );
-        let inst = r.instance.unwrap().to_instance(Some(true)).unwrap();
+        let inst = r.instance.unwrap().into_instance(Some(true)).unwrap();
         assert_eq!(inst.port(), 8080);
         assert_eq!(inst.metadata()["n"], "2");
     }

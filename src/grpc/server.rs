@@ -236,7 +236,7 @@ impl GrpcFront {
         let data = r
             .instance
             .ok_or_else(|| ErrorAnswer(CODE_BAD_REQUEST, "`instance` is missing".into()))?;
-        let instance = data.to_instance(Some(ephemeral))?;
+        let instance = data.into_instance(Some(ephemeral))?;
         let backend = &self.shared.backend;
         match kind.as_str() {
             "registerInstance" => {
@@ -289,8 +289,8 @@ impl GrpcFront {
         let instances = r
             .instances
             .unwrap_or_default()
-            .iter()
-            .map(|i| i.to_instance(Some(true)))
+            .into_iter()
+            .map(|i| i.into_instance(Some(true)))
             .collect::<Result<Vec<_>, _>>()?;
         let backend = &self.shared.backend;
         backend

@@ -250,7 +250,7 @@ pub(crate) async fn beat(State(api): Api, p: Params) -> Result<Json<BeatJson>, A
                 )
             })?;
             let cluster = p.cluster()?;
-            Command::beat_with(&service, &beat.to_instance(cluster.as_str())?)
+            Command::beat_with(&service, &beat.into_instance(cluster.as_str())?)
         }
         None => Command::light_beat(&service, &p.instance_key()?),
     };

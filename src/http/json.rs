@@ -91,7 +91,7 @@ pub(crate) struct BeatRequestJson {
     pub cluster: Option<String>,
     /// The metadata: text values; numbers and flags are taken as text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    pub metadata: Option<BTreeMap<String, serde_json::Value>>,
     /// Whether the instance is ephemeral.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ephemeral: Option<bool>,
@@ -121,26 +121,22 @@ impl BeatRequestJson {
 
     /// The instance the beat describes, in `cluster` when the beat names none. Nacos'
     /// defaults apply: weight 1, ephemeral, healthy, enabled.
-    pub(crate) fn to_instance(&self, cluster: &str) -> Result<Instance, ParamError> {
-        let cluster = self
+    pub(crate) fn into_instance(self, cluster: &str) -> Result<Instance, ParamError> {
+        let cluster_name = self
             .cluster
-            .as_deref()
             .filter(|c| !c.trim().is_empty())
-            .unwrap_or(cluster);
+            .unwrap_or_else(|| cluster.to_owned());
         let instance = InstanceIn {
-            ip: Some(self.ip.clone()),
+            ip: Some(self.ip),
             port: Some(i64::from(self.port)),
             weight: self.weight,
             ephemeral: self.ephemeral,
-            cluster_name: Some(cluster.to_owned()),
-            metadata: self
-                .metadata
-                .as_ref()
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            cluster_name: Some(cluster_name),
+            metadata: self.metadata,
             ..InstanceIn::default()
         };
         instance
-            .to_instance(None)
+            .into_instance(None)
             .map_err(|source| ParamError::Invalid {
                 name: "beat",
                 source,

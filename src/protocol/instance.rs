@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 /// ```
 /// use nacre::protocol::InstanceIn;
 /// let json = r#"{"ip":"10.0.0.1","port":8080,"clusterName":null,"metadata":{"v":1,"z":null}}"#;
-/// let instance = serde_json::from_str::<InstanceIn>(json)?.to_instance(None)?;
+/// let instance = serde_json::from_str::<InstanceIn>(json)?.into_instance(None)?;
 /// assert_eq!(instance.cluster().as_str(), "DEFAULT");
 /// assert_eq!(instance.metadata()["v"], "1");
 /// assert!(!instance.metadata().contains_key("z"));
@@ -50,9 +50,10 @@ pub struct InstanceIn {
 impl InstanceIn {
     /// The instance, checked, with Nacos' defaults; `ephemeral` overrides what the client said
     /// when given (a 2.x `PersistentInstanceRequest` is persistent whatever its body says).
-    pub fn to_instance(&self, ephemeral: Option<bool>) -> Result<Instance, ValidationError> {
+    /// Consumes the object: its metadata's text moves into the instance, uncopied.
+    pub fn into_instance(self, ephemeral: Option<bool>) -> Result<Instance, ValidationError> {
         let port = self.port.and_then(|p| u16::try_from(p).ok()).unwrap_or(0);
-        let metadata = metadata::from_json(self.metadata.clone().into_iter().flatten())?;
+        let metadata = metadata::from_json(self.metadata.into_iter().flatten())?;
         let mut b = Instance::builder(self.ip.as_deref().unwrap_or(""), port)
             .weight(self.weight.unwrap_or(1.0))
             .healthy(self.healthy.unwrap_or(true))

@@ -214,9 +214,7 @@ impl InstanceJson {
             ephemeral: instance.ephemeral(),
             cluster_name: instance.cluster().to_string(),
             service_name: service.grouped_name(),
-            metadata: super::metadata::to_json(instance.metadata())
-                .into_iter()
-                .collect(),
+            metadata: super::metadata::to_json(instance.metadata()),
             instance_heart_beat_interval: millis(timing.beat_interval),
             instance_heart_beat_time_out: millis(timing.unhealthy_after),
             ip_delete_timeout: millis(timing.remove_after),
@@ -237,7 +235,7 @@ impl InstanceJson {
             cluster_name: Some(self.cluster_name.clone()),
             metadata: Some(self.metadata.clone()),
         }
-        .to_instance(None)
+        .into_instance(None)
     }
 }
 

@@ -68,7 +68,7 @@ where
 }
 
 /// The JSON object of a stored metadata map (every value text), as a client sends it.
-pub fn to_json(metadata: &BTreeMap<String, String>) -> serde_json::Map<String, Value> {
+pub fn to_json(metadata: &BTreeMap<String, String>) -> BTreeMap<String, Value> {
     metadata
         .iter()
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
