@@ -117,7 +117,8 @@ impl Default for GrpcConfig {
             setup_timeout: Duration::from_secs(30),
             max_connections: 10_000,
             stream_buffer: 1024,
-            max_subscriptions_per_connection: 5_000,
+            max_subscriptions_per_connection:
+                crate::front::push::DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
             push: PushConfig {
                 retries: 3,
                 ..PushConfig::default()

@@ -149,6 +149,12 @@ pub struct ServerConfig {
     pub data_dir: Option<PathBuf>,
     /// How commits to the data directory are batched (`--commit`).
     pub commit: crate::persist::CommitPolicy,
+    /// Push subscriptions one gRPC connection may hold
+    /// (`--grpc-max-subscriptions-per-connection`, default 5 000).
+    pub grpc_max_subscriptions_per_connection: usize,
+    /// Push subscriptions the gRPC front holds in total, over every connection
+    /// (`--grpc-max-subscriptions`, default 100 000).
+    pub grpc_max_subscriptions: usize,
 }
 
 impl Default for ServerConfig {
@@ -165,6 +171,9 @@ impl Default for ServerConfig {
             peer_port: None,
             data_dir: None,
             commit: crate::persist::CommitPolicy::default(),
+            grpc_max_subscriptions_per_connection:
+                crate::front::push::DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+            grpc_max_subscriptions: crate::front::push::DEFAULT_MAX_SUBSCRIPTIONS,
         }
     }
 }

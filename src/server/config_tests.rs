@@ -357,3 +357,23 @@ fn print_config_reads_back_as_the_same_config() {
         "never printed"
     );
 }
+
+#[test]
+fn subscription_caps_are_settings_and_must_be_above_zero() {
+    let args = ["--grpc-max-subscriptions-per-connection", "7"].map(String::from);
+    let env = |name: &str| (name == "NACRE_GRPC_MAX_SUBSCRIPTIONS").then(|| "9".to_owned());
+    let config = ServerConfig::from_args_and_env(args, env).unwrap();
+    assert_eq!(config.grpc_max_subscriptions_per_connection, 7);
+    assert_eq!(config.grpc_max_subscriptions, 9);
+    assert!(config
+        .to_toml()
+        .contains("grpc-max-subscriptions-per-connection = 7"));
+    for bad in ["0", "-1", "many"] {
+        let args = [format!("--grpc-max-subscriptions={bad}")];
+        let err = ServerConfig::from_args_and_env(args, |_| None).unwrap_err();
+        assert!(
+            err.to_string().contains("--grpc-max-subscriptions"),
+            "{bad}: {err}"
+        );
+    }
+}

@@ -95,6 +95,14 @@ pub(super) struct Flags {
     /// fsync each; for measurements) [NACRE_COMMIT; default group]
     #[arg(long, value_name = "MODE")]
     commit: Option<String>,
+    /// Push subscriptions one gRPC connection may hold; more are refused with 429
+    /// [NACRE_GRPC_MAX_SUBSCRIPTIONS_PER_CONNECTION; default 5000]
+    #[arg(long, value_name = "N")]
+    grpc_max_subscriptions_per_connection: Option<String>,
+    /// Push subscriptions the gRPC front holds over all connections; more are refused with 503
+    /// [NACRE_GRPC_MAX_SUBSCRIPTIONS; default 100000]
+    #[arg(long, value_name = "N")]
+    grpc_max_subscriptions: Option<String>,
 }
 
 impl Flags {
@@ -119,6 +127,11 @@ impl Flags {
             ("peer-port", &self.peer_port),
             ("data-dir", &self.data_dir),
             ("commit", &self.commit),
+            (
+                "grpc-max-subscriptions-per-connection",
+                &self.grpc_max_subscriptions_per_connection,
+            ),
+            ("grpc-max-subscriptions", &self.grpc_max_subscriptions),
         ]
         .into_iter()
         .filter_map(|(key, value)| {

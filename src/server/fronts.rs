@@ -69,8 +69,16 @@ impl Grpc {
             }));
         };
         let (listener, addr) = super::listen(SocketAddr::new(config.bind, port)).await?;
-        let front =
-            crate::grpc::GrpcFront::new(backend.clone(), crate::grpc::GrpcConfig::default());
+        let defaults = crate::grpc::GrpcConfig::default();
+        let grpc = crate::grpc::GrpcConfig {
+            max_subscriptions_per_connection: config.grpc_max_subscriptions_per_connection,
+            push: crate::front::push::PushConfig {
+                max_subscriptions: config.grpc_max_subscriptions,
+                ..defaults.push
+            },
+            ..defaults
+        };
+        let front = crate::grpc::GrpcFront::new(backend.clone(), grpc);
         Ok(Self {
             front,
             listener,

@@ -30,6 +30,10 @@ fn port_value(port: u16) -> toml::Value {
     toml::Value::Integer(i64::from(port))
 }
 
+fn count_value(n: usize) -> toml::Value {
+    toml::Value::Integer(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
 fn text(s: impl Into<String>) -> toml::Value {
     toml::Value::String(s.into())
 }
@@ -147,6 +151,24 @@ pub(super) const SETTINGS: &[Setting] = &[
                 "group"
             }))
         },
+    },
+    Setting {
+        key: "grpc-max-subscriptions-per-connection",
+        env: "NACRE_GRPC_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+        apply: |c, name, v| {
+            c.grpc_max_subscriptions_per_connection = parse_count(name, v)?;
+            Ok(())
+        },
+        show: |c| Some(count_value(c.grpc_max_subscriptions_per_connection)),
+    },
+    Setting {
+        key: "grpc-max-subscriptions",
+        env: "NACRE_GRPC_MAX_SUBSCRIPTIONS",
+        apply: |c, name, v| {
+            c.grpc_max_subscriptions = parse_count(name, v)?;
+            Ok(())
+        },
+        show: |c| Some(count_value(c.grpc_max_subscriptions)),
     },
 ];
 
@@ -282,6 +304,19 @@ fn parse_port(setting: &str, value: &str) -> Result<u16, ConfigError> {
         value: value.to_owned(),
         expected: "a port number (0-65535)",
     })
+}
+
+fn parse_count(setting: &str, value: &str) -> Result<usize, ConfigError> {
+    value
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ConfigError::BadValue {
+            setting: setting.to_owned(),
+            value: value.to_owned(),
+            expected: "a whole number above 0",
+        })
 }
 
 fn parse_bind(setting: &str, value: &str) -> Result<IpAddr, ConfigError> {

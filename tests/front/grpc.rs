@@ -859,3 +859,41 @@ async fn a_connection_holds_at_most_its_share_of_subscriptions() {
     assert_eq!(answer.kind(), "SubscribeServiceResponse");
     assert_eq!(front.hub().subscribers(&d).len(), 1);
 }
+
+/// `nacre-server --grpc-max-subscriptions-per-connection N` bounds what one connection may
+/// hold, and `--grpc-max-subscriptions` what the front holds in total: a server started from
+/// those flags refuses the subscription past each (429 per connection, 503 in total).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_flags_bound_subscriptions_per_connection_and_in_total() {
+    let args = [
+        "--port=0",
+        "--grpc-port=0",
+        "--grpc-max-subscriptions-per-connection=2",
+        "--grpc-max-subscriptions=3",
+    ]
+    .map(String::from);
+    let config = nacre::server::ServerConfig::from_args_and_env(args, |_| None).unwrap();
+    let server = nacre::server::start(&config).await.unwrap();
+    let addr = server.grpc_addr().unwrap();
+    let request =
+        |service: &str| format!(r#"{{"serviceName":"{service}","subscribe":true,"clusters":""}}"#);
+    let mut first = Raw::open(addr).await;
+    first.setup().await;
+    for service in ["a", "b"] {
+        let answer = first
+            .call("SubscribeServiceRequest", &request(service))
+            .await;
+        assert_eq!(answer.kind(), "SubscribeServiceResponse", "{service}");
+    }
+    let over = first.call("SubscribeServiceRequest", &request("c")).await;
+    assert_eq!(body(&over)["errorCode"], 429, "{:?}", body(&over));
+
+    let mut second = Raw::open(addr).await;
+    second.setup().await;
+    let answer = second.call("SubscribeServiceRequest", &request("c")).await;
+    assert_eq!(answer.kind(), "SubscribeServiceResponse");
+    let full = second.call("SubscribeServiceRequest", &request("d")).await;
+    assert_eq!(full.kind(), "ErrorResponse");
+    assert_eq!(body(&full)["errorCode"], 503, "{:?}", body(&full));
+    server.stop();
+}

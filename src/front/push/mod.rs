@@ -61,6 +61,13 @@ pub struct PushConfig {
     pub max_subscriptions: usize,
 }
 
+/// The default of [`PushConfig::max_subscriptions`]: subscriptions one hub holds in total.
+pub const DEFAULT_MAX_SUBSCRIPTIONS: usize = 100_000;
+
+/// The default cap of subscriptions one client's connection holds in a hub that pushes over
+/// connections (the gRPC front's `max_subscriptions_per_connection`).
+pub const DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION: usize = 5_000;
+
 impl Default for PushConfig {
     fn default() -> Self {
         Self {
@@ -70,7 +77,7 @@ impl Default for PushConfig {
             max_failures: 3,
             subscription_ttl: None,
             cache_millis: crate::protocol::DEFAULT_CACHE_MILLIS,
-            max_subscriptions: 100_000,
+            max_subscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
         }
     }
 }
