@@ -10,6 +10,10 @@ use crate::front::Backend;
 use std::net::SocketAddr;
 use tokio::task::JoinHandle;
 
+/// The gRPC front's name (its metrics label, and how [`super::RunningServer::grpc_addr`]
+/// finds its listener).
+pub(super) const GRPC: &str = "grpc";
+
 /// A front the server runs beside the v1 API.
 pub(super) trait Front: Send {
     /// Its name, as metrics and logs label it (`grpc`).
@@ -90,7 +94,7 @@ impl Grpc {
 #[cfg(feature = "grpc")]
 impl Front for Grpc {
     fn name(&self) -> &'static str {
-        "grpc"
+        GRPC
     }
     fn addr(&self) -> Option<SocketAddr> {
         Some(self.addr)

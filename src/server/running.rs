@@ -88,7 +88,7 @@ impl RunningServer {
     pub fn grpc_addr(&self) -> Option<SocketAddr> {
         self.listening
             .iter()
-            .find_map(|(name, addr)| (*name == "grpc").then_some(*addr))
+            .find_map(|(name, addr)| (*name == super::fronts::GRPC).then_some(*addr))
     }
     /// The node it serves.
     pub fn backend(&self) -> &Backend {
