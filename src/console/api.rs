@@ -19,6 +19,10 @@ use tokio::sync::broadcast;
 pub(super) struct State {
     pub(super) backend: Backend,
     pub(super) changes: broadcast::Sender<super::events::Change>,
+    /// The live event streams held, in total and per address.
+    pub(super) streams: Arc<crate::front::gate::ConnectionGate>,
+    /// How long one event stream lasts.
+    pub(super) stream_lifetime: std::time::Duration,
 }
 
 type Api = Shared<Arc<State>>;

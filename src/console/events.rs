@@ -2,17 +2,24 @@
 //! browser's `GET /console/api/events` gets its own receiver as a server-sent-event stream.
 
 use super::api::State;
+use crate::front::gate::Slot;
 use crate::registry::RegistryReader;
 use crate::store::ServiceSnapshot;
-use axum::extract::State as Shared;
+use axum::extract::{ConnectInfo, State as Shared};
+use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
+
+/// How soon a browser reconnects when its stream ends.
+const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
 /// Changes a browser may fall behind by before it is told to read everything again.
 const BACKLOG: usize = 1024;
@@ -60,19 +67,45 @@ impl futures_core::Stream for Changes {
     }
 }
 
-/// `GET /console/api/events`.
+/// `GET /console/api/events`: admitted by the console's stream gate (429 past it); lasts the
+/// stream lifetime, then ends and closes its connection (the browser reconnects).
 pub(super) async fn stream(
     Shared(state): Shared<Arc<State>>,
-) -> Sse<impl futures_core::Stream<Item = Result<Event, Infallible>>> {
+    request: axum::extract::Request,
+) -> Response {
+    let ip = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0.ip());
+    let slot = request.extensions().get::<Slot>().cloned();
+    let ticket = match state.streams.admit(ip) {
+        Ok(ticket) => ticket,
+        Err(refusal) => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::CONNECTION, "close")],
+                format!("no live updates now: {refusal}; the page still works, reload it later"),
+            )
+                .into_response()
+        }
+    };
+    // The stream is counted here now, not among the API's connections.
+    if let Some(slot) = slot {
+        slot.give_back();
+    }
     let mut changes = state.changes.subscribe();
     let (tx, rx) = mpsc::channel(16);
+    let lifetime = tokio::time::sleep(state.stream_lifetime);
     tokio::spawn(async move {
-        // The first event tells the page it is live.
-        if tx
-            .send(Event::default().event("hello").data("{}"))
-            .await
-            .is_err()
-        {
+        let _ticket = ticket;
+        tokio::pin!(lifetime);
+        // The first event tells the page it is live, and how soon to come back when the
+        // stream ends.
+        let hello = Event::default()
+            .event("hello")
+            .data("{}")
+            .retry(RECONNECT_AFTER);
+        if tx.send(hello).await.is_err() {
             return;
         }
         loop {
@@ -80,6 +113,7 @@ pub(super) async fn stream(
                 next = changes.recv() => next,
                 // The browser went away: stop at once, not at the next change.
                 () = tx.closed() => return,
+                () = &mut lifetime => return,
             };
             let event = match next {
                 Ok(change) => match Event::default().event("change").json_data(&change) {
@@ -96,5 +130,7 @@ pub(super) async fn stream(
             }
         }
     });
-    Sse::new(Changes(rx)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    let sse = Sse::new(Changes(rx)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)));
+    // The connection ends with the stream: it no longer holds a place of the API's.
+    ([(header::CONNECTION, "close")], sse).into_response()
 }

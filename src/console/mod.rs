@@ -34,6 +34,19 @@
 //! [`Backend::execute`], so on a cluster member they reach the member responsible for the
 //! service, as any front's writes do.
 //!
+//! ## Bounds
+//!
+//! An event stream holds its connection open for as long as the browser likes, so streams
+//! are bounded apart from the API's connections: at most 64 at once and 8 per address
+//! ([`Console::stream_limits`]; past them `GET /console/api/events` answers 429), each ending
+//! after 5 minutes (the browser's `EventSource` reconnects within a second, told by the
+//! stream's `retry` field). Under `nacre-server`'s accept loop a stream gives its connection's
+//! place back ([`crate::front::gate::Slot`]) and closes the connection when it ends, so
+//! streams never take the API's connection cap (before, 10 000 held streams made the API
+//! refuse the beats of every client). Every console route checks `Host` against a
+//! [`HostCheck`] (IP addresses and `localhost` by default; [`Console::host_check`] adds
+//! names): a page that rebinds its name to the node cannot read or edit through the console.
+//!
 //! Differences from the Nacos console: naming only (no configuration, no users or roles, no
 //! login: serve it where only operators reach it), no cluster-level settings or health
 //! checkers, no service creation or metadata editing, and no paging: each list is read whole,
@@ -43,7 +56,9 @@
 mod api;
 mod events;
 
+use crate::front::gate::{ConnectionGate, GateLimits};
 use crate::front::Backend;
+use crate::http::HostCheck;
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
@@ -64,7 +79,10 @@ const CONSOLE_CSS: &str = include_str!("assets/console.css");
 #[derive(Clone)]
 pub struct Console {
     inner: Arc<api::State>,
+    host_check: HostCheck,
 }
+
+pub use crate::front::gate::{DEFAULT_STREAM_LIFETIME, DEFAULT_STREAM_LIMITS};
 
 impl std::fmt::Debug for Console {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -78,14 +96,42 @@ impl Console {
         let backend = backend.into();
         let changes = events::watch(backend.registry());
         Self {
-            inner: Arc::new(api::State { backend, changes }),
+            inner: Arc::new(api::State {
+                backend,
+                changes,
+                streams: ConnectionGate::new("console event stream", DEFAULT_STREAM_LIMITS),
+                stream_lifetime: DEFAULT_STREAM_LIFETIME,
+            }),
+            host_check: HostCheck::default(),
         }
+    }
+
+    /// Bounds the live event streams: `limits` at once (in total and per address), each
+    /// ending after `lifetime` (the browser reconnects).
+    pub fn stream_limits(self, limits: GateLimits, lifetime: std::time::Duration) -> Self {
+        let state = &self.inner;
+        Self {
+            inner: Arc::new(api::State {
+                backend: state.backend.clone(),
+                changes: state.changes.clone(),
+                streams: ConnectionGate::new("console event stream", limits),
+                stream_lifetime: lifetime,
+            }),
+            host_check: self.host_check,
+        }
+    }
+
+    /// The names the console answers to besides IP addresses and `localhost` (see
+    /// [`HostCheck`]).
+    pub fn host_check(mut self, check: HostCheck) -> Self {
+        self.host_check = check;
+        self
     }
 
     /// The console's routes, all under `/console/` (see the [module docs](self)). The page
     /// addresses its API relatively, so the router may also be nested under a prefix.
     pub fn router(&self) -> Router {
-        Router::new()
+        let router = Router::new()
             .route(
                 "/console",
                 get(|| async { Redirect::permanent("console/") }),
@@ -113,7 +159,8 @@ impl Console {
             .with_state(self.inner.clone())
             .layer(axum::middleware::from_fn(
                 crate::http::origin::refuse_cross_site,
-            ))
+            ));
+        self.host_check.layer(router)
     }
 }
 

@@ -6,6 +6,8 @@
 //! | [`ServiceAnswer`] | the one answer to a service query: clusters filter, enabled, healthy-only, protect threshold, `cacheMillis`, checksum; used by every list answer and every push |
 //! | [`push`] | the push hub: subscribers keyed by service, clusters and target, renewal and expiry, a merge window, acks, retries and failure counts, behind the [`push::PushTarget`] trait |
 //! | [`catalog`] | which services a node holds: filtered by namespace, group and name, paged, with a console's counts; used by every service listing |
+//! | [`gate`] | admission of a listener's connections and streams: a total and a share per source address, refusals logged at most once per interval |
+//! | [`grpc_config`] | the gRPC front's timing and bounds, feature-free so the server's settings hold them |
 //! | [`json`] | the Nacos JSON of an instance and a `ServiceInfo`, shared by the v1 and 2.x fronts |
 //! | [`ErrorClass`] | what kind of failure an error is; each front turns it into its own status or code |
 //!
@@ -26,6 +28,8 @@
 mod backend;
 pub mod catalog;
 mod error;
+pub mod gate;
+pub mod grpc_config;
 pub mod json;
 pub mod push;
 mod query;

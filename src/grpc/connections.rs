@@ -112,7 +112,8 @@ impl Connections {
     /// The connection of `addr`, made if it is new (a `ServerCheckRequest`, or a bi-stream
     /// opening). `None` when the table is full.
     pub(crate) fn open(&mut self, addr: SocketAddr, now: Timestamp) -> Option<&mut Conn> {
-        if !self.conns.contains_key(&addr) && self.conns.len() >= self.config.max_connections {
+        if !self.conns.contains_key(&addr) && self.conns.len() >= self.config.connections.max_total
+        {
             return None;
         }
         Some(self.conns.entry(addr).or_insert_with(|| Conn {
@@ -337,7 +338,7 @@ mod tests {
     fn a_connection_without_a_stream_is_forgotten_after_the_setup_timeout() {
         let t0 = ManualClock::new().now();
         let config = GrpcConfig::default();
-        let mut table = Connections::new(config.clone());
+        let mut table = Connections::new(config);
         table.open(addr(1), t0).unwrap();
         assert!(table
             .liveness(t0 + config.setup_timeout - Duration::from_millis(1))
@@ -365,7 +366,10 @@ mod tests {
     fn the_table_refuses_connections_past_its_limit() {
         let t0 = ManualClock::new().now();
         let mut table = Connections::new(GrpcConfig {
-            max_connections: 1,
+            connections: crate::front::gate::GateLimits {
+                max_total: 1,
+                max_per_ip: 1,
+            },
             ..GrpcConfig::default()
         });
         assert!(table.open(addr(1), t0).is_some());

@@ -67,10 +67,12 @@
 //! `tonic::transport::Server`; it must hand tonic the peer address (tonic's own server does),
 //! because a connection is named by it.
 
+mod accept;
 mod client;
 mod connections;
 mod keeper;
 pub(crate) mod messages;
+mod outbound;
 pub mod proto;
 pub(crate) mod server;
 mod service;
@@ -80,70 +82,47 @@ pub use client::GrpcClientTransport;
 pub use server::GrpcFront;
 pub use service::{BiStreamService, RequestService, BI_STREAM_PATH, REQUEST_PATH};
 
-use crate::front::push::PushConfig;
-use std::time::Duration;
+pub use crate::front::grpc_config::GrpcConfig;
 
 /// Nacos clients find the gRPC port at the HTTP port plus this.
 pub const GRPC_PORT_OFFSET: u16 = 1000;
 
-/// Timing and bounds of a [`GrpcFront`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct GrpcConfig {
-    /// A connection silent this long is sent a `ClientDetectionRequest` (Nacos: 20 s).
-    pub idle_before_probe: Duration,
-    /// A connection that does not answer a detection within this is dropped (Nacos: 5 s).
-    pub probe_timeout: Duration,
-    /// A connection that never opens its bi-stream is forgotten after this (default 30 s).
-    pub setup_timeout: Duration,
-    /// At most this many connections (default 10 000); more are refused.
-    pub max_connections: usize,
-    /// Messages queued per connection for its bi-stream (default 1 024); a push that finds
-    /// the queue full counts as failed.
-    pub stream_buffer: usize,
-    /// Push subscriptions one connection may hold (default 5 000; Nacos has no such bound): a
-    /// `SubscribeServiceRequest` beyond it is refused with code 429, so one connection cannot
-    /// fill the push hub ([`PushConfig::max_subscriptions`], 100 000) for every other client.
-    pub max_subscriptions_per_connection: usize,
-    /// The push hub: merge window (500 ms, as Nacos), ack timeout (5 s), retries, failures
-    /// before a connection is dropped, `cacheMillis` (10 000).
-    pub push: PushConfig,
-}
-
-impl Default for GrpcConfig {
-    fn default() -> Self {
-        Self {
-            idle_before_probe: Duration::from_secs(20),
-            probe_timeout: Duration::from_secs(5),
-            setup_timeout: Duration::from_secs(30),
-            max_connections: 10_000,
-            stream_buffer: 1024,
-            max_subscriptions_per_connection:
-                crate::front::push::DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
-            push: PushConfig {
-                retries: 3,
-                ..PushConfig::default()
-            },
-        }
-    }
-}
-
 impl GrpcFront {
-    /// Serves the front on `listener` until the future is dropped or the listener fails.
-    /// Accepted connections get `TCP_NODELAY`.
+    /// Serves the front on `listener` until the future is dropped or the listener fails, with
+    /// every bound of [`GrpcConfig`]: connections admitted at accept (in total and per
+    /// address) and closed without a live bi-stream, streams per connection, message sizes,
+    /// a request timeout, HTTP/2 keepalive. Accepted connections get `TCP_NODELAY`.
     pub async fn serve(
         &self,
         listener: tokio::net::TcpListener,
     ) -> Result<(), tonic::transport::Error> {
+        self.serve_until(listener, std::future::pending()).await
+    }
+
+    /// [`GrpcFront::serve`] until `stop` resolves; then the server sends every connection
+    /// HTTP/2 `GOAWAY` and returns once the requests in flight are answered.
+    pub async fn serve_until(
+        &self,
+        listener: tokio::net::TcpListener,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), tonic::transport::Error> {
         self.start();
-        // Small unary answers must not wait for Nagle's algorithm: the trailers of an answer
-        // of 248 bytes or more go in a second write, which would otherwise wait for the
-        // client's delayed ACK (40 ms per call).
-        let incoming =
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+        let config = &self.shared.config;
+        let gate = crate::front::gate::ConnectionGate::new("gRPC connection", config.connections);
+        let incoming = tokio_stream::wrappers::ReceiverStream::new(accept::spawn(
+            listener,
+            gate,
+            std::sync::Arc::downgrade(&self.shared),
+            config.setup_timeout,
+        ));
         tonic::transport::Server::builder()
+            .max_concurrent_streams(config.max_streams_per_connection)
+            .timeout(config.request_timeout)
+            .http2_keepalive_interval(Some(config.keepalive_interval))
+            .http2_keepalive_timeout(Some(config.keepalive_timeout))
             .add_service(self.request_service())
             .add_service(self.bi_stream_service())
-            .serve_with_incoming(incoming)
+            .serve_with_incoming_shutdown(incoming, stop)
             .await
     }
 }

@@ -48,8 +48,8 @@ use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::{mpsc, Notify};
 use tonic::Status;
 
-/// What the bi-stream of one connection sends.
-pub(crate) type Outbound = mpsc::Sender<Result<Payload, Status>>;
+pub(crate) use super::outbound::Outbound;
+use super::outbound::OutboundStream;
 
 pub(crate) struct Shared {
     pub(crate) backend: Backend,
@@ -66,6 +66,11 @@ pub(crate) struct Shared {
     pub(crate) notify_memo: crate::front::push::RoundMemo<Arc<str>>,
     /// Set once the hub and the keeper run, so a request does not take their locks.
     started: std::sync::atomic::AtomicBool,
+}
+
+/// Whether `addr` has a live bi-stream.
+pub(crate) fn has_stream(shared: &Shared, addr: &SocketAddr) -> bool {
+    lock(&shared.streams).contains_key(addr)
 }
 
 /// The Nacos 2.x gRPC naming front over a node. Cheap to clone. Serve it with
@@ -93,7 +98,7 @@ impl GrpcFront {
         let (close_tx, close_rx) = mpsc::unbounded_channel();
         Self {
             shared: Arc::new(Shared {
-                table: Mutex::new(Connections::new(config.clone())),
+                table: Mutex::new(Connections::new(config)),
                 backend,
                 config,
                 streams: Mutex::new(HashMap::new()),
@@ -448,7 +453,7 @@ impl GrpcFront {
     pub(crate) fn open_stream(
         &self,
         addr: SocketAddr,
-    ) -> Result<(mpsc::Receiver<Result<Payload, Status>>, StreamGuard), Status> {
+    ) -> Result<(OutboundStream, StreamGuard), Status> {
         self.start();
         let shared = &self.shared;
         let now = shared.backend.registry().clock().now();
@@ -460,7 +465,10 @@ impl GrpcFront {
             conn.streaming = true;
             conn.last_active = now;
         }
-        let (tx, rx) = mpsc::channel(shared.config.stream_buffer);
+        let (tx, rx) = Outbound::channel(
+            shared.config.stream_buffer,
+            shared.config.max_queued_bytes_per_connection,
+        );
         lock(&shared.streams).insert(addr, tx);
         shared.wake.notify_one();
         Ok((
@@ -562,7 +570,7 @@ pub(crate) fn send_on_stream<T: Serialize>(
     body: &ServerRequest<T>,
 ) -> bool {
     let stream = lock(&shared.streams).get(addr).cloned();
-    stream.is_some_and(|s| s.try_send(Ok(to_payload(kind, body))).is_ok())
+    stream.is_some_and(|s| s.try_send(to_payload(kind, body)).is_ok())
 }
 
 /// Why a request was refused: a Nacos error code and a message.

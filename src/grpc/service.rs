@@ -3,13 +3,13 @@
 //! `/BiRequestStream/requestBiStream`. Both are thin: they hand each call to
 //! [`GrpcFront`].
 
+use super::outbound::OutboundStream;
 use super::proto::Payload;
 use super::server::GrpcFront;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::codegen::{http, Body, StdError};
 use tonic::server::NamedService;
 use tonic::{Request, Response, Status, Streaming};
@@ -21,7 +21,9 @@ pub const REQUEST_PATH: &str = "/Request/request";
 /// The full path of the bi-stream.
 pub const BI_STREAM_PATH: &str = "/BiRequestStream/requestBiStream";
 
-/// Nacos' largest message (10 MiB), for both directions.
+/// Nacos' largest message (10 MiB): the bound on what the server sends. What it reads is
+/// bounded by [`crate::grpc::GrpcConfig::max_request_bytes`] and
+/// [`crate::grpc::GrpcConfig::max_stream_message_bytes`].
 const MAX_MESSAGE_BYTES: usize = 10 * 1024 * 1024;
 
 fn unimplemented() -> http::Response<tonic::body::Body> {
@@ -85,7 +87,7 @@ struct Bidi(GrpcFront);
 
 impl tonic::server::StreamingService<Payload> for Bidi {
     type Response = Payload;
-    type ResponseStream = ReceiverStream<Result<Payload, Status>>;
+    type ResponseStream = OutboundStream;
     type Future = BoxFuture<Result<Response<Self::ResponseStream>, Status>>;
 
     fn call(&mut self, request: Request<Streaming<Payload>>) -> Self::Future {
@@ -105,22 +107,23 @@ impl tonic::server::StreamingService<Payload> for Bidi {
                     front.on_stream_message(addr, &payload);
                 }
             });
-            Ok(Response::new(ReceiverStream::new(rx)))
+            Ok(Response::new(rx))
         })
     }
 }
 
-/// The codec, with Nacos' message size limit both ways.
-fn grpc() -> tonic::server::Grpc<tonic_prost::ProstCodec<Payload, Payload>> {
+/// The codec: messages read up to `max_read` bytes (a larger one is refused from its length
+/// prefix, before its body is buffered), sent up to Nacos' 10 MiB.
+fn grpc(max_read: usize) -> tonic::server::Grpc<tonic_prost::ProstCodec<Payload, Payload>> {
     tonic::server::Grpc::new(tonic_prost::ProstCodec::default())
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_decoding_message_size(max_read)
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
 }
 
 /// The `tower::Service` of a one-method gRPC service: `$path` goes to `$method` through
 /// `tonic::server::Grpc::$call`; any other path answers `UNIMPLEMENTED`.
 macro_rules! one_method_service {
-    ($service:ident, $path:expr, $method:ident, $call:ident) => {
+    ($service:ident, $path:expr, $method:ident, $call:ident, $max_read:ident) => {
         impl<B> tonic::codegen::Service<http::Request<B>> for $service
         where
             B: Body + Send + 'static,
@@ -138,12 +141,25 @@ macro_rules! one_method_service {
                 if req.uri().path() != $path {
                     return Box::pin(async { Ok(unimplemented()) });
                 }
+                let max_read = self.front.shared.config.$max_read;
                 let method = $method(self.front.clone());
-                Box::pin(async move { Ok(grpc().$call(method, req).await) })
+                Box::pin(async move { Ok(grpc(max_read).$call(method, req).await) })
             }
         }
     };
 }
 
-one_method_service!(RequestService, REQUEST_PATH, Unary, unary);
-one_method_service!(BiStreamService, BI_STREAM_PATH, Bidi, streaming);
+one_method_service!(
+    RequestService,
+    REQUEST_PATH,
+    Unary,
+    unary,
+    max_request_bytes
+);
+one_method_service!(
+    BiStreamService,
+    BI_STREAM_PATH,
+    Bidi,
+    streaming,
+    max_stream_message_bytes
+);

@@ -2,6 +2,7 @@
 //! on the connection's bi-stream whose `requestId` is the hub's [`AckId`]; the client's
 //! `NotifySubscriberResponse` with that id is the ack.
 
+use super::outbound::{Outbound, SendError};
 use super::proto::Payload;
 use super::server::Shared;
 use crate::front::push::{AckId, PushResult, PushTarget, TargetKey};
@@ -9,16 +10,13 @@ use crate::protocol::json::{NameStyle, ServiceInfoJsonRef};
 use crate::protocol::ServiceInfo;
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::mpsc::Sender;
-use tonic::Status;
 
 /// See the module documentation.
 pub(crate) struct ConnTarget {
     addr: SocketAddr,
     /// The client's version, as its connection setup named it.
     agent: Arc<str>,
-    stream: Sender<Result<Payload, Status>>,
+    stream: Outbound,
     shared: Weak<Shared>,
 }
 
@@ -43,7 +41,7 @@ impl ConnTarget {
     pub(crate) fn new(
         addr: SocketAddr,
         agent: Arc<str>,
-        stream: Sender<Result<Payload, Status>>,
+        stream: Outbound,
         shared: Weak<Shared>,
     ) -> Self {
         Self {
@@ -84,12 +82,12 @@ impl PushTarget for ConnTarget {
             ack.0
         );
         let payload = Payload::new("NotifySubscriberRequest", body.into_bytes());
-        match self.stream.try_send(Ok(payload)) {
+        match self.stream.try_send(payload) {
             Ok(()) => PushResult::AwaitingAck,
-            Err(TrySendError::Full(_)) => {
-                PushResult::Failed("the connection's send buffer is full".into())
+            Err(SendError::Full) => {
+                PushResult::Failed("the connection's send queue is full (count or bytes)".into())
             }
-            Err(TrySendError::Closed(_)) => PushResult::Closed,
+            Err(SendError::Closed) => PushResult::Closed,
         }
     }
 

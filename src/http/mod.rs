@@ -80,6 +80,9 @@
 //! - A request that changes state and that a browser marks as coming from another site (an
 //!   `Origin` that is not the server, or `Sec-Fetch-Site: cross-site`) is refused with 403
 //!   (`origin.rs`); Nacos takes it. Nacos clients send neither header.
+//! - Given a [`HostCheck`] ([`NacosApi::host_check`]), a request whose `Host` is a name the
+//!   server does not answer to is refused with 421 (against DNS rebinding); Nacos checks no
+//!   `Host`.
 //!
 //! ## Example
 //!
@@ -132,6 +135,7 @@ mod client;
 mod client_push;
 mod error;
 mod health;
+mod host;
 mod instance;
 pub(crate) mod json;
 mod operator;
@@ -148,6 +152,7 @@ mod subscribers;
 pub use crate::front::Backend;
 pub use client::{HttpClientTransport, DEFAULT_REQUEST_TIMEOUT};
 pub use error::{ApiError, BodyTimeout};
+pub use host::HostCheck;
 pub use params::{ParamError, Params};
 pub use paths::{
     BEAT_PATH, CATALOG_INSTANCES_PATH, CATALOG_SERVICES_PATH, HEALTH_INSTANCE_PATH, HEALTH_PATH,

@@ -37,6 +37,8 @@ pub struct NacosApi {
     hubs: Vec<PushHub>,
     /// `None`: no peer route.
     peer: Option<PeerGate>,
+    /// `None`: any `Host`.
+    host_check: Option<super::HostCheck>,
 }
 
 impl NacosApi {
@@ -48,6 +50,7 @@ impl NacosApi {
             udp: None,
             hubs: Vec::new(),
             peer: Some(PeerGate::Closed),
+            host_check: None,
         }
     }
 
@@ -102,8 +105,16 @@ impl NacosApi {
         self
     }
 
+    /// Refuses (421) a request whose `Host` is a name `check` does not admit: see
+    /// [`super::HostCheck`]. The peer route is not checked (it is authenticated).
+    pub fn host_check(mut self, check: super::HostCheck) -> Self {
+        self.host_check = Some(check);
+        self
+    }
+
     /// The router.
     pub fn router(self) -> Router {
+        let host_check = self.host_check;
         let peer = self.backend.cluster_node().cloned().zip(self.peer);
         let state = Arc::new(ApiState {
             backend: self.backend,
@@ -142,6 +153,10 @@ impl NacosApi {
             .route(READINESS_PATH, get(operator::readiness))
             .with_state(state)
             .layer(axum::middleware::from_fn(super::origin::refuse_cross_site));
+        let api = match &host_check {
+            Some(check) => check.layer(api),
+            None => api,
+        };
         match peer {
             Some((node, gate)) => {
                 if matches!(gate, PeerGate::Closed) {

@@ -2,8 +2,8 @@
 //!
 //! The order of the sources is described in the [server module](super).
 //!
-//! To add a setting: a field of [`ServerConfig`], a row of `settings.rs` (key, variable,
-//! parser, printer), and a field of `flags.rs` (its help line).
+//! To add a setting: a field of [`ServerConfig`] and an entry of `settings/list.rs` (key,
+//! variable, help line, parser, printer); the flag is built from the entry.
 
 use super::flags::Flags;
 use super::serve::ServeConfig;
@@ -149,12 +149,23 @@ pub struct ServerConfig {
     pub data_dir: Option<PathBuf>,
     /// How commits to the data directory are batched (`--commit`).
     pub commit: crate::persist::CommitPolicy,
-    /// Push subscriptions one gRPC connection may hold
-    /// (`--grpc-max-subscriptions-per-connection`, default 5 000).
-    pub grpc_max_subscriptions_per_connection: usize,
-    /// Push subscriptions the gRPC front holds in total, over every connection
-    /// (`--grpc-max-subscriptions`, default 100 000).
-    pub grpc_max_subscriptions: usize,
+    /// The address of the `--peer-port` listener (`--peer-bind`); default: [`Self::bind`].
+    pub peer_bind: Option<IpAddr>,
+    /// Host names the server answers to besides IP addresses and `localhost`
+    /// (`--allowed-hosts`): see [`crate::http::HostCheck`].
+    pub allowed_hosts: Vec<String>,
+    /// The gRPC front's bounds and timing (`--grpc-*`; used when the build has feature
+    /// `grpc`).
+    pub grpc: crate::front::grpc_config::GrpcConfig,
+    /// The console's live event streams, in total and per address (`--console-max-streams`,
+    /// `--console-max-streams-per-ip`; default 64 and 8; used with feature `console`).
+    pub console_streams: crate::front::gate::GateLimits,
+    /// How long one console event stream lasts before the browser reconnects
+    /// (`--console-stream-lifetime`, default 5 minutes).
+    pub console_stream_lifetime: std::time::Duration,
+    /// What the registry stores at most (`--max-metadata-bytes`, `--max-instances-per-service`,
+    /// `--max-services-per-namespace`, `--max-namespaces`).
+    pub limits: crate::Limits,
 }
 
 impl Default for ServerConfig {
@@ -171,9 +182,12 @@ impl Default for ServerConfig {
             peer_port: None,
             data_dir: None,
             commit: crate::persist::CommitPolicy::default(),
-            grpc_max_subscriptions_per_connection:
-                crate::front::push::DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
-            grpc_max_subscriptions: crate::front::push::DEFAULT_MAX_SUBSCRIPTIONS,
+            peer_bind: None,
+            allowed_hosts: Vec::new(),
+            grpc: crate::front::grpc_config::GrpcConfig::default(),
+            console_streams: crate::front::gate::DEFAULT_STREAM_LIMITS,
+            console_stream_lifetime: crate::front::gate::DEFAULT_STREAM_LIFETIME,
+            limits: crate::Limits::default(),
         }
     }
 }
@@ -282,19 +296,22 @@ impl ServerConfig {
         self.members.is_empty()
     }
 
-    /// This member's id: `--node-id`, else `bind:peer_port` (`bind:port` without a peer
-    /// port), where its peers reach it.
+    /// This member's id: `--node-id`, else `peer_bind:peer_port` (`bind:port` without a
+    /// peer port), where its peers reach it.
     pub fn node_id(&self) -> Result<NodeId, ConfigError> {
         if let Some(id) = &self.node_id {
             return Ok(NodeId::new(id)?);
         }
-        let port = self.peer_port.unwrap_or(self.port);
-        if self.bind.is_unspecified() || port == 0 {
+        let (host, port) = match self.peer_port {
+            Some(port) => (self.peer_bind.unwrap_or(self.bind), port),
+            None => (self.bind, self.port),
+        };
+        if host.is_unspecified() || port == 0 {
             return Err(ConfigError::NeedsNodeId(
-                SocketAddr::new(self.bind, port).to_string(),
+                SocketAddr::new(host, port).to_string(),
             ));
         }
-        Ok(NodeId::new(&SocketAddr::new(self.bind, port).to_string())?)
+        Ok(NodeId::new(&SocketAddr::new(host, port).to_string())?)
     }
 
     /// Every member's id. The list must name this node ([`ServerConfig::node_id`]), or this

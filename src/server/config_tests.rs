@@ -363,8 +363,8 @@ fn subscription_caps_are_settings_and_must_be_above_zero() {
     let args = ["--grpc-max-subscriptions-per-connection", "7"].map(String::from);
     let env = |name: &str| (name == "NACRE_GRPC_MAX_SUBSCRIPTIONS").then(|| "9".to_owned());
     let config = ServerConfig::from_args_and_env(args, env).unwrap();
-    assert_eq!(config.grpc_max_subscriptions_per_connection, 7);
-    assert_eq!(config.grpc_max_subscriptions, 9);
+    assert_eq!(config.grpc.max_subscriptions_per_connection, 7);
+    assert_eq!(config.grpc.push.max_subscriptions, 9);
     assert!(config
         .to_toml()
         .contains("grpc-max-subscriptions-per-connection = 7"));

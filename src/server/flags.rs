@@ -1,12 +1,13 @@
-//! [`Flags`]: the command line of `nacre-server`, parsed by clap. Each value flag is a
-//! setting of [`super::settings::SETTINGS`] (same name, without `--`), kept as text here and
-//! parsed there, so a flag, its environment variable and its file key share one parser and
-//! one error message.
+//! [`Flags`]: the command line of `nacre-server`, parsed by clap and built from
+//! [`super::settings::SETTINGS`]: each value flag is a setting (same name, without `--`), kept
+//! as text here and parsed there, so a flag, its environment variable and its file key share
+//! one parser and one error message, and `--help` lists every setting with its variable and
+//! default.
 
-use super::config::ConfigError;
-use super::settings::{find, Setting};
+use super::config::{ConfigError, ServerConfig};
+use super::settings::{Setting, SETTINGS};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::{CommandFactory, Parser};
+use clap::{Arg, ArgAction, Command};
 use std::path::PathBuf;
 
 /// What follows the flags in `--help`.
@@ -33,120 +34,92 @@ them). A damaged store stops the start with a message naming the file.
 
 Prometheus metrics are served at GET /metrics.";
 
-/// The command line of `nacre-server`.
-#[derive(Debug, Parser)]
-#[command(
-    name = "nacre-server",
-    about = "A nacre registry node speaking the Nacos naming API (v1 HTTP, 2.x gRPC)",
-    after_help = NOTES,
-    args_override_self = true,
-    disable_version_flag = true
-)]
+/// The command line of `nacre-server`: `--config`, `--print-config`, and the settings given.
 pub(super) struct Flags {
-    /// TOML file of settings (keys: the flags' names without `--`) [NACRE_CONFIG]
-    #[arg(long, value_name = "PATH")]
+    /// TOML file of settings.
     pub(super) config: Option<PathBuf>,
-    /// Print the settings in force (file, environment and flags applied) as TOML, and exit
-    #[arg(long)]
+    /// Print the settings in force and exit.
     pub(super) print_config: bool,
-    /// Port to listen on, 0 for any free one [NACRE_PORT; default 8848]
-    #[arg(long, value_name = "N")]
-    port: Option<String>,
-    /// Port of the Nacos 2.x gRPC API (feature grpc) [NACRE_GRPC_PORT; default PORT+1000]
-    #[arg(long, value_name = "N")]
-    grpc_port: Option<String>,
-    /// Address to listen on [NACRE_BIND; default 127.0.0.1]
-    #[arg(long, value_name = "ADDR")]
-    bind: Option<String>,
-    /// This member's id, the host:port peers reach it at [NACRE_NODE_ID; default BIND:PORT, or
-    /// BIND:PEER-PORT]
-    #[arg(long, value_name = "HOST:PORT")]
-    node_id: Option<String>,
-    /// Cluster members, comma separated, this node included (--node-id must be one of them)
-    /// [NACRE_MEMBERS; default none: standalone]
-    #[arg(long, value_name = "HOST:PORT,...")]
-    members: Option<String>,
-    /// File holding the cluster's shared secret (16 to 1024 visible ASCII characters)
-    /// [NACRE_CLUSTER_SECRET_FILE]
-    #[arg(long, value_name = "PATH")]
-    cluster_secret_file: Option<String>,
-    /// The secret itself; shows in `ps`, prefer the file [NACRE_CLUSTER_SECRET]
-    #[arg(long, value_name = "S")]
-    cluster_secret: Option<String>,
-    /// Run a cluster member without a secret: anything that reaches the peer route can act as
-    /// a member [NACRE_INSECURE_CLUSTER=true]
-    #[arg(
-        long,
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true"
-    )]
-    insecure_cluster: Option<String>,
-    /// Serve peer traffic on a port of its own (node ids are then BIND:PEER-PORT)
-    /// [NACRE_PEER_PORT; default: the client port]
-    #[arg(long, value_name = "N")]
-    peer_port: Option<String>,
-    /// Keep persistent instances and service settings in DIR/nacre.redb, loaded at start (a
-    /// write answers once it is on disk) [NACRE_DATA_DIR; default none: memory only]
-    #[arg(long, value_name = "DIR")]
-    data_dir: Option<String>,
-    /// With --data-dir: `group` (writes arriving together share one fsync) or `per-write` (one
-    /// fsync each; for measurements) [NACRE_COMMIT; default group]
-    #[arg(long, value_name = "MODE")]
-    commit: Option<String>,
-    /// Push subscriptions one gRPC connection may hold; more are refused with 429
-    /// [NACRE_GRPC_MAX_SUBSCRIPTIONS_PER_CONNECTION; default 5000]
-    #[arg(long, value_name = "N")]
-    grpc_max_subscriptions_per_connection: Option<String>,
-    /// Push subscriptions the gRPC front holds over all connections; more are refused with 503
-    /// [NACRE_GRPC_MAX_SUBSCRIPTIONS; default 100000]
-    #[arg(long, value_name = "N")]
-    grpc_max_subscriptions: Option<String>,
+    values: Vec<(&'static Setting, String, String)>,
+}
+
+/// The help line of `setting`: its text, its variable and its default.
+fn help_line(setting: &Setting) -> String {
+    let default = match setting.default {
+        Some(text) => text.to_owned(),
+        None => (setting.show)(&ServerConfig::default()).map_or_else(
+            || "none".to_owned(),
+            |v| match v {
+                toml::Value::String(s) => s,
+                other => other.to_string(),
+            },
+        ),
+    };
+    format!("{} [{}; default {default}]", setting.help, setting.env)
+}
+
+fn command() -> Command {
+    let mut command = Command::new("nacre-server")
+        .about("A nacre registry node speaking the Nacos naming API (v1 HTTP, 2.x gRPC)")
+        .after_help(NOTES)
+        .args_override_self(true)
+        .disable_version_flag(true)
+        .arg(
+            Arg::new("config")
+                .long("config")
+                .value_name("PATH")
+                .help("TOML file of settings (keys: the flags' names without `--`) [NACRE_CONFIG]"),
+        )
+        .arg(
+            Arg::new("print-config")
+                .long("print-config")
+                .action(ArgAction::SetTrue)
+                .help("Print the settings in force (file, environment and flags applied) as TOML, and exit"),
+        );
+    for setting in SETTINGS {
+        let mut arg = Arg::new(setting.key)
+            .long(setting.key)
+            .value_name(setting.value_name)
+            .help(help_line(setting));
+        if setting.switch {
+            arg = arg
+                .num_args(0..=1)
+                .require_equals(true)
+                .default_missing_value("true");
+        }
+        command = command.arg(arg);
+    }
+    command
 }
 
 impl Flags {
     /// Parses `args` (without the program name).
     pub(super) fn read(args: impl IntoIterator<Item = String>) -> Result<Self, ConfigError> {
         let argv = std::iter::once("nacre-server".to_owned()).chain(args);
-        Flags::try_parse_from(argv).map_err(from_clap)
+        let matches = command().try_get_matches_from(argv).map_err(from_clap)?;
+        let values = SETTINGS
+            .iter()
+            .filter_map(|setting| {
+                let value = matches.get_one::<String>(setting.key)?;
+                Some((setting, format!("--{}", setting.key), value.clone()))
+            })
+            .collect();
+        Ok(Self {
+            config: matches.get_one::<String>("config").map(PathBuf::from),
+            print_config: matches.get_flag("print-config"),
+            values,
+        })
     }
 
-    /// The settings given, as `(setting, flag, value)`, in [`super::settings::SETTINGS`]
-    /// order.
+    /// The settings given, as `(setting, flag, value)`, in [`SETTINGS`] order.
     pub(super) fn values(&self) -> Vec<(&'static Setting, String, String)> {
-        [
-            ("port", &self.port),
-            ("grpc-port", &self.grpc_port),
-            ("bind", &self.bind),
-            ("node-id", &self.node_id),
-            ("members", &self.members),
-            ("cluster-secret-file", &self.cluster_secret_file),
-            ("cluster-secret", &self.cluster_secret),
-            ("insecure-cluster", &self.insecure_cluster),
-            ("peer-port", &self.peer_port),
-            ("data-dir", &self.data_dir),
-            ("commit", &self.commit),
-            (
-                "grpc-max-subscriptions-per-connection",
-                &self.grpc_max_subscriptions_per_connection,
-            ),
-            ("grpc-max-subscriptions", &self.grpc_max_subscriptions),
-        ]
-        .into_iter()
-        .filter_map(|(key, value)| {
-            let value = value.clone()?;
-            // Every key above is one of SETTINGS (a unit test checks it).
-            let setting = find(key)?;
-            Some((setting, format!("--{key}"), value))
-        })
-        .collect()
+        self.values.clone()
     }
 }
 
 /// The help text of `nacre-server` (`--help`).
 pub(super) fn help() -> String {
-    Flags::command().render_help().to_string()
+    command().render_help().to_string()
 }
 
 /// clap's refusal as a [`ConfigError`].
@@ -172,25 +145,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_flag_is_a_setting_and_every_setting_a_flag() {
-        let flags = Flags::command();
-        for setting in super::super::settings::SETTINGS {
-            let id = setting.key.replace('-', "_");
+    fn every_setting_is_a_flag_with_its_variable_in_the_help() {
+        command().debug_assert();
+        let help = help();
+        for setting in SETTINGS {
             assert!(
-                flags.get_arguments().any(|a| a.get_id() == id.as_str()),
-                "no flag for {}",
+                help.contains(&format!("--{}", setting.key)),
+                "{}",
                 setting.key
             );
+            assert!(help.contains(setting.env), "{}", setting.env);
         }
-        let all: Vec<String> = super::super::settings::SETTINGS
-            .iter()
-            .map(|s| format!("--{}=1", s.key))
-            .collect();
+        let all: Vec<String> = SETTINGS.iter().map(|s| format!("--{}=1", s.key)).collect();
         let parsed = Flags::read(all).unwrap();
-        assert_eq!(
-            parsed.values().len(),
-            super::super::settings::SETTINGS.len()
-        );
-        flags.debug_assert();
+        assert_eq!(parsed.values().len(), SETTINGS.len());
+    }
+
+    #[test]
+    fn a_switch_alone_means_true() {
+        let flags = Flags::read(["--insecure-cluster".to_owned()]).unwrap();
+        assert_eq!(flags.values()[0].2, "true");
     }
 }

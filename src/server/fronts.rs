@@ -47,9 +47,11 @@ pub(super) async fn bind(
     #[cfg(feature = "grpc")]
     fronts.push(Box::new(Grpc::bind(config, backend).await?));
     #[cfg(feature = "console")]
-    fronts.push(Box::new(Console(crate::console::Console::new(
-        backend.clone(),
-    ))));
+    fronts.push(Box::new(Console(
+        crate::console::Console::new(backend.clone())
+            .stream_limits(config.console_streams, config.console_stream_lifetime)
+            .host_check(crate::http::HostCheck::new(&config.allowed_hosts)),
+    )));
     let _ = (config, backend);
     Ok(fronts)
 }
@@ -73,16 +75,7 @@ impl Grpc {
             }));
         };
         let (listener, addr) = super::listen(SocketAddr::new(config.bind, port)).await?;
-        let defaults = crate::grpc::GrpcConfig::default();
-        let grpc = crate::grpc::GrpcConfig {
-            max_subscriptions_per_connection: config.grpc_max_subscriptions_per_connection,
-            push: crate::front::push::PushConfig {
-                max_subscriptions: config.grpc_max_subscriptions,
-                ..defaults.push
-            },
-            ..defaults
-        };
-        let front = crate::grpc::GrpcFront::new(backend.clone(), grpc);
+        let front = crate::grpc::GrpcFront::new(backend.clone(), config.grpc);
         Ok(Self {
             front,
             listener,

@@ -64,16 +64,18 @@
 //! | file | job |
 //! | --- | --- |
 //! | `config.rs` | [`ServerConfig`]: the sources of settings and their order, [`usage`], [`ConfigError`] |
-//! | `settings.rs` | every setting once: file key, environment variable, parser, printer |
-//! | `flags.rs` | the command line, parsed by clap (derive) |
+//! | `settings/` | every setting once: file key, environment variable, help line, parser, printer |
+//! | `flags.rs` | the command line, parsed by clap, built from the settings |
 //! | `serve.rs` | [`serve::serve`]: the hardened HTTP accept loop (timeouts, connection cap, body cap) |
 //! | `fronts.rs` | the optional fronts (gRPC, console), each behind its feature: the one file with `cfg(feature)` lines |
+//! | `open_files.rs` | raises `RLIMIT_NOFILE` at start and fits the connection caps into it |
 //! | `running.rs` | [`RunningServer`]: the started server, its graceful [`RunningServer::shutdown`] |
 //! | `mod.rs` | [`start`]: binds, builds the node, wires the fronts |
 
 mod config;
 mod flags;
 mod fronts;
+pub mod open_files;
 mod running;
 pub mod serve;
 mod settings;
@@ -83,7 +85,7 @@ pub use running::{RunningServer, ShutdownReport};
 
 use crate::cluster::{ClusterNode, PeerAuth};
 use crate::front::Backend;
-use crate::http::{peer_router, HttpPeerTransport, NacosApi};
+use crate::http::{peer_router, HostCheck, HttpPeerTransport, NacosApi};
 use crate::metrics::{HttpMetrics, NacreMetrics};
 use crate::udp::{UdpPush, UdpPushConfig};
 use crate::Registry;
@@ -115,6 +117,9 @@ pub enum ServerError {
     /// file and what to do.
     #[error("the data directory cannot be used: {0}")]
     Persist(#[from] crate::persist::PersistError),
+    /// Too few open files to serve (see [`open_files`]).
+    #[error(transparent)]
+    OpenFiles(#[from] open_files::OpenFilesError),
     /// The thread for the node's drivers could not be started.
     #[error("cannot start the driver thread: {0}")]
     Drivers(#[source] std::io::Error),
@@ -127,8 +132,24 @@ pub enum ServerError {
 /// A cluster member is refused before anything starts if its id is not one of the members or
 /// it has no cluster secret (and no `insecure_cluster`): see [`ServerConfig::peer_auth`].
 pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> {
+    let mut fitted = config.clone();
+    match open_files::raise() {
+        Ok((limit, hard)) => {
+            if let Some(lowered) = open_files::fit(&mut fitted, limit, hard)? {
+                for (flag, from, to) in &lowered.caps {
+                    tracing::info!(
+                        open_files = lowered.limit,
+                        "{flag} lowered from {from} to {to} to fit the open-files limit (raise it with ulimit -n, or set the cap)"
+                    );
+                }
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot read the open-files limit"),
+    }
+    let config = &fitted;
     let (backend, auth, transport) = if config.is_standalone() {
-        (Backend::from(Registry::builder().build()), None, None)
+        let registry = Registry::builder().limits(config.limits).build();
+        (Backend::from(registry), None, None)
     } else {
         let me = config.node_id()?;
         let members = config.member_ids()?;
@@ -139,7 +160,9 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
             );
         }
         let transport = HttpPeerTransport::new(me.clone(), auth.clone());
-        let node = ClusterNode::builder(me, members, Arc::new(transport.clone())).build()?;
+        let node = ClusterNode::builder(me, members, Arc::new(transport.clone()))
+            .registry(Registry::builder().limits(config.limits))
+            .build()?;
         (Backend::from(node), Some(auth), Some(transport))
     };
     if let Some(dir) = &config.data_dir {
@@ -156,7 +179,10 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
     }
     let (listener, addr) = listen(SocketAddr::new(config.bind, config.port)).await?;
     let peer_listener = match (&auth, config.peer_port) {
-        (Some(_), Some(port)) => Some(listen(SocketAddr::new(config.bind, port)).await?),
+        (Some(_), Some(port)) => {
+            let bind = config.peer_bind.unwrap_or(config.bind);
+            Some(listen(SocketAddr::new(bind, port)).await?)
+        }
         _ => None,
     };
     let fronts = fronts::bind(config, &backend).await?;
@@ -172,7 +198,12 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         addr: udp_addr,
         source,
     })?;
+    let shutdown = Shutdown::new();
     let mut api = NacosApi::new(backend.clone()).udp_push(udp.clone());
+    let host_check = api_host_check(config);
+    if let Some(check) = &host_check {
+        api = api.host_check(check.clone());
+    }
     for hub in fronts.iter().filter_map(|f| f.hub()) {
         api = api.subscribers_from(hub);
     }
@@ -180,7 +211,13 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         (Some((listener, addr)), Some(node), Some(auth)) => {
             api = api.without_peer_route();
             let app = peer_router(Arc::new(node.clone()), auth.clone());
-            let task = tokio::spawn(async move { axum::serve(listener, app).await });
+            let task = tokio::spawn(serve(
+                listener,
+                app,
+                peer_serve_config(&config.serve),
+                shutdown.clone(),
+                Arc::new(ServeStats::default()),
+            ));
             Some(PeerListener { addr, task })
         }
         _ => {
@@ -194,8 +231,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
     for router in fronts.iter().filter_map(|f| f.router()) {
         app = app.merge(router);
     }
-    let app = with_metrics(app, &backend, &udp, &fronts, transport);
-    let shutdown = Shutdown::new();
+    let app = with_metrics(app, &backend, &udp, &fronts, transport, host_check.as_ref());
     let serve_stats = Arc::new(ServeStats::default());
     let task = tokio::spawn(serve(
         listener,
@@ -223,6 +259,24 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
     })
 }
 
+/// The `Host` check of the v1 API and the metrics: on a loopback bind always (only local
+/// software, or a page that rebinds its name, reaches it), elsewhere when the operator named
+/// the server (`--allowed-hosts`). See [`HostCheck`].
+fn api_host_check(config: &ServerConfig) -> Option<HostCheck> {
+    (config.bind.is_loopback() || !config.allowed_hosts.is_empty())
+        .then(|| HostCheck::new(&config.allowed_hosts))
+}
+
+/// The peer listener's bounds: the client listener's timeouts, and caps sized for a cluster's
+/// members rather than its clients (a member keeps a small pool of connections to each peer).
+fn peer_serve_config(client: &serve::ServeConfig) -> serve::ServeConfig {
+    serve::ServeConfig {
+        max_connections: client.max_connections.min(1024),
+        max_connections_per_ip: client.max_connections_per_ip.min(256),
+        ..*client
+    }
+}
+
 /// A TCP listener on `addr`, and the address it got (the port, when `addr` asked for 0).
 async fn listen(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), ServerError> {
     let listener = tokio::net::TcpListener::bind(addr)
@@ -242,6 +296,7 @@ fn with_metrics(
     udp: &UdpPush,
     fronts: &[Box<dyn fronts::Front>],
     transport: Option<HttpPeerTransport>,
+    host_check: Option<&HostCheck>,
 ) -> axum::Router {
     let mut metrics = NacreMetrics::new(backend.clone()).push_hub("udp", udp.hub().clone());
     for front in fronts {
@@ -256,6 +311,10 @@ fn with_metrics(
     let mut registry = prometheus_client::registry::Registry::default();
     metrics.register(&mut registry);
     http.register(&mut registry);
-    app.merge(crate::metrics::router(Arc::new(registry)))
-        .layer(http)
+    let metrics = crate::metrics::router(Arc::new(registry));
+    let metrics = match host_check {
+        Some(check) => check.layer(metrics),
+        None => metrics,
+    };
+    app.merge(metrics).layer(http)
 }

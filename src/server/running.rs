@@ -31,7 +31,7 @@ pub struct RunningServer {
 #[derive(Debug)]
 pub(super) struct PeerListener {
     pub(super) addr: SocketAddr,
-    pub(super) task: JoinHandle<std::io::Result<()>>,
+    pub(super) task: JoinHandle<()>,
 }
 
 /// The thread that runs the node's drivers until told to stop.

@@ -9,15 +9,23 @@
 //! | [`ServeConfig::body_timeout`] | 10 s | 408 Request Timeout |
 //! | [`ServeConfig::idle_timeout`] | 60 s | an idle keep-alive connection is closed |
 //! | [`ServeConfig::max_connections`] | 10 000 | a new connection is closed at once (counted) |
+//! | [`ServeConfig::max_connections_per_ip`] | 1 000 | a new connection from an address holding that many is closed at once (counted) |
 //! | [`ServeConfig::max_body_bytes`] | 1 MiB | 413 Payload Too Large |
 //!
 //! Nacos (Tomcat) defaults for comparison: 20 s connection timeout, 10 000 connections, a
-//! 2 MB form body.
+//! 2 MB form body; Tomcat has no share per address.
+//!
+//! The caps are a [`ConnectionGate`] (see [`crate::front::gate`]): refusals, and errors of
+//! `accept` itself (out of file descriptors), are logged at most once per 10 s with the count
+//! left unlogged. Each request carries its connection's [`Slot`], so a handler that holds its
+//! connection open for a stream (the console's events) can give the place back and be bounded
+//! by a gate of its own.
 //!
 //! **Graceful shutdown**: [`Shutdown::trigger`] stops accepting; every open connection is told
 //! to finish its request in flight and close; [`serve`] returns when they all did (the caller
 //! bounds the wait).
 
+use crate::front::gate::{ConnectionGate, GateLimits, RefusalLog, Slot, REFUSAL_LOG_INTERVAL};
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
@@ -28,7 +36,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tower::ServiceExt;
 
 /// Timeouts and caps of [`serve`]: see the module documentation.
@@ -43,6 +51,9 @@ pub struct ServeConfig {
     pub idle_timeout: Duration,
     /// Connections served at once; more are closed as they arrive.
     pub max_connections: usize,
+    /// Connections served at once from one source address; more from it are closed as they
+    /// arrive.
+    pub max_connections_per_ip: usize,
     /// Largest request body.
     pub max_body_bytes: usize,
 }
@@ -53,7 +64,8 @@ impl Default for ServeConfig {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
-            max_connections: 10_000,
+            max_connections: crate::front::gate::DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: crate::front::gate::DEFAULT_MAX_CONNECTIONS_PER_IP,
             max_body_bytes: 1024 * 1024,
         }
     }
@@ -73,7 +85,8 @@ impl ServeStats {
     pub fn accepted(&self) -> u64 {
         self.accepted.load(Ordering::Relaxed)
     }
-    /// Connections closed at once for want of a slot ([`ServeConfig::max_connections`]).
+    /// Connections closed at once for want of a place ([`ServeConfig::max_connections`],
+    /// [`ServeConfig::max_connections_per_ip`]).
     pub fn refused(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)
     }
@@ -141,7 +154,14 @@ pub async fn serve(
     stats: Arc<ServeStats>,
 ) {
     let router = router.layer(axum::extract::DefaultBodyLimit::max(config.max_body_bytes));
-    let slots = Arc::new(Semaphore::new(config.max_connections));
+    let gate = ConnectionGate::new(
+        "HTTP connection",
+        GateLimits {
+            max_total: config.max_connections,
+            max_per_ip: config.max_connections_per_ip,
+        },
+    );
+    let accept_errors = RefusalLog::new(REFUSAL_LOG_INTERVAL);
     let mut stop = shutdown.subscribe();
     let mut connections = tokio::task::JoinSet::new();
     loop {
@@ -151,17 +171,24 @@ pub async fn serve(
             // Reap finished connections as we go.
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
-        let Ok((stream, peer)) = accepted else {
-            // Out of file descriptors and the like: back off briefly rather than spin.
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            continue;
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors and the like: say so, and back off briefly rather
+                // than spin.
+                if let Some(unlogged) = accept_errors.due(std::time::Instant::now()) {
+                    tracing::error!(%error, unlogged, "the HTTP listener cannot accept");
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
+        let Ok(ticket) = gate.admit(peer.ip()) else {
             stats.refused.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(%peer, max = config.max_connections, "connection refused: at the connection cap");
             drop(stream);
             continue;
         };
+        let slot = Slot::new(ticket);
         let _ = stream.set_nodelay(true);
         stats.accepted.fetch_add(1, Ordering::Relaxed);
         stats.open.fetch_add(1, Ordering::Relaxed);
@@ -169,9 +196,18 @@ pub async fn serve(
         let stats = stats.clone();
         let mut stop = shutdown.subscribe();
         connections.spawn(async move {
-            serve_connection(stream, peer, router, config, &stats, &mut stop).await;
+            serve_connection(
+                stream,
+                peer,
+                slot.clone(),
+                router,
+                config,
+                &stats,
+                &mut stop,
+            )
+            .await;
             stats.open.fetch_sub(1, Ordering::Relaxed);
-            drop(permit);
+            slot.give_back();
         });
     }
     while connections.join_next().await.is_some() {}
@@ -180,6 +216,7 @@ pub async fn serve(
 async fn serve_connection(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
+    slot: Slot,
     router: Router,
     config: ServeConfig,
     stats: &Arc<ServeStats>,
@@ -193,6 +230,7 @@ async fn serve_connection(
         req.extensions_mut()
             .insert(axum::Extension(ConnectInfo(peer)));
         req.extensions_mut().insert(ConnectInfo(peer));
+        req.extensions_mut().insert(slot.clone());
         let router = router.clone();
         let seen = seen.clone();
         let stats = stats.clone();

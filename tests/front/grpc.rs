@@ -770,9 +770,11 @@ async fn a_huge_client_version_is_kept_bounded_and_once() {
     let registry = Registry::default();
     let (front, addr) = serve(&registry, config()).await;
     let mut raw = Raw::open(addr).await;
-    // "é" is two bytes, so byte 256 falls inside a character: the cut moves back to 255.
-    let version = format!("x{}", "é".repeat(512 * 1024));
-    let labels: serde_json::Map<String, serde_json::Value> = (0..10_000)
+    // "é" is two bytes, so byte 256 falls inside a character: the cut moves back to 255. The
+    // setup stays under the bi-stream's message limit (64 KiB; a larger one is refused
+    // before it is read, see tests/hostile).
+    let version = format!("x{}", "é".repeat(12 * 1024));
+    let labels: serde_json::Map<String, serde_json::Value> = (0..400)
         .map(|i| {
             (
                 format!("label-{i}"),

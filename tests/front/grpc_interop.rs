@@ -38,8 +38,15 @@ fn start_server() -> (Proc, u16, u16) {
         .expect("nacre-server starts");
     let stderr = child.stderr.take().expect("piped stderr");
     let proc = Proc(child);
+    // The first line that says where it listens (a line about its limits may come first).
     let mut line = String::new();
-    BufReader::new(stderr).read_line(&mut line).unwrap();
+    let mut reader = BufReader::new(stderr);
+    while !line.contains("listening on") {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            panic!("nacre-server ended without listening");
+        }
+    }
     // "nacre-server listening on 127.0.0.1:H (standalone), gRPC on 127.0.0.1:G"
     let port_after = |marker: &str| -> u16 {
         let rest = &line[line.find(marker).unwrap_or_else(|| panic!("{line}")) + marker.len()..];

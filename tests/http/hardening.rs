@@ -50,7 +50,7 @@ async fn an_oversized_body_gets_413_and_changes_nothing() {
         "x".repeat(2000)
     );
     let raw = format!(
-        "POST /nacos/v1/ns/instance HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+        "POST /nacos/v1/ns/instance HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
@@ -68,7 +68,7 @@ async fn a_body_that_never_arrives_gets_408() {
         ..ServeConfig::default()
     })
     .await;
-    let raw = "POST /nacos/v1/ns/instance HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+    let raw = "POST /nacos/v1/ns/instance HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
                Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nserviceName=";
     let answer = exchange(s.local_addr(), raw.as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
@@ -92,7 +92,7 @@ async fn slow_headers_and_idle_connections_are_closed() {
     assert!(!answer.contains("200"), "{answer}");
     // A keep-alive connection that answered once, then idles.
     let mut conn = TcpStream::connect(s.local_addr()).await.unwrap();
-    conn.write_all(b"GET /nacos/v1/console/health/liveness HTTP/1.1\r\nHost: x\r\n\r\n")
+    conn.write_all(b"GET /nacos/v1/console/health/liveness HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .await
         .unwrap();
     let answer = read_all(&mut conn).await;
@@ -117,7 +117,7 @@ async fn connections_beyond_the_cap_are_closed_at_once() {
     .await;
     let answer = exchange(
         addr,
-        b"GET /nacos/v1/console/health/liveness HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /nacos/v1/console/health/liveness HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
     )
     .await;
     assert_eq!(answer, "", "closed without an answer");
@@ -130,7 +130,7 @@ async fn connections_beyond_the_cap_are_closed_at_once() {
     .await;
     let answer = exchange(
         addr,
-        b"GET /nacos/v1/console/health/liveness HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET /nacos/v1/console/health/liveness HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
     )
     .await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
@@ -145,7 +145,7 @@ async fn graceful_shutdown_finishes_the_request_in_flight_and_stops_accepting() 
     let body = "serviceName=orders&ip=10.0.0.1&port=1";
     let mut conn = TcpStream::connect(addr).await.unwrap();
     let head = format!(
-        "POST /nacos/v1/ns/instance HTTP/1.1\r\nHost: x\r\n\
+        "POST /nacos/v1/ns/instance HTTP/1.1\r\nHost: 127.0.0.1\r\n\
          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );

@@ -41,7 +41,7 @@ pub use target::{AckId, PushResult, PushTarget, TargetDetails, TargetKey, IN_PRO
 use std::time::Duration;
 
 /// Timing and bounds of a [`PushHub`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PushConfig {
     /// Changes of one service within this window are pushed once (default 500 ms, Nacos'
     /// gRPC push delay; 0 pushes every change at once).

@@ -1,14 +1,22 @@
 //! The settings of `nacre-server`, once: each one's file key (also its flag, after `--`), its
 //! environment variable, how a value is parsed into a [`ServerConfig`], and how it is printed
-//! back. The file, the environment and the flags all go through [`SETTINGS`], so a setting
-//! added here (and as a field of [`super::flags::Flags`]) works in all three, in
+//! back. The file, the environment and the flags (built from the same list) all go through
+//! [`SETTINGS`], so a setting added there works in all three, in `--help`, in
 //! `--print-config` and in its error messages.
+//!
+//! | file | job |
+//! | --- | --- |
+//! | `list.rs` | [`SETTINGS`]: every setting, once |
+//! | `parse.rs` | the parsers (each error names the setting as its source spells it) and printers |
+//! | `mod.rs` | [`Setting`], and reading each source: file, environment, flags' values |
 
-use super::config::{ConfigError, SecretSource, ServerConfig};
-use crate::cluster::ClusterSecret;
-use crate::persist::CommitPolicy;
-use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+mod list;
+mod parse;
+
+pub(super) use list::SETTINGS;
+
+use super::config::{ConfigError, ServerConfig};
+use std::path::Path;
 
 /// One setting.
 pub(super) struct Setting {
@@ -16,6 +24,15 @@ pub(super) struct Setting {
     pub(super) key: &'static str,
     /// Its environment variable.
     pub(super) env: &'static str,
+    /// What `--help` calls its value (`N`, `DURATION`, `ADDR`).
+    pub(super) value_name: &'static str,
+    /// Its line in `--help`.
+    pub(super) help: &'static str,
+    /// Its default as `--help` says it, when the printed default would not say it well
+    /// (`None`: the default config's printed value).
+    pub(super) default: Option<&'static str>,
+    /// A switch: `--flag` alone means `true` (`--flag=false` is allowed).
+    pub(super) switch: bool,
     /// Parses `value` into the config; `name` is what errors call the setting (the flag, the
     /// variable, or the key and file).
     pub(super) apply: fn(&mut ServerConfig, name: &str, value: &str) -> Result<(), ConfigError>,
@@ -26,151 +43,9 @@ pub(super) struct Setting {
 /// The keys of the two ways to give the cluster secret, which one source may not both give.
 pub(super) const SECRET_KEYS: [&str; 2] = ["cluster-secret", "cluster-secret-file"];
 
-fn port_value(port: u16) -> toml::Value {
-    toml::Value::Integer(i64::from(port))
-}
-
-fn count_value(n: usize) -> toml::Value {
-    toml::Value::Integer(i64::try_from(n).unwrap_or(i64::MAX))
-}
-
-fn text(s: impl Into<String>) -> toml::Value {
-    toml::Value::String(s.into())
-}
-
-/// Every setting, in the order `--print-config` prints them.
-pub(super) const SETTINGS: &[Setting] = &[
-    Setting {
-        key: "port",
-        env: "NACRE_PORT",
-        apply: |c, name, v| {
-            c.port = parse_port(name, v)?;
-            Ok(())
-        },
-        show: |c| Some(port_value(c.port)),
-    },
-    Setting {
-        key: "grpc-port",
-        env: "NACRE_GRPC_PORT",
-        apply: |c, name, v| {
-            c.grpc_port = Some(parse_port(name, v)?);
-            Ok(())
-        },
-        show: |c| c.grpc_port.map(port_value),
-    },
-    Setting {
-        key: "bind",
-        env: "NACRE_BIND",
-        apply: |c, name, v| {
-            c.bind = parse_bind(name, v)?;
-            Ok(())
-        },
-        show: |c| Some(text(c.bind.to_string())),
-    },
-    Setting {
-        key: "node-id",
-        env: "NACRE_NODE_ID",
-        apply: |c, _, v| {
-            c.node_id = Some(v.trim().to_owned());
-            Ok(())
-        },
-        show: |c| c.node_id.clone().map(text),
-    },
-    Setting {
-        key: "members",
-        env: "NACRE_MEMBERS",
-        apply: |c, _, v| {
-            c.members = parse_members(v);
-            Ok(())
-        },
-        show: |c| {
-            (!c.members.is_empty())
-                .then(|| toml::Value::Array(c.members.iter().cloned().map(text).collect()))
-        },
-    },
-    Setting {
-        key: "cluster-secret-file",
-        env: "NACRE_CLUSTER_SECRET_FILE",
-        apply: |c, _, v| {
-            c.cluster_secret = Some(SecretSource::File(PathBuf::from(v.trim())));
-            Ok(())
-        },
-        show: |c| match &c.cluster_secret {
-            Some(SecretSource::File(path)) => Some(text(path.display().to_string())),
-            _ => None,
-        },
-    },
-    Setting {
-        key: "cluster-secret",
-        env: "NACRE_CLUSTER_SECRET",
-        apply: |c, name, v| {
-            c.cluster_secret = Some(parse_secret(name, v)?);
-            Ok(())
-        },
-        // Never printed: see `ServerConfig::to_toml`.
-        show: |_| None,
-    },
-    Setting {
-        key: "insecure-cluster",
-        env: "NACRE_INSECURE_CLUSTER",
-        apply: |c, name, v| {
-            c.insecure_cluster = parse_flag(name, v)?;
-            Ok(())
-        },
-        show: |c| Some(toml::Value::Boolean(c.insecure_cluster)),
-    },
-    Setting {
-        key: "peer-port",
-        env: "NACRE_PEER_PORT",
-        apply: |c, name, v| {
-            c.peer_port = Some(parse_port(name, v)?);
-            Ok(())
-        },
-        show: |c| c.peer_port.map(port_value),
-    },
-    Setting {
-        key: "data-dir",
-        env: "NACRE_DATA_DIR",
-        apply: |c, _, v| {
-            c.data_dir = Some(PathBuf::from(v.trim()));
-            Ok(())
-        },
-        show: |c| c.data_dir.as_ref().map(|d| text(d.display().to_string())),
-    },
-    Setting {
-        key: "commit",
-        env: "NACRE_COMMIT",
-        apply: |c, name, v| {
-            c.commit = parse_commit(name, v)?;
-            Ok(())
-        },
-        show: |c| {
-            Some(text(if c.commit == CommitPolicy::per_write() {
-                "per-write"
-            } else {
-                "group"
-            }))
-        },
-    },
-    Setting {
-        key: "grpc-max-subscriptions-per-connection",
-        env: "NACRE_GRPC_MAX_SUBSCRIPTIONS_PER_CONNECTION",
-        apply: |c, name, v| {
-            c.grpc_max_subscriptions_per_connection = parse_count(name, v)?;
-            Ok(())
-        },
-        show: |c| Some(count_value(c.grpc_max_subscriptions_per_connection)),
-    },
-    Setting {
-        key: "grpc-max-subscriptions",
-        env: "NACRE_GRPC_MAX_SUBSCRIPTIONS",
-        apply: |c, name, v| {
-            c.grpc_max_subscriptions = parse_count(name, v)?;
-            Ok(())
-        },
-        show: |c| Some(count_value(c.grpc_max_subscriptions)),
-    },
-];
+/// The settings whose file value may be a TOML array of strings (or one comma-separated
+/// string).
+const LIST_KEYS: [&str; 2] = ["members", "allowed-hosts"];
 
 /// The setting with file key (or flag name without `--`) `key`.
 pub(super) fn find(key: &str) -> Option<&'static Setting> {
@@ -247,7 +122,7 @@ pub(super) fn from_file(
             toml::Value::String(s) => s,
             toml::Value::Integer(i) => i.to_string(),
             toml::Value::Boolean(b) => b.to_string(),
-            toml::Value::Array(items) if key == "members" => {
+            toml::Value::Array(items) if LIST_KEYS.contains(&key.as_str()) => {
                 let mut names = Vec::with_capacity(items.len());
                 for item in items {
                     match item {
@@ -256,7 +131,7 @@ pub(super) fn from_file(
                             return Err(ConfigError::BadValue {
                                 setting: name,
                                 value: other.to_string(),
-                                expected: "member ids as strings, e.g. [\"10.0.0.1:8848\"]",
+                                expected: "a list of strings, e.g. [\"10.0.0.1:8848\"]",
                             })
                         }
                     }
@@ -275,75 +150,4 @@ pub(super) fn from_file(
     }
     // The file's order is the table's (key order); conflicts do not depend on it.
     Ok(values)
-}
-
-fn parse_secret(setting: &str, value: &str) -> Result<SecretSource, ConfigError> {
-    ClusterSecret::new(value.trim())
-        .map(SecretSource::Inline)
-        .map_err(|source| ConfigError::BadSecret {
-            setting: setting.to_owned(),
-            source,
-        })
-}
-
-fn parse_flag(setting: &str, value: &str) -> Result<bool, ConfigError> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" | "" => Ok(false),
-        _ => Err(ConfigError::BadValue {
-            setting: setting.to_owned(),
-            value: value.to_owned(),
-            expected: "true or false",
-        }),
-    }
-}
-
-fn parse_port(setting: &str, value: &str) -> Result<u16, ConfigError> {
-    value.trim().parse().map_err(|_| ConfigError::BadValue {
-        setting: setting.to_owned(),
-        value: value.to_owned(),
-        expected: "a port number (0-65535)",
-    })
-}
-
-fn parse_count(setting: &str, value: &str) -> Result<usize, ConfigError> {
-    value
-        .trim()
-        .parse()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| ConfigError::BadValue {
-            setting: setting.to_owned(),
-            value: value.to_owned(),
-            expected: "a whole number above 0",
-        })
-}
-
-fn parse_bind(setting: &str, value: &str) -> Result<IpAddr, ConfigError> {
-    value.trim().parse().map_err(|_| ConfigError::BadValue {
-        setting: setting.to_owned(),
-        value: value.to_owned(),
-        expected: "an IP address",
-    })
-}
-
-fn parse_commit(setting: &str, value: &str) -> Result<CommitPolicy, ConfigError> {
-    match value.trim() {
-        "group" => Ok(CommitPolicy::group()),
-        "per-write" => Ok(CommitPolicy::per_write()),
-        _ => Err(ConfigError::BadValue {
-            setting: setting.to_owned(),
-            value: value.to_owned(),
-            expected: "`group` or `per-write`",
-        }),
-    }
-}
-
-fn parse_members(value: &str) -> Vec<String> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|m| !m.is_empty())
-        .map(str::to_owned)
-        .collect()
 }

@@ -1,0 +1,175 @@
+//! The gRPC port's accept loop, the first bound a client meets: every TCP connection passes
+//! the front's [`ConnectionGate`] (a total and a share per source address) before tonic reads
+//! a byte of it, and is closed when it holds no live bi-stream for
+//! [`GrpcConfig::setup_timeout`] (see [`Guarded`]). tonic's own server counts neither: before,
+//! 5 000 idle sockets were all held, and under `ulimit -n 1024` idle gRPC sockets took every
+//! descriptor the v1 API needed.
+//!
+//! The loop hands tonic the admitted connections through a small channel; accept errors (out
+//! of descriptors) are logged at most once per interval and retried after a short pause.
+
+use super::server::Shared;
+use crate::front::gate::{ConnectionGate, RefusalLog, Ticket, REFUSAL_LOG_INTERVAL};
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tonic::transport::server::{Connected, TcpConnectInfo};
+
+/// Connections admitted but not yet taken by tonic.
+const HANDOFF: usize = 64;
+
+/// Accepts on `listener` until the receiver is dropped, admitting through `gate`.
+pub(crate) fn spawn(
+    listener: TcpListener,
+    gate: Arc<ConnectionGate>,
+    shared: Weak<Shared>,
+    setup_timeout: Duration,
+) -> mpsc::Receiver<io::Result<Guarded>> {
+    let (tx, rx) = mpsc::channel(HANDOFF);
+    tokio::spawn(async move {
+        let errors = RefusalLog::new(REFUSAL_LOG_INTERVAL);
+        loop {
+            let (stream, peer) = tokio::select! {
+                () = tx.closed() => return,
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        if let Some(unlogged) = errors.due(std::time::Instant::now()) {
+                            tracing::error!(%error, unlogged, "the gRPC listener cannot accept");
+                        }
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                },
+            };
+            // A refusal is counted and logged by the gate; the socket closes here.
+            let Ok(ticket) = gate.admit(peer.ip()) else {
+                continue;
+            };
+            // Small unary answers must not wait for Nagle's algorithm: the trailers of an
+            // answer of 248 bytes or more go in a second write, which would otherwise wait for
+            // the client's delayed ACK (40 ms per call).
+            let _ = stream.set_nodelay(true);
+            let conn = Guarded::new(stream, peer, ticket, shared.clone(), setup_timeout);
+            if tx.send(Ok(conn)).await.is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// One admitted TCP connection: it frees its place at the gate when dropped, and fails (so
+/// tonic closes it) once it has held no live bi-stream for the setup timeout. The check runs
+/// when the timer fires, then again one timeout later while the connection lasts, so a
+/// connection whose bi-stream was closed by the server (its client stopped answering) is
+/// closed too.
+pub(crate) struct Guarded {
+    stream: TcpStream,
+    peer: SocketAddr,
+    _ticket: Ticket,
+    shared: Weak<Shared>,
+    timeout: Duration,
+    check: Pin<Box<tokio::time::Sleep>>,
+    expired: bool,
+}
+
+impl Guarded {
+    fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        ticket: Ticket,
+        shared: Weak<Shared>,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            stream,
+            peer,
+            _ticket: ticket,
+            shared,
+            timeout,
+            check: Box::pin(tokio::time::sleep(timeout)),
+            expired: false,
+        }
+    }
+
+    /// Whether the connection must close now: its timer fired and it holds no live bi-stream.
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.expired {
+            return true;
+        }
+        while self.check.as_mut().poll(cx).is_ready() {
+            let live = self
+                .shared
+                .upgrade()
+                .is_some_and(|shared| super::server::has_stream(&shared, &self.peer));
+            if !live {
+                tracing::debug!(peer = %self.peer, "gRPC connection closed: no live bi-stream");
+                self.expired = true;
+                return true;
+            }
+            let next = tokio::time::Instant::now() + self.timeout;
+            self.check.as_mut().reset(next);
+        }
+        false
+    }
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "no live bi-stream within the setup timeout",
+    )
+}
+
+impl AsyncRead for Guarded {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.expired(cx) {
+            return Poll::Ready(Err(timed_out()));
+        }
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Guarded {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.expired(cx) {
+            return Poll::Ready(Err(timed_out()));
+        }
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+impl Connected for Guarded {
+    type ConnectInfo = TcpConnectInfo;
+
+    fn connect_info(&self) -> TcpConnectInfo {
+        TcpConnectInfo {
+            local_addr: self.stream.local_addr().ok(),
+            remote_addr: Some(self.peer),
+        }
+    }
+}

@@ -1,0 +1,383 @@
+//! [`SETTINGS`]: every setting of `nacre-server`, in the order `--help` and `--print-config`
+//! show them. A setting is one entry here and one field of [`ServerConfig`]: its flag, its
+//! environment variable, its file key, its help line and its printed value all come from
+//! the entry.
+
+use super::parse::*;
+use super::Setting;
+use crate::server::config::SecretSource;
+use std::path::PathBuf;
+
+/// A setting holding a count above zero at `$($field)+` of the config.
+macro_rules! count {
+    ($key:literal, $env:literal, $help:literal, $($field:tt)+) => {
+        Setting {
+            key: $key,
+            env: $env,
+            value_name: "N",
+            help: $help,
+            default: None,
+            switch: false,
+            apply: |c, name, v| {
+                c.$($field)+ = parse_count(name, v)?;
+                Ok(())
+            },
+            show: |c| Some(count_value(c.$($field)+)),
+        }
+    };
+}
+
+/// A setting holding a duration above zero at `$($field)+` of the config.
+macro_rules! duration {
+    ($key:literal, $env:literal, $help:literal, $($field:tt)+) => {
+        Setting {
+            key: $key,
+            env: $env,
+            value_name: "DURATION",
+            help: $help,
+            default: None,
+            switch: false,
+            apply: |c, name, v| {
+                c.$($field)+ = parse_duration(name, v)?;
+                Ok(())
+            },
+            show: |c| Some(duration_value(c.$($field)+)),
+        }
+    };
+}
+
+/// Every setting, in the order `--help` and `--print-config` show them.
+pub(in crate::server) const SETTINGS: &[Setting] = &[
+    Setting {
+        key: "port",
+        env: "NACRE_PORT",
+        value_name: "N",
+        help: "Port of the Nacos v1 HTTP API (and the console, metrics), 0 for any free one",
+        default: None,
+        switch: false,
+        apply: |c, name, v| {
+            c.port = parse_port(name, v)?;
+            Ok(())
+        },
+        show: |c| Some(port_value(c.port)),
+    },
+    Setting {
+        key: "grpc-port",
+        env: "NACRE_GRPC_PORT",
+        value_name: "N",
+        help: "Port of the Nacos 2.x gRPC API (feature grpc)",
+        default: Some("PORT+1000"),
+        switch: false,
+        apply: |c, name, v| {
+            c.grpc_port = Some(parse_port(name, v)?);
+            Ok(())
+        },
+        show: |c| c.grpc_port.map(port_value),
+    },
+    Setting {
+        key: "bind",
+        env: "NACRE_BIND",
+        value_name: "ADDR",
+        help: "Address to listen on",
+        default: None,
+        switch: false,
+        apply: |c, name, v| {
+            c.bind = parse_bind(name, v)?;
+            Ok(())
+        },
+        show: |c| Some(text(c.bind.to_string())),
+    },
+    Setting {
+        key: "node-id",
+        env: "NACRE_NODE_ID",
+        value_name: "HOST:PORT",
+        help: "This member's id, the host:port peers reach it at",
+        default: Some("BIND:PORT, or PEER-BIND:PEER-PORT"),
+        switch: false,
+        apply: |c, _, v| {
+            c.node_id = Some(v.trim().to_owned());
+            Ok(())
+        },
+        show: |c| c.node_id.clone().map(text),
+    },
+    Setting {
+        key: "members",
+        env: "NACRE_MEMBERS",
+        value_name: "HOST:PORT,...",
+        help: "Cluster members, comma separated, this node included (--node-id must be one of them)",
+        default: Some("none: standalone"),
+        switch: false,
+        apply: |c, _, v| {
+            c.members = parse_list(v);
+            Ok(())
+        },
+        show: |c| list_value(&c.members),
+    },
+    Setting {
+        key: "cluster-secret-file",
+        env: "NACRE_CLUSTER_SECRET_FILE",
+        value_name: "PATH",
+        help: "File holding the cluster's shared secret (16 to 1024 visible ASCII characters)",
+        default: Some("none"),
+        switch: false,
+        apply: |c, _, v| {
+            c.cluster_secret = Some(SecretSource::File(PathBuf::from(v.trim())));
+            Ok(())
+        },
+        show: |c| match &c.cluster_secret {
+            Some(SecretSource::File(path)) => Some(text(path.display().to_string())),
+            _ => None,
+        },
+    },
+    Setting {
+        key: "cluster-secret",
+        env: "NACRE_CLUSTER_SECRET",
+        value_name: "S",
+        help: "The secret itself; shows in `ps`, prefer the file",
+        default: Some("none"),
+        switch: false,
+        apply: |c, name, v| {
+            c.cluster_secret = Some(parse_secret(name, v)?);
+            Ok(())
+        },
+        // Never printed: see `ServerConfig::to_toml`.
+        show: |_| None,
+    },
+    Setting {
+        key: "insecure-cluster",
+        env: "NACRE_INSECURE_CLUSTER",
+        value_name: "BOOL",
+        help: "Run a cluster member without a secret: anything that reaches the peer route can act as a member",
+        default: None,
+        switch: true,
+        apply: |c, name, v| {
+            c.insecure_cluster = parse_flag(name, v)?;
+            Ok(())
+        },
+        show: |c| Some(toml::Value::Boolean(c.insecure_cluster)),
+    },
+    Setting {
+        key: "peer-port",
+        env: "NACRE_PEER_PORT",
+        value_name: "N",
+        help: "Serve peer traffic on a port of its own (node ids are then PEER-BIND:PEER-PORT)",
+        default: Some("the client port"),
+        switch: false,
+        apply: |c, name, v| {
+            c.peer_port = Some(parse_port(name, v)?);
+            Ok(())
+        },
+        show: |c| c.peer_port.map(port_value),
+    },
+    Setting {
+        key: "peer-bind",
+        env: "NACRE_PEER_BIND",
+        value_name: "ADDR",
+        help: "Address of the --peer-port listener, e.g. the members' private network",
+        default: Some("BIND"),
+        switch: false,
+        apply: |c, name, v| {
+            c.peer_bind = Some(parse_bind(name, v)?);
+            Ok(())
+        },
+        show: |c| c.peer_bind.map(|a| text(a.to_string())),
+    },
+    Setting {
+        key: "data-dir",
+        env: "NACRE_DATA_DIR",
+        value_name: "DIR",
+        help: "Keep persistent instances and service settings in DIR/nacre.redb, loaded at start (a write answers once it is on disk)",
+        default: Some("none: memory only"),
+        switch: false,
+        apply: |c, _, v| {
+            c.data_dir = Some(PathBuf::from(v.trim()));
+            Ok(())
+        },
+        show: |c| c.data_dir.as_ref().map(|d| text(d.display().to_string())),
+    },
+    Setting {
+        key: "commit",
+        env: "NACRE_COMMIT",
+        value_name: "MODE",
+        help: "With --data-dir: `group` (writes arriving together share one fsync) or `per-write` (one fsync each; for measurements)",
+        default: None,
+        switch: false,
+        apply: |c, name, v| {
+            c.commit = parse_commit(name, v)?;
+            Ok(())
+        },
+        show: |c| {
+            Some(text(
+                if c.commit == crate::persist::CommitPolicy::per_write() {
+                    "per-write"
+                } else {
+                    "group"
+                },
+            ))
+        },
+    },
+    Setting {
+        key: "allowed-hosts",
+        env: "NACRE_ALLOWED_HOSTS",
+        value_name: "NAME,...",
+        help: "Host names the server answers to besides IP addresses and localhost, comma separated: the console always, and on a loopback bind the whole API, refuse another Host (421) against DNS rebinding",
+        default: Some("none"),
+        switch: false,
+        apply: |c, _, v| {
+            c.allowed_hosts = parse_list(v);
+            Ok(())
+        },
+        show: |c| list_value(&c.allowed_hosts),
+    },
+    count!(
+        "max-connections",
+        "NACRE_MAX_CONNECTIONS",
+        "HTTP connections held at once; more are closed as they arrive",
+        serve.max_connections
+    ),
+    count!(
+        "max-connections-per-ip",
+        "NACRE_MAX_CONNECTIONS_PER_IP",
+        "HTTP connections held at once from one address",
+        serve.max_connections_per_ip
+    ),
+    duration!(
+        "header-timeout",
+        "NACRE_HEADER_TIMEOUT",
+        "Time to receive an HTTP request's headers (and a keep-alive connection's next request)",
+        serve.header_timeout
+    ),
+    duration!(
+        "body-timeout",
+        "NACRE_BODY_TIMEOUT",
+        "Time to receive an HTTP request's body once its headers arrived (408 past it)",
+        serve.body_timeout
+    ),
+    duration!(
+        "idle-timeout",
+        "NACRE_IDLE_TIMEOUT",
+        "An HTTP connection with no request for this long is closed",
+        serve.idle_timeout
+    ),
+    count!(
+        "max-body-bytes",
+        "NACRE_MAX_BODY_BYTES",
+        "Largest HTTP request body (413 past it)",
+        serve.max_body_bytes
+    ),
+    count!(
+        "grpc-max-connections",
+        "NACRE_GRPC_MAX_CONNECTIONS",
+        "gRPC connections held at once; more are closed at accept",
+        grpc.connections.max_total
+    ),
+    count!(
+        "grpc-max-connections-per-ip",
+        "NACRE_GRPC_MAX_CONNECTIONS_PER_IP",
+        "gRPC connections held at once from one address",
+        grpc.connections.max_per_ip
+    ),
+    duration!(
+        "grpc-setup-timeout",
+        "NACRE_GRPC_SETUP_TIMEOUT",
+        "A gRPC connection without a live bi-stream this long is closed",
+        grpc.setup_timeout
+    ),
+    Setting {
+        key: "grpc-max-streams-per-connection",
+        env: "NACRE_GRPC_MAX_STREAMS_PER_CONNECTION",
+        value_name: "N",
+        help: "Concurrent HTTP/2 streams of one gRPC connection",
+        default: None,
+        switch: false,
+        apply: |c, name, v| {
+            c.grpc.max_streams_per_connection = parse_count_u32(name, v)?;
+            Ok(())
+        },
+        show: |c| Some(toml::Value::Integer(i64::from(c.grpc.max_streams_per_connection))),
+    },
+    count!(
+        "grpc-max-request-bytes",
+        "NACRE_GRPC_MAX_REQUEST_BYTES",
+        "Largest gRPC request; a larger one is refused before it is read",
+        grpc.max_request_bytes
+    ),
+    duration!(
+        "grpc-request-timeout",
+        "NACRE_GRPC_REQUEST_TIMEOUT",
+        "Longest a gRPC request may take to arrive and be answered",
+        grpc.request_timeout
+    ),
+    duration!(
+        "grpc-keepalive-interval",
+        "NACRE_GRPC_KEEPALIVE_INTERVAL",
+        "Interval of the server's HTTP/2 keepalive pings",
+        grpc.keepalive_interval
+    ),
+    duration!(
+        "grpc-keepalive-timeout",
+        "NACRE_GRPC_KEEPALIVE_TIMEOUT",
+        "A keepalive ping unanswered this long closes the connection",
+        grpc.keepalive_timeout
+    ),
+    count!(
+        "grpc-max-queued-bytes-per-connection",
+        "NACRE_GRPC_MAX_QUEUED_BYTES_PER_CONNECTION",
+        "Bytes of pushes queued for a gRPC connection that is not reading; a push past it fails",
+        grpc.max_queued_bytes_per_connection
+    ),
+    count!(
+        "grpc-max-subscriptions-per-connection",
+        "NACRE_GRPC_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+        "Push subscriptions one gRPC connection may hold; more are refused with 429",
+        grpc.max_subscriptions_per_connection
+    ),
+    count!(
+        "grpc-max-subscriptions",
+        "NACRE_GRPC_MAX_SUBSCRIPTIONS",
+        "Push subscriptions the gRPC front holds over all connections; more are refused with 503",
+        grpc.push.max_subscriptions
+    ),
+    count!(
+        "console-max-streams",
+        "NACRE_CONSOLE_MAX_STREAMS",
+        "Live event streams the console serves at once (outside --max-connections)",
+        console_streams.max_total
+    ),
+    count!(
+        "console-max-streams-per-ip",
+        "NACRE_CONSOLE_MAX_STREAMS_PER_IP",
+        "Live console event streams from one address",
+        console_streams.max_per_ip
+    ),
+    duration!(
+        "console-stream-lifetime",
+        "NACRE_CONSOLE_STREAM_LIFETIME",
+        "A console event stream ends after this; the browser reconnects",
+        console_stream_lifetime
+    ),
+    count!(
+        "max-metadata-bytes",
+        "NACRE_MAX_METADATA_BYTES",
+        "Largest metadata of one instance, keys plus values",
+        limits.max_metadata_bytes
+    ),
+    count!(
+        "max-instances-per-service",
+        "NACRE_MAX_INSTANCES_PER_SERVICE",
+        "Most instances one service may hold",
+        limits.max_instances_per_service
+    ),
+    count!(
+        "max-services-per-namespace",
+        "NACRE_MAX_SERVICES_PER_NAMESPACE",
+        "Most services one namespace may hold",
+        limits.max_services_per_namespace
+    ),
+    count!(
+        "max-namespaces",
+        "NACRE_MAX_NAMESPACES",
+        "Most namespaces that may hold services at once",
+        limits.max_namespaces
+    ),
+];
