@@ -30,8 +30,9 @@ pub(super) trait Front: Send {
     fn router(&self) -> Option<axum::Router> {
         None
     }
-    /// Starts serving its own listener, if it has one.
-    fn serve(self: Box<Self>) -> Option<JoinHandle<()>> {
+    /// Starts serving its own listener, if it has one, until `stop` is triggered.
+    fn serve(self: Box<Self>, stop: super::serve::Shutdown) -> Option<JoinHandle<()>> {
+        let _ = stop;
         None
     }
 }
@@ -95,12 +96,14 @@ impl Front for Grpc {
     fn hub(&self) -> Option<PushHub> {
         Some(self.front.hub().clone())
     }
-    fn serve(self: Box<Self>) -> Option<JoinHandle<()>> {
+    fn serve(self: Box<Self>, stop: super::serve::Shutdown) -> Option<JoinHandle<()>> {
         let Grpc {
             front, listener, ..
         } = *self;
         Some(tokio::spawn(async move {
-            if let Err(error) = front.serve(listener).await {
+            // On shutdown every connection is sent GOAWAY, so clients move to another server.
+            let stopped = async move { stop.stopped().await };
+            if let Err(error) = front.serve_until(listener, stopped).await {
                 tracing::error!(%error, "the gRPC listener failed");
             }
         }))

@@ -244,7 +244,10 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         .iter()
         .filter_map(|f| Some((f.name(), f.addr()?)))
         .collect();
-    let front_tasks = fronts.into_iter().filter_map(|f| f.serve()).collect();
+    let front_tasks = fronts
+        .into_iter()
+        .filter_map(|f| f.serve(shutdown.clone()))
+        .collect();
     Ok(RunningServer {
         addr,
         listening,

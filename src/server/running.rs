@@ -27,6 +27,10 @@ pub struct RunningServer {
     pub(super) udp: UdpPush,
 }
 
+/// How long a graceful shutdown waits for the fronts' own listeners (gRPC) after telling
+/// them.
+const FRONT_GRACE: Duration = Duration::from_secs(1);
+
 /// The listener of `--peer-port` and the task serving it.
 #[derive(Debug)]
 pub(super) struct PeerListener {
@@ -135,8 +139,13 @@ impl RunningServer {
         if !drained {
             self.task.abort();
         }
-        for task in self.front_tasks.drain(..) {
-            task.abort();
+        // The fronts were told too (gRPC sends GOAWAY): a moment for that to go out, not the
+        // whole grace, since a client's bi-stream lasts until the client closes it.
+        let fronts_deadline = deadline.min(tokio::time::Instant::now() + FRONT_GRACE);
+        for mut task in self.front_tasks.drain(..) {
+            if tokio::time::timeout_at(fronts_deadline, &mut task).await.is_err() {
+                task.abort();
+            }
         }
         let flushed = match self.backend.cluster_node() {
             Some(node) => flush_syncs(node, deadline).await,

@@ -33,6 +33,7 @@ async fn idle_sockets_on_the_grpc_port_are_capped_at_accept_and_closed_without_a
         "only {refused} of 60 were refused at the cap of 20"
     );
     let fds = server.open_fds();
+    eprintln!("figure: 60 idle gRPC sockets at a cap of 20: {refused} refused at once, {fds} descriptors ({before} before)");
     assert!(fds <= before + 20 + 4, "{fds} descriptors, {before} before");
     assert!(server.answers().await, "the v1 API still answers");
     // None of them opened a bi-stream: each is closed at the setup timeout.
@@ -143,6 +144,7 @@ async fn requests_declaring_more_than_the_limit_are_refused_before_their_bodies_
         assert!(matches!(status, Some(8) | Some(11)), "{status:?}");
     }
     let grown = server.rss_kib().saturating_sub(rss_before);
+    eprintln!("figure: 40 streams each sending 1 MiB of a declared 9 MiB message: RSS grew by {grown} KiB");
     assert!(grown < 64 * 1024, "RSS grew by {grown} KiB");
     drop(streams);
 }
@@ -220,6 +222,7 @@ async fn under_a_low_open_files_limit_idle_grpc_sockets_cannot_starve_the_api() 
         }
     }
     let fds = server.open_fds();
+    eprintln!("figure: 1 100 idle gRPC sockets under ulimit -n 1100: {} connected, {fds} descriptors held by the server", conns.len());
     assert!(fds < 1100 - 200, "{fds} descriptors held");
     assert!(server.answers().await, "the v1 API still answers");
     drop(conns);
