@@ -143,7 +143,10 @@ impl RunningServer {
         // whole grace, since a client's bi-stream lasts until the client closes it.
         let fronts_deadline = deadline.min(tokio::time::Instant::now() + FRONT_GRACE);
         for mut task in self.front_tasks.drain(..) {
-            if tokio::time::timeout_at(fronts_deadline, &mut task).await.is_err() {
+            if tokio::time::timeout_at(fronts_deadline, &mut task)
+                .await
+                .is_err()
+            {
                 task.abort();
             }
         }
