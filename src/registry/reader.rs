@@ -144,18 +144,21 @@ impl RegistryReader {
         page_no: usize,
         page_size: usize,
     ) -> ServiceList {
-        let mut names = Vec::new();
-        self.inner.store.for_each(|snap| {
-            let key = snap.key();
-            if key.namespace() == namespace && key.group() == group {
-                names.push(key.service().clone());
-            }
-        });
-        names.sort_unstable();
-        let count = names.len();
-        let start = page_no.saturating_sub(1).saturating_mul(page_size);
-        let services = names.into_iter().skip(start).take(page_size).collect();
-        ServiceList { count, services }
+        let keys = self.inner.store.live_keys_in(namespace, group);
+        let keys = keys.as_slice();
+        let start = page_no
+            .saturating_sub(1)
+            .saturating_mul(page_size)
+            .min(keys.len());
+        let services = keys[start..]
+            .iter()
+            .take(page_size)
+            .map(|k| k.service().clone())
+            .collect();
+        ServiceList {
+            count: keys.len(),
+            services,
+        }
     }
 
     // ----- events -----

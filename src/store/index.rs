@@ -35,6 +35,29 @@ pub(super) struct ServiceCell {
     pub(super) hint: SweepHint,
 }
 
+/// The live services of one namespace and group, in name order ([`Store::live_keys_in`]).
+#[derive(Debug, Clone)]
+pub struct LiveKeys {
+    keys: Arc<[ServiceKey]>,
+    start: usize,
+    end: usize,
+}
+
+impl LiveKeys {
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+    /// Them all, in name order.
+    pub fn as_slice(&self) -> &[ServiceKey] {
+        &self.keys[self.start..self.end]
+    }
+}
+
 /// What `Store::collect_tombstones` dropped (a health sweep reports it).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Collected {
@@ -78,7 +101,15 @@ pub struct Store {
     /// Every service key in order, with the index it was made from: valid while the index is
     /// that one (see [`Store::keys_after`]).
     pub(super) sorted: Mutex<Option<SortedKeys>>,
+    /// Bumped whenever a service comes to life or is removed (the index may stay the same).
+    pub(super) live_generation: AtomicU64,
+    /// Every live service key in order, with the index and live generation it was made from
+    /// (see [`Store::live_keys_in`]).
+    pub(super) sorted_live: Mutex<Option<SortedLive>>,
 }
+
+/// The live keys of one version of the index and of the live set, sorted.
+type SortedLive = (Arc<ServiceIndex>, u64, Arc<[ServiceKey]>);
 
 /// The keys of one version of the index, sorted.
 type SortedKeys = (Arc<ServiceIndex>, Arc<[ServiceKey]>);
@@ -122,6 +153,8 @@ impl Store {
             track_touched: std::sync::atomic::AtomicBool::new(false),
             no_touches: Arc::new(Vec::new()),
             sorted: Mutex::new(None),
+            live_generation: AtomicU64::new(0),
+            sorted_live: Mutex::new(None),
         }
     }
 
@@ -200,6 +233,45 @@ impl Store {
         keys.sort_unstable();
         let keys: Arc<[ServiceKey]> = keys.into();
         *cached = Some((index, keys.clone()));
+        keys
+    }
+
+    /// The live services of `namespace` and `group`, in name order, as one slice of a sorted
+    /// list of every live key: listing a page costs a binary search, not a walk and a sort of
+    /// every service. The list is made again only after a service came to life or was removed
+    /// (the live generation) or the index changed, so a flood of list requests costs nothing
+    /// more than their pages; Nacos walks and sorts the group's services for each request.
+    pub fn live_keys_in(
+        &self,
+        namespace: &NamespaceId,
+        group: &crate::model::GroupName,
+    ) -> LiveKeys {
+        let keys = self.sorted_live_keys();
+        let start = keys.partition_point(|k| (k.namespace(), k.group()) < (namespace, group));
+        let end = start
+            + keys[start..].partition_point(|k| (k.namespace(), k.group()) == (namespace, group));
+        LiveKeys { keys, start, end }
+    }
+
+    fn sorted_live_keys(&self) -> Arc<[ServiceKey]> {
+        use std::sync::atomic::Ordering;
+        let mut cached = lock(&self.sorted_live);
+        // Read under the lock, so a list made here is never older than one it replaces.
+        let generation = self.live_generation.load(Ordering::Acquire);
+        let index = self.index.load_full();
+        if let Some((of, at, keys)) = &*cached {
+            if *at == generation && Arc::ptr_eq(of, &index) {
+                return keys.clone();
+            }
+        }
+        let mut keys: Vec<ServiceKey> = index
+            .iter()
+            .filter(|(_, cell)| !cell.snapshot.load().removed)
+            .map(|(key, _)| key.clone())
+            .collect();
+        keys.sort_unstable();
+        let keys: Arc<[ServiceKey]> = keys.into();
+        *cached = Some((index, generation, keys.clone()));
         keys
     }
 
@@ -296,5 +368,49 @@ mod tests {
         // A cursor that is not a key itself starts after where it would be.
         let between = ServiceKey::named("cc").unwrap();
         assert_eq!(store.keys_after(Some(&between), 5), sorted[3..]);
+    }
+
+    #[test]
+    fn live_keys_follow_services_coming_and_going_without_a_walk_per_read() {
+        let store = Store::new(1);
+        let limits = Limits::default();
+        let at = |ns: &str, group: &str, name: &str| ServiceKey::new(ns, group, name).unwrap();
+        let add = |key: &ServiceKey| {
+            let inst = Instance::new("10.0.0.1", 80).unwrap();
+            store.register(key, inst, &limits, Timestamp::ZERO).unwrap();
+        };
+        let names = |ns: &str, group: &str| -> Vec<String> {
+            let ns = crate::model::NamespaceId::new(ns).unwrap();
+            let group = crate::model::GroupName::new(group).unwrap();
+            let keys = store.live_keys_in(&ns, &group);
+            keys.as_slice()
+                .iter()
+                .map(|k| k.service().to_string())
+                .collect()
+        };
+        for key in [
+            at("a", "G", "z"),
+            at("a", "G", "m"),
+            at("a", "H", "b"),
+            at("b", "G", "a"),
+        ] {
+            add(&key);
+        }
+        assert_eq!(names("a", "G"), ["m", "z"]);
+        assert_eq!(names("a", "H"), ["b"]);
+        assert!(names("c", "G").is_empty());
+        // The same list serves reads until a service comes or goes.
+        let ns = crate::model::NamespaceId::new("a").unwrap();
+        let group = crate::model::GroupName::new("G").unwrap();
+        let first = store.live_keys_in(&ns, &group);
+        let again = store.live_keys_in(&ns, &group);
+        assert!(Arc::ptr_eq(&first.keys, &again.keys));
+        add(&at("a", "G", "k"));
+        assert_eq!(names("a", "G"), ["k", "m", "z"]);
+        // A removed service leaves the list though its cell stays in the index.
+        store
+            .remove_service(&at("a", "G", "m"), true, Timestamp::ZERO)
+            .unwrap();
+        assert_eq!(names("a", "G"), ["k", "z"]);
     }
 }

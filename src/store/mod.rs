@@ -66,7 +66,7 @@ mod write;
 pub use admit::{MergeRules, RecordRefusal, Refusal, DEFAULT_MAX_CLOCK_SKEW};
 pub(crate) use bulk::{worth_rebuilding, Edit, Flip, Rebuild};
 pub use error::StoreError;
-pub use index::{ChangeSink, Collected, Store, SweepHint, Written};
+pub use index::{ChangeSink, Collected, LiveKeys, Store, SweepHint, Written};
 pub use liveness::Liveness;
 pub use merge::{join, RecordFacts, Side};
 pub use ops::{BeatHit, InstanceUpdate};

@@ -180,6 +180,7 @@ impl Store {
             }));
         }
         let namespace = key.namespace();
+        let comes_or_goes = current.removed != next.removed;
         match (current.removed, next.removed) {
             (true, false) => {
                 let mut live = lock(&self.live);
@@ -205,6 +206,11 @@ impl Store {
         let revision = next.revision;
         let next = Arc::new(next);
         cell.snapshot.store(next.clone());
+        if comes_or_goes {
+            // After the store: a listing made from now on sees the new state.
+            self.live_generation
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
         for sink in self.sinks.load().iter() {
             sink(&next);
         }
