@@ -22,6 +22,9 @@
 //! - `register_load`: 10k and 100k registrations one by one into one service (whole load);
 //!   also prints the live heap bytes per instance of 100k instances.
 //! - `health_sweep_1M`: one health sweep over 10,000 services of 100 fresh instances each.
+//! - `service_list_100k`: one page of 10 names of a group of 100,000 services
+//!   (`get_service_list`, v1 `service/list`, gRPC `ServiceListRequest`), beside the walk and
+//!   sort of every service per request that it replaced.
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use nacre::{Instance, InstanceKey, InstancesView, ManualClock, Registry, ServiceKey, Timestamp};
@@ -595,6 +598,37 @@ fn bench_health_sweep(c: &mut Criterion) {
 
 // ---------------------------------------------------------------------------------------------
 
+fn bench_service_list(c: &mut Criterion) {
+    let registry = Registry::builder().clock(ManualClock::new()).build();
+    for n in 0..100_000 {
+        registry
+            .register_instance(&service_key(n), instance(n))
+            .expect("registered");
+    }
+    let namespace = service_key(0).namespace().clone();
+    let group = service_key(0).group().clone();
+    let mut g = c.benchmark_group("service_list_100k");
+    g.bench_function("nacre", |b| {
+        b.iter(|| black_box(registry.get_service_list(&namespace, &group, 5, 10)))
+    });
+    // What every list request did before: walk every service, sort the group's names, page.
+    g.bench_function("walk_and_sort", |b| {
+        b.iter(|| {
+            let mut names = Vec::new();
+            registry.store().for_each(|snap| {
+                let key = snap.key();
+                if key.namespace() == &namespace && key.group() == &group {
+                    names.push(key.service().clone());
+                }
+            });
+            names.sort_unstable();
+            let page: Vec<_> = names.into_iter().skip(40).take(10).collect();
+            black_box(page)
+        })
+    });
+    g.finish();
+}
+
 fn main() {
     check_baseline_behaves();
     let mut c = Criterion::default()
@@ -610,5 +644,6 @@ fn main() {
     bench_register_one(&mut c);
     bench_register_load(&mut c);
     bench_health_sweep(&mut c);
+    bench_service_list(&mut c);
     c.final_summary();
 }
