@@ -217,6 +217,16 @@ impl Slot {
     }
 }
 
+/// What a listener does when `accept` itself fails (out of descriptors, mostly): says so in
+/// `log` (at most once per interval) as `listener` (`"HTTP"`, `"gRPC"`), and pauses briefly
+/// rather than spin on the error.
+pub async fn accept_failed(log: &RefusalLog, listener: &'static str, error: &std::io::Error) {
+    if let Some(unlogged) = log.due(Instant::now()) {
+        tracing::error!(%error, unlogged, listener, "a listener cannot accept");
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
 /// Logging that a flood cannot flood: [`RefusalLog::due`] says yes at most once per interval,
 /// with how many times it said no since.
 #[derive(Debug)]

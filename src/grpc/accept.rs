@@ -41,10 +41,7 @@ pub(crate) fn spawn(
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
                     Err(error) => {
-                        if let Some(unlogged) = errors.due(std::time::Instant::now()) {
-                            tracing::error!(%error, unlogged, "the gRPC listener cannot accept");
-                        }
-                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        crate::front::gate::accept_failed(&errors, "gRPC", &error).await;
                         continue;
                     }
                 },

@@ -174,12 +174,7 @@ pub async fn serve(
         let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(error) => {
-                // Out of file descriptors and the like: say so, and back off briefly rather
-                // than spin.
-                if let Some(unlogged) = accept_errors.due(std::time::Instant::now()) {
-                    tracing::error!(%error, unlogged, "the HTTP listener cannot accept");
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                crate::front::gate::accept_failed(&accept_errors, "HTTP", &error).await;
                 continue;
             }
         };

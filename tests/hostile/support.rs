@@ -29,17 +29,10 @@ impl Server {
     }
 
     /// [`Server::start`] through `command` (a shell that sets limits first, say).
-    pub(crate) fn start_with(mut command: Command, args: &[&str]) -> Server {
-        let mut child = command
-            .args(["--port", "0"])
-            .args(args)
-            .env("RUST_LOG", "info")
-            .env_remove("NACRE_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("nacre-server starts");
+    pub(crate) fn start_with(command: Command, args: &[&str]) -> Server {
+        let mut full = vec!["--port", "0"];
+        full.extend_from_slice(args);
+        let mut child = spawn(command, &full);
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let stderr = child.stderr.take().expect("stderr is piped");
@@ -79,17 +72,10 @@ impl Server {
 
     /// Runs the binary with `args` to its end; its exit status and its standard error.
     pub(crate) fn run_to_end(
-        mut command: Command,
+        command: Command,
         args: &[&str],
     ) -> (std::process::ExitStatus, String) {
-        let mut child = command
-            .args(args)
-            .env_remove("NACRE_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("nacre-server starts");
+        let mut child = spawn(command, args);
         let mut err = String::new();
         if let Some(mut stderr) = child.stderr.take() {
             let _ = stderr.read_to_string(&mut err);
@@ -146,6 +132,19 @@ impl Drop for Server {
             .status();
         let _ = self.child.wait();
     }
+}
+
+/// Starts `command` with `args`, logging at info, its standard error piped.
+fn spawn(mut command: Command, args: &[&str]) -> Child {
+    command
+        .args(args)
+        .env("RUST_LOG", "info")
+        .env_remove("NACRE_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("nacre-server starts")
 }
 
 /// Sends `raw` and reads until the server closes (or 20 s pass).
