@@ -14,7 +14,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 use tokio::sync::{mpsc, Notify};
 
-/// Beats a cluster member sends to other members at once, for connection-bound instances.
+/// Beats (and connection closes) a cluster member sends to other members at once, for
+/// connection-bound instances.
 const MAX_BEATS_IN_FLIGHT: usize = 64;
 
 pub(crate) async fn run(
@@ -31,9 +32,17 @@ pub(crate) async fn run(
         while let Ok(addr) = close_rx.try_recv() {
             closing.push(addr);
         }
+        // Closes wait on forwarded deregistrations: a bounded number at once, all done
+        // before any beat below (so no beat lands after its connection's close).
+        let mut closes = tokio::task::JoinSet::new();
         for addr in closing.drain(..) {
-            server::close(&shared, addr).await;
+            if closes.len() >= MAX_BEATS_IN_FLIGHT {
+                let _ = closes.join_next().await;
+            }
+            let shared = shared.clone();
+            closes.spawn(async move { server::close(&shared, addr).await });
         }
+        while closes.join_next().await.is_some() {}
         let now = clock.now();
         let (beats, live) = {
             let mut table = lock(&shared.table);
