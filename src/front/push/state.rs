@@ -67,7 +67,6 @@ pub(super) struct PushState {
     /// The push in flight per target, service and clusters: a newer push replaces it.
     latest: HashMap<(TargetKey, Shape), AckId>,
     failures: HashMap<TargetKey, u32>,
-    next_ack: u64,
     stats: PushStats,
 }
 
@@ -99,7 +98,6 @@ impl PushState {
             in_flight: HashMap::new(),
             latest: HashMap::new(),
             failures: HashMap::new(),
-            next_ack: 1,
             stats: PushStats::default(),
         }
     }
@@ -243,6 +241,18 @@ impl PushState {
     }
 
     /// `target` acked push `ack`; returns whether that push was waiting.
+    /// An ack id no push in flight has: random, so a sender forging a target's address cannot
+    /// guess the ids of its pushes and ack what never arrived; below 2^53, so a JavaScript
+    /// client reads it back exactly.
+    fn fresh_ack(&self) -> AckId {
+        loop {
+            let id = AckId(fastrand::u64(1..(1 << 53)));
+            if !self.in_flight.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
     pub(super) fn ack(&mut self, target: &TargetKey, ack: AckId) -> bool {
         match self.in_flight.get(&ack) {
             Some(f) if f.key == *target => {}
@@ -338,8 +348,7 @@ impl PushState {
                 continue;
             }
             let data = info(&service, &clusters);
-            let ack = AckId(self.next_ack);
-            self.next_ack += 1;
+            let ack = self.fresh_ack();
             self.stats.pushes += 1;
             match target.push(&data, ack) {
                 PushResult::Delivered => {

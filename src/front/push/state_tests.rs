@@ -328,3 +328,30 @@ fn the_hub_is_full_at_its_limit() {
     ));
     assert_eq!(state.stats().refused, 1);
 }
+
+/// Before, ack ids counted up from 1: a subscriber that saw its own id could forge the acks of
+/// the pushes to another target (its address is all a UDP ack carries besides the id).
+#[test]
+fn ack_ids_cannot_be_guessed_from_ones_own() {
+    let now = t0();
+    let mut state = PushState::new(PushConfig::default());
+    let attacker = Recorder::new("attacker", PushResult::AwaitingAck);
+    let victim = Recorder::new("victim", PushResult::AwaitingAck);
+    assert!(state.subscribe(&orders(), &[], attacker.clone(), now));
+    assert!(state.subscribe(&orders(), &[], victim.clone(), now));
+    state.poll(now, answer(1));
+    let seen = attacker.last_ack().0;
+    let victim_key = TargetKey::new("victim");
+    for guess in seen.saturating_sub(1000)..seen.saturating_add(1000) {
+        assert!(
+            !state.ack(&victim_key, AckId(guess)),
+            "guessed the victim's ack {guess} from {seen}"
+        );
+    }
+    let real = victim.last_ack();
+    assert!(
+        real.0 < 1 << 53,
+        "a JavaScript client reads it back exactly"
+    );
+    assert!(state.ack(&victim_key, real));
+}
