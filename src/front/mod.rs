@@ -8,6 +8,7 @@
 //! | [`catalog`] | which services a node holds: filtered by namespace, group and name, paged, with a console's counts; used by every service listing |
 //! | [`json`] | the Nacos JSON of an instance and a `ServiceInfo`, shared by the v1 and 2.x fronts |
 //! | [`ErrorClass`] | what kind of failure an error is; each front turns it into its own status or code |
+//! | [`NotReady`] | why a node is not ready (loading, or its disk failing), for every probe: [`Backend::readiness`] |
 //!
 //! Fronts sit above this layer and never below each other: `http` (the Nacos v1 API, feature
 //! `http`), gRPC (feature `grpc`) and [`crate::transport::memory::MemoryClientTransport`]. A
@@ -29,7 +30,9 @@ mod error;
 pub mod json;
 pub mod push;
 mod query;
+mod ready;
 
 pub use backend::Backend;
 pub use error::ErrorClass;
 pub use query::{Hosts, ServiceAnswer, PULL_CACHE_MILLIS, PUSH_CACHE_MILLIS};
+pub use ready::NotReady;
