@@ -342,6 +342,7 @@ fn print_config_reads_back_as_the_same_config() {
         "--peer-port=7000",
         "--data-dir=/var/lib/nacre",
         "--commit=per-write",
+        "--persist-wait-ms=750",
     ])
     .unwrap();
     let printed = c.to_toml();
@@ -373,6 +374,39 @@ fn subscription_caps_are_settings_and_must_be_above_zero() {
         let err = ServerConfig::from_args_and_env(args, |_| None).unwrap_err();
         assert!(
             err.to_string().contains("--grpc-max-subscriptions"),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[test]
+fn the_persist_wait_is_a_setting_kept_apart_from_the_commit_mode() {
+    use crate::persist::DEFAULT_WAIT_TIMEOUT;
+    use std::time::Duration;
+    assert_eq!(
+        parse(&[]).unwrap().commit.wait_timeout,
+        DEFAULT_WAIT_TIMEOUT
+    );
+    // The file sets the wait, the environment the mode: neither undoes the other.
+    let file = TempFile::new("wait", "persist-wait-ms = 250\n");
+    let env = |k: &str| (k == "NACRE_COMMIT").then(|| "per-write".to_owned());
+    let c = ServerConfig::from_args_and_env([file.arg()], env).unwrap();
+    assert_eq!(c.commit.wait_timeout, Duration::from_millis(250));
+    assert_eq!(c.commit.max_batch, 1);
+    let env = |k: &str| (k == "NACRE_PERSIST_WAIT_MS").then(|| "1500".to_owned());
+    let c = ServerConfig::from_args_and_env(["--commit=group".to_owned()], env).unwrap();
+    assert_eq!(c.commit.wait_timeout, Duration::from_millis(1500));
+    assert!(
+        c.to_toml().contains("persist-wait-ms = 1500\n"),
+        "{}",
+        c.to_toml()
+    );
+    let c = parse(&["--persist-wait-ms", "40"]).unwrap();
+    assert_eq!(c.commit.wait_timeout, Duration::from_millis(40));
+    for bad in ["0", "-5", "soon"] {
+        let err = parse(&[&format!("--persist-wait-ms={bad}")]).unwrap_err();
+        assert!(
+            err.to_string().contains("--persist-wait-ms"),
             "{bad}: {err}"
         );
     }

@@ -95,6 +95,11 @@ pub(super) struct Flags {
     /// fsync each; for measurements) [NACRE_COMMIT; default group]
     #[arg(long, value_name = "MODE")]
     commit: Option<String>,
+    /// With --data-dir: how long a write waits for its commit before it is answered 503 (it
+    /// stays applied, and is committed when the disk allows) [NACRE_PERSIST_WAIT_MS; default
+    /// 5000]
+    #[arg(long, value_name = "MS")]
+    persist_wait_ms: Option<String>,
     /// Push subscriptions one gRPC connection may hold; more are refused with 429
     /// [NACRE_GRPC_MAX_SUBSCRIPTIONS_PER_CONNECTION; default 5000]
     #[arg(long, value_name = "N")]
@@ -127,6 +132,7 @@ impl Flags {
             ("peer-port", &self.peer_port),
             ("data-dir", &self.data_dir),
             ("commit", &self.commit),
+            ("persist-wait-ms", &self.persist_wait_ms),
             (
                 "grpc-max-subscriptions-per-connection",
                 &self.grpc_max_subscriptions_per_connection,

@@ -9,6 +9,7 @@ use crate::cluster::ClusterSecret;
 use crate::persist::CommitPolicy;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// One setting.
 pub(super) struct Setting {
@@ -141,15 +142,29 @@ pub(super) const SETTINGS: &[Setting] = &[
         key: "commit",
         env: "NACRE_COMMIT",
         apply: |c, name, v| {
-            c.commit = parse_commit(name, v)?;
+            c.commit.max_batch = parse_commit(name, v)?.max_batch;
             Ok(())
         },
         show: |c| {
-            Some(text(if c.commit == CommitPolicy::per_write() {
+            Some(text(if c.commit.max_batch == 1 {
                 "per-write"
             } else {
                 "group"
             }))
+        },
+    },
+    Setting {
+        key: "persist-wait-ms",
+        env: "NACRE_PERSIST_WAIT_MS",
+        apply: |c, name, v| {
+            let ms = parse_count(name, v)?;
+            c.commit.wait_timeout = Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX));
+            Ok(())
+        },
+        show: |c| {
+            Some(toml::Value::Integer(
+                i64::try_from(c.commit.wait_timeout.as_millis()).unwrap_or(i64::MAX),
+            ))
         },
     },
     Setting {
