@@ -426,6 +426,28 @@ mod file {
         r.service(&k).unwrap().to_record(None)
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn the_file_is_created_0600_in_a_directory_created_0700() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = Dir::new("mode");
+        let nested = dir.0.join("var").join("nacre");
+        let store = FileStore::open(&nested).unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(store.path()), 0o600, "the file");
+        assert_eq!(mode(&nested), 0o700, "the data directory");
+        assert_eq!(mode(&dir.0.join("var")), 0o700, "a parent created with it");
+        drop(store);
+        // An existing file keeps the mode its operator gave it.
+        std::fs::set_permissions(
+            nested.join(FILE_NAME),
+            std::fs::Permissions::from_mode(0o640),
+        )
+        .unwrap();
+        let store = FileStore::open(&nested).unwrap();
+        assert_eq!(mode(store.path()), 0o640);
+    }
+
     #[test]
     fn a_store_in_use_is_refused() {
         let dir = Dir::new("inuse");
