@@ -10,11 +10,18 @@
 //! RocksDB a C++ build with it; SQLite would bring C. The 2.x line is used because its MSRV
 //! fits nacre's; files are created in redb's v3 file format, which redb 3 opens as it is.
 //!
-//! Layout: one table, `services`, from a service's `namespace/group@@service` to its row
-//! ([`super::codec`]: a format version byte and the record as JSON). Every
+//! Layout (store format 2, see [`super::codec`]): a table `service_rows` from a service's
+//! `namespace/group@@service` to its row (its key and service-level state), and a table
+//! `instance_rows` from (service, `ip:port#cluster`) to an instance's record. A registration
+//! into a service of 450 instances writes one instance row, not the service's 450. Every
 //! [`Persistence::commit`] is one write transaction with [`redb::Durability::Immediate`]: its
-//! data and redb's commit slot are fsync'd before it returns (group commit in
-//! [`super`] decides how many changes share it).
+//! data and redb's commit slot are fsync'd before it returns (group commit in [`super`]
+//! decides how many changes share it). The table `services` held the rows of format 1, one
+//! per service with all its instances; [`FileStore::open`] migrates a store of format 1 in
+//! one transaction (each row becomes a service row and its instances' rows) and leaves in
+//! `services` only a row `~format` holding the format version, which a nacre that reads only
+//! format 1 refuses by name ([`PersistError::UnknownFormat`]) instead of taking the store for
+//! an empty one.
 //!
 //! Permissions. The file is created with mode 0600, and a data directory `open` creates with
 //! 0700 (each before the umask): the rows hold every persistent instance's metadata. An
@@ -47,14 +54,25 @@ use crate::model::ServiceKey;
 use crate::store::ServiceRecord;
 use crate::util::lock;
 use redb::backends::FileBackend;
-use redb::{Database, DatabaseError, ReadableTable, StorageBackend, StorageError, TableDefinition};
+use redb::{
+    Database, DatabaseError, ReadableTable, StorageBackend, StorageError, TableDefinition,
+    WriteTransaction,
+};
+use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// The table of rows.
-const SERVICES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("services");
+/// The rows of format 1 (one per service); in format 2 only [`FORMAT_ROW`].
+const FORMAT_1_SERVICES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("services");
+/// The service rows: `namespace/group@@service` to [`codec::encode_service`].
+const SERVICES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("service_rows");
+/// The instance rows: (service, `ip:port#cluster`) to [`codec::encode_instance`].
+const INSTANCES: TableDefinition<'_, (&str, &str), &[u8]> = TableDefinition::new("instance_rows");
+/// The key of the row of [`FORMAT_1_SERVICES`] that holds the store's format version; no
+/// service's row key looks like it (those hold `@@`).
+const FORMAT_ROW: &str = "~format";
 
 /// The file's name in the data directory.
 pub const FILE_NAME: &str = "nacre.redb";
@@ -98,9 +116,9 @@ impl std::fmt::Debug for FileStore {
 }
 
 impl FileStore {
-    /// Opens (or creates) the store in directory `dir` (created if missing, mode 0700), and
-    /// verifies every page's checksum: a damaged file is refused here, before anything is
-    /// served.
+    /// Opens (or creates) the store in directory `dir` (created if missing, mode 0700),
+    /// verifies every page's checksum (a damaged file is refused here, before anything is
+    /// served), and migrates a store of format 1 to format 2.
     pub fn open(dir: &Path) -> Result<FileStore, PersistError> {
         Self::open_with(dir, Arc::default())
     }
@@ -118,7 +136,7 @@ impl FileStore {
             io,
         };
         let db = store.open_db()?;
-        store.ensure_table(&db)?;
+        store.ensure_format(&db)?;
         *lock(&store.db) = Some(db);
         Ok(store)
     }
@@ -173,33 +191,142 @@ impl FileStore {
         Ok(db)
     }
 
-    fn ensure_table(&self, db: &Database) -> Result<(), PersistError> {
+    /// Creates the tables of format 2 if missing, and migrates the rows of format 1.
+    fn ensure_format(&self, db: &Database) -> Result<(), PersistError> {
         let tx = db
             .begin_write()
             .map_err(|e| self.io("opening a write", e))?;
-        tx.open_table(SERVICES)
-            .map_err(|e| self.io("opening the services table", e))?;
-        tx.commit().map_err(|e| self.io("committing", e))
+        let migrated = self.migrate(&tx)?;
+        tx.commit().map_err(|e| self.io("committing", e))?;
+        if migrated > 0 {
+            tracing::info!(
+                path = %self.path.display(),
+                services = migrated,
+                "migrated the store from format 1 (a row per service) to format 2 (a row per \
+                 instance)"
+            );
+        }
+        Ok(())
+    }
+
+    /// Within `tx`: the tables of format 2, every row of format 1 moved into them, and the
+    /// format row. Returns the services migrated.
+    fn migrate(&self, tx: &WriteTransaction) -> Result<usize, PersistError> {
+        let mut old = tx
+            .open_table(FORMAT_1_SERVICES)
+            .map_err(|e| self.storage(e.into()))?;
+        let mut services = tx
+            .open_table(SERVICES)
+            .map_err(|e| self.storage(e.into()))?;
+        let mut instances = tx
+            .open_table(INSTANCES)
+            .map_err(|e| self.storage(e.into()))?;
+        let mut records = Vec::new();
+        let mut format = None;
+        for row in old.iter().map_err(|e| self.storage(e.into()))? {
+            let (key, value) = row.map_err(|e| self.storage(e.into()))?;
+            if key.value() == FORMAT_ROW {
+                format = value.value().first().copied();
+                continue;
+            }
+            let location = self.row(key.value());
+            let record = codec::decode_format1(value.value(), &location)?;
+            check_key(&location, key.value(), &record.key)?;
+            records.push((key.value().to_owned(), record));
+        }
+        match format {
+            Some(found) if found > codec::FORMAT_VERSION => {
+                return Err(PersistError::UnknownFormat {
+                    location: self.row(FORMAT_ROW),
+                    found,
+                    supported: codec::FORMAT_VERSION,
+                })
+            }
+            Some(codec::FORMAT_VERSION) | None => {}
+            Some(other) => {
+                return Err(corrupt(
+                    &self.path,
+                    &format!("the format row names format {other}, which was never written"),
+                ))
+            }
+        }
+        for (key, record) in &records {
+            let row = codec::encode_service(&record.key, &record.meta)?;
+            services
+                .insert(key.as_str(), row.as_slice())
+                .map_err(|e| self.io("migrating a row", e))?;
+            for instance in &record.instances {
+                let row = codec::encode_instance(instance)?;
+                let ikey = codec::instance_key(&instance.key);
+                instances
+                    .insert((key.as_str(), ikey.as_str()), row.as_slice())
+                    .map_err(|e| self.io("migrating a row", e))?;
+            }
+            old.remove(key.as_str())
+                .map_err(|e| self.io("migrating a row", e))?;
+        }
+        if format.is_none() || !records.is_empty() {
+            old.insert(FORMAT_ROW, [codec::FORMAT_VERSION].as_slice())
+                .map_err(|e| self.io("writing the format row", e))?;
+        }
+        Ok(records.len())
     }
 
     fn io(&self, what: &str, e: impl std::error::Error + Send + Sync + 'static) -> PersistError {
         PersistError::io(format!("{}: {what}", self.path.display()), e)
     }
 
+    /// A row's location, for errors.
+    fn row(&self, key: &str) -> String {
+        format!("{} (row `{key}`)", self.path.display())
+    }
+
     fn load_rows(&self, db: &Database) -> Result<Vec<ServiceRecord>, PersistError> {
         let tx = db.begin_read().map_err(|e| self.storage(e.into()))?;
-        let table = tx
+        let services = tx
             .open_table(SERVICES)
             .map_err(|e| self.storage(e.into()))?;
-        let mut out = Vec::new();
-        for row in table.iter().map_err(|e| self.storage(e.into()))? {
+        let mut out = BTreeMap::new();
+        for row in services.iter().map_err(|e| self.storage(e.into()))? {
             let (key, value) = row.map_err(|e| self.storage(e.into()))?;
-            let location = format!("{} (row `{}`)", self.path.display(), key.value());
-            let record = codec::decode(value.value(), &location)?;
-            check_key(&location, key.value(), &record.key)?;
-            out.push(record);
+            let location = self.row(key.value());
+            let (service, meta) = codec::decode_service(value.value(), &location)?;
+            check_key(&location, key.value(), &service)?;
+            out.insert(
+                key.value().to_owned(),
+                ServiceRecord {
+                    key: service,
+                    meta,
+                    instances: Vec::new(),
+                },
+            );
         }
-        Ok(out)
+        let instances = tx
+            .open_table(INSTANCES)
+            .map_err(|e| self.storage(e.into()))?;
+        for row in instances.iter().map_err(|e| self.storage(e.into()))? {
+            let (key, value) = row.map_err(|e| self.storage(e.into()))?;
+            let (service, instance) = key.value();
+            let location = self.row(&format!("{service} {instance}"));
+            let record = codec::decode_instance(value.value(), &location)?;
+            let Some(owner) = out.get_mut(service) else {
+                return Err(PersistError::Corrupt {
+                    location,
+                    reason: "an instance row of a service that has no row".to_owned(),
+                });
+            };
+            if codec::instance_key(&record.key) != instance {
+                return Err(PersistError::Corrupt {
+                    location,
+                    reason: format!(
+                        "the row holds the record of another instance, {}",
+                        codec::instance_key(&record.key)
+                    ),
+                });
+            }
+            owner.instances.push(record);
+        }
+        Ok(out.into_values().collect())
     }
 
     fn write(&self, db: &Database, writes: &[StoreWrite]) -> Result<(), PersistError> {
@@ -208,21 +335,44 @@ impl FileStore {
             .map_err(|e| self.io("opening a write", e))?;
         tx.set_durability(redb::Durability::Immediate);
         {
-            let mut table = tx
+            let mut services = tx
                 .open_table(SERVICES)
-                .map_err(|e| self.io("opening the services table", e))?;
+                .map_err(|e| self.io("opening the service rows", e))?;
+            let mut instances = tx
+                .open_table(INSTANCES)
+                .map_err(|e| self.io("opening the instance rows", e))?;
             for w in writes {
+                let service = codec::row_key(w.service());
                 match w {
-                    StoreWrite::Put(record) => {
-                        let bytes = codec::encode(record)?;
-                        table
-                            .insert(codec::row_key(&record.key).as_str(), bytes.as_slice())
-                            .map_err(|e| self.io("writing a row", e))?;
+                    StoreWrite::PutService { service: key, meta } => {
+                        let bytes = codec::encode_service(key, meta)?;
+                        services
+                            .insert(service.as_str(), bytes.as_slice())
+                            .map_err(|e| self.io("writing a service row", e))?;
                     }
-                    StoreWrite::Delete(key) => {
-                        table
-                            .remove(codec::row_key(key).as_str())
-                            .map_err(|e| self.io("deleting a row", e))?;
+                    StoreWrite::PutInstance { record, .. } => {
+                        let bytes = codec::encode_instance(record)?;
+                        let instance = codec::instance_key(&record.key);
+                        instances
+                            .insert((service.as_str(), instance.as_str()), bytes.as_slice())
+                            .map_err(|e| self.io("writing an instance row", e))?;
+                    }
+                    StoreWrite::DeleteInstance { instance, .. } => {
+                        let instance = codec::instance_key(instance);
+                        instances
+                            .remove((service.as_str(), instance.as_str()))
+                            .map_err(|e| self.io("deleting an instance row", e))?;
+                    }
+                    StoreWrite::DeleteService(_) => {
+                        services
+                            .remove(service.as_str())
+                            .map_err(|e| self.io("deleting a service row", e))?;
+                        // Every instance row of the service, and only those: the keys that
+                        // sort from (service, "") to before (service + "\0", "").
+                        let end = format!("{service}\0");
+                        instances
+                            .retain_in((service.as_str(), "")..(end.as_str(), ""), |_, _| false)
+                            .map_err(|e| self.io("deleting instance rows", e))?;
                     }
                 }
             }

@@ -35,16 +35,15 @@ fn set_failing(io: &DiskIo, failing: bool) {
 }
 
 fn service_row(name: &str) -> StoreWrite {
-    StoreWrite::Put(ServiceRecord {
-        key: ServiceKey::named(name).expect("valid"),
+    StoreWrite::PutService {
+        service: ServiceKey::named(name).expect("valid"),
         meta: ServiceMeta {
             settings: Default::default(),
             removed: false,
             explicit: true,
             version: Default::default(),
         },
-        instances: Vec::new(),
-    })
+    }
 }
 
 fn names(rows: &[ServiceRecord]) -> Vec<String> {

@@ -1,6 +1,6 @@
 //! [`Journal`]: group commit. A store sink marks changed services in order; one committer
-//! thread takes the pending marks, reads the services' current snapshots, and commits the rows
-//! that changed as one batch; writers wait for the commit that covers their mark, for
+//! thread takes the pending marks, reads the services' current snapshots, and commits what
+//! changed in their rows as one batch; writers wait for the commit that covers their mark, for
 //! at most [`CommitPolicy::wait_timeout`].
 //!
 //! The order is what makes a wait sound. Every mark gets a sequence number under one mutex,
@@ -24,7 +24,7 @@
 //! [`CommitPolicy::retry_after`] (a backoff; new changes do not cut it short, so a failing disk
 //! is not retried once per write).
 
-use super::part::{may_concern_disk, persistent_part};
+use super::part::{diff, may_concern_disk, persistent_part};
 use super::{CommitPolicy, NotPersisted, PersistFailure, PersistStats, Persistence, StoreWrite};
 use crate::clock::{Clock, Timestamp};
 use crate::model::ServiceKey;
@@ -470,18 +470,24 @@ impl Committer {
             return None;
         }
         let keys: HashSet<&ServiceKey> = batch.iter().map(|(_, k)| k).collect();
-        // One mark per commit is the per-write baseline: it writes its row even when an
-        // earlier commit already carried the change, as a store without group commit would.
+        // One mark per commit is the per-write baseline: it writes its service's row even when
+        // an earlier commit already carried the change, as a store without group commit would.
         let rewrite = self.policy.max_batch == 1;
         let mut writes = Vec::new();
+        let mut rows = Vec::with_capacity(keys.len());
         for key in &keys {
             let snap = self.store.load_any(key);
             let stored = self.written.get(*key);
-            match persistent_part(snap.as_deref(), stored) {
-                Some(row) if rewrite || stored != Some(&row) => writes.push(StoreWrite::Put(row)),
-                None if stored.is_some() => writes.push(StoreWrite::Delete((*key).clone())),
-                _ => {}
+            let row = persistent_part(snap.as_deref(), stored);
+            let changes = diff(key, stored, row.as_ref());
+            match &row {
+                Some(row) if changes.is_empty() && rewrite => writes.push(StoreWrite::PutService {
+                    service: (*key).clone(),
+                    meta: row.meta.clone(),
+                }),
+                _ => writes.extend(changes),
             }
+            rows.push(((*key).clone(), row));
         }
         let result = if writes.is_empty() {
             Ok(())
@@ -495,12 +501,12 @@ impl Committer {
                     self.shared.commits.fetch_add(1, Relaxed);
                     self.shared.rows.fetch_add(writes.len() as u64, Relaxed);
                 }
-                for w in writes {
-                    match w {
-                        StoreWrite::Put(row) => {
-                            self.written.insert(row.key.clone(), row);
+                for (key, row) in rows {
+                    match row {
+                        Some(row) => {
+                            self.written.insert(key, row);
                         }
-                        StoreWrite::Delete(key) => {
+                        None => {
                             self.written.remove(&key);
                         }
                     }

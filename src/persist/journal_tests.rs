@@ -52,14 +52,7 @@ impl Persistence for Disk {
         }
         let mut rows = lock(&self.rows);
         for w in writes {
-            match w {
-                StoreWrite::Put(row) => {
-                    rows.insert(row.key.clone(), row.clone());
-                }
-                StoreWrite::Delete(key) => {
-                    rows.remove(key);
-                }
-            }
+            w.apply_to(&mut rows);
         }
         Ok(())
     }

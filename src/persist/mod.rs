@@ -22,10 +22,7 @@
 //!     fn commit(&self, writes: &[StoreWrite]) -> Result<(), PersistError> {
 //!         let mut map = self.0.lock().unwrap();
 //!         for w in writes {
-//!             match w {
-//!                 StoreWrite::Put(record) => { map.insert(record.key.clone(), record.clone()); }
-//!                 StoreWrite::Delete(key) => { map.remove(key); }
-//!             }
+//!             w.apply_to(&mut map); // a service's row, or one instance's
 //!         }
 //!         Ok(())
 //!     }
@@ -51,17 +48,24 @@
 //!
 //! ## What is stored
 //!
-//! One row per service: the [`ServiceRecord`] of its *persistent part* — the service-level
-//! state ([`crate::store::ServiceMeta`]: settings, removal, versions), its persistent
-//! instances, and the tombstones of persistent instances that were on disk (so that a
-//! deregistration stays final after a restart, even against a peer that still holds a stale
-//! copy). That is the record replication already sends, so loading is the store's merge (`Store::merge`) under
-//! the ordinary merge rule (versions, tombstones): a restarted node reconciles with its peers
-//! exactly as a node that missed a few sync batches does. A service gets a row while it has a
-//! persistent instance, explicit settings ([`crate::Registry::create_service`] /
-//! `update_service`), or a tombstone of a persistent instance; its row is deleted once none is
-//! left (tombstones are collected after [`crate::HealthConfig::tombstone_ttl`] as in memory;
-//! a removed service's row goes when the store forgets the service).
+//! Each service's *persistent part* ([`persistent_part`]): its service-level state
+//! ([`crate::store::ServiceMeta`]: settings, removal, versions), its persistent instances, and
+//! the tombstones of persistent instances that were on disk (so that a deregistration stays
+//! final after a restart, even against a peer that still holds a stale copy). Those are the
+//! records replication already sends, so loading is the store's merge (`Store::merge`) of
+//! each service's [`ServiceRecord`] under the ordinary merge rule (versions, tombstones): a
+//! restarted node reconciles with its peers exactly as a node that missed a few sync batches
+//! does. A service has a row while it has a persistent instance, explicit settings
+//! ([`crate::Registry::create_service`] / `update_service`), or a tombstone of a persistent
+//! instance; its rows are deleted once none is left (tombstones are collected after
+//! [`crate::HealthConfig::tombstone_ttl`] as in memory; a removed service's rows go when the
+//! store forgets the service).
+//!
+//! Rows are per instance: a commit writes a service's row only when its service-level state
+//! changed, and one row per instance whose record changed ([`StoreWrite`]). A registration
+//! into a service of 450 instances with 4 KiB of metadata each writes about 29 KB to the
+//! file (the instance's row and the database pages on its path), where a row per service
+//! rewrote the whole service, about 2.1 MB.
 //!
 //! A tombstone is stored only for an instance whose live copy reached the disk: an instance
 //! registered and deregistered within one commit leaves nothing on disk, which is the state
@@ -72,8 +76,8 @@
 //! Every node stores what it holds, replicated data included, so a full-cluster restart keeps
 //! everything that any node had. Loaded records are merged like replicated ones, so they are
 //! not sent to peers as local writes: a member's own data reaches the others through verify
-//! (the member responsible for a service sends its checksums), as after any restart. The encoding of a row is [`codec`]'s: a format version byte
-//! and the record as JSON.
+//! (the member responsible for a service sends its checksums), as after any restart. The
+//! encoding of a row is [`codec`]'s: a format version byte and the row as JSON.
 //!
 //! ## When a write is on disk: group commit and the fsync policy
 //!
@@ -112,7 +116,9 @@
 //! not ready ([`crate::front::NotReady::Disk`]: the readiness probe answers 503 with the
 //! reason, `nacre_ready` is 0), so traffic can go elsewhere. The committer tries again after
 //! [`CommitPolicy::retry_after`]: 1 s, doubling to at most 16 s, without being hurried by new
-//! writes.
+//! writes. `FileStore` (feature `persist`) reopens its file at the next try after an I/O
+//! error (the database refuses every write of a handle that met one), so the node recovers
+//! by itself once the disk does, with no restart.
 //!
 //! ## Differences from Nacos
 //!
@@ -120,8 +126,8 @@
 //!   majority has it. nacre stays AP: a write is durable on the member that applied it before
 //!   it answers, and reaches the others by Distro replication. A member that loses its disk
 //!   for good loses what it had not replicated yet.
-//! - Nacos writes service metadata through the same Raft log; here it is the same row as the
-//!   service's persistent instances.
+//! - Nacos writes service metadata through the same Raft log; here it is a row of its own
+//!   beside the rows of the service's persistent instances.
 //! - Nacos snapshots its Raft state to files under `data/`; nacre keeps one embedded
 //!   database file (see `FileStore`, feature `persist`).
 //! - A Raft write that does not commit in time fails in Nacos after its
@@ -143,8 +149,9 @@ pub(crate) use journal::Journal;
 pub(crate) use part::count as part_count;
 pub use part::persistent_part;
 
-use crate::model::ServiceKey;
-use crate::store::ServiceRecord;
+use crate::model::{InstanceKey, ServiceKey};
+use crate::store::{InstanceRecord, ServiceMeta, ServiceRecord};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Storage for the persistent part of a registry: see the module documentation.
@@ -162,17 +169,108 @@ pub trait Persistence: Send + Sync + 'static {
     ///
     /// A failed commit is tried again (with the same changes, and those made since) after
     /// [`CommitPolicy::retry_after`]: an implementation whose handle is left unusable by an
-    /// I/O error should reopen it on the next call.
+    /// I/O error should reopen it on the next call, as `FileStore` does.
     fn commit(&self, writes: &[StoreWrite]) -> Result<(), PersistError>;
 }
 
-/// One change to a [`Persistence`].
+/// One change to a [`Persistence`]: a service's row, or the row of one of its instances.
+///
+/// The committer sends only what changed since the last commit: a registration into a
+/// service of 450 instances is one [`StoreWrite::PutInstance`]. Within one commit a
+/// service's [`StoreWrite::PutService`] comes before its first [`StoreWrite::PutInstance`]
+/// when the service has no row yet; a service whose row is deleted
+/// ([`StoreWrite::DeleteService`]) gets no other write in that commit.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoreWrite {
-    /// Store (or replace) the row of the record's service.
-    Put(ServiceRecord),
-    /// Delete the row of this service.
-    Delete(ServiceKey),
+    /// Store (or replace) the service-level state of `service`: the service has a row from
+    /// now on.
+    PutService {
+        /// The service.
+        service: ServiceKey,
+        /// Its settings, removal and versions.
+        meta: ServiceMeta,
+    },
+    /// Store (or replace) the record of one instance of `service`: live, or its tombstone.
+    PutInstance {
+        /// The service.
+        service: ServiceKey,
+        /// The instance's record.
+        record: InstanceRecord,
+    },
+    /// Delete the record of one instance of `service`.
+    DeleteInstance {
+        /// The service.
+        service: ServiceKey,
+        /// The instance.
+        instance: InstanceKey,
+    },
+    /// Delete the row of this service and the records of all its instances.
+    DeleteService(ServiceKey),
+}
+
+impl StoreWrite {
+    /// The service the write concerns.
+    pub fn service(&self) -> &ServiceKey {
+        match self {
+            StoreWrite::PutService { service, .. }
+            | StoreWrite::PutInstance { service, .. }
+            | StoreWrite::DeleteInstance { service, .. }
+            | StoreWrite::DeleteService(service) => service,
+        }
+    }
+
+    /// Applies the write to rows kept as one [`ServiceRecord`] per service: all a store that
+    /// keeps them in a map has to do. An instance write for a service without a row changes
+    /// nothing (the committer never sends one).
+    ///
+    /// ```
+    /// use nacre::persist::{persistent_part, StoreWrite};
+    /// use nacre::{Instance, Registry, ServiceKey};
+    /// use std::collections::BTreeMap;
+    /// let registry = Registry::default();
+    /// let db = ServiceKey::named("db")?;
+    /// registry.register_instance(&db, Instance::builder("10.0.0.9", 5432).ephemeral(false).build()?)?;
+    /// let row = persistent_part(registry.service(&db).as_deref(), None).unwrap();
+    /// let mut rows = BTreeMap::new();
+    /// StoreWrite::PutService { service: db.clone(), meta: row.meta.clone() }.apply_to(&mut rows);
+    /// let record = row.instances[0].clone();
+    /// StoreWrite::PutInstance { service: db.clone(), record: record.clone() }.apply_to(&mut rows);
+    /// assert_eq!(rows[&db], row);
+    /// StoreWrite::DeleteInstance { service: db.clone(), instance: record.key }.apply_to(&mut rows);
+    /// assert!(rows[&db].instances.is_empty());
+    /// StoreWrite::DeleteService(db.clone()).apply_to(&mut rows);
+    /// assert!(rows.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn apply_to(&self, rows: &mut BTreeMap<ServiceKey, ServiceRecord>) {
+        match self {
+            StoreWrite::PutService { service, meta } => {
+                rows.entry(service.clone())
+                    .and_modify(|row| row.meta = meta.clone())
+                    .or_insert_with(|| ServiceRecord {
+                        key: service.clone(),
+                        meta: meta.clone(),
+                        instances: Vec::new(),
+                    });
+            }
+            StoreWrite::PutInstance { service, record } => {
+                if let Some(row) = rows.get_mut(service) {
+                    match row.instances.iter_mut().find(|i| i.key == record.key) {
+                        Some(old) => *old = record.clone(),
+                        None => row.instances.push(record.clone()),
+                    }
+                }
+            }
+            StoreWrite::DeleteInstance { service, instance } => {
+                if let Some(row) = rows.get_mut(service) {
+                    row.instances.retain(|i| &i.key != instance);
+                }
+            }
+            StoreWrite::DeleteService(service) => {
+                rows.remove(service);
+            }
+        }
+    }
 }
 
 /// How long a write waits for its commit by default ([`CommitPolicy::wait_timeout`]): Nacos'
