@@ -10,7 +10,7 @@
 //! | what a read asked for does not exist | [`ErrorClass::NotFound`] (fronts raise it themselves) |
 //! | the node is starting, or the responsible member is unreachable | [`ErrorClass::Unavailable`] |
 //! | a peer answered something that does not fit (a version mismatch) | [`ErrorClass::Internal`] |
-//! | a write applied in memory whose commit to disk failed ([`crate::persist::NotPersisted`]) | [`ErrorClass::Internal`] |
+//! | a write applied in memory whose commit to disk failed or did not finish in time ([`crate::persist::NotPersisted`]) | [`ErrorClass::Unavailable`] |
 
 use crate::cluster::ClusterError;
 use crate::store::StoreError;
@@ -39,7 +39,9 @@ impl ErrorClass {
         match err {
             ClusterError::Registry(StoreError::Limit(_)) => ErrorClass::OverLimit,
             ClusterError::Registry(_) | ClusterError::Remote { .. } => ErrorClass::BadRequest,
-            ClusterError::NotReady(_) | ClusterError::Unreachable(_) => ErrorClass::Unavailable,
+            ClusterError::NotReady(_)
+            | ClusterError::Unreachable(_)
+            | ClusterError::NotPersisted(_) => ErrorClass::Unavailable,
             _ => ErrorClass::Internal,
         }
     }

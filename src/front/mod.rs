@@ -10,6 +10,7 @@
 //! | [`grpc_config`] | the gRPC front's timing and bounds, feature-free so the server's settings hold them |
 //! | [`json`] | the Nacos JSON of an instance and a `ServiceInfo`, shared by the v1 and 2.x fronts |
 //! | [`ErrorClass`] | what kind of failure an error is; each front turns it into its own status or code |
+//! | [`NotReady`] | why a node is not ready (loading, or its disk failing), for every probe: [`Backend::readiness`] |
 //!
 //! Fronts sit above this layer and never below each other: `http` (the Nacos v1 API, feature
 //! `http`), gRPC (feature `grpc`) and [`crate::transport::memory::MemoryClientTransport`]. A
@@ -33,7 +34,9 @@ pub mod grpc_config;
 pub mod json;
 pub mod push;
 mod query;
+mod ready;
 
 pub use backend::Backend;
 pub use error::ErrorClass;
 pub use query::{Hosts, ServiceAnswer, PULL_CACHE_MILLIS, PUSH_CACHE_MILLIS};
+pub use ready::NotReady;

@@ -23,8 +23,8 @@
 //! | `GET /nacos/v1/ns/service/names` | `{"services":{ns:["group@@service",...]},"META-INF/services":{...},"count":N}` for `namespaceId` (blank: all) and `expr` (a part of the grouped name) |
 //! | `GET /nacos/v1/ns/catalog/services` | the console's list: `pageNo`, `pageSize`, `namespaceId`, `groupNameParam`, `serviceNameParam`, `hasIpCount` → `{"count":N,"serviceList":[{"name","groupName","clusterCount","ipCount","healthyInstanceCount","triggerFlag"}]}`; with `withInstances=true` an array of `{"serviceName","groupName","metadata","clusterMap":{...}}` |
 //! | `GET /nacos/v1/ns/catalog/instances` | `serviceName`, `clusterName`, `pageNo`, `pageSize` → `{"list":[instance...],"count":N}` |
-//! | `GET /nacos/v1/ns/operator/metrics` | `{"status":"UP","serviceCount":N,"instanceCount":N,"responsibleServiceCount":N,"responsibleInstanceCount":N,"udpPush":{...}}` (`DOWN` while a cluster member loads; `udpPush`: subscriptions, pushes, acks, retries, failures, datagrams, bytes) |
-//! | `GET /nacos/v1/console/health/liveness`, `.../readiness` | probes: `OK`; readiness answers 503 while a cluster member loads |
+//! | `GET /nacos/v1/ns/operator/metrics` | `{"status":"UP","serviceCount":N,"instanceCount":N,"responsibleServiceCount":N,"responsibleInstanceCount":N,"udpPush":{...}}` (`DOWN` while the node is not ready, see below; `udpPush`: subscriptions, pushes, acks, retries, failures, datagrams, bytes) |
+//! | `GET /nacos/v1/console/health/liveness`, `.../readiness` | probes: `OK`; readiness answers 503 with the reason while a cluster member loads or commits to the node's disk fail ([`crate::front::NotReady`]) |
 //! | `POST /nacre/v1/peer` | peer traffic, on cluster nodes only, with the cluster secret in the `x-nacre-cluster-secret` header ([`peer_router`]; 403 without it) |
 //!
 //! Parameters are read from the query string and from a form body alike; a bad one answers

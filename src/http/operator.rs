@@ -12,7 +12,8 @@ use serde::Serialize;
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct MetricsJson {
-    /// `UP` when the node serves, `DOWN` while a cluster member is still loading.
+    /// `UP` when the node is ready, `DOWN` while it is not (a cluster member loading, a
+    /// failing disk: see [`crate::front::NotReady`]).
     status: &'static str,
     service_count: usize,
     instance_count: usize,
@@ -64,7 +65,7 @@ pub(crate) async fn metrics(State(api): Api) -> Json<MetricsJson> {
     let node = api.backend.cluster_node();
     let mapper = node.map(|n| (n.id().clone(), n.mapper()));
     let mut m = MetricsJson {
-        status: if node.is_none_or(|n| n.is_ready()) {
+        status: if api.backend.readiness().is_ok() {
             "UP"
         } else {
             "DOWN"
@@ -95,14 +96,12 @@ pub(crate) async fn liveness() -> &'static str {
     "OK"
 }
 
-/// `GET /nacos/v1/console/health/readiness`: `OK` once the node serves; 503 while a cluster
-/// member is still loading its snapshot.
-pub(crate) async fn readiness(State(api): Api) -> (StatusCode, &'static str) {
-    match api.backend.cluster_node() {
-        Some(node) if !node.is_ready() => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the node is loading its snapshot from its peers",
-        ),
-        _ => (StatusCode::OK, "OK"),
+/// `GET /nacos/v1/console/health/readiness`: `OK` when the node is ready; 503 with the reason
+/// while it is not (a cluster member loading its snapshot, commits to its disk failing: see
+/// [`crate::front::NotReady`]).
+pub(crate) async fn readiness(State(api): Api) -> (StatusCode, String) {
+    match api.backend.readiness() {
+        Ok(()) => (StatusCode::OK, "OK".to_owned()),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why.to_string()),
     }
 }

@@ -163,11 +163,12 @@ impl Collector for NacreMetrics {
             let labels = [("health", health)];
             instances.encode_family(&labels)?.encode_gauge(&value)?;
         }
-        let ready = self.backend.cluster_node().is_none_or(|n| n.is_ready());
+        let ready = self.backend.readiness().is_ok();
         single(
             &mut encoder,
             "nacre_ready",
-            "1 when the node serves; 0 while a cluster member loads its snapshot",
+            "1 when the node is ready; 0 while a cluster member loads its snapshot or commits \
+             to its disk fail",
             MetricType::Gauge,
             u64::from(ready),
         )?;

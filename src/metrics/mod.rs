@@ -45,7 +45,7 @@
 //! | `nacos_monitor{module="naming",name="totalPush"}` | gauge | pushes sent, retries included |
 //! | `nacos_monitor{module="naming",name="failedPush"}` | gauge | pushes that failed |
 //! | `nacre_instances{health="healthy"\|"unhealthy"}` | gauge | instances by health |
-//! | `nacre_ready` | gauge | 1 when the node serves (0 while a cluster member loads) |
+//! | `nacre_ready` | gauge | 1 when the node is ready (0 while a cluster member loads, or commits to its disk fail: [`crate::front::NotReady`]) |
 //! | `nacre_registrations_total`, `nacre_deregistrations_total` | counter | instances registered, deregistered ([`crate::RegistryStats`]) |
 //! | `nacre_beats_total` | counter | beats taken |
 //! | `nacre_marked_unhealthy_total`, `nacre_evictions_total` | counter | instances the health check marked unhealthy, removed |

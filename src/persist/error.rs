@@ -1,5 +1,5 @@
 //! [`PersistError`]: why a store could not be read or written; [`NotPersisted`]: what a write
-//! answers when it is in memory but not on disk.
+//! answers when it is in memory but not on disk (the commit failed, or did not finish in time).
 
 use std::path::PathBuf;
 
@@ -67,8 +67,22 @@ impl PersistError {
     }
 }
 
-/// A write that is applied in memory but could not be made durable: the commit of its batch
-/// failed, or did not finish in time. Fronts answer it as an internal error (HTTP 500).
+/// A write that is applied in memory but is not known to be durable. Every front answers it
+/// as [`crate::front::ErrorClass::Unavailable`] (HTTP 503): the node cannot take durable
+/// writes now, and says so in its readiness too ([`crate::front::Backend::readiness`]); the
+/// committer keeps trying, and the write reaches the disk once a commit succeeds.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the write is applied in memory but could not be made durable: {0}")]
-pub struct NotPersisted(pub String);
+#[non_exhaustive]
+pub enum NotPersisted {
+    /// The commit of the write's batch failed (disk full, I/O error), or the committer has
+    /// stopped.
+    #[error("the write is applied in memory but could not be made durable: {0}")]
+    Failed(String),
+    /// The commit did not finish within the deadline of the wait
+    /// ([`super::CommitPolicy::wait_timeout`]): the disk is slow or hangs.
+    #[error(
+        "the write is applied in memory but its commit did not finish within {0:?}; it is \
+         committed when the disk allows"
+    )]
+    TimedOut(std::time::Duration),
+}

@@ -1,8 +1,11 @@
-//! [`persistent_part`]: which part of a service's snapshot goes to disk. Pure: a snapshot and
-//! the row on disk in, the row to store out.
+//! [`persistent_part`]: which part of a service's snapshot goes to disk, and [`diff`]: the
+//! writes that bring the disk there, one row per changed instance. Pure: a snapshot and the
+//! rows on disk in, the rows to store out.
 
+use super::StoreWrite;
+use crate::model::ServiceKey;
 use crate::store::{ServiceRecord, ServiceSnapshot};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// The row to store for `snap`, given the row on disk now (`on_disk`), or `None` when the
 /// service should have no row:
@@ -66,6 +69,49 @@ pub fn persistent_part(
         meta: snap.meta(),
         instances,
     })
+}
+
+/// The writes that take the rows of `service` from `stored` (on disk now) to `row` (its
+/// [`persistent_part`] now): the service's row when its service-level state changed (or it
+/// has none yet), the row of each instance whose record changed, the deletion of each
+/// instance row `row` no longer holds; or the deletion of the whole service when `row` is
+/// `None`. Nothing when nothing changed.
+pub(crate) fn diff(
+    service: &ServiceKey,
+    stored: Option<&ServiceRecord>,
+    row: Option<&ServiceRecord>,
+) -> Vec<StoreWrite> {
+    let Some(row) = row else {
+        return match stored {
+            Some(_) => vec![StoreWrite::DeleteService(service.clone())],
+            None => Vec::new(),
+        };
+    };
+    let mut writes = Vec::new();
+    if stored.is_none_or(|s| s.meta != row.meta) {
+        writes.push(StoreWrite::PutService {
+            service: service.clone(),
+            meta: row.meta.clone(),
+        });
+    }
+    let mut before: HashMap<_, _> = stored
+        .map(|s| s.instances.iter().map(|i| (&i.key, i)).collect())
+        .unwrap_or_default();
+    for record in &row.instances {
+        if before.remove(&record.key) != Some(record) {
+            writes.push(StoreWrite::PutInstance {
+                service: service.clone(),
+                record: record.clone(),
+            });
+        }
+    }
+    let mut gone: Vec<_> = before.into_keys().collect();
+    gone.sort();
+    writes.extend(gone.into_iter().map(|key| StoreWrite::DeleteInstance {
+        service: service.clone(),
+        instance: key.clone(),
+    }));
+    writes
 }
 
 /// Whether a change published as `snap` may change what [`persistent_part`] gives, for a
@@ -134,6 +180,54 @@ mod tests {
         r.store().collect_tombstones(far);
         let snap = r.store().load_any(&k);
         assert_eq!(persistent_part(snap.as_deref(), Some(&with_tomb)), None);
+    }
+
+    #[test]
+    fn a_registration_into_a_large_service_writes_one_instance_row() {
+        let r = Registry::default();
+        let k = ServiceKey::named("large").expect("valid");
+        for i in 0..450 {
+            let ip = format!("10.0.{}.{}", i / 200, i % 200 + 1);
+            r.register_instance(&k, persistent(&ip)).expect("ok");
+        }
+        let stored = persistent_part(r.service(&k).as_deref(), None).expect("a row");
+        let first = diff(&k, None, Some(&stored));
+        assert_eq!(
+            first.len(),
+            451,
+            "a new service: its row and every instance's"
+        );
+        r.register_instance(&k, persistent("10.9.9.9")).expect("ok");
+        let row = persistent_part(r.service(&k).as_deref(), Some(&stored)).expect("a row");
+        let writes = diff(&k, Some(&stored), Some(&row));
+        assert!(
+            matches!(&writes[..], [StoreWrite::PutInstance { record, .. }] if record.key == persistent("10.9.9.9").key()),
+            "{writes:?}"
+        );
+        assert!(diff(&k, Some(&row), Some(&row)).is_empty());
+    }
+
+    #[test]
+    fn a_deregistration_rewrites_one_row_and_a_forgotten_service_deletes_its_rows() {
+        let r = Registry::default();
+        let k = ServiceKey::named("dereg").expect("valid");
+        let (a, b) = (persistent("10.0.0.1"), persistent("10.0.0.2"));
+        r.register_instance(&k, a.clone()).expect("ok");
+        r.register_instance(&k, b).expect("ok");
+        let stored = persistent_part(r.service(&k).as_deref(), None).expect("a row");
+        r.deregister_instance(&k, &a.key());
+        let snap = r.store().load_any(&k);
+        let row = persistent_part(snap.as_deref(), Some(&stored)).expect("a row");
+        let writes = diff(&k, Some(&stored), Some(&row));
+        assert!(
+            matches!(&writes[..], [StoreWrite::PutInstance { record, .. }] if record.key == a.key() && !record.is_live()),
+            "the tombstone replaces the instance's row: {writes:?}"
+        );
+        assert_eq!(
+            diff(&k, Some(&row), None),
+            vec![StoreWrite::DeleteService(k.clone())]
+        );
+        assert!(diff(&k, None, None).is_empty());
     }
 
     #[test]

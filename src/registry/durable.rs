@@ -10,15 +10,12 @@ use super::handle::Registry;
 use super::reader::RegistryReader;
 use crate::model::ServiceKey;
 use crate::persist::{
-    CommitPolicy, Journal, LoadReport, NotPersisted, PersistError, PersistStats, Persistence,
+    CommitPolicy, Journal, LoadReport, NotPersisted, PersistError, PersistFailure, PersistStats,
+    Persistence,
 };
 use crate::store::{MergeRules, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
-
-/// How long a blocking [`Registry::wait_persisted`] waits for its commit before it gives up.
-pub const PERSIST_WAIT: Duration = Duration::from_secs(30);
 
 /// Why [`Registry::execute`] failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -27,7 +24,8 @@ pub enum ExecuteError {
     /// The registry refused the write; nothing changed.
     #[error(transparent)]
     Refused(#[from] StoreError),
-    /// The write was applied in memory but its commit to disk failed (see [`crate::persist`]).
+    /// The write was applied in memory but its commit to disk failed or did not finish within
+    /// [`CommitPolicy::wait_timeout`] (see [`crate::persist`]).
     #[error(transparent)]
     NotPersisted(#[from] NotPersisted),
 }
@@ -48,7 +46,8 @@ impl DiskWait {
         }
     }
 
-    /// Like [`DiskWait::done`], blocking the calling thread for at most [`PERSIST_WAIT`].
+    /// Like [`DiskWait::done`], blocking the calling thread (for at most
+    /// [`CommitPolicy::wait_timeout`]).
     pub(crate) fn done_blocking(self, registry: &Registry) -> Result<(), NotPersisted> {
         match self.0 {
             Some(service) => registry.wait_persisted(&service),
@@ -124,8 +123,14 @@ impl Registry {
             }
             on_disk.insert(key, record);
         }
-        let journal = Journal::start(self.shared_store().clone(), persistence, policy, on_disk)
-            .map_err(|e| PersistError::io("starting the persistence committer thread", e))?;
+        let journal = Journal::start(
+            self.shared_store().clone(),
+            self.clock().clone(),
+            persistence,
+            policy,
+            on_disk,
+        )
+        .map_err(|e| PersistError::io("starting the persistence committer thread", e))?;
         if self.journal_slot().set(journal).is_err() {
             return Err(PersistError::AlreadyAttached);
         }
@@ -140,8 +145,10 @@ impl Registry {
     }
 
     /// Waits until every change of `service` published so far is on disk (at once when no
-    /// persistence is attached, or nothing of the service is pending). Fronts call it before
-    /// they answer a write; see [`crate::persist`].
+    /// persistence is attached, or nothing of the service is pending), for at most
+    /// [`CommitPolicy::wait_timeout`] on the registry's clock: past it the answer is
+    /// [`NotPersisted::TimedOut`]. Fronts call it before they answer a write; see
+    /// [`crate::persist`].
     pub async fn persisted(&self, service: &ServiceKey) -> Result<(), NotPersisted> {
         match self.journal_slot().get() {
             Some(journal) => journal.persisted(service).await,
@@ -150,10 +157,10 @@ impl Registry {
     }
 
     /// Like [`Registry::persisted`], blocking the calling thread, for at most
-    /// [`PERSIST_WAIT`]. Not for an async task: it holds its thread.
+    /// [`CommitPolicy::wait_timeout`] of real time. Not for an async task: it holds its thread.
     pub fn wait_persisted(&self, service: &ServiceKey) -> Result<(), NotPersisted> {
         match self.journal_slot().get() {
-            Some(journal) => journal.wait_persisted(service, PERSIST_WAIT),
+            Some(journal) => journal.wait_persisted(service),
             None => Ok(()),
         }
     }
@@ -172,6 +179,13 @@ impl RegistryReader {
             .journal
             .get()
             .map_or_else(PersistStats::default, Journal::stats)
+    }
+
+    /// Why the persistence is failing, while it is: from a failed commit until a commit
+    /// succeeds (`None` without a persistence). Readiness reports it
+    /// ([`crate::front::Backend::readiness`]).
+    pub fn persist_failure(&self) -> Option<PersistFailure> {
+        self.inner.journal.get().and_then(Journal::failure)
     }
 }
 

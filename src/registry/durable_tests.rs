@@ -20,14 +20,7 @@ impl Persistence for Rows {
     fn commit(&self, writes: &[StoreWrite]) -> Result<(), PersistError> {
         let mut rows = lock(&self.0);
         for w in writes {
-            match w {
-                StoreWrite::Put(record) => {
-                    rows.insert(record.key.clone(), record.clone());
-                }
-                StoreWrite::Delete(key) => {
-                    rows.remove(key);
-                }
-            }
+            w.apply_to(&mut rows);
         }
         Ok(())
     }

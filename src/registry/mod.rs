@@ -22,6 +22,6 @@ pub use crate::store::{InstanceUpdate, InstancesView, Selection, ServiceSettings
 pub use builder::RegistryBuilder;
 pub use command::{Command, CommandOutput, UnexpectedOutput};
 pub use counters::RegistryStats;
-pub use durable::{ExecuteError, PERSIST_WAIT};
+pub use durable::ExecuteError;
 pub use handle::{BeatReply, Registry, ServiceList};
 pub use reader::RegistryReader;

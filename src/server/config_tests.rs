@@ -342,6 +342,7 @@ fn print_config_reads_back_as_the_same_config() {
         "--peer-port=7000",
         "--data-dir=/var/lib/nacre",
         "--commit=per-write",
+        "--persist-wait=750ms",
     ])
     .unwrap();
     let printed = c.to_toml();
@@ -373,6 +374,39 @@ fn subscription_caps_are_settings_and_must_be_above_zero() {
         let err = ServerConfig::from_args_and_env(args, |_| None).unwrap_err();
         assert!(
             err.to_string().contains("--grpc-max-subscriptions"),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[test]
+fn the_persist_wait_is_a_setting_kept_apart_from_the_commit_mode() {
+    use crate::persist::DEFAULT_WAIT_TIMEOUT;
+    use std::time::Duration;
+    assert_eq!(
+        parse(&[]).unwrap().commit.wait_timeout,
+        DEFAULT_WAIT_TIMEOUT
+    );
+    // The file sets the wait, the environment the mode: neither undoes the other.
+    let file = TempFile::new("wait", "persist-wait = \"250ms\"\n");
+    let env = |k: &str| (k == "NACRE_COMMIT").then(|| "per-write".to_owned());
+    let c = ServerConfig::from_args_and_env([file.arg()], env).unwrap();
+    assert_eq!(c.commit.wait_timeout, Duration::from_millis(250));
+    assert_eq!(c.commit.max_batch, 1);
+    let env = |k: &str| (k == "NACRE_PERSIST_WAIT").then(|| "1500ms".to_owned());
+    let c = ServerConfig::from_args_and_env(["--commit=group".to_owned()], env).unwrap();
+    assert_eq!(c.commit.wait_timeout, Duration::from_millis(1500));
+    assert!(
+        c.to_toml().contains("persist-wait = \"1500ms\"\n"),
+        "{}",
+        c.to_toml()
+    );
+    let c = parse(&["--persist-wait", "40ms"]).unwrap();
+    assert_eq!(c.commit.wait_timeout, Duration::from_millis(40));
+    for bad in ["0", "-5", "soon"] {
+        let err = parse(&[&format!("--persist-wait={bad}")]).unwrap_err();
+        assert!(
+            err.to_string().contains("--persist-wait"),
             "{bad}: {err}"
         );
     }

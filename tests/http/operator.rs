@@ -3,9 +3,14 @@
 use crate::env::api;
 use nacre::cluster::{ClusterNode, NodeId};
 use nacre::http::NacosApi;
+use nacre::persist::{CommitPolicy, PersistError, Persistence, StoreWrite};
+use nacre::store::ServiceRecord;
 use nacre::transport::memory::MemoryNetwork;
 use nacre::{Instance, ManualClock, ServiceKey};
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn metrics_answer_up_and_the_counts() {
@@ -70,4 +75,90 @@ async fn a_loading_cluster_member_is_down_and_not_ready_but_alive() {
         api.ok("GET", "/nacos/v1/console/health/liveness").await,
         "OK"
     );
+}
+
+/// A disk whose commits fail while `full`.
+#[derive(Default)]
+struct Disk {
+    rows: Mutex<BTreeMap<ServiceKey, ServiceRecord>>,
+    full: AtomicBool,
+}
+
+impl Persistence for Disk {
+    fn load(&self) -> Result<Vec<ServiceRecord>, PersistError> {
+        Ok(self.rows.lock().unwrap().values().cloned().collect())
+    }
+    fn commit(&self, writes: &[StoreWrite]) -> Result<(), PersistError> {
+        if self.full.load(Ordering::SeqCst) {
+            return Err(PersistError::io(
+                "the test's disk",
+                std::io::Error::other("no space left on device"),
+            ));
+        }
+        let mut rows = self.rows.lock().unwrap();
+        for w in writes {
+            w.apply_to(&mut rows);
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_node_whose_disk_fails_is_not_ready_until_a_commit_succeeds() {
+    let api = api();
+    let disk = Arc::new(Disk::default());
+    let policy = CommitPolicy {
+        retry_delay: Duration::from_millis(20),
+        max_retry_delay: Duration::from_millis(40),
+        ..CommitPolicy::group()
+    };
+    api.registry
+        .attach_persistence(disk.clone(), policy)
+        .unwrap();
+    let register = |ip: &str| {
+        format!("/nacos/v1/ns/instance?serviceName=db&ip={ip}&port=5432&ephemeral=false")
+    };
+    api.ok("POST", &register("10.0.0.1")).await;
+    assert_eq!(
+        api.ok("GET", "/nacos/v1/console/health/readiness").await,
+        "OK"
+    );
+
+    disk.full.store(true, Ordering::SeqCst);
+    let (status, body) = api.call("POST", &register("10.0.0.2")).await;
+    assert_eq!(status, 503, "a write that cannot reach the disk: {body}");
+    let (status, body) = api.call("GET", "/nacos/v1/console/health/readiness").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("persistent store") && body.contains("no space left on device"),
+        "the reason: {body}"
+    );
+    let m = api.json("GET", "/nacos/v1/ns/operator/metrics").await;
+    assert_eq!(m["status"], "DOWN");
+    assert_eq!(
+        api.ok("GET", "/nacos/v1/console/health/liveness").await,
+        "OK",
+        "alive all the same: a restart is not what it needs"
+    );
+
+    // The disk has room again: the committer's next try stores the pending write, and the
+    // node is ready without a restart.
+    disk.full.store(false, Ordering::SeqCst);
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = api.call("GET", "/nacos/v1/console/health/readiness").await;
+        if status == 200 {
+            assert_eq!(body, "OK");
+            break;
+        }
+        assert!(Instant::now() < until, "never ready again: {body}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let m = api.json("GET", "/nacos/v1/ns/operator/metrics").await;
+    assert_eq!(m["status"], "UP");
+    let stored = disk.rows.lock().unwrap()[&ServiceKey::named("db").unwrap()]
+        .instances
+        .len();
+    assert_eq!(stored, 2, "the write refused with 503 reached the disk");
+    api.ok("POST", &register("10.0.0.3")).await;
 }

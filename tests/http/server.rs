@@ -155,6 +155,7 @@ fn the_server_binary_prints_its_config_and_names_a_bad_key_of_its_file() {
         stdout.contains("commit = \"per-write\"\n"),
         "the flag wins: {stdout}"
     );
+    assert!(stdout.contains("persist-wait = \"5s\"\n"), "{stdout}");
     std::fs::write(&file, "port = 0\nmembres = [\"127.0.0.1:8848\"]\n").unwrap();
     let (status, _, stderr) = run_server_output(&[&config]);
     assert_eq!(status.code(), Some(2), "{stderr}");

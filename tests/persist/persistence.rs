@@ -59,14 +59,7 @@ impl Persistence for MapStore {
         self.commits.fetch_add(1, Ordering::SeqCst);
         let mut rows = self.rows.lock().unwrap();
         for w in writes {
-            match w {
-                StoreWrite::Put(r) => {
-                    rows.insert(r.key.clone(), r.clone());
-                }
-                StoreWrite::Delete(k) => {
-                    rows.remove(k);
-                }
-            }
+            w.apply_to(&mut rows);
         }
         Ok(())
     }
@@ -403,8 +396,8 @@ mod file {
                 let def: redb::TableDefinition<&str, &[u8]> =
                     redb::TableDefinition::new("services");
                 let mut table = tx.open_table(def).unwrap();
-                let mut row = codec::encode(&reopen_one()).unwrap();
-                row[0] = codec::FORMAT_VERSION + 1;
+                let mut row = vec![codec::FORMAT_VERSION + 1];
+                serde_json::to_writer(&mut row, &reopen_one()).unwrap();
                 table
                     .insert("public/DEFAULT_GROUP@@future", row.as_slice())
                     .unwrap();
@@ -424,6 +417,177 @@ mod file {
         let k = key("future");
         r.register_instance(&k, persistent("10.0.0.1")).unwrap();
         r.service(&k).unwrap().to_record(None)
+    }
+
+    /// Writes `records` as the nacre of store format 1 did: one row per service in the table
+    /// `services`, its key the service's `namespace/group@@service`, its value the byte 1 and
+    /// the whole record as JSON.
+    fn write_format_1(dir: &Dir, records: &[ServiceRecord]) {
+        std::fs::create_dir_all(&dir.0).unwrap();
+        let db = redb::Database::builder()
+            .create_with_file_format_v3(true)
+            .create(dir.0.join(FILE_NAME))
+            .unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let def: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("services");
+            let mut table = tx.open_table(def).unwrap();
+            for record in records {
+                let mut row = vec![1u8];
+                serde_json::to_writer(&mut row, record).unwrap();
+                table
+                    .insert(record.key.to_string().as_str(), row.as_slice())
+                    .unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    }
+
+    #[test]
+    fn a_store_of_format_1_is_migrated_on_open_and_loads_as_before() {
+        // The records a format-1 store held: persistent instances, a tombstone, explicit
+        // settings without instances.
+        let source = Registry::default();
+        let db = key("db");
+        let settings_only = key("settings-only");
+        for i in 1..=5 {
+            source
+                .register_instance(&db, persistent(&format!("10.0.0.{i}")))
+                .unwrap();
+        }
+        source.deregister_instance(&db, &persistent("10.0.0.3").key());
+        let settings = ServiceSettings {
+            protect_threshold: 0.7,
+            ..ServiceSettings::default()
+        };
+        source.create_service(&settings_only, settings).unwrap();
+        let mut records = vec![source.service(&settings_only).unwrap().to_record(None)];
+        let mut row = source.store().load_any(&db).unwrap().to_record(None);
+        row.instances
+            .retain(|i| i.data.as_ref().is_none_or(|d| !d.ephemeral()));
+        records.push(row);
+        let dir = Dir::new("format1");
+        write_format_1(&dir, &records);
+
+        let loaded = |dir: &Dir| {
+            let registry = Registry::default();
+            let store = Arc::new(FileStore::open(&dir.0).unwrap());
+            let report = registry
+                .attach_persistence(store, CommitPolicy::default())
+                .unwrap();
+            (registry, report)
+        };
+        let (registry, report) = loaded(&dir);
+        assert_eq!(
+            (report.services, report.instances, report.tombstones),
+            (2, 4, 1)
+        );
+        let ips: Vec<String> = registry
+            .get_all_instances(&db, &[])
+            .iter()
+            .map(|i| i.ip().to_string())
+            .collect();
+        assert_eq!(ips, ["10.0.0.1", "10.0.0.2", "10.0.0.4", "10.0.0.5"]);
+        let kept = registry.service(&settings_only).unwrap();
+        assert_eq!(kept.settings().protect_threshold, 0.7);
+        // It goes on in format 2 ...
+        registry
+            .register_instance(&db, persistent("10.0.0.6"))
+            .unwrap();
+        registry.wait_persisted(&db).unwrap();
+        drop(registry);
+        let (registry, report) = loaded(&dir);
+        assert_eq!((report.services, report.instances), (2, 5));
+        drop(registry);
+        // ... and the old table holds only the format row, which a reader of format 1 (one
+        // that decodes every row of `services` and refuses versions it does not know)
+        // refuses by name instead of starting empty.
+        let db = redb::Database::open(dir.0.join(FILE_NAME)).unwrap();
+        let tx = db.begin_read().unwrap();
+        let def: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("services");
+        let table = tx.open_table(def).unwrap();
+        let rows: Vec<(String, Vec<u8>)> = redb::ReadableTable::iter(&table)
+            .unwrap()
+            .map(|r| {
+                let (k, v) = r.unwrap();
+                (k.value().to_owned(), v.value().to_vec())
+            })
+            .collect();
+        assert_eq!(rows, [("~format".to_owned(), vec![codec::FORMAT_VERSION])]);
+        assert_ne!(rows[0].1[0], 1, "a format-1 reader sees another version");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_file_is_created_0600_in_a_directory_created_0700() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = Dir::new("mode");
+        let nested = dir.0.join("var").join("nacre");
+        let store = FileStore::open(&nested).unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(store.path()), 0o600, "the file");
+        assert_eq!(mode(&nested), 0o700, "the data directory");
+        assert_eq!(mode(&dir.0.join("var")), 0o700, "a parent created with it");
+        drop(store);
+        // An existing file keeps the mode its operator gave it.
+        std::fs::set_permissions(
+            nested.join(FILE_NAME),
+            std::fs::Permissions::from_mode(0o640),
+        )
+        .unwrap();
+        let store = FileStore::open(&nested).unwrap();
+        assert_eq!(mode(store.path()), 0o640);
+    }
+
+    /// Bytes the file takes for one persistent registration of an instance with 4 KiB of
+    /// metadata into a service holding `existing` such instances.
+    fn bytes_per_registration(existing: usize) -> (u64, u64) {
+        let dir = Dir::new(&format!("cost-{existing}"));
+        let store = Arc::new(FileStore::open(&dir.0).unwrap());
+        let registry = Registry::default();
+        registry
+            .attach_persistence(store.clone(), CommitPolicy::default())
+            .unwrap();
+        let blob = "x".repeat(4090);
+        let instance = |i: usize| {
+            Instance::builder(&format!("10.2.{}.{}", i / 250, i % 250 + 1), 5432)
+                .ephemeral(false)
+                .metadata("blob", &blob)
+                .build()
+                .unwrap()
+        };
+        let big = key("big");
+        for i in 0..existing {
+            registry.register_instance(&big, instance(i)).unwrap();
+        }
+        registry.wait_persisted(&big).unwrap();
+        let before = store.bytes_written();
+        const N: usize = 20;
+        for i in existing..existing + N {
+            registry.register_instance(&big, instance(i)).unwrap();
+            registry.wait_persisted(&big).unwrap();
+        }
+        let per = (store.bytes_written() - before) / N as u64;
+        let file = std::fs::metadata(store.path()).unwrap().len();
+        (per, file)
+    }
+
+    #[test]
+    fn a_registration_into_a_large_service_writes_its_own_row_not_the_service() {
+        let (small, _) = bytes_per_registration(10);
+        let (large, file) = bytes_per_registration(450);
+        println!(
+            "bytes written per registration (4 KiB metadata): into 10 instances {small}, into \
+             450 instances {large} (file {file} bytes); one row per service wrote the whole \
+             service, about 1.9 MB at 450"
+        );
+        // The whole service is 450 x 4 KiB, about 1.9 MB; its own row is 4 KiB, and redb
+        // rewrites the pages on its path and its commit header.
+        assert!(large < 64 * 1024, "{large} bytes per registration");
+        assert!(
+            large < 3 * small.max(16 * 1024),
+            "the cost does not grow with the service: {small} at 10, {large} at 450"
+        );
     }
 
     #[test]

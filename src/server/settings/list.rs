@@ -202,20 +202,31 @@ pub(in crate::server) const SETTINGS: &[Setting] = &[
         help: "With --data-dir: `group` (writes arriving together share one fsync) or `per-write` (one fsync each; for measurements)",
         default: None,
         switch: false,
+        // The mode only: a wait set by an earlier source stays.
         apply: |c, name, v| {
-            c.commit = parse_commit(name, v)?;
+            c.commit.max_batch = parse_commit(name, v)?.max_batch;
             Ok(())
         },
-        show: |c| {
-            Some(text(
-                if c.commit == crate::persist::CommitPolicy::per_write() {
-                    "per-write"
-                } else {
-                    "group"
-                },
-            ))
-        },
+        show: |c| Some(text(if c.commit.max_batch == 1 { "per-write" } else { "group" })),
     },
+    duration!(
+        "persist-wait",
+        "NACRE_PERSIST_WAIT",
+        "With --data-dir: how long a write waits for its commit before it is answered 503 (it stays applied, and is committed when the disk allows)",
+        commit.wait_timeout
+    ),
+    duration!(
+        "persist-retry",
+        "NACRE_PERSIST_RETRY",
+        "With --data-dir: the first pause before a failed commit is tried again (it doubles with each failure in a row)",
+        commit.retry_delay
+    ),
+    duration!(
+        "persist-max-retry",
+        "NACRE_PERSIST_MAX_RETRY",
+        "With --data-dir: the longest pause between tries while commits keep failing",
+        commit.max_retry_delay
+    ),
     Setting {
         key: "allowed-hosts",
         env: "NACRE_ALLOWED_HOSTS",
