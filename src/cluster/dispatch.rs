@@ -92,6 +92,12 @@ impl Forwarding {
                     message,
                 })
             }
+            Ok(PeerResponse::Forwarded(Err(RemoteFailure::NotPersisted(message)))) => {
+                Err(ClusterError::RemoteNotPersisted {
+                    node: self.owner,
+                    message,
+                })
+            }
             _ => return Ok(self.command.apply(registry)?),
         };
         if result.is_ok() {

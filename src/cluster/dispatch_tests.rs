@@ -85,3 +85,34 @@ fn a_limit_refused_by_the_owner_reaches_the_forwarding_member_typed() {
     // Not applied on the forwarding member either.
     assert!(forwarder.service(&dev).is_none());
 }
+
+/// A write the owner applied but could not put on disk is a failure of the owner (503 on the
+/// forwarding member, as on the owner itself), not a bad request; before, it crossed the wire
+/// as a plain refusal and was answered 400.
+#[test]
+fn a_write_the_owner_could_not_store_is_unavailable_on_the_forwarding_member() {
+    let n1 = NodeId::new("n1").unwrap();
+    let n2 = NodeId::new("n2").unwrap();
+    let forwarder = Registry::builder().clock(ManualClock::new()).build();
+    let Dispatch::Forward(fwd) = Dispatch::begin(
+        Route::Forward(n1.clone()),
+        &n2,
+        &forwarder,
+        Command::register(&key("orders"), inst("10.0.0.1")),
+    ) else {
+        panic!("should forward");
+    };
+    let answer = PeerResponse::Forwarded(Err(RemoteFailure::NotPersisted(
+        "the commit did not finish within 5s".into(),
+    )));
+    let encoded = crate::cluster::encode_message(&answer).unwrap();
+    let answer: PeerResponse = crate::cluster::decode_message(&encoded).unwrap();
+    let err = fwd.complete(&forwarder, Ok(answer)).unwrap_err();
+    assert!(
+        matches!(err, ClusterError::RemoteNotPersisted { .. }),
+        "{err}"
+    );
+    assert_eq!(ErrorClass::of(&err).http_status(), 503);
+    // Not applied on the forwarding member: the owner has it in memory.
+    assert!(forwarder.service(&key("orders")).is_none());
+}

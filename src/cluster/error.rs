@@ -32,6 +32,15 @@ pub enum ClusterError {
         /// Its error message.
         message: String,
     },
+    /// The responsible node applied the write but could not make it durable (its disk
+    /// failed, or the commit did not finish in time).
+    #[error("node {node} applied the write but could not store it: {message}")]
+    RemoteNotPersisted {
+        /// The responsible node.
+        node: NodeId,
+        /// Its error message.
+        message: String,
+    },
 }
 
 /// Why a node could not be set up as a cluster member.

@@ -80,6 +80,9 @@ pub enum RemoteFailure {
     Limit(crate::model::LimitExceeded),
     /// Anything else, as the responsible node's error message.
     Refused(String),
+    /// Applied on the responsible node, but its commit to disk failed or did not finish in
+    /// time: a failure of that node, not of the request (HTTP 503, as a local one).
+    NotPersisted(String),
 }
 
 /// An answer to a [`PeerRequest`].

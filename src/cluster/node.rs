@@ -282,7 +282,9 @@ impl PeerHandler for ClusterNode {
             (Some(wait), PeerResponse::Forwarded(Ok(out))) => {
                 match wait.done_blocking(&self.inner.registry) {
                     Ok(()) => PeerResponse::Forwarded(Ok(out)),
-                    Err(e) => PeerResponse::Forwarded(Err(RemoteFailure::Refused(e.to_string()))),
+                    Err(e) => {
+                        PeerResponse::Forwarded(Err(RemoteFailure::NotPersisted(e.to_string())))
+                    }
                 }
             }
             (_, response) => response,

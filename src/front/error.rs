@@ -41,7 +41,8 @@ impl ErrorClass {
             ClusterError::Registry(_) | ClusterError::Remote { .. } => ErrorClass::BadRequest,
             ClusterError::NotReady(_)
             | ClusterError::Unreachable(_)
-            | ClusterError::NotPersisted(_) => ErrorClass::Unavailable,
+            | ClusterError::NotPersisted(_)
+            | ClusterError::RemoteNotPersisted { .. } => ErrorClass::Unavailable,
             _ => ErrorClass::Internal,
         }
     }

@@ -405,9 +405,6 @@ fn the_persist_wait_is_a_setting_kept_apart_from_the_commit_mode() {
     assert_eq!(c.commit.wait_timeout, Duration::from_millis(40));
     for bad in ["0", "-5", "soon"] {
         let err = parse(&[&format!("--persist-wait={bad}")]).unwrap_err();
-        assert!(
-            err.to_string().contains("--persist-wait"),
-            "{bad}: {err}"
-        );
+        assert!(err.to_string().contains("--persist-wait"), "{bad}: {err}");
     }
 }
