@@ -109,9 +109,9 @@
 //! --persist-wait`): a write whose commit hangs is answered [`NotPersisted::TimedOut`]
 //! rather than held. A commit that fails (disk full, I/O error) answers every write waiting
 //! on it with [`NotPersisted::Failed`]. Both are HTTP 503 on every front of the member that
-//! applied the write: the write is in memory but not on disk, and is committed as soon as the
-//! disk allows. (A member that forwarded the write answers the responsible member's refusal
-//! as 400: the peer protocol carries it as a plain refusal.) From a failed commit
+//! applied the write, and of a member that forwarded it there (the peer answer says so,
+//! [`crate::cluster::RemoteFailure::NotPersisted`]): the write is in memory but not on disk,
+//! and is committed as soon as the disk allows. From a failed commit
 //! until one succeeds, [`crate::RegistryReader::persist_failure`] says why, and the node is
 //! not ready ([`crate::front::NotReady::Disk`]: the readiness probe answers 503 with the
 //! reason, `nacre_ready` is 0), so traffic can go elsewhere. The committer tries again after
