@@ -24,9 +24,14 @@ type Item = Result<Payload, Status>;
 #[derive(Debug, Clone)]
 pub(crate) struct Outbound {
     tx: mpsc::Sender<Item>,
+    /// Also the queue's identity: [`Outbound::is`].
     queued: Arc<AtomicUsize>,
     max_bytes: usize,
 }
+
+/// Names one queue without keeping it open ([`Outbound::id`]).
+#[derive(Debug, Clone)]
+pub(crate) struct QueueId(std::sync::Weak<AtomicUsize>);
 
 /// Why a message was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +80,16 @@ impl Outbound {
                 TrySendError::Closed(_) => SendError::Closed,
             }
         })
+    }
+
+    /// This queue's name.
+    pub(crate) fn id(&self) -> QueueId {
+        QueueId(Arc::downgrade(&self.queued))
+    }
+
+    /// Whether this is the queue `id` names.
+    pub(crate) fn is(&self, id: &QueueId) -> bool {
+        std::sync::Weak::ptr_eq(&Arc::downgrade(&self.queued), &id.0)
     }
 
     /// Bytes queued now.

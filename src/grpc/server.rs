@@ -469,12 +469,14 @@ impl GrpcFront {
             shared.config.stream_buffer,
             shared.config.max_queued_bytes_per_connection,
         );
+        let queue = tx.id();
         lock(&shared.streams).insert(addr, tx);
         shared.wake.notify_one();
         Ok((
             rx,
             StreamGuard {
                 addr,
+                queue,
                 shared: Arc::downgrade(shared),
             },
         ))
@@ -527,14 +529,22 @@ fn request_id(answer: &ClientAnswer) -> Option<u64> {
 /// Closes its connection when the bi-stream's reader ends.
 pub(crate) struct StreamGuard {
     addr: SocketAddr,
+    /// The stream's own queue: a later bi-stream of the same connection replaces it, and
+    /// then this stream's end closes nothing.
+    queue: super::outbound::QueueId,
     shared: Weak<Shared>,
 }
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
         if let Some(shared) = self.shared.upgrade() {
-            let _ = shared.close_tx.send(self.addr);
-            shared.wake.notify_one();
+            let current = lock(&shared.streams)
+                .get(&self.addr)
+                .is_some_and(|s| s.is(&self.queue));
+            if current {
+                let _ = shared.close_tx.send(self.addr);
+                shared.wake.notify_one();
+            }
         }
     }
 }

@@ -899,3 +899,22 @@ async fn the_server_flags_bound_subscriptions_per_connection_and_in_total() {
     assert_eq!(body(&full)["errorCode"], 503, "{:?}", body(&full));
     server.stop();
 }
+
+/// A second bi-stream on the same connection replaces the first; before, the first one's end
+/// then closed the connection for both (its subscriptions and instances went with it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_end_of_a_replaced_bi_stream_does_not_close_the_connection() {
+    let registry = Registry::default();
+    let (front, addr) = serve(&registry, config()).await;
+    let mut raw = Raw::open(addr).await;
+    raw.setup().await;
+    // The second stream replaces the first, whose client side then ends.
+    raw.setup().await;
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline {
+        let answer = raw.call("HealthCheckRequest", "{}").await;
+        assert_eq!(answer.kind(), "HealthCheckResponse", "{:?}", body(&answer));
+        assert_eq!(front.connection_count(), 1);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
