@@ -36,6 +36,9 @@ pub(crate) struct Owned {
 #[derive(Debug)]
 pub(crate) struct Conn {
     pub(crate) id: String,
+    /// What the instances it registers carry as their owner on the member that applies the
+    /// registration ([`crate::Registry::register_for`]): random, above 0.
+    pub(crate) tag: u64,
     pub(crate) registered: bool,
     /// Whether its bi-stream is open (pushes can reach it).
     pub(crate) streaming: bool,
@@ -118,6 +121,7 @@ impl Connections {
         }
         Some(self.conns.entry(addr).or_insert_with(|| Conn {
             id: format!("{}_{}_{}", now.as_millis(), addr.ip(), addr.port()),
+            tag: fastrand::u64(1..),
             registered: false,
             streaming: false,
             client_version: Arc::from(""),
@@ -144,6 +148,11 @@ impl Connections {
             }
             c.last_active = c.last_active.max(now);
         }
+    }
+
+    /// The tag of the connection of `addr` (0 when there is none).
+    pub(crate) fn tag(&self, addr: &SocketAddr) -> u64 {
+        self.conns.get(addr).map_or(0, |c| c.tag)
     }
 
     /// Removes the connection of `addr`, handing back what it owned.
@@ -218,8 +227,9 @@ impl Connections {
         })
     }
 
-    /// The instances whose beat is due at `now`, each rescheduled one interval on.
-    pub(crate) fn due_beats(&mut self, now: Timestamp) -> Vec<(ServiceKey, Instance)> {
+    /// The instances whose beat is due at `now` with their connection's tag, each rescheduled
+    /// one interval on.
+    pub(crate) fn due_beats(&mut self, now: Timestamp) -> Vec<(ServiceKey, Instance, u64)> {
         let mut due = Vec::new();
         while let Some(first) = self.schedule.first() {
             if first.0 > now {
@@ -228,14 +238,17 @@ impl Connections {
             let Some((_, addr, service, key)) = self.schedule.pop_first() else {
                 break;
             };
-            let owned = self
-                .conns
-                .get_mut(&addr)
-                .and_then(|c| c.instances.get_mut(&service))
+            let Some(conn) = self.conns.get_mut(&addr) else {
+                continue;
+            };
+            let tag = conn.tag;
+            let owned = conn
+                .instances
+                .get_mut(&service)
                 .and_then(|set| set.get_mut(&key));
             if let Some(owned) = owned {
                 owned.next_beat = now + owned.interval;
-                due.push((service.clone(), owned.instance.clone()));
+                due.push((service.clone(), owned.instance.clone(), tag));
                 self.schedule.insert((owned.next_beat, addr, service, key));
             }
         }

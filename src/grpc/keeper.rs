@@ -50,18 +50,18 @@ pub(crate) async fn run(
         };
         if shared.backend.cluster_node().is_none() {
             // A standalone beat is an atomic store: no task is worth spawning for it.
-            for (service, instance) in beats {
-                beat(&shared, service, instance).await;
+            for (service, instance, tag) in beats {
+                beat(&shared, service, instance, tag).await;
             }
         } else {
             // Beats forwarded to other members wait on the network: a bounded number at once.
             let mut tasks = tokio::task::JoinSet::new();
-            for (service, instance) in beats {
+            for (service, instance, tag) in beats {
                 if tasks.len() >= MAX_BEATS_IN_FLIGHT {
                     let _ = tasks.join_next().await;
                 }
                 let shared = shared.clone();
-                tasks.spawn(async move { beat(&shared, service, instance).await });
+                tasks.spawn(async move { beat(&shared, service, instance, tag).await });
             }
             while tasks.join_next().await.is_some() {}
         }
@@ -89,7 +89,12 @@ pub(crate) async fn run(
 
 /// One beat for an instance a connection published. A member that lost the instance (evicted
 /// while unreachable, restarted) gets it back, as long as the connection still owns it.
-async fn beat(shared: &Arc<Shared>, service: crate::model::ServiceKey, instance: crate::Instance) {
+async fn beat(
+    shared: &Arc<Shared>,
+    service: crate::model::ServiceKey,
+    instance: crate::Instance,
+    tag: u64,
+) {
     let key = instance.key();
     let owned = |shared: &Shared| lock(&shared.table).owns(&service, &key);
     match shared
@@ -100,13 +105,13 @@ async fn beat(shared: &Arc<Shared>, service: crate::model::ServiceKey, instance:
         Err(ClusterError::Registry(StoreError::InstanceNotFound(_))) if owned(shared) => {
             let _ = shared
                 .backend
-                .execute(Command::register(&service, instance))
+                .execute(Command::register_for(&service, vec![instance], tag))
                 .await;
             // A deregistration may have raced the registration: undo it then.
             if !owned(shared) {
                 let _ = shared
                     .backend
-                    .execute(Command::deregister(&service, &key))
+                    .execute(Command::deregister_for(&service, &key, tag))
                     .await;
             }
         }

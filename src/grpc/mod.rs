@@ -40,6 +40,13 @@
 //! - Connection-bound instances are kept alive by beats from the member holding the
 //!   connection (see `server.rs`): if that member dies they leave every member within the
 //!   30 s delete timeout plus a sync round.
+//! - Nacos keeps what each client publishes apart; nacre keeps one record per instance, and
+//!   the member that applies a connection's registration remembers which connection
+//!   registered it last ([`crate::Registry::register_for`]). A connection's close withdraws
+//!   only what it still owns there, so a client that reconnected through another member and
+//!   registered again keeps its instance when its stale connection on the first member is
+//!   closed. (Should the responsible member change in between, the new one knows no owner
+//!   and the close removes the instance until the live connection's next beat restores it.)
 //! - A connection keeps at most 256 bytes of its setup's `clientVersion`, once (every push
 //!   target of its subscriptions shares it), and nothing of its `tenant` and `labels`; Nacos
 //!   keeps all of them as sent.

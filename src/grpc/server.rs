@@ -245,9 +245,14 @@ impl GrpcFront {
         let backend = &self.shared.backend;
         match kind.as_str() {
             "registerInstance" => {
-                backend
-                    .execute(Command::register(&service, instance.clone()))
-                    .await?;
+                // A connection-bound instance is registered as this connection's.
+                let command = if ephemeral {
+                    let tag = lock(&self.shared.table).tag(&addr);
+                    Command::register_for(&service, vec![instance.clone()], tag)
+                } else {
+                    Command::register(&service, instance.clone())
+                };
+                backend.execute(command).await?;
                 if ephemeral {
                     self.own(addr, &service, instance);
                 }
@@ -298,8 +303,9 @@ impl GrpcFront {
             .map(|i| i.into_instance(Some(true)))
             .collect::<Result<Vec<_>, _>>()?;
         let backend = &self.shared.backend;
+        let tag = lock(&self.shared.table).tag(&addr);
         backend
-            .execute(Command::batch_register(&service, instances.clone()))
+            .execute(Command::register_for(&service, instances.clone(), tag))
             .await?;
         // The batch replaces what this connection publishes in the service.
         let kept: BTreeSet<_> = instances.iter().map(Instance::key).collect();
@@ -313,7 +319,9 @@ impl GrpcFront {
         };
         for key in dropped {
             lock(&self.shared.table).disown(&addr, &service, &key);
-            backend.execute(Command::deregister(&service, &key)).await?;
+            backend
+                .execute(Command::deregister_for(&service, &key, tag))
+                .await?;
         }
         for instance in instances {
             self.own(addr, &service, instance);
@@ -563,9 +571,10 @@ pub(crate) async fn close(shared: &Arc<Shared>, addr: SocketAddr) {
             if lock(&shared.table).owns(&service, &key) {
                 continue;
             }
+            // Only if no other connection (through another member) registered it since.
             let _ = shared
                 .backend
-                .execute(Command::deregister(&service, &key))
+                .execute(Command::deregister_for(&service, &key, conn.tag))
                 .await;
         }
     }

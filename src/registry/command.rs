@@ -122,6 +122,25 @@ pub enum Command {
         /// The service.
         service: ServiceKey,
     },
+    /// [`Registry::register_for`]: instances published by one client connection.
+    RegisterFor {
+        /// The service.
+        service: ServiceKey,
+        /// The instances.
+        instances: Vec<Instance>,
+        /// The connection's tag.
+        owner: u64,
+    },
+    /// [`Registry::deregister_for`]: a connection withdrawing what it published, unless
+    /// another connection published it since.
+    DeregisterFor {
+        /// The service.
+        service: ServiceKey,
+        /// The instance.
+        instance: InstanceKey,
+        /// The connection's tag.
+        owner: u64,
+    },
 }
 
 impl Command {
@@ -201,6 +220,25 @@ impl Command {
         }
     }
 
+    /// Registers `instances` as published by the connection `owner`.
+    pub fn register_for(service: &ServiceKey, instances: Vec<Instance>, owner: u64) -> Self {
+        Command::RegisterFor {
+            service: service.clone(),
+            instances,
+            owner,
+        }
+    }
+
+    /// Removes `instance` for the connection `owner`, unless another connection published it
+    /// since.
+    pub fn deregister_for(service: &ServiceKey, instance: &InstanceKey, owner: u64) -> Self {
+        Command::DeregisterFor {
+            service: service.clone(),
+            instance: instance.clone(),
+            owner,
+        }
+    }
+
     /// Removes an empty service.
     pub fn remove_service(service: &ServiceKey) -> Self {
         Command::RemoveService {
@@ -219,7 +257,9 @@ impl Command {
             | Command::Beat { service, .. }
             | Command::CreateService { service, .. }
             | Command::UpdateService { service, .. }
-            | Command::RemoveService { service } => service,
+            | Command::RemoveService { service }
+            | Command::RegisterFor { service, .. }
+            | Command::DeregisterFor { service, .. } => service,
         }
     }
 
@@ -252,9 +292,12 @@ impl Command {
     pub fn touches_persistent_data(&self) -> bool {
         match self {
             Command::Register { instance, .. } => !instance.ephemeral(),
-            Command::BatchRegister { instances, .. } => instances.iter().any(|i| !i.ephemeral()),
+            Command::BatchRegister { instances, .. } | Command::RegisterFor { instances, .. } => {
+                instances.iter().any(|i| !i.ephemeral())
+            }
             Command::Beat { data, .. } => data.as_ref().is_some_and(|d| !d.ephemeral()),
             Command::Deregister { .. }
+            | Command::DeregisterFor { .. }
             | Command::Update { .. }
             | Command::SetHealth { .. }
             | Command::CreateService { .. }
@@ -309,6 +352,20 @@ impl Command {
             Command::RemoveService { service } => registry
                 .remove_service(&service)
                 .map(CommandOutput::Revision),
+            Command::RegisterFor {
+                service,
+                instances,
+                owner,
+            } => registry
+                .register_for(&service, instances, owner)
+                .map(CommandOutput::Revision),
+            Command::DeregisterFor {
+                service,
+                instance,
+                owner,
+            } => Ok(CommandOutput::Deregistered(
+                registry.deregister_for(&service, &instance, owner),
+            )),
         }
     }
 }

@@ -182,14 +182,57 @@ impl Registry {
     ) -> Result<u64, StoreError> {
         let now = self.inner.clock.now();
         let count = instances.len();
-        let result = self
-            .inner
-            .store
-            .batch_register(service, instances, &self.inner.limits, now);
+        let result =
+            self.inner
+                .store
+                .batch_register(service, instances, 0, &self.inner.limits, now);
         if result.is_ok() {
             self.inner.counters.registered(count);
         }
         self.noted(result, now)
+    }
+
+    /// Registers `instances` as published by one client connection, named by `owner` (a tag
+    /// the front gives each connection, above 0): like [`Registry::batch_register_instance`],
+    /// and each instance remembers, on this node, the connection that registered it last.
+    /// [`Registry::deregister_for`] then removes it only for that connection.
+    ///
+    /// Nacos 2.x keeps what each client publishes apart, so a client's disconnect withdraws
+    /// only its own publication. nacre keeps one record per instance and this tag beside it:
+    /// when a client reconnects through another member and registers again, the stale
+    /// connection's close on the first member no longer removes the instance cluster-wide.
+    pub fn register_for(
+        &self,
+        service: &ServiceKey,
+        instances: Vec<Instance>,
+        owner: u64,
+    ) -> Result<u64, StoreError> {
+        let now = self.inner.clock.now();
+        let count = instances.len();
+        let result =
+            self.inner
+                .store
+                .batch_register(service, instances, owner, &self.inner.limits, now);
+        if result.is_ok() {
+            self.inner.counters.registered(count);
+        }
+        self.noted(result, now)
+    }
+
+    /// Removes an instance the connection `owner` registered, unless another connection
+    /// registered it since ([`Registry::register_for`]); an instance no connection is known
+    /// to have registered here is removed. Returns whether it was removed.
+    pub fn deregister_for(&self, service: &ServiceKey, instance: &InstanceKey, owner: u64) -> bool {
+        let now = self.inner.clock.now();
+        let removed = self
+            .inner
+            .store
+            .deregister(service, instance, Some(owner), now)
+            .is_some();
+        if removed {
+            self.inner.counters.deregistered();
+        }
+        removed
     }
 
     /// Removes an instance. Returns whether it was registered (removing an unknown instance is
@@ -199,7 +242,7 @@ impl Registry {
         let removed = self
             .inner
             .store
-            .deregister(service, instance, now)
+            .deregister(service, instance, None, now)
             .is_some();
         if removed {
             self.inner.counters.deregistered();

@@ -1,4 +1,5 @@
-//! [`Liveness`]: the one mutable cell per instance, holding the time of its last beat.
+//! [`Liveness`]: the one mutable cell per instance, holding the time of its last beat and the
+//! client connection that last published it.
 
 use crate::clock::Timestamp;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +12,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug)]
 pub struct Liveness {
     last_beat: AtomicU64,
+    /// The connection that last registered the instance on this node (a 2.x gRPC client's
+    /// tag), 0 for none: see [`crate::Registry::register_for`]. Not replicated: the member
+    /// responsible for the service, where every registration is applied, is the one that
+    /// knows.
+    owner: AtomicU64,
 }
 
 impl Liveness {
@@ -18,7 +24,18 @@ impl Liveness {
     pub(crate) fn new(at: Timestamp) -> Self {
         Self {
             last_beat: AtomicU64::new(at.as_micros()),
+            owner: AtomicU64::new(0),
         }
+    }
+
+    /// The connection that last registered the instance here (0: none, or not known here).
+    pub fn owner(&self) -> u64 {
+        self.owner.load(Ordering::Acquire)
+    }
+
+    /// Records who registered the instance (0: no connection).
+    pub(crate) fn set_owner(&self, owner: u64) {
+        self.owner.store(owner, Ordering::Release);
     }
 
     /// The time of the last beat.

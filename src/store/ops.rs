@@ -58,6 +58,7 @@ fn check_room(snap: &ServiceSnapshot, limits: &Limits, adding: usize) -> Result<
 fn upsert(
     snap: &mut ServiceSnapshot,
     instance: Instance,
+    owner: u64,
     version: Version,
     now: Timestamp,
 ) -> bool {
@@ -65,11 +66,13 @@ fn upsert(
     match snap.entry(&key) {
         Some(old) if *old.instance == instance => {
             old.liveness.beat(now);
+            old.liveness.set_owner(owner);
             false
         }
         Some(old) => {
             let liveness = old.liveness.clone();
             liveness.beat(now);
+            liveness.set_owner(owner);
             snap.insert(InstanceEntry::new(
                 Arc::new(instance),
                 liveness,
@@ -79,9 +82,11 @@ fn upsert(
             true
         }
         None => {
+            let liveness = Liveness::new(now);
+            liveness.set_owner(owner);
             snap.insert(InstanceEntry::new(
                 Arc::new(instance),
-                Arc::new(Liveness::new(now)),
+                Arc::new(liveness),
                 version,
                 version,
             ));
@@ -107,16 +112,18 @@ impl Store {
         now: Timestamp,
     ) -> Result<u64, StoreError> {
         limits.check_instance(&instance)?;
-        self.batch_register(key, vec![instance], limits, now)
+        self.batch_register(key, vec![instance], 0, limits, now)
     }
 
     /// Registers several instances in one step (one snapshot, one revision, one event). All are
     /// checked first: if any is invalid, none is stored. A write that creates the service is
-    /// held to the caps on services and namespaces ([`Store::write_admitted`]).
+    /// held to the caps on services and namespaces ([`Store::write_admitted`]). `owner` is the
+    /// client connection publishing them (0: none; see [`crate::Registry::register_for`]).
     pub(crate) fn batch_register(
         &self,
         key: &ServiceKey,
         instances: Vec<Instance>,
+        owner: u64,
         limits: &Limits,
         now: Timestamp,
     ) -> Result<u64, StoreError> {
@@ -140,7 +147,7 @@ impl Store {
             }
             let version = self.next_version(now);
             for instance in instances {
-                changed |= upsert(snap, instance, version, now);
+                changed |= upsert(snap, instance, owner, version, now);
             }
             Ok::<_, StoreError>(((), changed))
         })?;
@@ -149,17 +156,25 @@ impl Store {
     }
 
     /// Removes one instance. Returns the new revision, or `None` if it was not there (as in
-    /// Nacos, deregistering an unknown instance is not an error).
+    /// Nacos, deregistering an unknown instance is not an error). With `owner`, only if no
+    /// other connection registered it since (its recorded owner is `owner` or none).
     pub(crate) fn deregister(
         &self,
         key: &ServiceKey,
         instance: &InstanceKey,
+        owner: Option<u64>,
         now: Timestamp,
     ) -> Option<u64> {
         let written = self
             .write(key, false, |snap| {
-                if snap.entry(instance).is_none() {
+                let Some(entry) = snap.entry(instance) else {
                     return Ok::<_, StoreError>(((), false));
+                };
+                if let Some(owner) = owner {
+                    let current = entry.liveness.owner();
+                    if current != 0 && current != owner {
+                        return Ok(((), false));
+                    }
                 }
                 let version = self.next_version(now);
                 snap.remove_deregistered(instance, version, now);

@@ -918,3 +918,49 @@ async fn the_end_of_a_replaced_bi_stream_does_not_close_the_connection() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A client that reconnects through another member and registers again: the close of its old
+/// connection on the first member must not take the instance away. Before, that close
+/// deregistered it cluster-wide (the first member knew only its own connections) until the
+/// new member's next beat brought it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_a_stale_connection_keeps_what_the_client_registered_again_elsewhere() {
+    let m = cluster::start().await;
+    let all: Vec<&_> = m.nodes.iter().collect();
+    let instance = r#"{"serviceName":"orders","groupName":"DEFAULT_GROUP","type":"registerInstance","instance":{"ip":"10.0.0.1","port":8080,"weight":1.0,"healthy":true,"enabled":true,"ephemeral":true,"clusterName":"DEFAULT","metadata":{}}}"#;
+    let mut old = Raw::open(m.fronts[0].1).await;
+    old.setup().await;
+    let answer = old.call("InstanceRequest", instance).await;
+    assert_eq!(answer.kind(), "InstanceResponse", "{:?}", body(&answer));
+    eventually("the instance on every member", WAIT, || {
+        ready(cluster::everywhere(&all, 1))
+    })
+    .await;
+    // The client comes back through member 3 and registers the same instance.
+    let mut new = Raw::open(m.fronts[2].1).await;
+    new.setup().await;
+    let answer = new.call("InstanceRequest", instance).await;
+    assert_eq!(answer.kind(), "InstanceResponse", "{:?}", body(&answer));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The old connection goes: member 1 closes it.
+    drop(old);
+    eventually("member 1 to close the old connection", WAIT, || {
+        ready(m.fronts[0].0.connection_count() == 0)
+    })
+    .await;
+    // Listed on every member at every look for the next 2 s (before: gone at once).
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        for (i, node) in m.nodes.iter().enumerate() {
+            let listed = node.registry().get_all_instances(&orders(), &[]).len();
+            assert_eq!(listed, 1, "member {} lost the instance", i + 1);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // And the new connection's own close still removes it everywhere.
+    drop(new);
+    eventually("the instance gone with its last connection", WAIT, || {
+        ready(cluster::everywhere(&all, 0))
+    })
+    .await;
+}

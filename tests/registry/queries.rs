@@ -1,7 +1,7 @@
 //! Reads through the public API: filters, the protect threshold, weighted selection, namespaces
 //! and paging.
 
-use crate::common::setup;
+use crate::common::{inst, setup};
 use nacre::{
     ClusterName, GroupName, Instance, InstanceUpdate, NamespaceId, ServiceKey, ServiceSettings,
     StoreError,
@@ -495,4 +495,30 @@ fn a_hundred_thousand_single_registrations_into_one_service_all_land() {
     assert_eq!(snap.instance_count(), 100_000);
     assert_eq!(snap.revision(), 100_000);
     assert_eq!(registry.select_instances(&key, &[], true).len(), 100_000);
+}
+
+/// What a connection registered is removed for that connection only while no other connection
+/// registered it since; an instance no connection is known to own is removed as asked.
+#[test]
+fn a_connection_withdraws_only_what_it_still_owns() {
+    let (_clock, registry, orders) = setup();
+    let instance = inst("10.0.0.1");
+    let key = instance.key();
+    registry
+        .register_for(&orders, vec![instance.clone()], 1)
+        .unwrap();
+    // The same client registers again through another connection (the same data).
+    registry
+        .register_for(&orders, vec![instance.clone()], 2)
+        .unwrap();
+    assert!(
+        !registry.deregister_for(&orders, &key, 1),
+        "the old connection no longer owns it"
+    );
+    assert_eq!(registry.get_all_instances(&orders, &[]).len(), 1);
+    assert!(registry.deregister_for(&orders, &key, 2));
+    assert!(registry.get_all_instances(&orders, &[]).is_empty());
+    // Registered by no connection (v1): a connection's withdrawal removes it.
+    registry.register_instance(&orders, instance).unwrap();
+    assert!(registry.deregister_for(&orders, &key, 7));
 }
