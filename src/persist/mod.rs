@@ -61,7 +61,11 @@
 //! persistent instance, explicit settings ([`crate::Registry::create_service`] /
 //! `update_service`), or a tombstone of a persistent instance; its row is deleted once none is
 //! left (tombstones are collected after [`crate::HealthConfig::tombstone_ttl`] as in memory;
-//! a removed service's row goes when the store forgets the service).
+//! a removed service's row goes when the store forgets the service). In a cluster the memory
+//! keeps removals of persistent data past the retention until every member has been up for a
+//! whole retention, so the rows keep them too: a member that was down longer than the
+//! retention, or a whole cluster restarted after it, finds them on its members' disks (see
+//! [`crate::store`], "Removals of persistent data"). Loaded tombstones count as such removals.
 //!
 //! A tombstone is stored only for an instance whose live copy reached the disk: an instance
 //! registered and deregistered within one commit leaves nothing on disk, which is the state

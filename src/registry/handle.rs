@@ -8,7 +8,9 @@ use crate::clock::{Clock, Timestamp};
 use crate::events::Dispatcher;
 use crate::health::{self, BeatTimeouts, HealthConfig, HealthDriver, SweepReport};
 use crate::model::{Instance, InstanceKey, Limits, ServiceKey, ServiceName};
-use crate::store::{InstanceUpdate, ServiceSettings, ServiceSnapshot, Store, StoreError};
+use crate::store::{
+    Collected, InstanceUpdate, ServiceSettings, ServiceSnapshot, Store, StoreError,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -386,6 +388,19 @@ impl Registry {
         now: Timestamp,
         scope: impl FnMut(&ServiceKey) -> Option<Timestamp>,
     ) -> SweepReport {
+        self.sweep_and_collect(now, scope, false).0
+    }
+
+    /// [`Registry::check_health_with_grace`], holding back the removals of persistent data
+    /// past the retention when `hold_durable` (a cluster member passes it while some member
+    /// has not been up for a whole retention: see [`crate::store`], "Removals of persistent
+    /// data"); also says what the collection dropped and held.
+    pub(crate) fn sweep_and_collect(
+        &self,
+        now: Timestamp,
+        scope: impl FnMut(&ServiceKey) -> Option<Timestamp>,
+        hold_durable: bool,
+    ) -> (SweepReport, Collected) {
         let report = health::sweep(
             &self.inner.store,
             &self.inner.health,
@@ -400,7 +415,7 @@ impl Registry {
         let collected = self
             .inner
             .store
-            .collect_tombstones(now - self.inner.health.tombstone_ttl);
+            .collect_tombstones(now - self.inner.health.tombstone_ttl, hold_durable);
         if collected.services > 0 {
             if let Some(journal) = self.inner.journal.get() {
                 journal.forget_retired();
@@ -410,10 +425,11 @@ impl Registry {
             tracing::debug!(
                 tombstones = collected.tombstones,
                 services = collected.services,
+                held = collected.held,
                 "collected tombstones past their retention"
             );
         }
-        report
+        (report, collected)
     }
 
     /// Starts the health driver on the current tokio runtime: it sweeps, then sleeps on the

@@ -32,6 +32,7 @@
 //! [`DistroConfig::empty_start_after`]: crate::cluster::DistroConfig::empty_start_after
 //! [`DistroConfig::snapshot_chunk_instances`]: crate::cluster::DistroConfig::snapshot_chunk_instances
 
+use super::replicate::Received;
 use super::{DistroCore, Outgoing, Phase, Sent};
 use crate::clock::Timestamp;
 use crate::cluster::message::{PeerRequest, PeerResponse};
@@ -158,12 +159,12 @@ impl DistroCore {
                 if let Phase::Loading { resume, .. } = &mut self.phase {
                     *resume = Some((peer.clone(), next));
                 }
-                self.merge_all(&peer, records, true, now);
+                self.merge_all(&peer, records, Received::Snapshot, now);
                 return;
             }
             Some(Some((records, None))) => {
                 let services = records.len();
-                self.merge_all(&peer, records, true, now);
+                self.merge_all(&peer, records, Received::Snapshot, now);
                 tracing::info!(%peer, services, "loaded the last snapshot chunk; this node serves");
                 self.become_ready(now);
                 return;
