@@ -155,6 +155,9 @@ pub struct ServerConfig {
     /// Push subscriptions the gRPC front holds in total, over every connection
     /// (`--grpc-max-subscriptions`, default 100 000).
     pub grpc_max_subscriptions: usize,
+    /// How long a removal's tombstone is kept (`--tombstone-ttl`, default 300 s): see
+    /// [`crate::HealthConfig::tombstone_ttl`].
+    pub tombstone_ttl: std::time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -174,6 +177,7 @@ impl Default for ServerConfig {
             grpc_max_subscriptions_per_connection:
                 crate::front::push::DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
             grpc_max_subscriptions: crate::front::push::DEFAULT_MAX_SUBSCRIPTIONS,
+            tombstone_ttl: crate::HealthConfig::default().tombstone_ttl,
         }
     }
 }
@@ -274,6 +278,15 @@ impl ServerConfig {
             (Some(p), _) => Some(p),
             (None, 0) => Some(0),
             (None, p) => p.checked_add(1000),
+        }
+    }
+
+    /// The beat timing and retention of the node's registry: the defaults, with
+    /// `--tombstone-ttl`.
+    pub fn health(&self) -> crate::HealthConfig {
+        crate::HealthConfig {
+            tombstone_ttl: self.tombstone_ttl,
+            ..crate::HealthConfig::default()
         }
     }
 

@@ -103,6 +103,12 @@ pub(super) struct Flags {
     /// [NACRE_GRPC_MAX_SUBSCRIPTIONS; default 100000]
     #[arg(long, value_name = "N")]
     grpc_max_subscriptions: Option<String>,
+    /// How long a removal is remembered, so a stale copy from a peer cannot bring it back:
+    /// seconds, or with a unit (1500ms, 5m); in a cluster, removals of persistent data are
+    /// kept longer, until every member has been up for this long [NACRE_TOMBSTONE_TTL;
+    /// default 300s]
+    #[arg(long, value_name = "DURATION")]
+    tombstone_ttl: Option<String>,
 }
 
 impl Flags {
@@ -132,6 +138,7 @@ impl Flags {
                 &self.grpc_max_subscriptions_per_connection,
             ),
             ("grpc-max-subscriptions", &self.grpc_max_subscriptions),
+            ("tombstone-ttl", &self.tombstone_ttl),
         ]
         .into_iter()
         .filter_map(|(key, value)| {

@@ -128,7 +128,8 @@ pub enum ServerError {
 /// it has no cluster secret (and no `insecure_cluster`): see [`ServerConfig::peer_auth`].
 pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> {
     let (backend, auth, transport) = if config.is_standalone() {
-        (Backend::from(Registry::builder().build()), None, None)
+        let registry = Registry::builder().health(config.health()).build();
+        (Backend::from(registry), None, None)
     } else {
         let me = config.node_id()?;
         let members = config.member_ids()?;
@@ -139,7 +140,9 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
             );
         }
         let transport = HttpPeerTransport::new(me.clone(), auth.clone());
-        let node = ClusterNode::builder(me, members, Arc::new(transport.clone())).build()?;
+        let node = ClusterNode::builder(me, members, Arc::new(transport.clone()))
+            .registry(Registry::builder().health(config.health()))
+            .build()?;
         (Backend::from(node), Some(auth), Some(transport))
     };
     if let Some(dir) = &config.data_dir {

@@ -9,6 +9,7 @@ use crate::cluster::ClusterSecret;
 use crate::persist::CommitPolicy;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// One setting.
 pub(super) struct Setting {
@@ -36,6 +37,16 @@ fn count_value(n: usize) -> toml::Value {
 
 fn text(s: impl Into<String>) -> toml::Value {
     toml::Value::String(s.into())
+}
+
+/// A duration as [`parse_duration`] reads it back: whole seconds as `"300s"`, else
+/// milliseconds (`"1500ms"`).
+fn duration_value(d: Duration) -> toml::Value {
+    if d.subsec_nanos() == 0 {
+        text(format!("{}s", d.as_secs()))
+    } else {
+        text(format!("{}ms", d.as_millis()))
+    }
 }
 
 /// Every setting, in the order `--print-config` prints them.
@@ -169,6 +180,15 @@ pub(super) const SETTINGS: &[Setting] = &[
             Ok(())
         },
         show: |c| Some(count_value(c.grpc_max_subscriptions)),
+    },
+    Setting {
+        key: "tombstone-ttl",
+        env: "NACRE_TOMBSTONE_TTL",
+        apply: |c, name, v| {
+            c.tombstone_ttl = parse_duration(name, v)?;
+            Ok(())
+        },
+        show: |c| Some(duration_value(c.tombstone_ttl)),
     },
 ];
 
@@ -317,6 +337,31 @@ fn parse_count(setting: &str, value: &str) -> Result<usize, ConfigError> {
             value: value.to_owned(),
             expected: "a whole number above 0",
         })
+}
+
+/// A duration above zero: a whole number of seconds (`300`), or a whole number with a unit,
+/// `ms`, `s`, `m` or `h` (`1500ms`, `300s`, `5m`, `1h`).
+fn parse_duration(setting: &str, value: &str) -> Result<Duration, ConfigError> {
+    let bad = || ConfigError::BadValue {
+        setting: setting.to_owned(),
+        value: value.to_owned(),
+        expected: "a duration above 0: seconds (300) or a number with ms, s, m or h (1500ms, 5m)",
+    };
+    let v = value.trim();
+    let digits = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (number, unit) = v.split_at(digits);
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let d = match unit.trim() {
+        "" | "s" => Duration::from_secs(n),
+        "ms" => Duration::from_millis(n),
+        "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(bad)?),
+        "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(bad)?),
+        _ => return Err(bad()),
+    };
+    if d.is_zero() {
+        return Err(bad());
+    }
+    Ok(d)
 }
 
 fn parse_bind(setting: &str, value: &str) -> Result<IpAddr, ConfigError> {
