@@ -15,9 +15,11 @@
 //! It also says which peers have not been up and serving for a given span
 //! ([`Membership::not_serving_for`]): a peer counts from the first time it is heard to say it
 //! serves after it was down, starting or never heard (a presumed peer does not count), and
-//! starts again from zero when it goes down or says it is starting. The cluster core keeps
-//! removals of persistent data until every peer has been serving for a whole tombstone
-//! retention (see [`crate::store`], "Removals of persistent data").
+//! starts again from zero when it goes down or says it is starting; and when every peer was
+//! last heard from ([`Membership::heard_from_all_at`]). The cluster core keeps a removal of
+//! persistent data until every peer has been serving for a whole tombstone retention, and has
+//! been heard from a whole retention after the removal (see [`crate::store`], "Removals of
+//! persistent data").
 
 use super::error::MembershipError;
 use super::mapper::DistroMapper;
@@ -161,6 +163,15 @@ impl Membership {
             .collect()
     }
 
+    /// The latest time by which every peer is known to have been heard from: the earliest
+    /// last contact among them (`now` without peers).
+    pub(crate) fn heard_from_all_at(&self, now: Timestamp) -> Timestamp {
+        self.peers
+            .values()
+            .map(|p| p.last_heard)
+            .fold(now, Timestamp::min)
+    }
+
     /// The mapper over this node (if `me_ready`) and every peer that is up and ready.
     pub(crate) fn mapper(&self, me_ready: bool) -> DistroMapper {
         let mut healthy: Vec<NodeId> = self
@@ -242,6 +253,19 @@ mod tests {
         m.heard(&id("b"), Some(true), t0 + s(18));
         assert_eq!(m.not_serving_for(t0 + s(27), s(10)), vec![id("b")]);
         assert_eq!(m.not_serving_for(t0 + s(28), s(10)), vec![] as Vec<NodeId>);
+    }
+
+    #[test]
+    fn every_peer_is_heard_from_by_the_earliest_last_contact() {
+        let t0 = Timestamp::from_millis(1_000);
+        let s = Duration::from_secs;
+        let mut m = Membership::new(id("a"), &[id("a"), id("b"), id("c")], t0).unwrap();
+        assert_eq!(m.heard_from_all_at(t0 + s(9)), t0);
+        m.heard(&id("b"), Some(true), t0 + s(4));
+        m.heard(&id("c"), None, t0 + s(6));
+        assert_eq!(m.heard_from_all_at(t0 + s(9)), t0 + s(4));
+        let alone = Membership::new(id("a"), &[id("a")], t0).unwrap();
+        assert_eq!(alone.heard_from_all_at(t0 + s(9)), t0 + s(9));
     }
 
     #[test]

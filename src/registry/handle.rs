@@ -388,18 +388,19 @@ impl Registry {
         now: Timestamp,
         scope: impl FnMut(&ServiceKey) -> Option<Timestamp>,
     ) -> SweepReport {
-        self.sweep_and_collect(now, scope, false).0
+        let retention = now - self.inner.health.tombstone_ttl;
+        self.sweep_and_collect(now, scope, Some(retention)).0
     }
 
-    /// [`Registry::check_health_with_grace`], holding back the removals of persistent data
-    /// past the retention when `hold_durable` (a cluster member passes it while some member
-    /// has not been up for a whole retention: see [`crate::store`], "Removals of persistent
-    /// data"); also says what the collection dropped and held.
+    /// [`Registry::check_health_with_grace`], collecting removals of persistent data only up
+    /// to `durable_older_than` (none when `None`): a cluster member gives the horizon up to
+    /// which every member has had them (see [`crate::store`], "Removals of persistent data").
+    /// Also says what the collection dropped and held.
     pub(crate) fn sweep_and_collect(
         &self,
         now: Timestamp,
         scope: impl FnMut(&ServiceKey) -> Option<Timestamp>,
-        hold_durable: bool,
+        durable_older_than: Option<Timestamp>,
     ) -> (SweepReport, Collected) {
         let report = health::sweep(
             &self.inner.store,
@@ -415,7 +416,7 @@ impl Registry {
         let collected = self
             .inner
             .store
-            .collect_tombstones(now - self.inner.health.tombstone_ttl, hold_durable);
+            .collect_tombstones(now - self.inner.health.tombstone_ttl, durable_older_than);
         if collected.services > 0 {
             if let Some(journal) = self.inner.journal.get() {
                 journal.forget_retired();

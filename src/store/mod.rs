@@ -51,11 +51,13 @@
 //! A removal of persistent data (a [`Tombstone::durable`] tombstone: the instance was
 //! persistent; a removed service whose settings were explicit) is kept past the retention, in
 //! memory and in the removing members' rows on disk, **until every member of the cluster has
-//! been up and serving, without a break, for a whole retention** by this member's account
-//! (see `cluster::membership`). A member that was down, starting, or cut off is thereby either
-//! sent the removal when it comes back (in the snapshot it loads, or by verify), or still
-//! within the window in which the ordinary rule delivers it; only then is the removal
-//! collected. So a member that stays down over a weekend, a maintenance window or a partition
+//! been up and serving, without a break, for a whole retention, and has been heard from a
+//! whole retention after the removal**, by this member's account (see `cluster::membership`).
+//! A member that was down, starting, or cut off is thereby either sent the removal when it
+//! comes back (in the snapshot it loads, or by verify), or had the retention, while it was
+//! up, for the ordinary rule to deliver it; only then is the removal collected. (Being heard
+//! from after the removal matters when the retention is shorter than the time it takes to
+//! find a silent member down, `DistroConfig::peer_down_after`.) So a member that stays down over a weekend, a maintenance window or a partition
 //! and comes back with its stale disk copy brings back nothing removed meanwhile, and a full
 //! restart brings back nothing either: the removals are on the disks of the members that made
 //! them, and loaded with them. Nothing is ever discarded to get there, so a full restart loses

@@ -271,7 +271,7 @@ fn removals_of_persistent_data_are_held_past_the_retention_and_others_are_not() 
     assert!(!tomb(&web, e.key()).unwrap().durable);
 
     let later = clock.now() + ttl;
-    let held = store.collect_tombstones(later, true);
+    let held = store.collect_tombstones(later, None);
     // The ephemeral tombstone goes; the persistent one and the explicit service stay.
     assert_eq!((held.tombstones, held.services, held.held), (1, 0, 2));
     assert!(tomb(&db, p.key()).is_some());
@@ -285,7 +285,10 @@ fn removals_of_persistent_data_are_held_past_the_retention_and_others_are_not() 
         .iter()
         .all(|i| i.key() != p.key()));
     // Released, they go.
-    let released = store.collect_tombstones(later, false);
+    // Reached by a horizon before their removal, they stay; at it, they go.
+    let before = clock.now() - secs(1);
+    assert_eq!(store.collect_tombstones(later, Some(before)).held, 2);
+    let released = store.collect_tombstones(later, Some(clock.now()));
     assert_eq!(
         (released.tombstones, released.services, released.held),
         (1, 1, 0)
@@ -334,7 +337,7 @@ fn a_removal_learnt_from_a_disk_row_or_a_snapshot_with_nothing_else_known_is_dur
     assert!(!durable(&db));
     assert!(durable(&cfg));
     let later = clock.now() + HealthConfig::default().tombstone_ttl;
-    let out = store.collect_tombstones(later, true);
+    let out = store.collect_tombstones(later, None);
     assert_eq!((out.services, out.held), (1, 2));
     assert!(store.load_any(&db).is_none());
     assert!(store.load_any(&cfg).is_some());

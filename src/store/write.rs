@@ -260,17 +260,20 @@ impl Store {
     /// instance or service, replicated from a peer that has not heard of the removal, from
     /// bringing it back. See [`crate::store`] for the bound this sets.
     ///
-    /// With `hold_durable`, removals of persistent data ([`Tombstone::durable`] tombstones, and
-    /// removed services holding one or whose own removal is durable) stay whatever their age,
-    /// and are counted in [`Collected::held`]: a cluster member passes it while some member
-    /// has not been up for a whole retention, and so may still hold them live on its disk.
+    /// Removals of persistent data ([`Tombstone::durable`] tombstones, and removed services
+    /// holding one or whose own removal is durable) go only once also recorded at or before
+    /// `durable_older_than`, and not at all when it is `None`; those kept past `older_than` are
+    /// counted in [`Collected::held`]. A cluster member gives a horizon that says every member
+    /// has had the removal (see [`crate::store`], "Removals of persistent data"); a standalone
+    /// node gives `older_than` itself.
     pub(crate) fn collect_tombstones(
         &self,
         older_than: Timestamp,
-        hold_durable: bool,
+        durable_older_than: Option<Timestamp>,
     ) -> Collected {
         let old = |t: &Tombstone| t.removed_at <= older_than;
-        let held = |t: &Tombstone| hold_durable && t.durable;
+        let reached = |at: Timestamp| durable_older_than.is_some_and(|h| at <= h);
+        let held = |t: &Tombstone| t.durable && !reached(t.removed_at);
         let due = |t: &Tombstone| old(t) && !held(t);
         let expired = |s: &ServiceSnapshot| {
             s.removed
@@ -278,7 +281,8 @@ impl Store {
                 && s.tombstones.values().all(old)
         };
         let kept = |s: &ServiceSnapshot| {
-            hold_durable && (s.durable_removal || s.tombstones.values().any(|t| t.durable))
+            (s.durable_removal && !s.removed_at.map_or(durable_older_than.is_some(), reached))
+                || s.tombstones.values().any(held)
         };
         let mut out = Collected::default();
         let index = self.index.load_full();

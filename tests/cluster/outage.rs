@@ -61,11 +61,13 @@ struct Cluster {
 impl Cluster {
     /// Three members with the default retention, each with its disk, serving.
     fn new(seed: u64) -> Self {
-        let config = SimConfig::default();
-        assert_eq!(
-            config.health.tombstone_ttl,
-            HealthConfig::default().tombstone_ttl
-        );
+        Self::with_retention(seed, HealthConfig::default().tombstone_ttl)
+    }
+
+    /// Three members with a tombstone retention of `ttl`, each with its disk, serving.
+    fn with_retention(seed: u64, ttl: Duration) -> Self {
+        let mut config = SimConfig::default();
+        config.health.tombstone_ttl = ttl;
         let sim = Simulation::with_nodes(3, seed, config);
         let disks = sim
             .members()
@@ -221,6 +223,46 @@ fn a_member_down_longer_than_the_retention_brings_back_nothing_removed_meanwhile
     assert_eq!(c.listing(&db, &gone), Vec::<NodeId>::new());
     assert_eq!(c.listing(&db, &kept).len(), 3);
     assert_eq!(c.sim.stalls(), 0);
+}
+
+/// A retention shorter than the time a silent member takes to count as down
+/// (`peer_down_after`, 5 s): the removal is kept all the same, because the stopped member has
+/// not been heard from a whole retention after it.
+#[test]
+fn a_retention_shorter_than_the_down_timeout_keeps_the_removal_for_a_stopped_member() {
+    let ttl = secs(2);
+    let mut c = Cluster::with_retention(13, ttl);
+    let (n1, n3) = (c.id(0), c.id(2));
+    let db = key("db");
+    let (gone, kept) = (persistent("10.0.0.3"), persistent("10.0.0.4"));
+    c.sim.register(&n1, &db, gone.clone()).unwrap();
+    c.sim.register(&n1, &db, kept.clone()).unwrap();
+    c.sim.run_for(secs(5));
+    c.sim.crash(&n3);
+    assert!(c.sim.deregister(&n1, &db, &gone.key()).unwrap());
+    // Second by second through the time before n3 counts as down, and after.
+    for second in 0..30 {
+        c.sim.run_for(secs(1));
+        for id in c.sim.alive() {
+            let snap = c.sim.registry(&id).unwrap().store().load_any(&db).unwrap();
+            assert!(
+                snap.tombstones().any(|(k, _)| *k == gone.key()),
+                "{id} forgot the removal {second} s after it"
+            );
+        }
+    }
+    c.restart(&n3);
+    for second in 0..20 {
+        c.sim.run_for(secs(1));
+        assert_eq!(c.listing(&db, &gone), Vec::<NodeId>::new(), "{second} s");
+    }
+    assert_eq!(c.listing(&db, &kept).len(), 3);
+    // Collected once every member has been up for a retention.
+    c.sim.run_for(secs(10));
+    for id in c.sim.alive() {
+        let snap = c.sim.registry(&id).unwrap().store().load_any(&db).unwrap();
+        assert_eq!(snap.tombstones().count(), 0, "{id}");
+    }
 }
 
 #[test]

@@ -3,9 +3,10 @@
 //! services this node takes over, and the health sweep over the services this node owns (and
 //! only those), after which the tombstones past the retention are collected: those of
 //! persistent data only once every peer has been up and serving for a whole retention
-//! (`Membership::not_serving_for`), because a peer
-//! that was not may still hold the removed data live on its disk (see [`crate::store`],
-//! "Removals of persistent data").
+//! (`Membership::not_serving_for`) and has been heard from a whole retention after the
+//! removal (`Membership::heard_from_all_at`; a peer that went silent is not yet down for
+//! `peer_down_after`), because a peer that was not may still hold the removed data live on its
+//! disk (see [`crate::store`], "Removals of persistent data").
 //!
 //! The grace is a per-service time before which the sweep counts no silence
 //! ([`crate::Registry::check_health_with_grace`]), not a beat given to every instance of a
@@ -145,7 +146,12 @@ impl DistroCore {
         let me = self.me.clone();
         let grace = &self.grace;
         let retention = self.registry.health_config().tombstone_ttl;
+        // A removal of persistent data has reached every peer once each has been serving for a
+        // whole retention, and been heard from a whole retention after the removal.
         let missing = self.membership.not_serving_for(now, retention);
+        let durable_older_than = missing
+            .is_empty()
+            .then(|| self.membership.heard_from_all_at(now) - retention);
         let (report, collected) = self.registry.sweep_and_collect(
             now,
             |k| {
@@ -153,7 +159,7 @@ impl DistroCore {
                     .is_owner(&me, k)
                     .then(|| grace.get(k).copied().unwrap_or(Timestamp::ZERO))
             },
-            !missing.is_empty(),
+            durable_older_than,
         );
         self.note_held(collected.held, &missing, retention);
         // A grace older than the longest delete timeout an instance may ask for can no longer
