@@ -57,7 +57,10 @@
 //! comes back (in the snapshot it loads, or by verify), or had the retention, while it was
 //! up, for the ordinary rule to deliver it; only then is the removal collected. (Being heard
 //! from after the removal matters when the retention is shorter than the time it takes to
-//! find a silent member down, `DistroConfig::peer_down_after`.) So a member that stays down over a weekend, a maintenance window or a partition
+//! find a silent member down, `DistroConfig::peer_down_after`. A retention shorter than the
+//! time a removal takes to reach a member that is up, three verify rounds and a retry, 18 s
+//! by default, counts as that time for this rule: a whole cluster restarted together hands the
+//! removal to a member that kept a stale copy by verify, not in a snapshot.) So a member that stays down over a weekend, a maintenance window or a partition
 //! and comes back with its stale disk copy brings back nothing removed meanwhile, and a full
 //! restart brings back nothing either: the removals are on the disks of the members that made
 //! them, and loaded with them. Nothing is ever discarded to get there, so a full restart loses

@@ -8,7 +8,8 @@
 //! - the removals are kept past the retention only while a member has not been up for a whole
 //!   retention, and collected after;
 //! - a full restart after the retention (every member down 430 s, one of them since before the
-//!   removal) keeps every persistent instance never removed, and the removal.
+//!   removal) keeps every persistent instance never removed, and the removal; also with a
+//!   retention (2 s) shorter than the verify rounds that hand the removal to the stale member.
 
 use crate::common::{key, secs};
 use nacre::cluster::NodeId;
@@ -267,7 +268,15 @@ fn a_retention_shorter_than_the_down_timeout_keeps_the_removal_for_a_stopped_mem
 
 #[test]
 fn a_full_restart_after_the_retention_keeps_every_persistent_instance_and_the_removal() {
-    let mut c = Cluster::new(12);
+    // The default retention, and one shorter than the verify interval: a member restarted
+    // together with the others gets the removal by verify, which takes longer than 2 s.
+    for (seed, ttl) in [(12, HealthConfig::default().tombstone_ttl), (14, secs(2))] {
+        full_restart(seed, ttl);
+    }
+}
+
+fn full_restart(seed: u64, ttl: Duration) {
+    let mut c = Cluster::with_retention(seed, ttl);
     let (n1, n2, n3) = (c.id(0), c.id(1), c.id(2));
     let db = key("db");
     let (gone, kept) = (persistent("10.0.0.3"), persistent("10.0.0.4"));
@@ -276,21 +285,27 @@ fn a_full_restart_after_the_retention_keeps_every_persistent_instance_and_the_re
     c.sim.run_for(secs(5));
     c.sim.crash(&n3);
     assert!(c.sim.deregister(&n1, &db, &gone.key()).unwrap());
-    c.sim.run_for(DOWN_FOR);
+    let down = DOWN_FOR.max(ttl * 3);
+    c.sim.run_for(down);
     // Then the rest of the cluster goes down too, for longer than the retention.
     c.sim.crash(&n1);
     c.sim.crash(&n2);
-    c.sim.run_for(DOWN_FOR);
+    c.sim.run_for(down);
     for id in [&n1, &n2, &n3] {
         c.restart(id);
     }
     // Every member serves at once with what its disk held (all start together); n3's stale
-    // copy meets the removal on the others' disks within a few verify rounds.
+    // copy meets the removal on the others' disks within a few verify rounds. Then it stays
+    // gone, also once the removal is collected.
     c.sim.run_for(secs(30));
-    for second in 0..30 {
+    for second in 0..60 {
         c.sim.run_for(secs(1));
-        assert_eq!(c.listing(&db, &kept).len(), 3, "{second} s");
-        assert_eq!(c.listing(&db, &gone), Vec::<NodeId>::new(), "{second} s");
+        assert_eq!(c.listing(&db, &kept).len(), 3, "{ttl:?}: {second} s");
+        assert_eq!(
+            c.listing(&db, &gone),
+            Vec::<NodeId>::new(),
+            "{ttl:?}: {second} s"
+        );
     }
     assert_eq!(c.sim.stalls(), 0);
 }

@@ -12,6 +12,12 @@
 //! chunk at a time. Members must run the same version: an older node neither sends nor
 //! understands the cursor.
 //!
+//! A chunk's removals that the loading node knows nothing else of are merged as durable
+//! ([`crate::store::Tombstone::durable`]): the answering node may be keeping them for a member
+//! that was down, and the loading node keeps them as long. What the loading node's own disk
+//! holds was loaded before it asks (`Registry::attach_persistence`), so a stale disk copy
+//! meets the peer's tombstones in the merge, before the node serves.
+//!
 //! The ready rule. Serving empty is legitimate only when a round proves there is nothing to
 //! load: *every* peer answered that it is starting too (a fresh cluster, or every node
 //! restarted). A peer that times out or cannot be reached may be the one that holds the data,

@@ -246,6 +246,9 @@ pub struct DistroCore {
     grace: HashMap<ServiceKey, Timestamp>,
     /// Whether the next ping round goes out at once, to every peer, to say this node serves.
     announce: bool,
+    /// Whether keeping removals of persistent data for a missing member was logged, and its
+    /// end not yet (see `peers.rs`).
+    held_announced: bool,
 }
 
 /// A peer that answers this node with [`PeerResponse::Rejected`].
@@ -336,6 +339,7 @@ impl DistroCore {
             grace: HashMap::new(),
             skew_warned: BTreeSet::new(),
             announce: false,
+            held_announced: false,
         })
     }
 

@@ -6,7 +6,9 @@
 //! (`Membership::not_serving_for`) and has been heard from a whole retention after the
 //! removal (`Membership::heard_from_all_at`; a peer that went silent is not yet down for
 //! `peer_down_after`), because a peer that was not may still hold the removed data live on its
-//! disk (see [`crate::store`], "Removals of persistent data").
+//! disk (see [`crate::store`], "Removals of persistent data"). A retention shorter than the
+//! time a removal takes to reach a member that is up (`DistroConfig::removal_reach`, three
+//! verify rounds and a retry) counts as that time here.
 //!
 //! The grace is a per-service time before which the sweep counts no silence
 //! ([`crate::Registry::check_health_with_grace`]), not a beat given to every instance of a
@@ -112,25 +114,26 @@ impl DistroCore {
     }
 
     /// Records how many removals of persistent data the last collection kept past the
-    /// retention, and logs when that starts (`warn`, naming the members waited for) and ends
-    /// (`info`).
-    fn note_held(&mut self, held: usize, missing: &[NodeId], retention: Duration) {
-        let before = self.stats.removals_held;
+    /// retention, and logs when keeping them for a missing member starts (`warn`, naming the
+    /// members waited for) and when it ends (`info`). A removal kept only until the next
+    /// contact with every member (a second or so) is counted, not logged.
+    fn note_held(&mut self, held: usize, missing: &[NodeId], span: Duration) {
         self.stats.removals_held = held as u64;
-        if held > 0 && before == 0 {
+        if held > 0 && !missing.is_empty() && !self.held_announced {
+            self.held_announced = true;
             let waiting_for: Vec<String> = missing.iter().map(ToString::to_string).collect();
             tracing::warn!(
                 held,
                 waiting_for = %waiting_for.join(","),
-                ?retention,
+                serving_for = ?span,
                 "keeping removals of persistent data past the tombstone retention until every \
-                 member has been up for a whole retention (a member that was down may still \
+                 member has been serving for a whole retention (a member that was down may still \
                  hold them live on its disk); a member gone for good must be taken out of every \
                  member's list"
             );
-        } else if held == 0 && before > 0 {
+        } else if held == 0 && self.held_announced {
+            self.held_announced = false;
             tracing::info!(
-                released = before,
                 "every member has been up for a whole retention: removals of persistent data \
                  kept past it are collected"
             );
@@ -147,11 +150,14 @@ impl DistroCore {
         let grace = &self.grace;
         let retention = self.registry.health_config().tombstone_ttl;
         // A removal of persistent data has reached every peer once each has been serving for a
-        // whole retention, and been heard from a whole retention after the removal.
-        let missing = self.membership.not_serving_for(now, retention);
+        // whole retention, and been heard from a whole retention after the removal; or for as
+        // long as a removal takes to reach a member that is up, should the retention be
+        // shorter.
+        let span = retention.max(self.config.removal_reach());
+        let missing = self.membership.not_serving_for(now, span);
         let durable_older_than = missing
             .is_empty()
-            .then(|| self.membership.heard_from_all_at(now) - retention);
+            .then(|| self.membership.heard_from_all_at(now) - span);
         let (report, collected) = self.registry.sweep_and_collect(
             now,
             |k| {
@@ -161,7 +167,7 @@ impl DistroCore {
             },
             durable_older_than,
         );
-        self.note_held(collected.held, &missing, retention);
+        self.note_held(collected.held, &missing, span);
         // A grace older than the longest delete timeout an instance may ask for can no longer
         // change a verdict.
         let longest = (self.registry.limits().delete_timeout_range.max)
