@@ -2,10 +2,11 @@
 //! `nacre-server --data-dir --tombstone-ttl 2s` members. n3 is stopped with SIGTERM, a
 //! persistent instance is deleted through n1, and once the retention has passed (n1 and n2
 //! report the removal kept for n3 in `nacre_distro_removals_held`) n3 restarts on its disk,
-//! which still lists the instance: no member lists it again, checked every half second over
-//! four verify rounds. And a full restart after the retention (every member stopped for longer
-//! than it, n3 since before the deletion) keeps the persistent instance never deleted, and the
-//! deletion.
+//! which still lists the instance: no member lists it again, checked every half second until
+//! two verify rounds past the time the members keep the removal at least once every member
+//! serves, then until every member has collected it. And a full restart after the retention
+//! (every member stopped for longer than it, n3 since before the deletion) keeps the
+//! persistent instance never deleted, and the deletion, checked the same way.
 //!
 //! Every wait polls with a generous deadline; ports are free ones; every process is stopped by
 //! its pid.
@@ -18,6 +19,9 @@ use std::time::{Duration, Instant};
 const TTL: Duration = Duration::from_secs(2);
 /// The members' verify interval (the default): how often the owner of a service compares it.
 const VERIFY: Duration = Duration::from_secs(5);
+/// How long the members keep a removal of persistent data at least, once every member serves,
+/// when the retention is shorter (`DistroConfig`'s three verify rounds and a retry).
+const REACH: Duration = Duration::from_secs(18);
 /// The longest gap between two health sweeps (the default check interval), which collect.
 const SWEEP: Duration = Duration::from_secs(5);
 
@@ -135,24 +139,46 @@ async fn delete_while_n3_is_down(http: &reqwest::Client, servers: &mut [Server],
     tokio::time::sleep(past.saturating_sub(deleted.elapsed())).await;
 }
 
-/// Checks every half second for `span` that every member lists KEPT and none lists GONE.
+/// Checks that every member lists KEPT and none lists GONE.
+async fn kept_not_gone(http: &reqwest::Client, ports: &[u16]) {
+    for p in ports {
+        let got = listed(http, *p, SERVICE).await;
+        let got = got.unwrap_or_else(|| panic!(":{p} does not answer"));
+        assert!(
+            !got.contains(GONE),
+            ":{p} lists the deleted instance again: {got:?}"
+        );
+        assert!(
+            got.contains(KEPT),
+            ":{p} lost the persistent instance: {got:?}"
+        );
+    }
+}
+
+/// Checks every half second for `span` that every member lists KEPT and none lists GONE; then
+/// until every member has collected the removal (none reports one kept), and once after.
 async fn never_listed_again(http: &reqwest::Client, ports: &[u16], span: Duration) {
     let end = Instant::now() + span;
     while Instant::now() < end {
-        for p in ports {
-            let got = listed(http, *p, SERVICE).await;
-            let got = got.unwrap_or_else(|| panic!(":{p} does not answer"));
-            assert!(
-                !got.contains(GONE),
-                ":{p} lists the deleted instance again: {got:?}"
-            );
-            assert!(
-                got.contains(KEPT),
-                ":{p} lost the persistent instance: {got:?}"
-            );
-        }
+        kept_not_gone(http, ports).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    let deadline = Instant::now() + DEADLINE;
+    for p in ports {
+        loop {
+            kept_not_gone(http, ports).await;
+            let held = removals_held(http, *p).await;
+            if held == Some(0) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                ":{p} still keeps the removal: {held:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    kept_not_gone(http, ports).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,8 +190,8 @@ async fn a_member_stopped_longer_than_the_retention_brings_back_no_deleted_insta
     servers[2].start();
     wait_ready(&http, &servers[2]).await;
     // n3 serves what its disk held merged with a peer's snapshot; verify then compares every
-    // service every round.
-    never_listed_again(&http, &ports, 4 * VERIFY).await;
+    // service every round. The others keep the removal until n3 has served for REACH.
+    never_listed_again(&http, &ports, REACH + 2 * VERIFY).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,5 +217,5 @@ async fn a_full_restart_after_the_retention_keeps_every_persistent_instance_and_
         })
         .await;
     }
-    never_listed_again(&http, &ports, 3 * VERIFY).await;
+    never_listed_again(&http, &ports, REACH + 2 * VERIFY).await;
 }
