@@ -58,6 +58,20 @@ pub struct DistroConfig {
     pub verify_buckets: usize,
 }
 
+impl DistroConfig {
+    /// How long a removal takes, at most, to reach a member that is up and serving, when it
+    /// does not come in the snapshot the member loaded (it came back with every other member,
+    /// or the removal is newer): three verify rounds (the owner's checksums, the fetch or the
+    /// record sent back) and a retry. 18 s with the defaults. A removal of persistent data is
+    /// kept until every member has been serving for at least this long (see
+    /// [`crate::store`], "Removals of persistent data").
+    pub(crate) fn removal_reach(&self) -> Duration {
+        self.verify_interval
+            .saturating_mul(3)
+            .saturating_add(self.retry_delay)
+    }
+}
+
 impl Default for DistroConfig {
     fn default() -> Self {
         Self {

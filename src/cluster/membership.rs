@@ -11,6 +11,15 @@
 //!
 //! Peers going down and coming back are logged (`tracing`, target `nacre::cluster::membership`):
 //! down at `warn`, up at `info`.
+//!
+//! It also says which peers have not been up and serving for a given span
+//! ([`Membership::not_serving_for`]): a peer counts from the first time it is heard to say it
+//! serves after it was down, starting or never heard (a presumed peer does not count), and
+//! starts again from zero when it goes down or says it is starting; and when every peer was
+//! last heard from ([`Membership::heard_from_all_at`]). The cluster core keeps a removal of
+//! persistent data until every peer has been serving for a whole tombstone retention, and has
+//! been heard from a whole retention after the removal (see [`crate::store`], "Removals of
+//! persistent data").
 
 use super::error::MembershipError;
 use super::mapper::DistroMapper;
@@ -24,6 +33,9 @@ struct PeerState {
     last_heard: Timestamp,
     ready: bool,
     up: bool,
+    /// Since when the peer has been up and said it serves, without a break; `None` while it
+    /// is down, starting, or not heard to say so since this node started.
+    serving_since: Option<Timestamp>,
 }
 
 /// Who is in the cluster and who is alive.
@@ -58,6 +70,7 @@ impl Membership {
                         last_heard: now,
                         ready: true,
                         up: true,
+                        serving_since: None,
                     },
                 )
             })
@@ -91,6 +104,11 @@ impl Membership {
         p.up = true;
         if let Some(r) = ready {
             p.ready = r;
+            match (r, p.serving_since) {
+                (false, _) => p.serving_since = None,
+                (true, None) => p.serving_since = Some(now),
+                (true, Some(_)) => {}
+            }
         }
         if !before.0 {
             tracing::info!(%peer, ready = p.ready, "peer is up again");
@@ -115,6 +133,9 @@ impl Membership {
             let up = now.saturating_since(p.last_heard) < down_after;
             if up != p.up {
                 p.up = up;
+                if !up {
+                    p.serving_since = None;
+                }
                 changed = true;
                 if !up {
                     tracing::warn!(
@@ -126,6 +147,29 @@ impl Membership {
             }
         }
         changed
+    }
+
+    /// The peers that have not been up and serving, without a break, for at least `span`
+    /// at `now` (see the module documentation), in id order.
+    pub(crate) fn not_serving_for(&self, now: Timestamp, span: Duration) -> Vec<NodeId> {
+        self.peers
+            .iter()
+            .filter(|(_, p)| {
+                !p.up
+                    || p.serving_since
+                        .is_none_or(|since| now.saturating_since(since) < span)
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// The latest time by which every peer is known to have been heard from: the earliest
+    /// last contact among them (`now` without peers).
+    pub(crate) fn heard_from_all_at(&self, now: Timestamp) -> Timestamp {
+        self.peers
+            .values()
+            .map(|p| p.last_heard)
+            .fold(now, Timestamp::min)
     }
 
     /// The mapper over this node (if `me_ready`) and every peer that is up and ready.
@@ -177,6 +221,51 @@ mod tests {
             !m.heard(&id("zz"), Some(true), t0),
             "strangers are not members"
         );
+    }
+
+    #[test]
+    fn a_peer_counts_as_serving_from_when_it_says_so_until_it_goes_down_or_restarts() {
+        let t0 = Timestamp::from_millis(1_000);
+        let s = Duration::from_secs;
+        let down_after = s(5);
+        let mut m = Membership::new(id("a"), &[id("a"), id("b"), id("c")], t0).unwrap();
+        // Presumed up and ready at start, but never heard to say so: not serving yet.
+        assert_eq!(m.not_serving_for(t0, s(0)), vec![id("b"), id("c")]);
+        m.heard(&id("b"), Some(true), t0 + s(1));
+        m.heard(&id("c"), None, t0 + s(1));
+        assert_eq!(m.not_serving_for(t0 + s(1), s(0)), vec![id("c")]);
+        assert_eq!(m.not_serving_for(t0 + s(10), s(10)), vec![id("b"), id("c")]);
+        // Pings keep it serving; its first "serving" is what counts.
+        for t in 2..=11 {
+            m.heard(&id("b"), Some(true), t0 + s(t));
+            m.heard(&id("c"), Some(true), t0 + s(t));
+            m.refresh(t0 + s(t), down_after);
+        }
+        assert_eq!(m.not_serving_for(t0 + s(11), s(10)), vec![id("c")]);
+        assert!(m.not_serving_for(t0 + s(12), s(10)).is_empty());
+        // c restarts: it says it is starting, and counts from zero once it serves again.
+        m.heard(&id("c"), Some(false), t0 + s(12));
+        m.heard(&id("c"), Some(true), t0 + s(13));
+        assert_eq!(m.not_serving_for(t0 + s(22), s(10)), vec![id("c")]);
+        // b goes silent: down after `down_after`, and from zero when heard again.
+        assert!(m.refresh(t0 + s(17), down_after));
+        assert_eq!(m.not_serving_for(t0 + s(17), s(0)), vec![id("b")]);
+        m.heard(&id("b"), Some(true), t0 + s(18));
+        assert_eq!(m.not_serving_for(t0 + s(27), s(10)), vec![id("b")]);
+        assert_eq!(m.not_serving_for(t0 + s(28), s(10)), vec![] as Vec<NodeId>);
+    }
+
+    #[test]
+    fn every_peer_is_heard_from_by_the_earliest_last_contact() {
+        let t0 = Timestamp::from_millis(1_000);
+        let s = Duration::from_secs;
+        let mut m = Membership::new(id("a"), &[id("a"), id("b"), id("c")], t0).unwrap();
+        assert_eq!(m.heard_from_all_at(t0 + s(9)), t0);
+        m.heard(&id("b"), Some(true), t0 + s(4));
+        m.heard(&id("c"), None, t0 + s(6));
+        assert_eq!(m.heard_from_all_at(t0 + s(9)), t0 + s(4));
+        let alone = Membership::new(id("a"), &[id("a")], t0).unwrap();
+        assert_eq!(alone.heard_from_all_at(t0 + s(9)), t0 + s(9));
     }
 
     #[test]

@@ -23,6 +23,10 @@
 //!   for removals; an eviction is a claim about silence that loses to a copy that heard a
 //!   later beat, so no instance whose client kept beating is lost across a partition or crash,
 //!   and nothing a client deregistered comes back. The order records arrive in never matters.
+//!   A removal of persistent data outlives the tombstone retention until every member has been
+//!   up and serving for a whole retention, so a member that was down (or cut off) for longer
+//!   brings nothing removed back from its disk ([`crate::store`], "Removals of persistent
+//!   data").
 //!
 //! The protocol itself is the sans-IO [`DistroCore`] (no networking code, no OS time: it takes
 //! `now` and messages, and hands back what to send and when to call it again);
@@ -94,6 +98,9 @@
 //!   only with auth enabled), with a fixed header name and a minimum length.
 //! - Peer input is validated and clamped as above, and the sync queue is bounded; Nacos does
 //!   neither.
+//! - A persistent instance lives in Distro's AP replication with the rest, on each member's
+//!   disk, not in a Raft group; a member that was down catches up from a peer's snapshot, and
+//!   the removals it missed are kept for it (see above) where Nacos' Raft log holds them.
 //! - Verify sends bucket sums, then only the differing buckets' checksums; Nacos sends every
 //!   checksum every round. Peer messages are one versioned binary format; Nacos picks a
 //!   serializer per data type and carries no format version.

@@ -23,10 +23,11 @@ pub struct HealthConfig {
     /// A verdict is therefore up to this late (Nacos checks every 5 s, so up to 5 s there).
     pub min_sweep_gap: Duration,
     /// How long the record of a removed instance (its tombstone), and a removed service, is
-    /// kept, so that a stale copy replicated from a peer cannot bring it back (default 300 s).
-    /// Longer than any partition you expect to heal without a restart; a stale ephemeral copy
-    /// that arrives later is evicted again by its missing beats. See [`crate::store`] for the
-    /// bound.
+    /// kept, so that a stale copy replicated from a peer cannot bring it back (default 300 s;
+    /// `nacre-server --tombstone-ttl`). A stale ephemeral copy that arrives later is evicted
+    /// again by its missing beats. In a cluster, a removal of persistent data is kept past it
+    /// until every member has been up for a whole retention, so a member that was down longer
+    /// brings nothing removed back from its disk. See [`crate::store`] for the bound.
     pub tombstone_ttl: Duration,
 }
 

@@ -238,7 +238,16 @@ impl Collector for NacreMetrics {
         }
 
         if let Some(node) = self.backend.cluster_node() {
-            let peers = node.with_core(|core| core.peer_stats().clone());
+            let (peers, held) =
+                node.with_core(|core| (core.peer_stats().clone(), core.stats().removals_held));
+            single(
+                &mut encoder,
+                "nacre_distro_removals_held",
+                "Removals of persistent data kept past the tombstone retention until every member \
+                 has been up for a whole retention",
+                MetricType::Gauge,
+                held,
+            )?;
             let each = |f: fn(&crate::cluster::PeerSyncStats) -> u64| -> Vec<(String, u64)> {
                 peers.iter().map(|(p, s)| (p.to_string(), f(s))).collect()
             };

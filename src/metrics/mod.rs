@@ -53,6 +53,7 @@
 //! | `nacre_push_subscriptions{front}` | gauge | subscriptions per push hub |
 //! | `nacre_distro_sync_batches_total{peer}`, `nacre_distro_sync_records_total{peer}`, `nacre_distro_sync_failures_total{peer}` | counter | Distro sync batches sent, service records in them, batches not acknowledged ([`crate::cluster::PeerSyncStats`]) |
 //! | `nacre_distro_sync_bytes_total{peer}` | counter | bytes of sync requests (with an [`crate::http::HttpPeerTransport`] given) |
+//! | `nacre_distro_removals_held` | gauge | removals of persistent data kept past the tombstone retention because some member has not been up for a whole retention ([`crate::cluster::CoreStats::removals_held`]; see [`crate::store`]) |
 //! | `http_server_requests_seconds{method,uri,status}` | histogram | HTTP requests by route pattern and status ([`HttpMetrics`]) |
 //!
 //! Differences from Nacos: Nacos' `nacos_monitor` values are gauges that it resets (pushes)

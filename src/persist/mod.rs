@@ -59,7 +59,11 @@
 //! ([`crate::Registry::create_service`] / `update_service`), or a tombstone of a persistent
 //! instance; its rows are deleted once none is left (tombstones are collected after
 //! [`crate::HealthConfig::tombstone_ttl`] as in memory; a removed service's rows go when the
-//! store forgets the service).
+//! store forgets the service). In a cluster the memory keeps removals of persistent data
+//! past the retention until every member has been up for a whole retention, so the rows keep
+//! them too: a member that was down longer than the retention, or a whole cluster restarted
+//! after it, finds them on its members' disks (see [`crate::store`], "Removals of persistent
+//! data"). Loaded tombstones count as such removals.
 //!
 //! Rows are per instance: a commit writes a service's row only when its service-level state
 //! changed, and one row per instance whose record changed ([`StoreWrite`]). A registration

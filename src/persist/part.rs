@@ -177,7 +177,7 @@ mod tests {
         assert_eq!(count(&with_tomb), (0, 1));
         // ... and once memory collects it, the row goes.
         let far = r.clock().now() + std::time::Duration::from_secs(3600);
-        r.store().collect_tombstones(far);
+        r.store().collect_tombstones(far, Some(far));
         let snap = r.store().load_any(&k);
         assert_eq!(persistent_part(snap.as_deref(), Some(&with_tomb)), None);
     }

@@ -94,7 +94,9 @@ impl Registry {
     /// cluster node: before [`crate::cluster::ClusterNode::start`]).
     ///
     /// Loading is the store's merge of each stored record under the registry's
-    /// limits, so what a peer sends later is reconciled by the ordinary merge rule. A record
+    /// limits, so what a peer sends later is reconciled by the ordinary merge rule. A stored
+    /// tombstone is of persistent data (only those reach the disk), so it is loaded as durable
+    /// ([`crate::store::Tombstone::durable`]). A record
     /// the merge refuses is reported in [`LoadReport::refused`] and logged; a store that cannot
     /// be read at all is an error, and nothing is loaded.
     pub fn attach_persistence(
@@ -116,7 +118,7 @@ impl Registry {
             report.instances += live;
             report.tombstones += tombs;
             let key = record.key.clone();
-            let outcome = self.store().merge(record.clone(), &rules, now);
+            let outcome = self.store().merge_durable(record.clone(), &rules, now);
             for refusal in outcome.refused {
                 tracing::warn!(service = %key, ?refusal, "a stored record was refused on load");
                 report.refused.push((key.clone(), refusal));

@@ -8,7 +8,9 @@ use crate::clock::{Clock, Timestamp};
 use crate::events::Dispatcher;
 use crate::health::{self, BeatTimeouts, HealthConfig, HealthDriver, SweepReport};
 use crate::model::{Instance, InstanceKey, Limits, ServiceKey, ServiceName};
-use crate::store::{InstanceUpdate, ServiceSettings, ServiceSnapshot, Store, StoreError};
+use crate::store::{
+    Collected, InstanceUpdate, ServiceSettings, ServiceSnapshot, Store, StoreError,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -429,6 +431,20 @@ impl Registry {
         now: Timestamp,
         scope: impl FnMut(&ServiceKey) -> Option<Timestamp>,
     ) -> SweepReport {
+        let retention = now - self.inner.health.tombstone_ttl;
+        self.sweep_and_collect(now, scope, Some(retention)).0
+    }
+
+    /// [`Registry::check_health_with_grace`], collecting removals of persistent data only up
+    /// to `durable_older_than` (none when `None`): a cluster member gives the horizon up to
+    /// which every member has had them (see [`crate::store`], "Removals of persistent data").
+    /// Also says what the collection dropped and held.
+    pub(crate) fn sweep_and_collect(
+        &self,
+        now: Timestamp,
+        scope: impl FnMut(&ServiceKey) -> Option<Timestamp>,
+        durable_older_than: Option<Timestamp>,
+    ) -> (SweepReport, Collected) {
         let report = health::sweep(
             &self.inner.store,
             &self.inner.health,
@@ -443,7 +459,7 @@ impl Registry {
         let collected = self
             .inner
             .store
-            .collect_tombstones(now - self.inner.health.tombstone_ttl);
+            .collect_tombstones(now - self.inner.health.tombstone_ttl, durable_older_than);
         if collected.services > 0 {
             if let Some(journal) = self.inner.journal.get() {
                 journal.forget_retired();
@@ -453,10 +469,11 @@ impl Registry {
             tracing::debug!(
                 tombstones = collected.tombstones,
                 services = collected.services,
+                held = collected.held,
                 "collected tombstones past their retention"
             );
         }
-        report
+        (report, collected)
     }
 
     /// Starts the health driver on the current tokio runtime: it sweeps, then sleeps on the

@@ -166,6 +166,9 @@ pub struct ServerConfig {
     /// What the registry stores at most (`--max-metadata-bytes`, `--max-instances-per-service`,
     /// `--max-services-per-namespace`, `--max-namespaces`).
     pub limits: crate::Limits,
+    /// How long a removal's tombstone is kept (`--tombstone-ttl`, default 300 s): see
+    /// [`crate::HealthConfig::tombstone_ttl`].
+    pub tombstone_ttl: std::time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -188,6 +191,7 @@ impl Default for ServerConfig {
             console_streams: crate::front::gate::DEFAULT_STREAM_LIMITS,
             console_stream_lifetime: crate::front::gate::DEFAULT_STREAM_LIFETIME,
             limits: crate::Limits::default(),
+            tombstone_ttl: crate::HealthConfig::default().tombstone_ttl,
         }
     }
 }
@@ -288,6 +292,15 @@ impl ServerConfig {
             (Some(p), _) => Some(p),
             (None, 0) => Some(0),
             (None, p) => p.checked_add(1000),
+        }
+    }
+
+    /// The beat timing and retention of the node's registry: the defaults, with
+    /// `--tombstone-ttl`.
+    pub fn health(&self) -> crate::HealthConfig {
+        crate::HealthConfig {
+            tombstone_ttl: self.tombstone_ttl,
+            ..crate::HealthConfig::default()
         }
     }
 

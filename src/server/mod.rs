@@ -148,7 +148,10 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
     }
     let config = &fitted;
     let (backend, auth, transport) = if config.is_standalone() {
-        let registry = Registry::builder().limits(config.limits).build();
+        let registry = Registry::builder()
+            .limits(config.limits)
+            .health(config.health())
+            .build();
         (Backend::from(registry), None, None)
     } else {
         let me = config.node_id()?;
@@ -161,7 +164,11 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         }
         let transport = HttpPeerTransport::new(me.clone(), auth.clone());
         let node = ClusterNode::builder(me, members, Arc::new(transport.clone()))
-            .registry(Registry::builder().limits(config.limits))
+            .registry(
+                Registry::builder()
+                    .limits(config.limits)
+                    .health(config.health()),
+            )
             .build()?;
         (Backend::from(node), Some(auth), Some(transport))
     };

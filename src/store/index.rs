@@ -65,6 +65,10 @@ pub struct Collected {
     pub tombstones: usize,
     /// Removed services taken out of the index (their tombstones counted above).
     pub services: usize,
+    /// Removals of persistent data past the retention that were kept because a member may
+    /// still hold the data (see [`crate::store`], "Removals of persistent data"): durable
+    /// tombstones, and removed services kept whole (one each, plus their durable tombstones).
+    pub held: usize,
 }
 
 /// What the last health sweep learned about one service: "at revision `r`, no instance changes

@@ -19,35 +19,68 @@
 //!
 //! ## Tombstones and their retention
 //!
-//! A removed instance leaves a [`Tombstone`] in its service, and a removed service leaves its
-//! cell in the index, marked removed, with a service-level [`Version`]. Both are what the
-//! merge rule compares a stale copy against: a peer that has not heard of the removal may still
-//! send the instance (or the service's settings), and the tombstone refuses it (see [`join`]: a
-//! deregistration outranks every copy written before it, an eviction every copy that heard no
-//! later beat).
-//! `Store::collect_tombstones` (run by every health sweep) drops tombstones, and takes removed services out of the index,
-//! once they are older than a retention: [`crate::HealthConfig::tombstone_ttl`], 300 s by
-//! default, for instances and services alike. Nacos 2.x keeps no tombstones: a removal is a
-//! message to its peers, and a peer that missed it keeps the copy until that copy goes
-//! unverified for `nacos.naming.client.expired.time` (3 min).
+//! A removed instance leaves a [`Tombstone`] in its service, and a removed service leaves its cell
+//! in the index, marked removed, with a service-level [`Version`]. Both are what the merge rule
+//! compares a stale copy against: a peer that has not heard of the removal may still send the
+//! instance (or the service's settings), and the tombstone refuses it (see [`join`]: a
+//! deregistration outranks every copy written before it, an eviction every copy that heard no later
+//! beat). `Store::collect_tombstones` (run by every health sweep) drops tombstones, and takes
+//! removed services out of the index, once they are older than a retention:
+//! [`crate::HealthConfig::tombstone_ttl`], 300 s by default, for instances and services alike.
+//! Nacos 2.x keeps no tombstones: a removal is a message to its peers, and a peer that missed it
+//! keeps the copy until that copy goes unverified for `nacos.naming.client.expired.time` (3 min).
 //!
-//! The retention sets the bound: **a removal is final once every member has heard of it, and
-//! every member that is up hears of it within a few sync rounds** (sync delay 1 s, retries
-//! every 3 s while the peer answers, verify every 5 s). A member that restarts loads a fresh
-//! snapshot and holds nothing stale. Only a member cut off without restarting for longer than
-//! the retention can hold a copy older than every tombstone; if it sends that copy after the
-//! retention, what it brings back is exactly what it could bring back for a collected instance
-//! tombstone before removed services were collected:
+//! The retention sets the bound: **a removal is final once every member has heard of it, and every
+//! member that is up hears of it within a few sync rounds** (sync delay 1 s, retries every 3 s
+//! while the peer answers, verify every 5 s). A member that was down hears of it when it comes
+//! back, from the snapshot it loads before it serves, as long as the others still hold the
+//! tombstone. Two kinds of copies can outlast a tombstone: a member's own disk (a member down for
+//! longer than the retention reloads its stored copy), and a member cut off by a partition for
+//! longer than the retention without restarting. What each could bring back decides how long a
+//! tombstone is kept:
+//!
 //! - an ephemeral instance comes back with its old last beat, so the responsible member's next
 //!   sweep evicts it again at once, and a service it brought back empty is removed again after
-//!   [`crate::Limits::empty_service_expiry`];
-//! - a persistent instance, or a service whose settings were set explicitly, comes back and
-//!   stays (as a collected instance tombstone always allowed).
+//!   [`crate::Limits::empty_service_expiry`]; its tombstone is collected after the retention;
+//! - a persistent instance, or a service whose settings were set explicitly, would come back and
+//!   stay. Their removals are kept longer, as below.
 //!
-//! So set the retention above the longest partition you expect to heal without a restart.
-//! The cost of a longer one is memory: at most one tombstone per removal made within the
-//! retention (a removed service keeps its cell, its tombstones and nothing else).
-
+//! ## Removals of persistent data
+//!
+//! A removal of persistent data (a [`Tombstone::durable`] tombstone: the instance was persistent; a
+//! removed service whose settings were explicit) is kept past the retention, in memory and in the
+//! removing members' rows on disk, **until every member of the cluster has been up and serving,
+//! without a break, for a whole retention, and has been heard from a whole retention after the
+//! removal**, by this member's account (see `cluster::membership`). A member that was down,
+//! starting, or cut off is thereby either sent the removal when it comes back (in the snapshot it
+//! loads, or by verify), or had the retention, while it was up, for the ordinary rule to deliver
+//! it; only then is the removal collected. (Being heard from after the removal matters when the
+//! retention is shorter than the time it takes to find a silent member down,
+//! `DistroConfig::peer_down_after`. A retention shorter than the time a removal takes to reach a
+//! member that is up, three verify rounds and a retry, 18 s by default, counts as that time for
+//! this rule: a whole cluster restarted together hands the removal to a member that kept a stale
+//! copy by verify, not in a snapshot.) So a member that stays down over a weekend, a maintenance
+//! window or a partition and comes back with its stale disk copy brings back nothing removed
+//! meanwhile, and a full restart brings back nothing either: the removals are on the disks of the
+//! members that made them, and loaded with them. Nothing is ever discarded to get there, so a full
+//! restart loses no data (a member that comes back alone serves what its disk holds; see
+//! `cluster::core::loading`).
+//!
+//! The decision uses only durations on this member's own clock (how long each peer has been
+//! serving, how old each tombstone is), so clock differences between members do not enter it. A
+//! standalone node has no peers and collects at the retention. Whether a removal is durable comes
+//! from what the member knew of the instance (its live copy, or its tombstone); a removal it learns
+//! of from a disk row or a snapshot with nothing else known is taken as durable (its sender may be
+//! keeping it), one from a sync batch as ephemeral.
+//!
+//! The cost is memory and disk: while a member is missing, one tombstone per removal of persistent
+//! data made since (persistent instances and explicit services are few and written by operators,
+//! not by every client's lifecycle), counted in [`crate::cluster::CoreStats::removals_held`] and
+//! announced at `warn` naming the members waited for. A member that is gone for good must be taken
+//! out of every member's list, or its peers keep these removals for ever.
+//!
+//! Differs from Nacos, where a persistent instance's removal is a Raft log entry: a member that was
+//! down catches up from the leader's log or snapshot, which never holds the removed instance again.
 mod admit;
 mod bulk;
 mod chunk_map;

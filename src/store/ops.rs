@@ -324,6 +324,7 @@ impl Store {
             }
             snap.revive(now);
             snap.meta_removed = false;
+            snap.durable_removal = false;
             snap.explicit = true;
             snap.settings = Arc::new(settings);
             snap.meta_version = self.next_version(now);

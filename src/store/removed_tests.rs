@@ -1,6 +1,7 @@
 //! Removed services and their tombstones: a removed service is kept as a tombstone for the
 //! retention (`HealthConfig::tombstone_ttl`), so a stale peer record cannot bring it back, and
-//! is collected after it.
+//! is collected after it; removals of persistent data are kept past it while the collection
+//! is told to hold them (a cluster member missing a peer).
 
 use crate::store::{InstanceRecord, ServiceMeta, ServiceRecord};
 use crate::{HealthConfig, Instance, ManualClock, Registry, ServiceKey, ServiceSettings};
@@ -227,6 +228,119 @@ fn a_tombstone_only_record_for_an_unknown_service_is_kept_then_collected() {
     clock.advance(HealthConfig::default().tombstone_ttl);
     registry.check_health();
     assert!(registry.store().all_keys().is_empty());
+}
+
+fn persistent(ip: &str) -> Instance {
+    Instance::builder(ip, 5432)
+        .ephemeral(false)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn removals_of_persistent_data_are_held_past_the_retention_and_others_are_not() {
+    let clock = ManualClock::new();
+    let registry = registry_on(&clock);
+    let ttl = HealthConfig::default().tombstone_ttl;
+    let (db, web, cfg) = (key("db"), key("web"), key("cfg"));
+    let (p, q, e) = (
+        persistent("10.0.0.1"),
+        persistent("10.0.0.2"),
+        inst("10.0.0.3"),
+    );
+    registry.register_instance(&db, p.clone()).unwrap();
+    registry.register_instance(&db, q.clone()).unwrap();
+    registry.register_instance(&web, e.clone()).unwrap();
+    registry.register_instance(&web, inst("10.0.0.4")).unwrap();
+    registry
+        .create_service(&cfg, ServiceSettings::default())
+        .unwrap();
+    registry.deregister_instance(&db, &p.key());
+    registry.deregister_instance(&web, &e.key());
+    registry.remove_service(&cfg).unwrap();
+    let store = registry.store();
+    let tomb = |s: &ServiceKey, k: crate::InstanceKey| {
+        let snap = store.load_any(s).unwrap();
+        let found = snap
+            .tombstones()
+            .find(|(t, _)| **t == k)
+            .map(|(_, t)| t.clone());
+        found
+    };
+    assert!(tomb(&db, p.key()).unwrap().durable);
+    assert!(!tomb(&web, e.key()).unwrap().durable);
+
+    let later = clock.now() + ttl;
+    let held = store.collect_tombstones(later, None);
+    // The ephemeral tombstone goes; the persistent one and the explicit service stay.
+    assert_eq!((held.tombstones, held.services, held.held), (1, 0, 2));
+    assert!(tomb(&db, p.key()).is_some());
+    assert!(tomb(&web, e.key()).is_none());
+    assert!(store.load_any(&cfg).is_some());
+    // Stale copies of both are still refused, however late.
+    let stale = stale_live(&db, &p, crate::store::Version::default(), clock.now());
+    store.merge(stale, &rules(), later);
+    assert!(registry
+        .get_all_instances(&db, &[])
+        .iter()
+        .all(|i| i.key() != p.key()));
+    // Released, they go.
+    // Reached by a horizon before their removal, they stay; at it, they go.
+    let before = clock.now() - secs(1);
+    assert_eq!(store.collect_tombstones(later, Some(before)).held, 2);
+    let released = store.collect_tombstones(later, Some(clock.now()));
+    assert_eq!(
+        (released.tombstones, released.services, released.held),
+        (1, 1, 0)
+    );
+    assert!(tomb(&db, p.key()).is_none());
+    assert!(store.load_any(&cfg).is_none());
+}
+
+#[test]
+fn a_removal_learnt_from_a_disk_row_or_a_snapshot_with_nothing_else_known_is_durable() {
+    let clock = ManualClock::new();
+    let registry = registry_on(&clock);
+    let (db, cfg) = (key("db"), key("cfg"));
+    let a = inst("10.0.0.1");
+    let removed = crate::store::Version {
+        stamp: clock.now().as_micros(),
+        origin: 7,
+    };
+    let tombstone = |service: &ServiceKey| ServiceRecord {
+        key: service.clone(),
+        meta: ServiceMeta {
+            settings: ServiceSettings::default(),
+            removed: true,
+            explicit: false,
+            version: removed,
+        },
+        instances: vec![InstanceRecord {
+            key: a.key(),
+            written: removed,
+            version: removed,
+            last_beat: clock.now(),
+            data: None,
+            evicted: None,
+        }],
+    };
+    let store = registry.store();
+    store.merge(tombstone(&db), &rules(), clock.now());
+    store.merge_durable(tombstone(&cfg), &rules(), clock.now());
+    let durable = |s: &ServiceKey| {
+        store
+            .load_any(s)
+            .unwrap()
+            .tombstones()
+            .all(|(_, t)| t.durable)
+    };
+    assert!(!durable(&db));
+    assert!(durable(&cfg));
+    let later = clock.now() + HealthConfig::default().tombstone_ttl;
+    let out = store.collect_tombstones(later, None);
+    assert_eq!((out.services, out.held), (1, 2));
+    assert!(store.load_any(&db).is_none());
+    assert!(store.load_any(&cfg).is_some());
 }
 
 /// The merge rules of a node with the default limits.

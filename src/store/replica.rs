@@ -261,11 +261,39 @@ impl Store {
     /// against `rules` first: what fails is left out and reported in
     /// [`MergeOutcome::refused`], the rest is merged. Creates the service if the record brings
     /// live instances or a live service-level state.
+    ///
+    /// A removal this node knows nothing else about (no live copy, no tombstone: a
+    /// deregistration carries no data) is taken as one of ephemeral data; see
+    /// [`Store::merge_durable`] for records that may hold removals of persistent data.
     pub(crate) fn merge(
         &self,
         record: ServiceRecord,
         rules: &MergeRules,
         now: Timestamp,
+    ) -> MergeOutcome {
+        self.merge_with(record, rules, now, false)
+    }
+
+    /// [`Store::merge`] for records that may hold removals of persistent data: a disk row
+    /// being loaded, a snapshot chunk from a peer. A removal this node knows nothing else
+    /// about is taken as durable ([`Tombstone::durable`]), so it is kept as long as its
+    /// sender kept it, not collected after the retention while a member may still hold the
+    /// instance on disk.
+    pub(crate) fn merge_durable(
+        &self,
+        record: ServiceRecord,
+        rules: &MergeRules,
+        now: Timestamp,
+    ) -> MergeOutcome {
+        self.merge_with(record, rules, now, true)
+    }
+
+    fn merge_with(
+        &self,
+        record: ServiceRecord,
+        rules: &MergeRules,
+        now: Timestamp,
+        unknown_is_durable: bool,
     ) -> MergeOutcome {
         let key = record.key.clone();
         let mut refused = Vec::new();
@@ -358,6 +386,15 @@ impl Store {
                         joined.version,
                     ));
                 } else {
+                    // What this node knew of the instance says whether its removal concerns
+                    // persistent data; failing that, the data the removal carries, or where
+                    // the record comes from.
+                    let known = snap
+                        .entry(&rec.key)
+                        .map(|e| !e.ephemeral())
+                        .or_else(|| snap.tombstones.get(&rec.key).map(|t| t.durable));
+                    let durable = known.unwrap_or(unknown_is_durable)
+                        || data.as_ref().is_some_and(|d| !d.ephemeral());
                     let tombstone = Tombstone {
                         written: joined.written,
                         version: joined.version,
@@ -365,6 +402,7 @@ impl Store {
                         data,
                         evicted: joined.evicted,
                         removed_at: now,
+                        durable,
                     };
                     let known = snap.tombstones.get(&rec.key);
                     if known.is_some_and(|t| {
@@ -383,6 +421,12 @@ impl Store {
             if !meta_ok {
                 // Refused: neither applied nor answered with the local copy.
             } else if meta.version > snap.meta_version {
+                // A removal of explicit settings (or one this node knows nothing else of, from
+                // a disk row or a snapshot) is durable; a live service-level write clears it.
+                snap.durable_removal = meta.removed
+                    && (snap.durable_removal
+                        || snap.explicit
+                        || (unknown_is_durable && snap.meta_version == Version::default()));
                 snap.meta_removed = meta.removed;
                 // A removal's settings are the defaults, whatever the record says: a node that
                 // marks the service removed later (its last instance gone) resets them too.

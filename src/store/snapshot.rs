@@ -90,6 +90,12 @@ pub struct Tombstone {
     pub evicted: Option<Timestamp>,
     /// When this node recorded the removal (local time, for collection).
     pub removed_at: Timestamp,
+    /// Whether the removal concerns persistent data: the removed instance was persistent (or
+    /// this node learnt of the removal from a disk row or a snapshot, knowing nothing else of
+    /// the instance). A member's disk may still hold such an instance live, so in a cluster
+    /// this tombstone outlives the retention until every member has been up for it (see
+    /// [`crate::store`], "Removals of persistent data").
+    pub durable: bool,
 }
 
 impl Tombstone {
@@ -104,6 +110,7 @@ impl Tombstone {
             data: Some(entry.instance.clone()),
             evicted: Some(last_beat),
             removed_at: now,
+            durable: !entry.ephemeral(),
         }
     }
 
@@ -273,6 +280,12 @@ pub struct ServiceSnapshot {
     pub(crate) empty_since: Option<Timestamp>,
     /// When this node recorded the service's removal (local time), for collecting it.
     pub(crate) removed_at: Option<Timestamp>,
+    /// Whether the service's removal concerns persistent data (its settings were explicit, or
+    /// the removal came from a disk row or a snapshot with nothing else known): such a removed
+    /// service outlives the retention in a cluster until every member has been up for it, like
+    /// a [`Tombstone::durable`] tombstone. Set when the removal is recorded, cleared by a live
+    /// service-level write.
+    pub(crate) durable_removal: bool,
     /// Version of the service-level state (settings, removal).
     pub(crate) meta_version: Version,
     /// Instances changed by the local write that produced this snapshot (not by merges of
@@ -327,6 +340,7 @@ impl ServiceSnapshot {
             explicit: false,
             empty_since: None,
             removed_at: None,
+            durable_removal: false,
             meta_version: Version::default(),
             touched: Arc::new(Vec::new()),
             meta_touched: false,
@@ -580,8 +594,10 @@ impl ServiceSnapshot {
     }
 
     /// Marks the service removed at `now`: its settings go back to the defaults and are no
-    /// longer explicit. The caller removes the instances first.
+    /// longer explicit (a removal of explicit settings is durable, see
+    /// [`ServiceSnapshot::durable_removal`]). The caller removes the instances first.
     pub(crate) fn mark_removed(&mut self, now: Timestamp) {
+        self.durable_removal |= self.explicit;
         self.removed = true;
         self.meta_removed = true;
         self.removed_at = Some(now);
@@ -604,6 +620,7 @@ impl ServiceSnapshot {
             data: None,
             evicted: None,
             removed_at: now,
+            durable: !old.ephemeral(),
         };
         self.tombstones.insert(key.clone(), tombstone);
         self.touch(key.clone());

@@ -265,12 +265,30 @@ impl Store {
     /// The horizon is the caller's retention: a tombstone is what stops a stale copy of the
     /// instance or service, replicated from a peer that has not heard of the removal, from
     /// bringing it back. See [`crate::store`] for the bound this sets.
-    pub(crate) fn collect_tombstones(&self, older_than: Timestamp) -> Collected {
+    ///
+    /// Removals of persistent data ([`Tombstone::durable`] tombstones, and removed services
+    /// holding one or whose own removal is durable) go only once also recorded at or before
+    /// `durable_older_than`, and not at all when it is `None`; those kept past `older_than` are
+    /// counted in [`Collected::held`]. A cluster member gives a horizon that says every member
+    /// has had the removal (see [`crate::store`], "Removals of persistent data"); a standalone
+    /// node gives `older_than` itself.
+    pub(crate) fn collect_tombstones(
+        &self,
+        older_than: Timestamp,
+        durable_older_than: Option<Timestamp>,
+    ) -> Collected {
         let old = |t: &Tombstone| t.removed_at <= older_than;
+        let reached = |at: Timestamp| durable_older_than.is_some_and(|h| at <= h);
+        let held = |t: &Tombstone| t.durable && !reached(t.removed_at);
+        let due = |t: &Tombstone| old(t) && !held(t);
         let expired = |s: &ServiceSnapshot| {
             s.removed
                 && s.removed_at.is_none_or(|t| t <= older_than)
                 && s.tombstones.values().all(old)
+        };
+        let kept = |s: &ServiceSnapshot| {
+            (s.durable_removal && !s.removed_at.map_or(durable_older_than.is_some(), reached))
+                || s.tombstones.values().any(held)
         };
         let mut out = Collected::default();
         let index = self.index.load_full();
@@ -280,32 +298,44 @@ impl Store {
                 if !expired(&snap) {
                     continue;
                 }
+                if kept(&snap) {
+                    out.held += 1 + snap.tombstones.values().filter(|t| held(t)).count();
+                    continue;
+                }
                 let mut guard = lock_cell(cell);
                 if guard.is_retired() {
                     continue;
                 }
                 let snap = cell.snapshot.load_full();
-                if expired(&snap) {
+                if expired(&snap) && !kept(&snap) {
                     self.retire(key, cell, &mut guard, snap.revision);
                     out.services += 1;
                     out.tombstones += snap.tombstones.len();
                 }
-            } else if snap.tombstones.values().any(old) {
+            } else {
+                out.held += snap
+                    .tombstones
+                    .values()
+                    .filter(|t| old(t) && held(t))
+                    .count();
+                if !snap.tombstones.values().any(due) {
+                    continue;
+                }
                 let dropped = self.write_inner(
                     key,
                     Reach::Live,
                     |_, _| Ok(()),
                     |snap: &mut ServiceSnapshot| {
-                        let due: Vec<_> = snap
+                        let gone: Vec<_> = snap
                             .tombstones
                             .iter()
-                            .filter(|(_, t)| old(t))
+                            .filter(|(_, t)| due(t))
                             .map(|(k, _)| k.clone())
                             .collect();
-                        for k in &due {
+                        for k in &gone {
                             snap.tombstones.remove(k);
                         }
-                        Ok::<_, std::convert::Infallible>((due.len(), !due.is_empty()))
+                        Ok::<_, std::convert::Infallible>((gone.len(), !gone.is_empty()))
                     },
                 );
                 if let Ok(Some(w)) = dropped {

@@ -1,5 +1,5 @@
-//! Clusters: Distro replication scenarios and seeded random fault schedules on the
-//! deterministic simulator, `ClusterNode`s on tokio over the in-process network, limits across
+//! Clusters: Distro replication scenarios, removals of persistent data across long outages and
+//! seeded random fault schedules on the deterministic simulator, `ClusterNode`s on tokio over the in-process network, limits across
 //! members, and the chaos test with real `nacre-server` processes (feature `http`).
 
 #[path = "../common/mod.rs"]
@@ -8,6 +8,7 @@ mod common;
 #[cfg(feature = "http")]
 mod chaos;
 mod limits;
+mod outage;
 mod replication;
 mod sim;
 mod tokio_driver;

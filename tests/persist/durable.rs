@@ -3,7 +3,8 @@
 //! directory, answers with every one of them; a deregistration made before the kill stays
 //! gone; service settings survive; ephemeral instances are not written. The same for a
 //! three-member cluster with a full restart. And a damaged store stops the start with a
-//! message that names the file, without a panic.
+//! message that names the file, without a panic. The server, its directory and the polls
+//! here serve `outage.rs` too.
 //!
 //! Every wait polls with a generous deadline; ports are free ones; every process is stopped by
 //! its pid.
@@ -14,23 +15,26 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "durable-test-cluster-secret";
-const DEADLINE: Duration = Duration::from_secs(90);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(90);
 
 /// One `nacre-server` process, stopped with SIGKILL when dropped.
-struct Server {
+pub(crate) struct Server {
     port: u16,
     data: PathBuf,
     members: Option<String>,
+    /// More flags, after the ones every test gives.
+    args: Vec<String>,
     child: Option<Child>,
     log: PathBuf,
 }
 
 impl Server {
-    fn new(dir: &Path, port: u16, members: Option<String>) -> Self {
+    pub(crate) fn new(dir: &Path, port: u16, members: Option<String>) -> Self {
         Server {
             port,
             data: dir.join(format!("data-{port}")),
             members,
+            args: Vec::new(),
             child: None,
             log: dir.join(format!("server-{port}.log")),
         }
@@ -43,6 +47,7 @@ impl Server {
             .arg(&self.data)
             .env("RUST_LOG", "info")
             .env_remove("NACRE_DATA_DIR")
+            .args(&self.args)
             .stdout(Stdio::null());
         if let Some(members) = &self.members {
             cmd.args(["--members", members])
@@ -51,7 +56,13 @@ impl Server {
         cmd
     }
 
-    fn start(&mut self) {
+    /// The same server with more flags.
+    pub(crate) fn with_args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    pub(crate) fn start(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -63,6 +74,29 @@ impl Server {
             .spawn()
             .expect("nacre-server starts");
         self.child = Some(child);
+    }
+
+    /// Stops the process with SIGTERM, as an operator or a service manager does, and waits
+    /// for it to exit (a graceful shutdown: what is pending reaches the disk first).
+    pub(crate) fn term(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            if Instant::now() >= deadline {
+                self.child = Some(child);
+                self.kill9();
+                panic!("server :{} did not exit on SIGTERM", self.port);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn kill9(&mut self) {
@@ -90,10 +124,10 @@ impl Drop for Server {
 }
 
 /// A directory for one test, removed when dropped.
-struct Dir(PathBuf);
+pub(crate) struct Dir(pub(crate) PathBuf);
 
 impl Dir {
-    fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("nacre-durable-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("a test directory");
@@ -107,7 +141,7 @@ impl Drop for Dir {
     }
 }
 
-fn free_ports(n: usize) -> Vec<u16> {
+pub(crate) fn free_ports(n: usize) -> Vec<u16> {
     let listeners: Vec<std::net::TcpListener> = (0..n)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
         .collect();
@@ -117,7 +151,7 @@ fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
-fn http() -> reqwest::Client {
+pub(crate) fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(10))
@@ -125,7 +159,7 @@ fn http() -> reqwest::Client {
         .expect("an HTTP client")
 }
 
-async fn wait_ready(http: &reqwest::Client, server: &Server) {
+pub(crate) async fn wait_ready(http: &reqwest::Client, server: &Server) {
     let deadline = Instant::now() + DEADLINE;
     loop {
         let ready = http
@@ -148,7 +182,7 @@ async fn wait_ready(http: &reqwest::Client, server: &Server) {
 
 /// Sends a v1 call until a server answers 200 `ok` (a cluster member may answer 503 while
 /// its peers start); fails after the deadline.
-async fn ok(
+pub(crate) async fn ok(
     http: &reqwest::Client,
     servers: &[u16],
     method: reqwest::Method,
@@ -186,7 +220,7 @@ async fn ok(
     }
 }
 
-fn instance(service: &str, ip: &str, ephemeral: bool) -> Vec<(&'static str, String)> {
+pub(crate) fn instance(service: &str, ip: &str, ephemeral: bool) -> Vec<(&'static str, String)> {
     vec![
         ("serviceName", service.to_owned()),
         ("ip", ip.to_owned()),
@@ -197,7 +231,11 @@ fn instance(service: &str, ip: &str, ephemeral: bool) -> Vec<(&'static str, Stri
 
 /// The `ip`s a server lists for `service` (all of them, healthy or not), or `None` when it
 /// does not answer.
-async fn listed(http: &reqwest::Client, port: u16, service: &str) -> Option<BTreeSet<String>> {
+pub(crate) async fn listed(
+    http: &reqwest::Client,
+    port: u16,
+    service: &str,
+) -> Option<BTreeSet<String>> {
     let answer = http
         .get(format!("http://127.0.0.1:{port}/nacos/v1/ns/instance/list"))
         .query(&[("serviceName", service), ("healthyOnly", "false")])

@@ -1,8 +1,10 @@
 //! Durable persistent instances and service settings: the `Persistence` trait and `FileStore`
-//! through the public API, and `nacre-server --data-dir` processes killed and restarted
-//! (feature `http`).
+//! through the public API, and `nacre-server --data-dir` processes killed and restarted,
+//! among them a member stopped for longer than the tombstone retention (feature `http`).
 
 mod persistence;
 
 #[cfg(feature = "http")]
 mod durable;
+#[cfg(feature = "http")]
+mod outage;

@@ -12,6 +12,12 @@
 //! chunk at a time. Members must run the same version: an older node neither sends nor
 //! understands the cursor.
 //!
+//! A chunk's removals that the loading node knows nothing else of are merged as durable
+//! ([`crate::store::Tombstone::durable`]): the answering node may be keeping them for a member
+//! that was down, and the loading node keeps them as long. What the loading node's own disk
+//! holds was loaded before it asks (`Registry::attach_persistence`), so a stale disk copy
+//! meets the peer's tombstones in the merge, before the node serves.
+//!
 //! The ready rule. Serving empty is legitimate only when a round proves there is nothing to
 //! load: *every* peer answered that it is starting too (a fresh cluster, or every node
 //! restarted). A peer that times out or cannot be reached may be the one that holds the data,
@@ -32,6 +38,7 @@
 //! [`DistroConfig::empty_start_after`]: crate::cluster::DistroConfig::empty_start_after
 //! [`DistroConfig::snapshot_chunk_instances`]: crate::cluster::DistroConfig::snapshot_chunk_instances
 
+use super::replicate::Received;
 use super::{DistroCore, Outgoing, Phase, Sent};
 use crate::clock::Timestamp;
 use crate::cluster::message::{PeerRequest, PeerResponse};
@@ -158,12 +165,12 @@ impl DistroCore {
                 if let Phase::Loading { resume, .. } = &mut self.phase {
                     *resume = Some((peer.clone(), next));
                 }
-                self.merge_all(&peer, records, true, now);
+                self.merge_all(&peer, records, Received::Snapshot, now);
                 return;
             }
             Some(Some((records, None))) => {
                 let services = records.len();
-                self.merge_all(&peer, records, true, now);
+                self.merge_all(&peer, records, Received::Snapshot, now);
                 tracing::info!(%peer, services, "loaded the last snapshot chunk; this node serves");
                 self.become_ready(now);
                 return;

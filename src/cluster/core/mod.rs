@@ -39,7 +39,10 @@
 //! 4. `verify`: sends checksums of its own services (bucketed: one sum per bucket, then the
 //!    services of the buckets a peer finds differing), and fetches services whose checksums
 //!    differ; then `replicate` sends due sync batches.
-//! 5. `peers`: runs health checks for the services it is responsible for, and only those.
+//! 5. `peers`: runs health checks for the services it is responsible for, and only those,
+//!    then collects the tombstones past the retention, keeping those of persistent data while
+//!    some member has not been up and serving for a whole retention (see [`crate::store`],
+//!    "Removals of persistent data").
 //!
 //! This file holds the state, the accessors and the four calls above, which dispatch to the
 //! phase files.
@@ -163,6 +166,10 @@ pub struct CoreStats {
     pub queue_overflows: u64,
     /// Answers that refused this node ([`PeerResponse::Rejected`]).
     pub rejections: u64,
+    /// Removals of persistent data past the tombstone retention that the last health sweep
+    /// kept, because some member had not been up for a whole retention (a gauge, not a
+    /// counter; see [`crate::store`], "Removals of persistent data").
+    pub removals_held: u64,
 }
 
 /// Sync counters of one peer, from [`DistroCore::peer_stats`].
@@ -239,6 +246,9 @@ pub struct DistroCore {
     grace: HashMap<ServiceKey, Timestamp>,
     /// Whether the next ping round goes out at once, to every peer, to say this node serves.
     announce: bool,
+    /// Whether keeping removals of persistent data for a missing member was logged, and its
+    /// end not yet (see `peers.rs`).
+    held_announced: bool,
 }
 
 /// A peer that answers this node with [`PeerResponse::Rejected`].
@@ -329,6 +339,7 @@ impl DistroCore {
             grace: HashMap::new(),
             skew_warned: BTreeSet::new(),
             announce: false,
+            held_announced: false,
         })
     }
 

@@ -1,7 +1,14 @@
 //! Who is up and who owns what: pings, hearing from peers (and being refused by them),
 //! rebuilding the [`DistroMapper`](crate::cluster::DistroMapper) with a grace period for
 //! services this node takes over, and the health sweep over the services this node owns (and
-//! only those).
+//! only those), after which the tombstones past the retention are collected: those of
+//! persistent data only once every peer has been up and serving for a whole retention
+//! (`Membership::not_serving_for`) and has been heard from a whole retention after the
+//! removal (`Membership::heard_from_all_at`; a peer that went silent is not yet down for
+//! `peer_down_after`), because a peer that was not may still hold the removed data live on its
+//! disk (see [`crate::store`], "Removals of persistent data"). A retention shorter than the
+//! time a removal takes to reach a member that is up (`DistroConfig::removal_reach`, three
+//! verify rounds and a retry) counts as that time here.
 //!
 //! The grace is a per-service time before which the sweep counts no silence
 //! ([`crate::Registry::check_health_with_grace`]), not a beat given to every instance of a
@@ -106,6 +113,33 @@ impl DistroCore {
         self.next_health = now;
     }
 
+    /// Records how many removals of persistent data the last collection kept past the
+    /// retention, and logs when keeping them for a missing member starts (`warn`, naming the
+    /// members waited for) and when it ends (`info`). A removal kept only until the next
+    /// contact with every member (a second or so) is counted, not logged.
+    fn note_held(&mut self, held: usize, missing: &[NodeId], span: Duration) {
+        self.stats.removals_held = held as u64;
+        if held > 0 && !missing.is_empty() && !self.held_announced {
+            self.held_announced = true;
+            let waiting_for: Vec<String> = missing.iter().map(ToString::to_string).collect();
+            tracing::warn!(
+                held,
+                waiting_for = %waiting_for.join(","),
+                serving_for = ?span,
+                "keeping removals of persistent data past the tombstone retention until every \
+                 member has been serving for a whole retention (a member that was down may still \
+                 hold them live on its disk); a member gone for good must be taken out of every \
+                 member's list"
+            );
+        } else if held == 0 && self.held_announced {
+            self.held_announced = false;
+            tracing::info!(
+                "every member has been up for a whole retention: removals of persistent data \
+                 kept past it are collected"
+            );
+        }
+    }
+
     /// Runs the health sweep over owned services when it is due.
     pub(super) fn poll_health(&mut self, now: Timestamp) {
         if now < self.next_health {
@@ -114,11 +148,26 @@ impl DistroCore {
         let mapper = self.routing.mapper();
         let me = self.me.clone();
         let grace = &self.grace;
-        let report = self.registry.check_health_with_grace(now, |k| {
-            mapper
-                .is_owner(&me, k)
-                .then(|| grace.get(k).copied().unwrap_or(Timestamp::ZERO))
-        });
+        let retention = self.registry.health_config().tombstone_ttl;
+        // A removal of persistent data has reached every peer once each has been serving for a
+        // whole retention, and been heard from a whole retention after the removal; or for as
+        // long as a removal takes to reach a member that is up, should the retention be
+        // shorter.
+        let span = retention.max(self.config.removal_reach());
+        let missing = self.membership.not_serving_for(now, span);
+        let durable_older_than = missing
+            .is_empty()
+            .then(|| self.membership.heard_from_all_at(now) - span);
+        let (report, collected) = self.registry.sweep_and_collect(
+            now,
+            |k| {
+                mapper
+                    .is_owner(&me, k)
+                    .then(|| grace.get(k).copied().unwrap_or(Timestamp::ZERO))
+            },
+            durable_older_than,
+        );
+        self.note_held(collected.held, &missing, span);
         // A grace older than the longest delete timeout an instance may ask for can no longer
         // change a verdict.
         let longest = (self.registry.limits().delete_timeout_range.max)

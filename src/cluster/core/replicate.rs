@@ -21,6 +21,17 @@ use crate::cluster::transport::PeerError;
 use crate::store::{MergeRules, ServiceRecord};
 use std::collections::BTreeSet;
 
+/// How records from a peer arrived, for [`DistroCore::merge_all`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Received {
+    /// A sync batch: changed instances only.
+    Sync,
+    /// The answer to a verify fetch: whole services.
+    Fetched,
+    /// A snapshot chunk, while loading: whole services.
+    Snapshot,
+}
+
 impl DistroCore {
     /// Moves the local changes published since the last call into every peer's queue.
     pub(super) fn collect_changes(&mut self, now: Timestamp) {
@@ -135,19 +146,23 @@ impl DistroCore {
         records: Vec<ServiceRecord>,
         now: Timestamp,
     ) -> PeerResponse {
-        self.merge_all(from, records, false, now);
+        self.merge_all(from, records, Received::Sync, now);
         PeerResponse::Ack
     }
 
     /// Merges records from `from`, queueing back to it what the local copy knows better. A
-    /// `full` record holds the whole service, so what it does not mention is queued back too.
+    /// fetched or snapshot record holds the whole service, so what it does not mention is
+    /// queued back too; a snapshot's removals this node knows nothing else of are taken as
+    /// durable (see [`crate::store::Tombstone::durable`]): the sender may be keeping them for
+    /// a member that was down.
     pub(super) fn merge_all(
         &mut self,
         from: &NodeId,
         records: Vec<ServiceRecord>,
-        full: bool,
+        received: Received,
         now: Timestamp,
     ) {
+        let full = received != Received::Sync;
         let store = self.registry.store();
         let rules = MergeRules {
             limits: *self.registry.limits(),
@@ -159,7 +174,10 @@ impl DistroCore {
             let service = record.key.clone();
             let incoming: Option<BTreeSet<_>> =
                 full.then(|| record.instances.iter().map(|r| r.key.clone()).collect());
-            let outcome = store.merge(record, &rules, now);
+            let outcome = match received {
+                Received::Snapshot => store.merge_durable(record, &rules, now),
+                Received::Sync | Received::Fetched => store.merge(record, &rules, now),
+            };
             self.stats.records_applied += outcome.applied as u64;
             refused += outcome.refused.len();
             clamped += outcome.beats_clamped;

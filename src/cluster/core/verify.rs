@@ -35,6 +35,7 @@
 //! [`DistroConfig::fetch_chunk_services`]: crate::cluster::DistroConfig::fetch_chunk_services
 //! [`DistroConfig::verify_buckets`]: crate::cluster::DistroConfig::verify_buckets
 
+use super::replicate::Received;
 use super::{DistroCore, Outgoing, Sent};
 use crate::clock::Timestamp;
 use crate::cluster::buckets::{bucket_of, BucketSums, MAX_BUCKETS};
@@ -292,7 +293,7 @@ impl DistroCore {
     ) {
         if let Ok(PeerResponse::Records(records)) = result {
             self.stats.services_fetched += records.len() as u64;
-            self.merge_all(peer, records, true, now);
+            self.merge_all(peer, records, Received::Fetched, now);
         }
     }
 }

@@ -216,6 +216,12 @@ pub(in crate::server) const SETTINGS: &[Setting] = &[
         commit.wait_timeout
     ),
     duration!(
+        "tombstone-ttl",
+        "NACRE_TOMBSTONE_TTL",
+        "How long a removal is remembered, so a stale copy from a peer cannot bring it back; in a cluster, removals of persistent data are kept longer, until every member has been up for it",
+        tombstone_ttl
+    ),
+    duration!(
         "persist-retry",
         "NACRE_PERSIST_RETRY",
         "With --data-dir: the first pause before a failed commit is tried again (it doubles with each failure in a row)",

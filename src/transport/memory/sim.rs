@@ -18,6 +18,7 @@ use crate::cluster::{
 };
 use crate::health::HealthConfig;
 use crate::model::{Instance, InstanceKey, ServiceKey};
+use crate::persist::{CommitPolicy, LoadReport, PersistError, Persistence};
 use crate::registry::{BeatReply, Command, CommandOutput, Registry, RegistryReader};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,6 +38,8 @@ pub struct SimConfig {
 
 struct SimNode {
     core: DistroCore,
+    /// The core's registry with its writes, for [`Simulation::attach_persistence`].
+    registry: Registry,
     incarnation: u64,
 }
 
@@ -126,7 +129,7 @@ impl Simulation {
         let Ok(core) = DistroCore::new(
             id.clone(),
             &self.members,
-            registry,
+            registry.clone(),
             self.config.distro,
             self.clock.now(),
         ) else {
@@ -135,7 +138,14 @@ impl Simulation {
         let incarnation = self.incarnations.entry(id.clone()).or_insert(0);
         *incarnation += 1;
         let incarnation = *incarnation;
-        self.nodes.insert(id.clone(), SimNode { core, incarnation });
+        self.nodes.insert(
+            id.clone(),
+            SimNode {
+                core,
+                registry,
+                incarnation,
+            },
+        );
     }
 
     /// The clock every node reads.
@@ -174,6 +184,28 @@ impl Simulation {
     /// Wake-ups at which no node had anything to do (should stay 0; see `run_until`).
     pub fn stalls(&self) -> u64 {
         self.stalls
+    }
+
+    /// Gives the running node `id` a [`Persistence`], as `nacre-server --data-dir` does: what
+    /// it holds is loaded now ([`Registry::attach_persistence`]), and every change of
+    /// persistent data is committed to it from then on. Call it right after the node boots
+    /// ([`Simulation::new`], [`Simulation::restart`]) and before running, as a host attaches
+    /// its store before the node starts; keep the store, to attach it again after a
+    /// [`Simulation::crash`] (which stops the node as a process stops: what is pending is
+    /// committed first). `None` when `id` is not running.
+    ///
+    /// The committer runs on a thread of its own, in real time; what it writes is a function
+    /// of the registry's state, so runs stay reproducible.
+    pub fn attach_persistence(
+        &mut self,
+        id: &NodeId,
+        persistence: Arc<dyn Persistence>,
+    ) -> Option<Result<LoadReport, PersistError>> {
+        let node = self.nodes.get(id)?;
+        Some(
+            node.registry
+                .attach_persistence(persistence, CommitPolicy::default()),
+        )
     }
 
     /// Crashes a node: its state is lost and nothing reaches it.
@@ -331,7 +363,11 @@ impl Simulation {
             let mut next = match (next_event, next_wake) {
                 (Some(a), Some(b)) => a.min(b),
                 (Some(a), None) | (None, Some(a)) => a,
-                (None, None) => deadline,
+                // Nothing runs and nothing is in flight (every node crashed): time just passes.
+                (None, None) => {
+                    self.clock.set(deadline.max(now));
+                    return;
+                }
             };
             if next <= now && !progressed {
                 // A node asked to be woken now but had nothing to do: a bug in its wake-up

@@ -1,0 +1,221 @@
+//! A member stopped for longer than the tombstone retention, with real processes: three
+//! `nacre-server --data-dir --tombstone-ttl 2s` members. n3 is stopped with SIGTERM, a
+//! persistent instance is deleted through n1, and once the retention has passed (n1 and n2
+//! report the removal kept for n3 in `nacre_distro_removals_held`) n3 restarts on its disk,
+//! which still lists the instance: no member lists it again, checked every half second until
+//! two verify rounds past the time the members keep the removal at least once every member
+//! serves, then until every member has collected it. And a full restart after the retention
+//! (every member stopped for longer than it, n3 since before the deletion) keeps the
+//! persistent instance never deleted, and the deletion, checked the same way.
+//!
+//! Every wait polls with a generous deadline; ports are free ones; every process is stopped by
+//! its pid.
+
+use crate::durable::{free_ports, http, instance, listed, ok, wait_ready, Dir, Server, DEADLINE};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+/// The retention every member runs with.
+const TTL: Duration = Duration::from_secs(2);
+/// The members' verify interval (the default): how often the owner of a service compares it.
+const VERIFY: Duration = Duration::from_secs(5);
+/// How long the members keep a removal of persistent data at least, once every member serves,
+/// when the retention is shorter (`DistroConfig`'s three verify rounds and a retry).
+const REACH: Duration = Duration::from_secs(18);
+/// The longest gap between two health sweeps (the default check interval), which collect.
+const SWEEP: Duration = Duration::from_secs(5);
+
+const SERVICE: &str = "db";
+const GONE: &str = "10.0.0.3";
+const KEPT: &str = "10.0.0.4";
+
+/// Three members, serving.
+async fn cluster(dir: &Dir, http: &reqwest::Client) -> (Vec<Server>, Vec<u16>) {
+    let ports = free_ports(3);
+    let list: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let ttl = format!("{}s", TTL.as_secs());
+    let mut servers: Vec<Server> = ports
+        .iter()
+        .map(|p| {
+            Server::new(&dir.0, *p, Some(list.join(","))).with_args(&["--tombstone-ttl", &ttl])
+        })
+        .collect();
+    for s in &mut servers {
+        s.start();
+    }
+    for s in &servers {
+        wait_ready(http, s).await;
+    }
+    (servers, ports)
+}
+
+/// Polls until `check` holds for what `port` lists, or fails after the deadline with `what`.
+async fn until_listed(
+    http: &reqwest::Client,
+    port: u16,
+    what: &str,
+    check: impl Fn(&BTreeSet<String>) -> bool,
+) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let got = listed(http, port, SERVICE).await;
+        if got.as_ref().is_some_and(&check) {
+            return;
+        }
+        assert!(Instant::now() < deadline, ":{port} never {what}: {got:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `nacre_distro_removals_held` on `port`, if it answers.
+async fn removals_held(http: &reqwest::Client, port: u16) -> Option<u64> {
+    let text = http
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("nacre_distro_removals_held "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Registers GONE and KEPT (persistent) through n1, waits for every member to list both (so
+/// n3's disk holds them), stops n3, deletes GONE through n1, and waits until the retention has
+/// passed: n1 and n2 say they keep the removal for n3, and a sweep after the retention has had
+/// time to run (on a build that collected at the retention, GONE's tombstone is gone by then).
+async fn delete_while_n3_is_down(http: &reqwest::Client, servers: &mut [Server], ports: &[u16]) {
+    for ip in [GONE, KEPT] {
+        let q = instance(SERVICE, ip, false);
+        ok(
+            http,
+            &ports[..1],
+            reqwest::Method::POST,
+            "/nacos/v1/ns/instance",
+            &q,
+        )
+        .await;
+    }
+    for p in ports {
+        until_listed(http, *p, "listed both", |s| {
+            s.contains(GONE) && s.contains(KEPT)
+        })
+        .await;
+    }
+    servers[2].term();
+    let q = instance(SERVICE, GONE, false);
+    ok(
+        http,
+        &ports[..1],
+        reqwest::Method::DELETE,
+        "/nacos/v1/ns/instance",
+        &q,
+    )
+    .await;
+    let deleted = Instant::now();
+    for p in &ports[..2] {
+        until_listed(http, *p, "dropped the deleted instance", |s| {
+            !s.contains(GONE) && s.contains(KEPT)
+        })
+        .await;
+    }
+    let deadline = Instant::now() + DEADLINE;
+    for p in &ports[..2] {
+        loop {
+            let held = removals_held(http, *p).await;
+            if held.is_some_and(|n| n >= 1) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                ":{p} never reported the removal kept past the retention: {held:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let past = TTL + 2 * SWEEP;
+    tokio::time::sleep(past.saturating_sub(deleted.elapsed())).await;
+}
+
+/// Checks that every member lists KEPT and none lists GONE.
+async fn kept_not_gone(http: &reqwest::Client, ports: &[u16]) {
+    for p in ports {
+        let got = listed(http, *p, SERVICE).await;
+        let got = got.unwrap_or_else(|| panic!(":{p} does not answer"));
+        assert!(
+            !got.contains(GONE),
+            ":{p} lists the deleted instance again: {got:?}"
+        );
+        assert!(
+            got.contains(KEPT),
+            ":{p} lost the persistent instance: {got:?}"
+        );
+    }
+}
+
+/// Checks every half second for `span` that every member lists KEPT and none lists GONE; then
+/// until every member has collected the removal (none reports one kept), and once after.
+async fn never_listed_again(http: &reqwest::Client, ports: &[u16], span: Duration) {
+    let end = Instant::now() + span;
+    while Instant::now() < end {
+        kept_not_gone(http, ports).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let deadline = Instant::now() + DEADLINE;
+    for p in ports {
+        loop {
+            kept_not_gone(http, ports).await;
+            let held = removals_held(http, *p).await;
+            if held == Some(0) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                ":{p} still keeps the removal: {held:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    kept_not_gone(http, ports).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_stopped_longer_than_the_retention_brings_back_no_deleted_instance() {
+    let dir = Dir::new("outage");
+    let http = http();
+    let (mut servers, ports) = cluster(&dir, &http).await;
+    delete_while_n3_is_down(&http, &mut servers, &ports).await;
+    servers[2].start();
+    wait_ready(&http, &servers[2]).await;
+    // n3 serves what its disk held merged with a peer's snapshot; verify then compares every
+    // service every round. The others keep the removal until n3 has served for REACH.
+    never_listed_again(&http, &ports, REACH + 2 * VERIFY).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_restart_after_the_retention_keeps_every_persistent_instance_and_the_deletion() {
+    let dir = Dir::new("outage-full");
+    let http = http();
+    let (mut servers, ports) = cluster(&dir, &http).await;
+    delete_while_n3_is_down(&http, &mut servers, &ports).await;
+    servers[0].term();
+    servers[1].term();
+    tokio::time::sleep(TTL * 2).await;
+    for s in &mut servers {
+        s.start();
+    }
+    for s in &servers {
+        wait_ready(&http, s).await;
+    }
+    // Every member serves what its disk held (they start together); n3's stale copy meets the
+    // deletion kept on the others' disks within a few verify rounds.
+    for p in &ports {
+        until_listed(&http, *p, "converged", |s| {
+            !s.contains(GONE) && s.contains(KEPT)
+        })
+        .await;
+    }
+    never_listed_again(&http, &ports, REACH + 2 * VERIFY).await;
+}
