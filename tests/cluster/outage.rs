@@ -38,14 +38,7 @@ impl Persistence for Disk {
     fn commit(&self, writes: &[StoreWrite]) -> Result<(), PersistError> {
         let mut rows = self.rows();
         for w in writes {
-            match w {
-                StoreWrite::Put(record) => {
-                    rows.insert(record.key.clone(), record.clone());
-                }
-                StoreWrite::Delete(key) => {
-                    rows.remove(key);
-                }
-            }
+            w.apply_to(&mut rows);
         }
         Ok(())
     }
