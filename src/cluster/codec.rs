@@ -196,7 +196,7 @@ mod tests {
     #[test]
     fn the_header_is_checked_before_the_body() {
         let bytes = encode_message(&PeerResponse::Ack).unwrap();
-        assert_eq!(&bytes[..3], b"Nc\x01");
+        assert_eq!(&bytes[..3], &[b'N', b'c', WIRE_VERSION]);
         assert_eq!(
             decode_message::<PeerResponse>(&bytes),
             Ok(PeerResponse::Ack)

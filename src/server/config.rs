@@ -163,6 +163,9 @@ pub struct ServerConfig {
     /// How long one console event stream lasts before the browser reconnects
     /// (`--console-stream-lifetime`, default 5 minutes).
     pub console_stream_lifetime: std::time::Duration,
+    /// UDP push to v1 clients: its hub's bounds (`--udp-max-subscriptions`,
+    /// `--udp-max-subscriptions-per-source`).
+    pub udp: crate::udp::UdpPushConfig,
     /// What the registry stores at most (`--max-metadata-bytes`, `--max-instances-per-service`,
     /// `--max-services-per-namespace`, `--max-namespaces`).
     pub limits: crate::Limits,
@@ -191,6 +194,7 @@ impl Default for ServerConfig {
             console_streams: crate::front::gate::DEFAULT_STREAM_LIMITS,
             console_stream_lifetime: crate::front::gate::DEFAULT_STREAM_LIFETIME,
             limits: crate::Limits::default(),
+            udp: crate::udp::UdpPushConfig::default(),
             tombstone_ttl: crate::HealthConfig::default().tombstone_ttl,
         }
     }

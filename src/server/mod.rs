@@ -87,7 +87,7 @@ use crate::cluster::{ClusterNode, PeerAuth};
 use crate::front::Backend;
 use crate::http::{peer_router, HostCheck, HttpPeerTransport, NacosApi};
 use crate::metrics::{HttpMetrics, NacreMetrics};
-use crate::udp::{UdpPush, UdpPushConfig};
+use crate::udp::UdpPush;
 use crate::Registry;
 use running::{DriverThread, PeerListener};
 use serve::{serve, ServeStats, Shutdown};
@@ -195,16 +195,12 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
     let fronts = fronts::bind(config, &backend).await?;
     let drivers = DriverThread::spawn(backend.clone()).map_err(ServerError::Drivers)?;
     let udp_addr = SocketAddr::new(config.bind, 0);
-    let udp = UdpPush::bind(
-        backend.registry().clone(),
-        udp_addr,
-        UdpPushConfig::default(),
-    )
-    .await
-    .map_err(|source| ServerError::Bind {
-        addr: udp_addr,
-        source,
-    })?;
+    let udp = UdpPush::bind(backend.registry().clone(), udp_addr, config.udp)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: udp_addr,
+            source,
+        })?;
     let shutdown = Shutdown::new();
     let mut api = NacosApi::new(backend.clone()).udp_push(udp.clone());
     let host_check = api_host_check(config);

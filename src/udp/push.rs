@@ -36,12 +36,12 @@ use tokio::net::UdpSocket;
 use tokio::sync::oneshot;
 
 /// Timing and bounds of [`UdpPush`]: a [`PushConfig`] with Nacos 1.x's UDP defaults.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UdpPushConfig {
     /// The hub's timing and bounds. Defaults: changes merged for 1 s, an unacked push sent
     /// again once after 10 s, a target dropped after 3 failed pushes in a row, a target
     /// expiring 10 s after its last query, `cacheMillis` 10 000, at most 100 000
-    /// subscriptions.
+    /// subscriptions, at most 5 000 of them pushing to one host.
     pub push: PushConfig,
 }
 
@@ -56,6 +56,8 @@ impl Default for UdpPushConfig {
                 subscription_ttl: Some(Duration::from_secs(10)),
                 cache_millis: crate::front::PUSH_CACHE_MILLIS,
                 max_subscriptions: 100_000,
+                max_subscriptions_per_source:
+                    crate::front::push::DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
             },
         }
     }
@@ -313,6 +315,15 @@ impl Inner {
 impl PushTarget for UdpTarget {
     fn key(&self) -> TargetKey {
         self.key.clone()
+    }
+
+    fn source(&self) -> Option<std::net::IpAddr> {
+        Some(match self.addr.ip() {
+            std::net::IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
+            v4 => v4,
+        })
     }
 
     fn push(&self, info: &ServiceInfo, ack: AckId) -> PushResult {

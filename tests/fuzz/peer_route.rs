@@ -53,7 +53,7 @@ proptest! {
                     .method("POST")
                     .uri(PEER_PATH)
                     .header("content-type", content_type)
-                    .header(PEER_VERSION_HEADER, "1")
+                    .header(PEER_VERSION_HEADER, nacre::cluster::WIRE_VERSION.to_string())
                     .body(Body::from(body.clone()))
                     .unwrap();
                 let answer = app.clone().oneshot(req).await.unwrap();

@@ -124,7 +124,8 @@ async fn three_nodes_over_http_replicate_registrations_and_forward_beats() {
     }
     // The peer route refuses what is not a peer message (415) and a peer message whose body
     // is not an envelope (400).
-    for (body, status) in [(&b"hello"[..], 415), (&b"Nc\x01hello"[..], 400)] {
+    let garbage = [&b"Nc"[..], &[nacre::cluster::WIRE_VERSION], &b"hello"[..]].concat();
+    for (body, status) in [(b"hello".to_vec(), 415), (garbage, 400)] {
         let answer = http
             .post(format!("http://{}/nacre/v1/peer", members[0].addr))
             .header("x-nacre-cluster-secret", SECRET)
@@ -306,7 +307,10 @@ async fn a_forged_peer_request_is_refused_with_403_and_changes_nothing() {
     let answer = http
         .post(&url)
         .header("x-nacre-cluster-secret", SECRET)
-        .header("x-nacre-peer-version", "1")
+        .header(
+            "x-nacre-peer-version",
+            nacre::cluster::WIRE_VERSION.to_string(),
+        )
         .json(&envelope)
         .send()
         .await
@@ -342,13 +346,18 @@ async fn a_peer_speaking_another_wire_version_is_refused_with_415_and_changes_no
         .unwrap();
     assert_eq!(answer.status(), 415);
     let text = answer.text().await.unwrap();
-    assert!(text.contains("wire format version 2"), "{text}");
+    let next = nacre::cluster::WIRE_VERSION + 1;
+    assert!(
+        text.contains(&format!("wire format version {next}")),
+        "{text}"
+    );
     // JSON naming another version (or none) is refused the same way.
     let envelope = nacre::cluster::Envelope {
         from: peer.clone(),
         request: request.clone(),
     };
-    for version in [None, Some("2")] {
+    let next = next.to_string();
+    for version in [None, Some(next.as_str())] {
         let mut post = http
             .post(&url)
             .header("x-nacre-cluster-secret", SECRET)

@@ -34,7 +34,10 @@ fn ping() -> String {
 async fn post(app: &axum::Router, secret: Option<&str>) -> (u16, String) {
     let mut req = Request::post("/nacre/v1/peer")
         .header("content-type", "application/json")
-        .header("x-nacre-peer-version", "1");
+        .header(
+            "x-nacre-peer-version",
+            nacre::cluster::WIRE_VERSION.to_string(),
+        );
     if let Some(s) = secret {
         req = req.header("x-nacre-cluster-secret", s);
     }

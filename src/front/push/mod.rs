@@ -59,13 +59,18 @@ pub struct PushConfig {
     pub cache_millis: u64,
     /// At most this many subscriptions; more are refused (default 100 000).
     pub max_subscriptions: usize,
+    /// At most this many subscriptions of targets at one source address
+    /// ([`PushTarget::source`]: UDP targets; default 5 000); more from it are refused, so one
+    /// host cannot fill the hub for every other client. Nacos has no such bound.
+    pub max_subscriptions_per_source: usize,
 }
 
 /// The default of [`PushConfig::max_subscriptions`]: subscriptions one hub holds in total.
 pub const DEFAULT_MAX_SUBSCRIPTIONS: usize = 100_000;
 
 /// The default cap of subscriptions one client's connection holds in a hub that pushes over
-/// connections (the gRPC front's `max_subscriptions_per_connection`).
+/// connections (the gRPC front's `max_subscriptions_per_connection`), and of one source
+/// address's targets ([`PushConfig::max_subscriptions_per_source`]).
 pub const DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION: usize = 5_000;
 
 impl Default for PushConfig {
@@ -78,6 +83,7 @@ impl Default for PushConfig {
             subscription_ttl: None,
             cache_millis: crate::protocol::DEFAULT_CACHE_MILLIS,
             max_subscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
+            max_subscriptions_per_source: DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
         }
     }
 }

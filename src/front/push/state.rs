@@ -67,7 +67,21 @@ pub(super) struct PushState {
     /// The push in flight per target, service and clusters: a newer push replaces it.
     latest: HashMap<(TargetKey, Shape), AckId>,
     failures: HashMap<TargetKey, u32>,
+    /// Subscriptions per source address ([`PushTarget::source`]).
+    by_source: HashMap<std::net::IpAddr, usize>,
     stats: PushStats,
+}
+
+/// One subscription of `sub` is gone: its source's count goes down.
+fn release(by_source: &mut HashMap<std::net::IpAddr, usize>, sub: &Sub) {
+    if let Some(ip) = sub.target.source() {
+        if let Some(n) = by_source.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                by_source.remove(&ip);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for PushState {
@@ -98,6 +112,7 @@ impl PushState {
             in_flight: HashMap::new(),
             latest: HashMap::new(),
             failures: HashMap::new(),
+            by_source: HashMap::new(),
             stats: PushStats::default(),
         }
     }
@@ -158,6 +173,15 @@ impl PushState {
             self.stats.refused += 1;
             return None;
         }
+        let source = target.source();
+        if let Some(ip) = source {
+            let held = self.by_source.entry(ip).or_default();
+            if *held >= self.config.max_subscriptions_per_source {
+                self.stats.refused += 1;
+                return None;
+            }
+            *held += 1;
+        }
         let watched = self.services.entry(service.clone()).or_default();
         watched.subs.insert(
             key,
@@ -195,10 +219,11 @@ impl PushState {
         let Some(watched) = self.services.get_mut(service) else {
             return (false, watch);
         };
-        let found = watched
-            .subs
-            .remove(&(target.clone(), clusters.to_vec()))
-            .is_some();
+        let removed = watched.subs.remove(&(target.clone(), clusters.to_vec()));
+        if let Some(sub) = &removed {
+            release(&mut self.by_source, sub);
+        }
+        let found = removed.is_some();
         if found {
             self.count -= 1;
             if watched.subs.is_empty() {
@@ -214,9 +239,16 @@ impl PushState {
     pub(crate) fn remove_target(&mut self, target: &TargetKey) -> Vec<ServiceKey> {
         let mut stopped = Vec::new();
         let mut removed = 0;
+        let by_source = &mut self.by_source;
         self.services.retain(|service, watched| {
             let before = watched.subs.len();
-            watched.subs.retain(|(t, _), _| t != target);
+            watched.subs.retain(|(t, _), sub| {
+                let keep = t != target;
+                if !keep {
+                    release(by_source, sub);
+                }
+                keep
+            });
             removed += before - watched.subs.len();
             if watched.subs.is_empty() {
                 stopped.push(service.clone());
@@ -416,11 +448,16 @@ impl PushState {
     fn expire(&mut self, now: Timestamp) -> Vec<ServiceKey> {
         let mut stopped = Vec::new();
         let mut expired = 0;
+        let by_source = &mut self.by_source;
         self.services.retain(|service, watched| {
             let before = watched.subs.len();
-            watched
-                .subs
-                .retain(|_, s| s.expires.is_none_or(|e| e > now));
+            watched.subs.retain(|_, s| {
+                let keep = s.expires.is_none_or(|e| e > now);
+                if !keep {
+                    release(by_source, s);
+                }
+                keep
+            });
             expired += before - watched.subs.len();
             if watched.subs.is_empty() {
                 stopped.push(service.clone());

@@ -13,6 +13,7 @@ struct Recorder {
     key: TargetKey,
     answer: Mutex<PushResult>,
     seen: Mutex<Vec<(AckId, usize)>>,
+    source: Option<std::net::IpAddr>,
 }
 
 impl Recorder {
@@ -21,6 +22,16 @@ impl Recorder {
             key: TargetKey::new(name),
             answer: Mutex::new(answer),
             seen: Mutex::new(Vec::new()),
+            source: None,
+        })
+    }
+    /// A target pushing to `ip` (as a UDP target does).
+    fn at(name: &str, ip: [u8; 4]) -> Arc<Self> {
+        Arc::new(Self {
+            key: TargetKey::new(name),
+            answer: Mutex::new(PushResult::Delivered),
+            seen: Mutex::new(Vec::new()),
+            source: Some(std::net::IpAddr::from(ip)),
         })
     }
     fn pushes(&self) -> Vec<(AckId, usize)> {
@@ -38,6 +49,9 @@ impl PushTarget for Recorder {
     fn push(&self, info: &ServiceInfo, ack: AckId) -> PushResult {
         self.seen.lock().unwrap().push((ack, info.hosts.len()));
         self.answer.lock().unwrap().clone()
+    }
+    fn source(&self) -> Option<std::net::IpAddr> {
+        self.source
     }
 }
 
@@ -354,4 +368,35 @@ fn ack_ids_cannot_be_guessed_from_ones_own() {
         "a JavaScript client reads it back exactly"
     );
     assert!(state.ack(&victim_key, real));
+}
+
+/// Before, one host could subscribe (a UDP port per query) until the hub was full for everyone.
+#[test]
+fn one_source_holds_at_most_its_share_of_subscriptions() {
+    let now = t0();
+    let mut state = PushState::new(PushConfig {
+        max_subscriptions_per_source: 2,
+        subscription_ttl: Some(Duration::from_secs(10)),
+        ..PushConfig::default()
+    });
+    let service = |n: usize| ServiceKey::named(&format!("s{n}")).unwrap();
+    let a1 = Recorder::at("udp:10.0.0.1:1", [10, 0, 0, 1]);
+    let a2 = Recorder::at("udp:10.0.0.1:2", [10, 0, 0, 1]);
+    assert!(state.subscribe(&service(1), &[], a1.clone(), now));
+    assert!(state.subscribe(&service(2), &[], a2.clone(), now));
+    // Renewing one held is fine; a third from the same host is not.
+    assert!(state.subscribe(&service(1), &[], a1.clone(), now));
+    assert!(!state.subscribe(&service(3), &[], a1.clone(), now));
+    // Another host has its own share.
+    let b = Recorder::at("udp:10.0.0.2:1", [10, 0, 0, 2]);
+    assert!(state.subscribe(&service(3), &[], b, now));
+    // An unsubscription frees a place; so does expiry.
+    assert!(state.unsubscribe(&service(2), &[], &TargetKey::new("udp:10.0.0.1:2")));
+    assert!(state.subscribe(&service(4), &[], a2.clone(), now));
+    state.poll(now + Duration::from_secs(11), answer(0));
+    assert!(state.subscribe(&service(5), &[], a1.clone(), now + Duration::from_secs(11)));
+    assert!(state.subscribe(&service(6), &[], a2, now + Duration::from_secs(11)));
+    // And dropping a target frees its places.
+    state.remove_target(&TargetKey::new("udp:10.0.0.1:1"));
+    assert!(state.subscribe(&service(7), &[], a1, now + Duration::from_secs(11)));
 }

@@ -73,6 +73,14 @@ pub trait PushTarget: Send + Sync + 'static {
         }
     }
 
+    /// The address the target's pushes go to, when many targets can share one host (UDP: a
+    /// port each): the hub bounds the subscriptions of one source
+    /// ([`super::PushConfig::max_subscriptions_per_source`]). Default: none (a connection is
+    /// bounded by its front).
+    fn source(&self) -> Option<std::net::IpAddr> {
+        None
+    }
+
     /// The hub dropped this target because its pushes kept failing (not called when the
     /// target itself answered [`PushResult::Closed`]). A connection-based target closes its
     /// connection here. Default: nothing.

@@ -356,6 +356,18 @@ pub(in crate::server) const SETTINGS: &[Setting] = &[
         grpc.push.max_subscriptions
     ),
     count!(
+        "udp-max-subscriptions",
+        "NACRE_UDP_MAX_SUBSCRIPTIONS",
+        "UDP push subscriptions of v1 clients (instance/list?udpPort=) held in total",
+        udp.push.max_subscriptions
+    ),
+    count!(
+        "udp-max-subscriptions-per-source",
+        "NACRE_UDP_MAX_SUBSCRIPTIONS_PER_SOURCE",
+        "UDP push subscriptions pushing to one host; more from it are not subscribed (its queries still answer)",
+        udp.push.max_subscriptions_per_source
+    ),
+    count!(
         "console-max-streams",
         "NACRE_CONSOLE_MAX_STREAMS",
         "Live event streams the console serves at once (outside --max-connections)",
