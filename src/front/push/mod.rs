@@ -30,6 +30,7 @@
 
 mod hub;
 mod memo;
+mod schedule;
 mod state;
 mod target;
 

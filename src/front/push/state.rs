@@ -2,6 +2,7 @@
 //! reads a clock: every method takes `now`, [`PushState::poll`] does what is due and
 //! [`PushState::next_wakeup`] says when to call it again.
 
+use super::schedule::{Schedule, SubKey};
 use super::target::{AckId, PushResult, PushTarget, TargetDetails, TargetKey};
 use super::{PushConfig, PushStats};
 use crate::clock::Timestamp;
@@ -10,7 +11,6 @@ use crate::protocol::ServiceInfo;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-type SubKey = (TargetKey, Vec<ClusterName>);
 /// A push to make this round: target (with its key, computed once at subscription), service,
 /// clusters, and how often it was sent before.
 type Due = (
@@ -69,6 +69,8 @@ pub(super) struct PushState {
     failures: HashMap<TargetKey, u32>,
     /// Subscriptions per source address ([`PushTarget::source`]).
     by_source: HashMap<std::net::IpAddr, usize>,
+    /// What is due when, in step with the maps above.
+    schedule: Schedule,
     stats: PushStats,
 }
 
@@ -113,6 +115,7 @@ impl PushState {
             latest: HashMap::new(),
             failures: HashMap::new(),
             by_source: HashMap::new(),
+            schedule: Schedule::default(),
             stats: PushStats::default(),
         }
     }
@@ -166,7 +169,15 @@ impl PushState {
             .and_then(|w| w.subs.get_mut(&key))
         {
             sub.target = target;
-            sub.expires = expires;
+            if sub.expires != expires {
+                if let Some(old) = sub.expires {
+                    self.schedule.unexpire(old, service, &key);
+                }
+                if let Some(at) = expires {
+                    self.schedule.expires(at, service, &key);
+                }
+                sub.expires = expires;
+            }
             return Some(Watch::default());
         }
         if self.count >= self.config.max_subscriptions {
@@ -182,6 +193,10 @@ impl PushState {
             }
             *held += 1;
         }
+        if let Some(at) = expires {
+            self.schedule.expires(at, service, &key);
+        }
+        self.schedule.fresh(service);
         let watched = self.services.entry(service.clone()).or_default();
         watched.subs.insert(
             key,
@@ -219,14 +234,21 @@ impl PushState {
         let Some(watched) = self.services.get_mut(service) else {
             return (false, watch);
         };
-        let removed = watched.subs.remove(&(target.clone(), clusters.to_vec()));
+        let key = (target.clone(), clusters.to_vec());
+        let removed = watched.subs.remove(&key);
         if let Some(sub) = &removed {
             release(&mut self.by_source, sub);
+            if let Some(at) = sub.expires {
+                self.schedule.unexpire(at, service, &key);
+            }
         }
         let found = removed.is_some();
         if found {
             self.count -= 1;
             if watched.subs.is_empty() {
+                if let Some(at) = watched.due {
+                    self.schedule.push_done(service, at);
+                }
                 self.services.remove(service);
                 watch.stopped.push(service.clone());
             }
@@ -240,17 +262,24 @@ impl PushState {
         let mut stopped = Vec::new();
         let mut removed = 0;
         let by_source = &mut self.by_source;
+        let schedule = &mut self.schedule;
         self.services.retain(|service, watched| {
             let before = watched.subs.len();
-            watched.subs.retain(|(t, _), sub| {
-                let keep = t != target;
+            watched.subs.retain(|key, sub| {
+                let keep = key.0 != *target;
                 if !keep {
                     release(by_source, sub);
+                    if let Some(at) = sub.expires {
+                        schedule.unexpire(at, service, key);
+                    }
                 }
                 keep
             });
             removed += before - watched.subs.len();
             if watched.subs.is_empty() {
+                if let Some(at) = watched.due {
+                    schedule.push_done(service, at);
+                }
                 stopped.push(service.clone());
                 false
             } else {
@@ -258,7 +287,16 @@ impl PushState {
             }
         });
         self.count -= removed;
-        self.in_flight.retain(|_, f| f.key != *target);
+        let gone: Vec<(AckId, Timestamp)> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| f.key == *target)
+            .map(|(id, f)| (*id, f.deadline))
+            .collect();
+        for (id, deadline) in gone {
+            self.in_flight.remove(&id);
+            self.schedule.undeadline(deadline, id);
+        }
         self.latest.retain(|(t, _), _| t != target);
         self.failures.remove(target);
         stopped
@@ -268,7 +306,11 @@ impl PushState {
     /// already scheduled takes this change along).
     pub(super) fn changed(&mut self, service: &ServiceKey, now: Timestamp) {
         if let Some(watched) = self.services.get_mut(service) {
-            watched.due.get_or_insert(now + self.config.merge_window);
+            if watched.due.is_none() {
+                let at = now + self.config.merge_window;
+                watched.due = Some(at);
+                self.schedule.push_due(service, at);
+            }
         }
     }
 
@@ -291,6 +333,7 @@ impl PushState {
             _ => return false,
         }
         if let Some(f) = self.in_flight.remove(&ack) {
+            self.schedule.undeadline(f.deadline, ack);
             self.latest
                 .remove(&(target.clone(), (f.service, f.clusters)));
         }
@@ -301,22 +344,20 @@ impl PushState {
 
     /// When [`PushState::poll`] has something to do next, if ever.
     pub(super) fn next_wakeup(&self) -> Option<Timestamp> {
-        let mut next: Option<Timestamp> = None;
-        let mut at = |t: Timestamp| next = Some(next.map_or(t, |n: Timestamp| n.min(t)));
-        for watched in self.services.values() {
-            if let Some(due) = watched.due {
-                at(due);
-            }
-            for sub in watched.subs.values() {
-                if let Some(e) = sub.expires {
-                    at(e);
-                }
-            }
-        }
-        for f in self.in_flight.values() {
-            at(f.deadline);
-        }
-        next
+        self.schedule.next()
+    }
+
+    /// [`PushState::next_wakeup`] the slow way, from the maps themselves: what the schedule
+    /// must agree with.
+    #[cfg(test)]
+    pub(super) fn next_wakeup_by_walking(&self) -> Option<Timestamp> {
+        let due = self.services.values().filter_map(|w| w.due);
+        let expiries = self
+            .services
+            .values()
+            .flat_map(|w| w.subs.values().filter_map(|s| s.expires));
+        let deadlines = self.in_flight.values().map(|f| f.deadline);
+        due.chain(expiries).chain(deadlines).min()
     }
 
     /// Does what is due at `now`: expires subscriptions, sends due pushes (fresh subscribers
@@ -338,8 +379,17 @@ impl PushState {
                 .clone()
         };
         let mut sends: Vec<Due> = Vec::new();
-        for (service, watched) in &mut self.services {
-            let all = watched.due.is_some_and(|d| d <= now);
+        // The services whose merged push is due: every subscriber; then the fresh ones.
+        let due = self.schedule.take_due(now);
+        let fresh = self.schedule.take_fresh();
+        for (service, all) in due
+            .into_iter()
+            .map(|s| (s, true))
+            .chain(fresh.into_iter().map(|s| (s, false)))
+        {
+            let Some(watched) = self.services.get_mut(&service) else {
+                continue;
+            };
             if all {
                 watched.due = None;
             }
@@ -351,12 +401,7 @@ impl PushState {
                 }
             }
         }
-        let overdue: Vec<AckId> = self
-            .in_flight
-            .iter()
-            .filter(|(_, f)| f.deadline <= now)
-            .map(|(id, _)| *id)
-            .collect();
+        let overdue = self.schedule.take_overdue(now);
         let mut failed_targets = Vec::new();
         for id in overdue {
             let Some(f) = self.in_flight.remove(&id) else {
@@ -396,10 +441,12 @@ impl PushState {
                         // on from the older one's deadline and count, so a target that never
                         // acks fails under a stream of changes as surely as under one.
                         if let Some(older) = self.in_flight.remove(&old) {
+                            self.schedule.undeadline(older.deadline, old);
                             deadline = deadline.min(older.deadline);
                             attempts = attempts.max(older.attempts);
                         }
                     }
+                    self.schedule.deadline(deadline, ack);
                     self.in_flight.insert(
                         ack,
                         InFlight {
@@ -448,24 +495,29 @@ impl PushState {
     fn expire(&mut self, now: Timestamp) -> Vec<ServiceKey> {
         let mut stopped = Vec::new();
         let mut expired = 0;
-        let by_source = &mut self.by_source;
-        self.services.retain(|service, watched| {
-            let before = watched.subs.len();
-            watched.subs.retain(|_, s| {
-                let keep = s.expires.is_none_or(|e| e > now);
-                if !keep {
-                    release(by_source, s);
-                }
-                keep
-            });
-            expired += before - watched.subs.len();
-            if watched.subs.is_empty() {
-                stopped.push(service.clone());
-                false
-            } else {
-                true
+        for (at, service, key) in self.schedule.take_expired(now) {
+            let Some(watched) = self.services.get_mut(&service) else {
+                continue;
+            };
+            if !watched
+                .subs
+                .get(&key)
+                .is_some_and(|s| s.expires == Some(at))
+            {
+                continue;
             }
-        });
+            if let Some(sub) = watched.subs.remove(&key) {
+                release(&mut self.by_source, &sub);
+                expired += 1;
+            }
+            if watched.subs.is_empty() {
+                if let Some(due) = watched.due {
+                    self.schedule.push_done(&service, due);
+                }
+                self.services.remove(&service);
+                stopped.push(service);
+            }
+        }
         self.count -= expired;
         self.stats.expired += expired as u64;
         stopped

@@ -400,3 +400,61 @@ fn one_source_holds_at_most_its_share_of_subscriptions() {
     state.remove_target(&TargetKey::new("udp:10.0.0.1:1"));
     assert!(state.subscribe(&service(7), &[], a1, now + Duration::from_secs(11)));
 }
+
+/// The hub keeps what is due in ordered indexes beside its maps (so a wake-up costs what is
+/// due, not a walk over every subscription): under a long random mix of subscriptions,
+/// renewals, cancellations, changes, acks, failures and dropped targets, the indexes always
+/// agree with the maps.
+#[test]
+fn the_schedule_stays_in_step_with_the_subscriptions() {
+    let mut rng = fastrand::Rng::with_seed(20);
+    let mut now = t0();
+    let mut state = PushState::new(PushConfig {
+        subscription_ttl: Some(Duration::from_secs(3)),
+        ack_timeout: Duration::from_secs(1),
+        merge_window: Duration::from_millis(300),
+        retries: 1,
+        max_failures: 2,
+        ..PushConfig::default()
+    });
+    let answers = [
+        PushResult::AwaitingAck,
+        PushResult::Delivered,
+        PushResult::Failed("x".into()),
+    ];
+    let targets: Vec<Arc<Recorder>> = (0..6)
+        .map(|i| Recorder::new(&format!("t{i}"), answers[i % 3].clone()))
+        .collect();
+    let service = |n: usize| ServiceKey::named(&format!("s{n}")).unwrap();
+    for step in 0..5_000 {
+        let t = &targets[rng.usize(..targets.len())];
+        let s = service(rng.usize(..8));
+        match rng.u8(..10) {
+            0..=2 => {
+                state.subscribe(&s, &[], t.clone(), now);
+            }
+            3 => {
+                state.unsubscribe(&s, &[], &t.key);
+            }
+            4 | 5 => state.changed(&s, now),
+            6 => {
+                if let Some((ack, _)) = t.pushes().last() {
+                    state.ack(&t.key, *ack);
+                }
+            }
+            7 => {
+                state.remove_target(&t.key);
+            }
+            _ => {
+                state.poll(now, answer(1));
+            }
+        }
+        now = now + Duration::from_millis(rng.u64(0..400));
+        assert_eq!(
+            state.next_wakeup(),
+            state.next_wakeup_by_walking(),
+            "step {step}"
+        );
+    }
+    assert!(state.stats().pushes > 1000, "{:?}", state.stats());
+}
