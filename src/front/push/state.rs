@@ -499,11 +499,8 @@ impl PushState {
             let Some(watched) = self.services.get_mut(&service) else {
                 continue;
             };
-            if !watched
-                .subs
-                .get(&key)
-                .is_some_and(|s| s.expires == Some(at))
-            {
+            // Renewed since (its expiry moved), or gone: nothing to do.
+            if watched.subs.get(&key).is_none_or(|s| s.expires != Some(at)) {
                 continue;
             }
             if let Some(sub) = watched.subs.remove(&key) {
