@@ -23,6 +23,61 @@ pub(super) struct State {
     pub(super) streams: Arc<crate::front::gate::ConnectionGate>,
     /// How long one event stream lasts.
     pub(super) stream_lifetime: std::time::Duration,
+    /// The namespace and service lists made lately (see [`listing`]).
+    pub(super) listings: tokio::sync::Mutex<Listings>,
+    /// Changes seen so far: what a list is as of.
+    pub(super) generation: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// How often a list is made at most: a list walks every service (and counts the healthy
+/// instances of each), so however many browsers ask, a node makes each list at most once in
+/// this time; between changes, not at all.
+pub(super) const LISTING_TTL: Duration = Duration::from_secs(1);
+
+/// A list made lately: when, as of which change, what.
+pub(super) struct Made<T> {
+    at: std::time::Instant,
+    generation: u64,
+    value: Arc<T>,
+}
+
+/// The lists made lately.
+#[derive(Default)]
+pub(super) struct Listings {
+    namespaces: Option<Made<Vec<NamespaceRow>>>,
+    /// By namespace; only namespaces that hold services (at most `Limits::max_namespaces`).
+    services: std::collections::HashMap<String, Option<Made<Vec<ServiceRow>>>>,
+}
+
+/// The list in the slot `pick` chooses, as of every change made before this request: the one
+/// kept if no change came since it was made; else a new one, made no sooner than
+/// [`LISTING_TTL`] after the last (the request waits for that), and kept. Requests take their
+/// turn, so a crowd of them makes one list, not one each.
+async fn listing<T>(
+    state: &State,
+    pick: impl Fn(&mut Listings) -> &mut Option<Made<T>>,
+    make: impl FnOnce() -> T,
+) -> Arc<T> {
+    use std::sync::atomic::Ordering;
+    let wanted = state.generation.load(Ordering::Acquire);
+    let mut listings = state.listings.lock().await;
+    if let Some(made) = pick(&mut listings) {
+        if made.generation >= wanted {
+            return made.value.clone();
+        }
+        let wait = LISTING_TTL.saturating_sub(made.at.elapsed());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+    let generation = state.generation.load(Ordering::Acquire);
+    let value = Arc::new(make());
+    *pick(&mut listings) = Some(Made {
+        at: std::time::Instant::now(),
+        generation,
+        value: value.clone(),
+    });
+    value
 }
 
 type Api = Shared<Arc<State>>;
@@ -70,7 +125,11 @@ pub(super) struct NamespaceRow {
 }
 
 /// `GET /console/api/namespaces`.
-pub(super) async fn namespaces(Shared(state): Api) -> Json<Vec<NamespaceRow>> {
+pub(super) async fn namespaces(Shared(state): Api) -> Json<Arc<Vec<NamespaceRow>>> {
+    Json(listing(&state, |l| &mut l.namespaces, || namespace_rows(&state)).await)
+}
+
+fn namespace_rows(state: &State) -> Vec<NamespaceRow> {
     let mut rows: BTreeMap<String, NamespaceRow> = BTreeMap::new();
     state.backend.registry().store().for_each(|snap| {
         let ns = snap.key().namespace().as_str();
@@ -84,7 +143,7 @@ pub(super) async fn namespaces(Shared(state): Api) -> Json<Vec<NamespaceRow>> {
         row.instances += snap.instance_count();
         row.healthy += snap.instances_flat().iter().filter(|i| i.healthy()).count();
     });
-    Json(rows.into_values().collect())
+    rows.into_values().collect()
 }
 
 /// `?namespace=`.
@@ -108,11 +167,28 @@ pub(super) struct ServiceRow {
 pub(super) async fn services(
     Shared(state): Api,
     Query(q): Query<NamespaceQuery>,
-) -> Json<Vec<ServiceRow>> {
+) -> Json<Arc<Vec<ServiceRow>>> {
+    // Only a namespace that holds services gets a place in the listings.
+    let held = crate::model::NamespaceId::new(&q.namespace)
+        .map_or(0, |ns| state.backend.registry().store().services_in(&ns));
+    if held == 0 {
+        return Json(Arc::new(Vec::new()));
+    }
+    Json(
+        listing(
+            &state,
+            |l| l.services.entry(q.namespace.clone()).or_default(),
+            || service_rows(&state, &q.namespace),
+        )
+        .await,
+    )
+}
+
+fn service_rows(state: &State, namespace: &str) -> Vec<ServiceRow> {
     let mut rows = Vec::new();
     state.backend.registry().store().for_each(|snap| {
         let key = snap.key();
-        if key.namespace().as_str() != q.namespace {
+        if key.namespace().as_str() != namespace {
             return;
         }
         rows.push(ServiceRow {
@@ -124,7 +200,7 @@ pub(super) async fn services(
         });
     });
     rows.sort_by(|a, b| (&a.group, &a.name).cmp(&(&b.group, &b.name)));
-    Json(rows)
+    rows
 }
 
 /// `?namespace=&group=&service=`.

@@ -34,12 +34,17 @@ pub(super) struct Change {
 }
 
 /// Adds the change sink to `registry`'s store; returns the sender the streams subscribe to.
-pub(super) fn watch(registry: &RegistryReader) -> broadcast::Sender<Change> {
+/// Every change also counts in `generation` (what the console's lists are as of).
+pub(super) fn watch(
+    registry: &RegistryReader,
+    generation: Arc<std::sync::atomic::AtomicU64>,
+) -> broadcast::Sender<Change> {
     let (tx, _) = broadcast::channel(BACKLOG);
     let sink = tx.clone();
     registry
         .store()
         .add_sink(Arc::new(move |snap: &Arc<ServiceSnapshot>| {
+            generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
             // Nobody watching: nothing to build. A full channel drops the oldest change
             // (its receivers then lag): the writer never waits.
             if sink.receiver_count() == 0 {

@@ -46,6 +46,9 @@
 //! refuse the beats of every client). Every console route checks `Host` against a
 //! [`HostCheck`] (IP addresses and `localhost` by default; [`Console::host_check`] adds
 //! names): a page that rebinds its name to the node cannot read or edit through the console.
+//! The namespace and service lists walk every service, so each is made at most once a second
+//! and only after a change (a request after a change waits for the second to pass and sees
+//! it): a crowd of browsers, or a script, costs one walk a second, not one a request.
 //!
 //! Differences from the Nacos console: naming only (no configuration, no users or roles, no
 //! login: serve it where only operators reach it), no cluster-level settings or health
@@ -94,13 +97,16 @@ impl Console {
     /// The console of `backend` (a [`crate::Registry`] or a [`crate::cluster::ClusterNode`]).
     pub fn new(backend: impl Into<Backend>) -> Self {
         let backend = backend.into();
-        let changes = events::watch(backend.registry());
+        let generation = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let changes = events::watch(backend.registry(), generation.clone());
         Self {
             inner: Arc::new(api::State {
                 backend,
                 changes,
                 streams: ConnectionGate::new("console event stream", DEFAULT_STREAM_LIMITS),
                 stream_lifetime: DEFAULT_STREAM_LIFETIME,
+                listings: Default::default(),
+                generation,
             }),
             host_check: HostCheck::default(),
         }
@@ -116,6 +122,8 @@ impl Console {
                 changes: state.changes.clone(),
                 streams: ConnectionGate::new("console event stream", limits),
                 stream_lifetime: lifetime,
+                listings: Default::default(),
+                generation: state.generation.clone(),
             }),
             host_check: self.host_check,
         }

@@ -188,3 +188,52 @@ async fn the_event_stream_says_hello_then_names_each_changed_service() {
         "{seen}"
     );
 }
+
+/// A list is made at most once a second however many ask (before, each request walked every
+/// service and instance), and never misses a change made before the request.
+#[tokio::test]
+async fn lists_are_made_at_most_once_a_second_and_show_every_change_before_the_request() {
+    let clock = ManualClock::new();
+    let registry = registry_on(&clock);
+    let app = Console::new(registry.clone()).router();
+    registry
+        .register_instance(
+            &ServiceKey::named("a").unwrap(),
+            Instance::new("10.0.0.1", 80).unwrap(),
+        )
+        .unwrap();
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let uri = "/console/api/services?namespace=public";
+    assert_eq!(names(&json_of(&app, uri).await), ["a"]);
+    let first = std::time::Instant::now();
+    // No change since: answered from the list made.
+    for _ in 0..100 {
+        assert_eq!(names(&json_of(&app, uri).await), ["a"]);
+    }
+    registry
+        .register_instance(
+            &ServiceKey::named("b").unwrap(),
+            Instance::new("10.0.0.1", 80).unwrap(),
+        )
+        .unwrap();
+    // A change: the next answer has it, made no sooner than a second after the last list.
+    assert_eq!(names(&json_of(&app, uri).await), ["a", "b"]);
+    assert!(
+        first.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        first.elapsed()
+    );
+    let namespaces = json_of(&app, "/console/api/namespaces").await;
+    assert_eq!(namespaces[0]["services"], 2);
+    // A namespace with no services is answered empty and kept nowhere.
+    assert_eq!(
+        json_of(&app, "/console/api/services?namespace=nowhere").await,
+        json!([])
+    );
+}
