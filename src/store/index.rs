@@ -257,6 +257,15 @@ impl Store {
         LiveKeys { keys, start, end }
     }
 
+    /// The live services of `namespace`, in key order (group, then name): the same sorted list
+    /// as [`Store::live_keys_in`], cut at the namespace.
+    pub fn live_keys_of(&self, namespace: &NamespaceId) -> LiveKeys {
+        let keys = self.sorted_live_keys();
+        let start = keys.partition_point(|k| k.namespace() < namespace);
+        let end = start + keys[start..].partition_point(|k| k.namespace() == namespace);
+        LiveKeys { keys, start, end }
+    }
+
     fn sorted_live_keys(&self) -> Arc<[ServiceKey]> {
         use std::sync::atomic::Ordering;
         let mut cached = lock(&self.sorted_live);
