@@ -182,16 +182,7 @@ impl Registry {
         service: &ServiceKey,
         instances: Vec<Instance>,
     ) -> Result<u64, StoreError> {
-        let now = self.inner.clock.now();
-        let count = instances.len();
-        let result =
-            self.inner
-                .store
-                .batch_register(service, instances, 0, &self.inner.limits, now);
-        if result.is_ok() {
-            self.inner.counters.registered(count);
-        }
-        self.noted(result, now)
+        self.register_owned(service, instances, 0)
     }
 
     /// Registers `instances` as published by one client connection, named by `owner` (a tag
@@ -204,6 +195,16 @@ impl Registry {
     /// when a client reconnects through another member and registers again, the stale
     /// connection's close on the first member no longer removes the instance cluster-wide.
     pub fn register_for(
+        &self,
+        service: &ServiceKey,
+        instances: Vec<Instance>,
+        owner: u64,
+    ) -> Result<u64, StoreError> {
+        self.register_owned(service, instances, owner)
+    }
+
+    /// A batch registration by `owner` (0: no connection).
+    fn register_owned(
         &self,
         service: &ServiceKey,
         instances: Vec<Instance>,
@@ -225,11 +226,21 @@ impl Registry {
     /// registered it since ([`Registry::register_for`]); an instance no connection is known
     /// to have registered here is removed. Returns whether it was removed.
     pub fn deregister_for(&self, service: &ServiceKey, instance: &InstanceKey, owner: u64) -> bool {
+        self.deregister_owned(service, instance, Some(owner))
+    }
+
+    /// A deregistration, for `owner` only when given.
+    fn deregister_owned(
+        &self,
+        service: &ServiceKey,
+        instance: &InstanceKey,
+        owner: Option<u64>,
+    ) -> bool {
         let now = self.inner.clock.now();
         let removed = self
             .inner
             .store
-            .deregister(service, instance, Some(owner), now)
+            .deregister(service, instance, owner, now)
             .is_some();
         if removed {
             self.inner.counters.deregistered();
@@ -240,16 +251,7 @@ impl Registry {
     /// Removes an instance. Returns whether it was registered (removing an unknown instance is
     /// not an error, as in Nacos).
     pub fn deregister_instance(&self, service: &ServiceKey, instance: &InstanceKey) -> bool {
-        let now = self.inner.clock.now();
-        let removed = self
-            .inner
-            .store
-            .deregister(service, instance, None, now)
-            .is_some();
-        if removed {
-            self.inner.counters.deregistered();
-        }
-        removed
+        self.deregister_owned(service, instance, None)
     }
 
     /// Changes weight, enabled flag and/or metadata of a registered instance.
