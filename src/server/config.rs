@@ -169,9 +169,15 @@ pub struct ServerConfig {
     /// What the registry stores at most (`--max-metadata-bytes`, `--max-instances-per-service`,
     /// `--max-services-per-namespace`, `--max-namespaces`).
     pub limits: crate::Limits,
-    /// How long a removal's tombstone is kept (`--tombstone-ttl`, default 300 s): see
-    /// [`crate::HealthConfig::tombstone_ttl`].
-    pub tombstone_ttl: std::time::Duration,
+    /// The registry's beat timing and retention: the default beat interval, beat and delete
+    /// timeouts (an instance's `preserved.*` metadata overrides them), the sweep gap, and the
+    /// tombstone retention (`--beat-interval`, `--beat-timeout`, `--delete-timeout`,
+    /// `--min-sweep-gap`, `--tombstone-ttl`).
+    pub health: crate::HealthConfig,
+    /// A cluster member's Distro timing and bounds (`--sync-delay`, `--verify-interval`,
+    /// `--peer-request-timeout`, `--peer-down-after`, `--max-pending-per-peer`,
+    /// `--max-clock-skew`).
+    pub distro: crate::cluster::DistroConfig,
 }
 
 impl Default for ServerConfig {
@@ -195,7 +201,8 @@ impl Default for ServerConfig {
             console_stream_lifetime: crate::front::gate::DEFAULT_STREAM_LIFETIME,
             limits: crate::Limits::default(),
             udp: crate::udp::UdpPushConfig::default(),
-            tombstone_ttl: crate::HealthConfig::default().tombstone_ttl,
+            health: crate::HealthConfig::default(),
+            distro: crate::cluster::DistroConfig::default(),
         }
     }
 }
@@ -299,13 +306,10 @@ impl ServerConfig {
         }
     }
 
-    /// The beat timing and retention of the node's registry: the defaults, with
-    /// `--tombstone-ttl`.
+    /// The beat timing and retention of the node's registry ([`ServerConfig::health`]'s
+    /// field, as a method for callers that read it so).
     pub fn health(&self) -> crate::HealthConfig {
-        crate::HealthConfig {
-            tombstone_ttl: self.tombstone_ttl,
-            ..crate::HealthConfig::default()
-        }
+        self.health
     }
 
     /// Whether the node runs standalone (no members).

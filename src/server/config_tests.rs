@@ -413,7 +413,7 @@ fn the_persist_wait_is_a_setting_kept_apart_from_the_commit_mode() {
 fn the_tombstone_ttl_is_a_setting_in_seconds_or_with_a_unit() {
     use std::time::Duration;
     let c = parse(&[]).unwrap();
-    assert_eq!(c.tombstone_ttl, Duration::from_secs(300));
+    assert_eq!(c.health.tombstone_ttl, Duration::from_secs(300));
     assert_eq!(c.health(), crate::HealthConfig::default());
     assert!(c.to_toml().contains("tombstone-ttl = \"5m\"\n"));
     for (given, want) in [
@@ -424,19 +424,19 @@ fn the_tombstone_ttl_is_a_setting_in_seconds_or_with_a_unit() {
         ("1h", Duration::from_secs(3600)),
     ] {
         let c = parse(&["--tombstone-ttl", given]).unwrap();
-        assert_eq!(c.tombstone_ttl, want, "{given}");
+        assert_eq!(c.health.tombstone_ttl, want, "{given}");
         assert_eq!(c.health().tombstone_ttl, want, "{given}");
         // --print-config prints it so that it reads back the same.
         let file = TempFile::new(&format!("ttl-{given}"), &c.to_toml());
         let again = ServerConfig::from_args_and_env([file.arg()], |_| None).unwrap();
-        assert_eq!(again.tombstone_ttl, want, "{given}");
+        assert_eq!(again.health.tombstone_ttl, want, "{given}");
     }
     let env = |k: &str| (k == "NACRE_TOMBSTONE_TTL").then(|| "7s".to_owned());
     let c = ServerConfig::from_args_and_env(Vec::new(), env).unwrap();
-    assert_eq!(c.tombstone_ttl, Duration::from_secs(7));
+    assert_eq!(c.health.tombstone_ttl, Duration::from_secs(7));
     let file = TempFile::new("ttl-key", "tombstone-ttl = 9\n");
     let c = ServerConfig::from_args_and_env([file.arg()], |_| None).unwrap();
-    assert_eq!(c.tombstone_ttl, Duration::from_secs(9));
+    assert_eq!(c.health.tombstone_ttl, Duration::from_secs(9));
     for bad in ["0", "0ms", "-1", "soon", "5 days", "1.5s", ""] {
         let err = parse(&[&format!("--tombstone-ttl={bad}")]).unwrap_err();
         assert!(

@@ -164,6 +164,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         }
         let transport = HttpPeerTransport::new(me.clone(), auth.clone());
         let node = ClusterNode::builder(me, members, Arc::new(transport.clone()))
+            .config(config.distro)
             .registry(
                 Registry::builder()
                     .limits(config.limits)

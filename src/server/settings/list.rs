@@ -216,12 +216,6 @@ pub(in crate::server) const SETTINGS: &[Setting] = &[
         commit.wait_timeout
     ),
     duration!(
-        "tombstone-ttl",
-        "NACRE_TOMBSTONE_TTL",
-        "How long a removal is remembered, so a stale copy from a peer cannot bring it back; in a cluster, removals of persistent data are kept longer, until every member has been up for it",
-        tombstone_ttl
-    ),
-    duration!(
         "persist-retry",
         "NACRE_PERSIST_RETRY",
         "With --data-dir: the first pause before a failed commit is tried again (it doubles with each failure in a row)",
@@ -232,6 +226,72 @@ pub(in crate::server) const SETTINGS: &[Setting] = &[
         "NACRE_PERSIST_MAX_RETRY",
         "With --data-dir: the longest pause between tries while commits keep failing",
         commit.max_retry_delay
+    ),
+    duration!(
+        "tombstone-ttl",
+        "NACRE_TOMBSTONE_TTL",
+        "How long a removal is remembered, so a stale copy from a peer cannot bring it back; in a cluster, removals of persistent data are kept longer, until every member has been up for it",
+        health.tombstone_ttl
+    ),
+    duration!(
+        "beat-interval",
+        "NACRE_BEAT_INTERVAL",
+        "How often clients are told to beat (an instance's preserved.heart.beat.interval overrides it)",
+        health.beat_interval
+    ),
+    duration!(
+        "beat-timeout",
+        "NACRE_BEAT_TIMEOUT",
+        "Silence after which an ephemeral instance is marked unhealthy (preserved.heart.beat.timeout overrides it)",
+        health.beat_timeout
+    ),
+    duration!(
+        "delete-timeout",
+        "NACRE_DELETE_TIMEOUT",
+        "Silence after which an ephemeral instance is removed (preserved.ip.delete.timeout overrides it)",
+        health.delete_timeout
+    ),
+    duration!(
+        "min-sweep-gap",
+        "NACRE_MIN_SWEEP_GAP",
+        "The shortest time between two health sweeps (a verdict is up to this late)",
+        health.min_sweep_gap
+    ),
+    duration!(
+        "sync-delay",
+        "NACRE_SYNC_DELAY",
+        "A cluster member's changes are sent to its peers in batches gathered for this long",
+        distro.sync_delay
+    ),
+    duration!(
+        "verify-interval",
+        "NACRE_VERIFY_INTERVAL",
+        "How often a cluster member checks its peers hold what it is responsible for",
+        distro.verify_interval
+    ),
+    duration!(
+        "peer-request-timeout",
+        "NACRE_PEER_REQUEST_TIMEOUT",
+        "A request to a peer not answered in this time fails (a forwarded write is then applied here)",
+        distro.request_timeout
+    ),
+    duration!(
+        "peer-down-after",
+        "NACRE_PEER_DOWN_AFTER",
+        "A peer not heard from for this long counts as down (its services are taken over)",
+        distro.peer_down_after
+    ),
+    count!(
+        "max-pending-per-peer",
+        "NACRE_MAX_PENDING_PER_PEER",
+        "Changes waiting to be sent to one peer; past it they are left to the next verify round",
+        distro.max_pending_per_peer
+    ),
+    duration!(
+        "max-clock-skew",
+        "NACRE_MAX_CLOCK_SKEW",
+        "A peer's version more than this ahead of this member's clock is refused",
+        distro.max_clock_skew
     ),
     Setting {
         key: "allowed-hosts",
@@ -293,6 +353,36 @@ pub(in crate::server) const SETTINGS: &[Setting] = &[
         "NACRE_GRPC_MAX_CONNECTIONS_PER_IP",
         "gRPC connections held at once from one address",
         grpc.connections.max_per_ip
+    ),
+    duration!(
+        "grpc-idle-before-probe",
+        "NACRE_GRPC_IDLE_BEFORE_PROBE",
+        "A gRPC connection silent this long is sent a ClientDetectionRequest",
+        grpc.idle_before_probe
+    ),
+    duration!(
+        "grpc-probe-timeout",
+        "NACRE_GRPC_PROBE_TIMEOUT",
+        "A gRPC connection that does not answer a detection in this time is dropped",
+        grpc.probe_timeout
+    ),
+    count!(
+        "grpc-stream-buffer",
+        "NACRE_GRPC_STREAM_BUFFER",
+        "Messages queued for one gRPC connection's bi-stream; a push past it fails",
+        grpc.stream_buffer
+    ),
+    duration!(
+        "grpc-push-merge-window",
+        "NACRE_GRPC_PUSH_MERGE_WINDOW",
+        "Changes of one service within this window are pushed to gRPC clients once",
+        grpc.push.merge_window
+    ),
+    duration!(
+        "grpc-push-ack-timeout",
+        "NACRE_GRPC_PUSH_ACK_TIMEOUT",
+        "A gRPC push not acked in this time is sent again, then counts as failed",
+        grpc.push.ack_timeout
     ),
     duration!(
         "grpc-setup-timeout",
@@ -361,6 +451,18 @@ pub(in crate::server) const SETTINGS: &[Setting] = &[
         "UDP push subscriptions of v1 clients (instance/list?udpPort=) held in total",
         udp.push.max_subscriptions
     ),
+    duration!(
+        "udp-push-merge-window",
+        "NACRE_UDP_PUSH_MERGE_WINDOW",
+        "Changes of one service within this window are pushed to v1 UDP clients once",
+        udp.push.merge_window
+    ),
+    duration!(
+        "udp-push-ack-timeout",
+        "NACRE_UDP_PUSH_ACK_TIMEOUT",
+        "A UDP push not acked in this time is sent again, then counts as failed",
+        udp.push.ack_timeout
+    ),
     count!(
         "udp-max-subscriptions-per-source",
         "NACRE_UDP_MAX_SUBSCRIPTIONS_PER_SOURCE",
@@ -402,6 +504,12 @@ pub(in crate::server) const SETTINGS: &[Setting] = &[
         "NACRE_MAX_SERVICES_PER_NAMESPACE",
         "Most services one namespace may hold",
         limits.max_services_per_namespace
+    ),
+    count!(
+        "max-service-metadata-bytes",
+        "NACRE_MAX_SERVICE_METADATA_BYTES",
+        "Largest metadata of one service's settings, keys plus values",
+        limits.max_service_metadata_bytes
     ),
     count!(
         "max-namespaces",
