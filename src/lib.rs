@@ -63,6 +63,9 @@
 #![doc = include_str!("../docs/layout.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "auth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "auth")))]
+pub mod auth;
 pub mod client;
 pub mod clock;
 pub mod cluster;

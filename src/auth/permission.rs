@@ -1,0 +1,230 @@
+//! Permissions in Nacos' model: a role may act (`r`, `w`, `rw`) on resources named
+//! `namespace:group:naming/service`, with `*` matching anything (separators included, as
+//! Nacos' regular expression `.*` does).
+//!
+//! The public namespace has two spellings: Nacos 2.x writes it empty (`:*:*`), Nacos 3 writes
+//! `public` (`public:*:*`); a permission in either form covers it. Difference from Nacos: a
+//! permission's resource is a pattern where only `*` is special; Nacos turns it into a
+//! regular expression, so a `.` in a service name there also matches any character.
+
+use crate::model::ServiceKey;
+
+/// What a request does to a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Reads (`r`).
+    Read,
+    /// Writes (`w`).
+    Write,
+}
+
+impl Action {
+    fn letter(self) -> char {
+        match self {
+            Action::Read => 'r',
+            Action::Write => 'w',
+        }
+    }
+}
+
+/// The actions a permission grants: `r`, `w` or `rw`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actions {
+    read: bool,
+    write: bool,
+}
+
+impl Actions {
+    /// Reads `text` (`r`, `w`, `rw` or `wr`); `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim() {
+            "r" => Some(Self {
+                read: true,
+                write: false,
+            }),
+            "w" => Some(Self {
+                read: false,
+                write: true,
+            }),
+            "rw" | "wr" => Some(Self {
+                read: true,
+                write: true,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Whether `action` is granted.
+    pub fn grants(self, action: Action) -> bool {
+        match action {
+            Action::Read => self.read,
+            Action::Write => self.write,
+        }
+    }
+}
+
+impl std::fmt::Display for Actions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (on, action) in [(self.read, Action::Read), (self.write, Action::Write)] {
+            if on {
+                write!(f, "{}", action.letter())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The resource a naming request touches, in Nacos' form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    namespace: String,
+    group: String,
+    service: String,
+}
+
+impl Resource {
+    /// The resource of `service`.
+    pub fn of(service: &ServiceKey) -> Self {
+        Self {
+            namespace: service.namespace().as_str().to_owned(),
+            group: service.group().as_str().to_owned(),
+            service: service.service().as_str().to_owned(),
+        }
+    }
+
+    /// Every service of a namespace and group (what a list touches): `service` is `*`.
+    pub fn all_in(namespace: &str, group: &str) -> Self {
+        Self {
+            namespace: namespace.to_owned(),
+            group: group.to_owned(),
+            service: "*".to_owned(),
+        }
+    }
+
+    /// The names it goes by: `namespace:group:naming/service`, and for the public namespace
+    /// also its Nacos 2.x spelling with the namespace empty.
+    fn names(&self) -> Vec<String> {
+        let rest = format!("{}:naming/{}", self.group, self.service);
+        let mut names = vec![format!("{}:{rest}", self.namespace)];
+        if self.namespace == crate::model::DEFAULT_NAMESPACE || self.namespace.is_empty() {
+            names.push(format!(":{rest}"));
+            names.push(format!("{}:{rest}", crate::model::DEFAULT_NAMESPACE));
+        }
+        names
+    }
+}
+
+/// What one role may do on resources matching a pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Permission {
+    /// The role it belongs to.
+    pub role: String,
+    /// The resource pattern (`public:*:*`, `dev:DEFAULT_GROUP:naming/orders`).
+    pub resource: String,
+    /// What it grants.
+    pub actions: Actions,
+}
+
+impl Permission {
+    /// Whether it lets its role do `action` on `resource`.
+    pub fn grants(&self, resource: &Resource, action: Action) -> bool {
+        self.actions.grants(action)
+            && resource
+                .names()
+                .iter()
+                .any(|name| glob(self.resource.trim(), name))
+    }
+}
+
+/// Whether `text` matches `pattern`, where `*` matches any run of characters (none included).
+fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    // The classic two-pointer match with backtracking to the last `*`.
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] != '*' && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(ns: &str, group: &str, service: &str) -> ServiceKey {
+        ServiceKey::new(ns, group, service).unwrap()
+    }
+
+    fn permission(resource: &str, actions: &str) -> Permission {
+        Permission {
+            role: "r".into(),
+            resource: resource.into(),
+            actions: Actions::parse(actions).unwrap(),
+        }
+    }
+
+    #[test]
+    fn patterns_match_as_nacos_patterns_do() {
+        let orders = Resource::of(&key("public", "DEFAULT_GROUP", "orders"));
+        let dev = Resource::of(&key("dev", "DEFAULT_GROUP", "orders"));
+        for (pattern, on_public, on_dev) in [
+            ("public:*:*", true, false),
+            (":*:*", true, false),
+            ("*:*:*", true, true),
+            ("dev:*:*", false, true),
+            ("public:DEFAULT_GROUP:naming/orders", true, false),
+            ("public:DEFAULT_GROUP:naming/ord*", true, false),
+            ("public:DEFAULT_GROUP:naming/billing", false, false),
+            ("public:OTHER:*", false, false),
+            ("dev:*:naming/orders", false, true),
+            ("*", true, true),
+            ("", false, false),
+        ] {
+            let p = permission(pattern, "rw");
+            assert_eq!(
+                p.grants(&orders, Action::Read),
+                on_public,
+                "{pattern} on public"
+            );
+            assert_eq!(p.grants(&dev, Action::Write), on_dev, "{pattern} on dev");
+        }
+    }
+
+    #[test]
+    fn actions_grant_what_they_say() {
+        let orders = Resource::of(&key("public", "DEFAULT_GROUP", "orders"));
+        let read = permission("public:*:*", "r");
+        assert!(read.grants(&orders, Action::Read));
+        assert!(!read.grants(&orders, Action::Write));
+        let write = permission("public:*:*", "w");
+        assert!(!write.grants(&orders, Action::Read));
+        assert!(write.grants(&orders, Action::Write));
+        for bad in ["", "x", "rwx", "R"] {
+            assert_eq!(Actions::parse(bad), None, "{bad}");
+        }
+        assert_eq!(Actions::parse("wr").unwrap().to_string(), "rw");
+    }
+
+    #[test]
+    fn a_star_matches_any_run_and_backtracks() {
+        assert!(glob("a*b*c", "axxbyyc"));
+        assert!(glob("a*b*c", "abc"));
+        assert!(!glob("a*b*c", "axxbyy"));
+        assert!(glob("**", ""));
+        assert!(!glob("a", "ab"));
+        assert!(glob("*:naming/*", "public:G:naming/x"));
+    }
+}
