@@ -7,6 +7,7 @@
 //! | [`permission`] | Nacos' permission model: actions `r`/`w`/`rw` on resources `namespace:group:naming/service` with `*`; the public namespace in both its spellings |
 //! | [`users`] | [`IdentityStore`], what the fronts ask; [`UsersFile`], the users, roles and permissions of a TOML file, bcrypt passwords as Nacos stores them |
 //! | [`token`] | [`TokenKey`]: HS256 tokens as Nacos issues them, verified strictly |
+//! | [`authenticator`] | [`Authenticator`]: logins (Nacos' answer), tokens to callers, permission checks; [`LoginThrottle`], ten failed logins a minute per source |
 //!
 //! ```
 //! use nacre::auth::{Action, IdentityStore, Resource, TokenKey, UsersFile};
@@ -45,10 +46,12 @@
 //! token. Verification is pure code over an explicit `now`, so expiry and every forged-token
 //! class are tested without a clock or a server.
 
+pub mod authenticator;
 pub mod permission;
 pub mod token;
 pub mod users;
 
+pub use authenticator::{Authenticator, Caller, Login, LoginThrottle, DEFAULT_TOKEN_TTL};
 pub use permission::{Action, Actions, Permission, Resource};
 pub use token::{TokenKey, MIN_KEY_BYTES};
 pub use users::{IdentityStore, UsersFile, ADMIN_ROLE};
@@ -63,6 +66,12 @@ pub enum AuthError {
     /// The token's time is up.
     #[error("the access token has expired")]
     Expired,
+    /// A login with an unknown user or a wrong password.
+    #[error("unknown user or wrong password")]
+    BadCredentials,
+    /// Too many failed logins from this address in the last minute.
+    #[error("too many failed logins from this address: try again in a minute")]
+    Throttled,
     /// The signing key cannot be used.
     #[error("the token key cannot be used: {0}")]
     BadKey(String),

@@ -1,0 +1,250 @@
+//! [`Authenticator`]: logins, tokens and permission checks over an [`IdentityStore`], the one
+//! object a front will hold; and [`LoginThrottle`], the bound on password guessing.
+//!
+//! A login answers what Nacos' login answers (`accessToken`, `tokenTtl` in seconds,
+//! `globalAdmin`, `username`), with a token valid for 18 000 s by default (Nacos'
+//! `nacos.core.auth.plugin.nacos.token.expire.seconds`). Failed logins are counted per source
+//! address over a minute: the first [`LoginThrottle::FREE_FAILURES`] are answered as usual,
+//! later ones are refused without checking the password until the minute has passed, so a
+//! guesser gets ten tries a minute and a user who mistypes is never locked out by the rule.
+//! Times are parameters (seconds since the epoch), so every rule is tested without a clock.
+
+use super::permission::{Action, Resource};
+use super::token::TokenKey;
+use super::users::IdentityStore;
+use super::AuthError;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Nacos' default token lifetime.
+pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(18_000);
+
+/// What a successful login answers (Nacos' login JSON, field for field).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Login {
+    /// The token to send with every request.
+    pub access_token: String,
+    /// Its lifetime in seconds.
+    pub token_ttl: u64,
+    /// Whether the user is the global admin.
+    pub global_admin: bool,
+    /// The user.
+    pub username: String,
+}
+
+/// Who a request comes from, once its token checked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The user.
+    pub username: String,
+}
+
+/// See the module documentation.
+#[derive(Clone)]
+pub struct Authenticator {
+    store: Arc<dyn IdentityStore>,
+    key: TokenKey,
+    ttl: Duration,
+    throttle: Arc<Mutex<LoginThrottle>>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    /// Checks against `store`, signing with `key`; tokens last [`DEFAULT_TOKEN_TTL`].
+    pub fn new(store: Arc<dyn IdentityStore>, key: TokenKey) -> Self {
+        Self {
+            store,
+            key,
+            ttl: DEFAULT_TOKEN_TTL,
+            throttle: Arc::default(),
+        }
+    }
+
+    /// Tokens last `ttl` (whole seconds; at least one).
+    pub fn token_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl.max(Duration::from_secs(1));
+        self
+    }
+
+    /// Logs `username` in from `source` at `now` (seconds since the epoch).
+    pub fn login(
+        &self,
+        source: IpAddr,
+        username: &str,
+        password: &str,
+        now: u64,
+    ) -> Result<Login, AuthError> {
+        if !crate::util::lock(&self.throttle).may_try(source, now) {
+            return Err(AuthError::Throttled);
+        }
+        if !self.store.check_password(username, password) {
+            crate::util::lock(&self.throttle).failed(source, now);
+            return Err(AuthError::BadCredentials);
+        }
+        let ttl = self.ttl.as_secs();
+        Ok(Login {
+            access_token: self.key.issue(username, now.saturating_add(ttl)),
+            token_ttl: ttl,
+            global_admin: self.store.is_admin(username),
+            username: username.to_owned(),
+        })
+    }
+
+    /// Who `token` belongs to at `now`: signed by this server's key, not expired, and naming a
+    /// user the store still has (a user taken out of the file loses access at once).
+    pub fn identify(&self, token: &str, now: u64) -> Result<Caller, AuthError> {
+        let username = self.key.verify(token, now)?;
+        if !self.store.has_user(&username) {
+            return Err(AuthError::BadToken("its user is unknown here"));
+        }
+        Ok(Caller { username })
+    }
+
+    /// Whether `caller` may do `action` on `resource`.
+    pub fn allows(&self, caller: &Caller, resource: &Resource, action: Action) -> bool {
+        self.store.allows(&caller.username, resource, action)
+    }
+}
+
+/// Failed logins per source address over the last minute: see the module documentation.
+#[derive(Debug, Default)]
+pub struct LoginThrottle {
+    /// Source → (start of its minute, failures in it).
+    failures: HashMap<IpAddr, (u64, u32)>,
+}
+
+impl LoginThrottle {
+    /// Failures a source may make in a minute before its logins are refused unchecked.
+    pub const FREE_FAILURES: u32 = 10;
+    /// Sources tracked at most; past it the oldest minutes are forgotten first.
+    pub const MAX_SOURCES: usize = 10_000;
+    const WINDOW: u64 = 60;
+
+    /// Whether `source` may try a password at `now`.
+    pub fn may_try(&mut self, source: IpAddr, now: u64) -> bool {
+        match self.failures.get(&source) {
+            Some((start, n)) if now < start + Self::WINDOW => *n < Self::FREE_FAILURES,
+            Some(_) => {
+                self.failures.remove(&source);
+                true
+            }
+            None => true,
+        }
+    }
+
+    /// `source` failed a login at `now`.
+    pub fn failed(&mut self, source: IpAddr, now: u64) {
+        if self.failures.len() >= Self::MAX_SOURCES && !self.failures.contains_key(&source) {
+            self.failures
+                .retain(|_, (start, _)| now < *start + Self::WINDOW);
+            if self.failures.len() >= Self::MAX_SOURCES {
+                // Every tracked minute is current: forget the oldest one.
+                if let Some(oldest) = self
+                    .failures
+                    .iter()
+                    .min_by_key(|(_, (start, _))| *start)
+                    .map(|(ip, _)| *ip)
+                {
+                    self.failures.remove(&oldest);
+                }
+            }
+        }
+        let entry = self.failures.entry(source).or_insert((now, 0));
+        if now >= entry.0 + Self::WINDOW {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::UsersFile;
+    use crate::model::ServiceKey;
+    use base64::Engine;
+
+    fn authenticator() -> Authenticator {
+        let hash = bcrypt::hash("pw", 4).unwrap();
+        let users = UsersFile::parse(&format!(
+            "[[user]]\nusername = \"u\"\npassword_bcrypt = \"{hash}\"\n\
+             [[user]]\nusername = \"root\"\npassword_bcrypt = \"{hash}\"\n\
+             [[role]]\nrole = \"ROLE_ADMIN\"\nusername = \"root\"\n\
+             [[role]]\nrole = \"w\"\nusername = \"u\"\n\
+             [[permission]]\nrole = \"w\"\nresource = \"public:*:*\"\naction = \"rw\"\n"
+        ))
+        .unwrap();
+        let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+        Authenticator::new(Arc::new(users), TokenKey::from_base64(&key).unwrap())
+    }
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([10, 0, 0, last])
+    }
+
+    #[test]
+    fn a_login_answers_as_nacos_and_its_token_identifies_the_user() {
+        let auth = authenticator();
+        let login = auth.login(ip(1), "u", "pw", 1_000).unwrap();
+        assert_eq!(
+            (login.token_ttl, login.global_admin, login.username.as_str()),
+            (18_000, false, "u")
+        );
+        let json = serde_json::to_value(&login).unwrap();
+        for field in ["accessToken", "tokenTtl", "globalAdmin", "username"] {
+            assert!(json.get(field).is_some(), "{field}");
+        }
+        let caller = auth.identify(&login.access_token, 1_001).unwrap();
+        assert_eq!(caller.username, "u");
+        let orders = Resource::of(&ServiceKey::named("orders").unwrap());
+        assert!(auth.allows(&caller, &orders, Action::Write));
+        assert_eq!(
+            auth.identify(&login.access_token, 19_000),
+            Err(AuthError::Expired)
+        );
+        assert!(auth.login(ip(1), "root", "pw", 1_000).unwrap().global_admin);
+        assert_eq!(
+            auth.login(ip(1), "u", "bad", 1_000),
+            Err(AuthError::BadCredentials)
+        );
+        assert_eq!(
+            auth.login(ip(1), "ghost", "pw", 1_000),
+            Err(AuthError::BadCredentials)
+        );
+    }
+
+    #[test]
+    fn ten_failures_a_minute_are_answered_then_a_source_waits() {
+        let auth = authenticator();
+        for _ in 0..LoginThrottle::FREE_FAILURES {
+            assert_eq!(
+                auth.login(ip(2), "u", "bad", 100),
+                Err(AuthError::BadCredentials)
+            );
+        }
+        // Even the right password waits out the minute from that source...
+        assert_eq!(auth.login(ip(2), "u", "pw", 120), Err(AuthError::Throttled));
+        // ...while another source is not held up.
+        assert!(auth.login(ip(3), "u", "pw", 120).is_ok());
+        assert!(auth.login(ip(2), "u", "pw", 160).is_ok());
+    }
+
+    #[test]
+    fn the_throttle_tracks_a_bounded_number_of_sources() {
+        let mut t = LoginThrottle::default();
+        for n in 0..(LoginThrottle::MAX_SOURCES as u32 + 50) {
+            t.failed(IpAddr::from(n.to_be_bytes()), 1_000);
+        }
+        assert!(t.failures.len() <= LoginThrottle::MAX_SOURCES);
+    }
+}
