@@ -13,6 +13,7 @@ use super::permission::{Action, Resource};
 use super::token::TokenKey;
 use super::users::IdentityStore;
 use super::AuthError;
+use crate::front::access::{AccessError, AccessTarget};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -113,6 +114,53 @@ impl Authenticator {
     /// Whether `caller` may do `action` on `resource`.
     pub fn allows(&self, caller: &Caller, resource: &Resource, action: Action) -> bool {
         self.store.allows(&caller.username, resource, action)
+    }
+}
+
+/// Seconds since the epoch, now.
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl crate::front::access::AccessControl for Authenticator {
+    fn login(
+        &self,
+        source: IpAddr,
+        username: &str,
+        password: &str,
+    ) -> Result<serde_json::Value, AccessError> {
+        let login = Authenticator::login(self, source, username, password, now_secs())
+            .map_err(|e| AccessError::LoginFailed(e.to_string()))?;
+        serde_json::to_value(login).map_err(|e| AccessError::LoginFailed(e.to_string()))
+    }
+
+    fn check(
+        &self,
+        token: Option<&str>,
+        target: &AccessTarget,
+        write: bool,
+    ) -> Result<String, AccessError> {
+        let Some(token) = token.filter(|t| !t.trim().is_empty()) else {
+            return Err(AccessError::NotAuthenticated(
+                "no access token: log in (POST /nacos/v1/auth/login) and send accessToken".into(),
+            ));
+        };
+        let caller = self
+            .identify(token, now_secs())
+            .map_err(|e| AccessError::NotAuthenticated(e.to_string()))?;
+        let resource = Resource::of_target(target);
+        let action = if write { Action::Write } else { Action::Read };
+        if self.allows(&caller, &resource, action) {
+            Ok(caller.username)
+        } else {
+            Err(AccessError::Forbidden {
+                caller: caller.username,
+                action: if write { "write" } else { "read" },
+                resource: resource.to_string(),
+            })
+        }
     }
 }
 

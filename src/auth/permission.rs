@@ -7,6 +7,7 @@
 //! permission's resource is a pattern where only `*` is special; Nacos turns it into a
 //! regular expression, so a `.` in a service name there also matches any character.
 
+use crate::front::access::AccessTarget;
 use crate::model::ServiceKey;
 
 /// What a request does to a resource.
@@ -92,6 +93,21 @@ impl Resource {
         }
     }
 
+    /// What a front's [`AccessTarget`] touches: a group or a service left out is `*`.
+    pub fn of_target(target: &AccessTarget) -> Self {
+        Self {
+            namespace: target.namespace.as_str().to_owned(),
+            group: target
+                .group
+                .as_ref()
+                .map_or_else(|| "*".to_owned(), |g| g.as_str().to_owned()),
+            service: target
+                .service
+                .as_ref()
+                .map_or_else(|| "*".to_owned(), |s| s.as_str().to_owned()),
+        }
+    }
+
     /// Every service of a namespace and group (what a list touches): `service` is `*`.
     pub fn all_in(namespace: &str, group: &str) -> Self {
         Self {
@@ -111,6 +127,16 @@ impl Resource {
             names.push(format!("{}:{rest}", crate::model::DEFAULT_NAMESPACE));
         }
         names
+    }
+}
+
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:naming/{}",
+            self.namespace, self.group, self.service
+        )
     }
 }
 

@@ -2,6 +2,7 @@
 //!
 //! | piece | job |
 //! | --- | --- |
+//! | [`access`] | [`access::AccessControl`]: who the caller is and what it may touch, asked by every front when auth is on |
 //! | [`Backend`] | the node behind a front (a [`crate::Registry`] or a [`crate::cluster::ClusterNode`]); every write goes through [`Backend::execute`], beats answer through [`Backend::beat`] |
 //! | [`ServiceAnswer`] | the one answer to a service query: clusters filter, enabled, healthy-only, protect threshold, `cacheMillis`, checksum; used by every list answer and every push |
 //! | [`push`] | the push hub: subscribers keyed by service, clusters and target, renewal and expiry, a merge window, acks, retries and failure counts, behind the [`push::PushTarget`] trait |
@@ -26,6 +27,7 @@
 //!                 Registry  /  ClusterNode (Command route)
 //! ```
 
+pub mod access;
 mod backend;
 pub mod catalog;
 mod error;

@@ -80,6 +80,9 @@
 //! - A request that changes state and that a browser marks as coming from another site (an
 //!   `Origin` that is not the server, or `Sec-Fetch-Site: cross-site`) is refused with 403
 //!   (`origin.rs`); Nacos takes it. Nacos clients send neither header.
+//! - Given an [`crate::front::access::AccessControl`] ([`NacosApi::access`]), the login routes
+//!   are served and every other route needs a token with the permission (see [`access`]); a
+//!   list needs read permission on its whole group, where Nacos filters what it lists.
 //! - Given a [`HostCheck`] ([`NacosApi::host_check`]), a request whose `Host` is a name the
 //!   server does not answer to is refused with 421 (against DNS rebinding); Nacos checks no
 //!   `Host`.
@@ -130,6 +133,7 @@
 //! ([`NacosApi::peer_auth`]); node ids are the `host:port` peers reach each other at. The
 //! `nacre-server` binary (`crate::server`, feature `server`) does exactly that from flags.
 
+pub mod access;
 mod catalog;
 mod client;
 mod client_push;

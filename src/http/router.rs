@@ -39,6 +39,8 @@ pub struct NacosApi {
     peer: Option<PeerGate>,
     /// `None`: any `Host`.
     host_check: Option<super::HostCheck>,
+    /// `None`: no auth (every request is served).
+    access: Option<std::sync::Arc<dyn crate::front::access::AccessControl>>,
 }
 
 impl NacosApi {
@@ -51,6 +53,7 @@ impl NacosApi {
             hubs: Vec::new(),
             peer: Some(PeerGate::Closed),
             host_check: None,
+            access: None,
         }
     }
 
@@ -112,9 +115,21 @@ impl NacosApi {
         self
     }
 
+    /// Turns auth on: the login routes are served, and every other route (the health probes
+    /// aside) needs a token with the permission (see the `access` module docs). The peer
+    /// route keeps the cluster secret and never takes a user token.
+    pub fn access(
+        mut self,
+        access: std::sync::Arc<dyn crate::front::access::AccessControl>,
+    ) -> Self {
+        self.access = Some(access);
+        self
+    }
+
     /// The router.
     pub fn router(self) -> Router {
         let host_check = self.host_check;
+        let access = self.access;
         let peer = self.backend.cluster_node().cloned().zip(self.peer);
         let state = Arc::new(ApiState {
             backend: self.backend,
@@ -151,8 +166,17 @@ impl NacosApi {
             .route(METRICS_PATH, get(operator::metrics))
             .route(LIVENESS_PATH, get(operator::liveness))
             .route(READINESS_PATH, get(operator::readiness))
-            .with_state(state)
-            .layer(axum::middleware::from_fn(super::origin::refuse_cross_site));
+            .with_state(state);
+        let api = match &access {
+            Some(access) => api
+                .layer(axum::middleware::from_fn_with_state(
+                    access.clone(),
+                    super::access::check,
+                ))
+                .merge(super::access::login_router(access.clone())),
+            None => api,
+        }
+        .layer(axum::middleware::from_fn(super::origin::refuse_cross_site));
         let api = match &host_check {
             Some(check) => check.layer(api),
             None => api,

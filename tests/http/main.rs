@@ -7,6 +7,7 @@ mod common;
 mod env;
 mod hardening;
 
+mod auth;
 mod bad_params;
 mod beats;
 mod catalog;
