@@ -1,8 +1,8 @@
 //! Nacos-compatible auth (cargo feature `auth`): who may read and write what. The v1 HTTP API
-//! checks it when given an [`Authenticator`] ([`crate::front::access::AccessControl`], through
-//! `NacosApi::access`). The gRPC front, the console, UDP subscriptions and `/metrics` do not
-//! check yet (issue 21 is in progress), so `nacre-server` has no flag for it: turning it on
-//! for one front would leave the others open.
+//! (`NacosApi::access`) and the 2.x gRPC front (`GrpcFront::with_access`) check it when given
+//! an [`Authenticator`] (as a [`crate::front::access::AccessControl`]). The console, UDP
+//! subscriptions and `/metrics` do not check yet (issue 21 is in progress), so `nacre-server`
+//! has no flag for it: turning it on for some fronts would leave the others open.
 //!
 //! | piece | job |
 //! | --- | --- |

@@ -217,6 +217,20 @@ pub(crate) fn error_payload(code: i32, message: &str) -> Payload {
     to_payload("ErrorResponse", &body)
 }
 
+/// A refusal answered as the request's own response type `kind` (`InstanceResponse`...)
+/// with `errorCode` `code`, as Nacos answers an auth failure, so clients report it as one.
+pub(crate) fn refusal_payload(kind: &str, code: i32, message: &str) -> Payload {
+    let body = Answer {
+        result_code: RESULT_FAIL,
+        error_code: code,
+        success: false,
+        message: message.to_owned(),
+        request_id: String::new(),
+        body: Empty {},
+    };
+    to_payload(kind, &body)
+}
+
 /// `value` as a payload of type `kind`. A body that cannot be serialized (it cannot happen
 /// with these types) becomes an `ErrorResponse`.
 pub(crate) fn to_payload<T: Serialize>(kind: &str, value: &T) -> Payload {

@@ -52,7 +52,9 @@
 //!   keeps all of them as sent.
 //! - One connection holds at most [`GrpcConfig::max_subscriptions_per_connection`]
 //!   subscriptions (5 000); Nacos has no per-connection bound.
-//! - No auth (`accessToken` headers are ignored), no config module.
+//! - Auth is off unless the host turns it on ([`GrpcFront::with_access`]); then every naming
+//!   request needs the `accessToken` of a caller with the permission, and a refusal is the
+//!   request's own response type with `errorCode` 403, as in Nacos. No config module.
 //!
 //! ## Serving
 //!

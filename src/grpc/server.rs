@@ -66,6 +66,8 @@ pub(crate) struct Shared {
     pub(crate) notify_memo: crate::front::push::RoundMemo<Arc<str>>,
     /// Set once the hub and the keeper run, so a request does not take their locks.
     started: std::sync::atomic::AtomicBool,
+    /// Auth, when the host turned it on ([`GrpcFront::with_access`]).
+    pub(crate) access: std::sync::OnceLock<Arc<dyn crate::front::access::AccessControl>>,
 }
 
 /// Whether `addr` has a live bi-stream.
@@ -109,8 +111,19 @@ impl GrpcFront {
                 keeper: TaskSlot::default(),
                 notify_memo: Default::default(),
                 started: std::sync::atomic::AtomicBool::new(false),
+                access: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Turns auth on: every naming request (connection setup and health checks aside) needs
+    /// the `accessToken` of a caller with the permission, in the payload's metadata headers
+    /// (where Nacos clients put it) or the body's `headers`; a refusal is the request's own
+    /// response type with `errorCode` 403, as Nacos answers, and nothing changes. Set it
+    /// before serving; a second call is ignored.
+    pub fn with_access(self, access: Arc<dyn crate::front::access::AccessControl>) -> Self {
+        let _ = self.shared.access.set(access);
+        self
     }
 
     /// The push hub (its counters, its subscribers).
@@ -178,6 +191,9 @@ impl GrpcFront {
             return error_payload(CODE_STARTING, "Server is starting, please try later.");
         }
         let json = payload.json();
+        if let Some(refused) = self.refused(&kind, &payload) {
+            return refused;
+        }
         let result = match kind.as_str() {
             "HealthCheckRequest" => Ok(to_payload("HealthCheckResponse", &Answer::ok(Empty {}))),
             "InstanceRequest" => match parse(json) {
@@ -201,6 +217,60 @@ impl GrpcFront {
             )),
         };
         result.unwrap_or_else(|ErrorAnswer(code, message)| error_payload(code, &message))
+    }
+
+    /// With auth on, the refusal of a request whose caller may not do what it asks: see
+    /// [`GrpcFront::with_access`]. `None` lets it through.
+    fn refused(&self, kind: &str, payload: &Payload) -> Option<Payload> {
+        let access = self.shared.access.get()?;
+        let (answer, write) = match kind {
+            "InstanceRequest" | "PersistentInstanceRequest" => ("InstanceResponse", true),
+            "BatchInstanceRequest" => ("BatchInstanceResponse", true),
+            "ServiceQueryRequest" => ("QueryServiceResponse", false),
+            "SubscribeServiceRequest" => ("SubscribeServiceResponse", false),
+            "ServiceListRequest" => ("ServiceListResponse", false),
+            // Health checks pass, as in Nacos; what is not handled is refused below anyway.
+            _ => return None,
+        };
+        #[derive(serde::Deserialize, Default)]
+        #[serde(default)]
+        struct Touches {
+            #[serde(flatten)]
+            head: super::messages::NamingHead,
+            headers: HashMap<String, String>,
+        }
+        let touches: Touches = serde_json::from_slice(payload.json()).unwrap_or_default();
+        let token = payload
+            .metadata
+            .as_ref()
+            .and_then(|m| m.headers.get("accessToken"))
+            .or_else(|| touches.headers.get("accessToken"))
+            .map(String::as_str);
+        let target = if kind == "ServiceListRequest" {
+            match (
+                crate::model::NamespaceId::new(touches.head.namespace()),
+                crate::model::GroupName::new(touches.head.group()),
+            ) {
+                (Ok(namespace), Ok(group)) => crate::front::access::AccessTarget {
+                    namespace,
+                    group: Some(group),
+                    service: None,
+                },
+                // A bad name is the handler's to refuse, as without auth.
+                _ => return None,
+            }
+        } else {
+            match touches.head.service_key() {
+                Ok(key) => crate::front::access::AccessTarget::service(&key),
+                Err(_) => return None,
+            }
+        };
+        let why = access.check(token, &target, write).err()?;
+        Some(super::messages::refusal_payload(
+            answer,
+            403,
+            &why.to_string(),
+        ))
     }
 
     fn server_check(&self, addr: Option<SocketAddr>, now: crate::Timestamp) -> Payload {

@@ -254,15 +254,16 @@ impl Raw {
     }
 
     async fn call(&mut self, kind: &str, json: &str) -> Payload {
+        self.send(Payload::new(kind, json.as_bytes().to_vec()))
+            .await
+    }
+
+    async fn send(&mut self, payload: Payload) -> Payload {
         self.grpc.ready().await.unwrap();
         let codec = tonic_prost::ProstCodec::<Payload, Payload>::default();
         let path = tonic::codegen::http::uri::PathAndQuery::from_static(REQUEST_PATH);
         self.grpc
-            .unary(
-                tonic::Request::new(Payload::new(kind, json.as_bytes().to_vec())),
-                path,
-                codec,
-            )
+            .unary(tonic::Request::new(payload), path, codec)
             .await
             .unwrap()
             .into_inner()
@@ -963,4 +964,85 @@ async fn closing_a_stale_connection_keeps_what_the_client_registered_again_elsew
         ready(cluster::everywhere(&all, 0))
     })
     .await;
+}
+
+/// Auth on the gRPC front (feature `auth`): a naming request without the token of a caller
+/// with the permission is answered as its own response type with errorCode 403, as Nacos
+/// answers, and changes nothing; with one, it is served. Health checks need no token.
+#[cfg(feature = "auth")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_permitted_token_a_grpc_request_changes_nothing() {
+    use base64::Engine;
+    let hash = bcrypt::hash("pw", 4).unwrap();
+    let users = nacre::auth::UsersFile::parse(&format!(
+        "[[user]]\nusername = \"w\"\npassword_bcrypt = \"{hash}\"\n\
+         [[user]]\nusername = \"r\"\npassword_bcrypt = \"{hash}\"\n\
+         [[role]]\nrole = \"writers\"\nusername = \"w\"\n\
+         [[role]]\nrole = \"readers\"\nusername = \"r\"\n\
+         [[permission]]\nrole = \"writers\"\nresource = \"public:*:*\"\naction = \"rw\"\n\
+         [[permission]]\nrole = \"readers\"\nresource = \"public:*:*\"\naction = \"r\"\n"
+    ))
+    .unwrap();
+    let key = nacre::auth::TokenKey::from_base64(
+        &base64::engine::general_purpose::STANDARD.encode([5u8; 32]),
+    )
+    .unwrap();
+    let auth = nacre::auth::Authenticator::new(Arc::new(users), key.clone());
+    let registry = Registry::default();
+    let front = GrpcFront::new(registry.clone(), config()).with_access(Arc::new(auth));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = front.serve(listener).await;
+    });
+    let mut raw = Raw::open(addr).await;
+    raw.setup().await;
+    let register = r#"{"serviceName":"orders","groupName":"DEFAULT_GROUP","type":"registerInstance","instance":{"ip":"10.0.0.1","port":8080,"weight":1.0,"healthy":true,"enabled":true,"ephemeral":true,"clusterName":"DEFAULT","metadata":{}}}"#;
+    let with_token = |token: &str| {
+        let mut p = Payload::new("InstanceRequest", register.as_bytes().to_vec());
+        if let Some(m) = p.metadata.as_mut() {
+            m.headers.insert("accessToken".into(), token.into());
+        }
+        p
+    };
+    let orders = ServiceKey::named("orders").unwrap();
+    for token in [
+        None,
+        Some(key.issue("r", 4_000_000_000)),
+        Some(key.issue("w", 1)),
+    ] {
+        let answer = match &token {
+            None => raw.call("InstanceRequest", register).await,
+            Some(t) => raw.send(with_token(t)).await,
+        };
+        assert_eq!(answer.kind(), "InstanceResponse", "{:?}", body(&answer));
+        assert_eq!(
+            body(&answer)["errorCode"],
+            403,
+            "{token:?}: {:?}",
+            body(&answer)
+        );
+        assert_eq!(body(&answer)["success"], false);
+        assert!(registry.get_all_instances(&orders, &[]).is_empty());
+    }
+    let answer = raw.send(with_token(&key.issue("w", 4_000_000_000))).await;
+    assert_eq!(body(&answer)["success"], true, "{:?}", body(&answer));
+    assert_eq!(registry.get_all_instances(&orders, &[]).len(), 1);
+    // The reader may query, and a query without a token is refused.
+    let query =
+        r#"{"serviceName":"orders","groupName":"DEFAULT_GROUP","cluster":"","healthyOnly":false}"#;
+    let mut p = Payload::new("ServiceQueryRequest", query.as_bytes().to_vec());
+    if let Some(m) = p.metadata.as_mut() {
+        m.headers
+            .insert("accessToken".into(), key.issue("r", 4_000_000_000));
+    }
+    assert_eq!(body(&raw.send(p).await)["success"], true);
+    let refused = raw.call("ServiceQueryRequest", query).await;
+    assert_eq!(refused.kind(), "QueryServiceResponse");
+    assert_eq!(body(&refused)["errorCode"], 403);
+    // Health checks need no token.
+    assert_eq!(
+        raw.call("HealthCheckRequest", "{}").await.kind(),
+        "HealthCheckResponse"
+    );
 }
