@@ -287,6 +287,9 @@ impl GrpcFront {
             },
             None => return error_payload(CODE_UNREGISTERED, "the connection has no address"),
         };
+        // The keeper forgets an entry that never opens its bi-stream: it must know the entry's
+        // deadline, or it sleeps past it.
+        self.shared.wake.notify_one();
         to_payload(
             "ServerCheckResponse",
             &Answer::ok(ServerCheck {

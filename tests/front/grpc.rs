@@ -1046,3 +1046,34 @@ async fn without_a_permitted_token_a_grpc_request_changes_nothing() {
         "HealthCheckResponse"
     );
 }
+
+/// The accept loop closes a connection that holds no live bi-stream after the setup timeout,
+/// and never one that does: a set-up client is still the same connection long after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_connections_without_a_bi_stream_are_closed_at_the_setup_timeout() {
+    let registry = Registry::default();
+    let (front, addr) = serve(
+        &registry,
+        GrpcConfig {
+            setup_timeout: Duration::from_millis(500),
+            ..config()
+        },
+    )
+    .await;
+    let mut live = Raw::open(addr).await;
+    live.setup().await;
+    let mut idle = Raw::open(addr).await;
+    let check = idle.call("ServerCheckRequest", "{}").await;
+    assert_eq!(check.kind(), "ServerCheckResponse");
+    // The one that never opened its bi-stream is closed (and forgotten)...
+    eventually("the idle connection forgotten", WAIT, || {
+        ready(front.connection_count() == 1)
+    })
+    .await;
+    // ...and, well past the timeout, the set-up one is the same connection: still registered
+    // (a new connection would be answered "unregistered").
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let answer = live.call("HealthCheckRequest", "{}").await;
+    assert_eq!(answer.kind(), "HealthCheckResponse", "{:?}", body(&answer));
+    assert_eq!(front.connection_count(), 1);
+}
