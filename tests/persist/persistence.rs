@@ -170,19 +170,34 @@ fn persistent_state_survives_a_new_registry_and_ephemeral_does_not() {
     let report = registry
         .attach_persistence(store.clone(), CommitPolicy::default())
         .unwrap();
+    assert_the_fixture_loaded(&registry, &report, &db, &settings_only, 0.8);
+    assert!(registry
+        .service(&settings_only)
+        .unwrap()
+        .has_explicit_settings());
+}
+
+/// What the fixture of the load tests leaves: two services, four live instances of `db`
+/// (10.0.0.3 deregistered: one tombstone), and `settings_only` with its protect threshold.
+fn assert_the_fixture_loaded(
+    registry: &Registry,
+    report: &nacre::persist::LoadReport,
+    db: &ServiceKey,
+    settings_only: &ServiceKey,
+    threshold: f32,
+) {
     assert_eq!(
         (report.services, report.instances, report.tombstones),
         (2, 4, 1)
     );
     let ips: Vec<String> = registry
-        .get_all_instances(&db, &[])
+        .get_all_instances(db, &[])
         .iter()
         .map(|i| i.ip().to_string())
         .collect();
     assert_eq!(ips, ["10.0.0.1", "10.0.0.2", "10.0.0.4", "10.0.0.5"]);
-    let kept = registry.service(&settings_only).unwrap();
-    assert_eq!(kept.settings().protect_threshold, 0.8);
-    assert!(kept.has_explicit_settings());
+    let kept = registry.service(settings_only).unwrap();
+    assert_eq!(kept.settings().protect_threshold, threshold);
 }
 
 #[test]
@@ -478,18 +493,7 @@ mod file {
             (registry, report)
         };
         let (registry, report) = loaded(&dir);
-        assert_eq!(
-            (report.services, report.instances, report.tombstones),
-            (2, 4, 1)
-        );
-        let ips: Vec<String> = registry
-            .get_all_instances(&db, &[])
-            .iter()
-            .map(|i| i.ip().to_string())
-            .collect();
-        assert_eq!(ips, ["10.0.0.1", "10.0.0.2", "10.0.0.4", "10.0.0.5"]);
-        let kept = registry.service(&settings_only).unwrap();
-        assert_eq!(kept.settings().protect_threshold, 0.7);
+        assert_the_fixture_loaded(&registry, &report, &db, &settings_only, 0.7);
         // It goes on in format 2 ...
         registry
             .register_instance(&db, persistent("10.0.0.6"))
