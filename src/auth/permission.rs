@@ -108,15 +108,6 @@ impl Resource {
         }
     }
 
-    /// Every service of a namespace and group (what a list touches): `service` is `*`.
-    pub fn all_in(namespace: &str, group: &str) -> Self {
-        Self {
-            namespace: namespace.to_owned(),
-            group: group.to_owned(),
-            service: "*".to_owned(),
-        }
-    }
-
     /// The names it goes by: `namespace:group:naming/service`, and for the public namespace
     /// also its Nacos 2.x spelling with the namespace empty.
     fn names(&self) -> Vec<String> {

@@ -164,7 +164,7 @@ impl ConnectionGate {
 }
 
 /// An IPv4 client reaching a dual-stack listener shows as `::ffff:a.b.c.d`: the same host.
-fn canonical(ip: IpAddr) -> IpAddr {
+pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,

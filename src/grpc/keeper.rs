@@ -34,15 +34,11 @@ pub(crate) async fn run(
         }
         // Closes wait on forwarded deregistrations: a bounded number at once, all done
         // before any beat below (so no beat lands after its connection's close).
-        let mut closes = tokio::task::JoinSet::new();
-        for addr in closing.drain(..) {
-            if closes.len() >= MAX_BEATS_IN_FLIGHT {
-                let _ = closes.join_next().await;
-            }
+        in_flight(closing.drain(..), |addr| {
             let shared = shared.clone();
-            closes.spawn(async move { server::close(&shared, addr).await });
-        }
-        while closes.join_next().await.is_some() {}
+            async move { server::close(&shared, addr).await }
+        })
+        .await;
         let now = clock.now();
         let (beats, live) = {
             let mut table = lock(&shared.table);
@@ -55,15 +51,11 @@ pub(crate) async fn run(
             }
         } else {
             // Beats forwarded to other members wait on the network: a bounded number at once.
-            let mut tasks = tokio::task::JoinSet::new();
-            for (service, instance, tag) in beats {
-                if tasks.len() >= MAX_BEATS_IN_FLIGHT {
-                    let _ = tasks.join_next().await;
-                }
+            in_flight(beats, |(service, instance, tag)| {
                 let shared = shared.clone();
-                tasks.spawn(async move { beat(&shared, service, instance, tag).await });
-            }
-            while tasks.join_next().await.is_some() {}
+                async move { beat(&shared, service, instance, tag).await }
+            })
+            .await;
         }
         for (addr, id) in live.probe {
             let probe = ServerRequest::new(id, "internal", Empty {});
@@ -85,6 +77,23 @@ pub(crate) async fn run(
             },
         }
     }
+}
+
+/// Runs `work` on every item, at most [`MAX_BEATS_IN_FLIGHT`] at once, and returns when all
+/// are done.
+async fn in_flight<T, F, Fut>(items: impl IntoIterator<Item = T>, mut work: F)
+where
+    F: FnMut(T) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut tasks = tokio::task::JoinSet::new();
+    for item in items {
+        if tasks.len() >= MAX_BEATS_IN_FLIGHT {
+            let _ = tasks.join_next().await;
+        }
+        tasks.spawn(work(item));
+    }
+    while tasks.join_next().await.is_some() {}
 }
 
 /// One beat for an instance a connection published. A member that lost the instance (evicted

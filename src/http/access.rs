@@ -20,7 +20,7 @@
 
 use super::paths::{INSTANCE_STATUSES_PATH, LIVENESS_PATH, READINESS_PATH};
 use super::Params;
-use crate::front::access::{AccessControl, AccessError, AccessTarget};
+use crate::front::access::{AccessControl, AccessTarget};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, Method, StatusCode};
@@ -94,9 +94,6 @@ pub(crate) async fn check(State(access): State<Access>, request: Request, next: 
         .or(header_token);
     match access.check(token.as_deref(), &target, write) {
         Ok(_caller) => next.run(request).await,
-        Err(e @ (AccessError::NotAuthenticated(_) | AccessError::Forbidden { .. })) => {
-            (StatusCode::FORBIDDEN, e.to_string()).into_response()
-        }
         Err(e) => (StatusCode::FORBIDDEN, e.to_string()).into_response(),
     }
 }
@@ -146,13 +143,7 @@ async fn read_params(request: Request) -> Result<(Params, Request), Response> {
     let bytes = axum::body::to_bytes(body, MAX_BODY)
         .await
         .map_err(|e| (StatusCode::PAYLOAD_TOO_LARGE, e.to_string()).into_response())?;
-    let form = parts.headers.get(header::CONTENT_TYPE).is_none_or(|ct| {
-        ct.to_str().is_ok_and(|ct| {
-            ct.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
-        })
-    });
+    let form = super::params::is_form(&parts.headers);
     let params = Params::parse(parts.uri.query(), if form { &bytes } else { b"" });
     Ok((params, Request::from_parts(parts, Body::from(bytes))))
 }

@@ -394,16 +394,7 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Params {
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ParamError> {
         let query = req.uri().query().map(str::to_owned);
-        let form = req
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .is_none_or(|ct| {
-                ct.to_str().is_ok_and(|ct| {
-                    ct.trim_start()
-                        .to_ascii_lowercase()
-                        .starts_with("application/x-www-form-urlencoded")
-                })
-            });
+        let form = is_form(req.headers());
         let body = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| {
@@ -418,6 +409,19 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Params {
         let form: &[u8] = if form { &body } else { b"" };
         Ok(Params::parse(query.as_deref(), form))
     }
+}
+
+/// Whether a body with these headers is read as a form: it says it is one, or says nothing.
+pub(crate) fn is_form(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_none_or(|ct| {
+            ct.to_str().is_ok_and(|ct| {
+                ct.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+            })
+        })
 }
 
 /// Whether `E` is somewhere in `err`'s chain of causes.

@@ -318,12 +318,7 @@ impl PushTarget for UdpTarget {
     }
 
     fn source(&self) -> Option<std::net::IpAddr> {
-        Some(match self.addr.ip() {
-            std::net::IpAddr::V6(v6) => v6
-                .to_ipv4_mapped()
-                .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
-            v4 => v4,
-        })
+        Some(crate::front::gate::canonical(self.addr.ip()))
     }
 
     fn push(&self, info: &ServiceInfo, ack: AckId) -> PushResult {
