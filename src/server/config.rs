@@ -151,6 +151,9 @@ pub struct ServerConfig {
     pub commit: crate::persist::CommitPolicy,
     /// The address of the `--peer-port` listener (`--peer-bind`); default: [`Self::bind`].
     pub peer_bind: Option<IpAddr>,
+    /// Connections the `--peer-port` listener holds, in total and per address
+    /// (`--peer-max-connections`, 1 024; `--peer-max-connections-per-ip`, 256).
+    pub peer_connections: crate::front::gate::GateLimits,
     /// Host names the server answers to besides IP addresses and `localhost`
     /// (`--allowed-hosts`): see [`crate::http::HostCheck`].
     pub allowed_hosts: Vec<String>,
@@ -195,6 +198,10 @@ impl Default for ServerConfig {
             data_dir: None,
             commit: crate::persist::CommitPolicy::default(),
             peer_bind: None,
+            peer_connections: crate::front::gate::GateLimits {
+                max_total: 1024,
+                max_per_ip: 256,
+            },
             allowed_hosts: Vec::new(),
             grpc: crate::front::grpc_config::GrpcConfig::default(),
             console_streams: crate::front::gate::DEFAULT_STREAM_LIMITS,

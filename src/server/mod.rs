@@ -218,7 +218,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
             let task = tokio::spawn(serve(
                 listener,
                 app,
-                peer_serve_config(&config.serve),
+                peer_serve_config(config),
                 shutdown.clone(),
                 Arc::new(ServeStats::default()),
             ));
@@ -274,13 +274,14 @@ fn api_host_check(config: &ServerConfig) -> Option<HostCheck> {
         .then(|| HostCheck::new(&config.allowed_hosts))
 }
 
-/// The peer listener's bounds: the client listener's timeouts, and caps sized for a cluster's
-/// members rather than its clients (a member keeps a small pool of connections to each peer).
-fn peer_serve_config(client: &serve::ServeConfig) -> serve::ServeConfig {
+/// The peer listener's bounds: the client listener's timeouts, and caps of its own, sized
+/// for a cluster's members rather than its clients (`--peer-max-connections`, 1 024;
+/// `--peer-max-connections-per-ip`, 256: a member keeps a small pool to each peer).
+fn peer_serve_config(config: &ServerConfig) -> serve::ServeConfig {
     serve::ServeConfig {
-        max_connections: client.max_connections.min(1024),
-        max_connections_per_ip: client.max_connections_per_ip.min(256),
-        ..*client
+        max_connections: config.peer_connections.max_total,
+        max_connections_per_ip: config.peer_connections.max_per_ip,
+        ..config.serve
     }
 }
 

@@ -83,7 +83,7 @@ pub fn fit(
     }
     let budget = limit - RESERVED;
     let peer = if config.peer_port.is_some() {
-        super::peer_serve_config(&config.serve).max_connections
+        config.peer_connections.max_total
     } else {
         0
     };

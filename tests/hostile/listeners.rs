@@ -59,6 +59,8 @@ async fn the_peer_listener_binds_where_told_and_closes_slow_headers() {
         "--insecure-cluster",
         "--header-timeout",
         "1s",
+        "--peer-max-connections-per-ip",
+        "2",
     ]);
     let peer = server.peer.expect("the peer address is logged");
     assert_eq!(peer.to_string(), me);
@@ -68,7 +70,18 @@ async fn the_peer_listener_binds_where_told_and_closes_slow_headers() {
             .is_err(),
         "nothing listens on the client bind at the peer port"
     );
-    let mut slow = tokio::net::TcpStream::connect(peer).await.unwrap();
+    // One address holds at most its share of the peer listener.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(connect_from([127, 0, 0, 1], peer).await.unwrap());
+    }
+    let mut third = connect_from([127, 0, 0, 1], peer).await.unwrap();
+    assert!(
+        closed_within(&mut third, Duration::from_secs(5)).await,
+        "past the share"
+    );
+    drop(held);
+    let mut slow = connect_from([127, 0, 0, 3], peer).await.unwrap();
     slow.write_all(b"POST /nacos/v1/ns/distro HTTP/1.1\r\n")
         .await
         .unwrap();

@@ -538,3 +538,48 @@ async fn subscribers_lists_push_targets_other_hubs_and_in_process_listeners() {
     let (_, after) = get("serviceName=orders").await;
     assert!(after.ends_with(r#""count":2}"#), "{after}");
 }
+
+/// One host subscribes (a UDP port per query) until its share of the hub is taken: past it
+/// its queries still answer, but nothing more is subscribed, and another host still is.
+/// Before, one host could fill the hub's 100 000 for every client.
+#[tokio::test]
+async fn one_host_holds_at_most_its_share_of_udp_subscriptions() {
+    let clock = ManualClock::new();
+    let registry = crate::common::registry_on(&clock);
+    let config = UdpPushConfig {
+        push: nacre::front::push::PushConfig {
+            max_subscriptions_per_source: 2,
+            ..UdpPushConfig::default().push
+        },
+    };
+    let push = UdpPush::bind(registry.clone(), "127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .unwrap();
+    let app = NacosApi::new(registry.clone())
+        .udp_push(push.clone())
+        .router();
+    let query = |service: &str, host: &str, port: u16| {
+        Request::get(format!(
+            "/nacos/v1/ns/instance/list?serviceName={service}&udpPort={port}&clientIP={host}"
+        ))
+        .header("User-Agent", JAVA)
+        .body(Body::empty())
+        .unwrap()
+    };
+    for (n, service) in ["s1", "s2", "s3", "s4"].into_iter().enumerate() {
+        let answer = app
+            .clone()
+            .oneshot(query(service, "10.9.9.9", 40_000 + n as u16))
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 200, "{service}");
+    }
+    assert_eq!(push.hub().subscription_count(), 2);
+    let other = app
+        .clone()
+        .oneshot(query("s3", "10.9.9.8", 40_000))
+        .await
+        .unwrap();
+    assert_eq!(other.status().as_u16(), 200);
+    assert_eq!(push.hub().subscription_count(), 3);
+}

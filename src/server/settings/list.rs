@@ -182,6 +182,18 @@ pub(in crate::server) const SETTINGS: &[Setting] = &[
         },
         show: |c| c.peer_bind.map(|a| text(a.to_string())),
     },
+    count!(
+        "peer-max-connections",
+        "NACRE_PEER_MAX_CONNECTIONS",
+        "Connections the --peer-port listener holds at once",
+        peer_connections.max_total
+    ),
+    count!(
+        "peer-max-connections-per-ip",
+        "NACRE_PEER_MAX_CONNECTIONS_PER_IP",
+        "Connections the --peer-port listener holds at once from one address",
+        peer_connections.max_per_ip
+    ),
     Setting {
         key: "data-dir",
         env: "NACRE_DATA_DIR",
