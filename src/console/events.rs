@@ -5,13 +5,12 @@ use super::api::State;
 use crate::front::gate::Slot;
 use crate::registry::RegistryReader;
 use crate::store::ServiceSnapshot;
-use axum::extract::{ConnectInfo, State as Shared};
+use axum::extract::State as Shared;
 use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use std::convert::Infallible;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -78,10 +77,7 @@ pub(super) async fn stream(
     Shared(state): Shared<Arc<State>>,
     request: axum::extract::Request,
 ) -> Response {
-    let ip = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0.ip());
+    let ip = crate::http::access::peer_ip(&request);
     let slot = request.extensions().get::<Slot>().cloned();
     let ticket = match state.streams.admit(ip) {
         Ok(ticket) => ticket,

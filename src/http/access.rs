@@ -148,7 +148,9 @@ async fn read_params(request: Request) -> Result<(Params, Request), Response> {
     Ok((params, Request::from_parts(parts, Body::from(bytes))))
 }
 
-fn peer_ip(request: &Request) -> IpAddr {
+/// The address a request came from, as the accept loop recorded it (unspecified when the host
+/// serves without `ConnectInfo`).
+pub(crate) fn peer_ip(request: &Request) -> IpAddr {
     request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
