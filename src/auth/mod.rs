@@ -54,7 +54,7 @@ pub mod token;
 pub mod users;
 
 pub use authenticator::{Authenticator, Caller, Login, LoginThrottle, DEFAULT_TOKEN_TTL};
-pub use permission::{Action, Actions, Permission, Resource};
+pub use permission::{Action, Actions, Cidr, Permission, Resource};
 pub use token::{TokenKey, MIN_KEY_BYTES};
 pub use users::{IdentityStore, UsersFile, ADMIN_ROLE};
 

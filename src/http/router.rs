@@ -40,7 +40,7 @@ pub struct NacosApi {
     /// `None`: any `Host`.
     host_check: Option<super::HostCheck>,
     /// `None`: no auth (every request is served).
-    access: Option<std::sync::Arc<dyn crate::front::access::AccessControl>>,
+    access: Option<crate::front::access::Access>,
 }
 
 impl NacosApi {
@@ -118,10 +118,7 @@ impl NacosApi {
     /// Turns auth on: the login routes are served, and every other route (the health probes
     /// aside) needs a token with the permission (see the `access` module docs). The peer
     /// route keeps the cluster secret and never takes a user token.
-    pub fn access(
-        mut self,
-        access: std::sync::Arc<dyn crate::front::access::AccessControl>,
-    ) -> Self {
+    pub fn access(mut self, access: crate::front::access::Access) -> Self {
         self.access = Some(access);
         self
     }
@@ -173,7 +170,10 @@ impl NacosApi {
                     access.clone(),
                     super::access::check,
                 ))
-                .merge(super::access::login_router(access.clone())),
+                .merge(super::access::login_router(
+                    access.clone(),
+                    crate::front::access::Front::Http,
+                )),
             None => api,
         }
         .layer(axum::middleware::from_fn(super::origin::refuse_cross_site));

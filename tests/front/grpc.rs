@@ -989,7 +989,8 @@ async fn without_a_permitted_token_a_grpc_request_changes_nothing() {
     .unwrap();
     let auth = nacre::auth::Authenticator::new(Arc::new(users), key.clone());
     let registry = Registry::default();
-    let front = GrpcFront::new(registry.clone(), config()).with_access(Arc::new(auth));
+    let front = GrpcFront::new(registry.clone(), config())
+        .with_access(nacre::front::access::Access::new(Arc::new(auth)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
