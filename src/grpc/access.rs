@@ -24,7 +24,7 @@ impl GrpcFront {
         kind: &str,
         addr: SocketAddr,
         payload: &Payload,
-    ) -> Result<Option<crate::front::access::Viewer>, Payload> {
+    ) -> Result<Option<crate::front::access::Viewer>, Box<Payload>> {
         use crate::front::access::{AccessTarget, Front, Need};
         let Some(access) = self.shared.access.get() else {
             return Ok(None);
@@ -94,11 +94,11 @@ impl GrpcFront {
         };
         match access.check(Front::Grpc, addr.ip(), token, &need) {
             Ok(grant) => Ok(grant.viewer),
-            Err(why) => Err(super::messages::refusal_payload(
+            Err(why) => Err(Box::new(super::messages::refusal_payload(
                 answer,
                 403,
                 &why.to_string(),
-            )),
+            ))),
         }
     }
 }

@@ -193,7 +193,7 @@ impl GrpcFront {
         let json = payload.json();
         let viewer = match self.access(&kind, addr, &payload) {
             Ok(viewer) => viewer,
-            Err(refused) => return refused,
+            Err(refused) => return *refused,
         };
         let result = match kind.as_str() {
             "HealthCheckRequest" => Ok(to_payload("HealthCheckResponse", &Answer::ok(Empty {}))),
