@@ -41,23 +41,25 @@ pub(super) trait Front: Send {
 pub(super) async fn bind(
     config: &ServerConfig,
     backend: &Backend,
+    tls: Option<&crate::front::tls::TlsConfig>,
 ) -> Result<Vec<Box<dyn Front>>, ServerError> {
     // `mut` and the parameters go unused in a build without fronts.
     #[allow(unused_mut)]
     let mut fronts: Vec<Box<dyn Front>> = Vec::new();
     #[cfg(feature = "grpc")]
-    fronts.push(Box::new(Grpc::bind(config, backend).await?));
+    fronts.push(Box::new(Grpc::bind(config, backend, tls).await?));
     #[cfg(feature = "console")]
     fronts.push(Box::new(Console(
         crate::console::Console::new(backend.clone())
             .stream_limits(config.console_streams, config.console_stream_lifetime)
             .host_check(crate::http::HostCheck::new(&config.allowed_hosts)),
     )));
-    let _ = (config, backend);
+    let _ = (config, backend, tls);
     Ok(fronts)
 }
 
-/// The Nacos 2.x gRPC API on `--grpc-port` (the HTTP port + 1000 by default).
+/// The Nacos 2.x gRPC API on `--grpc-port` (the HTTP port + 1000 by default), over TLS
+/// when the server has it.
 #[cfg(feature = "grpc")]
 struct Grpc {
     front: crate::grpc::GrpcFront,
@@ -67,7 +69,11 @@ struct Grpc {
 
 #[cfg(feature = "grpc")]
 impl Grpc {
-    async fn bind(config: &ServerConfig, backend: &Backend) -> Result<Self, ServerError> {
+    async fn bind(
+        config: &ServerConfig,
+        backend: &Backend,
+        tls: Option<&crate::front::tls::TlsConfig>,
+    ) -> Result<Self, ServerError> {
         let Some(port) = config.grpc_port() else {
             return Err(ServerError::Config(super::ConfigError::BadValue {
                 setting: "--grpc-port".into(),
@@ -76,7 +82,10 @@ impl Grpc {
             }));
         };
         let (listener, addr) = super::listen(SocketAddr::new(config.bind, port)).await?;
-        let front = crate::grpc::GrpcFront::new(backend.clone(), config.grpc);
+        let mut front = crate::grpc::GrpcFront::new(backend.clone(), config.grpc);
+        if let Some(tls) = tls {
+            front = front.with_tls(tls.grpc());
+        }
         Ok(Self {
             front,
             listener,
