@@ -133,7 +133,17 @@ pub trait AccessControl: Send + Sync + std::fmt::Debug + 'static {
 
     /// Whether `caller` may read every service of every namespace (Nacos' `*:*:*` with `r`).
     fn reads_everything(&self, caller: &str) -> bool;
+
+    /// Which services `caller` may read, as one test made once for a listing, when the
+    /// provider can answer faster so than through [`AccessControl::permits`] per service.
+    fn read_scope(&self, caller: &str) -> Option<ReadScope> {
+        let _ = caller;
+        None
+    }
 }
+
+/// Whether a caller may read a service: see [`AccessControl::read_scope`].
+pub type ReadScope = Arc<dyn Fn(&ServiceKey) -> bool + Send + Sync>;
 
 /// With registrations bound to the caller's address (`nacre-server
 /// --register-own-address-only`): whether a registration of `host` may come from `source`.
@@ -205,6 +215,8 @@ pub struct Grant {
 pub struct Viewer {
     control: Arc<dyn AccessControl>,
     caller: Arc<str>,
+    /// What the caller may read, made once (see [`AccessControl::read_scope`]).
+    scope: Option<ReadScope>,
 }
 
 impl std::fmt::Debug for Viewer {
@@ -231,8 +243,12 @@ impl Viewer {
 
     /// Whether the caller may read `key`.
     pub fn may_read(&self, key: &ServiceKey) -> bool {
-        self.control
-            .permits(&self.caller, &AccessTarget::service(key), false)
+        match &self.scope {
+            Some(scope) => scope(key),
+            None => self
+                .control
+                .permits(&self.caller, &AccessTarget::service(key), false),
+        }
     }
 
     /// Whether the caller may change `key`.
@@ -339,6 +355,7 @@ impl Access {
                 let viewer = (!whole).then(|| Viewer {
                     control: self.control.clone(),
                     caller: caller.clone(),
+                    scope: self.control.read_scope(&caller),
                 });
                 return Ok(Grant { caller, viewer });
             }
