@@ -104,6 +104,17 @@ impl Resource {
         }
     }
 
+    /// Every service of every namespace (`*:*:naming/*`): what only a permission on
+    /// everything (`*:*:*`) covers.
+    pub fn everything() -> Self {
+        Self {
+            namespace: "*".to_owned(),
+            group: "*".to_owned(),
+            service: "*".to_owned(),
+            ips: Vec::new(),
+        }
+    }
+
     /// The same resource, written by a registration of `ips`.
     pub fn registering(mut self, ips: impl IntoIterator<Item = IpAddr>) -> Self {
         self.ips.extend(ips);

@@ -17,6 +17,9 @@
 //! listing shows only the services the viewer may read (Nacos answers such a caller 403 and
 //! shows nothing; nacre shows what the caller may see, so a team can list its own services).
 //!
+//! [`own_address`] is the other rule about addresses: with it, a registration is accepted
+//! only from the address it registers (a server option, with or without auth).
+//!
 //! A registration names the addresses it puts into a service ([`AccessTarget::ips`]); a
 //! provider whose permissions limit the addresses a role may register (nacre's
 //! `register_cidrs`) refuses a write whose address falls outside them.
@@ -25,6 +28,10 @@ pub use super::audit::{Audit, Front, Outcome};
 use crate::model::{GroupName, NamespaceId, ServiceKey, ServiceName};
 use std::net::IpAddr;
 use std::sync::Arc;
+
+/// How long a login's token is valid unless the host says otherwise: Nacos' default
+/// (`nacos.core.auth.plugin.nacos.token.expire.seconds`, 18 000 s).
+pub const DEFAULT_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(18_000);
 
 /// What a request touches: one service, or every service of a group (a list).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +127,26 @@ pub trait AccessControl: Send + Sync + std::fmt::Debug + 'static {
 
     /// Whether `caller` is the global admin (Nacos' `ROLE_ADMIN`).
     fn is_admin(&self, caller: &str) -> bool;
+
+    /// Whether `caller` may read every service of every namespace (Nacos' `*:*:*` with `r`).
+    fn reads_everything(&self, caller: &str) -> bool;
+}
+
+/// With registrations bound to the caller's address (`nacre-server
+/// --register-own-address-only`): whether a registration of `host` may come from `source`.
+/// Only the source's own address passes (IPv4-mapped IPv6 folded); a host name never does.
+/// No Nacos, Consul or Eureka has the rule: there any client that may write a service may
+/// register any address into it. The error says what was refused.
+pub fn own_address(host: &str, source: IpAddr) -> Result<(), String> {
+    use super::gate::canonical;
+    match host.trim().parse::<IpAddr>() {
+        Ok(ip) if canonical(ip) == canonical(source) => Ok(()),
+        _ => Err(format!(
+            "registrations are bound to the caller's address here: {} may register only itself, not {}",
+            canonical(source),
+            crate::model::excerpt(host)
+        )),
+    }
 }
 
 /// What a request needs.
@@ -135,14 +162,17 @@ pub enum Need {
     /// To list the services of every namespace: granted whole to the global admin, to anyone
     /// else through a [`Viewer`].
     ListAll,
-    /// To see or change the whole node (its metrics, its settings): the global admin only.
+    /// To read what the whole node counts (its metrics): a caller who may read every service
+    /// (`*:*:*`), or the global admin.
+    NodeReport,
+    /// To change the whole node (its settings): the global admin only.
     Admin,
 }
 
 impl Need {
     fn action(&self) -> &'static str {
         match self {
-            Need::Read(_) | Need::List(_) | Need::ListAll => "read",
+            Need::Read(_) | Need::List(_) | Need::ListAll | Need::NodeReport => "read",
             Need::Write(_) => "write",
             Need::Admin => "administer",
         }
@@ -151,7 +181,7 @@ impl Need {
     fn resource(&self) -> String {
         match self {
             Need::Read(t) | Need::Write(t) | Need::List(t) => t.to_string(),
-            Need::ListAll => "*:*:naming/*".to_owned(),
+            Need::ListAll | Need::NodeReport => "*:*:naming/*".to_owned(),
             Need::Admin => "the node".to_owned(),
         }
     }
@@ -308,6 +338,7 @@ impl Access {
             Need::Read(target) => self.control.permits(&caller, target, false),
             Need::Write(target) => self.control.permits(&caller, target, true),
             Need::Admin => self.control.is_admin(&caller),
+            Need::NodeReport => self.control.reads_everything(&caller),
             Need::List(_) | Need::ListAll => {
                 let whole = match need {
                     Need::List(target) => self.control.permits(&caller, target, false),

@@ -265,6 +265,7 @@ impl GrpcFront {
         let backend = &self.shared.backend;
         match kind.as_str() {
             "registerInstance" => {
+                self.own_address(addr, [&instance])?;
                 // A connection-bound instance is registered as this connection's.
                 let command = if ephemeral {
                     let tag = lock(&self.shared.table).tag(&addr);
@@ -297,6 +298,22 @@ impl GrpcFront {
         ))
     }
 
+    /// With [`GrpcConfig::register_own_address_only`], refuses (403) a registration of an
+    /// address other than the connection's own.
+    fn own_address<'a>(
+        &self,
+        addr: SocketAddr,
+        instances: impl IntoIterator<Item = &'a Instance>,
+    ) -> Result<(), ErrorAnswer> {
+        if !self.shared.config.register_own_address_only {
+            return Ok(());
+        }
+        instances.into_iter().try_for_each(|i| {
+            crate::front::access::own_address(i.ip().as_str(), addr.ip())
+                .map_err(|why| ErrorAnswer(403, why))
+        })
+    }
+
     fn own(&self, addr: SocketAddr, service: &ServiceKey, instance: Instance) {
         let registry = self.shared.backend.registry();
         let interval = BeatTimeouts::resolve(instance.timing_overrides(), registry.health_config())
@@ -322,6 +339,7 @@ impl GrpcFront {
             .into_iter()
             .map(|i| i.into_instance(Some(true)))
             .collect::<Result<Vec<_>, _>>()?;
+        self.own_address(addr, &instances)?;
         let backend = &self.shared.backend;
         let tag = lock(&self.shared.table).tag(&addr);
         backend

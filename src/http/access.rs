@@ -14,7 +14,7 @@
 //!   which a permission limited to `register_cidrs` must hold. The service listings
 //!   (`service/list`, `service/names`, `catalog/services`) need only a valid token, and show
 //!   the services the caller may read ([`crate::front::access::Viewer`]); the node's
-//!   counters (`operator/metrics`) are the global admin's. A missing or invalid token, or a
+//!   counters (`operator/metrics`) need read permission on everything (`*:*:*`). A missing or invalid token, or a
 //!   caller without the permission, gets 403 with the reason, and nothing changes. Every
 //!   decision goes through [`crate::front::access::Access`], which counts and logs it.
 //!
@@ -124,10 +124,56 @@ pub(crate) async fn check(State(access): State<Access>, request: Request, next: 
     }
 }
 
+/// `router` with every request needing `need`, asked through `front`: the token from the
+/// headers (`accessToken`, `Authorization: Bearer`) or the query's `accessToken`. How
+/// `nacre-server` guards `/metrics` (`Need::NodeReport`: a Prometheus scraper sends a
+/// long-lived token from `nacre-server issue-token` as a bearer credential).
+pub fn guarded(router: Router, access: Access, front: Front, need: Need) -> Router {
+    router.layer(axum::middleware::from_fn(
+        move |request: Request, next: Next| {
+            let (access, need) = (access.clone(), need.clone());
+            async move {
+                let token = token_from_headers(request.headers()).or_else(|| {
+                    Params::parse(request.uri().query(), b"")
+                        .get("accessToken")
+                        .map(str::to_owned)
+                });
+                match access.check(front, peer_ip(&request), token.as_deref(), &need) {
+                    Ok(_) => next.run(request).await,
+                    Err(e) => refusal(&e),
+                }
+            }
+        },
+    ))
+}
+
+/// With registrations bound to the caller's address ([`super::NacosApi::register_own_address_only`]):
+/// a registration, an update or a beat carrying its instance whose `ip` is not the address the
+/// request comes from is refused (403), and nothing changes.
+pub(crate) async fn own_address(request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    if path != INSTANCE_PATH && path != BEAT_PATH {
+        return next.run(request).await;
+    }
+    let source = peer_ip(&request);
+    let method = request.method().clone();
+    let (params, request) = match read_params(request).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
+    match registered_host(&path, &method, &params) {
+        Some(host) => match crate::front::access::own_address(&host, source) {
+            Ok(()) => next.run(request).await,
+            Err(why) => (StatusCode::FORBIDDEN, why).into_response(),
+        },
+        None => next.run(request).await,
+    }
+}
+
 /// What a request to `path` needs, from its method and parameters.
 fn need_of(path: &str, method: &Method, params: &Params) -> Result<Need, String> {
     if path == METRICS_PATH {
-        return Ok(Need::Admin);
+        return Ok(Need::NodeReport);
     }
     if path == SERVICE_NAMES_PATH && params.get("namespaceId").is_none() {
         // Every namespace's names.
@@ -145,10 +191,22 @@ fn need_of(path: &str, method: &Method, params: &Params) -> Result<Need, String>
     ))
 }
 
-/// The address a write registers: a registration's or an update's `ip`, or the `ip` of a
-/// beat's `beat` JSON (a beat of an unknown instance registers it).
+/// The address a write registers, as an address (see [`registered_host`]).
 fn registered_ip(path: &str, method: &Method, params: &Params) -> Option<IpAddr> {
-    let text = match path {
+    let text = registered_host(path, method, params)?;
+    // An `ip` that is not an address (a host name) is the route's to refuse; a registration
+    // limited to address blocks cannot hold one anyway.
+    Some(
+        text.trim()
+            .parse()
+            .unwrap_or(IpAddr::V4(Ipv4Addr::BROADCAST)),
+    )
+}
+
+/// The host a write registers: a registration's or an update's `ip`, or the `ip` of a beat's
+/// `beat` JSON (a beat of an unknown instance registers it).
+fn registered_host(path: &str, method: &Method, params: &Params) -> Option<String> {
+    Some(match path {
         INSTANCE_PATH if matches!(*method, Method::POST | Method::PUT) => {
             params.get("ip")?.to_owned()
         }
@@ -163,14 +221,7 @@ fn registered_ip(path: &str, method: &Method, params: &Params) -> Option<IpAddr>
             }
         }
         _ => return None,
-    };
-    // An `ip` that is not an address (a host name) is the route's to refuse; a registration
-    // limited to address blocks cannot hold one anyway.
-    Some(
-        text.trim()
-            .parse()
-            .unwrap_or(IpAddr::V4(Ipv4Addr::BROADCAST)),
-    )
+    })
 }
 
 /// What the request touches, from its parameters.

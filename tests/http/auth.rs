@@ -337,3 +337,59 @@ async fn a_registration_outside_the_permitted_addresses_is_refused() {
     assert_eq!(send(&app, gone).await.0, 200);
     assert_eq!(stored(&registry), 0);
 }
+
+/// The peer route keeps the cluster secret: a user's token, even the admin's, in any place a
+/// token goes (the query, an `accessToken` header, a bearer credential, the secret's own
+/// header), reaches nothing.
+#[tokio::test]
+async fn the_peer_route_never_takes_a_user_token() {
+    use nacre::cluster::{ClusterNode, ClusterSecret, Envelope, NodeId, PeerAuth, PeerRequest};
+    let clock = nacre::ManualClock::new();
+    let ids: Vec<NodeId> = ["n1", "n2"]
+        .iter()
+        .map(|s| NodeId::new(s).unwrap())
+        .collect();
+    let net = nacre::transport::memory::MemoryNetwork::new(Arc::new(clock.clone()), 1);
+    let node = ClusterNode::builder(ids[0].clone(), ids.clone(), net.transport(&ids[0]))
+        .clock(clock)
+        .build()
+        .unwrap();
+    let secret = ClusterSecret::new("the-cluster-secret-0123456789").unwrap();
+    let auth = Authenticator::new(Arc::new(users()), key(1));
+    let app = NacosApi::new(node)
+        .peer_auth(PeerAuth::Secret(secret))
+        .access(Access::new(Arc::new(auth)))
+        .router();
+    let admin = token(&app, "admin").await;
+    let ping = serde_json::to_string(&Envelope {
+        from: ids[1].clone(),
+        request: PeerRequest::Ping { ready: true },
+    })
+    .unwrap();
+    let version = nacre::cluster::WIRE_VERSION.to_string();
+    for (uri, header) in [
+        (format!("/nacre/v1/peer?accessToken={admin}"), None),
+        (
+            "/nacre/v1/peer".to_owned(),
+            Some(("accessToken", admin.clone())),
+        ),
+        (
+            "/nacre/v1/peer".to_owned(),
+            Some(("authorization", format!("Bearer {admin}"))),
+        ),
+        (
+            "/nacre/v1/peer".to_owned(),
+            Some(("x-nacre-cluster-secret", admin.clone())),
+        ),
+    ] {
+        let mut request = Request::post(&uri)
+            .header("content-type", "application/json")
+            .header("x-nacre-peer-version", &version);
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
+        }
+        let (status, body) = send(&app, request.body(Body::from(ping.clone())).unwrap()).await;
+        assert_eq!(status, 403, "{uri}: {body}");
+        assert!(body.contains("cluster secret"), "{body}");
+    }
+}
