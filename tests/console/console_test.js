@@ -77,6 +77,10 @@ async function withAuth(browser, server) {
     if (path.startsWith("/console/api/") && !open && !r.headers()["accesstoken"]) unsent.push(`${r.method()} ${r.url()}`);
   });
 
+  const mode = await (await fetch(`${server}/console/api/whoami`)).text();
+  if (mode.includes('"auth":false')) {
+    throw new Error("the server started with --users-file serves its console without auth (src/server/fronts.rs must give the console the server's Access: Console::access)");
+  }
   await page.goto(`${server}/console/`);
   await page.waitForSelector("#login-form", { state: "visible", timeout: PATIENCE });
   check("with auth on, the page shows the login form and nothing else", await page.isHidden("#console"));
