@@ -215,14 +215,14 @@ impl IdentityStore for UsersFile {
         if !self.has_user(username) {
             return false;
         }
-        if self.is_admin(username) {
-            return true;
-        }
-        let roles: BTreeSet<&String> = self.roles_of(username).collect();
-        self.permissions
-            .iter()
-            .filter(|p| roles.contains(&p.role))
-            .any(|p| p.grants(resource, action))
+        let Some(roles) = self.roles.get(username) else {
+            return false;
+        };
+        roles.contains(ADMIN_ROLE)
+            || self
+                .permissions
+                .iter()
+                .any(|p| roles.contains(&p.role) && p.grants(resource, action))
     }
 }
 
