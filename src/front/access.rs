@@ -280,6 +280,17 @@ impl Access {
         }
     }
 
+    /// What `grant`'s caller may see and change beyond the request: the grant's own viewer, or
+    /// one made for its caller when the grant was whole. Asking it decides no request, so it
+    /// is not audited (the console asks it whether to show a service's edit controls; the
+    /// edit itself is checked when it comes).
+    pub fn viewer_of(&self, grant: &Grant) -> Viewer {
+        grant.viewer.clone().unwrap_or_else(|| Viewer {
+            control: self.control.clone(),
+            caller: grant.caller.clone(),
+        })
+    }
+
     /// The audit: its counts by front and outcome, for the metrics.
     pub fn audit(&self) -> &Arc<Audit> {
         &self.audit

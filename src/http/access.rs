@@ -283,8 +283,12 @@ async fn read_params(request: Request) -> Result<(Params, Request), Response> {
 /// The address a request came from, as the accept loop recorded it (unspecified when the host
 /// serves without `ConnectInfo`).
 pub(crate) fn peer_ip(request: &Request) -> IpAddr {
-    request
-        .extensions()
+    peer_ip_in(request.extensions())
+}
+
+/// [`peer_ip`] from a request's extensions (an extractor's parts).
+pub(crate) fn peer_ip_in(extensions: &axum::http::Extensions) -> IpAddr {
+    extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
 }
