@@ -288,6 +288,8 @@ impl Access {
         grant.viewer.clone().unwrap_or_else(|| Viewer {
             control: self.control.clone(),
             caller: grant.caller.clone(),
+            // Asked service by service, not for a listing.
+            scope: None,
         })
     }
 
