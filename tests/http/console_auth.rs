@@ -4,6 +4,7 @@
 //! lists and on the event stream; a read-only user's edits are refused and change nothing.
 #![cfg(all(feature = "console", feature = "auth"))]
 
+use super::auth::{send, users_file};
 use axum::body::Body;
 use axum::http::Request;
 use base64::Engine;
@@ -17,52 +18,21 @@ use std::time::Duration;
 use tower::ServiceExt;
 
 fn users() -> UsersFile {
-    let hash = bcrypt::hash("pw", 4).unwrap();
-    UsersFile::parse(&format!(
-        r#"
-        [[user]]
-        username = "admin"
-        password_bcrypt = "{hash}"
-        [[user]]
-        username = "team"
-        password_bcrypt = "{hash}"
-        [[user]]
-        username = "viewer"
-        password_bcrypt = "{hash}"
-        [[user]]
-        username = "reader"
-        password_bcrypt = "{hash}"
-        [[role]]
-        role = "ROLE_ADMIN"
-        username = "admin"
-        [[role]]
-        role = "orders-team"
-        username = "team"
-        [[permission]]
-        role = "orders-team"
-        resource = "public:DEFAULT_GROUP:naming/orders"
-        action = "rw"
-        [[role]]
-        role = "viewers"
-        username = "viewer"
-        [[permission]]
-        role = "viewers"
-        resource = "public:DEFAULT_GROUP:naming/orders"
-        action = "r"
-        [[permission]]
-        role = "viewers"
-        resource = "public:BILLING:*"
-        action = "r"
-        [[role]]
-        role = "readers"
-        username = "reader"
-        [[permission]]
-        role = "readers"
-        resource = "public:*:*"
-        action = "r"
-        "#
-    ))
-    .unwrap()
+    users_file(
+        &[
+            ("admin", "ROLE_ADMIN"),
+            ("team", "orders-team"),
+            ("viewer", "viewers"),
+            ("reader", "readers"),
+        ],
+        &[
+            ("orders-team", "public:DEFAULT_GROUP:naming/orders", "rw"),
+            ("viewers", "public:DEFAULT_GROUP:naming/orders", "r"),
+            ("viewers", "public:BILLING:*", "r"),
+            ("readers", "public:*:*", "r"),
+        ],
+        "",
+    )
 }
 
 fn app(registry: &Registry) -> axum::Router {
@@ -93,15 +63,6 @@ fn registry() -> Registry {
             .unwrap();
     }
     registry
-}
-
-async fn send(app: &axum::Router, request: Request<Body>) -> (u16, String) {
-    let answer = app.clone().oneshot(request).await.unwrap();
-    let status = answer.status().as_u16();
-    let bytes = axum::body::to_bytes(answer.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (status, String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// A request to `uri`, with `token` as the `accessToken` header when given.
