@@ -23,15 +23,9 @@ fi
 
 source tests/interop/lib.sh
 
-chromium_bin=${CHROMIUM:-$(command -v chromium || true)}
+chromium_bin=${CHROMIUM:-}
 if [[ -z "$chromium_bin" ]]; then
-    echo "installing Debian's chromium" >&2
-    if [[ $(id -u) -ne 0 ]]; then
-        echo "chromium is missing and this is not root: apt-get install chromium" >&2
-        exit 1
-    fi
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
+    need_command chromium
     chromium_bin=$(command -v chromium)
 fi
 
