@@ -64,6 +64,38 @@ pub(crate) fn login_router(access: Access, front: Front) -> Router {
     router.with_state((access, front))
 }
 
+/// The login routes of an API without auth: a client configured with credentials is told
+/// (404, as before, with the reason) and the server warns, at most once per 10 s, that such a
+/// client reaches a node where every request is served without a token. (Nacos clients go on
+/// after a failed login; without the warning an operator who meant to turn auth on would
+/// never know it is off.)
+pub(crate) fn open_login_router() -> Router {
+    let warned = std::sync::Arc::new(crate::front::gate::RefusalLog::new(
+        crate::front::gate::REFUSAL_LOG_INTERVAL,
+    ));
+    let mut router = Router::new();
+    for path in LOGIN_PATHS {
+        let warned = warned.clone();
+        router = router.route(
+            path,
+            post(move |request: Request| async move {
+                if let Some(left_out) = warned.due(std::time::Instant::now()) {
+                    tracing::warn!(
+                        source = %peer_ip(&request),
+                        left_out,
+                        "a client logged in, but auth is off on this node (no --users-file): every request is served without a token"
+                    );
+                }
+                (
+                    StatusCode::NOT_FOUND,
+                    "auth is off on this node (no --users-file): requests need no token",
+                )
+            }),
+        );
+    }
+    router
+}
+
 /// A login route: `username` and `password` from the query or the form.
 pub(crate) async fn login(
     State((access, front)): State<(Access, Front)>,
