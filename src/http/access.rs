@@ -46,9 +46,6 @@ pub const LOGIN_PATHS: [&str; 3] = [
     "/nacos/v3/auth/user/login",
 ];
 
-/// The largest body the check reads (the API's own cap is the server's).
-const MAX_BODY: usize = 1024 * 1024;
-
 /// The routes that list services, and show a caller only what it may read.
 const LIST_PATHS: [&str; 3] = [SERVICE_LIST_PATH, SERVICE_NAMES_PATH, CATALOG_SERVICES_PATH];
 
@@ -302,11 +299,15 @@ pub(crate) fn token_from_headers(headers: &axum::http::HeaderMap) -> Option<Stri
 }
 
 /// The request's parameters, and the request again with its body put back for the route.
+///
+/// The body is read under the router's body limit (`DefaultBodyLimit`, which `nacre-server`
+/// sets from `--max-body-bytes`; axum's 2 MB without one), as the route itself would read it.
 async fn read_params(request: Request) -> Result<(Params, Request), Response> {
+    use axum::extract::FromRequest;
     let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_BODY)
+    let bytes = axum::body::Bytes::from_request(Request::from_parts(parts.clone(), body), &())
         .await
-        .map_err(|e| (StatusCode::PAYLOAD_TOO_LARGE, e.to_string()).into_response())?;
+        .map_err(IntoResponse::into_response)?;
     let form = super::params::is_form(&parts.headers);
     let params = Params::parse(parts.uri.query(), if form { &bytes } else { b"" });
     Ok((params, Request::from_parts(parts, Body::from(bytes))))

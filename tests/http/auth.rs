@@ -385,3 +385,25 @@ async fn the_peer_route_never_takes_a_user_token() {
         assert!(body.contains("cluster secret"), "{body}");
     }
 }
+
+/// The check reads a body under the router's own limit (`--max-body-bytes` in the server):
+/// what the route would take, the check takes, and nothing more.
+#[tokio::test]
+async fn the_check_reads_a_body_under_the_routers_limit() {
+    let registry = Registry::default();
+    let app = app(&registry).layer(axum::extract::DefaultBodyLimit::max(4096));
+    let writer = token(&app, "writer").await;
+    let form = |padding: usize| {
+        Request::post("/nacos/v1/ns/instance")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(format!(
+                "serviceName=orders&ip=10.0.0.1&port=8080&accessToken={writer}&pad={}",
+                "x".repeat(padding)
+            )))
+            .unwrap()
+    };
+    assert_eq!(send(&app, form(8192)).await.0, 413);
+    assert_eq!(stored(&registry), 0);
+    let (status, body) = send(&app, form(100)).await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+}
