@@ -98,7 +98,34 @@ impl GrpcFront {
                 answer,
                 403,
                 &why.to_string(),
+                refusal_fields(answer, &touches.head),
             ))),
         }
+    }
+}
+
+/// The fields of a refused `answer` that clients need to parse it at all, so they report the
+/// 403 instead of failing on the answer's shape: a service list's `count` (0) and
+/// `serviceNames` (none), as Nacos sends them; a query's or subscription's `serviceInfo`, an
+/// empty one marked not valid (Nacos leaves it out, which nacos-sdk-rust cannot parse).
+/// Every client checks the answer's success before it reads them.
+fn refusal_fields(answer: &str, head: &super::messages::NamingHead) -> serde_json::Value {
+    match answer {
+        "ServiceListResponse" => serde_json::json!({"count": 0, "serviceNames": []}),
+        "QueryServiceResponse" | "SubscribeServiceResponse" => serde_json::json!({
+            "serviceInfo": {
+                "name": crate::model::excerpt(head.service_name.as_deref().unwrap_or("")),
+                "groupName": head.group(),
+                "clusters": "",
+                "cacheMillis": 0,
+                "hosts": [],
+                "lastRefTime": 0,
+                "checksum": "",
+                "allIPs": false,
+                "reachProtectionThreshold": false,
+                "valid": false,
+            }
+        }),
+        _ => serde_json::json!({}),
     }
 }

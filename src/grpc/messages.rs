@@ -218,15 +218,22 @@ pub(crate) fn error_payload(code: i32, message: &str) -> Payload {
 }
 
 /// A refusal answered as the request's own response type `kind` (`InstanceResponse`...)
-/// with `errorCode` `code`, as Nacos answers an auth failure, so clients report it as one.
-pub(crate) fn refusal_payload(kind: &str, code: i32, message: &str) -> Payload {
+/// with `errorCode` `code`, as Nacos answers an auth failure, so clients report it as one;
+/// `fields` (a JSON object) are the type's own fields a client needs to read the answer at
+/// all (see `access.rs`).
+pub(crate) fn refusal_payload(
+    kind: &str,
+    code: i32,
+    message: &str,
+    fields: serde_json::Value,
+) -> Payload {
     let body = Answer {
         result_code: RESULT_FAIL,
         error_code: code,
         success: false,
         message: message.to_owned(),
         request_id: String::new(),
-        body: Empty {},
+        body: fields,
     };
     to_payload(kind, &body)
 }

@@ -996,6 +996,23 @@ async fn without_a_permitted_token_a_grpc_request_changes_nothing() {
     let refused = raw.call("ServiceQueryRequest", query).await;
     assert_eq!(refused.kind(), "QueryServiceResponse");
     assert_eq!(body(&refused)["errorCode"], 403);
+    // With the fields a client needs to parse it (nacos-sdk-rust requires serviceInfo, the
+    // Python client a list's count and names), so it reports the 403.
+    let info = &body(&refused)["serviceInfo"];
+    assert_eq!(
+        (info["hosts"].clone(), info["valid"].clone()),
+        (serde_json::json!([]), false.into())
+    );
+    let list = raw
+        .call("ServiceListRequest", r#"{"pageNo":1,"pageSize":10}"#)
+        .await;
+    assert_eq!(list.kind(), "ServiceListResponse");
+    let list = body(&list);
+    assert_eq!(
+        (list["errorCode"].clone(), list["count"].clone()),
+        (403.into(), 0.into())
+    );
+    assert_eq!(list["serviceNames"], serde_json::json!([]));
     // Health checks need no token.
     assert_eq!(
         raw.call("HealthCheckRequest", "{}").await.kind(),
