@@ -54,7 +54,13 @@ pub struct Authenticator {
     throttle: Arc<Mutex<LoginThrottle>>,
     /// Logins being checked now (each a bcrypt hash, tens of milliseconds of CPU).
     checking: Arc<std::sync::atomic::AtomicUsize>,
+    /// Passwords sent on requests and found right lately, by user: a keyed digest of the
+    /// password and until when it stands (see [`Authenticator::identify_password`]).
+    checked: Arc<Mutex<HashMap<String, ([u8; 32], u64)>>>,
 }
+
+/// How long a password sent on a request, once checked, stands without another bcrypt check.
+pub const CHECKED_PASSWORD_TTL: Duration = Duration::from_secs(60);
 
 /// Logins checked at once at most; more are refused ([`AuthError::Busy`]) rather than queued,
 /// so a crowd of logins from many addresses (each within its throttle) cannot take every core.
@@ -77,6 +83,7 @@ impl Authenticator {
             ttl: DEFAULT_TOKEN_TTL,
             throttle: Arc::default(),
             checking: Arc::default(),
+            checked: Arc::default(),
         }
     }
 
@@ -113,6 +120,42 @@ impl Authenticator {
             access_token: self.key.issue(username, now.saturating_add(ttl)),
             token_ttl: ttl,
             global_admin: self.store.is_admin(username),
+            username: username.to_owned(),
+        })
+    }
+
+    /// Who sends `username` and `password` from `source` on a request at `now`, in place of a
+    /// token (the npm client `nacos-naming` sends them on every request; Nacos checks them as
+    /// a login each time). The first request is checked as a login is (the throttle, the
+    /// bound on concurrent checks, bcrypt); a right password then stands for
+    /// [`CHECKED_PASSWORD_TTL`] as a keyed digest (never the password), so a client's steady
+    /// requests cost an HMAC, not a bcrypt hash each. A user taken out of the store loses
+    /// access at once; a changed password stops working within the minute.
+    pub fn identify_password(
+        &self,
+        source: IpAddr,
+        username: &str,
+        password: &str,
+        now: u64,
+    ) -> Result<Caller, AuthError> {
+        let digest = self.key.fingerprint(&[username, password]);
+        let known = crate::util::lock(&self.checked)
+            .get(username)
+            .is_some_and(|(d, until)| *d == digest && now < *until);
+        if known && self.store.has_user(username) {
+            return Ok(Caller {
+                username: username.to_owned(),
+            });
+        }
+        self.login(source, username, password, now)?;
+        let mut checked = crate::util::lock(&self.checked);
+        // One entry per user at most, and only users the store has: bounded by the file.
+        checked.retain(|_, (_, until)| now < *until);
+        checked.insert(
+            username.to_owned(),
+            (digest, now.saturating_add(CHECKED_PASSWORD_TTL.as_secs())),
+        );
+        Ok(Caller {
             username: username.to_owned(),
         })
     }
@@ -165,6 +208,20 @@ impl crate::front::access::AccessControl for Authenticator {
         Authenticator::identify(self, token.trim(), now_secs())
             .map(|caller| caller.username)
             .map_err(|e| AccessError::NotAuthenticated(e.to_string()))
+    }
+
+    fn identify_password(
+        &self,
+        source: IpAddr,
+        username: &str,
+        password: &str,
+    ) -> Result<String, AccessError> {
+        Authenticator::identify_password(self, source, username, password, now_secs())
+            .map(|caller| caller.username)
+            .map_err(|e| match e {
+                AuthError::Busy => AccessError::Busy(e.to_string()),
+                e => AccessError::NotAuthenticated(e.to_string()),
+            })
     }
 
     fn permits(&self, caller: &str, target: &AccessTarget, write: bool) -> bool {
@@ -394,5 +451,46 @@ mod tests {
         }
         let scope = auth.read_scope("t").unwrap();
         assert!(scope(&keys[0]) && !scope(&keys[1]) && !scope(&keys[3]) && scope(&keys[4]));
+    }
+
+    #[test]
+    fn a_password_on_a_request_is_checked_once_then_stands_for_a_minute() {
+        use std::sync::atomic::Ordering;
+        let auth = authenticator();
+        assert_eq!(
+            auth.identify_password(ip(1), "u", "pw", 100)
+                .unwrap()
+                .username,
+            "u"
+        );
+        // No bcrypt check could run now: the right password stands without one...
+        auth.checking.store(MAX_CONCURRENT_LOGINS, Ordering::SeqCst);
+        assert!(auth.identify_password(ip(1), "u", "pw", 150).is_ok());
+        // ...a wrong one does not, nor the right one once its minute is up.
+        assert_eq!(
+            auth.identify_password(ip(1), "u", "nope", 150),
+            Err(AuthError::Busy)
+        );
+        assert_eq!(
+            auth.identify_password(ip(1), "u", "pw", 161),
+            Err(AuthError::Busy)
+        );
+        auth.checking.store(0, Ordering::SeqCst);
+        assert_eq!(
+            auth.identify_password(ip(1), "u", "nope", 170),
+            Err(AuthError::BadCredentials)
+        );
+        assert_eq!(
+            auth.identify_password(ip(1), "ghost", "pw", 170),
+            Err(AuthError::BadCredentials)
+        );
+        // Wrong passwords count against the source as failed logins do.
+        for _ in 0..LoginThrottle::FREE_FAILURES {
+            let _ = auth.identify_password(ip(2), "u", "nope", 200);
+        }
+        assert_eq!(
+            auth.identify_password(ip(2), "u", "pw", 200),
+            Err(AuthError::Throttled)
+        );
     }
 }

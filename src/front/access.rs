@@ -128,6 +128,21 @@ pub trait AccessControl: Send + Sync + std::fmt::Debug + 'static {
     /// [`AccessTarget::ips`]).
     fn permits(&self, caller: &str, target: &AccessTarget, write: bool) -> bool;
 
+    /// Who sends `username` and `password` from `source` on a request, in place of a token:
+    /// the checks and the throttle of a login. A provider that takes tokens only refuses it
+    /// ([`AccessError::NotAuthenticated`]).
+    fn identify_password(
+        &self,
+        source: IpAddr,
+        username: &str,
+        password: &str,
+    ) -> Result<String, AccessError> {
+        let _ = (source, username, password);
+        Err(AccessError::NotAuthenticated(
+            "this server takes access tokens only: log in (POST /nacos/v1/auth/login)".into(),
+        ))
+    }
+
     /// Whether `caller` is the global admin (Nacos' `ROLE_ADMIN`).
     fn is_admin(&self, caller: &str) -> bool;
 
@@ -160,6 +175,21 @@ pub fn own_address(host: &str, source: IpAddr) -> Result<(), String> {
             crate::model::excerpt(host)
         )),
     }
+}
+
+/// How a request proves who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential<'a> {
+    /// A token from a login (or none).
+    Token(Option<&'a str>),
+    /// A username and password on the request itself, as the npm client `nacos-naming` sends
+    /// them on every request instead of logging in (Nacos logs such a request in).
+    Password {
+        /// The user.
+        username: &'a str,
+        /// Its password.
+        password: &'a str,
+    },
 }
 
 /// What a request needs.
@@ -326,8 +356,25 @@ impl Access {
         token: Option<&str>,
         need: &Need,
     ) -> Result<Grant, AccessError> {
-        let token = token.map(str::trim).filter(|t| !t.is_empty());
-        let answer = self.decide(token, need);
+        self.check_with(front, source, Credential::Token(token), need)
+    }
+
+    /// [`Access::check`] for a request that proves who it is with `credential`: a token, or a
+    /// username and password (see [`Credential::Password`]).
+    pub fn check_with(
+        &self,
+        front: Front,
+        source: IpAddr,
+        credential: Credential<'_>,
+        need: &Need,
+    ) -> Result<Grant, AccessError> {
+        let credential = match credential {
+            Credential::Token(token) => {
+                Credential::Token(token.map(str::trim).filter(|t| !t.is_empty()))
+            }
+            other => other,
+        };
+        let answer = self.decide(source, credential, need);
         let (outcome, caller) = match &answer {
             Ok(grant) => (
                 if matches!(need, Need::Write(_)) {
@@ -338,8 +385,13 @@ impl Access {
                 grant.caller.to_string(),
             ),
             Err(AccessError::Forbidden { caller, .. }) => (Outcome::Forbidden, caller.clone()),
-            Err(_) if token.is_none() => (Outcome::NoToken, String::new()),
-            Err(_) => (Outcome::BadToken, String::new()),
+            Err(_) => match credential {
+                Credential::Token(None) => (Outcome::NoToken, String::new()),
+                Credential::Token(Some(_)) => (Outcome::BadToken, String::new()),
+                Credential::Password { username, .. } => {
+                    (Outcome::LoginFailed, username.to_owned())
+                }
+            },
         };
         let why = answer.as_ref().err().map(ToString::to_string);
         self.audit.record(
@@ -353,8 +405,19 @@ impl Access {
         answer
     }
 
-    fn decide(&self, token: Option<&str>, need: &Need) -> Result<Grant, AccessError> {
-        let caller: Arc<str> = self.control.identify(token)?.into();
+    fn decide(
+        &self,
+        source: IpAddr,
+        credential: Credential<'_>,
+        need: &Need,
+    ) -> Result<Grant, AccessError> {
+        let caller: Arc<str> = match credential {
+            Credential::Token(token) => self.control.identify(token)?,
+            Credential::Password { username, password } => {
+                self.control.identify_password(source, username, password)?
+            }
+        }
+        .into();
         let granted = match need {
             Need::Read(target) => self.control.permits(&caller, target, false),
             Need::Write(target) => self.control.permits(&caller, target, true),

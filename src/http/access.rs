@@ -6,7 +6,10 @@
 //!   (both Python clients send the password in the query) and answer Nacos' login JSON, or
 //!   403 with the reason.
 //! - Every other request carries its token as `accessToken` in the query or the form, as an
-//!   `accessToken` header, or as `Authorization: Bearer`. The service it touches is read from
+//!   `accessToken` header, or as `Authorization: Bearer`; or, without a token, `username` and
+//!   `password` in the query or the form, as the npm client `nacos-naming` sends them on every
+//!   request (checked as a login, then standing for a minute as a keyed digest; see
+//!   `Authenticator::identify_password`). The service it touches is read from
 //!   the same parameters the route reads (`namespaceId`, `groupName`, `serviceName`, or the
 //!   `key` of `instance/statuses`). A `GET` needs read permission (so do `instance/statuses`
 //!   and `catalog/instances`, which Nacos maps to any method), every other method write; a
@@ -29,7 +32,7 @@ use super::paths::{
     SERVICE_NAMES_PATH,
 };
 use super::Params;
-use crate::front::access::{Access, AccessError, AccessTarget, Front, Need};
+use crate::front::access::{Access, AccessError, AccessTarget, Credential, Front, Need};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, Method, StatusCode};
@@ -153,7 +156,27 @@ pub(crate) async fn check(State(access): State<Access>, request: Request, next: 
         .get("accessToken")
         .map(str::to_owned)
         .or(header_token);
-    match access.check(Front::Http, source, token.as_deref(), &need) {
+    let checked = match (token, params.get("username"), params.get("password")) {
+        // No token but a username and password, as the npm client `nacos-naming` sends them
+        // on every request: checked as a login is, off the async workers (see
+        // `Authenticator::identify_password`).
+        (None, Some(username), Some(password)) => {
+            let (username, password) = (username.to_owned(), password.to_owned());
+            let access = access.clone();
+            let need = need.clone();
+            tokio::task::spawn_blocking(move || {
+                let credential = Credential::Password {
+                    username: &username,
+                    password: &password,
+                };
+                access.check_with(Front::Http, source, credential, &need)
+            })
+            .await
+            .unwrap_or_else(|_| Err(AccessError::Busy("the password was not checked".into())))
+        }
+        (token, _, _) => access.check(Front::Http, source, token.as_deref(), &need),
+    };
+    match checked {
         Ok(grant) => {
             if let Some(viewer) = grant.viewer {
                 request.extensions_mut().insert(viewer);

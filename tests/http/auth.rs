@@ -407,3 +407,29 @@ async fn the_check_reads_a_body_under_the_routers_limit() {
     let (status, body) = send(&app, form(100)).await;
     assert_eq!((status, body.as_str()), (200, "ok"));
 }
+
+/// A request may carry `username` and `password` instead of a token, as the npm client
+/// `nacos-naming` sends them on every request (Nacos logs such a request in).
+#[tokio::test]
+async fn a_request_with_a_username_and_password_is_checked_as_a_login() {
+    let registry = Registry::default();
+    let app = app(&registry);
+    let as_user = |user: &str, password: &str| {
+        post(&format!("{REGISTER}&username={user}&password={password}"))
+    };
+    let (status, body) = send(&app, as_user("writer", "pw")).await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    let (status, body) = send(&app, as_user("reader", "pw")).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("may not write"), "{body}");
+    let (status, body) = send(&app, as_user("writer", "wrong")).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("wrong password"), "{body}");
+    // A token, when there is one, is what counts.
+    let reader = token(&app, "reader").await;
+    let both = post(&format!(
+        "{REGISTER}&accessToken={reader}&username=writer&password=pw"
+    ));
+    assert_eq!(send(&app, both).await.0, 403);
+    assert_eq!(stored(&registry), 1);
+}
