@@ -2,13 +2,23 @@
 (nacos-sdk-python 3.2.0, package `v2.nacos`).
 
 Usage: nacos_v2_interop.py HOST:PORT WORK_DIR          (the client finds gRPC at PORT + 1000)
+       nacos_v2_interop.py --auth HOST:PORT WORK_DIR      (a server with auth on)
        nacos_v2_interop.py --provider HOST:PORT WORK_DIR  (internal: the provider process)
 
 Checks: register and list; subscribe and be pushed within 1 s of a registration made by
 another client *process*; a v1 HTTP registration pushed to the gRPC subscriber; batch
 registration; the service list; the provider process killed with SIGKILL, after which its
-instance disappears and the change is pushed. Prints one line per check, then
-`N passed, M failed`; exits 1 if any check failed.
+instance disappears and the change is pushed.
+
+With --auth, three identities against one server (the users of tests/interop/lib.sh, from the
+environment; the client logs in over HTTP and sends the token in each request's headers): a
+writer registers, lists and is pushed a change; a reader lists, subscribes and is pushed the
+writer's change, and its registration and deregistration are refused (NacosException, error
+code 403) and never land, not even through the client's redo task; a client without
+credentials can do nothing (403); a client with a wrong password neither (its login is refused,
+so the client raises its own error, code 500 "get access token failed", and sends nothing).
+
+Prints one line per check, then `N passed, M failed`; exits 1 if any check failed.
 """
 
 import asyncio
@@ -21,13 +31,14 @@ import traceback
 import urllib.parse
 import urllib.request
 
-from v2.nacos import (BatchRegisterInstanceParam, ClientConfigBuilder, GRPCConfig,
-                      ListInstanceParam, ListServiceParam, NacosNamingService,
+from v2.nacos import (BatchRegisterInstanceParam, ClientConfigBuilder, DeregisterInstanceParam,
+                      GRPCConfig, ListInstanceParam, ListServiceParam, NacosNamingService,
                       RegisterInstanceParam, SubscribeServiceParam)
+from v2.nacos.common.nacos_exception import NacosException
 
-PROVIDER = sys.argv[1] == "--provider"
-ADDR = sys.argv[2] if PROVIDER else sys.argv[1]
-WORK = sys.argv[3] if PROVIDER else sys.argv[2]
+MODE = sys.argv[1] if sys.argv[1] in ("--provider", "--auth") else None
+PROVIDER = MODE == "--provider"
+ADDR, WORK = sys.argv[2:4] if MODE else sys.argv[1:3]
 SERVICE = "orders-py"
 
 passed = 0
@@ -62,16 +73,17 @@ async def wait_until(what, cond, timeout=15.0):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-async def naming(name):
+async def naming(name, username=None, password=None):
     log_dir = os.path.join(WORK, name)
-    config = (ClientConfigBuilder()
-              .server_address(ADDR)
-              .namespace_id("")
-              .log_dir(log_dir)
-              .cache_dir(os.path.join(log_dir, "cache"))
-              .grpc_config(GRPCConfig(grpc_timeout=5000, port_offset=1000))
-              .build())
-    return await NacosNamingService.create_naming_service(config)
+    builder = (ClientConfigBuilder()
+               .server_address(ADDR)
+               .namespace_id("")
+               .log_dir(log_dir)
+               .cache_dir(os.path.join(log_dir, "cache"))
+               .grpc_config(GRPCConfig(grpc_timeout=5000, port_offset=1000)))
+    if username:
+        builder = builder.username(username).password(password)
+    return await NacosNamingService.create_naming_service(builder.build())
 
 
 async def provider():
@@ -169,9 +181,122 @@ async def main():
     return 1 if failed else 0
 
 
+async def expect_refused(what, coro, code=403):
+    """`coro` must raise a NacosException with error code `code`."""
+    try:
+        await coro
+    except NacosException as e:
+        print(f"     {what}: {e}", flush=True)
+        expect(e.error_code == code, f"{what}: error code {e.error_code}, expected {code}: {e}")
+    else:
+        raise AssertionError(f"{what} was not refused")
+
+
+async def auth_main():
+    service = "secured-py"
+    writer = await naming("writer", os.environ["NACRE_WRITER"],
+                          os.environ["NACRE_WRITER_PASSWORD"])
+    reader = await naming("reader", os.environ["NACRE_READER"],
+                          os.environ["NACRE_READER_PASSWORD"])
+    nobody = await naming("nobody")
+    writer_pushes = []
+    reader_pushes = []
+
+    def last(pushes):
+        return pushes[-1] if pushes else None
+
+    def recorder(pushes):
+        async def on_change(instances):
+            pushes.append(endpoints(instances))
+        return on_change
+
+    def register(ns, ip):
+        return ns.register_instance(RegisterInstanceParam(service_name=service, ip=ip, port=8080))
+
+    def deregister(ns, ip):
+        return ns.deregister_instance(
+            DeregisterInstanceParam(service_name=service, ip=ip, port=8080))
+
+    def listed(ns):
+        return ns.list_instances(ListInstanceParam(
+            service_name=service, subscribe=False, healthy_only=None))
+
+    async def writer_registers_lists_and_is_pushed():
+        expect(await register(writer, "10.6.0.1") is True, "register")
+        expect(endpoints(await listed(writer)) == ["10.6.0.1:8080"], "listed")
+        await writer.subscribe(SubscribeServiceParam(
+            service_name=service, subscribe_callback=recorder(writer_pushes)))
+        expect(await register(writer, "10.6.0.2") is True, "second register")
+        await wait_until("the writer's push",
+                         lambda: last(writer_pushes) == ["10.6.0.1:8080", "10.6.0.2:8080"])
+        page = await writer.list_services(ListServiceParam(page_no=1, page_size=10))
+        expect(page.services == [service], f"services {page.services}")
+
+    async def reader_lists_subscribes_and_is_pushed():
+        found = await listed(reader)
+        expect(endpoints(found) == ["10.6.0.1:8080", "10.6.0.2:8080"], endpoints(found))
+        await reader.subscribe(SubscribeServiceParam(
+            service_name=service, subscribe_callback=recorder(reader_pushes)))
+        expect(await deregister(writer, "10.6.0.2") is True, "the writer's deregister")
+        await wait_until("the reader's push", lambda: last(reader_pushes) == ["10.6.0.1:8080"])
+        await wait_until("the writer's push", lambda: last(writer_pushes) == ["10.6.0.1:8080"])
+
+    async def reader_cannot_register_or_deregister():
+        await expect_refused("the reader's register", register(reader, "10.6.0.9"))
+        await expect_refused("the reader's deregister", deregister(reader, "10.6.0.1"))
+
+    async def nobody_can_do_nothing():
+        await expect_refused("list without credentials", listed(nobody))
+        await expect_refused("register without credentials", register(nobody, "10.6.0.8"))
+        await expect_refused("subscribe without credentials", nobody.subscribe(
+            SubscribeServiceParam(service_name=service, subscribe_callback=recorder([]))))
+        await expect_refused("the service list without credentials", nobody.list_services(
+            ListServiceParam(page_no=1, page_size=10)))
+
+    async def refused_registrations_never_land():
+        # The client keeps a failed registration for its redo task, which retries it every
+        # 3 s: watch the writer's view past two rounds.
+        until = time.monotonic() + 7
+        while time.monotonic() < until:
+            seen = endpoints(await listed(writer))
+            expect(seen == ["10.6.0.1:8080"], f"the writer lists {seen}")
+            await asyncio.sleep(0.25)
+
+    async def wrong_password_is_refused():
+        # Last: failed logins count against this address. The client logs in again before
+        # each request; when that fails it raises its own error and sends nothing.
+        wrong = await naming("wrong", os.environ["NACRE_WRITER"], "wrong")
+        try:
+            await expect_refused("list with a wrong password", listed(wrong), code=500)
+            await expect_refused("register with a wrong password", register(wrong, "10.6.0.7"),
+                                 code=500)
+        finally:
+            await wrong.shutdown()
+        expect(endpoints(await listed(writer)) == ["10.6.0.1:8080"], "nothing registered")
+
+    async def writer_deregisters():
+        expect(await deregister(writer, "10.6.0.1") is True, "deregister")
+        expect(await listed(writer) == [], "empty")
+
+    await check("writer: register, list, subscribe and be pushed, the service list",
+                writer_registers_lists_and_is_pushed)
+    await check("reader: list, subscribe and be pushed the writer's change",
+                reader_lists_subscribes_and_is_pushed)
+    await check("reader: register and deregister are refused with 403",
+                reader_cannot_register_or_deregister)
+    await check("no credentials: list, register, subscribe, service list refused with 403",
+                nobody_can_do_nothing)
+    await check("the refused registrations never land, redo retries included",
+                refused_registrations_never_land)
+    await check("wrong password: list and register fail", wrong_password_is_refused)
+    await check("writer: deregister", writer_deregisters)
+    print(f"{passed} passed, {failed} failed", flush=True)
+    return 1 if failed else 0
+
+
 if PROVIDER:
     asyncio.run(provider())
 else:
-    code = asyncio.run(main())
+    code = asyncio.run(auth_main() if MODE == "--auth" else main())
     # The client's background tasks may linger: leave at once.
     os._exit(code)
