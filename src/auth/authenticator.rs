@@ -19,8 +19,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Nacos' default token lifetime.
-pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(18_000);
+pub use crate::front::access::DEFAULT_TOKEN_TTL;
 
 /// What a successful login answers (Nacos' login JSON, field for field).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -136,31 +135,30 @@ impl crate::front::access::AccessControl for Authenticator {
         serde_json::to_value(login).map_err(|e| AccessError::LoginFailed(e.to_string()))
     }
 
-    fn check(
-        &self,
-        token: Option<&str>,
-        target: &AccessTarget,
-        write: bool,
-    ) -> Result<String, AccessError> {
+    fn identify(&self, token: Option<&str>) -> Result<String, AccessError> {
         let Some(token) = token.filter(|t| !t.trim().is_empty()) else {
             return Err(AccessError::NotAuthenticated(
                 "no access token: log in (POST /nacos/v1/auth/login) and send accessToken".into(),
             ));
         };
-        let caller = self
-            .identify(token, now_secs())
-            .map_err(|e| AccessError::NotAuthenticated(e.to_string()))?;
-        let resource = Resource::of_target(target);
+        Authenticator::identify(self, token.trim(), now_secs())
+            .map(|caller| caller.username)
+            .map_err(|e| AccessError::NotAuthenticated(e.to_string()))
+    }
+
+    fn permits(&self, caller: &str, target: &AccessTarget, write: bool) -> bool {
         let action = if write { Action::Write } else { Action::Read };
-        if self.allows(&caller, &resource, action) {
-            Ok(caller.username)
-        } else {
-            Err(AccessError::Forbidden {
-                caller: caller.username,
-                action: if write { "write" } else { "read" },
-                resource: resource.to_string(),
-            })
-        }
+        self.store
+            .allows(caller, &Resource::of_target(target), action)
+    }
+
+    fn is_admin(&self, caller: &str) -> bool {
+        self.store.is_admin(caller)
+    }
+
+    fn reads_everything(&self, caller: &str) -> bool {
+        self.store
+            .allows(caller, &Resource::everything(), Action::Read)
     }
 }
 

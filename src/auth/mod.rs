@@ -1,14 +1,16 @@
-//! Nacos-compatible auth (cargo feature `auth`): who may read and write what. The v1 HTTP API
-//! (`NacosApi::access`) and the 2.x gRPC front (`GrpcFront::with_access`) check it when given
-//! an [`Authenticator`] (as a [`crate::front::access::AccessControl`]). The console, UDP
-//! subscriptions and `/metrics` do not check yet (issue 21 is in progress), so `nacre-server`
-//! has no flag for it: turning it on for some fronts would leave the others open.
+//! Nacos-compatible auth (cargo feature `auth`): who may read and write what. An
+//! [`Authenticator`] is the [`crate::front::access::AccessControl`] every front asks through
+//! [`crate::front::access::Access`]: the v1 HTTP API (`NacosApi::access`, UDP subscriptions
+//! included, since they ride on its queries), the 2.x gRPC front (`GrpcFront::with_access`),
+//! the console and `/metrics`. `nacre-server --users-file PATH --token-secret-file PATH` turns
+//! it on for all of them at once.
 //!
 //! | piece | job |
 //! | --- | --- |
 //! | [`permission`] | Nacos' permission model: actions `r`/`w`/`rw` on resources `namespace:group:naming/service` with `*`; the public namespace in both its spellings |
 //! | [`users`] | [`IdentityStore`], what the fronts ask; [`UsersFile`], the users, roles and permissions of a TOML file, bcrypt passwords as Nacos stores them |
 //! | [`token`] | [`TokenKey`]: HS256 tokens as Nacos issues them, verified strictly |
+//! | [`reload`] | [`ReloadingUsersFile`]: the users file read again on demand (SIGHUP), the old one kept when the new one is bad |
 //! | [`authenticator`] | [`Authenticator`]: logins (Nacos' answer), tokens to callers, permission checks; [`LoginThrottle`], ten failed logins a minute per source |
 //!
 //! ```
@@ -50,13 +52,21 @@
 
 pub mod authenticator;
 pub mod permission;
+pub mod reload;
 pub mod token;
 pub mod users;
 
 pub use authenticator::{Authenticator, Caller, Login, LoginThrottle, DEFAULT_TOKEN_TTL};
-pub use permission::{Action, Actions, Permission, Resource};
+pub use permission::{Action, Actions, Cidr, Permission, Resource};
+pub use reload::ReloadingUsersFile;
 pub use token::{TokenKey, MIN_KEY_BYTES};
 pub use users::{IdentityStore, UsersFile, ADMIN_ROLE};
+
+/// A bcrypt hash of `password` at cost 10 (Nacos' cost), in the `$2b$` form, for a users
+/// file's `password_bcrypt` (`nacre-server hash-password`).
+pub fn hash_password(password: &str) -> Result<String, AuthError> {
+    bcrypt::hash(password, 10).map_err(|e| AuthError::Hash(e.to_string()))
+}
 
 /// Why a credential, a token or the users file was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,6 +87,9 @@ pub enum AuthError {
     /// The signing key cannot be used.
     #[error("the token key cannot be used: {0}")]
     BadKey(String),
+    /// A password could not be hashed (bcrypt refuses passwords over 72 bytes).
+    #[error("the password cannot be hashed: {0}")]
+    Hash(String),
     /// The users file cannot be used.
     #[error("the users file {path} cannot be used: {reason}")]
     UsersFile {

@@ -6,9 +6,17 @@
 //! `public` (`public:*:*`); a permission in either form covers it. Difference from Nacos: a
 //! permission's resource is a pattern where only `*` is special; Nacos turns it into a
 //! regular expression, so a `.` in a service name there also matches any character.
+//!
+//! nacre's addition: a permission may name the addresses its role may register
+//! (`register_cidrs = ["10.1.0.0/16"]`). A write that registers instances is granted by such a
+//! permission only when every address it registers lies in one of them, so a client holding
+//! valid credentials still cannot put another host's address into a service and take its
+//! traffic. A permission without `register_cidrs` limits nothing (as in Nacos).
 
 use crate::front::access::AccessTarget;
+use crate::front::gate::canonical;
 use crate::model::ServiceKey;
+use std::net::IpAddr;
 
 /// What a request does to a resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -81,6 +89,8 @@ pub struct Resource {
     namespace: String,
     group: String,
     service: String,
+    /// The addresses a write registers into it.
+    ips: Vec<IpAddr>,
 }
 
 impl Resource {
@@ -90,7 +100,25 @@ impl Resource {
             namespace: service.namespace().as_str().to_owned(),
             group: service.group().as_str().to_owned(),
             service: service.service().as_str().to_owned(),
+            ips: Vec::new(),
         }
+    }
+
+    /// Every service of every namespace (`*:*:naming/*`): what only a permission on
+    /// everything (`*:*:*`) covers.
+    pub fn everything() -> Self {
+        Self {
+            namespace: "*".to_owned(),
+            group: "*".to_owned(),
+            service: "*".to_owned(),
+            ips: Vec::new(),
+        }
+    }
+
+    /// The same resource, written by a registration of `ips`.
+    pub fn registering(mut self, ips: impl IntoIterator<Item = IpAddr>) -> Self {
+        self.ips.extend(ips);
+        self
     }
 
     /// What a front's [`AccessTarget`] touches: a group or a service left out is `*`.
@@ -105,6 +133,7 @@ impl Resource {
                 .service
                 .as_ref()
                 .map_or_else(|| "*".to_owned(), |s| s.as_str().to_owned()),
+            ips: target.ips.clone(),
         }
     }
 
@@ -140,16 +169,74 @@ pub struct Permission {
     pub resource: String,
     /// What it grants.
     pub actions: Actions,
+    /// The addresses a registration it grants may put into a service; empty for any.
+    pub register_cidrs: Vec<Cidr>,
 }
 
 impl Permission {
     /// Whether it lets its role do `action` on `resource`.
     pub fn grants(&self, resource: &Resource, action: Action) -> bool {
         self.actions.grants(action)
+            && (action == Action::Read
+                || self.register_cidrs.is_empty()
+                || resource
+                    .ips
+                    .iter()
+                    .all(|ip| self.register_cidrs.iter().any(|c| c.contains(*ip))))
             && resource
                 .names()
                 .iter()
                 .any(|name| glob(self.resource.trim(), name))
+    }
+}
+
+/// A block of addresses, `10.1.0.0/16` or `fd00::/8` (a bare address is its own block).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    bits: u8,
+}
+
+impl Cidr {
+    /// Reads `text`; `None` when it is not an address with an optional prefix length that fits
+    /// it.
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let (addr, bits) = match text.split_once('/') {
+            Some((addr, bits)) => (addr, Some(bits.parse::<u8>().ok()?)),
+            None => (text, None),
+        };
+        let network = canonical(addr.parse().ok()?);
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let bits = bits.unwrap_or(max);
+        (bits <= max).then_some(Self { network, bits })
+    }
+
+    /// Whether `ip` lies in the block (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        fn prefix(bytes: &[u8], bits: u8) -> impl Iterator<Item = u8> + '_ {
+            bytes.iter().enumerate().map(move |(i, b)| {
+                let keep = (usize::from(bits)).saturating_sub(i * 8).min(8);
+                // `keep` high bits of the byte; 0 bits keeps nothing.
+                let mask = if keep == 0 { 0 } else { 0xffu8 << (8 - keep) };
+                b & mask
+            })
+        }
+        match (self.network, canonical(ip)) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                prefix(&n.octets(), self.bits).eq(prefix(&a.octets(), self.bits))
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                prefix(&n.octets(), self.bits).eq(prefix(&a.octets(), self.bits))
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.bits)
     }
 }
 
@@ -190,7 +277,52 @@ mod tests {
             role: "r".into(),
             resource: resource.into(),
             actions: Actions::parse(actions).unwrap(),
+            register_cidrs: Vec::new(),
         }
+    }
+
+    #[test]
+    fn blocks_hold_the_addresses_their_prefix_covers() {
+        let block = |t: &str| Cidr::parse(t).unwrap();
+        let ip = |t: &str| t.parse::<IpAddr>().unwrap();
+        assert!(block("10.1.0.0/16").contains(ip("10.1.255.3")));
+        assert!(!block("10.1.0.0/16").contains(ip("10.2.0.1")));
+        assert!(block("10.1.2.3").contains(ip("10.1.2.3")));
+        assert!(!block("10.1.2.3").contains(ip("10.1.2.4")));
+        assert!(block("0.0.0.0/0").contains(ip("192.168.1.1")));
+        assert!(block("10.0.0.0/9").contains(ip("10.127.0.1")));
+        assert!(!block("10.0.0.0/9").contains(ip("10.128.0.1")));
+        assert!(block("10.1.0.0/16").contains(ip("::ffff:10.1.0.9")));
+        assert!(block("fd00::/8").contains(ip("fd12::1")));
+        assert!(!block("fd00::/8").contains(ip("10.1.0.1")));
+        for bad in [
+            "",
+            "10.1.0.0/33",
+            "fd00::/129",
+            "10.1.0/16",
+            "x/8",
+            "10.0.0.0/-1",
+        ] {
+            assert_eq!(Cidr::parse(bad), None, "{bad}");
+        }
+        assert_eq!(block("10.1.0.0/16").to_string(), "10.1.0.0/16");
+    }
+
+    #[test]
+    fn a_permission_with_blocks_grants_only_registrations_inside_them() {
+        let orders = Resource::of(&key("public", "DEFAULT_GROUP", "orders"));
+        let mut p = permission("public:*:*", "rw");
+        p.register_cidrs = vec![Cidr::parse("10.1.0.0/16").unwrap()];
+        let ip = |t: &str| t.parse::<IpAddr>().unwrap();
+        assert!(p.grants(&orders.clone().registering([ip("10.1.0.5")]), Action::Write));
+        assert!(!p.grants(&orders.clone().registering([ip("10.9.0.5")]), Action::Write));
+        assert!(!p.grants(
+            &orders.clone().registering([ip("10.1.0.5"), ip("10.9.0.5")]),
+            Action::Write
+        ));
+        // Writes that register nothing (a deregistration, a service's settings), and reads.
+        assert!(p.grants(&orders, Action::Write));
+        assert!(p.grants(&orders.clone().registering([ip("10.9.0.5")]), Action::Read));
     }
 
     #[test]

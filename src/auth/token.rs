@@ -49,6 +49,17 @@ impl TokenKey {
             .map_err(|_| AuthError::BadKey("HMAC refused it".into()))
     }
 
+    /// The key in the file at `path` (base64, surrounding whitespace ignored), as
+    /// [`TokenKey::from_base64`] reads it; the error names the file.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, AuthError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| AuthError::BadKey(format!("{} cannot be read: {e}", path.display())))?;
+        Self::from_base64(&text).map_err(|e| match e {
+            AuthError::BadKey(why) => AuthError::BadKey(format!("{}: {why}", path.display())),
+            other => other,
+        })
+    }
+
     fn mac(&self) -> Hmac<Sha256> {
         self.0.clone()
     }

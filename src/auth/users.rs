@@ -16,6 +16,11 @@
 //! role = "readers"
 //! resource = "public:*:*"
 //! action = "r"
+//! [[permission]]
+//! role = "writers"
+//! resource = "public:DEFAULT_GROUP:naming/orders"
+//! action = "rw"
+//! register_cidrs = ["10.1.0.0/16"]   # nacre's: the addresses it may register
 //! ```
 //!
 //! Passwords are bcrypt hashes, in the `$2a$` form Nacos stores and the `$2b$`/`$2y$` forms
@@ -25,7 +30,7 @@
 //! define, or a user defined twice is refused with the entry named, and nothing of it is
 //! used. The trait is what the fronts ask, so a replicated store can take the file's place.
 
-use super::permission::{Action, Actions, Permission, Resource};
+use super::permission::{Action, Actions, Cidr, Permission, Resource};
 use super::AuthError;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -88,6 +93,8 @@ struct PermissionRow {
     role: String,
     resource: String,
     action: String,
+    #[serde(default)]
+    register_cidrs: Vec<String>,
 }
 
 impl UsersFile {
@@ -149,10 +156,21 @@ impl UsersFile {
                     p.role, p.resource, p.action
                 ));
             };
+            let mut register_cidrs = Vec::with_capacity(p.register_cidrs.len());
+            for text in &p.register_cidrs {
+                let Some(cidr) = Cidr::parse(text) else {
+                    return Err(format!(
+                        "permission of role `{}` on `{}`: register_cidrs entry `{text}` is not an address block (10.1.0.0/16, fd00::/8)",
+                        p.role, p.resource
+                    ));
+                };
+                register_cidrs.push(cidr);
+            }
             file.permissions.push(Permission {
                 role: p.role.trim().to_owned(),
                 resource: p.resource.trim().to_owned(),
                 actions,
+                register_cidrs,
             });
         }
         Ok(file)

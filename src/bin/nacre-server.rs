@@ -1,5 +1,7 @@
 //! `nacre-server`: a standalone nacre node, or a cluster member, serving the Nacos v1 naming
 //! API over HTTP and (feature `grpc`) the 2.x API over gRPC on the HTTP port + 1000. Run with `--help` for the flags; see [`nacre::server`].
+//! `nacre-server hash-password` and `nacre-server issue-token` are tools that do not serve
+//! (`nacre::server::tool`).
 
 use nacre::server::{self, ConfigError, ServerConfig};
 use std::io::IsTerminal;
@@ -27,20 +29,32 @@ fn init_logging() {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    init_logging();
-    let mut signals = Signals::install();
-    let invocation =
-        match ServerConfig::invocation(std::env::args().skip(1), |k| std::env::var(k).ok()) {
-            Ok(i) => i,
-            Err(ConfigError::Help) => {
-                println!("{}", server::usage());
-                return ExitCode::SUCCESS;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(done) = server::tool(&args, &mut std::io::stdin().lock()) {
+        return match done {
+            Ok(output) => {
+                println!("{output}");
+                ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("nacre-server: {e}\n\nRun `nacre-server --help` for the settings.");
-                return ExitCode::from(2);
+                eprintln!("nacre-server: {e}");
+                ExitCode::from(2)
             }
         };
+    }
+    init_logging();
+    let mut signals = Signals::install();
+    let invocation = match ServerConfig::invocation(args, |k| std::env::var(k).ok()) {
+        Ok(i) => i,
+        Err(ConfigError::Help) => {
+            println!("{}", server::usage());
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("nacre-server: {e}\n\nRun `nacre-server --help` for the settings.");
+            return ExitCode::from(2);
+        }
+    };
     let config = invocation.config;
     if invocation.print_config {
         print!("{}", config.to_toml());
@@ -77,7 +91,18 @@ async fn main() -> ExitCode {
         "nacre-server listening on {} ({mode}){grpc}",
         running.local_addr()
     );
-    let signal = signals.recv().await;
+    let signal = loop {
+        match signals.recv().await {
+            "SIGHUP" => match running.reload_users() {
+                Some(Ok(users)) => tracing::info!(users, "users file reloaded (SIGHUP)"),
+                Some(Err(error)) => {
+                    tracing::error!(%error, "users file not reloaded (SIGHUP): the one in force stays")
+                }
+                None => tracing::info!("SIGHUP: nothing to reload (no --users-file)"),
+            },
+            signal => break signal,
+        }
+    };
     tracing::info!(
         signal,
         "shutting down gracefully (at most {} s)",
@@ -92,13 +117,16 @@ async fn main() -> ExitCode {
 /// How long a graceful shutdown may take.
 const GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// SIGTERM and SIGINT (Ctrl-C), listened for from the start, so a signal that arrives while
-/// the server starts is not lost to the default action.
+/// SIGTERM and SIGINT (Ctrl-C), and SIGHUP (read the users file again), listened for from
+/// the start, so a signal that arrives while the server starts is not lost to the default
+/// action.
 struct Signals {
     #[cfg(unix)]
     term: Option<tokio::signal::unix::Signal>,
     #[cfg(unix)]
     int: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    hup: Option<tokio::signal::unix::Signal>,
 }
 
 impl Signals {
@@ -109,6 +137,7 @@ impl Signals {
             Signals {
                 term: signal(SignalKind::terminate()).ok(),
                 int: signal(SignalKind::interrupt()).ok(),
+                hup: signal(SignalKind::hangup()).ok(),
             }
         }
         #[cfg(not(unix))]
@@ -121,12 +150,15 @@ impl Signals {
     async fn recv(&mut self) -> &'static str {
         #[cfg(unix)]
         {
-            let (Some(term), Some(int)) = (self.term.as_mut(), self.int.as_mut()) else {
+            let (Some(term), Some(int), Some(hup)) =
+                (self.term.as_mut(), self.int.as_mut(), self.hup.as_mut())
+            else {
                 return std::future::pending().await;
             };
             tokio::select! {
                 _ = term.recv() => "SIGTERM",
                 _ = int.recv() => "SIGINT",
+                _ = hup.recv() => "SIGHUP",
             }
         }
         #[cfg(not(unix))]

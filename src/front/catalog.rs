@@ -35,6 +35,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use super::access::Viewer;
 use crate::model::{NamespaceId, ServiceKey};
 use crate::registry::RegistryReader;
 use crate::store::{InstancesView, Selection, ServiceSnapshot};
@@ -82,6 +83,8 @@ pub struct ServiceFilter {
     pub service: TextFilter,
     /// Only services that hold at least one instance (Nacos' `hasIpCount`).
     pub with_instances_only: bool,
+    /// With auth on, a caller who may read only some of the services: only those.
+    pub viewer: Option<Viewer>,
 }
 
 impl ServiceFilter {
@@ -102,6 +105,12 @@ impl ServiceFilter {
             && self.group.matches(key.group().as_str())
             && self.service.matches(key.service().as_str())
             && (!self.with_instances_only || snapshot.instance_count() > 0)
+            && self.visible(key)
+    }
+
+    /// Whether the caller may see `key` (always, without a [`Viewer`]).
+    pub fn visible(&self, key: &ServiceKey) -> bool {
+        self.viewer.as_ref().is_none_or(|v| v.may_read(key))
     }
 }
 
@@ -122,9 +131,11 @@ pub fn list_services(
             .filter(|k| {
                 filter.group.matches(k.group().as_str())
                     && filter.service.matches(k.service().as_str())
+                    && filter.visible(k)
             })
             .filter_map(|k| store.load(k))
-            .filter(|s| filter.accepts(s))
+            // Names and visibility are matched above.
+            .filter(|s| !filter.with_instances_only || s.instance_count() > 0)
             .collect();
     }
     let mut found: Vec<Arc<ServiceSnapshot>> = registry

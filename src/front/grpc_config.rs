@@ -64,6 +64,9 @@ pub struct GrpcConfig {
     /// The push hub: merge window (500 ms, as Nacos), ack timeout (5 s), retries, failures
     /// before a connection is dropped, `cacheMillis` (10 000).
     pub push: PushConfig,
+    /// Accept a registration only when its `ip` is the connection's own address
+    /// ([`crate::front::access::own_address`]; `--register-own-address-only`, off by default).
+    pub register_own_address_only: bool,
 }
 
 impl Default for GrpcConfig {
@@ -86,6 +89,7 @@ impl Default for GrpcConfig {
                 retries: 3,
                 ..PushConfig::default()
             },
+            register_own_address_only: false,
         }
     }
 }

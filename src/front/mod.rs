@@ -2,7 +2,8 @@
 //!
 //! | piece | job |
 //! | --- | --- |
-//! | [`access`] | [`access::AccessControl`]: who the caller is and what it may touch, asked by every front when auth is on |
+//! | [`access`] | [`access::Access`]: who the caller is and what it may touch ([`access::AccessControl`]), asked by every front when auth is on |
+//! | [`audit`] | [`audit::Audit`]: every access decision counted by front and outcome, and logged within a line budget |
 //! | [`Backend`] | the node behind a front (a [`crate::Registry`] or a [`crate::cluster::ClusterNode`]); every write goes through [`Backend::execute`], beats answer through [`Backend::beat`] |
 //! | [`ServiceAnswer`] | the one answer to a service query: clusters filter, enabled, healthy-only, protect threshold, `cacheMillis`, checksum; used by every list answer and every push |
 //! | [`push`] | the push hub: subscribers keyed by service, clusters and target, renewal and expiry, a merge window, acks, retries and failure counts, behind the [`push::PushTarget`] trait |
@@ -28,6 +29,7 @@
 //! ```
 
 pub mod access;
+pub mod audit;
 mod backend;
 pub mod catalog;
 mod error;

@@ -54,7 +54,9 @@
 //!   subscriptions (5 000); Nacos has no per-connection bound.
 //! - Auth is off unless the host turns it on ([`GrpcFront::with_access`]); then every naming
 //!   request needs the `accessToken` of a caller with the permission, and a refusal is the
-//!   request's own response type with `errorCode` 403, as in Nacos. No config module.
+//!   request's own response type with `errorCode` 403, as in Nacos (see `access.rs`). A
+//!   service list shows a caller the services it may read, where Nacos refuses it. No config
+//!   module.
 //!
 //! ## Serving
 //!
@@ -77,6 +79,7 @@
 //! because a connection is named by it.
 
 mod accept;
+mod access;
 mod client;
 mod connections;
 mod keeper;

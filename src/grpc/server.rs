@@ -67,7 +67,7 @@ pub(crate) struct Shared {
     /// Set once the hub and the keeper run, so a request does not take their locks.
     started: std::sync::atomic::AtomicBool,
     /// Auth, when the host turned it on ([`GrpcFront::with_access`]).
-    pub(crate) access: std::sync::OnceLock<Arc<dyn crate::front::access::AccessControl>>,
+    pub(crate) access: std::sync::OnceLock<crate::front::access::Access>,
 }
 
 /// Whether `addr` has a live bi-stream.
@@ -121,7 +121,7 @@ impl GrpcFront {
     /// (where Nacos clients put it) or the body's `headers`; a refusal is the request's own
     /// response type with `errorCode` 403, as Nacos answers, and nothing changes. Set it
     /// before serving; a second call is ignored.
-    pub fn with_access(self, access: Arc<dyn crate::front::access::AccessControl>) -> Self {
+    pub fn with_access(self, access: crate::front::access::Access) -> Self {
         let _ = self.shared.access.set(access);
         self
     }
@@ -191,9 +191,10 @@ impl GrpcFront {
             return error_payload(CODE_STARTING, "Server is starting, please try later.");
         }
         let json = payload.json();
-        if let Some(refused) = self.refused(&kind, &payload) {
-            return refused;
-        }
+        let viewer = match self.access(&kind, addr, &payload) {
+            Ok(viewer) => viewer,
+            Err(refused) => return *refused,
+        };
         let result = match kind.as_str() {
             "HealthCheckRequest" => Ok(to_payload("HealthCheckResponse", &Answer::ok(Empty {}))),
             "InstanceRequest" => match parse(json) {
@@ -210,67 +211,13 @@ impl GrpcFront {
             },
             "ServiceQueryRequest" => parse(json).and_then(|r| self.query(r)),
             "SubscribeServiceRequest" => parse(json).and_then(|r| self.subscribe(addr, r)),
-            "ServiceListRequest" => parse(json).and_then(|r| self.list(r)),
+            "ServiceListRequest" => parse(json).and_then(|r| self.list(r, viewer)),
             other => Err(ErrorAnswer(
                 CODE_NO_HANDLER,
                 format!("RequestHandler Not Found: {}", crate::model::excerpt(other)),
             )),
         };
         result.unwrap_or_else(|ErrorAnswer(code, message)| error_payload(code, &message))
-    }
-
-    /// With auth on, the refusal of a request whose caller may not do what it asks: see
-    /// [`GrpcFront::with_access`]. `None` lets it through.
-    fn refused(&self, kind: &str, payload: &Payload) -> Option<Payload> {
-        let access = self.shared.access.get()?;
-        let (answer, write) = match kind {
-            "InstanceRequest" | "PersistentInstanceRequest" => ("InstanceResponse", true),
-            "BatchInstanceRequest" => ("BatchInstanceResponse", true),
-            "ServiceQueryRequest" => ("QueryServiceResponse", false),
-            "SubscribeServiceRequest" => ("SubscribeServiceResponse", false),
-            "ServiceListRequest" => ("ServiceListResponse", false),
-            // Health checks pass, as in Nacos; what is not handled is refused below anyway.
-            _ => return None,
-        };
-        #[derive(serde::Deserialize, Default)]
-        #[serde(default)]
-        struct Touches {
-            #[serde(flatten)]
-            head: super::messages::NamingHead,
-            headers: HashMap<String, String>,
-        }
-        let touches: Touches = serde_json::from_slice(payload.json()).unwrap_or_default();
-        let token = payload
-            .metadata
-            .as_ref()
-            .and_then(|m| m.headers.get("accessToken"))
-            .or_else(|| touches.headers.get("accessToken"))
-            .map(String::as_str);
-        let target = if kind == "ServiceListRequest" {
-            match (
-                crate::model::NamespaceId::new(touches.head.namespace()),
-                crate::model::GroupName::new(touches.head.group()),
-            ) {
-                (Ok(namespace), Ok(group)) => crate::front::access::AccessTarget {
-                    namespace,
-                    group: Some(group),
-                    service: None,
-                },
-                // A bad name is the handler's to refuse, as without auth.
-                _ => return None,
-            }
-        } else {
-            match touches.head.service_key() {
-                Ok(key) => crate::front::access::AccessTarget::service(&key),
-                Err(_) => return None,
-            }
-        };
-        let why = access.check(token, &target, write).err()?;
-        Some(super::messages::refusal_payload(
-            answer,
-            403,
-            &why.to_string(),
-        ))
     }
 
     fn server_check(&self, addr: Option<SocketAddr>, now: crate::Timestamp) -> Payload {
@@ -318,6 +265,7 @@ impl GrpcFront {
         let backend = &self.shared.backend;
         match kind.as_str() {
             "registerInstance" => {
+                self.own_address(addr, [&instance])?;
                 // A connection-bound instance is registered as this connection's.
                 let command = if ephemeral {
                     let tag = lock(&self.shared.table).tag(&addr);
@@ -350,6 +298,22 @@ impl GrpcFront {
         ))
     }
 
+    /// With [`GrpcConfig::register_own_address_only`], refuses (403) a registration of an
+    /// address other than the connection's own.
+    fn own_address<'a>(
+        &self,
+        addr: SocketAddr,
+        instances: impl IntoIterator<Item = &'a Instance>,
+    ) -> Result<(), ErrorAnswer> {
+        if !self.shared.config.register_own_address_only {
+            return Ok(());
+        }
+        instances.into_iter().try_for_each(|i| {
+            crate::front::access::own_address(i.ip().as_str(), addr.ip())
+                .map_err(|why| ErrorAnswer(403, why))
+        })
+    }
+
     fn own(&self, addr: SocketAddr, service: &ServiceKey, instance: Instance) {
         let registry = self.shared.backend.registry();
         let interval = BeatTimeouts::resolve(instance.timing_overrides(), registry.health_config())
@@ -375,6 +339,7 @@ impl GrpcFront {
             .into_iter()
             .map(|i| i.into_instance(Some(true)))
             .collect::<Result<Vec<_>, _>>()?;
+        self.own_address(addr, &instances)?;
         let backend = &self.shared.backend;
         let tag = lock(&self.shared.table).tag(&addr);
         backend
@@ -504,7 +469,11 @@ impl GrpcFront {
         Ok(self.service_info(&query, "SubscribeServiceResponse", "success"))
     }
 
-    fn list(&self, r: ServiceListRequest) -> Result<Payload, ErrorAnswer> {
+    fn list(
+        &self,
+        r: ServiceListRequest,
+        viewer: Option<crate::front::access::Viewer>,
+    ) -> Result<Payload, ErrorAnswer> {
         #[derive(Serialize)]
         #[serde(rename_all = "camelCase")]
         struct List {
@@ -515,16 +484,35 @@ impl GrpcFront {
         let group = crate::model::GroupName::new(r.head.group())?;
         let page_no = usize::try_from(r.page_no.unwrap_or(1).max(1)).unwrap_or(1);
         let page_size = usize::try_from(r.page_size.unwrap_or(10).clamp(1, 10_000)).unwrap_or(10);
-        let page = self
-            .shared
-            .backend
-            .registry()
-            .get_service_list(&namespace, &group, page_no, page_size);
+        let registry = self.shared.backend.registry();
+        let (count, service_names) = match viewer {
+            // A caller who may read only some of the group sees those.
+            Some(viewer) => {
+                use crate::front::catalog::{self, ServiceFilter, TextFilter};
+                let filter = ServiceFilter {
+                    group: TextFilter::Exact(group.to_string()),
+                    viewer: Some(viewer),
+                    ..ServiceFilter::in_namespace(&namespace)
+                };
+                let page = catalog::page(
+                    catalog::list_services(registry, &filter),
+                    page_no,
+                    page_size,
+                );
+                let names = page.items.iter().map(|s| s.key().service().to_string());
+                (page.count, names.collect())
+            }
+            None => {
+                let page = registry.get_service_list(&namespace, &group, page_no, page_size);
+                let names = page.services.iter().map(ToString::to_string);
+                (page.count, names.collect())
+            }
+        };
         Ok(to_payload(
             "ServiceListResponse",
             &Answer::ok(List {
-                count: page.count,
-                service_names: page.services.iter().map(ToString::to_string).collect(),
+                count,
+                service_names,
             }),
         ))
     }

@@ -8,19 +8,28 @@
 //! - Every other request carries its token as `accessToken` in the query or the form, as an
 //!   `accessToken` header, or as `Authorization: Bearer`. The service it touches is read from
 //!   the same parameters the route reads (`namespaceId`, `groupName`, `serviceName`, or the
-//!   `key` of `instance/statuses`); a request naming no service touches its group's list. A
-//!   `GET` needs read permission, every other method write. A missing or invalid token, or a
-//!   caller without the permission, gets 403 with the reason, and nothing changes.
+//!   `key` of `instance/statuses`). A `GET` needs read permission (so do `instance/statuses`
+//!   and `catalog/instances`, which Nacos maps to any method), every other method write; a
+//!   registration (and a beat that carries its instance) also names the address it registers,
+//!   which a permission limited to `register_cidrs` must hold. The service listings
+//!   (`service/list`, `service/names`, `catalog/services`) need only a valid token, and show
+//!   the services the caller may read ([`crate::front::access::Viewer`]); the node's
+//!   counters (`operator/metrics`) need read permission on everything (`*:*:*`). A missing or invalid token, or a
+//!   caller without the permission, gets 403 with the reason, and nothing changes. Every
+//!   decision goes through [`crate::front::access::Access`], which counts and logs it.
 //!
 //! No header, agent or address exempts a request (Nacos once let any `User-Agent:
-//! Nacos-Server` through). Differences from Nacos: a list asks for read permission on the
-//! whole group (`namespace:group:naming/*`), so a caller allowed only some services of a group
-//! cannot list it; the probes (`console/health/liveness`, `readiness`) stay open for
+//! Nacos-Server` through). Differences from Nacos: a listing shows a caller the
+//! services it may read, where Nacos refuses it unless it may read the whole group; the probes (`console/health/liveness`, `readiness`) stay open for
 //! orchestrators.
 
-use super::paths::{INSTANCE_STATUSES_PATH, LIVENESS_PATH, READINESS_PATH};
+use super::paths::{
+    BEAT_PATH, CATALOG_INSTANCES_PATH, CATALOG_SERVICES_PATH, INSTANCE_PATH,
+    INSTANCE_STATUSES_PATH, LIVENESS_PATH, METRICS_PATH, READINESS_PATH, SERVICE_LIST_PATH,
+    SERVICE_NAMES_PATH,
+};
 use super::Params;
-use crate::front::access::{AccessControl, AccessTarget};
+use crate::front::access::{Access, AccessError, AccessTarget, Front, Need};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, Method, StatusCode};
@@ -29,7 +38,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 
 /// The login routes Nacos clients call.
 pub const LOGIN_PATHS: [&str; 3] = [
@@ -41,18 +49,26 @@ pub const LOGIN_PATHS: [&str; 3] = [
 /// The largest body the check reads (the API's own cap is the server's).
 const MAX_BODY: usize = 1024 * 1024;
 
-type Access = Arc<dyn AccessControl>;
+/// The routes that list services, and show a caller only what it may read.
+const LIST_PATHS: [&str; 3] = [SERVICE_LIST_PATH, SERVICE_NAMES_PATH, CATALOG_SERVICES_PATH];
 
-/// The login routes.
-pub(crate) fn login_router(access: Access) -> Router {
+/// The routes that read whatever the method (Nacos maps them to any method).
+const READ_PATHS: [&str; 2] = [INSTANCE_STATUSES_PATH, CATALOG_INSTANCES_PATH];
+
+/// The login routes, answered through `front`.
+pub(crate) fn login_router(access: Access, front: Front) -> Router {
     let mut router = Router::new();
     for path in LOGIN_PATHS {
         router = router.route(path, post(login));
     }
-    router.with_state(access)
+    router.with_state((access, front))
 }
 
-async fn login(State(access): State<Access>, request: Request) -> Response {
+/// A login route: `username` and `password` from the query or the form.
+pub(crate) async fn login(
+    State((access, front)): State<(Access, Front)>,
+    request: Request,
+) -> Response {
     let source = peer_ip(&request);
     let (params, _) = match read_params(request).await {
         Ok(read) => read,
@@ -65,37 +81,147 @@ async fn login(State(access): State<Access>, request: Request) -> Response {
         )
             .into_response();
     };
-    match access.login(source, username, password) {
+    match access.login(front, source, username, password) {
         Ok(answer) => Json(answer).into_response(),
-        Err(e) => (StatusCode::FORBIDDEN, e.to_string()).into_response(),
+        Err(e) => refusal(&e),
     }
+}
+
+/// Nacos' answer to a refused request: 403 with the reason.
+pub(crate) fn refusal(error: &AccessError) -> Response {
+    (StatusCode::FORBIDDEN, error.to_string()).into_response()
 }
 
 /// The check in front of the API's routes.
 pub(crate) async fn check(State(access): State<Access>, request: Request, next: Next) -> Response {
-    let path = request.uri().path();
+    let path = request.uri().path().to_owned();
     if path == LIVENESS_PATH || path == READINESS_PATH {
         return next.run(request).await;
     }
-    let write = !matches!(*request.method(), Method::GET | Method::HEAD);
-    let statuses = path == INSTANCE_STATUSES_PATH;
-    let header_token = token_from_headers(&request);
-    let (params, request) = match read_params(request).await {
+    let source = peer_ip(&request);
+    let header_token = token_from_headers(request.headers());
+    let method = request.method().clone();
+    let (params, mut request) = match read_params(request).await {
         Ok(read) => read,
         Err(refused) => return refused,
     };
-    let target = match target_of(&params, statuses) {
-        Ok(target) => target,
+    let need = match need_of(&path, &method, &params) {
+        Ok(need) => need,
         Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
     };
     let token = params
         .get("accessToken")
         .map(str::to_owned)
         .or(header_token);
-    match access.check(token.as_deref(), &target, write) {
-        Ok(_caller) => next.run(request).await,
-        Err(e) => (StatusCode::FORBIDDEN, e.to_string()).into_response(),
+    match access.check(Front::Http, source, token.as_deref(), &need) {
+        Ok(grant) => {
+            if let Some(viewer) = grant.viewer {
+                request.extensions_mut().insert(viewer);
+            }
+            next.run(request).await
+        }
+        Err(e) => refusal(&e),
     }
+}
+
+/// `router` with every request needing `need`, asked through `front`: the token from the
+/// headers (`accessToken`, `Authorization: Bearer`) or the query's `accessToken`. How
+/// `nacre-server` guards `/metrics` (`Need::NodeReport`: a Prometheus scraper sends a
+/// long-lived token from `nacre-server issue-token` as a bearer credential).
+pub fn guarded(router: Router, access: Access, front: Front, need: Need) -> Router {
+    router.layer(axum::middleware::from_fn(
+        move |request: Request, next: Next| {
+            let (access, need) = (access.clone(), need.clone());
+            async move {
+                let token = token_from_headers(request.headers()).or_else(|| {
+                    Params::parse(request.uri().query(), b"")
+                        .get("accessToken")
+                        .map(str::to_owned)
+                });
+                match access.check(front, peer_ip(&request), token.as_deref(), &need) {
+                    Ok(_) => next.run(request).await,
+                    Err(e) => refusal(&e),
+                }
+            }
+        },
+    ))
+}
+
+/// With registrations bound to the caller's address ([`super::NacosApi::register_own_address_only`]):
+/// a registration, an update or a beat carrying its instance whose `ip` is not the address the
+/// request comes from is refused (403), and nothing changes.
+pub(crate) async fn own_address(request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    if path != INSTANCE_PATH && path != BEAT_PATH {
+        return next.run(request).await;
+    }
+    let source = peer_ip(&request);
+    let method = request.method().clone();
+    let (params, request) = match read_params(request).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
+    match registered_host(&path, &method, &params) {
+        Some(host) => match crate::front::access::own_address(&host, source) {
+            Ok(()) => next.run(request).await,
+            Err(why) => (StatusCode::FORBIDDEN, why).into_response(),
+        },
+        None => next.run(request).await,
+    }
+}
+
+/// What a request to `path` needs, from its method and parameters.
+fn need_of(path: &str, method: &Method, params: &Params) -> Result<Need, String> {
+    if path == METRICS_PATH {
+        return Ok(Need::NodeReport);
+    }
+    if path == SERVICE_NAMES_PATH && params.get("namespaceId").is_none() {
+        // Every namespace's names.
+        return Ok(Need::ListAll);
+    }
+    let target = target_of(params, path == INSTANCE_STATUSES_PATH)?;
+    if LIST_PATHS.contains(&path) && target.service.is_none() {
+        return Ok(Need::List(target));
+    }
+    if READ_PATHS.contains(&path) || matches!(*method, Method::GET | Method::HEAD) {
+        return Ok(Need::Read(target));
+    }
+    Ok(Need::Write(
+        target.registering(registered_ip(path, method, params)),
+    ))
+}
+
+/// The address a write registers, as an address (see [`registered_host`]).
+fn registered_ip(path: &str, method: &Method, params: &Params) -> Option<IpAddr> {
+    let text = registered_host(path, method, params)?;
+    // An `ip` that is not an address (a host name) is the route's to refuse; a registration
+    // limited to address blocks cannot hold one anyway.
+    Some(
+        text.trim()
+            .parse()
+            .unwrap_or(IpAddr::V4(Ipv4Addr::BROADCAST)),
+    )
+}
+
+/// The host a write registers: a registration's or an update's `ip`, or the `ip` of a beat's
+/// `beat` JSON (a beat of an unknown instance registers it).
+fn registered_host(path: &str, method: &Method, params: &Params) -> Option<String> {
+    Some(match path {
+        INSTANCE_PATH if matches!(*method, Method::POST | Method::PUT) => {
+            params.get("ip")?.to_owned()
+        }
+        BEAT_PATH => {
+            #[derive(serde::Deserialize)]
+            struct Beat {
+                ip: String,
+            }
+            match params.get("beat") {
+                Some(raw) => serde_json::from_str::<Beat>(raw).ok()?.ip,
+                None => return None,
+            }
+        }
+        _ => return None,
+    })
 }
 
 /// What the request touches, from its parameters.
@@ -117,16 +243,11 @@ fn target_of(params: &Params, statuses: bool) -> Result<AccessTarget, String> {
         Some("*") => None,
         _ => Some(params.group().map_err(|e| e.to_string())?),
     };
-    Ok(AccessTarget {
-        namespace,
-        group,
-        service: None,
-    })
+    Ok(AccessTarget::group(namespace, group))
 }
 
 /// The token of an `accessToken` header or `Authorization: Bearer`.
-fn token_from_headers(request: &Request) -> Option<String> {
-    let headers = request.headers();
+pub(crate) fn token_from_headers(headers: &axum::http::HeaderMap) -> Option<String> {
     if let Some(token) = headers.get("accesstoken").and_then(|v| v.to_str().ok()) {
         return Some(token.trim().to_owned());
     }

@@ -10,12 +10,13 @@ use super::json::{
 };
 use super::params::{ParamError, Params};
 use super::state::Api;
+use crate::front::access::Viewer;
 use crate::front::catalog::{self, ServiceFilter, ServiceSummary, TextFilter};
 use crate::protocol::json::InstanceJson;
 use crate::store::ServiceSnapshot;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use std::collections::BTreeMap;
 
 /// `GET /nacos/v1/ns/catalog/services`: one page (`pageNo` from 1 and `pageSize`, both
@@ -30,7 +31,11 @@ use std::collections::BTreeMap;
 ///   ...}`, every instance whatever its state; `hasIpCount` is not read, as in Nacos.
 ///
 /// `instance` (a pattern Nacos 2.x accepts and does not use) is not read either.
-pub(crate) async fn services(State(api): Api, p: Params) -> Result<Response, ApiError> {
+pub(crate) async fn services(
+    State(api): Api,
+    viewer: Option<Extension<Viewer>>,
+    p: Params,
+) -> Result<Response, ApiError> {
     let page_no = p.positive("pageNo")?;
     let page_size = p.positive("pageSize")?;
     let with_instances = p.flag("withInstances", false)?;
@@ -40,6 +45,7 @@ pub(crate) async fn services(State(api): Api, p: Params) -> Result<Response, Api
         group: TextFilter::containing(p.get("groupNameParam")),
         service: TextFilter::containing(p.get("serviceNameParam")),
         with_instances_only: !with_instances && has_ip_count,
+        viewer: viewer.map(|Extension(v)| v),
     };
     let found = catalog::list_services(api.backend.registry(), &filter);
     let page = catalog::page(found, page_no, page_size);

@@ -154,6 +154,7 @@ mod state;
 mod subscribers;
 
 pub use crate::front::Backend;
+pub use access::guarded;
 pub use client::{HttpClientTransport, DEFAULT_REQUEST_TIMEOUT};
 pub use error::{ApiError, BodyTimeout};
 pub use host::HostCheck;

@@ -40,7 +40,8 @@ pub struct NacosApi {
     /// `None`: any `Host`.
     host_check: Option<super::HostCheck>,
     /// `None`: no auth (every request is served).
-    access: Option<std::sync::Arc<dyn crate::front::access::AccessControl>>,
+    access: Option<crate::front::access::Access>,
+    own_address: bool,
 }
 
 impl NacosApi {
@@ -54,6 +55,7 @@ impl NacosApi {
             peer: Some(PeerGate::Closed),
             host_check: None,
             access: None,
+            own_address: false,
         }
     }
 
@@ -118,17 +120,24 @@ impl NacosApi {
     /// Turns auth on: the login routes are served, and every other route (the health probes
     /// aside) needs a token with the permission (see the `access` module docs). The peer
     /// route keeps the cluster secret and never takes a user token.
-    pub fn access(
-        mut self,
-        access: std::sync::Arc<dyn crate::front::access::AccessControl>,
-    ) -> Self {
+    pub fn access(mut self, access: crate::front::access::Access) -> Self {
         self.access = Some(access);
+        self
+    }
+
+    /// Accepts a registration (an instance's `POST` or `PUT`, a beat that carries its
+    /// instance) only when its `ip` is the address the request comes from
+    /// ([`crate::front::access::own_address`]); others get 403 and nothing changes. Needs
+    /// the accept loop's `ConnectInfo` (as `nacre-server` serves).
+    pub fn register_own_address_only(mut self) -> Self {
+        self.own_address = true;
         self
     }
 
     /// The router.
     pub fn router(self) -> Router {
         let host_check = self.host_check;
+        let own_address = self.own_address;
         let access = self.access;
         let peer = self.backend.cluster_node().cloned().zip(self.peer);
         let state = Arc::new(ApiState {
@@ -167,13 +176,20 @@ impl NacosApi {
             .route(LIVENESS_PATH, get(operator::liveness))
             .route(READINESS_PATH, get(operator::readiness))
             .with_state(state);
+        let api = match own_address {
+            true => api.layer(axum::middleware::from_fn(super::access::own_address)),
+            false => api,
+        };
         let api = match &access {
             Some(access) => api
                 .layer(axum::middleware::from_fn_with_state(
                     access.clone(),
                     super::access::check,
                 ))
-                .merge(super::access::login_router(access.clone())),
+                .merge(super::access::login_router(
+                    access.clone(),
+                    crate::front::access::Front::Http,
+                )),
             None => api,
         }
         .layer(axum::middleware::from_fn(super::origin::refuse_cross_site));

@@ -8,9 +8,12 @@ use super::json::{
 };
 use super::params::{ParamError, Params};
 use super::state::Api;
+use crate::front::access::Viewer;
 use crate::front::catalog::{self, ServiceFilter, TextFilter};
 use crate::registry::Command;
+use crate::store::ServiceSnapshot;
 use axum::extract::State;
+use axum::Extension;
 use axum::Json;
 use std::collections::BTreeMap;
 
@@ -103,17 +106,35 @@ pub(crate) async fn detail(
 /// `groupName=*` means every group, as in Nacos 1.x: the names then carry their group
 /// (`group@@service`), in group then name order. (Nacos 2.x reads `*` as a group name and
 /// finds nothing.)
-pub(crate) async fn list(State(api): Api, p: Params) -> Result<Json<ServiceListJson>, ApiError> {
+pub(crate) async fn list(
+    State(api): Api,
+    viewer: Option<Extension<Viewer>>,
+    p: Params,
+) -> Result<Json<ServiceListJson>, ApiError> {
     let page_no = p.positive("pageNo")?;
     let page_size = p.positive("pageSize")?;
     let namespace = p.namespace()?;
-    if p.get("groupName").map(str::trim) == Some(ALL_GROUPS) {
-        let filter = ServiceFilter::in_namespace(&namespace);
+    let all_groups = p.get("groupName").map(str::trim) == Some(ALL_GROUPS);
+    if all_groups || viewer.is_some() {
+        // Every group, or one group seen by a caller who may read only some of it.
+        let filter = ServiceFilter {
+            group: if all_groups {
+                TextFilter::Any
+            } else {
+                TextFilter::Exact(p.group()?.to_string())
+            },
+            viewer: viewer.map(|Extension(v)| v),
+            ..ServiceFilter::in_namespace(&namespace)
+        };
         let found = catalog::list_services(api.backend.registry(), &filter);
         let page = catalog::page(found, page_no, page_size);
+        let name = |s: &ServiceSnapshot| match all_groups {
+            true => s.key().grouped_name(),
+            false => s.key().service().to_string(),
+        };
         return Ok(Json(ServiceListJson {
             count: page.count,
-            doms: page.items.iter().map(|s| s.key().grouped_name()).collect(),
+            doms: page.items.iter().map(|s| name(s)).collect(),
         }));
     }
     let group = p.group()?;
@@ -135,11 +156,16 @@ const ALL_GROUPS: &str = "*";
 /// means every namespace that holds a service (each listed, even when none of its names
 /// matches). Answers `{"services":{ns:[...]},"META-INF/services":{ns:[...]},"count":N}` (see
 /// [`ServiceNamesJson`] for the two keys).
-pub(crate) async fn names(State(api): Api, p: Params) -> Result<Json<ServiceNamesJson>, ApiError> {
+pub(crate) async fn names(
+    State(api): Api,
+    viewer: Option<Extension<Viewer>>,
+    p: Params,
+) -> Result<Json<ServiceNamesJson>, ApiError> {
     let namespace = p.get("namespaceId").map(|_| p.namespace()).transpose()?;
     let wanted = TextFilter::containing(p.get("expr"));
     let filter = ServiceFilter {
         namespace: namespace.clone(),
+        viewer: viewer.map(|Extension(v)| v),
         ..ServiceFilter::default()
     };
     let mut services: BTreeMap<String, Vec<String>> = BTreeMap::new();

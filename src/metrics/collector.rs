@@ -17,6 +17,7 @@ pub struct NacreMetrics {
     hubs: Vec<(String, PushHub)>,
     #[cfg(feature = "http")]
     transport: Option<crate::http::HttpPeerTransport>,
+    audit: Option<std::sync::Arc<crate::front::access::Audit>>,
 }
 
 impl std::fmt::Debug for NacreMetrics {
@@ -38,7 +39,15 @@ impl NacreMetrics {
             hubs: Vec::new(),
             #[cfg(feature = "http")]
             transport: None,
+            audit: None,
         }
+    }
+
+    /// Counts the access decisions of `audit` too (`nacre_access_total`, by `front` and
+    /// `outcome`; absent without it, as when auth is off).
+    pub fn audit(mut self, audit: std::sync::Arc<crate::front::access::Audit>) -> Self {
+        self.audit = Some(audit);
+        self
     }
 
     /// Counts the pushes and subscriptions of `hub` too, under the label `front="{front}"`
@@ -237,6 +246,24 @@ impl Collector for NacreMetrics {
             }
         }
 
+        if let Some(audit) = &self.audit {
+            use crate::front::access::{Front, Outcome};
+            let mut metric = encoder.encode_descriptor(
+                "nacre_access",
+                "Access decisions with auth on, by front and outcome (read, write, login; \
+                 refused: login_failed, no_token, bad_token, forbidden)",
+                None,
+                MetricType::Counter,
+            )?;
+            for front in Front::ALL {
+                for outcome in Outcome::ALL {
+                    let labels = [("front", front.as_str()), ("outcome", outcome.as_str())];
+                    metric
+                        .encode_family(&labels)?
+                        .encode_counter::<NoLabelSet, _, u64>(&audit.count(front, outcome), None)?;
+                }
+            }
+        }
         if let Some(node) = self.backend.cluster_node() {
             let (peers, held) =
                 node.with_core(|core| (core.peer_stats().clone(), core.stats().removals_held));

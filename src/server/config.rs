@@ -98,6 +98,25 @@ pub enum ConfigError {
         /// The other.
         second: String,
     },
+    /// A node that others can reach, serving without auth and without `--insecure-open-api`.
+    #[error(
+        "nacre-server binds {bind}, which other hosts can reach, and has no --users-file: \
+         anyone who reaches it could register, deregister and read every service. Turn auth \
+         on with --users-file PATH and --token-secret-file PATH (the README's \"Auth\" section \
+         shows both files; `nacre-server hash-password` prints a password's hash), bind \
+         127.0.0.1, or pass --insecure-open-api to serve open on a network you trust"
+    )]
+    OpenApi {
+        /// The address.
+        bind: IpAddr,
+    },
+    /// `--users-file` without the key to sign tokens with.
+    #[error(
+        "--users-file needs --token-secret-file PATH: a file only nacre-server can read, \
+         holding the base64 of at least 32 random bytes (e.g. `openssl rand -base64 32`), the \
+         same on every member of a cluster. There is no default key"
+    )]
+    NoTokenSecret,
     /// This node's id is not one of the members: its peers would refuse it.
     #[error(
         "this node's id `{node_id}` is not one of --members ({members}): every member's \
@@ -177,6 +196,17 @@ pub struct ServerConfig {
     /// tombstone retention (`--beat-interval`, `--beat-timeout`, `--delete-timeout`,
     /// `--min-sweep-gap`, `--tombstone-ttl`).
     pub health: crate::HealthConfig,
+    /// The users, roles and permissions (`--users-file`): auth is on when it is given.
+    pub users_file: Option<PathBuf>,
+    /// The key tokens are signed with (`--token-secret-file`); needed with `users_file`.
+    pub token_secret_file: Option<PathBuf>,
+    /// How long a login's token is valid (`--token-ttl`, 18 000 s as in Nacos).
+    pub token_ttl: std::time::Duration,
+    /// Serve without auth on an address other hosts can reach (`--insecure-open-api`).
+    pub insecure_open_api: bool,
+    /// Accept a registration only when its `ip` is the address the request comes from
+    /// (`--register-own-address-only`).
+    pub register_own_address_only: bool,
     /// A cluster member's Distro timing and bounds (`--sync-delay`, `--verify-interval`,
     /// `--peer-request-timeout`, `--peer-down-after`, `--max-pending-per-peer`,
     /// `--max-clock-skew`).
@@ -210,6 +240,11 @@ impl Default for ServerConfig {
             udp: crate::udp::UdpPushConfig::default(),
             health: crate::HealthConfig::default(),
             distro: crate::cluster::DistroConfig::default(),
+            users_file: None,
+            token_secret_file: None,
+            token_ttl: crate::front::access::DEFAULT_TOKEN_TTL,
+            insecure_open_api: false,
+            register_own_address_only: false,
         }
     }
 }
@@ -300,6 +335,25 @@ impl ServerConfig {
                 }),
             (None, true) => Ok(PeerAuth::InsecureNone),
             (None, false) => Err(ConfigError::NoClusterSecret),
+        }
+    }
+
+    /// How the API is guarded: the users file and the token key when auth is on, else `None`.
+    /// A node without a users file that binds an address other hosts can reach is
+    /// [`ConfigError::OpenApi`] unless `insecure_open_api` says so; a users file without a
+    /// token key is [`ConfigError::NoTokenSecret`].
+    pub fn api_auth(&self) -> Result<Option<(PathBuf, PathBuf)>, ConfigError> {
+        match (&self.users_file, &self.token_secret_file) {
+            (Some(_), _) if self.insecure_open_api => Err(ConfigError::Conflicting {
+                first: "--insecure-open-api".to_owned(),
+                second: "--users-file".to_owned(),
+            }),
+            (Some(users), Some(key)) => Ok(Some((users.clone(), key.clone()))),
+            (Some(_), None) => Err(ConfigError::NoTokenSecret),
+            (None, _) if !self.bind.is_loopback() && !self.insecure_open_api => {
+                Err(ConfigError::OpenApi { bind: self.bind })
+            }
+            (None, _) => Ok(None),
         }
     }
 

@@ -445,3 +445,53 @@ fn the_tombstone_ttl_is_a_setting_in_seconds_or_with_a_unit() {
         );
     }
 }
+
+#[test]
+fn a_reachable_node_without_users_refuses_to_start_unless_told_to_serve_open() {
+    let config = |args: &[&str]| {
+        ServerConfig::from_args_and_env(args.iter().map(|a| a.to_string()), |_| None).unwrap()
+    };
+    // Loopback: open, for development.
+    assert_eq!(config(&[]).api_auth(), Ok(None));
+    assert_eq!(config(&["--bind", "127.0.0.2"]).api_auth(), Ok(None));
+    let err = config(&["--bind", "0.0.0.0"]).api_auth().unwrap_err();
+    assert!(matches!(err, ConfigError::OpenApi { .. }), "{err}");
+    let message = err.to_string();
+    for says in [
+        "--users-file",
+        "--token-secret-file",
+        "--insecure-open-api",
+        "hash-password",
+    ] {
+        assert!(message.contains(says), "{message}");
+    }
+    assert_eq!(
+        config(&["--bind", "0.0.0.0", "--insecure-open-api"]).api_auth(),
+        Ok(None)
+    );
+    assert_eq!(
+        config(&["--bind", "10.0.0.1", "--users-file", "/u.toml"]).api_auth(),
+        Err(ConfigError::NoTokenSecret)
+    );
+    assert_eq!(
+        config(&["--users-file", "/u.toml", "--token-secret-file", "/k"]).api_auth(),
+        Ok(Some(("/u.toml".into(), "/k".into())))
+    );
+    assert!(matches!(
+        config(&[
+            "--users-file",
+            "/u",
+            "--token-secret-file",
+            "/k",
+            "--insecure-open-api"
+        ])
+        .api_auth(),
+        Err(ConfigError::Conflicting { .. })
+    ));
+    let ttl = config(&["--token-ttl", "1h"]);
+    assert_eq!(ttl.token_ttl, std::time::Duration::from_secs(3600));
+    assert_eq!(
+        config(&[]).token_ttl,
+        std::time::Duration::from_secs(18_000)
+    );
+}

@@ -5,6 +5,7 @@
 //! feature-off twin.
 
 use super::{ServerConfig, ServerError};
+use crate::front::access::Access;
 use crate::front::push::PushHub;
 use crate::front::Backend;
 use std::net::SocketAddr;
@@ -41,19 +42,20 @@ pub(super) trait Front: Send {
 pub(super) async fn bind(
     config: &ServerConfig,
     backend: &Backend,
+    access: Option<&Access>,
 ) -> Result<Vec<Box<dyn Front>>, ServerError> {
     // `mut` and the parameters go unused in a build without fronts.
     #[allow(unused_mut)]
     let mut fronts: Vec<Box<dyn Front>> = Vec::new();
     #[cfg(feature = "grpc")]
-    fronts.push(Box::new(Grpc::bind(config, backend).await?));
+    fronts.push(Box::new(Grpc::bind(config, backend, access).await?));
     #[cfg(feature = "console")]
     fronts.push(Box::new(Console(
         crate::console::Console::new(backend.clone())
             .stream_limits(config.console_streams, config.console_stream_lifetime)
             .host_check(crate::http::HostCheck::new(&config.allowed_hosts)),
     )));
-    let _ = (config, backend);
+    let _ = (config, backend, access);
     Ok(fronts)
 }
 
@@ -67,7 +69,11 @@ struct Grpc {
 
 #[cfg(feature = "grpc")]
 impl Grpc {
-    async fn bind(config: &ServerConfig, backend: &Backend) -> Result<Self, ServerError> {
+    async fn bind(
+        config: &ServerConfig,
+        backend: &Backend,
+        access: Option<&Access>,
+    ) -> Result<Self, ServerError> {
         let Some(port) = config.grpc_port() else {
             return Err(ServerError::Config(super::ConfigError::BadValue {
                 setting: "--grpc-port".into(),
@@ -76,7 +82,14 @@ impl Grpc {
             }));
         };
         let (listener, addr) = super::listen(SocketAddr::new(config.bind, port)).await?;
-        let front = crate::grpc::GrpcFront::new(backend.clone(), config.grpc);
+        let grpc = crate::grpc::GrpcConfig {
+            register_own_address_only: config.register_own_address_only,
+            ..config.grpc
+        };
+        let mut front = crate::grpc::GrpcFront::new(backend.clone(), grpc);
+        if let Some(access) = access {
+            front = front.with_access(access.clone());
+        }
         Ok(Self {
             front,
             listener,

@@ -67,11 +67,14 @@
 //! | `settings/` | every setting once: file key, environment variable, help line, parser, printer |
 //! | `flags.rs` | the command line, parsed by clap, built from the settings |
 //! | `serve.rs` | [`serve::serve`]: the hardened HTTP accept loop (timeouts, connection cap, body cap) |
+//! | `auth.rs` | the users file and token key read at start, the one [`crate::front::access::Access`] every front asks |
 //! | `fronts.rs` | the optional fronts (gRPC, console), each behind its feature: the one file with `cfg(feature)` lines |
+//! | `tools.rs` | the subcommands that do not serve: `hash-password`, `issue-token` |
 //! | `open_files.rs` | raises `RLIMIT_NOFILE` at start and fits the connection caps into it |
 //! | `running.rs` | [`RunningServer`]: the started server, its graceful [`RunningServer::shutdown`] |
 //! | `mod.rs` | [`start`]: binds, builds the node, wires the fronts |
 
+mod auth;
 mod config;
 mod flags;
 mod fronts;
@@ -79,9 +82,11 @@ pub mod open_files;
 mod running;
 pub mod serve;
 mod settings;
+mod tools;
 
 pub use config::{usage, ConfigError, Invocation, SecretSource, ServerConfig};
 pub use running::{RunningServer, ShutdownReport};
+pub use tools::{tool, ToolResult};
 
 use crate::cluster::{ClusterNode, PeerAuth};
 use crate::front::Backend;
@@ -120,6 +125,9 @@ pub enum ServerError {
     /// Too few open files to serve (see [`open_files`]).
     #[error(transparent)]
     OpenFiles(#[from] open_files::OpenFilesError),
+    /// The users file or the token key (`--users-file`, `--token-secret-file`) cannot be used.
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
     /// The thread for the node's drivers could not be started.
     #[error("cannot start the driver thread: {0}")]
     Drivers(#[source] std::io::Error),
@@ -147,6 +155,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         Err(error) => tracing::warn!(%error, "cannot read the open-files limit"),
     }
     let config = &fitted;
+    let guard = auth::guard(config)?;
     let (backend, auth, transport) = if config.is_standalone() {
         let registry = Registry::builder()
             .limits(config.limits)
@@ -193,7 +202,8 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         }
         _ => None,
     };
-    let fronts = fronts::bind(config, &backend).await?;
+    let access = guard.as_ref().map(|g| g.access.clone());
+    let fronts = fronts::bind(config, &backend, access.as_ref()).await?;
     let drivers = DriverThread::spawn(backend.clone()).map_err(ServerError::Drivers)?;
     let udp_addr = SocketAddr::new(config.bind, 0);
     let udp = UdpPush::bind(backend.registry().clone(), udp_addr, config.udp)
@@ -207,6 +217,12 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
     let host_check = api_host_check(config);
     if let Some(check) = &host_check {
         api = api.host_check(check.clone());
+    }
+    if let Some(access) = &access {
+        api = api.access(access.clone());
+    }
+    if config.register_own_address_only {
+        api = api.register_own_address_only();
     }
     for hub in fronts.iter().filter_map(|f| f.hub()) {
         api = api.subscribers_from(hub);
@@ -235,7 +251,15 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
     for router in fronts.iter().filter_map(|f| f.router()) {
         app = app.merge(router);
     }
-    let app = with_metrics(app, &backend, &udp, &fronts, transport, host_check.as_ref());
+    let app = with_metrics(
+        app,
+        &backend,
+        &udp,
+        &fronts,
+        transport,
+        host_check.as_ref(),
+        access.as_ref(),
+    );
     let serve_stats = Arc::new(ServeStats::default());
     let task = tokio::spawn(serve(
         listener,
@@ -263,6 +287,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         peer,
         drivers,
         udp,
+        users: guard.map(|g| g.users),
     })
 }
 
@@ -305,6 +330,7 @@ fn with_metrics(
     fronts: &[Box<dyn fronts::Front>],
     transport: Option<HttpPeerTransport>,
     host_check: Option<&HostCheck>,
+    access: Option<&crate::front::access::Access>,
 ) -> axum::Router {
     let mut metrics = NacreMetrics::new(backend.clone()).push_hub("udp", udp.hub().clone());
     for front in fronts {
@@ -315,11 +341,23 @@ fn with_metrics(
     if let Some(transport) = transport {
         metrics = metrics.http_transport(transport);
     }
+    if let Some(access) = access {
+        metrics = metrics.audit(access.audit().clone());
+    }
     let http = HttpMetrics::new();
     let mut registry = prometheus_client::registry::Registry::default();
     metrics.register(&mut registry);
     http.register(&mut registry);
     let metrics = crate::metrics::router(Arc::new(registry));
+    let metrics = match access {
+        Some(access) => crate::http::guarded(
+            metrics,
+            access.clone(),
+            crate::front::access::Front::Metrics,
+            crate::front::access::Need::NodeReport,
+        ),
+        None => metrics,
+    };
     let metrics = match host_check {
         Some(check) => check.layer(metrics),
         None => metrics,

@@ -25,6 +25,8 @@ pub struct RunningServer {
     pub(super) peer: Option<PeerListener>,
     pub(super) drivers: DriverThread,
     pub(super) udp: UdpPush,
+    /// The users file, when auth is on.
+    pub(super) users: Option<Arc<crate::auth::ReloadingUsersFile>>,
 }
 
 /// How long a graceful shutdown waits for the fronts' own listeners (gRPC) after telling
@@ -80,6 +82,12 @@ impl DriverThread {
 }
 
 impl RunningServer {
+    /// Reads the users file again (`nacre-server` does on SIGHUP): the number of users now in
+    /// force, or why the file was refused (the one in force stays). `None` when auth is off.
+    pub fn reload_users(&self) -> Option<Result<usize, crate::auth::AuthError>> {
+        self.users.as_ref().map(|users| users.reload())
+    }
+
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr

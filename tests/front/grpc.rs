@@ -966,12 +966,10 @@ async fn closing_a_stale_connection_keeps_what_the_client_registered_again_elsew
     .await;
 }
 
-/// Auth on the gRPC front (feature `auth`): a naming request without the token of a caller
-/// with the permission is answered as its own response type with errorCode 403, as Nacos
-/// answers, and changes nothing; with one, it is served. Health checks need no token.
+/// A gRPC front with auth on, a set-up raw connection to it, its registry and its token key:
+/// users `w` (writes public), `r` (reads public) and whatever `extra` adds (password `pw`).
 #[cfg(feature = "auth")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_a_permitted_token_a_grpc_request_changes_nothing() {
+async fn secured(extra: &str, config: GrpcConfig) -> (Raw, Registry, nacre::auth::TokenKey) {
     use base64::Engine;
     let hash = bcrypt::hash("pw", 4).unwrap();
     let users = nacre::auth::UsersFile::parse(&format!(
@@ -980,7 +978,8 @@ async fn without_a_permitted_token_a_grpc_request_changes_nothing() {
          [[role]]\nrole = \"writers\"\nusername = \"w\"\n\
          [[role]]\nrole = \"readers\"\nusername = \"r\"\n\
          [[permission]]\nrole = \"writers\"\nresource = \"public:*:*\"\naction = \"rw\"\n\
-         [[permission]]\nrole = \"readers\"\nresource = \"public:*:*\"\naction = \"r\"\n"
+         [[permission]]\nrole = \"readers\"\nresource = \"public:*:*\"\naction = \"r\"\n{}",
+        extra.replace("HASH", &hash)
     ))
     .unwrap();
     let key = nacre::auth::TokenKey::from_base64(
@@ -989,7 +988,8 @@ async fn without_a_permitted_token_a_grpc_request_changes_nothing() {
     .unwrap();
     let auth = nacre::auth::Authenticator::new(Arc::new(users), key.clone());
     let registry = Registry::default();
-    let front = GrpcFront::new(registry.clone(), config()).with_access(Arc::new(auth));
+    let front = GrpcFront::new(registry.clone(), config)
+        .with_access(nacre::front::access::Access::new(Arc::new(auth)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -997,14 +997,36 @@ async fn without_a_permitted_token_a_grpc_request_changes_nothing() {
     });
     let mut raw = Raw::open(addr).await;
     raw.setup().await;
-    let register = r#"{"serviceName":"orders","groupName":"DEFAULT_GROUP","type":"registerInstance","instance":{"ip":"10.0.0.1","port":8080,"weight":1.0,"healthy":true,"enabled":true,"ephemeral":true,"clusterName":"DEFAULT","metadata":{}}}"#;
-    let with_token = |token: &str| {
-        let mut p = Payload::new("InstanceRequest", register.as_bytes().to_vec());
-        if let Some(m) = p.metadata.as_mut() {
-            m.headers.insert("accessToken".into(), token.into());
-        }
-        p
-    };
+    (raw, registry, key)
+}
+
+/// `json` as a `kind` request carrying `token` in its metadata headers, as Nacos clients send
+/// it.
+#[cfg(feature = "auth")]
+fn with_token(kind: &str, json: &str, token: &str) -> Payload {
+    let mut p = Payload::new(kind, json.as_bytes().to_vec());
+    if let Some(m) = p.metadata.as_mut() {
+        m.headers.insert("accessToken".into(), token.into());
+    }
+    p
+}
+
+/// A registration of `ip` into `service`.
+fn register_json(service: &str, ip: &str) -> String {
+    format!(
+        r#"{{"serviceName":"{service}","groupName":"DEFAULT_GROUP","type":"registerInstance","instance":{{"ip":"{ip}","port":8080,"weight":1.0,"healthy":true,"enabled":true,"ephemeral":true,"clusterName":"DEFAULT","metadata":{{}}}}}}"#
+    )
+}
+
+/// Auth on the gRPC front (feature `auth`): a naming request without the token of a caller
+/// with the permission is answered as its own response type with errorCode 403, as Nacos
+/// answers, and changes nothing; with one, it is served. Health checks need no token.
+#[cfg(feature = "auth")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_permitted_token_a_grpc_request_changes_nothing() {
+    let (mut raw, registry, key) = secured("", config()).await;
+    let register = register_json("orders", "10.0.0.1");
+    let register = register.as_str();
     let orders = ServiceKey::named("orders").unwrap();
     for token in [
         None,
@@ -1013,7 +1035,7 @@ async fn without_a_permitted_token_a_grpc_request_changes_nothing() {
     ] {
         let answer = match &token {
             None => raw.call("InstanceRequest", register).await,
-            Some(t) => raw.send(with_token(t)).await,
+            Some(t) => raw.send(with_token("InstanceRequest", register, t)).await,
         };
         assert_eq!(answer.kind(), "InstanceResponse", "{:?}", body(&answer));
         assert_eq!(
@@ -1025,17 +1047,19 @@ async fn without_a_permitted_token_a_grpc_request_changes_nothing() {
         assert_eq!(body(&answer)["success"], false);
         assert!(registry.get_all_instances(&orders, &[]).is_empty());
     }
-    let answer = raw.send(with_token(&key.issue("w", 4_000_000_000))).await;
+    let answer = raw
+        .send(with_token(
+            "InstanceRequest",
+            register,
+            &key.issue("w", 4_000_000_000),
+        ))
+        .await;
     assert_eq!(body(&answer)["success"], true, "{:?}", body(&answer));
     assert_eq!(registry.get_all_instances(&orders, &[]).len(), 1);
     // The reader may query, and a query without a token is refused.
     let query =
         r#"{"serviceName":"orders","groupName":"DEFAULT_GROUP","cluster":"","healthyOnly":false}"#;
-    let mut p = Payload::new("ServiceQueryRequest", query.as_bytes().to_vec());
-    if let Some(m) = p.metadata.as_mut() {
-        m.headers
-            .insert("accessToken".into(), key.issue("r", 4_000_000_000));
-    }
+    let p = with_token("ServiceQueryRequest", query, &key.issue("r", 4_000_000_000));
     assert_eq!(body(&raw.send(p).await)["success"], true);
     let refused = raw.call("ServiceQueryRequest", query).await;
     assert_eq!(refused.kind(), "QueryServiceResponse");
@@ -1045,6 +1069,97 @@ async fn without_a_permitted_token_a_grpc_request_changes_nothing() {
         raw.call("HealthCheckRequest", "{}").await.kind(),
         "HealthCheckResponse"
     );
+}
+
+/// Over gRPC too, a service list shows a caller only the services it may read, and a
+/// permission limited to address blocks refuses a registration outside them.
+#[cfg(feature = "auth")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpc_caller_lists_what_it_may_read_and_registers_only_its_blocks() {
+    let team = "[[user]]\nusername = \"team\"\npassword_bcrypt = \"HASH\"\n\
+                [[role]]\nrole = \"team\"\nusername = \"team\"\n\
+                [[permission]]\nrole = \"team\"\nresource = \"public:DEFAULT_GROUP:naming/orders\"\n\
+                action = \"rw\"\nregister_cidrs = [\"10.0.0.0/24\"]\n";
+    let (mut raw, registry, key) = secured(team, config()).await;
+    let (writer, team) = (
+        key.issue("w", 4_000_000_000),
+        key.issue("team", 4_000_000_000),
+    );
+    for service in ["orders", "billing"] {
+        let answer = raw
+            .send(with_token(
+                "InstanceRequest",
+                &register_json(service, "10.0.0.1"),
+                &writer,
+            ))
+            .await;
+        assert_eq!(body(&answer)["success"], true, "{:?}", body(&answer));
+    }
+    let list = r#"{"namespace":"public","groupName":"DEFAULT_GROUP","pageNo":1,"pageSize":10}"#;
+    let answer = body(
+        &raw.send(with_token("ServiceListRequest", list, &team))
+            .await,
+    );
+    assert_eq!(
+        (answer["count"].clone(), answer["serviceNames"].clone()),
+        (1.into(), serde_json::json!(["orders"]))
+    );
+    let answer = body(
+        &raw.send(with_token("ServiceListRequest", list, &writer))
+            .await,
+    );
+    assert_eq!(answer["count"], 2, "{answer:?}");
+    // Inside its block, then outside it.
+    let inside = raw
+        .send(with_token(
+            "InstanceRequest",
+            &register_json("orders", "10.0.0.7"),
+            &team,
+        ))
+        .await;
+    assert_eq!(body(&inside)["success"], true, "{:?}", body(&inside));
+    let outside = raw
+        .send(with_token(
+            "InstanceRequest",
+            &register_json("orders", "10.0.9.7"),
+            &team,
+        ))
+        .await;
+    assert_eq!(body(&outside)["errorCode"], 403, "{:?}", body(&outside));
+    let ips: Vec<String> = registry
+        .get_all_instances(&ServiceKey::named("orders").unwrap(), &[])
+        .iter()
+        .map(|i| i.ip().to_string())
+        .collect();
+    assert_eq!(ips, ["10.0.0.1", "10.0.0.7"]);
+}
+
+/// With registrations bound to the caller's address, a connection registers its own address
+/// and nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_own_address_registrations_a_connection_registers_only_itself() {
+    let registry = Registry::default();
+    let config = GrpcConfig {
+        register_own_address_only: true,
+        ..config()
+    };
+    let (_front, addr) = serve(&registry, config).await;
+    let mut raw = Raw::open(addr).await;
+    raw.setup().await;
+    let other = raw
+        .call("InstanceRequest", &register_json("orders", "10.1.2.3"))
+        .await;
+    assert_eq!(body(&other)["errorCode"], 403, "{:?}", body(&other));
+    let own = raw
+        .call("InstanceRequest", &register_json("orders", "127.0.0.1"))
+        .await;
+    assert_eq!(body(&own)["success"], true, "{:?}", body(&own));
+    let ips: Vec<String> = registry
+        .get_all_instances(&ServiceKey::named("orders").unwrap(), &[])
+        .iter()
+        .map(|i| i.ip().to_string())
+        .collect();
+    assert_eq!(ips, ["127.0.0.1"]);
 }
 
 /// The accept loop closes a connection that holds no live bi-stream after the setup timeout,

@@ -8,6 +8,7 @@
 mod common;
 mod support;
 
+mod auth;
 mod console_streams;
 mod grpc_port;
 mod host_names;

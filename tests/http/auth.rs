@@ -7,6 +7,7 @@ use axum::body::Body;
 use axum::http::Request;
 use base64::Engine;
 use nacre::auth::{Authenticator, TokenKey, UsersFile};
+use nacre::front::access::Access;
 use nacre::http::NacosApi;
 use nacre::{Registry, ServiceKey};
 use std::sync::Arc;
@@ -26,6 +27,23 @@ fn users() -> UsersFile {
         [[user]]
         username = "reader"
         password_bcrypt = "{hash}"
+        [[user]]
+        username = "team"
+        password_bcrypt = "{hash}"
+        [[user]]
+        username = "admin"
+        password_bcrypt = "{hash}"
+        [[role]]
+        role = "ROLE_ADMIN"
+        username = "admin"
+        [[role]]
+        role = "orders-team"
+        username = "team"
+        [[permission]]
+        role = "orders-team"
+        resource = "public:DEFAULT_GROUP:naming/orders"
+        action = "rw"
+        register_cidrs = ["10.0.0.0/24"]
         [[role]]
         role = "writers"
         username = "writer"
@@ -48,7 +66,7 @@ fn users() -> UsersFile {
 fn app(registry: &Registry) -> axum::Router {
     let auth = Authenticator::new(Arc::new(users()), key(1));
     NacosApi::new(registry.clone())
-        .access(Arc::new(auth))
+        .access(Access::new(Arc::new(auth)))
         .router()
 }
 
@@ -78,7 +96,7 @@ async fn token(app: &axum::Router, user: &str) -> String {
     assert_eq!(status, 200, "{body}");
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["tokenTtl"], 18_000);
-    assert_eq!(json["globalAdmin"], false);
+    assert_eq!(json["globalAdmin"], user == "admin");
     assert_eq!(json["username"], user);
     json["accessToken"].as_str().unwrap().to_owned()
 }
@@ -221,4 +239,157 @@ async fn wrong_passwords_are_refused_and_a_guesser_waits() {
     .await;
     assert_eq!(status, 403);
     assert!(body.contains("too many"), "{body}");
+}
+
+/// The body of a `GET` of `uri` with `token`, which must answer 200.
+async fn read(app: &axum::Router, uri: &str, token: &str) -> serde_json::Value {
+    let sep = if uri.contains('?') { '&' } else { '?' };
+    let (status, body) = send(app, get(&format!("{uri}{sep}accessToken={token}"))).await;
+    assert_eq!(status, 200, "{uri}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+#[tokio::test]
+async fn a_listing_shows_a_caller_only_what_it_may_read() {
+    let registry = Registry::default();
+    let app = app(&registry);
+    let admin = token(&app, "admin").await;
+    for (ns, service) in [
+        ("public", "orders"),
+        ("public", "billing"),
+        ("dev", "orders"),
+    ] {
+        let uri = format!(
+            "/nacos/v1/ns/instance?serviceName={service}&namespaceId={ns}&ip=10.0.0.1&port=1&accessToken={admin}"
+        );
+        assert_eq!(send(&app, post(&uri)).await.0, 200);
+    }
+    let team = token(&app, "team").await;
+    let reader = token(&app, "reader").await;
+    let list = "/nacos/v1/ns/service/list?pageNo=1&pageSize=10";
+    let json = read(&app, list, &team).await;
+    assert_eq!(
+        (json["count"].clone(), json["doms"].clone()),
+        (1.into(), serde_json::json!(["orders"]))
+    );
+    let json = read(&app, &format!("{list}&groupName=*"), &team).await;
+    assert_eq!(json["doms"], serde_json::json!(["DEFAULT_GROUP@@orders"]));
+    let json = read(&app, list, &reader).await;
+    assert_eq!(json["doms"], serde_json::json!(["billing", "orders"]));
+    let json = read(
+        &app,
+        "/nacos/v1/ns/catalog/services?pageNo=1&pageSize=10",
+        &team,
+    )
+    .await;
+    assert_eq!(json["count"], 1);
+    assert_eq!(json["serviceList"][0]["name"], "orders");
+    // Every namespace's names: the admin sees all, a reader of public only public's.
+    let names = "/nacos/v1/ns/service/names";
+    let json = read(&app, names, &admin).await;
+    assert_eq!(json["count"], 3);
+    let json = read(&app, names, &reader).await;
+    assert_eq!(json["count"], 2);
+    assert!(!json.to_string().contains("dev"), "{json}");
+    let json = read(&app, names, &team).await;
+    assert_eq!(json["count"], 1);
+    // A listing of a namespace the caller may read nothing of is empty, not an error.
+    let json = read(&app, &format!("{list}&namespaceId=dev"), &reader).await;
+    assert_eq!(json["count"], 0);
+    // The node's counters are the admin's.
+    let metrics = "/nacos/v1/ns/operator/metrics";
+    let (status, body) = send(&app, get(&format!("{metrics}?accessToken={reader}"))).await;
+    assert_eq!(status, 403, "{body}");
+    read(&app, metrics, &admin).await;
+}
+
+#[tokio::test]
+async fn a_registration_outside_the_permitted_addresses_is_refused() {
+    let registry = Registry::default();
+    let app = app(&registry);
+    let team = token(&app, "team").await;
+    let at = |ip: &str| {
+        format!("/nacos/v1/ns/instance?serviceName=orders&ip={ip}&port=8080&accessToken={team}")
+    };
+    assert_eq!(send(&app, post(&at("10.0.0.7"))).await.0, 200);
+    let (status, body) = send(&app, post(&at("10.0.1.7"))).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("may not write"), "{body}");
+    // An update that moves nothing but names another address is a registration too.
+    let update = Request::put(at("192.168.0.1")).body(Body::empty()).unwrap();
+    assert_eq!(send(&app, update).await.0, 403);
+    // A beat carrying its instance registers it: the same rule.
+    let beat = r#"{"ip":"10.9.9.9","port":8080,"serviceName":"orders","cluster":"DEFAULT"}"#;
+    let uri = format!(
+        "/nacos/v1/ns/instance/beat?serviceName=orders&accessToken={team}&beat={}",
+        form_urlencoded::byte_serialize(beat.as_bytes()).collect::<String>()
+    );
+    let (status, body) = send(&app, Request::put(uri).body(Body::empty()).unwrap()).await;
+    assert_eq!(status, 403, "{body}");
+    let ips: Vec<String> = registry
+        .get_all_instances(&ServiceKey::named("orders").unwrap(), &[])
+        .iter()
+        .map(|i| i.ip().to_string())
+        .collect();
+    assert_eq!(ips, ["10.0.0.7"]);
+    // A deregistration registers nothing.
+    let gone = Request::delete(at("10.0.0.7")).body(Body::empty()).unwrap();
+    assert_eq!(send(&app, gone).await.0, 200);
+    assert_eq!(stored(&registry), 0);
+}
+
+/// The peer route keeps the cluster secret: a user's token, even the admin's, in any place a
+/// token goes (the query, an `accessToken` header, a bearer credential, the secret's own
+/// header), reaches nothing.
+#[tokio::test]
+async fn the_peer_route_never_takes_a_user_token() {
+    use nacre::cluster::{ClusterNode, ClusterSecret, Envelope, NodeId, PeerAuth, PeerRequest};
+    let clock = nacre::ManualClock::new();
+    let ids: Vec<NodeId> = ["n1", "n2"]
+        .iter()
+        .map(|s| NodeId::new(s).unwrap())
+        .collect();
+    let net = nacre::transport::memory::MemoryNetwork::new(Arc::new(clock.clone()), 1);
+    let node = ClusterNode::builder(ids[0].clone(), ids.clone(), net.transport(&ids[0]))
+        .clock(clock)
+        .build()
+        .unwrap();
+    let secret = ClusterSecret::new("the-cluster-secret-0123456789").unwrap();
+    let auth = Authenticator::new(Arc::new(users()), key(1));
+    let app = NacosApi::new(node)
+        .peer_auth(PeerAuth::Secret(secret))
+        .access(Access::new(Arc::new(auth)))
+        .router();
+    let admin = token(&app, "admin").await;
+    let ping = serde_json::to_string(&Envelope {
+        from: ids[1].clone(),
+        request: PeerRequest::Ping { ready: true },
+    })
+    .unwrap();
+    let version = nacre::cluster::WIRE_VERSION.to_string();
+    for (uri, header) in [
+        (format!("/nacre/v1/peer?accessToken={admin}"), None),
+        (
+            "/nacre/v1/peer".to_owned(),
+            Some(("accessToken", admin.clone())),
+        ),
+        (
+            "/nacre/v1/peer".to_owned(),
+            Some(("authorization", format!("Bearer {admin}"))),
+        ),
+        (
+            "/nacre/v1/peer".to_owned(),
+            Some(("x-nacre-cluster-secret", admin.clone())),
+        ),
+    ] {
+        let mut request = Request::post(&uri)
+            .header("content-type", "application/json")
+            .header("x-nacre-peer-version", &version);
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
+        }
+        let (status, body) = send(&app, request.body(Body::from(ping.clone())).unwrap()).await;
+        assert_eq!(status, 403, "{uri}: {body}");
+        assert!(body.contains("cluster secret"), "{body}");
+    }
 }

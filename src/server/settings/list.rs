@@ -46,6 +46,45 @@ macro_rules! duration {
     };
 }
 
+/// A setting holding a file's path at `$field` (an `Option<PathBuf>`) of the config.
+macro_rules! path {
+    ($key:literal, $env:literal, $help:literal, $default:literal, $field:ident) => {
+        Setting {
+            key: $key,
+            env: $env,
+            value_name: "PATH",
+            help: $help,
+            default: Some($default),
+            switch: false,
+            apply: |c, _, v| {
+                c.$field = Some(PathBuf::from(v.trim()));
+                Ok(())
+            },
+            show: |c| c.$field.as_ref().map(|p| text(p.display().to_string())),
+        }
+    };
+}
+
+/// A switch (a flag without a value; `true`/`false` in the file and the environment) at
+/// `$field` of the config.
+macro_rules! switch {
+    ($key:literal, $env:literal, $help:literal, $field:ident) => {
+        Setting {
+            key: $key,
+            env: $env,
+            value_name: "BOOL",
+            help: $help,
+            default: None,
+            switch: true,
+            apply: |c, name, v| {
+                c.$field = parse_flag(name, v)?;
+                Ok(())
+            },
+            show: |c| Some(toml::Value::Boolean(c.$field)),
+        }
+    };
+}
+
 /// Every setting, in the order `--help` and `--print-config` show them.
 pub(in crate::server) const SETTINGS: &[Setting] = &[
     Setting {
@@ -143,19 +182,12 @@ pub(in crate::server) const SETTINGS: &[Setting] = &[
         // Never printed: see `ServerConfig::to_toml`.
         show: |_| None,
     },
-    Setting {
-        key: "insecure-cluster",
-        env: "NACRE_INSECURE_CLUSTER",
-        value_name: "BOOL",
-        help: "Run a cluster member without a secret: anything that reaches the peer route can act as a member",
-        default: None,
-        switch: true,
-        apply: |c, name, v| {
-            c.insecure_cluster = parse_flag(name, v)?;
-            Ok(())
-        },
-        show: |c| Some(toml::Value::Boolean(c.insecure_cluster)),
-    },
+    switch!(
+        "insecure-cluster",
+        "NACRE_INSECURE_CLUSTER",
+        "Run a cluster member without a secret: anything that reaches the peer route can act as a member",
+        insecure_cluster
+    ),
     Setting {
         key: "peer-port",
         env: "NACRE_PEER_PORT",
@@ -194,19 +226,13 @@ pub(in crate::server) const SETTINGS: &[Setting] = &[
         "Connections the --peer-port listener holds at once from one address",
         peer_connections.max_per_ip
     ),
-    Setting {
-        key: "data-dir",
-        env: "NACRE_DATA_DIR",
-        value_name: "DIR",
-        help: "Keep persistent instances and service settings in DIR/nacre.redb, loaded at start (a write answers once it is on disk)",
-        default: Some("none: memory only"),
-        switch: false,
-        apply: |c, _, v| {
-            c.data_dir = Some(PathBuf::from(v.trim()));
-            Ok(())
-        },
-        show: |c| c.data_dir.as_ref().map(|d| text(d.display().to_string())),
-    },
+    path!(
+        "data-dir",
+        "NACRE_DATA_DIR",
+        "Keep persistent instances and service settings in PATH/nacre.redb, loaded at start (a write answers once it is on disk)",
+        "none: memory only",
+        data_dir
+    ),
     Setting {
         key: "commit",
         env: "NACRE_COMMIT",
@@ -318,6 +344,38 @@ pub(in crate::server) const SETTINGS: &[Setting] = &[
         },
         show: |c| list_value(&c.allowed_hosts),
     },
+    path!(
+        "users-file",
+        "NACRE_USERS_FILE",
+        "Turn auth on: users (bcrypt passwords), roles and permissions in Nacos' model, TOML; every request then needs a token (reloaded on SIGHUP)",
+        "none: no auth",
+        users_file
+    ),
+    path!(
+        "token-secret-file",
+        "NACRE_TOKEN_SECRET_FILE",
+        "With --users-file: the key tokens are signed with, base64 of at least 32 bytes (Nacos' token.secret.key; e.g. `openssl rand -base64 32`)",
+        "none",
+        token_secret_file
+    ),
+    duration!(
+        "token-ttl",
+        "NACRE_TOKEN_TTL",
+        "With --users-file: how long a login's token is valid",
+        token_ttl
+    ),
+    switch!(
+        "insecure-open-api",
+        "NACRE_INSECURE_OPEN_API",
+        "Serve without --users-file on a non-loopback address: anyone who reaches the ports may read and write every service",
+        insecure_open_api
+    ),
+    switch!(
+        "register-own-address-only",
+        "NACRE_REGISTER_OWN_ADDRESS_ONLY",
+        "Accept a v1 or gRPC registration only when its ip is the address the request comes from",
+        register_own_address_only
+    ),
     count!(
         "max-connections",
         "NACRE_MAX_CONNECTIONS",

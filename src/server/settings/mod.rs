@@ -14,6 +14,7 @@ mod list;
 mod parse;
 
 pub(super) use list::SETTINGS;
+pub(super) use parse::parse_duration;
 
 use super::config::{ConfigError, ServerConfig};
 use std::path::Path;

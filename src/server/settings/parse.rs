@@ -87,7 +87,10 @@ pub(super) fn parse_count_u32(setting: &str, value: &str) -> Result<u32, ConfigE
 
 /// A duration above zero: a whole number with a unit, `ms`, `s`, `m` or `h` (`500ms`, `30s`,
 /// `5m`); a bare number is seconds.
-pub(super) fn parse_duration(setting: &str, value: &str) -> Result<Duration, ConfigError> {
+pub(in crate::server) fn parse_duration(
+    setting: &str,
+    value: &str,
+) -> Result<Duration, ConfigError> {
     let expected = "a duration above 0, e.g. 500ms, 30s, 5m or 1h (a bare number is seconds)";
     let v = value.trim();
     let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
