@@ -62,4 +62,7 @@ port=$(port_pair)
 start_nacre_server_with_auth "$server_bin" --port "$port"
 wait_for_log "gRPC on"
 run_java auth "$port" || status=$?
+# The redo check's worth: the reader's registration was retried (and refused) by its redo task.
+echo "the server refused $(grep -c 'outcome="forbidden" caller="reader"' "$work/server.log" || true) requests of the reader" \
+    "and $(grep -c 'outcome="no_token"' "$work/server.log" || true) without a token"
 exit "$status"
