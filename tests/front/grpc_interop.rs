@@ -118,6 +118,16 @@ impl NamingEventListener for Events {
 }
 
 impl Events {
+    /// The host lists told so far.
+    pub(super) fn seen(&self) -> Vec<Vec<String>> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, ips)| ips.clone())
+            .collect()
+    }
+
     /// Waits until the last event lists exactly `want`; returns when it arrived.
     pub(super) async fn until(&self, want: &[&str]) -> Instant {
         let deadline = Instant::now() + WAIT;
