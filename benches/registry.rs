@@ -626,7 +626,90 @@ fn bench_service_list(c: &mut Criterion) {
             black_box(page)
         })
     });
+    #[cfg(feature = "auth")]
+    {
+        // A caller who may read one service of the group: every name passes its permission
+        // check before the page is cut.
+        let viewer = one_service_viewer(&service_key(7));
+        let filter = nacre::front::catalog::ServiceFilter {
+            group: nacre::front::catalog::TextFilter::Exact(group.to_string()),
+            viewer: Some(viewer),
+            ..nacre::front::catalog::ServiceFilter::in_namespace(&namespace)
+        };
+        g.bench_function("viewer_of_one", |b| {
+            b.iter(|| {
+                let found = nacre::front::catalog::list_services(registry.reader(), &filter);
+                black_box(nacre::front::catalog::page(found, 1, 10))
+            })
+        });
+    }
     g.finish();
+}
+
+/// What auth adds to one request: the token verified (HS256, expiry, the user looked up) and
+/// the permission checked, through the `Access` every front asks.
+#[cfg(feature = "auth")]
+fn bench_access_check(c: &mut Criterion) {
+    use nacre::front::access::{AccessTarget, Front, Need};
+    let key = service_key(7);
+    let (access, token) = one_service_access(&key);
+    let need = Need::Read(AccessTarget::service(&key));
+    let source = std::net::Ipv4Addr::LOCALHOST.into();
+    let mut g = c.benchmark_group("access_check");
+    g.bench_function("read_one_service", |b| {
+        b.iter(|| {
+            black_box(
+                access
+                    .check(Front::Http, source, Some(&token), &need)
+                    .is_ok(),
+            )
+        })
+    });
+    g.finish();
+}
+
+/// The [`nacre::front::access::Viewer`] of a caller whose one permission reads `key`.
+#[cfg(feature = "auth")]
+fn one_service_viewer(key: &ServiceKey) -> nacre::front::access::Viewer {
+    use nacre::front::access::{AccessTarget, Need};
+    let (access, token) = one_service_access(key);
+    let need = Need::List(AccessTarget::group(
+        key.namespace().clone(),
+        Some(key.group().clone()),
+    ));
+    access
+        .check(
+            nacre::front::access::Front::Http,
+            std::net::Ipv4Addr::LOCALHOST.into(),
+            Some(&token),
+            &need,
+        )
+        .expect("granted")
+        .viewer
+        .expect("in part")
+}
+
+/// An `Access` whose one user may read `key`, and a token of that user.
+#[cfg(feature = "auth")]
+fn one_service_access(key: &ServiceKey) -> (nacre::front::access::Access, String) {
+    let hash = bcrypt::hash("pw", 4).expect("hashed");
+    let users = nacre::auth::UsersFile::parse(&format!(
+        "[[user]]\nusername = \"u\"\npassword_bcrypt = \"{hash}\"\n\
+         [[role]]\nrole = \"r\"\nusername = \"u\"\n\
+         [[permission]]\nrole = \"r\"\nresource = \"{}:{}:naming/{}\"\naction = \"r\"\n",
+        key.namespace(),
+        key.group(),
+        key.service()
+    ))
+    .expect("users");
+    let token_key =
+        nacre::auth::TokenKey::from_base64("bmFjcmUtdGVzdC1rZXktYXQtbGVhc3QtMzItYnl0ZXMtbG9uZw==")
+            .expect("key");
+    let token = token_key.issue("u", u64::MAX / 2);
+    let access = nacre::front::access::Access::new(std::sync::Arc::new(
+        nacre::auth::Authenticator::new(std::sync::Arc::new(users), token_key),
+    ));
+    (access, token)
 }
 
 fn main() {
@@ -645,5 +728,7 @@ fn main() {
     bench_register_load(&mut c);
     bench_health_sweep(&mut c);
     bench_service_list(&mut c);
+    #[cfg(feature = "auth")]
+    bench_access_check(&mut c);
     c.final_summary();
 }

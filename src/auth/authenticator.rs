@@ -7,6 +7,9 @@
 //! address over a minute: the first [`LoginThrottle::FREE_FAILURES`] are answered as usual,
 //! later ones are refused without checking the password until the minute has passed, so a
 //! guesser gets ten tries a minute and a user who mistypes is never locked out by the rule.
+//! Each check is a bcrypt hash (tens of milliseconds of CPU at Nacos' cost 10), so at most
+//! [`MAX_CONCURRENT_LOGINS`] run at once and more are refused ([`AuthError::Busy`], 503); a
+//! login of an unknown user costs the same hash, so timing does not tell which users exist.
 //! Times are parameters (seconds since the epoch), so every rule is tested without a clock.
 
 use super::permission::{Action, Resource};
@@ -49,7 +52,13 @@ pub struct Authenticator {
     key: TokenKey,
     ttl: Duration,
     throttle: Arc<Mutex<LoginThrottle>>,
+    /// Logins being checked now (each a bcrypt hash, tens of milliseconds of CPU).
+    checking: Arc<std::sync::atomic::AtomicUsize>,
 }
+
+/// Logins checked at once at most; more are refused ([`AuthError::Busy`]) rather than queued,
+/// so a crowd of logins from many addresses (each within its throttle) cannot take every core.
+pub const MAX_CONCURRENT_LOGINS: usize = 4;
 
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -67,6 +76,7 @@ impl Authenticator {
             key,
             ttl: DEFAULT_TOKEN_TTL,
             throttle: Arc::default(),
+            checking: Arc::default(),
         }
     }
 
@@ -84,10 +94,17 @@ impl Authenticator {
         password: &str,
         now: u64,
     ) -> Result<Login, AuthError> {
+        use std::sync::atomic::Ordering;
         if !crate::util::lock(&self.throttle).may_try(source, now) {
             return Err(AuthError::Throttled);
         }
-        if !self.store.check_password(username, password) {
+        if self.checking.fetch_add(1, Ordering::AcqRel) >= MAX_CONCURRENT_LOGINS {
+            self.checking.fetch_sub(1, Ordering::AcqRel);
+            return Err(AuthError::Busy);
+        }
+        let right = self.store.check_password(username, password);
+        self.checking.fetch_sub(1, Ordering::AcqRel);
+        if !right {
             crate::util::lock(&self.throttle).failed(source, now);
             return Err(AuthError::BadCredentials);
         }
@@ -130,8 +147,12 @@ impl crate::front::access::AccessControl for Authenticator {
         username: &str,
         password: &str,
     ) -> Result<serde_json::Value, AccessError> {
-        let login = Authenticator::login(self, source, username, password, now_secs())
-            .map_err(|e| AccessError::LoginFailed(e.to_string()))?;
+        let login = Authenticator::login(self, source, username, password, now_secs()).map_err(
+            |e| match e {
+                AuthError::Busy => AccessError::Busy(e.to_string()),
+                e => AccessError::LoginFailed(e.to_string()),
+            },
+        )?;
         serde_json::to_value(login).map_err(|e| AccessError::LoginFailed(e.to_string()))
     }
 
@@ -292,5 +313,28 @@ mod tests {
             t.failed(IpAddr::from(n.to_be_bytes()), 1_000);
         }
         assert!(t.failures.len() <= LoginThrottle::MAX_SOURCES);
+    }
+
+    #[test]
+    fn logins_past_the_concurrent_checks_are_refused_not_queued() {
+        use std::sync::atomic::Ordering;
+        let auth = authenticator();
+        auth.checking.store(MAX_CONCURRENT_LOGINS, Ordering::SeqCst);
+        assert_eq!(auth.login(ip(1), "u", "pw", 100), Err(AuthError::Busy));
+        assert_eq!(auth.checking.load(Ordering::SeqCst), MAX_CONCURRENT_LOGINS);
+        auth.checking
+            .store(MAX_CONCURRENT_LOGINS - 1, Ordering::SeqCst);
+        assert!(auth.login(ip(1), "u", "pw", 100).is_ok());
+        assert_eq!(
+            auth.checking.load(Ordering::SeqCst),
+            MAX_CONCURRENT_LOGINS - 1
+        );
+        // A refusal for want of capacity is not a failure of the source.
+        auth.checking.store(MAX_CONCURRENT_LOGINS, Ordering::SeqCst);
+        for _ in 0..20 {
+            assert_eq!(auth.login(ip(2), "u", "pw", 100), Err(AuthError::Busy));
+        }
+        auth.checking.store(0, Ordering::SeqCst);
+        assert!(auth.login(ip(2), "u", "pw", 100).is_ok());
     }
 }

@@ -56,7 +56,9 @@ pub mod reload;
 pub mod token;
 pub mod users;
 
-pub use authenticator::{Authenticator, Caller, Login, LoginThrottle, DEFAULT_TOKEN_TTL};
+pub use authenticator::{
+    Authenticator, Caller, Login, LoginThrottle, DEFAULT_TOKEN_TTL, MAX_CONCURRENT_LOGINS,
+};
 pub use permission::{Action, Actions, Cidr, Permission, Resource};
 pub use reload::ReloadingUsersFile;
 pub use token::{TokenKey, MIN_KEY_BYTES};
@@ -84,6 +86,9 @@ pub enum AuthError {
     /// Too many failed logins from this address in the last minute.
     #[error("too many failed logins from this address: try again in a minute")]
     Throttled,
+    /// Too many logins are being checked at once (each costs a bcrypt hash): try again.
+    #[error("too many logins in progress: try again shortly")]
+    Busy,
     /// The signing key cannot be used.
     #[error("the token key cannot be used: {0}")]
     BadKey(String),

@@ -137,16 +137,46 @@ impl Resource {
         }
     }
 
-    /// The names it goes by: `namespace:group:naming/service`, and for the public namespace
-    /// also its Nacos 2.x spelling with the namespace empty.
-    fn names(&self) -> Vec<String> {
-        let rest = format!("{}:naming/{}", self.group, self.service);
-        let mut names = vec![format!("{}:{rest}", self.namespace)];
-        if self.namespace == crate::model::DEFAULT_NAMESPACE || self.namespace.is_empty() {
-            names.push(format!(":{rest}"));
-            names.push(format!("{}:{rest}", crate::model::DEFAULT_NAMESPACE));
+    /// Whether `pattern` matches one of the names it goes by: `namespace:group:naming/service`,
+    /// and for the public namespace both its spellings (empty, and `public`). Matched on the
+    /// parts as they are, with nothing allocated: a listing checks every service it holds.
+    fn matched_by(&self, pattern: &str) -> bool {
+        let public = self.namespace == crate::model::DEFAULT_NAMESPACE || self.namespace.is_empty();
+        let spellings: &[&str] = if public {
+            &["", crate::model::DEFAULT_NAMESPACE]
+        } else {
+            &[self.namespace.as_str()]
+        };
+        spellings.iter().any(|ns| {
+            let name = Name([
+                ns.as_bytes(),
+                b":",
+                self.group.as_bytes(),
+                b":naming/",
+                self.service.as_bytes(),
+            ]);
+            glob(pattern.as_bytes(), &name)
+        })
+    }
+}
+
+/// A resource name as the parts it is made of.
+struct Name<'a>([&'a [u8]; 5]);
+
+impl Name<'_> {
+    fn len(&self) -> usize {
+        self.0.iter().map(|part| part.len()).sum()
+    }
+
+    /// The byte at `i` (below [`Name::len`]).
+    fn at(&self, mut i: usize) -> u8 {
+        for part in &self.0 {
+            if i < part.len() {
+                return part[i];
+            }
+            i -= part.len();
         }
-        names
+        0
     }
 }
 
@@ -183,10 +213,7 @@ impl Permission {
                     .ips
                     .iter()
                     .all(|ip| self.register_cidrs.iter().any(|c| c.contains(*ip))))
-            && resource
-                .names()
-                .iter()
-                .any(|name| glob(self.resource.trim(), name))
+            && resource.matched_by(&self.resource)
     }
 }
 
@@ -241,16 +268,17 @@ impl std::fmt::Display for Cidr {
 }
 
 /// Whether `text` matches `pattern`, where `*` matches any run of characters (none included).
-fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    // The classic two-pointer match with backtracking to the last `*`.
+fn glob(p: &[u8], text: &Name<'_>) -> bool {
+    // The classic two-pointer match with backtracking to the last `*`, on bytes: `*` is
+    // ASCII, and equal UTF-8 texts are equal bytes.
+    let len = text.len();
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && p[pi] != '*' && p[pi] == t[ti] {
+    while ti < len {
+        if pi < p.len() && p[pi] != b'*' && p[pi] == text.at(ti) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi] == b'*' {
             star = Some((pi, ti));
             pi += 1;
         } else if let Some((sp, st)) = star {
@@ -261,7 +289,7 @@ fn glob(pattern: &str, text: &str) -> bool {
             return false;
         }
     }
-    p[pi..].iter().all(|c| *c == '*')
+    p[pi..].iter().all(|c| *c == b'*')
 }
 
 #[cfg(test)]
@@ -365,6 +393,13 @@ mod tests {
             assert_eq!(Actions::parse(bad), None, "{bad}");
         }
         assert_eq!(Actions::parse("wr").unwrap().to_string(), "rw");
+    }
+
+    fn glob(pattern: &str, text: &str) -> bool {
+        super::glob(
+            pattern.as_bytes(),
+            &Name([text.as_bytes(), b"", b"", b"", b""]),
+        )
     }
 
     #[test]

@@ -39,6 +39,10 @@ use std::path::Path;
 /// The role that may do anything (Nacos' global admin).
 pub const ADMIN_ROLE: &str = "ROLE_ADMIN";
 
+/// A bcrypt hash (cost 10, as `nacre-server hash-password` makes) of a password nobody knows:
+/// a login of an unknown user is checked against it.
+const UNKNOWN_USER_HASH: &str = "$2b$10$3kT14alSCxAa5wOVXYlFO.dTV1jeBhSGaTyhTN5DLcv1ZHRpKbdtm";
+
 /// What the fronts ask of the users, roles and permissions.
 pub trait IdentityStore: Send + Sync + 'static {
     /// Whether `password` is `username`'s (false for an unknown user). Slow on purpose
@@ -188,9 +192,15 @@ impl UsersFile {
 
 impl IdentityStore for UsersFile {
     fn check_password(&self, username: &str, password: &str) -> bool {
-        self.passwords
-            .get(username)
-            .is_some_and(|hash| bcrypt::verify(password, hash).unwrap_or(false))
+        match self.passwords.get(username) {
+            Some(hash) => bcrypt::verify(password, hash).unwrap_or(false),
+            None => {
+                // As slow as a known user's check, so the time of an answer does not tell
+                // which usernames exist.
+                let _ = bcrypt::verify(password, UNKNOWN_USER_HASH);
+                false
+            }
+        }
     }
 
     fn has_user(&self, username: &str) -> bool {
@@ -205,14 +215,14 @@ impl IdentityStore for UsersFile {
         if !self.has_user(username) {
             return false;
         }
-        if self.is_admin(username) {
-            return true;
-        }
-        let roles: BTreeSet<&String> = self.roles_of(username).collect();
-        self.permissions
-            .iter()
-            .filter(|p| roles.contains(&p.role))
-            .any(|p| p.grants(resource, action))
+        let Some(roles) = self.roles.get(username) else {
+            return false;
+        };
+        roles.contains(ADMIN_ROLE)
+            || self
+                .permissions
+                .iter()
+                .any(|p| roles.contains(&p.role) && p.grants(resource, action))
     }
 }
 

@@ -104,6 +104,9 @@ pub enum AccessError {
     /// A login that failed (unknown user, wrong password, too many tries).
     #[error("{0}")]
     LoginFailed(String),
+    /// A login not checked now: too many are being checked at once (fronts answer 503).
+    #[error("{0}")]
+    Busy(String),
 }
 
 /// An identity provider: see the module documentation.

@@ -10,6 +10,7 @@
 //! | [`catalog`] | which services a node holds: filtered by namespace, group and name, paged, with a console's counts; used by every service listing |
 //! | [`gate`] | admission of a listener's connections and streams: a total and a share per source address, refusals logged at most once per interval |
 //! | [`grpc_config`] | the gRPC front's timing and bounds, feature-free so the server's settings hold them |
+//! | `tls` (feature `tls`) | TLS for a front's listener: certificate, key and client CA from PEM files, checked at load; the handshake within a timeout, its failures logged at most once per interval |
 //! | [`json`] | the Nacos JSON of an instance and a `ServiceInfo`, shared by the v1 and 2.x fronts |
 //! | [`ErrorClass`] | what kind of failure an error is; each front turns it into its own status or code |
 //! | [`NotReady`] | why a node is not ready (loading, or its disk failing), for every probe: [`Backend::readiness`] |
@@ -39,6 +40,9 @@ pub mod json;
 pub mod push;
 mod query;
 mod ready;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub mod tls;
 
 pub use backend::Backend;
 pub use error::ErrorClass;

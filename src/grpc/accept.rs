@@ -7,6 +7,11 @@
 //!
 //! The loop hands tonic the admitted connections through a small channel; accept errors (out
 //! of descriptors) are logged at most once per interval and retried after a short pause.
+//!
+//! With TLS (feature `tls`, [`super::GrpcFront::with_tls`]) each admitted connection's
+//! handshake runs in a task of its own, so a slow one holds up no other, within the same
+//! setup timeout: the time a connection has to open its bi-stream counts from its accept, the
+//! handshake included, and a connection whose handshake is not done by then is closed.
 
 use super::server::Shared;
 use crate::front::gate::{ConnectionGate, RefusalLog, Ticket, REFUSAL_LOG_INTERVAL};
@@ -20,17 +25,27 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
 /// Connections admitted but not yet taken by tonic.
 const HANDOFF: usize = 64;
 
-/// Accepts on `listener` until the receiver is dropped, admitting through `gate`.
+/// The TLS side of the listener, when it has one.
+#[cfg(feature = "tls")]
+pub(crate) type Tls = Option<Arc<crate::front::tls::TlsAcceptor>>;
+/// No TLS in a build without feature `tls`.
+#[cfg(not(feature = "tls"))]
+pub(crate) type Tls = Option<std::convert::Infallible>;
+
+/// Accepts on `listener` until the receiver is dropped, admitting through `gate`, over TLS
+/// with `tls`.
 pub(crate) fn spawn(
     listener: TcpListener,
     gate: Arc<ConnectionGate>,
     shared: Weak<Shared>,
     setup_timeout: Duration,
+    tls: Tls,
 ) -> mpsc::Receiver<io::Result<Guarded>> {
     let (tx, rx) = mpsc::channel(HANDOFF);
     tokio::spawn(async move {
@@ -54,23 +69,129 @@ pub(crate) fn spawn(
             // answer of 248 bytes or more go in a second write, which would otherwise wait for
             // the client's delayed ACK (40 ms per call).
             let _ = stream.set_nodelay(true);
-            let conn = Guarded::new(stream, peer, ticket, shared.clone(), setup_timeout);
-            if tx.send(Ok(conn)).await.is_err() {
-                return;
+            let accepted = Accepted {
+                peer,
+                local: stream.local_addr().ok(),
+                ticket,
+                shared: shared.clone(),
+                setup_timeout,
+                deadline: Instant::now() + setup_timeout,
+            };
+            match &tls {
+                None => {
+                    if tx
+                        .send(Ok(accepted.guard(Io::Plain(stream))))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                #[cfg(feature = "tls")]
+                Some(tls) => {
+                    let (tls, tx) = (tls.clone(), tx.clone());
+                    tokio::spawn(async move {
+                        let handshake = tls.handshake(stream, peer, setup_timeout);
+                        let secured = tokio::select! {
+                            () = tx.closed() => return,
+                            secured = handshake => secured,
+                        };
+                        // A failed handshake is logged by the acceptor; its place is freed here.
+                        if let Some(secured) = secured {
+                            let conn = accepted.guard(Io::Tls(Box::new(secured)));
+                            let _ = tx.send(Ok(conn)).await;
+                        }
+                    });
+                }
+                #[cfg(not(feature = "tls"))]
+                Some(never) => match *never {},
             }
         }
     });
     rx
 }
 
-/// One admitted TCP connection: it frees its place at the gate when dropped, and fails (so
-/// tonic closes it) once it has held no live bi-stream for the setup timeout. The check runs
-/// when the timer fires, then again one timeout later while the connection lasts, so a
-/// connection whose bi-stream was closed by the server (its client stopped answering) is
-/// closed too.
-pub(crate) struct Guarded {
-    stream: TcpStream,
+/// An admitted connection before its stream is ready (before its TLS handshake).
+struct Accepted {
     peer: SocketAddr,
+    local: Option<SocketAddr>,
+    ticket: Ticket,
+    shared: Weak<Shared>,
+    setup_timeout: Duration,
+    /// When the connection must hold a live bi-stream: the setup timeout after its accept.
+    deadline: Instant,
+}
+
+impl Accepted {
+    fn guard(self, stream: Io) -> Guarded {
+        Guarded {
+            stream,
+            peer: self.peer,
+            local: self.local,
+            _ticket: self.ticket,
+            shared: self.shared,
+            timeout: self.setup_timeout,
+            check: Box::pin(tokio::time::sleep_until(self.deadline)),
+            expired: false,
+        }
+    }
+}
+
+/// A connection's byte stream: TCP, or TLS over it.
+enum Io {
+    Plain(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+/// Calls `$method` on the stream inside `$io`, whichever it is.
+macro_rules! on_stream {
+    ($io:expr, $method:ident($($arg:expr),*)) => {
+        match $io.get_mut() {
+            Io::Plain(s) => Pin::new(s).$method($($arg),*),
+            #[cfg(feature = "tls")]
+            Io::Tls(s) => Pin::new(s.as_mut()).$method($($arg),*),
+        }
+    };
+}
+
+impl AsyncRead for Io {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        on_stream!(self, poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for Io {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        on_stream!(self, poll_write(cx, buf))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        on_stream!(self, poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        on_stream!(self, poll_shutdown(cx))
+    }
+}
+
+/// One admitted connection: it frees its place at the gate when dropped, and fails (so
+/// tonic closes it) once it has held no live bi-stream for the setup timeout since its
+/// accept. The check runs when the timer fires, then again one timeout later while the
+/// connection lasts, so a connection whose bi-stream was closed by the server (its client
+/// stopped answering) is closed too.
+pub(crate) struct Guarded {
+    stream: Io,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
     _ticket: Ticket,
     shared: Weak<Shared>,
     timeout: Duration,
@@ -79,24 +200,6 @@ pub(crate) struct Guarded {
 }
 
 impl Guarded {
-    fn new(
-        stream: TcpStream,
-        peer: SocketAddr,
-        ticket: Ticket,
-        shared: Weak<Shared>,
-        timeout: Duration,
-    ) -> Self {
-        Self {
-            stream,
-            peer,
-            _ticket: ticket,
-            shared,
-            timeout,
-            check: Box::pin(tokio::time::sleep(timeout)),
-            expired: false,
-        }
-    }
-
     /// Whether the connection must close now: its timer fired and it holds no live bi-stream.
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
         if self.expired {
@@ -112,7 +215,7 @@ impl Guarded {
                 self.expired = true;
                 return true;
             }
-            let next = tokio::time::Instant::now() + self.timeout;
+            let next = Instant::now() + self.timeout;
             self.check.as_mut().reset(next);
         }
         false
@@ -165,7 +268,7 @@ impl Connected for Guarded {
 
     fn connect_info(&self) -> TcpConnectInfo {
         TcpConnectInfo {
-            local_addr: self.stream.local_addr().ok(),
+            local_addr: self.local,
             remote_addr: Some(self.peer),
         }
     }

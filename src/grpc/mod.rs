@@ -57,6 +57,9 @@
 //!   request's own response type with `errorCode` 403, as in Nacos (see `access.rs`). A
 //!   service list shows a caller the services it may read, where Nacos refuses it. No config
 //!   module.
+//! - TLS (feature `tls`, `GrpcFront::with_tls`) is all or nothing on the port: Nacos'
+//!   `nacos.remote.server.rpc.tls.compatibility` (plaintext and TLS on one port) has no
+//!   counterpart. See `crate::front::tls`.
 //!
 //! ## Serving
 //!
@@ -111,6 +114,27 @@ impl GrpcFront {
         self.serve_until(listener, std::future::pending()).await
     }
 
+    /// Serves over TLS with `config` (feature `tls`): [`GrpcFront::serve`] and
+    /// [`GrpcFront::serve_until`] then run each admitted connection's handshake, within the
+    /// setup timeout ([`GrpcConfig::setup_timeout`]), before tonic reads a byte of it. Give it
+    /// [`crate::front::tls::TlsConfig::grpc`]; a `config` that offers no ALPN protocol is
+    /// given `h2`, which grpc-java and netty require of a TLS server. Set it before serving;
+    /// a second call is ignored. (A host mounting the services on its own tonic server keeps
+    /// its own TLS.)
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn with_tls(self, config: std::sync::Arc<rustls::ServerConfig>) -> Self {
+        let config = if config.alpn_protocols.is_empty() {
+            let mut with_h2 = (*config).clone();
+            with_h2.alpn_protocols = vec![crate::front::tls::ALPN_H2.to_vec()];
+            std::sync::Arc::new(with_h2)
+        } else {
+            config
+        };
+        let _ = self.shared.tls.set(config);
+        self
+    }
+
     /// [`GrpcFront::serve`] until `stop` resolves; then the server sends every connection
     /// HTTP/2 `GOAWAY` and returns once the requests in flight are answered.
     pub async fn serve_until(
@@ -126,6 +150,7 @@ impl GrpcFront {
             gate,
             std::sync::Arc::downgrade(&self.shared),
             config.setup_timeout,
+            self.tls_acceptor(),
         ));
         tonic::transport::Server::builder()
             .max_concurrent_streams(config.max_streams_per_connection)
@@ -136,5 +161,22 @@ impl GrpcFront {
             .add_service(self.bi_stream_service())
             .serve_with_incoming_shutdown(incoming, stop)
             .await
+    }
+}
+
+impl GrpcFront {
+    /// The TLS side of [`GrpcFront::serve_until`]'s listener, if [`GrpcFront::with_tls`] set it.
+    #[cfg(feature = "tls")]
+    fn tls_acceptor(&self) -> accept::Tls {
+        let config = self.shared.tls.get()?.clone();
+        Some(std::sync::Arc::new(crate::front::tls::TlsAcceptor::new(
+            config, "gRPC",
+        )))
+    }
+
+    /// No TLS in a build without feature `tls`.
+    #[cfg(not(feature = "tls"))]
+    fn tls_acceptor(&self) -> accept::Tls {
+        None
     }
 }

@@ -68,6 +68,9 @@ pub(crate) struct Shared {
     started: std::sync::atomic::AtomicBool,
     /// Auth, when the host turned it on ([`GrpcFront::with_access`]).
     pub(crate) access: std::sync::OnceLock<crate::front::access::Access>,
+    /// TLS on the front's own listener, when the host turned it on (`GrpcFront::with_tls`).
+    #[cfg(feature = "tls")]
+    pub(crate) tls: std::sync::OnceLock<Arc<rustls::ServerConfig>>,
 }
 
 /// Whether `addr` has a live bi-stream.
@@ -112,6 +115,8 @@ impl GrpcFront {
                 notify_memo: Default::default(),
                 started: std::sync::atomic::AtomicBool::new(false),
                 access: std::sync::OnceLock::new(),
+                #[cfg(feature = "tls")]
+                tls: std::sync::OnceLock::new(),
             }),
         }
     }

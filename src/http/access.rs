@@ -81,15 +81,26 @@ pub(crate) async fn login(
         )
             .into_response();
     };
-    match access.login(front, source, username, password) {
-        Ok(answer) => Json(answer).into_response(),
-        Err(e) => refusal(&e),
+    // A bcrypt hash: off the async workers, so a login does not stall other requests.
+    let (username, password) = (username.to_owned(), password.to_owned());
+    let checked =
+        tokio::task::spawn_blocking(move || access.login(front, source, &username, &password))
+            .await;
+    match checked {
+        Ok(Ok(answer)) => Json(answer).into_response(),
+        Ok(Err(e)) => refusal(&e),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "the login was not checked").into_response(),
     }
 }
 
-/// Nacos' answer to a refused request: 403 with the reason.
+/// Nacos' answer to a refused request: 403 with the reason (503 for a login not checked for
+/// want of capacity).
 pub(crate) fn refusal(error: &AccessError) -> Response {
-    (StatusCode::FORBIDDEN, error.to_string()).into_response()
+    let status = match error {
+        AccessError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::FORBIDDEN,
+    };
+    (status, error.to_string()).into_response()
 }
 
 /// The check in front of the API's routes.

@@ -90,6 +90,25 @@ pub enum ConfigError {
         #[source]
         source: SecretError,
     },
+    /// A setting given without another it needs.
+    #[error("{setting} needs {needs}: {fix}")]
+    Needs {
+        /// The setting given.
+        setting: String,
+        /// What it needs.
+        needs: String,
+        /// How to fix it.
+        fix: &'static str,
+    },
+    /// TLS on the client port of a cluster member whose peers reach it there: they speak
+    /// plain HTTP.
+    #[error(
+        "TLS on the client port (--tls-cert) would shut this member's peers out: they reach it \
+         over plain HTTP (with the cluster secret) on the client port unless --peer-port \
+         gives them a listener of their own; set --peer-port on every member (member ids are \
+         then HOST:PEER-PORT, in --members and --node-id)"
+    )]
+    TlsNeedsPeerPort,
     /// Two settings that exclude each other.
     #[error("{first} and {second} exclude each other: give one")]
     Conflicting {
@@ -176,6 +195,9 @@ pub struct ServerConfig {
     /// Host names the server answers to besides IP addresses and `localhost`
     /// (`--allowed-hosts`): see [`crate::http::HostCheck`].
     pub allowed_hosts: Vec<String>,
+    /// TLS on the client HTTP port and the gRPC port (`--tls-cert`, `--tls-key`,
+    /// `--tls-client-ca`; default off).
+    pub tls: super::TlsSettings,
     /// The gRPC front's bounds and timing (`--grpc-*`; used when the build has feature
     /// `grpc`).
     pub grpc: crate::front::grpc_config::GrpcConfig,
@@ -233,6 +255,7 @@ impl Default for ServerConfig {
                 max_per_ip: 256,
             },
             allowed_hosts: Vec::new(),
+            tls: super::TlsSettings::default(),
             grpc: crate::front::grpc_config::GrpcConfig::default(),
             console_streams: crate::front::gate::DEFAULT_STREAM_LIMITS,
             console_stream_lifetime: crate::front::gate::DEFAULT_STREAM_LIFETIME,
@@ -286,6 +309,7 @@ impl ServerConfig {
         }
         settings::apply_source(&mut config, &settings::from_env(&env))?;
         settings::apply_source(&mut config, &flags.values())?;
+        super::tls::check(&config)?;
         Ok(Invocation {
             config,
             print_config: flags.print_config,

@@ -43,23 +43,25 @@ pub(super) async fn bind(
     config: &ServerConfig,
     backend: &Backend,
     access: Option<&Access>,
+    tls: Option<&crate::front::tls::TlsConfig>,
 ) -> Result<Vec<Box<dyn Front>>, ServerError> {
     // `mut` and the parameters go unused in a build without fronts.
     #[allow(unused_mut)]
     let mut fronts: Vec<Box<dyn Front>> = Vec::new();
     #[cfg(feature = "grpc")]
-    fronts.push(Box::new(Grpc::bind(config, backend, access).await?));
+    fronts.push(Box::new(Grpc::bind(config, backend, access, tls).await?));
     #[cfg(feature = "console")]
     fronts.push(Box::new(Console(
         crate::console::Console::new(backend.clone())
             .stream_limits(config.console_streams, config.console_stream_lifetime)
             .host_check(crate::http::HostCheck::new(&config.allowed_hosts)),
     )));
-    let _ = (config, backend, access);
+    let _ = (config, backend, access, tls);
     Ok(fronts)
 }
 
-/// The Nacos 2.x gRPC API on `--grpc-port` (the HTTP port + 1000 by default).
+/// The Nacos 2.x gRPC API on `--grpc-port` (the HTTP port + 1000 by default), over TLS
+/// when the server has it.
 #[cfg(feature = "grpc")]
 struct Grpc {
     front: crate::grpc::GrpcFront,
@@ -73,6 +75,7 @@ impl Grpc {
         config: &ServerConfig,
         backend: &Backend,
         access: Option<&Access>,
+        tls: Option<&crate::front::tls::TlsConfig>,
     ) -> Result<Self, ServerError> {
         let Some(port) = config.grpc_port() else {
             return Err(ServerError::Config(super::ConfigError::BadValue {
@@ -89,6 +92,9 @@ impl Grpc {
         let mut front = crate::grpc::GrpcFront::new(backend.clone(), grpc);
         if let Some(access) = access {
             front = front.with_access(access.clone());
+        }
+        if let Some(tls) = tls {
+            front = front.with_tls(tls.grpc());
         }
         Ok(Self {
             front,

@@ -68,6 +68,7 @@
 //! | `flags.rs` | the command line, parsed by clap, built from the settings |
 //! | `serve.rs` | [`serve::serve`]: the hardened HTTP accept loop (timeouts, connection cap, body cap) |
 //! | `auth.rs` | the users file and token key read at start, the one [`crate::front::access::Access`] every front asks |
+//! | `tls.rs` | [`TlsSettings`]: the TLS files, checked together, loaded at start |
 //! | `fronts.rs` | the optional fronts (gRPC, console), each behind its feature: the one file with `cfg(feature)` lines |
 //! | `tools.rs` | the subcommands that do not serve: `hash-password`, `issue-token` |
 //! | `open_files.rs` | raises `RLIMIT_NOFILE` at start and fits the connection caps into it |
@@ -82,10 +83,12 @@ pub mod open_files;
 mod running;
 pub mod serve;
 mod settings;
+mod tls;
 mod tools;
 
 pub use config::{usage, ConfigError, Invocation, SecretSource, ServerConfig};
 pub use running::{RunningServer, ShutdownReport};
+pub use tls::TlsSettings;
 pub use tools::{tool, ToolResult};
 
 use crate::cluster::{ClusterNode, PeerAuth};
@@ -131,6 +134,10 @@ pub enum ServerError {
     /// The thread for the node's drivers could not be started.
     #[error("cannot start the driver thread: {0}")]
     Drivers(#[source] std::io::Error),
+    /// The TLS files (`--tls-cert`, `--tls-key`, `--tls-client-ca`) cannot be used: the
+    /// message names the file and what is wrong with it.
+    #[error(transparent)]
+    Tls(#[from] crate::front::tls::TlsError),
 }
 
 /// Opens the listener, starts the node (standalone with its health driver, or a cluster member
@@ -138,7 +145,8 @@ pub enum ServerError {
 /// current tokio runtime, on the system clock.
 ///
 /// A cluster member is refused before anything starts if its id is not one of the members or
-/// it has no cluster secret (and no `insecure_cluster`): see [`ServerConfig::peer_auth`].
+/// it has no cluster secret (and no `insecure_cluster`): see [`ServerConfig::peer_auth`]. So
+/// is a TLS file that cannot be used ([`ServerError::Tls`]).
 pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> {
     let mut fitted = config.clone();
     match open_files::raise() {
@@ -156,6 +164,8 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
     }
     let config = &fitted;
     let guard = auth::guard(config)?;
+    // Before anything listens: a bad file stops the start.
+    let tls = tls::load(config)?;
     let (backend, auth, transport) = if config.is_standalone() {
         let registry = Registry::builder()
             .limits(config.limits)
@@ -203,7 +213,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         _ => None,
     };
     let access = guard.as_ref().map(|g| g.access.clone());
-    let fronts = fronts::bind(config, &backend, access.as_ref()).await?;
+    let fronts = fronts::bind(config, &backend, access.as_ref(), tls.as_ref()).await?;
     let drivers = DriverThread::spawn(backend.clone()).map_err(ServerError::Drivers)?;
     let udp_addr = SocketAddr::new(config.bind, 0);
     let udp = UdpPush::bind(backend.registry().clone(), udp_addr, config.udp)
@@ -235,6 +245,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
                 listener,
                 app,
                 peer_serve_config(config),
+                None,
                 shutdown.clone(),
                 Arc::new(ServeStats::default()),
             ));
@@ -265,13 +276,18 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         listener,
         app,
         config.serve,
+        tls.as_ref().map(|tls| tls.http1()),
         shutdown.clone(),
         serve_stats.clone(),
     ));
-    let listening = fronts
+    let listening: Vec<_> = fronts
         .iter()
         .filter_map(|f| Some((f.name(), f.addr()?)))
         .collect();
+    if let Some(tls) = &tls {
+        let grpc = listening.iter().find(|(name, _)| *name == fronts::GRPC);
+        tls::log_on(tls, config, addr, grpc.map(|(_, a)| *a));
+    }
     let front_tasks = fronts
         .into_iter()
         .filter_map(|f| f.serve(shutdown.clone()))

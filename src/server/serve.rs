@@ -21,11 +21,18 @@
 //! connection open for a stream (the console's events) can give the place back and be bounded
 //! by a gate of its own.
 //!
+//! **TLS** (`--tls-cert`): given a `rustls` configuration, each admitted connection's TLS
+//! handshake runs first, bounded by [`ServeConfig::header_timeout`] (a client that never
+//! finishes it frees its place then); a failed handshake closes the connection and is logged
+//! at most once per 10 s (see [`crate::front::tls`]). Then HTTP is served over the TLS stream
+//! exactly as over TCP.
+//!
 //! **Graceful shutdown**: [`Shutdown::trigger`] stops accepting; every open connection is told
 //! to finish its request in flight and close; [`serve`] returns when they all did (the caller
 //! bounds the wait).
 
 use crate::front::gate::{ConnectionGate, GateLimits, RefusalLog, Slot, REFUSAL_LOG_INTERVAL};
+use crate::front::tls::TlsAcceptor;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
@@ -35,6 +42,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::ServiceExt;
@@ -144,15 +152,18 @@ async fn triggered(rx: &mut watch::Receiver<bool>) {
 }
 
 /// Serves `router` on `listener` with `config` until `shutdown` is triggered and every
-/// connection has closed. Handlers see the peer address as
+/// connection has closed; over TLS with `tls` (see the module documentation; give it
+/// [`crate::front::tls::TlsConfig::http1`]). Handlers see the peer address as
 /// `Extension<ConnectInfo<SocketAddr>>`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     config: ServeConfig,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: Shutdown,
     stats: Arc<ServeStats>,
 ) {
+    let tls = tls.map(|tls| Arc::new(TlsAcceptor::new(tls, "HTTP")));
     let router = router.layer(axum::extract::DefaultBodyLimit::max(config.max_body_bytes));
     let gate = ConnectionGate::new(
         "HTTP connection",
@@ -189,18 +200,29 @@ pub async fn serve(
         stats.open.fetch_add(1, Ordering::Relaxed);
         let router = router.clone();
         let stats = stats.clone();
+        let tls = tls.clone();
         let mut stop = shutdown.subscribe();
         connections.spawn(async move {
-            serve_connection(
-                stream,
+            let conn = Conn {
                 peer,
-                slot.clone(),
+                slot: slot.clone(),
                 router,
                 config,
-                &stats,
-                &mut stop,
-            )
-            .await;
+                stats: stats.clone(),
+            };
+            match tls {
+                None => serve_connection(conn, stream, &mut stop).await,
+                Some(tls) => {
+                    let handshake = tls.handshake(stream, peer, config.header_timeout);
+                    let secured = tokio::select! {
+                        secured = handshake => secured,
+                        () = triggered(&mut stop) => None,
+                    };
+                    if let Some(stream) = secured {
+                        serve_connection(conn, stream, &mut stop).await;
+                    }
+                }
+            }
             stats.open.fetch_sub(1, Ordering::Relaxed);
             slot.give_back();
         });
@@ -208,17 +230,28 @@ pub async fn serve(
     while connections.join_next().await.is_some() {}
 }
 
-async fn serve_connection(
-    stream: tokio::net::TcpStream,
+/// One admitted connection, its stream aside (TCP, or TLS over it).
+struct Conn {
     peer: SocketAddr,
     slot: Slot,
     router: Router,
     config: ServeConfig,
-    stats: &Arc<ServeStats>,
-    stop: &mut watch::Receiver<bool>,
-) {
+    stats: Arc<ServeStats>,
+}
+
+/// Serves HTTP/1.1 on `stream`, the connection `conn` admitted, until it closes.
+async fn serve_connection<S>(conn: Conn, stream: S, stop: &mut watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Conn {
+        peer,
+        slot,
+        router,
+        config,
+        stats,
+    } = conn;
     let activity = Arc::new(Activity::default());
-    let stats = stats.clone();
     let seen = activity.clone();
     let body_timeout = config.body_timeout;
     let service = tower::service_fn(move |mut req: hyper::Request<Incoming>| {

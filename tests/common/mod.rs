@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub(crate) mod fixtures;
+#[cfg(feature = "grpc")]
+pub(crate) mod raw_grpc;
 
 use nacre::{Instance, Limits, ManualClock, Registry, ServiceKey};
 use std::time::Duration;

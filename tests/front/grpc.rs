@@ -3,10 +3,11 @@
 //! a v1 HTTP write reaching a gRPC subscriber.
 
 use crate::common::fixtures::eventually;
+use crate::common::raw_grpc::Raw;
 use nacre::client::NamingClient;
 use nacre::front::push::PushConfig;
 use nacre::grpc::proto::Payload;
-use nacre::grpc::{GrpcClientTransport, GrpcConfig, GrpcFront, REQUEST_PATH};
+use nacre::grpc::{GrpcClientTransport, GrpcConfig, GrpcFront};
 use nacre::model::DEFAULT_GROUP;
 use nacre::{Instance, NamingEvent, Registry, ServiceKey};
 use std::future::ready;
@@ -199,75 +200,6 @@ async fn the_front_beats_for_a_connection_bound_instance_until_its_connection_en
     })
     .await;
     drop(provider);
-}
-
-/// One raw connection: a channel, and (after [`Raw::setup`]) its bi-stream.
-struct Raw {
-    grpc: tonic::client::Grpc<tonic::transport::Channel>,
-    _stream: Option<tokio::sync::mpsc::Sender<Payload>>,
-}
-
-impl Raw {
-    async fn open(addr: SocketAddr) -> Raw {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        Raw {
-            grpc: tonic::client::Grpc::new(channel),
-            _stream: None,
-        }
-    }
-
-    /// Opens the bi-stream and sends the `ConnectionSetupRequest`.
-    async fn setup(&mut self) {
-        self.setup_with(br#"{"clientVersion":"raw","tenant":"","labels":{}}"#.to_vec())
-            .await;
-    }
-
-    /// Opens the bi-stream and sends `setup` as the `ConnectionSetupRequest`.
-    async fn setup_with(&mut self, setup: Vec<u8>) {
-        let (tx, rx) = tokio::sync::mpsc::channel(8);
-        tx.send(Payload::new("ConnectionSetupRequest", setup))
-            .await
-            .unwrap();
-        self.grpc.ready().await.unwrap();
-        let codec = tonic_prost::ProstCodec::<Payload, Payload>::default();
-        let path =
-            tonic::codegen::http::uri::PathAndQuery::from_static(nacre::grpc::BI_STREAM_PATH);
-        self.grpc
-            .streaming(
-                tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx)),
-                path,
-                codec,
-            )
-            .await
-            .unwrap();
-        self._stream = Some(tx);
-        // The server registers the connection when it reads the setup.
-        let deadline = Instant::now() + WAIT;
-        while self.call("HealthCheckRequest", "{}").await.kind() != "HealthCheckResponse" {
-            assert!(Instant::now() < deadline, "the setup was never read");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    async fn call(&mut self, kind: &str, json: &str) -> Payload {
-        self.send(Payload::new(kind, json.as_bytes().to_vec()))
-            .await
-    }
-
-    async fn send(&mut self, payload: Payload) -> Payload {
-        self.grpc.ready().await.unwrap();
-        let codec = tonic_prost::ProstCodec::<Payload, Payload>::default();
-        let path = tonic::codegen::http::uri::PathAndQuery::from_static(REQUEST_PATH);
-        self.grpc
-            .unary(tonic::Request::new(payload), path, codec)
-            .await
-            .unwrap()
-            .into_inner()
-    }
 }
 
 fn body(p: &Payload) -> serde_json::Value {

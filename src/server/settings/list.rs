@@ -46,9 +46,9 @@ macro_rules! duration {
     };
 }
 
-/// A setting holding a file's path at `$field` (an `Option<PathBuf>`) of the config.
+/// A setting holding a file path at `$($field)+` of the config (an `Option<PathBuf>`).
 macro_rules! path {
-    ($key:literal, $env:literal, $help:literal, $default:literal, $field:ident) => {
+    ($key:literal, $env:literal, $help:literal, $default:literal, $($field:tt)+) => {
         Setting {
             key: $key,
             env: $env,
@@ -56,11 +56,11 @@ macro_rules! path {
             help: $help,
             default: Some($default),
             switch: false,
-            apply: |c, _, v| {
-                c.$field = Some(PathBuf::from(v.trim()));
+            apply: |c, name, v| {
+                c.$($field)+ = Some(parse_path(name, v)?);
                 Ok(())
             },
-            show: |c| c.$field.as_ref().map(|p| text(p.display().to_string())),
+            show: |c| c.$($field)+.as_ref().map(|p| text(p.display().to_string())),
         }
     };
 }
@@ -375,6 +375,27 @@ pub(in crate::server) const SETTINGS: &[Setting] = &[
         "NACRE_REGISTER_OWN_ADDRESS_ONLY",
         "Accept a v1 or gRPC registration only when its ip is the address the request comes from",
         register_own_address_only
+    ),
+    path!(
+        "tls-cert",
+        "NACRE_TLS_CERT",
+        "Serve the HTTP and gRPC ports over TLS with this PEM certificate chain, the server's own certificate first (needs --tls-key; a cluster member needs --peer-port)",
+        "none: plaintext",
+        tls.cert
+    ),
+    path!(
+        "tls-key",
+        "NACRE_TLS_KEY",
+        "The private key of --tls-cert, PEM (PKCS#8, PKCS#1 or SEC1)",
+        "none",
+        tls.key
+    ),
+    path!(
+        "tls-client-ca",
+        "NACRE_TLS_CLIENT_CA",
+        "With --tls-cert: require every client to present a certificate signed by a CA in this PEM file (mutual TLS)",
+        "none: no client certificates",
+        tls.client_ca
     ),
     count!(
         "max-connections",

@@ -134,6 +134,14 @@ pub(super) fn parse_list(value: &str) -> Vec<String> {
         .collect()
 }
 
+/// A file path, not blank.
+pub(super) fn parse_path(setting: &str, value: &str) -> Result<std::path::PathBuf, ConfigError> {
+    match value.trim() {
+        "" => Err(bad(setting, value, "a file path")),
+        path => Ok(std::path::PathBuf::from(path)),
+    }
+}
+
 /// A list as TOML (`None` when empty: left out of `--print-config`).
 pub(super) fn list_value(items: &[String]) -> Option<toml::Value> {
     (!items.is_empty()).then(|| toml::Value::Array(items.iter().cloned().map(text).collect()))
