@@ -30,7 +30,8 @@ if [[ ! -f "$classes/NacreInterop.class" ]]; then
 fi
 
 # Runs the program in mode $1 against the server just started; its logs and naming cache go to
-# the server's scratch folder, not the home directory (the client's log: nacos-client.log there).
+# the server's scratch folder, not the home directory (the client's logs: nacos-client.log and
+# nacos/*.log there).
 run_java() {
     local mode=$1 port=$2 status=0
     mkdir -p "$work/java"
@@ -41,8 +42,11 @@ run_java() {
         -Djava.util.logging.config.file=tests/interop/java/logging.properties \
         NacreInterop "$mode" "127.0.0.1:$port" || status=$?
     if [[ $status -ne 0 ]]; then
-        echo "Java client interop ($mode) failed (exit $status); the client's log:"
-        tail -n 200 "$work/java/nacos-client.log" 2>/dev/null || true
+        echo "Java client interop ($mode) failed (exit $status); the client's logs:"
+        # Its own configurator sends the com.alibaba.nacos loggers to nacos/*.log (the gRPC
+        # client's connection errors are in remote.log); the rest goes to nacos-client.log.
+        tail -n 100 "$work/java/nacos-client.log" "$work/java/nacos/remote.log" \
+            "$work/java/nacos/naming.log" 2>/dev/null || true
         echo "server log:"
         cat "$work/server.log"
     fi
