@@ -105,6 +105,13 @@ launch_nacre_server() {
     trap stop_nacre_servers EXIT
 }
 
+# A fresh folder, $scratch, removed at exit with the servers' folders.
+new_scratch_dir() {
+    scratch=$(mktemp -d)
+    nacre_server_dirs+=("$scratch")
+    trap stop_nacre_servers EXIT
+}
+
 # Stops the server start_nacre_server* started last ($server_pid), by its pid, and forgets it
 # (so that the exit trap does not signal a pid the system may have reused).
 stop_nacre_server() {

@@ -3,6 +3,7 @@
 
 Usage: nacos_v2_interop.py HOST:PORT WORK_DIR          (the client finds gRPC at PORT + 1000)
        nacos_v2_interop.py --auth HOST:PORT WORK_DIR      (a server with auth on)
+       nacos_v2_interop.py --tls HOST:PORT WORK_DIR CERTS (a server with mutual TLS)
        nacos_v2_interop.py --provider HOST:PORT WORK_DIR  (internal: the provider process)
 
 Checks: register and list; subscribe and be pushed within 1 s of a registration made by
@@ -18,6 +19,12 @@ code 403) and change nothing; a client without
 credentials can do nothing (403; its service list fails on the refusal's missing fields, see
 there); a client with a wrong password neither (its login is refused,
 so the client raises its own error, code 500 "get access token failed", and sends nothing).
+
+With --tls, against a server with --tls-cert, --tls-key and --tls-client-ca (the files of
+examples/cert_gen.rs in CERTS): a client with TLS on (its TLSConfig: the CA, its certificate
+and key) registers, lists, is pushed another client's registration and deregisters over the
+TLS gRPC port; a client presenting a certificate of another CA, and one in plaintext, cannot
+register (the client is created, keeps failing to connect, and its registration raises).
 
 Prints one line per check, then `N passed, M failed`; exits 1 if any check failed.
 """
@@ -35,12 +42,13 @@ import urllib.request
 
 from v2.nacos import (BatchRegisterInstanceParam, ClientConfigBuilder, DeregisterInstanceParam,
                       GRPCConfig, ListInstanceParam, ListServiceParam, NacosNamingService,
-                      RegisterInstanceParam, SubscribeServiceParam)
+                      RegisterInstanceParam, SubscribeServiceParam, TLSConfig)
 from v2.nacos.common.nacos_exception import NacosException
 
-MODE = sys.argv[1] if sys.argv[1] in ("--provider", "--auth") else None
+MODE = sys.argv[1] if sys.argv[1] in ("--provider", "--auth", "--tls") else None
 PROVIDER = MODE == "--provider"
 ADDR, WORK = sys.argv[2:4] if MODE else sys.argv[1:3]
+CERTS = sys.argv[4] if MODE == "--tls" else None
 SERVICE = "orders-py"
 
 passed = 0
@@ -75,16 +83,18 @@ async def wait_until(what, cond, timeout=15.0):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-async def naming(name, username=None, password=None):
+async def naming(name, username=None, password=None, tls=None, grpc_timeout=5000):
     log_dir = os.path.join(WORK, name)
     builder = (ClientConfigBuilder()
                .server_address(ADDR)
                .namespace_id("")
                .log_dir(log_dir)
                .cache_dir(os.path.join(log_dir, "cache"))
-               .grpc_config(GRPCConfig(grpc_timeout=5000, port_offset=1000)))
+               .grpc_config(GRPCConfig(grpc_timeout=grpc_timeout, port_offset=1000)))
     if username:
         builder = builder.username(username).password(password)
+    if tls:
+        builder = builder.tls_config(tls)
     return await NacosNamingService.create_naming_service(builder.build())
 
 
@@ -301,9 +311,73 @@ async def auth_main():
     return 1 if failed else 0
 
 
+def tls_config(who):
+    """TLS on, trusting the CA, presenting `who`.pem and `who`.key (client or stranger)."""
+    return TLSConfig(enabled=True, ca_file=os.path.join(CERTS, "ca.pem"),
+                     cert_file=os.path.join(CERTS, f"{who}.pem"),
+                     key_file=os.path.join(CERTS, f"{who}.key"))
+
+
+async def tls_main():
+    service = "tls-py"
+    provider = await naming("tls-provider", tls=tls_config("client"))
+    consumer = await naming("tls-consumer", tls=tls_config("client"))
+    pushes = []
+
+    async def on_change(instances):
+        pushes.append(endpoints(instances))
+
+    def listed(ns):
+        return ns.list_instances(ListInstanceParam(
+            service_name=service, subscribe=False, healthy_only=None))
+
+    async def register_list_push_deregister():
+        await consumer.subscribe(SubscribeServiceParam(
+            service_name=service, subscribe_callback=on_change))
+        expect(await provider.register_instance(RegisterInstanceParam(
+            service_name=service, ip="10.8.0.1", port=8080)) is True, "register")
+        await wait_until("the push", lambda: pushes and pushes[-1] == ["10.8.0.1:8080"])
+        expect(endpoints(await listed(provider)) == ["10.8.0.1:8080"], "listed")
+        expect(await provider.register_instance(RegisterInstanceParam(
+            service_name=service, ip="10.8.0.2", port=8080)) is True, "second register")
+        await wait_until("the second push",
+                         lambda: pushes[-1] == ["10.8.0.1:8080", "10.8.0.2:8080"])
+        expect(await provider.deregister_instance(DeregisterInstanceParam(
+            service_name=service, ip="10.8.0.2", port=8080)) is True, "deregister")
+        await wait_until("the push of the deregistration",
+                         lambda: pushes[-1] == ["10.8.0.1:8080"])
+
+    async def cannot_register(what, tls):
+        # The client is created (it keeps trying to connect in the background), and what it
+        # sends fails. It tries three times when created, each time waiting the gRPC timeout
+        # for the channel: 1 s here.
+        ns = await naming(what, tls=tls, grpc_timeout=1000)
+        try:
+            await asyncio.wait_for(ns.register_instance(RegisterInstanceParam(
+                service_name=service, ip="10.8.0.9", port=8080)), 60)
+        except NacosException as e:
+            print(f"     {what}: {str(e).splitlines()[0]}", flush=True)
+        else:
+            raise AssertionError(f"{what}: registered")
+        finally:
+            await ns.shutdown()
+
+    async def strangers_and_plaintext_cannot_register():
+        await cannot_register("a certificate of another CA", tls_config("stranger"))
+        await cannot_register("plaintext", None)
+        expect(endpoints(await listed(provider)) == ["10.8.0.1:8080"], "nothing else landed")
+
+    await check("TLS with a client certificate: register, list, be pushed, deregister",
+                register_list_push_deregister)
+    await check("a certificate of another CA, and plaintext, cannot register",
+                strangers_and_plaintext_cannot_register)
+    print(f"{passed} passed, {failed} failed", flush=True)
+    return 1 if failed else 0
+
+
 if PROVIDER:
     asyncio.run(provider())
 else:
-    code = asyncio.run(auth_main() if MODE == "--auth" else main())
+    code = asyncio.run({"--auth": auth_main, "--tls": tls_main}.get(MODE, main)())
     # The client's background tasks may linger: leave at once.
     os._exit(code)
