@@ -5,6 +5,7 @@
 //! a reader lists, subscribes and is pushed the writer's change, and its registration and
 //! deregistration are refused (error code 403) and never land, not even through the client's
 //! redo task; a client without credentials can do nothing; one with a wrong password neither.
+//! And a fourth, who may read one group only, is listed that group's services and no other's.
 
 use super::grpc_interop::{instance, naming_as, start_server, Events, GROUP};
 use crate::common::fixtures::TempDir;
@@ -16,6 +17,8 @@ use std::time::{Duration, Instant};
 
 const WRITER: (&str, &str) = ("writer", "writer-pw-rust");
 const READER: (&str, &str) = ("reader", "reader-pw-rust");
+/// May read the group `shop` of the public namespace only.
+const SHOP_READER: (&str, &str) = ("shop-reader", "shop-reader-pw-rust");
 const SERVICE: &str = "secured-rs";
 /// A token key for the test: 37 bytes, base64.
 const TOKEN_KEY: &str = "bmFjcmUtdGVzdC1rZXktYXQtbGVhc3QtMzItYnl0ZXMtbG9uZw==";
@@ -42,15 +45,20 @@ fn hash_password(password: &str) -> String {
 }
 
 /// Writes the users file (the writer may read and write the public namespace, the reader only
-/// read it) and the token key into `dir`; answers the flags that turn auth on with them.
+/// read it, the shop reader only read its group `shop`) and the token key into `dir`; answers
+/// the flags that turn auth on with them.
 fn auth_files(dir: &TempDir) -> Vec<String> {
     std::fs::create_dir_all(&dir.0).unwrap();
     let mut users = String::new();
-    for (role, (name, password), action) in [("writers", WRITER, "rw"), ("readers", READER, "r")] {
+    for (role, (name, password), resource, action) in [
+        ("writers", WRITER, "public:*:*", "rw"),
+        ("readers", READER, "public:*:*", "r"),
+        ("shop", SHOP_READER, "public:shop:*", "r"),
+    ] {
         users.push_str(&format!(
             "[[user]]\nusername = \"{name}\"\npassword_bcrypt = \"{}\"\n\
              [[role]]\nrole = \"{role}\"\nusername = \"{name}\"\n\
-             [[permission]]\nrole = \"{role}\"\nresource = \"public:*:*\"\naction = \"{action}\"\n",
+             [[permission]]\nrole = \"{role}\"\nresource = \"{resource}\"\naction = \"{action}\"\n",
             hash_password(password)
         ));
     }
@@ -140,6 +148,46 @@ async fn nacos_sdk_rust_logs_in_and_is_held_to_its_permissions() {
         .await
         .unwrap();
     assert_eq!(services, [SERVICE]);
+
+    // A service list shows only what the caller may read: the shop reader sees the services of
+    // the group `shop`, none of DEFAULT_GROUP's; it may query the one, not the other.
+    writer
+        .register_instance(
+            "cart".into(),
+            Some("shop".into()),
+            instance("10.7.1.1", 8080),
+        )
+        .await
+        .unwrap();
+    let shop_reader = naming_as(http, grpc, "shop-reader", Some(SHOP_READER)).await;
+    let shop = shop_reader
+        .get_service_list(1, 10, Some("shop".into()))
+        .await
+        .unwrap();
+    assert_eq!(shop, (vec!["cart".to_owned()], 1));
+    let default = shop_reader
+        .get_service_list(1, 10, Some(GROUP.into()))
+        .await
+        .unwrap();
+    assert_eq!(default, (Vec::new(), 0));
+    let carts = shop_reader
+        .get_all_instances("cart".into(), Some("shop".into()), Vec::new(), false)
+        .await
+        .unwrap();
+    assert_eq!(carts.len(), 1);
+    refused(
+        "the shop reader's query of DEFAULT_GROUP",
+        listed(&shop_reader).await,
+        QUERY_REFUSED,
+    );
+    writer
+        .deregister_instance(
+            "cart".into(),
+            Some("shop".into()),
+            instance("10.7.1.1", 8080),
+        )
+        .await
+        .unwrap();
 
     // The reader lists, subscribes and is pushed the writer's deregistration...
     assert_eq!(
