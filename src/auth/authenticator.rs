@@ -177,6 +177,22 @@ impl crate::front::access::AccessControl for Authenticator {
         self.store.is_admin(caller)
     }
 
+    fn read_scope(&self, caller: &str) -> Option<crate::front::access::ReadScope> {
+        Some(match self.store.reads(caller) {
+            super::users::Reads::Everything => Arc::new(|_: &crate::ServiceKey| true),
+            super::users::Reads::Patterns(patterns) => Arc::new(move |key: &crate::ServiceKey| {
+                patterns.iter().any(|p| {
+                    super::permission::matches(
+                        p,
+                        key.namespace().as_str(),
+                        key.group().as_str(),
+                        key.service().as_str(),
+                    )
+                })
+            }),
+        })
+    }
+
     fn reads_everything(&self, caller: &str) -> bool {
         self.store
             .allows(caller, &Resource::everything(), Action::Read)
@@ -336,5 +352,47 @@ mod tests {
         }
         auth.checking.store(0, Ordering::SeqCst);
         assert!(auth.login(ip(2), "u", "pw", 100).is_ok());
+    }
+
+    #[test]
+    fn a_read_scope_answers_what_permits_answers() {
+        use crate::front::access::{AccessControl, AccessTarget};
+        let hash = bcrypt::hash("pw", 4).unwrap();
+        let users = UsersFile::parse(&format!(
+            "[[user]]\nusername = \"t\"\npassword_bcrypt = \"{hash}\"\n\
+             [[user]]\nusername = \"root\"\npassword_bcrypt = \"{hash}\"\n\
+             [[user]]\nusername = \"none\"\npassword_bcrypt = \"{hash}\"\n\
+             [[role]]\nrole = \"ROLE_ADMIN\"\nusername = \"root\"\n\
+             [[role]]\nrole = \"t\"\nusername = \"t\"\n\
+             [[permission]]\nrole = \"t\"\nresource = \":G:naming/ord*\"\naction = \"r\"\n\
+             [[permission]]\nrole = \"t\"\nresource = \"dev:*:*\"\naction = \"w\"\n\
+             [[permission]]\nrole = \"t\"\nresource = \"prod:*:naming/pay\"\naction = \"rw\"\n"
+        ))
+        .unwrap();
+        let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+        let auth = Authenticator::new(Arc::new(users), TokenKey::from_base64(&key).unwrap());
+        let keys: Vec<ServiceKey> = [
+            ("public", "G", "orders"),
+            ("public", "G", "billing"),
+            ("public", "H", "orders"),
+            ("dev", "G", "orders"),
+            ("prod", "X", "pay"),
+            ("prod", "X", "payroll"),
+        ]
+        .iter()
+        .map(|(ns, g, s)| ServiceKey::new(ns, g, s).unwrap())
+        .collect();
+        for caller in ["t", "root", "none", "ghost"] {
+            let scope = auth.read_scope(caller).unwrap();
+            for key in &keys {
+                assert_eq!(
+                    scope(key),
+                    auth.permits(caller, &AccessTarget::service(key), false),
+                    "{caller} on {key}"
+                );
+            }
+        }
+        let scope = auth.read_scope("t").unwrap();
+        assert!(scope(&keys[0]) && !scope(&keys[1]) && !scope(&keys[3]) && scope(&keys[4]));
     }
 }

@@ -59,10 +59,10 @@ pub mod users;
 pub use authenticator::{
     Authenticator, Caller, Login, LoginThrottle, DEFAULT_TOKEN_TTL, MAX_CONCURRENT_LOGINS,
 };
-pub use permission::{Action, Actions, Cidr, Permission, Resource};
+pub use permission::{matches, Action, Actions, Cidr, Permission, Resource};
 pub use reload::ReloadingUsersFile;
 pub use token::{TokenKey, MIN_KEY_BYTES};
-pub use users::{IdentityStore, UsersFile, ADMIN_ROLE};
+pub use users::{IdentityStore, Reads, UsersFile, ADMIN_ROLE};
 
 /// A bcrypt hash of `password` at cost 10 (Nacos' cost), in the `$2b$` form, for a users
 /// file's `password_bcrypt` (`nacre-server hash-password`).

@@ -141,23 +141,31 @@ impl Resource {
     /// and for the public namespace both its spellings (empty, and `public`). Matched on the
     /// parts as they are, with nothing allocated: a listing checks every service it holds.
     fn matched_by(&self, pattern: &str) -> bool {
-        let public = self.namespace == crate::model::DEFAULT_NAMESPACE || self.namespace.is_empty();
-        let spellings: &[&str] = if public {
-            &["", crate::model::DEFAULT_NAMESPACE]
-        } else {
-            &[self.namespace.as_str()]
-        };
-        spellings.iter().any(|ns| {
-            let name = Name([
-                ns.as_bytes(),
-                b":",
-                self.group.as_bytes(),
-                b":naming/",
-                self.service.as_bytes(),
-            ]);
-            glob(pattern.as_bytes(), &name)
-        })
+        matches(pattern, &self.namespace, &self.group, &self.service)
     }
+}
+
+/// Whether `pattern` matches the service `namespace:group:naming/service` under one of the
+/// names it goes by (for the public namespace, both its spellings: empty, and `public`).
+/// Matched on the parts as they are, with nothing allocated: a listing checks every service
+/// it holds.
+pub fn matches(pattern: &str, namespace: &str, group: &str, service: &str) -> bool {
+    let public = namespace == crate::model::DEFAULT_NAMESPACE || namespace.is_empty();
+    let spellings: &[&str] = if public {
+        &["", crate::model::DEFAULT_NAMESPACE]
+    } else {
+        &[namespace]
+    };
+    spellings.iter().any(|ns| {
+        let name = Name([
+            ns.as_bytes(),
+            b":",
+            group.as_bytes(),
+            b":naming/",
+            service.as_bytes(),
+        ]);
+        glob(pattern.as_bytes(), &name)
+    })
 }
 
 /// A resource name as the parts it is made of.

@@ -9,7 +9,7 @@
 //! file no longer has loses access at once (see `Authenticator::identify`).
 
 use super::permission::{Action, Resource};
-use super::users::{IdentityStore, UsersFile};
+use super::users::{IdentityStore, Reads, UsersFile};
 use super::AuthError;
 use arc_swap::ArcSwap;
 use std::path::{Path, PathBuf};
@@ -66,6 +66,10 @@ impl IdentityStore for ReloadingUsersFile {
 
     fn allows(&self, username: &str, resource: &Resource, action: Action) -> bool {
         self.current.load().allows(username, resource, action)
+    }
+
+    fn reads(&self, username: &str) -> Reads {
+        self.current.load().reads(username)
     }
 }
 

@@ -54,6 +54,19 @@ pub trait IdentityStore: Send + Sync + 'static {
     fn is_admin(&self, username: &str) -> bool;
     /// Whether `username` may do `action` on `resource`.
     fn allows(&self, username: &str, resource: &Resource, action: Action) -> bool;
+    /// What `username` may read, at once: everything, or the resource patterns of its read
+    /// permissions (none for an unknown user). A listing asks this once and matches every
+    /// service against it, instead of asking [`IdentityStore::allows`] per service.
+    fn reads(&self, username: &str) -> Reads;
+}
+
+/// What a user may read: see [`IdentityStore::reads`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reads {
+    /// Everything (the global admin).
+    Everything,
+    /// What these resource patterns match (`public:*:*`, `dev:G:naming/orders*`).
+    Patterns(Vec<String>),
 }
 
 /// The users, roles and permissions of a users file: see the module documentation.
@@ -223,6 +236,23 @@ impl IdentityStore for UsersFile {
                 .permissions
                 .iter()
                 .any(|p| roles.contains(&p.role) && p.grants(resource, action))
+    }
+
+    fn reads(&self, username: &str) -> Reads {
+        let roles = match self.roles.get(username) {
+            Some(roles) if self.has_user(username) => roles,
+            _ => return Reads::Patterns(Vec::new()),
+        };
+        if roles.contains(ADMIN_ROLE) {
+            return Reads::Everything;
+        }
+        Reads::Patterns(
+            self.permissions
+                .iter()
+                .filter(|p| roles.contains(&p.role) && p.actions.grants(Action::Read))
+                .map(|p| p.resource.clone())
+                .collect(),
+        )
     }
 }
 

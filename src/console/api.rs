@@ -1,6 +1,11 @@
-//! The console's JSON API: what the page reads and the edits it sends.
+//! The console's JSON API: a service's instances, and the edits the page sends (the lists
+//! are [`super::lists`]'). With auth on, reading a service's instances needs read permission on
+//! it and the answer says whether the caller may edit it (`writable`); an edit needs write
+//! permission on its service (see [`super::auth`]).
 
+use super::auth::Caller;
 use crate::cluster::ClusterError;
+use crate::front::access::{AccessError, AccessTarget, Need};
 use crate::front::{Backend, ErrorClass};
 use crate::health::BeatTimeouts;
 use crate::model::{InstanceKey, ServiceKey, ValidationError};
@@ -23,64 +28,16 @@ pub(super) struct State {
     pub(super) streams: Arc<crate::front::gate::ConnectionGate>,
     /// How long one event stream lasts.
     pub(super) stream_lifetime: std::time::Duration,
-    /// The namespace and service lists made lately (see [`listing`]).
-    pub(super) listings: tokio::sync::Mutex<Listings>,
+    /// The namespace and service lists made lately (see [`super::lists`]).
+    pub(super) listings: tokio::sync::Mutex<super::lists::Listings>,
     /// Changes seen so far: what a list is as of.
     pub(super) generation: Arc<std::sync::atomic::AtomicU64>,
+    /// Who may do what, when auth is on (see [`super::auth`]).
+    pub(super) access: Option<crate::front::access::Access>,
 }
 
-/// How often a list is made at most: a list walks every service (and counts the healthy
-/// instances of each), so however many browsers ask, a node makes each list at most once in
-/// this time; between changes, not at all.
-pub(super) const LISTING_TTL: Duration = Duration::from_secs(1);
-
-/// A list made lately: when, as of which change, what.
-pub(super) struct Made<T> {
-    at: std::time::Instant,
-    generation: u64,
-    value: Arc<T>,
-}
-
-/// The lists made lately.
-#[derive(Default)]
-pub(super) struct Listings {
-    namespaces: Option<Made<Vec<NamespaceRow>>>,
-    /// By namespace; only namespaces that hold services (at most `Limits::max_namespaces`).
-    services: std::collections::HashMap<String, Option<Made<Vec<ServiceRow>>>>,
-}
-
-/// The list in the slot `pick` chooses, as of every change made before this request: the one
-/// kept if no change came since it was made; else a new one, made no sooner than
-/// [`LISTING_TTL`] after the last (the request waits for that), and kept. Requests take their
-/// turn, so a crowd of them makes one list, not one each.
-async fn listing<T>(
-    state: &State,
-    pick: impl Fn(&mut Listings) -> &mut Option<Made<T>>,
-    make: impl FnOnce() -> T,
-) -> Arc<T> {
-    use std::sync::atomic::Ordering;
-    let wanted = state.generation.load(Ordering::Acquire);
-    let mut listings = state.listings.lock().await;
-    if let Some(made) = pick(&mut listings) {
-        if made.generation >= wanted {
-            return made.value.clone();
-        }
-        let wait = LISTING_TTL.saturating_sub(made.at.elapsed());
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
-    }
-    let generation = state.generation.load(Ordering::Acquire);
-    let value = Arc::new(make());
-    *pick(&mut listings) = Some(Made {
-        at: std::time::Instant::now(),
-        generation,
-        value: value.clone(),
-    });
-    value
-}
-
-type Api = Shared<Arc<State>>;
+/// The state every console handler takes.
+pub(super) type Api = Shared<Arc<State>>;
 
 /// Why a console request failed; answered as plain text with the status shown.
 #[derive(Debug, thiserror::Error)]
@@ -100,107 +57,28 @@ pub enum ConsoleError {
     /// version; 500).
     #[error(transparent)]
     Unexpected(#[from] crate::registry::UnexpectedOutput),
+    /// Auth is on and the caller has no valid token, or not the permission (Nacos' 403 with
+    /// the reason).
+    #[error(transparent)]
+    Refused(#[from] AccessError),
 }
 
 impl IntoResponse for ConsoleError {
     fn into_response(self) -> Response {
+        if let ConsoleError::Refused(e) = &self {
+            return crate::http::access::refusal(e);
+        }
         let status = match &self {
             ConsoleError::Invalid(_) => StatusCode::BAD_REQUEST,
             ConsoleError::NoService(_) => StatusCode::NOT_FOUND,
             ConsoleError::Cluster(e) => StatusCode::from_u16(ErrorClass::of(e).http_status())
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            ConsoleError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ConsoleError::Unexpected(_) | ConsoleError::Refused(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         };
         (status, self.to_string()).into_response()
     }
-}
-
-/// One namespace in the list.
-#[derive(Debug, Serialize)]
-pub(super) struct NamespaceRow {
-    namespace: String,
-    services: usize,
-    instances: usize,
-    healthy: usize,
-}
-
-/// `GET /console/api/namespaces`.
-pub(super) async fn namespaces(Shared(state): Api) -> Json<Arc<Vec<NamespaceRow>>> {
-    Json(listing(&state, |l| &mut l.namespaces, || namespace_rows(&state)).await)
-}
-
-fn namespace_rows(state: &State) -> Vec<NamespaceRow> {
-    let mut rows: BTreeMap<String, NamespaceRow> = BTreeMap::new();
-    state.backend.registry().store().for_each(|snap| {
-        let ns = snap.key().namespace().as_str();
-        let row = rows.entry(ns.to_owned()).or_insert_with(|| NamespaceRow {
-            namespace: ns.to_owned(),
-            services: 0,
-            instances: 0,
-            healthy: 0,
-        });
-        row.services += 1;
-        row.instances += snap.instance_count();
-        row.healthy += snap.instances_flat().iter().filter(|i| i.healthy()).count();
-    });
-    rows.into_values().collect()
-}
-
-/// `?namespace=`.
-#[derive(Debug, Deserialize)]
-pub(super) struct NamespaceQuery {
-    namespace: String,
-}
-
-/// One service in the list.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct ServiceRow {
-    group: String,
-    name: String,
-    instances: usize,
-    healthy: usize,
-    protect_threshold: f32,
-}
-
-/// `GET /console/api/services?namespace=`.
-pub(super) async fn services(
-    Shared(state): Api,
-    Query(q): Query<NamespaceQuery>,
-) -> Json<Arc<Vec<ServiceRow>>> {
-    // Only a namespace that holds services gets a place in the listings.
-    let held = crate::model::NamespaceId::new(&q.namespace)
-        .map_or(0, |ns| state.backend.registry().store().services_in(&ns));
-    if held == 0 {
-        return Json(Arc::new(Vec::new()));
-    }
-    Json(
-        listing(
-            &state,
-            |l| l.services.entry(q.namespace.clone()).or_default(),
-            || service_rows(&state, &q.namespace),
-        )
-        .await,
-    )
-}
-
-fn service_rows(state: &State, namespace: &str) -> Vec<ServiceRow> {
-    let mut rows = Vec::new();
-    state.backend.registry().store().for_each(|snap| {
-        let key = snap.key();
-        if key.namespace().as_str() != namespace {
-            return;
-        }
-        rows.push(ServiceRow {
-            group: key.group().as_str().to_owned(),
-            name: key.service().as_str().to_owned(),
-            instances: snap.instance_count(),
-            healthy: snap.instances_flat().iter().filter(|i| i.healthy()).count(),
-            protect_threshold: snap.settings().protect_threshold,
-        });
-    });
-    rows.sort_by(|a, b| (&a.group, &a.name).cmp(&(&b.group, &b.name)));
-    rows
 }
 
 /// `?namespace=&group=&service=`.
@@ -247,6 +125,8 @@ pub(super) struct InstanceRow {
 #[serde(rename_all = "camelCase")]
 pub(super) struct InstancesAnswer {
     protect_threshold: f32,
+    /// Whether the caller may edit the service (always, when auth is off).
+    writable: bool,
     instances: Vec<InstanceRow>,
 }
 
@@ -262,10 +142,12 @@ pub(super) fn seconds(d: Duration) -> String {
 
 /// `GET /console/api/instances?namespace=&group=&service=`.
 pub(super) async fn instances(
+    caller: Caller,
     Shared(state): Api,
     Query(q): Query<ServiceQuery>,
 ) -> Result<Json<InstancesAnswer>, ConsoleError> {
     let key = q.key()?;
+    let allowed = caller.check(&Need::Read(AccessTarget::service(&key)))?;
     let registry = state.backend.registry();
     let snap = registry
         .store()
@@ -319,6 +201,7 @@ pub(super) async fn instances(
     rows.sort_by(|a, b| (&a.cluster, &a.ip, a.port).cmp(&(&b.cluster, &b.ip, b.port)));
     Ok(Json(InstancesAnswer {
         protect_threshold: snap.settings().protect_threshold,
+        writable: allowed.may_write(&key),
         instances: rows,
     }))
 }
@@ -354,10 +237,13 @@ pub(super) struct UpdateBody {
 
 /// `PATCH /console/api/instance`: weight and/or enabled → the service's revision.
 pub(super) async fn update(
+    caller: Caller,
     Shared(state): Api,
     Json(body): Json<UpdateBody>,
 ) -> Result<Json<u64>, ConsoleError> {
     let (service, instance) = body.instance.keys()?;
+    // An edit changes an instance that is there: it registers no address.
+    caller.check(&Need::Write(AccessTarget::service(&service)))?;
     let update = InstanceUpdate {
         weight: body.weight,
         enabled: body.enabled,
@@ -372,10 +258,12 @@ pub(super) async fn update(
 
 /// `DELETE /console/api/instance?...` → whether it was registered.
 pub(super) async fn deregister(
+    caller: Caller,
     Shared(state): Api,
     Query(q): Query<InstanceQuery>,
 ) -> Result<Json<bool>, ConsoleError> {
     let (service, instance) = q.keys()?;
+    caller.check(&Need::Write(AccessTarget::service(&service)))?;
     let output = state
         .backend
         .execute(Command::deregister(&service, &instance))

@@ -1,8 +1,20 @@
 //! The console's live updates: one change sink on the store feeds a broadcast channel; each
 //! browser's `GET /console/api/events` gets its own receiver as a server-sent-event stream.
+//!
+//! With auth on, a stream needs a valid token in its headers (any caller may listen; the
+//! global admin hears every change), checked before the stream takes a place, and a change of
+//! a service the caller may not read is not sent to it: each change is put to the caller's
+//! [`crate::front::access::Viewer`] as it passes. The token is checked when the stream
+//! opens; one that expires (or whose user is taken out) while the stream is open hears at
+//! most the rest of the stream's lifetime (5 minutes by default), and is refused when the page
+//! reconnects. The page reads the stream with `fetch()` (an `EventSource` cannot send a
+//! header), in the same server-sent-event format.
 
 use super::api::State;
+use super::auth::Caller;
+use crate::front::access::Need;
 use crate::front::gate::Slot;
+use crate::model::ServiceKey;
 use crate::registry::RegistryReader;
 use crate::store::ServiceSnapshot;
 use axum::extract::State as Shared;
@@ -23,13 +35,30 @@ const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 /// Changes a browser may fall behind by before it is told to read everything again.
 const BACKLOG: usize = 1024;
 
-/// One changed service, as sent to the browser.
-#[derive(Debug, Clone, Serialize)]
+/// One changed service: sent to the browser as `{"namespace","group","service","revision"}`.
+#[derive(Debug, Clone)]
 pub(super) struct Change {
-    namespace: String,
-    group: String,
-    service: String,
+    key: ServiceKey,
     revision: u64,
+}
+
+impl Serialize for Change {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Sent<'a> {
+            namespace: &'a str,
+            group: &'a str,
+            service: &'a str,
+            revision: u64,
+        }
+        Sent {
+            namespace: self.key.namespace().as_str(),
+            group: self.key.group().as_str(),
+            service: self.key.service().as_str(),
+            revision: self.revision,
+        }
+        .serialize(serializer)
+    }
 }
 
 /// Adds the change sink to `registry`'s store; returns the sender the streams subscribe to.
@@ -49,11 +78,8 @@ pub(super) fn watch(
             if sink.receiver_count() == 0 {
                 return;
             }
-            let key = snap.key();
             let _ = sink.send(Change {
-                namespace: key.namespace().as_str().to_owned(),
-                group: key.group().as_str().to_owned(),
-                service: key.service().as_str().to_owned(),
+                key: snap.key().clone(),
                 revision: snap.revision(),
             });
         }));
@@ -71,12 +97,18 @@ impl futures_core::Stream for Changes {
     }
 }
 
-/// `GET /console/api/events`: admitted by the console's stream gate (429 past it); lasts the
-/// stream lifetime, then ends and closes its connection (the browser reconnects).
+/// `GET /console/api/events`: with auth on, a valid token first (403); then admitted by the
+/// console's stream gate (429 past it); lasts the stream lifetime, then ends and closes its
+/// connection (the browser reconnects). Sends only the changes the caller may read.
 pub(super) async fn stream(
+    caller: Caller,
     Shared(state): Shared<Arc<State>>,
     request: axum::extract::Request,
 ) -> Response {
+    let allowed = match caller.check(&Need::ListAll) {
+        Ok(allowed) => allowed,
+        Err(e) => return crate::http::access::refusal(&e),
+    };
     let ip = crate::http::access::peer_ip(&request);
     let slot = request.extensions().get::<Slot>().cloned();
     let ticket = match state.streams.admit(ip) {
@@ -117,6 +149,7 @@ pub(super) async fn stream(
                 () = &mut lifetime => return,
             };
             let event = match next {
+                Ok(change) if !allowed.may_read(&change.key) => continue,
                 Ok(change) => match Event::default().event("change").json_data(&change) {
                     Ok(event) => event,
                     Err(_) => continue,

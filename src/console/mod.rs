@@ -16,10 +16,12 @@
 //! | `GET /console/` | the page (HTML, script and style embedded in the binary; nothing is loaded from elsewhere) |
 //! | `GET /console/api/namespaces` | `[{"namespace","services","instances","healthy"}]` |
 //! | `GET /console/api/services?namespace=` | `[{"group","name","instances","healthy","protectThreshold"}]` |
-//! | `GET /console/api/instances?namespace=&group=&service=` | `{"protectThreshold","instances":[{"ip","port","cluster","weight","enabled","healthy","ephemeral","metadata","lastBeatMsAgo","unhealthyAfterMs","removeAfterMs","why"}]}`; `why` says why an instance is unhealthy ("no beat for 17 s; the limit is 15 s") |
+//! | `GET /console/api/instances?namespace=&group=&service=` | `{"protectThreshold","writable","instances":[{"ip","port","cluster","weight","enabled","healthy","ephemeral","metadata","lastBeatMsAgo","unhealthyAfterMs","removeAfterMs","why"}]}`; `why` says why an instance is unhealthy ("no beat for 17 s; the limit is 15 s"); `writable` whether the caller may edit the service |
 //! | `PATCH /console/api/instance` | JSON `{"namespace","group","service","cluster","ip","port","weight"?,"enabled"?}` → the service's revision |
 //! | `DELETE /console/api/instance?namespace=&group=&service=&cluster=&ip=&port=` | deregister → whether it was registered |
-//! | `GET /console/api/events` | server-sent events: `change` with `{"namespace","group","service","revision"}` for every changed service, `resync` when some were missed |
+//! | `GET /console/api/events` | server-sent events: `hello` first, then `change` with `{"namespace","group","service","revision"}` for every changed service, `resync` when some were missed |
+//! | `GET /console/api/whoami` | `{"auth":false}` when auth is off; `{"auth":true,"username","admin"}` for a valid token; 403 |
+//! | `POST /console/api/login` | with auth on: a form body `username=&password=` → Nacos' login JSON `{"accessToken","tokenTtl","globalAdmin","username"}`, or 403 with the reason |
 //!
 //! ## Design
 //!
@@ -39,8 +41,8 @@
 //! An event stream holds its connection open for as long as the browser likes, so streams
 //! are bounded apart from the API's connections: at most 64 at once and 8 per address
 //! ([`Console::stream_limits`]; past them `GET /console/api/events` answers 429), each ending
-//! after 5 minutes (the browser's `EventSource` reconnects within a second, told by the
-//! stream's `retry` field). Under `nacre-server`'s accept loop a stream gives its connection's
+//! after 5 minutes (the page reconnects within a second, told by the stream's `retry`
+//! field). Under `nacre-server`'s accept loop a stream gives its connection's
 //! place back ([`crate::front::gate::Slot`]) and closes the connection when it ends, so
 //! streams never take the API's connection cap (before, 10 000 held streams made the API
 //! refuse the beats of every client). Every console route checks `Host` against a
@@ -50,15 +52,54 @@
 //! and only after a change (a request after a change waits for the second to pass and sees
 //! it): a crowd of browsers, or a script, costs one walk a second, not one a request.
 //!
-//! Differences from the Nacos console: naming only (no configuration, no users or roles, no
-//! login: serve it where only operators reach it), no cluster-level settings or health
-//! checkers, no service creation or metadata editing, and no paging: each list is read whole,
-//! which suits registries of up to a few thousand services per namespace. It shows the age of
-//! each ephemeral instance's last beat and why it is unhealthy, which Nacos' console does not.
+//! ## Auth
+//!
+//! Without [`Console::access`] the console is open to whoever reaches it (serve it where only
+//! operators do). With it (`nacre-server` gives it when it has a users file), the page is
+//! still served to anyone (it holds no data), and asks for a login:
+//!
+//! - The login form posts `username` and `password` as a form body to
+//!   `POST /console/api/login`, the v1 API's login under the console's audit label; the answer
+//!   is Nacos' login JSON. A wrong password shows the refusal under the form.
+//! - The page keeps the token in `sessionStorage` (this tab only, gone when it closes) and sends
+//!   it as an `accessToken` header on every API call and on the event stream. The server reads
+//!   a console token from the headers only (`accessToken` or `Authorization: Bearer`), never
+//!   from the query, so no token is in a URL, a history entry or an access log; and no cookie
+//!   is set, so another site cannot make the browser send it (no CSRF surface).
+//! - Every API route and the event stream refuse a request without a valid token, or without
+//!   the permission, with Nacos' 403 and the reason, and nothing changes: a service's
+//!   instances need `r` on it, an edit (PATCH or DELETE of an instance) `w` on its service.
+//!   The lists need only a valid token and show what the caller may read: the global admin
+//!   sees everything; another caller sees the namespaces where it may read some service, a
+//!   namespace it may not read whole counted over the services it may read only (its
+//!   services, instances and healthy counts are those of its readable services, so a row
+//!   leaks nothing), and of a namespace's services those it may read. The lists are still
+//!   made once a second for everyone and filtered per request, nothing kept per caller.
+//! - The event stream sends a caller only the changes of services it may read.
+//! - `GET /console/api/whoami` tells the page whether auth is on and who is logged in, and
+//!   a service's instances say whether the caller may edit it (`writable`): the page shows no
+//!   edit control to a reader. The server checks every edit itself all the same.
+//! - Logout forgets the token and shows the form again. The token stays valid until its
+//!   `tokenTtl` passes (Nacos' tokens are not revoked either); a 403 from any call, its token
+//!   expired or its user taken out of the users file, brings the form back with the reason.
+//!
+//! Differences from the Nacos console: naming only (no configuration, no users or roles
+//! pages), no cluster-level settings or health checkers, no service creation or metadata
+//! editing, and no paging: each list is read whole, which suits registries of up to a few
+//! thousand services per namespace. It shows the age of each ephemeral instance's last beat
+//! and why it is unhealthy, which Nacos' console does not. Nacos' console keeps its token in
+//! `localStorage` (shared by every tab, and kept after the browser closes, for any script of
+//! the origin to read) and passes it as `accessToken` in the query string of its calls, where
+//! proxies, access logs and the browser's history keep it; nacre keeps it in `sessionStorage`
+//! and sends it in a header only. Nacos refuses a caller a list it may not read whole; nacre
+//! shows it the part it may read.
 
 mod api;
+mod auth;
 mod events;
+mod lists;
 
+use crate::front::access::Access;
 use crate::front::gate::{ConnectionGate, GateLimits};
 use crate::front::Backend;
 use crate::http::HostCheck;
@@ -107,26 +148,50 @@ impl Console {
                 stream_lifetime: DEFAULT_STREAM_LIFETIME,
                 listings: Default::default(),
                 generation,
+                access: None,
             }),
             host_check: HostCheck::default(),
+        }
+    }
+
+    /// The same console with its state rebuilt by `change` (new stream gate and lists; the
+    /// change sink, and what the lists are as of, are kept).
+    fn rebuilt(self, change: impl FnOnce(&mut Settings)) -> Self {
+        let state = &self.inner;
+        let mut settings = Settings {
+            streams: state.streams.limits(),
+            stream_lifetime: state.stream_lifetime,
+            access: state.access.clone(),
+        };
+        change(&mut settings);
+        Self {
+            inner: Arc::new(api::State {
+                backend: state.backend.clone(),
+                changes: state.changes.clone(),
+                streams: ConnectionGate::new("console event stream", settings.streams),
+                stream_lifetime: settings.stream_lifetime,
+                listings: Default::default(),
+                generation: state.generation.clone(),
+                access: settings.access,
+            }),
+            host_check: self.host_check,
         }
     }
 
     /// Bounds the live event streams: `limits` at once (in total and per address), each
     /// ending after `lifetime` (the browser reconnects).
     pub fn stream_limits(self, limits: GateLimits, lifetime: std::time::Duration) -> Self {
-        let state = &self.inner;
-        Self {
-            inner: Arc::new(api::State {
-                backend: state.backend.clone(),
-                changes: state.changes.clone(),
-                streams: ConnectionGate::new("console event stream", limits),
-                stream_lifetime: lifetime,
-                listings: Default::default(),
-                generation: state.generation.clone(),
-            }),
-            host_check: self.host_check,
-        }
+        self.rebuilt(|s| {
+            s.streams = limits;
+            s.stream_lifetime = lifetime;
+        })
+    }
+
+    /// Puts the console behind auth: the page asks for a login, and every API route and the
+    /// event stream need a token (in a header) with the permission for what they touch (see
+    /// [Auth](self#auth)). Without it the console is open to whoever reaches it.
+    pub fn access(self, access: Access) -> Self {
+        self.rebuilt(|s| s.access = Some(access))
     }
 
     /// The names the console answers to besides IP addresses and `localhost` (see
@@ -156,20 +221,32 @@ impl Console {
                 "/console/console.css",
                 get(|| asset("text/css; charset=utf-8", CONSOLE_CSS)),
             )
-            .route("/console/api/namespaces", get(api::namespaces))
-            .route("/console/api/services", get(api::services))
+            .route("/console/api/namespaces", get(lists::namespaces))
+            .route("/console/api/services", get(lists::services))
             .route("/console/api/instances", get(api::instances))
             .route(
                 "/console/api/instance",
                 axum::routing::patch(api::update).delete(api::deregister),
             )
             .route("/console/api/events", get(events::stream))
-            .with_state(self.inner.clone())
-            .layer(axum::middleware::from_fn(
-                crate::http::origin::refuse_cross_site,
-            ));
+            .route("/console/api/whoami", get(auth::whoami))
+            .with_state(self.inner.clone());
+        let router = match &self.inner.access {
+            Some(access) => router.merge(auth::login_router(access.clone())),
+            None => router,
+        };
+        let router = router.layer(axum::middleware::from_fn(
+            crate::http::origin::refuse_cross_site,
+        ));
         self.host_check.layer(router)
     }
+}
+
+/// What [`Console::rebuilt`] may change.
+struct Settings {
+    streams: GateLimits,
+    stream_lifetime: std::time::Duration,
+    access: Option<Access>,
 }
 
 async fn asset(kind: &'static str, body: &'static str) -> impl IntoResponse {

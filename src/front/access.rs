@@ -133,7 +133,17 @@ pub trait AccessControl: Send + Sync + std::fmt::Debug + 'static {
 
     /// Whether `caller` may read every service of every namespace (Nacos' `*:*:*` with `r`).
     fn reads_everything(&self, caller: &str) -> bool;
+
+    /// Which services `caller` may read, as one test made once for a listing, when the
+    /// provider can answer faster so than through [`AccessControl::permits`] per service.
+    fn read_scope(&self, caller: &str) -> Option<ReadScope> {
+        let _ = caller;
+        None
+    }
 }
+
+/// Whether a caller may read a service: see [`AccessControl::read_scope`].
+pub type ReadScope = Arc<dyn Fn(&ServiceKey) -> bool + Send + Sync>;
 
 /// With registrations bound to the caller's address (`nacre-server
 /// --register-own-address-only`): whether a registration of `host` may come from `source`.
@@ -205,6 +215,8 @@ pub struct Grant {
 pub struct Viewer {
     control: Arc<dyn AccessControl>,
     caller: Arc<str>,
+    /// What the caller may read, made once (see [`AccessControl::read_scope`]).
+    scope: Option<ReadScope>,
 }
 
 impl std::fmt::Debug for Viewer {
@@ -231,8 +243,12 @@ impl Viewer {
 
     /// Whether the caller may read `key`.
     pub fn may_read(&self, key: &ServiceKey) -> bool {
-        self.control
-            .permits(&self.caller, &AccessTarget::service(key), false)
+        match &self.scope {
+            Some(scope) => scope(key),
+            None => self
+                .control
+                .permits(&self.caller, &AccessTarget::service(key), false),
+        }
     }
 
     /// Whether the caller may change `key`.
@@ -262,6 +278,19 @@ impl Access {
             control,
             audit: Arc::new(Audit::default()),
         }
+    }
+
+    /// What `grant`'s caller may see and change beyond the request: the grant's own viewer, or
+    /// one made for its caller when the grant was whole. Asking it decides no request, so it
+    /// is not audited (the console asks it whether to show a service's edit controls; the
+    /// edit itself is checked when it comes).
+    pub fn viewer_of(&self, grant: &Grant) -> Viewer {
+        grant.viewer.clone().unwrap_or_else(|| Viewer {
+            control: self.control.clone(),
+            caller: grant.caller.clone(),
+            // Asked service by service, not for a listing.
+            scope: None,
+        })
     }
 
     /// The audit: its counts by front and outcome, for the metrics.
@@ -339,6 +368,7 @@ impl Access {
                 let viewer = (!whole).then(|| Viewer {
                     control: self.control.clone(),
                     caller: caller.clone(),
+                    scope: self.control.read_scope(&caller),
                 });
                 return Ok(Grant { caller, viewer });
             }

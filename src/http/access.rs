@@ -46,9 +46,6 @@ pub const LOGIN_PATHS: [&str; 3] = [
     "/nacos/v3/auth/user/login",
 ];
 
-/// The largest body the check reads (the API's own cap is the server's).
-const MAX_BODY: usize = 1024 * 1024;
-
 /// The routes that list services, and show a caller only what it may read.
 const LIST_PATHS: [&str; 3] = [SERVICE_LIST_PATH, SERVICE_NAMES_PATH, CATALOG_SERVICES_PATH];
 
@@ -62,6 +59,38 @@ pub(crate) fn login_router(access: Access, front: Front) -> Router {
         router = router.route(path, post(login));
     }
     router.with_state((access, front))
+}
+
+/// The login routes of an API without auth: a client configured with credentials is told
+/// (404, as before, with the reason) and the server warns, at most once per 10 s, that such a
+/// client reaches a node where every request is served without a token. (Nacos clients go on
+/// after a failed login; without the warning an operator who meant to turn auth on would
+/// never know it is off.)
+pub(crate) fn open_login_router() -> Router {
+    let warned = std::sync::Arc::new(crate::front::gate::RefusalLog::new(
+        crate::front::gate::REFUSAL_LOG_INTERVAL,
+    ));
+    let mut router = Router::new();
+    for path in LOGIN_PATHS {
+        let warned = warned.clone();
+        router = router.route(
+            path,
+            post(move |request: Request| async move {
+                if let Some(left_out) = warned.due(std::time::Instant::now()) {
+                    tracing::warn!(
+                        source = %peer_ip(&request),
+                        left_out,
+                        "a client logged in, but auth is off on this node (no --users-file): every request is served without a token"
+                    );
+                }
+                (
+                    StatusCode::NOT_FOUND,
+                    "auth is off on this node (no --users-file): requests need no token",
+                )
+            }),
+        );
+    }
+    router
 }
 
 /// A login route: `username` and `password` from the query or the form.
@@ -270,11 +299,15 @@ pub(crate) fn token_from_headers(headers: &axum::http::HeaderMap) -> Option<Stri
 }
 
 /// The request's parameters, and the request again with its body put back for the route.
+///
+/// The body is read under the router's body limit (`DefaultBodyLimit`, which `nacre-server`
+/// sets from `--max-body-bytes`; axum's 2 MB without one), as the route itself would read it.
 async fn read_params(request: Request) -> Result<(Params, Request), Response> {
+    use axum::extract::FromRequest;
     let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_BODY)
+    let bytes = axum::body::Bytes::from_request(Request::from_parts(parts.clone(), body), &())
         .await
-        .map_err(|e| (StatusCode::PAYLOAD_TOO_LARGE, e.to_string()).into_response())?;
+        .map_err(IntoResponse::into_response)?;
     let form = super::params::is_form(&parts.headers);
     let params = Params::parse(parts.uri.query(), if form { &bytes } else { b"" });
     Ok((params, Request::from_parts(parts, Body::from(bytes))))
@@ -283,8 +316,12 @@ async fn read_params(request: Request) -> Result<(Params, Request), Response> {
 /// The address a request came from, as the accept loop recorded it (unspecified when the host
 /// serves without `ConnectInfo`).
 pub(crate) fn peer_ip(request: &Request) -> IpAddr {
-    request
-        .extensions()
+    peer_ip_in(request.extensions())
+}
+
+/// [`peer_ip`] from a request's extensions (an extractor's parts).
+pub(crate) fn peer_ip_in(extensions: &axum::http::Extensions) -> IpAddr {
+    extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
 }

@@ -190,7 +190,7 @@ impl NacosApi {
                     access.clone(),
                     crate::front::access::Front::Http,
                 )),
-            None => api,
+            None => api.merge(super::access::open_login_router()),
         }
         .layer(axum::middleware::from_fn(super::origin::refuse_cross_site));
         let api = match &host_check {

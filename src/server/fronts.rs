@@ -51,11 +51,16 @@ pub(super) async fn bind(
     #[cfg(feature = "grpc")]
     fronts.push(Box::new(Grpc::bind(config, backend, access, tls).await?));
     #[cfg(feature = "console")]
-    fronts.push(Box::new(Console(
-        crate::console::Console::new(backend.clone())
+    {
+        let console = crate::console::Console::new(backend.clone())
             .stream_limits(config.console_streams, config.console_stream_lifetime)
-            .host_check(crate::http::HostCheck::new(&config.allowed_hosts)),
-    )));
+            .host_check(crate::http::HostCheck::new(&config.allowed_hosts));
+        let console = match access {
+            Some(access) => console.access(access.clone()),
+            None => console,
+        };
+        fronts.push(Box::new(Console(console)));
+    }
     let _ = (config, backend, access, tls);
     Ok(fronts)
 }

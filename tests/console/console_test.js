@@ -1,8 +1,10 @@
 // The web console in a real headless Chromium (playwright-core), against a running
-// nacre-server: node console_test.js HOST:PORT NODE_MODULES SCREENSHOT.png
+// nacre-server, and then against one with auth on (its users: admin/admin-pw, the global
+// admin, and viewer/viewer-pw, who may only read public DEFAULT_GROUP@@orders):
+// node console_test.js HOST:PORT NODE_MODULES SCREENSHOT.png AUTH_HOST:PORT
 "use strict";
 
-const [addr, modules, shot] = process.argv.slice(2);
+const [addr, modules, shot, authAddr] = process.argv.slice(2);
 const { chromium } = require(`${modules}/playwright-core`);
 const base = `http://${addr}`;
 const PATIENCE = 30000;
@@ -33,6 +35,142 @@ async function eventually(what, probe) {
 const meta = (s) => encodeURIComponent(s);
 const consoleInstances = async () =>
   JSON.parse(await nacos("GET", "/console/api/instances?namespace=public&group=DEFAULT_GROUP&service=orders")).instances;
+
+// The phase against the server with auth.
+async function withAuth(browser, server) {
+  const TOKEN_KEY = "nacre.console.accessToken";
+  // The v1 API as the admin, token in a header.
+  const login = async (user, password) => {
+    const answer = await fetch(`${server}/nacos/v1/auth/login`, {
+      method: "POST", body: new URLSearchParams({ username: user, password }),
+    });
+    if (!answer.ok) throw new Error(`login ${user}: ${answer.status} ${await answer.text()}`);
+    return (await answer.json()).accessToken;
+  };
+  const admin = await login("admin", "admin-pw");
+  const api = async (method, path) => {
+    const answer = await fetch(server + path, { method, headers: { accessToken: admin } });
+    const text = await answer.text();
+    if (!answer.ok) throw new Error(`${method} ${path}: ${answer.status} ${text}`);
+    return text;
+  };
+  const register = (service, ip) =>
+    api("POST", `/nacos/v1/ns/instance?serviceName=${service}&ip=${ip}&port=8080&ephemeral=false`);
+  const stored = async (ip) => {
+    const list = JSON.parse(await api("GET", "/nacos/v1/ns/instance/list?serviceName=orders&healthyOnly=false"));
+    return list.hosts.find((h) => h.ip === ip);
+  };
+  await register("orders", "10.0.2.1");
+  await register("secret", "10.0.2.9");
+
+  // A fresh context per user: a session of its own, as a new tab would have.
+  const context = await browser.newContext({ viewport: { width: 1440, height: 600 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  const urls = [];
+  const unsent = [];
+  page.on("request", (r) => {
+    urls.push(r.url());
+    const path = new URL(r.url()).pathname;
+    const open = ["/console/api/login", "/console/api/whoami"].includes(path);
+    if (path.startsWith("/console/api/") && !open && !r.headers()["accesstoken"]) unsent.push(`${r.method()} ${r.url()}`);
+  });
+
+  const mode = await (await fetch(`${server}/console/api/whoami`)).text();
+  if (mode.includes('"auth":false')) {
+    throw new Error("the server started with --users-file serves its console without auth (src/server/fronts.rs must give the console the server's Access: Console::access)");
+  }
+  await page.goto(`${server}/console/`);
+  await page.waitForSelector("#login-form", { state: "visible", timeout: PATIENCE });
+  check("with auth on, the page shows the login form and nothing else", await page.isHidden("#console"));
+  // Beside the screenshot: the login form, and later a read-only user's view.
+  await page.screenshot({ path: shot.replace(/\.png$/, "") + "-login.png" });
+
+  await page.fill("#username", "admin");
+  await page.fill("#password", "not-the-password");
+  await page.click("#login-button");
+  await page.waitForSelector("#login-message:not([hidden])", { timeout: PATIENCE });
+  const refusal = await page.textContent("#login-message");
+  check(`a wrong password is refused and said (${refusal})`, /^Login failed: /.test(refusal) && await page.isHidden("#console"));
+
+  // The read-write user: logs in, sees services live, edits.
+  await page.fill("#password", "admin-pw");
+  await page.click("#login-button");
+  await page.waitForSelector("#live.on", { timeout: PATIENCE });
+  check("the admin logs in and the event stream is live", (await page.textContent("#user")) === "signed in as admin");
+  await page.waitForSelector('tr[data-service="DEFAULT_GROUP@@secret"]', { timeout: PATIENCE });
+  await page.click('tr[data-service="DEFAULT_GROUP@@orders"]');
+  await page.waitForSelector('tr[data-instance="10.0.2.1:8080"]', { timeout: PATIENCE });
+  await register("orders", "10.0.2.2");
+  await page.waitForSelector('tr[data-instance="10.0.2.2:8080"]', { timeout: PATIENCE });
+  check("the admin sees every service, and a new instance appears live", await page.isVisible('tr[data-service="DEFAULT_GROUP@@orders"]'));
+  const row = 'tr[data-instance="10.0.2.1:8080"]';
+  await page.fill(`${row} input.weight`, "4");
+  await page.click(`${row} button:has-text("Save")`);
+  await eventually("the admin's weight to be stored", async () => (await stored("10.0.2.1")).weight === 4);
+  check("the admin's edit is stored", true);
+  const kept = await page.evaluate((key) => ({
+    session: sessionStorage.getItem(key), local: localStorage.length, cookies: document.cookie,
+  }), TOKEN_KEY);
+  check("the token is in sessionStorage, not in localStorage or a cookie", !!kept.session && kept.local === 0 && kept.cookies === "");
+
+  await page.click("#logout");
+  await page.waitForSelector("#login-form", { state: "visible", timeout: PATIENCE });
+  const forgotten = await page.evaluate((key) => sessionStorage.getItem(key), TOKEN_KEY);
+  check("logout returns to the form and forgets the token", forgotten === null && await page.isHidden("#console"));
+
+  // The read-only user: its services only, live, and no edit control.
+  await page.fill("#username", "viewer");
+  await page.fill("#password", "viewer-pw");
+  await page.click("#login-button");
+  await page.waitForSelector("#live.on", { timeout: PATIENCE });
+  check("the viewer logs in", (await page.textContent("#user")) === "signed in as viewer");
+  await page.waitForSelector('tr[data-service="DEFAULT_GROUP@@orders"]', { timeout: PATIENCE });
+  const count = await page.textContent('li[data-namespace="public"] .count');
+  check(`the viewer's namespace counts only what it may read (${count})`, count === "1 svc · 2/2");
+  check("the viewer does not see the service it may not read", (await page.$$('tr[data-service="DEFAULT_GROUP@@secret"]')).length === 0);
+  // A change it may not read, then one it may: once the second shows, the first did not.
+  await register("secret", "10.0.2.10");
+  await register("orders", "10.0.2.3");
+  await page.waitForFunction(() => /1 svc · 3\/3/.test(document.querySelector('li[data-namespace="public"] .count').textContent), null, { timeout: PATIENCE });
+  check("the viewer's page follows its service live and still lacks the other", (await page.$$('tr[data-service="DEFAULT_GROUP@@secret"]')).length === 0);
+  await page.click('tr[data-service="DEFAULT_GROUP@@orders"]');
+  await page.waitForSelector('tr[data-instance="10.0.2.3:8080"]', { timeout: PATIENCE });
+  const controls = await page.$$("#instance-rows input, #instance-rows button");
+  check(`the viewer has no edit control (${controls.length}) and is told it reads only`, controls.length === 0 && await page.isVisible("#read-only"));
+  const weight = await page.textContent(`${row} td.weight-cell`);
+  check(`the viewer sees the weight (${weight})`, weight === "4");
+  await page.screenshot({ path: shot.replace(/\.png$/, "") + "-read-only.png" });
+
+  // Forced edits from the page, with its own token: refused, nothing changed.
+  const forced = await page.evaluate(async (key) => {
+    const token = sessionStorage.getItem(key);
+    const target = { namespace: "public", group: "DEFAULT_GROUP", service: "orders", cluster: "DEFAULT", ip: "10.0.2.1", port: 8080 };
+    const patch = await fetch("api/instance", {
+      method: "PATCH", headers: { accessToken: token, "content-type": "application/json" },
+      body: JSON.stringify({ ...target, weight: 7, enabled: false }),
+    });
+    const remove = await fetch(`api/instance?${new URLSearchParams(target)}`, { method: "DELETE", headers: { accessToken: token } });
+    return { patch: patch.status, why: await patch.text(), remove: remove.status };
+  }, TOKEN_KEY);
+  check(`the viewer's forced edit and deregistration get 403 (${forced.why})`, forced.patch === 403 && forced.remove === 403);
+  const after = await stored("10.0.2.1");
+  check("and the instance is unchanged (read over the v1 API as the admin)", after && after.weight === 4 && after.enabled === true);
+
+  // A token that is no longer good: the next call brings the form back with the reason.
+  await page.evaluate(() => { session.token = "no-longer-good"; });
+  await register("orders", "10.0.2.4");
+  await page.waitForSelector("#login-form", { state: "visible", timeout: PATIENCE });
+  const said = await page.textContent("#login-message");
+  check(`an invalid token returns to the login form with a message (${said})`, /^Logged out: /.test(said));
+
+  check(`no URL carried a token (${urls.filter((u) => /accessToken|eyJ/.test(u)).join(", ")})`, !urls.some((u) => /accessToken|eyJ/.test(u)));
+  check(`every API call sent the token header (${unsent.join(", ")})`, unsent.length === 0);
+  check(`nothing was loaded from elsewhere`, urls.every((u) => u.startsWith(server)));
+  check(`no script error (${errors.join("; ")})`, errors.length === 0);
+  await context.close();
+}
 
 (async () => {
   const browser = await chromium.launch({
@@ -109,6 +247,11 @@ const consoleInstances = async () =>
     check(`nothing was loaded from elsewhere (${foreign.join(", ")})`, foreign.length === 0);
     check(`no script error (${errors.join("; ")})`, errors.length === 0);
     check("never reloaded", loads === 1);
+    check("without auth the page shows no login and no logout", await page.isHidden("#login") && await page.isHidden("#logout"));
+    await page.close();
+
+    if (!authAddr) throw new Error("no AUTH_HOST:PORT: the auth phase did not run");
+    await withAuth(browser, `http://${authAddr}`);
     console.log(`${passed} passed, 0 failed`);
   } finally {
     if (beating) clearInterval(beating);

@@ -4,8 +4,11 @@
 # once into $NACRE_CACHE, default ~/.cache/nacre, and reused), against nacre-server on a free
 # loopback port. console_test.js loads the page, registers instances over the Nacos API and
 # watches them appear and one turn unhealthy without a reload, then edits weight and enabled
-# and deregisters through the page. Stops the server by its pid. Exits non-zero if a check
-# fails.
+# and deregisters through the page. Then, against a second server with a users file (auth
+# on), the page asks for a login, refuses a wrong password, lets a read-write user see services
+# live and edit, logs out, and shows a read-only user only the services it may read, without
+# edit controls, its forced edit refused and nothing changed. Stops the servers by their pids.
+# Exits non-zero if a check fails.
 #
 #   tests/console/run.sh                                # screenshot into a temporary folder
 #   tests/console/run.sh --screenshot docs/console.png  # keep it (the README's)
@@ -20,15 +23,9 @@ fi
 
 source tests/interop/lib.sh
 
-chromium_bin=${CHROMIUM:-$(command -v chromium || true)}
+chromium_bin=${CHROMIUM:-}
 if [[ -z "$chromium_bin" ]]; then
-    echo "installing Debian's chromium" >&2
-    if [[ $(id -u) -ne 0 ]]; then
-        echo "chromium is missing and this is not root: apt-get install chromium" >&2
-        exit 1
-    fi
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
+    need_command chromium
     chromium_bin=$(command -v chromium)
 fi
 
@@ -48,13 +45,55 @@ server_bin="$(target_dir)/debug/nacre-server"
 port=$(free_port)
 start_nacre_server "$server_bin" --port "$port" --grpc-port 0
 [[ -n "$shot" ]] || shot="$work/console.png"
-wait_for_log "listening on"
+
+# The second server, with auth: `admin` may do anything, `viewer` may only read the service
+# DEFAULT_GROUP@@orders of the public namespace. The hashes come from the binary's own tool.
+hash() { printf '%s\n' "$1" | "$server_bin" hash-password; }
+cat >"$work/users.toml" <<EOF
+[[user]]
+username = "admin"
+password_bcrypt = "$(hash admin-pw)"
+[[user]]
+username = "viewer"
+password_bcrypt = "$(hash viewer-pw)"
+[[role]]
+role = "ROLE_ADMIN"
+username = "admin"
+[[role]]
+role = "orders-readers"
+username = "viewer"
+[[permission]]
+role = "orders-readers"
+resource = "public:DEFAULT_GROUP:naming/orders"
+action = "r"
+EOF
+head -c 32 /dev/urandom | base64 >"$work/token.key"
+auth_port=$(free_port)
+"$server_bin" --port "$auth_port" --grpc-port 0 --users-file "$work/users.toml" \
+    --token-secret-file "$work/token.key" >"$work/auth-server.log" 2>&1 &
+auth_pid=$!
+trap 'kill "$server_pid" "$auth_pid" 2>/dev/null || true; wait "$server_pid" "$auth_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+# Both answer within 30 s, or the test fails.
+for url in "http://127.0.0.1:$port/console/" "http://127.0.0.1:$auth_port/console/"; do
+    deadline=$((SECONDS + 30))
+    until python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$url" 2>/dev/null; do
+        if ((SECONDS > deadline)); then
+            echo "$url does not answer; logs:"
+            cat "$work/server.log" "$work/auth-server.log"
+            exit 1
+        fi
+        sleep 0.1
+    done
+done
 
 status=0
 CHROMIUM="$chromium_bin" timeout 240 node tests/console/console_test.js "127.0.0.1:$port" \
-    "$prefix/node_modules" "$shot" || status=$?
+    "$prefix/node_modules" "$shot" "127.0.0.1:$auth_port" || status=$?
 if [[ $status -ne 0 ]]; then
     echo "console browser test failed (exit $status); server log:"
     cat "$work/server.log"
+    echo "--- the server with auth:"
+    cat "$work/auth-server.log"
 fi
 exit "$status"

@@ -244,3 +244,23 @@ async fn with_registrations_bound_to_the_caller_no_one_registers_another_hosts_a
         "{list}"
     );
 }
+
+#[tokio::test]
+async fn a_client_logging_in_to_an_open_node_is_told_and_the_operator_warned() {
+    let server = Server::start(&[]);
+    let (status, body) = call(
+        &server,
+        reqwest::Method::POST,
+        "/nacos/v1/auth/login?username=app&password=pw",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(body.contains("auth is off"), "{body}");
+    eventually("the warning", DEADLINE, || async {
+        server.log().contains("auth is off on this node")
+    })
+    .await;
+    let log = server.log();
+    assert!(log.contains("serving open on a loopback address"), "{log}");
+}

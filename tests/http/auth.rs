@@ -17,50 +17,41 @@ fn key(byte: u8) -> TokenKey {
     TokenKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([byte; 32])).unwrap()
 }
 
-fn users() -> UsersFile {
+/// A users file: each `(username, role)` of `users` with the password `pw`, each
+/// `(role, resource, action)` of `permissions`, then the TOML `extra` as it is.
+pub(super) fn users_file(
+    users: &[(&str, &str)],
+    permissions: &[(&str, &str, &str)],
+    extra: &str,
+) -> UsersFile {
     let hash = bcrypt::hash("pw", 4).unwrap();
-    UsersFile::parse(&format!(
-        r#"
-        [[user]]
-        username = "writer"
-        password_bcrypt = "{hash}"
-        [[user]]
-        username = "reader"
-        password_bcrypt = "{hash}"
-        [[user]]
-        username = "team"
-        password_bcrypt = "{hash}"
-        [[user]]
-        username = "admin"
-        password_bcrypt = "{hash}"
-        [[role]]
-        role = "ROLE_ADMIN"
-        username = "admin"
-        [[role]]
-        role = "orders-team"
-        username = "team"
-        [[permission]]
-        role = "orders-team"
-        resource = "public:DEFAULT_GROUP:naming/orders"
-        action = "rw"
-        register_cidrs = ["10.0.0.0/24"]
-        [[role]]
-        role = "writers"
-        username = "writer"
-        [[role]]
-        role = "readers"
-        username = "reader"
-        [[permission]]
-        role = "writers"
-        resource = "public:*:*"
-        action = "rw"
-        [[permission]]
-        role = "readers"
-        resource = "public:*:*"
-        action = "r"
-        "#
-    ))
-    .unwrap()
+    let mut text = String::new();
+    for (username, role) in users {
+        text.push_str(&format!(
+            "[[user]]\nusername = \"{username}\"\npassword_bcrypt = \"{hash}\"\n\
+             [[role]]\nrole = \"{role}\"\nusername = \"{username}\"\n"
+        ));
+    }
+    for (role, resource, action) in permissions {
+        text.push_str(&format!(
+            "[[permission]]\nrole = \"{role}\"\nresource = \"{resource}\"\naction = \"{action}\"\n"
+        ));
+    }
+    UsersFile::parse(&(text + extra)).unwrap()
+}
+
+fn users() -> UsersFile {
+    users_file(
+        &[
+            ("writer", "writers"),
+            ("reader", "readers"),
+            ("team", "orders-team"),
+            ("admin", "ROLE_ADMIN"),
+        ],
+        &[("writers", "public:*:*", "rw"), ("readers", "public:*:*", "r")],
+        "[[permission]]\nrole = \"orders-team\"\nresource = \"public:DEFAULT_GROUP:naming/orders\"\n\
+         action = \"rw\"\nregister_cidrs = [\"10.0.0.0/24\"]\n",
+    )
 }
 
 fn app(registry: &Registry) -> axum::Router {
@@ -70,7 +61,8 @@ fn app(registry: &Registry) -> axum::Router {
         .router()
 }
 
-async fn send(app: &axum::Router, request: Request<Body>) -> (u16, String) {
+/// The status and body of `request` through `app`.
+pub(super) async fn send(app: &axum::Router, request: Request<Body>) -> (u16, String) {
     let answer = app.clone().oneshot(request).await.unwrap();
     let status = answer.status().as_u16();
     let bytes = axum::body::to_bytes(answer.into_body(), usize::MAX)
@@ -392,4 +384,26 @@ async fn the_peer_route_never_takes_a_user_token() {
         assert_eq!(status, 403, "{uri}: {body}");
         assert!(body.contains("cluster secret"), "{body}");
     }
+}
+
+/// The check reads a body under the router's own limit (`--max-body-bytes` in the server):
+/// what the route would take, the check takes, and nothing more.
+#[tokio::test]
+async fn the_check_reads_a_body_under_the_routers_limit() {
+    let registry = Registry::default();
+    let app = app(&registry).layer(axum::extract::DefaultBodyLimit::max(4096));
+    let writer = token(&app, "writer").await;
+    let form = |padding: usize| {
+        Request::post("/nacos/v1/ns/instance")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(format!(
+                "serviceName=orders&ip=10.0.0.1&port=8080&accessToken={writer}&pad={}",
+                "x".repeat(padding)
+            )))
+            .unwrap()
+    };
+    assert_eq!(send(&app, form(8192)).await.0, 413);
+    assert_eq!(stored(&registry), 0);
+    let (status, body) = send(&app, form(100)).await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
 }

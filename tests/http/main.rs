@@ -13,6 +13,7 @@ mod beats;
 mod catalog;
 mod cluster;
 mod console;
+mod console_auth;
 mod health;
 mod instance;
 mod limits;

@@ -11,15 +11,7 @@ cd "$(dirname "$0")/../.."
 
 source tests/interop/lib.sh
 
-if ! command -v curl >/dev/null; then
-    echo "installing curl" >&2
-    if [[ $(id -u) -ne 0 ]]; then
-        echo "curl is missing and this is not root: apt-get install curl" >&2
-        exit 1
-    fi
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >&2
-fi
+need_command curl
 
 # All features, as `cargo test --all-features` built them already.
 cargo build --all-features --bin nacre-server --example cert_gen

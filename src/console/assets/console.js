@@ -1,5 +1,20 @@
-// nacre console: reads ./api/*, listens to ./api/events, and redraws what changed.
+// nacre console: reads ./api/*, listens to ./api/events, and redraws what changed. When the
+// node has auth on, it logs in first: the token is kept in sessionStorage (this tab only) and
+// sent as the accessToken header, never in a URL.
 "use strict";
+
+const TOKEN_KEY = "nacre.console.accessToken";
+
+const session = {
+  auth: false,       // whether the node asks for a login
+  token: sessionStorage.getItem(TOKEN_KEY),
+  active: false,     // whether the console (not the login form) is shown
+  epoch: 0,          // bumped at every login and logout: answers of an older one are dropped
+  stream: null,      // the event stream's AbortController
+};
+
+// An answer that came for a view no longer shown (a logout or login since it was asked).
+class Stale extends Error {}
 
 const state = {
   ns: null,          // the namespace shown
@@ -27,16 +42,37 @@ function showError(message) {
   box.hidden = !message;
 }
 
+// The token, as the header every call sends (none when the node has auth off).
+function headers() {
+  return session.token ? { accessToken: session.token } : {};
+}
+
 async function call(method, path, body) {
-  const init = { method, headers: {} };
+  const epoch = session.epoch;
+  const init = { method, headers: headers() };
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(body);
   }
   const answer = await fetch(path, init);
   const text = await answer.text();
+  if (epoch !== session.epoch) throw new Stale();
+  if (answer.status === 403) await refused(text);
   if (!answer.ok) throw new Error(`${method} ${path}: ${answer.status} ${text}`);
   return text ? JSON.parse(text) : null;
+}
+
+// A 403: if the token is no longer good (expired, its user gone), back to the login form with
+// the reason; else the caller lacks a permission, which the caller of call() shows.
+async function refused(reason) {
+  if (!session.auth || !session.active) return;
+  const epoch = session.epoch;
+  const who = await fetch("api/whoami", { headers: headers() }).catch(() => null);
+  if (epoch !== session.epoch) throw new Stale();
+  if (who && who.status === 403) {
+    showLogin(`Logged out: ${reason}`);
+    throw new Stale();
+  }
 }
 
 const query = (params) => new URLSearchParams(params).toString();
@@ -97,6 +133,7 @@ async function drawServices() {
 }
 
 async function drawInstances() {
+  const epoch = session.epoch;
   const section = $("instances");
   if (!state.ns || !state.svc) { section.hidden = true; return; }
   section.hidden = false;
@@ -105,12 +142,17 @@ async function drawInstances() {
   try {
     answer = await call("GET", `api/instances?${query({ namespace: state.ns, group: state.svc.group, service: state.svc.name })}`);
   } catch (e) {
-    if (String(e).includes(" 404 ")) { answer = { protectThreshold: 0, instances: [] }; } else { throw e; }
+    if (String(e).includes(" 404 ")) { answer = { protectThreshold: 0, writable: false, instances: [] }; } else { throw e; }
   }
+  if (epoch !== session.epoch) throw new Stale();
   state.instances = answer.instances;
   state.readAt = performance.now();
+  // A caller who may not edit the service gets no edit control (the server refuses its edits
+  // all the same).
+  const writable = answer.writable !== false;
   $("instances-threshold").textContent = `(protect threshold ${answer.protectThreshold})`;
-  $("instance-rows").replaceChildren(...answer.instances.map(instanceRow));
+  $("read-only").hidden = writable || answer.instances.length === 0;
+  $("instance-rows").replaceChildren(...answer.instances.map((i) => instanceRow(i, writable)));
   $("no-instances").hidden = answer.instances.length > 0;
   tick();
 }
@@ -123,20 +165,30 @@ async function edit(i, change) {
   try {
     await call("PATCH", "api/instance", { ...target(i), ...change });
     showError("");
-  } catch (e) { showError(String(e.message || e)); }
+  } catch (e) {
+    if (e instanceof Stale) return;
+    showError(String(e.message || e));
+  }
   refresh();
 }
 
-function instanceRow(i) {
+function instanceRow(i, writable) {
   const addr = `${i.ip}:${i.port}`;
-  const weight = el("input", { class: "weight", type: "number", min: "0", max: "10000", step: "any", value: i.weight, "aria-label": `weight of ${addr}` });
-  const save = el("button", { onclick: () => edit(i, { weight: Number(weight.value) }) }, "Save");
-  const enabled = el("input", { type: "checkbox", "aria-label": `enabled ${addr}`, onchange: () => edit(i, { enabled: enabled.checked }) });
-  enabled.checked = i.enabled;
   const health = el("span", { class: `badge ${i.healthy ? "healthy" : "unhealthy"}` }, i.healthy ? "healthy" : "unhealthy");
   const cell = el("td", { class: "health" }, health);
   if (!i.enabled) cell.append(el("span", { class: "badge disabled" }, "disabled"));
   cell.append(el("span", { class: "why" }));
+  const meta = el("td", { class: "meta-cell" }, ...Object.entries(i.metadata).map(([k, v]) => el("span", { class: "meta" }, `${k}=${v}`)));
+  if (!writable) {
+    return el("tr", { "data-instance": addr, class: "read-only" },
+      el("td", { class: "addr" }, addr), el("td", {}, i.cluster),
+      el("td", { class: "weight-cell" }, i.weight), el("td", {}, i.enabled ? "yes" : "no"), cell,
+      el("td", { class: "age" }), meta, el("td", {}));
+  }
+  const weight = el("input", { class: "weight", type: "number", min: "0", max: "10000", step: "any", value: i.weight, "aria-label": `weight of ${addr}` });
+  const save = el("button", { onclick: () => edit(i, { weight: Number(weight.value) }) }, "Save");
+  const enabled = el("input", { type: "checkbox", "aria-label": `enabled ${addr}`, onchange: () => edit(i, { enabled: enabled.checked }) });
+  enabled.checked = i.enabled;
   const remove = el("button", { class: "danger" }, "Deregister");
   remove.addEventListener("click", async () => {
     if (!remove.classList.contains("confirm")) {
@@ -148,10 +200,12 @@ function instanceRow(i) {
     try {
       await call("DELETE", `api/instance?${query(target(i))}`);
       showError("");
-    } catch (e) { showError(String(e.message || e)); }
+    } catch (e) {
+      if (e instanceof Stale) return;
+      showError(String(e.message || e));
+    }
     refresh();
   });
-  const meta = el("td", { class: "meta-cell" }, ...Object.entries(i.metadata).map(([k, v]) => el("span", { class: "meta" }, `${k}=${v}`)));
   return el("tr", { "data-instance": addr },
     el("td", { class: "addr" }, addr), el("td", {}, i.cluster),
     el("td", { class: "weight-cell" }, weight, " ", save), el("td", {}, enabled), cell,
@@ -180,9 +234,10 @@ let pending = null;
 let running = false;
 // Reads what is shown again, at most every 200 ms.
 function refresh() {
-  if (pending) return;
+  if (pending || !session.active) return;
   pending = setTimeout(async () => {
     pending = null;
+    if (!session.active) return;
     if (running) { refresh(); return; }
     running = true;
     try {
@@ -191,24 +246,182 @@ function refresh() {
       await drawInstances();
       writeHash();
     } catch (e) {
-      showError(String(e.message || e));
+      if (!(e instanceof Stale)) showError(String(e.message || e));
     } finally {
       running = false;
     }
   }, 200);
 }
 
+// The event stream, read with fetch() so that it carries the token as a header (an
+// EventSource cannot): server-sent events, parsed here; when the stream ends or breaks it is
+// opened again after the server's retry time, as an EventSource would.
 function listen() {
   const live = $("live");
-  const events = new EventSource("api/events");
-  events.addEventListener("hello", () => { live.className = "live on"; live.textContent = "live"; refresh(); });
-  events.addEventListener("change", () => refresh());
-  events.addEventListener("resync", () => refresh());
-  events.onerror = () => { live.className = "live off"; live.textContent = "reconnecting…"; };
+  const controller = new AbortController();
+  session.stream = controller;
+  let retry = 1000;
+  const current = () => session.stream === controller;
+  const again = () => {
+    if (!current()) return;
+    live.className = "live off";
+    live.textContent = "reconnecting…";
+    setTimeout(() => { if (current()) open(); }, retry);
+  };
+  const dispatch = (type) => {
+    if (type === "hello") { live.className = "live on"; live.textContent = "live"; refresh(); }
+    if (type === "change" || type === "resync") refresh();
+  };
+  async function open() {
+    try {
+      const answer = await fetch("api/events", { headers: headers(), signal: controller.signal, cache: "no-store" });
+      if (answer.status === 403) {
+        await refused(await answer.text());
+        throw new Error("refused");
+      }
+      if (!answer.ok || !answer.body) throw new Error(`${answer.status}`);
+      const reader = answer.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      let type = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let cut;
+        while ((cut = buffer.indexOf("\n")) >= 0) {
+          const line = buffer.slice(0, cut).replace(/\r$/, "");
+          buffer = buffer.slice(cut + 1);
+          if (line === "") { if (type) dispatch(type); type = ""; continue; }
+          if (line.startsWith(":")) continue;
+          const colon = line.indexOf(":");
+          const field = colon < 0 ? line : line.slice(0, colon);
+          const text = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+          if (field === "event") type = text;
+          else if (field === "data" && !type) type = "message";
+          else if (field === "retry" && /^[0-9]+$/.test(text)) retry = Number(text);
+        }
+      }
+    } catch (e) {
+      // Ended, broken, refused or aborted: again() tells which goes on.
+    }
+    again();
+  }
+  open();
 }
 
+function stopListening() {
+  const stream = session.stream;
+  session.stream = null;
+  if (stream) stream.abort();
+}
+
+// The login form instead of the console: the token is forgotten, with `message` said above
+// the form.
+function showLogin(message) {
+  session.epoch += 1;
+  session.active = false;
+  session.token = null;
+  sessionStorage.removeItem(TOKEN_KEY);
+  stopListening();
+  Object.assign(state, { ns: null, svc: null, instances: [], readAt: 0 });
+  history.replaceState(null, "", "#");
+  $("namespace-list").replaceChildren();
+  $("service-rows").replaceChildren();
+  $("instance-rows").replaceChildren();
+  $("instances").hidden = true;
+  showError("");
+  $("console").hidden = true;
+  $("user").hidden = true;
+  $("logout").hidden = true;
+  $("live").hidden = true;
+  const said = $("login-message");
+  said.textContent = message || "";
+  said.className = "login-message";
+  said.hidden = !message;
+  $("login").hidden = false;
+  $("username").focus();
+}
+
+function showConsole(username) {
+  session.epoch += 1;
+  session.active = true;
+  $("login").hidden = true;
+  $("console").hidden = false;
+  $("user").textContent = username ? `signed in as ${username}` : "";
+  $("user").hidden = !username;
+  $("logout").hidden = !session.auth;
+  const live = $("live");
+  live.hidden = false;
+  live.className = "live off";
+  live.textContent = "connecting…";
+  readHash();
+  refresh();
+  listen();
+}
+
+// Asks the node whether it wants a login and whose the token is; shows the console or the
+// login form.
+async function start() {
+  let answer;
+  try {
+    answer = await fetch("api/whoami", { headers: headers() });
+  } catch (e) {
+    showError(`the node does not answer: ${e.message || e}`);
+    setTimeout(start, 2000);
+    return;
+  }
+  const text = await answer.text();
+  if (answer.status === 403) {
+    session.auth = true;
+    showLogin(session.token ? `Logged out: ${text}` : "");
+    return;
+  }
+  if (!answer.ok) {
+    showError(`GET api/whoami: ${answer.status} ${text}`);
+    setTimeout(start, 2000);
+    return;
+  }
+  showError("");
+  const who = JSON.parse(text);
+  session.auth = who.auth === true;
+  showConsole(session.auth ? who.username : null);
+}
+
+$("login-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const said = $("login-message");
+  const button = $("login-button");
+  button.disabled = true;
+  try {
+    const body = new URLSearchParams({ username: $("username").value, password: $("password").value });
+    const answer = await fetch("api/login", { method: "POST", body });
+    const text = await answer.text();
+    if (!answer.ok) {
+      said.textContent = `Login failed: ${text || answer.status}`;
+      said.className = "login-message";
+      said.hidden = false;
+      return;
+    }
+    const login = JSON.parse(text);
+    session.token = login.accessToken;
+    sessionStorage.setItem(TOKEN_KEY, session.token);
+    $("password").value = "";
+    said.hidden = true;
+    await start();
+  } catch (err) {
+    said.textContent = `Login failed: ${err.message || err}`;
+    said.className = "login-message";
+    said.hidden = false;
+  } finally {
+    button.disabled = false;
+  }
+});
+
+$("logout").addEventListener("click", () => {
+  showLogin("Logged out.");
+  $("login-message").className = "login-message info";
+});
+
 window.addEventListener("hashchange", () => { readHash(); refresh(); });
-readHash();
-refresh();
-listen();
+start();
 setInterval(tick, 500);

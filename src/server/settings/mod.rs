@@ -7,9 +7,12 @@
 //! | file | job |
 //! | --- | --- |
 //! | `list.rs` | [`SETTINGS`]: every setting, once |
+//! | `macros.rs` | the shapes most settings share (a count, a duration, a path, a switch) |
 //! | `parse.rs` | the parsers (each error names the setting as its source spells it) and printers |
 //! | `mod.rs` | [`Setting`], and reading each source: file, environment, flags' values |
 
+#[macro_use]
+mod macros;
 mod list;
 mod parse;
 
