@@ -16,10 +16,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(30);
-const GROUP: &str = "DEFAULT_GROUP";
+pub(super) const GROUP: &str = "DEFAULT_GROUP";
 
 /// A process this test started, killed by its pid when dropped.
-struct Proc(Child);
+pub(super) struct Proc(Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -28,10 +28,12 @@ impl Drop for Proc {
     }
 }
 
-/// Starts `nacre-server` on free ports; returns it with its HTTP and gRPC ports.
-fn start_server() -> (Proc, u16, u16) {
+/// Starts `nacre-server` on free ports, with `args` besides; returns it with its HTTP and gRPC
+/// ports.
+pub(super) fn start_server(args: &[&str]) -> (Proc, u16, u16) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_nacre-server"))
         .args(["--port", "0", "--grpc-port", "0"])
+        .args(args)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -64,18 +66,33 @@ fn start_server() -> (Proc, u16, u16) {
 }
 
 async fn naming(http: u16, grpc: u16, app: &str) -> NamingService {
-    let props = ClientProps::new()
+    naming_as(http, grpc, app, None).await
+}
+
+/// A client of the server at `http` / `grpc`; with `login` (username, password), one that logs
+/// in over HTTP with the `auth-by-http` plugin and sends its token with each request.
+pub(super) async fn naming_as(
+    http: u16,
+    grpc: u16,
+    app: &str,
+    login: Option<(&str, &str)>,
+) -> NamingService {
+    let mut props = ClientProps::new()
         .server_addr(format!("127.0.0.1:{http}"))
         .remote_grpc_port(grpc)
         .namespace("")
         .app_name(app);
-    NamingServiceBuilder::new(props)
-        .build()
-        .await
-        .expect("the client connects")
+    let builder = match login {
+        Some((username, password)) => {
+            props = props.auth_username(username).auth_password(password);
+            NamingServiceBuilder::new(props).enable_auth_plugin_http()
+        }
+        None => NamingServiceBuilder::new(props),
+    };
+    builder.build().await.expect("the client connects")
 }
 
-fn instance(ip: &str, port: i32) -> ServiceInstance {
+pub(super) fn instance(ip: &str, port: i32) -> ServiceInstance {
     ServiceInstance {
         ip: ip.to_owned(),
         port,
@@ -83,8 +100,9 @@ fn instance(ip: &str, port: i32) -> ServiceInstance {
     }
 }
 
+/// Every host list a listener was told of, with the time.
 #[derive(Default)]
-struct Events(Mutex<Vec<(Instant, Vec<String>)>>);
+pub(super) struct Events(Mutex<Vec<(Instant, Vec<String>)>>);
 
 impl NamingEventListener for Events {
     fn event(&self, event: Arc<NamingChangeEvent>) {
@@ -100,8 +118,18 @@ impl NamingEventListener for Events {
 }
 
 impl Events {
+    /// The host lists told so far.
+    pub(super) fn seen(&self) -> Vec<Vec<String>> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, ips)| ips.clone())
+            .collect()
+    }
+
     /// Waits until the last event lists exactly `want`; returns when it arrived.
-    async fn until(&self, want: &[&str]) -> Instant {
+    pub(super) async fn until(&self, want: &[&str]) -> Instant {
         let deadline = Instant::now() + WAIT;
         loop {
             if let Some((at, ips)) = self.0.lock().unwrap().last() {
@@ -124,7 +152,7 @@ async fn nacos_sdk_rust_registers_subscribes_and_is_pushed() {
     if std::env::var_os("NACRE_INTEROP_PROVIDER").is_some() {
         return;
     }
-    let (_server, http, grpc) = start_server();
+    let (_server, http, grpc) = start_server(&[]);
     let consumer = naming(http, grpc, "consumer").await;
     let events = Arc::new(Events::default());
     consumer

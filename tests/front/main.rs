@@ -1,7 +1,7 @@
 //! The fronts other than the v1 HTTP API (which has tests/http): the answer every front gives
 //! a client (feature `http`, to compare with one over loopback HTTP), the push hub, and the
 //! Nacos 2.x gRPC front (features `grpc` and `http`), with the real Rust Nacos client against
-//! a `nacre-server` process.
+//! a `nacre-server` process, also with auth on (feature `auth`).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -10,6 +10,8 @@ mod common;
 mod answers;
 #[cfg(all(feature = "grpc", feature = "http"))]
 mod grpc;
+#[cfg(all(feature = "grpc", feature = "http", feature = "auth"))]
+mod grpc_auth_interop;
 #[cfg(all(feature = "grpc", feature = "http"))]
 mod grpc_interop;
 mod push;

@@ -2,11 +2,21 @@
 // the Nacos v1 HTTP API and takes UDP pushes on a socket of its own.
 //
 // Usage: node nacos_node_interop.js HOST:PORT NODE_MODULES_DIR
+//        node nacos_node_interop.js --auth HOST:PORT NODE_MODULES_DIR   (a server with auth on)
 //
 // NODE_MODULES_DIR holds nacos-naming (tests/interop/lib.sh's `nacos_node_modules` installs it).
 // Two clients take part: A registers and deregisters, B subscribes. Prints one line per check
 // (`ok - ...` / `not ok - ...`), lines starting with `#` as diagnostics, then `N passed, M
 // failed`; exits 1 if any check failed.
+//
+// With --auth (the users of tests/interop/lib.sh, from the environment), see authMain: the
+// client has no login of its own. Given `username` and `password` it sends both as query
+// parameters on every request (lib/naming/proxy.js, _callServer), which a Nacos server turns
+// into a login per request; nacre takes only tokens, so such a client is refused (403) and that
+// is checked as the state of things. What the client can do is carry a token that its
+// `httpclient` option adds to every request: so logged in, a writer registers, lists and is
+// pushed a change, a reader lists and its registration (and its beats) are refused, and a
+// client without credentials can do nothing.
 //
 // Two things are put between each client and its HTTP library (the client's own `httpclient`
 // option; nothing else of the client is touched):
@@ -21,9 +31,12 @@
 const path = require('path');
 const util = require('util');
 
-const [SERVER, MODULES] = process.argv.slice(2);
+const ARGS = process.argv.slice(2);
+const AUTH = ARGS[0] === '--auth';
+if (AUTH) ARGS.shift();
+const [SERVER, MODULES] = ARGS;
 if (!SERVER || !MODULES) {
-  console.error('usage: node nacos_node_interop.js HOST:PORT NODE_MODULES_DIR');
+  console.error('usage: node nacos_node_interop.js [--auth] HOST:PORT NODE_MODULES_DIR');
   process.exit(2);
 }
 
@@ -96,6 +109,9 @@ async function waitFor(cond, ms) {
 function makeLogger(name) {
   const logger = {
     pushes: [],
+    // What the client warned of: it logs each failed request (an Error named NacosException,
+    // with the HTTP status) before it rejects with a message of its own.
+    warnings: [],
     debug() {},
     info(format, ...args) {
       if (typeof format === 'string' && format.startsWith('[PushReceiver] received push data')) {
@@ -103,6 +119,7 @@ function makeLogger(name) {
       }
     },
     warn(...args) {
+      logger.warnings.push(args[0]);
       console.log(`# ${name} warn: ${util.format(...args).split('\n')[0]}`);
     },
     error(...args) {
@@ -113,11 +130,12 @@ function makeLogger(name) {
 }
 
 // What the client hands its HTTP library goes through here: `clientIP` is rewritten (see the
-// top of the file), requests are recorded, and `instance/list` requests and their answers can
-// be held back.
+// top of the file), requests are recorded, `instance/list` requests and their answers can be
+// held back, and once `token` is set it is sent as `accessToken` with every request.
 function makeHttpClient(name) {
   const http = {
     requests: [],
+    token: null,
     gate: null,
     held: 0,
     hold() {
@@ -148,6 +166,9 @@ function makeHttpClient(name) {
       if (Object.prototype.hasOwnProperty.call(data, 'clientIP')) {
         options = Object.assign({}, options, { data: Object.assign({}, data, { clientIP: '127.0.0.1' }) });
       }
+      if (http.token) {
+        options = Object.assign({}, options, { data: Object.assign({}, options.data, { accessToken: http.token }) });
+      }
       const list = entry.path.endsWith('/instance/list');
       if (list) await http.passGate();
       const res = await urllib.request(url, options);
@@ -162,10 +183,10 @@ function makeHttpClient(name) {
   return http;
 }
 
-function client(name) {
+function client(name, options = {}) {
   const logger = makeLogger(name);
   const http = makeHttpClient(name);
-  const c = new NacosNamingClient({ logger, serverList: SERVER, namespace: 'public', httpclient: http });
+  const c = new NacosNamingClient(Object.assign({ logger, serverList: SERVER, namespace: 'public', httpclient: http }, options));
   c.on('error', err => console.log(`# ${name} client error: ${err && err.message}`));
   return { c, logger, http };
 }
@@ -302,7 +323,128 @@ async function main() {
   await Promise.all([a.c.close(), b.c.close()]);
 }
 
-main()
+// Logs `username` in (POST /nacos/v1/auth/login, as the Nacos Java and Python clients do);
+// answers the token.
+async function login(username, password) {
+  const res = await urllib.request(`http://${SERVER}/nacos/v1/auth/login`, {
+    method: 'POST',
+    data: { username, password },
+    dataType: 'json',
+  });
+  expect(res.status === 200 && typeof res.data.accessToken === 'string',
+    `login of ${username}: ${res.status} ${util.inspect(res.data)}`);
+  return res.data.accessToken;
+}
+
+// `promise` must reject, the client having been answered 403 (its own rejection names the API
+// only; the status is in the error it warned of just before).
+async function expectRefused(what, c, promise) {
+  const warned = c.logger.warnings.length;
+  let error = null;
+  try {
+    await promise;
+  } catch (err) {
+    error = err;
+  }
+  expect(error, `${what} was not refused`);
+  const statuses = c.logger.warnings.slice(warned).map(w => w && w.status);
+  console.log(`# ${what}: rejected with "${error.message}"; warned of HTTP ${statuses.join(', ')}`);
+  expect(statuses.includes(403), `${what}: the client was answered ${statuses.join(', ') || 'nothing'}, expected 403`);
+}
+
+async function authMain() {
+  const service = `node-auth-${process.pid}`;
+  const W1 = { ip: '127.0.0.1', port: 18091, weight: 1, metadata: {} };
+  const W2 = { ip: '127.0.0.1', port: 18092, weight: 1, metadata: {} };
+  const R1 = { ip: '127.0.0.1', port: 18099, weight: 1, metadata: {} };
+  const N1 = { ip: '127.0.0.1', port: 18098, weight: 1, metadata: {} };
+  const P1 = { ip: '127.0.0.1', port: 18097, weight: 1, metadata: {} };
+  const env = name => {
+    const v = process.env[name];
+    if (!v) throw new Error(`${name} is not set (tests/interop/lib.sh sets it)`);
+    return v;
+  };
+  console.log(`# nacos-naming ${clientVersion} against ${SERVER} with auth, service ${GROUP}@@${service}`);
+
+  // The client's own credentials: sent as query parameters on every request, no login.
+  const plain = client('username/password', { username: env('NACRE_WRITER'), password: env('NACRE_WRITER_PASSWORD') });
+  const writer = client('writer');
+  const reader = client('reader');
+  const nobody = client('nobody');
+  await Promise.all([plain, writer, reader, nobody].map(x => x.c.ready()));
+  writer.http.token = await login(env('NACRE_WRITER'), env('NACRE_WRITER_PASSWORD'));
+  reader.http.token = await login(env('NACRE_READER'), env('NACRE_READER_PASSWORD'));
+  const writerSees = async () => addrs(await writer.c.getAllInstances(service, GROUP, '', false));
+  // What the server holds, asked directly with the writer's token: the client answers an empty
+  // list with what it had before.
+  const serverHolds = async () => {
+    const res = await urllib.request(`http://${SERVER}/nacos/v1/ns/instance/list`, {
+      data: { serviceName: service, groupName: GROUP, accessToken: writer.http.token },
+      dataType: 'json',
+    });
+    expect(res.status === 200, `instance/list answered ${res.status}`);
+    return addrs(res.data.hosts);
+  };
+
+  await check('username/password options: sent with every request, and refused (nacre takes only tokens)', async () => {
+    await expectRefused('a query with the username/password options', plain, plain.c.getAllInstances(service, GROUP, '', false));
+    const sent = plain.http.requests.find(r => r.path.endsWith('/instance/list'));
+    expect(sent && sent.data.username === env('NACRE_WRITER') && sent.data.password === env('NACRE_WRITER_PASSWORD'),
+      `the request carried ${util.inspect(sent && sent.data)}`);
+    await expectRefused('a register with the username/password options', plain, plain.c.registerInstance(service, P1, GROUP));
+  });
+
+  const seen = [];
+  const latest = () => (seen.length ? seen[seen.length - 1] : null);
+  const writerSeesInListener = want => () => {
+    const last = latest();
+    return last && addrs(last.hosts) === addrs(want) ? last.at : false;
+  };
+
+  await check('writer (token): register, list, subscribe and be pushed a second instance', async () => {
+    await writer.c.registerInstance(service, W1, GROUP);
+    expect(await writerSees() === addr(W1), `listed ${await writerSees()}`);
+    writer.c.subscribe({ serviceName: service, groupName: GROUP }, hosts => seen.push({ at: Date.now(), hosts }));
+    expect(await waitFor(writerSeesInListener([W1]), GENEROUS_MS), `the listener saw ${util.inspect(seen.map(x => addrs(x.hosts)))}`);
+    const pushes = writer.logger.pushes.length;
+    await writer.c.registerInstance(service, W2, GROUP);
+    expect(await waitFor(writerSeesInListener([W1, W2]), GENEROUS_MS),
+      `the listener saw ${util.inspect(seen.map(x => addrs(x.hosts)))}`);
+    return `${writer.logger.pushes.length - pushes} UDP push(es) meanwhile`;
+  });
+
+  await check('reader (token): getAllInstances lists the writer\'s instances', async () => {
+    const hosts = await reader.c.getAllInstances(service, GROUP, '', false);
+    expect(addrs(hosts) === addrs([W1, W2]), `listed ${addrs(hosts)}`);
+  });
+
+  await check('reader (token): a registration is refused, and so are its beats', async () => {
+    await expectRefused('the reader\'s register', reader, reader.c.registerInstance(service, R1, GROUP));
+    // The client beats for an instance from the moment it registers it (every 5 s), and a
+    // beat for an unknown instance would register it: each must be refused.
+    const beat = () => reader.http.requests.find(r => r.path.endsWith('/instance/beat') && r.status !== undefined);
+    expect(await waitFor(() => Boolean(beat()), GENEROUS_MS), 'the reader sent no beat');
+    expect(beat().status === 403, `the reader's beat was answered ${beat().status}`);
+    expect(await serverHolds() === addrs([W1, W2]), `the server holds ${await serverHolds()}`);
+  });
+
+  await check('no credentials: a query and a registration are refused', async () => {
+    await expectRefused('a query without credentials', nobody, nobody.c.getAllInstances(service, GROUP, '', false));
+    await expectRefused('a register without credentials', nobody, nobody.c.registerInstance(service, N1, GROUP));
+    expect(await serverHolds() === addrs([W1, W2]), `the server holds ${await serverHolds()}`);
+  });
+
+  await check('writer (token): deregister one, and the listener sees it go', async () => {
+    await writer.c.deregisterInstance(service, W2, GROUP);
+    expect(await waitFor(writerSeesInListener([W1]), GENEROUS_MS), `the listener saw ${util.inspect(seen.map(x => addrs(x.hosts)))}`);
+    await writer.c.deregisterInstance(service, W1, GROUP);
+    expect(await serverHolds() === '', `the server holds ${await serverHolds()}`);
+  });
+
+  await Promise.all([plain, writer, reader, nobody].map(x => x.c.close()));
+}
+
+(AUTH ? authMain() : main())
   .catch(err => notOk('the test itself ran through', err && err.stack ? err.stack : err))
   .finally(() => {
     console.log(`${passed} passed, ${failed} failed`);

@@ -1,10 +1,16 @@
 """Drives a running nacre-server with the Python Nacos client, nacos-sdk-python 0.1.17.
 
 Usage: nacos_sdk_interop.py HOST:PORT LOG_DIR
+       nacos_sdk_interop.py --auth HOST:PORT LOG_DIR   (a server with auth on)
 
 Every naming call that client offers is made (add, modify, remove, list, get, heartbeat,
 automatic heartbeats, subscribe) and each answer is checked against what the client and a
-Nacos server would give. Prints one line per check, then `N passed, M failed`; exits 1 if any
+Nacos server would give. With --auth, three identities against one server (the users of
+tests/interop/lib.sh, from the environment): a writer registers, lists, beats and sees a
+change through its subscription; a reader lists and gets, and its registration and removal are
+refused (the client raises NacosException "Insufficient privilege.") and change nothing; a
+client without credentials can do nothing; a wrong password fails the client's construction
+(its login answers 403). Prints one line per check, then `N passed, M failed`; exits 1 if any
 check failed.
 
 One client quirk shows here as it would against Nacos: the client sends a missing
@@ -20,12 +26,14 @@ import threading
 import time
 import traceback
 
+from urllib.error import HTTPError
+
 import nacos
 from nacos.exception import NacosException
 from nacos.listener import SubscribeListener
 
-ADDR = sys.argv[1]
-LOG_DIR = sys.argv[2]
+AUTH = sys.argv[1] == "--auth"
+ADDR, LOG_DIR = sys.argv[2:4] if AUTH else sys.argv[1:3]
 
 passed = 0
 failed = 0
@@ -76,8 +84,9 @@ def hosts(result):
 
 
 wait_for_server()
-client = nacos.NacosClient(ADDR, logDir=LOG_DIR)
-dev = nacos.NacosClient(ADDR, namespace="interop-dev", logDir=LOG_DIR)
+if not AUTH:
+    client = nacos.NacosClient(ADDR, logDir=LOG_DIR)
+    dev = nacos.NacosClient(ADDR, namespace="interop-dev", logDir=LOG_DIR)
 
 
 def register():
@@ -277,7 +286,7 @@ def modify_and_remove_without_a_cluster_name():
     expect(client.list_naming_instance("quirk2")["hosts"] == [], "removed")
 
 
-for name, fn in [
+PLAIN = [
     ("register", register),
     ("list all instances", list_all),
     ("list filtered by cluster and health", list_filtered),
@@ -295,7 +304,139 @@ for name, fn in [
     ("automatic heartbeats keep an instance alive", automatic_heartbeats_keep_an_instance_alive),
     ("subscribe sees additions and removals", subscribe_sees_changes),
     ("deregister", deregister),
-]:
+]
+
+
+def expect_refused(what, call):
+    """`call` must raise the client's answer to a 403."""
+    try:
+        call()
+    except NacosException as e:
+        print(f"     {what}: NacosException {e}")
+        expect("Insufficient privilege" in str(e), f"{what}: {e}")
+    else:
+        raise AssertionError(f"{what} was not refused")
+
+
+def auth_checks():
+    writer = nacos.NacosClient(ADDR, username=os.environ["NACRE_WRITER"],
+                               password=os.environ["NACRE_WRITER_PASSWORD"], logDir=LOG_DIR)
+    reader = nacos.NacosClient(ADDR, username=os.environ["NACRE_READER"],
+                               password=os.environ["NACRE_READER_PASSWORD"], logDir=LOG_DIR)
+    nobody = nacos.NacosClient(ADDR, logDir=LOG_DIR)
+    service = "secured"
+
+    def listed():
+        return hosts(writer.list_naming_instance(service))
+
+    def writer_logged_in():
+        expect(isinstance(writer.token, str) and writer.token.count(".") == 2,
+               f"token {writer.token!r}")
+        expect(writer.token_ttl == 18000, f"tokenTtl {writer.token_ttl}")
+
+    def writer_registers_and_lists():
+        expect(writer.add_naming_instance(service, "10.5.0.1", 8080, cluster_name="hz") is True,
+               "add")
+        expect(listed() == [("10.5.0.1", 8080, "hz")], listed())
+        got = writer.get_naming_instance(service, "10.5.0.1", 8080, cluster_name="hz")
+        expect((got["ip"], got["port"]) == ("10.5.0.1", 8080), got)
+
+    def writer_subscription_sees_changes():
+        events = []
+
+        def on_change(event, instance):
+            events.append((event, instance.instance["ip"]))
+
+        writer.subscribe([SubscribeListener(on_change, "auth")], 0.3,
+                         service_name=service, clusters="sh")
+        expect(writer.add_naming_instance(service, "10.5.0.2", 8080, cluster_name="sh") is True,
+               "add")
+        wait_until("an ADDED event", lambda: ("ADDED", "10.5.0.2") in events)
+        expect(writer.remove_naming_instance(service, "10.5.0.2", 8080, cluster_name="sh")
+               is True, "remove")
+        wait_until("a DELETED event", lambda: ("DELETED", "10.5.0.2") in events)
+        writer.unsubscribe(service)
+        writer.stop_subscribe()
+
+    def writer_heartbeats_keep_an_instance_alive():
+        # As in the plain run: removed 3 s after its last beat; this one beats every 0.5 s with
+        # the writer's token, the silent one does not beat at all.
+        timing = {"preserved.heart.beat.timeout": "1500", "preserved.ip.delete.timeout": "3000"}
+        expect(writer.add_naming_instance(service, "10.5.0.3", 80, cluster_name="beats",
+                                          metadata=timing, heartbeat_interval=0.5) is True, "add")
+        expect(writer.add_naming_instance(service, "10.5.0.4", 80, cluster_name="beats",
+                                          metadata=timing) is True, "add silent")
+        wait_until("the silent instance to be removed",
+                   lambda: ("10.5.0.4", 80, "beats") not in listed())
+        expect(("10.5.0.3", 80, "beats") in listed(), f"the beating one stays: {listed()}")
+        expect(writer.remove_naming_instance(service, "10.5.0.3", 80, cluster_name="beats")
+               is True, "remove")
+
+    def reader_lists_and_gets():
+        expect(hosts(reader.list_naming_instance(service)) == [("10.5.0.1", 8080, "hz")],
+               "reader's list")
+        got = reader.get_naming_instance(service, "10.5.0.1", 8080, cluster_name="hz")
+        expect(got["instanceId"] == "10.5.0.1#8080#hz#DEFAULT_GROUP@@secured", got)
+
+    def reader_cannot_register_or_remove():
+        expect_refused("the reader's add", lambda: reader.add_naming_instance(
+            service, "10.5.0.9", 8080, cluster_name="hz"))
+        expect_refused("the reader's remove", lambda: reader.remove_naming_instance(
+            service, "10.5.0.1", 8080, cluster_name="hz"))
+        expect_refused("the reader's modify", lambda: reader.modify_naming_instance(
+            service, "10.5.0.1", 8080, cluster_name="hz", weight=9.0))
+        expect_refused("the reader's heartbeat", lambda: reader.send_heartbeat(
+            service, "10.5.0.9", 8080, cluster_name="hz"))
+        expect(listed() == [("10.5.0.1", 8080, "hz")], f"nothing changed: {listed()}")
+        got = writer.get_naming_instance(service, "10.5.0.1", 8080, cluster_name="hz")
+        expect(got["weight"] == 1.0, f"weight unchanged: {got}")
+
+    def nobody_can_do_nothing():
+        expect(nobody.token is None, "no login without credentials")
+        expect_refused("list without credentials", lambda: nobody.list_naming_instance(service))
+        expect_refused("get without credentials", lambda: nobody.get_naming_instance(
+            service, "10.5.0.1", 8080, cluster_name="hz"))
+        expect_refused("add without credentials", lambda: nobody.add_naming_instance(
+            service, "10.5.0.8", 8080, cluster_name="hz"))
+        expect_refused("remove without credentials", lambda: nobody.remove_naming_instance(
+            service, "10.5.0.1", 8080, cluster_name="hz"))
+        expect_refused("heartbeat without credentials", lambda: nobody.send_heartbeat(
+            service, "10.5.0.8", 8080, cluster_name="hz"))
+        expect(listed() == [("10.5.0.1", 8080, "hz")], f"nothing changed: {listed()}")
+
+    def wrong_password_fails_the_login():
+        # Last: failed logins count against this address.
+        try:
+            nacos.NacosClient(ADDR, username=os.environ["NACRE_WRITER"], password="wrong",
+                              logDir=LOG_DIR)
+        except HTTPError as e:
+            print(f"     the constructor raised {e!r}")
+            expect(e.code == 403, f"HTTP {e.code}")
+        else:
+            raise AssertionError("a client with a wrong password was constructed")
+
+    def writer_deregisters():
+        expect(writer.remove_naming_instance(service, "10.5.0.1", 8080, cluster_name="hz") is True,
+               "remove")
+        expect(listed() == [], listed())
+
+    return [
+        ("writer: logged in at construction", writer_logged_in),
+        ("writer: register, list, get", writer_registers_and_lists),
+        ("writer: its subscription sees an addition and a removal",
+         writer_subscription_sees_changes),
+        ("writer: automatic heartbeats keep an instance alive", writer_heartbeats_keep_an_instance_alive),
+        ("reader: list and get", reader_lists_and_gets),
+        ("reader: add, remove, modify and heartbeat are refused and change nothing",
+         reader_cannot_register_or_remove),
+        ("no credentials: list, get, add, remove and heartbeat are refused",
+         nobody_can_do_nothing),
+        ("wrong password: the client's login is refused with 403", wrong_password_fails_the_login),
+        ("writer: deregister", writer_deregisters),
+    ]
+
+
+for name, fn in auth_checks() if AUTH else PLAIN:
     check(name, fn)
 
 print(f"{passed} passed, {failed} failed")
