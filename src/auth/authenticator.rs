@@ -56,8 +56,11 @@ pub struct Authenticator {
     checking: Arc<std::sync::atomic::AtomicUsize>,
     /// Passwords sent on requests and found right lately, by user: a keyed digest of the
     /// password and until when it stands (see [`Authenticator::identify_password`]).
-    checked: Arc<Mutex<HashMap<String, ([u8; 32], u64)>>>,
+    checked: Arc<Mutex<CheckedPasswords>>,
 }
+
+/// By user: the keyed digest of a password found right, and until when it stands.
+type CheckedPasswords = HashMap<String, ([u8; 32], u64)>;
 
 /// How long a password sent on a request, once checked, stands without another bcrypt check.
 pub const CHECKED_PASSWORD_TTL: Duration = Duration::from_secs(60);
