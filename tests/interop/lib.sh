@@ -87,15 +87,108 @@ start_rnacos() {
 }
 
 # Starts nacre-server (binary $1, the remaining arguments passed on) with a fresh scratch folder
-# $work holding its log ($work/server.log); on exit the server is stopped by its pid and the
-# folder removed. Its pid is $server_pid.
+# $work holding its log ($work/server.log); its pid is $server_pid. On exit every server started
+# so is stopped by its pid and its folder removed; stop_nacre_server stops the latest one sooner.
 start_nacre_server() {
     local bin=$1
     shift
     work=$(mktemp -d)
+    launch_nacre_server "$bin" "$@"
+}
+
+# start_nacre_server with auth on: $work also holds the users file and the token secret that
+# write_auth_files writes (the writer and the reader below).
+start_nacre_server_with_auth() {
+    local bin=$1
+    shift
+    work=$(mktemp -d)
+    write_auth_files "$bin" "$work"
+    launch_nacre_server "$bin" "${auth_args[@]}" "$@"
+}
+
+nacre_server_pids=()
+nacre_server_dirs=()
+
+launch_nacre_server() {
+    local bin=$1
+    shift
+    nacre_server_dirs+=("$work")
     "$bin" "$@" >"$work/server.log" 2>&1 &
     server_pid=$!
-    trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+    nacre_server_pids+=("$server_pid")
+    trap stop_nacre_servers EXIT
+}
+
+# A fresh folder, $scratch, removed at exit with the servers' folders.
+new_scratch_dir() {
+    scratch=$(mktemp -d)
+    nacre_server_dirs+=("$scratch")
+    trap stop_nacre_servers EXIT
+}
+
+# Stops the server start_nacre_server* started last ($server_pid), by its pid, and forgets it
+# (so that the exit trap does not signal a pid the system may have reused).
+stop_nacre_server() {
+    local pid rest=()
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    for pid in "${nacre_server_pids[@]}"; do
+        [[ "$pid" == "$server_pid" ]] || rest+=("$pid")
+    done
+    nacre_server_pids=("${rest[@]}")
+}
+
+stop_nacre_servers() {
+    local pid
+    for pid in "${nacre_server_pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "${nacre_server_dirs[@]}"
+}
+
+# The users of an auth-enabled server, which the test programs read from the environment: a
+# writer, who may read and write the public namespace, and a reader, who may only read it.
+# (Nothing else is configured: no admin, no other namespace.)
+export NACRE_WRITER=writer NACRE_WRITER_PASSWORD=writer-pw-4d1b
+export NACRE_READER=reader NACRE_READER_PASSWORD=reader-pw-9c7e
+
+# Writes into folder $2 the users file users.toml (the writer and the reader, with bcrypt hashes
+# made by `$1 hash-password`, the nacre-server binary $1) and the token secret token.secret (48
+# random bytes, base64), and sets $auth_args to the flags that turn auth on with them.
+write_auth_files() {
+    local bin=$1 dir=$2 writer_hash reader_hash
+    writer_hash=$(printf '%s' "$NACRE_WRITER_PASSWORD" | "$bin" hash-password)
+    reader_hash=$(printf '%s' "$NACRE_READER_PASSWORD" | "$bin" hash-password)
+    cat >"$dir/users.toml" <<TOML
+[[user]]
+username = "$NACRE_WRITER"
+password_bcrypt = "$writer_hash"
+
+[[user]]
+username = "$NACRE_READER"
+password_bcrypt = "$reader_hash"
+
+[[role]]
+role = "writers"
+username = "$NACRE_WRITER"
+
+[[role]]
+role = "readers"
+username = "$NACRE_READER"
+
+[[permission]]
+role = "writers"
+resource = "public:*:*"
+action = "rw"
+
+[[permission]]
+role = "readers"
+resource = "public:*:*"
+action = "r"
+TOML
+    head -c 48 /dev/urandom | base64 -w0 >"$dir/token.secret"
+    auth_args=(--users-file "$dir/users.toml" --token-secret-file "$dir/token.secret")
 }
 
 # Waits (up to 10 s) until the server's log shows $1.
