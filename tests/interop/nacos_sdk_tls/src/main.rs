@@ -16,7 +16,7 @@
 //!   pushed its second instance; the reader lists and its registration is refused; a client
 //!   without credentials and one with a wrong password can neither query nor register.
 //! - `cannot-connect`: the server's certificate is not trusted for gRPC: building the client,
-//!   which checks the connection, fails.
+//!   which checks the connection, fails, and its log says the certificate is why.
 //! - `login-untrusted`: gRPC trusts the CA, the login does not: the client connects, its login
 //!   fails (it only logs that), and the server refuses its query and its registration.
 //!
@@ -167,7 +167,7 @@ async fn listed(client: &NamingService) -> Result<Vec<String>, Error> {
     Ok(hosts)
 }
 
-/// `result` succeeded.
+/// The call succeeded.
 async fn succeeds<T>(what: &str, call: impl Future<Output = Result<T, Error>>) -> Checked<T> {
     match within(what, call).await? {
         Ok(out) => {
