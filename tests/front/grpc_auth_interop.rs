@@ -96,13 +96,13 @@ async fn deregister(ns: &NamingService, ip: &str) -> nacos_sdk::api::error::Resu
 
 /// What the client reports of a refused write: the response's codes.
 const WRITE_REFUSED: &str = "error_code=403";
-/// What it reports of a refused query: nacre answers a refusal as Nacos does, the request's
-/// own response type with errorCode 403 and no payload, and this client's QueryServiceResponse
-/// requires `serviceInfo`, so it fails to read the answer (it would against Nacos too).
-const QUERY_REFUSED: &str = "missing field `serviceInfo`";
-/// What it reports of a refused service list, likewise: its ServiceListResponse requires
-/// `count`.
-const LIST_REFUSED: &str = "missing field `count`";
+/// What it reports of a refused query: nacre's refusal carries an empty `serviceInfo`, which
+/// this client's QueryServiceResponse requires (against Nacos, which leaves it out, the client
+/// fails to parse the answer), so it reports the codes.
+const QUERY_REFUSED: &str = "error_code=403";
+/// What it reports of a refused service list, likewise: the refusal carries the `count` its
+/// ServiceListResponse requires.
+const LIST_REFUSED: &str = "error_code=403";
 
 /// `result` is an error, and the client's report of it says `says`.
 fn refused<T: std::fmt::Debug>(what: &str, result: nacos_sdk::api::error::Result<T>, says: &str) {

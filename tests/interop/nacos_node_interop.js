@@ -11,12 +11,12 @@
 //
 // With --auth (the users of tests/interop/lib.sh, from the environment), see authMain: the
 // client has no login of its own. Given `username` and `password` it sends both as query
-// parameters on every request (lib/naming/proxy.js, _callServer), which a Nacos server turns
-// into a login per request; nacre takes only tokens, so such a client is refused (403) and that
-// is checked as the state of things. What the client can do is carry a token that its
-// `httpclient` option adds to every request: so logged in, a writer registers, lists and is
-// pushed a change, a reader lists and its registration (and its beats) are refused, and a
-// client without credentials can do nothing.
+// parameters on every request (lib/naming/proxy.js, _callServer), which Nacos, and nacre,
+// check as a login per request (nacre then keeps the right password a minute as a keyed
+// digest): so configured, a writer registers and lists, a reader's registration is refused.
+// The client can also carry a token that its `httpclient` option adds to every request: so
+// logged in, a writer registers, lists and is pushed a change, a reader lists and its
+// registration (and its beats) are refused, and a client without credentials can do nothing.
 //
 // Two things are put between each client and its HTTP library (the client's own `httpclient`
 // option; nothing else of the client is touched):
@@ -359,6 +359,7 @@ async function authMain() {
   const R1 = { ip: '127.0.0.1', port: 18099, weight: 1, metadata: {} };
   const N1 = { ip: '127.0.0.1', port: 18098, weight: 1, metadata: {} };
   const P1 = { ip: '127.0.0.1', port: 18097, weight: 1, metadata: {} };
+  const Q1 = { ip: '127.0.0.1', port: 18096, weight: 1, metadata: {} };
   const env = name => {
     const v = process.env[name];
     if (!v) throw new Error(`${name} is not set (tests/interop/lib.sh sets it)`);
@@ -367,11 +368,12 @@ async function authMain() {
   console.log(`# nacos-naming ${clientVersion} against ${SERVER} with auth, service ${GROUP}@@${service}`);
 
   // The client's own credentials: sent as query parameters on every request, no login.
-  const plain = client('username/password', { username: env('NACRE_WRITER'), password: env('NACRE_WRITER_PASSWORD') });
+  const plain = client('writer by options', { username: env('NACRE_WRITER'), password: env('NACRE_WRITER_PASSWORD') });
+  const plainReader = client('reader by options', { username: env('NACRE_READER'), password: env('NACRE_READER_PASSWORD') });
   const writer = client('writer');
   const reader = client('reader');
   const nobody = client('nobody');
-  await Promise.all([plain, writer, reader, nobody].map(x => x.c.ready()));
+  await Promise.all([plain, plainReader, writer, reader, nobody].map(x => x.c.ready()));
   writer.http.token = await login(env('NACRE_WRITER'), env('NACRE_WRITER_PASSWORD'));
   reader.http.token = await login(env('NACRE_READER'), env('NACRE_READER_PASSWORD'));
   const writerSees = async () => addrs(await writer.c.getAllInstances(service, GROUP, '', false));
@@ -386,12 +388,18 @@ async function authMain() {
     return addrs(res.data.hosts);
   };
 
-  await check('username/password options: sent with every request, and refused (nacre takes only tokens)', async () => {
-    await expectRefused('a query with the username/password options', plain, plain.c.getAllInstances(service, GROUP, '', false));
-    const sent = plain.http.requests.find(r => r.path.endsWith('/instance/list'));
+  await check('username/password options (sent with every request, no login): the writer registers and lists, the reader is refused', async () => {
+    await plain.c.registerInstance(service, P1, GROUP);
+    const sent = plain.http.requests.find(r => r.path.endsWith('/instance'));
     expect(sent && sent.data.username === env('NACRE_WRITER') && sent.data.password === env('NACRE_WRITER_PASSWORD'),
       `the request carried ${util.inspect(sent && sent.data)}`);
-    await expectRefused('a register with the username/password options', plain, plain.c.registerInstance(service, P1, GROUP));
+    expect(await serverHolds() === addr(P1), `the server holds ${await serverHolds()}`);
+    expect(addrs(await plain.c.getAllInstances(service, GROUP, '', false)) === addr(P1), 'the writer by options lists its instance');
+    await expectRefused('a register by the reader with the username/password options', plainReader,
+      plainReader.c.registerInstance(service, Q1, GROUP));
+    expect(await serverHolds() === addr(P1), `the server holds ${await serverHolds()}`);
+    await plain.c.deregisterInstance(service, P1, GROUP);
+    expect(await serverHolds() === '', `the server holds ${await serverHolds()}`);
   });
 
   const seen = [];
@@ -441,7 +449,7 @@ async function authMain() {
     expect(await serverHolds() === '', `the server holds ${await serverHolds()}`);
   });
 
-  await Promise.all([plain, writer, reader, nobody].map(x => x.c.close()));
+  await Promise.all([plain, plainReader, writer, reader, nobody].map(x => x.c.close()));
 }
 
 (AUTH ? authMain() : main())
