@@ -2,11 +2,22 @@
 # Interop test: the official Nacos Java client 2.2.3 (shared/java-client, beside the checkout;
 # its install.sh installs a JDK and the Debian jars it runs on) against nacre-server over gRPC.
 # Compiles tests/interop/java/NacreInterop.java (the classes are kept in $NACRE_CACHE, default
-# ~/.cache/nacre, and rebuilt when the source changes), then runs it twice, each against a
+# ~/.cache/nacre, and rebuilt when the source changes), then runs it four times, each against a
 # server of its own on a free loopback port P whose P + 1000 (the gRPC port the client derives)
-# is free too: without auth (`plain`), and with auth on (`auth`: a writer, a reader, no
-# credentials, a wrong password; lib.sh's start_nacre_server_with_auth). Each server is stopped
-# by its pid. Exits non-zero if any check fails.
+# is free too: without auth (`plain`), with auth on (`auth`: a writer, a reader, no
+# credentials, a wrong password; lib.sh's start_nacre_server_with_auth), with TLS (`tls`: the
+# client trusting the CA, one trusting another CA, one without TLS; certificates from
+# examples/cert_gen.rs), and with mutual TLS (`mtls`). Each server is stopped by its pid. Exits
+# non-zero if any check fails.
+#
+# gRPC TLS: grpc-java needs ALPN, which Debian 12's Netty 4.1.48 offers only with the OpenSSL
+# provider (with the JDK's, GrpcSslContexts fails: "JDK provider does not support ALPN"). That is
+# netty-tcnative, Debian's libnetty-tcnative-java (the jar) and libnetty-tcnative-jni (the
+# library), installed here if missing. Netty loads the library as netty_tcnative, and the
+# library checks its own file name (a symbolic link resolves to Debian's libnetty-tcnative.so and
+# is refused: "unexpected library path", then UnsatisfiedLinkError "unsupported JNI version
+# 0xFFFFFFFF"), so a copy named libnetty_tcnative.so is kept in $NACRE_CACHE and put on
+# java.library.path.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -17,9 +28,20 @@ if [[ ! -x "$client_dir/install.sh" ]]; then
     exit 1
 fi
 cp=$("$client_dir/install.sh")
+need_command curl
+need_debian_packages libnetty-tcnative-java libnetty-tcnative-jni
+cp="$cp:/usr/share/java/netty-tcnative.jar"
+tcnative_so=$(dpkg -L libnetty-tcnative-jni | grep '/libnetty-tcnative\.so$' | head -n 1)
+native="${NACRE_CACHE:-$HOME/.cache/nacre}/java-interop/native"
+if ! cmp -s "$tcnative_so" "$native/libnetty_tcnative.so"; then
+    mkdir -p "$native"
+    cp "$tcnative_so" "$native/libnetty_tcnative.so.tmp.$$"
+    mv "$native/libnetty_tcnative.so.tmp.$$" "$native/libnetty_tcnative.so"
+fi
 
-cargo build --all-features --bin nacre-server
+cargo build --all-features --bin nacre-server --example cert_gen
 server_bin="$(target_dir)/debug/nacre-server"
+cert_gen="$(target_dir)/debug/examples/cert_gen"
 
 source_file=tests/interop/java/NacreInterop.java
 classes="${NACRE_CACHE:-$HOME/.cache/nacre}/java-interop/$(sha256sum "$source_file" | cut -c1-16)"
@@ -29,18 +51,21 @@ if [[ ! -f "$classes/NacreInterop.class" ]]; then
     rm -rf "$classes" && mv "$classes.tmp" "$classes"
 fi
 
-# Runs the program in mode $1 against the server just started; its logs and naming cache go to
-# the server's scratch folder, not the home directory (the client's logs: nacos-client.log and
+# Runs the program in mode $1 against the server just started on port $2 (further arguments
+# passed on, JVM options from the array java_opts); its logs and naming cache go to the
+# server's scratch folder, not the home directory (the client's logs: nacos-client.log and
 # nacos/*.log there).
+java_opts=()
 run_java() {
     local mode=$1 port=$2 status=0
+    shift 2
     mkdir -p "$work/java"
-    timeout 180 java -cp "$cp:$classes" \
+    timeout 180 java -cp "$cp:$classes" -Djava.library.path="$native" \
         -DJM.LOG.PATH="$work/java" -DJM.SNAPSHOT.PATH="$work/java" \
         -Dcom.alibaba.nacos.naming.cache.dir="$work/java" \
         -Dlogback.configurationFile=tests/interop/java/logback.xml \
         -Djava.util.logging.config.file=tests/interop/java/logging.properties \
-        NacreInterop "$mode" "127.0.0.1:$port" || status=$?
+        "${java_opts[@]}" NacreInterop "$mode" "127.0.0.1:$port" "$@" || status=$?
     if [[ $status -ne 0 ]]; then
         echo "Java client interop ($mode) failed (exit $status); the client's logs:"
         # Its own configurator sends the com.alibaba.nacos loggers to nacos/*.log (the gRPC
@@ -69,4 +94,75 @@ run_java auth "$port" || status=$?
 # The redo check's worth: the reader's registration was retried (and refused) by its redo task.
 echo "the server refused $(grep -c 'outcome="forbidden" caller="reader"' "$work/server.log" || true) requests of the reader" \
     "and $(grep -c 'outcome="no_token"' "$work/server.log" || true) without a token"
+stop_nacre_server
+
+# The checks of the TLS phases beside the program's: the server over HTTPS (curl, the trusted CA
+# and $curl_cert) shows nothing of the refused service $1, and the client's logs say why its
+# connections failed.
+checks_over_https() {
+    local refused=$1 out
+    out=$(curl --silent --show-error --max-time 10 --cacert "$certs/ca.pem" "${curl_cert[@]}" \
+        "https://127.0.0.1:$port/nacos/v1/ns/service/list?pageNo=1&pageSize=100") || out="curl failed: $out"
+    if [[ "$out" == *'"doms"'* && "$out" != *"$refused"* ]]; then
+        echo "ok   over HTTPS (curl --cacert), the service list does not name $refused: $out"
+    else
+        echo "FAIL over HTTPS (curl --cacert), the service list: $out"
+        status=1
+    fi
+    out=$(curl --silent --show-error --max-time 10 --cacert "$certs/ca.pem" "${curl_cert[@]}" \
+        "https://127.0.0.1:$port/nacos/v1/ns/instance/list?serviceName=$refused") || out="curl failed: $out"
+    if [[ "$out" == *'"hosts":[]'* ]]; then
+        echo "ok   over HTTPS (curl --cacert), $refused has no instance"
+    else
+        echo "FAIL over HTTPS (curl --cacert), the instances of $refused: $out"
+        status=1
+    fi
+}
+
+# The client's gRPC log ($work/java/nacos/remote.log) shows why a refused client's connections
+# failed: $2, what the check $1 expects.
+client_log_says() {
+    local what=$1 pattern=$2 n
+    n=$(grep -c -- "$pattern" "$work/java/nacos/remote.log" 2>/dev/null || true)
+    if [[ ${n:-0} -gt 0 ]]; then
+        echo "ok   the client's log: $what ($n times \"$pattern\")"
+    else
+        echo "FAIL the client's log never says \"$pattern\" ($what)"
+        status=1
+    fi
+}
+
+echo "-- over gRPC TLS: the CA trusted (and https for a persistent instance), another CA, no TLS"
+new_scratch_dir
+certs=$scratch/certs
+other=$scratch/other
+"$cert_gen" "$certs" >/dev/null
+"$cert_gen" "$other" >/dev/null
+port=$(port_pair)
+start_nacre_server "$server_bin" --port "$port" --tls-cert "$certs/server.pem" --tls-key "$certs/server.key"
+wait_for_log "gRPC on"
+# The client's v1 HTTP (persistent instances) over https, trusting the CA: JVM-wide settings.
+java_opts=(-Dtls.enable=true -Dtls.client.authServer=true -Dtls.client.trustCertPath="$certs/ca.pem")
+run_java tls "$port" "$certs" "$other" || status=$?
+curl_cert=()
+checks_over_https java-tls-refused
+client_log_says "the client trusting another CA refused the server's certificate" \
+    "PKIX path validation failed"
+client_log_says "the client without TLS was answered with a TLS alert record (15 03 03)" \
+    "First received frame was not SETTINGS. Hex dump for first 5 bytes: 150303"
+stop_nacre_server
+
+echo "-- over gRPC with mutual TLS: the client's certificate, none, one of another CA, trusting another CA"
+port=$(port_pair)
+start_nacre_server "$server_bin" --port "$port" --tls-cert "$certs/server.pem" --tls-key "$certs/server.key" \
+    --tls-client-ca "$certs/ca.pem"
+wait_for_log "gRPC on"
+java_opts=()
+run_java mtls "$port" "$certs" "$other" || status=$?
+curl_cert=(--cert "$certs/client.pem" --key "$certs/client.key")
+checks_over_https java-mtls-refused
+client_log_says "the server refused the client without a certificate" "alert certificate required"
+client_log_says "the server refused the certificate of another CA (a bad signature)" "alert decrypt error"
+client_log_says "the client trusting another CA refused the server's certificate" \
+    "PKIX path validation failed"
 exit "$status"

@@ -51,6 +51,24 @@ need_command() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >&2
 }
 
+# Makes sure the Debian packages $@ are installed, installing the missing ones with apt-get
+# (as root; otherwise says what to install and fails).
+need_debian_packages() {
+    local package missing=()
+    for package in "$@"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' ||
+            missing+=("$package")
+    done
+    [[ ${#missing[@]} -eq 0 ]] && return 0
+    echo "installing Debian's ${missing[*]}" >&2
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "missing and this is not root: apt-get install ${missing[*]}" >&2
+        return 1
+    fi
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+}
+
 # A loopback port P such that P and P + 1000 (where Nacos 2.x clients look for gRPC) are free.
 port_pair() {
     python3 - <<'PY'

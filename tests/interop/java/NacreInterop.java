@@ -4,6 +4,11 @@
 // Usage: java NacreInterop plain HOST:PORT
 //        java NacreInterop auth HOST:PORT    (a server with --users-file; the users and their
 //                                             passwords come from the environment, see below)
+//        java NacreInterop tls HOST:PORT CERTS OTHER_CERTS
+//        java NacreInterop mtls HOST:PORT CERTS OTHER_CERTS
+//                                            (a server with --tls-cert/--tls-key, for mtls also
+//                                             --tls-client-ca; CERTS and OTHER_CERTS are two
+//                                             folders written by examples/cert_gen.rs)
 //
 // plain: register an ephemeral instance, getAllInstances, subscribe and be told of a second
 // instance and of its deregistration, the service list, deregister.
@@ -15,6 +20,18 @@
 // client's redo task has retried it; a client without credentials can do nothing (403); a
 // client with a wrong password likewise, last, since failed logins count against the source
 // address.
+//
+// tls: over gRPC TLS (the OpenSSL provider, netty-tcnative: Debian's Netty 4.1.48 has no ALPN
+// with the JDK's), a client trusting CERTS/ca.pem runs plain's checks, and registers a
+// persistent instance, which the client sends over v1 HTTP, here https (the JVM-wide
+// -Dtls.enable=true -Dtls.client.authServer=true -Dtls.client.trustCertPath=CERTS/ca.pem that
+// java_run.sh passes). A client trusting OTHER_CERTS/ca.pem, and one without TLS, cannot
+// connect: everything they try fails with CLIENT_DISCONNECT (-401), and nothing of it lands.
+//
+// mtls: the server asks for a client certificate signed by CERTS/ca.pem. The client presenting
+// CERTS/client.pem runs plain's checks; one presenting none, one presenting
+// OTHER_CERTS/client.pem (signed by another CA), and one trusting OTHER_CERTS/ca.pem cannot
+// connect. (The 2.2.3 client's https has no client certificate, so no persistent instance.)
 //
 // Prints one line per check (`ok   ...` / `FAIL ...`, diagnostics start with `#`), then
 // `N passed, M failed`; exits 1 if any check failed.
@@ -82,15 +99,43 @@ public class NacreInterop {
         }
     }
 
-    static NamingService naming(String addr, String username, String password) throws NacosException {
+    static Properties properties(String addr) {
         Properties props = new Properties();
         props.setProperty(PropertyKeyConst.SERVER_ADDR, addr);
         props.setProperty(PropertyKeyConst.NAMING_LOAD_CACHE_AT_START, "false");
+        return props;
+    }
+
+    static NamingService naming(String addr, String username, String password) throws NacosException {
+        Properties props = properties(addr);
         if (username != null) {
             props.setProperty(PropertyKeyConst.USERNAME, username);
             props.setProperty(PropertyKeyConst.PASSWORD, password);
         }
         return NacosFactory.createNamingService(props);
+    }
+
+    // The 2.2.3 client's gRPC TLS settings (RpcConstants, read by RpcClientTlsConfig.properties
+    // from the client's Properties). Files are resources: an absolute path would be looked up on
+    // the classpath, so they are file: URLs.
+    static final String TLS = "nacos.remote.client.rpc.tls.";
+
+    /** gRPC over TLS with the OpenSSL provider, trusting the CA in the file `ca`. */
+    static Properties tls(String addr, String ca) {
+        Properties props = properties(addr);
+        props.setProperty(TLS + "enable", "true");
+        props.setProperty(TLS + "provider", "openssl");
+        props.setProperty(TLS + "trustCollectionChainPath", "file:" + ca);
+        return props;
+    }
+
+    /** tls(), presenting the certificate `cert` (PEM) with its PKCS#8 key `key`. */
+    static Properties tls(String addr, String ca, String cert, String key) {
+        Properties props = tls(addr, ca);
+        props.setProperty(TLS + "mutualAuth", "true");
+        props.setProperty(TLS + "certChainFile", "file:" + cert);
+        props.setProperty(TLS + "certPrivateKey", "file:" + key);
+        return props;
     }
 
     static Instance instance(String ip, int port) {
@@ -143,37 +188,42 @@ public class NacreInterop {
     }
 
     static void plain(String addr) throws Exception {
-        String service = "java-plain";
-        NamingService a = naming(addr, null, null);
-        NamingService b = naming(addr, null, null);
+        plainChecks("java-plain", "", naming(addr, null, null), naming(addr, null, null));
+    }
+
+    /**
+     * Two clients, `a` registering and `b` listening, in `service`, the only service there is;
+     * each check's name starts with `prefix`. Shuts both down.
+     */
+    static void plainChecks(String service, String prefix, NamingService a, NamingService b) throws Exception {
         Events events = new Events();
 
-        check("register an ephemeral instance", () -> a.registerInstance(service, GROUP, instance("10.3.0.1", 8080)));
-        check("getAllInstances lists it", () -> {
+        check(prefix + "register an ephemeral instance", () -> a.registerInstance(service, GROUP, instance("10.3.0.1", 8080)));
+        check(prefix + "getAllInstances lists it", () -> {
             List<Instance> all = b.getAllInstances(service, GROUP, false);
             expect(endpoints(all).equals(List.of("10.3.0.1:8080")), "listed " + endpoints(all));
             expect(all.get(0).isHealthy() && all.get(0).isEnabled(), "healthy and enabled: " + all.get(0));
         });
-        check("subscribe, and be told of the instance there", () -> {
+        check(prefix + "subscribe, and be told of the instance there", () -> {
             b.subscribe(service, GROUP, events);
             events.awaitLast(List.of("10.3.0.1:8080"));
         });
-        check("a second instance is pushed to the subscriber", () -> {
+        check(prefix + "a second instance is pushed to the subscriber", () -> {
             a.registerInstance(service, GROUP, instance("10.3.0.2", 8080));
             events.awaitLast(List.of("10.3.0.1:8080", "10.3.0.2:8080"));
         });
-        check("the service list names the service", () -> {
+        check(prefix + "the service list names the service", () -> {
             ListView<String> page = b.getServicesOfServer(1, 10, GROUP);
             expect(page.getCount() == 1 && page.getData().equals(List.of(service)),
                 "count " + page.getCount() + ", services " + page.getData());
         });
-        check("deregister one, and the subscriber is told", () -> {
+        check(prefix + "deregister one, and the subscriber is told", () -> {
             a.deregisterInstance(service, GROUP, instance("10.3.0.2", 8080));
             events.awaitLast(List.of("10.3.0.1:8080"));
             expect(endpoints(b.getAllInstances(service, GROUP, false)).equals(List.of("10.3.0.1:8080")),
                 "getAllInstances after the deregistration");
         });
-        check("deregister the last one", () -> {
+        check(prefix + "deregister the last one", () -> {
             a.deregisterInstance(service, GROUP, instance("10.3.0.1", 8080));
             waitUntil("an empty list", () -> {
                 try {
@@ -295,16 +345,123 @@ public class NacreInterop {
         nobody.shutDown();
     }
 
+    /**
+     * A client made with `props` that cannot connect: creating it succeeds (the 2.2.3 client
+     * keeps reconnecting in the background), and registerInstance, getAllInstances, subscribe
+     * and the service list each fail with CLIENT_DISCONNECT (-401). Shuts it down.
+     */
+    static void cannotConnect(String who, String service, String ip, Properties props) {
+        check(who + ": cannot connect; register, getAllInstances, subscribe and the service list fail with -401", () -> {
+            NamingService c = NacosFactory.createNamingService(props);
+            try {
+                expectRefused(who + ": registerInstance", NacosException.CLIENT_DISCONNECT,
+                    () -> c.registerInstance(service, GROUP, instance(ip, 8080)));
+                expectRefused(who + ": getAllInstances", NacosException.CLIENT_DISCONNECT,
+                    () -> c.getAllInstances(service, GROUP, false));
+                expectRefused(who + ": subscribe", NacosException.CLIENT_DISCONNECT,
+                    () -> c.subscribe(service, GROUP, new Events()));
+                expectRefused(who + ": getServicesOfServer", NacosException.CLIENT_DISCONNECT,
+                    () -> c.getServicesOfServer(1, 10, GROUP));
+            } finally {
+                c.shutDown();
+            }
+        });
+    }
+
+    /** Seen by `witness`, a connected client: `service` has no instance and is not listed. */
+    static void nothingLanded(String service, NamingService witness) {
+        check("what the clients that could not connect tried never landed", () -> {
+            List<String> seen = endpoints(witness.getAllInstances(service, GROUP, false));
+            expect(seen.isEmpty(), service + " lists " + seen);
+            List<String> services = witness.getServicesOfServer(1, 100, GROUP).getData();
+            expect(!services.contains(service), "the service list names " + service + ": " + services);
+        });
+    }
+
+    static void tls(String addr, String certs, String otherCerts) throws Exception {
+        String ca = certs + "/ca.pem";
+        plainChecks("java-tls", "tls: ", NacosFactory.createNamingService(tls(addr, ca)),
+            NacosFactory.createNamingService(tls(addr, ca)));
+
+        // A persistent instance goes over v1 HTTP: https here (-Dtls.enable=true and the CA in
+        // -Dtls.client.trustCertPath, set by java_run.sh); the gRPC client lists it.
+        NamingService c = NacosFactory.createNamingService(tls(addr, ca));
+        String persistent = "java-tls-persistent";
+        Instance p = instance("10.5.0.9", 8080);
+        p.setEphemeral(false);
+        check("tls: a persistent instance is registered over https, and listed over gRPC", () -> {
+            c.registerInstance(persistent, GROUP, p);
+            waitUntil("the persistent instance listed", () -> {
+                try {
+                    return endpoints(c.getAllInstances(persistent, GROUP, false)).equals(List.of("10.5.0.9:8080"));
+                } catch (NacosException e) {
+                    return false;
+                }
+            });
+        });
+        check("tls: the persistent instance is deregistered over https", () -> {
+            c.deregisterInstance(persistent, GROUP, p);
+            waitUntil("an empty list", () -> {
+                try {
+                    return c.getAllInstances(persistent, GROUP, false).isEmpty();
+                } catch (NacosException e) {
+                    return false;
+                }
+            });
+        });
+
+        String refused = "java-tls-refused";
+        cannotConnect("a client trusting another CA", refused, "10.5.0.2", tls(addr, otherCerts + "/ca.pem"));
+        cannotConnect("a client without TLS", refused, "10.5.0.3", properties(addr));
+        nothingLanded(refused, c);
+        c.shutDown();
+    }
+
+    static void mtls(String addr, String certs, String otherCerts) throws Exception {
+        String ca = certs + "/ca.pem";
+        String cert = certs + "/client.pem";
+        String key = certs + "/client.key";
+        plainChecks("java-mtls", "mtls: ", NacosFactory.createNamingService(tls(addr, ca, cert, key)),
+            NacosFactory.createNamingService(tls(addr, ca, cert, key)));
+
+        String refused = "java-mtls-refused";
+        cannotConnect("a client without a certificate", refused, "10.6.0.2", tls(addr, ca));
+        // OTHER_CERTS' client certificate: its CA has the same name as CERTS' (cert_gen names
+        // every CA alike), so the client presents it where the server asks for that CA's.
+        // (CERTS/stranger.pem, whose CA is named otherwise, is not even presented: the JDK key
+        // manager that Netty's OpenSSL client consults picks only a certificate issued by a CA
+        // the server names, so that client is the one without a certificate again.)
+        cannotConnect("a client with a certificate of another CA", refused, "10.6.0.3",
+            tls(addr, ca, otherCerts + "/client.pem", otherCerts + "/client.key"));
+        cannotConnect("a client with the certificate, trusting another CA", refused, "10.6.0.4",
+            tls(addr, otherCerts + "/ca.pem", cert, key));
+        NamingService witness = NacosFactory.createNamingService(tls(addr, ca, cert, key));
+        nothingLanded(refused, witness);
+        witness.shutDown();
+    }
+
     public static void main(String[] args) {
-        if (args.length != 2 || !(args[0].equals("plain") || args[0].equals("auth"))) {
+        String mode = args.length > 0 ? args[0] : "";
+        boolean tlsMode = mode.equals("tls") || mode.equals("mtls");
+        if (!(args.length == 2 && (mode.equals("plain") || mode.equals("auth"))) && !(args.length == 4 && tlsMode)) {
             System.err.println("usage: java NacreInterop plain|auth HOST:PORT");
+            System.err.println("       java NacreInterop tls|mtls HOST:PORT CERTS OTHER_CERTS");
             System.exit(2);
         }
         try {
-            if (args[0].equals("plain")) {
-                plain(args[1]);
-            } else {
-                auth(args[1]);
+            switch (mode) {
+                case "plain":
+                    plain(args[1]);
+                    break;
+                case "auth":
+                    auth(args[1]);
+                    break;
+                case "tls":
+                    tls(args[1], args[2], args[3]);
+                    break;
+                default:
+                    mtls(args[1], args[2], args[3]);
+                    break;
             }
         } catch (Throwable e) {
             failed++;
