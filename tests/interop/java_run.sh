@@ -22,7 +22,16 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 source tests/interop/lib.sh
-client_dir=${NACRE_JAVA_CLIENT:-../shared/java-client}
+# The client: $NACRE_JAVA_CLIENT, else shared/java-client beside this checkout, else beside the
+# repository this one was cloned from (a CI run in a fresh clone elsewhere).
+client_dir=${NACRE_JAVA_CLIENT:-}
+if [[ -z "$client_dir" ]]; then
+    client_dir=../shared/java-client
+    origin=$(git remote get-url origin 2>/dev/null || true)
+    if [[ ! -d "$client_dir" && -d "$origin/../shared/java-client" ]]; then
+        client_dir="$origin/../shared/java-client"
+    fi
+fi
 if [[ ! -x "$client_dir/install.sh" ]]; then
     echo "the Java client is not at $client_dir (set NACRE_JAVA_CLIENT)" >&2
     exit 1
