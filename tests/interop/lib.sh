@@ -37,20 +37,6 @@ nacos_node_modules() {
     echo "$prefix/node_modules"
 }
 
-# Makes sure the command $1 exists, installing Debian's package $2 (default: $1) with apt-get
-# if it does not (as root; otherwise says what to install and fails).
-need_command() {
-    local command=$1 package=${2:-$1}
-    command -v "$command" >/dev/null && return 0
-    echo "installing Debian's $package" >&2
-    if [[ $(id -u) -ne 0 ]]; then
-        echo "$command is missing and this is not root: apt-get install $package" >&2
-        return 1
-    fi
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >&2
-}
-
 # Makes sure the Debian packages $@ are installed, installing the missing ones with apt-get
 # (as root; otherwise says what to install and fails).
 need_debian_packages() {
@@ -67,6 +53,11 @@ need_debian_packages() {
     fi
     apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+}
+
+# Makes sure the command $1 exists, installing Debian's package $2 (default: $1) if it does not.
+need_command() {
+    command -v "$1" >/dev/null || need_debian_packages "${2:-$1}"
 }
 
 # A loopback port P such that P and P + 1000 (where Nacos 2.x clients look for gRPC) are free.
