@@ -48,6 +48,8 @@
 //! ```
 
 mod command;
+mod network;
+mod node;
 mod state;
 pub mod store;
 mod types;
@@ -56,5 +58,7 @@ pub use command::{
     ControlCommand, ControlError, ControlResponse, Namespace, DEFAULT_NAMESPACE_QUOTA,
     MAX_NAMESPACES, MAX_NAMESPACE_DESC_LEN, MAX_NAMESPACE_NAME_LEN,
 };
+pub use network::{NoPeer, NoPeers};
+pub use node::{ControlStartError, ControlWriteError, StandaloneControl};
 pub use state::ControlState;
 pub use types::{raft_node_id, ControlTypeConfig};

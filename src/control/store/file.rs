@@ -11,6 +11,8 @@
 //! disk when the commit returns, before openraft is told.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use redb::{
     Database, DatabaseError, Durability, ReadableTable, ReadableTableMetadata, TableDefinition,
@@ -34,9 +36,22 @@ const TABLES: [&str; 3] = ["control_meta", "control_log", "control_snapshot"];
 
 /// The redb database of the control plane and where it lives.
 pub(super) struct StoreFile {
+    // Fields drop in order: the database (which flushes and unlocks the file) before
+    // `closed` says so.
     pub(super) db: Database,
     pub(super) path: PathBuf,
     pub(super) limits: StoreLimits,
+    pub(super) closed: ClosedOnDrop,
+}
+
+/// Set once the [`StoreFile`] holding it, and so its database, is dropped.
+#[derive(Default)]
+pub(super) struct ClosedOnDrop(pub(super) Arc<AtomicBool>);
+
+impl Drop for ClosedOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 impl std::fmt::Debug for StoreFile {
@@ -80,6 +95,7 @@ impl StoreFile {
             db,
             path: path.to_owned(),
             limits,
+            closed: ClosedOnDrop::default(),
         };
         file.ensure_format()?;
         Ok(file)

@@ -43,6 +43,13 @@ impl ControlLog {
         ControlLog { file }
     }
 
+    /// Whether the store's file is still open (by a log, a machine, or a snapshot builder)
+    /// when this returns: the probe stays valid after the log is handed to Raft.
+    pub(crate) fn open_probe(&self) -> impl Fn() -> bool + Send + Sync + 'static {
+        let closed = self.file.closed.0.clone();
+        move || !closed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     fn read_entries(
         &self,
         start: Bound<&u64>,
