@@ -67,24 +67,30 @@ impl Namespace {
     /// Checks every field's rule; the id's rules are [`NamespaceId`]'s, checked when it was
     /// made (and when it was decoded).
     pub fn check(&self) -> Result<(), ControlError> {
-        let bad = |field: &'static str, rule: &'static str| {
+        let bad = |field: &str, rule: String| {
             Err(ControlError::InvalidNamespace {
                 id: self.id.clone(),
                 field: field.to_owned(),
-                rule: rule.to_owned(),
+                rule,
             })
         };
         if self.name.is_empty() {
-            return bad("name", "must not be empty");
+            return bad("name", "must not be empty".into());
         }
         if self.name.len() > MAX_NAMESPACE_NAME_LEN {
-            return bad("name", "must be at most 128 bytes");
+            return bad(
+                "name",
+                format!("must be at most {MAX_NAMESPACE_NAME_LEN} bytes"),
+            );
         }
         if self.name.chars().any(char::is_control) {
-            return bad("name", "must not contain control characters");
+            return bad("name", "must not contain control characters".into());
         }
         if self.description.len() > MAX_NAMESPACE_DESC_LEN {
-            return bad("description", "must be at most 256 bytes");
+            return bad(
+                "description",
+                format!("must be at most {MAX_NAMESPACE_DESC_LEN} bytes"),
+            );
         }
         if self
             .description
@@ -93,11 +99,11 @@ impl Namespace {
         {
             return bad(
                 "description",
-                "must not contain control characters other than line breaks and tabs",
+                "must not contain control characters other than line breaks and tabs".into(),
             );
         }
         if self.quota == 0 {
-            return bad("quota", "must be at least 1");
+            return bad("quota", "must be at least 1".into());
         }
         Ok(())
     }

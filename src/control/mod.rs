@@ -5,8 +5,14 @@
 //! settings, persistent instances, operator overrides, users, roles and permissions — goes
 //! through one Raft log, so every member answers the same and a minority refuses writes.
 //! This module is that log's first layer: the commands ([`ControlCommand`]), the state they
-//! build ([`ControlState`]), openraft's type configuration ([`ControlTypeConfig`]), and its
-//! storage on redb ([`store`]). The network and the write route come next.
+//! build ([`ControlState`]), openraft's type configuration ([`ControlTypeConfig`]), its
+//! storage on redb ([`store`]), and the one-member group a standalone node runs
+//! ([`StandaloneControl`], over [`NoPeers`]). The Raft network over nacre's peer transport,
+//! the write route through `Command`, reads and the APIs come next.
+//!
+//! The store's calls do their redb I/O on the Raft task that makes them (a commit with
+//! `fsync` each): openraft serializes them per member anyway, and the control plane's write
+//! rate is an operator's.
 //!
 //! ## Why openraft
 //!
