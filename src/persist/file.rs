@@ -49,6 +49,7 @@
 //! [`PersistError::Corrupt`] too. An empty file is refused as well: redb would take it for a
 //! new database, and only a truncation (or a crash inside the very first open) leaves one.
 
+use super::file_util::{open_private_file, quietly, warn_if_readable_by_others};
 use super::{codec, PersistError, Persistence, StoreWrite};
 use crate::model::ServiceKey;
 use crate::store::ServiceRecord;
@@ -504,34 +505,6 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Opens `path` for reading and writing, creating it with mode 0600 (before the umask).
-fn open_private_file(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
-}
-
-fn warn_if_readable_by_others(path: &Path, file: &std::fs::File) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = file.metadata() {
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                tracing::warn!(
-                    path = %path.display(),
-                    mode = format!("{mode:o}"),
-                    "the store can be read by other users; it holds every persistent \
-                     instance's metadata (chmod 600 it)"
-                );
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (path, file);
-}
-
 /// Refuses a row whose key is not its record's.
 fn check_key(location: &str, key: &str, service: &ServiceKey) -> Result<(), PersistError> {
     if codec::row_key(service) == key {
@@ -546,23 +519,6 @@ fn check_key(location: &str, key: &str, service: &ServiceKey) -> Result<(), Pers
 /// Runs `f`, catching a panic (redb asserts on some damaged files) without printing it: the
 /// panic hook in force is bypassed for this thread only while `f` runs, so a host's hook still
 /// sees every other thread's panics.
-fn quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
-    let me = std::thread::current().id();
-    let previous: Arc<PanicHook> = Arc::from(std::panic::take_hook());
-    let delegate = previous.clone();
-    std::panic::set_hook(Box::new(move |info| {
-        if std::thread::current().id() != me {
-            delegate(info);
-        }
-    }));
-    let result = catch_unwind(AssertUnwindSafe(f));
-    let _ours = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| previous(info)));
-    result
-}
-
-type PanicHook = dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static;
-
 fn corrupt(path: &Path, reason: &str) -> PersistError {
     PersistError::Corrupt {
         location: path.display().to_string(),

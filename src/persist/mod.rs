@@ -142,6 +142,8 @@ pub mod codec;
 mod error;
 #[cfg(feature = "persist")]
 mod file;
+#[cfg(feature = "persist")]
+pub(crate) mod file_util;
 mod journal;
 mod part;
 

@@ -1,0 +1,167 @@
+//! What a control-plane write says ([`ControlCommand`]) and what applying it answers
+//! ([`ControlResponse`]): the application data of every Raft log entry.
+//!
+//! A command is checked where it is built ([`Namespace::new`]) and again where it is applied
+//! ([`super::ControlState::apply`]): the log is what every member replays, so the apply step
+//! is the one that decides, and it decides the same way on every member. A command that breaks
+//! a rule is still committed; it answers [`ControlResponse::Rejected`] with a
+//! [`ControlError`] and changes nothing.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::NamespaceId;
+
+/// The longest namespace name, in bytes: Nacos' `tenant_name` column.
+pub const MAX_NAMESPACE_NAME_LEN: usize = 128;
+/// The longest namespace description, in bytes: Nacos' `tenant_desc` column.
+pub const MAX_NAMESPACE_DESC_LEN: usize = 256;
+/// The most namespaces the control plane holds, `public` not counted.
+pub const MAX_NAMESPACES: usize = 10_000;
+/// The quota Nacos gives a namespace created without one (configurations per namespace).
+pub const DEFAULT_NAMESPACE_QUOTA: u32 = 200;
+
+/// A namespace as an operator creates it: Nacos' `namespace`, `namespaceShowName`,
+/// `namespaceDesc` and `quota`.
+///
+/// ```
+/// use nacre::control::Namespace;
+/// use nacre::NamespaceId;
+///
+/// let dev = Namespace::new(NamespaceId::new("dev")?, "Development", "", 200)?;
+/// assert_eq!(dev.name, "Development");
+/// assert!(Namespace::new(NamespaceId::new("dev")?, "", "", 200).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Namespace {
+    /// The id clients name (`namespace` / `tenant`).
+    pub id: NamespaceId,
+    /// The name shown to operators: non-empty, at most [`MAX_NAMESPACE_NAME_LEN`] bytes, no
+    /// control characters.
+    pub name: String,
+    /// Free text, at most [`MAX_NAMESPACE_DESC_LEN`] bytes, no control characters but
+    /// line breaks and tabs.
+    pub description: String,
+    /// The configuration quota: at least 1.
+    pub quota: u32,
+}
+
+impl Namespace {
+    /// A namespace, checked: see [`Namespace::check`].
+    pub fn new(
+        id: NamespaceId,
+        name: impl Into<String>,
+        description: impl Into<String>,
+        quota: u32,
+    ) -> Result<Namespace, ControlError> {
+        let namespace = Namespace {
+            id,
+            name: name.into(),
+            description: description.into(),
+            quota,
+        };
+        namespace.check()?;
+        Ok(namespace)
+    }
+
+    /// Checks every field's rule; the id's rules are [`NamespaceId`]'s, checked when it was
+    /// made (and when it was decoded).
+    pub fn check(&self) -> Result<(), ControlError> {
+        let bad = |field: &str, rule: String| {
+            Err(ControlError::InvalidNamespace {
+                id: self.id.clone(),
+                field: field.to_owned(),
+                rule,
+            })
+        };
+        if self.name.is_empty() {
+            return bad("name", "must not be empty".into());
+        }
+        if self.name.len() > MAX_NAMESPACE_NAME_LEN {
+            return bad(
+                "name",
+                format!("must be at most {MAX_NAMESPACE_NAME_LEN} bytes"),
+            );
+        }
+        if self.name.chars().any(char::is_control) {
+            return bad("name", "must not contain control characters".into());
+        }
+        if self.description.len() > MAX_NAMESPACE_DESC_LEN {
+            return bad(
+                "description",
+                format!("must be at most {MAX_NAMESPACE_DESC_LEN} bytes"),
+            );
+        }
+        if self
+            .description
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            return bad(
+                "description",
+                "must not contain control characters other than line breaks and tabs".into(),
+            );
+        }
+        if self.quota == 0 {
+            return bad("quota", "must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// One control-plane write: the application data of a Raft log entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ControlCommand {
+    /// Creates a namespace; its id must be new.
+    CreateNamespace(Namespace),
+    /// Replaces the name, description and quota of an existing namespace.
+    UpdateNamespace(Namespace),
+    /// Deletes a namespace.
+    DeleteNamespace {
+        /// The namespace to delete.
+        id: NamespaceId,
+    },
+}
+
+/// What applying a [`ControlCommand`] answered, the same on every member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ControlResponse {
+    /// The command was applied (or the entry carried no command: a blank or membership
+    /// entry).
+    Done,
+    /// The command broke a rule and changed nothing.
+    Rejected(ControlError),
+}
+
+/// Why a [`ControlCommand`] changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[non_exhaustive]
+pub enum ControlError {
+    /// A namespace with this id exists already.
+    #[error("namespace `{0}` exists already")]
+    NamespaceExists(NamespaceId),
+    /// No namespace has this id.
+    #[error("namespace `{0}` does not exist")]
+    NamespaceNotFound(NamespaceId),
+    /// `public` always exists and cannot be created, changed or deleted (as in Nacos).
+    #[error("namespace `{0}` is the default namespace: it cannot be created, changed or deleted")]
+    DefaultNamespaceReserved(NamespaceId),
+    /// A field broke its rule.
+    #[error("namespace `{id}`: {field} {rule}")]
+    InvalidNamespace {
+        /// The namespace.
+        id: NamespaceId,
+        /// The field.
+        field: String,
+        /// The rule it broke.
+        rule: String,
+    },
+    /// The control plane holds [`MAX_NAMESPACES`] namespaces already.
+    #[error("there are {limit} namespaces already, the most the control plane holds")]
+    TooManyNamespaces {
+        /// The limit.
+        limit: usize,
+    },
+}

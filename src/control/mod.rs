@@ -1,0 +1,70 @@
+//! The control plane: what an operator owns, in one replicated state machine on Raft.
+//!
+//! nacre runs two planes, as Nacos does. Ephemeral instances replicate with Distro (AP,
+//! [`crate::cluster`]); what an operator owns — namespaces now, then service and cluster
+//! settings, persistent instances, operator overrides, users, roles and permissions — goes
+//! through one Raft log, so every member answers the same and a minority refuses writes.
+//! This module is that log's first layer: the commands ([`ControlCommand`]), the state they
+//! build ([`ControlState`]), openraft's type configuration ([`ControlTypeConfig`]), its
+//! storage on redb ([`store`]), and the one-member group a standalone node runs
+//! ([`StandaloneControl`], over [`NoPeers`]). The Raft network over nacre's peer transport,
+//! the write route through `Command`, reads and the APIs come next.
+//!
+//! The store's calls do their redb I/O on the Raft task that makes them (a commit with
+//! `fsync` each): openraft serializes them per member anyway, and the control plane's write
+//! rate is an operator's.
+//!
+//! ## Why openraft
+//!
+//! openraft 0.9 (the stable line) is async on tokio, which nacre already runs on, and leaves
+//! storage and network as traits the host implements: the log goes to redb like the rest of
+//! nacre's disk data, and Raft's messages can travel over nacre's own peer transport. It is
+//! what r-nacos runs its control plane on. tikv's raft-rs is sans-IO (like `DistroCore`), but
+//! its messages are protobuf and its storage, transport and tick loop are left to the host:
+//! the loop openraft already has, written and tested again here.
+//!
+//! ## What differs from Nacos
+//!
+//! Nacos runs SOFAJRaft with one Raft group per kind of data (naming persistent instances,
+//! naming metadata, configuration, …), each with its own log and snapshot directory, and keeps
+//! namespaces and users in a database beside it. nacre runs one group for all of it: one log,
+//! one snapshot, one file per member ([`store::FILE_NAME`]). The control plane's write rate is
+//! an operator's, so one log is not a bottleneck, and one group means one leader to route to,
+//! one membership, and one order across kinds (a namespace deleted before an instance
+//! registered in it is seen in that order by every member).
+//!
+//! ## The arrows
+//!
+//! `control` uses [`crate::model`] (validated names) and `persist`'s redb file helpers, and
+//! nothing above them: the registry, cluster and fronts will call into it, not the reverse.
+//!
+//! ```
+//! use nacre::control::{ControlCommand, ControlError, ControlResponse, ControlState, Namespace};
+//! use nacre::NamespaceId;
+//!
+//! let mut state = ControlState::default();
+//! let id = NamespaceId::new("dev")?;
+//! let dev = Namespace::new(id.clone(), "Development", "the dev stage", 200)?;
+//! assert_eq!(state.apply(&ControlCommand::CreateNamespace(dev.clone())), ControlResponse::Done);
+//! assert_eq!(
+//!     state.apply(&ControlCommand::CreateNamespace(dev)),
+//!     ControlResponse::Rejected(ControlError::NamespaceExists(id)),
+//! );
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod command;
+mod network;
+mod node;
+mod state;
+pub mod store;
+mod types;
+
+pub use command::{
+    ControlCommand, ControlError, ControlResponse, Namespace, DEFAULT_NAMESPACE_QUOTA,
+    MAX_NAMESPACES, MAX_NAMESPACE_DESC_LEN, MAX_NAMESPACE_NAME_LEN,
+};
+pub use network::{NoPeer, NoPeers};
+pub use node::{ControlStartError, ControlWriteError, StandaloneControl};
+pub use state::ControlState;
+pub use types::{raft_node_id, ControlTypeConfig};
