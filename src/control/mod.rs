@@ -7,8 +7,10 @@
 //! This module is that log's first layer: the commands ([`ControlCommand`]), the state they
 //! build ([`ControlState`]), openraft's type configuration ([`ControlTypeConfig`]), its
 //! storage on redb ([`store`]), and the one-member group a standalone node runs
-//! ([`StandaloneControl`], over [`NoPeers`]). The Raft network over nacre's peer transport,
-//! the write route through `Command`, reads and the APIs come next.
+//! ([`StandaloneControl`], over [`NoPeers`]), and what fronts use of it: [`ControlPlane`]
+//! (one write entry point, and the applied state as a lock-free [`StateView`]). The namespace
+//! API over it is `crate::http`'s (feature `http`). The Raft network over nacre's peer
+//! transport and the write route through `Command` come next.
 //!
 //! The store's calls do their redb I/O on the Raft task that makes them (a commit with
 //! `fsync` each): openraft serializes them per member anyway, and the control plane's write
@@ -56,9 +58,11 @@
 mod command;
 mod network;
 mod node;
+mod plane;
 mod state;
 pub mod store;
 mod types;
+mod view;
 
 pub use command::{
     ControlCommand, ControlError, ControlResponse, Namespace, DEFAULT_NAMESPACE_QUOTA,
@@ -66,5 +70,7 @@ pub use command::{
 };
 pub use network::{NoPeer, NoPeers};
 pub use node::{ControlStartError, ControlWriteError, StandaloneControl};
+pub use plane::{ClosableControl, ControlPlane};
 pub use state::ControlState;
 pub use types::{raft_node_id, ControlTypeConfig};
+pub use view::StateView;

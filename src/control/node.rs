@@ -75,6 +75,8 @@ pub struct StandaloneControl {
     raft: Raft<ControlTypeConfig>,
     id: u64,
     file_open: Box<dyn Fn() -> bool + Send + Sync>,
+    /// The applied state, as the state machine publishes it (read by `super::plane`).
+    pub(super) view: super::view::StateView,
 }
 
 impl std::fmt::Debug for StandaloneControl {
@@ -92,6 +94,7 @@ impl StandaloneControl {
     pub async fn start(path: &Path, address: &str) -> Result<Self, ControlStartError> {
         let (log, machine) = store::open(path, StoreLimits::default())?;
         let file_open = Box::new(log.open_probe());
+        let view = machine.view();
         let config = Config {
             cluster_name: "nacre-control".to_owned(),
             ..Config::default()
@@ -125,6 +128,7 @@ impl StandaloneControl {
             raft,
             id,
             file_open,
+            view,
         })
     }
 

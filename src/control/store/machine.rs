@@ -6,6 +6,10 @@
 //! entry a snapshot does not cover, and the committed id is saved). A snapshot is the state
 //! encoded with postcard; built or installed, it is committed (meta and data in one
 //! transaction, `Durability::Immediate`) before the call returns.
+//!
+//! Readers see the state through a [`StateView`] ([`ControlMachine::view`]): the machine
+//! publishes a copy after each applied batch that changed it, after a snapshot install and at
+//! open, so a write is visible to readers before openraft answers it.
 
 use std::io::Cursor;
 use std::sync::Arc;
@@ -21,6 +25,7 @@ use super::file::{StoreFile, SNAPSHOT};
 use crate::control::command::ControlResponse;
 use crate::control::state::ControlState;
 use crate::control::types::ControlTypeConfig;
+use crate::control::view::StateView;
 
 type Result<T> = std::result::Result<T, StorageError<u64>>;
 type Meta = SnapshotMeta<u64, BasicNode>;
@@ -32,6 +37,7 @@ pub struct ControlMachine {
     last_applied: Option<LogId<u64>>,
     membership: StoredMembership<u64, BasicNode>,
     state: ControlState,
+    view: StateView,
 }
 
 impl std::fmt::Debug for ControlMachine {
@@ -60,11 +66,13 @@ impl ControlMachine {
             last_applied: None,
             membership: StoredMembership::default(),
             state: ControlState::default(),
+            view: StateView::default(),
         };
         if let Some((meta, data)) = machine.read_snapshot()? {
             machine.state = machine.decode_state(&data)?;
             machine.last_applied = meta.last_log_id;
             machine.membership = meta.last_membership;
+            machine.view.publish(machine.state.clone());
         }
         Ok(machine)
     }
@@ -72,6 +80,12 @@ impl ControlMachine {
     /// The state as applied so far.
     pub fn state(&self) -> &ControlState {
         &self.state
+    }
+
+    /// The view readers load the applied state from; it stays current after the machine is
+    /// handed to openraft.
+    pub fn view(&self) -> StateView {
+        self.view.clone()
     }
 
     fn read_snapshot(&self) -> std::result::Result<Option<(Meta, Vec<u8>)>, ControlStoreError> {
@@ -176,17 +190,25 @@ impl RaftStateMachine<ControlTypeConfig> for ControlMachine {
         I::IntoIter: OptionalSend,
     {
         let mut responses = Vec::new();
+        let mut changed = false;
         for entry in entries {
             self.last_applied = Some(entry.log_id);
             let response = match entry.payload {
                 EntryPayload::Blank => ControlResponse::Done,
-                EntryPayload::Normal(command) => self.state.apply(&command),
+                EntryPayload::Normal(command) => {
+                    let response = self.state.apply(&command);
+                    changed |= response == ControlResponse::Done;
+                    response
+                }
                 EntryPayload::Membership(membership) => {
                     self.membership = StoredMembership::new(Some(entry.log_id), membership);
                     ControlResponse::Done
                 }
             };
             responses.push(response);
+        }
+        if changed {
+            self.view.publish(self.state.clone());
         }
         Ok(responses)
     }
@@ -222,6 +244,7 @@ impl RaftStateMachine<ControlTypeConfig> for ControlMachine {
         self.state = state;
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
+        self.view.publish(self.state.clone());
         tracing::info!(snapshot = %meta.snapshot_id, "control snapshot installed");
         Ok(())
     }

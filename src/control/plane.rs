@@ -1,0 +1,110 @@
+//! [`ControlPlane`]: what a front asks of the control plane, whatever runs it: one write
+//! entry point and a lock-free read of the applied state.
+//!
+//! Fronts (the namespace API, next the console and the operator endpoints) hold an
+//! `Arc<dyn ControlPlane>` and never a Raft handle: a standalone node gives them its
+//! [`StandaloneControl`], a cluster member its multi-member node, and tests whatever they
+//! like. A write answers once its entry is on disk, committed and applied, so the
+//! [`ControlPlane::state`] read right after it shows it (on the member that wrote it).
+//!
+//! [`ClosableControl`] holds a [`StandaloneControl`] behind the trait for a host that must shut
+//! it down while fronts still hold the trait object (`nacre-server`): writes after
+//! [`ClosableControl::shutdown`] answer [`ControlWriteError::Stopped`], reads keep the last
+//! state.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use nacre::control::{ClosableControl, ControlCommand, ControlPlane, Namespace, StandaloneControl};
+//! use nacre::NamespaceId;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = std::env::temp_dir().join(format!("nacre-plane-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir)?;
+//! let node = StandaloneControl::start(&dir.join("control.redb"), "127.0.0.1:8848").await?;
+//! let control = Arc::new(ClosableControl::new(node));
+//! let plane: Arc<dyn ControlPlane> = control.clone();
+//! let dev = Namespace::new(NamespaceId::new("dev")?, "Development", "", 200)?;
+//! plane.write(ControlCommand::CreateNamespace(dev.clone())).await?;
+//! assert_eq!(plane.state().namespace("dev"), Some(&dev));
+//! control.shutdown().await;
+//! assert!(plane.write(ControlCommand::DeleteNamespace { id: dev.id }).await.is_err());
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::sync::Arc;
+
+use super::command::{ControlCommand, ControlResponse};
+use super::node::{ControlWriteError, StandaloneControl};
+use super::state::ControlState;
+use super::view::StateView;
+
+/// The control plane as fronts use it: see the module documentation.
+#[async_trait::async_trait]
+pub trait ControlPlane: Send + Sync + std::fmt::Debug + 'static {
+    /// Appends `command` to the log; answers once it is on disk, committed and applied, with
+    /// what applying it answered.
+    async fn write(&self, command: ControlCommand) -> Result<ControlResponse, ControlWriteError>;
+
+    /// The state as applied here so far; no lock, no wait.
+    fn state(&self) -> Arc<ControlState>;
+}
+
+#[async_trait::async_trait]
+impl ControlPlane for StandaloneControl {
+    async fn write(&self, command: ControlCommand) -> Result<ControlResponse, ControlWriteError> {
+        StandaloneControl::write(self, command).await
+    }
+
+    fn state(&self) -> Arc<ControlState> {
+        self.view.load()
+    }
+}
+
+/// A [`StandaloneControl`] that can be shut down through a shared reference: see the module
+/// documentation.
+#[derive(Debug)]
+pub struct ClosableControl {
+    node: tokio::sync::RwLock<Option<StandaloneControl>>,
+    view: StateView,
+}
+
+impl ClosableControl {
+    /// Holds `node`.
+    pub fn new(node: StandaloneControl) -> Self {
+        let view = node.view.clone();
+        ClosableControl {
+            node: tokio::sync::RwLock::new(Some(node)),
+            view,
+        }
+    }
+
+    /// Waits for the writes in flight to be answered, then shuts the node down (see
+    /// [`StandaloneControl::shutdown`]). Later calls do nothing.
+    pub async fn shutdown(&self) {
+        let node = self.node.write().await.take();
+        if let Some(node) = node {
+            node.shutdown().await;
+            tracing::debug!("the control plane stopped");
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ControlPlane for ClosableControl {
+    async fn write(&self, command: ControlCommand) -> Result<ControlResponse, ControlWriteError> {
+        let node = self.node.read().await;
+        match node.as_ref() {
+            Some(node) => node.write(command).await,
+            None => Err(ControlWriteError::Stopped(
+                "the control plane was shut down".to_owned(),
+            )),
+        }
+    }
+
+    fn state(&self) -> Arc<ControlState> {
+        self.view.load()
+    }
+}
