@@ -17,7 +17,10 @@
 //!   which a permission limited to `register_cidrs` must hold. The service listings
 //!   (`service/list`, `service/names`, `catalog/services`) need only a valid token, and show
 //!   the services the caller may read ([`crate::front::access::Viewer`]); the node's
-//!   counters (`operator/metrics`) need read permission on everything (`*:*:*`). A missing or invalid token, or a
+//!   counters (`operator/metrics`) need read permission on everything (`*:*:*`). The
+//!   namespace API's reads (`console/namespaces`, `v2/console/namespace`) need a valid token
+//!   and show the namespaces where the caller may read something; its writes need the global
+//!   admin (Nacos: write permission on the `console/namespaces` resource). A missing or invalid token, or a
 //!   caller without the permission, gets 403 with the reason, and nothing changes. Every
 //!   decision goes through [`crate::front::access::Access`], which counts and logs it.
 //!
@@ -28,8 +31,8 @@
 
 use super::paths::{
     BEAT_PATH, CATALOG_INSTANCES_PATH, CATALOG_SERVICES_PATH, INSTANCE_PATH,
-    INSTANCE_STATUSES_PATH, LIVENESS_PATH, METRICS_PATH, READINESS_PATH, SERVICE_LIST_PATH,
-    SERVICE_NAMES_PATH,
+    INSTANCE_STATUSES_PATH, LIVENESS_PATH, METRICS_PATH, NAMESPACES_PATH, NAMESPACE_V2_LIST_PATH,
+    NAMESPACE_V2_PATH, READINESS_PATH, SERVICE_LIST_PATH, SERVICE_NAMES_PATH,
 };
 use super::Params;
 use crate::front::access::{Access, AccessError, AccessTarget, Credential, Front, Need};
@@ -51,6 +54,10 @@ pub const LOGIN_PATHS: [&str; 3] = [
 
 /// The routes that list services, and show a caller only what it may read.
 const LIST_PATHS: [&str; 3] = [SERVICE_LIST_PATH, SERVICE_NAMES_PATH, CATALOG_SERVICES_PATH];
+
+/// The namespace API's routes: read by any caller with a valid token (the answer shows what
+/// it may see), changed by the global admin only.
+const NAMESPACE_PATHS: [&str; 3] = [NAMESPACES_PATH, NAMESPACE_V2_PATH, NAMESPACE_V2_LIST_PATH];
 
 /// The routes that read whatever the method (Nacos maps them to any method).
 const READ_PATHS: [&str; 2] = [INSTANCE_STATUSES_PATH, CATALOG_INSTANCES_PATH];
@@ -237,6 +244,12 @@ pub(crate) async fn own_address(request: Request, next: Next) -> Response {
 fn need_of(path: &str, method: &Method, params: &Params) -> Result<Need, String> {
     if path == METRICS_PATH {
         return Ok(Need::NodeReport);
+    }
+    if NAMESPACE_PATHS.contains(&path) {
+        return Ok(match *method {
+            Method::GET | Method::HEAD => Need::ListAll,
+            _ => Need::Admin,
+        });
     }
     if path == SERVICE_NAMES_PATH && params.get("namespaceId").is_none() {
         // Every namespace's names.

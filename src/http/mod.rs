@@ -25,6 +25,7 @@
 //! | `GET /nacos/v1/ns/catalog/instances` | `serviceName`, `clusterName`, `pageNo`, `pageSize` → `{"list":[instance...],"count":N}` |
 //! | `GET /nacos/v1/ns/operator/metrics` | `{"status":"UP","serviceCount":N,"instanceCount":N,"responsibleServiceCount":N,"responsibleInstanceCount":N,"udpPush":{...}}` (`DOWN` while the node is not ready, see below; `udpPush`: subscriptions, pushes, acks, retries, failures, datagrams, bytes) |
 //! | `GET /nacos/v1/console/health/liveness`, `.../readiness` | probes: `OK`; readiness answers 503 with the reason while a cluster member loads or commits to the node's disk fail ([`crate::front::NotReady`]) |
+//! | `/nacos/v1/console/namespaces`, `/nacos/v2/console/namespace[/list]` | Nacos' namespace API over the control plane, with feature `control` and [`NacosApi::control`] ([`namespaces`]) |
 //! | `POST /nacre/v1/peer` | peer traffic, on cluster nodes only, with the cluster secret in the `x-nacre-cluster-secret` header ([`peer_router`]; 403 without it) |
 //!
 //! Parameters are read from the query string and from a form body alike; a bad one answers
@@ -142,6 +143,10 @@ mod health;
 mod host;
 mod instance;
 pub(crate) mod json;
+#[cfg(feature = "control")]
+mod namespace_error;
+#[cfg(feature = "control")]
+pub mod namespaces;
 mod operator;
 pub(crate) mod origin;
 pub mod params;
@@ -158,11 +163,14 @@ pub use access::guarded;
 pub use client::{HttpClientTransport, DEFAULT_REQUEST_TIMEOUT};
 pub use error::{ApiError, BodyTimeout};
 pub use host::HostCheck;
+#[cfg(feature = "control")]
+pub use namespace_error::NamespaceApiError;
 pub use params::{ParamError, Params};
 pub use paths::{
     BEAT_PATH, CATALOG_INSTANCES_PATH, CATALOG_SERVICES_PATH, HEALTH_INSTANCE_PATH, HEALTH_PATH,
     INSTANCE_LIST_PATH, INSTANCE_PATH, INSTANCE_STATUSES_PATH, LIVENESS_PATH, METRICS_PATH,
-    READINESS_PATH, SERVICE_LIST_PATH, SERVICE_NAMES_PATH, SERVICE_PATH, SUBSCRIBERS_PATH,
+    NAMESPACES_PATH, NAMESPACE_V2_LIST_PATH, NAMESPACE_V2_PATH, READINESS_PATH, SERVICE_LIST_PATH,
+    SERVICE_NAMES_PATH, SERVICE_PATH, SUBSCRIBERS_PATH,
 };
 pub use peer::{
     peer_router, HttpPeerTransport, PeerFormat, CLUSTER_SECRET_HEADER, MAX_PEER_REQUEST_BYTES,

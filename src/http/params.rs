@@ -138,6 +138,11 @@ impl Params {
             .filter(|v| !v.trim().is_empty())
     }
 
+    /// Whether `name` was sent at all, blank or not.
+    pub fn present(&self, name: &str) -> bool {
+        self.values.contains_key(name)
+    }
+
     /// The value of `name`, which must be present and not blank.
     pub fn required(&self, name: &'static str) -> Result<&str, ParamError> {
         self.get(name).ok_or(ParamError::Missing(name))

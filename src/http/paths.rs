@@ -32,3 +32,11 @@ pub const METRICS_PATH: &str = "/nacos/v1/ns/operator/metrics";
 pub const LIVENESS_PATH: &str = "/nacos/v1/console/health/liveness";
 /// `GET`: readiness probe.
 pub const READINESS_PATH: &str = "/nacos/v1/console/health/readiness";
+/// `GET`/`POST`/`PUT`/`DELETE`: Nacos' v1 console namespace API (list, one with `show=all`,
+/// create, update, delete), served with a control plane.
+pub const NAMESPACES_PATH: &str = "/nacos/v1/console/namespaces";
+/// `GET`/`POST`/`PUT`/`DELETE`: Nacos' v2 console namespace API (one, create, update,
+/// delete), served with a control plane.
+pub const NAMESPACE_V2_PATH: &str = "/nacos/v2/console/namespace";
+/// `GET`: Nacos' v2 console namespace list, served with a control plane.
+pub const NAMESPACE_V2_LIST_PATH: &str = "/nacos/v2/console/namespace/list";

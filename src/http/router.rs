@@ -42,6 +42,9 @@ pub struct NacosApi {
     /// `None`: no auth (every request is served).
     access: Option<crate::front::access::Access>,
     own_address: bool,
+    /// `None`: no namespace API.
+    #[cfg(feature = "control")]
+    control: Option<Arc<dyn crate::control::ControlPlane>>,
 }
 
 impl NacosApi {
@@ -56,6 +59,8 @@ impl NacosApi {
             host_check: None,
             access: None,
             own_address: false,
+            #[cfg(feature = "control")]
+            control: None,
         }
     }
 
@@ -134,8 +139,21 @@ impl NacosApi {
         self
     }
 
+    /// Serves Nacos' namespace API (`/nacos/v1/console/namespaces`,
+    /// `/nacos/v2/console/namespace`) over `control` (see [`super::namespaces`]). Without it
+    /// those paths answer 404.
+    #[cfg(feature = "control")]
+    pub fn control(mut self, control: Arc<dyn crate::control::ControlPlane>) -> Self {
+        self.control = Some(control);
+        self
+    }
+
     /// The router.
     pub fn router(self) -> Router {
+        #[cfg(feature = "control")]
+        let namespaces = self
+            .control
+            .map(|control| super::namespaces::router(control, self.backend.clone()));
         let host_check = self.host_check;
         let own_address = self.own_address;
         let access = self.access;
@@ -176,6 +194,11 @@ impl NacosApi {
             .route(LIVENESS_PATH, get(operator::liveness))
             .route(READINESS_PATH, get(operator::readiness))
             .with_state(state);
+        #[cfg(feature = "control")]
+        let api = match namespaces {
+            Some(namespaces) => api.merge(namespaces),
+            None => api,
+        };
         let api = match own_address {
             true => api.layer(axum::middleware::from_fn(super::access::own_address)),
             false => api,

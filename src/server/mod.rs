@@ -42,6 +42,12 @@
 //! a write that touches them once it is on disk. A store that cannot be read stops the start
 //! ([`ServerError::Persist`]).
 //!
+//! A standalone node with `--data-dir` also runs the control plane on `DIR/control.redb` (a
+//! one-member Raft group, see [`control`]) and serves Nacos' namespace API over it
+//! (`/nacos/v1/console/namespaces`, `/nacos/v2/console/namespace`; [`crate::http::namespaces`]).
+//! A cluster member does not serve that API yet: its multi-member control plane comes with
+//! the Raft network over the peer transport.
+//!
 //! ## Settings
 //!
 //! Settings are read from four sources, each overriding the one before:
@@ -77,6 +83,7 @@
 
 mod auth;
 mod config;
+pub mod control;
 mod flags;
 mod fronts;
 pub mod open_files;
@@ -138,6 +145,9 @@ pub enum ServerError {
     /// message names the file and what is wrong with it.
     #[error(transparent)]
     Tls(#[from] crate::front::tls::TlsError),
+    /// The control plane (`DIR/control.redb`) could not start.
+    #[error("the control plane cannot start: {0}")]
+    Control(#[from] crate::control::ControlStartError),
 }
 
 /// Opens the listener, starts the node (standalone with its health driver, or a cluster member
@@ -204,6 +214,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
             "persistent store loaded"
         );
     }
+    let control = control::start(config).await?;
     let (listener, addr) = listen(SocketAddr::new(config.bind, config.port)).await?;
     let peer_listener = match (&auth, config.peer_port) {
         (Some(_), Some(port)) => {
@@ -233,6 +244,9 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
     }
     if config.register_own_address_only {
         api = api.register_own_address_only();
+    }
+    if let Some(control) = &control {
+        api = api.control(control.clone());
     }
     for hub in fronts.iter().filter_map(|f| f.hub()) {
         api = api.subscribers_from(hub);
@@ -304,6 +318,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         drivers,
         udp,
         users: guard.map(|g| g.users),
+        control,
     })
 }
 

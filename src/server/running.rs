@@ -27,6 +27,8 @@ pub struct RunningServer {
     pub(super) udp: UdpPush,
     /// The users file, when auth is on.
     pub(super) users: Option<Arc<crate::auth::ReloadingUsersFile>>,
+    /// The control plane, when the node runs one (see [`super::control`]).
+    pub(super) control: Option<Arc<crate::control::ClosableControl>>,
 }
 
 /// How long a graceful shutdown waits for the fronts' own listeners (gRPC) after telling
@@ -121,6 +123,9 @@ impl RunningServer {
             peer.task.abort();
         }
         self.drivers.stop();
+        if let Some(control) = self.control.take() {
+            control.shutdown().await;
+        }
         result
     }
 
@@ -166,6 +171,10 @@ impl RunningServer {
             peer.task.abort();
         }
         self.drivers.stop();
+        // After the listener: no new write comes; the ones in flight are answered first.
+        if let Some(control) = self.control.take() {
+            control.shutdown().await;
+        }
         let report = ShutdownReport {
             connections_drained: drained,
             syncs_flushed: flushed,
@@ -178,7 +187,8 @@ impl RunningServer {
         report
     }
 
-    /// Stops serving, and stops the node's drivers.
+    /// Stops serving, and stops the node's drivers. The control plane, if any, is shut down
+    /// on a task of the current runtime (use [`RunningServer::shutdown`] to wait for it).
     pub fn stop(mut self) {
         self.task.abort();
         for task in self.front_tasks.drain(..) {
@@ -188,6 +198,9 @@ impl RunningServer {
             peer.task.abort();
         }
         self.drivers.stop();
+        if let Some(control) = self.control.take() {
+            tokio::spawn(async move { control.shutdown().await });
+        }
     }
 }
 

@@ -343,6 +343,14 @@ impl Store {
         lock(&self.live).len()
     }
 
+    /// The namespaces that hold at least one service, in id order (at most
+    /// [`crate::Limits::max_namespaces`]).
+    pub fn namespaces(&self) -> Vec<NamespaceId> {
+        let mut ids: Vec<NamespaceId> = lock(&self.live).keys().cloned().collect();
+        ids.sort_unstable();
+        ids
+    }
+
     pub(super) fn cell(&self, key: &ServiceKey) -> Option<Arc<ServiceCell>> {
         self.index.load().get(key).cloned()
     }
