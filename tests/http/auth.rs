@@ -13,7 +13,7 @@ use nacre::{Registry, ServiceKey};
 use std::sync::Arc;
 use tower::ServiceExt;
 
-fn key(byte: u8) -> TokenKey {
+pub(super) fn key(byte: u8) -> TokenKey {
     TokenKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([byte; 32])).unwrap()
 }
 
@@ -79,7 +79,7 @@ fn get(uri: &str) -> Request<Body> {
     Request::get(uri).body(Body::empty()).unwrap()
 }
 
-async fn token(app: &axum::Router, user: &str) -> String {
+pub(super) async fn token(app: &axum::Router, user: &str) -> String {
     let (status, body) = send(
         app,
         post(&format!("/nacos/v1/auth/login?username={user}&password=pw")),

@@ -18,6 +18,7 @@ mod health;
 mod instance;
 mod limits;
 mod metrics;
+mod namespaces;
 mod naming_client;
 mod operator;
 mod peer_auth;
