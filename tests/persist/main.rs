@@ -6,5 +6,7 @@ mod persistence;
 
 #[cfg(feature = "http")]
 mod durable;
+#[cfg(feature = "server")]
+mod namespaces;
 #[cfg(feature = "http")]
 mod outage;
