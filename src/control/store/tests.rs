@@ -333,3 +333,41 @@ async fn a_damaged_log_row_is_a_typed_error() -> TestResult {
     assert!(err.to_string().contains("row log 2"), "{err}");
     Ok(())
 }
+
+#[tokio::test]
+async fn the_view_follows_applies_installs_and_reopens() -> TestResult {
+    let (dir_a, dir_b) = (Dir::new("view-a"), Dir::new("view-b"));
+    let (_log, mut a) = open_store(&dir_a.file());
+    let view = a.view();
+    let before = view.load();
+    a.apply([entry(1, 1, create("dev"))]).await?;
+    assert!(
+        view.load().namespace("dev").is_some(),
+        "published after apply"
+    );
+    assert!(
+        before.namespace("dev").is_none(),
+        "a loaded state does not change"
+    );
+    // A rejected command publishes nothing new.
+    let published = view.load();
+    a.apply([entry(1, 2, create("dev"))]).await?;
+    assert!(std::sync::Arc::ptr_eq(&published, &view.load()));
+
+    let snapshot = a.get_snapshot_builder().await.build_snapshot().await?;
+    let (_log_b, mut b) = open_store(&dir_b.file());
+    let view_b = b.view();
+    b.install_snapshot(&snapshot.meta, snapshot.snapshot)
+        .await?;
+    assert!(
+        view_b.load().namespace("dev").is_some(),
+        "published after install"
+    );
+    drop((_log_b, b));
+    let (_log_b, b) = open_store(&dir_b.file());
+    assert!(
+        b.view().load().namespace("dev").is_some(),
+        "published at open"
+    );
+    Ok(())
+}
