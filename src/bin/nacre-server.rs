@@ -10,12 +10,16 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// Logs to stderr, filtered by `RUST_LOG` (`info` when unset; directives such as
+/// What is logged when `RUST_LOG` is unset.
+const DEFAULT_LOG: &str = "info,openraft=warn";
+
+/// Logs to stderr, filtered by `RUST_LOG` (`info,openraft=warn` when unset; directives such as
 /// `warn,nacre::cluster=debug`; span and field filters are not supported).
 fn init_logging() {
     let spec = std::env::var("RUST_LOG").unwrap_or_default();
     let filter: Targets = match spec.trim() {
-        "" => "info".parse().unwrap_or_default(),
+        // openraft narrates every election and startup step at info; its warnings are enough.
+        "" => DEFAULT_LOG.parse().unwrap_or_default(),
         s => s.parse().unwrap_or_else(|e| {
             eprintln!("nacre-server: RUST_LOG=`{s}` is not understood ({e}); logging at info");
             "info".parse().unwrap_or_default()
