@@ -277,10 +277,14 @@ async fn receive(State(route): State<Arc<PeerRoute>>, request: Request) -> Respo
     };
     // The handler takes the node's protocol lock, which the node's driver holds while it runs
     // a health sweep; wait for it on the blocking pool rather than on an HTTP worker.
+    // A control request awaits the member's Raft and never blocks: it is answered here.
     let handler = route.handler.clone();
-    let answer =
-        tokio::task::spawn_blocking(move || handler.receive(&envelope.from, envelope.request))
-            .await;
+    let answer = match envelope.request {
+        PeerRequest::Control(request) => Ok(handler.receive_control(&envelope.from, request).await),
+        request => {
+            tokio::task::spawn_blocking(move || handler.receive(&envelope.from, request)).await
+        }
+    };
     match answer.map(|response| format.encode(&response)) {
         Ok(Ok(body)) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
         Ok(Err(e)) => (
