@@ -54,17 +54,25 @@
 //! ```
 
 mod command;
+mod group;
+mod members;
 mod network;
 mod node;
+mod peer_network;
+mod serve;
 mod state;
 pub mod store;
 mod types;
+mod wire;
 
 pub use command::{
     ControlCommand, ControlError, ControlResponse, Namespace, DEFAULT_NAMESPACE_QUOTA,
     MAX_NAMESPACES, MAX_NAMESPACE_DESC_LEN, MAX_NAMESPACE_NAME_LEN,
 };
+pub use group::{ControlNode, ControlTiming};
+pub use members::{ControlMembers, MembersError};
 pub use network::{NoPeer, NoPeers};
 pub use node::{ControlStartError, ControlWriteError, StandaloneControl};
+pub use peer_network::{PeerLink, PeerNetwork};
 pub use state::ControlState;
 pub use types::{raft_node_id, ControlTypeConfig};

@@ -47,6 +47,11 @@ pub enum ControlWriteError {
     /// This member does not lead its group now (Nacos' "no leader").
     #[error("the control plane has no leader here: {0}")]
     NoLeader(String),
+    /// The write reached a leader but was not confirmed in time: it may or may not be
+    /// committed (a leader cut off from its majority cannot commit it; a slow one may).
+    /// Fronts answer it as "no leader"; a history checker counts it as unknown.
+    #[error("the control write was not confirmed in time: {0}")]
+    Unconfirmed(String),
     /// Raft stopped (a storage error, or shutdown): no write is taken any more.
     #[error("the control plane has stopped: {0}")]
     Stopped(String),
