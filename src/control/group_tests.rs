@@ -328,3 +328,42 @@ async fn a_member_restarted_on_its_file_catches_up() {
     }
     assert!(states.windows(2).all(|w| w[0] == w[1]), "{states:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_from_a_peer_is_refused_as_malformed_never_a_panic() {
+    use crate::cluster::{ControlReply, ControlRequest};
+    let dir = std::env::temp_dir().join(format!("nacre-control-garbage-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let me = NodeId::new("127.0.0.1:8848").expect("valid");
+    let node = ControlNode::start(
+        &dir.join(store::FILE_NAME),
+        ControlMembers::alone(&me),
+        None,
+        timing(),
+    )
+    .await
+    .expect("starts");
+    node.wait_for_leader(DEADLINE).await.expect("leads itself");
+    let handler = node.handler();
+    let peer = NodeId::new("127.0.0.1:8849").expect("valid");
+    let too_large = vec![0u8; crate::cluster::MAX_CONTROL_BODY_BYTES + 1];
+    for body in [vec![], vec![0xff; 7], too_large] {
+        for request in [
+            ControlRequest::Vote(body.clone()),
+            ControlRequest::AppendEntries(body.clone()),
+            ControlRequest::InstallSnapshot(body.clone()),
+            ControlRequest::Forward(body.clone()),
+        ] {
+            let reply = handler.receive(&peer, request).await;
+            assert!(matches!(reply, ControlReply::Malformed(_)), "{reply:?}");
+        }
+    }
+    // Still a working member.
+    assert_eq!(
+        node.write(create("dev")).await.expect("written"),
+        ControlResponse::Done
+    );
+    node.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -43,6 +43,10 @@
 //! it does not hide the traffic. Serve the route where only members can reach it, or behind
 //! TLS.
 //!
+//! A control-plane request ([`PeerRequest::Control`], the control group's Raft messages) is
+//! answered on the runtime through [`PeerHandler::receive_control`], which awaits the member's
+//! Raft; every other request on the blocking pool through [`PeerHandler::receive`].
+//!
 //! A body that does not decode is answered 400: names and instance fields are checked as they
 //! are decoded, so one bad name refuses the whole message. What decodes is still checked
 //! record by record when it is merged ([`crate::store::MergeRules`]).
