@@ -223,6 +223,15 @@ impl ControlNode {
         &self,
         command: ControlCommand,
     ) -> Result<ControlResponse, ControlWriteError> {
+        Ok(self.write_indexed(command).await?.response)
+    }
+
+    /// [`ControlNode::write`], with the log index the command was committed at: once this
+    /// member's [`ControlNode::applied_index`] reaches it, its state includes the write.
+    pub async fn write_indexed(
+        &self,
+        command: ControlCommand,
+    ) -> Result<Written, ControlWriteError> {
         match self.write_here(command.clone()).await {
             Err(Redirect::To(leader)) => self.forward(&leader, command).await,
             Err(Redirect::Fail(e)) => Err(e),
@@ -231,14 +240,17 @@ impl ControlNode {
     }
 
     /// Writes `command` if this member leads; says where the leader is otherwise.
-    async fn write_here(&self, command: ControlCommand) -> Result<ControlResponse, Redirect> {
+    async fn write_here(&self, command: ControlCommand) -> Result<Written, Redirect> {
         let timeout = self.inner.timing.write_timeout;
         let written = tokio::time::timeout(timeout, self.inner.raft.client_write(command)).await;
         match written {
             Err(_) => Err(Redirect::Fail(ControlWriteError::Unconfirmed(format!(
                 "not committed within {timeout:?}: this member leads but no majority answered"
             )))),
-            Ok(Ok(written)) => Ok(written.data),
+            Ok(Ok(written)) => Ok(Written {
+                index: written.log_id.index,
+                response: written.data,
+            }),
             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
                 let leader = f.leader_id.and_then(|id| self.inner.members.address(id));
                 match leader {
@@ -279,7 +291,7 @@ impl ControlNode {
         &self,
         leader: &NodeId,
         command: ControlCommand,
-    ) -> Result<ControlResponse, ControlWriteError> {
+    ) -> Result<Written, ControlWriteError> {
         let Some(transport) = &self.inner.transport else {
             return Err(ControlWriteError::NoLeader("no peer network".to_owned()));
         };
@@ -326,6 +338,15 @@ impl ControlNode {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
+}
+
+/// A committed write: its answer, and where it is in the log.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Written {
+    /// The log index it was committed at.
+    pub index: u64,
+    /// What applying it answered.
+    pub response: ControlResponse,
 }
 
 /// Where a write goes when this member does not take it.

@@ -126,10 +126,9 @@ impl Group {
         found.expect("found")
     }
 
-    /// Waits until every running member has applied the same index, at least as far as
-    /// member `i` had, and returns it. (An election may add an entry meanwhile.)
-    async fn converged_on(&self, i: usize) -> u64 {
-        let target = self.control(i).applied_index().expect("applied something");
+    /// Waits until every running member has applied the same index, at least `target` (an
+    /// election may add entries meanwhile), and returns it.
+    async fn converged(&self, target: u64) -> u64 {
         let mut reached = None;
         eventually("every running member applied as far", || {
             let mut all = self.running().map(|(_, c)| c.applied_index());
@@ -139,6 +138,13 @@ impl Group {
         })
         .await;
         reached.expect("reached")
+    }
+
+    /// Writes `command` through member `i`, and returns the answer and its index.
+    async fn write(&self, i: usize, command: ControlCommand) -> (ControlResponse, u64) {
+        let written = self.control(i).write_indexed(command).await;
+        let written = written.expect("written");
+        (written.response, written.index)
     }
 
     /// Stops every member and reads each one's state from its file, up to `applied`.
@@ -198,9 +204,9 @@ fn has(state: &ControlState, id: &str) -> bool {
 async fn three_members_elect_a_leader_and_a_write_on_it_is_applied_on_all_three() {
     let group = Group::start("control-elect").await;
     let leader = group.leader_among(&[0, 1, 2]).await;
-    let answer = group.control(leader).write(create("dev")).await;
-    assert_eq!(answer.expect("written"), ControlResponse::Done);
-    let applied = group.converged_on(leader).await;
+    let (answer, index) = group.write(leader, create("dev")).await;
+    assert_eq!(answer, ControlResponse::Done);
+    let applied = group.converged(index).await;
     for state in group.states(applied).await {
         assert!(has(&state, "dev"), "{state:?}");
     }
@@ -210,22 +216,14 @@ async fn three_members_elect_a_leader_and_a_write_on_it_is_applied_on_all_three(
 async fn a_write_through_a_follower_is_forwarded_and_applied_everywhere() {
     let group = Group::start("control-forward").await;
     let leader = group.leader_among(&[0, 1, 2]).await;
-    let follower = (leader + 1) % 3;
-    let answer = group.control(follower).write(create("dev")).await;
-    assert_eq!(answer.expect("forwarded"), ControlResponse::Done);
+    let (answer, _) = group.write((leader + 1) % 3, create("dev")).await;
+    assert_eq!(answer, ControlResponse::Done);
     // The leader's state answers a second create, through the other follower.
-    let other = (leader + 2) % 3;
-    assert_eq!(
-        group
-            .control(other)
-            .write(create("dev"))
-            .await
-            .expect("forwarded"),
-        ControlResponse::Rejected(crate::control::ControlError::NamespaceExists(
-            NamespaceId::new("dev").expect("valid")
-        ))
-    );
-    let applied = group.converged_on(leader).await;
+    let (answer, index) = group.write((leader + 2) % 3, create("dev")).await;
+    let exists =
+        crate::control::ControlError::NamespaceExists(NamespaceId::new("dev").expect("ok"));
+    assert_eq!(answer, ControlResponse::Rejected(exists));
+    let applied = group.converged(index).await;
     for state in group.states(applied).await {
         assert!(has(&state, "dev"), "{state:?}");
     }
@@ -235,28 +233,19 @@ async fn a_write_through_a_follower_is_forwarded_and_applied_everywhere() {
 async fn a_partitioned_leader_loses_its_writes_and_the_majority_goes_on() {
     let group = Group::start("control-partition").await;
     let old = group.leader_among(&[0, 1, 2]).await;
-    assert_eq!(
-        group
-            .control(old)
-            .write(create("before"))
-            .await
-            .expect("written"),
-        ControlResponse::Done
-    );
+    let (answer, _) = group.write(old, create("before")).await;
+    assert_eq!(answer, ControlResponse::Done);
     let majority: Vec<usize> = (0..3).filter(|&i| i != old).collect();
-    let (a, b) = (
-        group.ids[majority[0]].clone(),
-        group.ids[majority[1]].clone(),
-    );
+    let side: Vec<NodeId> = majority.iter().map(|&i| group.ids[i].clone()).collect();
     let isolated = group.ids[old].clone();
     group
         .net
-        .with_faults(|f| f.partition(&[&[isolated], &[a, b]]));
+        .with_faults(|f| f.partition(&[&[isolated], &side]));
 
     let new = group.leader_among(&majority).await;
     assert_ne!(new, old);
-    let during = group.control(majority[0]).write(create("during")).await;
-    assert_eq!(during.expect("the majority writes"), ControlResponse::Done);
+    let (during, _) = group.write(majority[0], create("during")).await;
+    assert_eq!(during, ControlResponse::Done);
     let lost = group.control(old).write(create("lost")).await;
     assert!(
         matches!(
@@ -267,23 +256,15 @@ async fn a_partitioned_leader_loses_its_writes_and_the_majority_goes_on() {
     );
 
     group.net.with_faults(|f| f.heal());
-    let leader = group.leader_among(&[0, 1, 2]).await;
-    assert_eq!(
-        group
-            .control(old)
-            .write(create("after"))
-            .await
-            .expect("written"),
-        ControlResponse::Done
-    );
-    let applied = group.converged_on(leader).await;
+    group.leader_among(&[0, 1, 2]).await;
+    let (after, index) = group.write(old, create("after")).await;
+    assert_eq!(after, ControlResponse::Done);
+    let applied = group.converged(index).await;
     let states = group.states(applied).await;
     for state in &states {
         assert!(has(state, "before") && has(state, "during") && has(state, "after"));
-        assert!(
-            !has(state, "lost"),
-            "an unconfirmed write was applied: {state:?}"
-        );
+        let lost = has(state, "lost");
+        assert!(!lost, "an unconfirmed write was applied: {state:?}");
     }
     assert!(states.windows(2).all(|w| w[0] == w[1]), "{states:?}");
 }
@@ -293,35 +274,18 @@ async fn a_member_restarted_on_its_file_catches_up() {
     let mut group = Group::start("control-restart").await;
     let leader = group.leader_among(&[0, 1, 2]).await;
     let follower = (leader + 1) % 3;
-    assert_eq!(
-        group
-            .control(leader)
-            .write(create("one"))
-            .await
-            .expect("written"),
-        ControlResponse::Done
-    );
-    group.converged_on(leader).await;
+    let (answer, index) = group.write(leader, create("one")).await;
+    assert_eq!(answer, ControlResponse::Done);
+    group.converged(index).await;
     group.stop(follower).await;
     // Two of three still make a majority.
-    assert_eq!(
-        group
-            .control(leader)
-            .write(create("two"))
-            .await
-            .expect("written"),
-        ControlResponse::Done
-    );
+    let (answer, _) = group.write(leader, create("two")).await;
+    assert_eq!(answer, ControlResponse::Done);
     group.restart(follower).await;
-    assert_eq!(
-        group
-            .control(follower)
-            .write(create("three"))
-            .await
-            .expect("forwarded"),
-        ControlResponse::Done
-    );
-    let applied = group.converged_on(leader).await;
+    group.leader_among(&[0, 1, 2]).await;
+    let (answer, index) = group.write(follower, create("three")).await;
+    assert_eq!(answer, ControlResponse::Done);
+    let applied = group.converged(index).await;
     let states = group.states(applied).await;
     for state in &states {
         assert!(has(state, "one") && has(state, "two") && has(state, "three"));

@@ -83,7 +83,7 @@ pub use command::{
     ControlCommand, ControlError, ControlResponse, Namespace, DEFAULT_NAMESPACE_QUOTA,
     MAX_NAMESPACES, MAX_NAMESPACE_DESC_LEN, MAX_NAMESPACE_NAME_LEN,
 };
-pub use group::{ControlNode, ControlTiming};
+pub use group::{ControlNode, ControlTiming, Written};
 pub use members::{ControlMembers, MembersError};
 pub use network::{NoPeer, NoPeers};
 pub use node::{ControlStartError, ControlWriteError, StandaloneControl};

@@ -14,7 +14,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::command::ControlResponse;
+use super::group::Written;
 use crate::cluster::MAX_CONTROL_BODY_BYTES;
 
 /// Why a control message could not be encoded or decoded.
@@ -43,7 +43,7 @@ pub(crate) enum ForwardFailure {
 }
 
 /// The answer to a forwarded write.
-pub(crate) type ForwardAnswer = Result<ControlResponse, ForwardFailure>;
+pub(crate) type ForwardAnswer = Result<Written, ForwardFailure>;
 
 /// Encodes `value` as a body.
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, WireError> {
