@@ -61,10 +61,12 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The control group's timers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ControlTiming {
-    /// How often the leader sends heartbeats (default 250 ms).
+    /// How often the leader sends heartbeats (default 250 ms); also how long openraft lets one
+    /// `AppendEntries` take.
     pub heartbeat: Duration,
     /// A follower stands for election after hearing nothing for a random time between
     /// `election_min` and `election_max` (default 1.5 s to 3 s). Nacos' JRaft waits 5 s.
+    /// `election_min` also bounds the sending of one snapshot chunk.
     pub election_min: Duration,
     /// See `election_min`.
     pub election_max: Duration,
@@ -133,6 +135,9 @@ impl ControlNode {
             election_timeout_min: millis(timing.election_min),
             election_timeout_max: millis(timing.election_max),
             max_payload_entries: wire::max_payload_entries(limits.max_entry_bytes),
+            // openraft bounds each append by the heartbeat interval; a snapshot chunk (3 MiB)
+            // gets the shortest election timeout rather than its default 200 ms.
+            install_snapshot_timeout: millis(timing.election_min),
             ..Config::default()
         }
         .validate()
