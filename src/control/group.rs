@@ -100,6 +100,34 @@ pub(crate) struct Inner {
 }
 
 /// One member of the control group. Cheap to clone; clones share the member.
+///
+/// A member of three, over the peer transport its [`crate::cluster::ClusterNode`] uses
+/// (`transport` here), answering the others through that node:
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use nacre::cluster::{ClusterNode, NodeId, PeerTransport};
+/// use nacre::control::{ControlMembers, ControlNode, ControlTiming};
+///
+/// # async fn run(transport: Arc<dyn PeerTransport>) -> Result<(), Box<dyn std::error::Error>> {
+/// let me = NodeId::new("10.0.0.1:8848")?;
+/// let all: Vec<NodeId> = ["10.0.0.1:8848", "10.0.0.2:8848", "10.0.0.3:8848"]
+///     .iter()
+///     .map(|a| NodeId::new(a))
+///     .collect::<Result<_, _>>()?;
+/// let members = ControlMembers::new(&me, &all)?;
+/// let path = std::path::Path::new("/var/lib/nacre/control.redb");
+/// let control =
+///     ControlNode::start(path, members, Some(transport.clone()), ControlTiming::default()).await?;
+/// let node = ClusterNode::builder(me, all, transport)
+///     .control(control.handler())
+///     .build()?;
+/// node.start();
+/// let leader = control.wait_for_leader(std::time::Duration::from_secs(10)).await?;
+/// # let _ = leader;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct ControlNode {
     pub(crate) inner: Arc<Inner>,
