@@ -75,7 +75,7 @@ pub const WIRE_MAGIC: [u8; 2] = *b"Nc";
 
 /// The version of the binary peer format this build speaks: the third byte of every message.
 /// Bumped whenever the shape of any peer message changes.
-pub const WIRE_VERSION: u8 = 2;
+pub const WIRE_VERSION: u8 = 3;
 
 const HEADER_LEN: usize = WIRE_MAGIC.len() + 1;
 

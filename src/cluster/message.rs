@@ -3,7 +3,7 @@
 //! `http` feature uses).
 //!
 //! Wire compatibility: none across nacre versions. Variants are encoded by position, so adding
-//! one (as `VerifyBuckets`, `VerifyServices` and `Differ` were) changes the format: every
+//! one (as `VerifyBuckets`, `VerifyServices`, `Differ` and `Control` were) changes the format: every
 //! member must run the same build, which [`super::WIRE_VERSION`] enforces.
 
 use super::node_id::NodeId;
@@ -68,6 +68,19 @@ pub enum PeerRequest {
     /// A client write or beat for a service the receiver is responsible for (see
     /// [`crate::registry::command`]).
     Forward(Command),
+    /// A control-plane message: Raft's, or a control write forwarded to the leader (see
+    /// [`super::ControlRequest`]). Transports hand it to
+    /// [`super::PeerHandler::receive_control`].
+    Control(super::ControlRequest),
+}
+
+impl PeerRequest {
+    /// Whether this is a [`PeerRequest::Control`], which a transport hands to
+    /// [`super::PeerHandler::receive_control`] (it awaits the member's Raft) rather than to
+    /// [`super::PeerHandler::receive`].
+    pub fn is_control(&self) -> bool {
+        matches!(self, PeerRequest::Control(_))
+    }
 }
 
 /// Why a forwarded operation failed, in a form that crosses the wire.
@@ -116,6 +129,8 @@ pub enum PeerResponse {
     Forwarded(Result<CommandOutput, RemoteFailure>),
     /// The request was not understood or not allowed (say, from a stranger).
     Rejected(String),
+    /// The answer to a [`PeerRequest::Control`].
+    Control(super::ControlReply),
 }
 
 /// An envelope with the sender's id, for transports that carry bytes.

@@ -109,6 +109,7 @@ mod auth;
 mod buckets;
 mod codec;
 mod config;
+mod control_route;
 mod core;
 mod dispatch;
 mod error;
@@ -129,6 +130,7 @@ pub use codec::{
     request_len, CodecError, WIRE_MAGIC, WIRE_VERSION,
 };
 pub use config::DistroConfig;
+pub use control_route::{ControlHandler, ControlReply, ControlRequest, MAX_CONTROL_BODY_BYTES};
 pub use dispatch::{Dispatch, Forwarding};
 pub use error::{ClusterError, MembershipError};
 pub use mapper::{distro_hash, DistroMapper};

@@ -8,6 +8,7 @@
 //! to applying locally when it cannot be reached.
 
 use super::config::DistroConfig;
+use super::control_route::{ControlHandler, ControlRequest};
 use super::core::{DistroCore, RoutingView};
 use super::dispatch::Dispatch;
 use super::error::{ClusterError, MembershipError};
@@ -34,6 +35,10 @@ struct Inner {
     config: DistroConfig,
     wake: Arc<Notify>,
     task: TaskSlot,
+    /// The member list, to refuse control requests from strangers without the core's lock.
+    members: std::collections::BTreeSet<NodeId>,
+    /// Where control-plane requests go, when the member runs a control plane.
+    control: Option<Arc<dyn ControlHandler>>,
 }
 
 /// One cluster member. Cheap to clone; clones share everything.
@@ -63,6 +68,7 @@ pub struct ClusterNodeBuilder {
     transport: Arc<dyn PeerTransport>,
     config: DistroConfig,
     registry: RegistryBuilder,
+    control: Option<Arc<dyn ControlHandler>>,
 }
 
 impl ClusterNodeBuilder {
@@ -89,6 +95,13 @@ impl ClusterNodeBuilder {
         self.registry = self.registry.shared_clock(clock);
         self
     }
+    /// The member's control plane: every [`PeerRequest::Control`] a member of the list sends
+    /// is handed to it (without one, such requests are answered
+    /// [`ControlReply::Unavailable`](super::ControlReply::Unavailable)).
+    pub fn control(mut self, handler: Arc<dyn ControlHandler>) -> Self {
+        self.control = Some(handler);
+        self
+    }
     /// Builds the node. Call [`ClusterNode::start`] on a tokio runtime to run it.
     ///
     /// Fails with [`MembershipError::NotAMember`] when the member list does not name the
@@ -104,6 +117,7 @@ impl ClusterNodeBuilder {
             clock.now(),
         )?;
         let routing = core.routing();
+        let members = self.members.iter().cloned().collect();
         let wake = Arc::new(Notify::new());
         let w = wake.clone();
         registry
@@ -122,6 +136,8 @@ impl ClusterNodeBuilder {
                 config: self.config,
                 wake,
                 task: TaskSlot::default(),
+                members,
+                control: self.control,
             }),
         })
     }
@@ -141,6 +157,7 @@ impl ClusterNode {
             transport,
             config: DistroConfig::default(),
             registry: Registry::builder(),
+            control: None,
         }
     }
 
@@ -266,6 +283,7 @@ impl ClusterNode {
     }
 }
 
+#[async_trait::async_trait]
 impl PeerHandler for ClusterNode {
     /// A forwarded write that touches persistent data is answered once this member's commit
     /// has it on disk; the wait blocks the calling thread (the HTTP peer route runs this on
@@ -288,6 +306,18 @@ impl PeerHandler for ClusterNode {
                 }
             }
             (_, response) => response,
+        }
+    }
+
+    /// Hands a control request from a member of the list to the control plane, if the node
+    /// has one; a stranger's is refused as every other request of a stranger is.
+    async fn receive_control(&self, from: &NodeId, request: ControlRequest) -> PeerResponse {
+        if !self.inner.members.contains(from) || *from == self.inner.id {
+            return PeerResponse::Rejected(format!("{from} is not a member of this cluster"));
+        }
+        match &self.inner.control {
+            Some(control) => PeerResponse::Control(control.receive(from, request).await),
+            None => PeerResponse::Control(super::control_route::unavailable()),
         }
     }
 }

@@ -26,6 +26,7 @@
 //! # let _ = Nowhere;
 //! ```
 
+use super::control_route::ControlRequest;
 use super::message::{PeerRequest, PeerResponse};
 use super::node_id::NodeId;
 use async_trait::async_trait;
@@ -63,8 +64,17 @@ pub trait PeerTransport: Send + Sync + 'static {
 }
 
 /// Receives requests from peers. [`crate::cluster::ClusterNode`] is one; transports call it
-/// with what arrives.
+/// with what arrives: a [`PeerRequest::Control`] (see [`PeerRequest::is_control`]) through
+/// [`PeerHandler::receive_control`], on the runtime, every other request through
+/// [`PeerHandler::receive`], which may block (the HTTP route runs it on the blocking pool).
+#[async_trait]
 pub trait PeerHandler: Send + Sync + 'static {
     /// Answers one request from `from`.
     fn receive(&self, from: &NodeId, request: PeerRequest) -> PeerResponse;
+
+    /// Answers one control-plane request from `from`: it awaits the member's Raft, and never
+    /// blocks. The default hands it to [`PeerHandler::receive`].
+    async fn receive_control(&self, from: &NodeId, request: ControlRequest) -> PeerResponse {
+        self.receive(from, PeerRequest::Control(request))
+    }
 }

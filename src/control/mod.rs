@@ -4,13 +4,23 @@
 //! [`crate::cluster`]); what an operator owns — namespaces now, then service and cluster
 //! settings, persistent instances, operator overrides, users, roles and permissions — goes
 //! through one Raft log, so every member answers the same and a minority refuses writes.
-//! This module is that log's first layer: the commands ([`ControlCommand`]), the state they
-//! build ([`ControlState`]), openraft's type configuration ([`ControlTypeConfig`]), its
-//! storage on redb ([`store`]), and the one-member group a standalone node runs
-//! ([`StandaloneControl`], over [`NoPeers`]), and what fronts use of it: [`ControlPlane`]
-//! (one write entry point, and the applied state as a lock-free [`StateView`]). The namespace
-//! API over it is `crate::http`'s (feature `http`). The Raft network over nacre's peer
-//! transport and the write route through `Command` come next.
+//! This module holds the commands ([`ControlCommand`]), the state they build
+//! ([`ControlState`]), openraft's type configuration ([`ControlTypeConfig`]), its storage on
+//! redb ([`store`]), and the group's members:
+//!
+//! - [`ControlNode`]: one member of a group of 1 to n, on its store's file. Its Raft talks to
+//!   the others over nacre's peer transport ([`PeerNetwork`]: Raft's messages as
+//!   [`crate::cluster::PeerRequest::Control`], on the peer port, in the binary codec, behind the
+//!   cluster secret), and [`ControlNode::handler`] answers theirs through the member's
+//!   [`crate::cluster::ClusterNode`]. The voters come from the static member list
+//!   ([`ControlMembers`]); the lowest id initializes a new group; a follower forwards writes to
+//!   the leader; with no leader a write fails as Nacos' "no leader".
+//! - [`StandaloneControl`]: a standalone node's group of one, the same [`ControlNode`] with no
+//!   peers ([`NoPeers`]).
+//!
+//! What fronts use of it is [`ControlPlane`]: one write entry point, and the applied state as
+//! a lock-free [`StateView`]. The namespace API over it is `crate::http`'s (feature `http`).
+//! The write route through `Command` and the other APIs come next.
 //!
 //! The store's calls do their redb I/O on the Raft task that makes them (a commit with
 //! `fsync` each): openraft serializes them per member anyway, and the control plane's write
@@ -37,8 +47,12 @@
 //!
 //! ## The arrows
 //!
-//! `control` uses [`crate::model`] (validated names) and `persist`'s redb file helpers, and
-//! nothing above them: the registry, cluster and fronts will call into it, not the reverse.
+//! `control` uses [`crate::model`] (validated names), `persist`'s redb file helpers, and the
+//! cluster's network contract: [`crate::cluster::PeerTransport`] (a handle the host gives
+//! [`ControlNode::start`]), [`crate::cluster::NodeId`] and the control messages' wire types.
+//! The cluster never names this module: it hands control requests to a
+//! [`crate::cluster::ControlHandler`], a trait it defines, which [`ControlNode::handler`]
+//! implements. The registry and the fronts will call into `control`, not the reverse.
 //!
 //! ```
 //! use nacre::control::{ControlCommand, ControlError, ControlResponse, ControlState, Namespace};
@@ -56,21 +70,29 @@
 //! ```
 
 mod command;
+mod group;
+mod members;
 mod network;
 mod node;
+mod peer_network;
 mod plane;
+mod serve;
 mod state;
 pub mod store;
 mod types;
 mod view;
+mod wire;
 
 pub use command::{
     ControlCommand, ControlError, ControlResponse, Namespace, DEFAULT_NAMESPACE_QUOTA,
     MAX_NAMESPACES, MAX_NAMESPACE_DESC_LEN, MAX_NAMESPACE_NAME_LEN,
 };
+pub use group::{ControlNode, ControlTiming, Written};
+pub use members::{ControlMembers, MembersError};
 pub use network::{NoPeer, NoPeers};
 pub use node::{ControlStartError, ControlWriteError, StandaloneControl};
 pub use plane::{ClosableControl, ControlPlane};
+pub use peer_network::{PeerLink, PeerNetwork};
 pub use state::ControlState;
 pub use types::{raft_node_id, ControlTypeConfig};
 pub use view::StateView;

@@ -2,6 +2,7 @@
 //! Raft instance on the same file.
 
 use super::*;
+use crate::control::store;
 use crate::control::{ControlError, Namespace};
 use crate::model::NamespaceId;
 

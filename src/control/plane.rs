@@ -59,7 +59,7 @@ impl ControlPlane for StandaloneControl {
     }
 
     fn state(&self) -> Arc<ControlState> {
-        self.view.load()
+        self.node().inner.view.load()
     }
 }
 
@@ -74,7 +74,7 @@ pub struct ClosableControl {
 impl ClosableControl {
     /// Holds `node`.
     pub fn new(node: StandaloneControl) -> Self {
-        let view = node.view.clone();
+        let view = node.node().inner.view.clone();
         ClosableControl {
             node: tokio::sync::RwLock::new(Some(node)),
             view,

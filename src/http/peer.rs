@@ -43,6 +43,10 @@
 //! it does not hide the traffic. Serve the route where only members can reach it, or behind
 //! TLS.
 //!
+//! A control-plane request ([`PeerRequest::Control`], the control group's Raft messages) is
+//! answered on the runtime through [`PeerHandler::receive_control`], which awaits the member's
+//! Raft; every other request on the blocking pool through [`PeerHandler::receive`].
+//!
 //! A body that does not decode is answered 400: names and instance fields are checked as they
 //! are decoded, so one bad name refuses the whole message. What decodes is still checked
 //! record by record when it is merged ([`crate::store::MergeRules`]).
@@ -277,10 +281,14 @@ async fn receive(State(route): State<Arc<PeerRoute>>, request: Request) -> Respo
     };
     // The handler takes the node's protocol lock, which the node's driver holds while it runs
     // a health sweep; wait for it on the blocking pool rather than on an HTTP worker.
+    // A control request awaits the member's Raft and never blocks: it is answered here.
     let handler = route.handler.clone();
-    let answer =
-        tokio::task::spawn_blocking(move || handler.receive(&envelope.from, envelope.request))
-            .await;
+    let answer = match envelope.request {
+        PeerRequest::Control(request) => Ok(handler.receive_control(&envelope.from, request).await),
+        request => {
+            tokio::task::spawn_blocking(move || handler.receive(&envelope.from, request)).await
+        }
+    };
     match answer.map(|response| format.encode(&response)) {
         Ok(Ok(body)) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
         Ok(Err(e)) => (

@@ -181,6 +181,12 @@ pub(crate) fn request() -> impl Strategy<Value = PeerRequest> {
             .prop_map(|services| PeerRequest::Fetch { services }),
         1 => Just(PeerRequest::Snapshot { after: None }),
         4 => command().prop_map(PeerRequest::Forward),
+        1 => (0..4u8, vec(any::<u8>(), 0..16)).prop_map(|(kind, body)| PeerRequest::Control(match kind {
+            0 => nacre::cluster::ControlRequest::Vote(body),
+            1 => nacre::cluster::ControlRequest::AppendEntries(body),
+            2 => nacre::cluster::ControlRequest::InstallSnapshot(body),
+            _ => nacre::cluster::ControlRequest::Forward(body),
+        })),
     ]
 }
 

@@ -31,7 +31,20 @@ fn ping() -> String {
     .unwrap()
 }
 
+/// A control-plane message (Raft's vote), as a member would send it.
+fn vote() -> String {
+    serde_json::to_string(&Envelope {
+        from: NodeId::new("n2").unwrap(),
+        request: PeerRequest::Control(nacre::cluster::ControlRequest::Vote(vec![1, 2, 3])),
+    })
+    .unwrap()
+}
+
 async fn post(app: &axum::Router, secret: Option<&str>) -> (u16, String) {
+    post_body(app, secret, ping()).await
+}
+
+async fn post_body(app: &axum::Router, secret: Option<&str>, body: String) -> (u16, String) {
     let mut req = Request::post("/nacre/v1/peer")
         .header("content-type", "application/json")
         .header(
@@ -43,7 +56,7 @@ async fn post(app: &axum::Router, secret: Option<&str>) -> (u16, String) {
     }
     let answer = app
         .clone()
-        .oneshot(req.body(Body::from(ping())).unwrap())
+        .oneshot(req.body(Body::from(body)).unwrap())
         .await
         .unwrap();
     let status = answer.status().as_u16();
@@ -69,6 +82,21 @@ async fn only_requests_with_the_cluster_secret_reach_the_node() {
 
     let (status, _) = post(&app, Some("the-cluster-secret-0123456789")).await;
     assert_eq!(status, 200);
+    assert_eq!(node.0.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn control_plane_messages_pass_the_same_gate() {
+    let node = Arc::new(Counting::default());
+    let secret = ClusterSecret::new("the-cluster-secret-0123456789").unwrap();
+    let app = peer_router(node.clone(), PeerAuth::Secret(secret));
+    assert_eq!(post_body(&app, None, vote()).await.0, 403);
+    let wrong = Some("the-cluster-secret-012345678");
+    assert_eq!(post_body(&app, wrong, vote()).await.0, 403);
+    assert_eq!(node.0.load(Ordering::SeqCst), 0, "nothing reached the node");
+    let right = Some("the-cluster-secret-0123456789");
+    assert_eq!(post_body(&app, right, vote()).await.0, 200);
+    // The handler's default receive_control hands it to receive.
     assert_eq!(node.0.load(Ordering::SeqCst), 1);
 }
 

@@ -32,7 +32,7 @@ fn kind(request: &PeerRequest) -> usize {
         | PeerRequest::VerifyServices { .. } => 2,
         PeerRequest::Fetch { .. } => 3,
         PeerRequest::Snapshot { .. } => 4,
-        PeerRequest::Forward(_) => 5,
+        PeerRequest::Forward(_) | PeerRequest::Control(_) => 5,
     }
 }
 

@@ -502,6 +502,11 @@ impl DistroCore {
             PeerRequest::Forward(command) => {
                 answer_forward(&self.registry, self.is_ready(), command)
             }
+            // The core runs no control plane: a host hands control requests to
+            // `PeerHandler::receive_control`, and one that does not gets this refusal.
+            PeerRequest::Control(_) => {
+                PeerResponse::Control(crate::cluster::control_route::unavailable())
+            }
         }
     }
 

@@ -133,7 +133,10 @@ impl MemoryNetwork {
         let Some(handler) = handler else {
             return Err(PeerError::Unreachable(to.clone()));
         };
-        let response = handler.receive(from, request);
+        let response = match request {
+            PeerRequest::Control(request) => handler.receive_control(from, request).await,
+            request => handler.receive(from, request),
+        };
         {
             let mut s = lock(&self.state);
             s.stats.delivered += 1;
