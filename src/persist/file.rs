@@ -49,7 +49,7 @@
 //! [`PersistError::Corrupt`] too. An empty file is refused as well: redb would take it for a
 //! new database, and only a truncation (or a crash inside the very first open) leaves one.
 
-use super::file_util::{open_private_file, quietly, warn_if_readable_by_others};
+use super::file_util::{open_checked, open_private_file, warn_if_readable_by_others};
 use super::{codec, PersistError, Persistence, StoreWrite};
 use crate::model::ServiceKey;
 use crate::store::ServiceRecord;
@@ -168,16 +168,11 @@ impl FileStore {
             .map_err(|e| PersistError::io(format!("cannot open {}", path.display()), e))?;
         warn_if_readable_by_others(path, &file);
         let io = self.io.clone();
-        let opened = quietly(move || {
-            let backend = Disk {
+        let opened = open_checked(move || {
+            Ok(Disk {
                 file: FileBackend::new(file)?,
                 io,
-            };
-            let mut db = Database::builder()
-                .create_with_file_format_v3(true)
-                .create_with_backend(backend)?;
-            let intact = db.check_integrity()?;
-            Ok::<_, DatabaseError>((db, intact))
+            })
         });
         let (db, intact) = match opened {
             Ok(Ok(done)) => done,

@@ -1,6 +1,6 @@
 //! File helpers both redb stores share (`persist::FileStore`, and the control plane's store):
-//! a private file, a warning when others can read it, and redb's panics on damaged files
-//! caught without printing.
+//! a private file, a warning when others can read it, a database opened with its integrity
+//! checked, and redb's panics on damaged files caught without printing.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -34,6 +34,22 @@ pub(crate) fn warn_if_readable_by_others(path: &Path, file: &std::fs::File) {
     }
     #[cfg(not(unix))]
     let _ = (path, file);
+}
+
+/// Opens a redb database (file format v3) on the backend `make` builds, and checks its
+/// integrity, quietly (see [`quietly`]): the database and whether it was intact (redb repairs
+/// what an unclean stop left, after the data pages pass their checksums), or redb's error, or
+/// the panic redb raised on a damaged file.
+pub(crate) fn open_checked<B: redb::StorageBackend>(
+    make: impl FnOnce() -> Result<B, redb::DatabaseError>,
+) -> std::thread::Result<Result<(redb::Database, bool), redb::DatabaseError>> {
+    quietly(move || {
+        let mut db = redb::Database::builder()
+            .create_with_file_format_v3(true)
+            .create_with_backend(make()?)?;
+        let intact = db.check_integrity()?;
+        Ok((db, intact))
+    })
 }
 
 /// Runs `f`, catching a panic (redb panics on some damaged files) without printing it on

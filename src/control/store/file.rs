@@ -76,13 +76,7 @@ impl StoreFile {
         let file = file_util::open_private_file(path)
             .map_err(|e| ControlStoreError::io(format!("cannot open {}", path.display()), e))?;
         file_util::warn_if_readable_by_others(path, &file);
-        let opened = file_util::quietly(move || {
-            let mut db = Database::builder()
-                .create_with_file_format_v3(true)
-                .create_with_backend(redb::backends::FileBackend::new(file)?)?;
-            let intact = db.check_integrity()?;
-            Ok::<_, DatabaseError>((db, intact))
-        });
+        let opened = file_util::open_checked(move || redb::backends::FileBackend::new(file));
         let (db, intact) = match opened {
             Ok(Ok(done)) => done,
             Ok(Err(e)) => return Err(open_error(path, e)),
