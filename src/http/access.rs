@@ -38,6 +38,7 @@ use super::Params;
 use crate::front::access::{Access, AccessError, AccessTarget, Credential, Front, Need};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -151,7 +152,7 @@ pub(crate) async fn check(State(access): State<Access>, request: Request, next: 
     let source = peer_ip(&request);
     let header_token = token_from_headers(request.headers());
     let method = request.method().clone();
-    let (params, mut request) = match read_params(request).await {
+    let (params, mut parts) = match read_params(request).await {
         Ok(read) => read,
         Err(refused) => return refused,
     };
@@ -186,9 +187,9 @@ pub(crate) async fn check(State(access): State<Access>, request: Request, next: 
     match checked {
         Ok(grant) => {
             if let Some(viewer) = grant.viewer {
-                request.extensions_mut().insert(viewer);
+                parts.extensions.insert(viewer);
             }
-            next.run(request).await
+            next.run(for_route(parts, params)).await
         }
         Err(e) => refusal(&e),
     }
@@ -227,17 +228,16 @@ pub(crate) async fn own_address(request: Request, next: Next) -> Response {
     }
     let source = peer_ip(&request);
     let method = request.method().clone();
-    let (params, request) = match read_params(request).await {
+    let (params, parts) = match read_params(request).await {
         Ok(read) => read,
         Err(refused) => return refused,
     };
-    match registered_host(&path, &method, &params) {
-        Some(host) => match crate::front::access::own_address(&host, source) {
-            Ok(()) => next.run(request).await,
-            Err(why) => (StatusCode::FORBIDDEN, why).into_response(),
-        },
-        None => next.run(request).await,
+    if let Some(host) = registered_host(&path, &method, &params) {
+        if let Err(why) = crate::front::access::own_address(&host, source) {
+            return (StatusCode::FORBIDDEN, why).into_response();
+        }
     }
+    next.run(for_route(parts, params)).await
 }
 
 /// What a request to `path` needs, from its method and parameters.
@@ -334,19 +334,28 @@ pub(crate) fn token_from_headers(headers: &axum::http::HeaderMap) -> Option<Stri
         .map(|t| t.trim().to_owned())
 }
 
-/// The request's parameters, and the request again with its body put back for the route.
-///
-/// The body is read under the router's body limit (`DefaultBodyLimit`, which `nacre-server`
-/// sets from `--max-body-bytes`; axum's 2 MB without one), as the route itself would read it.
-async fn read_params(request: Request) -> Result<(Params, Request), Response> {
+/// The request's parameters, read by [`Params`]' own extractor (under the router's body limit,
+/// which `nacre-server` sets from `--max-body-bytes`, and with the route's own answers to a
+/// body too large or too slow), and the request's head. Parameters a layer before this one
+/// read already are taken from the head, not read again.
+async fn read_params(request: Request) -> Result<(Params, Parts), Response> {
     use axum::extract::FromRequest;
-    let (parts, body) = request.into_parts();
-    let bytes = axum::body::Bytes::from_request(Request::from_parts(parts.clone(), body), &())
+    let (mut parts, body) = request.into_parts();
+    if let Some(params) = parts.extensions.remove::<Params>() {
+        return Ok((params, parts));
+    }
+    let params = Params::from_request(Request::from_parts(parts.clone(), body), &())
         .await
         .map_err(IntoResponse::into_response)?;
-    let form = super::params::is_form(&parts.headers);
-    let params = Params::parse(parts.uri.query(), if form { &bytes } else { b"" });
-    Ok((params, Request::from_parts(parts, Body::from(bytes))))
+    Ok((params, parts))
+}
+
+/// The request again, carrying `params` for its route: the route's [`Params`] extractor takes
+/// them instead of parsing the query and the body a second time.
+fn for_route(parts: Parts, params: Params) -> Request {
+    let mut request = Request::from_parts(parts, Body::empty());
+    request.extensions_mut().insert(params);
+    request
 }
 
 /// The address a request came from, as the accept loop recorded it (unspecified when the host

@@ -393,11 +393,16 @@ impl Params {
 }
 
 /// Reads the query string, and the body when it is a form (or has no content type), as a
-/// servlet container does.
+/// servlet container does; or takes the parameters a layer in front of the route read already
+/// and left in the request's extensions (`http::access`).
 impl<S: Send + Sync> axum::extract::FromRequest<S> for Params {
     type Rejection = ParamError;
 
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ParamError> {
+    async fn from_request(mut req: axum::extract::Request, state: &S) -> Result<Self, ParamError> {
+        // Read already by a layer in front of the route (the auth check).
+        if let Some(params) = req.extensions_mut().remove::<Params>() {
+            return Ok(params);
+        }
         let query = req.uri().query().map(str::to_owned);
         let form = is_form(req.headers());
         let body = axum::body::Bytes::from_request(req, state)

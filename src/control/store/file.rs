@@ -162,19 +162,25 @@ impl StoreFile {
         tx.commit().map_err(|e| self.db_error(what, e))
     }
 
+    /// `table`, open for reading in a read transaction of its own.
+    pub(super) fn read_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        table: TableDefinition<'_, K, V>,
+    ) -> Result<redb::ReadOnlyTable<K, V>, ControlStoreError> {
+        self.db
+            .begin_read()
+            .map_err(|e| self.db_error("begin a read", e))?
+            .open_table(table)
+            .map_err(|e| self.db_error("open table", e))
+    }
+
     /// Reads and decodes the row `key` of `table`.
     pub(super) fn get<T: DeserializeOwned>(
         &self,
         table: TableDefinition<'_, &str, &[u8]>,
         key: &str,
     ) -> Result<Option<T>, ControlStoreError> {
-        let tx = self
-            .db
-            .begin_read()
-            .map_err(|e| self.db_error("begin a read", e))?;
-        let table = tx
-            .open_table(table)
-            .map_err(|e| self.db_error("open table", e))?;
+        let table = self.read_table(table)?;
         let Some(row) = table.get(key).map_err(|e| self.db_error("read", e))? else {
             return Ok(None);
         };

@@ -56,12 +56,7 @@ impl ControlLog {
         end: Bound<&u64>,
     ) -> std::result::Result<Vec<Entry<ControlTypeConfig>>, ControlStoreError> {
         let f = &self.file;
-        let tx =
-            f.db.begin_read()
-                .map_err(|e| f.db_error("begin a read", e))?;
-        let table = tx
-            .open_table(LOG)
-            .map_err(|e| f.db_error("open table", e))?;
+        let table = f.read_table(LOG)?;
         let range = table
             .range::<u64>((start.cloned(), end.cloned()))
             .map_err(|e| f.db_error("read the log", e))?;
@@ -84,12 +79,7 @@ impl ControlLog {
 
     fn last_entry_id(&self) -> std::result::Result<Option<LogId<u64>>, ControlStoreError> {
         let f = &self.file;
-        let tx =
-            f.db.begin_read()
-                .map_err(|e| f.db_error("begin a read", e))?;
-        let table = tx
-            .open_table(LOG)
-            .map_err(|e| f.db_error("open table", e))?;
+        let table = f.read_table(LOG)?;
         let Some((index, bytes)) = table.last().map_err(|e| f.db_error("read the log", e))? else {
             return Ok(None);
         };
