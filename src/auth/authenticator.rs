@@ -8,7 +8,7 @@
 //! later ones are refused without checking the password until the minute has passed, so a
 //! guesser gets ten tries a minute and a user who mistypes is never locked out by the rule.
 //! Each check is a bcrypt hash (tens of milliseconds of CPU at Nacos' cost 10), so at most
-//! [`MAX_CONCURRENT_LOGINS`] run at once and more are refused ([`AuthError::Busy`], 503); a
+//! [`DEFAULT_MAX_CONCURRENT_LOGINS`] run at once and more are refused ([`AuthError::Busy`], 503); a
 //! login of an unknown user costs the same hash, so timing does not tell which users exist.
 //! Times are parameters (seconds since the epoch), so every rule is tested without a clock.
 
@@ -54,6 +54,8 @@ pub struct Authenticator {
     throttle: Arc<Mutex<LoginThrottle>>,
     /// Logins being checked now (each a bcrypt hash, tens of milliseconds of CPU).
     checking: Arc<std::sync::atomic::AtomicUsize>,
+    /// Logins checked at once at most.
+    max_checking: usize,
     /// Passwords sent on requests and found right lately, by user: a keyed digest of the
     /// password and until when it stands (see [`Authenticator::identify_password`]).
     checked: Arc<Mutex<CheckedPasswords>>,
@@ -65,9 +67,11 @@ type CheckedPasswords = HashMap<String, ([u8; 32], u64)>;
 /// How long a password sent on a request, once checked, stands without another bcrypt check.
 pub const CHECKED_PASSWORD_TTL: Duration = Duration::from_secs(60);
 
-/// Logins checked at once at most; more are refused ([`AuthError::Busy`]) rather than queued,
-/// so a crowd of logins from many addresses (each within its throttle) cannot take every core.
-pub const MAX_CONCURRENT_LOGINS: usize = 4;
+/// Logins checked at once at most unless the host says otherwise
+/// ([`Authenticator::max_concurrent_logins`]; `nacre-server --max-concurrent-logins`); more are
+/// refused ([`AuthError::Busy`]) rather than queued, so a crowd of logins from many addresses
+/// (each within its throttle) cannot take every core.
+pub const DEFAULT_MAX_CONCURRENT_LOGINS: usize = 4;
 
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -86,8 +90,22 @@ impl Authenticator {
             ttl: DEFAULT_TOKEN_TTL,
             throttle: Arc::default(),
             checking: Arc::default(),
+            max_checking: DEFAULT_MAX_CONCURRENT_LOGINS,
             checked: Arc::default(),
         }
+    }
+
+    /// Checks at most `n` logins at once (at least one); more are refused, not queued.
+    pub fn max_concurrent_logins(mut self, n: usize) -> Self {
+        self.max_checking = n.max(1);
+        self
+    }
+
+    /// Tracks the failed logins of at most `n` source addresses (at least one; see
+    /// [`LoginThrottle`]).
+    pub fn throttle_sources(self, n: usize) -> Self {
+        *crate::util::lock(&self.throttle) = LoginThrottle::with_max_sources(n);
+        self
     }
 
     /// Tokens last `ttl` (whole seconds; at least one).
@@ -108,7 +126,7 @@ impl Authenticator {
         if !crate::util::lock(&self.throttle).may_try(source, now) {
             return Err(AuthError::Throttled);
         }
-        if self.checking.fetch_add(1, Ordering::AcqRel) >= MAX_CONCURRENT_LOGINS {
+        if self.checking.fetch_add(1, Ordering::AcqRel) >= self.max_checking {
             self.checking.fetch_sub(1, Ordering::AcqRel);
             return Err(AuthError::Busy);
         }
@@ -260,18 +278,36 @@ impl crate::front::access::AccessControl for Authenticator {
 }
 
 /// Failed logins per source address over the last minute: see the module documentation.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LoginThrottle {
     /// Source → (start of its minute, failures in it).
     failures: HashMap<IpAddr, (u64, u32)>,
+    /// Sources tracked at most.
+    max_sources: usize,
+}
+
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        Self::with_max_sources(Self::DEFAULT_MAX_SOURCES)
+    }
 }
 
 impl LoginThrottle {
     /// Failures a source may make in a minute before its logins are refused unchecked.
     pub const FREE_FAILURES: u32 = 10;
-    /// Sources tracked at most; past it the oldest minutes are forgotten first.
-    pub const MAX_SOURCES: usize = 10_000;
+    /// Sources tracked at most unless the host says otherwise
+    /// (`nacre-server --login-throttle-sources`); past it the oldest minutes are forgotten
+    /// first.
+    pub const DEFAULT_MAX_SOURCES: usize = 10_000;
     const WINDOW: u64 = 60;
+
+    /// A throttle tracking at most `max_sources` sources (at least one).
+    pub fn with_max_sources(max_sources: usize) -> Self {
+        Self {
+            failures: HashMap::new(),
+            max_sources: max_sources.max(1),
+        }
+    }
 
     /// Whether `source` may try a password at `now`.
     pub fn may_try(&mut self, source: IpAddr, now: u64) -> bool {
@@ -287,10 +323,10 @@ impl LoginThrottle {
 
     /// `source` failed a login at `now`.
     pub fn failed(&mut self, source: IpAddr, now: u64) {
-        if self.failures.len() >= Self::MAX_SOURCES && !self.failures.contains_key(&source) {
+        if self.failures.len() >= self.max_sources && !self.failures.contains_key(&source) {
             self.failures
                 .retain(|_, (start, _)| now < *start + Self::WINDOW);
-            if self.failures.len() >= Self::MAX_SOURCES {
+            if self.failures.len() >= self.max_sources {
                 // Every tracked minute is current: forget the oldest one.
                 if let Some(oldest) = self
                     .failures
@@ -385,28 +421,38 @@ mod tests {
     #[test]
     fn the_throttle_tracks_a_bounded_number_of_sources() {
         let mut t = LoginThrottle::default();
-        for n in 0..(LoginThrottle::MAX_SOURCES as u32 + 50) {
+        for n in 0..(LoginThrottle::DEFAULT_MAX_SOURCES as u32 + 50) {
             t.failed(IpAddr::from(n.to_be_bytes()), 1_000);
         }
-        assert!(t.failures.len() <= LoginThrottle::MAX_SOURCES);
+        assert!(t.failures.len() <= LoginThrottle::DEFAULT_MAX_SOURCES);
+        let mut t = LoginThrottle::with_max_sources(5);
+        for n in 0..20u32 {
+            t.failed(IpAddr::from(n.to_be_bytes()), 1_000);
+        }
+        assert_eq!(t.failures.len(), 5);
     }
 
     #[test]
     fn logins_past_the_concurrent_checks_are_refused_not_queued() {
         use std::sync::atomic::Ordering;
         let auth = authenticator();
-        auth.checking.store(MAX_CONCURRENT_LOGINS, Ordering::SeqCst);
-        assert_eq!(auth.login(ip(1), "u", "pw", 100), Err(AuthError::Busy));
-        assert_eq!(auth.checking.load(Ordering::SeqCst), MAX_CONCURRENT_LOGINS);
         auth.checking
-            .store(MAX_CONCURRENT_LOGINS - 1, Ordering::SeqCst);
+            .store(DEFAULT_MAX_CONCURRENT_LOGINS, Ordering::SeqCst);
+        assert_eq!(auth.login(ip(1), "u", "pw", 100), Err(AuthError::Busy));
+        assert_eq!(
+            auth.checking.load(Ordering::SeqCst),
+            DEFAULT_MAX_CONCURRENT_LOGINS
+        );
+        auth.checking
+            .store(DEFAULT_MAX_CONCURRENT_LOGINS - 1, Ordering::SeqCst);
         assert!(auth.login(ip(1), "u", "pw", 100).is_ok());
         assert_eq!(
             auth.checking.load(Ordering::SeqCst),
-            MAX_CONCURRENT_LOGINS - 1
+            DEFAULT_MAX_CONCURRENT_LOGINS - 1
         );
         // A refusal for want of capacity is not a failure of the source.
-        auth.checking.store(MAX_CONCURRENT_LOGINS, Ordering::SeqCst);
+        auth.checking
+            .store(DEFAULT_MAX_CONCURRENT_LOGINS, Ordering::SeqCst);
         for _ in 0..20 {
             assert_eq!(auth.login(ip(2), "u", "pw", 100), Err(AuthError::Busy));
         }
@@ -467,7 +513,8 @@ mod tests {
             "u"
         );
         // No bcrypt check could run now: the right password stands without one...
-        auth.checking.store(MAX_CONCURRENT_LOGINS, Ordering::SeqCst);
+        auth.checking
+            .store(DEFAULT_MAX_CONCURRENT_LOGINS, Ordering::SeqCst);
         assert!(auth.identify_password(ip(1), "u", "pw", 150).is_ok());
         // ...a wrong one does not, nor the right one once its minute is up.
         assert_eq!(
@@ -495,5 +542,15 @@ mod tests {
             auth.identify_password(ip(2), "u", "pw", 200),
             Err(AuthError::Throttled)
         );
+    }
+
+    #[test]
+    fn the_concurrent_logins_are_the_hosts_to_set() {
+        use std::sync::atomic::Ordering;
+        let auth = authenticator().max_concurrent_logins(1);
+        auth.checking.store(1, Ordering::SeqCst);
+        assert_eq!(auth.login(ip(1), "u", "pw", 100), Err(AuthError::Busy));
+        auth.checking.store(0, Ordering::SeqCst);
+        assert!(auth.login(ip(1), "u", "pw", 100).is_ok());
     }
 }

@@ -57,7 +57,7 @@ pub mod token;
 pub mod users;
 
 pub use authenticator::{
-    Authenticator, Caller, Login, LoginThrottle, DEFAULT_TOKEN_TTL, MAX_CONCURRENT_LOGINS,
+    Authenticator, Caller, Login, LoginThrottle, DEFAULT_MAX_CONCURRENT_LOGINS, DEFAULT_TOKEN_TTL,
 };
 pub use permission::{matches, Action, Actions, Cidr, Permission, Resource};
 pub use reload::ReloadingUsersFile;

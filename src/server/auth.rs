@@ -48,7 +48,10 @@ pub(super) fn guard(config: &ServerConfig) -> Result<Option<Guard>, ServerError>
         token_ttl_s = config.token_ttl.as_secs(),
         "auth is on: every request needs a token"
     );
-    let authenticator = Authenticator::new(users.clone(), key).token_ttl(config.token_ttl);
+    let authenticator = Authenticator::new(users.clone(), key)
+        .token_ttl(config.token_ttl)
+        .max_concurrent_logins(config.max_concurrent_logins)
+        .throttle_sources(config.login_throttle_sources);
     Ok(Some(Guard {
         access: Access::new(Arc::new(authenticator)),
         users,

@@ -224,6 +224,10 @@ pub struct ServerConfig {
     pub token_secret_file: Option<PathBuf>,
     /// How long a login's token is valid (`--token-ttl`, 18 000 s as in Nacos).
     pub token_ttl: std::time::Duration,
+    /// Logins checked at once (`--max-concurrent-logins`, 4): each is a bcrypt hash.
+    pub max_concurrent_logins: usize,
+    /// Source addresses whose failed logins are counted (`--login-throttle-sources`, 10 000).
+    pub login_throttle_sources: usize,
     /// Serve without auth on an address other hosts can reach (`--insecure-open-api`).
     pub insecure_open_api: bool,
     /// Accept a registration only when its `ip` is the address the request comes from
@@ -266,6 +270,8 @@ impl Default for ServerConfig {
             users_file: None,
             token_secret_file: None,
             token_ttl: crate::front::access::DEFAULT_TOKEN_TTL,
+            max_concurrent_logins: crate::auth::DEFAULT_MAX_CONCURRENT_LOGINS,
+            login_throttle_sources: crate::auth::LoginThrottle::DEFAULT_MAX_SOURCES,
             insecure_open_api: false,
             register_own_address_only: false,
         }

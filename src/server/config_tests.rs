@@ -494,4 +494,20 @@ fn a_reachable_node_without_users_refuses_to_start_unless_told_to_serve_open() {
         config(&[]).token_ttl,
         std::time::Duration::from_secs(18_000)
     );
+    let logins = config(&[
+        "--max-concurrent-logins",
+        "2",
+        "--login-throttle-sources",
+        "500",
+    ]);
+    assert_eq!(
+        (logins.max_concurrent_logins, logins.login_throttle_sources),
+        (2, 500)
+    );
+    assert_eq!(config(&[]).max_concurrent_logins, 4);
+    assert!(ServerConfig::from_args_and_env(
+        ["--max-concurrent-logins", "0"].map(String::from),
+        |_| None
+    )
+    .is_err());
 }

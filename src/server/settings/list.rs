@@ -287,6 +287,18 @@ pub(in crate::server) const SETTINGS: &[Setting] = &[
         "With --users-file: how long a login's token is valid",
         token_ttl
     ),
+    count!(
+        "max-concurrent-logins",
+        "NACRE_MAX_CONCURRENT_LOGINS",
+        "With --users-file: logins (bcrypt checks) checked at once; more are answered 503, not queued",
+        max_concurrent_logins
+    ),
+    count!(
+        "login-throttle-sources",
+        "NACRE_LOGIN_THROTTLE_SOURCES",
+        "With --users-file: addresses whose failed logins are counted (ten a minute each are checked); past it the oldest are forgotten",
+        login_throttle_sources
+    ),
     switch!(
         "insecure-open-api",
         "NACRE_INSECURE_OPEN_API",
