@@ -160,27 +160,18 @@ async fn the_event_stream_says_hello_then_names_each_changed_service() {
     assert_eq!(answer.headers()["content-type"], "text/event-stream");
     let mut body = answer.into_body();
     let mut seen = String::new();
-    async fn next(body: &mut Body, seen: &mut String, what: &str) {
-        use http_body_util::BodyExt;
-        let frame = tokio::time::timeout(Duration::from_secs(30), body.frame())
-            .await
-            .unwrap_or_else(|_| panic!("{what} in time; seen: {seen}"))
-            .expect("the stream goes on")
-            .unwrap();
-        if let Some(data) = frame.data_ref() {
-            seen.push_str(&String::from_utf8_lossy(data));
-        }
-    }
-    while !seen.contains("event: hello") {
-        next(&mut body, &mut seen, "hello").await;
-    }
+    read_until(&mut body, &mut seen, "hello", |s| {
+        s.contains("event: hello")
+    })
+    .await;
     let orders = ServiceKey::named("orders").unwrap();
     registry
         .register_instance(&orders, Instance::new("10.0.0.1", 8080).unwrap())
         .unwrap();
-    while !seen.contains("event: change") || !seen.contains("\"service\":\"orders\"") {
-        next(&mut body, &mut seen, "a change").await;
-    }
+    read_until(&mut body, &mut seen, "a change", |s| {
+        s.contains("event: change") && s.contains("\"service\":\"orders\"")
+    })
+    .await;
     assert!(
         seen.contains(
             r#""namespace":"public","group":"DEFAULT_GROUP","service":"orders","revision":1"#
@@ -236,4 +227,25 @@ async fn lists_are_made_at_most_once_a_second_and_show_every_change_before_the_r
         json_of(&app, "/console/api/services?namespace=nowhere").await,
         json!([])
     );
+}
+
+/// Reads the event stream `body` into `seen` until `enough` holds of what was read (at most
+/// 30 s a frame).
+pub(super) async fn read_until(
+    body: &mut Body,
+    seen: &mut String,
+    what: &str,
+    enough: impl Fn(&str) -> bool,
+) {
+    use http_body_util::BodyExt;
+    while !enough(seen) {
+        let frame = tokio::time::timeout(Duration::from_secs(30), body.frame())
+            .await
+            .unwrap_or_else(|_| panic!("{what} in time; seen: {seen}"))
+            .expect("the stream goes on")
+            .unwrap();
+        if let Some(data) = frame.data_ref() {
+            seen.push_str(&String::from_utf8_lossy(data));
+        }
+    }
 }

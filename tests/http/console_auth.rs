@@ -5,6 +5,7 @@
 #![cfg(all(feature = "console", feature = "auth"))]
 
 use super::auth::{send, users_file};
+use super::console::read_until;
 use axum::body::Body;
 use axum::http::Request;
 use base64::Engine;
@@ -14,7 +15,6 @@ use nacre::front::access::Access;
 use nacre::{Instance, Registry, ServiceKey};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Duration;
 use tower::ServiceExt;
 
 fn users() -> UsersFile {
@@ -310,21 +310,6 @@ async fn a_read_only_users_edits_are_refused_and_change_nothing() {
     let (status, text) = send(&app, request("DELETE", REMOVE, Some(&team), None)).await;
     assert_eq!((status, text.as_str()), (200, "true"));
     assert_eq!(orders(&registry).len(), 1);
-}
-
-/// Reads `body` until `enough` holds of what was read.
-async fn read_until(body: &mut Body, seen: &mut String, what: &str, enough: impl Fn(&str) -> bool) {
-    use http_body_util::BodyExt;
-    while !enough(seen) {
-        let frame = tokio::time::timeout(Duration::from_secs(30), body.frame())
-            .await
-            .unwrap_or_else(|_| panic!("{what} in time; seen: {seen}"))
-            .expect("the stream goes on")
-            .unwrap();
-        if let Some(data) = frame.data_ref() {
-            seen.push_str(&String::from_utf8_lossy(data));
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
