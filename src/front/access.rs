@@ -221,11 +221,15 @@ impl Need {
         }
     }
 
-    fn resource(&self) -> String {
+}
+
+impl std::fmt::Display for Need {
+    /// What it touches, in Nacos' resource form (`the node` for the admin's).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Need::Read(t) | Need::Write(t) | Need::List(t) => t.to_string(),
-            Need::ListAll | Need::NodeReport => "*:*:naming/*".to_owned(),
-            Need::Admin => "the node".to_owned(),
+            Need::Read(t) | Need::Write(t) | Need::List(t) => t.fmt(f),
+            Need::ListAll | Need::NodeReport => f.write_str("*:*:naming/*"),
+            Need::Admin => f.write_str("the node"),
         }
     }
 }
@@ -343,7 +347,7 @@ impl Access {
         };
         let why = answer.as_ref().err().map(ToString::to_string);
         self.audit
-            .record(front, outcome, username, source, "login", why.as_deref());
+            .record(front, outcome, username, source, &"login", why.as_deref());
         answer
     }
 
@@ -375,33 +379,21 @@ impl Access {
             other => other,
         };
         let answer = self.decide(source, credential, need);
-        let (outcome, caller) = match &answer {
-            Ok(grant) => (
-                if matches!(need, Need::Write(_)) {
-                    Outcome::Write
-                } else {
-                    Outcome::Read
-                },
-                grant.caller.to_string(),
-            ),
-            Err(AccessError::Forbidden { caller, .. }) => (Outcome::Forbidden, caller.clone()),
+        // Nothing is allocated for an allowed request: the audit counts it, and formats it only
+        // when it logs it.
+        let (outcome, caller): (Outcome, &str) = match &answer {
+            Ok(grant) if matches!(need, Need::Write(_)) => (Outcome::Write, &grant.caller),
+            Ok(grant) => (Outcome::Read, &grant.caller),
+            Err(AccessError::Forbidden { caller, .. }) => (Outcome::Forbidden, caller),
             Err(_) => match credential {
-                Credential::Token(None) => (Outcome::NoToken, String::new()),
-                Credential::Token(Some(_)) => (Outcome::BadToken, String::new()),
-                Credential::Password { username, .. } => {
-                    (Outcome::LoginFailed, username.to_owned())
-                }
+                Credential::Token(None) => (Outcome::NoToken, ""),
+                Credential::Token(Some(_)) => (Outcome::BadToken, ""),
+                Credential::Password { username, .. } => (Outcome::LoginFailed, username),
             },
         };
         let why = answer.as_ref().err().map(ToString::to_string);
-        self.audit.record(
-            front,
-            outcome,
-            &caller,
-            source,
-            &need.resource(),
-            why.as_deref(),
-        );
+        self.audit
+            .record(front, outcome, caller, source, need, why.as_deref());
         answer
     }
 
@@ -445,7 +437,7 @@ impl Access {
             Err(AccessError::Forbidden {
                 caller: caller.to_string(),
                 action: need.action(),
-                resource: need.resource(),
+                resource: need.to_string(),
             })
         }
     }

@@ -120,12 +120,12 @@ impl Audit {
         outcome: Outcome,
         caller: &str,
         source: IpAddr,
-        resource: &str,
+        resource: &dyn std::fmt::Display,
         why: Option<&str>,
     ) {
         self.counts[front as usize][outcome as usize].fetch_add(1, Ordering::Relaxed);
         if outcome == Outcome::Read {
-            tracing::debug!(target: "nacre::audit", front = front.as_str(), caller, %source, resource, "read");
+            tracing::debug!(target: "nacre::audit", front = front.as_str(), caller, %source, %resource, "read");
             return;
         }
         let Some(left_out) = self.lines.take(Instant::now()) else {
@@ -134,9 +134,9 @@ impl Audit {
         let refused = outcome.refused();
         let (outcome, front) = (outcome.as_str(), front.as_str());
         if refused {
-            tracing::warn!(target: "nacre::audit", front, outcome, caller, %source, resource, why, left_out, "refused");
+            tracing::warn!(target: "nacre::audit", front, outcome, caller, %source, %resource, why, left_out, "refused");
         } else {
-            tracing::info!(target: "nacre::audit", front, outcome, caller, %source, resource, left_out, "allowed");
+            tracing::info!(target: "nacre::audit", front, outcome, caller, %source, %resource, left_out, "allowed");
         }
     }
 
@@ -204,9 +204,9 @@ mod tests {
         let audit = Audit::default();
         let source = IpAddr::V4(Ipv4Addr::LOCALHOST);
         for _ in 0..(AUDIT_LINES_PER_SECOND + 50) {
-            audit.record(Front::Grpc, Outcome::NoToken, "", source, "r", Some("no"));
+            audit.record(Front::Grpc, Outcome::NoToken, "", source, &"r", Some("no"));
         }
-        audit.record(Front::Http, Outcome::Write, "w", source, "r", None);
+        audit.record(Front::Http, Outcome::Write, "w", source, &"r", None);
         assert_eq!(
             audit.count(Front::Grpc, Outcome::NoToken),
             AUDIT_LINES_PER_SECOND + 50
