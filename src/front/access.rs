@@ -220,7 +220,6 @@ impl Need {
             Need::Admin => "administer",
         }
     }
-
 }
 
 impl std::fmt::Display for Need {
