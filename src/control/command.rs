@@ -9,7 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::NamespaceId;
+use super::overrides::InstanceOverride;
+use crate::model::{InstanceKey, NamespaceId, ServiceKey};
 
 /// The longest namespace name, in bytes: Nacos' `tenant_name` column.
 pub const MAX_NAMESPACE_NAME_LEN: usize = 128;
@@ -122,6 +123,23 @@ pub enum ControlCommand {
         /// The namespace to delete.
         id: NamespaceId,
     },
+    /// Merges an operator's override into the one kept for an instance id (made if there is
+    /// none): see [`InstanceOverride`].
+    SetOverride {
+        /// The service.
+        service: ServiceKey,
+        /// The instance.
+        instance: InstanceKey,
+        /// What it sets.
+        change: InstanceOverride,
+    },
+    /// Removes the override kept for an instance id.
+    ClearOverride {
+        /// The service.
+        service: ServiceKey,
+        /// The instance.
+        instance: InstanceKey,
+    },
 }
 
 /// What applying a [`ControlCommand`] answered, the same on every member.
@@ -164,4 +182,21 @@ pub enum ControlError {
         /// The limit.
         limit: usize,
     },
+    /// An override broke a rule.
+    #[error("instance override: {field} {rule}")]
+    InvalidOverride {
+        /// The field.
+        field: String,
+        /// The rule it broke.
+        rule: String,
+    },
+    /// The control plane holds [`super::MAX_OVERRIDES`] overrides already.
+    #[error("there are {limit} instance overrides already, the most the control plane holds")]
+    TooManyOverrides {
+        /// The limit.
+        limit: usize,
+    },
+    /// No override is kept for this instance id.
+    #[error("no override is kept for instance {0}")]
+    OverrideNotFound(String),
 }

@@ -20,7 +20,12 @@
 //!
 //! What fronts use of it is [`ControlPlane`]: one write entry point, and the applied state as
 //! a lock-free [`StateView`]. The namespace API over it is `crate::http`'s (feature `http`).
-//! The write route through `Command` and the other APIs come next.
+//!
+//! **Operator overrides** ([`InstanceOverride`], `overrides.rs`): what an operator sets on an
+//! instance through `PUT`/`PATCH /nacos/v1/ns/instance` is kept here by instance id, and
+//! [`ControlOverrides`] lays it over every registration of that id on every member (the
+//! registry's [`crate::registry::InstanceOverrides`]), so a client's re-registration,
+//! reconnect or restart no longer undoes it (Nacos' #10975).
 //!
 //! The store's calls do their redb I/O on the Raft task that makes them (a commit with
 //! `fsync` each): openraft serializes them per member anyway, and the control plane's write
@@ -74,6 +79,7 @@ mod group;
 mod members;
 mod network;
 mod node;
+mod overrides;
 mod peer_network;
 mod plane;
 mod serve;
@@ -91,6 +97,9 @@ pub use group::{ControlNode, ControlTiming, Written};
 pub use members::{ControlMembers, MembersError};
 pub use network::{NoPeer, NoPeers};
 pub use node::{ControlStartError, ControlWriteError, StandaloneControl};
+pub use overrides::{
+    ControlOverrides, InstanceOverride, OverrideWeight, MAX_OVERRIDES, MAX_OVERRIDE_METADATA_BYTES,
+};
 pub use peer_network::{PeerLink, PeerNetwork};
 pub use plane::{ClosableControl, ControlPlane};
 pub use state::ControlState;

@@ -9,10 +9,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::command::{ControlCommand, ControlError, ControlResponse, Namespace, MAX_NAMESPACES};
-use crate::model::{NamespaceId, DEFAULT_NAMESPACE};
+use super::overrides::{InstanceOverride, Overrides};
+use crate::model::{InstanceKey, NamespaceId, ServiceKey, DEFAULT_NAMESPACE};
 
-/// The replicated state: namespaces for now; service and cluster settings, persistent
-/// instances, overrides and users join it as the control plane grows.
+/// The replicated state: namespaces and operator overrides of instances; service and cluster
+/// settings, persistent instances and users join it as the control plane grows.
 ///
 /// ```
 /// use nacre::control::{ControlCommand, ControlResponse, ControlState, Namespace};
@@ -27,6 +28,7 @@ use crate::model::{NamespaceId, DEFAULT_NAMESPACE};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ControlState {
     namespaces: BTreeMap<NamespaceId, Namespace>,
+    overrides: Overrides,
 }
 
 impl ControlState {
@@ -68,6 +70,14 @@ impl ControlState {
                     return Err(ControlError::NamespaceNotFound(id.clone()));
                 }
             }
+            ControlCommand::SetOverride {
+                service,
+                instance,
+                change,
+            } => self.overrides.set(service, instance, change)?,
+            ControlCommand::ClearOverride { service, instance } => {
+                self.overrides.clear(service, instance)?
+            }
         }
         Ok(())
     }
@@ -80,6 +90,28 @@ impl ControlState {
     /// Every namespace but `public`, by id.
     pub fn namespaces(&self) -> impl Iterator<Item = &Namespace> {
         self.namespaces.values()
+    }
+
+    /// The operator's override of `instance` in `service`, if one is kept.
+    pub fn instance_override(
+        &self,
+        service: &ServiceKey,
+        instance: &InstanceKey,
+    ) -> Option<&InstanceOverride> {
+        self.overrides.get(service, instance)
+    }
+
+    /// The overrides kept for `service`'s instances, by instance.
+    pub fn service_overrides(
+        &self,
+        service: &ServiceKey,
+    ) -> impl Iterator<Item = (&InstanceKey, &InstanceOverride)> + '_ {
+        self.overrides.of_service(service)
+    }
+
+    /// How many overrides are kept.
+    pub fn override_count(&self) -> usize {
+        self.overrides.len()
     }
 }
 

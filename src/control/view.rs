@@ -3,11 +3,11 @@
 //!
 //! Reads take no lock: the machine builds the next state beside the published one and swaps
 //! the pointer ([`arc_swap::ArcSwap`]), so a reader holds the state it loaded for as long as it
-//! likes and a write never waits for a reader. Each publish clones the whole state once per
-//! applied batch of entries; the state is namespaces only now (at most
-//! [`super::MAX_NAMESPACES`], a few hundred bytes each), and the control plane's write rate is
-//! an operator's. When the state grows (persistent instances), its maps should become
-//! persistent ones (`imbl`, already in the tree) so that a clone shares what did not change.
+//! likes and a write never waits for a reader. Each publish clones the state once per applied
+//! batch of entries: the namespaces (at most [`super::MAX_NAMESPACES`], a few hundred bytes
+//! each) and one shared pointer per service with overrides (the overrides themselves are
+//! copied only for the service a write changes). When persistent instances join the state,
+//! their maps should be shared the same way.
 //!
 //! ```
 //! use nacre::control::{ControlState, StateView};

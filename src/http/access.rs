@@ -30,9 +30,10 @@
 //! orchestrators.
 
 use super::paths::{
-    BEAT_PATH, CATALOG_INSTANCES_PATH, CATALOG_SERVICES_PATH, INSTANCE_PATH,
-    INSTANCE_STATUSES_PATH, LIVENESS_PATH, METRICS_PATH, NAMESPACES_PATH, NAMESPACE_V2_LIST_PATH,
-    NAMESPACE_V2_PATH, READINESS_PATH, SERVICE_LIST_PATH, SERVICE_NAMES_PATH,
+    BEAT_PATH, CATALOG_INSTANCES_PATH, CATALOG_SERVICES_PATH, INSTANCE_OVERRIDE_PATH,
+    INSTANCE_PATH, INSTANCE_STATUSES_PATH, LIVENESS_PATH, METRICS_PATH, NAMESPACES_PATH,
+    NAMESPACE_V2_LIST_PATH, NAMESPACE_V2_PATH, READINESS_PATH, SERVICE_LIST_PATH,
+    SERVICE_NAMES_PATH,
 };
 use super::Params;
 use crate::front::access::{Access, AccessError, AccessTarget, Credential, Front, Need};
@@ -286,6 +287,8 @@ fn registered_host(path: &str, method: &Method, params: &Params) -> Option<Strin
         INSTANCE_PATH if matches!(*method, Method::POST | Method::PUT) => {
             params.get("ip")?.to_owned()
         }
+        // Clearing an override is bounded like setting one (a `PUT`).
+        INSTANCE_OVERRIDE_PATH if *method == Method::DELETE => params.get("ip")?.to_owned(),
         BEAT_PATH => {
             #[derive(serde::Deserialize)]
             struct Beat {

@@ -11,6 +11,8 @@
 //! | instance or service asked for by `GET` does not exist | 404 |
 //! | the node is starting, or the responsible node is unreachable | 503 |
 //! | a peer answered something that does not fit (a version mismatch), or an answer could not be encoded | 500 |
+//! | an operator's override refused by the control plane (a field's rule; over [`crate::control::MAX_OVERRIDES`]: 429) | 400 / 429 |
+//! | the control plane takes no write (no leader, stopped) | 503 |
 
 use super::params::ParamError;
 use crate::cluster::ClusterError;
@@ -34,6 +36,14 @@ pub enum ApiError {
     /// An answer could not be encoded (a bug; answered with 500).
     #[error("the answer could not be encoded: {0}")]
     Encode(String),
+    /// The control plane refused an operator's override.
+    #[cfg(feature = "control")]
+    #[error(transparent)]
+    Refused(crate::control::ControlError),
+    /// The control plane took no write (no leader, stopped).
+    #[cfg(feature = "control")]
+    #[error(transparent)]
+    Control(#[from] crate::control::ControlWriteError),
 }
 
 impl ApiError {
@@ -47,6 +57,14 @@ impl ApiError {
             ApiError::NotFound(_) => ErrorClass::NotFound,
             ApiError::Encode(_) => ErrorClass::Internal,
             ApiError::Cluster(e) => ErrorClass::of(e),
+            #[cfg(feature = "control")]
+            ApiError::Refused(crate::control::ControlError::TooManyOverrides { .. }) => {
+                ErrorClass::OverLimit
+            }
+            #[cfg(feature = "control")]
+            ApiError::Refused(_) => ErrorClass::BadRequest,
+            #[cfg(feature = "control")]
+            ApiError::Control(_) => ErrorClass::Unavailable,
         };
         StatusCode::from_u16(class.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }

@@ -89,9 +89,10 @@ pub(crate) async fn deregister(State(api): Api, p: Params) -> Result<&'static st
 
 /// `PUT /nacos/v1/ns/instance`: Nacos 2.x's update. `weight` and `enabled` are both set (an
 /// absent one goes back to 1 and true), `metadata` is laid over the instance's own; answers
-/// `ok`. The service must exist (400 otherwise). An instance that is not registered answers `ok`
-/// and nothing is stored: Nacos keeps the values for the address, for an instance that may
-/// register there later; nacre keeps nothing outside an instance.
+/// `ok`. The service must exist (400 otherwise). With a control plane the values are kept as
+/// the instance id's override (see `super::overrides`), also for an instance that is not
+/// registered (yet), as Nacos keeps them for the address; without one, an unknown instance
+/// answers `ok` and nothing is stored.
 pub(crate) async fn update(State(api): Api, p: Params) -> Result<&'static str, ApiError> {
     let service = p.service_key()?;
     let update = p.instance_update()?;
@@ -99,6 +100,8 @@ pub(crate) async fn update(State(api): Api, p: Params) -> Result<&'static str, A
     if api.backend.registry().service(&service).is_none() {
         return Err(ClusterError::from(StoreError::ServiceNotFound(service)).into());
     }
+    #[cfg(feature = "control")]
+    super::overrides::keep(&api, &service, &key, &update).await?;
     match api
         .backend
         .execute(Command::update(&service, &key, update))
@@ -110,13 +113,16 @@ pub(crate) async fn update(State(api): Api, p: Params) -> Result<&'static str, A
 }
 
 /// `PATCH /nacos/v1/ns/instance`: changes only what it is given (`weight`, `enabled`,
-/// `metadata`, laid over the instance's own); answers `ok`. The instance is found as Nacos
+/// `metadata`, laid over the instance's own), kept as the instance id's override with a
+/// control plane; answers `ok`. The instance is found as Nacos
 /// finds it, in the cluster named (`DEFAULT` when none is): an unknown one answers 404.
 pub(crate) async fn patch(State(api): Api, p: Params) -> Result<&'static str, ApiError> {
     let service = p.service_key()?;
     let key = p.instance_key()?;
     let patch = p.instance_patch()?;
     find_instance(&api, &service, &key)?;
+    #[cfg(feature = "control")]
+    super::overrides::keep(&api, &service, &key, &patch).await?;
     match api
         .backend
         .execute(Command::update(&service, &key, patch))

@@ -26,6 +26,7 @@
 //! | `GET /nacos/v1/ns/operator/metrics` | `{"status":"UP","serviceCount":N,"instanceCount":N,"responsibleServiceCount":N,"responsibleInstanceCount":N,"udpPush":{...}}` (`DOWN` while the node is not ready, see below; `udpPush`: subscriptions, pushes, acks, retries, failures, datagrams, bytes) |
 //! | `GET /nacos/v1/console/health/liveness`, `.../readiness` | probes: `OK`; readiness answers 503 with the reason while a cluster member loads or commits to the node's disk fail ([`crate::front::NotReady`]) |
 //! | `/nacos/v1/console/namespaces`, `/nacos/v2/console/namespace[/list]` | Nacos' namespace API over the control plane, with feature `control` and [`NacosApi::control`] ([`namespaces`]) |
+//! | `GET`/`DELETE /nacos/v1/ns/instance/override` | nacre's own: read (one instance with `ip`, `port`; else the service's) or clear the operators' overrides, with feature `control` and [`NacosApi::control`] (`overrides`) |
 //! | `POST /nacre/v1/peer` | peer traffic, on cluster nodes only, with the cluster secret in the `x-nacre-cluster-secret` header ([`peer_router`]; 403 without it) |
 //!
 //! Parameters are read from the query string and from a form body alike; a bad one answers
@@ -34,13 +35,17 @@
 //!
 //! ## Differences from Nacos
 //!
-//! - `PUT` and `PATCH /instance` write into the instance itself. Nacos 2.x keeps what they send
-//!   beside the registered instance (keyed by ip:port:cluster) and shows the two merged: there,
-//!   the values outlive a re-registration, a `PUT` for an address nobody registered yet is kept
-//!   for an instance that registers there later, and keys an earlier `PUT` added drop out when
-//!   the next one leaves them out. In nacre a re-registration replaces them, a `PUT` for an
-//!   unknown instance stores nothing (and answers `ok`, as Nacos does), and metadata keys only
-//!   ever get added or changed. `healthy` is not read there, as in Nacos 2.x.
+//! - `PUT` and `PATCH /instance` write into the instance, and, with a control plane
+//!   ([`NacosApi::control`]), keep what they set as the instance id's override (`overrides`):
+//!   every later registration of that id (a re-registration, a reconnect's redo, a client
+//!   restart) takes it, on every member. Nacos 2.x keeps what they send beside the registered
+//!   instance (keyed by ip:port:cluster) and shows the two merged, but a gRPC client's
+//!   re-registration still re-enables a disabled instance (alibaba/nacos #10975, #11890). A
+//!   `PUT` for an address nobody registered yet is kept for an instance that registers there
+//!   later, as in Nacos. Metadata keys an earlier edit set stay set (Nacos drops those a later
+//!   `PUT` leaves out); `DELETE /nacos/v1/ns/instance/override` (nacre's own) clears the
+//!   override. Without a control plane the edit is the instance's only, and a re-registration
+//!   replaces it. `healthy` is not read there, as in Nacos 2.x.
 //! - `PUT /instance` without `clusterName` also reaches the one ephemeral instance on that
 //!   ip:port in another cluster (as `DELETE` does); Nacos 2.x' `PUT` writes for cluster
 //!   `DEFAULT` then. `PATCH` looks in the cluster named only, as Nacos does.
@@ -149,6 +154,8 @@ mod namespace_error;
 pub mod namespaces;
 mod operator;
 pub(crate) mod origin;
+#[cfg(feature = "control")]
+mod overrides;
 pub mod params;
 mod paths;
 mod peer;
@@ -168,9 +175,9 @@ pub use namespace_error::NamespaceApiError;
 pub use params::{ParamError, Params};
 pub use paths::{
     BEAT_PATH, CATALOG_INSTANCES_PATH, CATALOG_SERVICES_PATH, HEALTH_INSTANCE_PATH, HEALTH_PATH,
-    INSTANCE_LIST_PATH, INSTANCE_PATH, INSTANCE_STATUSES_PATH, LIVENESS_PATH, METRICS_PATH,
-    NAMESPACES_PATH, NAMESPACE_V2_LIST_PATH, NAMESPACE_V2_PATH, READINESS_PATH, SERVICE_LIST_PATH,
-    SERVICE_NAMES_PATH, SERVICE_PATH, SUBSCRIBERS_PATH,
+    INSTANCE_LIST_PATH, INSTANCE_OVERRIDE_PATH, INSTANCE_PATH, INSTANCE_STATUSES_PATH,
+    LIVENESS_PATH, METRICS_PATH, NAMESPACES_PATH, NAMESPACE_V2_LIST_PATH, NAMESPACE_V2_PATH,
+    READINESS_PATH, SERVICE_LIST_PATH, SERVICE_NAMES_PATH, SERVICE_PATH, SUBSCRIBERS_PATH,
 };
 pub use peer::{
     peer_router, HttpPeerTransport, PeerFormat, CLUSTER_SECRET_HEADER, MAX_PEER_REQUEST_BYTES,

@@ -4,6 +4,9 @@
 /// `POST`/`DELETE`/`PUT`/`PATCH`/`GET`: register, deregister, update, patch, read one
 /// instance.
 pub const INSTANCE_PATH: &str = "/nacos/v1/ns/instance";
+/// `GET`/`DELETE`: read or clear the operators' overrides of a service's instances (nacre's
+/// own; feature `control`).
+pub const INSTANCE_OVERRIDE_PATH: &str = "/nacos/v1/ns/instance/override";
 /// `PUT`: a heartbeat.
 pub const BEAT_PATH: &str = "/nacos/v1/ns/instance/beat";
 /// `GET`: a service's instances.

@@ -140,8 +140,12 @@ impl NacosApi {
     }
 
     /// Serves Nacos' namespace API (`/nacos/v1/console/namespaces`,
-    /// `/nacos/v2/console/namespace`) over `control` (see [`super::namespaces`]). Without it
-    /// those paths answer 404.
+    /// `/nacos/v2/console/namespace`) over `control` (see [`super::namespaces`]), keeps the
+    /// operators' edits of instances (`PUT`/`PATCH /nacos/v1/ns/instance`) as overrides in it
+    /// and serves them at [`INSTANCE_OVERRIDE_PATH`]. [`NacosApi::router`] also lays those
+    /// overrides over every registration of the backend's registry
+    /// ([`crate::Registry::attach_overrides`], unless the host attached its own). Without it
+    /// those paths answer 404 and edits are not kept.
     #[cfg(feature = "control")]
     pub fn control(mut self, control: Arc<dyn crate::control::ControlPlane>) -> Self {
         self.control = Some(control);
@@ -151,8 +155,14 @@ impl NacosApi {
     /// The router.
     pub fn router(self) -> Router {
         #[cfg(feature = "control")]
+        if let Some(control) = &self.control {
+            self.backend.local_registry().attach_overrides(Arc::new(
+                crate::control::ControlOverrides::new(control.clone()),
+            ));
+        }
         let namespaces = self
             .control
+            .clone()
             .map(|control| super::namespaces::router(control, self.backend.clone()));
         let host_check = self.host_check;
         let own_address = self.own_address;
@@ -163,6 +173,8 @@ impl NacosApi {
             cache_millis: self.cache_millis,
             udp: self.udp,
             hubs: self.hubs,
+            #[cfg(feature = "control")]
+            control: self.control,
         });
         let api = Router::new()
             .route(
@@ -193,7 +205,16 @@ impl NacosApi {
             .route(METRICS_PATH, get(operator::metrics))
             .route(LIVENESS_PATH, get(operator::liveness))
             .route(READINESS_PATH, get(operator::readiness))
-            .with_state(state);
+            .with_state(state.clone());
+        #[cfg(feature = "control")]
+        let api = api.merge(
+            Router::new()
+                .route(
+                    INSTANCE_OVERRIDE_PATH,
+                    get(super::overrides::read).delete(super::overrides::clear),
+                )
+                .with_state(state),
+        );
         #[cfg(feature = "control")]
         let api = match namespaces {
             Some(namespaces) => api.merge(namespaces),

@@ -13,6 +13,9 @@ pub(crate) struct ApiState {
     pub(crate) cache_millis: u64,
     pub(crate) udp: Option<UdpPush>,
     pub(crate) hubs: Vec<PushHub>,
+    /// The control plane, which keeps operators' overrides (feature `control`).
+    #[cfg(feature = "control")]
+    pub(crate) control: Option<Arc<dyn crate::control::ControlPlane>>,
 }
 
 /// The state as a handler extracts it.

@@ -48,6 +48,8 @@ pub(super) struct Inner {
     pub(super) journal: std::sync::OnceLock<crate::persist::Journal>,
     /// What [`RegistryReader::stats`] reads.
     pub(super) counters: Counters,
+    /// The operators' overrides, once attached (see `registry/overrides.rs`).
+    pub(super) overrides: std::sync::OnceLock<Arc<dyn super::overrides::InstanceOverrides>>,
 }
 
 /// A registry node: register, beat, query, subscribe. Cheap to clone (one `Arc`); clones share
@@ -128,6 +130,7 @@ impl Registry {
                     limit_log: LimitLog::default(),
                     journal: std::sync::OnceLock::new(),
                     counters: Counters::default(),
+                    overrides: std::sync::OnceLock::new(),
                 }),
             },
         }
@@ -163,8 +166,9 @@ impl Registry {
     pub fn register_instance(
         &self,
         service: &ServiceKey,
-        instance: Instance,
+        mut instance: Instance,
     ) -> Result<u64, StoreError> {
+        self.overlay(service, &mut instance);
         let now = self.inner.clock.now();
         let result = self
             .inner
@@ -207,9 +211,12 @@ impl Registry {
     fn register_owned(
         &self,
         service: &ServiceKey,
-        instances: Vec<Instance>,
+        mut instances: Vec<Instance>,
         owner: u64,
     ) -> Result<u64, StoreError> {
+        for instance in &mut instances {
+            self.overlay(service, instance);
+        }
         let now = self.inner.clock.now();
         let count = instances.len();
         let result =

@@ -16,6 +16,7 @@ mod counters;
 mod durable;
 mod handle;
 mod limit_log;
+mod overrides;
 mod reader;
 
 pub use crate::store::{InstanceUpdate, InstancesView, Selection, ServiceSettings, StoreError};
@@ -24,4 +25,5 @@ pub use command::{Command, CommandOutput, UnexpectedOutput};
 pub use counters::RegistryStats;
 pub use durable::ExecuteError;
 pub use handle::{BeatReply, Registry, ServiceList};
+pub use overrides::InstanceOverrides;
 pub use reader::RegistryReader;

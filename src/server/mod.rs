@@ -215,6 +215,13 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         );
     }
     let control = control::start(config).await?;
+    if let Some(control) = &control {
+        // Before anything registers: every registration takes the operators' overrides.
+        let plane: Arc<dyn crate::control::ControlPlane> = control.clone();
+        backend
+            .local_registry()
+            .attach_overrides(Arc::new(crate::control::ControlOverrides::new(plane)));
+    }
     let (listener, addr) = listen(SocketAddr::new(config.bind, config.port)).await?;
     let peer_listener = match (&auth, config.peer_port) {
         (Some(_), Some(port)) => {

@@ -30,6 +30,36 @@ pub struct InstanceUpdate {
     pub merge_metadata: bool,
 }
 
+impl InstanceUpdate {
+    /// Lays the change over `instance`: the weight and enabled flag it names, and its metadata
+    /// (merged or replacing, as [`InstanceUpdate::merge_metadata`] says), checked against the
+    /// field rules and `limits`. On an error `instance` may be half changed: apply to a copy.
+    pub fn apply_to(
+        &self,
+        instance: &mut Instance,
+        limits: &Limits,
+    ) -> Result<(), ValidationError> {
+        if let Some(w) = self.weight {
+            instance.set_weight(w)?;
+        }
+        if let Some(e) = self.enabled {
+            instance.set_enabled(e);
+        }
+        if let Some(m) = &self.metadata {
+            let m = if self.merge_metadata {
+                let mut merged = instance.metadata().clone();
+                merged.extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
+                merged
+            } else {
+                m.clone()
+            };
+            instance.set_metadata(m)?;
+            limits.check_instance(instance)?;
+        }
+        Ok(())
+    }
+}
+
 /// What a beat found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BeatHit {
@@ -201,23 +231,7 @@ impl Store {
                 return Err(not_found());
             };
             let mut next = Instance::clone(&old.instance);
-            if let Some(w) = update.weight {
-                next.set_weight(w)?;
-            }
-            if let Some(e) = update.enabled {
-                next.set_enabled(e);
-            }
-            if let Some(m) = update.metadata {
-                let m = if update.merge_metadata {
-                    let mut merged = next.metadata().clone();
-                    merged.extend(m);
-                    merged
-                } else {
-                    m
-                };
-                next.set_metadata(m)?;
-                limits.check_instance(&next)?;
-            }
+            update.apply_to(&mut next, limits)?;
             if next == *old.instance {
                 return Ok(((), false));
             }

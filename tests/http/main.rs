@@ -21,6 +21,7 @@ mod metrics;
 mod namespaces;
 mod naming_client;
 mod operator;
+mod overrides;
 mod peer_auth;
 mod server;
 mod service;

@@ -22,12 +22,13 @@ pub enum ControlStoreError {
         /// What is wrong.
         reason: String,
     },
-    /// The file was written in a store format this build does not read (by a newer nacre).
+    /// The file was written in a store format this build does not read (by a newer nacre, or
+    /// by a pre-release one).
     #[error(
         "{location} was written in control store format {found}, and this nacre reads format \
          {supported}: run the nacre version that wrote it, or move the file away"
     )]
-    NewerFormat {
+    OtherFormat {
         /// The file.
         location: String,
         /// The format found.

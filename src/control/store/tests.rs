@@ -280,24 +280,26 @@ fn an_empty_or_foreign_file_is_refused() {
 }
 
 #[test]
-fn a_newer_format_is_refused_by_name() {
-    let dir = Dir::new("newer");
-    let path = dir.file();
-    drop(open_store(&path));
-    {
-        let db = redb::Database::open(&path).expect("opens");
-        let tx = db.begin_write().expect("writes");
-        tx.open_table(file::META)
-            .expect("table")
-            .insert("format", [file::FORMAT + 1].as_slice())
-            .expect("insert");
-        tx.commit().expect("commits");
+fn another_format_is_refused_by_name() {
+    for other in [file::FORMAT - 1, file::FORMAT + 1] {
+        let dir = Dir::new("other-format");
+        let path = dir.file();
+        drop(open_store(&path));
+        {
+            let db = redb::Database::open(&path).expect("opens");
+            let tx = db.begin_write().expect("writes");
+            tx.open_table(file::META)
+                .expect("table")
+                .insert("format", [other].as_slice())
+                .expect("insert");
+            tx.commit().expect("commits");
+        }
+        let err = open_err(&path);
+        assert!(
+            matches!(err, ControlStoreError::OtherFormat { found, .. } if found == other),
+            "{err:?}"
+        );
     }
-    let err = open_err(&path);
-    assert!(
-        matches!(err, ControlStoreError::NewerFormat { found, .. } if found == file::FORMAT + 1),
-        "{err:?}"
-    );
 }
 
 #[test]
