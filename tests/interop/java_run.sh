@@ -7,8 +7,11 @@
 # is free too: without auth (`plain`), with auth on (`auth`: a writer, a reader, no
 # credentials, a wrong password; lib.sh's start_nacre_server_with_auth), with TLS (`tls`: the
 # client trusting the CA, one trusting another CA, one without TLS; certificates from
-# examples/cert_gen.rs), and with mutual TLS (`mtls`). Each server is stopped by its pid. Exits
-# non-zero if any check fails.
+# examples/cert_gen.rs), and with mutual TLS (`mtls`). Then an operator's edit against the
+# program's `provider` mode: an instance disabled with PUT /nacos/v1/ns/instance stays disabled
+# after the server restarts (the client reconnects and registers again) and after the provider
+# process is killed and started again (a server with --data-dir, whose control plane keeps the
+# edit). Each server and provider is stopped by its pid. Exits non-zero if any check fails.
 #
 # gRPC TLS: grpc-java needs ALPN, which Debian 12's Netty 4.1.48 offers only with the OpenSSL
 # provider (with the JDK's, GrpcSslContexts fails: "JDK provider does not support ALPN"). That is
@@ -174,4 +177,92 @@ client_log_says "the server refused the client without a certificate" "alert cer
 client_log_says "the server refused the certificate of another CA (a bad signature)" "alert decrypt error"
 client_log_says "the client trusting another CA refused the server's certificate" \
     "PKIX path validation failed"
+stop_nacre_server
+
+echo "-- an operator's edit outlives the client's reconnects and restarts"
+port=$(port_pair)
+data=$(mktemp -d)
+nacre_server_dirs+=("$data")
+start_nacre_server "$server_bin" --port "$port" --data-dir "$data"
+wait_for_log "gRPC on"
+override_status=0
+provider_pid=
+start_provider() {
+    mkdir -p "$work/java"
+    java -cp "$cp:$classes" -DJM.LOG.PATH="$work/java" -DJM.SNAPSHOT.PATH="$work/java" \
+        -Dcom.alibaba.nacos.naming.cache.dir="$work/java" \
+        -Dlogback.configurationFile=tests/interop/java/logback.xml \
+        -Djava.util.logging.config.file=tests/interop/java/logging.properties \
+        NacreInterop provider "127.0.0.1:$port" java-drained 10.0.0.8 >"$work/provider.log" 2>&1 &
+    provider_pid=$!
+}
+stop_provider() {
+    if [[ -n "$provider_pid" ]]; then
+        kill -9 "$provider_pid" 2>/dev/null || true
+        wait "$provider_pid" 2>/dev/null || true
+        provider_pid=
+    fi
+}
+trap 'stop_provider; stop_nacre_servers' EXIT
+instance_url="http://127.0.0.1:$port/nacos/v1/ns/instance?serviceName=java-drained&ip=10.0.0.8&port=8080"
+# The instance as the server holds it (`enabled` and all), or nothing (status 404) within 60 s
+# of polling for $1: "present" or "absent".
+await_instance() {
+    local want=$1 out
+    for _ in $(seq 600); do
+        out=$(curl --silent --max-time 5 --fail "$instance_url" || true)
+        if [[ "$want" == present && -n "$out" ]]; then
+            echo "$out"
+            return 0
+        fi
+        if [[ "$want" == absent && -z "$out" ]]; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "timed out waiting for the instance to be $want" >&2
+    return 1
+}
+# The check $1: the instance is present and disabled, also a second later.
+expect_disabled() {
+    local what=$1 out
+    if out=$(await_instance present) && [[ "$out" == *'"enabled":false'* ]] \
+        && sleep 1 && out=$(await_instance present) && [[ "$out" == *'"enabled":false'* ]]; then
+        echo "ok   $what: $out"
+    else
+        echo "FAIL $what: ${out:-no instance}"
+        override_status=1
+    fi
+}
+start_provider
+if await_instance present >/dev/null; then
+    answer=$(curl --silent --max-time 5 -X PUT "$instance_url&enabled=false")
+    listed=$(curl --silent --max-time 5 "http://127.0.0.1:$port/nacos/v1/ns/instance/list?serviceName=java-drained")
+    if [[ "$answer" == ok && "$listed" == *'"hosts":[]'* ]]; then
+        echo "ok   disabled by the operator: no longer listed"
+    else
+        echo "FAIL disabled by the operator: PUT answered $answer; listed $listed"
+        override_status=1
+    fi
+    # The server restarts: the client reconnects and its redo registers the instance again.
+    kill "$server_pid" && wait "$server_pid" 2>/dev/null || true
+    launch_nacre_server "$server_bin" --port "$port" --data-dir "$data"
+    trap 'stop_provider; stop_nacre_servers' EXIT # launch_nacre_server set its own
+    wait_for_log "gRPC on"
+    expect_disabled "still disabled after the Java client reconnects and registers again"
+    # The provider process is killed and started again.
+    stop_provider
+    await_instance absent || override_status=1
+    start_provider
+    expect_disabled "still disabled after the Java client process restarts"
+else
+    echo "FAIL the Java provider's instance never showed up"
+    override_status=1
+fi
+stop_provider
+if [[ $override_status -ne 0 ]]; then
+    echo "the provider's output:"; cat "$work/provider.log"
+    echo "server log:"; cat "$work/server.log"
+    status=1
+fi
 exit "$status"

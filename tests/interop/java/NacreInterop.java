@@ -6,6 +6,9 @@
 //                                             passwords come from the environment, see below)
 //        java NacreInterop tls HOST:PORT CERTS OTHER_CERTS
 //        java NacreInterop mtls HOST:PORT CERTS OTHER_CERTS
+//        java NacreInterop provider HOST:PORT SERVICE IP
+//                                            (registers IP:8080 in SERVICE, prints REGISTERED,
+//                                             and stays, for java_run.sh's override checks)
 //                                            (a server with --tls-cert/--tls-key, for mtls also
 //                                             --tls-client-ca; CERTS and OTHER_CERTS are two
 //                                             folders written by examples/cert_gen.rs)
@@ -32,6 +35,9 @@
 // CERTS/client.pem runs plain's checks; one presenting none, one presenting
 // OTHER_CERTS/client.pem (signed by another CA), and one trusting OTHER_CERTS/ca.pem cannot
 // connect. (The 2.2.3 client's https has no client certificate, so no persistent instance.)
+//
+// provider: registers one ephemeral instance and keeps its client running (its redo task
+// registers it again after a reconnect) until the process is killed.
 //
 // Prints one line per check (`ok   ...` / `FAIL ...`, diagnostics start with `#`), then
 // `N passed, M failed`; exits 1 if any check failed.
@@ -440,8 +446,26 @@ public class NacreInterop {
         witness.shutDown();
     }
 
+    static void provider(String addr, String service, String ip) throws Exception {
+        NamingService naming = naming(addr, null, null);
+        Instance i = instance(ip, 8080);
+        i.setMetadata(Collections.singletonMap("who", "java-provider"));
+        naming.registerInstance(service, GROUP, i);
+        System.out.println("REGISTERED");
+        System.out.flush();
+        Thread.sleep(Long.MAX_VALUE);
+    }
+
     public static void main(String[] args) {
         String mode = args.length > 0 ? args[0] : "";
+        if (mode.equals("provider") && args.length == 4) {
+            try {
+                provider(args[1], args[2], args[3]);
+            } catch (Throwable e) {
+                e.printStackTrace(System.out);
+            }
+            Runtime.getRuntime().halt(1);
+        }
         boolean tlsMode = mode.equals("tls") || mode.equals("mtls");
         if (!(args.length == 2 && (mode.equals("plain") || mode.equals("auth"))) && !(args.length == 4 && tlsMode)) {
             System.err.println("usage: java NacreInterop plain|auth HOST:PORT");
