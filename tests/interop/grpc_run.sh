@@ -5,9 +5,9 @@
 # P + 1000 (the gRPC port clients derive) is free too, runs nacos_v2_interop.py, stops the
 # server by its pid; then the same with auth on (lib.sh's start_nacre_server_with_auth) and the
 # script's --auth checks (a writer, a reader, no credentials, a wrong password); then with mutual
-# TLS (certificates from examples/cert_gen.rs) and its --tls checks; then nacos_v2_overrides.py,
-# which starts and restarts a server of its own (with --data-dir) to check that an operator's
-# edit outlives the client's re-registrations. Exits non-zero if any check fails.
+# TLS (certificates from examples/cert_gen.rs) and its --tls checks; then nacos_v2_control.py,
+# which starts and restarts a server of its own (with --data-dir) to check a client in a created
+# namespace, and that an operator's edit outlives the client's re-registrations. Exits non-zero if any check fails.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -56,9 +56,9 @@ wait_for_log "gRPC on"
 GRPC_VERBOSITY=NONE run_checks --tls "$certs" || status=$?
 stop_nacre_server
 
-echo "-- an operator's edit outlives the client's reconnects and restarts (nacos_v2_overrides.py)"
+echo "-- the control plane: a created namespace; an operator's edit outlives the client's reconnects and restarts"
 new_scratch_dir
-timeout 300 "$venv/bin/python" tests/interop/nacos_v2_overrides.py "$server_bin" "$scratch" \
+timeout 300 "$venv/bin/python" tests/interop/nacos_v2_control.py "$server_bin" "$scratch" \
     2> >(grep -v -e "^Task was destroyed" -e "^task: <Task" -e "^Task exception" -e "^future: <Task" \
         -e "^RuntimeError: aclose" >&2) || status=$?
 exit "$status"

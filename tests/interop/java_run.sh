@@ -7,7 +7,9 @@
 # is free too: without auth (`plain`), with auth on (`auth`: a writer, a reader, no
 # credentials, a wrong password; lib.sh's start_nacre_server_with_auth), with TLS (`tls`: the
 # client trusting the CA, one trusting another CA, one without TLS; certificates from
-# examples/cert_gen.rs), and with mutual TLS (`mtls`). Then an operator's edit against the
+# examples/cert_gen.rs), and with mutual TLS (`mtls`). Then, against a server with --data-dir
+# (a control plane): clients in a namespace created through the namespace API (`namespace`),
+# and an operator's edit against the
 # program's `provider` mode: an instance disabled with PUT /nacos/v1/ns/instance stays disabled
 # after the server restarts (the client reconnects and registers again) and after the provider
 # process is killed and started again (a server with --data-dir, whose control plane keeps the
@@ -179,12 +181,27 @@ client_log_says "the client trusting another CA refused the server's certificate
     "PKIX path validation failed"
 stop_nacre_server
 
-echo "-- an operator's edit outlives the client's reconnects and restarts"
+echo "-- the control plane: a created namespace; an operator's edit outlives the client's reconnects and restarts"
 port=$(port_pair)
 data=$(mktemp -d)
 nacre_server_dirs+=("$data")
 start_nacre_server "$server_bin" --port "$port" --data-dir "$data"
 wait_for_log "gRPC on"
+created=$(curl --silent --max-time 5 -X POST "http://127.0.0.1:$port/nacos/v1/console/namespaces" \
+    --data-urlencode customNamespaceId=team-java --data-urlencode "namespaceName=Team Java")
+if [[ "$created" == true ]]; then
+    run_java namespace "$port" team-java || status=$?
+    listed=$(curl --silent --max-time 5 "http://127.0.0.1:$port/nacos/v1/console/namespaces")
+    if [[ "$listed" == *'"namespace":"team-java"'* && "$listed" == *'"namespaceShowName":"Team Java"'* ]]; then
+        echo "ok   the namespace API lists team-java by its name"
+    else
+        echo "FAIL the namespace API's list: $listed"
+        status=1
+    fi
+else
+    echo "FAIL creating the namespace team-java answered: $created"
+    status=1
+fi
 override_status=0
 provider_pid=
 start_provider() {

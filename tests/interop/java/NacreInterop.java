@@ -6,6 +6,8 @@
 //                                             passwords come from the environment, see below)
 //        java NacreInterop tls HOST:PORT CERTS OTHER_CERTS
 //        java NacreInterop mtls HOST:PORT CERTS OTHER_CERTS
+//        java NacreInterop namespace HOST:PORT NAMESPACE
+//                                            (a namespace created through the namespace API)
 //        java NacreInterop provider HOST:PORT SERVICE IP
 //                                            (registers IP:8080 in SERVICE, prints REGISTERED,
 //                                             and stays, for java_run.sh's override checks)
@@ -35,6 +37,9 @@
 // CERTS/client.pem runs plain's checks; one presenting none, one presenting
 // OTHER_CERTS/client.pem (signed by another CA), and one trusting OTHER_CERTS/ca.pem cannot
 // connect. (The 2.2.3 client's https has no client certificate, so no persistent instance.)
+//
+// namespace: clients with the `namespace` property set to NAMESPACE register, list, subscribe
+// and are told of a change there; a client of `public` sees none of it.
 //
 // provider: registers one ephemeral instance and keeps its client running (its redo task
 // registers it again after a reconnect) until the process is killed.
@@ -446,6 +451,35 @@ public class NacreInterop {
         witness.shutDown();
     }
 
+    static void namespace(String addr, String namespace) throws Exception {
+        Properties props = properties(addr);
+        props.setProperty(PropertyKeyConst.NAMESPACE, namespace);
+        NamingService a = NacosFactory.createNamingService(props);
+        NamingService b = NacosFactory.createNamingService(props);
+        NamingService pub = naming(addr, null, null);
+        String service = "java-team";
+        Events events = new Events();
+        check("in " + namespace + ": register, list, subscribe and be told of a second instance", () -> {
+            a.registerInstance(service, GROUP, instance("10.4.0.1", 8080));
+            List<Instance> all = b.getAllInstances(service, GROUP, false);
+            expect(endpoints(all).equals(List.of("10.4.0.1:8080")), "listed " + endpoints(all));
+            b.subscribe(service, GROUP, events);
+            events.awaitLast(List.of("10.4.0.1:8080"));
+            a.registerInstance(service, GROUP, instance("10.4.0.2", 8080));
+            events.awaitLast(List.of("10.4.0.1:8080", "10.4.0.2:8080"));
+            ListView<String> page = b.getServicesOfServer(1, 10, GROUP);
+            expect(page.getData().equals(List.of(service)), "services " + page.getData());
+        });
+        check("a client of public sees nothing of " + namespace, () -> {
+            expect(pub.getAllInstances(service, GROUP, false).isEmpty(), "public lists instances of " + service);
+            ListView<String> page = pub.getServicesOfServer(1, 10, GROUP);
+            expect(!page.getData().contains(service), "public's services " + page.getData());
+        });
+        a.shutDown();
+        b.shutDown();
+        pub.shutDown();
+    }
+
     static void provider(String addr, String service, String ip) throws Exception {
         NamingService naming = naming(addr, null, null);
         Instance i = instance(ip, 8080);
@@ -467,9 +501,12 @@ public class NacreInterop {
             Runtime.getRuntime().halt(1);
         }
         boolean tlsMode = mode.equals("tls") || mode.equals("mtls");
-        if (!(args.length == 2 && (mode.equals("plain") || mode.equals("auth"))) && !(args.length == 4 && tlsMode)) {
+        boolean namespaceMode = mode.equals("namespace") && args.length == 3;
+        if (!(args.length == 2 && (mode.equals("plain") || mode.equals("auth"))) && !(args.length == 4 && tlsMode)
+                && !namespaceMode) {
             System.err.println("usage: java NacreInterop plain|auth HOST:PORT");
             System.err.println("       java NacreInterop tls|mtls HOST:PORT CERTS OTHER_CERTS");
+            System.err.println("       java NacreInterop namespace HOST:PORT NAMESPACE");
             System.exit(2);
         }
         try {
@@ -482,6 +519,9 @@ public class NacreInterop {
                     break;
                 case "tls":
                     tls(args[1], args[2], args[3]);
+                    break;
+                case "namespace":
+                    namespace(args[1], args[2]);
                     break;
                 default:
                     mtls(args[1], args[2], args[3]);

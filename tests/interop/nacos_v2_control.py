@@ -1,11 +1,16 @@
-"""An operator's edit outlives its client's re-registrations: nacos-sdk-python 3.2.0 (its
-Nacos 2.x client, `v2.nacos`, over gRPC) against a nacre-server this script starts and stops
-itself (with --data-dir, so the control plane keeps the operator's overrides).
+"""The control plane with nacos-sdk-python 3.2.0 (its Nacos 2.x client, `v2.nacos`, over gRPC)
+against a nacre-server this script starts and stops itself (with --data-dir, so the control
+plane keeps namespaces and the operator's overrides).
 
-Usage: nacos_v2_overrides.py SERVER_BIN WORK_DIR
-       nacos_v2_overrides.py --provider HOST:PORT WORK_DIR   (internal: the provider process)
+Usage: nacos_v2_control.py SERVER_BIN WORK_DIR
+       nacos_v2_control.py --provider HOST:PORT WORK_DIR   (internal: the provider process)
 
-Checks, for an instance a provider *process* registers over gRPC:
+Namespaces: a namespace created with `POST /nacos/v1/console/namespaces` is listed with its
+name; a client whose `namespace_id` is its id registers, lists and is pushed there, and nothing
+of it shows in `public`; the namespace's detail counts nothing wrong.
+
+An operator's edit outlives its client's re-registrations, for an instance a provider
+*process* registers over gRPC:
 - disabled with `PUT /nacos/v1/ns/instance?enabled=false`: a subscribed consumer is pushed
   its departure;
 - the server restarts (SIGTERM, then the same port and data directory): the provider's client
@@ -72,11 +77,11 @@ async def wait_until(what, cond, timeout=30.0):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-async def naming(addr, work, name):
+async def naming(addr, work, name, namespace=""):
     log_dir = os.path.join(work, name)
     config = (ClientConfigBuilder()
               .server_address(addr)
-              .namespace_id("")
+              .namespace_id(namespace)
               .log_dir(log_dir)
               .cache_dir(os.path.join(log_dir, "cache"))
               .grpc_config(GRPCConfig(grpc_timeout=5000, port_offset=1000))
@@ -167,9 +172,11 @@ class Server:
             with open(path) as f:
                 print(f.read()[-20000:], flush=True)
 
-    def http(self, method, path, params):
+    def http(self, method, path, params, form=None):
         query = urllib.parse.urlencode(params)
-        request = urllib.request.Request(f"http://{self.addr}{path}?{query}", method=method)
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        request = urllib.request.Request(f"http://{self.addr}{path}?{query}", data=data,
+                                         method=method)
         try:
             with urllib.request.urlopen(request, timeout=10) as r:
                 return r.status, r.read().decode()
@@ -258,6 +265,48 @@ async def main(binary, work):
             expect((status, body) == (200, "ok"), f"PUT answered {status} {body}")
             await wait_until("the push with it", lambda: pushes[-1:] == [[f"{IP}:{PORT}"]])
 
+        async def a_client_in_a_created_namespace():
+            status, body = server.http("POST", "/nacos/v1/console/namespaces", {}, {
+                "customNamespaceId": "team-py", "namespaceName": "Team Python",
+                "namespaceDesc": "made by nacos_v2_control.py"})
+            expect((status, body) == (200, "true"), f"create answered {status} {body}")
+            team = await naming(server.addr, work, "team", namespace="team-py")
+            try:
+                seen = []
+
+                async def on_team_change(instances):
+                    seen.append(sorted(f"{i.ip}:{i.port}" for i in instances))
+
+                await team.subscribe(SubscribeServiceParam(
+                    service_name="team-svc", subscribe_callback=on_team_change))
+                await team.register_instance(RegisterInstanceParam(
+                    service_name="team-svc", ip="10.9.0.1", port=80))
+                await wait_until("the push in team-py", lambda: seen[-1:] == [["10.9.0.1:80"]])
+                listed = await team.list_instances(ListInstanceParam(
+                    service_name="team-svc", subscribe=False, healthy_only=None))
+                expect([f"{i.ip}:{i.port}" for i in listed] == ["10.9.0.1:80"], f"{listed}")
+                # Nothing of it in public.
+                status, body = server.http("GET", "/nacos/v1/ns/instance/list",
+                                           {"serviceName": "team-svc"})
+                expect(status == 200 and json.loads(body)["hosts"] == [], f"public: {body}")
+                status, body = server.http("GET", "/nacos/v1/ns/instance/list",
+                                           {"serviceName": "team-svc", "namespaceId": "team-py"})
+                expect(status == 200 and len(json.loads(body)["hosts"]) == 1, f"team-py: {body}")
+                # The namespace API lists it with its name, and shows it alone.
+                status, body = server.http("GET", "/nacos/v1/console/namespaces", {})
+                rows = {r["namespace"]: r for r in json.loads(body)["data"]}
+                expect(rows.get("team-py", {}).get("namespaceShowName") == "Team Python",
+                       f"listed {body}")
+                status, body = server.http("GET", "/nacos/v1/console/namespaces",
+                                           {"show": "all", "namespaceId": "team-py"})
+                one = json.loads(body)
+                expect(status == 200 and one["namespaceDesc"] == "made by nacos_v2_control.py",
+                       f"detail {status} {body}")
+            finally:
+                await asyncio.wait_for(team.shutdown(), 10)
+
+        await check("a client in a namespace created through the namespace API",
+                    a_client_in_a_created_namespace)
         await check("disabled by the operator, and that is pushed",
                     disabled_by_the_operator_and_pushed)
         await check("still disabled after the client reconnects and registers again",
