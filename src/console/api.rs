@@ -34,6 +34,9 @@ pub(super) struct State {
     pub(super) generation: Arc<std::sync::atomic::AtomicU64>,
     /// Who may do what, when auth is on (see [`super::auth`]).
     pub(super) access: Option<crate::front::access::Access>,
+    /// The control plane: namespace names, operators' overrides (feature `control`).
+    #[cfg(feature = "control")]
+    pub(super) control: Option<Arc<dyn crate::control::ControlPlane>>,
 }
 
 /// The state every console handler takes.
@@ -61,6 +64,11 @@ pub enum ConsoleError {
     /// the reason).
     #[error(transparent)]
     Refused(#[from] AccessError),
+    /// The control plane did not keep the edit as an override: a rule (400), too many (429),
+    /// or no write taken (no leader, stopped: 503). Nothing changed.
+    #[cfg(feature = "control")]
+    #[error(transparent)]
+    NotKept(#[from] crate::control::KeepError),
 }
 
 impl IntoResponse for ConsoleError {
@@ -75,6 +83,16 @@ impl IntoResponse for ConsoleError {
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             ConsoleError::Unexpected(_) | ConsoleError::Refused(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
+            }
+            #[cfg(feature = "control")]
+            ConsoleError::NotKept(crate::control::KeepError::Refused(
+                crate::control::ControlError::TooManyOverrides { .. },
+            )) => StatusCode::TOO_MANY_REQUESTS,
+            #[cfg(feature = "control")]
+            ConsoleError::NotKept(crate::control::KeepError::Refused(_)) => StatusCode::BAD_REQUEST,
+            #[cfg(feature = "control")]
+            ConsoleError::NotKept(crate::control::KeepError::Unavailable(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
             }
         };
         (status, self.to_string()).into_response()
@@ -118,6 +136,29 @@ pub(super) struct InstanceRow {
     remove_after_ms: Option<u64>,
     /// Why it is unhealthy, in words; `None` when it is healthy.
     why: Option<String>,
+    /// What an operator's override sets (kept over the client's registrations); `None`
+    /// without one.
+    overridden: Option<Overridden>,
+}
+
+/// The fields of an instance an operator's override sets.
+#[derive(Debug, Serialize)]
+pub(super) struct Overridden {
+    enabled: bool,
+    weight: bool,
+    /// The metadata keys it sets.
+    metadata: Vec<String>,
+}
+
+#[cfg(feature = "control")]
+impl Overridden {
+    fn of(o: &crate::control::InstanceOverride) -> Self {
+        Overridden {
+            enabled: o.enabled.is_some(),
+            weight: o.weight.is_some(),
+            metadata: o.metadata.keys().cloned().collect(),
+        }
+    }
 }
 
 /// A service's instances.
@@ -154,6 +195,8 @@ pub(super) async fn instances(
         .load(&key)
         .ok_or_else(|| ConsoleError::NoService(key.to_string()))?;
     let now = registry.clock().now();
+    #[cfg(feature = "control")]
+    let control_state = state.control.as_ref().map(|c| c.state());
     let mut rows: Vec<InstanceRow> = snap
         .entries()
         .map(|entry| {
@@ -174,7 +217,15 @@ pub(super) async fn instances(
                 ),
             };
             let millis = |d: Duration| Some(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            #[cfg(feature = "control")]
+            let overridden = control_state
+                .as_ref()
+                .and_then(|c| c.instance_override(&key, &instance.key()))
+                .map(Overridden::of);
+            #[cfg(not(feature = "control"))]
+            let overridden = None;
             InstanceRow {
+                overridden,
                 ip: instance.ip().to_string(),
                 port: instance.port(),
                 cluster: instance.cluster().as_str().to_owned(),
@@ -249,6 +300,10 @@ pub(super) async fn update(
         enabled: body.enabled,
         ..Default::default()
     };
+    #[cfg(feature = "control")]
+    if let Some(control) = &state.control {
+        crate::control::keep_edit(control.as_ref(), &service, &instance, &update).await?;
+    }
     let output = state
         .backend
         .execute(Command::update(&service, &instance, update))

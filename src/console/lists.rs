@@ -80,6 +80,9 @@ pub(super) struct NamespaceRow {
     #[serde(skip)]
     id: NamespaceId,
     namespace: String,
+    /// The name an operator gave it through the namespace API; `public` for the default
+    /// namespace; else its id.
+    name: String,
     services: usize,
     instances: usize,
     healthy: usize,
@@ -93,6 +96,8 @@ pub(super) async fn namespaces(caller: Caller, Shared(state): Api) -> Response {
         Err(e) => return refusal(&e),
     };
     let rows = listing(&state, |l| &mut l.namespaces, || namespace_rows(&state)).await;
+    #[cfg(feature = "control")]
+    let rows = named(&state, rows);
     let Some(viewer) = allowed.viewer() else {
         return Json(rows).into_response();
     };
@@ -122,6 +127,48 @@ pub(super) async fn namespaces(caller: Caller, Shared(state): Api) -> Response {
     Json(shown).into_response()
 }
 
+/// `public` for the default namespace, else the id.
+fn display_name(id: &NamespaceId) -> String {
+    if id.as_str() == crate::model::DEFAULT_NAMESPACE {
+        "public".to_owned()
+    } else {
+        id.as_str().to_owned()
+    }
+}
+
+/// `rows` with the control plane's namespaces: each created one named, and listed (empty)
+/// when it holds no service. Made per request over the kept list: a namespace created through
+/// the API is no change of the registry's, and the control plane's state is read without a
+/// lock.
+#[cfg(feature = "control")]
+fn named(state: &State, rows: Arc<Vec<NamespaceRow>>) -> Arc<Vec<NamespaceRow>> {
+    let Some(control) = &state.control else {
+        return rows;
+    };
+    let control = control.state();
+    if control.namespaces().next().is_none() {
+        return rows;
+    }
+    let mut by_id: BTreeMap<String, NamespaceRow> = rows
+        .iter()
+        .map(|r| (r.namespace.clone(), r.clone()))
+        .collect();
+    for ns in control.namespaces() {
+        let row = by_id
+            .entry(ns.id.as_str().to_owned())
+            .or_insert_with(|| NamespaceRow {
+                id: ns.id.clone(),
+                namespace: ns.id.as_str().to_owned(),
+                name: String::new(),
+                services: 0,
+                instances: 0,
+                healthy: 0,
+            });
+        row.name.clone_from(&ns.name);
+    }
+    Arc::new(by_id.into_values().collect())
+}
+
 fn namespace_rows(state: &State) -> Vec<NamespaceRow> {
     let mut rows: BTreeMap<String, NamespaceRow> = BTreeMap::new();
     state.backend.registry().store().for_each(|snap| {
@@ -130,6 +177,7 @@ fn namespace_rows(state: &State) -> Vec<NamespaceRow> {
         let row = rows.entry(ns.to_owned()).or_insert_with(|| NamespaceRow {
             id: id.clone(),
             namespace: ns.to_owned(),
+            name: display_name(id),
             services: 0,
             instances: 0,
             healthy: 0,

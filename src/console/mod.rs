@@ -14,9 +14,9 @@
 //! | path | what |
 //! | --- | --- |
 //! | `GET /console/` | the page (HTML, script and style embedded in the binary; nothing is loaded from elsewhere) |
-//! | `GET /console/api/namespaces` | `[{"namespace","services","instances","healthy"}]` |
+//! | `GET /console/api/namespaces` | `[{"namespace","name","services","instances","healthy"}]` |
 //! | `GET /console/api/services?namespace=` | `[{"group","name","instances","healthy","protectThreshold"}]` |
-//! | `GET /console/api/instances?namespace=&group=&service=` | `{"protectThreshold","writable","instances":[{"ip","port","cluster","weight","enabled","healthy","ephemeral","metadata","lastBeatMsAgo","unhealthyAfterMs","removeAfterMs","why"}]}`; `why` says why an instance is unhealthy ("no beat for 17 s; the limit is 15 s"); `writable` whether the caller may edit the service |
+//! | `GET /console/api/instances?namespace=&group=&service=` | `{"protectThreshold","writable","instances":[{"ip","port","cluster","weight","enabled","healthy","ephemeral","metadata","lastBeatMsAgo","unhealthyAfterMs","removeAfterMs","why","overridden"}]}`; `why` says why an instance is unhealthy ("no beat for 17 s; the limit is 15 s"); `writable` whether the caller may edit the service |
 //! | `PATCH /console/api/instance` | JSON `{"namespace","group","service","cluster","ip","port","weight"?,"enabled"?}` → the service's revision |
 //! | `DELETE /console/api/instance?namespace=&group=&service=&cluster=&ip=&port=` | deregister → whether it was registered |
 //! | `GET /console/api/events` | server-sent events: `hello` first, then `change` with `{"namespace","group","service","revision"}` for every changed service, `resync` when some were missed |
@@ -82,6 +82,21 @@
 //! - Logout forgets the token and shows the form again. The token stays valid until its
 //!   `tokenTtl` passes (Nacos' tokens are not revoked either); a 403 from any call, its token
 //!   expired or its user taken out of the users file, brings the form back with the reason.
+//!
+//! ## Control plane
+//!
+//! With [`Console::control`] (`nacre-server` gives it when it runs a control plane):
+//!
+//! - the namespace list holds every namespace created through the namespace API, also those
+//!   that hold no service yet, and each row carries its `name` (`public` for the default
+//!   namespace, the id for a namespace that holds services but was never created); the page
+//!   shows the name, and the id beside it when they differ;
+//! - an instance's weight and enabled edits are kept as overrides
+//!   ([`crate::control::keep_edit`]) before the instance changes, so the client's next
+//!   registration does not undo them, as with the v1 API's `PUT`; an edit the control plane
+//!   does not take changes nothing (503 without a leader);
+//! - each instance row says which of its fields an operator's override sets (`overridden`:
+//!   `{"enabled","weight","metadata":[keys]}`, `null` without one), and the page marks them.
 //!
 //! Differences from the Nacos console: naming only (no configuration, no users or roles
 //! pages), no cluster-level settings or health checkers, no service creation or metadata
@@ -149,6 +164,8 @@ impl Console {
                 listings: Default::default(),
                 generation,
                 access: None,
+                #[cfg(feature = "control")]
+                control: None,
             }),
             host_check: HostCheck::default(),
         }
@@ -162,6 +179,8 @@ impl Console {
             streams: state.streams.limits(),
             stream_lifetime: state.stream_lifetime,
             access: state.access.clone(),
+            #[cfg(feature = "control")]
+            control: state.control.clone(),
         };
         change(&mut settings);
         Self {
@@ -173,6 +192,8 @@ impl Console {
                 listings: Default::default(),
                 generation: state.generation.clone(),
                 access: settings.access,
+                #[cfg(feature = "control")]
+                control: settings.control,
             }),
             host_check: self.host_check,
         }
@@ -192,6 +213,14 @@ impl Console {
     /// [Auth](self#auth)). Without it the console is open to whoever reaches it.
     pub fn access(self, access: Access) -> Self {
         self.rebuilt(|s| s.access = Some(access))
+    }
+
+    /// Shows the control plane's namespaces by name (also those that hold no service yet),
+    /// marks the fields an operator's override sets, and keeps the console's edits as
+    /// overrides (see [Control plane](self#control-plane)). Feature `control`.
+    #[cfg(feature = "control")]
+    pub fn control(self, control: Arc<dyn crate::control::ControlPlane>) -> Self {
+        self.rebuilt(|s| s.control = Some(control))
     }
 
     /// The names the console answers to besides IP addresses and `localhost` (see
@@ -247,6 +276,8 @@ struct Settings {
     streams: GateLimits,
     stream_lifetime: std::time::Duration,
     access: Option<Access>,
+    #[cfg(feature = "control")]
+    control: Option<Arc<dyn crate::control::ControlPlane>>,
 }
 
 async fn asset(kind: &'static str, body: &'static str) -> impl IntoResponse {

@@ -233,6 +233,52 @@ impl Overrides {
     }
 }
 
+/// Why [`keep_edit`] kept nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeepError {
+    /// The override broke a rule, or there are [`MAX_OVERRIDES`] already.
+    #[error(transparent)]
+    Refused(ControlError),
+    /// The control plane took no write (no leader, stopped).
+    #[error(transparent)]
+    Unavailable(#[from] super::ControlWriteError),
+}
+
+/// Keeps an operator's edit of `instance` (what a front's `PUT`, `PATCH` or console edit sets:
+/// `update`'s enabled flag, weight and metadata keys) as the instance id's override; answers
+/// once the control plane applied it. An edit that sets none of them keeps nothing. Every
+/// front that edits instances calls this before it changes the instance, so a refused or
+/// unconfirmed edit changes nothing.
+pub async fn keep_edit(
+    control: &dyn ControlPlane,
+    service: &ServiceKey,
+    instance: &InstanceKey,
+    update: &InstanceUpdate,
+) -> Result<(), KeepError> {
+    let change = InstanceOverride {
+        enabled: update.enabled,
+        weight: update
+            .weight
+            .map(OverrideWeight::new)
+            .transpose()
+            .map_err(KeepError::Refused)?,
+        metadata: update.metadata.clone().unwrap_or_default(),
+    };
+    if change.is_empty() {
+        return Ok(());
+    }
+    let command = super::ControlCommand::SetOverride {
+        service: service.clone(),
+        instance: instance.clone(),
+        change,
+    };
+    match control.write(command).await? {
+        super::ControlResponse::Rejected(e) => Err(KeepError::Refused(e)),
+        _ => Ok(()),
+    }
+}
+
 /// The control plane's overrides as the registry looks them up: attach it with
 /// [`crate::Registry::attach_overrides`].
 #[derive(Debug, Clone)]

@@ -25,7 +25,8 @@ use super::error::ApiError;
 use super::params::Params;
 use super::state::{Api, ApiState};
 use crate::control::{
-    ControlCommand, ControlPlane, ControlResponse, InstanceOverride, OverrideWeight,
+    keep_edit, ControlCommand, ControlPlane, ControlResponse, InstanceOverride, KeepError,
+    OverrideWeight,
 };
 use crate::model::{InstanceKey, ServiceKey};
 use crate::store::InstanceUpdate;
@@ -77,7 +78,7 @@ fn control(api: &ApiState) -> Result<&Arc<dyn ControlPlane>, ApiError> {
 }
 
 /// Keeps `update` (what a `PUT` or `PATCH` sets on `key`) as the instance id's override, when
-/// the node runs a control plane. Answers once the control plane applied it.
+/// the node runs a control plane ([`crate::control::keep_edit`]).
 pub(crate) async fn keep(
     api: &ApiState,
     service: &ServiceKey,
@@ -87,27 +88,12 @@ pub(crate) async fn keep(
     let Some(control) = api.control.as_ref() else {
         return Ok(());
     };
-    let change = InstanceOverride {
-        enabled: update.enabled,
-        weight: update
-            .weight
-            .map(OverrideWeight::new)
-            .transpose()
-            .map_err(ApiError::Refused)?,
-        metadata: update.metadata.clone().unwrap_or_default(),
-    };
-    if change.is_empty() {
-        return Ok(());
-    }
-    let command = ControlCommand::SetOverride {
-        service: service.clone(),
-        instance: key.clone(),
-        change,
-    };
-    match control.write(command).await? {
-        ControlResponse::Rejected(e) => Err(ApiError::Refused(e)),
-        _ => Ok(()),
-    }
+    keep_edit(control.as_ref(), service, key, update)
+        .await
+        .map_err(|e| match e {
+            KeepError::Refused(e) => ApiError::Refused(e),
+            KeepError::Unavailable(e) => ApiError::Control(e),
+        })
 }
 
 /// The instance key an override request means: `clusterName` (default `DEFAULT`), or the one

@@ -160,6 +160,7 @@ impl NacosApi {
                 crate::control::ControlOverrides::new(control.clone()),
             ));
         }
+        #[cfg(feature = "control")]
         let namespaces = self
             .control
             .clone()

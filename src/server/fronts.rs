@@ -44,6 +44,7 @@ pub(super) async fn bind(
     backend: &Backend,
     access: Option<&Access>,
     tls: Option<&crate::front::tls::TlsConfig>,
+    control: Option<&std::sync::Arc<crate::control::ClosableControl>>,
 ) -> Result<Vec<Box<dyn Front>>, ServerError> {
     // `mut` and the parameters go unused in a build without fronts.
     #[allow(unused_mut)]
@@ -59,9 +60,13 @@ pub(super) async fn bind(
             Some(access) => console.access(access.clone()),
             None => console,
         };
+        let console = match control {
+            Some(control) => console.control(control.clone()),
+            None => console,
+        };
         fronts.push(Box::new(Console(console)));
     }
-    let _ = (config, backend, access, tls);
+    let _ = (config, backend, access, tls, control);
     Ok(fronts)
 }
 

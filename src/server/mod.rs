@@ -231,7 +231,14 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         _ => None,
     };
     let access = guard.as_ref().map(|g| g.access.clone());
-    let fronts = fronts::bind(config, &backend, access.as_ref(), tls.as_ref()).await?;
+    let fronts = fronts::bind(
+        config,
+        &backend,
+        access.as_ref(),
+        tls.as_ref(),
+        control.as_ref(),
+    )
+    .await?;
     let drivers = DriverThread::spawn(backend.clone()).map_err(ServerError::Drivers)?;
     let udp_addr = SocketAddr::new(config.bind, 0);
     let udp = UdpPush::bind(backend.registry().clone(), udp_addr, config.udp)

@@ -201,10 +201,18 @@ async function withAuth(browser, server) {
     await nacos("POST", `/nacos/v1/ns/instance?serviceName=orders&ip=10.0.0.2&port=8080&metadata=${meta("preserved.heart.beat.timeout=1000,preserved.ip.delete.timeout=600000,version=1.4.2,zone=eu-2")}`);
     await nacos("POST", "/nacos/v1/ns/instance?serviceName=payments&groupName=BILLING&ip=10.0.1.7&port=9090&weight=2&clusterName=EAST");
 
+    // A namespace created through the namespace API (the server runs a control plane): listed
+    // by its name though it holds no service.
+    await nacos("POST", "/nacos/v1/console/namespaces?customNamespaceId=team-web&namespaceName=Team%20Web");
     await page.waitForSelector('li[data-namespace="public"]', { timeout: PATIENCE });
     await page.waitForSelector('tr[data-service="DEFAULT_GROUP@@orders"]', { timeout: PATIENCE });
     await page.waitForSelector('tr[data-service="BILLING@@payments"]', { timeout: PATIENCE });
     check("the namespace and services appear without a reload", loads === 1);
+    await page.waitForSelector('li[data-namespace="team-web"]', { timeout: PATIENCE });
+    const teamName = await page.textContent('li[data-namespace="team-web"] .ns-name');
+    const teamId = await page.textContent('li[data-namespace="team-web"] .ns-id');
+    check(`a created namespace is listed by its name, its id beside it (${teamName}, ${teamId})`,
+      teamName === "Team Web" && teamId === "team-web");
     const ordersRow = await page.textContent('tr[data-service="DEFAULT_GROUP@@orders"]');
     check(`the services view counts instances (${ordersRow.trim()})`, /orders\s*DEFAULT_GROUP\s*2/.test(ordersRow));
 
@@ -239,6 +247,16 @@ async function withAuth(browser, server) {
     await eventually("10.0.0.1 to be disabled", async () => (await consoleInstances()).some((i) => i.ip === "10.0.0.1" && !i.enabled));
     await page.waitForSelector(`${one} .badge.disabled`, { timeout: PATIENCE });
     check("disabling in the page disables it, and the page shows it", true);
+    await page.waitForSelector(`${one} .weight-cell .override-mark`, { timeout: PATIENCE });
+    await page.waitForSelector(`${one} .enabled-cell .override-mark`, { timeout: PATIENCE });
+    check("the page marks the weight and enabled flag an operator set", (await page.$$(`${two} .override-mark`)).length === 0);
+    // The client registers again, with its own weight and enabled flag: the edits hold.
+    await nacos("POST", `/nacos/v1/ns/instance?serviceName=orders&ip=10.0.0.1&port=8080&weight=1&enabled=true&metadata=${meta("version=1.4.2,zone=eu-1")}`);
+    await page.waitForTimeout(300);
+    const held = (await consoleInstances()).find((i) => i.ip === "10.0.0.1");
+    check(`the page's edits hold over the client's re-registration (weight ${held.weight}, enabled ${held.enabled})`,
+      held.weight === 3 && held.enabled === false && held.overridden && held.overridden.weight && held.overridden.enabled);
+    await page.waitForSelector(`${one} .badge.disabled`, { timeout: PATIENCE });
     await page.click(`${two} button.danger`);
     await page.click(`${two} button.danger.confirm`);
     await page.waitForSelector(two, { state: "detached", timeout: PATIENCE });

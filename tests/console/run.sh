@@ -4,7 +4,8 @@
 # once into $NACRE_CACHE, default ~/.cache/nacre, and reused), against nacre-server on a free
 # loopback port. console_test.js loads the page, registers instances over the Nacos API and
 # watches them appear and one turn unhealthy without a reload, then edits weight and enabled
-# and deregisters through the page. Then, against a second server with a users file (auth
+# and deregisters through the page; a namespace created through the namespace API is listed by
+# its name, and the page's edits are marked and hold over the client's re-registration. Then, against a second server with a users file (auth
 # on), the page asks for a login, refuses a wrong password, lets a read-write user see services
 # live and edit, logs out, and shows a read-only user only the services it may read, without
 # edit controls, its forced edit refused and nothing changed. Stops the servers by their pids.
@@ -43,7 +44,9 @@ cargo build --all-features --bin nacre-server
 server_bin="$(target_dir)/debug/nacre-server"
 
 port=$(free_port)
-start_nacre_server "$server_bin" --port "$port" --grpc-port 0
+# With a data directory: the control plane (namespace names, operators' edits kept).
+new_scratch_dir
+start_nacre_server "$server_bin" --port "$port" --grpc-port 0 --data-dir "$scratch"
 [[ -n "$shot" ]] || shot="$work/console.png"
 
 # The second server, with auth: `admin` may do anything, `viewer` may only read the service
@@ -72,7 +75,7 @@ auth_port=$(free_port)
 "$server_bin" --port "$auth_port" --grpc-port 0 --users-file "$work/users.toml" \
     --token-secret-file "$work/token.key" >"$work/auth-server.log" 2>&1 &
 auth_pid=$!
-trap 'kill "$server_pid" "$auth_pid" 2>/dev/null || true; wait "$server_pid" "$auth_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill "$server_pid" "$auth_pid" 2>/dev/null || true; wait "$server_pid" "$auth_pid" 2>/dev/null || true; rm -rf "$work" "$scratch"' EXIT
 
 # Both answer within 30 s, or the test fails.
 for url in "http://127.0.0.1:$port/console/" "http://127.0.0.1:$auth_port/console/"; do

@@ -110,7 +110,10 @@ async function drawNamespaces() {
     class: r.namespace === state.ns ? "selected" : "",
     "data-namespace": r.namespace,
     onclick: () => { state.ns = r.namespace; state.svc = null; writeHash(); refresh(); },
-  }, el("span", {}, r.namespace), el("span", { class: "count" }, `${r.services} svc · ${r.healthy}/${r.instances}`))));
+  }, el("span", { class: "ns-name" }, r.name || r.namespace),
+  // The id beside the name when an operator named the namespace otherwise.
+  ...(r.name && r.name !== r.namespace && r.namespace !== "public" ? [el("span", { class: "ns-id" }, r.namespace)] : []),
+  el("span", { class: "count" }, `${r.services} svc · ${r.healthy}/${r.instances}`))));
   $("no-namespaces").hidden = rows.length > 0;
 }
 
@@ -172,17 +175,24 @@ async function edit(i, change) {
   refresh();
 }
 
+const OVERRIDE_TITLE = "set by an operator: kept over the client's own registrations";
+
 function instanceRow(i, writable) {
   const addr = `${i.ip}:${i.port}`;
   const health = el("span", { class: `badge ${i.healthy ? "healthy" : "unhealthy"}` }, i.healthy ? "healthy" : "unhealthy");
   const cell = el("td", { class: "health" }, health);
   if (!i.enabled) cell.append(el("span", { class: "badge disabled" }, "disabled"));
   cell.append(el("span", { class: "why" }));
-  const meta = el("td", { class: "meta-cell" }, ...Object.entries(i.metadata).map(([k, v]) => el("span", { class: "meta" }, `${k}=${v}`)));
+  // What an operator's override sets is marked: it holds over the client's registrations.
+  const over = i.overridden || { enabled: false, weight: false, metadata: [] };
+  const mark = (on) => on ? [el("span", { class: "override-mark", title: OVERRIDE_TITLE }, "operator")] : [];
+  const meta = el("td", { class: "meta-cell" }, ...Object.entries(i.metadata).map(([k, v]) =>
+    el("span", over.metadata.includes(k) ? { class: "meta overridden", title: OVERRIDE_TITLE } : { class: "meta" }, `${k}=${v}`)));
   if (!writable) {
     return el("tr", { "data-instance": addr, class: "read-only" },
       el("td", { class: "addr" }, addr), el("td", {}, i.cluster),
-      el("td", { class: "weight-cell" }, i.weight), el("td", {}, i.enabled ? "yes" : "no"), cell,
+      el("td", { class: "weight-cell" }, i.weight, ...mark(over.weight)),
+      el("td", { class: "enabled-cell" }, i.enabled ? "yes" : "no", ...mark(over.enabled)), cell,
       el("td", { class: "age" }), meta, el("td", {}));
   }
   const weight = el("input", { class: "weight", type: "number", min: "0", max: "10000", step: "any", value: i.weight, "aria-label": `weight of ${addr}` });
@@ -208,7 +218,8 @@ function instanceRow(i, writable) {
   });
   return el("tr", { "data-instance": addr },
     el("td", { class: "addr" }, addr), el("td", {}, i.cluster),
-    el("td", { class: "weight-cell" }, weight, " ", save), el("td", {}, enabled), cell,
+    el("td", { class: "weight-cell" }, weight, " ", save, ...mark(over.weight)),
+    el("td", { class: "enabled-cell" }, enabled, ...mark(over.enabled)), cell,
     el("td", { class: "age" }), meta, el("td", {}, remove));
 }
 
