@@ -140,7 +140,7 @@ impl Resource {
     /// Whether `pattern` matches one of the names it goes by: `namespace:group:naming/service`,
     /// and for the public namespace both its spellings (empty, and `public`). Matched on the
     /// parts as they are, with nothing allocated: a listing checks every service it holds.
-    fn matched_by(&self, pattern: &str) -> bool {
+    pub fn matched_by(&self, pattern: &str) -> bool {
         matches(pattern, &self.namespace, &self.group, &self.service)
     }
 }

@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::overrides::InstanceOverride;
+use super::users::UserCommand;
 use crate::model::{InstanceKey, NamespaceId, ServiceKey};
 
 /// The longest namespace name, in bytes: Nacos' `tenant_name` column.
@@ -140,6 +141,8 @@ pub enum ControlCommand {
         /// The instance.
         instance: InstanceKey,
     },
+    /// A user, role binding or permission write.
+    Users(UserCommand),
 }
 
 /// What applying a [`ControlCommand`] answered, the same on every member.
@@ -199,4 +202,43 @@ pub enum ControlError {
     /// No override is kept for this instance id.
     #[error("no override is kept for instance {0}")]
     OverrideNotFound(String),
+    /// A username, role, resource, action or password hash broke its rule.
+    #[error("{field} {rule}")]
+    InvalidUserData {
+        /// The field.
+        field: String,
+        /// The rule it broke.
+        rule: String,
+    },
+    /// A user with this name exists already (Nacos' words).
+    #[error("user '{0}' already exist!")]
+    UserExists(String),
+    /// No user has this name (Nacos' words).
+    #[error("user {0} not exist!")]
+    UserNotFound(String),
+    /// `ROLE_ADMIN` is the users file's to grant.
+    #[error("role 'ROLE_ADMIN' is not permitted to be bound or unbound through the API: the global admin comes from the users file")]
+    AdminRoleReserved,
+    /// The user holds the role already (Nacos' words).
+    #[error("user '{username}' already bound to the role '{role}'!")]
+    RoleBound {
+        /// The role.
+        role: String,
+        /// The user.
+        username: String,
+    },
+    /// No user holds the role (Nacos' words).
+    #[error("role {0} not found!")]
+    RoleNotFound(String),
+    /// The permission exists already.
+    #[error("the permission exists already")]
+    PermissionExists,
+    /// The control plane holds as many users, role bindings or permissions as it may.
+    #[error("there are {limit} {what} already, the most the control plane holds")]
+    TooManyAuthEntries {
+        /// Users, role bindings or permissions.
+        what: String,
+        /// The limit.
+        limit: usize,
+    },
 }

@@ -76,6 +76,8 @@
 
 mod command;
 mod group;
+#[cfg(feature = "auth")]
+mod identity;
 mod members;
 mod network;
 mod node;
@@ -86,6 +88,7 @@ mod serve;
 mod state;
 pub mod store;
 mod types;
+mod users;
 mod view;
 mod wire;
 
@@ -94,6 +97,8 @@ pub use command::{
     MAX_NAMESPACES, MAX_NAMESPACE_DESC_LEN, MAX_NAMESPACE_NAME_LEN,
 };
 pub use group::{ControlNode, ControlTiming, Written};
+#[cfg(feature = "auth")]
+pub use identity::LayeredIdentity;
 pub use members::{ControlMembers, MembersError};
 pub use network::{NoPeer, NoPeers};
 pub use node::{ControlStartError, ControlWriteError, StandaloneControl};
@@ -105,4 +110,8 @@ pub use peer_network::{PeerLink, PeerNetwork};
 pub use plane::{ClosableControl, ControlPlane};
 pub use state::ControlState;
 pub use types::{raft_node_id, ControlTypeConfig};
+pub use users::{
+    UserCommand, UserPermission, Users, ADMIN_ROLE, MAX_PERMISSIONS, MAX_RESOURCE_LEN,
+    MAX_ROLE_BINDINGS, MAX_ROLE_LEN, MAX_USERNAME_LEN, MAX_USERS,
+};
 pub use view::StateView;

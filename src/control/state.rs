@@ -10,10 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use super::command::{ControlCommand, ControlError, ControlResponse, Namespace, MAX_NAMESPACES};
 use super::overrides::{InstanceOverride, Overrides};
+use super::users::Users;
 use crate::model::{InstanceKey, NamespaceId, ServiceKey, DEFAULT_NAMESPACE};
 
-/// The replicated state: namespaces and operator overrides of instances; service and cluster
-/// settings, persistent instances and users join it as the control plane grows.
+/// The replicated state: namespaces, operator overrides of instances, and the users, roles and
+/// permissions written through the API; service and cluster settings and persistent instances
+/// join it as the control plane grows.
 ///
 /// ```
 /// use nacre::control::{ControlCommand, ControlResponse, ControlState, Namespace};
@@ -29,6 +31,7 @@ use crate::model::{InstanceKey, NamespaceId, ServiceKey, DEFAULT_NAMESPACE};
 pub struct ControlState {
     namespaces: BTreeMap<NamespaceId, Namespace>,
     overrides: Overrides,
+    users: Users,
 }
 
 impl ControlState {
@@ -78,6 +81,7 @@ impl ControlState {
             ControlCommand::ClearOverride { service, instance } => {
                 self.overrides.clear(service, instance)?
             }
+            ControlCommand::Users(command) => self.users.apply(command)?,
         }
         Ok(())
     }
@@ -112,6 +116,16 @@ impl ControlState {
     /// How many overrides are kept.
     pub fn override_count(&self) -> usize {
         self.overrides.len()
+    }
+
+    /// How many users the control plane holds (the users file's not counted).
+    pub fn users_count(&self) -> usize {
+        self.users.usernames().count()
+    }
+
+    /// The users, role bindings and permissions written through the API.
+    pub fn users(&self) -> &Users {
+        &self.users
     }
 }
 

@@ -246,6 +246,16 @@ fn need_of(path: &str, method: &Method, params: &Params) -> Result<Need, String>
     if path == METRICS_PATH {
         return Ok(Need::NodeReport);
     }
+    if [
+        "/nacos/v1/auth/users",
+        "/nacos/v1/auth/roles",
+        "/nacos/v1/auth/permissions",
+    ]
+    .contains(&path)
+    {
+        // Users, roles and permissions: the global admin's, reads too.
+        return Ok(Need::Admin);
+    }
     if NAMESPACE_PATHS.contains(&path) {
         return Ok(match *method {
             Method::GET | Method::HEAD => Need::ListAll,

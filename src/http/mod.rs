@@ -26,6 +26,7 @@
 //! | `GET /nacos/v1/ns/operator/metrics` | `{"status":"UP","serviceCount":N,"instanceCount":N,"responsibleServiceCount":N,"responsibleInstanceCount":N,"udpPush":{...}}` (`DOWN` while the node is not ready, see below; `udpPush`: subscriptions, pushes, acks, retries, failures, datagrams, bytes) |
 //! | `GET /nacos/v1/console/health/liveness`, `.../readiness` | probes: `OK`; readiness answers 503 with the reason while a cluster member loads or commits to the node's disk fail ([`crate::front::NotReady`]) |
 //! | `/nacos/v1/console/namespaces`, `/nacos/v2/console/namespace[/list]` | Nacos' namespace API over the control plane, with feature `control` and [`NacosApi::control`] ([`namespaces`]) |
+//! | `/nacos/v1/auth/users`, `/roles`, `/permissions` | Nacos' user, role and permission API over the control plane, global admin only, with features `control` and `auth` and [`NacosApi::users_api`] ([`users`]) |
 //! | `GET`/`DELETE /nacos/v1/ns/instance/override` | nacre's own: read (one instance with `ip`, `port`; else the service's) or clear the operators' overrides, with feature `control` and [`NacosApi::control`] (`overrides`) |
 //! | `POST /nacre/v1/peer` | peer traffic, on cluster nodes only, with the cluster secret in the `x-nacre-cluster-secret` header ([`peer_router`]; 403 without it) |
 //!
@@ -164,6 +165,8 @@ mod router;
 mod service;
 mod state;
 mod subscribers;
+#[cfg(all(feature = "control", feature = "auth"))]
+pub mod users;
 
 pub use crate::front::Backend;
 pub use access::guarded;

@@ -45,6 +45,9 @@ pub struct NacosApi {
     /// `None`: no namespace API.
     #[cfg(feature = "control")]
     control: Option<Arc<dyn crate::control::ControlPlane>>,
+    /// `None`: no user, role and permission API.
+    #[cfg(all(feature = "control", feature = "auth"))]
+    users: Option<Arc<crate::control::LayeredIdentity>>,
 }
 
 impl NacosApi {
@@ -61,6 +64,8 @@ impl NacosApi {
             own_address: false,
             #[cfg(feature = "control")]
             control: None,
+            #[cfg(all(feature = "control", feature = "auth"))]
+            users: None,
         }
     }
 
@@ -152,6 +157,17 @@ impl NacosApi {
         self
     }
 
+    /// Serves Nacos' user, role and permission API (`/nacos/v1/auth/users`, `/roles`,
+    /// `/permissions`, global admin only; see [`super::users`]) over the control plane given
+    /// to [`NacosApi::control`], for the users of `identity` (whose control plane that must
+    /// be). Served only with both and with [`NacosApi::access`]; otherwise those paths answer
+    /// 404 (the login routes stay).
+    #[cfg(all(feature = "control", feature = "auth"))]
+    pub fn users_api(mut self, identity: Arc<crate::control::LayeredIdentity>) -> Self {
+        self.users = Some(identity);
+        self
+    }
+
     /// The router.
     pub fn router(self) -> Router {
         #[cfg(feature = "control")]
@@ -165,6 +181,8 @@ impl NacosApi {
             .control
             .clone()
             .map(|control| super::namespaces::router(control, self.backend.clone()));
+        #[cfg(all(feature = "control", feature = "auth"))]
+        let users_control = self.control.clone();
         let host_check = self.host_check;
         let own_address = self.own_address;
         let access = self.access;
@@ -220,6 +238,13 @@ impl NacosApi {
         let api = match namespaces {
             Some(namespaces) => api.merge(namespaces),
             None => api,
+        };
+        #[cfg(all(feature = "control", feature = "auth"))]
+        let api = match (users_control, self.users, &access) {
+            (Some(control), Some(identity), Some(_)) => {
+                api.merge(super::users::router(control, identity))
+            }
+            _ => api,
         };
         let api = match own_address {
             true => api.layer(axum::middleware::from_fn(super::access::own_address)),

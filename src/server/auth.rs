@@ -10,6 +10,7 @@
 
 use super::{ServerConfig, ServerError};
 use crate::auth::{Authenticator, ReloadingUsersFile, TokenKey};
+use crate::control::LayeredIdentity;
 use crate::front::access::Access;
 use std::sync::Arc;
 
@@ -20,6 +21,9 @@ pub(super) struct Guard {
     pub(super) access: Access,
     /// The users file, for SIGHUP.
     pub(super) users: Arc<ReloadingUsersFile>,
+    /// The users file and, once attached, the control plane's users: what the authenticator
+    /// asks, and what the user API is served over.
+    pub(super) identity: Arc<LayeredIdentity>,
 }
 
 /// The guard `config` asks for: `None` when auth is off (which [`ServerConfig::api_auth`]
@@ -48,12 +52,14 @@ pub(super) fn guard(config: &ServerConfig) -> Result<Option<Guard>, ServerError>
         token_ttl_s = config.token_ttl.as_secs(),
         "auth is on: every request needs a token"
     );
-    let authenticator = Authenticator::new(users.clone(), key)
+    let identity = Arc::new(LayeredIdentity::new(users.clone()));
+    let authenticator = Authenticator::new(identity.clone(), key)
         .token_ttl(config.token_ttl)
         .max_concurrent_logins(config.max_concurrent_logins)
         .throttle_sources(config.login_throttle_sources);
     Ok(Some(Guard {
         access: Access::new(Arc::new(authenticator)),
         users,
+        identity,
     }))
 }

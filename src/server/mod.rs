@@ -261,6 +261,11 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
     }
     if let Some(control) = &control {
         api = api.control(control.clone());
+        if let Some(guard) = &guard {
+            let plane: Arc<dyn crate::control::ControlPlane> = control.clone();
+            guard.identity.attach(plane);
+            api = api.users_api(guard.identity.clone());
+        }
     }
     for hub in fronts.iter().filter_map(|f| f.hub()) {
         api = api.subscribers_from(hub);

@@ -61,8 +61,8 @@ async fn the_console_lists_explains_and_edits() {
     assert_eq!(
         namespaces,
         json!([
-            {"namespace": "public", "services": 1, "instances": 2, "healthy": 2},
-            {"namespace": "staging", "services": 1, "instances": 1, "healthy": 1},
+            {"namespace": "public", "name": "public", "services": 1, "instances": 2, "healthy": 2},
+            {"namespace": "staging", "name": "staging", "services": 1, "instances": 1, "healthy": 1},
         ])
     );
     let services = json_of(&app, "/console/api/services?namespace=public").await;

@@ -207,8 +207,8 @@ async fn a_reader_sees_only_the_services_it_may_read() {
     assert_eq!(
         all,
         json!([
-            {"namespace": "public", "services": 3, "instances": 4, "healthy": 4},
-            {"namespace": "staging", "services": 1, "instances": 1, "healthy": 1},
+            {"namespace": "public", "name": "public", "services": 3, "instances": 4, "healthy": 4},
+            {"namespace": "staging", "name": "staging", "services": 1, "instances": 1, "healthy": 1},
         ])
     );
     // public:*:* — the public namespace whole, staging not at all.
@@ -219,7 +219,7 @@ async fn a_reader_sees_only_the_services_it_may_read() {
     let viewed = json_as(&app, "/console/api/namespaces", &viewer).await;
     assert_eq!(
         viewed,
-        json!([{"namespace": "public", "services": 2, "instances": 3, "healthy": 3}])
+        json!([{"namespace": "public", "name": "public", "services": 2, "instances": 3, "healthy": 3}])
     );
 
     let names = |rows: &Value| -> Vec<String> {

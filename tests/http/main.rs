@@ -27,3 +27,4 @@ mod server;
 mod service;
 mod udp_push;
 mod update;
+mod users;
