@@ -227,45 +227,41 @@ async fn list_users(State(shared): Users, p: Params) -> Answer {
     page(&p, rows)
 }
 
-async fn create_user(State(shared): Users, p: Params) -> Answer {
-    let username = required(&p, "username")?;
-    let password = p
-        .get("password")
-        .ok_or(UsersApiError::Missing("password"))?;
+/// A user's password from the parameter `field` (not empty), hashed, for a user whose name the
+/// users file does not hold.
+async fn password_of(
+    shared: &Shared,
+    p: &Params,
+    username: &str,
+    field: &'static str,
+) -> Result<String, UsersApiError> {
+    let password = p.get(field).ok_or(UsersApiError::Missing(field))?;
     if password.is_empty() {
         return Err(UsersApiError::Bad("the password must not be empty".into()));
     }
-    not_in_file(&shared, username)?;
-    let password_bcrypt = hash(password).await?;
-    write(
-        &shared,
-        UserCommand::CreateUser {
-            username: username.to_owned(),
-            password_bcrypt,
-        },
-    )
-    .await?;
+    not_in_file(shared, username)?;
+    hash(password).await
+}
+
+async fn create_user(State(shared): Users, p: Params) -> Answer {
+    let username = required(&p, "username")?.to_owned();
+    let password_bcrypt = password_of(&shared, &p, &username, "password").await?;
+    let command = UserCommand::CreateUser {
+        username,
+        password_bcrypt,
+    };
+    write(&shared, command).await?;
     Ok(ok("create user ok!".into()))
 }
 
 async fn update_user(State(shared): Users, p: Params) -> Answer {
-    let username = required(&p, "username")?;
-    let password = p
-        .get("newPassword")
-        .ok_or(UsersApiError::Missing("newPassword"))?;
-    if password.is_empty() {
-        return Err(UsersApiError::Bad("the password must not be empty".into()));
-    }
-    not_in_file(&shared, username)?;
-    let password_bcrypt = hash(password).await?;
-    write(
-        &shared,
-        UserCommand::SetPassword {
-            username: username.to_owned(),
-            password_bcrypt,
-        },
-    )
-    .await?;
+    let username = required(&p, "username")?.to_owned();
+    let password_bcrypt = password_of(&shared, &p, &username, "newPassword").await?;
+    let command = UserCommand::SetPassword {
+        username,
+        password_bcrypt,
+    };
+    write(&shared, command).await?;
     Ok(ok("update user ok!".into()))
 }
 

@@ -19,12 +19,14 @@ use super::auth::send;
 const V1: &str = "/nacos/v1/console/namespaces";
 const V2: &str = "/nacos/v2/console/namespace";
 
-/// A directory for one test, removed when dropped.
-struct Dir(PathBuf);
+/// A directory for one test, removed when dropped (the control-plane tests share it).
+pub(super) struct Dir(pub(super) PathBuf);
 
 impl Dir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("nacre-ns-api-{name}-{}", std::process::id()));
+    /// A fresh directory named for the test.
+    pub(super) fn new(name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("nacre-control-api-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         Dir(dir)
@@ -37,7 +39,8 @@ impl Drop for Dir {
     }
 }
 
-async fn control(dir: &Dir) -> Arc<ClosableControl> {
+/// A standalone control plane on `dir`'s store file.
+pub(super) async fn control(dir: &Dir) -> Arc<ClosableControl> {
     let node = StandaloneControl::start(&dir.0.join(store::FILE_NAME), "standalone")
         .await
         .unwrap();
@@ -69,7 +72,7 @@ fn ids(list: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn namespaces_are_created_listed_read_updated_and_deleted_with_nacos_answers() {
-    let dir = Dir::new("crud");
+    let dir = Dir::new("ns-crud");
     let control = control(&dir).await;
     let registry = Registry::default();
     let app = NacosApi::new(registry.clone())
@@ -136,7 +139,7 @@ async fn namespaces_are_created_listed_read_updated_and_deleted_with_nacos_answe
 
 #[tokio::test]
 async fn bad_writes_are_refused_with_their_reason() {
-    let dir = Dir::new("refused");
+    let dir = Dir::new("ns-refused");
     let control = control(&dir).await;
     let app = NacosApi::new(Registry::default())
         .control(control.clone())
@@ -222,7 +225,7 @@ async fn bad_writes_are_refused_with_their_reason() {
 
 #[tokio::test]
 async fn namespaces_survive_a_restart_on_the_same_file() {
-    let dir = Dir::new("restart");
+    let dir = Dir::new("ns-restart");
     let control_a = control(&dir).await;
     let app = NacosApi::new(Registry::default())
         .control(control_a.clone())
@@ -246,7 +249,7 @@ async fn namespaces_survive_a_restart_on_the_same_file() {
 async fn with_auth_a_reader_lists_what_it_may_read_and_only_the_admin_writes() {
     use nacre::auth::Authenticator;
     use nacre::front::access::Access;
-    let dir = Dir::new("auth");
+    let dir = Dir::new("ns-auth");
     let control = control(&dir).await;
     let users = super::auth::users_file(
         &[("reader", "readers"), ("admin", "ROLE_ADMIN")],

@@ -5,47 +5,19 @@
 //! edits are refused with what was wrong and change nothing.
 #![cfg(feature = "control")]
 
-use std::path::PathBuf;
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::Request;
-use nacre::control::{store, ClosableControl, ControlPlane, StandaloneControl};
+use nacre::control::ControlPlane;
 use nacre::http::NacosApi;
 use nacre::{Registry, ServiceKey};
 use serde_json::Value;
 
 use super::auth::send;
+use super::namespaces::{control, Dir};
 
 const INSTANCE: &str = "/nacos/v1/ns/instance";
 const OVERRIDE: &str = "/nacos/v1/ns/instance/override";
 const ORDERS: &str = "serviceName=orders&ip=10.0.0.1&port=8080";
-
-/// A directory for one test, removed when dropped.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("nacre-override-api-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Dir(dir)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-async fn control(dir: &Dir) -> Arc<ClosableControl> {
-    let node = StandaloneControl::start(&dir.0.join(store::FILE_NAME), "standalone")
-        .await
-        .unwrap();
-    Arc::new(ClosableControl::new(node))
-}
 
 async fn call(app: &axum::Router, method: &str, uri: &str) -> (u16, String) {
     let request = Request::builder()
@@ -85,7 +57,7 @@ async fn listed(app: &axum::Router) -> usize {
 
 #[tokio::test]
 async fn a_disabled_instance_stays_disabled_through_reregistration_and_a_client_restart() {
-    let dir = Dir::new("disable");
+    let dir = Dir::new("override-disable");
     let control = control(&dir).await;
     let registry = Registry::default();
     let app = NacosApi::new(registry.clone())
@@ -124,7 +96,7 @@ async fn a_disabled_instance_stays_disabled_through_reregistration_and_a_client_
 
 #[tokio::test]
 async fn a_patched_weight_and_metadata_survive_reregistration_beside_the_clients_metadata() {
-    let dir = Dir::new("patch");
+    let dir = Dir::new("override-patch");
     let control = control(&dir).await;
     let registry = Registry::default();
     let app = NacosApi::new(registry.clone())
@@ -192,7 +164,7 @@ async fn a_patched_weight_and_metadata_survive_reregistration_beside_the_clients
 
 #[tokio::test]
 async fn an_override_set_before_the_instance_registers_and_kept_across_a_restart_applies() {
-    let dir = Dir::new("restart");
+    let dir = Dir::new("override-restart");
     {
         let control = control(&dir).await;
         let registry = Registry::default();
@@ -228,7 +200,7 @@ async fn an_override_set_before_the_instance_registers_and_kept_across_a_restart
 
 #[tokio::test]
 async fn bad_edits_are_refused_with_the_reason_and_change_nothing() {
-    let dir = Dir::new("bad");
+    let dir = Dir::new("override-bad");
     let control = control(&dir).await;
     let registry = Registry::default();
     let app = NacosApi::new(registry.clone())

@@ -4,36 +4,23 @@
 //! already issued too; refusals say what was wrong in Nacos' words and change nothing.
 #![cfg(all(feature = "control", feature = "auth"))]
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::Request;
 use nacre::auth::Authenticator;
-use nacre::control::{store, ClosableControl, ControlPlane, LayeredIdentity, StandaloneControl};
+use nacre::control::{ClosableControl, ControlPlane, LayeredIdentity};
 use nacre::front::access::Access;
 use nacre::http::NacosApi;
 use nacre::Registry;
 use serde_json::Value;
 
 use super::auth::{key, send, token, users_file};
-
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use super::namespaces::{control, Dir};
 
 async fn setup(name: &str) -> (axum::Router, Arc<ClosableControl>, Dir) {
-    let dir = std::env::temp_dir().join(format!("nacre-users-api-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let node = StandaloneControl::start(&dir.join(store::FILE_NAME), "standalone")
-        .await
-        .unwrap();
-    let control = Arc::new(ClosableControl::new(node));
+    let dir = Dir::new(&format!("users-{name}"));
+    let control = control(&dir).await;
     let file = users_file(
         &[("admin", "ROLE_ADMIN"), ("reader", "readers")],
         &[("readers", "public:*:*", "r")],
@@ -48,7 +35,7 @@ async fn setup(name: &str) -> (axum::Router, Arc<ClosableControl>, Dir) {
         .control(control.clone())
         .users_api(identity)
         .router();
-    (app, control, Dir(dir))
+    (app, control, dir)
 }
 
 async fn call(app: &axum::Router, method: &str, uri: &str, token: &str) -> (u16, String) {

@@ -33,7 +33,6 @@ import socket
 import subprocess
 import sys
 import time
-import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -41,40 +40,18 @@ import urllib.request
 from v2.nacos import (ClientConfigBuilder, GRPCConfig, ListInstanceParam, NacosNamingService,
                       RegisterInstanceParam, SubscribeServiceParam)
 
-PROVIDER = sys.argv[1] == "--provider"
-SERVICE = "drained-py"
-IP, PORT = "10.0.0.7", 8080
-
-passed = 0
-failed = 0
-
-
-async def check(name, coro_fn):
-    """Runs one check; an AssertionError or any exception fails it."""
-    global passed, failed
-    try:
-        await coro_fn()
-    except Exception:  # noqa: BLE001 - every failure counts
-        failed += 1
-        print(f"FAIL {name}", flush=True)
-        traceback.print_exc(file=sys.stdout)
-    else:
-        passed += 1
-        print(f"ok   {name}", flush=True)
-
-
-def expect(cond, message):
-    if not cond:
-        raise AssertionError(message)
+from checks import check, expect, failed, summary
+from checks import wait_until as poll_until
 
 
 async def wait_until(what, cond, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    """A client's reconnect takes seconds: a longer deadline than the checks' default."""
+    await poll_until(what, cond, timeout, step=0.05)
+
+
+PROVIDER = sys.argv[1] == "--provider"
+SERVICE = "drained-py"
+IP, PORT = "10.0.0.7", 8080
 
 
 async def naming(addr, work, name, namespace=""):
@@ -325,10 +302,9 @@ async def main(binary, work):
             except Exception:  # noqa: BLE001 - shutting down is best effort
                 pass
         server.stop()
-        if failed:
+        if failed():
             server.dump()
-    print(f"{passed} passed, {failed} failed", flush=True)
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ import signal
 import subprocess
 import sys
 import time
-import traceback
 import urllib.parse
 import urllib.request
 
@@ -44,43 +43,13 @@ from v2.nacos import (BatchRegisterInstanceParam, ClientConfigBuilder, Deregiste
                       RegisterInstanceParam, SubscribeServiceParam, TLSConfig)
 from v2.nacos.common.nacos_exception import NacosException
 
+from checks import check, expect, summary, wait_until
+
 MODE = sys.argv[1] if sys.argv[1] in ("--provider", "--auth", "--tls") else None
 PROVIDER = MODE == "--provider"
 ADDR, WORK = sys.argv[2:4] if MODE else sys.argv[1:3]
 CERTS = sys.argv[4] if MODE == "--tls" else None
 SERVICE = "orders-py"
-
-passed = 0
-failed = 0
-
-
-async def check(name, coro_fn):
-    """Runs one check; an AssertionError or any exception fails it."""
-    global passed, failed
-    try:
-        await coro_fn()
-    except Exception:  # noqa: BLE001 - every failure counts
-        failed += 1
-        print(f"FAIL {name}", flush=True)
-        traceback.print_exc(file=sys.stdout)
-    else:
-        passed += 1
-        print(f"ok   {name}", flush=True)
-
-
-def expect(cond, message):
-    if not cond:
-        raise AssertionError(message)
-
-
-async def wait_until(what, cond, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
 
 async def naming(name, username=None, password=None, tls=None, grpc_timeout=5000):
     log_dir = os.path.join(WORK, name)
@@ -188,8 +157,7 @@ async def main():
     if proc and proc.poll() is None:
         proc.kill()
     await consumer.shutdown()
-    print(f"{passed} passed, {failed} failed", flush=True)
-    return 1 if failed else 0
+    return summary()
 
 
 async def expect_refused(what, coro, code=403):
@@ -306,8 +274,7 @@ async def auth_main():
                 nobody_can_do_nothing)
     await check("wrong password: list and register fail", wrong_password_is_refused)
     await check("writer: deregister", writer_deregisters)
-    print(f"{passed} passed, {failed} failed", flush=True)
-    return 1 if failed else 0
+    return summary()
 
 
 def tls_config(who):
@@ -370,8 +337,7 @@ async def tls_main():
                 register_list_push_deregister)
     await check("a certificate of another CA, and plaintext, cannot register",
                 strangers_and_plaintext_cannot_register)
-    print(f"{passed} passed, {failed} failed", flush=True)
-    return 1 if failed else 0
+    return summary()
 
 
 if PROVIDER:
