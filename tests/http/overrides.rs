@@ -7,10 +7,11 @@
 
 use axum::body::Body;
 use axum::http::Request;
-use nacre::control::ControlPlane;
+use nacre::control::{ClosableControl, ControlPlane};
 use nacre::http::NacosApi;
 use nacre::{Registry, ServiceKey};
 use serde_json::Value;
+use std::sync::Arc;
 
 use super::auth::send;
 use super::namespaces::{control, Dir};
@@ -18,6 +19,17 @@ use super::namespaces::{control, Dir};
 const INSTANCE: &str = "/nacos/v1/ns/instance";
 const OVERRIDE: &str = "/nacos/v1/ns/instance/override";
 const ORDERS: &str = "serviceName=orders&ip=10.0.0.1&port=8080";
+
+/// The API over a fresh registry and a control plane of its own.
+async fn setup(name: &str) -> (axum::Router, Registry, Arc<ClosableControl>, Dir) {
+    let dir = Dir::new(name);
+    let control = control(&dir).await;
+    let registry = Registry::default();
+    let app = NacosApi::new(registry.clone())
+        .control(control.clone())
+        .router();
+    (app, registry, control, dir)
+}
 
 async fn call(app: &axum::Router, method: &str, uri: &str) -> (u16, String) {
     let request = Request::builder()
@@ -57,12 +69,7 @@ async fn listed(app: &axum::Router) -> usize {
 
 #[tokio::test]
 async fn a_disabled_instance_stays_disabled_through_reregistration_and_a_client_restart() {
-    let dir = Dir::new("override-disable");
-    let control = control(&dir).await;
-    let registry = Registry::default();
-    let app = NacosApi::new(registry.clone())
-        .control(control.clone())
-        .router();
+    let (app, registry, control, _dir) = setup("override-disable").await;
 
     ok(
         &app,
@@ -96,12 +103,7 @@ async fn a_disabled_instance_stays_disabled_through_reregistration_and_a_client_
 
 #[tokio::test]
 async fn a_patched_weight_and_metadata_survive_reregistration_beside_the_clients_metadata() {
-    let dir = Dir::new("override-patch");
-    let control = control(&dir).await;
-    let registry = Registry::default();
-    let app = NacosApi::new(registry.clone())
-        .control(control.clone())
-        .router();
+    let (app, registry, control, _dir) = setup("override-patch").await;
 
     ok(
         &app,
@@ -200,12 +202,7 @@ async fn an_override_set_before_the_instance_registers_and_kept_across_a_restart
 
 #[tokio::test]
 async fn bad_edits_are_refused_with_the_reason_and_change_nothing() {
-    let dir = Dir::new("override-bad");
-    let control = control(&dir).await;
-    let registry = Registry::default();
-    let app = NacosApi::new(registry.clone())
-        .control(control.clone())
-        .router();
+    let (app, registry, control, _dir) = setup("override-bad").await;
     ok(&app, "POST", &format!("{INSTANCE}?{ORDERS}&weight=2")).await;
     for (query, names) in [
         ("weight=20000", "weight"),
