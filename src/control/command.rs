@@ -9,7 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::NamespaceId;
+use super::clusters::ClusterSettings;
+use crate::model::{ClusterName, NamespaceId, ServiceKey};
 
 /// The longest namespace name, in bytes: Nacos' `tenant_name` column.
 pub const MAX_NAMESPACE_NAME_LEN: usize = 128;
@@ -122,6 +123,8 @@ pub enum ControlCommand {
         /// The namespace to delete.
         id: NamespaceId,
     },
+    /// Sets (replaces) the settings of one cluster of a service: see [`super::clusters`].
+    SetClusterSettings(ClusterSettings),
 }
 
 /// What applying a [`ControlCommand`] answered, the same on every member.
@@ -161,6 +164,24 @@ pub enum ControlError {
     /// The control plane holds [`MAX_NAMESPACES`] namespaces already.
     #[error("there are {limit} namespaces already, the most the control plane holds")]
     TooManyNamespaces {
+        /// The limit.
+        limit: usize,
+    },
+    /// A cluster setting broke its rule (see [`super::clusters`]).
+    #[error("cluster `{cluster}` of service `{}`: {field} {rule}", service.grouped_name())]
+    InvalidClusterSettings {
+        /// The service.
+        service: ServiceKey,
+        /// The cluster.
+        cluster: ClusterName,
+        /// The field, as Nacos' parameter names it.
+        field: String,
+        /// The rule it broke.
+        rule: String,
+    },
+    /// The control plane holds [`super::MAX_CLUSTER_SETTINGS`] cluster settings already.
+    #[error("there are {limit} cluster settings already, the most the control plane holds")]
+    TooManyClusterSettings {
         /// The limit.
         limit: usize,
     },

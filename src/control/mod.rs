@@ -69,6 +69,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod clusters;
 mod command;
 mod group;
 mod members;
@@ -83,6 +84,10 @@ mod types;
 mod view;
 mod wire;
 
+pub use clusters::{
+    ClusterSettings, HealthChecker, HttpCheck, DEFAULT_CHECK_PORT, MAX_CHECK_HEADERS_LEN,
+    MAX_CHECK_PATH_LEN, MAX_CLUSTER_METADATA_BYTES, MAX_CLUSTER_SETTINGS,
+};
 pub use command::{
     ControlCommand, ControlError, ControlResponse, Namespace, DEFAULT_NAMESPACE_QUOTA,
     MAX_NAMESPACES, MAX_NAMESPACE_DESC_LEN, MAX_NAMESPACE_NAME_LEN,

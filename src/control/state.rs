@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::clusters::ClusterTable;
 use super::command::{ControlCommand, ControlError, ControlResponse, Namespace, MAX_NAMESPACES};
 use crate::model::{NamespaceId, DEFAULT_NAMESPACE};
 
@@ -27,6 +28,8 @@ use crate::model::{NamespaceId, DEFAULT_NAMESPACE};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ControlState {
     namespaces: BTreeMap<NamespaceId, Namespace>,
+    /// Cluster settings: see [`super::clusters`].
+    pub(super) clusters: ClusterTable,
 }
 
 impl ControlState {
@@ -68,6 +71,7 @@ impl ControlState {
                     return Err(ControlError::NamespaceNotFound(id.clone()));
                 }
             }
+            ControlCommand::SetClusterSettings(settings) => self.clusters.set(settings)?,
         }
         Ok(())
     }
