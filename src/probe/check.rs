@@ -70,10 +70,7 @@ async fn resolve(host: &Host, port: u16, deny: &DenyList) -> Result<SocketAddr, 
     if let Some(denied) = addrs.iter().find(|a| deny.denies(a.ip())) {
         return Err(Probed::Denied(denied.ip()));
     }
-    addrs
-        .first()
-        .copied()
-        .ok_or(Probed::Done(Outcome::Failed))
+    addrs.first().copied().ok_or(Probed::Done(Outcome::Failed))
 }
 
 async fn tcp(addr: SocketAddr, started: Instant) -> Outcome {

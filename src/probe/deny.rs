@@ -38,7 +38,10 @@ impl Default for DenyList {
     /// The [`DEFAULT_DENIED`] blocks.
     fn default() -> Self {
         DenyList {
-            blocks: DEFAULT_DENIED.iter().filter_map(|b| Cidr::parse(b)).collect(),
+            blocks: DEFAULT_DENIED
+                .iter()
+                .filter_map(|b| Cidr::parse(b))
+                .collect(),
         }
     }
 }

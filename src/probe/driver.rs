@@ -291,7 +291,7 @@ impl Driver {
                             service = %key.0.grouped_name(), instance = %key.1.endpoint, %ip,
                             "probe: the address is denied; the instance keeps its health"
                         );
-                        state.skip(now);
+                        state.skip(now, &self.config.timing);
                         None
                     }
                 };
@@ -324,3 +324,7 @@ impl Driver {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "driver_tests.rs"]
+mod tests;

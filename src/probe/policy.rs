@@ -187,9 +187,13 @@ impl ProbeState {
     }
 
     /// The probe that started was not run after all (the instance was on the deny list, or
-    /// its checker changed): due again one interval from `now`, counts unchanged.
-    pub fn skip(&mut self, now: Timestamp) {
+    /// its checker changed): due again one interval (within the bounds) from `now`, counts
+    /// unchanged.
+    pub fn skip(&mut self, now: Timestamp, timing: &ProbeTiming) {
         self.in_flight = false;
+        self.interval = self
+            .interval
+            .clamp(timing.min_interval, timing.max_interval);
         self.next_due = now + self.interval;
     }
 }
@@ -234,7 +238,10 @@ mod tests {
         );
         let unexpected = Outcome::UnexpectedStatus(404);
         let mut http = ProbeState::new(at(0), &timing, (0, 0));
-        assert_eq!(http.finish(true, unexpected, at(2_000), &timing), Some(false));
+        assert_eq!(
+            http.finish(true, unexpected, at(2_000), &timing),
+            Some(false)
+        );
     }
 
     #[test]
@@ -275,7 +282,10 @@ mod tests {
         assert_eq!(probe.finish(false, ok(), now, &timing), Some(true));
         // A failure seen while already unhealthy changes nothing.
         let mut down = ProbeState::new(at(0), &timing, (0, 0));
-        assert_eq!(down.finish(false, Outcome::Refused, at(2_000), &timing), None);
+        assert_eq!(
+            down.finish(false, Outcome::Refused, at(2_000), &timing),
+            None
+        );
     }
 
     #[test]
@@ -313,7 +323,7 @@ mod tests {
         probe.finish(true, Outcome::Failed, at(2_000), &timing);
         let interval = probe.next_due().saturating_since(at(2_000));
         probe.start();
-        probe.skip(at(5_000));
+        probe.skip(at(5_000), &timing);
         assert!(!probe.in_flight());
         assert_eq!(probe.next_due(), at(5_000) + interval);
         probe.finish(true, Outcome::Failed, at(9_000), &timing);
