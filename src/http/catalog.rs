@@ -97,9 +97,7 @@ fn detail(snapshot: &ServiceSnapshot) -> ServiceDetailInfoJson {
                 .collect();
             let info = ClusterInfoJson {
                 cluster_name: Some(name.to_string()),
-                health_checker: Some(HealthCheckerJson {
-                    kind: "NONE".to_owned(),
-                }),
+                health_checker: Some(HealthCheckerJson::of_type("NONE")),
                 metadata: Some(BTreeMap::new()),
                 hosts,
             };

@@ -42,9 +42,11 @@ pub struct NacosApi {
     /// `None`: no auth (every request is served).
     access: Option<crate::front::access::Access>,
     own_address: bool,
-    /// `None`: no namespace API.
+    /// `None`: no namespace API, and `PUT /cluster` answers 501.
     #[cfg(feature = "control")]
     control: Option<Arc<dyn crate::control::ControlPlane>>,
+    /// `None`: no active health checks run.
+    checks: Option<Arc<dyn crate::probe::CheckSettings>>,
 }
 
 impl NacosApi {
@@ -61,6 +63,7 @@ impl NacosApi {
             own_address: false,
             #[cfg(feature = "control")]
             control: None,
+            checks: None,
         }
     }
 
@@ -148,12 +151,24 @@ impl NacosApi {
         self
     }
 
+    /// Says that active health checks run ([`crate::probe::Prober`]) with `checks`:
+    /// `PUT /nacos/v1/ns/health/instance` then refuses (400, as Nacos) an instance whose
+    /// cluster is checked, and the service detail shows each cluster's checker from it when
+    /// the control plane has no settings for the cluster.
+    pub fn health_checks(mut self, checks: Arc<dyn crate::probe::CheckSettings>) -> Self {
+        self.checks = Some(checks);
+        self
+    }
+
     /// The router.
     pub fn router(self) -> Router {
         #[cfg(feature = "control")]
         let namespaces = self
             .control
+            .clone()
             .map(|control| super::namespaces::router(control, self.backend.clone()));
+        #[cfg(feature = "control")]
+        let clusters = super::cluster::router(self.control.clone(), self.backend.clone());
         let host_check = self.host_check;
         let own_address = self.own_address;
         let access = self.access;
@@ -163,6 +178,9 @@ impl NacosApi {
             cache_millis: self.cache_millis,
             udp: self.udp,
             hubs: self.hubs,
+            checks: self.checks,
+            #[cfg(feature = "control")]
+            control: self.control,
         });
         let api = Router::new()
             .route(
@@ -198,7 +216,8 @@ impl NacosApi {
         let api = match namespaces {
             Some(namespaces) => api.merge(namespaces),
             None => api,
-        };
+        }
+        .merge(clusters);
         let api = match own_address {
             true => api.layer(axum::middleware::from_fn(super::access::own_address)),
             false => api,

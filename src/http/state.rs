@@ -13,6 +13,11 @@ pub(crate) struct ApiState {
     pub(crate) cache_millis: u64,
     pub(crate) udp: Option<UdpPush>,
     pub(crate) hubs: Vec<PushHub>,
+    /// How each cluster is checked, when active health checks run (`NacosApi::health_checks`).
+    pub(crate) checks: Option<Arc<dyn crate::probe::CheckSettings>>,
+    /// The control plane, for the cluster settings the service detail shows.
+    #[cfg(feature = "control")]
+    pub(crate) control: Option<Arc<dyn crate::control::ControlPlane>>,
 }
 
 /// The state as a handler extracts it.

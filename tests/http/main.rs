@@ -12,6 +12,7 @@ mod bad_params;
 mod beats;
 mod catalog;
 mod cluster;
+mod cluster_settings;
 mod console;
 mod console_auth;
 mod health;

@@ -20,10 +20,10 @@ const V1: &str = "/nacos/v1/console/namespaces";
 const V2: &str = "/nacos/v2/console/namespace";
 
 /// A directory for one test, removed when dropped.
-struct Dir(PathBuf);
+pub(super) struct Dir(PathBuf);
 
 impl Dir {
-    fn new(name: &str) -> Self {
+    pub(super) fn new(name: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("nacre-ns-api-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -37,7 +37,7 @@ impl Drop for Dir {
     }
 }
 
-async fn control(dir: &Dir) -> Arc<ClosableControl> {
+pub(super) async fn control(dir: &Dir) -> Arc<ClosableControl> {
     let node = StandaloneControl::start(&dir.0.join(store::FILE_NAME), "standalone")
         .await
         .unwrap();
@@ -53,7 +53,7 @@ fn request(method: &str, uri: &str) -> Request<Body> {
 }
 
 /// The status and the JSON of `method uri`.
-async fn call(app: &axum::Router, method: &str, uri: &str) -> (u16, Value) {
+pub(super) async fn call(app: &axum::Router, method: &str, uri: &str) -> (u16, Value) {
     let (status, body) = send(app, request(method, uri)).await;
     let json = serde_json::from_str(&body).unwrap_or(Value::String(body));
     (status, json)
