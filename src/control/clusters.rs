@@ -1,6 +1,6 @@
 //! Cluster settings in the control plane: how the instances of one cluster of a service are
 //! health-checked ([`HealthChecker`]), on which port, and the cluster's metadata — Nacos'
-//! `ClusterMetadata`, written by `PUT /nacos/v1/ns/cluster` ([`ControlCommand::SetClusterSettings`]).
+//! `ClusterMetadata`, written by `PUT /nacos/v1/ns/cluster` ([`super::ControlCommand::SetClusterSettings`]).
 //!
 //! The settings are read by the active health checks of persistent instances (`nacre::probe`,
 //! with the `http` feature): TCP connect by default, an HTTP `GET`, or none (health set by

@@ -20,6 +20,8 @@
 //!
 //! What fronts use of it is [`ControlPlane`]: one write entry point, and the applied state as
 //! a lock-free [`StateView`]. The namespace API over it is `crate::http`'s (feature `http`).
+//! Cluster settings ([`clusters`]: each cluster's health checker, check port and metadata) are
+//! set by `PUT /nacos/v1/ns/cluster` and read by the active health checks (`crate::probe`).
 //! The write route through `Command` and the other APIs come next.
 //!
 //! The store's calls do their redb I/O on the Raft task that makes them (a commit with
