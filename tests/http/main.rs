@@ -23,6 +23,7 @@ mod namespaces;
 mod naming_client;
 mod operator;
 mod peer_auth;
+mod probes;
 mod server;
 mod service;
 mod udp_push;
