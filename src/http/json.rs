@@ -313,10 +313,10 @@ pub(crate) struct ClusterInfoJson {
     /// The cluster's name (Nacos leaves it null here).
     #[serde(default)]
     pub cluster_name: Option<String>,
-    /// Always `{"type":"NONE"}` (Nacos leaves it null here).
+    /// How the cluster is checked, as the service detail shows it (Nacos leaves it null here).
     #[serde(default)]
     pub health_checker: Option<HealthCheckerJson>,
-    /// Always empty: nacre has no cluster metadata (Nacos leaves it null here).
+    /// The cluster's metadata, as the service detail shows it (Nacos leaves it null here).
     #[serde(default)]
     pub metadata: Option<BTreeMap<String, String>>,
     /// Its instances.

@@ -97,7 +97,11 @@ pub(crate) async fn detail(
 
 /// One cluster of the service detail: its settings from the control plane if it has some,
 /// else its checker as the active checks see it (`NONE` when none run), no metadata.
-fn cluster_json(api: &ApiState, service: &ServiceKey, name: &ClusterName) -> ClusterJson {
+pub(super) fn cluster_json(
+    api: &ApiState,
+    service: &ServiceKey,
+    name: &ClusterName,
+) -> ClusterJson {
     #[cfg(feature = "control")]
     if let Some(control) = &api.control {
         if let Some(settings) = control.state().cluster_settings(service, name) {

@@ -250,6 +250,9 @@ impl Driver {
             else {
                 continue;
             };
+            if state.in_flight() {
+                continue;
+            }
             state.start();
             let (target, deny, http) = (target.clone(), self.deny.clone(), self.http.clone());
             let (timeout, done) = (self.config.timeout, done.clone());
@@ -280,6 +283,9 @@ impl Driver {
             .service(&key.0)
             .and_then(|s| s.entry(&key.1).map(|e| (e.ephemeral(), e.healthy())));
         let verdict = match (self.states.get_mut(&key), healthy) {
+            // A state made again while this probe ran (the instance left and came back) did
+            // not start it: the outcome is not its.
+            (Some(state), _) if !state.in_flight() => None,
             (Some(state), Some((false, healthy))) => {
                 let verdict = match probed {
                     Probed::Done(outcome) => {

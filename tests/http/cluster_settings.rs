@@ -68,6 +68,11 @@ async fn settings_are_stored_and_shown_in_the_service_detail() {
             "metadata": {"zone": "a"},
         })
     );
+    let catalog = "/nacos/v1/ns/catalog/services?pageNo=1&pageSize=10&withInstances=true";
+    let (_, services) = call(&app, "GET", catalog).await;
+    let hz = &services[0]["clusterMap"]["hz"];
+    assert_eq!(hz["healthChecker"]["type"], "HTTP");
+    assert_eq!(hz["metadata"], json!({"zone": "a"}));
     control.shutdown().await;
 }
 

@@ -58,7 +58,10 @@ async fn the_server_probes_a_persistent_instance_and_leaves_a_none_cluster_to_th
     let refused = http.put(set(true)).send().await.unwrap();
     assert_eq!(refused.status(), 400);
     let message = refused.text().await.unwrap();
-    assert!(message.contains("health check is still working"), "{message}");
+    assert!(
+        message.contains("health check is still working"),
+        "{message}"
+    );
 
     let none = format!(
         "{base}/nacos/v1/ns/cluster?serviceName=orders&clusterName=DEFAULT&checkPort=80\
