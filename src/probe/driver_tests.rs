@@ -233,3 +233,87 @@ async fn an_http_check_gets_its_path_with_its_headers_and_fails_at_once_on_an_un
     f.round(longest_first_wait()).await;
     assert!(!f.healthy(), "500 is not 200: unhealthy at the first round");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_member_probes_only_the_services_it_owns() {
+    use crate::cluster::{ClusterNode, DistroConfig, NodeId};
+    use crate::transport::memory::MemoryNetwork;
+    let clock = ManualClock::new();
+    let net = MemoryNetwork::new(Arc::new(clock.clone()), 7);
+    let ids: Vec<NodeId> = ["n1", "n2"]
+        .iter()
+        .map(|n| NodeId::new(n).expect("an id"))
+        .collect();
+    let config = DistroConfig {
+        peer_down_after: Duration::from_secs(3600),
+        ..DistroConfig::default()
+    };
+    let nodes: Vec<ClusterNode> = ids
+        .iter()
+        .map(|id| {
+            let node = ClusterNode::builder(id.clone(), ids.clone(), net.transport(id))
+                .config(config.clone())
+                .registry(Registry::builder().clock(clock.clone()))
+                .build()
+                .expect("a member");
+            net.attach(&node);
+            node.start();
+            node
+        })
+        .collect();
+    // The members see each other as the clock moves in small steps.
+    let both_ready = || nodes.iter().all(|n| n.mapper().members().len() == 2);
+    let mut steps = 0;
+    while !both_ready() {
+        assert!(steps < 600, "the members never saw each other");
+        clock.advance(Duration::from_millis(100));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        steps += 1;
+    }
+    let mapper = nodes[0].mapper();
+    let owned_by = |owner: &NodeId| {
+        (0..100)
+            .map(|i| ServiceKey::named(&format!("svc-{i}")).expect("valid service"))
+            .find(|key| mapper.is_owner(owner, key))
+            .expect("a service each member owns")
+    };
+    let (mine, theirs) = (owned_by(&ids[0]), owned_by(&ids[1]));
+    let mine_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let theirs_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    for (service, listener) in [(&mine, &mine_listener), (&theirs, &theirs_listener)] {
+        let port = listener.local_addr().expect("address").port();
+        let instance = Instance::builder("127.0.0.1", port)
+            .ephemeral(false)
+            .build()
+            .expect("valid instance");
+        nodes[0]
+            .local_registry()
+            .register_instance(service, instance)
+            .expect("registered");
+    }
+    let prober = Prober::spawn(
+        nodes[0].clone().into(),
+        Arc::new(Fixed(ClusterCheck::tcp())),
+        Arc::new(clock.clone()),
+        ProbeConfig::default(),
+    );
+    let mut steps = 0;
+    while prober.probes_finished() < 3 {
+        assert!(steps < 600, "no three probes in a minute");
+        clock.advance(Duration::from_millis(100));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        steps += 1;
+    }
+    prober.stop();
+    let wait = Duration::from_millis(200);
+    let mine_probed = tokio::time::timeout(wait, mine_listener.accept()).await;
+    assert!(mine_probed.is_ok(), "n1 probes its own service");
+    let theirs_probed = tokio::time::timeout(wait, theirs_listener.accept()).await;
+    assert!(
+        theirs_probed.is_err(),
+        "n1 never probes the service n2 owns"
+    );
+    for node in &nodes {
+        node.stop();
+    }
+}
