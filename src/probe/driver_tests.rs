@@ -252,7 +252,7 @@ async fn a_cluster_member_probes_only_the_services_it_owns() {
         .iter()
         .map(|id| {
             let node = ClusterNode::builder(id.clone(), ids.clone(), net.transport(id))
-                .config(config.clone())
+                .config(config)
                 .registry(Registry::builder().clock(clock.clone()))
                 .build()
                 .expect("a member");
