@@ -317,3 +317,74 @@ async fn a_cluster_member_probes_only_the_services_it_owns() {
         node.stop();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_more_probes_run_at_once_than_the_bound() {
+    use std::sync::atomic::AtomicUsize;
+    // Six instances whose HTTP check never answers: each probe holds its place until its
+    // timeout.
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let clock = ManualClock::new();
+    let registry = Registry::builder().clock(clock.clone()).build();
+    let service = ServiceKey::named("orders").expect("valid service");
+    for _ in 0..6 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::AcqRel);
+                held.push(stream);
+            }
+        });
+        let instance = Instance::builder("127.0.0.1", port)
+            .ephemeral(false)
+            .build()
+            .expect("valid instance");
+        registry
+            .register_instance(&service, instance)
+            .expect("registered");
+    }
+    let silent = ClusterCheck {
+        checker: Checker::Http(crate::probe::HttpProbe {
+            path: "/".into(),
+            headers: Vec::new(),
+            expected_code: 200,
+        }),
+        port: None,
+    };
+    let prober = Prober::spawn(
+        registry.clone().into(),
+        Arc::new(Fixed(silent)),
+        Arc::new(clock.clone()),
+        ProbeConfig {
+            max_concurrent: 2,
+            timeout: Duration::from_secs(2),
+            ..ProbeConfig::default()
+        },
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while clock.sleepers() == 0 {
+        assert!(Instant::now() < deadline, "the driver never slept");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    clock.advance(longest_first_wait());
+    while accepted.load(Ordering::Acquire) < 2 {
+        assert!(Instant::now() < deadline, "no probe started");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // Every probe is due, but only two hold a place until their timeout.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(accepted.load(Ordering::Acquire), 2);
+    assert_eq!(prober.probes_finished(), 0);
+    // Once they time out, the next two start.
+    while accepted.load(Ordering::Acquire) < 4 {
+        assert!(
+            Instant::now() < deadline,
+            "the waiting probes never started"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(prober.probes_finished(), 2);
+}
