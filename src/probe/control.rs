@@ -17,12 +17,12 @@ impl CheckSettings for ControlChecks {
         self.0
             .state()
             .cluster_settings(service, cluster)
-            .map_or_else(ClusterCheck::tcp, check_of)
+            .map_or_else(ClusterCheck::tcp, cluster_check)
     }
 }
 
 /// How `settings` say to probe.
-pub fn check_of(settings: &ClusterSettings) -> ClusterCheck {
+pub fn cluster_check(settings: &ClusterSettings) -> ClusterCheck {
     let checker = match &settings.checker {
         HealthChecker::Tcp => Checker::Tcp,
         HealthChecker::Http(http) => Checker::Http(HttpProbe {

@@ -182,9 +182,18 @@ impl Driver {
     /// Whether this member checks `service`: always when standalone, else when it is the
     /// service's Distro owner (as Nacos' `HealthCheckResponsibleInterceptor` decides).
     fn owns(&self, service: &ServiceKey) -> bool {
-        match self.backend.cluster_node() {
+        self.owner_check()(service)
+    }
+
+    /// [`Driver::owns`] with the mapper loaded once, for a whole scan.
+    fn owner_check(&self) -> impl Fn(&ServiceKey) -> bool {
+        let mapper = self
+            .backend
+            .cluster_node()
+            .map(|n| (n.mapper(), n.id().clone()));
+        move |service| match &mapper {
             None => true,
-            Some(node) => node.mapper().is_owner(node.id(), service),
+            Some((mapper, me)) => mapper.is_owner(me, service),
         }
     }
 
@@ -192,8 +201,9 @@ impl Driver {
     fn scan(&mut self, now: Timestamp) {
         let mut targets = HashMap::new();
         let settings = self.settings.clone();
+        let owns = self.owner_check();
         self.backend.registry().store().for_each(|service| {
-            if service.persistent_count() == 0 || !self.owns(service.key()) {
+            if service.persistent_count() == 0 || !owns(service.key()) {
                 return;
             }
             for (name, cluster) in service.clusters() {

@@ -70,7 +70,7 @@ mod settings;
 
 #[cfg(feature = "control")]
 #[cfg_attr(docsrs, doc(cfg(feature = "control")))]
-pub use control::{check_of, ControlChecks};
+pub use control::{cluster_check, ControlChecks};
 pub use deny::{DenyList, DEFAULT_DENIED};
 pub use driver::{ProbeConfig, Prober, DEFAULT_MAX_CONCURRENT_PROBES, DEFAULT_PROBE_TIMEOUT};
 pub use policy::{Outcome, ProbeState, ProbeTiming};
