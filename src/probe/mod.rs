@@ -49,6 +49,8 @@
 //! - Nacos' HTTP check ignores `expectedResponseCode` and passes on 200 only; nacre passes on
 //!   the expected code (200 by default). Any other status but 503 and 302 fails at once, as
 //!   Nacos' does for a status other than 200, 503 and 302.
+//! - HTTP checks follow the TCP timing too (intervals of 1 to 5 s, weight 0.75); Nacos gives
+//!   them `HttpHealthParams` (0.5 to 5 s, weight 0.85).
 //! - One timeout bounds a whole probe (resolution, connect, answer; 500 ms by default); Nacos
 //!   gives TCP a 500 ms connect timeout and HTTP 500 ms each to connect and to read.
 //! - Nacos schedules one task per client and re-evaluates its interval the same way; nacre keeps
