@@ -92,6 +92,9 @@ pub mod http;
 pub mod metrics;
 pub mod model;
 pub mod persist;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod probe;
 pub mod protocol;
 pub mod registry;
 #[cfg(feature = "server")]

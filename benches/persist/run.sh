@@ -12,7 +12,7 @@ writes=${WRITES:-4000}
 concurrency=${CONCURRENCY:-64}
 
 source benches/support/tool.sh
-load=$(bench_tool persist_load --features http)
+load=$(bench_tool persist_load --features server)
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 dir=${DIR:-$target_dir/persist-bench}
 df -h "$(dirname "$dir")" | tail -1

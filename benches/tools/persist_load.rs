@@ -1,8 +1,11 @@
-//! Persistent-register throughput: `nacre-server`'s own start-up path
-//! (`nacre::server::start`) three times in one run — memory only, `--data-dir` with group
-//! commit, `--data-dir` with one fsync per write — each taking the same burst of v1
-//! `POST /nacos/v1/ns/instance?ephemeral=false` from `CONCURRENCY` connections. Prints
-//! writes/s, latency percentiles, and the commits (fsyncs) the server made.
+//! Persistent-write throughput: `nacre-server`'s own start-up path (`nacre::server::start`)
+//! four times in one run — memory only, `--data-dir` with group commit, `--data-dir` with one
+//! fsync per write, each taking the same burst of v1
+//! `POST /nacos/v1/ns/instance?ephemeral=false` from `CONCURRENCY` connections; then
+//! `--data-dir` taking the same burst of operator edits (`PUT /nacos/v1/ns/instance?weight=2`
+//! of instances registered before the clock starts), each a write through the control plane's
+//! Raft log (a group of one: its leader) before the instance changes. Prints writes/s, latency
+//! percentiles, and the registry store's commits (fsyncs; the Raft log's are its own).
 //!
 //! `cargo bench --features http --bench persist_load -- [WRITES] [CONCURRENCY] [DIR]`
 //! (defaults 4000, 64, a directory under the system temp dir; DIR should be on the disk to
@@ -26,33 +29,29 @@ struct Outcome {
     commits: u64,
 }
 
-async fn run(
+/// What a burst sends.
+#[derive(Clone, Copy, PartialEq)]
+enum Write {
+    /// `POST ...&ephemeral=false`: a persistent registration.
+    Register,
+    /// `POST ...` (ephemeral): the edits' instances, before the clock starts.
+    Prepare,
+    /// `PUT ...&weight=2`: an operator's edit, kept in the control plane.
+    Edit,
+}
+
+/// `writes` requests of kind `what` from `concurrency` connections; their latencies.
+async fn burst(
+    http: &reqwest::Client,
+    url: &str,
     writes: usize,
     concurrency: usize,
-    data: Option<(PathBuf, CommitPolicy)>,
-) -> Result<Outcome, String> {
-    let mut config = ServerConfig {
-        port: 0,
-        grpc_port: Some(0),
-        ..ServerConfig::default()
-    };
-    if let Some((dir, policy)) = &data {
-        let _ = std::fs::remove_dir_all(dir);
-        config.data_dir = Some(dir.clone());
-        config.commit = *policy;
-    }
-    let running = server::start(&config).await.map_err(|e| e.to_string())?;
-    let url = format!("http://{}/nacos/v1/ns/instance", running.local_addr());
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(concurrency)
-        .build()
-        .map_err(|e| e.to_string())?;
+    what: Write,
+) -> Result<Vec<Duration>, String> {
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let started = Instant::now();
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (http, url, next) = (http.clone(), url.clone(), next.clone());
+            let (http, url, next) = (http.clone(), url.to_owned(), next.clone());
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 loop {
@@ -60,18 +59,27 @@ async fn run(
                     if i >= writes {
                         return Ok::<_, String>(latencies);
                     }
-                    let query = [
+                    let mut query = vec![
                         ("serviceName", format!("db-{}", i % SERVICES)),
                         (
                             "ip",
                             format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256),
                         ),
                         ("port", "5432".to_owned()),
-                        ("ephemeral", "false".to_owned()),
                     ];
+                    let request = match what {
+                        Write::Register => {
+                            query.push(("ephemeral", "false".to_owned()));
+                            http.post(&url)
+                        }
+                        Write::Prepare => http.post(&url),
+                        Write::Edit => {
+                            query.push(("weight", "2".to_owned()));
+                            http.put(&url)
+                        }
+                    };
                     let t = Instant::now();
-                    let answer = http
-                        .post(&url)
+                    let answer = request
                         .query(&query)
                         .send()
                         .await
@@ -90,8 +98,40 @@ async fn run(
     for w in workers {
         latencies.extend(w.await.map_err(|e| e.to_string())??);
     }
+    Ok(latencies)
+}
+
+async fn run(
+    writes: usize,
+    concurrency: usize,
+    data: Option<(PathBuf, CommitPolicy)>,
+    what: Write,
+) -> Result<Outcome, String> {
+    let mut config = ServerConfig {
+        port: 0,
+        grpc_port: Some(0),
+        ..ServerConfig::default()
+    };
+    if let Some((dir, policy)) = &data {
+        let _ = std::fs::remove_dir_all(dir);
+        config.data_dir = Some(dir.clone());
+        config.commit = *policy;
+    }
+    let running = server::start(&config).await.map_err(|e| e.to_string())?;
+    let url = format!("http://{}/nacos/v1/ns/instance", running.local_addr());
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .map_err(|e| e.to_string())?;
+    if what == Write::Edit {
+        burst(&http, &url, writes, concurrency, Write::Prepare).await?;
+    }
+    let commits_before = running.backend().registry().persist_stats().commits;
+    let started = Instant::now();
+    let mut latencies = burst(&http, &url, writes, concurrency, what).await?;
     let elapsed = started.elapsed();
-    let commits = running.backend().registry().persist_stats().commits;
+    let commits = running.backend().registry().persist_stats().commits - commits_before;
     running.shutdown(Duration::from_secs(5)).await;
     if let Some((dir, _)) = &data {
         let _ = std::fs::remove_dir_all(dir);
@@ -126,17 +166,30 @@ async fn main() -> ExitCode {
         dir.display()
     );
     println!(
-        "{:<22} {:>10} {:>9} {:>9} {:>9} {:>9} {:>12}",
+        "{:<24} {:>10} {:>9} {:>9} {:>9} {:>9} {:>12}",
         "mode", "writes/s", "p50 ms", "p99 ms", "max ms", "commits", "writes/commit"
     );
-    let modes: [(&str, Option<CommitPolicy>); 3] = [
-        ("memory only", None),
-        ("disk, group commit", Some(CommitPolicy::group())),
-        ("disk, fsync per write", Some(CommitPolicy::per_write())),
+    let modes: [(&str, Option<CommitPolicy>, Write); 4] = [
+        ("memory only", None, Write::Register),
+        (
+            "disk, group commit",
+            Some(CommitPolicy::group()),
+            Write::Register,
+        ),
+        (
+            "disk, fsync per write",
+            Some(CommitPolicy::per_write()),
+            Write::Register,
+        ),
+        (
+            "Raft leader: PUT edit",
+            Some(CommitPolicy::group()),
+            Write::Edit,
+        ),
     ];
-    for (name, policy) in modes {
-        let data = policy.map(|p| (dir.join(name.replace([' ', ','], "-")), p));
-        match run(writes, concurrency, data).await {
+    for (name, policy, what) in modes {
+        let data = policy.map(|p| (dir.join(name.replace([' ', ',', ':'], "-")), p));
+        match run(writes, concurrency, data, what).await {
             Ok(o) => {
                 let per_commit = if o.commits == 0 {
                     "-".to_owned()
@@ -144,7 +197,7 @@ async fn main() -> ExitCode {
                     format!("{:.1}", writes as f64 / o.commits as f64)
                 };
                 println!(
-                    "{:<22} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>9} {:>12}",
+                    "{:<24} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>9} {:>12}",
                     name,
                     writes as f64 / o.elapsed.as_secs_f64(),
                     pct(&o.latencies, 0.5),

@@ -9,9 +9,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::clusters::ClusterSettings;
 use super::overrides::InstanceOverride;
 use super::users::UserCommand;
-use crate::model::{InstanceKey, NamespaceId, ServiceKey};
+use crate::model::{ClusterName, InstanceKey, NamespaceId, ServiceKey};
 
 /// The longest namespace name, in bytes: Nacos' `tenant_name` column.
 pub const MAX_NAMESPACE_NAME_LEN: usize = 128;
@@ -143,6 +144,8 @@ pub enum ControlCommand {
     },
     /// A user, role binding or permission write.
     Users(UserCommand),
+    /// Sets (replaces) the settings of one cluster of a service: see [`super::clusters`].
+    SetClusterSettings(ClusterSettings),
 }
 
 /// What applying a [`ControlCommand`] answered, the same on every member.
@@ -233,6 +236,24 @@ pub enum ControlError {
     /// The permission exists already.
     #[error("the permission exists already")]
     PermissionExists,
+    /// A cluster setting broke its rule (see [`super::clusters`]).
+    #[error("cluster `{cluster}` of service `{}`: {field} {rule}", service.grouped_name())]
+    InvalidClusterSettings {
+        /// The service.
+        service: ServiceKey,
+        /// The cluster.
+        cluster: ClusterName,
+        /// The field, as Nacos' parameter names it.
+        field: String,
+        /// The rule it broke.
+        rule: String,
+    },
+    /// The control plane holds [`super::MAX_CLUSTER_SETTINGS`] cluster settings already.
+    #[error("there are {limit} cluster settings already, the most the control plane holds")]
+    TooManyClusterSettings {
+        /// The limit.
+        limit: usize,
+    },
     /// The control plane holds as many users, role bindings or permissions as it may.
     #[error("there are {limit} {what} already, the most the control plane holds")]
     TooManyAuthEntries {

@@ -27,6 +27,9 @@
 //! registry's [`crate::registry::InstanceOverrides`]), so a client's re-registration,
 //! reconnect or restart no longer undoes it (Nacos' #10975).
 //!
+//! **Cluster settings** ([`clusters`]: each cluster's health checker, check port and metadata)
+//! are set by `PUT /nacos/v1/ns/cluster` and read by the active health checks (`crate::probe`).
+//!
 //! The store's calls do their redb I/O on the Raft task that makes them (a commit with
 //! `fsync` each): openraft serializes them per member anyway, and the control plane's write
 //! rate is an operator's.
@@ -74,6 +77,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod clusters;
 mod command;
 mod group;
 #[cfg(feature = "auth")]
@@ -92,6 +96,10 @@ mod users;
 mod view;
 mod wire;
 
+pub use clusters::{
+    ClusterSettings, HealthChecker, HttpCheck, DEFAULT_CHECK_PORT, MAX_CHECK_HEADERS_LEN,
+    MAX_CHECK_PATH_LEN, MAX_CLUSTER_METADATA_BYTES, MAX_CLUSTER_SETTINGS,
+};
 pub use command::{
     ControlCommand, ControlError, ControlResponse, Namespace, DEFAULT_NAMESPACE_QUOTA,
     MAX_NAMESPACES, MAX_NAMESPACE_DESC_LEN, MAX_NAMESPACE_NAME_LEN,

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::clusters::ClusterTable;
 use super::command::{ControlCommand, ControlError, ControlResponse, Namespace, MAX_NAMESPACES};
 use super::overrides::{InstanceOverride, Overrides};
 use super::users::Users;
@@ -32,6 +33,8 @@ pub struct ControlState {
     namespaces: BTreeMap<NamespaceId, Namespace>,
     overrides: Overrides,
     users: Users,
+    /// Cluster settings: see [`super::clusters`].
+    pub(super) clusters: ClusterTable,
 }
 
 impl ControlState {
@@ -82,6 +85,7 @@ impl ControlState {
                 self.overrides.clear(service, instance)?
             }
             ControlCommand::Users(command) => self.users.apply(command)?,
+            ControlCommand::SetClusterSettings(settings) => self.clusters.set(settings)?,
         }
         Ok(())
     }

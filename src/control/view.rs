@@ -5,9 +5,10 @@
 //! the pointer ([`arc_swap::ArcSwap`]), so a reader holds the state it loaded for as long as it
 //! likes and a write never waits for a reader. Each publish clones the state once per applied
 //! batch of entries: the namespaces (at most [`super::MAX_NAMESPACES`], a few hundred bytes
-//! each) and one shared pointer per service with overrides (the overrides themselves are
-//! copied only for the service a write changes). When persistent instances join the state,
-//! their maps should be shared the same way.
+//! each), the cluster settings, the users, role bindings and permissions (bounded, see
+//! [`super::MAX_USERS`]), and one shared pointer per service with overrides (the overrides
+//! themselves are copied only for the service a write changes). When persistent instances join
+//! the state, their maps should be shared the same way.
 //!
 //! ```
 //! use nacre::control::{ControlState, StateView};

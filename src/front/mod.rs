@@ -8,6 +8,7 @@
 //! | [`ServiceAnswer`] | the one answer to a service query: clusters filter, enabled, healthy-only, protect threshold, `cacheMillis`, checksum; used by every list answer and every push |
 //! | [`push`] | the push hub: subscribers keyed by service, clusters and target, renewal and expiry, a merge window, acks, retries and failure counts, behind the [`push::PushTarget`] trait |
 //! | [`catalog`] | which services a node holds: filtered by namespace, group and name, paged, with a console's counts; used by every service listing |
+//! | [`cidr`] | [`cidr::Cidr`]: a block of IP addresses (auth's `register_cidrs`, the probes' deny list) |
 //! | [`gate`] | admission of a listener's connections and streams: a total and a share per source address, refusals logged at most once per interval |
 //! | [`grpc_config`] | the gRPC front's timing and bounds, feature-free so the server's settings hold them |
 //! | `tls` (feature `tls`) | TLS for a front's listener: certificate, key and client CA from PEM files, checked at load; the handshake within a timeout, its failures logged at most once per interval |
@@ -33,6 +34,7 @@ pub mod access;
 pub mod audit;
 mod backend;
 pub mod catalog;
+pub mod cidr;
 mod error;
 pub mod gate;
 pub mod grpc_config;

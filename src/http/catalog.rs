@@ -5,8 +5,8 @@
 
 use super::error::ApiError;
 use super::json::{
-    CatalogInstancesJson, CatalogServicesJson, ClusterInfoJson, HealthCheckerJson,
-    IpAddressInfoJson, SelectorJson, ServiceDetailInfoJson, ServiceViewJson,
+    CatalogInstancesJson, CatalogServicesJson, ClusterInfoJson, IpAddressInfoJson, SelectorJson,
+    ServiceDetailInfoJson, ServiceViewJson,
 };
 use super::params::{ParamError, Params};
 use super::state::Api;
@@ -17,7 +17,6 @@ use crate::store::ServiceSnapshot;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use std::collections::BTreeMap;
 
 /// `GET /nacos/v1/ns/catalog/services`: one page (`pageNo` from 1 and `pageSize`, both
 /// required) of the services of `namespaceId` whose group contains `groupNameParam` and whose
@@ -50,7 +49,8 @@ pub(crate) async fn services(
     let found = catalog::list_services(api.backend.registry(), &filter);
     let page = catalog::page(found, page_no, page_size);
     if with_instances {
-        let details: Vec<ServiceDetailInfoJson> = page.items.iter().map(|s| detail(s)).collect();
+        let details: Vec<ServiceDetailInfoJson> =
+            page.items.iter().map(|s| detail(&api, s)).collect();
         return Ok(Json(details).into_response());
     }
     let service_list = page
@@ -76,7 +76,7 @@ pub(crate) async fn services(
 }
 
 /// One service with its instances, by cluster.
-fn detail(snapshot: &ServiceSnapshot) -> ServiceDetailInfoJson {
+fn detail(api: &super::state::ApiState, snapshot: &ServiceSnapshot) -> ServiceDetailInfoJson {
     let key = snapshot.key();
     let cluster_map = snapshot
         .clusters()
@@ -95,12 +95,11 @@ fn detail(snapshot: &ServiceSnapshot) -> ServiceDetailInfoJson {
                     }
                 })
                 .collect();
+            let settings = super::service::cluster_json(api, key, name);
             let info = ClusterInfoJson {
-                cluster_name: Some(name.to_string()),
-                health_checker: Some(HealthCheckerJson {
-                    kind: "NONE".to_owned(),
-                }),
-                metadata: Some(BTreeMap::new()),
+                cluster_name: Some(settings.name),
+                health_checker: Some(settings.health_checker),
+                metadata: Some(settings.metadata),
                 hosts,
             };
             (name.to_string(), info)

@@ -5,6 +5,7 @@
 //! | error | status |
 //! | --- | --- |
 //! | bad or missing parameter ([`ParamError`]) | 400 |
+//! | a health set by hand on a cluster whose active check runs | 400 |
 //! | a body over the size cap / one that took too long to arrive ([`super::serve`]) | 413 / 408 |
 //! | refused by the registry (validation, metadata too large, a `preserved.*` timing out of range, service exists, not empty, unknown instance on update), here or on the responsible node | 400 |
 //! | over a cap of [`crate::Limits`] (instances per service, services per namespace, namespaces), here or on the responsible node; the message names the limit | 429 |
@@ -33,6 +34,14 @@ pub enum ApiError {
     /// What a read asked for does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The cluster's health is set by its active health check, not by hand (Nacos' message).
+    #[error("health check is still working, service: {service}, cluster: {cluster}")]
+    HealthCheckRunning {
+        /// The service, `group@@name`.
+        service: String,
+        /// The cluster.
+        cluster: String,
+    },
     /// An answer could not be encoded (a bug; answered with 500).
     #[error("the answer could not be encoded: {0}")]
     Encode(String),
@@ -55,6 +64,7 @@ impl ApiError {
         let class = match self {
             ApiError::Param(_) => ErrorClass::BadRequest,
             ApiError::NotFound(_) => ErrorClass::NotFound,
+            ApiError::HealthCheckRunning { .. } => ErrorClass::BadRequest,
             ApiError::Encode(_) => ErrorClass::Internal,
             ApiError::Cluster(e) => ErrorClass::of(e),
             #[cfg(feature = "control")]

@@ -2,11 +2,13 @@
 //! as in Nacos), which sets the health of a persistent instance by hand — for an operator, or
 //! a health checker running outside nacre.
 //!
-//! nacre checks no persistent instance actively, which is Nacos' health checker `NONE` (the
-//! one whose clusters Nacos lets this endpoint write to); the health of an ephemeral instance
-//! follows its beats, and setting it answers 400 `health check is still working...`, as Nacos
-//! answers for a cluster whose checker runs. The write is [`Command::SetHealth`], routed and
-//! replicated like every other.
+//! When active health checks run ([`super::NacosApi::health_checks`], as in `nacre-server`),
+//! this endpoint writes only to clusters whose checker is `NONE` and answers 400 `health check
+//! is still working, service: G@@S, cluster: C` for the others, as Nacos does (a probe would
+//! overwrite the health at its next round anyway). Without active checks nothing checks a
+//! persistent instance, which is Nacos' `NONE` everywhere, and the write is taken. The health
+//! of an ephemeral instance follows its beats, and setting it answers 400 with the same
+//! message. The write is [`Command::SetHealth`], routed and replicated like every other.
 
 use super::error::ApiError;
 use super::instance::resolve_key;
@@ -41,6 +43,14 @@ pub(crate) async fn update(State(api): Api, p: Params) -> Result<&'static str, A
     };
     let service = p.service_key()?;
     let key = resolve_key(&api, &service, p.instance_key()?, &[&persistent, &any]);
+    if let Some(checks) = &api.checks {
+        if checks.check_of(&service, &key.cluster).probes() {
+            return Err(ApiError::HealthCheckRunning {
+                service: service.grouped_name(),
+                cluster: key.cluster.to_string(),
+            });
+        }
+    }
     match api
         .backend
         .execute(Command::set_health(&service, &key, healthy))

@@ -152,12 +152,35 @@ pub(crate) struct SelectorJson {
     pub kind: String,
 }
 
-/// A health checker description: nacre checks nothing actively, so always `{"type":"NONE"}`.
+/// A health checker as Nacos shows it: `{"type":"TCP"}`, `{"type":"NONE"}`, or
+/// `{"type":"HTTP","path":...,"headers":...,"expectedResponseCode":...}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct HealthCheckerJson {
-    /// `NONE`.
+    /// `TCP`, `HTTP` or `NONE`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// An HTTP checker's path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// An HTTP checker's headers (`name:value|name:value`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<String>,
+    /// An HTTP checker's expected status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_response_code: Option<u16>,
+}
+
+impl HealthCheckerJson {
+    /// A checker with no fields but its type.
+    pub(crate) fn of_type(kind: &str) -> Self {
+        HealthCheckerJson {
+            kind: kind.to_owned(),
+            path: None,
+            headers: None,
+            expected_response_code: None,
+        }
+    }
 }
 
 /// One cluster in the answer of `GET /nacos/v1/ns/service`.
@@ -166,9 +189,9 @@ pub(crate) struct HealthCheckerJson {
 pub(crate) struct ClusterJson {
     /// The cluster's name.
     pub name: String,
-    /// Always `{"type":"NONE"}`.
+    /// How the cluster is checked.
     pub health_checker: HealthCheckerJson,
-    /// Always empty: nacre has no cluster metadata.
+    /// The cluster's metadata (from its settings in the control plane).
     pub metadata: BTreeMap<String, String>,
 }
 
@@ -290,10 +313,10 @@ pub(crate) struct ClusterInfoJson {
     /// The cluster's name (Nacos leaves it null here).
     #[serde(default)]
     pub cluster_name: Option<String>,
-    /// Always `{"type":"NONE"}` (Nacos leaves it null here).
+    /// How the cluster is checked, as the service detail shows it (Nacos leaves it null here).
     #[serde(default)]
     pub health_checker: Option<HealthCheckerJson>,
-    /// Always empty: nacre has no cluster metadata (Nacos leaves it null here).
+    /// The cluster's metadata, as the service detail shows it (Nacos leaves it null here).
     #[serde(default)]
     pub metadata: Option<BTreeMap<String, String>>,
     /// Its instances.

@@ -16,7 +16,8 @@
 //! | `PUT /nacos/v1/ns/instance/beat` | heartbeat, with the `beat` JSON or light → `clientBeatInterval`, `code` (10200, or 20404 for an unknown instance), `lightBeatEnabled` |
 //! | `GET /nacos/v1/ns/instance/list` | `name`, `groupName`, `clusters`, `cacheMillis`, `hosts[]`, `lastRefTime`, `checksum`, `reachProtectionThreshold`...; `clusters` and `healthyOnly` filter; with `udpPort` (and `app`) from a client Nacos pushes to, subscribes the address the query came from to UDP push at that port (`clientIP` is not trusted: see [`crate::udp`]) and answers `cacheMillis` 10000 (3000 otherwise) |
 //! | `GET /nacos/v1/ns/instance/statuses` | `key=namespace##group@@service` (namespace optional) → `{"ips":["10.0.0.1:8080_true",...]}`, every instance |
-//! | `PUT /nacos/v1/ns/health/instance` (or `/health`) | set `healthy` (or `valid`) of a persistent instance (`clusterName`, `ip`, `port`) → `ok`; an ephemeral one 400 (its beats decide), an unknown one `ok` |
+//! | `PUT /nacos/v1/ns/health/instance` (or `/health`) | set `healthy` (or `valid`) of a persistent instance (`clusterName`, `ip`, `port`) → `ok`; an ephemeral one 400 (its beats decide), an unknown one `ok`; with [`NacosApi::health_checks`], 400 for a cluster whose checker is not `NONE`, as Nacos |
+//! | `PUT /nacos/v1/ns/cluster` | a cluster's settings (`clusterName`, `checkPort`, `useInstancePort4Check`, `healthChecker`, `metadata`) in the control plane → `ok`, with feature `control` (`cluster` module docs; 501 without [`NacosApi::control`]) |
 //! | `POST`, `PUT`, `DELETE`, `GET /nacos/v1/ns/service` | create, update, remove, read a service (`protectThreshold`, `metadata`) |
 //! | `GET /nacos/v1/ns/service/list` | `{"count":N,"doms":[...]}` for `pageNo`, `pageSize`, `groupName`, `namespaceId`; `groupName=*`: every group, names as `group@@service` |
 //! | `GET /nacos/v1/ns/service/subscribers` | `serviceName`, `pageNo` (1), `pageSize` (1000) → `{"subscribers":[{"addrStr","agent","app","ip","port","namespaceId","serviceName","cluster"}],"count":N}`: UDP push targets, other push hubs' subscribers (gRPC), in-process listeners |
@@ -50,10 +51,11 @@
 //! - `PUT /instance` without `clusterName` also reaches the one ephemeral instance on that
 //!   ip:port in another cluster (as `DELETE` does); Nacos 2.x' `PUT` writes for cluster
 //!   `DEFAULT` then. `PATCH` looks in the cluster named only, as Nacos does.
-//! - `PUT /health/instance`: nacre checks no persistent instance actively, which is Nacos'
-//!   checker `NONE`; Nacos answers 400 `health check is still working` unless the cluster's
-//!   checker was set to `NONE` (its default is TCP), and so does nacre for an ephemeral
-//!   instance.
+//! - `PUT /health/instance`: with [`NacosApi::health_checks`] (active checks run, as in
+//!   `nacre-server`) it answers 400 `health check is still working` unless the cluster's
+//!   checker is `NONE` (its default is TCP), as Nacos; without, nothing checks persistent
+//!   instances and the write is taken (Nacos' `NONE`). An ephemeral instance answers 400
+//!   either way (Nacos answers `ok` and changes nothing).
 //! - The `app` parameter is kept where Nacos 2.x keeps it: a list query's `app` in the
 //!   record of a UDP-push subscriber (`/service/subscribers`); on register it is accepted and
 //!   not stored (Nacos puts the `app` header into its client's attributes, which nacre has
@@ -72,12 +74,14 @@
 //!   leaves null or 0 there.
 //! - Values are checked strictly: Nacos takes a malformed flag as `false` and answers 500 for
 //!   a malformed number; nacre answers 400. Weights must be within 0..=10000.
-//! - No selectors (only `{"type":"none"}` is accepted), no cluster-level health checkers or
-//!   metadata, no auth (`accessToken` and `ak`/`sk` signatures are ignored).
+//! - No selectors (only `{"type":"none"}` is accepted). Cluster settings (checker, metadata)
+//!   need the control plane; without one the service detail shows each cluster's checker as
+//!   the active checks see it (`TCP` with [`NacosApi::health_checks`], else `NONE`) and no
+//!   metadata.
 //! - UDP push follows Nacos 1.x (see [`crate::udp`] for its own differences); pushes go out
 //!   only when the API is given a [`crate::udp::UdpPush`] (`nacre-server` always does).
 //! - Not served: `/instance/metadata/batch`, `/catalog/service`, `/health/checkers`,
-//!   `/cluster`, `/operator/switches`, `/operator/servers` and the raft/distro internals;
+//!   `/operator/switches`, `/operator/servers` and the raft/distro internals;
 //!   they answer 404.
 //! - The protect threshold applies to every list, and a protected list reports every
 //!   instance healthy, as Nacos does; but a healthy-only list that hits it lists every enabled
@@ -144,6 +148,8 @@ pub mod access;
 mod catalog;
 mod client;
 mod client_push;
+#[cfg(feature = "control")]
+mod cluster;
 mod error;
 mod health;
 mod host;
@@ -177,8 +183,8 @@ pub use host::HostCheck;
 pub use namespace_error::NamespaceApiError;
 pub use params::{ParamError, Params};
 pub use paths::{
-    BEAT_PATH, CATALOG_INSTANCES_PATH, CATALOG_SERVICES_PATH, HEALTH_INSTANCE_PATH, HEALTH_PATH,
-    INSTANCE_LIST_PATH, INSTANCE_OVERRIDE_PATH, INSTANCE_PATH, INSTANCE_STATUSES_PATH,
+    BEAT_PATH, CATALOG_INSTANCES_PATH, CATALOG_SERVICES_PATH, CLUSTER_PATH, HEALTH_INSTANCE_PATH,
+    HEALTH_PATH, INSTANCE_LIST_PATH, INSTANCE_OVERRIDE_PATH, INSTANCE_PATH, INSTANCE_STATUSES_PATH,
     LIVENESS_PATH, METRICS_PATH, NAMESPACES_PATH, NAMESPACE_V2_LIST_PATH, NAMESPACE_V2_PATH,
     READINESS_PATH, SERVICE_LIST_PATH, SERVICE_NAMES_PATH, SERVICE_PATH, SUBSCRIBERS_PATH,
 };

@@ -17,6 +17,9 @@ pub const INSTANCE_STATUSES_PATH: &str = "/nacos/v1/ns/instance/statuses";
 pub const HEALTH_INSTANCE_PATH: &str = "/nacos/v1/ns/health/instance";
 /// `PUT`: the same as [`HEALTH_INSTANCE_PATH`] (Nacos serves both).
 pub const HEALTH_PATH: &str = "/nacos/v1/ns/health";
+/// `PUT`: set the settings of one cluster of a service (its health checker, check port,
+/// metadata), served with feature `control`.
+pub const CLUSTER_PATH: &str = "/nacos/v1/ns/cluster";
 /// `POST`/`DELETE`/`PUT`/`GET`: create, remove, update, read a service.
 pub const SERVICE_PATH: &str = "/nacos/v1/ns/service";
 /// `GET`: one page of service names.

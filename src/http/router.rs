@@ -42,12 +42,14 @@ pub struct NacosApi {
     /// `None`: no auth (every request is served).
     access: Option<crate::front::access::Access>,
     own_address: bool,
-    /// `None`: no namespace API.
+    /// `None`: no namespace API, and `PUT /cluster` answers 501.
     #[cfg(feature = "control")]
     control: Option<Arc<dyn crate::control::ControlPlane>>,
     /// `None`: no user, role and permission API.
     #[cfg(all(feature = "control", feature = "auth"))]
     users: Option<Arc<crate::control::LayeredIdentity>>,
+    /// `None`: no active health checks run.
+    checks: Option<Arc<dyn crate::probe::CheckSettings>>,
 }
 
 impl NacosApi {
@@ -66,6 +68,7 @@ impl NacosApi {
             control: None,
             #[cfg(all(feature = "control", feature = "auth"))]
             users: None,
+            checks: None,
         }
     }
 
@@ -168,6 +171,15 @@ impl NacosApi {
         self
     }
 
+    /// Says that active health checks run ([`crate::probe::Prober`]) with `checks`:
+    /// `PUT /nacos/v1/ns/health/instance` then refuses (400, as Nacos) an instance whose
+    /// cluster is checked, and the service detail shows each cluster's checker from it when
+    /// the control plane has no settings for the cluster.
+    pub fn health_checks(mut self, checks: Arc<dyn crate::probe::CheckSettings>) -> Self {
+        self.checks = Some(checks);
+        self
+    }
+
     /// The router.
     pub fn router(self) -> Router {
         #[cfg(feature = "control")]
@@ -183,6 +195,8 @@ impl NacosApi {
             .map(|control| super::namespaces::router(control, self.backend.clone()));
         #[cfg(all(feature = "control", feature = "auth"))]
         let users_control = self.control.clone();
+        #[cfg(feature = "control")]
+        let clusters = super::cluster::router(self.control.clone(), self.backend.clone());
         let host_check = self.host_check;
         let own_address = self.own_address;
         let access = self.access;
@@ -192,6 +206,7 @@ impl NacosApi {
             cache_millis: self.cache_millis,
             udp: self.udp,
             hubs: self.hubs,
+            checks: self.checks,
             #[cfg(feature = "control")]
             control: self.control,
         });
@@ -239,6 +254,8 @@ impl NacosApi {
             Some(namespaces) => api.merge(namespaces),
             None => api,
         };
+        #[cfg(feature = "control")]
+        let api = api.merge(clusters);
         #[cfg(all(feature = "control", feature = "auth"))]
         let api = match (users_control, self.users, &access) {
             (Some(control), Some(identity), Some(_)) => {

@@ -7,9 +7,10 @@ use super::json::{
     ServiceNamesJson,
 };
 use super::params::{ParamError, Params};
-use super::state::Api;
+use super::state::{Api, ApiState};
 use crate::front::access::Viewer;
 use crate::front::catalog::{self, ServiceFilter, TextFilter};
+use crate::model::{ClusterName, ServiceKey};
 use crate::registry::Command;
 use crate::store::ServiceSnapshot;
 use axum::extract::State;
@@ -89,15 +90,41 @@ pub(crate) async fn detail(
         },
         clusters: snapshot
             .cluster_names()
-            .map(|name| ClusterJson {
-                name: name.to_string(),
-                health_checker: HealthCheckerJson {
-                    kind: "NONE".to_owned(),
-                },
-                metadata: BTreeMap::new(),
-            })
+            .map(|name| cluster_json(&api, &service, name))
             .collect(),
     }))
+}
+
+/// One cluster of the service detail: its settings from the control plane if it has some,
+/// else its checker as the active checks see it (`NONE` when none run), no metadata.
+pub(super) fn cluster_json(
+    api: &ApiState,
+    service: &ServiceKey,
+    name: &ClusterName,
+) -> ClusterJson {
+    #[cfg(feature = "control")]
+    if let Some(control) = &api.control {
+        if let Some(settings) = control.state().cluster_settings(service, name) {
+            return ClusterJson {
+                name: name.to_string(),
+                health_checker: super::cluster::checker_json(&settings.checker),
+                metadata: settings.metadata.clone(),
+            };
+        }
+    }
+    let kind = match &api.checks {
+        Some(checks) => match checks.check_of(service, name).checker {
+            crate::probe::Checker::Tcp => "TCP",
+            crate::probe::Checker::Http(_) => "HTTP",
+            crate::probe::Checker::None => "NONE",
+        },
+        None => "NONE",
+    };
+    ClusterJson {
+        name: name.to_string(),
+        health_checker: HealthCheckerJson::of_type(kind),
+        metadata: BTreeMap::new(),
+    }
 }
 
 /// `GET /nacos/v1/ns/service/list`: one page (`pageNo` from 1, `pageSize`, both required) of

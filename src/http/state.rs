@@ -13,7 +13,10 @@ pub(crate) struct ApiState {
     pub(crate) cache_millis: u64,
     pub(crate) udp: Option<UdpPush>,
     pub(crate) hubs: Vec<PushHub>,
-    /// The control plane, which keeps operators' overrides (feature `control`).
+    /// How each cluster is checked, when active health checks run (`NacosApi::health_checks`).
+    pub(crate) checks: Option<Arc<dyn crate::probe::CheckSettings>>,
+    /// The control plane: operators' overrides, and the cluster settings the service detail
+    /// shows (feature `control`).
     #[cfg(feature = "control")]
     pub(crate) control: Option<Arc<dyn crate::control::ControlPlane>>,
 }

@@ -233,6 +233,13 @@ pub struct ServerConfig {
     /// Accept a registration only when its `ip` is the address the request comes from
     /// (`--register-own-address-only`).
     pub register_own_address_only: bool,
+    /// Address blocks the active health checks never connect to, besides
+    /// [`crate::probe::DEFAULT_DENIED`] (`--probe-deny`).
+    pub probe_deny: Vec<crate::front::cidr::Cidr>,
+    /// Active health checks running at once (`--max-concurrent-probes`, 64).
+    pub max_concurrent_probes: usize,
+    /// The most one active health check may take (`--probe-timeout`, 500 ms).
+    pub probe_timeout: std::time::Duration,
     /// A cluster member's Distro timing and bounds (`--sync-delay`, `--verify-interval`,
     /// `--peer-request-timeout`, `--peer-down-after`, `--max-pending-per-peer`,
     /// `--max-clock-skew`).
@@ -274,6 +281,9 @@ impl Default for ServerConfig {
             login_throttle_sources: crate::auth::LoginThrottle::DEFAULT_MAX_SOURCES,
             insecure_open_api: false,
             register_own_address_only: false,
+            probe_deny: Vec::new(),
+            max_concurrent_probes: crate::probe::DEFAULT_MAX_CONCURRENT_PROBES,
+            probe_timeout: crate::probe::DEFAULT_PROBE_TIMEOUT,
         }
     }
 }
@@ -401,6 +411,21 @@ impl ServerConfig {
     /// field, as a method for callers that read it so).
     pub fn health(&self) -> crate::HealthConfig {
         self.health
+    }
+
+    /// The active health checks' bounds: the default deny list plus `--probe-deny`,
+    /// `--max-concurrent-probes`, `--probe-timeout`, Nacos' timing.
+    pub fn probe_config(&self) -> crate::probe::ProbeConfig {
+        let mut deny = crate::probe::DenyList::default();
+        for block in &self.probe_deny {
+            deny.add(*block);
+        }
+        crate::probe::ProbeConfig {
+            deny,
+            max_concurrent: self.max_concurrent_probes,
+            timeout: self.probe_timeout,
+            ..crate::probe::ProbeConfig::default()
+        }
     }
 
     /// Whether the node runs standalone (no members).

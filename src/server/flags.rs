@@ -5,7 +5,7 @@
 //! default.
 
 use super::config::{ConfigError, ServerConfig};
-use super::settings::{Setting, SETTINGS};
+use super::settings::{Setting, LIST_KEYS, SETTINGS};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Arg, ArgAction, Command};
 use std::path::PathBuf;
@@ -87,6 +87,9 @@ fn command() -> Command {
                 .require_equals(true)
                 .default_missing_value("true");
         }
+        if LIST_KEYS.contains(&setting.key) {
+            arg = arg.action(ArgAction::Append);
+        }
         command = command.arg(arg);
     }
     command
@@ -100,8 +103,14 @@ impl Flags {
         let values = SETTINGS
             .iter()
             .filter_map(|setting| {
-                let value = matches.get_one::<String>(setting.key)?;
-                Some((setting, format!("--{}", setting.key), value.clone()))
+                // A list flag may be repeated: its values join as one list.
+                let values: Vec<&String> = matches.get_many::<String>(setting.key)?.collect();
+                let value = values
+                    .iter()
+                    .map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                Some((setting, format!("--{}", setting.key), value))
             })
             .collect();
         Ok(Self {

@@ -46,7 +46,15 @@
 //! one-member Raft group, see [`control`]) and serves Nacos' namespace API over it
 //! (`/nacos/v1/console/namespaces`, `/nacos/v2/console/namespace`; [`crate::http::namespaces`]).
 //! A cluster member does not serve that API yet: its multi-member control plane comes with
-//! the Raft network over the peer transport.
+//! the Raft network over the peer transport. The same control plane holds cluster settings
+//! (`PUT /nacos/v1/ns/cluster`).
+//!
+//! It checks its persistent instances actively ([`crate::probe`], wired in `probes`): each
+//! cluster as its settings say (TCP on the instance's port when it has none, or when the node
+//! runs no control plane), on a cluster member only the services it owns, within
+//! `--max-concurrent-probes` and `--probe-timeout`, never towards `--probe-deny` or the
+//! link-local and metadata addresses. `PUT /nacos/v1/ns/health/instance` then writes only to
+//! clusters whose checker is `NONE`, as in Nacos.
 //!
 //! ## Settings
 //!
@@ -58,7 +66,7 @@
 //!    also be one comma-separated string);
 //! 3. the environment variables (`NACRE_PORT`...; a blank one counts as unset);
 //! 4. the flags (parsed by clap; `--flag value` or `--flag=value`; a repeated flag: the last
-//!    wins).
+//!    wins, but a list — `--members`, `--allowed-hosts`, `--probe-deny` — adds up).
 //!
 //! One source may not give both `cluster-secret` and `cluster-secret-file`; a later source's
 //! secret replaces an earlier one's. Every error names the setting as its source spells it:
@@ -87,6 +95,7 @@ pub mod control;
 mod flags;
 mod fronts;
 pub mod open_files;
+mod probes;
 mod running;
 pub mod serve;
 mod settings;
@@ -267,6 +276,8 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
             api = api.users_api(guard.identity.clone());
         }
     }
+    let (checks, prober) = probes::start(config, &backend, control.as_ref());
+    api = api.health_checks(checks);
     for hub in fronts.iter().filter_map(|f| f.hub()) {
         api = api.subscribers_from(hub);
     }
@@ -338,6 +349,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         udp,
         users: guard.map(|g| g.users),
         control,
+        prober,
     })
 }
 

@@ -29,6 +29,8 @@ pub struct RunningServer {
     pub(super) users: Option<Arc<crate::auth::ReloadingUsersFile>>,
     /// The control plane, when the node runs one (see [`super::control`]).
     pub(super) control: Option<Arc<crate::control::ClosableControl>>,
+    /// The active health checks of persistent instances (see [`super::probes`]).
+    pub(super) prober: crate::probe::Prober,
 }
 
 /// How long a graceful shutdown waits for the fronts' own listeners (gRPC) after telling
@@ -123,6 +125,7 @@ impl RunningServer {
             peer.task.abort();
         }
         self.drivers.stop();
+        self.prober.stop();
         if let Some(control) = self.control.take() {
             control.shutdown().await;
         }
@@ -171,6 +174,7 @@ impl RunningServer {
             peer.task.abort();
         }
         self.drivers.stop();
+        self.prober.stop();
         // After the listener: no new write comes; the ones in flight are answered first.
         if let Some(control) = self.control.take() {
             control.shutdown().await;
@@ -198,6 +202,7 @@ impl RunningServer {
             peer.task.abort();
         }
         self.drivers.stop();
+        self.prober.stop();
         if let Some(control) = self.control.take() {
             tokio::spawn(async move { control.shutdown().await });
         }

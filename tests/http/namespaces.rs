@@ -56,7 +56,7 @@ fn request(method: &str, uri: &str) -> Request<Body> {
 }
 
 /// The status and the JSON of `method uri`.
-async fn call(app: &axum::Router, method: &str, uri: &str) -> (u16, Value) {
+pub(super) async fn call(app: &axum::Router, method: &str, uri: &str) -> (u16, Value) {
     let (status, body) = send(app, request(method, uri)).await;
     let json = serde_json::from_str(&body).unwrap_or(Value::String(body));
     (status, json)

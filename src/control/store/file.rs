@@ -30,8 +30,9 @@ pub(super) const LOG: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("co
 pub(super) const SNAPSHOT: TableDefinition<'_, &str, &[u8]> =
     TableDefinition::new("control_snapshot");
 
-/// The store format this build reads and writes. 2: the state holds operator overrides
-/// (format 1, namespaces only, came from pre-release builds and is not read).
+/// The store format this build reads and writes. 2: the state holds operator overrides,
+/// cluster settings and users (format 1, namespaces only, came from pre-release builds and is
+/// not read).
 pub(super) const FORMAT: u8 = 2;
 const TABLES: [&str; 3] = ["control_meta", "control_log", "control_snapshot"];
 

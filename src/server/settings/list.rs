@@ -311,6 +311,31 @@ pub(in crate::server) const SETTINGS: &[Setting] = &[
         "Accept a v1 or gRPC registration only when its ip is the address the request comes from",
         register_own_address_only
     ),
+    Setting {
+        key: "probe-deny",
+        env: "NACRE_PROBE_DENY",
+        value_name: "CIDR,...",
+        help: "Address blocks the active health checks of persistent instances never connect to, comma separated or the flag repeated, besides 169.254.0.0/16, fe80::/10 and fd00:ec2::254 (always denied)",
+        default: Some("none"),
+        switch: false,
+        apply: |c, name, v| {
+            c.probe_deny = parse_cidrs(name, v)?;
+            Ok(())
+        },
+        show: |c| list_value(&c.probe_deny.iter().map(ToString::to_string).collect::<Vec<_>>()),
+    },
+    count!(
+        "max-concurrent-probes",
+        "NACRE_MAX_CONCURRENT_PROBES",
+        "Active health checks of persistent instances running at once; due ones wait for a place",
+        max_concurrent_probes
+    ),
+    duration!(
+        "probe-timeout",
+        "NACRE_PROBE_TIMEOUT",
+        "The most one active health check may take (resolve, connect, HTTP answer); longer counts as a failure",
+        probe_timeout
+    ),
     path!(
         "tls-cert",
         "NACRE_TLS_CERT",

@@ -49,7 +49,8 @@ pub(super) const SECRET_KEYS: [&str; 2] = ["cluster-secret", "cluster-secret-fil
 
 /// The settings whose file value may be a TOML array of strings (or one comma-separated
 /// string).
-const LIST_KEYS: [&str; 2] = ["members", "allowed-hosts"];
+/// On the command line they may also be repeated.
+pub(super) const LIST_KEYS: [&str; 3] = ["members", "allowed-hosts", "probe-deny"];
 
 /// The setting with file key (or flag name without `--`) `key`.
 pub(super) fn find(key: &str) -> Option<&'static Setting> {

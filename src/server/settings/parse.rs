@@ -143,6 +143,25 @@ pub(super) fn parse_path(setting: &str, value: &str) -> Result<std::path::PathBu
 }
 
 /// A list as TOML (`None` when empty: left out of `--print-config`).
+/// Address blocks, comma separated (`10.0.0.0/8,fd00::/8`; a bare address is its own block).
+pub(super) fn parse_cidrs(
+    setting: &str,
+    value: &str,
+) -> Result<Vec<crate::front::cidr::Cidr>, ConfigError> {
+    parse_list(value)
+        .iter()
+        .map(|block| {
+            crate::front::cidr::Cidr::parse(block).ok_or_else(|| {
+                bad(
+                    setting,
+                    block,
+                    "an address block, e.g. 10.0.0.0/8 or fd00::/8 (a bare address is its own block)",
+                )
+            })
+        })
+        .collect()
+}
+
 pub(super) fn list_value(items: &[String]) -> Option<toml::Value> {
     (!items.is_empty()).then(|| toml::Value::Array(items.iter().cloned().map(text).collect()))
 }
