@@ -196,8 +196,31 @@ impl StoreFile {
         key: &str,
         value: &T,
     ) -> Result<(), ControlStoreError> {
+        self.put_with(table, key, value, Durability::Immediate)
+    }
+
+    /// [`StoreFile::put`] without its own `fsync`: on disk with the next durable commit (the
+    /// next append), and lost with a crash before it. For what may be behind after a crash:
+    /// the committed index, which Raft learns again from the leader.
+    pub(super) fn put_lazily<T: Serialize>(
+        &self,
+        table: TableDefinition<'_, &str, &[u8]>,
+        key: &str,
+        value: &T,
+    ) -> Result<(), ControlStoreError> {
+        self.put_with(table, key, value, Durability::None)
+    }
+
+    fn put_with<T: Serialize>(
+        &self,
+        table: TableDefinition<'_, &str, &[u8]>,
+        key: &str,
+        value: &T,
+        durability: Durability,
+    ) -> Result<(), ControlStoreError> {
         let bytes = self.encode(value, key)?;
-        let tx = self.begin_write()?;
+        let mut tx = self.begin_write()?;
+        tx.set_durability(durability);
         tx.open_table(table)
             .map_err(|e| self.db_error("open table", e))?
             .insert(key, bytes.as_slice())
