@@ -87,7 +87,7 @@ pub use command::{
     ControlCommand, ControlError, ControlResponse, Namespace, DEFAULT_NAMESPACE_QUOTA,
     MAX_NAMESPACES, MAX_NAMESPACE_DESC_LEN, MAX_NAMESPACE_NAME_LEN,
 };
-pub use group::{ControlNode, ControlTiming, Written};
+pub use group::{ControlNode, ControlTiming, Written, CONTROL_GROUP};
 pub use members::{ControlMembers, MembersError};
 pub use network::{NoPeer, NoPeers};
 pub use node::{ControlStartError, ControlWriteError, StandaloneControl};

@@ -42,11 +42,13 @@
 //! a write that touches them once it is on disk. A store that cannot be read stops the start
 //! ([`ServerError::Persist`]).
 //!
-//! A standalone node with `--data-dir` also runs the control plane on `DIR/control.redb` (a
-//! one-member Raft group, see [`control`]) and serves Nacos' namespace API over it
-//! (`/nacos/v1/console/namespaces`, `/nacos/v2/console/namespace`; [`crate::http::namespaces`]).
-//! A cluster member does not serve that API yet: its multi-member control plane comes with
-//! the Raft network over the peer transport.
+//! With `--data-dir` a node also runs the control plane on `DIR/control.redb` (see [`control`])
+//! and serves Nacos' namespace API over it (`/nacos/v1/console/namespaces`,
+//! `/nacos/v2/console/namespace`; [`crate::http::namespaces`]): a standalone node as a
+//! one-member Raft group, a cluster member as a voter of the group of `--members`, whose Raft
+//! messages travel over the peer transport and route. Its state is in the metrics
+//! (`nacre_control_leader`, `nacre_control_term`, `nacre_control_applied_index`). Without
+//! `--data-dir` there is no control plane and no namespace API (a member warns at start).
 //!
 //! ## Settings
 //!
@@ -158,6 +160,23 @@ pub enum ServerError {
 /// it has no cluster secret (and no `insecure_cluster`): see [`ServerConfig::peer_auth`]. So
 /// is a TLS file that cannot be used ([`ServerError::Tls`]).
 pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> {
+    let mut control = None;
+    let started = start_with(config, &mut control).await;
+    if started.is_err() {
+        // Started before the step that failed: its file is closed before the error is told.
+        if let Some(control) = control {
+            control.shutdown().await;
+        }
+    }
+    started
+}
+
+/// [`start`], leaving the control plane in `control` as soon as it runs, so that [`start`]
+/// closes it if a later step fails.
+async fn start_with(
+    config: &ServerConfig,
+    control: &mut Option<Arc<crate::control::ClosableControl>>,
+) -> Result<RunningServer, ServerError> {
     let mut fitted = config.clone();
     match open_files::raise() {
         Ok((limit, hard)) => {
@@ -176,6 +195,12 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
     let guard = auth::guard(config)?;
     // Before anything listens: a bad file stops the start.
     let tls = tls::load(config)?;
+    // Before anything listens: the node serves what it had, or does not start. Opened before
+    // the control plane too, which keeps its file in the directory this creates.
+    let store = match &config.data_dir {
+        Some(dir) => Some(crate::persist::FileStore::open(dir)?),
+        None => None,
+    };
     let (backend, auth, transport) = if config.is_standalone() {
         let registry = Registry::builder()
             .limits(config.limits)
@@ -192,19 +217,21 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
             );
         }
         let transport = HttpPeerTransport::new(me.clone(), auth.clone());
-        let node = ClusterNode::builder(me, members, Arc::new(transport.clone()))
+        let peers: Arc<dyn crate::cluster::PeerTransport> = Arc::new(transport.clone());
+        *control = control::start_member(config, &me, &members, peers.clone()).await?;
+        let mut node = ClusterNode::builder(me, members, peers)
             .config(config.distro)
             .registry(
                 Registry::builder()
                     .limits(config.limits)
                     .health(config.health()),
-            )
-            .build()?;
-        (Backend::from(node), Some(auth), Some(transport))
+            );
+        if let Some(control) = control.as_ref() {
+            node = node.control(control.node().handler());
+        }
+        (Backend::from(node.build()?), Some(auth), Some(transport))
     };
-    if let Some(dir) = &config.data_dir {
-        // Before anything listens: the node serves what it had, or does not start.
-        let store = crate::persist::FileStore::open(dir)?;
+    if let Some(store) = store {
         let path = store.path().display().to_string();
         let loaded = backend.attach_persistence(Arc::new(store), config.commit)?;
         tracing::info!(
@@ -214,7 +241,10 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
             "persistent store loaded"
         );
     }
-    let control = control::start(config).await?;
+    if config.is_standalone() {
+        *control = control::start_standalone(config).await?;
+    }
+    let control = control.clone();
     let (listener, addr) = listen(SocketAddr::new(config.bind, config.port)).await?;
     let peer_listener = match (&auth, config.peer_port) {
         (Some(_), Some(port)) => {
@@ -282,6 +312,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         &udp,
         &fronts,
         transport,
+        control.as_ref(),
         host_check.as_ref(),
         access.as_ref(),
     );
@@ -360,10 +391,14 @@ fn with_metrics(
     udp: &UdpPush,
     fronts: &[Box<dyn fronts::Front>],
     transport: Option<HttpPeerTransport>,
+    control: Option<&Arc<crate::control::ClosableControl>>,
     host_check: Option<&HostCheck>,
     access: Option<&crate::front::access::Access>,
 ) -> axum::Router {
     let mut metrics = NacreMetrics::new(backend.clone()).push_hub("udp", udp.hub().clone());
+    if let Some(control) = control {
+        metrics = metrics.control(control.node().clone());
+    }
     for front in fronts {
         if let Some(hub) = front.hub() {
             metrics = metrics.push_hub(front.name(), hub);
