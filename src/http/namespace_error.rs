@@ -158,3 +158,34 @@ impl NamespaceApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_without_a_leader_answers_as_nacos_does_and_a_stopped_plane_503() {
+        let no_leader = NamespaceApiError::Unavailable(ControlWriteError::NoLeader("alone".into()));
+        assert_eq!(no_leader.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(no_leader.code(), SERVER_ERROR);
+        assert_eq!(
+            no_leader.v1_body(),
+            "caused: errCode: 500, errMsg: The Raft Group [nacre-control] did not find the \
+             Leader node (alone) ;"
+        );
+        assert_eq!(
+            no_leader.to_string(),
+            "errCode: 500, errMsg: The Raft Group [nacre-control] did not find the Leader node \
+             (alone) "
+        );
+        let unconfirmed =
+            NamespaceApiError::Unavailable(ControlWriteError::Unconfirmed("slow".into()));
+        assert_eq!(unconfirmed.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(unconfirmed
+            .v1_body()
+            .contains("did not find the Leader node (slow)"));
+        let stopped = NamespaceApiError::Unavailable(ControlWriteError::Stopped("closed".into()));
+        assert_eq!(stopped.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(stopped.v1_body(), stopped.to_string());
+    }
+}
