@@ -80,6 +80,7 @@
 //! | `fronts.rs` | the optional fronts (gRPC, console), each behind its feature: the one file with `cfg(feature)` lines |
 //! | `tools.rs` | the subcommands that do not serve: `hash-password`, `issue-token` |
 //! | `open_files.rs` | raises `RLIMIT_NOFILE` at start and fits the connection caps into it |
+//! | `control.rs` | the control plane on `DIR/control.redb`: a group of one, or the `--members`' group over the peer transport |
 //! | `running.rs` | [`RunningServer`]: the started server, its graceful [`RunningServer::shutdown`] |
 //! | `mod.rs` | [`start`]: binds, builds the node, wires the fronts |
 
