@@ -1,11 +1,11 @@
 //! The control plane of `nacre-server`, on `DIR/control.redb` ([`crate::control::store::FILE_NAME`])
 //! under `--data-dir`, given to the v1 API for Nacos' namespace API and to the metrics.
 //!
-//! - **Standalone** ([`start_standalone`]): a one-member Raft group
+//! - **Standalone** (`start_standalone`): a one-member Raft group
 //!   ([`crate::control::StandaloneControl`]). The member's Raft address is
 //!   [`STANDALONE_ADDRESS`], not the listener's: the Raft id made from it is kept in the file,
 //!   so a node restarted on another port still leads its group.
-//! - **Cluster member** ([`start_member`]): a [`ControlNode`] whose voters are the `--members`
+//! - **Cluster member** (`start_member`): a [`ControlNode`] whose voters are the `--members`
 //!   list (each under the Raft id of its member id, so `host:peer-port` with `--peer-port`),
 //!   over the member's own peer transport: the [`crate::http::HttpPeerTransport`] Distro sends
 //!   through, in the binary codec, with the cluster secret, to the peer route. The member's

@@ -307,13 +307,16 @@ async fn start_with(
     for router in fronts.iter().filter_map(|f| f.router()) {
         app = app.merge(router);
     }
+    let mut metrics = NacreMetrics::new(backend.clone());
+    if let Some(control) = &control {
+        metrics = metrics.control(control.node().clone());
+    }
     let app = with_metrics(
         app,
-        &backend,
+        metrics,
         &udp,
         &fronts,
         transport,
-        control.as_ref(),
         host_check.as_ref(),
         access.as_ref(),
     );
@@ -384,22 +387,19 @@ async fn listen(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr
     Ok((listener, local))
 }
 
-/// The Prometheus metrics of the node, its push hubs (UDP and each front's), its peer transport
-/// and the HTTP API itself, served at `GET /metrics` beside `app` (see [`crate::metrics`]).
+/// The Prometheus metrics of the node (`metrics`: its state, and its control plane's), its
+/// push hubs (UDP and each front's), its peer transport and the HTTP API itself, served at
+/// `GET /metrics` beside `app` (see [`crate::metrics`]).
 fn with_metrics(
     app: axum::Router,
-    backend: &Backend,
+    metrics: NacreMetrics,
     udp: &UdpPush,
     fronts: &[Box<dyn fronts::Front>],
     transport: Option<HttpPeerTransport>,
-    control: Option<&Arc<crate::control::ClosableControl>>,
     host_check: Option<&HostCheck>,
     access: Option<&crate::front::access::Access>,
 ) -> axum::Router {
-    let mut metrics = NacreMetrics::new(backend.clone()).push_hub("udp", udp.hub().clone());
-    if let Some(control) = control {
-        metrics = metrics.control(control.node().clone());
-    }
+    let mut metrics = metrics.push_hub("udp", udp.hub().clone());
     for front in fronts {
         if let Some(hub) = front.hub() {
             metrics = metrics.push_hub(front.name(), hub);
