@@ -20,9 +20,14 @@
 //! namespace API, and a member answers the others' control messages as unavailable (to their
 //! Raft, an unreachable voter). A member says so at `warn` when it starts: the control group
 //! counts every member of `--members` as a voter, so every member should have a data
-//! directory. A member still starts without one, so that a cluster of ephemeral instances
+//! directory (and if the member without one has the lowest Raft id, a new group never forms:
+//! that member initializes it). A member still starts without one, so that a cluster of ephemeral instances
 //! only (Distro, no disk) runs as before. Nacos has no such mode: every member keeps its
 //! JRaft data under its home directory.
+//!
+//! The voters are `--members` as the group was first formed: the membership is in the log, and
+//! a member restarted with another list is not added to, or removed from, an existing group
+//! (membership changes are not built; Nacos' JRaft adds a member that joins to each group).
 //!
 //! Shutdown: [`crate::server::RunningServer::shutdown`] (SIGTERM) closes the control plane
 //! after the listeners and the drivers, through [`ClosableControl::shutdown`], which waits for

@@ -3,8 +3,8 @@
 //! member is listed by every member, an update and a delete through a follower too, and
 //! after every member stopped with SIGTERM (its control plane closed) and restarted; with the
 //! leader killed (SIGKILL, found through `nacre_control_leader` in the metrics) the other two
-//! take writes and the restarted member catches up; with two of three killed, a write on the
-//! survivor answers Nacos' "no leader" error within a bound, while the survivor's instance
+//! take writes and the restarted member catches up; with two of three killed (the leader
+//! surviving, or a follower), a write on the survivor answers Nacos' "no leader" error within a bound, while the survivor's instance
 //! list, ephemeral registrations and beats keep working.
 //!
 //! Every wait polls with a generous deadline; ports are free ones; every process is stopped by
@@ -266,8 +266,22 @@ async fn with_the_leader_killed_the_others_take_writes_and_it_catches_up_on_rest
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_member_alone_answers_no_leader_to_writes_and_keeps_serving_the_data_plane() {
-    let dir = Dir::new("control-minority");
+async fn the_leader_alone_answers_no_leader_to_writes_and_keeps_serving_the_data_plane() {
+    // It cannot commit: its writes end unconfirmed after the write timeout (5 s).
+    alone_with_two_killed(true, "control-minority-leader").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_alone_answers_no_leader_to_writes_and_keeps_serving_the_data_plane() {
+    // Its leader is unreachable, then it stands for election and knows no leader.
+    alone_with_two_killed(false, "control-minority-follower").await;
+}
+
+/// Three members; two are killed, the survivor being the leader (`leads`) or a follower. A
+/// write on it answers "no leader" within a bound, on v1 and v2; it still lists what it
+/// applied, and takes an ephemeral registration and its beat.
+async fn alone_with_two_killed(leads: bool, name: &str) {
+    let dir = Dir::new(name);
     let http = http();
     let (mut servers, ports) = cluster(&dir, &http).await;
     write(
@@ -294,9 +308,12 @@ async fn a_member_alone_answers_no_leader_to_writes_and_keeps_serving_the_data_p
         until_orders(&http, *p, &["10.0.0.1"]).await;
     }
 
-    // The leader survives: it cannot commit, and its writes end unconfirmed (the slower way
-    // to "no leader"; a follower alone finds no leader at once).
-    let alone = leader(&http, &ports).await;
+    let leader = leader(&http, &ports).await;
+    let alone = if leads {
+        leader
+    } else {
+        (leader + 1) % ports.len()
+    };
     for (i, s) in servers.iter_mut().enumerate() {
         if i != alone {
             s.kill9();
