@@ -10,15 +10,18 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// What is logged when `RUST_LOG` is unset.
-const DEFAULT_LOG: &str = "info,openraft=warn";
+/// What is logged when `RUST_LOG` is unset. openraft narrates every election and startup step
+/// at info, so only its warnings; and none of its replication's: while a member is down they
+/// come four to a retry, two retries a second (the cluster's membership logs a member going
+/// down and coming back, once each).
+const DEFAULT_LOG: &str = "info,openraft=warn,openraft::replication=off,\
+                           openraft::engine::handler::replication_handler=off";
 
-/// Logs to stderr, filtered by `RUST_LOG` (`info,openraft=warn` when unset; directives such as
+/// Logs to stderr, filtered by `RUST_LOG` ([`DEFAULT_LOG`] when unset; directives such as
 /// `warn,nacre::cluster=debug`; span and field filters are not supported).
 fn init_logging() {
     let spec = std::env::var("RUST_LOG").unwrap_or_default();
     let filter: Targets = match spec.trim() {
-        // openraft narrates every election and startup step at info; its warnings are enough.
         "" => DEFAULT_LOG.parse().unwrap_or_default(),
         s => s.parse().unwrap_or_else(|e| {
             eprintln!("nacre-server: RUST_LOG=`{s}` is not understood ({e}); logging at info");

@@ -55,6 +55,10 @@ use crate::cluster::{
     PeerTransport,
 };
 
+/// The name of the control group (openraft's `cluster_name`), which the "no leader" error
+/// names as Nacos names its Raft group.
+pub const CONTROL_GROUP: &str = "nacre-control";
+
 /// How long [`ControlNode::shutdown`] waits for Raft's tasks to close the store's file.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -161,7 +165,7 @@ impl ControlNode {
         let file_open = Box::new(log.open_probe());
         let view = machine.view();
         let config = Config {
-            cluster_name: "nacre-control".to_owned(),
+            cluster_name: CONTROL_GROUP.to_owned(),
             heartbeat_interval: millis(timing.heartbeat),
             election_timeout_min: millis(timing.election_min),
             election_timeout_max: millis(timing.election_max),
@@ -221,6 +225,11 @@ impl ControlNode {
     /// Whether this member leads the group now.
     pub fn is_leader(&self) -> bool {
         self.leader().as_ref() == Some(self.me())
+    }
+
+    /// The Raft term this member is in (0 before the first election).
+    pub fn term(&self) -> u64 {
+        self.inner.raft.metrics().borrow().current_term
     }
 
     /// The index of the last log entry this member applied (`None` before the first).

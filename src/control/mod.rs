@@ -30,6 +30,17 @@
 //! **Cluster settings** ([`clusters`]: each cluster's health checker, check port and metadata)
 //! are set by `PUT /nacos/v1/ns/cluster` and read by the active health checks (`crate::probe`).
 //!
+//! [`ClosableControl`] holds either kind of member for a host that shuts it down while fronts
+//! still hold it.
+//!
+//! `nacre-server` (`crate::server::control`) runs a [`StandaloneControl`] on a standalone node
+//! and a [`ControlNode`] of the `--members` on a cluster member, both on `DIR/control.redb`
+//! under `--data-dir` and none without it; a member's Raft goes over the same
+//! `HttpPeerTransport` and peer route as Distro. A write that finds no leader
+//! ([`ControlWriteError::NoLeader`], [`ControlWriteError::Unconfirmed`]) is answered by the
+//! HTTP front as Nacos answers one its JRaft group cannot take: 500, "did not find the Leader
+//! node".
+//!
 //! The store's calls do their redb I/O on the Raft task that makes them (a commit with
 //! `fsync` each): openraft serializes them per member anyway, and the control plane's write
 //! rate is an operator's.
@@ -52,6 +63,17 @@
 //! an operator's, so one log is not a bottleneck, and one group means one leader to route to,
 //! one membership, and one order across kinds (a namespace deleted before an instance
 //! registered in it is seen in that order by every member).
+//!
+//! Also unlike Nacos:
+//! - A brand-new group is initialized by its lowest-id member (see [`ControlNode`]); JRaft
+//!   starts every member from the same configuration.
+//! - openraft 0.9 has no leader lease: a leader cut off from its majority keeps its title, and
+//!   a write on it waits [`ControlTiming::write_timeout`] (5 s) before it fails as "no
+//!   leader"; JRaft's leader steps down after an election timeout without a majority.
+//! - The members are the static `--members` list; Nacos' JRaft follows its member list as it
+//!   changes (a member joining adds itself to each group).
+//! - The leader and term are in the metrics (`nacre_control_*`); Nacos shows them in
+//!   `GET /nacos/v1/core/cluster/nodes` (`raftMetaData`).
 //!
 //! ## The arrows
 //!
@@ -104,7 +126,7 @@ pub use command::{
     ControlCommand, ControlError, ControlResponse, Namespace, DEFAULT_NAMESPACE_QUOTA,
     MAX_NAMESPACES, MAX_NAMESPACE_DESC_LEN, MAX_NAMESPACE_NAME_LEN,
 };
-pub use group::{ControlNode, ControlTiming, Written};
+pub use group::{ControlNode, ControlTiming, Written, CONTROL_GROUP};
 #[cfg(feature = "auth")]
 pub use identity::LayeredIdentity;
 pub use members::{ControlMembers, MembersError};

@@ -41,6 +41,9 @@ pub enum ControlStartError {
         /// Why it is not one.
         reason: String,
     },
+    /// The member list cannot make a control group (see [`ControlMembers::new`]).
+    #[error(transparent)]
+    Members(#[from] super::members::MembersError),
     /// The member did not become its group's leader in time.
     #[error("the control plane did not elect this member within {0:?}: {1}")]
     NoLeader(Duration, String),

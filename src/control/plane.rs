@@ -3,14 +3,15 @@
 //!
 //! Fronts (the namespace API, next the console and the operator endpoints) hold an
 //! `Arc<dyn ControlPlane>` and never a Raft handle: a standalone node gives them its
-//! [`StandaloneControl`], a cluster member its multi-member node, and tests whatever they
-//! like. A write answers once its entry is on disk, committed and applied, so the
-//! [`ControlPlane::state`] read right after it shows it (on the member that wrote it).
+//! [`StandaloneControl`], a cluster member its [`ControlNode`] (a write on a follower is
+//! forwarded to the leader), and tests whatever they like. A write answers once its entry is
+//! on disk, committed and applied, so the [`ControlPlane::state`] read right after it shows it
+//! (on the member that wrote it; another member shows it once it has applied it too).
 //!
-//! [`ClosableControl`] holds a [`StandaloneControl`] behind the trait for a host that must shut
-//! it down while fronts still hold the trait object (`nacre-server`): writes after
-//! [`ClosableControl::shutdown`] answer [`ControlWriteError::Stopped`], reads keep the last
-//! state.
+//! [`ClosableControl`] holds a [`ControlNode`] (a standalone one or a cluster member) behind
+//! the trait for a host that must shut it down while fronts still hold the trait object
+//! (`nacre-server`): writes after [`ClosableControl::shutdown`] answer
+//! [`ControlWriteError::Stopped`], reads keep the last state.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -37,9 +38,9 @@
 use std::sync::Arc;
 
 use super::command::{ControlCommand, ControlResponse};
+use super::group::ControlNode;
 use super::node::{ControlWriteError, StandaloneControl};
 use super::state::ControlState;
-use super::view::StateView;
 
 /// The control plane as fronts use it: see the module documentation.
 #[async_trait::async_trait]
@@ -63,31 +64,55 @@ impl ControlPlane for StandaloneControl {
     }
 }
 
-/// A [`StandaloneControl`] that can be shut down through a shared reference: see the module
+#[async_trait::async_trait]
+impl ControlPlane for ControlNode {
+    async fn write(&self, command: ControlCommand) -> Result<ControlResponse, ControlWriteError> {
+        ControlNode::write(self, command).await
+    }
+
+    fn state(&self) -> Arc<ControlState> {
+        self.inner.view.load()
+    }
+}
+
+impl From<StandaloneControl> for ControlNode {
+    fn from(node: StandaloneControl) -> Self {
+        node.node().clone()
+    }
+}
+
+/// A [`ControlNode`] that can be shut down through a shared reference: see the module
 /// documentation.
 #[derive(Debug)]
 pub struct ClosableControl {
-    node: tokio::sync::RwLock<Option<StandaloneControl>>,
-    view: StateView,
+    node: ControlNode,
+    /// Whether [`ClosableControl::shutdown`] ran; writes hold it for reading while they run.
+    closed: tokio::sync::RwLock<bool>,
 }
 
 impl ClosableControl {
-    /// Holds `node`.
-    pub fn new(node: StandaloneControl) -> Self {
-        let view = node.node().inner.view.clone();
+    /// Holds `node`: a [`StandaloneControl`] or a cluster member's [`ControlNode`].
+    pub fn new(node: impl Into<ControlNode>) -> Self {
         ClosableControl {
-            node: tokio::sync::RwLock::new(Some(node)),
-            view,
+            node: node.into(),
+            closed: tokio::sync::RwLock::new(false),
         }
     }
 
+    /// The member it holds, for what it reports (its leader, term, applied index). Writes go
+    /// through [`ControlPlane::write`], which refuses them once shut down.
+    pub fn node(&self) -> &ControlNode {
+        &self.node
+    }
+
     /// Waits for the writes in flight to be answered, then shuts the node down (see
-    /// [`StandaloneControl::shutdown`]). Later calls do nothing.
+    /// [`ControlNode::shutdown`]). Later calls do nothing.
     pub async fn shutdown(&self) {
-        let node = self.node.write().await.take();
-        if let Some(node) = node {
-            node.shutdown().await;
-            tracing::debug!("the control plane stopped");
+        let mut closed = self.closed.write().await;
+        if !*closed {
+            *closed = true;
+            self.node.shutdown().await;
+            tracing::info!("control plane closed");
         }
     }
 }
@@ -95,16 +120,16 @@ impl ClosableControl {
 #[async_trait::async_trait]
 impl ControlPlane for ClosableControl {
     async fn write(&self, command: ControlCommand) -> Result<ControlResponse, ControlWriteError> {
-        let node = self.node.read().await;
-        match node.as_ref() {
-            Some(node) => node.write(command).await,
-            None => Err(ControlWriteError::Stopped(
+        let closed = self.closed.read().await;
+        if *closed {
+            return Err(ControlWriteError::Stopped(
                 "the control plane was shut down".to_owned(),
-            )),
+            ));
         }
+        self.node.write(command).await
     }
 
     fn state(&self) -> Arc<ControlState> {
-        self.view.load()
+        self.node.inner.view.load()
     }
 }

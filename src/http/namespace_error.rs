@@ -5,10 +5,19 @@
 //! does; the v2 routes answer Nacos' `Result` JSON, `{"code","message","data"}`, with the
 //! code and its message from Nacos' `ErrorCode` (`api/.../model/v2/ErrorCode.java`) and the
 //! reason as `data`, as Nacos' `NacosApiExceptionHandler` does.
+//!
+//! A write the control group cannot take because it has no leader (a minority, an election)
+//! or did not confirm in time answers as Nacos' does when its Raft group has none: HTTP 500;
+//! on v1 the text `caused: errCode: 500, errMsg: The Raft Group [nacre-control] did not find
+//! the Leader node (<reason>) ;` (`ConsoleExceptionHandler` over a `NacosRuntimeException`
+//! whose cause is JRaft's `NoLeaderException`), on v2 `{"code":30000,"message":"server
+//! error","data":"errCode: 500, errMsg: ..."}`. Nacos' text also carries the Java exception
+//! classes it went through (`ExecutionException`, `ConsistencyException`) and names its own
+//! group (`nacos_config`); nacre's names its group and says why instead.
 
 use axum::http::StatusCode;
 
-use crate::control::{ControlError, ControlWriteError};
+use crate::control::{ControlError, ControlWriteError, CONTROL_GROUP};
 use crate::model::excerpt;
 
 /// Nacos' `ErrorCode.PARAMETER_MISSING`.
@@ -62,8 +71,19 @@ pub enum NamespaceApiError {
         namespace: String,
     },
     /// The control plane did not take the write (no leader, stopped).
-    #[error(transparent)]
+    #[error("{}", unavailable_message(.0))]
     Unavailable(#[from] ControlWriteError),
+}
+
+/// Nacos' message for a write its Raft group could not take: `errCode: 500, errMsg: ...`
+/// (`NacosRuntimeException`), around `NoLeaderException`'s sentence, with nacre's reason.
+fn unavailable_message(error: &ControlWriteError) -> String {
+    match error {
+        ControlWriteError::NoLeader(why) | ControlWriteError::Unconfirmed(why) => format!(
+            "errCode: 500, errMsg: The Raft Group [{CONTROL_GROUP}] did not find the Leader node ({why}) "
+        ),
+        other => other.to_string(),
+    }
 }
 
 fn refused_message(error: &ControlError) -> String {
@@ -76,8 +96,9 @@ fn refused_message(error: &ControlError) -> String {
 
 impl NamespaceApiError {
     /// The HTTP status it answers with: 400 for what the caller sent, 404 for an unknown
-    /// namespace, 403 for one the caller may not see, 429 over the namespace limit, 503 when
-    /// the control plane takes no write.
+    /// namespace, 403 for one the caller may not see, 429 over the namespace limit, 500 (as
+    /// Nacos) when the group has no leader or did not confirm the write in time, 503 when the
+    /// control plane has stopped.
     pub fn status(&self) -> StatusCode {
         match self {
             NamespaceApiError::NotFound(_)
@@ -88,6 +109,9 @@ impl NamespaceApiError {
                 StatusCode::TOO_MANY_REQUESTS
             }
             NamespaceApiError::Hidden { .. } => StatusCode::FORBIDDEN,
+            NamespaceApiError::Unavailable(
+                ControlWriteError::NoLeader(_) | ControlWriteError::Unconfirmed(_),
+            ) => StatusCode::INTERNAL_SERVER_ERROR,
             NamespaceApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -109,6 +133,17 @@ impl NamespaceApiError {
         }
     }
 
+    /// The v1 routes' plain-text body: the message, and for a write the group could not take,
+    /// in Nacos' console form (`caused: <message>;`, `ExceptionUtil.getAllExceptionMsg`).
+    pub fn v1_body(&self) -> String {
+        match self {
+            NamespaceApiError::Unavailable(
+                ControlWriteError::NoLeader(_) | ControlWriteError::Unconfirmed(_),
+            ) => format!("caused: {self};"),
+            _ => self.to_string(),
+        }
+    }
+
     pub(super) fn bad_id(id: &str, rule: impl Into<String>) -> Self {
         NamespaceApiError::BadId {
             id: excerpt(id),
@@ -121,5 +156,36 @@ impl NamespaceApiError {
             name: excerpt(name),
             rule: rule.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_without_a_leader_answers_as_nacos_does_and_a_stopped_plane_503() {
+        let no_leader = NamespaceApiError::Unavailable(ControlWriteError::NoLeader("alone".into()));
+        assert_eq!(no_leader.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(no_leader.code(), SERVER_ERROR);
+        assert_eq!(
+            no_leader.v1_body(),
+            "caused: errCode: 500, errMsg: The Raft Group [nacre-control] did not find the \
+             Leader node (alone) ;"
+        );
+        assert_eq!(
+            no_leader.to_string(),
+            "errCode: 500, errMsg: The Raft Group [nacre-control] did not find the Leader node \
+             (alone) "
+        );
+        let unconfirmed =
+            NamespaceApiError::Unavailable(ControlWriteError::Unconfirmed("slow".into()));
+        assert_eq!(unconfirmed.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(unconfirmed
+            .v1_body()
+            .contains("did not find the Leader node (slow)"));
+        let stopped = NamespaceApiError::Unavailable(ControlWriteError::Stopped("closed".into()));
+        assert_eq!(stopped.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(stopped.v1_body(), stopped.to_string());
     }
 }

@@ -31,7 +31,8 @@
 //!   created ones carry `"created": true`. Such a namespace can be created afterwards, which
 //!   gives it a name; deleting a namespace deletes its name and description, not its services.
 //! - A refused write answers 400 (404 for an unknown namespace, 429 over the limit, 503 when
-//!   the control plane takes no write) with the reason. Nacos' v1 answers 200 `false` for a bad
+//!   the control plane has stopped) with the reason; with no leader, 500 and Nacos' "did not
+//!   find the Leader node" (see `namespace_error`). Nacos' v1 answers 200 `false` for a bad
 //!   id or name and for an existing id, and 200 `true` for an update or delete of an unknown
 //!   namespace; nacre answers 404 to the update and `true` to the delete (nothing to delete).
 //!   The v2 routes answer as Nacos' do: 400 with `{"code":22000|22002,...}`, 404 with 22001.
@@ -181,7 +182,7 @@ fn v2_error(error: NamespaceApiError) -> Response {
 }
 
 fn v1_error(error: NamespaceApiError) -> Response {
-    (error.status(), error.to_string()).into_response()
+    (error.status(), error.v1_body()).into_response()
 }
 
 fn v1(answer: Answer) -> Response {

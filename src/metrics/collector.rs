@@ -18,6 +18,8 @@ pub struct NacreMetrics {
     #[cfg(feature = "http")]
     transport: Option<crate::http::HttpPeerTransport>,
     audit: Option<std::sync::Arc<crate::front::access::Audit>>,
+    #[cfg(feature = "control")]
+    control: Option<crate::control::ControlNode>,
 }
 
 impl std::fmt::Debug for NacreMetrics {
@@ -40,7 +42,19 @@ impl NacreMetrics {
             #[cfg(feature = "http")]
             transport: None,
             audit: None,
+            #[cfg(feature = "control")]
+            control: None,
         }
+    }
+
+    /// Reports the state of `node`, this member of the control group, too
+    /// (`nacre_control_leader`, `nacre_control_term`, `nacre_control_applied_index`; absent
+    /// without it).
+    #[cfg(feature = "control")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "control")))]
+    pub fn control(mut self, node: crate::control::ControlNode) -> Self {
+        self.control = Some(node);
+        self
     }
 
     /// Counts the access decisions of `audit` too (`nacre_access_total`, by `front` and
@@ -263,6 +277,30 @@ impl Collector for NacreMetrics {
                         .encode_counter::<NoLabelSet, _, u64>(&audit.count(front, outcome), None)?;
                 }
             }
+        }
+        #[cfg(feature = "control")]
+        if let Some(control) = &self.control {
+            single(
+                &mut encoder,
+                "nacre_control_leader",
+                "1 when this member leads the control group",
+                MetricType::Gauge,
+                u64::from(control.is_leader()),
+            )?;
+            single(
+                &mut encoder,
+                "nacre_control_term",
+                "The control group's Raft term as this member knows it",
+                MetricType::Gauge,
+                control.term(),
+            )?;
+            single(
+                &mut encoder,
+                "nacre_control_applied_index",
+                "The index of the last control log entry this member applied",
+                MetricType::Gauge,
+                control.applied_index().unwrap_or(0),
+            )?;
         }
         if let Some(node) = self.backend.cluster_node() {
             let (peers, held) =

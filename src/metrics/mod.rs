@@ -54,6 +54,8 @@
 //! | `nacre_distro_sync_batches_total{peer}`, `nacre_distro_sync_records_total{peer}`, `nacre_distro_sync_failures_total{peer}` | counter | Distro sync batches sent, service records in them, batches not acknowledged ([`crate::cluster::PeerSyncStats`]) |
 //! | `nacre_distro_sync_bytes_total{peer}` | counter | bytes of sync requests (with an [`crate::http::HttpPeerTransport`] given) |
 //! | `nacre_distro_removals_held` | gauge | removals of persistent data kept past the tombstone retention because some member has not been up for a whole retention ([`crate::cluster::CoreStats::removals_held`]; see [`crate::store`]) |
+//! | `nacre_control_leader` | gauge | 1 when this member leads the control group (with a [`crate::control::ControlNode`] given, feature `control`; `nacre-server` gives it with `--data-dir`) |
+//! | `nacre_control_term`, `nacre_control_applied_index` | gauge | the control group's Raft term, and the last log index applied here |
 //! | `http_server_requests_seconds{method,uri,status}` | histogram | HTTP requests by route pattern and status ([`HttpMetrics`]) |
 //!
 //! Differences from Nacos: Nacos' `nacos_monitor` values are gauges that it resets (pushes)
@@ -61,7 +63,9 @@
 //! `failedPush` only grow. Nacos gets `http_server_requests_seconds` from Spring Boot as a
 //! summary; nacre's is a histogram, whose `_count` and `_sum` series have the same names and
 //! labels (`uri` is the route pattern; `UNKNOWN` for a path no route matched), so queries on
-//! them work on both. Nacos' JVM, config-module and Raft metrics have no counterpart.
+//! them work on both. Nacos' JVM and config-module metrics have no counterpart; Nacos shows its Raft groups'
+//! leader and term in `GET /nacos/v1/core/cluster/nodes` (`raftMetaData`), nacre in the
+//! `nacre_control_*` gauges.
 
 /// The `prometheus-client` crate this module builds on, so a host uses the same version.
 pub use prometheus_client;

@@ -42,12 +42,15 @@
 //! a write that touches them once it is on disk. A store that cannot be read stops the start
 //! ([`ServerError::Persist`]).
 //!
-//! A standalone node with `--data-dir` also runs the control plane on `DIR/control.redb` (a
-//! one-member Raft group, see [`control`]) and serves Nacos' namespace API over it
-//! (`/nacos/v1/console/namespaces`, `/nacos/v2/console/namespace`; [`crate::http::namespaces`]).
-//! A cluster member does not serve that API yet: its multi-member control plane comes with
-//! the Raft network over the peer transport. The same control plane holds cluster settings
-//! (`PUT /nacos/v1/ns/cluster`).
+//! With `--data-dir` a node also runs the control plane on `DIR/control.redb` (see [`control`])
+//! and serves Nacos' namespace API over it (`/nacos/v1/console/namespaces`,
+//! `/nacos/v2/console/namespace`; [`crate::http::namespaces`]): a standalone node as a
+//! one-member Raft group, a cluster member as a voter of the group of `--members`, whose Raft
+//! messages travel over the peer transport and route. Its state is in the metrics
+//! (`nacre_control_leader`, `nacre_control_term`, `nacre_control_applied_index`). Without
+//! `--data-dir` there is no control plane and no namespace API (a member warns at start).
+//! The same control plane holds operators' overrides of instances, cluster settings
+//! (`PUT /nacos/v1/ns/cluster`) and, with auth, users, roles and permissions.
 //!
 //! It checks its persistent instances actively ([`crate::probe`], wired in `probes`): each
 //! cluster as its settings say (TCP on the instance's port when it has none, or when the node
@@ -86,6 +89,7 @@
 //! | `fronts.rs` | the optional fronts (gRPC, console), each behind its feature: the one file with `cfg(feature)` lines |
 //! | `tools.rs` | the subcommands that do not serve: `hash-password`, `issue-token` |
 //! | `open_files.rs` | raises `RLIMIT_NOFILE` at start and fits the connection caps into it |
+//! | `control.rs` | the control plane on `DIR/control.redb`: a group of one, or the `--members`' group over the peer transport |
 //! | `running.rs` | [`RunningServer`]: the started server, its graceful [`RunningServer::shutdown`] |
 //! | `mod.rs` | [`start`]: binds, builds the node, wires the fronts |
 
@@ -167,6 +171,23 @@ pub enum ServerError {
 /// it has no cluster secret (and no `insecure_cluster`): see [`ServerConfig::peer_auth`]. So
 /// is a TLS file that cannot be used ([`ServerError::Tls`]).
 pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> {
+    let mut control = None;
+    let started = start_with(config, &mut control).await;
+    if started.is_err() {
+        // Started before the step that failed: its file is closed before the error is told.
+        if let Some(control) = control {
+            control.shutdown().await;
+        }
+    }
+    started
+}
+
+/// [`start`], leaving the control plane in `control` as soon as it runs, so that [`start`]
+/// closes it if a later step fails.
+async fn start_with(
+    config: &ServerConfig,
+    control: &mut Option<Arc<crate::control::ClosableControl>>,
+) -> Result<RunningServer, ServerError> {
     let mut fitted = config.clone();
     match open_files::raise() {
         Ok((limit, hard)) => {
@@ -185,6 +206,12 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
     let guard = auth::guard(config)?;
     // Before anything listens: a bad file stops the start.
     let tls = tls::load(config)?;
+    // Before anything listens: the node serves what it had, or does not start. Opened before
+    // the control plane too, which keeps its file in the directory this creates.
+    let store = match &config.data_dir {
+        Some(dir) => Some(crate::persist::FileStore::open(dir)?),
+        None => None,
+    };
     let (backend, auth, transport) = if config.is_standalone() {
         let registry = Registry::builder()
             .limits(config.limits)
@@ -201,19 +228,21 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
             );
         }
         let transport = HttpPeerTransport::new(me.clone(), auth.clone());
-        let node = ClusterNode::builder(me, members, Arc::new(transport.clone()))
+        let peers: Arc<dyn crate::cluster::PeerTransport> = Arc::new(transport.clone());
+        *control = control::start_member(config, &me, &members, peers.clone()).await?;
+        let mut node = ClusterNode::builder(me, members, peers)
             .config(config.distro)
             .registry(
                 Registry::builder()
                     .limits(config.limits)
                     .health(config.health()),
-            )
-            .build()?;
-        (Backend::from(node), Some(auth), Some(transport))
+            );
+        if let Some(control) = control.as_ref() {
+            node = node.control(control.node().handler());
+        }
+        (Backend::from(node.build()?), Some(auth), Some(transport))
     };
-    if let Some(dir) = &config.data_dir {
-        // Before anything listens: the node serves what it had, or does not start.
-        let store = crate::persist::FileStore::open(dir)?;
+    if let Some(store) = store {
         let path = store.path().display().to_string();
         let loaded = backend.attach_persistence(Arc::new(store), config.commit)?;
         tracing::info!(
@@ -223,7 +252,10 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
             "persistent store loaded"
         );
     }
-    let control = control::start(config).await?;
+    if config.is_standalone() {
+        *control = control::start_standalone(config).await?;
+    }
+    let control = control.clone();
     if let Some(control) = &control {
         // Before anything registers: every registration takes the operators' overrides.
         let plane: Arc<dyn crate::control::ControlPlane> = control.clone();
@@ -306,9 +338,13 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
     for router in fronts.iter().filter_map(|f| f.router()) {
         app = app.merge(router);
     }
+    let mut metrics = NacreMetrics::new(backend.clone());
+    if let Some(control) = &control {
+        metrics = metrics.control(control.node().clone());
+    }
     let app = with_metrics(
         app,
-        &backend,
+        metrics,
         &udp,
         &fronts,
         transport,
@@ -383,18 +419,19 @@ async fn listen(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr
     Ok((listener, local))
 }
 
-/// The Prometheus metrics of the node, its push hubs (UDP and each front's), its peer transport
-/// and the HTTP API itself, served at `GET /metrics` beside `app` (see [`crate::metrics`]).
+/// The Prometheus metrics of the node (`metrics`: its state, and its control plane's), its
+/// push hubs (UDP and each front's), its peer transport and the HTTP API itself, served at
+/// `GET /metrics` beside `app` (see [`crate::metrics`]).
 fn with_metrics(
     app: axum::Router,
-    backend: &Backend,
+    metrics: NacreMetrics,
     udp: &UdpPush,
     fronts: &[Box<dyn fronts::Front>],
     transport: Option<HttpPeerTransport>,
     host_check: Option<&HostCheck>,
     access: Option<&crate::front::access::Access>,
 ) -> axum::Router {
-    let mut metrics = NacreMetrics::new(backend.clone()).push_hub("udp", udp.hub().clone());
+    let mut metrics = metrics.push_hub("udp", udp.hub().clone());
     for front in fronts {
         if let Some(hub) = front.hub() {
             metrics = metrics.push_hub(front.name(), hub);

@@ -1,0 +1,389 @@
+//! The control plane of a three-member cluster of real `nacre-server --data-dir` processes
+//! (with the cluster secret), through Nacos' namespace API: a namespace written through one
+//! member is listed by every member, an update and a delete through a follower too, and
+//! after every member stopped with SIGTERM (its control plane closed) and restarted; with the
+//! leader killed (SIGKILL, found through `nacre_control_leader` in the metrics) the other two
+//! take writes and the restarted member catches up; with two of three killed (the leader
+//! surviving, or a follower), a write on the survivor answers Nacos' "no leader" error within a bound, while the survivor's instance
+//! list, ephemeral registrations and beats keep working.
+//!
+//! Every wait polls with a generous deadline; ports are free ones; every process is stopped by
+//! its pid.
+
+use crate::durable::{free_ports, http, instance, ok, wait_ready, Dir, Server, DEADLINE};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+const NAMESPACES: &str = "/nacos/v1/console/namespaces";
+
+/// Three members with a data directory each, serving.
+async fn cluster(dir: &Dir, http: &reqwest::Client) -> (Vec<Server>, Vec<u16>) {
+    let ports = free_ports(3);
+    let list: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let mut servers: Vec<Server> = ports
+        .iter()
+        .map(|p| Server::new(&dir.0, *p, Some(list.join(","))))
+        .collect();
+    for s in &mut servers {
+        s.start();
+    }
+    for s in &servers {
+        wait_ready(http, s).await;
+    }
+    (servers, ports)
+}
+
+/// Sends a namespace write to `port` until it answers 200 `true` (the group may not have
+/// elected a leader yet: 500, "did not find the Leader node"). A retry after an unconfirmed
+/// write may find it already done: a create answered "already exist" then counts as done.
+async fn write(http: &reqwest::Client, port: u16, method: reqwest::Method, q: &[(&str, &str)]) {
+    let deadline = Instant::now() + DEADLINE;
+    let mut retried = false;
+    loop {
+        let answer = http
+            .request(
+                method.clone(),
+                format!("http://127.0.0.1:{port}{NAMESPACES}"),
+            )
+            .query(q)
+            .send()
+            .await;
+        if let Ok(a) = answer {
+            let status = a.status();
+            let body = a.text().await.unwrap_or_default();
+            if status.is_success() && body == "true" {
+                return;
+            }
+            if retried && status == 400 && body.contains("already exist") {
+                return;
+            }
+            assert!(
+                status == 500 && body.contains("did not find the Leader node"),
+                "{method} {q:?} on :{port} answered {status}: {body}"
+            );
+            retried = true;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{method} {q:?} on :{port} never answered true"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The created namespaces `port` lists, `public` aside, id to name, or `None` when it does not
+/// answer.
+async fn namespaces(http: &reqwest::Client, port: u16) -> Option<BTreeMap<String, String>> {
+    let answer = http
+        .get(format!("http://127.0.0.1:{port}{NAMESPACES}"))
+        .send()
+        .await
+        .ok()?;
+    let v: serde_json::Value = answer.json().await.ok()?;
+    Some(
+        v["data"]
+            .as_array()?
+            .iter()
+            .filter(|n| n["created"] == true && n["namespace"] != "")
+            .filter_map(|n| {
+                let id = n["namespace"].as_str()?.to_owned();
+                Some((id, n["namespaceShowName"].as_str()?.to_owned()))
+            })
+            .collect(),
+    )
+}
+
+/// Polls until every port in `ports` lists exactly `want`.
+async fn until_everywhere(http: &reqwest::Client, ports: &[u16], want: &[(&str, &str)]) {
+    let want: BTreeMap<String, String> = want
+        .iter()
+        .map(|(id, name)| (id.to_string(), name.to_string()))
+        .collect();
+    let deadline = Instant::now() + DEADLINE;
+    for port in ports {
+        loop {
+            let got = namespaces(http, *port).await;
+            if got.as_ref() == Some(&want) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                ":{port} never listed {want:?}: {got:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Whether `port` reports that it leads the control group (`None`: it does not answer).
+async fn leads(http: &reqwest::Client, port: u16) -> Option<bool> {
+    let text = http
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("nacre_control_leader "))
+        .map(|v| v.trim() == "1")
+}
+
+/// The index in `ports` of the member that leads, once exactly one of them says it does.
+async fn leader(http: &reqwest::Client, ports: &[u16]) -> usize {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let mut leading = Vec::new();
+        for (i, p) in ports.iter().enumerate() {
+            if leads(http, *p).await == Some(true) {
+                leading.push(i);
+            }
+        }
+        if let [one] = leading[..] {
+            return one;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no single leader among {ports:?}: {leading:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_written_through_any_member_is_listed_by_every_member() {
+    let dir = Dir::new("control-writes");
+    let http = http();
+    let (mut servers, ports) = cluster(&dir, &http).await;
+    let create = [
+        ("customNamespaceId", "dev"),
+        ("namespaceName", "Development"),
+    ];
+    write(&http, ports[0], reqwest::Method::POST, &create).await;
+    until_everywhere(&http, &ports, &[("dev", "Development")]).await;
+
+    // Through a follower: it forwards to the leader.
+    let follower = ports[(leader(&http, &ports).await + 1) % ports.len()];
+    let update = [
+        ("namespace", "dev"),
+        ("namespaceShowName", "Dev"),
+        ("namespaceDesc", "renamed"),
+    ];
+    write(&http, follower, reqwest::Method::PUT, &update).await;
+    until_everywhere(&http, &ports, &[("dev", "Dev")]).await;
+    write(
+        &http,
+        follower,
+        reqwest::Method::DELETE,
+        &[("namespaceId", "dev")],
+    )
+    .await;
+    until_everywhere(&http, &ports, &[]).await;
+
+    // SIGTERM closes each member's control plane cleanly, and the group comes back from the
+    // members' disks.
+    write(
+        &http,
+        follower,
+        reqwest::Method::POST,
+        &[("customNamespaceId", "kept"), ("namespaceName", "Kept")],
+    )
+    .await;
+    for s in &mut servers {
+        s.term();
+        let log = s.log();
+        assert!(log.contains("control plane closed"), "{log}");
+        assert!(!log.contains("did not stop cleanly"), "{log}");
+        assert!(!log.contains("still open"), "{log}");
+    }
+    for s in &mut servers {
+        s.start();
+    }
+    until_everywhere(&http, &ports, &[("kept", "Kept")]).await;
+    write(
+        &http,
+        ports[2],
+        reqwest::Method::DELETE,
+        &[("namespaceId", "kept")],
+    )
+    .await;
+    until_everywhere(&http, &ports, &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_leader_killed_the_others_take_writes_and_it_catches_up_on_restart() {
+    let dir = Dir::new("control-leader-kill");
+    let http = http();
+    let (mut servers, ports) = cluster(&dir, &http).await;
+    write(
+        &http,
+        ports[0],
+        reqwest::Method::POST,
+        &[("customNamespaceId", "before"), ("namespaceName", "Before")],
+    )
+    .await;
+    until_everywhere(&http, &ports, &[("before", "Before")]).await;
+
+    let old = leader(&http, &ports).await;
+    servers[old].kill9();
+    let survivors: Vec<u16> = (0..ports.len())
+        .filter(|i| *i != old)
+        .map(|i| ports[i])
+        .collect();
+    let killed = Instant::now();
+    write(
+        &http,
+        survivors[0],
+        reqwest::Method::POST,
+        &[("customNamespaceId", "after"), ("namespaceName", "After")],
+    )
+    .await;
+    let elected_in = killed.elapsed();
+    let both = [("after", "After"), ("before", "Before")];
+    until_everywhere(&http, &survivors, &both).await;
+    // A new leader among the two (default election timeouts: 1.5 s to 3 s).
+    assert!(
+        elected_in < Duration::from_secs(30),
+        "the survivors took {elected_in:?} to take a write"
+    );
+    let new = leader(&http, &survivors).await;
+    assert!(leads(&http, survivors[new]).await == Some(true));
+
+    servers[old].start();
+    wait_ready(&http, &servers[old]).await;
+    until_everywhere(&http, &[ports[old]], &both).await;
+    // And it takes part again: a write through it reaches everyone.
+    write(
+        &http,
+        ports[old],
+        reqwest::Method::POST,
+        &[("customNamespaceId", "back"), ("namespaceName", "Back")],
+    )
+    .await;
+    let all = [("after", "After"), ("back", "Back"), ("before", "Before")];
+    until_everywhere(&http, &ports, &all).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_alone_answers_no_leader_to_writes_and_keeps_serving_the_data_plane() {
+    // It cannot commit: its writes end unconfirmed after the write timeout (5 s).
+    alone_with_two_killed(true, "control-minority-leader").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_alone_answers_no_leader_to_writes_and_keeps_serving_the_data_plane() {
+    // Its leader is unreachable, then it stands for election and knows no leader.
+    alone_with_two_killed(false, "control-minority-follower").await;
+}
+
+/// Three members; two are killed, the survivor being the leader (`leads`) or a follower. A
+/// write on it answers "no leader" within a bound, on v1 and v2; it still lists what it
+/// applied, and takes an ephemeral registration and its beat.
+async fn alone_with_two_killed(leads: bool, name: &str) {
+    let dir = Dir::new(name);
+    let http = http();
+    let (mut servers, ports) = cluster(&dir, &http).await;
+    write(
+        &http,
+        ports[0],
+        reqwest::Method::POST,
+        &[
+            ("customNamespaceId", "dev"),
+            ("namespaceName", "Development"),
+        ],
+    )
+    .await;
+    until_everywhere(&http, &ports, &[("dev", "Development")]).await;
+    ok(
+        &http,
+        &ports,
+        reqwest::Method::POST,
+        "/nacos/v1/ns/instance",
+        &instance("orders", "10.0.0.1", false),
+    )
+    .await;
+    // Distro replicates it after the answer: every member has it before two are killed.
+    for p in &ports {
+        until_orders(&http, *p, &["10.0.0.1"]).await;
+    }
+
+    let leader = leader(&http, &ports).await;
+    let alone = if leads {
+        leader
+    } else {
+        (leader + 1) % ports.len()
+    };
+    for (i, s) in servers.iter_mut().enumerate() {
+        if i != alone {
+            s.kill9();
+        }
+    }
+    let port = ports[alone];
+    let url = format!("http://127.0.0.1:{port}");
+    for (path, body_has) in [
+        (NAMESPACES, "caused: errCode: 500, errMsg: The Raft Group [nacre-control] did not find the Leader node"),
+        ("/nacos/v2/console/namespace", "\"code\":30000"),
+    ] {
+        let sent = Instant::now();
+        let answer = http
+            .post(format!("{url}{path}"))
+            .form(&[
+                ("customNamespaceId", "late"),
+                ("namespaceId", "late"),
+                ("namespaceName", "Late"),
+            ])
+            .send()
+            .await
+            .expect("the survivor answers");
+        let took = sent.elapsed();
+        let status = answer.status();
+        let body = answer.text().await.unwrap_or_default();
+        assert_eq!(status, 500, "{path}: {body}");
+        assert!(body.contains(body_has), "{path}: {body}");
+        assert!(body.contains("did not find the Leader node"), "{path}: {body}");
+        assert!(took < Duration::from_secs(9), "{path} took {took:?}");
+    }
+    // Reads: the namespaces it applied, and the data plane: the persistent instance
+    // registered before, an ephemeral one registered now (before it could expire unbeaten).
+    until_everywhere(&http, &[port], &[("dev", "Development")]).await;
+    ok(
+        &http,
+        &[port],
+        reqwest::Method::POST,
+        "/nacos/v1/ns/instance",
+        &instance("orders", "10.0.0.2", true),
+    )
+    .await;
+    until_orders(&http, port, &["10.0.0.1", "10.0.0.2"]).await;
+    let beat: serde_json::Value = http
+        .put(format!(
+            "{url}/nacos/v1/ns/instance/beat?serviceName=orders&ip=10.0.0.2&port=5432"
+        ))
+        .send()
+        .await
+        .expect("the survivor answers")
+        .json()
+        .await
+        .expect("a beat answer");
+    assert_eq!(beat["code"], 10200, "{beat}");
+}
+
+/// Polls until `port` lists each of `ips` in the service `orders`.
+async fn until_orders(http: &reqwest::Client, port: u16, ips: &[&str]) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let listed = crate::durable::listed(http, port, "orders").await;
+        if listed
+            .as_ref()
+            .is_some_and(|l| ips.iter().all(|ip| l.contains(*ip)))
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            ":{port} never listed {ips:?} in orders: {listed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
