@@ -10,6 +10,12 @@
 //! is stored: the instance stored, and so every answer, push, selection and replica, is the
 //! overridden one.
 //!
+//! In a cluster the member responsible for a service applies its registrations, so it lays
+//! its own applied copy of the overrides over them. An operator's write is answered once the
+//! group's leader has applied it; a member behind by a few milliseconds that takes a
+//! registration in that window registers it without the new override (the `PUT` also changed
+//! the instance itself through that member, so only a registration racing the edit is exposed).
+//!
 //! An override whose metadata patch would take the instance over
 //! [`crate::Limits::max_metadata_bytes`] is laid over without its metadata (the enabled flag
 //! and weight still hold), and the registration is not refused for it: the client did nothing

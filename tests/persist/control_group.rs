@@ -8,7 +8,8 @@
 //! list, ephemeral registrations and beats keep working.
 //!
 //! Every wait polls with a generous deadline; ports are free ones; every process is stopped by
-//! its pid.
+//! its pid. An operator's edit (`PUT /nacos/v1/ns/instance?enabled=false`) through one member
+//! holds on every member over the client's re-registration through another.
 
 use crate::durable::{free_ports, http, instance, ok, wait_ready, Dir, Server, DEADLINE};
 use std::collections::BTreeMap;
@@ -386,4 +387,112 @@ async fn until_orders(http: &reqwest::Client, port: u16, ips: &[&str]) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The instance `ip` of `shop` as `port` holds it (`GET /nacos/v1/ns/instance`), or `None`.
+async fn detail(http: &reqwest::Client, port: u16, ip: &str) -> Option<serde_json::Value> {
+    let answer = http
+        .get(format!("http://127.0.0.1:{port}/nacos/v1/ns/instance"))
+        .query(&[("serviceName", "shop"), ("ip", ip), ("port", "5432")])
+        .send()
+        .await
+        .ok()?;
+    if !answer.status().is_success() {
+        return None;
+    }
+    answer.json().await.ok()
+}
+
+/// Polls until every member holds `ip` with metadata `v` = `version`; answers their `enabled`.
+async fn enabled_everywhere(
+    http: &reqwest::Client,
+    ports: &[u16],
+    ip: &str,
+    version: &str,
+) -> Vec<bool> {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let mut seen = Vec::new();
+        for port in ports {
+            match detail(http, *port, ip).await {
+                Some(d) if d["metadata"]["v"] == version => seen.push(d["enabled"] == true),
+                _ => break,
+            }
+        }
+        if seen.len() == ports.len() {
+            return seen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{ip} v{version} never reached every member"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operators_edit_through_one_member_holds_on_every_member_over_a_reregistration() {
+    let dir = Dir::new("control-override");
+    let http = http();
+    let (_servers, ports) = cluster(&dir, &http).await;
+    let ip = "10.0.0.5";
+    let register = |version: &str| {
+        let mut q = instance("shop", ip, true);
+        q.push(("metadata", format!("{{\"v\":\"{version}\"}}")));
+        q.push(("enabled", "true".to_owned()));
+        q
+    };
+    ok(
+        &http,
+        &ports[..1],
+        reqwest::Method::POST,
+        "/nacos/v1/ns/instance",
+        &register("1"),
+    )
+    .await;
+    assert_eq!(
+        enabled_everywhere(&http, &ports, ip, "1").await,
+        [true, true, true]
+    );
+
+    // Disabled through the second member: the override goes through the group's leader.
+    let mut disable = instance("shop", ip, true);
+    disable.push(("enabled", "false".to_owned()));
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let answer = http
+            .put(format!(
+                "http://127.0.0.1:{}/nacos/v1/ns/instance",
+                ports[1]
+            ))
+            .query(&disable)
+            .send()
+            .await
+            .expect("the member answers");
+        let (status, body) = (answer.status(), answer.text().await.unwrap_or_default());
+        if status.is_success() && body == "ok" {
+            break;
+        }
+        assert!(
+            status == 500 && body.contains("did not find the Leader node"),
+            "PUT answered {status}: {body}"
+        );
+        assert!(Instant::now() < deadline, "the PUT never took");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The client registers again through the third member, enabled=true as clients say: every
+    // member keeps it disabled.
+    ok(
+        &http,
+        &ports[2..],
+        reqwest::Method::POST,
+        "/nacos/v1/ns/instance",
+        &register("2"),
+    )
+    .await;
+    assert_eq!(
+        enabled_everywhere(&http, &ports, ip, "2").await,
+        [false, false, false]
+    );
 }
