@@ -146,6 +146,9 @@ pub enum ControlCommand {
     Users(UserCommand),
     /// Sets (replaces) the settings of one cluster of a service: see [`super::clusters`].
     SetClusterSettings(ClusterSettings),
+    /// Several writes in one entry, applied in order as if each were an entry of its own
+    /// (group commit: the leader's batcher makes these; a batch inside a batch is refused).
+    Batch(Vec<ControlCommand>),
 }
 
 /// What applying a [`ControlCommand`] answered, the same on every member.
@@ -157,6 +160,20 @@ pub enum ControlResponse {
     Done,
     /// The command broke a rule and changed nothing.
     Rejected(ControlError),
+    /// The answers of a [`ControlCommand::Batch`], one per command, in order.
+    Batch(Vec<ControlResponse>),
+}
+
+impl ControlResponse {
+    /// Whether applying the command may have changed the state: it was applied, or some
+    /// command of its batch was.
+    pub fn changed_state(&self) -> bool {
+        match self {
+            ControlResponse::Done => true,
+            ControlResponse::Rejected(_) => false,
+            ControlResponse::Batch(answers) => answers.iter().any(ControlResponse::changed_state),
+        }
+    }
 }
 
 /// Why a [`ControlCommand`] changed nothing.
@@ -254,6 +271,9 @@ pub enum ControlError {
         /// The limit.
         limit: usize,
     },
+    /// A batch inside a batch: never made by nacre.
+    #[error("a batch of control writes holds another batch")]
+    NestedBatch,
     /// The control plane holds as many users, role bindings or permissions as it may.
     #[error("there are {limit} {what} already, the most the control plane holds")]
     TooManyAuthEntries {

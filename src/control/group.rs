@@ -97,6 +97,8 @@ fn millis(d: Duration) -> u64 {
 
 pub(crate) struct Inner {
     pub(crate) raft: Raft<ControlTypeConfig>,
+    /// This member's writes, in batches (group commit, `super::batch`).
+    batcher: super::batch::Batcher,
     members: ControlMembers,
     transport: Option<Arc<dyn PeerTransport>>,
     pub(crate) timing: ControlTiming,
@@ -195,6 +197,7 @@ impl ControlNode {
         }
         Ok(ControlNode {
             inner: Arc::new(Inner {
+                batcher: super::batch::Batcher::start(raft.clone()),
                 raft,
                 members,
                 transport,
@@ -288,16 +291,16 @@ impl ControlNode {
     /// Writes `command` if this member leads; says where the leader is otherwise.
     async fn write_here(&self, command: ControlCommand) -> Result<Written, Redirect> {
         let timeout = self.inner.timing.write_timeout;
-        let written = tokio::time::timeout(timeout, self.inner.raft.client_write(command)).await;
+        let written = tokio::time::timeout(timeout, self.inner.batcher.write(command)).await;
         match written {
             Err(_) => Err(Redirect::Fail(ControlWriteError::Unconfirmed(format!(
                 "not committed within {timeout:?}: this member leads but no majority answered"
             )))),
-            Ok(Ok(written)) => Ok(Written {
-                index: written.log_id.index,
-                response: written.data,
-            }),
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+            Ok(None) => Err(Redirect::Fail(ControlWriteError::Stopped(
+                "the control plane's writer has stopped".to_owned(),
+            ))),
+            Ok(Some(Ok((index, response)))) => Ok(Written { index, response }),
+            Ok(Some(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))))) => {
                 let leader = f.leader_id.and_then(|id| self.inner.members.address(id));
                 match leader {
                     Some(leader) if leader != self.me() && self.inner.transport.is_some() => {
@@ -310,7 +313,7 @@ impl ControlNode {
                     ))),
                 }
             }
-            Ok(Err(e)) => Err(Redirect::Fail(ControlWriteError::Stopped(e.to_string()))),
+            Ok(Some(Err(e))) => Err(Redirect::Fail(ControlWriteError::Stopped(e.to_string()))),
         }
     }
 

@@ -99,6 +99,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod batch;
 pub mod clusters;
 mod command;
 mod group;
@@ -118,6 +119,7 @@ mod users;
 mod view;
 mod wire;
 
+pub use batch::{MAX_BATCH, MAX_BATCH_BYTES};
 pub use clusters::{
     ClusterSettings, HealthChecker, HttpCheck, DEFAULT_CHECK_PORT, MAX_CHECK_HEADERS_LEN,
     MAX_CHECK_PATH_LEN, MAX_CLUSTER_METADATA_BYTES, MAX_CLUSTER_SETTINGS,

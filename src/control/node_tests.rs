@@ -46,3 +46,44 @@ async fn a_write_is_applied_and_survives_a_restart_on_the_same_file() {
     control.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_share_entries_and_each_gets_its_own_answer() {
+    let dir = std::env::temp_dir().join(format!("nacre-control-batch-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let control = StandaloneControl::start(&dir.join(store::FILE_NAME), "127.0.0.1:8848")
+        .await
+        .expect("starts");
+    let before = control.node().applied_index().unwrap_or(0);
+    // 200 writes at once, 100 namespaces each created twice: one of each pair is refused.
+    let writes: Vec<_> = (0..200)
+        .map(|n| {
+            let node = control.node().clone();
+            tokio::spawn(
+                async move { node.write_indexed(create(&format!("ns-{}", n % 100))).await },
+            )
+        })
+        .collect();
+    let mut done = 0;
+    let mut refused = 0;
+    let mut indexes = std::collections::BTreeSet::new();
+    for w in writes {
+        let written = w.await.expect("joins").expect("written");
+        indexes.insert(written.index);
+        match written.response {
+            ControlResponse::Done => done += 1,
+            ControlResponse::Rejected(ControlError::NamespaceExists(_)) => refused += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!((done, refused), (100, 100));
+    assert_eq!(control.node().inner.view.load().namespaces().count(), 100);
+    let entries = control.node().applied_index().unwrap_or(0) - before;
+    assert!(
+        (entries as usize) < 200 && indexes.len() < 200,
+        "200 writes took {entries} entries: no batch was formed"
+    );
+    control.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -41,6 +41,19 @@ impl ControlState {
     /// Applies one command: [`ControlResponse::Done`], or [`ControlResponse::Rejected`] with
     /// the state unchanged.
     pub fn apply(&mut self, command: &ControlCommand) -> ControlResponse {
+        if let ControlCommand::Batch(commands) = command {
+            return ControlResponse::Batch(
+                commands
+                    .iter()
+                    .map(|c| match c {
+                        ControlCommand::Batch(_) => {
+                            ControlResponse::Rejected(ControlError::NestedBatch)
+                        }
+                        single => self.apply(single),
+                    })
+                    .collect(),
+            );
+        }
         match self.try_apply(command) {
             Ok(()) => ControlResponse::Done,
             Err(e) => ControlResponse::Rejected(e),
@@ -70,6 +83,8 @@ impl ControlState {
                 };
                 *slot = ns.clone();
             }
+            // `apply` takes batches apart; one that reaches here is inside another.
+            ControlCommand::Batch(_) => return Err(ControlError::NestedBatch),
             ControlCommand::DeleteNamespace { id } => {
                 reserved(id)?;
                 if self.namespaces.remove(id).is_none() {

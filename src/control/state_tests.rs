@@ -155,3 +155,27 @@ fn apply_is_deterministic() {
     assert!(a1.iter().any(|a| matches!(a, ControlResponse::Rejected(_))));
     assert!(a1.contains(&ControlResponse::Done));
 }
+
+#[test]
+fn a_batch_applies_each_command_in_order_with_its_own_answer() {
+    let mut state = ControlState::default();
+    let answer = state.apply(&ControlCommand::Batch(vec![
+        create("dev"),
+        create("dev"),
+        ControlCommand::Batch(vec![create("nested")]),
+        ControlCommand::DeleteNamespace { id: id("dev") },
+        create("test"),
+    ]));
+    assert_eq!(
+        answer,
+        ControlResponse::Batch(vec![
+            ControlResponse::Done,
+            ControlResponse::Rejected(ControlError::NamespaceExists(id("dev"))),
+            ControlResponse::Rejected(ControlError::NestedBatch),
+            ControlResponse::Done,
+            ControlResponse::Done,
+        ])
+    );
+    assert!(state.namespace("dev").is_none() && state.namespace("nested").is_none());
+    assert!(state.namespace("test").is_some());
+}

@@ -197,7 +197,7 @@ impl RaftStateMachine<ControlTypeConfig> for ControlMachine {
                 EntryPayload::Blank => ControlResponse::Done,
                 EntryPayload::Normal(command) => {
                     let response = self.state.apply(&command);
-                    changed |= response == ControlResponse::Done;
+                    changed |= response.changed_state();
                     response
                 }
                 EntryPayload::Membership(membership) => {
