@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 const NAMESPACES: &str = "/nacos/v1/console/namespaces";
 
 /// Three members with a data directory each, serving.
-async fn cluster(dir: &Dir, http: &reqwest::Client) -> (Vec<Server>, Vec<u16>) {
+pub(crate) async fn cluster(dir: &Dir, http: &reqwest::Client) -> (Vec<Server>, Vec<u16>) {
     let ports = free_ports(3);
     let list: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
     let mut servers: Vec<Server> = ports
@@ -37,7 +37,12 @@ async fn cluster(dir: &Dir, http: &reqwest::Client) -> (Vec<Server>, Vec<u16>) {
 /// Sends a namespace write to `port` until it answers 200 `true` (the group may not have
 /// elected a leader yet: 500, "did not find the Leader node"). A retry after an unconfirmed
 /// write may find it already done: a create answered "already exist" then counts as done.
-async fn write(http: &reqwest::Client, port: u16, method: reqwest::Method, q: &[(&str, &str)]) {
+pub(crate) async fn write(
+    http: &reqwest::Client,
+    port: u16,
+    method: reqwest::Method,
+    q: &[(&str, &str)],
+) {
     let deadline = Instant::now() + DEADLINE;
     let mut retried = false;
     loop {
@@ -74,7 +79,10 @@ async fn write(http: &reqwest::Client, port: u16, method: reqwest::Method, q: &[
 
 /// The created namespaces `port` lists, `public` aside, id to name, or `None` when it does not
 /// answer.
-async fn namespaces(http: &reqwest::Client, port: u16) -> Option<BTreeMap<String, String>> {
+pub(crate) async fn namespaces(
+    http: &reqwest::Client,
+    port: u16,
+) -> Option<BTreeMap<String, String>> {
     let answer = http
         .get(format!("http://127.0.0.1:{port}{NAMESPACES}"))
         .send()
@@ -132,7 +140,7 @@ async fn leads(http: &reqwest::Client, port: u16) -> Option<bool> {
 }
 
 /// The index in `ports` of the member that leads, once exactly one of them says it does.
-async fn leader(http: &reqwest::Client, ports: &[u16]) -> usize {
+pub(crate) async fn leader(http: &reqwest::Client, ports: &[u16]) -> usize {
     let deadline = Instant::now() + DEADLINE;
     loop {
         let mut leading = Vec::new();

@@ -6,6 +6,8 @@
 mod persistence;
 
 #[cfg(feature = "server")]
+mod control_chaos;
+#[cfg(feature = "server")]
 mod control_group;
 #[cfg(feature = "http")]
 mod durable;

@@ -1,0 +1,432 @@
+//! The control plane under a leader's `kill -9`, checked by a linearizability checker: a
+//! three-member cluster of real `nacre-server --data-dir` processes takes a stream of writes
+//! from concurrent writers through every member, each setting one register: a namespace's name
+//! (`PUT /nacos/v1/console/namespaces`) or an operator's override of an instance's weight
+//! (`PUT /nacos/v1/ns/instance?weight=`), while the leader is killed with SIGKILL and later started
+//! again on its data directory. The history (every write's invocation, and its answer: done,
+//! or unknown when it failed) and, once the members agree, a read of every register on every
+//! member, go through Stateright's `LinearizabilityTester` (the `consistency_model` crate), one
+//! register at a time (linearizability is local: a history is linearizable exactly when each
+//! object's is).
+//!
+//! What it catches: an acknowledged write lost (a read that only an older value explains), a
+//! write that failed showing up half-applied on some member, members that disagree after
+//! recovery, a value nobody wrote.
+//!
+//! A failed write's outcome is unknown (a write a leader took but could not confirm may still
+//! commit), so it stays in flight in the history, and its writer goes on as a new process, as in
+//! Jepsen. A write refused before it was sent (connection refused: the member is down) is not
+//! in the history at all.
+
+use crate::control_group::{cluster, leader, namespaces, write};
+use crate::durable::{http, ok, wait_ready, Dir, DEADLINE};
+use consistency_model::{
+    ConsistencyTester, LinearizabilityTester, Register, RegisterOp, RegisterRet,
+};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const NAMESPACES: &str = "/nacos/v1/console/namespaces";
+/// Registers of each kind: namespaces' names, and overrides of instances' weights.
+const KEYS: usize = 8;
+/// The registers in all: namespaces first, then overrides.
+const REGISTERS: usize = 2 * KEYS;
+/// The instance whose weight each override register sets (in service `svc-K`).
+const OVERRIDDEN: (&str, &str) = ("10.9.0.1", "80");
+/// Concurrent writers.
+const WRITERS: usize = 4;
+/// Writes in all.
+const WRITES: usize = 600;
+
+/// One event of the history, in real-time order.
+#[derive(Debug, Clone)]
+enum Event {
+    Invoke {
+        process: usize,
+        key: usize,
+        value: String,
+    },
+    Ok {
+        process: usize,
+        key: usize,
+    },
+}
+
+/// The register's name: `ns-K` (a namespace) or `svc-K` (the override in that service).
+fn key_id(key: usize) -> String {
+    if key < KEYS {
+        format!("ns-{key}")
+    } else {
+        format!("svc-{}", key - KEYS)
+    }
+}
+
+/// A register's value before any write: a namespace is created named `v0`, an instance has no
+/// override.
+fn initial(key: usize) -> &'static str {
+    if key < KEYS {
+        "v0"
+    } else {
+        "none"
+    }
+}
+
+/// One write's outcome.
+enum Outcome {
+    Done,
+    /// Not applied: the member was down, or refused the write before it reached the log (a
+    /// 4xx answer).
+    NotSent,
+    /// Sent, not confirmed: it may or may not have taken effect.
+    Unknown,
+}
+
+async fn set(http: &reqwest::Client, port: u16, key: usize, value: &str) -> Outcome {
+    let id = key_id(key);
+    let (request, done) = if key < KEYS {
+        let request = http
+            .put(format!("http://127.0.0.1:{port}{NAMESPACES}"))
+            .query(&[
+                ("namespace", id.as_str()),
+                ("namespaceShowName", value),
+                ("namespaceDesc", ""),
+            ]);
+        (request, "true")
+    } else {
+        let request = http
+            .put(format!("http://127.0.0.1:{port}/nacos/v1/ns/instance"))
+            .query(&[
+                ("serviceName", id.as_str()),
+                ("ip", OVERRIDDEN.0),
+                ("port", OVERRIDDEN.1),
+                ("weight", value),
+            ]);
+        (request, "ok")
+    };
+    match request.send().await {
+        Err(e) if e.is_connect() => Outcome::NotSent,
+        Err(_) => Outcome::Unknown,
+        Ok(a) => {
+            let status = a.status();
+            match a.text().await {
+                Ok(body) if status.is_success() && body == done => Outcome::Done,
+                _ if status.is_client_error() => Outcome::NotSent,
+                _ => Outcome::Unknown,
+            }
+        }
+    }
+}
+
+/// Whether `port` holds every override register's service.
+async fn services(http: &reqwest::Client, port: u16) -> bool {
+    for k in 0..KEYS {
+        let held = http
+            .get(format!("http://127.0.0.1:{port}/nacos/v1/ns/service"))
+            .query(&[("serviceName", key_id(KEYS + k))])
+            .send()
+            .await
+            .is_ok_and(|a| a.status().is_success());
+        if !held {
+            return false;
+        }
+    }
+    true
+}
+
+/// Every register as `port` holds it, or `None` when it does not answer in full.
+async fn registers(http: &reqwest::Client, port: u16) -> Option<BTreeMap<String, String>> {
+    let mut all = namespaces(http, port).await?;
+    if all.len() != KEYS {
+        return None;
+    }
+    for k in 0..KEYS {
+        let service = key_id(KEYS + k);
+        let answer = http
+            .get(format!(
+                "http://127.0.0.1:{port}/nacos/v1/ns/instance/override"
+            ))
+            .query(&[
+                ("serviceName", service.as_str()),
+                ("ip", OVERRIDDEN.0),
+                ("port", OVERRIDDEN.1),
+            ])
+            .send()
+            .await
+            .ok()?;
+        let value = match answer.status().as_u16() {
+            404 => "none".to_owned(),
+            200 => {
+                let o: serde_json::Value = answer.json().await.ok()?;
+                // Written as integers: shown as the integer written.
+                format!("{}", o["weight"].as_f64()? as u64)
+            }
+            _ => return None,
+        };
+        all.insert(service, value);
+    }
+    Some(all)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_across_a_leader_kill_are_linearizable_and_every_member_agrees() {
+    let dir = Dir::new("control-chaos");
+    let http = http();
+    let (mut servers, ports) = cluster(&dir, &http).await;
+    for key in 0..KEYS {
+        let id = key_id(key);
+        let q = [("customNamespaceId", id.as_str()), ("namespaceName", "v0")];
+        write(&http, ports[key % ports.len()], reqwest::Method::POST, &q).await;
+        // The override registers' services, on every member before the writes start.
+        let service = vec![("serviceName", key_id(KEYS + key))];
+        ok(
+            &http,
+            &ports,
+            reqwest::Method::POST,
+            "/nacos/v1/ns/service",
+            &service,
+        )
+        .await;
+    }
+    let deadline = Instant::now() + DEADLINE;
+    for port in &ports {
+        while registers(&http, *port).await.is_none() || !services(&http, *port).await {
+            assert!(
+                Instant::now() < deadline,
+                ":{port} never held every register"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    let history = Arc::new(Mutex::new(Vec::<Event>::new()));
+    let next = Arc::new(AtomicUsize::new(0));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (http, history, next, ports) =
+                (http.clone(), history.clone(), next.clone(), ports.clone());
+            tokio::spawn(async move {
+                let mut process = w;
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= WRITES {
+                        return;
+                    }
+                    let key = (n * 7 + w) % REGISTERS;
+                    // Unique; a whole number, so that it also makes a weight.
+                    let value = format!("{}", n + 1);
+                    let port = ports[n % ports.len()];
+                    let invoked = Event::Invoke {
+                        process,
+                        key,
+                        value: value.clone(),
+                    };
+                    history.lock().unwrap().push(invoked);
+                    match set(&http, port, key, &value).await {
+                        Outcome::Done => history.lock().unwrap().push(Event::Ok { process, key }),
+                        Outcome::NotSent => {
+                            // Never reached a member: out of the history again.
+                            forget(&history, process);
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                        Outcome::Unknown => {
+                            // Stays in flight; the writer goes on as a new process, after a
+                            // pause: every write left in flight multiplies the orders the
+                            // checker must try.
+                            process += WRITERS;
+                            tokio::time::sleep(Duration::from_millis(250)).await;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+
+    // The leader dies a third of the way in, and comes back at two thirds.
+    let wait_for = |share: usize| {
+        let next = next.clone();
+        async move {
+            let deadline = Instant::now() + DEADLINE;
+            while next.load(Ordering::Relaxed) < WRITES * share / 3 {
+                assert!(Instant::now() < deadline, "the writers stalled");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    wait_for(1).await;
+    let old = leader(&http, &ports).await;
+    servers[old].kill9();
+    let killed_at = history.lock().unwrap().len();
+    wait_for(2).await;
+    servers[old].start();
+    wait_ready(&http, &servers[old]).await;
+    for w in writers {
+        w.await.expect("a writer finished");
+    }
+
+    // Every member agrees on every register, once they have all applied the same log.
+    let deadline = Instant::now() + DEADLINE;
+    let agreed = loop {
+        let mut seen = Vec::new();
+        for port in &ports {
+            seen.push(registers(&http, *port).await);
+        }
+        if seen.iter().all(|s| s.is_some() && *s == seen[0]) {
+            if let Some(Some(map)) = seen.pop() {
+                break map;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the members never agreed: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+
+    let events = history.lock().unwrap().clone();
+    let acknowledged = events
+        .iter()
+        .filter(|e| matches!(e, Event::Ok { .. }))
+        .count();
+    let invoked = events
+        .iter()
+        .filter(|e| matches!(e, Event::Invoke { .. }))
+        .count();
+    // The group went on: writes were acknowledged after the leader died.
+    let after_kill = events[killed_at.min(events.len())..]
+        .iter()
+        .filter(|e| matches!(e, Event::Ok { .. }))
+        .count();
+    assert!(
+        after_kill > 0,
+        "no write was acknowledged after the leader's kill ({acknowledged} of {invoked} in all)"
+    );
+    if let Err(why) = check(&events, &agreed, ports.len()) {
+        panic!("{why}");
+    }
+    eprintln!(
+        "control chaos: {invoked} writes sent, {acknowledged} acknowledged, {} unknown; the \
+         leader (member {old}) killed and restarted, {after_kill} acknowledged after its kill; \
+         {REGISTERS} registers linearizable",
+        invoked - acknowledged
+    );
+}
+
+/// Takes `process`'s last invocation out of the history.
+fn forget(history: &Mutex<Vec<Event>>, process: usize) {
+    let mut h = history.lock().unwrap();
+    let at = h
+        .iter()
+        .rposition(|e| matches!(e, Event::Invoke { process: p, .. } if *p == process));
+    if let Some(at) = at {
+        h.remove(at);
+    }
+}
+
+/// Each register's history, with the final read of every member after it, is linearizable.
+fn check(
+    events: &[Event],
+    agreed: &BTreeMap<String, String>,
+    members: usize,
+) -> Result<(), String> {
+    type Tester = LinearizabilityTester<usize, Register<String>>;
+    let mut testers: BTreeMap<usize, Tester> = (0..REGISTERS)
+        .map(|k| {
+            let init = Register::new(initial(k).to_owned());
+            (k, LinearizabilityTester::new(init))
+        })
+        .collect();
+    for e in events {
+        match e {
+            Event::Invoke {
+                process,
+                key,
+                value,
+            } => {
+                testers
+                    .get_mut(key)
+                    .expect("a key")
+                    .on_invoke(*process, RegisterOp::Write(value.clone()))
+                    .expect("a well-formed history");
+            }
+            Event::Ok { process, key } => {
+                testers
+                    .get_mut(key)
+                    .expect("a key")
+                    .on_return(*process, RegisterRet::WriteOk)
+                    .expect("a well-formed history");
+            }
+        }
+    }
+    // The final reads, after everything: one reader process per member, numbered past every
+    // writer's.
+    for (key, tester) in testers.iter_mut() {
+        let Some(value) = agreed.get(&key_id(*key)).cloned() else {
+            return Err(format!("{} was lost", key_id(*key)));
+        };
+        for member in 0..members {
+            let reader = usize::MAX - member;
+            tester
+                .on_invoke(reader, RegisterOp::Read)
+                .expect("a well-formed history");
+            tester
+                .on_return(reader, RegisterRet::ReadOk(value.clone()))
+                .expect("a well-formed history");
+        }
+        if !tester.is_consistent() {
+            return Err(format!(
+                "{}: the history is not linearizable (final value {value:?}): {tester:?}",
+                key_id(*key)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The checker itself: an acknowledged write that the final state does not show is caught,
+/// and so is a value nobody wrote; a write of unknown outcome may or may not show.
+#[test]
+fn the_checker_catches_a_lost_write_and_allows_an_unknown_one() {
+    let all = |value: &str| -> BTreeMap<String, String> {
+        (0..REGISTERS)
+            .map(|k| (key_id(k), if k < KEYS { value } else { "none" }.to_owned()))
+            .collect()
+    };
+    let acked = |value: &str| {
+        vec![
+            Event::Invoke {
+                process: 0,
+                key: 0,
+                value: value.to_owned(),
+            },
+            Event::Ok { process: 0, key: 0 },
+        ]
+    };
+    // Key 0 written "a" and acknowledged; every other key untouched ("v0").
+    let mut agreed = all("v0");
+    assert!(check(&acked("a"), &agreed, 3).is_err(), "a lost write");
+    agreed.insert(key_id(0), "a".to_owned());
+    assert!(check(&acked("a"), &agreed, 3).is_ok());
+    agreed.insert(key_id(0), "never-written".to_owned());
+    assert!(
+        check(&acked("a"), &agreed, 3).is_err(),
+        "a value nobody wrote"
+    );
+    // "b" invoked after "a" was acknowledged, outcome unknown: "a" or "b" may show.
+    let mut unknown = acked("a");
+    unknown.push(Event::Invoke {
+        process: WRITERS,
+        key: 0,
+        value: "b".to_owned(),
+    });
+    for shown in ["a", "b"] {
+        agreed.insert(key_id(0), shown.to_owned());
+        assert!(check(&unknown, &agreed, 3).is_ok(), "{shown}");
+    }
+    agreed.insert(key_id(0), "v0".to_owned());
+    assert!(
+        check(&unknown, &agreed, 3).is_err(),
+        "the acknowledged a lost"
+    );
+}
