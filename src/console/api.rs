@@ -169,6 +169,24 @@ pub(super) struct InstancesAnswer {
     /// Whether the caller may edit the service (always, when auth is off).
     writable: bool,
     instances: Vec<InstanceRow>,
+    /// How each cluster's persistent instances are checked: every cluster that holds
+    /// instances or has settings (with a control plane; empty without one).
+    clusters: Vec<ClusterRow>,
+}
+
+/// A cluster's health check, as the page shows and edits it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ClusterRow {
+    name: String,
+    /// `TCP`, `HTTP` or `NONE`.
+    checker: String,
+    /// The HTTP check's path (empty for TCP and NONE).
+    path: String,
+    /// The HTTP check's expected status.
+    expected_code: u16,
+    /// Whether an operator set this cluster's settings (else they are the defaults).
+    set: bool,
 }
 
 /// `17 s`, or `1.5 s` under ten seconds.
@@ -250,11 +268,127 @@ pub(super) async fn instances(
         })
         .collect();
     rows.sort_by(|a, b| (&a.cluster, &a.ip, a.port).cmp(&(&b.cluster, &b.ip, b.port)));
+    #[cfg(feature = "control")]
+    let clusters = cluster_rows(&state, &key, &rows);
+    #[cfg(not(feature = "control"))]
+    let clusters = Vec::new();
     Ok(Json(InstancesAnswer {
         protect_threshold: snap.settings().protect_threshold,
         writable: allowed.may_write(&key),
         instances: rows,
+        clusters,
     }))
+}
+
+/// The clusters of `key` (those its instances are in, and those with settings) with their
+/// health checks, when the console has a control plane.
+#[cfg(feature = "control")]
+fn cluster_rows(state: &State, key: &ServiceKey, rows: &[InstanceRow]) -> Vec<ClusterRow> {
+    use crate::control::HealthChecker;
+    let Some(control) = &state.control else {
+        return Vec::new();
+    };
+    let control = control.state();
+    let mut names: std::collections::BTreeSet<String> =
+        rows.iter().map(|r| r.cluster.clone()).collect();
+    names.extend(
+        control
+            .clusters_of(key)
+            .map(|c| c.cluster.as_str().to_owned()),
+    );
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let cluster = crate::model::ClusterName::new(&name).ok()?;
+            let set = control.cluster_settings(key, &cluster);
+            let checker = set.map(|c| c.checker.clone()).unwrap_or_default();
+            let (path, expected_code) = match &checker {
+                HealthChecker::Http(h) => (h.path.clone(), h.expected_code),
+                _ => (String::new(), 200),
+            };
+            Some(ClusterRow {
+                checker: checker.type_name().to_owned(),
+                name,
+                path,
+                expected_code,
+                set: set.is_some(),
+            })
+        })
+        .collect()
+}
+
+/// The body of `PUT /console/api/cluster`: a cluster's health check.
+#[cfg(feature = "control")]
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ClusterBody {
+    namespace: String,
+    group: String,
+    service: String,
+    cluster: String,
+    /// `TCP`, `HTTP` or `NONE`.
+    checker: String,
+    #[serde(default)]
+    path: String,
+    expected_code: Option<u16>,
+}
+
+/// `PUT /console/api/cluster`: sets a cluster's health check (its other settings kept) → `true`.
+/// Needs write permission on the service, and a control plane (404 without one).
+#[cfg(feature = "control")]
+pub(super) async fn set_cluster(
+    caller: Caller,
+    Shared(state): Api,
+    Json(body): Json<ClusterBody>,
+) -> Result<Json<bool>, ConsoleError> {
+    use crate::control::{ControlCommand, ControlResponse, HealthChecker, HttpCheck, KeepError};
+    let service = ServiceKey::new(&body.namespace, &body.group, &body.service)?;
+    let cluster = crate::model::ClusterName::new(&body.cluster)?;
+    caller.check(&Need::Write(AccessTarget::service(&service)))?;
+    let Some(control) = &state.control else {
+        return Err(ConsoleError::NoService(
+            "this node runs no control plane: it keeps no cluster settings".to_owned(),
+        ));
+    };
+    if state.backend.registry().service(&service).is_none() {
+        return Err(ConsoleError::NoService(service.to_string()));
+    }
+    let checker = match body.checker.to_ascii_uppercase().as_str() {
+        "TCP" => HealthChecker::Tcp,
+        "NONE" => HealthChecker::None,
+        "HTTP" => HealthChecker::Http(HttpCheck {
+            path: body.path,
+            expected_code: body.expected_code.unwrap_or(200),
+            ..HttpCheck::default()
+        }),
+        other => {
+            return Err(ConsoleError::NotKept(KeepError::Refused(
+                crate::control::ControlError::InvalidClusterSettings {
+                    service,
+                    cluster,
+                    field: "checker".to_owned(),
+                    rule: format!("must be TCP, HTTP or NONE, not {other:?}"),
+                },
+            )))
+        }
+    };
+    let mut settings = control
+        .state()
+        .cluster_settings(&service, &cluster)
+        .cloned()
+        .unwrap_or_else(|| crate::control::ClusterSettings::defaults(service, cluster));
+    settings.checker = checker;
+    settings
+        .check()
+        .map_err(|e| ConsoleError::NotKept(KeepError::Refused(e)))?;
+    match control
+        .write(ControlCommand::SetClusterSettings(settings))
+        .await
+        .map_err(|e| ConsoleError::NotKept(KeepError::Unavailable(e)))?
+    {
+        ControlResponse::Rejected(e) => Err(ConsoleError::NotKept(KeepError::Refused(e))),
+        _ => Ok(Json(true)),
+    }
 }
 
 /// Names one instance: its service, cluster, ip and port.

@@ -16,8 +16,9 @@
 //! | `GET /console/` | the page (HTML, script and style embedded in the binary; nothing is loaded from elsewhere) |
 //! | `GET /console/api/namespaces` | `[{"namespace","name","services","instances","healthy"}]` |
 //! | `GET /console/api/services?namespace=` | `[{"group","name","instances","healthy","protectThreshold"}]` |
-//! | `GET /console/api/instances?namespace=&group=&service=` | `{"protectThreshold","writable","instances":[{"ip","port","cluster","weight","enabled","healthy","ephemeral","metadata","lastBeatMsAgo","unhealthyAfterMs","removeAfterMs","why","overridden"}]}`; `why` says why an instance is unhealthy ("no beat for 17 s; the limit is 15 s"); `writable` whether the caller may edit the service |
+//! | `GET /console/api/instances?namespace=&group=&service=` | `{"protectThreshold","writable","instances":[{"ip","port","cluster","weight","enabled","healthy","ephemeral","metadata","lastBeatMsAgo","unhealthyAfterMs","removeAfterMs","why","overridden"}],"clusters":[{"name","checker","path","expectedCode","set"}]}`; `why` says why an instance is unhealthy ("no beat for 17 s; the limit is 15 s"); `writable` whether the caller may edit the service; `clusters` each cluster's health check (with a control plane) |
 //! | `PATCH /console/api/instance` | JSON `{"namespace","group","service","cluster","ip","port","weight"?,"enabled"?}` → the service's revision |
+//! | `PUT /console/api/cluster` | JSON `{"namespace","group","service","cluster","checker","path"?,"expectedCode"?}` (`checker` `TCP`, `HTTP` or `NONE`) → `true`; the cluster's other settings kept; with a control plane only (404 without) |
 //! | `DELETE /console/api/instance?namespace=&group=&service=&cluster=&ip=&port=` | deregister → whether it was registered |
 //! | `GET /console/api/events` | server-sent events: `hello` first, then `change` with `{"namespace","group","service","revision"}` for every changed service, `resync` when some were missed |
 //! | `GET /console/api/whoami` | `{"auth":false}` when auth is off; `{"auth":true,"username","admin"}` for a valid token; 403 |
@@ -96,11 +97,15 @@
 //!   registration does not undo them, as with the v1 API's `PUT`; an edit the control plane
 //!   does not take changes nothing (503 without a leader);
 //! - each instance row says which of its fields an operator's override sets (`overridden`:
-//!   `{"enabled","weight","metadata":[keys]}`, `null` without one), and the page marks them.
+//!   `{"enabled","weight","metadata":[keys]}`, `null` without one), and the page marks them;
+//! - each cluster's health check of its persistent instances is shown (`(default)` until an
+//!   operator sets one) and, for a caller who may write the service, set: TCP, HTTP with a path,
+//!   or NONE (health set by hand), as `PUT /nacos/v1/ns/cluster` sets it, the cluster's other
+//!   settings kept.
 //!
 //! Differences from the Nacos console: naming only (no configuration, no users or roles
-//! pages), no cluster-level settings or health checkers, no service creation or metadata
-//! editing, and no paging: each list is read whole, which suits registries of up to a few
+//! pages), a cluster's health check but not its check port or metadata, no service creation or
+//! metadata editing, and no paging: each list is read whole, which suits registries of up to a few
 //! thousand services per namespace. It shows the age of each ephemeral instance's last beat
 //! and why it is unhealthy, which Nacos' console does not. Nacos' console keeps its token in
 //! `localStorage` (shared by every tab, and kept after the browser closes, for any script of
@@ -258,6 +263,7 @@ impl Console {
                 axum::routing::patch(api::update).delete(api::deregister),
             )
             .route("/console/api/events", get(events::stream))
+            .route("/console/api/cluster", cluster_route())
             .route("/console/api/whoami", get(auth::whoami))
             .with_state(self.inner.clone());
         let router = match &self.inner.access {
@@ -268,6 +274,18 @@ impl Console {
             crate::http::origin::refuse_cross_site,
         ));
         self.host_check.layer(router)
+    }
+}
+
+/// `PUT /console/api/cluster` with a control plane in the build; 405 without.
+fn cluster_route() -> axum::routing::MethodRouter<Arc<api::State>> {
+    #[cfg(feature = "control")]
+    {
+        axum::routing::put(api::set_cluster)
+    }
+    #[cfg(not(feature = "control"))]
+    {
+        axum::routing::MethodRouter::new()
     }
 }
 

@@ -257,6 +257,24 @@ async function withAuth(browser, server) {
     check(`the page's edits hold over the client's re-registration (weight ${held.weight}, enabled ${held.enabled})`,
       held.weight === 3 && held.enabled === false && held.overridden && held.overridden.weight && held.overridden.enabled);
     await page.waitForSelector(`${one} .badge.disabled`, { timeout: PATIENCE });
+    // A cluster's health check, set in the page and kept in the control plane.
+    const checkOf = 'p.cluster-check[data-cluster="DEFAULT"]';
+    await page.waitForSelector(`${checkOf} select.checker`, { timeout: PATIENCE });
+    const defaultNote = await page.textContent(`${checkOf} .why`);
+    await page.selectOption(`${checkOf} select.checker`, "HTTP");
+    await page.fill(`${checkOf} input.check-path`, "/health");
+    await page.click(`${checkOf} button`);
+    const clusterOf = async () => JSON.parse(await nacos("GET", "/console/api/instances?namespace=public&group=DEFAULT_GROUP&service=orders")).clusters.find((c) => c.name === "DEFAULT");
+    await eventually("DEFAULT to be checked over HTTP /health", async () => {
+      const c = await clusterOf();
+      return c && c.checker === "HTTP" && c.path === "/health" && c.set;
+    });
+    await page.waitForFunction((sel) => document.querySelector(`${sel} select.checker`).value === "HTTP" && !document.querySelector(`${sel} input.check-path`).hidden, checkOf, { timeout: PATIENCE });
+    check(`the page sets a cluster's health check (HTTP /health; before, TCP${defaultNote})`, defaultNote.includes("default"));
+    await page.selectOption(`${checkOf} select.checker`, "NONE");
+    await page.click(`${checkOf} button`);
+    await eventually("DEFAULT to be checked by hand (NONE)", async () => (await clusterOf()).checker === "NONE");
+    check("and back to NONE (health set by hand)", true);
     await page.click(`${two} button.danger`);
     await page.click(`${two} button.danger.confirm`);
     await page.waitForSelector(two, { state: "detached", timeout: PATIENCE });

@@ -249,3 +249,100 @@ pub(super) async fn read_until(
         }
     }
 }
+
+/// With a control plane: created namespaces by name, the page's edits kept as overrides and
+/// marked, and each cluster's health check shown and set; bad settings refused with the reason.
+#[cfg(feature = "control")]
+#[tokio::test]
+async fn with_a_control_plane_the_console_names_namespaces_marks_overrides_and_sets_checks() {
+    use super::namespaces::{control, Dir};
+    let dir = Dir::new("console-control");
+    let control = control(&dir).await;
+    let registry = nacre::Registry::default();
+    let app = Console::new(registry.clone())
+        .control(control.clone())
+        .router();
+    let api = nacre::http::NacosApi::new(registry.clone())
+        .control(control.clone())
+        .router();
+    let (status, _) = call(
+        &api,
+        "POST",
+        "/nacos/v1/console/namespaces?customNamespaceId=team&namespaceName=Team%20A",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    registry
+        .register_instance(
+            &ServiceKey::named("orders").unwrap(),
+            Instance::new("10.0.0.1", 8080).unwrap(),
+        )
+        .unwrap();
+
+    let namespaces = json_of(&app, "/console/api/namespaces").await;
+    assert_eq!(
+        namespaces,
+        json!([
+            {"namespace": "public", "name": "public", "services": 1, "instances": 1, "healthy": 1},
+            {"namespace": "team", "name": "Team A", "services": 0, "instances": 0, "healthy": 0},
+        ])
+    );
+
+    // An edit through the page: kept, marked, and it holds over a re-registration.
+    let target = json!({"namespace": "public", "group": "DEFAULT_GROUP", "service": "orders",
+        "cluster": "DEFAULT", "ip": "10.0.0.1", "port": 8080, "weight": 3.0});
+    let (status, body) = call(&app, "PATCH", "/console/api/instance", Some(target)).await;
+    assert_eq!(status, 200, "{body}");
+    registry
+        .register_instance(
+            &ServiceKey::named("orders").unwrap(),
+            Instance::new("10.0.0.1", 8080).unwrap(),
+        )
+        .unwrap();
+    let answer = json_of(&app, ORDERS).await;
+    assert_eq!(answer["instances"][0]["weight"], 3.0);
+    assert_eq!(
+        answer["instances"][0]["overridden"],
+        json!({"enabled": false, "weight": true, "metadata": []})
+    );
+    assert_eq!(
+        answer["clusters"],
+        json!([{"name": "DEFAULT", "checker": "TCP", "path": "", "expectedCode": 200, "set": false}])
+    );
+
+    // A cluster's check.
+    let check = |checker: &str, path: &str| {
+        json!({"namespace": "public", "group": "DEFAULT_GROUP", "service": "orders",
+            "cluster": "DEFAULT", "checker": checker, "path": path})
+    };
+    let (status, body) = call(
+        &app,
+        "PUT",
+        "/console/api/cluster",
+        Some(check("HTTP", "/health")),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "true"));
+    assert_eq!(
+        json_of(&app, ORDERS).await["clusters"],
+        json!([{"name": "DEFAULT", "checker": "HTTP", "path": "/health", "expectedCode": 200, "set": true}])
+    );
+    for (bad, says) in [
+        (check("MYSQL", ""), "checker"),
+        (check("HTTP", "http://169.254.169.254/"), "path"),
+    ] {
+        let (status, body) = call(&app, "PUT", "/console/api/cluster", Some(bad)).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains(says), "{body}");
+    }
+    let unknown = json!({"namespace": "public", "group": "DEFAULT_GROUP", "service": "ghost",
+        "cluster": "DEFAULT", "checker": "TCP"});
+    let (status, _) = call(&app, "PUT", "/console/api/cluster", Some(unknown)).await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        json_of(&app, ORDERS).await["clusters"][0]["checker"],
+        "HTTP"
+    );
+    control.shutdown().await;
+}

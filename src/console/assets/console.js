@@ -157,6 +157,7 @@ async function drawInstances() {
   $("read-only").hidden = writable || answer.instances.length === 0;
   $("instance-rows").replaceChildren(...answer.instances.map((i) => instanceRow(i, writable)));
   $("no-instances").hidden = answer.instances.length > 0;
+  $("cluster-checks").replaceChildren(...(answer.clusters || []).map((c) => clusterRow(c, writable)));
   tick();
 }
 
@@ -173,6 +174,36 @@ async function edit(i, change) {
     showError(String(e.message || e));
   }
   refresh();
+}
+
+// A cluster's health check of its persistent instances (TCP, HTTP with a path, or NONE: set by
+// hand), kept in the control plane; an editor for a caller who may write the service.
+function clusterRow(c, writable) {
+  const label = el("span", { class: "cluster-name" }, `Health check of cluster ${c.name}: `);
+  const note = el("span", { class: "why" }, c.set ? "" : " (default)");
+  if (!writable) {
+    const what = c.checker === "HTTP" ? `HTTP ${c.path || "/"} expects ${c.expectedCode}` : c.checker;
+    return el("p", { class: "cluster-check", "data-cluster": c.name }, label, el("span", { class: "checker" }, what), note);
+  }
+  const kind = el("select", { class: "checker", "aria-label": `health check of cluster ${c.name}` },
+    ...["TCP", "HTTP", "NONE"].map((k) => el("option", { value: k }, k)));
+  kind.value = c.checker;
+  const path = el("input", { class: "check-path", type: "text", placeholder: "/health", value: c.path, "aria-label": `HTTP check path of cluster ${c.name}` });
+  path.hidden = c.checker !== "HTTP";
+  kind.addEventListener("change", () => { path.hidden = kind.value !== "HTTP"; });
+  const save = el("button", {
+    onclick: async () => {
+      try {
+        await call("PUT", "api/cluster", { namespace: state.ns, group: state.svc.group, service: state.svc.name, cluster: c.name, checker: kind.value, path: path.value });
+        showError("");
+      } catch (e) {
+        if (e instanceof Stale) return;
+        showError(String(e.message || e));
+      }
+      refresh();
+    },
+  }, "Save");
+  return el("p", { class: "cluster-check", "data-cluster": c.name }, label, kind, " ", path, " ", save, note);
 }
 
 const OVERRIDE_TITLE = "set by an operator: kept over the client's own registrations";
