@@ -1,13 +1,15 @@
-//! The control plane under a leader's `kill -9`, checked by a linearizability checker: a
-//! three-member cluster of real `nacre-server --data-dir` processes takes a stream of writes
-//! from concurrent writers through every member, each setting one register: a namespace's name
+//! The control plane under faults, checked by a linearizability checker: a three-member
+//! cluster of real `nacre-server --data-dir` processes takes a stream of writes from concurrent
+//! writers through every member, each setting one register: a namespace's name
 //! (`PUT /nacos/v1/console/namespaces`) or an operator's override of an instance's weight
-//! (`PUT /nacos/v1/ns/instance?weight=`), while the leader is killed with SIGKILL and later started
-//! again on its data directory. The history (every write's invocation, and its answer: done,
-//! or unknown when it failed) and, once the members agree, a read of every register on every
-//! member, go through Stateright's `LinearizabilityTester` (the `consistency_model` crate), one
-//! register at a time (linearizability is local: a history is linearizable exactly when each
-//! object's is).
+//! (`PUT /nacos/v1/ns/instance?weight=`). A fault hits a member a third of the way in and is
+//! repaired at two thirds (or 8 s later): the leader killed with SIGKILL and started again on
+//! its data directory; the leader paused with SIGSTOP and resumed with SIGCONT (it comes back
+//! believing it leads an old term); or a follower killed and restarted. The history (every
+//! write's invocation, and its answer: done, or unknown when it failed) and, once the members
+//! agree, a read of every register on every member, go through Stateright's
+//! `LinearizabilityTester` (the `consistency_model` crate), one register at a time
+//! (linearizability is local: a history is linearizable exactly when each object's is).
 //!
 //! What it catches: an acknowledged write lost (a read that only an older value explains), a
 //! write that failed showing up half-applied on some member, members that disagree after
@@ -15,8 +17,8 @@
 //!
 //! A failed write's outcome is unknown (a write a leader took but could not confirm may still
 //! commit), so it stays in flight in the history, and its writer goes on as a new process, as in
-//! Jepsen. A write refused before it was sent (connection refused: the member is down) is not
-//! in the history at all.
+//! Jepsen. A write refused before it reached the log (connection refused: the member is down; a
+//! 4xx answer) is not in the history at all.
 
 use crate::control_group::{cluster, leader, namespaces, write};
 use crate::durable::{http, ok, wait_ready, Dir, DEADLINE};
@@ -169,9 +171,34 @@ async fn registers(http: &reqwest::Client, port: u16) -> Option<BTreeMap<String,
     Some(all)
 }
 
+/// What happens to a member during the writes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fault {
+    /// The leader killed with SIGKILL, then started again.
+    KillLeader,
+    /// The leader paused with SIGSTOP, then resumed with SIGCONT.
+    PauseLeader,
+    /// A follower killed with SIGKILL, then started again.
+    KillFollower,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_across_a_leader_kill_are_linearizable_and_every_member_agrees() {
-    let dir = Dir::new("control-chaos");
+    chaos(Fault::KillLeader).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_across_a_paused_leader_are_linearizable_and_every_member_agrees() {
+    chaos(Fault::PauseLeader).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_across_a_follower_kill_are_linearizable_and_every_member_agrees() {
+    chaos(Fault::KillFollower).await;
+}
+
+async fn chaos(fault: Fault) {
+    let dir = Dir::new(&format!("control-chaos-{fault:?}"));
     let http = http();
     let (mut servers, ports) = cluster(&dir, &http).await;
     for key in 0..KEYS {
@@ -243,24 +270,35 @@ async fn writes_across_a_leader_kill_are_linearizable_and_every_member_agrees() 
         })
         .collect();
 
-    // The leader dies a third of the way in, and comes back at two thirds.
-    let wait_for = |share: usize| {
+    // The fault a third of the way in; the repair at two thirds, or 8 s later.
+    let reached = |share: usize, within: Duration| {
         let next = next.clone();
         async move {
-            let deadline = Instant::now() + DEADLINE;
-            while next.load(Ordering::Relaxed) < WRITES * share / 3 {
-                assert!(Instant::now() < deadline, "the writers stalled");
+            let deadline = Instant::now() + within;
+            while next.load(Ordering::Relaxed) < WRITES * share / 3 && Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
     };
-    wait_for(1).await;
-    let old = leader(&http, &ports).await;
-    servers[old].kill9();
+    reached(1, DEADLINE).await;
+    let leading = leader(&http, &ports).await;
+    let hit = match fault {
+        Fault::KillLeader | Fault::PauseLeader => leading,
+        Fault::KillFollower => (leading + 1) % ports.len(),
+    };
+    match fault {
+        Fault::PauseLeader => servers[hit].signal("STOP"),
+        _ => servers[hit].kill9(),
+    }
     let killed_at = history.lock().unwrap().len();
-    wait_for(2).await;
-    servers[old].start();
-    wait_ready(&http, &servers[old]).await;
+    reached(2, Duration::from_secs(8)).await;
+    match fault {
+        Fault::PauseLeader => servers[hit].signal("CONT"),
+        _ => {
+            servers[hit].start();
+            wait_ready(&http, &servers[hit]).await;
+        }
+    }
     for w in writers {
         w.await.expect("a writer finished");
     }
@@ -293,22 +331,22 @@ async fn writes_across_a_leader_kill_are_linearizable_and_every_member_agrees() 
         .iter()
         .filter(|e| matches!(e, Event::Invoke { .. }))
         .count();
-    // The group went on: writes were acknowledged after the leader died.
+    // The group went on: writes were acknowledged after the fault.
     let after_kill = events[killed_at.min(events.len())..]
         .iter()
         .filter(|e| matches!(e, Event::Ok { .. }))
         .count();
     assert!(
         after_kill > 0,
-        "no write was acknowledged after the leader's kill ({acknowledged} of {invoked} in all)"
+        "no write was acknowledged after the fault ({acknowledged} of {invoked} in all)"
     );
     if let Err(why) = check(&events, &agreed, ports.len()) {
         panic!("{why}");
     }
     eprintln!(
-        "control chaos: {invoked} writes sent, {acknowledged} acknowledged, {} unknown; the \
-         leader (member {old}) killed and restarted, {after_kill} acknowledged after its kill; \
-         {REGISTERS} registers linearizable",
+        "control chaos, {fault:?} (member {hit}): {invoked} writes sent, {acknowledged} \
+         acknowledged, {} unknown, {after_kill} acknowledged after the fault; {REGISTERS} \
+         registers linearizable",
         invoked - acknowledged
     );
 }

@@ -99,6 +99,15 @@ impl Server {
         }
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, ...) to the running process, if there is one.
+    pub(crate) fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .args([&format!("-{signal}"), &child.id().to_string()])
+                .status();
+        }
+    }
+
     pub(crate) fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = Command::new("kill")
