@@ -15,7 +15,7 @@ trap cleanup EXIT
 launch() {
     local name=$1 port=$2
     case "$name" in
-        nacre) "$nacre_bin" --port "$port" >"$work/$name.log" 2>&1 & pid=$! ;;
+        nacre) "$nacre_bin" --port "$port" --probe-deny 0.0.0.0/0 >"$work/$name.log" 2>&1 & pid=$! ;;
         r-nacos) start_rnacos "$rnacos" "$port" "$work/rnacos" "$work/$name.log"; pid=$started_pid ;;
     esac
 }
