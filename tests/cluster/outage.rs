@@ -280,7 +280,16 @@ fn full_restart(seed: u64, ttl: Duration) {
     assert!(c.sim.deregister(&n1, &db, &gone.key()).unwrap());
     let down = DOWN_FOR.max(ttl * 3);
     c.sim.run_for(down);
-    // Then the rest of the cluster goes down too, for longer than the retention.
+    // Then the rest of the cluster goes down too, for longer than the retention: once the
+    // removal is on their disks (the deregistration was answered; the journal commits on a
+    // thread of its own, in real time, which a busy machine can hold up past the simulated
+    // crash).
+    for id in [&n1, &n2] {
+        c.sim
+            .wait_persisted(id, &db)
+            .expect("the member runs")
+            .expect("the removal reaches the disk");
+    }
     c.sim.crash(&n1);
     c.sim.crash(&n2);
     c.sim.run_for(down);

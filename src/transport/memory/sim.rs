@@ -208,6 +208,19 @@ impl Simulation {
         )
     }
 
+    /// Waits (in real time, at most the commit policy's wait) until what node `id` holds of
+    /// `service` is on the disk attached to it ([`crate::Registry::wait_persisted`]): the
+    /// journal commits on a thread of its own, in real time, so a simulated crash right after
+    /// a write may otherwise come before the write's commit, as a real crash before the
+    /// write's answer would. `None` when the node is not running.
+    pub fn wait_persisted(
+        &self,
+        id: &NodeId,
+        service: &ServiceKey,
+    ) -> Option<Result<(), crate::persist::NotPersisted>> {
+        Some(self.nodes.get(id)?.registry.wait_persisted(service))
+    }
+
     /// Crashes a node: its state is lost and nothing reaches it.
     pub fn crash(&mut self, id: &NodeId) {
         self.nodes.remove(id);
