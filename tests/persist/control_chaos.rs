@@ -20,8 +20,8 @@
 //! Jepsen. A write refused before it reached the log (connection refused: the member is down; a
 //! 4xx answer) is not in the history at all.
 
-use crate::control_group::{cluster, leader, namespaces, write};
-use crate::durable::{http, ok, wait_ready, Dir, DEADLINE};
+use crate::control_group::{leader, namespaces, write};
+use crate::durable::{cluster, http, ok, wait_ready, Dir, DEADLINE};
 use consistency_model::{
     ConsistencyTester, LinearizabilityTester, Register, RegisterOp, RegisterRet,
 };

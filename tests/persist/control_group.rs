@@ -11,28 +11,11 @@
 //! its pid. An operator's edit (`PUT /nacos/v1/ns/instance?enabled=false`) through one member
 //! holds on every member over the client's re-registration through another.
 
-use crate::durable::{free_ports, http, instance, ok, wait_ready, Dir, Server, DEADLINE};
+use crate::durable::{cluster, http, instance, metric, ok, wait_ready, Dir, DEADLINE};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 const NAMESPACES: &str = "/nacos/v1/console/namespaces";
-
-/// Three members with a data directory each, serving.
-pub(crate) async fn cluster(dir: &Dir, http: &reqwest::Client) -> (Vec<Server>, Vec<u16>) {
-    let ports = free_ports(3);
-    let list: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let mut servers: Vec<Server> = ports
-        .iter()
-        .map(|p| Server::new(&dir.0, *p, Some(list.join(","))))
-        .collect();
-    for s in &mut servers {
-        s.start();
-    }
-    for s in &servers {
-        wait_ready(http, s).await;
-    }
-    (servers, ports)
-}
 
 /// Sends a namespace write to `port` until it answers 200 `true` (the group may not have
 /// elected a leader yet: 500, "did not find the Leader node"). A retry after an unconfirmed
@@ -126,17 +109,7 @@ async fn until_everywhere(http: &reqwest::Client, ports: &[u16], want: &[(&str, 
 
 /// Whether `port` reports that it leads the control group (`None`: it does not answer).
 async fn leads(http: &reqwest::Client, port: u16) -> Option<bool> {
-    let text = http
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("nacre_control_leader "))
-        .map(|v| v.trim() == "1")
+    Some(metric(http, port, "nacre_control_leader").await? == "1")
 }
 
 /// The index in `ports` of the member that leads, once exactly one of them says it does.

@@ -160,6 +160,40 @@ pub(crate) fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
+/// Three members with a data directory each, serving.
+pub(crate) async fn cluster(dir: &Dir, http: &reqwest::Client) -> (Vec<Server>, Vec<u16>) {
+    let ports = free_ports(3);
+    let list: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let mut servers: Vec<Server> = ports
+        .iter()
+        .map(|p| Server::new(&dir.0, *p, Some(list.join(","))))
+        .collect();
+    for s in &mut servers {
+        s.start();
+    }
+    for s in &servers {
+        wait_ready(http, s).await;
+    }
+    (servers, ports)
+}
+
+/// The value of the metric `name` (no labels) that `port` serves at `/metrics`, if it answers.
+pub(crate) async fn metric(http: &reqwest::Client, port: u16, name: &str) -> Option<String> {
+    let text = http
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines().find_map(|l| {
+        l.strip_prefix(name)?
+            .strip_prefix(' ')
+            .map(|v| v.trim().to_owned())
+    })
+}
+
 pub(crate) fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
@@ -419,18 +453,7 @@ async fn standalone_keeps_every_acknowledged_write_across_kill_9() {
 async fn a_three_member_cluster_keeps_everything_across_a_full_kill_9_restart() {
     let dir = Dir::new("cluster");
     let http = http();
-    let ports = free_ports(3);
-    let list: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let mut servers: Vec<Server> = ports
-        .iter()
-        .map(|p| Server::new(&dir.0, *p, Some(list.join(","))))
-        .collect();
-    for s in &mut servers {
-        s.start();
-    }
-    for s in &servers {
-        wait_ready(&http, s).await;
-    }
+    let (mut servers, ports) = cluster(&dir, &http).await;
     // Writes through every member: each is forwarded to the member responsible for its
     // service, which answers once it is on its disk.
     let w = workload(&http, &ports, 240).await;

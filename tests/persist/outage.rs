@@ -11,7 +11,9 @@
 //! Every wait polls with a generous deadline; ports are free ones; every process is stopped by
 //! its pid.
 
-use crate::durable::{free_ports, http, instance, listed, ok, wait_ready, Dir, Server, DEADLINE};
+use crate::durable::{
+    free_ports, http, instance, listed, metric, ok, wait_ready, Dir, Server, DEADLINE,
+};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -69,17 +71,10 @@ async fn until_listed(
 
 /// `nacre_distro_removals_held` on `port`, if it answers.
 async fn removals_held(http: &reqwest::Client, port: u16) -> Option<u64> {
-    let text = http
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("nacre_distro_removals_held "))
-        .and_then(|v| v.trim().parse().ok())
+    metric(http, port, "nacre_distro_removals_held")
+        .await?
+        .parse()
+        .ok()
 }
 
 /// Registers GONE and KEPT (persistent) through n1, waits for every member to list both (so
