@@ -112,9 +112,7 @@ impl StoreFile {
                     )));
                 }
             }
-            let mut meta = tx
-                .open_table(META)
-                .map_err(|e| self.db_error("open table", e))?;
+            let mut meta = self.table(&tx, META)?;
             let found = meta
                 .get("format")
                 .map_err(|e| self.db_error("read the format", e))?
@@ -133,9 +131,7 @@ impl StoreFile {
                 }
                 None => {
                     let rows = meta.len().map_err(|e| self.db_error("read", e))?;
-                    let log = tx
-                        .open_table(LOG)
-                        .map_err(|e| self.db_error("open table", e))?;
+                    let log = self.table(&tx, LOG)?;
                     if rows != 0 || !log.is_empty().map_err(|e| self.db_error("read", e))? {
                         return Err(self.corrupt("it has rows but no format row"));
                     }
@@ -143,8 +139,7 @@ impl StoreFile {
                         .map_err(|e| self.db_error("write the format", e))?;
                 }
             }
-            tx.open_table(SNAPSHOT)
-                .map_err(|e| self.db_error("open table", e))?;
+            self.table(&tx, SNAPSHOT)?;
         }
         self.commit(tx, "create the control store")
     }
@@ -157,6 +152,16 @@ impl StoreFile {
             .map_err(|e| self.db_error("begin a write", e))?;
         tx.set_durability(Durability::Immediate);
         Ok(tx)
+    }
+
+    /// `table`, open for writing in `tx`.
+    pub(super) fn table<'tx, K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        tx: &'tx WriteTransaction,
+        table: TableDefinition<'_, K, V>,
+    ) -> Result<redb::Table<'tx, K, V>, ControlStoreError> {
+        tx.open_table(table)
+            .map_err(|e| self.db_error("open table", e))
     }
 
     /// Commits `tx`: on disk when this returns `Ok`.
@@ -221,8 +226,7 @@ impl StoreFile {
         let bytes = self.encode(value, key)?;
         let mut tx = self.begin_write()?;
         tx.set_durability(durability);
-        tx.open_table(table)
-            .map_err(|e| self.db_error("open table", e))?
+        self.table(&tx, table)?
             .insert(key, bytes.as_slice())
             .map_err(|e| self.db_error("write", e))?;
         self.commit(tx, key)

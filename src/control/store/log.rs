@@ -95,9 +95,7 @@ impl ControlLog {
         let f = &self.file;
         let tx = f.begin_write()?;
         {
-            let mut table = tx
-                .open_table(LOG)
-                .map_err(|e| f.db_error("open table", e))?;
+            let mut table = f.table(&tx, LOG)?;
             for entry in entries {
                 let index = entry.log_id.index;
                 let bytes = f.encode(&entry, &format!("log {index}"))?;
@@ -125,16 +123,13 @@ impl ControlLog {
         let f = &self.file;
         let tx = f.begin_write()?;
         {
-            let mut table = tx
-                .open_table(LOG)
-                .map_err(|e| f.db_error("open table", e))?;
+            let mut table = f.table(&tx, LOG)?;
             table
                 .retain_in(range, |_, _| false)
                 .map_err(|e| f.db_error("delete log entries", e))?;
             if let Some(purged) = purged {
                 let bytes = f.encode(purged, "purged")?;
-                tx.open_table(META)
-                    .map_err(|e| f.db_error("open table", e))?
+                f.table(&tx, META)?
                     .insert("purged", bytes.as_slice())
                     .map_err(|e| f.db_error("write the purge point", e))?;
             }

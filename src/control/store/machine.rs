@@ -130,9 +130,7 @@ fn save_snapshot(
     let data_bytes = file.encode(&data, "snapshot data")?;
     let tx = file.begin_write()?;
     {
-        let mut table = tx
-            .open_table(SNAPSHOT)
-            .map_err(|e| file.db_error("open table", e))?;
+        let mut table = file.table(&tx, SNAPSHOT)?;
         table
             .insert("meta", meta_bytes.as_slice())
             .map_err(|e| file.db_error("write the snapshot", e))?;
