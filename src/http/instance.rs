@@ -54,16 +54,29 @@ pub(crate) fn resolve_key(
         return key;
     }
     for kind in kinds {
-        let mut same = snapshot
+        let of_kind = snapshot
             .entries()
             .map(|e| e.instance())
-            .filter(|i| kind(i) && i.key().endpoint == key.endpoint)
+            .filter(|i| kind(i))
             .map(|i| i.key());
-        if let (Some(only), None) = (same.next(), same.next()) {
+        if let Some(only) = only_at(of_kind, &key) {
             return only;
         }
     }
     key
+}
+
+/// The one key among `keys` with `key`'s ip and port, if exactly one has them (in whichever
+/// cluster): how a request without a matching `clusterName` finds what it means.
+pub(crate) fn only_at(
+    keys: impl Iterator<Item = InstanceKey>,
+    key: &InstanceKey,
+) -> Option<InstanceKey> {
+    let mut same = keys.filter(|k| k.endpoint == key.endpoint);
+    match (same.next(), same.next()) {
+        (Some(only), None) => Some(only),
+        _ => None,
+    }
 }
 
 /// `POST /nacos/v1/ns/instance`: registers (or replaces) an instance; answers `ok`.

@@ -103,14 +103,8 @@ fn override_key(control: &dyn ControlPlane, service: &ServiceKey, key: InstanceK
     if state.instance_override(service, &key).is_some() {
         return key;
     }
-    let mut same = state
-        .service_overrides(service)
-        .map(|(k, _)| k)
-        .filter(|k| k.endpoint == key.endpoint);
-    match (same.next(), same.next()) {
-        (Some(only), None) => only.clone(),
-        _ => key,
-    }
+    let kept = state.service_overrides(service).map(|(k, _)| k.clone());
+    super::instance::only_at(kept, &key).unwrap_or(key)
 }
 
 /// `GET /nacos/v1/ns/instance/override`: one override (`ip` and `port`) or the service's.
