@@ -291,6 +291,14 @@ async fn a_read_only_users_edits_are_refused_and_change_nothing() {
         assert!(text.contains(&format!("{user} may not write")), "{text}");
         let (status, text) = send(&app, request("DELETE", REMOVE, Some(&token), None)).await;
         assert_eq!(status, 403, "{user}: {text}");
+        if cfg!(feature = "control") {
+            // A cluster's health check is the service's too (checked before anything else).
+            let check = serde_json::json!({"namespace": "public", "group": "DEFAULT_GROUP",
+                "service": "orders", "cluster": "DEFAULT", "checker": "NONE"});
+            let set = request("PUT", "/console/api/cluster", Some(&token), Some(check));
+            let (status, text) = send(&app, set).await;
+            assert_eq!(status, 403, "{user}: {text}");
+        }
         assert_eq!(orders(&registry), before, "{user} changed nothing");
     }
     // The team may: the same edit goes through.

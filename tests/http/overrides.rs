@@ -230,3 +230,97 @@ async fn bad_edits_are_refused_with_the_reason_and_change_nothing() {
     let (status, _) = call(&plain, "GET", &format!("{OVERRIDE}?{ORDERS}")).await;
     assert_eq!(status, 404);
 }
+
+/// With auth, the override routes check who calls: reading needs `r` on the service,
+/// clearing `w` and the instance's address in the caller's blocks, as setting it (`PUT`) does.
+#[tokio::test]
+async fn with_auth_reading_and_clearing_an_override_need_the_services_permissions() {
+    use super::auth::{key, token, users_file};
+    use nacre::auth::Authenticator;
+    use nacre::front::access::Access;
+    let dir = Dir::new("override-auth");
+    let control = control(&dir).await;
+    let registry = Registry::default();
+    let users = users_file(
+        &[
+            ("writer", "writers"),
+            ("reader", "readers"),
+            ("team", "team"),
+        ],
+        &[
+            ("writers", "public:*:*", "rw"),
+            ("readers", "public:*:*", "r"),
+        ],
+        "[[permission]]\nrole = \"team\"\nresource = \"public:*:*\"\naction = \"rw\"\n\
+         register_cidrs = [\"10.9.0.0/16\"]\n",
+    );
+    let auth = Authenticator::new(Arc::new(users), key(5));
+    let app = NacosApi::new(registry.clone())
+        .access(Access::new(Arc::new(auth)))
+        .control(control.clone())
+        .router();
+    let (writer, reader, team) = (
+        token(&app, "writer").await,
+        token(&app, "reader").await,
+        token(&app, "team").await,
+    );
+    let as_user = |method: &str, uri: String, token: &str| {
+        Request::builder()
+            .method(method)
+            .uri(format!("{uri}&accessToken={token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (status, body) = send(
+        &app,
+        as_user("POST", format!("{INSTANCE}?{ORDERS}"), &writer),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    let (status, _) = send(
+        &app,
+        as_user("PUT", format!("{INSTANCE}?{ORDERS}&enabled=false"), &reader),
+    )
+    .await;
+    assert_eq!(status, 403, "a reader sets no override");
+    let (status, _) = send(
+        &app,
+        as_user("PUT", format!("{INSTANCE}?{ORDERS}&enabled=false"), &team),
+    )
+    .await;
+    assert_eq!(status, 403, "10.0.0.1 is outside the team's block");
+    assert_eq!(control.state().override_count(), 0);
+    let (status, body) = send(
+        &app,
+        as_user("PUT", format!("{INSTANCE}?{ORDERS}&enabled=false"), &writer),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+
+    let (status, _) = call(&app, "GET", &format!("{OVERRIDE}?{ORDERS}")).await;
+    assert_eq!(status, 403, "no token");
+    let (status, body) = send(
+        &app,
+        as_user("GET", format!("{OVERRIDE}?{ORDERS}"), &reader),
+    )
+    .await;
+    assert_eq!(status, 200, "a reader reads it: {body}");
+    for who in [&reader, &team] {
+        let (status, _) = send(&app, as_user("DELETE", format!("{OVERRIDE}?{ORDERS}"), who)).await;
+        assert_eq!(
+            status, 403,
+            "only a writer whose blocks hold the address clears it"
+        );
+    }
+    let (status, _) = call(&app, "DELETE", &format!("{OVERRIDE}?{ORDERS}")).await;
+    assert_eq!(status, 403, "no token");
+    assert_eq!(control.state().override_count(), 1, "still kept");
+    let (status, body) = send(
+        &app,
+        as_user("DELETE", format!("{OVERRIDE}?{ORDERS}"), &writer),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    assert_eq!(control.state().override_count(), 0);
+    control.shutdown().await;
+}
