@@ -32,6 +32,12 @@ pub enum ClusterError {
         /// Its error message.
         message: String,
     },
+    /// The control plane, which takes writes of persistent instances, has no leader or did not
+    /// confirm the write in time (Nacos' "no leader"): it may or may not be applied.
+    #[error(
+        "errCode: 500, errMsg: The Raft Group [nacre-control] did not find the Leader node ({0})"
+    )]
+    NoLeader(String),
     /// The responsible node applied the write but could not make it durable (its disk
     /// failed, or the commit did not finish in time).
     #[error("node {node} applied the write but could not store it: {message}")]

@@ -33,7 +33,7 @@ impl NodeId {
     pub fn origin(&self) -> u64 {
         let mut h = Fnv::new();
         h.bytes(self.0.as_bytes());
-        h.finish()
+        crate::store::origin_of_node(h.finish())
     }
 }
 

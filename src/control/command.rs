@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clusters::ClusterSettings;
 use super::overrides::InstanceOverride;
+use super::persistent::PersistentWrite;
 use super::users::UserCommand;
 use crate::model::{ClusterName, InstanceKey, NamespaceId, ServiceKey};
 
@@ -113,7 +114,7 @@ impl Namespace {
 }
 
 /// One control-plane write: the application data of a Raft log entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum ControlCommand {
     /// Creates a namespace; its id must be new.
@@ -146,6 +147,14 @@ pub enum ControlCommand {
     Users(UserCommand),
     /// Sets (replaces) the settings of one cluster of a service: see [`super::clusters`].
     SetClusterSettings(ClusterSettings),
+    /// A write of a persistent instance (see [`super::persistent`]).
+    Persistent {
+        /// When it was proposed: microseconds on the proposer's clock (the log raises it to
+        /// one past the last stamp given).
+        at: u64,
+        /// The write.
+        write: PersistentWrite,
+    },
     /// Several writes in one entry, applied in order as if each were an entry of its own
     /// (group commit: the leader's batcher makes these; a batch inside a batch is refused).
     Batch(Vec<ControlCommand>),
@@ -162,6 +171,56 @@ pub enum ControlResponse {
     Rejected(ControlError),
     /// The answers of a [`ControlCommand::Batch`], one per command, in order.
     Batch(Vec<ControlResponse>),
+}
+
+/// What applied entries may have changed that the registry shows: some services' persistent
+/// instances or overrides, or all of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changes {
+    /// These services.
+    Services(std::collections::BTreeSet<ServiceKey>),
+    /// Any service (a snapshot installed, the state loaded, an import applied).
+    All,
+}
+
+impl Default for Changes {
+    fn default() -> Self {
+        Changes::Services(Default::default())
+    }
+}
+
+impl Changes {
+    /// Whether nothing is noted.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Changes::Services(s) if s.is_empty())
+    }
+
+    fn note(&mut self, service: Option<&ServiceKey>) {
+        match (self, service) {
+            (Changes::All, _) => {}
+            (Changes::Services(set), Some(service)) => {
+                set.insert(service.clone());
+            }
+            (this, None) => *this = Changes::All,
+        }
+    }
+}
+
+impl ControlCommand {
+    /// Notes in `changes` what applying this command may change that the registry shows.
+    pub fn note_changes(&self, changes: &mut Changes) {
+        match self {
+            ControlCommand::Persistent { write, .. } => changes.note(write.service()),
+            ControlCommand::SetOverride { service, .. }
+            | ControlCommand::ClearOverride { service, .. } => changes.note(Some(service)),
+            ControlCommand::Batch(commands) => {
+                for c in commands {
+                    c.note_changes(changes);
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 impl ControlResponse {
@@ -271,6 +330,24 @@ pub enum ControlError {
         /// The limit.
         limit: usize,
     },
+    /// No persistent instance with this id is held.
+    #[error("no persistent instance {0} is held")]
+    PersistentNotFound(String),
+    /// A persistent instance, or a change to one, broke a rule.
+    #[error("{0}")]
+    InvalidInstance(String),
+    /// The control plane holds as many persistent instances as it may (in all, or in the
+    /// service).
+    #[error(
+        "there are {limit} persistent instances already, the most the control plane holds here"
+    )]
+    TooManyPersistent {
+        /// The limit.
+        limit: usize,
+    },
+    /// The persistent instances from before the control plane were imported already.
+    #[error("the persistent instances from before the control plane were imported already")]
+    AlreadyImported,
     /// A batch inside a batch: never made by nacre.
     #[error("a batch of control writes holds another batch")]
     NestedBatch,

@@ -245,6 +245,24 @@ impl ControlNode {
             .map(|l| l.index)
     }
 
+    /// Waits until this member has applied the entry at `index`, at most `timeout`; answers
+    /// whether it has.
+    pub async fn wait_applied(&self, index: u64, timeout: Duration) -> bool {
+        let mut metrics = self.inner.raft.metrics();
+        let reached = tokio::time::timeout(timeout, async {
+            loop {
+                if self.applied_index().is_some_and(|i| i >= index) {
+                    return true;
+                }
+                if metrics.changed().await.is_err() {
+                    return false;
+                }
+            }
+        })
+        .await;
+        reached.unwrap_or(false)
+    }
+
     /// Waits until this member knows a leader, at most `timeout`, and returns it.
     pub async fn wait_for_leader(&self, timeout: Duration) -> Result<NodeId, ControlWriteError> {
         let mut metrics = self.inner.raft.metrics();

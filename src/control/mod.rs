@@ -110,7 +110,9 @@ mod network;
 mod node;
 mod overrides;
 mod peer_network;
+pub mod persistent;
 mod plane;
+mod registry_link;
 mod serve;
 mod state;
 pub mod store;
@@ -125,7 +127,7 @@ pub use clusters::{
     MAX_CHECK_PATH_LEN, MAX_CLUSTER_METADATA_BYTES, MAX_CLUSTER_SETTINGS,
 };
 pub use command::{
-    ControlCommand, ControlError, ControlResponse, Namespace, DEFAULT_NAMESPACE_QUOTA,
+    Changes, ControlCommand, ControlError, ControlResponse, Namespace, DEFAULT_NAMESPACE_QUOTA,
     MAX_NAMESPACES, MAX_NAMESPACE_DESC_LEN, MAX_NAMESPACE_NAME_LEN,
 };
 pub use group::{ControlNode, ControlTiming, Written, CONTROL_GROUP};
@@ -139,11 +141,15 @@ pub use overrides::{
     MAX_OVERRIDE_METADATA_BYTES,
 };
 pub use peer_network::{PeerLink, PeerNetwork};
-pub use plane::{ClosableControl, ControlPlane};
+pub use persistent::{
+    PersistentInstances, PersistentWrite, MAX_PERSISTENT_INSTANCES, MAX_PERSISTENT_PER_SERVICE,
+};
+pub use plane::{ClosableControl, ControlPlane, SEEN_WAIT};
+pub use registry_link::{attach_persistent, import_legacy, ControlRoute, RegistrySink};
 pub use state::ControlState;
 pub use types::{raft_node_id, ControlTypeConfig};
 pub use users::{
     UserCommand, UserPermission, Users, ADMIN_ROLE, MAX_PERMISSIONS, MAX_RESOURCE_LEN,
     MAX_ROLE_BINDINGS, MAX_ROLE_LEN, MAX_USERNAME_LEN, MAX_USERS,
 };
-pub use view::StateView;
+pub use view::{ControlSink, StateView};

@@ -41,6 +41,7 @@ use super::command::{ControlCommand, ControlResponse};
 use super::group::ControlNode;
 use super::node::{ControlWriteError, StandaloneControl};
 use super::state::ControlState;
+use super::view::ControlSink;
 
 /// The control plane as fronts use it: see the module documentation.
 #[async_trait::async_trait]
@@ -51,6 +52,39 @@ pub trait ControlPlane: Send + Sync + std::fmt::Debug + 'static {
 
     /// The state as applied here so far; no lock, no wait.
     fn state(&self) -> Arc<ControlState>;
+
+    /// [`ControlPlane::write`], answered once this member has applied the write too (at most
+    /// [`SEEN_WAIT`] after the leader answered), so this member's state and registry show it
+    /// when it returns. A member that does not catch up in time answers anyway: the write is
+    /// committed.
+    async fn write_seen(
+        &self,
+        command: ControlCommand,
+    ) -> Result<ControlResponse, ControlWriteError> {
+        self.write(command).await
+    }
+
+    /// Tells `sink` of every applied change from now on (see [`super::StateView::attach_sink`]);
+    /// `false` if a sink was attached already.
+    fn attach_sink(&self, sink: Arc<dyn ControlSink>) -> bool;
+}
+
+/// How long [`ControlPlane::write_seen`] waits for this member to apply a write the leader
+/// answered.
+pub const SEEN_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+async fn write_seen_on(
+    node: &ControlNode,
+    command: ControlCommand,
+) -> Result<ControlResponse, ControlWriteError> {
+    let written = node.write_indexed(command).await?;
+    if !node.wait_applied(written.index, SEEN_WAIT).await {
+        tracing::debug!(
+            index = written.index,
+            "a control write is committed but not applied here yet"
+        );
+    }
+    Ok(written.response)
 }
 
 #[async_trait::async_trait]
@@ -62,6 +96,10 @@ impl ControlPlane for StandaloneControl {
     fn state(&self) -> Arc<ControlState> {
         self.node().inner.view.load()
     }
+
+    fn attach_sink(&self, sink: Arc<dyn ControlSink>) -> bool {
+        self.node().inner.view.attach_sink(sink)
+    }
 }
 
 #[async_trait::async_trait]
@@ -70,8 +108,19 @@ impl ControlPlane for ControlNode {
         ControlNode::write(self, command).await
     }
 
+    async fn write_seen(
+        &self,
+        command: ControlCommand,
+    ) -> Result<ControlResponse, ControlWriteError> {
+        write_seen_on(self, command).await
+    }
+
     fn state(&self) -> Arc<ControlState> {
         self.inner.view.load()
+    }
+
+    fn attach_sink(&self, sink: Arc<dyn ControlSink>) -> bool {
+        self.inner.view.attach_sink(sink)
     }
 }
 
@@ -129,7 +178,24 @@ impl ControlPlane for ClosableControl {
         self.node.write(command).await
     }
 
+    async fn write_seen(
+        &self,
+        command: ControlCommand,
+    ) -> Result<ControlResponse, ControlWriteError> {
+        let closed = self.closed.read().await;
+        if *closed {
+            return Err(ControlWriteError::Stopped(
+                "the control plane was shut down".to_owned(),
+            ));
+        }
+        write_seen_on(&self.node, command).await
+    }
+
     fn state(&self) -> Arc<ControlState> {
         self.node.inner.view.load()
+    }
+
+    fn attach_sink(&self, sink: Arc<dyn ControlSink>) -> bool {
+        self.node.inner.view.attach_sink(sink)
     }
 }

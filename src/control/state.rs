@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::clusters::ClusterTable;
 use super::command::{ControlCommand, ControlError, ControlResponse, Namespace, MAX_NAMESPACES};
 use super::overrides::{InstanceOverride, Overrides};
+use super::persistent::PersistentInstances;
 use super::users::Users;
 use crate::model::{InstanceKey, NamespaceId, ServiceKey, DEFAULT_NAMESPACE};
 
@@ -28,13 +29,15 @@ use crate::model::{InstanceKey, NamespaceId, ServiceKey, DEFAULT_NAMESPACE};
 /// assert_eq!(state.namespace("dev"), Some(&dev));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ControlState {
     namespaces: BTreeMap<NamespaceId, Namespace>,
     overrides: Overrides,
     users: Users,
     /// Cluster settings: see [`super::clusters`].
     pub(super) clusters: ClusterTable,
+    /// Persistent instances: see [`super::persistent`].
+    persistent: PersistentInstances,
 }
 
 impl ControlState {
@@ -101,6 +104,7 @@ impl ControlState {
             }
             ControlCommand::Users(command) => self.users.apply(command)?,
             ControlCommand::SetClusterSettings(settings) => self.clusters.set(settings)?,
+            ControlCommand::Persistent { at, write } => self.persistent.apply(*at, write)?,
         }
         Ok(())
     }
@@ -140,6 +144,11 @@ impl ControlState {
     /// How many users the control plane holds (the users file's not counted).
     pub fn users_count(&self) -> usize {
         self.users.usernames().count()
+    }
+
+    /// The persistent instances.
+    pub fn persistent(&self) -> &PersistentInstances {
+        &self.persistent
     }
 
     /// The users, role bindings and permissions written through the API.

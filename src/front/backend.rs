@@ -8,7 +8,7 @@
 
 use crate::cluster::{ClusterError, ClusterNode};
 use crate::protocol::BeatAnswer;
-use crate::registry::{Command, CommandOutput, Registry, RegistryReader};
+use crate::registry::{Command, CommandOutput, Registry, RegistryReader, RouteError};
 use crate::store::StoreError;
 
 /// The node behind a front. Cheap to clone.
@@ -87,7 +87,18 @@ impl Backend {
     /// Executes a write: applied here on a standalone node, routed by the cluster on a member.
     /// With a persistence attached, a write that touches persistent data answers once it is on
     /// disk (see [`crate::persist`]).
+    ///
+    /// With a control plane attached ([`Registry::attach_persistent_route`]), writes of
+    /// persistent instances go to it instead, on either kind of node.
     pub async fn execute(&self, command: Command) -> Result<CommandOutput, ClusterError> {
+        if let Some(route) = self.local_registry().persistent_route() {
+            if route.takes(&command) {
+                return route.execute(command).await.map_err(|e| match e {
+                    RouteError::Refused(e) => ClusterError::Registry(e),
+                    RouteError::NoLeader(why) => ClusterError::NoLeader(why),
+                });
+            }
+        }
         match self {
             Backend::Standalone(r) => Ok(r.execute(command).await?),
             Backend::Cluster(n) => n.execute(command).await,

@@ -42,7 +42,8 @@ impl ErrorClass {
             ClusterError::NotReady(_)
             | ClusterError::Unreachable(_)
             | ClusterError::NotPersisted(_)
-            | ClusterError::RemoteNotPersisted { .. } => ErrorClass::Unavailable,
+            | ClusterError::RemoteNotPersisted { .. }
+            | ClusterError::NoLeader(_) => ErrorClass::Unavailable,
             _ => ErrorClass::Internal,
         }
     }

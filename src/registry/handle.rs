@@ -50,6 +50,8 @@ pub(super) struct Inner {
     pub(super) counters: Counters,
     /// The operators' overrides, once attached (see `registry/overrides.rs`).
     pub(super) overrides: std::sync::OnceLock<Arc<dyn super::overrides::InstanceOverrides>>,
+    /// Where persistent writes go, once attached (see `registry/controlled.rs`).
+    pub(super) route: std::sync::OnceLock<Arc<dyn super::controlled::PersistentRoute>>,
 }
 
 /// A registry node: register, beat, query, subscribe. Cheap to clone (one `Arc`); clones share
@@ -80,7 +82,7 @@ pub(super) struct Inner {
 /// that its writes take the member's route.
 #[derive(Clone)]
 pub struct Registry {
-    reader: RegistryReader,
+    pub(super) reader: RegistryReader,
 }
 
 impl std::ops::Deref for Registry {
@@ -131,6 +133,7 @@ impl Registry {
                     journal: std::sync::OnceLock::new(),
                     counters: Counters::default(),
                     overrides: std::sync::OnceLock::new(),
+                    route: std::sync::OnceLock::new(),
                 }),
             },
         }

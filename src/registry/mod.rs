@@ -12,6 +12,7 @@
 
 mod builder;
 pub mod command;
+mod controlled;
 mod counters;
 mod durable;
 mod handle;
@@ -22,6 +23,7 @@ mod reader;
 pub use crate::store::{InstanceUpdate, InstancesView, Selection, ServiceSettings, StoreError};
 pub use builder::RegistryBuilder;
 pub use command::{Command, CommandOutput, UnexpectedOutput};
+pub use controlled::{PersistentRoute, RouteError, WeakRegistry};
 pub use counters::RegistryStats;
 pub use durable::ExecuteError;
 pub use handle::{BeatReply, Registry, ServiceList};

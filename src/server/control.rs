@@ -85,3 +85,28 @@ pub(super) async fn start_member(
     );
     Ok(Some(Arc::new(ClosableControl::new(node))))
 }
+
+/// Proposes, in the background, the persistent instances the member's store held from before
+/// the control plane ([`crate::control::import_legacy`]): retried every two seconds while
+/// there is no leader, and given up once an import is applied (this member's or another's)
+/// or the control plane stops.
+pub(super) fn spawn_import(
+    plane: Arc<dyn crate::control::ControlPlane>,
+    registry: crate::Registry,
+) {
+    tokio::spawn(async move {
+        loop {
+            match crate::control::import_legacy(&plane, &registry).await {
+                Ok(_) => return,
+                Err(crate::control::ControlWriteError::Stopped(_)) => return,
+                Err(error) => {
+                    tracing::debug!(%error, "persistent import waits for the control plane");
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                }
+            }
+            if plane.state().persistent().imported() {
+                return;
+            }
+        }
+    });
+}

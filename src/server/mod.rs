@@ -261,7 +261,13 @@ async fn start_with(
         let plane: Arc<dyn crate::control::ControlPlane> = control.clone();
         backend
             .local_registry()
-            .attach_overrides(Arc::new(crate::control::ControlOverrides::new(plane)));
+            .attach_overrides(Arc::new(crate::control::ControlOverrides::new(
+                plane.clone(),
+            )));
+        // Persistent instances live on the log from here on; what the store held from before
+        // is proposed once, in the background (it waits for a leader).
+        crate::control::attach_persistent(&plane, backend.local_registry());
+        control::spawn_import(plane, backend.local_registry().clone());
     }
     let (listener, addr) = listen(SocketAddr::new(config.bind, config.port)).await?;
     let peer_listener = match (&auth, config.peer_port) {

@@ -126,6 +126,10 @@ impl MergeRules {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecordRefusal {
+    /// A record of persistent data the control plane holds: each member applies the control
+    /// plane's log itself, and Distro does not move it (see [`crate::store::ControlledInstance`]).
+    #[error("persistent instances are held by the control plane's log, not replicated by Distro")]
+    ControlOwned,
     /// It broke a validation rule or a limit of this node.
     #[error(transparent)]
     Invalid(#[from] ValidationError),

@@ -37,6 +37,9 @@ pub enum StoreError {
     /// instances in a service, services in a namespace, or namespaces.
     #[error(transparent)]
     Limit(#[from] LimitExceeded),
+    /// The control plane, which holds persistent instances, refused the write: its reason.
+    #[error("{0}")]
+    ControlRefused(String),
     /// No healthy, enabled instance with weight above 0 to pick from.
     #[error("service {service} has no healthy instance to select (clusters: {clusters:?})")]
     NoHealthyInstance {

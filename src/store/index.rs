@@ -110,6 +110,8 @@ pub struct Store {
     /// Every live service key in order, with the index and live generation it was made from
     /// (see [`Store::live_keys_in`]).
     pub(super) sorted_live: Mutex<Option<SortedLive>>,
+    /// Whether the control plane holds the persistent instances (see `controlled.rs`).
+    pub(super) control_owned: std::sync::atomic::AtomicBool,
 }
 
 /// The live keys of one version of the index and of the live set, sorted.
@@ -159,6 +161,7 @@ impl Store {
             sorted: Mutex::new(None),
             live_generation: AtomicU64::new(0),
             sorted_live: Mutex::new(None),
+            control_owned: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

@@ -84,6 +84,7 @@
 mod admit;
 mod bulk;
 mod chunk_map;
+mod controlled;
 mod error;
 mod index;
 mod liveness;
@@ -98,6 +99,7 @@ mod write;
 
 pub use admit::{MergeRules, RecordRefusal, Refusal, DEFAULT_MAX_CLOCK_SKEW};
 pub(crate) use bulk::{worth_rebuilding, Edit, Flip, Rebuild};
+pub use controlled::ControlledInstance;
 pub use error::StoreError;
 pub use index::{ChangeSink, Collected, LiveKeys, Store, SweepHint, Written};
 pub use liveness::Liveness;
@@ -109,7 +111,8 @@ pub use snapshot::{
     ClusterSnapshot, InstanceEntry, RemovalReason, ServiceSettings, ServiceSnapshot, Tombstone,
     MEMO_ENTRIES,
 };
-pub use version::Version;
+pub(crate) use version::origin_of_node;
+pub use version::{Version, CONTROL_ORIGIN};
 pub(crate) use view::pick_by_weight;
 pub use view::{InstancesView, Iter, Selection};
 

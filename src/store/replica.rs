@@ -118,9 +118,14 @@ pub struct MergeOutcome {
 }
 
 impl ServiceSnapshot {
-    /// The replicated form of one instance (live or tombstone), if known.
+    /// The replicated form of one instance (live or tombstone), if known and not held by the
+    /// control plane (Distro and the member's own disk leave those to the control plane's log:
+    /// see `controlled.rs`).
     pub fn instance_record(&self, key: &InstanceKey) -> Option<InstanceRecord> {
         if let Some(e) = self.entry(key) {
+            if e.version.is_control() || e.written.is_control() {
+                return None;
+            }
             return Some(InstanceRecord {
                 key: key.clone(),
                 written: e.written,
@@ -130,7 +135,11 @@ impl ServiceSnapshot {
                 evicted: None,
             });
         }
-        self.tombstones.get(key).map(|t| InstanceRecord {
+        let tombstone = self.tombstones.get(key)?;
+        if tombstone.version.is_control() {
+            return None;
+        }
+        Some(tombstone).map(|t| InstanceRecord {
             key: key.clone(),
             written: t.written,
             version: t.version,
@@ -173,7 +182,8 @@ impl ServiceSnapshot {
 
     /// A checksum of the live state (instances and versions, service-level version), equal on
     /// two nodes exactly when they hold the same live data. Tombstones and beat times are left
-    /// out: they legitimately differ between nodes.
+    /// out: they legitimately differ between nodes; so are the instances the control plane
+    /// holds, which Distro does not replicate.
     ///
     /// Worked out once per snapshot and kept with it ([`ServiceSnapshot::memo`]), so a verify
     /// round walks the instances only of the services written since the last one.
@@ -188,7 +198,7 @@ impl ServiceSnapshot {
         h.u64(self.meta_version.stamp);
         h.u64(self.meta_version.origin);
         h.u64(u64::from(self.removed));
-        for e in self.entries() {
+        for e in self.entries().filter(|e| !e.version.is_control()) {
             let inst = &e.instance;
             h.bytes(inst.cluster().as_str().as_bytes());
             h.bytes(inst.ip().as_str().as_bytes());
@@ -307,9 +317,21 @@ impl Store {
                 false
             }
         };
+        let controlled = self.persistent_is_controlled();
         let mut instances = Vec::with_capacity(record.instances.len());
         for rec in record.instances {
-            match rules.check_instance(&rec, now) {
+            let checked = rules.check_instance(&rec, now).and_then(|()| {
+                let persistent = rec.data.as_ref().is_some_and(|d| !d.ephemeral());
+                if rec.written.is_control()
+                    || rec.version.is_control()
+                    || (controlled && persistent)
+                {
+                    Err(RecordRefusal::ControlOwned)
+                } else {
+                    Ok(())
+                }
+            });
+            match checked {
                 Ok(()) => instances.push(rec),
                 Err(reason) => refused.push(Refusal {
                     instance: Some(rec.key),
@@ -339,6 +361,13 @@ impl Store {
                 }
                 let incoming = rec.facts();
                 let local = local_slot(snap, &rec.key);
+                if local.as_ref().is_some_and(|(facts, data)| {
+                    facts.version.is_control()
+                        || (controlled && data.as_ref().is_some_and(|d| !d.ephemeral()))
+                }) {
+                    // The control plane's log decides this instance (see `controlled.rs`).
+                    continue;
+                }
                 let (joined, side) = match &local {
                     Some((facts, _)) => join(facts, &incoming),
                     None => (incoming, Side::Incoming),

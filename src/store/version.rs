@@ -18,6 +18,29 @@ pub struct Version {
     pub origin: u64,
 }
 
+/// The origin of every write the control plane makes ([`crate::store::Store`]'s
+/// `apply_controlled`): a persistent instance held by the control plane's log carries it, and
+/// Distro neither sends nor takes what carries it (each member applies the log itself). No
+/// node's own origin is this one ([`origin_of_node`]).
+pub const CONTROL_ORIGIN: u64 = u64::MAX;
+
+/// A node's origin from a hash of its id, moved off [`CONTROL_ORIGIN`] should the hash land
+/// on it.
+pub(crate) fn origin_of_node(hash: u64) -> u64 {
+    if hash == CONTROL_ORIGIN {
+        CONTROL_ORIGIN - 1
+    } else {
+        hash
+    }
+}
+
+impl Version {
+    /// Whether the control plane made this write (see [`CONTROL_ORIGIN`]).
+    pub fn is_control(&self) -> bool {
+        self.origin == CONTROL_ORIGIN
+    }
+}
+
 /// Hands out [`Version`]s: `max(now, last + 1)`, and learns from versions it sees so a node
 /// whose clock lags still orders its writes after what it has observed.
 #[derive(Debug)]

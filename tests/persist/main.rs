@@ -4,6 +4,8 @@
 //! the control plane of a three-member cluster killed member by member (feature `server`).
 
 mod persistence;
+#[cfg(feature = "control")]
+mod persistent_log;
 
 #[cfg(feature = "server")]
 mod control_chaos;

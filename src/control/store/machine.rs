@@ -22,7 +22,7 @@ use openraft::{
 
 use super::error::ControlStoreError;
 use super::file::{StoreFile, SNAPSHOT};
-use crate::control::command::ControlResponse;
+use crate::control::command::{Changes, ControlResponse};
 use crate::control::state::ControlState;
 use crate::control::types::ControlTypeConfig;
 use crate::control::view::StateView;
@@ -72,7 +72,7 @@ impl ControlMachine {
             machine.state = machine.decode_state(&data)?;
             machine.last_applied = meta.last_log_id;
             machine.membership = meta.last_membership;
-            machine.view.publish(machine.state.clone());
+            machine.view.publish(machine.state.clone(), &Changes::All);
         }
         Ok(machine)
     }
@@ -189,6 +189,7 @@ impl RaftStateMachine<ControlTypeConfig> for ControlMachine {
     {
         let mut responses = Vec::new();
         let mut changed = false;
+        let mut changes = Changes::default();
         for entry in entries {
             self.last_applied = Some(entry.log_id);
             let response = match entry.payload {
@@ -196,6 +197,9 @@ impl RaftStateMachine<ControlTypeConfig> for ControlMachine {
                 EntryPayload::Normal(command) => {
                     let response = self.state.apply(&command);
                     changed |= response.changed_state();
+                    if response.changed_state() {
+                        command.note_changes(&mut changes);
+                    }
                     response
                 }
                 EntryPayload::Membership(membership) => {
@@ -206,7 +210,7 @@ impl RaftStateMachine<ControlTypeConfig> for ControlMachine {
             responses.push(response);
         }
         if changed {
-            self.view.publish(self.state.clone());
+            self.view.publish(self.state.clone(), &changes);
         }
         Ok(responses)
     }
@@ -242,7 +246,7 @@ impl RaftStateMachine<ControlTypeConfig> for ControlMachine {
         self.state = state;
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
-        self.view.publish(self.state.clone());
+        self.view.publish(self.state.clone(), &Changes::All);
         tracing::info!(snapshot = %meta.snapshot_id, "control snapshot installed");
         Ok(())
     }
