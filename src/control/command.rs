@@ -155,6 +155,9 @@ pub enum ControlCommand {
         /// The write.
         write: PersistentWrite,
     },
+    /// Changes nothing: a read barrier. Once it is applied here, this member's state holds
+    /// every write committed before it was proposed ([`super::ControlPlane::barrier`]).
+    Barrier,
     /// Several writes in one entry, applied in order as if each were an entry of its own
     /// (group commit: the leader's batcher makes these; a batch inside a batch is refused).
     Batch(Vec<ControlCommand>),
@@ -169,6 +172,8 @@ pub enum ControlResponse {
     Done,
     /// The command broke a rule and changed nothing.
     Rejected(ControlError),
+    /// The command changes nothing by design ([`ControlCommand::Barrier`]).
+    Unchanged,
     /// The answers of a [`ControlCommand::Batch`], one per command, in order.
     Batch(Vec<ControlResponse>),
 }
@@ -229,7 +234,7 @@ impl ControlResponse {
     pub fn changed_state(&self) -> bool {
         match self {
             ControlResponse::Done => true,
-            ControlResponse::Rejected(_) => false,
+            ControlResponse::Rejected(_) | ControlResponse::Unchanged => false,
             ControlResponse::Batch(answers) => answers.iter().any(ControlResponse::changed_state),
         }
     }

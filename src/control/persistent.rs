@@ -185,7 +185,7 @@ impl PersistentInstances {
     ) -> Result<(), ControlError> {
         let key = instance.key();
         let known = self.services.get(service);
-        let is_new = known.map_or(true, |m| !m.contains_key(&key));
+        let is_new = known.is_none_or(|m| !m.contains_key(&key));
         if is_new {
             if self.count >= MAX_PERSISTENT_INSTANCES {
                 return Err(ControlError::TooManyPersistent {

@@ -64,6 +64,15 @@ pub trait ControlPlane: Send + Sync + std::fmt::Debug + 'static {
         self.write(command).await
     }
 
+    /// A read barrier: answers once this member has applied every write the group committed
+    /// before the call (a [`ControlCommand::Barrier`] entry through the leader, waited for
+    /// here as [`ControlPlane::write_seen`] does). Costs one log entry: openraft 0.9's
+    /// `ensure_linearizable` answers on the leader only, and a follower would need a read
+    /// index forwarded to it.
+    async fn barrier(&self) -> Result<(), ControlWriteError> {
+        self.write_seen(ControlCommand::Barrier).await.map(|_| ())
+    }
+
     /// Tells `sink` of every applied change from now on (see [`super::StateView::attach_sink`]);
     /// `false` if a sink was attached already.
     fn attach_sink(&self, sink: Arc<dyn ControlSink>) -> bool;
@@ -72,6 +81,18 @@ pub trait ControlPlane: Send + Sync + std::fmt::Debug + 'static {
 /// How long [`ControlPlane::write_seen`] waits for this member to apply a write the leader
 /// answered.
 pub const SEEN_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+async fn barrier_on(node: &ControlNode) -> Result<(), ControlWriteError> {
+    let written = node.write_indexed(ControlCommand::Barrier).await?;
+    if node.wait_applied(written.index, SEEN_WAIT).await {
+        Ok(())
+    } else {
+        Err(ControlWriteError::Unconfirmed(format!(
+            "the barrier at index {} was committed but not applied here within {SEEN_WAIT:?}",
+            written.index
+        )))
+    }
+}
 
 async fn write_seen_on(
     node: &ControlNode,
@@ -113,6 +134,10 @@ impl ControlPlane for ControlNode {
         command: ControlCommand,
     ) -> Result<ControlResponse, ControlWriteError> {
         write_seen_on(self, command).await
+    }
+
+    async fn barrier(&self) -> Result<(), ControlWriteError> {
+        barrier_on(self).await
     }
 
     fn state(&self) -> Arc<ControlState> {
@@ -189,6 +214,16 @@ impl ControlPlane for ClosableControl {
             ));
         }
         write_seen_on(&self.node, command).await
+    }
+
+    async fn barrier(&self) -> Result<(), ControlWriteError> {
+        let closed = self.closed.read().await;
+        if *closed {
+            return Err(ControlWriteError::Stopped(
+                "the control plane was shut down".to_owned(),
+            ));
+        }
+        barrier_on(&self.node).await
     }
 
     fn state(&self) -> Arc<ControlState> {

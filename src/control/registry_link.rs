@@ -38,6 +38,8 @@ use crate::store::StoreError;
 pub struct ControlRoute {
     control: Arc<dyn ControlPlane>,
     registry: WeakRegistry,
+    /// Whether [`ControlRoute::catch_up`] succeeded once.
+    caught_up: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ControlRoute {
@@ -47,7 +49,17 @@ impl ControlRoute {
         ControlRoute {
             control,
             registry: registry.downgrade(),
+            caught_up: Arc::default(),
         }
+    }
+
+    /// Waits until this member has applied every write its group committed before the call
+    /// (a [`ControlPlane::barrier`]); from then on [`PersistentRoute::ready`] is `Ok`.
+    pub async fn catch_up(&self) -> Result<(), ControlWriteError> {
+        self.control.barrier().await?;
+        self.caught_up
+            .store(true, std::sync::atomic::Ordering::Release);
+        Ok(())
     }
 
     fn registry(&self) -> Result<Registry, RouteError> {
@@ -110,6 +122,18 @@ impl PersistentRoute for ControlRoute {
                 service, instance, ..
             } => held(service, instance),
             _ => false,
+        }
+    }
+
+    fn ready(&self) -> Result<(), String> {
+        if self.caught_up.load(std::sync::atomic::Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err(
+                "the control plane has not caught up with its leader since the start \
+                 (persistent instances may be behind)"
+                    .to_owned(),
+            )
         }
     }
 
@@ -259,8 +283,14 @@ pub async fn import_legacy(
 
 /// Wires `registry` to `control` for persistent instances (see the module documentation):
 /// the route for their writes, and the sink that applies the log, which at once applies the
-/// whole current state. Call it once per member, after its persistence is loaded.
-pub fn attach_persistent(control: &Arc<dyn ControlPlane>, registry: &Registry) {
-    registry.attach_persistent_route(Arc::new(ControlRoute::new(control.clone(), registry)));
+/// whole current state. Call it once per member, after its persistence is loaded; the node is
+/// not ready until [`ControlRoute::catch_up`] has succeeded on the route it returns.
+pub fn attach_persistent(
+    control: &Arc<dyn ControlPlane>,
+    registry: &Registry,
+) -> Arc<ControlRoute> {
+    let route = Arc::new(ControlRoute::new(control.clone(), registry));
+    registry.attach_persistent_route(route.clone());
     control.attach_sink(Arc::new(RegistrySink::new(registry)));
+    route
 }

@@ -57,6 +57,9 @@ impl ControlState {
                     .collect(),
             );
         }
+        if matches!(command, ControlCommand::Barrier) {
+            return ControlResponse::Unchanged;
+        }
         match self.try_apply(command) {
             Ok(()) => ControlResponse::Done,
             Err(e) => ControlResponse::Rejected(e),
@@ -88,6 +91,8 @@ impl ControlState {
             }
             // `apply` takes batches apart; one that reaches here is inside another.
             ControlCommand::Batch(_) => return Err(ControlError::NestedBatch),
+            // `apply` answers it before it gets here.
+            ControlCommand::Barrier => {}
             ControlCommand::DeleteNamespace { id } => {
                 reserved(id)?;
                 if self.namespaces.remove(id).is_none() {

@@ -41,6 +41,12 @@ pub trait PersistentRoute: Send + Sync + std::fmt::Debug + 'static {
     /// Writes `command` (one [`PersistentRoute::takes`]) through the control plane; answers
     /// once this member's registry shows it.
     async fn execute(&self, command: Command) -> Result<CommandOutput, RouteError>;
+
+    /// `Ok` once this member shows what the control plane's leader had committed when the
+    /// member started; why not otherwise (the node's readiness says it).
+    fn ready(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A handle to a [`Registry`] that does not keep it alive: what the control plane's route and

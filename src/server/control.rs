@@ -86,26 +86,38 @@ pub(super) async fn start_member(
     Ok(Some(Arc::new(ClosableControl::new(node))))
 }
 
-/// Proposes, in the background, the persistent instances the member's store held from before
-/// the control plane ([`crate::control::import_legacy`]): retried every two seconds while
-/// there is no leader, and given up once an import is applied (this member's or another's)
-/// or the control plane stops.
-pub(super) fn spawn_import(
+/// In the background: catches the member up with its group's leader (the node is ready once
+/// it has, see [`crate::control::ControlRoute::catch_up`]), then proposes the persistent
+/// instances the member's store held from before the control plane
+/// ([`crate::control::import_legacy`]). Each step is retried every second while there is no
+/// leader; the task ends once both are done or the control plane stops.
+pub(super) fn spawn_catch_up(
     plane: Arc<dyn crate::control::ControlPlane>,
+    route: Arc<crate::control::ControlRoute>,
     registry: crate::Registry,
 ) {
+    use crate::control::ControlWriteError::Stopped;
+    let retry = std::time::Duration::from_secs(1);
     tokio::spawn(async move {
         loop {
-            match crate::control::import_legacy(&plane, &registry).await {
-                Ok(_) => return,
-                Err(crate::control::ControlWriteError::Stopped(_)) => return,
+            match route.catch_up().await {
+                Ok(()) => break,
+                Err(Stopped(_)) => return,
                 Err(error) => {
-                    tracing::debug!(%error, "persistent import waits for the control plane");
-                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                    tracing::debug!(%error, "the control plane has not caught up yet");
+                    tokio::time::sleep(retry).await;
                 }
             }
-            if plane.state().persistent().imported() {
-                return;
+        }
+        tracing::info!("control plane caught up with its leader");
+        while !plane.state().persistent().imported() {
+            match crate::control::import_legacy(&plane, &registry).await {
+                Ok(_) => return,
+                Err(Stopped(_)) => return,
+                Err(error) => {
+                    tracing::debug!(%error, "persistent import waits for the control plane");
+                    tokio::time::sleep(retry).await;
+                }
             }
         }
     });

@@ -266,8 +266,8 @@ async fn start_with(
             )));
         // Persistent instances live on the log from here on; what the store held from before
         // is proposed once, in the background (it waits for a leader).
-        crate::control::attach_persistent(&plane, backend.local_registry());
-        control::spawn_import(plane, backend.local_registry().clone());
+        let route = crate::control::attach_persistent(&plane, backend.local_registry());
+        control::spawn_catch_up(plane, route, backend.local_registry().clone());
     }
     let (listener, addr) = listen(SocketAddr::new(config.bind, config.port)).await?;
     let peer_listener = match (&auth, config.peer_port) {

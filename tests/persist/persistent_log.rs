@@ -98,7 +98,7 @@ async fn persistent_writes_go_through_the_log_and_the_registry_follows_it() {
         .execute(Command::deregister(&db, &primary(5432).key()))
         .await
         .unwrap();
-    assert_eq!(gone.into_deregistered().unwrap(), true);
+    assert!(gone.into_deregistered().unwrap());
     assert_eq!(registry.get_all_instances(&db, &[]).len(), 0);
     assert!(plane.state().persistent().is_empty());
     // A second deregistration finds nothing, as the registry's would.
@@ -106,7 +106,7 @@ async fn persistent_writes_go_through_the_log_and_the_registry_follows_it() {
         .execute(Command::deregister(&db, &primary(5432).key()))
         .await
         .unwrap();
-    assert_eq!(again.into_deregistered().unwrap(), false);
+    assert!(!again.into_deregistered().unwrap());
     node.shutdown().await;
 }
 
