@@ -1,8 +1,10 @@
 //! The control plane under faults, checked by a linearizability checker: a three-member
 //! cluster of real `nacre-server --data-dir` processes takes a stream of writes from concurrent
 //! writers through every member, each setting one register: a namespace's name
-//! (`PUT /nacos/v1/console/namespaces`) or an operator's override of an instance's weight
-//! (`PUT /nacos/v1/ns/instance?weight=`). A fault hits a member a third of the way in and is
+//! (`PUT /nacos/v1/console/namespaces`), an operator's override of an instance's weight
+//! (`PUT /nacos/v1/ns/instance?weight=`), or a persistent instance (registered with a weight
+//! by `POST /nacos/v1/ns/instance?ephemeral=false`, or deregistered by `DELETE`): 1,800 writes,
+//! 1,200 of them persistent registrations, deregistrations and overrides. A fault hits a member a third of the way in and is
 //! repaired at two thirds (or 8 s later): the leader killed with SIGKILL and started again on
 //! its data directory; the leader paused with SIGSTOP and resumed with SIGCONT (it comes back
 //! believing it leads an old term); or a follower killed and restarted. The history (every
@@ -31,16 +33,21 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const NAMESPACES: &str = "/nacos/v1/console/namespaces";
-/// Registers of each kind: namespaces' names, and overrides of instances' weights.
+/// Registers of each kind: namespaces' names, overrides of instances' weights, persistent
+/// instances.
 const KEYS: usize = 8;
-/// The registers in all: namespaces first, then overrides.
-const REGISTERS: usize = 2 * KEYS;
+/// The registers in all: namespaces first, then overrides, then persistent instances.
+const REGISTERS: usize = 3 * KEYS;
+/// The persistent instance each persistent register registers (in service `pers-K`).
+const PERSISTENT: (&str, &str) = ("10.8.0.1", "80");
+/// A persistent register's value when its instance is not registered.
+const GONE: &str = "gone";
 /// The instance whose weight each override register sets (in service `svc-K`).
 const OVERRIDDEN: (&str, &str) = ("10.9.0.1", "80");
 /// Concurrent writers.
 const WRITERS: usize = 4;
 /// Writes in all.
-const WRITES: usize = 600;
+const WRITES: usize = 1_800;
 
 /// One event of the history, in real-time order.
 #[derive(Debug, Clone)]
@@ -56,22 +63,23 @@ enum Event {
     },
 }
 
-/// The register's name: `ns-K` (a namespace) or `svc-K` (the override in that service).
+/// The register's name: `ns-K` (a namespace), `svc-K` (the override in that service) or
+/// `pers-K` (the persistent instance in that service).
 fn key_id(key: usize) -> String {
-    if key < KEYS {
-        format!("ns-{key}")
-    } else {
-        format!("svc-{}", key - KEYS)
+    match key / KEYS {
+        0 => format!("ns-{key}"),
+        1 => format!("svc-{}", key - KEYS),
+        _ => format!("pers-{}", key - 2 * KEYS),
     }
 }
 
 /// A register's value before any write: a namespace is created named `v0`, an instance has no
-/// override.
+/// override, a persistent instance is not registered.
 fn initial(key: usize) -> &'static str {
-    if key < KEYS {
-        "v0"
-    } else {
-        "none"
+    match key / KEYS {
+        0 => "v0",
+        1 => "none",
+        _ => GONE,
     }
 }
 
@@ -87,7 +95,26 @@ enum Outcome {
 
 async fn set(http: &reqwest::Client, port: u16, key: usize, value: &str) -> Outcome {
     let id = key_id(key);
-    let (request, done) = if key < KEYS {
+    let (request, done) = if key >= 2 * KEYS {
+        let method = if value == GONE {
+            reqwest::Method::DELETE
+        } else {
+            reqwest::Method::POST
+        };
+        let mut q = vec![
+            ("serviceName", id.as_str()),
+            ("ip", PERSISTENT.0),
+            ("port", PERSISTENT.1),
+            ("ephemeral", "false"),
+        ];
+        if value != GONE {
+            q.push(("weight", value));
+        }
+        let request = http
+            .request(method, format!("http://127.0.0.1:{port}/nacos/v1/ns/instance"))
+            .query(&q);
+        (request, "ok")
+    } else if key < KEYS {
         let request = http
             .put(format!("http://127.0.0.1:{port}{NAMESPACES}"))
             .query(&[
@@ -168,6 +195,27 @@ async fn registers(http: &reqwest::Client, port: u16) -> Option<BTreeMap<String,
         };
         all.insert(service, value);
     }
+    for k in 0..KEYS {
+        let service = key_id(2 * KEYS + k);
+        let list: serde_json::Value = http
+            .get(format!("http://127.0.0.1:{port}/nacos/v1/ns/instance/list"))
+            .query(&[("serviceName", service.as_str())])
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let host = list["hosts"]
+            .as_array()?
+            .iter()
+            .find(|h| h["ip"] == PERSISTENT.0);
+        let value = match host {
+            Some(h) => format!("{}", h["weight"].as_f64()? as u64),
+            None => GONE.to_owned(),
+        };
+        all.insert(service, value);
+    }
     Some(all)
 }
 
@@ -241,8 +289,13 @@ async fn chaos(fault: Fault) {
                         return;
                     }
                     let key = (n * 7 + w) % REGISTERS;
-                    // Unique; a whole number, so that it also makes a weight.
-                    let value = format!("{}", n + 1);
+                    // Unique; a whole number, so that it also makes a weight. One in four
+                    // writes of a persistent instance deregisters it.
+                    let value = if key >= 2 * KEYS && n % 4 == 0 {
+                        GONE.to_owned()
+                    } else {
+                        format!("{}", n + 1)
+                    };
                     let port = ports[n % ports.len()];
                     let invoked = Event::Invoke {
                         process,
@@ -340,13 +393,22 @@ async fn chaos(fault: Fault) {
         after_kill > 0,
         "no write was acknowledged after the fault ({acknowledged} of {invoked} in all)"
     );
+    let persistent_acked = events
+        .iter()
+        .filter(|e| matches!(e, Event::Ok { key, .. } if *key >= 2 * KEYS))
+        .count();
+    let overrides_acked = events
+        .iter()
+        .filter(|e| matches!(e, Event::Ok { key, .. } if (KEYS..2 * KEYS).contains(key)))
+        .count();
     if let Err(why) = check(&events, &agreed, ports.len()) {
         panic!("{why}");
     }
     eprintln!(
         "control chaos, {fault:?} (member {hit}): {invoked} writes sent, {acknowledged} \
-         acknowledged, {} unknown, {after_kill} acknowledged after the fault; {REGISTERS} \
-         registers linearizable",
+         acknowledged ({persistent_acked} persistent registrations and deregistrations, \
+         {overrides_acked} overrides), {} unknown, {after_kill} acknowledged after the fault; \
+         {REGISTERS} registers linearizable",
         invoked - acknowledged
     );
 }
@@ -428,7 +490,10 @@ fn check(
 fn the_checker_catches_a_lost_write_and_allows_an_unknown_one() {
     let all = |value: &str| -> BTreeMap<String, String> {
         (0..REGISTERS)
-            .map(|k| (key_id(k), if k < KEYS { value } else { "none" }.to_owned()))
+            .map(|k| {
+                let shown = if k < KEYS { value } else { initial(k) };
+                (key_id(k), shown.to_owned())
+            })
             .collect()
     };
     let acked = |value: &str| {
