@@ -4,8 +4,8 @@
 //! (`PUT /nacos/v1/console/namespaces`), an operator's override of an instance's weight
 //! (`PUT /nacos/v1/ns/instance?weight=`), or a persistent instance (registered with a weight
 //! by `POST /nacos/v1/ns/instance?ephemeral=false`, or deregistered by `DELETE`): 1,800 writes,
-//! 1,200 of them persistent registrations, deregistrations and overrides. A fault hits a member a third of the way in and is
-//! repaired at two thirds (or 8 s later): the leader killed with SIGKILL and started again on
+//! 1,200 of them persistent registrations, deregistrations and overrides. A fault hits a member
+//! a third of the way in and is repaired at two thirds (or 8 s later): the leader killed with SIGKILL and started again on
 //! its data directory; the leader paused with SIGSTOP and resumed with SIGCONT (it comes back
 //! believing it leads an old term); or a follower killed and restarted. The history (every
 //! write's invocation, and its answer: done, or unknown when it failed) and, once the members
