@@ -1,11 +1,13 @@
 //! Persistent-write throughput: `nacre-server`'s own start-up path (`nacre::server::start`)
-//! four times in one run — memory only, `--data-dir` with group commit, `--data-dir` with one
-//! fsync per write, each taking the same burst of v1
-//! `POST /nacos/v1/ns/instance?ephemeral=false` from `CONCURRENCY` connections; then
-//! `--data-dir` taking the same burst of operator edits (`PUT /nacos/v1/ns/instance?weight=2`
-//! of instances registered before the clock starts), each a write through the control plane's
-//! Raft log (a group of one: its leader) before the instance changes. Prints writes/s, latency
-//! percentiles, and the registry store's commits (fsyncs; the Raft log's are its own).
+//! five times in one run, each taking the same burst of v1
+//! `POST /nacos/v1/ns/instance?ephemeral=false` from `CONCURRENCY` connections: memory only;
+//! the per-member store (`--data-dir --ap-persistent-instances`, as before the control plane)
+//! with group commit and with one fsync per write; the control plane's Raft log (`--data-dir`,
+//! a group of one: its leader, group commit). Then `--data-dir` taking the same burst of
+//! operator edits (`PUT /nacos/v1/ns/instance?weight=2` of instances registered before the
+//! clock starts), each an override through the log and then the instance's own change. Prints
+//! writes/s, latency percentiles, and the registry store's commits (fsyncs; the Raft log's are
+//! its own).
 //!
 //! `cargo bench --features http --bench persist_load -- [WRITES] [CONCURRENCY] [DIR]`
 //! (defaults 4000, 64, a directory under the system temp dir; DIR should be on the disk to
@@ -106,6 +108,7 @@ async fn run(
     concurrency: usize,
     data: Option<(PathBuf, CommitPolicy)>,
     what: Write,
+    ap: bool,
 ) -> Result<Outcome, String> {
     let mut config = ServerConfig {
         port: 0,
@@ -120,6 +123,7 @@ async fn run(
         let _ = std::fs::remove_dir_all(dir);
         config.data_dir = Some(dir.clone());
         config.commit = *policy;
+        config.ap_persistent_instances = ap;
     }
     let running = server::start(&config).await.map_err(|e| e.to_string())?;
     let url = format!("http://{}/nacos/v1/ns/instance", running.local_addr());
@@ -173,27 +177,36 @@ async fn main() -> ExitCode {
         "{:<24} {:>10} {:>9} {:>9} {:>9} {:>9} {:>12}",
         "mode", "writes/s", "p50 ms", "p99 ms", "max ms", "commits", "writes/commit"
     );
-    let modes: [(&str, Option<CommitPolicy>, Write); 4] = [
-        ("memory only", None, Write::Register),
+    let modes: [(&str, Option<CommitPolicy>, Write, bool); 5] = [
+        ("memory only", None, Write::Register, true),
         (
-            "disk, group commit",
+            "member store, group",
             Some(CommitPolicy::group()),
             Write::Register,
+            true,
         ),
         (
-            "disk, fsync per write",
+            "member store, fsync",
             Some(CommitPolicy::per_write()),
             Write::Register,
+            true,
+        ),
+        (
+            "Raft leader: register",
+            Some(CommitPolicy::group()),
+            Write::Register,
+            false,
         ),
         (
             "Raft leader: PUT edit",
             Some(CommitPolicy::group()),
             Write::Edit,
+            false,
         ),
     ];
-    for (name, policy, what) in modes {
+    for (name, policy, what, ap) in modes {
         let data = policy.map(|p| (dir.join(name.replace([' ', ',', ':'], "-")), p));
-        match run(writes, concurrency, data, what).await {
+        match run(writes, concurrency, data, what, ap).await {
             Ok(o) => {
                 let per_commit = if o.commits == 0 {
                     "-".to_owned()

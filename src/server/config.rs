@@ -185,6 +185,9 @@ pub struct ServerConfig {
     /// Where persistent instances and service settings are kept (`--data-dir`); `None`:
     /// memory only.
     pub data_dir: Option<PathBuf>,
+    /// Persistent instances on each member's own store and Distro (AP) instead of the control
+    /// plane's log (`--ap-persistent-instances`; default `false`: on the log).
+    pub ap_persistent_instances: bool,
     /// How commits to the data directory are batched (`--commit`).
     pub commit: crate::persist::CommitPolicy,
     /// The address of the `--peer-port` listener (`--peer-bind`); default: [`Self::bind`].
@@ -259,6 +262,7 @@ impl Default for ServerConfig {
             insecure_cluster: false,
             peer_port: None,
             data_dir: None,
+            ap_persistent_instances: false,
             commit: crate::persist::CommitPolicy::default(),
             peer_bind: None,
             peer_connections: crate::front::gate::GateLimits {

@@ -264,10 +264,13 @@ async fn start_with(
             .attach_overrides(Arc::new(crate::control::ControlOverrides::new(
                 plane.clone(),
             )));
-        // Persistent instances live on the log from here on; what the store held from before
-        // is proposed once, in the background (it waits for a leader).
-        let route = crate::control::attach_persistent(&plane, backend.local_registry());
-        control::spawn_catch_up(plane, route, backend.local_registry().clone());
+        // Persistent instances live on the log from here on (unless the operator keeps them on
+        // Distro); what the store held from before is proposed once, in the background (it
+        // waits for a leader).
+        if !config.ap_persistent_instances {
+            let route = crate::control::attach_persistent(&plane, backend.local_registry());
+            control::spawn_catch_up(plane, route, backend.local_registry().clone());
+        }
     }
     let (listener, addr) = listen(SocketAddr::new(config.bind, config.port)).await?;
     let peer_listener = match (&auth, config.peer_port) {

@@ -106,6 +106,12 @@ pub(in crate::server) const SETTINGS: &[Setting] = &[
         show: |_| None,
     },
     switch!(
+        "ap-persistent-instances",
+        "NACRE_AP_PERSISTENT_INSTANCES",
+        "Keep persistent instances on each member's own --data-dir store, replicated by Distro (AP, as before the control plane), instead of on the control plane's Raft log",
+        ap_persistent_instances
+    ),
+    switch!(
         "insecure-cluster",
         "NACRE_INSECURE_CLUSTER",
         "Run a cluster member without a secret: anything that reaches the peer route can act as a member",
@@ -152,7 +158,7 @@ pub(in crate::server) const SETTINGS: &[Setting] = &[
     path!(
         "data-dir",
         "NACRE_DATA_DIR",
-        "Keep persistent instances and service settings in PATH/nacre.redb, loaded at start (a write answers once it is on disk)",
+        "Keep the control plane's Raft log (namespaces, persistent instances, overrides, users) in PATH/control.redb and service settings in PATH/nacre.redb, loaded at start (a write answers once it is on disk)",
         "none: memory only",
         data_dir
     ),
