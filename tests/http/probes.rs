@@ -1,6 +1,8 @@
 //! The active health checks as `nacre-server` wires them, on real sockets and the real clock:
-//! a persistent instance on a closed port turns unhealthy by itself; `PUT /health/instance` is
-//! refused while its cluster is checked and taken once the cluster's checker is `NONE`.
+//! a persistent instance on a closed port turns unhealthy by itself, healthy again once its
+//! port listens (each verdict a write through the control plane's log); `PUT /health/instance`
+//! is refused while its cluster is checked and taken once the cluster's checker is `NONE`,
+//! which then leaves the health alone.
 #![cfg(feature = "server")]
 
 use std::time::Duration;
@@ -50,6 +52,28 @@ async fn the_server_probes_a_persistent_instance_and_leaves_a_none_cluster_to_th
     )
     .await;
 
+    // Something listens: healthy again within a check round or two; gone again: unhealthy.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    eventually(
+        "the instance to turn healthy once its port listens",
+        Duration::from_secs(30),
+        || {
+            let (http, base) = (http.clone(), base.clone());
+            async move { healthy(&http, &base, port).await == Some(true) }
+        },
+    )
+    .await;
+    drop(listener);
+    eventually(
+        "the instance to turn unhealthy again once its port closes",
+        Duration::from_secs(30),
+        || {
+            let (http, base) = (http.clone(), base.clone());
+            async move { healthy(&http, &base, port).await == Some(false) }
+        },
+    )
+    .await;
+
     let set = |healthy: bool| {
         format!(
             "{base}/nacos/v1/ns/health/instance?serviceName=orders&ip=127.0.0.1&port={port}&healthy={healthy}"
@@ -75,6 +99,9 @@ async fn the_server_probes_a_persistent_instance_and_leaves_a_none_cluster_to_th
         http_json(&http, reqwest::Method::PUT, set(true)).await,
         Value::String("ok".into())
     );
+    assert_eq!(healthy(&http, &base, port).await, Some(true));
+    // Under NONE nothing checks it: the closed port leaves it healthy past every check round.
+    tokio::time::sleep(Duration::from_secs(8)).await;
     assert_eq!(healthy(&http, &base, port).await, Some(true));
     server.shutdown(Duration::from_secs(5)).await;
     let _ = std::fs::remove_dir_all(&dir);
