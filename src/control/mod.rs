@@ -1,9 +1,9 @@
 //! The control plane: what an operator owns, in one replicated state machine on Raft.
 //!
 //! nacre runs two planes, as Nacos does. Ephemeral instances replicate with Distro (AP,
-//! [`crate::cluster`]); what an operator owns — namespaces now, then service and cluster
-//! settings, persistent instances, operator overrides, users, roles and permissions — goes
-//! through one Raft log, so every member answers the same and a minority refuses writes.
+//! [`crate::cluster`]); what an operator owns — namespaces, cluster settings, persistent
+//! instances, operator overrides, users, roles and permissions (service settings are next) —
+//! goes through one Raft log, so every member answers the same and a minority refuses writes.
 //! This module holds the commands ([`ControlCommand`]), the state they build
 //! ([`ControlState`]), openraft's type configuration ([`ControlTypeConfig`]), its storage on
 //! redb ([`store`]), and the group's members:
@@ -18,8 +18,8 @@
 //! - [`StandaloneControl`]: a standalone node's group of one, the same [`ControlNode`] with no
 //!   peers ([`NoPeers`]).
 //!
-//! What fronts use of it is [`ControlPlane`]: one write entry point, and the applied state as
-//! a lock-free [`StateView`]. The namespace API over it is `crate::http`'s (feature `http`).
+//! What fronts use of it is [`ControlPlane`]: one write entry point, a read barrier, and the
+//! applied state as a lock-free [`StateView`]. The namespace API over it is `crate::http`'s (feature `http`).
 //!
 //! **Operator overrides** ([`InstanceOverride`], `overrides.rs`): what an operator sets on an
 //! instance through `PUT`/`PATCH /nacos/v1/ns/instance` is kept here by instance id, and
@@ -29,6 +29,15 @@
 //!
 //! **Cluster settings** ([`clusters`]: each cluster's health checker, check port and metadata)
 //! are set by `PUT /nacos/v1/ns/cluster` and read by the active health checks (`crate::probe`).
+//!
+//! **Persistent instances** ([`persistent`]: their registrations, deregistrations, updates and
+//! health) are log entries. [`attach_persistent`] wires a member's registry to the plane
+//! (`registry_link.rs`): a [`ControlRoute`] takes their writes from `Backend::execute` to the
+//! log, and a [`RegistrySink`] applies every applied batch to the registry before the write is
+//! answered, at the log's versions, so every member shows the same instances and pushes each
+//! change; Distro leaves them alone (see [`crate::store::ControlledInstance`]). A member is
+//! not ready until it has caught up with its leader since the start ([`ControlPlane::barrier`]),
+//! and what its store held from before is imported once ([`import_legacy`]).
 //!
 //! [`ClosableControl`] holds either kind of member for a host that shuts it down while fronts
 //! still hold it.

@@ -22,6 +22,11 @@
 //!            └──── (owner unreachable: AP fallback, applied here)
 //! ```
 //!
+//! With a control plane attached ([`Registry::attach_persistent_route`]), `Backend::execute`
+//! first asks its [`crate::registry::PersistentRoute`] whether it takes the command (a write of
+//! a persistent instance): those go to the control plane's Raft log instead, on either kind of
+//! node, and every member's registry applies them from there.
+//!
 //! [`crate::transport::memory::Simulation`] drives the same `Dispatch`/`Forwarding` pair
 //! without tokio, so the simulator cannot route differently from a real node.
 //!

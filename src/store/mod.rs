@@ -81,6 +81,15 @@
 //!
 //! Differs from Nacos, where a persistent instance's removal is a Raft log entry: a member that was
 //! down catches up from the leader's log or snapshot, which never holds the removed instance again.
+//!
+//! ## Persistent instances held by the control plane
+//!
+//! With a control plane (`nacre::control`, feature `control`; `nacre-server --data-dir` runs
+//! one) nacre does as Nacos does: persistent instances live on its Raft log, every member
+//! applies the log to its store ([`ControlledInstance`], `controlled.rs`) at versions stamped
+//! with [`CONTROL_ORIGIN`], and Distro neither sends, counts, takes nor keeps a removal for
+//! them. The rule above then covers service settings and, in a cluster run without a control
+//! plane, persistent instances.
 mod admit;
 mod bulk;
 mod chunk_map;

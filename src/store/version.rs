@@ -21,7 +21,7 @@ pub struct Version {
 /// The origin of every write the control plane makes ([`crate::store::Store`]'s
 /// `apply_controlled`): a persistent instance held by the control plane's log carries it, and
 /// Distro neither sends nor takes what carries it (each member applies the log itself). No
-/// node's own origin is this one ([`origin_of_node`]).
+/// node's own origin is this one (a node id hashing to it is moved off it).
 pub const CONTROL_ORIGIN: u64 = u64::MAX;
 
 /// A node's origin from a hash of its id, moved off [`CONTROL_ORIGIN`] should the hash land

@@ -111,7 +111,10 @@ async fn set(http: &reqwest::Client, port: u16, key: usize, value: &str) -> Outc
             q.push(("weight", value));
         }
         let request = http
-            .request(method, format!("http://127.0.0.1:{port}/nacos/v1/ns/instance"))
+            .request(
+                method,
+                format!("http://127.0.0.1:{port}/nacos/v1/ns/instance"),
+            )
             .query(&q);
         (request, "ok")
     } else if key < KEYS {
