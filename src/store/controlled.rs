@@ -155,3 +155,129 @@ fn remove(snap: &mut ServiceSnapshot, key: &InstanceKey, removal: u64, now: Time
         },
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{InstanceRecord, MergeRules, RecordRefusal, ServiceMeta, ServiceRecord};
+    use crate::{Limits, ManualClock, Registry, ServiceSettings};
+
+    fn db() -> ServiceKey {
+        ServiceKey::named("db").unwrap()
+    }
+
+    fn primary(ip: &str) -> Instance {
+        Instance::builder(ip, 5432)
+            .ephemeral(false)
+            .build()
+            .unwrap()
+    }
+
+    fn held(ip: &str, stamp: u64) -> ControlledInstance {
+        ControlledInstance {
+            instance: primary(ip),
+            written: stamp,
+            version: stamp,
+        }
+    }
+
+    /// A peer's record of `instance` live, at `version`.
+    fn record(instance: &Instance, version: Version) -> ServiceRecord {
+        ServiceRecord {
+            key: db(),
+            meta: ServiceMeta {
+                settings: ServiceSettings::default(),
+                removed: false,
+                explicit: false,
+                version: Version::default(),
+            },
+            instances: vec![InstanceRecord {
+                key: instance.key(),
+                written: version,
+                version,
+                last_beat: crate::Timestamp::from_micros(1),
+                data: Some(instance.clone()),
+                evicted: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn the_log_decides_and_distro_neither_sends_counts_nor_takes_what_it_holds() {
+        let clock = ManualClock::new();
+        let registry = Registry::builder().clock(clock.clone()).build();
+        let store = registry.store();
+        let now = clock.now();
+        let ephemeral = Instance::new("10.0.0.1", 80).unwrap();
+        registry
+            .register_instance(&db(), ephemeral.clone())
+            .unwrap();
+        let sum_before = registry.service(&db()).unwrap().checksum();
+
+        assert!(store
+            .apply_controlled(&db(), &[held("10.0.0.9", 100)], false, 100, now)
+            .is_some());
+        let snap = registry.service(&db()).unwrap();
+        assert!(snap.entry(&primary("10.0.0.9").key()).is_some());
+        assert!(snap.instance_record(&primary("10.0.0.9").key()).is_none());
+        assert!(snap.instance_record(&ephemeral.key()).is_some());
+        assert_eq!(
+            snap.checksum(),
+            sum_before,
+            "the log's instance is not in the sum"
+        );
+        // Applying the same again changes nothing.
+        assert!(store
+            .apply_controlled(&db(), &[held("10.0.0.9", 100)], false, 100, now)
+            .is_none());
+
+        // A peer's copy of it, however new, is refused; so is any persistent record once the
+        // store is handed to the control plane.
+        store.hand_persistent_to_control();
+        let rules = MergeRules::new(Limits::default());
+        let newer = Version {
+            stamp: now.as_micros(),
+            origin: 7,
+        };
+        let out = store.merge(record(&primary("10.0.0.9"), newer), &rules, now);
+        assert_eq!(out.applied, 0);
+        assert!(out
+            .refused
+            .iter()
+            .all(|r| r.reason == RecordRefusal::ControlOwned));
+        let other = store.merge(record(&primary("10.0.0.8"), newer), &rules, now);
+        assert_eq!(other.refused[0].reason, RecordRefusal::ControlOwned);
+        assert!(registry
+            .service(&db())
+            .unwrap()
+            .entry(&primary("10.0.0.8").key())
+            .is_none());
+        // Ephemeral data still merges.
+        let eph = Instance::new("10.0.0.2", 80).unwrap();
+        assert_eq!(store.merge(record(&eph, newer), &rules, now).applied, 1);
+
+        // The log drops it: removed here, the ephemeral instances untouched.
+        store.apply_controlled(&db(), &[], false, 200, now);
+        let snap = registry.service(&db()).unwrap();
+        assert!(snap.entry(&primary("10.0.0.9").key()).is_none());
+        assert_eq!(snap.instance_count(), 2);
+    }
+
+    #[test]
+    fn what_the_store_held_from_before_goes_only_once_the_log_has_imported() {
+        let clock = ManualClock::new();
+        let registry = Registry::builder().clock(clock.clone()).build();
+        let store = registry.store();
+        let now = clock.now();
+        registry
+            .register_instance(&db(), primary("10.0.0.5"))
+            .unwrap();
+        store.apply_controlled(&db(), &[held("10.0.0.9", 100)], false, 100, now);
+        assert_eq!(registry.legacy_persistent().len(), 1);
+        store.apply_controlled(&db(), &[held("10.0.0.9", 100)], true, 100, now);
+        assert!(registry.legacy_persistent().is_empty());
+        let snap = registry.service(&db()).unwrap();
+        assert_eq!(snap.instance_count(), 1);
+        assert!(snap.entry(&primary("10.0.0.9").key()).is_some());
+    }
+}
