@@ -7,15 +7,18 @@
 //! batch of entries: the namespaces (at most [`super::MAX_NAMESPACES`], a few hundred bytes
 //! each), the cluster settings, the users, role bindings and permissions (bounded, see
 //! [`super::MAX_USERS`]), and one shared pointer per service with overrides (the overrides
-//! themselves are copied only for the service a write changes). When persistent instances join
-//! the state, their maps should be shared the same way.
+//! themselves are copied only for the service a write changes), and likewise one shared
+//! pointer per service with persistent instances.
+//!
+//! A [`ControlSink`] attached to the view is told of each publish, with what it may have
+//! changed ([`Changes`]), before the write is answered: the registry follows the log this way.
 //!
 //! ```
-//! use nacre::control::{ControlState, StateView};
+//! use nacre::control::{Changes, ControlState, StateView};
 //!
 //! let view = StateView::default();
 //! let before = view.load();
-//! view.publish(ControlState::default());
+//! view.publish(ControlState::default(), &Changes::All);
 //! assert_eq!(*before, *view.load());
 //! ```
 

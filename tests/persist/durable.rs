@@ -41,7 +41,7 @@ impl Server {
     }
 
     fn command(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nacre-server"));
+        let mut cmd = Command::new(server_binary());
         cmd.args(["--port", &self.port.to_string(), "--grpc-port", "0"])
             .arg("--data-dir")
             .arg(&self.data)
@@ -471,11 +471,19 @@ async fn a_three_member_cluster_keeps_everything_across_a_full_kill_9_restart() 
     }
 }
 
+/// The `nacre-server` these tests run: cargo's build of it, or `NACRE_SERVER_BIN` (a copy, so
+/// that a long run such as the 10-minute outage in RELIABILITY.md is not affected by a rebuild
+/// meanwhile).
+pub(crate) fn server_binary() -> std::ffi::OsString {
+    std::env::var_os("NACRE_SERVER_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_nacre-server").into())
+}
+
 /// Runs `nacre-server --data-dir <data>` and expects it to exit non-zero within the deadline;
 /// returns its stderr.
 fn start_expecting_failure(data: &Path) -> String {
     let port = free_ports(1)[0];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nacre-server"))
+    let mut child = Command::new(server_binary())
         .args(["--port", &port.to_string(), "--grpc-port", "0"])
         .arg("--data-dir")
         .arg(data)
