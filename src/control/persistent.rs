@@ -31,7 +31,8 @@ use serde::{Deserialize, Serialize};
 
 use super::command::ControlError;
 use crate::model::{Instance, InstanceKey, Limits, ServiceKey};
-use crate::store::{ControlledInstance, InstanceUpdate};
+use crate::registry::Command;
+use crate::store::ControlledInstance;
 
 /// The most persistent instances the control plane holds.
 pub const MAX_PERSISTENT_INSTANCES: usize = 100_000;
@@ -42,51 +43,22 @@ pub const MAX_PERSISTENT_PER_SERVICE: usize = 10_000;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum PersistentWrite {
-    /// Registers (or replaces) a persistent instance.
-    Register {
-        /// The service.
-        service: ServiceKey,
-        /// The instance (`ephemeral` false).
-        instance: Instance,
-    },
-    /// Deregisters one; [`ControlError::PersistentNotFound`] if it is not held.
-    Deregister {
-        /// The service.
-        service: ServiceKey,
-        /// The instance.
-        instance: InstanceKey,
-    },
-    /// Changes its weight, enabled flag or metadata.
-    Update {
-        /// The service.
-        service: ServiceKey,
-        /// The instance.
-        instance: InstanceKey,
-        /// The change.
-        update: InstanceUpdate,
-    },
-    /// Sets its health (a check's verdict, or an operator's under checker NONE).
-    SetHealth {
-        /// The service.
-        service: ServiceKey,
-        /// The instance.
-        instance: InstanceKey,
-        /// Its health.
-        healthy: bool,
-    },
+    /// The registry's own command: [`Command::Register`] of a persistent instance (or a
+    /// replacement of one), [`Command::Deregister`], [`Command::Update`] or
+    /// [`Command::SetHealth`] of one the log holds (a deregistration, update or health change
+    /// of one it does not hold is refused with [`ControlError::PersistentNotFound`]). Any other
+    /// command is refused.
+    Write(Command),
     /// The persistent instances a member's store held before it ran a control plane: applied
     /// once, the first time (see the module documentation).
     Import(Vec<(ServiceKey, Instance)>),
 }
 
 impl PersistentWrite {
-    /// The services the write may change; `None` for an import (it may change every one).
+    /// The service the write may change; `None` for an import (it may change every one).
     pub fn service(&self) -> Option<&ServiceKey> {
         match self {
-            PersistentWrite::Register { service, .. }
-            | PersistentWrite::Deregister { service, .. }
-            | PersistentWrite::Update { service, .. }
-            | PersistentWrite::SetHealth { service, .. } => Some(service),
+            PersistentWrite::Write(command) => Some(command.service()),
             PersistentWrite::Import(_) => None,
         }
     }
@@ -116,11 +88,11 @@ impl PersistentInstances {
     pub(super) fn apply(&mut self, at: u64, write: &PersistentWrite) -> Result<(), ControlError> {
         let stamp = at.max(self.stamp.saturating_add(1));
         match write {
-            PersistentWrite::Register { service, instance } => {
+            PersistentWrite::Write(Command::Register { service, instance }) => {
                 check(service, instance)?;
                 self.put(service, instance.clone(), stamp)?;
             }
-            PersistentWrite::Deregister { service, instance } => {
+            PersistentWrite::Write(Command::Deregister { service, instance }) => {
                 let map = self.held_mut(service, instance)?;
                 map.remove(instance);
                 if map.is_empty() {
@@ -128,11 +100,11 @@ impl PersistentInstances {
                 }
                 self.count -= 1;
             }
-            PersistentWrite::Update {
+            PersistentWrite::Write(Command::Update {
                 service,
                 instance,
                 update,
-            } => {
+            }) => {
                 let held = self.held_mut(service, instance)?;
                 let Some(entry) = held.get_mut(instance) else {
                     return Err(not_found(service, instance));
@@ -145,11 +117,11 @@ impl PersistentInstances {
                 entry.written = stamp;
                 entry.version = stamp;
             }
-            PersistentWrite::SetHealth {
+            PersistentWrite::Write(Command::SetHealth {
                 service,
                 instance,
                 healthy,
-            } => {
+            }) => {
                 let held = self.held_mut(service, instance)?;
                 let Some(entry) = held.get_mut(instance) else {
                     return Err(not_found(service, instance));
@@ -171,6 +143,13 @@ impl PersistentInstances {
                         let _ = self.put(service, instance.clone(), stamp);
                     }
                 }
+            }
+            PersistentWrite::Write(other) => {
+                return Err(ControlError::InvalidInstance(format!(
+                    "the control plane takes registrations, deregistrations, updates and health \
+                     changes of persistent instances one at a time, not {}",
+                    other.kind()
+                )))
             }
         }
         self.stamp = stamp;

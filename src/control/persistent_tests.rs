@@ -1,4 +1,6 @@
 use super::*;
+use crate::registry::Command;
+use crate::store::InstanceUpdate;
 
 fn db() -> ServiceKey {
     ServiceKey::named("db").unwrap()
@@ -14,10 +16,7 @@ fn primary(port: u16) -> Instance {
 fn register(held: &mut PersistentInstances, at: u64, port: u16) -> Result<(), ControlError> {
     held.apply(
         at,
-        &PersistentWrite::Register {
-            service: db(),
-            instance: primary(port),
-        },
+        &PersistentWrite::Write(Command::register(&db(), primary(port))),
     )
 }
 
@@ -36,13 +35,7 @@ fn stamps_grow_with_the_log_even_when_the_proposers_clock_goes_back() {
 fn an_ephemeral_instance_is_refused_and_changes_nothing() {
     let mut held = PersistentInstances::default();
     let eph = Instance::new("10.0.0.1", 80).unwrap();
-    let refused = held.apply(
-        1,
-        &PersistentWrite::Register {
-            service: db(),
-            instance: eph,
-        },
-    );
+    let refused = held.apply(1, &PersistentWrite::Write(Command::register(&db(), eph)));
     assert!(matches!(refused, Err(ControlError::InvalidInstance(_))));
     assert_eq!(held, PersistentInstances::default());
 }
@@ -51,24 +44,13 @@ fn an_ephemeral_instance_is_refused_and_changes_nothing() {
 fn deregister_update_and_health_of_an_unknown_instance_are_refused() {
     let mut held = PersistentInstances::default();
     let key = primary(5432).key();
-    for write in [
-        PersistentWrite::Deregister {
-            service: db(),
-            instance: key.clone(),
-        },
-        PersistentWrite::SetHealth {
-            service: db(),
-            instance: key.clone(),
-            healthy: false,
-        },
-        PersistentWrite::Update {
-            service: db(),
-            instance: key.clone(),
-            update: InstanceUpdate::default(),
-        },
+    for command in [
+        Command::deregister(&db(), &key),
+        Command::set_health(&db(), &key, false),
+        Command::update(&db(), &key, InstanceUpdate::default()),
     ] {
         assert!(matches!(
-            held.apply(1, &write),
+            held.apply(1, &PersistentWrite::Write(command)),
             Err(ControlError::PersistentNotFound(_))
         ));
     }
@@ -79,15 +61,8 @@ fn deregister_update_and_health_of_an_unknown_instance_are_refused() {
 fn a_health_change_keeps_the_write_and_moves_the_version() {
     let mut held = PersistentInstances::default();
     register(&mut held, 10, 5432).unwrap();
-    held.apply(
-        20,
-        &PersistentWrite::SetHealth {
-            service: db(),
-            instance: primary(5432).key(),
-            healthy: false,
-        },
-    )
-    .unwrap();
+    let sick = Command::set_health(&db(), &primary(5432).key(), false);
+    held.apply(20, &PersistentWrite::Write(sick)).unwrap();
     let one = &held.of_service(&db())[0];
     assert_eq!((one.written, one.version), (10, 20));
     assert!(!one.instance.healthy());
@@ -98,14 +73,14 @@ fn an_update_that_breaks_a_rule_changes_nothing() {
     let mut held = PersistentInstances::default();
     register(&mut held, 10, 5432).unwrap();
     let before = held.clone();
-    let bad = PersistentWrite::Update {
-        service: db(),
-        instance: primary(5432).key(),
-        update: InstanceUpdate {
+    let bad = PersistentWrite::Write(Command::update(
+        &db(),
+        &primary(5432).key(),
+        InstanceUpdate {
             weight: Some(-1.0),
             ..Default::default()
         },
-    };
+    ));
     assert!(matches!(
         held.apply(20, &bad),
         Err(ControlError::InvalidInstance(_))
@@ -117,14 +92,8 @@ fn an_update_that_breaks_a_rule_changes_nothing() {
 fn deregistering_the_last_instance_drops_the_service() {
     let mut held = PersistentInstances::default();
     register(&mut held, 10, 5432).unwrap();
-    held.apply(
-        11,
-        &PersistentWrite::Deregister {
-            service: db(),
-            instance: primary(5432).key(),
-        },
-    )
-    .unwrap();
+    let gone = Command::deregister(&db(), &primary(5432).key());
+    held.apply(11, &PersistentWrite::Write(gone)).unwrap();
     assert!(held.is_empty());
     assert_eq!(held.services().count(), 0);
 }
@@ -146,6 +115,17 @@ fn the_first_import_is_kept_and_every_later_one_refused() {
         Err(ControlError::AlreadyImported)
     );
     assert_eq!(held.len(), 1);
+}
+
+#[test]
+fn a_command_other_than_the_four_is_refused() {
+    let mut held = PersistentInstances::default();
+    let beat = Command::light_beat(&db(), &primary(5432).key());
+    assert!(matches!(
+        held.apply(1, &PersistentWrite::Write(beat)),
+        Err(ControlError::InvalidInstance(_))
+    ));
+    assert_eq!(held, PersistentInstances::default());
 }
 
 #[test]

@@ -139,15 +139,11 @@ impl PersistentRoute for ControlRoute {
 
     async fn execute(&self, command: Command) -> Result<CommandOutput, RouteError> {
         let service = command.service().clone();
-        let writes: Vec<PersistentWrite> = match &command {
-            Command::Register { instance, .. }
-            | Command::Beat {
+        let writes: Vec<Command> = match &command {
+            Command::Beat {
                 data: Some(instance),
                 ..
-            } => vec![PersistentWrite::Register {
-                service: service.clone(),
-                instance: instance.clone(),
-            }],
+            } => vec![Command::register(&service, instance.clone())],
             Command::BatchRegister { instances, .. } | Command::RegisterFor { instances, .. } => {
                 if instances.iter().any(|i| i.ephemeral()) {
                     return Err(RouteError::Refused(StoreError::ControlRefused(
@@ -158,40 +154,18 @@ impl PersistentRoute for ControlRoute {
                 }
                 instances
                     .iter()
-                    .map(|i| PersistentWrite::Register {
-                        service: service.clone(),
-                        instance: i.clone(),
-                    })
+                    .map(|i| Command::register(&service, i.clone()))
                     .collect()
             }
-            Command::Deregister { instance, .. } | Command::DeregisterFor { instance, .. } => {
-                vec![PersistentWrite::Deregister {
-                    service: service.clone(),
-                    instance: instance.clone(),
-                }]
+            Command::DeregisterFor { instance, .. } => {
+                vec![Command::deregister(&service, instance)]
             }
-            Command::Update {
-                instance, update, ..
-            } => vec![PersistentWrite::Update {
-                service: service.clone(),
-                instance: instance.clone(),
-                update: update.clone(),
-            }],
-            Command::SetHealth {
-                instance, healthy, ..
-            } => vec![PersistentWrite::SetHealth {
-                service: service.clone(),
-                instance: instance.clone(),
-                healthy: *healthy,
-            }],
-            other => {
-                return Err(RouteError::Refused(StoreError::ControlRefused(format!(
-                    "the control plane does not take this write: {other:?}"
-                ))))
-            }
+            // Register, Deregister, Update and SetHealth go as they are; the log refuses the
+            // rest.
+            other => vec![other.clone()],
         };
         for write in writes {
-            match self.write(write).await? {
+            match self.write(PersistentWrite::Write(write)).await? {
                 ControlResponse::Rejected(ControlError::PersistentNotFound(_))
                     if matches!(
                         command,

@@ -268,6 +268,24 @@ impl Command {
         }
     }
 
+    /// The command's name, as its variant spells it (`"Register"`, `"Beat"`, ...): for
+    /// messages and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Command::Register { .. } => "Register",
+            Command::BatchRegister { .. } => "BatchRegister",
+            Command::Deregister { .. } => "Deregister",
+            Command::Update { .. } => "Update",
+            Command::SetHealth { .. } => "SetHealth",
+            Command::Beat { .. } => "Beat",
+            Command::CreateService { .. } => "CreateService",
+            Command::UpdateService { .. } => "UpdateService",
+            Command::RemoveService { .. } => "RemoveService",
+            Command::RegisterFor { .. } => "RegisterFor",
+            Command::DeregisterFor { .. } => "DeregisterFor",
+        }
+    }
+
     /// The instance a beat is about, if this is a beat: a member that relayed a beat to the
     /// responsible one notes it locally too ([`Registry::note_relayed_beat`]).
     pub fn beat_target(&self) -> Option<&InstanceKey> {

@@ -18,6 +18,15 @@ async fn healthy(http: &reqwest::Client, base: &str, port: u16) -> Option<bool> 
     http_json(http, reqwest::Method::GET, one).await["healthy"].as_bool()
 }
 
+/// Waits (30 s at most) until `127.0.0.1:port` is `want` in `orders`; fails saying `what`.
+async fn until_health(http: &reqwest::Client, base: &str, port: u16, want: bool, what: &str) {
+    eventually(what, Duration::from_secs(30), || {
+        let (http, base) = (http.clone(), base.to_owned());
+        async move { healthy(&http, &base, port).await == Some(want) }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_probes_a_persistent_instance_and_leaves_a_none_cluster_to_the_operator() {
     let dir = std::env::temp_dir().join(format!("nacre-probes-{}", std::process::id()));
@@ -42,35 +51,32 @@ async fn the_server_probes_a_persistent_instance_and_leaves_a_none_cluster_to_th
     assert_eq!(healthy(&http, &base, port).await, Some(true));
 
     // The first check comes within 2 to 7 s; a refused connection fails at once.
-    eventually(
+    until_health(
+        &http,
+        &base,
+        port,
+        false,
         "the closed port's instance to turn unhealthy",
-        Duration::from_secs(30),
-        || {
-            let (http, base) = (http.clone(), base.clone());
-            async move { healthy(&http, &base, port).await == Some(false) }
-        },
     )
     .await;
 
     // Something listens: healthy again within a check round or two; gone again: unhealthy.
     let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
-    eventually(
+    until_health(
+        &http,
+        &base,
+        port,
+        true,
         "the instance to turn healthy once its port listens",
-        Duration::from_secs(30),
-        || {
-            let (http, base) = (http.clone(), base.clone());
-            async move { healthy(&http, &base, port).await == Some(true) }
-        },
     )
     .await;
     drop(listener);
-    eventually(
+    until_health(
+        &http,
+        &base,
+        port,
+        false,
         "the instance to turn unhealthy again once its port closes",
-        Duration::from_secs(30),
-        || {
-            let (http, base) = (http.clone(), base.clone());
-            async move { healthy(&http, &base, port).await == Some(false) }
-        },
     )
     .await;
 

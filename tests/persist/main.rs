@@ -4,7 +4,7 @@
 //! the control plane of a three-member cluster killed member by member (feature `server`).
 
 mod persistence;
-#[cfg(feature = "control")]
+#[cfg(feature = "server")]
 mod persistent_log;
 
 #[cfg(feature = "server")]

@@ -1,8 +1,9 @@
 //! Persistent instances on the control plane's log, in-process: a standalone control plane
 //! attached to a registry (`nacre::control::attach_persistent`), writes through the
 //! `Backend` every front uses, and what a subscriber, Distro and the member's own disk see
-//! (feature `control`).
+//! (feature `server`).
 
+use crate::durable::Dir;
 use nacre::control::{
     attach_persistent, import_legacy, ClosableControl, ControlPlane, StandaloneControl,
 };
@@ -11,25 +12,14 @@ use nacre::persist::{CommitPolicy, FileStore};
 use nacre::{Command, Instance, InstanceUpdate, NamingEvent, Registry, ServiceKey};
 use std::sync::Arc;
 
-struct Dir(std::path::PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "nacre-plog-{name}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Dir(dir)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A registry on the member store in `dir`, loaded.
+fn on_disk(dir: &Dir) -> Registry {
+    let registry = Registry::default();
+    let store = FileStore::open(&dir.0).unwrap();
+    registry
+        .attach_persistence(Arc::new(store), CommitPolicy::default())
+        .unwrap();
+    registry
 }
 
 fn primary(port: u16) -> Instance {
@@ -50,7 +40,7 @@ async fn plane(dir: &Dir) -> (Arc<ClosableControl>, Arc<dyn ControlPlane>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn persistent_writes_go_through_the_log_and_the_registry_follows_it() {
-    let dir = Dir::new("writes");
+    let dir = Dir::new("plog-writes");
     let (node, plane) = plane(&dir).await;
     let registry = Registry::default();
     attach_persistent(&plane, &registry);
@@ -112,7 +102,7 @@ async fn persistent_writes_go_through_the_log_and_the_registry_follows_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_persistent_write_is_a_typed_error_and_changes_nothing() {
-    let dir = Dir::new("refused");
+    let dir = Dir::new("plog-refused");
     let (node, plane) = plane(&dir).await;
     let registry = Registry::default();
     attach_persistent(&plane, &registry);
@@ -150,15 +140,11 @@ async fn a_refused_persistent_write_is_a_typed_error_and_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_the_store_held_from_before_is_imported_once_and_survives_a_restart() {
-    let dir = Dir::new("import");
+    let dir = Dir::new("plog-import");
     let db = ServiceKey::named("db").unwrap();
     // Before the control plane: a persistent instance in the member's own store.
     {
-        let registry = Registry::default();
-        let store = FileStore::open(&dir.0).unwrap();
-        registry
-            .attach_persistence(Arc::new(store), CommitPolicy::default())
-            .unwrap();
+        let registry = on_disk(&dir);
         Backend::from(registry.clone())
             .execute(Command::register(&db, primary(5432)))
             .await
@@ -167,11 +153,7 @@ async fn what_the_store_held_from_before_is_imported_once_and_survives_a_restart
     }
     // With one: imported, then held by the log alone.
     {
-        let registry = Registry::default();
-        let store = FileStore::open(&dir.0).unwrap();
-        registry
-            .attach_persistence(Arc::new(store), CommitPolicy::default())
-            .unwrap();
+        let registry = on_disk(&dir);
         assert_eq!(registry.legacy_persistent().len(), 1);
         let (node, plane) = plane(&dir).await;
         attach_persistent(&plane, &registry);
@@ -190,11 +172,7 @@ async fn what_the_store_held_from_before_is_imported_once_and_survives_a_restart
     // Restarted: the log brings both back, and the old store's copy does not come back as a
     // second one.
     {
-        let registry = Registry::default();
-        let store = FileStore::open(&dir.0).unwrap();
-        registry
-            .attach_persistence(Arc::new(store), CommitPolicy::default())
-            .unwrap();
+        let registry = on_disk(&dir);
         let (node, plane) = plane(&dir).await;
         attach_persistent(&plane, &registry);
         let mut ports: Vec<u16> = registry
