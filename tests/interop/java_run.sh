@@ -8,7 +8,8 @@
 # credentials, a wrong password; lib.sh's start_nacre_server_with_auth), with TLS (`tls`: the
 # client trusting the CA, one trusting another CA, one without TLS; certificates from
 # examples/cert_gen.rs), and with mutual TLS (`mtls`). Then, against a server with --data-dir
-# (a control plane): clients in a namespace created through the namespace API (`namespace`),
+# (a control plane): clients in a namespace created through the namespace API, and a persistent
+# instance registered, listed and deregistered through the log (`namespace`),
 # and an operator's edit against the
 # program's `provider` mode: an instance disabled with PUT /nacos/v1/ns/instance stays disabled
 # after the server restarts (the client reconnects and registers again) and after the provider

@@ -5,6 +5,10 @@ plane keeps namespaces and the operator's overrides).
 Usage: nacos_v2_control.py SERVER_BIN WORK_DIR
        nacos_v2_control.py --provider HOST:PORT WORK_DIR   (internal: the provider process)
 
+A persistent instance registered over gRPC (`PersistentInstanceRequest`) is a write through
+the control plane's log: still listed after the server restarts, with no client registering it
+again, and gone once the client deregisters it.
+
 Namespaces: a namespace created with `POST /nacos/v1/console/namespaces` is listed with its
 name; a client whose `namespace_id` is its id registers, lists and is pushed there, and nothing
 of it shows in `public`; the namespace's detail counts nothing wrong.
@@ -37,8 +41,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from v2.nacos import (ClientConfigBuilder, GRPCConfig, ListInstanceParam, NacosNamingService,
-                      RegisterInstanceParam, SubscribeServiceParam)
+from v2.nacos import (ClientConfigBuilder, DeregisterInstanceParam, GRPCConfig,
+                      ListInstanceParam, NacosNamingService, RegisterInstanceParam,
+                      SubscribeServiceParam)
 
 from checks import check, expect, failed, summary
 from checks import wait_until as poll_until
@@ -282,6 +287,36 @@ async def main(binary, work):
             finally:
                 await asyncio.wait_for(team.shutdown(), 10)
 
+        async def a_persistent_instance_is_kept_on_the_log_and_deregistered():
+            db = {"service_name": "db-py", "ip": "10.9.0.9", "port": 5432, "ephemeral": False}
+
+            def hosts():
+                status, body = server.http("GET", "/nacos/v1/ns/instance/list",
+                                           {"serviceName": "db-py"})
+                if status != 200:
+                    return None
+                return [(h["ip"], h["port"], h["ephemeral"]) for h in json.loads(body)["hosts"]]
+
+            await consumer.register_instance(RegisterInstanceParam(**db))
+            await wait_until("the persistent instance listed",
+                             lambda: hosts() == [("10.9.0.9", 5432, False)])
+            server.stop()
+            server.start()
+            # No client registers it again: the control plane's log kept it.
+            expect(hosts() == [("10.9.0.9", 5432, False)], f"after a restart: {hosts()}")
+
+            async def deregistered():
+                try:
+                    await consumer.deregister_instance(DeregisterInstanceParam(**db))
+                except (Exception, asyncio.CancelledError):
+                    pass  # the client may still be reconnecting: its call is cut
+                return hosts() == []
+
+            deadline = time.monotonic() + 30
+            while not await deregistered():
+                expect(time.monotonic() < deadline, f"never deregistered: {hosts()}")
+                await asyncio.sleep(0.2)
+
         await check("a client in a namespace created through the namespace API",
                     a_client_in_a_created_namespace)
         await check("disabled by the operator, and that is pushed",
@@ -293,6 +328,9 @@ async def main(binary, work):
         await check("a patched weight holds over a client restart too",
                     a_patched_weight_holds_over_a_restart_too)
         await check("enabled again by the operator, and that is pushed", enabled_again_and_pushed)
+        # Last: it restarts the server too.
+        await check("a persistent instance (gRPC) is kept on the log over a restart, "
+                    "and deregistered", a_persistent_instance_is_kept_on_the_log_and_deregistered)
     finally:
         for proc in procs.values():
             stop(proc)

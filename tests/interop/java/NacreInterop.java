@@ -475,6 +475,28 @@ public class NacreInterop {
             ListView<String> page = pub.getServicesOfServer(1, 10, GROUP);
             expect(!page.getData().contains(service), "public's services " + page.getData());
         });
+        // A persistent instance: a write through the control plane's log on this server.
+        String persistent = "java-team-db";
+        Instance p = instance("10.4.0.9", 5432);
+        p.setEphemeral(false);
+        check("in " + namespace + ": a persistent instance is registered, listed, and deregistered", () -> {
+            a.registerInstance(persistent, GROUP, p);
+            waitUntil("the persistent instance listed", () -> {
+                try {
+                    return endpoints(b.getAllInstances(persistent, GROUP, false)).equals(List.of("10.4.0.9:5432"));
+                } catch (NacosException e) {
+                    return false;
+                }
+            });
+            a.deregisterInstance(persistent, GROUP, p);
+            waitUntil("an empty list", () -> {
+                try {
+                    return b.getAllInstances(persistent, GROUP, false).isEmpty();
+                } catch (NacosException e) {
+                    return false;
+                }
+            });
+        });
         a.shutDown();
         b.shutDown();
         pub.shutDown();
