@@ -350,6 +350,22 @@ pub enum ControlError {
         /// The limit.
         limit: usize,
     },
+    /// The control plane holds this service's settings already (Nacos' words).
+    #[error("specified service {0} already exists")]
+    ServiceExists(ServiceKey),
+    /// The control plane holds no settings of this service.
+    #[error("specified service {0} does not exist")]
+    ServiceNotFound(ServiceKey),
+    /// The service still holds persistent instances.
+    #[error(
+        "service {service} still has {instances} persistent instance(s); deregister them first"
+    )]
+    ServiceNotEmpty {
+        /// The service.
+        service: ServiceKey,
+        /// How many persistent instances it holds.
+        instances: usize,
+    },
     /// The persistent instances from before the control plane were imported already.
     #[error("the persistent instances from before the control plane were imported already")]
     AlreadyImported,

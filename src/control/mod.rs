@@ -151,7 +151,7 @@ pub use overrides::{
 };
 pub use peer_network::{PeerLink, PeerNetwork};
 pub use persistent::{
-    PersistentInstances, PersistentWrite, MAX_PERSISTENT_INSTANCES, MAX_PERSISTENT_PER_SERVICE,
+    PersistentData, PersistentWrite, MAX_PERSISTENT_INSTANCES, MAX_PERSISTENT_PER_SERVICE,
 };
 pub use plane::{ClosableControl, ControlPlane, SEEN_WAIT};
 pub use registry_link::{attach_persistent, import_legacy, ControlRoute, RegistrySink};

@@ -1,6 +1,7 @@
-//! Persistent instances on the log: [`PersistentWrite`] (what a registration, deregistration,
-//! update or health change of a persistent instance says as a log entry) and
-//! [`PersistentInstances`] (what the applied entries hold).
+//! Persistent instances and service settings on the log: [`PersistentWrite`] (what a
+//! registration, deregistration, update or health change of a persistent instance, or a
+//! creation, update or removal of a service's settings, says as a log entry) and
+//! [`PersistentData`] (what the applied entries hold).
 //!
 //! A persistent instance is an operator's: it has no heartbeat and lives until it is
 //! deregistered, so its home is the log, as in Nacos (its JRaft group for persistent naming
@@ -16,8 +17,15 @@
 //! totals are bounded: [`MAX_PERSISTENT_INSTANCES`] in all, [`MAX_PERSISTENT_PER_SERVICE`] per
 //! service.
 //!
-//! **Import**: a member whose `--data-dir` held persistent instances before it ran a control
-//! plane proposes them once ([`PersistentWrite::Import`]). The first import applied is kept;
+//! **Service settings** (protect threshold, metadata, selector) set by an operator are the
+//! log's too: [`Command::CreateService`] (refused if the log holds the service's settings
+//! already), [`Command::UpdateService`], and [`Command::RemoveService`] (refused while the log
+//! holds persistent instances of the service). Whether a service exists through its ephemeral
+//! instances alone is the registry's to say: the route checks it on the member that takes the
+//! write, as Nacos' leader checks its own view.
+//!
+//! **Import**: a member whose `--data-dir` held persistent instances or service settings before
+//! it ran a control plane proposes them once ([`PersistentWrite::Import`]). The first import applied is kept;
 //! later ones (another member's, or a restart's) are refused, and from then on every member
 //! drops the persistent instances its own store held from before.
 //!
@@ -32,12 +40,14 @@ use serde::{Deserialize, Serialize};
 use super::command::ControlError;
 use crate::model::{Instance, InstanceKey, Limits, ServiceKey};
 use crate::registry::Command;
-use crate::store::ControlledInstance;
+use crate::store::{ControlledInstance, ServiceSettings};
 
 /// The most persistent instances the control plane holds.
 pub const MAX_PERSISTENT_INSTANCES: usize = 100_000;
 /// The most persistent instances of one service the control plane holds.
 pub const MAX_PERSISTENT_PER_SERVICE: usize = 10_000;
+/// The most services whose settings the control plane holds.
+pub const MAX_SERVICE_SETTINGS: usize = 100_000;
 
 /// A write of a persistent instance, as a log entry (see the module documentation).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,12 +56,18 @@ pub enum PersistentWrite {
     /// The registry's own command: [`Command::Register`] of a persistent instance (or a
     /// replacement of one), [`Command::Deregister`], [`Command::Update`] or
     /// [`Command::SetHealth`] of one the log holds (a deregistration, update or health change
-    /// of one it does not hold is refused with [`ControlError::PersistentNotFound`]). Any other
-    /// command is refused.
+    /// of one it does not hold is refused with [`ControlError::PersistentNotFound`]);
+    /// [`Command::CreateService`], [`Command::UpdateService`] or [`Command::RemoveService`]
+    /// (see the module documentation). Any other command is refused.
     Write(Command),
-    /// The persistent instances a member's store held before it ran a control plane: applied
-    /// once, the first time (see the module documentation).
-    Import(Vec<(ServiceKey, Instance)>),
+    /// What a member's store held before it ran a control plane: applied once, the first time
+    /// (see the module documentation).
+    Import {
+        /// Its persistent instances.
+        instances: Vec<(ServiceKey, Instance)>,
+        /// Its services' explicit settings.
+        settings: Vec<(ServiceKey, ServiceSettings)>,
+    },
 }
 
 impl PersistentWrite {
@@ -59,7 +75,7 @@ impl PersistentWrite {
     pub fn service(&self) -> Option<&ServiceKey> {
         match self {
             PersistentWrite::Write(command) => Some(command.service()),
-            PersistentWrite::Import(_) => None,
+            PersistentWrite::Import { .. } => None,
         }
     }
 }
@@ -72,18 +88,27 @@ struct Held {
     version: u64,
 }
 
-/// The persistent instances the applied log holds, by service then instance.
+/// A service's settings as the log holds them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct HeldSettings {
+    settings: Arc<ServiceSettings>,
+    version: u64,
+}
+
+/// The persistent instances (by service then instance) and service settings the applied log
+/// holds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct PersistentInstances {
+pub struct PersistentData {
     services: BTreeMap<ServiceKey, Arc<BTreeMap<InstanceKey, Held>>>,
     count: usize,
+    settings: BTreeMap<ServiceKey, HeldSettings>,
     /// The last stamp given.
     stamp: u64,
     /// Whether an import was applied.
     imported: bool,
 }
 
-impl PersistentInstances {
+impl PersistentData {
     /// Applies `write`, proposed at `at` (microseconds on the proposer's clock).
     pub(super) fn apply(&mut self, at: u64, write: &PersistentWrite) -> Result<(), ControlError> {
         let stamp = at.max(self.stamp.saturating_add(1));
@@ -129,11 +154,40 @@ impl PersistentInstances {
                 entry.instance.set_healthy(*healthy);
                 entry.version = stamp;
             }
-            PersistentWrite::Import(instances) => {
+            PersistentWrite::Write(Command::CreateService { service, settings }) => {
+                if self.settings.contains_key(service) {
+                    return Err(ControlError::ServiceExists(service.clone()));
+                }
+                self.set_settings(service, settings, stamp)?;
+            }
+            PersistentWrite::Write(Command::UpdateService { service, settings }) => {
+                self.set_settings(service, settings, stamp)?;
+            }
+            PersistentWrite::Write(Command::RemoveService { service }) => {
+                let instances = self.services.get(service).map_or(0, |m| m.len());
+                if instances > 0 {
+                    return Err(ControlError::ServiceNotEmpty {
+                        service: service.clone(),
+                        instances,
+                    });
+                }
+                if self.settings.remove(service).is_none() {
+                    return Err(ControlError::ServiceNotFound(service.clone()));
+                }
+            }
+            PersistentWrite::Import {
+                instances,
+                settings,
+            } => {
                 if self.imported {
                     return Err(ControlError::AlreadyImported);
                 }
                 self.imported = true;
+                for (service, settings) in settings {
+                    if !self.settings.contains_key(service) {
+                        let _ = self.set_settings(service, settings, stamp);
+                    }
+                }
                 // Each instance is checked on its own: one that breaks a rule is left out,
                 // not the import.
                 for (service, instance) in instances {
@@ -146,8 +200,8 @@ impl PersistentInstances {
             }
             PersistentWrite::Write(other) => {
                 return Err(ControlError::InvalidInstance(format!(
-                    "the control plane takes registrations, deregistrations, updates and health \
-                     changes of persistent instances one at a time, not {}",
+                    "the control plane takes writes of one persistent instance or of a \
+                     service's settings, not {}",
                     other.kind()
                 )))
             }
@@ -188,6 +242,42 @@ impl PersistentInstances {
         );
         self.count += usize::from(is_new);
         Ok(())
+    }
+
+    fn set_settings(
+        &mut self,
+        service: &ServiceKey,
+        settings: &ServiceSettings,
+        stamp: u64,
+    ) -> Result<(), ControlError> {
+        settings
+            .check(&Limits::default())
+            .map_err(|e| ControlError::InvalidInstance(e.to_string()))?;
+        if !self.settings.contains_key(service) && self.settings.len() >= MAX_SERVICE_SETTINGS {
+            return Err(ControlError::TooManyPersistent {
+                limit: MAX_SERVICE_SETTINGS,
+            });
+        }
+        self.settings.insert(
+            service.clone(),
+            HeldSettings {
+                settings: Arc::new(settings.clone()),
+                version: stamp,
+            },
+        );
+        Ok(())
+    }
+
+    /// The settings of `service` the log holds, with the stamp of their last change.
+    pub fn settings(&self, service: &ServiceKey) -> Option<(&ServiceSettings, u64)> {
+        self.settings
+            .get(service)
+            .map(|h| (h.settings.as_ref(), h.version))
+    }
+
+    /// Every service whose settings the log holds.
+    pub fn services_with_settings(&self) -> impl Iterator<Item = &ServiceKey> + '_ {
+        self.settings.keys()
     }
 
     fn held_mut(

@@ -31,7 +31,7 @@ use super::view::ControlSink;
 use crate::registry::{
     Command, CommandOutput, PersistentRoute, Registry, RouteError, WeakRegistry,
 };
-use crate::store::StoreError;
+use crate::store::{ControlledSettings, StoreError};
 
 /// Takes writes of persistent instances to the control plane: see the module documentation.
 #[derive(Debug, Clone)]
@@ -81,6 +81,40 @@ fn no_leader(e: ControlWriteError) -> RouteError {
     RouteError::NoLeader(e.to_string())
 }
 
+impl ControlRoute {
+    /// What the registry says of a service write before it goes to the log: whether the
+    /// service exists (through its ephemeral instances too) and is empty, on this member, as
+    /// Nacos' leader checks its own view.
+    fn check_service(&self, command: &Command) -> Result<(), RouteError> {
+        let registry = self.registry()?;
+        let service = command.service();
+        let live = registry.service(service).filter(|s| !s.is_removed());
+        let held = self
+            .control
+            .state()
+            .persistent()
+            .settings(service)
+            .is_some();
+        let refused = match command {
+            Command::CreateService { .. } if live.is_some() || held => {
+                StoreError::ServiceExists(service.clone())
+            }
+            Command::UpdateService { .. } if live.is_none() && !held => {
+                StoreError::ServiceNotFound(service.clone())
+            }
+            Command::RemoveService { .. } => match live.map_or(0, |s| s.instance_count()) {
+                0 => return Ok(()),
+                instances => StoreError::ServiceNotEmpty {
+                    service: service.clone(),
+                    instances,
+                },
+            },
+            _ => return Ok(()),
+        };
+        Err(RouteError::Refused(refused))
+    }
+}
+
 /// A write the control plane refused, as the registry would have refused it.
 fn refused(
     error: ControlError,
@@ -92,6 +126,13 @@ fn refused(
             ControlError::PersistentNotFound(_),
             Command::Update { instance, .. } | Command::SetHealth { instance, .. },
         ) => RouteError::Refused(StoreError::InstanceNotFound(instance.instance_id(service))),
+        (ControlError::ServiceExists(s), _) => RouteError::Refused(StoreError::ServiceExists(s)),
+        (ControlError::ServiceNotFound(s), _) => {
+            RouteError::Refused(StoreError::ServiceNotFound(s))
+        }
+        (ControlError::ServiceNotEmpty { service, instances }, _) => {
+            RouteError::Refused(StoreError::ServiceNotEmpty { service, instances })
+        }
         (other, _) => RouteError::Refused(StoreError::ControlRefused(other.to_string())),
     }
 }
@@ -121,6 +162,8 @@ impl PersistentRoute for ControlRoute {
             | Command::SetHealth {
                 service, instance, ..
             } => held(service, instance),
+            Command::CreateService { .. } | Command::UpdateService { .. } => true,
+            Command::RemoveService { service } => state.persistent().settings(service).is_some(),
             _ => false,
         }
     }
@@ -139,6 +182,7 @@ impl PersistentRoute for ControlRoute {
 
     async fn execute(&self, command: Command) -> Result<CommandOutput, RouteError> {
         let service = command.service().clone();
+        self.check_service(&command)?;
         let writes: Vec<Command> = match &command {
             Command::Beat {
                 data: Some(instance),
@@ -219,12 +263,23 @@ impl ControlSink for RegistrySink {
             Changes::Services(services) => services.iter().cloned().collect(),
             Changes::All => {
                 let mut all: std::collections::BTreeSet<_> = held.services().cloned().collect();
+                all.extend(held.services_with_settings().cloned());
                 all.extend(registry.services_with_persistent());
                 all.into_iter().collect()
             }
         };
         for service in services {
-            registry.apply_controlled(&service, held.of_service(&service), purge, held.stamp());
+            let settings = match held.settings(&service) {
+                Some((settings, version)) => ControlledSettings::Held(settings.clone(), version),
+                None => ControlledSettings::NotHeld,
+            };
+            registry.apply_controlled(
+                &service,
+                held.of_service(&service),
+                &settings,
+                purge,
+                held.stamp(),
+            );
         }
     }
 }
@@ -239,17 +294,22 @@ pub async fn import_legacy(
     if control.state().persistent().imported() {
         return Ok(false);
     }
-    let legacy = registry.legacy_persistent();
-    let count = legacy.len();
+    let instances = registry.legacy_persistent();
+    let settings = registry.legacy_settings();
+    let (count, services) = (instances.len(), settings.len());
     let command = ControlCommand::Persistent {
         at: registry.clock().now().as_micros(),
-        write: PersistentWrite::Import(legacy),
+        write: PersistentWrite::Import {
+            instances,
+            settings,
+        },
     };
     let applied = matches!(control.write_seen(command).await?, ControlResponse::Done);
     if applied {
         tracing::info!(
             instances = count,
-            "persistent instances from before the control plane imported"
+            services = services,
+            "persistent instances and service settings from before the control plane imported"
         );
     }
     Ok(applied)

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::clusters::ClusterTable;
 use super::command::{ControlCommand, ControlError, ControlResponse, Namespace, MAX_NAMESPACES};
 use super::overrides::{InstanceOverride, Overrides};
-use super::persistent::PersistentInstances;
+use super::persistent::PersistentData;
 use super::users::Users;
 use crate::model::{InstanceKey, NamespaceId, ServiceKey, DEFAULT_NAMESPACE};
 
@@ -37,7 +37,7 @@ pub struct ControlState {
     /// Cluster settings: see [`super::clusters`].
     pub(super) clusters: ClusterTable,
     /// Persistent instances: see [`super::persistent`].
-    persistent: PersistentInstances,
+    persistent: PersistentData,
 }
 
 impl ControlState {
@@ -152,7 +152,7 @@ impl ControlState {
     }
 
     /// The persistent instances.
-    pub fn persistent(&self) -> &PersistentInstances {
+    pub fn persistent(&self) -> &PersistentData {
         &self.persistent
     }
 

@@ -15,7 +15,7 @@
 use super::command::{Command, CommandOutput};
 use super::handle::Registry;
 use crate::model::{Instance, ServiceKey};
-use crate::store::{ControlledInstance, StoreError};
+use crate::store::{ControlledInstance, ControlledSettings, ServiceSettings, StoreError};
 use std::sync::Arc;
 
 /// Why a [`PersistentRoute`] did not take a write.
@@ -85,15 +85,16 @@ impl Registry {
         self.inner.route.get()
     }
 
-    /// Makes the persistent instances of `service` what the control plane's log holds: each
-    /// of `instances` (with the operator's override laid over it), and none other that the
-    /// log made; with `purge_legacy` (the log has imported what this member held from before),
-    /// none other at all. `removal` is the log's stamp for what it removes. Returns the
-    /// service's revision if anything changed.
+    /// Makes the persistent instances and settings of `service` what the control plane's log
+    /// holds: each of `instances` (with the operator's override laid over it), and none other
+    /// that the log made; with `purge_legacy` (the log has imported what this member held from
+    /// before), none other at all; and its settings as `settings` says. `removal` is the log's
+    /// stamp for what it removes. Returns the service's revision if anything changed.
     pub fn apply_controlled(
         &self,
         service: &ServiceKey,
         mut instances: Vec<ControlledInstance>,
+        settings: &ControlledSettings,
         purge_legacy: bool,
         removal: u64,
     ) -> Option<u64> {
@@ -103,17 +104,32 @@ impl Registry {
         let now = self.clock().now();
         self.inner
             .store
-            .apply_controlled(service, &instances, purge_legacy, removal, now)
+            .apply_controlled(service, &instances, settings, purge_legacy, removal, now)
     }
 
-    /// The services whose snapshot holds a persistent instance (from the log or not).
+    /// The services whose snapshot holds a persistent instance (from the log or not), or
+    /// settings the log made: what a whole-state apply of the log goes over, beside the
+    /// services the log names.
     pub fn services_with_persistent(&self) -> Vec<ServiceKey> {
         self.inner
             .store
             .snapshots()
             .into_iter()
-            .filter(|s| s.persistent_count() > 0)
+            .filter(|s| s.persistent_count() > 0 || s.meta_version().is_control())
             .map(|s| s.key().clone())
+            .collect()
+    }
+
+    /// The explicit settings of live services that the control plane did not write: what a
+    /// member's store held from before it ran one, for the import.
+    pub fn legacy_settings(&self) -> Vec<(ServiceKey, ServiceSettings)> {
+        self.inner
+            .store
+            .snapshots()
+            .into_iter()
+            .filter(|s| s.has_explicit_settings() && !s.is_removed())
+            .filter(|s| !s.meta_version().is_control())
+            .map(|s| (s.key().clone(), s.settings().clone()))
             .collect()
     }
 

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use super::index::Store;
 use super::liveness::Liveness;
-use super::snapshot::{InstanceEntry, ServiceSnapshot, Tombstone};
+use super::snapshot::{InstanceEntry, ServiceSettings, ServiceSnapshot, Tombstone};
 use super::version::{Version, CONTROL_ORIGIN};
 use crate::clock::Timestamp;
 use crate::model::{Instance, InstanceKey, ServiceKey};
@@ -39,6 +39,17 @@ pub struct ControlledInstance {
     pub written: u64,
     /// The log's stamp of the last change (the write, or a later health change).
     pub version: u64,
+}
+
+/// A service's settings as the control plane's log holds them, for
+/// [`crate::registry::Registry::apply_controlled`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum ControlledSettings {
+    /// The log holds these settings, last changed at this stamp.
+    Held(ServiceSettings, u64),
+    /// The log holds none: settings it made earlier are removed (settings it never made are
+    /// left to Distro).
+    NotHeld,
 }
 
 impl ControlledInstance {
@@ -71,6 +82,7 @@ impl Store {
         &self,
         service: &ServiceKey,
         instances: &[ControlledInstance],
+        settings: &ControlledSettings,
         purge_legacy: bool,
         removal: u64,
         now: Timestamp,
@@ -81,7 +93,7 @@ impl Store {
                 origin: 0,
             });
         }
-        let create = !instances.is_empty();
+        let create = !instances.is_empty() || matches!(settings, ControlledSettings::Held(..));
         let written = self.write(service, create, |snap| {
             let keep: HashSet<InstanceKey> = instances.iter().map(|i| i.instance.key()).collect();
             let mut changed = false;
@@ -98,12 +110,54 @@ impl Store {
             for wanted in instances {
                 changed |= put(snap, wanted, now);
             }
+            changed |= set_settings(snap, settings, removal, now);
             changed |= snap.settle_removal(now);
             Ok::<_, std::convert::Infallible>(((), changed))
         });
         match written {
             Ok(Some(w)) if w.changed => Some(w.revision),
             _ => None,
+        }
+    }
+}
+
+/// Makes the service-level state what the log says; returns whether it changed anything.
+fn set_settings(
+    snap: &mut ServiceSnapshot,
+    settings: &ControlledSettings,
+    removal: u64,
+    now: Timestamp,
+) -> bool {
+    let control = |stamp| Version {
+        stamp,
+        origin: CONTROL_ORIGIN,
+    };
+    match settings {
+        ControlledSettings::Held(settings, stamp) => {
+            let version = control(*stamp);
+            if snap.meta_version == version && !snap.meta_removed && snap.explicit {
+                return false;
+            }
+            snap.revive(now);
+            snap.meta_removed = false;
+            snap.durable_removal = false;
+            snap.explicit = true;
+            snap.settings = Arc::new(settings.clone());
+            snap.meta_version = version;
+            true
+        }
+        ControlledSettings::NotHeld => {
+            if !snap.meta_version.is_control() || snap.meta_removed {
+                return false;
+            }
+            snap.meta_removed = true;
+            snap.explicit = false;
+            snap.settings = Arc::new(ServiceSettings::default());
+            snap.meta_version = control(removal);
+            if snap.instance_count == 0 {
+                snap.mark_removed(now);
+            }
+            true
         }
     }
 }
@@ -162,6 +216,8 @@ mod tests {
     use crate::store::{InstanceRecord, MergeRules, RecordRefusal, ServiceMeta, ServiceRecord};
     use crate::{Limits, ManualClock, Registry, ServiceSettings};
 
+    const NOT_HELD: ControlledSettings = ControlledSettings::NotHeld;
+
     fn db() -> ServiceKey {
         ServiceKey::named("db").unwrap()
     }
@@ -215,7 +271,7 @@ mod tests {
         let sum_before = registry.service(&db()).unwrap().checksum();
 
         assert!(store
-            .apply_controlled(&db(), &[held("10.0.0.9", 100)], false, 100, now)
+            .apply_controlled(&db(), &[held("10.0.0.9", 100)], &NOT_HELD, false, 100, now)
             .is_some());
         let snap = registry.service(&db()).unwrap();
         assert!(snap.entry(&primary("10.0.0.9").key()).is_some());
@@ -228,7 +284,7 @@ mod tests {
         );
         // Applying the same again changes nothing.
         assert!(store
-            .apply_controlled(&db(), &[held("10.0.0.9", 100)], false, 100, now)
+            .apply_controlled(&db(), &[held("10.0.0.9", 100)], &NOT_HELD, false, 100, now)
             .is_none());
 
         // A peer's copy of it, however new, is refused; so is any persistent record once the
@@ -257,7 +313,7 @@ mod tests {
         assert_eq!(store.merge(record(&eph, newer), &rules, now).applied, 1);
 
         // The log drops it: removed here, the ephemeral instances untouched.
-        store.apply_controlled(&db(), &[], false, 200, now);
+        store.apply_controlled(&db(), &[], &NOT_HELD, false, 200, now);
         let snap = registry.service(&db()).unwrap();
         assert!(snap.entry(&primary("10.0.0.9").key()).is_none());
         assert_eq!(snap.instance_count(), 2);
@@ -272,12 +328,54 @@ mod tests {
         registry
             .register_instance(&db(), primary("10.0.0.5"))
             .unwrap();
-        store.apply_controlled(&db(), &[held("10.0.0.9", 100)], false, 100, now);
+        store.apply_controlled(&db(), &[held("10.0.0.9", 100)], &NOT_HELD, false, 100, now);
         assert_eq!(registry.legacy_persistent().len(), 1);
-        store.apply_controlled(&db(), &[held("10.0.0.9", 100)], true, 100, now);
+        store.apply_controlled(&db(), &[held("10.0.0.9", 100)], &NOT_HELD, true, 100, now);
         assert!(registry.legacy_persistent().is_empty());
         let snap = registry.service(&db()).unwrap();
         assert_eq!(snap.instance_count(), 1);
         assert!(snap.entry(&primary("10.0.0.9").key()).is_some());
+    }
+
+    #[test]
+    fn the_logs_settings_are_set_kept_from_distro_and_removed() {
+        let clock = ManualClock::new();
+        let registry = Registry::builder().clock(clock.clone()).build();
+        let store = registry.store();
+        let now = clock.now();
+        let settings = ServiceSettings {
+            protect_threshold: 0.4,
+            ..ServiceSettings::default()
+        };
+        let held = ControlledSettings::Held(settings.clone(), 100);
+        assert!(store
+            .apply_controlled(&db(), &[], &held, false, 100, now)
+            .is_some());
+        let snap = registry.service(&db()).unwrap();
+        assert!(!snap.is_removed() && snap.has_explicit_settings());
+        assert_eq!(*snap.settings(), settings);
+        assert!(snap.meta_version().is_control());
+
+        // A peer's settings, however new, do not replace the log's.
+        let mut peer = record(&Instance::new("10.0.0.2", 80).unwrap(), Version::default());
+        peer.instances.clear();
+        peer.meta = ServiceMeta {
+            settings: ServiceSettings::default(),
+            removed: false,
+            explicit: true,
+            version: Version {
+                stamp: now.as_micros(),
+                origin: 7,
+            },
+        };
+        let out = store.merge(peer, &MergeRules::new(Limits::default()), now);
+        assert!(!out.meta_local_newer);
+        assert_eq!(*registry.service(&db()).unwrap().settings(), settings);
+
+        // The log dropped them: back to the defaults, and the empty service removed.
+        store.apply_controlled(&db(), &[], &NOT_HELD, false, 200, now);
+        let snap = registry.store().load_any(&db()).unwrap();
+        assert!(snap.is_removed());
+        assert!(!snap.has_explicit_settings());
     }
 }

@@ -108,7 +108,7 @@ mod write;
 
 pub use admit::{MergeRules, RecordRefusal, Refusal, DEFAULT_MAX_CLOCK_SKEW};
 pub(crate) use bulk::{worth_rebuilding, Edit, Flip, Rebuild};
-pub use controlled::ControlledInstance;
+pub use controlled::{ControlledInstance, ControlledSettings};
 pub use error::StoreError;
 pub use index::{ChangeSink, Collected, LiveKeys, Store, SweepHint, Written};
 pub use liveness::Liveness;

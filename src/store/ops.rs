@@ -406,6 +406,15 @@ impl Store {
     }
 }
 
+impl ServiceSettings {
+    /// Checks the rules a service's settings keep: the protect threshold in `0..=1`, the
+    /// metadata within `limits`.
+    pub fn check(&self, limits: &Limits) -> Result<(), ValidationError> {
+        check_threshold(self)?;
+        limits.check_service_metadata(&self.metadata)
+    }
+}
+
 pub(crate) fn check_threshold(settings: &ServiceSettings) -> Result<(), ValidationError> {
     let t = settings.protect_threshold;
     if !(0.0..=1.0).contains(&t) {

@@ -449,6 +449,8 @@ impl Store {
             }
             if !meta_ok {
                 // Refused: neither applied nor answered with the local copy.
+            } else if meta.version.is_control() || snap.meta_version.is_control() {
+                // The control plane's log decides these settings (see `controlled.rs`).
             } else if meta.version > snap.meta_version {
                 // A removal of explicit settings (or one this node knows nothing else of, from
                 // a disk row or a snapshot) is durable; a live service-level write clears it.

@@ -9,7 +9,10 @@ use nacre::control::{
 };
 use nacre::front::Backend;
 use nacre::persist::{CommitPolicy, FileStore};
-use nacre::{Command, Instance, InstanceUpdate, NamingEvent, Registry, ServiceKey};
+use nacre::{
+    Command, Instance, InstanceUpdate, NamingEvent, Registry, ServiceKey, ServiceSettings,
+    StoreError,
+};
 use std::sync::Arc;
 
 /// A registry on the member store in `dir`, loaded.
@@ -185,4 +188,75 @@ async fn what_the_store_held_from_before_is_imported_once_and_survives_a_restart
         assert!(registry.legacy_persistent().is_empty());
         node.shutdown().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_settings_go_through_the_log_with_the_registrys_rules() {
+    let dir = Dir::new("plog-settings");
+    let (node, plane) = plane(&dir).await;
+    let registry = Registry::default();
+    attach_persistent(&plane, &registry);
+    let backend = Backend::from(registry.clone());
+    let db = ServiceKey::named("db").unwrap();
+    let guarded = ServiceSettings {
+        protect_threshold: 0.6,
+        ..Default::default()
+    };
+    backend
+        .execute(Command::create_service(&db, guarded.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        plane.state().persistent().settings(&db).unwrap().0,
+        &guarded
+    );
+    let snap = registry.service(&db).unwrap();
+    assert_eq!(*snap.settings(), guarded);
+    assert!(snap.meta_version().is_control());
+    let again = backend
+        .execute(Command::create_service(&db, guarded.clone()))
+        .await;
+    assert!(
+        matches!(
+            again,
+            Err(nacre::cluster::ClusterError::Registry(
+                StoreError::ServiceExists(_)
+            ))
+        ),
+        "{again:?}"
+    );
+
+    // A service that exists through an ephemeral instance alone can be updated, not created.
+    let web = ServiceKey::named("web").unwrap();
+    backend
+        .execute(Command::register(
+            &web,
+            Instance::new("10.0.0.1", 80).unwrap(),
+        ))
+        .await
+        .unwrap();
+    let exists = backend
+        .execute(Command::create_service(&web, guarded.clone()))
+        .await;
+    assert!(exists.is_err(), "{exists:?}");
+    backend
+        .execute(Command::update_service(&web, guarded.clone()))
+        .await
+        .unwrap();
+    assert_eq!(*registry.service(&web).unwrap().settings(), guarded);
+    let busy = backend.execute(Command::remove_service(&web)).await;
+    assert!(
+        matches!(
+            busy,
+            Err(nacre::cluster::ClusterError::Registry(
+                StoreError::ServiceNotEmpty { .. }
+            ))
+        ),
+        "{busy:?}"
+    );
+
+    backend.execute(Command::remove_service(&db)).await.unwrap();
+    assert!(plane.state().persistent().settings(&db).is_none());
+    assert!(registry.service(&db).is_none_or(|s| s.is_removed()));
+    node.shutdown().await;
 }
