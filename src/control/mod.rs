@@ -2,8 +2,8 @@
 //!
 //! nacre runs two planes, as Nacos does. Ephemeral instances replicate with Distro (AP,
 //! [`crate::cluster`]); what an operator owns — namespaces, cluster settings, persistent
-//! instances, operator overrides, users, roles and permissions (service settings are next) —
-//! goes through one Raft log, so every member answers the same and a minority refuses writes.
+//! instances, service settings, operator overrides, users, roles and permissions — goes
+//! through one Raft log, so every member answers the same and a minority refuses writes.
 //! This module holds the commands ([`ControlCommand`]), the state they build
 //! ([`ControlState`]), openraft's type configuration ([`ControlTypeConfig`]), its storage on
 //! redb ([`store`]), and the group's members:
@@ -30,8 +30,9 @@
 //! **Cluster settings** ([`clusters`]: each cluster's health checker, check port and metadata)
 //! are set by `PUT /nacos/v1/ns/cluster` and read by the active health checks (`crate::probe`).
 //!
-//! **Persistent instances** ([`persistent`]: their registrations, deregistrations, updates and
-//! health) are log entries. [`attach_persistent`] wires a member's registry to the plane
+//! **Persistent instances and service settings** ([`persistent`]: registrations,
+//! deregistrations, updates and health of persistent instances; services' settings created,
+//! updated and removed) are log entries. [`attach_persistent`] wires a member's registry to the plane
 //! (`registry_link.rs`): a [`ControlRoute`] takes their writes from `Backend::execute` to the
 //! log, and a [`RegistrySink`] applies every applied batch to the registry before the write is
 //! answered, at the log's versions, so every member shows the same instances and pushes each

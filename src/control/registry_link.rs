@@ -1,4 +1,5 @@
-//! The link between the control plane and a member's registry for persistent instances:
+//! The link between the control plane and a member's registry for persistent instances and
+//! service settings:
 //! [`ControlRoute`] takes their writes to the log, [`RegistrySink`] applies the log to the
 //! registry, and [`import_legacy`] proposes what the member's store held from before.
 //!

@@ -185,8 +185,9 @@ pub struct ServerConfig {
     /// Where persistent instances and service settings are kept (`--data-dir`); `None`:
     /// memory only.
     pub data_dir: Option<PathBuf>,
-    /// Persistent instances on each member's own store and Distro (AP) instead of the control
-    /// plane's log (`--ap-persistent-instances`; default `false`: on the log).
+    /// Persistent instances and service settings on each member's own store and Distro (AP)
+    /// instead of the control plane's log (`--ap-persistent-instances`; default `false`: on the
+    /// log).
     pub ap_persistent_instances: bool,
     /// How commits to the data directory are batched (`--commit`).
     pub commit: crate::persist::CommitPolicy,

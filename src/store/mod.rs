@@ -88,8 +88,9 @@
 //! one) nacre does as Nacos does: persistent instances live on its Raft log, every member
 //! applies the log to its store ([`ControlledInstance`], `controlled.rs`) at versions stamped
 //! with [`CONTROL_ORIGIN`], and Distro neither sends, counts, takes nor keeps a removal for
-//! them. The rule above then covers service settings and, in a cluster run without a control
-//! plane, persistent instances.
+//! them; a service's settings the log made ([`ControlledSettings`]) are set at the log's version
+//! and a peer's service-level record does not replace them. The rule above then covers what a
+//! cluster run without a control plane keeps.
 mod admit;
 mod bulk;
 mod chunk_map;

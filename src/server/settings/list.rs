@@ -108,7 +108,7 @@ pub(in crate::server) const SETTINGS: &[Setting] = &[
     switch!(
         "ap-persistent-instances",
         "NACRE_AP_PERSISTENT_INSTANCES",
-        "Keep persistent instances on each member's own --data-dir store, replicated by Distro (AP, as before the control plane), instead of on the control plane's Raft log",
+        "Keep persistent instances and service settings on each member's own --data-dir store, replicated by Distro (AP, as before the control plane), instead of on the control plane's Raft log",
         ap_persistent_instances
     ),
     switch!(
