@@ -2,10 +2,11 @@
 //! cluster of real `nacre-server --data-dir` processes takes a stream of writes from concurrent
 //! writers through every member, each setting one register: a namespace's name
 //! (`PUT /nacos/v1/console/namespaces`), an operator's override of an instance's weight
-//! (`PUT /nacos/v1/ns/instance?weight=`), or a persistent instance (registered with a weight
-//! by `POST /nacos/v1/ns/instance?ephemeral=false`, or deregistered by `DELETE`): 1,800 writes,
-//! 1,200 of them persistent registrations, deregistrations and overrides. A fault hits a member
-//! a third of the way in and is repaired at two thirds (or 8 s later): the leader killed with SIGKILL and started again on
+//! (`PUT /nacos/v1/ns/instance?weight=`), a persistent instance (registered with a weight by
+//! `POST /nacos/v1/ns/instance?ephemeral=false`, or deregistered by `DELETE`), or a service's
+//! protect threshold (`PUT /nacos/v1/ns/service?protectThreshold=`): 2,400 writes, 1,200 of
+//! them persistent registrations, deregistrations and overrides. A fault hits a member a third
+//! of the way in and is repaired at two thirds (or 8 s later): the leader killed with SIGKILL and started again on
 //! its data directory; the leader paused with SIGSTOP and resumed with SIGCONT (it comes back
 //! believing it leads an old term); or a follower killed and restarted. The history (every
 //! write's invocation, and its answer: done, or unknown when it failed) and, once the members
@@ -34,10 +35,10 @@ use std::time::{Duration, Instant};
 
 const NAMESPACES: &str = "/nacos/v1/console/namespaces";
 /// Registers of each kind: namespaces' names, overrides of instances' weights, persistent
-/// instances.
+/// instances, services' protect thresholds.
 const KEYS: usize = 8;
-/// The registers in all: namespaces first, then overrides, then persistent instances.
-const REGISTERS: usize = 3 * KEYS;
+/// The registers in all: namespaces first, then overrides, persistent instances, settings.
+const REGISTERS: usize = 4 * KEYS;
 /// The persistent instance each persistent register registers (in service `pers-K`).
 const PERSISTENT: (&str, &str) = ("10.8.0.1", "80");
 /// A persistent register's value when its instance is not registered.
@@ -47,7 +48,7 @@ const OVERRIDDEN: (&str, &str) = ("10.9.0.1", "80");
 /// Concurrent writers.
 const WRITERS: usize = 4;
 /// Writes in all.
-const WRITES: usize = 1_800;
+const WRITES: usize = 2_400;
 
 /// One event of the history, in real-time order.
 #[derive(Debug, Clone)]
@@ -63,14 +64,26 @@ enum Event {
     },
 }
 
-/// The register's name: `ns-K` (a namespace), `svc-K` (the override in that service) or
-/// `pers-K` (the persistent instance in that service).
+/// The register's name: `ns-K` (a namespace), `svc-K` (the override in that service),
+/// `pers-K` (the persistent instance in that service) or `set-K` (that service's protect
+/// threshold).
 fn key_id(key: usize) -> String {
     match key / KEYS {
         0 => format!("ns-{key}"),
         1 => format!("svc-{}", key - KEYS),
-        _ => format!("pers-{}", key - 2 * KEYS),
+        2 => format!("pers-{}", key - 2 * KEYS),
+        _ => format!("set-{}", key - 3 * KEYS),
     }
+}
+
+/// The kind of a register.
+fn is_persistent(key: usize) -> bool {
+    key / KEYS == 2
+}
+
+/// A settings register.
+fn is_setting(key: usize) -> bool {
+    key / KEYS == 3
 }
 
 /// A register's value before any write: a namespace is created named `v0`, an instance has no
@@ -79,7 +92,8 @@ fn initial(key: usize) -> &'static str {
     match key / KEYS {
         0 => "v0",
         1 => "none",
-        _ => GONE,
+        2 => GONE,
+        _ => "0.0000",
     }
 }
 
@@ -95,7 +109,12 @@ enum Outcome {
 
 async fn set(http: &reqwest::Client, port: u16, key: usize, value: &str) -> Outcome {
     let id = key_id(key);
-    let (request, done) = if key >= 2 * KEYS {
+    let (request, done) = if is_setting(key) {
+        let request = http
+            .put(format!("http://127.0.0.1:{port}/nacos/v1/ns/service"))
+            .query(&[("serviceName", id.as_str()), ("protectThreshold", value)]);
+        (request, "ok")
+    } else if is_persistent(key) {
         let method = if value == GONE {
             reqwest::Method::DELETE
         } else {
@@ -199,6 +218,20 @@ async fn registers(http: &reqwest::Client, port: u16) -> Option<BTreeMap<String,
         all.insert(service, value);
     }
     for k in 0..KEYS {
+        let service = key_id(3 * KEYS + k);
+        let detail: serde_json::Value = http
+            .get(format!("http://127.0.0.1:{port}/nacos/v1/ns/service"))
+            .query(&[("serviceName", service.as_str())])
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let threshold = detail["protectThreshold"].as_f64()?;
+        all.insert(service, format!("{threshold:.4}"));
+    }
+    for k in 0..KEYS {
         let service = key_id(2 * KEYS + k);
         let list: serde_json::Value = http
             .get(format!("http://127.0.0.1:{port}/nacos/v1/ns/instance/list"))
@@ -257,15 +290,13 @@ async fn chaos(fault: Fault) {
         let q = [("customNamespaceId", id.as_str()), ("namespaceName", "v0")];
         write(&http, ports[key % ports.len()], reqwest::Method::POST, &q).await;
         // The override registers' services, on every member before the writes start.
-        let service = vec![("serviceName", key_id(KEYS + key))];
-        ok(
-            &http,
-            &ports,
-            reqwest::Method::POST,
-            "/nacos/v1/ns/service",
-            &service,
-        )
-        .await;
+        for service in [key_id(KEYS + key), key_id(3 * KEYS + key)] {
+            let q = vec![
+                ("serviceName", service),
+                ("protectThreshold", "0".to_owned()),
+            ];
+            ok(&http, &ports, reqwest::Method::POST, "/nacos/v1/ns/service", &q).await;
+        }
     }
     let deadline = Instant::now() + DEADLINE;
     for port in &ports {
@@ -294,8 +325,10 @@ async fn chaos(fault: Fault) {
                     let key = (n * 7 + w) % REGISTERS;
                     // Unique; a whole number, so that it also makes a weight. One in four
                     // writes of a persistent instance deregisters it.
-                    let value = if key >= 2 * KEYS && n % 4 == 0 {
+                    let value = if is_persistent(key) && n % 4 == 0 {
                         GONE.to_owned()
+                    } else if is_setting(key) {
+                        format!("{:.4}", (n + 1) as f64 / 10_000.0)
                     } else {
                         format!("{}", n + 1)
                     };
@@ -398,7 +431,11 @@ async fn chaos(fault: Fault) {
     );
     let persistent_acked = events
         .iter()
-        .filter(|e| matches!(e, Event::Ok { key, .. } if *key >= 2 * KEYS))
+        .filter(|e| matches!(e, Event::Ok { key, .. } if is_persistent(*key)))
+        .count();
+    let settings_acked = events
+        .iter()
+        .filter(|e| matches!(e, Event::Ok { key, .. } if is_setting(*key)))
         .count();
     let overrides_acked = events
         .iter()
@@ -410,7 +447,7 @@ async fn chaos(fault: Fault) {
     eprintln!(
         "control chaos, {fault:?} (member {hit}): {invoked} writes sent, {acknowledged} \
          acknowledged ({persistent_acked} persistent registrations and deregistrations, \
-         {overrides_acked} overrides), {} unknown, {after_kill} acknowledged after the fault; \
+         {overrides_acked} overrides, {settings_acked} service settings), {} unknown, {after_kill} acknowledged after the fault; \
          {REGISTERS} registers linearizable",
         invoked - acknowledged
     );
