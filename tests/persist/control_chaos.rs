@@ -217,31 +217,25 @@ async fn registers(http: &reqwest::Client, port: u16) -> Option<BTreeMap<String,
         };
         all.insert(service, value);
     }
-    for k in 0..KEYS {
-        let service = key_id(3 * KEYS + k);
-        let detail: serde_json::Value = http
-            .get(format!("http://127.0.0.1:{port}/nacos/v1/ns/service"))
+    // A v1 read of `service` on `port`, as JSON.
+    let read = |path: &'static str, service: String| async move {
+        let answer = http
+            .get(format!("http://127.0.0.1:{port}{path}"))
             .query(&[("serviceName", service.as_str())])
             .send()
             .await
-            .ok()?
-            .json()
-            .await
             .ok()?;
+        answer.json::<serde_json::Value>().await.ok()
+    };
+    for k in 0..KEYS {
+        let service = key_id(3 * KEYS + k);
+        let detail = read("/nacos/v1/ns/service", service.clone()).await?;
         let threshold = detail["protectThreshold"].as_f64()?;
         all.insert(service, format!("{threshold:.4}"));
     }
     for k in 0..KEYS {
         let service = key_id(2 * KEYS + k);
-        let list: serde_json::Value = http
-            .get(format!("http://127.0.0.1:{port}/nacos/v1/ns/instance/list"))
-            .query(&[("serviceName", service.as_str())])
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let list = read("/nacos/v1/ns/instance/list", service.clone()).await?;
         let host = list["hosts"]
             .as_array()?
             .iter()
@@ -295,7 +289,14 @@ async fn chaos(fault: Fault) {
                 ("serviceName", service),
                 ("protectThreshold", "0".to_owned()),
             ];
-            ok(&http, &ports, reqwest::Method::POST, "/nacos/v1/ns/service", &q).await;
+            ok(
+                &http,
+                &ports,
+                reqwest::Method::POST,
+                "/nacos/v1/ns/service",
+                &q,
+            )
+            .await;
         }
     }
     let deadline = Instant::now() + DEADLINE;
