@@ -274,8 +274,12 @@ async function withAuth(browser, server) {
     await page.selectOption(`${checkOf} select.checker`, "NONE");
     await page.click(`${checkOf} button`);
     await eventually("DEFAULT to be checked by hand (NONE)", async () => (await clusterOf()).checker === "NONE");
+    await page.waitForFunction((sel) => document.querySelector(`${sel} select.checker`).value === "NONE", checkOf, { timeout: PATIENCE });
     check("and back to NONE (health set by hand)", true);
+    // The first click arms the button; a redraw of the table (a change pushed meanwhile) keeps
+    // it armed, so the second confirms.
     await page.click(`${two} button.danger`);
+    await page.evaluate(() => drawInstances());
     await page.click(`${two} button.danger.confirm`);
     await page.waitForSelector(two, { state: "detached", timeout: PATIENCE });
     check("deregister removes it from the page", !(await consoleInstances()).some((i) => i.ip === "10.0.0.2"));

@@ -208,6 +208,9 @@ function clusterRow(c, writable) {
 
 const OVERRIDE_TITLE = "set by an operator: kept over the client's own registrations";
 
+// The instance whose "Deregister" was clicked once, and until when a second click confirms.
+let confirming = { key: null, until: 0 };
+
 function instanceRow(i, writable) {
   const addr = `${i.ip}:${i.port}`;
   const health = el("span", { class: `badge ${i.healthy ? "healthy" : "unhealthy"}` }, i.healthy ? "healthy" : "unhealthy");
@@ -231,13 +234,24 @@ function instanceRow(i, writable) {
   const enabled = el("input", { type: "checkbox", "aria-label": `enabled ${addr}`, onchange: () => edit(i, { enabled: enabled.checked }) });
   enabled.checked = i.enabled;
   const remove = el("button", { class: "danger" }, "Deregister");
+  // "Sure?" is kept by instance, not on the button: a redraw of the table between the two
+  // clicks (a change pushed meanwhile) keeps it for its 4 s.
+  const key = `${i.cluster}/${addr}`;
+  const armed = () => confirming.key === key && performance.now() < confirming.until;
+  const show = () => {
+    remove.classList.toggle("confirm", armed());
+    remove.textContent = armed() ? "Sure?" : "Deregister";
+  };
+  show();
+  if (armed()) setTimeout(show, confirming.until - performance.now() + 10);
   remove.addEventListener("click", async () => {
-    if (!remove.classList.contains("confirm")) {
-      remove.classList.add("confirm");
-      remove.textContent = "Sure?";
-      setTimeout(() => { remove.classList.remove("confirm"); remove.textContent = "Deregister"; }, 4000);
+    if (!armed()) {
+      confirming = { key, until: performance.now() + 4000 };
+      show();
+      setTimeout(show, 4010);
       return;
     }
+    confirming = { key: null, until: 0 };
     try {
       await call("DELETE", `api/instance?${query(target(i))}`);
       showError("");
