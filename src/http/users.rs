@@ -20,7 +20,10 @@
 //! `role x not found!`), 429 over a bound, 503 when the control plane takes no write.
 //!
 //! The password is hashed here (bcrypt, cost 10, on a blocking thread) before it is written:
-//! the log holds the hash only.
+//! the log holds the hash only. Each hash is tens of milliseconds of CPU, so at most
+//! [`MAX_CONCURRENT_HASHES`] run at once (the login path's default bound,
+//! [`crate::auth::DEFAULT_MAX_CONCURRENT_LOGINS`]); a write that finds them all taken answers
+//! 503 at once, so a stolen admin token cannot fill the blocking pool.
 //!
 //! Differences from Nacos:
 //! - The lists show what the control plane holds; the users file's users, roles and
@@ -57,11 +60,15 @@ pub const PERMISSIONS_PATH: &str = "/nacos/v1/auth/permissions";
 const MAX_PAGE_SIZE: usize = 500;
 /// bcrypt takes at most 72 bytes.
 const MAX_PASSWORD_BYTES: usize = 72;
+/// The most password hashes the API runs at once: see the module documentation.
+pub const MAX_CONCURRENT_HASHES: usize = crate::auth::DEFAULT_MAX_CONCURRENT_LOGINS;
 
 #[derive(Clone)]
 struct Shared {
     control: Arc<dyn ControlPlane>,
     identity: Arc<LayeredIdentity>,
+    /// Places for password hashes ([`MAX_CONCURRENT_HASHES`]).
+    hashing: Arc<tokio::sync::Semaphore>,
 }
 
 type Users = State<Shared>;
@@ -86,7 +93,11 @@ pub(crate) fn router(control: Arc<dyn ControlPlane>, identity: Arc<LayeredIdenti
                 .post(add_permission)
                 .delete(delete_permission),
         )
-        .with_state(Shared { control, identity })
+        .with_state(Shared {
+            control,
+            identity,
+            hashing: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_HASHES)),
+        })
 }
 
 /// Why a call did nothing.
@@ -100,6 +111,10 @@ enum UsersApiError {
     Refused(ControlError),
     #[error(transparent)]
     Unavailable(#[from] ControlWriteError),
+    #[error(
+        "{MAX_CONCURRENT_HASHES} passwords are being hashed already, the most at once: try again"
+    )]
+    Busy,
 }
 
 impl IntoResponse for UsersApiError {
@@ -108,7 +123,7 @@ impl IntoResponse for UsersApiError {
             UsersApiError::Refused(ControlError::TooManyAuthEntries { .. }) => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            UsersApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            UsersApiError::Unavailable(_) | UsersApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         };
         (status, self.to_string()).into_response()
@@ -146,17 +161,31 @@ fn not_in_file(shared: &Shared, username: &str) -> Result<(), UsersApiError> {
     Ok(())
 }
 
-async fn hash(password: &str) -> Result<String, UsersApiError> {
+/// Hashes `password` on a blocking thread if one of `slots`' places is free, holding it until
+/// the hash is done (even if the caller goes away meanwhile); [`UsersApiError::Busy`] at once
+/// otherwise.
+async fn hash(
+    slots: &Arc<tokio::sync::Semaphore>,
+    password: &str,
+) -> Result<String, UsersApiError> {
     if password.len() > MAX_PASSWORD_BYTES {
         return Err(UsersApiError::Bad(format!(
             "the password must be at most {MAX_PASSWORD_BYTES} bytes"
         )));
     }
+    let place = slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| UsersApiError::Busy)?;
     let password = password.to_owned();
-    tokio::task::spawn_blocking(move || crate::auth::hash_password(&password))
-        .await
-        .map_err(|e| UsersApiError::Bad(format!("the password could not be hashed: {e}")))?
-        .map_err(|e| UsersApiError::Bad(e.to_string()))
+    tokio::task::spawn_blocking(move || {
+        let hashed = crate::auth::hash_password(&password);
+        drop(place);
+        hashed
+    })
+    .await
+    .map_err(|e| UsersApiError::Bad(format!("the password could not be hashed: {e}")))?
+    .map_err(|e| UsersApiError::Bad(e.to_string()))
 }
 
 /// Nacos' `Page`.
@@ -240,7 +269,7 @@ async fn password_of(
         return Err(UsersApiError::Bad("the password must not be empty".into()));
     }
     not_in_file(shared, username)?;
-    hash(password).await
+    hash(&shared.hashing, password).await
 }
 
 async fn create_user(State(shared): Users, p: Params) -> Answer {
@@ -361,4 +390,34 @@ async fn delete_permission(State(shared): Users, p: Params) -> Answer {
     let permission = permission_of(&p)?;
     write(&shared, UserCommand::DeletePermission(permission)).await?;
     Ok(ok("delete permission ok!".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_hash_waits_for_no_place_it_cannot_have() {
+        let none = Arc::new(tokio::sync::Semaphore::new(0));
+        assert!(matches!(
+            hash(&none, "secret").await,
+            Err(UsersApiError::Busy)
+        ));
+        assert_eq!(
+            UsersApiError::Busy.into_response().status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let one = Arc::new(tokio::sync::Semaphore::new(1));
+        let hashed = hash(&one, "secret").await.unwrap();
+        assert!(
+            bcrypt::verify("secret", &hashed).unwrap_or(false),
+            "{hashed}"
+        );
+        // The place is given back once the hash is done.
+        assert_eq!(one.available_permits(), 1);
+        assert!(matches!(
+            hash(&one, &"x".repeat(MAX_PASSWORD_BYTES + 1)).await,
+            Err(UsersApiError::Bad(_))
+        ));
+    }
 }
