@@ -14,6 +14,7 @@
 //! | path | what |
 //! | --- | --- |
 //! | `GET /console/` | the page (HTML, script and style embedded in the binary; nothing is loaded from elsewhere) |
+//! | `GET /nacos`, `/nacos/`, `/nacos/index.html` | 308 to `/console/`: where Nacos serves its console, what its users type |
 //! | `GET /console/api/namespaces` | `[{"namespace","name","services","instances","healthy"}]` |
 //! | `GET /console/api/services?namespace=` | `[{"group","name","instances","healthy","protectThreshold"}]` |
 //! | `GET /console/api/instances?namespace=&group=&service=` | `{"protectThreshold","writable","instances":[{"ip","port","cluster","weight","enabled","healthy","ephemeral","metadata","lastBeatMsAgo","unhealthyAfterMs","removeAfterMs","why","overridden"}],"clusters":[{"name","checker","path","expectedCode","set"}]}`; `why` says why an instance is unhealthy ("no beat for 17 s; the limit is 15 s"); `writable` whether the caller may edit the service; `clusters` each cluster's health check (with a control plane) |
@@ -242,6 +243,17 @@ impl Console {
             .route(
                 "/console",
                 get(|| async { Redirect::permanent("console/") }),
+            )
+            // Where Nacos serves its console: what its users type. Relative, as the page's own
+            // links, so a prefix the router is nested under is kept.
+            .route("/nacos", get(|| async { Redirect::permanent("console/") }))
+            .route(
+                "/nacos/",
+                get(|| async { Redirect::permanent("../console/") }),
+            )
+            .route(
+                "/nacos/index.html",
+                get(|| async { Redirect::permanent("../console/") }),
             )
             .route(
                 CONSOLE_PATH,

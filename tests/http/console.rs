@@ -53,6 +53,20 @@ async fn the_console_lists_explains_and_edits() {
 
     let (status, page) = call(&app, "GET", "/console/", None).await;
     assert_eq!(status, 200);
+    // Nacos' console addresses lead here.
+    for (from, to) in [
+        ("/nacos", "console/"),
+        ("/nacos/", "../console/"),
+        ("/nacos/index.html", "../console/"),
+    ] {
+        let answer = app
+            .clone()
+            .oneshot(Request::builder().uri(from).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 308, "{from}");
+        assert_eq!(answer.headers()["location"], to, "{from}");
+    }
     assert!(page.contains("console.js") && !page.contains("http://") && !page.contains("https://"));
     let (status, _) = call(&app, "GET", "/console/console.js", None).await;
     assert_eq!(status, 200);
