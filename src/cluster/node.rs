@@ -165,6 +165,12 @@ impl ClusterNode {
     pub fn id(&self) -> &NodeId {
         &self.inner.id
     }
+
+    /// Every member of the static list, this one included, in id order (healthy or not: see
+    /// [`ClusterNode::mapper`] for the healthy ones).
+    pub fn members(&self) -> impl Iterator<Item = &NodeId> + '_ {
+        self.inner.members.iter()
+    }
     /// The local registry's read side: read from it, subscribe to it. Writes go through the
     /// node ([`ClusterNode::execute`], [`ClusterNode::register_instance`], ...), which routes
     /// each to the member responsible for its service.

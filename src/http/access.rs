@@ -147,7 +147,7 @@ pub(crate) fn refusal(error: &AccessError) -> Response {
 /// The check in front of the API's routes.
 pub(crate) async fn check(State(access): State<Access>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
-    if path == LIVENESS_PATH || path == READINESS_PATH {
+    if path == LIVENESS_PATH || path == READINESS_PATH || path == super::SERVER_LIST_PATH {
         return next.run(request).await;
     }
     let source = peer_ip(&request);

@@ -26,6 +26,7 @@
 //! | `GET /nacos/v1/ns/catalog/instances` | `serviceName`, `clusterName`, `pageNo`, `pageSize` → `{"list":[instance...],"count":N}` |
 //! | `GET /nacos/v1/ns/operator/metrics` | `{"status":"UP","serviceCount":N,"instanceCount":N,"responsibleServiceCount":N,"responsibleInstanceCount":N,"udpPush":{...}}` (`DOWN` while the node is not ready, see below; `udpPush`: subscriptions, pushes, acks, retries, failures, datagrams, bytes) |
 //! | `GET /nacos/v1/console/health/liveness`, `.../readiness` | probes: `OK`; readiness answers 503 with the reason while a cluster member loads or commits to the node's disk fail ([`crate::front::NotReady`]) |
+//! | `GET /nacos/serverlist` | the members as Nacos' address server lists them, one `host:port` a line, for clients configured with an `endpoint` (open, like the probes; see [`ServerList`]) |
 //! | `/nacos/v1/console/namespaces`, `/nacos/v2/console/namespace[/list]` | Nacos' namespace API over the control plane, with feature `control` and [`NacosApi::control`] ([`namespaces`]) |
 //! | `/nacos/v1/auth/users`, `/roles`, `/permissions` | Nacos' user, role and permission API over the control plane, global admin only, with features `control` and `auth` and [`NacosApi::users_api`] ([`users`]) |
 //! | `GET`/`DELETE /nacos/v1/ns/instance/override` | nacre's own: read (one instance with `ip`, `port`; else the service's) or clear the operators' overrides, with feature `control` and [`NacosApi::control`] (`overrides`) |
@@ -168,6 +169,7 @@ mod paths;
 mod peer;
 mod push;
 mod router;
+mod server_list;
 mod service;
 mod state;
 mod subscribers;
@@ -193,3 +195,4 @@ pub use peer::{
     PEER_CONTENT_TYPE, PEER_PATH, PEER_VERSION_HEADER,
 };
 pub use router::{router, NacosApi};
+pub use server_list::{ServerList, SERVER_LIST_PATH};

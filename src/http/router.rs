@@ -50,6 +50,8 @@ pub struct NacosApi {
     users: Option<Arc<crate::control::LayeredIdentity>>,
     /// `None`: no active health checks run.
     checks: Option<Arc<dyn crate::probe::CheckSettings>>,
+    /// What `GET /nacos/serverlist` lists.
+    server_list: super::ServerList,
 }
 
 impl NacosApi {
@@ -69,6 +71,7 @@ impl NacosApi {
             #[cfg(all(feature = "control", feature = "auth"))]
             users: None,
             checks: None,
+            server_list: super::ServerList::default(),
         }
     }
 
@@ -180,6 +183,13 @@ impl NacosApi {
         self
     }
 
+    /// What `GET /nacos/serverlist` lists (see [`super::ServerList`]; by default the members,
+    /// or the address a standalone node was reached at).
+    pub fn server_list(mut self, list: super::ServerList) -> Self {
+        self.server_list = list;
+        self
+    }
+
     /// The router.
     pub fn router(self) -> Router {
         #[cfg(feature = "control")]
@@ -209,6 +219,7 @@ impl NacosApi {
             checks: self.checks,
             #[cfg(feature = "control")]
             control: self.control,
+            server_list: self.server_list,
         });
         let api = Router::new()
             .route(
@@ -239,6 +250,10 @@ impl NacosApi {
             .route(METRICS_PATH, get(operator::metrics))
             .route(LIVENESS_PATH, get(operator::liveness))
             .route(READINESS_PATH, get(operator::readiness))
+            .route(
+                super::server_list::SERVER_LIST_PATH,
+                get(super::server_list::server_list),
+            )
             .with_state(state.clone());
         #[cfg(feature = "control")]
         let api = api.merge(

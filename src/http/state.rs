@@ -19,6 +19,8 @@ pub(crate) struct ApiState {
     /// shows (feature `control`).
     #[cfg(feature = "control")]
     pub(crate) control: Option<Arc<dyn crate::control::ControlPlane>>,
+    /// What `GET /nacos/serverlist` lists.
+    pub(crate) server_list: super::ServerList,
 }
 
 /// The state as a handler extracts it.

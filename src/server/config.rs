@@ -171,6 +171,9 @@ pub struct ServerConfig {
     pub node_id: Option<String>,
     /// The cluster members; empty for a standalone node.
     pub members: Vec<String>,
+    /// What `GET /nacos/serverlist` lists (`--server-list`); empty: the members, or the address
+    /// a standalone node was reached at.
+    pub server_list: Vec<String>,
     /// The port of the Nacos 2.x gRPC API (feature `grpc`); default the HTTP port + 1000, as
     /// Nacos clients expect it (any free port when the HTTP port is 0).
     pub grpc_port: Option<u16>,
@@ -257,6 +260,7 @@ impl Default for ServerConfig {
             port: 8848,
             node_id: None,
             members: Vec::new(),
+            server_list: Vec::new(),
             grpc_port: None,
             serve: ServeConfig::default(),
             cluster_secret: None,

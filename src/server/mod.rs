@@ -298,7 +298,9 @@ async fn start_with(
             source,
         })?;
     let shutdown = Shutdown::new();
-    let mut api = NacosApi::new(backend.clone()).udp_push(udp.clone());
+    let mut api = NacosApi::new(backend.clone())
+        .udp_push(udp.clone())
+        .server_list(server_list(config));
     let host_check = api_host_check(config);
     if let Some(check) = &host_check {
         api = api.host_check(check.clone());
@@ -471,4 +473,21 @@ fn with_metrics(
         None => metrics,
     };
     app.merge(metrics).layer(http)
+}
+
+/// What `GET /nacos/serverlist` lists: `--server-list`, else the members when their ids are
+/// client addresses (no `--peer-port`), else nothing (a 404 saying to set `--server-list`).
+fn server_list(config: &ServerConfig) -> crate::http::ServerList {
+    use crate::http::ServerList;
+    if !config.server_list.is_empty() {
+        ServerList::Fixed(config.server_list.clone())
+    } else if config.peer_port.is_some() && !config.is_standalone() {
+        ServerList::Unknown(
+            "the members' ids are peer addresses (--peer-port): set --server-list to the \
+             members' client addresses"
+                .to_owned(),
+        )
+    } else {
+        ServerList::Members
+    }
 }

@@ -116,9 +116,17 @@ async fn without_a_token_nothing_is_served_and_nothing_changes() {
         assert!(body.contains("access token"), "{body}");
     }
     assert_eq!(stored(&registry), 0);
-    // The probes stay open.
+    // The probes stay open, and so does the server list a client asks before it logs in.
     let (status, _) = send(&app, get("/nacos/v1/console/health/liveness")).await;
     assert_eq!(status, 200);
+    let listed = Request::get("/nacos/serverlist")
+        .header("host", "127.0.0.1:8848")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        send(&app, listed).await,
+        (200, "127.0.0.1:8848\n".to_owned())
+    );
 }
 
 #[tokio::test]

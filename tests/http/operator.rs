@@ -162,3 +162,70 @@ async fn a_node_whose_disk_fails_is_not_ready_until_a_commit_succeeds() {
     assert_eq!(stored, 2, "the write refused with 503 reached the disk");
     api.ok("POST", &register("10.0.0.3")).await;
 }
+
+/// `GET /nacos/serverlist` on `app` with `host` as the `Host` header.
+async fn server_list(app: &axum::Router, host: Option<&str>) -> (u16, String) {
+    use tower::ServiceExt;
+    let mut req = axum::http::Request::builder().uri("/nacos/serverlist");
+    if let Some(host) = host {
+        req = req.header("host", host);
+    }
+    let answer = app
+        .clone()
+        .oneshot(req.body(axum::body::Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = answer.status().as_u16();
+    let bytes = axum::body::to_bytes(answer.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[tokio::test]
+async fn the_server_list_names_what_a_client_should_reach() {
+    use nacre::http::ServerList;
+    // Standalone: the address the client reached.
+    let api = api();
+    assert_eq!(
+        server_list(&api.app, Some("10.1.2.3:8848")).await,
+        (200, "10.1.2.3:8848\n".to_owned())
+    );
+    // Nothing a client would read as a second address is echoed.
+    assert_eq!(server_list(&api.app, Some("a b")).await.0, 404);
+    assert_eq!(server_list(&api.app, None).await.0, 404);
+    // An operator's list, in its order.
+    let fixed = NacosApi::new(api.registry.clone())
+        .server_list(ServerList::Fixed(vec![
+            "10.0.0.2:8848".into(),
+            "10.0.0.1:8848".into(),
+        ]))
+        .router();
+    assert_eq!(
+        server_list(&fixed, Some("x:1")).await,
+        (200, "10.0.0.2:8848\n10.0.0.1:8848\n".to_owned())
+    );
+    let unknown = NacosApi::new(api.registry.clone())
+        .server_list(ServerList::Unknown("set --server-list".into()))
+        .router();
+    assert_eq!(
+        server_list(&unknown, Some("x:1")).await,
+        (404, "set --server-list".to_owned())
+    );
+    // A cluster member: its members.
+    let clock = ManualClock::new();
+    let net = MemoryNetwork::new(Arc::new(clock.clone()), 1);
+    let ids: Vec<NodeId> = ["127.0.0.1:8848", "127.0.0.1:8849"]
+        .iter()
+        .map(|s| NodeId::new(s).unwrap())
+        .collect();
+    let node = ClusterNode::builder(ids[0].clone(), ids.clone(), net.transport(&ids[0]))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let member = NacosApi::new(node).router();
+    assert_eq!(
+        server_list(&member, Some("x:1")).await,
+        (200, "127.0.0.1:8848\n127.0.0.1:8849\n".to_owned())
+    );
+}

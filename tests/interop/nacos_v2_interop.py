@@ -51,10 +51,13 @@ ADDR, WORK = sys.argv[2:4] if MODE else sys.argv[1:3]
 CERTS = sys.argv[4] if MODE == "--tls" else None
 SERVICE = "orders-py"
 
-async def naming(name, username=None, password=None, tls=None, grpc_timeout=5000):
+async def naming(name, username=None, password=None, tls=None, grpc_timeout=5000,
+                 endpoint=None):
     log_dir = os.path.join(WORK, name)
-    builder = (ClientConfigBuilder()
-               .server_address(ADDR)
+    builder = ClientConfigBuilder()
+    # An endpoint instead of a server list: the client asks {endpoint}/nacos/serverlist.
+    builder = builder.endpoint(endpoint) if endpoint else builder.server_address(ADDR)
+    builder = (builder
                .namespace_id("")
                .log_dir(log_dir)
                .cache_dir(os.path.join(log_dir, "cache"))
@@ -153,6 +156,23 @@ async def main():
     await check("batch register and service list", batch_register_and_service_list)
     await check("a killed provider process leaves, and that is pushed",
                 a_killed_provider_process_leaves_and_that_is_pushed)
+
+    async def a_client_given_an_endpoint_finds_the_server():
+        with urllib.request.urlopen(f"http://{ADDR}/nacos/serverlist") as r:
+            listed = r.read().decode().split()
+        expect(listed == [ADDR], f"/nacos/serverlist listed {listed}")
+        found_by_endpoint = await naming("by-endpoint", endpoint=f"http://{ADDR}")
+        try:
+            await found_by_endpoint.register_instance(RegisterInstanceParam(
+                service_name="found-py", ip="10.0.3.1", port=80))
+            found = await consumer.list_instances(ListInstanceParam(
+                service_name="found-py", subscribe=False, healthy_only=None))
+            expect(endpoints(found) == ["10.0.3.1:80"], f"listed {endpoints(found)}")
+        finally:
+            await asyncio.wait_for(found_by_endpoint.shutdown(), 10)
+
+    await check("a client given an endpoint finds the server through /nacos/serverlist",
+                a_client_given_an_endpoint_finds_the_server)
     proc = state.get("provider")
     if proc and proc.poll() is None:
         proc.kill()

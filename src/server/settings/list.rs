@@ -76,6 +76,19 @@ pub(in crate::server) const SETTINGS: &[Setting] = &[
         show: |c| list_value(&c.members),
     },
     Setting {
+        key: "server-list",
+        env: "NACRE_SERVER_LIST",
+        value_name: "HOST:PORT,...",
+        help: "What GET /nacos/serverlist answers, for clients configured with an endpoint: the members' client addresses (needed with --peer-port, whose member ids are peer addresses)",
+        default: Some("the members; a standalone node's own address"),
+        switch: false,
+        apply: |c, _, v| {
+            c.server_list = parse_list(v);
+            Ok(())
+        },
+        show: |c| list_value(&c.server_list),
+    },
+    Setting {
         key: "cluster-secret-file",
         env: "NACRE_CLUSTER_SECRET_FILE",
         value_name: "PATH",
