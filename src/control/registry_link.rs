@@ -83,36 +83,53 @@ fn no_leader(e: ControlWriteError) -> RouteError {
 }
 
 impl ControlRoute {
-    /// What the registry says of a service write before it goes to the log: whether the
-    /// service exists (through its ephemeral instances too) and is empty, on this member, as
-    /// Nacos' leader checks its own view.
-    fn check_service(&self, command: &Command) -> Result<(), RouteError> {
+    /// What this member's registry says of a write before it goes to the log, as Nacos'
+    /// leader checks its own view: the registry's configured [`crate::Limits`] (the log's own
+    /// bounds are fixed, the same on every member, so a stricter flag holds here), whether a
+    /// service exists (through its ephemeral instances too) and is empty.
+    fn check_here(&self, command: &Command) -> Result<(), RouteError> {
         let registry = self.registry()?;
         let service = command.service();
-        let live = registry.service(service).filter(|s| !s.is_removed());
-        let held = self
-            .control
-            .state()
-            .persistent()
-            .settings(service)
-            .is_some();
+        let state = self.control.state();
+        let held = state.persistent().settings(service).is_some();
+        let live = || registry.service(service).filter(|s| !s.is_removed());
         let refused = match command {
-            Command::CreateService { .. } if live.is_some() || held => {
-                StoreError::ServiceExists(service.clone())
+            Command::Register { instance, .. }
+            | Command::Beat {
+                data: Some(instance),
+                ..
+            } => registry.check_registration(service, std::slice::from_ref(instance)),
+            Command::BatchRegister { instances, .. } | Command::RegisterFor { instances, .. } => {
+                registry.check_registration(service, instances)
             }
-            Command::UpdateService { .. } if live.is_none() && !held => {
-                StoreError::ServiceNotFound(service.clone())
+            Command::Update {
+                instance, update, ..
+            } => match state.persistent().get(service, instance) {
+                // One the log does not hold: the log refuses it.
+                None => Ok(()),
+                Some(held) => update
+                    .apply_to(&mut held.clone(), registry.limits())
+                    .map_err(StoreError::from),
+            },
+            Command::CreateService { .. } if live().is_some() || held => {
+                Err(StoreError::ServiceExists(service.clone()))
             }
-            Command::RemoveService { .. } => match live.map_or(0, |s| s.instance_count()) {
-                0 => return Ok(()),
-                instances => StoreError::ServiceNotEmpty {
+            Command::UpdateService { .. } if live().is_none() && !held => {
+                Err(StoreError::ServiceNotFound(service.clone()))
+            }
+            Command::CreateService { settings, .. } | Command::UpdateService { settings, .. } => {
+                settings.check(registry.limits()).map_err(StoreError::from)
+            }
+            Command::RemoveService { .. } => match live().map_or(0, |s| s.instance_count()) {
+                0 => Ok(()),
+                instances => Err(StoreError::ServiceNotEmpty {
                     service: service.clone(),
                     instances,
-                },
+                }),
             },
-            _ => return Ok(()),
+            _ => Ok(()),
         };
-        Err(RouteError::Refused(refused))
+        refused.map_err(RouteError::Refused)
     }
 }
 
@@ -183,7 +200,7 @@ impl PersistentRoute for ControlRoute {
 
     async fn execute(&self, command: Command) -> Result<CommandOutput, RouteError> {
         let service = command.service().clone();
-        self.check_service(&command)?;
+        self.check_here(&command)?;
         let writes: Vec<Command> = match &command {
             Command::Beat {
                 data: Some(instance),

@@ -107,6 +107,21 @@ impl Registry {
             .apply_controlled(service, &instances, settings, purge_legacy, removal, now)
     }
 
+    /// What registering `instances` in `service` here would refuse now, without writing: this
+    /// registry's [`crate::Limits`] (field sizes, instances per service, services per
+    /// namespace, namespaces). The control plane's route checks a persistent registration
+    /// with it before the write goes to the log, whose own bounds are fixed and the same on
+    /// every member.
+    pub fn check_registration(
+        &self,
+        service: &ServiceKey,
+        instances: &[Instance],
+    ) -> Result<(), StoreError> {
+        self.inner
+            .store
+            .check_registration(service, instances, &self.inner.limits)
+    }
+
     /// The services whose snapshot holds a persistent instance (from the log or not), or
     /// settings the log made: what a whole-state apply of the log goes over, beside the
     /// services the log names.

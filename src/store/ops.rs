@@ -145,6 +145,36 @@ impl Store {
         self.batch_register(key, vec![instance], 0, limits, now)
     }
 
+    /// What [`Store::batch_register`] would refuse of `instances` in `key` now, without writing:
+    /// a field rule or size of `limits`, the room left in the service, or the caps on services
+    /// and namespaces when the service is not live. A host that applies registrations
+    /// elsewhere (the control plane's log) checks them here first, so this node's limits hold
+    /// for them too; the write itself may still be refused by a change made meanwhile.
+    pub(crate) fn check_registration(
+        &self,
+        key: &ServiceKey,
+        instances: &[Instance],
+        limits: &Limits,
+    ) -> Result<(), StoreError> {
+        for instance in instances {
+            limits.check_instance(instance)?;
+        }
+        match self.load(key) {
+            Some(snap) => {
+                let adding = instances
+                    .iter()
+                    .filter(|i| snap.entry(&i.key()).is_none())
+                    .count();
+                check_room(&snap, limits, adding)
+            }
+            None => {
+                super::write::admit(&crate::util::lock(&self.live), key.namespace(), limits)?;
+                let empty = ServiceSnapshot::empty(key.clone(), ServiceSettings::default());
+                check_room(&empty, limits, instances.len())
+            }
+        }
+    }
+
     /// Registers several instances in one step (one snapshot, one revision, one event). All are
     /// checked first: if any is invalid, none is stored. A write that creates the service is
     /// held to the caps on services and namespaces ([`Store::write_admitted`]). `owner` is the

@@ -365,7 +365,7 @@ fn lock_cell(cell: &ServiceCell) -> CellGuard<'_> {
 
 /// The caps a new service must fit: [`Limits::max_services_per_namespace`] and
 /// [`Limits::max_namespaces`], against the live count of each namespace.
-fn admit(
+pub(super) fn admit(
     live: &HashMap<NamespaceId, usize>,
     namespace: &NamespaceId,
     limits: &Limits,

@@ -260,3 +260,64 @@ async fn service_settings_go_through_the_log_with_the_registrys_rules() {
     assert!(registry.service(&db).is_none_or(|s| s.is_removed()));
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registrys_own_limits_hold_for_writes_that_go_to_the_log() {
+    let dir = Dir::new("plog-limits");
+    let (node, plane) = plane(&dir).await;
+    let registry = Registry::builder()
+        .limits(nacre::Limits {
+            max_instances_per_service: 1,
+            max_metadata_bytes: 64,
+            ..nacre::Limits::default()
+        })
+        .build();
+    attach_persistent(&plane, &registry);
+    let backend = Backend::from(registry.clone());
+    let db = ServiceKey::named("db").unwrap();
+    let big = Instance::builder("10.0.0.9", 5433)
+        .ephemeral(false)
+        .metadata("note", &"x".repeat(100))
+        .build()
+        .unwrap();
+    let over_size = backend.execute(Command::register(&db, big)).await;
+    assert!(
+        matches!(
+            over_size,
+            Err(nacre::cluster::ClusterError::Registry(StoreError::Invalid(
+                _
+            )))
+        ),
+        "{over_size:?}"
+    );
+    backend
+        .execute(Command::register(&db, primary(5432)))
+        .await
+        .unwrap();
+    let over_count = backend.execute(Command::register(&db, primary(5434))).await;
+    assert!(
+        matches!(
+            over_count,
+            Err(nacre::cluster::ClusterError::Registry(StoreError::Limit(_)))
+        ),
+        "{over_count:?}"
+    );
+    let grown = InstanceUpdate {
+        metadata: Some([("note".to_owned(), "y".repeat(100))].into()),
+        ..Default::default()
+    };
+    let over_update = backend
+        .execute(Command::update(&db, &primary(5432).key(), grown))
+        .await;
+    assert!(over_update.is_err(), "{over_update:?}");
+    // Nothing of it reached the log.
+    let held = plane.state();
+    assert_eq!(held.persistent().len(), 1);
+    assert!(held
+        .persistent()
+        .get(&db, &primary(5432).key())
+        .unwrap()
+        .metadata()
+        .is_empty());
+    node.shutdown().await;
+}
