@@ -38,7 +38,7 @@
 use std::sync::Arc;
 
 use super::command::{ControlCommand, ControlResponse};
-use super::group::ControlNode;
+use super::group::{ControlNode, Written};
 use super::node::{ControlWriteError, StandaloneControl};
 use super::state::ControlState;
 use super::view::ControlSink;
@@ -82,30 +82,15 @@ pub trait ControlPlane: Send + Sync + std::fmt::Debug + 'static {
 /// answered.
 pub const SEEN_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
-async fn barrier_on(node: &ControlNode) -> Result<(), ControlWriteError> {
-    let written = node.write_indexed(ControlCommand::Barrier).await?;
-    if node.wait_applied(written.index, SEEN_WAIT).await {
-        Ok(())
-    } else {
-        Err(ControlWriteError::Unconfirmed(format!(
-            "the barrier at index {} was committed but not applied here within {SEEN_WAIT:?}",
-            written.index
-        )))
-    }
-}
-
-async fn write_seen_on(
+/// Writes `command` through `node`'s group, then waits (at most [`SEEN_WAIT`]) for `node` to
+/// apply it: the write, and whether `node` has applied it.
+async fn write_then_apply(
     node: &ControlNode,
     command: ControlCommand,
-) -> Result<ControlResponse, ControlWriteError> {
+) -> Result<(Written, bool), ControlWriteError> {
     let written = node.write_indexed(command).await?;
-    if !node.wait_applied(written.index, SEEN_WAIT).await {
-        tracing::debug!(
-            index = written.index,
-            "a control write is committed but not applied here yet"
-        );
-    }
-    Ok(written.response)
+    let applied = node.wait_applied(written.index, SEEN_WAIT).await;
+    Ok((written, applied))
 }
 
 #[async_trait::async_trait]
@@ -133,11 +118,24 @@ impl ControlPlane for ControlNode {
         &self,
         command: ControlCommand,
     ) -> Result<ControlResponse, ControlWriteError> {
-        write_seen_on(self, command).await
+        let (written, applied) = write_then_apply(self, command).await?;
+        if !applied {
+            tracing::debug!(
+                index = written.index,
+                "a control write is committed but not applied here yet"
+            );
+        }
+        Ok(written.response)
     }
 
     async fn barrier(&self) -> Result<(), ControlWriteError> {
-        barrier_on(self).await
+        match write_then_apply(self, ControlCommand::Barrier).await? {
+            (_, true) => Ok(()),
+            (written, false) => Err(ControlWriteError::Unconfirmed(format!(
+                "the barrier at index {} was committed but not applied here within {SEEN_WAIT:?}",
+                written.index
+            ))),
+        }
     }
 
     fn state(&self) -> Arc<ControlState> {
@@ -179,6 +177,18 @@ impl ClosableControl {
         &self.node
     }
 
+    /// Held by a write while it runs, so that [`ClosableControl::shutdown`] waits for it;
+    /// [`ControlWriteError::Stopped`] once shut down.
+    async fn open(&self) -> Result<tokio::sync::RwLockReadGuard<'_, bool>, ControlWriteError> {
+        let closed = self.closed.read().await;
+        if *closed {
+            return Err(ControlWriteError::Stopped(
+                "the control plane was shut down".to_owned(),
+            ));
+        }
+        Ok(closed)
+    }
+
     /// Waits for the writes in flight to be answered, then shuts the node down (see
     /// [`ControlNode::shutdown`]). Later calls do nothing.
     pub async fn shutdown(&self) {
@@ -194,12 +204,7 @@ impl ClosableControl {
 #[async_trait::async_trait]
 impl ControlPlane for ClosableControl {
     async fn write(&self, command: ControlCommand) -> Result<ControlResponse, ControlWriteError> {
-        let closed = self.closed.read().await;
-        if *closed {
-            return Err(ControlWriteError::Stopped(
-                "the control plane was shut down".to_owned(),
-            ));
-        }
+        let _open = self.open().await?;
         self.node.write(command).await
     }
 
@@ -207,23 +212,13 @@ impl ControlPlane for ClosableControl {
         &self,
         command: ControlCommand,
     ) -> Result<ControlResponse, ControlWriteError> {
-        let closed = self.closed.read().await;
-        if *closed {
-            return Err(ControlWriteError::Stopped(
-                "the control plane was shut down".to_owned(),
-            ));
-        }
-        write_seen_on(&self.node, command).await
+        let _open = self.open().await?;
+        ControlPlane::write_seen(&self.node, command).await
     }
 
     async fn barrier(&self) -> Result<(), ControlWriteError> {
-        let closed = self.closed.read().await;
-        if *closed {
-            return Err(ControlWriteError::Stopped(
-                "the control plane was shut down".to_owned(),
-            ));
-        }
-        barrier_on(&self.node).await
+        let _open = self.open().await?;
+        ControlPlane::barrier(&self.node).await
     }
 
     fn state(&self) -> Arc<ControlState> {
