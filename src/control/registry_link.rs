@@ -158,8 +158,12 @@ fn refused(
 #[async_trait::async_trait]
 impl PersistentRoute for ControlRoute {
     fn takes(&self, command: &Command) -> bool {
-        let state = self.control.state();
-        let held = |service, instance| state.persistent().get(service, instance).is_some();
+        // Every write of the node asks, ephemeral ones included: the state is loaded only for
+        // the commands that depend on it.
+        let held = |service, instance| {
+            let state = self.control.state();
+            state.persistent().get(service, instance).is_some()
+        };
         match command {
             Command::Register { instance, .. } => !instance.ephemeral(),
             Command::BatchRegister { instances, .. } | Command::RegisterFor { instances, .. } => {
@@ -181,7 +185,12 @@ impl PersistentRoute for ControlRoute {
                 service, instance, ..
             } => held(service, instance),
             Command::CreateService { .. } | Command::UpdateService { .. } => true,
-            Command::RemoveService { service } => state.persistent().settings(service).is_some(),
+            Command::RemoveService { service } => self
+                .control
+                .state()
+                .persistent()
+                .settings(service)
+                .is_some(),
             _ => false,
         }
     }
