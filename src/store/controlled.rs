@@ -138,12 +138,7 @@ fn set_settings(
             if snap.meta_version == version && !snap.meta_removed && snap.explicit {
                 return false;
             }
-            snap.revive(now);
-            snap.meta_removed = false;
-            snap.durable_removal = false;
-            snap.explicit = true;
-            snap.settings = Arc::new(settings.clone());
-            snap.meta_version = version;
+            snap.set_explicit(settings.clone(), version, now);
             true
         }
         ControlledSettings::NotHeld => {

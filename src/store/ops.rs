@@ -366,12 +366,7 @@ impl Store {
             if !snap.removed {
                 return Err(StoreError::ServiceExists(key.clone()));
             }
-            snap.revive(now);
-            snap.meta_removed = false;
-            snap.durable_removal = false;
-            snap.explicit = true;
-            snap.settings = Arc::new(settings);
-            snap.meta_version = self.next_version(now);
+            snap.set_explicit(settings, self.next_version(now), now);
             snap.meta_touched = true;
             Ok(((), true))
         })?;

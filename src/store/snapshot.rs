@@ -593,6 +593,23 @@ impl ServiceSnapshot {
         true
     }
 
+    /// Gives the service explicit `settings`, written at `version`, at `now`: live again if it
+    /// was removed, no removal pending. Whether the write is touched (replicated) is the
+    /// caller's.
+    pub(crate) fn set_explicit(
+        &mut self,
+        settings: ServiceSettings,
+        version: Version,
+        now: Timestamp,
+    ) {
+        self.revive(now);
+        self.meta_removed = false;
+        self.durable_removal = false;
+        self.explicit = true;
+        self.settings = Arc::new(settings);
+        self.meta_version = version;
+    }
+
     /// Marks the service removed at `now`: its settings go back to the defaults and are no
     /// longer explicit (a removal of explicit settings is durable, see
     /// [`ServiceSnapshot::durable_removal`]). The caller removes the instances first.
