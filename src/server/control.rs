@@ -96,29 +96,34 @@ pub(super) fn spawn_catch_up(
     route: Arc<crate::control::ControlRoute>,
     registry: crate::Registry,
 ) {
-    use crate::control::ControlWriteError::Stopped;
-    let retry = std::time::Duration::from_secs(1);
     tokio::spawn(async move {
-        loop {
-            match route.catch_up().await {
-                Ok(()) => break,
-                Err(Stopped(_)) => return,
-                Err(error) => {
-                    tracing::debug!(%error, "the control plane has not caught up yet");
-                    tokio::time::sleep(retry).await;
-                }
-            }
+        if retried("catch up", || route.catch_up()).await.is_none() {
+            return;
         }
         tracing::info!("control plane caught up with its leader");
-        while !plane.state().persistent().imported() {
-            match crate::control::import_legacy(&plane, &registry).await {
-                Ok(_) => return,
-                Err(Stopped(_)) => return,
-                Err(error) => {
-                    tracing::debug!(%error, "persistent import waits for the control plane");
-                    tokio::time::sleep(retry).await;
-                }
+        // Answers at once, without a write, once any member's import was applied.
+        retried("import", || {
+            crate::control::import_legacy(&plane, &registry)
+        })
+        .await;
+    });
+}
+
+/// Runs `step` until it succeeds, every second while the control plane has no leader; `None`
+/// once the control plane has stopped.
+async fn retried<T, F, Fut>(what: &'static str, mut step: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, crate::control::ControlWriteError>>,
+{
+    loop {
+        match step().await {
+            Ok(done) => return Some(done),
+            Err(crate::control::ControlWriteError::Stopped(_)) => return None,
+            Err(error) => {
+                tracing::debug!(%error, step = what, "the control plane is not ready for this yet");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
         }
-    });
+    }
 }
