@@ -483,4 +483,4 @@ impl ServerConfig {
 
 #[cfg(test)]
 #[path = "config_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -2,7 +2,8 @@
 //! order.
 use super::*;
 
-fn parse(args: &[&str]) -> Result<ServerConfig, ConfigError> {
+/// The config from `args` alone (no environment, no file): the server's other tests use it too.
+pub(in crate::server) fn parse(args: &[&str]) -> Result<ServerConfig, ConfigError> {
     ServerConfig::from_args_and_env(args.iter().map(|s| s.to_string()), |_| None)
 }
 

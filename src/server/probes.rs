@@ -43,14 +43,9 @@ pub(super) fn start(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::front::cidr::Cidr;
-    use crate::server::ConfigError;
+    use crate::server::config::tests::parse;
     use std::time::Duration;
-
-    fn parse(args: &[&str]) -> Result<ServerConfig, ConfigError> {
-        ServerConfig::from_args_and_env(args.iter().map(|a| a.to_string()), |_| None)
-    }
 
     #[test]
     fn probe_bounds_default_to_64_probes_of_500_ms_and_deny_only_link_local_and_metadata() {

@@ -109,10 +109,7 @@ pub(super) fn log_on(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn parse(args: &[&str]) -> Result<ServerConfig, ConfigError> {
-        ServerConfig::from_args_and_env(args.iter().map(|s| s.to_string()), |_| None)
-    }
+    use crate::server::config::tests::parse;
 
     #[test]
     fn the_files_come_from_flags_environment_or_file_and_print_back() {
