@@ -162,11 +162,20 @@ pub(crate) fn free_ports(n: usize) -> Vec<u16> {
 
 /// Three members with a data directory each, serving.
 pub(crate) async fn cluster(dir: &Dir, http: &reqwest::Client) -> (Vec<Server>, Vec<u16>) {
+    cluster_with(dir, http, &[]).await
+}
+
+/// [`cluster`], each member run with `args` too.
+pub(crate) async fn cluster_with(
+    dir: &Dir,
+    http: &reqwest::Client,
+    args: &[&str],
+) -> (Vec<Server>, Vec<u16>) {
     let ports = free_ports(3);
     let list: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
     let mut servers: Vec<Server> = ports
         .iter()
-        .map(|p| Server::new(&dir.0, *p, Some(list.join(","))))
+        .map(|p| Server::new(&dir.0, *p, Some(list.join(","))).with_args(args))
         .collect();
     for s in &mut servers {
         s.start();

@@ -14,8 +14,9 @@
 //! its pid.
 
 use crate::durable::{
-    free_ports, http, instance, listed, metric, ok, wait_ready, Dir, Server, DEADLINE,
+    cluster_with, http, instance, listed, metric, ok, wait_ready, Dir, Server, DEADLINE,
 };
+
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -30,24 +31,10 @@ const SERVICE: &str = "db";
 const GONE: &str = "10.0.0.3";
 const KEPT: &str = "10.0.0.4";
 
-/// Three members, serving.
+/// Three members, serving, with the retention [`TTL`].
 async fn cluster(dir: &Dir, http: &reqwest::Client) -> (Vec<Server>, Vec<u16>) {
-    let ports = free_ports(3);
-    let list: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
     let ttl = format!("{}s", TTL.as_secs());
-    let mut servers: Vec<Server> = ports
-        .iter()
-        .map(|p| {
-            Server::new(&dir.0, *p, Some(list.join(","))).with_args(&["--tombstone-ttl", &ttl])
-        })
-        .collect();
-    for s in &mut servers {
-        s.start();
-    }
-    for s in &servers {
-        wait_ready(http, s).await;
-    }
-    (servers, ports)
+    cluster_with(dir, http, &["--tombstone-ttl", &ttl]).await
 }
 
 /// Polls until `check` holds for what `port` lists, or fails after the deadline with `what`.
