@@ -99,6 +99,15 @@ impl ControlRoute {
                 data: Some(instance),
                 ..
             } => registry.check_registration(service, std::slice::from_ref(instance)),
+            Command::BatchRegister { instances, .. } | Command::RegisterFor { instances, .. }
+                if instances.iter().any(|i| i.ephemeral()) =>
+            {
+                Err(StoreError::ControlRefused(
+                    "a batch must not mix persistent and ephemeral instances: register the \
+                     persistent ones apart"
+                        .to_owned(),
+                ))
+            }
             Command::BatchRegister { instances, .. } | Command::RegisterFor { instances, .. } => {
                 registry.check_registration(service, instances)
             }
@@ -134,16 +143,14 @@ impl ControlRoute {
 }
 
 /// A write the control plane refused, as the registry would have refused it.
-fn refused(
-    error: ControlError,
-    service: &crate::model::ServiceKey,
-    command: &Command,
-) -> RouteError {
+fn refused(error: ControlError, command: &Command) -> RouteError {
     match (error, command) {
         (
             ControlError::PersistentNotFound(_),
             Command::Update { instance, .. } | Command::SetHealth { instance, .. },
-        ) => RouteError::Refused(StoreError::InstanceNotFound(instance.instance_id(service))),
+        ) => RouteError::Refused(StoreError::InstanceNotFound(
+            instance.instance_id(command.service()),
+        )),
         (ControlError::ServiceExists(s), _) => RouteError::Refused(StoreError::ServiceExists(s)),
         (ControlError::ServiceNotFound(s), _) => {
             RouteError::Refused(StoreError::ServiceNotFound(s))
@@ -216,13 +223,6 @@ impl PersistentRoute for ControlRoute {
                 ..
             } => vec![Command::register(&service, instance.clone())],
             Command::BatchRegister { instances, .. } | Command::RegisterFor { instances, .. } => {
-                if instances.iter().any(|i| i.ephemeral()) {
-                    return Err(RouteError::Refused(StoreError::ControlRefused(
-                        "a batch must not mix persistent and ephemeral instances: register the \
-                         persistent ones apart"
-                            .to_owned(),
-                    )));
-                }
                 instances
                     .iter()
                     .map(|i| Command::register(&service, i.clone()))
@@ -245,7 +245,7 @@ impl PersistentRoute for ControlRoute {
                 {
                     return Ok(CommandOutput::Deregistered(false));
                 }
-                ControlResponse::Rejected(error) => return Err(refused(error, &service, &command)),
+                ControlResponse::Rejected(error) => return Err(refused(error, &command)),
                 _ => {}
             }
         }
