@@ -4,7 +4,7 @@
 //!
 //! With a control plane, a persistent instance is written to the Raft log, and every member
 //! applies the log to its own store: the same instances, at the same [`Version`]s (stamped
-//! with [`CONTROL_ORIGIN`] by the log, not by a member's clock). Distro leaves them alone:
+//! with [`super::CONTROL_ORIGIN`] by the log, not by a member's clock). Distro leaves them alone:
 //! a record of one is never sent ([`ServiceSnapshot::instance_record`] has none for it), never
 //! counted in a checksum, and one arriving from a peer is refused
 //! ([`super::RecordRefusal::ControlOwned`]); once the store is handed to the control plane, a
@@ -25,7 +25,7 @@ use std::sync::Arc;
 use super::index::Store;
 use super::liveness::Liveness;
 use super::snapshot::{InstanceEntry, ServiceSettings, ServiceSnapshot, Tombstone};
-use super::version::{Version, CONTROL_ORIGIN};
+use super::version::Version;
 use crate::clock::Timestamp;
 use crate::model::{Instance, InstanceKey, ServiceKey};
 
@@ -54,11 +54,10 @@ pub enum ControlledSettings {
 
 impl ControlledInstance {
     fn versions(&self) -> (Version, Version) {
-        let v = |stamp| Version {
-            stamp,
-            origin: CONTROL_ORIGIN,
-        };
-        (v(self.written), v(self.version))
+        (
+            Version::control(self.written),
+            Version::control(self.version),
+        )
     }
 }
 
@@ -87,12 +86,8 @@ impl Store {
         removal: u64,
         now: Timestamp,
     ) -> Option<u64> {
-        if let Some(latest) = instances.iter().map(|i| i.version).max() {
-            self.observe_version(Version {
-                stamp: latest.max(removal),
-                origin: 0,
-            });
-        }
+        // The log's last stamp: at least every version it gives here.
+        self.observe_version(Version::control(removal));
         let create = !instances.is_empty() || matches!(settings, ControlledSettings::Held(..));
         let written = self.write(service, create, |snap| {
             let keep: HashSet<InstanceKey> = instances.iter().map(|i| i.instance.key()).collect();
@@ -128,13 +123,9 @@ fn set_settings(
     removal: u64,
     now: Timestamp,
 ) -> bool {
-    let control = |stamp| Version {
-        stamp,
-        origin: CONTROL_ORIGIN,
-    };
     match settings {
         ControlledSettings::Held(settings, stamp) => {
-            let version = control(*stamp);
+            let version = Version::control(*stamp);
             if snap.meta_version == version && !snap.meta_removed && snap.explicit {
                 return false;
             }
@@ -148,7 +139,7 @@ fn set_settings(
             snap.meta_removed = true;
             snap.explicit = false;
             snap.settings = Arc::new(ServiceSettings::default());
-            snap.meta_version = control(removal);
+            snap.meta_version = Version::control(removal);
             if snap.instance_count == 0 {
                 snap.mark_removed(now);
             }
@@ -187,10 +178,7 @@ fn remove(snap: &mut ServiceSnapshot, key: &InstanceKey, removal: u64, now: Time
         .entry(key)
         .map(|e| e.liveness().last_beat())
         .unwrap_or(now);
-    let stamp = Version {
-        stamp: removal,
-        origin: CONTROL_ORIGIN,
-    };
+    let stamp = Version::control(removal);
     snap.tombstone_merged(
         key,
         Tombstone {

@@ -35,6 +35,14 @@ pub(crate) fn origin_of_node(hash: u64) -> u64 {
 }
 
 impl Version {
+    /// The version the control plane's log gives a write at `stamp` (see [`CONTROL_ORIGIN`]).
+    pub fn control(stamp: u64) -> Self {
+        Version {
+            stamp,
+            origin: CONTROL_ORIGIN,
+        }
+    }
+
     /// Whether the control plane made this write (see [`CONTROL_ORIGIN`]).
     pub fn is_control(&self) -> bool {
         self.origin == CONTROL_ORIGIN
