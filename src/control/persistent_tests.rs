@@ -196,3 +196,48 @@ fn service_settings_are_created_once_updated_and_removed_only_when_no_instance_i
         Err(ControlError::ServiceNotFound(db()))
     );
 }
+
+#[test]
+fn the_total_of_persistent_instances_is_checked_where_it_is_applied() {
+    let mut held = PersistentData::default();
+    let per_service = MAX_PERSISTENT_PER_SERVICE;
+    for s in 0..MAX_PERSISTENT_INSTANCES / per_service {
+        let service = ServiceKey::named(&format!("db-{s}")).unwrap();
+        for port in 1..=per_service as u16 {
+            let write = PersistentWrite::Write(Command::register(&service, primary(port)));
+            held.apply(1, &write).unwrap();
+        }
+    }
+    assert_eq!(held.len(), MAX_PERSISTENT_INSTANCES);
+    let one_more = PersistentWrite::Write(Command::register(
+        &ServiceKey::named("db-extra").unwrap(),
+        primary(1),
+    ));
+    assert_eq!(
+        held.apply(2, &one_more),
+        Err(ControlError::TooManyPersistent {
+            limit: MAX_PERSISTENT_INSTANCES
+        })
+    );
+    assert_eq!(held.len(), MAX_PERSISTENT_INSTANCES);
+}
+
+#[test]
+fn the_total_of_service_settings_is_checked_where_it_is_applied() {
+    let mut held = PersistentData::default();
+    for s in 0..MAX_SERVICE_SETTINGS {
+        let service = ServiceKey::named(&format!("svc-{s}")).unwrap();
+        let create = Command::create_service(&service, ServiceSettings::default());
+        held.apply(1, &PersistentWrite::Write(create)).unwrap();
+    }
+    let one_more = Command::create_service(
+        &ServiceKey::named("svc-extra").unwrap(),
+        ServiceSettings::default(),
+    );
+    assert_eq!(
+        held.apply(2, &PersistentWrite::Write(one_more)),
+        Err(ControlError::TooManyPersistent {
+            limit: MAX_SERVICE_SETTINGS
+        })
+    );
+}
