@@ -143,6 +143,16 @@ pub enum ControlCommand {
         /// The instance.
         instance: InstanceKey,
     },
+    /// Removes metadata keys from the override kept for an instance id (the whole override
+    /// when nothing is left of it); nothing when it keeps none of them, or there is none.
+    DropOverrideMetadata {
+        /// The service.
+        service: ServiceKey,
+        /// The instance.
+        instance: InstanceKey,
+        /// The keys.
+        keys: Vec<String>,
+    },
     /// A user, role binding or permission write.
     Users(UserCommand),
     /// Sets (replaces) the settings of one cluster of a service: see [`super::clusters`].
@@ -217,7 +227,8 @@ impl ControlCommand {
         match self {
             ControlCommand::Persistent { write, .. } => changes.note(write.service()),
             ControlCommand::SetOverride { service, .. }
-            | ControlCommand::ClearOverride { service, .. } => changes.note(Some(service)),
+            | ControlCommand::ClearOverride { service, .. }
+            | ControlCommand::DropOverrideMetadata { service, .. } => changes.note(Some(service)),
             ControlCommand::Batch(commands) => {
                 for c in commands {
                     c.note_changes(changes);

@@ -147,8 +147,8 @@ pub use members::{ControlMembers, MembersError};
 pub use network::{NoPeer, NoPeers};
 pub use node::{ControlStartError, ControlWriteError, StandaloneControl};
 pub use overrides::{
-    keep_edit, ControlOverrides, InstanceOverride, KeepError, OverrideWeight, MAX_OVERRIDES,
-    MAX_OVERRIDE_METADATA_BYTES,
+    drop_kept_metadata, keep_edit, ControlOverrides, InstanceOverride, KeepError, OverrideWeight,
+    MAX_OVERRIDES, MAX_OVERRIDE_METADATA_BYTES,
 };
 pub use peer_network::{PeerLink, PeerNetwork};
 pub use persistent::{

@@ -186,6 +186,37 @@ impl Overrides {
         Ok(())
     }
 
+    /// Removes `keys` from the metadata of `instance`'s override, and the override when
+    /// nothing is left of it.
+    pub(crate) fn drop_metadata(
+        &mut self,
+        service: &ServiceKey,
+        instance: &InstanceKey,
+        keys: &[String],
+    ) {
+        let Some(instances) = self.by_service.get_mut(service) else {
+            return;
+        };
+        let holds = instances
+            .get(instance)
+            .is_some_and(|o| keys.iter().any(|k| o.metadata.contains_key(k)));
+        if !holds {
+            return;
+        }
+        let instances = Arc::make_mut(instances);
+        let emptied = instances.get_mut(instance).is_some_and(|o| {
+            o.metadata.retain(|k, _| !keys.contains(k));
+            o.is_empty()
+        });
+        if emptied {
+            instances.remove(instance);
+            self.count -= 1;
+            if instances.is_empty() {
+                self.by_service.remove(service);
+            }
+        }
+    }
+
     /// Removes the override of `instance`.
     pub(crate) fn clear(
         &mut self,
@@ -272,6 +303,32 @@ pub async fn keep_edit(
         service: service.clone(),
         instance: instance.clone(),
         change,
+    };
+    match control.write(command).await? {
+        super::ControlResponse::Rejected(e) => Err(KeepError::Refused(e)),
+        _ => Ok(()),
+    }
+}
+
+/// Removes `keys` from the override kept for `instance`, when it keeps any of them (a
+/// metadata delete, so the next registration does not bring them back); no write otherwise.
+pub async fn drop_kept_metadata(
+    control: &dyn ControlPlane,
+    service: &ServiceKey,
+    instance: &InstanceKey,
+    keys: &[String],
+) -> Result<(), KeepError> {
+    let holds = control
+        .state()
+        .instance_override(service, instance)
+        .is_some_and(|o| keys.iter().any(|k| o.metadata.contains_key(k)));
+    if !holds {
+        return Ok(());
+    }
+    let command = super::ControlCommand::DropOverrideMetadata {
+        service: service.clone(),
+        instance: instance.clone(),
+        keys: keys.to_vec(),
     };
     match control.write(command).await? {
         super::ControlResponse::Rejected(e) => Err(KeepError::Refused(e)),

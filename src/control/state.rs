@@ -107,6 +107,11 @@ impl ControlState {
             ControlCommand::ClearOverride { service, instance } => {
                 self.overrides.clear(service, instance)?
             }
+            ControlCommand::DropOverrideMetadata {
+                service,
+                instance,
+                keys,
+            } => self.overrides.drop_metadata(service, instance, keys),
             ControlCommand::Users(command) => self.users.apply(command)?,
             ControlCommand::SetClusterSettings(settings) => self.clusters.set(settings)?,
             ControlCommand::Persistent { at, write } => self.persistent.apply(*at, write)?,

@@ -31,8 +31,8 @@
 
 use super::paths::{
     BEAT_PATH, CATALOG_INSTANCES_PATH, CATALOG_SERVICES_PATH, INSTANCE_OVERRIDE_PATH,
-    INSTANCE_PATH, INSTANCE_STATUSES_PATH, LIVENESS_PATH, METRICS_PATH, NAMESPACES_PATH,
-    NAMESPACE_V2_LIST_PATH, NAMESPACE_V2_PATH, READINESS_PATH, SERVICE_LIST_PATH,
+    INSTANCE_PATH, INSTANCE_STATUSES_PATH, LIVENESS_PATH, METADATA_BATCH_PATH, METRICS_PATH,
+    NAMESPACES_PATH, NAMESPACE_V2_LIST_PATH, NAMESPACE_V2_PATH, READINESS_PATH, SERVICE_LIST_PATH,
     SERVICE_NAMES_PATH,
 };
 use super::Params;
@@ -274,8 +274,20 @@ fn need_of(path: &str, method: &Method, params: &Params) -> Result<Need, String>
         return Ok(Need::Read(target));
     }
     Ok(Need::Write(
-        target.registering(registered_ip(path, method, params)),
+        target.registering(registered_ips(path, method, params)),
     ))
+}
+
+/// The addresses a write registers or changes: [`registered_host`]'s, or the instances a
+/// metadata batch lists. A batch that lists none changes every instance of the service, so it
+/// names the broadcast address, which no role's address blocks hold: a caller limited to
+/// blocks must list the instances.
+fn registered_ips(path: &str, method: &Method, params: &Params) -> Vec<IpAddr> {
+    if path == METADATA_BATCH_PATH {
+        return super::metadata_batch::listed_ips(params)
+            .unwrap_or_else(|| vec![IpAddr::V4(Ipv4Addr::BROADCAST)]);
+    }
+    registered_ip(path, method, params).into_iter().collect()
 }
 
 /// The address a write registers, as an address (see [`registered_host`]).
@@ -294,7 +306,7 @@ fn registered_ip(path: &str, method: &Method, params: &Params) -> Option<IpAddr>
 /// `beat` JSON (a beat of an unknown instance registers it).
 fn registered_host(path: &str, method: &Method, params: &Params) -> Option<String> {
     Some(match path {
-        INSTANCE_PATH if matches!(*method, Method::POST | Method::PUT) => {
+        INSTANCE_PATH if matches!(*method, Method::POST | Method::PUT | Method::PATCH) => {
             params.get("ip")?.to_owned()
         }
         // Clearing an override is bounded like setting one (a `PUT`).

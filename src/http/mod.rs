@@ -13,6 +13,7 @@
 //! | `PUT /nacos/v1/ns/instance` | update as Nacos 2.x: `weight` (absent: 1) and `enabled` (absent: true) set, `metadata` laid over the instance's own (found by ip:port as for `DELETE`) → `ok`; an unknown service 400, an unknown instance `ok` with nothing stored |
 //! | `PATCH /nacos/v1/ns/instance` | change only the `weight`, `enabled`, `metadata` given (metadata laid over the instance's own) of the instance in `clusterName` (default `DEFAULT`) → `ok`; an unknown instance 404 |
 //! | `GET /nacos/v1/ns/instance` | one instance: `service`, `ip`, `port`, `clusterName`, `weight`, `healthy`, `instanceId`, `metadata` |
+//! | `PUT`, `DELETE /nacos/v1/ns/instance/metadata/batch` | set or remove the `metadata` keys of the `instances` listed (JSON `[{"ip","port","clusterName"}]`; none: every instance of the service) → `{"updated":["ip:port:unknown:cluster:ephemeral",...]}` (`metadata_batch` module docs) |
 //! | `PUT /nacos/v1/ns/instance/beat` | heartbeat, with the `beat` JSON or light → `clientBeatInterval`, `code` (10200, or 20404 for an unknown instance), `lightBeatEnabled` |
 //! | `GET /nacos/v1/ns/instance/list` | `name`, `groupName`, `clusters`, `cacheMillis`, `hosts[]`, `lastRefTime`, `checksum`, `reachProtectionThreshold`...; `clusters` and `healthyOnly` filter; with `udpPort` (and `app`) from a client Nacos pushes to, subscribes the address the query came from to UDP push at that port (`clientIP` is not trusted: see [`crate::udp`]) and answers `cacheMillis` 10000 (3000 otherwise) |
 //! | `GET /nacos/v1/ns/instance/statuses` | `key=namespace##group@@service` (namespace optional) → `{"ips":["10.0.0.1:8080_true",...]}`, every instance |
@@ -156,6 +157,7 @@ mod health;
 mod host;
 mod instance;
 pub(crate) mod json;
+mod metadata_batch;
 #[cfg(feature = "control")]
 mod namespace_error;
 #[cfg(feature = "control")]
@@ -187,8 +189,9 @@ pub use params::{ParamError, Params};
 pub use paths::{
     BEAT_PATH, CATALOG_INSTANCES_PATH, CATALOG_SERVICES_PATH, CLUSTER_PATH, HEALTH_INSTANCE_PATH,
     HEALTH_PATH, INSTANCE_LIST_PATH, INSTANCE_OVERRIDE_PATH, INSTANCE_PATH, INSTANCE_STATUSES_PATH,
-    LIVENESS_PATH, METRICS_PATH, NAMESPACES_PATH, NAMESPACE_V2_LIST_PATH, NAMESPACE_V2_PATH,
-    READINESS_PATH, SERVICE_LIST_PATH, SERVICE_NAMES_PATH, SERVICE_PATH, SUBSCRIBERS_PATH,
+    LIVENESS_PATH, METADATA_BATCH_PATH, METRICS_PATH, NAMESPACES_PATH, NAMESPACE_V2_LIST_PATH,
+    NAMESPACE_V2_PATH, READINESS_PATH, SERVICE_LIST_PATH, SERVICE_NAMES_PATH, SERVICE_PATH,
+    SUBSCRIBERS_PATH,
 };
 pub use peer::{
     peer_router, HttpPeerTransport, PeerFormat, CLUSTER_SECRET_HEADER, MAX_PEER_REQUEST_BYTES,

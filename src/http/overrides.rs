@@ -25,8 +25,8 @@ use super::error::ApiError;
 use super::params::Params;
 use super::state::{Api, ApiState};
 use crate::control::{
-    keep_edit, ControlCommand, ControlPlane, ControlResponse, InstanceOverride, KeepError,
-    OverrideWeight,
+    drop_kept_metadata, keep_edit, ControlCommand, ControlPlane, ControlResponse, InstanceOverride,
+    KeepError, OverrideWeight,
 };
 use crate::model::{InstanceKey, ServiceKey};
 use crate::store::InstanceUpdate;
@@ -90,10 +90,31 @@ pub(crate) async fn keep(
     };
     keep_edit(control.as_ref(), service, key, update)
         .await
-        .map_err(|e| match e {
-            KeepError::Refused(e) => ApiError::Refused(e),
-            KeepError::Unavailable(e) => ApiError::Control(e),
-        })
+        .map_err(keep_error)
+}
+
+/// Removes the keys of `metadata` from the override kept for `key`, when the node runs a
+/// control plane ([`crate::control::drop_kept_metadata`]).
+pub(crate) async fn drop_kept(
+    api: &ApiState,
+    service: &ServiceKey,
+    key: &InstanceKey,
+    metadata: &BTreeMap<String, String>,
+) -> Result<(), ApiError> {
+    let Some(control) = api.control.as_ref() else {
+        return Ok(());
+    };
+    let keys: Vec<String> = metadata.keys().cloned().collect();
+    drop_kept_metadata(control.as_ref(), service, key, &keys)
+        .await
+        .map_err(keep_error)
+}
+
+fn keep_error(e: KeepError) -> ApiError {
+    match e {
+        KeepError::Refused(e) => ApiError::Refused(e),
+        KeepError::Unavailable(e) => ApiError::Control(e),
+    }
 }
 
 /// The instance key an override request means: `clusterName` (default `DEFAULT`), or the one

@@ -7,6 +7,8 @@ pub const INSTANCE_PATH: &str = "/nacos/v1/ns/instance";
 /// `GET`/`DELETE`: read or clear the operators' overrides of a service's instances (nacre's
 /// own; feature `control`).
 pub const INSTANCE_OVERRIDE_PATH: &str = "/nacos/v1/ns/instance/override";
+/// `PUT`/`DELETE`: set or remove metadata keys of many instances of a service.
+pub const METADATA_BATCH_PATH: &str = "/nacos/v1/ns/instance/metadata/batch";
 /// `PUT`: a heartbeat.
 pub const BEAT_PATH: &str = "/nacos/v1/ns/instance/beat";
 /// `GET`: a service's instances.

@@ -230,6 +230,10 @@ impl NacosApi {
                     .patch(instance::patch)
                     .delete(instance::deregister),
             )
+            .route(
+                METADATA_BATCH_PATH,
+                put(super::metadata_batch::update).delete(super::metadata_batch::delete),
+            )
             .route(BEAT_PATH, put(instance::beat))
             .route(INSTANCE_LIST_PATH, get(instance::list))
             .route(INSTANCE_STATUSES_PATH, any(instance::statuses))

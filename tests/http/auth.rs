@@ -441,3 +441,57 @@ async fn a_request_with_a_username_and_password_is_checked_as_a_login() {
     assert_eq!(send(&app, both).await.0, 403);
     assert_eq!(stored(&registry), 1);
 }
+
+/// A metadata batch changes the instances it lists: a caller limited to address blocks may
+/// list only instances in them, and must list them (an empty list means every instance).
+#[tokio::test]
+async fn a_metadata_batch_is_held_to_the_permitted_addresses() {
+    let registry = Registry::default();
+    let app = app(&registry);
+    let team = token(&app, "team").await;
+    let writer = token(&app, "writer").await;
+    let register = format!(
+        "/nacos/v1/ns/instance?serviceName=orders&ip=10.0.1.7&port=8080&accessToken={writer}"
+    );
+    assert_eq!(send(&app, post(&register)).await.0, 200);
+    let batch = |token: &str, instances: Option<&str>| {
+        let list = instances
+            .map(|i| {
+                format!(
+                    "&instances={}",
+                    form_urlencoded::byte_serialize(i.as_bytes()).collect::<String>()
+                )
+            })
+            .unwrap_or_default();
+        Request::put(format!(
+            "/nacos/v1/ns/instance/metadata/batch?serviceName=orders&metadata=a%3Db{list}&accessToken={token}"
+        ))
+        .body(Body::empty())
+        .unwrap()
+    };
+    let outside = r#"[{"ip":"10.0.1.7","port":8080}]"#;
+    let (status, body) = send(&app, batch(&team, Some(outside))).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = send(&app, batch(&team, None)).await;
+    assert_eq!(
+        status, 403,
+        "every instance is more than the team's block: {body}"
+    );
+    let orders = ServiceKey::named("orders").unwrap();
+    let untouched = registry.get_all_instances(&orders, &[]);
+    assert!(untouched.iter().all(|i| i.metadata().is_empty()));
+    let inside = r#"[{"ip":"10.0.0.7","port":8080}]"#;
+    let (status, body) = send(&app, batch(&team, Some(inside))).await;
+    assert_eq!((status, body.as_str()), (200, r#"{"updated":[]}"#));
+    // A writer without blocks changes every instance.
+    let (status, body) = send(&app, batch(&writer, None)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("10.0.1.7:8080"), "{body}");
+    // PATCH changes an existing instance's weight: the same rule as PUT.
+    let patch = Request::patch(format!(
+        "/nacos/v1/ns/instance?serviceName=orders&ip=10.0.1.7&port=8080&weight=0&accessToken={team}"
+    ))
+    .body(Body::empty())
+    .unwrap();
+    assert_eq!(send(&app, patch).await.0, 403);
+}

@@ -18,6 +18,7 @@ mod console_auth;
 mod health;
 mod instance;
 mod limits;
+mod metadata_batch;
 mod metrics;
 mod namespaces;
 mod naming_client;
