@@ -165,7 +165,12 @@ pub(crate) async fn check(State(access): State<Access>, request: Request, next: 
         .get("accessToken")
         .map(str::to_owned)
         .or(header_token);
-    let checked = match (token, params.get("username"), params.get("password")) {
+    let basic = basic_credentials(&parts.headers);
+    let (username, password) = match &basic {
+        Some((u, p)) => (Some(u.as_str()), Some(p.as_str())),
+        None => (params.get("username"), params.get("password")),
+    };
+    let checked = match (token, username, password) {
         // No token but a username and password, as the npm client `nacos-naming` sends them
         // on every request: checked as a login is, off the async workers (see
         // `Authenticator::identify_password`).
@@ -245,6 +250,15 @@ pub(crate) async fn own_address(request: Request, next: Next) -> Response {
 fn need_of(path: &str, method: &Method, params: &Params) -> Result<Need, String> {
     if path == METRICS_PATH {
         return Ok(Need::NodeReport);
+    }
+    if let Some(scope) = super::prometheus::scope_of(path) {
+        // Service discovery lists what the caller may read.
+        return scope.map(|scope| match scope {
+            super::prometheus::Scope::All => Need::ListAll,
+            super::prometheus::Scope::Namespace(namespace, _) => {
+                Need::List(AccessTarget::group(namespace, None))
+            }
+        });
     }
     if [
         "/nacos/v1/auth/users",
@@ -345,6 +359,27 @@ fn target_of(params: &Params, statuses: bool) -> Result<AccessTarget, String> {
         _ => Some(params.group().map_err(|e| e.to_string())?),
     };
     Ok(AccessTarget::group(namespace, group))
+}
+
+/// The username and password of an `Authorization: Basic` header (how Prometheus'
+/// `basic_auth` sends them), checked as a login is.
+#[cfg(feature = "auth")]
+fn basic_credentials(headers: &axum::http::HeaderMap) -> Option<(String, String)> {
+    use base64::Engine;
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let encoded = value.strip_prefix("Basic ")?.trim();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (username, password) = text.split_once(':')?;
+    Some((username.to_owned(), password.to_owned()))
+}
+
+/// Without feature `auth` no provider checks passwords: a Basic header is not read.
+#[cfg(not(feature = "auth"))]
+fn basic_credentials(_headers: &axum::http::HeaderMap) -> Option<(String, String)> {
+    None
 }
 
 /// The token of an `accessToken` header or `Authorization: Bearer`.

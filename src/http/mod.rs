@@ -27,6 +27,7 @@
 //! | `GET /nacos/v1/ns/catalog/instances` | `serviceName`, `clusterName`, `pageNo`, `pageSize` → `{"list":[instance...],"count":N}` |
 //! | `GET /nacos/v1/ns/operator/metrics` | `{"status":"UP","serviceCount":N,"instanceCount":N,"responsibleServiceCount":N,"responsibleInstanceCount":N,"udpPush":{...}}` (`DOWN` while the node is not ready, see below; `udpPush`: subscriptions, pushes, acks, retries, failures, datagrams, bytes) |
 //! | `GET /nacos/v1/console/health/liveness`, `.../readiness` | probes: `OK`; readiness answers 503 with the reason while a cluster member loads or commits to the node's disk fail ([`crate::front::NotReady`]) |
+//! | `GET /nacos/prometheus[/namespaceId/{ns}[/service/{name}]]` | Prometheus HTTP service discovery: `[{"targets":["ip:port"],"labels":{"__meta_clusterName",...}}]`, one element per instance (`prometheus` module docs) |
 //! | `GET /nacos/serverlist` | the members as Nacos' address server lists them, one `host:port` a line, for clients configured with an `endpoint` (open, like the probes; see [`ServerList`]) |
 //! | `/nacos/v1/console/namespaces`, `/nacos/v2/console/namespace[/list]` | Nacos' namespace API over the control plane, with feature `control` and [`NacosApi::control`] ([`namespaces`]) |
 //! | `/nacos/v1/auth/users`, `/roles`, `/permissions` | Nacos' user, role and permission API over the control plane, global admin only, with features `control` and `auth` and [`NacosApi::users_api`] ([`users`]) |
@@ -169,6 +170,7 @@ mod overrides;
 pub mod params;
 mod paths;
 mod peer;
+mod prometheus;
 mod push;
 mod router;
 mod server_list;
@@ -197,5 +199,6 @@ pub use peer::{
     peer_router, HttpPeerTransport, PeerFormat, CLUSTER_SECRET_HEADER, MAX_PEER_REQUEST_BYTES,
     PEER_CONTENT_TYPE, PEER_PATH, PEER_VERSION_HEADER,
 };
+pub use prometheus::{PROMETHEUS_NAMESPACE_PATH, PROMETHEUS_PATH, PROMETHEUS_SERVICE_PATH};
 pub use router::{router, NacosApi};
 pub use server_list::{ServerList, SERVER_LIST_PATH};

@@ -254,6 +254,15 @@ impl NacosApi {
             .route(METRICS_PATH, get(operator::metrics))
             .route(LIVENESS_PATH, get(operator::liveness))
             .route(READINESS_PATH, get(operator::readiness))
+            .route(super::PROMETHEUS_PATH, get(super::prometheus::all))
+            .route(
+                super::PROMETHEUS_NAMESPACE_PATH,
+                get(super::prometheus::namespace),
+            )
+            .route(
+                super::PROMETHEUS_SERVICE_PATH,
+                get(super::prometheus::service),
+            )
             .route(
                 super::server_list::SERVER_LIST_PATH,
                 get(super::server_list::server_list),

@@ -11,7 +11,6 @@ use nacre::front::access::Access;
 use nacre::http::NacosApi;
 use nacre::{Registry, ServiceKey};
 use std::sync::Arc;
-use tower::ServiceExt;
 
 pub(super) fn key(byte: u8) -> TokenKey {
     TokenKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([byte; 32])).unwrap()
@@ -61,15 +60,7 @@ fn app(registry: &Registry) -> axum::Router {
         .router()
 }
 
-/// The status and body of `request` through `app`.
-pub(super) async fn send(app: &axum::Router, request: Request<Body>) -> (u16, String) {
-    let answer = app.clone().oneshot(request).await.unwrap();
-    let status = answer.status().as_u16();
-    let bytes = axum::body::to_bytes(answer.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (status, String::from_utf8_lossy(&bytes).into_owned())
-}
+pub(super) use super::env::send;
 
 fn post(uri: &str) -> Request<Body> {
     Request::post(uri).body(Body::empty()).unwrap()

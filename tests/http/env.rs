@@ -96,3 +96,13 @@ pub(crate) async fn http_json(
     assert!(status.is_success(), "{url}: {status}: {body}");
     serde_json::from_str(&body).unwrap_or(Value::String(body))
 }
+
+/// The status and body of `request` through `app`.
+pub(crate) async fn send(app: &axum::Router, request: Request<Body>) -> (u16, String) {
+    let answer = app.clone().oneshot(request).await.unwrap();
+    let status = answer.status().as_u16();
+    let bytes = axum::body::to_bytes(answer.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}

@@ -26,6 +26,7 @@ mod operator;
 mod overrides;
 mod peer_auth;
 mod probes;
+mod prometheus;
 mod server;
 mod service;
 mod udp_push;

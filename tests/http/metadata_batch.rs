@@ -9,7 +9,7 @@ use nacre::http::NacosApi;
 use nacre::{Registry, ServiceKey};
 use serde_json::Value;
 
-use super::auth::send;
+use super::env::send;
 
 const INSTANCE: &str = "/nacos/v1/ns/instance";
 const BATCH: &str = "/nacos/v1/ns/instance/metadata/batch";
