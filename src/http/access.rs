@@ -8,13 +8,16 @@
 //! - Every other request carries its token as `accessToken` in the query or the form, as an
 //!   `accessToken` header, or as `Authorization: Bearer`; or, without a token, `username` and
 //!   `password` in the query or the form, as the npm client `nacos-naming` sends them on every
-//!   request (checked as a login, then standing for a minute as a keyed digest; see
+//!   request, or as `Authorization: Basic` (Prometheus' `basic_auth`, for `/nacos/prometheus`) (checked as a login, then standing for a minute as a keyed digest; see
 //!   `Authenticator::identify_password`). The service it touches is read from
 //!   the same parameters the route reads (`namespaceId`, `groupName`, `serviceName`, or the
 //!   `key` of `instance/statuses`). A `GET` needs read permission (so do `instance/statuses`
 //!   and `catalog/instances`, which Nacos maps to any method), every other method write; a
 //!   registration (and a beat that carries its instance) also names the address it registers,
-//!   which a permission limited to `register_cidrs` must hold. The service listings
+//!   which a permission limited to `register_cidrs` must hold (every instance a metadata batch
+//!   lists, too; a batch that lists none needs a permission without address blocks). The v2
+//!   and v3 routes follow the rules of the v1 route they stand for (`v2::v1_equivalent`).
+//!   Prometheus discovery lists what the caller may read. The service listings
 //!   (`service/list`, `service/names`, `catalog/services`) need only a valid token, and show
 //!   the services the caller may read ([`crate::front::access::Viewer`]); the node's
 //!   counters (`operator/metrics`) need read permission on everything (`*:*:*`). The
@@ -146,7 +149,7 @@ pub(crate) fn refusal(error: &AccessError) -> Response {
 
 /// The check in front of the API's routes.
 pub(crate) async fn check(State(access): State<Access>, request: Request, next: Next) -> Response {
-    let path = request.uri().path().to_owned();
+    let path = super::v2::v1_equivalent(request.uri().path()).to_owned();
     if path == LIVENESS_PATH || path == READINESS_PATH || path == super::SERVER_LIST_PATH {
         return next.run(request).await;
     }
@@ -228,7 +231,7 @@ pub fn guarded(router: Router, access: Access, front: Front, need: Need) -> Rout
 /// a registration, an update or a beat carrying its instance whose `ip` is not the address the
 /// request comes from is refused (403), and nothing changes.
 pub(crate) async fn own_address(request: Request, next: Next) -> Response {
-    let path = request.uri().path().to_owned();
+    let path = super::v2::v1_equivalent(request.uri().path()).to_owned();
     if path != INSTANCE_PATH && path != BEAT_PATH {
         return next.run(request).await;
     }

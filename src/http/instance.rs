@@ -240,18 +240,29 @@ pub(crate) async fn list(
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     p: Params,
 ) -> Result<Response, ApiError> {
+    let peer = peer.map(|Extension(ConnectInfo(addr))| addr);
+    let body = list_body(&api, &headers, peer, &p)?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The body of an instance list answer (the `ServiceInfo` JSON), shared with the v2 and v3
+/// routes.
+pub(crate) fn list_body(
+    api: &ApiState,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+    p: &Params,
+) -> Result<Vec<u8>, ApiError> {
     let query = ServiceQuery {
         service: p.service_key()?,
         clusters: p.clusters()?,
         healthy_only: p.flag("healthyOnly", false)?,
     };
-    let peer = peer.map(|Extension(ConnectInfo(addr))| addr);
-    let cache_millis = super::push::subscribe(&api, &headers, peer, &p, &query)?;
+    let cache_millis = super::push::subscribe(api, headers, peer, p, &query)?;
     let answer = ServiceAnswer::new(api.backend.registry(), &query, cache_millis);
     let health = api.backend.registry().health_config();
-    let body = service_info_body(&answer, NameStyle::Grouped, health)
-        .map_err(|e| ApiError::Encode(e.to_string()))?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    service_info_body(&answer, NameStyle::Grouped, health)
+        .map_err(|e| ApiError::Encode(e.to_string()))
 }
 
 /// `PUT /nacos/v1/ns/instance/beat`: a heartbeat. With the `beat` JSON parameter it carries

@@ -13,7 +13,7 @@
 //! | `PUT /nacos/v1/ns/instance` | update as Nacos 2.x: `weight` (absent: 1) and `enabled` (absent: true) set, `metadata` laid over the instance's own (found by ip:port as for `DELETE`) → `ok`; an unknown service 400, an unknown instance `ok` with nothing stored |
 //! | `PATCH /nacos/v1/ns/instance` | change only the `weight`, `enabled`, `metadata` given (metadata laid over the instance's own) of the instance in `clusterName` (default `DEFAULT`) → `ok`; an unknown instance 404 |
 //! | `GET /nacos/v1/ns/instance` | one instance: `service`, `ip`, `port`, `clusterName`, `weight`, `healthy`, `instanceId`, `metadata` |
-//! | `PUT`, `DELETE /nacos/v1/ns/instance/metadata/batch` | set or remove the `metadata` keys of the `instances` listed (JSON `[{"ip","port","clusterName"}]`; none: every instance of the service) → `{"updated":["ip:port:unknown:cluster:ephemeral",...]}` (`metadata_batch` module docs) |
+//! | `PUT`, `DELETE /nacos/v1/ns/instance/metadata/batch` | set or remove the `metadata` keys of the `instances` listed (JSON `[{"ip","port","clusterName"}]`; none: every instance of the service) → `{"updated":["ip:port:unknown:cluster:ephemeral",...]}` ([`metadata_batch`]) |
 //! | `PUT /nacos/v1/ns/instance/beat` | heartbeat, with the `beat` JSON or light → `clientBeatInterval`, `code` (10200, or 20404 for an unknown instance), `lightBeatEnabled` |
 //! | `GET /nacos/v1/ns/instance/list` | `name`, `groupName`, `clusters`, `cacheMillis`, `hosts[]`, `lastRefTime`, `checksum`, `reachProtectionThreshold`...; `clusters` and `healthyOnly` filter; with `udpPort` (and `app`) from a client Nacos pushes to, subscribes the address the query came from to UDP push at that port (`clientIP` is not trusted: see [`crate::udp`]) and answers `cacheMillis` 10000 (3000 otherwise) |
 //! | `GET /nacos/v1/ns/instance/statuses` | `key=namespace##group@@service` (namespace optional) → `{"ips":["10.0.0.1:8080_true",...]}`, every instance |
@@ -27,7 +27,9 @@
 //! | `GET /nacos/v1/ns/catalog/instances` | `serviceName`, `clusterName`, `pageNo`, `pageSize` → `{"list":[instance...],"count":N}` |
 //! | `GET /nacos/v1/ns/operator/metrics` | `{"status":"UP","serviceCount":N,"instanceCount":N,"responsibleServiceCount":N,"responsibleInstanceCount":N,"udpPush":{...}}` (`DOWN` while the node is not ready, see below; `udpPush`: subscriptions, pushes, acks, retries, failures, datagrams, bytes) |
 //! | `GET /nacos/v1/console/health/liveness`, `.../readiness` | probes: `OK`; readiness answers 503 with the reason while a cluster member loads or commits to the node's disk fail ([`crate::front::NotReady`]) |
-//! | `GET /nacos/prometheus[/namespaceId/{ns}[/service/{name}]]` | Prometheus HTTP service discovery: `[{"targets":["ip:port"],"labels":{"__meta_clusterName",...}}]`, one element per instance (`prometheus` module docs) |
+//! | `/nacos/v2/ns/...` and `/nacos/v3/admin/ns/...` | Nacos 2.2+'s v2 open API for naming (instance, list, metadata batch, beat, service, health, catalog, operator) and Nacos 3's admin routes for the same, in the `{"code","message","data"}` envelope with Nacos' codes ([`v2`], with every difference from Nacos) |
+//! | `/nacos/v3/client/ns/instance[/list]`, `/nacos/v3/admin/core/state/{liveness,readiness}`, `/nacos/v3/admin/core/cluster/node/list` | Nacos 3's client naming API and core state routes ([`v3`]) |
+//! | `GET /nacos/prometheus[/namespaceId/{ns}[/service/{name}]]` | Prometheus HTTP service discovery: `[{"targets":["ip:port"],"labels":{"__meta_clusterName",...}}]`, one element per instance ([`prometheus`]) |
 //! | `GET /nacos/serverlist` | the members as Nacos' address server lists them, one `host:port` a line, for clients configured with an `endpoint` (open, like the probes; see [`ServerList`]) |
 //! | `/nacos/v1/console/namespaces`, `/nacos/v2/console/namespace[/list]` | Nacos' namespace API over the control plane, with feature `control` and [`NacosApi::control`] ([`namespaces`]) |
 //! | `/nacos/v1/auth/users`, `/roles`, `/permissions` | Nacos' user, role and permission API over the control plane, global admin only, with features `control` and `auth` and [`NacosApi::users_api`] ([`users`]) |
@@ -158,7 +160,7 @@ mod health;
 mod host;
 mod instance;
 pub(crate) mod json;
-mod metadata_batch;
+pub mod metadata_batch;
 #[cfg(feature = "control")]
 mod namespace_error;
 #[cfg(feature = "control")]
@@ -170,7 +172,7 @@ mod overrides;
 pub mod params;
 mod paths;
 mod peer;
-mod prometheus;
+pub mod prometheus;
 mod push;
 mod router;
 mod server_list;
@@ -179,6 +181,8 @@ mod state;
 mod subscribers;
 #[cfg(all(feature = "control", feature = "auth"))]
 pub mod users;
+pub mod v2;
+pub mod v3;
 
 pub use crate::front::Backend;
 pub use access::guarded;

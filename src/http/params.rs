@@ -130,6 +130,15 @@ impl Params {
         Self { values }
     }
 
+    /// The same parameters, with `name` set to `value` where it is absent or blank (how the
+    /// v2 and v3 routes give a v1 route their own defaults).
+    pub fn with_default(mut self, name: &str, value: &str) -> Self {
+        if self.get(name).is_none() {
+            self.values.insert(name.to_owned(), value.to_owned());
+        }
+        self
+    }
+
     /// The value of `name`, or `None` when it is absent or blank.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.values

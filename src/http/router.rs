@@ -267,7 +267,8 @@ impl NacosApi {
                 super::server_list::SERVER_LIST_PATH,
                 get(super::server_list::server_list),
             )
-            .with_state(state.clone());
+            .with_state(state.clone())
+            .merge(super::v2::routes(state.clone()));
         #[cfg(feature = "control")]
         let api = api.merge(
             Router::new()

@@ -40,26 +40,35 @@ pub enum ServerList {
 
 /// `GET /nacos/serverlist`.
 pub(crate) async fn server_list(State(api): Api, headers: HeaderMap) -> Response {
-    let listed: Vec<String> = match &api.server_list {
+    match listed(&api, &headers) {
+        Ok(listed) => {
+            let mut body = listed.join("\n");
+            body.push('\n');
+            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+        }
+        Err(why) => (StatusCode::NOT_FOUND, why).into_response(),
+    }
+}
+
+/// The members `host:port` as the server list answers them, or why none is known (shared
+/// with the v3 node list).
+pub(crate) fn listed(
+    api: &super::state::ApiState,
+    headers: &HeaderMap,
+) -> Result<Vec<String>, String> {
+    Ok(match &api.server_list {
         ServerList::Fixed(list) => list.clone(),
-        ServerList::Unknown(why) => return (StatusCode::NOT_FOUND, why.clone()).into_response(),
+        ServerList::Unknown(why) => return Err(why.clone()),
         ServerList::Members => match api.backend.cluster_node() {
             Some(node) => node.members().map(|m| m.as_str().to_owned()).collect(),
             None => match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
                 Some(host) if is_address(host) => vec![host.to_owned()],
                 _ => {
-                    return (
-                        StatusCode::NOT_FOUND,
-                        "the request named no host:port to list (no Host header)",
-                    )
-                        .into_response()
+                    return Err("the request named no host:port to list (no Host header)".to_owned())
                 }
             },
         },
-    };
-    let mut body = listed.join("\n");
-    body.push('\n');
-    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+    })
 }
 
 /// Whether `host` looks like `host[:port]`: letters, digits, dots, dashes, brackets and colons

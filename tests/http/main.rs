@@ -32,3 +32,4 @@ mod service;
 mod udp_push;
 mod update;
 mod users;
+mod v2_api;
