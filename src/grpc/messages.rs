@@ -137,8 +137,44 @@ pub(crate) struct ServiceListRequest {
 pub(crate) struct ConnectionSetupRequest {
     /// `Nacos-Java-Client:v2.x`, `Nacos-Rust-Client:0.8`...
     pub client_version: Option<String>,
+    /// The client's abilities (Nacos 2.3+ clients): only whether it sent a table is read (a
+    /// client that sends one waits for the server's in a `SetupAckRequest`). `IgnoredAny`
+    /// keeps nothing of it.
+    pub ability_table: Option<serde::de::IgnoredAny>,
     // `tenant` and `labels` are not read: nothing is kept of them, and what serde skips
     // allocates nothing.
+}
+
+/// What the server can do, as it answers a client's `abilityTable` (`SetupAckRequest`): by
+/// Nacos' ability names, `true` for what nacre serves.
+pub(crate) const SERVER_ABILITIES: [(&str, bool); 4] = [
+    // `PersistentInstanceRequest`: the Java client sends persistent instances over gRPC
+    // only when the server says so (over v1 HTTP otherwise).
+    ("supportPersistentInstanceByGrpc", true),
+    ("fuzzyWatch", false),
+    ("lock", false),
+    ("mcp", false),
+];
+
+/// `SetupAckRequest`: the server's abilities, sent on the bi-stream once, without a request
+/// id (the client answers nothing), as Nacos does.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SetupAckRequest {
+    headers: BTreeMap<String, String>,
+    ability_table: BTreeMap<&'static str, bool>,
+    module: &'static str,
+}
+
+impl SetupAckRequest {
+    /// The ack with [`SERVER_ABILITIES`].
+    pub(crate) fn new() -> Self {
+        SetupAckRequest {
+            headers: BTreeMap::new(),
+            ability_table: SERVER_ABILITIES.into_iter().collect(),
+            module: "internal",
+        }
+    }
 }
 
 /// What a client answers on the bi-stream to a request the server sent (push acks,

@@ -12,7 +12,7 @@
 //! | message | answer |
 //! | --- | --- |
 //! | `ServerCheckRequest` | `ServerCheckResponse` with the `connectionId` |
-//! | `ConnectionSetupRequest` (first on the bi-stream) | none: the connection is registered |
+//! | `ConnectionSetupRequest` (first on the bi-stream) | none: the connection is registered; with an `abilityTable`, the server's `SetupAckRequest` |
 //! | `HealthCheckRequest` | `HealthCheckResponse` |
 //! | `InstanceRequest` (`registerInstance`, `deregisterInstance`) | `InstanceResponse`; the instance lives while the connection does |
 //! | `BatchInstanceRequest` (`batchRegisterInstance`) | `BatchInstanceResponse`; replaces what the connection publishes in the service |
@@ -31,9 +31,13 @@
 //! ## Differences from Nacos
 //! - A body that is not the JSON expected answers 400 (Nacos: 502).
 //! - `checksum` in `ServiceInfo` is nacre's own digest (Nacos 2.x leaves it empty).
-//! - The server never asks for ability negotiation (`supportAbilityNegotiation: false`), so no
-//!   `SetupAckRequest` is needed, and it never sends `ConnectResetRequest` (neither the Rust
-//!   nor the Python client can handle one).
+//! - Abilities are negotiated as in Nacos 2.3+: `ServerCheckResponse` says
+//!   `supportAbilityNegotiation: true`, and a client whose `ConnectionSetupRequest` carries an
+//!   `abilityTable` is sent a `SetupAckRequest` with the server's (`supportPersistentInstanceByGrpc:
+//!   true`, so the Java 2.3+ client sends persistent instances as `PersistentInstanceRequest`;
+//!   `fuzzyWatch`, `lock` and `mcp` false). Clients that send no table (Java 2.2, the Rust
+//!   client) are sent none and work as before. The server never sends `ConnectResetRequest`
+//!   (nacos-sdk-python 3.2.0 cannot read one; the Rust client's handling is its own).
 //! - A push that is not acked is sent again after the ack timeout a bounded number of times
 //!   ([`crate::front::push::PushConfig::retries`]), and a connection whose pushes keep failing
 //!   is dropped (Nacos retries without a bound).

@@ -246,7 +246,7 @@ impl GrpcFront {
             "ServerCheckResponse",
             &Answer::ok(ServerCheck {
                 connection_id: id,
-                support_ability_negotiation: false,
+                support_ability_negotiation: true,
             }),
         )
     }
@@ -565,11 +565,25 @@ impl GrpcFront {
             "ConnectionSetupRequest" => {
                 let setup: ConnectionSetupRequest =
                     serde_json::from_slice(json).unwrap_or_default();
-                if let Some(c) = lock(&shared.table).get_mut(&addr) {
-                    c.registered = true;
-                    c.client_version =
-                        bounded_client_version(setup.client_version.as_deref().unwrap_or(""));
-                    c.last_active = now;
+                let registered = match lock(&shared.table).get_mut(&addr) {
+                    Some(c) => {
+                        c.registered = true;
+                        c.client_version =
+                            bounded_client_version(setup.client_version.as_deref().unwrap_or(""));
+                        c.last_active = now;
+                        true
+                    }
+                    None => false,
+                };
+                // A client that sent its abilities waits for the server's (Nacos 2.3+: the
+                // connection fails after 5 s without them). Clients that send none (Java 2.2,
+                // nacos-sdk-rust) are sent nothing, as Nacos does.
+                if registered && setup.ability_table.is_some() {
+                    let stream = lock(&shared.streams).get(&addr).cloned();
+                    let ack = to_payload("SetupAckRequest", &messages::SetupAckRequest::new());
+                    if let Some(stream) = stream {
+                        let _ = stream.try_send(ack);
+                    }
                 }
             }
             "NotifySubscriberResponse" => {

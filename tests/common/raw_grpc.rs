@@ -13,6 +13,8 @@ const WAIT: Duration = Duration::from_secs(10);
 pub(crate) struct Raw {
     grpc: tonic::client::Grpc<tonic::transport::Channel>,
     _stream: Option<tokio::sync::mpsc::Sender<Payload>>,
+    /// What the server sends on the bi-stream.
+    inbound: Option<tonic::Streaming<Payload>>,
 }
 
 impl Raw {
@@ -31,6 +33,7 @@ impl Raw {
         Raw {
             grpc: tonic::client::Grpc::new(channel),
             _stream: None,
+            inbound: None,
         }
     }
 
@@ -49,20 +52,32 @@ impl Raw {
         self.grpc.ready().await.unwrap();
         let codec = tonic_prost::ProstCodec::<Payload, Payload>::default();
         let path = tonic::codegen::http::uri::PathAndQuery::from_static(BI_STREAM_PATH);
-        self.grpc
+        let inbound = self
+            .grpc
             .streaming(
                 tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx)),
                 path,
                 codec,
             )
             .await
-            .unwrap();
+            .unwrap()
+            .into_inner();
         self._stream = Some(tx);
+        self.inbound = Some(inbound);
         // The server registers the connection when it reads the setup.
         let deadline = Instant::now() + WAIT;
         while self.call("HealthCheckRequest", "{}").await.kind() != "HealthCheckResponse" {
             assert!(Instant::now() < deadline, "the setup was never read");
             tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The next message the server sends on the bi-stream, if one comes within `wait`.
+    pub(crate) async fn from_server(&mut self, wait: Duration) -> Option<Payload> {
+        let inbound = self.inbound.as_mut()?;
+        match tokio::time::timeout(wait, inbound.message()).await {
+            Ok(Ok(message)) => message,
+            _ => None,
         }
     }
 

@@ -1141,3 +1141,45 @@ async fn only_connections_without_a_bi_stream_are_closed_at_the_setup_timeout() 
     assert_eq!(answer.kind(), "HealthCheckResponse", "{:?}", body(&answer));
     assert_eq!(front.connection_count(), 1);
 }
+
+/// Ability negotiation as Nacos 2.3+: the server says it negotiates; a client that sends its
+/// `abilityTable` is sent the server's in a `SetupAckRequest` (persistent instances over gRPC
+/// among them) and can then register a persistent instance with `PersistentInstanceRequest`;
+/// a client that sends no table (Java 2.2, the Rust client) is sent nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abilities_are_negotiated_with_clients_that_send_theirs() {
+    let registry = Registry::default();
+    let (_front, addr) = serve(&registry, config()).await;
+    let mut raw = Raw::open(addr).await;
+    let check = raw
+        .call("ServerCheckRequest", r#"{"headers":{},"requestId":"1"}"#)
+        .await;
+    assert_eq!(body(&check)["supportAbilityNegotiation"], true);
+    let setup =
+        r#"{"clientVersion":"Nacos-Java-Client:v2.4.0","tenant":"","labels":{},"abilityTable":{}}"#;
+    raw.setup_with(setup.as_bytes().to_vec()).await;
+    let ack = raw
+        .from_server(WAIT)
+        .await
+        .expect("a SetupAckRequest on the bi-stream");
+    assert_eq!(ack.kind(), "SetupAckRequest");
+    let ack = body(&ack);
+    assert_eq!(ack["abilityTable"]["supportPersistentInstanceByGrpc"], true);
+    assert_eq!(ack["abilityTable"]["lock"], false);
+    assert_eq!(ack["module"], "internal");
+    assert!(ack.get("requestId").is_none(), "no answer is wanted: {ack}");
+
+    let persistent = r#"{"headers":{},"requestId":"2","namespace":"public","serviceName":"orders",
+        "groupName":"DEFAULT_GROUP","type":"registerInstance",
+        "instance":{"ip":"10.0.0.7","port":5432,"ephemeral":false,"clusterName":"DEFAULT"}}"#;
+    let answer = raw.call("PersistentInstanceRequest", persistent).await;
+    assert_eq!(answer.kind(), "InstanceResponse", "{:?}", body(&answer));
+    let stored = registry.get_all_instances(&orders(), &[]);
+    assert_eq!(stored.len(), 1);
+    assert!(!stored.iter().next().unwrap().ephemeral());
+
+    // Without a table, nothing is sent.
+    let mut old = Raw::open(addr).await;
+    old.setup().await;
+    assert!(old.from_server(Duration::from_millis(500)).await.is_none());
+}
