@@ -73,7 +73,7 @@ impl Raw {
     }
 
     /// The next message the server sends on the bi-stream, if one comes within `wait`.
-    pub(crate) async fn from_server(&mut self, wait: Duration) -> Option<Payload> {
+    pub(crate) async fn next_sent(&mut self, wait: Duration) -> Option<Payload> {
         let inbound = self.inbound.as_mut()?;
         match tokio::time::timeout(wait, inbound.message()).await {
             Ok(Ok(message)) => message,

@@ -1159,7 +1159,7 @@ async fn abilities_are_negotiated_with_clients_that_send_theirs() {
         r#"{"clientVersion":"Nacos-Java-Client:v2.4.0","tenant":"","labels":{},"abilityTable":{}}"#;
     raw.setup_with(setup.as_bytes().to_vec()).await;
     let ack = raw
-        .from_server(WAIT)
+        .next_sent(WAIT)
         .await
         .expect("a SetupAckRequest on the bi-stream");
     assert_eq!(ack.kind(), "SetupAckRequest");
@@ -1181,5 +1181,5 @@ async fn abilities_are_negotiated_with_clients_that_send_theirs() {
     // Without a table, nothing is sent.
     let mut old = Raw::open(addr).await;
     old.setup().await;
-    assert!(old.from_server(Duration::from_millis(500)).await.is_none());
+    assert!(old.next_sent(Duration::from_millis(500)).await.is_none());
 }
