@@ -104,6 +104,22 @@ impl Connections {
         self.conns.len()
     }
 
+    /// The connections that sent their `ConnectionSetupRequest`.
+    pub(crate) fn registered(&self) -> impl Iterator<Item = (SocketAddr, &Conn)> + '_ {
+        self.conns
+            .iter()
+            .filter(|(_, c)| c.registered)
+            .map(|(a, c)| (*a, c))
+    }
+
+    /// A request id for a request of the server's, unique on this front (shared with the
+    /// liveness probes).
+    pub(crate) fn next_request_id(&mut self) -> u64 {
+        let id = self.next_probe;
+        self.next_probe += 1;
+        id
+    }
+
     pub(crate) fn get(&self, addr: &SocketAddr) -> Option<&Conn> {
         self.conns.get(addr)
     }

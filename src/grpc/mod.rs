@@ -22,6 +22,8 @@
 //! | `ServiceListRequest` | `ServiceListResponse` (`count`, `serviceNames`) |
 //! | (server →) `NotifySubscriberRequest` | the client's `NotifySubscriberResponse` acks it |
 //! | (server →) `ClientDetectionRequest` | the client's `ClientDetectionResponse` |
+//! | (server →) `ConnectResetRequest` (on a graceful stop: [`handover`]) | the client's `ConnectResetResponse`, read and ignored |
+//! | (server →) `SetupAckRequest` (after a setup with an `abilityTable`) | none |
 //!
 //! Error codes as Nacos sends them: 300 while a cluster member is still loading, 301 for a
 //! connection that has not sent its `ConnectionSetupRequest`, 302 for an unknown message type;
@@ -36,8 +38,10 @@
 //!   `abilityTable` is sent a `SetupAckRequest` with the server's (`supportPersistentInstanceByGrpc:
 //!   true`, so the Java 2.3+ client sends persistent instances as `PersistentInstanceRequest`;
 //!   `fuzzyWatch`, `lock` and `mcp` false). Clients that send no table (Java 2.2, the Rust
-//!   client) are sent none and work as before. The server never sends `ConnectResetRequest`
-//!   (nacos-sdk-python 3.2.0 cannot read one; the Rust client's handling is its own).
+//!   client) are sent none and work as before.
+//! - On a graceful stop the server sends every client a `ConnectResetRequest` naming another
+//!   member, and keeps what the clients registered while they move ([`handover`]); Nacos
+//!   sends one only from its load-balancing admin routes.
 //! - A push that is not acked is sent again after the ack timeout a bounded number of times
 //!   ([`crate::front::push::PushConfig::retries`]), and a connection whose pushes keep failing
 //!   is dropped (Nacos retries without a bound).
@@ -89,6 +93,7 @@ mod accept;
 mod access;
 mod client;
 mod connections;
+pub mod handover;
 mod keeper;
 pub(crate) mod messages;
 mod outbound;

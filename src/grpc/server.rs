@@ -66,6 +66,9 @@ pub(crate) struct Shared {
     pub(crate) notify_memo: crate::front::push::RoundMemo<Arc<str>>,
     /// Set once the hub and the keeper run, so a request does not take their locks.
     started: std::sync::atomic::AtomicBool,
+    /// Set by [`GrpcFront::hand_over`]: a closing connection leaves its instances registered
+    /// (see [`super::handover`]).
+    pub(crate) handing_over: std::sync::atomic::AtomicBool,
     /// Auth, when the host turned it on ([`GrpcFront::with_access`]).
     pub(crate) access: std::sync::OnceLock<crate::front::access::Access>,
     /// TLS on the front's own listener, when the host turned it on (`GrpcFront::with_tls`).
@@ -114,6 +117,7 @@ impl GrpcFront {
                 keeper: TaskSlot::default(),
                 notify_memo: Default::default(),
                 started: std::sync::atomic::AtomicBool::new(false),
+                handing_over: std::sync::atomic::AtomicBool::new(false),
                 access: std::sync::OnceLock::new(),
                 #[cfg(feature = "tls")]
                 tls: std::sync::OnceLock::new(),
@@ -645,6 +649,13 @@ pub(crate) async fn close(shared: &Arc<Shared>, addr: SocketAddr) {
     };
     lock(&shared.streams).remove(&addr);
     shared.hub.remove_target(&ConnTarget::key_of(&addr));
+    if shared
+        .handing_over
+        .load(std::sync::atomic::Ordering::SeqCst)
+    {
+        // The client registers them again through another member (`super::handover`).
+        return;
+    }
     for (service, set) in conn.instances {
         for key in set.into_keys() {
             // Another connection may publish the same instance (a client that reconnected).

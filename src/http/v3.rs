@@ -115,7 +115,7 @@ pub(crate) async fn node_list(State(api): Api, headers: HeaderMap, p: Params) ->
         .iter()
         .filter(|m| m.starts_with(prefix))
         .map(|address| {
-            let (ip, port) = split_address(address);
+            let (ip, port) = crate::util::split_host_port(address);
             json!({
                 "ip": ip,
                 "port": port,
@@ -126,20 +126,4 @@ pub(crate) async fn node_list(State(api): Api, headers: HeaderMap, p: Params) ->
         })
         .collect();
     Ok(success(list))
-}
-
-/// `host:port` (IPv6 in brackets) split; port 8848 when none is given, as Nacos.
-fn split_address(address: &str) -> (String, u16) {
-    let (host, port) = match address.rsplit_once(':') {
-        Some((h, p)) if !h.is_empty() && (!h.contains(':') || h.ends_with(']')) => {
-            (h, p.parse().unwrap_or(8848))
-        }
-        _ => (address, 8848),
-    };
-    (
-        host.trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned(),
-        port,
-    )
 }

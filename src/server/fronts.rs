@@ -15,6 +15,30 @@ use tokio::task::JoinHandle;
 /// finds its listener).
 pub(super) const GRPC: &str = "grpc";
 
+/// Tells a front's clients to move to one of the given members (client addresses), waiting
+/// at most the given time for them to go.
+pub(super) struct HandOver(Box<HandOverFn>);
+
+type HandOverFn = dyn Fn(
+        Vec<String>,
+        std::time::Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+    + Send
+    + Sync;
+
+impl HandOver {
+    /// Tells the clients to move to one of `to`, waiting at most `wait`.
+    pub(super) async fn run(&self, to: Vec<String>, wait: std::time::Duration) {
+        (self.0)(to, wait).await;
+    }
+}
+
+impl std::fmt::Debug for HandOver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HandOver")
+    }
+}
+
 /// A front the server runs beside the v1 API.
 pub(super) trait Front: Send {
     /// Its name, as metrics and logs label it (`grpc`).
@@ -29,6 +53,11 @@ pub(super) trait Front: Send {
     }
     /// Routes it adds to the HTTP listener.
     fn router(&self) -> Option<axum::Router> {
+        None
+    }
+    /// What tells its clients to move to another member before the server stops, if it can
+    /// (gRPC: [`crate::grpc::GrpcFront::hand_over`]).
+    fn hand_over(&self) -> Option<HandOver> {
         None
     }
     /// Starts serving its own listener, if it has one, until `stop` is triggered.
@@ -124,6 +153,15 @@ impl Front for Grpc {
     }
     fn hub(&self) -> Option<PushHub> {
         Some(self.front.hub().clone())
+    }
+    fn hand_over(&self) -> Option<HandOver> {
+        let front = self.front.clone();
+        Some(HandOver(Box::new(move |to, wait| {
+            let front = front.clone();
+            Box::pin(async move {
+                front.hand_over(&to, wait).await;
+            })
+        })))
     }
     fn serve(self: Box<Self>, stop: super::serve::Shutdown) -> Option<JoinHandle<()>> {
         let Grpc {

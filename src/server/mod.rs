@@ -379,6 +379,8 @@ async fn start_with(
         let grpc = listening.iter().find(|(name, _)| *name == fronts::GRPC);
         tls::log_on(tls, config, addr, grpc.map(|(_, a)| *a));
     }
+    let hand_overs = fronts.iter().filter_map(|f| f.hand_over()).collect();
+    let hand_over_to = hand_over_targets(config, &backend);
     let front_tasks = fronts
         .into_iter()
         .filter_map(|f| f.serve(shutdown.clone()))
@@ -389,6 +391,8 @@ async fn start_with(
         backend,
         task,
         front_tasks,
+        hand_overs,
+        hand_over_to,
         shutdown,
         serve_stats,
         peer,
@@ -473,6 +477,25 @@ fn with_metrics(
         None => metrics,
     };
     app.merge(metrics).layer(http)
+}
+
+/// Where a stopping member sends its clients: the server list's addresses (`--server-list`,
+/// else the members' ids when they are client addresses) other than this member's own id.
+/// None for a standalone node, or members without a server list behind `--peer-port` (the
+/// clients then take the next server of their own lists).
+fn hand_over_targets(config: &ServerConfig, backend: &Backend) -> Vec<String> {
+    let Some(node) = backend.cluster_node() else {
+        return config.server_list.clone();
+    };
+    let own = node.id().as_str();
+    let listed: Vec<String> = if !config.server_list.is_empty() {
+        config.server_list.clone()
+    } else if config.peer_port.is_none() {
+        node.members().map(|m| m.as_str().to_owned()).collect()
+    } else {
+        Vec::new()
+    };
+    listed.into_iter().filter(|m| m != own).collect()
 }
 
 /// What `GET /nacos/serverlist` lists: `--server-list`, else the members when their ids are

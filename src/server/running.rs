@@ -20,6 +20,10 @@ pub struct RunningServer {
     pub(super) backend: Backend,
     pub(super) task: JoinHandle<()>,
     pub(super) front_tasks: Vec<JoinHandle<()>>,
+    /// What tells the fronts' clients to move before the listeners close.
+    pub(super) hand_overs: Vec<super::fronts::HandOver>,
+    /// Where they are sent (see `hand_over_targets`).
+    pub(super) hand_over_to: Vec<String>,
     pub(super) shutdown: Shutdown,
     pub(super) serve_stats: Arc<ServeStats>,
     pub(super) peer: Option<PeerListener>,
@@ -36,6 +40,10 @@ pub struct RunningServer {
 /// How long a graceful shutdown waits for the fronts' own listeners (gRPC) after telling
 /// them.
 const FRONT_GRACE: Duration = Duration::from_secs(1);
+
+/// The longest a graceful shutdown waits for gRPC clients to move to another member (at most
+/// a third of the whole grace).
+const HAND_OVER_WAIT: Duration = Duration::from_secs(5);
 
 /// The listener of `--peer-port` and the task serving it.
 #[derive(Debug)]
@@ -142,12 +150,19 @@ impl RunningServer {
         &self.serve_stats
     }
 
-    /// Shuts down gracefully, waiting at most `grace` in all: stops accepting, lets the
+    /// Shuts down gracefully, waiting at most `grace` in all: tells gRPC clients to move to
+    /// another member and waits (at most 5 s, a third of `grace`) for them to go, stops accepting, lets the
     /// requests in flight finish and their connections close, then (a cluster member) waits
     /// for its sync queues to its reachable peers to drain, and stops the node's drivers.
     /// Returns what finished in time.
     pub async fn shutdown(mut self, grace: Duration) -> ShutdownReport {
         let deadline = tokio::time::Instant::now() + grace;
+        // First the clients of the fronts with connections (gRPC) are told to move, while
+        // everything still serves: see `crate::grpc::handover`.
+        let wait = HAND_OVER_WAIT.min(grace / 3);
+        for hand_over in &self.hand_overs {
+            hand_over.run(self.hand_over_to.clone(), wait).await;
+        }
         self.shutdown.trigger();
         let drained = tokio::time::timeout_at(deadline, &mut self.task)
             .await

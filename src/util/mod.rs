@@ -20,3 +20,36 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
+
+/// `host:port` as host and port, an IPv6 host without its brackets; port 8848 (Nacos') when
+/// none is given or it is not a number.
+#[cfg(any(feature = "http", feature = "grpc"))]
+pub(crate) fn split_host_port(address: &str) -> (String, u16) {
+    let (host, port) = match address.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() && (!h.contains(':') || h.ends_with(']')) => {
+            (h, p.parse().unwrap_or(8848))
+        }
+        _ => (address, 8848),
+    };
+    (
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned(),
+        port,
+    )
+}
+
+#[cfg(all(test, any(feature = "http", feature = "grpc")))]
+mod split_tests {
+    use super::split_host_port;
+
+    #[test]
+    fn addresses_split_into_host_and_port() {
+        let s = |h: &str, p| (h.to_owned(), p);
+        assert_eq!(split_host_port("10.0.0.2:8848"), s("10.0.0.2", 8848));
+        assert_eq!(split_host_port("nacos-b:9000"), s("nacos-b", 9000));
+        assert_eq!(split_host_port("[::1]:8848"), s("::1", 8848));
+        assert_eq!(split_host_port("10.0.0.3"), s("10.0.0.3", 8848));
+        assert_eq!(split_host_port("::1"), s("::1", 8848));
+    }
+}

@@ -1183,3 +1183,93 @@ async fn abilities_are_negotiated_with_clients_that_send_theirs() {
     old.setup().await;
     assert!(old.next_sent(Duration::from_millis(500)).await.is_none());
 }
+
+/// Graceful handover: each registered connection is told where to go (`ConnectResetRequest`
+/// naming another member), and a connection that closes afterwards leaves its instances
+/// registered for the client to register again elsewhere; before it, a close deregisters them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handover_tells_clients_where_to_go_and_keeps_their_instances() {
+    let registry = Registry::default();
+    let (front, addr) = serve(&registry, config()).await;
+    let register = |ip: &str| {
+        format!(
+            r#"{{"headers":{{}},"requestId":"1","namespace":"public","serviceName":"orders",
+            "groupName":"DEFAULT_GROUP","type":"registerInstance",
+            "instance":{{"ip":"{ip}","port":8080,"clusterName":"DEFAULT","ephemeral":true}}}}"#
+        )
+    };
+    // Before a handover, a closed connection takes its instance with it.
+    let mut early = Raw::open(addr).await;
+    early.setup().await;
+    assert_eq!(
+        early
+            .call("InstanceRequest", &register("10.0.0.1"))
+            .await
+            .kind(),
+        "InstanceResponse"
+    );
+    drop(early);
+    eventually("a closed connection's instance to leave", WAIT, || {
+        ready(registry.get_all_instances(&orders(), &[]).is_empty())
+    })
+    .await;
+
+    let mut a = Raw::open(addr).await;
+    a.setup().await;
+    let mut b = Raw::open(addr).await;
+    b.setup().await;
+    assert_eq!(
+        a.call("InstanceRequest", &register("10.0.0.2"))
+            .await
+            .kind(),
+        "InstanceResponse"
+    );
+    assert_eq!(
+        b.call("InstanceRequest", &register("10.0.0.3"))
+            .await
+            .kind(),
+        "InstanceResponse"
+    );
+    let members = vec!["10.9.0.1:8848".to_owned(), "[fd00::2]:9000".to_owned()];
+    let handing = {
+        let front = front.clone();
+        tokio::spawn(async move { front.hand_over(&members, Duration::from_secs(10)).await })
+    };
+    let mut told = Vec::new();
+    for raw in [&mut a, &mut b] {
+        let reset = raw.next_sent(WAIT).await.expect("a ConnectResetRequest");
+        assert_eq!(reset.kind(), "ConnectResetRequest");
+        let v = body(&reset);
+        assert!(
+            v["requestId"].as_str().is_some_and(|id| !id.is_empty()),
+            "{v}"
+        );
+        assert!(
+            v["connectionId"].as_str().is_some_and(|id| !id.is_empty()),
+            "{v}"
+        );
+        told.push((
+            v["serverIp"].as_str().unwrap().to_owned(),
+            v["serverPort"].as_str().unwrap().to_owned(),
+        ));
+    }
+    told.sort();
+    assert_eq!(
+        told,
+        [
+            ("10.9.0.1".to_owned(), "8848".to_owned()),
+            ("fd00::2".to_owned(), "9000".to_owned())
+        ]
+    );
+    // The clients go; the handover ends when both have closed, well before its 10 s.
+    drop(a);
+    drop(b);
+    let report = tokio::time::timeout(WAIT, handing)
+        .await
+        .expect("the handover ends")
+        .unwrap();
+    assert_eq!((report.told, report.still_open), (2, 0));
+    // Their instances stay for the clients to register again through another member.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(registry.get_all_instances(&orders(), &[]).len(), 2);
+}

@@ -14,7 +14,11 @@
 # program's `provider` mode: an instance disabled with PUT /nacos/v1/ns/instance stays disabled
 # after the server restarts (the client reconnects and registers again) and after the provider
 # process is killed and started again (a server with --data-dir, whose control plane keeps the
-# edit). Each server and provider is stopped by its pid. Exits non-zero if any check fails.
+# edit). Last, a graceful handover between two members (`handover` below): the clients of a
+# member stopped with SIGTERM (this Java client and nacos-sdk-python 3.2.0, through
+# tests/interop/handover.py) move to the other member, and a watcher there never sees their
+# instances missing. Each server and provider is stopped by its pid. Exits non-zero if any
+# check fails.
 #
 # gRPC TLS: grpc-java needs ALPN, which Debian 12's Netty 4.1.48 offers only with the OpenSSL
 # provider (with the JDK's, GrpcSslContexts fails: "JDK provider does not support ALPN"). That is
@@ -281,6 +285,161 @@ stop_provider
 if [[ $override_status -ne 0 ]]; then
     echo "the provider's output:"; cat "$work/provider.log"
     echo "server log:"; cat "$work/server.log"
+    status=1
+fi
+echo "-- graceful handover: two members; the clients of the one stopped with SIGTERM move to the other"
+# Two members, A and B. The providers, the Java client and nacos-sdk-python 3.2.0, are each
+# given both addresses and connect to one at random: the Python provider is started again
+# until it is on the Java provider's member (`ss` tells), which is then the one stopped (M);
+# the other (O) keeps serving. A watcher on O (a Python client subscribed through O alone, and
+# a poll of O's instance list every 10 ms) sees both instances; then M is stopped with SIGTERM.
+# Checks: M told both clients to move (its log); each provider's gRPC connection is then to O
+# (ss); no push and no poll on O ever missed either instance; 20 s later (beyond the 15 s a
+# silent instance stays healthy) both are still listed healthy on O, so the clients registered
+# them again there and O keeps them alive.
+need_command ss iproute2
+handover_status=0
+venv=$(nacos_python_venv 3.2.0)
+pa=$(port_pair)
+pb=$(port_pair)
+while [[ "$pb" == "$pa" ]]; do pb=$(port_pair); done
+members="127.0.0.1:$pa,127.0.0.1:$pb"
+export NACRE_CLUSTER_SECRET=handover-test-cluster-secret
+start_nacre_server "$server_bin" --port "$pa" --members "$members"
+declare -A member_pid member_work
+member_pid[$pa]=$server_pid
+member_work[$pa]=$work
+start_nacre_server "$server_bin" --port "$pb" --members "$members"
+member_pid[$pb]=$server_pid
+member_work[$pb]=$work
+hw=$(mktemp -d)
+nacre_server_dirs+=("$hw")
+# Polls (up to 60 s) until `$1` succeeds.
+poll_until() {
+    for _ in $(seq 600); do
+        if eval "$1"; then return 0; fi
+        sleep 0.1
+    done
+    echo "timed out waiting for: $1" >&2
+    return 1
+}
+ready() {
+    curl --silent --fail --max-time 5 "http://127.0.0.1:$1/nacos/v1/console/health/readiness" >/dev/null
+}
+# Whether member port $1 lists instance ip $3 in service $2 (healthy ones only with $4=true).
+lists() {
+    curl --silent --max-time 5 \
+        "http://127.0.0.1:$1/nacos/v1/ns/instance/list?serviceName=$2&healthyOnly=${4:-false}" |
+        grep -q "\"ip\":\"$3\""
+}
+# The member (its HTTP port) the process $1 has a gRPC connection to, if any.
+member_of() {
+    local port
+    for port in "$pa" "$pb"; do
+        if ss -tnp | grep "pid=$1," | grep -Eq "127.0.0.1\]?:$((port + 1000)) "; then
+            echo "$port"
+            return 0
+        fi
+    done
+    return 1
+}
+java_pid=
+py_pid=
+watch_pid=
+stop_handover() {
+    local pid
+    for pid in "$java_pid" "$py_pid" "$watch_pid"; do
+        [[ -n "$pid" ]] && { kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+    done
+    stop_nacre_servers
+}
+trap stop_handover EXIT
+start_py_provider() {
+    "$venv/bin/python" tests/interop/handover.py --provider "$members" "$hw" handover-py 10.0.0.22 \
+        >"$hw/py-provider.log" 2>&1 &
+    py_pid=$!
+}
+poll_until "ready $pa && ready $pb" || handover_status=1
+mkdir -p "$hw/java"
+java -cp "$cp:$classes" -DJM.LOG.PATH="$hw/java" -DJM.SNAPSHOT.PATH="$hw/java" \
+    -Dcom.alibaba.nacos.naming.cache.dir="$hw/java" \
+    -Dlogback.configurationFile=tests/interop/java/logback.xml \
+    -Djava.util.logging.config.file=tests/interop/java/logging.properties \
+    NacreInterop provider "$members" handover-java 10.0.0.21 >"$hw/java-provider.log" 2>&1 &
+java_pid=$!
+stopped=
+if poll_until "lists $pa handover-java 10.0.0.21" && stopped=$(member_of "$java_pid"); then
+    for _ in $(seq 10); do
+        start_py_provider
+        poll_until "lists $pa handover-py 10.0.0.22 && member_of $py_pid >/dev/null" || break
+        [[ "$(member_of "$py_pid")" == "$stopped" ]] && break
+        kill -9 "$py_pid"; wait "$py_pid" 2>/dev/null || true
+        # Its instance leaves with its connection before the next one registers.
+        poll_until "! lists $pa handover-py 10.0.0.22"
+    done
+fi
+if [[ -n "$stopped" && "$(member_of "$py_pid")" == "$stopped" ]]; then
+    other=$pa
+    [[ "$stopped" == "$pa" ]] && other=$pb
+    echo "     both providers are on the member at port $stopped; the other is at $other"
+    poll_until "lists $other handover-java 10.0.0.21 && lists $other handover-py 10.0.0.22" || handover_status=1
+    mkfifo "$hw/watch.in"
+    "$venv/bin/python" tests/interop/handover.py --watch "127.0.0.1:$other" "$hw" \
+        handover-java:10.0.0.21 handover-py:10.0.0.22 <"$hw/watch.in" >"$hw/watch.out" 2>&1 &
+    watch_pid=$!
+    exec 7>"$hw/watch.in"
+    poll_until "grep -q WATCHING '$hw/watch.out'" || handover_status=1
+    # The member stops gracefully, as a service manager stops it.
+    kill -TERM "${member_pid[$stopped]}"
+    wait "${member_pid[$stopped]}" 2>/dev/null || true
+    told=$(grep -o 'told=[0-9]* still_open=[0-9]*' "${member_work[$stopped]}/server.log" || true)
+    if [[ "$told" == "told=2 "* ]]; then
+        echo "ok   the stopped member told both clients to move before it stopped ($told)"
+    else
+        echo "FAIL the stopped member's log has no handover of two clients: ${told:-nothing}"
+        handover_status=1
+    fi
+    for who in "java:$java_pid" "python:$py_pid"; do
+        if poll_until "[[ \$(member_of ${who#*:}) == $other ]]"; then
+            echo "ok   the ${who%%:*} provider is connected to the other member"
+        else
+            echo "FAIL the ${who%%:*} provider never connected to the other member"
+            handover_status=1
+        fi
+    done
+    sleep 20
+    for target in "handover-java 10.0.0.21" "handover-py 10.0.0.22"; do
+        if lists "$other" $target true; then
+            echo "ok   ${target% *} is listed healthy on the other member 20 s after the stop"
+        else
+            echo "FAIL ${target% *} is not listed healthy on the other member 20 s after the stop"
+            handover_status=1
+        fi
+    done
+    exec 7>&-
+    wait "$watch_pid" 2>/dev/null || true
+    watch_pid=
+    summary=$(tail -n 1 "$hw/watch.out")
+    if python3 -c 'import json, sys
+s = json.loads(sys.argv[1])
+ok = all(v["polls"] > 100 and v["pushes"] > 0 and v["poll_misses"] == 0 and v["push_misses"] == 0
+         for v in s.values())
+sys.exit(0 if ok else 1)' "$summary" 2>/dev/null; then
+        echo "ok   no push and no poll on the other member ever missed either instance: $summary"
+    else
+        echo "FAIL the watcher saw an instance missing: $(grep MISSING "$hw/watch.out" | head -5) $summary"
+        handover_status=1
+    fi
+else
+    echo "FAIL the two providers were never on one member"
+    handover_status=1
+fi
+if [[ $handover_status -ne 0 ]]; then
+    echo "the Java provider:"; tail -20 "$hw/java-provider.log"
+    echo "the Python provider:"; tail -20 "$hw/py-provider.log"
+    for port in "$pa" "$pb"; do
+        echo "the log of the member at $port:"; tail -40 "${member_work[$port]}/server.log"
+    done
     status=1
 fi
 exit "$status"
