@@ -78,6 +78,9 @@ pub mod control;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod discover;
+#[cfg(feature = "dns")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dns")))]
+pub mod dns;
 pub mod events;
 pub mod front;
 #[cfg(feature = "grpc")]

@@ -88,6 +88,10 @@ async fn main() -> ExitCode {
     let grpc = running
         .grpc_addr()
         .map_or_else(String::new, |a| format!(", gRPC on {a}"));
+    let grpc = match running.dns_addr() {
+        Some(dns) => format!("{grpc}, DNS on {dns}"),
+        None => grpc,
+    };
     let grpc = match running.peer_addr() {
         Some(peer) => format!("{grpc}, peers on {peer}"),
         None => grpc,

@@ -177,6 +177,12 @@ pub struct ServerConfig {
     /// The port of the Nacos 2.x gRPC API (feature `grpc`); default the HTTP port + 1000, as
     /// Nacos clients expect it (any free port when the HTTP port is 0).
     pub grpc_port: Option<u16>,
+    /// The port of the DNS front (feature `dns`, UDP and TCP); none: no DNS front.
+    pub dns_port: Option<u16>,
+    /// The zone the DNS front answers for.
+    pub dns_domain: String,
+    /// The TTL of the DNS front's records, in seconds.
+    pub dns_ttl: u32,
     /// Timeouts and caps of the HTTP listener (see [`super::serve::serve`]).
     pub serve: ServeConfig,
     /// The cluster's shared secret (a cluster member needs it, or `insecure_cluster`).
@@ -262,6 +268,9 @@ impl Default for ServerConfig {
             members: Vec::new(),
             server_list: Vec::new(),
             grpc_port: None,
+            dns_port: None,
+            dns_domain: "nacre".to_owned(),
+            dns_ttl: 3,
             serve: ServeConfig::default(),
             cluster_secret: None,
             insecure_cluster: false,

@@ -95,8 +95,87 @@ pub(super) async fn bind(
         };
         fronts.push(Box::new(Console(console)));
     }
+    #[cfg(feature = "dns")]
+    if let Some(dns) = Dns::bind(config, backend).await? {
+        fronts.push(Box::new(dns));
+    }
+    #[cfg(not(feature = "dns"))]
+    if config.dns_port.is_some() {
+        return Err(ServerError::Config(super::ConfigError::BadValue {
+            setting: "--dns-port".into(),
+            value: config.dns_port.unwrap_or_default().to_string(),
+            expected: "nothing: this build has no DNS front (cargo feature dns)",
+        }));
+    }
     let _ = (config, backend, access, tls, control);
     Ok(fronts)
+}
+
+/// The DNS front on `--dns-port` (UDP and TCP, the same port), when given.
+#[cfg(feature = "dns")]
+struct Dns {
+    front: crate::dns::DnsFront,
+    udp: tokio::net::UdpSocket,
+    tcp: tokio::net::TcpListener,
+    addr: SocketAddr,
+}
+
+#[cfg(feature = "dns")]
+impl Dns {
+    async fn bind(config: &ServerConfig, backend: &Backend) -> Result<Option<Self>, ServerError> {
+        let Some(port) = config.dns_port else {
+            return Ok(None);
+        };
+        let dns = crate::dns::DnsConfig {
+            domain: config.dns_domain.clone(),
+            ttl: config.dns_ttl,
+            ..crate::dns::DnsConfig::default()
+        };
+        let front = crate::dns::DnsFront::new(backend.clone(), dns).map_err(|e| {
+            ServerError::Config(super::ConfigError::BadValue {
+                setting: "--dns-domain".into(),
+                value: e.to_string(),
+                expected: "a domain name, such as nacre or svc.example.com",
+            })
+        })?;
+        // TCP first: with port 0 it picks the port, and UDP takes the same one.
+        let (tcp, addr) = super::listen(SocketAddr::new(config.bind, port)).await?;
+        let udp = tokio::net::UdpSocket::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        Ok(Some(Self {
+            front,
+            udp,
+            tcp,
+            addr,
+        }))
+    }
+}
+
+#[cfg(feature = "dns")]
+impl Front for Dns {
+    fn name(&self) -> &'static str {
+        "dns"
+    }
+    fn addr(&self) -> Option<SocketAddr> {
+        Some(self.addr)
+    }
+    fn serve(self: Box<Self>, stop: super::serve::Shutdown) -> Option<JoinHandle<()>> {
+        let Dns {
+            front, udp, tcp, ..
+        } = *self;
+        Some(tokio::spawn(async move {
+            let udp_stop = stop.clone();
+            let over_udp = front.serve_udp(udp, async move { udp_stop.stopped().await });
+            let over_tcp = front.serve_tcp(tcp, async move { stop.stopped().await });
+            let (udp, tcp) = tokio::join!(over_udp, over_tcp);
+            for (what, result) in [("UDP", udp), ("TCP", tcp)] {
+                if let Err(error) = result {
+                    tracing::error!(%error, over = what, "the DNS listener failed");
+                }
+            }
+        }))
+    }
 }
 
 /// The Nacos 2.x gRPC API on `--grpc-port` (the HTTP port + 1000 by default), over TLS

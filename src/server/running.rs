@@ -114,6 +114,12 @@ impl RunningServer {
             .iter()
             .find_map(|(name, addr)| (*name == super::fronts::GRPC).then_some(*addr))
     }
+    /// The address of the DNS front (UDP and TCP), when it serves one (`--dns-port`).
+    pub fn dns_addr(&self) -> Option<SocketAddr> {
+        self.listening
+            .iter()
+            .find_map(|(name, addr)| (*name == "dns").then_some(*addr))
+    }
     /// The node it serves.
     pub fn backend(&self) -> &Backend {
         &self.backend

@@ -1,6 +1,6 @@
 //! The fronts other than the v1 HTTP API (which has tests/http): the answer every front gives
 //! a client (feature `http`, to compare with one over loopback HTTP), the push hub, and the
-//! Nacos 2.x gRPC front (features `grpc` and `http`), with the real Rust Nacos client against
+//! DNS front (feature `dns`), the Nacos 2.x gRPC front (features `grpc` and `http`), with the real Rust Nacos client against
 //! a `nacre-server` process, also with auth on (feature `auth`).
 
 #[path = "../common/mod.rs"]
@@ -8,6 +8,8 @@ mod common;
 
 #[cfg(feature = "http")]
 mod answers;
+#[cfg(feature = "dns")]
+mod dns;
 #[cfg(all(feature = "grpc", feature = "http"))]
 mod grpc;
 #[cfg(all(feature = "grpc", feature = "http", feature = "auth"))]

@@ -37,6 +37,45 @@ pub(in crate::server) const SETTINGS: &[Setting] = &[
         show: |c| c.grpc_port.map(port_value),
     },
     Setting {
+        key: "dns-port",
+        env: "NACRE_DNS_PORT",
+        value_name: "N",
+        help: "Port of the DNS front, UDP and TCP (feature dns): A, AAAA and SRV records of SERVICE.GROUP.NAMESPACE.<dns-domain>",
+        default: Some("none: no DNS front"),
+        switch: false,
+        apply: |c, name, v| {
+            c.dns_port = Some(parse_port(name, v)?);
+            Ok(())
+        },
+        show: |c| c.dns_port.map(port_value),
+    },
+    Setting {
+        key: "dns-domain",
+        env: "NACRE_DNS_DOMAIN",
+        value_name: "DOMAIN",
+        help: "The zone the DNS front answers for",
+        default: Some("nacre"),
+        switch: false,
+        apply: |c, _, v| {
+            c.dns_domain = v.trim().to_owned();
+            Ok(())
+        },
+        show: |c| Some(text(c.dns_domain.clone())),
+    },
+    Setting {
+        key: "dns-ttl",
+        env: "NACRE_DNS_TTL",
+        value_name: "SECONDS",
+        help: "The TTL of the DNS front's records (the cache time of a v1 instance list)",
+        default: Some("3"),
+        switch: false,
+        apply: |c, name, v| {
+            c.dns_ttl = parse_count_u32(name, v)?;
+            Ok(())
+        },
+        show: |c| Some(count_value(c.dns_ttl as usize)),
+    },
+    Setting {
         key: "bind",
         env: "NACRE_BIND",
         value_name: "ADDR",
