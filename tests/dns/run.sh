@@ -23,16 +23,6 @@ cargo build --all-features --bin nacre-server
 bin="$(target_dir)/debug/nacre-server"
 
 failed=0
-check() {
-    local what=$1
-    shift
-    if "$@"; then
-        echo "ok: $what"
-    else
-        echo "FAILED: $what"
-        failed=1
-    fi
-}
 
 port=$(free_port)
 start_nacre_server "$bin" --port "$port" --grpc-port 0 --dns-port 0

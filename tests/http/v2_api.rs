@@ -66,6 +66,11 @@ impl Server {
         body["data"].clone()
     }
 
+    /// `call` that must succeed with the data `"ok"`.
+    async fn ok(&self, method: &str, path: &str, form: &[(&str, &str)]) {
+        assert_eq!(self.data(method, path, form).await, "ok", "{method} {path}");
+    }
+
     /// `call` that must fail with `status` and Nacos' `code`.
     async fn fails(
         &self,
@@ -84,6 +89,9 @@ impl Server {
         body
     }
 }
+
+/// The service `shop@@orders`.
+const SERVICE: [(&str, &str); 2] = [("serviceName", "orders"), ("groupName", "shop")];
 
 const ORDERS: [(&str, &str); 4] = [
     ("serviceName", "orders"),
@@ -122,7 +130,7 @@ async fn an_instance_is_registered_read_changed_and_removed_through_v2() {
         ("port", "8080"),
         ("clusterName", "b"),
     ];
-    assert_eq!(s.data("POST", i, &other).await, "ok");
+    s.ok("POST", i, &other).await;
 
     let detail = s.data("GET", i, &ORDERS).await;
     assert_eq!(detail["serviceName"], "shop@@orders");
@@ -134,25 +142,11 @@ async fn an_instance_is_registered_read_changed_and_removed_through_v2() {
     assert_eq!(detail["clusterName"], "DEFAULT");
 
     let list = "/nacos/v2/ns/instance/list";
-    let info = s
-        .data(
-            "GET",
-            list,
-            &[("serviceName", "orders"), ("groupName", "shop")],
-        )
-        .await;
+    let info = s.data("GET", list, &SERVICE).await;
     assert_eq!(info["name"], "shop@@orders");
     assert_eq!(hosts(&info), ["10.0.0.1:8080", "10.0.0.2:8080"]);
     let only_b = s
-        .data(
-            "GET",
-            list,
-            &[
-                ("serviceName", "orders"),
-                ("groupName", "shop"),
-                ("clusterName", "b"),
-            ],
-        )
+        .data("GET", list, &with(&SERVICE, &[("clusterName", "b")]))
         .await;
     assert_eq!(hosts(&only_b), ["10.0.0.2:8080"]);
 
@@ -175,13 +169,7 @@ async fn an_instance_is_registered_read_changed_and_removed_through_v2() {
         .find(|i| i.ip().as_str() == "10.0.0.1")
         .unwrap();
     assert_eq!((one.weight(), one.enabled()), (3.0, false));
-    let info = s
-        .data(
-            "GET",
-            list,
-            &[("serviceName", "orders"), ("groupName", "shop")],
-        )
-        .await;
+    let info = s.data("GET", list, &SERVICE).await;
     assert_eq!(
         hosts(&info),
         ["10.0.0.2:8080"],
@@ -190,15 +178,7 @@ async fn an_instance_is_registered_read_changed_and_removed_through_v2() {
 
     let batch = "/nacos/v2/ns/instance/metadata/batch";
     let updated = s
-        .data(
-            "PUT",
-            batch,
-            &[
-                ("serviceName", "orders"),
-                ("groupName", "shop"),
-                ("metadata", "zone=a"),
-            ],
-        )
+        .data("PUT", batch, &with(&SERVICE, &[("metadata", "zone=a")]))
         .await;
     assert_eq!(updated["updated"].as_array().unwrap().len(), 2, "{updated}");
 
@@ -212,15 +192,9 @@ async fn an_instance_is_registered_read_changed_and_removed_through_v2() {
         "{beat}"
     );
 
-    assert_eq!(s.data("DELETE", i, &ORDERS).await, "ok");
-    assert_eq!(s.data("DELETE", i, &with(&other, &[])).await, "ok");
-    let info = s
-        .data(
-            "GET",
-            list,
-            &[("serviceName", "orders"), ("groupName", "shop")],
-        )
-        .await;
+    s.ok("DELETE", i, &ORDERS).await;
+    s.ok("DELETE", i, &with(&other, &[])).await;
+    let info = s.data("GET", list, &SERVICE).await;
     assert!(hosts(&info).is_empty());
 }
 
@@ -259,7 +233,7 @@ async fn errors_answer_in_the_envelope_with_nacos_codes() {
         .fails("GET", svc, &[("serviceName", "nowhere")], 400, 21008)
         .await;
     assert_eq!(body["message"], "service not exist");
-    assert_eq!(s.data("POST", svc, &[("serviceName", "carts")]).await, "ok");
+    s.ok("POST", svc, &[("serviceName", "carts")]).await;
     s.fails("POST", svc, &[("serviceName", "carts")], 400, 21007)
         .await;
     s.fails(
@@ -298,26 +272,14 @@ async fn services_health_catalog_and_operator_routes() {
         ("protectThreshold", "0.5"),
         ("metadata", r#"{"team":"a"}"#),
     ];
-    assert_eq!(s.data("POST", svc, &create).await, "ok");
+    s.ok("POST", svc, &create).await;
     for name in ["carts", "users"] {
-        assert_eq!(
-            s.data("POST", svc, &[("serviceName", name), ("groupName", "shop")])
-                .await,
-            "ok"
-        );
+        s.ok("POST", svc, &[("serviceName", name), ("groupName", "shop")])
+            .await;
     }
     let persistent = with(&ORDERS, &[("ephemeral", "false"), ("clusterName", "db")]);
-    assert_eq!(
-        s.data("POST", "/nacos/v2/ns/instance", &persistent).await,
-        "ok"
-    );
-    let detail = s
-        .data(
-            "GET",
-            svc,
-            &[("serviceName", "orders"), ("groupName", "shop")],
-        )
-        .await;
+    s.ok("POST", "/nacos/v2/ns/instance", &persistent).await;
+    let detail = s.data("GET", svc, &SERVICE).await;
     assert_eq!(
         (
             &detail["namespace"],
@@ -329,19 +291,8 @@ async fn services_health_catalog_and_operator_routes() {
     assert_eq!(detail["protectThreshold"], 0.5);
     assert_eq!(detail["metadata"], json!({"team":"a"}));
     assert_eq!(detail["clusterMap"]["db"]["clusterName"], "db", "{detail}");
-    assert_eq!(
-        s.data(
-            "PUT",
-            svc,
-            &[
-                ("serviceName", "orders"),
-                ("groupName", "shop"),
-                ("protectThreshold", "0.1")
-            ]
-        )
-        .await,
-        "ok"
-    );
+    s.ok("PUT", svc, &with(&SERVICE, &[("protectThreshold", "0.1")]))
+        .await;
 
     let page = s
         .data("GET", "/nacos/v2/ns/service/list", &[("groupName", "shop")])
@@ -358,22 +309,16 @@ async fn services_health_catalog_and_operator_routes() {
         )
         .await;
     assert_eq!(page, json!({"count": 3, "services": ["users"]}));
-    assert_eq!(
-        s.data(
-            "DELETE",
-            svc,
-            &[("serviceName", "users"), ("groupName", "shop")]
-        )
-        .await,
-        "ok"
-    );
+    s.ok(
+        "DELETE",
+        svc,
+        &[("serviceName", "users"), ("groupName", "shop")],
+    )
+    .await;
 
     // A persistent instance's health, by hand (nothing checks it actively here).
     let health = with(&ORDERS, &[("clusterName", "db"), ("healthy", "false")]);
-    assert_eq!(
-        s.data("PUT", "/nacos/v2/ns/health/instance", &health).await,
-        "ok"
-    );
+    s.ok("PUT", "/nacos/v2/ns/health/instance", &health).await;
     let all = s
         .data(
             "GET",
@@ -447,11 +392,8 @@ async fn services_health_catalog_and_operator_routes() {
         .await;
     assert_eq!(page["services"], json!(["carts", "orders"]));
     let partial = with(&ORDERS, &[("clusterName", "db"), ("weight", "7")]);
-    assert_eq!(
-        s.data("PUT", "/nacos/v3/admin/ns/instance/partial", &partial)
-            .await,
-        "ok"
-    );
+    s.ok("PUT", "/nacos/v3/admin/ns/instance/partial", &partial)
+        .await;
     let detail = s
         .data(
             "GET",
@@ -467,14 +409,14 @@ async fn the_v3_client_routes_register_beat_list_and_probe() {
     let registry = Registry::default();
     let s = serve(NacosApi::new(registry.clone()).router()).await;
     let i = "/nacos/v3/client/ns/instance";
-    assert_eq!(s.data("POST", i, &ORDERS).await, "ok");
+    s.ok("POST", i, &ORDERS).await;
     let other = with(&ORDERS, &[("clusterName", "b"), ("ip", "10.0.0.2")]);
     // `with` keeps the first `ip`: build the other by hand.
     let other: Vec<_> = other
         .into_iter()
         .filter(|(k, v)| !(*k == "ip" && *v == "10.0.0.1"))
         .collect();
-    assert_eq!(s.data("POST", i, &other).await, "ok");
+    s.ok("POST", i, &other).await;
     assert_eq!(
         s.data("POST", i, &with(&ORDERS, &[("heartBeat", "true")]))
             .await,
@@ -497,13 +439,7 @@ async fn the_v3_client_routes_register_beat_list_and_probe() {
     );
 
     let list = "/nacos/v3/client/ns/instance/list";
-    let hosts_default = s
-        .data(
-            "GET",
-            list,
-            &[("serviceName", "orders"), ("groupName", "shop")],
-        )
-        .await;
+    let hosts_default = s.data("GET", list, &SERVICE).await;
     let ips: Vec<&str> = hosts_default
         .as_array()
         .unwrap()
@@ -512,39 +448,21 @@ async fn the_v3_client_routes_register_beat_list_and_probe() {
         .collect();
     assert_eq!(ips, ["10.0.0.1"], "cluster DEFAULT unless named, as Nacos");
     let in_b = s
-        .data(
-            "GET",
-            list,
-            &[
-                ("serviceName", "orders"),
-                ("groupName", "shop"),
-                ("clusterName", "b"),
-            ],
-        )
+        .data("GET", list, &with(&SERVICE, &[("clusterName", "b")]))
         .await;
     assert_eq!(in_b.as_array().unwrap().len(), 1);
-    assert_eq!(s.data("DELETE", i, &ORDERS).await, "ok");
+    s.ok("DELETE", i, &ORDERS).await;
     assert!(s
-        .data(
-            "GET",
-            list,
-            &[("serviceName", "orders"), ("groupName", "shop")]
-        )
+        .data("GET", list, &SERVICE)
         .await
         .as_array()
         .unwrap()
         .is_empty());
 
-    assert_eq!(
-        s.data("GET", "/nacos/v3/admin/core/state/liveness", &[])
-            .await,
-        "ok"
-    );
-    assert_eq!(
-        s.data("GET", "/nacos/v3/admin/core/state/readiness", &[])
-            .await,
-        "ok"
-    );
+    s.ok("GET", "/nacos/v3/admin/core/state/liveness", &[])
+        .await;
+    s.ok("GET", "/nacos/v3/admin/core/state/readiness", &[])
+        .await;
     let host = s.base.trim_start_matches("http://").to_owned();
     let nodes = s
         .data("GET", "/nacos/v3/admin/core/cluster/node/list", &[])
@@ -607,11 +525,8 @@ async fn the_v2_and_v3_routes_keep_the_v1_access_rules() {
         .await;
     let token = login["accessToken"].as_str().unwrap().to_owned();
     let t = [("accessToken", token.as_str())];
-    assert_eq!(
-        s.data("POST", "/nacos/v2/ns/instance", &with(&ORDERS, &t))
-            .await,
-        "ok"
-    );
+    s.ok("POST", "/nacos/v2/ns/instance", &with(&ORDERS, &t))
+        .await;
     let outside = [
         ("serviceName", "orders"),
         ("groupName", "shop"),
@@ -638,11 +553,8 @@ async fn the_v2_and_v3_routes_keep_the_v1_access_rules() {
     let (status, _) = s.call("GET", "/nacos/v2/ns/operator/switches", &t).await;
     assert_eq!(status, 403, "the node's settings");
     // The probes stay open.
-    assert_eq!(
-        s.data("GET", "/nacos/v3/admin/core/state/liveness", &[])
-            .await,
-        "ok"
-    );
+    s.ok("GET", "/nacos/v3/admin/core/state/liveness", &[])
+        .await;
     let key = ServiceKey::new("public", "shop", "orders").unwrap();
     assert_eq!(registry.get_all_instances(&key, &[]).len(), 1);
 }

@@ -53,16 +53,19 @@ async def watch(server, work, targets):
     stats = {s: {"polls": 0, "poll_misses": 0, "pushes": 0, "push_misses": 0,
                  "seen_polled": False, "seen_pushed": False} for s, _ in targets}
 
+    def note(service, ip, way, present):
+        """Counts one look (`push` or `poll`) at `service`, and a miss once `ip` was seen."""
+        st = stats[service]
+        st[f"{way}es" if way == "push" else f"{way}s"] += 1
+        if present:
+            st[f"seen_{way}ed"] = True
+        elif st[f"seen_{way}ed"]:
+            st[f"{way}_misses"] += 1
+            print(f"MISSING {service} {ip} in a {way}", flush=True)
+
     def recorder(service, ip):
         async def on_change(instances):
-            st = stats[service]
-            present = any(i.ip == ip for i in instances)
-            st["pushes"] += 1
-            if present:
-                st["seen_pushed"] = True
-            elif st["seen_pushed"]:
-                st["push_misses"] += 1
-                print(f"MISSING {service} {ip} in a push", flush=True)
+            note(service, ip, "push", any(i.ip == ip for i in instances))
         return on_change
 
     for service, ip in targets:
@@ -73,18 +76,12 @@ async def watch(server, work, targets):
     announced = False
     while not done.done():
         for service, ip in targets:
-            st = stats[service]
             try:
                 present = ip in listed(server, service)
             except OSError as e:
                 print(f"poll failed: {e}", flush=True)
                 continue
-            st["polls"] += 1
-            if present:
-                st["seen_polled"] = True
-            elif st["seen_polled"]:
-                st["poll_misses"] += 1
-                print(f"MISSING {service} {ip} in a poll", flush=True)
+            note(service, ip, "poll", present)
         if not announced and all(s["seen_polled"] and s["seen_pushed"] for s in stats.values()):
             print("WATCHING", flush=True)
             announced = True

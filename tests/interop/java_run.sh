@@ -209,14 +209,21 @@ else
 fi
 override_status=0
 provider_pid=
-start_provider() {
-    mkdir -p "$work/java"
-    java -cp "$cp:$classes" -DJM.LOG.PATH="$work/java" -DJM.SNAPSHOT.PATH="$work/java" \
-        -Dcom.alibaba.nacos.naming.cache.dir="$work/java" \
+# Starts the program's provider mode in the background (its pid in $java_provider_pid): the
+# servers $2 ("host:port,..."), service $3, address $4; its logs under folder $1.
+java_provider() {
+    local dir=$1
+    mkdir -p "$dir/java"
+    java -cp "$cp:$classes" -DJM.LOG.PATH="$dir/java" -DJM.SNAPSHOT.PATH="$dir/java" \
+        -Dcom.alibaba.nacos.naming.cache.dir="$dir/java" \
         -Dlogback.configurationFile=tests/interop/java/logback.xml \
         -Djava.util.logging.config.file=tests/interop/java/logging.properties \
-        NacreInterop provider "127.0.0.1:$port" java-drained 10.0.0.8 >"$work/provider.log" 2>&1 &
-    provider_pid=$!
+        NacreInterop provider "$2" "$3" "$4" >"$dir/java-provider.log" 2>&1 &
+    java_provider_pid=$!
+}
+start_provider() {
+    java_provider "$work" "127.0.0.1:$port" java-drained 10.0.0.8
+    provider_pid=$java_provider_pid
 }
 stop_provider() {
     if [[ -n "$provider_pid" ]]; then
@@ -283,7 +290,7 @@ else
 fi
 stop_provider
 if [[ $override_status -ne 0 ]]; then
-    echo "the provider's output:"; cat "$work/provider.log"
+    echo "the provider's output:"; cat "$work/java-provider.log"
     echo "server log:"; cat "$work/server.log"
     status=1
 fi
@@ -360,13 +367,8 @@ start_py_provider() {
     py_pid=$!
 }
 poll_until "ready $pa && ready $pb" || handover_status=1
-mkdir -p "$hw/java"
-java -cp "$cp:$classes" -DJM.LOG.PATH="$hw/java" -DJM.SNAPSHOT.PATH="$hw/java" \
-    -Dcom.alibaba.nacos.naming.cache.dir="$hw/java" \
-    -Dlogback.configurationFile=tests/interop/java/logback.xml \
-    -Djava.util.logging.config.file=tests/interop/java/logging.properties \
-    NacreInterop provider "$members" handover-java 10.0.0.21 >"$hw/java-provider.log" 2>&1 &
-java_pid=$!
+java_provider "$hw" "$members" handover-java 10.0.0.21
+java_pid=$java_provider_pid
 stopped=
 if poll_until "lists $pa handover-java 10.0.0.21" && stopped=$(member_of "$java_pid"); then
     for _ in $(seq 10); do

@@ -37,6 +37,19 @@ nacos_node_modules() {
     echo "$prefix/node_modules"
 }
 
+# Runs the command $2... as the check named $1: prints "ok: $1", or "FAILED: $1" and sets
+# failed=1 (the caller starts with failed=0 and exits non-zero when it is set).
+check() {
+    local what=$1
+    shift
+    if "$@"; then
+        echo "ok: $what"
+    else
+        echo "FAILED: $what"
+        failed=1
+    fi
+}
+
 # Makes sure the Debian packages $@ are installed, installing the missing ones with apt-get
 # (as root; otherwise says what to install and fails).
 need_debian_packages() {

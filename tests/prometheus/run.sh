@@ -22,16 +22,6 @@ cargo build --all-features --bin nacre-server
 bin="$(target_dir)/debug/nacre-server"
 
 failed=0
-check() {
-    local what=$1
-    shift
-    if "$@"; then
-        echo "ok: $what"
-    else
-        echo "FAILED: $what"
-        failed=1
-    fi
-}
 
 # The server, with the writer and reader of lib.sh and a `scraper` who may read everything.
 work=$(mktemp -d)

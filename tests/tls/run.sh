@@ -21,16 +21,6 @@ rm -rf "$certs"
 "$bin/examples/cert_gen" "$certs" >/dev/null
 
 failed=0
-check() {
-    local what=$1
-    shift
-    if "$@"; then
-        echo "ok: $what"
-    else
-        echo "FAILED: $what"
-        failed=1
-    fi
-}
 # curl's exit code for `curl ARGS` (0 when it got an answer), its output in $out.
 curl_rc() {
     local rc=0
