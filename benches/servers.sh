@@ -29,3 +29,14 @@ stop() {
     wait "$pid" 2>/dev/null || true
     pid=""
 }
+
+# The CPU time of process $1 so far, in clock ticks (utime + stime of /proc/PID/stat; the
+# command name may hold spaces, so the fields are counted after its closing parenthesis).
+cpu_ticks() {
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
+
+# The server CPU per request, in µs, from ticks $1 to $2 over $3 requests.
+cpu_per_request() {
+    python3 -c "import os; print(f'{($2 - $1) / os.sysconf(\"SC_CLK_TCK\") * 1e6 / max($3, 1):.1f}')"
+}

@@ -37,7 +37,6 @@ if [[ -n "$rnacos" && -x "$rnacos" ]]; then
 else
     echo "r-nacos not found: measuring nacre and the baseline only"
 fi
-ticks=$(getconf CLK_TCK)
 
 wait_http() {
     for _ in $(seq 200); do
@@ -48,11 +47,6 @@ wait_http() {
     done
     echo "nothing answers on port $1" >&2
     return 1
-}
-
-# The CPU time of process $1 so far, in clock ticks (utime + stime of /proc/PID/stat).
-cpu_ticks() {
-    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
 }
 
 # Registers the fixtures of operation $2 on the server at port $1.
@@ -108,7 +102,7 @@ for op in register beat-light beat-json list-10 list-100; do
         requests=$(echo "$out" | awk '/requests in/ { print $1 }')
         rps=$(echo "$out" | awk '/Requests\/sec/ { print $2 }')
         errors=$(echo "$out" | grep -E "Non-2xx|Socket errors" || true)
-        us=$(python3 -c "print(f'{($after - $before) / $ticks * 1e6 / max($requests, 1):.1f}')")
+        us=$(cpu_per_request "$before" "$after" "$requests")
         printf '%-12s %-9s %12s %14s %s\n' "$op" "$server" "$rps" "$us" "${errors:+($errors)}"
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true

@@ -5,8 +5,9 @@
 #
 #   bash benches/grpc/run.sh            # DURATION=5 CONNS=4 INFLIGHT=32 SUBSCRIBERS=1000 CHANGES=10
 #
-# r-nacos: `cargo install rnacos` (about 10 minutes); set RNACOS=/path/to/rnacos if it is not
-# on the PATH. Without it, only nacre is measured. See BENCHMARKS.md.
+# Register and query also print the server's CPU time per request (/proc/PID/stat).
+# r-nacos: `cargo install rnacos --root ~/.cache/nacre/rnacos` (about 10 minutes); it is looked
+# for in $RNACOS, on the PATH, then there. Without it, only nacre is measured. See BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 duration=${DURATION:-5}
@@ -15,6 +16,9 @@ inflight=${INFLIGHT:-32}
 subscribers=${SUBSCRIBERS:-1000}
 changes=${CHANGES:-10}
 rnacos=${RNACOS:-$(command -v rnacos || true)}
+if [[ -z "$rnacos" && -x "$HOME/.cache/nacre/rnacos/bin/rnacos" ]]; then
+    rnacos="$HOME/.cache/nacre/rnacos/bin/rnacos"
+fi
 
 cargo build --release --all-features --bin nacre-server
 source tests/interop/lib.sh
@@ -51,7 +55,14 @@ for server in "${servers[@]}"; do
         echo "---- $server $op"
         case "$op" in
             push) "$load" "127.0.0.1:$((port + 1000))" push "$subscribers" "$changes" ;;
-            *) "$load" "127.0.0.1:$((port + 1000))" "$op" "$duration" "$conns" "$inflight" ;;
+            *)
+                before=$(cpu_ticks "$pid")
+                out=$("$load" "127.0.0.1:$((port + 1000))" "$op" "$duration" "$conns" "$inflight")
+                after=$(cpu_ticks "$pid")
+                echo "$out"
+                done=$(echo "$out" | awk '{ for (i = 1; i < NF; i++) if ($(i + 1) == "ok,") print $i }')
+                echo "    server CPU: $(cpu_per_request "$before" "$after" "${done:-0}") µs per request"
+                ;;
         esac
         stop "$server"
     done
