@@ -276,6 +276,30 @@ pub(crate) fn refusal_payload(
 
 /// `value` as a payload of type `kind`. A body that cannot be serialized (it cannot happen
 /// with these types) becomes an `ErrorResponse`.
+/// `to_payload` of `value` (a JSON object) with one more field, `key`, whose value is the JSON
+/// text `raw` (already encoded: a kept service info), written last.
+pub(crate) fn to_payload_with<T: Serialize>(
+    kind: &str,
+    value: &T,
+    key: &str,
+    raw: &[u8],
+) -> Payload {
+    let payload = to_payload(kind, value);
+    let mut json = payload.json().to_vec();
+    if payload.kind() != kind || json.pop() != Some(b'}') {
+        return payload;
+    }
+    if json.len() > 1 {
+        json.push(b',');
+    }
+    json.push(b'"');
+    json.extend_from_slice(key.as_bytes());
+    json.extend_from_slice(b"\":");
+    json.extend_from_slice(raw);
+    json.push(b'}');
+    Payload::new(kind, json)
+}
+
 pub(crate) fn to_payload<T: Serialize>(kind: &str, value: &T) -> Payload {
     match serde_json::to_vec(value) {
         Ok(json) => Payload::new(kind, json),
@@ -316,6 +340,30 @@ impl<T: Serialize> ServerRequest<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_field_added_to_an_encoded_answer_reads_as_if_serialized_whole() {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct With {
+            service_info: serde_json::Value,
+        }
+        // Keys in sorted order: `Value` keeps them so.
+        let info = br#"{"cacheMillis":10000,"hosts":[{"ip":"10.0.0.1"}],"name":"orders"}"#;
+        let mut whole = Answer::ok(With {
+            service_info: serde_json::from_slice(info).unwrap(),
+        });
+        whole.set_message("success");
+        let whole = to_payload("QueryServiceResponse", &whole);
+        let mut envelope = Answer::ok(Empty {});
+        envelope.set_message("success");
+        let added = to_payload_with("QueryServiceResponse", &envelope, "serviceInfo", info);
+        assert_eq!(added.kind(), "QueryServiceResponse");
+        assert_eq!(
+            String::from_utf8_lossy(added.json()),
+            String::from_utf8_lossy(whole.json())
+        );
+    }
 
     #[test]
     fn nulls_missing_fields_and_unknown_fields_are_all_fine() {

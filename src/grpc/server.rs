@@ -37,7 +37,7 @@ use crate::front::push::{AckId, PushHub};
 use crate::front::{Backend, ErrorClass, ServiceAnswer};
 use crate::health::BeatTimeouts;
 use crate::model::{Instance, ServiceKey, ValidationError};
-use crate::protocol::json::{NameStyle, ServiceInfoJsonRef};
+use crate::protocol::json::NameStyle;
 use crate::protocol::ServiceQuery;
 use crate::registry::Command;
 use crate::util::{lock, TaskSlot};
@@ -381,24 +381,23 @@ impl GrpcFront {
         ))
     }
 
+    /// A `kind` answer carrying the `serviceInfo` of `query`. The service info's text comes
+    /// from [`crate::front::json::service_info_body`], kept with the service's snapshot, so
+    /// repeated queries of an unchanged service serialize only the envelope; the answer's bytes
+    /// are the same as serializing it whole.
     fn service_info(&self, query: &ServiceQuery, kind: &str, message: &str) -> Payload {
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct WithInfo<'a> {
-            service_info: ServiceInfoJsonRef<'a>,
-        }
         let registry = self.shared.backend.registry();
         let answer = ServiceAnswer::new(registry, query, self.shared.config.push.cache_millis);
-        let grouped = query.service.grouped_name();
-        let info = ServiceInfoJsonRef::from_answer(
+        let mut envelope = Answer::ok(messages::Empty {});
+        envelope.set_message(message);
+        match crate::front::json::service_info_body(
             &answer,
-            &grouped,
             NameStyle::Plain,
             registry.health_config(),
-        );
-        let mut body = Answer::ok(WithInfo { service_info: info });
-        body.set_message(message);
-        to_payload(kind, &body)
+        ) {
+            Ok(info) => messages::to_payload_with(kind, &envelope, "serviceInfo", &info),
+            Err(e) => error_payload(messages::RESULT_FAIL, &format!("encoding failed: {e}")),
+        }
     }
 
     fn query(&self, r: ServiceQueryRequest) -> Result<Payload, ErrorAnswer> {
