@@ -3,7 +3,8 @@
 # routes (benches/tools/http_baseline.rs, answering fixed bodies of the same size: the floor of
 # the stack) and r-nacos, in one run. For each operation and server, a fresh server; wrk drives
 # it for DURATION; the figures are requests per second and the server's own CPU time (user +
-# system, from /proc/PID/stat) per request, which does not depend on wrk sharing the cores.
+# system, from /proc/PID/stat) per request, which does not depend on wrk sharing the cores, and
+# the server's RSS after the run.
 #
 # Operations: register (a new instance per request), beat (light: ip and port), beat (the
 # `beat` JSON, as nacos-sdk-python sends it), list of 10 and of 100 persistent instances.
@@ -76,7 +77,7 @@ wrk_args() {
     esac
 }
 
-printf '%-12s %-9s %12s %14s\n' operation server "requests/s" "CPU µs/request"
+printf '%-12s %-9s %12s %14s %12s\n' operation server "requests/s" "CPU µs/request" "RSS after"
 for op in register beat-light beat-json list-10 list-100; do
     for server in "${servers[@]}"; do
         port=$(free_port)
@@ -103,7 +104,8 @@ for op in register beat-light beat-json list-10 list-100; do
         rps=$(echo "$out" | awk '/Requests\/sec/ { print $2 }')
         errors=$(echo "$out" | grep -E "Non-2xx|Socket errors" || true)
         us=$(cpu_per_request "$before" "$after" "$requests")
-        printf '%-12s %-9s %12s %14s %s\n' "$op" "$server" "$rps" "$us" "${errors:+($errors)}"
+        rss=$(ps -o rss= -p "$pid" | tr -d ' ')
+        printf '%-12s %-9s %12s %14s %9s KiB %s\n' "$op" "$server" "$rps" "$us" "$rss" "${errors:+($errors)}"
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
         pid=""

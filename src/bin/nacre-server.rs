@@ -3,6 +3,10 @@
 //! `nacre-server hash-password` and `nacre-server issue-token` are tools that do not serve
 //! (`nacre::server::tool`).
 
+/// The process allocator: mimalloc (see `Cargo.toml`; measured in BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use nacre::server::{self, ConfigError, ServerConfig};
 use std::io::IsTerminal;
 use std::process::ExitCode;
