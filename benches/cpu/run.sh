@@ -28,7 +28,7 @@ need_command curl
 cargo build --release --all-features --bin nacre-server
 nacre_bin="$(target_dir)/release/nacre-server"
 source benches/support/tool.sh
-baseline_bin=$(bench_tool http_baseline --features http)
+baseline_bin=$(bench_tool http_baseline --features http,server)
 ulimit -n 65536 2>/dev/null || true
 source benches/servers.sh
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Nacos 2.x gRPC naming throughput and push latency: nacre-server beside r-nacos, in the same
-# run, on loopback, with the same load generator (benches/tools/grpc_load.rs, which speaks the
-# raw protocol). A fresh server for each operation; every load is bounded in time or count.
+# Nacos 2.x gRPC naming throughput and push latency: nacre-server beside r-nacos and, for
+# register and query, the trivial tonic server (benches/tools/grpc_baseline.rs, fixed answers:
+# the floor of the stack), in the same run, on loopback, with the same load generator
+# (benches/tools/grpc_load.rs, which speaks the raw protocol). A fresh server for each
+# operation; every load is bounded in time or count.
 #
 #   bash benches/grpc/run.sh            # DURATION=5 CONNS=4 INFLIGHT=32 SUBSCRIBERS=1000 CHANGES=10
 #
@@ -25,6 +27,7 @@ source tests/interop/lib.sh
 source benches/support/tool.sh
 nacre_bin="$(target_dir)/release/nacre-server"
 load=$(bench_tool grpc_load --all-features)
+baseline_bin=$(bench_tool grpc_baseline --all-features)
 ulimit -n 65536 2>/dev/null || true
 
 wait_port() {
@@ -46,12 +49,29 @@ start() { # name port
     sleep 0.5
 }
 
-servers=(nacre)
-if [[ -n "$rnacos" && -x "$rnacos" ]]; then servers+=(r-nacos); else echo "r-nacos not found: measuring nacre only"; fi
+# The trivial server's query answer: nacre's service info for the instances grpc_load registers
+# (10.0.0.1 to 10.0.0.10, port 8080), taken over HTTP.
+info_port=$(port_pair)
+start nacre "$info_port"
+for n in $(seq 10); do
+    curl -sf -X POST "http://127.0.0.1:$info_port/nacos/v1/ns/instance?serviceName=query-bench&ip=10.0.0.$n&port=8080" >/dev/null
+done
+curl -sf "http://127.0.0.1:$info_port/nacos/v1/ns/instance/list?serviceName=query-bench" >"$work/service-info.json"
+stop nacre >/dev/null
+
+servers=(nacre baseline)
+if [[ -n "$rnacos" && -x "$rnacos" ]]; then servers+=(r-nacos); else echo "r-nacos not found: measuring nacre and the trivial server only"; fi
 for server in "${servers[@]}"; do
     for op in register query push; do
+        [[ "$server" == baseline && "$op" == push ]] && continue
         port=$(port_pair)
-        start "$server" "$port"
+        if [[ "$server" == baseline ]]; then
+            "$baseline_bin" "$((port + 1000))" "$work/service-info.json" >"$work/baseline.log" 2>&1 &
+            pid=$!
+            wait_port $((port + 1000))
+        else
+            start "$server" "$port"
+        fi
         echo "---- $server $op"
         case "$op" in
             push) "$load" "127.0.0.1:$((port + 1000))" push "$subscribers" "$changes" ;;

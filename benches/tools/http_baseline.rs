@@ -2,7 +2,7 @@
 //! same routes as nacre's Nacos API, answering fixed bodies without parsing anything or
 //! touching a registry. What nacre-server does beyond it is nacre's overhead over axum.
 //!
-//! `cargo bench --features http --bench http_baseline -- PORT LIST_BODY_FILE`
+//! `cargo bench --features http,server --bench http_baseline -- PORT LIST_BODY_FILE`
 //!
 //! - `POST /nacos/v1/ns/instance` answers `ok`;
 //! - `PUT /nacos/v1/ns/instance/beat` answers a fixed beat answer;
@@ -11,6 +11,10 @@
 
 #[path = "../support/cli.rs"]
 mod cli;
+
+/// nacre-server's allocator, so the floor allocates as nacre-server does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use axum::http::header;
 use axum::routing::{get, post, put};

@@ -12,7 +12,7 @@ list_size=${LIST_SIZE:-10}
 
 cargo build --release --features server --bin nacre-server
 source benches/support/tool.sh
-baseline_bin=$(bench_tool http_baseline --features http)
+baseline_bin=$(bench_tool http_baseline --features http,server)
 target_dir=$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 free_port() {
