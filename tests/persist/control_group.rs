@@ -462,6 +462,31 @@ async fn an_operators_edit_through_one_member_holds_on_every_member_over_a_rereg
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    // The third member has applied the override. (A registration that reaches a member before
+    // that member applies the override, a window of milliseconds after the PUT answers, still
+    // wins: overrides are laid over registrations, not yet over instances already registered.
+    // Known, in the closing note of issue 23; this test once lost that race in CI.)
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let kept = http
+            .get(format!(
+                "http://127.0.0.1:{}/nacos/v1/ns/instance/override",
+                ports[2]
+            ))
+            .query(&instance("shop", ip, true))
+            .send()
+            .await
+            .expect("the member answers");
+        if kept.status().is_success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the third member never applied the override"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     // The client registers again through the third member, enabled=true as clients say: every
     // member keeps it disabled.
     ok(
