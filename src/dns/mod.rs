@@ -21,6 +21,11 @@
 //!   resolver's cache holds an instance that left for at most that long after the registry
 //!   stopped naming it (15 s without beats: unhealthy).
 //!
+//! **Access**: DNS carries no credentials, so the front answers anyone who reaches its port
+//! (loopback unless `--bind` says otherwise). `nacre-server` with auth on refuses to start one
+//! unless `--dns-open` says to. The bounds are `nacre-server`'s `--dns-queries-per-second`,
+//! `--dns-max-connections` and `--dns-max-connections-per-ip`.
+//!
 //! Differences from Consul and Nacos 3.3: one zone (`nacre.` by default) with the namespace and
 //! group in the name, since Nacos names a service by all three; no recursion, no SOA or NS
 //! records, no zone transfer; `ANY` is refused (`NOTIMP`).

@@ -183,6 +183,13 @@ pub struct ServerConfig {
     pub dns_domain: String,
     /// The TTL of the DNS front's records, in seconds.
     pub dns_ttl: u32,
+    /// Serve the DNS front with auth on: DNS carries no credentials, so it answers anyone who
+    /// reaches its port. Without it, a server with auth refuses to start a DNS front.
+    pub dns_open: bool,
+    /// Queries a second one source address may send the DNS front (bursts of twice as many).
+    pub dns_queries_per_second: u32,
+    /// The DNS front's TCP connections at once, in total and per source address.
+    pub dns_connections: crate::front::gate::GateLimits,
     /// Timeouts and caps of the HTTP listener (see [`super::serve::serve`]).
     pub serve: ServeConfig,
     /// The cluster's shared secret (a cluster member needs it, or `insecure_cluster`).
@@ -271,6 +278,12 @@ impl Default for ServerConfig {
             dns_port: None,
             dns_domain: "nacre".to_owned(),
             dns_ttl: 3,
+            dns_open: false,
+            dns_queries_per_second: 200,
+            dns_connections: crate::front::gate::GateLimits {
+                max_total: 256,
+                max_per_ip: 16,
+            },
             serve: ServeConfig::default(),
             cluster_secret: None,
             insecure_cluster: false,

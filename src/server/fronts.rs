@@ -96,7 +96,7 @@ pub(super) async fn bind(
         fronts.push(Box::new(Console(console)));
     }
     #[cfg(feature = "dns")]
-    if let Some(dns) = Dns::bind(config, backend).await? {
+    if let Some(dns) = Dns::bind(config, backend, access.is_some()).await? {
         fronts.push(Box::new(dns));
     }
     #[cfg(not(feature = "dns"))]
@@ -122,13 +122,29 @@ struct Dns {
 
 #[cfg(feature = "dns")]
 impl Dns {
-    async fn bind(config: &ServerConfig, backend: &Backend) -> Result<Option<Self>, ServerError> {
+    async fn bind(
+        config: &ServerConfig,
+        backend: &Backend,
+        auth: bool,
+    ) -> Result<Option<Self>, ServerError> {
         let Some(port) = config.dns_port else {
             return Ok(None);
         };
+        // DNS carries no credentials: with auth on, answering anyone who reaches the port is
+        // an operator's explicit choice.
+        if auth && !config.dns_open {
+            return Err(ServerError::Config(super::ConfigError::BadValue {
+                setting: "--dns-port".into(),
+                value: port.to_string(),
+                expected: "no DNS front while auth is on (DNS carries no credentials, so it would answer anyone who reaches the port): give --dns-open to serve it anyway",
+            }));
+        }
         let dns = crate::dns::DnsConfig {
             domain: config.dns_domain.clone(),
             ttl: config.dns_ttl,
+            queries_per_second: config.dns_queries_per_second,
+            burst: config.dns_queries_per_second.saturating_mul(2),
+            tcp: config.dns_connections,
             ..crate::dns::DnsConfig::default()
         };
         let front = crate::dns::DnsFront::new(backend.clone(), dns).map_err(|e| {

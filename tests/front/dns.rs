@@ -287,3 +287,52 @@ async fn tcp_answers_length_prefixed_queries_on_one_connection() {
         assert!(!m.answers().is_empty(), "{kind}");
     }
 }
+
+#[tokio::test]
+async fn tcp_connections_are_capped_per_source_address() {
+    let config = DnsConfig {
+        tcp: nacre::front::gate::GateLimits {
+            max_total: 10,
+            max_per_ip: 2,
+        },
+        ..DnsConfig::default()
+    };
+    let front = DnsFront::new(registry(), config).unwrap();
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    tokio::spawn(async move { front.serve_tcp(tcp, std::future::pending()).await });
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let q = query(ORDERS, RecordType::A, false);
+    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&q);
+    // Two held connections, each answered.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(&framed).await.unwrap();
+        let mut len = [0u8; 2];
+        s.read_exact(&mut len).await.unwrap();
+        let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        s.read_exact(&mut body).await.unwrap();
+        held.push(s);
+    }
+    // The third from the same address is closed unanswered.
+    let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = third.write_all(&framed).await;
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), third.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "refused, not answered: {read:?} {rest:?}"
+    );
+    // Once one is gone, a new one is admitted.
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut again = tokio::net::TcpStream::connect(addr).await.unwrap();
+    again.write_all(&framed).await.unwrap();
+    let mut len = [0u8; 2];
+    tokio::time::timeout(Duration::from_secs(5), again.read_exact(&mut len))
+        .await
+        .expect("answered")
+        .unwrap();
+}

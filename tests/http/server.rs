@@ -267,3 +267,45 @@ async fn two_members_with_a_secret_file_and_peer_ports_replicate() {
         s.stop();
     }
 }
+
+/// DNS carries no credentials: a server with auth refuses to start a DNS front unless told
+/// `--dns-open`, and says so; told, it serves one.
+#[cfg(all(feature = "dns", feature = "auth"))]
+#[tokio::test]
+async fn with_auth_a_dns_front_needs_dns_open() {
+    let dir = std::env::temp_dir().join(format!("nacre-dns-open-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let hash = bcrypt::hash("pw", 4).unwrap();
+    let users = dir.join("users.toml");
+    std::fs::write(
+        &users,
+        format!("[[user]]\nusername = \"admin\"\npassword_bcrypt = \"{hash}\"\n"),
+    )
+    .unwrap();
+    let secret = dir.join("token.secret");
+    std::fs::write(
+        &secret,
+        "dGhpcy1pcy1hLXRlc3Qtc2VjcmV0LW9mLWVub3VnaC1ieXRlcy0xMjM0NQ==",
+    )
+    .unwrap();
+    let config = nacre::server::ServerConfig {
+        port: free_ports(1)[0],
+        grpc_port: Some(0),
+        dns_port: Some(0),
+        users_file: Some(users),
+        token_secret_file: Some(secret),
+        ..Default::default()
+    };
+    let Err(err) = nacre::server::start(&config).await else {
+        panic!("a DNS front started beside auth without --dns-open");
+    };
+    assert!(err.to_string().contains("--dns-open"), "{err}");
+    let open = nacre::server::ServerConfig {
+        dns_open: true,
+        ..config
+    };
+    let server = nacre::server::start(&open).await.unwrap();
+    assert!(server.dns_addr().is_some());
+    server.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -75,6 +75,51 @@ pub(in crate::server) const SETTINGS: &[Setting] = &[
         },
         show: |c| Some(count_value(c.dns_ttl as usize)),
     },
+    switch!(
+        "dns-open",
+        "NACRE_DNS_OPEN",
+        "Serve --dns-port with auth on: DNS carries no credentials, so it answers anyone who reaches the port",
+        dns_open
+    ),
+    Setting {
+        key: "dns-queries-per-second",
+        env: "NACRE_DNS_QUERIES_PER_SECOND",
+        value_name: "N",
+        help: "Queries a second one source address may send the DNS front (bursts of twice as many); more are dropped",
+        default: Some("200"),
+        switch: false,
+        apply: |c, name, v| {
+            c.dns_queries_per_second = parse_count_u32(name, v)?;
+            Ok(())
+        },
+        show: |c| Some(count_value(c.dns_queries_per_second as usize)),
+    },
+    Setting {
+        key: "dns-max-connections",
+        env: "NACRE_DNS_MAX_CONNECTIONS",
+        value_name: "N",
+        help: "The DNS front's TCP connections at once",
+        default: Some("256"),
+        switch: false,
+        apply: |c, name, v| {
+            c.dns_connections.max_total = parse_count(name, v)?;
+            Ok(())
+        },
+        show: |c| Some(count_value(c.dns_connections.max_total)),
+    },
+    Setting {
+        key: "dns-max-connections-per-ip",
+        env: "NACRE_DNS_MAX_CONNECTIONS_PER_IP",
+        value_name: "N",
+        help: "The DNS front's TCP connections at once from one source address",
+        default: Some("16"),
+        switch: false,
+        apply: |c, name, v| {
+            c.dns_connections.max_per_ip = parse_count(name, v)?;
+            Ok(())
+        },
+        show: |c| Some(count_value(c.dns_connections.max_per_ip)),
+    },
     Setting {
         key: "bind",
         env: "NACRE_BIND",
