@@ -8,7 +8,14 @@
 //! run: rebuilding a plain `Vec` of the same instances with the flag flipped (one pass, one
 //! allocation).
 //!
-//! Run with `cargo bench --bench mass_flip -- 200000`.
+//! Run with `cargo bench --bench mass_flip -- 200000` (the system allocator), or with
+//! `--features server` for nacre-server's allocator.
+
+/// With feature `server`, nacre-server's allocator (mimalloc); else the system's, as an
+/// embedding host would have by default.
+#[cfg(feature = "server")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[path = "../support/cli.rs"]
 mod cli;

@@ -4,7 +4,14 @@
 //! The baseline (a `RwLock<HashMap>` registry whose every sweep is a full walk) is in
 //! `cargo bench --bench registry -- health_sweep`.
 //!
-//! Run with `cargo bench --bench sweep_cost` (or `-- SERVICES PER_SERVICE`).
+//! Run with `cargo bench --bench sweep_cost` (or `-- SERVICES PER_SERVICE`), with the system
+//! allocator; add `--features server` for nacre-server's allocator.
+
+/// With feature `server`, nacre-server's allocator (mimalloc); else the system's, as an
+/// embedding host would have by default.
+#[cfg(feature = "server")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[path = "../support/cli.rs"]
 mod cli;

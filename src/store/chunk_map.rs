@@ -179,18 +179,24 @@ impl<K: Ord + Clone, V: Clone> Branch<K, V> {
 }
 
 impl<K: Ord + Clone, V: Clone> ChunkMap<K, V> {
-    /// A map of `entries`, which must be sorted by key with no key twice (debug builds check).
-    /// One pass: the entries are moved into leaves, and branches built over them.
-    pub(crate) fn from_sorted(entries: Vec<(K, V)>) -> Self {
-        debug_assert!(entries.windows(2).all(|w| w[0].0 < w[1].0));
-        let len = entries.len();
-        let mut level: Vec<(K, Node<K, V>)> = Vec::with_capacity(len / BUILD_FILL + 1);
-        let mut rest = entries.into_iter();
-        for size in even_split(len, BUILD_FILL) {
-            let items = Chunk::collect_from(&mut rest, size);
-            let first = items[0].0.clone();
-            level.push((first, Node::Leaf(Arc::new(Items(items)))));
+    /// A map of `entries`, which must come sorted by key with no key twice (debug builds check).
+    /// One pass: the entries are moved into leaves as they come (nothing is staged, so a
+    /// rebuild of a large cluster touches each entry's memory once), and branches built over
+    /// them.
+    pub(crate) fn from_sorted(entries: impl IntoIterator<Item = (K, V)>) -> Self {
+        let mut len = 0;
+        let mut level: Vec<(K, Node<K, V>)> = Vec::new();
+        let mut items: Chunk<(K, V), { LEAF_MAX + 1 }> = Chunk::new();
+        for entry in entries {
+            debug_assert!(items.last().is_none_or(|(k, _)| *k < entry.0));
+            len += 1;
+            items.push_back(entry);
+            if items.len() == BUILD_FILL {
+                let full = std::mem::replace(&mut items, Chunk::new());
+                level.push((full[0].0.clone(), Node::Leaf(Arc::new(Items(full)))));
+            }
         }
+        Self::close_leaves(&mut level, items);
         while level.len() > 1 {
             let mut above = Vec::with_capacity(level.len() / BUILD_FILL + 1);
             let mut rest = level.into_iter();
@@ -216,6 +222,29 @@ impl<K: Ord + Clone, V: Clone> ChunkMap<K, V> {
             root: level.pop().map(|(_, node)| node),
             len,
         }
+    }
+
+    /// Adds the last, partly filled leaf `tail` to the full ones in `level`: a tail under half
+    /// full is shared out with the leaf before it, so no leaf is left nearly empty (the two
+    /// together hold at most `BUILD_FILL * 3 / 2` entries, which fit in two leaves).
+    fn close_leaves(level: &mut Vec<(K, Node<K, V>)>, mut tail: Chunk<(K, V), { LEAF_MAX + 1 }>) {
+        if tail.is_empty() {
+            return;
+        }
+        if tail.len() < BUILD_FILL / 2 {
+            if let Some((_, Node::Leaf(before))) = level.pop() {
+                let mut all: Vec<(K, V)> = Arc::unwrap_or_clone(before).0.into_iter().collect();
+                all.extend(tail.drain());
+                let mut rest = all.into_iter();
+                for size in even_split(rest.len(), BUILD_FILL) {
+                    let part: Chunk<(K, V), { LEAF_MAX + 1 }> =
+                        Chunk::collect_from(&mut rest, size);
+                    level.push((part[0].0.clone(), Node::Leaf(Arc::new(Items(part)))));
+                }
+                return;
+            }
+        }
+        level.push((tail[0].0.clone(), Node::Leaf(Arc::new(Items(tail)))));
     }
 
     /// Number of entries.
@@ -520,7 +549,7 @@ mod tests {
             ops in proptest::collection::vec(op(), 0..400),
         ) {
             let mut model: BTreeMap<u16, u32> = seed.clone();
-            let mut map = ChunkMap::from_sorted(seed.into_iter().collect());
+            let mut map = ChunkMap::from_sorted(seed);
             check(&map);
             let mut copies: Vec<(ChunkMap<u16, u32>, BTreeMap<u16, u32>)> = Vec::new();
             for op in ops {
@@ -559,7 +588,7 @@ mod tests {
             seed in proptest::collection::btree_map(0u16..3000, any::<u32>(), 0..2000),
             ops in proptest::collection::vec(op(), 0..40),
         ) {
-            let before = ChunkMap::from_sorted(seed.iter().map(|(k, v)| (*k, *v)).collect());
+            let before = ChunkMap::from_sorted(seed.iter().map(|(k, v)| (*k, *v)));
             let mut after = before.clone();
             let mut model = seed.clone();
             for op in ops {
@@ -587,7 +616,7 @@ mod tests {
     #[test]
     fn built_from_sorted_entries_at_every_size_up_to_three_levels() {
         for n in (0..300).chain([1_999, 2_000, 2_001, 20_000]) {
-            let map = ChunkMap::from_sorted((0..n).map(|i| (i, i * 2)).collect());
+            let map = ChunkMap::from_sorted((0..n).map(|i| (i, i * 2)));
             check(&map);
             assert_eq!(map.len(), n);
             assert!(map
@@ -595,12 +624,23 @@ mod tests {
                 .map(|(k, v)| (*k, *v))
                 .eq((0..n).map(|i| (i, i * 2))));
             assert_eq!(map.get(&(n / 2)), (n > 0).then_some(&(n / 2 * 2)));
+            // Built in one stream, the last leaf is shared out too: none is nearly empty.
+            let least = n.min(BUILD_FILL / 2);
+            let smallest = map.root.as_ref().map_or(0, smallest_leaf);
+            assert!(smallest >= least, "a leaf of {smallest} of {n}");
+        }
+    }
+
+    fn smallest_leaf<K, V>(node: &Node<K, V>) -> usize {
+        match node {
+            Node::Leaf(items) => items.0.len(),
+            Node::Branch(b) => b.children.iter().map(smallest_leaf).min().unwrap_or(0),
         }
     }
 
     #[test]
     fn removing_almost_everything_keeps_the_tree_compact() {
-        let mut map = ChunkMap::from_sorted((0..10_000u32).map(|i| (i, ())).collect());
+        let mut map = ChunkMap::from_sorted((0..10_000u32).map(|i| (i, ())));
         for i in (0..10_000).filter(|i| i % 100 != 0) {
             map.remove(&i);
             if i % 997 == 0 {

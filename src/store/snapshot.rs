@@ -225,13 +225,17 @@ impl ClusterSnapshot {
     }
 
     /// A cluster of `entries`, sorted by endpoint with none twice, built in one pass.
-    pub(crate) fn from_sorted(entries: Vec<(Endpoint, InstanceEntry)>) -> Self {
-        let mut cluster = Self::default();
-        for (_, entry) in &entries {
-            cluster.count(&entry.instance, 1);
+    pub(crate) fn from_sorted(
+        entries: impl IntoIterator<Item = (Endpoint, InstanceEntry)>,
+    ) -> Self {
+        let mut counts = Self::default();
+        let instances = ChunkMap::from_sorted(entries.into_iter().inspect(|(_, entry)| {
+            counts.count(&entry.instance, 1);
+        }));
+        Self {
+            instances,
+            ..counts
         }
-        cluster.instances = ChunkMap::from_sorted(entries);
-        cluster
     }
 
     pub(crate) fn insert(&mut self, entry: InstanceEntry) -> Option<InstanceEntry> {
