@@ -6,8 +6,13 @@
 # operation; every load is bounded in time or count.
 #
 #   bash benches/grpc/run.sh            # DURATION=5 CONNS=4 INFLIGHT=32 SUBSCRIBERS=1000 CHANGES=10
+#   OPS="push-10k push-1000x10" bash benches/grpc/run.sh   # only the push-at-scale cases
 #
-# Register and query also print the server's CPU time per request (/proc/PID/stat).
+# Register, query and subscribe also print the server's CPU time per request (/proc/PID/stat).
+# The push cases: `push` (SUBSCRIBERS connections on one service), `push-10k` (10,000 on one
+# service) and `push-1000x10` (1,000 services of 10 subscribers each; every round changes all
+# 1,000), each with the server's RSS per subscribed connection; `idle-10k` opens 10,000 set-up
+# connections that subscribe to nothing and prints the RSS per idle connection.
 # r-nacos: `cargo install rnacos --root ~/.cache/nacre/rnacos` (about 10 minutes); it is looked
 # for in $RNACOS, on the PATH, then there. Without it, only nacre is measured. See BENCHMARKS.md.
 set -euo pipefail
@@ -61,9 +66,10 @@ stop nacre >/dev/null
 
 servers=(nacre baseline)
 if [[ -n "$rnacos" && -x "$rnacos" ]]; then servers+=(r-nacos); else echo "r-nacos not found: measuring nacre and the trivial server only"; fi
+ops=${OPS:-register query subscribe push idle-10k push-10k push-1000x10}
 for server in "${servers[@]}"; do
-    for op in register query push; do
-        [[ "$server" == baseline && "$op" == push ]] && continue
+    for op in $ops; do
+        [[ "$server" == baseline && "$op" == push* ]] && continue
         port=$(port_pair)
         if [[ "$server" == baseline ]]; then
             "$baseline_bin" "$((port + 1000))" "$work/service-info.json" >"$work/baseline.log" 2>&1 &
@@ -74,7 +80,10 @@ for server in "${servers[@]}"; do
         fi
         echo "---- $server $op"
         case "$op" in
-            push) "$load" "127.0.0.1:$((port + 1000))" push "$subscribers" "$changes" ;;
+            push) SERVER_PID=$pid "$load" "127.0.0.1:$((port + 1000))" push "$subscribers" "$changes" ;;
+            push-10k) SERVER_PID=$pid GAP_MS=2000 "$load" "127.0.0.1:$((port + 1000))" push 10000 "$changes" ;;
+            idle-10k) SERVER_PID=$pid "$load" "127.0.0.1:$((port + 1000))" idle 10000 ;;
+            push-1000x10) SERVER_PID=$pid GAP_MS=2000 "$load" "127.0.0.1:$((port + 1000))" push 10000 "$changes" 1000 ;;
             *)
                 before=$(cpu_ticks "$pid")
                 out=$("$load" "127.0.0.1:$((port + 1000))" "$op" "$duration" "$conns" "$inflight")

@@ -8,7 +8,8 @@
 //! - `/Request/request`: `ServerCheckRequest` and `HealthCheckRequest` answer as a server does;
 //!   `InstanceRequest` answers a fixed `InstanceResponse`; `ServiceQueryRequest` a fixed
 //!   `QueryServiceResponse` whose `serviceInfo` is the bytes of `SERVICE_INFO_FILE` (the run
-//!   script saves nacre's answer for a service of the same instances there, so sizes match).
+//!   script saves nacre's answer for a service of the same instances there, so sizes match);
+//!   `SubscribeServiceRequest` a `SubscribeServiceResponse` with the same `serviceInfo`.
 //! - `/BiRequestStream/requestBiStream`: reads the client's messages and sends nothing.
 
 #[path = "../support/cli.rs"]
@@ -40,20 +41,25 @@ struct Answers {
     health: Payload,
     instance: Payload,
     query: Payload,
+    subscribe: Payload,
 }
 
 impl Answers {
     fn new(service_info: &[u8]) -> Self {
         let ok =
             |kind: &str, extra: &str| Payload::new(kind, format!("{{{OK}{extra}}}").into_bytes());
-        let mut query = format!("{{{OK},\"serviceInfo\":").into_bytes();
-        query.extend_from_slice(service_info);
-        query.push(b'}');
+        let with_info = |kind: &str| {
+            let mut body = format!("{{{OK},\"serviceInfo\":").into_bytes();
+            body.extend_from_slice(service_info);
+            body.push(b'}');
+            Payload::new(kind, body)
+        };
         Answers {
             check: ok("ServerCheckResponse", r#","connectionId":"baseline""#),
             health: ok("HealthCheckResponse", ""),
             instance: ok("InstanceResponse", r#","type":"registerInstance""#),
-            query: Payload::new("QueryServiceResponse", query),
+            query: with_info("QueryServiceResponse"),
+            subscribe: with_info("SubscribeServiceResponse"),
         }
     }
 
@@ -63,6 +69,7 @@ impl Answers {
             "HealthCheckRequest" => self.health.clone(),
             "InstanceRequest" => self.instance.clone(),
             "ServiceQueryRequest" => self.query.clone(),
+            "SubscribeServiceRequest" => self.subscribe.clone(),
             _ => Payload::new(
                 "ErrorResponse",
                 br#"{"resultCode":500,"errorCode":302}"#.to_vec(),

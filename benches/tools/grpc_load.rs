@@ -7,7 +7,9 @@
 //! # cargo bench --features grpc --bench grpc_load -- ADDR ...
 //! grpc_load ADDR register  SECONDS CONNECTIONS IN_FLIGHT
 //! grpc_load ADDR query     SECONDS CONNECTIONS IN_FLIGHT
-//! grpc_load ADDR push      SUBSCRIBERS CHANGES
+//! grpc_load ADDR subscribe SECONDS CONNECTIONS IN_FLIGHT
+//! grpc_load ADDR push      SUBSCRIBERS CHANGES [SERVICES]   # env GAP_MS, SERVER_PID
+//! grpc_load ADDR idle      CONNECTIONS                      # env SERVER_PID
 //! ```
 //!
 //! Every loop is bounded by its time or count; nothing is sent anywhere but `ADDR`.
@@ -163,61 +165,151 @@ async fn throughput(
     Ok(())
 }
 
-/// `subscribers` connections subscribe to one service; a writer changes it `changes` times,
-/// 700 ms apart (longer than a 500 ms merge window, so every change is pushed on its own);
-/// each push's arrival is timed against its change.
-async fn push(addr: &str, subscribers: usize, changes: u64) -> Result<(), Error> {
-    let service = format!("push-bench-{}", std::process::id());
-    // (change number, arrival) for every push that carries a change's instance count.
-    let arrivals: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
-    let mut conns = Vec::new();
-    for _ in 0..subscribers {
-        let arrivals = arrivals.clone();
-        let svc = service.clone();
-        let mut conn = connect(addr, move |p| {
-            if p.kind() != "NotifySubscriberRequest" {
-                return;
-            }
-            let v: Value = serde_json::from_slice(p.json()).unwrap_or_default();
-            let info = &v["serviceInfo"];
-            if info["name"]
-                .as_str()
-                .is_some_and(|n| n.ends_with(svc.as_str()))
-            {
-                let count = info["hosts"].as_array().map_or(0, Vec::len) as u64;
-                arrivals.lock().unwrap().push((count, Instant::now()));
-            }
-        })
-        .await?;
-        let sub = payload(
-            "SubscribeServiceRequest",
-            json!({"namespace": "public", "groupName": "DEFAULT_GROUP", "serviceName": service,
-                   "subscribe": true, "clusters": ""}),
-        );
-        call(&mut conn.grpc, sub).await?;
-        conns.push(conn);
+/// The resident memory of process `pid` (`VmRSS` of `/proc/PID/status`), in KiB.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Opens `connections` connections, each set up with its bi-stream as a client's is, and
+/// subscribed to nothing; prints the server's RSS per connection (needs `SERVER_PID`).
+async fn idle(addr: &str, connections: usize) -> Result<(), Error> {
+    let server = std::env::var("SERVER_PID")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .ok_or("idle needs SERVER_PID")?;
+    let before = rss_kib(server).ok_or("no such server process")?;
+    let mut conns = Vec::with_capacity(connections);
+    for batch in (0..connections).collect::<Vec<_>>().chunks(100) {
+        let pending: Vec<_> = batch
+            .iter()
+            .map(|_| {
+                let addr = addr.to_string();
+                tokio::spawn(async move { connect(&addr, |_| {}).await })
+            })
+            .collect();
+        for p in pending {
+            conns.push(p.await??);
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let with = rss_kib(server).ok_or("the server went away")?;
+    println!(
+        "idle: server RSS {before} KiB before, {with} KiB with {connections} connections: {:.1} KiB per connection",
+        with.saturating_sub(before) as f64 / connections as f64
+    );
+    drop(conns);
+    Ok(())
+}
+
+/// The CPU time process `pid` has used so far (user + system of `/proc/PID/stat`), in clock
+/// ticks (100 per second on Linux).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces: count the fields after its closing parenthesis.
+    let rest = stat.rsplit_once(") ")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// A push that arrived: the service's index, its instance count, and when.
+type Arrival = (usize, u64, Instant);
+
+/// `subscribers` connections subscribe to `services` services (connection `i` to service
+/// `i % services`); a writer changes every service `changes` times, `GAP_MS` apart (700 ms by
+/// default: longer than a 500 ms merge window, so every change is pushed on its own), one
+/// registration per service per round, sent at once. Each push's arrival is timed against its
+/// service's change. With `SERVER_PID` set, prints the server's RSS per subscribed connection
+/// (its RSS with every subscriber connected, minus before the first one connected).
+async fn push(addr: &str, subscribers: usize, changes: u64, services: usize) -> Result<(), Error> {
+    let prefix = format!("push-bench-{}-", std::process::id());
+    let gap = std::env::var("GAP_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(700);
+    let server = std::env::var("SERVER_PID")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok());
+    let rss_before = server.and_then(rss_kib);
+    let arrivals: Arc<Mutex<Vec<Arrival>>> = Arc::default();
+    let mut conns = Vec::with_capacity(subscribers);
+    // Connected and subscribed 100 at a time.
+    for batch in (0..subscribers).collect::<Vec<_>>().chunks(100) {
+        let mut pending = Vec::new();
+        for &i in batch {
+            let (addr, prefix, arrivals) = (addr.to_string(), prefix.clone(), arrivals.clone());
+            pending.push(tokio::spawn(async move {
+                let watched = prefix.clone();
+                let mut conn = connect(&addr, move |p| {
+                    if p.kind() != "NotifySubscriberRequest" {
+                        return;
+                    }
+                    let v: Value = serde_json::from_slice(p.json()).unwrap_or_default();
+                    let info = &v["serviceInfo"];
+                    let index = info["name"]
+                        .as_str()
+                        .and_then(|n| n.split_once(watched.as_str()))
+                        .and_then(|(_, i)| i.parse::<usize>().ok());
+                    if let Some(index) = index {
+                        let count = info["hosts"].as_array().map_or(0, Vec::len) as u64;
+                        if let Ok(mut a) = arrivals.lock() {
+                            a.push((index, count, Instant::now()));
+                        }
+                    }
+                })
+                .await?;
+                let sub = payload(
+                    "SubscribeServiceRequest",
+                    json!({"namespace": "public", "groupName": "DEFAULT_GROUP",
+                           "serviceName": format!("{prefix}{}", i % services),
+                           "subscribe": true, "clusters": ""}),
+                );
+                call(&mut conn.grpc, sub).await?;
+                Ok::<_, Error>(conn)
+            }));
+        }
+        for p in pending {
+            conns.push(p.await??);
+        }
     }
     // Let the pushes that follow each subscription settle.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    arrivals.lock().unwrap().clear();
-    let mut writer = connect(addr, |_| {}).await?;
-    let mut changed_at = Vec::new();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rss_with = server.and_then(rss_kib);
+    arrivals.lock().map_err(|_| "poisoned")?.clear();
+    let writer = connect(addr, |_| {}).await?;
+    let ticks_before = server.and_then(cpu_ticks);
+    // changed_at[round][service]
+    let mut changed_at: Vec<Vec<Instant>> = Vec::new();
     for n in 1..=changes {
-        changed_at.push(Instant::now());
-        let p = call(&mut writer.grpc, register(&service, &ip_of(n), 8080)).await?;
-        if p.kind() != "InstanceResponse" {
-            return Err(format!("registration {n} answered {}", p.kind()).into());
+        let mut round = Vec::with_capacity(services);
+        let mut calls = Vec::with_capacity(services);
+        for s in 0..services {
+            let mut grpc = writer.grpc.clone();
+            let p = register(&format!("{prefix}{s}"), &ip_of(n), 8080);
+            round.push(Instant::now());
+            calls.push(tokio::spawn(async move { call(&mut grpc, p).await }));
         }
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        for c in calls {
+            let p = c.await??;
+            if p.kind() != "InstanceResponse" {
+                return Err(format!("registration {n} answered {}", p.kind()).into());
+            }
+        }
+        changed_at.push(round);
+        tokio::time::sleep(Duration::from_millis(gap)).await;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let arrivals = arrivals.lock().unwrap().clone();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let ticks_after = server.and_then(cpu_ticks);
+    let arrivals = arrivals.lock().map_err(|_| "poisoned")?.clone();
     let mut latencies: Vec<f64> = arrivals
         .iter()
-        .filter(|(count, _)| (1..=changes).contains(count))
-        .map(|(count, at)| {
-            let changed = changed_at[usize::try_from(*count - 1).unwrap_or(0)];
-            at.saturating_duration_since(changed).as_secs_f64() * 1000.0
+        .filter(|(s, count, _)| *s < services && (1..=changes).contains(count))
+        .map(|(s, count, at)| {
+            let round = usize::try_from(*count - 1).unwrap_or(0);
+            at.saturating_duration_since(changed_at[round][*s])
+                .as_secs_f64()
+                * 1000.0
         })
         .collect();
     latencies.sort_by(f64::total_cmp);
@@ -229,12 +321,27 @@ async fn push(addr: &str, subscribers: usize, changes: u64) -> Result<(), Error>
             .unwrap_or(f64::NAN)
     };
     println!(
-        "push: {} of {expected} pushes arrived to {subscribers} subscribers over {changes} changes; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        "push: {} of {expected} pushes arrived to {subscribers} subscribers of {services} services over {changes} changes; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         latencies.len(),
         pct(0.50),
         pct(0.99),
         pct(1.0),
     );
+    if let (Some(before), Some(after)) = (ticks_before, ticks_after) {
+        // Everything the server did from the first change to the end: the registrations,
+        // the pushes and their acks, and its idle keepalives (a few per second).
+        println!(
+            "server CPU while changing and pushing: {:.2} s, {:.1} µs per push delivered",
+            (after - before) as f64 / 100.0,
+            (after - before) as f64 * 1e4 / latencies.len().max(1) as f64
+        );
+    }
+    if let (Some(before), Some(with)) = (rss_before, rss_with) {
+        println!(
+            "server RSS: {before} KiB before, {with} KiB with {subscribers} subscribed connections: {:.1} KiB per connection",
+            with.saturating_sub(before) as f64 / subscribers as f64
+        );
+    }
     drop(conns);
     Ok(())
 }
@@ -246,7 +353,7 @@ async fn main() -> Result<(), Error> {
         args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default)
     };
     let Some(addr) = args.first().cloned() else {
-        eprintln!("usage: grpc_load ADDR register|query|push ...");
+        eprintln!("usage: grpc_load ADDR register|query|subscribe|push|idle ...");
         std::process::exit(2);
     };
     let to_usize = |v: u64| usize::try_from(v).unwrap_or(1).max(1);
@@ -295,9 +402,53 @@ async fn main() -> Result<(), Error> {
             drop(setup);
             result
         }
-        Some("push") => push(&addr, to_usize(arg(2, 1000)), arg(3, 10)).await,
+        Some("subscribe") => {
+            // Every call subscribes its connection to one of 100 services of 10 instances
+            // and gets its service info back, as a client's subscribe does.
+            let prefix = format!("subscribe-bench-{}-", std::process::id());
+            let mut setup = connect(&addr, |_| {}).await?;
+            for s in 0..100 {
+                for n in 0..10 {
+                    call(
+                        &mut setup.grpc,
+                        register(&format!("{prefix}{s}"), &ip_of(n + 1), 8080),
+                    )
+                    .await?;
+                }
+            }
+            let make = Arc::new(move |n: u64| {
+                payload(
+                    "SubscribeServiceRequest",
+                    json!({"namespace": "public", "groupName": "DEFAULT_GROUP",
+                           "serviceName": format!("{prefix}{}", n % 100),
+                           "subscribe": true, "clusters": ""}),
+                )
+            });
+            let result = throughput(
+                &addr,
+                "subscribe (10 instances)",
+                arg(2, 5),
+                to_usize(arg(3, 4)),
+                to_usize(arg(4, 32)),
+                "SubscribeServiceResponse",
+                make,
+            )
+            .await;
+            drop(setup);
+            result
+        }
+        Some("idle") => idle(&addr, to_usize(arg(2, 10_000))).await,
+        Some("push") => {
+            push(
+                &addr,
+                to_usize(arg(2, 1000)),
+                arg(3, 10),
+                to_usize(arg(4, 1)),
+            )
+            .await
+        }
         _ => {
-            eprintln!("usage: grpc_load ADDR register|query|push ...");
+            eprintln!("usage: grpc_load ADDR register|query|subscribe|push|idle ...");
             std::process::exit(2);
         }
     }

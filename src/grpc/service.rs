@@ -10,6 +10,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use tonic::codec::BufferSettings;
 use tonic::codegen::{http, Body, StdError};
 use tonic::server::NamedService;
 use tonic::{Request, Response, Status, Streaming};
@@ -113,17 +114,48 @@ impl tonic::server::StreamingService<Payload> for Bidi {
 }
 
 /// The codec: messages read up to `max_read` bytes (a larger one is refused from its length
-/// prefix, before its body is buffered), sent up to Nacos' 10 MiB.
-fn grpc(max_read: usize) -> tonic::server::Grpc<tonic_prost::ProstCodec<Payload, Payload>> {
-    tonic::server::Grpc::new(tonic_prost::ProstCodec::default())
+/// prefix, before its body is buffered), sent up to Nacos' 10 MiB, through buffers that start
+/// at `buffer` bytes (they grow to fit a larger message).
+fn grpc(max_read: usize, buffer: usize) -> tonic::server::Grpc<PayloadCodec> {
+    tonic::server::Grpc::new(PayloadCodec(BufferSettings::new(buffer, YIELD_THRESHOLD)))
         .max_decoding_message_size(max_read)
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
+}
+
+/// How much an encoder buffers before it hands its bytes on (tonic's default).
+const YIELD_THRESHOLD: usize = 32 * 1024;
+/// The first size of a unary call's buffers: tonic's default, 8 KiB. They live for one call.
+const UNARY_BUFFER: usize = 8 * 1024;
+/// The first size of a bi-stream's two buffers (the client's messages, and pushes to it).
+/// They live as long as the connection, which mostly idles: at tonic's 8 KiB each they were a
+/// quarter of the memory an idle subscribed connection held. A push larger than this grows
+/// the buffer for the time it is written.
+const STREAM_BUFFER: usize = 1024;
+
+/// Prost's codec for [`Payload`], with the buffer sizes above (tonic's own `ProstCodec`
+/// always starts at 8 KiB).
+#[derive(Debug, Clone, Copy)]
+struct PayloadCodec(BufferSettings);
+
+impl tonic::codec::Codec for PayloadCodec {
+    type Encode = Payload;
+    type Decode = Payload;
+    type Encoder = tonic_prost::ProstEncoder<Payload>;
+    type Decoder = tonic_prost::ProstDecoder<Payload>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        tonic_prost::ProstEncoder::new(self.0)
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        tonic_prost::ProstDecoder::new(self.0)
+    }
 }
 
 /// The `tower::Service` of a one-method gRPC service: `$path` goes to `$method` through
 /// `tonic::server::Grpc::$call`; any other path answers `UNIMPLEMENTED`.
 macro_rules! one_method_service {
-    ($service:ident, $path:expr, $method:ident, $call:ident, $max_read:ident) => {
+    ($service:ident, $path:expr, $method:ident, $call:ident, $max_read:ident, $buffer:expr) => {
         impl<B> tonic::codegen::Service<http::Request<B>> for $service
         where
             B: Body + Send + 'static,
@@ -143,7 +175,7 @@ macro_rules! one_method_service {
                 }
                 let max_read = self.front.shared.config.$max_read;
                 let method = $method(self.front.clone());
-                Box::pin(async move { Ok(grpc(max_read).$call(method, req).await) })
+                Box::pin(async move { Ok(grpc(max_read, $buffer).$call(method, req).await) })
             }
         }
     };
@@ -154,12 +186,14 @@ one_method_service!(
     REQUEST_PATH,
     Unary,
     unary,
-    max_request_bytes
+    max_request_bytes,
+    UNARY_BUFFER
 );
 one_method_service!(
     BiStreamService,
     BI_STREAM_PATH,
     Bidi,
     streaming,
-    max_stream_message_bytes
+    max_stream_message_bytes,
+    STREAM_BUFFER
 );
