@@ -13,6 +13,12 @@
 //! copying); a removal merges a small node into its neighbour when both fit in one, so the
 //! tree stays compact after mass removals. Keys live in the leaves and, as routing copies, in
 //! the branches above them.
+//!
+//! **Leaves are sized to what they hold** (`Arc<[(K, V)]>`, one allocation with the counts),
+//! unlike `OrdMap`'s nodes, which are allocated for their full width whatever they hold. A
+//! write copies the leaf it changes anyway, so spare room in a leaf was never used in place;
+//! it only held memory: for services of 10 instances, a leaf of 17 slots cost about 60 bytes
+//! per instance (issue 24, item 4; `cargo bench --all-features --bench instance_memory`).
 
 use imbl_sized_chunks::Chunk;
 use std::sync::Arc;
@@ -38,14 +44,26 @@ type Split<K, V> = (K, Node<K, V>);
 
 #[derive(Clone)]
 enum Node<K, V> {
-    Leaf(Arc<Items<K, V>>),
+    Leaf(Leaf<K, V>),
     Branch(Arc<Branch<K, V>>),
 }
 
-/// A leaf's entries, sorted by key, inline (one allocation per leaf with its `Arc`), with room
-/// for one more than [`LEAF_MAX`]: the entry that makes it split.
-#[derive(Clone)]
-struct Items<K, V>(Chunk<(K, V), { LEAF_MAX + 1 }>);
+/// A leaf's entries, sorted by key, in one allocation with its reference counts, **sized to
+/// what it holds**. Leaves are copied on every write anyway (that is how a write leaves the
+/// published snapshot alone), so room for later inserts would only be carried around: a
+/// leaf of fixed capacity (`LEAF_MAX + 1` slots) held 10 instances of a small service in
+/// the space of 17, about 60 bytes more per instance.
+type Leaf<K, V> = Arc<[(K, V)]>;
+
+/// A copy of `items` with `entry` inserted at `i`, in one allocation.
+fn inserted<K: Clone, V: Clone>(items: &[(K, V)], i: usize, entry: (K, V)) -> Leaf<K, V> {
+    items[..i]
+        .iter()
+        .cloned()
+        .chain(std::iter::once(entry))
+        .chain(items[i..].iter().cloned())
+        .collect()
+}
 
 #[derive(Clone)]
 struct Branch<K, V> {
@@ -71,7 +89,7 @@ impl<K: Ord + Clone, V: Clone> Node<K, V> {
     /// Entries of a leaf, children of a branch.
     fn width(&self) -> usize {
         match self {
-            Node::Leaf(items) => items.0.len(),
+            Node::Leaf(items) => items.len(),
             Node::Branch(b) => b.children.len(),
         }
     }
@@ -87,21 +105,25 @@ impl<K: Ord + Clone, V: Clone> Node<K, V> {
     /// the new right sibling.
     fn insert(&mut self, key: K, value: V) -> (Option<V>, Option<Split<K, V>>) {
         match self {
-            Node::Leaf(items) => {
-                let items = &mut Arc::make_mut(items).0;
-                match items.binary_search_by(|(k, _)| k.cmp(&key)) {
-                    Ok(i) => (Some(std::mem::replace(&mut items[i].1, value)), None),
-                    Err(i) => {
-                        items.insert(i, (key, value));
-                        if items.len() <= LEAF_MAX {
-                            return (None, None);
-                        }
-                        let right = items.split_off(items.len() / 2);
-                        let separator = right[0].0.clone();
-                        (None, Some((separator, Node::Leaf(Arc::new(Items(right))))))
-                    }
+            Node::Leaf(items) => match items.binary_search_by(|(k, _)| k.cmp(&key)) {
+                Ok(i) => {
+                    let items = Arc::make_mut(items);
+                    (Some(std::mem::replace(&mut items[i].1, value)), None)
                 }
-            }
+                Err(i) if items.len() < LEAF_MAX => {
+                    *items = inserted(items, i, (key, value));
+                    (None, None)
+                }
+                Err(i) => {
+                    // Full: the entries with the new one are split in two halves.
+                    let mid = items.len().div_ceil(2);
+                    let all = inserted(items, i, (key, value));
+                    let right: Leaf<K, V> = all[mid..].iter().cloned().collect();
+                    *items = all[..mid].iter().cloned().collect();
+                    let separator = right[0].0.clone();
+                    (None, Some((separator, Node::Leaf(right))))
+                }
+            },
             Node::Branch(b) => {
                 let b = Arc::make_mut(b);
                 let i = b.route(&key);
@@ -128,8 +150,10 @@ impl<K: Ord + Clone, V: Clone> Node<K, V> {
     fn remove(&mut self, key: &K) -> Option<V> {
         match self {
             Node::Leaf(items) => {
-                let i = items.0.binary_search_by(|(k, _)| k.cmp(key)).ok()?;
-                Some(Arc::make_mut(items).0.remove(i).1)
+                let i = items.binary_search_by(|(k, _)| k.cmp(key)).ok()?;
+                let old = items[i].1.clone();
+                *items = items[..i].iter().chain(&items[i + 1..]).cloned().collect();
+                Some(old)
             }
             Node::Branch(b) => {
                 let b = Arc::make_mut(b);
@@ -160,8 +184,7 @@ impl<K: Ord + Clone, V: Clone> Branch<K, V> {
         let separator = self.keys.remove(left);
         match (&mut self.children[left], right) {
             (Node::Leaf(l), Node::Leaf(r)) => {
-                let r = Arc::unwrap_or_clone(r);
-                Arc::make_mut(l).0.extend(r.0);
+                *l = l.iter().chain(r.iter()).cloned().collect();
             }
             (Node::Branch(l), Node::Branch(r)) => {
                 let r = Arc::unwrap_or_clone(r);
@@ -186,14 +209,14 @@ impl<K: Ord + Clone, V: Clone> ChunkMap<K, V> {
     pub(crate) fn from_sorted(entries: impl IntoIterator<Item = (K, V)>) -> Self {
         let mut len = 0;
         let mut level: Vec<(K, Node<K, V>)> = Vec::new();
-        let mut items: Chunk<(K, V), { LEAF_MAX + 1 }> = Chunk::new();
+        let mut items: Vec<(K, V)> = Vec::with_capacity(BUILD_FILL);
         for entry in entries {
             debug_assert!(items.last().is_none_or(|(k, _)| *k < entry.0));
             len += 1;
-            items.push_back(entry);
+            items.push(entry);
             if items.len() == BUILD_FILL {
-                let full = std::mem::replace(&mut items, Chunk::new());
-                level.push((full[0].0.clone(), Node::Leaf(Arc::new(Items(full)))));
+                let first = items[0].0.clone();
+                level.push((first, Node::Leaf(items.drain(..).collect())));
             }
         }
         Self::close_leaves(&mut level, items);
@@ -227,24 +250,23 @@ impl<K: Ord + Clone, V: Clone> ChunkMap<K, V> {
     /// Adds the last, partly filled leaf `tail` to the full ones in `level`: a tail under half
     /// full is shared out with the leaf before it, so no leaf is left nearly empty (the two
     /// together hold at most `BUILD_FILL * 3 / 2` entries, which fit in two leaves).
-    fn close_leaves(level: &mut Vec<(K, Node<K, V>)>, mut tail: Chunk<(K, V), { LEAF_MAX + 1 }>) {
+    fn close_leaves(level: &mut Vec<(K, Node<K, V>)>, mut tail: Vec<(K, V)>) {
         if tail.is_empty() {
             return;
         }
         if tail.len() < BUILD_FILL / 2 {
             if let Some((_, Node::Leaf(before))) = level.pop() {
-                let mut all: Vec<(K, V)> = Arc::unwrap_or_clone(before).0.into_iter().collect();
-                all.extend(tail.drain());
+                let mut all: Vec<(K, V)> = before.iter().cloned().collect();
+                all.append(&mut tail);
                 let mut rest = all.into_iter();
                 for size in even_split(rest.len(), BUILD_FILL) {
-                    let part: Chunk<(K, V), { LEAF_MAX + 1 }> =
-                        Chunk::collect_from(&mut rest, size);
-                    level.push((part[0].0.clone(), Node::Leaf(Arc::new(Items(part)))));
+                    let part: Leaf<K, V> = rest.by_ref().take(size).collect();
+                    level.push((part[0].0.clone(), Node::Leaf(part)));
                 }
                 return;
             }
         }
-        level.push((tail[0].0.clone(), Node::Leaf(Arc::new(Items(tail)))));
+        level.push((tail[0].0.clone(), Node::Leaf(tail.drain(..).collect())));
     }
 
     /// Number of entries.
@@ -264,8 +286,8 @@ impl<K: Ord + Clone, V: Clone> ChunkMap<K, V> {
             match node {
                 Node::Branch(b) => node = &b.children[b.route(key)],
                 Node::Leaf(items) => {
-                    let i = items.0.binary_search_by(|(k, _)| k.cmp(key)).ok()?;
-                    return Some(&items.0[i].1);
+                    let i = items.binary_search_by(|(k, _)| k.cmp(key)).ok()?;
+                    return Some(&items[i].1);
                 }
             }
         }
@@ -283,9 +305,8 @@ impl<K: Ord + Clone, V: Clone> ChunkMap<K, V> {
                     node = &mut b.children[i];
                 }
                 Node::Leaf(items) => {
-                    let items = &mut Arc::make_mut(items).0;
                     let i = items.binary_search_by(|(k, _)| k.cmp(key)).ok()?;
-                    return Some(&mut items[i].1);
+                    return Some(&mut Arc::make_mut(items)[i].1);
                 }
             }
         }
@@ -294,8 +315,7 @@ impl<K: Ord + Clone, V: Clone> ChunkMap<K, V> {
     /// Inserts `value` under `key`; returns the value it replaced.
     pub(crate) fn insert(&mut self, key: K, value: V) -> Option<V> {
         let Some(root) = self.root.as_mut() else {
-            let items = Chunk::unit((key, value));
-            self.root = Some(Node::Leaf(Arc::new(Items(items))));
+            self.root = Some(Node::Leaf(Arc::new([(key, value)])));
             self.len = 1;
             return None;
         };
@@ -337,18 +357,15 @@ impl<K: Ord + Clone, V: Clone> ChunkMap<K, V> {
     /// one pass over the branches.
     pub(crate) fn changed_keys(&self, other: &Self, same: impl Fn(&V, &V) -> bool) -> Vec<K> {
         let (mine, theirs) = (self.leaves(), other.leaves());
-        let addresses = |leaves: &[&Items<K, V>]| -> std::collections::HashSet<usize> {
-            leaves
-                .iter()
-                .map(|l| *l as *const Items<K, V> as usize)
-                .collect()
+        let addresses = |leaves: &[&[(K, V)]]| -> std::collections::HashSet<usize> {
+            leaves.iter().map(|l| l.as_ptr() as usize).collect()
         };
         let (in_mine, in_theirs) = (addresses(&mine), addresses(&theirs));
         let mut keys: Vec<K> = Vec::new();
         for (leaves, elsewhere) in [(&mine, &in_theirs), (&theirs, &in_mine)] {
             for leaf in leaves.iter() {
-                if !elsewhere.contains(&(*leaf as *const Items<K, V> as usize)) {
-                    keys.extend(leaf.0.iter().map(|(k, _)| k.clone()));
+                if !elsewhere.contains(&(leaf.as_ptr() as usize)) {
+                    keys.extend(leaf.iter().map(|(k, _)| k.clone()));
                 }
             }
         }
@@ -364,8 +381,8 @@ impl<K: Ord + Clone, V: Clone> ChunkMap<K, V> {
 
     /// Every leaf, in key order (for [`ChunkMap::changed_keys`]): whole subtrees shared by
     /// two maps are still walked, but only their branches.
-    fn leaves(&self) -> Vec<&Items<K, V>> {
-        fn walk<'a, K, V>(node: &'a Node<K, V>, out: &mut Vec<&'a Items<K, V>>) {
+    fn leaves(&self) -> Vec<&[(K, V)]> {
+        fn walk<'a, K, V>(node: &'a Node<K, V>, out: &mut Vec<&'a [(K, V)]>) {
             match node {
                 Node::Leaf(items) => out.push(items),
                 Node::Branch(b) => b.children.iter().for_each(|c| walk(c, out)),
@@ -416,7 +433,7 @@ impl<'a, K, V> Iter<'a, K, V> {
         loop {
             match node {
                 Node::Leaf(items) => {
-                    self.leaf = items.0.iter();
+                    self.leaf = items.iter();
                     return;
                 }
                 Node::Branch(b) => {
@@ -481,13 +498,13 @@ pub(crate) fn check<K: Ord + Clone + std::fmt::Debug, V: Clone>(map: &ChunkMap<K
         let in_bounds = |k: &K| lower.is_none_or(|l| l <= k) && upper.is_none_or(|u| k < u);
         match node {
             Node::Leaf(items) => {
-                assert!(!items.0.is_empty() && items.0.len() <= LEAF_MAX);
-                assert!(items.0.windows(2).all(|w| w[0].0 < w[1].0));
+                assert!(!items.is_empty() && items.len() <= LEAF_MAX);
+                assert!(items.windows(2).all(|w| w[0].0 < w[1].0));
                 assert!(
-                    items.0.iter().all(|(k, _)| in_bounds(k)),
+                    items.iter().all(|(k, _)| in_bounds(k)),
                     "leaf out of bounds"
                 );
-                items.0.len()
+                items.len()
             }
             Node::Branch(b) => {
                 // A branch can be left with one child when its only sibling is too full to
@@ -633,7 +650,7 @@ mod tests {
 
     fn smallest_leaf<K, V>(node: &Node<K, V>) -> usize {
         match node {
-            Node::Leaf(items) => items.0.len(),
+            Node::Leaf(items) => items.len(),
             Node::Branch(b) => b.children.iter().map(smallest_leaf).min().unwrap_or(0),
         }
     }

@@ -3,7 +3,8 @@
 //! Each service's state is one [`ServiceSnapshot`] behind an `ArcSwap`. Reads load it (no lock,
 //! no copy) and hand back an [`InstancesView`] that shares it. Writes copy the service's
 //! snapshot on write; the maps inside are persistent B-trees (each cluster's instances in a
-//! `ChunkMap` of this module, the rest in `imbl` maps), so one write copies O(log n) nodes of
+//! `ChunkMap` of this module, the tombstones in an `imbl` map) under a small sorted vector of
+//! clusters (`ClusterMap`: a service has one or a few), so one write copies O(log n) nodes of
 //! one service and nothing of the others. That keeps 100k single registrations into one
 //! service linear, where a copy-the-`Vec` design would be quadratic. A change to many
 //! instances of one cluster at once (a health sweep finding a whole service silent) rebuilds
@@ -94,6 +95,7 @@
 mod admit;
 mod bulk;
 mod chunk_map;
+mod cluster_map;
 mod controlled;
 mod error;
 mod index;

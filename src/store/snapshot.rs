@@ -1,12 +1,14 @@
 //! Immutable snapshots of one service: [`ServiceSnapshot`] and its per-cluster maps.
 //!
-//! A snapshot is never changed once published. Writers clone it (O(1): the maps inside are
+//! A snapshot is never changed once published. Writers clone it (cheap: the maps inside are
 //! persistent B-trees, which share all untouched nodes: each cluster's instances in a
-//! `ChunkMap`, the clusters and tombstones in `imbl` maps), change the clone, and publish it
+//! `ChunkMap`, the tombstones in an `imbl` map; the few clusters are a small vector whose
+//! copy is a reference count per cluster), change the clone, and publish it
 //! with one `ArcSwap` store. Changing one instance therefore copies O(log n) tree nodes, not
 //! the whole service: registering 100k instances one by one stays linear overall.
 
 use super::chunk_map::ChunkMap;
+use super::cluster_map::ClusterMap;
 use super::liveness::Liveness;
 use super::version::Version;
 use crate::clock::Timestamp;
@@ -265,7 +267,7 @@ pub struct ServiceSnapshot {
     pub(crate) key: ServiceKey,
     pub(crate) revision: u64,
     pub(crate) settings: Arc<ServiceSettings>,
-    pub(crate) clusters: OrdMap<ClusterName, ClusterSnapshot>,
+    pub(crate) clusters: ClusterMap,
     pub(crate) instance_count: usize,
     /// Set when the service was removed (or not created yet): the store keeps the cell so
     /// revisions keep counting up, but readers see no service. Follows from the two fields
@@ -336,7 +338,7 @@ impl ServiceSnapshot {
             key,
             revision: 0,
             settings: Arc::new(settings),
-            clusters: OrdMap::new(),
+            clusters: ClusterMap::default(),
             instance_count: 0,
             removed: false,
             meta_removed: false,
@@ -551,7 +553,7 @@ impl ServiceSnapshot {
             self.tombstones.remove(&entry.instance.key());
         }
         let cluster = entry.instance.cluster().clone();
-        let old = self.clusters.entry(cluster).or_default().insert(entry);
+        let old = self.clusters.get_or_default(cluster).insert(entry);
         if old.is_none() {
             self.instance_count += 1;
         }
