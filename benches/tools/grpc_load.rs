@@ -122,9 +122,7 @@ fn ip_of(n: u64) -> String {
 async fn throughput(
     addr: &str,
     what: &str,
-    seconds: u64,
-    conns: usize,
-    in_flight: usize,
+    (seconds, conns, in_flight): (u64, usize, usize),
     expect: &'static str,
     make: Arc<dyn Fn(u64) -> Payload + Send + Sync>,
 ) -> Result<(), Error> {
@@ -357,20 +355,13 @@ async fn main() -> Result<(), Error> {
         std::process::exit(2);
     };
     let to_usize = |v: u64| usize::try_from(v).unwrap_or(1).max(1);
+    // The throughput runs' SECONDS CONNECTIONS IN_FLIGHT.
+    let shape = (arg(2, 5), to_usize(arg(3, 4)), to_usize(arg(4, 32)));
     match args.get(1).map(String::as_str) {
         Some("register") => {
             let service = format!("register-bench-{}", std::process::id());
             let make = Arc::new(move |n: u64| register(&service, &ip_of(n), 8080));
-            throughput(
-                &addr,
-                "register",
-                arg(2, 5),
-                to_usize(arg(3, 4)),
-                to_usize(arg(4, 32)),
-                "InstanceResponse",
-                make,
-            )
-            .await
+            throughput(&addr, "register", shape, "InstanceResponse", make).await
         }
         Some("query") => {
             let service = format!("query-bench-{}", std::process::id());
@@ -392,9 +383,7 @@ async fn main() -> Result<(), Error> {
             let result = throughput(
                 &addr,
                 "query (10 instances)",
-                arg(2, 5),
-                to_usize(arg(3, 4)),
-                to_usize(arg(4, 32)),
+                shape,
                 "QueryServiceResponse",
                 make,
             )
@@ -427,9 +416,7 @@ async fn main() -> Result<(), Error> {
             let result = throughput(
                 &addr,
                 "subscribe (10 instances)",
-                arg(2, 5),
-                to_usize(arg(3, 4)),
-                to_usize(arg(4, 32)),
+                shape,
                 "SubscribeServiceResponse",
                 make,
             )
