@@ -93,7 +93,15 @@ pub fn sweep(
                     service_due =
                         earliest(service_due, next_deadline(last, entry.healthy(), &timeouts));
                 }
-                _ => hits.push(entry.instance().key()),
+                _ => {
+                    // Room for every instance at the first hit: when a whole service goes
+                    // silent, growing the list by doubling copied it (and faulted in fresh
+                    // pages) about twice over. Room never written costs no memory.
+                    if hits.capacity() == 0 {
+                        hits.reserve_exact(snap.instance_count());
+                    }
+                    hits.push(entry.instance().key());
+                }
             }
         }
         if let Some(d) = service_due {
@@ -150,6 +158,15 @@ fn remove_empty(
             }
         }
         _ => {}
+    }
+}
+
+/// Appends `more` to `list`, or becomes it when `list` is empty (no copy).
+fn take_or_append<T>(list: &mut Vec<T>, mut more: Vec<T>) {
+    if list.is_empty() {
+        *list = more;
+    } else {
+        list.append(&mut more);
     }
 }
 
@@ -226,9 +243,10 @@ fn apply(
         let mut flips: Vec<Flip> = Vec::new();
         let mut removed = Vec::new();
         for rebuild in rebuilds {
-            let mut done = snap.install(rebuild, now);
-            flips.append(&mut done.unhealthy);
-            removed.append(&mut done.evicted);
+            let done = snap.install(rebuild, now);
+            // Most sweeps rebuild one cluster: its lists are taken as they are, not copied.
+            take_or_append(&mut flips, done.unhealthy);
+            take_or_append(&mut removed, done.evicted);
         }
         for key in one_by_one.into_iter().flatten() {
             let Some(entry) = snap.entry(key) else {
