@@ -274,20 +274,21 @@ pub(crate) fn refusal_payload(
     to_payload(kind, &body)
 }
 
-/// `value` as a payload of type `kind`. A body that cannot be serialized (it cannot happen
-/// with these types) becomes an `ErrorResponse`.
-/// `to_payload` of `value` (a JSON object) with one more field, `key`, whose value is the JSON
-/// text `raw` (already encoded: a kept service info), written last.
+/// [`to_payload`] of `value` (a JSON object) with one more field, `key`, whose value is the
+/// JSON text `raw` (already encoded: a kept service info), written last. The object is
+/// serialized once and the field appended to those bytes.
 pub(crate) fn to_payload_with<T: Serialize>(
     kind: &str,
     value: &T,
     key: &str,
     raw: &[u8],
 ) -> Payload {
-    let payload = to_payload(kind, value);
-    let mut json = payload.json().to_vec();
-    if payload.kind() != kind || json.pop() != Some(b'}') {
-        return payload;
+    let mut json = match serde_json::to_vec(value) {
+        Ok(json) => json,
+        Err(_) => return to_payload(kind, value),
+    };
+    if json.pop() != Some(b'}') {
+        return to_payload(kind, value);
     }
     if json.len() > 1 {
         json.push(b',');
@@ -300,6 +301,8 @@ pub(crate) fn to_payload_with<T: Serialize>(
     Payload::new(kind, json)
 }
 
+/// `value` as a payload of type `kind`. A body that cannot be serialized (it cannot happen
+/// with these types) becomes an `ErrorResponse`.
 pub(crate) fn to_payload<T: Serialize>(kind: &str, value: &T) -> Payload {
     match serde_json::to_vec(value) {
         Ok(json) => Payload::new(kind, json),
