@@ -86,7 +86,7 @@ pub(in crate::server) const SETTINGS: &[Setting] = &[
         env: "NACRE_DNS_QUERIES_PER_SECOND",
         value_name: "N",
         help: "Queries a second one source address may send the DNS front (bursts of twice as many); more are dropped",
-        default: Some("200"),
+        default: None,
         switch: false,
         apply: |c, name, v| {
             c.dns_queries_per_second = parse_count_u32(name, v)?;
@@ -94,32 +94,18 @@ pub(in crate::server) const SETTINGS: &[Setting] = &[
         },
         show: |c| Some(count_value(c.dns_queries_per_second as usize)),
     },
-    Setting {
-        key: "dns-max-connections",
-        env: "NACRE_DNS_MAX_CONNECTIONS",
-        value_name: "N",
-        help: "The DNS front's TCP connections at once",
-        default: Some("256"),
-        switch: false,
-        apply: |c, name, v| {
-            c.dns_connections.max_total = parse_count(name, v)?;
-            Ok(())
-        },
-        show: |c| Some(count_value(c.dns_connections.max_total)),
-    },
-    Setting {
-        key: "dns-max-connections-per-ip",
-        env: "NACRE_DNS_MAX_CONNECTIONS_PER_IP",
-        value_name: "N",
-        help: "The DNS front's TCP connections at once from one source address",
-        default: Some("16"),
-        switch: false,
-        apply: |c, name, v| {
-            c.dns_connections.max_per_ip = parse_count(name, v)?;
-            Ok(())
-        },
-        show: |c| Some(count_value(c.dns_connections.max_per_ip)),
-    },
+    count!(
+        "dns-max-connections",
+        "NACRE_DNS_MAX_CONNECTIONS",
+        "The DNS front's TCP connections at once",
+        dns_connections.max_total
+    ),
+    count!(
+        "dns-max-connections-per-ip",
+        "NACRE_DNS_MAX_CONNECTIONS_PER_IP",
+        "The DNS front's TCP connections at once from one source address",
+        dns_connections.max_per_ip
+    ),
     Setting {
         key: "bind",
         env: "NACRE_BIND",
