@@ -93,15 +93,7 @@ pub fn sweep(
                     service_due =
                         earliest(service_due, next_deadline(last, entry.healthy(), &timeouts));
                 }
-                _ => {
-                    // Room for every instance at the first hit: when a whole service goes
-                    // silent, growing the list by doubling copied it (and faulted in fresh
-                    // pages) about twice over. Room never written costs no memory.
-                    if hits.capacity() == 0 {
-                        hits.reserve_exact(snap.instance_count());
-                    }
-                    hits.push(entry.instance().key());
-                }
+                _ => hits.push(entry.instance().key()),
             }
         }
         if let Some(d) = service_due {
