@@ -104,6 +104,7 @@ pub mod registry;
 #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub mod server;
 pub mod store;
+pub mod timeline;
 pub mod transport;
 #[cfg(feature = "udp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "udp")))]
@@ -131,8 +132,8 @@ pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use events::{EventListener, NamingEvent, SubscriptionId};
 pub use health::{HealthConfig, HealthDriver, SweepReport};
 pub use model::{
-    ClusterName, Endpoint, GroupName, Host, Instance, InstanceBuilder, InstanceId, InstanceKey,
-    Limits, NamespaceId, ServiceKey, ServiceName, ValidationError,
+    ClusterName, DrainAction, DrainReport, Endpoint, GroupName, Host, Instance, InstanceBuilder,
+    InstanceId, InstanceKey, Limits, NamespaceId, ServiceKey, ServiceName, ValidationError,
 };
 pub use registry::{
     BeatReply, Command, CommandOutput, ExecuteError, InstanceUpdate, InstancesView, Registry,

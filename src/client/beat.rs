@@ -20,7 +20,9 @@
 use super::stats::Progress;
 use crate::clock::{Clock, Timestamp};
 use crate::model::{Instance, InstanceKey, ServiceKey};
-use crate::protocol::{BeatAnswer, BeatInfo, ClientTransport, TransportError};
+use crate::protocol::{
+    BeatAnswer, BeatInfo, ClientTransport, DrainAction, DrainReport, TransportError,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -146,6 +148,45 @@ impl Registrations {
         self.ctx
             .transport
             .deregister_instance(service, instance)
+            .await
+    }
+
+    /// Drains `instance` (see [`crate::front::drain`]). To deregister, as
+    /// [`Self::deregister`]; to disable, the remembered registration and its beats carry
+    /// `enabled=false` from now on, so neither a redo nor a beat that re-creates an evicted
+    /// instance brings it back into rotation.
+    pub(crate) async fn drain(
+        &self,
+        service: &ServiceKey,
+        instance: &Instance,
+        action: DrainAction,
+        wait: std::time::Duration,
+    ) -> Result<DrainReport, TransportError> {
+        let _op = self.ops.lock().await;
+        let key = (service.clone(), instance.key());
+        let old = match action {
+            DrainAction::Deregister => self.lock().remove(&key),
+            DrainAction::Disable => {
+                let mut table = self.lock();
+                table.get_mut(&key).and_then(|r| {
+                    r.instance.set_enabled(false);
+                    let restart = r
+                        .beat
+                        .is_some()
+                        .then(|| self.spawn_beat(service, &r.instance));
+                    std::mem::replace(&mut r.beat, restart).map(|beat| Registration {
+                        instance: r.instance.clone(),
+                        beat: Some(beat),
+                    })
+                })
+            }
+        };
+        if let Some(task) = old.and_then(|r| r.beat) {
+            stop(task).await;
+        }
+        self.ctx
+            .transport
+            .drain_instance(service, instance, action, wait)
             .await
     }
 

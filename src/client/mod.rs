@@ -82,9 +82,9 @@ mod select;
 mod stats;
 
 pub use crate::protocol::{
-    BeatAnswer, BeatInfo, BeatTransport, ClientTransport, PushReceiver, PushSink, PushTransport,
-    ServerListError, ServiceInfo, ServiceListQuery, ServiceQuery, TransportError,
-    DEFAULT_CACHE_MILLIS,
+    BeatAnswer, BeatInfo, BeatTransport, ClientTransport, DrainAction, DrainPending, DrainReport,
+    FrontDrain, PushReceiver, PushSink, PushTransport, Receipt, ServerListError, ServiceInfo,
+    ServiceListQuery, ServiceQuery, Taken, TransportError, DEFAULT_CACHE_MILLIS,
 };
 pub use builder::{NamingClientBuilder, DEFAULT_BEAT_INTERVAL};
 pub use error::ClientError;

@@ -12,8 +12,8 @@ use crate::clock::{Clock, Timestamp};
 use crate::events::{Dispatcher, EventListener, SubscriptionId};
 use crate::model::{ClusterName, GroupName, Instance, NamespaceId, ServiceKey, ServiceName};
 use crate::protocol::{
-    ClientTransport, PushReceiver, PushSink, ServiceInfo, ServiceListQuery, ServiceQuery,
-    TransportError,
+    ClientTransport, DrainAction, DrainReport, PushReceiver, PushSink, ServiceInfo,
+    ServiceListQuery, ServiceQuery, TransportError,
 };
 use crate::registry::ServiceList;
 use crate::util::lock;
@@ -245,6 +245,29 @@ impl NamingClient {
             .deregister(&key, instance)
             .await?;
         Ok(())
+    }
+
+    /// Takes `instance` out of rotation and returns when it is safe to stop it: `action`
+    /// deregisters it (its beats stop, as [`Self::deregister_instance`]) or sets
+    /// `enabled=false` (it stays registered and beating, listed to nobody), and the server
+    /// waits up to `wait` for every subscriber of the service to take a push without it. The
+    /// [`DrainReport`] says how many did, per front, and who did not: stop the instance when
+    /// `drained` is true (see [`crate::front::drain`]). Nacos clients have no such call; over
+    /// gRPC only deregistrations drain (Nacos' gRPC protocol has no update).
+    pub async fn drain_instance(
+        &self,
+        service: &str,
+        group: &str,
+        instance: &Instance,
+        action: DrainAction,
+        wait: std::time::Duration,
+    ) -> Result<DrainReport, ClientError> {
+        let key = self.open_key(service, group)?;
+        Ok(self
+            .shared()
+            .registrations
+            .drain(&key, instance, action, wait)
+            .await?)
     }
 
     // ----- discovery -----
@@ -545,7 +568,18 @@ impl Shared {
     /// Takes an answer into the cache; on a real change, tells listeners and (for answers from
     /// a server) the failover writer. Returns the cached content afterwards.
     fn apply(&self, info: ServiceInfo, from_server: bool) -> Arc<ServiceInfo> {
+        self.apply_revision(info, from_server).0
+    }
+
+    /// [`Self::apply`], with the cache's revision of the service when it changed.
+    fn apply_revision(
+        &self,
+        info: ServiceInfo,
+        from_server: bool,
+    ) -> (Arc<ServiceInfo>, Option<u64>) {
+        let mut revision = None;
         let applied = self.cache.apply(info, |info, snapshot| {
+            revision = Some(snapshot.revision());
             self.dispatcher.publish(snapshot);
             if let (true, Some(disk)) = (from_server, &self.disk) {
                 disk.queue(info.clone());
@@ -556,7 +590,7 @@ impl Shared {
             Decision::EmptyIgnored => self.progress.update(|s| s.empty_updates_ignored += 1),
             _ => {}
         }
-        applied.current
+        (applied.current, revision)
     }
 
     /// The failover copy of `key`, or [`ClientError::Unavailable`] with `cause`. A failover
@@ -693,12 +727,28 @@ fn backoff(base: Duration, failures: u32) -> Duration {
     base.saturating_mul(factor).min(MAX_PULL_BACKOFF.max(base))
 }
 
-/// Takes pushes into the cache.
+/// Takes pushes into the cache. A push that came with a receipt (its transport acks once the
+/// client took it) is taken once the cache holds it and every listener of the service has
+/// returned from the change, or when the transport stops waiting (each bounds its wait: a
+/// listener that hangs must not hold its ack back past the server's ack timeout).
 async fn push_loop(shared: Arc<Shared>, mut pushes: PushReceiver) {
-    while let Some(info) = pushes.recv().await {
+    while let Some((info, receipt)) = pushes.recv_with_receipt().await {
+        let service = info.service.clone();
         // `apply` ignores services no longer watched.
-        shared.apply(info, true);
+        let (_, revision) = shared.apply_revision(info, true);
         shared.progress.update(|s| s.pushes += 1);
+        if let (Some(mut receipt), Some(revision)) = (receipt, revision) {
+            let weak = Arc::downgrade(&shared);
+            shared.runtime.spawn(async move {
+                if let Some(shared) = weak.upgrade() {
+                    tokio::select! {
+                        () = shared.dispatcher.until_delivered(&service, revision) => {}
+                        () = receipt.closed() => {}
+                    }
+                }
+                drop(receipt);
+            });
+        }
     }
 }
 

@@ -29,8 +29,9 @@
 //! [`Dispatcher::backlog`] reports the inbox's size. (Nacos pushes through a per-service
 //! delay task map that merges the same way: one pending push task per service.)
 
+use super::drain::{shows, ListenerDrainId, ListenerDrainOutcome, ListenerDrains};
 use super::event::{EventListener, NamingEvent, SubscriptionId};
-use crate::model::{ClusterName, ServiceKey};
+use crate::model::{ClusterName, InstanceKey, ServiceKey};
 use crate::store::{InstancesView, Selection, ServiceSnapshot};
 use crate::util::lock;
 use arc_swap::ArcSwap;
@@ -108,6 +109,21 @@ struct Shared {
     outstanding: Outstanding,
     next_id: AtomicU64,
     ready: Sender<Arc<Subscriber>>,
+    /// Drains waiting on listeners (see `drain.rs`); `draining` is their number, read
+    /// without the lock by every delivery.
+    drains: Mutex<ListenerDrains>,
+    draining: AtomicUsize,
+    /// Callers of [`Dispatcher::until_delivered`] waiting; while there are any, every
+    /// delivery bumps `drained`.
+    waiters: AtomicUsize,
+    /// Bumped when a drain made progress.
+    drained: tokio::sync::watch::Sender<u64>,
+}
+
+impl Shared {
+    fn drain_progress(&self) {
+        self.drained.send_modify(|n| *n = n.wrapping_add(1));
+    }
 }
 
 /// The event dispatcher: turns published snapshots into coalesced events for each subscriber,
@@ -151,6 +167,10 @@ impl Dispatcher {
             outstanding: Outstanding::default(),
             next_id: AtomicU64::new(1),
             ready: ready_tx,
+            drains: Mutex::new(ListenerDrains::default()),
+            draining: AtomicUsize::new(0),
+            waiters: AtomicUsize::new(0),
+            drained: tokio::sync::watch::Sender::new(0),
         });
         for n in 0..delivery_threads.max(1) {
             let ready_rx = ready_rx.clone();
@@ -275,7 +295,92 @@ impl Dispatcher {
             !list.is_empty()
         });
         self.refresh_watched(&subs);
+        drop(subs);
+        if found && self.shared.draining.load(Ordering::Acquire) > 0 {
+            let progress = lock(&self.shared.drains).gone(id);
+            if progress {
+                self.shared.drain_progress();
+            }
+        }
         found
+    }
+
+    /// Begins a drain of `instance` of `service` over the listeners that can see it (see
+    /// `drain.rs`).
+    pub(crate) fn begin_drain(
+        &self,
+        service: &ServiceKey,
+        instance: &InstanceKey,
+    ) -> ListenerDrainId {
+        let subs = lock(&self.shared.subscribers)
+            .get(service)
+            .cloned()
+            .unwrap_or_default();
+        let mut waiting = std::collections::BTreeSet::new();
+        let mut already = 0;
+        for sub in subs.iter().filter(|s| s.visible) {
+            if !(sub.clusters.is_empty() || sub.clusters.contains(&instance.cluster)) {
+                continue;
+            }
+            let state = lock(&sub.state);
+            let settled = !state.queued && state.last.as_ref().is_none_or(|v| !shows(v, instance));
+            if settled {
+                already += 1;
+            } else {
+                waiting.insert(sub.id);
+            }
+        }
+        let mut drains = lock(&self.shared.drains);
+        let id = drains.begin(service, instance, waiting, already);
+        self.shared.draining.store(drains.len(), Ordering::Release);
+        id
+    }
+
+    /// Whether drain `id` waits for nobody any more.
+    pub(crate) fn drain_settled(&self, id: ListenerDrainId) -> bool {
+        lock(&self.shared.drains).settled(id)
+    }
+
+    /// Ends drain `id`.
+    pub(crate) fn finish_drain(&self, id: ListenerDrainId) -> ListenerDrainOutcome {
+        let mut drains = lock(&self.shared.drains);
+        let outcome = drains.finish(id);
+        self.shared.draining.store(drains.len(), Ordering::Release);
+        outcome
+    }
+
+    /// Whether every listener of `service` has been handed its state at `revision` or later
+    /// (or found it no change for its clusters) and returned.
+    pub(crate) fn delivered(&self, service: &ServiceKey, revision: u64) -> bool {
+        if lock(&self.shared.inbox).contains_key(service) {
+            return false;
+        }
+        let subs = lock(&self.shared.subscribers)
+            .get(service)
+            .cloned()
+            .unwrap_or_default();
+        subs.iter().all(|sub| {
+            let state = lock(&sub.state);
+            !sub.active.load(Ordering::Acquire)
+                || (state.revision >= revision && state.pending.is_none() && !state.queued)
+        })
+    }
+
+    /// Resolves once [`Self::delivered`] holds for `service` at `revision`.
+    pub(crate) async fn until_delivered(&self, service: &ServiceKey, revision: u64) {
+        let mut progress = self.shared.drained.subscribe();
+        self.shared.waiters.fetch_add(1, Ordering::AcqRel);
+        while !self.delivered(service, revision) {
+            if progress.changed().await.is_err() {
+                break;
+            }
+        }
+        self.shared.waiters.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Changes whenever a drain makes progress.
+    pub(crate) fn drain_watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.drained.subscribe()
     }
 
     /// The listeners of `service`: id and clusters of each (a push hub's own watch of the
@@ -320,6 +425,9 @@ fn dispatch_loop(rx: &Receiver<ServiceKey>, shared: &std::sync::Weak<Shared>) {
             }
         }
         shared.outstanding.done();
+        if shared.waiters.load(Ordering::Acquire) > 0 {
+            shared.drain_progress();
+        }
     }
 }
 
@@ -382,9 +490,21 @@ fn deliver_loop(ready: &Receiver<Arc<Subscriber>>, shared: &std::sync::Weak<Shar
                 // A panicking listener must not take the delivery thread (and every other
                 // listener served by it) down with it.
                 let _ = catch_unwind(AssertUnwindSafe(|| sub.listener.on_event(&event)));
+                if let Some(shared) = shared.upgrade() {
+                    if shared.draining.load(Ordering::Acquire) > 0 {
+                        let progress =
+                            lock(&shared.drains).delivered(sub.id, &sub.service, &event.instances);
+                        if progress {
+                            shared.drain_progress();
+                        }
+                    }
+                }
             }
         }
         if let Some(shared) = shared.upgrade() {
+            if shared.waiters.load(Ordering::Acquire) > 0 {
+                shared.drain_progress();
+            }
             shared.outstanding.done();
         }
     }

@@ -36,7 +36,9 @@
 //! ```
 
 mod dispatcher;
+mod drain;
 mod event;
 
 pub use dispatcher::Dispatcher;
+pub use drain::{ListenerDrainId, ListenerDrainOutcome};
 pub use event::{EventListener, NamingEvent, SubscriptionId};

@@ -6,6 +6,7 @@
 //! | [`audit`] | [`audit::Audit`]: every access decision counted by front and outcome, and logged within a line budget |
 //! | [`Backend`] | the node behind a front (a [`crate::Registry`] or a [`crate::cluster::ClusterNode`]); every write goes through [`Backend::execute`], beats answer through [`Backend::beat`] |
 //! | [`ServiceAnswer`] | the one answer to a service query: clusters filter, enabled, healthy-only, protect threshold, `cacheMillis`, checksum; used by every list answer and every push |
+//! | [`drain`] | [`drain::Drainer`]: a deregistration or `enabled=false` that waits until every subscriber on every push hub took a push without the instance, and says who did |
 //! | [`push`] | the push hub: subscribers keyed by service, clusters and target, renewal and expiry, a merge window, acks, retries and failure counts, behind the [`push::PushTarget`] trait |
 //! | [`catalog`] | which services a node holds: filtered by namespace, group and name, paged, with a console's counts; used by every service listing |
 //! | [`cidr`] | [`cidr::Cidr`]: a block of IP addresses (auth's `register_cidrs`, the probes' deny list) |
@@ -35,6 +36,7 @@ pub mod audit;
 mod backend;
 pub mod catalog;
 pub mod cidr;
+pub mod drain;
 mod error;
 pub mod gate;
 pub mod grpc_config;

@@ -77,6 +77,9 @@ pub(crate) struct InstanceRequest {
     pub r#type: Option<String>,
     /// The instance.
     pub instance: Option<InstanceIn>,
+    /// nacre's drain (`deregisterInstance` only): wait up to this many milliseconds for
+    /// every subscriber to take a push without the instance (see [`crate::front::drain`]).
+    pub drain_millis: Option<u64>,
 }
 
 /// `BatchInstanceRequest`.

@@ -57,6 +57,9 @@ pub(crate) struct Shared {
     pub(crate) table: Mutex<Connections>,
     pub(crate) streams: Mutex<HashMap<SocketAddr, Outbound>>,
     pub(crate) hub: PushHub,
+    /// Drains over every hub of the node ([`GrpcFront::with_drains`]); this front's own hub
+    /// when unset.
+    pub(crate) drainer: std::sync::OnceLock<crate::front::drain::Drainer>,
     pub(crate) wake: Arc<Notify>,
     /// Connections the hub gave up on (their pushes kept failing), to be closed.
     pub(crate) close_tx: mpsc::UnboundedSender<SocketAddr>,
@@ -102,7 +105,7 @@ impl GrpcFront {
     /// The front over `backend` (a [`crate::Registry`] or a [`crate::cluster::ClusterNode`]).
     pub fn new(backend: impl Into<Backend>, config: GrpcConfig) -> Self {
         let backend = backend.into();
-        let hub = PushHub::new(backend.registry().clone(), config.push);
+        let hub = PushHub::named(backend.registry().clone(), config.push, "grpc");
         let (close_tx, close_rx) = mpsc::unbounded_channel();
         Self {
             shared: Arc::new(Shared {
@@ -111,6 +114,7 @@ impl GrpcFront {
                 config,
                 streams: Mutex::new(HashMap::new()),
                 hub,
+                drainer: std::sync::OnceLock::new(),
                 wake: Arc::new(Notify::new()),
                 close_tx,
                 close_rx: Mutex::new(Some(close_rx)),
@@ -132,6 +136,15 @@ impl GrpcFront {
     /// before serving; a second call is ignored.
     pub fn with_access(self, access: crate::front::access::Access) -> Self {
         let _ = self.shared.access.set(access);
+        self
+    }
+
+    /// Drains requested on this front (`drainMillis` on a `deregisterInstance`) wait on the
+    /// hubs of `drainer` (give it every hub of the node: a gRPC client's drain must reach
+    /// the v1 clients too). Without it they wait on this front's hub alone. Set it before
+    /// serving; a second call is ignored.
+    pub fn with_drains(self, drainer: crate::front::drain::Drainer) -> Self {
+        let _ = self.shared.drainer.set(drainer);
         self
     }
 
@@ -264,7 +277,17 @@ impl GrpcFront {
         #[derive(Serialize)]
         struct Kind {
             r#type: String,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            drain: Option<crate::protocol::DrainReport>,
         }
+        let shared = &self.shared;
+        let drainer = shared.drainer.get_or_init(|| {
+            crate::front::drain::Drainer::new(vec![shared.hub.clone()], Default::default())
+                .with_listeners(shared.backend.registry().clone())
+        });
+        let wait = drainer
+            .wait(r.drain_millis)
+            .map_err(|e| ErrorAnswer(CODE_BAD_REQUEST, e.to_string()))?;
         let service = r.head.service_key()?;
         let kind = r.r#type.unwrap_or_default();
         let data = r
@@ -272,6 +295,13 @@ impl GrpcFront {
             .ok_or_else(|| ErrorAnswer(CODE_BAD_REQUEST, "`instance` is missing".into()))?;
         let instance = data.into_instance(Some(ephemeral))?;
         let backend = &self.shared.backend;
+        let mut drain = None;
+        if wait.is_some() && kind != "deregisterInstance" {
+            return Err(ErrorAnswer(
+                CODE_BAD_REQUEST,
+                "drainMillis is for deregisterInstance only".into(),
+            ));
+        }
         match kind.as_str() {
             "registerInstance" => {
                 self.own_address(addr, [&instance])?;
@@ -289,10 +319,11 @@ impl GrpcFront {
             }
             "deregisterInstance" => {
                 // Disowned first, so the keeper's next beat cannot bring it back.
-                lock(&self.shared.table).disown(&addr, &service, &instance.key());
-                backend
-                    .execute(Command::deregister(&service, &instance.key()))
-                    .await?;
+                let key = instance.key();
+                lock(&self.shared.table).disown(&addr, &service, &key);
+                let write = backend.execute(Command::deregister(&service, &key));
+                let (_, report) = drainer.around(&service, &key, wait, write).await?;
+                drain = wait.map(|_| report);
             }
             other => {
                 return Err(ErrorAnswer(
@@ -303,7 +334,10 @@ impl GrpcFront {
         }
         Ok(to_payload(
             "InstanceResponse",
-            &Answer::ok(Kind { r#type: kind }),
+            &Answer::ok(Kind {
+                r#type: kind,
+                drain,
+            }),
         ))
     }
 

@@ -29,8 +29,8 @@ use super::paths::{BEAT_PATH, INSTANCE_LIST_PATH, INSTANCE_PATH, SERVICE_LIST_PA
 use crate::model::{excerpt, Instance, ServiceKey, ServiceName};
 use crate::protocol::json::ServiceInfoJson;
 use crate::protocol::{
-    BeatAnswer, BeatInfo, BeatTransport, ClientTransport, PushTransport, ServerListError,
-    ServiceInfo, ServiceListQuery, ServiceQuery, TransportError,
+    BeatAnswer, BeatInfo, BeatTransport, ClientTransport, DrainAction, DrainReport, PushTransport,
+    ServerListError, ServiceInfo, ServiceListQuery, ServiceQuery, TransportError, DRAIN_PARAM,
 };
 use crate::registry::ServiceList;
 use crate::udp::NACRE_AGENT;
@@ -188,6 +188,18 @@ impl HttpClientTransport {
         path: &str,
         params: &[(&str, String)],
     ) -> Result<String, TransportError> {
+        self.call_within(method, path, params, None).await
+    }
+
+    /// [`Self::call`], with a timeout of its own rather than the client's (a drain's answer
+    /// comes after its wait).
+    async fn call_within(
+        &self,
+        method: Method,
+        path: &str,
+        params: &[(&str, String)],
+        timeout: Option<Duration>,
+    ) -> Result<String, TransportError> {
         let servers = &self.inner.servers;
         let start = self.inner.active.load(Ordering::Relaxed);
         let mut failures = Vec::new();
@@ -199,6 +211,10 @@ impl HttpClientTransport {
                 .client
                 .request(method.clone(), &url)
                 .header(reqwest::header::USER_AGENT, NACRE_AGENT);
+            let request = match timeout {
+                Some(t) => request.timeout(t),
+                None => request,
+            };
             let request = if method == Method::GET || method == Method::DELETE {
                 request.query(params)
             } else {
@@ -310,6 +326,42 @@ impl ClientTransport for HttpClientTransport {
         let params = instance_params(service, instance);
         self.call(Method::DELETE, INSTANCE_PATH, &params).await?;
         Ok(())
+    }
+
+    async fn drain_instance(
+        &self,
+        service: &ServiceKey,
+        instance: &Instance,
+        action: DrainAction,
+        wait: Duration,
+    ) -> Result<DrainReport, TransportError> {
+        let mut params = instance_params(service, instance);
+        params.push((DRAIN_PARAM, wait.as_millis().to_string()));
+        let method = match action {
+            DrainAction::Deregister => Method::DELETE,
+            DrainAction::Disable => {
+                // A `PUT` sets weight and metadata too: send the instance's own.
+                let metadata = serde_json::to_string(instance.metadata()).map_err(|e| {
+                    TransportError::Malformed {
+                        reason: format!("metadata: {e}"),
+                    }
+                })?;
+                params.extend([
+                    ("enabled", "false".to_owned()),
+                    ("weight", instance.weight().to_string()),
+                    ("metadata", metadata),
+                ]);
+                Method::PUT
+            }
+        };
+        // The answer comes after the wait: give the request that long on top of the usual.
+        let timeout = wait.saturating_add(DEFAULT_REQUEST_TIMEOUT);
+        let body = self
+            .call_within(method, INSTANCE_PATH, &params, Some(timeout))
+            .await?;
+        serde_json::from_str(&body).map_err(|e| TransportError::Malformed {
+            reason: format!("{INSTANCE_PATH} answered `{}`: {e}", excerpt(&body)),
+        })
     }
 
     async fn query_service(&self, query: &ServiceQuery) -> Result<ServiceInfo, TransportError> {

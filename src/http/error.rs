@@ -42,6 +42,9 @@ pub enum ApiError {
         /// The cluster.
         cluster: String,
     },
+    /// A drain cannot be made as asked (`drainMillis` too long).
+    #[error(transparent)]
+    Drain(#[from] crate::front::drain::DrainError),
     /// An answer could not be encoded (a bug; answered with 500).
     #[error("the answer could not be encoded: {0}")]
     Encode(String),
@@ -65,6 +68,7 @@ impl ApiError {
             ApiError::Param(_) => ErrorClass::BadRequest,
             ApiError::NotFound(_) => ErrorClass::NotFound,
             ApiError::HealthCheckRunning { .. } => ErrorClass::BadRequest,
+            ApiError::Drain(_) => ErrorClass::BadRequest,
             ApiError::Encode(_) => ErrorClass::Internal,
             ApiError::Cluster(e) => ErrorClass::of(e),
             #[cfg(feature = "control")]

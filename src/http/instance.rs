@@ -14,7 +14,7 @@ use crate::front::json::service_info_body;
 use crate::front::ServiceAnswer;
 use crate::model::{Instance, InstanceKey, ServiceKey};
 use crate::protocol::json::NameStyle;
-use crate::protocol::{BeatAnswer, ServiceQuery};
+use crate::protocol::{BeatAnswer, DrainReport, ServiceQuery, DRAIN_PARAM};
 use crate::registry::{Command, StoreError};
 use crate::util::millis;
 use axum::extract::{ConnectInfo, State};
@@ -90,14 +90,38 @@ pub(crate) async fn register(State(api): Api, p: Params) -> Result<&'static str,
 }
 
 /// `DELETE /nacos/v1/ns/instance`: removes an instance; answers `ok`, also when it was not
-/// registered.
-pub(crate) async fn deregister(State(api): Api, p: Params) -> Result<&'static str, ApiError> {
+/// registered. With `drainMillis` (nacre's), it then waits up to that long for every
+/// subscriber of the service to take a push without the instance, and answers the
+/// [`crate::protocol::DrainReport`] as JSON (see [`crate::front::drain`]).
+pub(crate) async fn deregister(api: Api, p: Params) -> Result<Response, ApiError> {
+    Ok(drained(deregister_drained(api, p).await?))
+}
+
+/// The deregistration of `DELETE /nacos/v1/ns/instance` (and v2, v3): the drain's report when
+/// `drainMillis` asked for one.
+pub(crate) async fn deregister_drained(
+    State(api): Api,
+    p: Params,
+) -> Result<Option<DrainReport>, ApiError> {
     let service = p.service_key()?;
     let key = target_key(&api, &service, &p)?;
-    api.backend
-        .execute(Command::deregister(&service, &key))
-        .await?;
-    Ok("ok")
+    let wait = api.drainer.wait(p.optional_u64(DRAIN_PARAM)?)?;
+    let write = async {
+        api.backend
+            .execute(Command::deregister(&service, &key))
+            .await
+            .map_err(ApiError::from)
+    };
+    let (_, report) = api.drainer.around(&service, &key, wait, write).await?;
+    Ok(wait.map(|_| report))
+}
+
+/// `ok`, or the drain's report.
+fn drained(report: Option<DrainReport>) -> Response {
+    match report {
+        Some(report) => Json(report).into_response(),
+        None => "ok".into_response(),
+    }
 }
 
 /// `PUT /nacos/v1/ns/instance`: Nacos 2.x's update. `weight` and `enabled` are both set (an
@@ -106,23 +130,43 @@ pub(crate) async fn deregister(State(api): Api, p: Params) -> Result<&'static st
 /// the instance id's override (see `super::overrides`), also for an instance that is not
 /// registered (yet), as Nacos keeps them for the address; without one, an unknown instance
 /// answers `ok` and nothing is stored.
-pub(crate) async fn update(State(api): Api, p: Params) -> Result<&'static str, ApiError> {
+///
+/// With `drainMillis` and `enabled=false`, it then waits as a draining `DELETE` does and
+/// answers the drain's report; `drainMillis` with the instance enabled is refused (400).
+pub(crate) async fn update(api: Api, p: Params) -> Result<Response, ApiError> {
+    Ok(drained(update_drained(api, p).await?))
+}
+
+/// The update of `PUT /nacos/v1/ns/instance` (and v2): the drain's report when `drainMillis`
+/// asked for one.
+pub(crate) async fn update_drained(
+    State(api): Api,
+    p: Params,
+) -> Result<Option<DrainReport>, ApiError> {
     let service = p.service_key()?;
     let update = p.instance_update()?;
     let key = target_key(&api, &service, &p)?;
+    let wait = api.drainer.wait(p.optional_u64(DRAIN_PARAM)?)?;
+    if wait.is_some() && update.enabled != Some(false) {
+        return Err(ParamError::malformed(DRAIN_PARAM, "", "only with enabled=false").into());
+    }
     if api.backend.registry().service(&service).is_none() {
         return Err(ClusterError::from(StoreError::ServiceNotFound(service)).into());
     }
     #[cfg(feature = "control")]
     super::overrides::keep(&api, &service, &key, &update).await?;
-    match api
-        .backend
-        .execute(Command::update(&service, &key, update))
-        .await
-    {
-        Ok(_) | Err(ClusterError::Registry(StoreError::InstanceNotFound(_))) => Ok("ok"),
-        Err(e) => Err(e.into()),
-    }
+    let write = async {
+        match api
+            .backend
+            .execute(Command::update(&service, &key, update))
+            .await
+        {
+            Ok(_) | Err(ClusterError::Registry(StoreError::InstanceNotFound(_))) => Ok(()),
+            Err(e) => Err(ApiError::from(e)),
+        }
+    };
+    let ((), report) = api.drainer.around(&service, &key, wait, write).await?;
+    Ok(wait.map(|_| report))
 }
 
 /// `PATCH /nacos/v1/ns/instance`: changes only what it is given (`weight`, `enabled`,

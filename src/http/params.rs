@@ -179,6 +179,17 @@ impl Params {
             .transpose()
     }
 
+    /// A whole number from 0 up that may be absent.
+    pub fn optional_u64(&self, name: &'static str) -> Result<Option<u64>, ParamError> {
+        self.get(name)
+            .map(|v| {
+                v.trim()
+                    .parse::<u64>()
+                    .map_err(|_| ParamError::malformed(name, v, "a whole number from 0 up"))
+            })
+            .transpose()
+    }
+
     /// A whole number from 1 up, which must be present.
     pub fn positive(&self, name: &'static str) -> Result<usize, ParamError> {
         let v = self.required(name)?;

@@ -35,6 +35,7 @@ pub struct NacosApi {
     cache_millis: u64,
     udp: Option<UdpPush>,
     hubs: Vec<PushHub>,
+    drain: crate::front::drain::DrainConfig,
     /// `None`: no peer route.
     peer: Option<PeerGate>,
     /// `None`: any `Host`.
@@ -62,6 +63,7 @@ impl NacosApi {
             cache_millis: PULL_CACHE_MILLIS,
             udp: None,
             hubs: Vec::new(),
+            drain: crate::front::drain::DrainConfig::default(),
             peer: Some(PeerGate::Closed),
             host_check: None,
             access: None,
@@ -123,6 +125,14 @@ impl NacosApi {
     /// registry's listeners are always listed.
     pub fn subscribers_from(mut self, hub: PushHub) -> Self {
         self.hubs.push(hub);
+        self
+    }
+
+    /// The bound of drains (`drainMillis` on `DELETE` and `PUT .../instance`): see
+    /// [`crate::front::drain`]. Drains wait on the UDP push's hub and every hub given to
+    /// [`Self::subscribers_from`].
+    pub fn drain(mut self, config: crate::front::drain::DrainConfig) -> Self {
+        self.drain = config;
         self
     }
 
@@ -211,7 +221,17 @@ impl NacosApi {
         let own_address = self.own_address;
         let access = self.access;
         let peer = self.backend.cluster_node().cloned().zip(self.peer);
+        let drainer = crate::front::drain::Drainer::new(
+            self.udp
+                .iter()
+                .map(|u| u.hub().clone())
+                .chain(self.hubs.iter().cloned())
+                .collect(),
+            self.drain,
+        )
+        .with_listeners(self.backend.registry().clone());
         let state = Arc::new(ApiState {
+            drainer,
             backend: self.backend,
             cache_millis: self.cache_millis,
             udp: self.udp,

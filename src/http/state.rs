@@ -13,6 +13,8 @@ pub(crate) struct ApiState {
     pub(crate) cache_millis: u64,
     pub(crate) udp: Option<UdpPush>,
     pub(crate) hubs: Vec<PushHub>,
+    /// Drains over the UDP hub and `hubs`.
+    pub(crate) drainer: crate::front::drain::Drainer,
     /// How each cluster is checked, when active health checks run (`NacosApi::health_checks`).
     pub(crate) checks: Option<Arc<dyn crate::probe::CheckSettings>>,
     /// The control plane: operators' overrides, and the cluster settings the service detail

@@ -131,6 +131,14 @@ fn success_raw(data: &[u8]) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// `ok`, or the drain's report, in the envelope.
+pub(crate) fn drained(report: Option<crate::protocol::DrainReport>) -> Response {
+    match report {
+        Some(report) => success(report),
+        None => success("ok"),
+    }
+}
+
 /// `POST /v2/ns/instance`.
 pub(crate) async fn register(api: Api, p: Params) -> V2 {
     Ok(success(instance::register(api, p).await?))
@@ -138,12 +146,12 @@ pub(crate) async fn register(api: Api, p: Params) -> V2 {
 
 /// `DELETE /v2/ns/instance`.
 pub(crate) async fn deregister(api: Api, p: Params) -> V2 {
-    Ok(success(instance::deregister(api, p).await?))
+    Ok(drained(instance::deregister_drained(api, p).await?))
 }
 
 /// `PUT /v2/ns/instance`.
 pub(crate) async fn update(api: Api, p: Params) -> V2 {
-    Ok(success(instance::update(api, p).await?))
+    Ok(drained(instance::update_drained(api, p).await?))
 }
 
 /// `PATCH /v2/ns/instance`: the bare text `ok`, as Nacos answers it.

@@ -54,7 +54,9 @@ pub(crate) async fn register(api: Api, p: Params) -> V3 {
 
 /// `DELETE /nacos/v3/client/ns/instance`.
 pub(crate) async fn deregister(api: Api, p: Params) -> V3 {
-    Ok(success(instance::deregister(api, p).await?))
+    Ok(super::v2::drained(
+        instance::deregister_drained(api, p).await?,
+    ))
 }
 
 /// `GET /nacos/v3/client/ns/instance/list`: the hosts of the v1 list, as an array.

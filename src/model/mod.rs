@@ -16,6 +16,7 @@
 //! assert!(matches!(ServiceKey::named("a@@b"), Err(ValidationError::ContainsSeparator { .. })));
 //! ```
 
+mod drain;
 mod error;
 mod instance;
 mod instance_wire;
@@ -25,6 +26,9 @@ mod service_key;
 #[cfg(test)]
 mod sharing_tests;
 
+pub use drain::{
+    DrainAction, DrainPending, DrainReport, FrontDrain, DRAIN_PARAM, DRAIN_PENDING_LISTED,
+};
 pub(crate) use error::excerpt;
 pub use error::{NameKind, ValidationError};
 pub use instance::{

@@ -23,9 +23,12 @@ pub mod json;
 pub mod metadata;
 mod transport;
 
+pub use crate::model::{
+    DrainAction, DrainPending, DrainReport, FrontDrain, DRAIN_PARAM, DRAIN_PENDING_LISTED,
+};
 pub use instance::InstanceIn;
 pub use transport::{
     BeatAnswer, BeatInfo, BeatTransport, ClientTransport, PushReceiver, PushSink, PushTransport,
-    ServerListError, ServiceInfo, ServiceListQuery, ServiceQuery, TransportError,
+    Receipt, ServerListError, ServiceInfo, ServiceListQuery, ServiceQuery, Taken, TransportError,
     DEFAULT_CACHE_MILLIS,
 };

@@ -236,13 +236,43 @@ pub enum BeatAnswer {
 #[derive(Debug, Clone)]
 pub struct PushSink {
     id: u64,
-    tx: mpsc::UnboundedSender<ServiceInfo>,
+    tx: mpsc::UnboundedSender<(ServiceInfo, Option<Receipt>)>,
 }
 
 /// The receiving end of a [`PushSink`].
 #[derive(Debug)]
 pub struct PushReceiver {
-    rx: mpsc::UnboundedReceiver<ServiceInfo>,
+    rx: mpsc::UnboundedReceiver<(ServiceInfo, Option<Receipt>)>,
+}
+
+/// Handed along with a push by [`PushSink::push_taken`]: the client drops it once it has taken
+/// the push (applied it to its cache, and its listeners returned from the change), which
+/// resolves the transport's [`Taken`]. A transport acks the server then, so a server's drain
+/// (see [`crate::front::drain`]) returns only once the consumer acts on the change.
+#[derive(Debug)]
+pub struct Receipt(tokio::sync::oneshot::Sender<()>);
+
+impl Receipt {
+    /// Resolves when the transport stopped waiting for it (it gave up, or went away): the
+    /// client need not hold it any longer.
+    pub async fn closed(&mut self) {
+        self.0.closed().await;
+    }
+}
+
+/// Resolves when the client has taken a push (its [`Receipt`] was dropped), or never had it
+/// (its receiver is gone).
+#[derive(Debug)]
+pub struct Taken(tokio::sync::oneshot::Receiver<()>);
+
+impl std::future::Future for Taken {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|_| ())
+    }
 }
 
 static NEXT_SINK_ID: AtomicU64 = AtomicU64::new(1);
@@ -264,7 +294,17 @@ impl PushSink {
     /// Delivers one push. Never blocks; callable from any thread. Returns `false` when the
     /// receiver is gone (the client was dropped), so the transport can drop the subscription.
     pub fn push(&self, info: ServiceInfo) -> bool {
-        self.tx.send(info).is_ok()
+        self.tx.send((info, None)).is_ok()
+    }
+
+    /// Delivers one push and returns what resolves once the client has taken it (see
+    /// [`Receipt`]); `None` when the receiver is gone.
+    pub fn push_taken(&self, info: ServiceInfo) -> Option<Taken> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send((info, Some(Receipt(tx))))
+            .is_ok()
+            .then_some(Taken(rx))
     }
 
     /// Whether the receiver is gone.
@@ -276,12 +316,18 @@ impl PushSink {
 impl PushReceiver {
     /// The next push, or `None` once every sink is dropped.
     pub async fn recv(&mut self) -> Option<ServiceInfo> {
+        self.rx.recv().await.map(|(info, _)| info)
+    }
+
+    /// The next push with its [`Receipt`], if the transport asked for one: drop the receipt
+    /// once the push is taken.
+    pub async fn recv_with_receipt(&mut self) -> Option<(ServiceInfo, Option<Receipt>)> {
         self.rx.recv().await
     }
 
     /// The next push if one is waiting, without waiting.
     pub fn try_recv(&mut self) -> Option<ServiceInfo> {
-        self.rx.try_recv().ok()
+        self.rx.try_recv().ok().map(|(info, _)| info)
     }
 }
 
@@ -324,6 +370,24 @@ pub trait ClientTransport: Send + Sync + 'static {
         service: &ServiceKey,
         instance: &Instance,
     ) -> Result<(), TransportError>;
+
+    /// Takes `instance` out of rotation (`action`: deregisters it, or sets `enabled=false`)
+    /// and waits up to `wait` for every subscriber of the service to take a push without it
+    /// (see [`crate::front::drain`]); answers what they did. Default: refused with code 501,
+    /// for transports that cannot drain.
+    async fn drain_instance(
+        &self,
+        service: &ServiceKey,
+        instance: &Instance,
+        action: super::DrainAction,
+        wait: std::time::Duration,
+    ) -> Result<super::DrainReport, TransportError> {
+        let _ = (service, instance, action, wait);
+        Err(TransportError::Server {
+            code: 501,
+            message: "this transport cannot drain".to_owned(),
+        })
+    }
 
     /// Asks for a service's instances.
     async fn query_service(&self, query: &ServiceQuery) -> Result<ServiceInfo, TransportError>;

@@ -27,6 +27,7 @@ pub struct RegistryBuilder {
     pub(crate) limits: Limits,
     pub(crate) delivery_threads: usize,
     pub(crate) origin: u64,
+    pub(crate) timeline: crate::timeline::TimelineConfig,
 }
 
 impl Default for RegistryBuilder {
@@ -37,6 +38,7 @@ impl Default for RegistryBuilder {
             limits: Limits::default(),
             delivery_threads: 2,
             origin: 0,
+            timeline: crate::timeline::TimelineConfig::default(),
         }
     }
 }
@@ -74,6 +76,13 @@ impl RegistryBuilder {
     /// id.
     pub fn origin(mut self, origin: u64) -> Self {
         self.origin = origin;
+        self
+    }
+
+    /// The bounds of the instance timeline (default 16 entries for each of at most 100 000
+    /// instances; see [`crate::timeline`]).
+    pub fn timeline(mut self, config: crate::timeline::TimelineConfig) -> Self {
+        self.timeline = config;
         self
     }
 

@@ -52,6 +52,8 @@ pub(super) struct Inner {
     pub(super) overrides: std::sync::OnceLock<Arc<dyn super::overrides::InstanceOverrides>>,
     /// Where persistent writes go, once attached (see `registry/controlled.rs`).
     pub(super) route: std::sync::OnceLock<Arc<dyn super::controlled::PersistentRoute>>,
+    /// Every instance's history (see [`crate::timeline`] and `registry/history.rs`).
+    pub(super) timeline: crate::timeline::Timeline,
 }
 
 /// A registry node: register, beat, query, subscribe. Cheap to clone (one `Arc`); clones share
@@ -134,6 +136,7 @@ impl Registry {
                     counters: Counters::default(),
                     overrides: std::sync::OnceLock::new(),
                     route: std::sync::OnceLock::new(),
+                    timeline: crate::timeline::Timeline::new(b.timeline),
                 }),
             },
         }
@@ -169,16 +172,31 @@ impl Registry {
     pub fn register_instance(
         &self,
         service: &ServiceKey,
+        instance: Instance,
+    ) -> Result<u64, StoreError> {
+        self.register_noted(service, instance, false)
+    }
+
+    /// [`Registry::register_instance`], recorded in the timeline as a beat's re-creation when
+    /// `by_beat`.
+    fn register_noted(
+        &self,
+        service: &ServiceKey,
         mut instance: Instance,
+        by_beat: bool,
     ) -> Result<u64, StoreError> {
         self.overlay(service, &mut instance);
         let now = self.inner.clock.now();
+        let key = instance.key();
+        let before = self.before(service, &key);
+        let shape = (instance.enabled(), !instance.ephemeral());
         let result = self
             .inner
             .store
             .register(service, instance, &self.inner.limits, now);
         if result.is_ok() {
             self.inner.counters.registered(1);
+            self.note_registered(service, &key, shape, before, now, by_beat);
         }
         self.noted(result, now)
     }
@@ -222,12 +240,23 @@ impl Registry {
         }
         let now = self.inner.clock.now();
         let count = instances.len();
+        let noted: Vec<_> = instances
+            .iter()
+            .map(|i| {
+                let key = i.key();
+                let before = self.before(service, &key);
+                (key, (i.enabled(), !i.ephemeral()), before)
+            })
+            .collect();
         let result =
             self.inner
                 .store
                 .batch_register(service, instances, owner, &self.inner.limits, now);
         if result.is_ok() {
             self.inner.counters.registered(count);
+            for (key, shape, before) in noted {
+                self.note_registered(service, &key, shape, before, now, false);
+            }
         }
         self.noted(result, now)
     }
@@ -247,6 +276,7 @@ impl Registry {
         owner: Option<u64>,
     ) -> bool {
         let now = self.inner.clock.now();
+        let before = self.before(service, instance);
         let removed = self
             .inner
             .store
@@ -254,6 +284,7 @@ impl Registry {
             .is_some();
         if removed {
             self.inner.counters.deregistered();
+            self.note_removed(service, instance, before, owner.is_some(), now);
         }
         removed
     }
@@ -272,10 +303,14 @@ impl Registry {
         update: InstanceUpdate,
     ) -> Result<u64, StoreError> {
         let now = self.inner.clock.now();
+        let before = self.before(service, instance);
         let result =
             self.inner
                 .store
                 .update_instance(service, instance, update, &self.inner.limits, now);
+        if result.is_ok() {
+            self.note_updated(service, instance, before, now);
+        }
         self.noted(result, now)
     }
 
@@ -307,9 +342,19 @@ impl Registry {
         healthy: bool,
     ) -> Result<u64, StoreError> {
         let now = self.inner.clock.now();
-        self.inner
+        let was = self
+            .inner
             .store
-            .set_persistent_health(service, instance, healthy, now)
+            .load(service)
+            .and_then(|s| s.entry(instance).map(|e| e.healthy()));
+        let result = self
+            .inner
+            .store
+            .set_persistent_health(service, instance, healthy, now);
+        if result.is_ok() && was != Some(healthy) {
+            self.note_health(service, instance, healthy, true, now);
+        }
+        result
     }
 
     /// A light heartbeat: records the beat; a beat that reaches an unhealthy instance makes it
@@ -329,6 +374,7 @@ impl Registry {
         self.inner.counters.beat();
         if !hit.was_healthy && hit.ephemeral {
             self.inner.store.set_healthy(service, instance, true, now);
+            self.note_health(service, instance, true, false, now);
         }
         Ok(self.reply(hit.overrides, false))
     }
@@ -355,7 +401,7 @@ impl Registry {
                 let mut fresh = instance.clone();
                 fresh.set_healthy(true);
                 let overrides = fresh.timing_overrides();
-                self.register_instance(service, fresh)?;
+                self.register_noted(service, fresh, true)?;
                 Ok(self.reply(overrides, true))
             }
             other => other,
@@ -465,6 +511,7 @@ impl Registry {
             scope,
         );
         crate::health::log_sweep(&report);
+        self.note_sweep(&report, now);
         self.inner
             .counters
             .swept(report.marked_unhealthy.len(), report.removed.len());

@@ -203,6 +203,11 @@ impl RegistryReader {
         self.inner.dispatcher.listeners(service)
     }
 
+    /// The event dispatcher (for the registry's drains).
+    pub(crate) fn dispatcher(&self) -> &crate::events::Dispatcher {
+        &self.inner.dispatcher
+    }
+
     /// Cancels a subscription; returns whether it existed.
     pub fn unsubscribe(&self, id: SubscriptionId) -> bool {
         self.inner.dispatcher.unsubscribe(id)

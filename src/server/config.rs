@@ -230,6 +230,9 @@ pub struct ServerConfig {
     /// UDP push to v1 clients: its hub's bounds (`--udp-max-subscriptions`,
     /// `--udp-max-subscriptions-per-source`).
     pub udp: crate::udp::UdpPushConfig,
+    /// Drains (`drainMillis`): the longest wait a client may ask for (`--drain-max-wait`,
+    /// default 60 s).
+    pub drain: crate::front::drain::DrainConfig,
     /// What the registry stores at most (`--max-metadata-bytes`, `--max-instances-per-service`,
     /// `--max-services-per-namespace`, `--max-namespaces`).
     pub limits: crate::Limits,
@@ -303,6 +306,7 @@ impl Default for ServerConfig {
             console_stream_lifetime: crate::front::gate::DEFAULT_STREAM_LIFETIME,
             limits: crate::Limits::default(),
             udp: crate::udp::UdpPushConfig::default(),
+            drain: crate::front::drain::DrainConfig::default(),
             health: crate::HealthConfig::default(),
             distro: crate::cluster::DistroConfig::default(),
             users_file: None,

@@ -51,6 +51,10 @@ pub(super) trait Front: Send {
     fn hub(&self) -> Option<PushHub> {
         None
     }
+    /// Drains requested on this front wait on `drainer` (every hub of the node).
+    fn drains(&self, drainer: &crate::front::drain::Drainer) {
+        let _ = drainer;
+    }
     /// Routes it adds to the HTTP listener.
     fn router(&self) -> Option<axum::Router> {
         None
@@ -248,6 +252,9 @@ impl Front for Grpc {
     }
     fn hub(&self) -> Option<PushHub> {
         Some(self.front.hub().clone())
+    }
+    fn drains(&self, drainer: &crate::front::drain::Drainer) {
+        let _ = self.front.clone().with_drains(drainer.clone());
     }
     fn hand_over(&self) -> Option<HandOver> {
         let front = self.front.clone();

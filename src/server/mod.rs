@@ -324,6 +324,18 @@ async fn start_with(
     for hub in fronts.iter().filter_map(|f| f.hub()) {
         api = api.subscribers_from(hub);
     }
+    api = api.drain(config.drain);
+    // Every front's drain waits on every hub of the node and on its listeners.
+    let drainer = crate::front::drain::Drainer::new(
+        std::iter::once(udp.hub().clone())
+            .chain(fronts.iter().filter_map(|f| f.hub()))
+            .collect(),
+        config.drain,
+    )
+    .with_listeners(backend.registry().clone());
+    for front in &fronts {
+        front.drains(&drainer);
+    }
     let peer = match (peer_listener, backend.cluster_node(), &auth) {
         (Some((listener, addr)), Some(node), Some(auth)) => {
             api = api.without_peer_route();

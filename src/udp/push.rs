@@ -58,6 +58,7 @@ impl Default for UdpPushConfig {
                 max_subscriptions: 100_000,
                 max_subscriptions_per_source:
                     crate::front::push::DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+                max_drains: crate::front::push::DEFAULT_MAX_DRAINS,
             },
         }
     }
@@ -146,7 +147,7 @@ impl UdpPush {
         };
         let (stop_reader, stopped) = oneshot::channel();
         let health = *registry.health_config();
-        let hub = PushHub::new(registry, config.push);
+        let hub = PushHub::named(registry, config.push, "udp");
         hub.start();
         let inner = Arc::new(Inner {
             hub,

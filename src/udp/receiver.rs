@@ -10,6 +10,10 @@
 //!   so anyone on the network can rewrite its view of a service).
 //! - Every `dom` push is acked, even of a service nobody here wants any more, so the server
 //!   does not send it again; malformed datagrams are counted and dropped.
+//! - **Acked once taken.** The ack goes when every client fed by the push has taken it (its
+//!   cache holds it and its listeners returned: [`crate::client::Receipt`]), at most
+//!   3 s later, so a server's drain ([`crate::front::drain`]) returns only once
+//!   the consumers act on the change. Nacos' clients ack on receipt, before applying.
 
 use super::packet::{decode_push, encode_ack, TYPE_DOM};
 use crate::model::{ClusterName, NamespaceId, ServiceKey};
@@ -146,7 +150,12 @@ impl UdpPushReceiver {
     }
 }
 
+/// How long an ack waits for the clients to take the push at most: well within the server's
+/// ack timeout (10 s for UDP).
+const TAKE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
+
 async fn read_pushes(socket: UdpSocket, sender: std::net::UdpSocket, receiver: Weak<Inner>) {
+    let sender = Arc::new(sender);
     let mut buf = vec![0u8; super::packet::MAX_DATAGRAM];
     loop {
         let Ok((n, from)) = socket.recv_from(&mut buf).await else {
@@ -170,15 +179,29 @@ async fn read_pushes(socket: UdpSocket, sender: std::net::UdpSocket, receiver: W
                 continue;
             }
         };
-        // Acked before it is applied, as the Nacos clients do: the ack says "received".
-        let _ = sender.send_to(&encode_ack(push.last_ref_time), from);
         inner.counters.pushes.fetch_add(1, Ordering::Relaxed);
-        deliver(&inner, &push.data);
+        let taken = deliver(&inner, &push.data);
+        let ack = encode_ack(push.last_ref_time);
+        if taken.is_empty() {
+            let _ = sender.send_to(&ack, from);
+            continue;
+        }
+        let sender = sender.clone();
+        tokio::spawn(async move {
+            let all = async {
+                for t in taken {
+                    t.await;
+                }
+            };
+            let _ = tokio::time::timeout(TAKE_PATIENCE, all).await;
+            let _ = sender.send_to(&ack, from);
+        });
     }
 }
 
-/// Hands one pushed `ServiceInfo` JSON to the sinks of its service.
-fn deliver(inner: &Inner, data: &str) {
+/// Hands one pushed `ServiceInfo` JSON to the sinks of its service; what resolves once they
+/// took it.
+fn deliver(inner: &Inner, data: &str) -> Vec<crate::protocol::Taken> {
     let parsed: Result<ServiceInfoJson, _> = serde_json::from_str(data);
     let Some((service, clusters, json)) = parsed.ok().and_then(|json| {
         let service = ServiceKey::from_grouped(inner.namespace.as_str(), &json.name).ok()?;
@@ -192,25 +215,27 @@ fn deliver(inner: &Inner, data: &str) {
         Some((service, clusters, json))
     }) else {
         inner.counters.dropped.fetch_add(1, Ordering::Relaxed);
-        return;
+        return Vec::new();
     };
     // Only answers for every cluster are subscribed to.
     if !clusters.is_empty() {
-        return;
+        return Vec::new();
     }
     let sinks = lock(&inner.sinks)
         .get(&service)
         .cloned()
         .unwrap_or_default();
     if sinks.is_empty() {
-        return;
+        return Vec::new();
     }
     let Ok(info) = json.to_info(service, clusters, 0) else {
         inner.counters.dropped.fetch_add(1, Ordering::Relaxed);
-        return;
+        return Vec::new();
     };
-    for sink in &sinks {
-        sink.push(info.clone());
-    }
+    let taken = sinks
+        .iter()
+        .filter_map(|sink| sink.push_taken(info.clone()))
+        .collect();
     inner.counters.delivered.fetch_add(1, Ordering::Relaxed);
+    taken
 }

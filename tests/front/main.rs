@@ -10,6 +10,8 @@ mod common;
 mod answers;
 #[cfg(feature = "dns")]
 mod dns;
+#[cfg(all(feature = "grpc", feature = "server", feature = "tower"))]
+mod drain;
 #[cfg(all(feature = "grpc", feature = "http"))]
 mod grpc;
 #[cfg(all(feature = "grpc", feature = "http", feature = "auth"))]

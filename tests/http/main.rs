@@ -15,6 +15,7 @@ mod cluster;
 mod cluster_settings;
 mod console;
 mod console_auth;
+mod drain;
 mod health;
 mod instance;
 mod limits;

@@ -15,6 +15,7 @@ mod events;
 mod logs;
 mod model_check;
 mod queries;
+mod timeline;
 mod timing;
 
 use std::collections::BTreeMap;

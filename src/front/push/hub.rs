@@ -2,14 +2,15 @@
 //! services someone subscribed to, and runs [`PushState::poll`] on tokio whenever a change
 //! arrives or [`PushState::next_wakeup`] comes, sleeping on the registry's clock.
 
+use super::drain::DrainId;
 use super::state::{PushState, SubscriberInfo, Watch};
 use super::target::{AckId, PushTarget, TargetKey};
 use super::{PushConfig, PushStats};
 use crate::clock::{Clock, Timestamp};
 use crate::events::{NamingEvent, SubscriptionId};
 use crate::front::ServiceAnswer;
-use crate::model::{ClusterName, ServiceKey};
-use crate::protocol::ServiceQuery;
+use crate::model::{ClusterName, InstanceKey, ServiceKey};
+use crate::protocol::{DrainPending, FrontDrain, ServiceQuery};
 use crate::registry::RegistryReader;
 use crate::util::{lock, next_round, TaskSlot};
 use std::collections::HashMap;
@@ -17,7 +18,11 @@ use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::Notify;
 
 struct Shared {
+    /// The front the hub pushes for, as drains and metrics name it.
+    front: Arc<str>,
     state: Mutex<PushState>,
+    /// Bumped whenever a drain makes progress: its waiters look again.
+    drained: tokio::sync::watch::Sender<u64>,
     registry: RegistryReader,
     watches: Mutex<HashMap<ServiceKey, SubscriptionId>>,
     wake: Arc<Notify>,
@@ -78,10 +83,22 @@ impl PushHub {
     /// A hub over `registry`. Call [`PushHub::start`] on a tokio runtime to run its driver, or
     /// step it by hand with [`PushHub::poll`].
     pub fn new(registry: impl Into<RegistryReader>, config: PushConfig) -> Self {
+        Self::named(registry, config, "push")
+    }
+
+    /// A hub over `registry` pushing for the front `front` (`grpc`, `udp`...), the name drain
+    /// reports give it.
+    pub fn named(
+        registry: impl Into<RegistryReader>,
+        config: PushConfig,
+        front: impl Into<Arc<str>>,
+    ) -> Self {
         let registry = registry.into();
         Self {
             shared: Arc::new(Shared {
+                front: front.into(),
                 state: Mutex::new(PushState::new(config)),
+                drained: tokio::sync::watch::Sender::new(0),
                 registry,
                 watches: Mutex::new(HashMap::new()),
                 wake: Arc::new(Notify::new()),
@@ -98,6 +115,11 @@ impl PushHub {
             let clock = self.shared.registry.clock().clone();
             drive(weak, wake, clock)
         });
+    }
+
+    /// The front the hub pushes for.
+    pub fn front(&self) -> &str {
+        &self.shared.front
     }
 
     /// The registry the hub watches.
@@ -131,14 +153,24 @@ impl PushHub {
         clusters: &[ClusterName],
         target: &TargetKey,
     ) -> bool {
-        let (found, watch) = lock(&self.shared.state).unsubscribe_watch(service, clusters, target);
+        let (found, watch) = {
+            let mut state = lock(&self.shared.state);
+            let answer = state.unsubscribe_watch(service, clusters, target);
+            progress(&self.shared, &mut state);
+            answer
+        };
         self.follow(watch);
         found
     }
 
     /// Drops `target` and every subscription it holds (its connection closed).
     pub fn remove_target(&self, target: &TargetKey) {
-        let stopped = lock(&self.shared.state).remove_target(target);
+        let stopped = {
+            let mut state = lock(&self.shared.state);
+            let stopped = state.remove_target(target);
+            progress(&self.shared, &mut state);
+            stopped
+        };
         self.follow(Watch {
             started: None,
             stopped,
@@ -147,7 +179,35 @@ impl PushHub {
 
     /// `target` acked push `ack`; returns whether that push was waiting for it.
     pub fn ack(&self, target: &TargetKey, ack: AckId) -> bool {
-        lock(&self.shared.state).ack(target, ack)
+        let mut state = lock(&self.shared.state);
+        let found = state.ack(target, ack);
+        progress(&self.shared, &mut state);
+        found
+    }
+
+    /// Begins a drain of `instance` of `service`: call it **before** the write that takes the
+    /// instance out (deregistration, `enabled=false`), then [`DrainTicket::wait_until`]. The
+    /// ticket waits for every subscription that can see the instance now to take a push
+    /// without it (see [`crate::front::drain`]). Past [`PushConfig::max_drains`] drains in
+    /// progress, the ticket waits for nothing and reports every such subscriber pending.
+    pub fn begin_drain(&self, service: &ServiceKey, instance: &InstanceKey) -> DrainTicket {
+        let now = self.shared.registry.clock().now();
+        let id = lock(&self.shared.state).begin_drain(service, instance, now);
+        self.shared.wake.notify_one();
+        let refused = match id {
+            Some(_) => Vec::new(),
+            None => self
+                .subscribers(service)
+                .into_iter()
+                .filter(|s| s.clusters.is_empty() || s.clusters.contains(&instance.cluster))
+                .map(|s| s.details)
+                .collect(),
+        };
+        DrainTicket {
+            shared: self.shared.clone(),
+            id,
+            refused,
+        }
     }
 
     /// The configuration.
@@ -216,7 +276,7 @@ fn follow(shared: &Arc<Shared>, watch: Watch) {
 fn poll(shared: &Arc<Shared>) -> (Timestamp, Option<Timestamp>) {
     let registry = &shared.registry;
     let now = registry.clock().now();
-    let (stopped, next) = {
+    let (stopped, next, taking) = {
         let mut state = lock(&shared.state);
         let cache_millis = state.config().cache_millis;
         let stopped = state.poll(now, |service, clusters| {
@@ -227,8 +287,11 @@ fn poll(shared: &Arc<Shared>) -> (Timestamp, Option<Timestamp>) {
             };
             ServiceAnswer::new(registry, &query, cache_millis).to_info()
         });
-        (stopped, state.next_wakeup())
+        let taking = state.take_taking();
+        progress(shared, &mut state);
+        (stopped, state.next_wakeup(), taking)
     };
+    taken(shared, taking);
     follow(
         shared,
         Watch {
@@ -237,6 +300,118 @@ fn poll(shared: &Arc<Shared>) -> (Timestamp, Option<Timestamp>) {
         },
     );
     (now, next)
+}
+
+/// Counts each push a drain waits on for its drains once the client took it (see
+/// [`PushTarget::push_taking`]); without a runtime to wait on, at once.
+fn taken(shared: &Arc<Shared>, taking: Vec<super::state::Taking>) {
+    if taking.is_empty() {
+        return;
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        let mut state = lock(&shared.state);
+        for t in taking {
+            state.drain_taken(&t.clears, &t.sub);
+        }
+        progress(shared, &mut state);
+        return;
+    };
+    for t in taking {
+        let weak = Arc::downgrade(shared);
+        runtime.spawn(async move {
+            let super::state::Taking { taken, clears, sub } = t;
+            taken.await;
+            if let Some(shared) = weak.upgrade() {
+                let mut state = lock(&shared.state);
+                state.drain_taken(&clears, &sub);
+                progress(&shared, &mut state);
+            }
+        });
+    }
+}
+
+/// Wakes the drain waiters when a drain made progress.
+fn progress(shared: &Shared, state: &mut PushState) {
+    if state.take_drain_progress() {
+        shared.drained.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+fn pending(details: impl IntoIterator<Item = super::TargetDetails>) -> Vec<DrainPending> {
+    details
+        .into_iter()
+        .take(crate::protocol::DRAIN_PENDING_LISTED)
+        .map(|d| DrainPending {
+            addr: d.addr,
+            agent: d.agent,
+            app: d.app,
+        })
+        .collect()
+}
+
+/// One hub's part of a drain, from [`PushHub::begin_drain`]. Dropping it unfinished ends the
+/// drain (the write failed, the caller went away).
+#[must_use = "a drain ticket does nothing until waited on"]
+pub struct DrainTicket {
+    shared: Arc<Shared>,
+    id: Option<DrainId>,
+    /// Refused at the hub's bound: the subscribers it would have waited for.
+    refused: Vec<super::TargetDetails>,
+}
+
+impl std::fmt::Debug for DrainTicket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DrainTicket")
+            .field("front", &self.shared.front)
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+impl DrainTicket {
+    /// Waits until every subscriber waited for has taken a push without the instance or gone
+    /// away, or the hub's clock reaches `deadline`; then says what they did.
+    pub async fn wait_until(mut self, deadline: Timestamp) -> FrontDrain {
+        let front = self.shared.front.to_string();
+        let Some(id) = self.id.take() else {
+            let refused = std::mem::take(&mut self.refused);
+            return FrontDrain {
+                front,
+                subscribers: refused.len(),
+                pending: pending(refused),
+                ..FrontDrain::default()
+            };
+        };
+        let mut progress = self.shared.drained.subscribe();
+        let clock = self.shared.registry.clock().clone();
+        let expiry = clock.sleep_until(deadline);
+        tokio::pin!(expiry);
+        loop {
+            if lock(&self.shared.state).drain_settled(id) {
+                break;
+            }
+            tokio::select! {
+                changed = progress.changed() => if changed.is_err() { break },
+                () = &mut expiry => break,
+            }
+        }
+        let (outcome, details) = lock(&self.shared.state).finish_drain(id);
+        FrontDrain {
+            front,
+            subscribers: outcome.subscribers,
+            acked: outcome.acked,
+            gone: outcome.gone,
+            pending: pending(details),
+        }
+    }
+}
+
+impl Drop for DrainTicket {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            let _ = lock(&self.shared.state).finish_drain(id);
+        }
+    }
 }
 
 async fn drive(weak: Weak<Shared>, wake: Arc<Notify>, clock: Arc<dyn Clock>) {

@@ -28,13 +28,14 @@
 //! thin driver on tokio, sleeping on the registry's clock, so every timing rule is tested with
 //! a [`crate::ManualClock`].
 
+mod drain;
 mod hub;
 mod memo;
 mod schedule;
 mod state;
 mod target;
 
-pub use hub::PushHub;
+pub use hub::{DrainTicket, PushHub};
 pub use memo::RoundMemo;
 pub use state::SubscriberInfo;
 pub use target::{AckId, PushResult, PushTarget, TargetDetails, TargetKey, IN_PROCESS_AGENT};
@@ -64,7 +65,14 @@ pub struct PushConfig {
     /// ([`PushTarget::source`]: UDP targets; default 5 000); more from it are refused, so one
     /// host cannot fill the hub for every other client. Nacos has no such bound.
     pub max_subscriptions_per_source: usize,
+    /// At most this many drains wait on the hub at once (default 1 000); a drain beyond
+    /// them does not wait for this hub's subscribers and says so (see
+    /// [`PushHub::begin_drain`]).
+    pub max_drains: usize,
 }
+
+/// The default of [`PushConfig::max_drains`].
+pub const DEFAULT_MAX_DRAINS: usize = 1_000;
 
 /// The default of [`PushConfig::max_subscriptions`]: subscriptions one hub holds in total.
 pub const DEFAULT_MAX_SUBSCRIPTIONS: usize = 100_000;
@@ -85,6 +93,7 @@ impl Default for PushConfig {
             cache_millis: crate::protocol::DEFAULT_CACHE_MILLIS,
             max_subscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
             max_subscriptions_per_source: DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+            max_drains: DEFAULT_MAX_DRAINS,
         }
     }
 }
@@ -108,6 +117,9 @@ pub struct PushStats {
     pub refused: u64,
 }
 
+#[cfg(test)]
+#[path = "drain_tests.rs"]
+mod drain_tests;
 #[cfg(test)]
 #[path = "state_tests.rs"]
 mod state_tests;

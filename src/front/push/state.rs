@@ -2,11 +2,12 @@
 //! reads a clock: every method takes `now`, [`PushState::poll`] does what is due and
 //! [`PushState::next_wakeup`] says when to call it again.
 
+use super::drain::{DrainId, DrainOutcome, Drains};
 use super::schedule::{Schedule, SubKey};
 use super::target::{AckId, PushResult, PushTarget, TargetDetails, TargetKey};
 use super::{PushConfig, PushStats};
 use crate::clock::Timestamp;
-use crate::model::{ClusterName, ServiceKey};
+use crate::model::{ClusterName, InstanceKey, ServiceKey};
 use crate::protocol::ServiceInfo;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -43,6 +44,15 @@ struct InFlight {
     clusters: Vec<ClusterName>,
     deadline: Timestamp,
     attempts: u32,
+    /// The drains this push clears once acked.
+    clears: Vec<DrainId>,
+}
+
+/// A push delivered on the spot that drains count once the client took it.
+pub(super) struct Taking {
+    pub(super) taken: crate::protocol::Taken,
+    pub(super) clears: Arc<[DrainId]>,
+    pub(super) sub: SubKey,
 }
 
 /// One subscription, as [`super::PushHub::subscribers`] lists it.
@@ -71,6 +81,11 @@ pub(super) struct PushState {
     by_source: HashMap<std::net::IpAddr, usize>,
     /// What is due when, in step with the maps above.
     schedule: Schedule,
+    /// Drains waiting for acks (see `drain.rs`).
+    drains: Drains,
+    /// Pushes delivered on the spot that a drain counts once the client took them: the
+    /// driver waits for each.
+    taking: Vec<Taking>,
     stats: PushStats,
 }
 
@@ -116,6 +131,8 @@ impl PushState {
             failures: HashMap::new(),
             by_source: HashMap::new(),
             schedule: Schedule::default(),
+            drains: Drains::default(),
+            taking: Vec::new(),
             stats: PushStats::default(),
         }
     }
@@ -241,6 +258,7 @@ impl PushState {
             if let Some(at) = sub.expires {
                 self.schedule.unexpire(at, service, &key);
             }
+            self.drains.gone(service, &key);
         }
         let found = removed.is_some();
         if found {
@@ -299,17 +317,33 @@ impl PushState {
         }
         self.latest.retain(|(t, _), _| t != target);
         self.failures.remove(target);
+        self.drains.target_gone(target);
         stopped
     }
 
     /// `service` changed at `now`: its push is due at the end of the merge window (a push
-    /// already scheduled takes this change along).
+    /// already scheduled takes this change along). While a drain waits on the service, the
+    /// push goes at once: someone is waiting to stop an instance, and merging saves nothing
+    /// then.
     pub(super) fn changed(&mut self, service: &ServiceKey, now: Timestamp) {
+        let draining = self.drains.waits_on(service);
         if let Some(watched) = self.services.get_mut(service) {
-            if watched.due.is_none() {
-                let at = now + self.config.merge_window;
-                watched.due = Some(at);
-                self.schedule.push_due(service, at);
+            let at = if draining {
+                now
+            } else {
+                now + self.config.merge_window
+            };
+            match watched.due {
+                Some(due) if due <= at => {}
+                Some(due) => {
+                    self.schedule.push_done(service, due);
+                    watched.due = Some(at);
+                    self.schedule.push_due(service, at);
+                }
+                None => {
+                    watched.due = Some(at);
+                    self.schedule.push_due(service, at);
+                }
             }
         }
     }
@@ -334,12 +368,89 @@ impl PushState {
         }
         if let Some(f) = self.in_flight.remove(&ack) {
             self.schedule.undeadline(f.deadline, ack);
-            self.latest
-                .remove(&(target.clone(), (f.service, f.clusters)));
+            let sub = (target.clone(), f.clusters);
+            self.drains.acked(&f.clears, &sub);
+            let (target, clusters) = sub;
+            self.latest.remove(&(target, (f.service, clusters)));
         }
         self.failures.remove(target);
         self.stats.acked += 1;
         true
+    }
+
+    /// Begins a drain of `instance` of `service` (see `drain.rs`) at `now`: it waits for the
+    /// subscriptions that can see the instance, and the service's push is scheduled, so a
+    /// push without the instance follows even if the write changed nothing here. `None` when
+    /// [`PushConfig::max_drains`] are in progress.
+    pub(super) fn begin_drain(
+        &mut self,
+        service: &ServiceKey,
+        instance: &InstanceKey,
+        now: Timestamp,
+    ) -> Option<DrainId> {
+        if self.drains.len() >= self.config.max_drains {
+            return None;
+        }
+        let waiting = self
+            .services
+            .get(service)
+            .map_or_else(Default::default, |w| {
+                w.subs
+                    .keys()
+                    .filter(|(_, clusters)| {
+                        clusters.is_empty() || clusters.contains(&instance.cluster)
+                    })
+                    .cloned()
+                    .collect()
+            });
+        let id = self.drains.begin(service, instance, waiting);
+        self.changed(service, now);
+        Some(id)
+    }
+
+    /// Whether drain `id` waits for nobody any more.
+    pub(super) fn drain_settled(&self, id: DrainId) -> bool {
+        self.drains.settled(id)
+    }
+
+    /// Ends drain `id`: what it came to, and what each subscription still waited for says of
+    /// itself.
+    pub(super) fn finish_drain(&mut self, id: DrainId) -> (DrainOutcome, Vec<TargetDetails>) {
+        let outcome = self.drains.finish(id);
+        let subs = outcome
+            .service
+            .as_ref()
+            .and_then(|service| self.services.get(service));
+        let details = outcome
+            .waiting
+            .iter()
+            .take(crate::protocol::DRAIN_PENDING_LISTED)
+            .map(|key| {
+                subs.and_then(|w| w.subs.get(key)).map_or_else(
+                    || TargetDetails {
+                        addr: key.0.to_string(),
+                        ..TargetDetails::default()
+                    },
+                    |sub| sub.target.describe(),
+                )
+            })
+            .collect();
+        (outcome, details)
+    }
+
+    /// The pushes drains count once taken, for the driver to wait on.
+    pub(super) fn take_taking(&mut self) -> Vec<Taking> {
+        std::mem::take(&mut self.taking)
+    }
+
+    /// Subscription `sub` took a push that clears `drains`.
+    pub(super) fn drain_taken(&mut self, drains: &[DrainId], sub: &SubKey) {
+        self.drains.acked(drains, sub);
+    }
+
+    /// Whether a drain made progress since the last call.
+    pub(super) fn take_drain_progress(&mut self) -> bool {
+        self.drains.take_progress()
     }
 
     /// When [`PushState::poll`] has something to do next, if ever.
@@ -378,6 +489,8 @@ impl PushState {
                 .or_insert_with(|| Arc::new(answer(service, clusters)))
                 .clone()
         };
+        // With it, while drains are in progress, the drains it clears (see `drain.rs`).
+        let mut clearing: HashMap<Shape, Arc<[DrainId]>> = HashMap::new();
         let mut sends: Vec<Due> = Vec::new();
         // The services whose merged push is due: every subscriber; then the fresh ones.
         let due = self.schedule.take_due(now);
@@ -425,12 +538,32 @@ impl PushState {
                 continue;
             }
             let data = info(&service, &clusters);
+            let clears: Arc<[DrainId]> = if self.drains.len() == 0 {
+                Arc::from([])
+            } else {
+                clearing
+                    .entry((service.clone(), clusters.clone()))
+                    .or_insert_with(|| self.drains.cleared_by(&service, &data).into())
+                    .clone()
+            };
             let ack = self.fresh_ack();
             self.stats.pushes += 1;
-            match target.push(&data, ack) {
+            let (result, taken) = if clears.is_empty() {
+                (target.push(&data, ack), None)
+            } else {
+                target.push_taking(&data, ack)
+            };
+            match result {
                 PushResult::Delivered => {
                     self.stats.acked += 1;
                     self.failures.remove(&key);
+                    if !clears.is_empty() {
+                        let sub = (key, clusters);
+                        match taken {
+                            Some(taken) => self.taking.push(Taking { taken, clears, sub }),
+                            None => self.drains.acked(&clears, &sub),
+                        }
+                    }
                 }
                 PushResult::AwaitingAck => {
                     let shape = (service.clone(), clusters.clone());
@@ -456,6 +589,7 @@ impl PushState {
                             clusters,
                             deadline,
                             attempts,
+                            clears: clears.to_vec(),
                         },
                     );
                 }
@@ -505,6 +639,7 @@ impl PushState {
             }
             if let Some(sub) = watched.subs.remove(&key) {
                 release(&mut self.by_source, &sub);
+                self.drains.gone(&service, &key);
                 expired += 1;
             }
             if watched.subs.is_empty() {

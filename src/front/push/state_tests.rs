@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A target that records every push and answers as told.
-struct Recorder {
+pub(super) struct Recorder {
     key: TargetKey,
     answer: Mutex<PushResult>,
     seen: Mutex<Vec<(AckId, usize)>>,
@@ -17,7 +17,7 @@ struct Recorder {
 }
 
 impl Recorder {
-    fn new(name: &str, answer: PushResult) -> Arc<Self> {
+    pub(super) fn new(name: &str, answer: PushResult) -> Arc<Self> {
         Arc::new(Self {
             key: TargetKey::new(name),
             answer: Mutex::new(answer),
@@ -34,10 +34,10 @@ impl Recorder {
             source: Some(std::net::IpAddr::from(ip)),
         })
     }
-    fn pushes(&self) -> Vec<(AckId, usize)> {
+    pub(super) fn pushes(&self) -> Vec<(AckId, usize)> {
         self.seen.lock().unwrap().clone()
     }
-    fn last_ack(&self) -> AckId {
+    pub(super) fn last_ack(&self) -> AckId {
         self.pushes().last().unwrap().0
     }
 }
@@ -55,7 +55,7 @@ impl PushTarget for Recorder {
     }
 }
 
-fn orders() -> ServiceKey {
+pub(super) fn orders() -> ServiceKey {
     ServiceKey::named("orders").unwrap()
 }
 
@@ -68,7 +68,7 @@ fn answer(n: usize) -> impl FnMut(&ServiceKey, &[crate::ClusterName]) -> Service
     }
 }
 
-fn t0() -> Timestamp {
+pub(super) fn t0() -> Timestamp {
     ManualClock::new().now()
 }
 

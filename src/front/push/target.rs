@@ -1,7 +1,7 @@
 //! [`PushTarget`]: one place pushes go — an in-process [`PushSink`], a UDP address, a gRPC
 //! stream.
 
-use crate::protocol::{PushSink, ServiceInfo};
+use crate::protocol::{PushSink, ServiceInfo, Taken};
 use std::fmt;
 use std::sync::Arc;
 
@@ -64,6 +64,14 @@ pub trait PushTarget: Send + Sync + 'static {
     /// Sends `info`, naming the push `ack`.
     fn push(&self, info: &ServiceInfo, ack: AckId) -> PushResult;
 
+    /// [`PushTarget::push`] for a push a drain waits on (see [`crate::front::drain`]): a
+    /// target that answers [`PushResult::Delivered`] may hand back what resolves once the
+    /// client *took* the push (applied it, its listeners returned), and the drain counts the
+    /// target then rather than on the spot. Default: [`PushTarget::push`], nothing to wait for.
+    fn push_taking(&self, info: &ServiceInfo, ack: AckId) -> (PushResult, Option<Taken>) {
+        (self.push(info, ack), None)
+    }
+
     /// What the target is, for listings of subscribers (`/service/subscribers`). Default: the
     /// key as the address, nothing else.
     fn describe(&self) -> TargetDetails {
@@ -108,6 +116,12 @@ impl PushTarget for PushSink {
             PushResult::Delivered
         } else {
             PushResult::Closed
+        }
+    }
+    fn push_taking(&self, info: &ServiceInfo, _ack: AckId) -> (PushResult, Option<Taken>) {
+        match self.push_taken(info.clone()) {
+            Some(taken) => (PushResult::Delivered, Some(taken)),
+            None => (PushResult::Closed, None),
         }
     }
 }

@@ -96,7 +96,9 @@ fn endpoint(server: &str, timeout: Duration) -> Result<Endpoint, ServerListError
         format!("http://{trimmed}")
     };
     Endpoint::from_shared(url)
-        .map(|e| e.connect_timeout(timeout).timeout(timeout))
+        // No request timeout on the channel: each call has its own (`wire::call`), so a
+        // drain can wait longer than a plain request.
+        .map(|e| e.connect_timeout(timeout))
         .map_err(|_| bad())
 }
 
@@ -344,16 +346,22 @@ impl GrpcClientTransport {
     /// Sends one request, connecting first if needed; a broken connection is retried once on
     /// a fresh one. Returns the answer of type `expect`.
     async fn send(&self, kind: &str, body: Value, expect: &str) -> Result<Value, TransportError> {
+        self.send_within(kind, body, expect, self.inner.timeout)
+            .await
+    }
+
+    /// [`Self::send`] with a timeout of its own (a drain's answer comes after its wait).
+    async fn send_within(
+        &self,
+        kind: &str,
+        body: Value,
+        expect: &str,
+        timeout: Duration,
+    ) -> Result<Value, TransportError> {
         let mut last = None;
         for _ in 0..2 {
             let mut grpc = self.connection().await?;
-            match call(
-                &mut grpc,
-                self.inner.timeout,
-                self.payload(kind, body.clone()),
-            )
-            .await
-            {
+            match call(&mut grpc, timeout, self.payload(kind, body.clone())).await {
                 Ok(answer) => return decode(&answer, expect).map_err(|e| self.on_refusal(e)),
                 Err(e) => {
                     self.disconnect().await;

@@ -33,9 +33,27 @@ pub(super) async fn read_stream(
         };
         match payload.kind() {
             "NotifySubscriberRequest" => {
-                deliver(&inner, payload.json());
-                if let Some(out) = outbound.upgrade() {
-                    let _ = out.try_send(reply("NotifySubscriberResponse"));
+                // Acked once every client fed by the push took it (see `TAKE_PATIENCE`).
+                let taken = deliver(&inner, payload.json());
+                let ack = reply("NotifySubscriberResponse");
+                let outbound = outbound.clone();
+                let send = move || {
+                    if let Some(out) = outbound.upgrade() {
+                        let _ = out.try_send(ack);
+                    }
+                };
+                if taken.is_empty() {
+                    send();
+                } else {
+                    tokio::spawn(async move {
+                        let all = async {
+                            for t in taken {
+                                t.await;
+                            }
+                        };
+                        let _ = tokio::time::timeout(TAKE_PATIENCE, all).await;
+                        send();
+                    });
                 }
             }
             "ClientDetectionRequest" => {
@@ -49,15 +67,23 @@ pub(super) async fn read_stream(
     alive.store(false, Ordering::Release);
 }
 
-/// Hands a pushed `serviceInfo` to the sinks subscribed to its service.
-pub(super) fn deliver(inner: &Inner, json: &[u8]) {
+/// How long the ack of a push waits for the clients to take it (apply it, their listeners
+/// return) at most: within the server's ack timeout (5 s). The ack says "acted on", so a
+/// server's drain ([`crate::front::drain`]) returns once consumers stopped using the
+/// instance; Nacos' clients ack once the cache is updated, before their listeners run.
+const TAKE_PATIENCE: Duration = Duration::from_secs(3);
+
+/// Hands a pushed `serviceInfo` to the sinks subscribed to its service; what resolves once
+/// they took it.
+pub(super) fn deliver(inner: &Inner, json: &[u8]) -> Vec<crate::protocol::Taken> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Notify {
         service_info: ServiceInfoJson,
     }
+    let mut taken = Vec::new();
     let Ok(notify) = serde_json::from_slice::<Notify>(json) else {
-        return;
+        return taken;
     };
     let info = notify.service_info;
     let group = if info.group_name.is_empty() {
@@ -74,10 +100,11 @@ pub(super) fn deliver(inner: &Inner, json: &[u8]) {
         }
         if let Ok(converted) = info.to_info(service.clone(), Vec::new(), 0) {
             for sink in sinks.values() {
-                sink.push(converted.clone());
+                taken.extend(sink.push_taken(converted.clone()));
             }
         }
     }
+    taken
 }
 
 pub(super) async fn keep_alive(

@@ -6,8 +6,8 @@ use super::GrpcClientTransport;
 use crate::model::{excerpt, Instance, ServiceKey, ServiceName};
 use crate::protocol::json::ServiceInfoJson;
 use crate::protocol::{
-    ClientTransport, PushSink, PushTransport, ServiceInfo, ServiceListQuery, ServiceQuery,
-    TransportError,
+    ClientTransport, DrainAction, DrainReport, PushSink, PushTransport, ServiceInfo,
+    ServiceListQuery, ServiceQuery, TransportError, DRAIN_PARAM,
 };
 use crate::registry::ServiceList;
 use crate::util::lock;
@@ -60,21 +60,41 @@ impl ClientTransport for GrpcClientTransport {
         service: &ServiceKey,
         instance: &Instance,
     ) -> Result<(), TransportError> {
-        {
-            let mut p = lock(&self.inner.published);
-            p.single.remove(&(service.clone(), instance.key()));
-            if let Some(batch) = p.batches.get_mut(service) {
-                batch.retain(|i| i.key() != instance.key());
-            }
-        }
-        let kind = if persistent(instance) {
-            "PersistentInstanceRequest"
-        } else {
-            "InstanceRequest"
-        };
+        let kind = self.forget(service, instance);
         let body = instance_body(service, "deregisterInstance", instance);
         self.send(kind, body, "InstanceResponse").await?;
         Ok(())
+    }
+
+    /// Deregistrations only: Nacos' gRPC protocol has no instance update, so
+    /// [`DrainAction::Disable`] is refused (501) here; the v1 transport has it.
+    async fn drain_instance(
+        &self,
+        service: &ServiceKey,
+        instance: &Instance,
+        action: DrainAction,
+        wait: std::time::Duration,
+    ) -> Result<DrainReport, TransportError> {
+        if action != DrainAction::Deregister {
+            return Err(TransportError::Server {
+                code: 501,
+                message: "the gRPC protocol has no instance update: disable over v1".to_owned(),
+            });
+        }
+        let kind = self.forget(service, instance);
+        let mut body = instance_body(service, "deregisterInstance", instance);
+        if let Value::Object(m) = &mut body {
+            let millis = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+            m.insert(DRAIN_PARAM.into(), json!(millis));
+        }
+        let timeout = wait.saturating_add(self.inner.timeout);
+        let answer = self
+            .send_within(kind, body, "InstanceResponse", timeout)
+            .await?;
+        let drain = answer.get("drain").cloned().unwrap_or(Value::Null);
+        serde_json::from_value(drain).map_err(|e| TransportError::Malformed {
+            reason: format!("an InstanceResponse without its drain report: {e}"),
+        })
     }
 
     async fn query_service(&self, query: &ServiceQuery) -> Result<ServiceInfo, TransportError> {
@@ -197,5 +217,21 @@ impl PushTransport for GrpcClientTransport {
                 .await?;
         }
         Ok(())
+    }
+}
+
+impl GrpcClientTransport {
+    /// Forgets `instance` (no redo brings it back); the request type that deregisters it.
+    fn forget(&self, service: &ServiceKey, instance: &Instance) -> &'static str {
+        let mut p = lock(&self.inner.published);
+        p.single.remove(&(service.clone(), instance.key()));
+        if let Some(batch) = p.batches.get_mut(service) {
+            batch.retain(|i| i.key() != instance.key());
+        }
+        if persistent(instance) {
+            "PersistentInstanceRequest"
+        } else {
+            "InstanceRequest"
+        }
     }
 }

@@ -585,6 +585,12 @@ pub(in crate::server) const SETTINGS: &[Setting] = &[
         "Push subscriptions the gRPC front holds over all connections; more are refused with 503",
         grpc.push.max_subscriptions
     ),
+    duration!(
+        "drain-max-wait",
+        "NACRE_DRAIN_MAX_WAIT",
+        "The longest drainMillis a deregistration or enabled=false may wait for subscribers' acks; longer is refused with 400",
+        drain.max_wait
+    ),
     count!(
         "udp-max-subscriptions",
         "NACRE_UDP_MAX_SUBSCRIPTIONS",

@@ -25,12 +25,14 @@
 //! [`Self::replace_node`] restarts a node with empty state.
 
 use crate::cluster::{ClusterError, ClusterNode};
+use crate::front::drain::{DrainConfig, Drainer};
 use crate::front::push::{AckId, PushConfig, PushHub, PushResult, PushTarget, TargetKey};
 use crate::front::{Backend, ErrorClass, ServiceAnswer};
 use crate::model::{Instance, ServiceKey};
 use crate::protocol::{
-    BeatAnswer, BeatInfo, BeatTransport, ClientTransport, PushSink, PushTransport, ServiceInfo,
-    ServiceListQuery, ServiceQuery, TransportError, DEFAULT_CACHE_MILLIS,
+    BeatAnswer, BeatInfo, BeatTransport, ClientTransport, DrainAction, DrainReport, PushSink,
+    PushTransport, ServiceInfo, ServiceListQuery, ServiceQuery, Taken, TransportError,
+    DEFAULT_CACHE_MILLIS,
 };
 use crate::registry::{Command, CommandOutput, Registry, RegistryReader, ServiceList};
 use crate::util::lock;
@@ -76,7 +78,8 @@ struct Inner {
 }
 
 /// A client's sink behind the transport's "network": pushes are dropped while pushes are
-/// disabled.
+/// disabled. A push a drain waits on counts once the client took it (its cache holds it, its
+/// listeners returned: [`crate::client::Receipt`]), so a drain waits for the client to act.
 struct SinkTarget {
     sink: PushSink,
     enabled: Arc<AtomicBool>,
@@ -94,6 +97,14 @@ impl PushTarget for SinkTarget {
             PushTarget::push(&self.sink, info, ack)
         } else {
             PushResult::Delivered
+        }
+    }
+    fn push_taking(&self, info: &ServiceInfo, ack: AckId) -> (PushResult, Option<Taken>) {
+        if self.enabled.load(Ordering::Acquire) {
+            PushTarget::push_taking(&self.sink, info, ack)
+        } else {
+            // Dropped on the "network": nobody took it.
+            (PushResult::Delivered, None)
         }
     }
 }
@@ -364,6 +375,39 @@ impl ClientTransport for MemoryClientTransport {
             .map(drop)
     }
 
+    async fn drain_instance(
+        &self,
+        service: &ServiceKey,
+        instance: &Instance,
+        action: DrainAction,
+        wait: Duration,
+    ) -> Result<DrainReport, TransportError> {
+        let (index, backend) = self.pick()?;
+        let hub = self.lock().nodes.get(index).and_then(|n| n.hub.clone());
+        let drainer = Drainer::new(hub.into_iter().collect(), DrainConfig::default())
+            .with_listeners(backend.registry().clone());
+        let wait = drainer
+            .wait(Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)))
+            .map_err(|e| TransportError::Server {
+                code: 400,
+                message: e.to_string(),
+            })?;
+        let key = instance.key();
+        let command = match action {
+            DrainAction::Deregister => Command::deregister(service, &key),
+            DrainAction::Disable => {
+                let off = crate::InstanceUpdate {
+                    enabled: Some(false),
+                    ..Default::default()
+                };
+                Command::update(service, &key, off)
+            }
+        };
+        let write = async { backend.execute(command).await.map_err(transport_error) };
+        let (_, report) = drainer.around(service, &key, wait, write).await?;
+        Ok(report)
+    }
+
     async fn query_service(&self, query: &ServiceQuery) -> Result<ServiceInfo, TransportError> {
         let (_, backend) = self.pick()?;
         Ok(ServiceAnswer::new(backend.registry(), query, self.cache_millis()).to_info())
@@ -441,7 +485,7 @@ impl PushTransport for MemoryClientTransport {
                     cache_millis,
                     ..PushConfig::default()
                 };
-                let hub = PushHub::new(node.backend.registry().clone(), config);
+                let hub = PushHub::named(node.backend.registry().clone(), config, "in-memory");
                 hub.start();
                 hub
             })

@@ -1,0 +1,243 @@
+//! What the registry records in its [`crate::timeline`]: the event each write and each sweep
+//! verdict makes of an instance, decided from the instance as it was before the write.
+
+use super::handle::Registry;
+use super::reader::RegistryReader;
+use crate::clock::Timestamp;
+use crate::health::{BeatTimeouts, SweepReport};
+use crate::model::{InstanceKey, ServiceKey};
+use crate::timeline::{Event, InstanceTimeline, Origin};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// An instance as it was before a write: present (enabled, persistent) or not.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Before {
+    present: Option<(bool, bool)>,
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Registry {
+    /// `instance` of `service` as it is now, to compare after a write.
+    pub(super) fn before(&self, service: &ServiceKey, instance: &InstanceKey) -> Before {
+        let present = self.inner.store.load(service).and_then(|snap| {
+            snap.entry(instance)
+                .map(|e| (e.instance().enabled(), !e.ephemeral()))
+        });
+        Before { present }
+    }
+
+    fn timeline_on(&self) -> bool {
+        self.inner.timeline.config().instances > 0
+    }
+
+    /// Records a registration of `instance` (enabled and persistent as given) that found it
+    /// as `before` said.
+    pub(super) fn note_registered(
+        &self,
+        service: &ServiceKey,
+        instance: &InstanceKey,
+        (enabled, persistent): (bool, bool),
+        before: Before,
+        now: Timestamp,
+        by_beat: bool,
+    ) {
+        if !self.timeline_on() {
+            return;
+        }
+        let timeline = &self.inner.timeline;
+        let event = match before.present {
+            _ if by_beat => Event::ReregisteredByBeat,
+            Some(_) => Event::Reregistered { returned: false },
+            None => match timeline.last_event(service, instance) {
+                Some(Event::Evicted { .. } | Event::Deregistered | Event::ConnectionClosed) => {
+                    Event::Reregistered { returned: true }
+                }
+                _ => Event::Registered,
+            },
+        };
+        timeline.record(service, instance, now, event, persistent);
+        if let Some((was_enabled, _)) = before.present {
+            if was_enabled != enabled {
+                let flip = if enabled {
+                    Event::Enabled
+                } else {
+                    Event::Disabled
+                };
+                timeline.record(service, instance, now, flip, persistent);
+            }
+        }
+    }
+
+    /// Records a removal (`connection`: the registering connection's close withdrew it).
+    pub(super) fn note_removed(
+        &self,
+        service: &ServiceKey,
+        instance: &InstanceKey,
+        before: Before,
+        connection: bool,
+        now: Timestamp,
+    ) {
+        let Some((_, persistent)) = before.present else {
+            return;
+        };
+        let event = if connection {
+            Event::ConnectionClosed
+        } else {
+            Event::Deregistered
+        };
+        self.inner
+            .timeline
+            .record(service, instance, now, event, persistent);
+    }
+
+    /// Records an update: a flip of `enabled`, or another change.
+    pub(super) fn note_updated(
+        &self,
+        service: &ServiceKey,
+        instance: &InstanceKey,
+        before: Before,
+        now: Timestamp,
+    ) {
+        let (
+            Some((was, persistent)),
+            Before {
+                present: Some((is, _)),
+            },
+        ) = (before.present, self.before(service, instance))
+        else {
+            return;
+        };
+        let event = match (was, is) {
+            (true, false) => Event::Disabled,
+            (false, true) => Event::Enabled,
+            _ => Event::Updated,
+        };
+        self.inner
+            .timeline
+            .record(service, instance, now, event, persistent);
+    }
+
+    /// Records a health flip set by hand or by a beat.
+    pub(super) fn note_health(
+        &self,
+        service: &ServiceKey,
+        instance: &InstanceKey,
+        healthy: bool,
+        persistent: bool,
+        now: Timestamp,
+    ) {
+        let event = if healthy {
+            Event::Healthy
+        } else {
+            Event::Unhealthy
+        };
+        self.inner
+            .timeline
+            .record(service, instance, now, event, persistent);
+    }
+
+    /// Records a sweep's verdicts: how long each instance had been silent, against which
+    /// timeout. One origin (`sweep`) and one lock for all of them.
+    pub(super) fn note_sweep(&self, report: &SweepReport, now: Timestamp) {
+        if !self.timeline_on() || (report.marked_unhealthy.is_empty() && report.removed.is_empty())
+        {
+            return;
+        }
+        let health = &self.inner.health;
+        let mut events = Vec::with_capacity(report.marked_unhealthy.len() + report.removed.len());
+        let store = &self.inner.store;
+        for (service, key) in &report.marked_unhealthy {
+            let Some(snap) = store.load(service) else {
+                continue;
+            };
+            let Some(entry) = snap.entry(key) else {
+                continue;
+            };
+            let timeouts = BeatTimeouts::resolve(entry.overrides(), health);
+            let silent = now.saturating_since(entry.liveness().last_beat());
+            let event = Event::Silent {
+                silent_ms: millis(silent),
+                timeout_ms: millis(timeouts.unhealthy_after),
+            };
+            events.push((service.clone(), key.clone(), event, false));
+        }
+        // Evictions leave tombstones holding the last beat and the data: read them once per
+        // service.
+        let mut by_service: HashMap<&ServiceKey, Vec<&InstanceKey>> = HashMap::new();
+        for (service, key) in &report.removed {
+            by_service.entry(service).or_default().push(key);
+        }
+        for (service, keys) in by_service {
+            let Some(snap) = store.load_any(service) else {
+                continue;
+            };
+            let wanted: std::collections::HashSet<&InstanceKey> = keys.into_iter().collect();
+            for (key, tomb) in snap.tombstones().filter(|(k, _)| wanted.contains(k)) {
+                let overrides = tomb
+                    .data
+                    .as_ref()
+                    .map(|i| i.timing_overrides())
+                    .unwrap_or_default();
+                let timeouts = BeatTimeouts::resolve(overrides, health);
+                let event = Event::Evicted {
+                    silent_ms: millis(now.saturating_since(tomb.last_beat)),
+                    timeout_ms: millis(timeouts.remove_after),
+                };
+                events.push((service.clone(), key.clone(), event, false));
+            }
+        }
+        self.inner
+            .timeline
+            .record_all(now, Some(Arc::new(Origin::front("sweep"))), events);
+    }
+}
+
+impl RegistryReader {
+    /// The instance timeline of this registry (see [`crate::timeline`]).
+    pub fn timeline(&self) -> &crate::timeline::Timeline {
+        &self.inner.timeline
+    }
+
+    /// The history of `instance` of `service` on this registry, oldest first, with its
+    /// current state and its beats summarized (last beat, interval).
+    pub fn instance_timeline(
+        &self,
+        service: &ServiceKey,
+        instance: &InstanceKey,
+    ) -> InstanceTimeline {
+        let snap = self.inner.store.load(service);
+        let entry = snap.as_ref().and_then(|s| s.entry(instance));
+        let (healthy, enabled, ephemeral, last_beat, interval) = match entry {
+            Some(e) => {
+                let timeouts = BeatTimeouts::resolve(e.overrides(), &self.inner.health);
+                let ephemeral = e.ephemeral();
+                (
+                    Some(e.healthy()),
+                    Some(e.instance().enabled()),
+                    Some(ephemeral),
+                    ephemeral.then(|| e.liveness().last_beat().as_millis()),
+                    ephemeral.then(|| millis(timeouts.beat_interval)),
+                )
+            }
+            None => (None, None, None, None, None),
+        };
+        InstanceTimeline {
+            service: service.grouped_name(),
+            namespace: service.namespace().to_string(),
+            cluster: instance.cluster.to_string(),
+            ip: instance.endpoint.ip.to_string(),
+            port: instance.endpoint.port,
+            registered: entry.is_some(),
+            healthy,
+            enabled,
+            ephemeral,
+            last_beat,
+            beat_interval_ms: interval,
+            events: self.inner.timeline.entries(service, instance),
+        }
+    }
+}
