@@ -10,6 +10,7 @@ use crate::front::{Backend, ErrorClass};
 use crate::health::BeatTimeouts;
 use crate::model::{InstanceKey, ServiceKey, ValidationError};
 use crate::registry::{Command, InstanceUpdate};
+use crate::timeline::with_origin;
 use axum::extract::{Query, State as Shared};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -428,7 +429,8 @@ pub(super) async fn update(
 ) -> Result<Json<u64>, ConsoleError> {
     let (service, instance) = body.instance.keys()?;
     // An edit changes an instance that is there: it registers no address.
-    caller.check(&Need::Write(AccessTarget::service(&service)))?;
+    let allowed = caller.check(&Need::Write(AccessTarget::service(&service)))?;
+    let origin = caller.origin(allowed.caller());
     let update = InstanceUpdate {
         weight: body.weight,
         enabled: body.enabled,
@@ -438,10 +440,10 @@ pub(super) async fn update(
     if let Some(control) = &state.control {
         crate::control::keep_edit(control.as_ref(), &service, &instance, &update).await?;
     }
-    let output = state
+    let write = state
         .backend
-        .execute(Command::update(&service, &instance, update))
-        .await?;
+        .execute(Command::update(&service, &instance, update));
+    let output = with_origin(origin, write).await?;
     Ok(Json(output.into_revision()?))
 }
 
@@ -452,10 +454,29 @@ pub(super) async fn deregister(
     Query(q): Query<InstanceQuery>,
 ) -> Result<Json<bool>, ConsoleError> {
     let (service, instance) = q.keys()?;
-    caller.check(&Need::Write(AccessTarget::service(&service)))?;
-    let output = state
+    let allowed = caller.check(&Need::Write(AccessTarget::service(&service)))?;
+    let origin = caller.origin(allowed.caller());
+    let write = state
         .backend
-        .execute(Command::deregister(&service, &instance))
-        .await?;
+        .execute(Command::deregister(&service, &instance));
+    let output = with_origin(origin, write).await?;
     Ok(Json(output.into_deregistered()?))
+}
+
+/// `GET /console/api/timeline?namespace=&group=&service=&cluster=&ip=&port=`: the instance's
+/// history on this member (see [`crate::timeline`]), as
+/// `GET /nacre/v1/ns/instance/timeline` answers it. Needs read permission on the service.
+pub(super) async fn timeline(
+    caller: Caller,
+    Shared(state): Api,
+    Query(q): Query<InstanceQuery>,
+) -> Result<Json<crate::timeline::InstanceTimeline>, ConsoleError> {
+    let (service, instance) = q.keys()?;
+    caller.check(&Need::Read(AccessTarget::service(&service)))?;
+    Ok(Json(
+        state
+            .backend
+            .registry()
+            .instance_timeline(&service, &instance),
+    ))
 }

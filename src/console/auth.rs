@@ -60,6 +60,13 @@ impl FromRequestParts<Arc<State>> for Caller {
 }
 
 impl Caller {
+    /// The origin of a write this caller makes, `user` named (see [`crate::timeline`]).
+    pub(super) fn origin(&self, user: Option<String>) -> crate::timeline::Origin {
+        crate::timeline::Origin::front("console")
+            .addr(self.source)
+            .identity(user)
+    }
+
     /// Whether the caller may do what `need` says: what it was granted, or why not (answered
     /// 403 with [`refusal`]). Everything is granted when auth is off.
     pub(super) fn check(&self, need: &Need) -> Result<Allowed, AccessError> {
@@ -84,6 +91,11 @@ impl Allowed {
     /// The viewer a listing's answer is filtered by; `None` when the caller sees it whole.
     pub(super) fn viewer(&self) -> Option<&Viewer> {
         self.granted.as_ref().and_then(|(_, g)| g.viewer.as_ref())
+    }
+
+    /// Who the caller is (`None` when auth is off).
+    pub(super) fn caller(&self) -> Option<String> {
+        self.granted.as_ref().map(|(_, g)| g.caller.to_string())
     }
 
     /// Whether the caller may read `key` (a change the event stream would send).

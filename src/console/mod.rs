@@ -274,6 +274,7 @@ impl Console {
                 "/console/api/instance",
                 axum::routing::patch(api::update).delete(api::deregister),
             )
+            .route("/console/api/timeline", get(api::timeline))
             .route("/console/api/events", get(events::stream))
             .route("/console/api/cluster", cluster_route())
             .route("/console/api/whoami", get(auth::whoami))

@@ -243,6 +243,11 @@ pub struct Grant {
     pub viewer: Option<Viewer>,
 }
 
+/// Who made a request, once [`Access`] granted it: the user. A front puts it in the request's
+/// extensions for what comes after the check (the instance timeline names the writer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerName(pub Arc<str>);
+
 /// A caller's view of a listing: which services it may read.
 #[derive(Clone)]
 pub struct Viewer {

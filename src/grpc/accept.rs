@@ -8,6 +8,12 @@
 //! The loop hands tonic the admitted connections through a small channel; accept errors (out
 //! of descriptors) are logged at most once per interval and retried after a short pause.
 //!
+//! A connection the front closes (its client stopped answering detections, its pushes kept
+//! failing) is closed at once on the wire too ([`Kill`]), as Nacos closes it: a client whose
+//! requests are answered "unregistered" on a transport that still works may never reconnect
+//! (nacos-sdk-python 3.2.0 takes a 3xx answer to its health check as a server still starting,
+//! and stayed on such a connection for good).
+//!
 //! With TLS (feature `tls`, [`super::GrpcFront::with_tls`]) each admitted connection's
 //! handshake runs in a task of its own, so a slow one holds up no other, within the same
 //! setup timeout: the time a connection has to open its bi-stream counts from its accept, the
@@ -124,8 +130,13 @@ struct Accepted {
 
 impl Accepted {
     fn guard(self, stream: Io) -> Guarded {
+        let kill = Arc::new(Kill::default());
+        if let Some(shared) = self.shared.upgrade() {
+            crate::util::lock(&shared.kills).insert(self.peer, kill.clone());
+        }
         Guarded {
             stream,
+            kill,
             peer: self.peer,
             local: self.local,
             _ticket: self.ticket,
@@ -134,6 +145,51 @@ impl Accepted {
             check: Box::pin(tokio::time::sleep_until(self.deadline)),
             expired: false,
         }
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.upgrade() {
+            let mut kills = crate::util::lock(&shared.kills);
+            if kills
+                .get(&self.peer)
+                .is_some_and(|k| Arc::ptr_eq(k, &self.kill))
+            {
+                kills.remove(&self.peer);
+            }
+        }
+    }
+}
+
+/// Closes an admitted connection from outside its task: see the module documentation.
+#[derive(Default)]
+pub(crate) struct Kill {
+    killed: std::sync::atomic::AtomicBool,
+    waker: std::sync::Mutex<Option<std::task::Waker>>,
+}
+
+impl Kill {
+    /// Closes the connection: its next read or write fails, and its task is woken for it.
+    pub(crate) fn kill(&self) {
+        self.killed
+            .store(true, std::sync::atomic::Ordering::Release);
+        if let Some(waker) = crate::util::lock(&self.waker).take() {
+            waker.wake();
+        }
+    }
+
+    /// Whether it was killed; else `cx` is woken when it is.
+    fn killed(&self, cx: &Context<'_>) -> bool {
+        if self.killed.load(std::sync::atomic::Ordering::Acquire) {
+            return true;
+        }
+        let mut waker = crate::util::lock(&self.waker);
+        if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            *waker = Some(cx.waker().clone());
+        }
+        drop(waker);
+        self.killed.load(std::sync::atomic::Ordering::Acquire)
     }
 }
 
@@ -190,6 +246,7 @@ impl AsyncWrite for Io {
 /// stopped answering) is closed too.
 pub(crate) struct Guarded {
     stream: Io,
+    kill: Arc<Kill>,
     peer: SocketAddr,
     local: Option<SocketAddr>,
     _ticket: Ticket,
@@ -203,6 +260,11 @@ impl Guarded {
     /// Whether the connection must close now: its timer fired and it holds no live bi-stream.
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
         if self.expired {
+            return true;
+        }
+        if self.kill.killed(cx) {
+            tracing::debug!(peer = %self.peer, "gRPC connection closed: the front dropped it");
+            self.expired = true;
             return true;
         }
         while self.check.as_mut().poll(cx).is_ready() {

@@ -18,12 +18,14 @@ use std::net::SocketAddr;
 impl GrpcFront {
     /// With auth on, the refusal of a request whose caller may not do what it asks (see
     /// [`GrpcFront::with_access`]), or, for a service list granted in part, what the caller
-    /// may see. `Ok(None)` lets it through whole.
+    /// may see. `Ok(None)` lets it through whole. A granted write names its caller in
+    /// `caller` (for the instance timeline).
     pub(super) fn access(
         &self,
         kind: &str,
         addr: SocketAddr,
         payload: &Payload,
+        caller: &mut Option<std::sync::Arc<str>>,
     ) -> Result<Option<crate::front::access::Viewer>, Box<Payload>> {
         use crate::front::access::{AccessTarget, Front, Need};
         let Some(access) = self.shared.access.get() else {
@@ -93,7 +95,10 @@ impl GrpcFront {
             }
         };
         match access.check(Front::Grpc, addr.ip(), token, &need) {
-            Ok(grant) => Ok(grant.viewer),
+            Ok(grant) => {
+                *caller = Some(grant.caller);
+                Ok(grant.viewer)
+            }
             Err(why) => Err(Box::new(super::messages::refusal_payload(
                 answer,
                 403,

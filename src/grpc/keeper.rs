@@ -112,10 +112,13 @@ async fn beat(
         .await
     {
         Err(ClusterError::Registry(StoreError::InstanceNotFound(_))) if owned(shared) => {
-            let _ = shared
-                .backend
-                .execute(Command::register_for(&service, vec![instance], tag))
-                .await;
+            let origin = crate::timeline::Origin::front("grpc")
+                .reason("its connection is open: registered again by the connection's keeper");
+            let again =
+                shared
+                    .backend
+                    .execute(Command::register_for(&service, vec![instance], tag));
+            let _ = crate::timeline::with_origin(origin, again).await;
             // A deregistration may have raced the registration: undo it then.
             if !owned(shared) {
                 let _ = shared

@@ -40,6 +40,7 @@ use crate::model::{Instance, ServiceKey, ValidationError};
 use crate::protocol::json::NameStyle;
 use crate::protocol::ServiceQuery;
 use crate::registry::Command;
+use crate::timeline::with_origin;
 use crate::util::{lock, TaskSlot};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
@@ -60,6 +61,8 @@ pub(crate) struct Shared {
     /// Drains over every hub of the node ([`GrpcFront::with_drains`]); this front's own hub
     /// when unset.
     pub(crate) drainer: std::sync::OnceLock<crate::front::drain::Drainer>,
+    /// How to close each admitted connection on the wire (see `accept.rs`).
+    pub(crate) kills: Mutex<HashMap<SocketAddr, Arc<super::accept::Kill>>>,
     pub(crate) wake: Arc<Notify>,
     /// Connections the hub gave up on (their pushes kept failing), to be closed.
     pub(crate) close_tx: mpsc::UnboundedSender<SocketAddr>,
@@ -115,6 +118,7 @@ impl GrpcFront {
                 streams: Mutex::new(HashMap::new()),
                 hub,
                 drainer: std::sync::OnceLock::new(),
+                kills: Mutex::new(HashMap::new()),
                 wake: Arc::new(Notify::new()),
                 close_tx,
                 close_rx: Mutex::new(Some(close_rx)),
@@ -213,22 +217,32 @@ impl GrpcFront {
             return error_payload(CODE_STARTING, "Server is starting, please try later.");
         }
         let json = payload.json();
-        let viewer = match self.access(&kind, addr, &payload) {
+        let mut caller = None;
+        let viewer = match self.access(&kind, addr, &payload, &mut caller) {
             Ok(viewer) => viewer,
             Err(refused) => return *refused,
+        };
+        // What a write changes is recorded as this connection's (see `crate::timeline`);
+        // built only for a write.
+        let origin = || {
+            let mut origin = crate::timeline::Origin::front("grpc")
+                .addr(addr)
+                .identity(caller.as_ref().map(|c| c.to_string()));
+            origin.connection = lock(&shared.table).get(&addr).map(|c| c.id.clone());
+            origin
         };
         let result = match kind.as_str() {
             "HealthCheckRequest" => Ok(to_payload("HealthCheckResponse", &Answer::ok(Empty {}))),
             "InstanceRequest" => match parse(json) {
-                Ok(r) => self.instance(addr, r, true).await,
+                Ok(r) => with_origin(origin(), self.instance(addr, r, true)).await,
                 Err(e) => Err(e),
             },
             "PersistentInstanceRequest" => match parse(json) {
-                Ok(r) => self.instance(addr, r, false).await,
+                Ok(r) => with_origin(origin(), self.instance(addr, r, false)).await,
                 Err(e) => Err(e),
             },
             "BatchInstanceRequest" => match parse(json) {
-                Ok(r) => self.batch(addr, r).await,
+                Ok(r) => with_origin(origin(), self.batch(addr, r)).await,
                 Err(e) => Err(e),
             },
             "ServiceQueryRequest" => parse(json).and_then(|r| self.query(r)),
@@ -681,6 +695,10 @@ pub(crate) async fn close(shared: &Arc<Shared>, addr: SocketAddr) {
         return;
     };
     lock(&shared.streams).remove(&addr);
+    // Closed on the wire too, so its client reconnects (see `accept.rs`).
+    if let Some(kill) = lock(&shared.kills).remove(&addr) {
+        kill.kill();
+    }
     shared.hub.remove_target(&ConnTarget::key_of(&addr));
     if shared
         .handing_over
@@ -696,10 +714,14 @@ pub(crate) async fn close(shared: &Arc<Shared>, addr: SocketAddr) {
                 continue;
             }
             // Only if no other connection (through another member) registered it since.
-            let _ = shared
+            let origin = crate::timeline::Origin::front("grpc")
+                .connection(&conn.id)
+                .addr(addr)
+                .reason("its connection closed");
+            let withdraw = shared
                 .backend
-                .execute(Command::deregister_for(&service, &key, conn.tag))
-                .await;
+                .execute(Command::deregister_for(&service, &key, conn.tag));
+            let _ = with_origin(origin, withdraw).await;
         }
     }
 }

@@ -195,6 +195,9 @@ pub(crate) async fn check(State(access): State<Access>, request: Request, next: 
     };
     match checked {
         Ok(grant) => {
+            parts
+                .extensions
+                .insert(crate::front::access::CallerName(grant.caller));
             if let Some(viewer) = grant.viewer {
                 parts.extensions.insert(viewer);
             }

@@ -179,6 +179,7 @@ mod server_list;
 mod service;
 mod state;
 mod subscribers;
+mod timeline;
 #[cfg(all(feature = "control", feature = "auth"))]
 pub mod users;
 pub mod v2;
@@ -206,3 +207,4 @@ pub use peer::{
 pub use prometheus::{PROMETHEUS_NAMESPACE_PATH, PROMETHEUS_PATH, PROMETHEUS_SERVICE_PATH};
 pub use router::{router, NacosApi};
 pub use server_list::{ServerList, SERVER_LIST_PATH};
+pub use timeline::INSTANCE_TIMELINE_PATH;

@@ -268,6 +268,10 @@ impl NacosApi {
             )
             .route(SERVICE_LIST_PATH, get(service::list))
             .route(SUBSCRIBERS_PATH, get(subscribers::list))
+            .route(
+                super::timeline::INSTANCE_TIMELINE_PATH,
+                get(super::timeline::read),
+            )
             .route(SERVICE_NAMES_PATH, any(service::names))
             .route(CATALOG_SERVICES_PATH, get(catalog::services))
             .route(CATALOG_INSTANCES_PATH, any(catalog::instances))
@@ -312,6 +316,8 @@ impl NacosApi {
             }
             _ => api,
         };
+        // Inside the access check, so the caller it found is named.
+        let api = api.layer(axum::middleware::from_fn(super::timeline::scope));
         let api = match own_address {
             true => api.layer(axum::middleware::from_fn(super::access::own_address)),
             false => api,

@@ -233,6 +233,8 @@ pub struct ServerConfig {
     /// Drains (`drainMillis`): the longest wait a client may ask for (`--drain-max-wait`,
     /// default 60 s).
     pub drain: crate::front::drain::DrainConfig,
+    /// The instance timeline's bounds (`--timeline-instances`, `--timeline-entries`).
+    pub timeline: crate::timeline::TimelineConfig,
     /// What the registry stores at most (`--max-metadata-bytes`, `--max-instances-per-service`,
     /// `--max-services-per-namespace`, `--max-namespaces`).
     pub limits: crate::Limits,
@@ -307,6 +309,7 @@ impl Default for ServerConfig {
             limits: crate::Limits::default(),
             udp: crate::udp::UdpPushConfig::default(),
             drain: crate::front::drain::DrainConfig::default(),
+            timeline: crate::timeline::TimelineConfig::default(),
             health: crate::HealthConfig::default(),
             distro: crate::cluster::DistroConfig::default(),
             users_file: None,

@@ -122,6 +122,10 @@ use serve::{serve, ServeStats, Shutdown};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+/// The instance timeline's file in `--data-dir`: the persistent instances' histories (see
+/// [`crate::timeline`]).
+pub const TIMELINE_FILE: &str = "timeline.jsonl";
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -134,6 +138,15 @@ pub enum ServerError {
     Bind {
         /// The address.
         addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The instance timeline's file could not be opened or read.
+    #[error("cannot open the instance timeline file {}: {source}", path.display())]
+    Timeline {
+        /// The file.
+        path: std::path::PathBuf,
         /// Why.
         #[source]
         source: std::io::Error,
@@ -216,6 +229,7 @@ async fn start_with(
         let registry = Registry::builder()
             .limits(config.limits)
             .health(config.health())
+            .timeline(config.timeline)
             .build();
         (Backend::from(registry), None, None)
     } else {
@@ -235,13 +249,27 @@ async fn start_with(
             .registry(
                 Registry::builder()
                     .limits(config.limits)
-                    .health(config.health()),
+                    .health(config.health())
+                    .timeline(config.timeline),
             );
         if let Some(control) = control.as_ref() {
             node = node.control(control.node().handler());
         }
         (Backend::from(node.build()?), Some(auth), Some(transport))
     };
+    if let Some(dir) = &config.data_dir {
+        // The persistent instances' histories, kept across restarts (see crate::timeline).
+        let path = dir.join(TIMELINE_FILE);
+        let read = backend
+            .local_registry()
+            .timeline()
+            .attach_file(&path)
+            .map_err(|source| ServerError::Timeline {
+                path: path.clone(),
+                source,
+            })?;
+        tracing::debug!(path = %path.display(), entries = read, "instance timeline file read");
+    }
     if let Some(store) = store {
         let path = store.path().display().to_string();
         let loaded = backend.attach_persistence(Arc::new(store), config.commit)?;

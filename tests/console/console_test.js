@@ -36,6 +36,72 @@ const meta = (s) => encodeURIComponent(s);
 const consoleInstances = async () =>
   JSON.parse(await nacos("GET", "/console/api/instances?namespace=public&group=DEFAULT_GROUP&service=orders")).instances;
 
+// An instance's history reads as its story in the page: registered over gRPC by a real
+// client (nacos-sdk-python 3.2.0, a process of its own), disabled in the page, its client lost
+// (frozen with SIGSTOP until the server drops its connection: withdrawn), and back by the
+// client's redo once it thaws (SIGCONT).
+async function timelineStory(browser) {
+  const { spawn } = require("child_process");
+  const python = process.env.PROVIDER_PY;
+  if (!python) throw new Error("no PROVIDER_PY: the timeline phase did not run");
+  const provider = spawn(python, [`${__dirname}/grpc_provider.py`, addr, process.env.GRPC_OFFSET || "1000",
+    process.env.PROVIDER_LOG || "/tmp/nacre-provider"], { stdio: ["ignore", "pipe", "inherit"] });
+  try {
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("the provider did not register within 60 s")), 60000);
+      let out = "";
+      provider.stdout.on("data", (d) => {
+        out += d;
+        if (out.includes("REGISTERED")) { clearTimeout(timer); resolve(); }
+      });
+      provider.on("exit", (code) => reject(new Error(`the provider exited (${code})`)));
+    });
+    const page = await browser.newPage({ viewport: { width: 1440, height: 800 } });
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.goto(`${base}/console/#ns=public&svc=DEFAULT_GROUP@@story`);
+    const row = 'tr[data-instance="10.0.0.9:9090"]';
+    await page.waitForSelector(row, { timeout: PATIENCE });
+    await page.click(`${row} button.history`);
+    const entry = (kind) => `#timeline-events li[data-kind="${kind}"]`;
+    await page.waitForSelector(entry("registered"), { timeout: PATIENCE });
+    const registered = await page.textContent(entry("registered"));
+    check(`the history opens: "${registered.trim()}"`, /registered.*via grpc.*connection/.test(registered));
+
+    await page.click(`${row} input[type=checkbox]`);
+    await page.waitForSelector(entry("disabled"), { timeout: PATIENCE });
+    const disabled = await page.textContent(entry("disabled"));
+    check(`disabling in the page is recorded as the console's: "${disabled.trim()}"`, /disabled.*via console/.test(disabled));
+
+    process.kill(provider.pid, "SIGSTOP");
+    await page.waitForSelector(entry("connectionClosed"), { timeout: 60000 });
+    const lost = await page.textContent(entry("connectionClosed"));
+    check(`the lost client's instance is withdrawn: "${lost.trim()}"`, /connection that registered it closed/.test(lost));
+    await page.waitForSelector(row, { state: "detached", timeout: PATIENCE });
+    check("and leaves the instance list; its history stays open", await page.isVisible("#timeline")
+      && (await page.textContent("#timeline-now")).includes("not registered"));
+
+    process.kill(provider.pid, "SIGCONT");
+    await page.waitForSelector(entry("reregistered"), { timeout: 90000 });
+    const back = await page.textContent(entry("reregistered"));
+    check(`the thawed client's redo brings it back: "${back.trim()}"`, /registered again after its removal.*via grpc/.test(back));
+    await page.waitForSelector(row, { timeout: PATIENCE });
+    const kinds = await page.$$eval("#timeline-events li", (items) => items.map((i) => i.dataset.kind));
+    const story = ["registered", "disabled", "connectionClosed", "reregistered"];
+    let at = 0;
+    for (const k of kinds) if (k === story[at]) at += 1;
+    check(`the history reads as that story, in order (${kinds.join(", ")})`, at === story.length);
+    const api = JSON.parse(await nacos("GET", "/nacre/v1/ns/instance/timeline?serviceName=story&ip=10.0.0.9&port=9090"));
+    check("the API answers the same story, newest last",
+      api.events.map((e) => e.event.kind).join() === kinds.join() && api.registered && api.enabled === false);
+    check(`no script error in the history (${errors.join("; ")})`, errors.length === 0);
+    await page.close();
+  } finally {
+    try { process.kill(provider.pid, "SIGCONT"); } catch (_) { /* gone */ }
+    provider.kill("SIGKILL");
+  }
+}
+
 // The phase against the server with auth.
 async function withAuth(browser, server) {
   const TOKEN_KEY = "nacre.console.accessToken";
@@ -137,8 +203,12 @@ async function withAuth(browser, server) {
   check("the viewer's page follows its service live and still lacks the other", (await page.$$('tr[data-service="DEFAULT_GROUP@@secret"]')).length === 0);
   await page.click('tr[data-service="DEFAULT_GROUP@@orders"]');
   await page.waitForSelector('tr[data-instance="10.0.2.3:8080"]', { timeout: PATIENCE });
-  const controls = await page.$$("#instance-rows input, #instance-rows button");
+  const controls = await page.$$("#instance-rows input, #instance-rows button:not(.history)");
   check(`the viewer has no edit control (${controls.length}) and is told it reads only`, controls.length === 0 && await page.isVisible("#read-only"));
+  // Reading a history needs read permission only.
+  await page.click('tr[data-instance="10.0.2.3:8080"] button.history');
+  await page.waitForSelector('#timeline-events li[data-kind="registered"]', { timeout: PATIENCE });
+  check("the viewer reads an instance's history", true);
   const weight = await page.textContent(`${row} td.weight-cell`);
   check(`the viewer sees the weight (${weight})`, weight === "4");
   await page.screenshot({ path: shot.replace(/\.png$/, "") + "-read-only.png" });
@@ -290,6 +360,7 @@ async function withAuth(browser, server) {
     check("without auth the page shows no login and no logout", await page.isHidden("#login") && await page.isHidden("#logout"));
     await page.close();
 
+    await timelineStory(browser);
     if (!authAddr) throw new Error("no AUTH_HOST:PORT: the auth phase did not run");
     await withAuth(browser, `http://${authAddr}`);
     console.log(`${passed} passed, 0 failed`);

@@ -5,7 +5,10 @@
 # loopback port. console_test.js loads the page, registers instances over the Nacos API and
 # watches them appear and one turn unhealthy without a reload, then edits weight and enabled
 # and deregisters through the page; a namespace created through the namespace API is listed by
-# its name, and the page's edits are marked and hold over the client's re-registration. Then, against a second server with a users file (auth
+# its name, and the page's edits are marked and hold over the client's re-registration. An
+# instance's history reads as its story: registered over gRPC by a real client
+# (nacos-sdk-python 3.2.0), disabled in the page, its client frozen (SIGSTOP) until the server
+# drops its connection and withdraws it, then thawed (SIGCONT) to come back by its redo. Then, against a second server with a users file (auth
 # on), the page asks for a login, refuses a wrong password, lets a read-write user see services
 # live and edit, logs out, and shows a read-only user only the services it may read, without
 # edit controls, its forced edit refused and nothing changed. Stops the servers by their pids.
@@ -43,10 +46,16 @@ fi
 cargo build --all-features --bin nacre-server
 server_bin="$(target_dir)/debug/nacre-server"
 
-port=$(free_port)
+# nacos-sdk-python 3.2.0 for the timeline's provider (a real gRPC client), in its cached venv.
+venv=$(nacos_python_venv 3.2.0)
+
+# gRPC on port + 1000, where nacos-sdk-python looks. A connection silent for 3 s is probed and
+# dropped 2 s later: the timeline check's frozen client loses its connection quickly.
+port=$(port_pair)
 # With a data directory: the control plane (namespace names, operators' edits kept).
 new_scratch_dir
-start_nacre_server "$server_bin" --port "$port" --grpc-port 0 --data-dir "$scratch"
+start_nacre_server "$server_bin" --port "$port" --grpc-port $((port + 1000)) --data-dir "$scratch" \
+    --grpc-idle-before-probe 3s --grpc-probe-timeout 2s
 [[ -n "$shot" ]] || shot="$work/console.png"
 
 # The second server, with auth: `admin` may do anything, `viewer` may only read the service
@@ -91,7 +100,8 @@ for url in "http://127.0.0.1:$port/console/" "http://127.0.0.1:$auth_port/consol
 done
 
 status=0
-CHROMIUM="$chromium_bin" timeout 240 node tests/console/console_test.js "127.0.0.1:$port" \
+PROVIDER_PY="$venv/bin/python" PROVIDER_LOG="$work/provider" GRPC_OFFSET=1000 \
+    CHROMIUM="$chromium_bin" timeout 300 node tests/console/console_test.js "127.0.0.1:$port" \
     "$prefix/node_modules" "$shot" "127.0.0.1:$auth_port" || status=$?
 if [[ $status -ne 0 ]]; then
     echo "console browser test failed (exit $status); server log:"

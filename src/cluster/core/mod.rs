@@ -285,6 +285,8 @@ impl DistroCore {
     ) -> Result<Self, MembershipError> {
         let membership = Membership::new(me.clone(), members, now)?;
         let (tx, changes) = unbounded();
+        // The timeline names this member in what it records.
+        registry.timeline().set_member(&me.to_string());
         registry.store().track_touched();
         registry
             .store()
@@ -500,7 +502,12 @@ impl DistroCore {
             PeerRequest::Fetch { services } => self.answer_fetch(&services),
             PeerRequest::Snapshot { after } => self.answer_snapshot(after.as_ref()),
             PeerRequest::Forward(command) => {
-                answer_forward(&self.registry, self.is_ready(), command)
+                // Recorded in the timeline as the forwarding member's.
+                let origin = crate::timeline::Origin::front("peer").addr(from);
+                let ready = self.is_ready();
+                crate::timeline::with_origin_sync(origin, || {
+                    answer_forward(&self.registry, ready, command)
+                })
             }
             // The core runs no control plane: a host hands control requests to
             // `PeerHandler::receive_control`, and one that does not gets this refusal.

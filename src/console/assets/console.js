@@ -21,6 +21,7 @@ const state = {
   svc: null,         // {group, name} shown
   instances: [],     // the last instance list read
   readAt: 0,         // when it was read (performance.now())
+  history: null,     // {cluster, ip, port} whose history is shown
 };
 
 const $ = (id) => document.getElementById(id);
@@ -109,7 +110,7 @@ async function drawNamespaces() {
   list.replaceChildren(...rows.map((r) => el("li", {
     class: r.namespace === state.ns ? "selected" : "",
     "data-namespace": r.namespace,
-    onclick: () => { state.ns = r.namespace; state.svc = null; writeHash(); refresh(); },
+    onclick: () => { state.ns = r.namespace; state.svc = null; state.history = null; writeHash(); refresh(); },
   }, el("span", { class: "ns-name" }, r.name || r.namespace),
   // The id beside the name when an operator named the namespace otherwise.
   ...(r.name && r.name !== r.namespace && r.namespace !== "public" ? [el("span", { class: "ns-id" }, r.namespace)] : []),
@@ -126,7 +127,7 @@ async function drawServices() {
     return el("tr", {
       class: selected ? "selected" : "",
       "data-service": `${r.group}@@${r.name}`,
-      onclick: () => { state.svc = { group: r.group, name: r.name }; writeHash(); refresh(); },
+      onclick: () => { state.svc = { group: r.group, name: r.name }; state.history = null; writeHash(); refresh(); },
     },
     el("td", {}, el("strong", {}, r.name)), el("td", {}, r.group),
     el("td", { class: "num" }, r.instances), el("td", { class: "num" }, r.healthy),
@@ -159,6 +160,44 @@ async function drawInstances() {
   $("no-instances").hidden = answer.instances.length > 0;
   $("cluster-checks").replaceChildren(...(answer.clusters || []).map((c) => clusterRow(c, writable)));
   tick();
+}
+
+// Who made a change, as the timeline says: the front, then what it knows of the caller.
+function byWhom(e) {
+  const o = e.origin || {};
+  const parts = [];
+  if (o.front) parts.push(`via ${o.front}`);
+  if (o.connection) parts.push(`connection ${o.connection}`);
+  if (o.identity) parts.push(`by ${o.identity}`);
+  if (o.addr) parts.push(`from ${o.addr}`);
+  if (o.reason) parts.push(o.reason);
+  if (e.member) parts.push(`on member ${e.member}`);
+  return parts.join(" · ");
+}
+
+// The history of the instance picked with its "History" button, oldest first; redrawn with
+// everything else, so it grows while it is open.
+async function drawTimeline() {
+  const epoch = session.epoch;
+  const section = $("timeline");
+  const h = state.history;
+  if (!h || !state.ns || !state.svc) { section.hidden = true; return; }
+  const t = await call("GET", `api/timeline?${query({ ...target(h) })}`);
+  if (epoch !== session.epoch) throw new Stale();
+  section.hidden = false;
+  $("timeline-of").textContent = `${t.ip}:${t.port} (${t.cluster})`;
+  const now = t.registered
+    ? `registered, ${t.healthy ? "healthy" : "unhealthy"}${t.enabled ? "" : ", disabled"}`
+    : "not registered";
+  $("timeline-now").textContent = `— ${now}`;
+  $("timeline-events").replaceChildren(...t.events.map((e) => el("li", { "data-kind": e.event.kind },
+    el("span", { class: "when" }, new Date(e.at).toLocaleTimeString()),
+    el("span", { class: "text" }, e.text),
+    el("span", { class: "by" }, byWhom(e)))));
+  $("no-timeline").hidden = t.events.length > 0;
+  $("timeline-beats").textContent = t.lastBeat
+    ? `Beats every ${seconds(t.beatIntervalMs)}; the last one ${new Date(t.lastBeat).toLocaleTimeString()}.`
+    : "";
 }
 
 function target(i) {
@@ -227,7 +266,7 @@ function instanceRow(i, writable) {
       el("td", { class: "addr" }, addr), el("td", {}, i.cluster),
       el("td", { class: "weight-cell" }, i.weight, ...mark(over.weight)),
       el("td", { class: "enabled-cell" }, i.enabled ? "yes" : "no", ...mark(over.enabled)), cell,
-      el("td", { class: "age" }), meta, el("td", {}));
+      el("td", { class: "age" }), meta, el("td", {}, historyButton(i)));
   }
   const weight = el("input", { class: "weight", type: "number", min: "0", max: "10000", step: "any", value: i.weight, "aria-label": `weight of ${addr}` });
   const save = el("button", { onclick: () => edit(i, { weight: Number(weight.value) }) }, "Save");
@@ -265,7 +304,14 @@ function instanceRow(i, writable) {
     el("td", { class: "addr" }, addr), el("td", {}, i.cluster),
     el("td", { class: "weight-cell" }, weight, " ", save, ...mark(over.weight)),
     el("td", { class: "enabled-cell" }, enabled, ...mark(over.enabled)), cell,
-    el("td", { class: "age" }), meta, el("td", {}, remove));
+    el("td", { class: "age" }), meta, el("td", {}, remove, " ", historyButton(i)));
+}
+
+function historyButton(i) {
+  return el("button", {
+    class: "history",
+    onclick: () => { state.history = { cluster: i.cluster, ip: i.ip, port: i.port }; refresh(); },
+  }, "History");
 }
 
 // Between reads, the age of each last beat counts up here; the reason for an unhealthy
@@ -300,6 +346,7 @@ function refresh() {
       await drawNamespaces();
       await drawServices();
       await drawInstances();
+      await drawTimeline();
       writeHash();
     } catch (e) {
       if (!(e instanceof Stale)) showError(String(e.message || e));
@@ -417,6 +464,8 @@ function showConsole(username) {
 
 // Asks the node whether it wants a login and whose the token is; shows the console or the
 // login form.
+$("timeline-close").addEventListener("click", () => { state.history = null; $("timeline").hidden = true; });
+
 async function start() {
   let answer;
   try {

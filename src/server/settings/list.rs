@@ -585,6 +585,18 @@ pub(in crate::server) const SETTINGS: &[Setting] = &[
         "Push subscriptions the gRPC front holds over all connections; more are refused with 503",
         grpc.push.max_subscriptions
     ),
+    count!(
+        "timeline-instances",
+        "NACRE_TIMELINE_INSTANCES",
+        "Instances the instance timeline keeps a history of; the least recently changed goes first (0: no timeline)",
+        timeline.instances
+    ),
+    count!(
+        "timeline-entries",
+        "NACRE_TIMELINE_ENTRIES",
+        "Entries the instance timeline keeps per instance; the oldest go first",
+        timeline.per_instance
+    ),
     duration!(
         "drain-max-wait",
         "NACRE_DRAIN_MAX_WAIT",

@@ -262,7 +262,10 @@ impl MemoryClientTransport {
         let mut last = None;
         for _ in 0..count.max(1) {
             let (index, backend) = self.pick()?;
-            match backend.execute(command.clone()).await {
+            let write = backend.execute(command.clone());
+            match crate::timeline::with_origin(crate::timeline::Origin::front("in-memory"), write)
+                .await
+            {
                 Ok(out) => return Ok(out),
                 Err(e) if ErrorClass::of(&e) == ErrorClass::Unavailable => {
                     last = Some(transport_error(e));
