@@ -62,14 +62,22 @@
 //!
 //! ## Precision and limits
 //!
-//! The local registry is a replica: for a service this member does not own, its last-beat
-//! times are older than the owner's ([`InstanceForecast::last_beat_exact`] is `false`), so
-//! times computed from them (an instance already silent on a service that stays with a
-//! survivor) are lower bounds. Times from a takeover depend on the last beat only when it is
-//! later than the takeover, which needs a beat from the future. Each time is a deadline:
-//! the verdict comes at it or up to a sweep gap later; takeover-based ones may also be off
-//! by the spread of detection across survivors (at most a ping interval). Every time is
-//! `now` or later: a verdict already overdue comes at the next sweep.
+//! **Last beats.** The local registry is a replica, and beats reach the owner only: for a
+//! service this member does not own, the last-beat times here are those of the last write
+//! replicated to it. So an instance is judged from its last beat as known here only when
+//! this member owns its service, or when it is unhealthy here (the owner's flip carried the
+//! beat it had, and no beat came since, or a flip back would have followed). Otherwise
+//! ([`InstanceForecast::last_beat_assumed`]) its client is taken to have beaten until `now`,
+//! the premise of "its beats stop now": the owner may have heard its last beat up to one beat
+//! interval earlier, and a verdict that counts from it (on a service that stays with its
+//! owner) comes up to that much earlier. A verdict that counts from a takeover does not
+//! depend on it.
+//!
+//! **Deadlines.** Each time is a deadline: the verdict comes at it or up to a sweep gap later;
+//! one that counts from a takeover may also be off by the spread of detection across the
+//! survivors (at most a ping interval). Every time is `now` or later: a verdict already
+//! overdue comes at the next sweep. Detection assumes a network that delivers: a survivor
+//! that lost messages from the stopping member before the stop notices it earlier.
 //!
 //! The lists in the answer hold at most [`PreviewOptions::detail_limit`] services and as many
 //! instances (default [`DEFAULT_DETAIL_LIMIT`], at most [`MAX_DETAIL_LIMIT`]): services in
@@ -378,7 +386,10 @@ impl Tally<'_> {
         (key, ikey, entry): (&ServiceKey, InstanceKey, &InstanceEntry),
         stops: bool,
     ) {
-        let last = entry.liveness().last_beat();
+        // See "Last beats" in the module documentation.
+        let known = *judging.old == self.basis.me || !entry.healthy();
+        let heard = entry.liveness().last_beat();
+        let last = if known { heard } else { heard.max(self.now) };
         let timeouts = BeatTimeouts::resolve(entry.overrides(), self.health);
         let fate = judging.fate(last, entry.healthy(), &timeouts);
         let first = *fate.first();
@@ -401,7 +412,7 @@ impl Tally<'_> {
             port: instance.port(),
             healthy: entry.healthy(),
             last_beat_epoch_ms: last.as_millis(),
-            last_beat_exact: *judging.old == self.basis.me,
+            last_beat_assumed: !known,
             beats_stop: stops,
             if_beats_stop: fate,
         };

@@ -126,8 +126,11 @@ fn a_stop_moves_what_the_two_owner_tables_disagree_on_with_grace_from_detection(
         assert_eq!(&unhealthy.by, new);
         assert_eq!(fate.removed.at, at(takeover + ms(30_000), now));
         assert_eq!(&fate.removed.by, new);
-        assert_eq!(i.last_beat_epoch_ms, START.as_millis());
-        assert_eq!(i.last_beat_exact, three.owner(&key) == Some(&id("n1")));
+        // Beats reach the owner only: n1 knows its own; the others' are assumed until now.
+        let assumed = three.owner(&key) != Some(&id("n1"));
+        assert_eq!(i.last_beat_assumed, assumed);
+        let last = if assumed { now } else { START };
+        assert_eq!(i.last_beat_epoch_ms, last.as_millis());
     }
     let worst = preview.totals.if_beats_stop;
     assert_eq!((worst.unhealthy, worst.removed), (moved.len(), moved.len()));
@@ -166,7 +169,7 @@ fn a_surviving_old_owner_judges_until_it_notices_and_the_grace_delays_the_remova
         .iter()
         .find(|i| i.service.name == name)
         .unwrap();
-    assert!(forecast.last_beat_exact);
+    assert!(!forecast.last_beat_assumed);
     let fate = &forecast.if_beats_stop;
     let unhealthy = fate.unhealthy.as_ref().unwrap();
     assert_eq!((unhealthy.at.in_ms, &unhealthy.by), (3_000, &id("n1")));
@@ -184,7 +187,7 @@ fn a_surviving_old_owner_judges_until_it_notices_and_the_grace_delays_the_remova
     let fate = &from_n2.if_beats_stop;
     assert_eq!(fate.unhealthy.as_ref().unwrap().at.in_ms, 20_000);
     assert_eq!(fate.removed.at.in_ms, 35_000);
-    assert!(!from_n2.last_beat_exact);
+    assert!(from_n2.last_beat_assumed);
 }
 
 #[test]
@@ -236,7 +239,7 @@ fn the_instance_named_as_losing_its_beats_is_forecast_on_a_service_that_stays() 
     assert_eq!(listed.first_change_expected.unwrap().in_ms, 2_000);
     let forecast = preview.instances.first().unwrap();
     assert_eq!((forecast.ip.as_str(), forecast.port), ("10.9.9.9", 9000));
-    assert!(forecast.beats_stop && forecast.last_beat_exact);
+    assert!(forecast.beats_stop && !forecast.last_beat_assumed);
     let fate = &forecast.if_beats_stop;
     assert_eq!(fate.unhealthy.as_ref().unwrap().at.in_ms, 2_000);
     assert_eq!(
@@ -254,6 +257,53 @@ fn the_instance_named_as_losing_its_beats_is_forecast_on_a_service_that_stays() 
     assert_eq!(worst.subscribers_pushed, Some(2 * moved as u64 + 7));
     assert_eq!(preview.totals.beats_stop, 1);
     assert_eq!(preview.totals.instances_forecast, moved + 1);
+}
+
+#[test]
+fn a_replica_counts_from_now_for_a_healthy_instance_and_from_the_flip_for_an_unhealthy_one() {
+    let (registry, clock) = registry(40);
+    let three = DistroMapper::new(ids(&["n1", "n2", "n3"]));
+    let two = DistroMapper::new(ids(&["n1", "n3"]));
+    let stays = (0..40)
+        .map(svc)
+        .find(|k| three.owner(k) == Some(&id("n3")) && two.owner(k) == Some(&id("n3")))
+        .unwrap();
+    // Everything registered at START is unhealthy by START + 16 s; then one more instance.
+    clock.advance(ms(16_000));
+    registry.check_health_where(clock.now(), |_| true);
+    registry
+        .register_instance(&stays, Instance::new("10.9.9.9", 9000).unwrap())
+        .unwrap();
+    clock.advance(ms(2_000));
+    let now = clock.now();
+    let on_stays = |k: &ServiceKey, _: &InstanceKey| *k == stays;
+    let options = PreviewOptions {
+        beats_stop: Some(&on_stays),
+        ..PreviewOptions::default()
+    };
+    let preview =
+        compute_preview(&basis(now, ms(0)), &registry, &stop("n2"), now, &options).unwrap();
+    let of = |port: u16| {
+        preview
+            .instances
+            .iter()
+            .find(|i| i.service.name == stays.service().as_str() && i.port == port)
+            .unwrap()
+    };
+    let (silent, beating) = (of(8080), of(9000));
+    assert!(!silent.healthy && !silent.last_beat_assumed);
+    assert_eq!(silent.last_beat_epoch_ms, START.as_millis());
+    assert_eq!(silent.if_beats_stop.unhealthy, None);
+    let removed = &silent.if_beats_stop.removed;
+    assert_eq!((removed.at.in_ms, &removed.by), (12_000, &id("n3")));
+    assert!(beating.healthy && beating.last_beat_assumed);
+    assert_eq!(beating.last_beat_epoch_ms, now.as_millis());
+    let fate = &beating.if_beats_stop;
+    assert_eq!(fate.unhealthy.as_ref().unwrap().at.in_ms, 15_000);
+    assert_eq!(
+        (fate.removed.at.in_ms, &fate.removed.by),
+        (30_000, &id("n3"))
+    );
 }
 
 fn custom_key() -> InstanceKey {
@@ -357,7 +407,7 @@ fn the_answer_is_camel_case_json() {
         .starts_with("svc-"));
     let instance = &json["instances"][0];
     assert!(instance["ifBeatsStop"]["removed"]["at"]["inMs"].is_u64());
-    assert!(instance["lastBeatExact"].is_boolean());
+    assert!(instance["lastBeatAssumed"].is_boolean());
     let change: PreviewChange =
         serde_json::from_str(r#"{"kind":"members","members":["n1","n3"]}"#).unwrap();
     assert_eq!(

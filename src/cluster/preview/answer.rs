@@ -119,11 +119,12 @@ pub struct InstanceForecast {
     pub port: u16,
     /// Whether it is healthy now, here.
     pub healthy: bool,
-    /// Its last beat as this member knows it, milliseconds since the epoch.
+    /// The last beat the forecast counts from, milliseconds since the epoch.
     pub last_beat_epoch_ms: u64,
-    /// Whether that is the owner's own time (this member owns the service); otherwise the
-    /// true last beat may be later.
-    pub last_beat_exact: bool,
+    /// Whether that is `now`, assumed because this member neither owns the service nor
+    /// holds the instance as unhealthy (see the module documentation, "Last beats"); the
+    /// owner's own may be up to one beat interval earlier.
+    pub last_beat_assumed: bool,
     /// Whether the caller said its beats stop with the change.
     pub beats_stop: bool,
     /// What happens if its beats stop now.
