@@ -463,3 +463,7 @@ impl DistroCore {
 #[cfg(test)]
 #[path = "preview_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "preview_sim_tests.rs"]
+mod sim_tests;
