@@ -1,11 +1,14 @@
 //! The failure preview against the deterministic simulator: a preview is computed, the change
 //! is made in a [`Simulation`], and what the cluster does is checked against what the preview
 //! said: the survivors' owner tables, when they noticed, and when the instances whose clients
-//! stopped beating turned unhealthy and went, observed every [`TICK`].
+//! stopped beating turned unhealthy and went, observed every [`TICK`]. Last, a
+//! [`crate::cluster::ClusterNode`] gathering the same inputs itself.
 
 use super::*;
+use crate::clock::ManualClock;
+use crate::cluster::ClusterNode;
 use crate::model::Instance;
-use crate::transport::memory::{SimConfig, Simulation};
+use crate::transport::memory::{MemoryNetwork, SimConfig, Simulation};
 use std::collections::BTreeSet;
 
 /// How often the test looks at the cluster (and clients beat, on their own phase).
@@ -21,6 +24,10 @@ fn ids(names: &[&str]) -> Vec<NodeId> {
     names.iter().map(|n| id(n)).collect()
 }
 
+fn svc(i: usize) -> ServiceKey {
+    ServiceKey::named(&format!("svc-{i}")).unwrap()
+}
+
 /// One client: an instance that beats every [`BEAT`] from `phase` ticks on, until it stops.
 struct Client {
     service: ServiceKey,
@@ -34,7 +41,7 @@ struct Client {
 fn clients(services: usize) -> Vec<Client> {
     let mut out = Vec::new();
     for i in 0..services {
-        let service = ServiceKey::named(&format!("svc-{i}")).unwrap();
+        let service = svc(i);
         for (port, stops) in [(8080, false), (9000, true)] {
             let phase = (out.len() as u64 * 7) % 50;
             out.push(Client {
@@ -362,4 +369,68 @@ fn a_planned_member_list_moves_in_the_simulator_what_the_preview_said() {
         assert!(seen.switched[node] <= start + TICK, "{node} switched late");
     }
     check_fates(&preview, &clients, &seen, start);
+}
+
+#[test]
+fn a_cluster_node_previews_from_its_own_membership_registry_and_clock() {
+    let clock = ManualClock::new();
+    let net = MemoryNetwork::new(std::sync::Arc::new(clock.clone()), 1);
+    let node = |members: &[&str]| {
+        ClusterNode::builder(id("n1"), ids(members), net.transport(&id("n1")))
+            .clock(clock.clone())
+            .build()
+            .unwrap()
+    };
+    // A member of two loads a snapshot first: its registry is not the cluster's yet.
+    let start = clock.now();
+    let loading = node(&["n1", "n2"]);
+    assert_eq!(
+        loading.preview(&PreviewChange::Stop { member: id("n2") }),
+        Err(PreviewError::NotReady(id("n1")))
+    );
+    // A member alone serves at once.
+    let alone = node(&["n1"]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    for i in 0..20 {
+        let instance = Instance::new(&format!("10.0.0.{}", i + 1), 8080).unwrap();
+        runtime
+            .block_on(alone.register_instance(&svc(i), instance))
+            .unwrap();
+    }
+    clock.advance(Duration::from_secs(3));
+    assert_eq!(
+        alone.preview(&PreviewChange::Stop { member: id("n1") }),
+        Err(PreviewError::NoMemberLeft)
+    );
+    let plan = PreviewChange::Members {
+        members: ids(&["n1", "n2"]),
+    };
+    let subscribers = |_: &ServiceKey| 3;
+    let options = PreviewOptions {
+        subscribers: Some(&subscribers),
+        ..PreviewOptions::default()
+    };
+    let preview = alone.preview_with(&plan, &options).unwrap();
+    assert_eq!(preview.computed_by, id("n1"));
+    assert_eq!(preview.now_epoch_ms, start.as_millis() + 3_000);
+    assert_eq!(preview.owners_before, ids(&["n1"]));
+    let two = DistroMapper::new(ids(&["n1", "n2"]));
+    let moved = (0..20)
+        .map(svc)
+        .filter(|k| two.is_owner(&id("n2"), k))
+        .count();
+    assert!(moved > 0);
+    assert_eq!(preview.totals.services, 20);
+    assert_eq!(preview.totals.services_moved, moved);
+    assert!(preview.services.iter().all(|s| s.new_owner == id("n2")));
+    // This member owned them all: their last beats are its own, 3 s ago.
+    for i in &preview.instances {
+        assert!(!i.last_beat_assumed);
+        let fate = &i.if_beats_stop;
+        assert_eq!(fate.unhealthy.as_ref().unwrap().at.in_ms, 15_000);
+    }
+    let pushed = preview.totals.if_beats_stop;
+    assert_eq!(pushed.subscribers_pushed, Some(3 * moved as u64));
 }
