@@ -85,8 +85,9 @@
 //!
 //! ## Differences from Nacos
 //!
-//! Nacos has no such feature: it neither predicts what a member's loss moves, nor grants a
-//! grace period on takeover (its beats and, in 2.x, its clients are replicated instead).
+//! Nacos has no such feature: nothing in it says, before a member goes, which services its
+//! loss moves or what follows. (The grace period on takeover it predicts is nacre's own: see
+//! [`crate::cluster`].)
 
 mod answer;
 mod timeline;
