@@ -88,6 +88,12 @@ impl Membership {
         self.peers.contains_key(peer)
     }
 
+    /// When `peer` was last heard from (any request, any answer but a refusal; at start, the
+    /// time the membership was made). `None` for a non-member and for this node.
+    pub(crate) fn last_heard(&self, peer: &NodeId) -> Option<Timestamp> {
+        self.peers.get(peer).map(|p| p.last_heard)
+    }
+
     /// Whether `peer` is currently up.
     pub(crate) fn is_up(&self, peer: &NodeId) -> bool {
         self.peers.get(peer).is_some_and(|p| p.up)

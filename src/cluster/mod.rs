@@ -28,6 +28,10 @@
 //!   brings nothing removed back from its disk ([`crate::store`], "Removals of persistent
 //!   data").
 //!
+//! [`compute_preview`] answers "what if": which services a member's stop (or a planned member
+//! list) moves, when the survivors notice, and when instances whose beats stop turn unhealthy
+//! and go (see `preview.rs`).
+//!
 //! The protocol itself is the sans-IO [`DistroCore`] (no networking code, no OS time: it takes
 //! `now` and messages, and hands back what to send and when to call it again);
 //! [`ClusterNode`] drives it on tokio over a [`PeerTransport`] the host provides, and
@@ -118,6 +122,7 @@ mod membership;
 mod message;
 mod node;
 mod node_id;
+mod preview;
 mod sync;
 mod transport;
 
@@ -137,4 +142,10 @@ pub use mapper::{distro_hash, DistroMapper};
 pub use message::{Envelope, PeerRequest, PeerResponse, RemoteFailure};
 pub use node::{ClusterNode, ClusterNodeBuilder};
 pub use node_id::NodeId;
+pub use preview::{
+    compute_preview, At, BeatsStop, Detection, Fate, InstanceForecast, Outcome, PredictedEvent,
+    Preview, PreviewBasis, PreviewChange, PreviewError, PreviewOptions, PreviewRules,
+    PreviewTotals, ServiceForecast, ServiceRef, SubscriberCount, DEFAULT_DETAIL_LIMIT,
+    MAX_DETAIL_LIMIT,
+};
 pub use transport::{PeerError, PeerHandler, PeerTransport};

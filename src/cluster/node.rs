@@ -15,6 +15,7 @@ use super::error::{ClusterError, MembershipError};
 use super::mapper::DistroMapper;
 use super::message::{PeerRequest, PeerResponse, RemoteFailure};
 use super::node_id::NodeId;
+use super::preview::{compute_preview, Preview, PreviewChange, PreviewError, PreviewOptions};
 use super::transport::{PeerError, PeerHandler, PeerTransport};
 use crate::clock::Clock;
 use crate::model::{Instance, InstanceKey, ServiceKey};
@@ -201,6 +202,31 @@ impl ClusterNode {
     pub fn mapper(&self) -> Arc<DistroMapper> {
         self.inner.routing.mapper()
     }
+    /// What `change` would do, now (see [`compute_preview`]): the membership is read under
+    /// the protocol lock, the registry after it is released. [`PreviewError::NotReady`] while
+    /// the node does not serve.
+    pub fn preview(&self, change: &PreviewChange) -> Result<Preview, PreviewError> {
+        self.preview_with(change, &PreviewOptions::default())
+    }
+
+    /// [`ClusterNode::preview`] with what the host knows besides: subscriber counts, the
+    /// instances whose beats stop, the detail limit.
+    pub fn preview_with(
+        &self,
+        change: &PreviewChange,
+        options: &PreviewOptions<'_>,
+    ) -> Result<Preview, PreviewError> {
+        let basis = {
+            let core = lock(&self.inner.core);
+            if !core.is_ready() {
+                return Err(PreviewError::NotReady(self.inner.id.clone()));
+            }
+            core.preview_basis()
+        };
+        let now = self.inner.clock.now();
+        compute_preview(&basis, self.registry(), change, now, options)
+    }
+
     /// Runs `f` on the protocol state (for tests and diagnostics).
     pub fn with_core<R>(&self, f: impl FnOnce(&DistroCore) -> R) -> R {
         f(&lock(&self.inner.core))

@@ -400,6 +400,10 @@ impl DistroCore {
     pub fn config(&self) -> &DistroConfig {
         &self.config
     }
+    /// Who is a member and when each peer was last heard from (for the failure preview).
+    pub(crate) fn membership(&self) -> &Membership {
+        &self.membership
+    }
 
     fn request(&mut self, out: &mut Vec<Outgoing>, to: &NodeId, request: PeerRequest, kind: Sent) {
         let id = RequestId(self.next_id);
