@@ -94,6 +94,16 @@ impl Membership {
         self.peers.get(peer).map(|p| p.last_heard)
     }
 
+    /// When the first peer that is up now goes down unless heard from (its last contact plus
+    /// `down_after`), if any is up.
+    pub(crate) fn next_down(&self, down_after: Duration) -> Option<Timestamp> {
+        self.peers
+            .values()
+            .filter(|p| p.up)
+            .map(|p| p.last_heard + down_after)
+            .min()
+    }
+
     /// Whether `peer` is currently up.
     pub(crate) fn is_up(&self, peer: &NodeId) -> bool {
         self.peers.get(peer).is_some_and(|p| p.up)

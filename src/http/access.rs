@@ -254,7 +254,7 @@ pub(crate) async fn own_address(request: Request, next: Next) -> Response {
 
 /// What a request to `path` needs, from its method and parameters.
 fn need_of(path: &str, method: &Method, params: &Params) -> Result<Need, String> {
-    if path == METRICS_PATH {
+    if path == METRICS_PATH || path == super::preview::PREVIEW_PATH {
         return Ok(Need::NodeReport);
     }
     if let Some(scope) = super::prometheus::scope_of(path) {

@@ -172,6 +172,7 @@ mod overrides;
 pub mod params;
 mod paths;
 mod peer;
+mod preview;
 pub mod prometheus;
 mod push;
 mod router;
@@ -204,6 +205,7 @@ pub use peer::{
     peer_router, HttpPeerTransport, PeerFormat, CLUSTER_SECRET_HEADER, MAX_PEER_REQUEST_BYTES,
     PEER_CONTENT_TYPE, PEER_PATH, PEER_VERSION_HEADER,
 };
+pub use preview::PREVIEW_PATH;
 pub use prometheus::{PROMETHEUS_NAMESPACE_PATH, PROMETHEUS_PATH, PROMETHEUS_SERVICE_PATH};
 pub use router::{router, NacosApi};
 pub use server_list::{ServerList, SERVER_LIST_PATH};

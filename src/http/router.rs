@@ -272,6 +272,7 @@ impl NacosApi {
                 super::timeline::INSTANCE_TIMELINE_PATH,
                 get(super::timeline::read),
             )
+            .route(super::preview::PREVIEW_PATH, get(super::preview::preview))
             .route(SERVICE_NAMES_PATH, any(service::names))
             .route(CATALOG_SERVICES_PATH, get(catalog::services))
             .route(CATALOG_INSTANCES_PATH, any(catalog::instances))

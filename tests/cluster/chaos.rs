@@ -12,8 +12,8 @@
 //! --test cluster chaos::`); `NACRE_CHAOS_ROUNDS=N` repeats the fault cycle N times
 //! (`tests/chaos/run.sh --long` runs 10). `NACRE_CHAOS_SEED` fixes the random choices.
 
+use super::members::{free_ports, wait_ready, Member};
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,82 +21,6 @@ const SERVICES: usize = 4;
 /// Instances for one round (more for longer runs, so every round has some to deregister).
 const INSTANCES: usize = 48;
 const BEAT: Duration = Duration::from_millis(1000);
-const SECRET: &str = "chaos-test-cluster-secret";
-
-/// One `nacre-server` process, stopped (SIGKILL) when dropped.
-struct Member {
-    /// A private copy of the binary: a restart runs the very build the test started with.
-    binary: std::path::PathBuf,
-    port: u16,
-    members: String,
-    child: Option<Child>,
-    log: std::path::PathBuf,
-    starts: u32,
-}
-
-impl Member {
-    fn start(&mut self) {
-        self.starts += 1;
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("the log file opens");
-        let child = Command::new(&self.binary)
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--grpc-port",
-                "0",
-                "--members",
-                &self.members,
-            ])
-            .env("NACRE_CLUSTER_SECRET", SECRET)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("nacre-server starts");
-        self.child = Some(child);
-    }
-
-    fn signal(&self, signal: &str) {
-        if let Some(child) = &self.child {
-            let _ = Command::new("kill")
-                .args([signal, &child.id().to_string()])
-                .status();
-        }
-    }
-
-    fn kill(&mut self) {
-        self.signal("-KILL");
-        if let Some(mut child) = self.child.take() {
-            let _ = child.wait();
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-}
-
-impl Drop for Member {
-    fn drop(&mut self) {
-        self.signal("-CONT");
-        self.kill();
-    }
-}
-
-/// Three loopback ports nobody listens on now.
-fn free_ports() -> Vec<u16> {
-    let listeners: Vec<std::net::TcpListener> = (0..3)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("an address").port())
-        .collect()
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fate {
@@ -292,28 +216,6 @@ fn expected(world: &World) -> BTreeMap<String, BTreeSet<String>> {
     out
 }
 
-async fn wait_ready(world: &World, member: &Member) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let ready = world
-            .http
-            .get(member.url("/nacos/v1/console/health/readiness"))
-            .timeout(Duration::from_secs(1))
-            .send()
-            .await
-            .is_ok_and(|a| a.status().is_success());
-        if ready {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "member :{} not ready in 60 s",
-            member.port
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 fn set_usable(world: &World, index: usize, usable: bool) {
     world.usable.lock().unwrap()[index] = usable;
 }
@@ -371,7 +273,7 @@ async fn three_members_survive_kills_pauses_and_deregistrations_while_down() {
         m.start();
     }
     for m in &members {
-        wait_ready(&world, m).await;
+        wait_ready(&world.http, m).await;
     }
     let clients: Vec<_> = (0..instances)
         .map(|i| tokio::spawn(client(world.clone(), i)))
@@ -400,7 +302,7 @@ async fn three_members_survive_kills_pauses_and_deregistrations_while_down() {
         tokio::time::sleep_until(at(offset + 12.0).into()).await;
         members[killed].start();
         faults.push(format!("round {round}: restart :{}", ports[killed]));
-        wait_ready(&world, &members[killed]).await;
+        wait_ready(&world.http, &members[killed]).await;
         set_usable(&world, killed, true);
         tokio::time::sleep_until(at(offset + 16.0).into()).await;
         set_usable(&world, paused, false);

@@ -8,7 +8,11 @@ mod common;
 #[cfg(feature = "http")]
 mod chaos;
 mod limits;
+#[cfg(feature = "http")]
+mod members;
 mod outage;
+#[cfg(feature = "http")]
+mod preview;
 mod replication;
 mod sim;
 mod tokio_driver;

@@ -450,6 +450,13 @@ impl DistroCore {
                 next = next.min(self.next_ping);
             }
         }
+        // A silent peer is marked down the moment it has been silent for `peer_down_after`,
+        // not at the next ping up to a ping interval later: its services move (and the failure
+        // preview's detection time holds) to the poll. While pongs come, this lies ahead of
+        // the next ping and wakes nothing.
+        if let Some(down) = self.membership.next_down(self.config.peer_down_after) {
+            next = next.min(down);
+        }
         next
     }
 
