@@ -119,6 +119,7 @@ mod api;
 mod auth;
 mod events;
 mod lists;
+mod preview;
 
 use crate::front::access::Access;
 use crate::front::gate::{ConnectionGate, GateLimits};
@@ -275,6 +276,8 @@ impl Console {
                 axum::routing::patch(api::update).delete(api::deregister),
             )
             .route("/console/api/timeline", get(api::timeline))
+            .route("/console/api/members", get(preview::members))
+            .route("/console/api/preview", get(preview::preview))
             .route("/console/api/events", get(events::stream))
             .route("/console/api/cluster", cluster_route())
             .route("/console/api/whoami", get(auth::whoami))

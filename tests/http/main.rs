@@ -30,6 +30,7 @@ mod probes;
 mod prometheus;
 mod server;
 mod service;
+mod timeline;
 mod udp_push;
 mod update;
 mod users;

@@ -347,6 +347,7 @@ function refresh() {
       await drawServices();
       await drawInstances();
       await drawTimeline();
+      await drawPreviewPanel();
       writeHash();
     } catch (e) {
       if (!(e instanceof Stale)) showError(String(e.message || e));
@@ -422,6 +423,7 @@ function stopListening() {
 // the form.
 function showLogin(message) {
   session.epoch += 1;
+  members = null;
   session.active = false;
   session.token = null;
   sessionStorage.removeItem(TOKEN_KEY);
@@ -447,6 +449,7 @@ function showLogin(message) {
 
 function showConsole(username) {
   session.epoch += 1;
+  members = null;
   session.active = true;
   $("login").hidden = true;
   $("console").hidden = false;
@@ -464,6 +467,63 @@ function showConsole(username) {
 
 // Asks the node whether it wants a login and whose the token is; shows the console or the
 // login form.
+// The failure preview of a member's stop (a cluster member only): what moves, when the
+// survivors notice, when the instances whose beats stop turn unhealthy and go.
+let members = null; // read once per login: {me, members}, or {members: []} when not allowed
+async function drawPreviewPanel() {
+  if (!members) {
+    try {
+      members = await call("GET", "api/members");
+    } catch (e) {
+      if (e instanceof Stale) throw e;
+      members = { members: [] }; // a caller who may not read everything sees no preview
+    }
+  }
+  const m = members;
+  const section = $("preview");
+  section.hidden = !m.members || m.members.length < 2;
+  if (section.hidden) return;
+  $("preview-me").textContent = `(computed by ${m.me})`;
+  const select = $("preview-member");
+  if (select.options.length !== m.members.length) {
+    select.replaceChildren(...m.members.map((id) => el("option", { value: id }, id)));
+  }
+}
+
+const clock = (at) => new Date(at.epochMs).toLocaleTimeString();
+
+async function runPreview() {
+  const out = $("preview-result");
+  try {
+    const p = await call("GET", `api/preview?${query({ stop: $("preview-member").value })}`);
+    const t = p.totals;
+    const d = p.detection;
+    const rows = p.services.filter((s) => s.moved).slice(0, 50).map((s) => el("tr", {},
+      el("td", {}, `${s.service.group}@@${s.service.name}`), el("td", {}, s.oldOwner), el("td", {}, s.newOwner),
+      el("td", { class: "num" }, s.instances),
+      el("td", {}, s.firstChangeIfBeatsStop ? clock(s.firstChangeIfBeatsStop) : "—")));
+    const worst = t.ifBeatsStop;
+    out.replaceChildren(
+      el("p", { class: "preview-detection" }, d
+        ? `Noticed at ${clock(d.expected)} (between ${clock(d.earliest)} and ${clock(d.latest)}).`
+        : "A planned change: in force at once."),
+      el("p", { class: "preview-totals" },
+        `${t.servicesMoved} of ${t.services} services change owner (${t.instancesMoved} instances). ` +
+        `If their clients' beats stop: ${worst.unhealthy} turn unhealthy and ${worst.removed} are removed` +
+        (worst.firstChange ? `, from ${clock(worst.firstChange)} to ${clock(worst.lastChange)}` : "") +
+        `; ${worst.servicesPushed} services pushed.`),
+      el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Service"), el("th", {}, "Owner now"),
+        el("th", {}, "Owner after"), el("th", { class: "num" }, "Instances"), el("th", {}, "First change"))),
+      el("tbody", {}, ...rows)));
+    showError("");
+  } catch (e) {
+    if (e instanceof Stale) return;
+    showError(String(e.message || e));
+  }
+}
+
+$("preview-run").addEventListener("click", runPreview);
+
 $("timeline-close").addEventListener("click", () => { state.history = null; $("timeline").hidden = true; });
 
 async function start() {
