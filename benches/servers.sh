@@ -18,8 +18,10 @@ launch() {
         # Every load comes from one loopback address: its share of the gRPC connections is
         # raised above the 1,000 of the default, and the total above the 10,000 of the default
         # (the push benches open up to 10,001).
+        # NACRE_ARGS: more flags for nacre (a same-run comparison of one setting).
+        # shellcheck disable=SC2086
         nacre) "$nacre_bin" --port "$port" --probe-deny 0.0.0.0/0 --grpc-max-connections 20000 \
-            --grpc-max-connections-per-ip 100000 \
+            --grpc-max-connections-per-ip 100000 ${NACRE_ARGS:-} \
             >"$work/$name.log" 2>&1 & pid=$! ;;
         r-nacos) start_rnacos "$rnacos" "$port" "$work/rnacos" "$work/$name.log"; pid=$started_pid ;;
     esac

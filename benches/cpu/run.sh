@@ -11,7 +11,8 @@
 #
 # r-nacos: `cargo install rnacos --root ~/.cache/nacre/rnacos` (about 10 minutes); it is
 # looked for in $RNACOS, then on the PATH, then there. Needs wrk and curl (apt-get install wrk
-# curl). Defaults: DURATION=10s THREADS=1 CONNS=32. See BENCHMARKS.md.
+# curl). Defaults: DURATION=10s THREADS=1 CONNS=32. OPS and SERVERS (`nacre baseline r-nacos`)
+# pick a subset; NACRE_ARGS adds flags to nacre-server. See BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 duration=${DURATION:-10s}
@@ -33,7 +34,9 @@ ulimit -n 65536 2>/dev/null || true
 source benches/servers.sh
 
 servers=(nacre baseline)
-if [[ -n "$rnacos" && -x "$rnacos" ]]; then
+if [[ -n "${SERVERS:-}" ]]; then
+    read -r -a servers <<<"$SERVERS"
+elif [[ -n "$rnacos" && -x "$rnacos" ]]; then
     servers+=(r-nacos)
 else
     echo "r-nacos not found: measuring nacre and the baseline only"
@@ -78,7 +81,9 @@ wrk_args() {
 }
 
 printf '%-12s %-9s %12s %14s %12s\n' operation server "requests/s" "CPU µs/request" "RSS after"
-for op in register beat-light beat-json list-10 list-100; do
+# OPS: a subset of the operations (`OPS=register`).
+read -r -a ops <<<"${OPS:-register beat-light beat-json list-10 list-100}"
+for op in "${ops[@]}"; do
     for server in "${servers[@]}"; do
         port=$(free_port)
         if [[ "$server" == baseline ]]; then

@@ -74,15 +74,18 @@ pub enum DrainError {
 /// hub.start();
 /// let orders = ServiceKey::named("orders")?;
 /// registry.register_instance(&orders, Instance::new("10.0.0.1", 8080)?)?;
-/// let (sink, _pushes) = PushSink::channel();
+/// let (sink, mut pushes) = PushSink::channel();
 /// hub.subscribe(&orders, &[], Arc::new(sink));
+/// // The client: a push counts once it has taken it (here, read it).
+/// tokio::spawn(async move { while pushes.recv().await.is_some() {} });
 ///
 /// let drainer = Drainer::new(vec![hub], DrainConfig::default());
 /// let key = InstanceKey::in_default_cluster("10.0.0.1", 8080)?;
 /// let wait = drainer.wait(Some(5_000))?;
 /// let ((), report) = drainer
 ///     .around(&orders, &key, wait, async {
-///         registry.deregister_instance(&orders, &key).map(|_| ())
+///         registry.deregister_instance(&orders, &key);
+///         Ok::<(), nacre::StoreError>(())
 ///     })
 ///     .await?;
 /// assert!(report.drained);

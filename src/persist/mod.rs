@@ -71,11 +71,14 @@
 //! file (the instance's row and the database pages on its path), where a row per service
 //! rewrote the whole service, about 2.1 MB.
 //!
-//! A tombstone is stored only for an instance whose live copy reached the disk: an instance
-//! registered and deregistered within one commit leaves nothing on disk, which is the state
-//! the two writes left (both answers wait for that commit). A peer that got the live copy by
-//! replication before the deregistration could bring it back after a restart of this node
-//! only if it also missed the deregistration's own sync.
+//! A removal of persistent data (a tombstone marked `durable`) is always stored, even when
+//! the instance's live copy never reached this disk: in a cluster another member's disk may
+//! hold it live, and a full restart would bring it back if no disk held the removal. (Before,
+//! a replica whose committer had not yet written its replicated copy when the owner crashed
+//! and the deregistration fell back to it answered `ok` and stored nothing; after a full
+//! restart the instance was listed again on every member.) Other tombstones are stored only
+//! for an instance whose live copy reached the disk: an ephemeral instance registered and
+//! deregistered within one commit leaves nothing.
 //!
 //! Every node stores what it holds, replicated data included, so a full-cluster restart keeps
 //! everything that any node had. Loaded records are merged like replicated ones, so they are

@@ -12,10 +12,11 @@ use std::collections::{HashMap, HashSet};
 ///
 /// - its service-level state ([`ServiceSnapshot::meta`]);
 /// - every persistent (non-ephemeral) live instance;
-/// - the tombstone of every instance that the row on disk holds (live or removed): a
-///   persistent instance that was stored and is now removed stays removed after a restart.
-///   Tombstones of instances never stored (ephemeral ones) are left out; a tombstone
-///   collected from memory leaves the row too.
+/// - the tombstone of every removed persistent instance, stored live here or not (another
+///   member's disk may hold it live), and of every instance the row on disk holds: a
+///   persistent instance that is removed stays removed after a restart. Tombstones of
+///   ephemeral instances never stored are left out; a tombstone collected from memory leaves
+///   the row too.
 ///
 /// A service keeps a row while that holds an instance or a tombstone, while its settings are
 /// explicit, or while it is removed and had a row (its removal must stay final until the store
@@ -54,11 +55,12 @@ pub fn persistent_part(
             }
         }
     }
-    if !stored.is_empty() {
-        for (key, _) in snap.tombstones() {
-            if stored.contains(key) {
-                instances.extend(snap.instance_record(key));
-            }
+    // A removal of persistent data is stored even when the live copy never reached this
+    // disk: another member's disk may hold it live (see crate::store, "Removals of persistent
+    // data"). Other removals only over a live copy stored here.
+    for (key, tomb) in snap.tombstones() {
+        if tomb.durable || stored.contains(key) {
+            instances.extend(snap.instance_record(key));
         }
     }
     let keep = !instances.is_empty()
@@ -240,5 +242,20 @@ mod tests {
         r.deregister_instance(&k, &e.key());
         let row = persistent_part(r.service(&k).as_deref(), None).expect("a row");
         assert_eq!(count(&row), (1, 0));
+    }
+
+    /// A replica whose committer had not written its replicated copy yet when the removal
+    /// came: the removal of persistent data is stored all the same, or a peer's disk holding
+    /// the instance live would bring it back after a full restart.
+    #[test]
+    fn a_removal_of_persistent_data_is_stored_without_its_live_copy() {
+        let r = Registry::default();
+        let k = ServiceKey::named("db").expect("valid");
+        let p = persistent("10.0.0.9");
+        r.register_instance(&k, p.clone()).expect("ok");
+        r.deregister_instance(&k, &p.key());
+        let snap = r.store().load_any(&k);
+        let row = persistent_part(snap.as_deref(), None).expect("a row for the removal");
+        assert_eq!(count(&row), (0, 1));
     }
 }

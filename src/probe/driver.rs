@@ -292,6 +292,7 @@ impl Driver {
             .registry()
             .service(&key.0)
             .and_then(|s| s.entry(&key.1).map(|e| (e.ephemeral(), e.healthy())));
+        let mut why = None;
         let verdict = match (self.states.get_mut(&key), healthy) {
             // A state made again while this probe ran (the instance left and came back) did
             // not start it: the outcome is not its.
@@ -299,6 +300,7 @@ impl Driver {
             (Some(state), Some((false, healthy))) => {
                 let verdict = match probed {
                     Probed::Done(outcome) => {
+                        why = Some(outcome.describe());
                         state.finish(healthy, outcome, now, &self.config.timing)
                     }
                     Probed::Denied(ip) => {
@@ -318,7 +320,10 @@ impl Driver {
             _ => None,
         };
         if let Some(healthy) = verdict.filter(|_| self.owns(&key.0)) {
-            self.write(&key, healthy).await;
+            // Recorded in the instance's timeline with what the probe found.
+            let mut origin = crate::timeline::Origin::front("probe");
+            origin.reason = why;
+            crate::timeline::with_origin(origin, self.write(&key, healthy)).await;
         }
         self.counts.finished.fetch_add(1, Ordering::AcqRel);
     }

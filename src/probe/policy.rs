@@ -91,6 +91,18 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// What the probe found, in words (the instance timeline's reason for a verdict).
+    pub fn describe(&self) -> String {
+        match self {
+            Outcome::Passed { rt } => format!("probe passed in {} ms", rt.as_millis()),
+            Outcome::Refused => "probe refused: nothing listens".to_owned(),
+            Outcome::UnexpectedStatus(code) => format!("probe answered HTTP {code}"),
+            Outcome::Busy(code) => format!("probe answered HTTP {code} (busy)"),
+            Outcome::TimedOut => "probe timed out".to_owned(),
+            Outcome::Failed => "probe failed (unreachable, reset or a bad answer)".to_owned(),
+        }
+    }
+
     fn passed(&self) -> bool {
         matches!(self, Outcome::Passed { .. })
     }
