@@ -242,56 +242,47 @@ fn check(front: &str, drained: Outcome, plain: Outcome) {
     );
 }
 
-/// v1: the consumer is a v1 client pushed to over UDP (1 s merge window).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn over_v1_no_request_reaches_a_drained_instance() {
+/// A `nacre-server` in this process, and two clients of it over the transport `connect`
+/// makes from the server: `front` names the front in the messages, `window` its merge window.
+async fn over_a_server<T: nacre::ClientTransport>(
+    front: &str,
+    window: &str,
+    connect: impl Fn(&nacre::server::RunningServer) -> T,
+) {
     let config = nacre::server::ServerConfig {
         port: 0,
         grpc_port: Some(0),
         ..Default::default()
     };
     let server = nacre::server::start(&config).await.unwrap();
-    let addr = server.local_addr().to_string();
-    let client = || {
-        NamingClient::builder(HttpClientTransport::new([addr.clone()]).unwrap())
-            .build()
-            .unwrap()
-    };
+    let client = || NamingClient::builder(connect(&server)).build().unwrap();
     let (provider, consumer) = (client(), client());
     let drained = run(&provider, &consumer, "drained", true).await;
     let plain = run(&provider, &consumer, "plain", false).await;
     assert!(
         plain.after > 0,
-        "without a drain the consumer learns of it only at the push (1 s window)"
+        "{front}: without a drain the consumer learns of it only at the push ({window} window)"
     );
-    check("v1", drained, plain);
+    check(front, drained, plain);
     server.stop();
+}
+
+/// v1: the consumer is a v1 client pushed to over UDP (1 s merge window).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_v1_no_request_reaches_a_drained_instance() {
+    over_a_server("v1", "1 s", |s| {
+        HttpClientTransport::new([s.local_addr().to_string()]).unwrap()
+    })
+    .await;
 }
 
 /// gRPC: the consumer is a 2.x client on the gRPC front (500 ms merge window).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_grpc_no_request_reaches_a_drained_instance() {
-    let config = nacre::server::ServerConfig {
-        port: 0,
-        grpc_port: Some(0),
-        ..Default::default()
-    };
-    let server = nacre::server::start(&config).await.unwrap();
-    let addr = server.grpc_addr().unwrap().to_string();
-    let client = || {
-        NamingClient::builder(GrpcClientTransport::new([addr.clone()]).unwrap())
-            .build()
-            .unwrap()
-    };
-    let (provider, consumer) = (client(), client());
-    let drained = run(&provider, &consumer, "drained", true).await;
-    let plain = run(&provider, &consumer, "plain", false).await;
-    assert!(
-        plain.after > 0,
-        "without a drain the consumer learns of it only at the push (500 ms window)"
-    );
-    check("grpc", drained, plain);
-    server.stop();
+    over_a_server("grpc", "500 ms", |s| {
+        GrpcClientTransport::new([s.grpc_addr().unwrap().to_string()]).unwrap()
+    })
+    .await;
 }
 
 /// In-process: both clients on the in-memory transport of one registry (pushed at once).

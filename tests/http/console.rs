@@ -11,7 +11,13 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use tower::ServiceExt;
 
-async fn call(app: &axum::Router, method: &str, uri: &str, body: Option<Value>) -> (u16, String) {
+/// `method uri` (with a JSON `body`) through the console's `app`: status and body.
+pub(crate) async fn call(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+) -> (u16, String) {
     let mut req = Request::builder().method(method).uri(uri);
     if body.is_some() {
         req = req.header("content-type", "application/json");

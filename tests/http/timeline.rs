@@ -3,26 +3,10 @@
 //! routes on a standalone node, which has no cluster to preview.
 #![cfg(feature = "console")]
 
+use crate::console::call;
 use crate::env::{api, orders, ORDERS_10_0_0_1};
-use axum::body::Body;
-use axum::http::Request;
 use nacre::console::Console;
 use serde_json::{json, Value};
-use tower::ServiceExt;
-
-async fn call(app: &axum::Router, method: &str, uri: &str, body: Option<Value>) -> (u16, String) {
-    let mut req = Request::builder().method(method).uri(uri);
-    if body.is_some() {
-        req = req.header("content-type", "application/json");
-    }
-    let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
-    let answer = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
-    let status = answer.status().as_u16();
-    let bytes = axum::body::to_bytes(answer.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (status, String::from_utf8_lossy(&bytes).into_owned())
-}
 
 #[tokio::test]
 async fn each_write_is_recorded_with_its_front_and_read_back_newest_last() {
