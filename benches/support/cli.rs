@@ -10,3 +10,18 @@ pub(crate) fn args() -> Vec<String> {
         .filter(|a| a != "--bench")
         .collect()
 }
+
+/// The instance timeline's bounds for a probe's registry: the default, or with
+/// `TIMELINE_INSTANCES=N` in the environment that many instances (0: no timeline), to
+/// compare the timeline's cost in one build.
+#[allow(dead_code)]
+pub(crate) fn timeline() -> nacre::timeline::TimelineConfig {
+    let mut config = nacre::timeline::TimelineConfig::default();
+    if let Some(n) = std::env::var("TIMELINE_INSTANCES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.instances = n;
+    }
+    config
+}

@@ -60,7 +60,10 @@ struct Run {
 fn run(all: &[Instance], with_writer: bool) -> Result<Run, Box<dyn std::error::Error>> {
     let n = all.len();
     let clock = ManualClock::new();
-    let registry = Registry::builder().clock(clock.clone()).build();
+    let registry = Registry::builder()
+        .clock(clock.clone())
+        .timeline(cli::timeline())
+        .build();
     let service = ServiceKey::named("mass")?;
     for chunk in all.chunks(10_000) {
         registry.batch_register_instance(&service, chunk.to_vec())?;

@@ -24,7 +24,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .transpose()?
         .unwrap_or(2000);
     let clock = ManualClock::new();
-    let registry = Registry::builder().clock(clock.clone()).build();
+    let registry = Registry::builder()
+        .clock(clock.clone())
+        .timeline(cli::timeline())
+        .build();
     let service = ServiceKey::named("one-k")?;
     let existing = (0..1_000).map(instance).collect::<Result<Vec<_>, _>>()?;
     registry.batch_register_instance(&service, existing)?;

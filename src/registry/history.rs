@@ -49,17 +49,18 @@ impl Registry {
             return;
         }
         let timeline = &self.inner.timeline;
-        let event = match before.present {
-            _ if by_beat => Event::ReregisteredByBeat,
-            Some(_) => Event::Reregistered { returned: false },
-            None => match timeline.last_event(service, instance) {
-                Some(Event::Evicted { .. } | Event::Deregistered | Event::ConnectionClosed) => {
-                    Event::Reregistered { returned: true }
-                }
-                _ => Event::Registered,
-            },
-        };
-        timeline.record(service, instance, now, event, persistent);
+        timeline.record_after(service, instance, now, persistent, |last| {
+            match before.present {
+                _ if by_beat => Event::ReregisteredByBeat,
+                Some(_) => Event::Reregistered { returned: false },
+                None => match last {
+                    Some(Event::Evicted { .. } | Event::Deregistered | Event::ConnectionClosed) => {
+                        Event::Reregistered { returned: true }
+                    }
+                    _ => Event::Registered,
+                },
+            }
+        });
         if let Some((was_enabled, _)) = before.present {
             if was_enabled != enabled {
                 let flip = if enabled {
@@ -148,9 +149,20 @@ impl Registry {
             return;
         }
         let health = &self.inner.health;
-        let mut events = Vec::with_capacity(report.marked_unhealthy.len() + report.removed.len());
+        let budget = self.inner.timeline.config().per_sweep;
+        let verdicts = report.marked_unhealthy.len() + report.removed.len();
+        if verdicts > budget {
+            tracing::info!(
+                verdicts,
+                recorded = budget,
+                "health sweep: more verdicts than the timeline records per sweep; the rest have no entry"
+            );
+        }
+        let flips = report.marked_unhealthy.len().min(budget);
+        let evictions = report.removed.len().min(budget - flips);
+        let mut events = Vec::with_capacity(flips + evictions);
         let store = &self.inner.store;
-        for (service, key) in &report.marked_unhealthy {
+        for (service, key) in &report.marked_unhealthy[..flips] {
             let Some(snap) = store.load(service) else {
                 continue;
             };
@@ -168,7 +180,7 @@ impl Registry {
         // Evictions leave tombstones holding the last beat and the data: read them once per
         // service.
         let mut by_service: HashMap<&ServiceKey, Vec<&InstanceKey>> = HashMap::new();
-        for (service, key) in &report.removed {
+        for (service, key) in &report.removed[..evictions] {
             by_service.entry(service).or_default().push(key);
         }
         for (service, keys) in by_service {

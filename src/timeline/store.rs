@@ -16,21 +16,32 @@ use std::sync::{Arc, Mutex, RwLock};
 pub struct TimelineConfig {
     /// Entries kept per instance (default 16); the oldest go first.
     pub per_instance: usize,
-    /// Instances with a history (default 100 000); the one whose history changed least
-    /// recently goes first. 0 turns the timeline off.
+    /// Instances with a history (default 20 000); the one whose history changed least
+    /// recently goes first, so what is kept is the most recent stories (an instance that
+    /// vanished an hour ago is among them). 0 turns the timeline off. A kept instance costs
+    /// about 760 bytes (BENCHMARKS.md).
     pub instances: usize,
+    /// Verdicts of one health sweep recorded at most (default 2 000): a sweep that flips or
+    /// evicts more (an outage: every client of a network gone) records the first ones and
+    /// counts the rest in its log line, so a mass flip's cost stays bounded (recording is
+    /// about 2 µs a verdict; 200 000 cost 400 ms, 10 times the sweep itself).
+    pub per_sweep: usize,
 }
 
 impl Default for TimelineConfig {
     fn default() -> Self {
         Self {
             per_instance: 16,
-            instances: 100_000,
+            instances: 20_000,
+            per_sweep: 2_000,
         }
     }
 }
 
 type Key = (ServiceKey, InstanceKey);
+
+/// Entries recorded under one hold of the lock.
+const RECORD_SLICE: usize = 512;
 
 struct Track {
     entries: VecDeque<TimelineEntry>,
@@ -41,7 +52,7 @@ struct Track {
 
 #[derive(Default)]
 struct State {
-    tracks: HashMap<Key, Track>,
+    tracks: HashMap<Key, Track, foldhash::fast::RandomState>,
     /// Tracks by when they last changed, oldest first.
     order: BTreeMap<u64, Key>,
     next_seq: u64,
@@ -160,6 +171,36 @@ impl Timeline {
         );
     }
 
+    /// Records the event `decide` makes of the last one recorded (if any), under one lock.
+    pub(crate) fn record_after(
+        &self,
+        service: &ServiceKey,
+        instance: &InstanceKey,
+        at: Timestamp,
+        persistent: bool,
+        decide: impl FnOnce(Option<Event>) -> Event,
+    ) {
+        if self.config.instances == 0 {
+            return;
+        }
+        let key = (service.clone(), instance.clone());
+        let origin = super::current_origin();
+        let member = self.member();
+        let mut state = lock(&self.state);
+        let last = state
+            .tracks
+            .get(&key)
+            .and_then(|t| t.entries.back().map(|e| e.event));
+        let event = decide(last);
+        let (service, instance) = key;
+        self.record_locked(
+            &mut state,
+            at,
+            (origin, member),
+            [(service, instance, event, persistent)],
+        );
+    }
+
     /// Records several events at `at` from one `origin`, under one lock (a sweep's verdicts).
     pub(crate) fn record_all(
         &self,
@@ -171,7 +212,23 @@ impl Timeline {
             return;
         }
         let member = self.member();
-        let mut state = lock(&self.state);
+        // In slices, so a sweep's thousands of verdicts never hold a registration's entry
+        // back for more than one slice.
+        let mut events = events.into_iter().peekable();
+        while events.peek().is_some() {
+            let slice: Vec<_> = events.by_ref().take(RECORD_SLICE).collect();
+            let mut state = lock(&self.state);
+            self.record_locked(&mut state, at, (origin.clone(), member.clone()), slice);
+        }
+    }
+
+    fn record_locked(
+        &self,
+        state: &mut State,
+        at: Timestamp,
+        (origin, member): (Option<Arc<Origin>>, Option<Arc<str>>),
+        events: impl IntoIterator<Item = (ServiceKey, InstanceKey, Event, bool)>,
+    ) {
         for (service, instance, event, persistent) in events {
             let entry = TimelineEntry {
                 at: at.as_millis(),
@@ -184,7 +241,7 @@ impl Timeline {
                     file.append(&service, &instance, &entry);
                 }
             }
-            self.push(&mut state, (service, instance), entry, persistent);
+            self.push(state, (service, instance), entry, persistent);
         }
         let limit = self.config.instances * self.config.per_instance;
         if state

@@ -20,6 +20,7 @@ fn entries_are_kept_oldest_first_within_both_bounds() {
     let timeline = Timeline::new(TimelineConfig {
         per_instance: 3,
         instances: 2,
+        ..TimelineConfig::default()
     });
     for (i, event) in [
         Event::Registered,
@@ -78,6 +79,7 @@ fn zero_instances_turns_it_off() {
     let timeline = Timeline::new(TimelineConfig {
         per_instance: 16,
         instances: 0,
+        ..TimelineConfig::default()
     });
     timeline.record(&orders(), &at(1), t(0), Event::Registered, false);
     assert!(timeline.is_empty());
@@ -131,6 +133,7 @@ fn the_file_is_rewritten_from_memory_when_it_grows_past_its_bound() {
     let timeline = Timeline::new(TimelineConfig {
         per_instance: 2,
         instances: 4,
+        ..TimelineConfig::default()
     });
     timeline.attach_file(&path).unwrap();
     for i in 0..3000u64 {
@@ -147,6 +150,7 @@ fn the_file_is_rewritten_from_memory_when_it_grows_past_its_bound() {
     let restarted = Timeline::new(TimelineConfig {
         per_instance: 2,
         instances: 4,
+        ..TimelineConfig::default()
     });
     restarted.attach_file(&path).unwrap();
     assert_eq!(restarted.len(), 4);

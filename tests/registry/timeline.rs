@@ -138,3 +138,38 @@ fn a_beat_that_revives_an_unhealthy_instance_and_a_connection_close_are_recorded
     assert!(!gone.registered);
     assert_eq!(gone.last_beat, None);
 }
+
+#[test]
+fn a_mass_flip_records_at_most_the_per_sweep_budget() {
+    let clock = ManualClock::new();
+    let config = nacre::timeline::TimelineConfig {
+        per_sweep: 3,
+        ..Default::default()
+    };
+    let registry = Registry::builder()
+        .clock(clock.clone())
+        .timeline(config)
+        .build();
+    let orders = ServiceKey::named("orders").unwrap();
+    let all: Vec<Instance> = (1..=5)
+        .map(|i| Instance::new("10.0.0.1", 8000 + i).unwrap())
+        .collect();
+    registry
+        .batch_register_instance(&orders, all.clone())
+        .unwrap();
+    clock.advance(Duration::from_secs(16));
+    let report = registry.check_health();
+    assert_eq!(report.marked_unhealthy.len(), 5);
+    let recorded = all
+        .iter()
+        .filter(|i| {
+            kinds(&registry, &orders, &i.key())
+                .iter()
+                .any(|e| matches!(e, Event::Silent { .. }))
+        })
+        .count();
+    assert_eq!(
+        recorded, 3,
+        "the first three verdicts of the sweep, no more"
+    );
+}

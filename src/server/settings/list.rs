@@ -585,12 +585,19 @@ pub(in crate::server) const SETTINGS: &[Setting] = &[
         "Push subscriptions the gRPC front holds over all connections; more are refused with 503",
         grpc.push.max_subscriptions
     ),
-    count!(
-        "timeline-instances",
-        "NACRE_TIMELINE_INSTANCES",
-        "Instances the instance timeline keeps a history of; the least recently changed goes first (0: no timeline)",
-        timeline.instances
-    ),
+    Setting {
+        key: "timeline-instances",
+        env: "NACRE_TIMELINE_INSTANCES",
+        value_name: "N",
+        help: "Instances the instance timeline keeps a history of; the least recently changed goes first (0: no timeline)",
+        default: None,
+        switch: false,
+        apply: |c, name, v| {
+            c.timeline.instances = parse_count_or_zero(name, v)?;
+            Ok(())
+        },
+        show: |c| Some(count_value(c.timeline.instances)),
+    },
     count!(
         "timeline-entries",
         "NACRE_TIMELINE_ENTRIES",

@@ -79,6 +79,14 @@ pub(super) fn parse_count(setting: &str, value: &str) -> Result<usize, ConfigErr
         .ok_or_else(|| bad(setting, value, "a whole number above 0"))
 }
 
+/// A count from 0 up (where 0 turns something off).
+pub(super) fn parse_count_or_zero(setting: &str, value: &str) -> Result<usize, ConfigError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| bad(setting, value, "a whole number (0 turns it off)"))
+}
+
 /// A count that fits a `u32` (HTTP/2 settings).
 pub(super) fn parse_count_u32(setting: &str, value: &str) -> Result<u32, ConfigError> {
     let n = parse_count(setting, value)?;
