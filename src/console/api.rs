@@ -436,14 +436,19 @@ pub(super) async fn update(
         enabled: body.enabled,
         ..Default::default()
     };
-    #[cfg(feature = "control")]
-    if let Some(control) = &state.control {
-        crate::control::keep_edit(control.as_ref(), &service, &instance, &update).await?;
-    }
-    let write = state
-        .backend
-        .execute(Command::update(&service, &instance, update));
-    let output = with_origin(origin, write).await?;
+    let edit = async {
+        #[cfg(feature = "control")]
+        if let Some(control) = &state.control {
+            let keep = crate::control::keep_edit(control.as_ref(), &service, &instance, &update);
+            let registry = state.backend.local_registry();
+            registry.noting_edit(&service, &instance, keep).await?;
+        }
+        let write = state
+            .backend
+            .execute(Command::update(&service, &instance, update));
+        Ok::<_, ConsoleError>(write.await?)
+    };
+    let output = with_origin(origin, edit).await?;
     Ok(Json(output.into_revision()?))
 }
 

@@ -93,10 +93,16 @@ impl Backend {
     pub async fn execute(&self, command: Command) -> Result<CommandOutput, ClusterError> {
         if let Some(route) = self.local_registry().persistent_route() {
             if route.takes(&command) {
-                return route.execute(command).await.map_err(|e| match e {
+                // Recorded in the timeline here: the log's sink applies the write without
+                // knowing who made it (see crate::registry's history).
+                let registry = self.local_registry();
+                let note = registry.before_routed(&command);
+                let output = route.execute(command).await.map_err(|e| match e {
                     RouteError::Refused(e) => ClusterError::Registry(e),
                     RouteError::NoLeader(why) => ClusterError::NoLeader(why),
-                });
+                })?;
+                registry.note_routed(note, &output);
+                return Ok(output);
             }
         }
         match self {

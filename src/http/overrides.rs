@@ -88,7 +88,10 @@ pub(crate) async fn keep(
     let Some(control) = api.control.as_ref() else {
         return Ok(());
     };
-    keep_edit(control.as_ref(), service, key, update)
+    let edit = keep_edit(control.as_ref(), service, key, update);
+    api.backend
+        .local_registry()
+        .noting_edit(service, key, edit)
         .await
         .map_err(keep_error)
 }
@@ -105,7 +108,10 @@ pub(crate) async fn drop_kept(
         return Ok(());
     };
     let keys: Vec<String> = metadata.keys().cloned().collect();
-    drop_kept_metadata(control.as_ref(), service, key, &keys)
+    let edit = drop_kept_metadata(control.as_ref(), service, key, &keys);
+    api.backend
+        .local_registry()
+        .noting_edit(service, key, edit)
         .await
         .map_err(keep_error)
 }

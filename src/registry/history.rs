@@ -1,19 +1,29 @@
 //! What the registry records in its [`crate::timeline`]: the event each write and each sweep
 //! verdict makes of an instance, decided from the instance as it was before the write.
+//!
+//! A write of a persistent instance that goes to the control plane's route (see
+//! [`super::controlled`]) is applied here by the log's sink, which knows neither the caller
+//! nor what the write meant; so the member that takes the write notes the instances before it
+//! goes ([`Registry::before_routed`]) and records, once the route answered, what it changed
+//! ([`Registry::note_routed`]), with the caller's origin. Other members apply the same log
+//! entry without recording it, as replicas record no replicated change.
 
+use super::command::{Command, CommandOutput};
 use super::handle::Registry;
 use super::reader::RegistryReader;
 use crate::clock::Timestamp;
 use crate::health::{BeatTimeouts, SweepReport};
-use crate::model::{InstanceKey, ServiceKey};
+use crate::model::{Instance, InstanceKey, ServiceKey};
 use crate::timeline::{Event, InstanceTimeline, Origin};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// An instance as it was before a write: present (enabled, persistent) or not.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Before {
+/// An instance as it was before a write: present (enabled, persistent, and its data, shared)
+/// or not.
+#[derive(Debug, Clone)]
+pub(crate) struct Before {
     present: Option<(bool, bool)>,
+    data: Option<Arc<Instance>>,
 }
 
 fn millis(d: std::time::Duration) -> u64 {
@@ -23,11 +33,35 @@ fn millis(d: std::time::Duration) -> u64 {
 impl Registry {
     /// `instance` of `service` as it is now, to compare after a write.
     pub(super) fn before(&self, service: &ServiceKey, instance: &InstanceKey) -> Before {
-        let present = self.inner.store.load(service).and_then(|snap| {
-            snap.entry(instance)
-                .map(|e| (e.instance().enabled(), !e.ephemeral()))
-        });
-        Before { present }
+        let data = self
+            .inner
+            .store
+            .load(service)
+            .and_then(|snap| snap.entry(instance).map(|e| e.instance.clone()));
+        Before {
+            present: data.as_ref().map(|i| (i.enabled(), !i.ephemeral())),
+            data,
+        }
+    }
+
+    /// Runs `edit`, an operator's edit kept apart from the instance's own write (the override
+    /// a control plane keeps, which it lays over the instance at once), and records what it
+    /// changed of `instance`, in the caller's origin: the write that follows it then records
+    /// only what it changes itself.
+    #[cfg(all(feature = "control", feature = "http"))]
+    pub(crate) async fn noting_edit<T>(
+        &self,
+        service: &ServiceKey,
+        instance: &InstanceKey,
+        edit: impl std::future::Future<Output = T>,
+    ) -> T {
+        if !self.timeline_on() {
+            return edit.await;
+        }
+        let before = self.before(service, instance);
+        let out = edit.await;
+        self.note_updated(service, instance, before, self.inner.clock.now());
+        out
     }
 
     fn timeline_on(&self) -> bool {
@@ -95,7 +129,8 @@ impl Registry {
             .record(service, instance, now, event, persistent);
     }
 
-    /// Records an update: a flip of `enabled`, or another change.
+    /// Records an update: a flip of `enabled`, or a change of weight or metadata; nothing when
+    /// the instance reads as it did (an edit an override had already made).
     pub(super) fn note_updated(
         &self,
         service: &ServiceKey,
@@ -103,18 +138,18 @@ impl Registry {
         before: Before,
         now: Timestamp,
     ) {
-        let (
-            Some((was, persistent)),
-            Before {
-                present: Some((is, _)),
-            },
-        ) = (before.present, self.before(service, instance))
-        else {
+        let (Some(was), Some(is)) = (before.data, self.before(service, instance).data) else {
             return;
         };
-        let event = match (was, is) {
+        let persistent = !was.ephemeral();
+        let event = match (was.enabled(), is.enabled()) {
             (true, false) => Event::Disabled,
             (false, true) => Event::Enabled,
+            _ if Arc::ptr_eq(&was, &is)
+                || (was.weight() == is.weight() && was.metadata() == is.metadata()) =>
+            {
+                return;
+            }
             _ => Event::Updated,
         };
         self.inner
@@ -205,6 +240,109 @@ impl Registry {
         self.inner
             .timeline
             .record_all(now, Some(Arc::new(Origin::front("sweep"))), events);
+    }
+}
+
+/// A write handed to the control plane's route, as the timeline needs it: see the module
+/// documentation.
+#[derive(Debug)]
+pub(crate) struct RoutedNote {
+    service: ServiceKey,
+    writes: Vec<(InstanceKey, Routed, Before)>,
+}
+
+/// What a routed write does to one instance.
+#[derive(Debug)]
+enum Routed {
+    /// Registered (enabled, persistent as sent), by a beat carrying its data or not.
+    Register { shape: (bool, bool), by_beat: bool },
+    /// Deregistered, by its connection's close or not.
+    Deregister { connection: bool },
+    /// Updated (enabled, weight, metadata).
+    Update,
+    /// Its health set, from what it was.
+    Health { healthy: bool, was: Option<bool> },
+}
+
+impl Registry {
+    /// Notes the instances `command` writes as they are before it goes to the control plane's
+    /// route; `None` when the timeline is off or the command writes no instance.
+    pub(crate) fn before_routed(&self, command: &Command) -> Option<RoutedNote> {
+        if !self.timeline_on() {
+            return None;
+        }
+        let service = command.service();
+        let register = |i: &Instance, by_beat| {
+            let key = i.key();
+            let before = self.before(service, &key);
+            let shape = (i.enabled(), !i.ephemeral());
+            (key, Routed::Register { shape, by_beat }, before)
+        };
+        let one = |key: &InstanceKey, write| (key.clone(), write, self.before(service, key));
+        let writes = match command {
+            Command::Register { instance, .. } => vec![register(instance, false)],
+            Command::BatchRegister { instances, .. } | Command::RegisterFor { instances, .. } => {
+                instances.iter().map(|i| register(i, false)).collect()
+            }
+            Command::Beat {
+                data: Some(instance),
+                ..
+            } => vec![register(instance, true)],
+            Command::Deregister { instance, .. } => {
+                vec![one(instance, Routed::Deregister { connection: false })]
+            }
+            Command::DeregisterFor { instance, .. } => {
+                vec![one(instance, Routed::Deregister { connection: true })]
+            }
+            Command::Update { instance, .. } => vec![one(instance, Routed::Update)],
+            Command::SetHealth {
+                instance, healthy, ..
+            } => {
+                let was = self
+                    .inner
+                    .store
+                    .load(service)
+                    .and_then(|s| s.entry(instance).map(|e| e.healthy()));
+                let healthy = *healthy;
+                vec![one(instance, Routed::Health { healthy, was })]
+            }
+            _ => return None,
+        };
+        Some(RoutedNote {
+            service: service.clone(),
+            writes,
+        })
+    }
+
+    /// Records what a routed write noted by [`Registry::before_routed`] changed, once the
+    /// route answered `output` (the route answers after this member applied the write).
+    pub(crate) fn note_routed(&self, note: Option<RoutedNote>, output: &CommandOutput) {
+        let Some(RoutedNote { service, writes }) = note else {
+            return;
+        };
+        if matches!(output, CommandOutput::Deregistered(false)) {
+            return;
+        }
+        let now = self.inner.clock.now();
+        for (key, write, before) in writes {
+            match write {
+                Routed::Register { shape, by_beat } => {
+                    // The operator's override laid over it by the log's sink decides whether
+                    // it is enabled; the write's own flag when it is not shown yet.
+                    let shape = self.before(&service, &key).present.unwrap_or(shape);
+                    self.note_registered(&service, &key, shape, before, now, by_beat);
+                }
+                Routed::Deregister { connection } => {
+                    self.note_removed(&service, &key, before, connection, now);
+                }
+                Routed::Update => self.note_updated(&service, &key, before, now),
+                Routed::Health { healthy, was } => {
+                    if was != Some(healthy) {
+                        self.note_health(&service, &key, healthy, true, now);
+                    }
+                }
+            }
+        }
     }
 }
 

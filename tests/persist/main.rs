@@ -17,3 +17,5 @@ mod durable;
 mod namespaces;
 #[cfg(feature = "http")]
 mod outage;
+#[cfg(feature = "http")]
+mod timeline;
