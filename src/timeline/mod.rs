@@ -7,9 +7,14 @@
 //! Design decisions:
 //! - **Recorded where the registry writes.** [`crate::Registry`] records each change it makes
 //!   (its write methods, its health sweep), so every front and every write route (a forwarded
-//!   write on its owner, the control plane applying a persistent write) is covered once. Who
-//!   asked is the [`Origin`] the front puts in scope around the write ([`with_origin`],
-//!   [`with_origin_sync`]); the member is the registry's own ([`Timeline::set_member`]).
+//!   write on its owner) is covered once. Who asked is the [`Origin`] the front puts in scope
+//!   around the write ([`with_origin`], [`with_origin_sync`]); the member is the registry's
+//!   own ([`Timeline::set_member`]). A persistent write that goes to the control plane is
+//!   applied by the log's sink, which does not know who asked: the member that took the
+//!   write records it once the control plane answered, as the registry would have. An
+//!   operator's edit that the control plane keeps as an override changes the instance before
+//!   the edit's own write does; each records what it changed, and a write that changes
+//!   nothing records nothing, so the edit reads as one entry.
 //! - **Off the hot path of beats.** A beat records nothing (a beat that makes an unhealthy
 //!   instance healthy again records that flip). The beats are summarized when the timeline is
 //!   read, from the instance's liveness: its last beat and its interval
