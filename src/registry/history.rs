@@ -33,6 +33,12 @@ fn millis(d: std::time::Duration) -> u64 {
 impl Registry {
     /// `instance` of `service` as it is now, to compare after a write.
     pub(super) fn before(&self, service: &ServiceKey, instance: &InstanceKey) -> Before {
+        if !self.timeline_on() {
+            return Before {
+                present: None,
+                data: None,
+            };
+        }
         let data = self
             .inner
             .store
