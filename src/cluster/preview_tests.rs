@@ -25,6 +25,17 @@ fn svc(i: usize) -> ServiceKey {
     ServiceKey::named(&format!("svc-{i}")).unwrap()
 }
 
+/// The first of the services `svc(0..40)` that `before` owns among n1, n2 and n3 and `after`
+/// owns once n2 stopped.
+fn owned_by(before: &str, after: &str) -> ServiceKey {
+    let three = DistroMapper::new(ids(&["n1", "n2", "n3"]));
+    let two = DistroMapper::new(ids(&["n1", "n3"]));
+    (0..40)
+        .map(svc)
+        .find(|k| three.owner(k) == Some(&id(before)) && two.owner(k) == Some(&id(after)))
+        .expect("one of 40 services")
+}
+
 /// A registry on a manual clock with `services` services of one instance each (10.0.0.i),
 /// registered at the clock's start.
 fn registry(services: usize) -> (Registry, ManualClock) {
@@ -144,15 +155,10 @@ fn a_stop_moves_what_the_two_owner_tables_disagree_on_with_grace_from_detection(
 #[test]
 fn a_surviving_old_owner_judges_until_it_notices_and_the_grace_delays_the_removal() {
     let (registry, clock) = registry(40);
-    let three = DistroMapper::new(ids(&["n1", "n2", "n3"]));
-    let two = DistroMapper::new(ids(&["n1", "n3"]));
     // A service moving from n1 (this member, which stays) to n3: its instance was last heard
     // at START, 12 s before now, so n1 marks it at 15 s, before it notices n2's stop (at
     // 17 s); n3 removes it 30 s after its takeover, not 30 s after the last beat.
-    let key = (0..40)
-        .map(svc)
-        .find(|k| three.owner(k) == Some(&id("n1")) && two.owner(k) == Some(&id("n3")))
-        .unwrap();
+    let key = owned_by("n1", "n3");
     clock.advance(ms(12_000));
     let now = clock.now();
     let preview = compute_preview(
@@ -179,6 +185,7 @@ fn a_surviving_old_owner_judges_until_it_notices_and_the_grace_delays_the_remova
     );
     // The same instance on a service n2 owned: n2 judges nothing from now on, and n3 or n1
     // count its silence from the takeover.
+    let three = DistroMapper::new(ids(&["n1", "n2", "n3"]));
     let from_n2 = preview
         .instances
         .iter()
@@ -193,12 +200,7 @@ fn a_surviving_old_owner_judges_until_it_notices_and_the_grace_delays_the_remova
 #[test]
 fn the_instance_named_as_losing_its_beats_is_forecast_on_a_service_that_stays() {
     let (registry, clock) = registry(40);
-    let three = DistroMapper::new(ids(&["n1", "n2", "n3"]));
-    let two = DistroMapper::new(ids(&["n1", "n3"]));
-    let stays = (0..40)
-        .map(svc)
-        .find(|k| three.owner(k) == Some(&id("n1")) && two.owner(k) == Some(&id("n1")))
-        .unwrap();
+    let stays = owned_by("n1", "n1");
     // A second instance with its own timeouts (3 s, 6 s), beating until 1 s ago.
     let custom = Instance::builder("10.9.9.9", 9000)
         .metadata(PRESERVED_HEART_BEAT_TIMEOUT, "3000")
@@ -262,12 +264,7 @@ fn the_instance_named_as_losing_its_beats_is_forecast_on_a_service_that_stays() 
 #[test]
 fn a_replica_counts_from_now_for_a_healthy_instance_and_from_the_flip_for_an_unhealthy_one() {
     let (registry, clock) = registry(40);
-    let three = DistroMapper::new(ids(&["n1", "n2", "n3"]));
-    let two = DistroMapper::new(ids(&["n1", "n3"]));
-    let stays = (0..40)
-        .map(svc)
-        .find(|k| three.owner(k) == Some(&id("n3")) && two.owner(k) == Some(&id("n3")))
-        .unwrap();
+    let stays = owned_by("n3", "n3");
     // Everything registered at START is unhealthy by START + 16 s; then one more instance.
     clock.advance(ms(16_000));
     registry.check_health_where(clock.now(), |_| true);

@@ -12,7 +12,7 @@
 //! --test cluster chaos::`); `NACRE_CHAOS_ROUNDS=N` repeats the fault cycle N times
 //! (`tests/chaos/run.sh --long` runs 10). `NACRE_CHAOS_SEED` fixes the random choices.
 
-use super::members::{free_ports, wait_ready, Member};
+use super::members::{three_members, wait_ready};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -237,19 +237,8 @@ async fn three_members_survive_kills_pauses_and_deregistrations_while_down() {
     std::fs::create_dir_all(&dir).expect("a log directory");
     let binary = dir.join("nacre-server");
     std::fs::copy(env!("CARGO_BIN_EXE_nacre-server"), &binary).expect("the binary copies");
-    let ports = free_ports();
-    let list: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let mut members: Vec<Member> = ports
-        .iter()
-        .map(|p| Member {
-            binary: binary.clone(),
-            port: *p,
-            members: list.join(","),
-            child: None,
-            log: dir.join(format!("member-{p}.log")),
-            starts: 0,
-        })
-        .collect();
+    let mut members = three_members(&binary, &dir);
+    let ports: Vec<u16> = members.iter().map(|m| m.port).collect();
     let world = Arc::new(World {
         http: reqwest::Client::builder()
             .no_proxy()

@@ -71,8 +71,26 @@ impl Drop for Member {
     }
 }
 
+/// Three members on loopback ports nobody listens on now, each knowing the three, running
+/// `binary` and logging into `dir`; none started yet.
+pub(crate) fn three_members(binary: &std::path::Path, dir: &std::path::Path) -> Vec<Member> {
+    let ports = free_ports();
+    let list: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    ports
+        .iter()
+        .map(|p| Member {
+            binary: binary.to_owned(),
+            port: *p,
+            members: list.join(","),
+            child: None,
+            log: dir.join(format!("member-{p}.log")),
+            starts: 0,
+        })
+        .collect()
+}
+
 /// Three loopback ports nobody listens on now.
-pub(crate) fn free_ports() -> Vec<u16> {
+fn free_ports() -> Vec<u16> {
     let listeners: Vec<std::net::TcpListener> = (0..3)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
         .collect();

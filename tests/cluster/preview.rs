@@ -7,7 +7,7 @@
 //!   timeline: its own sweep recorded the verdict, so the owner moved as predicted);
 //! - every instance whose client kept beating stays healthy.
 
-use super::members::{free_ports, wait_ready, Member};
+use super::members::{three_members, wait_ready, Member};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -101,19 +101,9 @@ fn at(event: &Value) -> Option<(i64, String)> {
 async fn a_stopped_members_preview_matches_what_the_cluster_then_does() {
     let dir = std::env::temp_dir().join(format!("nacre-preview-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a log directory");
-    let ports = free_ports();
+    let mut members = three_members(env!("CARGO_BIN_EXE_nacre-server").as_ref(), &dir);
+    let ports: Vec<u16> = members.iter().map(|m| m.port).collect();
     let list: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let mut members: Vec<Member> = ports
-        .iter()
-        .map(|p| Member {
-            binary: env!("CARGO_BIN_EXE_nacre-server").into(),
-            port: *p,
-            members: list.join(","),
-            child: None,
-            log: dir.join(format!("member-{p}.log")),
-            starts: 0,
-        })
-        .collect();
     let http = reqwest::Client::builder()
         .no_proxy()
         .build()
