@@ -10,8 +10,12 @@
 //! decided by the data it acked, not by time (see [`crate::front::push::PushHub::begin_drain`]).
 //!
 //! Bounds: the wait is at most [`DrainConfig::max_wait`] (a longer `drainMillis` is refused,
-//! 400, rather than cut short in silence), and each hub holds at most
-//! [`crate::front::push::PushConfig::max_drains`] drains at once.
+//! 400, rather than cut short in silence). A drain holds its caller's request open and a
+//! pending entry in every hub and in the listeners' book until it ends, so the drains in
+//! progress through one [`Drainer`] are bounded in total ([`DrainConfig::max_drains`]) and
+//! per client address ([`DrainConfig::max_per_client`]): one more is refused with
+//! [`DrainError::Busy`] (429) before its write, which is then not made. Each hub also holds
+//! at most [`crate::front::push::PushConfig::max_drains`] drains at once.
 //!
 //! Differences from Nacos: Nacos has no drain. A cluster member waits for its own
 //! subscribers only (as its subscriber listing lists only its own): clients connected to
@@ -23,23 +27,36 @@ use super::push::PushHub;
 use crate::model::{InstanceKey, ServiceKey};
 use crate::protocol::DrainReport;
 use crate::registry::RegistryReader;
+use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-/// The bound of a drain.
+/// The bounds of drains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DrainConfig {
     /// The longest a drain may wait (default 60 s): a `drainMillis` above it is refused.
     pub max_wait: Duration,
+    /// Drains in progress at once, in total (default 1 000).
+    pub max_drains: usize,
+    /// Drains in progress at once from one client address (default 16).
+    pub max_per_client: usize,
 }
 
 /// The default of [`DrainConfig::max_wait`].
 pub const DEFAULT_MAX_DRAIN_WAIT: Duration = Duration::from_secs(60);
+/// The default of [`DrainConfig::max_drains`].
+pub const DEFAULT_MAX_DRAINS_IN_PROGRESS: usize = 1_000;
+/// The default of [`DrainConfig::max_per_client`].
+pub const DEFAULT_MAX_DRAINS_PER_CLIENT: usize = 16;
 
 impl Default for DrainConfig {
     fn default() -> Self {
         Self {
             max_wait: DEFAULT_MAX_DRAIN_WAIT,
+            max_drains: DEFAULT_MAX_DRAINS_IN_PROGRESS,
+            max_per_client: DEFAULT_MAX_DRAINS_PER_CLIENT,
         }
     }
 }
@@ -55,6 +72,63 @@ pub enum DrainError {
         /// The most allowed.
         max: u64,
     },
+    /// As many drains as allowed are in progress, in total or from this client.
+    #[error("{in_progress} drains are in progress {whose}, the most this server allows; try again once one ended")]
+    Busy {
+        /// Whose drains: "in total" or "from <address>".
+        whose: String,
+        /// How many.
+        in_progress: usize,
+    },
+}
+
+impl DrainError {
+    /// How every front answers it: a wait too long is a bad request, a drain past the bounds
+    /// one over a limit (429).
+    pub fn class(&self) -> super::error::ErrorClass {
+        match self {
+            DrainError::TooLong { .. } => super::error::ErrorClass::BadRequest,
+            DrainError::Busy { .. } => super::error::ErrorClass::OverLimit,
+        }
+    }
+}
+
+/// The drains in progress through a [`Drainer`], in total and per client address.
+#[derive(Debug, Default)]
+struct Slots {
+    total: usize,
+    per_client: HashMap<IpAddr, usize>,
+}
+
+/// A drain asked for and admitted ([`Drainer::wait`]): how long it may wait, and its place
+/// among the drains in progress, given back when it is dropped.
+#[derive(Debug)]
+pub struct DrainWait {
+    wait: Duration,
+    slots: Arc<Mutex<Slots>>,
+    client: Option<IpAddr>,
+}
+
+impl DrainWait {
+    /// How long the drain may wait.
+    pub fn duration(&self) -> Duration {
+        self.wait
+    }
+}
+
+impl Drop for DrainWait {
+    fn drop(&mut self) {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slots.total = slots.total.saturating_sub(1);
+        if let Some(client) = self.client {
+            if let Some(n) = slots.per_client.get_mut(&client) {
+                *n -= 1;
+                if *n == 0 {
+                    slots.per_client.remove(&client);
+                }
+            }
+        }
+    }
 }
 
 /// Drains over the push hubs of a node: see the module documentation.
@@ -81,7 +155,7 @@ pub enum DrainError {
 ///
 /// let drainer = Drainer::new(vec![hub], DrainConfig::default());
 /// let key = InstanceKey::in_default_cluster("10.0.0.1", 8080)?;
-/// let wait = drainer.wait(Some(5_000))?;
+/// let wait = drainer.wait(Some(5_000), None)?;
 /// let ((), report) = drainer
 ///     .around(&orders, &key, wait, async {
 ///         registry.deregister_instance(&orders, &key);
@@ -99,6 +173,7 @@ pub struct Drainer {
     hubs: Vec<PushHub>,
     listeners: Option<RegistryReader>,
     config: DrainConfig,
+    slots: Arc<Mutex<Slots>>,
 }
 
 impl Drainer {
@@ -108,6 +183,7 @@ impl Drainer {
             hubs,
             listeners: None,
             config,
+            slots: Arc::default(),
         }
     }
 
@@ -128,9 +204,16 @@ impl Drainer {
         self.config
     }
 
-    /// The wait a request's `drainMillis` asks for: `None` (no drain) when absent, refused
-    /// above [`DrainConfig::max_wait`].
-    pub fn wait(&self, millis: Option<u64>) -> Result<Option<Duration>, DrainError> {
+    /// The drain a request's `drainMillis` asks for, made by `client` (its address, when it
+    /// has one): `None` (no drain) when absent; refused above [`DrainConfig::max_wait`], and
+    /// while [`DrainConfig::max_drains`] drains, or [`DrainConfig::max_per_client`] of this
+    /// client's, are in progress. The drain counts as in progress until the [`DrainWait`] is
+    /// dropped ([`Drainer::around`] drops it when the drain ends).
+    pub fn wait(
+        &self,
+        millis: Option<u64>,
+        client: Option<IpAddr>,
+    ) -> Result<Option<DrainWait>, DrainError> {
         let Some(asked) = millis else {
             return Ok(None);
         };
@@ -138,7 +221,29 @@ impl Drainer {
         if asked > max {
             return Err(DrainError::TooLong { asked, max });
         }
-        Ok(Some(Duration::from_millis(asked)))
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        if slots.total >= self.config.max_drains {
+            return Err(DrainError::Busy {
+                whose: "in total".to_owned(),
+                in_progress: slots.total,
+            });
+        }
+        if let Some(client) = client {
+            let mine = slots.per_client.entry(client).or_default();
+            if *mine >= self.config.max_per_client {
+                return Err(DrainError::Busy {
+                    whose: format!("from {client}"),
+                    in_progress: *mine,
+                });
+            }
+            *mine += 1;
+        }
+        slots.total += 1;
+        Ok(Some(DrainWait {
+            wait: Duration::from_millis(asked),
+            slots: self.slots.clone(),
+            client,
+        }))
     }
 
     /// Makes `write` (which takes `instance` of `service` out of rotation); with a `wait`,
@@ -148,12 +253,13 @@ impl Drainer {
         &self,
         service: &ServiceKey,
         instance: &InstanceKey,
-        wait: Option<Duration>,
+        wait: Option<DrainWait>,
         write: impl Future<Output = Result<T, E>>,
     ) -> Result<(T, DrainReport), E> {
-        let Some(wait) = wait else {
+        let Some(admitted) = wait else {
             return Ok((write.await?, DrainReport::default()));
         };
+        let wait = admitted.duration();
         let tickets: Vec<_> = self
             .hubs
             .iter()

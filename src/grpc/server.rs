@@ -300,8 +300,8 @@ impl GrpcFront {
                 .with_listeners(shared.backend.registry().clone())
         });
         let wait = drainer
-            .wait(r.drain_millis)
-            .map_err(|e| ErrorAnswer(CODE_BAD_REQUEST, e.to_string()))?;
+            .wait(r.drain_millis, Some(addr.ip()))
+            .map_err(|e| ErrorAnswer(i32::from(e.class().http_status()), e.to_string()))?;
         let service = r.head.service_key()?;
         let kind = r.r#type.unwrap_or_default();
         let data = r
@@ -336,8 +336,9 @@ impl GrpcFront {
                 let key = instance.key();
                 lock(&self.shared.table).disown(&addr, &service, &key);
                 let write = backend.execute(Command::deregister(&service, &key));
+                let drained = wait.is_some();
                 let (_, report) = drainer.around(&service, &key, wait, write).await?;
-                drain = wait.map(|_| report);
+                drain = drained.then_some(report);
             }
             other => {
                 return Err(ErrorAnswer(

@@ -430,6 +430,17 @@ pub(crate) fn peer_ip(request: &Request) -> IpAddr {
     peer_ip_in(request.extensions())
 }
 
+/// The caller's address ([`peer_ip`]), as an extractor: who a drain's bound counts it for.
+pub(crate) struct CallerIp(pub(crate) IpAddr);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for CallerIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(CallerIp(peer_ip_in(&parts.extensions)))
+    }
+}
+
 /// [`peer_ip`] from a request's extensions (an extractor's parts).
 pub(crate) fn peer_ip_in(extensions: &axum::http::Extensions) -> IpAddr {
     extensions

@@ -42,7 +42,7 @@ pub enum ApiError {
         /// The cluster.
         cluster: String,
     },
-    /// A drain cannot be made as asked (`drainMillis` too long).
+    /// A drain cannot be made as asked (`drainMillis` too long, too many in progress).
     #[error(transparent)]
     Drain(#[from] crate::front::drain::DrainError),
     /// An answer could not be encoded (a bug; answered with 500).
@@ -68,7 +68,7 @@ impl ApiError {
             ApiError::Param(_) => ErrorClass::BadRequest,
             ApiError::NotFound(_) => ErrorClass::NotFound,
             ApiError::HealthCheckRunning { .. } => ErrorClass::BadRequest,
-            ApiError::Drain(_) => ErrorClass::BadRequest,
+            ApiError::Drain(e) => e.class(),
             ApiError::Encode(_) => ErrorClass::Internal,
             ApiError::Cluster(e) => ErrorClass::of(e),
             #[cfg(feature = "control")]

@@ -2,6 +2,7 @@
 //! `PUT /nacos/v1/ns/instance/beat`, `GET /nacos/v1/ns/instance/list` and
 //! `GET /nacos/v1/ns/instance/statuses`.
 
+use super::access::CallerIp;
 use super::error::ApiError;
 use super::json::{
     BeatJson, BeatRequestJson, InstanceDetailJson, InstanceStatusesJson, CODE_OK,
@@ -93,27 +94,35 @@ pub(crate) async fn register(State(api): Api, p: Params) -> Result<&'static str,
 /// registered. With `drainMillis` (nacre's), it then waits up to that long for every
 /// subscriber of the service to take a push without the instance, and answers the
 /// [`crate::protocol::DrainReport`] as JSON (see [`crate::front::drain`]).
-pub(crate) async fn deregister(api: Api, p: Params) -> Result<Response, ApiError> {
-    Ok(drained(deregister_drained(api, p).await?))
+pub(crate) async fn deregister(
+    api: Api,
+    caller: CallerIp,
+    p: Params,
+) -> Result<Response, ApiError> {
+    Ok(drained(deregister_drained(api, caller, p).await?))
 }
 
 /// The deregistration of `DELETE /nacos/v1/ns/instance` (and v2, v3): the drain's report when
 /// `drainMillis` asked for one.
 pub(crate) async fn deregister_drained(
     State(api): Api,
+    CallerIp(caller): CallerIp,
     p: Params,
 ) -> Result<Option<DrainReport>, ApiError> {
     let service = p.service_key()?;
     let key = target_key(&api, &service, &p)?;
-    let wait = api.drainer.wait(p.optional_u64(DRAIN_PARAM)?)?;
+    let wait = api
+        .drainer
+        .wait(p.optional_u64(DRAIN_PARAM)?, Some(caller))?;
     let write = async {
         api.backend
             .execute(Command::deregister(&service, &key))
             .await
             .map_err(ApiError::from)
     };
+    let drained = wait.is_some();
     let (_, report) = api.drainer.around(&service, &key, wait, write).await?;
-    Ok(wait.map(|_| report))
+    Ok(drained.then_some(report))
 }
 
 /// `ok`, or the drain's report.
@@ -133,20 +142,23 @@ fn drained(report: Option<DrainReport>) -> Response {
 ///
 /// With `drainMillis` and `enabled=false`, it then waits as a draining `DELETE` does and
 /// answers the drain's report; `drainMillis` with the instance enabled is refused (400).
-pub(crate) async fn update(api: Api, p: Params) -> Result<Response, ApiError> {
-    Ok(drained(update_drained(api, p).await?))
+pub(crate) async fn update(api: Api, caller: CallerIp, p: Params) -> Result<Response, ApiError> {
+    Ok(drained(update_drained(api, caller, p).await?))
 }
 
 /// The update of `PUT /nacos/v1/ns/instance` (and v2): the drain's report when `drainMillis`
 /// asked for one.
 pub(crate) async fn update_drained(
     State(api): Api,
+    CallerIp(caller): CallerIp,
     p: Params,
 ) -> Result<Option<DrainReport>, ApiError> {
     let service = p.service_key()?;
     let update = p.instance_update()?;
     let key = target_key(&api, &service, &p)?;
-    let wait = api.drainer.wait(p.optional_u64(DRAIN_PARAM)?)?;
+    let wait = api
+        .drainer
+        .wait(p.optional_u64(DRAIN_PARAM)?, Some(caller))?;
     if wait.is_some() && update.enabled != Some(false) {
         return Err(ParamError::malformed(DRAIN_PARAM, "", "only with enabled=false").into());
     }
@@ -165,8 +177,9 @@ pub(crate) async fn update_drained(
             Err(e) => Err(ApiError::from(e)),
         }
     };
+    let drained = wait.is_some();
     let ((), report) = api.drainer.around(&service, &key, wait, write).await?;
-    Ok(wait.map(|_| report))
+    Ok(drained.then_some(report))
 }
 
 /// `PATCH /nacos/v1/ns/instance`: changes only what it is given (`weight`, `enabled`,

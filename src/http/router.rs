@@ -36,6 +36,8 @@ pub struct NacosApi {
     udp: Option<UdpPush>,
     hubs: Vec<PushHub>,
     drain: crate::front::drain::DrainConfig,
+    /// `None`: a drainer of the router's own, over its hubs.
+    drainer: Option<crate::front::drain::Drainer>,
     /// `None`: no peer route.
     peer: Option<PeerGate>,
     /// `None`: any `Host`.
@@ -64,6 +66,7 @@ impl NacosApi {
             udp: None,
             hubs: Vec::new(),
             drain: crate::front::drain::DrainConfig::default(),
+            drainer: None,
             peer: Some(PeerGate::Closed),
             host_check: None,
             access: None,
@@ -133,6 +136,14 @@ impl NacosApi {
     /// [`Self::subscribers_from`].
     pub fn drain(mut self, config: crate::front::drain::DrainConfig) -> Self {
         self.drain = config;
+        self
+    }
+
+    /// Drains through `drainer` instead of one of the router's own: a node whose fronts
+    /// share one drainer waits on all their hubs and bounds their drains together (see
+    /// [`crate::front::drain`]). [`Self::drain`] is then unused.
+    pub fn drainer(mut self, drainer: crate::front::drain::Drainer) -> Self {
+        self.drainer = Some(drainer);
         self
     }
 
@@ -221,15 +232,17 @@ impl NacosApi {
         let own_address = self.own_address;
         let access = self.access;
         let peer = self.backend.cluster_node().cloned().zip(self.peer);
-        let drainer = crate::front::drain::Drainer::new(
-            self.udp
-                .iter()
-                .map(|u| u.hub().clone())
-                .chain(self.hubs.iter().cloned())
-                .collect(),
-            self.drain,
-        )
-        .with_listeners(self.backend.registry().clone());
+        let drainer = self.drainer.unwrap_or_else(|| {
+            crate::front::drain::Drainer::new(
+                self.udp
+                    .iter()
+                    .map(|u| u.hub().clone())
+                    .chain(self.hubs.iter().cloned())
+                    .collect(),
+                self.drain,
+            )
+            .with_listeners(self.backend.registry().clone())
+        });
         let state = Arc::new(ApiState {
             drainer,
             backend: self.backend,

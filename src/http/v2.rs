@@ -38,6 +38,7 @@
 //! - `GET /catalog/instances` counts and pages the filtered list (Nacos pages the unfiltered
 //!   one, and fails on a later page).
 
+use super::access::CallerIp;
 use super::error::ApiError;
 use super::params::{ParamError, Params};
 use super::state::Api;
@@ -145,13 +146,13 @@ pub(crate) async fn register(api: Api, p: Params) -> V2 {
 }
 
 /// `DELETE /v2/ns/instance`.
-pub(crate) async fn deregister(api: Api, p: Params) -> V2 {
-    Ok(drained(instance::deregister_drained(api, p).await?))
+pub(crate) async fn deregister(api: Api, caller: CallerIp, p: Params) -> V2 {
+    Ok(drained(instance::deregister_drained(api, caller, p).await?))
 }
 
 /// `PUT /v2/ns/instance`.
-pub(crate) async fn update(api: Api, p: Params) -> V2 {
-    Ok(drained(instance::update_drained(api, p).await?))
+pub(crate) async fn update(api: Api, caller: CallerIp, p: Params) -> V2 {
+    Ok(drained(instance::update_drained(api, caller, p).await?))
 }
 
 /// `PATCH /v2/ns/instance`: the bare text `ok`, as Nacos answers it.

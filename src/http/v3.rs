@@ -21,6 +21,7 @@
 //!   members are a fixed set: a down one is still a member). `address` and `state` filter as
 //!   in Nacos.
 
+use super::access::CallerIp;
 use super::error::ApiError;
 use super::params::Params;
 use super::state::Api;
@@ -53,9 +54,9 @@ pub(crate) async fn register(api: Api, p: Params) -> V3 {
 }
 
 /// `DELETE /nacos/v3/client/ns/instance`.
-pub(crate) async fn deregister(api: Api, p: Params) -> V3 {
+pub(crate) async fn deregister(api: Api, caller: CallerIp, p: Params) -> V3 {
     Ok(super::v2::drained(
-        instance::deregister_drained(api, p).await?,
+        instance::deregister_drained(api, caller, p).await?,
     ))
 }
 

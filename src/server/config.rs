@@ -231,7 +231,8 @@ pub struct ServerConfig {
     /// `--udp-max-subscriptions-per-source`).
     pub udp: crate::udp::UdpPushConfig,
     /// Drains (`drainMillis`): the longest wait a client may ask for (`--drain-max-wait`,
-    /// default 60 s).
+    /// default 60 s), and how many may be in progress in total and from one client address
+    /// (`--drain-max`, 1 000; `--drain-max-per-client`, 16).
     pub drain: crate::front::drain::DrainConfig,
     /// The instance timeline's bounds (`--timeline-instances`, `--timeline-entries`).
     pub timeline: crate::timeline::TimelineConfig,

@@ -352,8 +352,8 @@ async fn start_with(
     for hub in fronts.iter().filter_map(|f| f.hub()) {
         api = api.subscribers_from(hub);
     }
-    api = api.drain(config.drain);
-    // Every front's drain waits on every hub of the node and on its listeners.
+    // Every front's drain waits on every hub of the node and on its listeners, and the
+    // bounds of drains in progress hold for all fronts together.
     let drainer = crate::front::drain::Drainer::new(
         std::iter::once(udp.hub().clone())
             .chain(fronts.iter().filter_map(|f| f.hub()))
@@ -361,6 +361,7 @@ async fn start_with(
         config.drain,
     )
     .with_listeners(backend.registry().clone());
+    api = api.drainer(drainer.clone());
     for front in &fronts {
         front.drains(&drainer);
     }

@@ -190,3 +190,99 @@ async fn v2_answers_the_report_in_its_envelope() {
         .await;
     assert_eq!(plain["data"], "ok");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drains_in_progress_are_bounded_per_client_and_in_total() {
+    use nacre::front::drain::DrainConfig;
+    use std::net::SocketAddr;
+    let mut api = api();
+    let config = DrainConfig {
+        max_drains: 2,
+        max_per_client: 1,
+        ..DrainConfig::default()
+    };
+    api.app = nacre::http::NacosApi::new(api.registry.clone())
+        .drain(config)
+        .router();
+    let ip = |i: u8| format!("10.0.1.{i}");
+    for i in 1..=4 {
+        api.registry
+            .register_instance(&orders(), nacre::Instance::new(&ip(i), 8080).unwrap())
+            .unwrap();
+    }
+    // A listener that holds every change until released, so each drain stays in progress.
+    let (release, held) = mpsc::channel::<()>();
+    let held = Mutex::new(held);
+    let (entered_tx, entered) = mpsc::channel::<()>();
+    let calls = Mutex::new(0);
+    api.registry
+        .subscribe(&orders(), &[], move |_: &NamingEvent| {
+            let mut n = calls.lock().unwrap();
+            *n += 1;
+            if *n == 2 {
+                let _ = entered_tx.send(());
+                let _ = held.lock().unwrap().recv();
+            }
+        });
+    assert!(api.registry.wait_for_events(PATIENCE));
+    let drain = |from: [u8; 4], instance: u8| {
+        let uri = format!(
+            "/nacos/v1/ns/instance?serviceName=orders&ip={}&port=8080&drainMillis=60000",
+            ip(instance)
+        );
+        let mut request = axum::http::Request::delete(uri)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(SocketAddr::from((from, 40_000))));
+        let app = api.app.clone();
+        tokio::spawn(async move { crate::env::send(&app, request).await })
+    };
+    let (a, b, c) = ([192, 0, 2, 1], [192, 0, 2, 2], [192, 0, 2, 3]);
+    let listed = |instance: u8| {
+        api.registry
+            .get_all_instances(&orders(), &[])
+            .iter()
+            .any(|i| i.ip().to_string() == ip(instance))
+    };
+    // a's first drain is in progress once its write reached the listener.
+    let first = drain(a, 1);
+    tokio::task::spawn_blocking(move || entered.recv_timeout(PATIENCE).unwrap())
+        .await
+        .unwrap();
+    // Its second is refused before its write: the instance stays.
+    let (status, body) = tokio::time::timeout(PATIENCE, drain(a, 2))
+        .await
+        .expect("refused at once, not held")
+        .unwrap();
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("from 192.0.2.1"), "{body}");
+    assert!(listed(2));
+    // b's is admitted (its write is made, then it waits behind the held listener) ...
+    let second = drain(b, 3);
+    let start = std::time::Instant::now();
+    while listed(3) {
+        assert!(start.elapsed() < PATIENCE, "b's drain was not admitted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // ... and with two in progress, c's is refused: the total bound.
+    let (status, body) = tokio::time::timeout(PATIENCE, drain(c, 4))
+        .await
+        .expect("refused at once, not held")
+        .unwrap();
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("in total"), "{body}");
+    assert!(listed(4));
+    // Once the listener takes the changes, both drains end, and their places are free again.
+    drop(release);
+    for request in [first, second] {
+        let (status, body) = request.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        let report: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(report["drained"], true, "{report}");
+    }
+    let (status, body) = drain(a, 2).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(!listed(2));
+}

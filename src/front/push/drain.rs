@@ -92,17 +92,23 @@ impl Drains {
         self.pending.get(&id).is_none_or(|p| p.waiting.is_empty())
     }
 
-    /// Ends drain `id`, with what it came to.
+    /// Whether any of `drains` is still in progress.
+    pub(super) fn any_pending(&self, drains: &[DrainId]) -> bool {
+        drains.iter().any(|id| self.pending.contains_key(id))
+    }
+
+    /// Ends drain `id`, with what it came to (an end counts as progress: what waited on the
+    /// drain learns it ended).
     pub(super) fn finish(&mut self, id: DrainId) -> DrainOutcome {
-        self.pending
-            .remove(&id)
-            .map_or_else(DrainOutcome::default, |p| DrainOutcome {
-                service: Some(p.service),
-                subscribers: p.subscribers,
-                acked: p.acked,
-                gone: p.gone,
-                waiting: p.waiting.into_iter().collect(),
-            })
+        let ended = self.pending.remove(&id);
+        self.progressed |= ended.is_some();
+        ended.map_or_else(DrainOutcome::default, |p| DrainOutcome {
+            service: Some(p.service),
+            subscribers: p.subscribers,
+            acked: p.acked,
+            gone: p.gone,
+            waiting: p.waiting.into_iter().collect(),
+        })
     }
 
     /// The drains of `service` that a push of `info` clears (it does not list their

@@ -223,7 +223,41 @@ fn an_in_process_client_counts_once_it_took_the_push_not_when_handed_it() {
 /// Runs `f` to completion on a throwaway runtime.
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .unwrap()
         .block_on(f)
+}
+
+#[test]
+fn a_client_that_never_takes_the_push_is_let_go_when_the_drain_ends() {
+    use crate::{ManualClock, Registry};
+    block_on(async {
+        let clock = ManualClock::new();
+        let registry = Registry::builder().clock(clock.clone()).build();
+        let hub = super::PushHub::new(registry.clone(), config());
+        hub.start();
+        let db = orders();
+        registry
+            .register_instance(&db, Instance::new("10.0.0.1", 80).unwrap())
+            .unwrap();
+        let (sink, mut pushes) = crate::protocol::PushSink::channel();
+        hub.subscribe(&db, &[], std::sync::Arc::new(sink));
+        assert!(pushes.recv().await.is_some());
+        let ticket = hub.begin_drain(&db, &first());
+        registry.deregister_instance(&db, &first());
+        let deadline = clock.now() + Duration::from_secs(5);
+        let waiting = tokio::spawn(ticket.wait_until(deadline));
+        // The client is handed the push and keeps its receipt: it never takes it.
+        let (info, receipt) = pushes.recv_with_receipt().await.unwrap();
+        assert!(info.hosts.is_empty());
+        let mut receipt = receipt.expect("a receipt while the drain waits");
+        clock.advance(Duration::from_secs(5));
+        let front = waiting.await.unwrap();
+        assert_eq!((front.subscribers, front.acked), (1, 0));
+        // The hub stopped waiting for it: the receipt says so.
+        tokio::time::timeout(Duration::from_secs(10), receipt.closed())
+            .await
+            .expect("the hub let go of the push once the drain ended");
+    });
 }

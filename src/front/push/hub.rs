@@ -303,7 +303,8 @@ fn poll(shared: &Arc<Shared>) -> (Timestamp, Option<Timestamp>) {
 }
 
 /// Counts each push a drain waits on for its drains once the client took it (see
-/// [`PushTarget::push_taking`]); without a runtime to wait on, at once.
+/// [`PushTarget::push_taking`]); without a runtime to wait on, at once. A client that never
+/// takes it holds its task only until the drains it would clear end.
 fn taken(shared: &Arc<Shared>, taking: Vec<super::state::Taking>) {
     if taking.is_empty() {
         return;
@@ -318,9 +319,24 @@ fn taken(shared: &Arc<Shared>, taking: Vec<super::state::Taking>) {
     };
     for t in taking {
         let weak = Arc::downgrade(shared);
+        let mut ended = shared.drained.subscribe();
         runtime.spawn(async move {
-            let super::state::Taking { taken, clears, sub } = t;
-            taken.await;
+            let super::state::Taking {
+                mut taken,
+                clears,
+                sub,
+            } = t;
+            loop {
+                tokio::select! {
+                    () = &mut taken => break,
+                    changed = ended.changed() => {
+                        let Some(shared) = weak.upgrade() else { return };
+                        if changed.is_err() || !lock(&shared.state).drains_pending(&clears) {
+                            return;
+                        }
+                    }
+                }
+            }
             if let Some(shared) = weak.upgrade() {
                 let mut state = lock(&shared.state);
                 state.drain_taken(&clears, &sub);
@@ -382,7 +398,7 @@ impl DrainTicket {
                 ..FrontDrain::default()
             };
         };
-        let mut progress = self.shared.drained.subscribe();
+        let mut progressed = self.shared.drained.subscribe();
         let clock = self.shared.registry.clock().clone();
         let expiry = clock.sleep_until(deadline);
         tokio::pin!(expiry);
@@ -391,11 +407,16 @@ impl DrainTicket {
                 break;
             }
             tokio::select! {
-                changed = progress.changed() => if changed.is_err() { break },
+                changed = progressed.changed() => if changed.is_err() { break },
                 () = &mut expiry => break,
             }
         }
-        let (outcome, details) = lock(&self.shared.state).finish_drain(id);
+        let (outcome, details) = {
+            let mut state = lock(&self.shared.state);
+            let finished = state.finish_drain(id);
+            progress(&self.shared, &mut state);
+            finished
+        };
         FrontDrain {
             front,
             subscribers: outcome.subscribers,
@@ -409,7 +430,9 @@ impl DrainTicket {
 impl Drop for DrainTicket {
     fn drop(&mut self) {
         if let Some(id) = self.id.take() {
-            let _ = lock(&self.shared.state).finish_drain(id);
+            let mut state = lock(&self.shared.state);
+            let _ = state.finish_drain(id);
+            progress(&self.shared, &mut state);
         }
     }
 }

@@ -448,6 +448,11 @@ impl PushState {
         self.drains.acked(drains, sub);
     }
 
+    /// Whether any of `drains` is still in progress.
+    pub(super) fn drains_pending(&self, drains: &[DrainId]) -> bool {
+        self.drains.any_pending(drains)
+    }
+
     /// Whether a drain made progress since the last call.
     pub(super) fn take_drain_progress(&mut self) -> bool {
         self.drains.take_progress()

@@ -611,6 +611,18 @@ pub(in crate::server) const SETTINGS: &[Setting] = &[
         drain.max_wait
     ),
     count!(
+        "drain-max",
+        "NACRE_DRAIN_MAX",
+        "Drains in progress at once over every front; one more is refused with 429",
+        drain.max_drains
+    ),
+    count!(
+        "drain-max-per-client",
+        "NACRE_DRAIN_MAX_PER_CLIENT",
+        "Drains in progress at once from one client address; one more is refused with 429",
+        drain.max_per_client
+    ),
+    count!(
         "udp-max-subscriptions",
         "NACRE_UDP_MAX_SUBSCRIPTIONS",
         "UDP push subscriptions of v1 clients (instance/list?udpPort=) held in total",

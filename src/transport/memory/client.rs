@@ -390,9 +390,12 @@ impl ClientTransport for MemoryClientTransport {
         let drainer = Drainer::new(hub.into_iter().collect(), DrainConfig::default())
             .with_listeners(backend.registry().clone());
         let wait = drainer
-            .wait(Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)))
+            .wait(
+                Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
+                None,
+            )
             .map_err(|e| TransportError::Server {
-                code: 400,
+                code: e.class().http_status(),
                 message: e.to_string(),
             })?;
         let key = instance.key();
