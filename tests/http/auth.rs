@@ -292,6 +292,21 @@ async fn a_listing_shows_a_caller_only_what_it_may_read() {
     let (status, body) = send(&app, get(&format!("{metrics}?accessToken={reader}"))).await;
     assert_eq!(status, 403, "{body}");
     read(&app, metrics, &admin).await;
+    // An instance's timeline is read as its service is: public's, not dev's.
+    let timeline = "/nacre/v1/ns/instance/timeline?serviceName=orders&ip=10.0.0.1&port=8080";
+    read(&app, timeline, &reader).await;
+    let (status, body) = send(
+        &app,
+        get(&format!("{timeline}&namespaceId=dev&accessToken={reader}")),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    // The failure preview describes the node: the admin's (a standalone node has none).
+    let preview = "/nacre/v1/cluster/preview?stop=127.0.0.1:8848";
+    let (status, body) = send(&app, get(&format!("{preview}&accessToken={reader}"))).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = send(&app, get(&format!("{preview}&accessToken={admin}"))).await;
+    assert_eq!(status, 400, "{body}");
 }
 
 #[tokio::test]

@@ -133,8 +133,14 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>)> {
         ("DELETE", REMOVE, None),
         ("GET", "/console/api/events", None),
         ("GET", "/console/api/whoami", None),
+        ("GET", SECRET_TIMELINE, None),
+        ("GET", "/console/api/members", None),
+        ("GET", "/console/api/preview?stop=127.0.0.1:8848", None),
     ]
 }
+
+/// The timeline of the secret service's instance (not the viewer's to read).
+const SECRET_TIMELINE: &str = "/console/api/timeline?namespace=public&group=DEFAULT_GROUP&service=secret&cluster=DEFAULT&ip=10.0.0.9&port=8080";
 
 #[tokio::test]
 async fn without_a_valid_token_in_a_header_every_route_is_refused_and_nothing_changes() {
@@ -268,6 +274,21 @@ async fn a_reader_sees_only_the_services_it_may_read() {
         who,
         json!({"auth": true, "username": "viewer", "admin": false})
     );
+    // An instance's timeline is read as its service is; the members and the failure preview
+    // describe the node, which is the admin's (a standalone node answers that it has none).
+    let (status, text) = send(&app, request("GET", SECRET_TIMELINE, Some(&viewer), None)).await;
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("viewer may not read"), "{text}");
+    json_as(&app, SECRET_TIMELINE, &reader).await;
+    for uri in [
+        "/console/api/members",
+        "/console/api/preview?stop=127.0.0.1:8848",
+    ] {
+        let (status, text) = send(&app, request("GET", uri, Some(&reader), None)).await;
+        assert_eq!(status, 403, "{uri}: {text}");
+        let (status, text) = send(&app, request("GET", uri, Some(&admin), None)).await;
+        assert_ne!(status, 403, "{uri}: {text}");
+    }
 }
 
 #[tokio::test]
