@@ -300,7 +300,7 @@ impl Driver {
             (Some(state), Some((false, healthy))) => {
                 let verdict = match probed {
                     Probed::Done(outcome) => {
-                        why = Some(outcome.describe());
+                        why = Some(outcome);
                         state.finish(healthy, outcome, now, &self.config.timing)
                     }
                     Probed::Denied(ip) => {
@@ -322,7 +322,7 @@ impl Driver {
         if let Some(healthy) = verdict.filter(|_| self.owns(&key.0)) {
             // Recorded in the instance's timeline with what the probe found.
             let mut origin = crate::timeline::Origin::front("probe");
-            origin.reason = why;
+            origin.reason = why.map(|o| o.describe());
             crate::timeline::with_origin(origin, self.write(&key, healthy)).await;
         }
         self.counts.finished.fetch_add(1, Ordering::AcqRel);

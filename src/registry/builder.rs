@@ -79,7 +79,7 @@ impl RegistryBuilder {
         self
     }
 
-    /// The bounds of the instance timeline (default 16 entries for each of at most 100 000
+    /// The bounds of the instance timeline (default 16 entries for each of at most 20 000
     /// instances; see [`crate::timeline`]).
     pub fn timeline(mut self, config: crate::timeline::TimelineConfig) -> Self {
         self.timeline = config;

@@ -342,10 +342,11 @@ impl Registry {
         healthy: bool,
     ) -> Result<u64, StoreError> {
         let now = self.inner.clock.now();
+        // Read for the timeline only.
         let was = self
-            .inner
-            .store
-            .load(service)
+            .timeline_on()
+            .then(|| self.inner.store.load(service))
+            .flatten()
             .and_then(|s| s.entry(instance).map(|e| e.healthy()));
         let result = self
             .inner

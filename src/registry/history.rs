@@ -70,7 +70,7 @@ impl Registry {
         out
     }
 
-    fn timeline_on(&self) -> bool {
+    pub(super) fn timeline_on(&self) -> bool {
         self.inner.timeline.config().instances > 0
     }
 

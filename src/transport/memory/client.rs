@@ -409,7 +409,12 @@ impl ClientTransport for MemoryClientTransport {
                 Command::update(service, &key, off)
             }
         };
-        let write = async { backend.execute(command).await.map_err(transport_error) };
+        let write = async {
+            let write = backend.execute(command);
+            crate::timeline::with_origin(crate::timeline::Origin::front("in-memory"), write)
+                .await
+                .map_err(transport_error)
+        };
         let (_, report) = drainer.around(service, &key, wait, write).await?;
         Ok(report)
     }
