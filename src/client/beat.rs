@@ -51,7 +51,8 @@ struct Registration {
 pub(crate) struct Registrations {
     ctx: BeatContext,
     table: Mutex<HashMap<(ServiceKey, InstanceKey), Registration>>,
-    /// Serializes register, deregister and redo (held across transport calls).
+    /// Serializes register, deregister and redo (held across transport calls; a drain holds
+    /// it for its table edit, not for its wait).
     ops: tokio::sync::Mutex<()>,
     redo: Arc<Notify>,
 }
@@ -162,7 +163,7 @@ impl Registrations {
         action: DrainAction,
         wait: std::time::Duration,
     ) -> Result<DrainReport, TransportError> {
-        let _op = self.ops.lock().await;
+        let op = self.ops.lock().await;
         let key = (service.clone(), instance.key());
         let old = match action {
             DrainAction::Deregister => self.lock().remove(&key),
@@ -184,6 +185,10 @@ impl Registrations {
         if let Some(task) = old.and_then(|r| r.beat) {
             stop(task).await;
         }
+        // The table says the drain already (a redo sends the instance no more, or disabled),
+        // so the other operations need not wait out the drain's wait, up to a minute: only a
+        // registration of this very instance sent meanwhile may overtake its write.
+        drop(op);
         self.ctx
             .transport
             .drain_instance(service, instance, action, wait)

@@ -58,3 +58,63 @@ async fn wait_until_gives_up_after_its_timeout_on_a_manual_clock() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_waiting_for_subscribers_does_not_hold_up_the_clients_other_registrations() {
+    use nacre::client::DrainAction;
+    use std::sync::{mpsc, Mutex};
+    let env = Env::new();
+    let client = env.client();
+    client
+        .register_instance("orders", GROUP, inst("10.0.0.1"))
+        .await
+        .unwrap();
+    // An in-process listener that holds the next change until released: the drain waits.
+    let (release, held) = mpsc::channel::<()>();
+    let held = Mutex::new(held);
+    let calls = Mutex::new(0);
+    env.node
+        .subscribe(&key("orders"), &[], move |_: &nacre::NamingEvent| {
+            let mut n = calls.lock().unwrap();
+            *n += 1;
+            if *n == 2 {
+                let _ = held.lock().unwrap().recv();
+            }
+        });
+    assert!(env.node.wait_for_events(Duration::from_secs(20)));
+    let draining = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let wait = Duration::from_secs(30);
+            client
+                .drain_instance(
+                    "orders",
+                    GROUP,
+                    &inst("10.0.0.1"),
+                    DrainAction::Deregister,
+                    wait,
+                )
+                .await
+        })
+    };
+    let start = std::time::Instant::now();
+    while !env.node.get_all_instances(&key("orders"), &[]).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the drain's write"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The drain waits on the held listener; another registration goes through meanwhile.
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        client.register_instance("payments", GROUP, inst("10.0.0.2")),
+    )
+    .await
+    .expect("not held up by the drain's wait")
+    .unwrap();
+    assert!(!draining.is_finished(), "the drain still waits");
+    drop(release);
+    let report = draining.await.unwrap().unwrap();
+    assert!(report.drained, "{report:?}");
+}
