@@ -75,7 +75,7 @@ pub enum DrainError {
     /// As many drains as allowed are in progress, in total or from this client.
     #[error("{in_progress} drains are in progress {whose}, the most this server allows; try again once one ended")]
     Busy {
-        /// Whose drains: "in total" or "from <address>".
+        /// Whose drains: `in total` or `from ADDRESS`.
         whose: String,
         /// How many.
         in_progress: usize,

@@ -23,6 +23,39 @@ fn registered(api: &crate::env::Api) {
         .unwrap();
 }
 
+/// A listener of `orders` held in its first change until `release` is sent or dropped.
+struct Held {
+    release: mpsc::Sender<()>,
+    /// Says when the listener is held.
+    entered: mpsc::Receiver<()>,
+    id: nacre::SubscriptionId,
+}
+
+/// Subscribes a listener to `orders` that blocks on its second event (the first change after
+/// the subscription's own) until released: see [`Held`].
+fn held_listener(api: &crate::env::Api) -> Held {
+    let (release, blocked) = mpsc::channel::<()>();
+    let blocked = Mutex::new(blocked);
+    let (entered_tx, entered) = mpsc::channel::<()>();
+    let calls = Mutex::new(0);
+    let id = api
+        .registry
+        .subscribe(&orders(), &[], move |_: &NamingEvent| {
+            let mut n = calls.lock().unwrap();
+            *n += 1;
+            if *n == 2 {
+                let _ = entered_tx.send(());
+                let _ = blocked.lock().unwrap().recv();
+            }
+        });
+    assert!(api.registry.wait_for_events(PATIENCE));
+    Held {
+        release,
+        entered,
+        id,
+    }
+}
+
 #[tokio::test]
 async fn a_draining_delete_answers_once_every_listener_took_the_change() {
     let api = api();
@@ -65,22 +98,11 @@ async fn a_draining_delete_answers_once_every_listener_took_the_change() {
 async fn a_listener_that_does_not_return_is_reported_pending_at_the_deadline() {
     let api = api();
     registered(&api);
-    // A listener that blocks on its second event until released.
-    let (release, blocked) = mpsc::channel::<()>();
-    let blocked = Mutex::new(blocked);
-    let (entered_tx, entered) = mpsc::channel::<()>();
-    let calls = Mutex::new(0);
-    let id = api
-        .registry
-        .subscribe(&orders(), &[], move |_: &NamingEvent| {
-            let mut n = calls.lock().unwrap();
-            *n += 1;
-            if *n == 2 {
-                let _ = entered_tx.send(());
-                let _ = blocked.lock().unwrap().recv();
-            }
-        });
-    assert!(api.registry.wait_for_events(PATIENCE));
+    let Held {
+        release,
+        entered,
+        id,
+    } = held_listener(&api);
     let app = api.app.clone();
     let uri = format!("/nacos/v1/ns/instance?{ORDERS_10_0_0_1}&drainMillis=3000");
     let request = tokio::spawn(async move {
@@ -210,21 +232,11 @@ async fn drains_in_progress_are_bounded_per_client_and_in_total() {
             .register_instance(&orders(), nacre::Instance::new(&ip(i), 8080).unwrap())
             .unwrap();
     }
-    // A listener that holds every change until released, so each drain stays in progress.
-    let (release, held) = mpsc::channel::<()>();
-    let held = Mutex::new(held);
-    let (entered_tx, entered) = mpsc::channel::<()>();
-    let calls = Mutex::new(0);
-    api.registry
-        .subscribe(&orders(), &[], move |_: &NamingEvent| {
-            let mut n = calls.lock().unwrap();
-            *n += 1;
-            if *n == 2 {
-                let _ = entered_tx.send(());
-                let _ = held.lock().unwrap().recv();
-            }
-        });
-    assert!(api.registry.wait_for_events(PATIENCE));
+    // The listener holds the first drain's change, and every change after it waits behind
+    // it, so each drain stays in progress.
+    let Held {
+        release, entered, ..
+    } = held_listener(&api);
     let drain = |from: [u8; 4], instance: u8| {
         let uri = format!(
             "/nacos/v1/ns/instance?serviceName=orders&ip={}&port=8080&drainMillis=60000",
